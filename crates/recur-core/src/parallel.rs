@@ -1,0 +1,73 @@
+//! Batch sharding across cores. Each core runs a whole shard's forward and backward on its own
+//! model replica; the results are combined in shard order, so a run is deterministic for a
+//! given thread count. The same split carries data parallelism across machines.
+
+use std::ops::Range;
+
+/// Number of worker threads to use by default: the cores this process may run on.
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+}
+
+/// Splits `0..n` into at most `parts` contiguous, non-empty ranges of near-equal size.
+pub fn shard_ranges(n: usize, parts: usize) -> Vec<Range<usize>> {
+    let parts = parts.clamp(1, n.max(1));
+    let base = n / parts;
+    let extra = n % parts;
+    let mut start = 0;
+    (0..parts)
+        .map(|i| {
+            let len = base + usize::from(i < extra);
+            let r = start..start + len;
+            start += len;
+            r
+        })
+        .filter(|r| !r.is_empty())
+        .collect()
+}
+
+/// Runs `work(i, &mut workers[i])` for every worker, each on its own thread (the first on the
+/// calling thread), and returns the results in worker order.
+pub fn run_on_workers<W: Send, R: Send>(
+    workers: &mut [W],
+    work: impl Fn(usize, &mut W) -> R + Sync,
+) -> Vec<R> {
+    if workers.len() == 1 {
+        return vec![work(0, &mut workers[0])];
+    }
+    std::thread::scope(|scope| {
+        let (first, rest) = workers.split_at_mut(1);
+        let handles: Vec<_> = rest
+            .iter_mut()
+            .enumerate()
+            .map(|(i, w)| {
+                let work = &work;
+                scope.spawn(move || work(i + 1, w))
+            })
+            .collect();
+        let mut out = vec![work(0, &mut first[0])];
+        for h in handles {
+            match h.join() {
+                Ok(r) => out.push(r),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        out
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_cover_everything_once() {
+        for n in [0, 1, 5, 64, 65] {
+            for p in [1, 2, 3, 8] {
+                let r = shard_ranges(n, p);
+                assert_eq!(r.iter().map(|r| r.len()).sum::<usize>(), n);
+                assert!(r.windows(2).all(|w| w[0].end == w[1].start));
+            }
+        }
+    }
+}

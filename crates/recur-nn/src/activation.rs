@@ -1,0 +1,125 @@
+//! Element-wise activations: as a stand-alone layer, and fused into dense and conv1d.
+
+use crate::layer::{Ctx, Layer, Param};
+use recur_core::{Float, Seq, Shape};
+use serde::{Deserialize, Serialize};
+
+/// An element-wise activation function.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Activation {
+    /// Identity.
+    #[default]
+    Linear,
+    /// max(0, x).
+    Relu,
+    /// Hyperbolic tangent.
+    Tanh,
+    /// Logistic sigmoid.
+    Sigmoid,
+    /// Gaussian error linear unit, exact (erf) form as PyTorch's default.
+    Gelu,
+}
+
+impl Activation {
+    /// Applies the activation in place.
+    pub fn apply<T: Float>(self, xs: &mut [T]) {
+        match self {
+            Activation::Linear => {}
+            Activation::Relu => xs.iter_mut().for_each(|x| *x = x.max(T::ZERO)),
+            Activation::Tanh => T::tanh_slice(xs),
+            Activation::Sigmoid => T::sigmoid_slice(xs),
+            Activation::Gelu => xs.iter_mut().for_each(|x| *x = *x * normal_cdf(*x)),
+        }
+    }
+
+    /// Multiplies `grad` in place by the derivative at pre-activation `z` (output `y`).
+    pub fn backward<T: Float>(self, z: &[T], y: &[T], grad: &mut [T]) {
+        match self {
+            Activation::Linear => {}
+            Activation::Relu => grad.iter_mut().zip(z).for_each(|(g, &z)| {
+                if z <= T::ZERO {
+                    *g = T::ZERO
+                }
+            }),
+            Activation::Tanh => grad.iter_mut().zip(y).for_each(|(g, &y)| *g *= T::ONE - y * y),
+            Activation::Sigmoid => grad.iter_mut().zip(y).for_each(|(g, &y)| *g *= y * (T::ONE - y)),
+            Activation::Gelu => grad.iter_mut().zip(z).for_each(|(g, &z)| {
+                let pdf = (-(z * z) / T::from_f64(2.0)).exp() * T::from_f64(0.398_942_280_401_432_7);
+                *g *= normal_cdf(z) + z * pdf
+            }),
+        }
+    }
+
+    /// True when backward needs the pre-activation values kept.
+    pub fn needs_input(self) -> bool {
+        matches!(self, Activation::Relu | Activation::Gelu)
+    }
+}
+
+/// Φ(x), the standard normal CDF, through musl's erf (about 1 ulp).
+fn normal_cdf<T: Float>(x: T) -> T {
+    T::from_f64(0.5 * (1.0 + libm::erf(x.to_f64() / std::f64::consts::SQRT_2)))
+}
+
+/// A stand-alone activation layer (`{"type": "activation", "activation": "relu"}`).
+#[derive(Clone)]
+pub struct ActivationLayer<T> {
+    activation: Activation,
+    shape: Shape,
+    cache: Option<(Vec<T>, Vec<T>)>,
+}
+
+impl<T: Float> ActivationLayer<T> {
+    /// An activation over inputs of the given shape.
+    pub fn new(activation: Activation, input: Shape) -> Self {
+        ActivationLayer { activation, shape: input, cache: None }
+    }
+}
+
+impl<T: Float> Layer<T> for ActivationLayer<T> {
+    fn kind(&self) -> &'static str {
+        "activation"
+    }
+    fn output_shape(&self) -> Shape {
+        self.shape
+    }
+    fn forward(&mut self, x: Seq<T>, ctx: &mut Ctx) -> Seq<T> {
+        let mut y = x.clone();
+        self.activation.apply(&mut y.data);
+        y.zero_padding();
+        if ctx.training {
+            self.cache = Some((x.data, y.data.clone()));
+        }
+        y
+    }
+    fn backward(&mut self, mut dy: Seq<T>) -> Seq<T> {
+        let (z, y) = self.cache.as_ref().expect("activation: backward before a training forward");
+        self.activation.backward(z, y, &mut dy.data);
+        dy
+    }
+    fn params(&self) -> Vec<&Param<T>> {
+        Vec::new()
+    }
+    fn params_mut(&mut self) -> Vec<&mut Param<T>> {
+        Vec::new()
+    }
+    fn clone_box(&self) -> Box<dyn Layer<T>> {
+        Box::new(self.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gradcheck::{check_gradients, random_seq};
+
+    #[test]
+    fn gradients_match_finite_differences() {
+        let shape = Shape { features: 3, sequential: true };
+        for act in [Activation::Linear, Activation::Relu, Activation::Tanh, Activation::Sigmoid, Activation::Gelu] {
+            let mut layer = ActivationLayer::<f64>::new(act, shape);
+            check_gradients(&mut layer, &random_seq(2, 4, 3, &[4, 2], 1), 1e-5);
+        }
+    }
+}

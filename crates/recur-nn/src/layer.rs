@@ -1,0 +1,103 @@
+//! The [`Layer`] trait every layer implements, and [`Param`], a named tensor with its gradient.
+
+use recur_core::{Float, Rng, Seq, Shape};
+
+/// A learnable tensor (or a buffer such as BatchNorm's running mean) with its gradient.
+/// `name` is what the matching `torch.nn` module calls it in its `state_dict`.
+#[derive(Clone, Debug)]
+pub struct Param<T> {
+    /// PyTorch's name for this tensor, e.g. `weight_ih_l0`.
+    pub name: String,
+    /// Shape, PyTorch's layout (Linear `[out, in]`, Conv1d `[out, in, k]`…).
+    pub shape: Vec<usize>,
+    /// Values, row-major.
+    pub value: Vec<T>,
+    /// Accumulated gradient (empty for buffers).
+    pub grad: Vec<T>,
+    /// False for buffers that the optimiser must not touch.
+    pub trainable: bool,
+}
+
+impl<T: Float> Param<T> {
+    /// A trainable tensor with a zeroed gradient.
+    pub fn new(name: &str, shape: &[usize], value: Vec<T>) -> Self {
+        debug_assert_eq!(value.len(), shape.iter().product::<usize>());
+        let grad = vec![T::ZERO; value.len()];
+        Param { name: name.to_string(), shape: shape.to_vec(), value, grad, trainable: true }
+    }
+
+    /// A non-trainable buffer (no gradient).
+    pub fn buffer(name: &str, shape: &[usize], value: Vec<T>) -> Self {
+        Param { name: name.to_string(), shape: shape.to_vec(), value, grad: Vec::new(), trainable: false }
+    }
+
+    /// Number of scalars.
+    pub fn len(&self) -> usize {
+        self.value.len()
+    }
+
+    /// True when the tensor holds no scalars.
+    pub fn is_empty(&self) -> bool {
+        self.value.is_empty()
+    }
+}
+
+/// Forward-pass context: whether we are training (batch statistics, dropout, caching for
+/// backward) and the random stream dropout draws from.
+pub struct Ctx<'a> {
+    /// Training mode.
+    pub training: bool,
+    /// Randomness for dropout masks.
+    pub rng: &'a mut Rng,
+}
+
+/// A layer with a hand-written forward and backward.
+///
+/// `forward` takes its input by value so it can keep it for `backward` without a copy.
+/// `backward` takes the gradient of the loss with respect to the layer's output, adds the
+/// parameter gradients into each [`Param::grad`] and returns the gradient with respect to the
+/// input. Both keep the padding invariant of [`Seq`]: padded steps are zero.
+pub trait Layer<T: Float>: Send + Sync {
+    /// The layer's type name as written in a config (`"lstm"`, `"dense"`…).
+    fn kind(&self) -> &'static str;
+    /// What this layer outputs per sequence.
+    fn output_shape(&self) -> Shape;
+    /// Runs the layer; in training mode also caches what backward needs.
+    fn forward(&mut self, x: Seq<T>, ctx: &mut Ctx) -> Seq<T>;
+    /// Back-propagates through the last training-mode forward pass.
+    fn backward(&mut self, dy: Seq<T>) -> Seq<T>;
+    /// The layer's tensors, in a stable order.
+    fn params(&self) -> Vec<&Param<T>>;
+    /// The layer's tensors, mutable, in the same order as [`Layer::params`].
+    fn params_mut(&mut self) -> Vec<&mut Param<T>>;
+    /// A deep copy (a replica for another core).
+    fn clone_box(&self) -> Box<dyn Layer<T>>;
+    /// Multiply-adds per valid input step in the forward pass, for throughput reports.
+    fn forward_flops_per_step(&self) -> usize {
+        2 * self.params().iter().filter(|p| p.trainable).map(|p| p.len()).sum::<usize>()
+    }
+}
+
+/// The rows of `seq` that are real steps, as `(row index in [batch*time], is_valid)` — used by
+/// per-step layers to skip padding.
+pub fn valid_rows<T: Float>(seq: &Seq<T>) -> impl Iterator<Item = usize> + '_ {
+    (0..seq.batch).flat_map(move |b| (0..seq.lengths[b]).map(move |t| b * seq.time + t))
+}
+
+/// Column sums of a `[rows, cols]` matrix added into `out` (bias gradients).
+pub fn add_column_sums<T: Float>(m: &[T], cols: usize, out: &mut [T]) {
+    for row in m.chunks_exact(cols) {
+        for (o, &v) in out.iter_mut().zip(row) {
+            *o += v;
+        }
+    }
+}
+
+/// Adds `bias` to every `cols`-wide row of `m`.
+pub fn add_bias_rows<T: Float>(m: &mut [T], bias: &[T]) {
+    for row in m.chunks_exact_mut(bias.len()) {
+        for (v, &b) in row.iter_mut().zip(bias) {
+            *v += b;
+        }
+    }
+}

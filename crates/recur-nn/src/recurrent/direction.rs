@@ -1,0 +1,228 @@
+//! One direction of a recurrent layer: the fused forward and backward loops.
+//!
+//! Forward: one GEMM projects every step's input at once (`XW = X·W_ihᵀ + b_ih`), then each
+//! step does one GEMM for the recurrent projection and one vectorised pass of gate math over
+//! the batch. Backward mirrors it: one GEMM per step carries the gradient to the previous
+//! state, and after the loop the weight gradients are two large GEMMs over all steps.
+//! Padded steps carry the state through unchanged and pass gradients straight back.
+
+use super::cells::Cell;
+use crate::layer::{add_bias_rows, add_column_sums, Param};
+use recur_core::math::dispatch;
+use recur_core::{matmul, Float, Transpose};
+
+/// Weights of one direction, PyTorch names (`_reverse` suffix for the backward direction).
+#[derive(Clone)]
+pub struct Direction<T> {
+    pub(crate) w_ih: Param<T>,
+    pub(crate) w_hh: Param<T>,
+    pub(crate) b_ih: Param<T>,
+    pub(crate) b_hh: Param<T>,
+    cache: Option<Cache<T>>,
+}
+
+/// What backward needs from forward, all `[batch, time, …]` row-major.
+#[derive(Clone)]
+struct Cache<T> {
+    x: Vec<T>,
+    lengths: Vec<usize>,
+    time: usize,
+    hw: Vec<T>,
+    gates: Vec<T>,
+    /// State entering each step, unmasked (what the gate math saw).
+    h_prev: Vec<T>,
+    /// State entering each step with the recurrent-dropout mask (what the GEMM saw).
+    h_masked: Option<Vec<T>>,
+    rec_mask: Option<Vec<T>>,
+    c_prev: Vec<T>,
+    c_out: Vec<T>,
+}
+
+/// The inputs of one direction's forward pass.
+pub struct DirectionInput<'a, T> {
+    /// `[batch, time, input]`, already reversed within lengths for the reverse direction.
+    pub x: Vec<T>,
+    /// Valid steps per sequence.
+    pub lengths: &'a [usize],
+    /// Padded time axis.
+    pub time: usize,
+    /// Initial `h` and `c`, `[batch, units]` each.
+    pub h0: Vec<T>,
+    /// Initial memory cell (LSTM); zeros otherwise.
+    pub c0: Vec<T>,
+    /// Recurrent-dropout mask, `[batch, units]`, already scaled.
+    pub rec_mask: Option<Vec<T>>,
+}
+
+impl<T: Float> Direction<T> {
+    /// A direction with the given tensors (names carry the `_reverse` suffix where due).
+    pub fn new(w_ih: Param<T>, w_hh: Param<T>, b_ih: Param<T>, b_hh: Param<T>) -> Self {
+        Direction { w_ih, w_hh, b_ih, b_hh, cache: None }
+    }
+
+    /// The four tensors.
+    pub fn params(&self) -> [&Param<T>; 4] {
+        [&self.w_ih, &self.w_hh, &self.b_ih, &self.b_hh]
+    }
+
+    /// The four tensors, mutable.
+    pub fn params_mut(&mut self) -> [&mut Param<T>; 4] {
+        [&mut self.w_ih, &mut self.w_hh, &mut self.b_ih, &mut self.b_hh]
+    }
+
+    fn units(&self) -> usize {
+        self.w_hh.shape[1]
+    }
+
+    /// Runs the direction. Returns the state after every step (`[batch, time, units]`,
+    /// carried through padding, so step `time−1` holds each sequence's final state) and the
+    /// final memory cell.
+    pub fn forward<C: Cell>(&mut self, input: DirectionInput<T>, keep_cache: bool) -> (Vec<T>, Vec<T>) {
+        let DirectionInput { x, lengths, time, h0, c0, rec_mask } = input;
+        let (batch, h, n_in) = (lengths.len(), self.units(), self.w_ih.shape[1]);
+        let gh = C::GATES * h;
+        let rows = batch * time;
+        let mut xw = vec![T::ZERO; rows * gh];
+        matmul(rows, gh, n_in, &x, n_in, Transpose::No, &self.w_ih.value, n_in, Transpose::Yes, &mut xw, gh, false);
+        add_bias_rows(&mut xw, &self.b_ih.value);
+        let mut hw = vec![T::ZERO; rows * gh];
+        let mut gates = vec![T::ZERO; rows * gh];
+        let mut out = vec![T::ZERO; rows * h];
+        let mut h_prev = vec![T::ZERO; rows * h];
+        let mut h_masked = rec_mask.as_ref().map(|_| vec![T::ZERO; rows * h]);
+        let cell_rows = if C::HAS_CELL_STATE { rows * h } else { 0 };
+        let (mut c_prev, mut c_out) = (vec![T::ZERO; cell_rows], vec![T::ZERO; cell_rows]);
+        let (mut state_h, mut state_c) = (h0, c0);
+        let b_hh = &self.b_hh.value;
+        for t in 0..time {
+            for b in 0..batch {
+                let row = (b * time + t) * h;
+                h_prev[row..row + h].copy_from_slice(&state_h[b * h..(b + 1) * h]);
+                if let (Some(hm), Some(mask)) = (h_masked.as_mut(), rec_mask.as_ref()) {
+                    for j in 0..h {
+                        hm[row + j] = state_h[b * h + j] * mask[b * h + j];
+                    }
+                }
+            }
+            let gemm_in = h_masked.as_deref().unwrap_or(&h_prev);
+            matmul(batch, gh, h, &gemm_in[t * h..], time * h, Transpose::No, &self.w_hh.value, h, Transpose::Yes, &mut hw[t * gh..], time * gh, false);
+            dispatch(|| {
+                for b in 0..batch {
+                    let (r, s) = ((b * time + t) * gh, (b * time + t) * h);
+                    let hw_row = &mut hw[r..r + gh];
+                    for (v, &bias) in hw_row.iter_mut().zip(b_hh) {
+                        *v += bias;
+                    }
+                    let sh = &mut state_h[b * h..(b + 1) * h];
+                    if t < lengths[b] {
+                        let (cp, co) = if C::HAS_CELL_STATE {
+                            let sc = &state_c[b * h..(b + 1) * h];
+                            c_prev[s..s + h].copy_from_slice(sc);
+                            (&c_prev[s..s + h], &mut c_out[s..s + h])
+                        } else {
+                            (&[][..], &mut [][..])
+                        };
+                        C::forward(h, &xw[r..r + gh], hw_row, sh, cp, &mut gates[r..r + gh], &mut out[s..s + h], co);
+                        sh.copy_from_slice(&out[s..s + h]);
+                        if C::HAS_CELL_STATE {
+                            state_c[b * h..(b + 1) * h].copy_from_slice(&c_out[s..s + h]);
+                        }
+                    } else {
+                        out[s..s + h].copy_from_slice(sh);
+                        if C::HAS_CELL_STATE {
+                            let sc = &state_c[b * h..(b + 1) * h];
+                            c_prev[s..s + h].copy_from_slice(sc);
+                            c_out[s..s + h].copy_from_slice(sc);
+                        }
+                    }
+                }
+            });
+        }
+        if keep_cache {
+            self.cache = Some(Cache {
+                x,
+                lengths: lengths.to_vec(),
+                time,
+                hw,
+                gates,
+                h_prev,
+                h_masked,
+                rec_mask,
+                c_prev,
+                c_out,
+            });
+        }
+        (out, state_c)
+    }
+
+    /// Back-propagates. `d_out` is the gradient reaching each step's state (`[batch, time,
+    /// units]`; at padded steps it flows on to the last real step), `dh_final`/`dc_final`
+    /// the gradient reaching the final state. Adds weight gradients; returns the gradient of
+    /// the input `[batch, time, input]` and of the initial `h` and `c`.
+    pub fn backward<C: Cell>(&mut self, d_out: &[T], dh_final: Vec<T>, dc_final: Vec<T>) -> (Vec<T>, Vec<T>, Vec<T>) {
+        let cache = self.cache.take().expect("recurrent: backward before a training forward");
+        let (batch, time, h, n_in) = (cache.lengths.len(), cache.time, self.units(), self.w_ih.shape[1]);
+        let gh = C::GATES * h;
+        let rows = batch * time;
+        let mut dxw = vec![T::ZERO; rows * gh];
+        let mut dhw = vec![T::ZERO; rows * gh];
+        let (mut dh_carry, mut dc_carry) = (dh_final, dc_final);
+        let mut dh_gemm = vec![T::ZERO; batch * h];
+        let mut dh_step = vec![T::ZERO; h];
+        let mut dc_prev = vec![T::ZERO; h];
+        for t in (0..time).rev() {
+            dispatch(|| {
+                for b in 0..batch {
+                    let (r, s) = ((b * time + t) * gh, (b * time + t) * h);
+                    let carry = &mut dh_carry[b * h..(b + 1) * h];
+                    for j in 0..h {
+                        dh_step[j] = d_out[s + j] + carry[j];
+                    }
+                    if t < cache.lengths[b] {
+                        let (cp, co, dc) = if C::HAS_CELL_STATE {
+                            (&cache.c_prev[s..s + h], &cache.c_out[s..s + h], &dc_carry[b * h..(b + 1) * h])
+                        } else {
+                            (&[][..], &[][..], &[][..])
+                        };
+                        C::backward(
+                            h,
+                            &cache.gates[r..r + gh],
+                            &cache.hw[r..r + gh],
+                            &cache.h_prev[s..s + h],
+                            cp,
+                            co,
+                            &dh_step,
+                            dc,
+                            &mut dxw[r..r + gh],
+                            &mut dhw[r..r + gh],
+                            carry,
+                            &mut dc_prev,
+                        );
+                        if C::HAS_CELL_STATE {
+                            dc_carry[b * h..(b + 1) * h].copy_from_slice(&dc_prev[..h]);
+                        }
+                    } else {
+                        carry.copy_from_slice(&dh_step);
+                    }
+                }
+            });
+            // Padded rows have zero dhw, so the product adds nothing to their carry.
+            matmul(batch, h, gh, &dhw[t * gh..], time * gh, Transpose::No, &self.w_hh.value, h, Transpose::No, &mut dh_gemm, h, false);
+            for b in 0..batch {
+                let mask = cache.rec_mask.as_ref().map(|m| &m[b * h..(b + 1) * h]);
+                for j in 0..h {
+                    let g = dh_gemm[b * h + j];
+                    dh_carry[b * h + j] += mask.map_or(g, |m| g * m[j]);
+                }
+            }
+        }
+        let h_in = cache.h_masked.as_deref().unwrap_or(&cache.h_prev);
+        matmul(gh, h, rows, &dhw, gh, Transpose::Yes, h_in, h, Transpose::No, &mut self.w_hh.grad, h, true);
+        matmul(gh, n_in, rows, &dxw, gh, Transpose::Yes, &cache.x, n_in, Transpose::No, &mut self.w_ih.grad, n_in, true);
+        add_column_sums(&dhw, gh, &mut self.b_hh.grad);
+        add_column_sums(&dxw, gh, &mut self.b_ih.grad);
+        let mut dx = vec![T::ZERO; rows * n_in];
+        matmul(rows, n_in, gh, &dxw, gh, Transpose::No, &self.w_ih.value, n_in, Transpose::No, &mut dx, n_in, false);
+        (dx, dh_carry, dc_carry)
+    }
+}

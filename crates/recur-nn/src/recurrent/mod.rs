@@ -1,0 +1,287 @@
+//! Recurrent layers: [`Lstm`], [`Gru`] and [`SimpleRnn`], one generic layer over a [`Cell`].
+//!
+//! Options as Keras has them: `units`, `return_sequences`, `bidirectional` (outputs
+//! concatenated, forward first), `dropout` on the inputs and `recurrent_dropout` on the state
+//! (one mask per sequence, constant over time), plus an optional initial state and the final
+//! state returned, for encoder–decoders. Tensors are named as in PyTorch's `nn.LSTM` etc.
+
+mod cells;
+mod direction;
+
+pub use cells::{Cell, GruCell, LstmCell, SimpleRnnCell};
+use direction::{Direction, DirectionInput};
+
+use crate::init;
+use crate::layer::{Ctx, Layer, Param};
+use recur_core::{Float, Rng, Seq, Shape};
+use serde::{Deserialize, Serialize};
+use std::marker::PhantomData;
+
+/// Options shared by every recurrent layer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecurrentOptions {
+    /// Hidden units per direction.
+    pub units: usize,
+    /// Output every step (`[batch, time, units]`) instead of the final state (`[batch, units]`).
+    #[serde(default)]
+    pub return_sequences: bool,
+    /// Run a second direction from each sequence's end and concatenate its outputs.
+    #[serde(default)]
+    pub bidirectional: bool,
+    /// Dropout rate on the inputs (training only).
+    #[serde(default)]
+    pub dropout: f64,
+    /// Dropout rate on the recurrent state (training only).
+    #[serde(default)]
+    pub recurrent_dropout: f64,
+    /// Start the LSTM forget-gate bias at 1 (Keras's `unit_forget_bias`).
+    #[serde(default = "default_true")]
+    pub unit_forget_bias: bool,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// The recurrent state a layer starts from or ends in: `h` and (LSTM) `c`, each
+/// `[directions, batch, units]` like PyTorch's `h_n`/`c_n`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RnnState<T> {
+    /// Hidden state.
+    pub h: Vec<T>,
+    /// Memory cell (empty for GRU and SimpleRNN).
+    pub c: Vec<T>,
+}
+
+/// A recurrent layer over cell `C`.
+pub struct Recurrent<T, C> {
+    options: RecurrentOptions,
+    input: Shape,
+    dirs: Vec<Direction<T>>,
+    cache: Option<LayerCache<T>>,
+    _cell: PhantomData<C>,
+}
+
+/// Long short-term memory layer.
+pub type Lstm<T> = Recurrent<T, LstmCell>;
+/// Gated recurrent unit layer (PyTorch's formulation).
+pub type Gru<T> = Recurrent<T, GruCell>;
+/// Elman RNN layer with tanh.
+pub type SimpleRnn<T> = Recurrent<T, SimpleRnnCell>;
+
+#[derive(Clone)]
+struct LayerCache<T> {
+    lengths: Vec<usize>,
+    time: usize,
+    input_mask: Option<Vec<T>>,
+}
+
+impl<T: Float, C: Cell> Clone for Recurrent<T, C> {
+    fn clone(&self) -> Self {
+        Recurrent {
+            options: self.options.clone(),
+            input: self.input,
+            dirs: self.dirs.clone(),
+            cache: self.cache.clone(),
+            _cell: PhantomData,
+        }
+    }
+}
+
+impl<T: Float, C: Cell> Recurrent<T, C> {
+    /// A layer initialised as Keras does: Glorot-uniform input kernels, orthogonal recurrent
+    /// kernels (per gate), zero biases except the LSTM forget gate with `unit_forget_bias`.
+    pub fn new(input: Shape, options: RecurrentOptions, rng: &mut Rng) -> Self {
+        let (h, n_in, g) = (options.units, input.features, C::GATES);
+        let n_dirs = if options.bidirectional { 2 } else { 1 };
+        let dirs = (0..n_dirs)
+            .map(|d| {
+                let suffix = if d == 0 { "" } else { "_reverse" };
+                let w_ih = init::glorot_uniform(g * h, n_in, g * h * n_in, rng);
+                let w_hh: Vec<T> = (0..g).flat_map(|_| init::orthogonal::<T>(h, rng)).collect();
+                let mut b_ih = vec![T::ZERO; g * h];
+                if let (Some(f), true) = (C::FORGET_GATE, options.unit_forget_bias) {
+                    b_ih[f * h..(f + 1) * h].fill(T::ONE);
+                }
+                Direction::new(
+                    Param::new(&format!("weight_ih_l0{suffix}"), &[g * h, n_in], w_ih),
+                    Param::new(&format!("weight_hh_l0{suffix}"), &[g * h, h], w_hh),
+                    Param::new(&format!("bias_ih_l0{suffix}"), &[g * h], b_ih),
+                    Param::new(&format!("bias_hh_l0{suffix}"), &[g * h], vec![T::ZERO; g * h]),
+                )
+            })
+            .collect();
+        Recurrent { options, input, dirs, cache: None, _cell: PhantomData }
+    }
+
+    /// The options this layer was built with.
+    pub fn options(&self) -> &RecurrentOptions {
+        &self.options
+    }
+
+    /// Runs the layer from `init` (zeros when `None`) and returns the output and final state.
+    pub fn forward_with_state(&mut self, x: Seq<T>, init: Option<&RnnState<T>>, ctx: &mut Ctx) -> (Seq<T>, RnnState<T>) {
+        let (batch, time, h) = (x.batch, x.time, self.options.units);
+        let n_dirs = self.dirs.len();
+        let bh = batch * h;
+        let input_mask = (ctx.training && self.options.dropout > 0.0)
+            .then(|| dropout_mask::<T>(batch, x.features, self.options.dropout, ctx.rng));
+        let mut x = x;
+        if let Some(mask) = &input_mask {
+            apply_sequence_mask(&mut x, mask);
+        }
+        let mut outputs = Vec::with_capacity(n_dirs);
+        let mut final_state = RnnState { h: vec![T::ZERO; n_dirs * bh], c: Vec::new() };
+        if C::HAS_CELL_STATE {
+            final_state.c = vec![T::ZERO; n_dirs * bh];
+        }
+        for (d, dir) in self.dirs.iter_mut().enumerate() {
+            let xd = if d == 0 { x.data.clone() } else { x.reverse_within_lengths().data };
+            let h0 = init.map_or_else(|| vec![T::ZERO; bh], |s| s.h[d * bh..(d + 1) * bh].to_vec());
+            let c0 = match init {
+                Some(s) if C::HAS_CELL_STATE => s.c[d * bh..(d + 1) * bh].to_vec(),
+                _ => vec![T::ZERO; bh],
+            };
+            let rec_mask = (ctx.training && self.options.recurrent_dropout > 0.0)
+                .then(|| dropout_mask::<T>(batch, h, self.options.recurrent_dropout, ctx.rng));
+            let input = DirectionInput { x: xd, lengths: &x.lengths, time, h0, c0, rec_mask };
+            let (states, c_final) = dir.forward::<C>(input, ctx.training);
+            for b in 0..batch {
+                let last = (b * time + time - 1) * h;
+                final_state.h[d * bh + b * h..d * bh + (b + 1) * h].copy_from_slice(&states[last..last + h]);
+            }
+            if C::HAS_CELL_STATE {
+                final_state.c[d * bh..(d + 1) * bh].copy_from_slice(&c_final);
+            }
+            outputs.push(states);
+        }
+        let y = self.assemble_output(&x, &outputs, &final_state);
+        if ctx.training {
+            self.cache = Some(LayerCache { lengths: x.lengths.clone(), time, input_mask });
+        }
+        (y, final_state)
+    }
+
+    /// Back-propagates `dy` (and `d_final`, the gradient reaching the returned final state).
+    /// Returns the input gradient and the gradient of the initial state.
+    pub fn backward_with_state(&mut self, dy: Seq<T>, d_final: Option<&RnnState<T>>) -> (Seq<T>, RnnState<T>) {
+        let cache = self.cache.take().expect("recurrent: backward before a training forward");
+        let (batch, time, h, n_in) = (cache.lengths.len(), cache.time, self.options.units, self.input.features);
+        let bh = batch * h;
+        let n_dirs = self.dirs.len();
+        let like = Seq { data: Vec::new(), batch, time, features: n_in, lengths: cache.lengths.clone(), sequential: true };
+        let mut dx = Seq::zeros_like(&like, n_in);
+        let mut d_init = RnnState { h: vec![T::ZERO; n_dirs * bh], c: Vec::new() };
+        if C::HAS_CELL_STATE {
+            d_init.c = vec![T::ZERO; n_dirs * bh];
+        }
+        for (d, dir) in self.dirs.iter_mut().enumerate() {
+            let mut d_out = vec![T::ZERO; batch * time * h];
+            for b in 0..batch {
+                let len = cache.lengths[b];
+                if self.options.return_sequences {
+                    for t in 0..len {
+                        let src = &dy.step(b, t)[d * h..(d + 1) * h];
+                        let t_dir = if d == 0 { t } else { len - 1 - t };
+                        d_out[(b * time + t_dir) * h..(b * time + t_dir + 1) * h].copy_from_slice(src);
+                    }
+                } else {
+                    let last = (b * time + time - 1) * h;
+                    d_out[last..last + h].copy_from_slice(&dy.step(b, 0)[d * h..(d + 1) * h]);
+                }
+            }
+            let dh_final = d_final.map_or_else(|| vec![T::ZERO; bh], |s| s.h[d * bh..(d + 1) * bh].to_vec());
+            let dc_final = match d_final {
+                Some(s) if C::HAS_CELL_STATE => s.c[d * bh..(d + 1) * bh].to_vec(),
+                _ => vec![T::ZERO; bh],
+            };
+            let (dxd, dh0, dc0) = dir.backward::<C>(&d_out, dh_final, dc_final);
+            let mut dxd = Seq { data: dxd, ..like.clone() };
+            if d == 1 {
+                dxd = dxd.reverse_within_lengths();
+            }
+            dx.data.iter_mut().zip(&dxd.data).for_each(|(a, b)| *a += *b);
+            d_init.h[d * bh..(d + 1) * bh].copy_from_slice(&dh0);
+            if C::HAS_CELL_STATE {
+                d_init.c[d * bh..(d + 1) * bh].copy_from_slice(&dc0);
+            }
+        }
+        if let Some(mask) = &cache.input_mask {
+            apply_sequence_mask(&mut dx, mask);
+        }
+        dx.zero_padding();
+        (dx, d_init)
+    }
+
+    /// Lays the directions' states out as the layer's output.
+    fn assemble_output(&self, x: &Seq<T>, states: &[Vec<T>], final_state: &RnnState<T>) -> Seq<T> {
+        let (batch, time, h) = (x.batch, x.time, self.options.units);
+        let width = h * states.len();
+        if !self.options.return_sequences {
+            let mut data = vec![T::ZERO; batch * width];
+            for (d, _) in states.iter().enumerate() {
+                for b in 0..batch {
+                    let src = &final_state.h[d * batch * h + b * h..d * batch * h + (b + 1) * h];
+                    data[b * width + d * h..b * width + (d + 1) * h].copy_from_slice(src);
+                }
+            }
+            return Seq { data, batch, time: 1, features: width, lengths: vec![1; batch], sequential: false };
+        }
+        let mut y = Seq::zeros_like(x, width);
+        for (d, s) in states.iter().enumerate() {
+            for b in 0..batch {
+                let len = x.lengths[b];
+                for t in 0..len {
+                    let t_dir = if d == 0 { t } else { len - 1 - t };
+                    let src = &s[(b * time + t_dir) * h..(b * time + t_dir + 1) * h];
+                    y.step_mut(b, t)[d * h..(d + 1) * h].copy_from_slice(src);
+                }
+            }
+        }
+        y
+    }
+}
+
+/// An inverted-dropout mask `[batch, width]`: 0 with probability `rate`, else 1/(1−rate).
+fn dropout_mask<T: Float>(batch: usize, width: usize, rate: f64, rng: &mut Rng) -> Vec<T> {
+    let keep = T::from_f64(1.0 / (1.0 - rate));
+    (0..batch * width).map(|_| if rng.uniform() < rate { T::ZERO } else { keep }).collect()
+}
+
+/// Multiplies every step of each sequence by that sequence's mask row.
+fn apply_sequence_mask<T: Float>(x: &mut Seq<T>, mask: &[T]) {
+    let f = x.features;
+    for b in 0..x.batch {
+        for t in 0..x.time {
+            x.step_mut(b, t).iter_mut().zip(&mask[b * f..(b + 1) * f]).for_each(|(v, m)| *v *= *m);
+        }
+    }
+}
+
+impl<T: Float, C: Cell> Layer<T> for Recurrent<T, C> {
+    fn kind(&self) -> &'static str {
+        C::KIND
+    }
+    fn output_shape(&self) -> Shape {
+        Shape { features: self.options.units * self.dirs.len(), sequential: self.options.return_sequences }
+    }
+    fn forward(&mut self, x: Seq<T>, ctx: &mut Ctx) -> Seq<T> {
+        self.forward_with_state(x, None, ctx).0
+    }
+    fn backward(&mut self, dy: Seq<T>) -> Seq<T> {
+        self.backward_with_state(dy, None).0
+    }
+    fn params(&self) -> Vec<&Param<T>> {
+        self.dirs.iter().flat_map(|d| d.params()).collect()
+    }
+    fn params_mut(&mut self) -> Vec<&mut Param<T>> {
+        self.dirs.iter_mut().flat_map(|d| d.params_mut()).collect()
+    }
+    fn clone_box(&self) -> Box<dyn Layer<T>> {
+        Box::new(self.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests;
