@@ -2,15 +2,27 @@
 //! check the backward against finite differences (in f64) and the variable-length rule.
 
 pub mod activation;
+pub mod batch_norm;
+pub mod conv1d;
 pub mod dense;
+pub mod dropout;
+pub mod embedding;
 pub mod init;
 pub mod layer;
+pub mod layer_norm;
+pub mod pooling;
 pub mod recurrent;
 
 #[cfg(test)]
 mod gradcheck;
 
 pub use activation::{Activation, ActivationLayer};
+pub use batch_norm::BatchNorm;
+pub use conv1d::{Conv1d, ConvGeometry, Padding};
 pub use dense::Dense;
+pub use dropout::Dropout;
+pub use embedding::Embedding;
 pub use layer::{Ctx, Layer, Param};
+pub use layer_norm::LayerNorm;
+pub use pooling::{GlobalPool, PoolMode};
 pub use recurrent::{Gru, Lstm, Recurrent, RecurrentOptions, RnnState, SimpleRnn};

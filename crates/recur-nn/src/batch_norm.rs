@@ -1,0 +1,187 @@
+//! Batch normalisation over features (PyTorch `BatchNorm1d`). Training statistics are taken
+//! over the real steps only, so padding never shifts them; running mean and (unbiased)
+//! variance are updated PyTorch's way and used at inference.
+
+use crate::layer::{valid_rows, Ctx, Layer, Param};
+use recur_core::{Float, Seq, Shape};
+
+/// Batch normalisation with learnable scale (`weight`) and shift (`bias`).
+#[derive(Clone)]
+pub struct BatchNorm<T> {
+    weight: Param<T>,
+    bias: Param<T>,
+    running_mean: Param<T>,
+    running_var: Param<T>,
+    /// Kept for PyTorch's state_dict (`num_batches_tracked`, stored as an integer).
+    batches_tracked: Param<T>,
+    epsilon: f64,
+    momentum: f64,
+    input: Shape,
+    cache: Option<BnCache<T>>,
+}
+
+#[derive(Clone)]
+struct BnCache<T> {
+    x_hat: Seq<T>,
+    inv_std: Vec<T>,
+}
+
+impl<T: Float> BatchNorm<T> {
+    /// Identity-initialised normalisation; `momentum` in PyTorch's convention (0.1 default).
+    pub fn new(input: Shape, epsilon: f64, momentum: f64) -> Self {
+        let f = input.features;
+        BatchNorm {
+            weight: Param::new("weight", &[f], vec![T::ONE; f]),
+            bias: Param::new("bias", &[f], vec![T::ZERO; f]),
+            running_mean: Param::buffer("running_mean", &[f], vec![T::ZERO; f]),
+            running_var: Param::buffer("running_var", &[f], vec![T::ONE; f]),
+            batches_tracked: Param::buffer("num_batches_tracked", &[], vec![T::ZERO]),
+            epsilon,
+            momentum,
+            input,
+            cache: None,
+        }
+    }
+}
+
+impl<T: Float> Layer<T> for BatchNorm<T> {
+    fn kind(&self) -> &'static str {
+        "batch_norm"
+    }
+    fn output_shape(&self) -> Shape {
+        self.input
+    }
+
+    fn forward(&mut self, x: Seq<T>, ctx: &mut Ctx) -> Seq<T> {
+        let f = x.features;
+        let eps = T::from_f64(self.epsilon);
+        let count = x.valid_steps();
+        let (mean, inv_std) = if ctx.training && count > 0 {
+            let mut mean = vec![0.0f64; f];
+            let mut sq = vec![0.0f64; f];
+            for row in valid_rows(&x) {
+                for (j, &v) in x.data[row * f..(row + 1) * f].iter().enumerate() {
+                    mean[j] += v.to_f64();
+                }
+            }
+            mean.iter_mut().for_each(|m| *m /= count as f64);
+            for row in valid_rows(&x) {
+                for (j, &v) in x.data[row * f..(row + 1) * f].iter().enumerate() {
+                    sq[j] += (v.to_f64() - mean[j]).powi(2);
+                }
+            }
+            let var: Vec<f64> = sq.iter().map(|s| s / count as f64).collect();
+            let m = self.momentum;
+            let unbias = count as f64 / (count.max(2) - 1) as f64;
+            for j in 0..f {
+                let rm = &mut self.running_mean.value[j];
+                *rm = T::from_f64((1.0 - m) * rm.to_f64() + m * mean[j]);
+                let rv = &mut self.running_var.value[j];
+                *rv = T::from_f64((1.0 - m) * rv.to_f64() + m * var[j] * unbias);
+            }
+            self.batches_tracked.value[0] += T::ONE;
+            let inv: Vec<T> = var.iter().map(|v| T::ONE / (T::from_f64(*v) + eps).sqrt()).collect();
+            (mean.into_iter().map(T::from_f64).collect::<Vec<T>>(), inv)
+        } else {
+            let inv = self.running_var.value.iter().map(|&v| T::ONE / (v + eps).sqrt()).collect();
+            (self.running_mean.value.clone(), inv)
+        };
+        let mut x_hat = x;
+        for row in x_hat.data.chunks_exact_mut(f) {
+            for j in 0..f {
+                row[j] = (row[j] - mean[j]) * inv_std[j];
+            }
+        }
+        x_hat.zero_padding();
+        let mut y = x_hat.clone();
+        for row in y.data.chunks_exact_mut(f) {
+            for j in 0..f {
+                row[j] = row[j] * self.weight.value[j] + self.bias.value[j];
+            }
+        }
+        y.zero_padding();
+        if ctx.training {
+            self.cache = Some(BnCache { x_hat, inv_std });
+        }
+        y
+    }
+
+    fn backward(&mut self, dy: Seq<T>) -> Seq<T> {
+        let cache = self.cache.take().expect("batch_norm: backward before a training forward");
+        let f = dy.features;
+        let n = T::from_f64(dy.valid_steps().max(1) as f64);
+        let (mut sum_dy, mut sum_dy_xhat) = (vec![T::ZERO; f], vec![T::ZERO; f]);
+        for row in valid_rows(&dy) {
+            for j in 0..f {
+                let g = dy.data[row * f + j];
+                sum_dy[j] += g;
+                sum_dy_xhat[j] += g * cache.x_hat.data[row * f + j];
+            }
+        }
+        for j in 0..f {
+            self.weight.grad[j] += sum_dy_xhat[j];
+            self.bias.grad[j] += sum_dy[j];
+        }
+        let mut dx = Seq::zeros_like(&dy, f);
+        for row in valid_rows(&dy) {
+            for j in 0..f {
+                let scale = self.weight.value[j] * cache.inv_std[j] / n;
+                let xh = cache.x_hat.data[row * f + j];
+                dx.data[row * f + j] = scale * (n * dy.data[row * f + j] - sum_dy[j] - xh * sum_dy_xhat[j]);
+            }
+        }
+        dx
+    }
+
+    fn params(&self) -> Vec<&Param<T>> {
+        vec![&self.weight, &self.bias, &self.running_mean, &self.running_var, &self.batches_tracked]
+    }
+    fn params_mut(&mut self) -> Vec<&mut Param<T>> {
+        vec![&mut self.weight, &mut self.bias, &mut self.running_mean, &mut self.running_var, &mut self.batches_tracked]
+    }
+    fn clone_box(&self) -> Box<dyn Layer<T>> {
+        Box::new(self.clone())
+    }
+    fn forward_flops_per_step(&self) -> usize {
+        4 * self.input.features
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gradcheck::{assert_close, check_gradients, random_seq};
+    use recur_core::Rng;
+
+    fn layer() -> BatchNorm<f64> {
+        let mut bn = BatchNorm::new(Shape { features: 3, sequential: true }, 1e-5, 0.1);
+        bn.weight.value = vec![0.5, 1.5, -1.0];
+        bn.bias.value = vec![0.1, -0.2, 0.3];
+        bn
+    }
+
+    #[test]
+    fn gradients_match_finite_differences() {
+        check_gradients(&mut layer(), &random_seq(3, 4, 3, &[4, 2, 3], 1), 1e-5);
+    }
+
+    /// Statistics over a padded batch equal those over its real steps laid end to end.
+    #[test]
+    fn statistics_skip_padding() {
+        let x = random_seq(2, 5, 3, &[5, 2], 2);
+        let mut packed = Vec::new();
+        for b in 0..2 {
+            for t in 0..x.lengths[b] {
+                packed.extend_from_slice(x.step(b, t));
+            }
+        }
+        let packed = Seq::new(packed, 1, 7, 3, vec![7]).unwrap();
+        let mut rng = Rng::new(0);
+        let (mut a, mut b) = (layer(), layer());
+        let ya = a.forward(x.clone(), &mut Ctx { training: true, rng: &mut rng });
+        let yb = b.forward(packed, &mut Ctx { training: true, rng: &mut rng });
+        assert_close(ya.step(1, 1), yb.step(0, 6), "normalised output");
+        assert_close(&a.running_var.value, &b.running_var.value, "running variance");
+        assert!(ya.step(1, 3).iter().all(|&v| v == 0.0), "padding stays zero");
+    }
+}

@@ -1,0 +1,78 @@
+//! Inverted dropout: in training each value is zeroed with probability `rate` and the rest
+//! scaled by 1/(1−rate); at inference it is the identity.
+
+use crate::layer::{Ctx, Layer, Param};
+use recur_core::{Float, Seq, Shape};
+
+/// Dropout on every value.
+#[derive(Clone)]
+pub struct Dropout<T> {
+    rate: f64,
+    input: Shape,
+    mask: Option<Vec<T>>,
+}
+
+impl<T: Float> Dropout<T> {
+    /// Dropout with the given rate in [0, 1).
+    pub fn new(input: Shape, rate: f64) -> Self {
+        Dropout { rate, input, mask: None }
+    }
+}
+
+impl<T: Float> Layer<T> for Dropout<T> {
+    fn kind(&self) -> &'static str {
+        "dropout"
+    }
+    fn output_shape(&self) -> Shape {
+        self.input
+    }
+    fn forward(&mut self, mut x: Seq<T>, ctx: &mut Ctx) -> Seq<T> {
+        if !ctx.training || self.rate == 0.0 {
+            self.mask = None;
+            return x;
+        }
+        let keep = T::from_f64(1.0 / (1.0 - self.rate));
+        let mask: Vec<T> = (0..x.data.len()).map(|_| if ctx.rng.uniform() < self.rate { T::ZERO } else { keep }).collect();
+        x.data.iter_mut().zip(&mask).for_each(|(v, m)| *v *= *m);
+        self.mask = Some(mask);
+        x
+    }
+    fn backward(&mut self, mut dy: Seq<T>) -> Seq<T> {
+        if let Some(mask) = &self.mask {
+            dy.data.iter_mut().zip(mask).for_each(|(g, m)| *g *= *m);
+        }
+        dy
+    }
+    fn params(&self) -> Vec<&Param<T>> {
+        Vec::new()
+    }
+    fn params_mut(&mut self) -> Vec<&mut Param<T>> {
+        Vec::new()
+    }
+    fn clone_box(&self) -> Box<dyn Layer<T>> {
+        Box::new(self.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gradcheck::{check_gradients, random_seq};
+    use recur_core::Rng;
+
+    #[test]
+    fn gradients_match_finite_differences() {
+        check_gradients(&mut Dropout::<f64>::new(Shape { features: 3, sequential: true }, 0.4), &random_seq(2, 4, 3, &[4, 2], 1), 1e-6);
+    }
+
+    #[test]
+    fn identity_at_inference_and_unbiased_in_training() {
+        let x = Seq::new(vec![1.0f64; 20_000], 1, 20_000, 1, vec![20_000]).unwrap();
+        let mut d = Dropout::new(x.shape(), 0.3);
+        let mut rng = Rng::new(1);
+        assert_eq!(d.forward(x.clone(), &mut Ctx { training: false, rng: &mut rng }), x);
+        let y = d.forward(x, &mut Ctx { training: true, rng: &mut rng });
+        let mean = y.data.iter().sum::<f64>() / 20_000.0;
+        assert!((mean - 1.0).abs() < 0.03, "mean {mean}");
+    }
+}

@@ -1,0 +1,124 @@
+//! Global pooling over time (masked): max, mean or sum of each feature over a sequence's
+//! real steps, giving one vector per sequence.
+
+use crate::layer::{Ctx, Layer, Param};
+use recur_core::{Float, Seq, Shape};
+use serde::{Deserialize, Serialize};
+
+/// How steps are combined.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PoolMode {
+    /// Largest value.
+    Max,
+    /// Average over real steps.
+    Mean,
+    /// Sum over real steps (the TensorFlow sketch tutorial's choice).
+    Sum,
+}
+
+/// Global pooling over the time axis.
+#[derive(Clone)]
+pub struct GlobalPool<T> {
+    mode: PoolMode,
+    input: Shape,
+    cache: Option<(Seq<T>, Vec<usize>)>,
+}
+
+impl<T: Float> GlobalPool<T> {
+    /// Pooling of the given kind.
+    pub fn new(input: Shape, mode: PoolMode) -> Self {
+        GlobalPool { mode, input, cache: None }
+    }
+}
+
+impl<T: Float> Layer<T> for GlobalPool<T> {
+    fn kind(&self) -> &'static str {
+        match self.mode {
+            PoolMode::Max => "global_max_pool",
+            PoolMode::Mean => "global_mean_pool",
+            PoolMode::Sum => "global_sum_pool",
+        }
+    }
+    fn output_shape(&self) -> Shape {
+        Shape { features: self.input.features, sequential: false }
+    }
+    fn forward(&mut self, x: Seq<T>, ctx: &mut Ctx) -> Seq<T> {
+        let f = x.features;
+        let mut out = vec![T::ZERO; x.batch * f];
+        let mut argmax = vec![0usize; x.batch * f];
+        for b in 0..x.batch {
+            let len = x.lengths[b];
+            let o = &mut out[b * f..(b + 1) * f];
+            for t in 0..len {
+                for (j, &v) in x.step(b, t).iter().enumerate() {
+                    match self.mode {
+                        PoolMode::Max if t == 0 || v > o[j] => {
+                            o[j] = v;
+                            argmax[b * f + j] = t;
+                        }
+                        PoolMode::Max => {}
+                        PoolMode::Mean | PoolMode::Sum => o[j] += v,
+                    }
+                }
+            }
+            if self.mode == PoolMode::Mean && len > 0 {
+                let n = T::from_f64(len as f64);
+                o.iter_mut().for_each(|v| *v /= n);
+            }
+        }
+        let y = Seq { data: out, batch: x.batch, time: 1, features: f, lengths: vec![1; x.batch], sequential: false };
+        if ctx.training {
+            self.cache = Some((Seq::zeros_like(&x, f), argmax));
+        }
+        y
+    }
+    fn backward(&mut self, dy: Seq<T>) -> Seq<T> {
+        let (mut dx, argmax) = self.cache.take().expect("pooling: backward before a training forward");
+        let f = dx.features;
+        for b in 0..dx.batch {
+            let len = dx.lengths[b];
+            let g = &dy.data[b * f..(b + 1) * f];
+            match self.mode {
+                PoolMode::Max => {
+                    for j in 0..f {
+                        if len > 0 {
+                            dx.step_mut(b, argmax[b * f + j])[j] = g[j];
+                        }
+                    }
+                }
+                PoolMode::Mean | PoolMode::Sum => {
+                    let scale = if self.mode == PoolMode::Mean { T::ONE / T::from_f64(len.max(1) as f64) } else { T::ONE };
+                    for t in 0..len {
+                        dx.step_mut(b, t).iter_mut().zip(g).for_each(|(d, &g)| *d = g * scale);
+                    }
+                }
+            }
+        }
+        dx
+    }
+    fn params(&self) -> Vec<&Param<T>> {
+        Vec::new()
+    }
+    fn params_mut(&mut self) -> Vec<&mut Param<T>> {
+        Vec::new()
+    }
+    fn clone_box(&self) -> Box<dyn Layer<T>> {
+        Box::new(self.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gradcheck::{check_gradients, check_padding_matches_alone, random_seq};
+
+    #[test]
+    fn gradients_match_finite_differences() {
+        for mode in [PoolMode::Max, PoolMode::Mean, PoolMode::Sum] {
+            let mut p = GlobalPool::<f64>::new(Shape { features: 3, sequential: true }, mode);
+            check_gradients(&mut p, &random_seq(2, 5, 3, &[5, 3], 1), 1e-6);
+            check_padding_matches_alone(&mut p, &random_seq(3, 5, 3, &[5, 3, 1], 2));
+        }
+    }
+}
