@@ -20,7 +20,7 @@ impl<T: Float> Embedding<T> {
     }
 
     /// Checks that every real step holds an integer id inside the table.
-    pub fn check_ids(&self, x: &Seq<T>) -> Result<(), String> {
+    fn check_ids(&self, x: &Seq<T>) -> Result<(), String> {
         let n = self.weight.shape[0];
         for row in valid_rows(x) {
             let v = x.data[row].to_f64();
@@ -78,6 +78,9 @@ impl<T: Float> Layer<T> for Embedding<T> {
     }
     fn forward_flops_per_step(&self) -> usize {
         0
+    }
+    fn check_input(&self, x: &Seq<T>) -> Result<(), String> {
+        self.check_ids(x)
     }
 }
 

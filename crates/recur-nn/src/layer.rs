@@ -72,6 +72,12 @@ pub trait Layer<T: Float>: Send + Sync {
     fn params_mut(&mut self) -> Vec<&mut Param<T>>;
     /// A deep copy (a replica for another core).
     fn clone_box(&self) -> Box<dyn Layer<T>>;
+    /// Checks an input this layer cannot process correctly even though its shape fits
+    /// (e.g. token ids outside an embedding table). Only the first layer's check runs on
+    /// user input; later layers receive what earlier ones produce.
+    fn check_input(&self, _x: &Seq<T>) -> Result<(), String> {
+        Ok(())
+    }
     /// Multiply-adds per valid input step in the forward pass, for throughput reports.
     fn forward_flops_per_step(&self) -> usize {
         2 * self.params().iter().filter(|p| p.trainable).map(|p| p.len()).sum::<usize>()

@@ -3,13 +3,17 @@
 
 pub mod activation;
 pub mod batch_norm;
+pub mod config;
 pub mod conv1d;
 pub mod dense;
 pub mod dropout;
 pub mod embedding;
+pub mod error;
 pub mod init;
 pub mod layer;
 pub mod layer_norm;
+pub mod model;
+pub mod model_dir;
 pub mod pooling;
 pub mod recurrent;
 
@@ -18,11 +22,14 @@ mod gradcheck;
 
 pub use activation::{Activation, ActivationLayer};
 pub use batch_norm::BatchNorm;
+pub use config::{LayerConfig, ModelConfig};
 pub use conv1d::{Conv1d, ConvGeometry, Padding};
 pub use dense::Dense;
 pub use dropout::Dropout;
 pub use embedding::Embedding;
+pub use error::{NnError, Result};
 pub use layer::{Ctx, Layer, Param};
 pub use layer_norm::LayerNorm;
+pub use model::Model;
 pub use pooling::{GlobalPool, PoolMode};
 pub use recurrent::{Gru, Lstm, Recurrent, RecurrentOptions, RnnState, SimpleRnn};

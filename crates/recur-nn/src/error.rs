@@ -1,0 +1,31 @@
+//! Errors from building, running, saving and loading models.
+
+/// Everything that can go wrong with a model because of what a user gave it.
+#[derive(Debug, thiserror::Error)]
+pub enum NnError {
+    /// The model config is malformed or inconsistent.
+    #[error("model config: {0}")]
+    Config(String),
+    /// An input does not fit the model.
+    #[error("input: {0}")]
+    Input(String),
+    /// A checkpoint is unreadable or does not match the config.
+    #[error("checkpoint {path}: {message}")]
+    Checkpoint {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// Reading or writing a file failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+}
+
+/// Result alias for model operations.
+pub type Result<T> = std::result::Result<T, NnError>;

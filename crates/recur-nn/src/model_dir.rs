@@ -1,0 +1,162 @@
+//! Model directories: `config.json` plus `model.safetensors`, whose tensors are named
+//! `layers.{i}.{name}` with PyTorch's names and shapes, so `torch.nn` modules load them with
+//! `load_state_dict` (and the other way round). Loading checks every name, dtype and shape and
+//! says exactly what is wrong; writes go to temporary files renamed into place.
+
+use crate::config::ModelConfig;
+use crate::error::{NnError, Result};
+use crate::model::Model;
+use recur_core::Float;
+use safetensors::tensor::{Dtype, TensorView};
+use safetensors::SafeTensors;
+use std::collections::HashMap;
+use std::path::Path;
+
+/// The config file inside a model directory.
+pub const CONFIG_FILE: &str = "config.json";
+/// The weights file inside a model directory.
+pub const WEIGHTS_FILE: &str = "model.safetensors";
+
+/// PyTorch stores BatchNorm's batch counter as an integer; everything else is float.
+const INTEGER_BUFFER: &str = "num_batches_tracked";
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> NnError + '_ {
+    move |source| NnError::Io { path: path.display().to_string(), source }
+}
+
+/// Writes `bytes` to `path` via a temporary file and a rename, so a reader never sees half a file.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+    let mut f = std::fs::File::create(&tmp).map_err(io_err(&tmp))?;
+    f.write_all(bytes).and_then(|_| f.sync_all()).map_err(io_err(&tmp))?;
+    std::fs::rename(&tmp, path).map_err(io_err(path))
+}
+
+/// Serialises the model's tensors as safetensors bytes (f32 for f32 models, f64 for f64).
+pub fn weights_to_bytes<T: Float>(model: &Model<T>) -> Result<Vec<u8>> {
+    let wide = std::mem::size_of::<T>() == 8;
+    let mut buffers: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = Vec::new();
+    for (name, p) in model.named_params() {
+        let (dtype, bytes) = if name.ends_with(INTEGER_BUFFER) {
+            (Dtype::I64, p.value.iter().flat_map(|v| (v.to_f64() as i64).to_le_bytes()).collect())
+        } else if wide {
+            (Dtype::F64, p.value.iter().flat_map(|v| v.to_f64().to_le_bytes()).collect())
+        } else {
+            (Dtype::F32, p.value.iter().flat_map(|v| (v.to_f64() as f32).to_le_bytes()).collect())
+        };
+        buffers.push((name, dtype, p.shape.clone(), bytes));
+    }
+    let views: Vec<(String, TensorView)> = buffers
+        .iter()
+        .map(|(n, d, s, b)| TensorView::new(*d, s.clone(), b).map(|v| (n.clone(), v)))
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|e| NnError::Config(format!("cannot serialise weights: {e}")))?;
+    let mut meta = HashMap::new();
+    meta.insert("format".to_string(), "pt".to_string());
+    safetensors::serialize(views, Some(meta)).map_err(|e| NnError::Config(format!("cannot serialise weights: {e}")))
+}
+
+/// Loads tensors from safetensors bytes into `model`, checking names, dtypes and shapes.
+pub fn load_weights_from_bytes<T: Float>(model: &mut Model<T>, bytes: &[u8], path: &str) -> Result<()> {
+    let err = |message: String| NnError::Checkpoint { path: path.to_string(), message };
+    let st = SafeTensors::deserialize(bytes).map_err(|e| err(format!("not a readable safetensors file ({e})")))?;
+    let expected: Vec<(String, Vec<usize>)> = model.named_params().into_iter().map(|(n, p)| (n, p.shape.clone())).collect();
+    let mut problems = Vec::new();
+    let mut values = Vec::with_capacity(expected.len());
+    for (name, shape) in &expected {
+        match st.tensor(name) {
+            Err(_) => problems.push(format!("missing tensor `{name}` (shape {shape:?})")),
+            Ok(view) if view.shape() != shape.as_slice() => {
+                problems.push(format!("tensor `{name}` has shape {:?}, the config needs {shape:?}", view.shape()))
+            }
+            Ok(view) => match decode(&view) {
+                Ok(v) => values.push(v),
+                Err(e) => problems.push(format!("tensor `{name}`: {e}")),
+            },
+        }
+    }
+    let known: std::collections::HashSet<&str> = expected.iter().map(|(n, _)| n.as_str()).collect();
+    let mut extra: Vec<String> = st.names().into_iter().filter(|n| !known.contains(*n)).map(str::to_string).collect();
+    extra.sort();
+    problems.extend(extra.into_iter().map(|n| format!("unexpected tensor `{n}` (not in the config)")));
+    if !problems.is_empty() {
+        return Err(err(problems.join("; ")));
+    }
+    for (p, v) in model.params_mut().into_iter().zip(values) {
+        p.value = v.into_iter().map(T::from_f64).collect();
+    }
+    Ok(())
+}
+
+fn decode(view: &TensorView) -> std::result::Result<Vec<f64>, String> {
+    let d = view.data();
+    Ok(match view.dtype() {
+        Dtype::F32 => d.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f64).collect(),
+        Dtype::F64 => d.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes"))).collect(),
+        Dtype::I64 => d.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes")) as f64).collect(),
+        other => return Err(format!("dtype {other:?} is not supported (use F32, F64 or I64)")),
+    })
+}
+
+/// Saves `config.json` and `model.safetensors` into `dir` (created if needed).
+pub fn save<T: Float>(model: &Model<T>, dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+    let weights = weights_to_bytes(model)?;
+    let config = serde_json::to_string_pretty(model.config()).map_err(|e| NnError::Config(e.to_string()))?;
+    write_atomic(&dir.join(WEIGHTS_FILE), &weights)?;
+    write_atomic(&dir.join(CONFIG_FILE), config.as_bytes())
+}
+
+/// Reads a model config file.
+pub fn read_config(path: &Path) -> Result<ModelConfig> {
+    let text = std::fs::read_to_string(path).map_err(io_err(path))?;
+    ModelConfig::from_json(&text).map_err(|e| match e {
+        NnError::Config(m) => NnError::Config(format!("{}: {m}", path.display())),
+        other => other,
+    })
+}
+
+/// Loads a model directory.
+pub fn load<T: Float>(dir: &Path) -> Result<Model<T>> {
+    let config = read_config(&dir.join(CONFIG_FILE))?;
+    let mut model = Model::new(config, 0)?;
+    let path = dir.join(WEIGHTS_FILE);
+    let bytes = std::fs::read(&path).map_err(io_err(&path))?;
+    load_weights_from_bytes(&mut model, &bytes, &path.display().to_string())?;
+    Ok(model)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> ModelConfig {
+        ModelConfig::from_json(
+            r#"{"input_size": 2, "layers": [{"type": "conv1d", "filters": 3, "kernel_size": 2, "padding": "causal"},
+            {"type": "batch_norm"}, {"type": "gru", "units": 4, "bidirectional": true}, {"type": "dense", "units": 2}]}"#,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn round_trip_and_clear_mismatch_errors() {
+        let dir = std::env::temp_dir().join(format!("recur-model-dir-{}", std::process::id()));
+        let model = Model::<f32>::new(config(), 3).unwrap();
+        save(&model, &dir).unwrap();
+        let loaded = load::<f32>(&dir).unwrap();
+        for ((a, pa), (b, pb)) in model.named_params().iter().zip(loaded.named_params()) {
+            assert_eq!(a, &b);
+            assert_eq!(pa.value, pb.value);
+        }
+        assert!(model.named_params().iter().any(|(n, _)| n == "layers.2.weight_hh_l0_reverse"));
+
+        let bytes = std::fs::read(dir.join(WEIGHTS_FILE)).unwrap();
+        let mut other = Model::<f32>::new(ModelConfig { input_size: 3, ..config() }, 0).unwrap();
+        let e = load_weights_from_bytes(&mut other, &bytes, "w").unwrap_err().to_string();
+        assert!(e.contains("`layers.0.weight` has shape [3, 2, 2], the config needs [3, 3, 2]"), "{e}");
+        let e = load_weights_from_bytes(&mut other, &bytes[..bytes.len() / 2], "w").unwrap_err().to_string();
+        assert!(e.contains("not a readable safetensors file"), "{e}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
