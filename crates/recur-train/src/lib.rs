@@ -1,1 +1,10 @@
-//! placeholder
+//! recur's training: losses, optimisers, gradient clipping, learning-rate schedules and the
+//! data-parallel [`Trainer`].
+
+pub mod loss;
+pub mod optim;
+pub mod trainer;
+
+pub use loss::{Loss, Targets};
+pub use optim::{Clip, Optimizer, OptimizerConfig, Schedule};
+pub use trainer::{predict_sharded, StepStats, TrainConfig, Trainer};
