@@ -42,12 +42,12 @@ pub fn tanh_f32(x: f32) -> f32 {
 
 /// In-place tanh over a slice, vectorised.
 pub fn tanh_slice_f32(xs: &mut [f32]) {
-    dispatch(|| xs.iter_mut().for_each(|x| *x = tanh_f32(*x)))
+    dispatch(#[inline(always)] || xs.iter_mut().for_each(|x| *x = tanh_f32(*x)))
 }
 
 /// In-place sigmoid over a slice, vectorised.
 pub fn sigmoid_slice_f32(xs: &mut [f32]) {
-    dispatch(|| xs.iter_mut().for_each(|x| *x = sigmoid_f32(*x)))
+    dispatch(#[inline(always)] || xs.iter_mut().for_each(|x| *x = sigmoid_f32(*x)))
 }
 
 /// Runs `kernel` compiled for the widest vector unit this CPU has (AVX-512, then AVX2+FMA,

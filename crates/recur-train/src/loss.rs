@@ -16,6 +16,8 @@ pub enum Loss {
     },
     /// Mean squared error.
     Mse,
+    /// The mean of the outputs themselves (no targets): for benchmarks and sanity checks.
+    Mean,
     /// Huber loss (quadratic within `delta`, linear beyond).
     Huber {
         /// Threshold.
@@ -87,6 +89,12 @@ impl Loss {
                             let (l, dl) = if d.abs() <= *delta { (0.5 * d * d, d) } else { (delta * (d.abs() - 0.5 * delta), delta * d.signum()) };
                             total += l / f as f64;
                             *gj = T::from_f64(dl / f as f64 * inv);
+                        }
+                    }
+                    (Loss::Mean, _) => {
+                        for (gj, v) in g.iter_mut().zip(row) {
+                            total += v.to_f64() / f as f64;
+                            *gj = T::from_f64(inv / f as f64);
                         }
                     }
                     _ => panic!("loss {self:?} does not take these targets"),

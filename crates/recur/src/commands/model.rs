@@ -1,0 +1,127 @@
+//! `recur init`, `recur summary` and `recur run`.
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use recur_core::parallel::default_threads;
+use recur_core::Seq;
+use recur_data::npy::{read_npy, write_npy_f32, NpyData};
+use recur_nn::{model_dir, Model, ModelConfig};
+use recur_train::predict_sharded;
+use std::path::PathBuf;
+
+/// Arguments of `recur init`.
+#[derive(Args)]
+pub struct InitArgs {
+    /// Model config (JSON).
+    #[arg(long)]
+    config: PathBuf,
+    /// Directory to create.
+    #[arg(long)]
+    out: PathBuf,
+    /// Seed for the initial weights.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Replace a model already in the directory.
+    #[arg(long)]
+    force: bool,
+}
+
+/// Arguments of `recur summary`.
+#[derive(Args)]
+#[group(required = true, multiple = false)]
+pub struct SummaryArgs {
+    /// Model directory.
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Model config (JSON).
+    #[arg(long)]
+    config: Option<PathBuf>,
+}
+
+/// Arguments of `recur run`.
+#[derive(Args)]
+pub struct RunArgs {
+    /// Model directory.
+    #[arg(long)]
+    model: PathBuf,
+    /// float32 array [batch, time, features].
+    #[arg(long)]
+    input: PathBuf,
+    /// int64 array [batch] of valid steps per sequence (default: all steps).
+    #[arg(long)]
+    lengths: Option<PathBuf>,
+    /// Where to write the float32 output ([batch, units] or [batch, time, units]).
+    #[arg(long)]
+    output: PathBuf,
+    /// Cores to use.
+    #[arg(long, default_value_t = default_threads())]
+    threads: usize,
+}
+
+pub fn init(a: InitArgs) -> Result<()> {
+    let config = model_dir::read_config(&a.config)?;
+    if a.out.join(model_dir::WEIGHTS_FILE).exists() && !a.force {
+        bail!("{} already holds a model (pass --force to replace it)", a.out.display());
+    }
+    let model = Model::<f32>::new(config, a.seed)?;
+    model_dir::save(&model, &a.out)?;
+    println!("initialised {} ({} trainable parameters)", a.out.display(), model.trainable_count());
+    Ok(())
+}
+
+pub fn summary(a: SummaryArgs) -> Result<()> {
+    let model: Model<f32> = match (a.model, a.config) {
+        (Some(dir), _) => model_dir::load(&dir)?,
+        (None, Some(c)) => Model::new(model_dir::read_config(&c)?, 0)?,
+        (None, None) => bail!("give --model or --config"),
+    };
+    print!("{}", model.summary());
+    Ok(())
+}
+
+pub fn run(a: RunArgs) -> Result<()> {
+    let model: Model<f32> = model_dir::load(&a.model)?;
+    let x = load_input(&a.input, a.lengths.as_ref(), model.config())?;
+    let mut replicas = vec![model; a.threads.max(1)];
+    let y = predict_sharded(&mut replicas, &x)?;
+    let shape = if y.sequential { vec![y.batch, y.time, y.features] } else { vec![y.batch, y.features] };
+    write_npy_f32(&a.output, &shape, &y.data)?;
+    println!("wrote {} {:?}", a.output.display(), shape);
+    Ok(())
+}
+
+/// Reads the input array and optional lengths, checking dtypes, shapes and ranges.
+fn load_input(input: &PathBuf, lengths: Option<&PathBuf>, config: &ModelConfig) -> Result<Seq<f32>> {
+    let arr = read_npy(input)?;
+    let NpyData::F32(data) = arr.data.clone() else {
+        bail!("{}: input must be float32, found {}", input.display(), arr.dtype());
+    };
+    let [batch, time, features] = arr.shape[..] else {
+        bail!("{}: input must be 3-D [batch, time, features], found shape {:?}", input.display(), arr.shape);
+    };
+    if features != config.input_size {
+        bail!("{}: the model takes {} features per step, the input has {features}", input.display(), config.input_size);
+    }
+    let lengths = match lengths {
+        None => vec![time; batch],
+        Some(p) => {
+            let l = read_npy(p)?;
+            let values: Vec<i64> = match l.data {
+                NpyData::I64(v) => v,
+                NpyData::I32(v) => v.into_iter().map(i64::from).collect(),
+                _ => bail!("{}: lengths must be int64, found {}", p.display(), l.dtype()),
+            };
+            if l.shape != [batch] {
+                bail!("{}: lengths must have shape [{batch}], found {:?}", p.display(), l.shape);
+            }
+            values
+                .iter()
+                .enumerate()
+                .map(|(i, &v)| {
+                    usize::try_from(v).ok().filter(|&v| v <= time).with_context(|| format!("{}: length {v} of sequence {i} is outside 0..={time}", p.display()))
+                })
+                .collect::<Result<Vec<usize>>>()?
+        }
+    };
+    Ok(Seq::new(data, batch, time, features, lengths)?)
+}
