@@ -2,6 +2,9 @@
 //! f64 (for gradient checks), the one GEMM entry point, fast vectorisable activation math,
 //! padded sequence batches ([`Seq`]), a small deterministic RNG and batch sharding across cores.
 
+// Kernels index several parallel arrays with one loop variable, as the math is written.
+#![allow(clippy::needless_range_loop)]
+
 pub mod error;
 pub mod float;
 pub mod math;

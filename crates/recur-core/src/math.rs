@@ -22,7 +22,7 @@ pub fn exp_f32(x: f32) -> f32 {
     p = p * r + 8.333_452e-3;
     p = p * r + 4.166_579_6e-2;
     p = p * r + 1.666_666_5e-1;
-    p = p * r + 5.000_000_1e-1;
+    p = p * r + 0.5;
     let y = p * r * r + r + 1.0;
     let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
     y * scale
@@ -42,12 +42,18 @@ pub fn tanh_f32(x: f32) -> f32 {
 
 /// In-place tanh over a slice, vectorised.
 pub fn tanh_slice_f32(xs: &mut [f32]) {
-    dispatch(#[inline(always)] || xs.iter_mut().for_each(|x| *x = tanh_f32(*x)))
+    dispatch(
+        #[inline(always)]
+        || xs.iter_mut().for_each(|x| *x = tanh_f32(*x)),
+    )
 }
 
 /// In-place sigmoid over a slice, vectorised.
 pub fn sigmoid_slice_f32(xs: &mut [f32]) {
-    dispatch(#[inline(always)] || xs.iter_mut().for_each(|x| *x = sigmoid_f32(*x)))
+    dispatch(
+        #[inline(always)]
+        || xs.iter_mut().for_each(|x| *x = sigmoid_f32(*x)),
+    )
 }
 
 /// Runs `kernel` compiled for the widest vector unit this CPU has (AVX-512, then AVX2+FMA,

@@ -28,10 +28,7 @@ pub fn shard_ranges(n: usize, parts: usize) -> Vec<Range<usize>> {
 
 /// Runs `work(i, &mut workers[i])` for every worker, each on its own thread (the first on the
 /// calling thread), and returns the results in worker order.
-pub fn run_on_workers<W: Send, R: Send>(
-    workers: &mut [W],
-    work: impl Fn(usize, &mut W) -> R + Sync,
-) -> Vec<R> {
+pub fn run_on_workers<W: Send, R: Send>(workers: &mut [W], work: impl Fn(usize, &mut W) -> R + Sync) -> Vec<R> {
     if workers.len() == 1 {
         return vec![work(0, &mut workers[0])];
     }

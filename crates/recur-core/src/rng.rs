@@ -11,7 +11,9 @@ pub struct Rng {
 impl Rng {
     /// A generator seeded with `seed`.
     pub fn new(seed: u64) -> Self {
-        Rng { state: seed ^ 0x853c_49e6_748f_ea9b }
+        Rng {
+            state: seed ^ 0x853c_49e6_748f_ea9b,
+        }
     }
 
     /// An independent generator derived from this seed and a stream number.

@@ -35,13 +35,7 @@ pub struct Seq<T> {
 
 impl<T: Float> Seq<T> {
     /// A sequence batch from raw parts, checking every size and length, zeroing padded steps.
-    pub fn new(
-        data: Vec<T>,
-        batch: usize,
-        time: usize,
-        features: usize,
-        lengths: Vec<usize>,
-    ) -> Result<Self> {
+    pub fn new(data: Vec<T>, batch: usize, time: usize, features: usize, lengths: Vec<usize>) -> Result<Self> {
         if data.len() != batch * time * features {
             return Err(CoreError::Shape(format!(
                 "{} values cannot be shaped [batch {batch}, time {time}, features {features}]",
@@ -59,7 +53,14 @@ impl<T: Float> Seq<T> {
                 "length {l} of sequence {i} exceeds the time axis ({time})"
             )));
         }
-        let mut s = Seq { data, batch, time, features, lengths, sequential: true };
+        let mut s = Seq {
+            data,
+            batch,
+            time,
+            features,
+            lengths,
+            sequential: true,
+        };
         s.zero_padding();
         Ok(s)
     }
@@ -85,7 +86,10 @@ impl<T: Float> Seq<T> {
 
     /// The shape layers see.
     pub fn shape(&self) -> Shape {
-        Shape { features: self.features, sequential: self.sequential }
+        Shape {
+            features: self.features,
+            sequential: self.sequential,
+        }
     }
 
     /// Whether step `t` of sequence `b` is real (not padding).

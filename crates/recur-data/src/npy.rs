@@ -61,7 +61,10 @@ impl NpyArray {
 /// Reads an `.npy` file.
 pub fn read_npy(path: &Path) -> Result<NpyArray, NpyError> {
     let p = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|source| NpyError::Io { path: p.clone(), source })?;
+    let bytes = std::fs::read(path).map_err(|source| NpyError::Io {
+        path: p.clone(),
+        source,
+    })?;
     parse_npy(&bytes).map_err(|message| NpyError::Format { path: p, message })
 }
 
@@ -72,7 +75,10 @@ pub fn parse_npy(bytes: &[u8]) -> Result<NpyArray, String> {
     }
     let (header_len, start) = match bytes[6] {
         1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
-        2 | 3 if bytes.len() >= 12 => (u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize, 12),
+        2 | 3 if bytes.len() >= 12 => (
+            u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
+            12,
+        ),
         v => return Err(format!("unsupported .npy version {v}")),
     };
     let header = bytes.get(start..start + header_len).ok_or("truncated header")?;
@@ -96,16 +102,40 @@ pub fn parse_npy(bytes: &[u8]) -> Result<NpyArray, String> {
     let width = match descr {
         "<f4" | "<i4" => 4,
         "<f8" | "<i8" => 8,
-        other => return Err(format!("dtype '{other}' is not supported (use float32, float64, int32 or int64, little-endian)")),
+        other => {
+            return Err(format!(
+                "dtype '{other}' is not supported (use float32, float64, int32 or int64, little-endian)"
+            ))
+        }
     };
     if body.len() != count * width {
-        return Err(format!("holds {} data bytes, shape {shape:?} of '{descr}' needs {}", body.len(), count * width));
+        return Err(format!(
+            "holds {} data bytes, shape {shape:?} of '{descr}' needs {}",
+            body.len(),
+            count * width
+        ));
     }
     let data = match descr {
-        "<f4" => NpyData::F32(body.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()),
-        "<i4" => NpyData::I32(body.chunks_exact(4).map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()),
-        "<f8" => NpyData::F64(body.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes"))).collect()),
-        _ => NpyData::I64(body.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes"))).collect()),
+        "<f4" => NpyData::F32(
+            body.chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect(),
+        ),
+        "<i4" => NpyData::I32(
+            body.chunks_exact(4)
+                .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect(),
+        ),
+        "<f8" => NpyData::F64(
+            body.chunks_exact(8)
+                .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")))
+                .collect(),
+        ),
+        _ => NpyData::I64(
+            body.chunks_exact(8)
+                .map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes")))
+                .collect(),
+        ),
     };
     Ok(NpyArray { shape, data })
 }
@@ -120,7 +150,11 @@ fn dict_value<'a>(header: &'a str, key: &str) -> Option<&'a str> {
 /// `.npy` bytes for a float32 array.
 pub fn npy_f32_bytes(shape: &[usize], data: &[f32]) -> Vec<u8> {
     let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
-    let shape_text = if dims.len() == 1 { format!("({},)", dims[0]) } else { format!("({})", dims.join(", ")) };
+    let shape_text = if dims.len() == 1 {
+        format!("({},)", dims[0])
+    } else {
+        format!("({})", dims.join(", "))
+    };
     let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape_text}, }}");
     while (10 + header.len() + 1) % 64 != 0 {
         header.push(' ');
@@ -136,7 +170,10 @@ pub fn npy_f32_bytes(shape: &[usize], data: &[f32]) -> Vec<u8> {
 /// Writes a float32 array atomically (temporary file, then rename).
 pub fn write_npy_f32(path: &Path, shape: &[usize], data: &[f32]) -> Result<(), NpyError> {
     let p = path.display().to_string();
-    let io = |source| NpyError::Io { path: p.clone(), source };
+    let io = |source| NpyError::Io {
+        path: p.clone(),
+        source,
+    };
     let tmp = path.with_extension(format!("npy.tmp-{}", std::process::id()));
     std::fs::write(&tmp, npy_f32_bytes(shape, data)).map_err(io)?;
     std::fs::rename(&tmp, path).map_err(io)

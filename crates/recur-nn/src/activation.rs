@@ -73,7 +73,11 @@ pub struct ActivationLayer<T> {
 impl<T: Float> ActivationLayer<T> {
     /// An activation over inputs of the given shape.
     pub fn new(activation: Activation, input: Shape) -> Self {
-        ActivationLayer { activation, shape: input, cache: None }
+        ActivationLayer {
+            activation,
+            shape: input,
+            cache: None,
+        }
     }
 }
 
@@ -94,7 +98,10 @@ impl<T: Float> Layer<T> for ActivationLayer<T> {
         y
     }
     fn backward(&mut self, mut dy: Seq<T>) -> Seq<T> {
-        let (z, y) = self.cache.as_ref().expect("activation: backward before a training forward");
+        let (z, y) = self
+            .cache
+            .as_ref()
+            .expect("activation: backward before a training forward");
         self.activation.backward(z, y, &mut dy.data);
         dy
     }
@@ -116,8 +123,17 @@ mod tests {
 
     #[test]
     fn gradients_match_finite_differences() {
-        let shape = Shape { features: 3, sequential: true };
-        for act in [Activation::Linear, Activation::Relu, Activation::Tanh, Activation::Sigmoid, Activation::Gelu] {
+        let shape = Shape {
+            features: 3,
+            sequential: true,
+        };
+        for act in [
+            Activation::Linear,
+            Activation::Relu,
+            Activation::Tanh,
+            Activation::Sigmoid,
+            Activation::Gelu,
+        ] {
             let mut layer = ActivationLayer::<f64>::new(act, shape);
             check_gradients(&mut layer, &random_seq(2, 4, 3, &[4, 2], 1), 1e-5);
         }

@@ -83,7 +83,12 @@ impl<T: Float> Layer<T> for BatchNorm<T> {
             let inv: Vec<T> = var.iter().map(|v| T::ONE / (T::from_f64(*v) + eps).sqrt()).collect();
             (mean.into_iter().map(T::from_f64).collect::<Vec<T>>(), inv)
         } else {
-            let inv = self.running_var.value.iter().map(|&v| T::ONE / (v + eps).sqrt()).collect();
+            let inv = self
+                .running_var
+                .value
+                .iter()
+                .map(|&v| T::ONE / (v + eps).sqrt())
+                .collect();
             (self.running_mean.value.clone(), inv)
         };
         let mut x_hat = x;
@@ -107,7 +112,10 @@ impl<T: Float> Layer<T> for BatchNorm<T> {
     }
 
     fn backward(&mut self, dy: Seq<T>) -> Seq<T> {
-        let cache = self.cache.take().expect("batch_norm: backward before a training forward");
+        let cache = self
+            .cache
+            .take()
+            .expect("batch_norm: backward before a training forward");
         let f = dy.features;
         let n = T::from_f64(dy.valid_steps().max(1) as f64);
         let (mut sum_dy, mut sum_dy_xhat) = (vec![T::ZERO; f], vec![T::ZERO; f]);
@@ -134,10 +142,22 @@ impl<T: Float> Layer<T> for BatchNorm<T> {
     }
 
     fn params(&self) -> Vec<&Param<T>> {
-        vec![&self.weight, &self.bias, &self.running_mean, &self.running_var, &self.batches_tracked]
+        vec![
+            &self.weight,
+            &self.bias,
+            &self.running_mean,
+            &self.running_var,
+            &self.batches_tracked,
+        ]
     }
     fn params_mut(&mut self) -> Vec<&mut Param<T>> {
-        vec![&mut self.weight, &mut self.bias, &mut self.running_mean, &mut self.running_var, &mut self.batches_tracked]
+        vec![
+            &mut self.weight,
+            &mut self.bias,
+            &mut self.running_mean,
+            &mut self.running_var,
+            &mut self.batches_tracked,
+        ]
     }
     fn clone_box(&self) -> Box<dyn Layer<T>> {
         Box::new(self.clone())
@@ -154,7 +174,14 @@ mod tests {
     use recur_core::Rng;
 
     fn layer() -> BatchNorm<f64> {
-        let mut bn = BatchNorm::new(Shape { features: 3, sequential: true }, 1e-5, 0.1);
+        let mut bn = BatchNorm::new(
+            Shape {
+                features: 3,
+                sequential: true,
+            },
+            1e-5,
+            0.1,
+        );
         bn.weight.value = vec![0.5, 1.5, -1.0];
         bn.bias.value = vec![0.1, -0.2, 0.3];
         bn
@@ -178,8 +205,20 @@ mod tests {
         let packed = Seq::new(packed, 1, 7, 3, vec![7]).unwrap();
         let mut rng = Rng::new(0);
         let (mut a, mut b) = (layer(), layer());
-        let ya = a.forward(x.clone(), &mut Ctx { training: true, rng: &mut rng });
-        let yb = b.forward(packed, &mut Ctx { training: true, rng: &mut rng });
+        let ya = a.forward(
+            x.clone(),
+            &mut Ctx {
+                training: true,
+                rng: &mut rng,
+            },
+        );
+        let yb = b.forward(
+            packed,
+            &mut Ctx {
+                training: true,
+                rng: &mut rng,
+            },
+        );
         assert_close(ya.step(1, 1), yb.step(0, 6), "normalised output");
         assert_close(&a.running_var.value, &b.running_var.value, "running variance");
         assert!(ya.step(1, 3).iter().all(|&v| v == 0.0), "padding stays zero");

@@ -129,10 +129,15 @@ impl ModelConfig {
         if self.layers.is_empty() {
             return Err(NnError::Config("a model needs at least one layer".into()));
         }
-        let mut shapes = vec![Shape { features: self.input_size, sequential: true }];
+        let mut shapes = vec![Shape {
+            features: self.input_size,
+            sequential: true,
+        }];
         for (i, layer) in self.layers.iter().enumerate() {
             let input = shapes[i];
-            let out = layer.output_shape(input).map_err(|e| NnError::Config(format!("layers[{i}] ({}): {e}", layer.kind())))?;
+            let out = layer
+                .output_shape(input)
+                .map_err(|e| NnError::Config(format!("layers[{i}] ({}): {e}", layer.kind())))?;
             shapes.push(out);
         }
         Ok(shapes)
@@ -161,21 +166,51 @@ impl LayerConfig {
 
     /// Validates settings against the input shape and returns the output shape.
     pub fn output_shape(&self, input: Shape) -> std::result::Result<Shape, String> {
-        let positive = |name: &str, v: usize| if v == 0 { Err(format!("{name} must be at least 1")) } else { Ok(()) };
-        let rate = |name: &str, v: f64| if (0.0..1.0).contains(&v) { Ok(()) } else { Err(format!("{name} must be in [0, 1), got {v}")) };
-        let needs_time = || if input.sequential { Ok(()) } else { Err("needs a sequence input, but the previous layer returns one vector per sequence".to_string()) };
+        let positive = |name: &str, v: usize| {
+            if v == 0 {
+                Err(format!("{name} must be at least 1"))
+            } else {
+                Ok(())
+            }
+        };
+        let rate = |name: &str, v: f64| {
+            if (0.0..1.0).contains(&v) {
+                Ok(())
+            } else {
+                Err(format!("{name} must be in [0, 1), got {v}"))
+            }
+        };
+        let needs_time = || {
+            if input.sequential {
+                Ok(())
+            } else {
+                Err("needs a sequence input, but the previous layer returns one vector per sequence".to_string())
+            }
+        };
         match self {
             LayerConfig::Dense { units, .. } => {
                 positive("units", *units)?;
-                Ok(Shape { features: *units, sequential: input.sequential })
+                Ok(Shape {
+                    features: *units,
+                    sequential: input.sequential,
+                })
             }
-            LayerConfig::Conv1d { filters, kernel_size, strides, dilation_rate, .. } => {
+            LayerConfig::Conv1d {
+                filters,
+                kernel_size,
+                strides,
+                dilation_rate,
+                ..
+            } => {
                 needs_time()?;
                 positive("filters", *filters)?;
                 positive("kernel_size", *kernel_size)?;
                 positive("strides", *strides)?;
                 positive("dilation_rate", *dilation_rate)?;
-                Ok(Shape { features: *filters, sequential: true })
+                Ok(Shape {
+                    features: *filters,
+                    sequential: true,
+                })
             }
             LayerConfig::BatchNorm { epsilon, momentum } => {
                 if *epsilon <= 0.0 || !(0.0..=1.0).contains(momentum) {
@@ -190,13 +225,22 @@ impl LayerConfig {
                 positive("input_dim", *input_dim)?;
                 positive("output_dim", *output_dim)?;
                 if input.features != 1 {
-                    return Err(format!("takes one token id per step, but its input has {} features", input.features));
+                    return Err(format!(
+                        "takes one token id per step, but its input has {} features",
+                        input.features
+                    ));
                 }
-                Ok(Shape { features: *output_dim, sequential: input.sequential })
+                Ok(Shape {
+                    features: *output_dim,
+                    sequential: input.sequential,
+                })
             }
             LayerConfig::GlobalMaxPool {} | LayerConfig::GlobalMeanPool {} | LayerConfig::GlobalSumPool {} => {
                 needs_time()?;
-                Ok(Shape { features: input.features, sequential: false })
+                Ok(Shape {
+                    features: input.features,
+                    sequential: false,
+                })
             }
             LayerConfig::Lstm(o) | LayerConfig::Gru(o) | LayerConfig::SimpleRnn(o) => {
                 needs_time()?;
@@ -204,7 +248,10 @@ impl LayerConfig {
                 rate("dropout", o.dropout)?;
                 rate("recurrent_dropout", o.recurrent_dropout)?;
                 let dirs = if o.bidirectional { 2 } else { 1 };
-                Ok(Shape { features: o.units * dirs, sequential: o.return_sequences })
+                Ok(Shape {
+                    features: o.units * dirs,
+                    sequential: o.return_sequences,
+                })
             }
         }
     }
@@ -213,14 +260,28 @@ impl LayerConfig {
     pub fn build<T: Float>(&self, input: Shape, rng: &mut Rng) -> Box<dyn Layer<T>> {
         match self {
             LayerConfig::Dense { units, activation } => Box::new(Dense::new(input, *units, *activation, rng)),
-            LayerConfig::Conv1d { filters, kernel_size, strides, dilation_rate, padding, activation } => {
-                let g = ConvGeometry { kernel_size: *kernel_size, strides: *strides, dilation_rate: *dilation_rate, padding: *padding };
+            LayerConfig::Conv1d {
+                filters,
+                kernel_size,
+                strides,
+                dilation_rate,
+                padding,
+                activation,
+            } => {
+                let g = ConvGeometry {
+                    kernel_size: *kernel_size,
+                    strides: *strides,
+                    dilation_rate: *dilation_rate,
+                    padding: *padding,
+                };
                 Box::new(Conv1d::new(input, *filters, g, *activation, rng))
             }
             LayerConfig::BatchNorm { epsilon, momentum } => Box::new(BatchNorm::new(input, *epsilon, *momentum)),
             LayerConfig::LayerNorm { epsilon } => Box::new(LayerNorm::new(input, *epsilon)),
             LayerConfig::Dropout { rate } => Box::new(Dropout::new(input, *rate)),
-            LayerConfig::Embedding { input_dim, output_dim } => Box::new(Embedding::new(input, *input_dim, *output_dim, rng)),
+            LayerConfig::Embedding { input_dim, output_dim } => {
+                Box::new(Embedding::new(input, *input_dim, *output_dim, rng))
+            }
             LayerConfig::Activation { activation } => Box::new(ActivationLayer::new(*activation, input)),
             LayerConfig::GlobalMaxPool {} => Box::new(GlobalPool::new(input, PoolMode::Max)),
             LayerConfig::GlobalMeanPool {} => Box::new(GlobalPool::new(input, PoolMode::Mean)),
@@ -246,19 +307,33 @@ mod tests {
         )
         .unwrap();
         let shapes = c.shapes().unwrap();
-        assert_eq!(shapes[4], Shape { features: 128, sequential: false });
+        assert_eq!(
+            shapes[4],
+            Shape {
+                features: 128,
+                sequential: false
+            }
+        );
         assert_eq!(shapes[5].features, 345);
     }
 
     #[test]
     fn bad_configs_are_named() {
         let err = |s: &str| ModelConfig::from_json(s).unwrap_err().to_string();
-        assert!(err(r#"{"input_size": 3, "layers": [{"type": "transformer"}]}"#).contains("unknown variant `transformer`"));
+        assert!(
+            err(r#"{"input_size": 3, "layers": [{"type": "transformer"}]}"#).contains("unknown variant `transformer`")
+        );
         assert!(err(r#"{"input_size": 3, "layers": [{"type": "lstm"}]}"#).contains("missing field `units`"));
-        assert!(err(r#"{"input_size": 3, "layers": [{"type": "lstm", "units": 4, "unit": 3}]}"#).contains("unknown field `unit`"));
+        assert!(
+            err(r#"{"input_size": 3, "layers": [{"type": "lstm", "units": 4, "unit": 3}]}"#)
+                .contains("unknown field `unit`")
+        );
         assert!(err(r#"{"input_size": 3, "layers": [{"type": "lstm", "units": 4}, {"type": "conv1d", "filters": 2, "kernel_size": 3}]}"#)
             .contains("layers[1] (conv1d): needs a sequence input"));
-        assert!(err(r#"{"input_size": 3, "layers": [{"type": "dropout", "rate": 1.5}]}"#).contains("rate must be in [0, 1)"));
+        assert!(
+            err(r#"{"input_size": 3, "layers": [{"type": "dropout", "rate": 1.5}]}"#)
+                .contains("rate must be in [0, 1)")
+        );
         assert!(err(r#"{"input_size": 3, "layers": []}"#).contains("at least one layer"));
     }
 }

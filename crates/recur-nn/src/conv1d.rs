@@ -122,7 +122,10 @@ impl<T: Float> Layer<T> for Conv1d<T> {
     }
 
     fn output_shape(&self) -> Shape {
-        Shape { features: self.bias.len(), sequential: true }
+        Shape {
+            features: self.bias.len(),
+            sequential: true,
+        }
     }
 
     fn forward(&mut self, x: Seq<T>, ctx: &mut Ctx) -> Seq<T> {
@@ -138,14 +141,44 @@ impl<T: Float> Layer<T> for Conv1d<T> {
                 cols[row * width + c * k + j] = v;
             }
         });
-        let mut y = Seq { data: vec![T::ZERO; rows * c_out], batch: x.batch, time: out_time, features: c_out, lengths: out_lengths, sequential: true };
-        matmul(rows, c_out, width, &cols, width, Transpose::No, &self.weight.value, width, Transpose::Yes, &mut y.data, c_out, false);
+        let mut y = Seq {
+            data: vec![T::ZERO; rows * c_out],
+            batch: x.batch,
+            time: out_time,
+            features: c_out,
+            lengths: out_lengths,
+            sequential: true,
+        };
+        matmul(
+            rows,
+            c_out,
+            width,
+            &cols,
+            width,
+            Transpose::No,
+            &self.weight.value,
+            width,
+            Transpose::Yes,
+            &mut y.data,
+            c_out,
+            false,
+        );
         add_bias_rows(&mut y.data, &self.bias.value);
-        let z = if ctx.training && self.activation.needs_input() { y.data.clone() } else { Vec::new() };
+        let z = if ctx.training && self.activation.needs_input() {
+            y.data.clone()
+        } else {
+            Vec::new()
+        };
         self.activation.apply(&mut y.data);
         y.zero_padding();
         if ctx.training {
-            self.cache = Some(ConvCache { cols, z, y: y.data.clone(), in_time: x.time, in_lengths: x.lengths });
+            self.cache = Some(ConvCache {
+                cols,
+                z,
+                y: y.data.clone(),
+                in_time: x.time,
+                in_lengths: x.lengths,
+            });
         }
         y
     }
@@ -156,11 +189,44 @@ impl<T: Float> Layer<T> for Conv1d<T> {
         let (rows, width) = (dy.batch * dy.time, c_in * k);
         self.activation.backward(&cache.z, &cache.y, &mut dy.data);
         dy.zero_padding();
-        matmul(c_out, width, rows, &dy.data, c_out, Transpose::Yes, &cache.cols, width, Transpose::No, &mut self.weight.grad, width, true);
+        matmul(
+            c_out,
+            width,
+            rows,
+            &dy.data,
+            c_out,
+            Transpose::Yes,
+            &cache.cols,
+            width,
+            Transpose::No,
+            &mut self.weight.grad,
+            width,
+            true,
+        );
         add_column_sums(&dy.data, c_out, &mut self.bias.grad);
         let mut dcols = vec![T::ZERO; rows * width];
-        matmul(rows, width, c_out, &dy.data, c_out, Transpose::No, &self.weight.value, width, Transpose::No, &mut dcols, width, false);
-        let like = Seq { data: Vec::new(), batch: dy.batch, time: cache.in_time, features: c_in, lengths: cache.in_lengths.clone(), sequential: true };
+        matmul(
+            rows,
+            width,
+            c_out,
+            &dy.data,
+            c_out,
+            Transpose::No,
+            &self.weight.value,
+            width,
+            Transpose::No,
+            &mut dcols,
+            width,
+            false,
+        );
+        let like = Seq {
+            data: Vec::new(),
+            batch: dy.batch,
+            time: cache.in_time,
+            features: c_in,
+            lengths: cache.in_lengths.clone(),
+            sequential: true,
+        };
         let mut dx = Seq::zeros_like(&like, c_in);
         self.for_each_tap(cache.in_time, &cache.in_lengths, dy.time, |row, src, j| {
             let dst = &mut dx.data[src * c_in..(src + 1) * c_in];
@@ -188,13 +254,32 @@ mod tests {
     use crate::gradcheck::{check_gradients, check_padding_matches_alone, random_seq};
 
     fn conv(k: usize, s: usize, d: usize, padding: Padding, act: Activation) -> Conv1d<f64> {
-        let geometry = ConvGeometry { kernel_size: k, strides: s, dilation_rate: d, padding };
-        Conv1d::new(Shape { features: 2, sequential: true }, 3, geometry, act, &mut Rng::new(4))
+        let geometry = ConvGeometry {
+            kernel_size: k,
+            strides: s,
+            dilation_rate: d,
+            padding,
+        };
+        Conv1d::new(
+            Shape {
+                features: 2,
+                sequential: true,
+            },
+            3,
+            geometry,
+            act,
+            &mut Rng::new(4),
+        )
     }
 
     #[test]
     fn output_lengths_follow_keras() {
-        let g = |k, s, d, p| ConvGeometry { kernel_size: k, strides: s, dilation_rate: d, padding: p };
+        let g = |k, s, d, p| ConvGeometry {
+            kernel_size: k,
+            strides: s,
+            dilation_rate: d,
+            padding: p,
+        };
         assert_eq!(g(3, 1, 1, Padding::Valid).output_len(10), 8);
         assert_eq!(g(3, 2, 2, Padding::Valid).output_len(10), 3);
         assert_eq!(g(5, 2, 1, Padding::Same).output_len(10), 5);
@@ -205,7 +290,12 @@ mod tests {
 
     #[test]
     fn gradients_match_finite_differences() {
-        for (k, s, d, p) in [(3, 1, 1, Padding::Same), (4, 2, 1, Padding::Same), (3, 2, 2, Padding::Valid), (2, 1, 3, Padding::Causal)] {
+        for (k, s, d, p) in [
+            (3, 1, 1, Padding::Same),
+            (4, 2, 1, Padding::Same),
+            (3, 2, 2, Padding::Valid),
+            (2, 1, 3, Padding::Causal),
+        ] {
             let mut layer = conv(k, s, d, p, Activation::Tanh);
             check_gradients(&mut layer, &random_seq(2, 9, 2, &[9, 6], 5), 1e-5);
         }
@@ -213,7 +303,13 @@ mod tests {
 
     #[test]
     fn padded_batch_matches_each_sequence_alone() {
-        for (k, s, d, p) in [(5, 1, 1, Padding::Same), (4, 2, 1, Padding::Same), (3, 3, 1, Padding::Same), (3, 1, 2, Padding::Causal), (3, 2, 1, Padding::Valid)] {
+        for (k, s, d, p) in [
+            (5, 1, 1, Padding::Same),
+            (4, 2, 1, Padding::Same),
+            (3, 3, 1, Padding::Same),
+            (3, 1, 2, Padding::Causal),
+            (3, 2, 1, Padding::Valid),
+        ] {
             let mut layer = conv(k, s, d, p, Activation::Relu);
             check_padding_matches_alone(&mut layer, &random_seq(3, 11, 2, &[11, 7, 8], 6));
         }

@@ -47,19 +47,43 @@ impl<T: Float> Layer<T> for Dense<T> {
     }
 
     fn output_shape(&self) -> Shape {
-        Shape { features: self.units(), sequential: self.input.sequential }
+        Shape {
+            features: self.units(),
+            sequential: self.input.sequential,
+        }
     }
 
     fn forward(&mut self, x: Seq<T>, ctx: &mut Ctx) -> Seq<T> {
         let (rows, n_in, n_out) = (x.batch * x.time, x.features, self.units());
         let mut y = Seq::zeros_like(&x, n_out);
-        matmul(rows, n_out, n_in, &x.data, n_in, Transpose::No, &self.weight.value, n_in, Transpose::Yes, &mut y.data, n_out, false);
+        matmul(
+            rows,
+            n_out,
+            n_in,
+            &x.data,
+            n_in,
+            Transpose::No,
+            &self.weight.value,
+            n_in,
+            Transpose::Yes,
+            &mut y.data,
+            n_out,
+            false,
+        );
         add_bias_rows(&mut y.data, &self.bias.value);
-        let z = if ctx.training && self.activation.needs_input() { y.data.clone() } else { Vec::new() };
+        let z = if ctx.training && self.activation.needs_input() {
+            y.data.clone()
+        } else {
+            Vec::new()
+        };
         self.activation.apply(&mut y.data);
         y.zero_padding();
         if ctx.training {
-            self.cache = Some(DenseCache { x, z, y: y.data.clone() });
+            self.cache = Some(DenseCache {
+                x,
+                z,
+                y: y.data.clone(),
+            });
         }
         y
     }
@@ -69,10 +93,36 @@ impl<T: Float> Layer<T> for Dense<T> {
         let (rows, n_in, n_out) = (dy.batch * dy.time, self.input.features, self.units());
         self.activation.backward(&cache.z, &cache.y, &mut dy.data);
         dy.zero_padding();
-        matmul(n_out, n_in, rows, &dy.data, n_out, Transpose::Yes, &cache.x.data, n_in, Transpose::No, &mut self.weight.grad, n_in, true);
+        matmul(
+            n_out,
+            n_in,
+            rows,
+            &dy.data,
+            n_out,
+            Transpose::Yes,
+            &cache.x.data,
+            n_in,
+            Transpose::No,
+            &mut self.weight.grad,
+            n_in,
+            true,
+        );
         add_column_sums(&dy.data, n_out, &mut self.bias.grad);
         let mut dx = Seq::zeros_like(&dy, n_in);
-        matmul(rows, n_in, n_out, &dy.data, n_out, Transpose::No, &self.weight.value, n_in, Transpose::No, &mut dx.data, n_in, false);
+        matmul(
+            rows,
+            n_in,
+            n_out,
+            &dy.data,
+            n_out,
+            Transpose::No,
+            &self.weight.value,
+            n_in,
+            Transpose::No,
+            &mut dx.data,
+            n_in,
+            false,
+        );
         dx
     }
 
@@ -95,14 +145,30 @@ mod tests {
     #[test]
     fn gradients_match_finite_differences() {
         for act in [Activation::Linear, Activation::Tanh, Activation::Relu] {
-            let mut layer = Dense::<f64>::new(Shape { features: 3, sequential: true }, 4, act, &mut Rng::new(1));
+            let mut layer = Dense::<f64>::new(
+                Shape {
+                    features: 3,
+                    sequential: true,
+                },
+                4,
+                act,
+                &mut Rng::new(1),
+            );
             check_gradients(&mut layer, &random_seq(2, 3, 3, &[3, 2], 2), 1e-5);
         }
     }
 
     #[test]
     fn padded_batch_matches_each_sequence_alone() {
-        let mut layer = Dense::<f64>::new(Shape { features: 3, sequential: true }, 4, Activation::Tanh, &mut Rng::new(1));
+        let mut layer = Dense::<f64>::new(
+            Shape {
+                features: 3,
+                sequential: true,
+            },
+            4,
+            Activation::Tanh,
+            &mut Rng::new(1),
+        );
         check_padding_matches_alone(&mut layer, &random_seq(3, 5, 3, &[5, 2, 4], 3));
     }
 }

@@ -15,7 +15,11 @@ pub struct Dropout<T> {
 impl<T: Float> Dropout<T> {
     /// Dropout with the given rate in [0, 1).
     pub fn new(input: Shape, rate: f64) -> Self {
-        Dropout { rate, input, mask: None }
+        Dropout {
+            rate,
+            input,
+            mask: None,
+        }
     }
 }
 
@@ -32,7 +36,9 @@ impl<T: Float> Layer<T> for Dropout<T> {
             return x;
         }
         let keep = T::from_f64(1.0 / (1.0 - self.rate));
-        let mask: Vec<T> = (0..x.data.len()).map(|_| if ctx.rng.uniform() < self.rate { T::ZERO } else { keep }).collect();
+        let mask: Vec<T> = (0..x.data.len())
+            .map(|_| if ctx.rng.uniform() < self.rate { T::ZERO } else { keep })
+            .collect();
         x.data.iter_mut().zip(&mask).for_each(|(v, m)| *v *= *m);
         self.mask = Some(mask);
         x
@@ -62,7 +68,17 @@ mod tests {
 
     #[test]
     fn gradients_match_finite_differences() {
-        check_gradients(&mut Dropout::<f64>::new(Shape { features: 3, sequential: true }, 0.4), &random_seq(2, 4, 3, &[4, 2], 1), 1e-6);
+        check_gradients(
+            &mut Dropout::<f64>::new(
+                Shape {
+                    features: 3,
+                    sequential: true,
+                },
+                0.4,
+            ),
+            &random_seq(2, 4, 3, &[4, 2], 1),
+            1e-6,
+        );
     }
 
     #[test]
@@ -70,8 +86,23 @@ mod tests {
         let x = Seq::new(vec![1.0f64; 20_000], 1, 20_000, 1, vec![20_000]).unwrap();
         let mut d = Dropout::new(x.shape(), 0.3);
         let mut rng = Rng::new(1);
-        assert_eq!(d.forward(x.clone(), &mut Ctx { training: false, rng: &mut rng }), x);
-        let y = d.forward(x, &mut Ctx { training: true, rng: &mut rng });
+        assert_eq!(
+            d.forward(
+                x.clone(),
+                &mut Ctx {
+                    training: false,
+                    rng: &mut rng
+                }
+            ),
+            x
+        );
+        let y = d.forward(
+            x,
+            &mut Ctx {
+                training: true,
+                rng: &mut rng,
+            },
+        );
         let mean = y.data.iter().sum::<f64>() / 20_000.0;
         assert!((mean - 1.0).abs() < 0.03, "mean {mean}");
     }

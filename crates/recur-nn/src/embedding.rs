@@ -15,8 +15,14 @@ pub struct Embedding<T> {
 impl<T: Float> Embedding<T> {
     /// A table initialised uniformly in ±0.05 (Keras's default).
     pub fn new(input: Shape, input_dim: usize, output_dim: usize, rng: &mut Rng) -> Self {
-        let w = (0..input_dim * output_dim).map(|_| T::from_f64(rng.uniform_range(-0.05, 0.05))).collect();
-        Embedding { weight: Param::new("weight", &[input_dim, output_dim], w), input, ids: None }
+        let w = (0..input_dim * output_dim)
+            .map(|_| T::from_f64(rng.uniform_range(-0.05, 0.05)))
+            .collect();
+        Embedding {
+            weight: Param::new("weight", &[input_dim, output_dim], w),
+            input,
+            ids: None,
+        }
     }
 
     /// Checks that every real step holds an integer id inside the table.
@@ -25,7 +31,11 @@ impl<T: Float> Embedding<T> {
         for row in valid_rows(x) {
             let v = x.data[row].to_f64();
             if v.fract() != 0.0 || v < 0.0 || v >= n as f64 {
-                return Err(format!("embedding: token id {v} at sequence {}, step {} is not an integer in 0..{n}", row / x.time, row % x.time));
+                return Err(format!(
+                    "embedding: token id {v} at sequence {}, step {} is not an integer in 0..{n}",
+                    row / x.time,
+                    row % x.time
+                ));
             }
         }
         Ok(())
@@ -41,7 +51,10 @@ impl<T: Float> Layer<T> for Embedding<T> {
         "embedding"
     }
     fn output_shape(&self) -> Shape {
-        Shape { features: self.dim(), sequential: self.input.sequential }
+        Shape {
+            features: self.dim(),
+            sequential: self.input.sequential,
+        }
     }
     fn forward(&mut self, x: Seq<T>, ctx: &mut Ctx) -> Seq<T> {
         let d = self.dim();

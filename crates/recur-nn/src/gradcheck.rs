@@ -7,13 +7,21 @@ use recur_core::{Rng, Seq};
 /// A random f64 batch with the given lengths (padding zeroed).
 pub fn random_seq(batch: usize, time: usize, features: usize, lengths: &[usize], seed: u64) -> Seq<f64> {
     let mut rng = Rng::new(seed);
-    let data = (0..batch * time * features).map(|_| rng.uniform_range(-1.0, 1.0)).collect();
+    let data = (0..batch * time * features)
+        .map(|_| rng.uniform_range(-1.0, 1.0))
+        .collect();
     Seq::new(data, batch, time, features, lengths.to_vec()).expect("valid test batch")
 }
 
 fn forward(layer: &mut dyn Layer<f64>, x: &Seq<f64>) -> Seq<f64> {
     let mut rng = Rng::new(7);
-    layer.forward(x.clone(), &mut Ctx { training: true, rng: &mut rng })
+    layer.forward(
+        x.clone(),
+        &mut Ctx {
+            training: true,
+            rng: &mut rng,
+        },
+    )
 }
 
 /// Loss = Σ w·y with fixed random weights w; returns (loss, dy).
@@ -41,12 +49,18 @@ fn check_gradients_inner(layer: &mut dyn Layer<f64>, x: &Seq<f64>, tol: f64, che
     let eps = 1e-6;
     let y = forward(layer, x);
     let (_, dy) = weighted_loss(&y, 99);
-    layer.params_mut().into_iter().for_each(|p| p.grad.iter_mut().for_each(|g| *g = 0.0));
+    layer
+        .params_mut()
+        .into_iter()
+        .for_each(|p| p.grad.iter_mut().for_each(|g| *g = 0.0));
     let dx = layer.backward(dy);
     let loss_at = |layer: &mut dyn Layer<f64>, x: &Seq<f64>| weighted_loss(&forward(layer, x), 99).0;
     let compare = |what: String, analytic: f64, numeric: f64| {
         let err = (analytic - numeric).abs() / (1e-4 + analytic.abs().max(numeric.abs()));
-        assert!(err < tol, "{what}: analytic {analytic:.8e} vs numeric {numeric:.8e} (rel err {err:.2e})");
+        assert!(
+            err < tol,
+            "{what}: analytic {analytic:.8e} vs numeric {numeric:.8e} (rel err {err:.2e})"
+        );
     };
     if check_input {
         for i in 0..x.data.len() {
@@ -63,8 +77,12 @@ fn check_gradients_inner(layer: &mut dyn Layer<f64>, x: &Seq<f64>, tol: f64, che
             compare(format!("input[{i}]"), dx.data[i], (lp - lm) / (2.0 * eps));
         }
     }
-    let analytic: Vec<(String, Vec<f64>)> =
-        layer.params().iter().filter(|p| p.trainable).map(|p| (p.name.clone(), p.grad.clone())).collect();
+    let analytic: Vec<(String, Vec<f64>)> = layer
+        .params()
+        .iter()
+        .filter(|p| p.trainable)
+        .map(|p| (p.name.clone(), p.grad.clone()))
+        .collect();
     for (name, grads) in analytic {
         for (j, &g) in grads.iter().enumerate() {
             let bump = |layer: &mut dyn Layer<f64>, d: f64| {
@@ -86,7 +104,10 @@ fn check_gradients_inner(layer: &mut dyn Layer<f64>, x: &Seq<f64>, tol: f64, che
 pub fn check_padding_matches_alone(layer: &mut dyn Layer<f64>, x: &Seq<f64>) {
     let y = forward(layer, x);
     let (_, dy) = weighted_loss(&y, 5);
-    layer.params_mut().into_iter().for_each(|p| p.grad.iter_mut().for_each(|g| *g = 0.0));
+    layer
+        .params_mut()
+        .into_iter()
+        .for_each(|p| p.grad.iter_mut().for_each(|g| *g = 0.0));
     let dx = layer.backward(dy.clone());
     let batch_grads: Vec<Vec<f64>> = layer.params().iter().map(|p| p.grad.clone()).collect();
     let mut summed: Vec<Vec<f64>> = batch_grads.iter().map(|g| vec![0.0; g.len()]).collect();
@@ -102,10 +123,17 @@ pub fn check_padding_matches_alone(layer: &mut dyn Layer<f64>, x: &Seq<f64>) {
         for t in 0..out_len {
             dy1.step_mut(0, t).copy_from_slice(dy.step(b, t));
         }
-        layer.params_mut().into_iter().for_each(|p| p.grad.iter_mut().for_each(|g| *g = 0.0));
+        layer
+            .params_mut()
+            .into_iter()
+            .for_each(|p| p.grad.iter_mut().for_each(|g| *g = 0.0));
         let dx1 = layer.backward(dy1);
         for t in 0..len {
-            assert_close(dx1.step(0, t), dx.step(b, t), &format!("input grad of sequence {b} step {t}"));
+            assert_close(
+                dx1.step(0, t),
+                dx.step(b, t),
+                &format!("input grad of sequence {b} step {t}"),
+            );
         }
         for (s, p) in summed.iter_mut().zip(layer.params()) {
             s.iter_mut().zip(&p.grad).for_each(|(a, g)| *a += g);
@@ -126,6 +154,9 @@ fn crop(x: &Seq<f64>, len: usize) -> Seq<f64> {
 pub fn assert_close(a: &[f64], b: &[f64], what: &str) {
     assert_eq!(a.len(), b.len(), "{what}: lengths differ");
     for (i, (x, y)) in a.iter().zip(b).enumerate() {
-        assert!((x - y).abs() <= 1e-9 * (1.0 + x.abs().max(y.abs())), "{what}[{i}]: {x} vs {y}");
+        assert!(
+            (x - y).abs() <= 1e-9 * (1.0 + x.abs().max(y.abs())),
+            "{what}[{i}]: {x} vs {y}"
+        );
     }
 }

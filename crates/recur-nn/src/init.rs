@@ -19,7 +19,11 @@ pub fn orthogonal<T: Float>(size: usize, rng: &mut Rng) -> Vec<T> {
                 m[i * size + k] -= dot * m[j * size + k];
             }
         }
-        let norm = (0..size).map(|k| m[i * size + k].powi(2)).sum::<f64>().sqrt().max(1e-12);
+        let norm = (0..size)
+            .map(|k| m[i * size + k].powi(2))
+            .sum::<f64>()
+            .sqrt()
+            .max(1e-12);
         for k in 0..size {
             m[i * size + k] /= norm;
         }

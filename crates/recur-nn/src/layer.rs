@@ -23,12 +23,24 @@ impl<T: Float> Param<T> {
     pub fn new(name: &str, shape: &[usize], value: Vec<T>) -> Self {
         debug_assert_eq!(value.len(), shape.iter().product::<usize>());
         let grad = vec![T::ZERO; value.len()];
-        Param { name: name.to_string(), shape: shape.to_vec(), value, grad, trainable: true }
+        Param {
+            name: name.to_string(),
+            shape: shape.to_vec(),
+            value,
+            grad,
+            trainable: true,
+        }
     }
 
     /// A non-trainable buffer (no gradient).
     pub fn buffer(name: &str, shape: &[usize], value: Vec<T>) -> Self {
-        Param { name: name.to_string(), shape: shape.to_vec(), value, grad: Vec::new(), trainable: false }
+        Param {
+            name: name.to_string(),
+            shape: shape.to_vec(),
+            value,
+            grad: Vec::new(),
+            trainable: false,
+        }
     }
 
     /// Number of scalars.
@@ -80,7 +92,12 @@ pub trait Layer<T: Float>: Send + Sync {
     }
     /// Multiply-adds per valid input step in the forward pass, for throughput reports.
     fn forward_flops_per_step(&self) -> usize {
-        2 * self.params().iter().filter(|p| p.trainable).map(|p| p.len()).sum::<usize>()
+        2 * self
+            .params()
+            .iter()
+            .filter(|p| p.trainable)
+            .map(|p| p.len())
+            .sum::<usize>()
     }
 }
 

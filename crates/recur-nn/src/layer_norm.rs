@@ -62,7 +62,10 @@ impl<T: Float> Layer<T> for LayerNorm<T> {
     }
 
     fn backward(&mut self, dy: Seq<T>) -> Seq<T> {
-        let (x_hat, inv_std) = self.cache.take().expect("layer_norm: backward before a training forward");
+        let (x_hat, inv_std) = self
+            .cache
+            .take()
+            .expect("layer_norm: backward before a training forward");
         let f = dy.features;
         let n = T::from_f64(f as f64);
         let mut dx = Seq::zeros_like(&dy, f);
@@ -103,7 +106,13 @@ mod tests {
     use crate::gradcheck::{check_gradients, check_padding_matches_alone, random_seq};
 
     fn layer() -> LayerNorm<f64> {
-        let mut ln = LayerNorm::new(Shape { features: 4, sequential: true }, 1e-5);
+        let mut ln = LayerNorm::new(
+            Shape {
+                features: 4,
+                sequential: true,
+            },
+            1e-5,
+        );
         ln.weight.value = vec![0.5, 1.5, -1.0, 2.0];
         ln.bias.value = vec![0.1, -0.2, 0.3, 0.0];
         ln

@@ -1,6 +1,9 @@
 //! recur's layers. Each file holds one layer: its forward, its backward, and the tests that
 //! check the backward against finite differences (in f64) and the variable-length rule.
 
+// Kernels index several parallel arrays with one loop variable, as the math is written.
+#![allow(clippy::needless_range_loop)]
+
 pub mod activation;
 pub mod batch_norm;
 pub mod config;

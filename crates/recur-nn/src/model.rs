@@ -15,7 +15,11 @@ pub struct Model<T> {
 
 impl<T: Float> Clone for Model<T> {
     fn clone(&self) -> Self {
-        Model { config: self.config.clone(), shapes: self.shapes.clone(), layers: self.layers.iter().map(|l| l.clone_box()).collect() }
+        Model {
+            config: self.config.clone(),
+            shapes: self.shapes.clone(),
+            layers: self.layers.iter().map(|l| l.clone_box()).collect(),
+        }
     }
 }
 
@@ -24,7 +28,12 @@ impl<T: Float> Model<T> {
     pub fn new(config: ModelConfig, seed: u64) -> Result<Self> {
         let shapes = config.shapes()?;
         let mut rng = Rng::new(seed);
-        let layers = config.layers.iter().zip(&shapes).map(|(l, &s)| l.build::<T>(s, &mut rng)).collect();
+        let layers = config
+            .layers
+            .iter()
+            .zip(&shapes)
+            .map(|(l, &s)| l.build::<T>(s, &mut rng))
+            .collect();
         Ok(Model { config, shapes, layers })
     }
 
@@ -46,10 +55,15 @@ impl<T: Float> Model<T> {
     /// Checks that `x` fits the model: feature count, finite values, layer-specific rules.
     pub fn check_input(&self, x: &Seq<T>) -> Result<()> {
         if x.features != self.config.input_size {
-            return Err(NnError::Input(format!("the model takes {} features per step, the input has {}", self.config.input_size, x.features)));
+            return Err(NnError::Input(format!(
+                "the model takes {} features per step, the input has {}",
+                self.config.input_size, x.features
+            )));
         }
         if let Some((b, t, f)) = x.find_non_finite() {
-            return Err(NnError::Input(format!("non-finite value at sequence {b}, step {t}, feature {f}")));
+            return Err(NnError::Input(format!(
+                "non-finite value at sequence {b}, step {t}, feature {f}"
+            )));
         }
         self.layers[0].check_input(x).map_err(NnError::Input)
     }
@@ -72,7 +86,15 @@ impl<T: Float> Model<T> {
 
     /// Every tensor with its checkpoint name `layers.{i}.{name}`.
     pub fn named_params(&self) -> Vec<(String, &Param<T>)> {
-        self.layers.iter().enumerate().flat_map(|(i, l)| l.params().into_iter().map(move |p| (format!("layers.{i}.{}", p.name), p))).collect()
+        self.layers
+            .iter()
+            .enumerate()
+            .flat_map(|(i, l)| {
+                l.params()
+                    .into_iter()
+                    .map(move |p| (format!("layers.{i}.{}", p.name), p))
+            })
+            .collect()
     }
 
     /// Every tensor, mutable, in the order of [`Model::named_params`].
@@ -96,7 +118,11 @@ impl<T: Float> Model<T> {
 
     /// Number of trainable scalars.
     pub fn trainable_count(&self) -> usize {
-        self.named_params().iter().filter(|(_, p)| p.trainable).map(|(_, p)| p.len()).sum()
+        self.named_params()
+            .iter()
+            .filter(|(_, p)| p.trainable)
+            .map(|(_, p)| p.len())
+            .sum()
     }
 
     /// Approximate forward FLOPs per input step (2 per multiply-add), for throughput reports.
@@ -106,25 +132,44 @@ impl<T: Float> Model<T> {
 
     /// A Keras-style table: layer, output shape, parameter count.
     pub fn summary(&self) -> String {
-        let mut out = format!("{:<4} {:<18} {:<22} {:>10}\n", "#", "layer", "output shape", "params");
-        out.push_str(&"-".repeat(57));
+        let mut out = format!("{:<4} {:<21} {:<22} {:>10}\n", "#", "layer", "output shape", "params");
+        out.push_str(&"-".repeat(60));
         out.push('\n');
-        out.push_str(&format!("{:<4} {:<18} {:<22} {:>10}\n", "", "input", format!("(batch, time, {})", self.config.input_size), 0));
+        out.push_str(&format!(
+            "{:<4} {:<21} {:<22} {:>10}\n",
+            "",
+            "input",
+            format!("(batch, time, {})", self.config.input_size),
+            0
+        ));
         for (i, layer) in self.layers.iter().enumerate() {
             let s = self.shapes[i + 1];
-            let shape = if s.sequential { format!("(batch, time, {})", s.features) } else { format!("(batch, {})", s.features) };
+            let shape = if s.sequential {
+                format!("(batch, time, {})", s.features)
+            } else {
+                format!("(batch, {})", s.features)
+            };
             let n: usize = layer.params().iter().filter(|p| p.trainable).map(|p| p.len()).sum();
             let mut name = layer.kind().to_string();
-            if let Some(crate::config::LayerConfig::Lstm(o) | crate::config::LayerConfig::Gru(o) | crate::config::LayerConfig::SimpleRnn(o)) = self.config.layers.get(i) {
+            if let Some(
+                crate::config::LayerConfig::Lstm(o)
+                | crate::config::LayerConfig::Gru(o)
+                | crate::config::LayerConfig::SimpleRnn(o),
+            ) = self.config.layers.get(i)
+            {
                 if o.bidirectional {
                     name = format!("bidirectional({name})");
                 }
             }
-            out.push_str(&format!("{i:<4} {name:<18} {shape:<22} {n:>10}\n"));
+            out.push_str(&format!("{i:<4} {name:<21} {shape:<22} {n:>10}\n"));
         }
-        out.push_str(&"-".repeat(57));
+        out.push_str(&"-".repeat(60));
         let all: usize = self.named_params().iter().map(|(_, p)| p.len()).sum();
-        out.push_str(&format!("\ntrainable parameters: {}\nnon-trainable (buffers): {}\n", self.trainable_count(), all - self.trainable_count()));
+        out.push_str(&format!(
+            "\ntrainable parameters: {}\nnon-trainable (buffers): {}\n",
+            self.trainable_count(),
+            all - self.trainable_count()
+        ));
         out
     }
 }

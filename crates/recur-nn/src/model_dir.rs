@@ -21,7 +21,10 @@ pub const WEIGHTS_FILE: &str = "model.safetensors";
 const INTEGER_BUFFER: &str = "num_batches_tracked";
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> NnError + '_ {
-    move |source| NnError::Io { path: path.display().to_string(), source }
+    move |source| NnError::Io {
+        path: path.display().to_string(),
+        source,
+    }
 }
 
 /// Writes `bytes` to `path` via a temporary file and a rename, so a reader never sees half a file.
@@ -39,11 +42,20 @@ pub fn weights_to_bytes<T: Float>(model: &Model<T>) -> Result<Vec<u8>> {
     let mut buffers: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = Vec::new();
     for (name, p) in model.named_params() {
         let (dtype, bytes) = if name.ends_with(INTEGER_BUFFER) {
-            (Dtype::I64, p.value.iter().flat_map(|v| (v.to_f64() as i64).to_le_bytes()).collect())
+            (
+                Dtype::I64,
+                p.value.iter().flat_map(|v| (v.to_f64() as i64).to_le_bytes()).collect(),
+            )
         } else if wide {
-            (Dtype::F64, p.value.iter().flat_map(|v| v.to_f64().to_le_bytes()).collect())
+            (
+                Dtype::F64,
+                p.value.iter().flat_map(|v| v.to_f64().to_le_bytes()).collect(),
+            )
         } else {
-            (Dtype::F32, p.value.iter().flat_map(|v| (v.to_f64() as f32).to_le_bytes()).collect())
+            (
+                Dtype::F32,
+                p.value.iter().flat_map(|v| (v.to_f64() as f32).to_le_bytes()).collect(),
+            )
         };
         buffers.push((name, dtype, p.shape.clone(), bytes));
     }
@@ -59,17 +71,25 @@ pub fn weights_to_bytes<T: Float>(model: &Model<T>) -> Result<Vec<u8>> {
 
 /// Loads tensors from safetensors bytes into `model`, checking names, dtypes and shapes.
 pub fn load_weights_from_bytes<T: Float>(model: &mut Model<T>, bytes: &[u8], path: &str) -> Result<()> {
-    let err = |message: String| NnError::Checkpoint { path: path.to_string(), message };
+    let err = |message: String| NnError::Checkpoint {
+        path: path.to_string(),
+        message,
+    };
     let st = SafeTensors::deserialize(bytes).map_err(|e| err(format!("not a readable safetensors file ({e})")))?;
-    let expected: Vec<(String, Vec<usize>)> = model.named_params().into_iter().map(|(n, p)| (n, p.shape.clone())).collect();
+    let expected: Vec<(String, Vec<usize>)> = model
+        .named_params()
+        .into_iter()
+        .map(|(n, p)| (n, p.shape.clone()))
+        .collect();
     let mut problems = Vec::new();
     let mut values = Vec::with_capacity(expected.len());
     for (name, shape) in &expected {
         match st.tensor(name) {
             Err(_) => problems.push(format!("missing tensor `{name}` (shape {shape:?})")),
-            Ok(view) if view.shape() != shape.as_slice() => {
-                problems.push(format!("tensor `{name}` has shape {:?}, the config needs {shape:?}", view.shape()))
-            }
+            Ok(view) if view.shape() != shape.as_slice() => problems.push(format!(
+                "tensor `{name}` has shape {:?}, the config needs {shape:?}",
+                view.shape()
+            )),
             Ok(view) => match decode(&view) {
                 Ok(v) => values.push(v),
                 Err(e) => problems.push(format!("tensor `{name}`: {e}")),
@@ -77,9 +97,18 @@ pub fn load_weights_from_bytes<T: Float>(model: &mut Model<T>, bytes: &[u8], pat
         }
     }
     let known: std::collections::HashSet<&str> = expected.iter().map(|(n, _)| n.as_str()).collect();
-    let mut extra: Vec<String> = st.names().into_iter().filter(|n| !known.contains(*n)).map(str::to_string).collect();
+    let mut extra: Vec<String> = st
+        .names()
+        .into_iter()
+        .filter(|n| !known.contains(*n))
+        .map(str::to_string)
+        .collect();
     extra.sort();
-    problems.extend(extra.into_iter().map(|n| format!("unexpected tensor `{n}` (not in the config)")));
+    problems.extend(
+        extra
+            .into_iter()
+            .map(|n| format!("unexpected tensor `{n}` (not in the config)")),
+    );
     if !problems.is_empty() {
         return Err(err(problems.join("; ")));
     }
@@ -92,9 +121,18 @@ pub fn load_weights_from_bytes<T: Float>(model: &mut Model<T>, bytes: &[u8], pat
 fn decode(view: &TensorView) -> std::result::Result<Vec<f64>, String> {
     let d = view.data();
     Ok(match view.dtype() {
-        Dtype::F32 => d.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f64).collect(),
-        Dtype::F64 => d.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes"))).collect(),
-        Dtype::I64 => d.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes")) as f64).collect(),
+        Dtype::F32 => d
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f64)
+            .collect(),
+        Dtype::F64 => d
+            .chunks_exact(8)
+            .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")))
+            .collect(),
+        Dtype::I64 => d
+            .chunks_exact(8)
+            .map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes")) as f64)
+            .collect(),
         other => return Err(format!("dtype {other:?} is not supported (use F32, F64 or I64)")),
     })
 }
@@ -149,13 +187,30 @@ mod tests {
             assert_eq!(a, &b);
             assert_eq!(pa.value, pb.value);
         }
-        assert!(model.named_params().iter().any(|(n, _)| n == "layers.2.weight_hh_l0_reverse"));
+        assert!(model
+            .named_params()
+            .iter()
+            .any(|(n, _)| n == "layers.2.weight_hh_l0_reverse"));
 
         let bytes = std::fs::read(dir.join(WEIGHTS_FILE)).unwrap();
-        let mut other = Model::<f32>::new(ModelConfig { input_size: 3, ..config() }, 0).unwrap();
-        let e = load_weights_from_bytes(&mut other, &bytes, "w").unwrap_err().to_string();
-        assert!(e.contains("`layers.0.weight` has shape [3, 2, 2], the config needs [3, 3, 2]"), "{e}");
-        let e = load_weights_from_bytes(&mut other, &bytes[..bytes.len() / 2], "w").unwrap_err().to_string();
+        let mut other = Model::<f32>::new(
+            ModelConfig {
+                input_size: 3,
+                ..config()
+            },
+            0,
+        )
+        .unwrap();
+        let e = load_weights_from_bytes(&mut other, &bytes, "w")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("`layers.0.weight` has shape [3, 2, 2], the config needs [3, 3, 2]"),
+            "{e}"
+        );
+        let e = load_weights_from_bytes(&mut other, &bytes[..bytes.len() / 2], "w")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("not a readable safetensors file"), "{e}");
         std::fs::remove_dir_all(dir).unwrap();
     }

@@ -28,7 +28,11 @@ pub struct GlobalPool<T> {
 impl<T: Float> GlobalPool<T> {
     /// Pooling of the given kind.
     pub fn new(input: Shape, mode: PoolMode) -> Self {
-        GlobalPool { mode, input, cache: None }
+        GlobalPool {
+            mode,
+            input,
+            cache: None,
+        }
     }
 }
 
@@ -41,7 +45,10 @@ impl<T: Float> Layer<T> for GlobalPool<T> {
         }
     }
     fn output_shape(&self) -> Shape {
-        Shape { features: self.input.features, sequential: false }
+        Shape {
+            features: self.input.features,
+            sequential: false,
+        }
     }
     fn forward(&mut self, x: Seq<T>, ctx: &mut Ctx) -> Seq<T> {
         let f = x.features;
@@ -67,7 +74,14 @@ impl<T: Float> Layer<T> for GlobalPool<T> {
                 o.iter_mut().for_each(|v| *v /= n);
             }
         }
-        let y = Seq { data: out, batch: x.batch, time: 1, features: f, lengths: vec![1; x.batch], sequential: false };
+        let y = Seq {
+            data: out,
+            batch: x.batch,
+            time: 1,
+            features: f,
+            lengths: vec![1; x.batch],
+            sequential: false,
+        };
         if ctx.training {
             self.cache = Some((Seq::zeros_like(&x, f), argmax));
         }
@@ -88,7 +102,11 @@ impl<T: Float> Layer<T> for GlobalPool<T> {
                     }
                 }
                 PoolMode::Mean | PoolMode::Sum => {
-                    let scale = if self.mode == PoolMode::Mean { T::ONE / T::from_f64(len.max(1) as f64) } else { T::ONE };
+                    let scale = if self.mode == PoolMode::Mean {
+                        T::ONE / T::from_f64(len.max(1) as f64)
+                    } else {
+                        T::ONE
+                    };
                     for t in 0..len {
                         dx.step_mut(b, t).iter_mut().zip(g).for_each(|(d, &g)| *d = g * scale);
                     }
@@ -116,7 +134,13 @@ mod tests {
     #[test]
     fn gradients_match_finite_differences() {
         for mode in [PoolMode::Max, PoolMode::Mean, PoolMode::Sum] {
-            let mut p = GlobalPool::<f64>::new(Shape { features: 3, sequential: true }, mode);
+            let mut p = GlobalPool::<f64>::new(
+                Shape {
+                    features: 3,
+                    sequential: true,
+                },
+                mode,
+            );
             check_gradients(&mut p, &random_seq(2, 5, 3, &[5, 3], 1), 1e-6);
             check_padding_matches_alone(&mut p, &random_seq(3, 5, 3, &[5, 3, 1], 2));
         }

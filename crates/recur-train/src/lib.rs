@@ -1,6 +1,9 @@
 //! recur's training: losses, optimisers, gradient clipping, learning-rate schedules and the
 //! data-parallel [`Trainer`].
 
+// Kernels index several parallel arrays with one loop variable, as the math is written.
+#![allow(clippy::needless_range_loop)]
+
 pub mod loss;
 pub mod optim;
 pub mod trainer;

@@ -86,7 +86,11 @@ impl Loss {
                     (Loss::Huber { delta }, Targets::Values(v)) => {
                         for (j, gj) in g.iter_mut().enumerate() {
                             let d = row[j].to_f64() - v[k * f + j] as f64;
-                            let (l, dl) = if d.abs() <= *delta { (0.5 * d * d, d) } else { (delta * (d.abs() - 0.5 * delta), delta * d.signum()) };
+                            let (l, dl) = if d.abs() <= *delta {
+                                (0.5 * d * d, d)
+                            } else {
+                                (delta * (d.abs() - 0.5 * delta), delta * d.signum())
+                            };
                             total += l / f as f64;
                             *gj = T::from_f64(dl / f as f64 * inv);
                         }
@@ -124,9 +128,18 @@ mod tests {
 
     #[test]
     fn gradients_match_finite_differences() {
-        check(Loss::SoftmaxCrossEntropy { label_smoothing: 0.0 }, Targets::Classes(vec![2, 0]));
-        check(Loss::SoftmaxCrossEntropy { label_smoothing: 0.1 }, Targets::Classes(vec![1, 2]));
+        check(
+            Loss::SoftmaxCrossEntropy { label_smoothing: 0.0 },
+            Targets::Classes(vec![2, 0]),
+        );
+        check(
+            Loss::SoftmaxCrossEntropy { label_smoothing: 0.1 },
+            Targets::Classes(vec![1, 2]),
+        );
         check(Loss::Mse, Targets::Values(vec![0.0, 1.0, 2.0, -1.0, 0.5, 0.0]));
-        check(Loss::Huber { delta: 1.0 }, Targets::Values(vec![0.0, 1.0, 0.0, -1.0, 0.5, 3.0]));
+        check(
+            Loss::Huber { delta: 1.0 },
+            Targets::Values(vec![0.0, 1.0, 0.0, -1.0, 0.5, 3.0]),
+        );
     }
 }

@@ -41,7 +41,11 @@ pub enum OptimizerConfig {
 impl OptimizerConfig {
     /// Adam with PyTorch's defaults.
     pub fn adam() -> Self {
-        OptimizerConfig::Adam { beta1: 0.9, beta2: 0.999, epsilon: 1e-8 }
+        OptimizerConfig::Adam {
+            beta1: 0.9,
+            beta2: 0.999,
+            epsilon: 1e-8,
+        }
     }
 }
 
@@ -61,13 +65,21 @@ pub struct Optimizer {
 impl Optimizer {
     /// A fresh optimiser.
     pub fn new(config: OptimizerConfig) -> Self {
-        Optimizer { config, step: 0, m: Vec::new(), v: Vec::new() }
+        Optimizer {
+            config,
+            step: 0,
+            m: Vec::new(),
+            v: Vec::new(),
+        }
     }
 
     /// Updates every trainable tensor from its gradient with learning rate `lr`.
     pub fn update<T: Float>(&mut self, params: Vec<&mut Param<T>>, lr: f64) {
         if self.m.is_empty() {
-            self.m = params.iter().map(|p| vec![0.0; if p.trainable { p.len() } else { 0 }]).collect();
+            self.m = params
+                .iter()
+                .map(|p| vec![0.0; if p.trainable { p.len() } else { 0 }])
+                .collect();
             self.v = self.m.clone();
         }
         self.step += 1;
@@ -84,8 +96,15 @@ impl Optimizer {
                         *w -= T::from_f64(lr * d);
                     }
                 }
-                OptimizerConfig::Adam { beta1, beta2, epsilon } | OptimizerConfig::AdamW { beta1, beta2, epsilon, .. } => {
-                    let decay = if let OptimizerConfig::AdamW { weight_decay, .. } = self.config { weight_decay } else { 0.0 };
+                OptimizerConfig::Adam { beta1, beta2, epsilon }
+                | OptimizerConfig::AdamW {
+                    beta1, beta2, epsilon, ..
+                } => {
+                    let decay = if let OptimizerConfig::AdamW { weight_decay, .. } = self.config {
+                        weight_decay
+                    } else {
+                        0.0
+                    };
                     let (c1, c2) = (1.0 - beta1.powf(t), 1.0 - beta2.powf(t));
                     for (((w, g), m), v) in p.value.iter_mut().zip(&p.grad).zip(m.iter_mut()).zip(v.iter_mut()) {
                         let g = g.to_f64();
@@ -114,7 +133,12 @@ pub enum Clip {
 
 /// Clips gradients in place; returns the global norm before clipping.
 pub fn clip_gradients<T: Float>(params: &mut [&mut Param<T>], clip: Option<Clip>) -> f64 {
-    let norm = params.iter().flat_map(|p| p.grad.iter()).map(|g| g.to_f64().powi(2)).sum::<f64>().sqrt();
+    let norm = params
+        .iter()
+        .flat_map(|p| p.grad.iter())
+        .map(|g| g.to_f64().powi(2))
+        .sum::<f64>()
+        .sqrt();
     match clip {
         Some(Clip::GlobalNorm(max)) if norm > max => {
             let s = T::from_f64(max / norm);
@@ -174,7 +198,12 @@ impl Schedule {
         match *self {
             Schedule::Constant { lr } => lr,
             Schedule::Exponential { lr, rate, every } => lr * rate.powf(step as f64 / every.max(1) as f64),
-            Schedule::Cosine { lr, min_lr, warmup, total } => {
+            Schedule::Cosine {
+                lr,
+                min_lr,
+                warmup,
+                total,
+            } => {
                 if step < warmup {
                     return lr * (step + 1) as f64 / warmup as f64;
                 }
@@ -192,7 +221,19 @@ mod tests {
     /// Each optimiser reduces a quadratic; Adam's first step has size lr (bias correction).
     #[test]
     fn optimisers_descend() {
-        for cfg in [OptimizerConfig::Sgd { momentum: 0.9, nesterov: true }, OptimizerConfig::adam(), OptimizerConfig::AdamW { beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weight_decay: 0.01 }] {
+        for cfg in [
+            OptimizerConfig::Sgd {
+                momentum: 0.9,
+                nesterov: true,
+            },
+            OptimizerConfig::adam(),
+            OptimizerConfig::AdamW {
+                beta1: 0.9,
+                beta2: 0.999,
+                epsilon: 1e-8,
+                weight_decay: 0.01,
+            },
+        ] {
             let mut p = Param::new("w", &[2], vec![3.0f64, -2.0]);
             let mut opt = Optimizer::new(cfg);
             for _ in 0..200 {
@@ -216,8 +257,23 @@ mod tests {
         p.grad = vec![3.0, -4.0];
         clip_gradients(&mut [&mut p], Some(Clip::Value(1.0)));
         assert_eq!(p.grad, vec![1.0, -1.0]);
-        let c = Schedule::Cosine { lr: 1.0, min_lr: 0.0, warmup: 10, total: 110 };
+        let c = Schedule::Cosine {
+            lr: 1.0,
+            min_lr: 0.0,
+            warmup: 10,
+            total: 110,
+        };
         assert!((c.at(4) - 0.5).abs() < 1e-12 && (c.at(60) - 0.5).abs() < 1e-12 && c.at(110) < 1e-12);
-        assert!((Schedule::Exponential { lr: 1.0, rate: 0.5, every: 10 }.at(20) - 0.25).abs() < 1e-12);
+        assert!(
+            (Schedule::Exponential {
+                lr: 1.0,
+                rate: 0.5,
+                every: 10
+            }
+            .at(20)
+                - 0.25)
+                .abs()
+                < 1e-12
+        );
     }
 }

@@ -55,7 +55,12 @@ impl<T: Float> Trainer<T> {
     /// Wraps `model` for training.
     pub fn new(model: Model<T>, config: TrainConfig) -> Self {
         let replicas = (0..config.threads.max(1)).map(|_| model.clone()).collect();
-        Trainer { model, replicas, optimizer: Optimizer::new(config.optimizer), config }
+        Trainer {
+            model,
+            replicas,
+            optimizer: Optimizer::new(config.optimizer),
+            config,
+        }
     }
 
     /// Steps taken so far.
@@ -82,7 +87,13 @@ impl<T: Float> Trainer<T> {
             let ts = targets.slice(range, per_seq);
             replica.zero_grad();
             let mut rng = Rng::derive(seed, step * 1024 + i as u64);
-            let y = replica.forward_unchecked(xs, &mut Ctx { training: true, rng: &mut rng });
+            let y = replica.forward_unchecked(
+                xs,
+                &mut Ctx {
+                    training: true,
+                    rng: &mut rng,
+                },
+            );
             let correct = count_correct(&y, &ts);
             // Unscaled here; the summed gradient is divided by the whole batch's count below.
             let (loss, grad) = loss_cfg.evaluate(&y, &ts, 1);
@@ -93,14 +104,22 @@ impl<T: Float> Trainer<T> {
         let out_steps: usize = results.iter().map(|r| r.2).sum();
         let loss = results.iter().map(|r| r.0).sum::<f64>() / out_steps.max(1) as f64;
         if !loss.is_finite() {
-            return Err(NnError::Input(format!("the loss became {loss} at step {}: lower the learning rate or clip gradients", step + 1)));
+            return Err(NnError::Input(format!(
+                "the loss became {loss} at step {}: lower the learning rate or clip gradients",
+                step + 1
+            )));
         }
         self.gather_gradients(shards.len(), T::ONE / T::from_f64(out_steps.max(1) as f64));
         let mut params = self.model.params_mut();
         let grad_norm = clip_gradients(&mut params, self.config.clip);
         self.optimizer.update(params, self.config.schedule.at(step));
         self.sync_replicas();
-        Ok(StepStats { loss, grad_norm, correct: results.iter().map(|r| r.1).sum(), count: out_steps })
+        Ok(StepStats {
+            loss,
+            grad_norm,
+            correct: results.iter().map(|r| r.1).sum(),
+            count: out_steps,
+        })
     }
 
     /// Inference, split across cores like training.
@@ -113,7 +132,12 @@ impl<T: Float> Trainer<T> {
         let y = self.predict(x)?;
         let count = y.valid_steps();
         let (loss, _) = self.config.loss.evaluate(&y, targets, count);
-        Ok(StepStats { loss: loss / count.max(1) as f64, grad_norm: 0.0, correct: count_correct(&y, targets), count })
+        Ok(StepStats {
+            loss: loss / count.max(1) as f64,
+            grad_norm: 0.0,
+            correct: count_correct(&y, targets),
+            count,
+        })
     }
 
     /// Master gradients = `scale` × sum of the replicas' (in shard order); buffers (BatchNorm
@@ -122,7 +146,10 @@ impl<T: Float> Trainer<T> {
         let (master, replicas) = (&mut self.model, &self.replicas[..used]);
         let mut sources: Vec<_> = replicas.iter().map(|r| r.named_params().into_iter()).collect();
         for dst in master.params_mut() {
-            let srcs: Vec<_> = sources.iter_mut().map(|s| s.next().expect("replicas match the master").1).collect();
+            let srcs: Vec<_> = sources
+                .iter_mut()
+                .map(|s| s.next().expect("replicas match the master").1)
+                .collect();
             if dst.trainable {
                 dst.grad.copy_from_slice(&srcs[0].grad);
                 for s in &srcs[1..] {
@@ -145,7 +172,13 @@ pub fn predict_sharded<T: Float>(replicas: &mut [Model<T>], x: &Seq<T>) -> Resul
     let shards = shard_ranges(x.batch, replicas.len());
     let outs = run_on_workers(&mut replicas[..shards.len()], |i, m| {
         let mut rng = Rng::new(0);
-        m.forward_unchecked(x.slice_batch(shards[i].clone()), &mut Ctx { training: false, rng: &mut rng })
+        m.forward_unchecked(
+            x.slice_batch(shards[i].clone()),
+            &mut Ctx {
+                training: false,
+                rng: &mut rng,
+            },
+        )
     });
     Seq::concat_batch(&outs).map_err(|e| NnError::Input(e.to_string()))
 }
@@ -156,7 +189,9 @@ fn targets_per_sequence(targets: &Targets, batch: usize) -> Result<usize> {
         Targets::Values(v) => v.len(),
     };
     if batch == 0 || n % batch != 0 {
-        return Err(NnError::Input(format!("{n} targets cannot be split over a batch of {batch}")));
+        return Err(NnError::Input(format!(
+            "{n} targets cannot be split over a batch of {batch}"
+        )));
     }
     Ok(n / batch)
 }

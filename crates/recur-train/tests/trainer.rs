@@ -35,7 +35,10 @@ fn task(n: usize, seed: u64) -> (Seq<f32>, Targets) {
 }
 
 fn model() -> Model<f32> {
-    let c = ModelConfig::from_json(r#"{"input_size": 2, "layers": [{"type": "gru", "units": 16}, {"type": "dense", "units": 2}]}"#).unwrap();
+    let c = ModelConfig::from_json(
+        r#"{"input_size": 2, "layers": [{"type": "gru", "units": 16}, {"type": "dense", "units": 2}]}"#,
+    )
+    .unwrap();
     Model::new(c, 7).unwrap()
 }
 
@@ -60,7 +63,11 @@ fn thread_count_does_not_change_the_step_and_runs_repeat() {
         for _ in 0..3 {
             t.train_step(&x, &y).unwrap();
         }
-        t.model.named_params().iter().flat_map(|(_, p)| p.value.clone()).collect::<Vec<f32>>()
+        t.model
+            .named_params()
+            .iter()
+            .flat_map(|(_, p)| p.value.clone())
+            .collect::<Vec<f32>>()
     };
     let (one, two) = (run(1), run(3));
     assert_eq!(run(3), two, "same seed and threads must repeat exactly");
@@ -73,7 +80,11 @@ fn bad_input_is_an_error_not_a_panic() {
     let (mut x, y) = task(4, 3);
     let mut t = Trainer::new(model(), config(2));
     x.data[5] = f32::NAN;
-    assert!(t.train_step(&x, &y).unwrap_err().to_string().contains("non-finite value at sequence 0"));
+    assert!(t
+        .train_step(&x, &y)
+        .unwrap_err()
+        .to_string()
+        .contains("non-finite value at sequence 0"));
     let (x, _) = task(4, 3);
     assert!(t.train_step(&x, &Targets::Classes(vec![0; 3])).is_err());
 }

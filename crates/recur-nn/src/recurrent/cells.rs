@@ -18,7 +18,16 @@ pub trait Cell: Clone + Send + Sync + 'static {
 
     /// One step forward: writes the activated gates (kept for backward), `h` and `c`.
     #[allow(clippy::too_many_arguments)]
-    fn forward<T: Float>(h: usize, xw: &[T], hw: &[T], h_prev: &[T], c_prev: &[T], gates: &mut [T], h_out: &mut [T], c_out: &mut [T]);
+    fn forward<T: Float>(
+        h: usize,
+        xw: &[T],
+        hw: &[T],
+        h_prev: &[T],
+        c_prev: &[T],
+        gates: &mut [T],
+        h_out: &mut [T],
+        c_out: &mut [T],
+    );
 
     /// One step backward. Given the gradient reaching `h_out` (`dh`) and `c_out` (`dc`),
     /// writes the gradients of the pre-activations as seen by the input projection (`dxw`) and
@@ -52,7 +61,16 @@ impl Cell for LstmCell {
     const FORGET_GATE: Option<usize> = Some(1);
 
     #[inline(always)]
-    fn forward<T: Float>(h: usize, xw: &[T], hw: &[T], _h_prev: &[T], c_prev: &[T], gates: &mut [T], h_out: &mut [T], c_out: &mut [T]) {
+    fn forward<T: Float>(
+        h: usize,
+        xw: &[T],
+        hw: &[T],
+        _h_prev: &[T],
+        c_prev: &[T],
+        gates: &mut [T],
+        h_out: &mut [T],
+        c_out: &mut [T],
+    ) {
         let (xw, hw, gates) = (&xw[..4 * h], &hw[..4 * h], &mut gates[..4 * h]);
         let (c_prev, h_out, c_out) = (&c_prev[..h], &mut h_out[..h], &mut c_out[..h]);
         for j in 0..h {
@@ -120,7 +138,16 @@ impl Cell for GruCell {
     const FORGET_GATE: Option<usize> = None;
 
     #[inline(always)]
-    fn forward<T: Float>(h: usize, xw: &[T], hw: &[T], h_prev: &[T], _c_prev: &[T], gates: &mut [T], h_out: &mut [T], _c_out: &mut [T]) {
+    fn forward<T: Float>(
+        h: usize,
+        xw: &[T],
+        hw: &[T],
+        h_prev: &[T],
+        _c_prev: &[T],
+        gates: &mut [T],
+        h_out: &mut [T],
+        _c_out: &mut [T],
+    ) {
         let (xw, hw, gates) = (&xw[..3 * h], &hw[..3 * h], &mut gates[..3 * h]);
         let (h_prev, h_out) = (&h_prev[..h], &mut h_out[..h]);
         for j in 0..h {
@@ -177,7 +204,16 @@ impl Cell for SimpleRnnCell {
     const FORGET_GATE: Option<usize> = None;
 
     #[inline(always)]
-    fn forward<T: Float>(h: usize, xw: &[T], hw: &[T], _h_prev: &[T], _c_prev: &[T], gates: &mut [T], h_out: &mut [T], _c_out: &mut [T]) {
+    fn forward<T: Float>(
+        h: usize,
+        xw: &[T],
+        hw: &[T],
+        _h_prev: &[T],
+        _c_prev: &[T],
+        gates: &mut [T],
+        h_out: &mut [T],
+        _c_out: &mut [T],
+    ) {
         let (xw, hw, gates, h_out) = (&xw[..h], &hw[..h], &mut gates[..h], &mut h_out[..h]);
         for j in 0..h {
             let a = (xw[j] + hw[j]).tanh();

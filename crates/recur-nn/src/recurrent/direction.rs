@@ -57,7 +57,13 @@ pub struct DirectionInput<'a, T> {
 impl<T: Float> Direction<T> {
     /// A direction with the given tensors (names carry the `_reverse` suffix where due).
     pub fn new(w_ih: Param<T>, w_hh: Param<T>, b_ih: Param<T>, b_hh: Param<T>) -> Self {
-        Direction { w_ih, w_hh, b_ih, b_hh, cache: None }
+        Direction {
+            w_ih,
+            w_hh,
+            b_ih,
+            b_hh,
+            cache: None,
+        }
     }
 
     /// The four tensors.
@@ -78,12 +84,32 @@ impl<T: Float> Direction<T> {
     /// carried through padding, so step `time−1` holds each sequence's final state) and the
     /// final memory cell.
     pub fn forward<C: Cell>(&mut self, input: DirectionInput<T>, keep_cache: bool) -> (Vec<T>, Vec<T>) {
-        let DirectionInput { x, lengths, time, h0, c0, rec_mask } = input;
+        let DirectionInput {
+            x,
+            lengths,
+            time,
+            h0,
+            c0,
+            rec_mask,
+        } = input;
         let (batch, h, n_in) = (lengths.len(), self.units(), self.w_ih.shape[1]);
         let gh = C::GATES * h;
         let rows = batch * time;
         let mut xw = vec![T::ZERO; rows * gh];
-        matmul(rows, gh, n_in, &x, n_in, Transpose::No, &self.w_ih.value, n_in, Transpose::Yes, &mut xw, gh, false);
+        matmul(
+            rows,
+            gh,
+            n_in,
+            &x,
+            n_in,
+            Transpose::No,
+            &self.w_ih.value,
+            n_in,
+            Transpose::Yes,
+            &mut xw,
+            gh,
+            false,
+        );
         add_bias_rows(&mut xw, &self.b_ih.value);
         // Training keeps every step for backward; inference only needs the current step.
         let kept = if keep_cache { rows } else { batch };
@@ -124,40 +150,56 @@ impl<T: Float> Direction<T> {
                 (None, true) => (&h_prev[t * h..], time * h),
                 (None, false) => (&state_h[..], h),
             };
-            matmul(batch, gh, h, gemm_in, in_ld, Transpose::No, &w_hh_t, gh, Transpose::No, &mut hw[off..], ld, false);
-            dispatch(#[inline(always)] || {
-                for b in 0..batch {
-                    let (r, s) = (at(b, t) * gh, (b * time + t) * h);
-                    let c_at = at(b, t) * h;
-                    let hw_row = &mut hw[r..r + gh];
-                    for (v, &bias) in hw_row.iter_mut().zip(b_hh) {
-                        *v += bias;
-                    }
-                    let sh = &mut state_h[b * h..(b + 1) * h];
-                    if t < lengths[b] {
-                        let (cp, co) = if C::HAS_CELL_STATE {
-                            let sc = &state_c[b * h..(b + 1) * h];
-                            c_prev[c_at..c_at + h].copy_from_slice(sc);
-                            (&c_prev[c_at..c_at + h], &mut c_out[c_at..c_at + h])
+            matmul(
+                batch,
+                gh,
+                h,
+                gemm_in,
+                in_ld,
+                Transpose::No,
+                &w_hh_t,
+                gh,
+                Transpose::No,
+                &mut hw[off..],
+                ld,
+                false,
+            );
+            dispatch(
+                #[inline(always)]
+                || {
+                    for b in 0..batch {
+                        let (r, s) = (at(b, t) * gh, (b * time + t) * h);
+                        let c_at = at(b, t) * h;
+                        let hw_row = &mut hw[r..r + gh];
+                        for (v, &bias) in hw_row.iter_mut().zip(b_hh) {
+                            *v += bias;
+                        }
+                        let sh = &mut state_h[b * h..(b + 1) * h];
+                        if t < lengths[b] {
+                            let (cp, co) = if C::HAS_CELL_STATE {
+                                let sc = &state_c[b * h..(b + 1) * h];
+                                c_prev[c_at..c_at + h].copy_from_slice(sc);
+                                (&c_prev[c_at..c_at + h], &mut c_out[c_at..c_at + h])
+                            } else {
+                                (&[][..], &mut [][..])
+                            };
+                            let xw_row = &xw[(b * time + t) * gh..(b * time + t + 1) * gh];
+                            C::forward(h, xw_row, hw_row, sh, cp, &mut gates[r..r + gh], &mut out[s..s + h], co);
+                            sh.copy_from_slice(&out[s..s + h]);
+                            if C::HAS_CELL_STATE {
+                                state_c[b * h..(b + 1) * h].copy_from_slice(&c_out[c_at..c_at + h]);
+                            }
                         } else {
-                            (&[][..], &mut [][..])
-                        };
-                        let xw_row = &xw[(b * time + t) * gh..(b * time + t + 1) * gh];
-                        C::forward(h, xw_row, hw_row, sh, cp, &mut gates[r..r + gh], &mut out[s..s + h], co);
-                        sh.copy_from_slice(&out[s..s + h]);
-                        if C::HAS_CELL_STATE {
-                            state_c[b * h..(b + 1) * h].copy_from_slice(&c_out[c_at..c_at + h]);
-                        }
-                    } else {
-                        out[s..s + h].copy_from_slice(sh);
-                        if C::HAS_CELL_STATE && keep_cache {
-                            let sc = &state_c[b * h..(b + 1) * h];
-                            c_prev[c_at..c_at + h].copy_from_slice(sc);
-                            c_out[c_at..c_at + h].copy_from_slice(sc);
+                            out[s..s + h].copy_from_slice(sh);
+                            if C::HAS_CELL_STATE && keep_cache {
+                                let sc = &state_c[b * h..(b + 1) * h];
+                                c_prev[c_at..c_at + h].copy_from_slice(sc);
+                                c_out[c_at..c_at + h].copy_from_slice(sc);
+                            }
                         }
                     }
-                }
-            });
+                },
+            );
         }
         if keep_cache {
             self.cache = Some(Cache {
@@ -181,7 +223,10 @@ impl<T: Float> Direction<T> {
     /// the gradient reaching the final state. Adds weight gradients; returns the gradient of
     /// the input `[batch, time, input]` and of the initial `h` and `c`.
     pub fn backward<C: Cell>(&mut self, d_out: &[T], dh_final: Vec<T>, dc_final: Vec<T>) -> (Vec<T>, Vec<T>, Vec<T>) {
-        let cache = self.cache.take().expect("recurrent: backward before a training forward");
+        let cache = self
+            .cache
+            .take()
+            .expect("recurrent: backward before a training forward");
         let (batch, time, h, n_in) = (cache.lengths.len(), cache.time, self.units(), self.w_ih.shape[1]);
         let gh = C::GATES * h;
         let rows = batch * time;
@@ -192,43 +237,63 @@ impl<T: Float> Direction<T> {
         let mut dh_step = vec![T::ZERO; h];
         let mut dc_prev = vec![T::ZERO; h];
         for t in (0..time).rev() {
-            dispatch(#[inline(always)] || {
-                for b in 0..batch {
-                    let (r, s) = ((b * time + t) * gh, (b * time + t) * h);
-                    let carry = &mut dh_carry[b * h..(b + 1) * h];
-                    for j in 0..h {
-                        dh_step[j] = d_out[s + j] + carry[j];
-                    }
-                    if t < cache.lengths[b] {
-                        let (cp, co, dc) = if C::HAS_CELL_STATE {
-                            (&cache.c_prev[s..s + h], &cache.c_out[s..s + h], &dc_carry[b * h..(b + 1) * h])
-                        } else {
-                            (&[][..], &[][..], &[][..])
-                        };
-                        C::backward(
-                            h,
-                            &cache.gates[r..r + gh],
-                            &cache.hw[r..r + gh],
-                            &cache.h_prev[s..s + h],
-                            cp,
-                            co,
-                            &dh_step,
-                            dc,
-                            &mut dxw[r..r + gh],
-                            &mut dhw[r..r + gh],
-                            carry,
-                            &mut dc_prev,
-                        );
-                        if C::HAS_CELL_STATE {
-                            dc_carry[b * h..(b + 1) * h].copy_from_slice(&dc_prev[..h]);
+            dispatch(
+                #[inline(always)]
+                || {
+                    for b in 0..batch {
+                        let (r, s) = ((b * time + t) * gh, (b * time + t) * h);
+                        let carry = &mut dh_carry[b * h..(b + 1) * h];
+                        for j in 0..h {
+                            dh_step[j] = d_out[s + j] + carry[j];
                         }
-                    } else {
-                        carry.copy_from_slice(&dh_step);
+                        if t < cache.lengths[b] {
+                            let (cp, co, dc) = if C::HAS_CELL_STATE {
+                                (
+                                    &cache.c_prev[s..s + h],
+                                    &cache.c_out[s..s + h],
+                                    &dc_carry[b * h..(b + 1) * h],
+                                )
+                            } else {
+                                (&[][..], &[][..], &[][..])
+                            };
+                            C::backward(
+                                h,
+                                &cache.gates[r..r + gh],
+                                &cache.hw[r..r + gh],
+                                &cache.h_prev[s..s + h],
+                                cp,
+                                co,
+                                &dh_step,
+                                dc,
+                                &mut dxw[r..r + gh],
+                                &mut dhw[r..r + gh],
+                                carry,
+                                &mut dc_prev,
+                            );
+                            if C::HAS_CELL_STATE {
+                                dc_carry[b * h..(b + 1) * h].copy_from_slice(&dc_prev[..h]);
+                            }
+                        } else {
+                            carry.copy_from_slice(&dh_step);
+                        }
                     }
-                }
-            });
+                },
+            );
             // Padded rows have zero dhw, so the product adds nothing to their carry.
-            matmul(batch, h, gh, &dhw[t * gh..], time * gh, Transpose::No, &self.w_hh.value, h, Transpose::No, &mut dh_gemm, h, false);
+            matmul(
+                batch,
+                h,
+                gh,
+                &dhw[t * gh..],
+                time * gh,
+                Transpose::No,
+                &self.w_hh.value,
+                h,
+                Transpose::No,
+                &mut dh_gemm,
+                h,
+                false,
+            );
             for b in 0..batch {
                 let mask = cache.rec_mask.as_ref().map(|m| &m[b * h..(b + 1) * h]);
                 for j in 0..h {
@@ -238,12 +303,51 @@ impl<T: Float> Direction<T> {
             }
         }
         let h_in = cache.h_masked.as_deref().unwrap_or(&cache.h_prev);
-        matmul(gh, h, rows, &dhw, gh, Transpose::Yes, h_in, h, Transpose::No, &mut self.w_hh.grad, h, true);
-        matmul(gh, n_in, rows, &dxw, gh, Transpose::Yes, &cache.x, n_in, Transpose::No, &mut self.w_ih.grad, n_in, true);
+        matmul(
+            gh,
+            h,
+            rows,
+            &dhw,
+            gh,
+            Transpose::Yes,
+            h_in,
+            h,
+            Transpose::No,
+            &mut self.w_hh.grad,
+            h,
+            true,
+        );
+        matmul(
+            gh,
+            n_in,
+            rows,
+            &dxw,
+            gh,
+            Transpose::Yes,
+            &cache.x,
+            n_in,
+            Transpose::No,
+            &mut self.w_ih.grad,
+            n_in,
+            true,
+        );
         add_column_sums(&dhw, gh, &mut self.b_hh.grad);
         add_column_sums(&dxw, gh, &mut self.b_ih.grad);
         let mut dx = vec![T::ZERO; rows * n_in];
-        matmul(rows, n_in, gh, &dxw, gh, Transpose::No, &self.w_ih.value, n_in, Transpose::No, &mut dx, n_in, false);
+        matmul(
+            rows,
+            n_in,
+            gh,
+            &dxw,
+            gh,
+            Transpose::No,
+            &self.w_ih.value,
+            n_in,
+            Transpose::No,
+            &mut dx,
+            n_in,
+            false,
+        );
         (dx, dh_carry, dc_carry)
     }
 }

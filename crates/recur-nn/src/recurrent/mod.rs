@@ -112,7 +112,13 @@ impl<T: Float, C: Cell> Recurrent<T, C> {
                 )
             })
             .collect();
-        Recurrent { options, input, dirs, cache: None, _cell: PhantomData }
+        Recurrent {
+            options,
+            input,
+            dirs,
+            cache: None,
+            _cell: PhantomData,
+        }
     }
 
     /// The options this layer was built with.
@@ -121,7 +127,12 @@ impl<T: Float, C: Cell> Recurrent<T, C> {
     }
 
     /// Runs the layer from `init` (zeros when `None`) and returns the output and final state.
-    pub fn forward_with_state(&mut self, x: Seq<T>, init: Option<&RnnState<T>>, ctx: &mut Ctx) -> (Seq<T>, RnnState<T>) {
+    pub fn forward_with_state(
+        &mut self,
+        x: Seq<T>,
+        init: Option<&RnnState<T>>,
+        ctx: &mut Ctx,
+    ) -> (Seq<T>, RnnState<T>) {
         let (batch, time, h) = (x.batch, x.time, self.options.units);
         let n_dirs = self.dirs.len();
         let bh = batch * h;
@@ -132,12 +143,19 @@ impl<T: Float, C: Cell> Recurrent<T, C> {
             apply_sequence_mask(&mut x, mask);
         }
         let mut outputs = Vec::with_capacity(n_dirs);
-        let mut final_state = RnnState { h: vec![T::ZERO; n_dirs * bh], c: Vec::new() };
+        let mut final_state = RnnState {
+            h: vec![T::ZERO; n_dirs * bh],
+            c: Vec::new(),
+        };
         if C::HAS_CELL_STATE {
             final_state.c = vec![T::ZERO; n_dirs * bh];
         }
         for (d, dir) in self.dirs.iter_mut().enumerate() {
-            let xd = if d == 0 { x.data.clone() } else { x.reverse_within_lengths().data };
+            let xd = if d == 0 {
+                x.data.clone()
+            } else {
+                x.reverse_within_lengths().data
+            };
             let h0 = init.map_or_else(|| vec![T::ZERO; bh], |s| s.h[d * bh..(d + 1) * bh].to_vec());
             let c0 = match init {
                 Some(s) if C::HAS_CELL_STATE => s.c[d * bh..(d + 1) * bh].to_vec(),
@@ -145,7 +163,14 @@ impl<T: Float, C: Cell> Recurrent<T, C> {
             };
             let rec_mask = (ctx.training && self.options.recurrent_dropout > 0.0)
                 .then(|| dropout_mask::<T>(batch, h, self.options.recurrent_dropout, ctx.rng));
-            let input = DirectionInput { x: xd, lengths: &x.lengths, time, h0, c0, rec_mask };
+            let input = DirectionInput {
+                x: xd,
+                lengths: &x.lengths,
+                time,
+                h0,
+                c0,
+                rec_mask,
+            };
             let (states, c_final) = dir.forward::<C>(input, ctx.training);
             for b in 0..batch {
                 let last = (b * time + time - 1) * h;
@@ -158,7 +183,11 @@ impl<T: Float, C: Cell> Recurrent<T, C> {
         }
         let y = self.assemble_output(&x, &outputs, &final_state);
         if ctx.training {
-            self.cache = Some(LayerCache { lengths: x.lengths.clone(), time, input_mask });
+            self.cache = Some(LayerCache {
+                lengths: x.lengths.clone(),
+                time,
+                input_mask,
+            });
         }
         (y, final_state)
     }
@@ -166,13 +195,26 @@ impl<T: Float, C: Cell> Recurrent<T, C> {
     /// Back-propagates `dy` (and `d_final`, the gradient reaching the returned final state).
     /// Returns the input gradient and the gradient of the initial state.
     pub fn backward_with_state(&mut self, dy: Seq<T>, d_final: Option<&RnnState<T>>) -> (Seq<T>, RnnState<T>) {
-        let cache = self.cache.take().expect("recurrent: backward before a training forward");
+        let cache = self
+            .cache
+            .take()
+            .expect("recurrent: backward before a training forward");
         let (batch, time, h, n_in) = (cache.lengths.len(), cache.time, self.options.units, self.input.features);
         let bh = batch * h;
         let n_dirs = self.dirs.len();
-        let like = Seq { data: Vec::new(), batch, time, features: n_in, lengths: cache.lengths.clone(), sequential: true };
+        let like = Seq {
+            data: Vec::new(),
+            batch,
+            time,
+            features: n_in,
+            lengths: cache.lengths.clone(),
+            sequential: true,
+        };
         let mut dx = Seq::zeros_like(&like, n_in);
-        let mut d_init = RnnState { h: vec![T::ZERO; n_dirs * bh], c: Vec::new() };
+        let mut d_init = RnnState {
+            h: vec![T::ZERO; n_dirs * bh],
+            c: Vec::new(),
+        };
         if C::HAS_CELL_STATE {
             d_init.c = vec![T::ZERO; n_dirs * bh];
         }
@@ -197,7 +239,10 @@ impl<T: Float, C: Cell> Recurrent<T, C> {
                 _ => vec![T::ZERO; bh],
             };
             let (dxd, dh0, dc0) = dir.backward::<C>(&d_out, dh_final, dc_final);
-            let mut dxd = Seq { data: dxd, ..like.clone() };
+            let mut dxd = Seq {
+                data: dxd,
+                ..like.clone()
+            };
             if d == 1 {
                 dxd = dxd.reverse_within_lengths();
             }
@@ -226,7 +271,14 @@ impl<T: Float, C: Cell> Recurrent<T, C> {
                     data[b * width + d * h..b * width + (d + 1) * h].copy_from_slice(src);
                 }
             }
-            return Seq { data, batch, time: 1, features: width, lengths: vec![1; batch], sequential: false };
+            return Seq {
+                data,
+                batch,
+                time: 1,
+                features: width,
+                lengths: vec![1; batch],
+                sequential: false,
+            };
         }
         let mut y = Seq::zeros_like(x, width);
         for (d, s) in states.iter().enumerate() {
@@ -246,7 +298,9 @@ impl<T: Float, C: Cell> Recurrent<T, C> {
 /// An inverted-dropout mask `[batch, width]`: 0 with probability `rate`, else 1/(1−rate).
 fn dropout_mask<T: Float>(batch: usize, width: usize, rate: f64, rng: &mut Rng) -> Vec<T> {
     let keep = T::from_f64(1.0 / (1.0 - rate));
-    (0..batch * width).map(|_| if rng.uniform() < rate { T::ZERO } else { keep }).collect()
+    (0..batch * width)
+        .map(|_| if rng.uniform() < rate { T::ZERO } else { keep })
+        .collect()
 }
 
 /// Multiplies every step of each sequence by that sequence's mask row.
@@ -254,7 +308,10 @@ fn apply_sequence_mask<T: Float>(x: &mut Seq<T>, mask: &[T]) {
     let f = x.features;
     for b in 0..x.batch {
         for t in 0..x.time {
-            x.step_mut(b, t).iter_mut().zip(&mask[b * f..(b + 1) * f]).for_each(|(v, m)| *v *= *m);
+            x.step_mut(b, t)
+                .iter_mut()
+                .zip(&mask[b * f..(b + 1) * f])
+                .for_each(|(v, m)| *v *= *m);
         }
     }
 }
@@ -264,7 +321,10 @@ impl<T: Float, C: Cell> Layer<T> for Recurrent<T, C> {
         C::KIND
     }
     fn output_shape(&self) -> Shape {
-        Shape { features: self.options.units * self.dirs.len(), sequential: self.options.return_sequences }
+        Shape {
+            features: self.options.units * self.dirs.len(),
+            sequential: self.options.return_sequences,
+        }
     }
     fn forward(&mut self, x: Seq<T>, ctx: &mut Ctx) -> Seq<T> {
         self.forward_with_state(x, None, ctx).0

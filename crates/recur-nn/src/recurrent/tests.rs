@@ -2,11 +2,21 @@ use super::*;
 use crate::gradcheck::{check_gradients, check_padding_matches_alone, random_seq};
 
 fn options(units: usize, return_sequences: bool, bidirectional: bool) -> RecurrentOptions {
-    RecurrentOptions { units, return_sequences, bidirectional, dropout: 0.0, recurrent_dropout: 0.0, unit_forget_bias: true }
+    RecurrentOptions {
+        units,
+        return_sequences,
+        bidirectional,
+        dropout: 0.0,
+        recurrent_dropout: 0.0,
+        unit_forget_bias: true,
+    }
 }
 
 fn each_variant(mut check: impl FnMut(&mut dyn Layer<f64>)) {
-    let input = Shape { features: 3, sequential: true };
+    let input = Shape {
+        features: 3,
+        sequential: true,
+    };
     for (seqs, bidi) in [(false, false), (true, false), (false, true), (true, true)] {
         let mut rng = Rng::new(11);
         check(&mut Lstm::<f64>::new(input, options(4, seqs, bidi), &mut rng));
@@ -27,29 +37,53 @@ fn padded_batch_matches_each_sequence_alone() {
 
 #[test]
 fn dropout_gradients_match_finite_differences() {
-    let input = Shape { features: 3, sequential: true };
+    let input = Shape {
+        features: 3,
+        sequential: true,
+    };
     let mut opts = options(4, true, true);
     opts.dropout = 0.3;
     opts.recurrent_dropout = 0.4;
     let mut rng = Rng::new(5);
     // The checker re-seeds every forward pass, so the masks stay fixed while it probes.
-    check_gradients(&mut Lstm::<f64>::new(input, opts.clone(), &mut rng), &random_seq(2, 4, 3, &[4, 3], 3), 1e-5);
-    check_gradients(&mut Gru::<f64>::new(input, opts, &mut rng), &random_seq(2, 4, 3, &[4, 3], 3), 1e-5);
+    check_gradients(
+        &mut Lstm::<f64>::new(input, opts.clone(), &mut rng),
+        &random_seq(2, 4, 3, &[4, 3], 3),
+        1e-5,
+    );
+    check_gradients(
+        &mut Gru::<f64>::new(input, opts, &mut rng),
+        &random_seq(2, 4, 3, &[4, 3], 3),
+        1e-5,
+    );
 }
 
 /// Gradients with respect to the initial state, and through the returned final state.
 #[test]
 fn state_gradients_match_finite_differences() {
-    let input = Shape { features: 2, sequential: true };
+    let input = Shape {
+        features: 2,
+        sequential: true,
+    };
     let mut layer = Lstm::<f64>::new(input, options(3, true, true), &mut Rng::new(9));
     let x = random_seq(2, 4, 2, &[4, 3], 4);
     let mut r = Rng::new(3);
     let n = 2 * 2 * 3;
-    let init = RnnState { h: (0..n).map(|_| r.uniform_range(-1.0, 1.0)).collect(), c: (0..n).map(|_| r.uniform_range(-1.0, 1.0)).collect() };
+    let init = RnnState {
+        h: (0..n).map(|_| r.uniform_range(-1.0, 1.0)).collect(),
+        c: (0..n).map(|_| r.uniform_range(-1.0, 1.0)).collect(),
+    };
     let w_final: Vec<f64> = (0..2 * n).map(|_| r.uniform_range(-1.0, 1.0)).collect();
     let loss = |layer: &mut Lstm<f64>, init: &RnnState<f64>| {
         let mut rng = Rng::new(1);
-        let (y, s) = layer.forward_with_state(x.clone(), Some(init), &mut Ctx { training: true, rng: &mut rng });
+        let (y, s) = layer.forward_with_state(
+            x.clone(),
+            Some(init),
+            &mut Ctx {
+                training: true,
+                rng: &mut rng,
+            },
+        );
         let l: f64 = y.data.iter().sum::<f64>() + s.h.iter().chain(&s.c).zip(&w_final).map(|(a, b)| a * b).sum::<f64>();
         (l, y)
     };
@@ -57,7 +91,10 @@ fn state_gradients_match_finite_differences() {
     let mut dy = y.clone();
     dy.data.iter_mut().for_each(|v| *v = 1.0);
     dy.zero_padding();
-    let d_final = RnnState { h: w_final[..n].to_vec(), c: w_final[n..].to_vec() };
+    let d_final = RnnState {
+        h: w_final[..n].to_vec(),
+        c: w_final[n..].to_vec(),
+    };
     let (_, d_init) = layer.backward_with_state(dy, Some(&d_final));
     let eps = 1e-6;
     for (which, analytic) in [(0, &d_init.h), (1, &d_init.c)] {
@@ -70,20 +107,39 @@ fn state_gradients_match_finite_differences() {
             v[i] -= 2.0 * eps;
             let lm = loss(&mut layer, &p).0;
             let numeric = (lp - lm) / (2.0 * eps);
-            assert!((numeric - analytic[i]).abs() < 1e-6 * (1.0 + numeric.abs()), "state {which}[{i}]: {} vs {numeric}", analytic[i]);
+            assert!(
+                (numeric - analytic[i]).abs() < 1e-6 * (1.0 + numeric.abs()),
+                "state {which}[{i}]: {} vs {numeric}",
+                analytic[i]
+            );
         }
     }
 }
 
 #[test]
 fn f32_matches_f64() {
-    let input = Shape { features: 3, sequential: true };
+    let input = Shape {
+        features: 3,
+        sequential: true,
+    };
     let mut l64 = Lstm::<f64>::new(input, options(8, true, true), &mut Rng::new(2));
     let mut l32 = Lstm::<f32>::new(input, options(8, true, true), &mut Rng::new(2));
     let x = random_seq(3, 7, 3, &[7, 1, 5], 8);
     let mut rng = Rng::new(0);
-    let y64 = l64.forward(x.clone(), &mut Ctx { training: false, rng: &mut rng });
-    let y32 = l32.forward(x.cast(), &mut Ctx { training: false, rng: &mut rng });
+    let y64 = l64.forward(
+        x.clone(),
+        &mut Ctx {
+            training: false,
+            rng: &mut rng,
+        },
+    );
+    let y32 = l32.forward(
+        x.cast(),
+        &mut Ctx {
+            training: false,
+            rng: &mut rng,
+        },
+    );
     for (a, b) in y64.data.iter().zip(&y32.data) {
         assert!((a - *b as f64).abs() < 1e-5);
     }
@@ -95,8 +151,20 @@ fn inference_path_matches_training_path() {
     each_variant(|layer| {
         let x = random_seq(3, 6, 3, &[6, 2, 4], 4);
         let mut rng = Rng::new(0);
-        let a = layer.forward(x.clone(), &mut Ctx { training: true, rng: &mut rng });
-        let b = layer.forward(x, &mut Ctx { training: false, rng: &mut rng });
+        let a = layer.forward(
+            x.clone(),
+            &mut Ctx {
+                training: true,
+                rng: &mut rng,
+            },
+        );
+        let b = layer.forward(
+            x,
+            &mut Ctx {
+                training: false,
+                rng: &mut rng,
+            },
+        );
         assert_eq!(a, b);
     });
 }

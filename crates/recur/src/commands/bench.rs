@@ -61,11 +61,20 @@ pub fn bench(a: BenchArgs) -> Result<()> {
     if a.json {
         println!("{out}");
     } else {
-        println!("recur bench: batch {}, length {}, {} threads; sgemm peak {:.0} GFLOP/s", a.batch, a.length, a.threads, peak);
-        println!("{:<10} {:>14} {:>14} {:>16} {:>14}", "model", "train seq/s", "infer seq/s", "MFLOP/train seq", "% of peak");
+        println!(
+            "recur bench: batch {}, length {}, {} threads; sgemm peak {:.0} GFLOP/s",
+            a.batch, a.length, a.threads, peak
+        );
+        println!(
+            "{:<10} {:>14} {:>14} {:>16} {:>14}",
+            "model", "train seq/s", "infer seq/s", "MFLOP/train seq", "% of peak"
+        );
         for (name, key) in [("sketch", "sketch"), ("lstm128", "lstm128")] {
             let r = &out[key];
-            println!("{name:<10} {:>14} {:>14} {:>16} {:>14}", r["train_seq_per_s"], r["infer_seq_per_s"], r["train_mflop_per_seq"], r["train_pct_of_sgemm_peak"]);
+            println!(
+                "{name:<10} {:>14} {:>14} {:>16} {:>14}",
+                r["train_seq_per_s"], r["infer_seq_per_s"], r["train_mflop_per_seq"], r["train_pct_of_sgemm_peak"]
+            );
         }
     }
     Ok(())
@@ -93,21 +102,40 @@ fn measure(config: &str, loss: Loss, a: &BenchArgs) -> Result<Throughput> {
     let flops = 3.0 * model.forward_flops_per_step() as f64 * a.length as f64;
     let mut rng = Rng::new(2);
     let n = a.batch * a.length * config.input_size;
-    let x = Seq::new((0..n).map(|_| rng.uniform_range(-1.0, 1.0) as f32).collect(), a.batch, a.length, config.input_size, vec![a.length; a.batch])?;
+    let x = Seq::new(
+        (0..n).map(|_| rng.uniform_range(-1.0, 1.0) as f32).collect(),
+        a.batch,
+        a.length,
+        config.input_size,
+        vec![a.length; a.batch],
+    )?;
     let classes = model.output_shape().features;
     let targets = Targets::Classes((0..a.batch).map(|_| rng.below(classes)).collect());
-    let train_config = TrainConfig { loss, optimizer: OptimizerConfig::adam(), clip: None, schedule: Schedule::Constant { lr: 1e-3 }, threads: a.threads, seed: 0 };
+    let train_config = TrainConfig {
+        loss,
+        optimizer: OptimizerConfig::adam(),
+        clip: None,
+        schedule: Schedule::Constant { lr: 1e-3 },
+        threads: a.threads,
+        seed: 0,
+    };
     let mut trainer = Trainer::new(model, train_config);
     let train = rate(a.seconds, || Ok(trainer.train_step(&x, &targets).map(|_| ())?))? * a.batch as f64;
     let infer = rate(a.seconds, || Ok(trainer.predict(&x).map(|_| ())?))? * a.batch as f64;
-    Ok(Throughput { train, infer, train_flops_per_seq: flops })
+    Ok(Throughput {
+        train,
+        infer,
+        train_flops_per_seq: flops,
+    })
 }
 
 /// Single-precision GEMM throughput (GFLOP/s) with one 1024³ product per core at a time:
 /// the ceiling the models are measured against.
 fn sgemm_gflops(threads: usize, seconds: f64) -> f64 {
     let n = 1024;
-    let mut work: Vec<(Vec<f32>, Vec<f32>, Vec<f32>)> = (0..threads.max(1)).map(|_| (vec![0.5; n * n], vec![0.25; n * n], vec![0.0; n * n])).collect();
+    let mut work: Vec<(Vec<f32>, Vec<f32>, Vec<f32>)> = (0..threads.max(1))
+        .map(|_| (vec![0.5; n * n], vec![0.25; n * n], vec![0.0; n * n]))
+        .collect();
     let per_core = run_on_workers(&mut work, |_, (a, b, c)| {
         let mut run = || matmul(n, n, n, a, n, Transpose::No, b, n, Transpose::No, c, n, false);
         run();

@@ -7,7 +7,7 @@ use recur_core::Seq;
 use recur_data::npy::{read_npy, write_npy_f32, NpyData};
 use recur_nn::{model_dir, Model, ModelConfig};
 use recur_train::predict_sharded;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Arguments of `recur init`.
 #[derive(Args)]
@@ -65,7 +65,11 @@ pub fn init(a: InitArgs) -> Result<()> {
     }
     let model = Model::<f32>::new(config, a.seed)?;
     model_dir::save(&model, &a.out)?;
-    println!("initialised {} ({} trainable parameters)", a.out.display(), model.trainable_count());
+    println!(
+        "initialised {} ({} trainable parameters)",
+        a.out.display(),
+        model.trainable_count()
+    );
     Ok(())
 }
 
@@ -84,23 +88,35 @@ pub fn run(a: RunArgs) -> Result<()> {
     let x = load_input(&a.input, a.lengths.as_ref(), model.config())?;
     let mut replicas = vec![model; a.threads.max(1)];
     let y = predict_sharded(&mut replicas, &x)?;
-    let shape = if y.sequential { vec![y.batch, y.time, y.features] } else { vec![y.batch, y.features] };
+    let shape = if y.sequential {
+        vec![y.batch, y.time, y.features]
+    } else {
+        vec![y.batch, y.features]
+    };
     write_npy_f32(&a.output, &shape, &y.data)?;
     println!("wrote {} {:?}", a.output.display(), shape);
     Ok(())
 }
 
 /// Reads the input array and optional lengths, checking dtypes, shapes and ranges.
-fn load_input(input: &PathBuf, lengths: Option<&PathBuf>, config: &ModelConfig) -> Result<Seq<f32>> {
+fn load_input(input: &Path, lengths: Option<&PathBuf>, config: &ModelConfig) -> Result<Seq<f32>> {
     let arr = read_npy(input)?;
     let NpyData::F32(data) = arr.data.clone() else {
         bail!("{}: input must be float32, found {}", input.display(), arr.dtype());
     };
     let [batch, time, features] = arr.shape[..] else {
-        bail!("{}: input must be 3-D [batch, time, features], found shape {:?}", input.display(), arr.shape);
+        bail!(
+            "{}: input must be 3-D [batch, time, features], found shape {:?}",
+            input.display(),
+            arr.shape
+        );
     };
     if features != config.input_size {
-        bail!("{}: the model takes {} features per step, the input has {features}", input.display(), config.input_size);
+        bail!(
+            "{}: the model takes {} features per step, the input has {features}",
+            input.display(),
+            config.input_size
+        );
     }
     let lengths = match lengths {
         None => vec![time; batch],
@@ -112,13 +128,20 @@ fn load_input(input: &PathBuf, lengths: Option<&PathBuf>, config: &ModelConfig) 
                 _ => bail!("{}: lengths must be int64, found {}", p.display(), l.dtype()),
             };
             if l.shape != [batch] {
-                bail!("{}: lengths must have shape [{batch}], found {:?}", p.display(), l.shape);
+                bail!(
+                    "{}: lengths must have shape [{batch}], found {:?}",
+                    p.display(),
+                    l.shape
+                );
             }
             values
                 .iter()
                 .enumerate()
                 .map(|(i, &v)| {
-                    usize::try_from(v).ok().filter(|&v| v <= time).with_context(|| format!("{}: length {v} of sequence {i} is outside 0..={time}", p.display()))
+                    usize::try_from(v)
+                        .ok()
+                        .filter(|&v| v <= time)
+                        .with_context(|| format!("{}: length {v} of sequence {i} is outside 0..={time}", p.display()))
                 })
                 .collect::<Result<Vec<usize>>>()?
         }

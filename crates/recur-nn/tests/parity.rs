@@ -1,0 +1,81 @@
+//! Parity with PyTorch on the same weights: each fixture under `tests/fixtures/` is a model
+//! directory written by PyTorch (`tools/make_parity_fixtures.py`) plus its input, output,
+//! input gradient and parameter gradients. recur must load the directory as it is and
+//! reproduce all of them (float64, so the tolerance is tight).
+
+use recur_core::{Rng, Seq};
+use recur_nn::{model_dir, Ctx, Model};
+use safetensors::SafeTensors;
+use std::path::Path;
+
+fn tensor(st: &SafeTensors, name: &str) -> (Vec<usize>, Vec<f64>) {
+    let v = st.tensor(name).unwrap_or_else(|_| panic!("fixture lacks {name}"));
+    let data = v
+        .data()
+        .chunks_exact(8)
+        .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
+        .collect();
+    (v.shape().to_vec(), data)
+}
+
+fn assert_close(what: &str, got: &[f64], want: &[f64]) {
+    assert_eq!(got.len(), want.len(), "{what}: sizes differ");
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert!(
+            (g - w).abs() <= 1e-9 * (1.0 + w.abs()),
+            "{what}[{i}]: recur {g} vs torch {w}"
+        );
+    }
+}
+
+fn check_fixture(dir: &Path) {
+    let mut model: Model<f64> = model_dir::load(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    let bytes = std::fs::read(dir.join("io.safetensors")).unwrap();
+    let io = SafeTensors::deserialize(&bytes).unwrap();
+    let (shape, x) = tensor(&io, "x");
+    let lengths = tensor(&io, "lengths").1.iter().map(|&l| l as usize).collect();
+    let x = Seq::new(x, shape[0], shape[1], shape[2], lengths).unwrap();
+    let mut rng = Rng::new(0);
+    let y = model
+        .forward(
+            x,
+            &mut Ctx {
+                training: true,
+                rng: &mut rng,
+            },
+        )
+        .unwrap();
+    let name = dir.file_name().unwrap().to_string_lossy().to_string();
+    assert_close(&format!("{name} output"), &y.data, &tensor(&io, "y").1);
+    let dy = Seq {
+        data: tensor(&io, "w").1,
+        ..y
+    };
+    let dx = model.backward(dy);
+    assert_close(&format!("{name} input gradient"), &dx.data, &tensor(&io, "dx").1);
+    for (pname, p) in model.named_params().into_iter().filter(|(_, p)| p.trainable) {
+        assert_close(
+            &format!("{name} gradient of {pname}"),
+            &p.grad,
+            &tensor(&io, &format!("grad.{pname}")).1,
+        );
+    }
+}
+
+#[test]
+fn matches_pytorch_on_the_same_weights() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let mut dirs: Vec<_> = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
+    dirs.sort();
+    assert!(
+        dirs.len() >= 10,
+        "expected the fixtures of every recurrent variant and the conv stack"
+    );
+    for dir in dirs {
+        check_fixture(&dir);
+    }
+}

@@ -1,0 +1,218 @@
+//! The `recur` binary end to end: init → summary → run, and clear errors (never a panic) on
+//! bad configs, arrays and checkpoints.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn recur(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_recur"))
+        .args(args)
+        .output()
+        .expect("run recur")
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("recur-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn npy(path: &Path, descr: &str, shape: &str, body: &[u8]) {
+    let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend((header.len() as u16).to_le_bytes());
+    out.extend(header.as_bytes());
+    out.extend(body);
+    std::fs::write(path, out).unwrap();
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+/// Asserts a clean failure: non-zero exit, an `error:` line containing `needle`, no panic.
+fn fails_with(o: Output, needle: &str) {
+    let e = stderr(&o);
+    assert!(!o.status.success(), "expected failure, got success");
+    assert!(e.contains(needle), "stderr lacks {needle:?}: {e}");
+    assert!(!e.contains("panicked"), "panicked: {e}");
+}
+
+const CONFIG: &str = r#"{"input_size": 2, "layers": [{"type": "conv1d", "filters": 4, "kernel_size": 3, "padding": "same", "activation": "relu"},
+  {"type": "lstm", "units": 5, "return_sequences": true, "bidirectional": true}, {"type": "dense", "units": 3}]}"#;
+
+#[test]
+fn init_summary_run() {
+    let d = temp_dir("ok");
+    std::fs::write(d.join("c.json"), CONFIG).unwrap();
+    let m = d.join("model");
+    let o = recur(&[
+        "init",
+        "--config",
+        d.join("c.json").to_str().unwrap(),
+        "--out",
+        m.to_str().unwrap(),
+        "--seed",
+        "4",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = recur(&["summary", "--model", m.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("bidirectional(lstm)") && text.contains("(batch, time, 10)"),
+        "{text}"
+    );
+
+    let x: Vec<u8> = (0..2 * 4 * 2).flat_map(|i| (i as f32 * 0.1).to_le_bytes()).collect();
+    npy(&d.join("x.npy"), "<f4", "(2, 4, 2)", &x);
+    let l: Vec<u8> = [4i64, 2].iter().flat_map(|v| v.to_le_bytes()).collect();
+    npy(&d.join("l.npy"), "<i8", "(2,)", &l);
+    let (xs, ls, ys) = (d.join("x.npy"), d.join("l.npy"), d.join("y.npy"));
+    let o = recur(&[
+        "run",
+        "--model",
+        m.to_str().unwrap(),
+        "--input",
+        xs.to_str().unwrap(),
+        "--lengths",
+        ls.to_str().unwrap(),
+        "--output",
+        ys.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let y = std::fs::read(&ys).unwrap();
+    let body: Vec<f32> = y[y.len() - 2 * 4 * 3 * 4..]
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+        .collect();
+    assert!(body[..12].iter().all(|v| *v != 0.0), "real steps have output");
+    assert!(
+        body[12 + 6..].iter().all(|v| *v == 0.0),
+        "padded steps of sequence 1 are zero"
+    );
+
+    // Refuses to overwrite a model without --force.
+    fails_with(
+        recur(&[
+            "init",
+            "--config",
+            d.join("c.json").to_str().unwrap(),
+            "--out",
+            m.to_str().unwrap(),
+        ]),
+        "--force",
+    );
+}
+
+#[test]
+fn bad_input_gets_clear_errors() {
+    let d = temp_dir("bad");
+    let path = |n: &str| d.join(n).to_str().unwrap().to_string();
+    std::fs::write(
+        d.join("unknown.json"),
+        r#"{"input_size": 2, "layers": [{"type": "lstmm", "units": 3}]}"#,
+    )
+    .unwrap();
+    fails_with(
+        recur(&["init", "--config", &path("unknown.json"), "--out", &path("m1")]),
+        "unknown variant `lstmm`",
+    );
+    std::fs::write(
+        d.join("missing.json"),
+        r#"{"input_size": 2, "layers": [{"type": "dense"}]}"#,
+    )
+    .unwrap();
+    fails_with(
+        recur(&["summary", "--config", &path("missing.json")]),
+        "missing field `units`",
+    );
+    fails_with(recur(&["summary", "--config", &path("nope.json")]), "nope.json");
+
+    std::fs::write(d.join("c.json"), CONFIG).unwrap();
+    assert!(recur(&["init", "--config", &path("c.json"), "--out", &path("m")])
+        .status
+        .success());
+    let x64: Vec<u8> = (0..8).flat_map(|i| (i as f64).to_le_bytes()).collect();
+    npy(&d.join("x64.npy"), "<f8", "(1, 4, 2)", &x64);
+    fails_with(
+        recur(&[
+            "run",
+            "--model",
+            &path("m"),
+            "--input",
+            &path("x64.npy"),
+            "--output",
+            &path("y.npy"),
+        ]),
+        "input must be float32, found float64",
+    );
+    let x: Vec<u8> = (0..9).flat_map(|i| (i as f32).to_le_bytes()).collect();
+    npy(&d.join("x3.npy"), "<f4", "(1, 3, 3)", &x);
+    fails_with(
+        recur(&[
+            "run",
+            "--model",
+            &path("m"),
+            "--input",
+            &path("x3.npy"),
+            "--output",
+            &path("y.npy"),
+        ]),
+        "takes 2 features per step, the input has 3",
+    );
+    let mut nan: Vec<u8> = (0..8).flat_map(|i| (i as f32).to_le_bytes()).collect();
+    nan[4..8].copy_from_slice(&f32::NAN.to_le_bytes());
+    npy(&d.join("nan.npy"), "<f4", "(1, 4, 2)", &nan);
+    fails_with(
+        recur(&[
+            "run",
+            "--model",
+            &path("m"),
+            "--input",
+            &path("nan.npy"),
+            "--output",
+            &path("y.npy"),
+        ]),
+        "non-finite value",
+    );
+    let l: Vec<u8> = 9i64.to_le_bytes().to_vec();
+    npy(&d.join("l.npy"), "<i8", "(1,)", &l);
+    let ok: Vec<u8> = (0..8).flat_map(|i| (i as f32).to_le_bytes()).collect();
+    npy(&d.join("x.npy"), "<f4", "(1, 4, 2)", &ok);
+    fails_with(
+        recur(&[
+            "run",
+            "--model",
+            &path("m"),
+            "--input",
+            &path("x.npy"),
+            "--lengths",
+            &path("l.npy"),
+            "--output",
+            &path("y.npy"),
+        ]),
+        "length 9 of sequence 0",
+    );
+    assert!(!d.join("y.npy").exists(), "nothing written on failure");
+
+    let w = d.join("m/model.safetensors");
+    let bytes = std::fs::read(&w).unwrap();
+    std::fs::write(&w, &bytes[..bytes.len() - 10]).unwrap();
+    fails_with(
+        recur(&[
+            "run",
+            "--model",
+            &path("m"),
+            "--input",
+            &path("x.npy"),
+            "--output",
+            &path("y.npy"),
+        ]),
+        "not a readable safetensors file",
+    );
+}
