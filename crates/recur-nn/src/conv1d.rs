@@ -6,7 +6,7 @@
 
 use crate::activation::Activation;
 use crate::init;
-use crate::layer::{add_bias_rows, add_column_sums, Ctx, Layer, Param};
+use crate::layer::{add_column_sums, affine_forward, Ctx, Layer, Param};
 use recur_core::{matmul, Float, Rng, Seq, Shape, Transpose};
 use serde::{Deserialize, Serialize};
 
@@ -149,27 +149,8 @@ impl<T: Float> Layer<T> for Conv1d<T> {
             lengths: out_lengths,
             sequential: true,
         };
-        matmul(
-            rows,
-            c_out,
-            width,
-            &cols,
-            width,
-            Transpose::No,
-            &self.weight.value,
-            width,
-            Transpose::Yes,
-            &mut y.data,
-            c_out,
-            false,
-        );
-        add_bias_rows(&mut y.data, &self.bias.value);
-        let z = if ctx.training && self.activation.needs_input() {
-            y.data.clone()
-        } else {
-            Vec::new()
-        };
-        self.activation.apply(&mut y.data);
+        let (data, z) = affine_forward(&cols, &self.weight, &self.bias, self.activation, ctx.training);
+        y.data = data;
         y.zero_padding();
         if ctx.training {
             self.cache = Some(ConvCache {

@@ -3,7 +3,7 @@
 
 use crate::activation::Activation;
 use crate::init;
-use crate::layer::{add_bias_rows, add_column_sums, Ctx, Layer, Param};
+use crate::layer::{add_column_sums, affine_forward, Ctx, Layer, Param};
 use recur_core::{matmul, Float, Rng, Seq, Shape, Transpose};
 
 /// A fully connected layer with an optional fused activation.
@@ -54,29 +54,10 @@ impl<T: Float> Layer<T> for Dense<T> {
     }
 
     fn forward(&mut self, x: Seq<T>, ctx: &mut Ctx) -> Seq<T> {
-        let (rows, n_in, n_out) = (x.batch * x.time, x.features, self.units());
+        let n_out = self.units();
         let mut y = Seq::zeros_like(&x, n_out);
-        matmul(
-            rows,
-            n_out,
-            n_in,
-            &x.data,
-            n_in,
-            Transpose::No,
-            &self.weight.value,
-            n_in,
-            Transpose::Yes,
-            &mut y.data,
-            n_out,
-            false,
-        );
-        add_bias_rows(&mut y.data, &self.bias.value);
-        let z = if ctx.training && self.activation.needs_input() {
-            y.data.clone()
-        } else {
-            Vec::new()
-        };
-        self.activation.apply(&mut y.data);
+        let (data, z) = affine_forward(&x.data, &self.weight, &self.bias, self.activation, ctx.training);
+        y.data = data;
         y.zero_padding();
         if ctx.training {
             self.cache = Some(DenseCache {

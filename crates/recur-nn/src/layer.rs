@@ -1,6 +1,7 @@
 //! The [`Layer`] trait every layer implements, and [`Param`], a named tensor with its gradient.
 
-use recur_core::{Float, Rng, Seq, Shape};
+use crate::activation::Activation;
+use recur_core::{matmul, Float, Rng, Seq, Shape, Transpose};
 
 /// A learnable tensor (or a buffer such as BatchNorm's running mean) with its gradient.
 /// `name` is what the matching `torch.nn` module calls it in its `state_dict`.
@@ -123,4 +124,40 @@ pub fn add_bias_rows<T: Float>(m: &mut [T], bias: &[T]) {
             *v += b;
         }
     }
+}
+
+/// `y = act(x·Wᵀ + b)` over `rows` rows (dense, and conv1d after im2col). Returns `y` and, when
+/// backward will need it, the pre-activation `z` (empty otherwise).
+pub fn affine_forward<T: Float>(
+    x: &[T],
+    weight: &Param<T>,
+    bias: &Param<T>,
+    activation: Activation,
+    keep_pre_activation: bool,
+) -> (Vec<T>, Vec<T>) {
+    let (n_out, n_in) = (bias.len(), weight.len() / bias.len().max(1));
+    let rows = x.len() / n_in.max(1);
+    let mut y = vec![T::ZERO; rows * n_out];
+    matmul(
+        rows,
+        n_out,
+        n_in,
+        x,
+        n_in,
+        Transpose::No,
+        &weight.value,
+        n_in,
+        Transpose::Yes,
+        &mut y,
+        n_out,
+        false,
+    );
+    add_bias_rows(&mut y, &bias.value);
+    let z = if keep_pre_activation && activation.needs_input() {
+        y.clone()
+    } else {
+        Vec::new()
+    };
+    activation.apply(&mut y);
+    (y, z)
 }
