@@ -1,13 +1,16 @@
-//! recur's training: losses, optimisers, gradient clipping, learning-rate schedules and the
-//! data-parallel [`Trainer`].
+//! recur's training: losses, optimisers, gradient clipping, learning-rate schedules, the
+//! data-parallel [`Trainer`] and the resumable [`fit`] loop.
 
 // Kernels index several parallel arrays with one loop variable, as the math is written.
 #![allow(clippy::needless_range_loop)]
 
+pub mod checkpoint;
+pub mod fit;
 pub mod loss;
 pub mod optim;
 pub mod trainer;
 
+pub use fit::{fit, Batch, EpochRecord, FitOptions, FitReport, Goal, Metrics};
 pub use loss::{Loss, Targets};
 pub use optim::{Clip, Optimizer, OptimizerConfig, Schedule};
 pub use trainer::{predict_sharded, StepStats, TrainConfig, Trainer};

@@ -63,6 +63,16 @@ impl<T: Float> Trainer<T> {
         }
     }
 
+    /// The learning rate the next step will use.
+    pub fn learning_rate(&self) -> f64 {
+        self.config.schedule.at(self.optimizer.step)
+    }
+
+    /// The settings this trainer was made with.
+    pub fn config(&self) -> &TrainConfig {
+        &self.config
+    }
+
     /// Steps taken so far.
     pub fn step_count(&self) -> u64 {
         self.optimizer.step

@@ -1,0 +1,195 @@
+//! Resumable checkpoints: `OUT/checkpoint/` holds the last epoch's model directory, the
+//! optimiser's moments (`optimizer.safetensors`, tensors `m.{i}` / `v.{i}` in parameter order)
+//! and the loop's state (`state.json`: epochs done, best epoch, history, optimiser step).
+//!
+//! The three files must agree, so a checkpoint is written whole into `checkpoint.new/` and then
+//! swapped in by renames; a run killed at any moment leaves either the old or the new one.
+
+use crate::fit::{EpochRecord, Goal};
+use crate::optim::Optimizer;
+use crate::trainer::Trainer;
+use recur_core::Float;
+use recur_nn::model_dir::{self, write_atomic};
+use recur_nn::{NnError, Result};
+use safetensors::tensor::{Dtype, TensorView};
+use safetensors::SafeTensors;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// The checkpoint folder inside a training output directory.
+pub const CHECKPOINT_DIR: &str = "checkpoint";
+const STATE_FILE: &str = "state.json";
+const OPTIMIZER_FILE: &str = "optimizer.safetensors";
+
+/// The fit loop's own state, saved after every epoch.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct FitState {
+    /// Direction of the monitored metric.
+    pub goal: Goal,
+    /// Epochs finished.
+    pub epochs_done: usize,
+    /// Best epoch so far (1-based; 0 before the first).
+    pub best_epoch: usize,
+    /// Monitored value at the best epoch.
+    pub best_value: f64,
+    /// Epochs finished since the best one.
+    pub epochs_since_best: usize,
+    /// Optimiser settings and step count (the moments live in `optimizer.safetensors`).
+    pub optimizer_step: u64,
+    /// Every epoch's figures.
+    pub history: Vec<EpochRecord>,
+}
+
+impl FitState {
+    /// The state before the first epoch.
+    pub fn new(goal: Goal) -> Self {
+        FitState {
+            goal,
+            epochs_done: 0,
+            best_epoch: 0,
+            best_value: match goal {
+                Goal::Minimize => f64::INFINITY,
+                Goal::Maximize => f64::NEG_INFINITY,
+            },
+            epochs_since_best: 0,
+            optimizer_step: 0,
+            history: Vec::new(),
+        }
+    }
+
+    /// Records the monitored value of the epoch just finished; true if it is the best so far.
+    pub fn observe(&mut self, value: f64) -> bool {
+        let better = match self.goal {
+            Goal::Minimize => value < self.best_value,
+            Goal::Maximize => value > self.best_value,
+        };
+        if better {
+            self.best_value = value;
+            self.best_epoch = self.epochs_done + 1;
+            self.epochs_since_best = 0;
+        } else {
+            self.epochs_since_best += 1;
+        }
+        better
+    }
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> NnError + '_ {
+    move |source| NnError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// True if `out` holds a checkpoint to resume from.
+pub fn exists(out: &Path) -> bool {
+    out.join(CHECKPOINT_DIR).join(STATE_FILE).is_file() || out.join("checkpoint.old").join(STATE_FILE).is_file()
+}
+
+/// Writes the trainer's weights and optimiser with `state` as `out/checkpoint/`.
+pub fn save<T: Float>(out: &Path, trainer: &Trainer<T>, state: &FitState) -> Result<()> {
+    let (dir, new, old) = paths(out);
+    if new.exists() {
+        std::fs::remove_dir_all(&new).map_err(io_err(&new))?;
+    }
+    model_dir::save(&trainer.model, &new)?;
+    write_atomic(&new.join(OPTIMIZER_FILE), &optimizer_bytes(&trainer.optimizer)?)?;
+    let mut state = state.clone();
+    state.optimizer_step = trainer.optimizer.step;
+    let json = serde_json::to_string_pretty(&state).map_err(|e| NnError::Config(e.to_string()))?;
+    write_atomic(&new.join(STATE_FILE), json.as_bytes())?;
+    if dir.exists() {
+        if old.exists() {
+            std::fs::remove_dir_all(&old).map_err(io_err(&old))?;
+        }
+        std::fs::rename(&dir, &old).map_err(io_err(&dir))?;
+    }
+    std::fs::rename(&new, &dir).map_err(io_err(&new))?;
+    if old.exists() {
+        std::fs::remove_dir_all(&old).map_err(io_err(&old))?;
+    }
+    Ok(())
+}
+
+/// Restores the trainer's weights and optimiser from `out/checkpoint/` and returns the state.
+pub fn load<T: Float>(out: &Path, trainer: &mut Trainer<T>) -> Result<FitState> {
+    let (dir, _, old) = paths(out);
+    // A run killed between the two renames leaves only the old checkpoint: it is complete.
+    let dir = if dir.join(STATE_FILE).is_file() { dir } else { old };
+    let state_path = dir.join(STATE_FILE);
+    if !state_path.is_file() {
+        return Err(NnError::Config(format!(
+            "nothing to resume: {} holds no checkpoint",
+            out.display()
+        )));
+    }
+    let text = std::fs::read_to_string(&state_path).map_err(io_err(&state_path))?;
+    let state: FitState = serde_json::from_str(&text)
+        .map_err(|e| NnError::Config(format!("{}: not a checkpoint state ({e})", state_path.display())))?;
+    let saved = model_dir::load::<T>(&dir)?;
+    if saved.config().layers != trainer.model.config().layers
+        || saved.config().input_size != trainer.model.config().input_size
+    {
+        return Err(NnError::Config(format!(
+            "the checkpoint in {} is for a different model than the one asked for",
+            dir.display()
+        )));
+    }
+    trainer.model.copy_values_from(&saved);
+    trainer.sync_replicas();
+    let opt_path = dir.join(OPTIMIZER_FILE);
+    let bytes = std::fs::read(&opt_path).map_err(io_err(&opt_path))?;
+    restore_optimizer(&mut trainer.optimizer, &bytes, state.optimizer_step, &opt_path)?;
+    Ok(state)
+}
+
+fn paths(out: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    (
+        out.join(CHECKPOINT_DIR),
+        out.join("checkpoint.new"),
+        out.join("checkpoint.old"),
+    )
+}
+
+fn optimizer_bytes(opt: &Optimizer) -> Result<Vec<u8>> {
+    let mut buffers: Vec<(String, usize, Vec<u8>)> = Vec::new();
+    for (kind, moments) in [("m", &opt.m), ("v", &opt.v)] {
+        for (i, t) in moments.iter().enumerate() {
+            buffers.push((
+                format!("{kind}.{i}"),
+                t.len(),
+                t.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            ));
+        }
+    }
+    let views: Vec<(String, TensorView)> = buffers
+        .iter()
+        .map(|(n, len, b)| TensorView::new(Dtype::F32, vec![*len], b).map(|v| (n.clone(), v)))
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|e| NnError::Config(format!("cannot serialise the optimiser: {e}")))?;
+    safetensors::serialize(views, None).map_err(|e| NnError::Config(format!("cannot serialise the optimiser: {e}")))
+}
+
+fn restore_optimizer(opt: &mut Optimizer, bytes: &[u8], step: u64, path: &Path) -> Result<()> {
+    let err = |message: String| NnError::Checkpoint {
+        path: path.display().to_string(),
+        message,
+    };
+    let st = SafeTensors::deserialize(bytes).map_err(|e| err(format!("not a readable safetensors file ({e})")))?;
+    let count = st.names().iter().filter(|n| n.starts_with("m.")).count();
+    let read = |name: String| -> Result<Vec<f32>> {
+        let view = st.tensor(&name).map_err(|_| err(format!("missing tensor `{name}`")))?;
+        if view.dtype() != Dtype::F32 {
+            return Err(err(format!("tensor `{name}` is {:?}, expected F32", view.dtype())));
+        }
+        Ok(view
+            .data()
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect())
+    };
+    opt.m = (0..count).map(|i| read(format!("m.{i}"))).collect::<Result<_>>()?;
+    opt.v = (0..count).map(|i| read(format!("v.{i}"))).collect::<Result<_>>()?;
+    opt.step = step;
+    Ok(())
+}

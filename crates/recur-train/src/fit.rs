@@ -1,0 +1,209 @@
+//! The fit loop: epochs of training batches, a validation pass after each, early stopping on a
+//! monitored metric, the best weights kept, and a checkpoint after every epoch from which a
+//! killed run resumes exactly where it stopped.
+//!
+//! Resuming reproduces an uninterrupted run bit for bit: batches are asked for by epoch number
+//! (so their shuffling is a function of the seed and the epoch), dropout masks depend on the step
+//! count, and the checkpoint holds the weights, the optimiser's moments and the loop's state.
+
+use crate::checkpoint::{self, FitState};
+use crate::loss::Targets;
+use crate::trainer::Trainer;
+use indicatif::{ProgressBar, ProgressStyle};
+use recur_core::{Float, Seq};
+use recur_nn::{model_dir, NnError, Result};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// One batch: inputs and what the outputs should be.
+#[derive(Clone, Debug)]
+pub struct Batch<T> {
+    /// Inputs `[batch, time, features]` with lengths.
+    pub x: Seq<T>,
+    /// Targets laid out like the outputs.
+    pub targets: Targets,
+}
+
+/// Named validation figures, in the order they are printed (e.g. `val_loss`, `val_top1`).
+pub type Metrics = Vec<(String, f64)>;
+
+/// Whether a monitored metric improves downwards (losses, errors) or upwards (accuracies).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Goal {
+    /// Lower is better.
+    Minimize,
+    /// Higher is better.
+    Maximize,
+}
+
+/// How to run [`fit`].
+#[derive(Clone, Debug)]
+pub struct FitOptions {
+    /// Epochs in the whole run (a resumed run counts the epochs already done).
+    pub epochs: usize,
+    /// The validation metric that decides the best epoch and early stopping.
+    pub monitor: String,
+    /// Its direction.
+    pub goal: Goal,
+    /// Stop after this many epochs without improvement (`None`: never stop early).
+    pub patience: Option<usize>,
+    /// Where the best model (`config.json`, `model.safetensors`) and the checkpoint go.
+    pub out: Option<PathBuf>,
+    /// Continue the run checkpointed in `out`.
+    pub resume: bool,
+    /// Draw a progress bar and print a line per epoch on stderr.
+    pub verbose: bool,
+}
+
+/// One epoch's record.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EpochRecord {
+    /// 1-based epoch number.
+    pub epoch: usize,
+    /// Mean training loss.
+    pub loss: f64,
+    /// Training top-1 accuracy (classification only).
+    pub accuracy: Option<f64>,
+    /// Validation figures.
+    pub metrics: Metrics,
+    /// Learning rate at the epoch's last step.
+    pub lr: f64,
+    /// Wall time of the epoch in seconds.
+    pub seconds: f64,
+}
+
+/// What [`fit`] returns; the trainer's model holds the best epoch's weights.
+#[derive(Clone, Debug)]
+pub struct FitReport {
+    /// Every epoch so far (including those before a resume).
+    pub history: Vec<EpochRecord>,
+    /// The epoch whose weights were kept (1-based; 0 if none ran).
+    pub best_epoch: usize,
+    /// The monitored metric at the best epoch.
+    pub best_value: f64,
+    /// Whether early stopping ended the run.
+    pub stopped_early: bool,
+}
+
+/// Trains `trainer` for `options.epochs` epochs.
+///
+/// `train_batches(epoch)` gives the batches of a 0-based epoch (shuffled and augmented as the
+/// caller likes, but deterministically in `epoch`); `validate` scores the current weights and
+/// must return the monitored metric. On return the trainer's model holds the best weights.
+pub fn fit<T: Float>(
+    trainer: &mut Trainer<T>,
+    options: &FitOptions,
+    mut train_batches: impl FnMut(usize) -> Result<Vec<Batch<T>>>,
+    mut validate: impl FnMut(&mut Trainer<T>) -> Result<Metrics>,
+) -> Result<FitReport> {
+    let mut state = match (&options.out, options.resume) {
+        (Some(out), true) => checkpoint::load(out, trainer)?,
+        (None, true) => return Err(NnError::Config("resuming needs an output directory".into())),
+        _ => FitState::new(options.goal),
+    };
+    let mut best_model = match (&options.out, state.best_epoch) {
+        (Some(out), e) if e > 0 => model_dir::load::<T>(out)?,
+        _ => trainer.model.clone(),
+    };
+    let mut stopped_early = false;
+    for epoch in state.epochs_done..options.epochs {
+        if options.patience.is_some_and(|p| state.epochs_since_best >= p) {
+            stopped_early = true;
+            break;
+        }
+        let start = Instant::now();
+        let batches = train_batches(epoch)?;
+        let bar = progress_bar(options.verbose, batches.len(), epoch, options.epochs);
+        let (mut loss_sum, mut count, mut correct, mut lr) = (0.0, 0usize, 0usize, 0.0);
+        for batch in &batches {
+            lr = trainer.learning_rate();
+            let s = trainer.train_step(&batch.x, &batch.targets)?;
+            loss_sum += s.loss * s.count as f64;
+            count += s.count;
+            correct += s.correct;
+            bar.set_message(format!("loss {:.4}", loss_sum / count.max(1) as f64));
+            bar.inc(1);
+        }
+        bar.finish_and_clear();
+        let metrics = validate(trainer)?;
+        let value = lookup(&metrics, &options.monitor)?;
+        let record = EpochRecord {
+            epoch: epoch + 1,
+            loss: loss_sum / count.max(1) as f64,
+            accuracy: matches!(batches.first().map(|b| &b.targets), Some(Targets::Classes(_)))
+                .then(|| correct as f64 / count.max(1) as f64),
+            metrics,
+            lr,
+            seconds: start.elapsed().as_secs_f64(),
+        };
+        let improved = state.observe(value);
+        if improved {
+            best_model.copy_values_from(&trainer.model);
+            if let Some(out) = &options.out {
+                model_dir::save(&trainer.model, out)?;
+            }
+        }
+        if options.verbose {
+            eprintln!("{}", describe(&record, options.epochs, improved));
+        }
+        state.history.push(record);
+        state.epochs_done = epoch + 1;
+        if let Some(out) = &options.out {
+            checkpoint::save(out, trainer, &state)?;
+        }
+    }
+    if state.best_epoch > 0 {
+        trainer.model.copy_values_from(&best_model);
+        trainer.sync_replicas();
+    }
+    Ok(FitReport {
+        history: state.history,
+        best_epoch: state.best_epoch,
+        best_value: state.best_value,
+        stopped_early,
+    })
+}
+
+/// The value of `name` in `metrics`, or an error listing what there is.
+pub fn lookup(metrics: &Metrics, name: &str) -> Result<f64> {
+    metrics.iter().find(|(n, _)| n == name).map(|(_, v)| *v).ok_or_else(|| {
+        let names: Vec<&str> = metrics.iter().map(|(n, _)| n.as_str()).collect();
+        NnError::Config(format!(
+            "no metric `{name}` to monitor; there are: {}",
+            names.join(", ")
+        ))
+    })
+}
+
+fn progress_bar(verbose: bool, batches: usize, epoch: usize, epochs: usize) -> ProgressBar {
+    if !verbose {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(batches as u64);
+    let template = format!(
+        "epoch {}/{epochs} {{bar:30}} {{pos}}/{{len}} {{msg}} [{{elapsed}}<{{eta}}]",
+        epoch + 1
+    );
+    if let Ok(style) = ProgressStyle::with_template(&template) {
+        bar.set_style(style);
+    }
+    bar
+}
+
+/// One line per epoch, Keras-style.
+fn describe(r: &EpochRecord, epochs: usize, improved: bool) -> String {
+    let mut line = format!("epoch {}/{epochs}  loss {:.4}", r.epoch, r.loss);
+    if let Some(a) = r.accuracy {
+        line += &format!("  acc {a:.4}");
+    }
+    for (name, value) in &r.metrics {
+        line += &format!("  {name} {value:.4}");
+    }
+    line += &format!("  {:.1}s", r.seconds);
+    if improved {
+        line += "  *best";
+    }
+    line
+}

@@ -1,0 +1,161 @@
+//! The fit loop: early stopping keeps the best weights, and a run stopped after some epochs
+//! and resumed from its checkpoint ends exactly where an uninterrupted run does.
+
+use recur_core::{Rng, Seq};
+use recur_nn::{model_dir, Model, ModelConfig};
+use recur_train::{
+    fit, Batch, Clip, FitOptions, Goal, Loss, Metrics, OptimizerConfig, Schedule, Targets, TrainConfig, Trainer,
+};
+use std::path::Path;
+
+/// Class 1 when the first feature sums positive over the sequence's own length.
+fn batch(n: usize, seed: u64) -> Batch<f32> {
+    let mut rng = Rng::new(seed);
+    let (time, mut data, mut lengths, mut classes) = (10, Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..n {
+        let len = 3 + rng.below(8);
+        let mut sum = 0.0;
+        for t in 0..time {
+            let v = if t < len { rng.uniform_range(-1.0, 1.0) } else { 0.0 };
+            sum += v;
+            data.push(v as f32);
+        }
+        lengths.push(len);
+        classes.push(usize::from(sum > 0.0));
+    }
+    Batch {
+        x: Seq::new(data, n, time, 1, lengths).unwrap(),
+        targets: Targets::Classes(classes),
+    }
+}
+
+fn trainer() -> Trainer<f32> {
+    let c = ModelConfig::from_json(
+        r#"{"input_size": 1, "layers": [{"type": "lstm", "units": 8, "dropout": 0.1},
+            {"type": "dense", "units": 2}]}"#,
+    )
+    .unwrap();
+    Trainer::new(
+        Model::new(c, 3).unwrap(),
+        TrainConfig {
+            loss: Loss::SoftmaxCrossEntropy { label_smoothing: 0.0 },
+            optimizer: OptimizerConfig::adam(),
+            clip: Some(Clip::GlobalNorm(1.0)),
+            schedule: Schedule::Constant { lr: 0.02 },
+            threads: 2,
+            seed: 5,
+        },
+    )
+}
+
+fn run(epochs: usize, out: &Path, resume: bool) -> (recur_train::FitReport, Vec<f32>) {
+    let val = batch(64, 99);
+    let mut t = trainer();
+    let options = FitOptions {
+        epochs,
+        monitor: "val_loss".into(),
+        goal: Goal::Minimize,
+        patience: None,
+        out: Some(out.to_path_buf()),
+        resume,
+        verbose: false,
+    };
+    let report = fit(
+        &mut t,
+        &options,
+        |epoch| Ok((0..4).map(|i| batch(32, 1000 + epoch as u64 * 10 + i)).collect()),
+        |t: &mut Trainer<f32>| -> recur_nn::Result<Metrics> {
+            Ok(vec![("val_loss".into(), t.evaluate(&val.x, &val.targets)?.loss)])
+        },
+    )
+    .unwrap();
+    let weights = t
+        .model
+        .named_params()
+        .iter()
+        .flat_map(|(_, p)| p.value.clone())
+        .collect();
+    (report, weights)
+}
+
+fn temp_dir(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("recur-fit-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+#[test]
+fn resumed_run_matches_an_uninterrupted_one() {
+    let (straight, interrupted) = (temp_dir("straight"), temp_dir("interrupted"));
+    let (full, full_weights) = run(5, &straight, false);
+    run(2, &interrupted, false);
+    let (resumed, resumed_weights) = run(5, &interrupted, true);
+    assert_eq!(resumed.history.len(), 5);
+    assert_eq!(
+        full.history,
+        resumed
+            .history
+            .iter()
+            .cloned()
+            .map(|mut r| {
+                r.seconds = full.history[r.epoch - 1].seconds;
+                r
+            })
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(full_weights, resumed_weights);
+    assert_eq!(full.best_epoch, resumed.best_epoch);
+    // The best model on disk is the one the trainer ends with.
+    let saved: Model<f32> = model_dir::load(&straight).unwrap();
+    let saved: Vec<f32> = saved.named_params().iter().flat_map(|(_, p)| p.value.clone()).collect();
+    assert_eq!(saved, full_weights);
+    for d in [straight, interrupted] {
+        let _ = std::fs::remove_dir_all(d);
+    }
+}
+
+#[test]
+fn resume_without_a_checkpoint_is_an_error() {
+    let dir = temp_dir("empty");
+    let mut t = trainer();
+    let options = FitOptions {
+        epochs: 1,
+        monitor: "val_loss".into(),
+        goal: Goal::Minimize,
+        patience: None,
+        out: Some(dir.clone()),
+        resume: true,
+        verbose: false,
+    };
+    let err = fit(&mut t, &options, |_| Ok(vec![]), |_: &mut Trainer<f32>| Ok(vec![])).unwrap_err();
+    assert!(err.to_string().contains("nothing to resume"), "{err}");
+}
+
+#[test]
+fn early_stopping_keeps_the_best_epoch() {
+    let mut t = trainer();
+    let scores = [0.5, 0.3, 0.4, 0.6, 0.2, 0.1];
+    let mut calls = 0;
+    let options = FitOptions {
+        epochs: 6,
+        monitor: "score".into(),
+        goal: Goal::Minimize,
+        patience: Some(2),
+        out: None,
+        resume: false,
+        verbose: false,
+    };
+    let report = fit(
+        &mut t,
+        &options,
+        |e| Ok(vec![batch(8, e as u64)]),
+        |_: &mut Trainer<f32>| {
+            calls += 1;
+            Ok(vec![("score".into(), scores[calls - 1])])
+        },
+    )
+    .unwrap();
+    assert!(report.stopped_early);
+    assert_eq!(report.history.len(), 4);
+    assert_eq!((report.best_epoch, report.best_value), (2, 0.3));
+}
