@@ -29,6 +29,8 @@ enum Command {
     Summary(commands::model::SummaryArgs),
     /// Run a model on a float32 [batch, time, features] .npy array.
     Run(commands::model::RunArgs),
+    /// Forecast a daily series several days ahead; compare with naive baselines.
+    Forecast(Box<commands::forecast::ForecastArgs>),
     /// Measure training and inference throughput (batch 64, length 100).
     Bench(commands::bench::BenchArgs),
 }
@@ -40,6 +42,7 @@ fn main() -> ExitCode {
         Command::Summary(a) => commands::model::summary(a),
         Command::Run(a) => commands::model::run(a),
         Command::Bench(a) => commands::bench::bench(a),
+        Command::Forecast(a) => commands::forecast::forecast(*a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
