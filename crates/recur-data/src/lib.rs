@@ -1,8 +1,9 @@
-//! recur's data: NumPy `.npy` arrays (the interchange format of `recur run`), calendar dates
-//! and daily time series read from CSV.
+//! recur's data: Quick, Draw! drawings in all their formats, NumPy `.npy` arrays (the
+//! interchange format of `recur run`), calendar dates and daily time series read from CSV.
 
 pub mod dates;
 pub mod npy;
+pub mod quickdraw;
 pub mod series;
 
 pub use npy::{read_npy, write_npy_f32, NpyArray, NpyError};

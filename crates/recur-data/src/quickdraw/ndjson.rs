@@ -1,0 +1,104 @@
+//! Quick, Draw! ndjson: one JSON object per line with `word`, `key_id`, `recognized`,
+//! `countrycode` and `drawing`. Simplified files hold strokes `[[x…],[y…]]` in 0–255; raw files
+//! `[[x…],[y…],[t…]]` in any float range, which are simplified as Google did.
+
+use super::simplify::simplify_raw;
+use super::{check_strokes, Collector, Drawing, LoadError, Problem, Stroke};
+use serde_json::Value;
+use std::io::BufRead;
+use std::path::Path;
+
+/// Largest coordinate accepted in raw ink (canvases are a few thousand pixels).
+const RAW_LIMIT: f32 = 1e6;
+
+pub(crate) fn read(path: &Path, c: &mut Collector) -> Result<(), LoadError> {
+    let name = path.display().to_string();
+    let file = std::fs::File::open(path).map_err(|e| LoadError::Input {
+        path: name.clone(),
+        message: e.to_string(),
+    })?;
+    for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
+        let line = line.map_err(|e| LoadError::Input {
+            path: name.clone(),
+            message: format!("line {}: {e}", i + 1),
+        })?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let parsed = parse_line(&line).map_err(|message| Problem {
+            file: name.clone(),
+            line: i + 1,
+            message,
+        });
+        if let Ok(d) = &parsed {
+            if !c.wants_class(&d.word) {
+                continue;
+            }
+        }
+        c.offer(parsed)?;
+    }
+    Ok(())
+}
+
+/// Parses one ndjson line into a drawing in the simplified frame.
+pub fn parse_line(line: &str) -> Result<Drawing, String> {
+    let v: Value = serde_json::from_str(line).map_err(|e| format!("not a JSON object ({e})"))?;
+    let word = v["word"].as_str().ok_or("missing `word`")?.to_string();
+    let key_id = match &v["key_id"] {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        _ => return Err("missing `key_id`".into()),
+    };
+    let strokes_json = v["drawing"].as_array().ok_or("missing `drawing`")?;
+    let mut strokes: Vec<Stroke> = Vec::with_capacity(strokes_json.len());
+    let mut raw = false;
+    for (i, s) in strokes_json.iter().enumerate() {
+        let arrays = s.as_array().filter(|a| a.len() == 2 || a.len() == 3).ok_or(format!(
+            "stroke {i} is not [[x…],[y…]] or [[x…],[y…],[t…]]"
+        ))?;
+        let axis = |k: usize| -> Result<Vec<f32>, String> {
+            arrays[k]
+                .as_array()
+                .ok_or(format!("stroke {i}: coordinates are not a list"))?
+                .iter()
+                .map(|n| n.as_f64().map(|f| f as f32).ok_or(format!("stroke {i}: a coordinate is not a number")))
+                .collect()
+        };
+        let (x, y) = (axis(0)?, axis(1)?);
+        if x.len() != y.len() {
+            return Err(format!("stroke {i} has {} x but {} y values", x.len(), y.len()));
+        }
+        raw |= arrays.len() == 3 || x.iter().chain(&y).any(|v| v.fract() != 0.0 || *v < 0.0 || *v > 255.0);
+        strokes.push(x.into_iter().zip(y).map(|(x, y)| [x, y]).collect());
+    }
+    check_strokes(&strokes, RAW_LIMIT)?;
+    if raw {
+        strokes = simplify_raw(&strokes);
+    }
+    strokes.retain(|s| !s.is_empty());
+    Ok(Drawing {
+        word,
+        key_id,
+        recognized: v["recognized"].as_bool().unwrap_or(true),
+        countrycode: v["countrycode"].as_str().unwrap_or("").to_string(),
+        strokes,
+    })
+}
+
+/// One drawing as a simplified ndjson line.
+pub fn to_line(d: &Drawing) -> String {
+    let strokes: Vec<Value> = d
+        .strokes
+        .iter()
+        .map(|s| {
+            let xs: Vec<i64> = s.iter().map(|p| p[0].round() as i64).collect();
+            let ys: Vec<i64> = s.iter().map(|p| p[1].round() as i64).collect();
+            serde_json::json!([xs, ys])
+        })
+        .collect();
+    serde_json::json!({
+        "word": d.word, "countrycode": d.countrycode, "timestamp": "", "recognized": d.recognized,
+        "key_id": d.key_id, "drawing": strokes
+    })
+    .to_string()
+}
