@@ -7,7 +7,9 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 fn shared(name: &str) -> Option<PathBuf> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data").join(name);
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data")
+        .join(name);
     if p.exists() {
         Some(p)
     } else {
@@ -56,7 +58,10 @@ fn bad_lines_are_skipped_and_counted_or_fatal_when_strict() {
         ..LoadOptions::default()
     };
     let err = load(&input, &strict).unwrap_err();
-    assert!(matches!(err, LoadError::Strict(_)) && err.to_string().contains("mixed.ndjson:2"), "{err}");
+    assert!(
+        matches!(err, LoadError::Strict(_)) && err.to_string().contains("mixed.ndjson:2"),
+        "{err}"
+    );
     for (path, needle) in [("nope.ndjson", "no such file"), ("x/*.ndjson", "matches no file")] {
         let e = load(&[d.join(path).display().to_string()], &LoadOptions::default()).unwrap_err();
         assert!(e.to_string().contains(needle), "{e}");
@@ -84,7 +89,9 @@ fn binary_round_trips_and_truncation_is_reported() {
 
 #[test]
 fn simplified_16class_labels_come_from_the_word() {
-    let Some(dir) = shared("quickdraw_simplified_16class") else { return };
+    let Some(dir) = shared("quickdraw_simplified_16class") else {
+        return;
+    };
     let options = LoadOptions {
         max_per_class: Some(50),
         recognized_only: true,
@@ -102,7 +109,10 @@ fn simplified_16class_labels_come_from_the_word() {
     let glob = format!("{}/c*.ndjson", dir.display());
     let (drawings, _) = load(&[glob], &options).unwrap();
     let words: std::collections::BTreeSet<&str> = drawings.iter().map(|d| d.word.as_str()).collect();
-    assert_eq!(words.into_iter().collect::<Vec<_>>(), ["calculator", "camera", "cat", "computer", "crayon"]);
+    assert_eq!(
+        words.into_iter().collect::<Vec<_>>(),
+        ["calculator", "camera", "cat", "computer", "crayon"]
+    );
 }
 
 /// Raw ink simplified here matches Google's simplified file for the same drawings.
@@ -130,11 +140,18 @@ fn raw_simplifies_like_the_published_simplified_files() {
         assert_eq!(d.word, r.word);
         let (a, b): (Vec<_>, Vec<_>) = (d.strokes.concat(), r.strokes.concat());
         same_points += usize::from(a.len() == b.len());
-        let worst = a.iter().zip(&b).map(|(p, q)| (p[0] - q[0]).abs().max((p[1] - q[1]).abs())).fold(0.0, f32::max);
+        let worst = a
+            .iter()
+            .zip(&b)
+            .map(|(p, q)| (p[0] - q[0]).abs().max((p[1] - q[1]).abs()))
+            .fold(0.0, f32::max);
         close += usize::from(a.len() == b.len() && worst <= 1.0);
     }
     eprintln!("{close} of {compared} match within 1 px ({same_points} same length)");
     assert!(compared >= 40, "only {compared} drawings in both sets");
     // Google's exact resampling is unpublished; most drawings still match point for point.
-    assert!(close * 10 >= compared * 7, "{close} of {compared} match within 1 px ({same_points} same length)");
+    assert!(
+        close * 10 >= compared * 7,
+        "{close} of {compared} match within 1 px ({same_points} same length)"
+    );
 }

@@ -24,6 +24,10 @@ pub struct ModelConfig {
     /// Names of the output classes, for classifiers.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub classes: Vec<String>,
+    /// What a task needs to feed the model the way it was trained (input encoding,
+    /// normalisation, …), kept with the model.
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub metadata: serde_json::Map<String, serde_json::Value>,
 }
 
 fn one() -> usize {

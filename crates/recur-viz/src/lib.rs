@@ -2,6 +2,7 @@
 //! diffable); [`write_picture`] rasterises to PNG when the file name asks for it.
 
 pub mod chart;
+pub mod sketch;
 
 pub use chart::{Line, LineChart};
 use std::path::Path;

@@ -23,6 +23,19 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// The whole sketch job on generated doodles: data, training, evaluation, a report.
+    Demo(commands::sketch_train::DemoArgs),
+    /// Train a sketch classifier on Quick, Draw! drawings.
+    Train(Box<commands::sketch_train::TrainArgs>),
+    /// Score a sketch classifier: top-1/3/5, per class, confusion matrix, mistakes.
+    Eval(Box<commands::sketch_use::EvalArgs>),
+    /// Ranked classes with probabilities for each drawing.
+    Predict(commands::sketch_use::PredictArgs),
+    /// Draw sketches as SVG or PNG, one or a labelled grid.
+    Render(commands::sketch_use::RenderArgs),
+    /// Data sets: generate the doodle set.
+    #[command(subcommand)]
+    Data(DataCommand),
     /// Create a freshly initialised model directory from a config.
     Init(commands::model::InitArgs),
     /// Print a model's layers, output shapes and parameter counts.
@@ -35,9 +48,21 @@ enum Command {
     Bench(commands::bench::BenchArgs),
 }
 
+#[derive(Subcommand)]
+enum DataCommand {
+    /// Write the generated doodles (12 classes) as simplified ndjson, one file per class.
+    Synth(commands::data::SynthArgs),
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Demo(a) => commands::sketch_train::demo(a),
+        Command::Train(a) => commands::sketch_train::train(*a),
+        Command::Eval(a) => commands::sketch_use::eval(*a),
+        Command::Predict(a) => commands::sketch_use::predict(a),
+        Command::Render(a) => commands::sketch_use::render(a),
+        Command::Data(DataCommand::Synth(a)) => commands::data::synth(a),
         Command::Init(a) => commands::model::init(a),
         Command::Summary(a) => commands::model::summary(a),
         Command::Run(a) => commands::model::run(a),

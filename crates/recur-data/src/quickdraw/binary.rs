@@ -15,7 +15,11 @@ pub(crate) fn read(path: &Path, c: &mut Collector) -> Result<(), LoadError> {
             path: name.clone(),
             message: e.to_string(),
         })?;
-    let word = path.file_stem().and_then(|s| s.to_str()).unwrap_or("").replace(['_', '-'], " ");
+    let word = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("")
+        .replace(['_', '-'], " ");
     let mut reader = Cursor { bytes: &bytes, at: 0 };
     let mut record = 0;
     while reader.at < bytes.len() && c.wants_class(&word) {

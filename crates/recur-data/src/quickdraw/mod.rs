@@ -139,7 +139,8 @@ impl Collector<'_> {
     pub(crate) fn wants_class(&self, word: &str) -> bool {
         let o = self.options;
         (o.classes.is_empty() || o.classes.iter().any(|c| c == word))
-            && o.max_per_class.is_none_or(|m| self.per_class.get(word).is_none_or(|n| *n < m))
+            && o.max_per_class
+                .is_none_or(|m| self.per_class.get(word).is_none_or(|n| *n < m))
     }
 }
 
@@ -149,7 +150,10 @@ pub(crate) fn check_strokes(strokes: &[Stroke], limit: f32) -> Result<(), String
         return Err("empty drawing (no points)".into());
     }
     for (i, s) in strokes.iter().enumerate() {
-        if let Some(p) = s.iter().find(|p| !(p[0].is_finite() && p[1].is_finite()) || p[0].abs() > limit || p[1].abs() > limit) {
+        if let Some(p) = s
+            .iter()
+            .find(|p| !(p[0].is_finite() && p[1].is_finite()) || p[0].abs() > limit || p[1].abs() > limit)
+        {
             return Err(format!("stroke {i}: absurd coordinate ({}, {})", p[0], p[1]));
         }
     }

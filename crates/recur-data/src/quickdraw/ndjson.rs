@@ -53,15 +53,20 @@ pub fn parse_line(line: &str) -> Result<Drawing, String> {
     let mut strokes: Vec<Stroke> = Vec::with_capacity(strokes_json.len());
     let mut raw = false;
     for (i, s) in strokes_json.iter().enumerate() {
-        let arrays = s.as_array().filter(|a| a.len() == 2 || a.len() == 3).ok_or(format!(
-            "stroke {i} is not [[x…],[y…]] or [[x…],[y…],[t…]]"
-        ))?;
+        let arrays = s
+            .as_array()
+            .filter(|a| a.len() == 2 || a.len() == 3)
+            .ok_or(format!("stroke {i} is not [[x…],[y…]] or [[x…],[y…],[t…]]"))?;
         let axis = |k: usize| -> Result<Vec<f32>, String> {
             arrays[k]
                 .as_array()
                 .ok_or(format!("stroke {i}: coordinates are not a list"))?
                 .iter()
-                .map(|n| n.as_f64().map(|f| f as f32).ok_or(format!("stroke {i}: a coordinate is not a number")))
+                .map(|n| {
+                    n.as_f64()
+                        .map(|f| f as f32)
+                        .ok_or(format!("stroke {i}: a coordinate is not a number"))
+                })
                 .collect()
         };
         let (x, y) = (axis(0)?, axis(1)?);

@@ -28,7 +28,9 @@ pub fn simplify_raw(strokes: &[Stroke]) -> Vec<Stroke> {
 
 /// Points along the polyline every `spacing` units of arc length (first and last kept).
 pub fn resample(points: &[[f32; 2]], spacing: f32) -> Vec<[f32; 2]> {
-    let Some(&first) = points.first() else { return Vec::new() };
+    let Some(&first) = points.first() else {
+        return Vec::new();
+    };
     let mut out = vec![first];
     let mut prev = first;
     let mut carried = 0.0f32;

@@ -114,7 +114,13 @@ pub fn encode(offsets: &[[f32; 3]], encoding: Encoding) -> Vec<f32> {
             .flat_map(|(i, o)| {
                 let last = i + 1 == offsets.len();
                 let up = o[2] > 0.5 && !last;
-                [o[0], o[1], f32::from(u8::from(!up && !last)), f32::from(u8::from(up)), f32::from(u8::from(last))]
+                [
+                    o[0],
+                    o[1],
+                    f32::from(u8::from(!up && !last)),
+                    f32::from(u8::from(up)),
+                    f32::from(u8::from(last)),
+                ]
             })
             .collect(),
     }

@@ -9,7 +9,17 @@ use std::f32::consts::PI;
 
 /// The generated classes.
 pub const CLASSES: [&str; 12] = [
-    "arrow", "circle", "heart", "house", "lightning", "smiley", "spiral", "square", "star", "triangle", "envelope",
+    "arrow",
+    "circle",
+    "heart",
+    "house",
+    "lightning",
+    "smiley",
+    "spiral",
+    "square",
+    "star",
+    "triangle",
+    "envelope",
     "zigzag",
 ];
 
@@ -57,7 +67,9 @@ fn template(class: &str, rng: &mut Rng) -> Vec<Stroke> {
         }
         "zigzag" => {
             let n = 3 + (u(0.0, 4.0) as usize);
-            vec![(0..=n).map(|i| [i as f32 / n as f32, if i % 2 == 0 { 0.7 } else { 0.3 }]).collect()]
+            vec![(0..=n)
+                .map(|i| [i as f32 / n as f32, if i % 2 == 0 { 0.7 } else { 0.3 }])
+                .collect()]
         }
         "house" => vec![
             line(&[[0.1, 0.45], [0.1, 1.0], [0.9, 1.0], [0.9, 0.45], [0.1, 0.45]]),
@@ -102,7 +114,10 @@ fn hand_drawn(stroke: &Stroke, rng: &mut Rng, wobble: f32) -> Stroke {
         }
     }
     dense.extend(stroke.last());
-    let (f1, f2) = (rng.uniform_range(1.0, 3.0) as f32, rng.uniform_range(0.0, 2.0 * PI as f64) as f32);
+    let (f1, f2) = (
+        rng.uniform_range(1.0, 3.0) as f32,
+        rng.uniform_range(0.0, 2.0 * PI as f64) as f32,
+    );
     let (a, b) = (wobble * rng.normal() as f32, wobble * rng.normal() as f32);
     let n = dense.len().max(2) as f32;
     dense

@@ -1,6 +1,9 @@
 //! One module per group of subcommands.
 
 pub mod bench;
+pub mod data;
 pub mod forecast;
 pub mod forecast_plot;
 pub mod model;
+pub mod sketch_train;
+pub mod sketch_use;

@@ -1,0 +1,91 @@
+//! Scoring a classifier: top-1/3/5, loss, per-class accuracy, the confusion matrix and the
+//! most confident mistakes.
+
+use crate::dataset::{sorted_batches, Example, InputSpec};
+use recur_core::Seq;
+use recur_nn::{Model, Result};
+use recur_train::loss::softmax;
+use recur_train::predict_sharded;
+
+/// Evaluation figures.
+#[derive(Clone, Debug)]
+pub struct EvalReport {
+    /// Drawings scored.
+    pub n: usize,
+    /// Mean cross-entropy.
+    pub loss: f64,
+    /// Share whose class is the top guess.
+    pub top1: f64,
+    /// … among the top 3 guesses.
+    pub top3: f64,
+    /// … among the top 5 guesses.
+    pub top5: f64,
+    /// `confusion[true][predicted]` counts.
+    pub confusion: Vec<Vec<usize>>,
+    /// Mistakes as (example index, predicted class, its probability), most confident first.
+    pub mistakes: Vec<(usize, usize, f64)>,
+}
+
+impl EvalReport {
+    /// Accuracy and count per class (`None` accuracy where a class has no drawings).
+    pub fn per_class(&self) -> Vec<(Option<f64>, usize)> {
+        self.confusion
+            .iter()
+            .enumerate()
+            .map(|(c, row)| {
+                let n: usize = row.iter().sum();
+                ((n > 0).then(|| row[c] as f64 / n as f64), n)
+            })
+            .collect()
+    }
+}
+
+/// Class probabilities for every example, in the examples' order.
+pub fn predict_probabilities(
+    model: &mut Model<f32>,
+    examples: &[Example],
+    spec: &InputSpec,
+    threads: usize,
+) -> Result<Vec<Vec<f64>>> {
+    let mut replicas = vec![model.clone(); threads.max(1)];
+    let mut out = vec![Vec::new(); examples.len()];
+    for (idx, batch) in sorted_batches(examples, spec, 128) {
+        let y: Seq<f32> = predict_sharded(&mut replicas, &batch.x)?;
+        for (b, &i) in idx.iter().enumerate() {
+            out[i] = softmax(y.step(b, 0));
+        }
+    }
+    Ok(out)
+}
+
+/// Scores `model` on labelled examples.
+pub fn evaluate(model: &mut Model<f32>, examples: &[Example], spec: &InputSpec, threads: usize) -> Result<EvalReport> {
+    let classes = model.output_shape().features;
+    let probs = predict_probabilities(model, examples, spec, threads)?;
+    let mut confusion = vec![vec![0usize; classes]; classes];
+    let (mut hits, mut loss, mut mistakes) = ([0usize; 3], 0.0, Vec::new());
+    for (i, (e, p)) in examples.iter().zip(&probs).enumerate() {
+        let mut ranked: Vec<usize> = (0..p.len()).collect();
+        ranked.sort_by(|&a, &b| p[b].total_cmp(&p[a]));
+        let rank = ranked.iter().position(|&c| c == e.class).unwrap_or(usize::MAX);
+        for (k, top) in [1, 3, 5].iter().enumerate() {
+            hits[k] += usize::from(rank < *top);
+        }
+        loss -= p[e.class].max(1e-12).ln();
+        confusion[e.class][ranked[0]] += 1;
+        if ranked[0] != e.class {
+            mistakes.push((i, ranked[0], p[ranked[0]]));
+        }
+    }
+    mistakes.sort_by(|a, b| b.2.total_cmp(&a.2));
+    let n = examples.len().max(1) as f64;
+    Ok(EvalReport {
+        n: examples.len(),
+        loss: loss / n,
+        top1: hits[0] as f64 / n,
+        top3: hits[1] as f64 / n,
+        top5: hits[2] as f64 / n,
+        confusion,
+        mistakes,
+    })
+}

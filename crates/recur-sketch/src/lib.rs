@@ -1,0 +1,139 @@
+//! recur's sketch classification: Quick, Draw! drawings in, a trained classifier, its scores
+//! and predictions out.
+
+pub mod dataset;
+pub mod evaluate;
+pub mod presets;
+
+pub use dataset::{examples, part_of, Example, InputSpec, Part};
+pub use evaluate::{evaluate, predict_probabilities, EvalReport};
+
+use dataset::{bucketed_order, make_batch};
+use recur_core::Rng;
+use recur_data::quickdraw::strokes::Augmentation;
+use recur_nn::{Model, ModelConfig, NnError, Result};
+use recur_train::{fit, Clip, FitOptions, FitReport, Goal, Loss, OptimizerConfig, Schedule, TrainConfig, Trainer};
+use std::path::PathBuf;
+
+/// The metadata key under which the input spec is stored in the model config.
+pub const INPUT_KEY: &str = "sketch_input";
+
+/// Training settings.
+#[derive(Clone, Debug)]
+pub struct TrainOptions {
+    /// How drawings become input.
+    pub input: InputSpec,
+    /// Most epochs.
+    pub epochs: usize,
+    /// Epochs without a better validation top-1 before stopping.
+    pub patience: usize,
+    /// Drawings per batch.
+    pub batch_size: usize,
+    /// Peak learning rate (Adam, warm-up then cosine decay).
+    pub learning_rate: f64,
+    /// Label smoothing of the cross-entropy.
+    pub label_smoothing: f64,
+    /// Distortions of training drawings (none if `None`).
+    pub augmentation: Option<Augmentation>,
+    /// Seed for initialisation, shuffling, augmentation and dropout.
+    pub seed: u64,
+    /// Cores.
+    pub threads: usize,
+    /// Model directory (best model and checkpoint).
+    pub out: PathBuf,
+    /// Continue the checkpointed run in `out`.
+    pub resume: bool,
+    /// Progress bar and per-epoch lines.
+    pub verbose: bool,
+}
+
+/// Stores the class names and input spec in a model config.
+pub fn label_config(mut config: ModelConfig, classes: &[String], input: &InputSpec) -> Result<ModelConfig> {
+    config.classes = classes.to_vec();
+    let spec = serde_json::to_value(input).map_err(|e| NnError::Config(e.to_string()))?;
+    config.metadata.insert(INPUT_KEY.into(), spec);
+    Ok(config)
+}
+
+/// The input spec a model was trained with.
+pub fn input_spec(config: &ModelConfig) -> Result<InputSpec> {
+    match config.metadata.get(INPUT_KEY) {
+        Some(v) => serde_json::from_value(v.clone())
+            .map_err(|e| NnError::Config(format!("the model's `{INPUT_KEY}` is unreadable: {e}"))),
+        None if config.classes.is_empty() => Err(NnError::Config(
+            "this model has no class names: it is not a sketch classifier trained by recur".into(),
+        )),
+        None => Ok(InputSpec::default()),
+    }
+}
+
+/// Trains `config` (labelled with classes and input) on `train`, choosing the best epoch by
+/// top-1 accuracy on `validation`. The best model is saved in `options.out`.
+pub fn train(
+    config: ModelConfig,
+    train: &[Example],
+    validation: &[Example],
+    options: &TrainOptions,
+) -> Result<(Model<f32>, FitReport)> {
+    if train.is_empty() || validation.is_empty() {
+        return Err(NnError::Input(format!(
+            "training needs drawings in both parts of the split ({} training, {} validation)",
+            train.len(),
+            validation.len()
+        )));
+    }
+    let steps_per_epoch = train.len().div_ceil(options.batch_size.max(1)) as u64;
+    let total = steps_per_epoch * options.epochs as u64;
+    let mut trainer = Trainer::new(
+        Model::<f32>::new(config, options.seed)?,
+        TrainConfig {
+            loss: Loss::SoftmaxCrossEntropy {
+                label_smoothing: options.label_smoothing,
+            },
+            optimizer: OptimizerConfig::adam(),
+            clip: Some(Clip::GlobalNorm(1.0)),
+            schedule: Schedule::Cosine {
+                lr: options.learning_rate,
+                min_lr: options.learning_rate * 0.01,
+                warmup: steps_per_epoch.min(total / 20),
+                total,
+            },
+            threads: options.threads,
+            seed: options.seed,
+        },
+    );
+    let fit_options = FitOptions {
+        epochs: options.epochs,
+        monitor: "val_top1".into(),
+        goal: Goal::Maximize,
+        patience: Some(options.patience),
+        out: Some(options.out.clone()),
+        resume: options.resume,
+        verbose: options.verbose,
+    };
+    let report = fit(
+        &mut trainer,
+        &fit_options,
+        |epoch| {
+            let mut rng = Rng::derive(options.seed, 1_000_000 + epoch as u64);
+            let order = bucketed_order(train, options.batch_size, &mut rng);
+            Ok(order
+                .iter()
+                .map(|idx| {
+                    let refs: Vec<&Example> = idx.iter().map(|&i| &train[i]).collect();
+                    let aug = options.augmentation.as_ref().map(|a| (a, &mut rng));
+                    make_batch(&refs, &options.input, aug)
+                })
+                .collect())
+        },
+        |t| {
+            let r = evaluate(&mut t.model.clone(), validation, &options.input, options.threads)?;
+            Ok(vec![
+                ("val_loss".into(), r.loss),
+                ("val_top1".into(), r.top1),
+                ("val_top3".into(), r.top3),
+            ])
+        },
+    )?;
+    Ok((trainer.model, report))
+}

@@ -1,0 +1,57 @@
+//! Sketch classifier presets.
+//!
+//! - `geron`: the solution in Hands-On Machine Learning (ch. 15 exercise): Conv1D 32/64/128 with
+//!   kernels 5/5/3, strides 2 and BatchNorm, two LSTM(128), dense.
+//! - `tf-tutorial`: TensorFlow's Quick, Draw! tutorial: Conv1D 48/64/96 (kernels 5/5/3, same
+//!   padding, linear), three bidirectional LSTM(128), a masked sum over time, dense.
+//! - `recur` (default): what worked best here — see docs/sketch.md.
+
+use recur_nn::{ModelConfig, NnError, Result};
+use serde_json::json;
+
+/// Preset names, the default first.
+pub const PRESETS: [&str; 3] = ["recur", "geron", "tf-tutorial"];
+
+/// The config of a preset for `inputs` features per point and `classes` outputs.
+pub fn preset(name: &str, inputs: usize, classes: usize) -> Result<ModelConfig> {
+    let layers = match name {
+        "geron" => json!([
+            {"type": "conv1d", "filters": 32, "kernel_size": 5, "strides": 2, "activation": "relu"},
+            {"type": "batch_norm"},
+            {"type": "conv1d", "filters": 64, "kernel_size": 5, "strides": 2, "activation": "relu"},
+            {"type": "batch_norm"},
+            {"type": "conv1d", "filters": 128, "kernel_size": 3, "strides": 2, "activation": "relu"},
+            {"type": "batch_norm"},
+            {"type": "lstm", "units": 128, "return_sequences": true},
+            {"type": "lstm", "units": 128},
+            {"type": "dense", "units": classes}
+        ]),
+        "tf-tutorial" => json!([
+            {"type": "conv1d", "filters": 48, "kernel_size": 5, "padding": "same"},
+            {"type": "conv1d", "filters": 64, "kernel_size": 5, "padding": "same"},
+            {"type": "conv1d", "filters": 96, "kernel_size": 3, "padding": "same"},
+            {"type": "lstm", "units": 128, "return_sequences": true, "bidirectional": true},
+            {"type": "lstm", "units": 128, "return_sequences": true, "bidirectional": true},
+            {"type": "lstm", "units": 128, "return_sequences": true, "bidirectional": true},
+            {"type": "global_sum_pool"},
+            {"type": "dense", "units": classes}
+        ]),
+        "recur" => json!([
+            {"type": "conv1d", "filters": 64, "kernel_size": 5, "padding": "same", "activation": "relu"},
+            {"type": "batch_norm"},
+            {"type": "conv1d", "filters": 96, "kernel_size": 5, "strides": 2, "padding": "same", "activation": "relu"},
+            {"type": "batch_norm"},
+            {"type": "gru", "units": 128, "return_sequences": true, "bidirectional": true},
+            {"type": "global_max_pool"},
+            {"type": "dropout", "rate": 0.3},
+            {"type": "dense", "units": classes}
+        ]),
+        other => {
+            return Err(NnError::Config(format!(
+                "unknown preset `{other}`; the presets are {}, or pass --config",
+                PRESETS.join(", ")
+            )))
+        }
+    };
+    ModelConfig::from_json(&json!({"input_size": inputs, "layers": layers}).to_string())
+}

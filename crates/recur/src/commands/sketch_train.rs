@@ -1,0 +1,264 @@
+//! `recur train` (a sketch classifier from drawings) and `recur demo` (the whole job on the
+//! generated doodles: data, training, evaluation and a report).
+
+use super::data::{load_drawings, write_synthetic, DataArgs};
+use super::sketch_use::{write_eval_pictures, EvalSummary};
+use anyhow::{bail, Result};
+use clap::{Args, ValueEnum};
+use recur_core::parallel::default_threads;
+use recur_data::quickdraw::strokes::{offset_std, Augmentation, Encoding, Normalization};
+use recur_data::quickdraw::Drawing;
+use recur_nn::model_dir::{read_config, CONFIG_FILE};
+use recur_sketch::{examples, part_of, presets, InputSpec, Part, TrainOptions};
+use std::path::{Path, PathBuf};
+
+/// Input normalisation choices.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum NormArg {
+    /// Per drawing: bounding box scaled to 1.
+    Bbox,
+    /// Offsets divided by the training set's standard deviation (sketch-rnn).
+    Std,
+}
+
+/// Arguments of `recur train`.
+#[derive(Args)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    /// Model directory to write (best model, checkpoint).
+    #[arg(long)]
+    out: PathBuf,
+    /// Architecture: recur (default), geron or tf-tutorial.
+    #[arg(long, default_value = presets::PRESETS[0])]
+    preset: String,
+    /// A model config file instead of a preset (its last layer must output one value per class).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Most epochs.
+    #[arg(long, default_value_t = 40)]
+    epochs: usize,
+    /// Stop after this many epochs without a better validation top-1.
+    #[arg(long, default_value_t = 8)]
+    patience: usize,
+    /// Drawings per batch.
+    #[arg(long, default_value_t = 64)]
+    batch_size: usize,
+    /// Peak learning rate (Adam; warm-up, then cosine decay).
+    #[arg(long, default_value_t = 2e-3)]
+    lr: f64,
+    /// Label smoothing.
+    #[arg(long, default_value_t = 0.1)]
+    label_smoothing: f64,
+    /// Train without random scaling, rotation and point dropping.
+    #[arg(long)]
+    no_augment: bool,
+    /// Point encoding.
+    #[arg(long, value_enum, default_value = "stroke3")]
+    encoding: EncodingArg,
+    /// Offset normalisation.
+    #[arg(long, value_enum, default_value = "bbox")]
+    normalization: NormArg,
+    /// Longer drawings are thinned to this many points.
+    #[arg(long, default_value_t = 250)]
+    max_points: usize,
+    /// Percent of drawings (by key_id hash) held out for validation.
+    #[arg(long, default_value_t = 10)]
+    val_percent: u64,
+    /// Percent held out for the final test.
+    #[arg(long, default_value_t = 10)]
+    test_percent: u64,
+    /// Seed.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Cores.
+    #[arg(long, default_value_t = default_threads())]
+    threads: usize,
+    /// Continue the run checkpointed in --out.
+    #[arg(long)]
+    resume: bool,
+    /// Replace a model already in --out.
+    #[arg(long)]
+    force: bool,
+    /// No progress bar or per-epoch lines.
+    #[arg(long)]
+    quiet: bool,
+}
+
+/// Point encodings on the command line.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum EncodingArg {
+    /// dx, dy, pen lifted.
+    Stroke3,
+    /// dx, dy, pen down, pen up, end.
+    Stroke5,
+}
+
+/// Runs `recur train`.
+pub fn train(args: TrainArgs) -> Result<()> {
+    let drawings = load_drawings(&args.data, args.quiet)?;
+    let summary = train_on(&drawings, &args)?;
+    summary.print();
+    Ok(())
+}
+
+fn train_on(drawings: &[Drawing], args: &TrainArgs) -> Result<EvalSummary> {
+    if args.out.join(CONFIG_FILE).exists() && !args.resume && !args.force {
+        bail!(
+            "{} already holds a model: pass --resume to continue its training or --force to start over",
+            args.out.display()
+        );
+    }
+    if args.force && !args.resume && args.out.exists() {
+        std::fs::remove_dir_all(&args.out)?;
+    }
+    let mut classes: Vec<String> = drawings.iter().map(|d| d.word.clone()).collect();
+    classes.sort();
+    classes.dedup();
+    if classes.len() < 2 {
+        bail!(
+            "training a classifier needs at least two classes; found {}",
+            classes.join(", ")
+        );
+    }
+    let split = |part| -> Vec<Drawing> {
+        drawings
+            .iter()
+            .filter(|d| part_of(&d.key_id, args.val_percent, args.test_percent) == part)
+            .cloned()
+            .collect()
+    };
+    let (train_d, val_d, test_d) = (split(Part::Train), split(Part::Validation), split(Part::Test));
+    let normalization = match args.normalization {
+        NormArg::Bbox => Normalization::BoundingBox,
+        NormArg::Std => Normalization::OffsetStd {
+            scale: offset_std(&train_d),
+        },
+    };
+    let encoding = match args.encoding {
+        EncodingArg::Stroke3 => Encoding::Stroke3,
+        EncodingArg::Stroke5 => Encoding::Stroke5,
+    };
+    let input = InputSpec {
+        encoding,
+        normalization,
+        max_points: args.max_points.max(8),
+    };
+    let config = match &args.config {
+        Some(path) => read_config(path)?,
+        None => presets::preset(&args.preset, encoding.width(), classes.len())?,
+    };
+    let out_width = config.shapes()?.last().map_or(0, |s| s.features);
+    if config.input_size != encoding.width() || out_width != classes.len() {
+        bail!(
+            "the model takes {} features and gives {out_width} outputs; the data needs {} and {} (one per class)",
+            config.input_size,
+            encoding.width(),
+            classes.len()
+        );
+    }
+    let config = recur_sketch::label_config(config, &classes, &input)?;
+    let (train_e, _) = examples(&train_d, &classes);
+    let (val_e, _) = examples(&val_d, &classes);
+    let (test_e, _) = examples(&test_d, &classes);
+    if !args.quiet {
+        eprintln!(
+            "{} classes; split by key_id: {} train, {} validation, {} test",
+            classes.len(),
+            train_e.len(),
+            val_e.len(),
+            test_e.len()
+        );
+    }
+    let options = TrainOptions {
+        input,
+        epochs: args.epochs,
+        patience: args.patience,
+        batch_size: args.batch_size.max(1),
+        learning_rate: args.lr,
+        label_smoothing: args.label_smoothing,
+        augmentation: (!args.no_augment).then(Augmentation::default),
+        seed: args.seed,
+        threads: args.threads.max(1),
+        out: args.out.clone(),
+        resume: args.resume,
+        verbose: !args.quiet,
+    };
+    let (mut model, report) = recur_sketch::train(config, &train_e, &val_e, &options)?;
+    let scored = if test_e.is_empty() { &val_e } else { &test_e };
+    let eval = recur_sketch::evaluate(&mut model, scored, &input, options.threads)?;
+    Ok(EvalSummary {
+        part: if test_e.is_empty() { "validation" } else { "test" },
+        classes,
+        report: eval,
+        best_epoch: report.best_epoch,
+        epochs: report.history.len(),
+    })
+}
+
+/// Arguments of `recur demo`.
+#[derive(Args)]
+pub struct DemoArgs {
+    /// Folder for the generated data, the model and the report.
+    #[arg(long, default_value = "recur-demo")]
+    out: PathBuf,
+    /// Generated drawings per class.
+    #[arg(long, default_value_t = 200)]
+    per_class: usize,
+    /// Most epochs.
+    #[arg(long, default_value_t = 40)]
+    epochs: usize,
+    /// Cores.
+    #[arg(long, default_value_t = default_threads())]
+    threads: usize,
+}
+
+/// Runs `recur demo`: generate doodles, train the default model, evaluate, write a report.
+pub fn demo(args: DemoArgs) -> Result<()> {
+    let data = args.out.join("data");
+    let n = write_synthetic(&data, args.per_class, 1)?;
+    eprintln!("generated {n} doodles in {}", data.display());
+    let model = args.out.join("model");
+    let train_args = TrainArgs {
+        data: DataArgs {
+            data: vec![data.display().to_string()],
+            classes: Vec::new(),
+            max_per_class: None,
+            recognized_only: false,
+            strict: false,
+        },
+        out: model.clone(),
+        preset: presets::PRESETS[0].into(),
+        config: None,
+        epochs: args.epochs,
+        patience: 10,
+        batch_size: 64,
+        lr: 2e-3,
+        label_smoothing: 0.1,
+        no_augment: false,
+        encoding: EncodingArg::Stroke3,
+        normalization: NormArg::Bbox,
+        max_points: 250,
+        val_percent: 10,
+        test_percent: 10,
+        seed: 1,
+        threads: args.threads,
+        resume: false,
+        force: true,
+        quiet: false,
+    };
+    let drawings = load_drawings(&train_args.data, true)?;
+    let summary = train_on(&drawings, &train_args)?;
+    summary.print();
+    let test: Vec<Drawing> = drawings
+        .into_iter()
+        .filter(|d| part_of(&d.key_id, 10, 10) == Part::Test)
+        .collect();
+    let (examples, _) = examples(&test, &summary.classes);
+    let (confusion, mistakes) = (args.out.join("confusion.svg"), args.out.join("mistakes.svg"));
+    write_eval_pictures(&summary, &examples, Some(&confusion), Some(&mistakes))?;
+    let report = summary.markdown(&model, Path::new("confusion.svg"), Path::new("mistakes.svg"));
+    recur_nn::model_dir::write_atomic(&args.out.join("report.md"), report.as_bytes())?;
+    eprintln!("report: {}", args.out.join("report.md").display());
+    Ok(())
+}

@@ -1,0 +1,331 @@
+//! Using a sketch classifier: `recur eval` (scores, per-class accuracy, confusion matrix, worst
+//! mistakes), `recur predict` (ranked classes per drawing) and `recur render` (draw sketches).
+
+use super::data::{load_drawings, DataArgs};
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use recur_core::parallel::default_threads;
+use recur_data::npy::{read_npy, NpyData};
+use recur_data::quickdraw::strokes::strokes_from_offsets;
+use recur_data::quickdraw::{self, LoadOptions, Stroke};
+use recur_nn::{model_dir, Model};
+use recur_sketch::{evaluate, examples, input_spec, predict_probabilities, EvalReport, Example};
+use recur_viz::sketch::{confusion_svg, grid_svg};
+use recur_viz::write_picture;
+use std::path::{Path, PathBuf};
+
+/// Scores of a model on some drawings, with what is needed to show them.
+pub struct EvalSummary {
+    /// Which drawings were scored ("test", "all", …).
+    pub part: &'static str,
+    /// Class names, in output order.
+    pub classes: Vec<String>,
+    /// The figures.
+    pub report: EvalReport,
+    /// Best epoch (0 when not from training).
+    pub best_epoch: usize,
+    /// Epochs trained (0 when not from training).
+    pub epochs: usize,
+}
+
+impl EvalSummary {
+    /// Prints the headline figures and per-class accuracy.
+    pub fn print(&self) {
+        let r = &self.report;
+        if self.epochs > 0 {
+            println!("best epoch {} of {}", self.best_epoch, self.epochs);
+        }
+        println!(
+            "{} drawings ({}): top-1 {:.4}  top-3 {:.4}  top-5 {:.4}  loss {:.4}",
+            r.n, self.part, r.top1, r.top3, r.top5, r.loss
+        );
+        for (name, (acc, n)) in self.classes.iter().zip(r.per_class()) {
+            if let Some(a) = acc {
+                println!("  {name:<24} {a:.3}  ({n})");
+            }
+        }
+    }
+
+    /// The one-line JSON of `recur eval --json`.
+    pub fn json(&self) -> serde_json::Value {
+        let per_class: serde_json::Map<String, serde_json::Value> = self
+            .classes
+            .iter()
+            .zip(self.report.per_class())
+            .filter_map(|(name, (acc, _))| acc.map(|a| (name.clone(), a.into())))
+            .collect();
+        let r = &self.report;
+        serde_json::json!({"n": r.n, "top1": r.top1, "top3": r.top3, "top5": r.top5, "loss": r.loss, "per_class": per_class})
+    }
+
+    /// A Markdown report linking the pictures.
+    pub fn markdown(&self, model: &Path, confusion: &Path, mistakes: &Path) -> String {
+        let r = &self.report;
+        let mut s = format!(
+            "# Sketch classifier report\n\nModel: `{}` (best epoch {} of {}).\n\n\
+             | drawings ({}) | top-1 | top-3 | top-5 |\n|---|---|---|---|\n| {} | {:.4} | {:.4} | {:.4} |\n\n\
+             | class | accuracy | drawings |\n|---|---|---|\n",
+            model.display(),
+            self.best_epoch,
+            self.epochs,
+            self.part,
+            r.n,
+            r.top1,
+            r.top3,
+            r.top5
+        );
+        for (name, (acc, n)) in self.classes.iter().zip(r.per_class()) {
+            s += &format!("| {name} | {} | {n} |\n", acc.map_or("-".into(), |a| format!("{a:.3}")));
+        }
+        s += &format!(
+            "\n## Confusion matrix\n\n![confusion]({})\n\n## Most confident mistakes\n\n![mistakes]({})\n",
+            confusion.display(),
+            mistakes.display()
+        );
+        s
+    }
+}
+
+/// Writes the confusion matrix and a grid of the most confident mistakes.
+pub fn write_eval_pictures(
+    s: &EvalSummary,
+    examples: &[Example],
+    confusion: Option<&Path>,
+    mistakes: Option<&Path>,
+) -> Result<()> {
+    if let Some(path) = confusion {
+        write_picture(path, &confusion_svg(&s.classes, &s.report.confusion))?;
+    }
+    if let Some(path) = mistakes {
+        let items: Vec<_> = s
+            .report
+            .mistakes
+            .iter()
+            .take(36)
+            .map(|&(i, predicted, p)| {
+                let e = &examples[i];
+                (
+                    e.strokes.clone(),
+                    format!("{} → {} {:.0}%", s.classes[e.class], s.classes[predicted], 100.0 * p),
+                )
+            })
+            .collect();
+        write_picture(path, &grid_svg(&items, 6, 160.0))?;
+    }
+    Ok(())
+}
+
+fn load_model(dir: &Path) -> Result<Model<f32>> {
+    let model: Model<f32> =
+        model_dir::load(dir).with_context(|| format!("cannot load the model in {}", dir.display()))?;
+    input_spec(model.config())?;
+    Ok(model)
+}
+
+/// Arguments of `recur eval`.
+#[derive(Args)]
+pub struct EvalArgs {
+    /// Model directory.
+    #[arg(long)]
+    model: PathBuf,
+    #[command(flatten)]
+    data: DataArgs,
+    /// Print one line of JSON: {"n", "top1", "top3", "top5", "per_class"}.
+    #[arg(long)]
+    json: bool,
+    /// Draw the confusion matrix (.svg or .png).
+    #[arg(long)]
+    confusion: Option<PathBuf>,
+    /// Draw the most confident mistakes as a grid (.svg or .png).
+    #[arg(long)]
+    mistakes: Option<PathBuf>,
+    /// Cores.
+    #[arg(long, default_value_t = default_threads())]
+    threads: usize,
+}
+
+/// Runs `recur eval`.
+pub fn eval(args: EvalArgs) -> Result<()> {
+    let mut model = load_model(&args.model)?;
+    let classes = model.config().classes.clone();
+    let spec = input_spec(model.config())?;
+    let drawings = load_drawings(&args.data, args.json)?;
+    let (examples, unknown) = examples(&drawings, &classes);
+    if unknown > 0 {
+        let mut words: Vec<&str> = drawings
+            .iter()
+            .map(|d| d.word.as_str())
+            .filter(|w| !classes.iter().any(|c| c == w))
+            .collect();
+        words.sort();
+        words.dedup();
+        let message = format!(
+            "{unknown} drawings are of classes the model does not know ({})",
+            words.join(", ")
+        );
+        if args.data.strict {
+            bail!("{message}");
+        }
+        eprintln!("skipped {message}");
+    }
+    if examples.is_empty() {
+        bail!(
+            "none of the drawings is of a class the model knows ({})",
+            classes.join(", ")
+        );
+    }
+    let report = evaluate(&mut model, &examples, &spec, args.threads.max(1))?;
+    let summary = EvalSummary {
+        part: "all",
+        classes,
+        report,
+        best_epoch: 0,
+        epochs: 0,
+    };
+    write_eval_pictures(&summary, &examples, args.confusion.as_deref(), args.mistakes.as_deref())?;
+    if args.json {
+        println!("{}", summary.json());
+    } else {
+        summary.print();
+    }
+    Ok(())
+}
+
+/// Arguments of `recur predict`.
+#[derive(Args)]
+pub struct PredictArgs {
+    /// Model directory.
+    #[arg(long)]
+    model: PathBuf,
+    /// Drawings: ndjson (or .bin/.npz), or a stroke-3 .npy of shape [points, 3] or
+    /// [drawings, points, 3] (rows of all zeros after a drawing are padding).
+    #[arg(long)]
+    input: PathBuf,
+    /// Classes to list per drawing.
+    #[arg(long, default_value_t = 3)]
+    top: usize,
+    /// One JSON object per line: {"index", "key_id", "predictions": [{"class", "probability"}]}.
+    #[arg(long)]
+    json: bool,
+    /// Cores.
+    #[arg(long, default_value_t = default_threads())]
+    threads: usize,
+}
+
+/// Drawings from any supported file, as (id, strokes).
+fn read_any(path: &Path) -> Result<Vec<(String, String, Vec<Stroke>)>> {
+    if path.extension().and_then(|e| e.to_str()) == Some("npy") {
+        let array = read_npy(path)?;
+        let values: Vec<f32> = match array.data {
+            NpyData::F32(v) => v,
+            NpyData::F64(v) => v.into_iter().map(|x| x as f32).collect(),
+            NpyData::I32(v) => v.into_iter().map(|x| x as f32).collect(),
+            NpyData::I64(v) => v.into_iter().map(|x| x as f32).collect(),
+        };
+        let (count, points) = match array.shape.as_slice() {
+            [p, 3] => (1, *p),
+            [n, p, 3] => (*n, *p),
+            other => bail!(
+                "{}: a stroke-3 array is [points, 3] or [drawings, points, 3], not {other:?}",
+                path.display()
+            ),
+        };
+        return Ok((0..count)
+            .map(|i| {
+                let rows: Vec<[f32; 3]> = values[i * points * 3..(i + 1) * points * 3]
+                    .chunks_exact(3)
+                    .map(|r| [r[0], r[1], r[2]])
+                    .collect();
+                let used = rows.iter().rposition(|r| *r != [0.0; 3]).map_or(0, |k| k + 1);
+                (i.to_string(), String::new(), strokes_from_offsets(&rows[..used]))
+            })
+            .collect());
+    }
+    let (drawings, report) = quickdraw::load(&[path.display().to_string()], &LoadOptions::default())?;
+    for p in report.problems.iter().take(5) {
+        eprintln!("skipped {p}");
+    }
+    Ok(drawings.into_iter().map(|d| (d.key_id, d.word, d.strokes)).collect())
+}
+
+/// Runs `recur predict`.
+pub fn predict(args: PredictArgs) -> Result<()> {
+    let mut model = load_model(&args.model)?;
+    let classes = model.config().classes.clone();
+    let spec = input_spec(model.config())?;
+    let drawings = read_any(&args.input)?;
+    let (mut usable, mut ids) = (Vec::new(), Vec::new());
+    for (i, (key, word, strokes)) in drawings.into_iter().enumerate() {
+        if strokes.iter().map(Vec::len).sum::<usize>() == 0 {
+            eprintln!("skipped drawing {i}: empty");
+            continue;
+        }
+        usable.push(Example { strokes, class: 0 });
+        ids.push((i, key, word));
+    }
+    let probs = predict_probabilities(&mut model, &usable, &spec, args.threads.max(1))?;
+    for ((i, key, word), p) in ids.iter().zip(probs) {
+        let mut ranked: Vec<usize> = (0..p.len()).collect();
+        ranked.sort_by(|&a, &b| p[b].total_cmp(&p[a]));
+        ranked.truncate(args.top.max(1));
+        if args.json {
+            let preds: Vec<_> = ranked
+                .iter()
+                .map(|&c| serde_json::json!({"class": classes[c], "probability": p[c]}))
+                .collect();
+            println!(
+                "{}",
+                serde_json::json!({"index": i, "key_id": key, "word": word, "predictions": preds})
+            );
+        } else {
+            let list: Vec<String> = ranked.iter().map(|&c| format!("{} {:.3}", classes[c], p[c])).collect();
+            let label = if word.is_empty() {
+                String::new()
+            } else {
+                format!(" ({word})")
+            };
+            println!("{i}{label}: {}", list.join(", "));
+        }
+    }
+    Ok(())
+}
+
+/// Arguments of `recur render`.
+#[derive(Args)]
+pub struct RenderArgs {
+    /// Drawings: ndjson, .bin, .npz or a stroke-3 .npy.
+    #[arg(long)]
+    input: PathBuf,
+    /// Picture to write (.svg or .png).
+    #[arg(long)]
+    out: PathBuf,
+    /// Draw many drawings in a labelled grid (default: the first drawing alone).
+    #[arg(long)]
+    grid: bool,
+    /// Most drawings in the grid.
+    #[arg(long, default_value_t = 64)]
+    limit: usize,
+    /// Grid columns.
+    #[arg(long, default_value_t = 8)]
+    columns: usize,
+}
+
+/// Runs `recur render`.
+pub fn render(args: RenderArgs) -> Result<()> {
+    let drawings = read_any(&args.input)?;
+    let Some(first) = drawings.first() else {
+        bail!("{} holds no drawings", args.input.display());
+    };
+    let svg = if args.grid {
+        let items: Vec<_> = drawings
+            .iter()
+            .take(args.limit.max(1))
+            .map(|(id, word, s)| (s.clone(), if word.is_empty() { id.clone() } else { word.clone() }))
+            .collect();
+        grid_svg(&items, args.columns, 120.0)
+    } else {
+        recur_viz::sketch::drawing_svg(&first.2, 256.0)
+    };
+    write_picture(&args.out, &svg)?;
+    Ok(())
+}

@@ -1,0 +1,156 @@
+//! The sketch job end to end on generated doodles: data synth → train → eval → predict →
+//! render, resuming a run, and clear errors on bad drawings and unknown classes.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn recur(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_recur"))
+        .args(args)
+        .output()
+        .expect("run recur")
+}
+
+fn ok(o: Output) -> String {
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "failed: {e}");
+    assert!(!e.contains("panicked"));
+    String::from_utf8_lossy(&o.stdout).to_string()
+}
+
+fn fails_with(o: Output, needle: &str) {
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "expected failure");
+    assert!(e.contains(needle), "stderr lacks {needle:?}: {e}");
+    assert!(!e.contains("panicked"), "panicked: {e}");
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("recur-sketch-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[test]
+fn synth_train_eval_predict_render_and_resume() {
+    let d = temp_dir("flow");
+    let (data, model) = (d.join("data"), d.join("model"));
+    let (data_s, model_s) = (data.to_str().unwrap(), model.to_str().unwrap());
+    ok(recur(&["data", "synth", "--out", data_s, "--per-class", "60"]));
+    let train = |epochs: &str, extra: &[&str]| {
+        recur(
+            &[
+                &[
+                    "train", "--data", data_s, "--out", model_s, "--epochs", epochs, "--quiet",
+                ],
+                extra,
+            ]
+            .concat(),
+        )
+    };
+    let out = ok(train("3", &[]));
+    assert!(out.contains("(test): top-1"), "{out}");
+    fails_with(train("3", &[]), "already holds a model: pass --resume");
+    let out = ok(train("20", &["--resume", "--patience", "100"]));
+    assert!(out.contains("of 20"), "the resumed run goes on to 20 epochs: {out}");
+
+    let confusion = d.join("confusion.png");
+    let line = ok(recur(&[
+        "eval",
+        "--model",
+        model_s,
+        "--data",
+        data_s,
+        "--json",
+        "--confusion",
+        confusion.to_str().unwrap(),
+    ]));
+    let r: serde_json::Value = serde_json::from_str(line.trim()).unwrap();
+    assert_eq!(r["n"], 720);
+    assert!(r["top1"].as_f64().unwrap() > 0.5, "{r}");
+    assert_eq!(r["per_class"].as_object().unwrap().len(), 12);
+    assert!(std::fs::read(&confusion).unwrap().starts_with(b"\x89PNG"));
+
+    let stars = data.join("star.ndjson");
+    let lines = ok(recur(&[
+        "predict",
+        "--model",
+        model_s,
+        "--input",
+        stars.to_str().unwrap(),
+        "--top",
+        "2",
+        "--json",
+    ]));
+    let first: serde_json::Value = serde_json::from_str(lines.lines().next().unwrap()).unwrap();
+    assert_eq!(first["predictions"].as_array().unwrap().len(), 2);
+    assert_eq!(lines.lines().count(), 60);
+
+    let grid = d.join("grid.svg");
+    ok(recur(&[
+        "render",
+        "--input",
+        stars.to_str().unwrap(),
+        "--out",
+        grid.to_str().unwrap(),
+        "--grid",
+        "--limit",
+        "6",
+    ]));
+    let svg = std::fs::read_to_string(&grid).unwrap();
+    assert_eq!(svg.matches("<path").count(), 6);
+    assert_eq!(svg.matches(">star<").count(), 6);
+}
+
+#[test]
+fn bad_drawings_and_unknown_classes_are_reported() {
+    let d = temp_dir("bad");
+    let data = d.join("data");
+    let data_s = data.to_str().unwrap();
+    ok(recur(&["data", "synth", "--out", data_s, "--per-class", "12"]));
+    let model = d.join("model");
+    ok(recur(&[
+        "train",
+        "--data",
+        data_s,
+        "--out",
+        model.to_str().unwrap(),
+        "--epochs",
+        "1",
+        "--quiet",
+    ]));
+    let other = d.join("other.ndjson");
+    std::fs::write(
+        &other,
+        "{\"word\":\"dragon\",\"key_id\":\"9\",\"drawing\":[[[1,2],[3,4]]]}\n{\"word\":\"star\",\"key_id\":\"8\",\"drawing\":[[[1,2],[3]]]}\n{broken\n",
+    )
+    .unwrap();
+    let star = data.join("star.ndjson");
+    let (m, o, s) = (model.to_str().unwrap(), other.to_str().unwrap(), star.to_str().unwrap());
+    let out = recur(&["eval", "--model", m, "--data", o, s]);
+    let e = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "{e}");
+    assert!(e.contains("skipped 2 bad drawings"), "{e}");
+    assert!(e.contains("other.ndjson:2: stroke 0 has 2 x but 1 y values"), "{e}");
+    assert!(
+        e.contains("1 drawings are of classes the model does not know (dragon)"),
+        "{e}"
+    );
+    fails_with(
+        recur(&["eval", "--model", m, "--data", o, s, "--strict"]),
+        "other.ndjson:2",
+    );
+    fails_with(
+        recur(&["eval", "--model", m, "--data", o]),
+        "none of the drawings is of a class the model knows",
+    );
+    fails_with(
+        recur(&["eval", "--model", data_s, "--data", s]),
+        "cannot load the model",
+    );
+    fails_with(
+        recur(&["render", "--input", s, "--out", d.join("x.gif").to_str().unwrap()]),
+        "pictures are written as .svg or .png",
+    );
+}
