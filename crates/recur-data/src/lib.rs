@@ -3,6 +3,7 @@
 
 pub mod dates;
 pub mod npy;
+pub mod pickle;
 pub mod quickdraw;
 pub mod series;
 

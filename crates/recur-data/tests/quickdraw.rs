@@ -155,3 +155,40 @@ fn raw_simplifies_like_the_published_simplified_files() {
         "{close} of {compared} match within 1 px ({same_points} same length)"
     );
 }
+
+/// sketch-rnn `.npz` files (Python pickles of int16 stroke-3 arrays) decode in Rust: every
+/// drawing of the published test splits, with point counts as documented.
+#[test]
+fn sketch_rnn_npz_files_decode() {
+    let Some(dir) = shared("quickdraw_sketchrnn_stroke3_4class") else {
+        return;
+    };
+    let (drawings, report) = load(&[dir.display().to_string()], &LoadOptions::default()).unwrap();
+    assert_eq!(report.skipped, 0, "{:?}", report.problems);
+    let mut counts: HashMap<&str, (usize, usize)> = HashMap::new();
+    for d in &drawings {
+        let e = counts.entry(d.word.as_str()).or_default();
+        e.0 += 1;
+        e.1 += d.points();
+        let max = d.strokes.iter().flatten().fold(0f32, |m, p| m.max(p[0]).max(p[1]));
+        assert!((max - 255.0).abs() < 1e-3, "scaled to the 0-255 frame");
+    }
+    assert_eq!(counts.len(), 4);
+    // The README gives the mean points per drawing: face 65.3, pig 87.4.
+    let mean = |w: &str| counts[w].1 as f64 / counts[w].0 as f64;
+    assert_eq!(counts["alarm clock"].0, 2500);
+    assert!((mean("face") - 65.3).abs() < 0.1 && (mean("pig") - 87.4).abs() < 0.1);
+    let Some(sheep) = shared("sketchrnn_aaron_sheep") else {
+        return;
+    };
+    let (sheep, _) = load(
+        &[sheep.join("aaron_sheep.npz").display().to_string()],
+        &LoadOptions::default(),
+    )
+    .unwrap();
+    assert!(
+        sheep.len() > 7000,
+        "train, valid and test members are all read: {}",
+        sheep.len()
+    );
+}

@@ -1,11 +1,93 @@
-//! sketch-rnn `.npz` files: a zip of `.npy` members whose arrays hold stroke-3 drawings.
+//! sketch-rnn `.npz` files: a zip of `.npy` members. Drawings are object arrays (Python
+//! pickles) of `int16 [points, 3]` stroke-3 arrays in raw-canvas pixels; every such member
+//! (`train`, `valid`, `test`, `sketches`, …) is read. The file stem is the label.
 
-use super::{Collector, LoadError};
+use super::simplify::fit_to_frame;
+use super::strokes::strokes_from_offsets;
+use super::{check_strokes, Collector, Drawing, LoadError, Problem};
+use crate::pickle::{self, Array};
+use std::io::Read;
 use std::path::Path;
 
-pub(crate) fn read(path: &Path, _c: &mut Collector) -> Result<(), LoadError> {
-    Err(LoadError::Input {
-        path: path.display().to_string(),
-        message: "reading .npz is not supported yet".into(),
-    })
+pub(crate) fn read(path: &Path, c: &mut Collector) -> Result<(), LoadError> {
+    let name = path.display().to_string();
+    let fail = |message: String| LoadError::Input {
+        path: name.clone(),
+        message,
+    };
+    let file = std::fs::File::open(path).map_err(|e| fail(e.to_string()))?;
+    let mut zip = zip::ZipArchive::new(file).map_err(|e| fail(format!("not a readable .npz (zip) file: {e}")))?;
+    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+    let word = stem.replace(['_', '-'], " ");
+    let mut found = 0;
+    for m in 0..zip.len() {
+        let mut member = zip.by_index(m).map_err(|e| fail(e.to_string()))?;
+        let member_name = member.name().trim_end_matches(".npy").to_string();
+        let mut bytes = Vec::new();
+        member
+            .read_to_end(&mut bytes)
+            .map_err(|e| fail(format!("{member_name}: {e}")))?;
+        let Some(pickled) = object_array_payload(&bytes) else {
+            continue;
+        };
+        let value = pickle::parse(pickled).map_err(|e| fail(format!("{member_name}: {e}")))?;
+        let Ok(Array::Objects(items)) = pickle::array(&value) else {
+            continue;
+        };
+        found += 1;
+        for (i, item) in items.iter().enumerate() {
+            if !c.wants_class(&word) {
+                return Ok(());
+            }
+            let drawing = decode_drawing(item).map(|strokes| Drawing {
+                word: word.clone(),
+                key_id: format!("{stem}/{member_name}/{i}"),
+                recognized: true,
+                countrycode: String::new(),
+                strokes,
+            });
+            c.offer(drawing.map_err(|message| Problem {
+                file: format!("{name}[{member_name}]"),
+                line: i + 1,
+                message,
+            }))?;
+        }
+    }
+    if found == 0 {
+        return Err(fail(
+            "no array of drawings (an object array of stroke-3 arrays) inside".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The pickle inside an `.npy` whose dtype is object (`|O`), or `None` for other arrays.
+fn object_array_payload(npy: &[u8]) -> Option<&[u8]> {
+    if !npy.starts_with(b"\x93NUMPY") || npy.len() < 10 {
+        return None;
+    }
+    let (header_len, start) = if npy[6] == 1 {
+        (u16::from_le_bytes([npy[8], npy[9]]) as usize, 10)
+    } else {
+        (u32::from_le_bytes([npy[8], npy[9], npy[10], npy[11]]) as usize, 12)
+    };
+    let header = std::str::from_utf8(npy.get(start..start + header_len)?).ok()?;
+    header.contains("'|O'").then(|| &npy[start + header_len..])
+}
+
+fn decode_drawing(item: &pickle::Value) -> Result<Vec<super::Stroke>, String> {
+    match pickle::array(item)? {
+        Array::I16(shape, values) if shape.len() == 2 && shape[1] == 3 => {
+            let rows: Vec<[f32; 3]> = values
+                .chunks_exact(3)
+                .map(|r| [r[0] as f32, r[1] as f32, r[2] as f32])
+                .collect();
+            let strokes = strokes_from_offsets(&rows);
+            check_strokes(&strokes, 1e6)?;
+            Ok(fit_to_frame(&strokes))
+        }
+        Array::I16(shape, _) => Err(format!("a drawing has shape {shape:?}, expected [points, 3]")),
+        Array::Other(dtype) => Err(format!("a drawing has dtype {dtype}, expected int16")),
+        Array::Objects(_) => Err("a drawing is itself an object array".into()),
+    }
 }

@@ -6,13 +6,7 @@ use super::Stroke;
 
 /// Simplifies raw strokes (any float range) to the dataset's 0–255 integer form.
 pub fn simplify_raw(strokes: &[Stroke]) -> Vec<Stroke> {
-    let points = strokes.iter().flatten();
-    let (mut x0, mut y0, mut x1, mut y1) = (f32::INFINITY, f32::INFINITY, f32::NEG_INFINITY, f32::NEG_INFINITY);
-    for p in points {
-        (x0, y0, x1, y1) = (x0.min(p[0]), y0.min(p[1]), x1.max(p[0]), y1.max(p[1]));
-    }
-    let extent = (x1 - x0).max(y1 - y0);
-    let scale = if extent > 0.0 { 255.0 / extent } else { 1.0 };
+    let ([x0, y0], scale) = frame(strokes);
     strokes
         .iter()
         .map(|s| {
@@ -24,6 +18,30 @@ pub fn simplify_raw(strokes: &[Stroke]) -> Vec<Stroke> {
                 .collect()
         })
         .collect()
+}
+
+/// Aligns strokes to the top-left and scales the larger side to 255, without resampling (for
+/// ink that is already simplified in another frame, such as sketch-rnn's stroke-3 files).
+pub fn fit_to_frame(strokes: &[Stroke]) -> Vec<Stroke> {
+    let (origin, scale) = frame(strokes);
+    strokes
+        .iter()
+        .map(|s| {
+            s.iter()
+                .map(|p| [(p[0] - origin[0]) * scale, (p[1] - origin[1]) * scale])
+                .collect()
+        })
+        .collect()
+}
+
+/// The top-left corner and the factor that scales the larger side to 255.
+fn frame(strokes: &[Stroke]) -> ([f32; 2], f32) {
+    let (mut x0, mut y0, mut x1, mut y1) = (f32::INFINITY, f32::INFINITY, f32::NEG_INFINITY, f32::NEG_INFINITY);
+    for p in strokes.iter().flatten() {
+        (x0, y0, x1, y1) = (x0.min(p[0]), y0.min(p[1]), x1.max(p[0]), y1.max(p[1]));
+    }
+    let extent = (x1 - x0).max(y1 - y0);
+    ([x0, y0], if extent > 0.0 { 255.0 / extent } else { 1.0 })
 }
 
 /// Points along the polyline every `spacing` units of arc length (first and last kept).

@@ -1,0 +1,309 @@
+//! A small reader of Python pickles, enough for NumPy arrays saved with `allow_pickle` (object
+//! arrays of arrays, as sketch-rnn's `.npz` files hold), written by Python 2 or 3 at protocols
+//! 2–4. It builds a tree of values and never runs anything: globals are only names.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+/// A call recorded by `REDUCE`/`NEWOBJ` and the state `BUILD` gave it.
+#[derive(Debug, Default)]
+pub struct Object {
+    /// The callable (usually a [`Value::Global`]).
+    pub callable: Value,
+    /// Its arguments (a tuple).
+    pub args: Value,
+    /// State set by `BUILD`.
+    pub state: Option<Value>,
+}
+
+/// A pickled value.
+#[derive(Clone, Debug, Default)]
+pub enum Value {
+    /// `None`.
+    #[default]
+    None,
+    /// `True`/`False`.
+    Bool(bool),
+    /// An integer.
+    Int(i64),
+    /// A float.
+    Float(f64),
+    /// A text string.
+    Str(String),
+    /// A byte string (Python 2 `str`, Python 3 `bytes`).
+    Bytes(Vec<u8>),
+    /// A tuple.
+    Tuple(Vec<Value>),
+    /// A list (shared, since pickles refer back to them).
+    List(Rc<RefCell<Vec<Value>>>),
+    /// A dict as key/value pairs.
+    Dict(Rc<RefCell<Vec<(Value, Value)>>>),
+    /// A `module.name` reference.
+    Global(String, String),
+    /// A constructed object (shared, since `BUILD` fills it after it is memoised).
+    Object(Rc<RefCell<Object>>),
+}
+
+fn global(v: &Value) -> Option<(&str, &str)> {
+    match v {
+        Value::Global(m, n) => Some((m.as_str(), n.as_str())),
+        _ => None,
+    }
+}
+
+/// Parses a pickle stream.
+pub fn parse(bytes: &[u8]) -> Result<Value, String> {
+    let mut stack: Vec<Value> = Vec::new();
+    let mut marks: Vec<usize> = Vec::new();
+    let mut memo: HashMap<u32, Value> = HashMap::new();
+    let mut at = 0usize;
+    let take = |at: &mut usize, n: usize| -> Result<&[u8], String> {
+        let s = bytes.get(*at..*at + n).ok_or("the pickle ends early")?;
+        *at += n;
+        Ok(s)
+    };
+    let line = |at: &mut usize| -> Result<String, String> {
+        let rest = bytes.get(*at..).ok_or("the pickle ends early")?;
+        let end = rest.iter().position(|&b| b == b'\n').ok_or("unterminated line")?;
+        *at += end + 1;
+        Ok(String::from_utf8_lossy(&rest[..end]).to_string())
+    };
+    let u32le = |s: &[u8]| u32::from_le_bytes([s[0], s[1], s[2], s[3]]);
+    loop {
+        let op = *take(&mut at, 1)?.first().ok_or("empty")?;
+        let pop = |stack: &mut Vec<Value>| stack.pop().ok_or_else(|| format!("stack empty at opcode {op:#x}"));
+        let since_mark = |stack: &mut Vec<Value>, marks: &mut Vec<usize>| -> Result<Vec<Value>, String> {
+            let m = marks.pop().ok_or("MARK missing")?;
+            Ok(stack.split_off(m.min(stack.len())))
+        };
+        match op {
+            0x80 => {
+                take(&mut at, 1)?;
+            }
+            0x95 => {
+                take(&mut at, 8)?;
+            }
+            b'.' => return pop(&mut stack),
+            b'(' => marks.push(stack.len()),
+            b'N' => stack.push(Value::None),
+            0x88 => stack.push(Value::Bool(true)),
+            0x89 => stack.push(Value::Bool(false)),
+            b'K' => stack.push(Value::Int(take(&mut at, 1)?[0] as i64)),
+            b'M' => {
+                let s = take(&mut at, 2)?;
+                stack.push(Value::Int(u16::from_le_bytes([s[0], s[1]]) as i64));
+            }
+            b'J' => stack.push(Value::Int(u32le(take(&mut at, 4)?) as i32 as i64)),
+            0x8a => {
+                let n = take(&mut at, 1)?[0] as usize;
+                let s = take(&mut at, n)?;
+                let mut v: i64 = 0;
+                for (i, b) in s.iter().enumerate().take(8) {
+                    v |= (*b as i64) << (8 * i);
+                }
+                if n > 0 && n < 8 && s[n - 1] & 0x80 != 0 {
+                    v -= 1i64 << (8 * n);
+                }
+                stack.push(Value::Int(v));
+            }
+            b'G' => {
+                let s = take(&mut at, 8)?;
+                stack.push(Value::Float(f64::from_be_bytes(s.try_into().map_err(|_| "float")?)));
+            }
+            b'U' | b'C' => {
+                let n = take(&mut at, 1)?[0] as usize;
+                stack.push(Value::Bytes(take(&mut at, n)?.to_vec()));
+            }
+            b'T' | b'B' => {
+                let n = u32le(take(&mut at, 4)?) as usize;
+                stack.push(Value::Bytes(take(&mut at, n)?.to_vec()));
+            }
+            b'X' | 0x8c => {
+                let n = if op == b'X' {
+                    u32le(take(&mut at, 4)?) as usize
+                } else {
+                    take(&mut at, 1)?[0] as usize
+                };
+                stack.push(Value::Str(String::from_utf8_lossy(take(&mut at, n)?).to_string()));
+            }
+            b'c' => {
+                let (m, n) = (line(&mut at)?, line(&mut at)?);
+                stack.push(Value::Global(m, n));
+            }
+            0x93 => {
+                let (n, m) = (pop(&mut stack)?, pop(&mut stack)?);
+                match (m, n) {
+                    (Value::Str(m), Value::Str(n)) => stack.push(Value::Global(m, n)),
+                    _ => return Err("STACK_GLOBAL needs two strings".into()),
+                }
+            }
+            b')' => stack.push(Value::Tuple(Vec::new())),
+            0x85..=0x87 => {
+                let n = (op - 0x84) as usize;
+                if stack.len() < n {
+                    return Err("tuple of missing items".into());
+                }
+                let items = stack.split_off(stack.len() - n);
+                stack.push(Value::Tuple(items));
+            }
+            b't' => {
+                let items = since_mark(&mut stack, &mut marks)?;
+                stack.push(Value::Tuple(items));
+            }
+            b']' => stack.push(Value::List(Rc::default())),
+            b'l' => {
+                let items = since_mark(&mut stack, &mut marks)?;
+                stack.push(Value::List(Rc::new(RefCell::new(items))));
+            }
+            b'a' | b'e' => {
+                let items = if op == b'a' {
+                    vec![pop(&mut stack)?]
+                } else {
+                    since_mark(&mut stack, &mut marks)?
+                };
+                match stack.last() {
+                    Some(Value::List(l)) => l.borrow_mut().extend(items),
+                    _ => return Err("APPEND to a non-list".into()),
+                }
+            }
+            b'}' => stack.push(Value::Dict(Rc::default())),
+            b's' | b'u' => {
+                let items = if op == b's' {
+                    let v = pop(&mut stack)?;
+                    vec![pop(&mut stack)?, v]
+                } else {
+                    since_mark(&mut stack, &mut marks)?
+                };
+                match stack.last() {
+                    Some(Value::Dict(d)) => {
+                        let mut d = d.borrow_mut();
+                        for pair in items.chunks_exact(2) {
+                            d.push((pair[0].clone(), pair[1].clone()));
+                        }
+                    }
+                    _ => return Err("SETITEM on a non-dict".into()),
+                }
+            }
+            b'q' | b'r' | 0x94 => {
+                let key = match op {
+                    b'q' => take(&mut at, 1)?[0] as u32,
+                    b'r' => u32le(take(&mut at, 4)?),
+                    _ => memo.len() as u32,
+                };
+                memo.insert(key, stack.last().cloned().ok_or("PUT on an empty stack")?);
+            }
+            b'h' | b'j' => {
+                let key = if op == b'h' {
+                    take(&mut at, 1)?[0] as u32
+                } else {
+                    u32le(take(&mut at, 4)?)
+                };
+                stack.push(memo.get(&key).cloned().ok_or(format!("memo {key} missing"))?);
+            }
+            b'R' | 0x81 => {
+                let args = pop(&mut stack)?;
+                let callable = pop(&mut stack)?;
+                stack.push(reduce(callable, args));
+            }
+            b'b' => {
+                let state = pop(&mut stack)?;
+                match stack.last() {
+                    Some(Value::Object(o)) => o.borrow_mut().state = Some(state),
+                    _ => return Err("BUILD on a non-object".into()),
+                }
+            }
+            other => return Err(format!("unsupported pickle opcode {other:#x} at byte {}", at - 1)),
+        }
+    }
+}
+
+/// `_codecs.encode(text, "latin1")` is how Python 3 pickles bytes at protocol 2: do it here.
+fn reduce(callable: Value, args: Value) -> Value {
+    if global(&callable) == Some(("_codecs", "encode")) {
+        if let Value::Tuple(a) = &args {
+            if let Some(Value::Str(s)) = a.first() {
+                return Value::Bytes(s.chars().map(|c| c as u32 as u8).collect());
+            }
+        }
+    }
+    Value::Object(Rc::new(RefCell::new(Object {
+        callable,
+        args,
+        state: None,
+    })))
+}
+
+/// A NumPy array decoded from its pickle.
+#[derive(Debug)]
+pub enum Array {
+    /// An `int16` array: shape and values.
+    I16(Vec<usize>, Vec<i16>),
+    /// Any other numeric dtype (name), not decoded.
+    Other(String),
+    /// An object array's elements.
+    Objects(Vec<Value>),
+}
+
+/// Reads a `numpy.ndarray` value (made by `_reconstruct` and `BUILD`).
+pub fn array(v: &Value) -> Result<Array, String> {
+    let Value::Object(o) = v else {
+        return Err("not an array".into());
+    };
+    let o = o.borrow();
+    if global(&o.callable).map(|g| g.1) != Some("_reconstruct") {
+        return Err("not a numpy array".into());
+    }
+    let Some(Value::Tuple(state)) = &o.state else {
+        return Err("array without state".into());
+    };
+    let [_, Value::Tuple(shape), dtype, _, data] = state.as_slice() else {
+        return Err("unexpected array state".into());
+    };
+    let shape: Vec<usize> = shape
+        .iter()
+        .map(|d| match d {
+            Value::Int(n) if *n >= 0 => Ok(*n as usize),
+            _ => Err("bad shape".to_string()),
+        })
+        .collect::<Result<_, _>>()?;
+    let (descr, big_endian) = dtype_of(dtype)?;
+    match (descr.as_str(), data) {
+        (d, Value::List(items)) if d.starts_with('O') => Ok(Array::Objects(items.borrow().clone())),
+        ("i2", Value::Bytes(b)) => {
+            let values: Vec<i16> = b
+                .chunks_exact(2)
+                .map(|c| {
+                    if big_endian {
+                        i16::from_be_bytes([c[0], c[1]])
+                    } else {
+                        i16::from_le_bytes([c[0], c[1]])
+                    }
+                })
+                .collect();
+            if values.len() != shape.iter().product::<usize>() {
+                return Err("int16 data does not fill the shape".into());
+            }
+            Ok(Array::I16(shape, values))
+        }
+        (other, _) => Ok(Array::Other(other.to_string())),
+    }
+}
+
+fn dtype_of(v: &Value) -> Result<(String, bool), String> {
+    let Value::Object(o) = v else {
+        return Err("array without dtype".into());
+    };
+    let o = o.borrow();
+    let descr = match &o.args {
+        Value::Tuple(a) => match a.first() {
+            Some(Value::Str(s)) => s.clone(),
+            Some(Value::Bytes(b)) => String::from_utf8_lossy(b).to_string(),
+            _ => return Err("dtype without a name".into()),
+        },
+        _ => return Err("dtype without arguments".into()),
+    };
+    let big = matches!(&o.state, Some(Value::Tuple(s)) if matches!(s.get(1), Some(Value::Str(e)) if e == ">")
+        || matches!(s.get(1), Some(Value::Bytes(e)) if e == b">"));
+    Ok((descr, big))
+}
