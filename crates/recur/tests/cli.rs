@@ -1,22 +1,11 @@
 //! The `recur` binary end to end: init → summary → run, and clear errors (never a panic) on
 //! bad configs, arrays and checkpoints.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn recur(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_recur"))
-        .args(args)
-        .output()
-        .expect("run recur")
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("recur-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
+use common::{fails_with, recur, temp_dir};
+use std::path::Path;
+use std::process::Output;
 
 fn npy(path: &Path, descr: &str, shape: &str, body: &[u8]) {
     let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
@@ -33,14 +22,6 @@ fn npy(path: &Path, descr: &str, shape: &str, body: &[u8]) {
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).to_string()
-}
-
-/// Asserts a clean failure: non-zero exit, an `error:` line containing `needle`, no panic.
-fn fails_with(o: Output, needle: &str) {
-    let e = stderr(&o);
-    assert!(!o.status.success(), "expected failure, got success");
-    assert!(e.contains(needle), "stderr lacks {needle:?}: {e}");
-    assert!(!e.contains("panicked"), "panicked: {e}");
 }
 
 const CONFIG: &str = r#"{"input_size": 2, "layers": [{"type": "conv1d", "filters": 4, "kernel_size": 3, "padding": "same", "activation": "relu"},

@@ -2,33 +2,15 @@
 //! seasonal-naive baseline, writes JSON, forecasts and a chart, and names bad input clearly.
 //! With the CTA ridership data present it also checks the documented quality.
 
+mod common;
+
+use common::{fails_with, recur, temp_dir};
 use std::path::PathBuf;
-use std::process::{Command, Output};
-
-fn recur(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_recur"))
-        .args(args)
-        .output()
-        .expect("run recur")
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("recur-forecast-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
+use std::process::Output;
 
 fn json(o: &Output) -> serde_json::Value {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     serde_json::from_slice(&o.stdout).expect("one line of JSON")
-}
-
-fn fails_with(o: Output, needle: &str) {
-    let e = String::from_utf8_lossy(&o.stderr);
-    assert!(!o.status.success(), "expected failure");
-    assert!(e.contains(needle), "stderr lacks {needle:?}: {e}");
-    assert!(!e.contains("panicked"), "panicked: {e}");
 }
 
 #[test]

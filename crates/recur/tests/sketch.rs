@@ -1,35 +1,16 @@
 //! The sketch job end to end on generated doodles: data synth → train → eval → predict →
 //! render, resuming a run, and clear errors on bad drawings and unknown classes.
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+mod common;
 
-fn recur(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_recur"))
-        .args(args)
-        .output()
-        .expect("run recur")
-}
+use common::{fails_with, recur, temp_dir};
+use std::process::Output;
 
 fn ok(o: Output) -> String {
     let e = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "failed: {e}");
     assert!(!e.contains("panicked"));
     String::from_utf8_lossy(&o.stdout).to_string()
-}
-
-fn fails_with(o: Output, needle: &str) {
-    let e = String::from_utf8_lossy(&o.stderr);
-    assert!(!o.status.success(), "expected failure");
-    assert!(e.contains(needle), "stderr lacks {needle:?}: {e}");
-    assert!(!e.contains("panicked"), "panicked: {e}");
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("recur-sketch-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
 }
 
 #[test]
