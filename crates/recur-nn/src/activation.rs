@@ -1,6 +1,6 @@
 //! Element-wise activations: as a stand-alone layer, and fused into dense and conv1d.
 
-use crate::layer::{Ctx, Layer, Param};
+use crate::layer::{Ctx, Layer};
 use recur_core::{Float, Seq, Shape};
 use serde::{Deserialize, Serialize};
 
@@ -104,15 +104,6 @@ impl<T: Float> Layer<T> for ActivationLayer<T> {
             .expect("activation: backward before a training forward");
         self.activation.backward(z, y, &mut dy.data);
         dy
-    }
-    fn params(&self) -> Vec<&Param<T>> {
-        Vec::new()
-    }
-    fn params_mut(&mut self) -> Vec<&mut Param<T>> {
-        Vec::new()
-    }
-    fn clone_box(&self) -> Box<dyn Layer<T>> {
-        Box::new(self.clone())
     }
 }
 

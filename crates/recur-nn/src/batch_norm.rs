@@ -159,9 +159,6 @@ impl<T: Float> Layer<T> for BatchNorm<T> {
             &mut self.batches_tracked,
         ]
     }
-    fn clone_box(&self) -> Box<dyn Layer<T>> {
-        Box::new(self.clone())
-    }
     fn forward_flops_per_step(&self) -> usize {
         4 * self.input.features
     }

@@ -224,9 +224,6 @@ impl<T: Float> Layer<T> for Conv1d<T> {
     fn params_mut(&mut self) -> Vec<&mut Param<T>> {
         vec![&mut self.weight, &mut self.bias]
     }
-    fn clone_box(&self) -> Box<dyn Layer<T>> {
-        Box::new(self.clone())
-    }
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! Inverted dropout: in training each value is zeroed with probability `rate` and the rest
 //! scaled by 1/(1−rate); at inference it is the identity.
 
-use crate::layer::{Ctx, Layer, Param};
+use crate::layer::{Ctx, Layer};
 use recur_core::{Float, Seq, Shape};
 
 /// Dropout on every value.
@@ -48,15 +48,6 @@ impl<T: Float> Layer<T> for Dropout<T> {
             dy.data.iter_mut().zip(mask).for_each(|(g, m)| *g *= *m);
         }
         dy
-    }
-    fn params(&self) -> Vec<&Param<T>> {
-        Vec::new()
-    }
-    fn params_mut(&mut self) -> Vec<&mut Param<T>> {
-        Vec::new()
-    }
-    fn clone_box(&self) -> Box<dyn Layer<T>> {
-        Box::new(self.clone())
     }
 }
 

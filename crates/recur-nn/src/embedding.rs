@@ -86,9 +86,6 @@ impl<T: Float> Layer<T> for Embedding<T> {
     fn params_mut(&mut self) -> Vec<&mut Param<T>> {
         vec![&mut self.weight]
     }
-    fn clone_box(&self) -> Box<dyn Layer<T>> {
-        Box::new(self.clone())
-    }
     fn forward_flops_per_step(&self) -> usize {
         0
     }

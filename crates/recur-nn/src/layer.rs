@@ -70,7 +70,7 @@ pub struct Ctx<'a> {
 /// `backward` takes the gradient of the loss with respect to the layer's output, adds the
 /// parameter gradients into each [`Param::grad`] and returns the gradient with respect to the
 /// input. Both keep the padding invariant of [`Seq`]: padded steps are zero.
-pub trait Layer<T: Float>: Send + Sync {
+pub trait Layer<T: Float>: Send + Sync + CloneLayer<T> {
     /// The layer's type name as written in a config (`"lstm"`, `"dense"`…).
     fn kind(&self) -> &'static str;
     /// What this layer outputs per sequence.
@@ -79,12 +79,14 @@ pub trait Layer<T: Float>: Send + Sync {
     fn forward(&mut self, x: Seq<T>, ctx: &mut Ctx) -> Seq<T>;
     /// Back-propagates through the last training-mode forward pass.
     fn backward(&mut self, dy: Seq<T>) -> Seq<T>;
-    /// The layer's tensors, in a stable order.
-    fn params(&self) -> Vec<&Param<T>>;
+    /// The layer's tensors, in a stable order (none by default).
+    fn params(&self) -> Vec<&Param<T>> {
+        Vec::new()
+    }
     /// The layer's tensors, mutable, in the same order as [`Layer::params`].
-    fn params_mut(&mut self) -> Vec<&mut Param<T>>;
-    /// A deep copy (a replica for another core).
-    fn clone_box(&self) -> Box<dyn Layer<T>>;
+    fn params_mut(&mut self) -> Vec<&mut Param<T>> {
+        Vec::new()
+    }
     /// Checks an input this layer cannot process correctly even though its shape fits
     /// (e.g. token ids outside an embedding table). Only the first layer's check runs on
     /// user input; later layers receive what earlier ones produce.
@@ -99,6 +101,18 @@ pub trait Layer<T: Float>: Send + Sync {
             .filter(|p| p.trainable)
             .map(|p| p.len())
             .sum::<usize>()
+    }
+}
+
+/// Deep copies of boxed layers (replicas for other cores); every `Clone` layer has it.
+pub trait CloneLayer<T: Float> {
+    /// A deep copy.
+    fn clone_box(&self) -> Box<dyn Layer<T>>;
+}
+
+impl<T: Float, L: Layer<T> + Clone + 'static> CloneLayer<T> for L {
+    fn clone_box(&self) -> Box<dyn Layer<T>> {
+        Box::new(self.clone())
     }
 }
 

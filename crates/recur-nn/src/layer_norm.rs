@@ -95,9 +95,6 @@ impl<T: Float> Layer<T> for LayerNorm<T> {
     fn params_mut(&mut self) -> Vec<&mut Param<T>> {
         vec![&mut self.weight, &mut self.bias]
     }
-    fn clone_box(&self) -> Box<dyn Layer<T>> {
-        Box::new(self.clone())
-    }
 }
 
 #[cfg(test)]

@@ -31,7 +31,7 @@ pub use dense::Dense;
 pub use dropout::Dropout;
 pub use embedding::Embedding;
 pub use error::{NnError, Result};
-pub use layer::{Ctx, Layer, Param};
+pub use layer::{CloneLayer, Ctx, Layer, Param};
 pub use layer_norm::LayerNorm;
 pub use model::Model;
 pub use pooling::{GlobalPool, PoolMode};

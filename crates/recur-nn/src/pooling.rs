@@ -1,7 +1,7 @@
 //! Global pooling over time (masked): max, mean or sum of each feature over a sequence's
 //! real steps, giving one vector per sequence.
 
-use crate::layer::{Ctx, Layer, Param};
+use crate::layer::{Ctx, Layer};
 use recur_core::{Float, Seq, Shape};
 use serde::{Deserialize, Serialize};
 
@@ -114,15 +114,6 @@ impl<T: Float> Layer<T> for GlobalPool<T> {
             }
         }
         dx
-    }
-    fn params(&self) -> Vec<&Param<T>> {
-        Vec::new()
-    }
-    fn params_mut(&mut self) -> Vec<&mut Param<T>> {
-        Vec::new()
-    }
-    fn clone_box(&self) -> Box<dyn Layer<T>> {
-        Box::new(self.clone())
     }
 }
 

@@ -338,9 +338,6 @@ impl<T: Float, C: Cell> Layer<T> for Recurrent<T, C> {
     fn params_mut(&mut self) -> Vec<&mut Param<T>> {
         self.dirs.iter_mut().flat_map(|d| d.params_mut()).collect()
     }
-    fn clone_box(&self) -> Box<dyn Layer<T>> {
-        Box::new(self.clone())
-    }
 }
 
 #[cfg(test)]
