@@ -94,6 +94,21 @@ fn init_summary_run() {
 fn bad_input_gets_clear_errors() {
     let d = temp_dir("bad");
     let path = |n: &str| d.join(n).to_str().unwrap().to_string();
+    // `recur run` on model `m` with the given input (and lengths), output `y.npy`.
+    let run = |input: &str, lengths: Option<&str>| {
+        let mut args = vec![
+            "run".to_string(),
+            "--model".into(),
+            path("m"),
+            "--input".into(),
+            path(input),
+        ];
+        if let Some(l) = lengths {
+            args.extend(["--lengths".into(), path(l)]);
+        }
+        args.extend(["--output".into(), path("y.npy")]);
+        recur(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    };
     std::fs::write(
         d.join("unknown.json"),
         r#"{"input_size": 2, "layers": [{"type": "lstmm", "units": 3}]}"#,
@@ -120,80 +135,23 @@ fn bad_input_gets_clear_errors() {
         .success());
     let x64: Vec<u8> = (0..8).flat_map(|i| (i as f64).to_le_bytes()).collect();
     npy(&d.join("x64.npy"), "<f8", "(1, 4, 2)", &x64);
-    fails_with(
-        recur(&[
-            "run",
-            "--model",
-            &path("m"),
-            "--input",
-            &path("x64.npy"),
-            "--output",
-            &path("y.npy"),
-        ]),
-        "input must be float32, found float64",
-    );
+    fails_with(run("x64.npy", None), "input must be float32, found float64");
     let x: Vec<u8> = (0..9).flat_map(|i| (i as f32).to_le_bytes()).collect();
     npy(&d.join("x3.npy"), "<f4", "(1, 3, 3)", &x);
-    fails_with(
-        recur(&[
-            "run",
-            "--model",
-            &path("m"),
-            "--input",
-            &path("x3.npy"),
-            "--output",
-            &path("y.npy"),
-        ]),
-        "takes 2 features per step, the input has 3",
-    );
+    fails_with(run("x3.npy", None), "takes 2 features per step, the input has 3");
     let mut nan: Vec<u8> = (0..8).flat_map(|i| (i as f32).to_le_bytes()).collect();
     nan[4..8].copy_from_slice(&f32::NAN.to_le_bytes());
     npy(&d.join("nan.npy"), "<f4", "(1, 4, 2)", &nan);
-    fails_with(
-        recur(&[
-            "run",
-            "--model",
-            &path("m"),
-            "--input",
-            &path("nan.npy"),
-            "--output",
-            &path("y.npy"),
-        ]),
-        "non-finite value",
-    );
+    fails_with(run("nan.npy", None), "non-finite value");
     let l: Vec<u8> = 9i64.to_le_bytes().to_vec();
     npy(&d.join("l.npy"), "<i8", "(1,)", &l);
     let ok: Vec<u8> = (0..8).flat_map(|i| (i as f32).to_le_bytes()).collect();
     npy(&d.join("x.npy"), "<f4", "(1, 4, 2)", &ok);
-    fails_with(
-        recur(&[
-            "run",
-            "--model",
-            &path("m"),
-            "--input",
-            &path("x.npy"),
-            "--lengths",
-            &path("l.npy"),
-            "--output",
-            &path("y.npy"),
-        ]),
-        "length 9 of sequence 0",
-    );
+    fails_with(run("x.npy", Some("l.npy")), "length 9 of sequence 0");
     assert!(!d.join("y.npy").exists(), "nothing written on failure");
 
     let w = d.join("m/model.safetensors");
     let bytes = std::fs::read(&w).unwrap();
     std::fs::write(&w, &bytes[..bytes.len() - 10]).unwrap();
-    fails_with(
-        recur(&[
-            "run",
-            "--model",
-            &path("m"),
-            "--input",
-            &path("x.npy"),
-            "--output",
-            &path("y.npy"),
-        ]),
-        "not a readable safetensors file",
-    );
+    fails_with(run("x.npy", None), "not a readable safetensors file");
 }
