@@ -149,13 +149,20 @@ fn dict_value<'a>(header: &'a str, key: &str) -> Option<&'a str> {
 
 /// `.npy` bytes for a float32 array.
 pub fn npy_f32_bytes(shape: &[usize], data: &[f32]) -> Vec<u8> {
+    let body: Vec<u8> = data.iter().flat_map(|v| v.to_le_bytes()).collect();
+    npy_bytes("<f4", shape, &body)
+}
+
+/// `.npy` bytes for an array of dtype `descr` (e.g. `<f4`, `<i8`) whose little-endian values
+/// are `body`.
+pub fn npy_bytes(descr: &str, shape: &[usize], body: &[u8]) -> Vec<u8> {
     let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
     let shape_text = if dims.len() == 1 {
         format!("({},)", dims[0])
     } else {
         format!("({})", dims.join(", "))
     };
-    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape_text}, }}");
+    let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape_text}, }}");
     while (10 + header.len() + 1) % 64 != 0 {
         header.push(' ');
     }
@@ -163,7 +170,7 @@ pub fn npy_f32_bytes(shape: &[usize], data: &[f32]) -> Vec<u8> {
     let mut out = b"\x93NUMPY\x01\x00".to_vec();
     out.extend((header.len() as u16).to_le_bytes());
     out.extend(header.as_bytes());
-    out.extend(data.iter().flat_map(|v| v.to_le_bytes()));
+    out.extend(body);
     out
 }
 

@@ -7,17 +7,8 @@ use common::{fails_with, recur, temp_dir};
 use std::path::Path;
 use std::process::Output;
 
-fn npy(path: &Path, descr: &str, shape: &str, body: &[u8]) {
-    let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
-    while (10 + header.len() + 1) % 64 != 0 {
-        header.push(' ');
-    }
-    header.push('\n');
-    let mut out = b"\x93NUMPY\x01\x00".to_vec();
-    out.extend((header.len() as u16).to_le_bytes());
-    out.extend(header.as_bytes());
-    out.extend(body);
-    std::fs::write(path, out).unwrap();
+fn npy(path: &Path, descr: &str, shape: &[usize], body: &[u8]) {
+    std::fs::write(path, recur_data::npy::npy_bytes(descr, shape, body)).unwrap();
 }
 
 fn stderr(o: &Output) -> String {
@@ -50,9 +41,9 @@ fn init_summary_run() {
     );
 
     let x: Vec<u8> = (0..2 * 4 * 2).flat_map(|i| (i as f32 * 0.1).to_le_bytes()).collect();
-    npy(&d.join("x.npy"), "<f4", "(2, 4, 2)", &x);
+    npy(&d.join("x.npy"), "<f4", &[2, 4, 2], &x);
     let l: Vec<u8> = [4i64, 2].iter().flat_map(|v| v.to_le_bytes()).collect();
-    npy(&d.join("l.npy"), "<i8", "(2,)", &l);
+    npy(&d.join("l.npy"), "<i8", &[2], &l);
     let (xs, ls, ys) = (d.join("x.npy"), d.join("l.npy"), d.join("y.npy"));
     let o = recur(&[
         "run",
@@ -134,19 +125,19 @@ fn bad_input_gets_clear_errors() {
         .status
         .success());
     let x64: Vec<u8> = (0..8).flat_map(|i| (i as f64).to_le_bytes()).collect();
-    npy(&d.join("x64.npy"), "<f8", "(1, 4, 2)", &x64);
+    npy(&d.join("x64.npy"), "<f8", &[1, 4, 2], &x64);
     fails_with(run("x64.npy", None), "input must be float32, found float64");
     let x: Vec<u8> = (0..9).flat_map(|i| (i as f32).to_le_bytes()).collect();
-    npy(&d.join("x3.npy"), "<f4", "(1, 3, 3)", &x);
+    npy(&d.join("x3.npy"), "<f4", &[1, 3, 3], &x);
     fails_with(run("x3.npy", None), "takes 2 features per step, the input has 3");
     let mut nan: Vec<u8> = (0..8).flat_map(|i| (i as f32).to_le_bytes()).collect();
     nan[4..8].copy_from_slice(&f32::NAN.to_le_bytes());
-    npy(&d.join("nan.npy"), "<f4", "(1, 4, 2)", &nan);
+    npy(&d.join("nan.npy"), "<f4", &[1, 4, 2], &nan);
     fails_with(run("nan.npy", None), "non-finite value");
     let l: Vec<u8> = 9i64.to_le_bytes().to_vec();
-    npy(&d.join("l.npy"), "<i8", "(1,)", &l);
+    npy(&d.join("l.npy"), "<i8", &[1], &l);
     let ok: Vec<u8> = (0..8).flat_map(|i| (i as f32).to_le_bytes()).collect();
-    npy(&d.join("x.npy"), "<f4", "(1, 4, 2)", &ok);
+    npy(&d.join("x.npy"), "<f4", &[1, 4, 2], &ok);
     fails_with(run("x.npy", Some("l.npy")), "length 9 of sequence 0");
     assert!(!d.join("y.npy").exists(), "nothing written on failure");
 
