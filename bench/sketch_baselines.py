@@ -7,7 +7,8 @@ mod 100: < 10 test, < 20 validation, rest training) and the same stroke-3 input 
 by the drawing's larger bounding-box side) as recur. Adam, clip-norm 1, best epoch by validation
 top-1, then scored on the test part.
 
-    python bench/sketch_baselines.py --data DIR_OF_NDJSON [--epochs 30] [--arch geron tf-tutorial]
+    python bench/sketch_baselines.py --data DIR_OF_NDJSON [--epochs 30] [--patience 0] [--threads N]
+                                     [--arch geron tf-tutorial]
 """
 import argparse, glob, json, os, time
 
@@ -113,8 +114,10 @@ def main():
     p.add_argument("--arch", nargs="+", default=["geron", "tf-tutorial"])
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--patience", type=int, default=0, help="stop after this many epochs without a better val top-1 (0: never)")
+    p.add_argument("--threads", type=int, default=os.cpu_count())
     args = p.parse_args()
-    torch.set_num_threads(os.cpu_count())
+    torch.set_num_threads(args.threads)
     drawings = load(args.data)
     classes = sorted({w for w, _, _ in drawings})
     parts = {"train": [], "val": [], "test": []}
@@ -128,8 +131,10 @@ def main():
         gen = torch.Generator().manual_seed(args.seed)
         model = (Geron if arch == "geron" else TfTutorial)(len(classes))
         opt = torch.optim.Adam(model.parameters(), lr=args.lr)
-        best, best_state, start = -1.0, None, time.time()
+        best, best_epoch, best_state, start = -1.0, 0, None, time.time()
         for epoch in range(args.epochs):
+            if args.patience and epoch - best_epoch >= args.patience:
+                break
             model.train()
             for x, lengths, y in batches(parts["train"], 64, True, gen):
                 opt.zero_grad()
@@ -139,10 +144,10 @@ def main():
                 opt.step()
             val = accuracy(model, parts["val"])
             if val > best:
-                best, best_state = val, {k: v.clone() for k, v in model.state_dict().items()}
+                best, best_epoch, best_state = val, epoch, {k: v.clone() for k, v in model.state_dict().items()}
             print(f"{arch} epoch {epoch + 1} val_top1 {val:.4f} ({time.time() - start:.0f}s)", flush=True)
         model.load_state_dict(best_state)
-        results[arch] = {"val_top1": best, "test_top1": accuracy(model, parts["test"]),
+        results[arch] = {"val_top1": best, "best_epoch": best_epoch + 1, "test_top1": accuracy(model, parts["test"]),
                          "n_test": len(parts["test"]), "seconds": round(time.time() - start)}
         print(json.dumps({arch: results[arch]}), flush=True)
     print(json.dumps(results))

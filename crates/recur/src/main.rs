@@ -33,7 +33,7 @@ enum Command {
     Predict(commands::sketch_use::PredictArgs),
     /// Draw sketches as SVG or PNG, one or a labelled grid.
     Render(commands::sketch_use::RenderArgs),
-    /// Data sets: generate the doodle set.
+    /// Data sets: download Quick, Draw! classes, or generate the doodle set.
     #[command(subcommand)]
     Data(DataCommand),
     /// Create a freshly initialised model directory from a config.
@@ -52,6 +52,8 @@ enum Command {
 enum DataCommand {
     /// Write the generated doodles (12 classes) as simplified ndjson, one file per class.
     Synth(commands::data::SynthArgs),
+    /// Fetch simplified ndjson classes from the dataset's public bucket (resumable).
+    Download(commands::data::DownloadArgs),
 }
 
 fn main() -> ExitCode {
@@ -63,6 +65,7 @@ fn main() -> ExitCode {
         Command::Predict(a) => commands::sketch_use::predict(a),
         Command::Render(a) => commands::sketch_use::render(a),
         Command::Data(DataCommand::Synth(a)) => commands::data::synth(a),
+        Command::Data(DataCommand::Download(a)) => commands::data::download(a),
         Command::Init(a) => commands::model::init(a),
         Command::Summary(a) => commands::model::summary(a),
         Command::Run(a) => commands::model::run(a),

@@ -6,6 +6,7 @@
 //! A bad drawing is reported with its file and line and skipped (or fatal with `strict`).
 
 pub mod binary;
+pub mod download;
 pub mod ndjson;
 mod npz;
 pub mod simplify;

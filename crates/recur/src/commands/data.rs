@@ -1,7 +1,9 @@
-//! `recur data synth`, and the data options shared by the sketch commands.
+//! `recur data synth`, `recur data download`, and the data options shared by the sketch commands.
 
 use anyhow::{bail, Result};
 use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use recur_data::quickdraw::download::{self, DownloadOptions};
 use recur_data::quickdraw::{self, ndjson, synth, Drawing, LoadOptions};
 use recur_nn::model_dir::write_atomic;
 use std::path::{Path, PathBuf};
@@ -94,4 +96,76 @@ pub fn write_synthetic(dir: &Path, per_class: usize, seed: u64) -> Result<usize>
         )?;
     }
     Ok(drawings.len())
+}
+
+/// Arguments of `recur data download`.
+#[derive(Args)]
+#[command(after_help = "Files land as DIR/<class>.ndjson. An interrupted download leaves \
+DIR/<class>.ndjson.part; running the same command again continues it (HTTP Range) instead of \
+starting over, and classes already complete are skipped. Class names are the dataset's words, \
+spaces included: --classes 'cat,The Eiffel Tower'.")]
+pub struct DownloadArgs {
+    /// Classes to fetch (comma-separated words).
+    #[arg(long, value_delimiter = ',', required = true)]
+    classes: Vec<String>,
+    /// Folder to write `<class>.ndjson` files into.
+    #[arg(long)]
+    out: PathBuf,
+    /// Keep only the first N drawings of each class (stops the transfer early).
+    #[arg(long)]
+    max_per_class: Option<usize>,
+    /// Where the `<class>.ndjson` files are served.
+    #[arg(long, default_value = download::DEFAULT_BASE_URL)]
+    base_url: String,
+    /// How often a broken transfer is resumed before giving up.
+    #[arg(long, default_value_t = 5)]
+    retries: u32,
+}
+
+/// Runs `recur data download`.
+pub fn download(args: DownloadArgs) -> Result<()> {
+    let options = DownloadOptions {
+        base_url: args.base_url,
+        max_per_class: args.max_per_class,
+        retries: args.retries,
+    };
+    let mut failed = Vec::new();
+    for class in args.classes.iter().map(|c| c.trim()).filter(|c| !c.is_empty()) {
+        let bar = ProgressBar::new(0);
+        if let Ok(style) =
+            ProgressStyle::with_template(&format!("{class:>16} {{bytes}} {{wide_bar}} {{binary_bytes_per_sec}}"))
+        {
+            bar.set_style(style);
+        }
+        let capped = options.max_per_class.is_some();
+        let result = download::download_class(class, &args.out, &options, &mut |done, total| {
+            // With a per-class cap the transfer stops early, so the file's full size means nothing.
+            if let (Some(total), false) = (total, capped) {
+                bar.set_length(total);
+            }
+            bar.set_position(done);
+        });
+        bar.finish_and_clear();
+        match result {
+            Ok(d) => eprintln!(
+                "{class}: {} drawings, {:.1} MB{}",
+                d.drawings,
+                d.bytes as f64 / 1e6,
+                if d.fetched { "" } else { " (already there)" }
+            ),
+            Err(e) => {
+                eprintln!("{class}: {e}");
+                failed.push(class.to_string());
+            }
+        }
+    }
+    if !failed.is_empty() {
+        bail!(
+            "{} of {} classes not downloaded: {}",
+            failed.len(),
+            args.classes.len(),
+            failed.join(", ")
+        );
+    }
+    Ok(())
 }
