@@ -1,6 +1,7 @@
 //! The [`Layer`] trait every layer implements, and [`Param`], a named tensor with its gradient.
 
 use crate::activation::Activation;
+use recur_core::math::dispatch;
 use recur_core::{matmul, Float, Rng, Seq, Shape, Transpose};
 
 /// A learnable tensor (or a buffer such as BatchNorm's running mean) with its gradient.
@@ -79,6 +80,11 @@ pub trait Layer<T: Float>: Send + Sync + CloneLayer<T> {
     fn forward(&mut self, x: Seq<T>, ctx: &mut Ctx) -> Seq<T>;
     /// Back-propagates through the last training-mode forward pass.
     fn backward(&mut self, dy: Seq<T>) -> Seq<T>;
+    /// Backward for the first layer of a model, whose input needs no gradient: only the
+    /// parameter gradients are accumulated. Layers that can skip work override it.
+    fn backward_params_only(&mut self, dy: Seq<T>) {
+        self.backward(dy);
+    }
     /// The layer's tensors, in a stable order (none by default).
     fn params(&self) -> Vec<&Param<T>> {
         Vec::new()
@@ -124,20 +130,26 @@ pub fn valid_rows<T: Float>(seq: &Seq<T>) -> impl Iterator<Item = usize> + '_ {
 
 /// Column sums of a `[rows, cols]` matrix added into `out` (bias gradients).
 pub fn add_column_sums<T: Float>(m: &[T], cols: usize, out: &mut [T]) {
-    for row in m.chunks_exact(cols) {
-        for (o, &v) in out.iter_mut().zip(row) {
-            *o += v;
-        }
-    }
+    dispatch(
+        #[inline(always)]
+        || {
+            for row in m.chunks_exact(cols) {
+                for (o, &v) in out.iter_mut().zip(row) {
+                    *o += v;
+                }
+            }
+        },
+    )
 }
 
-/// Adds `bias` to every `cols`-wide row of `m`.
-pub fn add_bias_rows<T: Float>(m: &mut [T], bias: &[T]) {
-    for row in m.chunks_exact_mut(bias.len()) {
-        for (v, &b) in row.iter_mut().zip(bias) {
-            *v += b;
-        }
+/// A `[rows, bias.len()]` matrix whose every row is `bias`: the starting value of a product
+/// that a GEMM then accumulates onto, saving a separate pass to add the bias.
+pub fn bias_rows<T: Float>(rows: usize, bias: &[T]) -> Vec<T> {
+    let mut m = Vec::with_capacity(rows * bias.len());
+    for _ in 0..rows {
+        m.extend_from_slice(bias);
     }
+    m
 }
 
 /// `y = act(x·Wᵀ + b)` over `rows` rows (dense, and conv1d after im2col). Returns `y` and, when
@@ -151,7 +163,7 @@ pub fn affine_forward<T: Float>(
 ) -> (Vec<T>, Vec<T>) {
     let (n_out, n_in) = (bias.len(), weight.len() / bias.len().max(1));
     let rows = x.len() / n_in.max(1);
-    let mut y = vec![T::ZERO; rows * n_out];
+    let mut y = bias_rows(rows, &bias.value);
     matmul(
         rows,
         n_out,
@@ -164,9 +176,8 @@ pub fn affine_forward<T: Float>(
         Transpose::Yes,
         &mut y,
         n_out,
-        false,
+        true,
     );
-    add_bias_rows(&mut y, &bias.value);
     let z = if keep_pre_activation && activation.needs_input() {
         y.clone()
     } else {

@@ -79,9 +79,20 @@ impl<T: Float> Model<T> {
         self.layers.iter_mut().fold(x, |h, layer| layer.forward(h, ctx))
     }
 
-    /// Back-propagates through every layer, accumulating parameter gradients.
+    /// Back-propagates through every layer, accumulating parameter gradients; returns the
+    /// gradient of the model's input.
     pub fn backward(&mut self, dy: Seq<T>) -> Seq<T> {
         self.layers.iter_mut().rev().fold(dy, |g, layer| layer.backward(g))
+    }
+
+    /// Back-propagates for training: the same parameter gradients as [`Model::backward`], but
+    /// the input's gradient is not computed (for a first LSTM that is one large GEMM saved).
+    pub fn backward_params_only(&mut self, dy: Seq<T>) {
+        let Some((first, rest)) = self.layers.split_first_mut() else {
+            return;
+        };
+        let g = rest.iter_mut().rev().fold(dy, |g, layer| layer.backward(g));
+        first.backward_params_only(g);
     }
 
     /// Every tensor with its checkpoint name `layers.{i}.{name}`.

@@ -108,7 +108,7 @@ impl<T: Float> Trainer<T> {
             // Unscaled here; the summed gradient is divided by the whole batch's count below.
             let (loss, grad) = loss_cfg.evaluate(&y, &ts, 1);
             let count = y.valid_steps();
-            replica.backward(grad);
+            replica.backward_params_only(grad);
             (loss, correct, count)
         });
         let out_steps: usize = results.iter().map(|r| r.2).sum();

@@ -1,9 +1,28 @@
 //! The three recurrent cells as pure, row-wise gate math. Each sees one sequence's row at one
 //! step: `xw` (its input projection, `b_ih` included) and `hw` (the recurrent projection,
-//! `b_hh` included), both `GATES·H` wide in PyTorch's gate order. Everything here is
+//! `b_hh` included), both `GATES·H` wide in PyTorch's gate order. Cells with
+//! [`Cell::FUSED_PROJECTIONS`] get the two already summed in `xw` and an empty `hw`. Everything here is
 //! `#[inline(always)]` so that the driver's dispatch compiles it for the widest SIMD unit.
 
 use recur_core::Float;
+
+/// The `N` gate blocks (`h` wide each) of a row, as separate slices of known length `h`: with
+/// the lengths visible, the gate loops compile without bounds checks into full-width SIMD.
+#[inline(always)]
+fn blocks<T, const N: usize>(row: &[T], h: usize) -> [&[T]; N] {
+    std::array::from_fn(|k| &row[k * h..][..h])
+}
+
+/// Mutable twin of [`blocks`].
+#[inline(always)]
+fn blocks_mut<T, const N: usize>(row: &mut [T], h: usize) -> [&mut [T]; N] {
+    let mut rest = &mut row[..N * h];
+    std::array::from_fn(|_| {
+        let (block, tail) = std::mem::take(&mut rest).split_at_mut(h);
+        rest = tail;
+        block
+    })
+}
 
 /// The gate math of one recurrent cell type.
 pub trait Cell: Clone + Send + Sync + 'static {
@@ -15,6 +34,11 @@ pub trait Cell: Clone + Send + Sync + 'static {
     const HAS_CELL_STATE: bool;
     /// Gate whose bias starts at 1 with `unit_forget_bias` (LSTM's forget gate).
     const FORGET_GATE: Option<usize>;
+    /// Whether the recurrent projection only ever adds to the input projection (LSTM,
+    /// SimpleRNN). Then `b_hh` folds into the input projection's bias, each step's GEMM
+    /// accumulates straight onto it, and both projections get the same gradient, written once
+    /// to `dxw`. GRU's reset gate scales part of the recurrent projection, so it keeps them apart.
+    const FUSED_PROJECTIONS: bool;
 
     /// One step forward: writes the activated gates (kept for backward), `h` and `c`.
     #[allow(clippy::too_many_arguments)]
@@ -31,8 +55,8 @@ pub trait Cell: Clone + Send + Sync + 'static {
 
     /// One step backward. Given the gradient reaching `h_out` (`dh`) and `c_out` (`dc`),
     /// writes the gradients of the pre-activations as seen by the input projection (`dxw`) and
-    /// by the recurrent projection (`dhw`), of `h_prev` through paths other than the recurrent
-    /// projection (`dh_prev`), and of `c_prev`.
+    /// by the recurrent projection (`dhw`; fused cells leave it alone, it equals `dxw`), of
+    /// `h_prev` through paths other than the recurrent projection (`dh_prev`), and of `c_prev`.
     #[allow(clippy::too_many_arguments)]
     fn backward<T: Float>(
         h: usize,
@@ -59,30 +83,29 @@ impl Cell for LstmCell {
     const GATES: usize = 4;
     const HAS_CELL_STATE: bool = true;
     const FORGET_GATE: Option<usize> = Some(1);
+    const FUSED_PROJECTIONS: bool = true;
 
     #[inline(always)]
     fn forward<T: Float>(
         h: usize,
         xw: &[T],
-        hw: &[T],
+        _hw: &[T],
         _h_prev: &[T],
         c_prev: &[T],
         gates: &mut [T],
         h_out: &mut [T],
         c_out: &mut [T],
     ) {
-        let (xw, hw, gates) = (&xw[..4 * h], &hw[..4 * h], &mut gates[..4 * h]);
+        let [xi, xf, xg, xo] = blocks(xw, h);
+        let [gi, gf, gg, go] = blocks_mut(gates, h);
         let (c_prev, h_out, c_out) = (&c_prev[..h], &mut h_out[..h], &mut c_out[..h]);
         for j in 0..h {
-            let i = (xw[j] + hw[j]).sigmoid();
-            let f = (xw[h + j] + hw[h + j]).sigmoid();
-            let g = (xw[2 * h + j] + hw[2 * h + j]).tanh();
-            let o = (xw[3 * h + j] + hw[3 * h + j]).sigmoid();
+            let i = xi[j].sigmoid();
+            let f = xf[j].sigmoid();
+            let g = xg[j].tanh();
+            let o = xo[j].sigmoid();
             let c = f * c_prev[j] + i * g;
-            gates[j] = i;
-            gates[h + j] = f;
-            gates[2 * h + j] = g;
-            gates[3 * h + j] = o;
+            (gi[j], gf[j], gg[j], go[j]) = (i, f, g, o);
             c_out[j] = c;
             h_out[j] = o * c.tanh();
         }
@@ -99,27 +122,23 @@ impl Cell for LstmCell {
         dh: &[T],
         dc: &[T],
         dxw: &mut [T],
-        dhw: &mut [T],
+        _dhw: &mut [T],
         dh_prev: &mut [T],
         dc_prev: &mut [T],
     ) {
-        let (gates, dxw, dhw) = (&gates[..4 * h], &mut dxw[..4 * h], &mut dhw[..4 * h]);
+        let [gi, gf, gg, go] = blocks(gates, h);
+        let [xi, xf, xg, xo] = blocks_mut(dxw, h);
+        let (c_prev, c_out, dh, dc) = (&c_prev[..h], &c_out[..h], &dh[..h], &dc[..h]);
+        let (dh_prev, dc_prev) = (&mut dh_prev[..h], &mut dc_prev[..h]);
         for j in 0..h {
-            let (i, f, g, o) = (gates[j], gates[h + j], gates[2 * h + j], gates[3 * h + j]);
+            let (i, f, g, o) = (gi[j], gf[j], gg[j], go[j]);
             let tc = c_out[j].tanh();
             let dct = dc[j] + dh[j] * o * (T::ONE - tc * tc);
             let di = dct * g * i * (T::ONE - i);
             let df = dct * c_prev[j] * f * (T::ONE - f);
             let dg = dct * i * (T::ONE - g * g);
             let d_o = dh[j] * tc * o * (T::ONE - o);
-            dxw[j] = di;
-            dxw[h + j] = df;
-            dxw[2 * h + j] = dg;
-            dxw[3 * h + j] = d_o;
-            dhw[j] = di;
-            dhw[h + j] = df;
-            dhw[2 * h + j] = dg;
-            dhw[3 * h + j] = d_o;
+            (xi[j], xf[j], xg[j], xo[j]) = (di, df, dg, d_o);
             dc_prev[j] = dct * f;
             dh_prev[j] = T::ZERO;
         }
@@ -136,6 +155,7 @@ impl Cell for GruCell {
     const GATES: usize = 3;
     const HAS_CELL_STATE: bool = false;
     const FORGET_GATE: Option<usize> = None;
+    const FUSED_PROJECTIONS: bool = false;
 
     #[inline(always)]
     fn forward<T: Float>(
@@ -148,15 +168,15 @@ impl Cell for GruCell {
         h_out: &mut [T],
         _c_out: &mut [T],
     ) {
-        let (xw, hw, gates) = (&xw[..3 * h], &hw[..3 * h], &mut gates[..3 * h]);
+        let [xr, xz, xn] = blocks(xw, h);
+        let [hr, hz, hn] = blocks(hw, h);
+        let [gr, gz, gn] = blocks_mut(gates, h);
         let (h_prev, h_out) = (&h_prev[..h], &mut h_out[..h]);
         for j in 0..h {
-            let r = (xw[j] + hw[j]).sigmoid();
-            let z = (xw[h + j] + hw[h + j]).sigmoid();
-            let n = (xw[2 * h + j] + r * hw[2 * h + j]).tanh();
-            gates[j] = r;
-            gates[h + j] = z;
-            gates[2 * h + j] = n;
+            let r = (xr[j] + hr[j]).sigmoid();
+            let z = (xz[j] + hz[j]).sigmoid();
+            let n = (xn[j] + r * hn[j]).tanh();
+            (gr[j], gz[j], gn[j]) = (r, z, n);
             h_out[j] = (T::ONE - z) * n + z * h_prev[j];
         }
     }
@@ -176,18 +196,18 @@ impl Cell for GruCell {
         dh_prev: &mut [T],
         _dc_prev: &mut [T],
     ) {
-        let (gates, hw, dxw, dhw) = (&gates[..3 * h], &hw[..3 * h], &mut dxw[..3 * h], &mut dhw[..3 * h]);
+        let [gr, gz, gn] = blocks(gates, h);
+        let [_, _, hn] = blocks(hw, h);
+        let [xr, xz, xn] = blocks_mut(dxw, h);
+        let [hr, hz, hn_grad] = blocks_mut(dhw, h);
+        let (h_prev, dh, dh_prev) = (&h_prev[..h], &dh[..h], &mut dh_prev[..h]);
         for j in 0..h {
-            let (r, z, n) = (gates[j], gates[h + j], gates[2 * h + j]);
+            let (r, z, n) = (gr[j], gz[j], gn[j]);
             let dn = dh[j] * (T::ONE - z) * (T::ONE - n * n);
             let dz = dh[j] * (h_prev[j] - n) * z * (T::ONE - z);
-            let dr = dn * hw[2 * h + j] * r * (T::ONE - r);
-            dxw[j] = dr;
-            dxw[h + j] = dz;
-            dxw[2 * h + j] = dn;
-            dhw[j] = dr;
-            dhw[h + j] = dz;
-            dhw[2 * h + j] = dn * r;
+            let dr = dn * hn[j] * r * (T::ONE - r);
+            (xr[j], xz[j], xn[j]) = (dr, dz, dn);
+            (hr[j], hz[j], hn_grad[j]) = (dr, dz, dn * r);
             dh_prev[j] = dh[j] * z;
         }
     }
@@ -202,21 +222,22 @@ impl Cell for SimpleRnnCell {
     const GATES: usize = 1;
     const HAS_CELL_STATE: bool = false;
     const FORGET_GATE: Option<usize> = None;
+    const FUSED_PROJECTIONS: bool = true;
 
     #[inline(always)]
     fn forward<T: Float>(
         h: usize,
         xw: &[T],
-        hw: &[T],
+        _hw: &[T],
         _h_prev: &[T],
         _c_prev: &[T],
         gates: &mut [T],
         h_out: &mut [T],
         _c_out: &mut [T],
     ) {
-        let (xw, hw, gates, h_out) = (&xw[..h], &hw[..h], &mut gates[..h], &mut h_out[..h]);
+        let (xw, gates, h_out) = (&xw[..h], &mut gates[..h], &mut h_out[..h]);
         for j in 0..h {
-            let a = (xw[j] + hw[j]).tanh();
+            let a = xw[j].tanh();
             gates[j] = a;
             h_out[j] = a;
         }
@@ -233,14 +254,14 @@ impl Cell for SimpleRnnCell {
         dh: &[T],
         _dc: &[T],
         dxw: &mut [T],
-        dhw: &mut [T],
+        _dhw: &mut [T],
         dh_prev: &mut [T],
         _dc_prev: &mut [T],
     ) {
+        let (gates, dh, dxw, dh_prev) = (&gates[..h], &dh[..h], &mut dxw[..h], &mut dh_prev[..h]);
         for j in 0..h {
             let d = dh[j] * (T::ONE - gates[j] * gates[j]);
             dxw[j] = d;
-            dhw[j] = d;
             dh_prev[j] = T::ZERO;
         }
     }

@@ -7,7 +7,7 @@
 //! Padded steps carry the state through unchanged and pass gradients straight back.
 
 use super::cells::Cell;
-use crate::layer::{add_bias_rows, add_column_sums, Param};
+use crate::layer::{add_column_sums, bias_rows, Param};
 use recur_core::math::dispatch;
 use recur_core::{matmul, Float, Transpose};
 
@@ -27,6 +27,7 @@ struct Cache<T> {
     x: Vec<T>,
     lengths: Vec<usize>,
     time: usize,
+    /// The recurrent projection, kept only for cells that need it apart (GRU).
     hw: Vec<T>,
     gates: Vec<T>,
     /// State entering each step, unmasked (what the gate math saw).
@@ -95,7 +96,13 @@ impl<T: Float> Direction<T> {
         let (batch, h, n_in) = (lengths.len(), self.units(), self.w_ih.shape[1]);
         let gh = C::GATES * h;
         let rows = batch * time;
-        let mut xw = vec![T::ZERO; rows * gh];
+        // Every step's input projection in one GEMM, accumulated onto the bias (both biases
+        // when the cell lets the recurrent projection fold in).
+        let mut bias = self.b_ih.value.clone();
+        if C::FUSED_PROJECTIONS {
+            bias.iter_mut().zip(&self.b_hh.value).for_each(|(a, &b)| *a += b);
+        }
+        let mut xw = bias_rows(rows, &bias);
         matmul(
             rows,
             gh,
@@ -108,14 +115,14 @@ impl<T: Float> Direction<T> {
             Transpose::Yes,
             &mut xw,
             gh,
-            false,
+            true,
         );
-        add_bias_rows(&mut xw, &self.b_ih.value);
         // Training keeps every step for backward; inference only needs the current step.
         let kept = if keep_cache { rows } else { batch };
         let at = |b: usize, t: usize| if keep_cache { b * time + t } else { b };
         let hw_at = |t: usize| if keep_cache { (t * gh, time * gh) } else { (0, gh) };
-        let mut hw = vec![T::ZERO; kept * gh];
+        // A separate recurrent projection only where the cell needs one (GRU).
+        let mut hw = vec![T::ZERO; if C::FUSED_PROJECTIONS { 0 } else { kept * gh }];
         let mut gates = vec![T::ZERO; kept * gh];
         let mut out = vec![T::ZERO; rows * h];
         let mut h_prev = vec![T::ZERO; if keep_cache { rows * h } else { 0 }];
@@ -144,11 +151,15 @@ impl<T: Float> Direction<T> {
                     }
                 }
             }
-            let (off, ld) = hw_at(t);
             let (gemm_in, in_ld) = match (&h_masked, keep_cache) {
                 (Some(hm), _) => (&hm[t * h..], time * h),
                 (None, true) => (&h_prev[t * h..], time * h),
                 (None, false) => (&state_h[..], h),
+            };
+            // Fused cells: the recurrent product lands straight on this step's input projection.
+            let (target, off, ld) = match C::FUSED_PROJECTIONS {
+                true => (&mut xw, t * gh, time * gh),
+                false => (&mut hw, hw_at(t).0, hw_at(t).1),
             };
             matmul(
                 batch,
@@ -160,9 +171,9 @@ impl<T: Float> Direction<T> {
                 &w_hh_t,
                 gh,
                 Transpose::No,
-                &mut hw[off..],
+                &mut target[off..],
                 ld,
-                false,
+                C::FUSED_PROJECTIONS,
             );
             dispatch(
                 #[inline(always)]
@@ -170,10 +181,13 @@ impl<T: Float> Direction<T> {
                     for b in 0..batch {
                         let (r, s) = (at(b, t) * gh, (b * time + t) * h);
                         let c_at = at(b, t) * h;
-                        let hw_row = &mut hw[r..r + gh];
-                        for (v, &bias) in hw_row.iter_mut().zip(b_hh) {
-                            *v += bias;
-                        }
+                        let hw_row: &[T] = if C::FUSED_PROJECTIONS {
+                            &[]
+                        } else {
+                            let row = &mut hw[r..r + gh];
+                            row.iter_mut().zip(b_hh).for_each(|(v, &bias)| *v += bias);
+                            row
+                        };
                         let sh = &mut state_h[b * h..(b + 1) * h];
                         if t < lengths[b] {
                             let (cp, co) = if C::HAS_CELL_STATE {
@@ -221,8 +235,14 @@ impl<T: Float> Direction<T> {
     /// Back-propagates. `d_out` is the gradient reaching each step's state (`[batch, time,
     /// units]`; at padded steps it flows on to the last real step), `dh_final`/`dc_final`
     /// the gradient reaching the final state. Adds weight gradients; returns the gradient of
-    /// the input `[batch, time, input]` and of the initial `h` and `c`.
-    pub fn backward<C: Cell>(&mut self, d_out: &[T], dh_final: Vec<T>, dc_final: Vec<T>) -> (Vec<T>, Vec<T>, Vec<T>) {
+    /// the input `[batch, time, input]` (empty unless `input_grad`) and of the initial `h` and `c`.
+    pub fn backward<C: Cell>(
+        &mut self,
+        d_out: &[T],
+        dh_final: Vec<T>,
+        dc_final: Vec<T>,
+        input_grad: bool,
+    ) -> (Vec<T>, Vec<T>, Vec<T>) {
         let cache = self
             .cache
             .take()
@@ -231,7 +251,8 @@ impl<T: Float> Direction<T> {
         let gh = C::GATES * h;
         let rows = batch * time;
         let mut dxw = vec![T::ZERO; rows * gh];
-        let mut dhw = vec![T::ZERO; rows * gh];
+        // Fused cells give both projections the same gradient: `dxw` serves for both.
+        let mut dhw = vec![T::ZERO; if C::FUSED_PROJECTIONS { 0 } else { rows * gh }];
         let (mut dh_carry, mut dc_carry) = (dh_final, dc_final);
         let mut dh_gemm = vec![T::ZERO; batch * h];
         let mut dh_step = vec![T::ZERO; h];
@@ -243,8 +264,8 @@ impl<T: Float> Direction<T> {
                     for b in 0..batch {
                         let (r, s) = ((b * time + t) * gh, (b * time + t) * h);
                         let carry = &mut dh_carry[b * h..(b + 1) * h];
-                        for j in 0..h {
-                            dh_step[j] = d_out[s + j] + carry[j];
+                        for ((d, &o), &c) in dh_step.iter_mut().zip(&d_out[s..s + h]).zip(carry.iter()) {
+                            *d = o + c;
                         }
                         if t < cache.lengths[b] {
                             let (cp, co, dc) = if C::HAS_CELL_STATE {
@@ -256,17 +277,22 @@ impl<T: Float> Direction<T> {
                             } else {
                                 (&[][..], &[][..], &[][..])
                             };
+                            let (hw, dhw_row) = if C::FUSED_PROJECTIONS {
+                                (&[][..], &mut [][..])
+                            } else {
+                                (&cache.hw[r..r + gh], &mut dhw[r..r + gh])
+                            };
                             C::backward(
                                 h,
                                 &cache.gates[r..r + gh],
-                                &cache.hw[r..r + gh],
+                                hw,
                                 &cache.h_prev[s..s + h],
                                 cp,
                                 co,
                                 &dh_step,
                                 dc,
                                 &mut dxw[r..r + gh],
-                                &mut dhw[r..r + gh],
+                                dhw_row,
                                 carry,
                                 &mut dc_prev,
                             );
@@ -279,12 +305,13 @@ impl<T: Float> Direction<T> {
                     }
                 },
             );
-            // Padded rows have zero dhw, so the product adds nothing to their carry.
+            let d_rec = if C::FUSED_PROJECTIONS { &dxw } else { &dhw };
+            // Padded rows have zero gradient, so the product adds nothing to their carry.
             matmul(
                 batch,
                 h,
                 gh,
-                &dhw[t * gh..],
+                &d_rec[t * gh..],
                 time * gh,
                 Transpose::No,
                 &self.w_hh.value,
@@ -294,20 +321,25 @@ impl<T: Float> Direction<T> {
                 h,
                 false,
             );
-            for b in 0..batch {
-                let mask = cache.rec_mask.as_ref().map(|m| &m[b * h..(b + 1) * h]);
-                for j in 0..h {
-                    let g = dh_gemm[b * h + j];
-                    dh_carry[b * h + j] += mask.map_or(g, |m| g * m[j]);
-                }
-            }
+            dispatch(
+                #[inline(always)]
+                || match cache.rec_mask.as_ref() {
+                    Some(mask) => dh_carry
+                        .iter_mut()
+                        .zip(&dh_gemm)
+                        .zip(mask)
+                        .for_each(|((c, &g), &m)| *c += g * m),
+                    None => dh_carry.iter_mut().zip(&dh_gemm).for_each(|(c, &g)| *c += g),
+                },
+            );
         }
+        let d_rec = if C::FUSED_PROJECTIONS { &dxw } else { &dhw };
         let h_in = cache.h_masked.as_deref().unwrap_or(&cache.h_prev);
         matmul(
             gh,
             h,
             rows,
-            &dhw,
+            d_rec,
             gh,
             Transpose::Yes,
             h_in,
@@ -331,23 +363,40 @@ impl<T: Float> Direction<T> {
             n_in,
             true,
         );
-        add_column_sums(&dhw, gh, &mut self.b_hh.grad);
-        add_column_sums(&dxw, gh, &mut self.b_ih.grad);
-        let mut dx = vec![T::ZERO; rows * n_in];
-        matmul(
-            rows,
-            n_in,
-            gh,
-            &dxw,
-            gh,
-            Transpose::No,
-            &self.w_ih.value,
-            n_in,
-            Transpose::No,
-            &mut dx,
-            n_in,
-            false,
-        );
+        if C::FUSED_PROJECTIONS {
+            let mut sums = vec![T::ZERO; gh];
+            add_column_sums(&dxw, gh, &mut sums);
+            for (grad, &v) in self
+                .b_ih
+                .grad
+                .iter_mut()
+                .zip(&sums)
+                .chain(self.b_hh.grad.iter_mut().zip(&sums))
+            {
+                *grad += v;
+            }
+        } else {
+            add_column_sums(&dhw, gh, &mut self.b_hh.grad);
+            add_column_sums(&dxw, gh, &mut self.b_ih.grad);
+        }
+        let mut dx = Vec::new();
+        if input_grad {
+            dx = vec![T::ZERO; rows * n_in];
+            matmul(
+                rows,
+                n_in,
+                gh,
+                &dxw,
+                gh,
+                Transpose::No,
+                &self.w_ih.value,
+                n_in,
+                Transpose::No,
+                &mut dx,
+                n_in,
+                false,
+            );
+        }
         (dx, dh_carry, dc_carry)
     }
 }

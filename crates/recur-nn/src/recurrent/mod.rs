@@ -195,6 +195,12 @@ impl<T: Float, C: Cell> Recurrent<T, C> {
     /// Back-propagates `dy` (and `d_final`, the gradient reaching the returned final state).
     /// Returns the input gradient and the gradient of the initial state.
     pub fn backward_with_state(&mut self, dy: Seq<T>, d_final: Option<&RnnState<T>>) -> (Seq<T>, RnnState<T>) {
+        self.backward_impl(dy, d_final, true)
+    }
+
+    /// Backward; with `input_grad` false the input gradient is neither computed nor returned
+    /// (its data is empty), which saves one large GEMM per direction.
+    fn backward_impl(&mut self, dy: Seq<T>, d_final: Option<&RnnState<T>>, input_grad: bool) -> (Seq<T>, RnnState<T>) {
         let cache = self
             .cache
             .take()
@@ -210,7 +216,11 @@ impl<T: Float, C: Cell> Recurrent<T, C> {
             lengths: cache.lengths.clone(),
             sequential: true,
         };
-        let mut dx = Seq::zeros_like(&like, n_in);
+        let mut dx = if input_grad {
+            Seq::zeros_like(&like, n_in)
+        } else {
+            like.clone()
+        };
         let mut d_init = RnnState {
             h: vec![T::ZERO; n_dirs * bh],
             c: Vec::new(),
@@ -238,24 +248,28 @@ impl<T: Float, C: Cell> Recurrent<T, C> {
                 Some(s) if C::HAS_CELL_STATE => s.c[d * bh..(d + 1) * bh].to_vec(),
                 _ => vec![T::ZERO; bh],
             };
-            let (dxd, dh0, dc0) = dir.backward::<C>(&d_out, dh_final, dc_final);
-            let mut dxd = Seq {
-                data: dxd,
-                ..like.clone()
-            };
-            if d == 1 {
-                dxd = dxd.reverse_within_lengths();
+            let (dxd, dh0, dc0) = dir.backward::<C>(&d_out, dh_final, dc_final, input_grad);
+            if input_grad {
+                let mut dxd = Seq {
+                    data: dxd,
+                    ..like.clone()
+                };
+                if d == 1 {
+                    dxd = dxd.reverse_within_lengths();
+                }
+                dx.data.iter_mut().zip(&dxd.data).for_each(|(a, b)| *a += *b);
             }
-            dx.data.iter_mut().zip(&dxd.data).for_each(|(a, b)| *a += *b);
             d_init.h[d * bh..(d + 1) * bh].copy_from_slice(&dh0);
             if C::HAS_CELL_STATE {
                 d_init.c[d * bh..(d + 1) * bh].copy_from_slice(&dc0);
             }
         }
-        if let Some(mask) = &cache.input_mask {
-            apply_sequence_mask(&mut dx, mask);
+        if input_grad {
+            if let Some(mask) = &cache.input_mask {
+                apply_sequence_mask(&mut dx, mask);
+            }
+            dx.zero_padding();
         }
-        dx.zero_padding();
         (dx, d_init)
     }
 
@@ -331,6 +345,9 @@ impl<T: Float, C: Cell> Layer<T> for Recurrent<T, C> {
     }
     fn backward(&mut self, dy: Seq<T>) -> Seq<T> {
         self.backward_with_state(dy, None).0
+    }
+    fn backward_params_only(&mut self, dy: Seq<T>) {
+        self.backward_impl(dy, None, false);
     }
     fn params(&self) -> Vec<&Param<T>> {
         self.dirs.iter().flat_map(|d| d.params()).collect()

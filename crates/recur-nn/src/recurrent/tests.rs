@@ -168,3 +168,32 @@ fn inference_path_matches_training_path() {
         assert_eq!(a, b);
     });
 }
+
+#[test]
+fn params_only_backward_gives_the_same_parameter_gradients() {
+    let x = random_seq(3, 5, 3, &[5, 2, 4], 4);
+    each_variant(|layer| {
+        let mut twin = layer.clone_box();
+        let mut grads = Vec::new();
+        for (l, params_only) in [(&mut *layer, false), (&mut *twin, true)] {
+            let y = l.forward(
+                x.clone(),
+                &mut Ctx {
+                    training: true,
+                    rng: &mut Rng::new(1),
+                },
+            );
+            let dy = Seq {
+                data: y.data.iter().map(|v| v.sin() + 0.5).collect(),
+                ..y
+            };
+            if params_only {
+                l.backward_params_only(dy);
+            } else {
+                l.backward(dy);
+            }
+            grads.push(l.params().iter().flat_map(|p| p.grad.clone()).collect::<Vec<f64>>());
+        }
+        assert_eq!(grads[0], grads[1]);
+    });
+}
