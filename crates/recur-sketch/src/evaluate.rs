@@ -40,28 +40,34 @@ impl EvalReport {
     }
 }
 
-/// Class probabilities for every example, in the examples' order.
+/// Class probabilities for every example, in the examples' order: the mean of the models'
+/// softmax outputs (one model, or the members of an ensemble).
 pub fn predict_probabilities(
-    model: &mut Model<f32>,
+    models: &[Model<f32>],
     examples: &[Example],
     spec: &InputSpec,
     threads: usize,
 ) -> Result<Vec<Vec<f64>>> {
-    let mut replicas = vec![model.clone(); threads.max(1)];
-    let mut out = vec![Vec::new(); examples.len()];
-    for (idx, batch) in sorted_batches(examples, spec, 128) {
-        let y: Seq<f32> = predict_sharded(&mut replicas, &batch.x)?;
-        for (b, &i) in idx.iter().enumerate() {
-            out[i] = softmax(y.step(b, 0));
+    let mut out: Vec<Vec<f64>> = vec![Vec::new(); examples.len()];
+    let share = 1.0 / models.len().max(1) as f64;
+    for model in models {
+        let mut replicas = vec![model.clone(); threads.max(1)];
+        for (idx, batch) in sorted_batches(examples, spec, 128) {
+            let y: Seq<f32> = predict_sharded(&mut replicas, &batch.x)?;
+            for (b, &i) in idx.iter().enumerate() {
+                let p = softmax(y.step(b, 0));
+                out[i].resize(p.len(), 0.0);
+                out[i].iter_mut().zip(p).for_each(|(o, v)| *o += v * share);
+            }
         }
     }
     Ok(out)
 }
 
-/// Scores `model` on labelled examples.
-pub fn evaluate(model: &mut Model<f32>, examples: &[Example], spec: &InputSpec, threads: usize) -> Result<EvalReport> {
-    let classes = model.output_shape().features;
-    let probs = predict_probabilities(model, examples, spec, threads)?;
+/// Scores a model (or an ensemble's members, averaged) on labelled examples.
+pub fn evaluate(models: &[Model<f32>], examples: &[Example], spec: &InputSpec, threads: usize) -> Result<EvalReport> {
+    let classes = models.first().map_or(0, |m| m.output_shape().features);
+    let probs = predict_probabilities(models, examples, spec, threads)?;
     let mut confusion = vec![vec![0usize; classes]; classes];
     let (mut hits, mut loss, mut mistakes) = ([0usize; 3], 0.0, Vec::new());
     for (i, (e, p)) in examples.iter().zip(&probs).enumerate() {

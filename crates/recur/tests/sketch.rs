@@ -135,3 +135,65 @@ fn bad_drawings_and_unknown_classes_are_reported() {
         "pictures are written as .svg or .png",
     );
 }
+
+#[test]
+fn an_ensemble_trains_resumes_and_predicts_as_one_model() {
+    let d = temp_dir("ensemble");
+    let (data, model) = (d.join("data"), d.join("model"));
+    let (data_s, model_s) = (data.to_str().unwrap(), model.to_str().unwrap());
+    ok(recur(&["data", "synth", "--out", data_s, "--per-class", "30"]));
+    let train = |extra: &[&str]| {
+        let base = [
+            "train",
+            "--data",
+            data_s,
+            "--out",
+            model_s,
+            "--epochs",
+            "2",
+            "--ensemble",
+            "2",
+            "--quiet",
+        ];
+        recur(&[&base[..], extra].concat())
+    };
+    let first = ok(train(&[]));
+    assert!(model.join("model.safetensors").is_file());
+    assert!(model.join("members/1/model.safetensors").is_file());
+    // A second member killed before it started is trained afresh by --resume; a finished one is kept.
+    std::fs::remove_dir_all(model.join("members/1")).unwrap();
+    let resumed = ok(train(&["--resume"]));
+    assert_eq!(first, resumed, "same seeds, same members, same scores");
+
+    let line = ok(recur(&["eval", "--model", model_s, "--data", data_s, "--json"]));
+    let r: serde_json::Value = serde_json::from_str(line.trim()).unwrap();
+    assert_eq!(r["n"], 360);
+    let input = data.join("star.ndjson");
+    let lines = ok(recur(&[
+        "predict",
+        "--model",
+        model_s,
+        "--input",
+        input.to_str().unwrap(),
+        "--json",
+    ]));
+    let p: serde_json::Value = serde_json::from_str(lines.lines().next().unwrap()).unwrap();
+    let total: f64 = p["predictions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["probability"].as_f64().unwrap())
+        .sum();
+    assert!(total > 0.0 && total <= 1.0 + 1e-9, "{p}");
+
+    // A member that disagrees with the first about the classes is refused by name.
+    let config = model.join("members/1/config.json");
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("\"arrow\"", "\"dart\"");
+    std::fs::write(&config, text).unwrap();
+    fails_with(
+        recur(&["eval", "--model", model_s, "--data", data_s]),
+        "members/1 differs",
+    );
+}

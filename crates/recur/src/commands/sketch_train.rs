@@ -9,7 +9,8 @@ use recur_core::parallel::default_threads;
 use recur_data::quickdraw::strokes::{offset_std, Augmentation, Encoding, Normalization};
 use recur_data::quickdraw::Drawing;
 use recur_nn::model_dir::{read_config, CONFIG_FILE};
-use recur_sketch::{examples, part_of, presets, InputSpec, Part, TrainOptions};
+use recur_sketch::{examples, member_dir, part_of, presets, InputSpec, Part, TrainOptions};
+use recur_train::checkpoint;
 use std::path::{Path, PathBuf};
 
 /// Input normalisation choices.
@@ -38,6 +39,10 @@ pub struct TrainArgs {
     /// Most epochs.
     #[arg(long, default_value_t = 40)]
     epochs: usize,
+    /// Train this many models (seeds seed, seed+1, …) and average their probabilities. Member 0
+    /// is the model directory itself, the others go to its `members/` folder.
+    #[arg(long, default_value_t = 1)]
+    ensemble: usize,
     /// Stop after this many epochs without a better validation top-1.
     #[arg(long, default_value_t = 8)]
     patience: usize,
@@ -184,15 +189,37 @@ fn train_on(drawings: &[Drawing], args: &TrainArgs) -> Result<EvalSummary> {
         resume: args.resume,
         verbose: !args.quiet,
     };
-    let (mut model, report) = recur_sketch::train(config, &train_e, &val_e, &options)?;
+    let size = args.ensemble.max(1);
+    let mut members = Vec::with_capacity(size);
+    // The summary quotes member 0's epochs.
+    let (mut best_epoch, mut epochs) = (0, 0);
+    for k in 0..size {
+        if size > 1 && !args.quiet {
+            eprintln!("ensemble member {} of {size}", k + 1);
+        }
+        let out = member_dir(&args.out, k);
+        // A killed run may have stopped before later members began: those start afresh.
+        let resume = args.resume && checkpoint::exists(&out);
+        let member = TrainOptions {
+            seed: args.seed + k as u64,
+            out,
+            resume,
+            ..options.clone()
+        };
+        let (model, report) = recur_sketch::train(config.clone(), &train_e, &val_e, &member)?;
+        members.push(model);
+        if k == 0 {
+            (best_epoch, epochs) = (report.best_epoch, report.history.len());
+        }
+    }
     let scored = if test_e.is_empty() { &val_e } else { &test_e };
-    let eval = recur_sketch::evaluate(&mut model, scored, &input, options.threads)?;
+    let eval = recur_sketch::evaluate(&members, scored, &options.input, options.threads)?;
     Ok(EvalSummary {
         part: if test_e.is_empty() { "validation" } else { "test" },
         classes,
         report: eval,
-        best_epoch: report.best_epoch,
-        epochs: report.history.len(),
+        best_epoch,
+        epochs,
     })
 }
 
@@ -208,6 +235,10 @@ pub struct DemoArgs {
     /// Most epochs.
     #[arg(long, default_value_t = 40)]
     epochs: usize,
+    /// Train this many models (seeds seed, seed+1, …) and average their probabilities. Member 0
+    /// is the model directory itself, the others go to its `members/` folder.
+    #[arg(long, default_value_t = 1)]
+    ensemble: usize,
     /// Cores.
     #[arg(long, default_value_t = default_threads())]
     threads: usize,
@@ -231,6 +262,7 @@ pub fn demo(args: DemoArgs) -> Result<()> {
         preset: presets::PRESETS[0].into(),
         config: None,
         epochs: args.epochs,
+        ensemble: 1,
         patience: 10,
         batch_size: 64,
         lr: 2e-3,

@@ -9,7 +9,7 @@ use recur_data::npy::{read_npy, NpyData};
 use recur_data::quickdraw::strokes::strokes_from_offsets;
 use recur_data::quickdraw::{self, LoadOptions, Stroke};
 use recur_nn::{model_dir, Model};
-use recur_sketch::{evaluate, examples, input_spec, predict_probabilities, EvalReport, Example};
+use recur_sketch::{evaluate, examples, input_spec, member_dir, predict_probabilities, EvalReport, Example};
 use recur_viz::sketch::{confusion_svg, grid_svg};
 use recur_viz::write_picture;
 use std::path::{Path, PathBuf};
@@ -115,11 +115,30 @@ pub fn write_eval_pictures(
     Ok(())
 }
 
-fn load_model(dir: &Path) -> Result<Model<f32>> {
-    let model: Model<f32> =
-        model_dir::load(dir).with_context(|| format!("cannot load the model in {}", dir.display()))?;
-    input_spec(model.config())?;
-    Ok(model)
+/// Loads a model directory and, if it holds an ensemble, its other members (`members/1`, …),
+/// checking that they all know the same classes and read drawings the same way.
+fn load_models(dir: &Path) -> Result<Vec<Model<f32>>> {
+    let mut models: Vec<Model<f32>> = Vec::new();
+    for k in 0.. {
+        let member = member_dir(dir, k);
+        if k > 0 && !member.is_dir() {
+            break;
+        }
+        let model: Model<f32> =
+            model_dir::load(&member).with_context(|| format!("cannot load the model in {}", member.display()))?;
+        let spec = input_spec(model.config())?;
+        if let Some(first) = models.first() {
+            if first.config().classes != model.config().classes || input_spec(first.config())? != spec {
+                bail!(
+                    "ensemble member {} differs from {} in its classes or input settings",
+                    member.display(),
+                    dir.display()
+                );
+            }
+        }
+        models.push(model);
+    }
+    Ok(models)
 }
 
 /// Arguments of `recur eval`.
@@ -146,9 +165,9 @@ pub struct EvalArgs {
 
 /// Runs `recur eval`.
 pub fn eval(args: EvalArgs) -> Result<()> {
-    let mut model = load_model(&args.model)?;
-    let classes = model.config().classes.clone();
-    let spec = input_spec(model.config())?;
+    let models = load_models(&args.model)?;
+    let classes = models[0].config().classes.clone();
+    let spec = input_spec(models[0].config())?;
     let drawings = load_drawings(&args.data, args.json)?;
     let (examples, unknown) = examples(&drawings, &classes);
     if unknown > 0 {
@@ -174,7 +193,7 @@ pub fn eval(args: EvalArgs) -> Result<()> {
             classes.join(", ")
         );
     }
-    let report = evaluate(&mut model, &examples, &spec, args.threads.max(1))?;
+    let report = evaluate(&models, &examples, &spec, args.threads.max(1))?;
     let summary = EvalSummary {
         part: "all",
         classes,
@@ -250,9 +269,9 @@ fn read_any(path: &Path) -> Result<Vec<(String, String, Vec<Stroke>)>> {
 
 /// Runs `recur predict`.
 pub fn predict(args: PredictArgs) -> Result<()> {
-    let mut model = load_model(&args.model)?;
-    let classes = model.config().classes.clone();
-    let spec = input_spec(model.config())?;
+    let models = load_models(&args.model)?;
+    let classes = models[0].config().classes.clone();
+    let spec = input_spec(models[0].config())?;
     let drawings = read_any(&args.input)?;
     let (mut usable, mut ids) = (Vec::new(), Vec::new());
     for (i, (key, word, strokes)) in drawings.into_iter().enumerate() {
@@ -263,7 +282,7 @@ pub fn predict(args: PredictArgs) -> Result<()> {
         usable.push(Example { strokes, class: 0 });
         ids.push((i, key, word));
     }
-    let probs = predict_probabilities(&mut model, &usable, &spec, args.threads.max(1))?;
+    let probs = predict_probabilities(&models, &usable, &spec, args.threads.max(1))?;
     for ((i, key, word), p) in ids.iter().zip(probs) {
         let mut ranked: Vec<usize> = (0..p.len()).collect();
         ranked.sort_by(|&a, &b| p[b].total_cmp(&p[a]));
