@@ -262,7 +262,7 @@ pub fn demo(args: DemoArgs) -> Result<()> {
         preset: presets::PRESETS[0].into(),
         config: None,
         epochs: args.epochs,
-        ensemble: 1,
+        ensemble: args.ensemble,
         patience: 10,
         batch_size: 64,
         lr: 2e-3,
