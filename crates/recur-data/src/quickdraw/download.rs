@@ -200,7 +200,25 @@ fn fetch_from(
                 hint,
             }));
         }
-        Err(e) => return Err(Attempt::Broken(e.to_string())),
+        Err(ureq::Error::Transport(t)) => {
+            // ureq's own message repeats the URL, which the error already names.
+            let mut message = match t.message() {
+                Some(m) => format!("{}: {m}", t.kind()),
+                None => t.kind().to_string(),
+            };
+            if let Some(cause) = std::error::Error::source(&t) {
+                message.push_str(&format!(": {cause}"));
+            }
+            return Err(match t.kind() {
+                ureq::ErrorKind::InvalidUrl | ureq::ErrorKind::UnknownScheme => {
+                    Attempt::Fatal(DownloadError::Transfer {
+                        url: url.to_string(),
+                        message,
+                    })
+                }
+                _ => Attempt::Broken(message),
+            });
+        }
     };
     let resumed = response.status() == 206;
     let start = if resumed { have } else { 0 };
