@@ -13,6 +13,14 @@ fn ok(o: Output) -> String {
     String::from_utf8_lossy(&o.stdout).to_string()
 }
 
+/// `recur predict --json` on `input`: one parsed object per drawing.
+fn predict_json(model: &std::path::Path, input: &std::path::Path, extra: &[&str]) -> Vec<serde_json::Value> {
+    let (model, input) = (model.to_str().unwrap(), input.to_str().unwrap());
+    let base = ["predict", "--model", model, "--input", input, "--json"];
+    let lines = ok(recur(&[&base[..], extra].concat()));
+    lines.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
 #[test]
 fn synth_train_eval_predict_render_and_resume() {
     let d = temp_dir("flow");
@@ -54,19 +62,9 @@ fn synth_train_eval_predict_render_and_resume() {
     assert!(std::fs::read(&confusion).unwrap().starts_with(b"\x89PNG"));
 
     let stars = data.join("star.ndjson");
-    let lines = ok(recur(&[
-        "predict",
-        "--model",
-        model_s,
-        "--input",
-        stars.to_str().unwrap(),
-        "--top",
-        "2",
-        "--json",
-    ]));
-    let first: serde_json::Value = serde_json::from_str(lines.lines().next().unwrap()).unwrap();
-    assert_eq!(first["predictions"].as_array().unwrap().len(), 2);
-    assert_eq!(lines.lines().count(), 60);
+    let predictions = predict_json(&model, &stars, &["--top", "2"]);
+    assert_eq!(predictions[0]["predictions"].as_array().unwrap().len(), 2);
+    assert_eq!(predictions.len(), 60);
 
     let grid = d.join("grid.svg");
     ok(recur(&[
@@ -168,16 +166,7 @@ fn an_ensemble_trains_resumes_and_predicts_as_one_model() {
     let line = ok(recur(&["eval", "--model", model_s, "--data", data_s, "--json"]));
     let r: serde_json::Value = serde_json::from_str(line.trim()).unwrap();
     assert_eq!(r["n"], 360);
-    let input = data.join("star.ndjson");
-    let lines = ok(recur(&[
-        "predict",
-        "--model",
-        model_s,
-        "--input",
-        input.to_str().unwrap(),
-        "--json",
-    ]));
-    let p: serde_json::Value = serde_json::from_str(lines.lines().next().unwrap()).unwrap();
+    let p = &predict_json(&model, &data.join("star.ndjson"), &[])[0];
     let total: f64 = p["predictions"]
         .as_array()
         .unwrap()
