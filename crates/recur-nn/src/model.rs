@@ -136,9 +136,15 @@ impl<T: Float> Model<T> {
             .sum()
     }
 
-    /// Approximate forward FLOPs per input step (2 per multiply-add), for throughput reports.
-    pub fn forward_flops_per_step(&self) -> usize {
-        self.layers.iter().map(|l| l.forward_flops_per_step()).sum()
+    /// Approximate forward FLOPs (2 per multiply-add) for one sequence of `length` steps, for
+    /// throughput reports. A layer after the time axis is gone (a dense layer on an LSTM's last
+    /// state) runs once per sequence, not once per step.
+    pub fn forward_flops_per_sequence(&self, length: usize) -> usize {
+        self.layers
+            .iter()
+            .zip(&self.shapes)
+            .map(|(layer, input)| layer.forward_flops_per_step() * if input.sequential { length } else { 1 })
+            .sum()
     }
 
     /// A Keras-style table: layer, output shape, parameter count.

@@ -44,7 +44,9 @@ pub const LSTM_MODEL: &str = r#"{"input_size": 128, "layers": [{"type": "lstm", 
 struct Throughput {
     train: f64,
     infer: f64,
-    train_flops_per_seq: f64,
+    /// Forward FLOPs of one sequence; training counts three times that (forward, and the
+    /// backward's two products per forward product).
+    forward_flops_per_seq: f64,
 }
 
 pub fn bench(a: BenchArgs) -> Result<()> {
@@ -52,9 +54,11 @@ pub fn bench(a: BenchArgs) -> Result<()> {
     let sketch = measure(SKETCH_MODEL, Loss::SoftmaxCrossEntropy { label_smoothing: 0.0 }, &a)?;
     let lstm = measure(LSTM_MODEL, Loss::Mean, &a)?;
     let report = |t: &Throughput| {
-        let pct = 100.0 * t.train * t.train_flops_per_seq / (peak * 1e9);
+        let pct = |seq_per_s: f64, flops: f64| round1(100.0 * seq_per_s * flops / (peak * 1e9));
+        let train_flops = 3.0 * t.forward_flops_per_seq;
         json!({"train_seq_per_s": round1(t.train), "infer_seq_per_s": round1(t.infer),
-               "train_mflop_per_seq": round1(t.train_flops_per_seq / 1e6), "train_pct_of_sgemm_peak": round1(pct)})
+               "train_mflop_per_seq": round1(train_flops / 1e6), "infer_mflop_per_seq": round1(t.forward_flops_per_seq / 1e6),
+               "train_pct_of_sgemm_peak": pct(t.train, train_flops), "infer_pct_of_sgemm_peak": pct(t.infer, t.forward_flops_per_seq)})
     };
     let out = json!({"sketch": report(&sketch), "lstm128": report(&lstm), "sgemm_peak_gflops": round1(peak),
                      "threads": a.threads, "batch": a.batch, "length": a.length});
@@ -66,14 +70,19 @@ pub fn bench(a: BenchArgs) -> Result<()> {
             a.batch, a.length, a.threads, peak
         );
         println!(
-            "{:<10} {:>14} {:>14} {:>16} {:>14}",
-            "model", "train seq/s", "infer seq/s", "MFLOP/train seq", "% of peak"
+            "{:<10} {:>14} {:>14} {:>16} {:>14} {:>14}",
+            "model", "train seq/s", "infer seq/s", "MFLOP/train seq", "train % peak", "infer % peak"
         );
-        for (name, key) in [("sketch", "sketch"), ("lstm128", "lstm128")] {
-            let r = &out[key];
+        for name in ["sketch", "lstm128"] {
+            // serde_json's numbers ignore width flags, so each is formatted as an f64.
+            let col = |key: &str| out[name][key].as_f64().unwrap_or(f64::NAN);
             println!(
-                "{name:<10} {:>14} {:>14} {:>16} {:>14}",
-                r["train_seq_per_s"], r["infer_seq_per_s"], r["train_mflop_per_seq"], r["train_pct_of_sgemm_peak"]
+                "{name:<10} {:>14.1} {:>14.1} {:>16.1} {:>14.1} {:>14.1}",
+                col("train_seq_per_s"),
+                col("infer_seq_per_s"),
+                col("train_mflop_per_seq"),
+                col("train_pct_of_sgemm_peak"),
+                col("infer_pct_of_sgemm_peak")
             );
         }
     }
@@ -99,7 +108,7 @@ fn rate(seconds: f64, mut step: impl FnMut() -> Result<()>) -> Result<f64> {
 fn measure(config: &str, loss: Loss, a: &BenchArgs) -> Result<Throughput> {
     let config = ModelConfig::from_json(config)?;
     let model = Model::<f32>::new(config.clone(), 1)?;
-    let flops = 3.0 * model.forward_flops_per_step() as f64 * a.length as f64;
+    let forward_flops = model.forward_flops_per_sequence(a.length) as f64;
     let mut rng = Rng::new(2);
     let n = a.batch * a.length * config.input_size;
     let x = Seq::new(
@@ -125,7 +134,7 @@ fn measure(config: &str, loss: Loss, a: &BenchArgs) -> Result<Throughput> {
     Ok(Throughput {
         train,
         infer,
-        train_flops_per_seq: flops,
+        forward_flops_per_seq: forward_flops,
     })
 }
 
