@@ -1,6 +1,7 @@
 //! Element-wise activations: as a stand-alone layer, and fused into dense and conv1d.
 
 use crate::layer::{Ctx, Layer};
+use recur_core::math::dispatch;
 use recur_core::{Float, Seq, Shape};
 use serde::{Deserialize, Serialize};
 
@@ -26,24 +27,25 @@ impl Activation {
     pub fn apply<T: Float>(self, xs: &mut [T]) {
         match self {
             Activation::Linear => {}
-            Activation::Relu => xs.iter_mut().for_each(|x| *x = x.max(T::ZERO)),
+            Activation::Relu => dispatch(
+                #[inline(always)]
+                || xs.iter_mut().for_each(|x| *x = x.max(T::ZERO)),
+            ),
             Activation::Tanh => T::tanh_slice(xs),
             Activation::Sigmoid => T::sigmoid_slice(xs),
             Activation::Gelu => xs.iter_mut().for_each(|x| *x = *x * normal_cdf(*x)),
         }
     }
 
-    /// Multiplies `grad` in place by the derivative at pre-activation `z` (output `y`).
+    /// Multiplies `grad` in place by the derivative at pre-activation `z` (output `y`; `z` is
+    /// only read where [`Activation::needs_input`] says so).
     pub fn backward<T: Float>(self, z: &[T], y: &[T], grad: &mut [T]) {
         match self {
             Activation::Linear => {}
-            Activation::Relu => grad.iter_mut().zip(z).for_each(|(g, &z)| {
-                if z <= T::ZERO {
-                    *g = T::ZERO
-                }
-            }),
-            Activation::Tanh => grad.iter_mut().zip(y).for_each(|(g, &y)| *g *= T::ONE - y * y),
-            Activation::Sigmoid => grad.iter_mut().zip(y).for_each(|(g, &y)| *g *= y * (T::ONE - y)),
+            // ReLU's output is positive exactly where its input is.
+            Activation::Relu => by_output(grad, y, |g, y| if y > T::ZERO { g } else { T::ZERO }),
+            Activation::Tanh => by_output(grad, y, |g, y| g * (T::ONE - y * y)),
+            Activation::Sigmoid => by_output(grad, y, |g, y| g * y * (T::ONE - y)),
             Activation::Gelu => grad.iter_mut().zip(z).for_each(|(g, &z)| {
                 let pdf = (-(z * z) / T::from_f64(2.0)).exp() * T::from_f64(0.398_942_280_401_432_7);
                 *g *= normal_cdf(z) + z * pdf
@@ -53,8 +55,17 @@ impl Activation {
 
     /// True when backward needs the pre-activation values kept.
     pub fn needs_input(self) -> bool {
-        matches!(self, Activation::Relu | Activation::Gelu)
+        matches!(self, Activation::Gelu)
     }
+}
+
+/// `grad[i] = f(grad[i], y[i])`, vectorised for the widest unit the CPU has.
+#[inline(always)]
+fn by_output<T: Float>(grad: &mut [T], y: &[T], f: impl Fn(T, T) -> T) {
+    dispatch(
+        #[inline(always)]
+        || grad.iter_mut().zip(y).for_each(|(g, &y)| *g = f(*g, y)),
+    )
 }
 
 /// Φ(x), the standard normal CDF, through musl's erf (about 1 ulp).

@@ -3,6 +3,7 @@
 //! variance are updated PyTorch's way and used at inference.
 
 use crate::layer::{valid_rows, Ctx, Layer, Param};
+use recur_core::math::dispatch;
 use recur_core::{Float, Seq, Shape};
 
 /// Batch normalisation with learnable scale (`weight`) and shift (`bias`).
@@ -59,17 +60,24 @@ impl<T: Float> Layer<T> for BatchNorm<T> {
         let (mean, inv_std) = if ctx.training && count > 0 {
             let mut mean = vec![0.0f64; f];
             let mut sq = vec![0.0f64; f];
-            for row in valid_rows(&x) {
-                for (j, &v) in x.data[row * f..(row + 1) * f].iter().enumerate() {
-                    mean[j] += v.to_f64();
-                }
-            }
-            mean.iter_mut().for_each(|m| *m /= count as f64);
-            for row in valid_rows(&x) {
-                for (j, &v) in x.data[row * f..(row + 1) * f].iter().enumerate() {
-                    sq[j] += (v.to_f64() - mean[j]).powi(2);
-                }
-            }
+            // Sums in f64 (a long batch of f32 would lose digits), vectorised row by row.
+            dispatch(
+                #[inline(always)]
+                || {
+                    for row in valid_rows(&x) {
+                        let r = &x.data[row * f..(row + 1) * f];
+                        mean.iter_mut().zip(r).for_each(|(m, &v)| *m += v.to_f64());
+                    }
+                    mean.iter_mut().for_each(|m| *m /= count as f64);
+                    for row in valid_rows(&x) {
+                        let r = &x.data[row * f..(row + 1) * f];
+                        for ((s, &v), &m) in sq.iter_mut().zip(r).zip(&mean) {
+                            let d = v.to_f64() - m;
+                            *s += d * d;
+                        }
+                    }
+                },
+            );
             let var: Vec<f64> = sq.iter().map(|s| s / count as f64).collect();
             let m = self.momentum;
             let unbias = count as f64 / (count.max(2) - 1) as f64;
@@ -92,18 +100,26 @@ impl<T: Float> Layer<T> for BatchNorm<T> {
             (self.running_mean.value.clone(), inv)
         };
         let mut x_hat = x;
-        for row in x_hat.data.chunks_exact_mut(f) {
-            for j in 0..f {
-                row[j] = (row[j] - mean[j]) * inv_std[j];
-            }
-        }
+        let mut y = Seq::zeros_like(&x_hat, f);
+        let (weight, bias) = (&self.weight.value, &self.bias.value);
+        dispatch(
+            #[inline(always)]
+            || {
+                for (xr, yr) in x_hat.data.chunks_exact_mut(f).zip(y.data.chunks_exact_mut(f)) {
+                    for ((((xv, yv), &m), &inv), (&w, &b)) in xr
+                        .iter_mut()
+                        .zip(yr)
+                        .zip(&mean)
+                        .zip(&inv_std)
+                        .zip(weight.iter().zip(bias))
+                    {
+                        *xv = (*xv - m) * inv;
+                        *yv = *xv * w + b;
+                    }
+                }
+            },
+        );
         x_hat.zero_padding();
-        let mut y = x_hat.clone();
-        for row in y.data.chunks_exact_mut(f) {
-            for j in 0..f {
-                row[j] = row[j] * self.weight.value[j] + self.bias.value[j];
-            }
-        }
         y.zero_padding();
         if ctx.training {
             self.cache = Some(BnCache { x_hat, inv_std });
@@ -119,24 +135,45 @@ impl<T: Float> Layer<T> for BatchNorm<T> {
         let f = dy.features;
         let n = T::from_f64(dy.valid_steps().max(1) as f64);
         let (mut sum_dy, mut sum_dy_xhat) = (vec![T::ZERO; f], vec![T::ZERO; f]);
-        for row in valid_rows(&dy) {
-            for j in 0..f {
-                let g = dy.data[row * f + j];
-                sum_dy[j] += g;
-                sum_dy_xhat[j] += g * cache.x_hat.data[row * f + j];
-            }
-        }
+        let mut dx = Seq::zeros_like(&dy, f);
+        dispatch(
+            #[inline(always)]
+            || {
+                for row in valid_rows(&dy) {
+                    let (g, xh) = (
+                        &dy.data[row * f..(row + 1) * f],
+                        &cache.x_hat.data[row * f..(row + 1) * f],
+                    );
+                    for (((s1, s2), &g), &xh) in sum_dy.iter_mut().zip(sum_dy_xhat.iter_mut()).zip(g).zip(xh) {
+                        *s1 += g;
+                        *s2 += g * xh;
+                    }
+                }
+                // dx = w·inv_std/n · (n·dy − Σdy − x̂·Σdy·x̂), per feature.
+                let scale: Vec<T> = self
+                    .weight
+                    .value
+                    .iter()
+                    .zip(&cache.inv_std)
+                    .map(|(&w, &inv)| w * inv / n)
+                    .collect();
+                for row in valid_rows(&dy) {
+                    let (g, xh) = (
+                        &dy.data[row * f..(row + 1) * f],
+                        &cache.x_hat.data[row * f..(row + 1) * f],
+                    );
+                    let d = &mut dx.data[row * f..(row + 1) * f];
+                    for (((((d, &g), &xh), &a), &s1), &s2) in
+                        d.iter_mut().zip(g).zip(xh).zip(&scale).zip(&sum_dy).zip(&sum_dy_xhat)
+                    {
+                        *d = a * (n * g - s1 - xh * s2);
+                    }
+                }
+            },
+        );
         for j in 0..f {
             self.weight.grad[j] += sum_dy_xhat[j];
             self.bias.grad[j] += sum_dy[j];
-        }
-        let mut dx = Seq::zeros_like(&dy, f);
-        for row in valid_rows(&dy) {
-            for j in 0..f {
-                let scale = self.weight.value[j] * cache.inv_std[j] / n;
-                let xh = cache.x_hat.data[row * f + j];
-                dx.data[row * f + j] = scale * (n * dy.data[row * f + j] - sum_dy[j] - xh * sum_dy_xhat[j]);
-            }
         }
         dx
     }

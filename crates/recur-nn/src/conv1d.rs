@@ -99,6 +99,20 @@ impl<T: Float> Conv1d<T> {
         }
     }
 
+    /// The weight as `[out, k, in]`: the layout of the im2col rows.
+    fn taps_outermost(&self) -> Vec<T> {
+        let (c_out, c_in, k) = (self.bias.len(), self.input.features, self.geometry.kernel_size);
+        let mut w = vec![T::ZERO; c_out * k * c_in];
+        for (o, filter) in self.weight.value.chunks_exact(c_in * k).enumerate() {
+            for (c, taps) in filter.chunks_exact(k).enumerate() {
+                for (j, &v) in taps.iter().enumerate() {
+                    w[(o * k + j) * c_in + c] = v;
+                }
+            }
+        }
+        w
+    }
+
     /// For each output row, the input step each tap reads (None when it falls in padding).
     fn for_each_tap(&self, x_time: usize, lengths: &[usize], out_time: usize, mut f: impl FnMut(usize, usize, usize)) {
         let g = self.geometry;
@@ -134,22 +148,23 @@ impl<T: Float> Layer<T> for Conv1d<T> {
         let out_lengths: Vec<usize> = x.lengths.iter().map(|&l| self.geometry.output_len(l)).collect();
         let rows = x.batch * out_time;
         let width = c_in * k;
+        // im2col with the taps outermost in each row, so every tap is one contiguous copy of
+        // an input step; the weight is permuted to match ([out, k, in] instead of [out, in, k]).
         let mut cols = vec![T::ZERO; rows * width];
         self.for_each_tap(x.time, &x.lengths, out_time, |row, src, j| {
-            let src = &x.data[src * c_in..(src + 1) * c_in];
-            for (c, &v) in src.iter().enumerate() {
-                cols[row * width + c * k + j] = v;
-            }
+            cols[row * width + j * c_in..row * width + (j + 1) * c_in]
+                .copy_from_slice(&x.data[src * c_in..(src + 1) * c_in]);
         });
+        let weight = self.taps_outermost();
         let mut y = Seq {
-            data: vec![T::ZERO; rows * c_out],
+            data: Vec::new(),
             batch: x.batch,
             time: out_time,
             features: c_out,
             lengths: out_lengths,
             sequential: true,
         };
-        let (data, z) = affine_forward(&cols, &self.weight, &self.bias, self.activation, ctx.training);
+        let (data, z) = affine_forward(&cols, &weight, &self.bias.value, self.activation, ctx.training);
         y.data = data;
         y.zero_padding();
         if ctx.training {
@@ -170,6 +185,8 @@ impl<T: Float> Layer<T> for Conv1d<T> {
         let (rows, width) = (dy.batch * dy.time, c_in * k);
         self.activation.backward(&cache.z, &cache.y, &mut dy.data);
         dy.zero_padding();
+        // Weight gradient in the permuted layout, then added back in PyTorch's.
+        let mut d_weight = vec![T::ZERO; c_out * width];
         matmul(
             c_out,
             width,
@@ -180,10 +197,17 @@ impl<T: Float> Layer<T> for Conv1d<T> {
             &cache.cols,
             width,
             Transpose::No,
-            &mut self.weight.grad,
+            &mut d_weight,
             width,
-            true,
+            false,
         );
+        for (o, row) in d_weight.chunks_exact(width).enumerate() {
+            for (j, tap) in row.chunks_exact(c_in).enumerate() {
+                for (c, &g) in tap.iter().enumerate() {
+                    self.weight.grad[(o * c_in + c) * k + j] += g;
+                }
+            }
+        }
         add_column_sums(&dy.data, c_out, &mut self.bias.grad);
         let mut dcols = vec![T::ZERO; rows * width];
         matmul(
@@ -193,7 +217,7 @@ impl<T: Float> Layer<T> for Conv1d<T> {
             &dy.data,
             c_out,
             Transpose::No,
-            &self.weight.value,
+            &self.taps_outermost(),
             width,
             Transpose::No,
             &mut dcols,
@@ -210,9 +234,9 @@ impl<T: Float> Layer<T> for Conv1d<T> {
         };
         let mut dx = Seq::zeros_like(&like, c_in);
         self.for_each_tap(cache.in_time, &cache.in_lengths, dy.time, |row, src, j| {
-            let dst = &mut dx.data[src * c_in..(src + 1) * c_in];
-            for (c, d) in dst.iter_mut().enumerate() {
-                *d += dcols[row * width + c * k + j];
+            let taps = &dcols[row * width + j * c_in..row * width + (j + 1) * c_in];
+            for (d, &g) in dx.data[src * c_in..(src + 1) * c_in].iter_mut().zip(taps) {
+                *d += g;
             }
         });
         dx

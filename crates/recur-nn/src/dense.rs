@@ -56,7 +56,13 @@ impl<T: Float> Layer<T> for Dense<T> {
     fn forward(&mut self, x: Seq<T>, ctx: &mut Ctx) -> Seq<T> {
         let n_out = self.units();
         let mut y = Seq::zeros_like(&x, n_out);
-        let (data, z) = affine_forward(&x.data, &self.weight, &self.bias, self.activation, ctx.training);
+        let (data, z) = affine_forward(
+            &x.data,
+            &self.weight.value,
+            &self.bias.value,
+            self.activation,
+            ctx.training,
+        );
         y.data = data;
         y.zero_padding();
         if ctx.training {

@@ -156,14 +156,14 @@ pub fn bias_rows<T: Float>(rows: usize, bias: &[T]) -> Vec<T> {
 /// backward will need it, the pre-activation `z` (empty otherwise).
 pub fn affine_forward<T: Float>(
     x: &[T],
-    weight: &Param<T>,
-    bias: &Param<T>,
+    weight: &[T],
+    bias: &[T],
     activation: Activation,
     keep_pre_activation: bool,
 ) -> (Vec<T>, Vec<T>) {
     let (n_out, n_in) = (bias.len(), weight.len() / bias.len().max(1));
     let rows = x.len() / n_in.max(1);
-    let mut y = bias_rows(rows, &bias.value);
+    let mut y = bias_rows(rows, bias);
     matmul(
         rows,
         n_out,
@@ -171,7 +171,7 @@ pub fn affine_forward<T: Float>(
         x,
         n_in,
         Transpose::No,
-        &weight.value,
+        weight,
         n_in,
         Transpose::Yes,
         &mut y,

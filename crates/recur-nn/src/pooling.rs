@@ -2,6 +2,7 @@
 //! real steps, giving one vector per sequence.
 
 use crate::layer::{Ctx, Layer};
+use recur_core::math::dispatch;
 use recur_core::{Float, Seq, Shape};
 use serde::{Deserialize, Serialize};
 
@@ -54,26 +55,38 @@ impl<T: Float> Layer<T> for GlobalPool<T> {
         let f = x.features;
         let mut out = vec![T::ZERO; x.batch * f];
         let mut argmax = vec![0usize; x.batch * f];
-        for b in 0..x.batch {
-            let len = x.lengths[b];
-            let o = &mut out[b * f..(b + 1) * f];
-            for t in 0..len {
-                for (j, &v) in x.step(b, t).iter().enumerate() {
-                    match self.mode {
-                        PoolMode::Max if t == 0 || v > o[j] => {
-                            o[j] = v;
-                            argmax[b * f + j] = t;
+        let mode = self.mode;
+        dispatch(
+            #[inline(always)]
+            || {
+                for b in 0..x.batch {
+                    let len = x.lengths[b];
+                    let (o, arg) = (&mut out[b * f..(b + 1) * f], &mut argmax[b * f..(b + 1) * f]);
+                    match mode {
+                        PoolMode::Max if len > 0 => {
+                            o.copy_from_slice(x.step(b, 0));
+                            for t in 1..len {
+                                for ((o, a), &v) in o.iter_mut().zip(arg.iter_mut()).zip(x.step(b, t)) {
+                                    if v > *o {
+                                        (*o, *a) = (v, t);
+                                    }
+                                }
+                            }
                         }
                         PoolMode::Max => {}
-                        PoolMode::Mean | PoolMode::Sum => o[j] += v,
+                        PoolMode::Mean | PoolMode::Sum => {
+                            for t in 0..len {
+                                o.iter_mut().zip(x.step(b, t)).for_each(|(o, &v)| *o += v);
+                            }
+                        }
+                    }
+                    if mode == PoolMode::Mean && len > 0 {
+                        let n = T::from_f64(len as f64);
+                        o.iter_mut().for_each(|v| *v /= n);
                     }
                 }
-            }
-            if self.mode == PoolMode::Mean && len > 0 {
-                let n = T::from_f64(len as f64);
-                o.iter_mut().for_each(|v| *v /= n);
-            }
-        }
+            },
+        );
         let y = Seq {
             data: out,
             batch: x.batch,
