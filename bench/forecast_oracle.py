@@ -23,6 +23,7 @@ import argparse
 import csv
 import datetime as dt
 import statistics
+import sys
 from collections import defaultdict
 
 HORIZON = 7
@@ -31,9 +32,16 @@ HORIZON = 7
 def read(path, date_col, value_col, type_col):
     rows = {}
     with open(path, newline="") as f:
-        for r in csv.DictReader(f):
-            day = dt.datetime.strptime(r[date_col], "%m/%d/%Y").date()
-            rows[day] = (float(r[value_col]), r[type_col] if type_col else "")
+        reader = csv.DictReader(f)
+        missing = [c for c in (date_col, value_col, type_col) if c and c not in (reader.fieldnames or [])]
+        if missing:
+            sys.exit(f"error: {path} has no column {', '.join(missing)} (it has {', '.join(reader.fieldnames or [])})")
+        for line, r in enumerate(reader, start=2):
+            try:
+                day = dt.datetime.strptime(r[date_col], "%m/%d/%Y").date()
+                rows[day] = (float(r[value_col]), r[type_col] if type_col else "")
+            except ValueError as e:
+                sys.exit(f"error: {path} line {line}: {e}")
     return rows
 
 
@@ -58,6 +66,9 @@ def main():
     first = dt.date.fromisoformat(a.train_until) + dt.timedelta(1)
     last = dt.date.fromisoformat(a.val_until)
     days = [first + dt.timedelta(i) for i in range((last - first).days + 1)]
+    absent = [d for d in days + [first - dt.timedelta(7)] if d not in rows]
+    if len(days) < HORIZON or absent:
+        sys.exit(f"error: the range {first}..{last} needs {HORIZON}+ days of data and the week before it; missing e.g. {absent[:3]}")
     origins = days[: len(days) - HORIZON + 1]
     actual = {d: v for d, (v, _) in rows.items()}
     kind = {d: t for d, (_, t) in rows.items()}

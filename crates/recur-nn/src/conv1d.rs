@@ -155,17 +155,21 @@ impl<T: Float> Layer<T> for Conv1d<T> {
             cols[row * width + j * c_in..row * width + (j + 1) * c_in]
                 .copy_from_slice(&x.data[src * c_in..(src + 1) * c_in]);
         });
-        let weight = self.taps_outermost();
+        let (data, z) = affine_forward(
+            &cols,
+            &self.taps_outermost(),
+            &self.bias.value,
+            self.activation,
+            ctx.training,
+        );
         let mut y = Seq {
-            data: Vec::new(),
+            data,
             batch: x.batch,
             time: out_time,
             features: c_out,
             lengths: out_lengths,
             sequential: true,
         };
-        let (data, z) = affine_forward(&cols, &weight, &self.bias.value, self.activation, ctx.training);
-        y.data = data;
         y.zero_padding();
         if ctx.training {
             self.cache = Some(ConvCache {
