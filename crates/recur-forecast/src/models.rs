@@ -60,7 +60,7 @@ pub fn output_kind(config: &ModelConfig, inputs: usize, horizon: usize) -> Resul
             config.input_size
         )));
     }
-    let out = *config.shapes()?.last().expect("shapes include the input");
+    let out = config.output_shape()?;
     if out.features != horizon {
         return Err(NnError::Config(format!(
             "the model outputs {} values per step but the horizon is {horizon}",

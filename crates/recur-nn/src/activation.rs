@@ -1,6 +1,6 @@
 //! Element-wise activations: as a stand-alone layer, and fused into dense and conv1d.
 
-use crate::layer::{Ctx, Layer};
+use crate::layer::{Ctx, Layer, Tape};
 use recur_core::math::dispatch;
 use recur_core::{Float, Seq, Shape};
 use serde::{Deserialize, Serialize};
@@ -78,7 +78,7 @@ fn normal_cdf<T: Float>(x: T) -> T {
 pub struct ActivationLayer<T> {
     activation: Activation,
     shape: Shape,
-    cache: Option<(Vec<T>, Vec<T>)>,
+    _values: std::marker::PhantomData<T>,
 }
 
 impl<T: Float> ActivationLayer<T> {
@@ -87,7 +87,7 @@ impl<T: Float> ActivationLayer<T> {
         ActivationLayer {
             activation,
             shape: input,
-            cache: None,
+            _values: std::marker::PhantomData,
         }
     }
 }
@@ -99,21 +99,16 @@ impl<T: Float> Layer<T> for ActivationLayer<T> {
     fn output_shape(&self) -> Shape {
         self.shape
     }
-    fn forward(&mut self, x: Seq<T>, ctx: &mut Ctx) -> Seq<T> {
+    fn forward(&self, x: Seq<T>, ctx: &mut Ctx) -> (Seq<T>, Tape) {
         let mut y = x.clone();
         self.activation.apply(&mut y.data);
         y.zero_padding();
-        if ctx.training {
-            self.cache = Some((x.data, y.data.clone()));
-        }
-        y
+        let tape = Tape::when(ctx.training, || (x.data, y.data.clone()));
+        (y, tape)
     }
-    fn backward(&mut self, mut dy: Seq<T>) -> Seq<T> {
-        let (z, y) = self
-            .cache
-            .as_ref()
-            .expect("activation: backward before a training forward");
-        self.activation.backward(z, y, &mut dy.data);
+    fn backward(&mut self, tape: Tape, mut dy: Seq<T>, _input_grad: bool) -> Seq<T> {
+        let (z, y): (Vec<T>, Vec<T>) = tape.take("activation");
+        self.activation.backward(&z, &y, &mut dy.data);
         dy
     }
 }

@@ -1,8 +1,10 @@
 //! Batch normalisation over features (PyTorch `BatchNorm1d`). Training statistics are taken
 //! over the real steps only, so padding never shifts them; running mean and (unbiased)
-//! variance are updated PyTorch's way and used at inference.
+//! variance are updated PyTorch's way and used at inference. The running update is applied
+//! when the step's backward consumes the tape, which keeps forward a shared `&self` call; a
+//! training step always runs both, so the statistics are those PyTorch's forward would keep.
 
-use crate::layer::{valid_rows, Ctx, Layer, Param};
+use crate::layer::{no_input_grad, valid_rows, Ctx, Layer, Param, Tape};
 use recur_core::math::dispatch;
 use recur_core::{Float, Seq, Shape};
 
@@ -18,13 +20,14 @@ pub struct BatchNorm<T> {
     epsilon: f64,
     momentum: f64,
     input: Shape,
-    cache: Option<BnCache<T>>,
 }
 
-#[derive(Clone)]
-struct BnCache<T> {
+/// What backward needs, and the batch statistics the running averages take in.
+struct BnTape<T> {
     x_hat: Seq<T>,
     inv_std: Vec<T>,
+    /// The batch's mean and unbiased variance (None when it had no real step).
+    batch_stats: Option<(Vec<f64>, Vec<f64>)>,
 }
 
 impl<T: Float> BatchNorm<T> {
@@ -40,7 +43,6 @@ impl<T: Float> BatchNorm<T> {
             epsilon,
             momentum,
             input,
-            cache: None,
         }
     }
 }
@@ -53,10 +55,11 @@ impl<T: Float> Layer<T> for BatchNorm<T> {
         self.input
     }
 
-    fn forward(&mut self, x: Seq<T>, ctx: &mut Ctx) -> Seq<T> {
+    fn forward(&self, x: Seq<T>, ctx: &mut Ctx) -> (Seq<T>, Tape) {
         let f = x.features;
         let eps = T::from_f64(self.epsilon);
         let count = x.valid_steps();
+        let mut batch_stats = None;
         let (mean, inv_std) = if ctx.training && count > 0 {
             let mut mean = vec![0.0f64; f];
             let mut sq = vec![0.0f64; f];
@@ -79,17 +82,11 @@ impl<T: Float> Layer<T> for BatchNorm<T> {
                 },
             );
             let var: Vec<f64> = sq.iter().map(|s| s / count as f64).collect();
-            let m = self.momentum;
             let unbias = count as f64 / (count.max(2) - 1) as f64;
-            for j in 0..f {
-                let rm = &mut self.running_mean.value[j];
-                *rm = T::from_f64((1.0 - m) * rm.to_f64() + m * mean[j]);
-                let rv = &mut self.running_var.value[j];
-                *rv = T::from_f64((1.0 - m) * rv.to_f64() + m * var[j] * unbias);
-            }
-            self.batches_tracked.value[0] += T::ONE;
             let inv: Vec<T> = var.iter().map(|v| T::ONE / (T::from_f64(*v) + eps).sqrt()).collect();
-            (mean.into_iter().map(T::from_f64).collect::<Vec<T>>(), inv)
+            let batch_mean = mean.iter().copied().map(T::from_f64).collect::<Vec<T>>();
+            batch_stats = Some((mean, var.iter().map(|v| v * unbias).collect()));
+            (batch_mean, inv)
         } else {
             let inv = self
                 .running_var
@@ -121,17 +118,26 @@ impl<T: Float> Layer<T> for BatchNorm<T> {
         );
         x_hat.zero_padding();
         y.zero_padding();
-        if ctx.training {
-            self.cache = Some(BnCache { x_hat, inv_std });
-        }
-        y
+        let tape = Tape::when(ctx.training, || BnTape {
+            x_hat,
+            inv_std,
+            batch_stats,
+        });
+        (y, tape)
     }
 
-    fn backward(&mut self, dy: Seq<T>) -> Seq<T> {
-        let cache = self
-            .cache
-            .take()
-            .expect("batch_norm: backward before a training forward");
+    fn backward(&mut self, tape: Tape, dy: Seq<T>, input_grad: bool) -> Seq<T> {
+        let cache: BnTape<T> = tape.take("batch_norm");
+        if let Some((mean, var)) = &cache.batch_stats {
+            let m = self.momentum;
+            for j in 0..mean.len() {
+                let rm = &mut self.running_mean.value[j];
+                *rm = T::from_f64((1.0 - m) * rm.to_f64() + m * mean[j]);
+                let rv = &mut self.running_var.value[j];
+                *rv = T::from_f64((1.0 - m) * rv.to_f64() + m * var[j]);
+            }
+            self.batches_tracked.value[0] += T::ONE;
+        }
         let f = dy.features;
         let n = T::from_f64(dy.valid_steps().max(1) as f64);
         let (mut sum_dy, mut sum_dy_xhat) = (vec![T::ZERO; f], vec![T::ZERO; f]);
@@ -175,7 +181,11 @@ impl<T: Float> Layer<T> for BatchNorm<T> {
             self.weight.grad[j] += sum_dy_xhat[j];
             self.bias.grad[j] += sum_dy[j];
         }
-        dx
+        if input_grad {
+            dx
+        } else {
+            no_input_grad(&dx, f)
+        }
     }
 
     fn params(&self) -> Vec<&Param<T>> {
@@ -239,20 +249,20 @@ mod tests {
         let packed = Seq::new(packed, 1, 7, 3, vec![7]).unwrap();
         let mut rng = Rng::new(0);
         let (mut a, mut b) = (layer(), layer());
-        let ya = a.forward(
-            x.clone(),
-            &mut Ctx {
-                training: true,
-                rng: &mut rng,
-            },
-        );
-        let yb = b.forward(
-            packed,
-            &mut Ctx {
-                training: true,
-                rng: &mut rng,
-            },
-        );
+        let mut train = |layer: &mut BatchNorm<f64>, x: Seq<f64>| {
+            let (y, tape) = layer.forward(
+                x,
+                &mut Ctx {
+                    training: true,
+                    rng: &mut rng,
+                },
+            );
+            // The running statistics take the batch in when the step's backward runs.
+            layer.backward(tape, Seq::zeros_like(&y, y.features), false);
+            y
+        };
+        let ya = train(&mut a, x.clone());
+        let yb = train(&mut b, packed);
         assert_close(ya.step(1, 1), yb.step(0, 6), "normalised output");
         assert_close(&a.running_var.value, &b.running_var.value, "running variance");
         assert!(ya.step(1, 3).iter().all(|&v| v == 0.0), "padding stays zero");

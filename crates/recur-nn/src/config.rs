@@ -1,26 +1,43 @@
-//! Models as data: a JSON config a Keras user would recognise, e.g.
+//! Models as data: a JSON config a Keras user would recognise. A stack is a list of layers,
 //! `{"input_size": 3, "layers": [{"type": "conv1d", "filters": 32, "kernel_size": 5,
 //! "padding": "same", "activation": "relu"}, {"type": "lstm", "units": 128}, {"type": "dense",
-//! "units": 345}]}`.
+//! "units": 345}]}`; any other graph names its inputs and nodes as Keras's functional API does
+//! (see [`crate::graph`]): `{"inputs": [{"name": "x", "size": 3}], "nodes": [{"name": "a",
+//! "type": "dense", "units": 4, "inputs": ["x"]}, …], "outputs": ["a"]}`.
 
 use crate::activation::{Activation, ActivationLayer};
 use crate::conv1d::{Conv1d, ConvGeometry, Padding};
 use crate::error::{NnError, Result};
+use crate::gated::GatedActivation;
+use crate::graph::{InputConfig, NodeConfig, Plan};
 use crate::layer::Layer;
 use crate::pooling::{GlobalPool, PoolMode};
 use crate::recurrent::{Gru, Lstm, RecurrentOptions, SimpleRnn};
+use crate::repeat_vector::RepeatVector;
 use crate::{BatchNorm, Dense, Dropout, Embedding, LayerNorm};
 use recur_core::{Float, Rng, Shape};
 use serde::{Deserialize, Serialize};
 
-/// A whole model: input width, layers in order, and (for classifiers) class names.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// A whole model: a stack (`input_size` and `layers`) or a graph (`inputs`, `nodes`,
+/// `outputs`), and (for classifiers) class names.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelConfig {
-    /// Features per input step.
+    /// Features per input step of a stack's one input.
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub input_size: usize,
-    /// The layers, applied in order.
+    /// A stack's layers, applied in order (nodes named `layers.{i}`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub layers: Vec<LayerConfig>,
+    /// A graph's inputs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inputs: Vec<InputConfig>,
+    /// A graph's nodes, in any order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nodes: Vec<NodeConfig>,
+    /// The nodes whose values a graph returns (default: its last node).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outputs: Vec<String>,
     /// Names of the output classes, for classifiers.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub classes: Vec<String>,
@@ -32,6 +49,9 @@ pub struct ModelConfig {
 
 fn one() -> usize {
     1
+}
+fn is_zero(v: &usize) -> bool {
+    *v == 0
 }
 fn bn_epsilon() -> f64 {
     1e-5
@@ -115,36 +135,40 @@ pub enum LayerConfig {
     Gru(RecurrentOptions),
     /// Elman RNN layer (tanh).
     SimpleRnn(RecurrentOptions),
+    /// A vector repeated `n` times into a sequence (Keras `RepeatVector`).
+    RepeatVector {
+        /// Steps of the output.
+        n: usize,
+    },
+    /// WaveNet's gate: `tanh(a) · sigmoid(b)` of the two halves `[a, b]` of each step.
+    GatedActivation {},
+    /// A layer applied to every step on its own (Keras `TimeDistributed`): dense, activation,
+    /// dropout, layer_norm, batch_norm, gated_activation or embedding, which already work per
+    /// step, so the wrapper is the inner layer itself (same tensors, same names).
+    TimeDistributed {
+        /// The per-step layer.
+        layer: Box<LayerConfig>,
+    },
 }
 
 impl ModelConfig {
     /// Parses a config from JSON text, naming what is wrong.
     pub fn from_json(text: &str) -> Result<Self> {
         let config: ModelConfig = serde_json::from_str(text).map_err(|e| NnError::Config(e.to_string()))?;
-        config.shapes()?;
+        Plan::new(&config)?;
         Ok(config)
     }
 
-    /// The input shape and every layer's output shape, checking each layer's settings.
-    pub fn shapes(&self) -> Result<Vec<Shape>> {
-        if self.input_size == 0 {
-            return Err(NnError::Config("input_size must be at least 1".into()));
+    /// The shape of the model's only output, checking the whole config.
+    pub fn output_shape(&self) -> Result<Shape> {
+        let plan = Plan::new(self)?;
+        match plan.output_shapes().as_slice() {
+            [one] => Ok(*one),
+            many => Err(NnError::Config(format!(
+                "the model has {} outputs where one is needed",
+                many.len()
+            ))),
         }
-        if self.layers.is_empty() {
-            return Err(NnError::Config("a model needs at least one layer".into()));
-        }
-        let mut shapes = vec![Shape {
-            features: self.input_size,
-            sequential: true,
-        }];
-        for (i, layer) in self.layers.iter().enumerate() {
-            let input = shapes[i];
-            let out = layer
-                .output_shape(input)
-                .map_err(|e| NnError::Config(format!("layers[{i}] ({}): {e}", layer.kind())))?;
-            shapes.push(out);
-        }
-        Ok(shapes)
     }
 }
 
@@ -165,6 +189,9 @@ impl LayerConfig {
             LayerConfig::Lstm(_) => "lstm",
             LayerConfig::Gru(_) => "gru",
             LayerConfig::SimpleRnn(_) => "simple_rnn",
+            LayerConfig::RepeatVector { .. } => "repeat_vector",
+            LayerConfig::GatedActivation {} => "gated_activation",
+            LayerConfig::TimeDistributed { layer } => layer.kind(),
         }
     }
 
@@ -257,6 +284,42 @@ impl LayerConfig {
                     sequential: o.return_sequences,
                 })
             }
+            LayerConfig::RepeatVector { n } => {
+                positive("n", *n)?;
+                if input.sequential {
+                    return Err("repeats one vector per sequence, but its input is a sequence".into());
+                }
+                Ok(Shape {
+                    features: input.features,
+                    sequential: true,
+                })
+            }
+            LayerConfig::GatedActivation {} => {
+                if !input.features.is_multiple_of(2) {
+                    return Err(format!(
+                        "splits each step into two halves, but its input has {} features",
+                        input.features
+                    ));
+                }
+                Ok(Shape {
+                    features: input.features / 2,
+                    sequential: input.sequential,
+                })
+            }
+            LayerConfig::TimeDistributed { layer } => match **layer {
+                LayerConfig::Dense { .. }
+                | LayerConfig::Activation { .. }
+                | LayerConfig::Dropout { .. }
+                | LayerConfig::LayerNorm { .. }
+                | LayerConfig::BatchNorm { .. }
+                | LayerConfig::GatedActivation {}
+                | LayerConfig::Embedding { .. } => layer.output_shape(input),
+                ref other => Err(format!(
+                    "time_distributed wraps a per-step layer (dense, activation, dropout, layer_norm, \
+                     batch_norm, gated_activation, embedding), not {}",
+                    other.kind()
+                )),
+            },
         }
     }
 
@@ -293,6 +356,9 @@ impl LayerConfig {
             LayerConfig::Lstm(o) => Box::new(Lstm::new(input, o.clone(), rng)),
             LayerConfig::Gru(o) => Box::new(Gru::new(input, o.clone(), rng)),
             LayerConfig::SimpleRnn(o) => Box::new(SimpleRnn::new(input, o.clone(), rng)),
+            LayerConfig::RepeatVector { n } => Box::new(RepeatVector::new(input, *n)),
+            LayerConfig::GatedActivation {} => Box::new(GatedActivation::new(input)),
+            LayerConfig::TimeDistributed { layer } => layer.build(input, rng),
         }
     }
 }
@@ -310,15 +376,15 @@ mod tests {
             "bidirectional": true}, {"type": "dense", "units": 345}]}"#,
         )
         .unwrap();
-        let shapes = c.shapes().unwrap();
+        let plan = Plan::new(&c).unwrap();
         assert_eq!(
-            shapes[4],
+            plan.nodes[3].shape,
             Shape {
                 features: 128,
                 sequential: false
             }
         );
-        assert_eq!(shapes[5].features, 345);
+        assert_eq!(c.output_shape().unwrap().features, 345);
     }
 
     #[test]

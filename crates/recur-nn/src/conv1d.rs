@@ -6,7 +6,7 @@
 
 use crate::activation::Activation;
 use crate::init;
-use crate::layer::{add_column_sums, affine_forward, Ctx, Layer, Param};
+use crate::layer::{add_column_sums, affine_forward, Ctx, Layer, Param, Tape};
 use recur_core::{matmul, Float, Rng, Seq, Shape, Transpose};
 use serde::{Deserialize, Serialize};
 
@@ -72,11 +72,11 @@ pub struct Conv1d<T> {
     geometry: ConvGeometry,
     activation: Activation,
     input: Shape,
-    cache: Option<ConvCache<T>>,
 }
 
-#[derive(Clone)]
-struct ConvCache<T> {
+/// What backward needs: the im2col rows, the activation's inputs and outputs, and the input's
+/// time axis and lengths.
+struct ConvTape<T> {
     cols: Vec<T>,
     z: Vec<T>,
     y: Vec<T>,
@@ -95,7 +95,6 @@ impl<T: Float> Conv1d<T> {
             geometry,
             activation,
             input,
-            cache: None,
         }
     }
 
@@ -142,7 +141,7 @@ impl<T: Float> Layer<T> for Conv1d<T> {
         }
     }
 
-    fn forward(&mut self, x: Seq<T>, ctx: &mut Ctx) -> Seq<T> {
+    fn forward(&self, x: Seq<T>, ctx: &mut Ctx) -> (Seq<T>, Tape) {
         let (c_in, k, c_out) = (x.features, self.geometry.kernel_size, self.bias.len());
         let out_time = self.geometry.output_len(x.time).max(1);
         let out_lengths: Vec<usize> = x.lengths.iter().map(|&l| self.geometry.output_len(l)).collect();
@@ -171,20 +170,18 @@ impl<T: Float> Layer<T> for Conv1d<T> {
             sequential: true,
         };
         y.zero_padding();
-        if ctx.training {
-            self.cache = Some(ConvCache {
-                cols,
-                z,
-                y: y.data.clone(),
-                in_time: x.time,
-                in_lengths: x.lengths,
-            });
-        }
-        y
+        let tape = Tape::when(ctx.training, || ConvTape {
+            cols,
+            z,
+            y: y.data.clone(),
+            in_time: x.time,
+            in_lengths: x.lengths,
+        });
+        (y, tape)
     }
 
-    fn backward(&mut self, mut dy: Seq<T>) -> Seq<T> {
-        let cache = self.cache.take().expect("conv1d: backward before a training forward");
+    fn backward(&mut self, tape: Tape, mut dy: Seq<T>, input_grad: bool) -> Seq<T> {
+        let cache: ConvTape<T> = tape.take("conv1d");
         let (c_in, k, c_out) = (self.input.features, self.geometry.kernel_size, self.bias.len());
         let (rows, width) = (dy.batch * dy.time, c_in * k);
         self.activation.backward(&cache.z, &cache.y, &mut dy.data);
@@ -213,6 +210,17 @@ impl<T: Float> Layer<T> for Conv1d<T> {
             }
         }
         add_column_sums(&dy.data, c_out, &mut self.bias.grad);
+        let like = Seq {
+            data: Vec::new(),
+            batch: dy.batch,
+            time: cache.in_time,
+            features: c_in,
+            lengths: cache.in_lengths.clone(),
+            sequential: true,
+        };
+        if !input_grad {
+            return like;
+        }
         let mut dcols = vec![T::ZERO; rows * width];
         matmul(
             rows,
@@ -228,14 +236,6 @@ impl<T: Float> Layer<T> for Conv1d<T> {
             width,
             false,
         );
-        let like = Seq {
-            data: Vec::new(),
-            batch: dy.batch,
-            time: cache.in_time,
-            features: c_in,
-            lengths: cache.in_lengths.clone(),
-            sequential: true,
-        };
         let mut dx = Seq::zeros_like(&like, c_in);
         self.for_each_tap(cache.in_time, &cache.in_lengths, dy.time, |row, src, j| {
             let taps = &dcols[row * width + j * c_in..row * width + (j + 1) * c_in];

@@ -3,7 +3,7 @@
 
 use crate::activation::Activation;
 use crate::init;
-use crate::layer::{add_column_sums, affine_forward, Ctx, Layer, Param};
+use crate::layer::{add_column_sums, affine_forward, no_input_grad, Ctx, Layer, Param, Tape};
 use recur_core::{matmul, Float, Rng, Seq, Shape, Transpose};
 
 /// A fully connected layer with an optional fused activation.
@@ -13,11 +13,11 @@ pub struct Dense<T> {
     bias: Param<T>,
     activation: Activation,
     input: Shape,
-    cache: Option<DenseCache<T>>,
 }
 
-#[derive(Clone)]
-struct DenseCache<T> {
+/// What backward needs: the input, and the pre-activation and output where the activation's
+/// derivative reads them.
+struct DenseTape<T> {
     x: Seq<T>,
     z: Vec<T>,
     y: Vec<T>,
@@ -32,7 +32,6 @@ impl<T: Float> Dense<T> {
             bias: Param::new("bias", &[units], vec![T::ZERO; units]),
             activation,
             input,
-            cache: None,
         }
     }
 
@@ -53,7 +52,7 @@ impl<T: Float> Layer<T> for Dense<T> {
         }
     }
 
-    fn forward(&mut self, x: Seq<T>, ctx: &mut Ctx) -> Seq<T> {
+    fn forward(&self, x: Seq<T>, ctx: &mut Ctx) -> (Seq<T>, Tape) {
         let n_out = self.units();
         let mut y = Seq::zeros_like(&x, n_out);
         let (data, z) = affine_forward(
@@ -65,18 +64,16 @@ impl<T: Float> Layer<T> for Dense<T> {
         );
         y.data = data;
         y.zero_padding();
-        if ctx.training {
-            self.cache = Some(DenseCache {
-                x,
-                z,
-                y: y.data.clone(),
-            });
-        }
-        y
+        let tape = Tape::when(ctx.training, || DenseTape {
+            x,
+            z,
+            y: y.data.clone(),
+        });
+        (y, tape)
     }
 
-    fn backward(&mut self, mut dy: Seq<T>) -> Seq<T> {
-        let cache = self.cache.as_ref().expect("dense: backward before a training forward");
+    fn backward(&mut self, tape: Tape, mut dy: Seq<T>, input_grad: bool) -> Seq<T> {
+        let cache: DenseTape<T> = tape.take("dense");
         let (rows, n_in, n_out) = (dy.batch * dy.time, self.input.features, self.units());
         self.activation.backward(&cache.z, &cache.y, &mut dy.data);
         dy.zero_padding();
@@ -95,6 +92,9 @@ impl<T: Float> Layer<T> for Dense<T> {
             true,
         );
         add_column_sums(&dy.data, n_out, &mut self.bias.grad);
+        if !input_grad {
+            return no_input_grad(&dy, n_in);
+        }
         let mut dx = Seq::zeros_like(&dy, n_in);
         matmul(
             rows,

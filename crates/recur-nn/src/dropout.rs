@@ -1,7 +1,7 @@
 //! Inverted dropout: in training each value is zeroed with probability `rate` and the rest
 //! scaled by 1/(1−rate); at inference it is the identity.
 
-use crate::layer::{Ctx, Layer};
+use crate::layer::{Ctx, Layer, Tape};
 use recur_core::{Float, Seq, Shape};
 
 /// Dropout on every value.
@@ -9,7 +9,7 @@ use recur_core::{Float, Seq, Shape};
 pub struct Dropout<T> {
     rate: f64,
     input: Shape,
-    mask: Option<Vec<T>>,
+    _values: std::marker::PhantomData<T>,
 }
 
 impl<T: Float> Dropout<T> {
@@ -18,7 +18,7 @@ impl<T: Float> Dropout<T> {
         Dropout {
             rate,
             input,
-            mask: None,
+            _values: std::marker::PhantomData,
         }
     }
 }
@@ -30,22 +30,20 @@ impl<T: Float> Layer<T> for Dropout<T> {
     fn output_shape(&self) -> Shape {
         self.input
     }
-    fn forward(&mut self, mut x: Seq<T>, ctx: &mut Ctx) -> Seq<T> {
+    fn forward(&self, mut x: Seq<T>, ctx: &mut Ctx) -> (Seq<T>, Tape) {
         if !ctx.training || self.rate == 0.0 {
-            self.mask = None;
-            return x;
+            return (x, Tape::when(ctx.training, || None::<Vec<T>>));
         }
         let keep = T::from_f64(1.0 / (1.0 - self.rate));
         let mask: Vec<T> = (0..x.data.len())
             .map(|_| if ctx.rng.uniform() < self.rate { T::ZERO } else { keep })
             .collect();
         x.data.iter_mut().zip(&mask).for_each(|(v, m)| *v *= *m);
-        self.mask = Some(mask);
-        x
+        (x, Tape::new(Some(mask)))
     }
-    fn backward(&mut self, mut dy: Seq<T>) -> Seq<T> {
-        if let Some(mask) = &self.mask {
-            dy.data.iter_mut().zip(mask).for_each(|(g, m)| *g *= *m);
+    fn backward(&mut self, tape: Tape, mut dy: Seq<T>, _input_grad: bool) -> Seq<T> {
+        if let Some(mask) = tape.take::<Option<Vec<T>>>("dropout") {
+            dy.data.iter_mut().zip(&mask).for_each(|(g, m)| *g *= *m);
         }
         dy
     }
@@ -75,7 +73,7 @@ mod tests {
     #[test]
     fn identity_at_inference_and_unbiased_in_training() {
         let x = Seq::new(vec![1.0f64; 20_000], 1, 20_000, 1, vec![20_000]).unwrap();
-        let mut d = Dropout::new(x.shape(), 0.3);
+        let d = Dropout::new(x.shape(), 0.3);
         let mut rng = Rng::new(1);
         assert_eq!(
             d.forward(
@@ -84,10 +82,11 @@ mod tests {
                     training: false,
                     rng: &mut rng
                 }
-            ),
+            )
+            .0,
             x
         );
-        let y = d.forward(
+        let (y, _) = d.forward(
             x,
             &mut Ctx {
                 training: true,

@@ -1,7 +1,7 @@
 //! Embedding lookup (PyTorch `Embedding`, weight `[input_dim, output_dim]`). The input has one
 //! feature per step holding the token id.
 
-use crate::layer::{valid_rows, Ctx, Layer, Param};
+use crate::layer::{valid_rows, Ctx, Layer, Param, Tape};
 use recur_core::{Float, Rng, Seq, Shape};
 
 /// A table of `input_dim` learnable vectors of `output_dim` values.
@@ -9,7 +9,6 @@ use recur_core::{Float, Rng, Seq, Shape};
 pub struct Embedding<T> {
     weight: Param<T>,
     input: Shape,
-    ids: Option<Seq<T>>,
 }
 
 impl<T: Float> Embedding<T> {
@@ -21,7 +20,6 @@ impl<T: Float> Embedding<T> {
         Embedding {
             weight: Param::new("weight", &[input_dim, output_dim], w),
             input,
-            ids: None,
         }
     }
 
@@ -56,20 +54,17 @@ impl<T: Float> Layer<T> for Embedding<T> {
             sequential: self.input.sequential,
         }
     }
-    fn forward(&mut self, x: Seq<T>, ctx: &mut Ctx) -> Seq<T> {
+    fn forward(&self, x: Seq<T>, ctx: &mut Ctx) -> (Seq<T>, Tape) {
         let d = self.dim();
         let mut y = Seq::zeros_like(&x, d);
         for row in valid_rows(&x) {
             let id = x.data[row].to_f64() as usize;
             y.data[row * d..(row + 1) * d].copy_from_slice(&self.weight.value[id * d..(id + 1) * d]);
         }
-        if ctx.training {
-            self.ids = Some(x);
-        }
-        y
+        (y, Tape::when(ctx.training, || x))
     }
-    fn backward(&mut self, dy: Seq<T>) -> Seq<T> {
-        let ids = self.ids.take().expect("embedding: backward before a training forward");
+    fn backward(&mut self, tape: Tape, dy: Seq<T>, _input_grad: bool) -> Seq<T> {
+        let ids: Seq<T> = tape.take("embedding");
         let d = self.dim();
         for row in valid_rows(&ids) {
             let id = ids.data[row].to_f64() as usize;

@@ -1,7 +1,7 @@
 //! Test helpers shared by every layer's tests: the f64 finite-difference gradient check, and
 //! the variable-length rule (a padded batch behaves exactly like each sequence run alone).
 
-use crate::layer::{Ctx, Layer};
+use crate::layer::{Ctx, Layer, Tape};
 use recur_core::{Rng, Seq};
 
 /// A random f64 batch with the given lengths (padding zeroed).
@@ -13,7 +13,8 @@ pub fn random_seq(batch: usize, time: usize, features: usize, lengths: &[usize],
     Seq::new(data, batch, time, features, lengths.to_vec()).expect("valid test batch")
 }
 
-fn forward(layer: &mut dyn Layer<f64>, x: &Seq<f64>) -> Seq<f64> {
+/// A training-mode forward with a fixed dropout stream.
+pub fn forward(layer: &dyn Layer<f64>, x: &Seq<f64>) -> (Seq<f64>, Tape) {
     let mut rng = Rng::new(7);
     layer.forward(
         x.clone(),
@@ -25,7 +26,7 @@ fn forward(layer: &mut dyn Layer<f64>, x: &Seq<f64>) -> Seq<f64> {
 }
 
 /// Loss = Σ w·y with fixed random weights w; returns (loss, dy).
-fn weighted_loss(y: &Seq<f64>, seed: u64) -> (f64, Seq<f64>) {
+pub fn weighted_loss(y: &Seq<f64>, seed: u64) -> (f64, Seq<f64>) {
     let mut rng = Rng::new(seed);
     let mut dy = y.clone();
     dy.data.iter_mut().for_each(|v| *v = rng.uniform_range(-1.0, 1.0));
@@ -47,14 +48,14 @@ pub fn check_param_gradients(layer: &mut dyn Layer<f64>, x: &Seq<f64>, tol: f64)
 
 fn check_gradients_inner(layer: &mut dyn Layer<f64>, x: &Seq<f64>, tol: f64, check_input: bool) {
     let eps = 1e-6;
-    let y = forward(layer, x);
+    let (y, tape) = forward(layer, x);
     let (_, dy) = weighted_loss(&y, 99);
     layer
         .params_mut()
         .into_iter()
         .for_each(|p| p.grad.iter_mut().for_each(|g| *g = 0.0));
-    let dx = layer.backward(dy);
-    let loss_at = |layer: &mut dyn Layer<f64>, x: &Seq<f64>| weighted_loss(&forward(layer, x), 99).0;
+    let dx = layer.backward(tape, dy, true);
+    let loss_at = |layer: &mut dyn Layer<f64>, x: &Seq<f64>| weighted_loss(&forward(layer, x).0, 99).0;
     let compare = |what: String, analytic: f64, numeric: f64| {
         let err = (analytic - numeric).abs() / (1e-4 + analytic.abs().max(numeric.abs()));
         assert!(
@@ -102,19 +103,19 @@ fn check_gradients_inner(layer: &mut dyn Layer<f64>, x: &Seq<f64>, tol: f64, che
 /// The variable-length rule: outputs, input gradients and parameter gradients of a padded
 /// batch equal those of each sequence run alone (batch 1, cropped to its length).
 pub fn check_padding_matches_alone(layer: &mut dyn Layer<f64>, x: &Seq<f64>) {
-    let y = forward(layer, x);
+    let (y, tape) = forward(layer, x);
     let (_, dy) = weighted_loss(&y, 5);
     layer
         .params_mut()
         .into_iter()
         .for_each(|p| p.grad.iter_mut().for_each(|g| *g = 0.0));
-    let dx = layer.backward(dy.clone());
+    let dx = layer.backward(tape, dy.clone(), true);
     let batch_grads: Vec<Vec<f64>> = layer.params().iter().map(|p| p.grad.clone()).collect();
     let mut summed: Vec<Vec<f64>> = batch_grads.iter().map(|g| vec![0.0; g.len()]).collect();
     for b in 0..x.batch {
         let len = x.lengths[b];
         let alone = crop(&x.slice_batch(b..b + 1), len);
-        let y1 = forward(layer, &alone);
+        let (y1, tape1) = forward(layer, &alone);
         let out_len = if y.sequential { y1.time } else { 1 };
         for t in 0..out_len {
             assert_close(y1.step(0, t), y.step(b, t), &format!("output of sequence {b} step {t}"));
@@ -127,7 +128,7 @@ pub fn check_padding_matches_alone(layer: &mut dyn Layer<f64>, x: &Seq<f64>) {
             .params_mut()
             .into_iter()
             .for_each(|p| p.grad.iter_mut().for_each(|g| *g = 0.0));
-        let dx1 = layer.backward(dy1);
+        let dx1 = layer.backward(tape1, dy1, true);
         for t in 0..len {
             assert_close(
                 dx1.step(0, t),
@@ -145,7 +146,7 @@ pub fn check_padding_matches_alone(layer: &mut dyn Layer<f64>, x: &Seq<f64>) {
 }
 
 /// The first `len` steps of a one-sequence batch.
-fn crop(x: &Seq<f64>, len: usize) -> Seq<f64> {
+pub fn crop(x: &Seq<f64>, len: usize) -> Seq<f64> {
     let data = x.data[..len * x.features].to_vec();
     Seq::new(data, 1, len, x.features, vec![len]).expect("crop")
 }

@@ -3,6 +3,7 @@
 use crate::activation::Activation;
 use recur_core::math::dispatch;
 use recur_core::{matmul, Float, Rng, Seq, Shape, Transpose};
+use std::any::Any;
 
 /// A learnable tensor (or a buffer such as BatchNorm's running mean) with its gradient.
 /// `name` is what the matching `torch.nn` module calls it in its `state_dict`.
@@ -56,7 +57,7 @@ impl<T: Float> Param<T> {
     }
 }
 
-/// Forward-pass context: whether we are training (batch statistics, dropout, caching for
+/// Forward-pass context: whether we are training (batch statistics, dropout, a tape for
 /// backward) and the random stream dropout draws from.
 pub struct Ctx<'a> {
     /// Training mode.
@@ -65,26 +66,59 @@ pub struct Ctx<'a> {
     pub rng: &'a mut Rng,
 }
 
+/// What one training-mode forward call leaves for its backward: the layer's own cache, kept
+/// outside the layer so that one layer can run several times in a step (shared weights) and
+/// inference can run through `&self` on one model shared by threads and beams.
+pub struct Tape(Option<Box<dyn Any + Send>>);
+
+impl Tape {
+    /// Nothing recorded (inference, or a layer whose backward needs nothing).
+    pub fn empty() -> Self {
+        Tape(None)
+    }
+
+    /// Records `cache` for the matching backward.
+    pub fn new<C: Any + Send>(cache: C) -> Self {
+        Tape(Some(Box::new(cache)))
+    }
+
+    /// Records `cache` when training, nothing otherwise.
+    pub fn when<C: Any + Send>(training: bool, cache: impl FnOnce() -> C) -> Self {
+        if training {
+            Tape::new(cache())
+        } else {
+            Tape::empty()
+        }
+    }
+
+    /// The recorded cache. A tape reaches only the backward of the call that made it, so a
+    /// missing or foreign cache is a bug in the caller, not bad input.
+    pub fn take<C: Any>(self, layer: &str) -> C {
+        match self.0.map(|b| b.downcast::<C>()) {
+            Some(Ok(c)) => *c,
+            _ => panic!("{layer}: backward needs the tape of a training-mode forward of this layer"),
+        }
+    }
+}
+
 /// A layer with a hand-written forward and backward.
 ///
-/// `forward` takes its input by value so it can keep it for `backward` without a copy.
-/// `backward` takes the gradient of the loss with respect to the layer's output, adds the
-/// parameter gradients into each [`Param::grad`] and returns the gradient with respect to the
-/// input. Both keep the padding invariant of [`Seq`]: padded steps are zero.
+/// `forward` runs through `&self` and returns, in training mode, a [`Tape`] with what its
+/// backward needs; it takes its input by value so it can keep it on the tape without a copy.
+/// `backward` consumes that tape and the gradient of the loss with respect to the output, adds
+/// the parameter gradients into each [`Param::grad`] and returns the gradient with respect to
+/// the input (with empty `data` when `input_grad` is false: the first layer of a model needs
+/// none, and skipping it saves a large GEMM). Both keep the padding invariant of [`Seq`]:
+/// padded steps are zero.
 pub trait Layer<T: Float>: Send + Sync + CloneLayer<T> {
     /// The layer's type name as written in a config (`"lstm"`, `"dense"`…).
     fn kind(&self) -> &'static str;
     /// What this layer outputs per sequence.
     fn output_shape(&self) -> Shape;
-    /// Runs the layer; in training mode also caches what backward needs.
-    fn forward(&mut self, x: Seq<T>, ctx: &mut Ctx) -> Seq<T>;
-    /// Back-propagates through the last training-mode forward pass.
-    fn backward(&mut self, dy: Seq<T>) -> Seq<T>;
-    /// Backward for the first layer of a model, whose input needs no gradient: only the
-    /// parameter gradients are accumulated. Layers that can skip work override it.
-    fn backward_params_only(&mut self, dy: Seq<T>) {
-        self.backward(dy);
-    }
+    /// Runs the layer; in training mode the tape holds what backward needs.
+    fn forward(&self, x: Seq<T>, ctx: &mut Ctx) -> (Seq<T>, Tape);
+    /// Back-propagates through the forward call that made `tape`.
+    fn backward(&mut self, tape: Tape, dy: Seq<T>, input_grad: bool) -> Seq<T>;
     /// The layer's tensors, in a stable order (none by default).
     fn params(&self) -> Vec<&Param<T>> {
         Vec::new()
@@ -94,7 +128,7 @@ pub trait Layer<T: Float>: Send + Sync + CloneLayer<T> {
         Vec::new()
     }
     /// Checks an input this layer cannot process correctly even though its shape fits
-    /// (e.g. token ids outside an embedding table). Only the first layer's check runs on
+    /// (e.g. token ids outside an embedding table). Only a first layer's check runs on
     /// user input; later layers receive what earlier ones produce.
     fn check_input(&self, _x: &Seq<T>) -> Result<(), String> {
         Ok(())
@@ -107,6 +141,18 @@ pub trait Layer<T: Float>: Send + Sync + CloneLayer<T> {
             .filter(|p| p.trainable)
             .map(|p| p.len())
             .sum::<usize>()
+    }
+}
+
+/// An input gradient that was not asked for: the input's layout with no values.
+pub fn no_input_grad<T: Float>(like: &Seq<T>, features: usize) -> Seq<T> {
+    Seq {
+        data: Vec::new(),
+        batch: like.batch,
+        time: like.time,
+        features,
+        lengths: like.lengths.clone(),
+        sequential: like.sequential,
     }
 }
 

@@ -1,6 +1,6 @@
 //! Layer normalisation over the features of each step (PyTorch `LayerNorm`).
 
-use crate::layer::{valid_rows, Ctx, Layer, Param};
+use crate::layer::{valid_rows, Ctx, Layer, Param, Tape};
 use recur_core::{Float, Seq, Shape};
 
 /// Layer normalisation with learnable scale (`weight`) and shift (`bias`).
@@ -10,7 +10,6 @@ pub struct LayerNorm<T> {
     bias: Param<T>,
     epsilon: f64,
     input: Shape,
-    cache: Option<(Seq<T>, Vec<T>)>,
 }
 
 impl<T: Float> LayerNorm<T> {
@@ -22,7 +21,6 @@ impl<T: Float> LayerNorm<T> {
             bias: Param::new("bias", &[f], vec![T::ZERO; f]),
             epsilon,
             input,
-            cache: None,
         }
     }
 }
@@ -35,7 +33,7 @@ impl<T: Float> Layer<T> for LayerNorm<T> {
         self.input
     }
 
-    fn forward(&mut self, x: Seq<T>, ctx: &mut Ctx) -> Seq<T> {
+    fn forward(&self, x: Seq<T>, ctx: &mut Ctx) -> (Seq<T>, Tape) {
         let f = x.features;
         let n = T::from_f64(f as f64);
         let mut x_hat = x;
@@ -55,17 +53,11 @@ impl<T: Float> Layer<T> for LayerNorm<T> {
                 y.data[row * f + j] = x_hat.data[row * f + j] * self.weight.value[j] + self.bias.value[j];
             }
         }
-        if ctx.training {
-            self.cache = Some((x_hat, inv_std));
-        }
-        y
+        (y, Tape::when(ctx.training, || (x_hat, inv_std)))
     }
 
-    fn backward(&mut self, dy: Seq<T>) -> Seq<T> {
-        let (x_hat, inv_std) = self
-            .cache
-            .take()
-            .expect("layer_norm: backward before a training forward");
+    fn backward(&mut self, tape: Tape, dy: Seq<T>, _input_grad: bool) -> Seq<T> {
+        let (x_hat, inv_std): (Seq<T>, Vec<T>) = tape.take("layer_norm");
         let f = dy.features;
         let n = T::from_f64(f as f64);
         let mut dx = Seq::zeros_like(&dy, f);

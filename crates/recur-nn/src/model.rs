@@ -1,15 +1,22 @@
-//! [`Model`]: a stack of layers built from a [`ModelConfig`], with the checks that turn bad
-//! input into clear errors before any layer sees it.
+//! [`Model`]: layers wired as a stack or a graph (see [`crate::graph`]), built from a
+//! [`ModelConfig`], with the checks that turn bad input into clear errors before any layer
+//! sees it.
+//!
+//! Forward runs through `&self` and returns a [`ModelTape`], one entry per node, that backward
+//! consumes: threads and beams share one model for inference, and a layer shared by several
+//! nodes runs once per node with its gradients summed.
 
 use crate::config::ModelConfig;
 use crate::error::{NnError, Result};
-use crate::layer::{Ctx, Layer, Param};
+use crate::graph::{describe, Plan, Source, Step};
+use crate::layer::{Ctx, Layer, Param, Tape};
+use crate::merge::MergeTape;
 use recur_core::{Float, Rng, Seq, Shape};
 
-/// A sequential model.
+/// A model: its config, its compiled plan and its layers.
 pub struct Model<T> {
     config: ModelConfig,
-    shapes: Vec<Shape>,
+    plan: Plan,
     layers: Vec<Box<dyn Layer<T>>>,
 }
 
@@ -17,24 +24,33 @@ impl<T: Float> Clone for Model<T> {
     fn clone(&self) -> Self {
         Model {
             config: self.config.clone(),
-            shapes: self.shapes.clone(),
+            plan: self.plan.clone(),
             layers: self.layers.iter().map(|l| l.clone_box()).collect(),
         }
     }
 }
 
+/// What a training-mode forward of a whole model leaves for its backward.
+pub struct ModelTape<T> {
+    nodes: Vec<NodeTape<T>>,
+}
+
+enum NodeTape<T> {
+    Layer(Tape),
+    Merge(Option<MergeTape<T>>),
+}
+
 impl<T: Float> Model<T> {
     /// A freshly initialised model; the same seed gives the same weights.
     pub fn new(config: ModelConfig, seed: u64) -> Result<Self> {
-        let shapes = config.shapes()?;
+        let plan = Plan::new(&config)?;
         let mut rng = Rng::new(seed);
-        let layers = config
+        let layers = plan
             .layers
             .iter()
-            .zip(&shapes)
-            .map(|(l, &s)| l.build::<T>(s, &mut rng))
+            .map(|l| l.config.build::<T>(l.input, &mut rng))
             .collect();
-        Ok(Model { config, shapes, layers })
+        Ok(Model { config, plan, layers })
     }
 
     /// The config this model was built from.
@@ -47,63 +63,209 @@ impl<T: Float> Model<T> {
         &mut self.config
     }
 
-    /// The model's output per sequence.
+    /// The compiled graph: inputs, nodes in evaluation order, outputs.
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    /// The first output per sequence (the only one for most models).
     pub fn output_shape(&self) -> Shape {
-        *self.shapes.last().expect("a model has layers")
+        self.plan.nodes[self.plan.outputs[0]].shape
     }
 
-    /// Checks that `x` fits the model: feature count, finite values, layer-specific rules.
+    /// The shape of each input.
+    pub fn input_shapes(&self) -> Vec<Shape> {
+        self.plan.inputs.iter().map(|(_, s)| *s).collect()
+    }
+
+    /// Checks that `x` fits a one-input model: feature count, finite values, layer rules.
     pub fn check_input(&self, x: &Seq<T>) -> Result<()> {
-        if x.features != self.config.input_size {
-            return Err(NnError::Input(format!(
-                "the model takes {} features per step, the input has {}",
-                self.config.input_size, x.features
-            )));
-        }
-        if let Some((b, t, f)) = x.find_non_finite() {
-            return Err(NnError::Input(format!(
-                "non-finite value at sequence {b}, step {t}, feature {f}"
-            )));
-        }
-        self.layers[0].check_input(x).map_err(NnError::Input)
+        self.check_inputs(std::slice::from_ref(x))
     }
 
-    /// Runs every layer after checking the input.
-    pub fn forward(&mut self, x: Seq<T>, ctx: &mut Ctx) -> Result<Seq<T>> {
+    /// Checks every input: count, kind, feature count, batch, finite values, layer rules.
+    pub fn check_inputs(&self, xs: &[Seq<T>]) -> Result<()> {
+        let inputs = &self.plan.inputs;
+        if xs.len() != inputs.len() {
+            return Err(NnError::Input(format!(
+                "the model takes {} inputs, {} were given",
+                inputs.len(),
+                xs.len()
+            )));
+        }
+        let several = inputs.len() > 1;
+        for (x, (name, shape)) in xs.iter().zip(inputs) {
+            let which = if several {
+                format!("input `{name}`: ")
+            } else {
+                String::new()
+            };
+            if x.features != shape.features {
+                return Err(NnError::Input(format!(
+                    "{which}the model takes {} features per step, the input has {}",
+                    shape.features, x.features
+                )));
+            }
+            if x.sequential != shape.sequential {
+                return Err(NnError::Input(format!(
+                    "{which}the model takes {}, the input is {}",
+                    describe(*shape),
+                    describe(x.shape())
+                )));
+            }
+            if x.batch != xs[0].batch {
+                return Err(NnError::Input(format!(
+                    "{which}batch {} differs from the first input's {}",
+                    x.batch, xs[0].batch
+                )));
+            }
+            if let Some((b, t, f)) = x.find_non_finite() {
+                return Err(NnError::Input(format!(
+                    "{which}non-finite value at sequence {b}, step {t}, feature {f}"
+                )));
+            }
+        }
+        for node in &self.plan.nodes {
+            if let (Step::Layer(l), [Source::Input(i)]) = (&node.step, node.sources.as_slice()) {
+                self.layers[*l].check_input(&xs[*i]).map_err(NnError::Input)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Inference on a one-input, one-output model, after checking the input.
+    pub fn predict(&self, x: Seq<T>) -> Result<Seq<T>> {
         self.check_input(&x)?;
-        Ok(self.forward_unchecked(x, ctx))
-    }
-
-    /// Runs every layer; the caller has checked the input.
-    pub fn forward_unchecked(&mut self, x: Seq<T>, ctx: &mut Ctx) -> Seq<T> {
-        self.layers.iter_mut().fold(x, |h, layer| layer.forward(h, ctx))
-    }
-
-    /// Back-propagates through every layer, accumulating parameter gradients; returns the
-    /// gradient of the model's input.
-    pub fn backward(&mut self, dy: Seq<T>) -> Seq<T> {
-        self.layers.iter_mut().rev().fold(dy, |g, layer| layer.backward(g))
-    }
-
-    /// Back-propagates for training: the same parameter gradients as [`Model::backward`], but
-    /// the input's gradient is not computed (for a first LSTM that is one large GEMM saved).
-    pub fn backward_params_only(&mut self, dy: Seq<T>) {
-        let Some((first, rest)) = self.layers.split_first_mut() else {
-            return;
+        let mut rng = Rng::new(0);
+        let mut ctx = Ctx {
+            training: false,
+            rng: &mut rng,
         };
-        let g = rest.iter_mut().rev().fold(dy, |g, layer| layer.backward(g));
-        first.backward_params_only(g);
+        let (mut ys, _) = self.forward_unchecked(vec![x], &mut ctx)?;
+        Ok(ys.swap_remove(0))
     }
 
-    /// Every tensor with its checkpoint name `layers.{i}.{name}`.
+    /// Runs the graph after checking the inputs; returns every output and the tape.
+    pub fn forward(&self, xs: Vec<Seq<T>>, ctx: &mut Ctx) -> Result<(Vec<Seq<T>>, ModelTape<T>)> {
+        self.check_inputs(&xs)?;
+        self.forward_unchecked(xs, ctx)
+    }
+
+    /// Runs the graph; the caller has checked the inputs. Fails only where sequences from
+    /// different inputs meet in a merge and do not line up.
+    pub fn forward_unchecked(&self, xs: Vec<Seq<T>>, ctx: &mut Ctx) -> Result<(Vec<Seq<T>>, ModelTape<T>)> {
+        let plan = &self.plan;
+        // Each value is moved to its last consumer and cloned for the others (a stack copies
+        // nothing).
+        let mut uses_left_in = vec![0usize; plan.inputs.len()];
+        let mut uses_left = vec![0usize; plan.nodes.len()];
+        for node in &plan.nodes {
+            for s in &node.sources {
+                match *s {
+                    Source::Input(i) => uses_left_in[i] += 1,
+                    Source::Node(n) => uses_left[n] += 1,
+                }
+            }
+        }
+        for &o in &plan.outputs {
+            uses_left[o] += 1;
+        }
+        let mut inputs: Vec<Option<Seq<T>>> = xs.into_iter().map(Some).collect();
+        let mut values: Vec<Option<Seq<T>>> = vec![None; plan.nodes.len()];
+        let mut tapes = Vec::with_capacity(plan.nodes.len());
+        for (n, node) in plan.nodes.iter().enumerate() {
+            let args: Vec<Seq<T>> = node
+                .sources
+                .iter()
+                .map(|&s| {
+                    let (slot, left) = match s {
+                        Source::Input(i) => (&mut inputs[i], &mut uses_left_in[i]),
+                        Source::Node(m) => (&mut values[m], &mut uses_left[m]),
+                    };
+                    *left -= 1;
+                    let value = if *left == 0 { slot.take() } else { slot.clone() };
+                    value.expect("a value is consumed only by the uses counted for it")
+                })
+                .collect();
+            let (y, tape) = match &node.step {
+                Step::Layer(l) => {
+                    let x = args.into_iter().next().expect("a layer node has one source");
+                    let (y, tape) = self.layers[*l].forward(x, ctx);
+                    (y, NodeTape::Layer(tape))
+                }
+                Step::Merge(m) => {
+                    let (y, tape) = m
+                        .forward(args, ctx.training)
+                        .map_err(|e| NnError::Input(format!("node `{}`: {e}", node.name)))?;
+                    (y, NodeTape::Merge(tape))
+                }
+            };
+            values[n] = Some(y);
+            tapes.push(tape);
+        }
+        let outputs = plan
+            .outputs
+            .iter()
+            .map(|&o| {
+                uses_left[o] -= 1;
+                let value = if uses_left[o] == 0 {
+                    values[o].take()
+                } else {
+                    values[o].clone()
+                };
+                value.expect("outputs are counted uses")
+            })
+            .collect();
+        Ok((outputs, ModelTape { nodes: tapes }))
+    }
+
+    /// Back-propagates through the forward call that made `tape`: `d_outputs` holds the loss's
+    /// gradient for each output. Accumulates parameter gradients and returns the gradient of
+    /// each input, or `None` for each when `input_grads` is false (training needs none, and a
+    /// first LSTM then skips one large GEMM).
+    pub fn backward(&mut self, tape: ModelTape<T>, d_outputs: Vec<Seq<T>>, input_grads: bool) -> Vec<Option<Seq<T>>> {
+        let (plan, layers) = (&self.plan, &mut self.layers);
+        let mut grads: Vec<Option<Seq<T>>> = vec![None; plan.nodes.len()];
+        let mut input_g: Vec<Option<Seq<T>>> = vec![None; plan.inputs.len()];
+        for (&o, dy) in plan.outputs.iter().zip(d_outputs) {
+            accumulate(&mut grads[o], dy);
+        }
+        for ((n, node), node_tape) in plan.nodes.iter().enumerate().zip(tape.nodes).rev() {
+            let Some(dy) = grads[n].take() else { continue };
+            let wanted = |s: &Source| matches!(s, Source::Node(_)) || input_grads;
+            let dxs = match (&node.step, node_tape) {
+                (Step::Layer(l), NodeTape::Layer(t)) => {
+                    let want = wanted(&node.sources[0]);
+                    vec![layers[*l].backward(t, dy, want)]
+                }
+                (Step::Merge(m), NodeTape::Merge(Some(t))) => m.backward(t, dy, node.sources.len()),
+                _ => panic!(
+                    "node `{}`: backward needs the tape of a training-mode forward",
+                    node.name
+                ),
+            };
+            for (s, dx) in node.sources.iter().zip(dxs) {
+                if !wanted(s) {
+                    continue;
+                }
+                match *s {
+                    Source::Input(i) => accumulate(&mut input_g[i], dx),
+                    Source::Node(m) => accumulate(&mut grads[m], dx),
+                }
+            }
+        }
+        input_g
+    }
+
+    /// Every tensor with its checkpoint name `{node}.{name}` (`layers.{i}.{name}` in a stack).
     pub fn named_params(&self) -> Vec<(String, &Param<T>)> {
         self.layers
             .iter()
-            .enumerate()
-            .flat_map(|(i, l)| {
+            .zip(&self.plan.layers)
+            .flat_map(|(l, planned)| {
                 l.params()
                     .into_iter()
-                    .map(move |p| (format!("layers.{i}.{}", p.name), p))
+                    .map(move |p| (format!("{}.{}", planned.prefix, p.name), p))
             })
             .collect()
     }
@@ -137,50 +299,92 @@ impl<T: Float> Model<T> {
     }
 
     /// Approximate forward FLOPs (2 per multiply-add) for one sequence of `length` steps, for
-    /// throughput reports. A layer after the time axis is gone (a dense layer on an LSTM's last
+    /// throughput reports. A node after the time axis is gone (a dense layer on an LSTM's last
     /// state) runs once per sequence, not once per step.
     pub fn forward_flops_per_sequence(&self, length: usize) -> usize {
-        self.layers
+        self.plan
+            .nodes
             .iter()
-            .zip(&self.shapes)
-            .map(|(layer, input)| layer.forward_flops_per_step() * if input.sequential { length } else { 1 })
+            .filter_map(|node| match node.step {
+                Step::Layer(l) => {
+                    let steps = if node.input_shapes[0].sequential { length } else { 1 };
+                    Some(self.layers[l].forward_flops_per_step() * steps)
+                }
+                Step::Merge(_) => None,
+            })
             .sum()
     }
 
-    /// A Keras-style table: layer, output shape, parameter count.
+    /// A Keras-style table: node, type, output shape, parameters and (for graphs) the nodes
+    /// feeding it, so the wiring reads off the text.
     pub fn summary(&self) -> String {
-        let mut out = format!("{:<4} {:<21} {:<22} {:>10}\n", "#", "layer", "output shape", "params");
-        out.push_str(&"-".repeat(60));
-        out.push('\n');
-        out.push_str(&format!(
-            "{:<4} {:<21} {:<22} {:>10}\n",
-            "",
-            "input",
-            format!("(batch, time, {})", self.config.input_size),
-            0
-        ));
-        for (i, layer) in self.layers.iter().enumerate() {
-            let s = self.shapes[i + 1];
-            let shape = if s.sequential {
-                format!("(batch, time, {})", s.features)
-            } else {
-                format!("(batch, {})", s.features)
-            };
-            let n: usize = layer.params().iter().filter(|p| p.trainable).map(|p| p.len()).sum();
-            let mut name = layer.kind().to_string();
-            if let Some(
-                crate::config::LayerConfig::Lstm(o)
-                | crate::config::LayerConfig::Gru(o)
-                | crate::config::LayerConfig::SimpleRnn(o),
-            ) = self.config.layers.get(i)
-            {
-                if o.bidirectional {
-                    name = format!("bidirectional({name})");
-                }
-            }
-            out.push_str(&format!("{i:<4} {name:<21} {shape:<22} {n:>10}\n"));
+        let plan = &self.plan;
+        let graph = !self.config.nodes.is_empty();
+        let mut out = format!("{:<18} {:<24} {:<18} {:>9}", "node", "layer", "output shape", "params");
+        if graph {
+            out.push_str("  inputs");
         }
-        out.push_str(&"-".repeat(60));
+        out.push('\n');
+        let rule = "-".repeat(if graph { 92 } else { 72 });
+        out.push_str(&rule);
+        out.push('\n');
+        for (name, shape) in &plan.inputs {
+            out.push_str(&format!(
+                "{name:<18} {:<24} {:<18} {:>9}\n",
+                "input",
+                describe(*shape),
+                0
+            ));
+        }
+        let mut counted = vec![false; self.layers.len()];
+        for node in &plan.nodes {
+            let mut kind = node.kind.clone();
+            let n = match node.step {
+                Step::Layer(l) => {
+                    if bidirectional(&plan.layers[l].config) {
+                        kind = format!("bidirectional({kind})");
+                    }
+                    if plan.layers[l].prefix != node.name {
+                        kind = format!("{kind} = {}", plan.layers[l].prefix);
+                    }
+                    let first = !std::mem::replace(&mut counted[l], true);
+                    let n: usize = self.layers[l]
+                        .params()
+                        .iter()
+                        .filter(|p| p.trainable)
+                        .map(|p| p.len())
+                        .sum();
+                    if first {
+                        n
+                    } else {
+                        0
+                    }
+                }
+                Step::Merge(_) => 0,
+            };
+            out.push_str(&format!(
+                "{:<18} {kind:<24} {:<18} {n:>9}",
+                node.name,
+                describe(node.shape)
+            ));
+            if graph {
+                let names: Vec<&str> = node
+                    .sources
+                    .iter()
+                    .map(|s| match *s {
+                        Source::Input(i) => plan.inputs[i].0.as_str(),
+                        Source::Node(m) => plan.nodes[m].name.as_str(),
+                    })
+                    .collect();
+                out.push_str(&format!("  ← {}", names.join(", ")));
+            }
+            out.push('\n');
+        }
+        out.push_str(&rule);
+        if graph {
+            let outs: Vec<&str> = plan.outputs.iter().map(|&o| plan.nodes[o].name.as_str()).collect();
+            out.push_str(&format!("\noutputs: {}", outs.join(", ")));
+        }
         let all: usize = self.named_params().iter().map(|(_, p)| p.len()).sum();
         out.push_str(&format!(
             "\ntrainable parameters: {}\nnon-trainable (buffers): {}\n",
@@ -188,5 +392,18 @@ impl<T: Float> Model<T> {
             all - self.trainable_count()
         ));
         out
+    }
+}
+
+fn bidirectional(layer: &crate::config::LayerConfig) -> bool {
+    use crate::config::LayerConfig::{Gru, Lstm, SimpleRnn};
+    matches!(layer, Lstm(o) | Gru(o) | SimpleRnn(o) if o.bidirectional)
+}
+
+/// Adds `g` into a gradient slot (a value used by several nodes gets the sum).
+fn accumulate<T: Float>(slot: &mut Option<Seq<T>>, g: Seq<T>) {
+    match slot {
+        None => *slot = Some(g),
+        Some(acc) => acc.data.iter_mut().zip(&g.data).for_each(|(a, &b)| *a += b),
     }
 }

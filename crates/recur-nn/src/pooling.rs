@@ -1,7 +1,7 @@
 //! Global pooling over time (masked): max, mean or sum of each feature over a sequence's
 //! real steps, giving one vector per sequence.
 
-use crate::layer::{Ctx, Layer};
+use crate::layer::{Ctx, Layer, Tape};
 use recur_core::math::dispatch;
 use recur_core::{Float, Seq, Shape};
 use serde::{Deserialize, Serialize};
@@ -23,7 +23,7 @@ pub enum PoolMode {
 pub struct GlobalPool<T> {
     mode: PoolMode,
     input: Shape,
-    cache: Option<(Seq<T>, Vec<usize>)>,
+    _values: std::marker::PhantomData<T>,
 }
 
 impl<T: Float> GlobalPool<T> {
@@ -32,7 +32,7 @@ impl<T: Float> GlobalPool<T> {
         GlobalPool {
             mode,
             input,
-            cache: None,
+            _values: std::marker::PhantomData,
         }
     }
 }
@@ -51,7 +51,7 @@ impl<T: Float> Layer<T> for GlobalPool<T> {
             sequential: false,
         }
     }
-    fn forward(&mut self, x: Seq<T>, ctx: &mut Ctx) -> Seq<T> {
+    fn forward(&self, x: Seq<T>, ctx: &mut Ctx) -> (Seq<T>, Tape) {
         let f = x.features;
         let mut out = vec![T::ZERO; x.batch * f];
         let mut argmax = vec![0usize; x.batch * f];
@@ -95,13 +95,11 @@ impl<T: Float> Layer<T> for GlobalPool<T> {
             lengths: vec![1; x.batch],
             sequential: false,
         };
-        if ctx.training {
-            self.cache = Some((Seq::zeros_like(&x, f), argmax));
-        }
-        y
+        let tape = Tape::when(ctx.training, || (Seq::zeros_like(&x, f), argmax));
+        (y, tape)
     }
-    fn backward(&mut self, dy: Seq<T>) -> Seq<T> {
-        let (mut dx, argmax) = self.cache.take().expect("pooling: backward before a training forward");
+    fn backward(&mut self, tape: Tape, dy: Seq<T>, _input_grad: bool) -> Seq<T> {
+        let (mut dx, argmax): (Seq<T>, Vec<usize>) = tape.take("pooling");
         let f = dx.features;
         for b in 0..dx.batch {
             let len = dx.lengths[b];

@@ -36,22 +36,23 @@ fn check_fixture(dir: &Path) {
     let lengths = tensor(&io, "lengths").1.iter().map(|&l| l as usize).collect();
     let x = Seq::new(x, shape[0], shape[1], shape[2], lengths).unwrap();
     let mut rng = Rng::new(0);
-    let y = model
+    let (mut ys, tape) = model
         .forward(
-            x,
+            vec![x],
             &mut Ctx {
                 training: true,
                 rng: &mut rng,
             },
         )
         .unwrap();
+    let y = ys.remove(0);
     let name = dir.file_name().unwrap().to_string_lossy().to_string();
     assert_close(&format!("{name} output"), &y.data, &tensor(&io, "y").1);
     let dy = Seq {
         data: tensor(&io, "w").1,
         ..y
     };
-    let dx = model.backward(dy);
+    let dx = model.backward(tape, vec![dy], true).remove(0).expect("input gradient");
     assert_close(&format!("{name} input gradient"), &dx.data, &tensor(&io, "dx").1);
     for (pname, p) in model.named_params().into_iter().filter(|(_, p)| p.trainable) {
         assert_close(

@@ -5,7 +5,7 @@ use crate::dataset::{sorted_batches, Example, InputSpec};
 use recur_core::Seq;
 use recur_nn::{Model, Result};
 use recur_train::loss::softmax;
-use recur_train::predict_sharded;
+use recur_train::predict_parallel;
 
 /// Evaluation figures.
 #[derive(Clone, Debug)]
@@ -51,9 +51,8 @@ pub fn predict_probabilities(
     let mut out: Vec<Vec<f64>> = vec![Vec::new(); examples.len()];
     let share = 1.0 / models.len().max(1) as f64;
     for model in models {
-        let mut replicas = vec![model.clone(); threads.max(1)];
         for (idx, batch) in sorted_batches(examples, spec, 128) {
-            let y: Seq<f32> = predict_sharded(&mut replicas, &batch.x)?;
+            let y: Seq<f32> = predict_parallel(model, &batch.x, threads)?;
             for (b, &i) in idx.iter().enumerate() {
                 let p = softmax(y.step(b, 0));
                 out[i].resize(p.len(), 0.0);

@@ -88,6 +88,11 @@ impl<T: Float> Trainer<T> {
     /// One optimisation step on a batch.
     pub fn train_step(&mut self, x: &Seq<T>, targets: &Targets) -> Result<StepStats> {
         self.model.check_input(x)?;
+        if self.model.plan().outputs.len() != 1 {
+            return Err(NnError::Config(
+                "the trainer fits models with one input and one output; this one has several outputs".into(),
+            ));
+        }
         let shards = shard_ranges(x.batch, self.replicas.len());
         let per_seq = targets_per_sequence(targets, x.batch)?;
         let (loss_cfg, seed, step) = (self.config.loss, self.config.seed, self.optimizer.step);
@@ -97,20 +102,21 @@ impl<T: Float> Trainer<T> {
             let ts = targets.slice(range, per_seq);
             replica.zero_grad();
             let mut rng = Rng::derive(seed, step * 1024 + i as u64);
-            let y = replica.forward_unchecked(
-                xs,
-                &mut Ctx {
-                    training: true,
-                    rng: &mut rng,
-                },
-            );
+            let mut ctx = Ctx {
+                training: true,
+                rng: &mut rng,
+            };
+            let (mut ys, tape) = replica.forward_unchecked(vec![xs], &mut ctx)?;
+            let y = ys.swap_remove(0);
             let correct = count_correct(&y, &ts);
             // Unscaled here; the summed gradient is divided by the whole batch's count below.
             let (loss, grad) = loss_cfg.evaluate(&y, &ts, 1);
             let count = y.valid_steps();
-            replica.backward_params_only(grad);
-            (loss, correct, count)
-        });
+            replica.backward(tape, vec![grad], false);
+            Ok((loss, correct, count))
+        })
+        .into_iter()
+        .collect::<Result<Vec<_>>>()?;
         let out_steps: usize = results.iter().map(|r| r.2).sum();
         let loss = results.iter().map(|r| r.0).sum::<f64>() / out_steps.max(1) as f64;
         if !loss.is_finite() {
@@ -133,12 +139,12 @@ impl<T: Float> Trainer<T> {
     }
 
     /// Inference, split across cores like training.
-    pub fn predict(&mut self, x: &Seq<T>) -> Result<Seq<T>> {
-        predict_sharded(&mut self.replicas, x)
+    pub fn predict(&self, x: &Seq<T>) -> Result<Seq<T>> {
+        predict_parallel(&self.model, x, self.replicas.len())
     }
 
     /// Loss and correct count on a batch without updating anything.
-    pub fn evaluate(&mut self, x: &Seq<T>, targets: &Targets) -> Result<StepStats> {
+    pub fn evaluate(&self, x: &Seq<T>, targets: &Targets) -> Result<StepStats> {
         let y = self.predict(x)?;
         let count = y.valid_steps();
         let (loss, _) = self.config.loss.evaluate(&y, targets, count);
@@ -176,20 +182,25 @@ impl<T: Float> Trainer<T> {
     }
 }
 
-/// Inference with the batch split across the given replicas.
-pub fn predict_sharded<T: Float>(replicas: &mut [Model<T>], x: &Seq<T>) -> Result<Seq<T>> {
-    replicas[0].check_input(x)?;
-    let shards = shard_ranges(x.batch, replicas.len());
-    let outs = run_on_workers(&mut replicas[..shards.len()], |i, m| {
+/// Inference on a one-input, one-output model with the batch split across `threads` cores,
+/// all reading the same weights.
+pub fn predict_parallel<T: Float>(model: &Model<T>, x: &Seq<T>, threads: usize) -> Result<Seq<T>> {
+    model.check_input(x)?;
+    if x.batch == 0 {
+        return Err(NnError::Input("the input holds no sequences".into()));
+    }
+    let mut shards = shard_ranges(x.batch, threads.max(1));
+    let outs = run_on_workers(&mut shards, |_, range| {
         let mut rng = Rng::new(0);
-        m.forward_unchecked(
-            x.slice_batch(shards[i].clone()),
-            &mut Ctx {
-                training: false,
-                rng: &mut rng,
-            },
-        )
-    });
+        let mut ctx = Ctx {
+            training: false,
+            rng: &mut rng,
+        };
+        let (mut ys, _) = model.forward_unchecked(vec![x.slice_batch(range.clone())], &mut ctx)?;
+        Ok(ys.swap_remove(0))
+    })
+    .into_iter()
+    .collect::<Result<Vec<_>>>()?;
     Seq::concat_batch(&outs).map_err(|e| NnError::Input(e.to_string()))
 }
 

@@ -18,12 +18,10 @@ pub struct Direction<T> {
     pub(crate) w_hh: Param<T>,
     pub(crate) b_ih: Param<T>,
     pub(crate) b_hh: Param<T>,
-    cache: Option<Cache<T>>,
 }
 
-/// What backward needs from forward, all `[batch, time, …]` row-major.
-#[derive(Clone)]
-struct Cache<T> {
+/// What backward needs from one forward call, all `[batch, time, …]` row-major.
+pub struct DirectionTape<T> {
     x: Vec<T>,
     lengths: Vec<usize>,
     time: usize,
@@ -58,13 +56,7 @@ pub struct DirectionInput<'a, T> {
 impl<T: Float> Direction<T> {
     /// A direction with the given tensors (names carry the `_reverse` suffix where due).
     pub fn new(w_ih: Param<T>, w_hh: Param<T>, b_ih: Param<T>, b_hh: Param<T>) -> Self {
-        Direction {
-            w_ih,
-            w_hh,
-            b_ih,
-            b_hh,
-            cache: None,
-        }
+        Direction { w_ih, w_hh, b_ih, b_hh }
     }
 
     /// The four tensors.
@@ -83,8 +75,12 @@ impl<T: Float> Direction<T> {
 
     /// Runs the direction. Returns the state after every step (`[batch, time, units]`,
     /// carried through padding, so step `time−1` holds each sequence's final state) and the
-    /// final memory cell.
-    pub fn forward<C: Cell>(&mut self, input: DirectionInput<T>, keep_cache: bool) -> (Vec<T>, Vec<T>) {
+    /// final memory cell, and with `keep_cache` what backward needs.
+    pub fn forward<C: Cell>(
+        &self,
+        input: DirectionInput<T>,
+        keep_cache: bool,
+    ) -> (Vec<T>, Vec<T>, Option<DirectionTape<T>>) {
         let DirectionInput {
             x,
             lengths,
@@ -215,21 +211,19 @@ impl<T: Float> Direction<T> {
                 },
             );
         }
-        if keep_cache {
-            self.cache = Some(Cache {
-                x,
-                lengths: lengths.to_vec(),
-                time,
-                hw,
-                gates,
-                h_prev,
-                h_masked,
-                rec_mask,
-                c_prev,
-                c_out,
-            });
-        }
-        (out, state_c)
+        let tape = keep_cache.then(|| DirectionTape {
+            x,
+            lengths: lengths.to_vec(),
+            time,
+            hw,
+            gates,
+            h_prev,
+            h_masked,
+            rec_mask,
+            c_prev,
+            c_out,
+        });
+        (out, state_c, tape)
     }
 
     /// Back-propagates. `d_out` is the gradient reaching each step's state (`[batch, time,
@@ -238,15 +232,12 @@ impl<T: Float> Direction<T> {
     /// the input `[batch, time, input]` (empty unless `input_grad`) and of the initial `h` and `c`.
     pub fn backward<C: Cell>(
         &mut self,
+        cache: DirectionTape<T>,
         d_out: &[T],
         dh_final: Vec<T>,
         dc_final: Vec<T>,
         input_grad: bool,
     ) -> (Vec<T>, Vec<T>, Vec<T>) {
-        let cache = self
-            .cache
-            .take()
-            .expect("recurrent: backward before a training forward");
         let (batch, time, h, n_in) = (cache.lengths.len(), cache.time, self.units(), self.w_ih.shape[1]);
         let gh = C::GATES * h;
         let rows = batch * time;

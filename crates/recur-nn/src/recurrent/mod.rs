@@ -9,10 +9,10 @@ mod cells;
 mod direction;
 
 pub use cells::{Cell, GruCell, LstmCell, SimpleRnnCell};
-use direction::{Direction, DirectionInput};
+use direction::{Direction, DirectionInput, DirectionTape};
 
 use crate::init;
-use crate::layer::{Ctx, Layer, Param};
+use crate::layer::{Ctx, Layer, Param, Tape};
 use recur_core::{Float, Rng, Seq, Shape};
 use serde::{Deserialize, Serialize};
 use std::marker::PhantomData;
@@ -59,7 +59,6 @@ pub struct Recurrent<T, C> {
     options: RecurrentOptions,
     input: Shape,
     dirs: Vec<Direction<T>>,
-    cache: Option<LayerCache<T>>,
     _cell: PhantomData<C>,
 }
 
@@ -70,11 +69,13 @@ pub type Gru<T> = Recurrent<T, GruCell>;
 /// Elman RNN layer with tanh.
 pub type SimpleRnn<T> = Recurrent<T, SimpleRnnCell>;
 
-#[derive(Clone)]
-struct LayerCache<T> {
+/// What backward needs from one forward call: the input's layout, the input-dropout mask and
+/// each direction's tape.
+struct RecurrentTape<T> {
     lengths: Vec<usize>,
     time: usize,
     input_mask: Option<Vec<T>>,
+    dirs: Vec<DirectionTape<T>>,
 }
 
 impl<T: Float, C: Cell> Clone for Recurrent<T, C> {
@@ -83,7 +84,6 @@ impl<T: Float, C: Cell> Clone for Recurrent<T, C> {
             options: self.options.clone(),
             input: self.input,
             dirs: self.dirs.clone(),
-            cache: self.cache.clone(),
             _cell: PhantomData,
         }
     }
@@ -116,7 +116,6 @@ impl<T: Float, C: Cell> Recurrent<T, C> {
             options,
             input,
             dirs,
-            cache: None,
             _cell: PhantomData,
         }
     }
@@ -126,13 +125,14 @@ impl<T: Float, C: Cell> Recurrent<T, C> {
         &self.options
     }
 
-    /// Runs the layer from `init` (zeros when `None`) and returns the output and final state.
+    /// Runs the layer from `init` (zeros when `None`) and returns the output, the final state
+    /// and (in training mode) the tape for [`Recurrent::backward_with_state`].
     pub fn forward_with_state(
-        &mut self,
+        &self,
         x: Seq<T>,
         init: Option<&RnnState<T>>,
         ctx: &mut Ctx,
-    ) -> (Seq<T>, RnnState<T>) {
+    ) -> (Seq<T>, RnnState<T>, Tape) {
         let (batch, time, h) = (x.batch, x.time, self.options.units);
         let n_dirs = self.dirs.len();
         let bh = batch * h;
@@ -150,7 +150,8 @@ impl<T: Float, C: Cell> Recurrent<T, C> {
         if C::HAS_CELL_STATE {
             final_state.c = vec![T::ZERO; n_dirs * bh];
         }
-        for (d, dir) in self.dirs.iter_mut().enumerate() {
+        let mut tapes = Vec::with_capacity(n_dirs);
+        for (d, dir) in self.dirs.iter().enumerate() {
             let xd = if d == 0 {
                 x.data.clone()
             } else {
@@ -171,7 +172,8 @@ impl<T: Float, C: Cell> Recurrent<T, C> {
                 c0,
                 rec_mask,
             };
-            let (states, c_final) = dir.forward::<C>(input, ctx.training);
+            let (states, c_final, tape) = dir.forward::<C>(input, ctx.training);
+            tapes.extend(tape);
             for b in 0..batch {
                 let last = (b * time + time - 1) * h;
                 final_state.h[d * bh + b * h..d * bh + (b + 1) * h].copy_from_slice(&states[last..last + h]);
@@ -182,29 +184,27 @@ impl<T: Float, C: Cell> Recurrent<T, C> {
             outputs.push(states);
         }
         let y = self.assemble_output(&x, &outputs, &final_state);
-        if ctx.training {
-            self.cache = Some(LayerCache {
-                lengths: x.lengths.clone(),
-                time,
-                input_mask,
-            });
-        }
-        (y, final_state)
+        let tape = Tape::when(ctx.training, || RecurrentTape {
+            lengths: x.lengths.clone(),
+            time,
+            input_mask,
+            dirs: tapes,
+        });
+        (y, final_state, tape)
     }
 
-    /// Back-propagates `dy` (and `d_final`, the gradient reaching the returned final state).
-    /// Returns the input gradient and the gradient of the initial state.
-    pub fn backward_with_state(&mut self, dy: Seq<T>, d_final: Option<&RnnState<T>>) -> (Seq<T>, RnnState<T>) {
-        self.backward_impl(dy, d_final, true)
-    }
-
-    /// Backward; with `input_grad` false the input gradient is neither computed nor returned
-    /// (its data is empty), which saves one large GEMM per direction.
-    fn backward_impl(&mut self, dy: Seq<T>, d_final: Option<&RnnState<T>>, input_grad: bool) -> (Seq<T>, RnnState<T>) {
-        let cache = self
-            .cache
-            .take()
-            .expect("recurrent: backward before a training forward");
+    /// Back-propagates `dy` (and `d_final`, the gradient reaching the returned final state)
+    /// through the forward call that made `tape`. Returns the input gradient and the gradient
+    /// of the initial state; with `input_grad` false the input gradient is neither computed
+    /// nor returned (its data is empty), which saves one large GEMM per direction.
+    pub fn backward_with_state(
+        &mut self,
+        tape: Tape,
+        dy: Seq<T>,
+        d_final: Option<&RnnState<T>>,
+        input_grad: bool,
+    ) -> (Seq<T>, RnnState<T>) {
+        let cache: RecurrentTape<T> = tape.take(C::KIND);
         let (batch, time, h, n_in) = (cache.lengths.len(), cache.time, self.options.units, self.input.features);
         let bh = batch * h;
         let n_dirs = self.dirs.len();
@@ -228,7 +228,7 @@ impl<T: Float, C: Cell> Recurrent<T, C> {
         if C::HAS_CELL_STATE {
             d_init.c = vec![T::ZERO; n_dirs * bh];
         }
-        for (d, dir) in self.dirs.iter_mut().enumerate() {
+        for ((d, dir), dir_tape) in self.dirs.iter_mut().enumerate().zip(cache.dirs) {
             let mut d_out = vec![T::ZERO; batch * time * h];
             for b in 0..batch {
                 let len = cache.lengths[b];
@@ -248,7 +248,7 @@ impl<T: Float, C: Cell> Recurrent<T, C> {
                 Some(s) if C::HAS_CELL_STATE => s.c[d * bh..(d + 1) * bh].to_vec(),
                 _ => vec![T::ZERO; bh],
             };
-            let (dxd, dh0, dc0) = dir.backward::<C>(&d_out, dh_final, dc_final, input_grad);
+            let (dxd, dh0, dc0) = dir.backward::<C>(dir_tape, &d_out, dh_final, dc_final, input_grad);
             if input_grad {
                 let mut dxd = Seq {
                     data: dxd,
@@ -340,14 +340,12 @@ impl<T: Float, C: Cell> Layer<T> for Recurrent<T, C> {
             sequential: self.options.return_sequences,
         }
     }
-    fn forward(&mut self, x: Seq<T>, ctx: &mut Ctx) -> Seq<T> {
-        self.forward_with_state(x, None, ctx).0
+    fn forward(&self, x: Seq<T>, ctx: &mut Ctx) -> (Seq<T>, Tape) {
+        let (y, _, tape) = self.forward_with_state(x, None, ctx);
+        (y, tape)
     }
-    fn backward(&mut self, dy: Seq<T>) -> Seq<T> {
-        self.backward_with_state(dy, None).0
-    }
-    fn backward_params_only(&mut self, dy: Seq<T>) {
-        self.backward_impl(dy, None, false);
+    fn backward(&mut self, tape: Tape, dy: Seq<T>, input_grad: bool) -> Seq<T> {
+        self.backward_with_state(tape, dy, None, input_grad).0
     }
     fn params(&self) -> Vec<&Param<T>> {
         self.dirs.iter().flat_map(|d| d.params()).collect()

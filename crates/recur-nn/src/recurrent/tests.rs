@@ -76,7 +76,7 @@ fn state_gradients_match_finite_differences() {
     let w_final: Vec<f64> = (0..2 * n).map(|_| r.uniform_range(-1.0, 1.0)).collect();
     let loss = |layer: &mut Lstm<f64>, init: &RnnState<f64>| {
         let mut rng = Rng::new(1);
-        let (y, s) = layer.forward_with_state(
+        let (y, s, tape) = layer.forward_with_state(
             x.clone(),
             Some(init),
             &mut Ctx {
@@ -85,9 +85,9 @@ fn state_gradients_match_finite_differences() {
             },
         );
         let l: f64 = y.data.iter().sum::<f64>() + s.h.iter().chain(&s.c).zip(&w_final).map(|(a, b)| a * b).sum::<f64>();
-        (l, y)
+        (l, y, tape)
     };
-    let (_, y) = loss(&mut layer, &init);
+    let (_, y, tape) = loss(&mut layer, &init);
     let mut dy = y.clone();
     dy.data.iter_mut().for_each(|v| *v = 1.0);
     dy.zero_padding();
@@ -95,7 +95,7 @@ fn state_gradients_match_finite_differences() {
         h: w_final[..n].to_vec(),
         c: w_final[n..].to_vec(),
     };
-    let (_, d_init) = layer.backward_with_state(dy, Some(&d_final));
+    let (_, d_init) = layer.backward_with_state(tape, dy, Some(&d_final), true);
     let eps = 1e-6;
     for (which, analytic) in [(0, &d_init.h), (1, &d_init.c)] {
         for i in 0..n {
@@ -122,18 +122,18 @@ fn f32_matches_f64() {
         features: 3,
         sequential: true,
     };
-    let mut l64 = Lstm::<f64>::new(input, options(8, true, true), &mut Rng::new(2));
-    let mut l32 = Lstm::<f32>::new(input, options(8, true, true), &mut Rng::new(2));
+    let l64 = Lstm::<f64>::new(input, options(8, true, true), &mut Rng::new(2));
+    let l32 = Lstm::<f32>::new(input, options(8, true, true), &mut Rng::new(2));
     let x = random_seq(3, 7, 3, &[7, 1, 5], 8);
     let mut rng = Rng::new(0);
-    let y64 = l64.forward(
+    let (y64, _) = l64.forward(
         x.clone(),
         &mut Ctx {
             training: false,
             rng: &mut rng,
         },
     );
-    let y32 = l32.forward(
+    let (y32, _) = l32.forward(
         x.cast(),
         &mut Ctx {
             training: false,
@@ -151,14 +151,14 @@ fn inference_path_matches_training_path() {
     each_variant(|layer| {
         let x = random_seq(3, 6, 3, &[6, 2, 4], 4);
         let mut rng = Rng::new(0);
-        let a = layer.forward(
+        let (a, _) = layer.forward(
             x.clone(),
             &mut Ctx {
                 training: true,
                 rng: &mut rng,
             },
         );
-        let b = layer.forward(
+        let (b, _) = layer.forward(
             x,
             &mut Ctx {
                 training: false,
@@ -176,7 +176,7 @@ fn params_only_backward_gives_the_same_parameter_gradients() {
         let mut twin = layer.clone_box();
         let mut grads = Vec::new();
         for (l, params_only) in [(&mut *layer, false), (&mut *twin, true)] {
-            let y = l.forward(
+            let (y, tape) = l.forward(
                 x.clone(),
                 &mut Ctx {
                     training: true,
@@ -187,11 +187,7 @@ fn params_only_backward_gives_the_same_parameter_gradients() {
                 data: y.data.iter().map(|v| v.sin() + 0.5).collect(),
                 ..y
             };
-            if params_only {
-                l.backward_params_only(dy);
-            } else {
-                l.backward(dy);
-            }
+            l.backward(tape, dy, !params_only);
             grads.push(l.params().iter().flat_map(|p| p.grad.clone()).collect::<Vec<f64>>());
         }
         assert_eq!(grads[0], grads[1]);

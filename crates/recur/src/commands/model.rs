@@ -5,8 +5,8 @@ use clap::Args;
 use recur_core::parallel::default_threads;
 use recur_core::Seq;
 use recur_data::npy::{read_npy, write_npy_f32, NpyData};
-use recur_nn::{model_dir, Model, ModelConfig};
-use recur_train::predict_sharded;
+use recur_nn::{model_dir, Model};
+use recur_train::predict_parallel;
 use std::path::{Path, PathBuf};
 
 /// Arguments of `recur init`.
@@ -85,9 +85,8 @@ pub fn summary(a: SummaryArgs) -> Result<()> {
 
 pub fn run(a: RunArgs) -> Result<()> {
     let model: Model<f32> = model_dir::load(&a.model)?;
-    let x = load_input(&a.input, a.lengths.as_ref(), model.config())?;
-    let mut replicas = vec![model; a.threads.max(1)];
-    let y = predict_sharded(&mut replicas, &x)?;
+    let x = load_input(&a.input, a.lengths.as_ref(), &model)?;
+    let y = predict_parallel(&model, &x, a.threads)?;
     let shape = if y.sequential {
         vec![y.batch, y.time, y.features]
     } else {
@@ -99,7 +98,10 @@ pub fn run(a: RunArgs) -> Result<()> {
 }
 
 /// Reads the input array and optional lengths, checking dtypes, shapes and ranges.
-fn load_input(input: &Path, lengths: Option<&PathBuf>, config: &ModelConfig) -> Result<Seq<f32>> {
+fn load_input(input: &Path, lengths: Option<&PathBuf>, model: &Model<f32>) -> Result<Seq<f32>> {
+    let [input_shape] = model.input_shapes()[..] else {
+        bail!("`recur run` feeds models with one input; this one has several");
+    };
     let arr = read_npy(input)?;
     let NpyData::F32(data) = arr.data.clone() else {
         bail!("{}: input must be float32, found {}", input.display(), arr.dtype());
@@ -111,11 +113,11 @@ fn load_input(input: &Path, lengths: Option<&PathBuf>, config: &ModelConfig) -> 
             arr.shape
         );
     };
-    if features != config.input_size {
+    if features != input_shape.features {
         bail!(
             "{}: the model takes {} features per step, the input has {features}",
             input.display(),
-            config.input_size
+            input_shape.features
         );
     }
     let lengths = match lengths {

@@ -153,7 +153,7 @@ fn train_on(drawings: &[Drawing], args: &TrainArgs) -> Result<EvalSummary> {
         Some(path) => read_config(path)?,
         None => presets::preset(&args.preset, encoding.width(), classes.len())?,
     };
-    let out_width = config.shapes()?.last().map_or(0, |s| s.features);
+    let out_width = config.output_shape()?.features;
     if config.input_size != encoding.width() || out_width != classes.len() {
         bail!(
             "the model takes {} features and gives {out_width} outputs; the data needs {} and {} (one per class)",
