@@ -30,7 +30,15 @@ struct Header {
     target: bool,
 }
 
-/// One parsed case: values `[len, dims]`, its length and its target field.
+impl Header {
+    /// Whether all cases must have the same length: as declared, or, without `@equalLength`,
+    /// when a `@seriesLength` is given.
+    fn equal(&self) -> bool {
+        self.equal_length.unwrap_or(self.series_length.is_some())
+    }
+}
+
+/// One parsed case: values `[len, dims]` and its length.
 struct Case {
     values: Vec<f32>,
     steps: usize,
@@ -41,6 +49,10 @@ pub fn parse_ts(text: &str, source: &str) -> Result<SequenceSet, SequenceError> 
     let at = |line: usize, message: String| SequenceError::Line {
         path: source.to_string(),
         line,
+        message,
+    };
+    let whole = |message: String| SequenceError::Format {
+        path: source.to_string(),
         message,
     };
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
@@ -63,27 +75,21 @@ pub fn parse_ts(text: &str, source: &str) -> Result<SequenceSet, SequenceError> 
         }
     }
     if !saw_data {
-        return Err(SequenceError::Format {
-            path: source.to_string(),
-            message: "no `@data` line: not a .ts file, or the header is incomplete".into(),
-        });
+        return Err(whole(
+            "no `@data` line: not a .ts file, or the header is incomplete".into(),
+        ));
     }
     let dims_declared = match (header.univariate, header.dimensions) {
         (Some(true), Some(d)) if d != 1 => {
-            return Err(SequenceError::Format {
-                path: source.to_string(),
-                message: format!("the header says @univariate true but @dimensions {d}"),
-            })
+            return Err(whole(format!("the header says @univariate true but @dimensions {d}")))
         }
         (Some(true), _) => Some(1),
         (_, d) => d,
     };
     if header.classes.is_none() && !header.target {
-        return Err(SequenceError::Format {
-            path: source.to_string(),
-            message: "the header declares no target: neither `@classLabel true <labels>` nor `@targetLabel true`"
-                .into(),
-        });
+        return Err(whole(
+            "the header declares no target: neither `@classLabel true <labels>` nor `@targetLabel true`".into(),
+        ));
     }
     let mut dims: Option<(usize, usize)> = dims_declared.map(|d| (d, 0));
     let mut first_steps: Option<(usize, usize)> = None;
@@ -95,13 +101,9 @@ pub fn parse_ts(text: &str, source: &str) -> Result<SequenceSet, SequenceError> 
             continue;
         }
         let mut fields: Vec<&str> = line.split(':').collect();
-        let target = if header.classes.is_some() || header.target {
-            if fields.len() < 2 {
-                return Err(at(n, "expected the dimensions, then `:` and the case's target".into()));
-            }
-            fields.pop().map(str::trim)
-        } else {
-            None
+        let target = match fields.pop() {
+            Some(t) if !fields.is_empty() => t.trim(),
+            _ => return Err(at(n, "expected the dimensions, then `:` and the case's target".into())),
         };
         match dims {
             Some((d, from)) if d != fields.len() => {
@@ -116,7 +118,7 @@ pub fn parse_ts(text: &str, source: &str) -> Result<SequenceSet, SequenceError> 
             None => dims = Some((fields.len(), n)),
         }
         let case = parse_case(&fields, &header).map_err(|m| at(n, m))?;
-        if header.equal_length == Some(true) {
+        if header.equal() {
             if let Some(len) = header.series_length.filter(|&l| l != case.steps) {
                 return Err(at(
                     n,
@@ -125,45 +127,34 @@ pub fn parse_ts(text: &str, source: &str) -> Result<SequenceSet, SequenceError> 
             }
             match first_steps {
                 Some((len, from)) if len != case.steps => {
-                    return Err(at(
-                        n,
-                        format!(
-                        "has {} values per dimension, but @equalLength true and the first case (line {from}) has {len}",
-                        case.steps
-                    ),
-                    ))
+                    let steps = case.steps;
+                    let message = format!(
+                        "has {steps} values per dimension, but lengths are equal and the first case (line {from}) has {len}"
+                    );
+                    return Err(at(n, message));
                 }
                 Some(_) => {}
                 None => first_steps = Some((case.steps, n)),
             }
         }
-        match (&header.classes, target) {
-            (Some(names), Some(t)) => match names.iter().position(|c| c == t) {
+        match &header.classes {
+            Some(names) => match class_of(names, target) {
                 Some(k) => labels.push(k),
                 None => {
-                    return Err(at(
-                        n,
-                        format!(
-                            "label `{}` is not one of the declared classes {}",
-                            clip(t),
-                            names.join(", ")
-                        ),
-                    ))
+                    let listed = names.join(", ");
+                    let message = format!("label `{}` is not one of the declared classes {listed}", clip(target));
+                    return Err(at(n, message));
                 }
             },
-            (None, Some(t)) => match t.parse::<f32>() {
+            None => match target.parse::<f32>() {
                 Ok(v) if v.is_finite() => values.push(v),
-                _ => return Err(at(n, format!("target `{}` is not a finite number", clip(t)))),
+                _ => return Err(at(n, format!("target `{}` is not a finite number", clip(target)))),
             },
-            (_, None) => {}
         }
         series.push(case.values);
     }
     let Some((dims, _)) = dims.filter(|_| !series.is_empty()) else {
-        return Err(SequenceError::Format {
-            path: source.to_string(),
-            message: "no cases after @data".into(),
-        });
+        return Err(whole("no cases after @data".into()));
     };
     let targets = match header.classes {
         Some(names) => SequenceTargets::Classes { labels, names },
@@ -174,6 +165,15 @@ pub fn parse_ts(text: &str, source: &str) -> Result<SequenceSet, SequenceError> 
         series,
         targets,
         source: source.to_string(),
+    })
+}
+
+/// The index of a case's label among the declared classes. sktime and aeon compare labels
+/// ignoring case, so a unique match that way counts too.
+fn class_of(names: &[String], label: &str) -> Option<usize> {
+    names.iter().position(|c| c == label).or_else(|| {
+        let mut same = names.iter().enumerate().filter(|(_, c)| c.eq_ignore_ascii_case(label));
+        same.next().filter(|_| same.next().is_none()).map(|(k, _)| k)
     })
 }
 
@@ -277,9 +277,9 @@ fn parse_case(fields: &[&str], header: &Header) -> Result<Case, String> {
     }
     // A dimension's length without its trailing missing values (its own length when lengths
     // are declared equal, as padding is then impossible).
-    let real = |c: &Vec<f32>| match header.equal_length {
-        Some(true) => c.len(),
-        _ => c.iter().rposition(|v| !v.is_nan()).map_or(0, |i| i + 1),
+    let real = |c: &Vec<f32>| match header.equal() {
+        true => c.len(),
+        false => c.iter().rposition(|v| !v.is_nan()).map_or(0, |i| i + 1),
     };
     let (longest, steps) = columns
         .iter()
@@ -341,6 +341,11 @@ mod tests {
             }
         );
         assert_eq!(set.source, "f.ts");
+        // Labels match the declared ones ignoring case when that is unambiguous.
+        let set = parse_ts("@classLabel true Yes No\n@data\n1:yes\n2:No\n", "f.ts").unwrap();
+        assert!(matches!(&set.targets, SequenceTargets::Classes { labels, .. } if labels == &[0, 1]));
+        let err = error("@classLabel true a A\n@data\n1:a\n1:A\n2:b\n");
+        assert!(err.contains("line 5: label `b`"), "{err}");
     }
 
     #[test]
@@ -462,12 +467,17 @@ mod tests {
     fn ts_reader_equal_length_errors() {
         let head = "@equalLength true\n@classLabel true a\n@data\n";
         let err = error(&format!("{head}1,2,3:a\n1,2:a\n"));
-        assert!(
-            err.contains("line 5: has 2 values per dimension, but @equalLength true and the first case (line 4) has 3")
-        );
+        let want = "line 5: has 2 values per dimension, but lengths are equal and the first case (line 4) has 3";
+        assert!(err.contains(want), "{err}");
         let err = error("@equalLength true\n@seriesLength 4\n@classLabel true a\n@data\n1,2,3:a\n");
         assert!(
             err.contains("line 5: has 3 values per dimension, @seriesLength says 4"),
+            "{err}"
+        );
+        // Without @equalLength, a @seriesLength makes lengths equal.
+        let err = error("@seriesLength 2\n@classLabel true a\n@data\n1,2:a\n1,2,3:a\n");
+        assert!(
+            err.contains("line 5: has 3 values per dimension, @seriesLength says 2"),
             "{err}"
         );
         // Under @equalLength true a trailing missing value is data, not padding.
