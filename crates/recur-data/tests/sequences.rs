@@ -63,10 +63,11 @@ fn ts_reader_japanese_vowels() {
     let train = read_ts(&dir.join("JapaneseVowels_TRAIN.ts")).unwrap();
     #[rustfmt::skip]
     check(&train, &Expect { cases: 270, dims: 12, classes, per_class: (30, 30), steps: (7, 26) });
-    // The first data line starts `1.860936,1.891651,...:-0.207383,...`: step 0 holds the first
-    // value of each of the 12 dimensions.
+    // The first data line starts `1.860936,1.891651,...:-0.207383,...` and ends `:1`: step 0
+    // holds the first value of each of the 12 dimensions, and its class is the first declared.
     assert_eq!(&train.series[0][..2], &[1.860936, -0.207383]);
     assert_eq!(train.series[0][12], 1.891651);
+    assert!(matches!(&train.targets, SequenceTargets::Classes { labels, .. } if labels[0] == 0));
     let test = read_ts(&dir.join("JapaneseVowels_TEST.ts")).unwrap();
     #[rustfmt::skip]
     check(&test, &Expect { cases: 370, dims: 12, classes, per_class: (24, 88), steps: (7, 29) });
@@ -93,14 +94,17 @@ fn ts_reader_plaid() {
     let train = read_ts(&dir.join("PLAID_TRAIN.ts")).unwrap();
     #[rustfmt::skip]
     check(&train, &Expect { cases: 537, dims: 1, classes, per_class: (13, 88), steps: (100, 1344) });
+    // Current signatures are not normalised: the largest value in the training file is 460.85.
+    let top = train.series.iter().flatten().fold(f32::MIN, |m, &v| m.max(v));
+    assert_eq!(top, 460.85);
+    // The first case (label 0, the first declared class) has 500 values.
+    assert_eq!(train.steps(0), 500);
+    assert!(matches!(&train.targets, SequenceTargets::Classes { labels, .. } if labels[0] == 0));
     let test = read_ts(&dir.join("PLAID_TEST.ts")).unwrap();
-    // The README gives 13–88 per class for the pair; the test file's largest class has 87.
-    let SequenceTargets::Classes { labels, .. } = &test.targets else {
-        panic!("classes")
-    };
-    assert!(labels.iter().all(|&k| k < 11));
-    assert_eq!(test.len(), 537);
-    assert_eq!((test.min_steps(), test.max_steps()), (134, 1000));
+    // The README gives 13–88 per class for the pair; counting the test file's label column
+    // gives 13–87.
+    #[rustfmt::skip]
+    check(&test, &Expect { cases: 537, dims: 1, classes, per_class: (13, 87), steps: (134, 1000) });
 }
 
 /// A fresh temporary directory for one test.
