@@ -7,9 +7,11 @@
 
 mod cells;
 mod direction;
+mod step;
 
 pub use cells::{Cell, GruCell, LstmCell, SimpleRnnCell};
 use direction::{Direction, DirectionInput, DirectionTape};
+pub use step::StepWeights;
 
 use crate::init;
 use crate::layer::{Ctx, Layer, Param, Tape};

@@ -193,3 +193,44 @@ fn params_only_backward_gives_the_same_parameter_gradients() {
         assert_eq!(grads[0], grads[1]);
     });
 }
+
+/// Stepping a layer through a sequence from a given state gives what the whole-sequence pass
+/// gives at every step, for each cell.
+#[test]
+fn step_api_matches_the_sequence_pass() {
+    fn check<C: super::Cell>(layer: &Recurrent<f64, C>) {
+        let (batch, time, units) = (2, 5, 4);
+        let x = random_seq(batch, time, 3, &[time, time], 6);
+        let mut r = Rng::new(8);
+        let mut state = layer.zero_state(batch);
+        state.h.iter_mut().for_each(|v| *v = r.uniform_range(-1.0, 1.0));
+        state.c.iter_mut().for_each(|v| *v = r.uniform_range(-1.0, 1.0));
+        let (y, last, _) = layer.forward_with_state(
+            x.clone(),
+            Some(&state),
+            &mut Ctx {
+                training: false,
+                rng: &mut Rng::new(0),
+            },
+        );
+        let weights = layer.step_weights().unwrap();
+        for t in 0..time {
+            let xt: Vec<f64> = (0..batch).flat_map(|b| x.step(b, t).to_vec()).collect();
+            state = layer.step(&weights, &xt, &state);
+            for b in 0..batch {
+                crate::gradcheck::assert_close(&state.h[b * units..(b + 1) * units], y.step(b, t), "step output");
+            }
+        }
+        crate::gradcheck::assert_close(&state.c, &last.c, "final cell state");
+    }
+    let input = Shape {
+        features: 3,
+        sequential: true,
+    };
+    let mut rng = Rng::new(5);
+    check(&Lstm::<f64>::new(input, options(4, true, false), &mut rng));
+    check(&Gru::<f64>::new(input, options(4, true, false), &mut rng));
+    check(&SimpleRnn::<f64>::new(input, options(4, true, false), &mut rng));
+    let bidi = Gru::<f64>::new(input, options(4, true, true), &mut rng);
+    assert!(bidi.step_weights().is_err());
+}
