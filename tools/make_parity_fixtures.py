@@ -55,6 +55,81 @@ class ConvStack(nn.Module):
         return self.layers[3](h.transpose(1, 2))
 
 
+class Block(nn.Module):
+    """One WaveNet block: a dilated causal conv to twice the channels, the gate over its two
+    halves, a 1x1 residual conv added to the input, and a 1x1 skip conv."""
+
+    def __init__(self, c, dilation):
+        super().__init__()
+        self.dilation = dilation
+        self.dilated = nn.Conv1d(c, 2 * c, 2, dilation=dilation)
+        self.residual = nn.Conv1d(c, c, 1)
+        self.skip = nn.Conv1d(c, c, 1)
+
+    def forward(self, h):
+        a, b = self.dilated(nn.functional.pad(h, (self.dilation, 0))).chunk(2, dim=1)
+        z = torch.tanh(a) * torch.sigmoid(b)
+        return h + self.residual(z), self.skip(z)
+
+
+class Graph(nn.Module):
+    """recur's graph config below, node for node: WaveNet blocks (residual and skip adds), a
+    two-input gate, a Linear applied twice (shared weights) and multiplied, a concatenation,
+    a packed GRU, a repeated vector and a per-step Linear."""
+
+    def __init__(self):
+        super().__init__()
+        self.input_conv = nn.Conv1d(3, 4, 1)
+        self.blocks = nn.ModuleList([Block(4, 1), Block(4, 2)])
+        self.filt = nn.Conv1d(4, 4, 2)
+        self.gate = nn.Conv1d(4, 4, 2)
+        self.proj = nn.Linear(4, 4)
+        self.rnn = nn.GRU(8, 3, batch_first=True)
+        self.out = nn.Linear(3, 2)
+
+    def forward(self, x, lengths):
+        h = self.input_conv(x.transpose(1, 2))
+        skips = []
+        for block in self.blocks:
+            h, s = block(h)
+            skips.append(s)
+        skip_sum = (skips[0] + skips[1]).transpose(1, 2)
+        hp = nn.functional.pad(h, (1, 0))
+        gated = (torch.tanh(self.filt(hp)) * torch.sigmoid(self.gate(hp))).transpose(1, 2)
+        both = torch.cat([self.proj(gated) * self.proj(skip_sum), h.transpose(1, 2)], dim=-1)
+        packed = pack_padded_sequence(both, lengths, batch_first=True, enforce_sorted=False)
+        _, h_n = self.rnn(packed)
+        return self.out(h_n[0].unsqueeze(1).repeat(1, 2, 1))
+
+
+GRAPH_CONFIG = {
+    "inputs": [{"name": "x", "size": 3}],
+    "nodes": [
+        {"name": "input_conv", "type": "conv1d", "filters": 4, "kernel_size": 1},
+        *[n for i, d in enumerate([1, 2]) for n in [
+            {"name": f"blocks.{i}.dilated", "type": "conv1d", "filters": 8, "kernel_size": 2, "dilation_rate": d,
+             "padding": "causal", "inputs": ["input_conv" if i == 0 else "blocks.0.out"]},
+            {"name": f"blocks.{i}.gated", "type": "gated_activation"},
+            {"name": f"blocks.{i}.residual", "type": "conv1d", "filters": 4, "kernel_size": 1},
+            {"name": f"blocks.{i}.skip", "type": "conv1d", "filters": 4, "kernel_size": 1, "inputs": [f"blocks.{i}.gated"]},
+            {"name": f"blocks.{i}.out", "type": "add",
+             "inputs": ["input_conv" if i == 0 else "blocks.0.out", f"blocks.{i}.residual"]}]],
+        {"name": "skip_sum", "type": "add", "inputs": ["blocks.0.skip", "blocks.1.skip"]},
+        {"name": "filt", "type": "conv1d", "filters": 4, "kernel_size": 2, "padding": "causal", "inputs": ["blocks.1.out"]},
+        {"name": "gate", "type": "conv1d", "filters": 4, "kernel_size": 2, "padding": "causal", "inputs": ["blocks.1.out"]},
+        {"name": "gated", "type": "gated_activation", "inputs": ["filt", "gate"]},
+        {"name": "proj", "type": "dense", "units": 4, "inputs": ["gated"]},
+        {"name": "proj_skips", "share": "proj", "inputs": ["skip_sum"]},
+        {"name": "product", "type": "multiply", "inputs": ["proj", "proj_skips"]},
+        {"name": "both", "type": "concatenate", "inputs": ["product", "blocks.1.out"]},
+        {"name": "rnn", "type": "gru", "units": 3},
+        {"name": "repeated", "type": "repeat_vector", "n": 2},
+        {"name": "out", "type": "time_distributed", "layer": {"type": "dense", "units": 2}},
+    ],
+    "outputs": ["out"],
+}
+
+
 def write(name, config, module, prefix, x, lengths):
     d = OUT / name
     d.mkdir(parents=True, exist_ok=True)
@@ -100,6 +175,7 @@ def main():
     module = ConvStack()
     module.train()
     write("conv_bn_dense", conv_config, module, lambda k: k, torch.rand(3, 6, 3) * 2 - 1, full)
+    write("graph_wavenet_gru", GRAPH_CONFIG, Graph(), lambda k: k, x, lengths)
 
 
 if __name__ == "__main__":

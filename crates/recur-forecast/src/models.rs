@@ -5,14 +5,24 @@
 //! - `seq2seq`: a GRU with a dense layer on every step, each step forecasting the days after it
 //!   (trained on all steps, as Géron's book recommends; forecasts use the last step).
 //! - `conv-gru`: a causal Conv1D front end feeding a sequence-to-sequence GRU.
-//! - `wavenet`: causal dilated Conv1D layers (rates 1, 2, 4, 8, twice) and a 1×1 output conv.
+//! - `wavenet`: WaveNet (van den Oord et al., 2016) as a graph: a 1×1 input conv, then blocks of
+//!   gated dilated causal convolutions (rates 1, 2, 4, 8, twice), each with a residual
+//!   connection to the next block and a 1×1 skip connection; the skips are summed, then ReLU,
+//!   1×1 conv, ReLU, 1×1 conv to the horizon.
+//! - `dilated-cnn`: the book's simplified WaveNet, a stack of causal dilated Conv1D layers with
+//!   ReLU (rates 1, 2, 4, 8, twice) and a 1×1 output conv.
 
 use crate::features::OutputKind;
 use recur_nn::{ModelConfig, NnError, Result};
 use serde_json::json;
 
 /// Names of the presets, the default first.
-pub const PRESETS: [&str; 5] = ["seq2seq", "linear", "seq2vec", "conv-gru", "wavenet"];
+pub const PRESETS: [&str; 6] = ["seq2seq", "linear", "seq2vec", "conv-gru", "wavenet", "dilated-cnn"];
+
+/// Channels of the WaveNet preset's residual and skip paths.
+const WAVENET_CHANNELS: usize = 32;
+/// Dilation rates of its blocks: the receptive field covers 2·15 + 1 = 31 days.
+const WAVENET_RATES: [usize; 8] = [1, 2, 4, 8, 1, 2, 4, 8];
 
 /// The config of a preset for `inputs` features per day.
 pub fn preset(name: &str, inputs: usize, window: usize, horizon: usize) -> Result<ModelConfig> {
@@ -31,7 +41,8 @@ pub fn preset(name: &str, inputs: usize, window: usize, horizon: usize) -> Resul
             {"type": "gru", "units": 64, "return_sequences": true},
             {"type": "dense", "units": horizon}
         ]),
-        "wavenet" => {
+        "wavenet" => return wavenet(inputs, horizon),
+        "dilated-cnn" => {
             let mut layers: Vec<serde_json::Value> = [1, 2, 4, 8, 1, 2, 4, 8]
                 .iter()
                 .map(|rate| {
@@ -52,12 +63,47 @@ pub fn preset(name: &str, inputs: usize, window: usize, horizon: usize) -> Resul
     ModelConfig::from_json(&json!({"input_size": inputs, "layers": layers}).to_string())
 }
 
+/// The WaveNet graph. Node names follow a PyTorch module with `input_conv`, a `blocks`
+/// ModuleList of (`dilated`, `residual`, `skip`) convolutions and a `head` of two 1×1 convs,
+/// so its checkpoint loads into that module. Each block's filter and gate convolutions are one
+/// convolution with twice the channels, split by the gated activation.
+fn wavenet(inputs: usize, horizon: usize) -> Result<ModelConfig> {
+    let r = WAVENET_CHANNELS;
+    let mut nodes =
+        vec![json!({"name": "input_conv", "type": "conv1d", "filters": r, "kernel_size": 1, "inputs": ["x"]})];
+    let mut residual = "input_conv".to_string();
+    let mut skips = Vec::new();
+    for (i, rate) in WAVENET_RATES.iter().enumerate() {
+        let b = format!("blocks.{i}");
+        nodes.extend([
+            json!({"name": format!("{b}.dilated"), "type": "conv1d", "filters": 2 * r, "kernel_size": 2,
+                   "padding": "causal", "dilation_rate": rate, "inputs": [residual]}),
+            json!({"name": format!("{b}.gate"), "type": "gated_activation"}),
+            json!({"name": format!("{b}.residual"), "type": "conv1d", "filters": r, "kernel_size": 1}),
+            json!({"name": format!("{b}.skip"), "type": "conv1d", "filters": r, "kernel_size": 1,
+                   "inputs": [format!("{b}.gate")]}),
+            json!({"name": format!("{b}.out"), "type": "add", "inputs": [residual, format!("{b}.residual")]}),
+        ]);
+        residual = format!("{b}.out");
+        skips.push(format!("{b}.skip"));
+    }
+    nodes.extend([
+        json!({"name": "skips", "type": "add", "inputs": skips}),
+        json!({"name": "head.0", "type": "conv1d", "filters": r, "kernel_size": 1, "activation": "relu",
+               "inputs": ["skips_relu"]}),
+        json!({"name": "skips_relu", "type": "activation", "activation": "relu", "inputs": ["skips"]}),
+        json!({"name": "head.1", "type": "conv1d", "filters": horizon, "kernel_size": 1, "inputs": ["head.0"]}),
+    ]);
+    let config = json!({"inputs": [{"name": "x", "size": inputs}], "nodes": nodes, "outputs": ["head.1"]});
+    ModelConfig::from_json(&config.to_string())
+}
+
 /// Checks that a config fits the features and horizon, and says how to read its output.
 pub fn output_kind(config: &ModelConfig, inputs: usize, horizon: usize) -> Result<OutputKind> {
-    if config.input_size != inputs {
+    let takes = config.input_shape()?.features;
+    if takes != inputs {
         return Err(NnError::Config(format!(
-            "the model takes {} features per day but the data gives {inputs}",
-            config.input_size
+            "the model takes {takes} features per day but the data gives {inputs}"
         )));
     }
     let out = config.output_shape()?;

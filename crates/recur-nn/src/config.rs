@@ -159,6 +159,17 @@ impl ModelConfig {
         Ok(config)
     }
 
+    /// The shape of the model's only input, checking the whole config.
+    pub fn input_shape(&self) -> Result<Shape> {
+        match Plan::new(self)?.inputs.as_slice() {
+            [(_, one)] => Ok(*one),
+            many => Err(NnError::Config(format!(
+                "the model has {} inputs where one is needed",
+                many.len()
+            ))),
+        }
+    }
+
     /// The shape of the model's only output, checking the whole config.
     pub fn output_shape(&self) -> Result<Shape> {
         let plan = Plan::new(self)?;

@@ -127,9 +127,7 @@ pub fn load<T: Float>(out: &Path, trainer: &mut Trainer<T>) -> Result<FitState> 
     let state: FitState = serde_json::from_str(&text)
         .map_err(|e| NnError::Config(format!("{}: not a checkpoint state ({e})", state_path.display())))?;
     let saved = model_dir::load::<T>(&dir)?;
-    if saved.config().layers != trainer.model.config().layers
-        || saved.config().input_size != trainer.model.config().input_size
-    {
+    if saved.plan() != trainer.model.plan() {
         return Err(NnError::Config(format!(
             "the checkpoint in {} is for a different model than the one asked for",
             dir.display()

@@ -44,7 +44,7 @@ pub struct ForecastArgs {
     /// Last day of the validation range (forecast origins and early stopping).
     #[arg(long)]
     val_until: Option<String>,
-    /// A preset (seq2seq, linear, seq2vec, conv-gru, wavenet) or a model config file.
+    /// A preset (seq2seq, linear, seq2vec, conv-gru, wavenet, dilated-cnn) or a model config file.
     #[arg(long, default_value = models::PRESETS[0])]
     model: String,
     /// Days of history the model sees.
