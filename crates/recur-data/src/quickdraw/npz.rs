@@ -27,7 +27,8 @@ pub(crate) fn read(path: &Path, c: &mut Collector) -> Result<(), LoadError> {
         member
             .read_to_end(&mut bytes)
             .map_err(|e| fail(format!("{member_name}: {e}")))?;
-        let Some(pickled) = object_array_payload(&bytes) else {
+        let payload = object_array_payload(&bytes).map_err(|e| fail(format!("{member_name}: {e}")))?;
+        let Some(pickled) = payload else {
             continue;
         };
         let value = pickle::parse(pickled).map_err(|e| fail(format!("{member_name}: {e}")))?;
@@ -61,18 +62,14 @@ pub(crate) fn read(path: &Path, c: &mut Collector) -> Result<(), LoadError> {
     Ok(())
 }
 
-/// The pickle inside an `.npy` whose dtype is object (`|O`), or `None` for other arrays.
-fn object_array_payload(npy: &[u8]) -> Option<&[u8]> {
-    if !npy.starts_with(b"\x93NUMPY") || npy.len() < 10 {
-        return None;
+/// The pickle inside an `.npy` whose dtype is object (`|O`); `None` for other arrays, and an
+/// error for a member too short for the header it claims.
+fn object_array_payload(npy: &[u8]) -> Result<Option<&[u8]>, String> {
+    if !npy.starts_with(b"\x93NUMPY") {
+        return Ok(None);
     }
-    let (header_len, start) = if npy[6] == 1 {
-        (u16::from_le_bytes([npy[8], npy[9]]) as usize, 10)
-    } else {
-        (u32::from_le_bytes([npy[8], npy[9], npy[10], npy[11]]) as usize, 12)
-    };
-    let header = std::str::from_utf8(npy.get(start..start + header_len)?).ok()?;
-    header.contains("'|O'").then(|| &npy[start + header_len..])
+    let (header, body) = crate::npy::split_npy(npy)?;
+    Ok(header.contains("'|O'").then_some(body))
 }
 
 fn decode_drawing(item: &pickle::Value) -> Result<Vec<super::Stroke>, String> {
