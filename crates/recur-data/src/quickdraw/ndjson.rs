@@ -78,7 +78,7 @@ pub fn parse_line(line: &str) -> Result<Drawing, String> {
     }
     check_strokes(&strokes, RAW_LIMIT)?;
     if raw {
-        strokes = simplify_raw(&strokes);
+        strokes = simplify_raw(&strokes)?;
     }
     strokes.retain(|s| !s.is_empty());
     Ok(Drawing {

@@ -9,6 +9,9 @@ use crate::pickle::{self, Array};
 use std::io::Read;
 use std::path::Path;
 
+/// Largest unpacked member read (the published per-class files unpack to well under 100 MB).
+const MAX_MEMBER_BYTES: u64 = 1 << 30;
+
 pub(crate) fn read(path: &Path, c: &mut Collector) -> Result<(), LoadError> {
     let name = path.display().to_string();
     let fail = |message: String| LoadError::Input {
@@ -23,10 +26,18 @@ pub(crate) fn read(path: &Path, c: &mut Collector) -> Result<(), LoadError> {
     for m in 0..zip.len() {
         let mut member = zip.by_index(m).map_err(|e| fail(e.to_string()))?;
         let member_name = member.name().trim_end_matches(".npy").to_string();
+        // A zip's sizes are claims: read at most the limit, whatever the member says.
         let mut bytes = Vec::new();
-        member
+        (&mut member)
+            .take(MAX_MEMBER_BYTES + 1)
             .read_to_end(&mut bytes)
             .map_err(|e| fail(format!("{member_name}: {e}")))?;
+        if bytes.len() as u64 > MAX_MEMBER_BYTES {
+            return Err(fail(format!(
+                "{member_name}: unpacks to more than {} MB, larger than any drawing set recur reads",
+                MAX_MEMBER_BYTES >> 20
+            )));
+        }
         let payload = object_array_payload(&bytes).map_err(|e| fail(format!("{member_name}: {e}")))?;
         let Some(pickled) = payload else {
             continue;
