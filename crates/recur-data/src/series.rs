@@ -144,6 +144,7 @@ pub fn parse_daily_csv(text: &str, path: &str, spec: &SeriesSpec) -> Result<Dail
     let (Some(&first_day), Some(&end_day)) = (rows.keys().next(), rows.keys().next_back()) else {
         return Err(content("no data rows".into()));
     };
+    check_gaps(&rows).map_err(content)?;
     let days = (end_day - first_day + 1) as usize;
     let mut notes = Vec::new();
     if duplicates > 0 {
@@ -191,6 +192,26 @@ pub fn parse_daily_csv(text: &str, path: &str, spec: &SeriesSpec) -> Result<Dail
         covariates,
         notes,
     })
+}
+
+/// Longest run of missing days filled by interpolation. A longer gap is almost always a mistyped
+/// date (`01/01/1000` among 2019's rows made 371,817 days of invented values), so it is an error.
+pub const MAX_GAP_DAYS: i64 = 366;
+
+/// Refuses a gap between consecutive dates longer than [`MAX_GAP_DAYS`], naming both rows.
+fn check_gaps(rows: &BTreeMap<i64, (usize, Vec<String>)>) -> Result<(), String> {
+    for ((a, (line_a, _)), (b, (line_b, _))) in rows.iter().zip(rows.iter().skip(1)) {
+        let missing = b - a - 1;
+        if missing > MAX_GAP_DAYS {
+            return Err(format!(
+                "{missing} days without data between {} (line {line_a}) and {} (line {line_b}); \
+                 gaps over {MAX_GAP_DAYS} days are not filled (a mistyped date?)",
+                dates::format(*a),
+                dates::format(*b)
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn describe_gaps(rows: &BTreeMap<i64, (usize, Vec<String>)>, first: i64, end: i64) -> String {
@@ -363,5 +384,22 @@ mod tests {
         let series = parse_daily_csv(&csv, "synthetic", &s).unwrap();
         assert_eq!(series.values.len(), 800);
         assert!(series.notes.is_empty());
+    }
+
+    /// One mistyped date (`01/01/1000`) used to be silently filled with 371,817 invented days.
+    #[test]
+    fn series_gap_over_a_year_is_an_error_naming_dates_and_lines() {
+        let csv = "date,v\n2019-01-01,1\n01/01/1000,2\n2019-01-02,3\n";
+        let e = parse_daily_csv(csv, "t.csv", &spec(&[], false))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("between 1000-01-01 (line 3) and 2019-01-01 (line 2)"), "{e}");
+        let e = parse_daily_csv("date,v\n+999-01-01,1\n2019-01-01,2\n", "t.csv", &spec(&[], false));
+        assert!(e.unwrap_err().to_string().contains("(line 2)"));
+        let year = "date,v\n2019-01-01,1\n2020-01-02,2\n";
+        assert_eq!(
+            parse_daily_csv(year, "t.csv", &spec(&[], false)).unwrap().values.len(),
+            367
+        );
     }
 }
