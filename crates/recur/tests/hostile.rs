@@ -43,6 +43,29 @@ fn small_model(d: &Path, out: &Path) {
     ]));
 }
 
+/// Runs recur, reads the first line of its output and closes the pipe, as `| head -1` does;
+/// recur must still end successfully and without a panic.
+fn read_one_line_then_close(args: &[&str]) -> String {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_recur"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        o.status.success() && !e.contains("panicked"),
+        "{args:?}: {:?}: {e}",
+        o.status
+    );
+    first
+}
+
 /// `recur train --force` used to delete the whole `--out` folder (`--out .` wiped the folder).
 #[test]
 fn train_force_removes_only_what_recur_wrote() {
@@ -62,20 +85,10 @@ fn train_force_removes_only_what_recur_wrote() {
         .map(|c| std::fs::read_to_string(d.join("data").join(format!("{c}.ndjson"))).unwrap())
         .collect();
     std::fs::write(&all, text).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_recur"))
-        .args(["predict", "--model", s(&d), "--input", s(&all), "--json"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
+    let first = read_one_line_then_close(&["predict", "--model", s(&d), "--input", s(&all), "--json"]);
     assert!(first.contains("predictions"), "{first}");
-    let o = child.wait_with_output().unwrap();
-    let e = String::from_utf8_lossy(&o.stderr);
-    assert!(o.status.success() && !e.contains("panicked"), "{:?}: {e}", o.status);
+    let first = read_one_line_then_close(&["eval", "--model", s(&d), "--data", s(&d.join("data"))]);
+    assert!(first.contains("drawings (all)"), "{first}");
 
     // An empty or all-bad file used to print nothing and exit 0.
     std::fs::write(d.join("empty.ndjson"), "").unwrap();

@@ -103,7 +103,7 @@ pub enum EncodingArg {
 pub fn train(args: TrainArgs) -> Result<()> {
     let drawings = load_drawings(&args.data, args.quiet)?;
     let summary = train_on(&drawings, &args)?;
-    summary.print();
+    super::write_stdout(|out| summary.print(out))?;
     Ok(())
 }
 
@@ -348,7 +348,7 @@ pub fn demo(args: DemoArgs) -> Result<()> {
     };
     let drawings = load_drawings(&train_args.data, true)?;
     let summary = train_on(&drawings, &train_args)?;
-    summary.print();
+    super::write_stdout(|out| summary.print(out))?;
     let test: Vec<Drawing> = drawings
         .into_iter()
         .filter(|d| part_of(&d.key_id, 10, 10) == Part::Test)

@@ -12,6 +12,7 @@ use recur_nn::{model_dir, Model};
 use recur_sketch::{evaluate, examples, input_spec, member_dir, predict_probabilities, EvalReport, Example};
 use recur_viz::sketch::{confusion_svg, grid_svg};
 use recur_viz::write_picture;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Scores of a model on some drawings, with what is needed to show them.
@@ -29,21 +30,23 @@ pub struct EvalSummary {
 }
 
 impl EvalSummary {
-    /// Prints the headline figures and per-class accuracy.
-    pub fn print(&self) {
+    /// Writes the headline figures and per-class accuracy.
+    pub fn print(&self, out: &mut dyn Write) -> std::io::Result<()> {
         let r = &self.report;
         if self.epochs > 0 {
-            println!("best epoch {} of {}", self.best_epoch, self.epochs);
+            writeln!(out, "best epoch {} of {}", self.best_epoch, self.epochs)?;
         }
-        println!(
+        writeln!(
+            out,
             "{} drawings ({}): top-1 {:.4}  top-3 {:.4}  top-5 {:.4}  loss {:.4}",
             r.n, self.part, r.top1, r.top3, r.top5, r.loss
-        );
+        )?;
         for (name, (acc, n)) in self.classes.iter().zip(r.per_class()) {
             if let Some(a) = acc {
-                println!("  {name:<24} {a:.3}  ({n})");
+                writeln!(out, "  {name:<24} {a:.3}  ({n})")?;
             }
         }
+        Ok(())
     }
 
     /// The one-line JSON of `recur eval --json`.
@@ -202,12 +205,13 @@ pub fn eval(args: EvalArgs) -> Result<()> {
         epochs: 0,
     };
     write_eval_pictures(&summary, &examples, args.confusion.as_deref(), args.mistakes.as_deref())?;
-    if args.json {
-        println!("{}", summary.json());
-    } else {
-        summary.print();
-    }
-    Ok(())
+    super::write_stdout(|out| {
+        if args.json {
+            writeln!(out, "{}", summary.json())
+        } else {
+            summary.print(out)
+        }
+    })
 }
 
 /// Arguments of `recur predict`.
