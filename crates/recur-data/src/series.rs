@@ -146,6 +146,22 @@ pub fn parse_daily_csv(text: &str, path: &str, spec: &SeriesSpec) -> Result<Dail
     };
     check_gaps(&rows).map_err(content)?;
     let days = (end_day - first_day + 1) as usize;
+    if days > MAX_DAYS {
+        return Err(content(format!(
+            "{} to {} is {days} days, more than the {MAX_DAYS} a daily series may span",
+            dates::format(first_day),
+            dates::format(end_day)
+        )));
+    }
+    if days - rows.len() > rows.len() {
+        return Err(content(format!(
+            "{} of {days} days between {} and {} have no row: more than half would be invented \
+             by interpolation (is this daily data?)",
+            days - rows.len(),
+            dates::format(first_day),
+            dates::format(end_day)
+        )));
+    }
     let mut notes = Vec::new();
     if duplicates > 0 {
         notes.push(format!("dropped {duplicates} exact duplicate rows"));
@@ -197,6 +213,10 @@ pub fn parse_daily_csv(text: &str, path: &str, spec: &SeriesSpec) -> Result<Dail
 /// Longest run of missing days filled by interpolation. A longer gap is almost always a mistyped
 /// date (`01/01/1000` among 2019's rows made 371,817 days of invented values), so it is an error.
 pub const MAX_GAP_DAYS: i64 = 366;
+
+/// Most days a series may span (about 270 years): windows over a longer one would not fit in
+/// memory, and no daily record is that long.
+pub const MAX_DAYS: usize = 100_000;
 
 /// Refuses a gap between consecutive dates longer than [`MAX_GAP_DAYS`], naming both rows.
 fn check_gaps(rows: &BTreeMap<i64, (usize, Vec<String>)>) -> Result<(), String> {
@@ -396,10 +416,16 @@ mod tests {
         assert!(e.contains("between 1000-01-01 (line 3) and 2019-01-01 (line 2)"), "{e}");
         let e = parse_daily_csv("date,v\n+999-01-01,1\n2019-01-01,2\n", "t.csv", &spec(&[], false));
         assert!(e.unwrap_err().to_string().contains("(line 2)"));
-        let year = "date,v\n2019-01-01,1\n2020-01-02,2\n";
-        assert_eq!(
-            parse_daily_csv(year, "t.csv", &spec(&[], false)).unwrap().values.len(),
-            367
-        );
+        let e = |csv: &str| {
+            parse_daily_csv(csv, "t.csv", &spec(&[], false))
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(e("date,v\n2019-01-01,1\n2020-01-02,2\n").contains("365 of 367 days"));
+        // Rows half a year apart for 300 years: no single gap is too long, but the span is.
+        let centuries: String = (1700..2000).map(|y| format!("{y}-01-01,1\n{y}-07-01,2\n")).collect();
+        assert!(e(&format!("date,v\n{centuries}")).contains("more than the 100000"));
+        let weekly: String = (1..=28).step_by(7).map(|d| format!("2019-02-{d:02},{d}\n")).collect();
+        assert!(e(&format!("date,v\n{weekly}")).contains("is this daily data?"));
     }
 }
