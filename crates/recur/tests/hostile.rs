@@ -97,6 +97,16 @@ fn train_force_removes_only_what_recur_wrote() {
         let o = recur(&["predict", "--model", s(&d), "--input", s(&d.join(f))]);
         fails_with(o, "no usable drawings to predict");
     }
+    // Stroke-3 arrays with NaN or absurd offsets are skipped like bad drawings in other formats.
+    let bad = d.join("nan.npy");
+    let rows: Vec<u8> = [1.0f32, f32::NAN, 0.0, 1e30, 2.0, 1.0]
+        .iter()
+        .flat_map(|v| v.to_le_bytes())
+        .collect();
+    std::fs::write(&bad, recur_data::npy::npy_bytes("<f4", &[2, 1, 3], &rows)).unwrap();
+    let o = recur(&["predict", "--model", s(&d), "--input", s(&bad)]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("absurd coordinate"));
+    fails_with(o, "no usable drawings to predict");
 }
 
 /// `np.zeros((0, 7, 3), 'f4')` panicked in `recur run`; overflowing shapes panicked too.

@@ -165,8 +165,12 @@ pub fn check_points(strokes: &[Stroke]) -> Result<(), String> {
     Ok(())
 }
 
-/// Checks points for absurd values and counts; `limit` bounds the coordinates' magnitude.
-pub(crate) fn check_strokes(strokes: &[Stroke], limit: f32) -> Result<(), String> {
+/// Largest coordinate magnitude accepted in raw ink or stroke-3 offsets summed up (canvases
+/// are a few thousand pixels).
+pub const MAX_COORDINATE: f32 = 1e6;
+
+/// Checks points for absurd values (not finite, or beyond `limit` in magnitude) and counts.
+pub fn check_strokes(strokes: &[Stroke], limit: f32) -> Result<(), String> {
     check_points(strokes)?;
     for (i, s) in strokes.iter().enumerate() {
         if let Some(p) = s

@@ -4,7 +4,7 @@
 
 use super::simplify::fit_to_frame;
 use super::strokes::strokes_from_offsets;
-use super::{check_strokes, Collector, Drawing, LoadError, Problem};
+use super::{check_strokes, Collector, Drawing, LoadError, Problem, MAX_COORDINATE};
 use crate::pickle::{self, Array};
 use std::io::Read;
 use std::path::Path;
@@ -91,7 +91,7 @@ fn decode_drawing(item: &pickle::Value) -> Result<Vec<super::Stroke>, String> {
                 .map(|r| [r[0] as f32, r[1] as f32, r[2] as f32])
                 .collect();
             let strokes = strokes_from_offsets(&rows);
-            check_strokes(&strokes, 1e6)?;
+            check_strokes(&strokes, MAX_COORDINATE)?;
             Ok(fit_to_frame(&strokes))
         }
         Array::I16(shape, _) => Err(format!("a drawing has shape {shape:?}, expected [points, 3]")),

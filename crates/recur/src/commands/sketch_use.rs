@@ -7,7 +7,7 @@ use clap::Args;
 use recur_core::parallel::default_threads;
 use recur_data::npy::{read_npy, NpyData};
 use recur_data::quickdraw::strokes::strokes_from_offsets;
-use recur_data::quickdraw::{self, check_points, LoadOptions, Stroke};
+use recur_data::quickdraw::{self, check_strokes, LoadOptions, Stroke, MAX_COORDINATE};
 use recur_nn::{model_dir, Model};
 use recur_sketch::{evaluate, examples, input_spec, member_dir, predict_probabilities, EvalReport, Example};
 use recur_viz::sketch::{confusion_svg, grid_svg};
@@ -279,7 +279,7 @@ pub fn predict(args: PredictArgs) -> Result<()> {
     let drawings = read_any(&args.input)?;
     let (mut usable, mut ids) = (Vec::new(), Vec::new());
     for (i, (key, word, strokes)) in drawings.into_iter().enumerate() {
-        if let Err(e) = check_points(&strokes) {
+        if let Err(e) = check_strokes(&strokes, MAX_COORDINATE) {
             eprintln!("skipped drawing {i}: {e}");
             continue;
         }
@@ -340,7 +340,7 @@ pub struct RenderArgs {
 pub fn render(args: RenderArgs) -> Result<()> {
     let mut drawings = read_any(&args.input)?;
     drawings.retain(|(id, _, strokes)| {
-        let fits = check_points(strokes);
+        let fits = check_strokes(strokes, MAX_COORDINATE);
         if let Err(e) = &fits {
             eprintln!("skipped drawing {id}: {e}");
         }
