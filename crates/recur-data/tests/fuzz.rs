@@ -2,18 +2,20 @@
 //! `cargo test` (`cargo test fuzz` runs only these). Valid seed inputs (an `.npy`, a sketch-rnn
 //! `.npz` with its pickle, ndjson lines, `.bin` records, a daily CSV) are mutated by bit flips,
 //! truncation, insertion, duplication, lying length and size fields, huge numbers, NaN and deep
-//! nesting, a few thousand times per reader. Any outcome is fine except a panic (caught and
-//! reported with the case that caused it); a stack overflow or abort fails the test binary.
+//! nesting, a few thousand times per reader. An error is fine; a panic is not (caught and
+//! reported with the case that caused it; a stack overflow or abort fails the test binary), and
+//! neither is a success that breaks the reader's promises: an array whose shape does not match
+//! its data, a drawing with NaN or out-of-frame points, a series with a non-finite value.
 //! Every run is reproducible: the case number seeds its mutations.
 
 mod common;
 
 use common::{object_npy, sample_stroke3, stroke3_npz, stroke3_pickle, temp_dir, zip};
 use recur_core::Rng;
-use recur_data::npy::{npy_bytes, npy_f32_bytes, parse_npy};
+use recur_data::npy::{checked_size, npy_bytes, npy_f32_bytes, parse_npy, NpyData};
 use recur_data::pickle;
-use recur_data::quickdraw::{binary, load, ndjson, synth, LoadOptions};
-use recur_data::series::{parse_daily_csv, synthetic_daily_csv, SeriesSpec};
+use recur_data::quickdraw::{binary, load, ndjson, synth, Drawing, LoadOptions, MAX_POINTS};
+use recur_data::series::{parse_daily_csv, synthetic_daily_csv, SeriesSpec, MAX_DAYS};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -203,6 +205,17 @@ fn fuzz(reader: u64, name: &str, seeds: &[Vec<u8>], tokens: &[&[u8]], nest: &[&[
     );
 }
 
+/// What every drawing a reader accepts must be: points in the 0–255 frame, finite, not too many.
+fn assert_sane(d: &Drawing) {
+    assert!(d.points() > 0 && d.points() <= MAX_POINTS, "{} points", d.points());
+    for p in d.strokes.iter().flatten() {
+        assert!(
+            (0.0..=255.001).contains(&p[0]) && (0.0..=255.001).contains(&p[1]),
+            "point {p:?}"
+        );
+    }
+}
+
 /// Writes `bytes` to `path` and loads it as drawings (strict every other time).
 fn load_file(path: &Path, bytes: &[u8], strict: bool) {
     std::fs::write(path, bytes).unwrap();
@@ -210,16 +223,46 @@ fn load_file(path: &Path, bytes: &[u8], strict: bool) {
         strict,
         ..LoadOptions::default()
     };
-    let _ = load(&[path.display().to_string()], &options);
+    if let Ok((drawings, report)) = load(&[path.display().to_string()], &options) {
+        drawings.iter().for_each(assert_sane);
+        assert_eq!(report.kept, drawings.len());
+    }
 }
 
 #[test]
 fn fuzz_npy_reader() {
     let f32s: Vec<f32> = (0..24).map(|i| i as f32 * 0.5).collect();
     let longs: Vec<u8> = (0..6i64).flat_map(i64::to_le_bytes).collect();
-    let seeds = vec![npy_f32_bytes(&[2, 4, 3], &f32s), npy_bytes("<i8", &[6], &longs)];
+    let mut seeds = vec![npy_f32_bytes(&[2, 4, 3], &f32s), npy_bytes("<i8", &[6], &longs)];
+    // Lying headers: shapes whose size overflows or disagrees with the data that follows.
+    let dims = [
+        0,
+        1,
+        3,
+        7,
+        1 << 62,
+        1 << 63,
+        6148914691236517206,
+        4611686018427387904,
+        usize::MAX,
+    ];
+    let mut rng = Rng::new(7);
+    for _ in 0..200 {
+        let shape: Vec<usize> = (0..1 + rng.below(3)).map(|_| dims[rng.below(dims.len())]).collect();
+        let body = vec![0u8; [0, 4, 8, 12, 24][rng.below(5)]];
+        let descr = ["<f4", "<f8", "<i4", "<i8"][rng.below(4)];
+        seeds.push(npy_bytes(descr, &shape, &body));
+    }
     fuzz(1, "npy", &seeds, TEXT_TOKENS, &[b"("], |b| {
-        let _ = parse_npy(b);
+        if let Ok(a) = parse_npy(b) {
+            let len = match &a.data {
+                NpyData::F32(v) => v.len(),
+                NpyData::F64(v) => v.len(),
+                NpyData::I32(v) => v.len(),
+                NpyData::I64(v) => v.len(),
+            };
+            assert_eq!(checked_size(&a.shape, 1), Some(len), "shape {:?}", a.shape);
+        }
     });
 }
 
@@ -266,10 +309,15 @@ fn fuzz_ndjson_reader() {
         .map(|dr| ndjson::to_line(dr).into_bytes())
         .collect();
     seeds.push(br#"{"word":"cat","key_id":"7","recognized":true,"drawing":[[[0.5,100.25,40],[3,50.5,9],[0,16,33]],[[7,8],[9,10],[40,41]]]}"#.to_vec());
+    // Raw ink of no extent, one token away from an extent too small to scale.
+    seeds.push(br#"{"word":"cat","key_id":"8","drawing":[[[0,0],[0,0],[0,1]]]}"#.to_vec());
+    seeds.push(br#"{"word":"cat","key_id":"9","drawing":[[[1e-38,0],[0,0],[0,1]]]}"#.to_vec());
     let mut n = 0usize;
     fuzz(4, "ndjson", &seeds, TEXT_TOKENS, &[b"[", b"{\"a\":"], |b| {
         let line = String::from_utf8_lossy(b);
-        let _ = ndjson::parse_line(&line);
+        if let Ok(d) = ndjson::parse_line(&line) {
+            assert_sane(&d);
+        }
         n += 1;
         // Through the file reader too, now and then: lines, skipping and counting.
         if n.is_multiple_of(8) {
@@ -305,7 +353,10 @@ fn fuzz_daily_csv_reader() {
     };
     fuzz(6, "daily csv", &seeds, TEXT_TOKENS, &[], |b| {
         let text = String::from_utf8_lossy(b);
-        let _ = parse_daily_csv(&text, "fuzz.csv", &spec);
-        let _ = parse_daily_csv(&text, "fuzz.csv", &strict);
+        for spec in [&spec, &strict] {
+            if let Ok(series) = parse_daily_csv(&text, "fuzz.csv", spec) {
+                assert!(series.values.len() <= MAX_DAYS && series.values.iter().all(|v| v.is_finite()));
+            }
+        }
     });
 }
