@@ -77,8 +77,14 @@ fn train_force_removes_only_what_recur_wrote() {
     assert_eq!(std::fs::read_to_string(d.join("notes.txt")).unwrap(), "mine");
     assert!(d.join("data/star.ndjson").is_file(), "the training data survives");
     assert!(d.join("model.safetensors").is_file());
+}
 
-    // A closed pipe (`recur predict … | head -1`) used to panic with exit 101.
+/// `recur predict … | head -1` panicked with exit 101; an empty or all-bad input printed
+/// nothing and exited 0.
+#[test]
+fn predict_survives_a_closed_pipe_and_refuses_empty_input() {
+    let d = temp_dir("predict");
+    small_model(&d, &d);
     let all = d.join("all.ndjson");
     let text: String = ["star", "circle", "house", "arrow", "heart", "square"]
         .iter()
@@ -90,7 +96,6 @@ fn train_force_removes_only_what_recur_wrote() {
     let first = read_one_line_then_close(&["eval", "--model", s(&d), "--data", s(&d.join("data"))]);
     assert!(first.contains("drawings (all)"), "{first}");
 
-    // An empty or all-bad file used to print nothing and exit 0.
     std::fs::write(d.join("empty.ndjson"), "").unwrap();
     std::fs::write(d.join("bad.ndjson"), "garbage\n{\"word\": 1}\n").unwrap();
     for f in ["empty.ndjson", "bad.ndjson"] {
