@@ -58,31 +58,57 @@ impl NpyArray {
     }
 }
 
-/// Reads an `.npy` file.
+/// Reads an `.npy` file. recur has no use for an array without values (an empty batch, a
+/// sequence of no steps), so one is refused here, naming its shape.
 pub fn read_npy(path: &Path) -> Result<NpyArray, NpyError> {
     let p = path.display().to_string();
     let bytes = std::fs::read(path).map_err(|source| NpyError::Io {
         path: p.clone(),
         source,
     })?;
-    parse_npy(&bytes).map_err(|message| NpyError::Format { path: p, message })
+    let array = parse_npy(&bytes).map_err(|message| NpyError::Format {
+        path: p.clone(),
+        message,
+    })?;
+    if array.shape.contains(&0) {
+        return Err(NpyError::Format {
+            path: p,
+            message: format!("the array is empty (shape {:?}): nothing to use", array.shape),
+        });
+    }
+    Ok(array)
 }
 
-/// Parses `.npy` bytes.
-pub fn parse_npy(bytes: &[u8]) -> Result<NpyArray, String> {
+/// Splits `.npy` bytes into the header's text and the data after it, checking the magic, the
+/// version and that the header is as long as its length field says.
+pub fn split_npy(bytes: &[u8]) -> Result<(&str, &[u8]), String> {
     if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
         return Err("not a .npy file (bad magic)".into());
     }
     let (header_len, start) = match bytes[6] {
-        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
+        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10usize),
         2 | 3 if bytes.len() >= 12 => (
             u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
             12,
         ),
+        2 | 3 => return Err(format!("truncated: {} bytes end inside the header length", bytes.len())),
         v => return Err(format!("unsupported .npy version {v}")),
     };
-    let header = bytes.get(start..start + header_len).ok_or("truncated header")?;
+    let end = start.saturating_add(header_len);
+    let header = bytes.get(start..end).ok_or_else(|| {
+        format!(
+            "truncated header: it claims {header_len} bytes, the file has {} after the preamble",
+            bytes.len() - start
+        )
+    })?;
     let header = std::str::from_utf8(header).map_err(|_| "header is not text")?;
+    Ok((header, &bytes[end..]))
+}
+
+/// Parses `.npy` bytes. The shape's element count is checked against the data actually present
+/// (with overflow-checked arithmetic), so a lying header never sizes an allocation.
+pub fn parse_npy(bytes: &[u8]) -> Result<NpyArray, String> {
+    let (header, body) = split_npy(bytes)?;
     let descr = dict_value(header, "descr").ok_or("header has no 'descr'")?;
     let descr = descr.trim_start_matches(['\'', '"']);
     let descr = &descr[..descr.find(['\'', '"']).unwrap_or(descr.len())];
@@ -97,8 +123,6 @@ pub fn parse_npy(bytes: &[u8]) -> Result<NpyArray, String> {
         .filter(|s| !s.is_empty())
         .map(|s| s.parse::<usize>().map_err(|_| format!("bad shape entry '{s}'")))
         .collect::<Result<Vec<_>, _>>()?;
-    let count: usize = shape.iter().product();
-    let body = &bytes[start + header_len..];
     let width = match descr {
         "<f4" | "<i4" => 4,
         "<f8" | "<i8" => 8,
@@ -108,11 +132,12 @@ pub fn parse_npy(bytes: &[u8]) -> Result<NpyArray, String> {
             ))
         }
     };
-    if body.len() != count * width {
+    let needed = checked_size(&shape, width)
+        .ok_or_else(|| format!("shape {shape:?} of '{descr}' is too large to exist (its size overflows)"))?;
+    if body.len() != needed {
         return Err(format!(
-            "holds {} data bytes, shape {shape:?} of '{descr}' needs {}",
-            body.len(),
-            count * width
+            "holds {} data bytes, shape {shape:?} of '{descr}' needs {needed}",
+            body.len()
         ));
     }
     let data = match descr {
@@ -138,6 +163,11 @@ pub fn parse_npy(bytes: &[u8]) -> Result<NpyArray, String> {
         ),
     };
     Ok(NpyArray { shape, data })
+}
+
+/// Bytes taken by an array of `shape` with `width`-byte elements, or `None` if that overflows.
+pub fn checked_size(shape: &[usize], width: usize) -> Option<usize> {
+    shape.iter().try_fold(width, |n, &d| n.checked_mul(d))
 }
 
 /// The text after `'key':` in a header dict.
@@ -202,5 +232,39 @@ mod tests {
         let at = c.windows(3).position(|w| w == b"<f4").unwrap();
         c[at..at + 3].copy_from_slice(b"<U1");
         assert!(parse_npy(&c).unwrap_err().contains("dtype '<U1' is not supported"));
+    }
+
+    /// Headers whose shape product overflows used to panic (capacity overflow, slices).
+    #[test]
+    fn npy_shape_overflow_is_an_error() {
+        let huge = npy_bytes("<f4", &[6148914691236517206, 1, 3], &[0; 8]);
+        assert!(parse_npy(&huge).unwrap_err().contains("too large"));
+        let huge = npy_bytes("<f4", &[1, 4611686018427387904, 3], &[]);
+        assert!(parse_npy(&huge).unwrap_err().contains("too large"));
+        assert_eq!(checked_size(&[0, usize::MAX], 4), Some(0));
+    }
+
+    /// A file shorter than its header says (`\x93NUMPY\x02\x00v\x00`) used to index out of bounds.
+    #[test]
+    fn npy_truncated_header_is_an_error() {
+        assert!(parse_npy(b"\x93NUMPY\x02\x00v\x00").unwrap_err().contains("truncated"));
+        assert!(parse_npy(b"\x93NUMPY\x01\x00v\x00{'descr'")
+            .unwrap_err()
+            .contains("truncated header"));
+        let ok = npy_f32_bytes(&[1], &[1.0]);
+        for n in 0..ok.len() {
+            assert!(parse_npy(&ok[..n]).is_err());
+        }
+    }
+
+    /// `np.zeros((0, 7, 3), 'f4')` as `recur run` input used to panic when batches were sharded.
+    #[test]
+    fn npy_empty_array_is_refused_on_reading() {
+        let path = std::env::temp_dir().join(format!("recur-npy-empty-{}.npy", std::process::id()));
+        write_npy_f32(&path, &[0, 7, 3], &[]).unwrap();
+        let e = read_npy(&path).unwrap_err().to_string();
+        std::fs::remove_file(&path).unwrap();
+        assert!(e.contains("empty (shape [0, 7, 3])"), "{e}");
+        assert_eq!(parse_npy(&npy_f32_bytes(&[0, 7, 3], &[])).unwrap().shape, [0, 7, 3]);
     }
 }

@@ -1,10 +1,19 @@
 //! A small reader of Python pickles, enough for NumPy arrays saved with `allow_pickle` (object
 //! arrays of arrays, as sketch-rnn's `.npz` files hold), written by Python 2 or 3 at protocols
 //! 2–4. It builds a tree of values and never runs anything: globals are only names.
+//!
+//! Hostile pickles cannot exhaust the machine: every value is shared, not copied, when the memo
+//! hands it out again (so `GET` in a loop costs nothing); nesting deeper than [`MAX_DEPTH`] is
+//! refused; and nothing here walks a value recursively, dropping included, so even a value
+//! nested millions deep (or a list that holds itself) cannot overflow the stack.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
+
+/// Deepest nesting of containers accepted. A NumPy object array of arrays nests about seven
+/// deep; anything near this is not an array recur can use.
+pub const MAX_DEPTH: usize = 100;
 
 /// A call recorded by `REDUCE`/`NEWOBJ` and the state `BUILD` gave it.
 #[derive(Debug, Default)]
@@ -17,8 +26,8 @@ pub struct Object {
     pub state: Option<Value>,
 }
 
-/// A pickled value.
-#[derive(Clone, Debug, Default)]
+/// A pickled value. Cloning is cheap: containers, strings and bytes are reference-counted.
+#[derive(Clone, Default)]
 pub enum Value {
     /// `None`.
     #[default]
@@ -30,11 +39,11 @@ pub enum Value {
     /// A float.
     Float(f64),
     /// A text string.
-    Str(String),
+    Str(Rc<str>),
     /// A byte string (Python 2 `str`, Python 3 `bytes`).
-    Bytes(Vec<u8>),
+    Bytes(Rc<[u8]>),
     /// A tuple.
-    Tuple(Vec<Value>),
+    Tuple(Rc<Vec<Value>>),
     /// A list (shared, since pickles refer back to them).
     List(Rc<RefCell<Vec<Value>>>),
     /// A dict as key/value pairs.
@@ -43,6 +52,94 @@ pub enum Value {
     Global(String, String),
     /// A constructed object (shared, since `BUILD` fills it after it is memoised).
     Object(Rc<RefCell<Object>>),
+}
+
+impl std::fmt::Debug for Value {
+    /// Shallow on purpose: a derived, recursive `Debug` could overflow the stack on deep or
+    /// self-referencing values.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Value::None => write!(f, "None"),
+            Value::Bool(b) => write!(f, "{b}"),
+            Value::Int(i) => write!(f, "{i}"),
+            Value::Float(x) => write!(f, "{x}"),
+            Value::Str(s) => write!(f, "{s:?}"),
+            Value::Bytes(b) => write!(f, "bytes[{}]", b.len()),
+            Value::Tuple(t) => write!(f, "tuple[{}]", t.len()),
+            Value::List(l) => write!(f, "list[{}]", l.borrow().len()),
+            Value::Dict(d) => write!(f, "dict[{}]", d.borrow().len()),
+            Value::Global(m, n) => write!(f, "{m}.{n}"),
+            Value::Object(o) => write!(f, "object({:?})", o.borrow().callable),
+        }
+    }
+}
+
+impl Drop for Value {
+    /// Drops nested values with a heap stack instead of recursion: the derived drop of a tuple
+    /// nested 200,000 deep overflows the thread's stack.
+    fn drop(&mut self) {
+        let mut pending = Vec::new();
+        take_children(self, &mut pending);
+        while let Some(mut v) = pending.pop() {
+            take_children(&mut v, &mut pending);
+        }
+    }
+}
+
+/// Moves the children of a container that nothing else shares into `out`, leaving it empty.
+fn take_children(v: &mut Value, out: &mut Vec<Value>) {
+    match v {
+        Value::Tuple(t) => {
+            if let Some(items) = Rc::get_mut(t) {
+                out.append(items);
+            }
+        }
+        Value::List(l) if Rc::strong_count(l) == 1 => out.append(&mut l.borrow_mut()),
+        Value::Dict(d) if Rc::strong_count(d) == 1 => {
+            for (k, v) in d.borrow_mut().drain(..) {
+                out.push(k);
+                out.push(v);
+            }
+        }
+        Value::Object(o) if Rc::strong_count(o) == 1 => {
+            let mut o = o.borrow_mut();
+            out.push(std::mem::take(&mut o.callable));
+            out.push(std::mem::take(&mut o.args));
+            out.extend(o.state.take());
+        }
+        _ => {}
+    }
+}
+
+/// Refuses values nested deeper than [`MAX_DEPTH`], walking shared containers once each.
+fn check_depth(root: &Value) -> Result<(), String> {
+    let mut seen: std::collections::HashSet<usize> = std::collections::HashSet::new();
+    let mut todo: Vec<(Value, usize)> = vec![(root.clone(), 0)];
+    while let Some((v, depth)) = todo.pop() {
+        if depth > MAX_DEPTH {
+            return Err(format!("the pickle nests deeper than {MAX_DEPTH} levels"));
+        }
+        let (id, children): (usize, Vec<Value>) = match &v {
+            Value::Tuple(t) => (Rc::as_ptr(t) as usize, t.to_vec()),
+            Value::List(l) => (Rc::as_ptr(l) as usize, l.borrow().clone()),
+            Value::Dict(d) => (
+                Rc::as_ptr(d) as usize,
+                d.borrow().iter().flat_map(|(k, v)| [k.clone(), v.clone()]).collect(),
+            ),
+            Value::Object(o) => {
+                let id = Rc::as_ptr(o) as usize;
+                let o = o.borrow();
+                let mut c = vec![o.callable.clone(), o.args.clone()];
+                c.extend(o.state.clone());
+                (id, c)
+            }
+            _ => continue,
+        };
+        if seen.insert(id) {
+            todo.extend(children.into_iter().map(|c| (c, depth + 1)));
+        }
+    }
+    Ok(())
 }
 
 fn global(v: &Value) -> Option<(&str, &str)> {
@@ -84,7 +181,11 @@ pub fn parse(bytes: &[u8]) -> Result<Value, String> {
             0x95 => {
                 take(&mut at, 8)?;
             }
-            b'.' => return pop(&mut stack),
+            b'.' => {
+                let v = pop(&mut stack)?;
+                check_depth(&v)?;
+                return Ok(v);
+            }
             b'(' => marks.push(stack.len()),
             b'N' => stack.push(Value::None),
             0x88 => stack.push(Value::Bool(true)),
@@ -113,11 +214,11 @@ pub fn parse(bytes: &[u8]) -> Result<Value, String> {
             }
             b'U' | b'C' => {
                 let n = take(&mut at, 1)?[0] as usize;
-                stack.push(Value::Bytes(take(&mut at, n)?.to_vec()));
+                stack.push(Value::Bytes(take(&mut at, n)?.into()));
             }
             b'T' | b'B' => {
                 let n = u32le(take(&mut at, 4)?) as usize;
-                stack.push(Value::Bytes(take(&mut at, n)?.to_vec()));
+                stack.push(Value::Bytes(take(&mut at, n)?.into()));
             }
             b'X' | 0x8c => {
                 let n = if op == b'X' {
@@ -125,7 +226,7 @@ pub fn parse(bytes: &[u8]) -> Result<Value, String> {
                 } else {
                     take(&mut at, 1)?[0] as usize
                 };
-                stack.push(Value::Str(String::from_utf8_lossy(take(&mut at, n)?).to_string()));
+                stack.push(Value::Str(String::from_utf8_lossy(take(&mut at, n)?).into()));
             }
             b'c' => {
                 let (m, n) = (line(&mut at)?, line(&mut at)?);
@@ -133,23 +234,23 @@ pub fn parse(bytes: &[u8]) -> Result<Value, String> {
             }
             0x93 => {
                 let (n, m) = (pop(&mut stack)?, pop(&mut stack)?);
-                match (m, n) {
-                    (Value::Str(m), Value::Str(n)) => stack.push(Value::Global(m, n)),
+                match (&m, &n) {
+                    (Value::Str(m), Value::Str(n)) => stack.push(Value::Global(m.to_string(), n.to_string())),
                     _ => return Err("STACK_GLOBAL needs two strings".into()),
                 }
             }
-            b')' => stack.push(Value::Tuple(Vec::new())),
+            b')' => stack.push(Value::Tuple(Rc::default())),
             0x85..=0x87 => {
                 let n = (op - 0x84) as usize;
                 if stack.len() < n {
                     return Err("tuple of missing items".into());
                 }
                 let items = stack.split_off(stack.len() - n);
-                stack.push(Value::Tuple(items));
+                stack.push(Value::Tuple(Rc::new(items)));
             }
             b't' => {
                 let items = since_mark(&mut stack, &mut marks)?;
-                stack.push(Value::Tuple(items));
+                stack.push(Value::Tuple(Rc::new(items)));
             }
             b']' => stack.push(Value::List(Rc::default())),
             b'l' => {
@@ -223,7 +324,7 @@ fn reduce(callable: Value, args: Value) -> Value {
     if global(&callable) == Some(("_codecs", "encode")) {
         if let Value::Tuple(a) = &args {
             if let Some(Value::Str(s)) = a.first() {
-                return Value::Bytes(s.chars().map(|c| c as u32 as u8).collect());
+                return Value::Bytes(s.chars().map(|c| c as u32 as u8).collect::<Vec<u8>>().into());
             }
         }
     }
@@ -281,7 +382,7 @@ pub fn array(v: &Value) -> Result<Array, String> {
                     }
                 })
                 .collect();
-            if values.len() != shape.iter().product::<usize>() {
+            if crate::npy::checked_size(&shape, 1) != Some(values.len()) {
                 return Err("int16 data does not fill the shape".into());
             }
             Ok(Array::I16(shape, values))
@@ -297,13 +398,53 @@ fn dtype_of(v: &Value) -> Result<(String, bool), String> {
     let o = o.borrow();
     let descr = match &o.args {
         Value::Tuple(a) => match a.first() {
-            Some(Value::Str(s)) => s.clone(),
+            Some(Value::Str(s)) => s.to_string(),
             Some(Value::Bytes(b)) => String::from_utf8_lossy(b).to_string(),
             _ => return Err("dtype without a name".into()),
         },
         _ => return Err("dtype without arguments".into()),
     };
-    let big = matches!(&o.state, Some(Value::Tuple(s)) if matches!(s.get(1), Some(Value::Str(e)) if e == ">")
-        || matches!(s.get(1), Some(Value::Bytes(e)) if e == b">"));
+    let big = matches!(&o.state, Some(Value::Tuple(s)) if matches!(s.get(1), Some(Value::Str(e)) if &**e == ">")
+        || matches!(s.get(1), Some(Value::Bytes(e)) if &**e == b">"));
     Ok((descr, big))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `\x80\x02)` then 200,000 × `TUPLE1` used to overflow the stack when the value was dropped.
+    #[test]
+    fn pickle_deep_nesting_is_refused_without_overflow() {
+        let mut p = b"\x80\x02)".to_vec();
+        p.extend(std::iter::repeat_n(0x85u8, 200_000));
+        assert!(parse(&p).unwrap_err().contains("ends early"));
+        p.push(b'.');
+        assert!(parse(&p).unwrap_err().contains("deeper than"));
+        let mut lists = b"\x80\x02".to_vec();
+        for _ in 0..200_000 {
+            lists.extend(b"]");
+        }
+        for _ in 0..199_999 {
+            lists.extend(b"a");
+        }
+        lists.push(b'.');
+        assert!(parse(&lists).unwrap_err().contains("deeper than"));
+    }
+
+    #[test]
+    fn pickle_memo_shares_and_cycles_are_safe() {
+        // 1 MB of bytes memoised and fetched 100,000 times would be 100 GB if copied.
+        let mut p = b"\x80\x03B\x00\x00\x10\x00".to_vec();
+        p.extend(vec![7u8; 1 << 20]);
+        p.extend(b"q\x00(");
+        p.extend(std::iter::repeat_n(*b"h\x00", 100_000).flatten());
+        p.extend(b"l.");
+        let v = parse(&p).unwrap();
+        let Value::List(l) = &v else { panic!("a list") };
+        assert_eq!(l.borrow().len(), 100_000);
+        // A list appended to itself: a cycle that must neither hang nor overflow.
+        let v = parse(b"\x80\x02]q\x00h\x00a.").unwrap();
+        assert_eq!(format!("{v:?}"), "list[1]");
+    }
 }

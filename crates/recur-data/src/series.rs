@@ -144,7 +144,24 @@ pub fn parse_daily_csv(text: &str, path: &str, spec: &SeriesSpec) -> Result<Dail
     let (Some(&first_day), Some(&end_day)) = (rows.keys().next(), rows.keys().next_back()) else {
         return Err(content("no data rows".into()));
     };
+    check_gaps(&rows).map_err(content)?;
     let days = (end_day - first_day + 1) as usize;
+    if days > MAX_DAYS {
+        return Err(content(format!(
+            "{} to {} is {days} days, more than the {MAX_DAYS} a daily series may span",
+            dates::format(first_day),
+            dates::format(end_day)
+        )));
+    }
+    if days - rows.len() > rows.len() {
+        return Err(content(format!(
+            "{} of {days} days between {} and {} have no row: more than half would be invented \
+             by interpolation (is this daily data?)",
+            days - rows.len(),
+            dates::format(first_day),
+            dates::format(end_day)
+        )));
+    }
     let mut notes = Vec::new();
     if duplicates > 0 {
         notes.push(format!("dropped {duplicates} exact duplicate rows"));
@@ -191,6 +208,30 @@ pub fn parse_daily_csv(text: &str, path: &str, spec: &SeriesSpec) -> Result<Dail
         covariates,
         notes,
     })
+}
+
+/// Longest run of missing days filled by interpolation. A longer gap is almost always a mistyped
+/// date (`01/01/1000` among 2019's rows made 371,817 days of invented values), so it is an error.
+pub const MAX_GAP_DAYS: i64 = 366;
+
+/// Most days a series may span (about 270 years): windows over a longer one would not fit in
+/// memory, and no daily record is that long.
+pub const MAX_DAYS: usize = 100_000;
+
+/// Refuses a gap between consecutive dates longer than [`MAX_GAP_DAYS`], naming both rows.
+fn check_gaps(rows: &BTreeMap<i64, (usize, Vec<String>)>) -> Result<(), String> {
+    for ((a, (line_a, _)), (b, (line_b, _))) in rows.iter().zip(rows.iter().skip(1)) {
+        let missing = b - a - 1;
+        if missing > MAX_GAP_DAYS {
+            return Err(format!(
+                "{missing} days without data between {} (line {line_a}) and {} (line {line_b}); \
+                 gaps over {MAX_GAP_DAYS} days are not filled (a mistyped date?)",
+                dates::format(*a),
+                dates::format(*b)
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn describe_gaps(rows: &BTreeMap<i64, (usize, Vec<String>)>, first: i64, end: i64) -> String {
@@ -363,5 +404,28 @@ mod tests {
         let series = parse_daily_csv(&csv, "synthetic", &s).unwrap();
         assert_eq!(series.values.len(), 800);
         assert!(series.notes.is_empty());
+    }
+
+    /// One mistyped date (`01/01/1000`) used to be silently filled with 371,817 invented days.
+    #[test]
+    fn series_gap_over_a_year_is_an_error_naming_dates_and_lines() {
+        let csv = "date,v\n2019-01-01,1\n01/01/1000,2\n2019-01-02,3\n";
+        let e = parse_daily_csv(csv, "t.csv", &spec(&[], false))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("between 1000-01-01 (line 3) and 2019-01-01 (line 2)"), "{e}");
+        let e = parse_daily_csv("date,v\n+999-01-01,1\n2019-01-01,2\n", "t.csv", &spec(&[], false));
+        assert!(e.unwrap_err().to_string().contains("(line 2)"));
+        let e = |csv: &str| {
+            parse_daily_csv(csv, "t.csv", &spec(&[], false))
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(e("date,v\n2019-01-01,1\n2020-01-02,2\n").contains("365 of 367 days"));
+        // Rows half a year apart for 300 years: no single gap is too long, but the span is.
+        let centuries: String = (1700..2000).map(|y| format!("{y}-01-01,1\n{y}-07-01,2\n")).collect();
+        assert!(e(&format!("date,v\n{centuries}")).contains("more than the 100000"));
+        let weekly: String = (1..=28).step_by(7).map(|d| format!("2019-02-{d:02},{d}\n")).collect();
+        assert!(e(&format!("date,v\n{weekly}")).contains("is this daily data?"));
     }
 }

@@ -7,15 +7,16 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 fn shared(name: &str) -> Option<PathBuf> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data")
-        .join(name);
-    if p.exists() {
-        Some(p)
-    } else {
-        eprintln!("skipped: {} is absent (real-data check)", p.display());
-        None
+    // The repository is either <root>/main or a worktree <root>/wt/NAME.
+    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let found = ["../../../shared/data", "../../../../shared/data"]
+        .iter()
+        .map(|up| here.join(up).join(name))
+        .find(|p| p.exists());
+    if found.is_none() {
+        eprintln!("skipped: shared/data/{name} is absent (real-data check)");
     }
+    found
 }
 
 fn temp_dir(name: &str) -> PathBuf {

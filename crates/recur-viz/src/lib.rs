@@ -39,13 +39,26 @@ pub fn escape(text: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// Rasterises SVG text to PNG bytes, with the system's fonts for the labels.
+/// Most pixels a PNG may have (about 256 MB of RGBA): a grid of thousands of drawings or a
+/// picture sized by hostile input is refused instead of exhausting the machine.
+pub const MAX_PIXELS: u64 = 64 << 20;
+
+/// Rasterises SVG text to PNG bytes, with the system's fonts for the labels. Pictures over
+/// [`MAX_PIXELS`] are refused before any pixel is allocated.
 pub fn svg_to_png(svg: &str) -> Result<Vec<u8>, String> {
     use resvg::{tiny_skia, usvg};
     let mut options = usvg::Options::default();
     options.fontdb_mut().load_system_fonts();
     let tree = usvg::Tree::from_str(svg, &options).map_err(|e| e.to_string())?;
     let size = tree.size().to_int_size();
+    let pixels = u64::from(size.width()) * u64::from(size.height());
+    if pixels > MAX_PIXELS {
+        return Err(format!(
+            "a {}×{} picture has {pixels} pixels, more than the {MAX_PIXELS} recur draws (write .svg, or draw fewer)",
+            size.width(),
+            size.height()
+        ));
+    }
     let mut pixmap = tiny_skia::Pixmap::new(size.width(), size.height()).ok_or("the picture has no area")?;
     pixmap.fill(tiny_skia::Color::WHITE);
     resvg::render(&tree, tiny_skia::Transform::default(), &mut pixmap.as_mut());

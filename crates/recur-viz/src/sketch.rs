@@ -152,4 +152,12 @@ mod tests {
         let m = confusion_svg(&["x".into(), "y".into()], &[vec![3, 1], vec![0, 4]]);
         assert!(m.contains(">3<") && crate::svg_to_png(&m).is_ok());
     }
+
+    /// `render --grid --out x.png` of a huge grid used to ask tiny-skia for gigabytes.
+    #[test]
+    fn png_of_a_huge_picture_is_refused() {
+        let items: Vec<(Strokes, String)> = vec![(vec![vec![[0.0, 0.0]]], String::new()); 6000];
+        let e = crate::svg_to_png(&grid_svg(&items, 1, 120.0)).unwrap_err();
+        assert!(e.contains("more than the"), "{e}");
+    }
 }

@@ -26,7 +26,12 @@ pub(crate) fn read(path: &Path, c: &mut Collector) -> Result<(), LoadError> {
         record += 1;
         let start = reader.at;
         match parse_record(&mut reader, &word) {
-            Ok(d) => c.offer(Ok(d))?,
+            // A whole record with bad points is skipped; the next record starts where it ended.
+            Ok(d) => c.offer(check_strokes(&d.strokes, 255.0).map(|()| d).map_err(|message| Problem {
+                file: name.clone(),
+                line: record,
+                message,
+            }))?,
             Err(message) => {
                 // A truncated or corrupt record leaves no way to find the next one.
                 c.offer(Err(Problem {
@@ -59,6 +64,7 @@ impl Cursor<'_> {
     }
 }
 
+/// One record's fields (its points still unchecked); an error means the framing is lost.
 fn parse_record(r: &mut Cursor, word: &str) -> Result<Drawing, String> {
     let key = r.take(8)?;
     let key_id = u64::from_le_bytes(key.try_into().map_err(|_| "short key_id")?).to_string();
@@ -73,7 +79,6 @@ fn parse_record(r: &mut Cursor, word: &str) -> Result<Drawing, String> {
         let ys = r.take(n)?;
         strokes.push(xs.iter().zip(ys).map(|(&x, &y)| [x as f32, y as f32]).collect());
     }
-    check_strokes(&strokes, 255.0)?;
     Ok(Drawing {
         word: word.to_string(),
         key_id,

@@ -50,6 +50,14 @@ pub struct ClassDownload {
 /// A class that could not be downloaded.
 #[derive(Debug, thiserror::Error)]
 pub enum DownloadError {
+    /// The class name cannot safely become a file name in the output folder.
+    #[error("class name {class:?}: {message}")]
+    Name {
+        /// The name as given.
+        class: String,
+        /// Why it is refused.
+        message: &'static str,
+    },
     /// The server answered with an error status (404: no such class).
     #[error("{url}: the server answered HTTP {status}{hint}")]
     Status {
@@ -78,6 +86,33 @@ pub enum DownloadError {
     },
 }
 
+/// Checks that a class name names a file inside the output folder and nothing else: the
+/// dataset's words are letters, digits, spaces and a little punctuation, never a path.
+pub fn check_class_name(class: &str) -> Result<(), DownloadError> {
+    let refuse = |message| {
+        Err(DownloadError::Name {
+            class: class.to_string(),
+            message,
+        })
+    };
+    if class.trim().is_empty() {
+        return refuse("it is empty");
+    }
+    if class.len() > 200 {
+        return refuse("it is longer than 200 bytes");
+    }
+    if class.contains(['/', '\\', ':']) {
+        return refuse("it contains a path separator ('/', '\\' or ':')");
+    }
+    if class.starts_with('.') {
+        return refuse("it starts with '.' (a hidden or parent-folder name)");
+    }
+    if class.chars().any(char::is_control) {
+        return refuse("it contains a control character");
+    }
+    Ok(())
+}
+
 /// The address of a class's file: the base URL plus the percent-encoded class name.
 pub fn class_url(base_url: &str, class: &str) -> String {
     let mut url = base_url.to_string();
@@ -102,6 +137,7 @@ pub fn download_class(
     options: &DownloadOptions,
     progress: &mut dyn FnMut(u64, Option<u64>),
 ) -> Result<ClassDownload, DownloadError> {
+    check_class_name(class)?;
     let path = dir.join(format!("{class}.ndjson"));
     let part = dir.join(format!("{class}.ndjson.part"));
     let io_err = |p: &Path| {
@@ -365,5 +401,31 @@ mod tests {
         assert_eq!(trim_to_whole_lines(&part).unwrap(), (16, 2));
         assert_eq!(fs::read(&part).unwrap().len(), 16);
         fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// `--classes '../../escaped'` used to write outside `--out`, an absolute name anywhere.
+    #[test]
+    fn class_names_that_are_paths_are_refused() {
+        for bad in [
+            "../../escaped",
+            "/tmp/x",
+            "a/b",
+            "..",
+            ".hidden",
+            "C:x",
+            "a\\b",
+            "",
+            "a\nb",
+        ] {
+            let e = check_class_name(bad).unwrap_err().to_string();
+            assert!(e.starts_with("class name"), "{bad}: {e}");
+        }
+        for good in ["cat", "The Eiffel Tower", "t-shirt", "paper clip", "hockey stick"] {
+            check_class_name(good).unwrap();
+        }
+        let dir = std::env::temp_dir().join(format!("recur-escape-{}", std::process::id()));
+        let e = download_class("../../escaped", &dir, &DownloadOptions::default(), &mut |_, _| {});
+        assert!(matches!(e, Err(DownloadError::Name { .. })));
+        assert!(!dir.exists(), "nothing is created for a refused name");
     }
 }

@@ -145,11 +145,33 @@ impl Collector<'_> {
     }
 }
 
-/// Checks points for absurd values; `limit` bounds the coordinates' magnitude.
-pub(crate) fn check_strokes(strokes: &[Stroke], limit: f32) -> Result<(), String> {
-    if strokes.iter().all(Vec::is_empty) {
+/// Most points one drawing may have when read. The published drawings have at most a few
+/// thousand (raw) or a few hundred (simplified); far longer ones would make a single model step
+/// sequence, picture or simplification run away with time and memory, so they are skipped and
+/// counted like any other bad drawing.
+pub const MAX_POINTS: usize = 20_000;
+
+/// Refuses a drawing of more than [`MAX_POINTS`] points, or of none.
+pub fn check_points(strokes: &[Stroke]) -> Result<(), String> {
+    let points: usize = strokes.iter().map(Vec::len).sum();
+    if points == 0 {
         return Err("empty drawing (no points)".into());
     }
+    if points > MAX_POINTS {
+        return Err(format!(
+            "{points} points, more than the {MAX_POINTS} a drawing may have"
+        ));
+    }
+    Ok(())
+}
+
+/// Largest coordinate magnitude accepted in raw ink or stroke-3 offsets summed up (canvases
+/// are a few thousand pixels).
+pub const MAX_COORDINATE: f32 = 1e6;
+
+/// Checks points for absurd values (not finite, or beyond `limit` in magnitude) and counts.
+pub fn check_strokes(strokes: &[Stroke], limit: f32) -> Result<(), String> {
+    check_points(strokes)?;
     for (i, s) in strokes.iter().enumerate() {
         if let Some(p) = s
             .iter()

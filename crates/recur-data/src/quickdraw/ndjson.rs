@@ -3,13 +3,10 @@
 //! `[[x…],[y…],[t…]]` in any float range, which are simplified as Google did.
 
 use super::simplify::simplify_raw;
-use super::{check_strokes, Collector, Drawing, LoadError, Problem, Stroke};
+use super::{check_strokes, Collector, Drawing, LoadError, Problem, Stroke, MAX_COORDINATE};
 use serde_json::Value;
 use std::io::BufRead;
 use std::path::Path;
-
-/// Largest coordinate accepted in raw ink (canvases are a few thousand pixels).
-const RAW_LIMIT: f32 = 1e6;
 
 pub(crate) fn read(path: &Path, c: &mut Collector) -> Result<(), LoadError> {
     let name = path.display().to_string();
@@ -76,9 +73,9 @@ pub fn parse_line(line: &str) -> Result<Drawing, String> {
         raw |= arrays.len() == 3 || x.iter().chain(&y).any(|v| v.fract() != 0.0 || *v < 0.0 || *v > 255.0);
         strokes.push(x.into_iter().zip(y).map(|(x, y)| [x, y]).collect());
     }
-    check_strokes(&strokes, RAW_LIMIT)?;
+    check_strokes(&strokes, MAX_COORDINATE)?;
     if raw {
-        strokes = simplify_raw(&strokes);
+        strokes = simplify_raw(&strokes)?;
     }
     strokes.retain(|s| !s.is_empty());
     Ok(Drawing {

@@ -4,10 +4,13 @@
 
 use super::simplify::fit_to_frame;
 use super::strokes::strokes_from_offsets;
-use super::{check_strokes, Collector, Drawing, LoadError, Problem};
+use super::{check_strokes, Collector, Drawing, LoadError, Problem, MAX_COORDINATE};
 use crate::pickle::{self, Array};
 use std::io::Read;
 use std::path::Path;
+
+/// Largest unpacked member read (the published per-class files unpack to well under 100 MB).
+const MAX_MEMBER_BYTES: u64 = 1 << 30;
 
 pub(crate) fn read(path: &Path, c: &mut Collector) -> Result<(), LoadError> {
     let name = path.display().to_string();
@@ -23,11 +26,20 @@ pub(crate) fn read(path: &Path, c: &mut Collector) -> Result<(), LoadError> {
     for m in 0..zip.len() {
         let mut member = zip.by_index(m).map_err(|e| fail(e.to_string()))?;
         let member_name = member.name().trim_end_matches(".npy").to_string();
+        // A zip's sizes are claims: read at most the limit, whatever the member says.
         let mut bytes = Vec::new();
-        member
+        (&mut member)
+            .take(MAX_MEMBER_BYTES + 1)
             .read_to_end(&mut bytes)
             .map_err(|e| fail(format!("{member_name}: {e}")))?;
-        let Some(pickled) = object_array_payload(&bytes) else {
+        if bytes.len() as u64 > MAX_MEMBER_BYTES {
+            return Err(fail(format!(
+                "{member_name}: unpacks to more than {} MB, larger than any drawing set recur reads",
+                MAX_MEMBER_BYTES >> 20
+            )));
+        }
+        let payload = object_array_payload(&bytes).map_err(|e| fail(format!("{member_name}: {e}")))?;
+        let Some(pickled) = payload else {
             continue;
         };
         let value = pickle::parse(pickled).map_err(|e| fail(format!("{member_name}: {e}")))?;
@@ -61,18 +73,14 @@ pub(crate) fn read(path: &Path, c: &mut Collector) -> Result<(), LoadError> {
     Ok(())
 }
 
-/// The pickle inside an `.npy` whose dtype is object (`|O`), or `None` for other arrays.
-fn object_array_payload(npy: &[u8]) -> Option<&[u8]> {
-    if !npy.starts_with(b"\x93NUMPY") || npy.len() < 10 {
-        return None;
+/// The pickle inside an `.npy` whose dtype is object (`|O`); `None` for other arrays, and an
+/// error for a member too short for the header it claims.
+fn object_array_payload(npy: &[u8]) -> Result<Option<&[u8]>, String> {
+    if !npy.starts_with(b"\x93NUMPY") {
+        return Ok(None);
     }
-    let (header_len, start) = if npy[6] == 1 {
-        (u16::from_le_bytes([npy[8], npy[9]]) as usize, 10)
-    } else {
-        (u32::from_le_bytes([npy[8], npy[9], npy[10], npy[11]]) as usize, 12)
-    };
-    let header = std::str::from_utf8(npy.get(start..start + header_len)?).ok()?;
-    header.contains("'|O'").then(|| &npy[start + header_len..])
+    let (header, body) = crate::npy::split_npy(npy)?;
+    Ok(header.contains("'|O'").then_some(body))
 }
 
 fn decode_drawing(item: &pickle::Value) -> Result<Vec<super::Stroke>, String> {
@@ -83,7 +91,7 @@ fn decode_drawing(item: &pickle::Value) -> Result<Vec<super::Stroke>, String> {
                 .map(|r| [r[0] as f32, r[1] as f32, r[2] as f32])
                 .collect();
             let strokes = strokes_from_offsets(&rows);
-            check_strokes(&strokes, 1e6)?;
+            check_strokes(&strokes, MAX_COORDINATE)?;
             Ok(fit_to_frame(&strokes))
         }
         Array::I16(shape, _) => Err(format!("a drawing has shape {shape:?}, expected [points, 3]")),

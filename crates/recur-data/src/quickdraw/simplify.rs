@@ -4,20 +4,45 @@
 
 use super::Stroke;
 
-/// Simplifies raw strokes (any float range) to the dataset's 0–255 integer form.
-pub fn simplify_raw(strokes: &[Stroke]) -> Vec<Stroke> {
+/// Most 1-pixel steps of ink a raw drawing may resample to: a scribble crossing the whole
+/// frame hundreds of times. Beyond it, resampling and simplifying would run away with time and
+/// memory (a 100k-point zigzag took minutes and half a gigabyte).
+pub const MAX_INK: f32 = 100_000.0;
+
+/// Simplifies raw strokes (finite, any float range) to the dataset's 0–255 integer form.
+/// Refuses ink that spans too little to scale (the scale factor overflows) or that is too
+/// long to resample (more than [`MAX_INK`] pixels once scaled).
+pub fn simplify_raw(strokes: &[Stroke]) -> Result<Vec<Stroke>, String> {
     let ([x0, y0], scale) = frame(strokes);
-    strokes
+    if !scale.is_finite() {
+        return Err(format!(
+            "the coordinates span only {:e}, too little to scale to the 0-255 frame",
+            255.0 / scale
+        ));
+    }
+    let scaled: Vec<Stroke> = strokes
+        .iter()
+        .map(|s| s.iter().map(|p| [(p[0] - x0) * scale, (p[1] - y0) * scale]).collect())
+        .collect();
+    let ink: f32 = scaled
+        .iter()
+        .flat_map(|s| s.windows(2))
+        .map(|w| (w[1][0] - w[0][0]).hypot(w[1][1] - w[0][1]))
+        .sum();
+    if ink > MAX_INK {
+        return Err(format!(
+            "its ink is {ink:.0} pixels long in the 0-255 frame, more than the {MAX_INK} recur simplifies"
+        ));
+    }
+    Ok(scaled
         .iter()
         .map(|s| {
-            let scaled: Vec<[f32; 2]> = s.iter().map(|p| [(p[0] - x0) * scale, (p[1] - y0) * scale]).collect();
-            let resampled = resample(&scaled, 1.0);
-            rdp(&resampled, 2.0)
+            rdp(&resample(s, 1.0), 2.0)
                 .into_iter()
                 .map(|p| [p[0].round(), p[1].round()])
                 .collect()
         })
-        .collect()
+        .collect())
 }
 
 /// Aligns strokes to the top-left and scales the larger side to 255, without resampling (for
@@ -127,8 +152,19 @@ mod tests {
     #[test]
     fn simplified_fits_0_to_255() {
         let raw = vec![vec![[100.0, 50.0], [612.0, 50.0]], vec![[100.0, 50.0], [100.0, 306.0]]];
-        let s = simplify_raw(&raw);
+        let s = simplify_raw(&raw).unwrap();
         assert_eq!(s[0], vec![[0.0, 0.0], [255.0, 0.0]]);
         assert_eq!(s[1], vec![[0.0, 0.0], [0.0, 128.0]]);
+    }
+
+    /// A raw drawing spanning less than 1e-36 used to become NaN here and fail its whole file.
+    #[test]
+    fn simplify_raw_refuses_tiny_span_and_endless_ink() {
+        let tiny = vec![vec![[0.0, 0.0], [5e-37, 1e-37]]];
+        assert!(simplify_raw(&tiny).unwrap_err().contains("too little to scale"));
+        let zigzag: Stroke = (0..2000).map(|i| [(i % 2) as f32 * 500.0, i as f32 * 1e-3]).collect();
+        assert!(simplify_raw(&[zigzag]).unwrap_err().contains("more than the 100000"));
+        let dot = vec![vec![[3.0, 3.0], [3.0, 3.0]]];
+        assert_eq!(simplify_raw(&dot).unwrap(), vec![vec![[0.0, 0.0]]]);
     }
 }

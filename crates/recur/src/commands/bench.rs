@@ -62,31 +62,35 @@ pub fn bench(a: BenchArgs) -> Result<()> {
     };
     let out = json!({"sketch": report(&sketch), "lstm128": report(&lstm), "sgemm_peak_gflops": round1(peak),
                      "threads": a.threads, "batch": a.batch, "length": a.length});
-    if a.json {
-        println!("{out}");
-    } else {
-        println!(
+    super::write_stdout(|w| {
+        if a.json {
+            return writeln!(w, "{out}");
+        }
+        writeln!(
+            w,
             "recur bench: batch {}, length {}, {} threads; sgemm peak {:.0} GFLOP/s",
             a.batch, a.length, a.threads, peak
-        );
-        println!(
+        )?;
+        writeln!(
+            w,
             "{:<10} {:>14} {:>14} {:>16} {:>14} {:>14}",
             "model", "train seq/s", "infer seq/s", "MFLOP/train seq", "train % peak", "infer % peak"
-        );
+        )?;
         for name in ["sketch", "lstm128"] {
             // serde_json's numbers ignore width flags, so each is formatted as an f64.
             let col = |key: &str| out[name][key].as_f64().unwrap_or(f64::NAN);
-            println!(
+            writeln!(
+                w,
                 "{name:<10} {:>14.1} {:>14.1} {:>16.1} {:>14.1} {:>14.1}",
                 col("train_seq_per_s"),
                 col("infer_seq_per_s"),
                 col("train_mflop_per_seq"),
                 col("train_pct_of_sgemm_peak"),
                 col("infer_pct_of_sgemm_peak")
-            );
+            )?;
         }
-    }
-    Ok(())
+        Ok(())
+    })
 }
 
 fn round1(v: f64) -> f64 {

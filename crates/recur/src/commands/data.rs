@@ -129,6 +129,10 @@ pub fn download(args: DownloadArgs) -> Result<()> {
         max_per_class: args.max_per_class,
         retries: args.retries,
     };
+    // Every name is checked before anything is fetched or written.
+    for class in args.classes.iter().map(|c| c.trim()).filter(|c| !c.is_empty()) {
+        download::check_class_name(class)?;
+    }
     let mut failed = Vec::new();
     for class in args.classes.iter().map(|c| c.trim()).filter(|c| !c.is_empty()) {
         let bar = ProgressBar::new(0);

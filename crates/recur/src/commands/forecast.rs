@@ -8,6 +8,7 @@ use recur_data::series::{parse_daily_csv, synthetic_daily_csv};
 use recur_data::{dates, read_daily_csv, SeriesSpec};
 use recur_forecast::{models, FeatureSpec, Forecast, ForecastOptions};
 use recur_nn::model_dir::read_config;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Arguments of `recur forecast`.
@@ -148,12 +149,13 @@ pub fn forecast(args: ForecastArgs) -> Result<()> {
     if let Some(path) = &args.plot {
         crate::commands::forecast_plot::plot(path, &series, &result, &args.value_col)?;
     }
-    if args.json {
-        println!("{}", json_line(&args.model, &result));
-    } else {
-        print_table(&args.model, &series, &result);
-    }
-    Ok(())
+    super::write_stdout(|out| {
+        if args.json {
+            writeln!(out, "{}", json_line(&args.model, &result))
+        } else {
+            print_table(out, &args.model, &series, &result)
+        }
+    })
 }
 
 fn write_forecasts(path: &Path, series: &recur_data::DailySeries, r: &Forecast) -> Result<()> {
@@ -203,32 +205,38 @@ fn json_line(model: &str, r: &Forecast) -> serde_json::Value {
     })
 }
 
-fn print_table(model: &str, series: &recur_data::DailySeries, r: &Forecast) {
+fn print_table(
+    out: &mut dyn Write,
+    model: &str,
+    series: &recur_data::DailySeries,
+    r: &Forecast,
+) -> std::io::Result<()> {
     let (first, last) = (r.origins[0], r.origins[r.origins.len() - 1]);
-    println!(
+    writeln!(
+        out,
         "{model}: {} forecast origins {}..{}, best epoch {} of {}",
         r.origins.len(),
         dates::format(series.day(first)),
         dates::format(series.day(last)),
         r.best_epoch,
         r.epochs
-    );
+    )?;
     let mut header = format!("{:>8} {:>12} {:>8}", "horizon", "MAE", "MAPE %");
     for (name, _, _) in &r.baselines {
         header += &format!(" {:>16}", format!("{name} MAE"));
     }
-    println!("{header}");
-    let row = |label: String, mae: f64, mape: f64, base: Vec<f64>| {
+    writeln!(out, "{header}")?;
+    let mut row = |label: String, mae: f64, mape: f64, base: Vec<f64>| {
         let mut line = format!("{label:>8} {mae:>12.1} {mape:>8.2}");
         for b in base {
             line += &format!(" {b:>16.1}");
         }
-        println!("{line}");
+        writeln!(out, "{line}")
     };
     for h in 0..r.errors.mae.len() {
         let base = r.baselines.iter().map(|(_, _, e)| e.mae[h]).collect();
-        row(format!("+{}", h + 1), r.errors.mae[h], r.errors.mape[h], base);
+        row(format!("+{}", h + 1), r.errors.mae[h], r.errors.mape[h], base)?;
     }
     let base = r.baselines.iter().map(|(_, _, e)| e.mean_mae).collect();
-    row("mean".into(), r.errors.mean_mae, r.errors.mean_mape, base);
+    row("mean".into(), r.errors.mean_mae, r.errors.mean_mape, base)
 }

@@ -7,3 +7,16 @@ pub mod forecast_plot;
 pub mod model;
 pub mod sketch_train;
 pub mod sketch_use;
+
+use std::io::Write;
+
+/// Writes a command's output through `write` on a locked, buffered stdout. A reader that has
+/// closed the pipe (`recur predict … | head -1`) ends the output quietly and successfully, as
+/// ripgrep does, instead of panicking in `println!`.
+pub fn write_stdout(write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> anyhow::Result<()> {
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    match write(&mut out).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        result => Ok(result?),
+    }
+}

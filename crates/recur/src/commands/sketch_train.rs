@@ -8,9 +8,9 @@ use clap::{Args, ValueEnum};
 use recur_core::parallel::default_threads;
 use recur_data::quickdraw::strokes::{offset_std, Augmentation, Encoding, Normalization};
 use recur_data::quickdraw::Drawing;
-use recur_nn::model_dir::{read_config, CONFIG_FILE};
-use recur_sketch::{examples, member_dir, part_of, presets, InputSpec, Part, TrainOptions};
-use recur_train::checkpoint;
+use recur_nn::model_dir::{read_config, CONFIG_FILE, WEIGHTS_FILE};
+use recur_sketch::{examples, member_dir, part_of, presets, InputSpec, Part, TrainOptions, MEMBERS_DIR};
+use recur_train::checkpoint::{self, CHECKPOINT_DIR};
 use std::path::{Path, PathBuf};
 
 /// Input normalisation choices.
@@ -103,7 +103,7 @@ pub enum EncodingArg {
 pub fn train(args: TrainArgs) -> Result<()> {
     let drawings = load_drawings(&args.data, args.quiet)?;
     let summary = train_on(&drawings, &args)?;
-    summary.print();
+    super::write_stdout(|out| summary.print(out))?;
     Ok(())
 }
 
@@ -114,8 +114,8 @@ fn train_on(drawings: &[Drawing], args: &TrainArgs) -> Result<EvalSummary> {
             args.out.display()
         );
     }
-    if args.force && !args.resume && args.out.exists() {
-        std::fs::remove_dir_all(&args.out)?;
+    if args.force && !args.resume && args.out.is_dir() {
+        remove_model(&args.out)?;
     }
     let mut classes: Vec<String> = drawings.iter().map(|d| d.word.clone()).collect();
     classes.sort();
@@ -223,6 +223,73 @@ fn train_on(drawings: &[Drawing], args: &TrainArgs) -> Result<EvalSummary> {
     })
 }
 
+/// Files `recur train` writes into a model folder or its checkpoints (`state.json` and
+/// `optimizer.safetensors` are the checkpoint's own).
+const MODEL_FILES: [&str; 4] = [CONFIG_FILE, WEIGHTS_FILE, "state.json", "optimizer.safetensors"];
+/// The checkpoint folder and the two names it takes while being replaced.
+const CHECKPOINT_DIRS: [&str; 3] = [CHECKPOINT_DIR, "checkpoint.new", "checkpoint.old"];
+
+/// Removes what an earlier `recur train` wrote into `out` (model, checkpoints, ensemble
+/// members, temporary files of an interrupted write) and nothing else: `--force` with `--out .`
+/// must not wipe the user's folder. A folder left holding other files is kept, and said so.
+fn remove_model(out: &Path) -> Result<()> {
+    remove_model_files(out)?;
+    let members = out.join(MEMBERS_DIR);
+    if is_real_dir(&members) {
+        for entry in std::fs::read_dir(&members)? {
+            let path = entry?.path();
+            let numbered = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.parse::<usize>().is_ok());
+            if numbered && is_real_dir(&path) {
+                remove_model_files(&path)?;
+                remove_if_empty(&path);
+            }
+        }
+        remove_if_empty(&members);
+    }
+    Ok(())
+}
+
+/// Removes the model files, their temporary files and the checkpoint folders in one folder.
+fn remove_model_files(dir: &Path) -> Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        let ours = MODEL_FILES.iter().any(|f| {
+            // write_atomic's temporary name: the file's stem, `.tmp-`, the process id.
+            let stem = f.split('.').next().unwrap_or(f);
+            name == *f
+                || name
+                    .strip_prefix(stem)
+                    .and_then(|rest| rest.strip_prefix(".tmp-"))
+                    .is_some_and(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
+        });
+        if ours && path.symlink_metadata()?.is_file() {
+            std::fs::remove_file(&path)?;
+        } else if CHECKPOINT_DIRS.contains(&name) && is_real_dir(&path) {
+            remove_model_files(&path)?;
+            remove_if_empty(&path);
+        }
+    }
+    Ok(())
+}
+
+/// A folder, not a link to one (links are never followed when removing).
+fn is_real_dir(path: &Path) -> bool {
+    path.symlink_metadata().is_ok_and(|m| m.is_dir())
+}
+
+/// Removes a folder if nothing is left in it; otherwise says why it stays.
+fn remove_if_empty(dir: &Path) {
+    if std::fs::remove_dir(dir).is_err() {
+        eprintln!("kept {}: it holds files recur did not write", dir.display());
+    }
+}
+
 /// Arguments of `recur demo`.
 #[derive(Args)]
 pub struct DemoArgs {
@@ -281,7 +348,7 @@ pub fn demo(args: DemoArgs) -> Result<()> {
     };
     let drawings = load_drawings(&train_args.data, true)?;
     let summary = train_on(&drawings, &train_args)?;
-    summary.print();
+    super::write_stdout(|out| summary.print(out))?;
     let test: Vec<Drawing> = drawings
         .into_iter()
         .filter(|d| part_of(&d.key_id, 10, 10) == Part::Test)

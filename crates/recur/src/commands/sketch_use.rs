@@ -7,11 +7,12 @@ use clap::Args;
 use recur_core::parallel::default_threads;
 use recur_data::npy::{read_npy, NpyData};
 use recur_data::quickdraw::strokes::strokes_from_offsets;
-use recur_data::quickdraw::{self, LoadOptions, Stroke};
+use recur_data::quickdraw::{self, check_strokes, LoadOptions, Stroke, MAX_COORDINATE};
 use recur_nn::{model_dir, Model};
 use recur_sketch::{evaluate, examples, input_spec, member_dir, predict_probabilities, EvalReport, Example};
 use recur_viz::sketch::{confusion_svg, grid_svg};
 use recur_viz::write_picture;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Scores of a model on some drawings, with what is needed to show them.
@@ -29,21 +30,23 @@ pub struct EvalSummary {
 }
 
 impl EvalSummary {
-    /// Prints the headline figures and per-class accuracy.
-    pub fn print(&self) {
+    /// Writes the headline figures and per-class accuracy.
+    pub fn print(&self, out: &mut dyn Write) -> std::io::Result<()> {
         let r = &self.report;
         if self.epochs > 0 {
-            println!("best epoch {} of {}", self.best_epoch, self.epochs);
+            writeln!(out, "best epoch {} of {}", self.best_epoch, self.epochs)?;
         }
-        println!(
+        writeln!(
+            out,
             "{} drawings ({}): top-1 {:.4}  top-3 {:.4}  top-5 {:.4}  loss {:.4}",
             r.n, self.part, r.top1, r.top3, r.top5, r.loss
-        );
+        )?;
         for (name, (acc, n)) in self.classes.iter().zip(r.per_class()) {
             if let Some(a) = acc {
-                println!("  {name:<24} {a:.3}  ({n})");
+                writeln!(out, "  {name:<24} {a:.3}  ({n})")?;
             }
         }
+        Ok(())
     }
 
     /// The one-line JSON of `recur eval --json`.
@@ -202,12 +205,13 @@ pub fn eval(args: EvalArgs) -> Result<()> {
         epochs: 0,
     };
     write_eval_pictures(&summary, &examples, args.confusion.as_deref(), args.mistakes.as_deref())?;
-    if args.json {
-        println!("{}", summary.json());
-    } else {
-        summary.print();
-    }
-    Ok(())
+    super::write_stdout(|out| {
+        if args.json {
+            writeln!(out, "{}", summary.json())
+        } else {
+            summary.print(out)
+        }
+    })
 }
 
 /// Arguments of `recur predict`.
@@ -275,38 +279,41 @@ pub fn predict(args: PredictArgs) -> Result<()> {
     let drawings = read_any(&args.input)?;
     let (mut usable, mut ids) = (Vec::new(), Vec::new());
     for (i, (key, word, strokes)) in drawings.into_iter().enumerate() {
-        if strokes.iter().map(Vec::len).sum::<usize>() == 0 {
-            eprintln!("skipped drawing {i}: empty");
+        if let Err(e) = check_strokes(&strokes, MAX_COORDINATE) {
+            eprintln!("skipped drawing {i}: {e}");
             continue;
         }
         usable.push(Example { strokes, class: 0 });
         ids.push((i, key, word));
     }
-    let probs = predict_probabilities(&models, &usable, &spec, args.threads.max(1))?;
-    for ((i, key, word), p) in ids.iter().zip(probs) {
-        let mut ranked: Vec<usize> = (0..p.len()).collect();
-        ranked.sort_by(|&a, &b| p[b].total_cmp(&p[a]));
-        ranked.truncate(args.top.max(1));
-        if args.json {
-            let preds: Vec<_> = ranked
-                .iter()
-                .map(|&c| serde_json::json!({"class": classes[c], "probability": p[c]}))
-                .collect();
-            println!(
-                "{}",
-                serde_json::json!({"index": i, "key_id": key, "word": word, "predictions": preds})
-            );
-        } else {
-            let list: Vec<String> = ranked.iter().map(|&c| format!("{} {:.3}", classes[c], p[c])).collect();
-            let label = if word.is_empty() {
-                String::new()
-            } else {
-                format!(" ({word})")
-            };
-            println!("{i}{label}: {}", list.join(", "));
-        }
+    if usable.is_empty() {
+        bail!("{}: no usable drawings to predict", args.input.display());
     }
-    Ok(())
+    let probs = predict_probabilities(&models, &usable, &spec, args.threads.max(1))?;
+    super::write_stdout(|out| {
+        for ((i, key, word), p) in ids.iter().zip(probs) {
+            let mut ranked: Vec<usize> = (0..p.len()).collect();
+            ranked.sort_by(|&a, &b| p[b].total_cmp(&p[a]));
+            ranked.truncate(args.top.max(1));
+            if args.json {
+                let preds: Vec<_> = ranked
+                    .iter()
+                    .map(|&c| serde_json::json!({"class": classes[c], "probability": p[c]}))
+                    .collect();
+                let line = serde_json::json!({"index": i, "key_id": key, "word": word, "predictions": preds});
+                writeln!(out, "{line}")?;
+            } else {
+                let list: Vec<String> = ranked.iter().map(|&c| format!("{} {:.3}", classes[c], p[c])).collect();
+                let label = if word.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({word})")
+                };
+                writeln!(out, "{i}{label}: {}", list.join(", "))?;
+            }
+        }
+        Ok(())
+    })
 }
 
 /// Arguments of `recur render`.
@@ -331,9 +338,16 @@ pub struct RenderArgs {
 
 /// Runs `recur render`.
 pub fn render(args: RenderArgs) -> Result<()> {
-    let drawings = read_any(&args.input)?;
+    let mut drawings = read_any(&args.input)?;
+    drawings.retain(|(id, _, strokes)| {
+        let fits = check_strokes(strokes, MAX_COORDINATE);
+        if let Err(e) = &fits {
+            eprintln!("skipped drawing {id}: {e}");
+        }
+        fits.is_ok()
+    });
     let Some(first) = drawings.first() else {
-        bail!("{} holds no drawings", args.input.display());
+        bail!("{} holds no drawings to draw", args.input.display());
     };
     let svg = if args.grid {
         let items: Vec<_> = drawings

@@ -1,0 +1,209 @@
+//! Regression tests for what a hostile-input sweep found in the binary: each now ends with a
+//! clear `error:` line (or quietly, for a closed pipe), never a panic, a runaway allocation or a
+//! write outside the folder asked for.
+
+mod common;
+
+use common::{fails_with, recur, temp_dir};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+const SMALL: &str = r#"{"input_size": 3, "layers": [{"type": "gru", "units": 8}, {"type": "dense", "units": 12}]}"#;
+
+fn ok(o: std::process::Output) -> String {
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success() && !e.contains("panicked"), "failed: {e}");
+    String::from_utf8_lossy(&o.stdout).to_string()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// Generated doodles and a small classifier trained on them for one epoch in `out`.
+fn small_model(d: &Path, out: &Path) {
+    let (data, config) = (d.join("data"), d.join("small.json"));
+    std::fs::write(&config, SMALL).unwrap();
+    if !data.exists() {
+        ok(recur(&["data", "synth", "--out", s(&data), "--per-class", "200"]));
+    }
+    ok(recur(&[
+        "train",
+        "--data",
+        s(&data),
+        "--out",
+        s(out),
+        "--config",
+        s(&config),
+        "--epochs",
+        "1",
+        "--quiet",
+        "--force",
+    ]));
+}
+
+/// Runs recur, reads the first line of its output and closes the pipe, as `| head -1` does;
+/// recur must still end successfully and without a panic.
+fn read_one_line_then_close(args: &[&str]) -> String {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_recur"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        o.status.success() && !e.contains("panicked"),
+        "{args:?}: {:?}: {e}",
+        o.status
+    );
+    first
+}
+
+/// `recur train --force` used to delete the whole `--out` folder (`--out .` wiped the folder).
+#[test]
+fn train_force_removes_only_what_recur_wrote() {
+    let d = temp_dir("force");
+    std::fs::write(d.join("notes.txt"), "mine").unwrap();
+    small_model(&d, &d);
+    assert!(d.join("config.json").is_file() && d.join("data/star.ndjson").is_file());
+    small_model(&d, &d);
+    assert_eq!(std::fs::read_to_string(d.join("notes.txt")).unwrap(), "mine");
+    assert!(d.join("data/star.ndjson").is_file(), "the training data survives");
+    assert!(d.join("model.safetensors").is_file());
+}
+
+/// `recur predict … | head -1` panicked with exit 101; an empty or all-bad input printed
+/// nothing and exited 0.
+#[test]
+fn predict_survives_a_closed_pipe_and_refuses_empty_input() {
+    let d = temp_dir("predict");
+    small_model(&d, &d);
+    let all = d.join("all.ndjson");
+    let text: String = ["star", "circle", "house", "arrow", "heart", "square"]
+        .iter()
+        .map(|c| std::fs::read_to_string(d.join("data").join(format!("{c}.ndjson"))).unwrap())
+        .collect();
+    std::fs::write(&all, text).unwrap();
+    let first = read_one_line_then_close(&["predict", "--model", s(&d), "--input", s(&all), "--json"]);
+    assert!(first.contains("predictions"), "{first}");
+    let first = read_one_line_then_close(&["eval", "--model", s(&d), "--data", s(&d.join("data"))]);
+    assert!(first.contains("drawings (all)"), "{first}");
+
+    std::fs::write(d.join("empty.ndjson"), "").unwrap();
+    std::fs::write(d.join("bad.ndjson"), "garbage\n{\"word\": 1}\n").unwrap();
+    for f in ["empty.ndjson", "bad.ndjson"] {
+        let o = recur(&["predict", "--model", s(&d), "--input", s(&d.join(f))]);
+        fails_with(o, "no usable drawings to predict");
+    }
+    // Stroke-3 arrays with NaN or absurd offsets are skipped like bad drawings in other formats.
+    let bad = d.join("nan.npy");
+    let rows: Vec<u8> = [1.0f32, f32::NAN, 0.0, 1e30, 2.0, 1.0]
+        .iter()
+        .flat_map(|v| v.to_le_bytes())
+        .collect();
+    std::fs::write(&bad, recur_data::npy::npy_bytes("<f4", &[2, 1, 3], &rows)).unwrap();
+    let o = recur(&["predict", "--model", s(&d), "--input", s(&bad)]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("absurd coordinate"));
+    fails_with(o, "no usable drawings to predict");
+}
+
+/// `np.zeros((0, 7, 3), 'f4')` panicked in `recur run`; overflowing shapes panicked too.
+#[test]
+fn run_refuses_empty_batch_and_overflowing_shapes() {
+    let d = temp_dir("run");
+    let (config, model) = (d.join("c.json"), d.join("m"));
+    std::fs::write(&config, SMALL).unwrap();
+    ok(recur(&["init", "--config", s(&config), "--out", s(&model)]));
+    let run = |input: &Path| {
+        recur(&[
+            "run",
+            "--model",
+            s(&model),
+            "--input",
+            s(input),
+            "--output",
+            s(&d.join("y.npy")),
+        ])
+    };
+    let npy = |name: &str, shape: &[usize], body: &[u8]| {
+        let p = d.join(name);
+        std::fs::write(&p, recur_data::npy::npy_bytes("<f4", shape, body)).unwrap();
+        p
+    };
+    fails_with(run(&npy("empty.npy", &[0, 7, 3], &[])), "empty (shape [0, 7, 3])");
+    fails_with(
+        run(&npy("huge.npy", &[6148914691236517206, 1, 3], &[0; 8])),
+        "too large",
+    );
+    fails_with(run(&npy("huge2.npy", &[1, 4611686018427387904, 3], &[])), "too large");
+    std::fs::write(d.join("short.npy"), b"\x93NUMPY\x02\x00v\x00").unwrap();
+    fails_with(run(&d.join("short.npy")), "truncated");
+}
+
+/// `--classes '../../escaped'` wrote outside `--out`; an absolute name wrote anywhere.
+#[test]
+fn download_refuses_class_names_that_are_paths() {
+    let d = temp_dir("escape");
+    let out = d.join("a/b/out");
+    let escaped = d.join("a/escaped.ndjson");
+    for class in ["../../escaped", &s(&escaped).replace(".ndjson", ""), "cat,../x"] {
+        let o = recur(&[
+            "data",
+            "download",
+            "--classes",
+            class,
+            "--out",
+            s(&out),
+            "--base-url",
+            "http://127.0.0.1:9/",
+            "--retries",
+            "0",
+        ]);
+        fails_with(o, "class name");
+    }
+    assert!(!d.join("a").exists(), "nothing was written");
+}
+
+/// A drawing of 50 strokes × 65,535 points made `render` ask tiny-skia for 1.3 GB.
+#[test]
+fn render_skips_drawings_with_too_many_points() {
+    let d = temp_dir("render");
+    let npy = d.join("long.npy");
+    let rows: Vec<u8> = (0..60_000)
+        .flat_map(|i| [1.0f32, (i % 2) as f32, 0.0])
+        .flat_map(f32::to_le_bytes)
+        .collect();
+    std::fs::write(&npy, recur_data::npy::npy_bytes("<f4", &[1, 60_000, 3], &rows)).unwrap();
+    let o = recur(&["render", "--input", s(&npy), "--out", s(&d.join("x.png")), "--grid"]);
+    fails_with(o, "more than the 20000 a drawing may have");
+}
+
+/// One mistyped date (`01/01/1000`) made `forecast` interpolate 371,817 days.
+#[test]
+fn forecast_mistyped_date_is_an_error() {
+    let d = temp_dir("forecast");
+    let csv = d.join("s.csv");
+    let mut text = String::from("date,value\n");
+    for day in 1..=28 {
+        text += &format!("2019-02-{day:02},{day}\n");
+    }
+    text += "01/01/1000,5\n";
+    std::fs::write(&csv, text).unwrap();
+    let o = recur(&[
+        "forecast",
+        "--csv",
+        s(&csv),
+        "--train-until",
+        "2019-02-20",
+        "--val-until",
+        "2019-02-24",
+    ]);
+    fails_with(o, "between 1000-01-01 (line 30) and 2019-02-01 (line 2)");
+}
