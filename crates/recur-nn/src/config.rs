@@ -297,6 +297,12 @@ impl LayerConfig {
             }
             LayerConfig::RepeatVector { n } => {
                 positive("n", *n)?;
+                if *n > crate::graph::MAX_WIDTH {
+                    return Err(format!(
+                        "n {n} is more steps than recur repeats ({})",
+                        crate::graph::MAX_WIDTH
+                    ));
+                }
                 if input.sequential {
                     return Err("repeats one vector per sequence, but its input is a sequence".into());
                 }
@@ -334,8 +340,19 @@ impl LayerConfig {
         }
     }
 
-    /// Builds the layer with fresh weights drawn from `rng`.
-    pub fn build<T: Float>(&self, input: Shape, rng: &mut Rng) -> Box<dyn Layer<T>> {
+    /// Builds the layer with fresh weights drawn from `rng`, or (`None`) without spending time
+    /// on weights that a checkpoint is about to overwrite.
+    pub fn build<T: Float>(&self, input: Shape, rng: Option<&mut Rng>) -> Box<dyn Layer<T>> {
+        let Some(rng) = rng else {
+            return match self {
+                LayerConfig::Lstm(o) => Box::new(Lstm::<T>::zeroed(input, o.clone())),
+                LayerConfig::Gru(o) => Box::new(Gru::<T>::zeroed(input, o.clone())),
+                LayerConfig::SimpleRnn(o) => Box::new(SimpleRnn::<T>::zeroed(input, o.clone())),
+                LayerConfig::TimeDistributed { layer } => layer.build(input, None),
+                // The other initialisers are linear in the weights: as cheap as zeroing.
+                other => other.build(input, Some(&mut Rng::new(0))),
+            };
+        };
         match self {
             LayerConfig::Dense { units, activation } => Box::new(Dense::new(input, *units, *activation, rng)),
             LayerConfig::Conv1d {
@@ -369,7 +386,7 @@ impl LayerConfig {
             LayerConfig::SimpleRnn(o) => Box::new(SimpleRnn::new(input, o.clone(), rng)),
             LayerConfig::RepeatVector { n } => Box::new(RepeatVector::new(input, *n)),
             LayerConfig::GatedActivation {} => Box::new(GatedActivation::new(input)),
-            LayerConfig::TimeDistributed { layer } => layer.build(input, rng),
+            LayerConfig::TimeDistributed { layer } => layer.build(input, Some(rng)),
         }
     }
 }

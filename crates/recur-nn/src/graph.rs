@@ -199,6 +199,10 @@ pub struct Plan {
 /// that sizes multiplied together cannot overflow.
 pub const MAX_WIDTH: usize = 1 << 20;
 
+/// The most scalars a model may hold: 1 GB of f32 weights. Training keeps several copies
+/// (gradients, optimiser moments, one replica per core), so this is what fits in memory.
+pub const MAX_PARAMETERS: u64 = 250_000_000;
+
 impl Plan {
     /// Compiles and checks a config: every name, wire and shape.
     pub fn new(config: &ModelConfig) -> Result<Plan> {
@@ -213,6 +217,11 @@ impl Plan {
             (true, false) => Plan::stack(config),
             (false, true) => Plan::graph(config),
         }
+    }
+
+    /// Scalars the model's layers hold (weights and buffers), known before anything is built.
+    pub fn parameter_count(&self) -> u64 {
+        self.layers.iter().map(|l| parameter_count(&l.config, l.input)).sum()
     }
 
     /// The shapes of the model's outputs.
@@ -245,7 +254,20 @@ impl Plan {
             plan.push_layer(format!("layers.{i}"), layer, source, shape, out);
             shape = out;
         }
+        plan.check_size()?;
         Ok(plan)
+    }
+
+    /// Refuses a model too large to hold, before any of it is allocated.
+    fn check_size(&self) -> Result<()> {
+        let n = self.parameter_count();
+        if n > MAX_PARAMETERS {
+            return Err(NnError::Config(format!(
+                "the model would hold {n} parameters ({:.1} GB as f32); recur builds models of up to {MAX_PARAMETERS}",
+                n as f64 * 4e-9
+            )));
+        }
+        Ok(())
     }
 
     fn push_layer(&mut self, name: String, layer: &LayerConfig, source: Source, input: Shape, shape: Shape) {
@@ -419,6 +441,7 @@ impl Plan {
                 None => return Err(err(format!("output `{name}` is not a node"))),
             }
         }
+        plan.check_size()?;
         Ok(plan)
     }
 
@@ -445,6 +468,35 @@ fn layer_shape(layer: &LayerConfig, input: Shape) -> std::result::Result<Shape, 
         ));
     }
     Ok(out)
+}
+
+/// Scalars of one layer, in u64: widths are bounded by [`MAX_WIDTH`], so only factors that are
+/// not widths need saturating products.
+fn parameter_count(layer: &LayerConfig, input: Shape) -> u64 {
+    let n_in = input.features as u64;
+    match layer {
+        LayerConfig::Dense { units, .. } => (n_in + 1) * *units as u64,
+        LayerConfig::Conv1d {
+            filters, kernel_size, ..
+        } => n_in
+            .saturating_mul(*kernel_size as u64)
+            .saturating_add(1)
+            .saturating_mul(*filters as u64),
+        LayerConfig::BatchNorm { .. } => 4 * n_in + 1,
+        LayerConfig::LayerNorm { .. } => 2 * n_in,
+        LayerConfig::Embedding { input_dim, output_dim } => (*input_dim as u64).saturating_mul(*output_dim as u64),
+        LayerConfig::Lstm(o) | LayerConfig::Gru(o) | LayerConfig::SimpleRnn(o) => {
+            let gates = match layer {
+                LayerConfig::Lstm(_) => 4,
+                LayerConfig::Gru(_) => 3,
+                _ => 1,
+            };
+            let (h, dirs) = (o.units as u64, if o.bidirectional { 2 } else { 1 });
+            dirs * gates * h * (n_in + h + 2)
+        }
+        LayerConfig::TimeDistributed { layer } => parameter_count(layer, input),
+        _ => 0,
+    }
 }
 
 fn check_width(what: &str, width: usize) -> Result<()> {

@@ -43,12 +43,20 @@ enum NodeTape<T> {
 impl<T: Float> Model<T> {
     /// A freshly initialised model; the same seed gives the same weights.
     pub fn new(config: ModelConfig, seed: u64) -> Result<Self> {
+        Self::build(config, Some(&mut Rng::new(seed)))
+    }
+
+    /// A model to load a checkpoint into: built without initialising weights it will replace.
+    pub fn for_loading(config: ModelConfig) -> Result<Self> {
+        Self::build(config, None)
+    }
+
+    fn build(config: ModelConfig, mut rng: Option<&mut Rng>) -> Result<Self> {
         let plan = Plan::new(&config)?;
-        let mut rng = Rng::new(seed);
         let layers = plan
             .layers
             .iter()
-            .map(|l| l.config.build::<T>(l.input, &mut rng))
+            .map(|l| l.config.build::<T>(l.input, rng.as_deref_mut()))
             .collect();
         Ok(Model { config, plan, layers })
     }

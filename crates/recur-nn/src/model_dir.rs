@@ -158,7 +158,7 @@ pub fn read_config(path: &Path) -> Result<ModelConfig> {
 /// Loads a model directory.
 pub fn load<T: Float>(dir: &Path) -> Result<Model<T>> {
     let config = read_config(&dir.join(CONFIG_FILE))?;
-    let mut model = Model::new(config, 0)?;
+    let mut model = Model::for_loading(config)?;
     let path = dir.join(WEIGHTS_FILE);
     let bytes = std::fs::read(&path).map_err(io_err(&path))?;
     load_weights_from_bytes(&mut model, &bytes, &path.display().to_string())?;

@@ -240,6 +240,22 @@ fn graph_config_errors_name_the_node() {
             r#"{"input_size": 2, "layers": [{"type": "repeat_vector", "n": 3}]}"#,
             "its input is a sequence",
         ),
+        (
+            r#"{"input_size": 2, "layers": [{"type": "lstm", "units": 100000}]}"#,
+            "recur builds models of up to",
+        ),
+        (
+            r#"{"input_size": 1, "layers": [{"type": "embedding", "input_dim": 4611686018427387904, "output_dim": 8}]}"#,
+            "recur builds models of up to",
+        ),
+        (
+            r#"{"input_size": 2, "layers": [{"type": "conv1d", "filters": 4, "kernel_size": 4611686018427387904}]}"#,
+            "recur builds models of up to",
+        ),
+        (
+            r#"{"input_size": 2, "layers": [{"type": "global_max_pool"}, {"type": "global_max_pool"}]}"#,
+            "layers[1]",
+        ),
     ];
     for (json, expected) in cases {
         let e = error(json);

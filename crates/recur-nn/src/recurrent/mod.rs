@@ -95,13 +95,28 @@ impl<T: Float, C: Cell> Recurrent<T, C> {
     /// A layer initialised as Keras does: Glorot-uniform input kernels, orthogonal recurrent
     /// kernels (per gate), zero biases except the LSTM forget gate with `unit_forget_bias`.
     pub fn new(input: Shape, options: RecurrentOptions, rng: &mut Rng) -> Self {
+        Self::with_weights(input, options, Some(rng))
+    }
+
+    /// A layer of zeros, for loading a checkpoint into: orthogonal initialisation is cubic in
+    /// the units (an LSTM(3000) took a minute) and the checkpoint overwrites it anyway.
+    pub fn zeroed(input: Shape, options: RecurrentOptions) -> Self {
+        Self::with_weights(input, options, None)
+    }
+
+    fn with_weights(input: Shape, options: RecurrentOptions, mut rng: Option<&mut Rng>) -> Self {
         let (h, n_in, g) = (options.units, input.features, C::GATES);
         let n_dirs = if options.bidirectional { 2 } else { 1 };
         let dirs = (0..n_dirs)
             .map(|d| {
                 let suffix = if d == 0 { "" } else { "_reverse" };
-                let w_ih = init::glorot_uniform(g * h, n_in, g * h * n_in, rng);
-                let w_hh: Vec<T> = (0..g).flat_map(|_| init::orthogonal::<T>(h, rng)).collect();
+                let (w_ih, w_hh): (Vec<T>, Vec<T>) = match rng.as_deref_mut() {
+                    Some(rng) => (
+                        init::glorot_uniform(g * h, n_in, g * h * n_in, rng),
+                        (0..g).flat_map(|_| init::orthogonal::<T>(h, rng)).collect(),
+                    ),
+                    None => (vec![T::ZERO; g * h * n_in], vec![T::ZERO; g * h * h]),
+                };
                 let mut b_ih = vec![T::ZERO; g * h];
                 if let (Some(f), true) = (C::FORGET_GATE, options.unit_forget_bias) {
                     b_ih[f * h..(f + 1) * h].fill(T::ONE);

@@ -65,12 +65,14 @@ pub fn init(a: InitArgs) -> Result<()> {
     }
     let model = Model::<f32>::new(config, a.seed)?;
     model_dir::save(&model, &a.out)?;
-    println!(
-        "initialised {} ({} trainable parameters)",
-        a.out.display(),
-        model.trainable_count()
-    );
-    Ok(())
+    super::write_stdout(|out| {
+        writeln!(
+            out,
+            "initialised {} ({} trainable parameters)",
+            a.out.display(),
+            model.trainable_count()
+        )
+    })
 }
 
 pub fn summary(a: SummaryArgs) -> Result<()> {
@@ -79,8 +81,7 @@ pub fn summary(a: SummaryArgs) -> Result<()> {
         (None, Some(c)) => Model::new(model_dir::read_config(&c)?, 0)?,
         (None, None) => bail!("give --model or --config"),
     };
-    print!("{}", model.summary());
-    Ok(())
+    super::write_stdout(|out| write!(out, "{}", model.summary()))
 }
 
 pub fn run(a: RunArgs) -> Result<()> {
@@ -93,8 +94,7 @@ pub fn run(a: RunArgs) -> Result<()> {
         vec![y.batch, y.features]
     };
     write_npy_f32(&a.output, &shape, &y.data)?;
-    println!("wrote {} {:?}", a.output.display(), shape);
-    Ok(())
+    super::write_stdout(|out| writeln!(out, "wrote {} {:?}", a.output.display(), shape))
 }
 
 /// Reads the input array and optional lengths, checking dtypes, shapes and ranges.
