@@ -1,7 +1,9 @@
 //! Model directories: `config.json` plus `model.safetensors`, whose tensors are named
 //! `layers.{i}.{name}` with PyTorch's names and shapes, so `torch.nn` modules load them with
 //! `load_state_dict` (and the other way round). Loading checks every name, dtype and shape and
-//! says exactly what is wrong; writes go to temporary files renamed into place.
+//! says exactly what is wrong; writes go to temporary files renamed into place. The weights
+//! carry the config they were saved with in their metadata, so a directory whose two files
+//! come from different saves (a kill between the two renames) is refused, not half-loaded.
 
 use crate::config::ModelConfig;
 use crate::error::{NnError, Result};
@@ -17,6 +19,9 @@ pub const CONFIG_FILE: &str = "config.json";
 /// The weights file inside a model directory.
 pub const WEIGHTS_FILE: &str = "model.safetensors";
 
+/// Metadata key of the config the weights were saved with.
+const CONFIG_METADATA: &str = "recur_config";
+
 /// PyTorch stores BatchNorm's batch counter as an integer; everything else is float.
 const INTEGER_BUFFER: &str = "num_batches_tracked";
 
@@ -31,9 +36,15 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> NnError + '_ {
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
     let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
-    let mut f = std::fs::File::create(&tmp).map_err(io_err(&tmp))?;
-    f.write_all(bytes).and_then(|_| f.sync_all()).map_err(io_err(&tmp))?;
-    std::fs::rename(&tmp, path).map_err(io_err(path))
+    let written = std::fs::File::create(&tmp)
+        .and_then(|mut f| f.write_all(bytes).and_then(|_| f.sync_all()))
+        .map_err(io_err(&tmp))
+        .and_then(|()| std::fs::rename(&tmp, path).map_err(io_err(path)));
+    if written.is_err() {
+        // Nothing half-written stays behind; the first error is the one to report.
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }
 
 /// Serialises the model's tensors as safetensors bytes (f32 for f32 models, f64 for f64).
@@ -66,6 +77,8 @@ pub fn weights_to_bytes<T: Float>(model: &Model<T>) -> Result<Vec<u8>> {
         .map_err(|e| NnError::Config(format!("cannot serialise weights: {e}")))?;
     let mut meta = HashMap::new();
     meta.insert("format".to_string(), "pt".to_string());
+    let config = serde_json::to_string(model.config()).map_err(|e| NnError::Config(e.to_string()))?;
+    meta.insert(CONFIG_METADATA.to_string(), config);
     safetensors::serialize(views, Some(meta)).map_err(|e| NnError::Config(format!("cannot serialise weights: {e}")))
 }
 
@@ -75,6 +88,9 @@ pub fn load_weights_from_bytes<T: Float>(model: &mut Model<T>, bytes: &[u8], pat
         path: path.to_string(),
         message,
     };
+    if let Some(name) = duplicate_tensor_name(bytes) {
+        return Err(err(format!("tensor `{name}` is named twice in the header")));
+    }
     let st = SafeTensors::deserialize(bytes).map_err(|e| err(format!("not a readable safetensors file ({e})")))?;
     let expected: Vec<(String, Vec<usize>)> = model
         .named_params()
@@ -91,7 +107,10 @@ pub fn load_weights_from_bytes<T: Float>(model: &mut Model<T>, bytes: &[u8], pat
                 view.shape()
             )),
             Ok(view) => match decode(&view) {
-                Ok(v) => values.push(v),
+                Ok(v) => match v.iter().position(|x| !x.is_finite()) {
+                    Some(i) => problems.push(format!("tensor `{name}` holds {} at index {i}", v[i])),
+                    None => values.push(v),
+                },
                 Err(e) => problems.push(format!("tensor `{name}`: {e}")),
             },
         }
@@ -112,10 +131,53 @@ pub fn load_weights_from_bytes<T: Float>(model: &mut Model<T>, bytes: &[u8], pat
     if !problems.is_empty() {
         return Err(err(problems.join("; ")));
     }
+    // Names and shapes agree; a config that differs otherwise (classes, settings) still says
+    // the two files come from different saves.
+    if let Ok((_, header)) = SafeTensors::read_metadata(bytes) {
+        let saved = header.metadata().as_ref().and_then(|m| m.get(CONFIG_METADATA));
+        let same = |saved: &str| {
+            serde_json::from_str::<serde_json::Value>(saved).ok() == serde_json::to_value(model.config()).ok()
+        };
+        if saved.is_some_and(|s| !same(s)) {
+            return Err(err(format!(
+                "these weights were saved with another {CONFIG_FILE} than the one beside them \
+                 (an interrupted save, or files mixed from two models)"
+            )));
+        }
+    }
     for (p, v) in model.params_mut().into_iter().zip(values) {
         p.value = v.into_iter().map(T::from_f64).collect();
     }
     Ok(())
+}
+
+/// The first tensor name that a safetensors header lists twice (the crate keeps the last
+/// silently), or None; a header that does not parse is left to the crate to report.
+fn duplicate_tensor_name(bytes: &[u8]) -> Option<String> {
+    use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
+    struct FirstDuplicate;
+    impl<'de> Visitor<'de> for FirstDuplicate {
+        type Value = Option<String>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a safetensors header")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Self::Value, A::Error> {
+            let mut seen = std::collections::HashSet::new();
+            while let Some(key) = map.next_key::<String>()? {
+                map.next_value::<IgnoredAny>()?;
+                if !seen.insert(key.clone()) {
+                    return Ok(Some(key));
+                }
+            }
+            Ok(None)
+        }
+    }
+    let n = u64::from_le_bytes(bytes.get(..8)?.try_into().ok()?);
+    let header = bytes.get(8..8usize.checked_add(usize::try_from(n).ok()?)?)?;
+    serde_json::Deserializer::from_slice(header)
+        .deserialize_map(FirstDuplicate)
+        .ok()
+        .flatten()
 }
 
 fn decode(view: &TensorView) -> std::result::Result<Vec<f64>, String> {
@@ -212,6 +274,45 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("not a readable safetensors file"), "{e}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn model_dir_refuses_non_finite_weights_duplicate_names_and_a_foreign_config() {
+        let dir = std::env::temp_dir().join(format!("recur-model-dir-bad-{}", std::process::id()));
+        let mut model = Model::<f32>::new(config(), 3).unwrap();
+        model.params_mut()[0].value[1] = f32::NAN;
+        save(&model, &dir).unwrap();
+        let e = load::<f32>(&dir).err().unwrap().to_string();
+        assert!(e.contains("tensor `layers.0.weight` holds NaN at index 1"), "{e}");
+
+        // A config from another save beside these weights.
+        let model = Model::<f32>::new(config(), 3).unwrap();
+        save(&model, &dir).unwrap();
+        let mut other = config();
+        other.classes = vec!["a".into(), "b".into()];
+        write_atomic(
+            &dir.join(CONFIG_FILE),
+            serde_json::to_string(&other).unwrap().as_bytes(),
+        )
+        .unwrap();
+        let e = load::<f32>(&dir).err().unwrap().to_string();
+        assert!(e.contains("saved with another config.json"), "{e}");
+        assert!(std::fs::read_dir(&dir)
+            .unwrap()
+            .all(|f| !f.unwrap().file_name().to_string_lossy().contains(".tmp-")));
+
+        // A header naming one tensor twice.
+        let header = br#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#;
+        let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+        bytes.extend_from_slice(header);
+        bytes.extend_from_slice(&[0; 4]);
+        assert_eq!(duplicate_tensor_name(&bytes).as_deref(), Some("a"));
+        let mut model = Model::<f32>::new(config(), 3).unwrap();
+        let e = load_weights_from_bytes(&mut model, &bytes, "w")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("tensor `a` is named twice"), "{e}");
         std::fs::remove_dir_all(dir).unwrap();
     }
 }
