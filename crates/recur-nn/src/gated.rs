@@ -35,30 +35,52 @@ impl<T: Float> Layer<T> for GatedActivation<T> {
     }
     fn forward(&self, x: Seq<T>, ctx: &mut Ctx) -> (Seq<T>, Tape) {
         let half = x.features / 2;
-        let (mut a, mut s) = (Seq::zeros_like(&x, half), Seq::zeros_like(&x, half));
+        let (mut a, mut b) = (Seq::zeros_like(&x, half), Seq::zeros_like(&x, half));
         for (row, src) in x.data.chunks_exact(2 * half).enumerate() {
             a.data[row * half..(row + 1) * half].copy_from_slice(&src[..half]);
-            s.data[row * half..(row + 1) * half].copy_from_slice(&src[half..]);
+            b.data[row * half..(row + 1) * half].copy_from_slice(&src[half..]);
         }
-        Activation::Tanh.apply(&mut a.data);
-        Activation::Sigmoid.apply(&mut s.data);
-        let mut y = a.clone();
-        y.data.iter_mut().zip(&s.data).for_each(|(v, &g)| *v *= g);
-        y.zero_padding();
-        (y, Tape::when(ctx.training, || (a, s)))
+        let (y, gates) = gate(a, b);
+        (y, Tape::when(ctx.training, || gates))
     }
     fn backward(&mut self, tape: Tape, dy: Seq<T>, _input_grad: bool) -> Seq<T> {
-        let (a, s): (Seq<T>, Seq<T>) = tape.take("gated_activation");
+        let gates: Gates<T> = tape.take("gated_activation");
         let half = dy.features;
-        let mut dx = Seq::zeros_like(&dy, 2 * half);
-        for (i, &d) in dy.data.iter().enumerate() {
-            let (row, j) = (i / half.max(1), i % half.max(1));
-            let (t, g) = (a.data[i], s.data[i]);
-            dx.data[row * 2 * half + j] = d * g * (T::ONE - t * t);
-            dx.data[row * 2 * half + half + j] = d * t * g * (T::ONE - g);
+        let (da, db) = gate_gradients(&gates, dy);
+        let mut dx = Seq::zeros_like(&da, 2 * half);
+        for (row, d) in dx.data.chunks_exact_mut(2 * half).enumerate() {
+            d[..half].copy_from_slice(&da.data[row * half..(row + 1) * half]);
+            d[half..].copy_from_slice(&db.data[row * half..(row + 1) * half]);
         }
         dx
     }
+}
+
+/// `tanh(a)` and `sigmoid(b)`, what the gate's gradient needs.
+pub struct Gates<T> {
+    tanh: Seq<T>,
+    sigmoid: Seq<T>,
+}
+
+/// `tanh(a) · sigmoid(b)` with padding kept at zero (the layer and the two-input merge).
+pub fn gate<T: Float>(mut a: Seq<T>, mut b: Seq<T>) -> (Seq<T>, Gates<T>) {
+    Activation::Tanh.apply(&mut a.data);
+    Activation::Sigmoid.apply(&mut b.data);
+    let mut y = a.clone();
+    y.data.iter_mut().zip(&b.data).for_each(|(v, &g)| *v *= g);
+    y.zero_padding();
+    (y, Gates { tanh: a, sigmoid: b })
+}
+
+/// The gradients of `a` and `b` given the gate output's gradient `dy`.
+pub fn gate_gradients<T: Float>(gates: &Gates<T>, dy: Seq<T>) -> (Seq<T>, Seq<T>) {
+    let (mut da, mut db) = (dy.clone(), dy);
+    for (i, (a, b)) in da.data.iter_mut().zip(db.data.iter_mut()).enumerate() {
+        let (t, g, d) = (gates.tanh.data[i], gates.sigmoid.data[i], *a);
+        *a = d * g * (T::ONE - t * t);
+        *b = d * t * g * (T::ONE - g);
+    }
+    (da, db)
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 //! come from the same input through length-preserving layers). Padded steps stay zero, and so
 //! do their gradients.
 
-use crate::activation::Activation;
+use crate::gated::{gate, gate_gradients, Gates};
 use recur_core::{Float, Seq, Shape};
 
 /// A merge of two or more inputs.
@@ -23,10 +23,12 @@ pub enum Merge {
 
 /// What a merge's backward needs.
 pub struct MergeTape<T> {
-    /// The values the product rule needs (multiply: the inputs; gated: tanh and sigmoid).
+    /// The inputs, which the product rule needs (multiply).
     inputs: Vec<Seq<T>>,
     /// Each input's width (concatenate).
     widths: Vec<usize>,
+    /// The gate's activations (gated).
+    gates: Option<Gates<T>>,
 }
 
 impl Merge {
@@ -133,22 +135,27 @@ impl Merge {
                 y
             }
             Merge::Gated => {
-                let (mut a, mut b) = (xs[0].clone(), xs[1].clone());
-                Activation::Tanh.apply(&mut a.data);
-                Activation::Sigmoid.apply(&mut b.data);
-                let mut y = a.clone();
-                y.data.iter_mut().zip(&b.data).for_each(|(v, &s)| *v *= s);
-                y.zero_padding();
+                let mut xs = xs.into_iter();
+                let (a, b) = (xs.next(), xs.next());
+                let (y, gates) = gate(a.expect("two inputs"), b.expect("two inputs"));
                 let tape = training.then(|| MergeTape {
-                    inputs: vec![a, b],
+                    inputs: Vec::new(),
                     widths: Vec::new(),
+                    gates: Some(gates),
                 });
                 return Ok((y, tape));
             }
         };
         let widths = xs.iter().map(|x| x.features).collect();
         let inputs = if self == Merge::Multiply { xs } else { Vec::new() };
-        Ok((y, training.then_some(MergeTape { inputs, widths })))
+        Ok((
+            y,
+            training.then_some(MergeTape {
+                inputs,
+                widths,
+                gates: None,
+            }),
+        ))
     }
 
     /// The gradient of each input, given the output's gradient `dy`, for `n` inputs.
@@ -183,14 +190,8 @@ impl Merge {
                     .collect()
             }
             Merge::Gated => {
-                let (a, s) = (&tape.inputs[0], &tape.inputs[1]);
-                let (mut da, mut db) = (dy.clone(), dy);
-                for i in 0..da.data.len() {
-                    let (t, g) = (a.data[i], s.data[i]);
-                    let d = da.data[i];
-                    da.data[i] = d * g * (T::ONE - t * t);
-                    db.data[i] = d * t * g * (T::ONE - g);
-                }
+                let gates = tape.gates.expect("a gated merge's tape holds its gates");
+                let (da, db) = gate_gradients(&gates, dy);
                 vec![da, db]
             }
         }
