@@ -131,12 +131,18 @@ pub fn load_weights_from_bytes<T: Float>(model: &mut Model<T>, bytes: &[u8], pat
     if !problems.is_empty() {
         return Err(err(problems.join("; ")));
     }
-    // Names and shapes agree; a config that differs otherwise (classes, settings) still says
-    // the two files come from different saves.
+    // Names and shapes agree; an architecture that differs otherwise (an activation, a
+    // padding, the wiring) says the two files come from different saves. Class names and
+    // metadata may be edited by hand.
     if let Ok((_, header)) = SafeTensors::read_metadata(bytes) {
         let saved = header.metadata().as_ref().and_then(|m| m.get(CONFIG_METADATA));
+        let architecture = |c: &ModelConfig| ModelConfig {
+            classes: Vec::new(),
+            metadata: serde_json::Map::new(),
+            ..c.clone()
+        };
         let same = |saved: &str| {
-            serde_json::from_str::<serde_json::Value>(saved).ok() == serde_json::to_value(model.config()).ok()
+            serde_json::from_str::<ModelConfig>(saved).is_ok_and(|s| architecture(&s) == architecture(model.config()))
         };
         if saved.is_some_and(|s| !same(s)) {
             return Err(err(format!(
@@ -230,6 +236,7 @@ pub fn load<T: Float>(dir: &Path) -> Result<Model<T>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::LayerConfig;
 
     fn config() -> ModelConfig {
         ModelConfig::from_json(
@@ -291,6 +298,16 @@ mod tests {
         save(&model, &dir).unwrap();
         let mut other = config();
         other.classes = vec!["a".into(), "b".into()];
+        write_atomic(
+            &dir.join(CONFIG_FILE),
+            serde_json::to_string(&other).unwrap().as_bytes(),
+        )
+        .unwrap();
+        assert!(load::<f32>(&dir).is_ok(), "class names may be edited by hand");
+        let LayerConfig::Dense { activation, .. } = &mut other.layers[3] else {
+            panic!("the test config ends in a dense layer")
+        };
+        *activation = crate::Activation::Tanh;
         write_atomic(
             &dir.join(CONFIG_FILE),
             serde_json::to_string(&other).unwrap().as_bytes(),
