@@ -182,6 +182,8 @@ def run(name, paths, args):
     rng = np.random.default_rng(args.seed)
     torch.manual_seed(args.seed)
     fit_idx, val_idx = stratified_split(y_train, 0.2, rng)
+    if len(val_idx) == 0:
+        sys.exit(f"error: {paths[0]}: no class has two series, so there is no validation part for early stopping")
     model = Classifier(train_x[0].shape[1], len(classes), args.arch == "conv-gru")
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
 
@@ -219,7 +221,8 @@ def run(name, paths, args):
             stopped = "patience"
             break
     train_seconds = time.perf_counter() - start
-    model.load_state_dict(best_state)
+    if best_state is not None:  # None only if every validation loss was NaN
+        model.load_state_dict(best_state)
     _, accuracy = evaluate(model, test_x, y_test, np.arange(len(test_x)))
     return {"dataset": name, "arch": args.arch, "accuracy": round(accuracy, 4),
             "train_seconds": round(train_seconds, 1), "seqs_per_s": round(seqs / step_seconds, 1),
