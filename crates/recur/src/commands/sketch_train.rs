@@ -9,7 +9,10 @@ use recur_core::parallel::default_threads;
 use recur_data::quickdraw::strokes::{offset_std, Augmentation, Encoding, Normalization};
 use recur_data::quickdraw::Drawing;
 use recur_nn::model_dir::{read_config, CONFIG_FILE, WEIGHTS_FILE};
-use recur_sketch::{examples, member_dir, part_of, presets, InputSpec, Part, TrainOptions, MEMBERS_DIR};
+use recur_sketch::{
+    examples, member_dir, part_of, presets, InputSpec, Part, SplitSpec, TrainOptions, TrainingKeys, MEMBERS_DIR,
+    TRAINING_KEYS_FILE,
+};
 use recur_train::checkpoint::{self, CHECKPOINT_DIR};
 use std::path::{Path, PathBuf};
 
@@ -126,10 +129,14 @@ fn train_on(drawings: &[Drawing], args: &TrainArgs) -> Result<EvalSummary> {
             classes.join(", ")
         );
     }
+    let split_spec = SplitSpec {
+        val_percent: args.val_percent,
+        test_percent: args.test_percent,
+    };
     let split = |part| -> Vec<Drawing> {
         drawings
             .iter()
-            .filter(|d| part_of(&d.key_id, args.val_percent, args.test_percent) == part)
+            .filter(|d| split_spec.part(&d.key_id) == part)
             .cloned()
             .collect()
     };
@@ -163,6 +170,11 @@ fn train_on(drawings: &[Drawing], args: &TrainArgs) -> Result<EvalSummary> {
         );
     }
     let config = recur_sketch::label_config(config, &classes, &input)?;
+    // The split and the training part's key_ids stay with the model, so `recur eval` can tell
+    // which drawings it has seen and score only held-out ones.
+    let config = recur_sketch::label_split(config, split_spec)?;
+    std::fs::create_dir_all(&args.out)?;
+    TrainingKeys::of(&train_d).write(&args.out)?;
     let (train_e, _) = examples(&train_d, &classes);
     let (val_e, _) = examples(&val_d, &classes);
     let (test_e, _) = examples(&test_d, &classes);
@@ -220,12 +232,19 @@ fn train_on(drawings: &[Drawing], args: &TrainArgs) -> Result<EvalSummary> {
         report: eval,
         best_epoch,
         epochs,
+        coverage: None,
     })
 }
 
 /// Files `recur train` writes into a model folder or its checkpoints (`state.json` and
 /// `optimizer.safetensors` are the checkpoint's own).
-const MODEL_FILES: [&str; 4] = [CONFIG_FILE, WEIGHTS_FILE, "state.json", "optimizer.safetensors"];
+const MODEL_FILES: [&str; 5] = [
+    CONFIG_FILE,
+    WEIGHTS_FILE,
+    "state.json",
+    "optimizer.safetensors",
+    TRAINING_KEYS_FILE,
+];
 /// The checkpoint folder and the two names it takes while being replaced.
 const CHECKPOINT_DIRS: [&str; 3] = [CHECKPOINT_DIR, "checkpoint.new", "checkpoint.old"];
 
