@@ -284,3 +284,49 @@ fn eval_split_defaults_to_test_on_training_data_and_all_on_fresh_data() {
         "invalid value 'banana'",
     );
 }
+
+#[test]
+fn train_writes_report_md_and_eval_report_writes_one() {
+    let d = temp_dir("report");
+    let (data, model, trained) = doodles_and_model(&d, "12", true);
+    let scores = ok(trained);
+    let report = std::fs::read_to_string(model.join("report.md")).unwrap();
+    assert!(report.starts_with("# Sketch classifier report"), "{report}");
+    assert!(
+        report.contains("| drawings (test) |") && report.contains("(best epoch 1 of 1)"),
+        "{report}"
+    );
+    // The report holds the scores train printed.
+    let top1 = scores
+        .split("top-1 ")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap();
+    assert!(report.contains(&format!("| {top1} |")), "{top1} {report}");
+    for picture in ["confusion.svg", "mistakes.svg"] {
+        assert!(report.contains(&format!("]({picture})")), "{report}");
+        assert!(std::fs::read_to_string(model.join(picture))
+            .unwrap()
+            .starts_with("<svg"));
+    }
+
+    let dir = d.join("eval-report");
+    let (m, data_s, dir_s) = (model.to_str().unwrap(), data.to_str().unwrap(), dir.to_str().unwrap());
+    let out = recur(&["eval", "--model", m, "--data", data_s, "--report", dir_s]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("report.md"));
+    let printed = ok(out);
+    let report = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    assert!(report.contains("scored: test (by default)"), "{report}");
+    assert!(!report.contains("best epoch"), "eval knows no epochs: {report}");
+    let top1 = printed
+        .split("top-1 ")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap();
+    assert!(report.contains(&format!("| {top1} |")), "{top1} {report}");
+    assert!(dir.join("confusion.svg").is_file() && dir.join("mistakes.svg").is_file());
+}

@@ -2,7 +2,7 @@
 //! generated doodles: data, training, evaluation and a report).
 
 use super::data::{load_drawings, write_synthetic, DataArgs};
-use super::sketch_use::{write_eval_pictures, EvalSummary};
+use super::sketch_use::{write_report, EvalSummary};
 use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
 use recur_core::parallel::default_threads;
@@ -10,7 +10,7 @@ use recur_data::quickdraw::strokes::{offset_std, Augmentation, Encoding, Normali
 use recur_data::quickdraw::Drawing;
 use recur_nn::model_dir::{read_config, CONFIG_FILE, WEIGHTS_FILE};
 use recur_sketch::{
-    examples, member_dir, part_of, presets, InputSpec, Part, SplitSpec, TrainOptions, TrainingKeys, MEMBERS_DIR,
+    examples, member_dir, presets, Example, InputSpec, Part, SplitSpec, TrainOptions, TrainingKeys, MEMBERS_DIR,
     TRAINING_KEYS_FILE,
 };
 use recur_train::checkpoint::{self, CHECKPOINT_DIR};
@@ -30,7 +30,8 @@ pub enum NormArg {
 pub struct TrainArgs {
     #[command(flatten)]
     data: DataArgs,
-    /// Model directory to write (best model, checkpoint).
+    /// Model directory to write (best model, checkpoint, and report.md with confusion.svg and
+    /// mistakes.svg).
     #[arg(long)]
     out: PathBuf,
     /// Architecture: recur (default), geron or tf-tutorial.
@@ -105,12 +106,18 @@ pub enum EncodingArg {
 /// Runs `recur train`.
 pub fn train(args: TrainArgs) -> Result<()> {
     let drawings = load_drawings(&args.data, args.quiet)?;
-    let summary = train_on(&drawings, &args)?;
+    let (summary, scored) = train_on(&drawings, &args)?;
+    let report = write_report(&args.out, &summary, &scored, &args.out)?;
+    if !args.quiet {
+        eprintln!("report: {}", report.display());
+    }
     super::write_stdout(|out| summary.print(out))?;
     Ok(())
 }
 
-fn train_on(drawings: &[Drawing], args: &TrainArgs) -> Result<EvalSummary> {
+/// Trains as `args` say on `drawings`; returns the scores on the test part (the validation
+/// part when the test part is empty) and the drawings scored.
+fn train_on(drawings: &[Drawing], args: &TrainArgs) -> Result<(EvalSummary, Vec<Example>)> {
     if args.out.join(CONFIG_FILE).exists() && !args.resume && !args.force {
         bail!(
             "{} already holds a model: pass --resume to continue its training or --force to start over",
@@ -224,16 +231,21 @@ fn train_on(drawings: &[Drawing], args: &TrainArgs) -> Result<EvalSummary> {
             (best_epoch, epochs) = (report.best_epoch, report.history.len());
         }
     }
-    let scored = if test_e.is_empty() { &val_e } else { &test_e };
-    let eval = recur_sketch::evaluate(&members, scored, &options.input, options.threads)?;
-    Ok(EvalSummary {
-        part: if test_e.is_empty() { "validation" } else { "test" },
+    let (part, scored) = if test_e.is_empty() {
+        ("validation", val_e)
+    } else {
+        ("test", test_e)
+    };
+    let eval = recur_sketch::evaluate(&members, &scored, &options.input, options.threads)?;
+    let summary = EvalSummary {
+        part,
         classes,
         report: eval,
         best_epoch,
         epochs,
         coverage: None,
-    })
+    };
+    Ok((summary, scored))
 }
 
 /// Files `recur train` writes into a model folder or its checkpoints (`state.json` and
@@ -366,17 +378,9 @@ pub fn demo(args: DemoArgs) -> Result<()> {
         quiet: false,
     };
     let drawings = load_drawings(&train_args.data, true)?;
-    let summary = train_on(&drawings, &train_args)?;
+    let (summary, scored) = train_on(&drawings, &train_args)?;
     super::write_stdout(|out| summary.print(out))?;
-    let test: Vec<Drawing> = drawings
-        .into_iter()
-        .filter(|d| part_of(&d.key_id, 10, 10) == Part::Test)
-        .collect();
-    let (examples, _) = examples(&test, &summary.classes);
-    let (confusion, mistakes) = (args.out.join("confusion.svg"), args.out.join("mistakes.svg"));
-    write_eval_pictures(&summary, &examples, Some(&confusion), Some(&mistakes))?;
-    let report = summary.markdown(&model, Path::new("confusion.svg"), Path::new("mistakes.svg"));
-    recur_nn::model_dir::write_atomic(&args.out.join("report.md"), report.as_bytes())?;
-    eprintln!("report: {}", args.out.join("report.md").display());
+    let report = write_report(&args.out, &summary, &scored, &model)?;
+    eprintln!("report: {}", report.display());
     Ok(())
 }

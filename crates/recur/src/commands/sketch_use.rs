@@ -105,31 +105,46 @@ impl EvalSummary {
     }
 
     /// A Markdown report linking the pictures.
-    pub fn markdown(&self, model: &Path, confusion: &Path, mistakes: &Path) -> String {
+    fn markdown(&self, model: &Path, confusion: &str, mistakes: &str) -> String {
         let r = &self.report;
-        let mut s = format!(
-            "# Sketch classifier report\n\nModel: `{}` (best epoch {} of {}).\n\n\
-             | drawings ({}) | top-1 | top-3 | top-5 |\n|---|---|---|---|\n| {} | {:.4} | {:.4} | {:.4} |\n\n\
-             | class | accuracy | drawings |\n|---|---|---|\n",
-            model.display(),
-            self.best_epoch,
-            self.epochs,
-            self.part,
-            r.n,
-            r.top1,
-            r.top3,
-            r.top5
+        let mut s = format!("# Sketch classifier report\n\nModel: `{}`", model.display());
+        if self.epochs > 0 {
+            s += &format!(" (best epoch {} of {})", self.best_epoch, self.epochs);
+        }
+        s += ".\n\n";
+        if let Some(c) = &self.coverage {
+            let line = c.describe(self.part);
+            // The line starts with ASCII "of": a sentence here.
+            s += &format!("{}{}.\n\n", line[..1].to_uppercase(), &line[1..]);
+        }
+        s += &format!(
+            "| drawings ({}) | top-1 | top-3 | top-5 | loss |\n|---|---|---|---|---|\n\
+             | {} | {:.4} | {:.4} | {:.4} | {:.4} |\n\n| class | accuracy | drawings |\n|---|---|---|\n",
+            self.part, r.n, r.top1, r.top3, r.top5, r.loss
         );
         for (name, (acc, n)) in self.classes.iter().zip(r.per_class()) {
             s += &format!("| {name} | {} | {n} |\n", acc.map_or("-".into(), |a| format!("{a:.3}")));
         }
         s += &format!(
-            "\n## Confusion matrix\n\n![confusion]({})\n\n## Most confident mistakes\n\n![mistakes]({})\n",
-            confusion.display(),
-            mistakes.display()
+            "\n## Confusion matrix\n\n![confusion]({confusion})\n\n## Most confident mistakes\n\n![mistakes]({mistakes})\n"
         );
         s
     }
+}
+
+/// The report's Markdown file, and the pictures written beside it.
+const REPORT_FILES: [&str; 3] = ["report.md", "confusion.svg", "mistakes.svg"];
+
+/// Writes a report of `summary` (scores of `model` on `examples`) into `dir`: `report.md` with
+/// the scores and per-class accuracy, linking `confusion.svg` (the confusion matrix) and
+/// `mistakes.svg` (the most confident mistakes). Returns the path of `report.md`.
+pub fn write_report(dir: &Path, summary: &EvalSummary, examples: &[Example], model: &Path) -> Result<PathBuf> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let [report, confusion, mistakes] = REPORT_FILES;
+    write_eval_pictures(summary, examples, Some(&dir.join(confusion)), Some(&dir.join(mistakes)))?;
+    let path = dir.join(report);
+    model_dir::write_atomic(&path, summary.markdown(model, confusion, mistakes).as_bytes())?;
+    Ok(path)
 }
 
 /// Writes the confusion matrix and a grid of the most confident mistakes.
@@ -210,6 +225,10 @@ pub struct EvalArgs {
     /// Draw the most confident mistakes as a grid (.svg or .png).
     #[arg(long)]
     mistakes: Option<PathBuf>,
+    /// Write a report into this folder: report.md (scores, per-class accuracy) with
+    /// confusion.svg and mistakes.svg.
+    #[arg(long)]
+    report: Option<PathBuf>,
     /// Cores.
     #[arg(long, default_value_t = default_threads())]
     threads: usize,
@@ -338,6 +357,10 @@ pub fn eval(args: EvalArgs) -> Result<()> {
         coverage: Some(coverage),
     };
     write_eval_pictures(&summary, &examples, args.confusion.as_deref(), args.mistakes.as_deref())?;
+    if let Some(dir) = &args.report {
+        let path = write_report(dir, &summary, &examples, &args.model)?;
+        eprintln!("report: {}", path.display());
+    }
     super::write_stdout(|out| {
         if args.json {
             writeln!(out, "{}", summary.json())
