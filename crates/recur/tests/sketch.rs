@@ -330,3 +330,42 @@ fn train_writes_report_md_and_eval_report_writes_one() {
     assert!(report.contains(&format!("| {top1} |")), "{top1} {report}");
     assert!(dir.join("confusion.svg").is_file() && dir.join("mistakes.svg").is_file());
 }
+
+#[test]
+fn phase_lines_appear_when_stderr_is_piped() {
+    let d = temp_dir("phases");
+    let (data, model, trained) = doodles_and_model(&d, "12", false);
+    // Tests pipe stderr, as a log or CI does: no progress bar, so every phase says so in a line.
+    let log = String::from_utf8_lossy(&trained.stderr).to_string();
+    let scores = ok(trained);
+    for line in [
+        "reading 12 files…",
+        "read 144 drawings from 12 files",
+        "training on ",
+        "epoch 1/1  loss ",
+        "evaluating the test part (",
+        "report: ",
+    ] {
+        assert!(log.contains(line), "no {line:?} in {log}");
+    }
+    assert!(
+        !scores.contains("reading") && !scores.contains("epoch 1/1  loss"),
+        "{scores}"
+    );
+
+    let (r, log) = eval_json(&model, &data, &[]);
+    assert_eq!(r["split"], "test");
+    for line in ["reading 12 files…", "evaluating "] {
+        assert!(log.contains(line), "no {line:?} in {log}");
+    }
+
+    let (m, data_s) = (model.to_str().unwrap(), data.to_str().unwrap());
+    let base = [
+        "train", "--data", data_s, "--out", m, "--epochs", "1", "--force", "--quiet",
+    ];
+    let quiet = recur(&base);
+    assert!(
+        quiet.status.success() && quiet.stderr.is_empty(),
+        "--quiet prints nothing: {quiet:?}"
+    );
+}

@@ -209,6 +209,13 @@ fn train_on(drawings: &[Drawing], args: &TrainArgs) -> Result<(EvalSummary, Vec<
         verbose: !args.quiet,
     };
     let size = args.ensemble.max(1);
+    if !args.quiet {
+        eprintln!(
+            "training on {} drawings (at most {} epochs)…",
+            train_e.len(),
+            args.epochs
+        );
+    }
     let mut members = Vec::with_capacity(size);
     // The summary quotes member 0's epochs.
     let (mut best_epoch, mut epochs) = (0, 0);
@@ -236,6 +243,9 @@ fn train_on(drawings: &[Drawing], args: &TrainArgs) -> Result<(EvalSummary, Vec<
     } else {
         ("test", test_e)
     };
+    if !args.quiet {
+        eprintln!("evaluating the {part} part ({} drawings)…", scored.len());
+    }
     let eval = recur_sketch::evaluate(&members, &scored, &options.input, options.threads)?;
     let summary = EvalSummary {
         part,

@@ -321,7 +321,7 @@ pub fn eval(args: EvalArgs) -> Result<()> {
     let models = load_models(&args.model)?;
     let classes = models[0].config().classes.clone();
     let spec = input_spec(models[0].config())?;
-    let drawings = load_drawings(&args.data, args.json)?;
+    let drawings = load_drawings(&args.data, false)?;
     let (examples, unknown) = examples(&drawings, &classes);
     if unknown > 0 {
         let mut words: Vec<&str> = drawings
@@ -347,6 +347,7 @@ pub fn eval(args: EvalArgs) -> Result<()> {
         );
     }
     let (part, examples, coverage) = choose_part(args.split, &args.model, models[0].config(), &drawings, examples)?;
+    eprintln!("evaluating {} drawings ({part})…", examples.len());
     let report = evaluate(&models, &examples, &spec, args.threads.max(1))?;
     let summary = EvalSummary {
         part,
