@@ -19,13 +19,18 @@ pub enum Part {
     Test,
 }
 
-/// The part of a `key_id`: FNV-1a hash mod 100, below `val_percent + test_percent` held out.
-pub fn part_of(key_id: &str, val_percent: u64, test_percent: u64) -> Part {
+/// The FNV-1a hash of a `key_id` (stable across runs, machines and versions).
+pub fn key_hash(key_id: &str) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in key_id.bytes() {
         h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
     }
-    match h % 100 {
+    h
+}
+
+/// The part of a `key_id`: its hash mod 100, below `val_percent + test_percent` held out.
+pub fn part_of(key_id: &str, val_percent: u64, test_percent: u64) -> Part {
+    match key_hash(key_id) % 100 {
         x if x < test_percent => Part::Test,
         x if x < test_percent + val_percent => Part::Validation,
         _ => Part::Train,

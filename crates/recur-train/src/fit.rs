@@ -13,8 +13,12 @@ use indicatif::{ProgressBar, ProgressStyle};
 use recur_core::{Float, Seq};
 use recur_nn::{model_dir, NnError, Result};
 use serde::{Deserialize, Serialize};
+use std::io::IsTerminal;
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// How often a line tells a long epoch's progress when stderr is a log, not a terminal.
+const LOG_EVERY: Duration = Duration::from_secs(30);
 
 /// One batch: inputs and what the outputs should be.
 #[derive(Clone, Debug)]
@@ -53,7 +57,8 @@ pub struct FitOptions {
     pub out: Option<PathBuf>,
     /// Continue the run checkpointed in `out`.
     pub resume: bool,
-    /// Draw a progress bar and print a line per epoch on stderr.
+    /// Print a line per epoch on stderr, with a progress bar on a terminal (off one, where the
+    /// bar is hidden, a progress line every half minute instead).
     pub verbose: bool,
 }
 
@@ -108,6 +113,8 @@ pub fn fit<T: Float>(
         _ => trainer.model.clone(),
     };
     let mut stopped_early = false;
+    // indicatif hides its bar when stderr is not a terminal (logs, pipes): lines stand in for it.
+    let log_progress = options.verbose && !std::io::stderr().is_terminal();
     for epoch in state.epochs_done..options.epochs {
         if options.patience.is_some_and(|p| state.epochs_since_best >= p) {
             stopped_early = true;
@@ -117,13 +124,25 @@ pub fn fit<T: Float>(
         let batches = train_batches(epoch)?;
         let bar = progress_bar(options.verbose, batches.len(), epoch, options.epochs);
         let (mut loss_sum, mut count, mut correct, mut lr) = (0.0, 0usize, 0usize, 0.0);
-        for batch in &batches {
+        let mut last_line = Instant::now();
+        for (done, batch) in batches.iter().enumerate() {
             lr = trainer.learning_rate();
             let s = trainer.train_step(&batch.x, &batch.targets)?;
             loss_sum += s.loss * s.count as f64;
             count += s.count;
             correct += s.correct;
-            bar.set_message(format!("loss {:.4}", loss_sum / count.max(1) as f64));
+            let message = format!("loss {:.4}", loss_sum / count.max(1) as f64);
+            if log_progress && last_line.elapsed() >= LOG_EVERY {
+                eprintln!(
+                    "epoch {}/{}  {}/{} batches  {message}",
+                    epoch + 1,
+                    options.epochs,
+                    done + 1,
+                    batches.len()
+                );
+                last_line = Instant::now();
+            }
+            bar.set_message(message);
             bar.inc(1);
         }
         bar.finish_and_clear();

@@ -93,8 +93,9 @@ fn predict_survives_a_closed_pipe_and_refuses_empty_input() {
     std::fs::write(&all, text).unwrap();
     let first = read_one_line_then_close(&["predict", "--model", s(&d), "--input", s(&all), "--json"]);
     assert!(first.contains("predictions"), "{first}");
-    let first = read_one_line_then_close(&["eval", "--model", s(&d), "--data", s(&d.join("data"))]);
-    assert!(first.contains("drawings (all)"), "{first}");
+    let data = d.join("data");
+    let first = read_one_line_then_close(&["eval", "--model", s(&d), "--data", s(&data), "--split", "all"]);
+    assert!(first.contains("scored: all"), "{first}");
 
     std::fs::write(d.join("empty.ndjson"), "").unwrap();
     std::fs::write(d.join("bad.ndjson"), "garbage\n{\"word\": 1}\n").unwrap();

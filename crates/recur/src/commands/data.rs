@@ -28,8 +28,15 @@ pub struct DataArgs {
     pub strict: bool,
 }
 
-/// Loads drawings, printing what was read and skipped.
+/// Loads drawings, printing (unless `quiet`) what is read, then what was read and skipped.
 pub fn load_drawings(args: &DataArgs, quiet: bool) -> Result<Vec<Drawing>> {
+    if !quiet {
+        // Reading a large folder takes a while: say so first. A pattern that matches nothing is
+        // reported by the load itself.
+        if let Ok(files) = quickdraw::expand_inputs(&args.data) {
+            eprintln!("reading {} files…", files.len());
+        }
+    }
     let options = LoadOptions {
         classes: args.classes.clone(),
         max_per_class: args.max_per_class,

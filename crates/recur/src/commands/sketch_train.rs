@@ -2,14 +2,17 @@
 //! generated doodles: data, training, evaluation and a report).
 
 use super::data::{load_drawings, write_synthetic, DataArgs};
-use super::sketch_use::{write_eval_pictures, EvalSummary};
+use super::sketch_use::{write_report, EvalSummary};
 use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
 use recur_core::parallel::default_threads;
 use recur_data::quickdraw::strokes::{offset_std, Augmentation, Encoding, Normalization};
 use recur_data::quickdraw::Drawing;
 use recur_nn::model_dir::{read_config, CONFIG_FILE, WEIGHTS_FILE};
-use recur_sketch::{examples, member_dir, part_of, presets, InputSpec, Part, TrainOptions, MEMBERS_DIR};
+use recur_sketch::{
+    examples, member_dir, presets, Example, InputSpec, Part, SplitSpec, TrainOptions, TrainingKeys, MEMBERS_DIR,
+    TRAINING_KEYS_FILE,
+};
 use recur_train::checkpoint::{self, CHECKPOINT_DIR};
 use std::path::{Path, PathBuf};
 
@@ -27,7 +30,8 @@ pub enum NormArg {
 pub struct TrainArgs {
     #[command(flatten)]
     data: DataArgs,
-    /// Model directory to write (best model, checkpoint).
+    /// Model directory to write (best model, checkpoint, and report.md with confusion.svg and
+    /// mistakes.svg).
     #[arg(long)]
     out: PathBuf,
     /// Architecture: recur (default), geron or tf-tutorial.
@@ -102,12 +106,18 @@ pub enum EncodingArg {
 /// Runs `recur train`.
 pub fn train(args: TrainArgs) -> Result<()> {
     let drawings = load_drawings(&args.data, args.quiet)?;
-    let summary = train_on(&drawings, &args)?;
+    let (summary, scored) = train_on(&drawings, &args)?;
+    let report = write_report(&args.out, &summary, &scored, &args.out)?;
+    if !args.quiet {
+        eprintln!("report: {}", report.display());
+    }
     super::write_stdout(|out| summary.print(out))?;
     Ok(())
 }
 
-fn train_on(drawings: &[Drawing], args: &TrainArgs) -> Result<EvalSummary> {
+/// Trains as `args` say on `drawings`; returns the scores on the test part (the validation
+/// part when the test part is empty) and the drawings scored.
+fn train_on(drawings: &[Drawing], args: &TrainArgs) -> Result<(EvalSummary, Vec<Example>)> {
     if args.out.join(CONFIG_FILE).exists() && !args.resume && !args.force {
         bail!(
             "{} already holds a model: pass --resume to continue its training or --force to start over",
@@ -126,10 +136,14 @@ fn train_on(drawings: &[Drawing], args: &TrainArgs) -> Result<EvalSummary> {
             classes.join(", ")
         );
     }
+    let split_spec = SplitSpec {
+        val_percent: args.val_percent,
+        test_percent: args.test_percent,
+    };
     let split = |part| -> Vec<Drawing> {
         drawings
             .iter()
-            .filter(|d| part_of(&d.key_id, args.val_percent, args.test_percent) == part)
+            .filter(|d| split_spec.part(&d.key_id) == part)
             .cloned()
             .collect()
     };
@@ -163,6 +177,11 @@ fn train_on(drawings: &[Drawing], args: &TrainArgs) -> Result<EvalSummary> {
         );
     }
     let config = recur_sketch::label_config(config, &classes, &input)?;
+    // The split and the training part's key_ids stay with the model, so `recur eval` can tell
+    // which drawings it has seen and score only held-out ones.
+    let config = recur_sketch::label_split(config, split_spec)?;
+    std::fs::create_dir_all(&args.out)?;
+    TrainingKeys::of(&train_d).write(&args.out)?;
     let (train_e, _) = examples(&train_d, &classes);
     let (val_e, _) = examples(&val_d, &classes);
     let (test_e, _) = examples(&test_d, &classes);
@@ -190,6 +209,13 @@ fn train_on(drawings: &[Drawing], args: &TrainArgs) -> Result<EvalSummary> {
         verbose: !args.quiet,
     };
     let size = args.ensemble.max(1);
+    if !args.quiet {
+        eprintln!(
+            "training on {} drawings (at most {} epochs)…",
+            train_e.len(),
+            args.epochs
+        );
+    }
     let mut members = Vec::with_capacity(size);
     // The summary quotes member 0's epochs.
     let (mut best_epoch, mut epochs) = (0, 0);
@@ -212,20 +238,35 @@ fn train_on(drawings: &[Drawing], args: &TrainArgs) -> Result<EvalSummary> {
             (best_epoch, epochs) = (report.best_epoch, report.history.len());
         }
     }
-    let scored = if test_e.is_empty() { &val_e } else { &test_e };
-    let eval = recur_sketch::evaluate(&members, scored, &options.input, options.threads)?;
-    Ok(EvalSummary {
-        part: if test_e.is_empty() { "validation" } else { "test" },
+    let (part, scored) = if test_e.is_empty() {
+        ("validation", val_e)
+    } else {
+        ("test", test_e)
+    };
+    if !args.quiet {
+        eprintln!("evaluating the {part} part ({} drawings)…", scored.len());
+    }
+    let eval = recur_sketch::evaluate(&members, &scored, &options.input, options.threads)?;
+    let summary = EvalSummary {
+        part,
         classes,
         report: eval,
         best_epoch,
         epochs,
-    })
+        coverage: None,
+    };
+    Ok((summary, scored))
 }
 
 /// Files `recur train` writes into a model folder or its checkpoints (`state.json` and
 /// `optimizer.safetensors` are the checkpoint's own).
-const MODEL_FILES: [&str; 4] = [CONFIG_FILE, WEIGHTS_FILE, "state.json", "optimizer.safetensors"];
+const MODEL_FILES: [&str; 5] = [
+    CONFIG_FILE,
+    WEIGHTS_FILE,
+    "state.json",
+    "optimizer.safetensors",
+    TRAINING_KEYS_FILE,
+];
 /// The checkpoint folder and the two names it takes while being replaced.
 const CHECKPOINT_DIRS: [&str; 3] = [CHECKPOINT_DIR, "checkpoint.new", "checkpoint.old"];
 
@@ -347,17 +388,9 @@ pub fn demo(args: DemoArgs) -> Result<()> {
         quiet: false,
     };
     let drawings = load_drawings(&train_args.data, true)?;
-    let summary = train_on(&drawings, &train_args)?;
+    let (summary, scored) = train_on(&drawings, &train_args)?;
     super::write_stdout(|out| summary.print(out))?;
-    let test: Vec<Drawing> = drawings
-        .into_iter()
-        .filter(|d| part_of(&d.key_id, 10, 10) == Part::Test)
-        .collect();
-    let (examples, _) = examples(&test, &summary.classes);
-    let (confusion, mistakes) = (args.out.join("confusion.svg"), args.out.join("mistakes.svg"));
-    write_eval_pictures(&summary, &examples, Some(&confusion), Some(&mistakes))?;
-    let report = summary.markdown(&model, Path::new("confusion.svg"), Path::new("mistakes.svg"));
-    recur_nn::model_dir::write_atomic(&args.out.join("report.md"), report.as_bytes())?;
-    eprintln!("report: {}", args.out.join("report.md").display());
+    let report = write_report(&args.out, &summary, &scored, &model)?;
+    eprintln!("report: {}", report.display());
     Ok(())
 }

@@ -3,13 +3,16 @@
 
 use super::data::{load_drawings, DataArgs};
 use anyhow::{bail, Context, Result};
-use clap::Args;
+use clap::{Args, ValueEnum};
 use recur_core::parallel::default_threads;
 use recur_data::npy::{read_npy, NpyData};
 use recur_data::quickdraw::strokes::strokes_from_offsets;
-use recur_data::quickdraw::{self, check_strokes, LoadOptions, Stroke, MAX_COORDINATE};
-use recur_nn::{model_dir, Model};
-use recur_sketch::{evaluate, examples, input_spec, member_dir, predict_probabilities, EvalReport, Example};
+use recur_data::quickdraw::{self, check_strokes, Drawing, LoadOptions, Stroke, MAX_COORDINATE};
+use recur_nn::{model_dir, Model, ModelConfig};
+use recur_sketch::{
+    evaluate, examples, input_spec, member_dir, predict_probabilities, split_spec, EvalReport, Example, Part,
+    TrainingKeys,
+};
 use recur_viz::sketch::{confusion_svg, grid_svg};
 use recur_viz::write_picture;
 use std::io::Write;
@@ -27,6 +30,38 @@ pub struct EvalSummary {
     pub best_epoch: usize,
     /// Epochs trained (0 when not from training).
     pub epochs: usize,
+    /// How the scored drawings relate to what the model was trained on (`recur eval` only).
+    pub coverage: Option<Coverage>,
+}
+
+/// Which of the drawings given to `recur eval` the model had seen, and what was scored.
+#[derive(Clone, Copy, Debug)]
+pub struct Coverage {
+    /// Drawings of classes the model knows.
+    pub given: usize,
+    /// How many of them were in the model's training part (`None`: the model does not record
+    /// what it was trained on).
+    pub trained_on: Option<usize>,
+    /// Whether the part scored was chosen by default rather than by `--split`.
+    pub by_default: bool,
+}
+
+impl Coverage {
+    /// One line saying what was given and what was scored.
+    fn describe(&self, part: &str) -> String {
+        let how = if self.by_default { " (by default)" } else { "" };
+        match self.trained_on {
+            Some(seen) => format!(
+                "of {} drawings given, {seen} were in the model's training part; scored: {part}{how}",
+                self.given
+            ),
+            None => format!(
+                "of {} drawings given, how many the model was trained on is unknown (it does not \
+                 record it); scored: {part}{how}",
+                self.given
+            ),
+        }
+    }
 }
 
 impl EvalSummary {
@@ -35,6 +70,9 @@ impl EvalSummary {
         let r = &self.report;
         if self.epochs > 0 {
             writeln!(out, "best epoch {} of {}", self.best_epoch, self.epochs)?;
+        }
+        if let Some(c) = &self.coverage {
+            writeln!(out, "{}", c.describe(self.part))?;
         }
         writeln!(
             out,
@@ -58,35 +96,55 @@ impl EvalSummary {
             .filter_map(|(name, (acc, _))| acc.map(|a| (name.clone(), a.into())))
             .collect();
         let r = &self.report;
-        serde_json::json!({"n": r.n, "top1": r.top1, "top3": r.top3, "top5": r.top5, "loss": r.loss, "per_class": per_class})
+        let mut json = serde_json::json!({"split": self.part, "n": r.n, "top1": r.top1, "top3": r.top3, "top5": r.top5, "loss": r.loss, "per_class": per_class});
+        if let Some(c) = &self.coverage {
+            json["given"] = c.given.into();
+            json["trained_on"] = c.trained_on.into();
+        }
+        json
     }
 
     /// A Markdown report linking the pictures.
-    pub fn markdown(&self, model: &Path, confusion: &Path, mistakes: &Path) -> String {
+    fn markdown(&self, model: &Path, confusion: &str, mistakes: &str) -> String {
         let r = &self.report;
-        let mut s = format!(
-            "# Sketch classifier report\n\nModel: `{}` (best epoch {} of {}).\n\n\
-             | drawings ({}) | top-1 | top-3 | top-5 |\n|---|---|---|---|\n| {} | {:.4} | {:.4} | {:.4} |\n\n\
-             | class | accuracy | drawings |\n|---|---|---|\n",
-            model.display(),
-            self.best_epoch,
-            self.epochs,
-            self.part,
-            r.n,
-            r.top1,
-            r.top3,
-            r.top5
+        let mut s = format!("# Sketch classifier report\n\nModel: `{}`", model.display());
+        if self.epochs > 0 {
+            s += &format!(" (best epoch {} of {})", self.best_epoch, self.epochs);
+        }
+        s += ".\n\n";
+        if let Some(c) = &self.coverage {
+            let line = c.describe(self.part);
+            // The line starts with ASCII "of": a sentence here.
+            s += &format!("{}{}.\n\n", line[..1].to_uppercase(), &line[1..]);
+        }
+        s += &format!(
+            "| drawings ({}) | top-1 | top-3 | top-5 | loss |\n|---|---|---|---|---|\n\
+             | {} | {:.4} | {:.4} | {:.4} | {:.4} |\n\n| class | accuracy | drawings |\n|---|---|---|\n",
+            self.part, r.n, r.top1, r.top3, r.top5, r.loss
         );
         for (name, (acc, n)) in self.classes.iter().zip(r.per_class()) {
             s += &format!("| {name} | {} | {n} |\n", acc.map_or("-".into(), |a| format!("{a:.3}")));
         }
         s += &format!(
-            "\n## Confusion matrix\n\n![confusion]({})\n\n## Most confident mistakes\n\n![mistakes]({})\n",
-            confusion.display(),
-            mistakes.display()
+            "\n## Confusion matrix\n\n![confusion]({confusion})\n\n## Most confident mistakes\n\n![mistakes]({mistakes})\n"
         );
         s
     }
+}
+
+/// The report's Markdown file, and the pictures written beside it.
+const REPORT_FILES: [&str; 3] = ["report.md", "confusion.svg", "mistakes.svg"];
+
+/// Writes a report of `summary` (scores of `model` on `examples`) into `dir`: `report.md` with
+/// the scores and per-class accuracy, linking `confusion.svg` (the confusion matrix) and
+/// `mistakes.svg` (the most confident mistakes). Returns the path of `report.md`.
+pub fn write_report(dir: &Path, summary: &EvalSummary, examples: &[Example], model: &Path) -> Result<PathBuf> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let [report, confusion, mistakes] = REPORT_FILES;
+    write_eval_pictures(summary, examples, Some(&dir.join(confusion)), Some(&dir.join(mistakes)))?;
+    let path = dir.join(report);
+    model_dir::write_atomic(&path, summary.markdown(model, confusion, mistakes).as_bytes())?;
+    Ok(path)
 }
 
 /// Writes the confusion matrix and a grid of the most confident mistakes.
@@ -152,7 +210,13 @@ pub struct EvalArgs {
     model: PathBuf,
     #[command(flatten)]
     data: DataArgs,
-    /// Print one line of JSON: {"n", "top1", "top3", "top5", "per_class"}.
+    /// Which drawings to score: the model's held-out `test` part of the key_id split it was
+    /// trained with, its `validation` part, or `all`. Default: `test` when some of the drawings
+    /// are ones the model was trained on, `all` when none are.
+    #[arg(long, value_enum)]
+    split: Option<SplitArg>,
+    /// Print one line of JSON: {"split", "n", "given", "trained_on", "top1", "top3", "top5",
+    /// "loss", "per_class"}.
     #[arg(long)]
     json: bool,
     /// Draw the confusion matrix (.svg or .png).
@@ -161,9 +225,95 @@ pub struct EvalArgs {
     /// Draw the most confident mistakes as a grid (.svg or .png).
     #[arg(long)]
     mistakes: Option<PathBuf>,
+    /// Write a report into this folder: report.md (scores, per-class accuracy) with
+    /// confusion.svg and mistakes.svg.
+    #[arg(long)]
+    report: Option<PathBuf>,
     /// Cores.
     #[arg(long, default_value_t = default_threads())]
     threads: usize,
+}
+
+/// The parts `recur eval --split` chooses from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SplitArg {
+    /// The model's held-out test part (never trained on, never used for a choice).
+    Test,
+    /// The model's validation part (chose its best epoch).
+    Validation,
+    /// Every drawing given.
+    All,
+}
+
+/// Picks what `recur eval` scores from `examples` (those of `drawings` whose class the model
+/// knows, in order): the part of the model's split asked for, or by default its test part when
+/// some of the drawings are ones it was trained on and all of them when none are.
+fn choose_part(
+    split: Option<SplitArg>,
+    dir: &Path,
+    config: &ModelConfig,
+    drawings: &[Drawing],
+    examples: Vec<Example>,
+) -> Result<(&'static str, Vec<Example>, Coverage)> {
+    let known: Vec<&str> = drawings
+        .iter()
+        .filter(|d| config.classes.contains(&d.word))
+        .map(|d| d.key_id.as_str())
+        .collect();
+    let keys = TrainingKeys::read(dir)?;
+    let trained_on = keys.map(|k| known.iter().filter(|key| k.contains(key)).count());
+    let chosen = split.unwrap_or(match trained_on {
+        Some(seen) if seen > 0 => SplitArg::Test,
+        _ => SplitArg::All,
+    });
+    let coverage = Coverage {
+        given: known.len(),
+        trained_on,
+        by_default: split.is_none(),
+    };
+    let (name, part) = match chosen {
+        SplitArg::Test => ("test", Part::Test),
+        SplitArg::Validation => ("validation", Part::Validation),
+        SplitArg::All => {
+            match trained_on {
+                Some(seen) if seen > 0 => eprintln!(
+                    "warning: {seen} of the {} drawings scored are ones the model was trained on: \
+                     the scores flatter it (--split test scores only its held-out part)",
+                    known.len()
+                ),
+                None if split.is_none() => eprintln!(
+                    "note: {} does not record which drawings it was trained on (trained by an \
+                     older recur): scoring all of them",
+                    dir.display()
+                ),
+                _ => {}
+            }
+            return Ok(("all", examples, coverage));
+        }
+    };
+    let Some(spec) = split_spec(config)? else {
+        bail!(
+            "{} does not record the split it was trained with (trained by an older recur): only \
+             --split all can be scored",
+            dir.display()
+        );
+    };
+    let picked: Vec<Example> = examples
+        .into_iter()
+        .zip(&known)
+        .filter(|(_, key)| spec.part(key) == part)
+        .map(|(e, _)| e)
+        .collect();
+    if picked.is_empty() {
+        bail!(
+            "none of the {} drawings is in the model's {name} part (by key_id hash, {}% test and \
+             {}% validation): --split all scores them all",
+            known.len(),
+            spec.test_percent,
+            spec.val_percent
+        );
+    }
+    Ok((name, picked, coverage))
 }
 
 /// Runs `recur eval`.
@@ -171,7 +321,7 @@ pub fn eval(args: EvalArgs) -> Result<()> {
     let models = load_models(&args.model)?;
     let classes = models[0].config().classes.clone();
     let spec = input_spec(models[0].config())?;
-    let drawings = load_drawings(&args.data, args.json)?;
+    let drawings = load_drawings(&args.data, false)?;
     let (examples, unknown) = examples(&drawings, &classes);
     if unknown > 0 {
         let mut words: Vec<&str> = drawings
@@ -196,15 +346,22 @@ pub fn eval(args: EvalArgs) -> Result<()> {
             classes.join(", ")
         );
     }
+    let (part, examples, coverage) = choose_part(args.split, &args.model, models[0].config(), &drawings, examples)?;
+    eprintln!("evaluating {} drawings ({part})…", examples.len());
     let report = evaluate(&models, &examples, &spec, args.threads.max(1))?;
     let summary = EvalSummary {
-        part: "all",
+        part,
         classes,
         report,
         best_epoch: 0,
         epochs: 0,
+        coverage: Some(coverage),
     };
     write_eval_pictures(&summary, &examples, args.confusion.as_deref(), args.mistakes.as_deref())?;
+    if let Some(dir) = &args.report {
+        let path = write_report(dir, &summary, &examples, &args.model)?;
+        eprintln!("report: {}", path.display());
+    }
     super::write_stdout(|out| {
         if args.json {
             writeln!(out, "{}", summary.json())
