@@ -1,0 +1,351 @@
+//! What a model learns from a [`SequenceSet`]: the task its targets imply, the input and target
+//! scaling measured on the training data (kept in the model's metadata), and the encoded
+//! examples batches are cut from.
+
+use crate::settings::Settings;
+use recur_data::sequences::{SequenceSet, SequenceTargets};
+use recur_core::Seq;
+use recur_nn::{ModelConfig, NnError, Result};
+use recur_train::{Batch, Targets};
+use serde::{Deserialize, Serialize};
+
+/// The metadata key under which a fitted model keeps its [`FitMeta`].
+pub const META_KEY: &str = "fit";
+
+/// The four kinds of supervision a sequence set can carry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Task {
+    /// One class per sequence.
+    Classify,
+    /// One vector of values per sequence.
+    Regress,
+    /// One class per step.
+    TagSteps,
+    /// One vector of values per step.
+    RegressSteps,
+}
+
+impl Task {
+    /// The task the targets imply.
+    pub fn of(targets: &SequenceTargets) -> Task {
+        match targets {
+            SequenceTargets::Classes { .. } => Task::Classify,
+            SequenceTargets::Values { .. } => Task::Regress,
+            SequenceTargets::StepClasses { .. } => Task::TagSteps,
+            SequenceTargets::StepValues { .. } => Task::RegressSteps,
+        }
+    }
+
+    /// Class targets (as opposed to values).
+    pub fn is_classification(self) -> bool {
+        matches!(self, Task::Classify | Task::TagSteps)
+    }
+
+    /// One output per step (as opposed to per sequence).
+    pub fn per_step(self) -> bool {
+        matches!(self, Task::TagSteps | Task::RegressSteps)
+    }
+
+    /// Words for messages.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Task::Classify => "sequence classification",
+            Task::Regress => "sequence regression",
+            Task::TagSteps => "per-step tagging",
+            Task::RegressSteps => "per-step regression",
+        }
+    }
+
+    /// The validation metrics reported for this task.
+    pub fn metric_names(self) -> &'static [&'static str] {
+        if self.is_classification() {
+            &["val_loss", "val_accuracy"]
+        } else {
+            &["val_loss", "val_mae", "val_rmse"]
+        }
+    }
+}
+
+/// Per-channel shift and scale: `(x - mean) / std`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Scaling {
+    /// Mean per channel.
+    pub mean: Vec<f32>,
+    /// Standard deviation per channel (never below a small floor).
+    pub std: Vec<f32>,
+}
+
+impl Scaling {
+    /// Mean and deviation of each of `width` interleaved channels, ignoring NaN.
+    pub fn measure<'a>(rows: impl Iterator<Item = &'a [f32]>, width: usize) -> Scaling {
+        let (mut n, mut sum, mut sq) = (vec![0f64; width], vec![0f64; width], vec![0f64; width]);
+        for row in rows {
+            for (i, &v) in row.iter().enumerate() {
+                if v.is_finite() {
+                    let c = i % width;
+                    n[c] += 1.0;
+                    sum[c] += v as f64;
+                    sq[c] += v as f64 * v as f64;
+                }
+            }
+        }
+        let mean: Vec<f64> = (0..width).map(|c| sum[c] / n[c].max(1.0)).collect();
+        Scaling {
+            mean: mean.iter().map(|&m| m as f32).collect(),
+            std: (0..width)
+                .map(|c| {
+                    let var = (sq[c] / n[c].max(1.0) - mean[c] * mean[c]).max(0.0);
+                    // A constant channel is only shifted, not blown up.
+                    (var.sqrt() as f32).max(1e-6)
+                })
+                .collect(),
+        }
+    }
+
+    /// The identity for `width` channels.
+    pub fn identity(width: usize) -> Scaling {
+        Scaling {
+            mean: vec![0.0; width],
+            std: vec![1.0; width],
+        }
+    }
+
+    /// Standardises one value of channel `c`.
+    pub fn apply(&self, v: f32, c: usize) -> f32 {
+        (v - self.mean[c]) / self.std[c]
+    }
+
+    /// Undoes [`Scaling::apply`].
+    pub fn invert(&self, v: f32, c: usize) -> f32 {
+        v * self.std[c] + self.mean[c]
+    }
+}
+
+/// Everything a fitted model needs to read new data the way it was trained, stored in its
+/// config's metadata under [`META_KEY`]. Class names live in the config's `classes`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FitMeta {
+    /// The task.
+    pub task: Task,
+    /// Channels per step of the raw data.
+    pub dims: usize,
+    /// Input scaling from the training set (the identity when standardisation is off).
+    pub input: Scaling,
+    /// Whether each channel standardised within its own sequence is appended to the input.
+    pub sequence_norm: bool,
+    /// Target scaling (regression; empty for classes).
+    pub target: Scaling,
+    /// The settings the model was trained with.
+    pub training: Settings,
+}
+
+impl FitMeta {
+    /// Measures the scalings on the training set.
+    pub fn measure(train: &SequenceSet, settings: &Settings) -> FitMeta {
+        let task = Task::of(&train.targets);
+        let input = if settings.standardize {
+            Scaling::measure(train.series.iter().map(Vec::as_slice), train.dims.max(1))
+        } else {
+            Scaling::identity(train.dims)
+        };
+        let target = match &train.targets {
+            SequenceTargets::Values { width, values } => {
+                Scaling::measure(values.chunks(*width.max(&1)), (*width).max(1))
+            }
+            SequenceTargets::StepValues { width, values } => {
+                Scaling::measure(values.iter().map(Vec::as_slice), (*width).max(1))
+            }
+            _ => Scaling::default(),
+        };
+        FitMeta {
+            task,
+            dims: train.dims,
+            input,
+            sequence_norm: settings.sequence_norm,
+            target,
+            training: settings.clone(),
+        }
+    }
+
+    /// Input features per step the model sees.
+    pub fn input_width(&self) -> usize {
+        self.dims * if self.sequence_norm { 2 } else { 1 }
+    }
+
+    /// Stores this in `config` (with class names).
+    pub fn store(&self, config: &mut ModelConfig, classes: &[String]) -> Result<()> {
+        config.classes = classes.to_vec();
+        let v = serde_json::to_value(self).map_err(|e| NnError::Config(e.to_string()))?;
+        config.metadata.insert(META_KEY.into(), v);
+        Ok(())
+    }
+
+    /// The metadata of a model trained by `recur fit`, if it is one.
+    pub fn of(config: &ModelConfig) -> Option<Result<FitMeta>> {
+        config.metadata.get(META_KEY).map(|v| {
+            serde_json::from_value(v.clone())
+                .map_err(|e| NnError::Config(format!("the model's `{META_KEY}` metadata is unreadable: {e}")))
+        })
+    }
+
+    /// One sequence as model input, `[steps, input_width]`: standardised channels (then, if
+    /// asked, the channels standardised within the sequence); missing values become 0, the
+    /// mean, after standardisation.
+    pub fn encode(&self, series: &[f32]) -> Vec<f32> {
+        let d = self.dims.max(1);
+        let steps = series.len() / d;
+        let width = self.input_width();
+        let mut out = vec![0f32; steps * width];
+        let own = self
+            .sequence_norm
+            .then(|| Scaling::measure(series.chunks(d), d));
+        for t in 0..steps {
+            for c in 0..d {
+                let v = series[t * d + c];
+                if !v.is_finite() {
+                    continue;
+                }
+                out[t * width + c] = self.input.apply(v, c);
+                if let Some(own) = &own {
+                    // Sequences flatter than 1% of the data's spread are not blown up to noise.
+                    let std = own.std[c].max(0.01 * self.input.std[c]);
+                    out[t * width + d + c] = (v - own.mean[c]) / std;
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Targets of one sequence, scaled the way the model is trained on them.
+#[derive(Clone, Debug)]
+pub enum Target {
+    /// A class.
+    Class(usize),
+    /// Standardised values.
+    Values(Vec<f32>),
+    /// A class per step.
+    StepClasses(Vec<usize>),
+    /// Standardised values per step, `[steps, width]`.
+    StepValues(Vec<f32>),
+    /// Unknown (prediction only).
+    None,
+}
+
+/// Encoded sequences ready for batching.
+#[derive(Clone, Debug)]
+pub struct Examples {
+    /// Input features per step.
+    pub width: usize,
+    /// Each sequence encoded, `[steps, width]`.
+    pub inputs: Vec<Vec<f32>>,
+    /// Steps of each sequence.
+    pub lengths: Vec<usize>,
+    /// Each sequence's target.
+    pub targets: Vec<Target>,
+    /// Values per target position (regression; 0 for classes).
+    pub value_width: usize,
+}
+
+impl Examples {
+    /// The sequences of `set` at `indices`, encoded with `meta` (targets too, if `set` has
+    /// targets of the model's kind; `labels` maps the set's class indices to the model's).
+    pub fn new(set: &SequenceSet, meta: &FitMeta, indices: &[usize], labels: Option<&[usize]>) -> Examples {
+        let map = |k: usize| labels.map_or(k, |m| m[k]);
+        let target = |i: usize| -> Target {
+            match &set.targets {
+                SequenceTargets::Classes { labels, .. } => Target::Class(map(labels[i])),
+                SequenceTargets::StepClasses { labels, .. } => {
+                    Target::StepClasses(labels[i].iter().map(|&k| map(k)).collect())
+                }
+                SequenceTargets::Values { width, values } => Target::Values(
+                    values[i * width..(i + 1) * width]
+                        .iter()
+                        .enumerate()
+                        .map(|(c, &v)| meta.target.apply(v, c))
+                        .collect(),
+                ),
+                SequenceTargets::StepValues { width, values } => Target::StepValues(
+                    values[i]
+                        .iter()
+                        .enumerate()
+                        .map(|(k, &v)| meta.target.apply(v, k % width))
+                        .collect(),
+                ),
+            }
+        };
+        Examples {
+            width: meta.input_width(),
+            inputs: indices.iter().map(|&i| meta.encode(&set.series[i])).collect(),
+            lengths: indices.iter().map(|&i| set.steps(i)).collect(),
+            targets: indices.iter().map(|&i| target(i)).collect(),
+            value_width: match &set.targets {
+                SequenceTargets::Values { width, .. } | SequenceTargets::StepValues { width, .. } => *width,
+                _ => 0,
+            },
+        }
+    }
+
+    /// Number of sequences.
+    pub fn len(&self) -> usize {
+        self.inputs.len()
+    }
+
+    /// True when there are none.
+    pub fn is_empty(&self) -> bool {
+        self.inputs.is_empty()
+    }
+
+    /// The batch of the sequences at `idx`, padded to the longest.
+    pub fn batch(&self, idx: &[usize]) -> Result<Batch<f32>> {
+        let time = idx.iter().map(|&i| self.lengths[i]).max().unwrap_or(0).max(1);
+        let w = self.width;
+        let mut data = vec![0f32; idx.len() * time * w];
+        for (b, &i) in idx.iter().enumerate() {
+            let x = &self.inputs[i];
+            data[b * time * w..b * time * w + x.len()].copy_from_slice(x);
+        }
+        let lengths: Vec<usize> = idx.iter().map(|&i| self.lengths[i]).collect();
+        let x = Seq::new(data, idx.len(), time, w, lengths).map_err(|e| NnError::Input(e.to_string()))?;
+        let targets = match self.targets.first() {
+            Some(Target::Class(_)) => Targets::Classes(
+                idx.iter()
+                    .map(|&i| match &self.targets[i] {
+                        Target::Class(k) => *k,
+                        _ => 0,
+                    })
+                    .collect(),
+            ),
+            Some(Target::Values(_)) => Targets::Values(
+                idx.iter()
+                    .flat_map(|&i| match &self.targets[i] {
+                        Target::Values(v) => v.clone(),
+                        _ => Vec::new(),
+                    })
+                    .collect(),
+            ),
+            Some(Target::StepClasses(_)) => {
+                let mut c = vec![0usize; idx.len() * time];
+                for (b, &i) in idx.iter().enumerate() {
+                    if let Target::StepClasses(l) = &self.targets[i] {
+                        c[b * time..b * time + l.len()].copy_from_slice(l);
+                    }
+                }
+                Targets::Classes(c)
+            }
+            Some(Target::StepValues(_)) => {
+                let width = self.value_width;
+                let mut v = vec![0f32; idx.len() * time * width];
+                for (b, &i) in idx.iter().enumerate() {
+                    if let Target::StepValues(s) = &self.targets[i] {
+                        v[b * time * width..b * time * width + s.len()].copy_from_slice(s);
+                    }
+                }
+                Targets::Values(v)
+            }
+            Some(Target::None) | None => Targets::Values(Vec::new()),
+        };
+        Ok(Batch { x, targets })
+    }
+}
