@@ -124,13 +124,15 @@ pub fn parse_ts(text: &str, source: &str) -> Result<SequenceSet, SequenceError> 
                 ));
             }
             match first_steps {
-                Some((len, from)) if len != case.steps => return Err(at(
-                    n,
-                    format!(
+                Some((len, from)) if len != case.steps => {
+                    return Err(at(
+                        n,
+                        format!(
                         "has {} values per dimension, but @equalLength true and the first case (line {from}) has {len}",
                         case.steps
                     ),
-                )),
+                    ))
+                }
                 Some(_) => {}
                 None => first_steps = Some((case.steps, n)),
             }

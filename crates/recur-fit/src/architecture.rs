@@ -39,9 +39,9 @@ pub fn default_config(task: Task, inputs: usize, outputs: usize, max_steps: usiz
     ModelConfig::from_json(&json!({"input_size": inputs, "layers": layers}).to_string())
 }
 
-/// A user's config file split into the model (with `input_size` filled in from the data when
-/// it is missing) and its `training` section (an empty object when there is none).
-pub fn parse_config(text: &str, inputs: usize, source: &str) -> Result<(ModelConfig, Value)> {
+/// A user's config file split into the model part and its `training` section (an empty
+/// object when there is none).
+pub fn split_config(text: &str, source: &str) -> Result<(Value, Value)> {
     let err = |m: String| NnError::Config(format!("{source}: {m}"));
     let mut value: Value = serde_json::from_str(text).map_err(|e| err(format!("not valid JSON ({e})")))?;
     let Some(map) = value.as_object_mut() else {
@@ -51,9 +51,16 @@ pub fn parse_config(text: &str, inputs: usize, source: &str) -> Result<(ModelCon
     if !training.is_object() {
         return Err(err("`training` must be an object of settings".into()));
     }
-    map.entry("input_size").or_insert(json!(inputs));
-    let config = ModelConfig::from_json(&value.to_string()).map_err(|e| err(e.to_string()))?;
-    Ok((config, training))
+    Ok((value, training))
+}
+
+/// The model part of a config file as a [`ModelConfig`], with `input_size` filled in from the
+/// data when it is missing.
+pub fn model_config(mut model: Value, inputs: usize, source: &str) -> Result<ModelConfig> {
+    if let Some(map) = model.as_object_mut() {
+        map.entry("input_size").or_insert(json!(inputs));
+    }
+    ModelConfig::from_json(&model.to_string()).map_err(|e| NnError::Config(format!("{source}: {e}")))
 }
 
 /// Checks that `config` fits the data: input width, output width and whether it keeps steps.
@@ -68,7 +75,11 @@ pub fn check_config(config: &ModelConfig, task: Task, inputs: usize, outputs: us
         ));
     }
     if out.features != outputs {
-        let what = if task.is_classification() { "one per class" } else { "one per target value" };
+        let what = if task.is_classification() {
+            "one per class"
+        } else {
+            "one per target value"
+        };
         problems.push(format!(
             "the last layer gives {} outputs; {} needs {outputs} ({what})",
             out.features,
@@ -101,7 +112,10 @@ pub fn check_config(config: &ModelConfig, task: Task, inputs: usize, outputs: us
     if problems.is_empty() {
         Ok(())
     } else {
-        Err(NnError::Config(format!("the model does not fit the data: {}", problems.join("; "))))
+        Err(NnError::Config(format!(
+            "the model does not fit the data: {}",
+            problems.join("; ")
+        )))
     }
 }
 
@@ -120,15 +134,17 @@ mod tests {
     }
 
     #[test]
-    fn parse_config_takes_out_training_and_checks_fit() {
-        let text = r#"{"layers": [{"type": "gru", "units": 8}, {"type": "dense", "units": 3}], "training": {"lr": 0.01}}"#;
-        let (c, t) = parse_config(text, 2, "c.json").unwrap();
+    fn split_config_takes_out_training_and_checks_fit() {
+        let text =
+            r#"{"layers": [{"type": "gru", "units": 8}, {"type": "dense", "units": 3}], "training": {"lr": 0.01}}"#;
+        let (m, t) = split_config(text, "c.json").unwrap();
+        let c = model_config(m, 2, "c.json").unwrap();
         assert_eq!((c.input_size, t["lr"].as_f64()), (2, Some(0.01)));
         let e = check_config(&c, Task::Classify, 2, 4).unwrap_err().to_string();
         assert!(e.contains("the last layer gives 3 outputs"), "{e}");
         let e = check_config(&c, Task::TagSteps, 2, 3).unwrap_err().to_string();
         assert!(e.contains("needs an output per step"), "{e}");
-        let e = parse_config("[1]", 2, "c.json").unwrap_err().to_string();
+        let e = split_config("[1]", "c.json").unwrap_err().to_string();
         assert!(e.contains("c.json: a model config is a JSON object"), "{e}");
     }
 }

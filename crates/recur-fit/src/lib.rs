@@ -16,16 +16,16 @@ pub mod settings;
 pub mod split;
 pub mod task;
 
-pub use architecture::{check_config, default_config, parse_config};
+pub use architecture::{check_config, default_config, model_config, split_config};
 pub use evaluate::{predict, score, Outputs, Scores};
 pub use settings::Settings;
 pub use task::{Examples, FitMeta, Scaling, Task, META_KEY};
 
 use recur_core::parallel::default_threads;
 use recur_core::Rng;
+use recur_data::sequences::{SequenceSet, SequenceTargets};
 use recur_nn::{Model, ModelConfig, NnError, Result};
 use recur_train::{checkpoint, fit, FitOptions, FitReport, TrainConfig, Trainer};
-use recur_data::sequences::{SequenceSet, SequenceTargets};
 use std::path::{Path, PathBuf};
 
 /// Sub-folder of a model directory holding an ensemble's further members.
@@ -66,7 +66,11 @@ pub fn align(set: &SequenceSet, meta: &FitMeta, classes: &[String]) -> Result<Op
         )));
     }
     if let Some(i) = (0..set.len()).find(|&i| set.steps(i) == 0) {
-        return Err(NnError::Input(format!("{}: sequence {} has no steps", set.source, i + 1)));
+        return Err(NnError::Input(format!(
+            "{}: sequence {} has no steps",
+            set.source,
+            i + 1
+        )));
     }
     let task = Task::of(&set.targets);
     if task != meta.task {
@@ -191,7 +195,12 @@ pub fn fit_sequences(job: &FitJob) -> Result<FitOutcome> {
         let (train_ex, val_ex) = match (job.val, &val_labels) {
             (Some(v), Some(labels)) => (
                 Examples::new(train, &meta, &(0..train.len()).collect::<Vec<_>>(), None),
-                Some(Examples::new(v, &meta, &(0..v.len()).collect::<Vec<_>>(), labels.as_deref())),
+                Some(Examples::new(
+                    v,
+                    &meta,
+                    &(0..v.len()).collect::<Vec<_>>(),
+                    labels.as_deref(),
+                )),
             ),
             _ if s.val_split > 0.0 => {
                 let (t, v) = split::stratified_split(train, s.val_split, seed)?;

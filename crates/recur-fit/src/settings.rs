@@ -171,10 +171,16 @@ impl Settings {
             return Err(bad(format!("decay_rate must be in (0, 1], got {}", self.decay_rate)));
         }
         if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
-            return Err(bad(format!("weight_decay must be at least 0, got {}", self.weight_decay)));
+            return Err(bad(format!(
+                "weight_decay must be at least 0, got {}",
+                self.weight_decay
+            )));
         }
         if !(self.warmup_epochs.is_finite() && self.warmup_epochs >= 0.0) {
-            return Err(bad(format!("warmup_epochs must be at least 0, got {}", self.warmup_epochs)));
+            return Err(bad(format!(
+                "warmup_epochs must be at least 0, got {}",
+                self.warmup_epochs
+            )));
         }
         if let Some(c) = self.clip_norm {
             positive("clip_norm", c)?;
@@ -246,7 +252,9 @@ impl Settings {
 
     /// Gradient clipping (by value if both are given).
     pub fn clip(&self) -> Option<Clip> {
-        self.clip_value.map(Clip::Value).or(self.clip_norm.map(Clip::GlobalNorm))
+        self.clip_value
+            .map(Clip::Value)
+            .or(self.clip_norm.map(Clip::GlobalNorm))
     }
 
     /// Epochs of the run for `steps_per_epoch` batches an epoch.
@@ -322,7 +330,11 @@ mod tests {
             loss: LossKind::Mse,
             ..Settings::default()
         };
-        assert!(mse.loss_for(Task::Classify).unwrap_err().to_string().contains("needs value targets"));
+        assert!(mse
+            .loss_for(Task::Classify)
+            .unwrap_err()
+            .to_string()
+            .contains("needs value targets"));
     }
 
     #[test]

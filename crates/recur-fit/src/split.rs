@@ -1,8 +1,8 @@
 //! Choosing sequences: the seeded, stratified validation split and the order of each epoch's
 //! batches.
 
-use recur_data::sequences::{SequenceSet, SequenceTargets};
 use recur_core::Rng;
+use recur_data::sequences::{SequenceSet, SequenceTargets};
 use recur_nn::{NnError, Result};
 
 /// Indices of `set` for training and for validation: `fraction` of each class (of all
@@ -83,7 +83,9 @@ mod tests {
         let s = set((0..30).map(|i| i % 3).collect());
         let (train, val) = stratified_split(&s, 0.2, 1).unwrap();
         assert_eq!((train.len(), val.len()), (24, 6));
-        let SequenceTargets::Classes { labels, .. } = &s.targets else { unreachable!() };
+        let SequenceTargets::Classes { labels, .. } = &s.targets else {
+            unreachable!()
+        };
         for k in 0..3 {
             assert_eq!(val.iter().filter(|&&i| labels[i] == k).count(), 2);
         }

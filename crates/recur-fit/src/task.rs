@@ -3,8 +3,8 @@
 //! examples batches are cut from.
 
 use crate::settings::Settings;
-use recur_data::sequences::{SequenceSet, SequenceTargets};
 use recur_core::Seq;
+use recur_data::sequences::{SequenceSet, SequenceTargets};
 use recur_nn::{ModelConfig, NnError, Result};
 use recur_train::{Batch, Targets};
 use serde::{Deserialize, Serialize};
@@ -197,9 +197,7 @@ impl FitMeta {
         let steps = series.len() / d;
         let width = self.input_width();
         let mut out = vec![0f32; steps * width];
-        let own = self
-            .sequence_norm
-            .then(|| Scaling::measure(series.chunks(d), d));
+        let own = self.sequence_norm.then(|| Scaling::measure(series.chunks(d), d));
         for t in 0..steps {
             for c in 0..d {
                 let v = series[t * d + c];

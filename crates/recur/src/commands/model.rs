@@ -44,7 +44,8 @@ pub struct RunArgs {
     /// Model directory.
     #[arg(long)]
     model: PathBuf,
-    /// float32 array [batch, time, features].
+    /// float32 array [batch, time, features], or (for a model trained by `recur fit`) a .ts
+    /// file, scaled as in training.
     #[arg(long)]
     input: PathBuf,
     /// int64 array [batch] of valid steps per sequence (default: all steps).
@@ -56,6 +57,9 @@ pub struct RunArgs {
     /// Cores to use.
     #[arg(long, default_value_t = default_threads())]
     threads: usize,
+    /// Print each sequence's predicted label (or values) on a line (`recur fit` models).
+    #[arg(long)]
+    labels: bool,
 }
 
 pub fn init(a: InitArgs) -> Result<()> {
@@ -85,6 +89,22 @@ pub fn summary(a: SummaryArgs) -> Result<()> {
 
 pub fn run(a: RunArgs) -> Result<()> {
     let model: Model<f32> = model_dir::load(&a.model)?;
+    if let Some(meta) = recur_fit::FitMeta::of(model.config()) {
+        let set = if a.input.extension().is_some_and(|e| e == "ts") {
+            recur_data::read_ts(&a.input)?
+        } else {
+            let raw = ModelConfig {
+                input_size: meta?.dims,
+                ..model.config().clone()
+            };
+            let x = load_input(&a.input, a.lengths.as_ref(), &raw)?;
+            super::fit_use::unlabelled(&x, &a.input.display().to_string())
+        };
+        return super::fit_use::run(&a.model, &set, &a.output, a.labels, a.threads);
+    }
+    if a.labels || a.input.extension().is_some_and(|e| e == "ts") {
+        bail!("--labels and .ts input are for models trained by `recur fit`");
+    }
     let x = load_input(&a.input, a.lengths.as_ref(), model.config())?;
     let mut replicas = vec![model; a.threads.max(1)];
     let y = predict_sharded(&mut replicas, &x)?;
