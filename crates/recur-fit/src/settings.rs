@@ -46,6 +46,31 @@ pub enum ScheduleKind {
     Cosine,
 }
 
+/// Whether each channel is also (or only) seen standardised within its own sequence.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SequenceNorm {
+    /// Only the channels standardised over the training set.
+    Off,
+    /// Those, and each channel standardised within its sequence.
+    Append,
+    /// Each channel standardised within its sequence, with the sequence's level (its mean,
+    /// standardised over the training set) and log scale as two constant channels: the shape
+    /// and the size of a sequence apart, for data whose sequences differ wildly in level.
+    Only,
+}
+
+impl SequenceNorm {
+    /// Model inputs per raw channel.
+    pub fn channels(self) -> usize {
+        match self {
+            SequenceNorm::Off => 1,
+            SequenceNorm::Append => 2,
+            SequenceNorm::Only => 3,
+        }
+    }
+}
+
 /// Every training knob. Missing fields take the defaults below.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -92,8 +117,8 @@ pub struct Settings {
     pub threads: Option<usize>,
     /// Standardise every input channel with the training set's mean and deviation.
     pub standardize: bool,
-    /// Add each channel standardised within its own sequence as extra inputs.
-    pub sequence_norm: bool,
+    /// Per-sequence standardisation of the inputs.
+    pub sequence_norm: SequenceNorm,
     /// Share of the training file held out (stratified) for validation when no validation
     /// file is given; 0 trains on everything and keeps the last epoch.
     pub val_split: f64,
@@ -125,7 +150,7 @@ impl Default for Settings {
             seed: 1,
             threads: None,
             standardize: true,
-            sequence_norm: true,
+            sequence_norm: SequenceNorm::Append,
             val_split: 0.2,
             ensemble: 1,
         }

@@ -2,7 +2,7 @@
 //! scaling measured on the training data (kept in the model's metadata), and the encoded
 //! examples batches are cut from.
 
-use crate::settings::Settings;
+use crate::settings::{SequenceNorm, Settings};
 use recur_core::Seq;
 use recur_data::sequences::{SequenceSet, SequenceTargets};
 use recur_nn::{ModelConfig, NnError, Result};
@@ -132,8 +132,8 @@ pub struct FitMeta {
     pub dims: usize,
     /// Input scaling from the training set (the identity when standardisation is off).
     pub input: Scaling,
-    /// Whether each channel standardised within its own sequence is appended to the input.
-    pub sequence_norm: bool,
+    /// Per-sequence standardisation of the inputs.
+    pub sequence_norm: SequenceNorm,
     /// Target scaling (regression; empty for classes).
     pub target: Scaling,
     /// The settings the model was trained with.
@@ -170,7 +170,7 @@ impl FitMeta {
 
     /// Input features per step the model sees.
     pub fn input_width(&self) -> usize {
-        self.dims * if self.sequence_norm { 2 } else { 1 }
+        self.dims * self.sequence_norm.channels()
     }
 
     /// Stores this in `config` (with class names).
@@ -189,26 +189,38 @@ impl FitMeta {
         })
     }
 
-    /// One sequence as model input, `[steps, input_width]`: standardised channels (then, if
-    /// asked, the channels standardised within the sequence); missing values become 0, the
-    /// mean, after standardisation.
+    /// One sequence as model input, `[steps, input_width]`: the channels standardised over
+    /// the training set, and/or within the sequence (see [`SequenceNorm`]). Missing values
+    /// become 0 (the mean) after standardisation.
     pub fn encode(&self, series: &[f32]) -> Vec<f32> {
         let d = self.dims.max(1);
         let steps = series.len() / d;
         let width = self.input_width();
         let mut out = vec![0f32; steps * width];
-        let own = self.sequence_norm.then(|| Scaling::measure(series.chunks(d), d));
+        let own = Scaling::measure(series.chunks(d), d);
+        // Sequences flatter than 1% of the data's spread are not blown up to noise.
+        let own_std: Vec<f32> = (0..d).map(|c| own.std[c].max(0.01 * self.input.std[c])).collect();
         for t in 0..steps {
+            let row = &mut out[t * width..(t + 1) * width];
             for c in 0..d {
                 let v = series[t * d + c];
-                if !v.is_finite() {
-                    continue;
-                }
-                out[t * width + c] = self.input.apply(v, c);
-                if let Some(own) = &own {
-                    // Sequences flatter than 1% of the data's spread are not blown up to noise.
-                    let std = own.std[c].max(0.01 * self.input.std[c]);
-                    out[t * width + d + c] = (v - own.mean[c]) / std;
+                let z = if v.is_finite() {
+                    (v - own.mean[c]) / own_std[c]
+                } else {
+                    0.0
+                };
+                match self.sequence_norm {
+                    SequenceNorm::Off | SequenceNorm::Append => {
+                        row[c] = if v.is_finite() { self.input.apply(v, c) } else { 0.0 };
+                        if self.sequence_norm == SequenceNorm::Append {
+                            row[d + c] = z;
+                        }
+                    }
+                    SequenceNorm::Only => {
+                        row[c] = z;
+                        row[d + c] = self.input.apply(own.mean[c], c);
+                        row[2 * d + c] = (own_std[c] / self.input.std[c]).ln();
+                    }
                 }
             }
         }

@@ -165,9 +165,10 @@ pub struct Knobs {
     /// Standardise each channel with the training set's mean and deviation (on/off) [default: on].
     #[arg(long, value_parser = BoolishValueParser::new())]
     standardize: Option<bool>,
-    /// Also feed each channel standardised within its own sequence (on/off) [default: on].
-    #[arg(long, value_parser = BoolishValueParser::new())]
-    sequence_norm: Option<bool>,
+    /// Per-sequence standardisation: off, append (each channel also standardised within its
+    /// sequence) or only (within-sequence shape plus level and log scale) [default: append].
+    #[arg(long)]
+    sequence_norm: Option<String>,
     /// Share of the training file held out for validation when no --val is given; 0 keeps
     /// the last epoch [default: 0.2].
     #[arg(long)]
@@ -211,7 +212,7 @@ impl Knobs {
         set("seed", self.seed.map(|v| json!(v)));
         set("threads", self.threads.map(|v| json!(v)));
         set("standardize", self.standardize.map(|v| json!(v)));
-        set("sequence_norm", self.sequence_norm.map(|v| json!(v)));
+        set("sequence_norm", self.sequence_norm.as_ref().map(|v| json!(v)));
         set("val_split", self.val_split.map(|v| json!(v)));
         set("ensemble", self.ensemble.map(|v| json!(v)));
         if self.no_clip {
@@ -241,8 +242,8 @@ pub fn fit(args: FitArgs) -> Result<()> {
         None => (None, json!({})),
     };
     let settings = Settings::from_json(args.knobs.merge_into(section))?;
-    // The model's input width depends on the settings (sequence_norm doubles it).
-    let width = train.dims * if settings.sequence_norm { 2 } else { 1 };
+    // The model's input width depends on the settings (sequence_norm adds channels).
+    let width = train.dims * settings.sequence_norm.channels();
     let config = match model {
         Some((model, source)) => Some(model_config(model, width, &source)?),
         None => None,
