@@ -61,12 +61,12 @@ pub enum SequenceNorm {
 }
 
 impl SequenceNorm {
-    /// Model inputs per raw channel.
-    pub fn channels(self) -> usize {
+    /// Model inputs per step for `dims` raw channels.
+    pub fn width(self, dims: usize) -> usize {
         match self {
-            SequenceNorm::Off => 1,
-            SequenceNorm::Append => 2,
-            SequenceNorm::Only => 3,
+            SequenceNorm::Off => dims,
+            SequenceNorm::Append => 2 * dims,
+            SequenceNorm::Only => 3 * dims,
         }
     }
 }
@@ -117,6 +117,8 @@ pub struct Settings {
     pub threads: Option<usize>,
     /// Standardise every input channel with the training set's mean and deviation.
     pub standardize: bool,
+    /// Take `sign(x)·ln(1 + |x|)` of every input value first (for heavy-tailed magnitudes).
+    pub log_inputs: bool,
     /// Per-sequence standardisation of the inputs.
     pub sequence_norm: SequenceNorm,
     /// Share of the training file held out (stratified) for validation when no validation
@@ -150,6 +152,7 @@ impl Default for Settings {
             seed: 1,
             threads: None,
             standardize: true,
+            log_inputs: false,
             sequence_norm: SequenceNorm::Append,
             val_split: 0.2,
             ensemble: 1,

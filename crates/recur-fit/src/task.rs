@@ -134,6 +134,9 @@ pub struct FitMeta {
     pub input: Scaling,
     /// Per-sequence standardisation of the inputs.
     pub sequence_norm: SequenceNorm,
+    /// Inputs go through `sign(x)·ln(1 + |x|)` before anything else.
+    #[serde(default)]
+    pub log_inputs: bool,
     /// Target scaling (regression; empty for classes).
     pub target: Scaling,
     /// The settings the model was trained with.
@@ -145,7 +148,18 @@ impl FitMeta {
     pub fn measure(train: &SequenceSet, settings: &Settings) -> FitMeta {
         let task = Task::of(&train.targets);
         let input = if settings.standardize {
-            Scaling::measure(train.series.iter().map(Vec::as_slice), train.dims.max(1))
+            let logged: Vec<Vec<f32>>;
+            let rows: Vec<&[f32]> = if settings.log_inputs {
+                logged = train
+                    .series
+                    .iter()
+                    .map(|s| s.iter().map(|&v| signed_log(v)).collect())
+                    .collect();
+                logged.iter().map(Vec::as_slice).collect()
+            } else {
+                train.series.iter().map(Vec::as_slice).collect()
+            };
+            Scaling::measure(rows.into_iter(), train.dims.max(1))
         } else {
             Scaling::identity(train.dims)
         };
@@ -163,6 +177,7 @@ impl FitMeta {
             dims: train.dims,
             input,
             sequence_norm: settings.sequence_norm,
+            log_inputs: settings.log_inputs,
             target,
             training: settings.clone(),
         }
@@ -170,7 +185,7 @@ impl FitMeta {
 
     /// Input features per step the model sees.
     pub fn input_width(&self) -> usize {
-        self.dims * self.sequence_norm.channels()
+        self.sequence_norm.width(self.dims)
     }
 
     /// Stores this in `config` (with class names).
@@ -193,6 +208,13 @@ impl FitMeta {
     /// the training set, and/or within the sequence (see [`SequenceNorm`]). Missing values
     /// become 0 (the mean) after standardisation.
     pub fn encode(&self, series: &[f32]) -> Vec<f32> {
+        let logged: Vec<f32>;
+        let series = if self.log_inputs {
+            logged = series.iter().map(|&v| signed_log(v)).collect();
+            &logged
+        } else {
+            series
+        };
         let d = self.dims.max(1);
         let steps = series.len() / d;
         let width = self.input_width();
@@ -226,6 +248,11 @@ impl FitMeta {
         }
         out
     }
+}
+
+/// `sign(x)·ln(1 + |x|)`: compresses large magnitudes, keeps sign and small values.
+pub fn signed_log(x: f32) -> f32 {
+    x.signum() * x.abs().ln_1p()
 }
 
 /// Targets of one sequence, scaled the way the model is trained on them.

@@ -165,6 +165,9 @@ pub struct Knobs {
     /// Standardise each channel with the training set's mean and deviation (on/off) [default: on].
     #[arg(long, value_parser = BoolishValueParser::new())]
     standardize: Option<bool>,
+    /// Take sign(x)·ln(1 + |x|) of every input value first (on/off) [default: off].
+    #[arg(long, value_parser = BoolishValueParser::new())]
+    log_inputs: Option<bool>,
     /// Per-sequence standardisation: off, append (each channel also standardised within its
     /// sequence) or only (within-sequence shape plus level and log scale) [default: append].
     #[arg(long)]
@@ -212,6 +215,7 @@ impl Knobs {
         set("seed", self.seed.map(|v| json!(v)));
         set("threads", self.threads.map(|v| json!(v)));
         set("standardize", self.standardize.map(|v| json!(v)));
+        set("log_inputs", self.log_inputs.map(|v| json!(v)));
         set("sequence_norm", self.sequence_norm.as_ref().map(|v| json!(v)));
         set("val_split", self.val_split.map(|v| json!(v)));
         set("ensemble", self.ensemble.map(|v| json!(v)));
@@ -243,7 +247,7 @@ pub fn fit(args: FitArgs) -> Result<()> {
     };
     let settings = Settings::from_json(args.knobs.merge_into(section))?;
     // The model's input width depends on the settings (sequence_norm adds channels).
-    let width = train.dims * settings.sequence_norm.channels();
+    let width = settings.sequence_norm.width(train.dims);
     let config = match model {
         Some((model, source)) => Some(model_config(model, width, &source)?),
         None => None,
