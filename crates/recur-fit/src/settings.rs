@@ -71,6 +71,19 @@ impl SequenceNorm {
     }
 }
 
+/// Whether inputs go through `sign(x)·ln(1 + |x|)` first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogInputs {
+    /// When the sequences' magnitudes differ by orders: in some channel the 90th percentile of
+    /// the per-sequence standard deviations is over 10 times their median.
+    Auto,
+    /// Always.
+    On,
+    /// Never.
+    Off,
+}
+
 /// Every training knob. Missing fields take the defaults below.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -117,8 +130,8 @@ pub struct Settings {
     pub threads: Option<usize>,
     /// Standardise every input channel with the training set's mean and deviation.
     pub standardize: bool,
-    /// Take `sign(x)·ln(1 + |x|)` of every input value first (for heavy-tailed magnitudes).
-    pub log_inputs: bool,
+    /// Take `sign(x)·ln(1 + |x|)` of every input value first.
+    pub log_inputs: LogInputs,
     /// Per-sequence standardisation of the inputs.
     pub sequence_norm: SequenceNorm,
     /// Share of the training file held out (stratified) for validation when no validation
@@ -152,7 +165,7 @@ impl Default for Settings {
             seed: 1,
             threads: None,
             standardize: true,
-            log_inputs: false,
+            log_inputs: LogInputs::Auto,
             sequence_norm: SequenceNorm::Append,
             val_split: 0.2,
             ensemble: 1,

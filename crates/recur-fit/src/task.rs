@@ -2,7 +2,7 @@
 //! scaling measured on the training data (kept in the model's metadata), and the encoded
 //! examples batches are cut from.
 
-use crate::settings::{SequenceNorm, Settings};
+use crate::settings::{LogInputs, SequenceNorm, Settings};
 use recur_core::Seq;
 use recur_data::sequences::{SequenceSet, SequenceTargets};
 use recur_nn::{ModelConfig, NnError, Result};
@@ -147,9 +147,14 @@ impl FitMeta {
     /// Measures the scalings on the training set.
     pub fn measure(train: &SequenceSet, settings: &Settings) -> FitMeta {
         let task = Task::of(&train.targets);
+        let log_inputs = match settings.log_inputs {
+            LogInputs::On => true,
+            LogInputs::Off => false,
+            LogInputs::Auto => magnitudes_vary(train),
+        };
         let input = if settings.standardize {
             let logged: Vec<Vec<f32>>;
-            let rows: Vec<&[f32]> = if settings.log_inputs {
+            let rows: Vec<&[f32]> = if log_inputs {
                 logged = train
                     .series
                     .iter()
@@ -177,7 +182,7 @@ impl FitMeta {
             dims: train.dims,
             input,
             sequence_norm: settings.sequence_norm,
-            log_inputs: settings.log_inputs,
+            log_inputs,
             target,
             training: settings.clone(),
         }
@@ -248,6 +253,20 @@ impl FitMeta {
         }
         out
     }
+}
+
+/// True when, in some channel, the 90th percentile of the sequences' standard deviations is
+/// over 10 times their median: sequences whose sizes differ by orders of magnitude (appliance
+/// currents, counts), whose shapes a signed log makes comparable.
+pub fn magnitudes_vary(set: &SequenceSet) -> bool {
+    let d = set.dims.max(1);
+    let spreads: Vec<Scaling> = set.series.iter().map(|s| Scaling::measure(s.chunks(d), d)).collect();
+    (0..d).any(|c| {
+        let mut v: Vec<f32> = spreads.iter().map(|s| s.std[c]).collect();
+        v.sort_by(f32::total_cmp);
+        let n = v.len();
+        n >= 10 && v[n * 9 / 10] > 10.0 * v[n / 2]
+    })
 }
 
 /// `sign(x)·ln(1 + |x|)`: compresses large magnitudes, keeps sign and small values.
@@ -384,5 +403,45 @@ impl Examples {
             Some(Target::None) | None => Targets::Values(Vec::new()),
         };
         Ok(Batch { x, targets })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(series: Vec<Vec<f32>>) -> SequenceSet {
+        let n = series.len();
+        SequenceSet {
+            dims: 1,
+            series,
+            targets: SequenceTargets::Classes {
+                labels: (0..n).map(|i| i % 2).collect(),
+                names: vec!["a".into(), "b".into()],
+            },
+            source: "mem".into(),
+        }
+    }
+
+    #[test]
+    fn encode_standardises_and_zeroes_missing_values() {
+        let train = set(vec![vec![1.0, 3.0], vec![f32::NAN, 1.0, 3.0]]);
+        let settings = Settings {
+            log_inputs: LogInputs::Off,
+            ..Settings::default()
+        };
+        let meta = FitMeta::measure(&train, &settings);
+        assert_eq!((meta.input.mean[0], meta.input.std[0]), (2.0, 1.0));
+        // Append: [standardised, standardised within the sequence] per step.
+        assert_eq!(meta.encode(&[f32::NAN, 3.0, 1.0]), vec![0.0, 0.0, 1.0, 1.0, -1.0, -1.0]);
+    }
+
+    #[test]
+    fn magnitudes_vary_picks_sequences_of_very_different_size() {
+        let scaled = |k: usize| (0..8).map(|t| (t % 2) as f32 * 10f32.powi((k % 5) as i32)).collect();
+        assert!(magnitudes_vary(&set((0..20).map(scaled).collect())));
+        let alike = |k: usize| (0..8).map(|t| (t % 2) as f32 * (1.0 + k as f32 * 0.05)).collect();
+        assert!(!magnitudes_vary(&set((0..20).map(alike).collect())));
+        assert!((signed_log(-(std::f32::consts::E - 1.0)) + 1.0).abs() < 1e-6);
     }
 }

@@ -165,9 +165,10 @@ pub struct Knobs {
     /// Standardise each channel with the training set's mean and deviation (on/off) [default: on].
     #[arg(long, value_parser = BoolishValueParser::new())]
     standardize: Option<bool>,
-    /// Take sign(x)·ln(1 + |x|) of every input value first (on/off) [default: off].
-    #[arg(long, value_parser = BoolishValueParser::new())]
-    log_inputs: Option<bool>,
+    /// Take sign(x)·ln(1 + |x|) of every input value first: auto (when the sequences' sizes
+    /// differ by orders of magnitude), on or off [default: auto].
+    #[arg(long)]
+    log_inputs: Option<String>,
     /// Per-sequence standardisation: off, append (each channel also standardised within its
     /// sequence) or only (within-sequence shape plus level and log scale) [default: append].
     #[arg(long)]
@@ -215,7 +216,7 @@ impl Knobs {
         set("seed", self.seed.map(|v| json!(v)));
         set("threads", self.threads.map(|v| json!(v)));
         set("standardize", self.standardize.map(|v| json!(v)));
-        set("log_inputs", self.log_inputs.map(|v| json!(v)));
+        set("log_inputs", self.log_inputs.as_ref().map(|v| json!(v)));
         set("sequence_norm", self.sequence_norm.as_ref().map(|v| json!(v)));
         set("val_split", self.val_split.map(|v| json!(v)));
         set("ensemble", self.ensemble.map(|v| json!(v)));
