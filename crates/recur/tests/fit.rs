@@ -289,6 +289,13 @@ fn fit_bad_input_and_settings_are_clear_errors() {
         "x.npy",
     );
     fails_with(fit(&["--x", s(&d.join("x.npy")), "--out", s(&m)], "1"), "--x needs --y");
+    // A negative class label.
+    npy(&d.join("xf.npy"), "<f4", &[2, 3], f32s(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]));
+    npy(&d.join("neg.npy"), "<i8", &[2], i64s(&[0, -1]));
+    fails_with(
+        fit(&["--x", s(&d.join("xf.npy")), "--y", s(&d.join("neg.npy")), "--out", s(&m)], "1"),
+        "neg.npy",
+    );
     assert!(!m.join("config.json").exists());
 }
 
