@@ -293,9 +293,9 @@ impl Member<'_> {
                     }
                     None => Vec::new(),
                 };
-                if monitor == "epoch" {
+                if monitor == "steps" {
                     // Always improving, so the last epoch's weights are kept.
-                    metrics.push(("epoch".into(), t.step_count() as f64));
+                    metrics.push(("steps".into(), t.step_count() as f64));
                 }
                 Ok(metrics)
             },

@@ -329,11 +329,11 @@ impl Settings {
         }
     }
 
-    /// The monitored metric and its direction; with no validation data, the epoch number, so
-    /// the last epoch is kept.
+    /// The monitored metric and its direction; without validation data (or with `keep_best`
+    /// off), the optimiser's step count, which always improves, so the last epoch is kept.
     pub fn monitor_for(&self, task: Task, validating: bool) -> Result<(String, Goal)> {
         if !validating || !self.keep_best {
-            return Ok(("epoch".into(), Goal::Maximize));
+            return Ok(("steps".into(), Goal::Maximize));
         }
         let name = self.monitor.clone().unwrap_or_else(|| "val_loss".into());
         let known = task.metric_names();

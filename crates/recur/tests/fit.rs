@@ -233,6 +233,13 @@ fn fit_resume_continues_the_history() {
         .map(|e| e["epoch"].as_u64().unwrap())
         .collect();
     assert_eq!(epochs, vec![1, 2, 3, 4]);
+
+    // Without a validation part the last epoch is kept.
+    let all = d.join("all");
+    ok(fit(&["--train", s(&train), "--out", s(&all), "--val-split", "0"], "3"));
+    let h: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(all.join("history.json")).unwrap()).unwrap();
+    assert_eq!(h["best_epoch"], 3);
 }
 
 #[test]
@@ -293,7 +300,17 @@ fn fit_bad_input_and_settings_are_clear_errors() {
     npy(&d.join("xf.npy"), "<f4", &[2, 3], f32s(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]));
     npy(&d.join("neg.npy"), "<i8", &[2], i64s(&[0, -1]));
     fails_with(
-        fit(&["--x", s(&d.join("xf.npy")), "--y", s(&d.join("neg.npy")), "--out", s(&m)], "1"),
+        fit(
+            &[
+                "--x",
+                s(&d.join("xf.npy")),
+                "--y",
+                s(&d.join("neg.npy")),
+                "--out",
+                s(&m),
+            ],
+            "1",
+        ),
         "neg.npy",
     );
     assert!(!m.join("config.json").exists());

@@ -293,7 +293,7 @@ pub fn fit(args: FitArgs) -> Result<()> {
         .map(|e| {
             e.metrics
                 .iter()
-                .filter(|(n, _)| n != "epoch")
+                .filter(|(n, _)| n != "steps")
                 .map(|(n, v)| format!("{n} {v:.4}"))
                 .collect()
         })
