@@ -30,7 +30,15 @@ struct Header {
     target: bool,
 }
 
-/// One parsed case: values `[len, dims]`, its length and its target field.
+impl Header {
+    /// Whether all cases must have the same length: as declared, or, without `@equalLength`,
+    /// when a `@seriesLength` is given.
+    fn equal(&self) -> bool {
+        self.equal_length.unwrap_or(self.series_length.is_some())
+    }
+}
+
+/// One parsed case: values `[len, dims]` and its length.
 struct Case {
     values: Vec<f32>,
     steps: usize,
@@ -41,6 +49,10 @@ pub fn parse_ts(text: &str, source: &str) -> Result<SequenceSet, SequenceError> 
     let at = |line: usize, message: String| SequenceError::Line {
         path: source.to_string(),
         line,
+        message,
+    };
+    let whole = |message: String| SequenceError::Format {
+        path: source.to_string(),
         message,
     };
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
@@ -63,27 +75,21 @@ pub fn parse_ts(text: &str, source: &str) -> Result<SequenceSet, SequenceError> 
         }
     }
     if !saw_data {
-        return Err(SequenceError::Format {
-            path: source.to_string(),
-            message: "no `@data` line: not a .ts file, or the header is incomplete".into(),
-        });
+        return Err(whole(
+            "no `@data` line: not a .ts file, or the header is incomplete".into(),
+        ));
     }
     let dims_declared = match (header.univariate, header.dimensions) {
         (Some(true), Some(d)) if d != 1 => {
-            return Err(SequenceError::Format {
-                path: source.to_string(),
-                message: format!("the header says @univariate true but @dimensions {d}"),
-            })
+            return Err(whole(format!("the header says @univariate true but @dimensions {d}")))
         }
         (Some(true), _) => Some(1),
         (_, d) => d,
     };
     if header.classes.is_none() && !header.target {
-        return Err(SequenceError::Format {
-            path: source.to_string(),
-            message: "the header declares no target: neither `@classLabel true <labels>` nor `@targetLabel true`"
-                .into(),
-        });
+        return Err(whole(
+            "the header declares no target: neither `@classLabel true <labels>` nor `@targetLabel true`".into(),
+        ));
     }
     let mut dims: Option<(usize, usize)> = dims_declared.map(|d| (d, 0));
     let mut first_steps: Option<(usize, usize)> = None;
@@ -95,13 +101,9 @@ pub fn parse_ts(text: &str, source: &str) -> Result<SequenceSet, SequenceError> 
             continue;
         }
         let mut fields: Vec<&str> = line.split(':').collect();
-        let target = if header.classes.is_some() || header.target {
-            if fields.len() < 2 {
-                return Err(at(n, "expected the dimensions, then `:` and the case's target".into()));
-            }
-            fields.pop().map(str::trim)
-        } else {
-            None
+        let target = match fields.pop() {
+            Some(t) if !fields.is_empty() => t.trim(),
+            _ => return Err(at(n, "expected the dimensions, then `:` and the case's target".into())),
         };
         match dims {
             Some((d, from)) if d != fields.len() => {
@@ -116,7 +118,7 @@ pub fn parse_ts(text: &str, source: &str) -> Result<SequenceSet, SequenceError> 
             None => dims = Some((fields.len(), n)),
         }
         let case = parse_case(&fields, &header).map_err(|m| at(n, m))?;
-        if header.equal_length == Some(true) {
+        if header.equal() {
             if let Some(len) = header.series_length.filter(|&l| l != case.steps) {
                 return Err(at(
                     n,
@@ -125,45 +127,34 @@ pub fn parse_ts(text: &str, source: &str) -> Result<SequenceSet, SequenceError> 
             }
             match first_steps {
                 Some((len, from)) if len != case.steps => {
-                    return Err(at(
-                        n,
-                        format!(
-                        "has {} values per dimension, but @equalLength true and the first case (line {from}) has {len}",
-                        case.steps
-                    ),
-                    ))
+                    let steps = case.steps;
+                    let message = format!(
+                        "has {steps} values per dimension, but lengths are equal and the first case (line {from}) has {len}"
+                    );
+                    return Err(at(n, message));
                 }
                 Some(_) => {}
                 None => first_steps = Some((case.steps, n)),
             }
         }
-        match (&header.classes, target) {
-            (Some(names), Some(t)) => match names.iter().position(|c| c == t) {
+        match &header.classes {
+            Some(names) => match class_of(names, target) {
                 Some(k) => labels.push(k),
                 None => {
-                    return Err(at(
-                        n,
-                        format!(
-                            "label `{}` is not one of the declared classes {}",
-                            clip(t),
-                            names.join(", ")
-                        ),
-                    ))
+                    let listed = names.join(", ");
+                    let message = format!("label `{}` is not one of the declared classes {listed}", clip(target));
+                    return Err(at(n, message));
                 }
             },
-            (None, Some(t)) => match t.parse::<f32>() {
+            None => match target.parse::<f32>() {
                 Ok(v) if v.is_finite() => values.push(v),
-                _ => return Err(at(n, format!("target `{}` is not a finite number", clip(t)))),
+                _ => return Err(at(n, format!("target `{}` is not a finite number", clip(target)))),
             },
-            (_, None) => {}
         }
         series.push(case.values);
     }
     let Some((dims, _)) = dims.filter(|_| !series.is_empty()) else {
-        return Err(SequenceError::Format {
-            path: source.to_string(),
-            message: "no cases after @data".into(),
-        });
+        return Err(whole("no cases after @data".into()));
     };
     let targets = match header.classes {
         Some(names) => SequenceTargets::Classes { labels, names },
@@ -174,6 +165,15 @@ pub fn parse_ts(text: &str, source: &str) -> Result<SequenceSet, SequenceError> 
         series,
         targets,
         source: source.to_string(),
+    })
+}
+
+/// The index of a case's label among the declared classes. sktime and aeon compare labels
+/// ignoring case, so a unique match that way counts too.
+fn class_of(names: &[String], label: &str) -> Option<usize> {
+    names.iter().position(|c| c == label).or_else(|| {
+        let mut same = names.iter().enumerate().filter(|(_, c)| c.eq_ignore_ascii_case(label));
+        same.next().filter(|_| same.next().is_none()).map(|(k, _)| k)
     })
 }
 
@@ -240,9 +240,9 @@ fn read_header_line(h: &mut Header, line: &str) -> Result<bool, String> {
     Ok(false)
 }
 
-/// Parses a case's dimension fields into `[len, dims]` values. Trailing missing values that pad
-/// a dimension are trimmed in files of unequal length, so dimensions padded to a common width
-/// line up; after that all dimensions must have the same length.
+/// Parses a case's dimension fields into `[len, dims]` values. The case is as long as its
+/// longest dimension without trailing missing values; in files of unequal length, missing values
+/// beyond that are padding and dropped. Every dimension must reach that length.
 fn parse_case(fields: &[&str], header: &Header) -> Result<Case, String> {
     let mut columns: Vec<Vec<f32>> = Vec::with_capacity(fields.len());
     for (d, field) in fields.iter().enumerate() {
@@ -273,25 +273,30 @@ fn parse_case(fields: &[&str], header: &Header) -> Result<Case, String> {
             };
             column.push(v);
         }
-        if header.equal_length != Some(true) {
-            while column.last().is_some_and(|v| v.is_nan()) {
-                column.pop();
-            }
-        }
-        if column.is_empty() {
-            return Err(format!("dimension {} has no values", d + 1));
-        }
-        if let Some(first) = columns.first().filter(|c| c.len() != column.len()) {
-            return Err(format!(
-                "dimension {} has {} values, dimension 1 has {}",
-                d + 1,
-                column.len(),
-                first.len()
-            ));
-        }
         columns.push(column);
     }
-    let steps = columns.first().map_or(0, Vec::len);
+    // A dimension's length without its trailing missing values (its own length when lengths
+    // are declared equal, as padding is then impossible).
+    let real = |c: &Vec<f32>| match header.equal() {
+        true => c.len(),
+        false => c.iter().rposition(|v| !v.is_nan()).map_or(0, |i| i + 1),
+    };
+    let (longest, steps) = columns
+        .iter()
+        .map(real)
+        .enumerate()
+        .fold((0, 0), |m, (d, n)| if n > m.1 { (d, n) } else { m });
+    if steps == 0 {
+        return Err("the case has no values (every value is missing)".into());
+    }
+    if let Some((d, c)) = columns.iter().enumerate().find(|(_, c)| c.len() < steps) {
+        return Err(format!(
+            "dimension {} has {} values, dimension {} has {steps}",
+            d + 1,
+            c.len(),
+            longest + 1
+        ));
+    }
     let mut values = Vec::with_capacity(steps * columns.len());
     for s in 0..steps {
         values.extend(columns.iter().map(|c| c[s]));
@@ -304,5 +309,189 @@ fn clip(s: &str) -> String {
     match s.char_indices().nth(40) {
         Some((i, _)) => format!("{}...", &s[..i]),
         None => s.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CLASS_HEAD: &str = "@problemName t\n@timeStamps false\n@missing false\n@univariate true\n\
+                              @equalLength false\n@classLabel true a b c\n@data\n";
+
+    /// The message of a parse that must fail.
+    fn error(text: &str) -> String {
+        parse_ts(text, "f.ts").unwrap_err().to_string()
+    }
+
+    #[test]
+    fn ts_reader_univariate_unequal_length() {
+        let set = parse_ts(
+            &format!("# a comment\n\n{CLASS_HEAD}1,2,3:b\n\n# between\n4.5,-1e-3:a\n"),
+            "f.ts",
+        )
+        .unwrap();
+        assert_eq!((set.dims, set.len(), set.max_steps()), (1, 2, 3));
+        assert_eq!(set.series, vec![vec![1.0, 2.0, 3.0], vec![4.5, -0.001]]);
+        assert_eq!(
+            set.targets,
+            SequenceTargets::Classes {
+                labels: vec![1, 0],
+                names: vec!["a".into(), "b".into(), "c".into()]
+            }
+        );
+        assert_eq!(set.source, "f.ts");
+        // Labels match the declared ones ignoring case when that is unambiguous.
+        let set = parse_ts("@classLabel true Yes No\n@data\n1:yes\n2:No\n", "f.ts").unwrap();
+        assert!(matches!(&set.targets, SequenceTargets::Classes { labels, .. } if labels == &[0, 1]));
+        let err = error("@classLabel true a A\n@data\n1:a\n1:A\n2:b\n");
+        assert!(err.contains("line 5: label `b`"), "{err}");
+    }
+
+    #[test]
+    fn ts_reader_multivariate_is_step_major() {
+        let text = "\u{feff}@PROBLEMNAME m\n@Univariate False\n@dimension 2\n@equalLength true\n@seriesLength 3\n\
+                    @classLabel true x y\n@data\n1,2,3:10,20,30:y\r\n4,5,6:40,50,60:x\r\n";
+        let set = parse_ts(text, "m.ts").unwrap();
+        assert_eq!(set.dims, 2);
+        assert_eq!(set.series[0], vec![1.0, 10.0, 2.0, 20.0, 3.0, 30.0]);
+        assert_eq!((set.steps(0), set.steps(1)), (3, 3));
+        assert!(matches!(&set.targets, SequenceTargets::Classes { labels, .. } if labels == &[1, 0]));
+    }
+
+    #[test]
+    fn ts_reader_regression_target() {
+        let text = "@problemName r\n@univariate true\n@targetLabel true\n@data\n1,2:0.5\n3:-2\n";
+        let set = parse_ts(text, "r.ts").unwrap();
+        assert_eq!(
+            set.targets,
+            SequenceTargets::Values {
+                width: 1,
+                values: vec![0.5, -2.0]
+            }
+        );
+        assert!(error("@targetLabel true\n@data\n1,2:abc\n").contains("line 3: target `abc` is not a finite number"));
+    }
+
+    #[test]
+    fn ts_reader_missing_values_and_trailing_padding() {
+        let text = "@missing true\n@dimensions 2\n@equalLength false\n@classLabel true 1 2\n@data\n\
+                    1,?,3,NaN:4,5,6,?:2\n1,nan:2,3:1\n";
+        let set = parse_ts(text, "m.ts").unwrap();
+        // Trailing missing values that pad a dimension are trimmed; inner ones stay as NaN.
+        assert_eq!(set.steps(0), 3);
+        let s = &set.series[0];
+        assert_eq!((s[0], s[1], s[3], s[4], s[5]), (1.0, 4.0, 5.0, 3.0, 6.0));
+        assert!(s[2].is_nan());
+        assert_eq!(set.steps(1), 2);
+        assert!(set.series[1][2].is_nan());
+        // Missing values without `@missing true` are refused.
+        let err = error(&format!("{CLASS_HEAD}1,?,3:a\n"));
+        assert!(
+            err.contains("f.ts: line 8: dimension 1 value 2 is missing (`?`)"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn ts_reader_header_errors() {
+        let err = error("@problemName x\n@timeStamps true\n@classLabel true a\n@data\n1:a\n");
+        assert!(err.contains("line 2") && err.contains("not supported"), "{err}");
+        let err = error("@problemName x\n@classLabel true a\n1,2:a\n");
+        assert!(err.contains("line 3: expected a header line"), "{err}");
+        let err = error("@problemName x\n@classLabel true a\n");
+        assert!(err.contains("f.ts: no `@data` line"), "{err}");
+        let err = error("@dimensions two\n@classLabel true a\n@data\n");
+        assert!(
+            err.contains("line 1: `@dimensions` needs a positive whole number, found `two`"),
+            "{err}"
+        );
+        let err = error("@missing maybe\n");
+        assert!(err.contains("`@missing` needs `true` or `false`"), "{err}");
+        let err = error("@classLabel true\n@data\n");
+        assert!(err.contains("lists no class labels"), "{err}");
+        let err = error("@classLabel true a b a\n@data\n");
+        assert!(err.contains("lists `a` twice"), "{err}");
+        let err = error("@colour blue\n");
+        assert!(err.contains("line 1: unknown header `@colour`"), "{err}");
+        let err = error("@classLabel false\n@data\n1,2\n");
+        assert!(err.contains("declares no target"), "{err}");
+        let err = error("@univariate true\n@dimensions 3\n@classLabel true a\n@data\n1:a\n");
+        assert!(err.contains("@univariate true but @dimensions 3"), "{err}");
+        let err = error("@classLabel true a\n@targetLabel true\n@data\n1:a\n");
+        assert!(err.contains("both"), "{err}");
+        let err = error(CLASS_HEAD);
+        assert!(err.contains("no cases after @data"), "{err}");
+    }
+
+    #[test]
+    fn ts_reader_case_errors() {
+        let err = error(&format!("{CLASS_HEAD}1,2:x\n"));
+        assert!(
+            err.contains("f.ts: line 8: label `x` is not one of the declared classes a, b, c"),
+            "{err}"
+        );
+        let err = error(&format!("{CLASS_HEAD}1,2:3:a\n"));
+        assert!(err.contains("line 8: has 2 dimensions, the header declares 1"), "{err}");
+        let err = error("@classLabel true a\n@data\n1:2:a\n1:a\n");
+        assert!(
+            err.contains("line 4: has 1 dimensions, the first case (line 3) has 2"),
+            "{err}"
+        );
+        let err = error(&format!("{CLASS_HEAD}1,x,3:a\n"));
+        assert!(
+            err.contains("line 8: dimension 1 value 2: `x` is not a finite number"),
+            "{err}"
+        );
+        let err = error(&format!("{CLASS_HEAD}1,inf:a\n"));
+        assert!(err.contains("`inf` is not a finite number"), "{err}");
+        let err = error(&format!("{CLASS_HEAD}1,,3:a\n"));
+        assert!(err.contains("value 2: `` is not a finite number"), "{err}");
+        let err = error(&format!("{CLASS_HEAD}1,2\n"));
+        assert!(err.contains("line 8: expected the dimensions, then `:`"), "{err}");
+        let err = error("@missing true\n@classLabel true a\n@data\n?,?:a\n");
+        assert!(err.contains("line 4: the case has no values"), "{err}");
+        let err = error("@dimensions 3\n@classLabel true a\n@data\n1,2,3:1,2,3:1,2:a\n");
+        assert!(
+            err.contains("line 4: dimension 3 has 2 values, dimension 1 has 3"),
+            "{err}"
+        );
+        let err = error("@dimensions 2\n@classLabel true a\n@data\n1,2:1,2,3:a\n");
+        assert!(
+            err.contains("line 4: dimension 1 has 2 values, dimension 2 has 3"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn ts_reader_equal_length_errors() {
+        let head = "@equalLength true\n@classLabel true a\n@data\n";
+        let err = error(&format!("{head}1,2,3:a\n1,2:a\n"));
+        let want = "line 5: has 2 values per dimension, but lengths are equal and the first case (line 4) has 3";
+        assert!(err.contains(want), "{err}");
+        let err = error("@equalLength true\n@seriesLength 4\n@classLabel true a\n@data\n1,2,3:a\n");
+        assert!(
+            err.contains("line 5: has 3 values per dimension, @seriesLength says 4"),
+            "{err}"
+        );
+        // Without @equalLength, a @seriesLength makes lengths equal.
+        let err = error("@seriesLength 2\n@classLabel true a\n@data\n1,2:a\n1,2,3:a\n");
+        assert!(
+            err.contains("line 5: has 3 values per dimension, @seriesLength says 2"),
+            "{err}"
+        );
+        // Under @equalLength true a trailing missing value is data, not padding.
+        let set = parse_ts(
+            "@missing true\n@equalLength true\n@classLabel true a\n@data\n1,?:a\n",
+            "f.ts",
+        )
+        .unwrap();
+        assert_eq!(set.steps(0), 2);
+    }
+
+    #[test]
+    fn ts_reader_file_errors_name_the_file() {
+        let err = read_ts(Path::new("/nonexistent/dir/x.ts")).unwrap_err().to_string();
+        assert!(err.starts_with("/nonexistent/dir/x.ts: "), "{err}");
     }
 }
