@@ -27,6 +27,8 @@ enum Command {
     Demo(commands::sketch_train::DemoArgs),
     /// Train a sketch classifier on Quick, Draw! drawings.
     Train(Box<commands::sketch_train::TrainArgs>),
+    /// Train a classifier, regressor or per-step tagger on labelled sequences (.ts or .npy).
+    Fit(Box<commands::fit::FitArgs>),
     /// Score a sketch classifier: top-1/3/5, per class, confusion matrix, mistakes.
     Eval(Box<commands::sketch_use::EvalArgs>),
     /// Ranked classes with probabilities for each drawing.
@@ -40,7 +42,7 @@ enum Command {
     Init(commands::model::InitArgs),
     /// Print a model's layers, output shapes and parameter counts.
     Summary(commands::model::SummaryArgs),
-    /// Run a model on a float32 [batch, time, features] .npy array.
+    /// Run a model on a float32 [batch, time, features] .npy array (or, for a fitted model, a .ts file).
     Run(commands::model::RunArgs),
     /// Forecast a daily series several days ahead; compare with naive baselines.
     Forecast(Box<commands::forecast::ForecastArgs>),
@@ -69,6 +71,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Demo(a) => commands::sketch_train::demo(a),
         Command::Train(a) => commands::sketch_train::train(*a),
+        Command::Fit(a) => commands::fit::fit(*a),
         Command::Eval(a) => commands::sketch_use::eval(*a),
         Command::Predict(a) => commands::sketch_use::predict(a),
         Command::Render(a) => commands::sketch_use::render(a),

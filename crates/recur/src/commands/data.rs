@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 #[derive(Args, Clone, Debug)]
 pub struct DataArgs {
     /// Drawing files (.ndjson simplified or raw, .bin, .npz), folders or glob patterns.
-    #[arg(long, required = true, num_args = 1..)]
+    #[arg(long, num_args = 1..)]
     pub data: Vec<String>,
     /// Use only these classes (comma-separated words).
     #[arg(long, value_delimiter = ',')]
@@ -30,6 +30,9 @@ pub struct DataArgs {
 
 /// Loads drawings, printing (unless `quiet`) what is read, then what was read and skipped.
 pub fn load_drawings(args: &DataArgs, quiet: bool) -> Result<Vec<Drawing>> {
+    if args.data.is_empty() {
+        bail!("give the drawings with --data");
+    }
     if !quiet {
         // Reading a large folder takes a while: say so first. A pattern that matches nothing is
         // reported by the load itself.

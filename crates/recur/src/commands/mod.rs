@@ -2,6 +2,8 @@
 
 pub mod bench;
 pub mod data;
+pub mod fit;
+pub mod fit_use;
 pub mod forecast;
 pub mod forecast_plot;
 pub mod model;

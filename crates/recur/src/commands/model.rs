@@ -44,7 +44,8 @@ pub struct RunArgs {
     /// Model directory.
     #[arg(long)]
     model: PathBuf,
-    /// float32 array [batch, time, features].
+    /// float32 array [batch, time, features], or (for a model trained by `recur fit`) a .ts
+    /// file, scaled as in training.
     #[arg(long)]
     input: PathBuf,
     /// int64 array [batch] of valid steps per sequence (default: all steps).
@@ -56,6 +57,9 @@ pub struct RunArgs {
     /// Cores to use.
     #[arg(long, default_value_t = default_threads())]
     threads: usize,
+    /// Print each sequence's predicted label (or values) on a line (`recur fit` models).
+    #[arg(long)]
+    labels: bool,
 }
 
 pub fn init(a: InitArgs) -> Result<()> {
@@ -86,7 +90,22 @@ pub fn summary(a: SummaryArgs) -> Result<()> {
 
 pub fn run(a: RunArgs) -> Result<()> {
     let model: Model<f32> = model_dir::load(&a.model)?;
-    let x = load_input(&a.input, a.lengths.as_ref(), &model)?;
+    if let Some(meta) = recur_fit::FitMeta::of(model.config()) {
+        let set = if a.input.extension().is_some_and(|e| e == "ts") {
+            recur_data::read_ts(&a.input)?
+        } else {
+            let x = load_input(&a.input, a.lengths.as_ref(), meta?.dims)?;
+            super::fit_use::unlabelled(&x, &a.input.display().to_string())
+        };
+        return super::fit_use::run(&a.model, &set, &a.output, a.labels, a.threads);
+    }
+    if a.labels || a.input.extension().is_some_and(|e| e == "ts") {
+        bail!("--labels and .ts input are for models trained by `recur fit`");
+    }
+    let [input] = model.input_shapes()[..] else {
+        bail!("`recur run` feeds models with one input; this one has several");
+    };
+    let x = load_input(&a.input, a.lengths.as_ref(), input.features)?;
     let y = predict_parallel(&model, &x, a.threads)?;
     let shape = if y.sequential {
         vec![y.batch, y.time, y.features]
@@ -98,10 +117,8 @@ pub fn run(a: RunArgs) -> Result<()> {
 }
 
 /// Reads the input array and optional lengths, checking dtypes, shapes and ranges.
-fn load_input(input: &Path, lengths: Option<&PathBuf>, model: &Model<f32>) -> Result<Seq<f32>> {
-    let [input_shape] = model.input_shapes()[..] else {
-        bail!("`recur run` feeds models with one input; this one has several");
-    };
+/// `features` is what the model (or, for a fitted model, its data) takes per step.
+fn load_input(input: &Path, lengths: Option<&PathBuf>, features_wanted: usize) -> Result<Seq<f32>> {
     let arr = read_npy(input)?;
     let NpyData::F32(data) = arr.data.clone() else {
         bail!("{}: input must be float32, found {}", input.display(), arr.dtype());
@@ -113,11 +130,10 @@ fn load_input(input: &Path, lengths: Option<&PathBuf>, model: &Model<f32>) -> Re
             arr.shape
         );
     };
-    if features != input_shape.features {
+    if features != features_wanted {
         bail!(
-            "{}: the model takes {} features per step, the input has {features}",
-            input.display(),
-            input_shape.features
+            "{}: the model takes {features_wanted} features per step, the input has {features}",
+            input.display()
         );
     }
     let lengths = match lengths {

@@ -232,6 +232,11 @@ pub struct EvalArgs {
     /// Cores.
     #[arg(long, default_value_t = default_threads())]
     threads: usize,
+    /// Labelled sequences (.ts) to score a model trained by `recur fit`.
+    #[arg(long)]
+    test: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    sequences: super::fit::NpyArgs,
 }
 
 /// The parts `recur eval --split` chooses from.
@@ -318,6 +323,10 @@ fn choose_part(
 
 /// Runs `recur eval`.
 pub fn eval(args: EvalArgs) -> Result<()> {
+    if args.test.is_some() || args.sequences.x.is_some() || super::fit_use::is_fit_model(&args.model) {
+        let (test, confusion) = (args.test.as_deref(), args.confusion.as_deref());
+        return super::fit_use::eval(&args.model, test, &args.sequences, args.json, confusion, args.threads);
+    }
     let models = load_models(&args.model)?;
     let classes = models[0].config().classes.clone();
     let spec = input_spec(models[0].config())?;

@@ -1,0 +1,150 @@
+//! The model: the default architecture for a task, or the user's config file (whose optional
+//! `training` section holds [`Settings`](crate::Settings) fields), checked against the data.
+
+use crate::task::Task;
+use recur_nn::{LayerConfig, ModelConfig, NnError, Result};
+use serde_json::{json, Value};
+
+/// Steps the convolutional front end shortens long sequences to, about.
+const TARGET_STEPS: usize = 256;
+
+/// The default model for `task` on `inputs` features per step, `outputs` values (or classes)
+/// per sequence or step, and sequences up to `max_steps` long.
+///
+/// An FCN-like front end (three convolutions with batch normalisation and ReLU; the first one
+/// strided to bring long sequences down to about 256 steps) feeds a bidirectional GRU; sequence
+/// tasks take the masked mean over time, per-step tasks keep every step (and no stride).
+pub fn default_config(task: Task, inputs: usize, outputs: usize, max_steps: usize) -> Result<ModelConfig> {
+    let stride = if task.per_step() {
+        1
+    } else {
+        max_steps.div_ceil(TARGET_STEPS).clamp(1, 8)
+    };
+    let mut layers = vec![
+        json!({"type": "conv1d", "filters": 64, "kernel_size": 7.max(stride + 1), "strides": stride, "padding": "same"}),
+        json!({"type": "batch_norm"}),
+        json!({"type": "activation", "activation": "relu"}),
+        json!({"type": "conv1d", "filters": 128, "kernel_size": 5, "padding": "same"}),
+        json!({"type": "batch_norm"}),
+        json!({"type": "activation", "activation": "relu"}),
+        json!({"type": "conv1d", "filters": 64, "kernel_size": 3, "padding": "same"}),
+        json!({"type": "batch_norm"}),
+        json!({"type": "activation", "activation": "relu"}),
+        json!({"type": "gru", "units": 64, "bidirectional": true, "return_sequences": true}),
+    ];
+    if !task.per_step() {
+        layers.push(json!({"type": "global_mean_pool"}));
+    }
+    layers.push(json!({"type": "dense", "units": outputs}));
+    ModelConfig::from_json(&json!({"input_size": inputs, "layers": layers}).to_string())
+}
+
+/// A user's config file split into the model part and its `training` section (an empty
+/// object when there is none).
+pub fn split_config(text: &str, source: &str) -> Result<(Value, Value)> {
+    let err = |m: String| NnError::Config(format!("{source}: {m}"));
+    let mut value: Value = serde_json::from_str(text).map_err(|e| err(format!("not valid JSON ({e})")))?;
+    let Some(map) = value.as_object_mut() else {
+        return Err(err("a model config is a JSON object".into()));
+    };
+    let training = map.remove("training").unwrap_or_else(|| json!({}));
+    if !training.is_object() {
+        return Err(err("`training` must be an object of settings".into()));
+    }
+    Ok((value, training))
+}
+
+/// The model part of a config file as a [`ModelConfig`], with `input_size` filled in from the
+/// data when it is missing.
+pub fn model_config(mut model: Value, inputs: usize, source: &str) -> Result<ModelConfig> {
+    if let Some(map) = model.as_object_mut() {
+        map.entry("input_size").or_insert(json!(inputs));
+    }
+    ModelConfig::from_json(&model.to_string()).map_err(|e| NnError::Config(format!("{source}: {e}")))
+}
+
+/// Checks that `config` fits the data: input width, output width and whether it keeps steps.
+pub fn check_config(config: &ModelConfig, task: Task, inputs: usize, outputs: usize) -> Result<()> {
+    let shapes = config.shapes()?;
+    let out = shapes[shapes.len() - 1];
+    let mut problems = Vec::new();
+    if config.input_size != inputs {
+        problems.push(format!(
+            "input_size is {}, but the data gives {inputs} features per step",
+            config.input_size
+        ));
+    }
+    if out.features != outputs {
+        let what = if task.is_classification() {
+            "one per class"
+        } else {
+            "one per target value"
+        };
+        problems.push(format!(
+            "the last layer gives {} outputs; {} needs {outputs} ({what})",
+            out.features,
+            task.describe()
+        ));
+    }
+    if task.per_step() && !out.sequential {
+        problems.push(format!(
+            "{} needs an output per step: no pooling, and recurrent layers with return_sequences",
+            task.describe()
+        ));
+    }
+    if !task.per_step() && out.sequential {
+        problems.push(format!(
+            "{} needs one output per sequence: end with a pooling layer or a recurrent layer without return_sequences",
+            task.describe()
+        ));
+    }
+    if task.per_step() {
+        let shortens = config.layers.iter().any(|l| {
+            matches!(l, LayerConfig::Conv1d { strides, padding, .. }
+                if *strides != 1 || matches!(padding, recur_nn::Padding::Valid))
+        });
+        if shortens {
+            problems.push(
+                "per-step targets need every conv1d to keep the length (strides 1, padding same or causal)".into(),
+            );
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(NnError::Config(format!(
+            "the model does not fit the data: {}",
+            problems.join("; ")
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_config_fits_every_task() {
+        for task in [Task::Classify, Task::Regress, Task::TagSteps, Task::RegressSteps] {
+            let c = default_config(task, 3, 4, 1300).unwrap();
+            check_config(&c, task, 3, 4).unwrap();
+        }
+        let c = default_config(Task::Classify, 1, 2, 1300).unwrap();
+        assert!(matches!(c.layers[0], LayerConfig::Conv1d { strides: 6, .. }));
+    }
+
+    #[test]
+    fn split_config_takes_out_training_and_checks_fit() {
+        let text =
+            r#"{"layers": [{"type": "gru", "units": 8}, {"type": "dense", "units": 3}], "training": {"lr": 0.01}}"#;
+        let (m, t) = split_config(text, "c.json").unwrap();
+        let c = model_config(m, 2, "c.json").unwrap();
+        assert_eq!((c.input_size, t["lr"].as_f64()), (2, Some(0.01)));
+        let e = check_config(&c, Task::Classify, 2, 4).unwrap_err().to_string();
+        assert!(e.contains("the last layer gives 3 outputs"), "{e}");
+        let e = check_config(&c, Task::TagSteps, 2, 3).unwrap_err().to_string();
+        assert!(e.contains("needs an output per step"), "{e}");
+        let e = split_config("[1]", "c.json").unwrap_err().to_string();
+        assert!(e.contains("c.json: a model config is a JSON object"), "{e}");
+    }
+}

@@ -1,0 +1,447 @@
+//! What a model learns from a [`SequenceSet`]: the task its targets imply, the input and target
+//! scaling measured on the training data (kept in the model's metadata), and the encoded
+//! examples batches are cut from.
+
+use crate::settings::{LogInputs, SequenceNorm, Settings};
+use recur_core::Seq;
+use recur_data::sequences::{SequenceSet, SequenceTargets};
+use recur_nn::{ModelConfig, NnError, Result};
+use recur_train::{Batch, Targets};
+use serde::{Deserialize, Serialize};
+
+/// The metadata key under which a fitted model keeps its [`FitMeta`].
+pub const META_KEY: &str = "fit";
+
+/// The four kinds of supervision a sequence set can carry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Task {
+    /// One class per sequence.
+    Classify,
+    /// One vector of values per sequence.
+    Regress,
+    /// One class per step.
+    TagSteps,
+    /// One vector of values per step.
+    RegressSteps,
+}
+
+impl Task {
+    /// The task the targets imply.
+    pub fn of(targets: &SequenceTargets) -> Task {
+        match targets {
+            SequenceTargets::Classes { .. } => Task::Classify,
+            SequenceTargets::Values { .. } => Task::Regress,
+            SequenceTargets::StepClasses { .. } => Task::TagSteps,
+            SequenceTargets::StepValues { .. } => Task::RegressSteps,
+        }
+    }
+
+    /// Class targets (as opposed to values).
+    pub fn is_classification(self) -> bool {
+        matches!(self, Task::Classify | Task::TagSteps)
+    }
+
+    /// One output per step (as opposed to per sequence).
+    pub fn per_step(self) -> bool {
+        matches!(self, Task::TagSteps | Task::RegressSteps)
+    }
+
+    /// Words for messages.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Task::Classify => "sequence classification",
+            Task::Regress => "sequence regression",
+            Task::TagSteps => "per-step tagging",
+            Task::RegressSteps => "per-step regression",
+        }
+    }
+
+    /// The validation metrics reported for this task.
+    pub fn metric_names(self) -> &'static [&'static str] {
+        if self.is_classification() {
+            &["val_loss", "val_accuracy"]
+        } else {
+            &["val_loss", "val_mae", "val_rmse"]
+        }
+    }
+}
+
+/// Per-channel shift and scale: `(x - mean) / std`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Scaling {
+    /// Mean per channel.
+    pub mean: Vec<f32>,
+    /// Standard deviation per channel (never below a small floor).
+    pub std: Vec<f32>,
+}
+
+impl Scaling {
+    /// Mean and deviation of each of `width` interleaved channels, ignoring NaN.
+    pub fn measure<'a>(rows: impl Iterator<Item = &'a [f32]>, width: usize) -> Scaling {
+        let (mut n, mut sum, mut sq) = (vec![0f64; width], vec![0f64; width], vec![0f64; width]);
+        for row in rows {
+            for (i, &v) in row.iter().enumerate() {
+                if v.is_finite() {
+                    let c = i % width;
+                    n[c] += 1.0;
+                    sum[c] += v as f64;
+                    sq[c] += v as f64 * v as f64;
+                }
+            }
+        }
+        let mean: Vec<f64> = (0..width).map(|c| sum[c] / n[c].max(1.0)).collect();
+        Scaling {
+            mean: mean.iter().map(|&m| m as f32).collect(),
+            std: (0..width)
+                .map(|c| {
+                    let var = (sq[c] / n[c].max(1.0) - mean[c] * mean[c]).max(0.0);
+                    // A constant channel is only shifted, not blown up.
+                    (var.sqrt() as f32).max(1e-6)
+                })
+                .collect(),
+        }
+    }
+
+    /// The identity for `width` channels.
+    pub fn identity(width: usize) -> Scaling {
+        Scaling {
+            mean: vec![0.0; width],
+            std: vec![1.0; width],
+        }
+    }
+
+    /// Standardises one value of channel `c`.
+    pub fn apply(&self, v: f32, c: usize) -> f32 {
+        (v - self.mean[c]) / self.std[c]
+    }
+
+    /// Undoes [`Scaling::apply`].
+    pub fn invert(&self, v: f32, c: usize) -> f32 {
+        v * self.std[c] + self.mean[c]
+    }
+}
+
+/// Everything a fitted model needs to read new data the way it was trained, stored in its
+/// config's metadata under [`META_KEY`]. Class names live in the config's `classes`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FitMeta {
+    /// The task.
+    pub task: Task,
+    /// Channels per step of the raw data.
+    pub dims: usize,
+    /// Input scaling from the training set (the identity when standardisation is off).
+    pub input: Scaling,
+    /// Per-sequence standardisation of the inputs.
+    pub sequence_norm: SequenceNorm,
+    /// Inputs go through `sign(x)·ln(1 + |x|)` before anything else.
+    #[serde(default)]
+    pub log_inputs: bool,
+    /// Target scaling (regression; empty for classes).
+    pub target: Scaling,
+    /// The settings the model was trained with.
+    pub training: Settings,
+}
+
+impl FitMeta {
+    /// Measures the scalings on the training set.
+    pub fn measure(train: &SequenceSet, settings: &Settings) -> FitMeta {
+        let task = Task::of(&train.targets);
+        let log_inputs = match settings.log_inputs {
+            LogInputs::On => true,
+            LogInputs::Off => false,
+            LogInputs::Auto => magnitudes_vary(train),
+        };
+        let input = if settings.standardize {
+            let logged: Vec<Vec<f32>>;
+            let rows: Vec<&[f32]> = if log_inputs {
+                logged = train
+                    .series
+                    .iter()
+                    .map(|s| s.iter().map(|&v| signed_log(v)).collect())
+                    .collect();
+                logged.iter().map(Vec::as_slice).collect()
+            } else {
+                train.series.iter().map(Vec::as_slice).collect()
+            };
+            Scaling::measure(rows.into_iter(), train.dims.max(1))
+        } else {
+            Scaling::identity(train.dims)
+        };
+        let target = match &train.targets {
+            SequenceTargets::Values { width, values } => {
+                Scaling::measure(values.chunks(*width.max(&1)), (*width).max(1))
+            }
+            SequenceTargets::StepValues { width, values } => {
+                Scaling::measure(values.iter().map(Vec::as_slice), (*width).max(1))
+            }
+            _ => Scaling::default(),
+        };
+        FitMeta {
+            task,
+            dims: train.dims,
+            input,
+            sequence_norm: settings.sequence_norm,
+            log_inputs,
+            target,
+            training: settings.clone(),
+        }
+    }
+
+    /// Input features per step the model sees.
+    pub fn input_width(&self) -> usize {
+        self.sequence_norm.width(self.dims)
+    }
+
+    /// Stores this in `config` (with class names).
+    pub fn store(&self, config: &mut ModelConfig, classes: &[String]) -> Result<()> {
+        config.classes = classes.to_vec();
+        let v = serde_json::to_value(self).map_err(|e| NnError::Config(e.to_string()))?;
+        config.metadata.insert(META_KEY.into(), v);
+        Ok(())
+    }
+
+    /// The metadata of a model trained by `recur fit`, if it is one.
+    pub fn of(config: &ModelConfig) -> Option<Result<FitMeta>> {
+        config.metadata.get(META_KEY).map(|v| {
+            serde_json::from_value(v.clone())
+                .map_err(|e| NnError::Config(format!("the model's `{META_KEY}` metadata is unreadable: {e}")))
+        })
+    }
+
+    /// One sequence as model input, `[steps, input_width]`: the channels standardised over
+    /// the training set, and/or within the sequence (see [`SequenceNorm`]). Missing values
+    /// become 0 (the mean) after standardisation.
+    pub fn encode(&self, series: &[f32]) -> Vec<f32> {
+        let logged: Vec<f32>;
+        let series = if self.log_inputs {
+            logged = series.iter().map(|&v| signed_log(v)).collect();
+            &logged
+        } else {
+            series
+        };
+        let d = self.dims.max(1);
+        let steps = series.len() / d;
+        let width = self.input_width();
+        let mut out = vec![0f32; steps * width];
+        let own = Scaling::measure(series.chunks(d), d);
+        // Sequences flatter than 1% of the data's spread are not blown up to noise.
+        let own_std: Vec<f32> = (0..d).map(|c| own.std[c].max(0.01 * self.input.std[c])).collect();
+        for t in 0..steps {
+            let row = &mut out[t * width..(t + 1) * width];
+            for c in 0..d {
+                let v = series[t * d + c];
+                let z = if v.is_finite() {
+                    (v - own.mean[c]) / own_std[c]
+                } else {
+                    0.0
+                };
+                match self.sequence_norm {
+                    SequenceNorm::Off | SequenceNorm::Append => {
+                        row[c] = if v.is_finite() { self.input.apply(v, c) } else { 0.0 };
+                        if self.sequence_norm == SequenceNorm::Append {
+                            row[d + c] = z;
+                        }
+                    }
+                    SequenceNorm::Only => {
+                        row[c] = z;
+                        row[d + c] = self.input.apply(own.mean[c], c);
+                        row[2 * d + c] = (own_std[c] / self.input.std[c]).ln();
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+/// True when, in some channel, the 90th percentile of the sequences' standard deviations is
+/// over 10 times their median: sequences whose sizes differ by orders of magnitude (appliance
+/// currents, counts), whose shapes a signed log makes comparable.
+pub fn magnitudes_vary(set: &SequenceSet) -> bool {
+    let d = set.dims.max(1);
+    let spreads: Vec<Scaling> = set.series.iter().map(|s| Scaling::measure(s.chunks(d), d)).collect();
+    (0..d).any(|c| {
+        let mut v: Vec<f32> = spreads.iter().map(|s| s.std[c]).collect();
+        v.sort_by(f32::total_cmp);
+        let n = v.len();
+        n >= 10 && v[n * 9 / 10] > 10.0 * v[n / 2]
+    })
+}
+
+/// `sign(x)·ln(1 + |x|)`: compresses large magnitudes, keeps sign and small values.
+pub fn signed_log(x: f32) -> f32 {
+    x.signum() * x.abs().ln_1p()
+}
+
+/// Targets of one sequence, scaled the way the model is trained on them.
+#[derive(Clone, Debug)]
+pub enum Target {
+    /// A class.
+    Class(usize),
+    /// Standardised values.
+    Values(Vec<f32>),
+    /// A class per step.
+    StepClasses(Vec<usize>),
+    /// Standardised values per step, `[steps, width]`.
+    StepValues(Vec<f32>),
+    /// Unknown (prediction only).
+    None,
+}
+
+/// Encoded sequences ready for batching.
+#[derive(Clone, Debug)]
+pub struct Examples {
+    /// Input features per step.
+    pub width: usize,
+    /// Each sequence encoded, `[steps, width]`.
+    pub inputs: Vec<Vec<f32>>,
+    /// Steps of each sequence.
+    pub lengths: Vec<usize>,
+    /// Each sequence's target.
+    pub targets: Vec<Target>,
+    /// Values per target position (regression; 0 for classes).
+    pub value_width: usize,
+}
+
+impl Examples {
+    /// The sequences of `set` at `indices`, encoded with `meta` (targets too, if `set` has
+    /// targets of the model's kind; `labels` maps the set's class indices to the model's).
+    pub fn new(set: &SequenceSet, meta: &FitMeta, indices: &[usize], labels: Option<&[usize]>) -> Examples {
+        let map = |k: usize| labels.map_or(k, |m| m[k]);
+        let target = |i: usize| -> Target {
+            match &set.targets {
+                SequenceTargets::Classes { labels, .. } => Target::Class(map(labels[i])),
+                SequenceTargets::StepClasses { labels, .. } => {
+                    Target::StepClasses(labels[i].iter().map(|&k| map(k)).collect())
+                }
+                SequenceTargets::Values { width, values } => Target::Values(
+                    values[i * width..(i + 1) * width]
+                        .iter()
+                        .enumerate()
+                        .map(|(c, &v)| meta.target.apply(v, c))
+                        .collect(),
+                ),
+                SequenceTargets::StepValues { width, values } => Target::StepValues(
+                    values[i]
+                        .iter()
+                        .enumerate()
+                        .map(|(k, &v)| meta.target.apply(v, k % width))
+                        .collect(),
+                ),
+            }
+        };
+        Examples {
+            width: meta.input_width(),
+            inputs: indices.iter().map(|&i| meta.encode(&set.series[i])).collect(),
+            lengths: indices.iter().map(|&i| set.steps(i)).collect(),
+            targets: indices.iter().map(|&i| target(i)).collect(),
+            value_width: match &set.targets {
+                SequenceTargets::Values { width, .. } | SequenceTargets::StepValues { width, .. } => *width,
+                _ => 0,
+            },
+        }
+    }
+
+    /// Number of sequences.
+    pub fn len(&self) -> usize {
+        self.inputs.len()
+    }
+
+    /// True when there are none.
+    pub fn is_empty(&self) -> bool {
+        self.inputs.is_empty()
+    }
+
+    /// The batch of the sequences at `idx`, padded to the longest.
+    pub fn batch(&self, idx: &[usize]) -> Result<Batch<f32>> {
+        let time = idx.iter().map(|&i| self.lengths[i]).max().unwrap_or(0).max(1);
+        let w = self.width;
+        let mut data = vec![0f32; idx.len() * time * w];
+        for (b, &i) in idx.iter().enumerate() {
+            let x = &self.inputs[i];
+            data[b * time * w..b * time * w + x.len()].copy_from_slice(x);
+        }
+        let lengths: Vec<usize> = idx.iter().map(|&i| self.lengths[i]).collect();
+        let x = Seq::new(data, idx.len(), time, w, lengths).map_err(|e| NnError::Input(e.to_string()))?;
+        let targets = match self.targets.first() {
+            Some(Target::Class(_)) => Targets::Classes(
+                idx.iter()
+                    .map(|&i| match &self.targets[i] {
+                        Target::Class(k) => *k,
+                        _ => 0,
+                    })
+                    .collect(),
+            ),
+            Some(Target::Values(_)) => Targets::Values(
+                idx.iter()
+                    .flat_map(|&i| match &self.targets[i] {
+                        Target::Values(v) => v.clone(),
+                        _ => Vec::new(),
+                    })
+                    .collect(),
+            ),
+            Some(Target::StepClasses(_)) => {
+                let mut c = vec![0usize; idx.len() * time];
+                for (b, &i) in idx.iter().enumerate() {
+                    if let Target::StepClasses(l) = &self.targets[i] {
+                        c[b * time..b * time + l.len()].copy_from_slice(l);
+                    }
+                }
+                Targets::Classes(c)
+            }
+            Some(Target::StepValues(_)) => {
+                let width = self.value_width;
+                let mut v = vec![0f32; idx.len() * time * width];
+                for (b, &i) in idx.iter().enumerate() {
+                    if let Target::StepValues(s) = &self.targets[i] {
+                        v[b * time * width..b * time * width + s.len()].copy_from_slice(s);
+                    }
+                }
+                Targets::Values(v)
+            }
+            Some(Target::None) | None => Targets::Values(Vec::new()),
+        };
+        Ok(Batch { x, targets })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(series: Vec<Vec<f32>>) -> SequenceSet {
+        let n = series.len();
+        SequenceSet {
+            dims: 1,
+            series,
+            targets: SequenceTargets::Classes {
+                labels: (0..n).map(|i| i % 2).collect(),
+                names: vec!["a".into(), "b".into()],
+            },
+            source: "mem".into(),
+        }
+    }
+
+    #[test]
+    fn encode_standardises_and_zeroes_missing_values() {
+        let train = set(vec![vec![1.0, 3.0], vec![f32::NAN, 1.0, 3.0]]);
+        let settings = Settings {
+            log_inputs: LogInputs::Off,
+            ..Settings::default()
+        };
+        let meta = FitMeta::measure(&train, &settings);
+        assert_eq!((meta.input.mean[0], meta.input.std[0]), (2.0, 1.0));
+        // Append: [standardised, standardised within the sequence] per step.
+        assert_eq!(meta.encode(&[f32::NAN, 3.0, 1.0]), vec![0.0, 0.0, 1.0, 1.0, -1.0, -1.0]);
+    }
+
+    #[test]
+    fn magnitudes_vary_picks_sequences_of_very_different_size() {
+        let scaled = |k: usize| (0..8).map(|t| (t % 2) as f32 * 10f32.powi((k % 5) as i32)).collect();
+        assert!(magnitudes_vary(&set((0..20).map(scaled).collect())));
+        let alike = |k: usize| (0..8).map(|t| (t % 2) as f32 * (1.0 + k as f32 * 0.05)).collect();
+        assert!(!magnitudes_vary(&set((0..20).map(alike).collect())));
+        assert!((signed_log(-(std::f32::consts::E - 1.0)) + 1.0).abs() < 1e-6);
+    }
+}

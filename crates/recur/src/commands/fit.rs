@@ -1,0 +1,378 @@
+//! `recur fit`: train a classifier, regressor or per-step tagger on the user's own labelled
+//! sequences (UEA/UCR `.ts` files or `.npy` arrays), with every training setting on the
+//! command line or in the config's `training` section.
+
+use anyhow::{bail, Context, Result};
+use clap::builder::BoolishValueParser;
+use clap::Args;
+use recur_data::read_ts;
+use recur_data::sequences::{read_npy_set, SequenceSet};
+use recur_fit::{member_dir, model_config, split_config, FitJob, Settings};
+use recur_nn::model_dir::{write_atomic, CONFIG_FILE};
+use recur_train::FitReport;
+use recur_viz::{write_picture, Line, LineChart};
+use serde_json::{json, Map, Value};
+use std::path::{Path, PathBuf};
+
+/// Labelled sequences as `.npy` arrays.
+#[derive(Args, Clone, Debug, Default)]
+pub struct NpyArgs {
+    /// float32/float64 array [n, time, features] (or [n, time]) of padded sequences.
+    #[arg(long)]
+    pub x: Option<PathBuf>,
+    /// int array [n] of valid steps per sequence (default: all steps).
+    #[arg(long)]
+    pub lengths: Option<PathBuf>,
+    /// Targets: int [n] classes, float [n] or [n, k] values, int [n, time] per-step classes,
+    /// float [n, time, k] per-step values.
+    #[arg(long)]
+    pub y: Option<PathBuf>,
+}
+
+/// Reads a `.ts` file or the `.npy` triple, whichever is given (`what` names it in errors).
+pub fn read_set(ts: Option<&Path>, npy: &NpyArgs, what: &str) -> Result<Option<SequenceSet>> {
+    match (ts, &npy.x, &npy.y) {
+        (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
+            bail!("give the {what} as a .ts file or as --x/--y arrays, not both")
+        }
+        (Some(path), None, None) => {
+            if path.extension().and_then(|e| e.to_str()) == Some("npy") {
+                bail!(
+                    "{}: .npy arrays are given with --x, --lengths and --y; a single file must be .ts",
+                    path.display()
+                );
+            }
+            Ok(Some(read_ts(path)?))
+        }
+        (None, Some(x), Some(y)) => Ok(Some(read_npy_set(x, npy.lengths.as_deref(), y)?)),
+        (None, Some(_), None) => bail!("--x needs --y (the targets)"),
+        (None, None, Some(_)) => bail!("--y needs --x (the sequences)"),
+        (None, None, None) => {
+            if npy.lengths.is_some() {
+                bail!("--lengths needs --x and --y");
+            }
+            Ok(None)
+        }
+    }
+}
+
+/// Arguments of `recur fit`.
+#[derive(Args)]
+pub struct FitArgs {
+    /// Training sequences: a UEA/UCR .ts file (or use --x/--y).
+    #[arg(long)]
+    train: Option<PathBuf>,
+    #[command(flatten)]
+    npy: NpyArgs,
+    /// Validation sequences (.ts); without them --val-split of the training file is held out.
+    #[arg(long)]
+    val: Option<PathBuf>,
+    /// Validation sequences as .npy: [n, time, features].
+    #[arg(long)]
+    val_x: Option<PathBuf>,
+    /// Validation lengths as .npy.
+    #[arg(long)]
+    val_lengths: Option<PathBuf>,
+    /// Validation targets as .npy.
+    #[arg(long)]
+    val_y: Option<PathBuf>,
+    /// Model directory to write (best model, checkpoint, history.json, learning_curve.png).
+    #[arg(long)]
+    out: PathBuf,
+    /// Model config (JSON, Keras-like layers); its optional `training` object holds settings
+    /// with the names of the options below (snake_case). Default: a conv + BiGRU for the task.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Continue the run checkpointed in --out (give the same data and settings).
+    #[arg(long)]
+    resume: bool,
+    /// Replace a model already in --out.
+    #[arg(long)]
+    force: bool,
+    /// No progress bar or per-epoch lines.
+    #[arg(long)]
+    quiet: bool,
+    #[command(flatten)]
+    knobs: Knobs,
+}
+
+/// Training settings on the command line; each overrides the config's `training` section.
+#[derive(Args, Default)]
+pub struct Knobs {
+    /// Loss: auto, cross_entropy, mse or huber.
+    #[arg(long)]
+    loss: Option<String>,
+    /// Label smoothing of the cross-entropy [default: 0.1].
+    #[arg(long)]
+    label_smoothing: Option<f64>,
+    /// Huber threshold in standardised target units [default: 1].
+    #[arg(long)]
+    huber_delta: Option<f64>,
+    /// Optimiser: sgd, nesterov, adam or adamw [default: adamw].
+    #[arg(long)]
+    optimizer: Option<String>,
+    /// Decoupled weight decay of adamw [default: 0.01].
+    #[arg(long)]
+    weight_decay: Option<f64>,
+    /// Momentum of sgd and nesterov [default: 0.9].
+    #[arg(long)]
+    momentum: Option<f64>,
+    /// Peak learning rate [default: 0.003].
+    #[arg(long)]
+    lr: Option<f64>,
+    /// Schedule: constant, exponential or cosine [default: cosine].
+    #[arg(long)]
+    schedule: Option<String>,
+    /// Final cosine rate as a fraction of --lr [default: 0.01].
+    #[arg(long)]
+    min_lr_ratio: Option<f64>,
+    /// Per-epoch decay of the exponential schedule [default: 0.97].
+    #[arg(long)]
+    decay_rate: Option<f64>,
+    /// Epochs of linear warm-up [default: 2].
+    #[arg(long)]
+    warmup_epochs: Option<f64>,
+    /// Clip the global gradient norm to this [default: 1].
+    #[arg(long)]
+    clip_norm: Option<f64>,
+    /// Clip each gradient value to ±this instead.
+    #[arg(long)]
+    clip_value: Option<f64>,
+    /// No gradient clipping.
+    #[arg(long)]
+    no_clip: bool,
+    /// Sequences per batch [default: 16].
+    #[arg(long)]
+    batch_size: Option<usize>,
+    /// Epochs [default: about 3000 steps, 30 to 400 epochs].
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Metric choosing the best epoch: val_loss, val_accuracy, val_mae, val_rmse [default: val_loss].
+    #[arg(long)]
+    monitor: Option<String>,
+    /// Stop after this many epochs without a better monitored value [default: never].
+    #[arg(long)]
+    patience: Option<usize>,
+    /// Keep the best epoch's weights (true) or the last (false) [default: true].
+    #[arg(long, value_parser = BoolishValueParser::new())]
+    keep_best: Option<bool>,
+    /// Seed for the split, weights, shuffling and dropout [default: 1].
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Cores [default: all].
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Standardise each channel with the training set's mean and deviation (on/off) [default: on].
+    #[arg(long, value_parser = BoolishValueParser::new())]
+    standardize: Option<bool>,
+    /// Take sign(x)·ln(1 + |x|) of every input value first: auto (when the sequences' sizes
+    /// differ by orders of magnitude), on or off [default: auto].
+    #[arg(long)]
+    log_inputs: Option<String>,
+    /// Per-sequence standardisation: off, append (each channel also standardised within its
+    /// sequence) or only (within-sequence shape plus level and log scale) [default: append].
+    #[arg(long)]
+    sequence_norm: Option<String>,
+    /// Share of the training file held out for validation when no --val is given; 0 keeps
+    /// the last epoch [default: 0.2].
+    #[arg(long)]
+    val_split: Option<f64>,
+    /// Train this many models (seeds seed, seed+1, … each with its own split) and average them
+    /// [default: 1].
+    #[arg(long)]
+    ensemble: Option<usize>,
+}
+
+impl Knobs {
+    /// The options given, as `training` fields laid over `section`.
+    fn merge_into(&self, section: Value) -> Value {
+        let mut map: Map<String, Value> = match section {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        };
+        let mut set = |k: &str, v: Option<Value>| {
+            if let Some(v) = v {
+                map.insert(k.into(), v);
+            }
+        };
+        set("loss", self.loss.as_ref().map(|v| json!(v)));
+        set("label_smoothing", self.label_smoothing.map(|v| json!(v)));
+        set("huber_delta", self.huber_delta.map(|v| json!(v)));
+        set("optimizer", self.optimizer.as_ref().map(|v| json!(v)));
+        set("weight_decay", self.weight_decay.map(|v| json!(v)));
+        set("momentum", self.momentum.map(|v| json!(v)));
+        set("lr", self.lr.map(|v| json!(v)));
+        set("schedule", self.schedule.as_ref().map(|v| json!(v)));
+        set("min_lr_ratio", self.min_lr_ratio.map(|v| json!(v)));
+        set("decay_rate", self.decay_rate.map(|v| json!(v)));
+        set("warmup_epochs", self.warmup_epochs.map(|v| json!(v)));
+        set("clip_norm", self.clip_norm.map(|v| json!(v)));
+        set("clip_value", self.clip_value.map(|v| json!(v)));
+        set("batch_size", self.batch_size.map(|v| json!(v)));
+        set("epochs", self.epochs.map(|v| json!(v)));
+        set("monitor", self.monitor.as_ref().map(|v| json!(v)));
+        set("patience", self.patience.map(|v| json!(v)));
+        set("keep_best", self.keep_best.map(|v| json!(v)));
+        set("seed", self.seed.map(|v| json!(v)));
+        set("threads", self.threads.map(|v| json!(v)));
+        set("standardize", self.standardize.map(|v| json!(v)));
+        set("log_inputs", self.log_inputs.as_ref().map(|v| json!(v)));
+        set("sequence_norm", self.sequence_norm.as_ref().map(|v| json!(v)));
+        set("val_split", self.val_split.map(|v| json!(v)));
+        set("ensemble", self.ensemble.map(|v| json!(v)));
+        if self.no_clip {
+            set("clip_norm", Some(Value::Null));
+            set("clip_value", Some(Value::Null));
+        }
+        Value::Object(map)
+    }
+}
+
+/// Runs `recur fit`.
+pub fn fit(args: FitArgs) -> Result<()> {
+    let train = read_set(args.train.as_deref(), &args.npy, "training sequences")?
+        .context("give the training sequences: --train FILE.ts, or --x and --y arrays")?;
+    let val_npy = NpyArgs {
+        x: args.val_x.clone(),
+        lengths: args.val_lengths.clone(),
+        y: args.val_y.clone(),
+    };
+    let val = read_set(args.val.as_deref(), &val_npy, "validation sequences")?;
+    let (model, section) = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+            let (model, section) = split_config(&text, &path.display().to_string())?;
+            (Some((model, path.display().to_string())), section)
+        }
+        None => (None, json!({})),
+    };
+    let settings = Settings::from_json(args.knobs.merge_into(section))?;
+    // The model's input width depends on the settings (sequence_norm adds channels).
+    let width = settings.sequence_norm.width(train.dims);
+    let config = match model {
+        Some((model, source)) => Some(model_config(model, width, &source)?),
+        None => None,
+    };
+    if args.out.join(CONFIG_FILE).exists() && !args.resume && !args.force {
+        bail!(
+            "{} already holds a model: pass --resume to continue its training or --force to start over",
+            args.out.display()
+        );
+    }
+    if args.force && !args.resume && args.out.exists() {
+        std::fs::remove_dir_all(&args.out).with_context(|| format!("cannot clear {}", args.out.display()))?;
+    }
+    if !args.quiet {
+        eprintln!(
+            "{}: {} sequences, {} channels, {} to {} steps{}",
+            train.source,
+            train.len(),
+            train.dims,
+            train.min_steps(),
+            train.max_steps(),
+            val.as_ref()
+                .map_or(String::new(), |v| format!("; validation {}: {}", v.source, v.len()))
+        );
+    }
+    let job = FitJob {
+        train: &train,
+        val: val.as_ref(),
+        config,
+        settings,
+        out: args.out.clone(),
+        resume: args.resume,
+        verbose: !args.quiet,
+    };
+    let outcome = recur_fit::fit_sequences(&job)?;
+    for (k, report) in outcome.reports.iter().enumerate() {
+        write_history(&member_dir(&args.out, k), report)?;
+    }
+    let r = &outcome.reports[0];
+    let best = r.history.iter().find(|e| e.epoch == r.best_epoch);
+    let figures: Vec<String> = best
+        .map(|e| {
+            e.metrics
+                .iter()
+                .filter(|(n, _)| n != "steps")
+                .map(|(n, v)| format!("{n} {v:.4}"))
+                .collect()
+        })
+        .unwrap_or_default();
+    println!(
+        "{} ({}): kept epoch {} of {}{}{}",
+        args.out.display(),
+        outcome.meta.task.describe(),
+        r.best_epoch,
+        r.history.len(),
+        if figures.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", figures.join("  "))
+        },
+        if outcome.models.len() > 1 {
+            format!(" (member 1 of {})", outcome.models.len())
+        } else {
+            String::new()
+        }
+    );
+    Ok(())
+}
+
+/// Writes `history.json` (every epoch's figures) and `learning_curve.png` into `dir`.
+fn write_history(dir: &Path, report: &FitReport) -> Result<()> {
+    let history = json!({
+        "best_epoch": report.best_epoch,
+        "stopped_early": report.stopped_early,
+        "epochs": report.history,
+    });
+    write_atomic(
+        &dir.join("history.json"),
+        serde_json::to_string_pretty(&history)?.as_bytes(),
+    )?;
+    let series = |name: &str| -> Vec<(f64, f64)> {
+        report
+            .history
+            .iter()
+            .filter_map(|e| {
+                e.metrics
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .map(|(_, v)| (e.epoch as f64, *v))
+            })
+            .collect()
+    };
+    let mut lines = vec![Line {
+        name: "training loss".into(),
+        points: report.history.iter().map(|e| (e.epoch as f64, e.loss)).collect(),
+        color: "#1f77b4".into(),
+        dashed: false,
+        width: 2.0,
+    }];
+    for (name, color) in [
+        ("val_loss", "#ff7f0e"),
+        ("val_accuracy", "#2ca02c"),
+        ("val_mae", "#2ca02c"),
+        ("val_rmse", "#d62728"),
+    ] {
+        let points = series(name);
+        if !points.is_empty() {
+            lines.push(Line {
+                name: name.into(),
+                points,
+                color: color.into(),
+                dashed: name != "val_loss",
+                width: 2.0,
+            });
+        }
+    }
+    let chart = LineChart {
+        title: format!("Learning curve (kept epoch {})", report.best_epoch),
+        x_label: "epoch".into(),
+        y_label: "loss / metric".into(),
+        lines,
+        markers: vec![(report.best_epoch as f64, "kept".into())],
+        ..LineChart::default()
+    };
+    write_picture(&dir.join("learning_curve.png"), &chart.to_svg())?;
+    Ok(())
+}

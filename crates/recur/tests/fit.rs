@@ -1,0 +1,351 @@
+//! `recur fit`, `recur eval --test` and `recur run` on fitted models, end to end on small
+//! generated data: a separable 3-class problem (.ts), a regression and a per-step tagging
+//! (.npy); resuming; and clean errors for bad files and settings. One real-data check on
+//! JapaneseVowels runs when the data set is present.
+
+mod common;
+
+use common::{fails_with, recur, temp_dir};
+use recur_core::Rng;
+use std::fmt::Write;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+fn ok(o: Output) -> String {
+    assert!(o.status.success(), "failed: {}", stderr(&o));
+    assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+    String::from_utf8_lossy(&o.stdout).to_string()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// Two channels, 8–20 steps; class 0 a slow sine, 1 a fast sine, 2 a ramp; noisy.
+fn classes_ts(n_per_class: usize, seed: u64, labels: [&str; 3]) -> String {
+    let mut rng = Rng::new(seed);
+    let mut text = format!(
+        "# generated\n@problemName Synth\n@univariate false\n@dimensions 2\n@equalLength false\n@classLabel true {}\n@data\n",
+        labels.join(" ")
+    );
+    for i in 0..3 * n_per_class {
+        let c = i % 3;
+        let len = 8 + rng.below(13);
+        let phase = rng.uniform() * 6.0;
+        let value = |t: usize| match c {
+            0 => (t as f64 * 0.3 + phase).sin(),
+            1 => (t as f64 * 1.7 + phase).sin(),
+            _ => t as f64 / len as f64 * 2.0 - 1.0,
+        };
+        let chan = |rng: &mut Rng, scale: f64| -> String {
+            (0..len)
+                .map(|t| format!("{:.4}", 5.0 + scale * value(t) + 0.1 * rng.normal()))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let (a, b) = (chan(&mut rng, 3.0), chan(&mut rng, -1.0));
+        let _ = writeln!(text, "{a}:{b}:{}", labels[c]);
+    }
+    text
+}
+
+fn npy(path: &Path, descr: &str, shape: &[usize], body: Vec<u8>) {
+    std::fs::write(path, recur_data::npy::npy_bytes(descr, shape, &body)).unwrap();
+}
+
+fn f32s(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+fn i64s(v: &[i64]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+/// `n` random walks [n, 12, 1] with lengths 6..=12; returns (x, lengths).
+fn walks(n: usize, seed: u64) -> (Vec<f32>, Vec<i64>) {
+    let mut rng = Rng::new(seed);
+    let (mut x, mut lengths) = (vec![0f32; n * 12], Vec::new());
+    for i in 0..n {
+        let len = 6 + rng.below(7);
+        for t in 0..len {
+            x[i * 12 + t] = rng.normal() as f32;
+        }
+        lengths.push(len as i64);
+    }
+    (x, lengths)
+}
+
+fn json_of(stdout: &str) -> serde_json::Value {
+    assert_eq!(stdout.trim().lines().count(), 1, "one line of JSON: {stdout}");
+    serde_json::from_str(stdout.trim()).unwrap()
+}
+
+const QUICK: [&str; 6] = ["--threads", "1", "--quiet", "--batch-size", "8", "--lr"];
+
+fn fit(args: &[&str], epochs: &str) -> Output {
+    let mut all = vec!["fit"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&QUICK);
+    all.extend_from_slice(&["0.01", "--epochs", epochs]);
+    recur(&all)
+}
+
+#[test]
+fn fit_classifier_from_ts_learns_evaluates_and_runs() {
+    let d = temp_dir("fit-classes");
+    let (train, test, m) = (d.join("train.ts"), d.join("test.ts"), d.join("m"));
+    std::fs::write(&train, classes_ts(20, 1, ["slow", "fast", "ramp"])).unwrap();
+    // The test file lists its classes in another order: they are matched by name.
+    std::fs::write(
+        &test,
+        classes_ts(10, 2, ["slow", "fast", "ramp"]).replace("true slow fast ramp", "true ramp slow fast"),
+    )
+    .unwrap();
+    ok(fit(&["--train", s(&train), "--out", s(&m)], "12"));
+    for f in ["config.json", "model.safetensors", "history.json", "learning_curve.png"] {
+        assert!(m.join(f).is_file(), "{f} missing");
+    }
+    let e = json_of(&ok(recur(&[
+        "eval",
+        "--model",
+        s(&m),
+        "--test",
+        s(&test),
+        "--json",
+        "--confusion",
+        s(&d.join("c.png")),
+    ])));
+    let acc = e["accuracy"].as_f64().unwrap();
+    assert!(acc > 0.9, "test accuracy {acc}");
+    assert_eq!(e["n"], 30);
+    assert!(e["per_class"]["ramp"].as_f64().is_some() && d.join("c.png").is_file());
+
+    let out = ok(recur(&[
+        "run",
+        "--model",
+        s(&m),
+        "--input",
+        s(&test),
+        "--output",
+        s(&d.join("p.npy")),
+        "--labels",
+    ]));
+    let labels: Vec<&str> = out.lines().collect();
+    assert_eq!(labels.len(), 30);
+    assert!(labels.iter().all(|l| ["slow", "fast", "ramp"].contains(l)), "{out}");
+    let p = recur_data::npy::read_npy(&d.join("p.npy")).unwrap();
+    assert_eq!(p.shape, vec![30, 3]);
+
+    // Unknown test labels are refused by name.
+    let bad = d.join("bad.ts");
+    std::fs::write(&bad, classes_ts(2, 3, ["slow", "fast", "wiggle"])).unwrap();
+    fails_with(
+        recur(&["eval", "--model", s(&m), "--test", s(&bad)]),
+        "labels the model does not know: wiggle",
+    );
+    // A second run into the same folder needs --resume or --force.
+    fails_with(
+        fit(&["--train", s(&train), "--out", s(&m)], "2"),
+        "already holds a model",
+    );
+}
+
+#[test]
+fn fit_regression_and_tagging_from_npy() {
+    let d = temp_dir("fit-npy");
+    let (x, lengths) = walks(160, 5);
+    let (xp, lp) = (d.join("x.npy"), d.join("l.npy"));
+    npy(&xp, "<f4", &[160, 12, 1], f32s(&x));
+    npy(&lp, "<i8", &[160], i64s(&lengths));
+    // Regression: 10 + 3 × the mean of the walk's steps.
+    let y: Vec<f32> = (0..160)
+        .map(|i| {
+            let l = lengths[i] as usize;
+            10.0 + 3.0 * x[i * 12..i * 12 + l].iter().sum::<f32>() / l as f32
+        })
+        .collect();
+    npy(&d.join("y.npy"), "<f4", &[160], f32s(&y));
+    let (m, yp) = (d.join("reg"), d.join("y.npy"));
+    let data = ["--x", s(&xp), "--lengths", s(&lp), "--y", s(&yp)];
+    ok(fit(&[&data[..], &["--out", s(&m)]].concat(), "25"));
+    let e = json_of(&ok(recur(
+        &[&["eval", "--model", s(&m), "--json"][..], &data[..]].concat(),
+    )));
+    let spread = {
+        let mean = y.iter().sum::<f32>() / y.len() as f32;
+        (y.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / y.len() as f32).sqrt() as f64
+    };
+    let rmse = e["rmse"].as_f64().unwrap();
+    assert!(
+        e["mae"].as_f64().is_some() && rmse < 0.6 * spread,
+        "rmse {rmse}, spread {spread}"
+    );
+
+    // Per-step tagging: is the walk above zero at this step.
+    let tags: Vec<i64> = x.iter().map(|&v| i64::from(v > 0.0)).collect();
+    npy(&d.join("t.npy"), "<i8", &[160, 12], i64s(&tags));
+    let (m, tp) = (d.join("tag"), d.join("t.npy"));
+    let data = ["--x", s(&xp), "--lengths", s(&lp), "--y", s(&tp)];
+    ok(fit(&[&data[..], &["--out", s(&m)]].concat(), "10"));
+    let e = json_of(&ok(recur(
+        &[&["eval", "--model", s(&m), "--json"][..], &data[..]].concat(),
+    )));
+    let acc = e["accuracy"].as_f64().unwrap();
+    assert!(acc > 0.85, "per-step accuracy {acc}");
+    assert_eq!(e["n"], lengths.iter().sum::<i64>());
+
+    // Labels outside the model's classes.
+    let mut far = tags.clone();
+    far[0] = 7;
+    npy(&d.join("far.npy"), "<i8", &[160, 12], i64s(&far));
+    fails_with(
+        recur(&[
+            "eval",
+            "--model",
+            s(&m),
+            "--x",
+            s(&xp),
+            "--lengths",
+            s(&lp),
+            "--y",
+            s(&d.join("far.npy")),
+        ]),
+        "labels the model does not know: 7",
+    );
+}
+
+#[test]
+fn fit_resume_continues_the_history() {
+    let d = temp_dir("fit-resume");
+    let (train, m) = (d.join("train.ts"), d.join("m"));
+    std::fs::write(&train, classes_ts(8, 4, ["a", "b", "c"])).unwrap();
+    ok(fit(&["--train", s(&train), "--out", s(&m)], "2"));
+    ok(fit(&["--train", s(&train), "--out", s(&m), "--resume"], "4"));
+    let h: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(m.join("history.json")).unwrap()).unwrap();
+    let epochs: Vec<u64> = h["epochs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["epoch"].as_u64().unwrap())
+        .collect();
+    assert_eq!(epochs, vec![1, 2, 3, 4]);
+
+    // Without a validation part the last epoch is kept.
+    let all = d.join("all");
+    ok(fit(&["--train", s(&train), "--out", s(&all), "--val-split", "0"], "3"));
+    let h: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(all.join("history.json")).unwrap()).unwrap();
+    assert_eq!(h["best_epoch"], 3);
+}
+
+#[test]
+fn fit_bad_input_and_settings_are_clear_errors() {
+    let d = temp_dir("fit-bad");
+    let (train, m) = (d.join("train.ts"), d.join("m"));
+    std::fs::write(&train, classes_ts(4, 6, ["a", "b", "c"])).unwrap();
+    let bad = d.join("bad.ts");
+    std::fs::write(&bad, "@problemName x\n@classLabel true a b\n@data\n1,2,x:a\n").unwrap();
+    fails_with(fit(&["--train", s(&bad), "--out", s(&m)], "1"), "line 4");
+    fails_with(
+        fit(&["--train", s(&train), "--out", s(&m), "--optimizer", "adagrad"], "1"),
+        "unknown variant `adagrad`",
+    );
+    fails_with(
+        fit(&["--train", s(&train), "--out", s(&m), "--val-split", "1.5"], "1"),
+        "val_split must be in [0, 1)",
+    );
+    fails_with(
+        fit(&["--train", s(&train), "--out", s(&m), "--loss", "mse"], "1"),
+        "needs value targets",
+    );
+    fails_with(
+        fit(&["--train", s(&train), "--out", s(&m), "--monitor", "val_mae"], "1"),
+        "cannot monitor `val_mae`",
+    );
+    let config = d.join("c.json");
+    std::fs::write(
+        &config,
+        r#"{"layers": [{"type": "gru", "units": 4}, {"type": "dense", "units": 5}], "training": {"learning_rate": 1}}"#,
+    )
+    .unwrap();
+    fails_with(
+        fit(&["--train", s(&train), "--out", s(&m), "--config", s(&config)], "1"),
+        "unknown field `learning_rate`",
+    );
+    std::fs::write(
+        &config,
+        r#"{"layers": [{"type": "gru", "units": 4}, {"type": "dense", "units": 5}]}"#,
+    )
+    .unwrap();
+    fails_with(
+        fit(&["--train", s(&train), "--out", s(&m), "--config", s(&config)], "1"),
+        "the last layer gives 5 outputs",
+    );
+    // x must be floating point.
+    npy(&d.join("x.npy"), "<i8", &[2, 3], i64s(&[1, 2, 3, 4, 5, 6]));
+    npy(&d.join("y.npy"), "<i8", &[2], i64s(&[0, 1]));
+    fails_with(
+        fit(
+            &["--x", s(&d.join("x.npy")), "--y", s(&d.join("y.npy")), "--out", s(&m)],
+            "1",
+        ),
+        "x.npy",
+    );
+    fails_with(fit(&["--x", s(&d.join("x.npy")), "--out", s(&m)], "1"), "--x needs --y");
+    // A negative class label.
+    npy(&d.join("xf.npy"), "<f4", &[2, 3], f32s(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]));
+    npy(&d.join("neg.npy"), "<i8", &[2], i64s(&[0, -1]));
+    fails_with(
+        fit(
+            &[
+                "--x",
+                s(&d.join("xf.npy")),
+                "--y",
+                s(&d.join("neg.npy")),
+                "--out",
+                s(&m),
+            ],
+            "1",
+        ),
+        "neg.npy",
+    );
+    assert!(!m.join("config.json").exists());
+}
+
+/// The shared data folder, from the main checkout or a worktree; `None` (skip) without it.
+fn shared_data(name: &str) -> Option<PathBuf> {
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    ["../../../shared/data", "../../../../shared/data"]
+        .iter()
+        .map(|p| here.join(p).join(name))
+        .find(|p| p.is_dir())
+}
+
+#[test]
+fn fit_default_on_japanese_vowels_beats_a_modest_bar() {
+    let Some(dir) = shared_data("uea_japanese_vowels") else {
+        eprintln!("skipped: shared/data/uea_japanese_vowels is absent");
+        return;
+    };
+    let d = temp_dir("fit-jv");
+    let m = d.join("m");
+    let train = dir.join("JapaneseVowels_TRAIN.ts");
+    ok(recur(&[
+        "fit",
+        "--train",
+        s(&train),
+        "--out",
+        s(&m),
+        "--epochs",
+        "8",
+        "--quiet",
+    ]));
+    let test = dir.join("JapaneseVowels_TEST.ts");
+    let e = json_of(&ok(recur(&["eval", "--model", s(&m), "--test", s(&test), "--json"])));
+    let acc = e["accuracy"].as_f64().unwrap();
+    assert!(acc > 0.9, "JapaneseVowels test accuracy {acc}");
+}
