@@ -54,10 +54,10 @@ pub fn split_config(text: &str, source: &str) -> Result<(Value, Value)> {
     Ok((value, training))
 }
 
-/// The model part of a config file as a [`ModelConfig`], with `input_size` filled in from the
-/// data when it is missing.
+/// The model part of a config file as a [`ModelConfig`], with a stack's `input_size` filled in
+/// from the data when it is missing (a graph names its inputs' sizes itself).
 pub fn model_config(mut model: Value, inputs: usize, source: &str) -> Result<ModelConfig> {
-    if let Some(map) = model.as_object_mut() {
+    if let Some(map) = model.as_object_mut().filter(|m| !m.contains_key("inputs")) {
         map.entry("input_size").or_insert(json!(inputs));
     }
     ModelConfig::from_json(&model.to_string()).map_err(|e| NnError::Config(format!("{source}: {e}")))
@@ -65,13 +65,12 @@ pub fn model_config(mut model: Value, inputs: usize, source: &str) -> Result<Mod
 
 /// Checks that `config` fits the data: input width, output width and whether it keeps steps.
 pub fn check_config(config: &ModelConfig, task: Task, inputs: usize, outputs: usize) -> Result<()> {
-    let shapes = config.shapes()?;
-    let out = shapes[shapes.len() - 1];
+    let (input, out) = (config.input_shape()?, config.output_shape()?);
     let mut problems = Vec::new();
-    if config.input_size != inputs {
+    if input.features != inputs || !input.sequential {
         problems.push(format!(
-            "input_size is {}, but the data gives {inputs} features per step",
-            config.input_size
+            "the model's input takes {} features per step, but the data gives {inputs}",
+            input.features
         ));
     }
     if out.features != outputs {

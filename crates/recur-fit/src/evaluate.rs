@@ -7,7 +7,7 @@ use crate::task::{Examples, FitMeta, Target};
 use recur_core::Seq;
 use recur_nn::{Model, Result};
 use recur_train::loss::softmax;
-use recur_train::predict_sharded;
+use recur_train::predict_parallel;
 
 /// Sequences per inference batch.
 const BATCH: usize = 64;
@@ -47,8 +47,7 @@ pub fn predict(models: &[Model<f32>], ex: &Examples, meta: &FitMeta, threads: us
     let mut sum: Outputs = vec![Vec::new(); ex.len()];
     let share = 1.0 / models.len().max(1) as f64;
     for model in models {
-        let mut replicas = vec![model.clone(); threads.max(1)];
-        let outs = outputs_with(ex, meta, |x| predict_sharded(&mut replicas, x))?;
+        let outs = outputs_with(ex, meta, |x| predict_parallel(model, x, threads))?;
         for (s, o) in sum.iter_mut().zip(outs) {
             s.resize(o.len(), 0.0);
             s.iter_mut().zip(o).for_each(|(a, b)| *a += b * share);
