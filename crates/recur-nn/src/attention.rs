@@ -17,9 +17,12 @@
 //! OpenNMT's `linear_out` (the attentional state `tanh(W[c; q])`) is not part of this module:
 //! it is a dense layer over the concatenated context and query, which the decoder owns.
 //!
-//! One decoding step is the same call with one query per sequence: pass the queries as
-//! [`Seq::vectors`] (`[batch, q_dim]`) and the context comes back as vectors `[batch, mem_dim]`
-//! and the weights as vectors `[batch, src_time]`.
+//! A decoder that attends step by step (input feeding, greedy or beam search) prepares the
+//! memory once ([`Attention::prepare`], which projects it for `additive`), calls
+//! [`Attention::attend`] with one query per sequence ([`Seq::vectors`], `[batch, q_dim]`; the
+//! context comes back as vectors `[batch, mem_dim]` and the weights as `[batch, src_time]`),
+//! and in training sums the memory's gradient over the steps ([`Attention::attend_backward`]
+//! into a [`MemoryGrad`], then [`Attention::finish`]).
 
 use crate::error::{NnError, Result};
 use crate::init;
@@ -83,14 +86,40 @@ pub struct Attention<T> {
     mem_dim: usize,
 }
 
-/// What backward needs from a training-mode forward.
-struct AttentionTape<T> {
+/// Encoder outputs prepared by [`Attention::prepare`] for attention step by step.
+pub struct Memory<T> {
+    seq: Seq<T>,
+    /// `additive`: `linear_context(memory)`, `[batch·src_time, units]`; otherwise empty.
+    keys: Vec<T>,
+}
+
+impl<T> Memory<T> {
+    /// The encoder outputs.
+    pub fn seq(&self) -> &Seq<T> {
+        &self.seq
+    }
+}
+
+/// The gradient of a [`Memory`], summed over the steps that attended to it.
+pub struct MemoryGrad<T> {
+    d_memory: Seq<T>,
+    /// The gradient of [`Memory`]'s keys, which [`Attention::finish`] carries to the memory.
+    d_keys: Vec<T>,
+}
+
+/// What one attention call's backward needs besides its memory.
+struct StepTape<T> {
     queries: Seq<T>,
-    memory: Seq<T>,
     weights: Seq<T>,
     /// `general`: the projected queries `[batch·tgt_time, mem_dim]`; `additive`: the `tanh`
     /// activations `[batch, tgt_time, src_time, units]`; `dot`: empty.
     hidden: Vec<T>,
+}
+
+/// What [`Attention::forward`] leaves for [`Attention::backward`]: the step and its memory.
+struct WholeTape<T> {
+    step: StepTape<T>,
+    memory: Memory<T>,
 }
 
 impl<T: Float> Attention<T> {
@@ -201,21 +230,120 @@ impl<T: Float> Attention<T> {
     /// [`backward`]: Attention::backward
     /// [`check_inputs`]: Attention::check_inputs
     pub fn forward(&self, queries: &Seq<T>, memory: &Seq<T>, training: bool) -> (Seq<T>, Seq<T>, Tape) {
-        if let Err(e) = self.check_inputs(queries, memory) {
+        let memory = self.prepare(memory.clone());
+        let (context, weights, step) = self.attend_inner(queries, &memory, training);
+        let tape = match step {
+            Some(step) => Tape::new(WholeTape { step, memory }),
+            None => Tape::empty(),
+        };
+        (context, weights, tape)
+    }
+
+    /// Back-propagates through the [`forward`] call that made `tape`, given the gradient of
+    /// the loss with respect to the context; adds the parameter gradients into each
+    /// [`Param::grad`] and returns the gradients of the queries and of the memory (zero at
+    /// padded steps).
+    ///
+    /// [`forward`]: Attention::forward
+    pub fn backward(&mut self, tape: Tape, d_context: Seq<T>) -> (Seq<T>, Seq<T>) {
+        let WholeTape { step, memory } = tape.take("attention");
+        let mut grad = self.memory_grad(&memory);
+        let d_queries = self.attend_backward_inner(step, d_context, &memory, &mut grad);
+        (d_queries, self.finish(&memory, grad))
+    }
+
+    /// Prepares encoder outputs for attention step by step: the memory and, for `additive`,
+    /// its projection, computed once and reused by every [`attend`] call.
+    ///
+    /// [`attend`]: Attention::attend
+    pub fn prepare(&self, memory: Seq<T>) -> Memory<T> {
+        let keys = match &self.score {
+            Score::Additive { context, .. } => linear(&memory.data, self.mem_dim, &context.value, self.units(), None),
+            _ => Vec::new(),
+        };
+        Memory { seq: memory, keys }
+    }
+
+    /// [`forward`] over a prepared memory: what a decoder calls at each step, with the
+    /// queries as [`Seq::vectors`]. Its backward is [`attend_backward`].
+    ///
+    /// [`forward`]: Attention::forward
+    /// [`attend_backward`]: Attention::attend_backward
+    pub fn attend(&self, queries: &Seq<T>, memory: &Memory<T>, training: bool) -> (Seq<T>, Seq<T>, Tape) {
+        let (context, weights, step) = self.attend_inner(queries, memory, training);
+        (context, weights, step.map_or_else(Tape::empty, Tape::new))
+    }
+
+    /// A zero gradient for `memory`, which each [`attend_backward`] accumulates into and
+    /// [`finish`] turns into the memory's gradient.
+    ///
+    /// [`attend_backward`]: Attention::attend_backward
+    /// [`finish`]: Attention::finish
+    pub fn memory_grad(&self, memory: &Memory<T>) -> MemoryGrad<T> {
+        MemoryGrad {
+            d_memory: Seq::zeros_like(&memory.seq, self.mem_dim),
+            d_keys: vec![T::ZERO; memory.keys.len()],
+        }
+    }
+
+    /// Back-propagates through the [`attend`] call that made `tape`: adds the parameter
+    /// gradients, accumulates the memory's into `grad` and returns the queries' gradient.
+    ///
+    /// [`attend`]: Attention::attend
+    pub fn attend_backward(
+        &mut self,
+        tape: Tape,
+        d_context: Seq<T>,
+        memory: &Memory<T>,
+        grad: &mut MemoryGrad<T>,
+    ) -> Seq<T> {
+        self.attend_backward_inner(tape.take("attention"), d_context, memory, grad)
+    }
+
+    /// The gradient of the memory once every step that attended to it has gone back through
+    /// [`attend_backward`] (for `additive`, this is where its projection's gradient lands).
+    ///
+    /// [`attend_backward`]: Attention::attend_backward
+    pub fn finish(&mut self, memory: &Memory<T>, grad: MemoryGrad<T>) -> Seq<T> {
+        let MemoryGrad { mut d_memory, d_keys } = grad;
+        if let Score::Additive { context, .. } = &mut self.score {
+            let units = context.shape[0];
+            linear_backward(
+                &memory.seq.data,
+                self.mem_dim,
+                &d_keys,
+                units,
+                context,
+                None,
+                &mut d_memory.data,
+            );
+        }
+        d_memory
+    }
+
+    /// The context, the weights and, when `training`, what backward needs.
+    fn attend_inner(
+        &self,
+        queries: &Seq<T>,
+        memory: &Memory<T>,
+        training: bool,
+    ) -> (Seq<T>, Seq<T>, Option<StepTape<T>>) {
+        let memory_seq = &memory.seq;
+        if let Err(e) = self.check_inputs(queries, memory_seq) {
             panic!("{e}");
         }
-        let (qt, mt, md) = (queries.time, memory.time, self.mem_dim);
+        let (qt, mt, md) = (queries.time, memory_seq.time, self.mem_dim);
         let mut weights = Seq::zeros_like(queries, mt);
         let hidden = self.scores(queries, memory, &mut weights.data);
         for b in 0..queries.batch {
-            let n_m = memory.lengths[b];
+            let n_m = memory_seq.lengths[b];
             for i in 0..queries.lengths[b] {
                 softmax(&mut weights.data[(b * qt + i) * mt..][..n_m]);
             }
         }
         let mut context = Seq::zeros_like(queries, md);
         for b in 0..queries.batch {
-            let (n_q, n_m) = (queries.lengths[b], memory.lengths[b]);
+            let (n_q, n_m) = (queries.lengths[b], memory_seq.lengths[b]);
             if n_q == 0 || n_m == 0 {
                 continue;
             }
@@ -226,7 +354,7 @@ impl<T: Float> Attention<T> {
                 &weights.data[b * qt * mt..],
                 mt,
                 Transpose::No,
-                &memory.data[b * mt * md..],
+                &memory_seq.data[b * mt * md..],
                 md,
                 Transpose::No,
                 &mut context.data[b * qt * md..],
@@ -234,24 +362,24 @@ impl<T: Float> Attention<T> {
                 false,
             );
         }
-        let tape = Tape::when(training, || AttentionTape {
+        let step = training.then(|| StepTape {
             queries: queries.clone(),
-            memory: memory.clone(),
             weights: weights.clone(),
             hidden,
         });
-        (context, weights, tape)
+        (context, weights, step)
     }
 
     /// Writes the raw scores of every real (query, memory) pair into `scores`
     /// (`[batch, tgt_time, src_time]`, the rest left zero) and returns what backward needs of
     /// the score's hidden values.
-    fn scores(&self, queries: &Seq<T>, memory: &Seq<T>, scores: &mut [T]) -> Vec<T> {
-        let (qt, mt, qd, md) = (queries.time, memory.time, self.q_dim, self.mem_dim);
+    fn scores(&self, queries: &Seq<T>, memory: &Memory<T>, scores: &mut [T]) -> Vec<T> {
+        let memory_seq = &memory.seq;
+        let (qt, mt, qd, md) = (queries.time, memory_seq.time, self.q_dim, self.mem_dim);
         // Luong scores are one GEMM per sequence against the (projected) queries.
         let luong = |keys: &[T], scores: &mut [T]| {
             for b in 0..queries.batch {
-                let (n_q, n_m) = (queries.lengths[b], memory.lengths[b]);
+                let (n_q, n_m) = (queries.lengths[b], memory_seq.lengths[b]);
                 if n_q == 0 || n_m == 0 {
                     continue;
                 }
@@ -262,7 +390,7 @@ impl<T: Float> Attention<T> {
                     &keys[b * qt * md..],
                     md,
                     Transpose::No,
-                    &memory.data[b * mt * md..],
+                    &memory_seq.data[b * mt * md..],
                     md,
                     Transpose::Yes,
                     &mut scores[b * qt * mt..],
@@ -282,19 +410,16 @@ impl<T: Float> Attention<T> {
                 projected
             }
             Score::Additive {
-                query,
-                query_bias,
-                context,
-                v,
+                query, query_bias, v, ..
             } => {
                 let units = query_bias.len();
                 let pq = linear(&queries.data, qd, &query.value, units, Some(&query_bias.value));
-                let pm = linear(&memory.data, md, &context.value, units, None);
+                let pm = &memory.keys;
                 let mut hidden = vec![T::ZERO; queries.batch * qt * mt * units];
                 for b in 0..queries.batch {
                     for i in 0..queries.lengths[b] {
                         let q_row = &pq[(b * qt + i) * units..][..units];
-                        for j in 0..memory.lengths[b] {
+                        for j in 0..memory_seq.lengths[b] {
                             let at = (b * qt + i) * mt + j;
                             let h = &mut hidden[at * units..][..units];
                             let m_row = &pm[(b * mt + j) * units..][..units];
@@ -309,23 +434,26 @@ impl<T: Float> Attention<T> {
         }
     }
 
-    /// Back-propagates through the forward call that made `tape`, given the gradient of the
-    /// loss with respect to the context; adds the parameter gradients into each
-    /// [`Param::grad`] and returns the gradients of the queries and of the memory (zero at
-    /// padded steps). A decoder that attends step by step sums the memory gradients.
-    pub fn backward(&mut self, tape: Tape, d_context: Seq<T>) -> (Seq<T>, Seq<T>) {
-        let AttentionTape {
+    /// The backward of [`Attention::attend_inner`].
+    fn attend_backward_inner(
+        &mut self,
+        tape: StepTape<T>,
+        d_context: Seq<T>,
+        memory: &Memory<T>,
+        grad: &mut MemoryGrad<T>,
+    ) -> Seq<T> {
+        let StepTape {
             queries,
-            memory,
             weights,
             hidden,
-        } = tape.take("attention");
-        let (qt, mt, qd, md) = (queries.time, memory.time, self.q_dim, self.mem_dim);
-        let mut d_memory = Seq::zeros_like(&memory, md);
+        } = tape;
+        let memory_seq = &memory.seq;
+        let (qt, mt, qd, md) = (queries.time, memory_seq.time, self.q_dim, self.mem_dim);
+        let d_memory = &mut grad.d_memory.data;
         // The gradient of the raw scores, laid out like the weights.
         let mut d_scores = vec![T::ZERO; weights.data.len()];
         for b in 0..queries.batch {
-            let (n_q, n_m) = (queries.lengths[b], memory.lengths[b]);
+            let (n_q, n_m) = (queries.lengths[b], memory_seq.lengths[b]);
             if n_q == 0 || n_m == 0 {
                 continue;
             }
@@ -338,7 +466,7 @@ impl<T: Float> Attention<T> {
                 d_c,
                 md,
                 Transpose::No,
-                &memory.data[b * mt * md..],
+                &memory_seq.data[b * mt * md..],
                 md,
                 Transpose::Yes,
                 &mut d_scores[b * qt * mt..],
@@ -355,7 +483,7 @@ impl<T: Float> Attention<T> {
                 d_c,
                 md,
                 Transpose::No,
-                &mut d_memory.data[b * mt * md..],
+                &mut d_memory[b * mt * md..],
                 md,
                 true,
             );
@@ -370,7 +498,7 @@ impl<T: Float> Attention<T> {
         // Luong scores: keys·mᵀ per sequence, so d_keys = d_s·m and d_m += d_sᵀ·keys.
         let luong_backward = |keys: &[T], d_keys: &mut [T], d_memory: &mut [T]| {
             for b in 0..queries.batch {
-                let (n_q, n_m) = (queries.lengths[b], memory.lengths[b]);
+                let (n_q, n_m) = (queries.lengths[b], memory_seq.lengths[b]);
                 if n_q == 0 || n_m == 0 {
                     continue;
                 }
@@ -382,7 +510,7 @@ impl<T: Float> Attention<T> {
                     d_s,
                     mt,
                     Transpose::No,
-                    &memory.data[b * mt * md..],
+                    &memory_seq.data[b * mt * md..],
                     md,
                     Transpose::No,
                     &mut d_keys[b * qt * md..],
@@ -406,10 +534,10 @@ impl<T: Float> Attention<T> {
             }
         };
         match &mut self.score {
-            Score::Dot => luong_backward(&queries.data, &mut d_queries.data, &mut d_memory.data),
+            Score::Dot => luong_backward(&queries.data, &mut d_queries.data, d_memory),
             Score::General { linear_in } => {
                 let mut d_projected = vec![T::ZERO; queries.batch * qt * md];
-                luong_backward(&hidden, &mut d_projected, &mut d_memory.data);
+                luong_backward(&hidden, &mut d_projected, d_memory);
                 linear_backward(
                     &queries.data,
                     qd,
@@ -421,18 +549,14 @@ impl<T: Float> Attention<T> {
                 );
             }
             Score::Additive {
-                query,
-                query_bias,
-                context,
-                v,
+                query, query_bias, v, ..
             } => {
                 let units = query_bias.len();
                 let mut d_pq = vec![T::ZERO; queries.batch * qt * units];
-                let mut d_pm = vec![T::ZERO; memory.batch * mt * units];
                 let mut d_z = vec![T::ZERO; units];
                 for b in 0..queries.batch {
                     for i in 0..queries.lengths[b] {
-                        for j in 0..memory.lengths[b] {
+                        for j in 0..memory_seq.lengths[b] {
                             let at = (b * qt + i) * mt + j;
                             let (g, h) = (d_scores[at], &hidden[at * units..][..units]);
                             for u in 0..units {
@@ -441,7 +565,7 @@ impl<T: Float> Attention<T> {
                             }
                             let d_q_row = &mut d_pq[(b * qt + i) * units..][..units];
                             d_q_row.iter_mut().zip(&d_z).for_each(|(d, &z)| *d += z);
-                            let d_m_row = &mut d_pm[(b * mt + j) * units..][..units];
+                            let d_m_row = &mut grad.d_keys[(b * mt + j) * units..][..units];
                             d_m_row.iter_mut().zip(&d_z).for_each(|(d, &z)| *d += z);
                         }
                     }
@@ -455,12 +579,9 @@ impl<T: Float> Attention<T> {
                     Some(query_bias),
                     &mut d_queries.data,
                 );
-                let mut d_memory_keys = vec![T::ZERO; d_memory.data.len()];
-                linear_backward(&memory.data, md, &d_pm, units, context, None, &mut d_memory_keys);
-                d_memory.data.iter_mut().zip(&d_memory_keys).for_each(|(d, &k)| *d += k);
             }
         }
-        (d_queries, d_memory)
+        d_queries
     }
 
     /// The learnt tensors, named as in the PyTorch module (none for `dot`).
@@ -518,7 +639,7 @@ fn linear<T: Float>(x: &[T], n_in: usize, weight: &[T], n_out: usize, bias: Opti
 }
 
 /// The backward of [`linear`] given `dy` (zero at padded rows): adds into the weight's and
-/// bias's gradients and writes `dx = dy·W` into `dx`.
+/// bias's gradients and adds `dy·W` into `dx`.
 fn linear_backward<T: Float>(
     x: &[T],
     n_in: usize,
@@ -558,7 +679,7 @@ fn linear_backward<T: Float>(
         Transpose::No,
         dx,
         n_in,
-        false,
+        true,
     );
 }
 

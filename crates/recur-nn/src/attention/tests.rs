@@ -1,5 +1,5 @@
 //! Attention: f64 finite-difference gradients of queries, memory and every parameter for each
-//! kind, source masking, the variable-length rule, and the one-step form.
+//! kind, source masking, the variable-length rule, and attending step by step.
 
 use super::*;
 use crate::gradcheck::{assert_close, crop, random_seq, weighted_loss};
@@ -171,28 +171,54 @@ fn attention_padded_batch_matches_each_sequence_alone() {
     }
 }
 
+/// Attending step by step over a prepared memory (one query vector per sequence, as a decoder
+/// with input feeding does) gives the sequence form's contexts, weights and gradients.
 #[test]
-fn attention_one_step_equals_the_sequence_form() {
+fn attention_step_by_step_over_prepared_memory_equals_the_sequence_form() {
     for kind in KINDS {
         let mut attn = attention(kind);
         let (_, m) = inputs(&attn);
-        let q = random_seq(3, 2, attn.q_dim(), &[2, 2, 2], 6);
-        let (context, weights, _) = attn.forward(&q, &m, false);
+        let q = random_seq(3, 3, attn.q_dim(), &[3, 3, 3], 6);
+        let (context, weights, tape) = attn.forward(&q, &m, true);
         let (_, d_context) = weighted_loss(&context, 8);
+        zero_grads(&mut attn);
+        let (dq, dm) = attn.backward(tape, d_context.clone());
+        let whole_grads: Vec<Vec<f64>> = attn.params().iter().map(|p| p.grad.clone()).collect();
+        zero_grads(&mut attn);
+        let memory = attn.prepare(m.clone());
+        let mut grad = attn.memory_grad(&memory);
+        let mut tapes = Vec::new();
         for t in 0..q.time {
             let step: Vec<f64> = (0..q.batch).flat_map(|b| q.step(b, t).to_vec()).collect();
             let step = Seq::vectors(step, q.batch, q.features).unwrap();
-            let (c, w, tape) = attn.forward(&step, &m, true);
+            let (c, w, tape) = attn.attend(&step, &memory, true);
             assert!(!c.sequential && !w.sequential);
             assert_eq!((c.features, w.features), (attn.mem_dim(), m.time));
-            let mut dc = Seq::zeros_like(&c, c.features);
             for b in 0..q.batch {
                 assert_close(c.step(b, 0), context.step(b, t), &format!("{kind:?} step context"));
                 assert_close(w.step(b, 0), weights.step(b, t), &format!("{kind:?} step weights"));
+            }
+            tapes.push((tape, c));
+        }
+        // Backward runs the steps in reverse, as a decoder's backward does.
+        for (t, (tape, c)) in tapes.into_iter().enumerate().rev() {
+            let mut dc = Seq::zeros_like(&c, c.features);
+            for b in 0..q.batch {
                 dc.step_mut(b, 0).copy_from_slice(d_context.step(b, t));
             }
-            let (dq, dm) = attn.backward(tape, dc);
-            assert!(!dq.sequential && dq.features == attn.q_dim() && dm.time == m.time);
+            let dq_t = attn.attend_backward(tape, dc, &memory, &mut grad);
+            for b in 0..q.batch {
+                assert_close(dq_t.step(b, 0), dq.step(b, t), &format!("{kind:?} step query grad"));
+            }
+        }
+        let dm_steps = attn.finish(&memory, grad);
+        assert_close(
+            &dm_steps.data,
+            &dm.data,
+            &format!("{kind:?} memory grad summed over steps"),
+        );
+        for (g, p) in whole_grads.iter().zip(attn.params()) {
+            assert_close(&p.grad, g, &format!("{kind:?} gradient of {} over steps", p.name));
         }
     }
 }
