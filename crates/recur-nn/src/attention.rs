@@ -89,7 +89,10 @@ pub struct Attention<T> {
 /// Encoder outputs prepared by [`Attention::prepare`] for attention step by step.
 pub struct Memory<T> {
     seq: Seq<T>,
-    /// `additive`: `linear_context(memory)`, `[batch·src_time, units]`; otherwise empty.
+    /// What each query is scored against, `[batch·src_time, width]`: for `general` the memory
+    /// through `linear_in` transposed (`m·W`, `q_dim` wide, so that `q·(m·W) = linear_in(q)·m`
+    /// costs one projection per source step rather than one per query); for `additive`
+    /// `linear_context(memory)` (`units` wide); empty for `dot`, which scores the memory itself.
     keys: Vec<T>,
 }
 
@@ -111,8 +114,7 @@ pub struct MemoryGrad<T> {
 struct StepTape<T> {
     queries: Seq<T>,
     weights: Seq<T>,
-    /// `general`: the projected queries `[batch·tgt_time, mem_dim]`; `additive`: the `tanh`
-    /// activations `[batch, tgt_time, src_time, units]`; `dot`: empty.
+    /// `additive`: the `tanh` activations `[batch, tgt_time, src_time, units]`; otherwise empty.
     hidden: Vec<T>,
 }
 
@@ -252,14 +254,33 @@ impl<T: Float> Attention<T> {
         (d_queries, self.finish(&memory, grad))
     }
 
-    /// Prepares encoder outputs for attention step by step: the memory and, for `additive`,
-    /// its projection, computed once and reused by every [`attend`] call.
+    /// Prepares encoder outputs for attention step by step: the memory and, for `general` and
+    /// `additive`, its projection, computed once and reused by every [`attend`] call.
     ///
     /// [`attend`]: Attention::attend
     pub fn prepare(&self, memory: Seq<T>) -> Memory<T> {
         let keys = match &self.score {
+            Score::Dot => Vec::new(),
+            Score::General { linear_in } => {
+                let (rows, qd, md) = (memory.batch * memory.time, self.q_dim, self.mem_dim);
+                let mut keys = vec![T::ZERO; rows * qd];
+                matmul(
+                    rows,
+                    qd,
+                    md,
+                    &memory.data,
+                    md,
+                    Transpose::No,
+                    &linear_in.value,
+                    qd,
+                    Transpose::No,
+                    &mut keys,
+                    qd,
+                    false,
+                );
+                keys
+            }
             Score::Additive { context, .. } => linear(&memory.data, self.mem_dim, &context.value, self.units(), None),
-            _ => Vec::new(),
         };
         Memory { seq: memory, keys }
     }
@@ -301,11 +322,44 @@ impl<T: Float> Attention<T> {
     }
 
     /// The gradient of the memory once every step that attended to it has gone back through
-    /// [`attend_backward`] (for `additive`, this is where its projection's gradient lands).
+    /// [`attend_backward`] (for `general` and `additive`, this is where the gradient of the
+    /// memory's projection lands).
     ///
     /// [`attend_backward`]: Attention::attend_backward
     pub fn finish(&mut self, memory: &Memory<T>, grad: MemoryGrad<T>) -> Seq<T> {
         let MemoryGrad { mut d_memory, d_keys } = grad;
+        let (rows, qd, md) = (d_memory.batch * d_memory.time, self.q_dim, self.mem_dim);
+        if let Score::General { linear_in } = &mut self.score {
+            // keys = m·W, so dW += mᵀ·d_keys and d_m += d_keys·Wᵀ.
+            matmul(
+                md,
+                qd,
+                rows,
+                &memory.seq.data,
+                md,
+                Transpose::Yes,
+                &d_keys,
+                qd,
+                Transpose::No,
+                &mut linear_in.grad,
+                qd,
+                true,
+            );
+            matmul(
+                rows,
+                md,
+                qd,
+                &d_keys,
+                qd,
+                Transpose::No,
+                &linear_in.value,
+                qd,
+                Transpose::Yes,
+                &mut d_memory.data,
+                md,
+                true,
+            );
+        }
         if let Score::Additive { context, .. } = &mut self.score {
             let units = context.shape[0];
             linear_backward(
@@ -375,8 +429,8 @@ impl<T: Float> Attention<T> {
     /// the score's hidden values.
     fn scores(&self, queries: &Seq<T>, memory: &Memory<T>, scores: &mut [T]) -> Vec<T> {
         let memory_seq = &memory.seq;
-        let (qt, mt, qd, md) = (queries.time, memory_seq.time, self.q_dim, self.mem_dim);
-        // Luong scores are one GEMM per sequence against the (projected) queries.
+        let (qt, mt, qd) = (queries.time, memory_seq.time, self.q_dim);
+        // Luong scores are one GEMM per sequence against the memory or its projection.
         let luong = |keys: &[T], scores: &mut [T]| {
             for b in 0..queries.batch {
                 let (n_q, n_m) = (queries.lengths[b], memory_seq.lengths[b]);
@@ -386,12 +440,12 @@ impl<T: Float> Attention<T> {
                 matmul(
                     n_q,
                     n_m,
-                    md,
-                    &keys[b * qt * md..],
-                    md,
+                    qd,
+                    &queries.data[b * qt * qd..],
+                    qd,
                     Transpose::No,
-                    &memory_seq.data[b * mt * md..],
-                    md,
+                    &keys[b * mt * qd..],
+                    qd,
                     Transpose::Yes,
                     &mut scores[b * qt * mt..],
                     mt,
@@ -401,13 +455,12 @@ impl<T: Float> Attention<T> {
         };
         match &self.score {
             Score::Dot => {
-                luong(&queries.data, scores);
+                luong(&memory_seq.data, scores);
                 Vec::new()
             }
-            Score::General { linear_in } => {
-                let projected = linear(&queries.data, qd, &linear_in.value, md, None);
-                luong(&projected, scores);
-                projected
+            Score::General { .. } => {
+                luong(&memory.keys, scores);
+                Vec::new()
             }
             Score::Additive {
                 query, query_bias, v, ..
@@ -495,8 +548,8 @@ impl<T: Float> Attention<T> {
             }
         }
         let mut d_queries = Seq::zeros_like(&queries, qd);
-        // Luong scores: keys·mᵀ per sequence, so d_keys = d_s·m and d_m += d_sᵀ·keys.
-        let luong_backward = |keys: &[T], d_keys: &mut [T], d_memory: &mut [T]| {
+        // Luong scores: q·keysᵀ per sequence, so d_q = d_s·keys and d_keys += d_sᵀ·q.
+        let luong_backward = |keys: &[T], d_queries: &mut [T], d_keys: &mut [T]| {
             for b in 0..queries.batch {
                 let (n_q, n_m) = (queries.lengths[b], memory_seq.lengths[b]);
                 if n_q == 0 || n_m == 0 {
@@ -505,49 +558,37 @@ impl<T: Float> Attention<T> {
                 let d_s = &d_scores[b * qt * mt..];
                 matmul(
                     n_q,
-                    md,
+                    qd,
                     n_m,
                     d_s,
                     mt,
                     Transpose::No,
-                    &memory_seq.data[b * mt * md..],
-                    md,
+                    &keys[b * mt * qd..],
+                    qd,
                     Transpose::No,
-                    &mut d_keys[b * qt * md..],
-                    md,
+                    &mut d_queries[b * qt * qd..],
+                    qd,
                     false,
                 );
                 matmul(
                     n_m,
-                    md,
+                    qd,
                     n_q,
                     d_s,
                     mt,
                     Transpose::Yes,
-                    &keys[b * qt * md..],
-                    md,
+                    &queries.data[b * qt * qd..],
+                    qd,
                     Transpose::No,
-                    &mut d_memory[b * mt * md..],
-                    md,
+                    &mut d_keys[b * mt * qd..],
+                    qd,
                     true,
                 );
             }
         };
         match &mut self.score {
-            Score::Dot => luong_backward(&queries.data, &mut d_queries.data, d_memory),
-            Score::General { linear_in } => {
-                let mut d_projected = vec![T::ZERO; queries.batch * qt * md];
-                luong_backward(&hidden, &mut d_projected, d_memory);
-                linear_backward(
-                    &queries.data,
-                    qd,
-                    &d_projected,
-                    md,
-                    linear_in,
-                    None,
-                    &mut d_queries.data,
-                );
-            }
+            Score::Dot => luong_backward(&memory_seq.data, &mut d_queries.data, &mut grad.d_memory.data),
+            Score::General { .. } => luong_backward(&memory.keys, &mut d_queries.data, &mut grad.d_keys),
             Score::Additive {
                 query, query_bias, v, ..
             } => {
