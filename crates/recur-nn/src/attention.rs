@@ -87,7 +87,7 @@ pub struct Attention<T> {
 }
 
 /// Encoder outputs prepared by [`Attention::prepare`] for attention step by step.
-pub struct Memory<T> {
+pub struct PreparedMemory<T> {
     seq: Seq<T>,
     /// What each query is scored against, `[batch·src_time, width]`: for `general` the memory
     /// through `linear_in` transposed (`m·W`, `q_dim` wide, so that `q·(m·W) = linear_in(q)·m`
@@ -96,17 +96,17 @@ pub struct Memory<T> {
     keys: Vec<T>,
 }
 
-impl<T> Memory<T> {
+impl<T> PreparedMemory<T> {
     /// The encoder outputs.
     pub fn seq(&self) -> &Seq<T> {
         &self.seq
     }
 }
 
-/// The gradient of a [`Memory`], summed over the steps that attended to it.
+/// The gradient of a [`PreparedMemory`], summed over the steps that attended to it.
 pub struct MemoryGrad<T> {
     d_memory: Seq<T>,
-    /// The gradient of [`Memory`]'s keys, which [`Attention::finish`] carries to the memory.
+    /// The gradient of [`PreparedMemory`]'s keys, which [`Attention::finish`] carries to the memory.
     d_keys: Vec<T>,
 }
 
@@ -121,7 +121,7 @@ struct StepTape<T> {
 /// What [`Attention::forward`] leaves for [`Attention::backward`]: the step and its memory.
 struct WholeTape<T> {
     step: StepTape<T>,
-    memory: Memory<T>,
+    memory: PreparedMemory<T>,
 }
 
 impl<T: Float> Attention<T> {
@@ -258,7 +258,7 @@ impl<T: Float> Attention<T> {
     /// `additive`, its projection, computed once and reused by every [`attend`] call.
     ///
     /// [`attend`]: Attention::attend
-    pub fn prepare(&self, memory: Seq<T>) -> Memory<T> {
+    pub fn prepare(&self, memory: Seq<T>) -> PreparedMemory<T> {
         let keys = match &self.score {
             Score::Dot => Vec::new(),
             Score::General { linear_in } => {
@@ -282,7 +282,7 @@ impl<T: Float> Attention<T> {
             }
             Score::Additive { context, .. } => linear(&memory.data, self.mem_dim, &context.value, self.units(), None),
         };
-        Memory { seq: memory, keys }
+        PreparedMemory { seq: memory, keys }
     }
 
     /// [`forward`] over a prepared memory: what a decoder calls at each step, with the
@@ -290,7 +290,7 @@ impl<T: Float> Attention<T> {
     ///
     /// [`forward`]: Attention::forward
     /// [`attend_backward`]: Attention::attend_backward
-    pub fn attend(&self, queries: &Seq<T>, memory: &Memory<T>, training: bool) -> (Seq<T>, Seq<T>, Tape) {
+    pub fn attend(&self, queries: &Seq<T>, memory: &PreparedMemory<T>, training: bool) -> (Seq<T>, Seq<T>, Tape) {
         let (context, weights, step) = self.attend_inner(queries, memory, training);
         (context, weights, step.map_or_else(Tape::empty, Tape::new))
     }
@@ -300,7 +300,7 @@ impl<T: Float> Attention<T> {
     ///
     /// [`attend_backward`]: Attention::attend_backward
     /// [`finish`]: Attention::finish
-    pub fn memory_grad(&self, memory: &Memory<T>) -> MemoryGrad<T> {
+    pub fn memory_grad(&self, memory: &PreparedMemory<T>) -> MemoryGrad<T> {
         MemoryGrad {
             d_memory: Seq::zeros_like(&memory.seq, self.mem_dim),
             d_keys: vec![T::ZERO; memory.keys.len()],
@@ -315,7 +315,7 @@ impl<T: Float> Attention<T> {
         &mut self,
         tape: Tape,
         d_context: Seq<T>,
-        memory: &Memory<T>,
+        memory: &PreparedMemory<T>,
         grad: &mut MemoryGrad<T>,
     ) -> Seq<T> {
         self.attend_backward_inner(tape.take("attention"), d_context, memory, grad)
@@ -326,7 +326,7 @@ impl<T: Float> Attention<T> {
     /// memory's projection lands).
     ///
     /// [`attend_backward`]: Attention::attend_backward
-    pub fn finish(&mut self, memory: &Memory<T>, grad: MemoryGrad<T>) -> Seq<T> {
+    pub fn finish(&mut self, memory: &PreparedMemory<T>, grad: MemoryGrad<T>) -> Seq<T> {
         let MemoryGrad { mut d_memory, d_keys } = grad;
         let (rows, qd, md) = (d_memory.batch * d_memory.time, self.q_dim, self.mem_dim);
         if let Score::General { linear_in } = &mut self.score {
@@ -379,7 +379,7 @@ impl<T: Float> Attention<T> {
     fn attend_inner(
         &self,
         queries: &Seq<T>,
-        memory: &Memory<T>,
+        memory: &PreparedMemory<T>,
         training: bool,
     ) -> (Seq<T>, Seq<T>, Option<StepTape<T>>) {
         let memory_seq = &memory.seq;
@@ -427,7 +427,7 @@ impl<T: Float> Attention<T> {
     /// Writes the raw scores of every real (query, memory) pair into `scores`
     /// (`[batch, tgt_time, src_time]`, the rest left zero) and returns what backward needs of
     /// the score's hidden values.
-    fn scores(&self, queries: &Seq<T>, memory: &Memory<T>, scores: &mut [T]) -> Vec<T> {
+    fn scores(&self, queries: &Seq<T>, memory: &PreparedMemory<T>, scores: &mut [T]) -> Vec<T> {
         let memory_seq = &memory.seq;
         let (qt, mt, qd) = (queries.time, memory_seq.time, self.q_dim);
         // Luong scores are one GEMM per sequence against the memory or its projection.
@@ -492,7 +492,7 @@ impl<T: Float> Attention<T> {
         &mut self,
         tape: StepTape<T>,
         d_context: Seq<T>,
-        memory: &Memory<T>,
+        memory: &PreparedMemory<T>,
         grad: &mut MemoryGrad<T>,
     ) -> Seq<T> {
         let StepTape {

@@ -29,7 +29,7 @@ pub mod repeat_vector;
 mod gradcheck;
 
 pub use activation::{Activation, ActivationLayer};
-pub use attention::{Attention, AttentionKind, Memory, MemoryGrad};
+pub use attention::{Attention, AttentionKind, MemoryGrad, PreparedMemory};
 pub use batch_norm::BatchNorm;
 pub use config::{LayerConfig, ModelConfig};
 pub use conv1d::{Conv1d, ConvGeometry, Padding};
