@@ -18,7 +18,7 @@
 //! it is a dense layer over the concatenated context and query, which the decoder owns.
 //!
 //! A decoder that attends step by step (input feeding, greedy or beam search) prepares the
-//! memory once ([`Attention::prepare`], which projects it for `additive`), calls
+//! memory once ([`Attention::prepare`], which projects it for `general` and `additive`), calls
 //! [`Attention::attend`] with one query per sequence ([`Seq::vectors`], `[batch, q_dim]`; the
 //! context comes back as vectors `[batch, mem_dim]` and the weights as `[batch, src_time]`),
 //! and in training sums the memory's gradient over the steps ([`Attention::attend_backward`]
