@@ -7,9 +7,13 @@ input gradient dx and parameter gradients (`grad.<name>`) for loss = sum(w * y).
 Everything is float64 so the comparison is tight.
 
     pip install torch safetensors numpy && python tools/make_parity_fixtures.py
+
+`python tools/make_parity_fixtures.py attention` writes only the attention fixtures used by
+crates/recur-nn/tests/attention_parity.rs (see write_attention_fixtures).
 """
 import json
 import pathlib
+import sys
 
 import torch
 from safetensors.torch import save_file
@@ -156,7 +160,75 @@ def write(name, config, module, prefix, x, lengths):
     print("wrote", d)
 
 
+class Attention(nn.Module):
+    """OpenNMT-py's GlobalAttention scores (dot, general = linear_in, additive = its mlp with
+    `units` hidden), the source padding masked, a zero context at padded query steps."""
+
+    def __init__(self, kind, q_dim, mem_dim, units):
+        super().__init__()
+        self.kind = kind
+        if kind == "general":
+            self.linear_in = nn.Linear(q_dim, mem_dim, bias=False)
+        elif kind == "additive":
+            self.linear_query = nn.Linear(q_dim, units)
+            self.linear_context = nn.Linear(mem_dim, units, bias=False)
+            self.v = nn.Linear(units, 1, bias=False)
+
+    def forward(self, q, m, q_lengths, m_lengths):
+        if self.kind == "dot":
+            s = q @ m.transpose(1, 2)
+        elif self.kind == "general":
+            s = self.linear_in(q) @ m.transpose(1, 2)
+        else:
+            s = self.v(torch.tanh(self.linear_query(q).unsqueeze(2) + self.linear_context(m).unsqueeze(1))).squeeze(-1)
+        src_mask = torch.arange(m.shape[1])[None, None, :] < m_lengths[:, None, None]
+        a = torch.softmax(s.masked_fill(~src_mask, float("-inf")), dim=-1)
+        a = a * (torch.arange(q.shape[1])[None, :] < q_lengths[:, None]).unsqueeze(-1)
+        return a @ m, a
+
+
+def write_attention_fixtures():
+    """fixtures_attention/{dot,general,additive}/: the module's state_dict (model.safetensors)
+    and io.safetensors with padded queries and memory, their lengths, the loss weights w, and
+    torch's context, attention weights and gradients of loss = sum(w * context)."""
+    torch.manual_seed(11)
+    out = OUT.parent / "fixtures_attention"
+    q_lengths, m_lengths = torch.tensor([4, 2, 3]), torch.tensor([5, 3, 1])
+    for kind in ["dot", "general", "additive"]:
+        q_dim, mem_dim, units = (3 if kind == "dot" else 4), 3, 6
+        module = Attention(kind, q_dim, mem_dim, units)
+        for p in module.parameters():
+            with torch.no_grad():
+                p.uniform_(-0.6, 0.6)
+        q = torch.rand(3, 4, q_dim) * 2 - 1
+        m = torch.rand(3, 5, mem_dim) * 2 - 1
+        for b in range(3):
+            q[b, q_lengths[b]:] = 0
+            m[b, m_lengths[b]:] = 0
+        q.requires_grad_(True)
+        m.requires_grad_(True)
+        context, weights = module(q, m, q_lengths, m_lengths)
+        w = torch.rand_like(context) * 2 - 1
+        for b in range(3):
+            w[b, q_lengths[b]:] = 0
+        (w * context).sum().backward()
+        d = out / kind
+        d.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().contiguous() for k, v in module.state_dict().items()}
+        save_file(state, str(d / "model.safetensors"), metadata={"format": "pt"})
+        io = {"queries": q.detach(), "memory": m.detach(), "q_lengths": q_lengths.to(torch.float64),
+              "m_lengths": m_lengths.to(torch.float64), "w": w, "context": context.detach(),
+              "weights": weights.detach(), "d_queries": q.grad, "d_memory": m.grad}
+        for k, p in module.named_parameters():
+            io[f"grad.{k}"] = p.grad
+        save_file({k: v.contiguous() for k, v in io.items()}, str(d / "io.safetensors"))
+        print("wrote", d)
+
+
 def main():
+    if sys.argv[1:] == ["attention"]:
+        write_attention_fixtures()
+        return
     lengths = torch.tensor([6, 3, 5])
     x = torch.rand(3, 6, 3) * 2 - 1
     for b, n in enumerate(lengths.tolist()):
@@ -176,6 +248,7 @@ def main():
     module.train()
     write("conv_bn_dense", conv_config, module, lambda k: k, torch.rand(3, 6, 3) * 2 - 1, full)
     write("graph_wavenet_gru", GRAPH_CONFIG, Graph(), lambda k: k, x, lengths)
+    write_attention_fixtures()
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@
 #![allow(clippy::needless_range_loop)]
 
 pub mod activation;
+pub mod attention;
 pub mod batch_norm;
 pub mod config;
 pub mod conv1d;
@@ -28,6 +29,7 @@ pub mod repeat_vector;
 mod gradcheck;
 
 pub use activation::{Activation, ActivationLayer};
+pub use attention::{Attention, AttentionKind, MemoryGrad, PreparedMemory};
 pub use batch_norm::BatchNorm;
 pub use config::{LayerConfig, ModelConfig};
 pub use conv1d::{Conv1d, ConvGeometry, Padding};
