@@ -249,6 +249,17 @@ impl LayerConfig {
                 positive("kernel_size", *kernel_size)?;
                 positive("strides", *strides)?;
                 positive("dilation_rate", *dilation_rate)?;
+                // Beyond this a convolution's span alone would overflow or run for hours.
+                let most = crate::graph::MAX_WIDTH;
+                for (name, v) in [
+                    ("kernel_size", kernel_size),
+                    ("strides", strides),
+                    ("dilation_rate", dilation_rate),
+                ] {
+                    if *v > most {
+                        return Err(format!("{name} {v} is more than recur allows ({most})"));
+                    }
+                }
                 Ok(Shape {
                     features: *filters,
                     sequential: true,

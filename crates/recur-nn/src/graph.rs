@@ -221,7 +221,9 @@ impl Plan {
 
     /// Scalars the model's layers hold (weights and buffers), known before anything is built.
     pub fn parameter_count(&self) -> u64 {
-        self.layers.iter().map(|l| parameter_count(&l.config, l.input)).sum()
+        self.layers
+            .iter()
+            .fold(0u64, |n, l| n.saturating_add(parameter_count(&l.config, l.input)))
     }
 
     /// The shapes of the model's outputs.

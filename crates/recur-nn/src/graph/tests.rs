@@ -250,6 +250,11 @@ fn graph_config_errors_name_the_node() {
         ),
         (
             r#"{"input_size": 2, "layers": [{"type": "conv1d", "filters": 4, "kernel_size": 4611686018427387904}]}"#,
+            "kernel_size 4611686018427387904 is more than recur allows",
+        ),
+        (
+            // Each layer's count saturates; their sum must too (it once wrapped to a small number).
+            r#"{"input_size": 1, "layers": [{"type": "embedding", "input_dim": 4611686018427387904, "output_dim": 4}, {"type": "dense", "units": 3}]}"#,
             "recur builds models of up to",
         ),
         (
