@@ -5,28 +5,11 @@
 
 use recur_core::{Rng, Seq};
 use recur_nn::{model_dir, Ctx, Model};
+mod common;
+
+use common::{assert_close, tensor};
 use safetensors::SafeTensors;
 use std::path::Path;
-
-fn tensor(st: &SafeTensors, name: &str) -> (Vec<usize>, Vec<f64>) {
-    let v = st.tensor(name).unwrap_or_else(|_| panic!("fixture lacks {name}"));
-    let data = v
-        .data()
-        .chunks_exact(8)
-        .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
-        .collect();
-    (v.shape().to_vec(), data)
-}
-
-fn assert_close(what: &str, got: &[f64], want: &[f64]) {
-    assert_eq!(got.len(), want.len(), "{what}: sizes differ");
-    for (i, (g, w)) in got.iter().zip(want).enumerate() {
-        assert!(
-            (g - w).abs() <= 1e-9 * (1.0 + w.abs()),
-            "{what}[{i}]: recur {g} vs torch {w}"
-        );
-    }
-}
 
 fn check_fixture(dir: &Path) {
     let mut model: Model<f64> = model_dir::load(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
