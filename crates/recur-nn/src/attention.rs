@@ -26,7 +26,7 @@
 
 use crate::error::{NnError, Result};
 use crate::init;
-use crate::layer::{add_column_sums, bias_rows, Param, Tape};
+use crate::layer::{add_column_sums, linear, Param, Tape};
 use recur_core::{matmul, Float, Rng, Seq, Transpose};
 
 /// How a query is scored against a memory step.
@@ -652,31 +652,6 @@ impl<T: Float> Attention<T> {
             } => vec![query, query_bias, context, v],
         }
     }
-}
-
-/// `x·Wᵀ (+ b)` over every row of `x` (`[rows, n_in]`), `W` as PyTorch stores it (`[n_out,
-/// n_in]`). Zero rows without a bias stay zero, so padding needs no care.
-fn linear<T: Float>(x: &[T], n_in: usize, weight: &[T], n_out: usize, bias: Option<&[T]>) -> Vec<T> {
-    let rows = x.len() / n_in;
-    let mut y = match bias {
-        Some(b) => bias_rows(rows, b),
-        None => vec![T::ZERO; rows * n_out],
-    };
-    matmul(
-        rows,
-        n_out,
-        n_in,
-        x,
-        n_in,
-        Transpose::No,
-        weight,
-        n_in,
-        Transpose::Yes,
-        &mut y,
-        n_out,
-        true,
-    );
-    y
 }
 
 /// The backward of [`linear`] given `dy` (zero at padded rows): adds into the weight's and

@@ -208,8 +208,24 @@ pub fn affine_forward<T: Float>(
     keep_pre_activation: bool,
 ) -> (Vec<T>, Vec<T>) {
     let (n_out, n_in) = (bias.len(), weight.len() / bias.len().max(1));
-    let rows = x.len() / n_in.max(1);
-    let mut y = bias_rows(rows, bias);
+    let mut y = linear(x, n_in.max(1), weight, n_out, Some(bias));
+    let z = if keep_pre_activation && activation.needs_input() {
+        y.clone()
+    } else {
+        Vec::new()
+    };
+    activation.apply(&mut y);
+    (y, z)
+}
+
+/// `x·Wᵀ (+ b)` over every row of `x` (`[rows, n_in]`), `W` as PyTorch stores it (`[n_out,
+/// n_in]`). Zero rows without a bias stay zero, so padding needs no care.
+pub fn linear<T: Float>(x: &[T], n_in: usize, weight: &[T], n_out: usize, bias: Option<&[T]>) -> Vec<T> {
+    let rows = x.len() / n_in;
+    let mut y = match bias {
+        Some(b) => bias_rows(rows, b),
+        None => vec![T::ZERO; rows * n_out],
+    };
     matmul(
         rows,
         n_out,
@@ -224,11 +240,5 @@ pub fn affine_forward<T: Float>(
         n_out,
         true,
     );
-    let z = if keep_pre_activation && activation.needs_input() {
-        y.clone()
-    } else {
-        Vec::new()
-    };
-    activation.apply(&mut y);
-    (y, z)
+    y
 }
