@@ -76,14 +76,7 @@ pub struct Scores {
 impl Scores {
     /// Accuracy and count per class (`None` where a class has no positions).
     pub fn per_class(&self) -> Vec<(Option<f64>, usize)> {
-        self.confusion
-            .iter()
-            .enumerate()
-            .map(|(c, row)| {
-                let n: usize = row.iter().sum();
-                ((n > 0).then(|| row[c] as f64 / n as f64), n)
-            })
-            .collect()
+        recur_train::per_class_accuracy(&self.confusion)
     }
 
     /// The validation metrics of [`Task::metric_names`](crate::Task::metric_names).

@@ -29,14 +29,7 @@ pub struct EvalReport {
 impl EvalReport {
     /// Accuracy and count per class (`None` accuracy where a class has no drawings).
     pub fn per_class(&self) -> Vec<(Option<f64>, usize)> {
-        self.confusion
-            .iter()
-            .enumerate()
-            .map(|(c, row)| {
-                let n: usize = row.iter().sum();
-                ((n > 0).then(|| row[c] as f64 / n as f64), n)
-            })
-            .collect()
+        recur_train::per_class_accuracy(&self.confusion)
     }
 }
 

@@ -13,4 +13,4 @@ pub mod trainer;
 pub use fit::{fit, Batch, EpochRecord, FitOptions, FitReport, Goal, Metrics};
 pub use loss::{Loss, Targets};
 pub use optim::{Clip, Optimizer, OptimizerConfig, Schedule};
-pub use trainer::{predict_parallel, StepStats, TrainConfig, Trainer};
+pub use trainer::{per_class_accuracy, predict_parallel, StepStats, TrainConfig, Trainer};

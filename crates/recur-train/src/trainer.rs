@@ -230,3 +230,16 @@ pub fn count_correct<T: Float>(y: &Seq<T>, targets: &Targets) -> usize {
     }
     hits
 }
+
+/// Accuracy and count of each class from a confusion matrix (rows: true class, columns:
+/// predicted), `None` where a class has no examples.
+pub fn per_class_accuracy(confusion: &[Vec<usize>]) -> Vec<(Option<f64>, usize)> {
+    confusion
+        .iter()
+        .enumerate()
+        .map(|(c, row)| {
+            let n: usize = row.iter().sum();
+            ((n > 0).then(|| row[c] as f64 / n as f64), n)
+        })
+        .collect()
+}

@@ -240,6 +240,13 @@ fn fit_resume_continues_the_history() {
     let h: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(all.join("history.json")).unwrap()).unwrap();
     assert_eq!(h["best_epoch"], 3);
+
+    // --force starts over, removing only what a fit wrote: the user's own files stay.
+    std::fs::write(m.join("notes.txt"), "mine").unwrap();
+    ok(fit(&["--train", s(&train), "--out", s(&m), "--force"], "1"));
+    assert_eq!(std::fs::read_to_string(m.join("notes.txt")).unwrap(), "mine");
+    let h: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(m.join("history.json")).unwrap()).unwrap();
+    assert_eq!(h["epochs"].as_array().unwrap().len(), 1, "a forced run starts afresh");
 }
 
 #[test]

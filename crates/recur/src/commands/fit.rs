@@ -260,7 +260,9 @@ pub fn fit(args: FitArgs) -> Result<()> {
         );
     }
     if args.force && !args.resume && args.out.exists() {
-        std::fs::remove_dir_all(&args.out).with_context(|| format!("cannot clear {}", args.out.display()))?;
+        // Only what a fit wrote: `--out . --force` must not wipe the user's folder.
+        super::sketch_train::remove_model(&args.out, &[HISTORY_FILE, CURVE_FILE])
+            .with_context(|| format!("cannot clear {}", args.out.display()))?;
     }
     if !args.quiet {
         eprintln!(
@@ -318,6 +320,11 @@ pub fn fit(args: FitArgs) -> Result<()> {
     Ok(())
 }
 
+/// Every epoch's figures, in the model directory.
+const HISTORY_FILE: &str = "history.json";
+/// The learning-curve picture, in the model directory.
+const CURVE_FILE: &str = "learning_curve.png";
+
 /// Writes `history.json` (every epoch's figures) and `learning_curve.png` into `dir`.
 fn write_history(dir: &Path, report: &FitReport) -> Result<()> {
     let history = json!({
@@ -326,7 +333,7 @@ fn write_history(dir: &Path, report: &FitReport) -> Result<()> {
         "epochs": report.history,
     });
     write_atomic(
-        &dir.join("history.json"),
+        &dir.join(HISTORY_FILE),
         serde_json::to_string_pretty(&history)?.as_bytes(),
     )?;
     let series = |name: &str| -> Vec<(f64, f64)> {
@@ -373,6 +380,6 @@ fn write_history(dir: &Path, report: &FitReport) -> Result<()> {
         markers: vec![(report.best_epoch as f64, "kept".into())],
         ..LineChart::default()
     };
-    write_picture(&dir.join("learning_curve.png"), &chart.to_svg())?;
+    write_picture(&dir.join(CURVE_FILE), &chart.to_svg())?;
     Ok(())
 }

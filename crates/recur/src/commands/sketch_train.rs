@@ -125,7 +125,7 @@ fn train_on(drawings: &[Drawing], args: &TrainArgs) -> Result<(EvalSummary, Vec<
         );
     }
     if args.force && !args.resume && args.out.is_dir() {
-        remove_model(&args.out)?;
+        remove_model(&args.out, &[])?;
     }
     let mut classes: Vec<String> = drawings.iter().map(|d| d.word.clone()).collect();
     classes.sort();
@@ -273,7 +273,14 @@ const CHECKPOINT_DIRS: [&str; 3] = [CHECKPOINT_DIR, "checkpoint.new", "checkpoin
 /// Removes what an earlier `recur train` wrote into `out` (model, checkpoints, ensemble
 /// members, temporary files of an interrupted write) and nothing else: `--force` with `--out .`
 /// must not wipe the user's folder. A folder left holding other files is kept, and said so.
-fn remove_model(out: &Path) -> Result<()> {
+/// `extra` names further files the command writes at the top of `out` (reports, histories).
+pub fn remove_model(out: &Path, extra: &[&str]) -> Result<()> {
+    for name in extra {
+        let path = out.join(name);
+        if path.symlink_metadata().is_ok_and(|m| m.is_file()) {
+            std::fs::remove_file(&path)?;
+        }
+    }
     remove_model_files(out)?;
     let members = out.join(MEMBERS_DIR);
     if is_real_dir(&members) {
