@@ -1,10 +1,12 @@
 //! One step at a time, as a decoder or a beam search runs a recurrent layer (Candle's
 //! `RNN::step`): state in, state out, the weights laid out once in [`StepWeights`] rather
-//! than on every call. Inference only; training runs whole sequences through the fused loop.
+//! than on every call. [`Recurrent::step_train`] and [`Recurrent::step_backward`] are the same
+//! step for training a decoder whose next input depends on its last output (input feeding),
+//! which the fused whole-sequence loop cannot run.
 
 use super::cells::Cell;
 use super::{Recurrent, RnnState};
-use crate::layer::bias_rows;
+use crate::layer::{add_column_sums, bias_rows, Layer};
 use recur_core::math::dispatch;
 use recur_core::{matmul, Float, Transpose};
 
@@ -53,12 +55,142 @@ impl<T: Float, C: Cell> Recurrent<T, C> {
     /// One step for a batch: `x` is `[batch, input]`, `state` the state before the step
     /// (`[batch, units]` each); returns the state after it, whose `h` is the step's output.
     pub fn step(&self, weights: &StepWeights<T>, x: &[T], state: &RnnState<T>) -> RnnState<T> {
+        self.step_inner(weights, x, state).0
+    }
+
+    /// [`Recurrent::step`] for training: also returns what [`Recurrent::step_backward`] needs.
+    pub fn step_train(&self, weights: &StepWeights<T>, x: &[T], state: &RnnState<T>) -> (RnnState<T>, StepTape<T>) {
+        let (next, gates, hw) = self.step_inner(weights, x, state);
+        let tape = StepTape {
+            x: x.to_vec(),
+            prev: state.clone(),
+            c_out: next.c.clone(),
+            gates,
+            hw,
+        };
+        (next, tape)
+    }
+
+    /// Back-propagates one [`Recurrent::step_train`] given the gradient reaching the state it
+    /// returned (`dc` empty for cells without a memory cell): adds the weight gradients and
+    /// returns the gradient of the step's input `x` and of the state it started from.
+    pub fn step_backward(&mut self, tape: StepTape<T>, dh: &[T], dc: &[T]) -> (Vec<T>, RnnState<T>) {
+        let (h, n_in) = (self.options.units, self.input.features);
+        let gh = C::GATES * h;
+        let batch = tape.prev.h.len() / h.max(1);
+        let mut dxw = vec![T::ZERO; batch * gh];
+        let mut dhw = vec![T::ZERO; if C::FUSED_PROJECTIONS { 0 } else { batch * gh }];
+        let mut d_prev = self.zero_state(batch);
+        dispatch(
+            #[inline(always)]
+            || {
+                for b in 0..batch {
+                    let (r, s) = (b * gh..(b + 1) * gh, b * h..(b + 1) * h);
+                    let (cp, co, dcb, dcp): (&[T], &[T], &[T], &mut [T]) = if C::HAS_CELL_STATE {
+                        (
+                            &tape.prev.c[s.clone()],
+                            &tape.c_out[s.clone()],
+                            &dc[s.clone()],
+                            &mut d_prev.c[s.clone()],
+                        )
+                    } else {
+                        (&[], &[], &[], &mut [])
+                    };
+                    let (hw, dhw_row): (&[T], &mut [T]) = if C::FUSED_PROJECTIONS {
+                        (&[], &mut [])
+                    } else {
+                        (&tape.hw[r.clone()], &mut dhw[r.clone()])
+                    };
+                    C::backward(
+                        h,
+                        &tape.gates[r.clone()],
+                        hw,
+                        &tape.prev.h[s.clone()],
+                        cp,
+                        co,
+                        &dh[s.clone()],
+                        dcb,
+                        &mut dxw[r],
+                        dhw_row,
+                        &mut d_prev.h[s],
+                        dcp,
+                    );
+                }
+            },
+        );
+        let dir = &mut self.dirs[0];
+        let d_rec = if C::FUSED_PROJECTIONS { &dxw } else { &dhw };
+        // h·W_hhᵀ: dh_prev += d_rec·W_hh, dW_hh += d_recᵀ·h_prev; the same for the input.
+        matmul(
+            batch,
+            h,
+            gh,
+            d_rec,
+            gh,
+            Transpose::No,
+            &dir.w_hh.value,
+            h,
+            Transpose::No,
+            &mut d_prev.h,
+            h,
+            true,
+        );
+        matmul(
+            gh,
+            h,
+            batch,
+            d_rec,
+            gh,
+            Transpose::Yes,
+            &tape.prev.h,
+            h,
+            Transpose::No,
+            &mut dir.w_hh.grad,
+            h,
+            true,
+        );
+        matmul(
+            gh,
+            n_in,
+            batch,
+            &dxw,
+            gh,
+            Transpose::Yes,
+            &tape.x,
+            n_in,
+            Transpose::No,
+            &mut dir.w_ih.grad,
+            n_in,
+            true,
+        );
+        let mut dx = vec![T::ZERO; batch * n_in];
+        matmul(
+            batch,
+            n_in,
+            gh,
+            &dxw,
+            gh,
+            Transpose::No,
+            &dir.w_ih.value,
+            n_in,
+            Transpose::No,
+            &mut dx,
+            n_in,
+            false,
+        );
+        add_column_sums(&dxw, gh, &mut dir.b_ih.grad);
+        add_column_sums(d_rec, gh, &mut dir.b_hh.grad);
+        (dx, d_prev)
+    }
+
+    /// The next state, the activated gates and (cells that keep them apart) the recurrent
+    /// projection.
+    fn step_inner(&self, weights: &StepWeights<T>, x: &[T], state: &RnnState<T>) -> (RnnState<T>, Vec<T>, Vec<T>) {
         let dir = &self.dirs[0];
         let (h, n_in) = (self.options.units, self.input.features);
         let gh = C::GATES * h;
         let batch = state.h.len() / h.max(1);
         let mut xw = bias_rows(batch, &weights.bias_x);
-        let w_ih = &dir.w_ih.value;
         matmul(
             batch,
             gh,
@@ -66,7 +198,7 @@ impl<T: Float, C: Cell> Recurrent<T, C> {
             x,
             n_in,
             Transpose::No,
-            w_ih,
+            &dir.w_ih.value,
             n_in,
             Transpose::Yes,
             &mut xw,
@@ -94,34 +226,93 @@ impl<T: Float, C: Cell> Recurrent<T, C> {
             true,
         );
         let mut next = self.zero_state(batch);
-        let mut gates = vec![T::ZERO; gh];
+        let mut gates = vec![T::ZERO; batch * gh];
         dispatch(
             #[inline(always)]
             || {
                 for b in 0..batch {
-                    let hw_row: &[T] = if C::FUSED_PROJECTIONS {
-                        &[]
-                    } else {
-                        &hw[b * gh..(b + 1) * gh]
-                    };
+                    let (r, s) = (b * gh..(b + 1) * gh, b * h..(b + 1) * h);
+                    let hw_row: &[T] = if C::FUSED_PROJECTIONS { &[] } else { &hw[r.clone()] };
                     let (cp, co): (&[T], &mut [T]) = if C::HAS_CELL_STATE {
-                        (&state.c[b * h..(b + 1) * h], &mut next.c[b * h..(b + 1) * h])
+                        (&state.c[s.clone()], &mut next.c[s.clone()])
                     } else {
                         (&[], &mut [])
                     };
                     C::forward(
                         h,
-                        &xw[b * gh..(b + 1) * gh],
+                        &xw[r.clone()],
                         hw_row,
-                        &state.h[b * h..(b + 1) * h],
+                        &state.h[s.clone()],
                         cp,
-                        &mut gates,
-                        &mut next.h[b * h..(b + 1) * h],
+                        &mut gates[r],
+                        &mut next.h[s],
                         co,
                     );
                 }
             },
         );
-        next
+        (next, gates, hw)
+    }
+
+    /// The input width of one step.
+    pub fn input_features(&self) -> usize {
+        self.input.features
+    }
+}
+
+/// What [`Recurrent::step_backward`] needs from one [`Recurrent::step_train`].
+pub struct StepTape<T> {
+    x: Vec<T>,
+    prev: RnnState<T>,
+    c_out: Vec<T>,
+    gates: Vec<T>,
+    hw: Vec<T>,
+}
+
+/// A unidirectional recurrent layer run step by step, whatever its cell: what a decoder holds
+/// (`Box<dyn Stepping<T>>` for an LSTM or a GRU chosen by config).
+pub trait Stepping<T: Float>: Layer<T> {
+    /// Hidden units.
+    fn units(&self) -> usize;
+    /// Whether the state carries a memory cell `c` (LSTM).
+    fn has_cell_state(&self) -> bool;
+    /// See [`Recurrent::step_weights`].
+    fn step_weights(&self) -> Result<StepWeights<T>, String>;
+    /// See [`Recurrent::zero_state`].
+    fn zero_state(&self, batch: usize) -> RnnState<T>;
+    /// See [`Recurrent::step`].
+    fn step(&self, weights: &StepWeights<T>, x: &[T], state: &RnnState<T>) -> RnnState<T>;
+    /// See [`Recurrent::step_train`].
+    fn step_train(&self, weights: &StepWeights<T>, x: &[T], state: &RnnState<T>) -> (RnnState<T>, StepTape<T>);
+    /// See [`Recurrent::step_backward`].
+    fn step_backward(&mut self, tape: StepTape<T>, dh: &[T], dc: &[T]) -> (Vec<T>, RnnState<T>);
+    /// A boxed copy.
+    fn clone_stepping(&self) -> Box<dyn Stepping<T>>;
+}
+
+impl<T: Float, C: Cell> Stepping<T> for Recurrent<T, C> {
+    fn units(&self) -> usize {
+        self.options.units
+    }
+    fn has_cell_state(&self) -> bool {
+        C::HAS_CELL_STATE
+    }
+    fn step_weights(&self) -> Result<StepWeights<T>, String> {
+        Recurrent::step_weights(self)
+    }
+    fn zero_state(&self, batch: usize) -> RnnState<T> {
+        Recurrent::zero_state(self, batch)
+    }
+    fn step(&self, weights: &StepWeights<T>, x: &[T], state: &RnnState<T>) -> RnnState<T> {
+        Recurrent::step(self, weights, x, state)
+    }
+    fn step_train(&self, weights: &StepWeights<T>, x: &[T], state: &RnnState<T>) -> (RnnState<T>, StepTape<T>) {
+        Recurrent::step_train(self, weights, x, state)
+    }
+    fn step_backward(&mut self, tape: StepTape<T>, dh: &[T], dc: &[T]) -> (Vec<T>, RnnState<T>) {
+        Recurrent::step_backward(self, tape, dh, dc)
+    }
+    fn clone_stepping(&self) -> Box<dyn Stepping<T>> {
+        Box::new(self.clone())
     }
 }

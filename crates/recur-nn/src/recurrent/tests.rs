@@ -234,3 +234,74 @@ fn step_api_matches_the_sequence_pass() {
     let bidi = Gru::<f64>::new(input, options(4, true, true), &mut rng);
     assert!(bidi.step_weights().is_err());
 }
+
+/// Training step by step (`step_train`, then `step_backward` in reverse) gives the gradients
+/// of the whole-sequence pass, which the finite-difference checks above cover: the input's,
+/// the initial state's and every weight's, for each cell.
+#[test]
+fn step_backward_matches_the_sequence_backward() {
+    fn check<C: super::Cell>(layer: &Recurrent<f64, C>) {
+        let (batch, time, units) = (2, 4, 4);
+        let x = random_seq(batch, time, 3, &[time, time], 9);
+        let mut r = Rng::new(3);
+        let mut init = layer.zero_state(batch);
+        init.h.iter_mut().for_each(|v| *v = r.uniform_range(-1.0, 1.0));
+        init.c.iter_mut().for_each(|v| *v = r.uniform_range(-1.0, 1.0));
+        let dy = random_seq(batch, time, units, &[time, time], 10);
+        let mut dc_final = vec![0.0; init.c.len()];
+        dc_final.iter_mut().for_each(|v| *v = r.uniform_range(-1.0, 1.0));
+        let mut ctx = Ctx {
+            training: true,
+            rng: &mut Rng::new(0),
+        };
+        let mut whole = layer.clone();
+        let (_, _, tape) = whole.forward_with_state(x.clone(), Some(&init), &mut ctx);
+        let d_final = RnnState {
+            h: vec![0.0; init.h.len()],
+            c: dc_final.clone(),
+        };
+        let (dx, d_init) = whole.backward_with_state(tape, dy.clone(), Some(&d_final), true);
+
+        let mut stepped = layer.clone();
+        let weights = stepped.step_weights().unwrap();
+        let (mut state, mut tapes) = (init.clone(), Vec::new());
+        for t in 0..time {
+            let xt: Vec<f64> = (0..batch).flat_map(|b| x.step(b, t).to_vec()).collect();
+            let (next, tape) = stepped.step_train(&weights, &xt, &state);
+            state = next;
+            tapes.push(tape);
+        }
+        let mut carry = RnnState {
+            h: vec![0.0; init.h.len()],
+            c: dc_final,
+        };
+        for t in (0..time).rev() {
+            let tape = tapes.pop().unwrap();
+            let mut dh = carry.h.clone();
+            for b in 0..batch {
+                dh[b * units..(b + 1) * units]
+                    .iter_mut()
+                    .zip(dy.step(b, t))
+                    .for_each(|(d, &g)| *d += g);
+            }
+            let (dxt, d_prev) = stepped.step_backward(tape, &dh, &carry.c);
+            for b in 0..batch {
+                crate::gradcheck::assert_close(&dxt[b * 3..(b + 1) * 3], dx.step(b, t), "step input gradient");
+            }
+            carry = d_prev;
+        }
+        crate::gradcheck::assert_close(&carry.h, &d_init.h, "initial h gradient");
+        crate::gradcheck::assert_close(&carry.c, &d_init.c, "initial c gradient");
+        for (a, b) in stepped.params().iter().zip(whole.params()) {
+            crate::gradcheck::assert_close(&a.grad, &b.grad, &a.name);
+        }
+    }
+    let input = Shape {
+        features: 3,
+        sequential: true,
+    };
+    let mut rng = Rng::new(5);
+    check(&Lstm::<f64>::new(input, options(4, true, false), &mut rng));
+    check(&Gru::<f64>::new(input, options(4, true, false), &mut rng));
+    check(&SimpleRnn::<f64>::new(input, options(4, true, false), &mut rng));
+}
