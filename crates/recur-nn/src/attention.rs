@@ -26,7 +26,7 @@
 
 use crate::error::{NnError, Result};
 use crate::init;
-use crate::layer::{add_column_sums, linear, Param, Tape};
+use crate::layer::{linear, linear_backward, Param, Tape};
 use recur_core::{matmul, Float, Rng, Seq, Transpose};
 
 /// How a query is scored against a memory step.
@@ -652,51 +652,6 @@ impl<T: Float> Attention<T> {
             } => vec![query, query_bias, context, v],
         }
     }
-}
-
-/// The backward of [`linear`] given `dy` (zero at padded rows): adds into the weight's and
-/// bias's gradients and adds `dy·W` into `dx`.
-fn linear_backward<T: Float>(
-    x: &[T],
-    n_in: usize,
-    dy: &[T],
-    n_out: usize,
-    weight: &mut Param<T>,
-    bias: Option<&mut Param<T>>,
-    dx: &mut [T],
-) {
-    let rows = x.len() / n_in;
-    matmul(
-        n_out,
-        n_in,
-        rows,
-        dy,
-        n_out,
-        Transpose::Yes,
-        x,
-        n_in,
-        Transpose::No,
-        &mut weight.grad,
-        n_in,
-        true,
-    );
-    if let Some(bias) = bias {
-        add_column_sums(dy, n_out, &mut bias.grad);
-    }
-    matmul(
-        rows,
-        n_in,
-        n_out,
-        dy,
-        n_out,
-        Transpose::No,
-        &weight.value,
-        n_in,
-        Transpose::No,
-        dx,
-        n_in,
-        true,
-    );
 }
 
 /// In-place softmax of one row of scores (the real memory steps only).

@@ -7,6 +7,7 @@
 
 use crate::config::ModelConfig;
 use crate::error::{NnError, Result};
+use crate::layer::Param;
 use crate::model::Model;
 use recur_core::Float;
 use safetensors::tensor::{Dtype, TensorView};
@@ -49,9 +50,16 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 
 /// Serialises the model's tensors as safetensors bytes (f32 for f32 models, f64 for f64).
 pub fn weights_to_bytes<T: Float>(model: &Model<T>) -> Result<Vec<u8>> {
+    let config = serde_json::to_string(model.config()).map_err(|e| NnError::Config(e.to_string()))?;
+    tensors_to_bytes(model.named_params(), &[(CONFIG_METADATA, config)])
+}
+
+/// Serialises named tensors as safetensors bytes (f32 for f32 values, f64 for f64), with
+/// `metadata` beside PyTorch's `format` key: what any model made of [`Param`]s saves.
+pub fn tensors_to_bytes<T: Float>(named: Vec<(String, &Param<T>)>, metadata: &[(&str, String)]) -> Result<Vec<u8>> {
     let wide = std::mem::size_of::<T>() == 8;
     let mut buffers: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = Vec::new();
-    for (name, p) in model.named_params() {
+    for (name, p) in named {
         let (dtype, bytes) = if name.ends_with(INTEGER_BUFFER) {
             (
                 Dtype::I64,
@@ -77,8 +85,7 @@ pub fn weights_to_bytes<T: Float>(model: &Model<T>) -> Result<Vec<u8>> {
         .map_err(|e| NnError::Config(format!("cannot serialise weights: {e}")))?;
     let mut meta = HashMap::new();
     meta.insert("format".to_string(), "pt".to_string());
-    let config = serde_json::to_string(model.config()).map_err(|e| NnError::Config(e.to_string()))?;
-    meta.insert(CONFIG_METADATA.to_string(), config);
+    meta.extend(metadata.iter().map(|(k, v)| (k.to_string(), v.clone())));
     safetensors::serialize(views, Some(meta)).map_err(|e| NnError::Config(format!("cannot serialise weights: {e}")))
 }
 
@@ -88,18 +95,55 @@ pub fn load_weights_from_bytes<T: Float>(model: &mut Model<T>, bytes: &[u8], pat
         path: path.to_string(),
         message,
     };
-    if let Some(name) = duplicate_tensor_name(bytes) {
-        return Err(err(format!("tensor `{name}` is named twice in the header")));
-    }
-    let st = SafeTensors::deserialize(bytes).map_err(|e| err(format!("not a readable safetensors file ({e})")))?;
     let expected: Vec<(String, Vec<usize>)> = model
         .named_params()
         .into_iter()
         .map(|(n, p)| (n, p.shape.clone()))
         .collect();
+    let (values, metadata) = read_tensors(&expected, bytes, path)?;
+    // Names and shapes agree; an architecture that differs otherwise (an activation, a
+    // padding, the wiring) says the two files come from different saves. Class names and
+    // metadata may be edited by hand.
+    let saved = metadata.get(CONFIG_METADATA);
+    let architecture = |c: &ModelConfig| ModelConfig {
+        classes: Vec::new(),
+        metadata: serde_json::Map::new(),
+        ..c.clone()
+    };
+    let same = |saved: &str| {
+        serde_json::from_str::<ModelConfig>(saved).is_ok_and(|s| architecture(&s) == architecture(model.config()))
+    };
+    if saved.is_some_and(|s| !same(s)) {
+        return Err(err(format!(
+            "these weights were saved with another {CONFIG_FILE} than the one beside them \
+             (an interrupted save, or files mixed from two models)"
+        )));
+    }
+    for (p, v) in model.params_mut().into_iter().zip(values) {
+        p.value = v.into_iter().map(T::from_f64).collect();
+    }
+    Ok(())
+}
+
+/// Reads the tensors `expected` (names and shapes, in order) from safetensors bytes, checking
+/// that each is present with its shape, finite, and that nothing else is there; returns their
+/// values in that order and the file's metadata. Every problem found is listed in one error.
+pub fn read_tensors(
+    expected: &[(String, Vec<usize>)],
+    bytes: &[u8],
+    path: &str,
+) -> Result<(Vec<Vec<f64>>, HashMap<String, String>)> {
+    let err = |message: String| NnError::Checkpoint {
+        path: path.to_string(),
+        message,
+    };
+    if let Some(name) = duplicate_tensor_name(bytes) {
+        return Err(err(format!("tensor `{name}` is named twice in the header")));
+    }
+    let st = SafeTensors::deserialize(bytes).map_err(|e| err(format!("not a readable safetensors file ({e})")))?;
     let mut problems = Vec::new();
     let mut values = Vec::with_capacity(expected.len());
-    for (name, shape) in &expected {
+    for (name, shape) in expected {
         match st.tensor(name) {
             Err(_) => problems.push(format!("missing tensor `{name}` (shape {shape:?})")),
             Ok(view) if view.shape() != shape.as_slice() => problems.push(format!(
@@ -131,30 +175,11 @@ pub fn load_weights_from_bytes<T: Float>(model: &mut Model<T>, bytes: &[u8], pat
     if !problems.is_empty() {
         return Err(err(problems.join("; ")));
     }
-    // Names and shapes agree; an architecture that differs otherwise (an activation, a
-    // padding, the wiring) says the two files come from different saves. Class names and
-    // metadata may be edited by hand.
-    if let Ok((_, header)) = SafeTensors::read_metadata(bytes) {
-        let saved = header.metadata().as_ref().and_then(|m| m.get(CONFIG_METADATA));
-        let architecture = |c: &ModelConfig| ModelConfig {
-            classes: Vec::new(),
-            metadata: serde_json::Map::new(),
-            ..c.clone()
-        };
-        let same = |saved: &str| {
-            serde_json::from_str::<ModelConfig>(saved).is_ok_and(|s| architecture(&s) == architecture(model.config()))
-        };
-        if saved.is_some_and(|s| !same(s)) {
-            return Err(err(format!(
-                "these weights were saved with another {CONFIG_FILE} than the one beside them \
-                 (an interrupted save, or files mixed from two models)"
-            )));
-        }
-    }
-    for (p, v) in model.params_mut().into_iter().zip(values) {
-        p.value = v.into_iter().map(T::from_f64).collect();
-    }
-    Ok(())
+    let metadata = SafeTensors::read_metadata(bytes)
+        .ok()
+        .and_then(|(_, header)| header.metadata().clone())
+        .unwrap_or_default();
+    Ok((values, metadata))
 }
 
 /// The first tensor name that a safetensors header lists twice (the crate keeps the last

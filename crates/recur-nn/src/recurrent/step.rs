@@ -316,3 +316,9 @@ impl<T: Float, C: Cell> Stepping<T> for Recurrent<T, C> {
         Box::new(self.clone())
     }
 }
+
+impl<T: Float> Clone for Box<dyn Stepping<T>> {
+    fn clone(&self) -> Self {
+        self.clone_stepping()
+    }
+}

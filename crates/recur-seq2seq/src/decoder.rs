@@ -1,0 +1,511 @@
+//! The decoder's step — embed the previous token, one recurrent step, attention over the
+//! encoder outputs, the attentional state `h̃ = tanh(W_out·[context; h])` — run under teacher
+//! forcing for training ([`Seq2Seq::train_batch`], forward and backward side by side) and one
+//! token at a time for search ([`Seq2Seq::start`], [`Seq2Seq::next`]).
+//!
+//! A training batch is sorted by target length, longest first, so the sequences still
+//! decoding at step `t` are the batch's first rows: each step runs on that prefix alone, and
+//! finished sequences neither change state nor receive gradient (the padding rule).
+
+use crate::model::{add, Seq2Seq};
+use recur_core::{Float, Rng, Seq};
+use recur_nn::layer::{linear, linear_backward};
+use recur_nn::{Ctx, Layer, NnError, PreparedMemory, RnnState, StepTape, StepWeights, Tape};
+
+/// Padding id in every vocabulary (never a target).
+pub const PAD: u32 = 0;
+/// Start-of-sequence id: the decoder's first input.
+pub const SOS: u32 = 1;
+/// End-of-sequence id: the decoder's last target.
+pub const EOS: u32 = 2;
+
+/// A teacher-forcing batch, sorted by target length (longest first).
+pub struct Batch<T> {
+    /// Source ids `[batch, src_time, 1]`.
+    pub source: Seq<T>,
+    /// Decoder inputs `[batch, tgt_time, 1]`: SOS then the target.
+    pub inputs: Seq<T>,
+    /// Decoder targets `[batch · tgt_time]`: the target then EOS, PAD beyond.
+    pub targets: Vec<u32>,
+    /// The order of the pairs given to [`Batch::new`] that the rows follow.
+    pub order: Vec<usize>,
+}
+
+impl<T: Float> Batch<T> {
+    /// A batch of (source ids, target ids) pairs; each source needs at least one token.
+    pub fn new(pairs: &[(&[u32], &[u32])]) -> Result<Self, NnError> {
+        if let Some(i) = pairs.iter().position(|(s, _)| s.is_empty()) {
+            return Err(NnError::Config(format!("pair {i} has an empty source")));
+        }
+        let mut order: Vec<usize> = (0..pairs.len()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(pairs[i].1.len()));
+        let ids = |rows: Vec<Vec<u32>>| -> Result<Seq<T>, NnError> {
+            let time = rows.iter().map(Vec::len).max().unwrap_or(0).max(1);
+            let mut data = vec![T::ZERO; rows.len() * time];
+            for (b, r) in rows.iter().enumerate() {
+                for (t, &id) in r.iter().enumerate() {
+                    data[b * time + t] = T::from_f64(id as f64);
+                }
+            }
+            let lengths = rows.iter().map(Vec::len).collect();
+            Seq::new(data, rows.len(), time, 1, lengths).map_err(|e| NnError::Input(e.to_string()))
+        };
+        let source = ids(order.iter().map(|&i| pairs[i].0.to_vec()).collect())?;
+        let inputs = ids(order
+            .iter()
+            .map(|&i| std::iter::once(SOS).chain(pairs[i].1.iter().copied()).collect())
+            .collect())?;
+        let mut targets = vec![PAD; inputs.batch * inputs.time];
+        for (b, &i) in order.iter().enumerate() {
+            let row = &mut targets[b * inputs.time..];
+            row[..pairs[i].1.len()].copy_from_slice(pairs[i].1);
+            row[pairs[i].1.len()] = EOS;
+        }
+        Ok(Batch {
+            source,
+            inputs,
+            targets,
+            order,
+        })
+    }
+
+    /// Target tokens (EOS included) the loss is taken over.
+    pub fn tokens(&self) -> usize {
+        self.inputs.valid_steps()
+    }
+
+    /// Sequences still decoding at step `t` (the first rows).
+    fn active(&self, t: usize) -> usize {
+        self.inputs.lengths.iter().take_while(|&&l| l > t).count()
+    }
+}
+
+/// Loss and accuracy of one batch.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct LossStats {
+    /// Summed cross-entropy over the target tokens.
+    pub loss: f64,
+    /// Target tokens.
+    pub tokens: usize,
+    /// Tokens whose most probable prediction was right.
+    pub correct: usize,
+}
+
+/// The decoder's state between steps: the recurrent state and the attentional state fed into
+/// the next step (zeros before the first).
+#[derive(Clone, Debug)]
+pub struct DecoderState<T> {
+    /// Recurrent `h` (and `c`), `[rows, decoder_units]`.
+    pub rnn: RnnState<T>,
+    /// Last attentional state `[rows, decoder_units]`.
+    pub feed: Vec<T>,
+    /// The decoder's units: the width of each row.
+    pub units: usize,
+}
+
+impl<T: Float> DecoderState<T> {
+    /// The state of the given rows, in that order (a beam keeping its best continuations).
+    pub fn select(&self, rows: &[usize]) -> Self {
+        let w = self.units;
+        let pick = |v: &[T]| -> Vec<T> {
+            if v.is_empty() {
+                return Vec::new();
+            }
+            rows.iter()
+                .flat_map(|&r| v[r * w..(r + 1) * w].iter().copied())
+                .collect()
+        };
+        DecoderState {
+            rnn: RnnState {
+                h: pick(&self.rnn.h),
+                c: pick(&self.rnn.c),
+            },
+            feed: pick(&self.feed),
+            units: w,
+        }
+    }
+}
+
+/// What a search keeps for one batch of sources: their prepared encoder outputs and the
+/// decoder's weights laid out for stepping.
+pub struct Decoding<T> {
+    memory: PreparedMemory<T>,
+    weights: StepWeights<T>,
+}
+
+/// What one training step's backward needs.
+struct StepRecord<T> {
+    rnn: StepTape<T>,
+    attention: Tape,
+    /// `[context; h]` per active row.
+    cat: Vec<T>,
+    /// `h̃` before dropout.
+    state: Vec<T>,
+    mask: Option<Vec<T>>,
+}
+
+/// One step's results.
+struct StepOutput<T> {
+    rnn: RnnState<T>,
+    /// `h̃` after dropout, `[rows, decoder_units]`.
+    out: Vec<T>,
+    /// Attention weights `[memory batch, 1, src_time]` (zero beyond the active rows).
+    weights: Seq<T>,
+    record: Option<StepRecord<T>>,
+}
+
+impl<T: Float> Seq2Seq<T> {
+    /// One decoder step for the first `rows` sequences of `memory`: `x` is their step input
+    /// (embedding, then the fed attentional state), `state` their recurrent state. With `rng`
+    /// it trains: dropout on `h̃` and a record for backward.
+    fn step(
+        &self,
+        weights: &StepWeights<T>,
+        memory: &PreparedMemory<T>,
+        x: &[T],
+        state: &RnnState<T>,
+        rng: Option<&mut Rng>,
+    ) -> StepOutput<T> {
+        let (hd, mem) = (self.config.decoder_units, self.config.memory_width());
+        let rows = state.h.len() / hd;
+        let training = rng.is_some();
+        let (next, rnn_tape) = if training {
+            let (n, t) = self.rnn.step_train(weights, x, state);
+            (n, Some(t))
+        } else {
+            (self.rnn.step(weights, x, state), None)
+        };
+        let mut queries = first_rows(memory.seq().batch, rows, hd);
+        queries.data[..rows * hd].copy_from_slice(&next.h);
+        let (context, attn_weights, attention) = self.attention.attend(&queries, memory, training);
+        let width = mem + hd;
+        let mut cat = vec![T::ZERO; rows * width];
+        for b in 0..rows {
+            cat[b * width..b * width + mem].copy_from_slice(&context.data[b * mem..(b + 1) * mem]);
+            cat[b * width + mem..(b + 1) * width].copy_from_slice(&next.h[b * hd..(b + 1) * hd]);
+        }
+        let mut h_tilde = linear(&cat, width, &self.linear_out.value, hd, None);
+        T::tanh_slice(&mut h_tilde);
+        let rate = self.config.dropout;
+        let mask = match rng {
+            Some(rng) if rate > 0.0 => Some(dropout_mask(h_tilde.len(), rate, rng)),
+            _ => None,
+        };
+        let mut out = h_tilde.clone();
+        if let Some(m) = &mask {
+            out.iter_mut().zip(m).for_each(|(o, &m)| *o *= m);
+        }
+        let record = rnn_tape.map(|rnn| StepRecord {
+            rnn,
+            attention,
+            cat,
+            state: h_tilde,
+            mask,
+        });
+        StepOutput {
+            rnn: next,
+            out,
+            weights: attn_weights,
+            record,
+        }
+    }
+
+    /// The step input of the first `rows` sequences: their embeddings at `t`, then the fed state.
+    fn step_input(&self, embedded: &Seq<T>, t: usize, rows: usize, feed: &[T]) -> Vec<T> {
+        let (e, hd) = (self.config.embedding, self.config.decoder_units);
+        let width = self.config.decoder_input();
+        let mut x = vec![T::ZERO; rows * width];
+        for b in 0..rows {
+            x[b * width..b * width + e].copy_from_slice(embedded.step(b, t));
+            if self.config.input_feeding {
+                x[b * width + e..(b + 1) * width].copy_from_slice(&feed[b * hd..(b + 1) * hd]);
+            }
+        }
+        x
+    }
+
+    /// Teacher forcing on one batch: forward, the loss (cross-entropy with `label_smoothing`,
+    /// summed over target tokens and multiplied by `scale` in the gradient) and backward,
+    /// adding every parameter's gradient.
+    pub fn train_batch(
+        &mut self,
+        batch: &Batch<T>,
+        rng: &mut Rng,
+        label_smoothing: f64,
+        scale: f64,
+    ) -> Result<LossStats, NnError> {
+        let (hd, mem, e) = (
+            self.config.decoder_units,
+            self.config.memory_width(),
+            self.config.embedding,
+        );
+        let mut ctx = Ctx { training: true, rng };
+        let encoded = self.encode(batch.source.clone(), &mut ctx)?;
+        let memory = self.attention.prepare(encoded.memory.clone());
+        let (mut embedded, emb_tape) = self.embedding.forward(batch.inputs.clone(), &mut ctx);
+        let emb_mask =
+            (self.config.dropout > 0.0).then(|| dropout_mask(embedded.data.len(), self.config.dropout, ctx.rng));
+        if let Some(m) = &emb_mask {
+            embedded.data.iter_mut().zip(m).for_each(|(v, &m)| *v *= m);
+        }
+        let weights = self.rnn.step_weights().map_err(NnError::Config)?;
+        let time = batch.inputs.time;
+        let mut outputs = Seq::zeros_like(&batch.inputs, hd);
+        let mut state = encoded.initial.clone();
+        let mut feed = vec![T::ZERO; batch.inputs.batch * hd];
+        let mut records = Vec::with_capacity(time);
+        for t in 0..time {
+            let rows = batch.active(t);
+            state.h.truncate(rows * hd);
+            state
+                .c
+                .truncate(if self.config.has_cell_state() { rows * hd } else { 0 });
+            let x = self.step_input(&embedded, t, rows, &feed);
+            let step = self.step(&weights, &memory, &x, &state, Some(ctx.rng));
+            for b in 0..rows {
+                outputs.step_mut(b, t).copy_from_slice(&step.out[b * hd..(b + 1) * hd]);
+            }
+            records.push(step.record.expect("training records"));
+            (state, feed) = (step.rnn, step.out);
+        }
+
+        // Generator and loss over the real target steps.
+        let v = self.config.target_vocab;
+        let logits = linear(
+            &outputs.data,
+            hd,
+            &self.generator_weight.value,
+            v,
+            Some(&self.generator_bias.value),
+        );
+        let mut d_logits = vec![T::ZERO; logits.len()];
+        let mut stats = LossStats::default();
+        for b in 0..batch.inputs.batch {
+            for t in 0..batch.inputs.lengths[b] {
+                let r = b * time + t;
+                let target = batch.targets[r] as usize;
+                let row = &logits[r * v..(r + 1) * v];
+                let (loss, correct) =
+                    smoothed_cross_entropy(row, target, label_smoothing, scale, &mut d_logits[r * v..(r + 1) * v]);
+                stats.loss += loss;
+                stats.tokens += 1;
+                stats.correct += usize::from(correct);
+            }
+        }
+        let mut d_outputs = vec![T::ZERO; outputs.data.len()];
+        linear_backward(
+            &outputs.data,
+            hd,
+            &d_logits,
+            v,
+            &mut self.generator_weight,
+            Some(&mut self.generator_bias),
+            &mut d_outputs,
+        );
+
+        // Back through the steps, latest first.
+        let mut grad = self.attention.memory_grad(&memory);
+        let mut d_embedded = Seq::zeros_like(&embedded, e);
+        let mut carry = RnnState {
+            h: Vec::new(),
+            c: Vec::new(),
+        };
+        let mut d_feed: Vec<T> = Vec::new();
+        let width = mem + hd;
+        for t in (0..time).rev() {
+            let rows = batch.active(t);
+            let record = records.pop().expect("one record per step");
+            let mut d_out = vec![T::ZERO; rows * hd];
+            for b in 0..rows {
+                let o = (b * time + t) * hd;
+                d_out[b * hd..(b + 1) * hd].copy_from_slice(&d_outputs[o..o + hd]);
+            }
+            add(&mut d_out[..d_feed.len()], &d_feed);
+            if let Some(m) = &record.mask {
+                d_out.iter_mut().zip(m).for_each(|(d, &m)| *d *= m);
+            }
+            let d_pre: Vec<T> = d_out
+                .iter()
+                .zip(&record.state)
+                .map(|(&d, &s)| d * (T::ONE - s * s))
+                .collect();
+            let mut d_cat = vec![T::ZERO; rows * width];
+            linear_backward(&record.cat, width, &d_pre, hd, &mut self.linear_out, None, &mut d_cat);
+            let mut d_context = first_rows(memory.seq().batch, rows, mem);
+            let mut dh = vec![T::ZERO; rows * hd];
+            for b in 0..rows {
+                d_context.data[b * mem..(b + 1) * mem].copy_from_slice(&d_cat[b * width..b * width + mem]);
+                dh[b * hd..(b + 1) * hd].copy_from_slice(&d_cat[b * width + mem..(b + 1) * width]);
+            }
+            let d_query = self
+                .attention
+                .attend_backward(record.attention, d_context, &memory, &mut grad);
+            add(&mut dh, &d_query.data[..rows * hd]);
+            add(&mut dh[..carry.h.len()], &carry.h);
+            let mut dc = vec![T::ZERO; if self.config.has_cell_state() { rows * hd } else { 0 }];
+            add(&mut dc[..carry.c.len()], &carry.c);
+            let (dx, d_prev) = self.rnn.step_backward(record.rnn, &dh, &dc);
+            let in_width = self.config.decoder_input();
+            d_feed = Vec::with_capacity(if self.config.input_feeding { rows * hd } else { 0 });
+            for b in 0..rows {
+                let row = &dx[b * in_width..(b + 1) * in_width];
+                d_embedded.step_mut(b, t).copy_from_slice(&row[..e]);
+                if self.config.input_feeding {
+                    d_feed.extend_from_slice(&row[e..]);
+                }
+            }
+            carry = d_prev;
+        }
+        if let Some(m) = &emb_mask {
+            d_embedded.data.iter_mut().zip(m).for_each(|(d, &m)| *d *= m);
+        }
+        self.embedding.backward(emb_tape, d_embedded, false);
+        let d_memory = self.attention.finish(&memory, grad);
+        self.encode_backward(encoded, d_memory, &carry);
+        Ok(stats)
+    }
+
+    /// Encodes a batch of sources for search, each repeated `beams` times (row `b·beams + k`
+    /// is beam `k` of source `b`), and returns the decoder's starting state for those rows.
+    pub fn start(&self, source: Seq<T>, beams: usize) -> Result<(Decoding<T>, DecoderState<T>), NnError> {
+        let mut rng = Rng::new(0);
+        let mut ctx = Ctx {
+            training: false,
+            rng: &mut rng,
+        };
+        let encoded = self.encode(source, &mut ctx)?;
+        let rows: Vec<usize> = (0..encoded.memory.batch)
+            .flat_map(|b| std::iter::repeat_n(b, beams))
+            .collect();
+        let memory = select_rows(&encoded.memory, &rows);
+        let hd = self.config.decoder_units;
+        let state = DecoderState {
+            rnn: encoded.initial.clone(),
+            feed: vec![T::ZERO; encoded.memory.batch * hd],
+            units: hd,
+        }
+        .select(&rows);
+        let weights = self.rnn.step_weights().map_err(NnError::Config)?;
+        Ok((
+            Decoding {
+                memory: self.attention.prepare(memory),
+                weights,
+            },
+            state,
+        ))
+    }
+
+    /// One search step for every row of `decoding`: feeds `tokens` (one per row) and returns
+    /// the log-probabilities of the next token `[rows, target_vocab]`, the new state and the
+    /// attention weights `[rows, src_time]` (each row's real source steps).
+    pub fn next(
+        &self,
+        decoding: &Decoding<T>,
+        tokens: &[u32],
+        state: &DecoderState<T>,
+    ) -> (Vec<f64>, DecoderState<T>, Seq<T>) {
+        let e = self.config.embedding;
+        let rows = tokens.len();
+        let table = &self.embedding.params()[0].value;
+        let mut embedded = Seq {
+            data: vec![T::ZERO; rows * e],
+            batch: rows,
+            time: 1,
+            features: e,
+            lengths: vec![1; rows],
+            sequential: true,
+        };
+        for (b, &id) in tokens.iter().enumerate() {
+            let id = (id as usize).min(self.config.target_vocab - 1);
+            embedded.data[b * e..(b + 1) * e].copy_from_slice(&table[id * e..(id + 1) * e]);
+        }
+        let x = self.step_input(&embedded, 0, rows, &state.feed);
+        let step = self.step(&decoding.weights, &decoding.memory, &x, &state.rnn, None);
+        let v = self.config.target_vocab;
+        let logits = linear(
+            &step.out,
+            self.config.decoder_units,
+            &self.generator_weight.value,
+            v,
+            Some(&self.generator_bias.value),
+        );
+        let mut log_probs: Vec<f64> = logits.iter().map(|x| x.to_f64()).collect();
+        for row in log_probs.chunks_exact_mut(v) {
+            let max = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let log_sum = row.iter().map(|&x| (x - max).exp()).sum::<f64>().ln() + max;
+            row.iter_mut().for_each(|x| *x -= log_sum);
+        }
+        let next = DecoderState {
+            rnn: step.rnn,
+            feed: step.out,
+            units: self.config.decoder_units,
+        };
+        (log_probs, next, step.weights)
+    }
+}
+
+/// Cross-entropy of one row of logits against `target` with label smoothing `eps` spread over
+/// every token but PAD; writes `scale ×` its gradient into `d` and returns the loss and
+/// whether the most probable token was the target.
+fn smoothed_cross_entropy<T: Float>(row: &[T], target: usize, eps: f64, scale: f64, d: &mut [T]) -> (f64, bool) {
+    let max = row.iter().map(|x| x.to_f64()).fold(f64::NEG_INFINITY, f64::max);
+    let sum: f64 = row.iter().map(|x| (x.to_f64() - max).exp()).sum();
+    let log_z = sum.ln() + max;
+    let others = (row.len() - 1) as f64;
+    let mut loss = 0.0;
+    let mut best = 0;
+    for (j, &x) in row.iter().enumerate() {
+        let x = x.to_f64();
+        if x > row[best].to_f64() {
+            best = j;
+        }
+        let q = if j == target {
+            1.0 - eps
+        } else if j == PAD as usize {
+            0.0
+        } else {
+            eps / (others - 1.0).max(1.0)
+        };
+        let p = (x - log_z).exp();
+        loss -= q * (x - log_z);
+        d[j] = T::from_f64(scale * (p - q));
+    }
+    (loss, best == target)
+}
+
+/// An inverted-dropout mask: 0 with probability `rate`, else 1/(1−rate).
+fn dropout_mask<T: Float>(n: usize, rate: f64, rng: &mut Rng) -> Vec<T> {
+    let keep = T::from_f64(1.0 / (1.0 - rate));
+    (0..n)
+        .map(|_| if rng.uniform() < rate { T::ZERO } else { keep })
+        .collect()
+}
+
+/// The given sequences of a batch, in that order.
+fn select_rows<T: Float>(seq: &Seq<T>, rows: &[usize]) -> Seq<T> {
+    let per = seq.time * seq.features;
+    Seq {
+        data: rows
+            .iter()
+            .flat_map(|&r| seq.data[r * per..(r + 1) * per].iter().copied())
+            .collect(),
+        batch: rows.len(),
+        time: seq.time,
+        features: seq.features,
+        lengths: rows.iter().map(|&r| seq.lengths[r]).collect(),
+        sequential: seq.sequential,
+    }
+}
+
+/// A batch of `batch` zero vectors `width` wide of which the first `rows` are real (the
+/// sequences still decoding): a step's queries, or their context's gradient.
+fn first_rows<T: Float>(batch: usize, rows: usize, width: usize) -> Seq<T> {
+    Seq {
+        data: vec![T::ZERO; batch * width],
+        batch,
+        time: 1,
+        features: width,
+        lengths: (0..batch).map(|b| usize::from(b < rows)).collect(),
+        sequential: false,
+    }
+}
