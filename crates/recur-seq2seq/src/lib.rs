@@ -1,0 +1,13 @@
+//! recur's sequence-to-sequence task: token vocabularies with PAD/SOS/EOS/UNK, pair files
+//! (`source<TAB>target` lines or the CMU Pronouncing Dictionary), the generated date-format task,
+//! and the grapheme-to-phoneme scores (word and phoneme error rates against several references).
+
+pub mod dates;
+pub mod metrics;
+pub mod pairs;
+pub mod vocab;
+
+pub use dates::{date_pairs, generate_dates, DateStyle};
+pub use metrics::{edit_distance, score, Scores};
+pub use pairs::{group_by_source, parse_pairs, read_pairs, split_by_source, Pair, PairError, PairFormat};
+pub use vocab::{Tokenizer, Vocab, VocabError};
