@@ -1,8 +1,19 @@
-//! Sequence to sequence: an encoder reads a variable-length source, a decoder that attends to
-//! the encoder's outputs writes a variable-length target token by token, and greedy or beam
-//! search turns the decoder into outputs.
+//! recur's sequence-to-sequence task: an encoder reads a variable-length source, a decoder
+//! that attends to the encoder's outputs writes a variable-length target token by token, and
+//! greedy or beam search turns the decoder into outputs. Around the model: token vocabularies
+//! with PAD/SOS/EOS/UNK, pair files (`source<TAB>target` lines or the CMU Pronouncing
+//! Dictionary), the generated date-format task, and the grapheme-to-phoneme scores (word and
+//! phoneme error rates against several references).
 
+pub mod dates;
 pub mod decoder;
+pub mod metrics;
 pub mod model;
+pub mod pairs;
+pub mod vocab;
 
+pub use dates::{date_pairs, generate_dates, DateStyle};
+pub use metrics::{edit_distance, score, Scores};
 pub use model::{CellKind, Seq2Seq, Seq2SeqConfig};
+pub use pairs::{group_by_source, parse_pairs, read_pairs, split_by_source, Pair, PairError, PairFormat};
+pub use vocab::{Tokenizer, Vocab, VocabError};
