@@ -9,7 +9,9 @@ Everything is float64 so the comparison is tight.
     pip install torch safetensors numpy && python tools/make_parity_fixtures.py
 
 `python tools/make_parity_fixtures.py attention` writes only the attention fixtures used by
-crates/recur-nn/tests/attention_parity.rs (see write_attention_fixtures).
+crates/recur-nn/tests/attention_parity.rs (see write_attention_fixtures);
+`python tools/make_parity_fixtures.py seq2seq` only the encoder-decoder fixtures used by
+crates/recur-seq2seq/tests/parity.rs (see write_seq2seq_fixtures).
 """
 import json
 import pathlib
@@ -225,9 +227,106 @@ def write_attention_fixtures():
         print("wrote", d)
 
 
+class Seq2Seq(nn.Module):
+    """recur's encoder-decoder as a torch Module with the same attribute names: an encoder
+    ModuleList (embedding, then bidirectional recurrent layers), a tanh bridge from the final
+    states to the decoder's initial h (and c), and a decoder that embeds the previous token,
+    steps its recurrent layer on [embedding; last attentional state] (input feeding), attends
+    over the encoder outputs and forms h~ = tanh(linear_out([context; h])); the generator
+    gives logits."""
+
+    def __init__(self, c):
+        super().__init__()
+        rnn = nn.LSTM if c["cell"] == "lstm" else nn.GRU
+        layers = [nn.Embedding(c["source_vocab"], c["embedding"])]
+        width = c["embedding"]
+        for _ in range(c["encoder_layers"]):
+            layers.append(rnn(width, c["encoder_units"], batch_first=True, bidirectional=True))
+            width = 2 * c["encoder_units"]
+        self.encoder = nn.Module()
+        self.encoder.layers = nn.ModuleList(layers)
+        hd, self.c = c["decoder_units"], c
+        self.bridge = nn.Linear(width, hd * (2 if c["cell"] == "lstm" else 1))
+        self.decoder = nn.Module()
+        self.decoder.embedding = nn.Embedding(c["target_vocab"], c["embedding"])
+        self.decoder.rnn = rnn(c["embedding"] + (hd if c["input_feeding"] else 0), hd, batch_first=True)
+        self.decoder.attention = Attention(c["attention"], hd, width, hd)
+        self.decoder.linear_out = nn.Linear(width + hd, hd, bias=False)
+        self.generator = nn.Linear(hd, c["target_vocab"])
+
+    def forward(self, src, src_len, dec_in, dec_len):
+        x = self.encoder.layers[0](src)
+        for layer in self.encoder.layers[1:]:
+            packed = pack_padded_sequence(x, src_len, batch_first=True, enforce_sorted=False)
+            x, _ = pad_packed_sequence(layer(packed)[0], batch_first=True, total_length=src.shape[1])
+        units = self.c["encoder_units"]
+        b = torch.arange(src.shape[0])
+        summary = torch.cat([x[b, src_len - 1, :units], x[:, 0, units:]], dim=1)
+        z = torch.tanh(self.bridge(summary))
+        hd = self.c["decoder_units"]
+        state = (z[:, :hd].unsqueeze(0).contiguous(), z[:, hd:].unsqueeze(0).contiguous()) if self.c["cell"] == "lstm" else z.unsqueeze(0).contiguous()
+        feed = torch.zeros(src.shape[0], hd)
+        emb = self.decoder.embedding(dec_in)
+        logits = []
+        for t in range(dec_in.shape[1]):
+            step_in = torch.cat([emb[:, t], feed], dim=1) if self.c["input_feeding"] else emb[:, t]
+            h, state = self.decoder.rnn(step_in.unsqueeze(1), state)
+            ctx, _ = self.decoder.attention(h, x, torch.ones(src.shape[0], dtype=torch.long), src_len)
+            feed = torch.tanh(self.decoder.linear_out(torch.cat([ctx[:, 0], h[:, 0]], dim=1)))
+            logits.append(self.generator(feed))
+        return torch.stack(logits, dim=1)
+
+
+def write_seq2seq_fixtures():
+    """crates/recur-seq2seq/tests/fixtures_seq2seq/<name>/: config.json (recur's Seq2SeqConfig),
+    model.safetensors (the state_dict) and io.safetensors with source and target ids, their
+    lengths, the decoder's log-probabilities at every teacher-forced step, the summed
+    cross-entropy over the real target steps and every parameter's gradient of it."""
+    out = OUT.parent.parent.parent / "recur-seq2seq/tests/fixtures_seq2seq"
+    cases = {
+        "lstm_general_feeding": dict(cell="lstm", attention="general", input_feeding=True),
+        "gru_additive": dict(cell="gru", attention="additive", input_feeding=False),
+    }
+    for name, case in cases.items():
+        torch.manual_seed(21)
+        c = dict(source_vocab=9, target_vocab=8, embedding=3, encoder_units=3, encoder_layers=2,
+                 bidirectional=True, decoder_units=5, dropout=0.0, **case)
+        module = Seq2Seq(c)
+        for p in module.parameters():
+            with torch.no_grad():
+                p.uniform_(-0.5, 0.5)
+        targets = [[5, 4, 7], [6, 4, 5, 7, 4], [7]]
+        sources = [[4, 5, 6, 8], [6, 5], [5, 8, 4]]
+        src_len = torch.tensor([len(s) for s in sources])
+        src = torch.tensor([s + [0] * (4 - len(s)) for s in sources])
+        dec_len = torch.tensor([len(t) + 1 for t in targets])
+        dec_in = torch.tensor([[1] + t + [0] * (5 - len(t)) for t in targets])
+        gold = torch.tensor([t + [2] + [0] * (5 - len(t)) for t in targets])
+        logits = module(src, src_len, dec_in, dec_len)
+        log_probs = torch.log_softmax(logits, dim=-1)
+        mask = (torch.arange(6)[None, :] < dec_len[:, None]).to(torch.float64)
+        loss = -(log_probs.gather(2, gold.unsqueeze(-1)).squeeze(-1) * mask).sum()
+        loss.backward()
+        d = out / name
+        d.mkdir(parents=True, exist_ok=True)
+        (d / "config.json").write_text(json.dumps(c, indent=2) + "\n")
+        state = {k: v.detach().contiguous() for k, v in module.state_dict().items()}
+        save_file(state, str(d / "model.safetensors"), metadata={"format": "pt"})
+        io = {"source": src.to(torch.float64), "source_lengths": src_len.to(torch.float64),
+              "target": gold.to(torch.float64), "target_lengths": (dec_len - 1).to(torch.float64),
+              "log_probs": (log_probs * mask.unsqueeze(-1)).detach(), "loss": loss.detach().reshape(1)}
+        for k, p in module.named_parameters():
+            io[f"grad.{k}"] = p.grad
+        save_file({k: v.contiguous() for k, v in io.items()}, str(d / "io.safetensors"))
+        print("wrote", d)
+
+
 def main():
     if sys.argv[1:] == ["attention"]:
         write_attention_fixtures()
+        return
+    if sys.argv[1:] == ["seq2seq"]:
+        write_seq2seq_fixtures()
         return
     lengths = torch.tensor([6, 3, 5])
     x = torch.rand(3, 6, 3) * 2 - 1
@@ -249,6 +348,7 @@ def main():
     write("conv_bn_dense", conv_config, module, lambda k: k, torch.rand(3, 6, 3) * 2 - 1, full)
     write("graph_wavenet_gru", GRAPH_CONFIG, Graph(), lambda k: k, x, lengths)
     write_attention_fixtures()
+    write_seq2seq_fixtures()
 
 
 if __name__ == "__main__":

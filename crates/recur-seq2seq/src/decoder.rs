@@ -8,16 +8,14 @@
 //! finished sequences neither change state nor receive gradient (the padding rule).
 
 use crate::model::{add, Seq2Seq};
+use crate::vocab::Vocab;
 use recur_core::{Float, Rng, Seq};
 use recur_nn::layer::{linear, linear_backward};
 use recur_nn::{Ctx, Layer, NnError, PreparedMemory, RnnState, StepTape, StepWeights, Tape};
 
-/// Padding id in every vocabulary (never a target).
-pub const PAD: u32 = 0;
-/// Start-of-sequence id: the decoder's first input.
-pub const SOS: u32 = 1;
-/// End-of-sequence id: the decoder's last target.
-pub const EOS: u32 = 2;
+const PAD: u32 = Vocab::PAD;
+const SOS: u32 = Vocab::SOS;
+const EOS: u32 = Vocab::EOS;
 
 /// A teacher-forcing batch, sorted by target length (longest first).
 pub struct Batch<T> {

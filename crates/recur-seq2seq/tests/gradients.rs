@@ -102,3 +102,92 @@ fn seq2seq_padded_batch_equals_each_pair_alone() {
         }
     }
 }
+
+/// A beam of one is greedy decoding: the most probable token at each step until EOS.
+#[test]
+fn seq2seq_beam_of_one_equals_greedy_and_nbest_lists_are_ranked() {
+    use recur_seq2seq::{search, SearchOptions};
+    let cfg = config(CellKind::Lstm, "general", true, 0.0);
+    let model = Seq2Seq::<f64>::new(cfg, 9).unwrap();
+    let sources: Vec<Vec<u32>> = vec![vec![4, 5, 6, 4], vec![6, 5], vec![5]];
+    let greedy_options = SearchOptions {
+        beam: 1,
+        max_len: 6,
+        alpha: 0.0,
+        ..SearchOptions::default()
+    };
+    let beam1 = search(&model, &sources, &greedy_options).unwrap();
+    for (b, src) in sources.iter().enumerate() {
+        let source = recur_core::Seq::new(
+            src.iter().map(|&v| v as f64).collect(),
+            1,
+            src.len(),
+            1,
+            vec![src.len()],
+        )
+        .unwrap();
+        let (decoding, mut state) = model.start(source, 1).unwrap();
+        let (mut token, mut out, mut log_prob) = (1u32, Vec::new(), 0.0);
+        for step in 0..=6 {
+            let (lp, next, _) = model.next(&decoding, &[token], &state);
+            // Specials other than EOS are never outputs.
+            let best = (2..lp.len())
+                .filter(|&i| i == 2 || i >= 4)
+                .max_by(|&a, &c| lp[a].total_cmp(&lp[c]))
+                .unwrap();
+            log_prob += lp[best];
+            if best == 2 || step == 6 {
+                if best != 2 {
+                    out.push(best as u32);
+                }
+                break;
+            }
+            out.push(best as u32);
+            token = best as u32;
+            state = next;
+        }
+        assert_eq!(beam1[b][0].tokens, out, "source {b}");
+        assert!((beam1[b][0].log_prob - log_prob).abs() < 1e-12);
+    }
+    let wide = search(
+        &model,
+        &sources,
+        &SearchOptions {
+            beam: 4,
+            nbest: 3,
+            ..greedy_options
+        },
+    )
+    .unwrap();
+    for hyps in &wide {
+        assert!(!hyps.is_empty() && hyps.len() <= 3);
+        assert!(hyps.windows(2).all(|w| w[0].score >= w[1].score));
+    }
+}
+
+/// Each source decodes the same alone as in a batch with others (beams of other sources and
+/// source padding do not leak in).
+#[test]
+fn seq2seq_search_in_a_batch_equals_each_source_alone() {
+    use recur_seq2seq::{search, SearchOptions};
+    let model = Seq2Seq::<f64>::new(config(CellKind::Gru, "additive", true, 0.0), 4).unwrap();
+    let sources: Vec<Vec<u32>> = vec![vec![4, 5, 6, 4, 5], vec![6], vec![5, 4]];
+    let options = SearchOptions {
+        beam: 3,
+        nbest: 2,
+        max_len: 5,
+        attention: true,
+        ..SearchOptions::default()
+    };
+    let together = search(&model, &sources, &options).unwrap();
+    for (b, src) in sources.iter().enumerate() {
+        let alone = search(&model, std::slice::from_ref(src), &options).unwrap();
+        assert_eq!(alone[0].len(), together[b].len());
+        for (a, t) in alone[0].iter().zip(&together[b]) {
+            assert_eq!(a.tokens, t.tokens);
+            assert!((a.score - t.score).abs() < 1e-12);
+            assert_eq!(t.attention.len(), t.tokens.len() + 1);
+            assert!(t.attention.iter().all(|w| w.len() == src.len()));
+        }
+    }
+}

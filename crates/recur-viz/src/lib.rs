@@ -2,9 +2,11 @@
 //! diffable); [`write_picture`] rasterises to PNG when the file name asks for it.
 
 pub mod chart;
+pub mod heatmap;
 pub mod sketch;
 
 pub use chart::{Line, LineChart};
+pub use heatmap::attention_svg;
 use std::path::Path;
 
 /// A picture that cannot be written.

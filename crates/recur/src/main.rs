@@ -44,6 +44,9 @@ enum Command {
     Summary(commands::model::SummaryArgs),
     /// Run a model on a float32 [batch, time, features] .npy array (or, for a fitted model, a .ts file).
     Run(commands::model::RunArgs),
+    /// Encoder–decoder with attention: train on pairs, predict with beam search, evaluate.
+    #[command(subcommand)]
+    Seq2seq(commands::seq2seq::Seq2SeqCommand),
     /// Forecast a daily series several days ahead; compare with naive baselines.
     Forecast(Box<commands::forecast::ForecastArgs>),
     /// Measure training and inference throughput (batch 64, length 100).
@@ -82,6 +85,7 @@ fn main() -> ExitCode {
         Command::Run(a) => commands::model::run(a),
         Command::Bench(a) => commands::bench::bench(a),
         Command::Forecast(a) => commands::forecast::forecast(*a),
+        Command::Seq2seq(c) => commands::seq2seq::run(c),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

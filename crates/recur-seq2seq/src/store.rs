@@ -1,0 +1,164 @@
+//! A trained encoder–decoder on disk: `seq2seq.json` (architecture, tokenizers, length limits,
+//! the training settings for the record), `source_vocab.json`, `target_vocab.json` and
+//! `model.safetensors` (PyTorch-style names; its metadata repeats the architecture, so files
+//! from two different saves are refused rather than half-loaded). Every file is written to a
+//! temporary name and renamed into place.
+
+use crate::model::{Seq2Seq, Seq2SeqConfig};
+use crate::pairs::PairFormat;
+use crate::train::TrainOptions;
+use crate::vocab::{Tokenizer, Vocab, VocabError};
+use recur_nn::model_dir::{read_tensors, tensors_to_bytes, write_atomic, WEIGHTS_FILE};
+use recur_nn::NnError;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// The settings file of a model directory.
+pub const SETTINGS_FILE: &str = "seq2seq.json";
+/// The source vocabulary's file.
+pub const SOURCE_VOCAB_FILE: &str = "source_vocab.json";
+/// The target vocabulary's file.
+pub const TARGET_VOCAB_FILE: &str = "target_vocab.json";
+/// Metadata key of the architecture inside the weights.
+const ARCHITECTURE_METADATA: &str = "recur_seq2seq";
+/// Largest settings file read (it is a few hundred bytes).
+const MAX_SETTINGS_BYTES: u64 = 1 << 20;
+
+/// What besides the weights a model directory holds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// The architecture.
+    pub model: Seq2SeqConfig,
+    /// The pair format trained on (how `eval` reads pairs by default).
+    pub format: PairFormat,
+    /// How source text becomes tokens.
+    pub source_tokenizer: Tokenizer,
+    /// How target text becomes tokens (and outputs are joined).
+    pub target_tokenizer: Tokenizer,
+    /// Longest source accepted, in tokens.
+    pub max_source_len: usize,
+    /// Longest output searched for, in tokens.
+    pub max_target_len: usize,
+    /// The training settings, for the record.
+    pub training: TrainOptions,
+}
+
+/// Why a model directory cannot be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A file was read but is not what it must be.
+    #[error("{path}: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// A vocabulary file.
+    #[error(transparent)]
+    Vocab(#[from] VocabError),
+    /// The weights.
+    #[error(transparent)]
+    Nn(#[from] NnError),
+}
+
+/// A trained model with what it needs to read text and write text.
+#[derive(Clone)]
+pub struct Translator {
+    /// Tokenizers, limits, architecture.
+    pub settings: Settings,
+    /// Source tokens.
+    pub source: Vocab,
+    /// Target tokens.
+    pub target: Vocab,
+    /// The network.
+    pub model: Seq2Seq<f32>,
+}
+
+impl Translator {
+    /// Writes the directory (created if needed).
+    pub fn save(&self, dir: &Path) -> Result<(), StoreError> {
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let architecture = serde_json::to_string(&self.settings.model).expect("config serialises");
+        let bytes = tensors_to_bytes(self.model.named_params(), &[(ARCHITECTURE_METADATA, architecture)])?;
+        write_atomic(&dir.join(WEIGHTS_FILE), &bytes)?;
+        self.source.save(&dir.join(SOURCE_VOCAB_FILE))?;
+        self.target.save(&dir.join(TARGET_VOCAB_FILE))?;
+        let settings = serde_json::to_string_pretty(&self.settings).expect("settings serialise");
+        write_atomic(&dir.join(SETTINGS_FILE), settings.as_bytes())?;
+        Ok(())
+    }
+
+    /// Reads a directory written by [`Translator::save`], checking that its parts agree.
+    pub fn load(dir: &Path) -> Result<Self, StoreError> {
+        let path = dir.join(SETTINGS_FILE);
+        let invalid = |path: &Path, message: String| StoreError::Invalid {
+            path: path.to_path_buf(),
+            message,
+        };
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| StoreError::Io { path, source }
+        };
+        let size = std::fs::metadata(&path).map_err(io(&path))?.len();
+        if size > MAX_SETTINGS_BYTES {
+            return Err(invalid(&path, format!("{size} bytes is too large for a settings file")));
+        }
+        let text = std::fs::read_to_string(&path).map_err(io(&path))?;
+        let settings: Settings =
+            serde_json::from_str(&text).map_err(|e| invalid(&path, format!("not a seq2seq settings file ({e})")))?;
+        settings.model.validate().map_err(|e| invalid(&path, e.to_string()))?;
+        let source = Vocab::load(&dir.join(SOURCE_VOCAB_FILE))?;
+        let target = Vocab::load(&dir.join(TARGET_VOCAB_FILE))?;
+        for (vocab, size, file) in [
+            (&source, settings.model.source_vocab, SOURCE_VOCAB_FILE),
+            (&target, settings.model.target_vocab, TARGET_VOCAB_FILE),
+        ] {
+            if vocab.len() != size {
+                return Err(invalid(
+                    &dir.join(file),
+                    format!("{} tokens, but {SETTINGS_FILE} says {size}", vocab.len()),
+                ));
+            }
+        }
+        let mut model = Seq2Seq::for_loading(settings.model.clone())?;
+        let weights = dir.join(WEIGHTS_FILE);
+        let bytes = std::fs::read(&weights).map_err(io(&weights))?;
+        let expected: Vec<(String, Vec<usize>)> = model
+            .named_params()
+            .into_iter()
+            .map(|(n, p)| (n, p.shape.clone()))
+            .collect();
+        let (values, metadata) = read_tensors(&expected, &bytes, &weights.display().to_string())?;
+        let same = metadata
+            .get(ARCHITECTURE_METADATA)
+            .is_none_or(|saved| serde_json::from_str::<Seq2SeqConfig>(saved).is_ok_and(|s| s == settings.model));
+        if !same {
+            return Err(invalid(
+                &weights,
+                format!("these weights were saved with another architecture than {SETTINGS_FILE} describes"),
+            ));
+        }
+        for (p, v) in model.params_mut().into_iter().zip(values) {
+            p.value = v.into_iter().map(|x| x as f32).collect();
+        }
+        Ok(Translator {
+            settings,
+            source,
+            target,
+            model,
+        })
+    }
+}

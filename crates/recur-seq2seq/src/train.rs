@@ -1,0 +1,281 @@
+//! Training an encoder–decoder: batches of similar source length, teacher forcing with each
+//! batch split across threads (one replica per thread; their gradients summed in shard order,
+//! so a run depends on the seed and thread count only), Adam with gradient clipping, and each
+//! epoch scored by decoding the validation words (a held-out part of the training file):
+//! the learning rate halves when that score stops improving, and the best epoch's weights
+//! are the ones kept.
+
+use crate::decoder::Batch;
+use crate::metrics::{score, Scores};
+use crate::model::Seq2Seq;
+use crate::search::{search, SearchOptions};
+use recur_core::parallel::{run_on_workers, shard_ranges};
+use recur_core::Rng;
+use recur_nn::NnError;
+use recur_train::optim::{clip_gradients, Clip, Optimizer, OptimizerConfig};
+use serde::{Deserialize, Serialize};
+use std::time::Instant;
+
+/// A pair of id sequences (source, target), neither with SOS/EOS.
+pub type IdPair = (Vec<u32>, Vec<u32>);
+
+/// A validation item: source ids and every reference target.
+pub type Reference = (Vec<u32>, Vec<Vec<u32>>);
+
+/// Training settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainOptions {
+    /// Passes over the training pairs at most.
+    pub epochs: usize,
+    /// Pairs per optimiser step.
+    pub batch: usize,
+    /// Adam's learning rate.
+    pub lr: f64,
+    /// Label smoothing of the cross-entropy.
+    pub label_smoothing: f64,
+    /// Global gradient-norm clip.
+    pub clip: f64,
+    /// Halve the learning rate after this many epochs without a better validation score.
+    pub lr_patience: usize,
+    /// Stop after this many epochs without a better validation score.
+    pub patience: usize,
+    /// Stop starting epochs once this many seconds have passed (0: no limit).
+    pub max_seconds: f64,
+    /// Beam used to score validation (1: greedy, the fastest).
+    pub val_beam: usize,
+    /// Threads the batch is split across.
+    pub threads: usize,
+    /// Seed of shuffling and dropout.
+    pub seed: u64,
+}
+
+impl Default for TrainOptions {
+    fn default() -> Self {
+        TrainOptions {
+            epochs: 30,
+            batch: 128,
+            lr: 2e-3,
+            label_smoothing: 0.1,
+            clip: 5.0,
+            lr_patience: 1,
+            patience: 4,
+            max_seconds: 0.0,
+            val_beam: 1,
+            threads: recur_core::parallel::default_threads(),
+            seed: 1,
+        }
+    }
+}
+
+/// One epoch's figures.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EpochRecord {
+    /// 1-based epoch.
+    pub epoch: usize,
+    /// Mean cross-entropy per target token.
+    pub loss: f64,
+    /// Share of target tokens predicted right under teacher forcing.
+    pub token_accuracy: f64,
+    /// Validation word error rate (share of sources with no reference matched).
+    pub val_wer: f64,
+    /// Validation token error rate against the closest reference.
+    pub val_per: f64,
+    /// Learning rate used.
+    pub lr: f64,
+    /// Training pairs per second in this epoch (validation excluded).
+    pub pairs_per_second: f64,
+    /// Seconds since training started.
+    pub elapsed: f64,
+}
+
+/// What a caller hears during training.
+pub enum Progress<'a> {
+    /// A batch finished: batches done and in all, this epoch.
+    Batch(usize, usize),
+    /// An epoch finished.
+    Epoch(&'a EpochRecord),
+}
+
+/// Trains `model` and leaves in it the weights of the epoch with the best validation WER;
+/// returns every epoch's record.
+pub fn train(
+    model: &mut Seq2Seq<f32>,
+    pairs: &[IdPair],
+    validation: &[Reference],
+    options: &TrainOptions,
+    mut progress: impl FnMut(Progress),
+) -> Result<Vec<EpochRecord>, NnError> {
+    if pairs.is_empty() {
+        return Err(NnError::Input("no training pairs".into()));
+    }
+    let threads = options.threads.max(1);
+    let mut replicas: Vec<Seq2Seq<f32>> = (0..threads).map(|_| model.clone()).collect();
+    let mut optimizer = Optimizer::new(OptimizerConfig::adam());
+    let mut lr = options.lr;
+    let mut history: Vec<EpochRecord> = Vec::new();
+    let mut best: Option<((f64, f64), Seq2Seq<f32>)> = None;
+    let (mut since_best, mut since_decay) = (0, 0);
+    let start = Instant::now();
+    let mut step = 0u64;
+    for epoch in 1..=options.epochs {
+        if options.max_seconds > 0.0 && start.elapsed().as_secs_f64() >= options.max_seconds {
+            break;
+        }
+        let epoch_start = Instant::now();
+        let batches = epoch_batches(pairs, options.batch, Rng::derive(options.seed, epoch as u64));
+        let (mut loss, mut tokens, mut correct) = (0.0, 0usize, 0usize);
+        for (i, batch) in batches.iter().enumerate() {
+            let shards = shard_ranges(batch.len(), threads);
+            let total: usize = batch.iter().map(|&p| pairs[p].1.len() + 1).sum();
+            let scale = 1.0 / total as f64;
+            let used = shards.len();
+            let results = run_on_workers(&mut replicas[..used], |w, replica| {
+                let chosen: Vec<(&[u32], &[u32])> = batch[shards[w].clone()]
+                    .iter()
+                    .map(|&p| (pairs[p].0.as_slice(), pairs[p].1.as_slice()))
+                    .collect();
+                replica.zero_grad();
+                let b = Batch::new(&chosen)?;
+                let mut rng = Rng::derive(options.seed ^ 0xD20_0000, step * 64 + w as u64);
+                replica.train_batch(&b, &mut rng, options.label_smoothing, scale)
+            });
+            for r in results {
+                let s = r?;
+                loss += s.loss;
+                tokens += s.tokens;
+                correct += s.correct;
+            }
+            gather(model, &replicas[..used]);
+            let mut params = model.params_mut();
+            clip_gradients(&mut params, Some(Clip::GlobalNorm(options.clip)));
+            optimizer.update(params, lr);
+            for r in &mut replicas {
+                copy_values(r, model);
+            }
+            step += 1;
+            progress(Progress::Batch(i + 1, batches.len()));
+        }
+        let train_seconds = epoch_start.elapsed().as_secs_f64();
+        let scores = evaluate(model, validation, options.val_beam, threads)?;
+        let record = EpochRecord {
+            epoch,
+            loss: loss / tokens.max(1) as f64,
+            token_accuracy: correct as f64 / tokens.max(1) as f64,
+            val_wer: scores.wer,
+            val_per: scores.per,
+            lr,
+            pairs_per_second: pairs.len() as f64 / train_seconds,
+            elapsed: start.elapsed().as_secs_f64(),
+        };
+        progress(Progress::Epoch(&record));
+        history.push(record);
+        // WER first, PER to break ties (early on every word may still be wrong).
+        let key = (scores.wer, scores.per);
+        if best.as_ref().is_none_or(|(k, _)| key < *k) {
+            best = Some((key, model.clone()));
+            (since_best, since_decay) = (0, 0);
+        } else {
+            since_best += 1;
+            since_decay += 1;
+            if since_best >= options.patience.max(1) {
+                break;
+            }
+            if since_decay >= options.lr_patience.max(1) {
+                lr *= 0.5;
+                since_decay = 0;
+            }
+        }
+    }
+    if let Some((_, m)) = best {
+        *model = m;
+    }
+    Ok(history)
+}
+
+/// Scores `model` on `items` by decoding each source with a beam of `beam`, the sources
+/// split across `threads`.
+pub fn evaluate(model: &Seq2Seq<f32>, items: &[Reference], beam: usize, threads: usize) -> Result<Scores, NnError> {
+    let sources: Vec<Vec<u32>> = items.iter().map(|(s, _)| s.clone()).collect();
+    let options = SearchOptions {
+        beam,
+        nbest: 1,
+        ..SearchOptions::default()
+    };
+    let outputs = decode_parallel(model, &sources, &options, threads)?;
+    let scored: Vec<(Vec<String>, Vec<Vec<String>>)> = outputs
+        .iter()
+        .zip(items)
+        .map(|(hyps, (_, refs))| {
+            let words = |ids: &[u32]| ids.iter().map(u32::to_string).collect::<Vec<_>>();
+            let best = hyps.first().map(|h| words(&h.tokens)).unwrap_or_default();
+            (best, refs.iter().map(|r| words(r)).collect())
+        })
+        .collect();
+    Ok(score(&scored))
+}
+
+/// [`search`] over many sources: chunks of similar length, spread over `threads`.
+pub fn decode_parallel(
+    model: &Seq2Seq<f32>,
+    sources: &[Vec<u32>],
+    options: &SearchOptions,
+    threads: usize,
+) -> Result<Vec<Vec<crate::search::Hypothesis>>, NnError> {
+    let mut order: Vec<usize> = (0..sources.len()).collect();
+    order.sort_by_key(|&i| sources[i].len());
+    let chunk = (256 / options.beam.max(1)).max(8);
+    let chunks: Vec<&[usize]> = order.chunks(chunk).collect();
+    let mut workers: Vec<Vec<(usize, Vec<crate::search::Hypothesis>)>> = vec![Vec::new(); threads.max(1)];
+    let results = run_on_workers(&mut workers, |w, out| -> Result<(), NnError> {
+        for c in chunks.iter().skip(w).step_by(threads.max(1)) {
+            let batch: Vec<Vec<u32>> = c.iter().map(|&i| sources[i].clone()).collect();
+            let hyps = search(model, &batch, options)?;
+            out.extend(c.iter().copied().zip(hyps));
+        }
+        Ok(())
+    });
+    results.into_iter().collect::<Result<Vec<()>, _>>()?;
+    let mut all: Vec<Option<Vec<crate::search::Hypothesis>>> = vec![None; sources.len()];
+    for (i, h) in workers.into_iter().flatten() {
+        all[i] = Some(h);
+    }
+    Ok(all.into_iter().map(Option::unwrap_or_default).collect())
+}
+
+/// The epoch's batches as indices into `pairs`: shuffled, then grouped in pools of 50
+/// batches sorted by source length so each batch pads little, then the batches shuffled.
+fn epoch_batches(pairs: &[IdPair], batch: usize, mut rng: Rng) -> Vec<Vec<usize>> {
+    let batch = batch.max(1);
+    let mut order: Vec<usize> = (0..pairs.len()).collect();
+    rng.shuffle(&mut order);
+    let mut batches = Vec::new();
+    for pool in order.chunks_mut(batch * 50) {
+        pool.sort_by_key(|&i| (pairs[i].0.len(), pairs[i].1.len()));
+        batches.extend(pool.chunks(batch).map(<[usize]>::to_vec));
+    }
+    rng.shuffle(&mut batches);
+    batches
+}
+
+/// The master's gradients = the sum of the replicas' (in shard order; each was already
+/// scaled by the batch's token count).
+fn gather(master: &mut Seq2Seq<f32>, replicas: &[Seq2Seq<f32>]) {
+    let sources: Vec<Vec<&recur_nn::Param<f32>>> = replicas
+        .iter()
+        .map(|r| r.named_params().into_iter().map(|(_, p)| p).collect())
+        .collect();
+    for (i, dst) in master.params_mut().into_iter().enumerate() {
+        dst.grad.copy_from_slice(&sources[0][i].grad);
+        for s in &sources[1..] {
+            dst.grad.iter_mut().zip(&s[i].grad).for_each(|(a, b)| *a += *b);
+        }
+    }
+}
+
+/// Copies `from`'s weights into `to` (the replicas after each update).
+fn copy_values(to: &mut Seq2Seq<f32>, from: &Seq2Seq<f32>) {
+    for (dst, (_, src)) in to.params_mut().into_iter().zip(from.named_params()) {
+        dst.value.copy_from_slice(&src.value);
+    }
+}

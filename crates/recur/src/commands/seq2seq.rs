@@ -1,0 +1,525 @@
+//! `recur seq2seq train|predict|eval`: an encoder–decoder with attention on pairs of token
+//! sequences (a TSV file, the CMU Pronouncing Dictionary, or the generated date-format task).
+
+use super::write_stdout;
+use anyhow::{bail, Context, Result};
+use clap::{Args, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use recur_nn::model_dir::write_atomic;
+use recur_seq2seq::store::{Settings, Translator, SETTINGS_FILE};
+use recur_seq2seq::train::{decode_parallel, train, EpochRecord, IdPair, Progress, Reference, TrainOptions};
+use recur_seq2seq::{
+    date_pairs, group_by_source, read_pairs, split_by_source, CellKind, Hypothesis, Pair, PairFormat, SearchOptions,
+    Seq2Seq, Seq2SeqConfig, Vocab,
+};
+use serde_json::json;
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+
+/// The `seq2seq` subcommands.
+#[derive(Subcommand)]
+pub enum Seq2SeqCommand {
+    /// Train on pairs (TSV `source<TAB>target`, or CMUdict); without --pairs, on the generated
+    /// date-format task ("April 22, 2019" → "2019-04-22").
+    Train(Box<TrainArgs>),
+    /// Outputs for each input line: the input, a tab, the best output's tokens.
+    Predict(PredictArgs),
+    /// Exact-match accuracy and token error rate (for CMUdict: WER and PER) on pairs.
+    Eval(EvalArgs),
+}
+
+/// Runs a `seq2seq` subcommand.
+pub fn run(command: Seq2SeqCommand) -> Result<()> {
+    match command {
+        Seq2SeqCommand::Train(a) => train_command(*a),
+        Seq2SeqCommand::Predict(a) => predict(a),
+        Seq2SeqCommand::Eval(a) => eval(a),
+    }
+}
+
+/// The pair file and how to read it.
+#[derive(Args, Clone)]
+pub struct PairsArgs {
+    /// Pair file: `source<TAB>target` lines (tsv) or `word PH PH …` lines (cmudict).
+    #[arg(long)]
+    pairs: Option<PathBuf>,
+    /// Format of --pairs (default: cmudict for a .dict file, else tsv).
+    #[arg(long, value_parser = ["tsv", "cmudict"])]
+    format: Option<String>,
+}
+
+impl PairsArgs {
+    fn format(&self) -> PairFormat {
+        let by_name = self.format.as_deref().map(|f| f == "cmudict");
+        let by_ext = self
+            .pairs
+            .as_deref()
+            .and_then(|p| p.extension())
+            .is_some_and(|e| e == "dict");
+        if by_name.unwrap_or(by_ext) {
+            PairFormat::Cmudict
+        } else {
+            PairFormat::Tsv
+        }
+    }
+}
+
+/// Arguments of `recur seq2seq train`.
+#[derive(Args)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    pairs: PairsArgs,
+    /// Model directory to write.
+    #[arg(long)]
+    out: PathBuf,
+    /// Replace a model already in --out.
+    #[arg(long)]
+    force: bool,
+    /// Generated date pairs when no --pairs is given.
+    #[arg(long, default_value_t = 20_000)]
+    dates: usize,
+    /// Share of the sources held out to score each epoch (all pairs of a source go together).
+    #[arg(long, default_value_t = 0.05)]
+    val_split: f64,
+    /// Width of the source and target embeddings.
+    #[arg(long, default_value_t = 64)]
+    embedding: usize,
+    /// Recurrent cell of encoder and decoder: lstm or gru.
+    #[arg(long, default_value = "lstm", value_parser = ["lstm", "gru"])]
+    cell: String,
+    /// Units per direction of each encoder layer.
+    #[arg(long, default_value_t = 128)]
+    encoder_units: usize,
+    /// Encoder layers.
+    #[arg(long, default_value_t = 2)]
+    encoder_layers: usize,
+    /// Read the source one way only (default: both ways).
+    #[arg(long)]
+    unidirectional: bool,
+    /// Units of the decoder.
+    #[arg(long, default_value_t = 256)]
+    decoder_units: usize,
+    /// Attention score: dot, general (Luong) or additive (Bahdanau).
+    #[arg(long, default_value = "general", value_parser = ["dot", "general", "additive"])]
+    attention: String,
+    /// Do not feed the attentional state into the next decoder step.
+    #[arg(long)]
+    no_input_feeding: bool,
+    /// Dropout on embeddings, between encoder layers and on the attentional state.
+    #[arg(long, default_value_t = 0.2)]
+    dropout: f64,
+    /// Passes over the training pairs at most.
+    #[arg(long, default_value_t = 30)]
+    epochs: usize,
+    /// Pairs per step.
+    #[arg(long, default_value_t = 128)]
+    batch: usize,
+    /// Adam's learning rate.
+    #[arg(long, default_value_t = 2e-3)]
+    lr: f64,
+    /// Label smoothing of the cross-entropy.
+    #[arg(long, default_value_t = 0.1)]
+    label_smoothing: f64,
+    /// Clip the global gradient norm to this.
+    #[arg(long, default_value_t = 5.0)]
+    clip: f64,
+    /// Halve the learning rate after this many epochs without a better validation WER.
+    #[arg(long, default_value_t = 1)]
+    lr_patience: usize,
+    /// Stop after this many epochs without a better validation WER.
+    #[arg(long, default_value_t = 4)]
+    patience: usize,
+    /// Start no epoch after this many minutes (0: no limit).
+    #[arg(long, default_value_t = 40.0)]
+    max_minutes: f64,
+    /// Beam for the validation score (1 = greedy, fastest).
+    #[arg(long, default_value_t = 1)]
+    val_beam: usize,
+    /// Threads (default: the machine's cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Seed of initialisation, shuffling and dropout.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+/// Longest target searched for, relative to the longest training target.
+const OUTPUT_SLACK: usize = 2;
+
+fn train_command(args: TrainArgs) -> Result<()> {
+    if args.out.join(SETTINGS_FILE).exists() && !args.force {
+        bail!(
+            "{} already holds a seq2seq model; pass --force to replace it",
+            args.out.display()
+        );
+    }
+    if !(0.0..1.0).contains(&args.val_split) || args.val_split == 0.0 {
+        bail!("--val-split must be in (0, 1), got {}", args.val_split);
+    }
+    let format = args.pairs.format();
+    let (src_tok, tgt_tok) = format.default_tokenizers();
+    let all: Vec<Pair> = match &args.pairs.pairs {
+        Some(path) => read_pairs(path, format, src_tok, tgt_tok)?,
+        None => {
+            if args.dates == 0 {
+                bail!("--dates must be at least 1");
+            }
+            eprintln!("no --pairs: training on {} generated date pairs", args.dates);
+            date_pairs(args.dates, args.seed)
+        }
+    };
+    let (train_pairs, val_pairs) = split_by_source(all, args.val_split, args.seed);
+    if train_pairs.is_empty() || val_pairs.is_empty() {
+        bail!(
+            "too few pairs to hold out --val-split {} of the sources",
+            args.val_split
+        );
+    }
+    let source = Vocab::build(train_pairs.iter().map(|p| p.source.as_slice()), 1);
+    let target = Vocab::build(train_pairs.iter().map(|p| p.target.as_slice()), 1);
+    let ids = |pairs: &[Pair]| -> Vec<IdPair> {
+        pairs
+            .iter()
+            .map(|p| (source.encode(&p.source).0, target.encode(&p.target).0))
+            .collect()
+    };
+    let train_ids = ids(&train_pairs);
+    let validation: Vec<Reference> = group_by_source(&val_pairs)
+        .into_iter()
+        .map(|(s, refs)| {
+            let refs = refs.iter().map(|r| target.encode(r).0).collect();
+            (source.encode(&s).0, refs)
+        })
+        .collect();
+    let config = Seq2SeqConfig {
+        source_vocab: source.len(),
+        target_vocab: target.len(),
+        embedding: args.embedding,
+        cell: if args.cell == "gru" {
+            CellKind::Gru
+        } else {
+            CellKind::Lstm
+        },
+        encoder_units: args.encoder_units,
+        encoder_layers: args.encoder_layers,
+        bidirectional: !args.unidirectional,
+        decoder_units: args.decoder_units,
+        attention: args.attention.clone(),
+        input_feeding: !args.no_input_feeding,
+        dropout: args.dropout,
+    };
+    let options = TrainOptions {
+        epochs: args.epochs,
+        batch: args.batch,
+        lr: args.lr,
+        label_smoothing: args.label_smoothing,
+        clip: args.clip,
+        lr_patience: args.lr_patience,
+        patience: args.patience,
+        max_seconds: args.max_minutes * 60.0,
+        val_beam: args.val_beam,
+        threads: args.threads.unwrap_or_else(recur_core::parallel::default_threads),
+        seed: args.seed,
+    };
+    let mut model = Seq2Seq::<f32>::new(config.clone(), args.seed)?;
+    eprintln!(
+        "{} training pairs, {} validation sources; vocabularies {} → {}; {} parameters; {} threads",
+        train_ids.len(),
+        validation.len(),
+        source.len(),
+        target.len(),
+        model.parameter_count(),
+        options.threads
+    );
+    let longest = |f: fn(&Pair) -> usize| train_pairs.iter().map(f).max().unwrap_or(1);
+    let settings = Settings {
+        model: config,
+        format,
+        source_tokenizer: src_tok,
+        target_tokenizer: tgt_tok,
+        max_source_len: longest(|p| p.source.len()) * OUTPUT_SLACK,
+        max_target_len: longest(|p| p.target.len()) * OUTPUT_SLACK + 2,
+        training: options.clone(),
+    };
+    let bar = ProgressBar::new(0);
+    if let Ok(style) = ProgressStyle::with_template("epoch {msg} {wide_bar} {pos}/{len} batches {elapsed}") {
+        bar.set_style(style);
+    }
+    let epochs = options.epochs;
+    let history = train(&mut model, &train_ids, &validation, &options, |p| match p {
+        Progress::Batch(done, total) => {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+        }
+        Progress::Epoch(r) => {
+            bar.suspend(|| eprintln!("{}", epoch_line(r, epochs)));
+            bar.reset();
+            bar.set_message((r.epoch + 1).to_string());
+        }
+    })?;
+    bar.finish_and_clear();
+    let translator = Translator {
+        settings,
+        source,
+        target,
+        model,
+    };
+    translator.save(&args.out)?;
+    let history_json = serde_json::to_string_pretty(&history)?;
+    write_atomic(&args.out.join("history.json"), history_json.as_bytes())?;
+    if let Some(best) = history.iter().min_by(|a, b| a.val_wer.total_cmp(&b.val_wer)) {
+        eprintln!(
+            "kept epoch {} (validation WER {:.2}%, PER {:.2}%); model in {}",
+            best.epoch,
+            100.0 * best.val_wer,
+            100.0 * best.val_per,
+            args.out.display()
+        );
+    }
+    Ok(())
+}
+
+fn epoch_line(r: &EpochRecord, epochs: usize) -> String {
+    format!(
+        "epoch {:>2}/{epochs}  loss {:.4}  token acc {:.4}  val WER {:.2}%  PER {:.2}%  lr {:.2e}  {:.0} pairs/s  {:.0}s",
+        r.epoch,
+        r.loss,
+        r.token_accuracy,
+        100.0 * r.val_wer,
+        100.0 * r.val_per,
+        r.lr,
+        r.pairs_per_second,
+        r.elapsed
+    )
+}
+
+/// Search settings shared by predict and eval.
+#[derive(Args, Clone)]
+pub struct SearchArgs {
+    /// Beam width (1 = greedy).
+    #[arg(long, default_value_t = 5)]
+    beam: usize,
+    /// GNMT length-penalty α (0 = raw log-probability).
+    #[arg(long, default_value_t = 0.6)]
+    alpha: f64,
+    /// Longest output in tokens (default: twice the longest training target).
+    #[arg(long)]
+    max_len: Option<usize>,
+    /// Refuse inputs holding tokens never seen in training (default: map them to <unk>).
+    #[arg(long)]
+    strict: bool,
+    /// Threads (default: the machine's cores).
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+/// Arguments of `recur seq2seq predict`.
+#[derive(Args)]
+pub struct PredictArgs {
+    /// Model directory.
+    #[arg(long)]
+    model: PathBuf,
+    /// Input file, one source per line, or - for stdin.
+    #[arg(long)]
+    input: PathBuf,
+    #[command(flatten)]
+    search: SearchArgs,
+    /// Outputs per input (at most --beam).
+    #[arg(long, default_value_t = 1)]
+    nbest: usize,
+    /// Draw the first input's attention weights as a heat map (.png or .svg).
+    #[arg(long)]
+    attention: Option<PathBuf>,
+    /// One JSON object per line with the n-best outputs and their scores.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Sources read from a file, encoded, with line numbers for messages.
+struct Inputs {
+    texts: Vec<String>,
+    tokens: Vec<Vec<String>>,
+    ids: Vec<Vec<u32>>,
+    unknown: usize,
+}
+
+/// Encodes source lines, checking length and (with `strict`) unknown tokens.
+fn encode_sources(t: &Translator, lines: Vec<(usize, String)>, name: &str, strict: bool) -> Result<Inputs> {
+    let mut inputs = Inputs {
+        texts: Vec::new(),
+        tokens: Vec::new(),
+        ids: Vec::new(),
+        unknown: 0,
+    };
+    for (line, text) in lines {
+        let tokens = t.settings.source_tokenizer.tokenize(&text);
+        if tokens.is_empty() {
+            bail!("{name}:{line}: empty input");
+        }
+        if tokens.len() > t.settings.max_source_len {
+            bail!(
+                "{name}:{line}: {} tokens, longer than this model accepts ({})",
+                tokens.len(),
+                t.settings.max_source_len
+            );
+        }
+        let (ids, unknown) = t.source.encode(&tokens);
+        if unknown > 0 && strict {
+            let bad: Vec<&str> = tokens
+                .iter()
+                .filter(|tok| t.source.id(tok).is_none())
+                .map(String::as_str)
+                .collect();
+            bail!("{name}:{line}: tokens never seen in training: {}", bad.join(" "));
+        }
+        inputs.unknown += unknown;
+        inputs.texts.push(text);
+        inputs.tokens.push(tokens);
+        inputs.ids.push(ids);
+    }
+    Ok(inputs)
+}
+
+fn search_options(t: &Translator, args: &SearchArgs, nbest: usize, attention: bool) -> Result<SearchOptions> {
+    if args.beam == 0 || args.beam > 100 {
+        bail!("--beam must be in 1..=100, got {}", args.beam);
+    }
+    Ok(SearchOptions {
+        beam: args.beam,
+        nbest: nbest.clamp(1, args.beam),
+        alpha: args.alpha,
+        max_len: args.max_len.unwrap_or(t.settings.max_target_len).clamp(1, 10_000),
+        attention,
+    })
+}
+
+fn predict(args: PredictArgs) -> Result<()> {
+    let t = Translator::load(&args.model)?;
+    let name = args.input.display().to_string();
+    let lines: Vec<String> = if args.input == Path::new("-") {
+        std::io::stdin().lock().lines().collect::<std::io::Result<_>>()?
+    } else {
+        let file = std::fs::File::open(&args.input).with_context(|| format!("cannot open {name}"))?;
+        std::io::BufReader::new(file)
+            .lines()
+            .collect::<std::io::Result<_>>()
+            .with_context(|| format!("cannot read {name} as UTF-8 text"))?
+    };
+    let numbered = lines.into_iter().enumerate().map(|(i, l)| (i + 1, l)).collect();
+    let inputs = encode_sources(&t, numbered, &name, args.search.strict)?;
+    if inputs.unknown > 0 {
+        eprintln!(
+            "{} input tokens never seen in training were read as <unk>",
+            inputs.unknown
+        );
+    }
+    let options = search_options(&t, &args.search, args.nbest, args.attention.is_some())?;
+    let threads = args
+        .search
+        .threads
+        .unwrap_or_else(recur_core::parallel::default_threads);
+    let outputs = decode_parallel(&t.model, &inputs.ids, &options, threads)?;
+    if let (Some(path), Some(best)) = (&args.attention, outputs.first().and_then(|h| h.first())) {
+        let mut rows = t.target.decode(&best.tokens);
+        rows.push(Vocab::SPECIALS[Vocab::EOS as usize].to_string());
+        let svg = recur_viz::attention_svg(&rows, &inputs.tokens[0], &best.attention);
+        recur_viz::write_picture(path, &svg)?;
+    }
+    let join = |h: &Hypothesis| t.target.decode(&h.tokens).join(" ");
+    write_stdout(|out| {
+        for (text, hyps) in inputs.texts.iter().zip(&outputs) {
+            if args.json {
+                let list: Vec<_> = hyps
+                    .iter()
+                    .map(|h| {
+                        json!({
+                            "tokens": t.target.decode(&h.tokens),
+                            "text": t.settings.target_tokenizer.join(&t.target.decode(&h.tokens)),
+                            "score": h.score,
+                            "log_prob": h.log_prob,
+                        })
+                    })
+                    .collect();
+                writeln!(out, "{}", json!({"input": text, "outputs": list}))?;
+            } else {
+                writeln!(out, "{text}\t{}", hyps.first().map(join).unwrap_or_default())?;
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Arguments of `recur seq2seq eval`.
+#[derive(Args)]
+pub struct EvalArgs {
+    /// Model directory.
+    #[arg(long)]
+    model: PathBuf,
+    #[command(flatten)]
+    pairs: PairsArgs,
+    #[command(flatten)]
+    search: SearchArgs,
+    /// One JSON line with the scores.
+    #[arg(long)]
+    json: bool,
+}
+
+fn eval(args: EvalArgs) -> Result<()> {
+    let t = Translator::load(&args.model)?;
+    let Some(path) = &args.pairs.pairs else {
+        bail!("--pairs is required");
+    };
+    let format = if args.pairs.format.is_some() || path.extension().is_some_and(|e| e == "dict") {
+        args.pairs.format()
+    } else {
+        t.settings.format
+    };
+    let pairs = read_pairs(path, format, t.settings.source_tokenizer, t.settings.target_tokenizer)?;
+    let grouped = group_by_source(&pairs);
+    let name = path.display().to_string();
+    // Lines of each group's first pair, for messages.
+    let first_line = |s: &[String]| pairs.iter().find(|p| p.source == s).map_or(0, |p| p.line);
+    let lines = grouped
+        .iter()
+        .map(|(s, _)| (first_line(s), t.settings.source_tokenizer.join(s)))
+        .collect();
+    let inputs = encode_sources(&t, lines, &name, args.search.strict)?;
+    let options = search_options(&t, &args.search, 1, false)?;
+    let threads = args
+        .search
+        .threads
+        .unwrap_or_else(recur_core::parallel::default_threads);
+    let started = std::time::Instant::now();
+    let outputs = decode_parallel(&t.model, &inputs.ids, &options, threads)?;
+    let seconds = started.elapsed().as_secs_f64();
+    let scored: Vec<(Vec<String>, Vec<Vec<String>>)> = outputs
+        .iter()
+        .zip(&grouped)
+        .map(|(hyps, (_, refs))| {
+            let best = hyps.first().map(|h| t.target.decode(&h.tokens)).unwrap_or_default();
+            (best, refs.clone())
+        })
+        .collect();
+    let s = recur_seq2seq::score(&scored);
+    if args.json {
+        let line = json!({
+            "sources": s.words, "exact_match": s.exact_match, "token_error_rate": s.token_error_rate,
+            "wer": s.wer, "per": s.per, "beam": options.beam, "unknown_tokens": inputs.unknown,
+            "seconds": seconds,
+        });
+        return write_stdout(|out| writeln!(out, "{line}"));
+    }
+    write_stdout(|out| {
+        writeln!(out, "sources           {}", s.words)?;
+        writeln!(out, "exact match       {:.2}%", 100.0 * s.exact_match)?;
+        writeln!(out, "token error rate  {:.2}%", 100.0 * s.token_error_rate)?;
+        if format == PairFormat::Cmudict {
+            writeln!(out, "WER               {:.2}%", 100.0 * s.wer)?;
+            writeln!(out, "PER               {:.2}%", 100.0 * s.per)?;
+        }
+        if inputs.unknown > 0 {
+            writeln!(out, "unknown tokens    {} (read as <unk>)", inputs.unknown)?;
+        }
+        writeln!(out, "beam {}, {:.1} s", options.beam, seconds)
+    })
+}
