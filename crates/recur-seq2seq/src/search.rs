@@ -123,7 +123,13 @@ pub fn search<T: Float>(
             }
             candidates.sort_by(|a, c| c.0.total_cmp(&a.0).then(a.1.cmp(&c.1)).then(a.2.cmp(&c.2)));
             let mut alive = 0;
-            for &(log_prob, r, id) in candidates.iter().take(2 * k) {
+            for (rank, &(log_prob, r, id)) in candidates.iter().take(2 * k).enumerate() {
+                // An ending outside the best k would not have been in the beam (as in
+                // Hugging Face's beam search): without this, a beam of one would stop at
+                // the second-best token whenever that is EOS.
+                if id == Vocab::EOS && rank >= k {
+                    continue;
+                }
                 let o = open[r].as_ref().expect("candidates come from open rows");
                 let mut attention = o.attention.clone();
                 if options.attention {

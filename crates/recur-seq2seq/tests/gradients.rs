@@ -106,9 +106,16 @@ fn seq2seq_padded_batch_equals_each_pair_alone() {
 /// A beam of one is greedy decoding: the most probable token at each step until EOS.
 #[test]
 fn seq2seq_beam_of_one_equals_greedy_and_nbest_lists_are_ranked() {
+    // Many random models, so that every case turns up: EOS best, second best, never.
+    for seed in 0..30 {
+        beam_of_one_is_greedy(seed);
+    }
+}
+
+fn beam_of_one_is_greedy(seed: u64) {
     use recur_seq2seq::{search, SearchOptions};
     let cfg = config(CellKind::Lstm, "general", true, 0.0);
-    let model = Seq2Seq::<f64>::new(cfg, 9).unwrap();
+    let model = Seq2Seq::<f64>::new(cfg, seed).unwrap();
     let sources: Vec<Vec<u32>> = vec![vec![4, 5, 6, 4], vec![6, 5], vec![5]];
     let greedy_options = SearchOptions {
         beam: 1,
@@ -146,7 +153,7 @@ fn seq2seq_beam_of_one_equals_greedy_and_nbest_lists_are_ranked() {
             token = best as u32;
             state = next;
         }
-        assert_eq!(beam1[b][0].tokens, out, "source {b}");
+        assert_eq!(beam1[b][0].tokens, out, "seed {seed}, source {b}");
         assert!((beam1[b][0].log_prob - log_prob).abs() < 1e-12);
     }
     let wide = search(
