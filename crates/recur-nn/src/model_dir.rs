@@ -125,14 +125,13 @@ pub fn load_weights_from_bytes<T: Float>(model: &mut Model<T>, bytes: &[u8], pat
     Ok(())
 }
 
+/// Tensor values (in the order asked for) and a safetensors file's metadata.
+pub type TensorsRead = (Vec<Vec<f64>>, HashMap<String, String>);
+
 /// Reads the tensors `expected` (names and shapes, in order) from safetensors bytes, checking
 /// that each is present with its shape, finite, and that nothing else is there; returns their
 /// values in that order and the file's metadata. Every problem found is listed in one error.
-pub fn read_tensors(
-    expected: &[(String, Vec<usize>)],
-    bytes: &[u8],
-    path: &str,
-) -> Result<(Vec<Vec<f64>>, HashMap<String, String>)> {
+pub fn read_tensors(expected: &[(String, Vec<usize>)], bytes: &[u8], path: &str) -> Result<TensorsRead> {
     let err = |message: String| NnError::Checkpoint {
         path: path.to_string(),
         message,
