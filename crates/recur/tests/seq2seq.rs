@@ -32,7 +32,9 @@ fn reverse_pairs(n: usize, seed: u64) -> String {
     out
 }
 
-const SMALL: [&str; 14] = [
+const SMALL: [&str; 16] = [
+    "--batch",
+    "32",
     "--embedding",
     "16",
     "--encoder-units",
@@ -60,6 +62,8 @@ fn seq2seq_trains_predicts_and_evaluates_a_tsv_task() {
         "train",
         "--pairs",
         s(&train),
+        "--target-tokens",
+        "whitespace",
         "--out",
         s(&model),
         "--epochs",
@@ -108,7 +112,7 @@ fn seq2seq_trains_predicts_and_evaluates_a_tsv_task() {
     ]));
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 2);
-    assert!(lines[0].starts_with("abc\t"), "{out}");
+    assert_eq!(lines[0], "abc\tc b a", "{out}");
     assert!(std::fs::read_to_string(&map).unwrap().contains("<svg"));
     let nbest = ok(recur(&[
         "seq2seq",

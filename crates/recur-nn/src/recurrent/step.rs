@@ -27,9 +27,17 @@ impl<T: Float, C: Cell> Recurrent<T, C> {
         };
         let (h, gh) = (self.options.units, C::GATES * self.options.units);
         let mut w_hh_t = vec![T::ZERO; h * gh];
-        for (r, row) in dir.w_hh.value.chunks_exact(h).enumerate() {
-            for (c, &v) in row.iter().enumerate() {
-                w_hh_t[c * gh + r] = v;
+        // In tiles, so that both the rows read and the columns written stay in cache (a
+        // training decoder lays its weights out again after every update).
+        const TILE: usize = 32;
+        for r0 in (0..gh).step_by(TILE) {
+            for c0 in (0..h).step_by(TILE) {
+                for r in r0..(r0 + TILE).min(gh) {
+                    let row = &dir.w_hh.value[r * h..(r + 1) * h];
+                    for c in c0..(c0 + TILE).min(h) {
+                        w_hh_t[c * gh + r] = row[c];
+                    }
+                }
             }
         }
         let mut bias_x = dir.b_ih.value.clone();

@@ -7,10 +7,10 @@ use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use recur_nn::model_dir::write_atomic;
 use recur_seq2seq::store::{Settings, Translator, SETTINGS_FILE};
-use recur_seq2seq::train::{decode_parallel, train, EpochRecord, IdPair, Progress, Reference, TrainOptions};
+use recur_seq2seq::train::{decode_parallel, evaluate, train, EpochRecord, IdPair, Progress, Reference, TrainOptions};
 use recur_seq2seq::{
     date_pairs, group_by_source, read_pairs, split_by_source, CellKind, Hypothesis, Pair, PairFormat, SearchOptions,
-    Seq2Seq, Seq2SeqConfig, Vocab,
+    Seq2Seq, Seq2SeqConfig, Tokenizer, Vocab,
 };
 use serde_json::json;
 use std::io::BufRead;
@@ -75,6 +75,13 @@ pub struct TrainArgs {
     /// Replace a model already in --out.
     #[arg(long)]
     force: bool,
+    /// How TSV sources split into tokens: chars or whitespace (default chars).
+    #[arg(long, value_parser = ["chars", "whitespace"])]
+    source_tokens: Option<String>,
+    /// How TSV targets split into tokens: chars or whitespace (default chars; CMUdict's
+    /// phonemes are always whitespace-separated).
+    #[arg(long, value_parser = ["chars", "whitespace"])]
+    target_tokens: Option<String>,
     /// Generated date pairs when no --pairs is given.
     #[arg(long, default_value_t = 20_000)]
     dates: usize,
@@ -157,7 +164,20 @@ fn train_command(args: TrainArgs) -> Result<()> {
         bail!("--val-split must be in (0, 1), got {}", args.val_split);
     }
     let format = args.pairs.format();
-    let (src_tok, tgt_tok) = format.default_tokenizers();
+    let (mut src_tok, mut tgt_tok) = format.default_tokenizers();
+    let tokenizer = |name: &str| {
+        if name == "whitespace" {
+            Tokenizer::Whitespace
+        } else {
+            Tokenizer::Chars
+        }
+    };
+    if let Some(t) = &args.source_tokens {
+        src_tok = tokenizer(t);
+    }
+    if let Some(t) = &args.target_tokens {
+        tgt_tok = tokenizer(t);
+    }
     let all: Vec<Pair> = match &args.pairs.pairs {
         Some(path) => read_pairs(path, format, src_tok, tgt_tok)?,
         None => {
@@ -258,6 +278,9 @@ fn train_command(args: TrainArgs) -> Result<()> {
         }
     })?;
     bar.finish_and_clear();
+    // The kept epoch scored again as predict and eval search by default (beam 5).
+    let beam = SearchOptions::default().beam;
+    let scores = evaluate(&model, &validation, beam, options.threads)?;
     let translator = Translator {
         settings,
         source,
@@ -267,12 +290,20 @@ fn train_command(args: TrainArgs) -> Result<()> {
     translator.save(&args.out)?;
     let history_json = serde_json::to_string_pretty(&history)?;
     write_atomic(&args.out.join("history.json"), history_json.as_bytes())?;
-    if let Some(best) = history.iter().min_by(|a, b| a.val_wer.total_cmp(&b.val_wer)) {
+    let summary = json!({"sources": scores.words, "beam": beam, "wer": scores.wer, "per": scores.per});
+    write_atomic(&args.out.join("validation.json"), format!("{summary}\n").as_bytes())?;
+    if let Some(best) = history.iter().min_by(|a, b| {
+        (a.val_wer, a.val_per)
+            .partial_cmp(&(b.val_wer, b.val_per))
+            .unwrap_or(std::cmp::Ordering::Equal)
+    }) {
         eprintln!(
-            "kept epoch {} (validation WER {:.2}%, PER {:.2}%); model in {}",
+            "kept epoch {} (validation WER {:.2}%, PER {:.2}% greedy; {:.2}% and {:.2}% with beam {beam}); model in {}",
             best.epoch,
             100.0 * best.val_wer,
             100.0 * best.val_per,
+            100.0 * scores.wer,
+            100.0 * scores.per,
             args.out.display()
         );
     }
