@@ -44,5 +44,7 @@ pub use layer_norm::LayerNorm;
 pub use merge::Merge;
 pub use model::{Model, ModelTape};
 pub use pooling::{GlobalPool, PoolMode};
-pub use recurrent::{Gru, Lstm, Recurrent, RecurrentOptions, RnnState, SimpleRnn, StepTape, StepWeights, Stepping};
+pub use recurrent::{
+    Gru, Lstm, Recurrent, RecurrentOptions, RnnState, SimpleRnn, StepGradients, StepTape, StepWeights, Stepping,
+};
 pub use repeat_vector::RepeatVector;

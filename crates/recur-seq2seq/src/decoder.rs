@@ -9,9 +9,9 @@
 
 use crate::model::{add, Seq2Seq};
 use crate::vocab::Vocab;
-use recur_core::{Float, Rng, Seq};
+use recur_core::{matmul, Float, Rng, Seq, Transpose};
 use recur_nn::layer::{linear, linear_backward};
-use recur_nn::{Ctx, Layer, NnError, PreparedMemory, RnnState, StepTape, StepWeights, Tape};
+use recur_nn::{Ctx, Layer, NnError, PreparedMemory, RnnState, StepGradients, StepTape, StepWeights, Tape};
 
 const PAD: u32 = Vocab::PAD;
 const SOS: u32 = Vocab::SOS;
@@ -310,6 +310,9 @@ impl<T: Float> Seq2Seq<T> {
         };
         let mut d_feed: Vec<T> = Vec::new();
         let width = mem + hd;
+        // Weight gradients of the recurrent step and of linear_out, added once after the loop.
+        let mut rnn_grads = StepGradients::default();
+        let (mut out_inputs, mut out_grads) = (Vec::new(), Vec::new());
         for t in (0..time).rev() {
             let rows = batch.active(t);
             let record = records.pop().expect("one record per step");
@@ -327,8 +330,24 @@ impl<T: Float> Seq2Seq<T> {
                 .zip(&record.state)
                 .map(|(&d, &s)| d * (T::ONE - s * s))
                 .collect();
+            // h̃ = tanh(cat·W_outᵀ): d_cat = d_pre·W_out now, dW_out += d_preᵀ·cat after the loop.
             let mut d_cat = vec![T::ZERO; rows * width];
-            linear_backward(&record.cat, width, &d_pre, hd, &mut self.linear_out, None, &mut d_cat);
+            matmul(
+                rows,
+                width,
+                hd,
+                &d_pre,
+                hd,
+                Transpose::No,
+                &self.linear_out.value,
+                width,
+                Transpose::No,
+                &mut d_cat,
+                width,
+                false,
+            );
+            out_inputs.extend_from_slice(&record.cat);
+            out_grads.extend_from_slice(&d_pre);
             let mut d_context = first_rows(memory.seq().batch, rows, mem);
             let mut dh = vec![T::ZERO; rows * hd];
             for b in 0..rows {
@@ -342,7 +361,7 @@ impl<T: Float> Seq2Seq<T> {
             add(&mut dh[..carry.h.len()], &carry.h);
             let mut dc = vec![T::ZERO; if self.config.has_cell_state() { rows * hd } else { 0 }];
             add(&mut dc[..carry.c.len()], &carry.c);
-            let (dx, d_prev) = self.rnn.step_backward(record.rnn, &dh, &dc);
+            let (dx, d_prev) = self.rnn.step_backward_deferred(record.rnn, &dh, &dc, &mut rnn_grads);
             let in_width = self.config.decoder_input();
             d_feed = Vec::with_capacity(if self.config.input_feeding { rows * hd } else { 0 });
             for b in 0..rows {
@@ -354,6 +373,22 @@ impl<T: Float> Seq2Seq<T> {
             }
             carry = d_prev;
         }
+        self.rnn.add_step_gradients(rnn_grads);
+        let rows = out_grads.len() / hd;
+        matmul(
+            hd,
+            width,
+            rows,
+            &out_grads,
+            hd,
+            Transpose::Yes,
+            &out_inputs,
+            width,
+            Transpose::No,
+            &mut self.linear_out.grad,
+            width,
+            true,
+        );
         if let Some(m) = &emb_mask {
             d_embedded.data.iter_mut().zip(m).for_each(|(d, &m)| *d *= m);
         }

@@ -149,7 +149,7 @@ pub fn train(
             gather(model, &replicas[..used]);
             let mut params = model.params_mut();
             clip_gradients(&mut params, Some(Clip::GlobalNorm(options.clip)));
-            optimizer.update(params, lr);
+            optimizer.update_on_threads(params, lr, threads);
             for r in &mut replicas {
                 copy_values(r, model);
             }

@@ -75,6 +75,12 @@ impl Optimizer {
 
     /// Updates every trainable tensor from its gradient with learning rate `lr`.
     pub fn update<T: Float>(&mut self, params: Vec<&mut Param<T>>, lr: f64) {
+        self.update_on_threads(params, lr, 1);
+    }
+
+    /// [`Optimizer::update`] with the tensors shared out over `threads` (each tensor's update
+    /// is element-wise, so the result is the same for any thread count).
+    pub fn update_on_threads<T: Float>(&mut self, params: Vec<&mut Param<T>>, lr: f64, threads: usize) {
         if self.m.is_empty() {
             self.m = params
                 .iter()
@@ -83,39 +89,72 @@ impl Optimizer {
             self.v = self.m.clone();
         }
         self.step += 1;
-        let t = self.step as f64;
-        for (i, p) in params.into_iter().enumerate().filter(|(_, p)| p.trainable) {
-            let (m, v) = (&mut self.m[i], &mut self.v[i]);
-            match self.config {
-                OptimizerConfig::Sgd { momentum, nesterov } => {
-                    for ((w, g), m) in p.value.iter_mut().zip(&p.grad).zip(m.iter_mut()) {
-                        let g = g.to_f64();
-                        let buf = momentum * *m as f64 + g;
-                        *m = buf as f32;
-                        let d = if nesterov { g + momentum * buf } else { buf };
-                        *w -= T::from_f64(lr * d);
-                    }
-                }
-                OptimizerConfig::Adam { beta1, beta2, epsilon }
-                | OptimizerConfig::AdamW {
-                    beta1, beta2, epsilon, ..
-                } => {
-                    let decay = if let OptimizerConfig::AdamW { weight_decay, .. } = self.config {
-                        weight_decay
-                    } else {
-                        0.0
-                    };
-                    let (c1, c2) = (1.0 - beta1.powf(t), 1.0 - beta2.powf(t));
-                    for (((w, g), m), v) in p.value.iter_mut().zip(&p.grad).zip(m.iter_mut()).zip(v.iter_mut()) {
-                        let g = g.to_f64();
-                        let mn = beta1 * *m as f64 + (1.0 - beta1) * g;
-                        let vn = beta2 * *v as f64 + (1.0 - beta2) * g * g;
-                        *m = mn as f32;
-                        *v = vn as f32;
-                        let step = lr * (mn / c1) / ((vn / c2).sqrt() + epsilon) + lr * decay * w.to_f64();
-                        *w -= T::from_f64(step);
-                    }
-                }
+        let (config, t) = (self.config, self.step as f64);
+        let mut work: Vec<_> = params
+            .into_iter()
+            .zip(self.m.iter_mut().zip(self.v.iter_mut()))
+            .filter(|(p, _)| p.trainable)
+            .collect();
+        // Contiguous groups of about equal size, one per thread.
+        let total: usize = work.iter().map(|(p, _)| p.len()).sum();
+        let share = total.div_ceil(threads.max(1)).max(1);
+        let mut groups: Vec<Vec<_>> = vec![Vec::new()];
+        let mut filled = 0;
+        for item in work.drain(..) {
+            if filled >= share {
+                groups.push(Vec::new());
+                filled = 0;
+            }
+            filled += item.0.len();
+            groups.last_mut().expect("one group at least").push(item);
+        }
+        let run = |group: Vec<(&mut Param<T>, (&mut Vec<f32>, &mut Vec<f32>))>| {
+            for (p, (m, v)) in group {
+                update_tensor(config, t, p, m, v, lr);
+            }
+        };
+        if groups.len() == 1 {
+            groups.into_iter().for_each(run);
+            return;
+        }
+        std::thread::scope(|scope| {
+            for group in groups {
+                scope.spawn(|| run(group));
+            }
+        });
+    }
+}
+
+/// One tensor's update at step `t` (1-based) from its gradient and moment buffers.
+fn update_tensor<T: Float>(config: OptimizerConfig, t: f64, p: &mut Param<T>, m: &mut [f32], v: &mut [f32], lr: f64) {
+    match config {
+        OptimizerConfig::Sgd { momentum, nesterov } => {
+            for ((w, g), m) in p.value.iter_mut().zip(&p.grad).zip(m.iter_mut()) {
+                let g = g.to_f64();
+                let buf = momentum * *m as f64 + g;
+                *m = buf as f32;
+                let d = if nesterov { g + momentum * buf } else { buf };
+                *w -= T::from_f64(lr * d);
+            }
+        }
+        OptimizerConfig::Adam { beta1, beta2, epsilon }
+        | OptimizerConfig::AdamW {
+            beta1, beta2, epsilon, ..
+        } => {
+            let decay = if let OptimizerConfig::AdamW { weight_decay, .. } = config {
+                weight_decay
+            } else {
+                0.0
+            };
+            let (c1, c2) = (1.0 - beta1.powf(t), 1.0 - beta2.powf(t));
+            for (((w, g), m), v) in p.value.iter_mut().zip(&p.grad).zip(m.iter_mut()).zip(v.iter_mut()) {
+                let g = g.to_f64();
+                let mn = beta1 * *m as f64 + (1.0 - beta1) * g;
+                let vn = beta2 * *v as f64 + (1.0 - beta2) * g * g;
+                *m = mn as f32;
+                *v = vn as f32;
+                let step = lr * (mn / c1) / ((vn / c2).sqrt() + epsilon) + lr * decay * w.to_f64();
+                *w -= T::from_f64(step);
             }
         }
     }
@@ -275,5 +314,37 @@ mod tests {
                 .abs()
                 < 1e-12
         );
+    }
+
+    /// Sharing the tensors out over threads changes nothing: each update is element-wise.
+    #[test]
+    fn optimizer_update_on_threads_equals_one_thread() {
+        let tensors = |seed: u64| -> Vec<Param<f32>> {
+            let mut rng = recur_core::Rng::new(seed);
+            (1..6)
+                .map(|n| {
+                    let mut p = Param::new("w", &[n * 7], (0..n * 7).map(|_| rng.normal() as f32).collect());
+                    p.grad = (0..n * 7).map(|_| rng.normal() as f32).collect();
+                    p
+                })
+                .collect()
+        };
+        for config in [
+            OptimizerConfig::adam(),
+            OptimizerConfig::Sgd {
+                momentum: 0.9,
+                nesterov: true,
+            },
+        ] {
+            let (mut one, mut three) = (tensors(3), tensors(3));
+            let (mut a, mut b) = (Optimizer::new(config), Optimizer::new(config));
+            for _ in 0..3 {
+                a.update(one.iter_mut().collect(), 1e-2);
+                b.update_on_threads(three.iter_mut().collect(), 1e-2, 3);
+            }
+            for (x, y) in one.iter().zip(&three) {
+                assert_eq!(x.value, y.value);
+            }
+        }
     }
 }

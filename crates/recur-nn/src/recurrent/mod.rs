@@ -11,7 +11,7 @@ mod step;
 
 pub use cells::{Cell, GruCell, LstmCell, SimpleRnnCell};
 use direction::{Direction, DirectionInput, DirectionTape};
-pub use step::{StepTape, StepWeights, Stepping};
+pub use step::{StepGradients, StepTape, StepWeights, Stepping};
 
 use crate::init;
 use crate::layer::{Ctx, Layer, Param, Tape};

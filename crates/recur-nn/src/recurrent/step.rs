@@ -83,6 +83,22 @@ impl<T: Float, C: Cell> Recurrent<T, C> {
     /// returned (`dc` empty for cells without a memory cell): adds the weight gradients and
     /// returns the gradient of the step's input `x` and of the state it started from.
     pub fn step_backward(&mut self, tape: StepTape<T>, dh: &[T], dc: &[T]) -> (Vec<T>, RnnState<T>) {
+        let mut grads = StepGradients::default();
+        let out = self.step_backward_deferred(tape, dh, dc, &mut grads);
+        self.add_step_gradients(grads);
+        out
+    }
+
+    /// [`Recurrent::step_backward`] with the weight gradients left in `grads`, to be added by
+    /// [`Recurrent::add_step_gradients`] after the last step: one large product per weight for
+    /// a whole decoding instead of one per step over a few rows.
+    pub fn step_backward_deferred(
+        &self,
+        tape: StepTape<T>,
+        dh: &[T],
+        dc: &[T],
+        grads: &mut StepGradients<T>,
+    ) -> (Vec<T>, RnnState<T>) {
         let (h, n_in) = (self.options.units, self.input.features);
         let gh = C::GATES * h;
         let batch = tape.prev.h.len() / h.max(1);
@@ -126,9 +142,9 @@ impl<T: Float, C: Cell> Recurrent<T, C> {
                 }
             },
         );
-        let dir = &mut self.dirs[0];
+        let dir = &self.dirs[0];
         let d_rec = if C::FUSED_PROJECTIONS { &dxw } else { &dhw };
-        // h·W_hhᵀ: dh_prev += d_rec·W_hh, dW_hh += d_recᵀ·h_prev; the same for the input.
+        // h·W_hhᵀ and x·W_ihᵀ: dh_prev += d_rec·W_hh, dx = dxw·W_ih.
         matmul(
             batch,
             h,
@@ -141,34 +157,6 @@ impl<T: Float, C: Cell> Recurrent<T, C> {
             Transpose::No,
             &mut d_prev.h,
             h,
-            true,
-        );
-        matmul(
-            gh,
-            h,
-            batch,
-            d_rec,
-            gh,
-            Transpose::Yes,
-            &tape.prev.h,
-            h,
-            Transpose::No,
-            &mut dir.w_hh.grad,
-            h,
-            true,
-        );
-        matmul(
-            gh,
-            n_in,
-            batch,
-            &dxw,
-            gh,
-            Transpose::Yes,
-            &tape.x,
-            n_in,
-            Transpose::No,
-            &mut dir.w_ih.grad,
-            n_in,
             true,
         );
         let mut dx = vec![T::ZERO; batch * n_in];
@@ -186,9 +174,58 @@ impl<T: Float, C: Cell> Recurrent<T, C> {
             n_in,
             false,
         );
-        add_column_sums(&dxw, gh, &mut dir.b_ih.grad);
-        add_column_sums(d_rec, gh, &mut dir.b_hh.grad);
+        grads.inputs.extend_from_slice(&tape.x);
+        grads.states.extend_from_slice(&tape.prev.h);
+        grads.d_inputs.extend_from_slice(&dxw);
+        grads.d_states.extend_from_slice(&dhw);
         (dx, d_prev)
+    }
+
+    /// Adds the weight gradients that [`Recurrent::step_backward_deferred`] left in `grads`:
+    /// `dW_ih += dxwᵀ·x`, `dW_hh += d_recᵀ·h_prev` and the biases, over every step at once.
+    pub fn add_step_gradients(&mut self, grads: StepGradients<T>) {
+        let (h, n_in) = (self.options.units, self.input.features);
+        let gh = C::GATES * h;
+        let rows = grads.d_inputs.len() / gh.max(1);
+        if rows == 0 {
+            return;
+        }
+        let dir = &mut self.dirs[0];
+        let d_rec = if C::FUSED_PROJECTIONS {
+            &grads.d_inputs
+        } else {
+            &grads.d_states
+        };
+        matmul(
+            gh,
+            h,
+            rows,
+            d_rec,
+            gh,
+            Transpose::Yes,
+            &grads.states,
+            h,
+            Transpose::No,
+            &mut dir.w_hh.grad,
+            h,
+            true,
+        );
+        matmul(
+            gh,
+            n_in,
+            rows,
+            &grads.d_inputs,
+            gh,
+            Transpose::Yes,
+            &grads.inputs,
+            n_in,
+            Transpose::No,
+            &mut dir.w_ih.grad,
+            n_in,
+            true,
+        );
+        add_column_sums(&grads.d_inputs, gh, &mut dir.b_ih.grad);
+        add_column_sums(d_rec, gh, &mut dir.b_hh.grad);
     }
 
     /// The next state, the activated gates and (cells that keep them apart) the recurrent
@@ -268,6 +305,27 @@ impl<T: Float, C: Cell> Recurrent<T, C> {
     }
 }
 
+/// Weight gradients of several steps waiting to be added (see
+/// [`Recurrent::step_backward_deferred`]): each step's inputs and starting states, and the
+/// gradients of its input and recurrent projections, stacked row after row.
+pub struct StepGradients<T> {
+    inputs: Vec<T>,
+    states: Vec<T>,
+    d_inputs: Vec<T>,
+    d_states: Vec<T>,
+}
+
+impl<T> Default for StepGradients<T> {
+    fn default() -> Self {
+        StepGradients {
+            inputs: Vec::new(),
+            states: Vec::new(),
+            d_inputs: Vec::new(),
+            d_states: Vec::new(),
+        }
+    }
+}
+
 /// What [`Recurrent::step_backward`] needs from one [`Recurrent::step_train`].
 pub struct StepTape<T> {
     x: Vec<T>,
@@ -294,6 +352,16 @@ pub trait Stepping<T: Float>: Layer<T> {
     fn step_train(&self, weights: &StepWeights<T>, x: &[T], state: &RnnState<T>) -> (RnnState<T>, StepTape<T>);
     /// See [`Recurrent::step_backward`].
     fn step_backward(&mut self, tape: StepTape<T>, dh: &[T], dc: &[T]) -> (Vec<T>, RnnState<T>);
+    /// See [`Recurrent::step_backward_deferred`].
+    fn step_backward_deferred(
+        &self,
+        tape: StepTape<T>,
+        dh: &[T],
+        dc: &[T],
+        grads: &mut StepGradients<T>,
+    ) -> (Vec<T>, RnnState<T>);
+    /// See [`Recurrent::add_step_gradients`].
+    fn add_step_gradients(&mut self, grads: StepGradients<T>);
     /// A boxed copy.
     fn clone_stepping(&self) -> Box<dyn Stepping<T>>;
 }
@@ -319,6 +387,18 @@ impl<T: Float, C: Cell> Stepping<T> for Recurrent<T, C> {
     }
     fn step_backward(&mut self, tape: StepTape<T>, dh: &[T], dc: &[T]) -> (Vec<T>, RnnState<T>) {
         Recurrent::step_backward(self, tape, dh, dc)
+    }
+    fn step_backward_deferred(
+        &self,
+        tape: StepTape<T>,
+        dh: &[T],
+        dc: &[T],
+        grads: &mut StepGradients<T>,
+    ) -> (Vec<T>, RnnState<T>) {
+        Recurrent::step_backward_deferred(self, tape, dh, dc, grads)
+    }
+    fn add_step_gradients(&mut self, grads: StepGradients<T>) {
+        Recurrent::add_step_gradients(self, grads)
     }
     fn clone_stepping(&self) -> Box<dyn Stepping<T>> {
         Box::new(self.clone())
