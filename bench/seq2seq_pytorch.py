@@ -49,7 +49,7 @@ Usage (the default data file is cmudict/cmudict-train.dict in shared/data beside
 or beside its parent; `--data` takes that file or its folder):
 
     python bench/seq2seq_pytorch.py [--data PATH] [--epochs 1] [--threads 2] [--batch 128]
-        [--max-seconds 0] [--seed 1] [--dropout 0.3] [--beam 5] [--alpha 0.6] [--json]
+        [--max-seconds 0] [--seed 1] [--dropout 0.3] [--beam 5] [--alpha 0.6] [--no-eval] [--json]
 """
 import argparse
 import json
@@ -323,6 +323,7 @@ def main():
     ap.add_argument("--clip", type=float, default=5.0, help="gradient norm clip (0: none)")
     ap.add_argument("--beam", type=int, default=5)
     ap.add_argument("--alpha", type=float, default=0.6, help="GNMT length normalisation")
+    ap.add_argument("--no-eval", action="store_true", help="measure training only")
     ap.add_argument("--json", action="store_true", help="one JSON object on stdout")
     args = ap.parse_args()
 
@@ -395,7 +396,7 @@ def main():
         "pairs_per_second": round(seen / train_seconds, 1),
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default"),
     }
-    for name, width in [("greedy", 1), (f"beam{args.beam}", args.beam)]:
+    for name, width in [] if args.no_eval else [("greedy", 1), (f"beam{args.beam}", args.beam)]:
         start = time.perf_counter()
         hyps = decode_all(model, groups, src_ids, width, args.alpha)
         scores = g2p_scores([[tgt_tokens[i] for i in h] for h in hyps], groups)
