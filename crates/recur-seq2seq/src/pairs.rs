@@ -181,20 +181,20 @@ pub fn parse_pairs(
             continue;
         };
         let side = |tok: Tokenizer, text: &str, side: &'static str| {
-            let tokens = tok.tokenize(text);
-            if tokens.is_empty() {
+            let len = tok.count(text);
+            if len == 0 {
                 return Err(malformed(format!("the {side} is empty")));
             }
-            if tokens.len() > MAX_LEN {
+            if len > MAX_LEN {
                 return Err(PairError::TooLong {
                     path: origin.to_string(),
                     line,
                     side,
-                    len: tokens.len(),
+                    len,
                     max_len: MAX_LEN,
                 });
             }
-            Ok(tokens)
+            Ok(tok.tokenize(text))
         };
         let source = side(source_tok, &source_text, "source")?;
         let target = side(target_tok, &target_text, "target")?;

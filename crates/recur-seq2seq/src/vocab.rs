@@ -24,6 +24,14 @@ impl Tokenizer {
         }
     }
 
+    /// How many tokens `text` has, without allocating them (to refuse an over-long line first).
+    pub fn count(&self, text: &str) -> usize {
+        match self {
+            Tokenizer::Chars => text.chars().count(),
+            Tokenizer::Whitespace => text.split_whitespace().count(),
+        }
+    }
+
     /// Tokens back to text (the inverse of [`Tokenizer::tokenize`] up to whitespace runs).
     pub fn join(&self, tokens: &[String]) -> String {
         match self {
@@ -290,6 +298,10 @@ mod tests {
         let w = Tokenizer::Whitespace.tokenize("  HH  AH L OW ");
         assert_eq!(w, ["HH", "AH", "L", "OW"]);
         assert_eq!(Tokenizer::Whitespace.join(&w), "HH AH L OW");
+        assert_eq!(
+            (Tokenizer::Chars.count("ab c"), Tokenizer::Whitespace.count(" a  b ")),
+            (4, 2)
+        );
         assert_eq!("chars".parse::<Tokenizer>(), Ok(Tokenizer::Chars));
         assert_eq!("Whitespace".parse::<Tokenizer>(), Ok(Tokenizer::Whitespace));
         assert!("bytes".parse::<Tokenizer>().is_err());
