@@ -86,9 +86,14 @@ impl Session {
         let code = match outcome {
             Ok(Ok(())) => return ExitCode::SUCCESS,
             Ok(Err(e)) => {
-                match self.rank {
-                    0 => eprintln!("error: {e:#}"),
-                    r => eprintln!("error on rank {r}: {e:#}"),
+                if self.rank > 0 {
+                    // Most errors (ranks that disagree, a bad file) strike every rank at once:
+                    // rank 0 reports them and ends the job meanwhile. One left to this rank
+                    // is told after the pause.
+                    std::thread::sleep(std::time::Duration::from_secs(1));
+                    eprintln!("error on rank {}: {e:#}", self.rank);
+                } else {
+                    eprintln!("error: {e:#}");
                 }
                 1
             }
