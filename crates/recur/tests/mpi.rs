@@ -338,3 +338,18 @@ fn mpi_launch_of_a_build_without_the_feature_is_refused() {
     assert!(stderr(&o).contains("built without MPI"), "{}", stderr(&o));
     assert!(!m.exists());
 }
+
+#[test]
+fn mpi_commands_that_do_not_train_refuse_several_ranks() {
+    let Some(run) = mpi_ready() else { return };
+    let o = mpirun(&run, &[(2, app(&["bench", "--threads", "1", "--seconds", "0.1"]))]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("only with --scaling"), "{}", stderr(&o));
+    let d = temp_dir("mpi-refuse");
+    let o = mpirun(
+        &run,
+        &[(2, app(&["data", "synth", "--out", s(&d), "--per-class", "1"]))],
+    );
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("run this command without mpirun"), "{}", stderr(&o));
+}

@@ -60,6 +60,10 @@ pub fn bench(a: BenchArgs) -> Result<()> {
     if a.scaling {
         return scaling(&a);
     }
+    if recur_train::distributed::group().is_some() {
+        // The other measurements run for a time, not a step count: ranks would fall out of step.
+        anyhow::bail!("under mpirun, `recur bench` measures only with --scaling");
+    }
     let peak = sgemm_gflops(a.threads, a.seconds.min(2.0));
     let sketch = measure(SKETCH_MODEL, Loss::SoftmaxCrossEntropy { label_smoothing: 0.0 }, &a)?;
     let lstm = measure(LSTM_MODEL, Loss::Mean, &a)?;
