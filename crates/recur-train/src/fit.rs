@@ -118,10 +118,9 @@ pub fn fit<T: Float>(
         (Some(out), e) if e > 0 => model_dir::load::<T>(out)?,
         _ => trainer.model.clone(),
     };
-    trainer.agree(
-        "the model, training settings and checkpoint",
-        setup_fingerprint(trainer, options, &state)?,
-    )?;
+    trainer.agree("the model, training settings and checkpoint", || {
+        setup_fingerprint(trainer, options, &state)
+    })?;
     // Only rank 0 (or the only process) prints and writes.
     let lead = trainer.rank() == 0;
     let verbose = options.verbose && lead;
@@ -137,7 +136,7 @@ pub fn fit<T: Float>(
         let start = Instant::now();
         let batches = train_batches(epoch)?;
         if epoch == state.epochs_done {
-            trainer.agree("the training data", batches_fingerprint(&batches))?;
+            trainer.agree("the training data", || batches_fingerprint(&batches))?;
         }
         let bar = progress_bar(verbose, batches.len(), epoch, options.epochs);
         let (mut loss_sum, mut count, mut correct, mut lr) = (0.0, 0usize, 0usize, 0.0);
@@ -164,14 +163,13 @@ pub fn fit<T: Float>(
         }
         bar.finish_and_clear();
         let metrics = validate(trainer)?;
-        let mut digest = Fingerprint::default();
-        metrics.iter().for_each(|(name, value)| {
-            digest.text(name).floats(&[*value]);
-        });
-        trainer.agree(
-            &format!("the validation scores of epoch {}", epoch + 1),
-            digest.finish(),
-        )?;
+        trainer.agree(&format!("the validation scores of epoch {}", epoch + 1), || {
+            let mut digest = Fingerprint::default();
+            metrics.iter().for_each(|(name, value)| {
+                digest.text(name).floats(&[*value]);
+            });
+            digest.finish()
+        })?;
         let value = lookup(&metrics, &options.monitor)?;
         let record = EpochRecord {
             epoch: epoch + 1,
@@ -211,8 +209,9 @@ pub fn fit<T: Float>(
 }
 
 /// A digest of what a run starts from: settings, model, weights and the loop's state.
-fn setup_fingerprint<T: Float>(trainer: &Trainer<T>, options: &FitOptions, state: &FitState) -> Result<u64> {
-    let config = serde_json::to_string(trainer.model.config()).map_err(|e| NnError::Config(e.to_string()))?;
+fn setup_fingerprint<T: Float>(trainer: &Trainer<T>, options: &FitOptions, state: &FitState) -> u64 {
+    // The config's debug form: everything it holds, without a fallible serialisation.
+    let config = format!("{:?}", trainer.model.config());
     let mut digest = Fingerprint::default();
     digest
         .text(&format!("{:?}", trainer.config()))
@@ -225,7 +224,7 @@ fn setup_fingerprint<T: Float>(trainer: &Trainer<T>, options: &FitOptions, state
     for (_, p) in trainer.model.named_params() {
         digest.floats(&p.value);
     }
-    Ok(digest.finish())
+    digest.finish()
 }
 
 /// A digest of an epoch's batches: inputs, lengths and targets.

@@ -94,11 +94,12 @@ impl<T: Float> Trainer<T> {
         self.group.as_ref().map_or(0, |g| g.rank())
     }
 
-    /// Checks that every process computed the same `fingerprint` of `what` (always true when
-    /// alone): training on different data, weights or settings would silently diverge.
-    pub fn agree(&self, what: &str, fingerprint: u64) -> Result<()> {
+    /// Checks that every process computed the same `fingerprint()` of `what` (always true, and
+    /// nothing computed, when alone): training on different data, weights or settings would
+    /// silently diverge.
+    pub fn agree(&self, what: &str, fingerprint: impl FnOnce() -> u64) -> Result<()> {
         match &self.group {
-            Some(g) => distributed::agree(g.as_ref(), what, fingerprint),
+            Some(g) => distributed::agree(g.as_ref(), what, fingerprint()),
             None => Ok(()),
         }
     }
