@@ -13,7 +13,7 @@
 use recur_core::Float;
 use recur_nn::{NnError, Result};
 use std::any::Any;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 /// The collective operations data-parallel training needs from a group of processes. Every
@@ -35,6 +35,18 @@ thread_local! {
     // MPI is driven from one thread (the one that initialised it), so the group is that
     // thread's, not the process's.
     static GROUP: RefCell<Option<Rc<dyn Collective>>> = const { RefCell::new(None) };
+    static SHARED_FAILURE: Cell<bool> = const { Cell::new(false) };
+}
+
+/// True once this thread has returned an error that every rank of the group returned too
+/// (ranks that disagree, another rank's failure): rank 0 reports it, the others need not.
+pub fn failure_is_shared() -> bool {
+    SHARED_FAILURE.with(Cell::get)
+}
+
+/// Records that the error being returned is one every rank returns.
+pub(crate) fn mark_shared_failure() {
+    SHARED_FAILURE.with(|f| f.set(true));
 }
 
 /// Makes `group` the one every [`Trainer`](crate::Trainer) built later on this thread trains
@@ -83,7 +95,8 @@ pub fn agree(group: &dyn Collective, what: &str, fingerprint: u64) -> Result<()>
     if differ.is_empty() {
         return Ok(());
     }
-    Err(NnError::Config(format!(
+    mark_shared_failure();
+    Err(NnError::Input(format!(
         "the ranks disagree on {what}: rank {} differs from rank 0 (every rank must run the same \
          command, options and recur version on the same files)",
         differ.join(", ")

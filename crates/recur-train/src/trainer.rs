@@ -213,17 +213,24 @@ impl<T: Float> Trainer<T> {
             return Ok(local.unwrap_or_default());
         };
         let s = local.unwrap_or_default();
+        let failed = local.is_none();
         let mut v = [
             s.loss,
             s.correct as f64,
             s.count as f64,
             s.shards as f64,
-            f64::from(u8::from(local.is_none())),
+            f64::from(u8::from(failed)),
+            if failed { group.rank() as f64 } else { 0.0 },
         ];
         group.sum_f64(&mut v);
-        if v[4] > 0.0 && local.is_some() {
+        if v[4] > 0.0 && !failed {
+            distributed::mark_shared_failure();
+            let who = match v[4] as usize {
+                1 => format!("rank {}", v[5] as usize),
+                n => format!("{n} ranks"),
+            };
             return Err(NnError::Input(format!(
-                "another rank failed at step {} (its error is above)",
+                "{who} failed at step {} (the error is that rank's own message)",
                 step + 1
             )));
         }
@@ -234,6 +241,7 @@ impl<T: Float> Trainer<T> {
             shards: v[3] as usize,
         })
     }
+
     /// Inference, split across cores like training.
     pub fn predict(&self, x: &Seq<T>) -> Result<Seq<T>> {
         predict_parallel(&self.model, x, self.replicas.len())

@@ -157,9 +157,18 @@ fn distributed_rank_that_fails_stops_every_rank() {
         let (x, y) = batch(4, 1);
         let bad = Seq::new(vec![0.0; 4 * 9 * 3], 4, 9, 3, vec![9; 4]).unwrap();
         let input = if rank == 1 { &bad } else { &x };
-        t.train_step(input, &y).unwrap_err().to_string()
+        let e = t.train_step(input, &y).unwrap_err().to_string();
+        (e, distributed::failure_is_shared())
     });
-    assert!(errors[0].contains("another rank failed at step 1"), "{}", errors[0]);
+    let errors: Vec<String> = errors
+        .into_iter()
+        .enumerate()
+        .map(|(rank, (e, shared))| {
+            assert_eq!(shared, rank == 0, "only the rank told of another's failure shares it");
+            e
+        })
+        .collect();
+    assert!(errors[0].contains("rank 1 failed at step 1"), "{}", errors[0]);
     assert!(
         errors[1].contains("feature"),
         "rank 1 tells its own error: {}",
@@ -171,12 +180,15 @@ fn distributed_rank_that_fails_stops_every_rank() {
 fn distributed_ranks_that_disagree_are_named() {
     let results = on_ranks(3, |rank| {
         let t = trainer(1);
-        t.agree("the data", || if rank == 2 { 9 } else { 1 })
-            .map_err(|e| e.to_string())
+        let r = t.agree("the data", || if rank == 2 { 9 } else { 1 });
+        (r.map_err(|e| e.to_string()), distributed::failure_is_shared())
     });
-    for r in results {
+    for (r, shared) in results {
+        assert!(shared, "every rank gets the disagreement");
         let e = r.unwrap_err();
         assert!(e.contains("the ranks disagree on the data: rank 2 differs"), "{e}");
     }
-    assert!(on_ranks(2, |_| trainer(1).agree("x", || 4)).iter().all(Result::is_ok));
+    assert!(on_ranks(2, |_| trainer(1).agree("x", || 4).is_ok())
+        .into_iter()
+        .all(|ok| ok));
 }

@@ -83,39 +83,47 @@ impl Session {
     /// Ends the process with the command's outcome (`Err` from a panic); under MPI a failing
     /// rank aborts the whole job so that no rank waits forever.
     pub fn finish(self, outcome: Result<anyhow::Result<()>, Box<dyn Any + Send>>) -> ExitCode {
-        let code = match outcome {
+        let e = match outcome {
             Ok(Ok(())) => return ExitCode::SUCCESS,
-            Ok(Err(e)) => {
-                if self.rank > 0 {
-                    // Most errors (ranks that disagree, a bad file) strike every rank at once:
-                    // rank 0 reports them and ends the job meanwhile. One left to this rank
-                    // is told after the pause.
-                    std::thread::sleep(std::time::Duration::from_secs(1));
-                    eprintln!("error on rank {}: {e:#}", self.rank);
-                } else {
-                    eprintln!("error: {e:#}");
-                }
-                1
-            }
-            Err(_) if self.size > 1 => 101,
+            Ok(Err(e)) => e,
+            // The panic hook has printed the message.
+            Err(_) if self.size > 1 => self.abort(101),
             Err(panic) => std::panic::resume_unwind(panic),
         };
-        if self.size > 1 {
-            self.abort(code);
+        if self.size == 1 {
+            eprintln!("error: {e:#}");
+            return ExitCode::FAILURE;
         }
-        ExitCode::FAILURE
+        let pause = |seconds| std::thread::sleep(std::time::Duration::from_secs(seconds));
+        if self.rank == 0 {
+            eprintln!("error: {e:#}");
+            // A rank whose own failure stopped this one prints it meanwhile.
+            pause(1);
+        } else if recur_train::distributed::failure_is_shared() {
+            // Every rank has this error and rank 0 reports it, then ends the job; aborting
+            // here too is the fallback should rank 0 be gone.
+            pause(3);
+        } else {
+            eprintln!("error on rank {}: {e:#}", self.rank);
+        }
+        self.abort(1)
     }
 
+    /// Ends every rank of the job (`MPI_Abort`); mpirun exits non-zero.
     #[cfg(feature = "mpi")]
-    fn abort(&self, code: i32) {
+    fn abort(&self, code: i32) -> ! {
         use mpi::traits::Communicator;
-        if let Some(u) = &self.universe {
-            u.world().abort(code);
+        match &self.universe {
+            Some(u) => u.world().abort(code),
+            None => std::process::exit(code),
         }
     }
 
+    /// Without MPI there is no job to end beyond this process.
     #[cfg(not(feature = "mpi"))]
-    fn abort(&self, _code: i32) {}
+    fn abort(&self, code: i32) -> ! {
+        std::process::exit(code)
+    }
 }
 
 #[cfg(feature = "mpi")]

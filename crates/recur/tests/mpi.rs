@@ -276,7 +276,20 @@ fn mpi_ranks_that_disagree_stop_before_training() {
         e.contains("the ranks disagree on") && e.contains("rank 1 differs"),
         "{e}"
     );
+    assert!(
+        !e.contains("error on rank 1"),
+        "rank 0 alone reports a shared error: {e}"
+    );
     assert!(!m.join("model.safetensors").exists(), "nothing is trained");
+
+    // A rank that cannot read its data says so, and the waiting rank 0 is ended with it.
+    let mut missing = fit_args(&data, &m, 1, &["--epochs", "2"]);
+    let x = missing.iter().position(|a| a == "--x").unwrap() + 1;
+    missing[x] = d.join("absent.npy").display().to_string();
+    let o = mpirun(&run, &[(1, args("0.01")), (1, app(&refs(&missing)))]);
+    let e = stderr(&o);
+    assert!(!o.status.success());
+    assert!(e.contains("error on rank 1") && e.contains("absent.npy"), "{e}");
 }
 
 #[test]
