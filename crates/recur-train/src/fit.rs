@@ -5,8 +5,14 @@
 //! Resuming reproduces an uninterrupted run bit for bit: batches are asked for by epoch number
 //! (so their shuffling is a function of the seed and the epoch), dropout masks depend on the step
 //! count, and the checkpoint holds the weights, the optimiser's moments and the loop's state.
+//!
+//! Across processes (see [`crate::distributed`]) every rank runs this loop on the same batches
+//! and validates alike; rank 0 alone prints and writes. The ranks check that they agree on the
+//! model, settings and checkpoint at the start, on the first epoch's batches, and on every
+//! epoch's validation scores (which steer early stopping), so none runs on alone.
 
 use crate::checkpoint::{self, FitState};
+use crate::distributed::Fingerprint;
 use crate::loss::Targets;
 use crate::trainer::Trainer;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -112,9 +118,16 @@ pub fn fit<T: Float>(
         (Some(out), e) if e > 0 => model_dir::load::<T>(out)?,
         _ => trainer.model.clone(),
     };
+    trainer.agree("the model, training settings and checkpoint", || {
+        setup_fingerprint(trainer, options, &state)
+    })?;
+    // Only rank 0 (or the only process) prints and writes.
+    let lead = trainer.rank() == 0;
+    let verbose = options.verbose && lead;
+    let out = options.out.as_ref().filter(|_| lead);
     let mut stopped_early = false;
     // indicatif hides its bar when stderr is not a terminal (logs, pipes): lines stand in for it.
-    let log_progress = options.verbose && !std::io::stderr().is_terminal();
+    let log_progress = verbose && !std::io::stderr().is_terminal();
     for epoch in state.epochs_done..options.epochs {
         if options.patience.is_some_and(|p| state.epochs_since_best >= p) {
             stopped_early = true;
@@ -122,7 +135,10 @@ pub fn fit<T: Float>(
         }
         let start = Instant::now();
         let batches = train_batches(epoch)?;
-        let bar = progress_bar(options.verbose, batches.len(), epoch, options.epochs);
+        if epoch == state.epochs_done {
+            trainer.agree("the training data", || batches_fingerprint(&batches))?;
+        }
+        let bar = progress_bar(verbose, batches.len(), epoch, options.epochs);
         let (mut loss_sum, mut count, mut correct, mut lr) = (0.0, 0usize, 0usize, 0.0);
         let mut last_line = Instant::now();
         for (done, batch) in batches.iter().enumerate() {
@@ -147,6 +163,13 @@ pub fn fit<T: Float>(
         }
         bar.finish_and_clear();
         let metrics = validate(trainer)?;
+        trainer.agree(&format!("the validation scores of epoch {}", epoch + 1), || {
+            let mut digest = Fingerprint::default();
+            metrics.iter().for_each(|(name, value)| {
+                digest.text(name).floats(&[*value]);
+            });
+            digest.finish()
+        })?;
         let value = lookup(&metrics, &options.monitor)?;
         let record = EpochRecord {
             epoch: epoch + 1,
@@ -160,16 +183,16 @@ pub fn fit<T: Float>(
         let improved = state.observe(value);
         if improved {
             best_model.copy_values_from(&trainer.model);
-            if let Some(out) = &options.out {
+            if let Some(out) = out {
                 model_dir::save(&trainer.model, out)?;
             }
         }
-        if options.verbose {
+        if verbose {
             eprintln!("{}", describe(&record, options.epochs, improved));
         }
         state.history.push(record);
         state.epochs_done = epoch + 1;
-        if let Some(out) = &options.out {
+        if let Some(out) = out {
             checkpoint::save(out, trainer, &state)?;
         }
     }
@@ -183,6 +206,45 @@ pub fn fit<T: Float>(
         best_value: state.best_value,
         stopped_early,
     })
+}
+
+/// A digest of what a run starts from: settings, model, weights and the loop's state.
+fn setup_fingerprint<T: Float>(trainer: &Trainer<T>, options: &FitOptions, state: &FitState) -> u64 {
+    // The config's debug form: everything it holds, without a fallible serialisation.
+    let config = format!("{:?}", trainer.model.config());
+    let mut digest = Fingerprint::default();
+    digest
+        .text(&format!("{:?}", trainer.config()))
+        .text(&config)
+        .text(&options.monitor)
+        .word(options.epochs as u64)
+        .word(options.patience.map_or(u64::MAX, |p| p as u64))
+        .word(trainer.step_count())
+        .word(state.epochs_done as u64);
+    for (_, p) in trainer.model.named_params() {
+        digest.floats(&p.value);
+    }
+    digest.finish()
+}
+
+/// A digest of an epoch's batches: inputs, lengths and targets.
+fn batches_fingerprint<T: Float>(batches: &[Batch<T>]) -> u64 {
+    let mut digest = Fingerprint::default();
+    for b in batches {
+        digest.word(b.x.time as u64).floats(&b.x.data);
+        b.x.lengths.iter().for_each(|&l| {
+            digest.word(l as u64);
+        });
+        match &b.targets {
+            Targets::Classes(c) => c.iter().for_each(|&k| {
+                digest.word(k as u64);
+            }),
+            Targets::Values(v) => {
+                digest.floats(v);
+            }
+        }
+    }
+    digest.finish()
 }
 
 /// The value of `name` in `metrics`, or an error listing what there is.

@@ -5,11 +5,13 @@
 #![allow(clippy::needless_range_loop)]
 
 pub mod checkpoint;
+pub mod distributed;
 pub mod fit;
 pub mod loss;
 pub mod optim;
 pub mod trainer;
 
+pub use distributed::{Collective, Fingerprint};
 pub use fit::{fit, Batch, EpochRecord, FitOptions, FitReport, Goal, Metrics};
 pub use loss::{Loss, Targets};
 pub use optim::{Clip, Optimizer, OptimizerConfig, Schedule};

@@ -4,12 +4,20 @@
 //! backward on its own replica of the model; the gradients are summed in shard order into the
 //! master copy, clipped and applied; the new weights are copied back to the replicas. The
 //! result depends on the seed and the thread count only.
+//!
+//! Across processes (a [`Collective`] installed with [`distributed::install`]) the batch is cut
+//! into `ranks × threads` shards, each rank runs its own, and the ranks' sums meet in one
+//! all-reduce of a contiguous buffer; the result then depends on the total shard count only.
+//! Shard sums are added pairwise (`(s0+s1)+(s2+s3)`), the order an all-reduce over two ranks
+//! also uses, so 2 processes × 2 threads give the same bits as 1 × 4.
 
+use crate::distributed::{self, Collective};
 use crate::loss::{Loss, Targets};
 use crate::optim::{clip_gradients, Clip, Optimizer, OptimizerConfig, Schedule};
 use recur_core::parallel::{run_on_workers, shard_ranges};
 use recur_core::{Float, Rng, Seq};
 use recur_nn::{Ctx, Model, NnError, Result};
+use std::rc::Rc;
 
 /// Everything a [`Trainer`] needs besides the model.
 #[derive(Clone, Debug)]
@@ -49,17 +57,50 @@ pub struct Trainer<T: Float> {
     /// The optimiser and its state.
     pub optimizer: Optimizer,
     config: TrainConfig,
+    /// The processes this one trains with (`None`: alone).
+    group: Option<Rc<dyn Collective>>,
+    /// One flat buffer per replica: trainable gradients, then buffers (reused every step).
+    flat: Vec<Vec<T>>,
+}
+
+/// What one rank's shards of a step add up to.
+#[derive(Clone, Copy, Default)]
+struct ShardSums {
+    loss: f64,
+    correct: usize,
+    count: usize,
+    shards: usize,
 }
 
 impl<T: Float> Trainer<T> {
-    /// Wraps `model` for training.
+    /// Wraps `model` for training, across the processes of the installed
+    /// [`distributed::group`] if there is one.
     pub fn new(model: Model<T>, config: TrainConfig) -> Self {
-        let replicas = (0..config.threads.max(1)).map(|_| model.clone()).collect();
+        let threads = config.threads.max(1);
+        let replicas = (0..threads).map(|_| model.clone()).collect();
         Trainer {
             model,
             replicas,
             optimizer: Optimizer::new(config.optimizer),
             config,
+            group: distributed::group(),
+            flat: vec![Vec::new(); threads],
+        }
+    }
+
+    /// This process's rank among those training together (0 when alone): rank 0 alone prints
+    /// and writes.
+    pub fn rank(&self) -> usize {
+        self.group.as_ref().map_or(0, |g| g.rank())
+    }
+
+    /// Checks that every process computed the same `fingerprint()` of `what` (always true, and
+    /// nothing computed, when alone): training on different data, weights or settings would
+    /// silently diverge.
+    pub fn agree(&self, what: &str, fingerprint: impl FnOnce() -> u64) -> Result<()> {
+        match &self.group {
+            Some(g) => distributed::agree(g.as_ref(), what, fingerprint()),
+            None => Ok(()),
         }
     }
 
@@ -85,47 +126,21 @@ impl<T: Float> Trainer<T> {
         }
     }
 
-    /// One optimisation step on a batch.
+    /// One optimisation step on a batch (the global batch: across processes every rank is
+    /// handed the same one and trains on its own shards of it).
     pub fn train_step(&mut self, x: &Seq<T>, targets: &Targets) -> Result<StepStats> {
-        self.model.check_input(x)?;
-        if self.model.plan().outputs.len() != 1 {
-            return Err(NnError::Config(
-                "the trainer fits models with one input and one output; this one has several outputs".into(),
-            ));
-        }
-        let shards = shard_ranges(x.batch, self.replicas.len());
-        let per_seq = targets_per_sequence(targets, x.batch)?;
-        let (loss_cfg, seed, step) = (self.config.loss, self.config.seed, self.optimizer.step);
-        let results = run_on_workers(&mut self.replicas[..shards.len()], |i, replica| {
-            let range = shards[i].clone();
-            let xs = x.slice_batch(range.clone());
-            let ts = targets.slice(range, per_seq);
-            replica.zero_grad();
-            let mut rng = Rng::derive(seed, step * 1024 + i as u64);
-            let mut ctx = Ctx {
-                training: true,
-                rng: &mut rng,
-            };
-            let (mut ys, tape) = replica.forward_unchecked(vec![xs], &mut ctx)?;
-            let y = ys.swap_remove(0);
-            let correct = count_correct(&y, &ts);
-            // Unscaled here; the summed gradient is divided by the whole batch's count below.
-            let (loss, grad) = loss_cfg.evaluate(&y, &ts, 1);
-            let count = y.valid_steps();
-            replica.backward(tape, vec![grad], false);
-            Ok((loss, correct, count))
-        })
-        .into_iter()
-        .collect::<Result<Vec<_>>>()?;
-        let out_steps: usize = results.iter().map(|r| r.2).sum();
-        let loss = results.iter().map(|r| r.0).sum::<f64>() / out_steps.max(1) as f64;
+        let step = self.optimizer.step;
+        let local = self.run_shards(x, targets);
+        let sums = self.combine_sums(local.as_ref().ok().copied(), step)?;
+        let used = local?.shards;
+        let loss = sums.loss / sums.count.max(1) as f64;
         if !loss.is_finite() {
             return Err(NnError::Input(format!(
                 "the loss became {loss} at step {}: lower the learning rate or clip gradients",
                 step + 1
             )));
         }
-        self.gather_gradients(shards.len(), T::ONE / T::from_f64(out_steps.max(1) as f64));
+        self.gather_gradients(used, sums);
         let mut params = self.model.params_mut();
         let grad_norm = clip_gradients(&mut params, self.config.clip);
         self.optimizer.update(params, self.config.schedule.at(step));
@@ -133,8 +148,97 @@ impl<T: Float> Trainer<T> {
         Ok(StepStats {
             loss,
             grad_norm,
-            correct: results.iter().map(|r| r.1).sum(),
-            count: out_steps,
+            correct: sums.correct,
+            count: sums.count,
+        })
+    }
+
+    /// Forward and backward of this rank's shards of the batch, each on its replica; returns
+    /// the shards' unscaled loss, hits and scored steps.
+    fn run_shards(&mut self, x: &Seq<T>, targets: &Targets) -> Result<ShardSums> {
+        self.model.check_input(x)?;
+        if self.model.plan().outputs.len() != 1 {
+            return Err(NnError::Config(
+                "the trainer fits models with one input and one output; this one has several outputs".into(),
+            ));
+        }
+        let per_seq = targets_per_sequence(targets, x.batch)?;
+        let (rank, ranks) = self.group.as_ref().map_or((0, 1), |g| (g.rank(), g.size()));
+        let threads = self.replicas.len();
+        let shards = shard_ranges(x.batch, threads * ranks);
+        // A batch smaller than ranks × threads leaves the last ranks fewer shards, or none.
+        let first = (rank * threads).min(shards.len());
+        let mine = &shards[first..(first + threads).min(shards.len())];
+        if mine.is_empty() {
+            return Ok(ShardSums::default());
+        }
+        let (loss_cfg, seed, step) = (self.config.loss, self.config.seed, self.optimizer.step);
+        let results = run_on_workers(&mut self.replicas[..mine.len()], |i, replica| {
+            let range = mine[i].clone();
+            let xs = x.slice_batch(range.clone());
+            let ts = targets.slice(range, per_seq);
+            replica.zero_grad();
+            // Numbered by global shard, so the masks do not depend on which rank runs it.
+            let mut rng = Rng::derive(seed, step * 1024 + (first + i) as u64);
+            let mut ctx = Ctx {
+                training: true,
+                rng: &mut rng,
+            };
+            let (mut ys, tape) = replica.forward_unchecked(vec![xs], &mut ctx)?;
+            let y = ys.swap_remove(0);
+            let correct = count_correct(&y, &ts);
+            // Unscaled here; the summed gradient is divided by the whole batch's count later.
+            let (loss, grad) = loss_cfg.evaluate(&y, &ts, 1);
+            let count = y.valid_steps();
+            replica.backward(tape, vec![grad], false);
+            Ok((loss, correct, count))
+        });
+        let mut sums = ShardSums {
+            shards: mine.len(),
+            ..ShardSums::default()
+        };
+        for r in results {
+            let (loss, correct, count) = r?;
+            sums.loss += loss;
+            sums.correct += correct;
+            sums.count += count;
+        }
+        Ok(sums)
+    }
+
+    /// The whole batch's sums: this rank's (`None` if its shards failed) added over the group.
+    /// Every rank takes part even after a failure, so none is left waiting in a collective.
+    fn combine_sums(&self, local: Option<ShardSums>, step: u64) -> Result<ShardSums> {
+        let Some(group) = &self.group else {
+            return Ok(local.unwrap_or_default());
+        };
+        let s = local.unwrap_or_default();
+        let failed = local.is_none();
+        let mut v = [
+            s.loss,
+            s.correct as f64,
+            s.count as f64,
+            s.shards as f64,
+            f64::from(u8::from(failed)),
+            if failed { group.rank() as f64 } else { 0.0 },
+        ];
+        group.sum_f64(&mut v);
+        if v[4] > 0.0 && !failed {
+            distributed::mark_shared_failure();
+            let who = match v[4] as usize {
+                1 => format!("rank {}", v[5] as usize),
+                n => format!("{n} ranks"),
+            };
+            return Err(NnError::Input(format!(
+                "{who} failed at step {} (the error is that rank's own message)",
+                step + 1
+            )));
+        }
+        Ok(ShardSums {
+            loss: v[0],
+            correct: v[1] as usize,
+            count: v[2] as usize,
+            shards: v[3] as usize,
         })
     }
 
@@ -156,28 +260,57 @@ impl<T: Float> Trainer<T> {
         })
     }
 
-    /// Master gradients = `scale` × sum of the replicas' (in shard order); buffers (BatchNorm
-    /// running statistics) = mean of the replicas'.
-    fn gather_gradients(&mut self, used: usize, scale: T) {
-        let (master, replicas) = (&mut self.model, &self.replicas[..used]);
-        let mut sources: Vec<_> = replicas.iter().map(|r| r.named_params().into_iter()).collect();
-        for dst in master.params_mut() {
-            let srcs: Vec<_> = sources
-                .iter_mut()
-                .map(|s| s.next().expect("replicas match the master").1)
-                .collect();
-            if dst.trainable {
-                dst.grad.copy_from_slice(&srcs[0].grad);
-                for s in &srcs[1..] {
-                    dst.grad.iter_mut().zip(&s.grad).for_each(|(a, b)| *a += *b);
-                }
-                dst.grad.iter_mut().for_each(|g| *g *= scale);
-            } else {
-                let n = T::from_f64(srcs.len() as f64);
-                for (j, v) in dst.value.iter_mut().enumerate() {
-                    *v = srcs.iter().map(|s| s.value[j]).sum::<T>() / n;
-                }
+    /// Master gradients = sum of every shard's / scored steps of the batch; buffers (BatchNorm
+    /// running statistics) = mean of every shard's. The replicas' values go into flat
+    /// buffers, summed pairwise in shard order, then over the group in one all-reduce.
+    fn gather_gradients(&mut self, used: usize, total: ShardSums) {
+        for (flat, replica) in self.flat.iter_mut().zip(&self.replicas[..used]) {
+            flat.clear();
+            let params = replica.named_params();
+            params
+                .iter()
+                .filter(|(_, p)| p.trainable)
+                .for_each(|(_, p)| flat.extend_from_slice(&p.grad));
+            params
+                .iter()
+                .filter(|(_, p)| !p.trainable)
+                .for_each(|(_, p)| flat.extend_from_slice(&p.value));
+        }
+        let mut width = 1;
+        while width < used {
+            for i in (0..used).step_by(2 * width).filter(|i| i + width < used) {
+                let (head, tail) = self.flat.split_at_mut(i + width);
+                head[i].iter_mut().zip(&tail[0]).for_each(|(a, b)| *a += *b);
             }
+            width *= 2;
+        }
+        if used == 0 {
+            // This rank ran no shard: it adds zeros.
+            let len = self.model.named_params().iter().map(|(_, p)| p.value.len()).sum();
+            self.flat[0] = vec![T::ZERO; len];
+        }
+        if let Some(group) = &self.group {
+            distributed::sum_floats(group.as_ref(), &mut self.flat[0]);
+        }
+        let scale = T::ONE / T::from_f64(total.count.max(1) as f64);
+        let shards = T::from_f64(total.shards.max(1) as f64);
+        let mut params = self.model.params_mut();
+        let mut at = 0;
+        for p in params.iter_mut().filter(|p| p.trainable) {
+            let n = p.grad.len();
+            p.grad
+                .iter_mut()
+                .zip(&self.flat[0][at..at + n])
+                .for_each(|(g, s)| *g = *s * scale);
+            at += n;
+        }
+        for p in params.iter_mut().filter(|p| !p.trainable) {
+            let n = p.value.len();
+            p.value
+                .iter_mut()
+                .zip(&self.flat[0][at..at + n])
+                .for_each(|(v, s)| *v = *s / shards);
+            at += n;
         }
     }
 }

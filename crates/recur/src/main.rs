@@ -1,6 +1,7 @@
 //! `recur`: build, inspect, run and benchmark sequence models from the command line.
 
 mod commands;
+mod distributed;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -71,7 +72,24 @@ fn main() -> ExitCode {
     // SAFETY: sets a plain integer option; called before any other thread exists.
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
     let cli = Cli::parse();
-    let result = match cli.command {
+    let session = match distributed::start() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(cli.command)));
+    session.finish(outcome)
+}
+
+/// Runs one subcommand.
+fn run(command: Command) -> anyhow::Result<()> {
+    let spread = matches!(command, Command::Train(_) | Command::Fit(_) | Command::Bench(_));
+    if !spread && recur_train::distributed::group().is_some() {
+        anyhow::bail!("only `recur train`, `recur fit` and `recur bench --scaling` run across MPI ranks; run this command without mpirun");
+    }
+    match command {
         Command::Demo(a) => commands::sketch_train::demo(a),
         Command::Train(a) => commands::sketch_train::train(*a),
         Command::Fit(a) => commands::fit::fit(*a),
@@ -86,12 +104,5 @@ fn main() -> ExitCode {
         Command::Bench(a) => commands::bench::bench(a),
         Command::Forecast(a) => commands::forecast::forecast(*a),
         Command::Seq2seq(c) => commands::seq2seq::run(c),
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
     }
 }

@@ -28,6 +28,13 @@ pub struct BenchArgs {
     /// Steps per sequence.
     #[arg(long, default_value_t = 100)]
     length: usize,
+    /// Time only the sketch model's training step on one global batch and, under mpirun, the
+    /// all-reduce of its gradients (every rank takes its share of the batch).
+    #[arg(long)]
+    scaling: bool,
+    /// Timed training steps with --scaling (a fixed count: the ranks step together).
+    #[arg(long, default_value_t = 30)]
+    steps: usize,
 }
 
 /// The reference sketch classifier: 3 Conv1D+BatchNorm, 2 LSTM(128), Dense(345).
@@ -50,6 +57,13 @@ struct Throughput {
 }
 
 pub fn bench(a: BenchArgs) -> Result<()> {
+    if a.scaling {
+        return scaling(&a);
+    }
+    if recur_train::distributed::group().is_some() {
+        // The other measurements run for a time, not a step count: ranks would fall out of step.
+        anyhow::bail!("under mpirun, `recur bench` measures only with --scaling");
+    }
     let peak = sgemm_gflops(a.threads, a.seconds.min(2.0));
     let sketch = measure(SKETCH_MODEL, Loss::SoftmaxCrossEntropy { label_smoothing: 0.0 }, &a)?;
     let lstm = measure(LSTM_MODEL, Loss::Mean, &a)?;
@@ -110,9 +124,22 @@ fn rate(seconds: f64, mut step: impl FnMut() -> Result<()>) -> Result<f64> {
 }
 
 fn measure(config: &str, loss: Loss, a: &BenchArgs) -> Result<Throughput> {
+    let (mut trainer, x, targets) = reference_trainer(config, loss, a)?;
+    let forward_flops = trainer.model.forward_flops_per_sequence(a.length) as f64;
+    let train = rate(a.seconds, || Ok(trainer.train_step(&x, &targets).map(|_| ())?))? * a.batch as f64;
+    let infer = rate(a.seconds, || Ok(trainer.predict(&x).map(|_| ())?))? * a.batch as f64;
+    Ok(Throughput {
+        train,
+        infer,
+        forward_flops_per_seq: forward_flops,
+    })
+}
+
+/// A trainer of `config` (Adam, constant rate) and one random batch of `a.batch` sequences of
+/// `a.length` steps with class targets.
+fn reference_trainer(config: &str, loss: Loss, a: &BenchArgs) -> Result<(Trainer<f32>, Seq<f32>, Targets)> {
     let config = ModelConfig::from_json(config)?;
     let model = Model::<f32>::new(config.clone(), 1)?;
-    let forward_flops = model.forward_flops_per_sequence(a.length) as f64;
     let mut rng = Rng::new(2);
     let n = a.batch * a.length * config.input_size;
     let x = Seq::new(
@@ -132,14 +159,65 @@ fn measure(config: &str, loss: Loss, a: &BenchArgs) -> Result<Throughput> {
         threads: a.threads,
         seed: 0,
     };
-    let mut trainer = Trainer::new(model, train_config);
-    let train = rate(a.seconds, || Ok(trainer.train_step(&x, &targets).map(|_| ())?))? * a.batch as f64;
-    let infer = rate(a.seconds, || Ok(trainer.predict(&x).map(|_| ())?))? * a.batch as f64;
-    Ok(Throughput {
-        train,
-        infer,
-        forward_flops_per_seq: forward_flops,
+    Ok((Trainer::new(model, train_config), x, targets))
+}
+
+/// `recur bench --scaling`: the median time of a sketch-model training step on the global
+/// batch (under mpirun every rank trains its share) and of an all-reduce of as many floats as
+/// the model has parameters; rank 0 prints them.
+fn scaling(a: &BenchArgs) -> Result<()> {
+    let (mut trainer, x, targets) =
+        reference_trainer(SKETCH_MODEL, Loss::SoftmaxCrossEntropy { label_smoothing: 0.0 }, a)?;
+    let step_ms = median_ms(2, a.steps.max(1), || {
+        Ok(trainer.train_step(&x, &targets).map(|_| ())?)
+    })?;
+    let params: usize = trainer.model.named_params().iter().map(|(_, p)| p.value.len()).sum();
+    let group = recur_train::distributed::group();
+    let reduce_ms = match &group {
+        Some(g) => {
+            let mut buf = vec![0f32; params];
+            Some(median_ms(5, 100, || {
+                g.sum_f32(&mut buf);
+                Ok(())
+            })?)
+        }
+        None => None,
+    };
+    if !recur_train::distributed::is_leader() {
+        return Ok(());
+    }
+    let ranks = group.as_ref().map_or(1, |g| g.size());
+    let out = json!({"ranks": ranks, "threads_per_rank": a.threads, "batch": a.batch, "length": a.length,
+                     "params": params, "ms_per_batch": step_ms, "allreduce_ms": reduce_ms});
+    super::write_stdout(|w| {
+        if a.json {
+            return writeln!(w, "{out}");
+        }
+        write!(
+            w,
+            "sketch training, {ranks} rank(s) × {} thread(s), batch {} × {} steps: {step_ms:.2} ms per batch",
+            a.threads, a.batch, a.length
+        )?;
+        match reduce_ms {
+            Some(r) => writeln!(w, "; all-reduce of {params} floats: {r:.3} ms"),
+            None => writeln!(w),
+        }
     })
+}
+
+/// Median milliseconds of `timed` calls of `f` after `warmup` untimed ones.
+fn median_ms(warmup: usize, timed: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
+    for _ in 0..warmup {
+        f()?;
+    }
+    let mut ms = Vec::with_capacity(timed);
+    for _ in 0..timed {
+        let start = Instant::now();
+        f()?;
+        ms.push(start.elapsed().as_secs_f64() * 1e3);
+    }
+    ms.sort_by(f64::total_cmp);
+    Ok(ms[ms.len() / 2])
 }
 
 /// Single-precision GEMM throughput (GFLOP/s) with one 1024³ product per core at a time:

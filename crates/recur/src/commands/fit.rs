@@ -9,6 +9,7 @@ use recur_data::read_ts;
 use recur_data::sequences::{read_npy_set, SequenceSet};
 use recur_fit::{member_dir, model_config, split_config, FitJob, Settings};
 use recur_nn::model_dir::{write_atomic, CONFIG_FILE};
+use recur_train::distributed::is_leader;
 use recur_train::FitReport;
 use recur_viz::{write_picture, Line, LineChart};
 use serde_json::{json, Map, Value};
@@ -229,7 +230,10 @@ impl Knobs {
 }
 
 /// Runs `recur fit`.
-pub fn fit(args: FitArgs) -> Result<()> {
+pub fn fit(mut args: FitArgs) -> Result<()> {
+    // Under `mpirun` every rank trains; rank 0 alone prints and writes.
+    let lead = is_leader();
+    args.quiet |= !lead;
     let train = read_set(args.train.as_deref(), &args.npy, "training sequences")?
         .context("give the training sequences: --train FILE.ts, or --x and --y arrays")?;
     let val_npy = NpyArgs {
@@ -259,7 +263,7 @@ pub fn fit(args: FitArgs) -> Result<()> {
             args.out.display()
         );
     }
-    if args.force && !args.resume && args.out.exists() {
+    if lead && args.force && !args.resume && args.out.exists() {
         // Only what a fit wrote: `--out . --force` must not wipe the user's folder.
         super::sketch_train::remove_model(&args.out, &[HISTORY_FILE, CURVE_FILE])
             .with_context(|| format!("cannot clear {}", args.out.display()))?;
@@ -286,6 +290,9 @@ pub fn fit(args: FitArgs) -> Result<()> {
         verbose: !args.quiet,
     };
     let outcome = recur_fit::fit_sequences(&job)?;
+    if !lead {
+        return Ok(());
+    }
     for (k, report) in outcome.reports.iter().enumerate() {
         write_history(&member_dir(&args.out, k), report)?;
     }

@@ -14,6 +14,7 @@ use recur_sketch::{
     TRAINING_KEYS_FILE,
 };
 use recur_train::checkpoint::{self, CHECKPOINT_DIR};
+use recur_train::distributed::is_leader;
 use std::path::{Path, PathBuf};
 
 /// Input normalisation choices.
@@ -103,10 +104,14 @@ pub enum EncodingArg {
     Stroke5,
 }
 
-/// Runs `recur train`.
-pub fn train(args: TrainArgs) -> Result<()> {
+/// Runs `recur train` (under `mpirun`, across the ranks: rank 0 alone prints, writes and
+/// evaluates).
+pub fn train(mut args: TrainArgs) -> Result<()> {
+    args.quiet |= !is_leader();
     let drawings = load_drawings(&args.data, args.quiet)?;
-    let (summary, scored) = train_on(&drawings, &args)?;
+    let Some((summary, scored)) = train_on(&drawings, &args)? else {
+        return Ok(());
+    };
     let report = write_report(&args.out, &summary, &scored, &args.out)?;
     if !args.quiet {
         eprintln!("report: {}", report.display());
@@ -116,15 +121,17 @@ pub fn train(args: TrainArgs) -> Result<()> {
 }
 
 /// Trains as `args` say on `drawings`; returns the scores on the test part (the validation
-/// part when the test part is empty) and the drawings scored.
-fn train_on(drawings: &[Drawing], args: &TrainArgs) -> Result<(EvalSummary, Vec<Example>)> {
+/// part when the test part is empty) and the drawings scored, or `None` on MPI ranks other
+/// than 0 (which only help train).
+fn train_on(drawings: &[Drawing], args: &TrainArgs) -> Result<Option<(EvalSummary, Vec<Example>)>> {
     if args.out.join(CONFIG_FILE).exists() && !args.resume && !args.force {
         bail!(
             "{} already holds a model: pass --resume to continue its training or --force to start over",
             args.out.display()
         );
     }
-    if args.force && !args.resume && args.out.is_dir() {
+    let lead = is_leader();
+    if lead && args.force && !args.resume && args.out.is_dir() {
         remove_model(&args.out, &[])?;
     }
     let mut classes: Vec<String> = drawings.iter().map(|d| d.word.clone()).collect();
@@ -180,8 +187,10 @@ fn train_on(drawings: &[Drawing], args: &TrainArgs) -> Result<(EvalSummary, Vec<
     // The split and the training part's key_ids stay with the model, so `recur eval` can tell
     // which drawings it has seen and score only held-out ones.
     let config = recur_sketch::label_split(config, split_spec)?;
-    std::fs::create_dir_all(&args.out)?;
-    TrainingKeys::of(&train_d).write(&args.out)?;
+    if lead {
+        std::fs::create_dir_all(&args.out)?;
+        TrainingKeys::of(&train_d).write(&args.out)?;
+    }
     let (train_e, _) = examples(&train_d, &classes);
     let (val_e, _) = examples(&val_d, &classes);
     let (test_e, _) = examples(&test_d, &classes);
@@ -238,6 +247,9 @@ fn train_on(drawings: &[Drawing], args: &TrainArgs) -> Result<(EvalSummary, Vec<
             (best_epoch, epochs) = (report.best_epoch, report.history.len());
         }
     }
+    if !lead {
+        return Ok(None);
+    }
     let (part, scored) = if test_e.is_empty() {
         ("validation", val_e)
     } else {
@@ -255,7 +267,7 @@ fn train_on(drawings: &[Drawing], args: &TrainArgs) -> Result<(EvalSummary, Vec<
         epochs,
         coverage: None,
     };
-    Ok((summary, scored))
+    Ok(Some((summary, scored)))
 }
 
 /// Files `recur train` writes into a model folder or its checkpoints (`state.json` and
@@ -395,7 +407,9 @@ pub fn demo(args: DemoArgs) -> Result<()> {
         quiet: false,
     };
     let drawings = load_drawings(&train_args.data, true)?;
-    let (summary, scored) = train_on(&drawings, &train_args)?;
+    let Some((summary, scored)) = train_on(&drawings, &train_args)? else {
+        return Ok(());
+    };
     super::write_stdout(|out| summary.print(out))?;
     let report = write_report(&args.out, &summary, &scored, &model)?;
     eprintln!("report: {}", report.display());

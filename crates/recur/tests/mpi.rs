@@ -1,0 +1,368 @@
+//! Training across MPI ranks with a real `mpirun -np 2` on this machine: the same global batch
+//! and seed give the same model on 1 process × 2 threads, 2 × 1 and 2 × 2; `--resume` under
+//! mpirun continues exactly; `recur train` runs across ranks; ranks that disagree, a rank
+//! killed mid-run and a missing MPI library end the job with an error, never a hang.
+//!
+//! The tests need `mpirun` (Open MPI) and a build with the `mpi` feature
+//! (`cargo test --release -p recur --features mpi mpi`); without either they say so and pass.
+
+mod common;
+
+use common::{recur, temp_dir};
+use recur_core::Rng;
+use recur_nn::model_dir;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+fn ok(o: Output) -> Output {
+    assert!(o.status.success(), "failed: {}", stderr(&o));
+    o
+}
+
+/// `mpirun` on the PATH, or `None` after saying why the test is skipped.
+fn find_mpirun() -> Option<PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|p| {
+        std::env::split_paths(&p)
+            .map(|d| d.join("mpirun"))
+            .find(|f| f.is_file())
+    });
+    if found.is_none() {
+        eprintln!("skipping: no mpirun on the PATH (apt-get install openmpi-bin libopenmpi-dev)");
+    }
+    found
+}
+
+/// `mpirun`, when this build has the `mpi` feature and mpirun is installed.
+fn mpi_ready() -> Option<PathBuf> {
+    if !cfg!(feature = "mpi") {
+        eprintln!(
+            "skipping: recur is built without the `mpi` feature (cargo test --release -p recur --features mpi mpi)"
+        );
+        return None;
+    }
+    find_mpirun()
+}
+
+/// `mpirun` running `apps` (each a rank count and the arguments of its ranks: the
+/// recur binary's, or a shell command's with `sh -c`), with a time limit so nothing hangs.
+fn mpirun(mpirun: &Path, apps: &[(usize, Vec<String>)]) -> Output {
+    let mut cmd = Command::new(mpirun);
+    // Root in containers; more ranks than cores on small machines; threads free to spread.
+    cmd.env("OMPI_ALLOW_RUN_AS_ROOT", "1")
+        .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+        .args(["--timeout", "120", "--oversubscribe", "--bind-to", "none"]);
+    for (i, (np, args)) in apps.iter().enumerate() {
+        if i > 0 {
+            cmd.arg(":");
+        }
+        cmd.args(["-np", &np.to_string()]).args(args);
+    }
+    cmd.output().expect("run mpirun")
+}
+
+/// The recur binary with `args`, as one mpirun app.
+fn app(args: &[&str]) -> Vec<String> {
+    std::iter::once(env!("CARGO_BIN_EXE_recur"))
+        .chain(args.iter().copied())
+        .map(String::from)
+        .collect()
+}
+
+/// 96 random walks [96, 12, 1] of 6–12 steps, labelled by whether they end above zero.
+fn walks(dir: &Path) -> Vec<String> {
+    let mut rng = Rng::new(5);
+    let n = 96;
+    let (mut x, mut lengths, mut y) = (vec![0f32; n * 12], Vec::new(), Vec::new());
+    for i in 0..n {
+        let len = 6 + rng.below(7);
+        let mut v = 0.0;
+        for t in 0..len {
+            v += rng.normal() as f32;
+            x[i * 12 + t] = v;
+        }
+        lengths.push(len as i64);
+        y.push(i64::from(v > 0.0));
+    }
+    let write = |name: &str, descr: &str, shape: &[usize], body: Vec<u8>| {
+        let path = dir.join(name);
+        std::fs::write(&path, recur_data::npy::npy_bytes(descr, shape, &body)).unwrap();
+        path.display().to_string()
+    };
+    let x = write(
+        "x.npy",
+        "<f4",
+        &[n, 12, 1],
+        x.iter().flat_map(|v| v.to_le_bytes()).collect(),
+    );
+    let l = write(
+        "len.npy",
+        "<i8",
+        &[n],
+        lengths.iter().flat_map(|v| v.to_le_bytes()).collect(),
+    );
+    let y = write("y.npy", "<i8", &[n], y.iter().flat_map(|v| v.to_le_bytes()).collect());
+    ["--x", &x, "--lengths", &l, "--y", &y].map(String::from).to_vec()
+}
+
+/// `recur fit` arguments: the data, `out`, `threads`, a few epochs of batch 8.
+fn fit_args(data: &[String], out: &Path, threads: usize, extra: &[&str]) -> Vec<String> {
+    let mut a: Vec<String> = [
+        "fit",
+        "--out",
+        s(out),
+        "--threads",
+        &threads.to_string(),
+        "--batch-size",
+        "8",
+    ]
+    .map(String::from)
+    .to_vec();
+    a.extend_from_slice(data);
+    a.extend(extra.iter().map(|e| e.to_string()));
+    a
+}
+
+fn refs(a: &[String]) -> Vec<&str> {
+    a.iter().map(String::as_str).collect()
+}
+
+/// Largest absolute difference between two saved models' tensors.
+fn max_difference(a: &Path, b: &Path) -> f64 {
+    let (a, b) = (model_dir::load::<f32>(a).unwrap(), model_dir::load::<f32>(b).unwrap());
+    let (pa, pb) = (a.named_params(), b.named_params());
+    assert_eq!(pa.len(), pb.len());
+    pa.iter()
+        .zip(&pb)
+        .flat_map(|((_, x), (_, y))| x.value.iter().zip(&y.value).map(|(u, v)| f64::from((u - v).abs())))
+        .fold(0.0, f64::max)
+}
+
+#[test]
+fn mpi_fit_gives_the_model_of_one_process_with_as_many_threads() {
+    let Some(run) = mpi_ready() else { return };
+    let d = temp_dir("mpi-same");
+    let data = walks(&d);
+    let epochs = ["--epochs", "3", "--quiet"];
+    let alone = |name: &str, threads: usize, extra: &[&str]| {
+        let out = d.join(name);
+        ok(recur(&refs(&fit_args(
+            &data,
+            &out,
+            threads,
+            &[&epochs[..], extra].concat(),
+        ))));
+        out
+    };
+    let ranks = |name: &str, threads: usize, extra: &[&str]| {
+        let out = d.join(name);
+        let args = fit_args(&data, &out, threads, &[&epochs[..], extra].concat());
+        ok(mpirun(&run, &[(2, app(&refs(&args)))]));
+        out
+    };
+    // The default model has BatchNorm (batch statistics per shard) and bit-identical results
+    // wherever the shards are the same: 1×2 as 2×1, 1×4 as 2×2.
+    assert_eq!(max_difference(&alone("a12", 2, &[]), &ranks("r21", 1, &[])), 0.0);
+    assert_eq!(max_difference(&alone("a14", 4, &[]), &ranks("r22", 2, &[])), 0.0);
+    // Without batch statistics or dropout, 2×2 matches 1×2 up to the summation order.
+    let gru = d.join("gru.json");
+    std::fs::write(
+        &gru,
+        r#"{"layers": [{"type": "gru", "units": 8}, {"type": "dense", "units": 2}]}"#,
+    )
+    .unwrap();
+    let gru_args = ["--config", s(&gru)];
+    let diff = max_difference(&alone("g12", 2, &gru_args), &ranks("g22", 2, &gru_args));
+    assert!(diff < 1e-5, "1×2 and 2×2 differ by {diff}");
+}
+
+#[test]
+fn mpi_fit_resume_continues_exactly_and_rank_0_alone_reports() {
+    let Some(run) = mpi_ready() else { return };
+    let d = temp_dir("mpi-resume");
+    let data = walks(&d);
+    let (m, alone) = (d.join("m"), d.join("alone"));
+    let first = mpirun(&run, &[(2, app(&refs(&fit_args(&data, &m, 1, &["--epochs", "2"]))))]);
+    let log = stderr(&ok(first));
+    assert_eq!(log.matches("epoch 1/2").count(), 1, "one rank reports: {log}");
+    let out = String::from_utf8_lossy(
+        &ok(mpirun(
+            &run,
+            &[(
+                2,
+                app(&refs(&fit_args(
+                    &data,
+                    &m,
+                    1,
+                    &["--epochs", "4", "--resume", "--quiet"],
+                ))),
+            )],
+        ))
+        .stdout,
+    )
+    .to_string();
+    assert_eq!(out.matches("kept epoch").count(), 1, "one summary line: {out}");
+    // The same two runs in one process with as many threads (the schedule spans the epochs
+    // asked for, so a resumed run is compared with a resumed run).
+    ok(recur(&refs(&fit_args(&data, &alone, 2, &["--epochs", "2", "--quiet"]))));
+    ok(recur(&refs(&fit_args(
+        &data,
+        &alone,
+        2,
+        &["--epochs", "4", "--resume", "--quiet"],
+    ))));
+    assert_eq!(
+        max_difference(&m, &alone),
+        0.0,
+        "resumed across ranks = resumed in one process"
+    );
+}
+
+#[test]
+fn mpi_train_sketch_classifier_across_two_ranks() {
+    let Some(run) = mpi_ready() else { return };
+    let d = temp_dir("mpi-sketch");
+    let (data, m) = (d.join("data"), d.join("m"));
+    ok(recur(&["data", "synth", "--out", s(&data), "--per-class", "12"]));
+    let config = d.join("small.json");
+    std::fs::write(
+        &config,
+        r#"{"input_size": 3, "layers": [{"type": "gru", "units": 8}, {"type": "dense", "units": 12}]}"#,
+    )
+    .unwrap();
+    let o = ok(mpirun(
+        &run,
+        &[(
+            2,
+            app(&[
+                "train",
+                "--data",
+                s(&data),
+                "--out",
+                s(&m),
+                "--config",
+                s(&config),
+                "--epochs",
+                "2",
+                "--threads",
+                "1",
+                "--quiet",
+            ]),
+        )],
+    ));
+    assert!(m.join("model.safetensors").is_file() && m.join("report.md").is_file());
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(out.matches("top-1").count(), 1, "rank 0 alone prints the scores: {out}");
+}
+
+#[test]
+fn mpi_ranks_that_disagree_stop_before_training() {
+    let Some(run) = mpi_ready() else { return };
+    let d = temp_dir("mpi-disagree");
+    let data = walks(&d);
+    let m = d.join("m");
+    let args = |lr: &str| app(&refs(&fit_args(&data, &m, 1, &["--epochs", "2", "--lr", lr])));
+    let o = mpirun(&run, &[(1, args("0.01")), (1, args("0.02"))]);
+    let e = stderr(&o);
+    assert!(!o.status.success(), "ranks with different options must fail");
+    assert!(
+        e.contains("the ranks disagree on") && e.contains("rank 1 differs"),
+        "{e}"
+    );
+    assert!(
+        !e.contains("error on rank 1"),
+        "rank 0 alone reports a shared error: {e}"
+    );
+    assert!(!m.join("model.safetensors").exists(), "nothing is trained");
+
+    // A rank that cannot read its data says so, and the waiting rank 0 is ended with it.
+    let mut missing = fit_args(&data, &m, 1, &["--epochs", "2"]);
+    let x = missing.iter().position(|a| a == "--x").unwrap() + 1;
+    missing[x] = d.join("absent.npy").display().to_string();
+    let o = mpirun(&run, &[(1, args("0.01")), (1, app(&refs(&missing)))]);
+    let e = stderr(&o);
+    assert!(!o.status.success());
+    assert!(e.contains("error on rank 1") && e.contains("absent.npy"), "{e}");
+}
+
+#[test]
+fn mpi_a_rank_killed_mid_run_ends_the_job() {
+    let Some(run) = mpi_ready() else { return };
+    let d = temp_dir("mpi-kill");
+    let data = walks(&d);
+    let m = d.join("m");
+    let fit = fit_args(&data, &m, 1, &["--epochs", "1000", "--quiet"]).join(" ");
+    // Rank 1 is killed once rank 0 has written its first checkpoint.
+    let script = format!(
+        "if [ \"$OMPI_COMM_WORLD_RANK\" = 1 ]; then (while [ ! -d {0}/checkpoint ]; do sleep 0.05; done; kill -9 $$) & fi; exec {1} {fit}",
+        s(&m),
+        env!("CARGO_BIN_EXE_recur"),
+    );
+    let start = std::time::Instant::now();
+    let o = mpirun(&run, &[(2, vec!["sh".into(), "-c".into(), script])]);
+    assert!(!o.status.success(), "the job must fail");
+    assert!(
+        start.elapsed().as_secs() < 100,
+        "the job ended on mpirun's time limit, not the kill"
+    );
+    assert!(stderr(&o).contains("rank 1"), "{}", stderr(&o));
+    // What was written is whole: the last best model loads.
+    model_dir::load::<f32>(&m).unwrap();
+}
+
+#[test]
+fn mpi_library_missing_at_run_time_is_an_error() {
+    if !cfg!(feature = "mpi") {
+        eprintln!(
+            "skipping: recur is built without the `mpi` feature (cargo test --release -p recur --features mpi mpi)"
+        );
+        return;
+    }
+    let d = temp_dir("mpi-nolib");
+    // An unloadable libmpi stands in for a machine without Open MPI.
+    std::fs::write(d.join("libmpi.so.40"), b"").unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_recur"))
+        .env("LD_LIBRARY_PATH", &d)
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("libmpi"), "{}", stderr(&o));
+}
+
+#[test]
+fn mpi_launch_of_a_build_without_the_feature_is_refused() {
+    if cfg!(feature = "mpi") {
+        return;
+    }
+    let Some(run) = find_mpirun() else { return };
+    let d = temp_dir("mpi-nofeature");
+    let data = walks(&d);
+    let m = d.join("m");
+    let o = mpirun(&run, &[(2, app(&refs(&fit_args(&data, &m, 1, &["--epochs", "1"]))))]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("built without MPI"), "{}", stderr(&o));
+    assert!(!m.exists());
+}
+
+#[test]
+fn mpi_commands_that_do_not_train_refuse_several_ranks() {
+    let Some(run) = mpi_ready() else { return };
+    let o = mpirun(&run, &[(2, app(&["bench", "--threads", "1", "--seconds", "0.1"]))]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("only with --scaling"), "{}", stderr(&o));
+    let d = temp_dir("mpi-refuse");
+    let o = mpirun(
+        &run,
+        &[(2, app(&["data", "synth", "--out", s(&d), "--per-class", "1"]))],
+    );
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("run this command without mpirun"), "{}", stderr(&o));
+}
