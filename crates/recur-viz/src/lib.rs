@@ -4,7 +4,7 @@
 pub mod chart;
 pub mod sketch;
 
-pub use chart::{Line, LineChart};
+pub use chart::{Band, Line, LineChart};
 use std::path::Path;
 
 /// A picture that cannot be written.
