@@ -88,7 +88,13 @@ fn number(v: f64) -> String {
 
 fn trim(v: f64) -> String {
     let s = format!("{v:.2}");
-    s.trim_end_matches('0').trim_end_matches('.').to_string()
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    // A tick a rounding error below zero reads as 0, not -0.
+    if s == "-0" {
+        "0".into()
+    } else {
+        s.to_string()
+    }
 }
 
 impl LineChart {
@@ -269,6 +275,7 @@ mod tests {
         assert_eq!(nice_ticks(0.0, 10.0), vec![0.0, 2.0, 4.0, 6.0, 8.0, 10.0]);
         assert_eq!(nice_ticks(130_000.0, 760_000.0), vec![200e3, 400e3, 600e3]);
         assert_eq!(number(250_000.0), "250k");
+        assert_eq!(number(-1e-9), "0");
     }
 
     #[test]
