@@ -4,7 +4,9 @@ Trains, once, at the end of the training range (no refit as the test range goes 
 
 - statsforecast AutoARIMA (season 7), AutoETS (season 7) and MSTL (seasons 7 and 365, AutoETS
   trend), each then applied to the history before every origin with its fitted parameters
-  (`forward`), as a deployed model would be;
+  (`forward`), as a deployed model would be. MSTL decomposes the whole history again at every
+  origin (a minute per origin on 18 years here), so it is fitted on, and applied to, the last
+  `--mstl-days` days (default three years: it needs two yearly periods);
 - LightGBM direct: one model per horizon h, whose row at origin d holds the last 28 days
   (d-1 .. d-28) and the target day's weekday and month, with or without its day type.
   Its boosting rounds are chosen on the training range's last `--early-stop-days` (as recur's
@@ -110,21 +112,54 @@ def lightgbm_direct(values, types, days, train_end, early_stop_days, horizon, us
     return forecast
 
 
-def statsforecast_models(values, train_end, horizon):
-    """(name, forecast(origin)) of the statsforecast anchors fitted on values[:train_end]."""
+def statsforecast_models(values, train_end, horizon, mstl_days):
+    """(name, make) of the statsforecast anchors: `make()` fits one on values[:train_end] (MSTL:
+    on its last `mstl_days`) and returns its forecast(origin)."""
     from statsforecast.models import MSTL, AutoARIMA, AutoETS
 
     anchors = [
-        ("AutoARIMA (season 7)", AutoARIMA(season_length=7)),
-        ("AutoETS (season 7)", AutoETS(season_length=7)),
-        ("MSTL (7, 365) + AutoETS trend", MSTL(season_length=[7, 365], trend_forecaster=AutoETS(model="ZZN"))),
+        ("AutoETS (season 7)", lambda: AutoETS(season_length=7), train_end),
+        (
+            "MSTL (7, 365) + AutoETS trend",
+            lambda: MSTL(season_length=[7, 365], trend_forecaster=AutoETS(model="ZZN")),
+            mstl_days,
+        ),
+        ("AutoARIMA (season 7)", lambda: AutoARIMA(season_length=7), train_end),
     ]
-    out = []
-    for name, model in anchors:
-        start = time.time()
-        model.fit(values[:train_end])
-        print(f"  fitted {name} in {time.time() - start:.0f} s", file=sys.stderr)
-        out.append((name, lambda o, m=model: m.forward(y=values[:o], h=horizon)["mean"]))
+
+    def make(new, days):
+        model = new()
+        model.fit(values[train_end - days : train_end])
+        return lambda o: model.forward(y=values[o - days : o], h=horizon)["mean"]
+
+    return [(name, lambda n=new, d=days: make(n, d)) for name, new, days in anchors]
+
+
+def cached(cache, name, origins, make):
+    """Forecasts at the origins, read from `cache/NAME.json` when an earlier run saved them, else
+    made by the forecast function `make()` fits."""
+    import json
+    import os
+    import re
+
+    path = os.path.join(cache, re.sub(r"[^A-Za-z0-9]+", "_", name) + ".json") if cache else None
+    if path and os.path.exists(path):
+        with open(path) as f:
+            saved = {int(o): np.array(v) for o, v in json.load(f).items()}
+        if all(o in saved for o in origins):
+            return saved
+    start = time.time()
+    forecast = make()
+    fitted = time.time()
+    out = {o: np.asarray(forecast(o)) for o in origins}
+    print(
+        f"  {name}: fitted in {fitted - start:.0f} s, forecast {len(origins)} origins in {time.time() - fitted:.0f} s",
+        file=sys.stderr,
+    )
+    if path:
+        os.makedirs(cache, exist_ok=True)
+        with open(path, "w") as f:
+            json.dump({str(o): v.tolist() for o, v in out.items()}, f)
     return out
 
 
@@ -161,6 +196,8 @@ def main():
     p.add_argument("--early-stop-days", type=int, default=56)
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--recur", action="append", default=[], metavar="LABEL=FILE")
+    p.add_argument("--mstl-days", type=int, default=1096)
+    p.add_argument("--cache", help="folder keeping each anchor's forecasts between runs (same data and split)")
     p.add_argument("--skip-statsforecast", action="store_true")
     a = p.parse_args()
 
@@ -178,16 +215,16 @@ def main():
         splits.append((s, list(range(index[s], last - a.horizon + 2))))
     every = sorted({o for _, origins in splits for o in origins})
 
-    anchors = []
-    if not a.skip_statsforecast:
-        anchors += statsforecast_models(values, train_end, a.horizon)
+    forecasts = {}
     for use_type in [False, True] if a.type_col else [False]:
         name = "LightGBM direct, lags 28 + weekday, month" + (f" + {a.type_col}" if use_type else "")
-        start = time.time()
-        f = lightgbm_direct(values, types, days, train_end, a.early_stop_days, a.horizon, use_type, a.seed)
-        print(f"  fitted {name} in {time.time() - start:.0f} s", file=sys.stderr)
-        anchors.append((name, f))
-    forecasts = {name: {o: np.asarray(f(o)) for o in every} for name, f in anchors}
+        make = lambda u=use_type: lightgbm_direct(
+            values, types, days, train_end, a.early_stop_days, a.horizon, u, a.seed
+        )
+        forecasts[name] = cached(a.cache, name, every, make)
+    if not a.skip_statsforecast:
+        for name, make in statsforecast_models(values, train_end, a.horizon, a.mstl_days):
+            forecasts[name] = cached(a.cache, name, every, make)
     forecasts["seasonal naive"] = {
         o: np.array([values[o + h - 7 * (h // 7 + 1)] for h in range(a.horizon)]) for o in every
     }
