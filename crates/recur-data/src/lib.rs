@@ -1,8 +1,10 @@
 //! recur's data: Quick, Draw! drawings in all their formats, NumPy `.npy` arrays (the
-//! interchange format of `recur run`), calendar dates, daily time series read from CSV, and
+//! interchange format of `recur run`), calendar dates and public holidays, daily time series read
+//! from CSV, and
 //! labelled sequence sets from sktime/aeon `.ts` files or `.npy` arrays.
 
 pub mod dates;
+pub mod holidays;
 pub mod npy;
 pub mod pickle;
 pub mod quickdraw;

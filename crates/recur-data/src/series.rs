@@ -3,6 +3,8 @@
 //! are sorted by date, and missing days or non-numeric cells are filled by linear interpolation
 //! (or refused with `strict`). Covariates whose cells are numbers are treated as observed series;
 //! text columns (like a `day_type` of W/A/U) as categories known in advance, e.g. calendars.
+//! Rows after the last value whose value cell is empty carry those categories for the days
+//! ahead: the series is observed up to its last value and extends past it for covariates only.
 
 use crate::dates;
 use std::collections::{BTreeMap, HashSet};
@@ -43,8 +45,11 @@ pub enum Covariate {
 pub struct DailySeries {
     /// Day number of the first value.
     pub first_day: i64,
-    /// The forecast target, one value per day.
+    /// The forecast target, one value per day; days from `observed` on have no value (they
+    /// repeat the last one and must not be used as data).
     pub values: Vec<f64>,
+    /// Days with a value: rows after the last value only carry covariates for the days ahead.
+    pub observed: usize,
     /// Covariates by column name, day-aligned with `values`.
     pub covariates: Vec<(String, Covariate)>,
     /// What the reader cleaned (duplicates dropped, days filled, …), for the user to see.
@@ -162,7 +167,22 @@ pub fn parse_daily_csv(text: &str, path: &str, spec: &SeriesSpec) -> Result<Dail
             dates::format(end_day)
         )));
     }
+    // Trailing rows with an empty value cell are covariates for the days ahead, not missing data.
+    let last_value_day = rows
+        .iter()
+        .rev()
+        .find(|(_, (_, f))| !f[0].is_empty())
+        .map(|(d, _)| *d)
+        .ok_or_else(|| content(format!("column `{}` has no values", spec.value_col)))?;
+    let observed = (last_value_day - first_day + 1) as usize;
     let mut notes = Vec::new();
+    if observed < days {
+        notes.push(format!(
+            "{} days after the last value ({}) give covariates only, for forecasting the days ahead",
+            days - observed,
+            dates::format(last_value_day)
+        ));
+    }
     if duplicates > 0 {
         notes.push(format!("dropped {duplicates} exact duplicate rows"));
     }
@@ -186,7 +206,10 @@ pub fn parse_daily_csv(text: &str, path: &str, spec: &SeriesSpec) -> Result<Dail
             })
             .collect()
     };
-    let values = numeric_column(&column_cells(0), &spec.value_col, spec.strict, &mut notes).map_err(content)?;
+    let mut values =
+        numeric_column(&column_cells(0)[..observed], &spec.value_col, spec.strict, &mut notes).map_err(content)?;
+    let last = values[observed - 1];
+    values.resize(days, last);
     let mut covariates = Vec::new();
     for (k, name) in spec.covariates.iter().enumerate() {
         let cells = column_cells(k + 1);
@@ -205,14 +228,16 @@ pub fn parse_daily_csv(text: &str, path: &str, spec: &SeriesSpec) -> Result<Dail
     Ok(DailySeries {
         first_day,
         values,
+        observed,
         covariates,
         notes,
     })
 }
 
-/// Longest run of missing days filled by interpolation. A longer gap is almost always a mistyped
-/// date (`01/01/1000` among 2019's rows made 371,817 days of invented values), so it is an error.
-pub const MAX_GAP_DAYS: i64 = 366;
+/// Longest run of missing days filled by interpolation: a month. A longer gap is almost always a
+/// mistyped date (`01/01/1000` among 2019's rows made 371,817 days of invented values, a wrong
+/// month invents weeks), and interpolating months of a daily series would invent its seasons.
+pub const MAX_GAP_DAYS: i64 = 31;
 
 /// Most days a series may span (about 270 years): windows over a longer one would not fit in
 /// memory, and no daily record is that long.
@@ -421,11 +446,34 @@ mod tests {
                 .unwrap_err()
                 .to_string()
         };
-        assert!(e("date,v\n2019-01-01,1\n2020-01-02,2\n").contains("365 of 367 days"));
-        // Rows half a year apart for 300 years: no single gap is too long, but the span is.
-        let centuries: String = (1700..2000).map(|y| format!("{y}-01-01,1\n{y}-07-01,2\n")).collect();
+        assert!(e("date,v\n2019-01-01,1\n2020-01-02,2\n").contains("365 days without data"));
+        // A month typed wrong (03 for 01) leaves two months without rows: refused, not filled.
+        let e2 = e("date,v\n2019-01-01,1\n2019-01-02,2\n2019-03-03,3\n2019-03-04,4\n");
+        assert!(
+            e2.contains("59 days without data between 2019-01-02 (line 3) and 2019-03-03 (line 4)"),
+            "{e2}"
+        );
+        // Rows every 30 days for 300 years: no single gap is too long, but the span is.
+        let centuries: String = (0..3700)
+            .map(|i| format!("{},1\n", dates::format(-100_000 + 30 * i)))
+            .collect();
         assert!(e(&format!("date,v\n{centuries}")).contains("more than the 100000"));
         let weekly: String = (1..=28).step_by(7).map(|d| format!("2019-02-{d:02},{d}\n")).collect();
         assert!(e(&format!("date,v\n{weekly}")).contains("is this daily data?"));
+    }
+
+    #[test]
+    fn series_rows_after_the_last_value_carry_covariates_ahead() {
+        let csv = "date,kind,v\n2020-01-01,W,1\n2020-01-02,A,2\n2020-01-03,U,\n2020-01-04,W,\n";
+        let s = parse_daily_csv(csv, "t.csv", &spec(&["kind"], true)).unwrap();
+        assert_eq!((s.observed, s.values.len()), (2, 4));
+        assert!(matches!(&s.covariates[0].1, Covariate::Categorical(i, _) if i.len() == 4));
+        assert!(
+            s.notes[0].contains("2 days after the last value (2020-01-02)"),
+            "{:?}",
+            s.notes
+        );
+        let e = parse_daily_csv("date,v\n2020-01-01,\n", "t.csv", &spec(&[], false)).unwrap_err();
+        assert!(e.to_string().contains("column `v` has no values"), "{e}");
     }
 }

@@ -26,19 +26,9 @@ use recur_core::Rng;
 use recur_data::sequences::{SequenceSet, SequenceTargets};
 use recur_nn::{Model, ModelConfig, NnError, Result};
 use recur_train::{checkpoint, fit, FitOptions, FitReport, TrainConfig, Trainer};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-/// Sub-folder of a model directory holding an ensemble's further members.
-pub const MEMBERS_DIR: &str = "members";
-
-/// Where ensemble member `k` lives: member 0 is the model directory itself, member `k` is
-/// `members/k` inside it.
-pub fn member_dir(model: &Path, k: usize) -> PathBuf {
-    match k {
-        0 => model.to_path_buf(),
-        k => model.join(MEMBERS_DIR).join(k.to_string()),
-    }
-}
+pub use recur_nn::model_dir::{member_dir, MEMBERS_DIR};
 
 /// Class names (classification) of a set, empty for values.
 pub fn class_names(set: &SequenceSet) -> &[String] {

@@ -38,6 +38,30 @@ pub fn horizon_errors(actual: &[f64], origins: &[usize], forecasts: &[Vec<f64>])
     }
 }
 
+/// How often the actual values fell inside forecast ± half-width.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Coverage {
+    /// Share (0..1) of origins covered at horizons 1..=H.
+    pub per_horizon: Vec<f64>,
+    /// Share over all origins and horizons.
+    pub mean: f64,
+}
+
+/// Coverage of the intervals `forecasts[o][h] ± half_width[h]` of `actual[origins[o] + h]`.
+pub fn coverage(actual: &[f64], origins: &[usize], forecasts: &[Vec<f64>], half_width: &[f64]) -> Coverage {
+    let n = origins.len().max(1) as f64;
+    let mut per_horizon = vec![0.0; half_width.len()];
+    for (&origin, forecast) in origins.iter().zip(forecasts) {
+        for (h, (f, w)) in forecast.iter().zip(half_width).enumerate() {
+            if (actual[origin + h] - f).abs() <= *w {
+                per_horizon[h] += 1.0 / n;
+            }
+        }
+    }
+    let mean = per_horizon.iter().sum::<f64>() / per_horizon.len().max(1) as f64;
+    Coverage { per_horizon, mean }
+}
+
 /// Naive forecast: every horizon repeats the last known value (the day before the origin).
 pub fn naive(values: &[f64], origins: &[usize], horizon: usize) -> Vec<Vec<f64>> {
     origins.iter().map(|&o| vec![values[o - 1]; horizon]).collect()
@@ -68,5 +92,8 @@ mod tests {
         // Origin 14 (weekday 0, 100) after 13 (weekday 6, 160): errors 60 and 50; origin 20
         // (weekday 6, 160) after 19 (weekday 5, 150): errors 10 and 50 (value 100 at day 21).
         assert_eq!(e.mae, vec![35.0, 50.0]);
+        let c = coverage(&values, &origins, &naive, &[40.0, 50.0]);
+        assert_eq!(c.per_horizon, vec![0.5, 1.0]);
+        assert_eq!(c.mean, 0.75);
     }
 }

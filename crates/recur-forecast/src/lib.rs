@@ -1,18 +1,24 @@
 //! recur's forecasting: train a model on windows of a daily series and score its forecasts of
-//! the next `horizon` days from every origin of a validation range, next to the naive and
+//! the next `horizon` days from every origin of a test range, next to the naive and
 //! seasonal-naive baselines.
 //!
-//! Origins are the validation days `d` whose `horizon` targets all fall inside the range; the
-//! model sees the `window` days before `d`. Errors are in the series' own units.
+//! Nothing after the training range chooses anything: early stopping (and the interval's
+//! calibration) uses the last `early_stop_days` of the training range, whose windows the model
+//! is not trained on; the test range is only scored. Origins are the test days `d` whose
+//! `horizon` targets all fall inside the range; the model sees the `window` days before `d`.
+//! Errors are in the series' own units.
 
 pub mod evaluate;
 pub mod features;
+pub mod forecaster;
 pub mod models;
 
-pub use evaluate::{horizon_errors, naive, seasonal_naive, HorizonErrors};
-pub use features::{FeatureSpec, Features, OutputKind};
+pub use evaluate::{coverage, horizon_errors, naive, seasonal_naive, Coverage, HorizonErrors};
+pub use features::{Calendar, ColumnEncoding, Encoding, FeatureSpec, Features, OutputKind};
+pub use forecaster::{Forecaster, Interval, SeriesColumns};
 
-use recur_core::{Rng, Seq};
+use forecaster::read_forecasts;
+use recur_core::Rng;
 use recur_data::{dates, DailySeries};
 use recur_nn::{Model, ModelConfig, NnError, Result};
 use recur_train::{fit, Clip, FitOptions, Goal, Loss, OptimizerConfig, Schedule, TrainConfig, Trainer};
@@ -26,18 +32,26 @@ pub struct ForecastOptions {
     pub model: ModelConfig,
     /// Last training day (day number).
     pub train_until: i64,
-    /// Last validation day (day number).
-    pub val_until: i64,
+    /// First forecast origin scored (day number; default the day after `train_until`).
+    pub test_from: Option<i64>,
+    /// Last day of the scored range (day number).
+    pub test_until: i64,
+    /// Days at the end of the training range held out for early stopping and intervals.
+    pub early_stop_days: usize,
     /// Most epochs.
     pub epochs: usize,
-    /// Epochs without a better validation MAE before stopping.
+    /// Epochs without a better early-stopping MAE before stopping.
     pub patience: usize,
     /// Windows per batch.
     pub batch_size: usize,
     /// Adam's learning rate.
     pub learning_rate: f64,
-    /// Seed for initialisation, shuffling and dropout.
+    /// Seed for initialisation, shuffling and dropout (member `k` of an ensemble: `seed + k`).
     pub seed: u64,
+    /// Models trained with successive seeds whose forecasts are averaged.
+    pub ensemble: usize,
+    /// Nominal coverage of conformal prediction intervals, e.g. 0.8.
+    pub interval: Option<f64>,
     /// Cores to train on.
     pub threads: usize,
     /// Progress bar and a line per epoch on stderr.
@@ -45,109 +59,180 @@ pub struct ForecastOptions {
 }
 
 /// The outcome of a run.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Forecast {
-    /// Origins (indices into the series) of the validation forecasts.
+    /// Origins (indices into the series) of the scored forecasts.
     pub origins: Vec<usize>,
     /// The model's forecasts per origin, in the series' units.
     pub forecasts: Vec<Vec<f64>>,
     /// The model's errors.
     pub errors: HorizonErrors,
+    /// The model's errors on the early-stopping origins (inside the training range): the figure
+    /// to compare settings by.
+    pub early_stop_errors: HorizonErrors,
+    /// How often the scored range fell inside the intervals.
+    pub coverage: Option<Coverage>,
     /// `naive` and `seasonal_naive` forecasts per origin.
     pub baselines: Vec<(&'static str, Vec<Vec<f64>>, HorizonErrors)>,
-    /// Epochs trained.
-    pub epochs: usize,
-    /// The epoch whose weights were kept.
-    pub best_epoch: usize,
+    /// Epochs trained, per ensemble member.
+    pub epochs: Vec<usize>,
+    /// The epoch whose weights were kept, per ensemble member.
+    pub best_epochs: Vec<usize>,
+    /// The trained models, their encoding and intervals.
+    pub forecaster: Forecaster,
 }
 
-/// Day indices of the training range's end (exclusive) and the validation origins.
-pub fn split(series: &DailySeries, options: &ForecastOptions) -> Result<(usize, Vec<usize>)> {
-    let (w, h) = (options.spec.window, options.spec.horizon);
+/// Where a run's days go, as indices into the series.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Split {
+    /// End (exclusive) of the training range: scaling is fitted on `..train_end`.
+    pub train_end: usize,
+    /// Origins of the early-stopping forecasts: the training range's last days.
+    pub early_stop: Vec<usize>,
+    /// Scored origins.
+    pub origins: Vec<usize>,
+}
+
+/// Splits the series: training windows, early-stopping origins at the training range's end,
+/// scored origins after it.
+pub fn split(series: &DailySeries, options: &ForecastOptions) -> Result<Split> {
+    let (w, h, e) = (options.spec.window, options.spec.horizon, options.early_stop_days);
+    let last_value = series.day(series.observed - 1);
     let range = format!(
-        "the data covers {}..{}",
+        "the data has values for {}..{}",
         dates::format(series.first_day),
-        dates::format(series.day(series.values.len() - 1))
+        dates::format(last_value)
     );
     let at = |day: i64, what: &str| {
         series
             .index_of(day)
+            .filter(|&i| i < series.observed)
             .ok_or_else(|| NnError::Config(format!("{what} {} is outside the data: {range}", dates::format(day))))
     };
     let train_end = at(options.train_until, "--train-until")? + 1;
-    let val_last = at(options.val_until, "--val-until")?;
-    if val_last < train_end + h - 1 {
+    let test_last = at(options.test_until, "--test-until")?;
+    let first = match options.test_from {
+        Some(day) if day <= options.train_until => {
+            return Err(NnError::Config(format!(
+                "--test-from {} must come after --train-until {}: scored days are never trained on",
+                dates::format(day),
+                dates::format(options.train_until)
+            )))
+        }
+        Some(day) => at(day, "--test-from")?,
+        None => train_end,
+    };
+    if test_last + 1 < first + h {
         return Err(NnError::Config(format!(
-            "the validation range {}..{} must hold at least the {h}-day horizon",
-            dates::format(series.day(train_end)),
-            dates::format(options.val_until)
+            "the scored range {}..{} must hold at least the {h}-day horizon",
+            dates::format(series.day(first)),
+            dates::format(options.test_until)
         )));
     }
-    if train_end < w + h + 1 {
+    if e < h {
         return Err(NnError::Config(format!(
-            "too little history: {train_end} training days, a {w}-day window and a {h}-day horizon need at least {}",
-            w + h + 1
+            "--early-stop-days {e} must be at least the horizon ({h}): early stopping scores forecasts \
+             whose targets lie inside the training range"
         )));
     }
-    Ok((train_end, (train_end..=val_last + 1 - h).collect()))
+    if train_end < w + h + e + 1 {
+        return Err(NnError::Config(format!(
+            "too little history: {train_end} training days; a {w}-day window, a {h}-day horizon and \
+             {e} early-stopping days need at least {}",
+            w + h + e + 1
+        )));
+    }
+    Ok(Split {
+        train_end,
+        early_stop: (train_end - e..=train_end - h).collect(),
+        origins: (first..=test_last + 1 - h).collect(),
+    })
 }
 
-/// Trains the model on the training range and forecasts every validation origin.
+/// Trains the model (an ensemble of `options.ensemble`) on the training range, stopping early
+/// on its last days, and forecasts every scored origin.
 pub fn run(series: &DailySeries, options: &ForecastOptions) -> Result<Forecast> {
-    let (train_end, origins) = split(series, options)?;
+    let split = split(series, options)?;
     let (w, h) = (options.spec.window, options.spec.horizon);
-    let features = Features::new(series, train_end, options.spec.clone());
+    let encoding = Encoding::fit(series, split.train_end);
+    let features = Features::new(series, &encoding, options.spec.clone())?;
     let kind = models::output_kind(&options.model, features.width, h)?;
-    let model = Model::<f32>::new(options.model.clone(), options.seed)?;
-    let mut trainer = Trainer::new(
-        model,
-        TrainConfig {
-            loss: Loss::Huber { delta: 1.0 },
-            optimizer: OptimizerConfig::adam(),
-            clip: Some(Clip::GlobalNorm(1.0)),
-            schedule: Schedule::Constant {
-                lr: options.learning_rate,
+    // Training windows' targets end before the first early-stopping origin.
+    let train_ends: Vec<usize> = (w - 1..split.early_stop[0] - h).collect();
+    let early_ends: Vec<usize> = split.early_stop.iter().map(|o| o - 1).collect();
+    let early_batch = features.batch(&early_ends, kind);
+    let size = options.ensemble.max(1);
+    let (mut members, mut epochs, mut best_epochs) = (Vec::new(), Vec::new(), Vec::new());
+    for k in 0..size {
+        if size > 1 && options.verbose {
+            eprintln!("ensemble member {} of {size}", k + 1);
+        }
+        let seed = options.seed + k as u64;
+        let mut trainer = Trainer::new(
+            Model::<f32>::new(options.model.clone(), seed)?,
+            TrainConfig {
+                loss: Loss::Huber { delta: 1.0 },
+                optimizer: OptimizerConfig::adam(),
+                clip: Some(Clip::GlobalNorm(1.0)),
+                schedule: Schedule::Constant {
+                    lr: options.learning_rate,
+                },
+                threads: options.threads,
+                seed,
             },
-            threads: options.threads,
-            seed: options.seed,
-        },
-    );
-    let train_ends: Vec<usize> = (w - 1..train_end - h).collect();
-    let val_ends: Vec<usize> = origins.iter().map(|o| o - 1).collect();
-    let val_batch = features.batch(&val_ends, kind);
-    let fit_options = FitOptions {
-        epochs: options.epochs,
-        monitor: "val_mae".into(),
-        goal: Goal::Minimize,
-        patience: Some(options.patience),
-        out: None,
-        resume: false,
-        verbose: options.verbose,
+        );
+        let fit_options = FitOptions {
+            epochs: options.epochs,
+            monitor: "early_stop_mae".into(),
+            goal: Goal::Minimize,
+            patience: Some(options.patience),
+            out: None,
+            resume: false,
+            verbose: options.verbose,
+        };
+        let report = fit(
+            &mut trainer,
+            &fit_options,
+            |epoch| {
+                let mut ends = train_ends.clone();
+                Rng::derive(seed, epoch as u64).shuffle(&mut ends);
+                Ok(ends
+                    .chunks(options.batch_size.max(1))
+                    .map(|c| features.batch(c, kind))
+                    .collect())
+            },
+            |t| {
+                let y = t.predict(&early_batch.x)?;
+                let f = read_forecasts(&y, kind, &early_ends, &features)?;
+                Ok(vec![(
+                    "early_stop_mae".into(),
+                    horizon_errors(&series.values, &split.early_stop, &f).mean_mae,
+                )])
+            },
+        )?;
+        epochs.push(report.history.len());
+        best_epochs.push(report.best_epoch);
+        members.push(trainer.model);
+    }
+    let mut forecaster = Forecaster {
+        members,
+        encoding,
+        spec: options.spec.clone(),
+        interval: None,
     };
-    let forecast_all = |t: &mut Trainer<f32>| -> Result<Vec<Vec<f64>>> {
-        let y = t.predict(&val_batch.x)?;
-        read_forecasts(&y, kind, &val_ends, &features)
-    };
-    let report = fit(
-        &mut trainer,
-        &fit_options,
-        |epoch| {
-            let mut ends = train_ends.clone();
-            Rng::derive(options.seed, epoch as u64).shuffle(&mut ends);
-            Ok(ends
-                .chunks(options.batch_size.max(1))
-                .map(|c| features.batch(c, kind))
-                .collect())
-        },
-        |t| {
-            let f = forecast_all(t)?;
-            Ok(vec![(
-                "val_mae".into(),
-                horizon_errors(&series.values, &origins, &f).mean_mae,
-            )])
-        },
-    )?;
-    let forecasts = forecast_all(&mut trainer)?;
+    let early = forecaster.predict(&features, &early_ends, options.threads)?;
+    if let Some(level) = options.interval {
+        let residuals: Vec<Vec<f64>> = split
+            .early_stop
+            .iter()
+            .zip(&early)
+            .map(|(&o, f)| f.iter().enumerate().map(|(k, v)| v - series.values[o + k]).collect())
+            .collect();
+        forecaster.interval = Some(Interval::conformal(level, &residuals));
+    }
+    let ends: Vec<usize> = split.origins.iter().map(|o| o - 1).collect();
+    let forecasts = forecaster.predict(&features, &ends, options.threads)?;
+    let origins = split.origins;
     let baselines = [
         ("naive", naive(&series.values, &origins, h)),
         ("seasonal_naive", seasonal_naive(&series.values, &origins, h)),
@@ -160,29 +245,148 @@ pub fn run(series: &DailySeries, options: &ForecastOptions) -> Result<Forecast> 
     .collect();
     Ok(Forecast {
         errors: horizon_errors(&series.values, &origins, &forecasts),
+        early_stop_errors: horizon_errors(&series.values, &split.early_stop, &early),
+        coverage: forecaster
+            .interval
+            .as_ref()
+            .map(|i| coverage(&series.values, &origins, &forecasts, &i.half_width)),
         origins,
         forecasts,
         baselines,
-        epochs: report.history.len(),
-        best_epoch: report.best_epoch,
+        epochs,
+        best_epochs,
+        forecaster,
     })
 }
 
-/// The forecast of each window in the series' units: the last step of a sequence output.
-fn read_forecasts(y: &Seq<f32>, kind: OutputKind, ends: &[usize], features: &Features) -> Result<Vec<Vec<f64>>> {
-    let window = features.spec.window;
-    let step = match kind {
-        OutputKind::Vector => 0,
-        OutputKind::Sequence if y.time == window => window - 1,
-        OutputKind::Sequence => {
-            return Err(NnError::Config(format!(
-                "a model with sequence output must keep the window's {window} steps (it gives {}); \
-                 use causal or same padding and stride 1",
-                y.time
-            )))
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use recur_data::series::{parse_daily_csv, synthetic_daily_csv};
+    use recur_data::SeriesSpec;
+
+    fn series() -> DailySeries {
+        let spec = SeriesSpec {
+            date_col: "date".into(),
+            value_col: "value".into(),
+            covariates: vec!["day_type".into()],
+            strict: true,
+        };
+        parse_daily_csv(&synthetic_daily_csv("2015-01-01", 400, 3), "synthetic", &spec).unwrap()
+    }
+
+    fn options(series: &DailySeries) -> ForecastOptions {
+        let spec = FeatureSpec {
+            horizon: 7,
+            window: 21,
+            calendar: vec![Calendar::Weekday],
+            relative: true,
+        };
+        let width = Encoding::fit(series, 1).width(&spec);
+        ForecastOptions {
+            model: models::preset("linear", width, 21, 7).unwrap(),
+            spec,
+            train_until: series.day(299),
+            test_from: None,
+            test_until: series.day(399),
+            early_stop_days: 28,
+            epochs: 4,
+            patience: 2,
+            batch_size: 32,
+            learning_rate: 1e-2,
+            seed: 5,
+            ensemble: 2,
+            interval: Some(0.8),
+            threads: 1,
+            verbose: false,
         }
-    };
-    Ok((0..y.batch)
-        .map(|b| y.step(b, step).iter().map(|&v| features.unscale(v, ends[b])).collect())
-        .collect())
+    }
+
+    /// Changing the values after a day `d` of the test range changes no forecast made at an
+    /// origin whose window and targets end before `d`: the test range chooses nothing.
+    #[test]
+    fn forecast_no_peeking_past_the_training_range() {
+        let s = series();
+        let o = options(&s);
+        let a = run(&s, &o).unwrap();
+        let d = 350;
+        let mut changed = s.clone();
+        changed.values[d..].iter_mut().for_each(|v| *v *= 1.7);
+        let b = run(&changed, &o).unwrap();
+        assert_eq!(a.origins, b.origins);
+        let mut same = 0;
+        for (i, &origin) in a.origins.iter().enumerate() {
+            if origin + 7 <= d {
+                assert_eq!(a.forecasts[i], b.forecasts[i], "origin {origin}");
+                same += 1;
+            }
+        }
+        assert_eq!(same, d - 300 - 6);
+        assert_eq!(a.best_epochs, b.best_epochs);
+        assert_eq!(a.forecaster.interval, b.forecaster.interval);
+        let last = a.origins.len() - 1;
+        assert_ne!(a.forecasts[last], b.forecasts[last], "later windows see the change");
+        assert_ne!(a.errors, b.errors);
+    }
+
+    #[test]
+    fn forecast_split_refuses_overlaps_and_short_ranges() {
+        let s = series();
+        let mut o = options(&s);
+        let split = split(&s, &o).unwrap();
+        assert_eq!(split.early_stop, (272..=293).collect::<Vec<_>>());
+        assert_eq!((split.origins[0], *split.origins.last().unwrap()), (300, 393));
+        o.test_from = Some(s.day(299));
+        let e = super::split(&s, &o).unwrap_err().to_string();
+        assert!(
+            e.contains("--test-from 2015-10-27 must come after --train-until"),
+            "{e}"
+        );
+        o.test_from = Some(s.day(320));
+        assert_eq!(super::split(&s, &o).unwrap().origins[0], 320);
+        o.early_stop_days = 3;
+        assert!(super::split(&s, &o)
+            .unwrap_err()
+            .to_string()
+            .contains("at least the horizon"));
+        o.early_stop_days = 280;
+        assert!(super::split(&s, &o)
+            .unwrap_err()
+            .to_string()
+            .contains("too little history"));
+    }
+
+    #[test]
+    fn forecast_intervals_cover_and_forecaster_saves_and_forecasts_ahead() {
+        let s = series();
+        let r = run(&s, &options(&s)).unwrap();
+        let interval = r.forecaster.interval.clone().unwrap();
+        assert_eq!(interval.half_width.len(), 7);
+        assert!(r.coverage.unwrap().mean > 0.5);
+        let dir = std::env::temp_dir().join(format!("recur-forecaster-{}", std::process::id()));
+        let columns = SeriesColumns {
+            date_col: "date".into(),
+            value_col: "value".into(),
+            covariates: vec!["day_type".into(), "weekday".into()],
+            train_until: "2015-10-27".into(),
+        };
+        r.forecaster.save(&dir, &columns).unwrap();
+        let (loaded, cols) = Forecaster::load(&dir).unwrap();
+        assert_eq!(cols, columns);
+        assert_eq!(loaded.members.len(), 2);
+        // The forecast at the last scored origin, remade by the loaded forecaster (alone, not in
+        // a batch: the products' summation order may differ in the last bits).
+        let last = *r.origins.last().unwrap();
+        let again = loaded.forecast_after(&s, last - 1, 1).unwrap();
+        for (a, b) in again.iter().zip(r.forecasts.last().unwrap()) {
+            assert!((a - b).abs() < 1e-6 * b.abs(), "{a} vs {b}");
+        }
+        // After the last day there are no day types for the days ahead.
+        let e = loaded.forecast_after(&s, 399, 1).unwrap_err().to_string();
+        assert!(
+            e.contains("covariate `day_type` is needed for the days forecast"),
+            "{e}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

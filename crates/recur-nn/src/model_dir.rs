@@ -20,6 +20,18 @@ pub const CONFIG_FILE: &str = "config.json";
 /// The weights file inside a model directory.
 pub const WEIGHTS_FILE: &str = "model.safetensors";
 
+/// Sub-folder of a model directory holding the further members of an ensemble.
+pub const MEMBERS_DIR: &str = "members";
+
+/// Where ensemble member `k` lives: member 0 is the model directory itself (so a one-member
+/// ensemble is a plain model, readable by PyTorch), member `k` is `members/k` inside it.
+pub fn member_dir(model: &Path, k: usize) -> std::path::PathBuf {
+    match k {
+        0 => model.to_path_buf(),
+        k => model.join(MEMBERS_DIR).join(k.to_string()),
+    }
+}
+
 /// Metadata key of the config the weights were saved with.
 const CONFIG_METADATA: &str = "recur_config";
 

@@ -15,22 +15,12 @@ use recur_core::Rng;
 use recur_data::quickdraw::strokes::Augmentation;
 use recur_nn::{Model, ModelConfig, NnError, Result};
 use recur_train::{fit, Clip, FitOptions, FitReport, Goal, Loss, OptimizerConfig, Schedule, TrainConfig, Trainer};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// The metadata key under which the input spec is stored in the model config.
 pub const INPUT_KEY: &str = "sketch_input";
 
-/// Sub-folder of a model directory holding the further members of an ensemble.
-pub const MEMBERS_DIR: &str = "members";
-
-/// Where ensemble member `k` lives: member 0 is the model directory itself (so a one-member
-/// ensemble is a plain model, readable by PyTorch), member `k` is `members/k` inside it.
-pub fn member_dir(model: &Path, k: usize) -> PathBuf {
-    match k {
-        0 => model.to_path_buf(),
-        k => model.join(MEMBERS_DIR).join(k.to_string()),
-    }
-}
+pub use recur_nn::model_dir::{member_dir, MEMBERS_DIR};
 
 /// Training settings.
 #[derive(Clone, Debug)]

@@ -18,6 +18,17 @@ pub struct Line {
     pub width: f64,
 }
 
+/// A shaded band between a lower and an upper line, e.g. a prediction interval.
+#[derive(Clone, Debug)]
+pub struct Band {
+    /// Legend label.
+    pub name: String,
+    /// `(x, low, high)` points in x order.
+    pub points: Vec<(f64, f64, f64)>,
+    /// CSS colour (drawn translucent).
+    pub color: String,
+}
+
 /// A line chart.
 #[derive(Clone, Debug, Default)]
 pub struct LineChart {
@@ -29,6 +40,8 @@ pub struct LineChart {
     pub y_label: String,
     /// The series, drawn in order.
     pub lines: Vec<Line>,
+    /// Shaded bands, drawn under the lines.
+    pub bands: Vec<Band>,
     /// Text of the tick at x (default: the number).
     pub x_tick_text: Option<fn(f64) -> String>,
     /// Vertical marker lines with labels, e.g. where validation starts.
@@ -75,19 +88,30 @@ fn number(v: f64) -> String {
 
 fn trim(v: f64) -> String {
     let s = format!("{v:.2}");
-    s.trim_end_matches('0').trim_end_matches('.').to_string()
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    // A tick a rounding error below zero reads as 0, not -0.
+    if s == "-0" {
+        "0".into()
+    } else {
+        s.to_string()
+    }
 }
 
 impl LineChart {
     /// The chart as an SVG document.
     pub fn to_svg(&self) -> String {
+        let band_points = self
+            .bands
+            .iter()
+            .flat_map(|b| b.points.iter().flat_map(|&(x, lo, hi)| [(x, lo), (x, hi)]));
         let points = self
             .lines
             .iter()
-            .flat_map(|l| l.points.iter())
+            .flat_map(|l| l.points.iter().copied())
+            .chain(band_points)
             .filter(|p| p.0.is_finite() && p.1.is_finite());
         let (mut x0, mut x1, mut y0, mut y1) = (f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY, f64::NEG_INFINITY);
-        for &(x, y) in points {
+        for (x, y) in points {
             (x0, x1, y0, y1) = (x0.min(x), x1.max(x), y0.min(y), y1.max(y));
         }
         if !x0.is_finite() {
@@ -154,6 +178,23 @@ impl LineChart {
             TOP + ph / 2.0,
             escape(&self.y_label)
         );
+        for band in &self.bands {
+            let finite = || {
+                band.points
+                    .iter()
+                    .filter(|p| p.0.is_finite() && p.1.is_finite() && p.2.is_finite())
+            };
+            let outline: Vec<String> = finite()
+                .map(|&(x, _, hi)| format!("{:.1},{:.1}", sx(x), sy(hi)))
+                .chain(finite().rev().map(|&(x, lo, _)| format!("{:.1},{:.1}", sx(x), sy(lo))))
+                .collect();
+            let _ = writeln!(
+                s,
+                "<polygon points=\"{}\" fill=\"{}\" fill-opacity=\"0.22\" stroke=\"none\"/>",
+                outline.join(" "),
+                escape(&band.color)
+            );
+        }
         for line in &self.lines {
             let mut d = String::new();
             let mut pen_down = false;
@@ -174,28 +215,51 @@ impl LineChart {
                 line.width
             );
         }
-        let longest = self.lines.iter().map(|l| l.name.chars().count()).max().unwrap_or(0);
+        let legend: Vec<(&str, &str, &str)> = self
+            .lines
+            .iter()
+            .map(|l| {
+                (
+                    l.name.as_str(),
+                    l.color.as_str(),
+                    if l.dashed { " stroke-dasharray=\"6,4\"" } else { "" },
+                )
+            })
+            .chain(self.bands.iter().map(|b| {
+                (
+                    b.name.as_str(),
+                    b.color.as_str(),
+                    " stroke-opacity=\"0.3\" stroke-width=\"10\"",
+                )
+            }))
+            .collect();
+        let longest = legend.iter().map(|l| l.0.chars().count()).max().unwrap_or(0);
         let _ = writeln!(
             s,
             "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"white\" fill-opacity=\"0.85\" stroke=\"#ccc\"/>",
             LEFT + 6.0,
             TOP + 5.0,
             44.0 + 7.5 * longest as f64,
-            18.0 * self.lines.len() as f64 + 4.0
+            18.0 * legend.len() as f64 + 4.0
         );
-        for (i, line) in self.lines.iter().enumerate() {
+        for (i, (name, color, style)) in legend.iter().enumerate() {
             let y = TOP + 16.0 + 18.0 * i as f64;
             let x = LEFT + 12.0;
-            let dash = if line.dashed { " stroke-dasharray=\"6,4\"" } else { "" };
+            // A band shows as a wide translucent stroke, which sets its own width.
+            let width = if style.contains("stroke-width") {
+                ""
+            } else {
+                " stroke-width=\"3\""
+            };
             let _ = writeln!(
                 s,
-                "<line x1=\"{x}\" x2=\"{}\" y1=\"{y}\" y2=\"{y}\" stroke=\"{}\" stroke-width=\"3\"{dash}/>\
+                "<line x1=\"{x}\" x2=\"{}\" y1=\"{y}\" y2=\"{y}\" stroke=\"{}\"{width}{style}/>\
                  <text x=\"{}\" y=\"{}\">{}</text>",
                 x + 24.0,
-                escape(&line.color),
+                escape(color),
                 x + 30.0,
                 y + 4.0,
-                escape(&line.name)
+                escape(name)
             );
         }
         s + "</svg>\n"
@@ -211,6 +275,7 @@ mod tests {
         assert_eq!(nice_ticks(0.0, 10.0), vec![0.0, 2.0, 4.0, 6.0, 8.0, 10.0]);
         assert_eq!(nice_ticks(130_000.0, 760_000.0), vec![200e3, 400e3, 600e3]);
         assert_eq!(number(250_000.0), "250k");
+        assert_eq!(number(-1e-9), "0");
     }
 
     #[test]
@@ -224,10 +289,16 @@ mod tests {
                 dashed: false,
                 width: 1.5,
             }],
+            bands: vec![Band {
+                name: "80% interval".into(),
+                points: vec![(0.0, 0.5, 1.5), (3.0, 1.0, 4.0)],
+                color: "steelblue".into(),
+            }],
             ..LineChart::default()
         };
         let svg = chart.to_svg();
         assert!(svg.contains("a &lt;test&gt;") && svg.contains("M") && svg.contains("</svg>"));
+        assert!(svg.contains("<polygon") && svg.contains("80% interval"));
         let png = crate::svg_to_png(&svg).unwrap();
         assert_eq!(&png[1..4], b"PNG");
     }

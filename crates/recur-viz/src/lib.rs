@@ -5,7 +5,7 @@ pub mod chart;
 pub mod heatmap;
 pub mod sketch;
 
-pub use chart::{Line, LineChart};
+pub use chart::{Band, Line, LineChart};
 pub use heatmap::attention_svg;
 use std::path::Path;
 

@@ -1,6 +1,7 @@
 //! `recur forecast` end to end on the generated series and on a small CSV: it beats the
-//! seasonal-naive baseline, writes JSON, forecasts and a chart, and names bad input clearly.
-//! With the CTA ridership data present it also checks the documented quality.
+//! seasonal-naive baseline, writes JSON, forecasts and a chart, saves a model that forecasts the
+//! days after the data, and names bad input clearly. With the CTA ridership data present it also
+//! checks the documented quality.
 
 mod common;
 
@@ -14,7 +15,7 @@ fn json(o: &Output) -> serde_json::Value {
 }
 
 #[test]
-fn generated_series_beats_seasonal_naive_and_writes_outputs() {
+fn forecast_generated_series_beats_seasonal_naive_and_writes_outputs() {
     let d = temp_dir("synthetic");
     let (plot, csv) = (d.join("f.svg"), d.join("f.csv"));
     let args = [
@@ -41,7 +42,7 @@ fn generated_series_beats_seasonal_naive_and_writes_outputs() {
 }
 
 #[test]
-fn bad_input_is_named() {
+fn forecast_bad_input_is_named() {
     let d = temp_dir("bad");
     let csv = d.join("s.csv");
     let mut text = String::from("day,y\n");
@@ -60,6 +61,8 @@ fn bad_input_is_named() {
         "14",
         "--epochs",
         "1",
+        "--early-stop-days",
+        "7",
     ];
     let with = |extra: &[&str]| recur(&[&base[..], &["--value-col", "y"], extra].concat());
     let ok = recur(
@@ -97,7 +100,7 @@ fn bad_input_is_named() {
     );
     fails_with(
         with(&["--train-until", "2020-02-10"]),
-        "--csv needs --train-until and --val-until",
+        "--csv needs --train-until and --test-until",
     );
     fails_with(
         with(&["--train-until", "10 Feb", "--val-until", "2020-02-28"]),
@@ -105,7 +108,7 @@ fn bad_input_is_named() {
     );
     fails_with(
         with(&["--train-until", "2020-02-10", "--val-until", "2021-01-01"]),
-        "--val-until 2021-01-01 is outside the data",
+        "--test-until 2021-01-01 is outside the data",
     );
     fails_with(
         with(&["--train-until", "2020-01-20", "--val-until", "2020-02-28"]),
@@ -136,15 +139,26 @@ fn bad_input_is_named() {
     );
 }
 
-/// Quality on real data (`../shared/data/cta_ridership_daily`): every horizon beats seasonal naive.
+/// The CTA ridership CSV beside the repository (`<root>/main`) or a worktree (`<root>/wt/NAME`).
+fn cta_csv() -> Option<PathBuf> {
+    ["../../../shared/data", "../../../../shared/data"]
+        .iter()
+        .map(|up| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join(up)
+                .join("cta_ridership_daily/CTA_-_Ridership_-_Daily_Boarding_Totals.csv")
+        })
+        .find(|p| p.is_file())
+}
+
+/// Quality on real data (`shared/data/cta_ridership_daily`): every horizon beats seasonal naive
+/// without peeking, and 80% intervals cover about 80% of the test range.
 #[test]
-fn cta_rail_beats_seasonal_naive_at_every_horizon() {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data/cta_ridership_daily/CTA_-_Ridership_-_Daily_Boarding_Totals.csv");
-    if !path.is_file() {
-        eprintln!("skipped: {} is absent (real-data check)", path.display());
+fn forecast_cta_rail_beats_seasonal_naive_at_every_horizon() {
+    let Some(path) = cta_csv() else {
+        eprintln!("skipped: shared/data/cta_ridership_daily is absent (real-data check)");
         return;
-    }
+    };
     let r = json(&recur(&[
         "forecast",
         "--json",
@@ -156,9 +170,13 @@ fn cta_rail_beats_seasonal_naive_at_every_horizon() {
         "rail_boardings",
         "--train-until",
         "2018-12-31",
-        "--val-until",
+        "--test-until",
         "2019-05-31",
+        "--interval",
+        "0.8",
     ]));
+    let cover = r["interval"]["mean_coverage"].as_f64().unwrap();
+    assert!((cover - 0.8).abs() < 0.1, "80% intervals cover {cover}");
     let mae: Vec<f64> = serde_json::from_value(r["mae"].clone()).unwrap();
     let naive: Vec<f64> = serde_json::from_value(r["baselines"]["seasonal_naive"]["mae"].clone()).unwrap();
     let sn_mean = r["baselines"]["seasonal_naive"]["mean_mae"].as_f64().unwrap();
@@ -166,4 +184,150 @@ fn cta_rail_beats_seasonal_naive_at_every_horizon() {
     for (h, (m, n)) in mae.iter().zip(&naive).enumerate() {
         assert!(m < n, "horizon {}: model {m} vs seasonal naive {n}", h + 1);
     }
+}
+
+fn small_csv(d: &std::path::Path, rows: usize, ahead: usize) -> PathBuf {
+    let csv = d.join(format!("s{rows}-{ahead}.csv"));
+    let mut text = String::from("day,kind,y\n");
+    let first = 18262; // 2020-01-01
+    for i in 0..rows + ahead {
+        let (y, m, dd) = civil(first + i as i64);
+        let kind = if (i + 2) % 7 >= 5 { "E" } else { "W" };
+        let value = if i < rows {
+            format!("{}", 100 + 30 * usize::from(kind == "W") + i % 3)
+        } else {
+            String::new()
+        };
+        text += &format!("{y}-{m:02}-{dd:02},{kind},{value}\n");
+    }
+    std::fs::write(&csv, text).unwrap();
+    csv
+}
+
+/// Civil date of a day number (days since 1970-01-01), for writing test CSVs.
+fn civil(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(month <= 2), month, day)
+}
+
+#[test]
+fn forecast_saves_a_model_that_forecasts_the_days_ahead_with_intervals() {
+    let d = temp_dir("saved");
+    let train = small_csv(&d, 200, 0);
+    let (t, model) = (train.to_str().unwrap(), d.join("model"));
+    let m = model.to_str().unwrap();
+    let common = ["--date-col", "day", "--value-col", "y", "--window", "14"];
+    let fit = |extra: &[&str]| {
+        let args = [
+            &["forecast", "--csv", t, "--covariates", "kind,weekday,holidays:US"][..],
+            &common,
+            &[
+                "--train-until",
+                "2020-06-01",
+                "--test-until",
+                "2020-07-18",
+                "--early-stop-days",
+                "21",
+            ],
+            &[
+                "--epochs",
+                "3",
+                "--interval",
+                "0.8",
+                "--ensemble",
+                "2",
+                "--json",
+                "--out",
+                m,
+            ],
+            extra,
+        ]
+        .concat();
+        recur(&args)
+    };
+    let r = json(&fit(&[]));
+    assert_eq!(r["members"], 2);
+    let cover = r["interval"]["mean_coverage"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&cover), "{r}");
+    assert!(r["early_stop_mean_mae"].as_f64().is_some());
+    assert!(model.join("forecast.json").is_file() && model.join("members/1/model.safetensors").is_file());
+    fails_with(fit(&[]), "already holds a model; add --force");
+    // Forecast the week after the last value: the day types ahead are in the CSV.
+    let ahead = small_csv(&d, 200, 7);
+    let a = ahead.to_str().unwrap();
+    let plot = d.join("ahead.svg");
+    let use_model = |csv: &str, extra: &[&str]| recur(&[&["forecast", "--model", m, "--csv", csv][..], extra].concat());
+    let f = json(&use_model(a, &["--json", "--plot", plot.to_str().unwrap()]));
+    assert_eq!(f["last_day"], "2020-07-18");
+    assert_eq!(f["dates"][0], "2020-07-19");
+    let forecast: Vec<f64> = serde_json::from_value(f["forecast"].clone()).unwrap();
+    let lower: Vec<f64> = serde_json::from_value(f["interval"]["lower"].clone()).unwrap();
+    assert_eq!(forecast.len(), 7);
+    assert!(forecast.iter().zip(&lower).all(|(f, l)| l <= f));
+    assert!(std::fs::read_to_string(&plot).unwrap().contains("80% interval"));
+    let table = use_model(a, &["--from", "2020-07-10"]);
+    assert!(
+        String::from_utf8_lossy(&table.stdout).contains("2020-07-11  Sat"),
+        "{table:?}"
+    );
+    // Bad use: no day types for the days ahead, another series' column, training flags.
+    fails_with(
+        use_model(t, &[]),
+        "covariate `kind` is needed for the days forecast, 2020-07-19..2020-07-25",
+    );
+    fails_with(
+        use_model(a, &["--value-col", "z"]),
+        "--value-col z differs from the model in",
+    );
+    fails_with(
+        use_model(a, &["--train-until", "2020-06-01"]),
+        "--train-until train a model",
+    );
+    fails_with(use_model(a, &["--from", "2020-07-20"]), "--from 2020-07-20:");
+    let other = d.join("other.csv");
+    std::fs::write(
+        &other,
+        std::fs::read_to_string(&ahead).unwrap().replace(",1", ",9000001"),
+    )
+    .unwrap();
+    fails_with(use_model(other.to_str().unwrap(), &[]), "is this that series?");
+    fails_with(
+        recur(&["forecast", "--model", d.to_str().unwrap(), "--csv", a]),
+        "a directory without a saved forecasting model",
+    );
+}
+
+/// The reader's errors as `recur forecast` shows them: a mistyped date leaving months without
+/// rows, and one date given twice with different values.
+#[test]
+fn forecast_bad_dates_are_named() {
+    let d = temp_dir("dates");
+    let csv = d.join("g.csv");
+    let run = |text: &str| {
+        std::fs::write(&csv, text).unwrap();
+        recur(&[
+            "forecast",
+            "--csv",
+            csv.to_str().unwrap(),
+            "--train-until",
+            "2020-01-02",
+            "--test-until",
+            "2020-01-03",
+        ])
+    };
+    fails_with(
+        run("date,value\n2020-01-01,1\n2020-01-02,2\n2020-04-03,3\n"),
+        "91 days without data between 2020-01-02 (line 3) and 2020-04-03 (line 4)",
+    );
+    fails_with(
+        run("date,value\n2020-01-01,1\n2020-01-02,2\n2020-01-01,3\n"),
+        "lines 2 and 4 give different rows for 2020-01-01",
+    );
 }

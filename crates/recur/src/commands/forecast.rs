@@ -1,13 +1,14 @@
 //! `recur forecast`: train a model on a daily series and score its multi-day forecasts against
-//! the naive and seasonal-naive baselines.
+//! the naive and seasonal-naive baselines (optionally saving it), or, with `--model DIR` naming a
+//! saved model, forecast the days after the data's last value.
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use recur_core::parallel::default_threads;
 use recur_data::series::{parse_daily_csv, synthetic_daily_csv};
-use recur_data::{dates, read_daily_csv, SeriesSpec};
-use recur_forecast::{models, FeatureSpec, Forecast, ForecastOptions};
-use recur_nn::model_dir::read_config;
+use recur_data::{dates, read_daily_csv, DailySeries, SeriesSpec};
+use recur_forecast::{models, Calendar, Encoding, FeatureSpec, Forecast, ForecastOptions, Forecaster, SeriesColumns};
+use recur_nn::model_dir::{read_config, CONFIG_FILE};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -15,46 +16,53 @@ use std::path::{Path, PathBuf};
 #[derive(Args)]
 pub struct ForecastArgs {
     /// Daily series as CSV with a header row (default: a generated series with weekly and
-    /// yearly seasonality and a `day_type` column, 2012-01-01..2019-12-31).
+    /// yearly seasonality and a `day_type` column, 2012-01-01..2019-12-31). Rows after the last
+    /// value with the value left empty give covariates for the days ahead.
     #[arg(long)]
-    csv: Option<PathBuf>,
-    /// Column holding dates (YYYY-MM-DD or MM/DD/YYYY).
-    #[arg(long, default_value = "date")]
-    date_col: String,
-    /// Column to forecast.
-    #[arg(long, default_value = "value")]
-    value_col: String,
-    /// Other columns to feed the model, comma-separated. Numeric columns are used up to the
-    /// forecast origin; text columns (e.g. a W/A/U day type) are categories known in advance,
-    /// given for the days being forecast.
+    pub(crate) csv: Option<PathBuf>,
+    /// Column holding dates (YYYY-MM-DD or MM/DD/YYYY) [default: date].
+    #[arg(long)]
+    pub(crate) date_col: Option<String>,
+    /// Column to forecast [default: value].
+    #[arg(long)]
+    pub(crate) value_col: Option<String>,
+    /// Other inputs, comma-separated: CSV columns (numeric ones are used up to the forecast
+    /// origin; text ones, e.g. a W/A/U day type, are categories known in advance, given for the
+    /// days being forecast) and calendar features computed from the date: `weekday` (one-hot),
+    /// `yearday` (sin/cos of the day of the year), `holidays:US` (US federal holidays ahead).
     #[arg(long, value_delimiter = ',')]
-    covariates: Vec<String>,
-    /// Add the day of the week (one-hot) to the inputs.
-    #[arg(long)]
-    calendar: bool,
+    pub(crate) covariates: Vec<String>,
     /// Feed windows as they are, not relative to the mean of their last week (by default the
     /// model learns shapes, and the level is added back).
     #[arg(long)]
-    absolute: bool,
-    /// Days to forecast from each origin.
-    #[arg(long, default_value_t = 7)]
-    horizon: usize,
+    pub(crate) absolute: bool,
+    /// Days to forecast from each origin [default: 7].
+    #[arg(long)]
+    pub(crate) horizon: Option<usize>,
     /// Last day of the training range.
     #[arg(long)]
     train_until: Option<String>,
-    /// Last day of the validation range (forecast origins and early stopping).
+    /// Last day of the scored (test) range: it is only scored, never used to choose anything.
+    #[arg(long, alias = "val-until")]
+    test_until: Option<String>,
+    /// First forecast origin scored [default: the day after --train-until].
     #[arg(long)]
-    val_until: Option<String>,
-    /// A preset (seq2seq, linear, seq2vec, conv-gru, wavenet, dilated-cnn) or a model config file.
-    #[arg(long, default_value = models::PRESETS[0])]
-    model: String,
-    /// Days of history the model sees.
+    test_from: Option<String>,
+    /// Days at the end of the training range that early stopping and the intervals are measured
+    /// on (the model is not trained on their windows).
     #[arg(long, default_value_t = 56)]
-    window: usize,
+    early_stop_days: usize,
+    /// A preset (seq2seq, linear, seq2vec, conv-gru, wavenet, dilated-cnn), a model config file,
+    /// or a directory saved with --out (then forecast the days after the data's last value).
+    #[arg(long, default_value = models::PRESETS[0])]
+    pub(crate) model: String,
+    /// Days of history the model sees [default: 56].
+    #[arg(long)]
+    pub(crate) window: Option<usize>,
     /// Most training epochs.
     #[arg(long, default_value_t = 100)]
     epochs: usize,
-    /// Stop after this many epochs without a better validation MAE.
+    /// Stop after this many epochs without a better early-stopping MAE.
     #[arg(long, default_value_t = 10)]
     patience: usize,
     /// Windows per batch.
@@ -63,51 +71,114 @@ pub struct ForecastArgs {
     /// Adam's learning rate.
     #[arg(long, default_value_t = 1e-3)]
     lr: f64,
-    /// Seed for initialisation and shuffling.
+    /// Seed for initialisation and shuffling (ensemble member k uses seed + k).
     #[arg(long, default_value_t = 42)]
     seed: u64,
+    /// Train this many models with successive seeds and average their forecasts.
+    #[arg(long, default_value_t = 1)]
+    ensemble: usize,
+    /// Prediction intervals of this nominal coverage (e.g. 0.8): conformal, from the absolute
+    /// errors on the early-stopping days per horizon; their coverage is reported.
+    #[arg(long)]
+    interval: Option<f64>,
     /// Cores to train on.
     #[arg(long, default_value_t = default_threads())]
-    threads: usize,
+    pub(crate) threads: usize,
     /// Refuse missing days and non-numeric cells instead of interpolating them.
     #[arg(long)]
-    strict: bool,
+    pub(crate) strict: bool,
     /// Print one line of JSON instead of a table.
     #[arg(long)]
-    json: bool,
+    pub(crate) json: bool,
     /// Write every forecast as CSV (origin, target day, horizon, actual, model, baselines).
     #[arg(long)]
     forecasts: Option<PathBuf>,
     /// Draw history, forecasts and the seasonal-naive baseline (.png or .svg).
     #[arg(long)]
-    plot: Option<PathBuf>,
+    pub(crate) plot: Option<PathBuf>,
+    /// Save the trained model, its scaling and settings into this directory.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Replace a model already saved in --out.
+    #[arg(long)]
+    force: bool,
+    /// With a saved --model: forecast the days after this date instead of after the last value.
+    #[arg(long)]
+    pub(crate) from: Option<String>,
     /// No progress bar or per-epoch lines.
     #[arg(long)]
     quiet: bool,
 }
 
+impl ForecastArgs {
+    /// Flags that only make sense when training, named for the error when a saved model is used.
+    pub(crate) fn training_flags(&self) -> Vec<&'static str> {
+        [
+            ("--train-until", self.train_until.is_some()),
+            ("--test-until", self.test_until.is_some()),
+            ("--test-from", self.test_from.is_some()),
+            ("--out", self.out.is_some()),
+            ("--forecasts", self.forecasts.is_some()),
+            ("--interval", self.interval.is_some()),
+            ("--ensemble", self.ensemble != 1),
+        ]
+        .into_iter()
+        .filter_map(|(name, set)| set.then_some(name))
+        .collect()
+    }
+}
+
+/// CSV columns and calendar features among the covariate names.
+pub(crate) fn split_covariates(names: &[String]) -> Result<(Vec<String>, Vec<Calendar>)> {
+    let (mut columns, mut calendar) = (Vec::new(), Vec::new());
+    for name in names {
+        match Calendar::parse(name) {
+            Some(c) => calendar.push(c?),
+            None => columns.push(name.clone()),
+        }
+    }
+    Ok((columns, calendar))
+}
+
 /// Runs `recur forecast`.
 pub fn forecast(args: ForecastArgs) -> Result<()> {
-    if args.horizon == 0 || args.window == 0 {
+    if Forecaster::is_saved(Path::new(&args.model)) {
+        return super::forecast_use::forecast_ahead(&args);
+    }
+    if Path::new(&args.model).is_dir() {
+        bail!(
+            "{} is a directory without a saved forecasting model (forecast.json)",
+            args.model
+        );
+    }
+    let (horizon, window) = (args.horizon.unwrap_or(7), args.window.unwrap_or(56));
+    if horizon == 0 || window == 0 {
         bail!("--horizon and --window must be at least 1");
     }
+    if args.from.is_some() {
+        bail!("--from forecasts with a saved model: give its directory as --model");
+    }
+    if args.interval.is_some_and(|l| !(l > 0.0 && l < 1.0)) {
+        bail!("--interval is a coverage between 0 and 1, e.g. 0.8");
+    }
+    let (columns, calendar) = split_covariates(&args.covariates)?;
     let spec = SeriesSpec {
-        date_col: args.date_col.clone(),
-        value_col: args.value_col.clone(),
-        covariates: args.covariates.clone(),
+        date_col: args.date_col.clone().unwrap_or("date".into()),
+        value_col: args.value_col.clone().unwrap_or("value".into()),
+        covariates: columns,
         strict: args.strict,
     };
-    let (series, train_until, val_until) = match &args.csv {
+    let (series, train_until, test_until) = match &args.csv {
         Some(path) => {
-            let (Some(t), Some(v)) = (&args.train_until, &args.val_until) else {
-                bail!("--csv needs --train-until and --val-until");
+            let (Some(t), Some(v)) = (&args.train_until, &args.test_until) else {
+                bail!("--csv needs --train-until and --test-until");
             };
             (read_daily_csv(path, &spec)?, t.clone(), v.clone())
         }
         None => {
             let csv = synthetic_daily_csv("2012-01-01", 2922, args.seed);
             let t = args.train_until.clone().unwrap_or("2018-12-31".into());
-            let v = args.val_until.clone().unwrap_or("2019-06-30".into());
+            let v = args.test_until.clone().unwrap_or("2019-06-30".into());
             (parse_daily_csv(&csv, "generated series", &spec)?, t, v)
         }
     };
@@ -118,36 +189,58 @@ pub fn forecast(args: ForecastArgs) -> Result<()> {
     }
     let day = |text: &str, flag: &str| dates::parse(text).map_err(|e| anyhow::anyhow!("{flag}: {e}"));
     let feature_spec = FeatureSpec {
-        horizon: args.horizon,
-        window: args.window,
-        calendar: args.calendar,
+        horizon,
+        window,
+        calendar,
         relative: !args.absolute,
     };
-    let width = recur_forecast::Features::new(&series, 1, feature_spec.clone()).width;
+    let width = Encoding::fit(&series, 1).width(&feature_spec);
     let model = if Path::new(&args.model).is_file() {
         read_config(Path::new(&args.model))?
     } else {
-        models::preset(&args.model, width, args.window, args.horizon)?
+        models::preset(&args.model, width, window, horizon)?
     };
+    if let Some(out) = &args.out {
+        if !args.force && (Forecaster::is_saved(out) || out.join(CONFIG_FILE).exists()) {
+            bail!("{} already holds a model; add --force to replace it", out.display());
+        }
+    }
     let options = ForecastOptions {
         spec: feature_spec,
         model,
         train_until: day(&train_until, "--train-until")?,
-        val_until: day(&val_until, "--val-until")?,
+        test_from: args.test_from.as_deref().map(|d| day(d, "--test-from")).transpose()?,
+        test_until: day(&test_until, "--test-until")?,
+        early_stop_days: args.early_stop_days,
         epochs: args.epochs,
         patience: args.patience,
         batch_size: args.batch_size,
         learning_rate: args.lr,
         seed: args.seed,
+        ensemble: args.ensemble.max(1),
+        interval: args.interval,
         threads: args.threads.max(1),
         verbose: !args.quiet && !args.json,
     };
     let result = recur_forecast::run(&series, &options).context("forecasting failed")?;
+    if let Some(out) = &args.out {
+        let columns = SeriesColumns {
+            date_col: spec.date_col.clone(),
+            value_col: spec.value_col.clone(),
+            covariates: args.covariates.clone(),
+            train_until: dates::format(options.train_until),
+        };
+        result
+            .forecaster
+            .save(out, &columns)
+            .with_context(|| format!("cannot save the model into {}", out.display()))?;
+    }
     if let Some(path) = &args.forecasts {
         write_forecasts(path, &series, &result)?;
     }
+    let value_name = &spec.value_col;
     if let Some(path) = &args.plot {
-        crate::commands::forecast_plot::plot(path, &series, &result, &args.value_col)?;
+        crate::commands::forecast_plot::plot(path, &series, &result, value_name)?;
     }
     super::write_stdout(|out| {
         if args.json {
@@ -158,8 +251,12 @@ pub fn forecast(args: ForecastArgs) -> Result<()> {
     })
 }
 
-fn write_forecasts(path: &Path, series: &recur_data::DailySeries, r: &Forecast) -> Result<()> {
+fn write_forecasts(path: &Path, series: &DailySeries, r: &Forecast) -> Result<()> {
+    let interval = r.forecaster.interval.as_ref();
     let mut out = String::from("origin,date,horizon,actual,forecast");
+    if interval.is_some() {
+        out += ",lower,upper";
+    }
     for (name, _, _) in &r.baselines {
         out += &format!(",{name}");
     }
@@ -174,6 +271,9 @@ fn write_forecasts(path: &Path, series: &recur_data::DailySeries, r: &Forecast) 
                 h + 1,
                 series.values[day]
             );
+            if let Some(i) = interval {
+                out += &format!(",{:.1},{:.1}", f - i.half_width[h], f + i.half_width[h]);
+            }
             for (_, b, _) in &r.baselines {
                 out += &format!(",{:.1}", b[i][h]);
             }
@@ -192,6 +292,14 @@ fn json_line(model: &str, r: &Forecast) -> serde_json::Value {
             serde_json::json!({"mae": e.mae, "mean_mae": e.mean_mae, "mape": e.mape, "mean_mape": e.mean_mape}),
         );
     }
+    let interval = r.forecaster.interval.as_ref().map(|i| {
+        serde_json::json!({
+            "level": i.level,
+            "half_width": i.half_width,
+            "coverage": r.coverage.as_ref().map(|c| &c.per_horizon),
+            "mean_coverage": r.coverage.as_ref().map(|c| c.mean),
+        })
+    });
     serde_json::json!({
         "model": model,
         "mae": r.errors.mae,
@@ -199,35 +307,53 @@ fn json_line(model: &str, r: &Forecast) -> serde_json::Value {
         "mape": r.errors.mape,
         "mean_mape": r.errors.mean_mape,
         "origins": r.origins.len(),
-        "epochs": r.epochs,
-        "best_epoch": r.best_epoch,
+        "early_stop_mae": r.early_stop_errors.mae,
+        "early_stop_mean_mae": r.early_stop_errors.mean_mae,
+        "interval": interval,
+        "members": r.epochs.len(),
+        "epochs": r.epochs[0],
+        "best_epoch": r.best_epochs[0],
+        "best_epochs": r.best_epochs,
         "baselines": baselines,
     })
 }
 
-fn print_table(
-    out: &mut dyn Write,
-    model: &str,
-    series: &recur_data::DailySeries,
-    r: &Forecast,
-) -> std::io::Result<()> {
+fn print_table(out: &mut dyn Write, model: &str, series: &DailySeries, r: &Forecast) -> std::io::Result<()> {
     let (first, last) = (r.origins[0], r.origins[r.origins.len() - 1]);
+    let members = if r.epochs.len() > 1 {
+        format!(", ensemble of {}", r.epochs.len())
+    } else {
+        String::new()
+    };
     writeln!(
         out,
-        "{model}: {} forecast origins {}..{}, best epoch {} of {}",
+        "{model}{members}: {} forecast origins {}..{}, best epoch {} of {} (chosen on the training range's \
+         last days: mean MAE {:.1})",
         r.origins.len(),
         dates::format(series.day(first)),
         dates::format(series.day(last)),
-        r.best_epoch,
-        r.epochs
+        r.best_epochs[0],
+        r.epochs[0],
+        r.early_stop_errors.mean_mae
     )?;
+    let cover = r
+        .forecaster
+        .interval
+        .as_ref()
+        .map(|i| format!("{:.0}% cover", 100.0 * i.level));
     let mut header = format!("{:>8} {:>12} {:>8}", "horizon", "MAE", "MAPE %");
+    if let Some(c) = &cover {
+        header += &format!(" {c:>10}");
+    }
     for (name, _, _) in &r.baselines {
         header += &format!(" {:>16}", format!("{name} MAE"));
     }
     writeln!(out, "{header}")?;
-    let mut row = |label: String, mae: f64, mape: f64, base: Vec<f64>| {
+    let mut row = |label: String, mae: f64, mape: f64, covered: Option<f64>, base: Vec<f64>| {
         let mut line = format!("{label:>8} {mae:>12.1} {mape:>8.2}");
+        if let Some(c) = covered {
+            line += &format!(" {:>10.1}", 100.0 * c);
+        }
         for b in base {
             line += &format!(" {b:>16.1}");
         }
@@ -235,8 +361,10 @@ fn print_table(
     };
     for h in 0..r.errors.mae.len() {
         let base = r.baselines.iter().map(|(_, _, e)| e.mae[h]).collect();
-        row(format!("+{}", h + 1), r.errors.mae[h], r.errors.mape[h], base)?;
+        let covered = r.coverage.as_ref().map(|c| c.per_horizon[h]);
+        row(format!("+{}", h + 1), r.errors.mae[h], r.errors.mape[h], covered, base)?;
     }
     let base = r.baselines.iter().map(|(_, _, e)| e.mean_mae).collect();
-    row("mean".into(), r.errors.mean_mae, r.errors.mean_mape, base)
+    let covered = r.coverage.as_ref().map(|c| c.mean);
+    row("mean".into(), r.errors.mean_mae, r.errors.mean_mape, covered, base)
 }

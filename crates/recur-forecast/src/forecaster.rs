@@ -1,0 +1,249 @@
+//! A trained forecaster: its ensemble members, the encoding of the data they were trained on,
+//! and the interval half-widths. It forecasts windows of a series, forecasts the days after a
+//! series' last value, and is saved to / loaded from a model directory.
+//!
+//! A saved forecaster is a model directory (member 0's `config.json` and `model.safetensors`,
+//! further members in `members/k`) with `forecast.json` beside them: the series' columns, the
+//! feature settings, the scaling and the interval, so new data is encoded exactly as in training.
+
+use crate::features::{Encoding, FeatureSpec, Features, OutputKind};
+use crate::models::output_kind;
+use recur_core::Seq;
+use recur_data::{dates, Covariate, DailySeries};
+use recur_nn::model_dir::{self, member_dir, write_atomic};
+use recur_nn::{Model, NnError, Result};
+use recur_train::predict_parallel;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// The settings file beside the model in a saved forecaster's directory.
+pub const SETTINGS_FILE: &str = "forecast.json";
+
+/// Marks a settings file as recur's, so another JSON file is refused by name.
+const FORMAT: &str = "recur-forecast-1";
+
+/// Symmetric prediction intervals: the forecast plus or minus a half-width per horizon.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Interval {
+    /// Nominal coverage, e.g. 0.8.
+    pub level: f64,
+    /// Half-width at horizons 1..=H, in the series' units.
+    pub half_width: Vec<f64>,
+}
+
+impl Interval {
+    /// Split-conformal intervals: at each horizon the `⌈(n+1)·level⌉`-th smallest absolute error
+    /// of `n` forecasts (`errors[o][h]`) made on days the scored range never sees.
+    pub fn conformal(level: f64, errors: &[Vec<f64>]) -> Interval {
+        let horizon = errors.first().map_or(0, Vec::len);
+        let n = errors.len();
+        let rank = (((n + 1) as f64 * level).ceil() as usize).clamp(1, n.max(1)) - 1;
+        let half_width = (0..horizon)
+            .map(|h| {
+                let mut e: Vec<f64> = errors.iter().map(|r| r[h].abs()).collect();
+                e.sort_by(f64::total_cmp);
+                e[rank]
+            })
+            .collect();
+        Interval { level, half_width }
+    }
+}
+
+/// What identifies the series and settings a forecaster was trained on.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SeriesColumns {
+    /// The date column.
+    pub date_col: String,
+    /// The forecast column.
+    pub value_col: String,
+    /// The covariates as given (CSV columns and calendar names).
+    pub covariates: Vec<String>,
+    /// Last training day.
+    pub train_until: String,
+}
+
+/// `forecast.json`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Settings {
+    format: String,
+    columns: SeriesColumns,
+    spec: FeatureSpec,
+    encoding: Encoding,
+    interval: Option<Interval>,
+    members: usize,
+}
+
+/// A trained forecaster.
+#[derive(Clone)]
+pub struct Forecaster {
+    /// Ensemble members; their forecasts are averaged.
+    pub members: Vec<Model<f32>>,
+    /// Scaling and covariate encoding fitted on the training range.
+    pub encoding: Encoding,
+    /// Window, horizon, calendar features.
+    pub spec: FeatureSpec,
+    /// Prediction intervals, if asked for.
+    pub interval: Option<Interval>,
+}
+
+impl Forecaster {
+    /// How the members' output is read (checked against the features' width).
+    fn kind(&self) -> Result<OutputKind> {
+        let width = self.encoding.width(&self.spec);
+        let mut kinds = self
+            .members
+            .iter()
+            .map(|m| output_kind(m.config(), width, self.spec.horizon));
+        let first = kinds
+            .next()
+            .unwrap_or_else(|| Err(NnError::Config("a forecaster needs a model".into())))?;
+        for k in kinds {
+            if k? != first {
+                return Err(NnError::Config(
+                    "the ensemble's members read their output differently".into(),
+                ));
+            }
+        }
+        Ok(first)
+    }
+
+    /// The members' mean forecast, in the series' units, of the windows ending on `ends`.
+    pub fn predict(&self, features: &Features, ends: &[usize], threads: usize) -> Result<Vec<Vec<f64>>> {
+        let kind = self.kind()?;
+        let batch = features.batch(ends, kind);
+        let mut sum = vec![vec![0.0; self.spec.horizon]; ends.len()];
+        for model in &self.members {
+            let y = predict_parallel(model, &batch.x, threads)?;
+            for (s, f) in sum.iter_mut().zip(read_forecasts(&y, kind, ends, features)?) {
+                s.iter_mut().zip(f).for_each(|(s, f)| *s += f);
+            }
+        }
+        let k = self.members.len() as f64;
+        Ok(sum
+            .into_iter()
+            .map(|f| f.into_iter().map(|v| v / k).collect())
+            .collect())
+    }
+
+    /// Forecasts the `horizon` days after the day at index `last` (the last one the model may
+    /// see), which must be observed. Categorical covariates must have rows for the days ahead.
+    pub fn forecast_after(&self, series: &DailySeries, last: usize, threads: usize) -> Result<Vec<f64>> {
+        let (w, h) = (self.spec.window, self.spec.horizon);
+        let day = |i: usize| dates::format(series.day(i));
+        if last >= series.observed {
+            return Err(NnError::Config(format!(
+                "{} has no value: the data's last value is on {}",
+                day(last),
+                day(series.observed - 1)
+            )));
+        }
+        if last + 1 < w {
+            return Err(NnError::Config(format!(
+                "the model sees {w} days before the forecast, but the data holds {} up to {}",
+                last + 1,
+                day(last)
+            )));
+        }
+        let ahead_last = series.day(last) + h as i64;
+        for (name, cov) in &series.covariates {
+            if matches!(cov, Covariate::Categorical(..)) && series.day(series.values.len() - 1) < ahead_last {
+                return Err(NnError::Config(format!(
+                    "covariate `{name}` is needed for the days forecast, {}..{}, but the data ends on {}: \
+                     add rows for those days with `{name}` filled and the value left empty",
+                    dates::format(series.day(last) + 1),
+                    dates::format(ahead_last),
+                    day(series.values.len() - 1)
+                )));
+            }
+        }
+        let features = Features::new(series, &self.encoding, self.spec.clone())?;
+        Ok(self.predict(&features, &[last], threads)?.swap_remove(0))
+    }
+
+    /// Saves the forecaster into `dir` with the series' columns (`forecast.json` last, so a
+    /// directory holding it is complete).
+    pub fn save(&self, dir: &Path, columns: &SeriesColumns) -> Result<()> {
+        for (k, model) in self.members.iter().enumerate() {
+            model_dir::save(model, &member_dir(dir, k))?;
+        }
+        let settings = Settings {
+            format: FORMAT.into(),
+            columns: columns.clone(),
+            spec: self.spec.clone(),
+            encoding: self.encoding.clone(),
+            interval: self.interval.clone(),
+            members: self.members.len(),
+        };
+        let text = serde_json::to_string_pretty(&settings).map_err(|e| NnError::Config(e.to_string()))?;
+        write_atomic(&dir.join(SETTINGS_FILE), text.as_bytes())
+    }
+
+    /// Whether `dir` holds a saved forecaster.
+    pub fn is_saved(dir: &Path) -> bool {
+        dir.join(SETTINGS_FILE).is_file()
+    }
+
+    /// Loads a saved forecaster and the columns it was trained on.
+    pub fn load(dir: &Path) -> Result<(Forecaster, SeriesColumns)> {
+        let path = dir.join(SETTINGS_FILE);
+        let bad = |message: String| NnError::Config(format!("{}: {message}", path.display()));
+        let text = std::fs::read_to_string(&path).map_err(|source| NnError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let settings: Settings = serde_json::from_str(&text).map_err(|e| {
+            bad(format!(
+                "not the settings of a model saved by `recur forecast --out` ({e})"
+            ))
+        })?;
+        if settings.format != FORMAT {
+            return Err(bad(format!("format `{}`, expected `{FORMAT}`", settings.format)));
+        }
+        if settings.members == 0 || settings.members > 1000 {
+            return Err(bad(format!("{} ensemble members", settings.members)));
+        }
+        let horizon = settings.spec.horizon;
+        if settings
+            .interval
+            .as_ref()
+            .is_some_and(|i| i.half_width.len() != horizon)
+        {
+            return Err(bad(format!("the interval does not give {horizon} half-widths")));
+        }
+        let members = (0..settings.members)
+            .map(|k| model_dir::load::<f32>(&member_dir(dir, k)))
+            .collect::<Result<Vec<_>>>()?;
+        let forecaster = Forecaster {
+            members,
+            encoding: settings.encoding,
+            spec: settings.spec,
+            interval: settings.interval,
+        };
+        forecaster.kind().map_err(|e| bad(e.to_string()))?;
+        Ok((forecaster, settings.columns))
+    }
+}
+
+/// The forecast of each window in the series' units: the last step of a sequence output.
+pub(crate) fn read_forecasts(
+    y: &Seq<f32>,
+    kind: OutputKind,
+    ends: &[usize],
+    features: &Features,
+) -> Result<Vec<Vec<f64>>> {
+    let window = features.spec.window;
+    let step = match kind {
+        OutputKind::Vector => 0,
+        OutputKind::Sequence if y.time == window => window - 1,
+        OutputKind::Sequence => {
+            return Err(NnError::Config(format!(
+                "a model with sequence output must keep the window's {window} steps (it gives {}); \
+                 use causal or same padding and stride 1",
+                y.time
+            )))
+        }
+    };
+    Ok((0..y.batch)
+        .map(|b| y.step(b, step).iter().map(|&v| features.unscale(v, ends[b])).collect())
+        .collect())
+}
