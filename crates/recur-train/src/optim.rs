@@ -108,7 +108,7 @@ impl Optimizer {
             filled += item.0.len();
             groups.last_mut().expect("one group at least").push(item);
         }
-        let run = |group: Vec<(&mut Param<T>, (&mut Vec<f32>, &mut Vec<f32>))>| {
+        let run = |group: Vec<TensorState<T>>| {
             for (p, (m, v)) in group {
                 update_tensor(config, t, p, m, v, lr);
             }
@@ -124,6 +124,9 @@ impl Optimizer {
         });
     }
 }
+
+/// A tensor with its two moment buffers, as one thread updates it.
+type TensorState<'a, T> = (&'a mut Param<T>, (&'a mut Vec<f32>, &'a mut Vec<f32>));
 
 /// One tensor's update at step `t` (1-based) from its gradient and moment buffers.
 fn update_tensor<T: Float>(config: OptimizerConfig, t: f64, p: &mut Param<T>, m: &mut [f32], v: &mut [f32], lr: f64) {

@@ -13,7 +13,7 @@ pub fn attention_svg(rows: &[String], cols: &[String], weights: &[Vec<f32>]) -> 
     let (w, h) = (MARGIN + cols.len() * CELL + 10, MARGIN + rows.len() * CELL + 10);
     let mut svg = format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" \
-         font-family=\"sans-serif\" font-size=\"13\">\n<rect width=\"{w}\" height=\"{h}\" fill=\"white\"/>\n"
+         font-family=\"DejaVu Sans, Arial, sans-serif\" font-size=\"13\">\n<rect width=\"{w}\" height=\"{h}\" fill=\"white\"/>\n"
     );
     for (j, c) in cols.iter().enumerate() {
         let x = MARGIN + j * CELL + CELL / 2;
