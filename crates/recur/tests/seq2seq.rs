@@ -170,7 +170,7 @@ fn seq2seq_trains_predicts_and_evaluates_a_tsv_task() {
         "1",
     ];
     args.extend(SMALL);
-    args.extend(["--decoder-units", "16"]);
+    args.extend(["--attention", "additive"]);
     ok(recur(&args));
     std::fs::copy(other.join("model.safetensors"), model.join("model.safetensors")).unwrap();
     fails_with(
