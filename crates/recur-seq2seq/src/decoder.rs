@@ -189,17 +189,24 @@ impl<T: Float> Seq2Seq<T> {
             Some(rng) if rate > 0.0 => Some(dropout_mask(h_tilde.len(), rate, rng)),
             _ => None,
         };
-        let mut out = h_tilde.clone();
-        if let Some(m) = &mask {
-            out.iter_mut().zip(m).for_each(|(o, &m)| *o *= m);
-        }
-        let record = rnn_tape.map(|rnn| StepRecord {
-            rnn,
-            attention,
-            cat,
-            state: h_tilde,
-            mask,
-        });
+        // Only training keeps h̃ apart from its dropped-out copy; search passes it on as is.
+        let (out, record) = match rnn_tape {
+            Some(rnn) => {
+                let mut out = h_tilde.clone();
+                if let Some(m) = &mask {
+                    out.iter_mut().zip(m).for_each(|(o, &m)| *o *= m);
+                }
+                let record = StepRecord {
+                    rnn,
+                    attention,
+                    cat,
+                    state: h_tilde,
+                    mask,
+                };
+                (out, Some(record))
+            }
+            None => (h_tilde, None),
+        };
         StepOutput {
             rnn: next,
             out,

@@ -209,6 +209,14 @@ fn seq2seq_bad_pair_files_get_clear_errors() {
         recur(&["seq2seq", "train", "--pairs", s(&f), "--out", s(&out)]),
         "bad.dict:2",
     );
+    fails_with(
+        recur(&["seq2seq", "train", "--out", s(&out), "--epochs", "0"]),
+        "--epochs must be at least 1",
+    );
+    fails_with(
+        recur(&["seq2seq", "train", "--out", s(&out), "--dates", "99999999999"]),
+        "--dates must be at most",
+    );
     assert!(!out.join("seq2seq.json").exists());
 }
 

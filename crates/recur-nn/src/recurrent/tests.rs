@@ -194,6 +194,17 @@ fn params_only_backward_gives_the_same_parameter_gradients() {
     });
 }
 
+/// A state of `batch` rows with values uniform in ±1 (`c` too for an LSTM).
+fn random_state<C: super::Cell>(layer: &Recurrent<f64, C>, batch: usize, r: &mut Rng) -> RnnState<f64> {
+    let mut state = layer.zero_state(batch);
+    state
+        .h
+        .iter_mut()
+        .chain(state.c.iter_mut())
+        .for_each(|v| *v = r.uniform_range(-1.0, 1.0));
+    state
+}
+
 /// Stepping a layer through a sequence from a given state gives what the whole-sequence pass
 /// gives at every step, for each cell.
 #[test]
@@ -201,10 +212,7 @@ fn step_api_matches_the_sequence_pass() {
     fn check<C: super::Cell>(layer: &Recurrent<f64, C>) {
         let (batch, time, units) = (2, 5, 4);
         let x = random_seq(batch, time, 3, &[time, time], 6);
-        let mut r = Rng::new(8);
-        let mut state = layer.zero_state(batch);
-        state.h.iter_mut().for_each(|v| *v = r.uniform_range(-1.0, 1.0));
-        state.c.iter_mut().for_each(|v| *v = r.uniform_range(-1.0, 1.0));
+        let mut state = random_state(layer, batch, &mut Rng::new(8));
         let (y, last, _) = layer.forward_with_state(
             x.clone(),
             Some(&state),
@@ -244,9 +252,7 @@ fn step_backward_matches_the_sequence_backward() {
         let (batch, time, units) = (2, 4, 4);
         let x = random_seq(batch, time, 3, &[time, time], 9);
         let mut r = Rng::new(3);
-        let mut init = layer.zero_state(batch);
-        init.h.iter_mut().for_each(|v| *v = r.uniform_range(-1.0, 1.0));
-        init.c.iter_mut().for_each(|v| *v = r.uniform_range(-1.0, 1.0));
+        let init = random_state(layer, batch, &mut r);
         let dy = random_seq(batch, time, units, &[time, time], 10);
         let mut dc_final = vec![0.0; init.c.len()];
         dc_final.iter_mut().for_each(|v| *v = r.uniform_range(-1.0, 1.0));

@@ -150,6 +150,9 @@ pub struct TrainArgs {
     seed: u64,
 }
 
+/// Most generated date pairs (each is a few dozen bytes; far more than the task needs).
+const MAX_DATES: usize = 10_000_000;
+
 /// Longest target searched for, relative to the longest training target.
 const OUTPUT_SLACK: usize = 2;
 
@@ -159,6 +162,12 @@ fn train_command(args: TrainArgs) -> Result<()> {
             "{} already holds a seq2seq model; pass --force to replace it",
             args.out.display()
         );
+    }
+    if args.epochs == 0 {
+        bail!("--epochs must be at least 1");
+    }
+    if args.dates > MAX_DATES {
+        bail!("--dates must be at most {MAX_DATES}, got {}", args.dates);
     }
     if !(0.0..1.0).contains(&args.val_split) || args.val_split == 0.0 {
         bail!("--val-split must be in (0, 1), got {}", args.val_split);
