@@ -42,36 +42,63 @@ pub struct Scores {
 /// its hypothesis' length as its edits; an empty list scores 0 everywhere (`words` is 0). If
 /// every closest reference is empty, PER is the edit count itself (divided by 1, not 0).
 pub fn score(items: &[(Vec<String>, Vec<Vec<String>>)]) -> Scores {
-    let mut wrong = 0usize;
-    let mut edits = 0usize;
-    let mut length = 0usize;
-    for (hyp, refs) in items {
-        let closest = refs
-            .iter()
-            .map(|r| (edit_distance(hyp, r), r.len()))
-            .min_by_key(|&(d, _)| d)
-            .unwrap_or((hyp.len(), 0));
-        wrong += usize::from(closest.0 != 0 || refs.is_empty());
-        edits += closest.0;
-        length += closest.1;
-    }
-    if items.is_empty() {
-        return Scores {
-            words: 0,
-            exact_match: 0.0,
-            token_error_rate: 0.0,
-            wer: 0.0,
-            per: 0.0,
+    Tally::of(items).scores()
+}
+
+/// The counts behind [`Scores`]; tallies of disjoint item sets add up (validation split across
+/// processes is summed this way).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Tally {
+    /// Items scored.
+    pub items: usize,
+    /// Items matching none of their references.
+    pub wrong: usize,
+    /// Edits to each item's closest reference, summed.
+    pub edits: usize,
+    /// Lengths of those closest references, summed.
+    pub length: usize,
+}
+
+impl Tally {
+    /// Counts `(hypothesis, references)` items as [`score`] describes.
+    pub fn of(items: &[(Vec<String>, Vec<Vec<String>>)]) -> Tally {
+        let mut t = Tally {
+            items: items.len(),
+            ..Tally::default()
         };
+        for (hyp, refs) in items {
+            let closest = refs
+                .iter()
+                .map(|r| (edit_distance(hyp, r), r.len()))
+                .min_by_key(|&(d, _)| d)
+                .unwrap_or((hyp.len(), 0));
+            t.wrong += usize::from(closest.0 != 0 || refs.is_empty());
+            t.edits += closest.0;
+            t.length += closest.1;
+        }
+        t
     }
-    let wer = wrong as f64 / items.len() as f64;
-    let per = edits as f64 / length.max(1) as f64;
-    Scores {
-        words: items.len(),
-        exact_match: 1.0 - wer,
-        token_error_rate: per,
-        wer,
-        per,
+
+    /// The rates these counts give.
+    pub fn scores(&self) -> Scores {
+        if self.items == 0 {
+            return Scores {
+                words: 0,
+                exact_match: 0.0,
+                token_error_rate: 0.0,
+                wer: 0.0,
+                per: 0.0,
+            };
+        }
+        let wer = self.wrong as f64 / self.items as f64;
+        let per = self.edits as f64 / self.length.max(1) as f64;
+        Scores {
+            words: self.items,
+            exact_match: 1.0 - wer,
+            token_error_rate: per,
+            wer,
+            per,
+        }
     }
 }
 

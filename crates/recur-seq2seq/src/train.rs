@@ -4,16 +4,24 @@
 //! epoch scored by decoding the validation words (a held-out part of the training file):
 //! the learning rate halves when that score stops improving, and the best epoch's weights
 //! are the ones kept.
+//!
+//! Under MPI (a group installed in [`recur_train::distributed`]) every rank is handed the
+//! same batches and runs its own `threads` of the `ranks × threads` shards; the shard sums
+//! meet in one all-reduce per step, and validation is split across the ranks with its counts
+//! summed. Shards and dropout streams are numbered globally, so 2 ranks × 1 thread give the
+//! model of 1 process × 2 threads.
 
 use crate::decoder::Batch;
-use crate::metrics::{score, Scores};
+use crate::metrics::{Scores, Tally};
 use crate::model::Seq2Seq;
 use crate::search::{search, SearchOptions};
 use recur_core::parallel::{run_on_workers, shard_ranges};
 use recur_core::Rng;
 use recur_nn::NnError;
+use recur_train::distributed::{self, Collective, Fingerprint};
 use recur_train::optim::{clip_gradients, Clip, Optimizer, OptimizerConfig};
 use serde::{Deserialize, Serialize};
+use std::rc::Rc;
 use std::time::Instant;
 
 /// A pair of id sequences (source, target), neither with SOS/EOS.
@@ -110,7 +118,13 @@ pub fn train(
         return Err(NnError::Input("no training pairs".into()));
     }
     let threads = options.threads.max(1);
+    let group = Group(distributed::group());
+    group.agree("the model, training settings and data", || {
+        fingerprint(model, pairs, validation, options)
+    })?;
+    let (rank, ranks) = (group.rank(), group.size());
     let mut replicas: Vec<Seq2Seq<f32>> = (0..threads).map(|_| model.clone()).collect();
+    let mut flat: Vec<f32> = Vec::new();
     let mut optimizer = Optimizer::new(OptimizerConfig::adam());
     let mut lr = options.lr;
     let mut history: Vec<EpochRecord> = Vec::new();
@@ -119,34 +133,51 @@ pub fn train(
     let start = Instant::now();
     let mut step = 0u64;
     for epoch in 1..=options.epochs {
-        if options.max_seconds > 0.0 && start.elapsed().as_secs_f64() >= options.max_seconds {
+        // Rank 0's clock decides, so every rank starts the same epochs.
+        if group.leader_decides(options.max_seconds > 0.0 && start.elapsed().as_secs_f64() >= options.max_seconds) {
             break;
         }
         let epoch_start = Instant::now();
         let batches = epoch_batches(pairs, options.batch, Rng::derive(options.seed, epoch as u64));
         let (mut loss, mut tokens, mut correct) = (0.0, 0usize, 0usize);
         for (i, batch) in batches.iter().enumerate() {
-            let shards = shard_ranges(batch.len(), threads);
+            let shards = shard_ranges(batch.len(), threads * ranks);
+            // A batch smaller than ranks × threads leaves the last ranks fewer shards, or none.
+            let first = (rank * threads).min(shards.len());
+            let mine = &shards[first..(first + threads).min(shards.len())];
             let total: usize = batch.iter().map(|&p| pairs[p].1.len() + 1).sum();
             let scale = 1.0 / total as f64;
-            let used = shards.len();
+            let used = mine.len();
             let results = run_on_workers(&mut replicas[..used], |w, replica| {
-                let chosen: Vec<(&[u32], &[u32])> = batch[shards[w].clone()]
+                let chosen: Vec<(&[u32], &[u32])> = batch[mine[w].clone()]
                     .iter()
                     .map(|&p| (pairs[p].0.as_slice(), pairs[p].1.as_slice()))
                     .collect();
                 replica.zero_grad();
                 let b = Batch::new(&chosen)?;
-                let mut rng = Rng::derive(options.seed ^ 0xD20_0000, step * 64 + w as u64);
+                // Numbered by global shard, so the masks do not depend on which rank runs it.
+                let mut rng = Rng::derive(options.seed ^ 0xD20_0000, step * 64 + (first + w) as u64);
                 replica.train_batch(&b, &mut rng, options.label_smoothing, scale)
             });
+            let mut local = Ok([0.0; 3]);
             for r in results {
-                let s = r?;
-                loss += s.loss;
-                tokens += s.tokens;
-                correct += s.correct;
+                match (r, &mut local) {
+                    (Ok(s), Ok(sums)) => {
+                        sums[0] += s.loss;
+                        sums[1] += s.tokens as f64;
+                        sums[2] += s.correct as f64;
+                    }
+                    (Err(e), Ok(_)) => local = Err(e),
+                    (_, Err(_)) => {}
+                }
             }
-            gather(model, &replicas[..used]);
+            let sums = group.sum_step_figures(local.as_ref().ok(), step)?;
+            let sums = local.map(|_| sums)?;
+            loss += sums[0];
+            tokens += sums[1] as usize;
+            correct += sums[2] as usize;
+            gather(model, &mut replicas[..used]);
+            group.sum_gradients(model, &mut flat);
             let mut params = model.params_mut();
             clip_gradients(&mut params, Some(Clip::GlobalNorm(options.clip)));
             optimizer.update_on_threads(params, lr, threads);
@@ -194,8 +225,34 @@ pub fn train(
 }
 
 /// Scores `model` on `items` by decoding each source with a beam of `beam`, the sources
-/// split across `threads`.
+/// split across `threads` (and under MPI across the ranks, every one of which must call this).
 pub fn evaluate(model: &Seq2Seq<f32>, items: &[Reference], beam: usize, threads: usize) -> Result<Scores, NnError> {
+    let group = Group(distributed::group());
+    let share = shard_ranges(items.len(), group.size())
+        .get(group.rank())
+        .cloned()
+        .unwrap_or(0..0);
+    let local = tally(model, &items[share], beam, threads);
+    let mut counts = local.as_ref().map_or([0.0; 4], |t| {
+        [t.items as f64, t.wrong as f64, t.edits as f64, t.length as f64]
+    });
+    // Every rank adds its counts, even one that failed, so none waits for ever.
+    group.sum(&mut counts);
+    local?;
+    Ok(Tally {
+        items: counts[0] as usize,
+        wrong: counts[1] as usize,
+        edits: counts[2] as usize,
+        length: counts[3] as usize,
+    }
+    .scores())
+}
+
+/// The counts of `model`'s outputs on `items`.
+fn tally(model: &Seq2Seq<f32>, items: &[Reference], beam: usize, threads: usize) -> Result<Tally, NnError> {
+    if items.is_empty() {
+        return Ok(Tally::default());
+    }
     let sources: Vec<Vec<u32>> = items.iter().map(|(s, _)| s.clone()).collect();
     let options = SearchOptions {
         beam,
@@ -212,7 +269,7 @@ pub fn evaluate(model: &Seq2Seq<f32>, items: &[Reference], beam: usize, threads:
             (best, refs.iter().map(|r| words(r)).collect())
         })
         .collect();
-    Ok(score(&scored))
+    Ok(Tally::of(&scored))
 }
 
 /// [`search`] over many sources: chunks of similar length, spread over `threads`.
@@ -258,19 +315,114 @@ fn epoch_batches(pairs: &[IdPair], batch: usize, mut rng: Rng) -> Vec<Vec<usize>
     batches
 }
 
-/// The master's gradients = the sum of the replicas' (in shard order; each was already
-/// scaled by the batch's token count).
-fn gather(master: &mut Seq2Seq<f32>, replicas: &[Seq2Seq<f32>]) {
-    let sources: Vec<Vec<&recur_nn::Param<f32>>> = replicas
-        .iter()
-        .map(|r| r.named_params().into_iter().map(|(_, p)| p).collect())
-        .collect();
+/// The master's gradients = the sum of the replicas' (each already scaled by the batch's token
+/// count), added pairwise in shard order (`(s0+s1)+(s2+s3)`, as the sketch trainer does), so
+/// that 2 ranks × 2 threads give the bits of 1 × 4. The replicas' gradients are used up.
+fn gather(master: &mut Seq2Seq<f32>, replicas: &mut [Seq2Seq<f32>]) {
+    let used = replicas.len();
+    let mut width = 1;
+    while width < used {
+        for i in (0..used).step_by(2 * width).filter(|i| i + width < used) {
+            let (head, tail) = replicas.split_at_mut(i + width);
+            for (dst, src) in head[i].params_mut().into_iter().zip(tail[0].named_params()) {
+                dst.grad.iter_mut().zip(&src.1.grad).for_each(|(a, b)| *a += *b);
+            }
+        }
+        width *= 2;
+    }
+    let sums = replicas.first().map(|r| r.named_params());
     for (i, dst) in master.params_mut().into_iter().enumerate() {
-        dst.grad.copy_from_slice(&sources[0][i].grad);
-        for s in &sources[1..] {
-            dst.grad.iter_mut().zip(&s[i].grad).for_each(|(a, b)| *a += *b);
+        match &sums {
+            Some(sums) => dst.grad.copy_from_slice(&sums[i].1.grad),
+            // This rank ran no shard of the batch: it adds zeros.
+            None => dst.grad.fill(0.0),
         }
     }
+}
+
+/// The processes training together (`None`: this one alone), through the collective
+/// operations of [`recur_train::distributed`].
+struct Group(Option<Rc<dyn Collective>>);
+
+impl Group {
+    fn rank(&self) -> usize {
+        self.0.as_ref().map_or(0, |g| g.rank())
+    }
+
+    fn size(&self) -> usize {
+        self.0.as_ref().map_or(1, |g| g.size())
+    }
+
+    /// Sums `values` over the ranks in place.
+    fn sum(&self, values: &mut [f64]) {
+        if let Some(g) = &self.0 {
+            g.sum_f64(values);
+        }
+    }
+
+    /// Rank 0's `yes`, on every rank.
+    fn leader_decides(&self, yes: bool) -> bool {
+        let mut v = [f64::from(u8::from(yes && self.rank() == 0))];
+        self.sum(&mut v);
+        v[0] > 0.0
+    }
+
+    /// Fails on every rank unless all computed the same `fingerprint()` of `what`.
+    fn agree(&self, what: &str, fingerprint: impl FnOnce() -> u64) -> Result<(), NnError> {
+        match &self.0 {
+            Some(g) => distributed::agree(g.as_ref(), what, fingerprint()),
+            None => Ok(()),
+        }
+    }
+
+    /// A step's loss, token and hit counts summed over the ranks (`None`: this rank failed).
+    fn sum_step_figures(&self, local: Option<&[f64; 3]>, step: u64) -> Result<[f64; 3], NnError> {
+        let Some(g) = &self.0 else {
+            return Ok(local.copied().unwrap_or_default());
+        };
+        let v = distributed::sum_step_figures(g.as_ref(), local.map(|l| &l[..]), 3, step)?;
+        Ok([v[0], v[1], v[2]])
+    }
+
+    /// The master's gradients summed over the ranks, in one all-reduce through `flat`.
+    fn sum_gradients(&self, model: &mut Seq2Seq<f32>, flat: &mut Vec<f32>) {
+        let Some(g) = &self.0 else { return };
+        flat.clear();
+        for (_, p) in model.named_params() {
+            flat.extend_from_slice(&p.grad);
+        }
+        g.sum_f32(flat);
+        let mut at = 0;
+        for p in model.params_mut() {
+            let n = p.grad.len();
+            p.grad.copy_from_slice(&flat[at..at + n]);
+            at += n;
+        }
+    }
+}
+
+/// What every rank must share before training: settings, initial weights and data.
+fn fingerprint(model: &Seq2Seq<f32>, pairs: &[IdPair], validation: &[Reference], options: &TrainOptions) -> u64 {
+    let mut digest = Fingerprint::default();
+    digest.text(&serde_json::to_string(options).unwrap_or_default());
+    for (name, p) in model.named_params() {
+        digest.text(&name).floats(&p.value);
+    }
+    let ids = |digest: &mut Fingerprint, ids: &[u32]| {
+        digest.word(ids.len() as u64);
+        ids.iter().for_each(|&i| {
+            digest.word(u64::from(i));
+        });
+    };
+    for (s, t) in pairs {
+        ids(&mut digest, s);
+        ids(&mut digest, t);
+    }
+    for (s, refs) in validation {
+        ids(&mut digest, s);
+        refs.iter().for_each(|r| ids(&mut digest, r));
+    }
+    digest.finish()
 }
 
 /// Copies `from`'s weights into `to` (the replicas after each update).

@@ -45,7 +45,7 @@ pub fn failure_is_shared() -> bool {
 }
 
 /// Records that the error being returned is one every rank returns.
-pub(crate) fn mark_shared_failure() {
+pub fn mark_shared_failure() {
     SHARED_FAILURE.with(|f| f.set(true));
 }
 
@@ -82,6 +82,34 @@ pub(crate) fn sum_floats<T: Float>(group: &dyn Collective, values: &mut Vec<T>) 
     } else {
         unreachable!("Float is implemented for f32 and f64 only");
     }
+}
+
+/// Sums one step's `figures` (loss, counts: `width` numbers; `None` where this rank's step
+/// failed) over the group, with a failure flag, so every rank learns at the same step that one
+/// failed and none is left waiting in the next collective. A rank whose step failed must still
+/// call this, then return its own error; the others get the shared error naming it.
+pub fn sum_step_figures(group: &dyn Collective, figures: Option<&[f64]>, width: usize, step: u64) -> Result<Vec<f64>> {
+    let failed = figures.is_none();
+    let mut v = vec![0.0; width + 2];
+    if let Some(f) = figures {
+        v[..width].copy_from_slice(&f[..width]);
+    }
+    v[width] = f64::from(u8::from(failed));
+    v[width + 1] = if failed { group.rank() as f64 } else { 0.0 };
+    group.sum_f64(&mut v);
+    if v[width] > 0.0 && !failed {
+        mark_shared_failure();
+        let who = match v[width] as usize {
+            1 => format!("rank {}", v[width + 1] as usize),
+            n => format!("{n} ranks"),
+        };
+        return Err(NnError::Input(format!(
+            "{who} failed at step {} (the error is that rank's own message)",
+            step + 1
+        )));
+    }
+    v.truncate(width);
+    Ok(v)
 }
 
 /// Checks that every rank computed the same `fingerprint` of `what`; the error (the same on

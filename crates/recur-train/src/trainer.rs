@@ -212,28 +212,8 @@ impl<T: Float> Trainer<T> {
         let Some(group) = &self.group else {
             return Ok(local.unwrap_or_default());
         };
-        let s = local.unwrap_or_default();
-        let failed = local.is_none();
-        let mut v = [
-            s.loss,
-            s.correct as f64,
-            s.count as f64,
-            s.shards as f64,
-            f64::from(u8::from(failed)),
-            if failed { group.rank() as f64 } else { 0.0 },
-        ];
-        group.sum_f64(&mut v);
-        if v[4] > 0.0 && !failed {
-            distributed::mark_shared_failure();
-            let who = match v[4] as usize {
-                1 => format!("rank {}", v[5] as usize),
-                n => format!("{n} ranks"),
-            };
-            return Err(NnError::Input(format!(
-                "{who} failed at step {} (the error is that rank's own message)",
-                step + 1
-            )));
-        }
+        let figures = local.map(|s| [s.loss, s.correct as f64, s.count as f64, s.shards as f64]);
+        let v = distributed::sum_step_figures(group.as_ref(), figures.as_ref().map(|f| &f[..]), 4, step)?;
         Ok(ShardSums {
             loss: v[0],
             correct: v[1] as usize,

@@ -85,9 +85,15 @@ fn main() -> ExitCode {
 
 /// Runs one subcommand.
 fn run(command: Command) -> anyhow::Result<()> {
-    let spread = matches!(command, Command::Train(_) | Command::Fit(_) | Command::Bench(_));
+    let spread = matches!(
+        command,
+        Command::Train(_)
+            | Command::Fit(_)
+            | Command::Bench(_)
+            | Command::Seq2seq(commands::seq2seq::Seq2SeqCommand::Train(_))
+    );
     if !spread && recur_train::distributed::group().is_some() {
-        anyhow::bail!("only `recur train`, `recur fit` and `recur bench --scaling` run across MPI ranks; run this command without mpirun");
+        anyhow::bail!("only `recur train`, `recur fit`, `recur seq2seq train` and `recur bench --scaling` run across MPI ranks; run this command without mpirun");
     }
     match command {
         Command::Demo(a) => commands::sketch_train::demo(a),

@@ -1,7 +1,8 @@
 //! Training across MPI ranks with a real `mpirun -np 2` on this machine: the same global batch
 //! and seed give the same model on 1 process × 2 threads, 2 × 1 and 2 × 2; `--resume` under
-//! mpirun continues exactly; `recur train` runs across ranks; ranks that disagree, a rank
-//! killed mid-run and a missing MPI library end the job with an error, never a hang.
+//! mpirun continues exactly; `recur train` and `recur seq2seq train` run across ranks; ranks
+//! that disagree, a rank killed mid-run and a missing MPI library end the job with an error,
+//! never a hang.
 //!
 //! The tests need `mpirun` (Open MPI) and a build with the `mpi` feature
 //! (`cargo test --release -p recur --features mpi mpi`); without either they say so and pass.
@@ -365,4 +366,82 @@ fn mpi_commands_that_do_not_train_refuse_several_ranks() {
     );
     assert!(!o.status.success());
     assert!(stderr(&o).contains("run this command without mpirun"), "{}", stderr(&o));
+}
+
+/// `recur seq2seq train` arguments: generated dates, a small model, `threads`, two epochs.
+fn seq2seq_args(out: &Path, threads: usize) -> Vec<String> {
+    [
+        "seq2seq",
+        "train",
+        "--dates",
+        "400",
+        "--out",
+        s(out),
+        "--epochs",
+        "2",
+        "--batch",
+        "32",
+        "--embedding",
+        "8",
+        "--encoder-units",
+        "12",
+        "--encoder-layers",
+        "1",
+        "--decoder-units",
+        "16",
+        "--dropout",
+        "0.1",
+        "--threads",
+        &threads.to_string(),
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+#[test]
+fn mpi_seq2seq_train_gives_the_model_of_one_process_with_as_many_threads() {
+    let Some(run) = mpi_ready() else { return };
+    let d = temp_dir("mpi-seq2seq");
+    let (alone, ranks) = (d.join("alone"), d.join("ranks"));
+    ok(recur(&refs(&seq2seq_args(&alone, 2))));
+    let o = ok(mpirun(&run, &[(2, app(&refs(&seq2seq_args(&ranks, 1))))]));
+    let log = stderr(&o);
+    assert_eq!(log.matches("epoch  1/2").count(), 1, "rank 0 alone reports: {log}");
+    assert!(log.contains("on each of 2 ranks"), "{log}");
+    // Same shards, dropout streams and sums: the same bits, and the same validation scores.
+    // (The safetensors header's metadata map has no fixed order; the tensors' bytes follow it.)
+    let tensors = |dir: &Path| {
+        let bytes = std::fs::read(dir.join("model.safetensors")).unwrap();
+        let header = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+        bytes[8 + header..].to_vec()
+    };
+    assert!(
+        tensors(&alone) == tensors(&ranks),
+        "the weights differ between 1×2 and 2×1"
+    );
+    let scores = |dir: &Path| std::fs::read_to_string(dir.join("validation.json")).unwrap();
+    assert_eq!(scores(&alone), scores(&ranks));
+    // Shard gradients are added pairwise, as an all-reduce of two ranks' pairs adds them.
+    let (alone4, ranks22) = (d.join("alone4"), d.join("ranks22"));
+    ok(recur(&refs(&seq2seq_args(&alone4, 4))));
+    ok(mpirun(&run, &[(2, app(&refs(&seq2seq_args(&ranks22, 2))))]));
+    assert!(
+        tensors(&alone4) == tensors(&ranks22),
+        "the weights differ between 1×4 and 2×2"
+    );
+    // Ranks that disagree stop before training, and rank 0 alone says so.
+    let bad = d.join("bad");
+    let mut other = seq2seq_args(&bad, 1);
+    other[3] = "401".into();
+    let o = mpirun(
+        &run,
+        &[(1, app(&refs(&seq2seq_args(&bad, 1)))), (1, app(&refs(&other)))],
+    );
+    let e = stderr(&o);
+    assert!(!o.status.success());
+    assert!(
+        e.contains("the ranks disagree on") && e.contains("rank 1 differs"),
+        "{e}"
+    );
+    assert!(!bad.join("model.safetensors").exists(), "nothing is written");
 }

@@ -157,6 +157,8 @@ const MAX_DATES: usize = 10_000_000;
 const OUTPUT_SLACK: usize = 2;
 
 fn train_command(args: TrainArgs) -> Result<()> {
+    // Under MPI rank 0 alone prints and writes; every rank trains.
+    let lead = recur_train::distributed::is_leader();
     if args.out.join(SETTINGS_FILE).exists() && !args.force {
         bail!(
             "{} already holds a seq2seq model; pass --force to replace it",
@@ -193,7 +195,9 @@ fn train_command(args: TrainArgs) -> Result<()> {
             if args.dates == 0 {
                 bail!("--dates must be at least 1");
             }
-            eprintln!("no --pairs: training on {} generated date pairs", args.dates);
+            if lead {
+                eprintln!("no --pairs: training on {} generated date pairs", args.dates);
+            }
             date_pairs(args.dates, args.seed)
         }
     };
@@ -251,15 +255,18 @@ fn train_command(args: TrainArgs) -> Result<()> {
         seed: args.seed,
     };
     let mut model = Seq2Seq::<f32>::new(config.clone(), args.seed)?;
-    eprintln!(
-        "{} training pairs, {} validation sources; vocabularies {} → {}; {} parameters; {} threads",
-        train_ids.len(),
-        validation.len(),
-        source.len(),
-        target.len(),
-        model.parameter_count(),
-        options.threads
-    );
+    let ranks = recur_train::distributed::group().map_or(String::new(), |g| format!(" on each of {} ranks", g.size()));
+    if lead {
+        eprintln!(
+            "{} training pairs, {} validation sources; vocabularies {} → {}; {} parameters; {} threads{ranks}",
+            train_ids.len(),
+            validation.len(),
+            source.len(),
+            target.len(),
+            model.parameter_count(),
+            options.threads
+        );
+    }
     let longest = |f: fn(&Pair) -> usize| train_pairs.iter().map(f).max().unwrap_or(1);
     let settings = Settings {
         model: config,
@@ -270,7 +277,11 @@ fn train_command(args: TrainArgs) -> Result<()> {
         max_target_len: longest(|p| p.target.len()) * OUTPUT_SLACK + 2,
         training: options.clone(),
     };
-    let bar = ProgressBar::new(0);
+    let bar = if lead {
+        ProgressBar::new(0)
+    } else {
+        ProgressBar::hidden()
+    };
     if let Ok(style) = ProgressStyle::with_template("epoch {msg} {wide_bar} {pos}/{len} batches {elapsed}") {
         bar.set_style(style);
     }
@@ -280,16 +291,20 @@ fn train_command(args: TrainArgs) -> Result<()> {
             bar.set_length(total as u64);
             bar.set_position(done as u64);
         }
-        Progress::Epoch(r) => {
+        Progress::Epoch(r) if lead => {
             bar.suspend(|| eprintln!("{}", epoch_line(r, epochs)));
             bar.reset();
             bar.set_message((r.epoch + 1).to_string());
         }
+        Progress::Epoch(_) => {}
     })?;
     bar.finish_and_clear();
     // The kept epoch scored again as predict and eval search by default (beam 5).
     let beam = SearchOptions::default().beam;
     let scores = evaluate(&model, &validation, beam, options.threads)?;
+    if !lead {
+        return Ok(());
+    }
     let translator = Translator {
         settings,
         source,
