@@ -25,8 +25,10 @@ use recur_core::parallel::default_threads;
 use recur_core::Rng;
 use recur_data::sequences::{SequenceSet, SequenceTargets};
 use recur_nn::{Model, ModelConfig, NnError, Result};
+use recur_train::distributed::{self, Collective, Fingerprint};
 use recur_train::{checkpoint, fit, FitOptions, FitReport, TrainConfig, Trainer};
 use std::path::PathBuf;
+use std::rc::Rc;
 
 pub use recur_nn::model_dir::{member_dir, MEMBERS_DIR};
 
@@ -135,6 +137,10 @@ pub struct FitJob<'a> {
     pub resume: bool,
     /// Progress bar and a line per epoch on stderr.
     pub verbose: bool,
+    /// Under MPI, `train` is this rank's own part of the training data (a file per rank), not
+    /// the whole set every rank reads: the scalings are measured over all parts, each rank
+    /// batches its own part, and `val` (read whole by every rank) is required for validation.
+    pub rank_local: bool,
 }
 
 /// What a training run gives.
@@ -153,8 +159,12 @@ pub fn fit_sequences(job: &FitJob) -> Result<FitOutcome> {
     if train.is_empty() {
         return Err(NnError::Input(format!("{}: no sequences to train on", train.source)));
     }
-    let meta = FitMeta::measure(train, &job.settings);
     let classes = class_names(train).to_vec();
+    let parts = job.rank_local.then(distributed::group).flatten();
+    let meta = match &parts {
+        Some(group) => measure_parts(group.as_ref(), job, &classes)?,
+        None => FitMeta::measure(train, &job.settings),
+    };
     align(train, &meta, &classes)?;
     if meta.task.is_classification() && classes.len() < 2 {
         return Err(NnError::Input(format!(
@@ -166,7 +176,18 @@ pub fn fit_sequences(job: &FitJob) -> Result<FitOutcome> {
     let outputs = output_width(train);
     let mut config = match &job.config {
         Some(c) => c.clone(),
-        None => default_config(meta.task, meta.input_width(), outputs, train.max_steps())?,
+        None => {
+            // The longest sequence of all the parts (it sets the default's pooling stride).
+            let longest = match &parts {
+                Some(group) => group
+                    .gather_u64(train.max_steps() as u64)
+                    .into_iter()
+                    .max()
+                    .unwrap_or(0) as usize,
+                None => train.max_steps(),
+            };
+            default_config(meta.task, meta.input_width(), outputs, longest)?
+        }
     };
     check_config(&config, meta.task, meta.input_width(), outputs)?;
     meta.store(&mut config, &classes)?;
@@ -192,6 +213,13 @@ pub fn fit_sequences(job: &FitJob) -> Result<FitOutcome> {
                     labels.as_deref(),
                 )),
             ),
+            _ if parts.is_some() && s.val_split > 0.0 => {
+                return Err(NnError::Input(
+                    "with a training file per rank, give the validation sequences whole to every rank \
+                     (--val or --val-x/--val-y) or train without validation (--val-split 0)"
+                        .into(),
+                ))
+            }
             _ if s.val_split > 0.0 => {
                 let (t, v) = split::stratified_split(train, s.val_split, seed)?;
                 (
@@ -209,6 +237,7 @@ pub fn fit_sequences(job: &FitJob) -> Result<FitOutcome> {
         }
         let out = member_dir(&job.out, k);
         let member = Member {
+            parts: parts.clone(),
             config: &config,
             meta: &meta,
             train: &train_ex,
@@ -225,8 +254,29 @@ pub fn fit_sequences(job: &FitJob) -> Result<FitOutcome> {
     Ok(outcome)
 }
 
+/// Checks that the ranks' parts of the training data are alike (task, channels, classes) and
+/// measures the scalings over all of them.
+fn measure_parts(group: &dyn Collective, job: &FitJob, classes: &[String]) -> Result<FitMeta> {
+    let train = job.train;
+    let mut digest = Fingerprint::default();
+    digest.text(Task::of(&train.targets).describe()).word(train.dims as u64);
+    digest.word(output_width(train) as u64);
+    classes.iter().for_each(|c| {
+        digest.text(c);
+    });
+    distributed::agree(
+        group,
+        "the kind of their training files: task, channels and classes (each rank's file must \
+         hold every class)",
+        digest.finish(),
+    )?;
+    Ok(FitMeta::measure_across(train, &job.settings, &mut |v| group.sum_f64(v)))
+}
+
 /// One model of a run.
 struct Member<'a> {
+    /// The ranks holding the other parts of the training data (see [`FitJob::rank_local`]).
+    parts: Option<Rc<dyn Collective>>,
     config: &'a ModelConfig,
     meta: &'a FitMeta,
     train: &'a Examples,
@@ -240,7 +290,14 @@ struct Member<'a> {
 impl Member<'_> {
     fn train(&self) -> Result<(Model<f32>, FitReport)> {
         let s = &self.meta.training;
-        let steps_per_epoch = self.train.len().div_ceil(s.batch_size);
+        // With a part of the data per rank, each rank batches its own part with its share of
+        // the global batch, and the epoch lasts as long as the longest part.
+        let (rank, ranks) = self.parts.as_ref().map_or((0, 1), |g| (g.rank(), g.size()));
+        let batch_size = s.batch_size.div_ceil(ranks).max(1);
+        let mut steps_per_epoch = self.train.len().div_ceil(batch_size);
+        if let Some(g) = &self.parts {
+            steps_per_epoch = g.gather_u64(steps_per_epoch as u64).into_iter().max().unwrap_or(0) as usize;
+        }
         let epochs = s.epochs_for(steps_per_epoch);
         let threads = s.threads.unwrap_or_else(default_threads).max(1);
         let (monitor, goal) = s.monitor_for(self.meta.task, self.val.is_some())?;
@@ -255,6 +312,7 @@ impl Member<'_> {
                 seed: self.seed,
             },
         );
+        trainer.set_rank_local(self.parts.is_some());
         let options = FitOptions {
             epochs,
             monitor: monitor.clone(),
@@ -268,8 +326,10 @@ impl Member<'_> {
             &mut trainer,
             &options,
             |epoch| {
-                let mut rng = Rng::derive(self.seed, 1_000_000 + epoch as u64);
-                split::epoch_batches(&self.train.lengths, s.batch_size, &mut rng)
+                // Each rank shuffles its own part with a stream of its own.
+                let stream = ((rank as u64) << 40) + 1_000_000 + epoch as u64;
+                let mut rng = Rng::derive(self.seed, stream);
+                split::epoch_batches(&self.train.lengths, batch_size, &mut rng)
                     .iter()
                     .map(|idx| self.train.batch(idx))
                     .collect()

@@ -79,17 +79,13 @@ pub struct Scaling {
 impl Scaling {
     /// Mean and deviation of each of `width` interleaved channels, ignoring NaN.
     pub fn measure<'a>(rows: impl Iterator<Item = &'a [f32]>, width: usize) -> Scaling {
-        let (mut n, mut sum, mut sq) = (vec![0f64; width], vec![0f64; width], vec![0f64; width]);
-        for row in rows {
-            for (i, &v) in row.iter().enumerate() {
-                if v.is_finite() {
-                    let c = i % width;
-                    n[c] += 1.0;
-                    sum[c] += v as f64;
-                    sq[c] += v as f64 * v as f64;
-                }
-            }
-        }
+        Scaling::from_sums(&channel_sums(rows, width), width)
+    }
+
+    /// The scaling from [`channel_sums`] (of one data set, or added over several).
+    pub fn from_sums(sums: &[f64], width: usize) -> Scaling {
+        let (n, rest) = sums.split_at(width);
+        let (sum, sq) = rest.split_at(width);
         let mean: Vec<f64> = (0..width).map(|c| sum[c] / n[c].max(1.0)).collect();
         Scaling {
             mean: mean.iter().map(|&m| m as f32).collect(),
@@ -101,6 +97,18 @@ impl Scaling {
                 })
                 .collect(),
         }
+    }
+
+    /// Measures the scaling of data split across the ranks of a job: `sum` adds
+    /// [`channel_sums`] over them in place.
+    fn measure_across<'a>(
+        rows: impl Iterator<Item = &'a [f32]>,
+        width: usize,
+        sum: &mut dyn FnMut(&mut [f64]),
+    ) -> Scaling {
+        let mut sums = channel_sums(rows, width);
+        sum(&mut sums);
+        Scaling::from_sums(&sums, width)
     }
 
     /// The identity for `width` channels.
@@ -120,6 +128,23 @@ impl Scaling {
     pub fn invert(&self, v: f32, c: usize) -> f32 {
         v * self.std[c] + self.mean[c]
     }
+}
+
+/// Per-channel count, sum and sum of squares (`[n…, sum…, sq…]`, `3 × width` numbers) of the
+/// finite values of `width` interleaved channels; the sums of disjoint data add up.
+pub fn channel_sums<'a>(rows: impl Iterator<Item = &'a [f32]>, width: usize) -> Vec<f64> {
+    let mut sums = vec![0f64; 3 * width];
+    for row in rows {
+        for (i, &v) in row.iter().enumerate() {
+            if v.is_finite() {
+                let c = i % width;
+                sums[c] += 1.0;
+                sums[width + c] += v as f64;
+                sums[2 * width + c] += v as f64 * v as f64;
+            }
+        }
+    }
+    sums
 }
 
 /// Everything a fitted model needs to read new data the way it was trained, stored in its
@@ -146,11 +171,23 @@ pub struct FitMeta {
 impl FitMeta {
     /// Measures the scalings on the training set.
     pub fn measure(train: &SequenceSet, settings: &Settings) -> FitMeta {
+        FitMeta::measure_across(train, settings, &mut |_| {})
+    }
+
+    /// Measures the scalings on a training set of which `train` is one rank's part: `sum` adds
+    /// numbers over the ranks in place. The counts behind the means and deviations are added
+    /// (the scalings are those of the whole set), and `log_inputs: auto` turns on if any part's
+    /// magnitudes vary.
+    pub fn measure_across(train: &SequenceSet, settings: &Settings, sum: &mut dyn FnMut(&mut [f64])) -> FitMeta {
         let task = Task::of(&train.targets);
         let log_inputs = match settings.log_inputs {
             LogInputs::On => true,
             LogInputs::Off => false,
-            LogInputs::Auto => magnitudes_vary(train),
+            LogInputs::Auto => {
+                let mut vote = [f64::from(u8::from(magnitudes_vary(train)))];
+                sum(&mut vote);
+                vote[0] > 0.0
+            }
         };
         let input = if settings.standardize {
             let logged: Vec<Vec<f32>>;
@@ -164,16 +201,16 @@ impl FitMeta {
             } else {
                 train.series.iter().map(Vec::as_slice).collect()
             };
-            Scaling::measure(rows.into_iter(), train.dims.max(1))
+            Scaling::measure_across(rows.into_iter(), train.dims.max(1), sum)
         } else {
             Scaling::identity(train.dims)
         };
         let target = match &train.targets {
             SequenceTargets::Values { width, values } => {
-                Scaling::measure(values.chunks(*width.max(&1)), (*width).max(1))
+                Scaling::measure_across(values.chunks(*width.max(&1)), (*width).max(1), sum)
             }
             SequenceTargets::StepValues { width, values } => {
-                Scaling::measure(values.iter().map(Vec::as_slice), (*width).max(1))
+                Scaling::measure_across(values.iter().map(Vec::as_slice), (*width).max(1), sum)
             }
             _ => Scaling::default(),
         };

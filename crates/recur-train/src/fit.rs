@@ -135,15 +135,25 @@ pub fn fit<T: Float>(
         }
         let start = Instant::now();
         let batches = train_batches(epoch)?;
-        if epoch == state.epochs_done {
-            trainer.agree("the training data", || batches_fingerprint(&batches))?;
-        }
-        let bar = progress_bar(verbose, batches.len(), epoch, options.epochs);
+        // Ranks with data of their own step together until the one with most batches is done;
+        // otherwise every rank must have been handed the same batches.
+        let steps = if trainer.rank_local() {
+            trainer.max_over_ranks(batches.len() as u64) as usize
+        } else {
+            if epoch == state.epochs_done {
+                trainer.agree("the training data", || batches_fingerprint(&batches))?;
+            }
+            batches.len()
+        };
+        let bar = progress_bar(verbose, steps, epoch, options.epochs);
         let (mut loss_sum, mut count, mut correct, mut lr) = (0.0, 0usize, 0usize, 0.0);
         let mut last_line = Instant::now();
-        for (done, batch) in batches.iter().enumerate() {
+        for done in 0..steps {
             lr = trainer.learning_rate();
-            let s = trainer.train_step(&batch.x, &batch.targets)?;
+            let s = match batches.get(done) {
+                Some(batch) => trainer.train_step(&batch.x, &batch.targets)?,
+                None => trainer.train_step_idle()?,
+            };
             loss_sum += s.loss * s.count as f64;
             count += s.count;
             correct += s.correct;
@@ -154,7 +164,7 @@ pub fn fit<T: Float>(
                     epoch + 1,
                     options.epochs,
                     done + 1,
-                    batches.len()
+                    steps
                 );
                 last_line = Instant::now();
             }

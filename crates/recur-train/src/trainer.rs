@@ -61,6 +61,8 @@ pub struct Trainer<T: Float> {
     group: Option<Rc<dyn Collective>>,
     /// One flat buffer per replica: trainable gradients, then buffers (reused every step).
     flat: Vec<Vec<T>>,
+    /// Each rank trains on its own data: the batch a rank is handed is its share alone.
+    rank_local: bool,
 }
 
 /// What one rank's shards of a step add up to.
@@ -85,6 +87,28 @@ impl<T: Float> Trainer<T> {
             config,
             group: distributed::group(),
             flat: vec![Vec::new(); threads],
+            rank_local: false,
+        }
+    }
+
+    /// Makes every rank train on batches of its own data (a file per rank) instead of shards of
+    /// one global batch that every rank is handed: a step's batch is then this rank's share,
+    /// cut across its threads, and ranks without data for a step call
+    /// [`Trainer::train_step_idle`]. Dropout streams stay numbered by global shard.
+    pub fn set_rank_local(&mut self, on: bool) {
+        self.rank_local = on;
+    }
+
+    /// Whether each rank trains on its own data ([`Trainer::set_rank_local`]).
+    pub fn rank_local(&self) -> bool {
+        self.rank_local && self.group.is_some()
+    }
+
+    /// The largest of every rank's `value` (the value itself when alone).
+    pub fn max_over_ranks(&self, value: u64) -> u64 {
+        match &self.group {
+            Some(g) => g.gather_u64(value).into_iter().max().unwrap_or(value),
+            None => value,
         }
     }
 
@@ -129,8 +153,19 @@ impl<T: Float> Trainer<T> {
     /// One optimisation step on a batch (the global batch: across processes every rank is
     /// handed the same one and trains on its own shards of it).
     pub fn train_step(&mut self, x: &Seq<T>, targets: &Targets) -> Result<StepStats> {
-        let step = self.optimizer.step;
         let local = self.run_shards(x, targets);
+        self.finish_step(local)
+    }
+
+    /// Takes part in a step with no data of this rank's own (its share of the epoch ran out
+    /// before the other ranks'): it adds nothing but joins the all-reduce and the update.
+    pub fn train_step_idle(&mut self) -> Result<StepStats> {
+        self.finish_step(Ok(ShardSums::default()))
+    }
+
+    /// Sums the step over the ranks and updates the weights.
+    fn finish_step(&mut self, local: Result<ShardSums>) -> Result<StepStats> {
+        let step = self.optimizer.step;
         let sums = self.combine_sums(local.as_ref().ok().copied(), step)?;
         let used = local?.shards;
         let loss = sums.loss / sums.count.max(1) as f64;
@@ -165,10 +200,15 @@ impl<T: Float> Trainer<T> {
         let per_seq = targets_per_sequence(targets, x.batch)?;
         let (rank, ranks) = self.group.as_ref().map_or((0, 1), |g| (g.rank(), g.size()));
         let threads = self.replicas.len();
-        let shards = shard_ranges(x.batch, threads * ranks);
-        // A batch smaller than ranks × threads leaves the last ranks fewer shards, or none.
-        let first = (rank * threads).min(shards.len());
-        let mine = &shards[first..(first + threads).min(shards.len())];
+        let (mine, first) = if self.rank_local {
+            // The batch is this rank's own; its shards come after the lower ranks'.
+            (shard_ranges(x.batch, threads), rank * threads)
+        } else {
+            let shards = shard_ranges(x.batch, threads * ranks);
+            // A batch smaller than ranks × threads leaves the last ranks fewer shards, or none.
+            let first = (rank * threads).min(shards.len());
+            (shards[first..(first + threads).min(shards.len())].to_vec(), first)
+        };
         if mine.is_empty() {
             return Ok(ShardSums::default());
         }

@@ -79,7 +79,12 @@ fn app(args: &[&str]) -> Vec<String> {
 
 /// 96 random walks [96, 12, 1] of 6–12 steps, labelled by whether they end above zero.
 fn walks(dir: &Path) -> Vec<String> {
-    let mut rng = Rng::new(5);
+    walks_named(dir, "", 5)
+}
+
+/// [`walks`] from `seed`, in `x{tag}.npy`, `len{tag}.npy` and `y{tag}.npy`.
+fn walks_named(dir: &Path, tag: &str, seed: u64) -> Vec<String> {
+    let mut rng = Rng::new(seed);
     let n = 96;
     let (mut x, mut lengths, mut y) = (vec![0f32; n * 12], Vec::new(), Vec::new());
     for i in 0..n {
@@ -93,7 +98,7 @@ fn walks(dir: &Path) -> Vec<String> {
         y.push(i64::from(v > 0.0));
     }
     let write = |name: &str, descr: &str, shape: &[usize], body: Vec<u8>| {
-        let path = dir.join(name);
+        let path = dir.join(name.replace('.', &format!("{tag}.")));
         std::fs::write(&path, recur_data::npy::npy_bytes(descr, shape, &body)).unwrap();
         path.display().to_string()
     };
@@ -444,4 +449,79 @@ fn mpi_seq2seq_train_gives_the_model_of_one_process_with_as_many_threads() {
         "{e}"
     );
     assert!(!bad.join("model.safetensors").exists(), "nothing is written");
+}
+
+#[test]
+fn mpi_fit_ranks_read_their_own_files() {
+    let Some(run) = mpi_ready() else { return };
+    let d = temp_dir("mpi-own");
+    let val = walks(&d);
+    walks_named(&d, "-0", 6);
+    walks_named(&d, "-1", 7);
+    let part = |name: &str| d.join(format!("{name}-{{rank}}.npy")).display().to_string();
+    let own: Vec<String> = ["--x", &part("x"), "--lengths", &part("len"), "--y", &part("y")]
+        .map(String::from)
+        .to_vec();
+    let val_args: Vec<&str> = ["--val-x", &val[1], "--val-lengths", &val[3], "--val-y", &val[5]].to_vec();
+    let m = d.join("m");
+    let o = ok(mpirun(
+        &run,
+        &[(
+            2,
+            app(&refs(&fit_args(
+                &own,
+                &m,
+                1,
+                &[&["--epochs", "3"], &val_args[..]].concat(),
+            ))),
+        )],
+    ));
+    let log = stderr(&o);
+    assert_eq!(log.matches("epoch 1/3").count(), 1, "rank 0 alone reports: {log}");
+    assert!(m.join("model.safetensors").is_file());
+    // The same parts, seed and layout give the same model again.
+    let again = d.join("again");
+    ok(mpirun(
+        &run,
+        &[(
+            2,
+            app(&refs(&fit_args(
+                &own,
+                &again,
+                1,
+                &[&["--epochs", "3", "--quiet"], &val_args[..]].concat(),
+            ))),
+        )],
+    ));
+    assert_eq!(max_difference(&m, &again), 0.0);
+
+    // Validation is scored alike on every rank only if every rank reads it whole.
+    let o = mpirun(
+        &run,
+        &[(2, app(&refs(&fit_args(&own, &d.join("m2"), 1, &["--epochs", "1"]))))],
+    );
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("give the validation sequences whole"),
+        "{}",
+        stderr(&o)
+    );
+
+    // A rank whose own file is missing says so, and the job ends.
+    std::fs::remove_file(d.join("x-1.npy")).unwrap();
+    let o = mpirun(
+        &run,
+        &[(
+            2,
+            app(&refs(&fit_args(
+                &own,
+                &d.join("m3"),
+                1,
+                &[&["--epochs", "1"], &val_args[..]].concat(),
+            ))),
+        )],
+    );
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(e.contains("error on rank 1") && e.contains("x-1.npy"), "{e}");
 }

@@ -60,7 +60,8 @@ pub fn read_set(ts: Option<&Path>, npy: &NpyArgs, what: &str) -> Result<Option<S
 /// Arguments of `recur fit`.
 #[derive(Args)]
 pub struct FitArgs {
-    /// Training sequences: a UEA/UCR .ts file (or use --x/--y).
+    /// Training sequences: a UEA/UCR .ts file (or use --x/--y). Under mpirun, `{rank}` in the
+    /// training paths (e.g. `part-{rank}.ts`) gives each rank its own file.
     #[arg(long)]
     train: Option<PathBuf>,
     #[command(flatten)]
@@ -234,6 +235,7 @@ pub fn fit(mut args: FitArgs) -> Result<()> {
     // Under `mpirun` every rank trains; rank 0 alone prints and writes.
     let lead = is_leader();
     args.quiet |= !lead;
+    let rank_local = own_files_per_rank(&mut args)?;
     let train = read_set(args.train.as_deref(), &args.npy, "training sequences")?
         .context("give the training sequences: --train FILE.ts, or --x and --y arrays")?;
     let val_npy = NpyArgs {
@@ -270,7 +272,8 @@ pub fn fit(mut args: FitArgs) -> Result<()> {
     }
     if !args.quiet {
         eprintln!(
-            "{}: {} sequences, {} channels, {} to {} steps{}",
+            "{}{}: {} sequences, {} channels, {} to {} steps{}",
+            if rank_local { "rank 0's part " } else { "" },
             train.source,
             train.len(),
             train.dims,
@@ -288,6 +291,7 @@ pub fn fit(mut args: FitArgs) -> Result<()> {
         out: args.out.clone(),
         resume: args.resume,
         verbose: !args.quiet,
+        rank_local,
     };
     let outcome = recur_fit::fit_sequences(&job)?;
     if !lead {
@@ -325,6 +329,42 @@ pub fn fit(mut args: FitArgs) -> Result<()> {
         }
     );
     Ok(())
+}
+
+/// Written in training paths, the rank of the process reading them.
+const RANK_PLACEHOLDER: &str = "{rank}";
+
+/// Puts this process's rank for `{rank}` in the training paths; true when, under MPI, each
+/// rank thus reads its own part of the training data.
+fn own_files_per_rank(args: &mut FitArgs) -> Result<bool> {
+    let has = |p: &Option<PathBuf>| {
+        p.as_ref()
+            .is_some_and(|p| p.to_string_lossy().contains(RANK_PLACEHOLDER))
+    };
+    if [&args.val, &args.val_x, &args.val_lengths, &args.val_y]
+        .into_iter()
+        .any(has)
+    {
+        bail!("the validation sequences are read whole by every rank: give them without {RANK_PLACEHOLDER}");
+    }
+    let training = [&args.train, &args.npy.x, &args.npy.lengths, &args.npy.y];
+    let given = training.iter().filter(|p| p.is_some()).count();
+    let marked = training.into_iter().filter(|p| has(p)).count();
+    if marked == 0 {
+        return Ok(false);
+    }
+    if marked < given {
+        bail!("give {RANK_PLACEHOLDER} in every training path (--train, or --x, --lengths and --y) or in none");
+    }
+    let group = recur_train::distributed::group();
+    let rank = group.as_ref().map_or(0, |g| g.rank()).to_string();
+    for p in [&mut args.train, &mut args.npy.x, &mut args.npy.lengths, &mut args.npy.y]
+        .into_iter()
+        .flatten()
+    {
+        *p = PathBuf::from(p.to_string_lossy().replace(RANK_PLACEHOLDER, &rank));
+    }
+    Ok(group.is_some())
 }
 
 /// Every epoch's figures, in the model directory.
