@@ -12,6 +12,7 @@
 
 pub mod architecture;
 pub mod evaluate;
+pub mod init;
 pub mod settings;
 pub mod split;
 pub mod task;
@@ -301,8 +302,10 @@ impl Member<'_> {
         let epochs = s.epochs_for(steps_per_epoch);
         let threads = s.threads.unwrap_or_else(default_threads).max(1);
         let (monitor, goal) = s.monitor_for(self.meta.task, self.val.is_some())?;
+        let mut model = Model::<f32>::new(self.config.clone(), self.seed)?;
+        init::initialise(&mut model, s, self.seed);
         let mut trainer = Trainer::new(
-            Model::<f32>::new(self.config.clone(), self.seed)?,
+            model,
             TrainConfig {
                 loss: s.loss_for(self.meta.task)?,
                 optimizer: s.optimizer_config(),

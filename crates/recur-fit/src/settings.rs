@@ -84,6 +84,33 @@ pub enum LogInputs {
     Off,
 }
 
+/// How kernels start: recurrent input projections, dense and convolution weights (fans from
+/// their shapes, as Keras and `torch.nn.init` compute them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KernelInit {
+    /// Uniform in ±√(6 / (fan_in + fan_out)) (Keras's default).
+    GlorotUniform,
+    /// Normal with deviation √(2 / (fan_in + fan_out)).
+    GlorotNormal,
+    /// Uniform in ±√(6 / fan_in), for ReLU layers.
+    HeUniform,
+    /// Normal with deviation √(2 / fan_in), for ReLU layers.
+    HeNormal,
+    /// Normal with deviation √(1 / fan_in).
+    LecunNormal,
+}
+
+/// How recurrent kernels start (each gate's block on its own).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecurrentInit {
+    /// A random orthogonal matrix per gate (Keras's default).
+    Orthogonal,
+    /// Glorot uniform per gate.
+    GlorotUniform,
+}
+
 /// Every training knob. Missing fields take the defaults below.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -139,6 +166,13 @@ pub struct Settings {
     pub val_split: f64,
     /// Models trained (seeds seed, seed+1, …; each with its own validation split), averaged.
     pub ensemble: usize,
+    /// Initialiser of the kernels.
+    pub kernel_init: KernelInit,
+    /// Initialiser of the recurrent kernels.
+    pub recurrent_init: RecurrentInit,
+    /// Start every LSTM forget-gate bias at this value (by default the layer's
+    /// `unit_forget_bias` decides: 1, or 0 when it is off).
+    pub forget_bias: Option<f64>,
 }
 
 impl Default for Settings {
@@ -169,6 +203,9 @@ impl Default for Settings {
             sequence_norm: SequenceNorm::Append,
             val_split: 0.2,
             ensemble: 1,
+            kernel_init: KernelInit::GlorotUniform,
+            recurrent_init: RecurrentInit::Orthogonal,
+            forget_bias: None,
         }
     }
 }
@@ -228,6 +265,9 @@ impl Settings {
         }
         if let Some(c) = self.clip_value {
             positive("clip_value", c)?;
+        }
+        if let Some(b) = self.forget_bias.filter(|b| !b.is_finite()) {
+            return Err(bad(format!("forget_bias must be a finite number, got {b}")));
         }
         for (name, v) in [
             ("batch_size", Some(self.batch_size)),

@@ -234,6 +234,26 @@ fn fit_resume_continues_the_history() {
         .collect();
     assert_eq!(epochs, vec![1, 2, 3, 4]);
 
+    // The initialisers are training knobs, recorded with the model.
+    let init = d.join("init");
+    let knobs = [
+        "--kernel-init",
+        "he_normal",
+        "--recurrent-init",
+        "glorot_uniform",
+        "--forget-bias",
+        "2",
+    ];
+    ok(fit(
+        &[&["--train", s(&train), "--out", s(&init)], &knobs[..]].concat(),
+        "1",
+    ));
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(init.join("config.json")).unwrap()).unwrap();
+    let training = &config["metadata"]["fit"]["training"];
+    assert_eq!(training["kernel_init"], "he_normal", "{config}");
+    assert_eq!(training["forget_bias"], 2.0);
+
     // Without a validation part the last epoch is kept.
     let all = d.join("all");
     ok(fit(&["--train", s(&train), "--out", s(&all), "--val-split", "0"], "3"));
@@ -264,6 +284,10 @@ fn fit_bad_input_and_settings_are_clear_errors() {
     fails_with(
         fit(&["--train", s(&train), "--out", s(&m), "--val-split", "1.5"], "1"),
         "val_split must be in [0, 1)",
+    );
+    fails_with(
+        fit(&["--train", s(&train), "--out", s(&m), "--kernel-init", "zeros"], "1"),
+        "unknown variant `zeros`",
     );
     fails_with(
         fit(&["--train", s(&train), "--out", s(&m), "--loss", "mse"], "1"),

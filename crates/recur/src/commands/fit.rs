@@ -183,6 +183,17 @@ pub struct Knobs {
     /// [default: 1].
     #[arg(long)]
     ensemble: Option<usize>,
+    /// Kernel initialiser (input projections, dense and convolution weights): glorot_uniform,
+    /// glorot_normal, he_uniform, he_normal or lecun_normal [default: glorot_uniform].
+    #[arg(long)]
+    kernel_init: Option<String>,
+    /// Recurrent kernel initialiser: orthogonal or glorot_uniform [default: orthogonal].
+    #[arg(long)]
+    recurrent_init: Option<String>,
+    /// Start every LSTM forget-gate bias at this value [default: the layer's unit_forget_bias,
+    /// 1].
+    #[arg(long)]
+    forget_bias: Option<f64>,
 }
 
 impl Knobs {
@@ -222,6 +233,9 @@ impl Knobs {
         set("sequence_norm", self.sequence_norm.as_ref().map(|v| json!(v)));
         set("val_split", self.val_split.map(|v| json!(v)));
         set("ensemble", self.ensemble.map(|v| json!(v)));
+        set("kernel_init", self.kernel_init.as_ref().map(|v| json!(v)));
+        set("recurrent_init", self.recurrent_init.as_ref().map(|v| json!(v)));
+        set("forget_bias", self.forget_bias.map(|v| json!(v)));
         if self.no_clip {
             set("clip_norm", Some(Value::Null));
             set("clip_value", Some(Value::Null));
