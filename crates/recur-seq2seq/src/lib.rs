@@ -10,6 +10,7 @@ pub mod decoder;
 pub mod metrics;
 pub mod model;
 pub mod pairs;
+pub mod sampling;
 pub mod search;
 pub mod store;
 pub mod train;

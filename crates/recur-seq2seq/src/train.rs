@@ -14,6 +14,7 @@
 use crate::decoder::Batch;
 use crate::metrics::{Scores, Tally};
 use crate::model::Seq2Seq;
+use crate::sampling::mix_in_predictions;
 use crate::search::{search, SearchOptions};
 use recur_core::parallel::{run_on_workers, shard_ranges};
 use recur_core::Rng;
@@ -56,6 +57,10 @@ pub struct TrainOptions {
     pub threads: usize,
     /// Seed of shuffling and dropout.
     pub seed: u64,
+    /// Scheduled sampling: the largest share of decoder inputs replaced by the model's own
+    /// predictions, reached at the last epoch from 0 at the first (see [`crate::sampling`]).
+    #[serde(default)]
+    pub scheduled_sampling: f64,
 }
 
 impl Default for TrainOptions {
@@ -72,6 +77,7 @@ impl Default for TrainOptions {
             val_beam: 1,
             threads: recur_core::parallel::default_threads(),
             seed: 1,
+            scheduled_sampling: 0.0,
         }
     }
 }
@@ -138,6 +144,7 @@ pub fn train(
             break;
         }
         let epoch_start = Instant::now();
+        let sampling = options.scheduled_sampling * (epoch - 1) as f64 / (options.epochs.max(2) - 1) as f64;
         let batches = epoch_batches(pairs, options.batch, Rng::derive(options.seed, epoch as u64));
         let (mut loss, mut tokens, mut correct) = (0.0, 0usize, 0usize);
         for (i, batch) in batches.iter().enumerate() {
@@ -154,9 +161,10 @@ pub fn train(
                     .map(|&p| (pairs[p].0.as_slice(), pairs[p].1.as_slice()))
                     .collect();
                 replica.zero_grad();
-                let b = Batch::new(&chosen)?;
+                let mut b = Batch::new(&chosen)?;
                 // Numbered by global shard, so the masks do not depend on which rank runs it.
                 let mut rng = Rng::derive(options.seed ^ 0xD20_0000, step * 64 + (first + w) as u64);
+                mix_in_predictions(replica, &mut b, sampling, &mut rng)?;
                 replica.train_batch(&b, &mut rng, options.label_smoothing, scale)
             });
             let mut local = Ok([0.0; 3]);

@@ -217,7 +217,34 @@ fn seq2seq_bad_pair_files_get_clear_errors() {
         recur(&["seq2seq", "train", "--out", s(&out), "--dates", "99999999999"]),
         "--dates must be at most",
     );
+    fails_with(
+        recur(&["seq2seq", "train", "--out", s(&out), "--scheduled-sampling", "1.5"]),
+        "--scheduled-sampling must be in [0, 1]",
+    );
     assert!(!out.join("seq2seq.json").exists());
+}
+
+/// Scheduled sampling trains (its semantics are checked in the crate's unit tests).
+#[test]
+fn seq2seq_trains_with_scheduled_sampling() {
+    let dir = temp_dir("s2s-sampling");
+    let model = dir.join("m");
+    let mut args = vec![
+        "seq2seq",
+        "train",
+        "--out",
+        s(&model),
+        "--dates",
+        "400",
+        "--epochs",
+        "3",
+        "--scheduled-sampling",
+        "0.5",
+    ];
+    args.extend(SMALL);
+    ok(recur(&args));
+    let settings = std::fs::read_to_string(model.join("seq2seq.json")).unwrap();
+    assert!(settings.contains("\"scheduled_sampling\": 0.5"), "{settings}");
 }
 
 /// The embedded default: the date task, learnt to a high exact match in a few epochs.

@@ -148,6 +148,11 @@ pub struct TrainArgs {
     /// Seed of initialisation, shuffling and dropout.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Scheduled sampling: feed the model's own previous prediction instead of the true token
+    /// for up to this share of decoder inputs, rising from 0 at the first epoch to it at the
+    /// last (0: teacher forcing only).
+    #[arg(long, default_value_t = 0.0)]
+    scheduled_sampling: f64,
 }
 
 /// Most generated date pairs (each is a few dozen bytes; far more than the task needs).
@@ -167,6 +172,12 @@ fn train_command(args: TrainArgs) -> Result<()> {
     }
     if args.epochs == 0 {
         bail!("--epochs must be at least 1");
+    }
+    if !(0.0..=1.0).contains(&args.scheduled_sampling) {
+        bail!(
+            "--scheduled-sampling must be in [0, 1], got {}",
+            args.scheduled_sampling
+        );
     }
     if args.dates > MAX_DATES {
         bail!("--dates must be at most {MAX_DATES}, got {}", args.dates);
@@ -253,6 +264,7 @@ fn train_command(args: TrainArgs) -> Result<()> {
         val_beam: args.val_beam,
         threads: args.threads.unwrap_or_else(recur_core::parallel::default_threads),
         seed: args.seed,
+        scheduled_sampling: args.scheduled_sampling,
     };
     let mut model = Seq2Seq::<f32>::new(config.clone(), args.seed)?;
     let ranks = recur_train::distributed::group().map_or(String::new(), |g| format!(" on each of {} ranks", g.size()));
