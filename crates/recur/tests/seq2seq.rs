@@ -224,25 +224,28 @@ fn seq2seq_bad_pair_files_get_clear_errors() {
     assert!(!out.join("seq2seq.json").exists());
 }
 
-/// Scheduled sampling trains (its semantics are checked in the crate's unit tests).
-#[test]
-fn seq2seq_trains_with_scheduled_sampling() {
-    let dir = temp_dir("s2s-sampling");
-    let model = dir.join("m");
+/// `recur seq2seq train` on `dates` generated dates for `epochs`, the small model, and `extra`.
+fn train_dates(model: &Path, dates: &str, epochs: &str, extra: &[&str]) {
     let mut args = vec![
         "seq2seq",
         "train",
         "--out",
-        s(&model),
+        s(model),
         "--dates",
-        "400",
+        dates,
         "--epochs",
-        "3",
-        "--scheduled-sampling",
-        "0.5",
+        epochs,
     ];
     args.extend(SMALL);
+    args.extend(extra);
     ok(recur(&args));
+}
+
+/// Scheduled sampling trains (its semantics are checked in the crate's unit tests).
+#[test]
+fn seq2seq_trains_with_scheduled_sampling() {
+    let model = temp_dir("s2s-sampling").join("m");
+    train_dates(&model, "400", "3", &["--scheduled-sampling", "0.5"]);
     let settings = std::fs::read_to_string(model.join("seq2seq.json")).unwrap();
     assert!(settings.contains("\"scheduled_sampling\": 0.5"), "{settings}");
 }
@@ -252,18 +255,7 @@ fn seq2seq_trains_with_scheduled_sampling() {
 fn seq2seq_learns_the_generated_date_task() {
     let dir = temp_dir("s2s-dates");
     let model = dir.join("dates");
-    let mut args = vec![
-        "seq2seq",
-        "train",
-        "--out",
-        s(&model),
-        "--dates",
-        "3000",
-        "--epochs",
-        "8",
-    ];
-    args.extend(SMALL);
-    ok(recur(&args));
+    train_dates(&model, "3000", "8", &[]);
     let history: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(model.join("history.json")).unwrap()).unwrap();
     let best = history
