@@ -17,7 +17,7 @@ pub use evaluate::{coverage, horizon_errors, naive, seasonal_naive, Coverage, Ho
 pub use features::{Calendar, ColumnEncoding, Encoding, FeatureSpec, Features, OutputKind};
 pub use forecaster::{Forecaster, Interval, SeriesColumns};
 
-use forecaster::read_forecasts;
+use forecaster::{mean_forecast, read_forecasts};
 use recur_core::Rng;
 use recur_data::{dates, DailySeries};
 use recur_nn::{Model, ModelConfig, NnError, Result};
@@ -57,6 +57,9 @@ pub struct ForecastOptions {
     /// early-stopping errors and the intervals stay those of the first fit (made on days it did
     /// not train on).
     pub refit: bool,
+    /// Calibrate the intervals on every member's early-stopping errors pooled, rather than on
+    /// the ensemble mean's (the same for one model).
+    pub member_residuals: bool,
     /// Cores to train on.
     pub threads: usize,
     /// Progress bar and a line per epoch on stderr.
@@ -247,15 +250,23 @@ pub fn run(series: &DailySeries, options: &ForecastOptions) -> Result<Forecast> 
         interval: None,
     };
     // Early-stopping errors and intervals come from the first fit: the refit trained on those days.
-    let early = forecaster.predict(&features, &early_ends, options.threads)?;
+    let per_member = forecaster.member_forecasts(&features, &early_ends, options.threads)?;
+    let early = mean_forecast(&per_member);
     if let Some(level) = options.interval {
-        let residuals: Vec<Vec<f64>> = split
-            .early_stop
-            .iter()
-            .zip(&early)
-            .map(|(&o, f)| f.iter().enumerate().map(|(k, v)| v - series.values[o + k]).collect())
-            .collect();
-        forecaster.interval = Some(Interval::conformal(level, &residuals));
+        let residuals = |forecasts: &[Vec<f64>]| -> Vec<Vec<f64>> {
+            split
+                .early_stop
+                .iter()
+                .zip(forecasts)
+                .map(|(&o, f)| f.iter().enumerate().map(|(k, v)| v - series.values[o + k]).collect())
+                .collect()
+        };
+        let errors = if options.member_residuals {
+            per_member.iter().flat_map(|f| residuals(f)).collect()
+        } else {
+            residuals(&early)
+        };
+        forecaster.interval = Some(Interval::conformal(level, &errors));
     }
     if options.refit {
         forecaster.members = refits;
@@ -358,6 +369,7 @@ mod tests {
             ensemble: 2,
             interval: Some(0.8),
             refit: false,
+            member_residuals: false,
             threads: 1,
             verbose: false,
         }
@@ -428,6 +440,32 @@ mod tests {
             (&a.best_epochs, &a.early_stop_errors)
         );
         assert_eq!(c.forecaster.interval, a.forecaster.interval);
+    }
+
+    /// Intervals from the members' pooled early-stopping errors: for one model the same as the
+    /// ensemble mean's; for two, no wider than the wider member's own interval.
+    #[test]
+    fn forecast_member_residuals_pool_the_members_errors() {
+        let s = series();
+        let o = ForecastOptions {
+            ensemble: 1,
+            ..options(&s)
+        };
+        let half_width = |o: &ForecastOptions| run(&s, o).unwrap().forecaster.interval.unwrap().half_width;
+        let pooled = ForecastOptions {
+            member_residuals: true,
+            ..o.clone()
+        };
+        assert_eq!(half_width(&o), half_width(&pooled));
+        let own: Vec<Vec<f64>> = [5, 6]
+            .map(|seed| half_width(&ForecastOptions { seed, ..o.clone() }))
+            .into();
+        let two = half_width(&ForecastOptions { ensemble: 2, ..pooled });
+        let mean = half_width(&ForecastOptions { ensemble: 2, ..o });
+        assert_ne!(two, mean);
+        for h in 0..7 {
+            assert!(two[h] <= own[0][h].max(own[1][h]), "horizon {}", h + 1);
+        }
     }
 
     #[test]

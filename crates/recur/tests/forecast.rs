@@ -268,6 +268,10 @@ fn forecast_saves_a_model_that_forecasts_the_days_ahead_with_intervals() {
     }
     assert_eq!(r["interval"]["half_width"], refit["interval"]["half_width"]);
     assert_ne!(r["mae"], refit["mae"]);
+    // Intervals from the two members' pooled errors: the same forecasts, other half-widths.
+    let pooled = json(&fit(&["--force", "--member-residuals"]));
+    assert_eq!(r["mae"], pooled["mae"]);
+    assert_ne!(r["interval"]["half_width"], pooled["interval"]["half_width"]);
     // Forecast the week after the last value: the day types ahead are in the CSV.
     let ahead = small_csv(&d, 200, 7);
     let a = ahead.to_str().unwrap();

@@ -86,6 +86,10 @@ pub struct ForecastArgs {
     /// the reported early-stopping MAE stay those of the first fit).
     #[arg(long)]
     refit: bool,
+    /// Calibrate the intervals on every ensemble member's early-stopping errors pooled, not on
+    /// the ensemble mean's (whose smaller errors give narrower intervals).
+    #[arg(long)]
+    member_residuals: bool,
     /// Cores to train on.
     #[arg(long, default_value_t = default_threads())]
     pub(crate) threads: usize,
@@ -127,6 +131,7 @@ impl ForecastArgs {
             ("--interval", self.interval.is_some()),
             ("--ensemble", self.ensemble != 1),
             ("--refit", self.refit),
+            ("--member-residuals", self.member_residuals),
         ]
         .into_iter()
         .filter_map(|(name, set)| set.then_some(name))
@@ -226,6 +231,7 @@ pub fn forecast(args: ForecastArgs) -> Result<()> {
         ensemble: args.ensemble.max(1),
         interval: args.interval,
         refit: args.refit,
+        member_residuals: args.member_residuals,
         threads: args.threads.max(1),
         verbose: !args.quiet && !args.json,
     };
