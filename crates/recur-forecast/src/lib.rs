@@ -4,7 +4,8 @@
 //!
 //! Nothing after the training range chooses anything: early stopping (and the interval's
 //! calibration) uses the last `early_stop_days` of the training range, whose windows the model
-//! is not trained on; the test range is only scored. Origins are the test days `d` whose
+//! is not trained on (an optional refit then trains on every training window for the epochs
+//! chosen); the test range is only scored. Origins are the test days `d` whose
 //! `horizon` targets all fall inside the range; the model sees the `window` days before `d`.
 //! Errors are in the series' own units.
 
