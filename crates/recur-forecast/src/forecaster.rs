@@ -107,22 +107,21 @@ impl Forecaster {
         Ok(first)
     }
 
-    /// The members' mean forecast, in the series' units, of the windows ending on `ends`.
-    pub fn predict(&self, features: &Features, ends: &[usize], threads: usize) -> Result<Vec<Vec<f64>>> {
+    /// Each member's forecast (`[member][window][horizon]`), in the series' units, of the windows
+    /// ending on `ends`.
+    pub fn member_forecasts(&self, features: &Features, ends: &[usize], threads: usize) -> Result<Vec<Vec<Vec<f64>>>> {
         let kind = self.kind()?;
         let batch = features.batch(ends, kind);
-        let mut sum = vec![vec![0.0; self.spec.horizon]; ends.len()];
-        for model in &self.members {
-            let y = predict_parallel(model, &batch.x, threads)?;
-            for (s, f) in sum.iter_mut().zip(read_forecasts(&y, kind, ends, features)?) {
-                s.iter_mut().zip(f).for_each(|(s, f)| *s += f);
-            }
-        }
-        let k = self.members.len() as f64;
-        Ok(sum
-            .into_iter()
-            .map(|f| f.into_iter().map(|v| v / k).collect())
-            .collect())
+        self.members
+            .iter()
+            .map(|model| read_forecasts(&predict_parallel(model, &batch.x, threads)?, kind, ends, features))
+            .collect()
+    }
+
+    /// The members' mean forecast, in the series' units, of the windows ending on `ends`.
+    pub fn predict(&self, features: &Features, ends: &[usize], threads: usize) -> Result<Vec<Vec<f64>>> {
+        let members = self.member_forecasts(features, ends, threads)?;
+        Ok(mean_forecast(&members))
     }
 
     /// Forecasts the `horizon` days after the day at index `last` (the last one the model may
@@ -222,6 +221,20 @@ impl Forecaster {
         forecaster.kind().map_err(|e| bad(e.to_string()))?;
         Ok((forecaster, settings.columns))
     }
+}
+
+/// The mean over members of `forecasts[member][window][horizon]`.
+pub(crate) fn mean_forecast(forecasts: &[Vec<Vec<f64>>]) -> Vec<Vec<f64>> {
+    let k = forecasts.len().max(1) as f64;
+    let mut sum = forecasts.first().cloned().unwrap_or_default();
+    sum.iter_mut().flatten().for_each(|v| *v = 0.0);
+    for member in forecasts {
+        for (s, f) in sum.iter_mut().zip(member) {
+            s.iter_mut().zip(f).for_each(|(s, f)| *s += f);
+        }
+    }
+    sum.iter_mut().flatten().for_each(|v| *v /= k);
+    sum
 }
 
 /// The forecast of each window in the series' units: the last step of a sequence output.

@@ -4,7 +4,8 @@
 //!
 //! Nothing after the training range chooses anything: early stopping (and the interval's
 //! calibration) uses the last `early_stop_days` of the training range, whose windows the model
-//! is not trained on; the test range is only scored. Origins are the test days `d` whose
+//! is not trained on (an optional refit then trains on every training window for the epochs
+//! chosen); the test range is only scored. Origins are the test days `d` whose
 //! `horizon` targets all fall inside the range; the model sees the `window` days before `d`.
 //! Errors are in the series' own units.
 
@@ -17,11 +18,11 @@ pub use evaluate::{coverage, horizon_errors, naive, seasonal_naive, Coverage, Ho
 pub use features::{Calendar, ColumnEncoding, Encoding, FeatureSpec, Features, OutputKind};
 pub use forecaster::{Forecaster, Interval, SeriesColumns};
 
-use forecaster::read_forecasts;
+use forecaster::{mean_forecast, read_forecasts};
 use recur_core::Rng;
 use recur_data::{dates, DailySeries};
 use recur_nn::{Model, ModelConfig, NnError, Result};
-use recur_train::{fit, Clip, FitOptions, Goal, Loss, OptimizerConfig, Schedule, TrainConfig, Trainer};
+use recur_train::{fit, Batch, Clip, FitOptions, Goal, Loss, OptimizerConfig, Schedule, TrainConfig, Trainer};
 
 /// Everything a forecasting run needs besides the series.
 #[derive(Clone, Debug)]
@@ -52,6 +53,14 @@ pub struct ForecastOptions {
     pub ensemble: usize,
     /// Nominal coverage of conformal prediction intervals, e.g. 0.8.
     pub interval: Option<f64>,
+    /// Once early stopping has chosen a member's epochs, train it again from its initial weights
+    /// on every training window, the early-stopping days' included, for that many epochs. The
+    /// early-stopping errors and the intervals stay those of the first fit (made on days it did
+    /// not train on).
+    pub refit: bool,
+    /// Calibrate the intervals on every member's early-stopping errors pooled, rather than on
+    /// the ensemble mean's (the same for one model).
+    pub member_residuals: bool,
     /// Cores to train on.
     pub threads: usize,
     /// Progress bar and a line per epoch on stderr.
@@ -76,7 +85,8 @@ pub struct Forecast {
     pub baselines: Vec<(&'static str, Vec<Vec<f64>>, HorizonErrors)>,
     /// Epochs trained, per ensemble member.
     pub epochs: Vec<usize>,
-    /// The epoch whose weights were kept, per ensemble member.
+    /// The epoch whose weights were kept, per ensemble member (with `refit`, the epochs the
+    /// member was trained again for).
     pub best_epochs: Vec<usize>,
     /// The trained models, their encoding and intervals.
     pub forecaster: Forecaster,
@@ -149,38 +159,62 @@ pub fn split(series: &DailySeries, options: &ForecastOptions) -> Result<Split> {
     })
 }
 
+/// A trainer for one ensemble member: Huber loss, Adam with clipping, a constant rate.
+fn trainer(options: &ForecastOptions, seed: u64) -> Result<Trainer<f32>> {
+    Ok(Trainer::new(
+        Model::<f32>::new(options.model.clone(), seed)?,
+        TrainConfig {
+            loss: Loss::Huber { delta: 1.0 },
+            optimizer: OptimizerConfig::adam(),
+            clip: Some(Clip::GlobalNorm(1.0)),
+            schedule: Schedule::Constant {
+                lr: options.learning_rate,
+            },
+            threads: options.threads,
+            seed,
+        },
+    ))
+}
+
+/// The batches of a 0-based epoch: the windows ending on `ends`, shuffled by seed and epoch.
+fn epoch_batches(
+    features: &Features,
+    ends: &[usize],
+    kind: OutputKind,
+    options: &ForecastOptions,
+    seed: u64,
+    epoch: usize,
+) -> Vec<Batch<f32>> {
+    let mut ends = ends.to_vec();
+    Rng::derive(seed, epoch as u64).shuffle(&mut ends);
+    ends.chunks(options.batch_size.max(1))
+        .map(|c| features.batch(c, kind))
+        .collect()
+}
+
 /// Trains the model (an ensemble of `options.ensemble`) on the training range, stopping early
-/// on its last days, and forecasts every scored origin.
+/// on its last days (and, with `refit`, trains it again on the whole range for the epochs chosen),
+/// and forecasts every scored origin.
 pub fn run(series: &DailySeries, options: &ForecastOptions) -> Result<Forecast> {
     let split = split(series, options)?;
     let (w, h) = (options.spec.window, options.spec.horizon);
     let encoding = Encoding::fit(series, split.train_end);
     let features = Features::new(series, &encoding, options.spec.clone())?;
     let kind = models::output_kind(&options.model, features.width, h)?;
-    // Training windows' targets end before the first early-stopping origin.
+    // Training windows' targets end before the first early-stopping origin; a refit's end on the
+    // last training day.
     let train_ends: Vec<usize> = (w - 1..split.early_stop[0] - h).collect();
+    let all_ends: Vec<usize> = (w - 1..split.train_end - h).collect();
     let early_ends: Vec<usize> = split.early_stop.iter().map(|o| o - 1).collect();
     let early_batch = features.batch(&early_ends, kind);
     let size = options.ensemble.max(1);
-    let (mut members, mut epochs, mut best_epochs) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut members, mut refits, mut epochs, mut best_epochs) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for k in 0..size {
         if size > 1 && options.verbose {
             eprintln!("ensemble member {} of {size}", k + 1);
         }
         let seed = options.seed + k as u64;
-        let mut trainer = Trainer::new(
-            Model::<f32>::new(options.model.clone(), seed)?,
-            TrainConfig {
-                loss: Loss::Huber { delta: 1.0 },
-                optimizer: OptimizerConfig::adam(),
-                clip: Some(Clip::GlobalNorm(1.0)),
-                schedule: Schedule::Constant {
-                    lr: options.learning_rate,
-                },
-                threads: options.threads,
-                seed,
-            },
-        );
+        let mut trainer = trainer(options, seed)?;
         let fit_options = FitOptions {
             epochs: options.epochs,
             monitor: "early_stop_mae".into(),
@@ -193,14 +227,7 @@ pub fn run(series: &DailySeries, options: &ForecastOptions) -> Result<Forecast> 
         let report = fit(
             &mut trainer,
             &fit_options,
-            |epoch| {
-                let mut ends = train_ends.clone();
-                Rng::derive(seed, epoch as u64).shuffle(&mut ends);
-                Ok(ends
-                    .chunks(options.batch_size.max(1))
-                    .map(|c| features.batch(c, kind))
-                    .collect())
-            },
+            |epoch| Ok(epoch_batches(&features, &train_ends, kind, options, seed, epoch)),
             |t| {
                 let y = t.predict(&early_batch.x)?;
                 let f = read_forecasts(&y, kind, &early_ends, &features)?;
@@ -213,6 +240,9 @@ pub fn run(series: &DailySeries, options: &ForecastOptions) -> Result<Forecast> 
         epochs.push(report.history.len());
         best_epochs.push(report.best_epoch);
         members.push(trainer.model);
+        if options.refit {
+            refits.push(refit(options, &features, &all_ends, kind, seed, report.best_epoch)?);
+        }
     }
     let mut forecaster = Forecaster {
         members,
@@ -220,15 +250,27 @@ pub fn run(series: &DailySeries, options: &ForecastOptions) -> Result<Forecast> 
         spec: options.spec.clone(),
         interval: None,
     };
-    let early = forecaster.predict(&features, &early_ends, options.threads)?;
+    // Early-stopping errors and intervals come from the first fit: the refit trained on those days.
+    let per_member = forecaster.member_forecasts(&features, &early_ends, options.threads)?;
+    let early = mean_forecast(&per_member);
     if let Some(level) = options.interval {
-        let residuals: Vec<Vec<f64>> = split
-            .early_stop
-            .iter()
-            .zip(&early)
-            .map(|(&o, f)| f.iter().enumerate().map(|(k, v)| v - series.values[o + k]).collect())
-            .collect();
-        forecaster.interval = Some(Interval::conformal(level, &residuals));
+        let residuals = |forecasts: &[Vec<f64>]| -> Vec<Vec<f64>> {
+            split
+                .early_stop
+                .iter()
+                .zip(forecasts)
+                .map(|(&o, f)| f.iter().enumerate().map(|(k, v)| v - series.values[o + k]).collect())
+                .collect()
+        };
+        let errors = if options.member_residuals {
+            per_member.iter().flat_map(|f| residuals(f)).collect()
+        } else {
+            residuals(&early)
+        };
+        forecaster.interval = Some(Interval::conformal(level, &errors));
+    }
+    if options.refit {
+        forecaster.members = refits;
     }
     let ends: Vec<usize> = split.origins.iter().map(|o| o - 1).collect();
     let forecasts = forecaster.predict(&features, &ends, options.threads)?;
@@ -257,6 +299,36 @@ pub fn run(series: &DailySeries, options: &ForecastOptions) -> Result<Forecast> 
         best_epochs,
         forecaster,
     })
+}
+
+/// Trains a member again from its initial weights (`seed`) on the windows ending on `ends` for
+/// `epochs` epochs, its batches shuffled as in the first fit.
+fn refit(
+    options: &ForecastOptions,
+    features: &Features,
+    ends: &[usize],
+    kind: OutputKind,
+    seed: u64,
+    epochs: usize,
+) -> Result<Model<f32>> {
+    let mut trainer = trainer(options, seed)?;
+    for epoch in 0..epochs {
+        let mut loss = 0.0;
+        let mut count = 0;
+        for batch in epoch_batches(features, ends, kind, options, seed, epoch) {
+            let s = trainer.train_step(&batch.x, &batch.targets)?;
+            loss += s.loss * s.count as f64;
+            count += s.count;
+        }
+        if options.verbose {
+            eprintln!(
+                "refit epoch {}/{epochs}: loss {:.4} on every training window",
+                epoch + 1,
+                loss / count.max(1) as f64
+            );
+        }
+    }
+    Ok(trainer.model)
 }
 
 #[cfg(test)]
@@ -297,36 +369,104 @@ mod tests {
             seed: 5,
             ensemble: 2,
             interval: Some(0.8),
+            refit: false,
+            member_residuals: false,
             threads: 1,
             verbose: false,
         }
     }
 
     /// Changing the values after a day `d` of the test range changes no forecast made at an
-    /// origin whose window and targets end before `d`: the test range chooses nothing.
+    /// origin whose window and targets end before `d`, with or without a refit: the test range
+    /// chooses nothing.
     #[test]
     fn forecast_no_peeking_past_the_training_range() {
         let s = series();
-        let o = options(&s);
-        let a = run(&s, &o).unwrap();
-        let d = 350;
-        let mut changed = s.clone();
-        changed.values[d..].iter_mut().for_each(|v| *v *= 1.7);
-        let b = run(&changed, &o).unwrap();
-        assert_eq!(a.origins, b.origins);
-        let mut same = 0;
-        for (i, &origin) in a.origins.iter().enumerate() {
-            if origin + 7 <= d {
-                assert_eq!(a.forecasts[i], b.forecasts[i], "origin {origin}");
-                same += 1;
+        for refit in [false, true] {
+            let o = ForecastOptions { refit, ..options(&s) };
+            let a = run(&s, &o).unwrap();
+            let d = 350;
+            let mut changed = s.clone();
+            changed.values[d..].iter_mut().for_each(|v| *v *= 1.7);
+            let b = run(&changed, &o).unwrap();
+            assert_eq!(a.origins, b.origins);
+            let mut same = 0;
+            for (i, &origin) in a.origins.iter().enumerate() {
+                if origin + 7 <= d {
+                    assert_eq!(a.forecasts[i], b.forecasts[i], "origin {origin}, refit {refit}");
+                    same += 1;
+                }
             }
+            assert_eq!(same, d - 300 - 6);
+            assert_eq!(a.best_epochs, b.best_epochs);
+            assert_eq!(a.forecaster.interval, b.forecaster.interval);
+            let last = a.origins.len() - 1;
+            assert_ne!(a.forecasts[last], b.forecasts[last], "later windows see the change");
+            assert_ne!(a.errors, b.errors);
         }
-        assert_eq!(same, d - 300 - 6);
+    }
+
+    /// A refit trains on the early-stopping days: swapping two of their values (the scaling
+    /// stays the same) moves forecasts whose windows do not hold them, which nothing else does.
+    /// Its early-stopping errors and intervals are the first fit's.
+    #[test]
+    fn forecast_refit_trains_on_the_early_stopping_days() {
+        let s = series();
+        let mut swapped = s.clone();
+        swapped.values.swap(280, 285);
+        // Origins from 307 on see the 21 days from 286: neither swapped day.
+        let far = |r: &Forecast| -> Vec<Vec<f64>> {
+            r.origins
+                .iter()
+                .zip(&r.forecasts)
+                .filter(|(&origin, _)| origin >= 307)
+                .map(|(_, f)| f.clone())
+                .collect()
+        };
+        let o = options(&s);
+        let (a, b) = (run(&s, &o).unwrap(), run(&swapped, &o).unwrap());
+        assert_eq!(a.forecaster.encoding, b.forecaster.encoding);
         assert_eq!(a.best_epochs, b.best_epochs);
-        assert_eq!(a.forecaster.interval, b.forecaster.interval);
-        let last = a.origins.len() - 1;
-        assert_ne!(a.forecasts[last], b.forecasts[last], "later windows see the change");
-        assert_ne!(a.errors, b.errors);
+        assert_eq!(
+            far(&a),
+            far(&b),
+            "without a refit the early-stopping days are not trained on"
+        );
+        let o = ForecastOptions { refit: true, ..o };
+        let (c, d) = (run(&s, &o).unwrap(), run(&swapped, &o).unwrap());
+        assert_ne!(far(&c), far(&d), "the refit trains on the early-stopping days");
+        assert_ne!(far(&a), far(&c));
+        assert_eq!(
+            (&c.best_epochs, &c.early_stop_errors),
+            (&a.best_epochs, &a.early_stop_errors)
+        );
+        assert_eq!(c.forecaster.interval, a.forecaster.interval);
+    }
+
+    /// Intervals from the members' pooled early-stopping errors: for one model the same as the
+    /// ensemble mean's; for two, no wider than the wider member's own interval.
+    #[test]
+    fn forecast_member_residuals_pool_the_members_errors() {
+        let s = series();
+        let o = ForecastOptions {
+            ensemble: 1,
+            ..options(&s)
+        };
+        let half_width = |o: &ForecastOptions| run(&s, o).unwrap().forecaster.interval.unwrap().half_width;
+        let pooled = ForecastOptions {
+            member_residuals: true,
+            ..o.clone()
+        };
+        assert_eq!(half_width(&o), half_width(&pooled));
+        let own: Vec<Vec<f64>> = [5, 6]
+            .map(|seed| half_width(&ForecastOptions { seed, ..o.clone() }))
+            .into();
+        let two = half_width(&ForecastOptions { ensemble: 2, ..pooled });
+        let mean = half_width(&ForecastOptions { ensemble: 2, ..o });
+        assert_ne!(two, mean);
+        for h in 0..7 {
+            assert!(two[h] <= own[0][h].max(own[1][h]), "horizon {}", h + 1);
+        }
     }
 
     #[test]

@@ -259,6 +259,19 @@ fn forecast_saves_a_model_that_forecasts_the_days_ahead_with_intervals() {
     assert!(r["early_stop_mean_mae"].as_f64().is_some());
     assert!(model.join("forecast.json").is_file() && model.join("members/1/model.safetensors").is_file());
     fails_with(fit(&[]), "already holds a model; add --force");
+    // A refit keeps the first fit's epochs, early-stopping errors and intervals, and trains on
+    // the early-stopping days, so its forecasts differ.
+    let refit = json(&fit(&["--force", "--refit"]));
+    assert_eq!((&r["refit"], &refit["refit"]), (&false.into(), &true.into()));
+    for same in ["best_epochs", "early_stop_mae"] {
+        assert_eq!(r[same], refit[same], "{same}");
+    }
+    assert_eq!(r["interval"]["half_width"], refit["interval"]["half_width"]);
+    assert_ne!(r["mae"], refit["mae"]);
+    // Intervals from the two members' pooled errors: the same forecasts, other half-widths.
+    let pooled = json(&fit(&["--force", "--member-residuals"]));
+    assert_eq!(r["mae"], pooled["mae"]);
+    assert_ne!(r["interval"]["half_width"], pooled["interval"]["half_width"]);
     // Forecast the week after the last value: the day types ahead are in the CSV.
     let ahead = small_csv(&d, 200, 7);
     let a = ahead.to_str().unwrap();
@@ -290,6 +303,7 @@ fn forecast_saves_a_model_that_forecasts_the_days_ahead_with_intervals() {
         use_model(a, &["--train-until", "2020-06-01"]),
         "--train-until train a model",
     );
+    fails_with(use_model(a, &["--refit"]), "--refit train a model");
     fails_with(use_model(a, &["--from", "2020-07-20"]), "--from 2020-07-20:");
     let other = d.join("other.csv");
     std::fs::write(
