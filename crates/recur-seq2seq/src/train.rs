@@ -1,9 +1,9 @@
 //! Training an encoder–decoder: batches of similar source length, teacher forcing with each
-//! batch split across threads (one replica per thread; their gradients summed in shard order,
-//! so a run depends on the seed and thread count only), Adam with gradient clipping, and each
-//! epoch scored by decoding the validation words (a held-out part of the training file):
-//! the learning rate halves when that score stops improving, and the best epoch's weights
-//! are the ones kept.
+//! batch split across threads (the model and a replica for each further thread; their
+//! gradients summed in shard order, so a run depends on the seed and thread count only),
+//! Adam with gradient clipping, and each epoch scored by decoding the validation words (a
+//! held-out part of the training file): the learning rate halves when that score stops
+//! improving, and the best epoch's weights are the ones kept.
 
 use crate::decoder::Batch;
 use crate::metrics::{score, Scores};
@@ -110,7 +110,9 @@ pub fn train(
         return Err(NnError::Input("no training pairs".into()));
     }
     let threads = options.threads.max(1);
-    let mut replicas: Vec<Seq2Seq<f32>> = (0..threads).map(|_| model.clone()).collect();
+    // The first shard trains on the model itself, each other on a copy: one copy fewer to
+    // gather gradients from and to update after each step.
+    let mut replicas: Vec<Seq2Seq<f32>> = (1..threads).map(|_| model.clone()).collect();
     let mut optimizer = Optimizer::new(OptimizerConfig::adam());
     let mut lr = options.lr;
     let mut history: Vec<EpochRecord> = Vec::new();
@@ -130,7 +132,11 @@ pub fn train(
             let total: usize = batch.iter().map(|&p| pairs[p].1.len() + 1).sum();
             let scale = 1.0 / total as f64;
             let used = shards.len();
-            let results = run_on_workers(&mut replicas[..used], |w, replica| {
+            let mut workers: Vec<&mut Seq2Seq<f32>> = std::iter::once(&mut *model)
+                .chain(replicas.iter_mut())
+                .take(used)
+                .collect();
+            let results = run_on_workers(&mut workers, |w, replica| {
                 let chosen: Vec<(&[u32], &[u32])> = batch[shards[w].clone()]
                     .iter()
                     .map(|&p| (pairs[p].0.as_slice(), pairs[p].1.as_slice()))
@@ -146,7 +152,7 @@ pub fn train(
                 tokens += s.tokens;
                 correct += s.correct;
             }
-            gather(model, &replicas[..used]);
+            gather(model, &replicas[..used - 1]);
             let mut params = model.params_mut();
             clip_gradients(&mut params, Some(Clip::GlobalNorm(options.clip)));
             optimizer.update_on_threads(params, lr, threads);
@@ -258,16 +264,15 @@ fn epoch_batches(pairs: &[IdPair], batch: usize, mut rng: Rng) -> Vec<Vec<usize>
     batches
 }
 
-/// The master's gradients = the sum of the replicas' (in shard order; each was already
-/// scaled by the batch's token count).
+/// Adds the replicas' gradients to the master's, which holds the first shard's (in shard
+/// order; each was already scaled by the batch's token count).
 fn gather(master: &mut Seq2Seq<f32>, replicas: &[Seq2Seq<f32>]) {
     let sources: Vec<Vec<&recur_nn::Param<f32>>> = replicas
         .iter()
         .map(|r| r.named_params().into_iter().map(|(_, p)| p).collect())
         .collect();
     for (i, dst) in master.params_mut().into_iter().enumerate() {
-        dst.grad.copy_from_slice(&sources[0][i].grad);
-        for s in &sources[1..] {
+        for s in &sources {
             dst.grad.iter_mut().zip(&s[i].grad).for_each(|(a, b)| *a += *b);
         }
     }
