@@ -9,7 +9,7 @@ use crate::decoder::Batch;
 use crate::metrics::{score, Scores};
 use crate::model::Seq2Seq;
 use crate::search::{search, SearchOptions};
-use recur_core::parallel::{run_on_workers, shard_ranges, split_by_size};
+use recur_core::parallel::{run_on_workers, shard_ranges};
 use recur_core::Rng;
 use recur_nn::NnError;
 use recur_train::optim::{clip_with_norm, Clip, Optimizer, OptimizerConfig};
@@ -152,11 +152,13 @@ pub fn train(
                 tokens += s.tokens;
                 correct += s.correct;
             }
-            let norm = gather(model, &replicas[..used - 1], threads);
+            let norm = gather(model, &replicas[..used - 1]);
             let mut params = model.params_mut();
             clip_with_norm(&mut params, Some(Clip::GlobalNorm(options.clip)), norm);
             optimizer.update_on_threads(params, lr, threads);
-            copy_values(&mut replicas, model, threads);
+            for r in &mut replicas {
+                copy_values(r, model);
+            }
             step += 1;
             progress(Progress::Batch(i + 1, batches.len()));
         }
@@ -263,52 +265,34 @@ fn epoch_batches(pairs: &[IdPair], batch: usize, mut rng: Rng) -> Vec<Vec<usize>
 }
 
 /// Adds the replicas' gradients to the master's, which holds the first shard's (in shard
-/// order; each was already scaled by the batch's token count), the tensors shared out over
-/// `threads`; returns the global L2 norm of the sums.
-fn gather(master: &mut Seq2Seq<f32>, replicas: &[Seq2Seq<f32>], threads: usize) -> f64 {
+/// order; each was already scaled by the batch's token count), and returns the global L2
+/// norm of the sums, taken in the same pass.
+fn gather(master: &mut Seq2Seq<f32>, replicas: &[Seq2Seq<f32>]) -> f64 {
     let sources: Vec<Vec<&recur_nn::Param<f32>>> = replicas
         .iter()
         .map(|r| r.named_params().into_iter().map(|(_, p)| p).collect())
         .collect();
-    let work: Vec<_> = master.params_mut().into_iter().enumerate().collect();
-    let mut groups = split_by_size(work, |(_, p)| p.len(), threads);
-    let squares = run_on_workers(&mut groups, |_, group| {
-        let mut sum = 0.0;
-        for (i, dst) in group.iter_mut() {
-            for s in &sources {
-                dst.grad.iter_mut().zip(&s[*i].grad).for_each(|(a, b)| *a += *b);
-            }
-            // Eight running sums, so the additions do not wait on each other.
-            let mut lanes = [0.0f64; 8];
-            let chunks = dst.grad.chunks_exact(8);
-            let tail: f64 = chunks.remainder().iter().map(|&g| f64::from(g).powi(2)).sum();
-            for chunk in chunks {
-                lanes
-                    .iter_mut()
-                    .zip(chunk)
-                    .for_each(|(l, &g)| *l += f64::from(g).powi(2));
-            }
-            sum += lanes.iter().sum::<f64>() + tail;
+    // Eight running sums, so the additions do not wait on each other.
+    let mut lanes = [0.0f64; 8];
+    for (i, dst) in master.params_mut().into_iter().enumerate() {
+        for s in &sources {
+            dst.grad.iter_mut().zip(&s[i].grad).for_each(|(a, b)| *a += *b);
         }
-        sum
-    });
-    squares.iter().sum::<f64>().sqrt()
+        let chunks = dst.grad.chunks_exact(8);
+        lanes[0] += chunks.remainder().iter().map(|&g| f64::from(g).powi(2)).sum::<f64>();
+        for chunk in chunks {
+            lanes
+                .iter_mut()
+                .zip(chunk)
+                .for_each(|(l, &g)| *l += f64::from(g).powi(2));
+        }
+    }
+    lanes.iter().sum::<f64>().sqrt()
 }
 
-/// Copies `from`'s weights into every replica (after each update), the tensors shared out
-/// over `threads`.
-fn copy_values(replicas: &mut [Seq2Seq<f32>], from: &Seq2Seq<f32>, threads: usize) {
-    let mut targets: Vec<Vec<&mut recur_nn::Param<f32>>> = replicas.iter_mut().map(|r| r.params_mut()).collect();
-    let mut work = Vec::new();
-    for (_, src) in from.named_params().into_iter().rev() {
-        let dsts: Vec<_> = targets.iter_mut().filter_map(Vec::pop).collect();
-        work.push((src, dsts));
+/// Copies `from`'s weights into `to` (the replicas after each update).
+fn copy_values(to: &mut Seq2Seq<f32>, from: &Seq2Seq<f32>) {
+    for (dst, (_, src)) in to.params_mut().into_iter().zip(from.named_params()) {
+        dst.value.copy_from_slice(&src.value);
     }
-    work.reverse();
-    let mut groups = split_by_size(work, |(src, _)| src.len(), threads);
-    run_on_workers(&mut groups, |_, group| {
-        for (src, dsts) in group.iter_mut() {
-            dsts.iter_mut().for_each(|d| d.value.copy_from_slice(&src.value));
-        }
-    });
 }
