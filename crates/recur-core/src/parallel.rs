@@ -26,6 +26,24 @@ pub fn shard_ranges(n: usize, parts: usize) -> Vec<Range<usize>> {
         .collect()
 }
 
+/// Splits `items` into at most `parts` runs of consecutive items of about equal total `size`
+/// (tensors shared out over threads for an element-wise pass).
+pub fn split_by_size<I>(items: Vec<I>, size: impl Fn(&I) -> usize, parts: usize) -> Vec<Vec<I>> {
+    let total: usize = items.iter().map(&size).sum();
+    let share = total.div_ceil(parts.max(1)).max(1);
+    let mut groups: Vec<Vec<I>> = vec![Vec::new()];
+    let mut filled = 0;
+    for item in items {
+        if filled >= share {
+            groups.push(Vec::new());
+            filled = 0;
+        }
+        filled += size(&item);
+        groups.last_mut().expect("one group at least").push(item);
+    }
+    groups
+}
+
 /// Runs `work(i, &mut workers[i])` for every worker, each on its own thread (the first on the
 /// calling thread), and returns the results in worker order.
 pub fn run_on_workers<W: Send, R: Send>(workers: &mut [W], work: impl Fn(usize, &mut W) -> R + Sync) -> Vec<R> {
@@ -66,5 +84,24 @@ mod tests {
                 assert!(r.windows(2).all(|w| w[0].end == w[1].start));
             }
         }
+    }
+
+    /// The groups keep every item once, in order, at most `parts` of them, none empty
+    /// unless there is nothing to split.
+    #[test]
+    fn split_by_size_keeps_order_and_balances() {
+        let sizes = vec![5, 1, 1, 8, 2, 2, 9, 3];
+        for parts in [1, 2, 3, 16] {
+            let groups = split_by_size(sizes.clone(), |&s| s, parts);
+            assert!(groups.len() <= parts);
+            assert!(groups.iter().all(|g| !g.is_empty()));
+            assert_eq!(groups.concat(), sizes);
+        }
+        let halves = split_by_size(sizes.clone(), |&s| s, 2);
+        assert_eq!(
+            halves.iter().map(|g| g.iter().sum::<usize>()).collect::<Vec<_>>(),
+            [17, 14]
+        );
+        assert_eq!(split_by_size(Vec::<usize>::new(), |&s| s, 2), vec![Vec::<usize>::new()]);
     }
 }

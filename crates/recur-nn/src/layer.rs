@@ -198,6 +198,37 @@ pub fn bias_rows<T: Float>(rows: usize, bias: &[T]) -> Vec<T> {
     m
 }
 
+/// Writes the transpose of the `rows × cols` matrix `src` (row stride `ld`) into `dst` (row
+/// stride `ldd`): `dst[c·ldd + r] = src[r·ld + c]`. Per-step products read a weight laid out
+/// this way in place, where they would re-pack its transpose on every call; a training loop
+/// lays it out again after each update, so this goes in tiles that keep both the rows read
+/// and the columns written in cache.
+pub fn transpose<T: Copy>(rows: usize, cols: usize, src: &[T], ld: usize, dst: &mut [T], ldd: usize) {
+    if rows == 0 || cols == 0 {
+        return;
+    }
+    assert!(
+        cols <= ld && (rows - 1) * ld + cols <= src.len(),
+        "transpose source bounds"
+    );
+    assert!(
+        rows <= ldd && (cols - 1) * ldd + rows <= dst.len(),
+        "transpose target bounds"
+    );
+    const TILE: usize = 16;
+    for r0 in (0..rows).step_by(TILE) {
+        let r1 = (r0 + TILE).min(rows);
+        for c0 in (0..cols).step_by(TILE) {
+            for c in c0..(c0 + TILE).min(cols) {
+                let column = &src[r0 * ld + c..];
+                for (i, d) in dst[c * ldd + r0..c * ldd + r1].iter_mut().enumerate() {
+                    *d = column[i * ld];
+                }
+            }
+        }
+    }
+}
+
 /// `y = act(x·Wᵀ + b)` over `rows` rows (dense, and conv1d after im2col). Returns `y` and, when
 /// backward will need it, the pre-activation `z` (empty otherwise).
 pub fn affine_forward<T: Float>(
@@ -286,4 +317,25 @@ pub fn linear_backward<T: Float>(
         n_in,
         true,
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::transpose;
+
+    /// Every element lands at its mirrored place, for sizes that are not whole tiles and a
+    /// source and target wider than the matrix.
+    #[test]
+    fn transpose_matches_the_definition() {
+        let (rows, cols, ld, ldd) = (37, 21, 25, 40);
+        let src: Vec<u32> = (0..(rows * ld) as u32).collect();
+        let mut dst = vec![u32::MAX; cols * ldd];
+        transpose(rows, cols, &src[..(rows - 1) * ld + cols], ld, &mut dst, ldd);
+        for r in 0..rows {
+            for c in 0..cols {
+                assert_eq!(dst[c * ldd + r], src[r * ld + c]);
+            }
+        }
+        assert!(dst.iter().enumerate().all(|(i, &v)| i % ldd < rows || v == u32::MAX));
+    }
 }

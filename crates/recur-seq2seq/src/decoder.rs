@@ -10,7 +10,7 @@
 use crate::model::{add, Seq2Seq};
 use crate::vocab::Vocab;
 use recur_core::{matmul, Float, Rng, Seq, Transpose};
-use recur_nn::layer::{linear, linear_backward};
+use recur_nn::layer::{linear, linear_backward, transpose};
 use recur_nn::{Ctx, Layer, NnError, PreparedMemory, RnnState, StepGradients, StepTape, StepWeights, Tape};
 
 const PAD: u32 = Vocab::PAD;
@@ -128,7 +128,15 @@ impl<T: Float> DecoderState<T> {
 /// decoder's weights laid out for stepping.
 pub struct Decoding<T> {
     memory: PreparedMemory<T>,
-    weights: StepWeights<T>,
+    weights: Layout<T>,
+}
+
+/// The decoder's weights laid out for its per-step products, read in place there instead of
+/// re-packed on every call.
+struct Layout<T> {
+    rnn: StepWeights<T>,
+    /// `linear_out` transposed, `[memory_width + decoder_units, decoder_units]`.
+    out_t: Vec<T>,
 }
 
 /// What one training step's backward needs.
@@ -153,14 +161,16 @@ struct StepOutput<T> {
 }
 
 impl<T: Float> Seq2Seq<T> {
-    /// One decoder step for the first `rows` sequences of `memory`: `x` is their step input
-    /// (embedding, then the fed attentional state), `state` their recurrent state. With `rng`
-    /// it trains: dropout on `h̃` and a record for backward.
+    /// One decoder step for the first `rows` sequences of `memory`: `projected` is their
+    /// embeddings' input projection (overwritten), `feed` the attentional state fed in (empty
+    /// without input feeding), `state` their recurrent state. With `rng` it trains: dropout on
+    /// `h̃` and a record for backward.
     fn step(
         &self,
-        weights: &StepWeights<T>,
+        weights: &Layout<T>,
         memory: &PreparedMemory<T>,
-        x: &[T],
+        projected: &mut [T],
+        feed: &[T],
         state: &RnnState<T>,
         rng: Option<&mut Rng>,
     ) -> StepOutput<T> {
@@ -168,10 +178,10 @@ impl<T: Float> Seq2Seq<T> {
         let rows = state.h.len() / hd;
         let training = rng.is_some();
         let (next, rnn_tape) = if training {
-            let (n, t) = self.rnn.step_train(weights, x, state);
+            let (n, t) = self.rnn.step_train(&weights.rnn, projected, feed, state);
             (n, Some(t))
         } else {
-            (self.rnn.step(weights, x, state), None)
+            (self.rnn.step(&weights.rnn, projected, feed, state), None)
         };
         let mut queries = first_rows(memory.seq().batch, rows, hd);
         queries.data[..rows * hd].copy_from_slice(&next.h);
@@ -182,7 +192,21 @@ impl<T: Float> Seq2Seq<T> {
             cat[b * width..b * width + mem].copy_from_slice(&context.data[b * mem..(b + 1) * mem]);
             cat[b * width + mem..(b + 1) * width].copy_from_slice(&next.h[b * hd..(b + 1) * hd]);
         }
-        let mut h_tilde = linear(&cat, width, &self.linear_out.value, hd, None);
+        let mut h_tilde = vec![T::ZERO; rows * hd];
+        matmul(
+            rows,
+            hd,
+            width,
+            &cat,
+            width,
+            Transpose::No,
+            &weights.out_t,
+            hd,
+            Transpose::No,
+            &mut h_tilde,
+            hd,
+            false,
+        );
         T::tanh_slice(&mut h_tilde);
         let rate = self.config.dropout;
         let mask = match rng {
@@ -215,18 +239,19 @@ impl<T: Float> Seq2Seq<T> {
         }
     }
 
-    /// The step input of the first `rows` sequences: their embeddings at `t`, then the fed state.
-    fn step_input(&self, embedded: &Seq<T>, t: usize, rows: usize, feed: &[T]) -> Vec<T> {
-        let (e, hd) = (self.config.embedding, self.config.decoder_units);
-        let width = self.config.decoder_input();
-        let mut x = vec![T::ZERO; rows * width];
-        for b in 0..rows {
-            x[b * width..b * width + e].copy_from_slice(embedded.step(b, t));
-            if self.config.input_feeding {
-                x[b * width + e..(b + 1) * width].copy_from_slice(&feed[b * hd..(b + 1) * hd]);
-            }
-        }
-        x
+    /// The weights laid out for stepping, the embeddings' share of the recurrent input
+    /// projection taken apart (see [`Recurrent::project_ahead`](recur_nn::Recurrent::project_ahead)).
+    fn layout(&self) -> Result<Layout<T>, NnError> {
+        let (hd, width) = (
+            self.config.decoder_units,
+            self.config.memory_width() + self.config.decoder_units,
+        );
+        let mut out_t = vec![T::ZERO; width * hd];
+        transpose(hd, width, &self.linear_out.value, width, &mut out_t, hd);
+        Ok(Layout {
+            rnn: self.rnn.step_weights(self.config.embedding).map_err(NnError::Config)?,
+            out_t,
+        })
     }
 
     /// Teacher forcing on one batch: forward, the loss (cross-entropy with `label_smoothing`,
@@ -253,25 +278,49 @@ impl<T: Float> Seq2Seq<T> {
         if let Some(m) = &emb_mask {
             embedded.data.iter_mut().zip(m).for_each(|(v, &m)| *v *= m);
         }
-        let weights = self.rnn.step_weights().map_err(NnError::Config)?;
+        // The embeddings' share of the recurrent input projection does not depend on earlier
+        // steps: it is taken for every step at once, rows stacked step after step (the
+        // sequences still decoding at each), and a step multiplies only the fed state.
+        let weights = self.layout()?;
         let time = batch.inputs.time;
+        let active: Vec<usize> = (0..time).map(|t| batch.active(t)).collect();
+        let mut x_ahead = Vec::with_capacity(batch.tokens() * e);
+        for (t, &rows) in active.iter().enumerate() {
+            (0..rows).for_each(|b| x_ahead.extend_from_slice(embedded.step(b, t)));
+        }
+        let stacked = x_ahead.len() / e;
+        let mut projected = self.rnn.project_ahead(&weights.rnn, stacked, &x_ahead);
+        let gh = projected.len() / stacked.max(1);
         let mut outputs = Seq::zeros_like(&batch.inputs, hd);
         let mut state = encoded.initial.clone();
-        let mut feed = vec![T::ZERO; batch.inputs.batch * hd];
+        let mut feed = vec![
+            T::ZERO;
+            if self.config.input_feeding {
+                batch.inputs.batch * hd
+            } else {
+                0
+            }
+        ];
         let mut records = Vec::with_capacity(time);
-        for t in 0..time {
-            let rows = batch.active(t);
+        let mut start = 0;
+        for &rows in &active {
+            let t = records.len();
             state.h.truncate(rows * hd);
             state
                 .c
                 .truncate(if self.config.has_cell_state() { rows * hd } else { 0 });
-            let x = self.step_input(&embedded, t, rows, &feed);
-            let step = self.step(&weights, &memory, &x, &state, Some(ctx.rng));
+            feed.truncate(if self.config.input_feeding { rows * hd } else { 0 });
+            let xw = &mut projected[start * gh..(start + rows) * gh];
+            let step = self.step(&weights, &memory, xw, &feed, &state, Some(ctx.rng));
+            start += rows;
             for b in 0..rows {
                 outputs.step_mut(b, t).copy_from_slice(&step.out[b * hd..(b + 1) * hd]);
             }
             records.push(step.record.expect("training records"));
-            (state, feed) = (step.rnn, step.out);
+            state = step.rnn;
+            if self.config.input_feeding {
+                feed = step.out;
+            }
         }
 
         // Generator and loss over the real target steps.
@@ -310,7 +359,6 @@ impl<T: Float> Seq2Seq<T> {
 
         // Back through the steps, latest first.
         let mut grad = self.attention.memory_grad(&memory);
-        let mut d_embedded = Seq::zeros_like(&embedded, e);
         let mut carry = RnnState {
             h: Vec::new(),
             c: Vec::new(),
@@ -320,8 +368,7 @@ impl<T: Float> Seq2Seq<T> {
         // Weight gradients of the recurrent step and of linear_out, added once after the loop.
         let mut rnn_grads = StepGradients::default();
         let (mut out_inputs, mut out_grads) = (Vec::new(), Vec::new());
-        for t in (0..time).rev() {
-            let rows = batch.active(t);
+        for (t, &rows) in active.iter().enumerate().rev() {
             let record = records.pop().expect("one record per step");
             let mut d_out = vec![T::ZERO; rows * hd];
             for b in 0..rows {
@@ -369,18 +416,28 @@ impl<T: Float> Seq2Seq<T> {
             let mut dc = vec![T::ZERO; if self.config.has_cell_state() { rows * hd } else { 0 }];
             add(&mut dc[..carry.c.len()], &carry.c);
             let (dx, d_prev) = self.rnn.step_backward_deferred(record.rnn, &dh, &dc, &mut rnn_grads);
-            let in_width = self.config.decoder_input();
-            d_feed = Vec::with_capacity(if self.config.input_feeding { rows * hd } else { 0 });
-            for b in 0..rows {
-                let row = &dx[b * in_width..(b + 1) * in_width];
-                d_embedded.step_mut(b, t).copy_from_slice(&row[..e]);
-                if self.config.input_feeding {
-                    d_feed.extend_from_slice(&row[e..]);
-                }
-            }
+            d_feed = dx;
             carry = d_prev;
         }
-        self.rnn.add_step_gradients(rnn_grads);
+        // The embeddings' rows in the order the steps went back, for their share of the input
+        // projection's gradients.
+        let mut ahead_back = Vec::with_capacity(x_ahead.len());
+        let mut end = stacked;
+        for &rows in active.iter().rev() {
+            ahead_back.extend_from_slice(&x_ahead[(end - rows) * e..end * e]);
+            end -= rows;
+        }
+        let d_ahead = self.rnn.add_step_gradients(rnn_grads, &ahead_back);
+        let mut d_embedded = Seq::zeros_like(&embedded, e);
+        let mut row = 0;
+        for (t, &rows) in active.iter().enumerate().rev() {
+            for b in 0..rows {
+                d_embedded
+                    .step_mut(b, t)
+                    .copy_from_slice(&d_ahead[row * e..(row + 1) * e]);
+                row += 1;
+            }
+        }
         let rows = out_grads.len() / hd;
         matmul(
             hd,
@@ -425,7 +482,7 @@ impl<T: Float> Seq2Seq<T> {
             units: hd,
         }
         .select(&rows);
-        let weights = self.rnn.step_weights().map_err(NnError::Config)?;
+        let weights = self.layout()?;
         Ok((
             Decoding {
                 memory: self.attention.prepare(memory),
@@ -447,20 +504,21 @@ impl<T: Float> Seq2Seq<T> {
         let e = self.config.embedding;
         let rows = tokens.len();
         let table = &self.embedding.params()[0].value;
-        let mut embedded = Seq {
-            data: vec![T::ZERO; rows * e],
-            batch: rows,
-            time: 1,
-            features: e,
-            lengths: vec![1; rows],
-            sequential: true,
-        };
+        let mut embedded = vec![T::ZERO; rows * e];
         for (b, &id) in tokens.iter().enumerate() {
             let id = (id as usize).min(self.config.target_vocab - 1);
-            embedded.data[b * e..(b + 1) * e].copy_from_slice(&table[id * e..(id + 1) * e]);
+            embedded[b * e..(b + 1) * e].copy_from_slice(&table[id * e..(id + 1) * e]);
         }
-        let x = self.step_input(&embedded, 0, rows, &state.feed);
-        let step = self.step(&decoding.weights, &decoding.memory, &x, &state.rnn, None);
+        let mut projected = self.rnn.project_ahead(&decoding.weights.rnn, rows, &embedded);
+        let feed: &[T] = if self.config.input_feeding { &state.feed } else { &[] };
+        let step = self.step(
+            &decoding.weights,
+            &decoding.memory,
+            &mut projected,
+            feed,
+            &state.rnn,
+            None,
+        );
         let v = self.config.target_vocab;
         let logits = linear(
             &step.out,

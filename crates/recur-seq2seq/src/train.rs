@@ -1,9 +1,9 @@
 //! Training an encoder–decoder: batches of similar source length, teacher forcing with each
-//! batch split across threads (one replica per thread; their gradients summed in shard order,
-//! so a run depends on the seed and thread count only), Adam with gradient clipping, and each
-//! epoch scored by decoding the validation words (a held-out part of the training file):
-//! the learning rate halves when that score stops improving, and the best epoch's weights
-//! are the ones kept.
+//! batch split across threads (the model and a replica for each further thread; their
+//! gradients summed in shard order, so a run depends on the seed and thread count only),
+//! Adam with gradient clipping, and each epoch scored by decoding the validation words (a
+//! held-out part of the training file): the learning rate halves when that score stops
+//! improving, and the best epoch's weights are the ones kept.
 //!
 //! Under MPI (a group installed in [`recur_train::distributed`]) every rank is handed the
 //! same batches and runs its own `threads` of the `ranks × threads` shards; the shard sums
@@ -20,7 +20,7 @@ use recur_core::parallel::{run_on_workers, shard_ranges};
 use recur_core::Rng;
 use recur_nn::NnError;
 use recur_train::distributed::{self, Collective, Fingerprint};
-use recur_train::optim::{clip_gradients, Clip, Optimizer, OptimizerConfig};
+use recur_train::optim::{clip_with_norm, Clip, Optimizer, OptimizerConfig};
 use serde::{Deserialize, Serialize};
 use std::rc::Rc;
 use std::time::Instant;
@@ -129,7 +129,9 @@ pub fn train(
         fingerprint(model, pairs, validation, options)
     })?;
     let (rank, ranks) = (group.rank(), group.size());
-    let mut replicas: Vec<Seq2Seq<f32>> = (0..threads).map(|_| model.clone()).collect();
+    // The first shard trains on the model itself, each other on a copy: one copy fewer to
+    // gather gradients from and to update after each step.
+    let mut replicas: Vec<Seq2Seq<f32>> = (1..threads).map(|_| model.clone()).collect();
     let mut flat: Vec<f32> = Vec::new();
     let mut optimizer = Optimizer::new(OptimizerConfig::adam());
     let mut lr = options.lr;
@@ -155,7 +157,11 @@ pub fn train(
             let total: usize = batch.iter().map(|&p| pairs[p].1.len() + 1).sum();
             let scale = 1.0 / total as f64;
             let used = mine.len();
-            let results = run_on_workers(&mut replicas[..used], |w, replica| {
+            let mut workers: Vec<&mut Seq2Seq<f32>> = std::iter::once(&mut *model)
+                .chain(replicas.iter_mut())
+                .take(used)
+                .collect();
+            let results = run_on_workers(&mut workers, |w, replica| {
                 let chosen: Vec<(&[u32], &[u32])> = batch[mine[w].clone()]
                     .iter()
                     .map(|&p| (pairs[p].0.as_slice(), pairs[p].1.as_slice()))
@@ -184,10 +190,16 @@ pub fn train(
             loss += sums[0];
             tokens += sums[1] as usize;
             correct += sums[2] as usize;
-            gather(model, &mut replicas[..used]);
-            group.sum_gradients(model, &mut flat);
+            let local_norm = gather(&mut workers);
+            drop(workers);
+            if used == 0 {
+                // This rank ran no shard of the batch: it adds zeros.
+                model.zero_grad();
+            }
+            // Across ranks the norm is that of the summed gradients, taken after the sum.
+            let norm = group.sum_gradients(model, &mut flat).unwrap_or(local_norm);
             let mut params = model.params_mut();
-            clip_gradients(&mut params, Some(Clip::GlobalNorm(options.clip)));
+            clip_with_norm(&mut params, Some(Clip::GlobalNorm(options.clip)), norm);
             optimizer.update_on_threads(params, lr, threads);
             for r in &mut replicas {
                 copy_values(r, model);
@@ -323,28 +335,47 @@ fn epoch_batches(pairs: &[IdPair], batch: usize, mut rng: Rng) -> Vec<Vec<usize>
     batches
 }
 
-/// The master's gradients = the sum of the replicas' (each already scaled by the batch's token
-/// count), added pairwise in shard order (`(s0+s1)+(s2+s3)`, as the sketch trainer does), so
-/// that 2 ranks × 2 threads give the bits of 1 × 4. The replicas' gradients are used up.
-fn gather(master: &mut Seq2Seq<f32>, replicas: &mut [Seq2Seq<f32>]) {
-    let used = replicas.len();
+/// Adds the shards' gradients into the first's (the model's, `workers[0]`), pairwise in shard
+/// order (`(s0+s1)+(s2+s3)`, as the sketch trainer and an all-reduce of two ranks' pairs add
+/// them, so 2 ranks × 2 threads give the bits of 1 × 4; each was already scaled by the batch's
+/// token count), and returns the global L2 norm of the sums, taken in the last pass. The other
+/// workers' gradients are used up.
+fn gather(workers: &mut [&mut Seq2Seq<f32>]) -> f64 {
+    let used = workers.len();
+    // Eight running sums, so the additions do not wait on each other.
+    let mut lanes = [0.0f64; 8];
     let mut width = 1;
     while width < used {
+        let last = 2 * width >= used;
         for i in (0..used).step_by(2 * width).filter(|i| i + width < used) {
-            let (head, tail) = replicas.split_at_mut(i + width);
-            for (dst, src) in head[i].params_mut().into_iter().zip(tail[0].named_params()) {
-                dst.grad.iter_mut().zip(&src.1.grad).for_each(|(a, b)| *a += *b);
+            let (head, tail) = workers.split_at_mut(i + width);
+            let sources: Vec<&recur_nn::Param<f32>> = tail[0].named_params().into_iter().map(|(_, p)| p).collect();
+            for (dst, src) in head[i].params_mut().into_iter().zip(sources) {
+                dst.grad.iter_mut().zip(&src.grad).for_each(|(a, b)| *a += *b);
+                if last {
+                    add_squares(&mut lanes, &dst.grad);
+                }
             }
         }
         width *= 2;
     }
-    let sums = replicas.first().map(|r| r.named_params());
-    for (i, dst) in master.params_mut().into_iter().enumerate() {
-        match &sums {
-            Some(sums) => dst.grad.copy_from_slice(&sums[i].1.grad),
-            // This rank ran no shard of the batch: it adds zeros.
-            None => dst.grad.fill(0.0),
+    if used == 1 {
+        for p in workers[0].params_mut() {
+            add_squares(&mut lanes, &p.grad);
         }
+    }
+    lanes.iter().sum::<f64>().sqrt()
+}
+
+/// Adds the squares of `values` to eight running sums.
+fn add_squares(lanes: &mut [f64; 8], values: &[f32]) {
+    let chunks = values.chunks_exact(8);
+    lanes[0] += chunks.remainder().iter().map(|&g| f64::from(g).powi(2)).sum::<f64>();
+    for chunk in chunks {
+        lanes
+            .iter_mut()
+            .zip(chunk)
+            .for_each(|(l, &g)| *l += f64::from(g).powi(2));
     }
 }
 
@@ -392,9 +423,10 @@ impl Group {
         Ok([v[0], v[1], v[2]])
     }
 
-    /// The master's gradients summed over the ranks, in one all-reduce through `flat`.
-    fn sum_gradients(&self, model: &mut Seq2Seq<f32>, flat: &mut Vec<f32>) {
-        let Some(g) = &self.0 else { return };
+    /// The master's gradients summed over the ranks, in one all-reduce through `flat`, and
+    /// the global L2 norm of the sums (`None` alone: nothing to sum).
+    fn sum_gradients(&self, model: &mut Seq2Seq<f32>, flat: &mut Vec<f32>) -> Option<f64> {
+        let g = self.0.as_ref()?;
         flat.clear();
         for (_, p) in model.named_params() {
             flat.extend_from_slice(&p.grad);
@@ -406,6 +438,12 @@ impl Group {
             p.grad.copy_from_slice(&flat[at..at + n]);
             at += n;
         }
+        // Tensor by tensor, as `gather` sums them, so one process gives the same norm.
+        let mut lanes = [0.0f64; 8];
+        for p in model.params_mut() {
+            add_squares(&mut lanes, &p.grad);
+        }
+        Some(lanes.iter().sum::<f64>().sqrt())
     }
 }
 

@@ -1,6 +1,7 @@
 //! Optimisers (SGD with momentum or Nesterov, Adam, AdamW), gradient clipping and learning-
 //! rate schedules. State is kept per tensor in the model's parameter order.
 
+use recur_core::parallel::split_by_size;
 use recur_core::Float;
 use recur_nn::Param;
 use serde::{Deserialize, Serialize};
@@ -90,24 +91,13 @@ impl Optimizer {
         }
         self.step += 1;
         let (config, t) = (self.config, self.step as f64);
-        let mut work: Vec<_> = params
+        let work: Vec<_> = params
             .into_iter()
             .zip(self.m.iter_mut().zip(self.v.iter_mut()))
             .filter(|(p, _)| p.trainable)
             .collect();
         // Contiguous groups of about equal size, one per thread.
-        let total: usize = work.iter().map(|(p, _)| p.len()).sum();
-        let share = total.div_ceil(threads.max(1)).max(1);
-        let mut groups: Vec<Vec<_>> = vec![Vec::new()];
-        let mut filled = 0;
-        for item in work.drain(..) {
-            if filled >= share {
-                groups.push(Vec::new());
-                filled = 0;
-            }
-            filled += item.0.len();
-            groups.last_mut().expect("one group at least").push(item);
-        }
+        let groups = split_by_size(work, |(p, _)| p.len(), threads);
         let run = |group: Vec<TensorState<T>>| {
             for (p, (m, v)) in group {
                 update_tensor(config, t, p, m, v, lr);
@@ -181,6 +171,13 @@ pub fn clip_gradients<T: Float>(params: &mut [&mut Param<T>], clip: Option<Clip>
         .map(|g| g.to_f64().powi(2))
         .sum::<f64>()
         .sqrt();
+    clip_with_norm(params, clip, norm);
+    norm
+}
+
+/// [`clip_gradients`] given the gradients' global L2 norm, for a caller that has it already
+/// (summed while it gathered them).
+pub fn clip_with_norm<T: Float>(params: &mut [&mut Param<T>], clip: Option<Clip>, norm: f64) {
     match clip {
         Some(Clip::GlobalNorm(max)) if norm > max => {
             let s = T::from_f64(max / norm);
@@ -200,7 +197,6 @@ pub fn clip_gradients<T: Float>(params: &mut [&mut Param<T>], clip: Option<Clip>
         }
         _ => {}
     }
-    norm
 }
 
 /// Learning rate as a function of the step.

@@ -1,50 +1,55 @@
 //! One step at a time, as a decoder or a beam search runs a recurrent layer (Candle's
 //! `RNN::step`): state in, state out, the weights laid out once in [`StepWeights`] rather
-//! than on every call. [`Recurrent::step_train`] and [`Recurrent::step_backward`] are the same
-//! step for training a decoder whose next input depends on its last output (input feeding),
+//! than on every call. [`Recurrent::step_train`] and [`Recurrent::step_backward_deferred`] are the
+//! same step for training a decoder whose next input depends on its last output (input feeding),
 //! which the fused whole-sequence loop cannot run.
 
 use super::cells::Cell;
 use super::{Recurrent, RnnState};
-use crate::layer::{add_column_sums, bias_rows, Layer};
+use crate::layer::{add_column_sums, bias_rows, transpose, Layer};
 use recur_core::math::dispatch;
 use recur_core::{matmul, Float, Transpose};
 
-/// A unidirectional layer's weights prepared for stepping: `W_hhᵀ` laid out `[units,
-/// gates·units]` for the per-step product, and the biases folded where the cell allows.
+/// A unidirectional layer's weights prepared for stepping. The first `ahead` input features
+/// may be known for every step before the first (a decoder's embeddings under teacher
+/// forcing): their product with `W_ih` is then taken for all steps at once
+/// ([`Recurrent::project_ahead`]) and a step only multiplies the rest of its input and its
+/// state, in one product, by `[W_ih[:, ahead..] | W_hh]ᵀ`, laid out `[rest + units,
+/// gates·units]` here so that the per-step product reads it in place.
 pub struct StepWeights<T> {
-    w_hh_t: Vec<T>,
+    ahead: usize,
+    w_step_t: Vec<T>,
     /// Bias of the input projection (plus `b_hh` for fused cells).
     bias_x: Vec<T>,
 }
 
 impl<T: Float, C: Cell> Recurrent<T, C> {
-    /// Lays the weights out for [`Recurrent::step`]; a bidirectional layer cannot step (its
-    /// second direction reads the sequence from the end).
-    pub fn step_weights(&self) -> Result<StepWeights<T>, String> {
+    /// Lays the weights out for [`Recurrent::step`], the first `ahead` input features to be
+    /// projected by [`Recurrent::project_ahead`] (0: none); a bidirectional layer cannot step
+    /// (its second direction reads the sequence from the end).
+    pub fn step_weights(&self, ahead: usize) -> Result<StepWeights<T>, String> {
         let [dir] = &self.dirs[..] else {
             return Err(format!("a bidirectional {} cannot run step by step", C::KIND));
         };
-        let (h, gh) = (self.options.units, C::GATES * self.options.units);
-        let mut w_hh_t = vec![T::ZERO; h * gh];
-        // In tiles, so that both the rows read and the columns written stay in cache (a
-        // training decoder lays its weights out again after every update).
-        const TILE: usize = 32;
-        for r0 in (0..gh).step_by(TILE) {
-            for c0 in (0..h).step_by(TILE) {
-                for r in r0..(r0 + TILE).min(gh) {
-                    let row = &dir.w_hh.value[r * h..(r + 1) * h];
-                    for c in c0..(c0 + TILE).min(h) {
-                        w_hh_t[c * gh + r] = row[c];
-                    }
-                }
-            }
+        let (h, gh, n_in) = (self.options.units, C::GATES * self.options.units, self.input.features);
+        if ahead > n_in {
+            return Err(format!(
+                "{ahead} input features projected ahead, but the input has {n_in}"
+            ));
         }
+        let rest = n_in - ahead;
+        let mut w_step_t = vec![T::ZERO; (rest + h) * gh];
+        transpose(gh, rest, &dir.w_ih.value[ahead..], n_in, &mut w_step_t, gh);
+        transpose(gh, h, &dir.w_hh.value, h, &mut w_step_t[rest * gh..], gh);
         let mut bias_x = dir.b_ih.value.clone();
         if C::FUSED_PROJECTIONS {
             bias_x.iter_mut().zip(&dir.b_hh.value).for_each(|(a, &b)| *a += b);
         }
-        Ok(StepWeights { w_hh_t, bias_x })
+        Ok(StepWeights {
+            ahead,
+            w_step_t,
+            bias_x,
+        })
     }
 
     /// The all-zero state of a batch.
@@ -60,15 +65,47 @@ impl<T: Float, C: Cell> Recurrent<T, C> {
         }
     }
 
-    /// One step for a batch: `x` is `[batch, input]`, `state` the state before the step
-    /// (`[batch, units]` each); returns the state after it, whose `h` is the step's output.
-    pub fn step(&self, weights: &StepWeights<T>, x: &[T], state: &RnnState<T>) -> RnnState<T> {
-        self.step_inner(weights, x, state).0
+    /// The input projection of `rows` rows of the features known ahead (`x_ahead`, `[rows,
+    /// ahead]`, nothing when `ahead` is 0): `[rows, gates·units]`, biases included, what
+    /// [`Recurrent::step`] takes for each of those rows.
+    pub fn project_ahead(&self, weights: &StepWeights<T>, rows: usize, x_ahead: &[T]) -> Vec<T> {
+        let (gh, n_in, ahead) = (C::GATES * self.options.units, self.input.features, weights.ahead);
+        let mut xw = bias_rows(rows, &weights.bias_x);
+        matmul(
+            rows,
+            gh,
+            ahead,
+            x_ahead,
+            ahead,
+            Transpose::No,
+            &self.dirs[0].w_ih.value,
+            n_in,
+            Transpose::Yes,
+            &mut xw,
+            gh,
+            true,
+        );
+        xw
     }
 
-    /// [`Recurrent::step`] for training: also returns what [`Recurrent::step_backward`] needs.
-    pub fn step_train(&self, weights: &StepWeights<T>, x: &[T], state: &RnnState<T>) -> (RnnState<T>, StepTape<T>) {
-        let (next, gates, hw) = self.step_inner(weights, x, state);
+    /// One step for a batch: `projected` is the batch's rows of [`Recurrent::project_ahead`]
+    /// (overwritten), `x` the rest of its input (`[batch, input − ahead]`), `state` the state
+    /// before the step (`[batch, units]` each); returns the state after it, whose `h` is the
+    /// step's output.
+    pub fn step(&self, weights: &StepWeights<T>, projected: &mut [T], x: &[T], state: &RnnState<T>) -> RnnState<T> {
+        self.step_inner(weights, projected, x, state).0
+    }
+
+    /// [`Recurrent::step`] for training: also returns what
+    /// [`Recurrent::step_backward_deferred`] needs.
+    pub fn step_train(
+        &self,
+        weights: &StepWeights<T>,
+        projected: &mut [T],
+        x: &[T],
+        state: &RnnState<T>,
+    ) -> (RnnState<T>, StepTape<T>) {
+        let (next, gates, hw) = self.step_inner(weights, projected, x, state);
         let tape = StepTape {
             x: x.to_vec(),
             prev: state.clone(),
@@ -80,16 +117,9 @@ impl<T: Float, C: Cell> Recurrent<T, C> {
     }
 
     /// Back-propagates one [`Recurrent::step_train`] given the gradient reaching the state it
-    /// returned (`dc` empty for cells without a memory cell): adds the weight gradients and
-    /// returns the gradient of the step's input `x` and of the state it started from.
-    pub fn step_backward(&mut self, tape: StepTape<T>, dh: &[T], dc: &[T]) -> (Vec<T>, RnnState<T>) {
-        let mut grads = StepGradients::default();
-        let out = self.step_backward_deferred(tape, dh, dc, &mut grads);
-        self.add_step_gradients(grads);
-        out
-    }
-
-    /// [`Recurrent::step_backward`] with the weight gradients left in `grads`, to be added by
+    /// returned (`dc` empty for cells without a memory cell): returns the gradient of the
+    /// step's input `x` (the part not projected ahead) and of the state it started from, and
+    /// leaves the weight gradients in `grads`, to be added by
     /// [`Recurrent::add_step_gradients`] after the last step: one large product per weight for
     /// a whole decoding instead of one per step over a few rows.
     pub fn step_backward_deferred(
@@ -102,6 +132,7 @@ impl<T: Float, C: Cell> Recurrent<T, C> {
         let (h, n_in) = (self.options.units, self.input.features);
         let gh = C::GATES * h;
         let batch = tape.prev.h.len() / h.max(1);
+        let rest = tape.x.len().checked_div(batch).unwrap_or(0);
         let mut dxw = vec![T::ZERO; batch * gh];
         let mut dhw = vec![T::ZERO; if C::FUSED_PROJECTIONS { 0 } else { batch * gh }];
         let mut d_prev = self.zero_state(batch);
@@ -144,7 +175,7 @@ impl<T: Float, C: Cell> Recurrent<T, C> {
         );
         let dir = &self.dirs[0];
         let d_rec = if C::FUSED_PROJECTIONS { &dxw } else { &dhw };
-        // h·W_hhᵀ and x·W_ihᵀ: dh_prev += d_rec·W_hh, dx = dxw·W_ih.
+        // h·W_hhᵀ and x·W_ih[:, ahead..]ᵀ: dh_prev += d_rec·W_hh, dx = dxw·W_ih[:, ahead..].
         matmul(
             batch,
             h,
@@ -159,19 +190,19 @@ impl<T: Float, C: Cell> Recurrent<T, C> {
             h,
             true,
         );
-        let mut dx = vec![T::ZERO; batch * n_in];
+        let mut dx = vec![T::ZERO; batch * rest];
         matmul(
             batch,
-            n_in,
+            rest,
             gh,
             &dxw,
             gh,
             Transpose::No,
-            &dir.w_ih.value,
+            &dir.w_ih.value[n_in - rest..],
             n_in,
             Transpose::No,
             &mut dx,
-            n_in,
+            rest,
             false,
         );
         grads.inputs.extend_from_slice(&tape.x);
@@ -181,15 +212,24 @@ impl<T: Float, C: Cell> Recurrent<T, C> {
         (dx, d_prev)
     }
 
-    /// Adds the weight gradients that [`Recurrent::step_backward_deferred`] left in `grads`:
-    /// `dW_ih += dxwᵀ·x`, `dW_hh += d_recᵀ·h_prev` and the biases, over every step at once.
-    pub fn add_step_gradients(&mut self, grads: StepGradients<T>) {
+    /// Adds the weight gradients that [`Recurrent::step_backward_deferred`] left in `grads`,
+    /// over every step at once: `dW_ih += dxwᵀ·[x_ahead | x]`, `dW_hh += d_recᵀ·h_prev` and
+    /// the biases. `x_ahead` holds the features projected ahead of the same rows, stacked in
+    /// the order the steps went back (nothing when none were); returns their gradient, in
+    /// that order.
+    pub fn add_step_gradients(&mut self, grads: StepGradients<T>, x_ahead: &[T]) -> Vec<T> {
         let (h, n_in) = (self.options.units, self.input.features);
         let gh = C::GATES * h;
         let rows = grads.d_inputs.len() / gh.max(1);
         if rows == 0 {
-            return;
+            return Vec::new();
         }
+        let (ahead, rest) = (x_ahead.len() / rows, grads.inputs.len() / rows);
+        assert_eq!(
+            ahead + rest,
+            n_in,
+            "features projected ahead and stepped make the input"
+        );
         let dir = &mut self.dirs[0];
         let d_rec = if C::FUSED_PROJECTIONS {
             &grads.d_inputs
@@ -210,66 +250,111 @@ impl<T: Float, C: Cell> Recurrent<T, C> {
             h,
             true,
         );
-        matmul(
-            gh,
-            n_in,
-            rows,
-            &grads.d_inputs,
-            gh,
-            Transpose::Yes,
-            &grads.inputs,
-            n_in,
-            Transpose::No,
-            &mut dir.w_ih.grad,
-            n_in,
-            true,
-        );
+        for (x, width, offset) in [(x_ahead, ahead, 0), (&grads.inputs[..], rest, ahead)] {
+            matmul(
+                gh,
+                width,
+                rows,
+                &grads.d_inputs,
+                gh,
+                Transpose::Yes,
+                x,
+                width,
+                Transpose::No,
+                &mut dir.w_ih.grad[offset..],
+                n_in,
+                true,
+            );
+        }
         add_column_sums(&grads.d_inputs, gh, &mut dir.b_ih.grad);
         add_column_sums(d_rec, gh, &mut dir.b_hh.grad);
-    }
-
-    /// The next state, the activated gates and (cells that keep them apart) the recurrent
-    /// projection.
-    fn step_inner(&self, weights: &StepWeights<T>, x: &[T], state: &RnnState<T>) -> (RnnState<T>, Vec<T>, Vec<T>) {
-        let dir = &self.dirs[0];
-        let (h, n_in) = (self.options.units, self.input.features);
-        let gh = C::GATES * h;
-        let batch = state.h.len() / h.max(1);
-        let mut xw = bias_rows(batch, &weights.bias_x);
+        let mut d_ahead = vec![T::ZERO; rows * ahead];
         matmul(
-            batch,
+            rows,
+            ahead,
             gh,
-            n_in,
-            x,
-            n_in,
+            &grads.d_inputs,
+            gh,
             Transpose::No,
             &dir.w_ih.value,
             n_in,
-            Transpose::Yes,
-            &mut xw,
-            gh,
-            true,
+            Transpose::No,
+            &mut d_ahead,
+            ahead,
+            false,
         );
-        let mut hw = if C::FUSED_PROJECTIONS {
+        d_ahead
+    }
+
+    /// The next state, the activated gates and (cells that keep them apart) the recurrent
+    /// projection. Cells that fuse their projections take the rest of the input and the state
+    /// through one product, `[x | h]·[W_ih[:, ahead..] | W_hh]ᵀ`.
+    fn step_inner(
+        &self,
+        weights: &StepWeights<T>,
+        xw: &mut [T],
+        x: &[T],
+        state: &RnnState<T>,
+    ) -> (RnnState<T>, Vec<T>, Vec<T>) {
+        let (h, n_in) = (self.options.units, self.input.features);
+        let gh = C::GATES * h;
+        let batch = state.h.len() / h.max(1);
+        let rest = n_in - weights.ahead;
+        assert_eq!(xw.len(), batch * gh, "one projected row per state row");
+        assert_eq!(x.len(), batch * rest, "the step input is the part not projected ahead");
+        let hw = if C::FUSED_PROJECTIONS {
+            let mut xh = Vec::with_capacity(batch * (rest + h));
+            for b in 0..batch {
+                xh.extend_from_slice(&x[b * rest..(b + 1) * rest]);
+                xh.extend_from_slice(&state.h[b * h..(b + 1) * h]);
+            }
+            matmul(
+                batch,
+                gh,
+                rest + h,
+                &xh,
+                rest + h,
+                Transpose::No,
+                &weights.w_step_t,
+                gh,
+                Transpose::No,
+                xw,
+                gh,
+                true,
+            );
             Vec::new()
         } else {
-            bias_rows(batch, &dir.b_hh.value)
+            matmul(
+                batch,
+                gh,
+                rest,
+                x,
+                rest,
+                Transpose::No,
+                &weights.w_step_t,
+                gh,
+                Transpose::No,
+                xw,
+                gh,
+                true,
+            );
+            let mut hw = bias_rows(batch, &self.dirs[0].b_hh.value);
+            matmul(
+                batch,
+                gh,
+                h,
+                &state.h,
+                h,
+                Transpose::No,
+                &weights.w_step_t[rest * gh..],
+                gh,
+                Transpose::No,
+                &mut hw,
+                gh,
+                true,
+            );
+            hw
         };
-        let target = if C::FUSED_PROJECTIONS { &mut xw } else { &mut hw };
-        matmul(
-            batch,
-            gh,
-            h,
-            &state.h,
-            h,
-            Transpose::No,
-            &weights.w_hh_t,
-            gh,
-            Transpose::No,
-            target,
-            gh,
-            true,
-        );
         let mut next = self.zero_state(batch);
         let mut gates = vec![T::ZERO; batch * gh];
         dispatch(
@@ -326,7 +411,7 @@ impl<T> Default for StepGradients<T> {
     }
 }
 
-/// What [`Recurrent::step_backward`] needs from one [`Recurrent::step_train`].
+/// What [`Recurrent::step_backward_deferred`] needs from one [`Recurrent::step_train`].
 pub struct StepTape<T> {
     x: Vec<T>,
     prev: RnnState<T>,
@@ -343,15 +428,21 @@ pub trait Stepping<T: Float>: Layer<T> {
     /// Whether the state carries a memory cell `c` (LSTM).
     fn has_cell_state(&self) -> bool;
     /// See [`Recurrent::step_weights`].
-    fn step_weights(&self) -> Result<StepWeights<T>, String>;
+    fn step_weights(&self, ahead: usize) -> Result<StepWeights<T>, String>;
     /// See [`Recurrent::zero_state`].
     fn zero_state(&self, batch: usize) -> RnnState<T>;
+    /// See [`Recurrent::project_ahead`].
+    fn project_ahead(&self, weights: &StepWeights<T>, rows: usize, x_ahead: &[T]) -> Vec<T>;
     /// See [`Recurrent::step`].
-    fn step(&self, weights: &StepWeights<T>, x: &[T], state: &RnnState<T>) -> RnnState<T>;
+    fn step(&self, weights: &StepWeights<T>, projected: &mut [T], x: &[T], state: &RnnState<T>) -> RnnState<T>;
     /// See [`Recurrent::step_train`].
-    fn step_train(&self, weights: &StepWeights<T>, x: &[T], state: &RnnState<T>) -> (RnnState<T>, StepTape<T>);
-    /// See [`Recurrent::step_backward`].
-    fn step_backward(&mut self, tape: StepTape<T>, dh: &[T], dc: &[T]) -> (Vec<T>, RnnState<T>);
+    fn step_train(
+        &self,
+        weights: &StepWeights<T>,
+        projected: &mut [T],
+        x: &[T],
+        state: &RnnState<T>,
+    ) -> (RnnState<T>, StepTape<T>);
     /// See [`Recurrent::step_backward_deferred`].
     fn step_backward_deferred(
         &self,
@@ -361,7 +452,7 @@ pub trait Stepping<T: Float>: Layer<T> {
         grads: &mut StepGradients<T>,
     ) -> (Vec<T>, RnnState<T>);
     /// See [`Recurrent::add_step_gradients`].
-    fn add_step_gradients(&mut self, grads: StepGradients<T>);
+    fn add_step_gradients(&mut self, grads: StepGradients<T>, x_ahead: &[T]) -> Vec<T>;
     /// A boxed copy.
     fn clone_stepping(&self) -> Box<dyn Stepping<T>>;
 }
@@ -373,20 +464,26 @@ impl<T: Float, C: Cell> Stepping<T> for Recurrent<T, C> {
     fn has_cell_state(&self) -> bool {
         C::HAS_CELL_STATE
     }
-    fn step_weights(&self) -> Result<StepWeights<T>, String> {
-        Recurrent::step_weights(self)
+    fn step_weights(&self, ahead: usize) -> Result<StepWeights<T>, String> {
+        Recurrent::step_weights(self, ahead)
     }
     fn zero_state(&self, batch: usize) -> RnnState<T> {
         Recurrent::zero_state(self, batch)
     }
-    fn step(&self, weights: &StepWeights<T>, x: &[T], state: &RnnState<T>) -> RnnState<T> {
-        Recurrent::step(self, weights, x, state)
+    fn project_ahead(&self, weights: &StepWeights<T>, rows: usize, x_ahead: &[T]) -> Vec<T> {
+        Recurrent::project_ahead(self, weights, rows, x_ahead)
     }
-    fn step_train(&self, weights: &StepWeights<T>, x: &[T], state: &RnnState<T>) -> (RnnState<T>, StepTape<T>) {
-        Recurrent::step_train(self, weights, x, state)
+    fn step(&self, weights: &StepWeights<T>, projected: &mut [T], x: &[T], state: &RnnState<T>) -> RnnState<T> {
+        Recurrent::step(self, weights, projected, x, state)
     }
-    fn step_backward(&mut self, tape: StepTape<T>, dh: &[T], dc: &[T]) -> (Vec<T>, RnnState<T>) {
-        Recurrent::step_backward(self, tape, dh, dc)
+    fn step_train(
+        &self,
+        weights: &StepWeights<T>,
+        projected: &mut [T],
+        x: &[T],
+        state: &RnnState<T>,
+    ) -> (RnnState<T>, StepTape<T>) {
+        Recurrent::step_train(self, weights, projected, x, state)
     }
     fn step_backward_deferred(
         &self,
@@ -397,8 +494,8 @@ impl<T: Float, C: Cell> Stepping<T> for Recurrent<T, C> {
     ) -> (Vec<T>, RnnState<T>) {
         Recurrent::step_backward_deferred(self, tape, dh, dc, grads)
     }
-    fn add_step_gradients(&mut self, grads: StepGradients<T>) {
-        Recurrent::add_step_gradients(self, grads)
+    fn add_step_gradients(&mut self, grads: StepGradients<T>, x_ahead: &[T]) -> Vec<T> {
+        Recurrent::add_step_gradients(self, grads, x_ahead)
     }
     fn clone_stepping(&self) -> Box<dyn Stepping<T>> {
         Box::new(self.clone())

@@ -212,24 +212,29 @@ fn step_api_matches_the_sequence_pass() {
     fn check<C: super::Cell>(layer: &Recurrent<f64, C>) {
         let (batch, time, units) = (2, 5, 4);
         let x = random_seq(batch, time, 3, &[time, time], 6);
-        let mut state = random_state(layer, batch, &mut Rng::new(8));
+        let start = random_state(layer, batch, &mut Rng::new(8));
         let (y, last, _) = layer.forward_with_state(
             x.clone(),
-            Some(&state),
+            Some(&start),
             &mut Ctx {
                 training: false,
                 rng: &mut Rng::new(0),
             },
         );
-        let weights = layer.step_weights().unwrap();
-        for t in 0..time {
-            let xt: Vec<f64> = (0..batch).flat_map(|b| x.step(b, t).to_vec()).collect();
-            state = layer.step(&weights, &xt, &state);
-            for b in 0..batch {
-                crate::gradcheck::assert_close(&state.h[b * units..(b + 1) * units], y.step(b, t), "step output");
+        // The first `ahead` features projected before stepping, the rest by each step.
+        for ahead in [0, 1, 3] {
+            let weights = layer.step_weights(ahead).unwrap();
+            let mut state = start.clone();
+            for t in 0..time {
+                let (x_ahead, x_rest) = split_step(&x, t, ahead);
+                let mut projected = layer.project_ahead(&weights, batch, &x_ahead);
+                state = layer.step(&weights, &mut projected, &x_rest, &state);
+                for b in 0..batch {
+                    crate::gradcheck::assert_close(&state.h[b * units..(b + 1) * units], y.step(b, t), "step output");
+                }
             }
+            crate::gradcheck::assert_close(&state.c, &last.c, "final cell state");
         }
-        crate::gradcheck::assert_close(&state.c, &last.c, "final cell state");
     }
     let input = Shape {
         features: 3,
@@ -240,10 +245,13 @@ fn step_api_matches_the_sequence_pass() {
     check(&Gru::<f64>::new(input, options(4, true, false), &mut rng));
     check(&SimpleRnn::<f64>::new(input, options(4, true, false), &mut rng));
     let bidi = Gru::<f64>::new(input, options(4, true, true), &mut rng);
-    assert!(bidi.step_weights().is_err());
+    assert!(bidi.step_weights(0).is_err());
+    let uni = Gru::<f64>::new(input, options(4, true, false), &mut rng);
+    assert!(uni.step_weights(4).is_err(), "more features ahead than the input has");
 }
 
-/// Training step by step (`step_train`, then `step_backward` in reverse) gives the gradients
+/// Training step by step (`step_train`, then `step_backward_deferred` in reverse and
+/// `add_step_gradients`), with none or part of the input projected ahead, gives the gradients
 /// of the whole-sequence pass, which the finite-difference checks above cover: the input's,
 /// the initial state's and every weight's, for each cell.
 #[test]
@@ -268,38 +276,53 @@ fn step_backward_matches_the_sequence_backward() {
         };
         let (dx, d_init) = whole.backward_with_state(tape, dy.clone(), Some(&d_final), true);
 
-        let mut stepped = layer.clone();
-        let weights = stepped.step_weights().unwrap();
-        let (mut state, mut tapes) = (init.clone(), Vec::new());
-        for t in 0..time {
-            let xt: Vec<f64> = (0..batch).flat_map(|b| x.step(b, t).to_vec()).collect();
-            let (next, tape) = stepped.step_train(&weights, &xt, &state);
-            state = next;
-            tapes.push(tape);
-        }
-        let mut carry = RnnState {
-            h: vec![0.0; init.h.len()],
-            c: dc_final,
-        };
-        for t in (0..time).rev() {
-            let tape = tapes.pop().unwrap();
-            let mut dh = carry.h.clone();
-            for b in 0..batch {
-                dh[b * units..(b + 1) * units]
-                    .iter_mut()
-                    .zip(dy.step(b, t))
-                    .for_each(|(d, &g)| *d += g);
+        for ahead in [0, 2] {
+            let mut stepped = layer.clone();
+            stepped.params_mut().into_iter().for_each(|p| p.grad.fill(0.0));
+            let weights = stepped.step_weights(ahead).unwrap();
+            let (mut state, mut tapes) = (init.clone(), Vec::new());
+            for t in 0..time {
+                let (x_ahead, x_rest) = split_step(&x, t, ahead);
+                let mut projected = stepped.project_ahead(&weights, batch, &x_ahead);
+                let (next, tape) = stepped.step_train(&weights, &mut projected, &x_rest, &state);
+                state = next;
+                tapes.push(tape);
             }
-            let (dxt, d_prev) = stepped.step_backward(tape, &dh, &carry.c);
-            for b in 0..batch {
-                crate::gradcheck::assert_close(&dxt[b * 3..(b + 1) * 3], dx.step(b, t), "step input gradient");
+            let mut carry = RnnState {
+                h: vec![0.0; init.h.len()],
+                c: dc_final.clone(),
+            };
+            let (mut grads, mut x_ahead_back) = (StepGradients::default(), Vec::new());
+            for t in (0..time).rev() {
+                let tape = tapes.pop().unwrap();
+                let mut dh = carry.h.clone();
+                for b in 0..batch {
+                    dh[b * units..(b + 1) * units]
+                        .iter_mut()
+                        .zip(dy.step(b, t))
+                        .for_each(|(d, &g)| *d += g);
+                }
+                let (dxt, d_prev) = stepped.step_backward_deferred(tape, &dh, &carry.c, &mut grads);
+                for b in 0..batch {
+                    let (got, want) = (&dxt[b * (3 - ahead)..(b + 1) * (3 - ahead)], &dx.step(b, t)[ahead..]);
+                    crate::gradcheck::assert_close(got, want, "step input gradient");
+                }
+                x_ahead_back.extend(split_step(&x, t, ahead).0);
+                carry = d_prev;
             }
-            carry = d_prev;
-        }
-        crate::gradcheck::assert_close(&carry.h, &d_init.h, "initial h gradient");
-        crate::gradcheck::assert_close(&carry.c, &d_init.c, "initial c gradient");
-        for (a, b) in stepped.params().iter().zip(whole.params()) {
-            crate::gradcheck::assert_close(&a.grad, &b.grad, &a.name);
+            let d_ahead = stepped.add_step_gradients(grads, &x_ahead_back);
+            for (i, t) in (0..time).rev().enumerate() {
+                for b in 0..batch {
+                    let row = (i * batch + b) * ahead;
+                    let want = &dx.step(b, t)[..ahead];
+                    crate::gradcheck::assert_close(&d_ahead[row..row + ahead], want, "input gradient projected ahead");
+                }
+            }
+            crate::gradcheck::assert_close(&carry.h, &d_init.h, "initial h gradient");
+            crate::gradcheck::assert_close(&carry.c, &d_init.c, "initial c gradient");
+            for (a, b) in stepped.params().iter().zip(whole.params()) {
+                crate::gradcheck::assert_close(&a.grad, &b.grad, &a.name);
+            }
         }
     }
     let input = Shape {
@@ -310,4 +333,14 @@ fn step_backward_matches_the_sequence_backward() {
     check(&Lstm::<f64>::new(input, options(4, true, false), &mut rng));
     check(&Gru::<f64>::new(input, options(4, true, false), &mut rng));
     check(&SimpleRnn::<f64>::new(input, options(4, true, false), &mut rng));
+}
+
+/// Step `t` of every sequence of `x`, split into the first `ahead` features and the rest.
+fn split_step(x: &Seq<f64>, t: usize, ahead: usize) -> (Vec<f64>, Vec<f64>) {
+    let (mut first, mut rest) = (Vec::new(), Vec::new());
+    for b in 0..x.batch {
+        first.extend_from_slice(&x.step(b, t)[..ahead]);
+        rest.extend_from_slice(&x.step(b, t)[ahead..]);
+    }
+    (first, rest)
 }
