@@ -302,57 +302,22 @@ impl<T: Float, C: Cell> Recurrent<T, C> {
         let rest = n_in - weights.ahead;
         assert_eq!(xw.len(), batch * gh, "one projected row per state row");
         assert_eq!(x.len(), batch * rest, "the step input is the part not projected ahead");
+        // Each product adds `rows × k` inputs times `k` rows of the laid-out weights to `out`.
+        let product = |a: &[T], k: usize, w: &[T], out: &mut [T]| {
+            matmul(batch, gh, k, a, k, Transpose::No, w, gh, Transpose::No, out, gh, true)
+        };
         let hw = if C::FUSED_PROJECTIONS {
             let mut xh = Vec::with_capacity(batch * (rest + h));
             for b in 0..batch {
                 xh.extend_from_slice(&x[b * rest..(b + 1) * rest]);
                 xh.extend_from_slice(&state.h[b * h..(b + 1) * h]);
             }
-            matmul(
-                batch,
-                gh,
-                rest + h,
-                &xh,
-                rest + h,
-                Transpose::No,
-                &weights.w_step_t,
-                gh,
-                Transpose::No,
-                xw,
-                gh,
-                true,
-            );
+            product(&xh, rest + h, &weights.w_step_t, xw);
             Vec::new()
         } else {
-            matmul(
-                batch,
-                gh,
-                rest,
-                x,
-                rest,
-                Transpose::No,
-                &weights.w_step_t,
-                gh,
-                Transpose::No,
-                xw,
-                gh,
-                true,
-            );
+            product(x, rest, &weights.w_step_t, xw);
             let mut hw = bias_rows(batch, &self.dirs[0].b_hh.value);
-            matmul(
-                batch,
-                gh,
-                h,
-                &state.h,
-                h,
-                Transpose::No,
-                &weights.w_step_t[rest * gh..],
-                gh,
-                Transpose::No,
-                &mut hw,
-                gh,
-                true,
-            );
+            product(&state.h, h, &weights.w_step_t[rest * gh..], &mut hw);
             hw
         };
         let mut next = self.zero_state(batch);
