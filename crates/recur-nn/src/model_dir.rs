@@ -98,7 +98,36 @@ pub fn tensors_to_bytes<T: Float>(named: Vec<(String, &Param<T>)>, metadata: &[(
     let mut meta = HashMap::new();
     meta.insert("format".to_string(), "pt".to_string());
     meta.extend(metadata.iter().map(|(k, v)| (k.to_string(), v.clone())));
-    safetensors::serialize(views, Some(meta)).map_err(|e| NnError::Config(format!("cannot serialise weights: {e}")))
+    let mut bytes = safetensors::serialize(views, Some(meta))
+        .map_err(|e| NnError::Config(format!("cannot serialise weights: {e}")))?;
+    sort_header(&mut bytes);
+    Ok(bytes)
+}
+
+/// Rewrites a safetensors header with its keys sorted. The crate writes the metadata map in
+/// hash order, which changes from run to run: without this the same weights would give
+/// different files. The sorted header has the same length (the same keys and values), so the
+/// tensors' offsets stand; should it not, the bytes are left as they are.
+fn sort_header(bytes: &mut [u8]) {
+    let Some(len) = bytes.get(..8).and_then(|b| b.try_into().ok()).map(u64::from_le_bytes) else {
+        return;
+    };
+    let Some(header) = usize::try_from(len).ok().and_then(|n| bytes.get(8..8 + n)) else {
+        return;
+    };
+    // serde_json's maps are ordered by key.
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(header) else {
+        return;
+    };
+    let Ok(text) = serde_json::to_string(&value) else {
+        return;
+    };
+    let n = header.len();
+    if text.len() <= n {
+        bytes[8..8 + text.len()].copy_from_slice(text.as_bytes());
+        // The header's own padding is spaces.
+        bytes[8 + text.len()..8 + n].fill(b' ');
+    }
 }
 
 /// Loads tensors from safetensors bytes into `model`, checking names, dtypes and shapes.
@@ -272,6 +301,23 @@ pub fn load<T: Float>(dir: &Path) -> Result<Model<T>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn model_dir_weights_bytes_do_not_depend_on_hash_order() {
+        let p = Param::new("w", &[2, 2], vec![1.0f32, 2.0, 3.0, 4.0]);
+        let metadata = [
+            ("b", "2".to_string()),
+            ("a", "{\"x\": [1]}".to_string()),
+            ("c", "3".to_string()),
+        ];
+        let first = tensors_to_bytes(vec![("w".into(), &p)], &metadata).unwrap();
+        // Every serialisation draws a new hash order; the bytes must not follow it.
+        for _ in 0..20 {
+            assert_eq!(tensors_to_bytes(vec![("w".into(), &p)], &metadata).unwrap(), first);
+        }
+        let st = SafeTensors::deserialize(&first).unwrap();
+        assert_eq!(st.tensor("w").unwrap().shape(), &[2, 2]);
+    }
     use crate::config::LayerConfig;
 
     fn config() -> ModelConfig {
