@@ -4,6 +4,7 @@
 use crate::dataset::{sorted_batches, Example, InputSpec};
 use recur_core::Seq;
 use recur_nn::{Model, Result};
+use recur_train::distributed::Collective;
 use recur_train::loss::softmax;
 use recur_train::predict_parallel;
 
@@ -30,6 +31,30 @@ impl EvalReport {
     /// Accuracy and count per class (`None` accuracy where a class has no drawings).
     pub fn per_class(&self) -> Vec<(Option<f64>, usize)> {
         recur_train::per_class_accuracy(&self.confusion)
+    }
+
+    /// The report of every rank's drawings together, when each MPI rank scored a part of its
+    /// own: counts, losses and confusion matrices are added. The mistakes stay this rank's (they
+    /// point into its own examples).
+    pub fn summed_over(self, group: &dyn Collective) -> EvalReport {
+        let n = self.n as f64;
+        let mut sums = vec![n, self.loss * n, self.top1 * n, self.top3 * n, self.top5 * n];
+        sums.extend(self.confusion.iter().flatten().map(|&c| c as f64));
+        group.sum_f64(&mut sums);
+        let total = sums[0].max(1.0);
+        let classes = self.confusion.len();
+        let confusion = (0..classes)
+            .map(|t| (0..classes).map(|p| sums[5 + t * classes + p] as usize).collect())
+            .collect();
+        EvalReport {
+            n: sums[0] as usize,
+            loss: sums[1] / total,
+            top1: sums[2] / total,
+            top3: sums[3] / total,
+            top5: sums[4] / total,
+            confusion,
+            mistakes: self.mistakes,
+        }
     }
 }
 

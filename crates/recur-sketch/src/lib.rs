@@ -14,6 +14,7 @@ use dataset::{bucketed_order, make_batch};
 use recur_core::Rng;
 use recur_data::quickdraw::strokes::Augmentation;
 use recur_nn::{Model, ModelConfig, NnError, Result};
+use recur_train::distributed;
 use recur_train::{fit, Clip, FitOptions, FitReport, Goal, Loss, OptimizerConfig, Schedule, TrainConfig, Trainer};
 use std::path::PathBuf;
 
@@ -49,6 +50,10 @@ pub struct TrainOptions {
     pub resume: bool,
     /// Progress bar and per-epoch lines.
     pub verbose: bool,
+    /// Under MPI, each rank trains on drawings of its own (`train` and `validation` are this
+    /// rank's part): a step takes `batch_size / ranks` of them on every rank and the
+    /// validation scores are those of all parts together.
+    pub rank_local: bool,
 }
 
 /// Stores the class names and input spec in a model config.
@@ -86,7 +91,14 @@ pub fn train(
             validation.len()
         )));
     }
-    let steps_per_epoch = train.len().div_ceil(options.batch_size.max(1)) as u64;
+    let parts = options.rank_local.then(distributed::group).flatten();
+    let (rank, ranks) = parts.as_ref().map_or((0, 1), |g| (g.rank(), g.size()));
+    let batch_size = options.batch_size.div_ceil(ranks).max(1);
+    let mut steps_per_epoch = train.len().div_ceil(batch_size) as u64;
+    if let Some(g) = &parts {
+        // The epoch lasts as long as the largest part.
+        steps_per_epoch = g.gather_u64(steps_per_epoch).into_iter().max().unwrap_or(0);
+    }
     let total = steps_per_epoch * options.epochs as u64;
     let mut trainer = Trainer::new(
         Model::<f32>::new(config, options.seed)?,
@@ -106,6 +118,7 @@ pub fn train(
             seed: options.seed,
         },
     );
+    trainer.set_rank_local(parts.is_some());
     let fit_options = FitOptions {
         epochs: options.epochs,
         monitor: "val_top1".into(),
@@ -119,8 +132,11 @@ pub fn train(
         &mut trainer,
         &fit_options,
         |epoch| {
-            let mut rng = Rng::derive(options.seed, 1_000_000 + epoch as u64);
-            let order = bucketed_order(train, options.batch_size, &mut rng);
+            // Each rank shuffles its own part with a stream of its own (rank 0's is the
+            // stream of a single process).
+            let stream = ((rank as u64) << 40) + 1_000_000 + epoch as u64;
+            let mut rng = Rng::derive(options.seed, stream);
+            let order = bucketed_order(train, batch_size, &mut rng);
             Ok(order
                 .iter()
                 .map(|idx| {
@@ -131,12 +147,15 @@ pub fn train(
                 .collect())
         },
         |t| {
-            let r = evaluate(
+            let mut r = evaluate(
                 std::slice::from_ref(&t.model),
                 validation,
                 &options.input,
                 options.threads,
             )?;
+            if let Some(g) = &parts {
+                r = r.summed_over(g.as_ref());
+            }
             Ok(vec![
                 ("val_loss".into(), r.loss),
                 ("val_top1".into(), r.top1),

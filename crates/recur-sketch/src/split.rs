@@ -7,6 +7,7 @@ use crate::dataset::{key_hash, part_of, Part};
 use recur_data::quickdraw::Drawing;
 use recur_nn::model_dir::write_atomic;
 use recur_nn::{ModelConfig, NnError, Result};
+use recur_train::distributed::Collective;
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::path::Path;
@@ -67,6 +68,13 @@ impl TrainingKeys {
     /// The keys of `drawings`.
     pub fn of(drawings: &[Drawing]) -> Self {
         TrainingKeys(drawings.iter().map(|d| key_hash(&d.key_id)).collect())
+    }
+
+    /// The keys of every MPI rank's part together (each rank trained on drawings of its own).
+    pub fn gathered(&self, group: &dyn Collective) -> Self {
+        let mut mine: Vec<u64> = self.0.iter().copied().collect();
+        mine.sort_unstable();
+        TrainingKeys(group.gather_u64s(&mine).into_iter().collect())
     }
 
     /// Whether the model was trained on the drawing with this `key_id`.

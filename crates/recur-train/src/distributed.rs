@@ -29,6 +29,26 @@ pub trait Collective {
     fn sum_f64(&self, values: &mut [f64]);
     /// Every rank's `value`, in rank order.
     fn gather_u64(&self, value: u64) -> Vec<u64>;
+
+    /// Every rank's `values` one after the other, in rank order (the ranks may give different
+    /// counts). Built on the sums: each rank writes its words as two 32-bit halves into its own
+    /// slots of a zeroed buffer, so every slot's sum is exactly the one nonzero term.
+    fn gather_u64s(&self, values: &[u64]) -> Vec<u64> {
+        let counts = self.gather_u64(values.len() as u64);
+        let start: u64 = counts[..self.rank()].iter().sum();
+        let total: u64 = counts.iter().sum();
+        let mut halves = vec![0f64; 2 * total as usize];
+        for (k, v) in values.iter().enumerate() {
+            let slot = 2 * (start as usize + k);
+            halves[slot] = (v >> 32) as f64;
+            halves[slot + 1] = (v & 0xffff_ffff) as f64;
+        }
+        self.sum_f64(&mut halves);
+        halves
+            .chunks_exact(2)
+            .map(|h| ((h[0] as u64) << 32) | h[1] as u64)
+            .collect()
+    }
 }
 
 thread_local! {

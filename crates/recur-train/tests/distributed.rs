@@ -192,3 +192,15 @@ fn distributed_ranks_that_disagree_are_named() {
         .into_iter()
         .all(|ok| ok));
 }
+
+#[test]
+fn distributed_gather_of_word_lists_keeps_every_bit_in_rank_order() {
+    let lists: [&[u64]; 3] = [&[u64::MAX, 0, 1 << 63], &[], &[0x0123_4567_89ab_cdef]];
+    let results = on_ranks(3, |rank| {
+        distributed::group().expect("installed").gather_u64s(lists[rank])
+    });
+    let expected: Vec<u64> = lists.concat();
+    for got in results {
+        assert_eq!(got, expected);
+    }
+}

@@ -520,3 +520,84 @@ fn mpi_fit_ranks_read_their_own_files() {
     let e = stderr(&o);
     assert!(e.contains("error on rank 1") && e.contains("x-1.npy"), "{e}");
 }
+
+#[test]
+fn mpi_train_ranks_read_their_own_drawings() {
+    let Some(run) = mpi_ready() else { return };
+    let d = temp_dir("mpi-sketch-own");
+    for (k, seed) in [(0, "1"), (1, "2")] {
+        let part = d.join(format!("part-{k}"));
+        ok(recur(&[
+            "data",
+            "synth",
+            "--out",
+            s(&part),
+            "--per-class",
+            "10",
+            "--seed",
+            seed,
+        ]));
+    }
+    let config = d.join("small.json");
+    std::fs::write(
+        &config,
+        r#"{"input_size": 3, "layers": [{"type": "gru", "units": 8}, {"type": "dense", "units": 12}]}"#,
+    )
+    .unwrap();
+    let args = |data: &[&str], out: &Path| -> Vec<String> {
+        let mut a = vec!["train", "--data"];
+        a.extend(data);
+        a.extend(["--out", s(out), "--config", s(&config), "--epochs", "2"]);
+        a.extend(["--threads", "1", "--normalization", "std"]);
+        app(&a)
+    };
+    let own = d.join("part-{rank}").display().to_string();
+    let m = d.join("m");
+    let o = ok(mpirun(&run, &[(2, args(&[&own], &m))]));
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    assert_eq!(out.matches("top-1").count(), 1, "rank 0 alone prints the scores: {out}");
+    assert_eq!(stderr(&o).matches("epoch 1/2").count(), 1, "{}", stderr(&o));
+    // One process on both parts: the same split, so the same training keys and the same
+    // number of test drawings scored (each rank scores its own, the counts are added).
+    let whole = d.join("whole");
+    let parts = [d.join("part-0"), d.join("part-1")];
+    let single = ok(Command::new(env!("CARGO_BIN_EXE_recur"))
+        .args(args(&[s(&parts[0]), s(&parts[1])], &whole).iter().skip(1))
+        .output()
+        .unwrap());
+    let scored = |text: &str| {
+        text.lines()
+            .find(|l| l.contains("drawings (test)"))
+            .map(|l| l.split(' ').next().unwrap_or("").to_string())
+    };
+    let single_out = String::from_utf8_lossy(&single.stdout).to_string();
+    assert!(scored(&out).is_some(), "{out}");
+    assert_eq!(scored(&out), scored(&single_out), "{out}\n{single_out}");
+    let keys = |dir: &Path| std::fs::read(dir.join("training_keys.bin")).unwrap();
+    assert_eq!(
+        keys(&m),
+        keys(&whole),
+        "the model records every part's training drawings"
+    );
+
+    // Every part must hold every class.
+    let cat = std::fs::read_dir(&parts[1])
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "ndjson"))
+        .unwrap();
+    std::fs::remove_file(&cat).unwrap();
+    let o = mpirun(&run, &[(2, args(&[&own], &d.join("m2")))]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("the ranks disagree on the classes"),
+        "{}",
+        stderr(&o)
+    );
+    // A rank without its part says so, and the job ends.
+    std::fs::remove_dir_all(&parts[1]).unwrap();
+    let o = mpirun(&run, &[(2, args(&[&own], &d.join("m3")))]);
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(e.contains("error on rank 1") && e.contains("part-1"), "{e}");
+}

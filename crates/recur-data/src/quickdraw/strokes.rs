@@ -128,6 +128,12 @@ pub fn encode(offsets: &[[f32; 3]], encoding: Encoding) -> Vec<f32> {
 
 /// The standard deviation of raw offsets over drawings (for [`Normalization::OffsetStd`]).
 pub fn offset_std(drawings: &[Drawing]) -> f32 {
+    offset_std_of(offset_moments(drawings))
+}
+
+/// The count, sum and sum of squares of the raw offsets (x and y alike) over drawings: sums
+/// that parts of a data set held apart (one per MPI rank) can add before [`offset_std_of`].
+pub fn offset_moments(drawings: &[Drawing]) -> [f64; 3] {
     let (mut n, mut sum, mut sq) = (0f64, 0f64, 0f64);
     for d in drawings {
         for o in offsets(&d.strokes, Normalization::OffsetStd { scale: 1.0 }) {
@@ -138,6 +144,11 @@ pub fn offset_std(drawings: &[Drawing]) -> f32 {
             }
         }
     }
+    [n, sum, sq]
+}
+
+/// The standard deviation from [`offset_moments`].
+pub fn offset_std_of([n, sum, sq]: [f64; 3]) -> f32 {
     let mean = sum / n.max(1.0);
     ((sq / n.max(1.0) - mean * mean).max(1e-12)).sqrt() as f32
 }

@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 /// Where drawings come from and which to use.
 #[derive(Args, Clone, Debug)]
 pub struct DataArgs {
-    /// Drawing files (.ndjson simplified or raw, .bin, .npz), folders or glob patterns.
+    /// Drawing files (.ndjson simplified or raw, .bin, .npz), folders or glob patterns. For
+    /// `recur train` under mpirun, `{rank}` in them (e.g. `part-{rank}`) gives each rank its
+    /// own part of the drawings.
     #[arg(long, num_args = 1..)]
     pub data: Vec<String>,
     /// Use only these classes (comma-separated words).

@@ -2,6 +2,7 @@
 //! sequences (UEA/UCR `.ts` files or `.npy` arrays), with every training setting on the
 //! command line or in the config's `training` section.
 
+use super::{own_paths_per_rank, RANK_PLACEHOLDER};
 use anyhow::{bail, Context, Result};
 use clap::builder::BoolishValueParser;
 use clap::Args;
@@ -345,9 +346,6 @@ pub fn fit(mut args: FitArgs) -> Result<()> {
     Ok(())
 }
 
-/// Written in training paths, the rank of the process reading them.
-const RANK_PLACEHOLDER: &str = "{rank}";
-
 /// Puts this process's rank for `{rank}` in the training paths; true when, under MPI, each
 /// rank thus reads its own part of the training data.
 fn own_files_per_rank(args: &mut FitArgs) -> Result<bool> {
@@ -361,24 +359,18 @@ fn own_files_per_rank(args: &mut FitArgs) -> Result<bool> {
     {
         bail!("the validation sequences are read whole by every rank: give them without {RANK_PLACEHOLDER}");
     }
-    let training = [&args.train, &args.npy.x, &args.npy.lengths, &args.npy.y];
-    let given = training.iter().filter(|p| p.is_some()).count();
-    let marked = training.into_iter().filter(|p| has(p)).count();
-    if marked == 0 {
-        return Ok(false);
-    }
-    if marked < given {
-        bail!("give {RANK_PLACEHOLDER} in every training path (--train, or --x, --lengths and --y) or in none");
-    }
-    let group = recur_train::distributed::group();
-    let rank = group.as_ref().map_or(0, |g| g.rank()).to_string();
-    for p in [&mut args.train, &mut args.npy.x, &mut args.npy.lengths, &mut args.npy.y]
+    let training: Vec<&mut PathBuf> = [&mut args.train, &mut args.npy.x, &mut args.npy.lengths, &mut args.npy.y]
         .into_iter()
         .flatten()
-    {
-        *p = PathBuf::from(p.to_string_lossy().replace(RANK_PLACEHOLDER, &rank));
+        .collect();
+    let mut texts: Vec<String> = training.iter().map(|p| p.to_string_lossy().into_owned()).collect();
+    let own = own_paths_per_rank(&mut texts, "training path (--train, or --x, --lengths and --y)")?;
+    for (path, text) in training.into_iter().zip(texts) {
+        if path.to_string_lossy() != text {
+            *path = PathBuf::from(text);
+        }
     }
-    Ok(group.is_some())
+    Ok(own)
 }
 
 /// Every epoch's figures, in the model directory.

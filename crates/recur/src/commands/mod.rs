@@ -24,3 +24,25 @@ pub fn write_stdout(write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -
         result => Ok(result?),
     }
 }
+
+/// Written in training paths, the rank of the process reading them.
+pub const RANK_PLACEHOLDER: &str = "{rank}";
+
+/// Puts this process's rank for `{rank}` in training `paths` (`what` names them in the error:
+/// every one must hold it, or none). True when, under MPI, each rank thus reads its own part
+/// of the training data; outside mpirun `{rank}` reads as 0.
+pub fn own_paths_per_rank(paths: &mut [String], what: &str) -> anyhow::Result<bool> {
+    let marked = paths.iter().filter(|p| p.contains(RANK_PLACEHOLDER)).count();
+    if marked == 0 {
+        return Ok(false);
+    }
+    if marked < paths.len() {
+        anyhow::bail!("give {RANK_PLACEHOLDER} in every {what} or in none");
+    }
+    let group = recur_train::distributed::group();
+    let rank = group.as_ref().map_or(0, |g| g.rank()).to_string();
+    for p in paths.iter_mut() {
+        *p = p.replace(RANK_PLACEHOLDER, &rank);
+    }
+    Ok(group.is_some())
+}

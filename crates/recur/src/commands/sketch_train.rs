@@ -2,11 +2,12 @@
 //! generated doodles: data, training, evaluation and a report).
 
 use super::data::{load_drawings, write_synthetic, DataArgs};
+use super::own_paths_per_rank;
 use super::sketch_use::{write_report, EvalSummary};
 use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
 use recur_core::parallel::default_threads;
-use recur_data::quickdraw::strokes::{offset_std, Augmentation, Encoding, Normalization};
+use recur_data::quickdraw::strokes::{offset_moments, offset_std_of, Augmentation, Encoding, Normalization};
 use recur_data::quickdraw::Drawing;
 use recur_nn::model_dir::{read_config, CONFIG_FILE, WEIGHTS_FILE};
 use recur_sketch::{
@@ -14,7 +15,7 @@ use recur_sketch::{
     TRAINING_KEYS_FILE,
 };
 use recur_train::checkpoint::{self, CHECKPOINT_DIR};
-use recur_train::distributed::is_leader;
+use recur_train::distributed::{self, is_leader, Fingerprint};
 use std::path::{Path, PathBuf};
 
 /// Input normalisation choices.
@@ -108,8 +109,9 @@ pub enum EncodingArg {
 /// evaluates).
 pub fn train(mut args: TrainArgs) -> Result<()> {
     args.quiet |= !is_leader();
+    let rank_local = own_paths_per_rank(&mut args.data.data, "--data path")?;
     let drawings = load_drawings(&args.data, args.quiet)?;
-    let Some((summary, scored)) = train_on(&drawings, &args)? else {
+    let Some((summary, scored)) = train_on(&drawings, &args, rank_local)? else {
         return Ok(());
     };
     let report = write_report(&args.out, &summary, &scored, &args.out)?;
@@ -122,8 +124,10 @@ pub fn train(mut args: TrainArgs) -> Result<()> {
 
 /// Trains as `args` say on `drawings`; returns the scores on the test part (the validation
 /// part when the test part is empty) and the drawings scored, or `None` on MPI ranks other
-/// than 0 (which only help train).
-fn train_on(drawings: &[Drawing], args: &TrainArgs) -> Result<Option<(EvalSummary, Vec<Example>)>> {
+/// than 0 (which only help train). With `rank_local`, each MPI rank's `drawings` are its own
+/// part of the data: every part is split by key_id alike, and the scalings, validation and
+/// test scores cover all the parts together.
+fn train_on(drawings: &[Drawing], args: &TrainArgs, rank_local: bool) -> Result<Option<(EvalSummary, Vec<Example>)>> {
     if args.out.join(CONFIG_FILE).exists() && !args.resume && !args.force {
         bail!(
             "{} already holds a model: pass --resume to continue its training or --force to start over",
@@ -131,6 +135,7 @@ fn train_on(drawings: &[Drawing], args: &TrainArgs) -> Result<Option<(EvalSummar
         );
     }
     let lead = is_leader();
+    let parts = rank_local.then(distributed::group).flatten();
     if lead && args.force && !args.resume && args.out.is_dir() {
         remove_model(&args.out, &[])?;
     }
@@ -142,6 +147,17 @@ fn train_on(drawings: &[Drawing], args: &TrainArgs) -> Result<Option<(EvalSummar
             "training a classifier needs at least two classes; found {}",
             classes.join(", ")
         );
+    }
+    if let Some(g) = &parts {
+        let mut digest = Fingerprint::default();
+        classes.iter().for_each(|c| {
+            digest.text(c);
+        });
+        distributed::agree(
+            g.as_ref(),
+            "the classes of their drawings (each rank's part must hold drawings of every class)",
+            digest.finish(),
+        )?;
     }
     let split_spec = SplitSpec {
         val_percent: args.val_percent,
@@ -157,9 +173,15 @@ fn train_on(drawings: &[Drawing], args: &TrainArgs) -> Result<Option<(EvalSummar
     let (train_d, val_d, test_d) = (split(Part::Train), split(Part::Validation), split(Part::Test));
     let normalization = match args.normalization {
         NormArg::Bbox => Normalization::BoundingBox,
-        NormArg::Std => Normalization::OffsetStd {
-            scale: offset_std(&train_d),
-        },
+        NormArg::Std => {
+            let mut moments = offset_moments(&train_d);
+            if let Some(g) = &parts {
+                g.sum_f64(&mut moments);
+            }
+            Normalization::OffsetStd {
+                scale: offset_std_of(moments),
+            }
+        }
     };
     let encoding = match args.encoding {
         EncodingArg::Stroke3 => Encoding::Stroke3,
@@ -187,20 +209,32 @@ fn train_on(drawings: &[Drawing], args: &TrainArgs) -> Result<Option<(EvalSummar
     // The split and the training part's key_ids stay with the model, so `recur eval` can tell
     // which drawings it has seen and score only held-out ones.
     let config = recur_sketch::label_split(config, split_spec)?;
+    let mut keys = TrainingKeys::of(&train_d);
+    if let Some(g) = &parts {
+        keys = keys.gathered(g.as_ref());
+    }
     if lead {
         std::fs::create_dir_all(&args.out)?;
-        TrainingKeys::of(&train_d).write(&args.out)?;
+        keys.write(&args.out)?;
     }
     let (train_e, _) = examples(&train_d, &classes);
     let (val_e, _) = examples(&val_d, &classes);
     let (test_e, _) = examples(&test_d, &classes);
+    // Drawings in each part of the split, over every rank's data.
+    let mut counts = [train_e.len(), val_e.len(), test_e.len()].map(|n| n as f64);
+    if let Some(g) = &parts {
+        g.sum_f64(&mut counts);
+    }
     if !args.quiet {
         eprintln!(
-            "{} classes; split by key_id: {} train, {} validation, {} test",
+            "{} classes; split by key_id{}: {} train, {} validation, {} test",
             classes.len(),
-            train_e.len(),
-            val_e.len(),
-            test_e.len()
+            parts
+                .as_ref()
+                .map_or(String::new(), |g| format!(" (the {} ranks' parts together)", g.size())),
+            counts[0],
+            counts[1],
+            counts[2]
         );
     }
     let options = TrainOptions {
@@ -216,14 +250,11 @@ fn train_on(drawings: &[Drawing], args: &TrainArgs) -> Result<Option<(EvalSummar
         out: args.out.clone(),
         resume: args.resume,
         verbose: !args.quiet,
+        rank_local: parts.is_some(),
     };
     let size = args.ensemble.max(1);
     if !args.quiet {
-        eprintln!(
-            "training on {} drawings (at most {} epochs)…",
-            train_e.len(),
-            args.epochs
-        );
+        eprintln!("training on {} drawings (at most {} epochs)…", counts[0], args.epochs);
     }
     let mut members = Vec::with_capacity(size);
     // The summary quotes member 0's epochs.
@@ -247,18 +278,27 @@ fn train_on(drawings: &[Drawing], args: &TrainArgs) -> Result<Option<(EvalSummar
             (best_epoch, epochs) = (report.best_epoch, report.history.len());
         }
     }
-    if !lead {
+    // Every rank scores its own part when each holds one; otherwise rank 0 scores alone.
+    if !lead && parts.is_none() {
         return Ok(None);
     }
-    let (part, scored) = if test_e.is_empty() {
+    let (part, scored) = if counts[2] == 0.0 {
         ("validation", val_e)
     } else {
         ("test", test_e)
     };
     if !args.quiet {
-        eprintln!("evaluating the {part} part ({} drawings)…", scored.len());
+        let n = if part == "test" { counts[2] } else { counts[1] };
+        eprintln!("evaluating the {part} part ({n} drawings)…");
     }
-    let eval = recur_sketch::evaluate(&members, &scored, &options.input, options.threads)?;
+    let mut eval = recur_sketch::evaluate(&members, &scored, &options.input, options.threads)?;
+    if let Some(g) = &parts {
+        // The mistakes drawn in the report stay rank 0's (they are its own drawings).
+        eval = eval.summed_over(g.as_ref());
+        if !lead {
+            return Ok(None);
+        }
+    }
     let summary = EvalSummary {
         part,
         classes,
@@ -407,7 +447,7 @@ pub fn demo(args: DemoArgs) -> Result<()> {
         quiet: false,
     };
     let drawings = load_drawings(&train_args.data, true)?;
-    let Some((summary, scored)) = train_on(&drawings, &train_args)? else {
+    let Some((summary, scored)) = train_on(&drawings, &train_args, false)? else {
         return Ok(());
     };
     super::write_stdout(|out| summary.print(out))?;
