@@ -45,10 +45,13 @@ pub fn split_by_size<I>(items: Vec<I>, size: impl Fn(&I) -> usize, parts: usize)
 }
 
 /// Runs `work(i, &mut workers[i])` for every worker, each on its own thread (the first on the
-/// calling thread), and returns the results in worker order.
+/// calling thread), and returns the results in worker order (none for no workers: a rank with
+/// no share of a step).
 pub fn run_on_workers<W: Send, R: Send>(workers: &mut [W], work: impl Fn(usize, &mut W) -> R + Sync) -> Vec<R> {
-    if workers.len() == 1 {
-        return vec![work(0, &mut workers[0])];
+    match workers.len() {
+        0 => return Vec::new(),
+        1 => return vec![work(0, &mut workers[0])],
+        _ => {}
     }
     std::thread::scope(|scope| {
         let (first, rest) = workers.split_at_mut(1);

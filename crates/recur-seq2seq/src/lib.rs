@@ -19,6 +19,8 @@ pub mod vocab;
 pub use dates::{date_pairs, generate_dates, DateStyle};
 pub use metrics::{edit_distance, score, Scores};
 pub use model::{CellKind, Seq2Seq, Seq2SeqConfig};
-pub use pairs::{group_by_source, parse_pairs, read_pairs, split_by_source, Pair, PairError, PairFormat};
+pub use pairs::{
+    group_by_source, parse_pairs, read_pairs, split_by_source, split_by_source_hash, Pair, PairError, PairFormat,
+};
 pub use search::{search, Hypothesis, SearchOptions};
 pub use vocab::{Tokenizer, Vocab, VocabError};

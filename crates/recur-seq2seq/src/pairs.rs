@@ -4,6 +4,7 @@
 
 use crate::vocab::Tokenizer;
 use recur_core::Rng;
+use recur_train::distributed::Fingerprint;
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -304,6 +305,31 @@ pub fn split_by_source(pairs: Vec<Pair>, val_fraction: f64, seed: u64) -> (Vec<P
     (train, val)
 }
 
+/// Splits into (train, validation) by a seeded hash of each source: a source goes to
+/// validation, with all its pairs, when its hash falls in the lowest `val_fraction` of the
+/// range. Unlike [`split_by_source`] the side of a source does not depend on the rest of the
+/// file, so parts of a data set held apart (one per MPI rank) are split alike: a source is on
+/// the same side in whichever part it appears.
+pub fn split_by_source_hash(pairs: Vec<Pair>, val_fraction: f64, seed: u64) -> (Vec<Pair>, Vec<Pair>) {
+    let fraction = if val_fraction.is_nan() {
+        0.0
+    } else {
+        val_fraction.clamp(0.0, 1.0)
+    };
+    let (mut train, mut val) = (Vec::new(), Vec::new());
+    for p in pairs {
+        let mut digest = Fingerprint::default();
+        digest.word(seed);
+        p.source.iter().for_each(|t| {
+            digest.text(t);
+        });
+        // The top 53 bits as a number in [0, 1).
+        let point = (digest.finish() >> 11) as f64 / (1u64 << 53) as f64;
+        if point < fraction { &mut val } else { &mut train }.push(p);
+    }
+    (train, val)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -446,5 +472,25 @@ mod tests {
         assert_ne!(split_by_source(p.clone(), 0.1, 8).1, val);
         assert_eq!(split_by_source(p.clone(), f64::NAN, 7).1.len(), 0);
         assert_eq!(split_by_source(p, 2.0, 7).0.len(), 0);
+    }
+
+    #[test]
+    fn pairs_split_by_source_hash_puts_a_source_on_one_side_in_every_part() {
+        let text: String = (0..2000)
+            .flat_map(|i| [format!("w{i}\tx\n"), format!("w{i}\ty\n")])
+            .collect();
+        let p = parse(&text, PairFormat::Tsv).unwrap();
+        let (train, val) = split_by_source_hash(p.clone(), 0.1, 7);
+        let share = val.len() as f64 / p.len() as f64;
+        assert!((0.08..0.12).contains(&share), "{share}");
+        // Two parts (odd and even lines) split alike: each part's validation is its share of
+        // the whole file's.
+        let (odd, even): (Vec<Pair>, Vec<Pair>) = p.iter().cloned().partition(|p| p.line % 2 == 1);
+        let (_, v1) = split_by_source_hash(odd, 0.1, 7);
+        let (_, v2) = split_by_source_hash(even, 0.1, 7);
+        assert_eq!(v1.len() + v2.len(), val.len());
+        assert!(v1.iter().chain(&v2).all(|x| val.contains(x)));
+        assert_eq!(train.len() + val.len(), p.len());
+        assert_ne!(split_by_source_hash(p, 0.1, 8).1, val);
     }
 }

@@ -9,7 +9,8 @@
 //! same batches and runs its own `threads` of the `ranks × threads` shards; the shard sums
 //! meet in one all-reduce per step, and validation is split across the ranks with its counts
 //! summed. Shards and dropout streams are numbered globally, so 2 ranks × 1 thread give the
-//! model of 1 process × 2 threads.
+//! model of 1 process × 2 threads. With [`TrainOptions::rank_local`] each rank is instead
+//! handed pairs of its own and batches them itself.
 
 use crate::decoder::Batch;
 use crate::metrics::{Scores, Tally};
@@ -61,6 +62,12 @@ pub struct TrainOptions {
     /// predictions, reached at the last epoch from 0 at the first (see [`crate::sampling`]).
     #[serde(default)]
     pub scheduled_sampling: f64,
+    /// Under MPI, each rank trains on pairs of its own (`pairs` and `validation` are this
+    /// rank's part): it batches them `batch / ranks` a step, an epoch lasts as long as the
+    /// largest part, and the validation counts of all parts are added. Not stored: it says how
+    /// the data was spread, not how the model was trained.
+    #[serde(skip)]
+    pub rank_local: bool,
 }
 
 impl Default for TrainOptions {
@@ -78,6 +85,7 @@ impl Default for TrainOptions {
             threads: recur_core::parallel::default_threads(),
             seed: 1,
             scheduled_sampling: 0.0,
+            rank_local: false,
         }
     }
 }
@@ -125,10 +133,22 @@ pub fn train(
     }
     let threads = options.threads.max(1);
     let group = Group(distributed::group());
+    let rank_local = options.rank_local && group.0.is_some();
     group.agree("the model, training settings and data", || {
+        // Ranks with data of their own agree on all but the data.
+        let (pairs, validation) = if rank_local {
+            (&[][..], &[][..])
+        } else {
+            (pairs, validation)
+        };
         fingerprint(model, pairs, validation, options)
     })?;
     let (rank, ranks) = (group.rank(), group.size());
+    let global_pairs = if rank_local {
+        group.total(pairs.len())
+    } else {
+        pairs.len()
+    };
     // The first shard trains on the model itself, each other on a copy: one copy fewer to
     // gather gradients from and to update after each step.
     let mut replicas: Vec<Seq2Seq<f32>> = (1..threads).map(|_| model.clone()).collect();
@@ -147,15 +167,38 @@ pub fn train(
         }
         let epoch_start = Instant::now();
         let sampling = options.scheduled_sampling * (epoch - 1) as f64 / (options.epochs.max(2) - 1) as f64;
-        let batches = epoch_batches(pairs, options.batch, Rng::derive(options.seed, epoch as u64));
+        let batches = if rank_local {
+            // Each rank shuffles its own part with a stream of its own.
+            let stream = ((rank as u64) << 40) + epoch as u64;
+            epoch_batches(pairs, options.batch.div_ceil(ranks), Rng::derive(options.seed, stream))
+        } else {
+            epoch_batches(pairs, options.batch, Rng::derive(options.seed, epoch as u64))
+        };
+        // With parts, ranks step together until the one with most batches is done.
+        let steps = if rank_local {
+            group.most(batches.len())
+        } else {
+            batches.len()
+        };
         let (mut loss, mut tokens, mut correct) = (0.0, 0usize, 0usize);
-        for (i, batch) in batches.iter().enumerate() {
-            let shards = shard_ranges(batch.len(), threads * ranks);
-            // A batch smaller than ranks × threads leaves the last ranks fewer shards, or none.
-            let first = (rank * threads).min(shards.len());
-            let mine = &shards[first..(first + threads).min(shards.len())];
-            let total: usize = batch.iter().map(|&p| pairs[p].1.len() + 1).sum();
-            let scale = 1.0 / total as f64;
+        for i in 0..steps {
+            let batch: &[usize] = batches.get(i).map_or(&[], Vec::as_slice);
+            let (shards, first) = if rank_local {
+                // The batch is this rank's own; its shards come after the lower ranks'.
+                (shard_ranges(batch.len(), threads), rank * threads)
+            } else {
+                let shards = shard_ranges(batch.len(), threads * ranks);
+                // A batch smaller than ranks × threads leaves the last ranks fewer shards, or none.
+                let first = (rank * threads).min(shards.len());
+                (shards[first..(first + threads).min(shards.len())].to_vec(), first)
+            };
+            let mine = &shards[..];
+            let mut total: usize = batch.iter().map(|&p| pairs[p].1.len() + 1).sum();
+            if rank_local {
+                // The loss is the mean over the global batch's target tokens.
+                total = group.total(total);
+            }
+            let scale = 1.0 / total.max(1) as f64;
             let used = mine.len();
             let mut workers: Vec<&mut Seq2Seq<f32>> = std::iter::once(&mut *model)
                 .chain(replicas.iter_mut())
@@ -205,10 +248,10 @@ pub fn train(
                 copy_values(r, model);
             }
             step += 1;
-            progress(Progress::Batch(i + 1, batches.len()));
+            progress(Progress::Batch(i + 1, steps));
         }
         let train_seconds = epoch_start.elapsed().as_secs_f64();
-        let scores = evaluate(model, validation, options.val_beam, threads)?;
+        let scores = evaluate(model, validation, options.val_beam, threads, rank_local)?;
         let record = EpochRecord {
             epoch,
             loss: loss / tokens.max(1) as f64,
@@ -216,7 +259,7 @@ pub fn train(
             val_wer: scores.wer,
             val_per: scores.per,
             lr,
-            pairs_per_second: pairs.len() as f64 / train_seconds,
+            pairs_per_second: global_pairs as f64 / train_seconds,
             elapsed: start.elapsed().as_secs_f64(),
         };
         progress(Progress::Epoch(&record));
@@ -245,13 +288,25 @@ pub fn train(
 }
 
 /// Scores `model` on `items` by decoding each source with a beam of `beam`, the sources
-/// split across `threads` (and under MPI across the ranks, every one of which must call this).
-pub fn evaluate(model: &Seq2Seq<f32>, items: &[Reference], beam: usize, threads: usize) -> Result<Scores, NnError> {
+/// split across `threads`. Under MPI every rank must call this: the ranks split `items`
+/// among them, or with `rank_local` (each rank holding items of its own) each scores all of
+/// its own; the counts are added.
+pub fn evaluate(
+    model: &Seq2Seq<f32>,
+    items: &[Reference],
+    beam: usize,
+    threads: usize,
+    rank_local: bool,
+) -> Result<Scores, NnError> {
     let group = Group(distributed::group());
-    let share = shard_ranges(items.len(), group.size())
-        .get(group.rank())
-        .cloned()
-        .unwrap_or(0..0);
+    let share = if rank_local {
+        0..items.len()
+    } else {
+        shard_ranges(items.len(), group.size())
+            .get(group.rank())
+            .cloned()
+            .unwrap_or(0..0)
+    };
     let local = tally(model, &items[share], beam, threads);
     let mut counts = local.as_ref().map_or([0.0; 4], |t| {
         [t.items as f64, t.wrong as f64, t.edits as f64, t.length as f64]
@@ -397,6 +452,20 @@ impl Group {
         if let Some(g) = &self.0 {
             g.sum_f64(values);
         }
+    }
+
+    /// The sum of every rank's `n`.
+    fn total(&self, n: usize) -> usize {
+        let mut v = [n as f64];
+        self.sum(&mut v);
+        v[0] as usize
+    }
+
+    /// The largest of every rank's `n`.
+    fn most(&self, n: usize) -> usize {
+        self.0
+            .as_ref()
+            .map_or(n, |g| g.gather_u64(n as u64).into_iter().max().unwrap_or(0) as usize)
     }
 
     /// Rank 0's `yes`, on every rank.

@@ -1,9 +1,56 @@
 //! Token vocabularies: how text becomes tokens ([`Tokenizer`]) and tokens become ids ([`Vocab`]),
 //! with the four special ids every sequence-to-sequence model needs at fixed places.
 
+use recur_train::distributed::Collective;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::Path;
+
+/// How often each token occurs in `seqs`.
+fn token_counts<'a>(seqs: impl IntoIterator<Item = &'a [String]>) -> HashMap<String, u64> {
+    let mut counts: HashMap<&'a str, u64> = HashMap::new();
+    for seq in seqs {
+        for t in seq {
+            *counts.entry(t.as_str()).or_insert(0) += 1;
+        }
+    }
+    counts.into_iter().map(|(t, c)| (t.to_string(), c)).collect()
+}
+
+/// Token counts as 64-bit words for a gather across ranks: per token its count, its length in
+/// bytes, then its UTF-8 bytes eight to a word (sorted, so the words do not depend on hashing).
+fn pack_counts(counts: &HashMap<String, u64>) -> Vec<u64> {
+    let mut sorted: Vec<(&String, &u64)> = counts.iter().collect();
+    sorted.sort();
+    let mut words = Vec::new();
+    for (token, &count) in sorted {
+        words.extend([count, token.len() as u64]);
+        words.extend(token.as_bytes().chunks(8).map(|c| {
+            let mut b = [0u8; 8];
+            b[..c.len()].copy_from_slice(c);
+            u64::from_le_bytes(b)
+        }));
+    }
+    words
+}
+
+/// The (token, count) pairs of one or more [`pack_counts`] outputs one after another.
+fn unpack_counts(words: &[u64]) -> Vec<(String, u64)> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at + 2 <= words.len() {
+        let (count, len) = (words[at], words[at + 1] as usize);
+        let chunks = len.div_ceil(8);
+        let Some(body) = words.get(at + 2..at + 2 + chunks) else {
+            break;
+        };
+        let mut bytes: Vec<u8> = body.iter().flat_map(|w| w.to_le_bytes()).collect();
+        bytes.truncate(len);
+        out.push((String::from_utf8_lossy(&bytes).into_owned(), count));
+        at += 2 + chunks;
+    }
+    out
+}
 
 /// How a text is cut into tokens.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -136,22 +183,37 @@ impl Vocab {
     /// A data token spelled like a special is not added: it stays unknown, so text can never
     /// inject a PAD or EOS.
     pub fn build<'a>(seqs: impl IntoIterator<Item = &'a [String]>, min_count: usize) -> Vocab {
-        let mut counts: HashMap<&'a str, usize> = HashMap::new();
-        for seq in seqs {
-            for t in seq {
-                *counts.entry(t.as_str()).or_insert(0) += 1;
-            }
+        Self::from_counts(token_counts(seqs), min_count)
+    }
+
+    /// [`Vocab::build`] over the sequences of every MPI rank in `group`, each holding a part of
+    /// the data: the ranks' token counts are added, so every rank gets the same vocabulary, the
+    /// one a single process would build from all the parts.
+    pub fn build_across<'a>(
+        seqs: impl IntoIterator<Item = &'a [String]>,
+        min_count: usize,
+        group: &dyn Collective,
+    ) -> Vocab {
+        let mut counts: HashMap<String, u64> = HashMap::new();
+        let words = group.gather_u64s(&pack_counts(&token_counts(seqs)));
+        for (token, count) in unpack_counts(&words) {
+            *counts.entry(token).or_insert(0) += count;
         }
-        let mut kept: Vec<(&str, usize)> = counts
+        Self::from_counts(counts, min_count)
+    }
+
+    /// The vocabulary of tokens counted at least `min_count` times, ordered as [`Vocab::build`]
+    /// says.
+    fn from_counts(counts: HashMap<String, u64>, min_count: usize) -> Vocab {
+        let mut kept: Vec<(String, u64)> = counts
             .into_iter()
-            .filter(|&(t, c)| c >= min_count.max(1) && !Self::SPECIALS.contains(&t))
+            .filter(|(t, c)| *c >= min_count.max(1) as u64 && !Self::SPECIALS.contains(&t.as_str()))
             .collect();
-        kept.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+        kept.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         let tokens = Self::SPECIALS
             .iter()
-            .copied()
+            .map(|s| s.to_string())
             .chain(kept.into_iter().map(|(t, _)| t))
-            .map(String::from)
             .collect();
         Self::from_tokens(tokens)
     }
@@ -288,6 +350,39 @@ mod tests {
 
     fn toks(s: &str) -> Vec<String> {
         Tokenizer::Whitespace.tokenize(s)
+    }
+
+    /// A group of one process: every collective returns its input.
+    struct Alone;
+
+    impl Collective for Alone {
+        fn rank(&self) -> usize {
+            0
+        }
+        fn size(&self) -> usize {
+            1
+        }
+        fn sum_f32(&self, _: &mut [f32]) {}
+        fn sum_f64(&self, _: &mut [f64]) {}
+        fn gather_u64(&self, value: u64) -> Vec<u64> {
+            vec![value]
+        }
+    }
+
+    #[test]
+    fn vocab_counts_packed_for_ranks_come_back_whole_and_add_up() {
+        let part = |text: &str| vec![toks(text)];
+        let a = token_counts(part("ab ab héllo-wörld-long ").iter().map(Vec::as_slice));
+        let b = token_counts(part("ab zz").iter().map(Vec::as_slice));
+        let words = [pack_counts(&a), pack_counts(&b)].concat();
+        let mut merged: Vec<(String, u64)> = unpack_counts(&words);
+        merged.sort();
+        let expected = [("ab", 1), ("ab", 2), ("héllo-wörld-long", 1), ("zz", 1)];
+        let expected: Vec<(String, u64)> = expected.iter().map(|(t, c)| (t.to_string(), *c)).collect();
+        assert_eq!(merged, expected);
+        let seqs = [toks("x y y z"), toks("y q")];
+        let alone = Vocab::build_across(seqs.iter().map(Vec::as_slice), 1, &Alone);
+        assert_eq!(alone, Vocab::build(seqs.iter().map(Vec::as_slice), 1));
     }
 
     #[test]

@@ -601,3 +601,51 @@ fn mpi_train_ranks_read_their_own_drawings() {
     let e = stderr(&o);
     assert!(e.contains("error on rank 1") && e.contains("part-1"), "{e}");
 }
+
+/// `n` pairs of random words over `letters` and their reversals, as tsv.
+fn reversal_pairs(path: &Path, letters: &[u8], n: usize, seed: u64) {
+    let mut rng = Rng::new(seed);
+    let text: String = (0..n)
+        .map(|_| {
+            let len = 3 + rng.below(4);
+            let word: String = (0..len).map(|_| letters[rng.below(letters.len())] as char).collect();
+            format!("{word}\t{}\n", word.chars().rev().collect::<String>())
+        })
+        .collect();
+    std::fs::write(path, text).unwrap();
+}
+
+#[test]
+fn mpi_seq2seq_ranks_read_their_own_pairs() {
+    let Some(run) = mpi_ready() else { return };
+    let d = temp_dir("mpi-seq2seq-own");
+    // Letters a–m in rank 0's part, n–z in rank 1's: the vocabularies must hold both.
+    reversal_pairs(&d.join("part-0.tsv"), b"abcdefghijklm", 300, 1);
+    reversal_pairs(&d.join("part-1.tsv"), b"nopqrstuvwxyz", 200, 2);
+    let args = |out: &Path| -> Vec<String> {
+        let mut a = seq2seq_args(out, 1);
+        // `--dates 400` gives way to the parts.
+        a.splice(
+            2..4,
+            ["--pairs".to_string(), d.join("part-{rank}.tsv").display().to_string()],
+        );
+        a
+    };
+    let (m, again) = (d.join("m"), d.join("again"));
+    let o = ok(mpirun(&run, &[(2, app(&refs(&args(&m))))]));
+    let log = stderr(&o);
+    assert_eq!(log.matches("epoch  1/2").count(), 1, "rank 0 alone reports: {log}");
+    assert!(log.contains("in all the parts"), "{log}");
+    let vocab = std::fs::read_to_string(m.join("source_vocab.json")).unwrap();
+    assert!(vocab.contains("\"a\"") && vocab.contains("\"z\""), "{vocab}");
+    // The same parts, seed and layout give the same model again.
+    ok(mpirun(&run, &[(2, app(&refs(&args(&again))))]));
+    let tensors = |dir: &Path| std::fs::read(dir.join("model.safetensors")).unwrap();
+    assert!(tensors(&m) == tensors(&again));
+    // A rank without its part says so, and the job ends.
+    std::fs::remove_file(d.join("part-1.tsv")).unwrap();
+    let o = mpirun(&run, &[(2, app(&refs(&args(&d.join("m2")))))]);
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(e.contains("error on rank 1") && e.contains("part-1.tsv"), "{e}");
+}

@@ -1,7 +1,7 @@
 //! `recur seq2seq train|predict|eval`: an encoder–decoder with attention on pairs of token
 //! sequences (a TSV file, the CMU Pronouncing Dictionary, or the generated date-format task).
 
-use super::write_stdout;
+use super::{own_paths_per_rank, write_stdout};
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -9,8 +9,8 @@ use recur_nn::model_dir::write_atomic;
 use recur_seq2seq::store::{Settings, Translator, SETTINGS_FILE};
 use recur_seq2seq::train::{decode_parallel, evaluate, train, EpochRecord, IdPair, Progress, Reference, TrainOptions};
 use recur_seq2seq::{
-    date_pairs, group_by_source, read_pairs, split_by_source, CellKind, Hypothesis, Pair, PairFormat, SearchOptions,
-    Seq2Seq, Seq2SeqConfig, Tokenizer, Vocab,
+    date_pairs, group_by_source, read_pairs, split_by_source, split_by_source_hash, CellKind, Hypothesis, Pair,
+    PairFormat, SearchOptions, Seq2Seq, Seq2SeqConfig, Tokenizer, Vocab,
 };
 use serde_json::json;
 use std::io::BufRead;
@@ -40,7 +40,9 @@ pub fn run(command: Seq2SeqCommand) -> Result<()> {
 /// The pair file and how to read it.
 #[derive(Args, Clone)]
 pub struct PairsArgs {
-    /// Pair file: `source<TAB>target` lines (tsv) or `word PH PH …` lines (cmudict).
+    /// Pair file: `source<TAB>target` lines (tsv) or `word PH PH …` lines (cmudict). For
+    /// `seq2seq train` under mpirun, `{rank}` in it (e.g. `part-{rank}.tsv`) gives each rank its
+    /// own part of the pairs.
     #[arg(long)]
     pairs: Option<PathBuf>,
     /// Format of --pairs (default: cmudict for a .dict file, else tsv).
@@ -161,9 +163,20 @@ const MAX_DATES: usize = 10_000_000;
 /// Longest target searched for, relative to the longest training target.
 const OUTPUT_SLACK: usize = 2;
 
-fn train_command(args: TrainArgs) -> Result<()> {
+fn train_command(mut args: TrainArgs) -> Result<()> {
     // Under MPI rank 0 alone prints and writes; every rank trains.
     let lead = recur_train::distributed::is_leader();
+    let parts = match &mut args.pairs.pairs {
+        Some(path) => {
+            let mut text = [path.to_string_lossy().into_owned()];
+            let own = own_paths_per_rank(&mut text, "--pairs path")?;
+            if path.to_string_lossy() != text[0] {
+                *path = PathBuf::from(&text[0]);
+            }
+            own.then(recur_train::distributed::group).flatten()
+        }
+        None => None,
+    };
     if args.out.join(SETTINGS_FILE).exists() && !args.force {
         bail!(
             "{} already holds a seq2seq model; pass --force to replace it",
@@ -212,15 +225,27 @@ fn train_command(args: TrainArgs) -> Result<()> {
             date_pairs(args.dates, args.seed)
         }
     };
-    let (train_pairs, val_pairs) = split_by_source(all, args.val_split, args.seed);
+    // Parts are split by a hash of each source, so a source is on the same side in every part.
+    let (train_pairs, val_pairs) = match &parts {
+        Some(_) => split_by_source_hash(all, args.val_split, args.seed),
+        None => split_by_source(all, args.val_split, args.seed),
+    };
     if train_pairs.is_empty() || val_pairs.is_empty() {
         bail!(
             "too few pairs to hold out --val-split {} of the sources",
             args.val_split
         );
     }
-    let source = Vocab::build(train_pairs.iter().map(|p| p.source.as_slice()), 1);
-    let target = Vocab::build(train_pairs.iter().map(|p| p.target.as_slice()), 1);
+    let sources = train_pairs.iter().map(|p| p.source.as_slice());
+    let targets = train_pairs.iter().map(|p| p.target.as_slice());
+    // With parts, every rank builds the vocabularies of all the parts' tokens.
+    let (source, target) = match &parts {
+        Some(g) => (
+            Vocab::build_across(sources, 1, g.as_ref()),
+            Vocab::build_across(targets, 1, g.as_ref()),
+        ),
+        None => (Vocab::build(sources, 1), Vocab::build(targets, 1)),
+    };
     let ids = |pairs: &[Pair]| -> Vec<IdPair> {
         pairs
             .iter()
@@ -265,21 +290,33 @@ fn train_command(args: TrainArgs) -> Result<()> {
         threads: args.threads.unwrap_or_else(recur_core::parallel::default_threads),
         seed: args.seed,
         scheduled_sampling: args.scheduled_sampling,
+        rank_local: parts.is_some(),
     };
     let mut model = Seq2Seq::<f32>::new(config.clone(), args.seed)?;
     let ranks = recur_train::distributed::group().map_or(String::new(), |g| format!(" on each of {} ranks", g.size()));
+    // Pairs and sources over all the parts.
+    let mut counts = [train_ids.len() as f64, validation.len() as f64];
+    if let Some(g) = &parts {
+        g.sum_f64(&mut counts);
+    }
     if lead {
         eprintln!(
-            "{} training pairs, {} validation sources; vocabularies {} → {}; {} parameters; {} threads{ranks}",
-            train_ids.len(),
-            validation.len(),
+            "{} training pairs, {} validation sources{}; vocabularies {} → {}; {} parameters; {} threads{ranks}",
+            counts[0],
+            counts[1],
+            if parts.is_some() { " in all the parts" } else { "" },
             source.len(),
             target.len(),
             model.parameter_count(),
             options.threads
         );
     }
-    let longest = |f: fn(&Pair) -> usize| train_pairs.iter().map(f).max().unwrap_or(1);
+    let longest = |f: fn(&Pair) -> usize| {
+        let mine = train_pairs.iter().map(f).max().unwrap_or(1);
+        parts.as_ref().map_or(mine, |g| {
+            g.gather_u64(mine as u64).into_iter().max().unwrap_or(1) as usize
+        })
+    };
     let settings = Settings {
         model: config,
         format,
@@ -313,7 +350,7 @@ fn train_command(args: TrainArgs) -> Result<()> {
     bar.finish_and_clear();
     // The kept epoch scored again as predict and eval search by default (beam 5).
     let beam = SearchOptions::default().beam;
-    let scores = evaluate(&model, &validation, beam, options.threads)?;
+    let scores = evaluate(&model, &validation, beam, options.threads, parts.is_some())?;
     if !lead {
         return Ok(());
     }
