@@ -91,9 +91,7 @@ impl Translator {
             path: dir.to_path_buf(),
             source,
         })?;
-        let architecture = serde_json::to_string(&self.settings.model).expect("config serialises");
-        let bytes = tensors_to_bytes(self.model.named_params(), &[(ARCHITECTURE_METADATA, architecture)])?;
-        write_atomic(&dir.join(WEIGHTS_FILE), &bytes)?;
+        write_atomic(&dir.join(WEIGHTS_FILE), &weights_to_bytes(&self.model)?)?;
         self.source.save(&dir.join(SOURCE_VOCAB_FILE))?;
         self.target.save(&dir.join(TARGET_VOCAB_FILE))?;
         let settings = serde_json::to_string_pretty(&self.settings).expect("settings serialise");
@@ -134,26 +132,7 @@ impl Translator {
             }
         }
         let mut model = Seq2Seq::for_loading(settings.model.clone())?;
-        let weights = dir.join(WEIGHTS_FILE);
-        let bytes = std::fs::read(&weights).map_err(io(&weights))?;
-        let expected: Vec<(String, Vec<usize>)> = model
-            .named_params()
-            .into_iter()
-            .map(|(n, p)| (n, p.shape.clone()))
-            .collect();
-        let (values, metadata) = read_tensors(&expected, &bytes, &weights.display().to_string())?;
-        let same = metadata
-            .get(ARCHITECTURE_METADATA)
-            .is_none_or(|saved| serde_json::from_str::<Seq2SeqConfig>(saved).is_ok_and(|s| s == settings.model));
-        if !same {
-            return Err(invalid(
-                &weights,
-                format!("these weights were saved with another architecture than {SETTINGS_FILE} describes"),
-            ));
-        }
-        for (p, v) in model.params_mut().into_iter().zip(values) {
-            p.value = v.into_iter().map(|x| x as f32).collect();
-        }
+        read_weights(&mut model, &dir.join(WEIGHTS_FILE))?;
         Ok(Translator {
             settings,
             source,
@@ -161,4 +140,38 @@ impl Translator {
             model,
         })
     }
+}
+
+/// The model's weights as safetensors bytes, its architecture in the metadata.
+pub(crate) fn weights_to_bytes(model: &Seq2Seq<f32>) -> Result<Vec<u8>, NnError> {
+    let architecture = serde_json::to_string(model.config()).expect("config serialises");
+    tensors_to_bytes(model.named_params(), &[(ARCHITECTURE_METADATA, architecture)])
+}
+
+/// Reads weights written by [`weights_to_bytes`] from `path` into `model`, refusing tensors of
+/// other names or shapes and weights saved with another architecture.
+pub(crate) fn read_weights(model: &mut Seq2Seq<f32>, path: &Path) -> Result<(), StoreError> {
+    let bytes = std::fs::read(path).map_err(|source| StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let expected: Vec<(String, Vec<usize>)> = model
+        .named_params()
+        .into_iter()
+        .map(|(n, p)| (n, p.shape.clone()))
+        .collect();
+    let (values, metadata) = read_tensors(&expected, &bytes, &path.display().to_string())?;
+    let same = metadata
+        .get(ARCHITECTURE_METADATA)
+        .is_none_or(|saved| serde_json::from_str::<Seq2SeqConfig>(saved).is_ok_and(|s| s == *model.config()));
+    if !same {
+        return Err(StoreError::Invalid {
+            path: path.to_path_buf(),
+            message: format!("these weights were saved with another architecture than {SETTINGS_FILE} describes"),
+        });
+    }
+    for (p, v) in model.params_mut().into_iter().zip(values) {
+        p.value = v.into_iter().map(|x| x as f32).collect();
+    }
+    Ok(())
 }

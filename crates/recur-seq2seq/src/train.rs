@@ -3,7 +3,8 @@
 //! gradients summed in shard order, so a run depends on the seed and thread count only),
 //! Adam with gradient clipping, and each epoch scored by decoding the validation words (a
 //! held-out part of the training file): the learning rate halves when that score stops
-//! improving, and the best epoch's weights are the ones kept.
+//! improving, and the best epoch's weights are the ones kept. After every epoch a checkpoint
+//! (see [`crate::checkpoint`]) lets a killed run resume and end as if never stopped.
 //!
 //! Under MPI (a group installed in [`recur_train::distributed`]) every rank is handed the
 //! same batches and runs its own `threads` of the `ranks × threads` shards; the shard sums
@@ -12,6 +13,7 @@
 //! model of 1 process × 2 threads. With [`TrainOptions::rank_local`] each rank is instead
 //! handed pairs of its own and batches them itself.
 
+use crate::checkpoint::{self, Best, RunState, Setup};
 use crate::decoder::Batch;
 use crate::metrics::{Scores, Tally};
 use crate::model::Seq2Seq;
@@ -23,6 +25,7 @@ use recur_nn::NnError;
 use recur_train::distributed::{self, Collective, Fingerprint};
 use recur_train::optim::{clip_with_norm, Clip, Optimizer, OptimizerConfig};
 use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::Instant;
 
@@ -117,6 +120,18 @@ pub enum Progress<'a> {
     Batch(usize, usize),
     /// An epoch finished.
     Epoch(&'a EpochRecord),
+    /// A checkpoint was read: training goes on after this many epochs.
+    Resumed(usize),
+}
+
+/// Where and whether [`train_with_checkpoints`] keeps a checkpoint.
+#[derive(Clone, Debug, Default)]
+pub struct Checkpoints {
+    /// Folder whose `checkpoint/` is written after every epoch (by rank 0 alone under MPI; see
+    /// [`crate::checkpoint`]); `None`: no checkpoints.
+    pub out: Option<PathBuf>,
+    /// Continue the run checkpointed in `out` (every rank reads it).
+    pub resume: bool,
 }
 
 /// Trains `model` and leaves in it the weights of the epoch with the best validation WER;
@@ -126,6 +141,22 @@ pub fn train(
     pairs: &[IdPair],
     validation: &[Reference],
     options: &TrainOptions,
+    progress: impl FnMut(Progress),
+) -> Result<Vec<EpochRecord>, NnError> {
+    train_with_checkpoints(model, pairs, validation, options, &Checkpoints::default(), progress)
+}
+
+/// [`train`] with a checkpoint after every epoch, and from one: resumed with the settings and
+/// data it was made with (`epochs`, `patience` and `max_seconds` may change), a run ends
+/// with the weights and history of one that was never stopped, to the bit. The time limit
+/// counts from the start of each run, and every run trains at least one epoch. The history
+/// returned includes the epochs before a resume.
+pub fn train_with_checkpoints(
+    model: &mut Seq2Seq<f32>,
+    pairs: &[IdPair],
+    validation: &[Reference],
+    options: &TrainOptions,
+    checkpoints: &Checkpoints,
     mut progress: impl FnMut(Progress),
 ) -> Result<Vec<EpochRecord>, NnError> {
     if pairs.is_empty() {
@@ -134,39 +165,61 @@ pub fn train(
     let threads = options.threads.max(1);
     let group = Group(distributed::group());
     let rank_local = options.rank_local && group.0.is_some();
-    group.agree("the model, training settings and data", || {
-        // Ranks with data of their own agree on all but the data.
-        let (pairs, validation) = if rank_local {
-            (&[][..], &[][..])
-        } else {
-            (pairs, validation)
-        };
-        fingerprint(model, pairs, validation, options)
-    })?;
     let (rank, ranks) = (group.rank(), group.size());
-    let global_pairs = if rank_local {
-        group.total(pairs.len())
-    } else {
-        pairs.len()
+    // With parts, the data a run is tied to is every rank's: their digests and counts together.
+    let (data, pair_count, validation_count) = match (&group.0, rank_local) {
+        (Some(g), true) => {
+            let mut all = Fingerprint::default();
+            g.gather_u64(data_digest(pairs, validation)).into_iter().for_each(|d| {
+                all.word(d);
+            });
+            (all.finish(), group.total(pairs.len()), group.total(validation.len()))
+        }
+        _ => (data_digest(pairs, validation), pairs.len(), validation.len()),
     };
+    let setup = Setup {
+        options: options.clone(),
+        model: model.config().clone(),
+        shards: threads * ranks,
+        pairs: pair_count,
+        validation: validation_count,
+        data,
+    };
+    let mut optimizer = Optimizer::new(OptimizerConfig::adam());
+    let (mut run, mut best) = match (&checkpoints.out, checkpoints.resume) {
+        (Some(out), true) => checkpoint::load(out, &setup, model, &mut optimizer)?,
+        (None, true) => return Err(NnError::Config("resuming needs an output directory".into())),
+        _ => (RunState::new(setup), None),
+    };
+    group.agree("the model, training settings, data and checkpoint", || {
+        fingerprint(model, data, options, &run, &optimizer, best.as_ref())
+    })?;
+    if checkpoints.resume {
+        progress(Progress::Resumed(run.epochs_done));
+    }
+    // Rank 0 alone writes.
+    let out = checkpoints.out.as_deref().filter(|_| rank == 0);
     // The first shard trains on the model itself, each other on a copy: one copy fewer to
     // gather gradients from and to update after each step.
     let mut replicas: Vec<Seq2Seq<f32>> = (1..threads).map(|_| model.clone()).collect();
     let mut flat: Vec<f32> = Vec::new();
-    let mut optimizer = Optimizer::new(OptimizerConfig::adam());
-    let mut lr = options.lr;
-    let mut history: Vec<EpochRecord> = Vec::new();
-    let mut best: Option<((f64, f64), Seq2Seq<f32>)> = None;
-    let (mut since_best, mut since_decay) = (0, 0);
+    // Seconds trained before this run (the records' clock goes on across a resume).
+    let before = run.history.last().map_or(0.0, |r| r.elapsed);
     let start = Instant::now();
-    let mut step = 0u64;
-    for epoch in 1..=options.epochs {
-        // Rank 0's clock decides, so every rank starts the same epochs.
-        if group.leader_decides(options.max_seconds > 0.0 && start.elapsed().as_secs_f64() >= options.max_seconds) {
+    let first_epoch = run.epochs_done + 1;
+    for epoch in first_epoch..=options.epochs {
+        // A resumed run that had stopped early stays stopped (unless given more patience).
+        if run.since_best >= options.patience.max(1) {
+            break;
+        }
+        // Rank 0's clock decides, so every rank starts the same epochs; each run trains one.
+        if epoch > first_epoch
+            && group.leader_decides(options.max_seconds > 0.0 && start.elapsed().as_secs_f64() >= options.max_seconds)
+        {
             break;
         }
         let epoch_start = Instant::now();
-        let sampling = options.scheduled_sampling * (epoch - 1) as f64 / (options.epochs.max(2) - 1) as f64;
+        let sampling = run.sampling_share(epoch);
         let batches = if rank_local {
             // Each rank shuffles its own part with a stream of its own.
             let stream = ((rank as u64) << 40) + epoch as u64;
@@ -181,7 +234,9 @@ pub fn train(
             batches.len()
         };
         let (mut loss, mut tokens, mut correct) = (0.0, 0usize, 0usize);
+        let lr = run.lr;
         for i in 0..steps {
+            let step = run.step;
             let batch: &[usize] = batches.get(i).map_or(&[], Vec::as_slice);
             let (shards, first) = if rank_local {
                 // The batch is this rank's own; its shards come after the lower ranks'.
@@ -247,7 +302,7 @@ pub fn train(
             for r in &mut replicas {
                 copy_values(r, model);
             }
-            step += 1;
+            run.step += 1;
             progress(Progress::Batch(i + 1, steps));
         }
         let train_seconds = epoch_start.elapsed().as_secs_f64();
@@ -259,32 +314,44 @@ pub fn train(
             val_wer: scores.wer,
             val_per: scores.per,
             lr,
-            pairs_per_second: global_pairs as f64 / train_seconds,
-            elapsed: start.elapsed().as_secs_f64(),
+            pairs_per_second: pair_count as f64 / train_seconds,
+            elapsed: before + start.elapsed().as_secs_f64(),
         };
         progress(Progress::Epoch(&record));
-        history.push(record);
+        run.history.push(record);
+        run.epochs_done = epoch;
         // WER first, PER to break ties (early on every word may still be wrong).
         let key = (scores.wer, scores.per);
-        if best.as_ref().is_none_or(|(k, _)| key < *k) {
-            best = Some((key, model.clone()));
-            (since_best, since_decay) = (0, 0);
+        let stop = if run.best.is_none_or(|b| key < (b.wer, b.per)) {
+            best = Some(model.clone());
+            run.best = Some(Best {
+                epoch,
+                wer: scores.wer,
+                per: scores.per,
+            });
+            (run.since_best, run.since_decay) = (0, 0);
+            false
         } else {
-            since_best += 1;
-            since_decay += 1;
-            if since_best >= options.patience.max(1) {
-                break;
+            run.since_best += 1;
+            run.since_decay += 1;
+            let stop = run.since_best >= options.patience.max(1);
+            if !stop && run.since_decay >= options.lr_patience.max(1) {
+                run.lr *= 0.5;
+                run.since_decay = 0;
             }
-            if since_decay >= options.lr_patience.max(1) {
-                lr *= 0.5;
-                since_decay = 0;
-            }
+            stop
+        };
+        if let Some(out) = out {
+            checkpoint::save(out, &run, model, &optimizer, best.as_ref())?;
+        }
+        if stop {
+            break;
         }
     }
-    if let Some((_, m)) = best {
+    if let Some(m) = best {
         *model = m;
     }
-    Ok(history)
+    Ok(run.history)
 }
 
 /// Scores `model` on `items` by decoding each source with a beam of `beam`, the sources
@@ -516,13 +583,36 @@ impl Group {
     }
 }
 
-/// What every rank must share before training: settings, initial weights and data.
-fn fingerprint(model: &Seq2Seq<f32>, pairs: &[IdPair], validation: &[Reference], options: &TrainOptions) -> u64 {
+/// What every rank must share before training: settings, weights, data and the checkpoint's
+/// state, moments and best weights.
+fn fingerprint(
+    model: &Seq2Seq<f32>,
+    data: u64,
+    options: &TrainOptions,
+    run: &RunState,
+    optimizer: &Optimizer,
+    best: Option<&Seq2Seq<f32>>,
+) -> u64 {
     let mut digest = Fingerprint::default();
     digest.text(&serde_json::to_string(options).unwrap_or_default());
     for (name, p) in model.named_params() {
         digest.text(&name).floats(&p.value);
     }
+    digest.word(data);
+    digest.text(&serde_json::to_string(run).unwrap_or_default());
+    digest.word(optimizer.step);
+    for m in optimizer.m.iter().chain(&optimizer.v) {
+        digest.floats(m);
+    }
+    for (_, p) in best.map(Seq2Seq::named_params).unwrap_or_default() {
+        digest.floats(&p.value);
+    }
+    digest.finish()
+}
+
+/// A digest of the training pairs and validation references.
+fn data_digest(pairs: &[IdPair], validation: &[Reference]) -> u64 {
+    let mut digest = Fingerprint::default();
     let ids = |digest: &mut Fingerprint, ids: &[u32]| {
         digest.word(ids.len() as u64);
         ids.iter().for_each(|&i| {

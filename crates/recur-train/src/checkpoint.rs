@@ -4,6 +4,10 @@
 //!
 //! The three files must agree, so a checkpoint is written whole into `checkpoint.new/` and then
 //! swapped in by renames; a run killed at any moment leaves either the old or the new one.
+//!
+//! Trainers of other models (the encoder–decoder's) checkpoint through the same pieces:
+//! [`save_with`] (the folder and its swap), [`find`], [`write_state`] / [`read_state`] and
+//! [`write_optimizer`] / [`read_optimizer`].
 
 use crate::fit::{EpochRecord, Goal};
 use crate::optim::Optimizer;
@@ -13,13 +17,16 @@ use recur_nn::model_dir::{self, write_atomic};
 use recur_nn::{NnError, Result};
 use safetensors::tensor::{Dtype, TensorView};
 use safetensors::SafeTensors;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// The checkpoint folder inside a training output directory.
 pub const CHECKPOINT_DIR: &str = "checkpoint";
-const STATE_FILE: &str = "state.json";
-const OPTIMIZER_FILE: &str = "optimizer.safetensors";
+/// The loop's state in a checkpoint folder.
+pub const STATE_FILE: &str = "state.json";
+/// The optimiser's moments in a checkpoint folder.
+pub const OPTIMIZER_FILE: &str = "optimizer.safetensors";
 
 /// The fit loop's own state, saved after every epoch.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -88,16 +95,43 @@ pub fn exists(out: &Path) -> bool {
 
 /// Writes the trainer's weights and optimiser with `state` as `out/checkpoint/`.
 pub fn save<T: Float>(out: &Path, trainer: &Trainer<T>, state: &FitState) -> Result<()> {
+    save_with(out, |dir| {
+        model_dir::save(&trainer.model, dir)?;
+        write_optimizer(dir, &trainer.optimizer)?;
+        let mut state = state.clone();
+        state.optimizer_step = trainer.optimizer.step;
+        write_state(dir, &state)
+    })
+}
+
+/// Restores the trainer's weights and optimiser from `out/checkpoint/` and returns the state.
+pub fn load<T: Float>(out: &Path, trainer: &mut Trainer<T>) -> Result<FitState> {
+    let dir = find(out)?;
+    let state: FitState = read_state(&dir)?;
+    let saved = model_dir::load::<T>(&dir)?;
+    if saved.plan() != trainer.model.plan() {
+        return Err(NnError::Config(format!(
+            "the checkpoint in {} is for a different model than the one asked for",
+            dir.display()
+        )));
+    }
+    trainer.model.copy_values_from(&saved);
+    trainer.sync_replicas();
+    read_optimizer(&dir, &mut trainer.optimizer, state.optimizer_step)?;
+    Ok(state)
+}
+
+/// Writes a checkpoint of any trainer: `write` fills a fresh folder (`out/checkpoint.new/`,
+/// created empty), which then replaces `out/checkpoint/` by renames, so a run killed at any
+/// moment leaves one whole checkpoint. It must write a [`STATE_FILE`] (see [`write_state`]):
+/// that is how [`exists`] and [`find`] know a checkpoint.
+pub fn save_with(out: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
     let (dir, new, old) = paths(out);
     if new.exists() {
         std::fs::remove_dir_all(&new).map_err(io_err(&new))?;
     }
-    model_dir::save(&trainer.model, &new)?;
-    write_atomic(&new.join(OPTIMIZER_FILE), &optimizer_bytes(&trainer.optimizer)?)?;
-    let mut state = state.clone();
-    state.optimizer_step = trainer.optimizer.step;
-    let json = serde_json::to_string_pretty(&state).map_err(|e| NnError::Config(e.to_string()))?;
-    write_atomic(&new.join(STATE_FILE), json.as_bytes())?;
+    std::fs::create_dir_all(&new).map_err(io_err(&new))?;
+    write(&new)?;
     if dir.exists() {
         if old.exists() {
             std::fs::remove_dir_all(&old).map_err(io_err(&old))?;
@@ -111,34 +145,46 @@ pub fn save<T: Float>(out: &Path, trainer: &Trainer<T>, state: &FitState) -> Res
     Ok(())
 }
 
-/// Restores the trainer's weights and optimiser from `out/checkpoint/` and returns the state.
-pub fn load<T: Float>(out: &Path, trainer: &mut Trainer<T>) -> Result<FitState> {
+/// The folder of the last whole checkpoint in `out` (a run killed between the two renames of
+/// [`save_with`] leaves only the old one, which is complete), or an error saying there is none.
+pub fn find(out: &Path) -> Result<PathBuf> {
     let (dir, _, old) = paths(out);
-    // A run killed between the two renames leaves only the old checkpoint: it is complete.
     let dir = if dir.join(STATE_FILE).is_file() { dir } else { old };
-    let state_path = dir.join(STATE_FILE);
-    if !state_path.is_file() {
+    if !dir.join(STATE_FILE).is_file() {
         return Err(NnError::Config(format!(
             "nothing to resume: {} holds no checkpoint",
             out.display()
         )));
     }
-    let text = std::fs::read_to_string(&state_path).map_err(io_err(&state_path))?;
-    let state: FitState = serde_json::from_str(&text)
-        .map_err(|e| NnError::Config(format!("{}: not a checkpoint state ({e})", state_path.display())))?;
-    let saved = model_dir::load::<T>(&dir)?;
-    if saved.plan() != trainer.model.plan() {
-        return Err(NnError::Config(format!(
-            "the checkpoint in {} is for a different model than the one asked for",
-            dir.display()
-        )));
-    }
-    trainer.model.copy_values_from(&saved);
-    trainer.sync_replicas();
-    let opt_path = dir.join(OPTIMIZER_FILE);
-    let bytes = std::fs::read(&opt_path).map_err(io_err(&opt_path))?;
-    restore_optimizer(&mut trainer.optimizer, &bytes, state.optimizer_step, &opt_path)?;
-    Ok(state)
+    Ok(dir)
+}
+
+/// Writes `state` as the checkpoint folder's [`STATE_FILE`] (pretty JSON; floats read back
+/// bit-exactly).
+pub fn write_state<S: Serialize>(dir: &Path, state: &S) -> Result<()> {
+    let json = serde_json::to_string_pretty(state).map_err(|e| NnError::Config(e.to_string()))?;
+    write_atomic(&dir.join(STATE_FILE), json.as_bytes())
+}
+
+/// Reads the [`STATE_FILE`] of a checkpoint folder.
+pub fn read_state<S: DeserializeOwned>(dir: &Path) -> Result<S> {
+    let path = dir.join(STATE_FILE);
+    let text = std::fs::read_to_string(&path).map_err(io_err(&path))?;
+    serde_json::from_str(&text)
+        .map_err(|e| NnError::Config(format!("{}: not a checkpoint state ({e})", path.display())))
+}
+
+/// Writes the optimiser's moments as the checkpoint folder's [`OPTIMIZER_FILE`] (its step
+/// count belongs in the state).
+pub fn write_optimizer(dir: &Path, opt: &Optimizer) -> Result<()> {
+    write_atomic(&dir.join(OPTIMIZER_FILE), &optimizer_bytes(opt)?)
+}
+
+/// Restores the optimiser's moments from a checkpoint folder, and its step count.
+pub fn read_optimizer(dir: &Path, opt: &mut Optimizer, step: u64) -> Result<()> {
+    let path = dir.join(OPTIMIZER_FILE);
+    let bytes = std::fs::read(&path).map_err(io_err(&path))?;
+    restore_optimizer(opt, &bytes, step, &path)
 }
 
 fn paths(out: &Path) -> (PathBuf, PathBuf, PathBuf) {

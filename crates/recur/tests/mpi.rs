@@ -446,6 +446,63 @@ fn mpi_seq2seq_train_gives_the_model_of_one_process_with_as_many_threads() {
     assert!(!bad.join("model.safetensors").exists(), "nothing is written");
 }
 
+/// A seq2seq run of 2 ranks × 1 thread, stopped after its first epoch and resumed under
+/// mpirun, ends with the model of one process × 2 threads trained straight (every rank reads
+/// the checkpoint, rank 0 alone reports); ranks that read different checkpoints are stopped.
+#[test]
+fn mpi_seq2seq_resume_continues_exactly() {
+    let Some(run) = mpi_ready() else { return };
+    let d = temp_dir("mpi-seq2seq-resume");
+    let (alone, ranks) = (d.join("alone"), d.join("ranks"));
+    ok(recur(&refs(&seq2seq_args(&alone, 2))));
+    let mut first = seq2seq_args(&ranks, 1);
+    first[7] = "1".into();
+    ok(mpirun(&run, &[(2, app(&refs(&first)))]));
+    let mut resume = seq2seq_args(&ranks, 1);
+    resume.push("--resume".into());
+    let o = ok(mpirun(&run, &[(2, app(&refs(&resume)))]));
+    let log = stderr(&o);
+    assert_eq!(
+        log.matches("resuming after epoch 1").count(),
+        1,
+        "rank 0 alone reports: {log}"
+    );
+    assert_eq!(log.matches("epoch  2/2").count(), 1, "{log}");
+    let tensors = |dir: &Path| std::fs::read(dir.join("model.safetensors")).unwrap();
+    assert!(
+        tensors(&alone) == tensors(&ranks),
+        "resumed 2×1 differs from 1×2 straight"
+    );
+    let scores = |dir: &Path| std::fs::read_to_string(dir.join("validation.json")).unwrap();
+    assert_eq!(scores(&alone), scores(&ranks));
+    // Ranks that read different checkpoints (here one of 1 epoch, one of 2, both made by
+    // 2 ranks) stop before training.
+    let other = d.join("other");
+    let mut once = seq2seq_args(&other, 1);
+    once[7] = "1".into();
+    ok(mpirun(&run, &[(2, app(&refs(&once)))]));
+    let more = |out: &Path| {
+        let mut a = seq2seq_args(out, 1);
+        a[7] = "3".into();
+        a.push("--resume".into());
+        a
+    };
+    let o = mpirun(&run, &[(1, app(&refs(&more(&ranks)))), (1, app(&refs(&more(&other))))]);
+    let e = stderr(&o);
+    assert!(!o.status.success());
+    assert!(
+        e.contains("the ranks disagree on the model, training settings, data and checkpoint"),
+        "{e}"
+    );
+    assert_eq!(history_len(&ranks), 2, "nothing was trained");
+}
+
+/// Epochs in a seq2seq model folder's history.
+fn history_len(dir: &Path) -> usize {
+    let text = std::fs::read_to_string(dir.join("history.json")).unwrap();
+    serde_json::from_str::<Vec<serde_json::Value>>(&text).unwrap().len()
+}
+
 #[test]
 fn mpi_fit_ranks_read_their_own_files() {
     let Some(run) = mpi_ready() else { return };
@@ -642,6 +699,16 @@ fn mpi_seq2seq_ranks_read_their_own_pairs() {
     ok(mpirun(&run, &[(2, app(&refs(&args(&again))))]));
     let tensors = |dir: &Path| std::fs::read(dir.join("model.safetensors")).unwrap();
     assert!(tensors(&m) == tensors(&again));
+    // One epoch, then resumed to two: the model of the two straight.
+    let resumed = d.join("resumed");
+    let mut first = args(&resumed);
+    let at = first.iter().position(|a| a == "--epochs").unwrap();
+    first[at + 1] = "1".into();
+    ok(mpirun(&run, &[(2, app(&refs(&first)))]));
+    let mut rest = args(&resumed);
+    rest.push("--resume".into());
+    ok(mpirun(&run, &[(2, app(&refs(&rest)))]));
+    assert!(tensors(&m) == tensors(&resumed), "parts resumed = parts straight");
     // A rank without its part says so, and the job ends.
     std::fs::remove_file(d.join("part-1.tsv")).unwrap();
     let o = mpirun(&run, &[(2, app(&refs(&args(&d.join("m2")))))]);

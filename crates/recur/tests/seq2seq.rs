@@ -277,3 +277,241 @@ fn seq2seq_learns_the_generated_date_task() {
     ]));
     assert!(out.starts_with("April 22, 2019\t"), "{out}");
 }
+
+/// `seq2seq train` of the small model on `dates` generated dates into `out`, with `extra`
+/// (which may hold --epochs, --lr, --max-minutes…); returns stderr.
+fn resumable(out: &Path, dates: &str, extra: &[&str]) -> String {
+    let mut args = vec![
+        "seq2seq",
+        "train",
+        "--out",
+        s(out),
+        "--dates",
+        dates,
+        "--batch",
+        "32",
+        "--embedding",
+        "16",
+        "--encoder-units",
+        "24",
+        "--encoder-layers",
+        "1",
+        "--decoder-units",
+        "32",
+        "--threads",
+        "2",
+        "--dropout",
+        "0.1",
+    ];
+    args.extend(extra);
+    let o = recur(&args);
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert!(o.status.success(), "failed: {err}");
+    err
+}
+
+/// The history of a run without its timings (seconds and pairs per second vary).
+fn history(out: &Path) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(out.join("history.json")).unwrap();
+    let mut epochs: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap();
+    for e in &mut epochs {
+        let e = e.as_object_mut().unwrap();
+        assert!(e.remove("elapsed").is_some() && e.remove("pairs_per_second").is_some());
+    }
+    epochs
+}
+
+/// Two runs ended alike: the same weights (the files, byte for byte), the same history and the
+/// same final validation scores.
+fn assert_same_run(a: &Path, b: &Path) {
+    let bytes = |d: &Path| std::fs::read(d.join("model.safetensors")).unwrap();
+    assert!(bytes(a) == bytes(b), "the weights differ");
+    assert_eq!(history(a), history(b));
+    let scores = |d: &Path| std::fs::read_to_string(d.join("validation.json")).unwrap();
+    assert_eq!(scores(a), scores(b));
+}
+
+/// 6 epochs, then `--resume --epochs 8`: the model of 8 epochs straight. On this machine the
+/// learning rate halves after epochs 6 and 7 (the counters carried across the resume), epoch
+/// 5's weights are kept (restored from the checkpoint's best) and patience runs out at 8 (a
+/// further resume trains nothing).
+#[test]
+fn seq2seq_resume_with_more_epochs_matches_a_straight_run() {
+    let d = temp_dir("s2s-resume");
+    let (straight, resumed) = (d.join("straight"), d.join("resumed"));
+    let settings = ["--lr", "0.02", "--patience", "3", "--max-minutes", "0"];
+    resumable(&straight, "1000", &[&settings[..], &["--epochs", "8"]].concat());
+    resumable(&resumed, "1000", &[&settings[..], &["--epochs", "6"]].concat());
+    assert_eq!(history(&resumed).len(), 6);
+    let log = resumable(
+        &resumed,
+        "1000",
+        &[&settings[..], &["--epochs", "8", "--resume"]].concat(),
+    );
+    assert!(log.contains("resuming after epoch 6"), "{log}");
+    assert!(!log.contains("epoch  6/8"), "epoch 6 is not trained again: {log}");
+    let h = history(&straight);
+    assert_eq!(h.len(), 8, "{h:?}");
+    // The case this test is for: the learning rate halved after the resume point, from the
+    // patience counters carried across it.
+    let lr = |e: usize| h[e - 1]["lr"].as_f64().unwrap();
+    assert!(lr(7) < lr(6) || lr(8) < lr(7), "{h:?}");
+    assert_same_run(&straight, &resumed);
+    // The kept epoch (the first with the lowest WER, then PER) is 5 here; if it is 3 or more
+    // epochs back, patience ran out and a further resume with more epochs trains nothing.
+    let key = |e: &serde_json::Value| (e["val_wer"].as_f64().unwrap(), e["val_per"].as_f64().unwrap());
+    let best = (1..=8).fold(1, |b, e| if key(&h[e - 1]) < key(&h[b - 1]) { e } else { b });
+    if best <= 5 {
+        let log = resumable(
+            &resumed,
+            "1000",
+            &[&settings[..], &["--epochs", "10", "--resume"]].concat(),
+        );
+        assert!(!log.contains("epoch  9/10"), "{log}");
+        assert_same_run(&straight, &resumed);
+    }
+}
+
+/// A run killed with `kill -9` after a checkpoint resumes to the model of a run never stopped,
+/// with scheduled sampling (its ramp depends on the epoch) and a best epoch before the kill.
+#[test]
+fn seq2seq_resume_after_kill_matches_a_straight_run() {
+    let d = temp_dir("s2s-kill");
+    let (straight, killed) = (d.join("straight"), d.join("killed"));
+    let settings = ["--epochs", "4", "--scheduled-sampling", "0.5", "--max-minutes", "0"];
+    resumable(&straight, "1000", &settings);
+    let mut args: Vec<&str> = [
+        "seq2seq",
+        "train",
+        "--out",
+        s(&killed),
+        "--dates",
+        "1000",
+        "--batch",
+        "32",
+        "--embedding",
+        "16",
+        "--encoder-units",
+        "24",
+        "--encoder-layers",
+        "1",
+        "--decoder-units",
+        "32",
+        "--threads",
+        "2",
+        "--dropout",
+        "0.1",
+    ]
+    .to_vec();
+    args.extend(settings);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_recur"))
+        .args(&args)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let state = killed.join("checkpoint").join("state.json");
+    let started = std::time::Instant::now();
+    while !state.is_file() {
+        assert!(started.elapsed().as_secs() < 120, "no checkpoint written");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let log = resumable(&killed, "1000", &[&settings[..], &["--resume"]].concat());
+    assert!(log.contains("resuming after epoch"), "{log}");
+    assert_same_run(&straight, &killed);
+}
+
+/// `--max-minutes` stops a run before an epoch; `--resume` goes on with the remaining ones (the
+/// limit counted afresh, and each run trains at least one epoch).
+#[test]
+fn seq2seq_resume_after_time_limit_goes_on_with_the_remaining_epochs() {
+    let d = temp_dir("s2s-limit");
+    let (straight, limited) = (d.join("straight"), d.join("limited"));
+    resumable(&straight, "400", &["--epochs", "3", "--max-minutes", "0"]);
+    // 6 ms: every run trains its first epoch only.
+    let limit = ["--epochs", "3", "--max-minutes", "0.0001"];
+    resumable(&limited, "400", &limit);
+    assert_eq!(history(&limited).len(), 1);
+    resumable(&limited, "400", &[&limit[..], &["--resume"]].concat());
+    assert_eq!(history(&limited).len(), 2);
+    resumable(&limited, "400", &[&limit[..], &["--resume"]].concat());
+    assert_same_run(&straight, &limited);
+}
+
+/// `--resume` needs a checkpoint made with the same settings and data, and says what differs;
+/// a second run into the same folder needs --resume or --force.
+#[test]
+fn seq2seq_resume_refuses_other_settings_and_a_missing_checkpoint() {
+    let d = temp_dir("s2s-refuse");
+    let m = d.join("m");
+    let train = |out: &Path, extra: &[&str]| {
+        let mut args = vec!["seq2seq", "train", "--out", s(out), "--dates", "400"];
+        args.extend(SMALL);
+        args.extend(extra);
+        recur(&args)
+    };
+    fails_with(
+        train(&d.join("none"), &["--epochs", "2", "--resume"]),
+        "nothing to resume",
+    );
+    ok(train(&m, &["--epochs", "1"]));
+    fails_with(
+        train(&m, &["--epochs", "2"]),
+        "pass --resume to continue its training or --force to start over",
+    );
+    // Only a checkpoint (a run killed before its end) also needs --resume or --force.
+    for f in ["seq2seq.json", "model.safetensors", "history.json"] {
+        std::fs::remove_file(m.join(f)).unwrap();
+    }
+    fails_with(train(&m, &["--epochs", "2"]), "--resume");
+    for (extra, needle) in [
+        (&["--lr", "0.001"][..], "--lr 0.001 (the checkpoint's: --lr 0.002)"),
+        (
+            &["--attention", "additive"],
+            "--attention additive (the checkpoint's: --attention general)",
+        ),
+        (
+            &["--unidirectional"],
+            "--unidirectional (the checkpoint's: no --unidirectional)",
+        ),
+        (&["--seed", "2"], "--seed 2 (the checkpoint's: --seed 1)"),
+        (&["--scheduled-sampling", "0.25"], "--scheduled-sampling 0.25"),
+        (&["--val-split", "0.1"], "the data: "),
+    ] {
+        let args = [&["--epochs", "2", "--resume"], extra].concat();
+        fails_with(train(&m, &args), needle);
+    }
+    // The shard count (--threads here, SMALL's 2 being replaced) decides the sums' bits.
+    let mut args = vec!["seq2seq", "train", "--out", s(&m), "--dates", "400"];
+    args.extend(SMALL.iter().map(|a| if *a == "2" { "3" } else { a }));
+    args.extend(["--epochs", "2", "--resume"]);
+    fails_with(recur(&args), "3 shards per batch");
+    // What may change: epochs, patience, the time limit.
+    ok(train(&m, &["--epochs", "2", "--resume", "--patience", "9"]));
+    assert_eq!(history(&m).len(), 2);
+}
+
+/// `--force` starts over, removing what `seq2seq train` wrote and nothing else.
+#[test]
+fn seq2seq_force_removes_only_what_it_wrote() {
+    let d = temp_dir("s2s-force");
+    let m = d.join("m");
+    let train = |epochs: &str, extra: &[&str]| {
+        let mut args = vec!["seq2seq", "train", "--out", s(&m), "--dates", "400", "--epochs", epochs];
+        args.extend(SMALL);
+        args.extend(extra);
+        recur(&args)
+    };
+    ok(train("2", &[]));
+    std::fs::write(m.join("notes.txt"), "mine").unwrap();
+    std::fs::write(m.join("config.json"), "{}").unwrap();
+    std::fs::write(m.join("model.tmp-12345"), "left by a killed write").unwrap();
+    ok(train("1", &["--force"]));
+    assert_eq!(std::fs::read_to_string(m.join("notes.txt")).unwrap(), "mine");
+    assert_eq!(std::fs::read_to_string(m.join("config.json")).unwrap(), "{}");
+    assert!(!m.join("model.tmp-12345").exists());
+    assert_eq!(history(&m).len(), 1, "trained afresh");
+    let state = std::fs::read_to_string(m.join("checkpoint").join("state.json")).unwrap();
+    assert!(state.contains("\"epochs_done\": 1"), "{state}");
+}

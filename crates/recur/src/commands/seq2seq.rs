@@ -5,13 +5,18 @@ use super::{own_paths_per_rank, write_stdout};
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use recur_nn::model_dir::write_atomic;
+use recur_nn::model_dir::{write_atomic, WEIGHTS_FILE};
 use recur_seq2seq::store::{Settings, Translator, SETTINGS_FILE};
-use recur_seq2seq::train::{decode_parallel, evaluate, train, EpochRecord, IdPair, Progress, Reference, TrainOptions};
+use recur_seq2seq::store::{SOURCE_VOCAB_FILE, TARGET_VOCAB_FILE};
+use recur_seq2seq::train::{
+    decode_parallel, evaluate, train_with_checkpoints, Checkpoints, EpochRecord, IdPair, Progress, Reference,
+    TrainOptions,
+};
 use recur_seq2seq::{
     date_pairs, group_by_source, read_pairs, split_by_source, split_by_source_hash, CellKind, Hypothesis, Pair,
     PairFormat, SearchOptions, Seq2Seq, Seq2SeqConfig, Tokenizer, Vocab,
 };
+use recur_train::checkpoint;
 use serde_json::json;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
@@ -71,10 +76,16 @@ impl PairsArgs {
 pub struct TrainArgs {
     #[command(flatten)]
     pairs: PairsArgs,
-    /// Model directory to write.
+    /// Model directory to write (the model, history.json, validation.json, and checkpoint/
+    /// after every epoch).
     #[arg(long)]
     out: PathBuf,
-    /// Replace a model already in --out.
+    /// Continue the run checkpointed in --out (after a kill, a time limit, or with more
+    /// --epochs): same settings and data; --epochs, --patience and --max-minutes may change.
+    #[arg(long)]
+    resume: bool,
+    /// Start over: remove what an earlier run wrote to --out (model, history, checkpoint; no
+    /// other file).
     #[arg(long)]
     force: bool,
     /// How TSV sources split into tokens: chars or whitespace (default chars).
@@ -138,7 +149,8 @@ pub struct TrainArgs {
     /// Stop after this many epochs without a better validation WER.
     #[arg(long, default_value_t = 4)]
     patience: usize,
-    /// Start no epoch after this many minutes (0: no limit).
+    /// Start no epoch after this many minutes (0: no limit); counted afresh by --resume, and
+    /// every run trains at least one epoch.
     #[arg(long, default_value_t = 40.0)]
     max_minutes: f64,
     /// Beam for the validation score (1 = greedy, fastest).
@@ -177,9 +189,9 @@ fn train_command(mut args: TrainArgs) -> Result<()> {
         }
         None => None,
     };
-    if args.out.join(SETTINGS_FILE).exists() && !args.force {
+    if (args.out.join(SETTINGS_FILE).exists() || checkpoint::exists(&args.out)) && !args.resume && !args.force {
         bail!(
-            "{} already holds a seq2seq model; pass --force to replace it",
+            "{} already holds a seq2seq model or checkpoint: pass --resume to continue its training or --force to start over",
             args.out.display()
         );
     }
@@ -292,6 +304,10 @@ fn train_command(mut args: TrainArgs) -> Result<()> {
         scheduled_sampling: args.scheduled_sampling,
         rank_local: parts.is_some(),
     };
+    if lead && args.force && !args.resume && args.out.is_dir() {
+        // Only what this command wrote: `--out . --force` must not wipe the user's folder.
+        remove_written(&args.out).with_context(|| format!("cannot clear {}", args.out.display()))?;
+    }
     let mut model = Seq2Seq::<f32>::new(config.clone(), args.seed)?;
     let ranks = recur_train::distributed::group().map_or(String::new(), |g| format!(" on each of {} ranks", g.size()));
     // Pairs and sources over all the parts.
@@ -335,18 +351,37 @@ fn train_command(mut args: TrainArgs) -> Result<()> {
         bar.set_style(style);
     }
     let epochs = options.epochs;
-    let history = train(&mut model, &train_ids, &validation, &options, |p| match p {
-        Progress::Batch(done, total) => {
-            bar.set_length(total as u64);
-            bar.set_position(done as u64);
-        }
-        Progress::Epoch(r) if lead => {
-            bar.suspend(|| eprintln!("{}", epoch_line(r, epochs)));
-            bar.reset();
-            bar.set_message((r.epoch + 1).to_string());
-        }
-        Progress::Epoch(_) => {}
-    })?;
+    let checkpoints = Checkpoints {
+        out: Some(args.out.clone()),
+        resume: args.resume,
+    };
+    let history = train_with_checkpoints(
+        &mut model,
+        &train_ids,
+        &validation,
+        &options,
+        &checkpoints,
+        |p| match p {
+            Progress::Resumed(done) if lead => {
+                eprintln!(
+                    "resuming after epoch {done} from the checkpoint in {}",
+                    args.out.display()
+                );
+                bar.set_message((done + 1).to_string());
+            }
+            Progress::Resumed(_) => {}
+            Progress::Batch(done, total) => {
+                bar.set_length(total as u64);
+                bar.set_position(done as u64);
+            }
+            Progress::Epoch(r) if lead => {
+                bar.suspend(|| eprintln!("{}", epoch_line(r, epochs)));
+                bar.reset();
+                bar.set_message((r.epoch + 1).to_string());
+            }
+            Progress::Epoch(_) => {}
+        },
+    )?;
     bar.finish_and_clear();
     // The kept epoch scored again as predict and eval search by default (beam 5).
     let beam = SearchOptions::default().beam;
@@ -362,9 +397,9 @@ fn train_command(mut args: TrainArgs) -> Result<()> {
     };
     translator.save(&args.out)?;
     let history_json = serde_json::to_string_pretty(&history)?;
-    write_atomic(&args.out.join("history.json"), history_json.as_bytes())?;
+    write_atomic(&args.out.join(HISTORY_FILE), history_json.as_bytes())?;
     let summary = json!({"sources": scores.words, "beam": beam, "wer": scores.wer, "per": scores.per});
-    write_atomic(&args.out.join("validation.json"), format!("{summary}\n").as_bytes())?;
+    write_atomic(&args.out.join(VALIDATION_FILE), format!("{summary}\n").as_bytes())?;
     if let Some(best) = history.iter().min_by(|a, b| {
         (a.val_wer, a.val_per)
             .partial_cmp(&(b.val_wer, b.val_per))
@@ -381,6 +416,24 @@ fn train_command(mut args: TrainArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The files `seq2seq train` writes at the top of its --out.
+const WRITTEN: [&str; 6] = [
+    SETTINGS_FILE,
+    SOURCE_VOCAB_FILE,
+    TARGET_VOCAB_FILE,
+    WEIGHTS_FILE,
+    HISTORY_FILE,
+    VALIDATION_FILE,
+];
+const HISTORY_FILE: &str = "history.json";
+const VALIDATION_FILE: &str = "validation.json";
+
+/// Removes what an earlier `seq2seq train` wrote into `out` (model, history, scores,
+/// checkpoints, temporary files of an interrupted write) and nothing else.
+fn remove_written(out: &Path) -> Result<()> {
+    super::sketch_train::remove_listed(out, &WRITTEN, &recur_seq2seq::checkpoint::FILES)
 }
 
 fn epoch_line(r: &EpochRecord, epochs: usize) -> String {

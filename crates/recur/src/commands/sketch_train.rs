@@ -14,7 +14,7 @@ use recur_sketch::{
     examples, member_dir, presets, Example, InputSpec, Part, SplitSpec, TrainOptions, TrainingKeys, MEMBERS_DIR,
     TRAINING_KEYS_FILE,
 };
-use recur_train::checkpoint::{self, CHECKPOINT_DIR};
+use recur_train::checkpoint::{self, CHECKPOINT_DIR, OPTIMIZER_FILE, STATE_FILE};
 use recur_train::distributed::{self, is_leader, Fingerprint};
 use std::path::{Path, PathBuf};
 
@@ -315,8 +315,8 @@ fn train_on(drawings: &[Drawing], args: &TrainArgs, rank_local: bool) -> Result<
 const MODEL_FILES: [&str; 5] = [
     CONFIG_FILE,
     WEIGHTS_FILE,
-    "state.json",
-    "optimizer.safetensors",
+    STATE_FILE,
+    OPTIMIZER_FILE,
     TRAINING_KEYS_FILE,
 ];
 /// The checkpoint folder and the two names it takes while being replaced.
@@ -327,13 +327,8 @@ const CHECKPOINT_DIRS: [&str; 3] = [CHECKPOINT_DIR, "checkpoint.new", "checkpoin
 /// must not wipe the user's folder. A folder left holding other files is kept, and said so.
 /// `extra` names further files the command writes at the top of `out` (reports, histories).
 pub fn remove_model(out: &Path, extra: &[&str]) -> Result<()> {
-    for name in extra {
-        let path = out.join(name);
-        if path.symlink_metadata().is_ok_and(|m| m.is_file()) {
-            std::fs::remove_file(&path)?;
-        }
-    }
-    remove_model_files(out)?;
+    let top: Vec<&str> = MODEL_FILES.iter().chain(extra).copied().collect();
+    remove_listed(out, &top, &MODEL_FILES)?;
     let members = out.join(MEMBERS_DIR);
     if is_real_dir(&members) {
         for entry in std::fs::read_dir(&members)? {
@@ -343,7 +338,7 @@ pub fn remove_model(out: &Path, extra: &[&str]) -> Result<()> {
                 .and_then(|n| n.to_str())
                 .is_some_and(|n| n.parse::<usize>().is_ok());
             if numbered && is_real_dir(&path) {
-                remove_model_files(&path)?;
+                remove_listed(&path, &MODEL_FILES, &MODEL_FILES)?;
                 remove_if_empty(&path);
             }
         }
@@ -352,30 +347,38 @@ pub fn remove_model(out: &Path, extra: &[&str]) -> Result<()> {
     Ok(())
 }
 
-/// Removes the model files, their temporary files and the checkpoint folders in one folder.
-fn remove_model_files(dir: &Path) -> Result<()> {
+/// Removes the files named in `files` from `dir`, with the temporary files of their
+/// interrupted writes, and the checkpoint folders holding only `checkpoint_files` (others are
+/// kept, and said so). Links are never followed.
+pub fn remove_listed(dir: &Path, files: &[&str], checkpoint_files: &[&str]) -> Result<()> {
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
         let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
             continue;
         };
-        let ours = MODEL_FILES.iter().any(|f| {
-            // write_atomic's temporary name: the file's stem, `.tmp-`, the process id.
-            let stem = f.split('.').next().unwrap_or(f);
-            name == *f
-                || name
-                    .strip_prefix(stem)
-                    .and_then(|rest| rest.strip_prefix(".tmp-"))
-                    .is_some_and(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
-        });
-        if ours && path.symlink_metadata()?.is_file() {
+        if is_listed(name, files) && path.symlink_metadata()?.is_file() {
             std::fs::remove_file(&path)?;
         } else if CHECKPOINT_DIRS.contains(&name) && is_real_dir(&path) {
-            remove_model_files(&path)?;
+            remove_listed(&path, checkpoint_files, &[])?;
             remove_if_empty(&path);
         }
     }
     Ok(())
+}
+
+/// Whether `name` is one of `files` or a temporary name given to one of them while it was
+/// written: the file's stem (`write_atomic`) or whole name (vocabularies), `.tmp-`, the
+/// process id.
+fn is_listed(name: &str, files: &[&str]) -> bool {
+    files.iter().any(|f| {
+        let stem = f.split('.').next().unwrap_or(f);
+        let temporary = |prefix: &str| {
+            name.strip_prefix(prefix)
+                .and_then(|rest| rest.strip_prefix(".tmp-"))
+                .is_some_and(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
+        };
+        name == *f || temporary(stem) || temporary(f)
+    })
 }
 
 /// A folder, not a link to one (links are never followed when removing).
