@@ -122,6 +122,9 @@ pub enum Progress<'a> {
     Epoch(&'a EpochRecord),
     /// A checkpoint was read: training goes on after this many epochs.
     Resumed(usize),
+    /// The epoch just finished scored best so far: the model holds its weights (reported
+    /// before that epoch's checkpoint is written, so a saved model is never behind it).
+    Improved(&'a Seq2Seq<f32>),
 }
 
 /// Where and whether [`train_with_checkpoints`] keeps a checkpoint.
@@ -330,6 +333,7 @@ pub fn train_with_checkpoints(
                 per: scores.per,
             });
             (run.since_best, run.since_decay) = (0, 0);
+            progress(Progress::Improved(model));
             false
         } else {
             run.since_best += 1;

@@ -417,6 +417,15 @@ fn seq2seq_resume_after_kill_matches_a_straight_run() {
     }
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
+    // The first epoch is the best so far, and its model was written before its checkpoint.
+    let words = d.join("words.txt");
+    std::fs::write(&words, "March 3, 2021\n").unwrap();
+    let o = recur(&["seq2seq", "predict", "--model", s(&killed), "--input", s(&words)]);
+    assert!(
+        o.status.success(),
+        "the killed run left a usable model: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let log = resumable(&killed, "1000", &[&settings[..], &["--resume"]].concat());
     assert!(log.contains("resuming after epoch"), "{log}");
     assert_same_run(&straight, &killed);

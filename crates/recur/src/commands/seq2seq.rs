@@ -351,6 +351,9 @@ fn train_command(mut args: TrainArgs) -> Result<()> {
         bar.set_style(style);
     }
     let epochs = options.epochs;
+    // The best epoch's model is written as training goes, as `recur train` and `recur fit` do,
+    // so a killed run leaves a usable one; a failed write is reported when training ends.
+    let mut save_failed = None;
     let checkpoints = Checkpoints {
         out: Some(args.out.clone()),
         resume: args.resume,
@@ -380,9 +383,22 @@ fn train_command(mut args: TrainArgs) -> Result<()> {
                 bar.set_message((r.epoch + 1).to_string());
             }
             Progress::Epoch(_) => {}
+            Progress::Improved(m) if lead && save_failed.is_none() => {
+                let translator = Translator {
+                    settings: settings.clone(),
+                    source: source.clone(),
+                    target: target.clone(),
+                    model: m.clone(),
+                };
+                save_failed = translator.save(&args.out).err();
+            }
+            Progress::Improved(_) => {}
         },
     )?;
     bar.finish_and_clear();
+    if let Some(e) = save_failed {
+        return Err(e.into());
+    }
     // The kept epoch scored again as predict and eval search by default (beam 5).
     let beam = SearchOptions::default().beam;
     let scores = evaluate(&model, &validation, beam, options.threads, parts.is_some())?;
