@@ -11,6 +11,7 @@
 #![allow(clippy::needless_range_loop)]
 
 pub mod architecture;
+pub mod augment;
 pub mod evaluate;
 pub mod init;
 pub mod settings;
@@ -302,6 +303,7 @@ impl Member<'_> {
         let epochs = s.epochs_for(steps_per_epoch);
         let threads = s.threads.unwrap_or_else(default_threads).max(1);
         let (monitor, goal) = s.monitor_for(self.meta.task, self.val.is_some())?;
+        let augment = augment::Augment::of(s, self.meta.task)?;
         let mut model = Model::<f32>::new(self.config.clone(), self.seed)?;
         init::initialise(&mut model, s, self.seed);
         let mut trainer = Trainer::new(
@@ -332,9 +334,11 @@ impl Member<'_> {
                 // Each rank shuffles its own part with a stream of its own.
                 let stream = ((rank as u64) << 40) + 1_000_000 + epoch as u64;
                 let mut rng = Rng::derive(self.seed, stream);
+                // Distortions draw from a stream of their own, so the batches stay the same.
+                let mut distort = Rng::derive(self.seed, stream + (1 << 32));
                 split::epoch_batches(&self.train.lengths, batch_size, &mut rng)
                     .iter()
-                    .map(|idx| self.train.batch(idx))
+                    .map(|idx| self.train.batch_with(idx, augment.as_ref().map(|a| (a, &mut distort))))
                     .collect()
             },
             |t| {

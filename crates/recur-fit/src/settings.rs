@@ -173,6 +173,14 @@ pub struct Settings {
     /// Start every LSTM forget-gate bias at this value (by default the layer's
     /// `unit_forget_bias` decides: 1, or 0 when it is off).
     pub forget_bias: Option<f64>,
+    /// Augmentation: deviation of a random factor (around 1) multiplying each training
+    /// sequence every epoch (see [`crate::augment`]).
+    pub augment_scale: f64,
+    /// Augmentation: deviation of Gaussian noise added to every training input value.
+    pub augment_jitter: f64,
+    /// Augmentation: largest share of a training sequence's steps cut off by seeing it through
+    /// a random window.
+    pub augment_crop: f64,
 }
 
 impl Default for Settings {
@@ -206,6 +214,9 @@ impl Default for Settings {
             kernel_init: KernelInit::GlorotUniform,
             recurrent_init: RecurrentInit::Orthogonal,
             forget_bias: None,
+            augment_scale: 0.0,
+            augment_jitter: 0.0,
+            augment_crop: 0.0,
         }
     }
 }
@@ -245,6 +256,15 @@ impl Settings {
         unit("momentum", self.momentum)?;
         unit("val_split", self.val_split)?;
         unit("min_lr_ratio", self.min_lr_ratio)?;
+        unit("augment_crop", self.augment_crop)?;
+        for (name, v) in [
+            ("augment_scale", self.augment_scale),
+            ("augment_jitter", self.augment_jitter),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(bad(format!("{name} must be at least 0, got {v}")));
+            }
+        }
         if !(self.decay_rate > 0.0 && self.decay_rate <= 1.0) {
             return Err(bad(format!("decay_rate must be in (0, 1], got {}", self.decay_rate)));
         }

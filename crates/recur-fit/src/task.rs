@@ -2,8 +2,9 @@
 //! scaling measured on the training data (kept in the model's metadata), and the encoded
 //! examples batches are cut from.
 
+use crate::augment::Augment;
 use crate::settings::{LogInputs, SequenceNorm, Settings};
-use recur_core::Seq;
+use recur_core::{Rng, Seq};
 use recur_data::sequences::{SequenceSet, SequenceTargets};
 use recur_nn::{ModelConfig, NnError, Result};
 use recur_train::{Batch, Targets};
@@ -392,14 +393,28 @@ impl Examples {
 
     /// The batch of the sequences at `idx`, padded to the longest.
     pub fn batch(&self, idx: &[usize]) -> Result<Batch<f32>> {
-        let time = idx.iter().map(|&i| self.lengths[i]).max().unwrap_or(0).max(1);
+        self.batch_with(idx, None)
+    }
+
+    /// [`Examples::batch`], each sequence distorted by `augment` (drawing from `rng`) when
+    /// given.
+    pub fn batch_with(&self, idx: &[usize], augment: Option<(&Augment, &mut Rng)>) -> Result<Batch<f32>> {
         let w = self.width;
+        let distorted: Option<Vec<(Vec<f32>, usize)>> = augment.map(|(a, rng)| {
+            idx.iter()
+                .map(|&i| a.apply(&self.inputs[i], self.lengths[i], w, rng))
+                .collect()
+        });
+        let lengths: Vec<usize> = match &distorted {
+            Some(d) => d.iter().map(|(_, n)| *n).collect(),
+            None => idx.iter().map(|&i| self.lengths[i]).collect(),
+        };
+        let time = lengths.iter().copied().max().unwrap_or(0).max(1);
         let mut data = vec![0f32; idx.len() * time * w];
         for (b, &i) in idx.iter().enumerate() {
-            let x = &self.inputs[i];
+            let x = distorted.as_ref().map_or(&self.inputs[i][..], |d| &d[b].0[..]);
             data[b * time * w..b * time * w + x.len()].copy_from_slice(x);
         }
-        let lengths: Vec<usize> = idx.iter().map(|&i| self.lengths[i]).collect();
         let x = Seq::new(data, idx.len(), time, w, lengths).map_err(|e| NnError::Input(e.to_string()))?;
         let targets = match self.targets.first() {
             Some(Target::Class(_)) => Targets::Classes(

@@ -109,6 +109,23 @@ fn fit_classifier_from_ts_learns_evaluates_and_runs() {
     for f in ["config.json", "model.safetensors", "history.json", "learning_curve.png"] {
         assert!(m.join(f).is_file(), "{f} missing");
     }
+    // Distorted training sequences still learn the classes.
+    let augmented = d.join("augmented");
+    let args = ["--train", s(&train), "--out", s(&augmented), "--augment-crop", "0.2"];
+    ok(fit(
+        &[&args[..], &["--augment-scale", "0.1", "--augment-jitter", "0.05"]].concat(),
+        "12",
+    ));
+    let e = json_of(&ok(recur(&[
+        "eval",
+        "--model",
+        s(&augmented),
+        "--test",
+        s(&test),
+        "--json",
+    ])));
+    let acc = e["accuracy"].as_f64().unwrap();
+    assert!(acc > 0.9, "test accuracy with augmentation {acc}");
     let e = json_of(&ok(recur(&[
         "eval",
         "--model",
@@ -197,6 +214,14 @@ fn fit_regression_and_tagging_from_npy() {
     let acc = e["accuracy"].as_f64().unwrap();
     assert!(acc > 0.85, "per-step accuracy {acc}");
     assert_eq!(e["n"], lengths.iter().sum::<i64>());
+    // Per-step targets cannot be cut with their sequences.
+    fails_with(
+        fit(
+            &[&data[..], &["--out", s(&d.join("cut")), "--augment-crop", "0.1"]].concat(),
+            "1",
+        ),
+        "augment_crop cuts sequences",
+    );
 
     // Labels outside the model's classes.
     let mut far = tags.clone();
@@ -288,6 +313,14 @@ fn fit_bad_input_and_settings_are_clear_errors() {
     fails_with(
         fit(&["--train", s(&train), "--out", s(&m), "--kernel-init", "zeros"], "1"),
         "unknown variant `zeros`",
+    );
+    fails_with(
+        fit(&["--train", s(&train), "--out", s(&m), "--augment-crop", "1"], "1"),
+        "augment_crop must be in [0, 1)",
+    );
+    fails_with(
+        fit(&["--train", s(&train), "--out", s(&m), "--augment-jitter=-0.1"], "1"),
+        "augment_jitter must be at least 0",
     );
     fails_with(
         fit(&["--train", s(&train), "--out", s(&m), "--loss", "mse"], "1"),

@@ -195,6 +195,18 @@ pub struct Knobs {
     /// 1].
     #[arg(long)]
     forget_bias: Option<f64>,
+    /// Augmentation: deviation of a random factor (around 1) multiplying each training
+    /// sequence every epoch [default: 0, off].
+    #[arg(long)]
+    augment_scale: Option<f64>,
+    /// Augmentation: deviation of Gaussian noise added to every training input value, in
+    /// standardised units [default: 0, off].
+    #[arg(long)]
+    augment_jitter: Option<f64>,
+    /// Augmentation: largest share of each training sequence's steps cut off by a random
+    /// window, in [0, 1) [default: 0, off].
+    #[arg(long)]
+    augment_crop: Option<f64>,
 }
 
 impl Knobs {
@@ -237,6 +249,9 @@ impl Knobs {
         set("kernel_init", self.kernel_init.as_ref().map(|v| json!(v)));
         set("recurrent_init", self.recurrent_init.as_ref().map(|v| json!(v)));
         set("forget_bias", self.forget_bias.map(|v| json!(v)));
+        set("augment_scale", self.augment_scale.map(|v| json!(v)));
+        set("augment_jitter", self.augment_jitter.map(|v| json!(v)));
+        set("augment_crop", self.augment_crop.map(|v| json!(v)));
         if self.no_clip {
             set("clip_norm", Some(Value::Null));
             set("clip_value", Some(Value::Null));
