@@ -278,9 +278,8 @@ fn seq2seq_learns_the_generated_date_task() {
     assert!(out.starts_with("April 22, 2019\t"), "{out}");
 }
 
-/// `seq2seq train` of the small model on `dates` generated dates into `out`, with `extra`
-/// (which may hold --epochs, --lr, --max-minutes…); returns stderr.
-fn resumable(out: &Path, dates: &str, extra: &[&str]) -> String {
+/// The arguments of [`resumable`].
+fn resumable_args<'a>(out: &'a Path, dates: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec![
         "seq2seq",
         "train",
@@ -304,7 +303,13 @@ fn resumable(out: &Path, dates: &str, extra: &[&str]) -> String {
         "0.1",
     ];
     args.extend(extra);
-    let o = recur(&args);
+    args
+}
+
+/// `seq2seq train` of the small model on `dates` generated dates into `out`, with `extra`
+/// (which may hold --epochs, --lr, --max-minutes…); returns stderr.
+fn resumable(out: &Path, dates: &str, extra: &[&str]) -> String {
+    let o = recur(&resumable_args(out, dates, extra));
     let err = String::from_utf8_lossy(&o.stderr).to_string();
     assert!(o.status.success(), "failed: {err}");
     err
@@ -380,30 +385,7 @@ fn seq2seq_resume_after_kill_matches_a_straight_run() {
     let (straight, killed) = (d.join("straight"), d.join("killed"));
     let settings = ["--epochs", "4", "--scheduled-sampling", "0.5", "--max-minutes", "0"];
     resumable(&straight, "1000", &settings);
-    let mut args: Vec<&str> = [
-        "seq2seq",
-        "train",
-        "--out",
-        s(&killed),
-        "--dates",
-        "1000",
-        "--batch",
-        "32",
-        "--embedding",
-        "16",
-        "--encoder-units",
-        "24",
-        "--encoder-layers",
-        "1",
-        "--decoder-units",
-        "32",
-        "--threads",
-        "2",
-        "--dropout",
-        "0.1",
-    ]
-    .to_vec();
-    args.extend(settings);
+    let args = resumable_args(&killed, "1000", &settings);
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_recur"))
         .args(&args)
         .stderr(std::process::Stdio::null())
