@@ -260,7 +260,7 @@ impl Vocab {
     }
 
     /// The tokens of `ids` up to the first EOS, skipping PAD and SOS; UNK and ids out of range
-    /// read as "<unk>".
+    /// read as `"<unk>"`.
     pub fn decode(&self, ids: &[u32]) -> Vec<String> {
         ids.iter()
             .take_while(|&&i| i != Self::EOS)
@@ -269,7 +269,7 @@ impl Vocab {
             .collect()
     }
 
-    /// The spelling of `id` ("<unk>" for an id out of range).
+    /// The spelling of `id` (`"<unk>"` for an id out of range).
     pub fn token(&self, id: u32) -> &str {
         self.tokens
             .get(id as usize)

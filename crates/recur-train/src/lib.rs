@@ -1,5 +1,5 @@
 //! recur's training: losses, optimisers, gradient clipping, learning-rate schedules, the
-//! data-parallel [`Trainer`] and the resumable [`fit`] loop.
+//! data-parallel [`Trainer`] and the resumable [`fit()`] loop.
 
 // Kernels index several parallel arrays with one loop variable, as the math is written.
 #![allow(clippy::needless_range_loop)]
