@@ -10,12 +10,13 @@ use recur_core::parallel::default_threads;
 use recur_data::quickdraw::strokes::{offset_moments, offset_std_of, Augmentation, Encoding, Normalization};
 use recur_data::quickdraw::Drawing;
 use recur_nn::model_dir::{read_config, CONFIG_FILE, WEIGHTS_FILE};
+use recur_nn::{Model, ModelConfig};
 use recur_sketch::{
     examples, member_dir, presets, Example, InputSpec, Part, SplitSpec, TrainOptions, TrainingKeys, MEMBERS_DIR,
     TRAINING_KEYS_FILE,
 };
 use recur_train::checkpoint::{self, CHECKPOINT_DIR, OPTIMIZER_FILE, STATE_FILE};
-use recur_train::distributed::{self, is_leader, Fingerprint};
+use recur_train::distributed::{self, is_leader, Collective, Fingerprint};
 use std::path::{Path, PathBuf};
 
 /// Input normalisation choices.
@@ -139,26 +140,7 @@ fn train_on(drawings: &[Drawing], args: &TrainArgs, rank_local: bool) -> Result<
     if lead && args.force && !args.resume && args.out.is_dir() {
         remove_model(&args.out, &[])?;
     }
-    let mut classes: Vec<String> = drawings.iter().map(|d| d.word.clone()).collect();
-    classes.sort();
-    classes.dedup();
-    if classes.len() < 2 {
-        bail!(
-            "training a classifier needs at least two classes; found {}",
-            classes.join(", ")
-        );
-    }
-    if let Some(g) = &parts {
-        let mut digest = Fingerprint::default();
-        classes.iter().for_each(|c| {
-            digest.text(c);
-        });
-        distributed::agree(
-            g.as_ref(),
-            "the classes of their drawings (each rank's part must hold drawings of every class)",
-            digest.finish(),
-        )?;
-    }
+    let classes = class_names(drawings, parts.as_deref())?;
     let split_spec = SplitSpec {
         val_percent: args.val_percent,
         test_percent: args.test_percent,
@@ -252,32 +234,10 @@ fn train_on(drawings: &[Drawing], args: &TrainArgs, rank_local: bool) -> Result<
         verbose: !args.quiet,
         rank_local: parts.is_some(),
     };
-    let size = args.ensemble.max(1);
     if !args.quiet {
         eprintln!("training on {} drawings (at most {} epochs)…", counts[0], args.epochs);
     }
-    let mut members = Vec::with_capacity(size);
-    // The summary quotes member 0's epochs.
-    let (mut best_epoch, mut epochs) = (0, 0);
-    for k in 0..size {
-        if size > 1 && !args.quiet {
-            eprintln!("ensemble member {} of {size}", k + 1);
-        }
-        let out = member_dir(&args.out, k);
-        // A killed run may have stopped before later members began: those start afresh.
-        let resume = args.resume && checkpoint::exists(&out);
-        let member = TrainOptions {
-            seed: args.seed + k as u64,
-            out,
-            resume,
-            ..options.clone()
-        };
-        let (model, report) = recur_sketch::train(config.clone(), &train_e, &val_e, &member)?;
-        members.push(model);
-        if k == 0 {
-            (best_epoch, epochs) = (report.best_epoch, report.history.len());
-        }
-    }
+    let (members, best_epoch, epochs) = train_members(&config, &train_e, &val_e, &options, args.ensemble.max(1))?;
     // Every rank scores its own part when each holds one; otherwise rank 0 scores alone.
     if !lead && parts.is_none() {
         return Ok(None);
@@ -308,6 +268,66 @@ fn train_on(drawings: &[Drawing], args: &TrainArgs, rank_local: bool) -> Result<
         coverage: None,
     };
     Ok(Some((summary, scored)))
+}
+
+/// The classes of `drawings`, sorted; at least two. With a part of the data per rank
+/// (`parts`), every rank must find the same ones.
+fn class_names(drawings: &[Drawing], parts: Option<&dyn Collective>) -> Result<Vec<String>> {
+    let mut classes: Vec<String> = drawings.iter().map(|d| d.word.clone()).collect();
+    classes.sort();
+    classes.dedup();
+    if classes.len() < 2 {
+        bail!(
+            "training a classifier needs at least two classes; found {}",
+            classes.join(", ")
+        );
+    }
+    if let Some(g) = parts {
+        let mut digest = Fingerprint::default();
+        classes.iter().for_each(|c| {
+            digest.text(c);
+        });
+        distributed::agree(
+            g,
+            "the classes of their drawings (each rank's part must hold drawings of every class)",
+            digest.finish(),
+        )?;
+    }
+    Ok(classes)
+}
+
+/// Trains the `size` members of an ensemble (seeds `options.seed`, +1, …; member 0 in
+/// `options.out`, the others in its `members/` folder); returns them with member 0's best
+/// epoch and epochs run, which the summary quotes.
+fn train_members(
+    config: &ModelConfig,
+    train: &[Example],
+    validation: &[Example],
+    options: &TrainOptions,
+    size: usize,
+) -> Result<(Vec<Model<f32>>, usize, usize)> {
+    let mut members = Vec::with_capacity(size);
+    let (mut best_epoch, mut epochs) = (0, 0);
+    for k in 0..size {
+        if size > 1 && options.verbose {
+            eprintln!("ensemble member {} of {size}", k + 1);
+        }
+        let out = member_dir(&options.out, k);
+        // A killed run may have stopped before later members began: those start afresh.
+        let resume = options.resume && checkpoint::exists(&out);
+        let member = TrainOptions {
+            seed: options.seed + k as u64,
+            out,
+            resume,
+            ..options.clone()
+        };
+        let (model, report) = recur_sketch::train(config.clone(), train, validation, &member)?;
+        members.push(model);
+        if k == 0 {
+            (best_epoch, epochs) = (report.best_epoch, report.history.len());
+        }
+    }
+    Ok((members, best_epoch, epochs))
 }
 
 /// Files `recur train` writes into a model folder or its checkpoints (`state.json` and
