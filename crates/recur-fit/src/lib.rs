@@ -235,7 +235,7 @@ pub fn fit_sequences(job: &FitJob) -> Result<FitOutcome> {
             ),
         };
         if s.ensemble > 1 && job.verbose {
-            eprintln!("ensemble member {} of {}", k + 1, s.ensemble);
+            recur_core::stderr_line!("ensemble member {} of {}", k + 1, s.ensemble);
         }
         let out = member_dir(&job.out, k);
         let member = Member {

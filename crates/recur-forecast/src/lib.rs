@@ -211,7 +211,7 @@ pub fn run(series: &DailySeries, options: &ForecastOptions) -> Result<Forecast> 
     let (mut members, mut refits, mut epochs, mut best_epochs) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for k in 0..size {
         if size > 1 && options.verbose {
-            eprintln!("ensemble member {} of {size}", k + 1);
+            recur_core::stderr_line!("ensemble member {} of {size}", k + 1);
         }
         let seed = options.seed + k as u64;
         let mut trainer = trainer(options, seed)?;
@@ -321,7 +321,7 @@ fn refit(
             count += s.count;
         }
         if options.verbose {
-            eprintln!(
+            recur_core::stderr_line!(
                 "refit epoch {}/{epochs}: loss {:.4} on every training window",
                 epoch + 1,
                 loss / count.max(1) as f64

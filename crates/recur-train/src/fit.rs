@@ -159,7 +159,7 @@ pub fn fit<T: Float>(
             correct += s.correct;
             let message = format!("loss {:.4}", loss_sum / count.max(1) as f64);
             if log_progress && last_line.elapsed() >= LOG_EVERY {
-                eprintln!(
+                recur_core::stderr_line!(
                     "epoch {}/{}  {}/{} batches  {message}",
                     epoch + 1,
                     options.epochs,
@@ -198,7 +198,7 @@ pub fn fit<T: Float>(
             }
         }
         if verbose {
-            eprintln!("{}", describe(&record, options.epochs, improved));
+            recur_core::stderr_line!("{}", describe(&record, options.epochs, improved));
         }
         state.history.push(record);
         state.epochs_done = epoch + 1;

@@ -91,12 +91,12 @@ impl Session {
             Err(panic) => std::panic::resume_unwind(panic),
         };
         if self.size == 1 {
-            print_error(&format!("error: {e:#}"));
+            recur_core::stderr_line!("error: {e:#}");
             return ExitCode::FAILURE;
         }
         let pause = |seconds| std::thread::sleep(std::time::Duration::from_secs(seconds));
         if self.rank == 0 {
-            print_error(&format!("error: {e:#}"));
+            recur_core::stderr_line!("error: {e:#}");
             // A rank whose own failure stopped this one prints it meanwhile.
             pause(1);
         } else if recur_train::distributed::failure_is_shared() {
@@ -104,7 +104,7 @@ impl Session {
             // here too is the fallback should rank 0 be gone.
             pause(3);
         } else {
-            print_error(&format!("error on rank {}: {e:#}", self.rank));
+            recur_core::stderr_line!("error on rank {}: {e:#}", self.rank);
         }
         self.abort(1)
     }
@@ -124,15 +124,6 @@ impl Session {
     fn abort(&self, code: i32) -> ! {
         std::process::exit(code)
     }
-}
-
-/// Writes one error line to stderr in a single write: `eprintln!` writes each formatted piece
-/// separately on the unbuffered stderr, and mpirun would interleave other ranks' lines between
-/// them.
-fn print_error(message: &str) {
-    use std::io::Write;
-    // Nothing is left to do with an error whose report cannot be written.
-    let _ = std::io::stderr().write_all(format!("{message}\n").as_bytes());
 }
 
 #[cfg(feature = "mpi")]

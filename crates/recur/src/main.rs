@@ -75,7 +75,7 @@ fn main() -> ExitCode {
     let session = match distributed::start() {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            recur_core::stderr_line!("error: {e:#}");
             return ExitCode::FAILURE;
         }
     };

@@ -208,3 +208,31 @@ fn forecast_mistyped_date_is_an_error() {
     ]);
     fails_with(o, "between 1000-01-01 (line 30) and 2019-02-01 (line 2)");
 }
+
+/// A stderr whose reader has gone (`recur … 2>&1 | head -1`, a closed log) loses the progress
+/// lines but is no reason to fail: the command still does its work and succeeds.
+#[test]
+fn closed_stderr_is_not_an_error() {
+    let d = temp_dir("hostile-stderr");
+    let data = d.join("data");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_recur"))
+        .args(["data", "synth", "--out", s(&data), "--per-class", "3"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stderr.take()); // the reader goes away before recur writes a line
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    assert!(data.read_dir().unwrap().count() > 0, "the drawings were written");
+    // An error still ends the run with a failing status (its message has nowhere to go).
+    let mut child = Command::new(env!("CARGO_BIN_EXE_recur"))
+        .args(["eval", "--model", s(&d.join("absent")), "--data", s(&data)])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stderr.take());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(1), "an error, not a panic (101)");
+}

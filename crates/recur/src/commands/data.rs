@@ -39,7 +39,7 @@ pub fn load_drawings(args: &DataArgs, quiet: bool) -> Result<Vec<Drawing>> {
         // Reading a large folder takes a while: say so first. A pattern that matches nothing is
         // reported by the load itself.
         if let Ok(files) = quickdraw::expand_inputs(&args.data) {
-            eprintln!("reading {} files…", files.len());
+            recur_core::stderr_line!("reading {} files…", files.len());
         }
     }
     let options = LoadOptions {
@@ -50,14 +50,14 @@ pub fn load_drawings(args: &DataArgs, quiet: bool) -> Result<Vec<Drawing>> {
     };
     let (drawings, report) = quickdraw::load(&args.data, &options)?;
     if !quiet {
-        eprintln!("read {} drawings from {} files", report.kept, report.files);
+        recur_core::stderr_line!("read {} drawings from {} files", report.kept, report.files);
         if report.skipped > 0 {
-            eprintln!(
+            recur_core::stderr_line!(
                 "skipped {} bad drawings (--strict makes them fatal), e.g.:",
                 report.skipped
             );
             for p in report.problems.iter().take(5) {
-                eprintln!("  {p}");
+                recur_core::stderr_line!("  {p}");
             }
         }
     }
@@ -84,7 +84,7 @@ pub struct SynthArgs {
 /// Runs `recur data synth`.
 pub fn synth(args: SynthArgs) -> Result<()> {
     let n = write_synthetic(&args.out, args.per_class, args.seed)?;
-    eprintln!(
+    recur_core::stderr_line!(
         "wrote {n} drawings of {} classes to {}",
         synth::CLASSES.len(),
         args.out.display()
@@ -163,14 +163,14 @@ pub fn download(args: DownloadArgs) -> Result<()> {
         });
         bar.finish_and_clear();
         match result {
-            Ok(d) => eprintln!(
+            Ok(d) => recur_core::stderr_line!(
                 "{class}: {} drawings, {:.1} MB{}",
                 d.drawings,
                 d.bytes as f64 / 1e6,
                 if d.fetched { "" } else { " (already there)" }
             ),
             Err(e) => {
-                eprintln!("{class}: {e}");
+                recur_core::stderr_line!("{class}: {e}");
                 failed.push(class.to_string());
             }
         }

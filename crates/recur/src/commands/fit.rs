@@ -301,7 +301,7 @@ pub fn fit(mut args: FitArgs) -> Result<()> {
             .with_context(|| format!("cannot clear {}", args.out.display()))?;
     }
     if !args.quiet {
-        eprintln!(
+        recur_core::stderr_line!(
             "{}{}: {} sequences, {} channels, {} to {} steps{}",
             if rank_local { "rank 0's part " } else { "" },
             train.source,

@@ -173,7 +173,7 @@ pub fn run(model: &Path, set: &SequenceSet, output: &Path, labels: bool, threads
     if labels {
         print_labels(&outputs, &fitted.classes, meta.task, k);
     }
-    eprintln!("wrote {} {shape:?}", output.display());
+    recur_core::stderr_line!("wrote {} {shape:?}", output.display());
     Ok(())
 }
 

@@ -195,7 +195,7 @@ pub fn forecast(args: ForecastArgs) -> Result<()> {
     };
     if !args.json {
         for note in &series.notes {
-            eprintln!("note: {note}");
+            recur_core::stderr_line!("note: {note}");
         }
     }
     let day = |text: &str, flag: &str| dates::parse(text).map_err(|e| anyhow::anyhow!("{flag}: {e}"));

@@ -76,7 +76,7 @@ pub fn forecast_ahead(args: &ForecastArgs) -> Result<()> {
     let series = read_daily_csv(csv, &spec)?;
     if !args.json {
         for note in &series.notes {
-            eprintln!("note: {note}");
+            recur_core::stderr_line!("note: {note}");
         }
     }
     let last = match &args.from {

@@ -232,7 +232,7 @@ fn train_command(mut args: TrainArgs) -> Result<()> {
                 bail!("--dates must be at least 1");
             }
             if lead {
-                eprintln!("no --pairs: training on {} generated date pairs", args.dates);
+                recur_core::stderr_line!("no --pairs: training on {} generated date pairs", args.dates);
             }
             date_pairs(args.dates, args.seed)
         }
@@ -316,7 +316,7 @@ fn train_command(mut args: TrainArgs) -> Result<()> {
         g.sum_f64(&mut counts);
     }
     if lead {
-        eprintln!(
+        recur_core::stderr_line!(
             "{} training pairs, {} validation sources{}; vocabularies {} → {}; {} parameters; {} threads{ranks}",
             counts[0],
             counts[1],
@@ -366,7 +366,7 @@ fn train_command(mut args: TrainArgs) -> Result<()> {
         &checkpoints,
         |p| match p {
             Progress::Resumed(done) if lead => {
-                eprintln!(
+                recur_core::stderr_line!(
                     "resuming after epoch {done} from the checkpoint in {}",
                     args.out.display()
                 );
@@ -378,7 +378,7 @@ fn train_command(mut args: TrainArgs) -> Result<()> {
                 bar.set_position(done as u64);
             }
             Progress::Epoch(r) if lead => {
-                bar.suspend(|| eprintln!("{}", epoch_line(r, epochs)));
+                bar.suspend(|| recur_core::stderr_line!("{}", epoch_line(r, epochs)));
                 bar.reset();
                 bar.set_message((r.epoch + 1).to_string());
             }
@@ -421,7 +421,7 @@ fn train_command(mut args: TrainArgs) -> Result<()> {
             .partial_cmp(&(b.val_wer, b.val_per))
             .unwrap_or(std::cmp::Ordering::Equal)
     }) {
-        eprintln!(
+        recur_core::stderr_line!(
             "kept epoch {} (validation WER {:.2}%, PER {:.2}% greedy; {:.2}% and {:.2}% with beam {beam}); model in {}",
             best.epoch,
             100.0 * best.val_wer,
@@ -581,7 +581,7 @@ fn predict(args: PredictArgs) -> Result<()> {
     let numbered = lines.into_iter().enumerate().map(|(i, l)| (i + 1, l)).collect();
     let inputs = encode_sources(&t, numbered, &name, args.search.strict)?;
     if inputs.unknown > 0 {
-        eprintln!(
+        recur_core::stderr_line!(
             "{} input tokens never seen in training were read as <unk>",
             inputs.unknown
         );

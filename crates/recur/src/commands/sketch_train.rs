@@ -117,7 +117,7 @@ pub fn train(mut args: TrainArgs) -> Result<()> {
     };
     let report = write_report(&args.out, &summary, &scored, &args.out)?;
     if !args.quiet {
-        eprintln!("report: {}", report.display());
+        recur_core::stderr_line!("report: {}", report.display());
     }
     super::write_stdout(|out| summary.print(out))?;
     Ok(())
@@ -208,7 +208,7 @@ fn train_on(drawings: &[Drawing], args: &TrainArgs, rank_local: bool) -> Result<
         g.sum_f64(&mut counts);
     }
     if !args.quiet {
-        eprintln!(
+        recur_core::stderr_line!(
             "{} classes; split by key_id{}: {} train, {} validation, {} test",
             classes.len(),
             parts
@@ -235,7 +235,7 @@ fn train_on(drawings: &[Drawing], args: &TrainArgs, rank_local: bool) -> Result<
         rank_local: parts.is_some(),
     };
     if !args.quiet {
-        eprintln!("training on {} drawings (at most {} epochs)…", counts[0], args.epochs);
+        recur_core::stderr_line!("training on {} drawings (at most {} epochs)…", counts[0], args.epochs);
     }
     let (members, best_epoch, epochs) = train_members(&config, &train_e, &val_e, &options, args.ensemble.max(1))?;
     // Every rank scores its own part when each holds one; otherwise rank 0 scores alone.
@@ -249,7 +249,7 @@ fn train_on(drawings: &[Drawing], args: &TrainArgs, rank_local: bool) -> Result<
     };
     if !args.quiet {
         let n = if part == "test" { counts[2] } else { counts[1] };
-        eprintln!("evaluating the {part} part ({n} drawings)…");
+        recur_core::stderr_line!("evaluating the {part} part ({n} drawings)…");
     }
     let mut eval = recur_sketch::evaluate(&members, &scored, &options.input, options.threads)?;
     if let Some(g) = &parts {
@@ -310,7 +310,7 @@ fn train_members(
     let (mut best_epoch, mut epochs) = (0, 0);
     for k in 0..size {
         if size > 1 && options.verbose {
-            eprintln!("ensemble member {} of {size}", k + 1);
+            recur_core::stderr_line!("ensemble member {} of {size}", k + 1);
         }
         let out = member_dir(&options.out, k);
         // A killed run may have stopped before later members began: those start afresh.
@@ -409,7 +409,7 @@ fn is_real_dir(path: &Path) -> bool {
 /// Removes a folder if nothing is left in it; otherwise says why it stays.
 fn remove_if_empty(dir: &Path) {
     if std::fs::remove_dir(dir).is_err() {
-        eprintln!("kept {}: it holds files recur did not write", dir.display());
+        recur_core::stderr_line!("kept {}: it holds files recur did not write", dir.display());
     }
 }
 
@@ -438,7 +438,7 @@ pub struct DemoArgs {
 pub fn demo(args: DemoArgs) -> Result<()> {
     let data = args.out.join("data");
     let n = write_synthetic(&data, args.per_class, 1)?;
-    eprintln!("generated {n} doodles in {}", data.display());
+    recur_core::stderr_line!("generated {n} doodles in {}", data.display());
     let model = args.out.join("model");
     let train_args = TrainArgs {
         data: DataArgs {
@@ -475,6 +475,6 @@ pub fn demo(args: DemoArgs) -> Result<()> {
     };
     super::write_stdout(|out| summary.print(out))?;
     let report = write_report(&args.out, &summary, &scored, &model)?;
-    eprintln!("report: {}", report.display());
+    recur_core::stderr_line!("report: {}", report.display());
     Ok(())
 }

@@ -281,12 +281,12 @@ fn choose_part(
         SplitArg::Validation => ("validation", Part::Validation),
         SplitArg::All => {
             match trained_on {
-                Some(seen) if seen > 0 => eprintln!(
+                Some(seen) if seen > 0 => recur_core::stderr_line!(
                     "warning: {seen} of the {} drawings scored are ones the model was trained on: \
                      the scores flatter it (--split test scores only its held-out part)",
                     known.len()
                 ),
-                None if split.is_none() => eprintln!(
+                None if split.is_none() => recur_core::stderr_line!(
                     "note: {} does not record which drawings it was trained on (trained by an \
                      older recur): scoring all of them",
                     dir.display()
@@ -347,7 +347,7 @@ pub fn eval(args: EvalArgs) -> Result<()> {
         if args.data.strict {
             bail!("{message}");
         }
-        eprintln!("skipped {message}");
+        recur_core::stderr_line!("skipped {message}");
     }
     if examples.is_empty() {
         bail!(
@@ -356,7 +356,7 @@ pub fn eval(args: EvalArgs) -> Result<()> {
         );
     }
     let (part, examples, coverage) = choose_part(args.split, &args.model, models[0].config(), &drawings, examples)?;
-    eprintln!("evaluating {} drawings ({part})…", examples.len());
+    recur_core::stderr_line!("evaluating {} drawings ({part})…", examples.len());
     let report = evaluate(&models, &examples, &spec, args.threads.max(1))?;
     let summary = EvalSummary {
         part,
@@ -369,7 +369,7 @@ pub fn eval(args: EvalArgs) -> Result<()> {
     write_eval_pictures(&summary, &examples, args.confusion.as_deref(), args.mistakes.as_deref())?;
     if let Some(dir) = &args.report {
         let path = write_report(dir, &summary, &examples, &args.model)?;
-        eprintln!("report: {}", path.display());
+        recur_core::stderr_line!("report: {}", path.display());
     }
     super::write_stdout(|out| {
         if args.json {
@@ -432,7 +432,7 @@ fn read_any(path: &Path) -> Result<Vec<(String, String, Vec<Stroke>)>> {
     }
     let (drawings, report) = quickdraw::load(&[path.display().to_string()], &LoadOptions::default())?;
     for p in report.problems.iter().take(5) {
-        eprintln!("skipped {p}");
+        recur_core::stderr_line!("skipped {p}");
     }
     Ok(drawings.into_iter().map(|d| (d.key_id, d.word, d.strokes)).collect())
 }
@@ -446,7 +446,7 @@ pub fn predict(args: PredictArgs) -> Result<()> {
     let (mut usable, mut ids) = (Vec::new(), Vec::new());
     for (i, (key, word, strokes)) in drawings.into_iter().enumerate() {
         if let Err(e) = check_strokes(&strokes, MAX_COORDINATE) {
-            eprintln!("skipped drawing {i}: {e}");
+            recur_core::stderr_line!("skipped drawing {i}: {e}");
             continue;
         }
         usable.push(Example { strokes, class: 0 });
@@ -508,7 +508,7 @@ pub fn render(args: RenderArgs) -> Result<()> {
     drawings.retain(|(id, _, strokes)| {
         let fits = check_strokes(strokes, MAX_COORDINATE);
         if let Err(e) = &fits {
-            eprintln!("skipped drawing {id}: {e}");
+            recur_core::stderr_line!("skipped drawing {id}: {e}");
         }
         fits.is_ok()
     });
