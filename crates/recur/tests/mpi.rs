@@ -636,6 +636,31 @@ fn mpi_train_ranks_read_their_own_drawings() {
         keys(&whole),
         "the model records every part's training drawings"
     );
+    // Rank 1 killed once the first checkpoint is written, then resumed: the model of a run
+    // never stopped (the schedule spans the epochs asked for, so both ask for 30).
+    let long = |out: &Path| {
+        let mut a = args(&[&own], out);
+        let at = a.iter().position(|x| x == "--epochs").unwrap();
+        a[at + 1] = "30".into();
+        a
+    };
+    let (straight, killed) = (d.join("straight"), d.join("killed"));
+    ok(mpirun(&run, &[(2, long(&straight))]));
+    let script = format!(
+        "if [ \"$OMPI_COMM_WORLD_RANK\" = 1 ]; then (while [ ! -d {0}/checkpoint ]; do sleep 0.01; done; kill -9 $$) & fi; exec {1}",
+        s(&killed),
+        long(&killed).join(" ")
+    );
+    let o = mpirun(&run, &[(2, vec!["sh".into(), "-c".into(), script])]);
+    assert!(!o.status.success(), "the kill came after the last epoch");
+    let mut rest = long(&killed);
+    rest.push("--resume".into());
+    ok(mpirun(&run, &[(2, rest)]));
+    let tensors = |dir: &Path| std::fs::read(dir.join("model.safetensors")).unwrap();
+    assert!(
+        tensors(&straight) == tensors(&killed),
+        "parts resumed = parts never stopped"
+    );
 
     // Every part must hold every class.
     let cat = std::fs::read_dir(&parts[1])
