@@ -280,28 +280,9 @@ fn seq2seq_learns_the_generated_date_task() {
 
 /// The arguments of [`resumable`].
 fn resumable_args<'a>(out: &'a Path, dates: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
-    let mut args = vec![
-        "seq2seq",
-        "train",
-        "--out",
-        s(out),
-        "--dates",
-        dates,
-        "--batch",
-        "32",
-        "--embedding",
-        "16",
-        "--encoder-units",
-        "24",
-        "--encoder-layers",
-        "1",
-        "--decoder-units",
-        "32",
-        "--threads",
-        "2",
-        "--dropout",
-        "0.1",
-    ];
+    let mut args = vec!["seq2seq", "train", "--out", s(out), "--dates", dates];
+    // The small model, its time limit left to `extra`.
+    args.extend(SMALL.chunks(2).filter(|kv| kv[0] != "--max-minutes").flatten());
     args.extend(extra);
     args
 }
