@@ -181,11 +181,7 @@ pub fn fit_sequences(job: &FitJob) -> Result<FitOutcome> {
         None => {
             // The longest sequence of all the parts (it sets the default's pooling stride).
             let longest = match &parts {
-                Some(group) => group
-                    .gather_u64(train.max_steps() as u64)
-                    .into_iter()
-                    .max()
-                    .unwrap_or(0) as usize,
+                Some(group) => group.max_u64(train.max_steps() as u64) as usize,
                 None => train.max_steps(),
             };
             default_config(meta.task, meta.input_width(), outputs, longest)?
@@ -298,7 +294,7 @@ impl Member<'_> {
         let batch_size = s.batch_size.div_ceil(ranks).max(1);
         let mut steps_per_epoch = self.train.len().div_ceil(batch_size);
         if let Some(g) = &self.parts {
-            steps_per_epoch = g.gather_u64(steps_per_epoch as u64).into_iter().max().unwrap_or(0) as usize;
+            steps_per_epoch = g.max_u64(steps_per_epoch as u64) as usize;
         }
         let epochs = s.epochs_for(steps_per_epoch);
         let threads = s.threads.unwrap_or_else(default_threads).max(1);

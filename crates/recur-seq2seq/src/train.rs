@@ -236,9 +236,20 @@ pub fn train_with_checkpoints(
         } else {
             batches.len()
         };
+        // Each step's loss is the mean over its global batch's target tokens; with parts the
+        // ranks add their batches' counts, all the epoch's in one sum.
+        let mut totals: Vec<f64> = (0..steps)
+            .map(|i| {
+                let batch = batches.get(i).map_or(&[][..], Vec::as_slice);
+                batch.iter().map(|&p| pairs[p].1.len() + 1).sum::<usize>() as f64
+            })
+            .collect();
+        if rank_local {
+            group.sum(&mut totals);
+        }
         let (mut loss, mut tokens, mut correct) = (0.0, 0usize, 0usize);
         let lr = run.lr;
-        for i in 0..steps {
+        for (i, &total) in totals.iter().enumerate() {
             let step = run.step;
             let batch: &[usize] = batches.get(i).map_or(&[], Vec::as_slice);
             let (shards, first) = if rank_local {
@@ -251,12 +262,7 @@ pub fn train_with_checkpoints(
                 (shards[first..(first + threads).min(shards.len())].to_vec(), first)
             };
             let mine = &shards[..];
-            let mut total: usize = batch.iter().map(|&p| pairs[p].1.len() + 1).sum();
-            if rank_local {
-                // The loss is the mean over the global batch's target tokens.
-                total = group.total(total);
-            }
-            let scale = 1.0 / total.max(1) as f64;
+            let scale = 1.0 / total.max(1.0);
             let used = mine.len();
             let mut workers: Vec<&mut Seq2Seq<f32>> = std::iter::once(&mut *model)
                 .chain(replicas.iter_mut())
@@ -534,9 +540,7 @@ impl Group {
 
     /// The largest of every rank's `n`.
     fn most(&self, n: usize) -> usize {
-        self.0
-            .as_ref()
-            .map_or(n, |g| g.gather_u64(n as u64).into_iter().max().unwrap_or(0) as usize)
+        self.0.as_ref().map_or(n, |g| g.max_u64(n as u64) as usize)
     }
 
     /// Rank 0's `yes`, on every rank.

@@ -97,7 +97,7 @@ pub fn train(
     let mut steps_per_epoch = train.len().div_ceil(batch_size) as u64;
     if let Some(g) = &parts {
         // The epoch lasts as long as the largest part.
-        steps_per_epoch = g.gather_u64(steps_per_epoch).into_iter().max().unwrap_or(0);
+        steps_per_epoch = g.max_u64(steps_per_epoch);
     }
     let total = steps_per_epoch * options.epochs as u64;
     let mut trainer = Trainer::new(

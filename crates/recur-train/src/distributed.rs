@@ -30,6 +30,11 @@ pub trait Collective {
     /// Every rank's `value`, in rank order.
     fn gather_u64(&self, value: u64) -> Vec<u64>;
 
+    /// The largest of every rank's `value`.
+    fn max_u64(&self, value: u64) -> u64 {
+        self.gather_u64(value).into_iter().max().unwrap_or(value)
+    }
+
     /// Every rank's `values` one after the other, in rank order (the ranks may give different
     /// counts). Built on the sums: each rank writes its words as two 32-bit halves into its own
     /// slots of a zeroed buffer, so every slot's sum is exactly the one nonzero term.

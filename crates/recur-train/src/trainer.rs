@@ -107,7 +107,7 @@ impl<T: Float> Trainer<T> {
     /// The largest of every rank's `value` (the value itself when alone).
     pub fn max_over_ranks(&self, value: u64) -> u64 {
         match &self.group {
-            Some(g) => g.gather_u64(value).into_iter().max().unwrap_or(value),
+            Some(g) => g.max_u64(value),
             None => value,
         }
     }

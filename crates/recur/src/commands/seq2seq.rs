@@ -329,9 +329,7 @@ fn train_command(mut args: TrainArgs) -> Result<()> {
     }
     let longest = |f: fn(&Pair) -> usize| {
         let mine = train_pairs.iter().map(f).max().unwrap_or(1);
-        parts.as_ref().map_or(mine, |g| {
-            g.gather_u64(mine as u64).into_iter().max().unwrap_or(1) as usize
-        })
+        parts.as_ref().map_or(mine, |g| g.max_u64(mine as u64) as usize)
     };
     let settings = Settings {
         model: config,
