@@ -44,6 +44,20 @@ pub fn split_by_size<I>(items: Vec<I>, size: impl Fn(&I) -> usize, parts: usize)
     groups
 }
 
+/// This rank's shards of a batch of `n` sequences, and the global index of the first (dropout
+/// streams are numbered by it). Either every rank is handed the same global batch, cut into
+/// `ranks × threads` shards of which rank `r` runs `r·threads ..` (a batch smaller than that
+/// leaves the last ranks fewer shards, or none), or (`own_batch`) the batch is this rank's own,
+/// cut across its threads, its shards numbered after the lower ranks'.
+pub fn rank_shards(n: usize, threads: usize, rank: usize, ranks: usize, own_batch: bool) -> (Vec<Range<usize>>, usize) {
+    if own_batch {
+        return (shard_ranges(n, threads), rank * threads);
+    }
+    let shards = shard_ranges(n, threads * ranks);
+    let first = (rank * threads).min(shards.len());
+    (shards[first..(first + threads).min(shards.len())].to_vec(), first)
+}
+
 /// Runs `work(i, &mut workers[i])` for every worker, each on its own thread (the first on the
 /// calling thread), and returns the results in worker order (none for no workers: a rank with
 /// no share of a step).
@@ -87,6 +101,25 @@ mod tests {
                 assert!(r.windows(2).all(|w| w[0].end == w[1].start));
             }
         }
+    }
+
+    /// The ranks' shards of one global batch are its `ranks × threads` shards in rank order;
+    /// a rank's own batch is cut across its threads and numbered after the lower ranks'.
+    #[test]
+    fn rank_shards_of_a_global_batch_and_of_an_own_batch() {
+        let all = shard_ranges(10, 4);
+        let r0 = rank_shards(10, 2, 0, 2, false);
+        let r1 = rank_shards(10, 2, 1, 2, false);
+        assert_eq!(([r0.0, r1.0].concat(), r0.1, r1.1), (all, 0, 2));
+        let (few, first) = rank_shards(3, 2, 1, 2, false);
+        assert_eq!(
+            (few.len(), few.first(), first),
+            (1, Some(&(2..3)), 2),
+            "fewer shards than workers"
+        );
+        assert_eq!(rank_shards(1, 2, 1, 2, false).0.len(), 0, "none left for rank 1");
+        assert_eq!(rank_shards(5, 2, 1, 2, true), (vec![0..3, 3..5], 2));
+        assert_eq!(rank_shards(0, 2, 1, 2, true).0.len(), 0, "an idle step");
     }
 
     /// The groups keep every item once, in order, at most `parts` of them, none empty

@@ -19,7 +19,7 @@ use crate::metrics::{Scores, Tally};
 use crate::model::Seq2Seq;
 use crate::sampling::mix_in_predictions;
 use crate::search::{search, SearchOptions};
-use recur_core::parallel::{run_on_workers, shard_ranges};
+use recur_core::parallel::{rank_shards, run_on_workers, shard_ranges};
 use recur_core::Rng;
 use recur_nn::NnError;
 use recur_train::distributed::{self, Collective, Fingerprint};
@@ -252,16 +252,7 @@ pub fn train_with_checkpoints(
         for (i, &total) in totals.iter().enumerate() {
             let step = run.step;
             let batch: &[usize] = batches.get(i).map_or(&[], Vec::as_slice);
-            let (shards, first) = if rank_local {
-                // The batch is this rank's own; its shards come after the lower ranks'.
-                (shard_ranges(batch.len(), threads), rank * threads)
-            } else {
-                let shards = shard_ranges(batch.len(), threads * ranks);
-                // A batch smaller than ranks × threads leaves the last ranks fewer shards, or none.
-                let first = (rank * threads).min(shards.len());
-                (shards[first..(first + threads).min(shards.len())].to_vec(), first)
-            };
-            let mine = &shards[..];
+            let (mine, first) = rank_shards(batch.len(), threads, rank, ranks, rank_local);
             let scale = 1.0 / total.max(1.0);
             let used = mine.len();
             let mut workers: Vec<&mut Seq2Seq<f32>> = std::iter::once(&mut *model)

@@ -14,7 +14,7 @@
 use crate::distributed::{self, Collective};
 use crate::loss::{Loss, Targets};
 use crate::optim::{clip_gradients, Clip, Optimizer, OptimizerConfig, Schedule};
-use recur_core::parallel::{run_on_workers, shard_ranges};
+use recur_core::parallel::{rank_shards, run_on_workers, shard_ranges};
 use recur_core::{Float, Rng, Seq};
 use recur_nn::{Ctx, Model, NnError, Result};
 use std::rc::Rc;
@@ -200,15 +200,7 @@ impl<T: Float> Trainer<T> {
         let per_seq = targets_per_sequence(targets, x.batch)?;
         let (rank, ranks) = self.group.as_ref().map_or((0, 1), |g| (g.rank(), g.size()));
         let threads = self.replicas.len();
-        let (mine, first) = if self.rank_local {
-            // The batch is this rank's own; its shards come after the lower ranks'.
-            (shard_ranges(x.batch, threads), rank * threads)
-        } else {
-            let shards = shard_ranges(x.batch, threads * ranks);
-            // A batch smaller than ranks × threads leaves the last ranks fewer shards, or none.
-            let first = (rank * threads).min(shards.len());
-            (shards[first..(first + threads).min(shards.len())].to_vec(), first)
-        };
+        let (mine, first) = rank_shards(x.batch, threads, rank, ranks, self.rank_local);
         if mine.is_empty() {
             return Ok(ShardSums::default());
         }
