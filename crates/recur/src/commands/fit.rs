@@ -2,7 +2,7 @@
 //! sequences (UEA/UCR `.ts` files or `.npy` arrays), with every training setting on the
 //! command line or in the config's `training` section.
 
-use super::{own_paths_per_rank, RANK_PLACEHOLDER};
+use super::{own_files_per_rank, RANK_PLACEHOLDER};
 use anyhow::{bail, Context, Result};
 use clap::builder::BoolishValueParser;
 use clap::Args;
@@ -265,7 +265,7 @@ pub fn fit(mut args: FitArgs) -> Result<()> {
     // Under `mpirun` every rank trains; rank 0 alone prints and writes.
     let lead = is_leader();
     args.quiet |= !lead;
-    let rank_local = own_files_per_rank(&mut args)?;
+    let rank_local = training_files_per_rank(&mut args)?;
     let train = read_set(args.train.as_deref(), &args.npy, "training sequences")?
         .context("give the training sequences: --train FILE.ts, or --x and --y arrays")?;
     let val_npy = NpyArgs {
@@ -363,7 +363,7 @@ pub fn fit(mut args: FitArgs) -> Result<()> {
 
 /// Puts this process's rank for `{rank}` in the training paths; true when, under MPI, each
 /// rank thus reads its own part of the training data.
-fn own_files_per_rank(args: &mut FitArgs) -> Result<bool> {
+fn training_files_per_rank(args: &mut FitArgs) -> Result<bool> {
     let has = |p: &Option<PathBuf>| {
         p.as_ref()
             .is_some_and(|p| p.to_string_lossy().contains(RANK_PLACEHOLDER))
@@ -374,18 +374,11 @@ fn own_files_per_rank(args: &mut FitArgs) -> Result<bool> {
     {
         bail!("the validation sequences are read whole by every rank: give them without {RANK_PLACEHOLDER}");
     }
-    let training: Vec<&mut PathBuf> = [&mut args.train, &mut args.npy.x, &mut args.npy.lengths, &mut args.npy.y]
-        .into_iter()
-        .flatten()
-        .collect();
-    let mut texts: Vec<String> = training.iter().map(|p| p.to_string_lossy().into_owned()).collect();
-    let own = own_paths_per_rank(&mut texts, "training path (--train, or --x, --lengths and --y)")?;
-    for (path, text) in training.into_iter().zip(texts) {
-        if path.to_string_lossy() != text {
-            *path = PathBuf::from(text);
-        }
-    }
-    Ok(own)
+    let training = [&mut args.train, &mut args.npy.x, &mut args.npy.lengths, &mut args.npy.y];
+    own_files_per_rank(
+        training.into_iter().flatten().collect(),
+        "training path (--train, or --x, --lengths and --y)",
+    )
 }
 
 /// Every epoch's figures, in the model directory.

@@ -13,6 +13,7 @@ pub mod sketch_train;
 pub mod sketch_use;
 
 use std::io::Write;
+use std::path::PathBuf;
 
 /// Writes a command's output through `write` on a locked, buffered stdout. A reader that has
 /// closed the pipe (`recur predict … | head -1`) ends the output quietly and successfully, as
@@ -45,4 +46,16 @@ pub fn own_paths_per_rank(paths: &mut [String], what: &str) -> anyhow::Result<bo
         *p = p.replace(RANK_PLACEHOLDER, &rank);
     }
     Ok(group.is_some())
+}
+
+/// [`own_paths_per_rank`] for file paths (changed only where they hold `{rank}`).
+pub fn own_files_per_rank(paths: Vec<&mut PathBuf>, what: &str) -> anyhow::Result<bool> {
+    let mut texts: Vec<String> = paths.iter().map(|p| p.to_string_lossy().into_owned()).collect();
+    let own = own_paths_per_rank(&mut texts, what)?;
+    for (path, text) in paths.into_iter().zip(texts) {
+        if path.to_string_lossy() != text {
+            *path = PathBuf::from(text);
+        }
+    }
+    Ok(own)
 }

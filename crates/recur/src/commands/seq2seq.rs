@@ -1,7 +1,7 @@
 //! `recur seq2seq train|predict|eval`: an encoder–decoder with attention on pairs of token
 //! sequences (a TSV file, the CMU Pronouncing Dictionary, or the generated date-format task).
 
-use super::{own_paths_per_rank, write_stdout};
+use super::{own_files_per_rank, write_stdout};
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -178,17 +178,8 @@ const OUTPUT_SLACK: usize = 2;
 fn train_command(mut args: TrainArgs) -> Result<()> {
     // Under MPI rank 0 alone prints and writes; every rank trains.
     let lead = recur_train::distributed::is_leader();
-    let parts = match &mut args.pairs.pairs {
-        Some(path) => {
-            let mut text = [path.to_string_lossy().into_owned()];
-            let own = own_paths_per_rank(&mut text, "--pairs path")?;
-            if path.to_string_lossy() != text[0] {
-                *path = PathBuf::from(&text[0]);
-            }
-            own.then(recur_train::distributed::group).flatten()
-        }
-        None => None,
-    };
+    let own = own_files_per_rank(args.pairs.pairs.iter_mut().collect(), "--pairs path")?;
+    let parts = own.then(recur_train::distributed::group).flatten();
     if (args.out.join(SETTINGS_FILE).exists() || checkpoint::exists(&args.out)) && !args.resume && !args.force {
         bail!(
             "{} already holds a seq2seq model or checkpoint: pass --resume to continue its training or --force to start over",
