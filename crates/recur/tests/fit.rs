@@ -302,34 +302,20 @@ fn fit_bad_input_and_settings_are_clear_errors() {
     let bad = d.join("bad.ts");
     std::fs::write(&bad, "@problemName x\n@classLabel true a b\n@data\n1,2,x:a\n").unwrap();
     fails_with(fit(&["--train", s(&bad), "--out", s(&m)], "1"), "line 4");
-    fails_with(
-        fit(&["--train", s(&train), "--out", s(&m), "--optimizer", "adagrad"], "1"),
-        "unknown variant `adagrad`",
-    );
-    fails_with(
-        fit(&["--train", s(&train), "--out", s(&m), "--val-split", "1.5"], "1"),
-        "val_split must be in [0, 1)",
-    );
-    fails_with(
-        fit(&["--train", s(&train), "--out", s(&m), "--kernel-init", "zeros"], "1"),
-        "unknown variant `zeros`",
-    );
-    fails_with(
-        fit(&["--train", s(&train), "--out", s(&m), "--augment-crop", "1"], "1"),
-        "augment_crop must be in [0, 1)",
-    );
-    fails_with(
-        fit(&["--train", s(&train), "--out", s(&m), "--augment-jitter=-0.1"], "1"),
-        "augment_jitter must be at least 0",
-    );
-    fails_with(
-        fit(&["--train", s(&train), "--out", s(&m), "--loss", "mse"], "1"),
-        "needs value targets",
-    );
-    fails_with(
-        fit(&["--train", s(&train), "--out", s(&m), "--monitor", "val_mae"], "1"),
-        "cannot monitor `val_mae`",
-    );
+    // Settings out of range or unknown, each named.
+    let refused: [(&[&str], &str); 7] = [
+        (&["--optimizer", "adagrad"], "unknown variant `adagrad`"),
+        (&["--val-split", "1.5"], "val_split must be in [0, 1)"),
+        (&["--kernel-init", "zeros"], "unknown variant `zeros`"),
+        (&["--augment-crop", "1"], "augment_crop must be in [0, 1)"),
+        (&["--augment-jitter=-0.1"], "augment_jitter must be at least 0"),
+        (&["--loss", "mse"], "needs value targets"),
+        (&["--monitor", "val_mae"], "cannot monitor `val_mae`"),
+    ];
+    for (option, message) in refused {
+        let args = [&["--train", s(&train), "--out", s(&m)][..], option].concat();
+        fails_with(fit(&args, "1"), message);
+    }
     let config = d.join("c.json");
     std::fs::write(
         &config,
