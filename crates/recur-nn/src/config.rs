@@ -11,6 +11,7 @@ use crate::error::{NnError, Result};
 use crate::gated::GatedActivation;
 use crate::graph::{InputConfig, NodeConfig, Plan};
 use crate::layer::Layer;
+use crate::minirocket::{MiniRocket, MiniRocketOptions};
 use crate::pooling::{GlobalPool, PoolMode};
 use crate::recurrent::{Gru, Lstm, RecurrentOptions, SimpleRnn};
 use crate::repeat_vector::RepeatVector;
@@ -135,6 +136,9 @@ pub enum LayerConfig {
     Gru(RecurrentOptions),
     /// Elman RNN layer (tanh).
     SimpleRnn(RecurrentOptions),
+    /// MiniRocket's fixed random-convolution features of a whole sequence (see
+    /// [`crate::minirocket`]).
+    Minirocket(MiniRocketOptions),
     /// A vector repeated `n` times into a sequence (Keras `RepeatVector`).
     RepeatVector {
         /// Steps of the output.
@@ -200,6 +204,7 @@ impl LayerConfig {
             LayerConfig::Lstm(_) => "lstm",
             LayerConfig::Gru(_) => "gru",
             LayerConfig::SimpleRnn(_) => "simple_rnn",
+            LayerConfig::Minirocket(_) => "minirocket",
             LayerConfig::RepeatVector { .. } => "repeat_vector",
             LayerConfig::GatedActivation {} => "gated_activation",
             LayerConfig::TimeDistributed { layer } => layer.kind(),
@@ -306,6 +311,14 @@ impl LayerConfig {
                     sequential: o.return_sequences,
                 })
             }
+            LayerConfig::Minirocket(o) => {
+                needs_time()?;
+                o.check()?;
+                Ok(Shape {
+                    features: o.output_features(),
+                    sequential: false,
+                })
+            }
             LayerConfig::RepeatVector { n } => {
                 positive("n", *n)?;
                 if *n > crate::graph::MAX_WIDTH {
@@ -395,6 +408,7 @@ impl LayerConfig {
             LayerConfig::Lstm(o) => Box::new(Lstm::new(input, o.clone(), rng)),
             LayerConfig::Gru(o) => Box::new(Gru::new(input, o.clone(), rng)),
             LayerConfig::SimpleRnn(o) => Box::new(SimpleRnn::new(input, o.clone(), rng)),
+            LayerConfig::Minirocket(o) => Box::new(MiniRocket::new(input, o)),
             LayerConfig::RepeatVector { n } => Box::new(RepeatVector::new(input, *n)),
             LayerConfig::GatedActivation {} => Box::new(GatedActivation::new(input)),
             LayerConfig::TimeDistributed { layer } => layer.build(input, Some(rng)),

@@ -133,6 +133,16 @@ pub trait Layer<T: Float>: Send + Sync + CloneLayer<T> {
     fn check_input(&self, _x: &Seq<T>) -> Result<(), String> {
         Ok(())
     }
+    /// True for a layer whose values are set from data before training (Keras's `adapt`),
+    /// such as MiniRocket's biases.
+    fn needs_adapt(&self) -> bool {
+        false
+    }
+    /// Sets the layer's data-dependent values from a sample of its inputs (see
+    /// [`Layer::needs_adapt`]); `rng` draws what the layer samples.
+    fn adapt(&mut self, _x: &Seq<T>, _rng: &mut Rng) -> Result<(), String> {
+        Ok(())
+    }
     /// Multiply-adds per valid input step in the forward pass, for throughput reports.
     fn forward_flops_per_step(&self) -> usize {
         2 * self

@@ -19,6 +19,7 @@ pub mod init;
 pub mod layer;
 pub mod layer_norm;
 pub mod merge;
+pub mod minirocket;
 pub mod model;
 pub mod model_dir;
 pub mod pooling;
@@ -42,6 +43,7 @@ pub use graph::{InputConfig, NodeConfig, NodeOp, Plan};
 pub use layer::{CloneLayer, Ctx, Layer, Param, Tape};
 pub use layer_norm::LayerNorm;
 pub use merge::Merge;
+pub use minirocket::{MiniRocket, MiniRocketOptions};
 pub use model::{Model, ModelTape};
 pub use pooling::{GlobalPool, PoolMode};
 pub use recurrent::{

@@ -265,6 +265,37 @@ impl<T: Float> Model<T> {
         input_g
     }
 
+    /// True when some layer sets values from data before training (see [`Model::adapt`]).
+    pub fn needs_adapt(&self) -> bool {
+        self.layers.iter().any(|l| l.needs_adapt())
+    }
+
+    /// Sets every layer that takes values from data (Keras's `adapt`, e.g. MiniRocket's
+    /// biases) from `xs`, a sample of the model's inputs; `seed` draws what they sample. Such
+    /// a layer must read a model input directly.
+    pub fn adapt(&mut self, xs: &[Seq<T>], seed: u64) -> Result<()> {
+        self.check_inputs(xs)?;
+        let mut rng = Rng::new(seed);
+        for node in &self.plan.nodes {
+            let Step::Layer(l) = node.step else { continue };
+            if !self.layers[l].needs_adapt() {
+                continue;
+            }
+            match node.sources.as_slice() {
+                [Source::Input(i)] => self.layers[l]
+                    .adapt(&xs[*i], &mut rng)
+                    .map_err(|e| NnError::Input(format!("{}: {e}", node.name)))?,
+                _ => {
+                    return Err(NnError::Config(format!(
+                        "{} ({}) sets itself from the data, so it must read a model input",
+                        node.name, node.kind
+                    )))
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Every tensor with its checkpoint name `{node}.{name}` (`layers.{i}.{name}` in a stack).
     pub fn named_params(&self) -> Vec<(String, &Param<T>)> {
         self.layers

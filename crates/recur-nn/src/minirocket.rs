@@ -1,0 +1,461 @@
+//! MiniRocket (Dempster, Schmidt and Webb, 2021): a fixed transform of a sequence into
+//! thousands of features, each the share of steps where one of 84 fixed length-9 convolutions
+//! (weights −1 and 2), at one dilation, over a random subset of the channels, exceeds a bias.
+//! A linear classifier on these features is among the most accurate time-series classifiers
+//! known, and fitting one in closed form takes seconds (see `recur fit`'s ridge solver).
+//!
+//! The layer follows sktime's variable-length multivariate variant
+//! (`MiniRocketMultivariateVariable`): dilations are spread on a log scale up to what the
+//! reference `length` allows, each (dilation, kernel) pair draws its channels, convolutions see
+//! zeros beyond a sequence's ends, the share counts every step of the sequence (a sequence
+//! shorter than 9 steps is seen with zeros up to 9, as sktime pads it) and the biases are
+//! quantiles of the convolution of a random training sequence, set by [`Layer::adapt`]. The
+//! channel draws come from the config's `seed`, so a checkpoint needs only the biases.
+//!
+//! The features are step functions of the input: their gradient is zero wherever it exists,
+//! so backward passes nothing on and the layer has nothing to train.
+
+use crate::layer::{no_input_grad, Ctx, Layer, Param, Tape};
+use recur_core::math::dispatch;
+use recur_core::{Float, Rng, Seq, Shape};
+use serde::{Deserialize, Serialize};
+
+/// Kernel taps: each of the 84 kernels weighs three of its nine taps 2 and the rest −1.
+const TAPS: usize = 9;
+/// The number of kernels: every choice of 3 taps out of 9.
+pub const KERNELS: usize = 84;
+/// The shortest sequence the transform sees (shorter ones get zeros up to it).
+const MIN_STEPS: usize = TAPS;
+
+fn default_features() -> usize {
+    10_000
+}
+fn default_max_dilations() -> usize {
+    32
+}
+
+/// A MiniRocket layer's settings, as written in a config.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MiniRocketOptions {
+    /// Features asked for; rounded down to a multiple of 84 (sktime's `num_kernels`).
+    #[serde(default = "default_features")]
+    pub features: usize,
+    /// Most dilations per kernel.
+    #[serde(default = "default_max_dilations")]
+    pub max_dilations: usize,
+    /// The reference length the dilations are spread over (the longest training sequence).
+    pub length: usize,
+    /// Seed of the channel draws.
+    #[serde(default)]
+    pub seed: u64,
+}
+
+impl MiniRocketOptions {
+    /// The features the layer gives: `features` rounded down to a multiple of 84.
+    pub fn output_features(&self) -> usize {
+        self.features / KERNELS * KERNELS
+    }
+
+    /// Checks the settings; the error names what is wrong.
+    pub fn check(&self) -> Result<(), String> {
+        if self.features < KERNELS {
+            return Err(format!("features must be at least {KERNELS}, got {}", self.features));
+        }
+        if self.max_dilations == 0 {
+            return Err("max_dilations must be at least 1".into());
+        }
+        if self.length == 0 {
+            return Err("length must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+/// The three taps weighed 2 by kernel `k`, in the order of `itertools.combinations(range(9), 3)`.
+fn kernel_taps() -> Vec<[usize; 3]> {
+    let mut taps = Vec::with_capacity(KERNELS);
+    for a in 0..TAPS {
+        for b in a + 1..TAPS {
+            for c in b + 1..TAPS {
+                taps.push([a, b, c]);
+            }
+        }
+    }
+    taps
+}
+
+/// Dilations and the features each gets per kernel, as sktime spreads them: `max_dilations`
+/// points on a log scale from 1 to `(length − 1) / 8`, truncated, repeats merged, the counts
+/// scaled to the features per kernel and the remainder dealt from the smallest dilation.
+pub fn dilations(length: usize, features: usize, max_dilations: usize) -> Vec<(usize, usize)> {
+    let per_kernel = features / KERNELS;
+    let points = per_kernel.min(max_dilations).max(1);
+    let multiplier = per_kernel as f64 / points as f64;
+    let max_exponent = ((length.max(MIN_STEPS) - 1) as f64 / (TAPS - 1) as f64).log2();
+    let mut counted: Vec<(usize, usize)> = Vec::new();
+    for i in 0..points {
+        let exponent = if i + 1 == points && points > 1 {
+            max_exponent
+        } else if points > 1 {
+            i as f64 * (max_exponent / (points - 1) as f64)
+        } else {
+            0.0
+        };
+        let d = 2f64.powf(exponent) as usize;
+        match counted.last_mut() {
+            Some((last, n)) if *last == d => *n += 1,
+            _ => counted.push((d, 1)),
+        }
+    }
+    for (_, n) in counted.iter_mut() {
+        *n = (*n as f64 * multiplier) as usize;
+    }
+    let mut remainder = per_kernel - counted.iter().map(|(_, n)| n).sum::<usize>();
+    let mut i = 0;
+    while remainder > 0 {
+        counted[i].1 += 1;
+        remainder -= 1;
+        i = (i + 1) % counted.len();
+    }
+    counted
+}
+
+/// The low-discrepancy quantiles sktime assigns to the features in order: `(i·φ) mod 1`.
+fn quantile_levels(n: usize) -> Vec<f64> {
+    let phi = (5f64.sqrt() + 1.0) / 2.0;
+    (1..=n).map(|i| (i as f64 * phi) % 1.0).collect()
+}
+
+/// The `q` quantile of `sorted` with linear interpolation (numpy's default).
+fn quantile(sorted: &[f64], q: f64) -> f64 {
+    let pos = q * (sorted.len() - 1) as f64;
+    let lo = pos.floor() as usize;
+    let hi = (lo + 1).min(sorted.len() - 1);
+    sorted[lo] + (pos - lo as f64) * (sorted[hi] - sorted[lo])
+}
+
+/// One (dilation, kernel) pair: its channels and the range of features (biases) it feeds.
+#[derive(Clone, Debug)]
+struct Combination {
+    dilation: usize,
+    taps: [usize; 3],
+    channels: Vec<usize>,
+    features: std::ops::Range<usize>,
+}
+
+/// The MiniRocket transform: `[batch, time, channels]` in, `[batch, features]` out.
+#[derive(Clone)]
+pub struct MiniRocket<T> {
+    input: Shape,
+    combinations: Vec<Combination>,
+    largest_dilation: usize,
+    biases: Param<T>,
+}
+
+impl<T: Float> MiniRocket<T> {
+    /// The layer with its channels drawn from `options.seed` and biases at zero until
+    /// [`Layer::adapt`] sets them from data.
+    pub fn new(input: Shape, options: &MiniRocketOptions) -> Self {
+        let channels = input.features.max(1);
+        let spread = dilations(options.length, options.output_features(), options.max_dilations);
+        let taps = kernel_taps();
+        let mut rng = Rng::new(options.seed);
+        let most = channels.min(TAPS);
+        let exponent = ((most + 1) as f64).log2();
+        let mut combinations = Vec::with_capacity(spread.len() * KERNELS);
+        let mut next_feature = 0;
+        for &(dilation, per_kernel) in &spread {
+            for taps in &taps {
+                let count = (2f64.powf(rng.uniform_range(0.0, exponent)) as usize).clamp(1, most);
+                let mut pool: Vec<usize> = (0..channels).collect();
+                rng.shuffle(&mut pool);
+                pool.truncate(count);
+                combinations.push(Combination {
+                    dilation,
+                    taps: *taps,
+                    channels: pool,
+                    features: next_feature..next_feature + per_kernel,
+                });
+                next_feature += per_kernel;
+            }
+        }
+        let largest_dilation = spread.iter().map(|(d, _)| *d).max().unwrap_or(1);
+        MiniRocket {
+            input,
+            combinations,
+            largest_dilation,
+            biases: Param::buffer("biases", &[next_feature], vec![T::ZERO; next_feature]),
+        }
+    }
+
+    /// Sequence `b` of `x` laid out channel by channel, each channel with `4·largest dilation`
+    /// zeros on both sides (so every shifted read is in bounds) and at least [`MIN_STEPS`] steps.
+    fn padded_channels(&self, x: &Seq<T>, b: usize) -> (Vec<T>, usize, usize) {
+        let steps = x.lengths[b].max(MIN_STEPS);
+        let margin = (TAPS / 2) * self.largest_dilation;
+        let row = steps + 2 * margin;
+        let mut padded = vec![T::ZERO; x.features * row];
+        for t in 0..x.lengths[b] {
+            for (c, &v) in x.step(b, t).iter().enumerate() {
+                padded[c * row + margin + t] = v;
+            }
+        }
+        (padded, steps, row)
+    }
+
+    /// Every combination's convolution of one padded sequence, handed to `each` with the
+    /// combination (whole-sequence outputs, `steps` values).
+    fn convolve(&self, padded: &[T], steps: usize, row: usize, mut each: impl FnMut(&Combination, &[T])) {
+        let margin = (TAPS / 2) * self.largest_dilation;
+        let channels = padded.len() / row;
+        let shifted = |c: usize, tap: usize, d: usize| {
+            let start = margin + tap * d - (TAPS / 2) * d;
+            &padded[c * row + start..c * row + start + steps]
+        };
+        let mut window_sums = vec![T::ZERO; channels * steps];
+        let mut out = vec![T::ZERO; steps];
+        let mut dilation = 0;
+        for combination in &self.combinations {
+            let d = combination.dilation;
+            if d != dilation {
+                // The sum over all nine taps, shared by the 84 kernels of a dilation: each
+                // kernel is that sum times −1 plus 3 times its three chosen taps.
+                dilation = d;
+                window_sums.iter_mut().for_each(|v| *v = T::ZERO);
+                for c in 0..channels {
+                    let sums = &mut window_sums[c * steps..(c + 1) * steps];
+                    for tap in 0..TAPS {
+                        sums.iter_mut().zip(shifted(c, tap, d)).for_each(|(s, &v)| *s += v);
+                    }
+                }
+            }
+            out.iter_mut().for_each(|v| *v = T::ZERO);
+            let three = T::from_f64(3.0);
+            let [a, b, c3] = combination.taps;
+            for &c in &combination.channels {
+                let sums = &window_sums[c * steps..(c + 1) * steps];
+                let (xa, xb, xc) = (shifted(c, a, d), shifted(c, b, d), shifted(c, c3, d));
+                for t in 0..steps {
+                    out[t] += three * (xa[t] + xb[t] + xc[t]) - sums[t];
+                }
+            }
+            each(combination, &out);
+        }
+    }
+
+    /// The features of sequence `b` of `x` written into `row`.
+    fn features_of(&self, x: &Seq<T>, b: usize, row: &mut [T]) {
+        let (padded, steps, width) = self.padded_channels(x, b);
+        let scale = T::from_f64(1.0 / steps as f64);
+        let biases = &self.biases.value;
+        self.convolve(&padded, steps, width, |combination, out| {
+            for f in combination.features.clone() {
+                let bias = biases[f];
+                let above = out.iter().fold(0u32, |n, &v| n + u32::from(v > bias));
+                row[f] = T::from_f64(above as f64) * scale;
+            }
+        });
+    }
+}
+
+impl<T: Float> Layer<T> for MiniRocket<T> {
+    fn kind(&self) -> &'static str {
+        "minirocket"
+    }
+    fn output_shape(&self) -> Shape {
+        Shape {
+            features: self.biases.len(),
+            sequential: false,
+        }
+    }
+    fn forward(&self, x: Seq<T>, ctx: &mut Ctx) -> (Seq<T>, Tape) {
+        let f = self.biases.len();
+        let mut data = vec![T::ZERO; x.batch * f];
+        dispatch(
+            #[inline(always)]
+            || {
+                for (b, row) in data.chunks_exact_mut(f).enumerate() {
+                    if x.lengths[b] > 0 {
+                        self.features_of(&x, b, row);
+                    }
+                }
+            },
+        );
+        let y = Seq {
+            data,
+            batch: x.batch,
+            time: 1,
+            features: f,
+            lengths: vec![1; x.batch],
+            sequential: false,
+        };
+        let tape = Tape::when(ctx.training, || no_input_grad(&x, x.features));
+        (y, tape)
+    }
+    fn backward(&mut self, tape: Tape, _dy: Seq<T>, input_grad: bool) -> Seq<T> {
+        let like: Seq<T> = tape.take("minirocket");
+        if input_grad {
+            // A step function of its input: the gradient is zero wherever it exists.
+            Seq::zeros_like(&like, like.features)
+        } else {
+            like
+        }
+    }
+    fn params(&self) -> Vec<&Param<T>> {
+        vec![&self.biases]
+    }
+    fn params_mut(&mut self) -> Vec<&mut Param<T>> {
+        vec![&mut self.biases]
+    }
+    fn needs_adapt(&self) -> bool {
+        true
+    }
+    fn adapt(&mut self, x: &Seq<T>, rng: &mut Rng) -> Result<(), String> {
+        let usable: Vec<usize> = (0..x.batch).filter(|&b| x.lengths[b] > 0).collect();
+        if usable.is_empty() {
+            return Err("minirocket needs at least one sequence with steps to set its biases".into());
+        }
+        // One random sequence per combination, drawn up front so the draws do not depend on
+        // the order the convolutions are computed in.
+        let picks: Vec<usize> = self.combinations.iter().map(|_| usable[rng.below(usable.len())]).collect();
+        let levels = quantile_levels(self.biases.len());
+        let mut biases = vec![T::ZERO; self.biases.len()];
+        let mut by_sequence: Vec<(usize, usize)> = picks.iter().copied().enumerate().map(|(i, b)| (b, i)).collect();
+        by_sequence.sort_unstable();
+        for group in by_sequence.chunk_by(|a, b| a.0 == b.0) {
+            let b = group[0].0;
+            let wanted: Vec<usize> = group.iter().map(|&(_, i)| i).collect();
+            let (padded, steps, width) = self.padded_channels(x, b);
+            let mut index = 0;
+            let mut sorted = Vec::with_capacity(steps);
+            self.convolve(&padded, steps, width, |combination, out| {
+                if wanted.binary_search(&index).is_ok() {
+                    sorted.clear();
+                    sorted.extend(out.iter().map(|v| v.to_f64()));
+                    sorted.sort_unstable_by(f64::total_cmp);
+                    for f in combination.features.clone() {
+                        biases[f] = T::from_f64(quantile(&sorted, levels[f]));
+                    }
+                }
+                index += 1;
+            });
+        }
+        self.biases.value = biases;
+        Ok(())
+    }
+    fn forward_flops_per_step(&self) -> usize {
+        // Per step: the nine-tap sums, four reads per kernel and channel, one comparison per
+        // feature.
+        let reads: usize = self.combinations.iter().map(|c| 4 * c.channels.len()).sum();
+        let dilations = self.combinations.len() / KERNELS;
+        dilations * TAPS * self.input.features + reads + self.biases.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gradcheck::random_seq;
+
+    fn options(length: usize, features: usize) -> MiniRocketOptions {
+        MiniRocketOptions {
+            features,
+            max_dilations: 32,
+            length,
+            seed: 3,
+        }
+    }
+
+    /// The spreads sktime's `_fit_dilations_multi_var` gives (printed from it) for the three
+    /// archive sets' longest sequences (29, 361 and 1,344 steps) and 10,000 features.
+    #[test]
+    fn dilations_match_sktime() {
+        assert_eq!(dilations(29, 9996, 32), vec![(1, 67), (2, 38), (3, 14)]);
+        let expected = [
+            (1, 23), (2, 12), (3, 12), (4, 8), (5, 4), (6, 4), (7, 4), (8, 4), (9, 4), (10, 4), (11, 4),
+            (13, 4), (14, 4), (16, 4), (19, 3), (21, 3), (24, 3), (27, 3), (31, 3), (35, 3), (39, 3), (45, 3),
+        ];
+        assert_eq!(dilations(361, 9996, 32), expected);
+        let long = dilations(1344, 9996, 32);
+        assert_eq!(long.len(), 26);
+        assert_eq!(long.iter().map(|(_, n)| n).sum::<usize>(), 119);
+        assert_eq!((long[0], long[25]), ((1, 19), (167, 3)));
+        assert_eq!(dilations(5, 84, 32), vec![(1, 1)]);
+    }
+
+    /// One kernel by the definition: `Σ w_j · x[t + (j − 4)·d]` with zeros outside, w = −1
+    /// except 2 at its three taps; the share of steps above each bias.
+    #[test]
+    fn features_match_the_definition() {
+        let x = random_seq(2, 40, 3, &[40, 23], 7);
+        let mut layer = MiniRocket::<f64>::new(x.shape(), &options(40, 168));
+        layer.adapt(&x, &mut Rng::new(1)).unwrap();
+        let mut ctx = Ctx {
+            training: false,
+            rng: &mut Rng::new(0),
+        };
+        let (y, _) = layer.forward(x.clone(), &mut ctx);
+        for b in 0..2 {
+            let steps = x.lengths[b];
+            for combination in &layer.combinations {
+                let d = combination.dilation as isize;
+                let conv: Vec<f64> = (0..steps as isize)
+                    .map(|t| {
+                        let mut s = 0.0;
+                        for j in 0..TAPS {
+                            let w = if combination.taps.contains(&j) { 2.0 } else { -1.0 };
+                            let at = t + (j as isize - 4) * d;
+                            if (0..steps as isize).contains(&at) {
+                                s += combination.channels.iter().map(|&c| w * x.step(b, at as usize)[c]).sum::<f64>();
+                            }
+                        }
+                        s
+                    })
+                    .collect();
+                for f in combination.features.clone() {
+                    let bias = layer.biases.value[f];
+                    let share = conv.iter().filter(|&&v| v > bias).count() as f64 / steps as f64;
+                    assert!((y.data[b * 168 + f] - share).abs() < 1e-12, "feature {f} of sequence {b}");
+                }
+            }
+        }
+    }
+
+    /// Biases are quantiles of real convolutions, so features spread over (0, 1); a padded
+    /// batch gives what each sequence gives alone; the same seed gives the same channels.
+    #[test]
+    fn padded_batch_matches_one_at_a_time() {
+        let x = random_seq(3, 30, 2, &[30, 12, 5], 4);
+        let mut layer = MiniRocket::<f64>::new(x.shape(), &options(30, 336));
+        layer.adapt(&x, &mut Rng::new(2)).unwrap();
+        let mut ctx = Ctx {
+            training: false,
+            rng: &mut Rng::new(0),
+        };
+        let (all, _) = layer.forward(x.clone(), &mut ctx);
+        for b in 0..3 {
+            let one = x.slice_batch(b..b + 1);
+            let one = Seq {
+                time: one.lengths[0],
+                data: one.data[..one.lengths[0] * 2].to_vec(),
+                ..one
+            };
+            let (alone, _) = layer.forward(one, &mut ctx);
+            assert_eq!(alone.data, all.data[b * 336..(b + 1) * 336]);
+        }
+        let mean = all.data.iter().sum::<f64>() / all.data.len() as f64;
+        assert!((0.2..0.8).contains(&mean), "mean feature {mean}");
+        let again = MiniRocket::<f64>::new(x.shape(), &options(30, 336));
+        assert!(again.combinations.iter().zip(&layer.combinations).all(|(a, b)| a.channels == b.channels));
+    }
+
+    #[test]
+    fn quantiles_interpolate_like_numpy() {
+        let sorted = [1.0, 2.0, 4.0, 8.0];
+        assert_eq!(quantile(&sorted, 0.5), 3.0);
+        assert_eq!(quantile(&sorted, 1.0), 8.0);
+        assert!((quantile(&sorted, 0.9) - 6.8).abs() < 1e-12);
+        assert!((quantile_levels(2)[1] - 0.2360679774997898).abs() < 1e-12);
+    }
+}
