@@ -39,6 +39,17 @@ pub fn default_config(task: Task, inputs: usize, outputs: usize, max_steps: usiz
     ModelConfig::from_json(&json!({"input_size": inputs, "layers": layers}).to_string())
 }
 
+/// The default model of sequence-level tasks solved in closed form: MiniRocket's 9,996
+/// features (dilations spread over `max_steps`) and a dense layer that the ridge solver fits
+/// (see [`crate::ridge`]).
+pub fn minirocket_config(inputs: usize, outputs: usize, max_steps: usize) -> Result<ModelConfig> {
+    let layers = [
+        json!({"type": "minirocket", "length": max_steps.max(1)}),
+        json!({"type": "dense", "units": outputs}),
+    ];
+    ModelConfig::from_json(&json!({"input_size": inputs, "layers": layers}).to_string())
+}
+
 /// A user's config file split into the model part and its `training` section (an empty
 /// object when there is none).
 pub fn split_config(text: &str, source: &str) -> Result<(Value, Value)> {

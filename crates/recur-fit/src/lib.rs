@@ -14,13 +14,15 @@ pub mod architecture;
 pub mod augment;
 pub mod evaluate;
 pub mod init;
+pub mod ridge;
+mod solve;
 pub mod settings;
 pub mod split;
 pub mod task;
 
-pub use architecture::{check_config, default_config, model_config, split_config};
+pub use architecture::{check_config, default_config, minirocket_config, model_config, split_config};
 pub use evaluate::{predict, score, Outputs, Scores};
-pub use settings::Settings;
+pub use settings::{Settings, Solver};
 pub use task::{Examples, FitMeta, Scaling, Task, META_KEY};
 
 use recur_core::parallel::default_threads;
@@ -163,9 +165,18 @@ pub fn fit_sequences(job: &FitJob) -> Result<FitOutcome> {
     }
     let classes = class_names(train).to_vec();
     let parts = job.rank_local.then(distributed::group).flatten();
+    // The ridge solver needs every training sequence in one process, one target per sequence,
+    // and a size whose cubic cost stays in seconds (unless asked for by name).
+    let ridge_possible = !Task::of(&train.targets).per_step() && parts.is_none();
+    let ridge_by_default = job.settings.solver == Solver::Auto && ridge_possible && train.len() <= ridge::MAX_SEQUENCES;
+    let default_minirocket =
+        job.config.is_none() && (ridge_by_default || (job.settings.solver == Solver::Ridge && ridge_possible));
+    let mut settings = job.settings.clone();
+    settings.sequence_norm = Some(settings.sequence_norm_for(default_minirocket));
+    let s = &settings;
     let meta = match &parts {
-        Some(group) => measure_parts(group.as_ref(), job, &classes)?,
-        None => FitMeta::measure(train, &job.settings),
+        Some(group) => measure_parts(group.as_ref(), train, s, &classes)?,
+        None => FitMeta::measure(train, s),
     };
     align(train, &meta, &classes)?;
     if meta.task.is_classification() && classes.len() < 2 {
@@ -184,16 +195,38 @@ pub fn fit_sequences(job: &FitJob) -> Result<FitOutcome> {
                 Some(group) => group.max_u64(train.max_steps() as u64) as usize,
                 None => train.max_steps(),
             };
-            default_config(meta.task, meta.input_width(), outputs, longest)?
+            if default_minirocket {
+                minirocket_config(meta.input_width(), outputs, longest)?
+            } else {
+                default_config(meta.task, meta.input_width(), outputs, longest)?
+            }
         }
     };
     check_config(&config, meta.task, meta.input_width(), outputs)?;
+    let ridge = match s.solver {
+        Solver::Gradient => false,
+        Solver::Auto => ridge_by_default && ridge::unsuitable(&config).is_none(),
+        Solver::Ridge => {
+            if !ridge_possible {
+                return Err(NnError::Config(format!(
+                    "training: the ridge solver needs one target per sequence and all the training \
+                     sequences in one process; {} with {} cannot use it",
+                    meta.task.describe(),
+                    if parts.is_some() { "a file per rank" } else { "these targets" }
+                )));
+            }
+            if let Some(why) = ridge::unsuitable(&config) {
+                return Err(NnError::Config(format!("training: {why}")));
+            }
+            true
+        }
+    };
     meta.store(&mut config, &classes)?;
     let val_labels = match job.val {
         Some(v) => Some(align(v, &meta, &classes)?),
         None => None,
     };
-    let s = &job.settings;
+    let val_split = s.val_split_for(ridge);
     let mut outcome = FitOutcome {
         models: Vec::new(),
         reports: Vec::new(),
@@ -211,15 +244,15 @@ pub fn fit_sequences(job: &FitJob) -> Result<FitOutcome> {
                     labels.as_deref(),
                 )),
             ),
-            _ if parts.is_some() && s.val_split > 0.0 => {
+            _ if parts.is_some() && val_split > 0.0 => {
                 return Err(NnError::Input(
                     "with a training file per rank, give the validation sequences whole to every rank \
                      (--val or --val-x/--val-y) or train without validation (--val-split 0)"
                         .into(),
                 ))
             }
-            _ if s.val_split > 0.0 => {
-                let (t, v) = split::stratified_split(train, s.val_split, seed)?;
+            _ if val_split > 0.0 => {
+                let (t, v) = split::stratified_split(train, val_split, seed)?;
                 (
                     Examples::new(train, &meta, &t, None),
                     Some(Examples::new(train, &meta, &v, None)),
@@ -242,6 +275,7 @@ pub fn fit_sequences(job: &FitJob) -> Result<FitOutcome> {
             val: val_ex.as_ref(),
             seed,
             resume: job.resume && checkpoint::exists(&out),
+            ridge,
             out,
             verbose: job.verbose,
         };
@@ -254,8 +288,7 @@ pub fn fit_sequences(job: &FitJob) -> Result<FitOutcome> {
 
 /// Checks that the ranks' parts of the training data are alike (task, channels, classes) and
 /// measures the scalings over all of them.
-fn measure_parts(group: &dyn Collective, job: &FitJob, classes: &[String]) -> Result<FitMeta> {
-    let train = job.train;
+fn measure_parts(group: &dyn Collective, train: &SequenceSet, settings: &Settings, classes: &[String]) -> Result<FitMeta> {
     let mut digest = Fingerprint::default();
     digest.text(Task::of(&train.targets).describe()).word(train.dims as u64);
     digest.word(output_width(train) as u64);
@@ -268,7 +301,7 @@ fn measure_parts(group: &dyn Collective, job: &FitJob, classes: &[String]) -> Re
          hold every class)",
         digest.finish(),
     )?;
-    Ok(FitMeta::measure_across(train, &job.settings, &mut |v| group.sum_f64(v)))
+    Ok(FitMeta::measure_across(train, settings, &mut |v| group.sum_f64(v)))
 }
 
 /// One model of a run.
@@ -282,6 +315,8 @@ struct Member<'a> {
     seed: u64,
     out: PathBuf,
     resume: bool,
+    /// Fit the last dense layer in closed form (see [`ridge`]).
+    ridge: bool,
     verbose: bool,
 }
 
@@ -302,6 +337,12 @@ impl Member<'_> {
         let augment = augment::Augment::of(s, self.meta.task)?;
         let mut model = Model::<f32>::new(self.config.clone(), self.seed)?;
         init::initialise(&mut model, s, self.seed);
+        if model.needs_adapt() {
+            self.adapt(&mut model)?;
+        }
+        if self.ridge {
+            return solve::ridge_member(self, model, threads);
+        }
         let mut trainer = Trainer::new(
             model,
             TrainConfig {

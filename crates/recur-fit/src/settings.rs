@@ -84,6 +84,20 @@ pub enum LogInputs {
     Off,
 }
 
+/// How the model's weights are found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Solver {
+    /// `ridge` where it applies (a sequence-level task, one process or every rank with the
+    /// whole data, at most [`crate::ridge::MAX_SEQUENCES`] training sequences, and a model
+    /// whose only weights are its last dense layer), `gradient` otherwise.
+    Auto,
+    /// Mini-batch gradient descent with the optimiser, schedule and early stopping below.
+    Gradient,
+    /// The last dense layer in closed form by ridge regression (see [`crate::ridge`]).
+    Ridge,
+}
+
 /// How kernels start: recurrent input projections, dense and convolution weights (fans from
 /// their shapes, as Keras and `torch.nn.init` compute them).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -159,11 +173,16 @@ pub struct Settings {
     pub standardize: bool,
     /// Take `sign(x)·ln(1 + |x|)` of every input value first.
     pub log_inputs: LogInputs,
-    /// Per-sequence standardisation of the inputs.
-    pub sequence_norm: SequenceNorm,
+    /// Per-sequence standardisation of the inputs. Unset: `off` for the default MiniRocket
+    /// model (its leave-one-out accuracy on the archive sets was as good or better without),
+    /// `append` otherwise.
+    pub sequence_norm: Option<SequenceNorm>,
+    /// How the weights are found.
+    pub solver: Solver,
     /// Share of the training file held out (stratified) for validation when no validation
-    /// file is given; 0 trains on everything and keeps the last epoch.
-    pub val_split: f64,
+    /// file is given; 0 trains on everything and keeps the last epoch. Unset: 0.2 for the
+    /// gradient solver, 0 for ridge (its leave-one-out error needs no held-out part).
+    pub val_split: Option<f64>,
     /// Models trained (seeds seed, seed+1, …; each with its own validation split), averaged.
     pub ensemble: usize,
     /// Initialiser of the kernels.
@@ -208,8 +227,9 @@ impl Default for Settings {
             threads: None,
             standardize: true,
             log_inputs: LogInputs::Auto,
-            sequence_norm: SequenceNorm::Append,
-            val_split: 0.2,
+            sequence_norm: None,
+            solver: Solver::Auto,
+            val_split: None,
             ensemble: 1,
             kernel_init: KernelInit::GlorotUniform,
             recurrent_init: RecurrentInit::Orthogonal,
@@ -234,6 +254,21 @@ impl Settings {
         Ok(s)
     }
 
+    /// The per-sequence standardisation in use: the one set, or the default for the model
+    /// (`default_minirocket`: the default model of the ridge solver).
+    pub fn sequence_norm_for(&self, default_minirocket: bool) -> SequenceNorm {
+        self.sequence_norm.unwrap_or(if default_minirocket {
+            SequenceNorm::Off
+        } else {
+            SequenceNorm::Append
+        })
+    }
+
+    /// The share of the training file held out, for the solver in use.
+    pub fn val_split_for(&self, ridge: bool) -> f64 {
+        self.val_split.unwrap_or(if ridge { 0.0 } else { 0.2 })
+    }
+
     /// Checks every value's range.
     pub fn check(&self) -> Result<()> {
         let positive = |name: &str, v: f64| {
@@ -254,7 +289,9 @@ impl Settings {
         positive("huber_delta", self.huber_delta)?;
         unit("label_smoothing", self.label_smoothing)?;
         unit("momentum", self.momentum)?;
-        unit("val_split", self.val_split)?;
+        if let Some(v) = self.val_split {
+            unit("val_split", v)?;
+        }
         unit("min_lr_ratio", self.min_lr_ratio)?;
         unit("augment_crop", self.augment_crop)?;
         for (name, v) in [

@@ -219,7 +219,7 @@ impl FitMeta {
             task,
             dims: train.dims,
             input,
-            sequence_norm: settings.sequence_norm,
+            sequence_norm: settings.sequence_norm_for(false),
             log_inputs,
             target,
             training: settings.clone(),

@@ -176,8 +176,15 @@ pub struct Knobs {
     /// sequence) or only (within-sequence shape plus level and log scale) [default: append].
     #[arg(long)]
     sequence_norm: Option<String>,
+    /// How the weights are found: gradient (mini-batches), ridge (the last dense layer in
+    /// closed form, after layers with nothing to train, such as minirocket) or auto (ridge
+    /// where it applies; the default model is then MiniRocket's features with a ridge head)
+    /// [default: auto].
+    #[arg(long)]
+    solver: Option<String>,
     /// Share of the training file held out for validation when no --val is given; 0 keeps
-    /// the last epoch [default: 0.2].
+    /// the last epoch [default: 0.2 with the gradient solver, 0 with ridge, whose
+    /// leave-one-out scores need no held-out part].
     #[arg(long)]
     val_split: Option<f64>,
     /// Train this many models (seeds seed, seed+1, … each with its own split) and average them
@@ -244,6 +251,7 @@ impl Knobs {
         set("standardize", self.standardize.map(|v| json!(v)));
         set("log_inputs", self.log_inputs.as_ref().map(|v| json!(v)));
         set("sequence_norm", self.sequence_norm.as_ref().map(|v| json!(v)));
+        set("solver", self.solver.as_ref().map(|v| json!(v)));
         set("val_split", self.val_split.map(|v| json!(v)));
         set("ensemble", self.ensemble.map(|v| json!(v)));
         set("kernel_init", self.kernel_init.as_ref().map(|v| json!(v)));
@@ -284,7 +292,7 @@ pub fn fit(mut args: FitArgs) -> Result<()> {
     };
     let settings = Settings::from_json(args.knobs.merge_into(section))?;
     // The model's input width depends on the settings (sequence_norm adds channels).
-    let width = settings.sequence_norm.width(train.dims);
+    let width = settings.sequence_norm_for(false).width(train.dims);
     let config = match model {
         Some((model, source)) => Some(model_config(model, width, &source)?),
         None => None,

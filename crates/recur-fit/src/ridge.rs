@@ -1,0 +1,273 @@
+//! The closed-form solver: a model whose layers before its last dense layer have nothing to
+//! train (MiniRocket's features, pooling…) gets that dense layer by ridge regression on the
+//! features, as sktime's and the MiniRocket paper's `RidgeClassifierCV` does: features
+//! standardised, targets ±1 per class (or the standardised values), an intercept, and the
+//! penalty chosen among [`ALPHAS`] by the leave-one-out error over the training sequences,
+//! which a kernel form gives exactly for all of them at once. No validation split is needed,
+//! so every training sequence is used.
+
+use recur_core::{matmul, Seq, Transpose};
+use recur_nn::{LayerConfig, ModelConfig, NnError, Result};
+
+/// The penalties tried: ten points from 10⁻³ to 10³ on a log scale (sktime's choice).
+pub fn alphas() -> Vec<f64> {
+    (0..10).map(|i| 10f64.powf(-3.0 + 6.0 * i as f64 / 9.0)).collect()
+}
+
+/// The most training sequences the solver takes: its cost grows with their cube (the
+/// `n × n` kernel is factored once per penalty), about ten seconds at this size.
+pub const MAX_SEQUENCES: usize = 2500;
+
+/// Why `config` cannot be fitted in closed form, or `None` when it can: a stack whose last
+/// layer is a linear dense layer on one vector per sequence, after layers with nothing to
+/// train.
+pub fn unsuitable(config: &ModelConfig) -> Option<String> {
+    let Some((last, before)) = config.layers.split_last() else {
+        return Some("the ridge solver needs a stack of layers (a `layers` list), not a graph".into());
+    };
+    if !matches!(last, LayerConfig::Dense { activation, .. } if *activation == recur_nn::Activation::Linear) {
+        return Some("the ridge solver fits a last dense layer without activation".into());
+    }
+    let trainable = before.iter().find(|l| {
+        matches!(
+            l,
+            LayerConfig::Dense { .. }
+                | LayerConfig::Conv1d { .. }
+                | LayerConfig::BatchNorm { .. }
+                | LayerConfig::LayerNorm { .. }
+                | LayerConfig::Embedding { .. }
+                | LayerConfig::Lstm(_)
+                | LayerConfig::Gru(_)
+                | LayerConfig::SimpleRnn(_)
+                | LayerConfig::TimeDistributed { .. }
+        )
+    });
+    trainable.map(|l| {
+        format!(
+            "the ridge solver fits only the last dense layer, but a {} layer before it has weights to train",
+            l.kind()
+        )
+    })
+}
+
+/// A fitted linear head: `weight [outputs, features]` (PyTorch's layout) and `bias`, with the
+/// penalty chosen and its leave-one-out mean squared error.
+pub struct RidgeHead {
+    /// Weights as a dense layer stores them.
+    pub weight: Vec<f64>,
+    /// Biases.
+    pub bias: Vec<f64>,
+    /// The penalty chosen.
+    pub alpha: f64,
+    /// Leave-one-out mean squared error at that penalty (per target value).
+    pub loo_mse: f64,
+    /// Leave-one-out predictions at that penalty, `[n, outputs]` (their argmax scores the
+    /// classifier without a held-out set).
+    pub loo_predictions: Vec<f64>,
+}
+
+/// Fits `targets [n, outputs]` on `features [n, d]` (f32 rows as a model gives them).
+pub fn fit(features: &Seq<f32>, targets: &[f64], outputs: usize) -> Result<RidgeHead> {
+    let (n, d) = (features.batch, features.features);
+    if n < 2 || targets.len() != n * outputs {
+        return Err(NnError::Input(format!(
+            "the ridge solver needs at least two training sequences with targets, got {n}"
+        )));
+    }
+    // Standardised features (a feature constant over the training set keeps scale 1).
+    let mut mean = vec![0f64; d];
+    let mut scale = vec![0f64; d];
+    for row in features.data.chunks_exact(d) {
+        mean.iter_mut().zip(row).for_each(|(m, &v)| *m += v as f64);
+    }
+    mean.iter_mut().for_each(|m| *m /= n as f64);
+    for row in features.data.chunks_exact(d) {
+        for ((s, &m), &v) in scale.iter_mut().zip(&mean).zip(row) {
+            *s += (v as f64 - m).powi(2);
+        }
+    }
+    scale.iter_mut().for_each(|s| {
+        let sd = (*s / n as f64).sqrt();
+        *s = if sd > 1e-12 { sd } else { 1.0 };
+    });
+    let mut z = vec![0f64; n * d];
+    for (zr, row) in z.chunks_exact_mut(d).zip(features.data.chunks_exact(d)) {
+        for (((o, &v), &m), &s) in zr.iter_mut().zip(row).zip(&mean).zip(&scale) {
+            *o = (v as f64 - m) / s;
+        }
+    }
+    let mut target_mean = vec![0f64; outputs];
+    for row in targets.chunks_exact(outputs) {
+        target_mean.iter_mut().zip(row).for_each(|(m, &v)| *m += v);
+    }
+    target_mean.iter_mut().for_each(|m| *m /= n as f64);
+    let centred: Vec<f64> = targets
+        .chunks_exact(outputs)
+        .flat_map(|row| row.iter().zip(&target_mean).map(|(v, m)| v - m))
+        .collect();
+    // The kernel Z·Zᵀ: with n far below d, the n × n system is the cheap one.
+    let mut kernel = vec![0f64; n * n];
+    matmul(n, n, d, &z, d, Transpose::No, &z, d, Transpose::Yes, &mut kernel, n, false);
+    let mut best: Option<(f64, f64, Vec<f64>, Vec<f64>)> = None;
+    for alpha in alphas() {
+        let (dual, residuals) = leave_one_out(&kernel, n, &centred, outputs, alpha)?;
+        let mse = residuals.iter().map(|r| r * r).sum::<f64>() / (n * outputs) as f64;
+        if best.as_ref().is_none_or(|b| mse < b.1) {
+            let loo = targets.iter().zip(&residuals).map(|(t, r)| t - r).collect();
+            best = Some((alpha, mse, dual, loo));
+        }
+    }
+    let (alpha, loo_mse, dual, loo_predictions) = best.expect("at least one penalty is tried");
+    // Primal weights on the standardised features, W = Zᵀ·c, folded back to raw features.
+    let mut w = vec![0f64; d * outputs];
+    matmul(d, outputs, n, &z, d, Transpose::Yes, &dual, outputs, Transpose::No, &mut w, outputs, false);
+    let mut weight = vec![0f64; outputs * d];
+    let mut bias = target_mean.clone();
+    for f in 0..d {
+        for j in 0..outputs {
+            let v = w[f * outputs + j] / scale[f];
+            weight[j * d + f] = v;
+            bias[j] -= mean[f] * v;
+        }
+    }
+    Ok(RidgeHead {
+        weight,
+        bias,
+        alpha,
+        loo_mse,
+        loo_predictions,
+    })
+}
+
+/// Ridge regression with an unpenalised intercept, from the kernel `K = Z·Zᵀ` of centred
+/// features and the centred targets `y`: the dual coefficients `c = (K + αI)⁻¹·y` (the
+/// weights are `Zᵀ·c`) and the exact leave-one-out residuals, both `[n, outputs]`.
+///
+/// The fit is a linear smoother with hat matrix `H = 11ᵀ/n + K·(K + αI)⁻¹`, so residual `i` of
+/// the model fitted without sequence `i` is `r_i / (1 − H_ii)`, which with `G = (K + αI)⁻¹` is
+/// `α·c_i / (α·G_ii − 1/n)`.
+fn leave_one_out(kernel: &[f64], n: usize, y: &[f64], outputs: usize, alpha: f64) -> Result<(Vec<f64>, Vec<f64>)> {
+    let inverse = regularised_inverse(kernel, n, alpha)?;
+    let mut dual = vec![0f64; n * outputs];
+    matmul(n, outputs, n, &inverse, n, Transpose::No, y, outputs, Transpose::No, &mut dual, outputs, false);
+    let residuals = (0..n * outputs)
+        .map(|k| alpha * dual[k] / (alpha * inverse[(k / outputs) * (n + 1)] - 1.0 / n as f64))
+        .collect();
+    Ok((dual, residuals))
+}
+
+/// `(K + αI)⁻¹` of a symmetric positive semi-definite `n × n` matrix, by Cholesky.
+fn regularised_inverse(kernel: &[f64], n: usize, alpha: f64) -> Result<Vec<f64>> {
+    // Lower factor L with L·Lᵀ = K + αI, row-major.
+    let mut l = vec![0f64; n * n];
+    for i in 0..n {
+        for j in 0..=i {
+            let (ri, rj) = (&l[i * n..i * n + j], &l[j * n..j * n + j]);
+            let dot: f64 = ri.iter().zip(rj).map(|(a, b)| a * b).sum();
+            let mut v = kernel[i * n + j] - dot;
+            if i == j {
+                v += alpha;
+                if !(v > 0.0) {
+                    return Err(NnError::Input(format!(
+                        "the ridge system is not positive definite (penalty {alpha}); are the features finite?"
+                    )));
+                }
+                l[i * n + i] = v.sqrt();
+            } else {
+                l[i * n + j] = v / l[j * n + j];
+            }
+        }
+    }
+    // M = L⁻¹ (lower), column by column of the identity; then (K + αI)⁻¹ = Mᵀ·M.
+    let mut m = vec![0f64; n * n];
+    for i in 0..n {
+        m[i * n + i] = 1.0 / l[i * n + i];
+        for j in 0..i {
+            let mut s = 0.0;
+            for k in j..i {
+                s += l[i * n + k] * m[k * n + j];
+            }
+            m[i * n + j] = -s / l[i * n + i];
+        }
+    }
+    let mut inverse = vec![0f64; n * n];
+    matmul(n, n, n, &m, n, Transpose::Yes, &m, n, Transpose::No, &mut inverse, n, false);
+    Ok(inverse)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use recur_core::Rng;
+
+    fn random(n: usize, seed: u64) -> Vec<f64> {
+        let mut rng = Rng::new(seed);
+        (0..n).map(|_| rng.normal()).collect()
+    }
+
+    /// Centred data: each column minus its mean over `rows`.
+    fn centred(m: &[f64], width: usize, rows: &[usize]) -> (Vec<f64>, Vec<f64>) {
+        let mut mean = vec![0.0; width];
+        rows.iter().for_each(|&i| (0..width).for_each(|c| mean[c] += m[i * width + c] / rows.len() as f64));
+        let out = rows.iter().flat_map(|&i| (0..width).map(|c| m[i * width + c] - mean[c]).collect::<Vec<_>>());
+        (out.collect(), mean)
+    }
+
+    /// The kernel formula's leave-one-out residuals equal refitting (intercept included)
+    /// without each sequence.
+    #[test]
+    fn leave_one_out_matches_refitting() {
+        let (n, d, outputs, alpha) = (9, 14, 2, 0.7);
+        let z = random(n * d, 1);
+        let y = random(n * outputs, 2);
+        let kernel = |zc: &[f64], rows: usize| {
+            let mut k = vec![0.0; rows * rows];
+            matmul(rows, rows, d, zc, d, Transpose::No, zc, d, Transpose::Yes, &mut k, rows, false);
+            k
+        };
+        let all: Vec<usize> = (0..n).collect();
+        let ((zc, _), (yc, _)) = (centred(&z, d, &all), centred(&y, outputs, &all));
+        let (_, residuals) = leave_one_out(&kernel(&zc, n), n, &yc, outputs, alpha).unwrap();
+        for i in 0..n {
+            let rest: Vec<usize> = all.iter().copied().filter(|&j| j != i).collect();
+            let ((zr, z_mean), (yr, y_mean)) = (centred(&z, d, &rest), centred(&y, outputs, &rest));
+            let (dual, _) = leave_one_out(&kernel(&zr, n - 1), n - 1, &yr, outputs, alpha).unwrap();
+            for o in 0..outputs {
+                // Prediction y_mean + (z_i − z_mean)·w with w = Zᵀ·c.
+                let prediction = y_mean[o]
+                    + (0..n - 1)
+                        .map(|a| {
+                            let dot: f64 = (0..d).map(|f| (z[i * d + f] - z_mean[f]) * zr[a * d + f]).sum();
+                            dual[a * outputs + o] * dot
+                        })
+                        .sum::<f64>();
+                let expected = y[i * outputs + o] - prediction;
+                assert!((residuals[i * outputs + o] - expected).abs() < 1e-9, "sequence {i}, output {o}");
+            }
+        }
+    }
+
+    /// The folded weights give, on raw features, the ridge fit on standardised ones: a
+    /// perfectly separable problem is fitted with the right signs, and every penalty's
+    /// error is finite.
+    #[test]
+    fn ridge_head_separates_a_linear_problem() {
+        let (n, d) = (40, 6);
+        let raw = random(n * d, 3);
+        let data: Vec<f32> = raw.iter().enumerate().map(|(k, v)| (v * 5.0 + (k % d) as f64 * 100.0) as f32).collect();
+        let targets: Vec<f64> = (0..n).map(|i| if data[i * d + 2] > 200.0 { 1.0 } else { -1.0 }).collect();
+        let x = Seq::vectors(data.clone(), n, d).unwrap();
+        let head = fit(&x, &targets, 1).unwrap();
+        let right = (0..n)
+            .filter(|&i| {
+                let score = head.bias[0] + (0..d).map(|f| data[i * d + f] as f64 * head.weight[f]).sum::<f64>();
+                score.signum() == targets[i]
+            })
+            .count();
+        assert!(right >= n - 2, "{right} of {n} on the right side");
+        assert!(head.weight[2] > 0.0 && alphas().contains(&head.alpha) && head.loo_mse.is_finite());
+        let inverse = regularised_inverse(&[4.0, 2.0, 2.0, 3.0], 2, 1.0).unwrap();
+        let expected = [4.0 / 16.0, -2.0 / 16.0, -2.0 / 16.0, 5.0 / 16.0];
+        inverse.iter().zip(expected).for_each(|(a, b)| assert!((a - b).abs() < 1e-12));
+    }
+}

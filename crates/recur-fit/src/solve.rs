@@ -1,0 +1,154 @@
+//! A member's steps outside the gradient loop: setting data-dependent layers (MiniRocket's
+//! biases) before training, and the closed-form ridge solver.
+
+use crate::evaluate::{outputs_with, score};
+use crate::ridge;
+use crate::split::sorted_batches;
+use crate::task::Target;
+use crate::Member;
+use recur_core::{stderr_line, Rng, Seq};
+use recur_nn::{model_dir, Model, NnError, Result};
+use recur_train::{distributed, predict_parallel, EpochRecord, FitReport};
+use std::time::Instant;
+
+/// The most training sequences a data-dependent layer samples from (MiniRocket draws one per
+/// kernel and dilation, so a few thousand are plenty and bound the padded batch's memory).
+const ADAPT_SAMPLE: usize = 4096;
+
+/// Sequences per batch when computing features.
+const BATCH: usize = 64;
+
+impl Member<'_> {
+    /// Sets the model's data-dependent layers from (a sample of) the training sequences. With
+    /// a part of the data per rank, rank 0's values are handed to every rank, so all train
+    /// the same model.
+    pub(crate) fn adapt(&self, model: &mut Model<f32>) -> Result<()> {
+        let mut sample: Vec<usize> = (0..self.train.len()).collect();
+        if sample.len() > ADAPT_SAMPLE {
+            Rng::derive(self.seed, 7).shuffle(&mut sample);
+            sample.truncate(ADAPT_SAMPLE);
+            sample.sort_unstable();
+        }
+        let batch = self.train.batch(&sample)?;
+        model.adapt(&[batch.x], self.seed)?;
+        if let Some(group) = &self.parts {
+            for p in model.params_mut().into_iter().filter(|p| !p.trainable) {
+                let mut values: Vec<f64> = match group.rank() {
+                    0 => p.value.iter().map(|&v| v as f64).collect(),
+                    _ => vec![0.0; p.value.len()],
+                };
+                group.sum_f64(&mut values);
+                p.value.iter_mut().zip(values).for_each(|(v, s)| *v = s as f32);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Fits a member's last dense layer by ridge regression on the features the layers before it
+/// give, and saves the model (rank 0 only): one "epoch" in the report, with the penalty and
+/// the leave-one-out scores (and the validation scores, when there is a validation set).
+pub(crate) fn ridge_member(member: &Member, mut model: Model<f32>, threads: usize) -> Result<(Model<f32>, FitReport)> {
+    let start = Instant::now();
+    let last = member.config.layers.len() - 1;
+    let mut head_config = member.config.clone();
+    head_config.layers.truncate(last);
+    head_config.classes.clear();
+    head_config.metadata.clear();
+    let mut features_model = Model::<f32>::for_loading(head_config)?;
+    // The feature layers' tensors are the first ones of the whole model.
+    features_model.copy_values_from(&model);
+    let (n, d) = (member.train.len(), features_model.output_shape().features);
+    let mut rows = vec![0f32; n * d];
+    for idx in sorted_batches(&member.train.lengths, BATCH) {
+        let y = predict_parallel(&features_model, &member.train.batch(&idx)?.x, threads)?;
+        for (k, &i) in idx.iter().enumerate() {
+            rows[i * d..(i + 1) * d].copy_from_slice(&y.data[k * d..(k + 1) * d]);
+        }
+    }
+    let outputs = model.output_shape().features;
+    let mut targets = vec![0f64; n * outputs];
+    let mut classes = Vec::with_capacity(n);
+    for (row, target) in targets.chunks_exact_mut(outputs).zip(&member.train.targets) {
+        match target {
+            // RidgeClassifier's ±1 coding: the class's column +1, every other −1.
+            Target::Class(k) => {
+                row.iter_mut().for_each(|v| *v = -1.0);
+                row[*k] = 1.0;
+                classes.push(*k);
+            }
+            Target::Values(v) => row.iter_mut().zip(v).for_each(|(o, &v)| *o = v as f64),
+            _ => return Err(NnError::Input("the ridge solver needs one target per sequence".into())),
+        }
+    }
+    let features = Seq::vectors(rows, n, d).map_err(|e| NnError::Input(e.to_string()))?;
+    let head = ridge::fit(&features, &targets, outputs)?;
+    let prefix = format!("layers.{last}.");
+    let names: Vec<String> = model.named_params().into_iter().map(|(name, _)| name).collect();
+    for (name, p) in names.iter().zip(model.params_mut()) {
+        match name.strip_prefix(&prefix) {
+            Some("weight") => p.value = head.weight.iter().map(|&v| v as f32).collect(),
+            Some("bias") => p.value = head.bias.iter().map(|&v| v as f32).collect(),
+            _ => {}
+        }
+    }
+    // Fitted values on the training sequences, and the leave-one-out figures.
+    let fitted: Vec<f64> = features
+        .data
+        .chunks_exact(d)
+        .flat_map(|x| {
+            (0..outputs).map(|j| {
+                let w = &head.weight[j * d..(j + 1) * d];
+                head.bias[j] + x.iter().zip(w).map(|(&v, &w)| v as f64 * w).sum::<f64>()
+            })
+        })
+        .collect();
+    let argmax = |row: &[f64]| (0..row.len()).max_by(|&a, &b| row[a].total_cmp(&row[b])).unwrap_or(0);
+    let share_right = |predictions: &[f64]| {
+        let right = predictions
+            .chunks_exact(outputs)
+            .zip(&classes)
+            .filter(|(row, &k)| argmax(row) == k)
+            .count();
+        right as f64 / n as f64
+    };
+    let mut metrics = vec![("alpha".to_string(), head.alpha), ("loo_mse".to_string(), head.loo_mse)];
+    let mut train_accuracy = None;
+    if !classes.is_empty() {
+        metrics.push(("loo_accuracy".into(), share_right(&head.loo_predictions)));
+        train_accuracy = Some(share_right(&fitted));
+    }
+    let train_mse = fitted.iter().zip(&targets).map(|(p, t)| (p - t).powi(2)).sum::<f64>() / targets.len() as f64;
+    if let Some(val) = member.val {
+        let out = outputs_with(val, member.meta, |x| predict_parallel(&model, x, threads))?;
+        metrics.extend(score(&out, val, member.meta, outputs).metrics());
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    if member.verbose {
+        let figures: Vec<String> = metrics.iter().map(|(k, v)| format!("{k} {v:.4}")).collect();
+        stderr_line!(
+            "ridge on {n} sequences × {d} features ({seconds:.1} s): {}",
+            figures.join("  ")
+        );
+    }
+    if distributed::rank() == 0 {
+        model_dir::save(&model, &member.out)?;
+    }
+    let record = EpochRecord {
+        epoch: 1,
+        loss: train_mse,
+        accuracy: train_accuracy,
+        metrics,
+        lr: 0.0,
+        seconds,
+    };
+    Ok((
+        model,
+        FitReport {
+            best_value: record.loss,
+            history: vec![record],
+            best_epoch: 1,
+            stopped_early: false,
+        },
+    ))
+}
