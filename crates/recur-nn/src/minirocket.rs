@@ -318,7 +318,11 @@ impl<T: Float> Layer<T> for MiniRocket<T> {
         }
         // One random sequence per combination, drawn up front so the draws do not depend on
         // the order the convolutions are computed in.
-        let picks: Vec<usize> = self.combinations.iter().map(|_| usable[rng.below(usable.len())]).collect();
+        let picks: Vec<usize> = self
+            .combinations
+            .iter()
+            .map(|_| usable[rng.below(usable.len())])
+            .collect();
         let levels = quantile_levels(self.biases.len());
         let mut biases = vec![T::ZERO; self.biases.len()];
         let mut by_sequence: Vec<(usize, usize)> = picks.iter().copied().enumerate().map(|(i, b)| (b, i)).collect();
@@ -372,6 +376,7 @@ mod tests {
     #[test]
     fn dilations_match_sktime() {
         assert_eq!(dilations(29, 9996, 32), vec![(1, 67), (2, 38), (3, 14)]);
+        #[rustfmt::skip]
         let expected = [
             (1, 23), (2, 12), (3, 12), (4, 8), (5, 4), (6, 4), (7, 4), (8, 4), (9, 4), (10, 4), (11, 4),
             (13, 4), (14, 4), (16, 4), (19, 3), (21, 3), (24, 3), (27, 3), (31, 3), (35, 3), (39, 3), (45, 3),
@@ -407,7 +412,11 @@ mod tests {
                             let w = if combination.taps.contains(&j) { 2.0 } else { -1.0 };
                             let at = t + (j as isize - 4) * d;
                             if (0..steps as isize).contains(&at) {
-                                s += combination.channels.iter().map(|&c| w * x.step(b, at as usize)[c]).sum::<f64>();
+                                s += combination
+                                    .channels
+                                    .iter()
+                                    .map(|&c| w * x.step(b, at as usize)[c])
+                                    .sum::<f64>();
                             }
                         }
                         s
@@ -416,7 +425,10 @@ mod tests {
                 for f in combination.features.clone() {
                     let bias = layer.biases.value[f];
                     let share = conv.iter().filter(|&&v| v > bias).count() as f64 / steps as f64;
-                    assert!((y.data[b * 168 + f] - share).abs() < 1e-12, "feature {f} of sequence {b}");
+                    assert!(
+                        (y.data[b * 168 + f] - share).abs() < 1e-12,
+                        "feature {f} of sequence {b}"
+                    );
                 }
             }
         }
@@ -447,7 +459,11 @@ mod tests {
         let mean = all.data.iter().sum::<f64>() / all.data.len() as f64;
         assert!((0.2..0.8).contains(&mean), "mean feature {mean}");
         let again = MiniRocket::<f64>::new(x.shape(), &options(30, 336));
-        assert!(again.combinations.iter().zip(&layer.combinations).all(|(a, b)| a.channels == b.channels));
+        assert!(again
+            .combinations
+            .iter()
+            .zip(&layer.combinations)
+            .all(|(a, b)| a.channels == b.channels));
     }
 
     #[test]
