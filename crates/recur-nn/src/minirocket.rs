@@ -159,28 +159,89 @@ impl<T: Float> MiniRocket<T> {
     pub fn new(input: Shape, options: &MiniRocketOptions) -> Self {
         let channels = input.features.max(1);
         let spread = dilations(options.length, options.output_features(), options.max_dilations);
-        let taps = kernel_taps();
         let mut rng = Rng::new(options.seed);
         let most = channels.min(TAPS);
         let exponent = ((most + 1) as f64).log2();
-        let mut combinations = Vec::with_capacity(spread.len() * KERNELS);
+        let mut drawn = Vec::with_capacity(spread.len() * KERNELS);
+        for _ in 0..spread.len() * KERNELS {
+            let count = (2f64.powf(rng.uniform_range(0.0, exponent)) as usize).clamp(1, most);
+            let mut pool: Vec<usize> = (0..channels).collect();
+            rng.shuffle(&mut pool);
+            pool.truncate(count);
+            drawn.push(pool);
+        }
+        Self::assemble(input, &spread, drawn)
+    }
+
+    /// A layer from explicit parameters, e.g. those of a fitted sktime transform:
+    /// `dilations` lists each dilation with the features each of its 84 kernels gets (sktime's
+    /// `dilations` and `num_features_per_dilation`), `channels` the channels of every
+    /// (dilation, kernel) combination, dilation by dilation and in each the 84 kernels in
+    /// `itertools.combinations(range(9), 3)` order (sktime's `channel_indices` cut by
+    /// `num_channels_per_combination`), and `biases` every feature's bias in the same order.
+    /// The error says which size or index is wrong.
+    pub fn with_parameters(
+        input: Shape,
+        dilations: &[(usize, usize)],
+        channels: Vec<Vec<usize>>,
+        biases: Vec<T>,
+    ) -> Result<Self, String> {
+        if dilations.is_empty() {
+            return Err("minirocket needs at least one dilation".into());
+        }
+        if let Some(&(d, _)) = dilations.iter().find(|(d, _)| *d == 0) {
+            return Err(format!("minirocket dilations must be at least 1, got {d}"));
+        }
+        if channels.len() != KERNELS * dilations.len() {
+            return Err(format!(
+                "minirocket with {} dilations needs {} channel combinations (84 per dilation), got {}",
+                dilations.len(),
+                KERNELS * dilations.len(),
+                channels.len()
+            ));
+        }
+        for (i, combination) in channels.iter().enumerate() {
+            if combination.is_empty() {
+                return Err(format!("minirocket channel combination {i} is empty"));
+            }
+            if let Some(&c) = combination.iter().find(|&&c| c >= input.features) {
+                return Err(format!(
+                    "minirocket channel combination {i} names channel {c} of an input with {} channels",
+                    input.features
+                ));
+            }
+        }
+        let features = KERNELS * dilations.iter().map(|(_, n)| n).sum::<usize>();
+        if biases.len() != features {
+            return Err(format!(
+                "minirocket with these dilations gives {features} features (84 × the features per \
+                 dilation), but got {} biases",
+                biases.len()
+            ));
+        }
+        let mut layer = Self::assemble(input, dilations, channels);
+        layer.biases.value = biases;
+        Ok(layer)
+    }
+
+    /// The layer of these dilations and channel combinations (in [`Self::with_parameters`]'s
+    /// order), its biases at zero.
+    fn assemble(input: Shape, dilations: &[(usize, usize)], channels: Vec<Vec<usize>>) -> Self {
+        let mut combinations = Vec::with_capacity(channels.len());
+        let mut channels = channels.into_iter();
         let mut next_feature = 0;
-        for &(dilation, per_kernel) in &spread {
-            for taps in &taps {
-                let count = (2f64.powf(rng.uniform_range(0.0, exponent)) as usize).clamp(1, most);
-                let mut pool: Vec<usize> = (0..channels).collect();
-                rng.shuffle(&mut pool);
-                pool.truncate(count);
+        for &(dilation, per_kernel) in dilations {
+            for (taps, channels) in kernel_taps().into_iter().zip(channels.by_ref()) {
                 combinations.push(Combination {
                     dilation,
-                    taps: *taps,
-                    channels: pool,
+                    taps,
+                    channels,
                     features: next_feature..next_feature + per_kernel,
                 });
                 next_feature += per_kernel;
             }
         }
-        let largest_dilation = spread.iter().map(|(d, _)| *d).max().unwrap_or(1);
+        let largest_dilation = dilations.iter().map(|(d, _)| *d).max().unwrap_or(1);
         MiniRocket {
             input,
             combinations,
