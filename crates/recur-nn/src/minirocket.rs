@@ -159,28 +159,89 @@ impl<T: Float> MiniRocket<T> {
     pub fn new(input: Shape, options: &MiniRocketOptions) -> Self {
         let channels = input.features.max(1);
         let spread = dilations(options.length, options.output_features(), options.max_dilations);
-        let taps = kernel_taps();
         let mut rng = Rng::new(options.seed);
         let most = channels.min(TAPS);
         let exponent = ((most + 1) as f64).log2();
-        let mut combinations = Vec::with_capacity(spread.len() * KERNELS);
+        let mut drawn = Vec::with_capacity(spread.len() * KERNELS);
+        for _ in 0..spread.len() * KERNELS {
+            let count = (2f64.powf(rng.uniform_range(0.0, exponent)) as usize).clamp(1, most);
+            let mut pool: Vec<usize> = (0..channels).collect();
+            rng.shuffle(&mut pool);
+            pool.truncate(count);
+            drawn.push(pool);
+        }
+        Self::assemble(input, &spread, drawn)
+    }
+
+    /// A layer from explicit parameters, e.g. those of a fitted sktime transform:
+    /// `dilations` lists each dilation with the features each of its 84 kernels gets (sktime's
+    /// `dilations` and `num_features_per_dilation`), `channels` the channels of every
+    /// (dilation, kernel) combination, dilation by dilation and in each the 84 kernels in
+    /// `itertools.combinations(range(9), 3)` order (sktime's `channel_indices` cut by
+    /// `num_channels_per_combination`), and `biases` every feature's bias in the same order.
+    /// The error says which size or index is wrong.
+    pub fn with_parameters(
+        input: Shape,
+        dilations: &[(usize, usize)],
+        channels: Vec<Vec<usize>>,
+        biases: Vec<T>,
+    ) -> Result<Self, String> {
+        if dilations.is_empty() {
+            return Err("minirocket needs at least one dilation".into());
+        }
+        if let Some(&(d, _)) = dilations.iter().find(|(d, _)| *d == 0) {
+            return Err(format!("minirocket dilations must be at least 1, got {d}"));
+        }
+        if channels.len() != KERNELS * dilations.len() {
+            return Err(format!(
+                "minirocket with {} dilations needs {} channel combinations (84 per dilation), got {}",
+                dilations.len(),
+                KERNELS * dilations.len(),
+                channels.len()
+            ));
+        }
+        for (i, combination) in channels.iter().enumerate() {
+            if combination.is_empty() {
+                return Err(format!("minirocket channel combination {i} is empty"));
+            }
+            if let Some(&c) = combination.iter().find(|&&c| c >= input.features) {
+                return Err(format!(
+                    "minirocket channel combination {i} names channel {c} of an input with {} channels",
+                    input.features
+                ));
+            }
+        }
+        let features = KERNELS * dilations.iter().map(|(_, n)| n).sum::<usize>();
+        if biases.len() != features {
+            return Err(format!(
+                "minirocket with these dilations gives {features} features (84 × the features per \
+                 dilation), but got {} biases",
+                biases.len()
+            ));
+        }
+        let mut layer = Self::assemble(input, dilations, channels);
+        layer.biases.value = biases;
+        Ok(layer)
+    }
+
+    /// The layer of these dilations and channel combinations (in [`Self::with_parameters`]'s
+    /// order), its biases at zero.
+    fn assemble(input: Shape, dilations: &[(usize, usize)], channels: Vec<Vec<usize>>) -> Self {
+        let mut combinations = Vec::with_capacity(channels.len());
+        let mut channels = channels.into_iter();
         let mut next_feature = 0;
-        for &(dilation, per_kernel) in &spread {
-            for taps in &taps {
-                let count = (2f64.powf(rng.uniform_range(0.0, exponent)) as usize).clamp(1, most);
-                let mut pool: Vec<usize> = (0..channels).collect();
-                rng.shuffle(&mut pool);
-                pool.truncate(count);
+        for &(dilation, per_kernel) in dilations {
+            for (taps, channels) in kernel_taps().into_iter().zip(channels.by_ref()) {
                 combinations.push(Combination {
                     dilation,
-                    taps: *taps,
-                    channels: pool,
+                    taps,
+                    channels,
                     features: next_feature..next_feature + per_kernel,
                 });
                 next_feature += per_kernel;
             }
         }
-        let largest_dilation = spread.iter().map(|(d, _)| *d).max().unwrap_or(1);
+        let largest_dilation = dilations.iter().map(|(d, _)| *d).max().unwrap_or(1);
         MiniRocket {
             input,
             combinations,
@@ -318,7 +379,11 @@ impl<T: Float> Layer<T> for MiniRocket<T> {
         }
         // One random sequence per combination, drawn up front so the draws do not depend on
         // the order the convolutions are computed in.
-        let picks: Vec<usize> = self.combinations.iter().map(|_| usable[rng.below(usable.len())]).collect();
+        let picks: Vec<usize> = self
+            .combinations
+            .iter()
+            .map(|_| usable[rng.below(usable.len())])
+            .collect();
         let levels = quantile_levels(self.biases.len());
         let mut biases = vec![T::ZERO; self.biases.len()];
         let mut by_sequence: Vec<(usize, usize)> = picks.iter().copied().enumerate().map(|(i, b)| (b, i)).collect();
@@ -372,6 +437,7 @@ mod tests {
     #[test]
     fn dilations_match_sktime() {
         assert_eq!(dilations(29, 9996, 32), vec![(1, 67), (2, 38), (3, 14)]);
+        #[rustfmt::skip]
         let expected = [
             (1, 23), (2, 12), (3, 12), (4, 8), (5, 4), (6, 4), (7, 4), (8, 4), (9, 4), (10, 4), (11, 4),
             (13, 4), (14, 4), (16, 4), (19, 3), (21, 3), (24, 3), (27, 3), (31, 3), (35, 3), (39, 3), (45, 3),
@@ -407,7 +473,11 @@ mod tests {
                             let w = if combination.taps.contains(&j) { 2.0 } else { -1.0 };
                             let at = t + (j as isize - 4) * d;
                             if (0..steps as isize).contains(&at) {
-                                s += combination.channels.iter().map(|&c| w * x.step(b, at as usize)[c]).sum::<f64>();
+                                s += combination
+                                    .channels
+                                    .iter()
+                                    .map(|&c| w * x.step(b, at as usize)[c])
+                                    .sum::<f64>();
                             }
                         }
                         s
@@ -416,7 +486,10 @@ mod tests {
                 for f in combination.features.clone() {
                     let bias = layer.biases.value[f];
                     let share = conv.iter().filter(|&&v| v > bias).count() as f64 / steps as f64;
-                    assert!((y.data[b * 168 + f] - share).abs() < 1e-12, "feature {f} of sequence {b}");
+                    assert!(
+                        (y.data[b * 168 + f] - share).abs() < 1e-12,
+                        "feature {f} of sequence {b}"
+                    );
                 }
             }
         }
@@ -447,7 +520,11 @@ mod tests {
         let mean = all.data.iter().sum::<f64>() / all.data.len() as f64;
         assert!((0.2..0.8).contains(&mean), "mean feature {mean}");
         let again = MiniRocket::<f64>::new(x.shape(), &options(30, 336));
-        assert!(again.combinations.iter().zip(&layer.combinations).all(|(a, b)| a.channels == b.channels));
+        assert!(again
+            .combinations
+            .iter()
+            .zip(&layer.combinations)
+            .all(|(a, b)| a.channels == b.channels));
     }
 
     #[test]
