@@ -15,8 +15,8 @@ pub mod augment;
 pub mod evaluate;
 pub mod init;
 pub mod ridge;
-mod solve;
 pub mod settings;
+mod solve;
 pub mod split;
 pub mod task;
 
@@ -212,7 +212,11 @@ pub fn fit_sequences(job: &FitJob) -> Result<FitOutcome> {
                     "training: the ridge solver needs one target per sequence and all the training \
                      sequences in one process; {} with {} cannot use it",
                     meta.task.describe(),
-                    if parts.is_some() { "a file per rank" } else { "these targets" }
+                    if parts.is_some() {
+                        "a file per rank"
+                    } else {
+                        "these targets"
+                    }
                 )));
             }
             if let Some(why) = ridge::unsuitable(&config) {
@@ -227,6 +231,13 @@ pub fn fit_sequences(job: &FitJob) -> Result<FitOutcome> {
         None => None,
     };
     let val_split = s.val_split_for(ridge);
+    let ignored = s.gradient_only_changes();
+    if ridge && job.verbose && !ignored.is_empty() {
+        recur_core::stderr_line!(
+            "note: the ridge solver does not use {} (they are settings of --solver gradient)",
+            ignored.join(", ")
+        );
+    }
     let mut outcome = FitOutcome {
         models: Vec::new(),
         reports: Vec::new(),
@@ -288,7 +299,12 @@ pub fn fit_sequences(job: &FitJob) -> Result<FitOutcome> {
 
 /// Checks that the ranks' parts of the training data are alike (task, channels, classes) and
 /// measures the scalings over all of them.
-fn measure_parts(group: &dyn Collective, train: &SequenceSet, settings: &Settings, classes: &[String]) -> Result<FitMeta> {
+fn measure_parts(
+    group: &dyn Collective,
+    train: &SequenceSet,
+    settings: &Settings,
+    classes: &[String],
+) -> Result<FitMeta> {
     let mut digest = Fingerprint::default();
     digest.text(Task::of(&train.targets).describe()).word(train.dims as u64);
     digest.word(output_width(train) as u64);
@@ -335,6 +351,7 @@ impl Member<'_> {
         let threads = s.threads.unwrap_or_else(default_threads).max(1);
         let (monitor, goal) = s.monitor_for(self.meta.task, self.val.is_some())?;
         let augment = augment::Augment::of(s, self.meta.task)?;
+        let loss = s.loss_for(self.meta.task)?;
         let mut model = Model::<f32>::new(self.config.clone(), self.seed)?;
         init::initialise(&mut model, s, self.seed);
         if model.needs_adapt() {
@@ -346,7 +363,7 @@ impl Member<'_> {
         let mut trainer = Trainer::new(
             model,
             TrainConfig {
-                loss: s.loss_for(self.meta.task)?,
+                loss,
                 optimizer: s.optimizer_config(),
                 clip: s.clip(),
                 schedule: s.schedule(epochs, steps_per_epoch),

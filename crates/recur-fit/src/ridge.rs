@@ -107,7 +107,20 @@ pub fn fit(features: &Seq<f32>, targets: &[f64], outputs: usize) -> Result<Ridge
         .collect();
     // The kernel Z·Zᵀ: with n far below d, the n × n system is the cheap one.
     let mut kernel = vec![0f64; n * n];
-    matmul(n, n, d, &z, d, Transpose::No, &z, d, Transpose::Yes, &mut kernel, n, false);
+    matmul(
+        n,
+        n,
+        d,
+        &z,
+        d,
+        Transpose::No,
+        &z,
+        d,
+        Transpose::Yes,
+        &mut kernel,
+        n,
+        false,
+    );
     let mut best: Option<(f64, f64, Vec<f64>, Vec<f64>)> = None;
     for alpha in alphas() {
         let (dual, residuals) = leave_one_out(&kernel, n, &centred, outputs, alpha)?;
@@ -120,7 +133,20 @@ pub fn fit(features: &Seq<f32>, targets: &[f64], outputs: usize) -> Result<Ridge
     let (alpha, loo_mse, dual, loo_predictions) = best.expect("at least one penalty is tried");
     // Primal weights on the standardised features, W = Zᵀ·c, folded back to raw features.
     let mut w = vec![0f64; d * outputs];
-    matmul(d, outputs, n, &z, d, Transpose::Yes, &dual, outputs, Transpose::No, &mut w, outputs, false);
+    matmul(
+        d,
+        outputs,
+        n,
+        &z,
+        d,
+        Transpose::Yes,
+        &dual,
+        outputs,
+        Transpose::No,
+        &mut w,
+        outputs,
+        false,
+    );
     let mut weight = vec![0f64; outputs * d];
     let mut bias = target_mean.clone();
     for f in 0..d {
@@ -149,7 +175,20 @@ pub fn fit(features: &Seq<f32>, targets: &[f64], outputs: usize) -> Result<Ridge
 fn leave_one_out(kernel: &[f64], n: usize, y: &[f64], outputs: usize, alpha: f64) -> Result<(Vec<f64>, Vec<f64>)> {
     let inverse = regularised_inverse(kernel, n, alpha)?;
     let mut dual = vec![0f64; n * outputs];
-    matmul(n, outputs, n, &inverse, n, Transpose::No, y, outputs, Transpose::No, &mut dual, outputs, false);
+    matmul(
+        n,
+        outputs,
+        n,
+        &inverse,
+        n,
+        Transpose::No,
+        y,
+        outputs,
+        Transpose::No,
+        &mut dual,
+        outputs,
+        false,
+    );
     let residuals = (0..n * outputs)
         .map(|k| alpha * dual[k] / (alpha * inverse[(k / outputs) * (n + 1)] - 1.0 / n as f64))
         .collect();
@@ -167,7 +206,7 @@ fn regularised_inverse(kernel: &[f64], n: usize, alpha: f64) -> Result<Vec<f64>>
             let mut v = kernel[i * n + j] - dot;
             if i == j {
                 v += alpha;
-                if !(v > 0.0) {
+                if v.is_nan() || v <= 0.0 {
                     return Err(NnError::Input(format!(
                         "the ridge system is not positive definite (penalty {alpha}); are the features finite?"
                     )));
@@ -191,7 +230,20 @@ fn regularised_inverse(kernel: &[f64], n: usize, alpha: f64) -> Result<Vec<f64>>
         }
     }
     let mut inverse = vec![0f64; n * n];
-    matmul(n, n, n, &m, n, Transpose::Yes, &m, n, Transpose::No, &mut inverse, n, false);
+    matmul(
+        n,
+        n,
+        n,
+        &m,
+        n,
+        Transpose::Yes,
+        &m,
+        n,
+        Transpose::No,
+        &mut inverse,
+        n,
+        false,
+    );
     Ok(inverse)
 }
 
@@ -208,8 +260,11 @@ mod tests {
     /// Centred data: each column minus its mean over `rows`.
     fn centred(m: &[f64], width: usize, rows: &[usize]) -> (Vec<f64>, Vec<f64>) {
         let mut mean = vec![0.0; width];
-        rows.iter().for_each(|&i| (0..width).for_each(|c| mean[c] += m[i * width + c] / rows.len() as f64));
-        let out = rows.iter().flat_map(|&i| (0..width).map(|c| m[i * width + c] - mean[c]).collect::<Vec<_>>());
+        rows.iter()
+            .for_each(|&i| (0..width).for_each(|c| mean[c] += m[i * width + c] / rows.len() as f64));
+        let out = rows
+            .iter()
+            .flat_map(|&i| (0..width).map(|c| m[i * width + c] - mean[c]).collect::<Vec<_>>());
         (out.collect(), mean)
     }
 
@@ -222,7 +277,20 @@ mod tests {
         let y = random(n * outputs, 2);
         let kernel = |zc: &[f64], rows: usize| {
             let mut k = vec![0.0; rows * rows];
-            matmul(rows, rows, d, zc, d, Transpose::No, zc, d, Transpose::Yes, &mut k, rows, false);
+            matmul(
+                rows,
+                rows,
+                d,
+                zc,
+                d,
+                Transpose::No,
+                zc,
+                d,
+                Transpose::Yes,
+                &mut k,
+                rows,
+                false,
+            );
             k
         };
         let all: Vec<usize> = (0..n).collect();
@@ -242,7 +310,10 @@ mod tests {
                         })
                         .sum::<f64>();
                 let expected = y[i * outputs + o] - prediction;
-                assert!((residuals[i * outputs + o] - expected).abs() < 1e-9, "sequence {i}, output {o}");
+                assert!(
+                    (residuals[i * outputs + o] - expected).abs() < 1e-9,
+                    "sequence {i}, output {o}"
+                );
             }
         }
     }
@@ -254,8 +325,14 @@ mod tests {
     fn ridge_head_separates_a_linear_problem() {
         let (n, d) = (40, 6);
         let raw = random(n * d, 3);
-        let data: Vec<f32> = raw.iter().enumerate().map(|(k, v)| (v * 5.0 + (k % d) as f64 * 100.0) as f32).collect();
-        let targets: Vec<f64> = (0..n).map(|i| if data[i * d + 2] > 200.0 { 1.0 } else { -1.0 }).collect();
+        let data: Vec<f32> = raw
+            .iter()
+            .enumerate()
+            .map(|(k, v)| (v * 5.0 + (k % d) as f64 * 100.0) as f32)
+            .collect();
+        let targets: Vec<f64> = (0..n)
+            .map(|i| if data[i * d + 2] > 200.0 { 1.0 } else { -1.0 })
+            .collect();
         let x = Seq::vectors(data.clone(), n, d).unwrap();
         let head = fit(&x, &targets, 1).unwrap();
         let right = (0..n)
@@ -268,6 +345,9 @@ mod tests {
         assert!(head.weight[2] > 0.0 && alphas().contains(&head.alpha) && head.loo_mse.is_finite());
         let inverse = regularised_inverse(&[4.0, 2.0, 2.0, 3.0], 2, 1.0).unwrap();
         let expected = [4.0 / 16.0, -2.0 / 16.0, -2.0 / 16.0, 5.0 / 16.0];
-        inverse.iter().zip(expected).for_each(|(a, b)| assert!((a - b).abs() < 1e-12));
+        inverse
+            .iter()
+            .zip(expected)
+            .for_each(|(a, b)| assert!((a - b).abs() < 1e-12));
     }
 }

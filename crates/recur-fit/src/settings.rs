@@ -264,6 +264,40 @@ impl Settings {
         })
     }
 
+    /// The settings of gradient training that differ from their defaults (the ridge solver
+    /// does not use them).
+    pub fn gradient_only_changes(&self) -> Vec<&'static str> {
+        let d = Settings::default();
+        [
+            ("loss", self.loss != d.loss),
+            ("label_smoothing", self.label_smoothing != d.label_smoothing),
+            ("huber_delta", self.huber_delta != d.huber_delta),
+            ("optimizer", self.optimizer != d.optimizer),
+            ("weight_decay", self.weight_decay != d.weight_decay),
+            ("momentum", self.momentum != d.momentum),
+            ("lr", self.lr != d.lr),
+            ("schedule", self.schedule != d.schedule),
+            ("min_lr_ratio", self.min_lr_ratio != d.min_lr_ratio),
+            ("decay_rate", self.decay_rate != d.decay_rate),
+            ("warmup_epochs", self.warmup_epochs != d.warmup_epochs),
+            ("clip", self.clip_norm != d.clip_norm || self.clip_value != d.clip_value),
+            ("batch_size", self.batch_size != d.batch_size),
+            ("epochs", self.epochs != d.epochs),
+            ("monitor", self.monitor != d.monitor),
+            ("patience", self.patience != d.patience),
+            ("keep_best", self.keep_best != d.keep_best),
+            ("kernel_init", self.kernel_init != d.kernel_init),
+            ("recurrent_init", self.recurrent_init != d.recurrent_init),
+            ("forget_bias", self.forget_bias != d.forget_bias),
+            ("augment_scale", self.augment_scale != d.augment_scale),
+            ("augment_jitter", self.augment_jitter != d.augment_jitter),
+            ("augment_crop", self.augment_crop != d.augment_crop),
+        ]
+        .into_iter()
+        .filter_map(|(name, changed)| changed.then_some(name))
+        .collect()
+    }
+
     /// The share of the training file held out, for the solver in use.
     pub fn val_split_for(&self, ridge: bool) -> f64 {
         self.val_split.unwrap_or(if ridge { 0.0 } else { 0.2 })
@@ -429,9 +463,7 @@ impl Settings {
     /// The monitored metric and its direction; without validation data (or with `keep_best`
     /// off), the optimiser's step count, which always improves, so the last epoch is kept.
     pub fn monitor_for(&self, task: Task, validating: bool) -> Result<(String, Goal)> {
-        if !validating || !self.keep_best {
-            return Ok(("steps".into(), Goal::Maximize));
-        }
+        // A metric the task never reports is a mistake even where nothing is monitored.
         let name = self.monitor.clone().unwrap_or_else(|| "val_loss".into());
         let known = task.metric_names();
         if !known.contains(&name.as_str()) {
@@ -440,6 +472,9 @@ impl Settings {
                 task.describe(),
                 known.join(", ")
             )));
+        }
+        if !validating || !self.keep_best {
+            return Ok(("steps".into(), Goal::Maximize));
         }
         let goal = if name == "val_accuracy" {
             Goal::Maximize
