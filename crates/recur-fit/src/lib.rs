@@ -171,8 +171,7 @@ pub fn fit_sequences(job: &FitJob) -> Result<FitOutcome> {
     let ridge_by_default = job.settings.solver == Solver::Auto && ridge_possible && train.len() <= ridge::MAX_SEQUENCES;
     let default_minirocket =
         job.config.is_none() && (ridge_by_default || (job.settings.solver == Solver::Ridge && ridge_possible));
-    let mut settings = job.settings.clone();
-    settings.sequence_norm = Some(settings.sequence_norm_for(default_minirocket));
+    let settings = job.settings.for_model(default_minirocket);
     let s = &settings;
     let meta = match &parts {
         Some(group) => measure_parts(group.as_ref(), train, s, &classes)?,

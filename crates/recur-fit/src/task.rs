@@ -181,7 +181,7 @@ impl FitMeta {
     /// magnitudes vary.
     pub fn measure_across(train: &SequenceSet, settings: &Settings, sum: &mut dyn FnMut(&mut [f64])) -> FitMeta {
         let task = Task::of(&train.targets);
-        let log_inputs = match settings.log_inputs {
+        let log_inputs = match settings.log_inputs.unwrap_or(LogInputs::Auto) {
             LogInputs::On => true,
             LogInputs::Off => false,
             LogInputs::Auto => {
@@ -190,7 +190,7 @@ impl FitMeta {
                 vote[0] > 0.0
             }
         };
-        let input = if settings.standardize {
+        let input = if settings.standardize.unwrap_or(true) {
             let logged: Vec<Vec<f32>>;
             let rows: Vec<&[f32]> = if log_inputs {
                 logged = train
@@ -479,7 +479,7 @@ mod tests {
     fn encode_standardises_and_zeroes_missing_values() {
         let train = set(vec![vec![1.0, 3.0], vec![f32::NAN, 1.0, 3.0]]);
         let settings = Settings {
-            log_inputs: LogInputs::Off,
+            log_inputs: Some(LogInputs::Off),
             ..Settings::default()
         };
         let meta = FitMeta::measure(&train, &settings);
