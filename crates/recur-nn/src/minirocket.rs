@@ -535,4 +535,38 @@ mod tests {
         assert!((quantile(&sorted, 0.9) - 6.8).abs() < 1e-12);
         assert!((quantile_levels(2)[1] - 0.2360679774997898).abs() < 1e-12);
     }
+
+    /// In a model: `adapt` sets the biases of a minirocket reading the model's input, the
+    /// checkpoint holds them as the buffer `layers.0.biases`, and one placed after another
+    /// layer is refused by name.
+    #[test]
+    fn model_adapts_a_first_minirocket_and_refuses_a_later_one() {
+        use crate::{Model, ModelConfig};
+        let stack =
+            |layers: &str| ModelConfig::from_json(&format!(r#"{{"input_size": 2, "layers": [{layers}]}}"#)).unwrap();
+        let x = random_seq(4, 20, 2, &[20, 15, 9, 4], 9);
+        let mut model = Model::<f64>::new(
+            stack(r#"{"type": "minirocket", "length": 20, "features": 168}, {"type": "dense", "units": 3}"#),
+            1,
+        )
+        .unwrap();
+        assert!(model.needs_adapt());
+        model.adapt(std::slice::from_ref(&x), 5).unwrap();
+        let biases = model
+            .named_params()
+            .into_iter()
+            .find(|(n, _)| n == "layers.0.biases")
+            .unwrap()
+            .1;
+        assert!(!biases.trainable && biases.value.iter().any(|&b| b != 0.0));
+        let mut later = Model::<f64>::new(
+            stack(
+                r#"{"type": "dense", "units": 2}, {"type": "minirocket", "length": 20}, {"type": "dense", "units": 3}"#,
+            ),
+            1,
+        )
+        .unwrap();
+        let e = later.adapt(&[x], 5).unwrap_err().to_string();
+        assert!(e.contains("layers.1 (minirocket) sets itself from the data"), "{e}");
+    }
 }
