@@ -133,6 +133,10 @@ fn fit_args(data: &[String], out: &Path, threads: usize, extra: &[&str]) -> Vec<
     .to_vec();
     a.extend_from_slice(data);
     a.extend(extra.iter().map(|e| e.to_string()));
+    // These tests are about the epoch loop: gradient training unless a test names a solver.
+    if !extra.contains(&"--solver") {
+        a.extend(["--solver", "gradient"].map(String::from));
+    }
     a
 }
 
@@ -187,6 +191,11 @@ fn mpi_fit_gives_the_model_of_one_process_with_as_many_threads() {
     let gru_args = ["--config", s(&gru)];
     let diff = max_difference(&alone("g12", 2, &gru_args), &ranks("g22", 2, &gru_args));
     assert!(diff < 1e-5, "1×2 and 2×2 differ by {diff}");
+    // The ridge solver under mpirun: every rank fits the whole set, rank 0 writes; the model
+    // is one process's up to the summation order.
+    let ridge = ["--solver", "ridge"];
+    let diff = max_difference(&alone("k12", 2, &ridge), &ranks("k21", 1, &ridge));
+    assert!(diff < 1e-4, "ridge 1×2 and 2×1 differ by {diff}");
 }
 
 #[test]
