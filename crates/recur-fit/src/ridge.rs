@@ -6,6 +6,8 @@
 //! which a kernel form gives exactly for all of them at once. No validation split is needed,
 //! so every training sequence is used.
 
+use recur_core::math::dispatch;
+use recur_core::parallel::run_on_workers;
 use recur_core::{matmul, Seq, Transpose};
 use recur_nn::{LayerConfig, ModelConfig, NnError, Result};
 
@@ -14,8 +16,8 @@ pub fn alphas() -> Vec<f64> {
     (0..10).map(|i| 10f64.powf(-3.0 + 6.0 * i as f64 / 9.0)).collect()
 }
 
-/// The most training sequences the solver takes: its cost grows with their cube (the
-/// `n × n` kernel is factored once per penalty), about ten seconds at this size.
+/// The most training sequences the solver takes by default: its cost grows with their cube
+/// (the `n × n` kernel is factored once per penalty), about 14 s on two cores at this size.
 pub const MAX_SEQUENCES: usize = 2500;
 
 /// Why `config` cannot be fitted in closed form, or `None` when it can: a stack whose last
@@ -66,8 +68,9 @@ pub struct RidgeHead {
     pub loo_predictions: Vec<f64>,
 }
 
-/// Fits `targets [n, outputs]` on `features [n, d]` (f32 rows as a model gives them).
-pub fn fit(features: &Seq<f32>, targets: &[f64], outputs: usize) -> Result<RidgeHead> {
+/// Fits `targets [n, outputs]` on `features [n, d]` (f32 rows as a model gives them), solving
+/// for the penalties on `threads` cores.
+pub fn fit(features: &Seq<f32>, targets: &[f64], outputs: usize, threads: usize) -> Result<RidgeHead> {
     let (n, d) = (features.batch, features.features);
     if n < 2 || targets.len() != n * outputs {
         return Err(NnError::Input(format!(
@@ -121,9 +124,21 @@ pub fn fit(features: &Seq<f32>, targets: &[f64], outputs: usize) -> Result<Ridge
         n,
         false,
     );
+    // The penalties are independent: each worker solves every `threads`-th of them.
+    let penalties = alphas();
+    let mut workers: Vec<usize> = (0..threads.clamp(1, penalties.len())).collect();
+    let solved = run_on_workers(&mut workers, |w, _| {
+        penalties
+            .iter()
+            .skip(w)
+            .step_by(threads.clamp(1, penalties.len()))
+            .map(|&alpha| leave_one_out(&kernel, n, &centred, outputs, alpha).map(|r| (alpha, r)))
+            .collect::<Result<Vec<_>>>()
+    });
     let mut best: Option<(f64, f64, Vec<f64>, Vec<f64>)> = None;
-    for alpha in alphas() {
-        let (dual, residuals) = leave_one_out(&kernel, n, &centred, outputs, alpha)?;
+    let mut all = solved.into_iter().collect::<Result<Vec<_>>>()?.concat();
+    all.sort_by(|a, b| a.0.total_cmp(&b.0));
+    for (alpha, (dual, residuals)) in all {
         let mse = residuals.iter().map(|r| r * r).sum::<f64>() / (n * outputs) as f64;
         if best.as_ref().is_none_or(|b| mse < b.1) {
             let loo = targets.iter().zip(&residuals).map(|(t, r)| t - r).collect();
@@ -173,78 +188,103 @@ pub fn fit(features: &Seq<f32>, targets: &[f64], outputs: usize) -> Result<Ridge
 /// the model fitted without sequence `i` is `r_i / (1 − H_ii)`, which with `G = (K + αI)⁻¹` is
 /// `α·c_i / (α·G_ii − 1/n)`.
 fn leave_one_out(kernel: &[f64], n: usize, y: &[f64], outputs: usize, alpha: f64) -> Result<(Vec<f64>, Vec<f64>)> {
-    let inverse = regularised_inverse(kernel, n, alpha)?;
+    // With M = L⁻¹ for the Cholesky factor L of K + αI, G = Mᵀ·M: c = Mᵀ·(M·y) and G_ii is
+    // the squared norm of column i of M, so G itself is never formed.
+    let m = inverse_cholesky_factor(kernel, n, alpha)?;
+    let mut my = vec![0f64; n * outputs];
     let mut dual = vec![0f64; n * outputs];
-    matmul(
-        n,
-        outputs,
-        n,
-        &inverse,
-        n,
-        Transpose::No,
-        y,
-        outputs,
-        Transpose::No,
-        &mut dual,
-        outputs,
-        false,
+    let mut diagonal = vec![0f64; n];
+    dispatch(
+        #[inline(always)]
+        || {
+            for i in 0..n {
+                let row = &m[i * n..i * n + i + 1];
+                for o in 0..outputs {
+                    my[i * outputs + o] = row.iter().enumerate().map(|(k, v)| v * y[k * outputs + o]).sum();
+                }
+                diagonal[..=i].iter_mut().zip(row).for_each(|(d, v)| *d += v * v);
+            }
+            for i in 0..n {
+                let row = &m[i * n..i * n + i + 1];
+                for o in 0..outputs {
+                    let z = my[i * outputs + o];
+                    for (k, v) in row.iter().enumerate() {
+                        dual[k * outputs + o] += v * z;
+                    }
+                }
+            }
+        },
     );
     let residuals = (0..n * outputs)
-        .map(|k| alpha * dual[k] / (alpha * inverse[(k / outputs) * (n + 1)] - 1.0 / n as f64))
+        .map(|k| alpha * dual[k] / (alpha * diagonal[k / outputs] - 1.0 / n as f64))
         .collect();
     Ok((dual, residuals))
 }
 
-/// `(K + αI)⁻¹` of a symmetric positive semi-definite `n × n` matrix, by Cholesky.
-fn regularised_inverse(kernel: &[f64], n: usize, alpha: f64) -> Result<Vec<f64>> {
-    // Lower factor L with L·Lᵀ = K + αI, row-major.
+/// The dot product of two equally long slices, in eight lanes so that it vectorises (a plain
+/// sum of f64 products must keep its order and cannot).
+#[inline(always)]
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    let mut lanes = [0f64; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f64 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| x * y).sum();
+    for (x, y) in ca.zip(cb) {
+        for k in 0..8 {
+            lanes[k] += x[k] * y[k];
+        }
+    }
+    lanes.iter().sum::<f64>() + tail
+}
+
+/// `M = L⁻¹` (lower triangular, row-major) for the Cholesky factor `L` of `K + αI`, a symmetric
+/// positive semi-definite `n × n` matrix plus a positive penalty.
+fn inverse_cholesky_factor(kernel: &[f64], n: usize, alpha: f64) -> Result<Vec<f64>> {
     let mut l = vec![0f64; n * n];
-    for i in 0..n {
-        for j in 0..=i {
-            let (ri, rj) = (&l[i * n..i * n + j], &l[j * n..j * n + j]);
-            let dot: f64 = ri.iter().zip(rj).map(|(a, b)| a * b).sum();
-            let mut v = kernel[i * n + j] - dot;
-            if i == j {
-                v += alpha;
-                if v.is_nan() || v <= 0.0 {
-                    return Err(NnError::Input(format!(
-                        "the ridge system is not positive definite (penalty {alpha}); are the features finite?"
-                    )));
-                }
-                l[i * n + i] = v.sqrt();
-            } else {
-                l[i * n + j] = v / l[j * n + j];
-            }
-        }
-    }
-    // M = L⁻¹ (lower), column by column of the identity; then (K + αI)⁻¹ = Mᵀ·M.
     let mut m = vec![0f64; n * n];
-    for i in 0..n {
-        m[i * n + i] = 1.0 / l[i * n + i];
-        for j in 0..i {
-            let mut s = 0.0;
-            for k in j..i {
-                s += l[i * n + k] * m[k * n + j];
+    let failed = dispatch(
+        #[inline(always)]
+        || {
+            for i in 0..n {
+                for j in 0..=i {
+                    let v = kernel[i * n + j] - dot(&l[i * n..i * n + j], &l[j * n..j * n + j]);
+                    if i == j {
+                        let v = v + alpha;
+                        if v.is_nan() || v <= 0.0 {
+                            return true;
+                        }
+                        l[i * n + i] = v.sqrt();
+                    } else {
+                        l[i * n + j] = v / l[j * n + j];
+                    }
+                }
             }
-            m[i * n + j] = -s / l[i * n + i];
-        }
-    }
-    let mut inverse = vec![0f64; n * n];
-    matmul(
-        n,
-        n,
-        n,
-        &m,
-        n,
-        Transpose::Yes,
-        &m,
-        n,
-        Transpose::No,
-        &mut inverse,
-        n,
-        false,
+            // Row i of M: (e_i − Σ_{k<i} L_ik · row k of M) / L_ii, each step a contiguous axpy.
+            let mut row = vec![0f64; n];
+            for i in 0..n {
+                row[..i].iter_mut().for_each(|v| *v = 0.0);
+                for k in 0..i {
+                    let lik = l[i * n + k];
+                    row[..=k]
+                        .iter_mut()
+                        .zip(&m[k * n..k * n + k + 1])
+                        .for_each(|(r, v)| *r -= lik * v);
+                }
+                row[i] = 1.0;
+                let scale = 1.0 / l[i * n + i];
+                m[i * n..i * n + i + 1]
+                    .iter_mut()
+                    .zip(&row[..=i])
+                    .for_each(|(o, v)| *o = v * scale);
+            }
+            false
+        },
     );
-    Ok(inverse)
+    if failed {
+        return Err(NnError::Input(format!(
+            "the ridge system is not positive definite (penalty {alpha}); are the features finite?"
+        )));
+    }
+    Ok(m)
 }
 
 #[cfg(test)]
@@ -334,7 +374,7 @@ mod tests {
             .map(|i| if data[i * d + 2] > 200.0 { 1.0 } else { -1.0 })
             .collect();
         let x = Seq::vectors(data.clone(), n, d).unwrap();
-        let head = fit(&x, &targets, 1).unwrap();
+        let head = fit(&x, &targets, 1, 2).unwrap();
         let right = (0..n)
             .filter(|&i| {
                 let score = head.bias[0] + (0..d).map(|f| data[i * d + f] as f64 * head.weight[f]).sum::<f64>();
@@ -343,7 +383,9 @@ mod tests {
             .count();
         assert!(right >= n - 2, "{right} of {n} on the right side");
         assert!(head.weight[2] > 0.0 && alphas().contains(&head.alpha) && head.loo_mse.is_finite());
-        let inverse = regularised_inverse(&[4.0, 2.0, 2.0, 3.0], 2, 1.0).unwrap();
+        // (K + I)⁻¹ = Mᵀ·M for K = [[4, 2], [2, 3]].
+        let m = inverse_cholesky_factor(&[4.0, 2.0, 2.0, 3.0], 2, 1.0).unwrap();
+        let inverse = [m[0] * m[0] + m[2] * m[2], m[2] * m[3], m[2] * m[3], m[3] * m[3]];
         let expected = [4.0 / 16.0, -2.0 / 16.0, -2.0 / 16.0, 5.0 / 16.0];
         inverse
             .iter()

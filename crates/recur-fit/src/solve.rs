@@ -82,7 +82,7 @@ pub(crate) fn ridge_member(member: &Member, mut model: Model<f32>, threads: usiz
         }
     }
     let features = Seq::vectors(rows, n, d).map_err(|e| NnError::Input(e.to_string()))?;
-    let head = ridge::fit(&features, &targets, outputs)?;
+    let head = ridge::fit(&features, &targets, outputs, threads)?;
     let prefix = format!("layers.{last}.");
     let names: Vec<String> = model.named_params().into_iter().map(|(name, _)| name).collect();
     for (name, p) in names.iter().zip(model.params_mut()) {
