@@ -165,12 +165,8 @@ pub fn fit_sequences(job: &FitJob) -> Result<FitOutcome> {
     }
     let classes = class_names(train).to_vec();
     let parts = job.rank_local.then(distributed::group).flatten();
-    // The ridge solver needs every training sequence in one process, one target per sequence,
-    // and a size whose cubic cost stays in seconds (unless asked for by name).
-    let ridge_possible = !Task::of(&train.targets).per_step() && parts.is_none();
-    let ridge_by_default = job.settings.solver == Solver::Auto && ridge_possible && train.len() <= ridge::MAX_SEQUENCES;
-    let default_minirocket =
-        job.config.is_none() && (ridge_by_default || (job.settings.solver == Solver::Ridge && ridge_possible));
+    let solver = solve::SolverPlan::new(job, parts.is_some());
+    let default_minirocket = solver.default_minirocket();
     let settings = job.settings.for_model(default_minirocket);
     let s = &settings;
     let meta = match &parts {
@@ -202,28 +198,7 @@ pub fn fit_sequences(job: &FitJob) -> Result<FitOutcome> {
         }
     };
     check_config(&config, meta.task, meta.input_width(), outputs)?;
-    let ridge = match s.solver {
-        Solver::Gradient => false,
-        Solver::Auto => ridge_by_default && ridge::unsuitable(&config).is_none(),
-        Solver::Ridge => {
-            if !ridge_possible {
-                return Err(NnError::Config(format!(
-                    "training: the ridge solver needs one target per sequence and all the training \
-                     sequences in one process; {} with {} cannot use it",
-                    meta.task.describe(),
-                    if parts.is_some() {
-                        "a file per rank"
-                    } else {
-                        "these targets"
-                    }
-                )));
-            }
-            if let Some(why) = ridge::unsuitable(&config) {
-                return Err(NnError::Config(format!("training: {why}")));
-            }
-            true
-        }
-    };
+    let ridge = solver.uses_ridge(&config, meta.task)?;
     meta.store(&mut config, &classes)?;
     let val_labels = match job.val {
         Some(v) => Some(align(v, &meta, &classes)?),

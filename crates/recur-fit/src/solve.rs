@@ -1,15 +1,67 @@
-//! A member's steps outside the gradient loop: setting data-dependent layers (MiniRocket's
-//! biases) before training, and the closed-form ridge solver.
+//! What runs outside the gradient loop: the choice of solver, setting data-dependent layers
+//! (MiniRocket's biases) before training, and the closed-form ridge solver.
 
 use crate::evaluate::{outputs_with, score};
 use crate::ridge;
 use crate::split::sorted_batches;
 use crate::task::Target;
-use crate::Member;
+use crate::{FitJob, Member, Solver, Task};
 use recur_core::{stderr_line, Rng, Seq};
-use recur_nn::{model_dir, Model, NnError, Result};
+use recur_nn::{model_dir, Model, ModelConfig, NnError, Result};
 use recur_train::{distributed, predict_parallel, EpochRecord, FitReport};
 use std::time::Instant;
+
+/// Which solver a run uses: the ridge solver needs every training sequence in one process,
+/// one target per sequence, and (unless asked for by name) a size whose cubic cost stays in
+/// seconds; then, by default, the model is MiniRocket's.
+pub(crate) struct SolverPlan {
+    asked: Solver,
+    /// Ridge can run: sequence-level targets, not a file per rank.
+    possible: bool,
+    /// `auto` picks ridge for this data (if the model suits it).
+    by_default: bool,
+    /// No config was given.
+    default_model: bool,
+    parts: bool,
+}
+
+impl SolverPlan {
+    /// The plan for `job`; `parts`: a training file per rank.
+    pub(crate) fn new(job: &FitJob, parts: bool) -> Self {
+        let asked = job.settings.solver;
+        let possible = !Task::of(&job.train.targets).per_step() && !parts;
+        SolverPlan {
+            asked,
+            possible,
+            by_default: asked == Solver::Auto && possible && job.train.len() <= ridge::MAX_SEQUENCES,
+            default_model: job.config.is_none(),
+            parts,
+        }
+    }
+
+    /// True when the model is the default MiniRocket one (no config, ridge in use).
+    pub(crate) fn default_minirocket(&self) -> bool {
+        self.default_model && (self.by_default || (self.asked == Solver::Ridge && self.possible))
+    }
+
+    /// Whether `config` is fitted by ridge; asking for ridge where it cannot run is an error.
+    pub(crate) fn uses_ridge(&self, config: &ModelConfig, task: Task) -> Result<bool> {
+        match self.asked {
+            Solver::Gradient => Ok(false),
+            Solver::Auto => Ok(self.by_default && ridge::unsuitable(config).is_none()),
+            Solver::Ridge if !self.possible => Err(NnError::Config(format!(
+                "training: the ridge solver needs one target per sequence and all the training \
+                 sequences in one process; {} with {} cannot use it",
+                task.describe(),
+                if self.parts { "a file per rank" } else { "these targets" }
+            ))),
+            Solver::Ridge => match ridge::unsuitable(config) {
+                Some(why) => Err(NnError::Config(format!("training: {why}"))),
+                None => Ok(true),
+            },
+        }
+    }
+}
 
 /// The most training sequences a data-dependent layer samples from (MiniRocket draws one per
 /// kernel and dilation, so a few thousand are plenty and bound the padded batch's memory).
