@@ -83,7 +83,8 @@ pub struct FitArgs {
     #[arg(long)]
     out: PathBuf,
     /// Model config (JSON, Keras-like layers); its optional `training` object holds settings
-    /// with the names of the options below (snake_case). Default: a conv + BiGRU for the task.
+    /// with the names of the options below (snake_case). Default: MiniRocket with a ridge head
+    /// for one target per sequence (see --solver), else a conv + BiGRU.
     #[arg(long)]
     config: Option<PathBuf>,
     /// Continue the run checkpointed in --out (give the same data and settings).
@@ -165,15 +166,18 @@ pub struct Knobs {
     /// Cores [default: all].
     #[arg(long)]
     threads: Option<usize>,
-    /// Standardise each channel with the training set's mean and deviation (on/off) [default: on].
+    /// Standardise each channel with the training set's mean and deviation (on/off) [default:
+    /// on; off for the default MiniRocket model, which reads raw values as sktime does].
     #[arg(long, value_parser = BoolishValueParser::new())]
     standardize: Option<bool>,
     /// Take sign(x)·ln(1 + |x|) of every input value first: auto (when the sequences' sizes
-    /// differ by orders of magnitude), on or off [default: auto].
+    /// differ by orders of magnitude), on or off [default: auto; off for the default MiniRocket
+    /// model].
     #[arg(long)]
     log_inputs: Option<String>,
     /// Per-sequence standardisation: off, append (each channel also standardised within its
-    /// sequence) or only (within-sequence shape plus level and log scale) [default: append].
+    /// sequence) or only (within-sequence shape plus level and log scale) [default: append; off
+    /// for the default MiniRocket model].
     #[arg(long)]
     sequence_norm: Option<String>,
     /// How the weights are found: gradient (mini-batches), ridge (the last dense layer in
