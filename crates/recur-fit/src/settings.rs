@@ -88,9 +88,10 @@ pub enum LogInputs {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Solver {
-    /// `ridge` where it applies (a sequence-level task, one process or every rank with the
+    /// `ridge` where it applies (one target per sequence, one process or every rank with the
     /// whole data, at most [`crate::ridge::MAX_SEQUENCES`] training sequences, and a model
-    /// whose only weights are its last dense layer), `gradient` otherwise.
+    /// whose only weights are its last dense layer: the default classifier, or a config of
+    /// that form), `gradient` otherwise.
     Auto,
     /// Mini-batch gradient descent with the optimiser, schedule and early stopping below.
     Gradient,

@@ -84,7 +84,7 @@ pub struct FitArgs {
     out: PathBuf,
     /// Model config (JSON, Keras-like layers); its optional `training` object holds settings
     /// with the names of the options below (snake_case). Default: MiniRocket with a ridge head
-    /// for one target per sequence (see --solver), else a conv + BiGRU.
+    /// for one class per sequence (see --solver), else a conv + BiGRU.
     #[arg(long)]
     config: Option<PathBuf>,
     /// Continue the run checkpointed in --out (give the same data and settings).
@@ -182,8 +182,8 @@ pub struct Knobs {
     sequence_norm: Option<String>,
     /// How the weights are found: gradient (mini-batches), ridge (the last dense layer in
     /// closed form, after layers with nothing to train, such as minirocket) or auto (ridge
-    /// where it applies; the default model is then MiniRocket's features with a ridge head)
-    /// [default: auto].
+    /// where it applies; the default classifier is then MiniRocket's features with a ridge
+    /// head) [default: auto].
     #[arg(long)]
     solver: Option<String>,
     /// Share of the training file held out for validation when no --val is given; 0 keeps
