@@ -39,12 +39,14 @@ pub fn default_config(task: Task, inputs: usize, outputs: usize, max_steps: usiz
     ModelConfig::from_json(&json!({"input_size": inputs, "layers": layers}).to_string())
 }
 
-/// The default model of sequence-level tasks solved in closed form: MiniRocket's 9,996
-/// features (dilations spread over `max_steps`) and a dense layer that the ridge solver fits
-/// (see [`crate::ridge`]).
+/// The default classifier solved in closed form: MiniRocket's 9,996 convolution and bias
+/// pairs (dilations spread over `max_steps`), each giving MultiRocket's four statistics (their
+/// leave-one-out accuracy on the training files was higher than the share of steps alone on
+/// PickupGestureWiimoteZ and PLAID, slightly lower on JapaneseVowels), and a dense layer that
+/// the ridge solver fits (see [`crate::ridge`]).
 pub fn minirocket_config(inputs: usize, outputs: usize, max_steps: usize) -> Result<ModelConfig> {
     let layers = [
-        json!({"type": "minirocket", "length": max_steps.max(1)}),
+        json!({"type": "minirocket", "length": max_steps.max(1), "pooling": "multi"}),
         json!({"type": "dense", "units": outputs}),
     ];
     ModelConfig::from_json(&json!({"input_size": inputs, "layers": layers}).to_string())

@@ -49,12 +49,45 @@ pub struct MiniRocketOptions {
     /// Seed of the channel draws.
     #[serde(default)]
     pub seed: u64,
+    /// What each (convolution, bias) pair gives: its share of steps above the bias, or
+    /// MultiRocket's four statistics.
+    #[serde(default)]
+    pub pooling: Pooling,
+}
+
+/// The statistics of a convolution's steps above a bias that become features.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Pooling {
+    /// MiniRocket's proportion of positive values (PPV): the share of steps above the bias.
+    #[default]
+    Ppv,
+    /// MultiRocket's four (Tan et al., 2022): PPV, the mean of the values above the bias (MPV,
+    /// less the bias), the mean position of the steps above it (MIPV, as a share of the length;
+    /// −1 when there are none) and the longest run of steps above it (LSPV, as a share), in four
+    /// blocks of `features` each.
+    Multi,
+}
+
+impl Pooling {
+    /// Features per (convolution, bias) pair.
+    pub fn statistics(self) -> usize {
+        match self {
+            Pooling::Ppv => 1,
+            Pooling::Multi => 4,
+        }
+    }
 }
 
 impl MiniRocketOptions {
-    /// The features the layer gives: `features` rounded down to a multiple of 84.
-    pub fn output_features(&self) -> usize {
+    /// The (convolution, bias) pairs: `features` rounded down to a multiple of 84.
+    pub fn biases(&self) -> usize {
         self.features / KERNELS * KERNELS
+    }
+
+    /// The features the layer gives: a block of [`MiniRocketOptions::biases`] per statistic.
+    pub fn output_features(&self) -> usize {
+        self.biases() * self.pooling.statistics()
     }
 
     /// Checks the settings; the error names what is wrong.
@@ -151,6 +184,7 @@ pub struct MiniRocket<T> {
     combinations: Vec<Combination>,
     largest_dilation: usize,
     biases: Param<T>,
+    pooling: Pooling,
 }
 
 impl<T: Float> MiniRocket<T> {
@@ -158,7 +192,7 @@ impl<T: Float> MiniRocket<T> {
     /// [`Layer::adapt`] sets them from data.
     pub fn new(input: Shape, options: &MiniRocketOptions) -> Self {
         let channels = input.features.max(1);
-        let spread = dilations(options.length, options.output_features(), options.max_dilations);
+        let spread = dilations(options.length, options.biases(), options.max_dilations);
         let mut rng = Rng::new(options.seed);
         let most = channels.min(TAPS);
         let exponent = ((most + 1) as f64).log2();
@@ -170,7 +204,9 @@ impl<T: Float> MiniRocket<T> {
             pool.truncate(count);
             drawn.push(pool);
         }
-        Self::assemble(input, &spread, drawn)
+        let mut layer = Self::assemble(input, &spread, drawn);
+        layer.pooling = options.pooling;
+        layer
     }
 
     /// A layer from explicit parameters, e.g. those of a fitted sktime transform:
@@ -247,6 +283,7 @@ impl<T: Float> MiniRocket<T> {
             combinations,
             largest_dilation,
             biases: Param::buffer("biases", &[next_feature], vec![T::ZERO; next_feature]),
+            pooling: Pooling::Ppv,
         }
     }
 
@@ -310,11 +347,37 @@ impl<T: Float> MiniRocket<T> {
         let (padded, steps, width) = self.padded_channels(x, b);
         let scale = T::from_f64(1.0 / steps as f64);
         let biases = &self.biases.value;
+        let block = biases.len();
         self.convolve(&padded, steps, width, |combination, out| {
             for f in combination.features.clone() {
                 let bias = biases[f];
-                let above = out.iter().fold(0u32, |n, &v| n + u32::from(v > bias));
-                row[f] = T::from_f64(above as f64) * scale;
+                if self.pooling == Pooling::Ppv {
+                    let above = out.iter().fold(0u32, |n, &v| n + u32::from(v > bias));
+                    row[f] = T::from_f64(above as f64) * scale;
+                    continue;
+                }
+                let (mut above, mut excess, mut positions, mut run, mut longest) =
+                    (0usize, 0.0, 0usize, 0usize, 0usize);
+                for (t, &v) in out.iter().enumerate() {
+                    if v > bias {
+                        above += 1;
+                        excess += (v - bias).to_f64();
+                        positions += t;
+                        run += 1;
+                        longest = longest.max(run);
+                    } else {
+                        run = 0;
+                    }
+                }
+                let share = |n: f64| T::from_f64(n / steps as f64);
+                row[f] = share(above as f64);
+                row[block + f] = T::from_f64(if above > 0 { excess / above as f64 } else { 0.0 });
+                row[2 * block + f] = if above > 0 {
+                    share(positions as f64 / above as f64)
+                } else {
+                    T::from_f64(-1.0)
+                };
+                row[3 * block + f] = share(longest as f64);
             }
         });
     }
@@ -326,12 +389,12 @@ impl<T: Float> Layer<T> for MiniRocket<T> {
     }
     fn output_shape(&self) -> Shape {
         Shape {
-            features: self.biases.len(),
+            features: self.biases.len() * self.pooling.statistics(),
             sequential: false,
         }
     }
     fn forward(&self, x: Seq<T>, ctx: &mut Ctx) -> (Seq<T>, Tape) {
-        let f = self.biases.len();
+        let f = self.biases.len() * self.pooling.statistics();
         let mut data = vec![T::ZERO; x.batch * f];
         dispatch(
             #[inline(always)]
@@ -429,6 +492,7 @@ mod tests {
             max_dilations: 32,
             length,
             seed: 3,
+            pooling: Pooling::Ppv,
         }
     }
 
@@ -450,49 +514,85 @@ mod tests {
         assert_eq!(dilations(5, 84, 32), vec![(1, 1)]);
     }
 
-    /// One kernel by the definition: `Σ w_j · x[t + (j − 4)·d]` with zeros outside, w = −1
-    /// except 2 at its three taps; the share of steps above each bias.
+    /// Every kernel by the definition (see `reference_convolution`): the share of steps above
+    /// each bias, and with `pooling: multi` MultiRocket's three other statistics.
     #[test]
     fn features_match_the_definition() {
-        let x = random_seq(2, 40, 3, &[40, 23], 7);
-        let mut layer = MiniRocket::<f64>::new(x.shape(), &options(40, 168));
-        layer.adapt(&x, &mut Rng::new(1)).unwrap();
-        let mut ctx = Ctx {
-            training: false,
-            rng: &mut Rng::new(0),
-        };
-        let (y, _) = layer.forward(x.clone(), &mut ctx);
-        for b in 0..2 {
-            let steps = x.lengths[b];
-            for combination in &layer.combinations {
-                let d = combination.dilation as isize;
-                let conv: Vec<f64> = (0..steps as isize)
-                    .map(|t| {
-                        let mut s = 0.0;
-                        for j in 0..TAPS {
-                            let w = if combination.taps.contains(&j) { 2.0 } else { -1.0 };
-                            let at = t + (j as isize - 4) * d;
-                            if (0..steps as isize).contains(&at) {
-                                s += combination
-                                    .channels
-                                    .iter()
-                                    .map(|&c| w * x.step(b, at as usize)[c])
-                                    .sum::<f64>();
-                            }
+        for pooling in [Pooling::Ppv, Pooling::Multi] {
+            let x = random_seq(2, 40, 3, &[40, 23], 7);
+            let mut layer = MiniRocket::<f64>::new(
+                x.shape(),
+                &MiniRocketOptions {
+                    pooling,
+                    ..options(40, 168)
+                },
+            );
+            layer.adapt(&x, &mut Rng::new(1)).unwrap();
+            let mut ctx = Ctx {
+                training: false,
+                rng: &mut Rng::new(0),
+            };
+            let (y, _) = layer.forward(x.clone(), &mut ctx);
+            let width = 168 * pooling.statistics();
+            assert_eq!(y.features, width);
+            for b in 0..2 {
+                let steps = x.lengths[b];
+                for combination in &layer.combinations {
+                    let conv = reference_convolution(&x, b, combination);
+                    for f in combination.features.clone() {
+                        let bias = layer.biases.value[f];
+                        let above: Vec<usize> = (0..steps).filter(|&t| conv[t] > bias).collect();
+                        let n = above.len() as f64;
+                        let mut expected = vec![n / steps as f64];
+                        if pooling == Pooling::Multi {
+                            let mean_excess = above.iter().map(|&t| conv[t] - bias).sum::<f64>() / n.max(1.0);
+                            let mean_position = if above.is_empty() {
+                                -1.0
+                            } else {
+                                above.iter().sum::<usize>() as f64 / n / steps as f64
+                            };
+                            let longest = (0..steps)
+                                .map(|t0| (t0..steps).take_while(|&t| conv[t] > bias).count())
+                                .max()
+                                .unwrap_or(0);
+                            expected.extend([mean_excess, mean_position, longest as f64 / steps as f64]);
                         }
-                        s
-                    })
-                    .collect();
-                for f in combination.features.clone() {
-                    let bias = layer.biases.value[f];
-                    let share = conv.iter().filter(|&&v| v > bias).count() as f64 / steps as f64;
-                    assert!(
-                        (y.data[b * 168 + f] - share).abs() < 1e-12,
-                        "feature {f} of sequence {b}"
-                    );
+                        for (k, e) in expected.iter().enumerate() {
+                            let got = y.data[b * width + k * 168 + f];
+                            assert!(
+                                (got - e).abs() < 1e-9,
+                                "{pooling:?} statistic {k} of feature {f}, sequence {b}"
+                            );
+                        }
+                    }
                 }
             }
         }
+    }
+
+    /// `Σ_j w_j · x[t + (j − 4)·d]` over the combination's channels, zeros outside the
+    /// sequence, w = −1 except 2 at its three taps.
+    fn reference_convolution(x: &Seq<f64>, b: usize, combination: &Combination) -> Vec<f64> {
+        let (steps, d) = (x.lengths[b] as isize, combination.dilation as isize);
+        (0..steps)
+            .map(|t| {
+                (0..TAPS)
+                    .map(|j| {
+                        let w = if combination.taps.contains(&j) { 2.0 } else { -1.0 };
+                        let at = t + (j as isize - 4) * d;
+                        if (0..steps).contains(&at) {
+                            combination
+                                .channels
+                                .iter()
+                                .map(|&c| w * x.step(b, at as usize)[c])
+                                .sum()
+                        } else {
+                            0.0
+                        }
+                    })
+                    .sum()
+            })
+            .collect()
     }
 
     /// Biases are quantiles of real convolutions, so features spread over (0, 1); a padded

@@ -439,8 +439,10 @@ fn shared_data(name: &str) -> Option<PathBuf> {
         .find(|p| p.is_dir())
 }
 
-/// `recur fit` with only `--train` and `--out` (MiniRocket with a ridge head) comes within 3
-/// points of sktime's MiniRocket on the archive sets' official test files (the bars).
+/// `recur fit` with only `--train` and `--out` (MiniRocket's kernels with a ridge head) comes
+/// within 3 points of MiniRocket on the archive sets' official test files (the bars),
+/// on the mean of three seeds: one test series more or less moves a single score by 2 points
+/// on PickupGestureWiimoteZ.
 #[test]
 fn fit_default_on_archive_sets_is_within_three_points_of_minirocket() {
     let sets = [
@@ -453,12 +455,30 @@ fn fit_default_on_archive_sets_is_within_three_points_of_minirocket() {
             eprintln!("skipped: shared/data/{folder} is absent");
             continue;
         };
-        let m = temp_dir(&format!("fit-{name}")).join("m");
-        let train = dir.join(format!("{name}_TRAIN.ts"));
-        ok(recur(&["fit", "--train", s(&train), "--out", s(&m), "--quiet"]));
-        let test = dir.join(format!("{name}_TEST.ts"));
-        let e = json_of(&ok(recur(&["eval", "--model", s(&m), "--test", s(&test), "--json"])));
-        let acc = e["accuracy"].as_f64().unwrap();
-        assert!(acc >= bar, "{name} test accuracy {acc} below {bar}");
+        let (train, test) = (
+            dir.join(format!("{name}_TRAIN.ts")),
+            dir.join(format!("{name}_TEST.ts")),
+        );
+        let mut sum = 0.0;
+        for seed in ["1", "2", "3"] {
+            let m = temp_dir(&format!("fit-{name}-{seed}")).join("m");
+            let args = [
+                "fit",
+                "--train",
+                s(&train),
+                "--out",
+                s(&m),
+                "--seed",
+                seed,
+                "--threads",
+                "2",
+                "--quiet",
+            ];
+            ok(recur(&args));
+            let e = json_of(&ok(recur(&["eval", "--model", s(&m), "--test", s(&test), "--json"])));
+            sum += e["accuracy"].as_f64().unwrap();
+        }
+        let mean = sum / 3.0;
+        assert!(mean >= bar, "{name} mean test accuracy {mean} below {bar}");
     }
 }
