@@ -316,7 +316,7 @@ fn mpi_a_rank_killed_mid_run_ends_the_job() {
     let fit = fit_args(&data, &m, 1, &["--epochs", "1000", "--quiet"]).join(" ");
     // Rank 1 is killed once rank 0 has written its first checkpoint.
     let script = format!(
-        "if [ \"$OMPI_COMM_WORLD_RANK\" = 1 ]; then (while [ ! -d {0}/checkpoint ]; do sleep 0.05; done; kill -9 $$) & fi; exec {1} {fit}",
+        "if [ \"$OMPI_COMM_WORLD_RANK\" = 1 ]; then (n=0; while [ ! -d {0}/checkpoint ] && [ $n -lt 2400 ]; do sleep 0.05; n=$((n+1)); done; kill -9 $$) & fi; exec {1} {fit}",
         s(&m),
         env!("CARGO_BIN_EXE_recur"),
     );
@@ -656,7 +656,7 @@ fn mpi_train_ranks_read_their_own_drawings() {
     let (straight, killed) = (d.join("straight"), d.join("killed"));
     ok(mpirun(&run, &[(2, long(&straight))]));
     let script = format!(
-        "if [ \"$OMPI_COMM_WORLD_RANK\" = 1 ]; then (while [ ! -d {0}/checkpoint ]; do sleep 0.01; done; kill -9 $$) & fi; exec {1}",
+        "if [ \"$OMPI_COMM_WORLD_RANK\" = 1 ]; then (n=0; while [ ! -d {0}/checkpoint ] && [ $n -lt 12000 ]; do sleep 0.01; n=$((n+1)); done; kill -9 $$) & fi; exec {1}",
         s(&killed),
         long(&killed).join(" ")
     );
