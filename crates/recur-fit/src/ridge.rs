@@ -66,6 +66,16 @@ pub struct RidgeHead {
     /// Leave-one-out predictions at that penalty, `[n, outputs]` (their argmax scores the
     /// classifier without a held-out set).
     pub loo_predictions: Vec<f64>,
+    /// The fitted values of the training sequences, `[n, outputs]`.
+    pub fitted: Vec<f64>,
+}
+
+/// Feature columns standardised and multiplied at a time.
+const BLOCK: usize = 2048;
+
+/// `n` copies of `row`, one after the other.
+fn bias_rows_of(row: &[f64], n: usize) -> Vec<f64> {
+    row.iter().copied().cycle().take(row.len() * n).collect()
 }
 
 /// Fits `targets [n, outputs]` on `features [n, d]` (f32 rows as a model gives them), solving
@@ -93,12 +103,16 @@ pub fn fit(features: &Seq<f32>, targets: &[f64], outputs: usize, threads: usize)
         let sd = (*s / n as f64).sqrt();
         *s = if sd > 1e-12 { sd } else { 1.0 };
     });
-    let mut z = vec![0f64; n * d];
-    for (zr, row) in z.chunks_exact_mut(d).zip(features.data.chunks_exact(d)) {
-        for (((o, &v), &m), &s) in zr.iter_mut().zip(row).zip(&mean).zip(&scale) {
-            *o = (v as f64 - m) / s;
+    // The standardised features in f64, a block of columns at a time (the whole matrix would
+    // be n × d doubles: 170 MB on PLAID).
+    let blocks: Vec<std::ops::Range<usize>> = (0..d).step_by(BLOCK).map(|c| c..(c + BLOCK).min(d)).collect();
+    let standardised = |cols: &std::ops::Range<usize>| -> Vec<f64> {
+        let mut z = Vec::with_capacity(n * cols.len());
+        for row in features.data.chunks_exact(d) {
+            z.extend(cols.clone().map(|c| (row[c] as f64 - mean[c]) / scale[c]));
         }
-    }
+        z
+    };
     let mut target_mean = vec![0f64; outputs];
     for row in targets.chunks_exact(outputs) {
         target_mean.iter_mut().zip(row).for_each(|(m, &v)| *m += v);
@@ -110,20 +124,23 @@ pub fn fit(features: &Seq<f32>, targets: &[f64], outputs: usize, threads: usize)
         .collect();
     // The kernel Z·Zᵀ: with n far below d, the n × n system is the cheap one.
     let mut kernel = vec![0f64; n * n];
-    matmul(
-        n,
-        n,
-        d,
-        &z,
-        d,
-        Transpose::No,
-        &z,
-        d,
-        Transpose::Yes,
-        &mut kernel,
-        n,
-        false,
-    );
+    for cols in &blocks {
+        let (z, width) = (standardised(cols), cols.len());
+        matmul(
+            n,
+            n,
+            width,
+            &z,
+            width,
+            Transpose::No,
+            &z,
+            width,
+            Transpose::Yes,
+            &mut kernel,
+            n,
+            true,
+        );
+    }
     // The penalties are independent: each worker solves every `threads`-th of them.
     let penalties = alphas();
     let mut workers: Vec<usize> = (0..threads.clamp(1, penalties.len())).collect();
@@ -148,19 +165,39 @@ pub fn fit(features: &Seq<f32>, targets: &[f64], outputs: usize, threads: usize)
     let (alpha, loo_mse, dual, loo_predictions) = best.expect("at least one penalty is tried");
     // Primal weights on the standardised features, W = Zᵀ·c, folded back to raw features.
     let mut w = vec![0f64; d * outputs];
+    for cols in &blocks {
+        let (z, width) = (standardised(cols), cols.len());
+        let out = &mut w[cols.start * outputs..cols.end * outputs];
+        matmul(
+            width,
+            outputs,
+            n,
+            &z,
+            width,
+            Transpose::Yes,
+            &dual,
+            outputs,
+            Transpose::No,
+            out,
+            outputs,
+            false,
+        );
+    }
+    // The fitted training values Z·W + ȳ = K·c + ȳ.
+    let mut fitted = bias_rows_of(&target_mean, n);
     matmul(
-        d,
+        n,
         outputs,
         n,
-        &z,
-        d,
-        Transpose::Yes,
+        &kernel,
+        n,
+        Transpose::No,
         &dual,
         outputs,
         Transpose::No,
-        &mut w,
+        &mut fitted,
         outputs,
-        false,
+        true,
     );
     let mut weight = vec![0f64; outputs * d];
     let mut bias = target_mean.clone();
@@ -177,6 +214,7 @@ pub fn fit(features: &Seq<f32>, targets: &[f64], outputs: usize, threads: usize)
         alpha,
         loo_mse,
         loo_predictions,
+        fitted,
     })
 }
 

@@ -153,17 +153,7 @@ pub(crate) fn ridge_member(member: &Member, mut model: Model<f32>, threads: usiz
             _ => {}
         }
     }
-    // Fitted values on the training sequences, and the leave-one-out figures.
-    let fitted: Vec<f64> = features
-        .data
-        .chunks_exact(d)
-        .flat_map(|x| {
-            (0..outputs).map(|j| {
-                let w = &head.weight[j * d..(j + 1) * d];
-                head.bias[j] + x.iter().zip(w).map(|(&v, &w)| v as f64 * w).sum::<f64>()
-            })
-        })
-        .collect();
+    let fitted = &head.fitted;
     let argmax = |row: &[f64]| (0..row.len()).max_by(|&a, &b| row[a].total_cmp(&row[b])).unwrap_or(0);
     let share_right = |predictions: &[f64]| {
         let right = predictions
@@ -177,7 +167,7 @@ pub(crate) fn ridge_member(member: &Member, mut model: Model<f32>, threads: usiz
     let mut train_accuracy = None;
     if !classes.is_empty() {
         metrics.push(("loo_accuracy".into(), share_right(&head.loo_predictions)));
-        train_accuracy = Some(share_right(&fitted));
+        train_accuracy = Some(share_right(fitted));
     }
     let train_mse = fitted.iter().zip(&targets).map(|(p, t)| (p - t).powi(2)).sum::<f64>() / targets.len() as f64;
     if let Some(val) = member.val {
