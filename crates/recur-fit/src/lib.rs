@@ -155,6 +155,9 @@ pub struct FitOutcome {
     pub reports: Vec<FitReport>,
     /// The input and target scaling and settings the models carry.
     pub meta: FitMeta,
+    /// The models' last layer was fitted in closed form (the ridge solver): each report holds
+    /// one record, with the penalty and the leave-one-out figures.
+    pub ridge: bool,
 }
 
 /// Trains the model (or ensemble) of `job`, saving it in `job.out`.
@@ -216,6 +219,7 @@ pub fn fit_sequences(job: &FitJob) -> Result<FitOutcome> {
         models: Vec::new(),
         reports: Vec::new(),
         meta: meta.clone(),
+        ridge,
     };
     for k in 0..s.ensemble {
         let seed = s.seed + k as u64;

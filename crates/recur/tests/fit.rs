@@ -105,10 +105,17 @@ fn fit_classifier_from_ts_learns_evaluates_and_runs() {
         classes_ts(10, 2, ["slow", "fast", "ramp"]).replace("true slow fast ramp", "true ramp slow fast"),
     )
     .unwrap();
-    ok(fit(&["--train", s(&train), "--out", s(&m)], "12"));
-    for f in ["config.json", "model.safetensors", "history.json", "learning_curve.png"] {
+    let out = ok(fit(&["--train", s(&train), "--out", s(&m)], "12"));
+    for f in ["config.json", "model.safetensors", "history.json"] {
         assert!(m.join(f).is_file(), "{f} missing");
     }
+    // The default classifier is fitted in closed form: one record, the leave-one-out figures,
+    // no learning curve to draw.
+    assert!(
+        out.contains("ridge fitted in closed form") && out.contains("loo_accuracy"),
+        "{out}"
+    );
+    assert!(!m.join("learning_curve.png").exists());
     // Distorted training sequences still learn the classes.
     let augmented = d.join("augmented");
     let args = [

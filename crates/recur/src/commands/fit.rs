@@ -340,7 +340,7 @@ pub fn fit(mut args: FitArgs) -> Result<()> {
         return Ok(());
     }
     for (k, report) in outcome.reports.iter().enumerate() {
-        write_history(&member_dir(&args.out, k), report)?;
+        write_history(&member_dir(&args.out, k), report, !outcome.ridge)?;
     }
     let r = &outcome.reports[0];
     let best = r.history.iter().find(|e| e.epoch == r.best_epoch);
@@ -353,12 +353,15 @@ pub fn fit(mut args: FitArgs) -> Result<()> {
                 .collect()
         })
         .unwrap_or_default();
+    let kept = if outcome.ridge {
+        "ridge fitted in closed form".to_string()
+    } else {
+        format!("kept epoch {} of {}", r.best_epoch, r.history.len())
+    };
     println!(
-        "{} ({}): kept epoch {} of {}{}{}",
+        "{} ({}): {kept}{}{}",
         args.out.display(),
         outcome.meta.task.describe(),
-        r.best_epoch,
-        r.history.len(),
         if figures.is_empty() {
             String::new()
         } else {
@@ -398,8 +401,9 @@ const HISTORY_FILE: &str = "history.json";
 /// The learning-curve picture, in the model directory.
 const CURVE_FILE: &str = "learning_curve.png";
 
-/// Writes `history.json` (every epoch's figures) and `learning_curve.png` into `dir`.
-fn write_history(dir: &Path, report: &FitReport) -> Result<()> {
+/// Writes `history.json` (every epoch's figures) and, for epochs of gradient training
+/// (`curve`), `learning_curve.png` into `dir`.
+fn write_history(dir: &Path, report: &FitReport, curve: bool) -> Result<()> {
     let history = json!({
         "best_epoch": report.best_epoch,
         "stopped_early": report.stopped_early,
@@ -409,6 +413,9 @@ fn write_history(dir: &Path, report: &FitReport) -> Result<()> {
         &dir.join(HISTORY_FILE),
         serde_json::to_string_pretty(&history)?.as_bytes(),
     )?;
+    if !curve {
+        return Ok(());
+    }
     let series = |name: &str| -> Vec<(f64, f64)> {
         report
             .history
