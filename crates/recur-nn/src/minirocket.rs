@@ -356,63 +356,71 @@ impl<T: Float> MiniRocket<T> {
             width,
             #[inline(always)]
             |combination, out| {
-                for f in combination.features.clone() {
-                    let bias = biases[f];
-                    if self.pooling == Pooling::Ppv {
+                let features = combination.features.clone();
+                if self.pooling == Pooling::Ppv {
+                    for f in features {
+                        let bias = biases[f];
                         let above = out.iter().fold(0u32, |n, &v| n + u32::from(v > bias));
                         row[f] = T::from_f64(above as f64) * scale;
-                        continue;
                     }
-                    let (above, excess, positions, longest) = above_bias(out, bias);
+                    return;
+                }
+                for (start, [above, excess, positions, longest]) in above_biases(out, &biases[features.clone()]) {
+                    let f = features.start + start;
                     let share = |n: f64| T::from_f64(n / steps as f64);
-                    row[f] = share(above as f64);
-                    row[block + f] = T::from_f64(if above > 0 { excess / above as f64 } else { 0.0 });
-                    row[2 * block + f] = if above > 0 {
-                        share(positions as f64 / above as f64)
+                    row[f] = share(above);
+                    row[block + f] = T::from_f64(if above > 0.0 { excess / above } else { 0.0 });
+                    row[2 * block + f] = if above > 0.0 {
+                        share(positions / above)
                     } else {
                         T::from_f64(-1.0)
                     };
-                    row[3 * block + f] = share(longest as f64);
+                    row[3 * block + f] = share(longest);
                 }
             },
         );
     }
 }
 
-/// MultiRocket's statistics of the steps of `out` above `bias`: how many, the sum of their
-/// excess over it, the sum of their positions, and the longest run of them. Branch-free, with
-/// the sums in eight lanes, so that the first three vectorise; the run is a second, scalar pass.
+/// Biases compared with each step at once in [`above_biases`].
+const LANES: usize = 8;
+
+/// MultiRocket's statistics of the steps of `out` above each of `biases`: how many, the sum of
+/// their excess over the bias, the sum of their positions, and the longest run of them, as
+/// `(index of the bias, [count, excess, positions, longest])`. One pass over the steps updates
+/// the statistics of up to eight biases side by side, branch-free, so that they vectorise across
+/// the biases (the run length is a dependency from step to step, which a loop over the steps
+/// of one bias could not vectorise).
 #[inline(always)]
-fn above_bias<T: Float>(out: &[T], bias: T) -> (usize, f64, usize, usize) {
-    let (mut count, mut excess, mut positions) = ([0u32; 8], [T::ZERO; 8], [0u32; 8]);
-    let chunks = out.chunks_exact(8);
-    let tail = chunks.remainder();
-    for (c, chunk) in chunks.enumerate() {
-        for k in 0..8 {
-            let above = chunk[k] > bias;
-            count[k] += u32::from(above);
-            excess[k] += if above { chunk[k] - bias } else { T::ZERO };
-            positions[k] += if above { (c * 8 + k) as u32 } else { 0 };
+fn above_biases<T: Float>(out: &[T], biases: &[T]) -> Vec<(usize, [f64; 4])> {
+    let mut stats = Vec::with_capacity(biases.len());
+    for (group, chunk) in biases.chunks(LANES).enumerate() {
+        // Unused lanes compare with +∞ and stay at zero.
+        let mut bias = [T::from_f64(f64::INFINITY); LANES];
+        bias[..chunk.len()].copy_from_slice(chunk);
+        let (mut count, mut excess, mut positions) = ([0u32; LANES], [T::ZERO; LANES], [0u32; LANES]);
+        let (mut run, mut longest) = ([0u32; LANES], [0u32; LANES]);
+        for (t, &v) in out.iter().enumerate() {
+            for j in 0..LANES {
+                let above = v > bias[j];
+                count[j] += u32::from(above);
+                excess[j] += if above { v - bias[j] } else { T::ZERO };
+                positions[j] += if above { t as u32 } else { 0 };
+                run[j] = if above { run[j] + 1 } else { 0 };
+                longest[j] = longest[j].max(run[j]);
+            }
+        }
+        for j in 0..chunk.len() {
+            let figures = [
+                count[j] as f64,
+                excess[j].to_f64(),
+                positions[j] as f64,
+                longest[j] as f64,
+            ];
+            stats.push((group * LANES + j, figures));
         }
     }
-    let start = out.len() - tail.len();
-    let (mut n, mut sum, mut at) = (0usize, 0f64, 0usize);
-    for (k, &v) in tail.iter().enumerate() {
-        if v > bias {
-            n += 1;
-            sum += (v - bias).to_f64();
-            at += start + k;
-        }
-    }
-    n += count.iter().map(|&c| c as usize).sum::<usize>();
-    sum += excess.iter().map(|v| v.to_f64()).sum::<f64>();
-    at += positions.iter().map(|&p| p as usize).sum::<usize>();
-    let (mut run, mut longest) = (0usize, 0usize);
-    for &v in out {
-        run = if v > bias { run + 1 } else { 0 };
-        longest = longest.max(run);
-    }
-    (n, sum, at, longest)
+    stats
 }
 
 impl<T: Float> Layer<T> for MiniRocket<T> {
