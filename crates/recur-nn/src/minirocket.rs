@@ -398,14 +398,16 @@ fn above_biases<T: Float>(out: &[T], biases: &[T]) -> Vec<(usize, [f64; 4])> {
         // Unused lanes compare with +∞ and stay at zero.
         let mut bias = [T::from_f64(f64::INFINITY); LANES];
         bias[..chunk.len()].copy_from_slice(chunk);
-        let (mut count, mut excess, mut positions) = ([0u32; LANES], [T::ZERO; LANES], [0u32; LANES]);
+        let (mut count, mut excess, mut positions) = ([0u32; LANES], [T::ZERO; LANES], [T::ZERO; LANES]);
         let (mut run, mut longest) = ([0u32; LANES], [0u32; LANES]);
+        // Positions are summed as floats: exact in f32 up to 2^24, and never overflowing.
         for (t, &v) in out.iter().enumerate() {
+            let step = T::from_f64(t as f64);
             for j in 0..LANES {
                 let above = v > bias[j];
                 count[j] += u32::from(above);
                 excess[j] += if above { v - bias[j] } else { T::ZERO };
-                positions[j] += if above { t as u32 } else { 0 };
+                positions[j] += if above { step } else { T::ZERO };
                 run[j] = if above { run[j] + 1 } else { 0 };
                 longest[j] = longest[j].max(run[j]);
             }
@@ -414,7 +416,7 @@ fn above_biases<T: Float>(out: &[T], biases: &[T]) -> Vec<(usize, [f64; 4])> {
             let figures = [
                 count[j] as f64,
                 excess[j].to_f64(),
-                positions[j] as f64,
+                positions[j].to_f64(),
                 longest[j] as f64,
             ];
             stats.push((group * LANES + j, figures));
