@@ -52,6 +52,17 @@ pub fn minirocket_config(inputs: usize, outputs: usize, max_steps: usize) -> Res
     ModelConfig::from_json(&json!({"input_size": inputs, "layers": layers}).to_string())
 }
 
+/// `config` with every `minirocket` layer drawing its channels from `seed`.
+pub fn reseeded(config: &ModelConfig, seed: u64) -> ModelConfig {
+    let mut config = config.clone();
+    for layer in &mut config.layers {
+        if let LayerConfig::Minirocket(options) = layer {
+            options.seed = seed;
+        }
+    }
+    config
+}
+
 /// A user's config file split into the model part and its `training` section (an empty
 /// object when there is none).
 pub fn split_config(text: &str, source: &str) -> Result<(Value, Value)> {

@@ -255,10 +255,15 @@ pub fn fit_sequences(job: &FitJob) -> Result<FitOutcome> {
         if s.ensemble > 1 && job.verbose {
             recur_core::stderr_line!("ensemble member {} of {}", k + 1, s.ensemble);
         }
+        // The default classifier's channel draws follow the member's seed, as sktime's do.
+        let member_config = match default_minirocket {
+            true => architecture::reseeded(&config, seed),
+            false => config.clone(),
+        };
         let out = member_dir(&job.out, k);
         let member = Member {
             parts: parts.clone(),
-            config: &config,
+            config: &member_config,
             meta: &meta,
             train: &train_ex,
             val: val_ex.as_ref(),

@@ -2,14 +2,14 @@
 //! train (MiniRocket's features, pooling…) gets that dense layer by ridge regression on the
 //! features, as sktime's and the MiniRocket paper's `RidgeClassifierCV` does: features
 //! standardised, targets ±1 per class (or the standardised values), an intercept, and the
-//! penalty chosen among [`ALPHAS`] by the leave-one-out error over the training sequences,
+//! penalty chosen among [`alphas`] by the leave-one-out error over the training sequences,
 //! which a kernel form gives exactly for all of them at once. No validation split is needed,
 //! so every training sequence is used.
 
 use recur_core::math::dispatch;
 use recur_core::parallel::run_on_workers;
 use recur_core::{matmul, Seq, Transpose};
-use recur_nn::{LayerConfig, ModelConfig, NnError, Result};
+use recur_nn::{LayerConfig, Model, ModelConfig, NnError, Result};
 
 /// The penalties tried: ten points from 10⁻³ to 10³ on a log scale (sktime's choice).
 pub fn alphas() -> Vec<f64> {
@@ -23,34 +23,35 @@ pub const MAX_SEQUENCES: usize = 2500;
 
 /// Why `config` cannot be fitted in closed form, or `None` when it can: a stack whose last
 /// layer is a linear dense layer on one vector per sequence, after layers with nothing to
-/// train.
+/// train (checked on the built layers, so a layer with weights is never left untrained).
 pub fn unsuitable(config: &ModelConfig) -> Option<String> {
-    let Some((last, before)) = config.layers.split_last() else {
+    let Some(last) = config.layers.last() else {
         return Some("the ridge solver needs a stack of layers (a `layers` list), not a graph".into());
     };
     if !matches!(last, LayerConfig::Dense { activation, .. } if *activation == recur_nn::Activation::Linear) {
         return Some("the ridge solver fits a last dense layer without activation".into());
     }
-    let trainable = before.iter().find(|l| {
-        matches!(
-            l,
-            LayerConfig::Dense { .. }
-                | LayerConfig::Conv1d { .. }
-                | LayerConfig::BatchNorm { .. }
-                | LayerConfig::LayerNorm { .. }
-                | LayerConfig::Embedding { .. }
-                | LayerConfig::Lstm(_)
-                | LayerConfig::Gru(_)
-                | LayerConfig::SimpleRnn(_)
-                | LayerConfig::TimeDistributed { .. }
-        )
-    });
-    trainable.map(|l| {
+    let features = match Model::<f32>::for_loading(features_config(config)) {
+        Ok(model) => model,
+        Err(e) => return Some(format!("the ridge solver cannot build the layers before the last: {e}")),
+    };
+    let trainable = features.named_params().into_iter().find(|(_, p)| p.trainable);
+    trainable.map(|(name, _)| {
         format!(
-            "the ridge solver fits only the last dense layer, but a {} layer before it has weights to train",
-            l.kind()
+            "the ridge solver fits only the last dense layer, but the layers before it have weights to \
+             train ({name})"
         )
     })
+}
+
+/// The layers of a stack before its last one (the features the ridge solver regresses on),
+/// without classes or metadata.
+pub fn features_config(config: &ModelConfig) -> ModelConfig {
+    let mut head = config.clone();
+    head.layers.pop();
+    head.classes.clear();
+    head.metadata.clear();
+    head
 }
 
 /// A fitted linear head: `weight [outputs, features]` (PyTorch's layout) and `bias`, with the
@@ -83,9 +84,15 @@ fn bias_rows_of(row: &[f64], n: usize) -> Vec<f64> {
 /// for the penalties on `threads` cores.
 pub fn fit(features: &Seq<f32>, targets: &[f64], outputs: usize, threads: usize) -> Result<RidgeHead> {
     let (n, d) = (features.batch, features.features);
-    if n < 2 || targets.len() != n * outputs {
+    if n < 2 {
         return Err(NnError::Input(format!(
-            "the ridge solver needs at least two training sequences with targets, got {n}"
+            "the ridge solver needs at least two training sequences, got {n}"
+        )));
+    }
+    if d == 0 || outputs == 0 || targets.len() != n * outputs {
+        return Err(NnError::Input(format!(
+            "the ridge solver needs features and {n} × {outputs} targets, got {d} features and {} targets",
+            targets.len()
         )));
     }
     // Standardised features (a feature constant over the training set keeps scale 1).
@@ -100,9 +107,11 @@ pub fn fit(features: &Seq<f32>, targets: &[f64], outputs: usize, threads: usize)
             *s += (v as f64 - m).powi(2);
         }
     }
-    scale.iter_mut().for_each(|s| {
+    // A feature whose spread is within rounding of its level is constant: dividing by that
+    // spread would give the saved f32 weights a cancellation they cannot carry.
+    scale.iter_mut().zip(&mean).for_each(|(s, m)| {
         let sd = (*s / n as f64).sqrt();
-        *s = if sd > 1e-12 { sd } else { 1.0 };
+        *s = if sd > 1e-6 * m.abs().max(1.0) { sd } else { 1.0 };
     });
     // The standardised features in f64, a block of columns at a time (the whole matrix would
     // be n × d doubles: 170 MB on PLAID).

@@ -7,8 +7,9 @@ use crate::split::sorted_batches;
 use crate::task::Target;
 use crate::{FitJob, Member, Solver, Task};
 use recur_core::{stderr_line, Rng, Seq};
+use recur_nn::model_dir::member_dir;
 use recur_nn::{model_dir, Model, ModelConfig, NnError, Result};
-use recur_train::{distributed, predict_parallel, EpochRecord, FitReport};
+use recur_train::{checkpoint, distributed, predict_parallel, EpochRecord, FitReport};
 use std::time::Instant;
 
 /// Which solver a run uses: the ridge solver needs every training sequence in one process,
@@ -27,19 +28,27 @@ pub(crate) struct SolverPlan {
     /// No config was given.
     default_model: bool,
     parts: bool,
+    /// `--resume` with a checkpoint in the output folder: a gradient run to continue.
+    resuming: bool,
 }
 
 impl SolverPlan {
     /// The plan for `job`; `parts`: a training file per rank.
     pub(crate) fn new(job: &FitJob, parts: bool) -> Self {
         let task = Task::of(&job.train.targets);
+        let resuming = job.resume && checkpoint::exists(&member_dir(&job.out, 0));
         SolverPlan {
-            asked: job.settings.solver,
+            // Only gradient training leaves a checkpoint: resuming one continues it.
+            asked: match job.settings.solver {
+                Solver::Auto if resuming => Solver::Gradient,
+                asked => asked,
+            },
             possible: !task.per_step() && !parts,
             small: job.train.len() <= ridge::MAX_SEQUENCES,
             default_classifier: job.config.is_none() && task == Task::Classify,
             default_model: job.config.is_none(),
             parts,
+            resuming,
         }
     }
 
@@ -64,6 +73,12 @@ impl SolverPlan {
                 task.describe(),
                 if self.parts { "a file per rank" } else { "these targets" }
             ))),
+            Solver::Ridge if self.resuming => Err(NnError::Config(
+                "training: --resume continues the gradient run checkpointed in the output folder, and \
+                 the ridge solver keeps no checkpoint: resume with --solver gradient, or start over \
+                 with --force"
+                    .into(),
+            )),
             Solver::Ridge => match ridge::unsuitable(config) {
                 Some(why) => Err(NnError::Config(format!("training: {why}"))),
                 None => Ok(true),
@@ -112,11 +127,7 @@ impl Member<'_> {
 pub(crate) fn ridge_member(member: &Member, mut model: Model<f32>, threads: usize) -> Result<(Model<f32>, FitReport)> {
     let start = Instant::now();
     let last = member.config.layers.len() - 1;
-    let mut head_config = member.config.clone();
-    head_config.layers.truncate(last);
-    head_config.classes.clear();
-    head_config.metadata.clear();
-    let mut features_model = Model::<f32>::for_loading(head_config)?;
+    let mut features_model = Model::<f32>::for_loading(ridge::features_config(member.config))?;
     // The feature layers' tensors are the first ones of the whole model.
     features_model.copy_values_from(&model);
     let (n, d) = (member.train.len(), features_model.output_shape().features);

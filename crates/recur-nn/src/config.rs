@@ -313,6 +313,7 @@ impl LayerConfig {
             }
             LayerConfig::Minirocket(o) => {
                 needs_time()?;
+                positive("input features", input.features)?;
                 o.check()?;
                 Ok(Shape {
                     features: o.output_features(),

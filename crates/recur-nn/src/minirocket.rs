@@ -101,6 +101,22 @@ impl MiniRocketOptions {
         if self.length == 0 {
             return Err("length must be at least 1".into());
         }
+        // Beyond these a layer's buffers (a sequence padded by half the largest dilation's
+        // span on each side, the output row) would not fit in memory.
+        let most = crate::graph::MAX_WIDTH;
+        if self.length > most {
+            return Err(format!(
+                "length {} is more steps than recur allows ({most})",
+                self.length
+            ));
+        }
+        if self.features > most / Pooling::Multi.statistics() {
+            return Err(format!(
+                "features {} is more than recur allows ({})",
+                self.features,
+                most / Pooling::Multi.statistics()
+            ));
+        }
         Ok(())
     }
 }
@@ -191,7 +207,7 @@ impl<T: Float> MiniRocket<T> {
     /// The layer with its channels drawn from `options.seed` and biases at zero until
     /// [`Layer::adapt`] sets them from data.
     pub fn new(input: Shape, options: &MiniRocketOptions) -> Self {
-        let channels = input.features.max(1);
+        let channels = input.features;
         let spread = dilations(options.length, options.biases(), options.max_dilations);
         let mut rng = Rng::new(options.seed);
         let most = channels.min(TAPS);
@@ -515,11 +531,11 @@ impl<T: Float> Layer<T> for MiniRocket<T> {
         Ok(())
     }
     fn forward_flops_per_step(&self) -> usize {
-        // Per step: the nine-tap sums, four reads per kernel and channel, one comparison per
-        // feature.
+        // Per step: the nine-tap sums, four reads per kernel and channel, one comparison (and
+        // the other statistics' updates) per bias.
         let reads: usize = self.combinations.iter().map(|c| 4 * c.channels.len()).sum();
         let dilations = self.combinations.len() / KERNELS;
-        dilations * TAPS * self.input.features + reads + self.biases.len()
+        dilations * TAPS * self.input.features + reads + self.biases.len() * self.pooling.statistics()
     }
 }
 

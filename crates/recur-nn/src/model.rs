@@ -321,7 +321,9 @@ impl<T: Float> Model<T> {
         }
     }
 
-    /// Copies every tensor's values (not gradients) from a model of the same config.
+    /// Copies every tensor's values (not gradients) from a model of the same config, or, in
+    /// order, the first tensors of a model whose leading layers are this one's (e.g. a stack
+    /// without its last layer).
     pub fn copy_values_from(&mut self, other: &Model<T>) {
         for (dst, src) in self.params_mut().into_iter().zip(other.named_params()) {
             dst.value.copy_from_slice(&src.1.value);

@@ -275,10 +275,16 @@ fn fit_resume_continues_the_history() {
         &["--train", s(&train), "--out", s(&m), "--solver", "gradient"],
         "2",
     ));
-    ok(fit(
-        &["--train", s(&train), "--out", s(&m), "--resume", "--solver", "gradient"],
-        "4",
-    ));
+    // A ridge fit keeps no checkpoint: --resume continues the gradient run whatever the default
+    // solver, and refuses --solver ridge.
+    fails_with(
+        fit(
+            &["--train", s(&train), "--out", s(&m), "--resume", "--solver", "ridge"],
+            "4",
+        ),
+        "the ridge solver keeps no checkpoint",
+    );
+    ok(fit(&["--train", s(&train), "--out", s(&m), "--resume"], "4"));
     let h: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(m.join("history.json")).unwrap()).unwrap();
     let epochs: Vec<u64> = h["epochs"]
         .as_array()
@@ -404,7 +410,7 @@ fn fit_bad_input_and_settings_are_clear_errors() {
             ],
             "1",
         ),
-        "a gru layer before it has weights to train",
+        "the layers before it have weights to train",
     );
     // x must be floating point.
     npy(&d.join("x.npy"), "<i8", &[2, 3], i64s(&[1, 2, 3, 4, 5, 6]));
