@@ -459,5 +459,16 @@ mod tests {
                 .contains("rate must be in [0, 1)")
         );
         assert!(err(r#"{"input_size": 3, "layers": []}"#).contains("at least one layer"));
+        let minirocket = |options: &str| {
+            err(&format!(
+                r#"{{"input_size": 3, "layers": [{{"type": "minirocket", {options}}}, {{"type": "dense", "units": 2}}]}}"#
+            ))
+        };
+        assert!(minirocket(r#""length": 10, "features": 50"#).contains("features must be at least 84"));
+        assert!(minirocket(r#""length": 0"#).contains("length must be at least 1"));
+        assert!(minirocket(r#""length": 99999999999"#).contains("more steps than recur allows"));
+        assert!(minirocket(r#""length": 10, "features": 99999999999"#).contains("features 99999999999 is more"));
+        assert!(minirocket(r#""length": 10, "pooling": "max""#).contains("unknown variant `max`"));
+        assert!(minirocket(r#""features": 84"#).contains("missing field `length`"));
     }
 }
