@@ -21,12 +21,13 @@ pub(crate) struct SolverPlan {
     asked: Solver,
     /// Ridge can run: sequence-level targets, not a file per rank.
     possible: bool,
-    /// `auto` may pick ridge for this data (if the model suits it).
+    /// At most [`ridge::MAX_SEQUENCES`] training sequences: `auto` may pick ridge.
     small: bool,
     /// No config was given and the task is classification.
     default_classifier: bool,
     /// No config was given.
     default_model: bool,
+    /// A training file per rank.
     parts: bool,
     /// `--resume` with a checkpoint in the output folder: a gradient run to continue.
     resuming: bool,
