@@ -158,6 +158,9 @@ pub struct FitOutcome {
     /// The models' last layer was fitted in closed form (the ridge solver): each report holds
     /// one record, with the penalty and the leave-one-out figures.
     pub ridge: bool,
+    /// An ensemble of ridge classifiers on the same training sequences: the leave-one-out
+    /// accuracy of their averaged scores.
+    pub ensemble_loo_accuracy: Option<f64>,
 }
 
 /// Trains the model (or ensemble) of `job`, saving it in `job.out`.
@@ -220,7 +223,9 @@ pub fn fit_sequences(job: &FitJob) -> Result<FitOutcome> {
         reports: Vec::new(),
         meta: meta.clone(),
         ridge,
+        ensemble_loo_accuracy: None,
     };
+    let (mut member_loo, mut classes_in_order): (Vec<Vec<f64>>, Vec<usize>) = (Vec::new(), Vec::new());
     for k in 0..s.ensemble {
         let seed = s.seed + k as u64;
         let (train_ex, val_ex) = match (job.val, &val_labels) {
@@ -273,10 +278,25 @@ pub fn fit_sequences(job: &FitJob) -> Result<FitOutcome> {
             out,
             verbose: job.verbose,
         };
-        let (model, report) = member.train()?;
-        outcome.models.push(model);
-        outcome.reports.push(report);
+        let fitted = member.train()?;
+        outcome.models.push(fitted.model);
+        outcome.reports.push(fitted.report);
+        // Members fitted on the same sequences (no held-out part) can be scored together.
+        if val_split == 0.0 {
+            member_loo.extend(fitted.loo_predictions);
+        }
+        if k == 0 {
+            classes_in_order = train_ex
+                .targets
+                .iter()
+                .filter_map(|t| match t {
+                    task::Target::Class(c) => Some(*c),
+                    _ => None,
+                })
+                .collect();
+        }
     }
+    outcome.ensemble_loo_accuracy = solve::ensemble_loo_accuracy(&member_loo, &classes_in_order, outputs);
     Ok(outcome)
 }
 
@@ -320,7 +340,7 @@ struct Member<'a> {
 }
 
 impl Member<'_> {
-    fn train(&self) -> Result<(Model<f32>, FitReport)> {
+    fn train(&self) -> Result<solve::MemberFit> {
         let s = &self.meta.training;
         // With a part of the data per rank, each rank batches its own part with its share of
         // the global batch, and the epoch lasts as long as the longest part.
@@ -394,6 +414,10 @@ impl Member<'_> {
                 Ok(metrics)
             },
         )?;
-        Ok((trainer.model, report))
+        Ok(solve::MemberFit {
+            model: trainer.model,
+            report,
+            loo_predictions: None,
+        })
     }
 }

@@ -125,7 +125,7 @@ impl Member<'_> {
 /// Fits a member's last dense layer by ridge regression on the features the layers before it
 /// give, and saves the model (rank 0 only): one "epoch" in the report, with the penalty and
 /// the leave-one-out scores (and the validation scores, when there is a validation set).
-pub(crate) fn ridge_member(member: &Member, mut model: Model<f32>, threads: usize) -> Result<(Model<f32>, FitReport)> {
+pub(crate) fn ridge_member(member: &Member, mut model: Model<f32>, threads: usize) -> Result<MemberFit> {
     let start = Instant::now();
     let last = member.config.layers.len() - 1;
     let mut features_model = Model::<f32>::for_loading(ridge::features_config(member.config))?;
@@ -205,13 +205,58 @@ pub(crate) fn ridge_member(member: &Member, mut model: Model<f32>, threads: usiz
         lr: 0.0,
         seconds,
     };
-    Ok((
+    Ok(MemberFit {
         model,
-        FitReport {
+        report: FitReport {
             best_value: record.loss,
             history: vec![record],
             best_epoch: 1,
             stopped_early: false,
         },
-    ))
+        loo_predictions: Some(head.loo_predictions),
+    })
+}
+
+/// What training one member gives.
+pub(crate) struct MemberFit {
+    /// The kept weights.
+    pub(crate) model: Model<f32>,
+    /// Its epochs (one record for the ridge solver).
+    pub(crate) report: FitReport,
+    /// The ridge solver's leave-one-out scores, `[n, outputs]` in training order.
+    pub(crate) loo_predictions: Option<Vec<f64>>,
+}
+
+/// The leave-one-out accuracy of an ensemble of ridge fits on the same training sequences:
+/// each sequence's scores averaged over the members (each left it out), against its class.
+pub(crate) fn ensemble_loo_accuracy(members: &[Vec<f64>], classes: &[usize], outputs: usize) -> Option<f64> {
+    if members.len() < 2 || classes.is_empty() || members.iter().any(|m| m.len() != classes.len() * outputs) {
+        return None;
+    }
+    let right = classes
+        .iter()
+        .enumerate()
+        .filter(|&(i, &k)| {
+            let mean = |j: usize| members.iter().map(|m| m[i * outputs + j]).sum::<f64>();
+            (0..outputs).max_by(|&a, &b| mean(a).total_cmp(&mean(b))) == Some(k)
+        })
+        .count();
+    Some(right as f64 / classes.len() as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ensemble_loo_accuracy;
+
+    /// The members' scores are averaged before the argmax: two members each wrong on a
+    /// different sequence, but by less than the other is right, make a right ensemble.
+    #[test]
+    fn ensemble_loo_accuracy_averages_the_members_scores() {
+        let classes = [0, 1];
+        let a = vec![0.6, 0.4, 0.55, 0.45];
+        let b = vec![0.45, 0.55, 0.2, 0.8];
+        assert_eq!(ensemble_loo_accuracy(&[a.clone(), b.clone()], &classes, 2), Some(1.0));
+        assert_eq!(ensemble_loo_accuracy(&[a], &classes, 2), None);
+        assert_eq!(ensemble_loo_accuracy(&[b.clone(), b[..2].to_vec()], &classes, 2), None);
+    }
 }

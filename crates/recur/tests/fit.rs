@@ -116,6 +116,12 @@ fn fit_classifier_from_ts_learns_evaluates_and_runs() {
         "{out}"
     );
     assert!(!m.join("learning_curve.png").exists());
+    // An ensemble of ridge fits is scored by leave-one-out as a whole.
+    let out = ok(fit(
+        &["--train", s(&train), "--out", s(&d.join("ens")), "--ensemble", "2"],
+        "1",
+    ));
+    assert!(out.contains("member 1 of 2; the ensemble's loo_accuracy"), "{out}");
     // Distorted training sequences still learn the classes.
     let augmented = d.join("augmented");
     let args = [

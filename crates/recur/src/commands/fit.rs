@@ -367,10 +367,10 @@ pub fn fit(mut args: FitArgs) -> Result<()> {
         } else {
             format!(": {}", figures.join("  "))
         },
-        if outcome.models.len() > 1 {
-            format!(" (member 1 of {})", outcome.models.len())
-        } else {
-            String::new()
+        match (outcome.models.len(), outcome.ensemble_loo_accuracy) {
+            (1, _) => String::new(),
+            (n, Some(acc)) => format!(" (member 1 of {n}; the ensemble's loo_accuracy {acc:.4})"),
+            (n, None) => format!(" (member 1 of {n})"),
         }
     );
     Ok(())
