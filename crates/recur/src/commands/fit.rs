@@ -87,7 +87,8 @@ pub struct FitArgs {
     /// for one class per sequence (see --solver), else a conv + BiGRU.
     #[arg(long)]
     config: Option<PathBuf>,
-    /// Continue the run checkpointed in --out (give the same data and settings).
+    /// Continue the run checkpointed in --out (give the same data and settings); only gradient
+    /// training keeps a checkpoint, so resuming one trains by gradient.
     #[arg(long)]
     resume: bool,
     /// Replace a model already in --out.
@@ -182,8 +183,9 @@ pub struct Knobs {
     sequence_norm: Option<String>,
     /// How the weights are found: gradient (mini-batches), ridge (the last dense layer in
     /// closed form, after layers with nothing to train, such as minirocket) or auto (ridge
-    /// where it applies; the default classifier is then MiniRocket's features with a ridge
-    /// head) [default: auto].
+    /// where it applies: one target per sequence, one process, at most 2,500 sequences and
+    /// such a model; the default classifier is then MiniRocket's features with a ridge head)
+    /// [default: auto].
     #[arg(long)]
     solver: Option<String>,
     /// Share of the training file held out for validation when no --val is given; 0 keeps
