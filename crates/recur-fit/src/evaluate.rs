@@ -56,6 +56,11 @@ pub fn predict(models: &[Model<f32>], ex: &Examples, meta: &FitMeta, threads: us
     Ok(sum)
 }
 
+/// The index of the largest value (the predicted class of a row of scores; 0 for none).
+pub fn argmax(row: &[f64]) -> usize {
+    (0..row.len()).max_by(|&a, &b| row[a].total_cmp(&row[b])).unwrap_or(0)
+}
+
 /// Scores of predictions against the examples' targets.
 #[derive(Clone, Debug, Default)]
 pub struct Scores {
@@ -108,7 +113,7 @@ pub fn score(outputs: &Outputs, ex: &Examples, meta: &FitMeta, outputs_per_posit
             _ => Vec::new(),
         };
         for (p, &c) in out.chunks(k).zip(&truth) {
-            let best = (0..p.len()).max_by(|&a, &b| p[a].total_cmp(&p[b])).unwrap_or(0);
+            let best = argmax(p);
             loss -= p[c].max(1e-12).ln();
             s.confusion[c][best] += 1;
             s.n += 1;

@@ -22,7 +22,7 @@ pub mod task;
 
 pub use architecture::{check_config, default_config, minirocket_config, model_config, split_config};
 pub use evaluate::{predict, score, Outputs, Scores};
-pub use settings::{Settings, Solver};
+pub use settings::{InputEncoding, Settings, Solver};
 pub use task::{Examples, FitMeta, Scaling, Task, META_KEY};
 
 use recur_core::parallel::default_threads;
@@ -225,7 +225,7 @@ pub fn fit_sequences(job: &FitJob) -> Result<FitOutcome> {
         ridge,
         ensemble_loo_accuracy: None,
     };
-    let (mut member_loo, mut classes_in_order): (Vec<Vec<f64>>, Vec<usize>) = (Vec::new(), Vec::new());
+    let mut member_loo = Vec::new();
     for k in 0..s.ensemble {
         let seed = s.seed + k as u64;
         let (train_ex, val_ex) = match (job.val, &val_labels) {
@@ -283,20 +283,10 @@ pub fn fit_sequences(job: &FitJob) -> Result<FitOutcome> {
         outcome.reports.push(fitted.report);
         // Members fitted on the same sequences (no held-out part) can be scored together.
         if val_split == 0.0 {
-            member_loo.extend(fitted.loo_predictions);
-        }
-        if k == 0 {
-            classes_in_order = train_ex
-                .targets
-                .iter()
-                .filter_map(|t| match t {
-                    task::Target::Class(c) => Some(*c),
-                    _ => None,
-                })
-                .collect();
+            member_loo.extend(fitted.leave_one_out);
         }
     }
-    outcome.ensemble_loo_accuracy = solve::ensemble_loo_accuracy(&member_loo, &classes_in_order, outputs);
+    outcome.ensemble_loo_accuracy = solve::ensemble_loo_accuracy(&member_loo, outputs);
     Ok(outcome)
 }
 
@@ -417,7 +407,7 @@ impl Member<'_> {
         Ok(solve::MemberFit {
             model: trainer.model,
             report,
-            loo_predictions: None,
+            leave_one_out: None,
         })
     }
 }

@@ -9,6 +9,7 @@
 use recur_core::math::dispatch;
 use recur_core::parallel::run_on_workers;
 use recur_core::{matmul, Seq, Transpose};
+use recur_nn::layer::bias_rows;
 use recur_nn::{LayerConfig, Model, ModelConfig, NnError, Result};
 
 /// The penalties tried: ten points from 10⁻³ to 10³ on a log scale (sktime's choice).
@@ -74,11 +75,6 @@ pub struct RidgeHead {
 
 /// Feature columns standardised and multiplied at a time.
 const BLOCK: usize = 2048;
-
-/// `n` copies of `row`, one after the other.
-fn bias_rows_of(row: &[f64], n: usize) -> Vec<f64> {
-    row.iter().copied().cycle().take(row.len() * n).collect()
-}
 
 /// Fits `targets [n, outputs]` on `features [n, d]` (f32 rows as a model gives them), solving
 /// for the penalties on `threads` cores.
@@ -194,7 +190,7 @@ pub fn fit(features: &Seq<f32>, targets: &[f64], outputs: usize, threads: usize)
         );
     }
     // The fitted training values Z·W + ȳ = K·c + ȳ.
-    let mut fitted = bias_rows_of(&target_mean, n);
+    let mut fitted = bias_rows(n, &target_mean);
     matmul(
         n,
         outputs,

@@ -84,6 +84,17 @@ pub enum LogInputs {
     Off,
 }
 
+/// How inputs reach the model, every setting resolved (see [`Settings::input_encoding`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InputEncoding {
+    /// Standardise each channel with the training set's statistics.
+    pub standardize: bool,
+    /// The signed log.
+    pub log_inputs: LogInputs,
+    /// Per-sequence standardisation.
+    pub sequence_norm: SequenceNorm,
+}
+
 /// How the model's weights are found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -263,25 +274,36 @@ impl Settings {
     /// PLAID and the same on JapaneseVowels); otherwise standardised channels, `auto` signed
     /// log and appended per-sequence channels.
     pub fn for_model(&self, default_minirocket: bool) -> Settings {
-        let mut s = self.clone();
-        s.standardize = Some(s.standardize.unwrap_or(!default_minirocket));
-        s.log_inputs = Some(s.log_inputs.unwrap_or(if default_minirocket {
-            LogInputs::Off
-        } else {
-            LogInputs::Auto
-        }));
-        s.sequence_norm = Some(self.sequence_norm_for(default_minirocket));
-        s
+        let encoding = self.input_encoding(default_minirocket);
+        Settings {
+            standardize: Some(encoding.standardize),
+            log_inputs: Some(encoding.log_inputs),
+            sequence_norm: Some(encoding.sequence_norm),
+            ..self.clone()
+        }
     }
 
-    /// The per-sequence standardisation in use: the one set, or the default for the model
-    /// (`default_minirocket`: the default model of the ridge solver).
-    pub fn sequence_norm_for(&self, default_minirocket: bool) -> SequenceNorm {
-        self.sequence_norm.unwrap_or(if default_minirocket {
-            SequenceNorm::Off
-        } else {
-            SequenceNorm::Append
-        })
+    /// The input encoding in use: each setting as set, or its default for the model
+    /// (`default_minirocket`: the default model of the ridge solver; see
+    /// [`Settings::for_model`]).
+    pub fn input_encoding(&self, default_minirocket: bool) -> InputEncoding {
+        let defaults = match default_minirocket {
+            true => InputEncoding {
+                standardize: false,
+                log_inputs: LogInputs::Off,
+                sequence_norm: SequenceNorm::Off,
+            },
+            false => InputEncoding {
+                standardize: true,
+                log_inputs: LogInputs::Auto,
+                sequence_norm: SequenceNorm::Append,
+            },
+        };
+        InputEncoding {
+            standardize: self.standardize.unwrap_or(defaults.standardize),
+            log_inputs: self.log_inputs.unwrap_or(defaults.log_inputs),
+            sequence_norm: self.sequence_norm.unwrap_or(defaults.sequence_norm),
+        }
     }
 
     /// The settings of gradient training that differ from their defaults (the ridge solver

@@ -1,7 +1,7 @@
 //! What runs outside the gradient loop: the choice of solver, setting data-dependent layers
 //! (MiniRocket's biases) before training, and the closed-form ridge solver.
 
-use crate::evaluate::{outputs_with, score};
+use crate::evaluate::{argmax, outputs_with, score};
 use crate::ridge;
 use crate::split::sorted_batches;
 use crate::task::Target;
@@ -166,7 +166,6 @@ pub(crate) fn ridge_member(member: &Member, mut model: Model<f32>, threads: usiz
         }
     }
     let fitted = &head.fitted;
-    let argmax = |row: &[f64]| (0..row.len()).max_by(|&a, &b| row[a].total_cmp(&row[b])).unwrap_or(0);
     let share_right = |predictions: &[f64]| {
         let right = predictions
             .chunks_exact(outputs)
@@ -213,7 +212,10 @@ pub(crate) fn ridge_member(member: &Member, mut model: Model<f32>, threads: usiz
             best_epoch: 1,
             stopped_early: false,
         },
-        loo_predictions: Some(head.loo_predictions),
+        leave_one_out: Some(LeaveOneOut {
+            predictions: head.loo_predictions,
+            classes,
+        }),
     })
 }
 
@@ -223,22 +225,34 @@ pub(crate) struct MemberFit {
     pub(crate) model: Model<f32>,
     /// Its epochs (one record for the ridge solver).
     pub(crate) report: FitReport,
-    /// The ridge solver's leave-one-out scores, `[n, outputs]` in training order.
-    pub(crate) loo_predictions: Option<Vec<f64>>,
+    /// The ridge solver's leave-one-out scores.
+    pub(crate) leave_one_out: Option<LeaveOneOut>,
+}
+
+/// A ridge fit's leave-one-out scores of its training sequences.
+pub(crate) struct LeaveOneOut {
+    /// Scores, `[n, outputs]` in training order.
+    predictions: Vec<f64>,
+    /// Each sequence's class (empty for values).
+    classes: Vec<usize>,
 }
 
 /// The leave-one-out accuracy of an ensemble of ridge fits on the same training sequences:
 /// each sequence's scores averaged over the members (each left it out), against its class.
-pub(crate) fn ensemble_loo_accuracy(members: &[Vec<f64>], classes: &[usize], outputs: usize) -> Option<f64> {
-    if members.len() < 2 || classes.is_empty() || members.iter().any(|m| m.len() != classes.len() * outputs) {
+pub(crate) fn ensemble_loo_accuracy(members: &[LeaveOneOut], outputs: usize) -> Option<f64> {
+    let classes = &members.first()?.classes;
+    let aligned = members.iter().all(|m| m.predictions.len() == classes.len() * outputs);
+    if members.len() < 2 || classes.is_empty() || !aligned {
         return None;
     }
     let right = classes
         .iter()
         .enumerate()
         .filter(|&(i, &k)| {
-            let mean = |j: usize| members.iter().map(|m| m[i * outputs + j]).sum::<f64>();
-            (0..outputs).max_by(|&a, &b| mean(a).total_cmp(&mean(b))) == Some(k)
+            let summed: Vec<f64> = (0..outputs)
+                .map(|j| members.iter().map(|m| m.predictions[i * outputs + j]).sum())
+                .collect();
+            argmax(&summed) == k
         })
         .count();
     Some(right as f64 / classes.len() as f64)
@@ -246,17 +260,20 @@ pub(crate) fn ensemble_loo_accuracy(members: &[Vec<f64>], classes: &[usize], out
 
 #[cfg(test)]
 mod tests {
-    use super::ensemble_loo_accuracy;
+    use super::{ensemble_loo_accuracy, LeaveOneOut};
 
     /// The members' scores are averaged before the argmax: two members each wrong on a
     /// different sequence, but by less than the other is right, make a right ensemble.
     #[test]
     fn ensemble_loo_accuracy_averages_the_members_scores() {
-        let classes = [0, 1];
-        let a = vec![0.6, 0.4, 0.55, 0.45];
-        let b = vec![0.45, 0.55, 0.2, 0.8];
-        assert_eq!(ensemble_loo_accuracy(&[a.clone(), b.clone()], &classes, 2), Some(1.0));
-        assert_eq!(ensemble_loo_accuracy(&[a], &classes, 2), None);
-        assert_eq!(ensemble_loo_accuracy(&[b.clone(), b[..2].to_vec()], &classes, 2), None);
+        let member = |predictions: Vec<f64>| LeaveOneOut {
+            predictions,
+            classes: vec![0, 1],
+        };
+        let a = || member(vec![0.6, 0.4, 0.55, 0.45]);
+        let b = || member(vec![0.45, 0.55, 0.2, 0.8]);
+        assert_eq!(ensemble_loo_accuracy(&[a(), b()], 2), Some(1.0));
+        assert_eq!(ensemble_loo_accuracy(&[a()], 2), None);
+        assert_eq!(ensemble_loo_accuracy(&[b(), member(vec![0.45, 0.55])], 2), None);
     }
 }

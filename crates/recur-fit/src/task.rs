@@ -181,7 +181,10 @@ impl FitMeta {
     /// magnitudes vary.
     pub fn measure_across(train: &SequenceSet, settings: &Settings, sum: &mut dyn FnMut(&mut [f64])) -> FitMeta {
         let task = Task::of(&train.targets);
-        let log_inputs = match settings.log_inputs.unwrap_or(LogInputs::Auto) {
+        // Settings left unset take the defaults of a model other than the default MiniRocket
+        // (`fit_sequences` resolves them for its model first).
+        let encoding = settings.input_encoding(false);
+        let log_inputs = match encoding.log_inputs {
             LogInputs::On => true,
             LogInputs::Off => false,
             LogInputs::Auto => {
@@ -190,7 +193,7 @@ impl FitMeta {
                 vote[0] > 0.0
             }
         };
-        let input = if settings.standardize.unwrap_or(true) {
+        let input = if encoding.standardize {
             let logged: Vec<Vec<f32>>;
             let rows: Vec<&[f32]> = if log_inputs {
                 logged = train
@@ -219,7 +222,7 @@ impl FitMeta {
             task,
             dims: train.dims,
             input,
-            sequence_norm: settings.sequence_norm_for(false),
+            sequence_norm: encoding.sequence_norm,
             log_inputs,
             target,
             training: settings.clone(),

@@ -298,7 +298,7 @@ pub fn fit(mut args: FitArgs) -> Result<()> {
     };
     let settings = Settings::from_json(args.knobs.merge_into(section))?;
     // The model's input width depends on the settings (sequence_norm adds channels).
-    let width = settings.sequence_norm_for(false).width(train.dims);
+    let width = settings.input_encoding(false).sequence_norm.width(train.dims);
     let config = match model {
         Some((model, source)) => Some(model_config(model, width, &source)?),
         None => None,

@@ -202,7 +202,7 @@ fn print_labels(outputs: &Outputs, classes: &[String], task: Task, k: usize) {
             .chunks(k.max(1))
             .map(|p| {
                 if task.is_classification() {
-                    let best = (0..p.len()).max_by(|&a, &b| p[a].total_cmp(&p[b])).unwrap_or(0);
+                    let best = recur_fit::evaluate::argmax(p);
                     classes.get(best).cloned().unwrap_or_else(|| best.to_string())
                 } else {
                     p.iter().map(|v| format!("{v:.6}")).collect::<Vec<_>>().join(",")
