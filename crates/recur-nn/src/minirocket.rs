@@ -318,10 +318,17 @@ impl<T: Float> MiniRocket<T> {
         (padded, steps, row)
     }
 
-    /// Every combination's convolution of one padded sequence, handed to `each` with the
-    /// combination (whole-sequence outputs, `steps` values).
+    /// The convolution of one padded sequence by every combination whose index is `wanted`,
+    /// handed to `each` with the combination (whole-sequence outputs, `steps` values).
     #[inline(always)]
-    fn convolve(&self, padded: &[T], steps: usize, row: usize, mut each: impl FnMut(&Combination, &[T])) {
+    fn convolve(
+        &self,
+        padded: &[T],
+        steps: usize,
+        row: usize,
+        wanted: impl Fn(usize) -> bool,
+        mut each: impl FnMut(&Combination, &[T]),
+    ) {
         let margin = (TAPS / 2) * self.largest_dilation;
         let channels = padded.len() / row;
         let shifted = |c: usize, tap: usize, d: usize| {
@@ -331,7 +338,10 @@ impl<T: Float> MiniRocket<T> {
         let mut window_sums = vec![T::ZERO; channels * steps];
         let mut out = vec![T::ZERO; steps];
         let mut dilation = 0;
-        for combination in &self.combinations {
+        for (index, combination) in self.combinations.iter().enumerate() {
+            if !wanted(index) {
+                continue;
+            }
             let d = combination.dilation;
             if d != dilation {
                 // The sum over all nine taps, shared by the 84 kernels of a dilation: each
@@ -370,6 +380,7 @@ impl<T: Float> MiniRocket<T> {
             &padded,
             steps,
             width,
+            |_| true,
             #[inline(always)]
             |combination, out| {
                 let features = combination.features.clone();
@@ -513,18 +524,16 @@ impl<T: Float> Layer<T> for MiniRocket<T> {
             let b = group[0].0;
             let wanted: Vec<usize> = group.iter().map(|&(_, i)| i).collect();
             let (padded, steps, width) = self.padded_channels(x, b);
-            let mut index = 0;
             let mut sorted = Vec::with_capacity(steps);
-            self.convolve(&padded, steps, width, |combination, out| {
-                if wanted.binary_search(&index).is_ok() {
-                    sorted.clear();
-                    sorted.extend(out.iter().map(|v| v.to_f64()));
-                    sorted.sort_unstable_by(f64::total_cmp);
-                    for f in combination.features.clone() {
-                        biases[f] = T::from_f64(quantile(&sorted, levels[f]));
-                    }
+            // Only the convolutions whose biases come from this sequence.
+            let picked = |index: usize| wanted.binary_search(&index).is_ok();
+            self.convolve(&padded, steps, width, picked, |combination, out| {
+                sorted.clear();
+                sorted.extend(out.iter().map(|v| v.to_f64()));
+                sorted.sort_unstable_by(f64::total_cmp);
+                for f in combination.features.clone() {
+                    biases[f] = T::from_f64(quantile(&sorted, levels[f]));
                 }
-                index += 1;
             });
         }
         self.biases.value = biases;
