@@ -480,7 +480,8 @@ fn fit_default_on_archive_sets_is_within_three_points_of_minirocket() {
         );
         let mut sum = 0.0;
         for seed in ["1", "2", "3"] {
-            let m = temp_dir(&format!("fit-{name}-{seed}")).join("m");
+            let scratch = temp_dir(&format!("fit-{name}-{seed}"));
+            let m = scratch.join("m");
             let args = [
                 "fit",
                 "--train",

@@ -344,7 +344,7 @@ fn mpi_library_missing_at_run_time_is_an_error() {
     // An unloadable libmpi stands in for a machine without Open MPI.
     std::fs::write(d.join("libmpi.so.40"), b"").unwrap();
     let o = Command::new(env!("CARGO_BIN_EXE_recur"))
-        .env("LD_LIBRARY_PATH", &d)
+        .env("LD_LIBRARY_PATH", d.as_os_str())
         .arg("--help")
         .output()
         .unwrap();

@@ -244,7 +244,8 @@ fn train_dates(model: &Path, dates: &str, epochs: &str, extra: &[&str]) {
 /// Scheduled sampling trains (its semantics are checked in the crate's unit tests).
 #[test]
 fn seq2seq_trains_with_scheduled_sampling() {
-    let model = temp_dir("s2s-sampling").join("m");
+    let scratch = temp_dir("s2s-sampling");
+    let model = scratch.join("m");
     train_dates(&model, "400", "3", &["--scheduled-sampling", "0.5"]);
     let settings = std::fs::read_to_string(model.join("seq2seq.json")).unwrap();
     assert!(settings.contains("\"scheduled_sampling\": 0.5"), "{settings}");

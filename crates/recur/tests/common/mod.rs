@@ -3,7 +3,7 @@
 // Each test file uses its own subset of these.
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// Runs the `recur` binary with `args`.
@@ -14,12 +14,38 @@ pub fn recur(args: &[&str]) -> Output {
         .expect("run recur")
 }
 
+/// A scratch folder, removed when it goes out of scope unless the test is failing (then it is
+/// kept to look at).
+#[derive(Debug)]
+pub struct Scratch(PathBuf);
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for Scratch {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
 /// An empty scratch folder unique to this test process.
-pub fn temp_dir(name: &str) -> PathBuf {
+pub fn temp_dir(name: &str) -> Scratch {
     let d = std::env::temp_dir().join(format!("recur-cli-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
-    d
+    Scratch(d)
 }
 
 /// Asserts a clean failure: non-zero exit, stderr containing `needle`, no panic.
