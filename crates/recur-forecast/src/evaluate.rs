@@ -47,12 +47,12 @@ pub struct Coverage {
     pub mean: f64,
 }
 
-/// Coverage of the intervals `forecasts[o][h] ± half_width[h]` of `actual[origins[o] + h]`.
-pub fn coverage(actual: &[f64], origins: &[usize], forecasts: &[Vec<f64>], half_width: &[f64]) -> Coverage {
+/// Coverage of the intervals `forecasts[o][h] ± half_widths[o][h]` of `actual[origins[o] + h]`.
+pub fn coverage(actual: &[f64], origins: &[usize], forecasts: &[Vec<f64>], half_widths: &[Vec<f64>]) -> Coverage {
     let n = origins.len().max(1) as f64;
-    let mut per_horizon = vec![0.0; half_width.len()];
-    for (&origin, forecast) in origins.iter().zip(forecasts) {
-        for (h, (f, w)) in forecast.iter().zip(half_width).enumerate() {
+    let mut per_horizon = vec![0.0; forecasts.first().map_or(0, Vec::len)];
+    for ((&origin, forecast), widths) in origins.iter().zip(forecasts).zip(half_widths) {
+        for (h, (f, w)) in forecast.iter().zip(widths).enumerate() {
             if (actual[origin + h] - f).abs() <= *w {
                 per_horizon[h] += 1.0 / n;
             }
@@ -92,7 +92,7 @@ mod tests {
         // Origin 14 (weekday 0, 100) after 13 (weekday 6, 160): errors 60 and 50; origin 20
         // (weekday 6, 160) after 19 (weekday 5, 150): errors 10 and 50 (value 100 at day 21).
         assert_eq!(e.mae, vec![35.0, 50.0]);
-        let c = coverage(&values, &origins, &naive, &[40.0, 50.0]);
+        let c = coverage(&values, &origins, &naive, &[vec![40.0, 50.0], vec![40.0, 50.0]]);
         assert_eq!(c.per_horizon, vec![0.5, 1.0]);
         assert_eq!(c.mean, 0.75);
     }

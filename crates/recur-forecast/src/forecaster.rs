@@ -7,6 +7,7 @@
 //! feature settings, the scaling and the interval, so new data is encoded exactly as in training.
 
 use crate::features::{Encoding, FeatureSpec, Features, OutputKind};
+use crate::interval::{origin_errors, Interval, LaterErrors, OriginErrors};
 use crate::models::output_kind;
 use recur_core::Seq;
 use recur_data::{dates, Covariate, DailySeries};
@@ -21,33 +22,6 @@ pub const SETTINGS_FILE: &str = "forecast.json";
 
 /// Marks a settings file as recur's, so another JSON file is refused by name.
 const FORMAT: &str = "recur-forecast-1";
-
-/// Symmetric prediction intervals: the forecast plus or minus a half-width per horizon.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Interval {
-    /// Nominal coverage, e.g. 0.8.
-    pub level: f64,
-    /// Half-width at horizons 1..=H, in the series' units.
-    pub half_width: Vec<f64>,
-}
-
-impl Interval {
-    /// Split-conformal intervals: at each horizon the `⌈(n+1)·level⌉`-th smallest absolute error
-    /// of `n` forecasts (`errors[o][h]`) made on days the scored range never sees.
-    pub fn conformal(level: f64, errors: &[Vec<f64>]) -> Interval {
-        let horizon = errors.first().map_or(0, Vec::len);
-        let n = errors.len();
-        let rank = (((n + 1) as f64 * level).ceil() as usize).clamp(1, n.max(1)) - 1;
-        let half_width = (0..horizon)
-            .map(|h| {
-                let mut e: Vec<f64> = errors.iter().map(|r| r[h].abs()).collect();
-                e.sort_by(f64::total_cmp);
-                e[rank]
-            })
-            .collect();
-        Interval { level, half_width }
-    }
-}
 
 /// What identifies the series and settings a forecaster was trained on.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -122,6 +96,63 @@ impl Forecaster {
     pub fn predict(&self, features: &Features, ends: &[usize], threads: usize) -> Result<Vec<Vec<f64>>> {
         let members = self.member_forecasts(features, ends, threads)?;
         Ok(mean_forecast(&members))
+    }
+
+    /// The errors of the forecasts at `origins` (increasing): the members' mean forecast's, and
+    /// the rows to calibrate on (the same, or with `pooled` a row per member and origin). Days
+    /// from index `known` on are hidden (NaN).
+    pub fn later_errors(
+        &self,
+        series: &DailySeries,
+        features: &Features,
+        origins: &[usize],
+        known: usize,
+        pooled: bool,
+        threads: usize,
+    ) -> Result<LaterErrors> {
+        let ends: Vec<usize> = origins.iter().map(|o| o - 1).collect();
+        let members = self.member_forecasts(features, &ends, threads)?;
+        let errors = |f: &[Vec<f64>]| origin_errors(&series.values, origins, f, known, |i| series.day(i));
+        let issued = errors(&mean_forecast(&members));
+        let rows = if pooled {
+            let per_member: Vec<Vec<OriginErrors>> = members.iter().map(|f| errors(f)).collect();
+            (0..origins.len())
+                .flat_map(|i| per_member.iter().map(move |m| m[i].clone()))
+                .collect()
+        } else {
+            issued.clone()
+        };
+        Ok(LaterErrors { issued, rows })
+    }
+
+    /// The interval's half-widths for the forecast of the days after index `last`: calibrated on
+    /// the saved (early-stopping) errors, then on this forecaster's own errors at the origins
+    /// after the training range (`train_until`, a day number) whose targets are known by `last`,
+    /// whose misses also adapt the level. `None` without intervals.
+    pub fn half_widths_after(
+        &self,
+        series: &DailySeries,
+        last: usize,
+        train_until: i64,
+        threads: usize,
+    ) -> Result<Option<Vec<f64>>> {
+        let Some(interval) = &self.interval else {
+            return Ok(None);
+        };
+        let origin = last + 1;
+        let after_training = usize::try_from(train_until + 1 - series.first_day).unwrap_or(0);
+        let origins: Vec<usize> = (after_training.max(self.spec.window)..origin).collect();
+        let mut later = if origins.is_empty() {
+            LaterErrors::default()
+        } else {
+            let features = Features::new(series, &self.encoding, self.spec.clone())?;
+            self.later_errors(series, &features, &origins, origin, interval.pooled, threads)?
+        };
+        later.issued.push(OriginErrors {
+            origin: series.day(origin),
+            errors: vec![f64::NAN; self.spec.horizon],
+        });
+        Ok(interval.half_widths_along(&later).pop())
     }
 
     /// Forecasts the `horizon` days after the day at index `last` (the last one the model may
@@ -209,6 +240,15 @@ impl Forecaster {
         {
             return Err(bad(format!("the interval does not give {horizon} half-widths")));
         }
+        if settings
+            .interval
+            .as_ref()
+            .is_some_and(|i| i.calibration.iter().any(|r| r.errors.len() != horizon))
+        {
+            return Err(bad(format!(
+                "the interval's calibration errors are not {horizon} per origin"
+            )));
+        }
         let members = (0..settings.members)
             .map(|k| model_dir::load::<f32>(&member_dir(dir, k)))
             .collect::<Result<Vec<_>>>()?;
@@ -224,7 +264,7 @@ impl Forecaster {
 }
 
 /// The mean over members of `forecasts[member][window][horizon]`.
-pub(crate) fn mean_forecast(forecasts: &[Vec<Vec<f64>>]) -> Vec<Vec<f64>> {
+fn mean_forecast(forecasts: &[Vec<Vec<f64>>]) -> Vec<Vec<f64>> {
     let k = forecasts.len().max(1) as f64;
     let mut sum = forecasts.first().cloned().unwrap_or_default();
     sum.iter_mut().flatten().for_each(|v| *v = 0.0);

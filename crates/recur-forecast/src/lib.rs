@@ -2,23 +2,26 @@
 //! the next `horizon` days from every origin of a test range, next to the naive and
 //! seasonal-naive baselines.
 //!
-//! Nothing after the training range chooses anything: early stopping (and the interval's
+//! Nothing after the training range chooses anything: early stopping (and the intervals' first
 //! calibration) uses the last `early_stop_days` of the training range, whose windows the model
 //! is not trained on (an optional refit then trains on every training window for the epochs
-//! chosen); the test range is only scored. Origins are the test days `d` whose
-//! `horizon` targets all fall inside the range; the model sees the `window` days before `d`.
-//! Errors are in the series' own units.
+//! chosen); the test range is only scored, and its errors, once known, recalibrate the intervals
+//! of later origins as a forecaster in production would (see [`interval`]). Origins are the test
+//! days `d` whose `horizon` targets all fall inside the range; the model sees the `window` days
+//! before `d`. Errors are in the series' own units.
 
 pub mod evaluate;
 pub mod features;
 pub mod forecaster;
+pub mod interval;
 pub mod models;
 
 pub use evaluate::{coverage, horizon_errors, naive, seasonal_naive, Coverage, HorizonErrors};
 pub use features::{Calendar, ColumnEncoding, Encoding, FeatureSpec, Features, OutputKind};
-pub use forecaster::{Forecaster, Interval, SeriesColumns};
+pub use forecaster::{Forecaster, SeriesColumns};
+pub use interval::{Interval, LaterErrors, OriginErrors};
 
-use forecaster::{mean_forecast, read_forecasts};
+use forecaster::read_forecasts;
 use recur_core::Rng;
 use recur_data::{dates, DailySeries};
 use recur_nn::{Model, ModelConfig, NnError, Result};
@@ -53,6 +56,13 @@ pub struct ForecastOptions {
     pub ensemble: usize,
     /// Nominal coverage of conformal prediction intervals, e.g. 0.8.
     pub interval: Option<f64>,
+    /// Origins whose errors calibrate each interval: the most recent ones whose targets are
+    /// known at the forecast's origin (the early-stopping days' at first, then the scored
+    /// range's own as its days pass).
+    pub interval_days: usize,
+    /// How far each known miss or hit of an interval after the training range moves the level
+    /// of the later ones (adaptive conformal inference; 0 keeps it fixed).
+    pub interval_adapt: f64,
     /// Once early stopping has chosen a member's epochs, train it again from its initial weights
     /// on every training window, the early-stopping days' included, for that many epochs. The
     /// early-stopping errors and the intervals stay those of the first fit (made on days it did
@@ -79,6 +89,9 @@ pub struct Forecast {
     /// The model's errors on the early-stopping origins (inside the training range): the figure
     /// to compare settings by.
     pub early_stop_errors: HorizonErrors,
+    /// The intervals' half-widths per scored origin and horizon, each calibrated on the errors
+    /// known at its origin.
+    pub half_widths: Option<Vec<Vec<f64>>>,
     /// How often the scored range fell inside the intervals.
     pub coverage: Option<Coverage>,
     /// `naive` and `seasonal_naive` forecasts per origin.
@@ -250,24 +263,26 @@ pub fn run(series: &DailySeries, options: &ForecastOptions) -> Result<Forecast> 
         spec: options.spec.clone(),
         interval: None,
     };
-    // Early-stopping errors and intervals come from the first fit: the refit trained on those days.
-    let per_member = forecaster.member_forecasts(&features, &early_ends, options.threads)?;
-    let early = mean_forecast(&per_member);
+    // Early-stopping errors and the intervals' first calibration come from the first fit: the
+    // refit trained on those days.
+    let early = forecaster.predict(&features, &early_ends, options.threads)?;
     if let Some(level) = options.interval {
-        let residuals = |forecasts: &[Vec<f64>]| -> Vec<Vec<f64>> {
-            split
-                .early_stop
-                .iter()
-                .zip(forecasts)
-                .map(|(&o, f)| f.iter().enumerate().map(|(k, v)| v - series.values[o + k]).collect())
-                .collect()
-        };
-        let errors = if options.member_residuals {
-            per_member.iter().flat_map(|f| residuals(f)).collect()
-        } else {
-            residuals(&early)
-        };
-        forecaster.interval = Some(Interval::conformal(level, &errors));
+        let pooled = options.member_residuals;
+        let calibration = forecaster.later_errors(
+            series,
+            &features,
+            &split.early_stop,
+            split.train_end,
+            pooled,
+            options.threads,
+        )?;
+        forecaster.interval = Some(Interval::new(
+            level,
+            options.interval_days,
+            options.interval_adapt,
+            calibration.rows,
+            pooled,
+        ));
     }
     if options.refit {
         forecaster.members = refits;
@@ -275,6 +290,19 @@ pub fn run(series: &DailySeries, options: &ForecastOptions) -> Result<Forecast> 
     let ends: Vec<usize> = split.origins.iter().map(|o| o - 1).collect();
     let forecasts = forecaster.predict(&features, &ends, options.threads)?;
     let origins = split.origins;
+    // Every origin after the training range, scored or not, recalibrates the intervals of the
+    // origins after its targets are known.
+    let half_widths = match &forecaster.interval {
+        None => None,
+        Some(interval) => {
+            let last = origins[origins.len() - 1];
+            let after: Vec<usize> = (split.train_end..=last).collect();
+            let later =
+                forecaster.later_errors(series, &features, &after, last + h, interval.pooled, options.threads)?;
+            let widths = interval.half_widths_along(&later);
+            Some(widths[origins[0] - split.train_end..].to_vec())
+        }
+    };
     let baselines = [
         ("naive", naive(&series.values, &origins, h)),
         ("seasonal_naive", seasonal_naive(&series.values, &origins, h)),
@@ -288,10 +316,10 @@ pub fn run(series: &DailySeries, options: &ForecastOptions) -> Result<Forecast> 
     Ok(Forecast {
         errors: horizon_errors(&series.values, &origins, &forecasts),
         early_stop_errors: horizon_errors(&series.values, &split.early_stop, &early),
-        coverage: forecaster
-            .interval
+        coverage: half_widths
             .as_ref()
-            .map(|i| coverage(&series.values, &origins, &forecasts, &i.half_width)),
+            .map(|w| coverage(&series.values, &origins, &forecasts, w)),
+        half_widths,
         origins,
         forecasts,
         baselines,
@@ -369,6 +397,8 @@ mod tests {
             seed: 5,
             ensemble: 2,
             interval: Some(0.8),
+            interval_days: 28,
+            interval_adapt: 0.05,
             refit: false,
             member_residuals: false,
             threads: 1,
@@ -394,6 +424,8 @@ mod tests {
             for (i, &origin) in a.origins.iter().enumerate() {
                 if origin + 7 <= d {
                     assert_eq!(a.forecasts[i], b.forecasts[i], "origin {origin}, refit {refit}");
+                    let widths = |r: &Forecast| r.half_widths.as_ref().unwrap()[i].clone();
+                    assert_eq!(widths(&a), widths(&b), "origin {origin}, refit {refit}");
                     same += 1;
                 }
             }
@@ -521,6 +553,16 @@ mod tests {
         for (a, b) in again.iter().zip(r.forecasts.last().unwrap()) {
             assert!((a - b).abs() < 1e-6 * b.abs(), "{a} vs {b}");
         }
+        // The loaded forecaster recalibrates its intervals on its own errors after the training
+        // range as the run did: the same half-widths at the last scored origin.
+        let widths = loaded.half_widths_after(&s, last - 1, s.day(299), 1).unwrap().unwrap();
+        for (a, b) in widths.iter().zip(r.half_widths.as_ref().unwrap().last().unwrap()) {
+            assert!((a - b).abs() < 1e-6 * b.abs(), "{a} vs {b}");
+        }
+        assert_ne!(widths, interval.half_width, "recalibrated on the scored range's errors");
+        // Without data after the training range, the saved calibration alone.
+        let trained = loaded.half_widths_after(&s, 299, s.day(299), 1).unwrap().unwrap();
+        assert_eq!(trained, interval.half_width);
         // After the last day there are no day types for the days ahead.
         let e = loaded.forecast_after(&s, 399, 1).unwrap_err().to_string();
         assert!(

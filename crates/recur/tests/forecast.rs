@@ -125,6 +125,15 @@ fn forecast_bad_input_is_named() {
         ]),
         "unknown forecasting model `tree`",
     );
+    let dated = ["--train-until", "2020-02-10", "--val-until", "2020-02-28"];
+    fails_with(
+        with(&[&dated[..], &["--interval", "0.8", "--interval-days", "0"]].concat()),
+        "--interval-days must be at least 1",
+    );
+    fails_with(
+        with(&[&dated[..], &["--interval", "0.8", "--interval-adapt", "2"]].concat()),
+        "--interval-adapt is a step between 0 and 1",
+    );
     // 2020-01-29..31 are not in the file (28 days a month above): filled by default, fatal if strict.
     fails_with(
         with(&["--train-until", "2020-02-10", "--val-until", "2020-02-28", "--strict"]),

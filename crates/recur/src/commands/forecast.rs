@@ -48,8 +48,8 @@ pub struct ForecastArgs {
     /// First forecast origin scored [default: the day after --train-until].
     #[arg(long)]
     test_from: Option<String>,
-    /// Days at the end of the training range that early stopping and the intervals are measured
-    /// on (the model is not trained on their windows).
+    /// Days at the end of the training range that early stopping and the intervals' first
+    /// calibration are measured on (the model is not trained on their windows).
     #[arg(long, default_value_t = 56)]
     early_stop_days: usize,
     /// A preset (seq2seq, linear, seq2vec, conv-gru, wavenet, dilated-cnn), a model config file,
@@ -77,10 +77,22 @@ pub struct ForecastArgs {
     /// Train this many models with successive seeds and average their forecasts.
     #[arg(long, default_value_t = 1)]
     ensemble: usize,
-    /// Prediction intervals of this nominal coverage (e.g. 0.8): conformal, from the absolute
-    /// errors on the early-stopping days per horizon; their coverage is reported.
+    /// Prediction intervals of this nominal coverage (e.g. 0.8): conformal, per horizon, from the
+    /// absolute errors of recent forecasts whose targets are known at each origin (see
+    /// --interval-days); their coverage is reported.
     #[arg(long)]
     interval: Option<f64>,
+    /// Origins whose errors calibrate each interval: the last ones whose targets are known when
+    /// it is made; the early-stopping days' at first, then, as days pass after the training
+    /// range, the model's own forecasts of them.
+    #[arg(long, default_value_t = 56)]
+    interval_days: usize,
+    /// How far each known miss or hit of an interval after the training range moves the level
+    /// of later ones (adaptive conformal inference: a miss raises it by this times 1 − level, a
+    /// hit lowers it by this times level), so coverage over time tends to the nominal; 0 keeps
+    /// the level fixed.
+    #[arg(long, default_value_t = 0.05)]
+    interval_adapt: f64,
     /// Once early stopping has chosen the epochs, train each model again from the start on every
     /// training window, the early-stopping days' included, for that many epochs (intervals and
     /// the reported early-stopping MAE stay those of the first fit).
@@ -129,6 +141,8 @@ impl ForecastArgs {
             ("--out", self.out.is_some()),
             ("--forecasts", self.forecasts.is_some()),
             ("--interval", self.interval.is_some()),
+            ("--interval-days", self.interval_days != 56),
+            ("--interval-adapt", self.interval_adapt != 0.05),
             ("--ensemble", self.ensemble != 1),
             ("--refit", self.refit),
             ("--member-residuals", self.member_residuals),
@@ -171,6 +185,12 @@ pub fn forecast(args: ForecastArgs) -> Result<()> {
     }
     if args.interval.is_some_and(|l| !(l > 0.0 && l < 1.0)) {
         bail!("--interval is a coverage between 0 and 1, e.g. 0.8");
+    }
+    if args.interval_days == 0 {
+        bail!("--interval-days must be at least 1");
+    }
+    if !(0.0..=1.0).contains(&args.interval_adapt) {
+        bail!("--interval-adapt is a step between 0 and 1, e.g. 0.05");
     }
     let (columns, calendar) = split_covariates(&args.covariates)?;
     let spec = SeriesSpec {
@@ -230,6 +250,8 @@ pub fn forecast(args: ForecastArgs) -> Result<()> {
         seed: args.seed,
         ensemble: args.ensemble.max(1),
         interval: args.interval,
+        interval_days: args.interval_days,
+        interval_adapt: args.interval_adapt,
         refit: args.refit,
         member_residuals: args.member_residuals,
         threads: args.threads.max(1),
@@ -265,9 +287,8 @@ pub fn forecast(args: ForecastArgs) -> Result<()> {
 }
 
 fn write_forecasts(path: &Path, series: &DailySeries, r: &Forecast) -> Result<()> {
-    let interval = r.forecaster.interval.as_ref();
     let mut out = String::from("origin,date,horizon,actual,forecast");
-    if interval.is_some() {
+    if r.half_widths.is_some() {
         out += ",lower,upper";
     }
     for (name, _, _) in &r.baselines {
@@ -284,8 +305,9 @@ fn write_forecasts(path: &Path, series: &DailySeries, r: &Forecast) -> Result<()
                 h + 1,
                 series.values[day]
             );
-            if let Some(i) = interval {
-                out += &format!(",{:.1},{:.1}", f - i.half_width[h], f + i.half_width[h]);
+            if let Some(widths) = &r.half_widths {
+                let w = widths[i][h];
+                out += &format!(",{:.1},{:.1}", f - w, f + w);
             }
             for (_, b, _) in &r.baselines {
                 out += &format!(",{:.1}", b[i][h]);
@@ -306,9 +328,15 @@ fn json_line(model: &str, refit: bool, r: &Forecast) -> serde_json::Value {
         );
     }
     let interval = r.forecaster.interval.as_ref().map(|i| {
+        let widths = r.half_widths.as_deref().unwrap_or_default();
+        let mean_half_width: Vec<f64> = (0..i.half_width.len())
+            .map(|h| widths.iter().map(|w| w[h]).sum::<f64>() / widths.len().max(1) as f64)
+            .collect();
         serde_json::json!({
             "level": i.level,
+            "days": i.days,
             "half_width": i.half_width,
+            "mean_half_width": mean_half_width,
             "coverage": r.coverage.as_ref().map(|c| &c.per_horizon),
             "mean_coverage": r.coverage.as_ref().map(|c| c.mean),
         })

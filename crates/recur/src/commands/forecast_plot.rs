@@ -77,13 +77,14 @@ pub fn plot(path: &Path, series: &DailySeries, result: &Forecast, value_name: &s
         .forecaster
         .interval
         .iter()
-        .map(|i| {
-            let w = i.half_width[0];
+        .zip(&result.half_widths)
+        .map(|(i, widths)| {
             band(
                 i.level,
                 at(0, &result.forecasts)
                     .into_iter()
-                    .map(|(x, f)| (x, f - w, f + w))
+                    .zip(widths)
+                    .map(|((x, f), w)| (x, f - w[0], f + w[0]))
                     .collect(),
             )
         })

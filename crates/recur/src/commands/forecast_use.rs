@@ -113,13 +113,12 @@ pub fn forecast_ahead(args: &ForecastArgs) -> Result<()> {
         .forecast_after(&series, last, threads)
         .with_context(|| format!("cannot forecast {}", csv.display()))?;
     let days: Vec<i64> = (1..=forecast.len() as i64).map(|k| series.day(last) + k).collect();
-    let band: Option<Vec<(f64, f64)>> = forecaster.interval.as_ref().map(|i| {
-        forecast
-            .iter()
-            .zip(&i.half_width)
-            .map(|(f, w)| (f - w, f + w))
-            .collect()
-    });
+    let train_until = dates::parse(&columns.train_until)
+        .map_err(|e| anyhow::anyhow!("{}: the saved training end: {e}", dir.display()))?;
+    let band: Option<Vec<(f64, f64)>> = forecaster
+        .half_widths_after(&series, last, train_until, threads)
+        .with_context(|| format!("cannot calibrate the intervals on {}", csv.display()))?
+        .map(|widths| forecast.iter().zip(&widths).map(|(f, w)| (f - w, f + w)).collect());
     if let Some(path) = &args.plot {
         let interval = forecaster
             .interval
