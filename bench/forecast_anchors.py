@@ -8,7 +8,10 @@ Trains, once, at the end of the training range (no refit as the test range goes 
   origin (a minute per origin on 18 years here), so it is fitted on, and applied to, the last
   `--mstl-days` days (default three years: it needs two yearly periods);
 - LightGBM direct: one model per horizon h, whose row at origin d holds the last 28 days
-  (d-1 .. d-28) and the target day's weekday and month, with or without its day type.
+  (d-1 .. d-28) and the target day's weekday and month, with or without its day type (and with
+  `--holidays US`, a third model also given whether the target day is a public holiday, from
+  the `holidays` package: the information `recur forecast --covariates day_type,holidays:US`
+  has).
   Its boosting rounds are chosen on the training range's last `--early-stop-days` (as recur's
   early stopping), then it is refit on the whole training range with that many rounds.
 
@@ -62,8 +65,9 @@ def read(path, date_col, value_col, type_col):
     return days, values, types
 
 
-def lightgbm_direct(values, types, days, train_end, early_stop_days, horizon, use_type, seed):
-    """Forecasts (a function of the origin index) of one LightGBM model per horizon."""
+def lightgbm_direct(values, types, days, train_end, early_stop_days, horizon, use_type, seed, holiday=None):
+    """Forecasts (a function of the origin index) of one LightGBM model per horizon; `holiday`,
+    if given, flags each day that is a public holiday."""
     import lightgbm as lgb
 
     kinds = sorted(set(types))
@@ -74,6 +78,8 @@ def lightgbm_direct(values, types, days, train_end, early_stop_days, horizon, us
     def row(o, h):
         target = o + h
         calendar = [weekday[target], month[target]] + ([type_code[target]] if use_type else [])
+        if holiday is not None:
+            calendar.append(holiday[target])
         return np.concatenate([values[o - LAGS : o][::-1], calendar])
 
     categorical = [LAGS, LAGS + 1] + ([LAGS + 2] if use_type else [])
@@ -199,6 +205,7 @@ def main():
     p.add_argument("--mstl-days", type=int, default=1096)
     p.add_argument("--cache", help="folder keeping each anchor's forecasts between runs (same data and split)")
     p.add_argument("--skip-statsforecast", action="store_true")
+    p.add_argument("--holidays", metavar="COUNTRY", help="also LightGBM with day type and this country's holidays")
     a = p.parse_args()
 
     days, values, types = read(a.csv, a.date_col, a.value_col, a.type_col)
@@ -220,6 +227,16 @@ def main():
         name = "LightGBM direct, lags 28 + weekday, month" + (f" + {a.type_col}" if use_type else "")
         make = lambda u=use_type: lightgbm_direct(
             values, types, days, train_end, a.early_stop_days, a.horizon, u, a.seed
+        )
+        forecasts[name] = cached(a.cache, name, every, make)
+    if a.holidays and a.type_col:
+        import holidays
+
+        known = holidays.country_holidays(a.holidays, years=range(days[0].year, days[-1].year + 2))
+        flags = np.array([float(d in known) for d in days])
+        name = f"LightGBM direct, lags 28 + weekday, month + {a.type_col} + holidays {a.holidays}"
+        make = lambda: lightgbm_direct(
+            values, types, days, train_end, a.early_stop_days, a.horizon, True, a.seed, flags
         )
         forecasts[name] = cached(a.cache, name, every, make)
     if not a.skip_statsforecast:

@@ -128,7 +128,8 @@ impl Forecaster {
     /// The interval's half-widths for the forecast of the days after index `last`: calibrated on
     /// the saved (early-stopping) errors, then on this forecaster's own errors at the origins
     /// after the training range (`train_until`, a day number) whose targets are known by `last`,
-    /// whose misses also adapt the level. `None` without intervals.
+    /// whose misses also adapt the level. A forecast from inside the training range gets the
+    /// saved half-widths. `None` without intervals.
     pub fn half_widths_after(
         &self,
         series: &DailySeries,
@@ -141,6 +142,11 @@ impl Forecaster {
         };
         let origin = last + 1;
         let after_training = usize::try_from(train_until + 1 - series.first_day).unwrap_or(0);
+        if origin <= after_training {
+            // A forecast from inside the training range: no later error is known, and the
+            // calibration's own days may lie after it.
+            return Ok(Some(interval.half_width.clone()));
+        }
         let origins: Vec<usize> = (after_training.max(self.spec.window)..origin).collect();
         let mut later = if origins.is_empty() {
             LaterErrors::default()
@@ -248,6 +254,15 @@ impl Forecaster {
             return Err(bad(format!(
                 "the interval's calibration errors are not {horizon} per origin"
             )));
+        }
+        if let Some(i) = &settings.interval {
+            let rolling = i.calibration.is_empty() || i.days > 0;
+            if !(i.level > 0.0 && i.level < 1.0 && (0.0..=1.0).contains(&i.adapt) && rolling) {
+                return Err(bad(format!(
+                    "the interval's level {}, step {} or {} calibration days are out of range",
+                    i.level, i.adapt, i.days
+                )));
+            }
         }
         let members = (0..settings.members)
             .map(|k| model_dir::load::<f32>(&member_dir(dir, k)))

@@ -563,6 +563,8 @@ mod tests {
         // Without data after the training range, the saved calibration alone.
         let trained = loaded.half_widths_after(&s, 299, s.day(299), 1).unwrap().unwrap();
         assert_eq!(trained, interval.half_width);
+        let inside = loaded.half_widths_after(&s, 250, s.day(299), 1).unwrap().unwrap();
+        assert_eq!(inside, interval.half_width);
         // After the last day there are no day types for the days ahead.
         let e = loaded.forecast_after(&s, 399, 1).unwrap_err().to_string();
         assert!(
