@@ -1,6 +1,7 @@
 //! Optimisers (SGD with momentum or Nesterov, Adam, AdamW), gradient clipping and learning-
 //! rate schedules. State is kept per tensor in the model's parameter order.
 
+use recur_core::math::dispatch;
 use recur_core::parallel::split_by_size;
 use recur_core::Float;
 use recur_nn::Param;
@@ -120,6 +121,18 @@ type TensorState<'a, T> = (&'a mut Param<T>, (&'a mut Vec<f32>, &'a mut Vec<f32>
 
 /// One tensor's update at step `t` (1-based) from its gradient and moment buffers.
 fn update_tensor<T: Float>(config: OptimizerConfig, t: f64, p: &mut Param<T>, m: &mut [f32], v: &mut [f32], lr: f64) {
+    // Compiled for the widest vector unit: the f64 divisions and square roots of Adam bound
+    // the pass, and the baseline build does them two at a time. The same operations in the
+    // same order (no contraction into fused multiply-adds), so the same bits.
+    dispatch(
+        #[inline(always)]
+        || update_elements(config, t, p, m, v, lr),
+    )
+}
+
+/// [`update_tensor`]'s element-wise loop.
+#[inline(always)]
+fn update_elements<T: Float>(config: OptimizerConfig, t: f64, p: &mut Param<T>, m: &mut [f32], v: &mut [f32], lr: f64) {
     match config {
         OptimizerConfig::Sgd { momentum, nesterov } => {
             for ((w, g), m) in p.value.iter_mut().zip(&p.grad).zip(m.iter_mut()) {
