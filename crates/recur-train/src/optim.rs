@@ -83,25 +83,11 @@ impl Optimizer {
     /// [`Optimizer::update`] with the tensors shared out over `threads` (each tensor's update
     /// is element-wise, so the result is the same for any thread count).
     pub fn update_on_threads<T: Float>(&mut self, params: Vec<&mut Param<T>>, lr: f64, threads: usize) {
-        if self.m.is_empty() {
-            self.m = params
-                .iter()
-                .map(|p| vec![0.0; if p.trainable { p.len() } else { 0 }])
-                .collect();
-            self.v = self.m.clone();
-        }
-        self.step += 1;
-        let (config, t) = (self.config, self.step as f64);
-        let work: Vec<_> = params
-            .into_iter()
-            .zip(self.m.iter_mut().zip(self.v.iter_mut()))
-            .filter(|(p, _)| p.trainable)
-            .collect();
         // Contiguous groups of about equal size, one per thread.
-        let groups = split_by_size(work, |(p, _)| p.len(), threads);
-        let run = |group: Vec<TensorState<T>>| {
-            for (p, (m, v)) in group {
-                update_tensor(config, t, p, m, v, lr);
+        let groups = split_by_size(self.steps(params, lr), TensorStep::size, threads);
+        let run = |group: Vec<TensorStep<T>>| {
+            for step in group {
+                step.apply(T::ONE);
             }
         };
         if groups.len() == 1 {
@@ -114,29 +100,87 @@ impl Optimizer {
             }
         });
     }
+
+    /// Takes a step and hands back its work, one [`TensorStep`] per tensor in `params`' order,
+    /// for a caller that shares it out over threads of its own (and may do more with each
+    /// tensor while it is in cache). Every step must be applied once.
+    pub fn steps<'a, T: Float>(&'a mut self, params: Vec<&'a mut Param<T>>, lr: f64) -> Vec<TensorStep<'a, T>> {
+        if self.m.is_empty() {
+            self.m = params
+                .iter()
+                .map(|p| vec![0.0; if p.trainable { p.len() } else { 0 }])
+                .collect();
+            self.v = self.m.clone();
+        }
+        self.step += 1;
+        let (config, t) = (self.config, self.step as f64);
+        params
+            .into_iter()
+            .zip(self.m.iter_mut().zip(self.v.iter_mut()))
+            .map(|(param, (m, v))| TensorStep {
+                moments: param.trainable.then_some((m, v)),
+                param,
+                config,
+                t,
+                lr,
+            })
+            .collect()
+    }
 }
 
-/// A tensor with its two moment buffers, as one thread updates it.
-type TensorState<'a, T> = (&'a mut Param<T>, (&'a mut Vec<f32>, &'a mut Vec<f32>));
-
-/// One tensor's update at step `t` (1-based) from its gradient and moment buffers.
-fn update_tensor<T: Float>(config: OptimizerConfig, t: f64, p: &mut Param<T>, m: &mut [f32], v: &mut [f32], lr: f64) {
-    // Compiled for the widest vector unit: the f64 divisions and square roots of Adam bound
-    // the pass, and the baseline build does them two at a time. The same operations in the
-    // same order (no contraction into fused multiply-adds), so the same bits.
-    dispatch(
-        #[inline(always)]
-        || update_elements(config, t, p, m, v, lr),
-    )
+/// One tensor's part of an optimiser step: its update from its gradient and moments.
+pub struct TensorStep<'a, T> {
+    param: &'a mut Param<T>,
+    /// The tensor's moment buffers; `None` for a frozen tensor, which the step leaves alone.
+    moments: Option<(&'a mut Vec<f32>, &'a mut Vec<f32>)>,
+    config: OptimizerConfig,
+    /// The step's number, from 1.
+    t: f64,
+    lr: f64,
 }
 
-/// [`update_tensor`]'s element-wise loop.
+impl<'a, T: Float> TensorStep<'a, T> {
+    /// The elements it updates (none for a frozen tensor), to share steps out by.
+    pub fn size(&self) -> usize {
+        self.moments.as_ref().map_or(0, |(m, _)| m.len())
+    }
+
+    /// Updates the tensor from its gradient times `grad_scale` (a global-norm clip's factor,
+    /// [`global_norm_factor`], taken here as [`clip_with_norm`] would take it, so the same
+    /// bits, but with the gradient left as it was); returns the tensor.
+    pub fn apply(self, grad_scale: T) -> &'a Param<T> {
+        if let Some((m, v)) = self.moments {
+            let (config, t, lr) = (self.config, self.t, self.lr);
+            let p = &mut *self.param;
+            // Compiled for the widest vector unit: the f64 divisions and square roots of Adam
+            // bound the pass, and the baseline build does them two at a time. The same
+            // operations in the same order (no contraction into fused multiply-adds), so the
+            // same bits.
+            dispatch(
+                #[inline(always)]
+                || update_elements(config, t, p, m, v, lr, grad_scale),
+            );
+        }
+        self.param
+    }
+}
+
+/// One tensor's update at step `t` (1-based) from its gradient (times `scale`) and moment
+/// buffers.
 #[inline(always)]
-fn update_elements<T: Float>(config: OptimizerConfig, t: f64, p: &mut Param<T>, m: &mut [f32], v: &mut [f32], lr: f64) {
+fn update_elements<T: Float>(
+    config: OptimizerConfig,
+    t: f64,
+    p: &mut Param<T>,
+    m: &mut [f32],
+    v: &mut [f32],
+    lr: f64,
+    scale: T,
+) {
     match config {
         OptimizerConfig::Sgd { momentum, nesterov } => {
-            for ((w, g), m) in p.value.iter_mut().zip(&p.grad).zip(m.iter_mut()) {
-                let g = g.to_f64();
+            for ((w, &g), m) in p.value.iter_mut().zip(&p.grad).zip(m.iter_mut()) {
+                let g = (g * scale).to_f64();
                 let buf = momentum * *m as f64 + g;
                 *m = buf as f32;
                 let d = if nesterov { g + momentum * buf } else { buf };
@@ -153,8 +197,8 @@ fn update_elements<T: Float>(config: OptimizerConfig, t: f64, p: &mut Param<T>, 
                 0.0
             };
             let (c1, c2) = (1.0 - beta1.powf(t), 1.0 - beta2.powf(t));
-            for (((w, g), m), v) in p.value.iter_mut().zip(&p.grad).zip(m.iter_mut()).zip(v.iter_mut()) {
-                let g = g.to_f64();
+            for (((w, &g), m), v) in p.value.iter_mut().zip(&p.grad).zip(m.iter_mut()).zip(v.iter_mut()) {
+                let g = (g * scale).to_f64();
                 let mn = beta1 * *m as f64 + (1.0 - beta1) * g;
                 let vn = beta2 * *v as f64 + (1.0 - beta2) * g * g;
                 *m = mn as f32;
@@ -188,12 +232,21 @@ pub fn clip_gradients<T: Float>(params: &mut [&mut Param<T>], clip: Option<Clip>
     norm
 }
 
+/// The factor a global-norm clip to `max` scales gradients of L2 norm `norm` by (1: none).
+pub fn global_norm_factor<T: Float>(max: f64, norm: f64) -> T {
+    if norm > max {
+        T::from_f64(max / norm)
+    } else {
+        T::ONE
+    }
+}
+
 /// [`clip_gradients`] given the gradients' global L2 norm, for a caller that has it already
 /// (summed while it gathered them).
 pub fn clip_with_norm<T: Float>(params: &mut [&mut Param<T>], clip: Option<Clip>, norm: f64) {
     match clip {
         Some(Clip::GlobalNorm(max)) if norm > max => {
-            let s = T::from_f64(max / norm);
+            let s = global_norm_factor::<T>(max, norm);
             params.iter_mut().for_each(|p| p.grad.iter_mut().for_each(|g| *g *= s));
         }
         Some(Clip::Value(max)) => {
@@ -326,6 +379,32 @@ mod tests {
                 .abs()
                 < 1e-12
         );
+    }
+
+    /// A step applied with a clip's factor gives the bits of clipping the gradients in place
+    /// and updating, and leaves the gradients as they were.
+    #[test]
+    fn tensor_steps_scaled_equal_clipping_then_updating() {
+        let tensor = || {
+            let mut p = Param::new("w", &[3], vec![0.5f32, -1.0, 2.0]);
+            p.grad = vec![3.0, -4.0, 12.0];
+            p
+        };
+        let (mut a, mut b) = (tensor(), tensor());
+        let (mut oa, mut ob) = (
+            Optimizer::new(OptimizerConfig::adam()),
+            Optimizer::new(OptimizerConfig::adam()),
+        );
+        for _ in 0..2 {
+            clip_gradients(&mut [&mut a], Some(Clip::GlobalNorm(1.0)));
+            oa.update(vec![&mut a], 1e-2);
+            a.grad = vec![3.0, -4.0, 12.0];
+            for step in ob.steps(vec![&mut b], 1e-2) {
+                step.apply(global_norm_factor(1.0, 13.0));
+            }
+        }
+        assert_eq!(a.value, b.value);
+        assert_eq!(b.grad, vec![3.0, -4.0, 12.0]);
     }
 
     /// Sharing the tensors out over threads changes nothing: each update is element-wise.
