@@ -19,11 +19,12 @@ use crate::metrics::{Scores, Tally};
 use crate::model::Seq2Seq;
 use crate::sampling::mix_in_predictions;
 use crate::search::{search, SearchOptions};
-use recur_core::parallel::{rank_shards, run_on_workers, shard_ranges};
+use recur_core::math::dispatch;
+use recur_core::parallel::{rank_shards, run_on_workers, shard_ranges, split_by_size};
 use recur_core::Rng;
-use recur_nn::NnError;
+use recur_nn::{NnError, Param};
 use recur_train::distributed::{self, Collective, Fingerprint};
-use recur_train::optim::{clip_with_norm, Clip, Optimizer, OptimizerConfig};
+use recur_train::optim::{global_norm_factor, Optimizer, OptimizerConfig, TensorStep};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::rc::Rc;
@@ -259,6 +260,8 @@ pub fn train_with_checkpoints(
                 .chain(replicas.iter_mut())
                 .take(used)
                 .collect();
+            // Threads started for each phase, not kept: kept threads, asleep between phases,
+            // ran half as fast on a loaded 2-core machine (woken onto their partner's core).
             let results = run_on_workers(&mut workers, |w, replica| {
                 let chosen: Vec<(&[u32], &[u32])> = batch[mine[w].clone()]
                     .iter()
@@ -288,20 +291,22 @@ pub fn train_with_checkpoints(
             loss += sums[0];
             tokens += sums[1] as usize;
             correct += sums[2] as usize;
-            let local_norm = gather(&mut workers);
             drop(workers);
             if used == 0 {
                 // This rank ran no shard of the batch: it adds zeros.
                 model.zero_grad();
             }
+            let local_norm = gather(threads, model, &mut replicas[..used.saturating_sub(1)]);
             // Across ranks the norm is that of the summed gradients, taken after the sum.
             let norm = group.sum_gradients(model, &mut flat).unwrap_or(local_norm);
-            let mut params = model.params_mut();
-            clip_with_norm(&mut params, Some(Clip::GlobalNorm(options.clip)), norm);
-            optimizer.update_on_threads(params, lr, threads);
-            for r in &mut replicas {
-                copy_values(r, model);
-            }
+            update(
+                threads,
+                &mut optimizer,
+                model,
+                &mut replicas,
+                lr,
+                global_norm_factor(options.clip, norm),
+            );
             run.step += 1;
             progress(Progress::Batch(i + 1, steps));
         }
@@ -458,40 +463,55 @@ fn epoch_batches(pairs: &[IdPair], batch: usize, mut rng: Rng) -> Vec<Vec<usize>
     batches
 }
 
-/// Adds the shards' gradients into the first's (the model's, `workers[0]`), pairwise in shard
-/// order (`(s0+s1)+(s2+s3)`, as the sketch trainer and an all-reduce of two ranks' pairs add
-/// them, so 2 ranks × 2 threads give the bits of 1 × 4; each was already scaled by the batch's
-/// token count), and returns the global L2 norm of the sums, taken in the last pass. The other
-/// workers' gradients are used up.
-fn gather(workers: &mut [&mut Seq2Seq<f32>]) -> f64 {
-    let used = workers.len();
-    // Eight running sums, so the additions do not wait on each other.
-    let mut lanes = [0.0f64; 8];
-    let mut width = 1;
-    while width < used {
-        let last = 2 * width >= used;
-        for i in (0..used).step_by(2 * width).filter(|i| i + width < used) {
-            let (head, tail) = workers.split_at_mut(i + width);
-            let sources: Vec<&recur_nn::Param<f32>> = tail[0].named_params().into_iter().map(|(_, p)| p).collect();
-            for (dst, src) in head[i].params_mut().into_iter().zip(sources) {
-                dst.grad.iter_mut().zip(&src.grad).for_each(|(a, b)| *a += *b);
-                if last {
-                    add_squares(&mut lanes, &dst.grad);
-                }
-            }
+/// Adds the shards' gradients into the first's (the model's; the others are the first
+/// replicas'), tensor by tensor on `threads` threads, and returns the global L2 norm of the
+/// sums ([`norm`]). Each tensor's are added pairwise in shard order (`(s0+s1)+(s2+s3)`, as the
+/// sketch trainer and an all-reduce of two ranks' pairs add them, so 2 ranks × 2 threads give
+/// the bits of 1 × 4; each was already scaled by the batch's token count). The replicas'
+/// gradients are used up.
+fn gather(threads: usize, model: &mut Seq2Seq<f32>, replicas: &mut [Seq2Seq<f32>]) -> f64 {
+    let mut tensors: Vec<Vec<&mut Vec<f32>>> = model.params_mut().into_iter().map(|p| vec![&mut p.grad]).collect();
+    for replica in replicas {
+        for (shards, p) in tensors.iter_mut().zip(replica.params_mut()) {
+            shards.push(&mut p.grad);
+        }
+    }
+    let mut groups = split_by_size(tensors, |shards| shards[0].len(), threads);
+    let squares = run_on_workers(&mut groups, |_, group| {
+        group
+            .iter_mut()
+            .map(|shards| {
+                dispatch(
+                    #[inline(always)]
+                    || {
+                        add_pairwise(shards);
+                        squares(shards[0])
+                    },
+                )
+            })
+            .collect::<Vec<f64>>()
+    });
+    norm(squares.into_iter().flatten())
+}
+
+/// Adds one tensor's shard gradients into the first, pairwise in shard order.
+#[inline(always)]
+fn add_pairwise(shards: &mut [&mut Vec<f32>]) {
+    let (n, mut width) = (shards.len(), 1);
+    while width < n {
+        for i in (0..n).step_by(2 * width).filter(|i| i + width < n) {
+            let (head, tail) = shards.split_at_mut(i + width);
+            head[i].iter_mut().zip(tail[0].iter()).for_each(|(a, b)| *a += *b);
         }
         width *= 2;
     }
-    if used == 1 {
-        for p in workers[0].params_mut() {
-            add_squares(&mut lanes, &p.grad);
-        }
-    }
-    lanes.iter().sum::<f64>().sqrt()
 }
 
-/// Adds the squares of `values` to eight running sums.
-fn add_squares(lanes: &mut [f64; 8], values: &[f32]) {
+/// The sum of the squares of `values`, in eight running sums (so the additions do not wait on
+/// each other) added at the end.
+#[inline(always)]
+fn squares(values: &[f32]) -> f64 {
+    let mut lanes = [0.0f64; 8];
     let chunks = values.chunks_exact(8);
     lanes[0] += chunks.remainder().iter().map(|&g| f64::from(g).powi(2)).sum::<f64>();
     for chunk in chunks {
@@ -500,6 +520,44 @@ fn add_squares(lanes: &mut [f64; 8], values: &[f32]) {
             .zip(chunk)
             .for_each(|(l, &g)| *l += f64::from(g).powi(2));
     }
+    lanes.iter().sum()
+}
+
+/// The global L2 norm from each tensor's sum of squares, added in tensor order (so it does not
+/// depend on how the tensors were shared out over threads).
+fn norm(squares: impl Iterator<Item = f64>) -> f64 {
+    squares.sum::<f64>().sqrt()
+}
+
+/// The optimiser's step on the model's gradients times `grad_scale` (the clip's factor),
+/// tensor by tensor on `threads` threads, each updated tensor copied into the replicas while
+/// it is in cache.
+fn update(
+    threads: usize,
+    optimizer: &mut Optimizer,
+    model: &mut Seq2Seq<f32>,
+    replicas: &mut [Seq2Seq<f32>],
+    lr: f64,
+    grad_scale: f32,
+) {
+    type Work<'a> = (TensorStep<'a, f32>, Vec<&'a mut Param<f32>>);
+    let mut tensors: Vec<Work> = optimizer
+        .steps(model.params_mut(), lr)
+        .into_iter()
+        .map(|step| (step, Vec::new()))
+        .collect();
+    for replica in replicas {
+        for ((_, copies), p) in tensors.iter_mut().zip(replica.params_mut()) {
+            copies.push(p);
+        }
+    }
+    let mut groups = split_by_size(tensors, |(step, _)| step.size(), threads);
+    run_on_workers(&mut groups, |_, group| {
+        for (step, copies) in group.drain(..) {
+            let p = step.apply(grad_scale);
+            copies.into_iter().for_each(|c| c.value.copy_from_slice(&p.value));
+        }
+    });
 }
 
 /// The processes training together (`None`: this one alone), through the collective
@@ -574,11 +632,7 @@ impl Group {
             at += n;
         }
         // Tensor by tensor, as `gather` sums them, so one process gives the same norm.
-        let mut lanes = [0.0f64; 8];
-        for p in model.params_mut() {
-            add_squares(&mut lanes, &p.grad);
-        }
-        Some(lanes.iter().sum::<f64>().sqrt())
+        Some(norm(model.named_params().into_iter().map(|(_, p)| squares(&p.grad))))
     }
 }
 
@@ -627,11 +681,4 @@ fn data_digest(pairs: &[IdPair], validation: &[Reference]) -> u64 {
         refs.iter().for_each(|r| ids(&mut digest, r));
     }
     digest.finish()
-}
-
-/// Copies `from`'s weights into `to` (the replicas after each update).
-fn copy_values(to: &mut Seq2Seq<f32>, from: &Seq2Seq<f32>) {
-    for (dst, (_, src)) in to.params_mut().into_iter().zip(from.named_params()) {
-        dst.value.copy_from_slice(&src.value);
-    }
 }
