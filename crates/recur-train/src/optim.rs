@@ -2,7 +2,6 @@
 //! rate schedules. State is kept per tensor in the model's parameter order.
 
 use recur_core::math::dispatch;
-use recur_core::parallel::split_by_size;
 use recur_core::Float;
 use recur_nn::Param;
 use serde::{Deserialize, Serialize};
@@ -77,28 +76,9 @@ impl Optimizer {
 
     /// Updates every trainable tensor from its gradient with learning rate `lr`.
     pub fn update<T: Float>(&mut self, params: Vec<&mut Param<T>>, lr: f64) {
-        self.update_on_threads(params, lr, 1);
-    }
-
-    /// [`Optimizer::update`] with the tensors shared out over `threads` (each tensor's update
-    /// is element-wise, so the result is the same for any thread count).
-    pub fn update_on_threads<T: Float>(&mut self, params: Vec<&mut Param<T>>, lr: f64, threads: usize) {
-        // Contiguous groups of about equal size, one per thread.
-        let groups = split_by_size(self.steps(params, lr), TensorStep::size, threads);
-        let run = |group: Vec<TensorStep<T>>| {
-            for step in group {
-                step.apply(T::ONE);
-            }
-        };
-        if groups.len() == 1 {
-            groups.into_iter().for_each(run);
-            return;
+        for step in self.steps(params, lr) {
+            step.apply(T::ONE);
         }
-        std::thread::scope(|scope| {
-            for group in groups {
-                scope.spawn(|| run(group));
-            }
-        });
     }
 
     /// Takes a step and hands back its work, one [`TensorStep`] per tensor in `params`' order,
@@ -405,37 +385,5 @@ mod tests {
         }
         assert_eq!(a.value, b.value);
         assert_eq!(b.grad, vec![3.0, -4.0, 12.0]);
-    }
-
-    /// Sharing the tensors out over threads changes nothing: each update is element-wise.
-    #[test]
-    fn optimizer_update_on_threads_equals_one_thread() {
-        let tensors = |seed: u64| -> Vec<Param<f32>> {
-            let mut rng = recur_core::Rng::new(seed);
-            (1..6)
-                .map(|n| {
-                    let mut p = Param::new("w", &[n * 7], (0..n * 7).map(|_| rng.normal() as f32).collect());
-                    p.grad = (0..n * 7).map(|_| rng.normal() as f32).collect();
-                    p
-                })
-                .collect()
-        };
-        for config in [
-            OptimizerConfig::adam(),
-            OptimizerConfig::Sgd {
-                momentum: 0.9,
-                nesterov: true,
-            },
-        ] {
-            let (mut one, mut three) = (tensors(3), tensors(3));
-            let (mut a, mut b) = (Optimizer::new(config), Optimizer::new(config));
-            for _ in 0..3 {
-                a.update(one.iter_mut().collect(), 1e-2);
-                b.update_on_threads(three.iter_mut().collect(), 1e-2, 3);
-            }
-            for (x, y) in one.iter().zip(&three) {
-                assert_eq!(x.value, y.value);
-            }
-        }
     }
 }
