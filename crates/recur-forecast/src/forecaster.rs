@@ -98,33 +98,6 @@ impl Forecaster {
         Ok(mean_forecast(&members))
     }
 
-    /// The errors of the forecasts at `origins` (increasing): the members' mean forecast's, and
-    /// the rows to calibrate on (the same, or with `pooled` a row per member and origin). Days
-    /// from index `known` on are hidden (NaN).
-    pub fn later_errors(
-        &self,
-        series: &DailySeries,
-        features: &Features,
-        origins: &[usize],
-        known: usize,
-        pooled: bool,
-        threads: usize,
-    ) -> Result<LaterErrors> {
-        let ends: Vec<usize> = origins.iter().map(|o| o - 1).collect();
-        let members = self.member_forecasts(features, &ends, threads)?;
-        let errors = |f: &[Vec<f64>]| origin_errors(&series.values, origins, f, known, |i| series.day(i));
-        let issued = errors(&mean_forecast(&members));
-        let rows = if pooled {
-            let per_member: Vec<Vec<OriginErrors>> = members.iter().map(|f| errors(f)).collect();
-            (0..origins.len())
-                .flat_map(|i| per_member.iter().map(move |m| m[i].clone()))
-                .collect()
-        } else {
-            issued.clone()
-        };
-        Ok(LaterErrors { issued, rows })
-    }
-
     /// The interval's half-widths for the forecast of the days after index `last`: calibrated on
     /// the saved (early-stopping) errors, then on this forecaster's own errors at the origins
     /// after the training range (`train_until`, a day number) whose targets are known by `last`,
@@ -152,7 +125,10 @@ impl Forecaster {
             LaterErrors::default()
         } else {
             let features = Features::new(series, &self.encoding, self.spec.clone())?;
-            self.later_errors(series, &features, &origins, origin, interval.pooled, threads)?
+            let ends: Vec<usize> = origins.iter().map(|o| o - 1).collect();
+            let members = self.member_forecasts(&features, &ends, threads)?;
+            let mean = mean_forecast(&members);
+            later_errors(series, &origins, &members, &mean, origin, interval.pooled)
         };
         later.issued.push(OriginErrors {
             origin: series.day(origin),
@@ -278,8 +254,32 @@ impl Forecaster {
     }
 }
 
+/// The errors of the forecasts made at `origins` (increasing; `members[member][origin]` and
+/// their `mean`): the mean's, and the rows to calibrate on (the same, or with `pooled` a row per
+/// member and origin). Days from index `known` on are hidden (NaN).
+pub(crate) fn later_errors(
+    series: &DailySeries,
+    origins: &[usize],
+    members: &[Vec<Vec<f64>>],
+    mean: &[Vec<f64>],
+    known: usize,
+    pooled: bool,
+) -> LaterErrors {
+    let errors = |f: &[Vec<f64>]| origin_errors(&series.values, origins, f, known, |i| series.day(i));
+    let issued = errors(mean);
+    let rows = if pooled {
+        let per_member: Vec<Vec<OriginErrors>> = members.iter().map(|f| errors(f)).collect();
+        (0..origins.len())
+            .flat_map(|i| per_member.iter().map(move |m| m[i].clone()))
+            .collect()
+    } else {
+        issued.clone()
+    };
+    LaterErrors { issued, rows }
+}
+
 /// The mean over members of `forecasts[member][window][horizon]`.
-fn mean_forecast(forecasts: &[Vec<Vec<f64>>]) -> Vec<Vec<f64>> {
+pub(crate) fn mean_forecast(forecasts: &[Vec<Vec<f64>>]) -> Vec<Vec<f64>> {
     let k = forecasts.len().max(1) as f64;
     let mut sum = forecasts.first().cloned().unwrap_or_default();
     sum.iter_mut().flatten().for_each(|v| *v = 0.0);

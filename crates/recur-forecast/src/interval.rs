@@ -66,7 +66,9 @@ impl Interval {
     pub fn new(level: f64, days: usize, adapt: f64, calibration: Vec<OriginErrors>, pooled: bool) -> Interval {
         let horizon = calibration.first().map_or(0, |r| r.errors.len());
         let last = calibration.last().map_or(0, |r| r.origin);
-        let keep_from = last - (days + horizon) as i64;
+        // Saturating: a window longer than any series keeps every row.
+        let span = i64::try_from(days.saturating_add(horizon)).unwrap_or(i64::MAX);
+        let keep_from = last.saturating_sub(span);
         let calibration: Vec<OriginErrors> = calibration.into_iter().filter(|r| r.origin > keep_from).collect();
         let mut interval = Interval {
             level,
@@ -224,6 +226,10 @@ mod tests {
         assert_eq!(widths[2], vec![120.0, 2.0]);
         // At 30 both horizons see only later origins: 26..29 at horizon 1, 25..28 at horizon 2.
         assert_eq!(widths[10], vec![128.0, 2.0 * 127.0]);
+        // A window longer than any series keeps every row, without overflowing.
+        let all = Interval::new(0.5, usize::MAX, 0.0, rows(0..10, |o| o as f64), false);
+        assert_eq!(all.calibration.len(), 10);
+        assert_eq!(all.half_width, vec![5.0, 10.0]);
     }
 
     /// Pooled members give several rows per origin; `days` counts origins, not rows.

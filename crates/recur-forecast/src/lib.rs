@@ -21,7 +21,7 @@ pub use features::{Calendar, ColumnEncoding, Encoding, FeatureSpec, Features, Ou
 pub use forecaster::{Forecaster, SeriesColumns};
 pub use interval::{Interval, LaterErrors, OriginErrors};
 
-use forecaster::read_forecasts;
+use forecaster::{later_errors, mean_forecast, read_forecasts};
 use recur_core::Rng;
 use recur_data::{dates, DailySeries};
 use recur_nn::{Model, ModelConfig, NnError, Result};
@@ -265,17 +265,18 @@ pub fn run(series: &DailySeries, options: &ForecastOptions) -> Result<Forecast> 
     };
     // Early-stopping errors and the intervals' first calibration come from the first fit: the
     // refit trained on those days.
-    let early = forecaster.predict(&features, &early_ends, options.threads)?;
+    let early_members = forecaster.member_forecasts(&features, &early_ends, options.threads)?;
+    let early = mean_forecast(&early_members);
     if let Some(level) = options.interval {
         let pooled = options.member_residuals;
-        let calibration = forecaster.later_errors(
+        let calibration = later_errors(
             series,
-            &features,
             &split.early_stop,
+            &early_members,
+            &early,
             split.train_end,
             pooled,
-            options.threads,
-        )?;
+        );
         forecaster.interval = Some(Interval::new(
             level,
             options.interval_days,
@@ -287,22 +288,26 @@ pub fn run(series: &DailySeries, options: &ForecastOptions) -> Result<Forecast> 
     if options.refit {
         forecaster.members = refits;
     }
-    let ends: Vec<usize> = split.origins.iter().map(|o| o - 1).collect();
-    let forecasts = forecaster.predict(&features, &ends, options.threads)?;
     let origins = split.origins;
-    // Every origin after the training range, scored or not, recalibrates the intervals of the
-    // origins after its targets are known.
-    let half_widths = match &forecaster.interval {
-        None => None,
-        Some(interval) => {
-            let last = origins[origins.len() - 1];
-            let after: Vec<usize> = (split.train_end..=last).collect();
-            let later =
-                forecaster.later_errors(series, &features, &after, last + h, interval.pooled, options.threads)?;
-            let widths = interval.half_widths_along(&later);
-            Some(widths[origins[0] - split.train_end..].to_vec())
-        }
+    // With intervals every origin after the training range is forecast, scored or not: each
+    // recalibrates the intervals after it once its targets are known. The scored ones are the
+    // last of them.
+    let last = origins[origins.len() - 1];
+    let from = if forecaster.interval.is_some() {
+        split.train_end
+    } else {
+        origins[0]
     };
+    let forecast_origins: Vec<usize> = (from..=last).collect();
+    let ends: Vec<usize> = forecast_origins.iter().map(|o| o - 1).collect();
+    let members = forecaster.member_forecasts(&features, &ends, options.threads)?;
+    let all = mean_forecast(&members);
+    let scored = origins[0] - from;
+    let half_widths = forecaster.interval.as_ref().map(|interval| {
+        let later = later_errors(series, &forecast_origins, &members, &all, last + h, interval.pooled);
+        interval.half_widths_along(&later).split_off(scored)
+    });
+    let forecasts = all[scored..].to_vec();
     let baselines = [
         ("naive", naive(&series.values, &origins, h)),
         ("seasonal_naive", seasonal_naive(&series.values, &origins, h)),

@@ -12,6 +12,11 @@ use recur_nn::model_dir::{read_config, CONFIG_FILE};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+/// `--interval-days`'s default: the early-stopping days' default.
+const INTERVAL_DAYS: usize = 56;
+/// `--interval-adapt`'s default, chosen on 2016–2018 (docs/forecasting.md).
+const INTERVAL_ADAPT: f64 = 0.05;
+
 /// Arguments of `recur forecast`.
 #[derive(Args)]
 pub struct ForecastArgs {
@@ -85,13 +90,13 @@ pub struct ForecastArgs {
     /// Origins whose errors calibrate each interval: the last ones whose targets are known when
     /// it is made; the early-stopping days' at first, then, as days pass after the training
     /// range, the model's own forecasts of them.
-    #[arg(long, default_value_t = 56)]
+    #[arg(long, default_value_t = INTERVAL_DAYS)]
     interval_days: usize,
     /// How far each known miss or hit of an interval after the training range moves the level
     /// of later ones (adaptive conformal inference: a miss raises it by this times 1 − level, a
     /// hit lowers it by this times level), so coverage over time tends to the nominal; 0 keeps
     /// the level fixed.
-    #[arg(long, default_value_t = 0.05)]
+    #[arg(long, default_value_t = INTERVAL_ADAPT)]
     interval_adapt: f64,
     /// Once early stopping has chosen the epochs, train each model again from the start on every
     /// training window, the early-stopping days' included, for that many epochs (intervals and
@@ -141,8 +146,8 @@ impl ForecastArgs {
             ("--out", self.out.is_some()),
             ("--forecasts", self.forecasts.is_some()),
             ("--interval", self.interval.is_some()),
-            ("--interval-days", self.interval_days != 56),
-            ("--interval-adapt", self.interval_adapt != 0.05),
+            ("--interval-days", self.interval_days != INTERVAL_DAYS),
+            ("--interval-adapt", self.interval_adapt != INTERVAL_ADAPT),
             ("--ensemble", self.ensemble != 1),
             ("--refit", self.refit),
             ("--member-residuals", self.member_residuals),
