@@ -232,7 +232,10 @@ def main():
     if a.holidays and a.type_col:
         import holidays
 
-        known = holidays.country_holidays(a.holidays, years=range(days[0].year, days[-1].year + 2))
+        try:
+            known = holidays.country_holidays(a.holidays, years=range(days[0].year, days[-1].year + 2))
+        except NotImplementedError:
+            sys.exit(f"error: --holidays {a.holidays}: no public holidays known for that country code")
         flags = np.array([float(d in known) for d in days])
         name = f"LightGBM direct, lags 28 + weekday, month + {a.type_col} + holidays {a.holidays}"
         make = lambda: lightgbm_direct(
