@@ -18,6 +18,8 @@ pub enum LossKind {
     Mse,
     /// Huber loss with `huber_delta` (value targets).
     Huber,
+    /// Mean absolute error (value targets).
+    Mae,
 }
 
 /// The optimiser.
@@ -435,6 +437,7 @@ impl Settings {
             (LossKind::Huber, false) => Ok(Loss::Huber {
                 delta: self.huber_delta,
             }),
+            (LossKind::Mae, false) => Ok(Loss::Mae),
             (LossKind::CrossEntropy, false) => Err(bad(format!(
                 "loss cross_entropy needs class targets, but the data has values ({})",
                 task.describe()

@@ -50,6 +50,8 @@ pub struct ForecastOptions {
     pub batch_size: usize,
     /// Adam's learning rate.
     pub learning_rate: f64,
+    /// The training objective on the scaled targets.
+    pub loss: Loss,
     /// Seed for initialisation, shuffling and dropout (member `k` of an ensemble: `seed + k`).
     pub seed: u64,
     /// Models trained with successive seeds whose forecasts are averaged.
@@ -172,12 +174,12 @@ pub fn split(series: &DailySeries, options: &ForecastOptions) -> Result<Split> {
     })
 }
 
-/// A trainer for one ensemble member: Huber loss, Adam with clipping, a constant rate.
+/// A trainer for one ensemble member: the options' loss, Adam with clipping, a constant rate.
 fn trainer(options: &ForecastOptions, seed: u64) -> Result<Trainer<f32>> {
     Ok(Trainer::new(
         Model::<f32>::new(options.model.clone(), seed)?,
         TrainConfig {
-            loss: Loss::Huber { delta: 1.0 },
+            loss: options.loss,
             optimizer: OptimizerConfig::adam(),
             clip: Some(Clip::GlobalNorm(1.0)),
             schedule: Schedule::Constant {
@@ -396,6 +398,7 @@ mod tests {
             test_until: series.day(399),
             early_stop_days: 28,
             epochs: 4,
+            loss: Loss::Huber { delta: 1.0 },
             patience: 2,
             batch_size: 32,
             learning_rate: 1e-2,

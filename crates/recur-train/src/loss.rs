@@ -18,6 +18,9 @@ pub enum Loss {
     Mse,
     /// The mean of the outputs themselves (no targets): for benchmarks and sanity checks.
     Mean,
+    /// Mean absolute error (L1): its minimiser is the median, so a forecast trained on it
+    /// targets the figure MAE scores, and outlying days (a storm, a strike) pull it less.
+    Mae,
     /// Huber loss (quadratic within `delta`, linear beyond).
     Huber {
         /// Threshold.
@@ -83,6 +86,21 @@ impl Loss {
                             *gj = T::from_f64(2.0 * d / f as f64 * inv);
                         }
                     }
+                    (Loss::Mae, Targets::Values(v)) => {
+                        for (j, gj) in g.iter_mut().enumerate() {
+                            let d = row[j].to_f64() - v[k * f + j] as f64;
+                            total += d.abs() / f as f64;
+                            // The subgradient 0 at d = 0 (`signum` would give ±1 there).
+                            let sign = if d > 0.0 {
+                                1.0
+                            } else if d < 0.0 {
+                                -1.0
+                            } else {
+                                0.0
+                            };
+                            *gj = T::from_f64(sign / f as f64 * inv);
+                        }
+                    }
                     (Loss::Huber { delta }, Targets::Values(v)) => {
                         for (j, gj) in g.iter_mut().enumerate() {
                             let d = row[j].to_f64() - v[k * f + j] as f64;
@@ -127,6 +145,17 @@ mod tests {
     }
 
     #[test]
+    fn mae_is_pytorch_l1_loss() {
+        // torch.nn.L1Loss()(out, target) averages |out - target| over every element: 6 / 6 here.
+        let out = Seq::vectors(vec![0.5f32, -1.0, 2.0, 0.0, 1.0, -3.0], 2, 3).unwrap();
+        let targets = Targets::Values(vec![0.0, 1.0, 2.0, 0.5, 0.0, -1.0]);
+        let (total, grad) = Loss::Mae.evaluate(&out, &targets, 2);
+        assert!((total / 2.0 - 1.0).abs() < 1e-12);
+        let sixth = (1.0f64 / 6.0) as f32;
+        assert_eq!(grad.data, vec![sixth, -sixth, 0.0, -sixth, sixth, -sixth]);
+    }
+
+    #[test]
     fn gradients_match_finite_differences() {
         check(
             Loss::SoftmaxCrossEntropy { label_smoothing: 0.0 },
@@ -137,6 +166,7 @@ mod tests {
             Targets::Classes(vec![1, 2]),
         );
         check(Loss::Mse, Targets::Values(vec![0.0, 1.0, 2.0, -1.0, 0.5, 0.0]));
+        check(Loss::Mae, Targets::Values(vec![0.0, 1.0, 0.0, -1.0, 0.5, 3.0]));
         check(
             Loss::Huber { delta: 1.0 },
             Targets::Values(vec![0.0, 1.0, 0.0, -1.0, 0.5, 3.0]),

@@ -134,6 +134,10 @@ fn forecast_bad_input_is_named() {
         with(&[&dated[..], &["--interval", "0.8", "--interval-adapt", "2"]].concat()),
         "--interval-adapt is a step between 0 and 1",
     );
+    fails_with(
+        with(&[&dated[..], &["--loss", "hinge"]].concat()),
+        "invalid value 'hinge' for '--loss",
+    );
     // 2020-01-29..31 are not in the file (28 days a month above): filled by default, fatal if strict.
     fails_with(
         with(&["--train-until", "2020-02-10", "--val-until", "2020-02-28", "--strict"]),
@@ -313,6 +317,7 @@ fn forecast_saves_a_model_that_forecasts_the_days_ahead_with_intervals() {
         "--train-until train a model",
     );
     fails_with(use_model(a, &["--refit"]), "--refit train a model");
+    fails_with(use_model(a, &["--loss", "mse"]), "--loss train a model");
     fails_with(use_model(a, &["--from", "2020-07-20"]), "--from 2020-07-20:");
     let other = d.join("other.csv");
     std::fs::write(

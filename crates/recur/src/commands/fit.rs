@@ -104,7 +104,7 @@ pub struct FitArgs {
 /// Training settings on the command line; each overrides the config's `training` section.
 #[derive(Args, Default)]
 pub struct Knobs {
-    /// Loss: auto, cross_entropy, mse or huber.
+    /// Loss: auto, cross_entropy, mse, huber or mae.
     #[arg(long)]
     loss: Option<String>,
     /// Label smoothing of the cross-entropy [default: 0.1].
