@@ -553,6 +553,9 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("needs value targets"));
+        let mae = Settings::from_json(serde_json::json!({"loss": "mae"})).unwrap();
+        assert_eq!(mae.loss_for(Task::Regress).unwrap(), Loss::Mae);
+        assert!(mae.loss_for(Task::TagSteps).is_err());
     }
 
     #[test]

@@ -398,7 +398,7 @@ mod tests {
             test_until: series.day(399),
             early_stop_days: 28,
             epochs: 4,
-            loss: Loss::Huber { delta: 1.0 },
+            loss: Loss::Mae,
             patience: 2,
             batch_size: 32,
             learning_rate: 1e-2,
