@@ -215,30 +215,8 @@ impl Forecaster {
             return Err(bad(format!("{} ensemble members", settings.members)));
         }
         let horizon = settings.spec.horizon;
-        if settings
-            .interval
-            .as_ref()
-            .is_some_and(|i| i.half_width.len() != horizon)
-        {
-            return Err(bad(format!("the interval does not give {horizon} half-widths")));
-        }
-        if settings
-            .interval
-            .as_ref()
-            .is_some_and(|i| i.calibration.iter().any(|r| r.errors.len() != horizon))
-        {
-            return Err(bad(format!(
-                "the interval's calibration errors are not {horizon} per origin"
-            )));
-        }
-        if let Some(i) = &settings.interval {
-            let rolling = i.calibration.is_empty() || i.days > 0;
-            if !(i.level > 0.0 && i.level < 1.0 && (0.0..=1.0).contains(&i.adapt) && rolling) {
-                return Err(bad(format!(
-                    "the interval's level {}, step {} or {} calibration days are out of range",
-                    i.level, i.adapt, i.days
-                )));
-            }
+        if let Some(why) = settings.interval.as_ref().and_then(|i| i.fault(horizon)) {
+            return Err(bad(why));
         }
         let members = (0..settings.members)
             .map(|k| model_dir::load::<f32>(&member_dir(dir, k)))

@@ -84,6 +84,28 @@ impl Interval {
         interval
     }
 
+    /// What makes a saved interval unusable for `horizon`-day forecasts (a hand-edited or
+    /// foreign settings file), or `None`.
+    pub fn fault(&self, horizon: usize) -> Option<String> {
+        if self.half_width.len() != horizon {
+            return Some(format!("the interval does not give {horizon} half-widths"));
+        }
+        if self.calibration.iter().any(|r| r.errors.len() != horizon) {
+            return Some(format!(
+                "the interval's calibration errors are not {horizon} per origin"
+            ));
+        }
+        // Fixed intervals (saved before rolling calibration) have neither rows nor days.
+        let rolling = self.calibration.is_empty() || self.days > 0;
+        if !(self.level > 0.0 && self.level < 1.0 && (0.0..=1.0).contains(&self.adapt) && rolling) {
+            return Some(format!(
+                "the interval's level {}, step {} or {} calibration days are out of range",
+                self.level, self.adapt, self.days
+            ));
+        }
+        None
+    }
+
     /// Half-widths per horizon at each origin of `later.issued`: at horizon `h` (from 0), the
     /// conformal quantile of the errors of the last `days` origins `o` with `o + h < origin`
     /// (the calibration rows, then `later.rows`), at the level adapted to the misses of the
@@ -284,6 +306,47 @@ mod tests {
         // After the miss the level is 0.5 + 0.1·0.5 = 0.55: rank ⌈11·0.55⌉ = 7; after the hit
         // it is back to 0.5.
         assert_eq!(widths(0.1), vec![5.0, 7.0, 5.0]);
+    }
+
+    /// A saved interval that cannot be used is named, whatever field is wrong.
+    #[test]
+    fn interval_faults_are_named() {
+        let good = Interval::new(0.8, 4, 0.05, rows(0..10, |o| o as f64), false);
+        assert_eq!(good.fault(2), None);
+        assert_eq!(good.fault(3).unwrap(), "the interval does not give 3 half-widths");
+        let mut short = good.clone();
+        short.calibration[0].errors.pop();
+        assert_eq!(
+            short.fault(2).unwrap(),
+            "the interval's calibration errors are not 2 per origin"
+        );
+        for bad in [
+            Interval {
+                level: 1.5,
+                ..good.clone()
+            },
+            Interval {
+                adapt: -0.1,
+                ..good.clone()
+            },
+            Interval {
+                days: 0,
+                ..good.clone()
+            },
+            Interval {
+                level: f64::NAN,
+                ..good.clone()
+            },
+        ] {
+            assert!(bad.fault(2).unwrap().contains("are out of range"), "{bad:?}");
+        }
+        // A fixed interval saved before rolling calibration: no rows and no days, still usable.
+        let fixed = Interval {
+            days: 0,
+            calibration: Vec::new(),
+            ..good
+        };
+        assert_eq!(fixed.fault(2), None);
     }
 
     #[test]

@@ -330,6 +330,15 @@ fn forecast_saves_a_model_that_forecasts_the_days_ahead_with_intervals() {
         recur(&["forecast", "--model", d.to_str().unwrap(), "--csv", a]),
         "a directory without a saved forecasting model",
     );
+    // A hand-edited settings file with an impossible interval level is refused by name.
+    let settings = model.join("forecast.json");
+    let mut saved: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&settings).unwrap()).unwrap();
+    saved["interval"]["level"] = serde_json::json!(2.0);
+    std::fs::write(&settings, saved.to_string()).unwrap();
+    fails_with(
+        use_model(a, &[]),
+        "the interval's level 2, step 0.05 or 56 calibration days are out of range",
+    );
 }
 
 /// The reader's errors as `recur forecast` shows them: a mistyped date leaving months without
