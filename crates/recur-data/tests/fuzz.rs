@@ -282,7 +282,8 @@ fn fuzz_pickle_decoder() {
 
 #[test]
 fn fuzz_npz_reader() {
-    let d = temp_dir("fuzz-npz");
+    let tmp = temp_dir("fuzz-npz");
+    let d = tmp.path();
     let path = d.join("cat.npz");
     let drawings = sample_stroke3();
     let member = object_npy(&stroke3_pickle(&drawings), drawings.len());
@@ -301,7 +302,8 @@ fn fuzz_npz_reader() {
 
 #[test]
 fn fuzz_ndjson_reader() {
-    let d = temp_dir("fuzz-ndjson");
+    let tmp = temp_dir("fuzz-ndjson");
+    let d = tmp.path();
     let path = d.join("doodles.ndjson");
     let mut seeds: Vec<Vec<u8>> = synth::generate(1, 3)
         .iter()
@@ -328,7 +330,8 @@ fn fuzz_ndjson_reader() {
 
 #[test]
 fn fuzz_binary_reader() {
-    let d = temp_dir("fuzz-bin");
+    let tmp = temp_dir("fuzz-bin");
+    let d = tmp.path();
     let path = d.join("doodles.bin");
     let records: Vec<u8> = synth::generate(1, 5)
         .iter()

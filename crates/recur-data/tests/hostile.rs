@@ -12,7 +12,8 @@ fn load_one(path: &std::path::Path) -> Result<(Vec<Drawing>, recur_data::quickdr
 
 #[test]
 fn npz_valid_fixture_reads() {
-    let d = temp_dir("npz-ok");
+    let tmp = temp_dir("npz-ok");
+    let d = tmp.path();
     let path = d.join("square.npz");
     std::fs::write(&path, stroke3_npz(&sample_stroke3())).unwrap();
     let (drawings, report) = load_one(&path).unwrap();
@@ -24,7 +25,8 @@ fn npz_valid_fixture_reads() {
 /// A 10-byte member `\x93NUMPY\x02\x00v\x00` used to index out of bounds.
 #[test]
 fn npz_member_shorter_than_its_header_is_an_error() {
-    let d = temp_dir("npz-short");
+    let tmp = temp_dir("npz-short");
+    let d = tmp.path();
     let path = d.join("short.npz");
     std::fs::write(&path, zip(&[("train.npy", b"\x93NUMPY\x02\x00v\x00".to_vec())])).unwrap();
     let e = load_one(&path).unwrap_err();
@@ -38,7 +40,8 @@ fn npz_member_shorter_than_its_header_is_an_error() {
 /// `\x80\x02)` then 200,000 × `\x85` inside an object array used to overflow the stack.
 #[test]
 fn npz_deeply_nested_pickle_is_an_error() {
-    let d = temp_dir("npz-deep");
+    let tmp = temp_dir("npz-deep");
+    let d = tmp.path();
     let path = d.join("deep.npz");
     let mut pickle = b"\x80\x02)".to_vec();
     pickle.extend(std::iter::repeat_n(0x85u8, 200_000));
@@ -51,7 +54,8 @@ fn npz_deeply_nested_pickle_is_an_error() {
 /// A `.bin` record of 50 strokes × 65,535 points used to reach the renderer whole (1.3 GB).
 #[test]
 fn binary_drawing_with_too_many_points_is_skipped_and_counted() {
-    let d = temp_dir("bin-long");
+    let tmp = temp_dir("bin-long");
+    let d = tmp.path();
     let path = d.join("cat.bin");
     let long = Drawing {
         word: "cat".into(),
@@ -80,7 +84,8 @@ fn binary_drawing_with_too_many_points_is_skipped_and_counted() {
 /// A raw drawing spanning less than 1e-36 used to turn NaN and fail the whole file.
 #[test]
 fn ndjson_raw_drawing_of_tiny_span_is_skipped_with_its_line() {
-    let d = temp_dir("raw-tiny");
+    let tmp = temp_dir("raw-tiny");
+    let d = tmp.path();
     let path = d.join("raw.ndjson");
     let good = r#"{"word":"cat","key_id":"1","drawing":[[[0.5,100.5],[0,50],[0,1]]]}"#;
     let tiny = r#"{"word":"cat","key_id":"2","drawing":[[[0,5e-37],[0,1e-37],[0,1]]]}"#;

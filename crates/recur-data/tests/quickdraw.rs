@@ -19,16 +19,18 @@ fn shared(name: &str) -> Option<PathBuf> {
     found
 }
 
-fn temp_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("recur-qd-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+/// A fresh, empty folder, removed when dropped.
+fn temp_dir(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("recur-qd-{name}-"))
+        .tempdir()
+        .unwrap()
 }
 
 #[test]
 fn bad_lines_are_skipped_and_counted_or_fatal_when_strict() {
-    let d = temp_dir("bad");
+    let tmp = temp_dir("bad");
+    let d = tmp.path();
     let good = ndjson::to_line(&synth::generate(1, 1)[0]);
     let lines = [
         good.as_str(),
@@ -74,7 +76,8 @@ fn bad_lines_are_skipped_and_counted_or_fatal_when_strict() {
 
 #[test]
 fn binary_round_trips_and_truncation_is_reported() {
-    let d = temp_dir("bin");
+    let tmp = temp_dir("bin");
+    let d = tmp.path();
     let drawings: Vec<_> = synth::generate(3, 2).into_iter().filter(|d| d.word == "star").collect();
     let bytes: Vec<u8> = drawings.iter().flat_map(binary::to_record).collect();
     std::fs::write(d.join("star.bin"), &bytes).unwrap();

@@ -107,11 +107,12 @@ fn ts_reader_plaid() {
     check(&test, &Expect { cases: 537, dims: 1, classes, per_class: (13, 87), steps: (134, 1000) });
 }
 
-/// A fresh temporary directory for one test.
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("recur-sequences-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A fresh temporary directory for one test, removed when dropped.
+fn temp_dir(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("recur-sequences-{name}-"))
+        .tempdir()
+        .unwrap()
 }
 
 /// Little-endian bytes of values.
@@ -121,7 +122,8 @@ fn le<T: Copy, const N: usize>(values: &[T], bytes: fn(T) -> [u8; N]) -> Vec<u8>
 
 #[test]
 fn sequence_set_from_npy_files() {
-    let dir = temp_dir("files");
+    let tmp = temp_dir("files");
+    let dir = tmp.path();
     let x: Vec<f32> = (0..2 * 3 * 2).map(|v| v as f32).collect();
     std::fs::write(
         dir.join("x.npy"),
@@ -164,5 +166,4 @@ fn sequence_set_from_npy_files() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("nope.npy"), "{err}");
-    std::fs::remove_dir_all(&dir).unwrap();
 }

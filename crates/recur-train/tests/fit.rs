@@ -78,18 +78,20 @@ fn run(epochs: usize, out: &Path, resume: bool) -> (recur_train::FitReport, Vec<
     (report, weights)
 }
 
-fn temp_dir(name: &str) -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!("recur-fit-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    d
+/// A fresh, empty folder, removed when dropped.
+fn temp_dir(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("recur-fit-{name}-"))
+        .tempdir()
+        .unwrap()
 }
 
 #[test]
 fn resumed_run_matches_an_uninterrupted_one() {
     let (straight, interrupted) = (temp_dir("straight"), temp_dir("interrupted"));
-    let (full, full_weights) = run(5, &straight, false);
-    run(2, &interrupted, false);
-    let (resumed, resumed_weights) = run(5, &interrupted, true);
+    let (full, full_weights) = run(5, straight.path(), false);
+    run(2, interrupted.path(), false);
+    let (resumed, resumed_weights) = run(5, interrupted.path(), true);
     assert_eq!(resumed.history.len(), 5);
     assert_eq!(
         full.history,
@@ -106,12 +108,9 @@ fn resumed_run_matches_an_uninterrupted_one() {
     assert_eq!(full_weights, resumed_weights);
     assert_eq!(full.best_epoch, resumed.best_epoch);
     // The best model on disk is the one the trainer ends with.
-    let saved: Model<f32> = model_dir::load(&straight).unwrap();
+    let saved: Model<f32> = model_dir::load(straight.path()).unwrap();
     let saved: Vec<f32> = saved.named_params().iter().flat_map(|(_, p)| p.value.clone()).collect();
     assert_eq!(saved, full_weights);
-    for d in [straight, interrupted] {
-        let _ = std::fs::remove_dir_all(d);
-    }
 }
 
 #[test]
@@ -123,7 +122,7 @@ fn resume_without_a_checkpoint_is_an_error() {
         monitor: "val_loss".into(),
         goal: Goal::Minimize,
         patience: None,
-        out: Some(dir.clone()),
+        out: Some(dir.path().to_path_buf()),
         resume: true,
         verbose: false,
     };

@@ -109,10 +109,10 @@ pub fn sample_stroke3() -> Vec<Vec<[i16; 3]>> {
     ]
 }
 
-/// A fresh, empty folder under the system's temporary folder.
-pub fn temp_dir(name: &str) -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!("recur-data-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+/// A fresh, empty folder under the system's temporary folder, removed when dropped.
+pub fn temp_dir(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("recur-data-{name}-"))
+        .tempdir()
+        .unwrap()
 }
