@@ -391,7 +391,7 @@ mod tests {
         };
         let width = Encoding::fit(series, 1).width(&spec);
         ForecastOptions {
-            model: models::preset("linear", width, 21, 7).unwrap(),
+            model: models::preset("linear", width, 21, 7, None).unwrap(),
             spec,
             train_until: series.day(299),
             test_from: None,

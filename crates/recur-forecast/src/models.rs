@@ -2,7 +2,7 @@
 //!
 //! - `linear`: one weight per (day of the window, feature, horizon) — a linear autoregression.
 //! - `seq2vec`: an LSTM reads the window; a dense layer maps its last state to all horizons.
-//! - `seq2seq`: a GRU with a dense layer on every step, each step forecasting the days after it
+//! - `seq2seq`: a GRU (64 units unless told otherwise) with a dense layer on every step, each step forecasting the days after it
 //!   (trained on all steps, as Géron's book recommends; forecasts use the last step).
 //! - `conv-gru`: a causal Conv1D front end feeding a sequence-to-sequence GRU.
 //! - `wavenet`: WaveNet (van den Oord et al., 2016) as a graph: a 1×1 input conv, then blocks of
@@ -19,26 +19,40 @@ use serde_json::json;
 /// Names of the presets, the default first.
 pub const PRESETS: [&str; 6] = ["seq2seq", "linear", "seq2vec", "conv-gru", "wavenet", "dilated-cnn"];
 
+/// The presets with a recurrent layer, whose units can be set.
+pub const RECURRENT_PRESETS: [&str; 3] = ["seq2seq", "seq2vec", "conv-gru"];
+
+/// Units of a recurrent preset's LSTM or GRU unless told otherwise.
+pub const DEFAULT_UNITS: usize = 64;
+
 /// Channels of the WaveNet preset's residual and skip paths.
 const WAVENET_CHANNELS: usize = 32;
 /// Dilation rates of its blocks: the receptive field covers 2·15 + 1 = 31 days.
 const WAVENET_RATES: [usize; 8] = [1, 2, 4, 8, 1, 2, 4, 8];
 
-/// The config of a preset for `inputs` features per day.
-pub fn preset(name: &str, inputs: usize, window: usize, horizon: usize) -> Result<ModelConfig> {
+/// The config of a preset for `inputs` features per day; `units` sizes the recurrent layer of
+/// the [`RECURRENT_PRESETS`] and is refused by the others.
+pub fn preset(name: &str, inputs: usize, window: usize, horizon: usize, units: Option<usize>) -> Result<ModelConfig> {
+    if units.is_some() && PRESETS.contains(&name) && !RECURRENT_PRESETS.contains(&name) {
+        return Err(NnError::Config(format!(
+            "the `{name}` preset has no recurrent layer to size; units apply to {}",
+            RECURRENT_PRESETS.join(", ")
+        )));
+    }
+    let units = units.unwrap_or(DEFAULT_UNITS);
     let layers = match name {
         "linear" => json!([
             {"type": "conv1d", "filters": horizon, "kernel_size": window, "padding": "valid"},
             {"type": "global_sum_pool"}
         ]),
-        "seq2vec" => json!([{"type": "lstm", "units": 64}, {"type": "dense", "units": horizon}]),
+        "seq2vec" => json!([{"type": "lstm", "units": units}, {"type": "dense", "units": horizon}]),
         "seq2seq" => json!([
-            {"type": "gru", "units": 64, "return_sequences": true},
+            {"type": "gru", "units": units, "return_sequences": true},
             {"type": "dense", "units": horizon}
         ]),
         "conv-gru" => json!([
             {"type": "conv1d", "filters": 32, "kernel_size": 4, "padding": "causal", "activation": "relu"},
-            {"type": "gru", "units": 64, "return_sequences": true},
+            {"type": "gru", "units": units, "return_sequences": true},
             {"type": "dense", "units": horizon}
         ]),
         "wavenet" => return wavenet(inputs, horizon),

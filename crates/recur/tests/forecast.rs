@@ -138,6 +138,14 @@ fn forecast_bad_input_is_named() {
         with(&[&dated[..], &["--loss", "hinge"]].concat()),
         "invalid value 'hinge' for '--loss",
     );
+    fails_with(
+        with(&[&dated[..], &["--units", "0"]].concat()),
+        "--horizon, --window and --units must be at least 1",
+    );
+    fails_with(
+        with(&[&dated[..], &["--units", "8", "--model", "linear"]].concat()),
+        "the `linear` preset has no recurrent layer to size",
+    );
     // 2020-01-29..31 are not in the file (28 days a month above): filled by default, fatal if strict.
     fails_with(
         with(&["--train-until", "2020-02-10", "--val-until", "2020-02-28", "--strict"]),
@@ -318,6 +326,7 @@ fn forecast_saves_a_model_that_forecasts_the_days_ahead_with_intervals() {
     );
     fails_with(use_model(a, &["--refit"]), "--refit train a model");
     fails_with(use_model(a, &["--loss", "mse"]), "--loss train a model");
+    fails_with(use_model(a, &["--units", "8"]), "--units train a model");
     fails_with(use_model(a, &["--from", "2020-07-20"]), "--from 2020-07-20:");
     let other = d.join("other.csv");
     std::fs::write(
@@ -329,6 +338,18 @@ fn forecast_saves_a_model_that_forecasts_the_days_ahead_with_intervals() {
     fails_with(
         recur(&["forecast", "--model", d.to_str().unwrap(), "--csv", a]),
         "a directory without a saved forecasting model",
+    );
+    // A model with the units asked for keeps them in its config and forecasts ahead.
+    json(&fit(&["--force", "--units", "16"]));
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(model.join("config.json")).unwrap()).unwrap();
+    assert_eq!(
+        (&config["layers"][0]["type"], &config["layers"][0]["units"]),
+        (&"gru".into(), &16.into())
+    );
+    assert_eq!(
+        json(&use_model(a, &["--json"]))["forecast"].as_array().unwrap().len(),
+        7
     );
     // A hand-edited settings file with an impossible interval level is refused by name.
     let settings = model.join("forecast.json");

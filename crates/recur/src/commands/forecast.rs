@@ -83,6 +83,9 @@ pub struct ForecastArgs {
     /// or a directory saved with --out (then forecast the days after the data's last value).
     #[arg(long, default_value = models::PRESETS[0])]
     pub(crate) model: String,
+    /// Units of the preset's recurrent layer (seq2seq, seq2vec, conv-gru) [default: 64].
+    #[arg(long)]
+    units: Option<usize>,
     /// Days of history the model sees [default: 56].
     #[arg(long)]
     pub(crate) window: Option<usize>,
@@ -178,6 +181,7 @@ impl ForecastArgs {
             ("--refit", self.refit),
             ("--member-residuals", self.member_residuals),
             ("--loss", self.loss != ForecastLoss::Mae),
+            ("--units", self.units.is_some()),
         ]
         .into_iter()
         .filter_map(|(name, set)| set.then_some(name))
@@ -209,8 +213,8 @@ pub fn forecast(args: ForecastArgs) -> Result<()> {
         );
     }
     let (horizon, window) = (args.horizon.unwrap_or(7), args.window.unwrap_or(56));
-    if horizon == 0 || window == 0 {
-        bail!("--horizon and --window must be at least 1");
+    if horizon == 0 || window == 0 || args.units == Some(0) {
+        bail!("--horizon, --window and --units must be at least 1");
     }
     if args.from.is_some() {
         bail!("--from forecasts with a saved model: give its directory as --model");
@@ -259,9 +263,12 @@ pub fn forecast(args: ForecastArgs) -> Result<()> {
     };
     let width = Encoding::fit(&series, 1).width(&feature_spec);
     let model = if Path::new(&args.model).is_file() {
+        if args.units.is_some() {
+            bail!("--units sizes a preset; a model config file sets its own units");
+        }
         read_config(Path::new(&args.model))?
     } else {
-        models::preset(&args.model, width, window, horizon)?
+        models::preset(&args.model, width, window, horizon, args.units)?
     };
     if let Some(out) = &args.out {
         if !args.force && (Forecaster::is_saved(out) || out.join(CONFIG_FILE).exists()) {
