@@ -2,8 +2,9 @@
 //!
 //! - `linear`: one weight per (day of the window, feature, horizon) — a linear autoregression.
 //! - `seq2vec`: an LSTM reads the window; a dense layer maps its last state to all horizons.
-//! - `seq2seq`: a GRU (64 units unless told otherwise) with a dense layer on every step, each step forecasting the days after it
-//!   (trained on all steps, as Géron's book recommends; forecasts use the last step).
+//! - `seq2seq`: a GRU (64 units unless told otherwise) with a dense layer on every step, each
+//!   step forecasting the days after it (trained on all steps, as Géron's book recommends;
+//!   forecasts use the last step).
 //! - `conv-gru`: a causal Conv1D front end feeding a sequence-to-sequence GRU.
 //! - `wavenet`: WaveNet (van den Oord et al., 2016) as a graph: a 1×1 input conv, then blocks of
 //!   gated dilated causal convolutions (rates 1, 2, 4, 8, twice), each with a residual

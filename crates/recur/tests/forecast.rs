@@ -146,6 +146,16 @@ fn forecast_bad_input_is_named() {
         with(&[&dated[..], &["--units", "8", "--model", "linear"]].concat()),
         "the `linear` preset has no recurrent layer to size",
     );
+    let config = d.join("gru.json");
+    std::fs::write(&config, r#"{"input_size": 1, "layers": [{"type": "gru", "units": 4}]}"#).unwrap();
+    fails_with(
+        with(&[&dated[..], &["--units", "8", "--model", config.to_str().unwrap()]].concat()),
+        "--units sizes a preset; a model config file sets its own units",
+    );
+    fails_with(
+        with(&[&dated[..], &["--units", "100000000"]].concat()),
+        "features is more than recur allows",
+    );
     // 2020-01-29..31 are not in the file (28 days a month above): filled by default, fatal if strict.
     fails_with(
         with(&["--train-until", "2020-02-10", "--val-until", "2020-02-28", "--strict"]),
