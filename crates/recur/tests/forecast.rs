@@ -140,7 +140,7 @@ fn forecast_bad_input_is_named() {
     );
     fails_with(
         with(&[&dated[..], &["--units", "0"]].concat()),
-        "--horizon, --window and --units must be at least 1",
+        "layers[0] (gru): units must be at least 1",
     );
     fails_with(
         with(&[&dated[..], &["--units", "8", "--model", "linear"]].concat()),

@@ -213,8 +213,8 @@ pub fn forecast(args: ForecastArgs) -> Result<()> {
         );
     }
     let (horizon, window) = (args.horizon.unwrap_or(7), args.window.unwrap_or(56));
-    if horizon == 0 || window == 0 || args.units == Some(0) {
-        bail!("--horizon, --window and --units must be at least 1");
+    if horizon == 0 || window == 0 {
+        bail!("--horizon and --window must be at least 1");
     }
     if args.from.is_some() {
         bail!("--from forecasts with a saved model: give its directory as --model");
