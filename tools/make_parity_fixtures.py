@@ -8,6 +8,9 @@ Everything is float64 so the comparison is tight.
 
     pip install torch safetensors numpy && python tools/make_parity_fixtures.py
 
+`python tools/make_parity_fixtures.py frames` writes only the fixtures of frame models (conv2d,
+pooling and batch norm over frames in time_distributed, feeding a recurrent layer; x is then
+[batch, time, height, width, channels]);
 `python tools/make_parity_fixtures.py attention` writes only the attention fixtures used by
 crates/recur-nn/tests/attention_parity.rs (see write_attention_fixtures);
 `python tools/make_parity_fixtures.py seq2seq` only the encoder-decoder fixtures used by
@@ -160,6 +163,79 @@ def write(name, config, module, prefix, x, lengths):
         io[f"grad.{prefix(k)}"] = p.grad
     save_file({k: v.contiguous() for k, v in io.items()}, str(d / "io.safetensors"))
     print("wrote", d)
+
+
+class FrameModel(nn.Module):
+    """A CNN over every real frame of each clip feeding a packed recurrent layer, as recur's
+    time_distributed runs it: the clips' real frames are one batch of images (padded frames
+    never seen, so batch norm's statistics are over real frames only), laid back on the time
+    axis after pooling. `layers` holds torch's modules at recur's layer indices (None where
+    recur's layer has no tensors)."""
+
+    def __init__(self, layers, image_layers, rnn_kind, return_sequences):
+        super().__init__()
+        self.layers = nn.ModuleList([m if m is not None else nn.Identity() for m in layers])
+        self.image_layers, self.rnn_kind, self.return_sequences = image_layers, rnn_kind, return_sequences
+
+    def forward(self, x, lengths):
+        b, t = x.shape[:2]
+        mask = torch.arange(t)[None, :] < lengths[:, None]
+        h = x[mask].permute(0, 3, 1, 2)
+        for i, act in self.image_layers:
+            h = self.layers[i](h)
+            h = {"relu": torch.relu, "tanh": torch.tanh, None: lambda v: v}[act](h)
+        per_step = torch.zeros(b, t, h.shape[1])
+        per_step[mask] = h.flatten(1)
+        rnn = self.layers[len(self.image_layers)]
+        packed = pack_padded_sequence(per_step, lengths, batch_first=True, enforce_sorted=False)
+        out, state = rnn(packed)
+        if self.return_sequences:
+            y, _ = pad_packed_sequence(out, batch_first=True, total_length=t)
+        else:
+            y = (state[0] if self.rnn_kind == "lstm" else state)[0]
+        y = self.layers[len(self.image_layers) + 1](y)
+        # recur keeps padded steps at zero; torch's Linear would put its bias there.
+        return y * mask.unsqueeze(-1) if self.return_sequences else y
+
+
+def write_frame_fixtures():
+    """fixtures/frames_*: frame CNNs feeding recurrent layers, on clips of several lengths."""
+    td = lambda layer: {"type": "time_distributed", "layer": layer}
+    torch.manual_seed(5)
+    lengths = torch.tensor([3, 1, 2])
+    x = torch.rand(3, 3, 8, 7, 2) * 2 - 1
+    for b, n in enumerate(lengths.tolist()):
+        x[b, n:] = 0
+    config = {"input_shape": [8, 7, 2], "layers": [
+        td({"type": "conv2d", "filters": 4, "kernel_size": 3, "padding": "same", "activation": "relu"}),
+        {"type": "batch_norm"},
+        td({"type": "max_pool2d", "pool_size": 2}),
+        td({"type": "conv2d", "filters": 3, "kernel_size": [2, 3], "strides": [1, 2], "dilation_rate": [2, 1],
+            "activation": "tanh"}),
+        td({"type": "global_avg_pool2d"}),
+        {"type": "lstm", "units": 4},
+        {"type": "dense", "units": 3}]}
+    module = FrameModel([nn.Conv2d(2, 4, 3, padding=1), nn.BatchNorm2d(4), nn.MaxPool2d(2),
+                         nn.Conv2d(4, 3, (2, 3), stride=(1, 2), dilation=(2, 1)), nn.AdaptiveAvgPool2d(1),
+                         nn.LSTM(3, 4, batch_first=True), nn.Linear(4, 3)],
+                        [(0, "relu"), (1, None), (2, None), (3, "tanh"), (4, None)], "lstm", False)
+    module.train()
+    write("frames_conv_bn_lstm", config, module, lambda k: k, x, lengths)
+
+    lengths = torch.tensor([2, 4, 3])
+    x = torch.rand(3, 4, 7, 7, 1) * 2 - 1
+    for b, n in enumerate(lengths.tolist()):
+        x[b, n:] = 0
+    config = {"input_shape": [7, 7, 1], "layers": [
+        td({"type": "conv2d", "filters": 3, "kernel_size": 3, "strides": 2}),
+        td({"type": "avg_pool2d", "pool_size": 2, "strides": 1}),
+        td({"type": "global_max_pool2d"}),
+        {"type": "gru", "units": 3, "return_sequences": True},
+        {"type": "dense", "units": 2}]}
+    module = FrameModel([nn.Conv2d(1, 3, 3, stride=2), nn.AvgPool2d(2, stride=1), nn.AdaptiveMaxPool2d(1),
+                         nn.GRU(3, 3, batch_first=True), nn.Linear(3, 2)],
+                        [(0, None), (1, None), (2, None)], "gru", True)
+    write("frames_avgpool_gru_seq", config, module, lambda k: k, x, lengths)
 
 
 class Attention(nn.Module):
@@ -322,6 +398,9 @@ def write_seq2seq_fixtures():
 
 
 def main():
+    if sys.argv[1:] == ["frames"]:
+        write_frame_fixtures()
+        return
     if sys.argv[1:] == ["attention"]:
         write_attention_fixtures()
         return
@@ -347,6 +426,7 @@ def main():
     module.train()
     write("conv_bn_dense", conv_config, module, lambda k: k, torch.rand(3, 6, 3) * 2 - 1, full)
     write("graph_wavenet_gru", GRAPH_CONFIG, Graph(), lambda k: k, x, lengths)
+    write_frame_fixtures()
     write_attention_fixtures()
     write_seq2seq_fixtures()
 

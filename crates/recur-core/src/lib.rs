@@ -30,4 +30,4 @@ macro_rules! stderr_line {
 pub use float::Float;
 pub use matmul::{matmul, Transpose};
 pub use rng::Rng;
-pub use seq::{Seq, Shape};
+pub use seq::{Frame, Seq, Shape};

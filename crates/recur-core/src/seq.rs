@@ -7,13 +7,80 @@
 use crate::{CoreError, Float, Result};
 use std::ops::Range;
 
+/// One step's value laid out as an image: `[height, width, channels]`, channels last (as Keras
+/// stores frames). A step of a frame shape holds `height · width · channels` values in that
+/// order, so a [`Seq`] of frames is `[batch, time, height, width, channels]` row-major.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Frame {
+    /// Rows.
+    pub height: usize,
+    /// Columns.
+    pub width: usize,
+    /// Values per pixel.
+    pub channels: usize,
+}
+
+impl Frame {
+    /// Values in one frame.
+    pub fn len(&self) -> usize {
+        self.height * self.width * self.channels
+    }
+
+    /// Pixels in one frame.
+    pub fn pixels(&self) -> usize {
+        self.height * self.width
+    }
+
+    /// True when the frame holds no values.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// Per-sequence shape information that layers use to infer their outputs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Shape {
-    /// Features per step.
+    /// Values per step (for frames, `height · width · channels`).
     pub features: usize,
-    /// True when there is a time axis; false for one vector per sequence.
+    /// True when there is a time axis; false for one value per sequence.
     pub sequential: bool,
+    /// The layout of each step's values when they are an image (`None`: a feature vector).
+    pub frame: Option<Frame>,
+}
+
+impl Shape {
+    /// Feature vectors, per step (`sequential`) or one per sequence.
+    pub fn new(features: usize, sequential: bool) -> Self {
+        Shape {
+            features,
+            sequential,
+            frame: None,
+        }
+    }
+
+    /// A sequence of feature vectors.
+    pub fn sequence(features: usize) -> Self {
+        Shape::new(features, true)
+    }
+
+    /// One feature vector per sequence.
+    pub fn vector(features: usize) -> Self {
+        Shape::new(features, false)
+    }
+
+    /// Frames, per step (`sequential`) or one per sequence.
+    pub fn frames(frame: Frame, sequential: bool) -> Self {
+        Shape {
+            features: frame.len(),
+            sequential,
+            frame: Some(frame),
+        }
+    }
+
+    /// The same values with (`true`) or without a time axis.
+    pub fn with_sequential(self, sequential: bool) -> Self {
+        Shape { sequential, ..self }
+    }
 }
 
 /// A batch of sequences stored as `[batch, time, features]`, row-major, with lengths.
@@ -86,10 +153,7 @@ impl<T: Float> Seq<T> {
 
     /// The shape layers see.
     pub fn shape(&self) -> Shape {
-        Shape {
-            features: self.features,
-            sequential: self.sequential,
-        }
+        Shape::new(self.features, self.sequential)
     }
 
     /// Whether step `t` of sequence `b` is real (not padding).

@@ -2,7 +2,7 @@
 //! `training` section holds [`Settings`](crate::Settings) fields), checked against the data.
 
 use crate::task::Task;
-use recur_nn::{LayerConfig, ModelConfig, NnError, Result};
+use recur_nn::{Conv1dConfig, LayerConfig, ModelConfig, NnError, Result};
 use serde_json::{json, Value};
 
 /// Steps the convolutional front end shortens long sequences to, about.
@@ -123,7 +123,7 @@ pub fn check_config(config: &ModelConfig, task: Task, inputs: usize, outputs: us
     }
     if task.per_step() {
         let shortens = config.layers.iter().any(|l| {
-            matches!(l, LayerConfig::Conv1d { strides, padding, .. }
+            matches!(l, LayerConfig::Conv1d(Conv1dConfig { strides, padding, .. })
                 if *strides != 1 || matches!(padding, recur_nn::Padding::Valid))
         });
         if shortens {
@@ -153,7 +153,10 @@ mod tests {
             check_config(&c, task, 3, 4).unwrap();
         }
         let c = default_config(Task::Classify, 1, 2, 1300).unwrap();
-        assert!(matches!(c.layers[0], LayerConfig::Conv1d { strides: 6, .. }));
+        assert!(matches!(
+            c.layers[0],
+            LayerConfig::Conv1d(Conv1dConfig { strides: 6, .. })
+        ));
     }
 
     #[test]

@@ -29,7 +29,8 @@ pub fn unsuitable(config: &ModelConfig) -> Option<String> {
     let Some(last) = config.layers.last() else {
         return Some("the ridge solver needs a stack of layers (a `layers` list), not a graph".into());
     };
-    if !matches!(last, LayerConfig::Dense { activation, .. } if *activation == recur_nn::Activation::Linear) {
+    if !matches!(last, LayerConfig::Dense(recur_nn::DenseConfig { activation, .. }) if *activation == recur_nn::Activation::Linear)
+    {
         return Some("the ridge solver fits a last dense layer without activation".into());
     }
     let features = match Model::<f32>::for_loading(features_config(config)) {

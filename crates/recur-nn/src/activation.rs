@@ -1,9 +1,39 @@
 //! Element-wise activations: as a stand-alone layer, and fused into dense and conv1d.
 
 use crate::layer::{Ctx, Layer, Tape};
+use crate::spec::LayerSpec;
 use recur_core::math::dispatch;
-use recur_core::{Float, Seq, Shape};
+use recur_core::{Float, Rng, Seq, Shape};
 use serde::{Deserialize, Serialize};
+
+/// A stand-alone activation layer's settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActivationConfig {
+    /// The function.
+    pub activation: Activation,
+}
+
+impl LayerSpec for ActivationConfig {
+    fn kind(&self) -> &'static str {
+        "activation"
+    }
+    fn output_shape(&self, input: Shape) -> Result<Shape, String> {
+        Ok(input)
+    }
+    fn parameter_count(&self, _input: Shape) -> u64 {
+        0
+    }
+    fn build<T: Float>(&self, input: Shape, _rng: &mut Rng) -> Box<dyn Layer<T>> {
+        Box::new(ActivationLayer::new(self.activation, input))
+    }
+    fn takes_frames(&self) -> bool {
+        true
+    }
+    fn applies_per_step(&self) -> bool {
+        true
+    }
+}
 
 /// An element-wise activation function.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -120,10 +150,7 @@ mod tests {
 
     #[test]
     fn gradients_match_finite_differences() {
-        let shape = Shape {
-            features: 3,
-            sequential: true,
-        };
+        let shape = Shape::new(3, true);
         for act in [
             Activation::Linear,
             Activation::Relu,

@@ -5,8 +5,59 @@
 //! training step always runs both, so the statistics are those PyTorch's forward would keep.
 
 use crate::layer::{no_input_grad, valid_rows, Ctx, Layer, Param, Tape};
+use crate::spec::LayerSpec;
 use recur_core::math::dispatch;
-use recur_core::{Float, Seq, Shape};
+use recur_core::{Float, Rng, Seq, Shape};
+use serde::{Deserialize, Serialize};
+
+/// Batch normalisation's settings (PyTorch's defaults).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchNormConfig {
+    /// Added to the variance.
+    #[serde(default = "default_epsilon")]
+    pub epsilon: f64,
+    /// Running-statistics update rate (PyTorch's convention).
+    #[serde(default = "default_momentum")]
+    pub momentum: f64,
+}
+
+/// PyTorch's and Keras's ε for the normalisation layers.
+pub(crate) fn default_epsilon() -> f64 {
+    1e-5
+}
+fn default_momentum() -> f64 {
+    0.1
+}
+
+/// The values normalised together: each frame's channels, or each step's features.
+fn normalised_width(input: Shape) -> usize {
+    input.frame.map_or(input.features, |f| f.channels)
+}
+
+impl LayerSpec for BatchNormConfig {
+    fn kind(&self) -> &'static str {
+        "batch_norm"
+    }
+    fn output_shape(&self, input: Shape) -> Result<Shape, String> {
+        if self.epsilon <= 0.0 || !(0.0..=1.0).contains(&self.momentum) {
+            return Err("epsilon must be positive and momentum in [0, 1]".into());
+        }
+        Ok(input)
+    }
+    fn parameter_count(&self, input: Shape) -> u64 {
+        4 * normalised_width(input) as u64 + 1
+    }
+    fn build<T: Float>(&self, input: Shape, _rng: &mut Rng) -> Box<dyn Layer<T>> {
+        Box::new(BatchNorm::new(input, self.epsilon, self.momentum))
+    }
+    fn takes_frames(&self) -> bool {
+        true
+    }
+    fn applies_per_step(&self) -> bool {
+        true
+    }
+}
 
 /// Batch normalisation with learnable scale (`weight`) and shift (`bias`).
 #[derive(Clone)]
@@ -22,6 +73,50 @@ pub struct BatchNorm<T> {
     input: Shape,
 }
 
+/// The layout of a batch of frames, put back by [`FrameLayout::restore`] after normalising
+/// it as rows of channels.
+struct FrameLayout {
+    time: usize,
+    features: usize,
+    lengths: Vec<usize>,
+    sequential: bool,
+}
+
+/// A batch of frames as a batch of `channels`-wide rows, each sequence's real pixels first
+/// (frames are channels last, so this moves nothing): BatchNorm2d's statistics per channel
+/// over every real pixel are then those this layer takes per feature over real steps.
+fn channel_rows<T: Float>(x: Seq<T>, channels: usize) -> (Seq<T>, FrameLayout) {
+    let pixels = x.features / channels;
+    let layout = FrameLayout {
+        time: x.time,
+        features: x.features,
+        lengths: x.lengths.clone(),
+        sequential: x.sequential,
+    };
+    let rows = Seq {
+        data: x.data,
+        batch: x.batch,
+        time: x.time * pixels,
+        features: channels,
+        lengths: x.lengths.iter().map(|l| l * pixels).collect(),
+        sequential: true,
+    };
+    (rows, layout)
+}
+
+impl FrameLayout {
+    fn restore<T: Float>(self, rows: Seq<T>) -> Seq<T> {
+        Seq {
+            data: rows.data,
+            batch: rows.batch,
+            time: self.time,
+            features: self.features,
+            lengths: self.lengths,
+            sequential: self.sequential,
+        }
+    }
+}
+
 /// What backward needs, and the batch statistics the running averages take in.
 struct BnTape<T> {
     x_hat: Seq<T>,
@@ -32,8 +127,9 @@ struct BnTape<T> {
 
 impl<T: Float> BatchNorm<T> {
     /// Identity-initialised normalisation; `momentum` in PyTorch's convention (0.1 default).
+    /// Over frames the statistics are per channel (PyTorch `BatchNorm2d`).
     pub fn new(input: Shape, epsilon: f64, momentum: f64) -> Self {
-        let f = input.features;
+        let f = normalised_width(input);
         BatchNorm {
             weight: Param::new("weight", &[f], vec![T::ONE; f]),
             bias: Param::new("bias", &[f], vec![T::ZERO; f]),
@@ -56,6 +152,11 @@ impl<T: Float> Layer<T> for BatchNorm<T> {
     }
 
     fn forward(&self, x: Seq<T>, ctx: &mut Ctx) -> (Seq<T>, Tape) {
+        if x.features != self.weight.len() {
+            let (rows, layout) = channel_rows(x, self.weight.len());
+            let (y, tape) = self.forward(rows, ctx);
+            return (layout.restore(y), tape);
+        }
         let f = x.features;
         let eps = T::from_f64(self.epsilon);
         let count = x.valid_steps();
@@ -127,6 +228,10 @@ impl<T: Float> Layer<T> for BatchNorm<T> {
     }
 
     fn backward(&mut self, tape: Tape, dy: Seq<T>, input_grad: bool) -> Seq<T> {
+        if dy.features != self.weight.len() {
+            let (rows, layout) = channel_rows(dy, self.weight.len());
+            return layout.restore(self.backward(tape, rows, input_grad));
+        }
         let cache: BnTape<T> = tape.take("batch_norm");
         if let Some((mean, var)) = &cache.batch_stats {
             let m = self.momentum;
@@ -218,14 +323,7 @@ mod tests {
     use recur_core::Rng;
 
     fn layer() -> BatchNorm<f64> {
-        let mut bn = BatchNorm::new(
-            Shape {
-                features: 3,
-                sequential: true,
-            },
-            1e-5,
-            0.1,
-        );
+        let mut bn = BatchNorm::new(Shape::new(3, true), 1e-5, 0.1);
         bn.weight.value = vec![0.5, 1.5, -1.0];
         bn.bias.value = vec![0.1, -0.2, 0.3];
         bn

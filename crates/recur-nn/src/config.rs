@@ -5,28 +5,40 @@
 //! (see [`crate::graph`]): `{"inputs": [{"name": "x", "size": 3}], "nodes": [{"name": "a",
 //! "type": "dense", "units": 4, "inputs": ["x"]}, …], "outputs": ["a"]}`.
 
-use crate::activation::{Activation, ActivationLayer};
-use crate::conv1d::{Conv1d, ConvGeometry, Padding};
+use crate::activation::ActivationConfig;
+use crate::batch_norm::BatchNormConfig;
+use crate::conv1d::Conv1dConfig;
+use crate::conv2d::Conv2dConfig;
+use crate::dense::DenseConfig;
+use crate::dropout::DropoutConfig;
+use crate::embedding::EmbeddingConfig;
 use crate::error::{NnError, Result};
-use crate::gated::GatedActivation;
+use crate::gated::GatedActivationConfig;
 use crate::graph::{InputConfig, NodeConfig, Plan};
 use crate::layer::Layer;
-use crate::minirocket::{MiniRocket, MiniRocketOptions};
-use crate::pooling::{GlobalPool, PoolMode};
-use crate::recurrent::{Gru, Lstm, RecurrentOptions, SimpleRnn};
-use crate::repeat_vector::RepeatVector;
-use crate::{BatchNorm, Dense, Dropout, Embedding, LayerNorm};
+use crate::layer_norm::LayerNormConfig;
+use crate::minirocket::MiniRocketOptions;
+use crate::pool2d::{AvgPool2dConfig, GlobalAvgPool2dConfig, GlobalMaxPool2dConfig, MaxPool2dConfig};
+use crate::pooling::{GlobalMaxPoolConfig, GlobalMeanPoolConfig, GlobalSumPoolConfig};
+use crate::recurrent::{GruConfig, LstmConfig, SimpleRnnConfig};
+use crate::repeat_vector::RepeatVectorConfig;
+use crate::spec::LayerSpec;
+use crate::time_distributed::TimeDistributedConfig;
 use recur_core::{Float, Rng, Shape};
 use serde::{Deserialize, Serialize};
 
-/// A whole model: a stack (`input_size` and `layers`) or a graph (`inputs`, `nodes`,
-/// `outputs`), and (for classifiers) class names.
+/// A whole model: a stack (`input_size` or `input_shape`, and `layers`) or a graph (`inputs`,
+/// `nodes`, `outputs`), and (for classifiers) class names.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelConfig {
     /// Features per input step of a stack's one input.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub input_size: usize,
+    /// A stack's input step as `[height, width, channels]` (a sequence of frames, channels
+    /// last as Keras stores them) or `[features]`; instead of `input_size`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub input_shape: Vec<usize>,
     /// A stack's layers, applied in order (nodes named `layers.{i}`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub layers: Vec<LayerConfig>,
@@ -48,111 +60,119 @@ pub struct ModelConfig {
     pub metadata: serde_json::Map<String, serde_json::Value>,
 }
 
-fn one() -> usize {
-    1
-}
 fn is_zero(v: &usize) -> bool {
     *v == 0
 }
-fn bn_epsilon() -> f64 {
-    1e-5
-}
-fn bn_momentum() -> f64 {
-    0.1
+
+/// Declares [`LayerConfig`], the serde tag users write, from the list of layer types and their
+/// settings; every method is one line of delegation to the layer's own [`LayerSpec`], so a
+/// layer is its own file plus one line here, and no match can miss it.
+macro_rules! layer_types {
+    ($($(#[$doc:meta])* $variant:ident($settings:ty),)*) => {
+        /// One layer's settings; `type` selects the layer.
+        #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+        #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+        pub enum LayerConfig {
+            $($(#[$doc])* $variant($settings),)*
+        }
+
+        impl LayerConfig {
+            /// The settings of whichever layer this is.
+            fn spec_kind(&self) -> &'static str {
+                match self {
+                    $(LayerConfig::$variant(c) => c.kind(),)*
+                }
+            }
+
+            fn spec_output_shape(&self, input: Shape) -> std::result::Result<Shape, String> {
+                match self {
+                    $(LayerConfig::$variant(c) => c.output_shape(input),)*
+                }
+            }
+
+            /// Scalars the layer will hold (weights and buffers) for this input.
+            pub fn parameter_count(&self, input: Shape) -> u64 {
+                match self {
+                    $(LayerConfig::$variant(c) => c.parameter_count(input),)*
+                }
+            }
+
+            /// True for a layer that takes image frames.
+            pub fn takes_frames(&self) -> bool {
+                match self {
+                    $(LayerConfig::$variant(c) => c.takes_frames(),)*
+                }
+            }
+
+            /// True for a layer that works on each step on its own.
+            pub fn applies_per_step(&self) -> bool {
+                match self {
+                    $(LayerConfig::$variant(c) => c.applies_per_step(),)*
+                }
+            }
+
+            /// Builds the layer with fresh weights drawn from `rng`, or (`None`) without
+            /// spending time on weights that a checkpoint is about to overwrite.
+            pub fn build<T: Float>(&self, input: Shape, rng: Option<&mut Rng>) -> Box<dyn Layer<T>> {
+                match (self, rng) {
+                    $(
+                        (LayerConfig::$variant(c), Some(rng)) => c.build(input, rng),
+                        (LayerConfig::$variant(c), None) => c.build_for_loading(input),
+                    )*
+                }
+            }
+        }
+    };
 }
 
-/// One layer's settings; `type` selects the layer.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-pub enum LayerConfig {
+layer_types! {
     /// Fully connected layer.
-    Dense {
-        /// Output width.
-        units: usize,
-        /// Fused activation.
-        #[serde(default)]
-        activation: Activation,
-    },
+    Dense(DenseConfig),
     /// 1D convolution over time.
-    Conv1d {
-        /// Output channels.
-        filters: usize,
-        /// Taps.
-        kernel_size: usize,
-        /// Step between outputs.
-        #[serde(default = "one")]
-        strides: usize,
-        /// Spacing between taps.
-        #[serde(default = "one")]
-        dilation_rate: usize,
-        /// `valid`, `same` or `causal`.
-        #[serde(default)]
-        padding: Padding,
-        /// Fused activation.
-        #[serde(default)]
-        activation: Activation,
-    },
-    /// Batch normalisation over features (statistics skip padding).
-    BatchNorm {
-        /// Added to the variance.
-        #[serde(default = "bn_epsilon")]
-        epsilon: f64,
-        /// Running-statistics update rate (PyTorch's convention).
-        #[serde(default = "bn_momentum")]
-        momentum: f64,
-    },
+    Conv1d(Conv1dConfig),
+    /// 2D convolution over a frame (PyTorch `Conv2d`, Keras `Conv2D`).
+    Conv2d(Conv2dConfig),
+    /// Max over windows of a frame.
+    MaxPool2d(MaxPool2dConfig),
+    /// Mean over windows of a frame.
+    AvgPool2d(AvgPool2dConfig),
+    /// Mean of each channel over a frame.
+    GlobalAvgPool2d(GlobalAvgPool2dConfig),
+    /// Max of each channel over a frame.
+    GlobalMaxPool2d(GlobalMaxPool2dConfig),
+    /// Batch normalisation over features, or over the channels of frames (statistics skip
+    /// padding).
+    BatchNorm(BatchNormConfig),
     /// Layer normalisation over each step's features.
-    LayerNorm {
-        /// Added to the variance.
-        #[serde(default = "bn_epsilon")]
-        epsilon: f64,
-    },
+    LayerNorm(LayerNormConfig),
     /// Dropout on every value.
-    Dropout {
-        /// Probability of zeroing a value.
-        rate: f64,
-    },
+    Dropout(DropoutConfig),
     /// Token-id lookup table.
-    Embedding {
-        /// Vocabulary size.
-        input_dim: usize,
-        /// Vector width.
-        output_dim: usize,
-    },
+    Embedding(EmbeddingConfig),
     /// Stand-alone activation.
-    Activation {
-        /// The function.
-        activation: Activation,
-    },
+    Activation(ActivationConfig),
     /// Masked max over time.
-    GlobalMaxPool {},
+    GlobalMaxPool(GlobalMaxPoolConfig),
     /// Masked mean over time.
-    GlobalMeanPool {},
+    GlobalMeanPool(GlobalMeanPoolConfig),
     /// Masked sum over time.
-    GlobalSumPool {},
+    GlobalSumPool(GlobalSumPoolConfig),
     /// LSTM layer.
-    Lstm(RecurrentOptions),
+    Lstm(LstmConfig),
     /// GRU layer (PyTorch's formulation).
-    Gru(RecurrentOptions),
+    Gru(GruConfig),
     /// Elman RNN layer (tanh).
-    SimpleRnn(RecurrentOptions),
+    SimpleRnn(SimpleRnnConfig),
     /// MiniRocket's fixed random-convolution features of a whole sequence (see
     /// [`crate::minirocket`]).
     Minirocket(MiniRocketOptions),
     /// A vector repeated `n` times into a sequence (Keras `RepeatVector`).
-    RepeatVector {
-        /// Steps of the output.
-        n: usize,
-    },
+    RepeatVector(RepeatVectorConfig),
     /// WaveNet's gate: `tanh(a) · sigmoid(b)` of the two halves `[a, b]` of each step.
-    GatedActivation {},
-    /// A layer applied to every step on its own (Keras `TimeDistributed`): dense, activation,
-    /// dropout, layer_norm, batch_norm, gated_activation or embedding, which already work per
-    /// step, so the wrapper is the inner layer itself (same tensors, same names).
-    TimeDistributed {
-        /// The per-step layer.
-        layer: Box<LayerConfig>,
-    },
+    GatedActivation(GatedActivationConfig),
+    /// A layer applied to every step on its own (Keras `TimeDistributed`); see
+    /// [`crate::time_distributed`].
+    TimeDistributed(TimeDistributedConfig),
 }
 
 impl ModelConfig {
@@ -188,232 +208,20 @@ impl ModelConfig {
 }
 
 impl LayerConfig {
-    /// The config's `type` string.
+    /// The config's `type` string (a `time_distributed` layer's is its inner layer's).
     pub fn kind(&self) -> &'static str {
-        match self {
-            LayerConfig::Dense { .. } => "dense",
-            LayerConfig::Conv1d { .. } => "conv1d",
-            LayerConfig::BatchNorm { .. } => "batch_norm",
-            LayerConfig::LayerNorm { .. } => "layer_norm",
-            LayerConfig::Dropout { .. } => "dropout",
-            LayerConfig::Embedding { .. } => "embedding",
-            LayerConfig::Activation { .. } => "activation",
-            LayerConfig::GlobalMaxPool {} => "global_max_pool",
-            LayerConfig::GlobalMeanPool {} => "global_mean_pool",
-            LayerConfig::GlobalSumPool {} => "global_sum_pool",
-            LayerConfig::Lstm(_) => "lstm",
-            LayerConfig::Gru(_) => "gru",
-            LayerConfig::SimpleRnn(_) => "simple_rnn",
-            LayerConfig::Minirocket(_) => "minirocket",
-            LayerConfig::RepeatVector { .. } => "repeat_vector",
-            LayerConfig::GatedActivation {} => "gated_activation",
-            LayerConfig::TimeDistributed { layer } => layer.kind(),
-        }
+        self.spec_kind()
     }
 
     /// Validates settings against the input shape and returns the output shape.
     pub fn output_shape(&self, input: Shape) -> std::result::Result<Shape, String> {
-        let positive = |name: &str, v: usize| {
-            if v == 0 {
-                Err(format!("{name} must be at least 1"))
-            } else {
-                Ok(())
-            }
-        };
-        let rate = |name: &str, v: f64| {
-            if (0.0..1.0).contains(&v) {
-                Ok(())
-            } else {
-                Err(format!("{name} must be in [0, 1), got {v}"))
-            }
-        };
-        let needs_time = || {
-            if input.sequential {
-                Ok(())
-            } else {
-                Err("needs a sequence input, but the previous layer returns one vector per sequence".to_string())
-            }
-        };
-        match self {
-            LayerConfig::Dense { units, .. } => {
-                positive("units", *units)?;
-                Ok(Shape {
-                    features: *units,
-                    sequential: input.sequential,
-                })
-            }
-            LayerConfig::Conv1d {
-                filters,
-                kernel_size,
-                strides,
-                dilation_rate,
-                ..
-            } => {
-                needs_time()?;
-                positive("filters", *filters)?;
-                positive("kernel_size", *kernel_size)?;
-                positive("strides", *strides)?;
-                positive("dilation_rate", *dilation_rate)?;
-                // Beyond this a convolution's span alone would overflow or run for hours.
-                let most = crate::graph::MAX_WIDTH;
-                for (name, v) in [
-                    ("kernel_size", kernel_size),
-                    ("strides", strides),
-                    ("dilation_rate", dilation_rate),
-                ] {
-                    if *v > most {
-                        return Err(format!("{name} {v} is more than recur allows ({most})"));
-                    }
-                }
-                Ok(Shape {
-                    features: *filters,
-                    sequential: true,
-                })
-            }
-            LayerConfig::BatchNorm { epsilon, momentum } => {
-                if *epsilon <= 0.0 || !(0.0..=1.0).contains(momentum) {
-                    return Err("epsilon must be positive and momentum in [0, 1]".into());
-                }
-                Ok(input)
-            }
-            LayerConfig::LayerNorm { epsilon } if *epsilon <= 0.0 => Err("epsilon must be positive".into()),
-            LayerConfig::LayerNorm { .. } | LayerConfig::Activation { .. } => Ok(input),
-            LayerConfig::Dropout { rate: r } => rate("rate", *r).map(|_| input),
-            LayerConfig::Embedding { input_dim, output_dim } => {
-                positive("input_dim", *input_dim)?;
-                positive("output_dim", *output_dim)?;
-                if input.features != 1 {
-                    return Err(format!(
-                        "takes one token id per step, but its input has {} features",
-                        input.features
-                    ));
-                }
-                Ok(Shape {
-                    features: *output_dim,
-                    sequential: input.sequential,
-                })
-            }
-            LayerConfig::GlobalMaxPool {} | LayerConfig::GlobalMeanPool {} | LayerConfig::GlobalSumPool {} => {
-                needs_time()?;
-                Ok(Shape {
-                    features: input.features,
-                    sequential: false,
-                })
-            }
-            LayerConfig::Lstm(o) | LayerConfig::Gru(o) | LayerConfig::SimpleRnn(o) => {
-                needs_time()?;
-                positive("units", o.units)?;
-                rate("dropout", o.dropout)?;
-                rate("recurrent_dropout", o.recurrent_dropout)?;
-                let dirs = if o.bidirectional { 2 } else { 1 };
-                Ok(Shape {
-                    features: o.units * dirs,
-                    sequential: o.return_sequences,
-                })
-            }
-            LayerConfig::Minirocket(o) => {
-                needs_time()?;
-                positive("input features", input.features)?;
-                o.check()?;
-                Ok(Shape {
-                    features: o.output_features(),
-                    sequential: false,
-                })
-            }
-            LayerConfig::RepeatVector { n } => {
-                positive("n", *n)?;
-                if *n > crate::graph::MAX_WIDTH {
-                    return Err(format!(
-                        "n {n} is more steps than recur repeats ({})",
-                        crate::graph::MAX_WIDTH
-                    ));
-                }
-                if input.sequential {
-                    return Err("repeats one vector per sequence, but its input is a sequence".into());
-                }
-                Ok(Shape {
-                    features: input.features,
-                    sequential: true,
-                })
-            }
-            LayerConfig::GatedActivation {} => {
-                if !input.features.is_multiple_of(2) {
-                    return Err(format!(
-                        "splits each step into two halves, but its input has {} features",
-                        input.features
-                    ));
-                }
-                Ok(Shape {
-                    features: input.features / 2,
-                    sequential: input.sequential,
-                })
-            }
-            LayerConfig::TimeDistributed { layer } => match **layer {
-                LayerConfig::Dense { .. }
-                | LayerConfig::Activation { .. }
-                | LayerConfig::Dropout { .. }
-                | LayerConfig::LayerNorm { .. }
-                | LayerConfig::BatchNorm { .. }
-                | LayerConfig::GatedActivation {}
-                | LayerConfig::Embedding { .. } => layer.output_shape(input),
-                ref other => Err(format!(
-                    "time_distributed wraps a per-step layer (dense, activation, dropout, layer_norm, \
-                     batch_norm, gated_activation, embedding), not {}",
-                    other.kind()
-                )),
-            },
+        if let (Some(f), false) = (input.frame, self.takes_frames()) {
+            return Err(format!(
+                "takes a vector per step, but its input is a {}×{}×{} frame: reduce it first (global_avg_pool2d, global_max_pool2d)",
+                f.height, f.width, f.channels
+            ));
         }
-    }
-
-    /// Builds the layer with fresh weights drawn from `rng`, or (`None`) without spending time
-    /// on weights that a checkpoint is about to overwrite.
-    pub fn build<T: Float>(&self, input: Shape, rng: Option<&mut Rng>) -> Box<dyn Layer<T>> {
-        let Some(rng) = rng else {
-            return match self {
-                LayerConfig::Lstm(o) => Box::new(Lstm::<T>::zeroed(input, o.clone())),
-                LayerConfig::Gru(o) => Box::new(Gru::<T>::zeroed(input, o.clone())),
-                LayerConfig::SimpleRnn(o) => Box::new(SimpleRnn::<T>::zeroed(input, o.clone())),
-                LayerConfig::TimeDistributed { layer } => layer.build(input, None),
-                // The other initialisers are linear in the weights: as cheap as zeroing.
-                other => other.build(input, Some(&mut Rng::new(0))),
-            };
-        };
-        match self {
-            LayerConfig::Dense { units, activation } => Box::new(Dense::new(input, *units, *activation, rng)),
-            LayerConfig::Conv1d {
-                filters,
-                kernel_size,
-                strides,
-                dilation_rate,
-                padding,
-                activation,
-            } => {
-                let g = ConvGeometry {
-                    kernel_size: *kernel_size,
-                    strides: *strides,
-                    dilation_rate: *dilation_rate,
-                    padding: *padding,
-                };
-                Box::new(Conv1d::new(input, *filters, g, *activation, rng))
-            }
-            LayerConfig::BatchNorm { epsilon, momentum } => Box::new(BatchNorm::new(input, *epsilon, *momentum)),
-            LayerConfig::LayerNorm { epsilon } => Box::new(LayerNorm::new(input, *epsilon)),
-            LayerConfig::Dropout { rate } => Box::new(Dropout::new(input, *rate)),
-            LayerConfig::Embedding { input_dim, output_dim } => {
-                Box::new(Embedding::new(input, *input_dim, *output_dim, rng))
-            }
-            LayerConfig::Activation { activation } => Box::new(ActivationLayer::new(*activation, input)),
-            LayerConfig::GlobalMaxPool {} => Box::new(GlobalPool::new(input, PoolMode::Max)),
-            LayerConfig::GlobalMeanPool {} => Box::new(GlobalPool::new(input, PoolMode::Mean)),
-            LayerConfig::GlobalSumPool {} => Box::new(GlobalPool::new(input, PoolMode::Sum)),
-            LayerConfig::Lstm(o) => Box::new(Lstm::new(input, o.clone(), rng)),
-            LayerConfig::Gru(o) => Box::new(Gru::new(input, o.clone(), rng)),
-            LayerConfig::SimpleRnn(o) => Box::new(SimpleRnn::new(input, o.clone(), rng)),
-            LayerConfig::Minirocket(o) => Box::new(MiniRocket::new(input, o)),
-            LayerConfig::RepeatVector { n } => Box::new(RepeatVector::new(input, *n)),
-            LayerConfig::GatedActivation {} => Box::new(GatedActivation::new(input)),
-            LayerConfig::TimeDistributed { layer } => layer.build(input, Some(rng)),
-        }
+        self.spec_output_shape(input)
     }
 }
 
@@ -431,13 +239,7 @@ mod tests {
         )
         .unwrap();
         let plan = Plan::new(&c).unwrap();
-        assert_eq!(
-            plan.nodes[3].shape,
-            Shape {
-                features: 128,
-                sequential: false
-            }
-        );
+        assert_eq!(plan.nodes[3].shape, Shape::new(128, false));
         assert_eq!(c.output_shape().unwrap().features, 345);
     }
 

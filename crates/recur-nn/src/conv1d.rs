@@ -7,8 +7,68 @@
 use crate::activation::Activation;
 use crate::init;
 use crate::layer::{add_column_sums, affine_forward, Ctx, Layer, Param, Tape};
+use crate::spec::{at_most_width, needs_time, positive, LayerSpec};
 use recur_core::{matmul, Float, Rng, Seq, Shape, Transpose};
 use serde::{Deserialize, Serialize};
+
+/// A 1D convolution's settings, as Keras's `Conv1D` names them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Conv1dConfig {
+    /// Output channels.
+    pub filters: usize,
+    /// Taps.
+    pub kernel_size: usize,
+    /// Step between outputs.
+    #[serde(default = "one")]
+    pub strides: usize,
+    /// Spacing between taps.
+    #[serde(default = "one")]
+    pub dilation_rate: usize,
+    /// `valid`, `same` or `causal`.
+    #[serde(default)]
+    pub padding: Padding,
+    /// Fused activation.
+    #[serde(default)]
+    pub activation: Activation,
+}
+
+/// The default stride and dilation.
+pub(crate) fn one() -> usize {
+    1
+}
+
+impl LayerSpec for Conv1dConfig {
+    fn kind(&self) -> &'static str {
+        "conv1d"
+    }
+    fn output_shape(&self, input: Shape) -> Result<Shape, String> {
+        needs_time(input)?;
+        positive("filters", self.filters)?;
+        positive("kernel_size", self.kernel_size)?;
+        positive("strides", self.strides)?;
+        positive("dilation_rate", self.dilation_rate)?;
+        at_most_width("kernel_size", self.kernel_size)?;
+        at_most_width("strides", self.strides)?;
+        at_most_width("dilation_rate", self.dilation_rate)?;
+        Ok(Shape::new(self.filters, true))
+    }
+    fn parameter_count(&self, input: Shape) -> u64 {
+        (input.features as u64)
+            .saturating_mul(self.kernel_size as u64)
+            .saturating_add(1)
+            .saturating_mul(self.filters as u64)
+    }
+    fn build<T: Float>(&self, input: Shape, rng: &mut Rng) -> Box<dyn Layer<T>> {
+        let geometry = ConvGeometry {
+            kernel_size: self.kernel_size,
+            strides: self.strides,
+            dilation_rate: self.dilation_rate,
+            padding: self.padding,
+        };
+        Box::new(Conv1d::new(input, self.filters, geometry, self.activation, rng))
+    }
+}
 
 /// How the time axis is padded.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -135,10 +195,7 @@ impl<T: Float> Layer<T> for Conv1d<T> {
     }
 
     fn output_shape(&self) -> Shape {
-        Shape {
-            features: self.bias.len(),
-            sequential: true,
-        }
+        Shape::new(self.bias.len(), true)
     }
 
     fn forward(&self, x: Seq<T>, ctx: &mut Ctx) -> (Seq<T>, Tape) {
@@ -266,16 +323,7 @@ mod tests {
             dilation_rate: d,
             padding,
         };
-        Conv1d::new(
-            Shape {
-                features: 2,
-                sequential: true,
-            },
-            3,
-            geometry,
-            act,
-            &mut Rng::new(4),
-        )
+        Conv1d::new(Shape::new(2, true), 3, geometry, act, &mut Rng::new(4))
     }
 
     #[test]

@@ -4,7 +4,39 @@
 use crate::activation::Activation;
 use crate::init;
 use crate::layer::{add_column_sums, affine_forward, no_input_grad, Ctx, Layer, Param, Tape};
+use crate::spec::{positive, LayerSpec};
 use recur_core::{matmul, Float, Rng, Seq, Shape, Transpose};
+use serde::{Deserialize, Serialize};
+
+/// A dense layer's settings (`{"type": "dense", "units": 64, "activation": "relu"}`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DenseConfig {
+    /// Output width.
+    pub units: usize,
+    /// Fused activation.
+    #[serde(default)]
+    pub activation: Activation,
+}
+
+impl LayerSpec for DenseConfig {
+    fn kind(&self) -> &'static str {
+        "dense"
+    }
+    fn output_shape(&self, input: Shape) -> Result<Shape, String> {
+        positive("units", self.units)?;
+        Ok(Shape::new(self.units, input.sequential))
+    }
+    fn parameter_count(&self, input: Shape) -> u64 {
+        (input.features as u64 + 1) * self.units as u64
+    }
+    fn build<T: Float>(&self, input: Shape, rng: &mut Rng) -> Box<dyn Layer<T>> {
+        Box::new(Dense::new(input, self.units, self.activation, rng))
+    }
+    fn applies_per_step(&self) -> bool {
+        true
+    }
+}
 
 /// A fully connected layer with an optional fused activation.
 #[derive(Clone)]
@@ -46,10 +78,7 @@ impl<T: Float> Layer<T> for Dense<T> {
     }
 
     fn output_shape(&self) -> Shape {
-        Shape {
-            features: self.units(),
-            sequential: self.input.sequential,
-        }
+        Shape::new(self.units(), self.input.sequential)
     }
 
     fn forward(&self, x: Seq<T>, ctx: &mut Ctx) -> (Seq<T>, Tape) {
@@ -129,30 +158,14 @@ mod tests {
     #[test]
     fn gradients_match_finite_differences() {
         for act in [Activation::Linear, Activation::Tanh, Activation::Relu] {
-            let mut layer = Dense::<f64>::new(
-                Shape {
-                    features: 3,
-                    sequential: true,
-                },
-                4,
-                act,
-                &mut Rng::new(1),
-            );
+            let mut layer = Dense::<f64>::new(Shape::new(3, true), 4, act, &mut Rng::new(1));
             check_gradients(&mut layer, &random_seq(2, 3, 3, &[3, 2], 2), 1e-5);
         }
     }
 
     #[test]
     fn padded_batch_matches_each_sequence_alone() {
-        let mut layer = Dense::<f64>::new(
-            Shape {
-                features: 3,
-                sequential: true,
-            },
-            4,
-            Activation::Tanh,
-            &mut Rng::new(1),
-        );
+        let mut layer = Dense::<f64>::new(Shape::new(3, true), 4, Activation::Tanh, &mut Rng::new(1));
         check_padding_matches_alone(&mut layer, &random_seq(3, 5, 3, &[5, 2, 4], 3));
     }
 }

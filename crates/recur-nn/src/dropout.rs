@@ -2,7 +2,38 @@
 //! scaled by 1/(1−rate); at inference it is the identity.
 
 use crate::layer::{Ctx, Layer, Tape};
-use recur_core::{Float, Seq, Shape};
+use crate::spec::{rate, LayerSpec};
+use recur_core::{Float, Rng, Seq, Shape};
+use serde::{Deserialize, Serialize};
+
+/// Dropout's settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DropoutConfig {
+    /// Probability of zeroing a value.
+    pub rate: f64,
+}
+
+impl LayerSpec for DropoutConfig {
+    fn kind(&self) -> &'static str {
+        "dropout"
+    }
+    fn output_shape(&self, input: Shape) -> Result<Shape, String> {
+        rate("rate", self.rate).map(|_| input)
+    }
+    fn parameter_count(&self, _input: Shape) -> u64 {
+        0
+    }
+    fn build<T: Float>(&self, input: Shape, _rng: &mut Rng) -> Box<dyn Layer<T>> {
+        Box::new(Dropout::new(input, self.rate))
+    }
+    fn takes_frames(&self) -> bool {
+        true
+    }
+    fn applies_per_step(&self) -> bool {
+        true
+    }
+}
 
 /// Dropout on every value.
 #[derive(Clone)]
@@ -58,13 +89,7 @@ mod tests {
     #[test]
     fn gradients_match_finite_differences() {
         check_gradients(
-            &mut Dropout::<f64>::new(
-                Shape {
-                    features: 3,
-                    sequential: true,
-                },
-                0.4,
-            ),
+            &mut Dropout::<f64>::new(Shape::new(3, true), 0.4),
             &random_seq(2, 4, 3, &[4, 2], 1),
             1e-6,
         );

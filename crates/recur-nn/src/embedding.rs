@@ -2,7 +2,45 @@
 //! feature per step holding the token id.
 
 use crate::layer::{valid_rows, Ctx, Layer, Param, Tape};
+use crate::spec::{positive, LayerSpec};
 use recur_core::{Float, Rng, Seq, Shape};
+use serde::{Deserialize, Serialize};
+
+/// An embedding table's settings, as Keras names them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmbeddingConfig {
+    /// Vocabulary size.
+    pub input_dim: usize,
+    /// Vector width.
+    pub output_dim: usize,
+}
+
+impl LayerSpec for EmbeddingConfig {
+    fn kind(&self) -> &'static str {
+        "embedding"
+    }
+    fn output_shape(&self, input: Shape) -> Result<Shape, String> {
+        positive("input_dim", self.input_dim)?;
+        positive("output_dim", self.output_dim)?;
+        if input.features != 1 {
+            return Err(format!(
+                "takes one token id per step, but its input has {} features",
+                input.features
+            ));
+        }
+        Ok(Shape::new(self.output_dim, input.sequential))
+    }
+    fn parameter_count(&self, _input: Shape) -> u64 {
+        (self.input_dim as u64).saturating_mul(self.output_dim as u64)
+    }
+    fn build<T: Float>(&self, input: Shape, rng: &mut Rng) -> Box<dyn Layer<T>> {
+        Box::new(Embedding::new(input, self.input_dim, self.output_dim, rng))
+    }
+    fn applies_per_step(&self) -> bool {
+        true
+    }
+}
 
 /// A table of `input_dim` learnable vectors of `output_dim` values.
 #[derive(Clone)]
@@ -49,10 +87,7 @@ impl<T: Float> Layer<T> for Embedding<T> {
         "embedding"
     }
     fn output_shape(&self) -> Shape {
-        Shape {
-            features: self.dim(),
-            sequential: self.input.sequential,
-        }
+        Shape::new(self.dim(), self.input.sequential)
     }
     fn forward(&self, x: Seq<T>, ctx: &mut Ctx) -> (Seq<T>, Tape) {
         let d = self.dim();

@@ -4,7 +4,38 @@
 
 use crate::activation::Activation;
 use crate::layer::{Ctx, Layer, Tape};
-use recur_core::{Float, Seq, Shape};
+use crate::spec::LayerSpec;
+use recur_core::{Float, Rng, Seq, Shape};
+use serde::{Deserialize, Serialize};
+
+/// `gated_activation` has no settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatedActivationConfig {}
+
+impl LayerSpec for GatedActivationConfig {
+    fn kind(&self) -> &'static str {
+        "gated_activation"
+    }
+    fn output_shape(&self, input: Shape) -> Result<Shape, String> {
+        if !input.features.is_multiple_of(2) {
+            return Err(format!(
+                "splits each step into two halves, but its input has {} features",
+                input.features
+            ));
+        }
+        Ok(Shape::new(input.features / 2, input.sequential))
+    }
+    fn parameter_count(&self, _input: Shape) -> u64 {
+        0
+    }
+    fn build<T: Float>(&self, input: Shape, _rng: &mut Rng) -> Box<dyn Layer<T>> {
+        Box::new(GatedActivation::new(input))
+    }
+    fn applies_per_step(&self) -> bool {
+        true
+    }
+}
 
 /// The gate over the two halves of each step.
 #[derive(Clone)]
@@ -28,10 +59,7 @@ impl<T: Float> Layer<T> for GatedActivation<T> {
         "gated_activation"
     }
     fn output_shape(&self) -> Shape {
-        Shape {
-            features: self.input.features / 2,
-            sequential: self.input.sequential,
-        }
+        Shape::new(self.input.features / 2, self.input.sequential)
     }
     fn forward(&self, x: Seq<T>, ctx: &mut Ctx) -> (Seq<T>, Tape) {
         let half = x.features / 2;
@@ -89,10 +117,7 @@ mod tests {
     use crate::gradcheck::{check_gradients, check_padding_matches_alone, random_seq};
 
     fn gate() -> GatedActivation<f64> {
-        GatedActivation::new(Shape {
-            features: 4,
-            sequential: true,
-        })
+        GatedActivation::new(Shape::new(4, true))
     }
 
     #[test]

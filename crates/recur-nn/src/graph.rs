@@ -22,7 +22,7 @@
 use crate::config::{LayerConfig, ModelConfig};
 use crate::error::{NnError, Result};
 use crate::merge::Merge;
-use recur_core::Shape;
+use recur_core::{Frame, Shape};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
@@ -206,7 +206,7 @@ pub const MAX_PARAMETERS: u64 = 250_000_000;
 impl Plan {
     /// Compiles and checks a config: every name, wire and shape.
     pub fn new(config: &ModelConfig) -> Result<Plan> {
-        let stack = config.input_size > 0 || !config.layers.is_empty();
+        let stack = config.input_size > 0 || !config.input_shape.is_empty() || !config.layers.is_empty();
         let graph = !config.inputs.is_empty() || !config.nodes.is_empty() || !config.outputs.is_empty();
         match (stack, graph) {
             (true, true) => Err(NnError::Config(
@@ -223,7 +223,7 @@ impl Plan {
     pub fn parameter_count(&self) -> u64 {
         self.layers
             .iter()
-            .fold(0u64, |n, l| n.saturating_add(parameter_count(&l.config, l.input)))
+            .fold(0u64, |n, l| n.saturating_add(l.config.parameter_count(l.input)))
     }
 
     /// The shapes of the model's outputs.
@@ -232,17 +232,10 @@ impl Plan {
     }
 
     fn stack(config: &ModelConfig) -> Result<Plan> {
-        if config.input_size == 0 {
-            return Err(NnError::Config("input_size must be at least 1".into()));
-        }
+        let mut shape = stack_input(config)?;
         if config.layers.is_empty() {
             return Err(NnError::Config("a model needs at least one layer".into()));
         }
-        check_width("input_size", config.input_size)?;
-        let mut shape = Shape {
-            features: config.input_size,
-            sequential: true,
-        };
         let mut plan = Plan {
             inputs: vec![("input".into(), shape)],
             nodes: Vec::new(),
@@ -344,15 +337,7 @@ impl Plan {
             inputs: config
                 .inputs
                 .iter()
-                .map(|i| {
-                    (
-                        i.name.clone(),
-                        Shape {
-                            features: i.size,
-                            sequential: i.sequential,
-                        },
-                    )
-                })
+                .map(|i| (i.name.clone(), Shape::new(i.size, i.sequential)))
                 .collect(),
             nodes: Vec::new(),
             layers: Vec::new(),
@@ -472,32 +457,34 @@ fn layer_shape(layer: &LayerConfig, input: Shape) -> std::result::Result<Shape, 
     Ok(out)
 }
 
-/// Scalars of one layer, in u64: widths are bounded by [`MAX_WIDTH`], so only factors that are
-/// not widths need saturating products.
-fn parameter_count(layer: &LayerConfig, input: Shape) -> u64 {
-    let n_in = input.features as u64;
-    match layer {
-        LayerConfig::Dense { units, .. } => (n_in + 1) * *units as u64,
-        LayerConfig::Conv1d {
-            filters, kernel_size, ..
-        } => n_in
-            .saturating_mul(*kernel_size as u64)
-            .saturating_add(1)
-            .saturating_mul(*filters as u64),
-        LayerConfig::BatchNorm { .. } => 4 * n_in + 1,
-        LayerConfig::LayerNorm { .. } => 2 * n_in,
-        LayerConfig::Embedding { input_dim, output_dim } => (*input_dim as u64).saturating_mul(*output_dim as u64),
-        LayerConfig::Lstm(o) | LayerConfig::Gru(o) | LayerConfig::SimpleRnn(o) => {
-            let gates = match layer {
-                LayerConfig::Lstm(_) => 4,
-                LayerConfig::Gru(_) => 3,
-                _ => 1,
+/// A stack's input: `input_size` features per step, or `input_shape` (`[features]`, or frames
+/// `[height, width, channels]`).
+fn stack_input(config: &ModelConfig) -> Result<Shape> {
+    let err = |m: String| Err(NnError::Config(m));
+    match (config.input_size, config.input_shape.as_slice()) {
+        (0, []) => err("input_size must be at least 1".into()),
+        (n, []) => check_width("input_size", n).map(|_| Shape::sequence(n)),
+        (0, dims) if dims.contains(&0) => err(format!("input_shape {dims:?} has a zero size")),
+        (0, &[n]) => check_width("input_shape", n).map(|_| Shape::sequence(n)),
+        (0, &[height, width, channels]) => {
+            for (name, v) in [("height", height), ("width", width), ("channels", channels)] {
+                check_width(&format!("input_shape: {name}"), v)?;
+            }
+            let frame = Frame {
+                height,
+                width,
+                channels,
             };
-            let (h, dirs) = (o.units as u64, if o.bidirectional { 2 } else { 1 });
-            dirs * gates * h * (n_in + h + 2)
+            check_width(
+                "input_shape: values per frame",
+                height.saturating_mul(width).saturating_mul(channels),
+            )?;
+            Ok(Shape::frames(frame, true))
         }
-        LayerConfig::TimeDistributed { layer } => parameter_count(layer, input),
-        _ => 0,
+        (0, dims) => err(format!(
+            "input_shape must be [features] or [height, width, channels], not {dims:?}"
+        )),
+        _ => err("give `input_size` or `input_shape`, not both".into()),
     }
 }
 

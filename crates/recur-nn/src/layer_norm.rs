@@ -1,7 +1,39 @@
 //! Layer normalisation over the features of each step (PyTorch `LayerNorm`).
 
 use crate::layer::{valid_rows, Ctx, Layer, Param, Tape};
-use recur_core::{Float, Seq, Shape};
+use crate::spec::LayerSpec;
+use recur_core::{Float, Rng, Seq, Shape};
+use serde::{Deserialize, Serialize};
+
+/// Layer normalisation's settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LayerNormConfig {
+    /// Added to the variance.
+    #[serde(default = "crate::batch_norm::default_epsilon")]
+    pub epsilon: f64,
+}
+
+impl LayerSpec for LayerNormConfig {
+    fn kind(&self) -> &'static str {
+        "layer_norm"
+    }
+    fn output_shape(&self, input: Shape) -> Result<Shape, String> {
+        if self.epsilon <= 0.0 {
+            return Err("epsilon must be positive".into());
+        }
+        Ok(input)
+    }
+    fn parameter_count(&self, input: Shape) -> u64 {
+        2 * input.features as u64
+    }
+    fn build<T: Float>(&self, input: Shape, _rng: &mut Rng) -> Box<dyn Layer<T>> {
+        Box::new(LayerNorm::new(input, self.epsilon))
+    }
+    fn applies_per_step(&self) -> bool {
+        true
+    }
+}
 
 /// Layer normalisation with learnable scale (`weight`) and shift (`bias`).
 #[derive(Clone)]
@@ -95,13 +127,7 @@ mod tests {
     use crate::gradcheck::{check_gradients, check_padding_matches_alone, random_seq};
 
     fn layer() -> LayerNorm<f64> {
-        let mut ln = LayerNorm::new(
-            Shape {
-                features: 4,
-                sequential: true,
-            },
-            1e-5,
-        );
+        let mut ln = LayerNorm::new(Shape::new(4, true), 1e-5);
         ln.weight.value = vec![0.5, 1.5, -1.0, 2.0];
         ln.bias.value = vec![0.1, -0.2, 0.3, 0.0];
         ln

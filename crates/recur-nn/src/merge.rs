@@ -73,10 +73,7 @@ impl Merge {
             ));
         }
         if self == Merge::Concatenate {
-            return Ok(Shape {
-                features: inputs.iter().map(|s| s.features).sum(),
-                sequential: first.sequential,
-            });
+            return Ok(Shape::new(inputs.iter().map(|s| s.features).sum(), first.sequential));
         }
         if let Some(other) = inputs.iter().find(|s| s.features != first.features) {
             return Err(format!(

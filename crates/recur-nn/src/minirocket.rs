@@ -16,6 +16,7 @@
 //! so backward passes nothing on and the layer has nothing to train.
 
 use crate::layer::{no_input_grad, Ctx, Layer, Param, Tape};
+use crate::spec::{needs_time, positive, LayerSpec};
 use recur_core::math::dispatch;
 use recur_core::{Float, Rng, Seq, Shape};
 use serde::{Deserialize, Serialize};
@@ -53,6 +54,24 @@ pub struct MiniRocketOptions {
     /// MultiRocket's four statistics.
     #[serde(default)]
     pub pooling: Pooling,
+}
+
+impl LayerSpec for MiniRocketOptions {
+    fn kind(&self) -> &'static str {
+        "minirocket"
+    }
+    fn output_shape(&self, input: Shape) -> Result<Shape, String> {
+        needs_time(input)?;
+        positive("input features", input.features)?;
+        self.check()?;
+        Ok(Shape::new(self.output_features(), false))
+    }
+    fn parameter_count(&self, _input: Shape) -> u64 {
+        self.biases() as u64
+    }
+    fn build<T: Float>(&self, input: Shape, _rng: &mut Rng) -> Box<dyn Layer<T>> {
+        Box::new(MiniRocket::new(input, self))
+    }
 }
 
 /// The statistics of a convolution's steps above a bias that become features.
@@ -457,10 +476,7 @@ impl<T: Float> Layer<T> for MiniRocket<T> {
         "minirocket"
     }
     fn output_shape(&self) -> Shape {
-        Shape {
-            features: self.biases.len() * self.pooling.statistics(),
-            sequential: false,
-        }
+        Shape::new(self.biases.len() * self.pooling.statistics(), false)
     }
     fn forward(&self, x: Seq<T>, ctx: &mut Ctx) -> (Seq<T>, Tape) {
         let f = self.biases.len() * self.pooling.statistics();

@@ -438,7 +438,12 @@ impl<T: Float> Model<T> {
 
 fn bidirectional(layer: &crate::config::LayerConfig) -> bool {
     use crate::config::LayerConfig::{Gru, Lstm, SimpleRnn};
-    matches!(layer, Lstm(o) | Gru(o) | SimpleRnn(o) if o.bidirectional)
+    match layer {
+        Lstm(o) => o.bidirectional,
+        Gru(o) => o.bidirectional,
+        SimpleRnn(o) => o.bidirectional,
+        _ => false,
+    }
 }
 
 /// Adds `g` into a gradient slot (a value used by several nodes gets the sum).

@@ -386,7 +386,7 @@ mod tests {
         )
         .unwrap();
         assert!(load::<f32>(&dir).is_ok(), "class names may be edited by hand");
-        let LayerConfig::Dense { activation, .. } = &mut other.layers[3] else {
+        let LayerConfig::Dense(crate::DenseConfig { activation, .. }) = &mut other.layers[3] else {
             panic!("the test config ends in a dense layer")
         };
         *activation = crate::Activation::Tanh;

@@ -2,9 +2,55 @@
 //! real steps, giving one vector per sequence.
 
 use crate::layer::{Ctx, Layer, Tape};
+use crate::spec::{needs_time, LayerSpec};
 use recur_core::math::dispatch;
-use recur_core::{Float, Seq, Shape};
+use recur_core::{Float, Rng, Seq, Shape};
 use serde::{Deserialize, Serialize};
+
+/// A global pooling layer over time: no settings, its mode fixed by its type.
+macro_rules! global_pool_config {
+    ($(#[$doc:meta])* $name:ident, $kind:literal, $mode:expr) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct $name {}
+
+        impl LayerSpec for $name {
+            fn kind(&self) -> &'static str {
+                $kind
+            }
+            fn output_shape(&self, input: Shape) -> Result<Shape, String> {
+                needs_time(input)?;
+                Ok(Shape::new(input.features, false))
+            }
+            fn parameter_count(&self, _input: Shape) -> u64 {
+                0
+            }
+            fn build<T: Float>(&self, input: Shape, _rng: &mut Rng) -> Box<dyn Layer<T>> {
+                Box::new(GlobalPool::new(input, $mode))
+            }
+        }
+    };
+}
+
+global_pool_config!(
+    /// Masked max over time.
+    GlobalMaxPoolConfig,
+    "global_max_pool",
+    PoolMode::Max
+);
+global_pool_config!(
+    /// Masked mean over time.
+    GlobalMeanPoolConfig,
+    "global_mean_pool",
+    PoolMode::Mean
+);
+global_pool_config!(
+    /// Masked sum over time.
+    GlobalSumPoolConfig,
+    "global_sum_pool",
+    PoolMode::Sum
+);
 
 /// How steps are combined.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,10 +92,7 @@ impl<T: Float> Layer<T> for GlobalPool<T> {
         }
     }
     fn output_shape(&self) -> Shape {
-        Shape {
-            features: self.input.features,
-            sequential: false,
-        }
+        Shape::new(self.input.features, false)
     }
     fn forward(&self, x: Seq<T>, ctx: &mut Ctx) -> (Seq<T>, Tape) {
         let f = x.features;
@@ -136,13 +179,7 @@ mod tests {
     #[test]
     fn gradients_match_finite_differences() {
         for mode in [PoolMode::Max, PoolMode::Mean, PoolMode::Sum] {
-            let mut p = GlobalPool::<f64>::new(
-                Shape {
-                    features: 3,
-                    sequential: true,
-                },
-                mode,
-            );
+            let mut p = GlobalPool::<f64>::new(Shape::new(3, true), mode);
             check_gradients(&mut p, &random_seq(2, 5, 3, &[5, 3], 1), 1e-6);
             check_padding_matches_alone(&mut p, &random_seq(3, 5, 3, &[5, 3, 1], 2));
         }

@@ -2,7 +2,43 @@
 //! steps, the bridge from an encoder's summary to a decoder that runs over time (vec→seq).
 
 use crate::layer::{Ctx, Layer, Tape};
-use recur_core::{Float, Seq, Shape};
+use crate::spec::{positive, LayerSpec};
+use recur_core::{Float, Rng, Seq, Shape};
+use serde::{Deserialize, Serialize};
+
+/// `repeat_vector`'s settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RepeatVectorConfig {
+    /// Steps of the output.
+    pub n: usize,
+}
+
+impl LayerSpec for RepeatVectorConfig {
+    fn kind(&self) -> &'static str {
+        "repeat_vector"
+    }
+    fn output_shape(&self, input: Shape) -> Result<Shape, String> {
+        positive("n", self.n)?;
+        if self.n > crate::graph::MAX_WIDTH {
+            return Err(format!(
+                "n {} is more steps than recur repeats ({})",
+                self.n,
+                crate::graph::MAX_WIDTH
+            ));
+        }
+        if input.sequential {
+            return Err("repeats one vector per sequence, but its input is a sequence".into());
+        }
+        Ok(Shape::new(input.features, true))
+    }
+    fn parameter_count(&self, _input: Shape) -> u64 {
+        0
+    }
+    fn build<T: Float>(&self, input: Shape, _rng: &mut Rng) -> Box<dyn Layer<T>> {
+        Box::new(RepeatVector::new(input, self.n))
+    }
+}
 
 /// Repeats each input vector over `n` steps.
 #[derive(Clone)]
@@ -28,10 +64,7 @@ impl<T: Float> Layer<T> for RepeatVector<T> {
         "repeat_vector"
     }
     fn output_shape(&self) -> Shape {
-        Shape {
-            features: self.input.features,
-            sequential: true,
-        }
+        Shape::new(self.input.features, true)
     }
     fn forward(&self, x: Seq<T>, ctx: &mut Ctx) -> (Seq<T>, Tape) {
         let f = x.features;
@@ -80,10 +113,7 @@ mod tests {
 
     #[test]
     fn repeat_vector_gradients_match_finite_differences() {
-        let shape = Shape {
-            features: 3,
-            sequential: false,
-        };
+        let shape = Shape::new(3, false);
         let mut x = random_seq(2, 1, 3, &[1, 1], 1);
         x.sequential = false;
         check_gradients(&mut RepeatVector::<f64>::new(shape, 4), &x, 1e-6);

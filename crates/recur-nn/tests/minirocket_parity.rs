@@ -173,10 +173,7 @@ fn minirocket_matches_sktime_exactly_on_a_grid() {
 
 #[test]
 fn minirocket_with_parameters_refuses_wrong_sizes() {
-    let input = Shape {
-        features: 3,
-        sequential: true,
-    };
+    let input = Shape::new(3, true);
     let spread = [(1, 2), (3, 1)];
     let ok = vec![vec![0]; 2 * KERNELS];
     let biases = vec![0.0f64; 3 * KERNELS];

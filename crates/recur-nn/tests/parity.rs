@@ -1,7 +1,8 @@
 //! Parity with PyTorch on the same weights: each fixture under `tests/fixtures/` is a model
 //! directory written by PyTorch (`tools/make_parity_fixtures.py`) plus its input, output,
 //! input gradient and parameter gradients. recur must load the directory as it is and
-//! reproduce all of them (float64, so the tolerance is tight).
+//! reproduce all of them (float64, so the tolerance is tight). The `frames_*` fixtures are
+//! frame CNNs (conv2d, pooling, batch norm over frames) feeding recurrent layers.
 
 use recur_core::{Rng, Seq};
 use recur_nn::{model_dir, Ctx, Model};
@@ -17,7 +18,9 @@ fn check_fixture(dir: &Path) {
     let io = SafeTensors::deserialize(&bytes).unwrap();
     let (shape, x) = tensor(&io, "x");
     let lengths = tensor(&io, "lengths").1.iter().map(|&l| l as usize).collect();
-    let x = Seq::new(x, shape[0], shape[1], shape[2], lengths).unwrap();
+    // Frames `[batch, time, height, width, channels]` are each step's values, channels last.
+    let features = shape[2..].iter().product();
+    let x = Seq::new(x, shape[0], shape[1], features, lengths).unwrap();
     let mut rng = Rng::new(0);
     let (mut ys, tape) = model
         .forward(

@@ -17,8 +17,8 @@
 use recur_core::{Float, Rng, Seq, Shape};
 use recur_nn::layer::linear;
 use recur_nn::{
-    Attention, AttentionKind, Ctx, Embedding, Gru, LayerConfig, Lstm, Model, ModelConfig, ModelTape, NnError, Param,
-    RecurrentOptions, Stepping,
+    Attention, AttentionKind, Ctx, DropoutConfig, Embedding, EmbeddingConfig, Gru, GruConfig, LayerConfig, Lstm,
+    LstmConfig, Model, ModelConfig, ModelTape, NnError, Param, RecurrentOptions, Stepping,
 };
 use serde::{Deserialize, Serialize};
 
@@ -148,13 +148,13 @@ impl Seq2SeqConfig {
 
     /// The encoder as a recur stack over token ids.
     fn encoder_config(&self) -> ModelConfig {
-        let mut layers = vec![LayerConfig::Embedding {
+        let mut layers = vec![LayerConfig::Embedding(EmbeddingConfig {
             input_dim: self.source_vocab,
             output_dim: self.embedding,
-        }];
+        })];
         for _ in 0..self.encoder_layers {
             if self.dropout > 0.0 {
-                layers.push(LayerConfig::Dropout { rate: self.dropout });
+                layers.push(LayerConfig::Dropout(DropoutConfig { rate: self.dropout }));
             }
             let options = RecurrentOptions {
                 units: self.encoder_units,
@@ -165,8 +165,8 @@ impl Seq2SeqConfig {
                 unit_forget_bias: true,
             };
             layers.push(match self.cell {
-                CellKind::Lstm => LayerConfig::Lstm(options),
-                CellKind::Gru => LayerConfig::Gru(options),
+                CellKind::Lstm => LayerConfig::Lstm(LstmConfig(options)),
+                CellKind::Gru => LayerConfig::Gru(GruConfig(options)),
             });
         }
         ModelConfig {
@@ -237,15 +237,9 @@ impl<T: Float> Seq2Seq<T> {
         let bridge_weight = glorot("bridge.weight", k * hd, mem);
         let linear_out = glorot("decoder.linear_out.weight", hd, mem + hd);
         let generator_weight = glorot("generator.weight", v, hd);
-        let input = Shape {
-            features: 1,
-            sequential: true,
-        };
+        let input = Shape::new(1, true);
         let embedding = Embedding::new(input, v, config.embedding, &mut rng);
-        let step_input = Shape {
-            features: config.decoder_input(),
-            sequential: true,
-        };
+        let step_input = Shape::new(config.decoder_input(), true);
         let options = RecurrentOptions {
             units: hd,
             return_sequences: true,

@@ -15,9 +15,63 @@ pub use step::{StepGradients, StepTape, StepWeights, Stepping};
 
 use crate::init;
 use crate::layer::{Ctx, Layer, Param, Tape};
+use crate::spec::{needs_time, positive, rate, LayerSpec};
 use recur_core::{Float, Rng, Seq, Shape};
 use serde::{Deserialize, Serialize};
 use std::marker::PhantomData;
+use std::ops::Deref;
+
+/// The settings of one recurrent layer type: [`RecurrentOptions`] tied to the layer's cell, so
+/// that its spec knows the gate count and builds the right layer.
+macro_rules! recurrent_config {
+    ($(#[$doc:meta])* $name:ident, $cell:ty) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub RecurrentOptions);
+
+        impl Deref for $name {
+            type Target = RecurrentOptions;
+            fn deref(&self) -> &RecurrentOptions {
+                &self.0
+            }
+        }
+
+        impl LayerSpec for $name {
+            fn kind(&self) -> &'static str {
+                <$cell>::KIND
+            }
+            fn output_shape(&self, input: Shape) -> Result<Shape, String> {
+                self.0.output_shape(input)
+            }
+            fn parameter_count(&self, input: Shape) -> u64 {
+                self.0.parameter_count(input, <$cell>::GATES as u64)
+            }
+            fn build<T: Float>(&self, input: Shape, rng: &mut Rng) -> Box<dyn Layer<T>> {
+                Box::new(Recurrent::<T, $cell>::new(input, self.0.clone(), rng))
+            }
+            fn build_for_loading<T: Float>(&self, input: Shape) -> Box<dyn Layer<T>> {
+                Box::new(Recurrent::<T, $cell>::zeroed(input, self.0.clone()))
+            }
+        }
+    };
+}
+
+recurrent_config!(
+    /// An LSTM layer's settings.
+    LstmConfig,
+    LstmCell
+);
+recurrent_config!(
+    /// A GRU layer's settings (PyTorch's formulation).
+    GruConfig,
+    GruCell
+);
+recurrent_config!(
+    /// An Elman RNN layer's settings (tanh).
+    SimpleRnnConfig,
+    SimpleRnnCell
+);
 
 /// Options shared by every recurrent layer.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -44,6 +98,32 @@ pub struct RecurrentOptions {
 
 fn default_true() -> bool {
     true
+}
+
+impl RecurrentOptions {
+    /// Checks the settings against the input and returns the output shape.
+    fn output_shape(&self, input: Shape) -> Result<Shape, String> {
+        needs_time(input)?;
+        positive("units", self.units)?;
+        rate("dropout", self.dropout)?;
+        rate("recurrent_dropout", self.recurrent_dropout)?;
+        Ok(Shape::new(self.units * self.directions(), self.return_sequences))
+    }
+
+    /// Weights and biases of a cell with `gates` gates: PyTorch's `weight_ih`, `weight_hh`,
+    /// `bias_ih` and `bias_hh` per direction.
+    fn parameter_count(&self, input: Shape, gates: u64) -> u64 {
+        let h = self.units as u64;
+        self.directions() as u64 * gates * h * (input.features as u64 + h + 2)
+    }
+
+    fn directions(&self) -> usize {
+        if self.bidirectional {
+            2
+        } else {
+            1
+        }
+    }
 }
 
 /// The recurrent state a layer starts from or ends in: `h` and (LSTM) `c`, each
@@ -352,10 +432,7 @@ impl<T: Float, C: Cell> Layer<T> for Recurrent<T, C> {
         C::KIND
     }
     fn output_shape(&self) -> Shape {
-        Shape {
-            features: self.options.units * self.dirs.len(),
-            sequential: self.options.return_sequences,
-        }
+        Shape::new(self.options.units * self.dirs.len(), self.options.return_sequences)
     }
     fn forward(&self, x: Seq<T>, ctx: &mut Ctx) -> (Seq<T>, Tape) {
         let (y, _, tape) = self.forward_with_state(x, None, ctx);

@@ -13,10 +13,7 @@ fn options(units: usize, return_sequences: bool, bidirectional: bool) -> Recurre
 }
 
 fn each_variant(mut check: impl FnMut(&mut dyn Layer<f64>)) {
-    let input = Shape {
-        features: 3,
-        sequential: true,
-    };
+    let input = Shape::new(3, true);
     for (seqs, bidi) in [(false, false), (true, false), (false, true), (true, true)] {
         let mut rng = Rng::new(11);
         check(&mut Lstm::<f64>::new(input, options(4, seqs, bidi), &mut rng));
@@ -37,10 +34,7 @@ fn padded_batch_matches_each_sequence_alone() {
 
 #[test]
 fn dropout_gradients_match_finite_differences() {
-    let input = Shape {
-        features: 3,
-        sequential: true,
-    };
+    let input = Shape::new(3, true);
     let mut opts = options(4, true, true);
     opts.dropout = 0.3;
     opts.recurrent_dropout = 0.4;
@@ -61,10 +55,7 @@ fn dropout_gradients_match_finite_differences() {
 /// Gradients with respect to the initial state, and through the returned final state.
 #[test]
 fn state_gradients_match_finite_differences() {
-    let input = Shape {
-        features: 2,
-        sequential: true,
-    };
+    let input = Shape::new(2, true);
     let mut layer = Lstm::<f64>::new(input, options(3, true, true), &mut Rng::new(9));
     let x = random_seq(2, 4, 2, &[4, 3], 4);
     let mut r = Rng::new(3);
@@ -118,10 +109,7 @@ fn state_gradients_match_finite_differences() {
 
 #[test]
 fn f32_matches_f64() {
-    let input = Shape {
-        features: 3,
-        sequential: true,
-    };
+    let input = Shape::new(3, true);
     let l64 = Lstm::<f64>::new(input, options(8, true, true), &mut Rng::new(2));
     let l32 = Lstm::<f32>::new(input, options(8, true, true), &mut Rng::new(2));
     let x = random_seq(3, 7, 3, &[7, 1, 5], 8);
@@ -236,10 +224,7 @@ fn step_api_matches_the_sequence_pass() {
             crate::gradcheck::assert_close(&state.c, &last.c, "final cell state");
         }
     }
-    let input = Shape {
-        features: 3,
-        sequential: true,
-    };
+    let input = Shape::new(3, true);
     let mut rng = Rng::new(5);
     check(&Lstm::<f64>::new(input, options(4, true, false), &mut rng));
     check(&Gru::<f64>::new(input, options(4, true, false), &mut rng));
@@ -325,10 +310,7 @@ fn step_backward_matches_the_sequence_backward() {
             }
         }
     }
-    let input = Shape {
-        features: 3,
-        sequential: true,
-    };
+    let input = Shape::new(3, true);
     let mut rng = Rng::new(5);
     check(&Lstm::<f64>::new(input, options(4, true, false), &mut rng));
     check(&Gru::<f64>::new(input, options(4, true, false), &mut rng));

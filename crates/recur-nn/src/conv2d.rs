@@ -1,0 +1,414 @@
+//! 2D convolution over a frame (PyTorch `Conv2d`, Keras `Conv2D`), weight `[out, in, kh, kw]`
+//! as PyTorch stores it, frames channels last as Keras stores them.
+//!
+//! im2col + one GEMM per chunk of frames: each output pixel's row gathers its taps (row, column,
+//! then channel, so a tap's channels are one contiguous copy of the channels-last input), and
+//! `rows · Wᵀ` gives every filter at every pixel, channels last again. The rows are rebuilt in
+//! backward rather than kept: a frame CNN's rows are `kh·kw` times its input. `same` pads as
+//! TensorFlow does (the odd zero on the bottom and right); `valid` does not pad.
+
+use crate::activation::Activation;
+use crate::conv1d::{ConvGeometry, Padding};
+use crate::init;
+use crate::layer::{add_column_sums, affine_forward, no_input_grad, Ctx, Layer, Param, Tape};
+use crate::spec::{at_most_width, positive, LayerSpec};
+use recur_core::{matmul, Float, Frame, Rng, Seq, Shape, Transpose};
+use serde::{Deserialize, Serialize};
+
+/// A size given for both axes (`3`) or per axis (`[3, 5]`: rows, then columns), as Keras
+/// takes `kernel_size`, `strides` and `pool_size`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Size2 {
+    /// The same along rows and columns.
+    Both(usize),
+    /// `[rows, columns]`.
+    Each([usize; 2]),
+}
+
+impl Size2 {
+    /// `[rows, columns]`.
+    pub fn get(self) -> [usize; 2] {
+        match self {
+            Size2::Both(v) => [v, v],
+            Size2::Each(v) => v,
+        }
+    }
+
+    /// Checks both sizes are at least 1 and within recur's bounds.
+    pub fn check(self, name: &str) -> Result<[usize; 2], String> {
+        for v in self.get() {
+            positive(name, v)?;
+            at_most_width(name, v)?;
+        }
+        Ok(self.get())
+    }
+}
+
+/// How a frame's edges are padded.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Padding2d {
+    /// No padding: each axis gives ⌊(n − span)/s⌋ + 1 outputs.
+    #[default]
+    Valid,
+    /// ⌈n/s⌉ outputs per axis, input centred (TensorFlow's rule).
+    Same,
+}
+
+/// The geometry of a 2D window over a frame: one [`ConvGeometry`] per axis.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Window2d {
+    /// Along rows (height).
+    pub rows: ConvGeometry,
+    /// Along columns (width).
+    pub cols: ConvGeometry,
+}
+
+impl Window2d {
+    /// A window of `kernel` taps, `strides` apart, `dilation` between taps.
+    pub fn new(kernel: [usize; 2], strides: [usize; 2], dilation: [usize; 2], padding: Padding2d) -> Self {
+        let padding = match padding {
+            Padding2d::Valid => Padding::Valid,
+            Padding2d::Same => Padding::Same,
+        };
+        let axis = |a: usize| ConvGeometry {
+            kernel_size: kernel[a],
+            strides: strides[a],
+            dilation_rate: dilation[a],
+            padding,
+        };
+        Window2d {
+            rows: axis(0),
+            cols: axis(1),
+        }
+    }
+
+    /// Output rows and columns for an input frame, or why there are none.
+    pub fn output_size(&self, input: Frame) -> Result<[usize; 2], String> {
+        let out = [self.rows.output_len(input.height), self.cols.output_len(input.width)];
+        if out.contains(&0) {
+            return Err(format!(
+                "its window does not fit in a {}×{} frame",
+                input.height, input.width
+            ));
+        }
+        Ok(out)
+    }
+
+    /// Every (output pixel, tap, input pixel) of one frame: `f(out, tap, Some(in))`, or `None`
+    /// where the tap falls in padding. Taps are numbered row-major over the kernel.
+    pub fn for_each_tap(&self, input: Frame, mut f: impl FnMut(usize, usize, Option<usize>)) {
+        let (r, c) = (self.rows, self.cols);
+        let (out_h, out_w) = (r.output_len(input.height), c.output_len(input.width));
+        let (top, left) = (r.left_pad(input.height) as isize, c.left_pad(input.width) as isize);
+        for oy in 0..out_h {
+            for ox in 0..out_w {
+                let out = oy * out_w + ox;
+                for i in 0..r.kernel_size {
+                    let y = (oy * r.strides + i * r.dilation_rate) as isize - top;
+                    for j in 0..c.kernel_size {
+                        let x = (ox * c.strides + j * c.dilation_rate) as isize - left;
+                        let inside = y >= 0 && x >= 0 && (y as usize) < input.height && (x as usize) < input.width;
+                        let pixel = inside.then(|| y as usize * input.width + x as usize);
+                        f(out, i * c.kernel_size + j, pixel);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A 2D convolution's settings, as Keras's `Conv2D` names them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Conv2dConfig {
+    /// Output channels.
+    pub filters: usize,
+    /// Taps per axis.
+    pub kernel_size: Size2,
+    /// Step between outputs.
+    #[serde(default = "one")]
+    pub strides: Size2,
+    /// Spacing between taps.
+    #[serde(default = "one")]
+    pub dilation_rate: Size2,
+    /// `valid` or `same`.
+    #[serde(default)]
+    pub padding: Padding2d,
+    /// Fused activation.
+    #[serde(default)]
+    pub activation: Activation,
+}
+
+fn one() -> Size2 {
+    Size2::Both(1)
+}
+
+/// The frame a frame layer is given, or why it cannot take its input.
+pub fn input_frame(input: Shape) -> Result<Frame, String> {
+    match (input.frame, input.sequential) {
+        (Some(f), false) => Ok(f),
+        (Some(_), true) => {
+            Err("takes one frame at a time: wrap it in time_distributed to apply it to every step".into())
+        }
+        (None, _) => Err(format!(
+            "takes frames [height, width, channels], but its input is {} features (give the model an input_shape)",
+            input.features
+        )),
+    }
+}
+
+impl Conv2dConfig {
+    fn window(&self) -> Window2d {
+        Window2d::new(
+            self.kernel_size.get(),
+            self.strides.get(),
+            self.dilation_rate.get(),
+            self.padding,
+        )
+    }
+}
+
+impl LayerSpec for Conv2dConfig {
+    fn kind(&self) -> &'static str {
+        "conv2d"
+    }
+    fn output_shape(&self, input: Shape) -> Result<Shape, String> {
+        let frame = input_frame(input)?;
+        positive("filters", self.filters)?;
+        self.kernel_size.check("kernel_size")?;
+        self.strides.check("strides")?;
+        self.dilation_rate.check("dilation_rate")?;
+        let [height, width] = self.window().output_size(frame)?;
+        let out = Frame {
+            height,
+            width,
+            channels: self.filters,
+        };
+        at_most_width("output values per frame", out.len())?;
+        Ok(Shape::frames(out, false))
+    }
+    fn parameter_count(&self, input: Shape) -> u64 {
+        let [kh, kw] = self.kernel_size.get();
+        let channels = input.frame.map_or(input.features, |f| f.channels) as u64;
+        channels
+            .saturating_mul(kh as u64)
+            .saturating_mul(kw as u64)
+            .saturating_add(1)
+            .saturating_mul(self.filters as u64)
+    }
+    fn build<T: Float>(&self, input: Shape, rng: &mut Rng) -> Box<dyn Layer<T>> {
+        Box::new(Conv2d::new(input, self.filters, self.window(), self.activation, rng))
+    }
+    fn takes_frames(&self) -> bool {
+        true
+    }
+}
+
+/// A 2D convolution with an optional fused activation.
+#[derive(Clone)]
+pub struct Conv2d<T> {
+    weight: Param<T>,
+    bias: Param<T>,
+    window: Window2d,
+    activation: Activation,
+    input: Frame,
+    output: Frame,
+}
+
+/// What backward needs: the input frames (the im2col rows are rebuilt from them) and the
+/// activation's input and output.
+struct Conv2dTape<T> {
+    x: Seq<T>,
+    z: Vec<T>,
+    y: Vec<T>,
+}
+
+/// The most im2col values built at once (32 MB of f32): frames are convolved in chunks of
+/// about this size, so memory stays flat however large the batch.
+const CHUNK_VALUES: usize = 1 << 23;
+
+impl<T: Float> Conv2d<T> {
+    /// A Glorot-uniform initialised convolution (Keras's default) with `filters` outputs.
+    /// `input` must be a frame shape (the spec checks it first).
+    pub fn new(input: Shape, filters: usize, window: Window2d, activation: Activation, rng: &mut Rng) -> Self {
+        let frame = input.frame.expect("conv2d is built for frames");
+        let (kh, kw, c) = (window.rows.kernel_size, window.cols.kernel_size, frame.channels);
+        let taps = kh * kw;
+        let w = init::glorot_uniform(filters * taps, c * taps, filters * c * taps, rng);
+        let output = Frame {
+            height: window.rows.output_len(frame.height),
+            width: window.cols.output_len(frame.width),
+            channels: filters,
+        };
+        Conv2d {
+            weight: Param::new("weight", &[filters, c, kh, kw], w),
+            bias: Param::new("bias", &[filters], vec![T::ZERO; filters]),
+            window,
+            activation,
+            input: frame,
+            output,
+        }
+    }
+
+    fn taps(&self) -> usize {
+        self.window.rows.kernel_size * self.window.cols.kernel_size
+    }
+
+    /// Values in one im2col row: every tap's channels.
+    fn row_len(&self) -> usize {
+        self.taps() * self.input.channels
+    }
+
+    /// The weight as `[out, tap, in]`, the layout of the im2col rows.
+    fn taps_outermost(&self) -> Vec<T> {
+        let (taps, c) = (self.taps(), self.input.channels);
+        let mut w = vec![T::ZERO; self.weight.len()];
+        for (o, filter) in self.weight.value.chunks_exact(c * taps).enumerate() {
+            for (ch, kernel) in filter.chunks_exact(taps).enumerate() {
+                for (tap, &v) in kernel.iter().enumerate() {
+                    w[(o * taps + tap) * c + ch] = v;
+                }
+            }
+        }
+        w
+    }
+
+    /// Adds a gradient laid out `[out, tap, in]` into the weight's (`[out, in, tap]`).
+    fn add_weight_grad(&mut self, g: &[T]) {
+        let (taps, c) = (self.taps(), self.input.channels);
+        for (o, filter) in self.weight.grad.chunks_exact_mut(c * taps).enumerate() {
+            for (ch, kernel) in filter.chunks_exact_mut(taps).enumerate() {
+                for (tap, v) in kernel.iter_mut().enumerate() {
+                    *v += g[(o * taps + tap) * c + ch];
+                }
+            }
+        }
+    }
+
+    /// Frames per chunk, so that a chunk's im2col rows stay near [`CHUNK_VALUES`].
+    fn frames_per_chunk(&self) -> usize {
+        (CHUNK_VALUES / (self.output.pixels() * self.row_len()).max(1)).max(1)
+    }
+
+    /// The im2col rows of `frames` (channels last, one after another) into `rows`.
+    fn im2col(&self, frames: &[T], rows: &mut [T]) {
+        let (c, row_len, per_in) = (self.input.channels, self.row_len(), self.input.len());
+        let per_out = self.output.pixels() * row_len;
+        for (frame, out) in frames.chunks_exact(per_in).zip(rows.chunks_exact_mut(per_out)) {
+            self.window.for_each_tap(self.input, |pixel, tap, source| {
+                let dst = &mut out[pixel * row_len + tap * c..][..c];
+                match source {
+                    Some(p) => dst.copy_from_slice(&frame[p * c..(p + 1) * c]),
+                    None => dst.fill(T::ZERO),
+                }
+            });
+        }
+    }
+
+    /// The adjoint of [`Conv2d::im2col`]: adds each row value back onto the input value it came
+    /// from.
+    fn col2im(&self, rows: &[T], frames: &mut [T]) {
+        let (c, row_len, per_in) = (self.input.channels, self.row_len(), self.input.len());
+        let per_out = self.output.pixels() * row_len;
+        for (frame, grad) in frames.chunks_exact_mut(per_in).zip(rows.chunks_exact(per_out)) {
+            self.window.for_each_tap(self.input, |pixel, tap, source| {
+                if let Some(p) = source {
+                    let src = &grad[pixel * row_len + tap * c..][..c];
+                    for (d, &g) in frame[p * c..(p + 1) * c].iter_mut().zip(src) {
+                        *d += g;
+                    }
+                }
+            });
+        }
+    }
+}
+
+impl<T: Float> Layer<T> for Conv2d<T> {
+    fn kind(&self) -> &'static str {
+        "conv2d"
+    }
+
+    fn output_shape(&self) -> Shape {
+        Shape::frames(self.output, false)
+    }
+
+    fn forward(&self, x: Seq<T>, ctx: &mut Ctx) -> (Seq<T>, Tape) {
+        let (per_in, per_out) = (self.input.len(), self.output.len());
+        let w = self.taps_outermost();
+        let chunk = self.frames_per_chunk();
+        let mut y = Seq::zeros_like(&x, per_out);
+        let mut z = Vec::new();
+        let mut rows = Vec::new();
+        for (frames, out) in x.data.chunks(chunk * per_in).zip(y.data.chunks_mut(chunk * per_out)) {
+            let n = frames.len() / per_in;
+            rows.resize(n * self.output.pixels() * self.row_len(), T::ZERO);
+            self.im2col(frames, &mut rows);
+            let (values, pre) = affine_forward(&rows, &w, &self.bias.value, self.activation, ctx.training);
+            out.copy_from_slice(&values);
+            z.extend_from_slice(&pre);
+        }
+        y.zero_padding();
+        let tape = Tape::when(ctx.training, || Conv2dTape {
+            x,
+            z,
+            y: y.data.clone(),
+        });
+        (y, tape)
+    }
+
+    fn backward(&mut self, tape: Tape, mut dy: Seq<T>, input_grad: bool) -> Seq<T> {
+        let cache: Conv2dTape<T> = tape.take("conv2d");
+        self.activation.backward(&cache.z, &cache.y, &mut dy.data);
+        dy.zero_padding();
+        let (per_in, per_out, filters) = (self.input.len(), self.output.len(), self.output.channels);
+        let (row_len, chunk) = (self.row_len(), self.frames_per_chunk());
+        let w = self.taps_outermost();
+        let mut dw = vec![T::ZERO; self.weight.len()];
+        let mut dx = if input_grad {
+            Seq::zeros_like(&dy, per_in)
+        } else {
+            no_input_grad(&dy, per_in)
+        };
+        let (mut rows, mut drows) = (Vec::new(), Vec::new());
+        for (i, (frames, g)) in cache
+            .x
+            .data
+            .chunks(chunk * per_in)
+            .zip(dy.data.chunks(chunk * per_out))
+            .enumerate()
+        {
+            let pixels = g.len() / filters;
+            rows.resize(pixels * row_len, T::ZERO);
+            self.im2col(frames, &mut rows);
+            #[rustfmt::skip]
+            matmul(filters, row_len, pixels, g, filters, Transpose::Yes, &rows, row_len, Transpose::No, &mut dw, row_len, true);
+            add_column_sums(g, filters, &mut self.bias.grad);
+            if input_grad {
+                drows.resize(pixels * row_len, T::ZERO);
+                #[rustfmt::skip]
+                matmul(pixels, row_len, filters, g, filters, Transpose::No, &w, row_len, Transpose::No, &mut drows, row_len, false);
+                let start = i * chunk * per_in;
+                self.col2im(&drows, &mut dx.data[start..start + frames.len()]);
+            }
+        }
+        self.add_weight_grad(&dw);
+        dx
+    }
+
+    fn params(&self) -> Vec<&Param<T>> {
+        vec![&self.weight, &self.bias]
+    }
+
+    fn params_mut(&mut self) -> Vec<&mut Param<T>> {
+        vec![&mut self.weight, &mut self.bias]
+    }
+
+    fn forward_flops_per_step(&self) -> usize {
+        2 * self.output.len() * self.row_len()
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests;

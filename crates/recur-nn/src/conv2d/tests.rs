@@ -1,0 +1,94 @@
+//! conv2d: finite-difference gradients for each geometry, the variable-length rule through
+//! `time_distributed`, and output sizes as Keras computes them.
+
+use super::*;
+use crate::config::LayerConfig;
+use crate::gradcheck::{check_gradients, check_padding_matches_alone, random_seq};
+
+/// A layer built from its JSON settings for `input`, as a model builds it.
+pub(crate) fn built(json: &str, input: Shape) -> Box<dyn Layer<f64>> {
+    let config: LayerConfig = serde_json::from_str(json).expect("test config parses");
+    config.output_shape(input).expect("test config fits its input");
+    config.build(input, Some(&mut Rng::new(3)))
+}
+
+/// `batch` random frames of `frame`'s shape, one per sequence.
+pub(crate) fn random_frames(batch: usize, frame: Frame, seed: u64) -> Seq<f64> {
+    let mut x = random_seq(batch, 1, frame.len(), &vec![1; batch], seed);
+    x.sequential = false;
+    x
+}
+
+const FRAME: Frame = Frame {
+    height: 5,
+    width: 4,
+    channels: 2,
+};
+
+#[test]
+fn conv2d_gradients_match_finite_differences() {
+    let input = Shape::frames(FRAME, false);
+    for settings in [
+        r#""kernel_size": 3"#,
+        r#""kernel_size": [2, 3], "padding": "same", "activation": "tanh""#,
+        r#""kernel_size": 3, "strides": 2, "padding": "same""#,
+        r#""kernel_size": [2, 2], "strides": [1, 2], "dilation_rate": 2, "activation": "sigmoid""#,
+        r#""kernel_size": 1"#,
+    ] {
+        let mut layer = built(&format!(r#"{{"type": "conv2d", "filters": 3, {settings}}}"#), input);
+        check_gradients(layer.as_mut(), &random_frames(2, FRAME, 1), 1e-5);
+    }
+}
+
+#[test]
+fn conv2d_in_time_distributed_keeps_the_variable_length_rule() {
+    let input = Shape::frames(FRAME, true);
+    let json = r#"{"type": "time_distributed", "layer": {"type": "conv2d", "filters": 3, "kernel_size": 3, "padding": "same", "activation": "tanh"}}"#;
+    let mut layer = built(json, input);
+    let x = random_seq(3, 4, FRAME.len(), &[4, 2, 3], 2);
+    check_gradients(layer.as_mut(), &x, 1e-5);
+    check_padding_matches_alone(layer.as_mut(), &x);
+}
+
+/// Output sizes follow Keras: `valid` ⌊(n − span)/s⌋ + 1, `same` ⌈n/s⌉; a window larger
+/// than the frame is refused by name.
+#[test]
+fn conv2d_output_sizes_follow_keras() {
+    let shape = |settings: &str| {
+        let config: LayerConfig =
+            serde_json::from_str(&format!(r#"{{"type": "conv2d", "filters": 4, {settings}}}"#)).unwrap();
+        config
+            .output_shape(Shape::frames(FRAME, false))
+            .map(|s| s.frame.unwrap())
+    };
+    let frame = |height, width| Frame {
+        height,
+        width,
+        channels: 4,
+    };
+    assert_eq!(shape(r#""kernel_size": 3"#), Ok(frame(3, 2)));
+    assert_eq!(
+        shape(r#""kernel_size": 3, "strides": 2, "padding": "same""#),
+        Ok(frame(3, 2))
+    );
+    assert_eq!(
+        shape(r#""kernel_size": [2, 1], "dilation_rate": [3, 1]"#),
+        Ok(frame(2, 4))
+    );
+    assert!(shape(r#""kernel_size": 6"#)
+        .unwrap_err()
+        .contains("does not fit in a 5×4 frame"));
+    assert!(shape(r#""kernel_size": 0"#)
+        .unwrap_err()
+        .contains("kernel_size must be at least 1"));
+}
+
+/// A conv2d over a sequence or a vector is refused with the way out named.
+#[test]
+fn conv2d_needs_one_frame_per_value() {
+    let config: LayerConfig = serde_json::from_str(r#"{"type": "conv2d", "filters": 4, "kernel_size": 3}"#).unwrap();
+    let over_time = config.output_shape(Shape::frames(FRAME, true)).unwrap_err();
+    assert!(over_time.contains("wrap it in time_distributed"), "{over_time}");
+    let vectors = config.output_shape(Shape::sequence(40)).unwrap_err();
+    assert!(vectors.contains("takes frames"), "{vectors}");
+}

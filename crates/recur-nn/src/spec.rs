@@ -1,0 +1,81 @@
+//! [`LayerSpec`]: what a layer's settings know before any weight exists. Each layer's file
+//! holds its settings (a serde struct with its defaults) and implements this trait beside the
+//! layer itself, so adding a layer is one file plus one line in [`crate::config`]'s list.
+
+use crate::layer::Layer;
+use recur_core::{Float, Rng, Shape};
+
+/// A layer's settings: validated against an input shape, sized and built.
+pub trait LayerSpec {
+    /// The `type` a config names the layer by (`"lstm"`, `"conv2d"`…).
+    fn kind(&self) -> &'static str;
+
+    /// Checks the settings against the input shape and returns the output shape, or says
+    /// what is wrong (the caller prefixes the layer's place in the model).
+    fn output_shape(&self, input: Shape) -> Result<Shape, String>;
+
+    /// Scalars the layer will hold (weights and buffers) for this input, known before it is
+    /// built; widths are bounded by [`crate::graph::MAX_WIDTH`], so only factors that are not
+    /// widths need saturating products.
+    fn parameter_count(&self, input: Shape) -> u64;
+
+    /// Builds the layer with fresh weights drawn from `rng`.
+    fn build<T: Float>(&self, input: Shape, rng: &mut Rng) -> Box<dyn Layer<T>>;
+
+    /// Builds the layer for a checkpoint to overwrite. Initialisers that are linear in the
+    /// weights cost no more than zeroing, so by default this is [`LayerSpec::build`]; layers
+    /// whose initialiser is expensive (orthogonal matrices) build zeros instead.
+    fn build_for_loading<T: Float>(&self, input: Shape) -> Box<dyn Layer<T>> {
+        self.build(input, &mut Rng::new(0))
+    }
+
+    /// True for a layer that takes image frames (`Shape::frame`); every other layer refuses
+    /// them with a message saying how to turn frames into vectors.
+    fn takes_frames(&self) -> bool {
+        false
+    }
+
+    /// True for a layer that works on each step (or vector) on its own and so needs no
+    /// folding of time into the batch when wrapped in `time_distributed`.
+    fn applies_per_step(&self) -> bool {
+        false
+    }
+}
+
+/// `Err` naming a setting that must be at least 1.
+pub fn positive(name: &str, v: usize) -> Result<(), String> {
+    if v == 0 {
+        Err(format!("{name} must be at least 1"))
+    } else {
+        Ok(())
+    }
+}
+
+/// `Err` naming a rate outside [0, 1).
+pub fn rate(name: &str, v: f64) -> Result<(), String> {
+    if (0.0..1.0).contains(&v) {
+        Ok(())
+    } else {
+        Err(format!("{name} must be in [0, 1), got {v}"))
+    }
+}
+
+/// `Err` unless the input has a time axis.
+pub fn needs_time(input: Shape) -> Result<(), String> {
+    if input.sequential {
+        Ok(())
+    } else {
+        Err("needs a sequence input, but the previous layer returns one vector per sequence".to_string())
+    }
+}
+
+/// `Err` naming a size beyond [`crate::graph::MAX_WIDTH`] (a span that would overflow or run
+/// for hours).
+pub fn at_most_width(name: &str, v: usize) -> Result<(), String> {
+    let most = crate::graph::MAX_WIDTH;
+    if v > most {
+        Err(format!("{name} {v} is more than recur allows ({most})"))
+    } else {
+        Ok(())
+    }
+}
