@@ -497,12 +497,16 @@ fn check_width(what: &str, width: usize) -> Result<()> {
     Ok(())
 }
 
-/// `(batch, time, f)` or `(batch, f)`.
+/// `(batch, time, f)` or `(batch, f)`; frames as `(batch, time, height, width, channels)`.
 pub fn describe(shape: Shape) -> String {
+    let step = match shape.frame {
+        Some(f) => format!("{}, {}, {}", f.height, f.width, f.channels),
+        None => shape.features.to_string(),
+    };
     if shape.sequential {
-        format!("(batch, time, {})", shape.features)
+        format!("(batch, time, {step})")
     } else {
-        format!("(batch, {})", shape.features)
+        format!("(batch, {step})")
     }
 }
 

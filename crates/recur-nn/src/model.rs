@@ -361,17 +361,24 @@ impl<T: Float> Model<T> {
     pub fn summary(&self) -> String {
         let plan = &self.plan;
         let graph = !self.config.nodes.is_empty();
-        let mut out = format!("{:<18} {:<24} {:<18} {:>9}", "node", "layer", "output shape", "params");
+        // Frames' shapes are longer than vectors'; the column widens to the longest.
+        let shapes = plan
+            .inputs
+            .iter()
+            .map(|(_, s)| *s)
+            .chain(plan.nodes.iter().map(|n| n.shape));
+        let sw = shapes.map(|s| describe(s).chars().count()).max().unwrap_or(0).max(18);
+        let mut out = format!("{:<18} {:<24} {:<sw$} {:>9}", "node", "layer", "output shape", "params");
         if graph {
             out.push_str("  inputs");
         }
         out.push('\n');
-        let rule = "-".repeat(if graph { 92 } else { 72 });
+        let rule = "-".repeat(if graph { 92 } else { 72 } + sw - 18);
         out.push_str(&rule);
         out.push('\n');
         for (name, shape) in &plan.inputs {
             out.push_str(&format!(
-                "{name:<18} {:<24} {:<18} {:>9}\n",
+                "{name:<18} {:<24} {:<sw$} {:>9}\n",
                 "input",
                 describe(*shape),
                 0
@@ -404,7 +411,7 @@ impl<T: Float> Model<T> {
                 Step::Merge(_) => 0,
             };
             out.push_str(&format!(
-                "{:<18} {kind:<24} {:<18} {n:>9}",
+                "{:<18} {kind:<24} {:<sw$} {n:>9}",
                 node.name,
                 describe(node.shape)
             ));

@@ -3,7 +3,7 @@
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use recur_core::parallel::default_threads;
-use recur_core::Seq;
+use recur_core::{Seq, Shape};
 use recur_data::npy::{read_npy, write_npy_f32, NpyData};
 use recur_nn::{model_dir, Model};
 use recur_train::predict_parallel;
@@ -44,14 +44,16 @@ pub struct RunArgs {
     /// Model directory.
     #[arg(long)]
     model: PathBuf,
-    /// float32 array [batch, time, features], or (for a model trained by `recur fit`) a .ts
-    /// file, scaled as in training.
+    /// float32 array [batch, time, features] ([batch, time, height, width, channels] for a
+    /// model whose input_shape is frames), or (for a model trained by `recur fit`) a .ts file,
+    /// scaled as in training.
     #[arg(long)]
     input: PathBuf,
     /// int64 array [batch] of valid steps per sequence (default: all steps).
     #[arg(long)]
     lengths: Option<PathBuf>,
-    /// Where to write the float32 output ([batch, units] or [batch, time, units]).
+    /// Where to write the float32 output ([batch, units] or [batch, time, units]; frames keep
+    /// their [height, width, channels]).
     #[arg(long)]
     output: PathBuf,
     /// Cores to use.
@@ -94,7 +96,7 @@ pub fn run(a: RunArgs) -> Result<()> {
         let set = if a.input.extension().is_some_and(|e| e == "ts") {
             recur_data::read_ts(&a.input)?
         } else {
-            let x = load_input(&a.input, a.lengths.as_ref(), meta?.dims)?;
+            let x = load_input(&a.input, a.lengths.as_ref(), &[meta?.dims])?;
             super::fit_use::unlabelled(&x, &a.input.display().to_string())
         };
         return super::fit_use::run(&a.model, &set, &a.output, a.labels, a.threads);
@@ -105,37 +107,54 @@ pub fn run(a: RunArgs) -> Result<()> {
     let [input] = model.input_shapes()[..] else {
         bail!("`recur run` feeds models with one input; this one has several");
     };
-    let x = load_input(&a.input, a.lengths.as_ref(), input.features)?;
+    let x = load_input(&a.input, a.lengths.as_ref(), &step_dims(input))?;
     let y = predict_parallel(&model, &x, a.threads)?;
-    let shape = if y.sequential {
-        vec![y.batch, y.time, y.features]
-    } else {
-        vec![y.batch, y.features]
-    };
+    let mut shape = vec![y.batch];
+    if y.sequential {
+        shape.push(y.time);
+    }
+    shape.extend(step_dims(model.output_shape()));
     write_npy_f32(&a.output, &shape, &y.data)?;
     super::write_stdout(|out| writeln!(out, "wrote {} {:?}", a.output.display(), shape))
 }
 
+/// The axes of one step's value: `[features]`, or `[height, width, channels]` for frames.
+fn step_dims(shape: Shape) -> Vec<usize> {
+    match shape.frame {
+        Some(f) => vec![f.height, f.width, f.channels],
+        None => vec![shape.features],
+    }
+}
+
 /// Reads the input array and optional lengths, checking dtypes, shapes and ranges.
-/// `features` is what the model (or, for a fitted model, its data) takes per step.
-fn load_input(input: &Path, lengths: Option<&PathBuf>, features_wanted: usize) -> Result<Seq<f32>> {
+/// `step` is what the model (or, for a fitted model, its data) takes per step: `[features]`,
+/// or a frame's `[height, width, channels]`.
+fn load_input(input: &Path, lengths: Option<&PathBuf>, step: &[usize]) -> Result<Seq<f32>> {
     let arr = read_npy(input)?;
     let NpyData::F32(data) = arr.data.clone() else {
         bail!("{}: input must be float32, found {}", input.display(), arr.dtype());
     };
-    let [batch, time, features] = arr.shape[..] else {
-        bail!(
-            "{}: input must be 3-D [batch, time, features], found shape {:?}",
+    let wanted = match step {
+        [_] => "3-D [batch, time, features]",
+        _ => "5-D [batch, time, height, width, channels]",
+    };
+    let (batch, time, given) = match arr.shape[..] {
+        [batch, time, ref rest @ ..] if rest.len() == step.len() => (batch, time, rest),
+        _ => bail!(
+            "{}: input must be {wanted}, found shape {:?}",
             input.display(),
             arr.shape
-        );
+        ),
     };
-    if features != features_wanted {
+    if given != step {
         bail!(
-            "{}: the model takes {features_wanted} features per step, the input has {features}",
-            input.display()
+            "{}: the model takes {} per step, the input has {}",
+            input.display(),
+            describe_step(step),
+            describe_step(given)
         );
     }
+    let features = step.iter().product();
     let lengths = match lengths {
         None => vec![time; batch],
         Some(p) => {
@@ -165,4 +184,13 @@ fn load_input(input: &Path, lengths: Option<&PathBuf>, features_wanted: usize) -
         }
     };
     Ok(Seq::new(data, batch, time, features, lengths)?)
+}
+
+/// `3 features` or `a 64×64×3 frame`, as the errors about a step's shape say it.
+fn describe_step(dims: &[usize]) -> String {
+    match dims {
+        [features] => format!("{features} features"),
+        [height, width, channels] => format!("a {height}×{width}×{channels} frame"),
+        other => format!("{other:?}"),
+    }
 }
