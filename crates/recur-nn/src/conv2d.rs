@@ -10,7 +10,7 @@
 use crate::activation::Activation;
 use crate::conv1d::{ConvGeometry, Padding};
 use crate::init;
-use crate::layer::{add_column_sums, affine_forward, no_input_grad, Ctx, Layer, Param, Tape};
+use crate::layer::{add_column_sums, no_input_grad, Ctx, Layer, Param, Tape};
 use crate::spec::{at_most_width, positive, LayerSpec};
 use recur_core::{matmul, Float, Frame, Rng, Seq, Shape, Transpose};
 use serde::{Deserialize, Serialize};
@@ -94,28 +94,6 @@ impl Window2d {
             ));
         }
         Ok(out)
-    }
-
-    /// Every (output pixel, tap, input pixel) of one frame: `f(out, tap, Some(in))`, or `None`
-    /// where the tap falls in padding. Taps are numbered row-major over the kernel.
-    pub fn for_each_tap(&self, input: Frame, mut f: impl FnMut(usize, usize, Option<usize>)) {
-        let (r, c) = (self.rows, self.cols);
-        let (out_h, out_w) = (r.output_len(input.height), c.output_len(input.width));
-        let (top, left) = (r.left_pad(input.height) as isize, c.left_pad(input.width) as isize);
-        for oy in 0..out_h {
-            for ox in 0..out_w {
-                let out = oy * out_w + ox;
-                for i in 0..r.kernel_size {
-                    let y = (oy * r.strides + i * r.dilation_rate) as isize - top;
-                    for j in 0..c.kernel_size {
-                        let x = (ox * c.strides + j * c.dilation_rate) as isize - left;
-                        let inside = y >= 0 && x >= 0 && (y as usize) < input.height && (x as usize) < input.width;
-                        let pixel = inside.then(|| y as usize * input.width + x as usize);
-                        f(out, i * c.kernel_size + j, pixel);
-                    }
-                }
-            }
-        }
     }
 }
 
@@ -292,37 +270,98 @@ impl<T: Float> Conv2d<T> {
         (CHUNK_VALUES / (self.output.pixels() * self.row_len()).max(1)).max(1)
     }
 
-    /// The im2col rows of `frames` (channels last, one after another) into `rows`.
+    /// The im2col rows of `frames` (channels last, one after another) into `rows`; a kernel
+    /// row whose taps all fall inside the frame is one copy (taps are adjacent pixels, and a
+    /// pixel's channels are adjacent values).
     fn im2col(&self, frames: &[T], rows: &mut [T]) {
-        let (c, row_len, per_in) = (self.input.channels, self.row_len(), self.input.len());
-        let per_out = self.output.pixels() * row_len;
-        for (frame, out) in frames.chunks_exact(per_in).zip(rows.chunks_exact_mut(per_out)) {
-            self.window.for_each_tap(self.input, |pixel, tap, source| {
-                let dst = &mut out[pixel * row_len + tap * c..][..c];
-                match source {
-                    Some(p) => dst.copy_from_slice(&frame[p * c..(p + 1) * c]),
-                    None => dst.fill(T::ZERO),
+        let c = self.input.channels;
+        self.each_kernel_row(frames.len(), |frame, out, src| {
+            let n = out.len();
+            match src {
+                KernelRow::Inside(at) => rows[out].copy_from_slice(&frames[frame + at..frame + at + n]),
+                KernelRow::Padding => rows[out].fill(T::ZERO),
+                KernelRow::Edge(edge) => {
+                    for (j, dst) in rows[out].chunks_exact_mut(c).enumerate() {
+                        match self.tap(edge, j) {
+                            Some(at) => dst.copy_from_slice(&frames[frame + at..frame + at + c]),
+                            None => dst.fill(T::ZERO),
+                        }
+                    }
                 }
-            });
-        }
+            }
+        });
     }
 
     /// The adjoint of [`Conv2d::im2col`]: adds each row value back onto the input value it came
     /// from.
     fn col2im(&self, rows: &[T], frames: &mut [T]) {
-        let (c, row_len, per_in) = (self.input.channels, self.row_len(), self.input.len());
-        let per_out = self.output.pixels() * row_len;
-        for (frame, grad) in frames.chunks_exact_mut(per_in).zip(rows.chunks_exact(per_out)) {
-            self.window.for_each_tap(self.input, |pixel, tap, source| {
-                if let Some(p) = source {
-                    let src = &grad[pixel * row_len + tap * c..][..c];
-                    for (d, &g) in frame[p * c..(p + 1) * c].iter_mut().zip(src) {
-                        *d += g;
+        let c = self.input.channels;
+        let add = |dst: &mut [T], src: &[T]| dst.iter_mut().zip(src).for_each(|(d, &g)| *d += g);
+        self.each_kernel_row(frames.len(), |frame, out, src| {
+            let n = out.len();
+            match src {
+                KernelRow::Inside(at) => add(&mut frames[frame + at..frame + at + n], &rows[out]),
+                KernelRow::Padding => {}
+                KernelRow::Edge(edge) => {
+                    for (j, src) in rows[out].chunks_exact(c).enumerate() {
+                        if let Some(at) = self.tap(edge, j) {
+                            add(&mut frames[frame + at..frame + at + c], src);
+                        }
                     }
                 }
-            });
+            }
+        });
+    }
+
+    /// Where tap `j` of a kernel row at a frame's edge reads, if inside the frame.
+    fn tap(&self, (line, x0): (usize, isize), j: usize) -> Option<usize> {
+        let x = x0 + (j * self.window.cols.dilation_rate) as isize;
+        (0..self.input.width as isize)
+            .contains(&x)
+            .then(|| (line + x as usize) * self.input.channels)
+    }
+
+    /// Calls `f(frame offset, range in the rows, source)` for every kernel row of every output
+    /// pixel of the `values / frame size` frames: where in the frame its taps read.
+    fn each_kernel_row(&self, values: usize, mut f: impl FnMut(usize, std::ops::Range<usize>, KernelRow)) {
+        let (r, col, input) = (self.window.rows, self.window.cols, self.input);
+        let (c, row_len, kw) = (input.channels, self.row_len(), col.kernel_size);
+        let (top, left) = (r.left_pad(input.height) as isize, col.left_pad(input.width) as isize);
+        let (out_h, out_w) = (self.output.height, self.output.width);
+        for n in 0..values / input.len() {
+            let (frame, first_row) = (n * input.len(), n * self.output.pixels() * row_len);
+            for oy in 0..out_h {
+                for ox in 0..out_w {
+                    let x0 = (ox * col.strides) as isize - left;
+                    let last = x0 + ((kw - 1) * col.dilation_rate) as isize;
+                    let whole = col.dilation_rate == 1 && x0 >= 0 && last < input.width as isize;
+                    let row = first_row + (oy * out_w + ox) * row_len;
+                    for i in 0..r.kernel_size {
+                        let out = row + i * kw * c..row + (i + 1) * kw * c;
+                        let y = (oy * r.strides + i * r.dilation_rate) as isize - top;
+                        let source = if y < 0 || y >= input.height as isize {
+                            KernelRow::Padding
+                        } else if whole {
+                            KernelRow::Inside((y as usize * input.width + x0 as usize) * c)
+                        } else {
+                            KernelRow::Edge((y as usize * input.width, x0))
+                        };
+                        f(frame, out, source);
+                    }
+                }
+            }
         }
     }
+}
+
+/// Where one kernel row of one output pixel reads: its taps side by side in the frame (from
+/// this offset), all in padding, or tap by tap (at the frame's left or right edge, or dilated:
+/// the row's first pixel and the first tap's column).
+#[derive(Clone, Copy)]
+enum KernelRow {
+    Inside(usize),
+    Padding,
+    Edge((usize, isize)),
 }
 
 impl<T: Float> Layer<T> for Conv2d<T> {
@@ -339,15 +378,24 @@ impl<T: Float> Layer<T> for Conv2d<T> {
         let w = self.taps_outermost();
         let chunk = self.frames_per_chunk();
         let mut y = Seq::zeros_like(&x, per_out);
+        let (filters, row_len) = (self.output.channels, self.row_len());
+        let keep_z = ctx.training && self.activation.needs_input();
         let mut z = Vec::new();
         let mut rows = Vec::new();
         for (frames, out) in x.data.chunks(chunk * per_in).zip(y.data.chunks_mut(chunk * per_out)) {
-            let n = frames.len() / per_in;
-            rows.resize(n * self.output.pixels() * self.row_len(), T::ZERO);
+            let pixels = out.len() / filters;
+            rows.resize(pixels * row_len, T::ZERO);
             self.im2col(frames, &mut rows);
-            let (values, pre) = affine_forward(&rows, &w, &self.bias.value, self.activation, ctx.training);
-            out.copy_from_slice(&values);
-            z.extend_from_slice(&pre);
+            // y = act(rows·Wᵀ + b), the product accumulated onto the bias, straight into the
+            // output.
+            out.chunks_exact_mut(filters)
+                .for_each(|pixel| pixel.copy_from_slice(&self.bias.value));
+            #[rustfmt::skip]
+            matmul(pixels, filters, row_len, &rows, row_len, Transpose::No, &w, row_len, Transpose::Yes, out, filters, true);
+            if keep_z {
+                z.extend_from_slice(out);
+            }
+            self.activation.apply(out);
         }
         y.zero_padding();
         let tape = Tape::when(ctx.training, || Conv2dTape {

@@ -6,11 +6,13 @@
 //! an average is over the window's real cells (as Keras, and PyTorch's
 //! `count_include_pad=False`), and a max never picks padding.
 
+use crate::conv1d::ConvGeometry;
 use crate::conv2d::{input_frame, Padding2d, Size2, Window2d};
 use crate::layer::{no_input_grad, Ctx, Layer, Tape};
 use crate::spec::{at_most_width, LayerSpec};
 use recur_core::{Float, Frame, Rng, Seq, Shape};
 use serde::{Deserialize, Serialize};
+use std::ops::Range;
 
 /// How a window's values are combined.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -161,12 +163,9 @@ pub struct Pool2d<T> {
     _values: std::marker::PhantomData<T>,
 }
 
-/// What backward needs: for a max, the input index each output came from; for a mean, each
-/// output pixel's count of real cells.
-enum PoolTape {
-    Max(Vec<u32>),
-    Avg(Vec<u32>),
-}
+/// What backward needs of a max: the input index each output came from (a mean needs
+/// nothing: its windows' counts are known from the geometry).
+struct MaxFrom(Vec<u32>);
 
 impl<T: Float> Pool2d<T> {
     /// Pooling of `input` frames over `window`.
@@ -186,38 +185,79 @@ impl<T: Float> Pool2d<T> {
         }
     }
 
-    /// Max over each window of one frame; `from` receives each output's input index.
-    fn max_frame(&self, x: &[T], y: &mut [T], from: &mut [u32]) {
-        let c = self.input.channels;
-        y.fill(T::from_f64(f64::NEG_INFINITY));
-        self.window.for_each_tap(self.input, |out, _, source| {
-            if let Some(p) = source {
-                for ch in 0..c {
-                    let v = x[p * c + ch];
-                    if v > y[out * c + ch] {
-                        y[out * c + ch] = v;
-                        from[out * c + ch] = (p * c + ch) as u32;
+    /// Calls `f(output pixel, rows, columns)` with the real cells of every window of a frame
+    /// (padding is never part of a window).
+    fn each_window(&self, mut f: impl FnMut(usize, Range<usize>, Range<usize>)) {
+        let (r, c) = (self.window.rows, self.window.cols);
+        let (top, left) = (r.left_pad(self.input.height), c.left_pad(self.input.width));
+        let span = |o: usize, g: ConvGeometry, pad: usize, n: usize| {
+            let start = (o * g.strides).saturating_sub(pad);
+            start..(o * g.strides + g.kernel_size).saturating_sub(pad).min(n)
+        };
+        for oy in 0..self.output.height {
+            let rows = span(oy, r, top, self.input.height);
+            for ox in 0..self.output.width {
+                f(
+                    oy * self.output.width + ox,
+                    rows.clone(),
+                    span(ox, c, left, self.input.width),
+                );
+            }
+        }
+    }
+
+    /// Max over each window of one frame; `from` (when training) receives each output's input
+    /// index, the first on ties.
+    fn max_frame(&self, x: &[T], y: &mut [T], mut from: Option<&mut [u32]>) {
+        let (c, width) = (self.input.channels, self.input.width);
+        self.each_window(|out, rows, cols| {
+            let o = &mut y[out * c..(out + 1) * c];
+            o.fill(T::from_f64(f64::NEG_INFINITY));
+            for yy in rows {
+                for xx in cols.clone() {
+                    let p = (yy * width + xx) * c;
+                    for (ch, (best, &v)) in o.iter_mut().zip(&x[p..p + c]).enumerate() {
+                        if v > *best {
+                            *best = v;
+                            if let Some(from) = from.as_deref_mut() {
+                                from[out * c + ch] = (p + ch) as u32;
+                            }
+                        }
                     }
                 }
             }
         });
     }
 
-    /// Mean over each window's real cells of one frame; `counts` receives each output pixel's.
-    fn avg_frame(&self, x: &[T], y: &mut [T], counts: &mut [u32]) {
-        let c = self.input.channels;
-        self.window.for_each_tap(self.input, |out, _, source| {
-            if let Some(p) = source {
-                counts[out] += 1;
-                for ch in 0..c {
-                    y[out * c + ch] += x[p * c + ch];
+    /// Mean over each window's real cells of one frame.
+    fn avg_frame(&self, x: &[T], y: &mut [T]) {
+        let (c, width) = (self.input.channels, self.input.width);
+        self.each_window(|out, rows, cols| {
+            let o = &mut y[out * c..(out + 1) * c];
+            let inv = T::ONE / T::from_f64((rows.len() * cols.len()).max(1) as f64);
+            for yy in rows {
+                for xx in cols.clone() {
+                    let p = (yy * width + xx) * c;
+                    o.iter_mut().zip(&x[p..p + c]).for_each(|(s, &v)| *s += v);
+                }
+            }
+            o.iter_mut().for_each(|v| *v *= inv);
+        });
+    }
+
+    /// The backward of [`Pool2d::avg_frame`]: each output's gradient shared over its cells.
+    fn avg_frame_backward(&self, g: &[T], d: &mut [T]) {
+        let (c, width) = (self.input.channels, self.input.width);
+        self.each_window(|out, rows, cols| {
+            let inv = T::ONE / T::from_f64((rows.len() * cols.len()).max(1) as f64);
+            let g = &g[out * c..(out + 1) * c];
+            for yy in rows {
+                for xx in cols.clone() {
+                    let p = (yy * width + xx) * c;
+                    d[p..p + c].iter_mut().zip(g).for_each(|(d, &g)| *d += g * inv);
                 }
             }
         });
-        for (pixel, &n) in y.chunks_exact_mut(c).zip(counts.iter()) {
-            let inv = T::ONE / T::from_f64(n.max(1) as f64);
-            pixel.iter_mut().for_each(|v| *v *= inv);
-        }
     }
 }
 
@@ -240,62 +280,43 @@ impl<T: Float> Layer<T> for Pool2d<T> {
     }
 
     fn forward(&self, x: Seq<T>, ctx: &mut Ctx) -> (Seq<T>, Tape) {
-        let (per_in, per_out, pixels) = (self.input.len(), self.output.len(), self.output.pixels());
+        let (per_in, per_out) = (self.input.len(), self.output.len());
         let mut y = Seq::zeros_like(&x, per_out);
         let frames = x.data.chunks_exact(per_in).zip(y.data.chunks_exact_mut(per_out));
-        let tape = match self.mode {
-            Pool2dMode::Max => {
-                let mut from = vec![0u32; x.batch * per_out];
-                for ((xf, yf), ff) in frames.zip(from.chunks_exact_mut(per_out)) {
-                    self.max_frame(xf, yf, ff);
-                }
-                // A window wholly in padding (none with these geometries) gives zero, not -inf.
-                y.data.iter_mut().filter(|v| !v.is_finite()).for_each(|v| *v = T::ZERO);
-                PoolTape::Max(from)
-            }
-            Pool2dMode::Avg => {
-                let mut counts = vec![0u32; x.batch * pixels];
-                for ((xf, yf), cf) in frames.zip(counts.chunks_exact_mut(pixels)) {
-                    self.avg_frame(xf, yf, cf);
-                }
-                PoolTape::Avg(counts)
-            }
+        let mut from = match (self.mode, ctx.training) {
+            (Pool2dMode::Max, true) => vec![0u32; x.batch * per_out],
+            _ => Vec::new(),
         };
+        match self.mode {
+            Pool2dMode::Max => {
+                let mut from_frames = from.chunks_exact_mut(per_out);
+                for (xf, yf) in frames {
+                    self.max_frame(xf, yf, from_frames.next());
+                }
+            }
+            Pool2dMode::Avg => frames.for_each(|(xf, yf)| self.avg_frame(xf, yf)),
+        }
         y.zero_padding();
-        let per_batch = x.batch;
-        (y, Tape::when(ctx.training, || (tape, per_batch)))
+        (y, Tape::when(ctx.training, || MaxFrom(from)))
     }
 
     fn backward(&mut self, tape: Tape, dy: Seq<T>, input_grad: bool) -> Seq<T> {
-        let (tape, batch): (PoolTape, usize) = tape.take(self.kind());
-        let (per_in, per_out, c) = (self.input.len(), self.output.len(), self.input.channels);
+        let MaxFrom(from) = tape.take(self.kind());
+        let (per_in, per_out) = (self.input.len(), self.output.len());
         if !input_grad {
             return no_input_grad(&dy, per_in);
         }
         let mut dx = Seq::zeros_like(&dy, per_in);
-        for b in 0..batch {
-            let (g, d) = (
-                &dy.data[b * per_out..(b + 1) * per_out],
-                &mut dx.data[b * per_in..(b + 1) * per_in],
-            );
-            match &tape {
-                PoolTape::Max(from) => {
-                    for (&i, &v) in from[b * per_out..(b + 1) * per_out].iter().zip(g) {
+        let frames = dy.data.chunks_exact(per_out).zip(dx.data.chunks_exact_mut(per_in));
+        match self.mode {
+            Pool2dMode::Max => {
+                for ((g, d), from) in frames.zip(from.chunks_exact(per_out)) {
+                    for (&i, &v) in from.iter().zip(g) {
                         d[i as usize] += v;
                     }
                 }
-                PoolTape::Avg(counts) => {
-                    let counts = &counts[b * self.output.pixels()..(b + 1) * self.output.pixels()];
-                    self.window.for_each_tap(self.input, |out, _, source| {
-                        if let Some(p) = source {
-                            let inv = T::ONE / T::from_f64(counts[out].max(1) as f64);
-                            for ch in 0..c {
-                                d[p * c + ch] += g[out * c + ch] * inv;
-                            }
-                        }
-                    });
-                }
             }
+            Pool2dMode::Avg => frames.for_each(|(g, d)| self.avg_frame_backward(g, d)),
         }
         dx.zero_padding();
         dx
