@@ -2,6 +2,7 @@
 optimiser, timed the same way (one warm-up step, then repeat for a fixed time).
 
     python bench/pytorch_bench.py [--threads 2] [--seconds 3] [--json]
+    python bench/pytorch_bench.py --frames --batch 16 --length 16   # recur bench --frames's model
 """
 import argparse
 import json
@@ -41,6 +42,27 @@ class Lstm128(nn.Module):
         return h_n[-1]
 
 
+class Frames(nn.Module):
+    """recur's FRAME_MODEL: three Conv2d (two with 2x2 max pooling) over every frame, global
+    average pooling, LSTM(64), Dense(10); the clips' frames are one batch of images (NCHW,
+    PyTorch's default layout)."""
+
+    def __init__(self):
+        super().__init__()
+        self.cnn = nn.Sequential(
+            nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1))
+        self.lstm = nn.LSTM(64, 64, batch_first=True)
+        self.dense = nn.Linear(64, 10)
+
+    def forward(self, x):
+        b, t = x.shape[:2]
+        h = self.cnn(x.reshape(b * t, 3, 32, 32)).reshape(b, t, 64)
+        _, (h_n, _) = self.lstm(h)
+        return self.dense(h_n[-1])
+
+
 def rate(seconds, step):
     step()
     start, n = time.perf_counter(), 0
@@ -50,9 +72,10 @@ def rate(seconds, step):
     return n / (time.perf_counter() - start)
 
 
-def measure(model, features, loss_fn, args):
-    x = torch.rand(args.batch, args.length, features) * 2 - 1
-    y = torch.randint(0, 345, (args.batch,))
+def measure(model, features, loss_fn, args, classes=345):
+    shape = features if isinstance(features, tuple) else (features,)
+    x = torch.rand(args.batch, args.length, *shape) * 2 - 1
+    y = torch.randint(0, classes, (args.batch,))
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
 
     def train():
@@ -78,9 +101,15 @@ def main():
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--length", type=int, default=100)
     p.add_argument("--json", action="store_true")
+    p.add_argument("--frames", action="store_true", help="time only the frame model")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
+    if args.frames:
+        out = {"frames": measure(Frames(), (3, 32, 32), nn.CrossEntropyLoss(), args, classes=10),
+               "torch": torch.__version__, "threads": args.threads}
+        print(json.dumps(out) if args.json else json.dumps(out, indent=2))
+        return
     out = {
         "sketch": measure(Sketch(), 3, nn.CrossEntropyLoss(), args),
         "lstm128": measure(Lstm128(), 128, lambda out, _y: out.mean(), args),

@@ -35,6 +35,10 @@ pub struct BenchArgs {
     /// Timed training steps with --scaling (a fixed count: the ranks step together).
     #[arg(long, default_value_t = 30)]
     steps: usize,
+    /// Time only the frame model (a CNN over every 32×32 RGB frame feeding an LSTM): --batch
+    /// clips of --length frames (`recur bench --frames --batch 16 --length 16`).
+    #[arg(long)]
+    frames: bool,
 }
 
 /// The reference sketch classifier: 3 Conv1D+BatchNorm, 2 LSTM(128), Dense(345).
@@ -44,6 +48,18 @@ pub const SKETCH_MODEL: &str = r#"{"input_size": 3, "layers": [
   {"type": "conv1d", "filters": 128, "kernel_size": 3, "padding": "same", "activation": "relu"}, {"type": "batch_norm"},
   {"type": "lstm", "units": 128, "return_sequences": true}, {"type": "lstm", "units": 128},
   {"type": "dense", "units": 345}]}"#;
+
+/// The reference frame model: three Conv2D (two with 2×2 max pooling) over each 32×32 RGB
+/// frame, global average pooling, LSTM(64), Dense(10).
+pub const FRAME_MODEL: &str = r#"{"input_shape": [32, 32, 3], "layers": [
+  {"type": "time_distributed", "layer": {"type": "conv2d", "filters": 16, "kernel_size": 3, "padding": "same", "activation": "relu"}},
+  {"type": "time_distributed", "layer": {"type": "max_pool2d", "pool_size": 2}},
+  {"type": "time_distributed", "layer": {"type": "conv2d", "filters": 32, "kernel_size": 3, "padding": "same", "activation": "relu"}},
+  {"type": "time_distributed", "layer": {"type": "max_pool2d", "pool_size": 2}},
+  {"type": "time_distributed", "layer": {"type": "conv2d", "filters": 64, "kernel_size": 3, "padding": "same", "activation": "relu"}},
+  {"type": "time_distributed", "layer": {"type": "global_avg_pool2d"}},
+  {"type": "lstm", "units": 64},
+  {"type": "dense", "units": 10}]}"#;
 
 /// One LSTM(128) over 128 features.
 pub const LSTM_MODEL: &str = r#"{"input_size": 128, "layers": [{"type": "lstm", "units": 128}]}"#;
@@ -65,8 +81,20 @@ pub fn bench(a: BenchArgs) -> Result<()> {
         anyhow::bail!("under mpirun, `recur bench` measures only with --scaling");
     }
     let peak = sgemm_gflops(a.threads, a.seconds.min(2.0));
-    let sketch = measure(SKETCH_MODEL, Loss::SoftmaxCrossEntropy { label_smoothing: 0.0 }, &a)?;
-    let lstm = measure(LSTM_MODEL, Loss::Mean, &a)?;
+    let models = if a.frames {
+        vec![(
+            "frames",
+            measure(FRAME_MODEL, Loss::SoftmaxCrossEntropy { label_smoothing: 0.0 }, &a)?,
+        )]
+    } else {
+        vec![
+            (
+                "sketch",
+                measure(SKETCH_MODEL, Loss::SoftmaxCrossEntropy { label_smoothing: 0.0 }, &a)?,
+            ),
+            ("lstm128", measure(LSTM_MODEL, Loss::Mean, &a)?),
+        ]
+    };
     let report = |t: &Throughput| {
         let pct = |seq_per_s: f64, flops: f64| round1(100.0 * seq_per_s * flops / (peak * 1e9));
         let train_flops = 3.0 * t.forward_flops_per_seq;
@@ -74,8 +102,11 @@ pub fn bench(a: BenchArgs) -> Result<()> {
                "train_mflop_per_seq": round1(train_flops / 1e6), "infer_mflop_per_seq": round1(t.forward_flops_per_seq / 1e6),
                "train_pct_of_sgemm_peak": pct(t.train, train_flops), "infer_pct_of_sgemm_peak": pct(t.infer, t.forward_flops_per_seq)})
     };
-    let out = json!({"sketch": report(&sketch), "lstm128": report(&lstm), "sgemm_peak_gflops": round1(peak),
-                     "threads": a.threads, "batch": a.batch, "length": a.length});
+    let mut out =
+        json!({"sgemm_peak_gflops": round1(peak), "threads": a.threads, "batch": a.batch, "length": a.length});
+    for (name, t) in &models {
+        out[*name] = report(t);
+    }
     super::write_stdout(|w| {
         if a.json {
             return writeln!(w, "{out}");
@@ -90,7 +121,7 @@ pub fn bench(a: BenchArgs) -> Result<()> {
             "{:<10} {:>14} {:>14} {:>16} {:>14} {:>14}",
             "model", "train seq/s", "infer seq/s", "MFLOP/train seq", "train % peak", "infer % peak"
         )?;
-        for name in ["sketch", "lstm128"] {
+        for (name, _) in &models {
             // serde_json's numbers ignore width flags, so each is formatted as an f64.
             let col = |key: &str| out[name][key].as_f64().unwrap_or(f64::NAN);
             writeln!(
@@ -141,12 +172,13 @@ fn reference_trainer(config: &str, loss: Loss, a: &BenchArgs) -> Result<(Trainer
     let config = ModelConfig::from_json(config)?;
     let model = Model::<f32>::new(config.clone(), 1)?;
     let mut rng = Rng::new(2);
-    let n = a.batch * a.length * config.input_size;
+    let features = model.input_shapes()[0].features;
+    let n = a.batch * a.length * features;
     let x = Seq::new(
         (0..n).map(|_| rng.uniform_range(-1.0, 1.0) as f32).collect(),
         a.batch,
         a.length,
-        config.input_size,
+        features,
         vec![a.length; a.batch],
     )?;
     let classes = model.output_shape().features;
