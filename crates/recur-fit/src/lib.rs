@@ -14,6 +14,7 @@ pub mod architecture;
 pub mod augment;
 pub mod evaluate;
 pub mod init;
+pub mod predictor;
 pub mod ridge;
 pub mod settings;
 mod solve;
@@ -22,6 +23,7 @@ pub mod task;
 
 pub use architecture::{check_config, default_config, minirocket_config, model_config, split_config};
 pub use evaluate::{predict, score, Outputs, Scores};
+pub use predictor::FitPredictor;
 pub use settings::{InputEncoding, Settings, Solver};
 pub use task::{Examples, FitMeta, Scaling, Task, META_KEY};
 

@@ -288,6 +288,30 @@ pub fn read_config(path: &Path) -> Result<ModelConfig> {
     })
 }
 
+/// Loads a model directory and, if it holds an ensemble, its other members (`members/1`, …,
+/// see [`member_dir`]), in order; the members must know the same classes and carry the same
+/// task metadata (how they read their input), or the ensemble is refused by name.
+pub fn load_ensemble<T: Float>(dir: &Path) -> Result<Vec<Model<T>>> {
+    let mut models: Vec<Model<T>> = vec![load(dir)?];
+    for k in 1.. {
+        let member = member_dir(dir, k);
+        if !member.is_dir() {
+            break;
+        }
+        let model: Model<T> = load(&member)?;
+        let (first, this) = (models[0].config(), model.config());
+        if first.classes != this.classes || first.metadata != this.metadata {
+            return Err(NnError::Config(format!(
+                "ensemble member {} differs from {} in its classes or input settings",
+                member.display(),
+                dir.display()
+            )));
+        }
+        models.push(model);
+    }
+    Ok(models)
+}
+
 /// Loads a model directory.
 pub fn load<T: Float>(dir: &Path) -> Result<Model<T>> {
     let config = read_config(&dir.join(CONFIG_FILE))?;

@@ -3,11 +3,13 @@
 
 pub mod dataset;
 pub mod evaluate;
+pub mod predictor;
 pub mod presets;
 pub mod split;
 
 pub use dataset::{examples, part_of, Example, InputSpec, Part};
 pub use evaluate::{evaluate, predict_probabilities, EvalReport};
+pub use predictor::{Guess, SketchPredictor};
 pub use split::{label_split, split_spec, SplitSpec, TrainingKeys, TRAINING_KEYS_FILE};
 
 use dataset::{bucketed_order, make_batch};

@@ -6,9 +6,9 @@ use anyhow::{bail, Context, Result};
 use recur_core::Seq;
 use recur_data::npy::write_npy_f32;
 use recur_data::sequences::{SequenceSet, SequenceTargets};
-use recur_fit::{align, member_dir, predict, score, Examples, FitMeta, Outputs, Task};
+use recur_fit::{FitMeta, FitPredictor, Outputs, Task};
+use recur_nn::model_dir;
 use recur_nn::model_dir::CONFIG_FILE;
-use recur_nn::{model_dir, Model, ModelConfig};
 use recur_viz::sketch::confusion_svg;
 use recur_viz::write_picture;
 use std::path::Path;
@@ -18,49 +18,9 @@ pub fn is_fit_model(dir: &Path) -> bool {
     model_dir::read_config(&dir.join(CONFIG_FILE)).is_ok_and(|c| FitMeta::of(&c).is_some())
 }
 
-/// A fitted model (all its ensemble members), its metadata and class names.
-pub struct Fitted {
-    models: Vec<Model<f32>>,
-    meta: FitMeta,
-    classes: Vec<String>,
-}
-
-impl Fitted {
-    /// Loads `dir` and its `members/k` folders, checking they were trained alike.
-    pub fn load(dir: &Path) -> Result<Fitted> {
-        let mut models: Vec<Model<f32>> = Vec::new();
-        for k in 0.. {
-            let d = member_dir(dir, k);
-            if k > 0 && !d.is_dir() {
-                break;
-            }
-            let m: Model<f32> =
-                model_dir::load(&d).with_context(|| format!("cannot load the model in {}", d.display()))?;
-            if let Some(first) = models.first() {
-                if first.config().metadata != m.config().metadata || first.config().classes != m.config().classes {
-                    bail!(
-                        "ensemble member {} was trained differently from {}",
-                        d.display(),
-                        dir.display()
-                    );
-                }
-            }
-            models.push(m);
-        }
-        let config: &ModelConfig = models[0].config();
-        let meta = FitMeta::of(config).with_context(|| {
-            format!(
-                "{} was not trained by `recur fit` (its config has no `fit` metadata)",
-                dir.display()
-            )
-        })??;
-        let classes = config.classes.clone();
-        Ok(Fitted { models, meta, classes })
-    }
-
-    fn outputs(&self) -> usize {
-        self.models[0].output_shape().features
-    }
+/// The fitted model in `dir`, with the folder named in any error.
+fn load(dir: &Path) -> Result<FitPredictor> {
+    FitPredictor::load(dir).with_context(|| format!("cannot load the model in {}", dir.display()))
 }
 
 /// Runs `recur eval` for a fitted model: accuracy, per-class accuracy and a confusion picture
@@ -73,25 +33,21 @@ pub fn eval(
     confusion: Option<&Path>,
     threads: usize,
 ) -> Result<()> {
-    let fitted = Fitted::load(model)?;
+    let fitted = load(model)?;
     let set = read_set(test, npy, "test sequences")?
         .context("give the sequences to score: --test FILE.ts, or --x and --y arrays")?;
-    let labels = align(&set, &fitted.meta, &fitted.classes)?;
-    let all: Vec<usize> = (0..set.len()).collect();
-    let ex = Examples::new(&set, &fitted.meta, &all, labels.as_deref());
-    let outputs = predict(&fitted.models, &ex, &fitted.meta, threads.max(1))?;
-    let s = score(&outputs, &ex, &fitted.meta, fitted.outputs());
-    let what = if fitted.meta.task.per_step() {
+    let (s, _) = fitted.score(&set, threads)?;
+    let classes = fitted.classes();
+    let what = if fitted.meta().task.per_step() {
         "steps"
     } else {
         "sequences"
     };
-    if fitted.meta.task.is_classification() {
+    if fitted.meta().task.is_classification() {
         if let Some(path) = confusion {
-            write_picture(path, &confusion_svg(&fitted.classes, &s.confusion))?;
+            write_picture(path, &confusion_svg(classes, &s.confusion))?;
         }
-        let per_class: serde_json::Map<String, serde_json::Value> = fitted
-            .classes
+        let per_class: serde_json::Map<String, serde_json::Value> = classes
             .iter()
             .zip(s.per_class())
             .filter_map(|(name, (acc, _))| acc.map(|a| (name.clone(), a.into())))
@@ -101,14 +57,14 @@ pub fn eval(
             println!(
                 "{}",
                 serde_json::json!({"n": s.n, "accuracy": accuracy, "loss": s.loss, "per_class": per_class,
-                    "classes": fitted.classes, "confusion": s.confusion, "members": fitted.models.len()})
+                    "classes": classes, "confusion": s.confusion, "members": fitted.members()})
             );
         } else {
             println!(
                 "{} {what} ({}): accuracy {accuracy:.4}  loss {:.4}",
                 s.n, set.source, s.loss
             );
-            for (name, (acc, n)) in fitted.classes.iter().zip(s.per_class()) {
+            for (name, (acc, n)) in classes.iter().zip(s.per_class()) {
                 if let Some(a) = acc {
                     println!("  {name:<24} {a:.3}  ({n})");
                 }
@@ -122,7 +78,7 @@ pub fn eval(
         if json {
             println!(
                 "{}",
-                serde_json::json!({"n": s.n, "mae": mae, "rmse": rmse, "loss": s.loss, "members": fitted.models.len()})
+                serde_json::json!({"n": s.n, "mae": mae, "rmse": rmse, "loss": s.loss, "members": fitted.members()})
             );
         } else {
             println!("{} {what} ({}): MAE {mae:.4}  RMSE {rmse:.4}", s.n, set.source);
@@ -151,27 +107,13 @@ pub fn unlabelled(x: &Seq<f32>, source: &str) -> SequenceSet {
 /// sequence's end) and, if asked, printing one line per sequence: the predicted label (per
 /// step: the labels separated by spaces) or the predicted values.
 pub fn run(model: &Path, set: &SequenceSet, output: &Path, labels: bool, threads: usize) -> Result<()> {
-    let fitted = Fitted::load(model)?;
-    let meta = &fitted.meta;
-    if set.dims != meta.dims {
-        bail!(
-            "{}: the model was trained on {} channels per step, the input has {}",
-            set.source,
-            meta.dims,
-            set.dims
-        );
-    }
-    if let Some(i) = (0..set.len()).find(|&i| set.steps(i) == 0) {
-        bail!("{}: sequence {} has no steps", set.source, i + 1);
-    }
-    let all: Vec<usize> = (0..set.len()).collect();
-    let mut ex = Examples::new(set, meta, &all, None);
-    ex.targets.iter_mut().for_each(|t| *t = recur_fit::task::Target::None);
-    let outputs = predict(&fitted.models, &ex, meta, threads.max(1))?;
-    let k = fitted.outputs();
-    let shape = write_outputs(output, &outputs, &ex.lengths, meta.task, k)?;
+    let fitted = load(model)?;
+    let outputs = fitted.predict(set, threads)?;
+    let (k, task) = (fitted.outputs(), fitted.meta().task);
+    let lengths: Vec<usize> = (0..set.len()).map(|i| set.steps(i)).collect();
+    let shape = write_outputs(output, &outputs, &lengths, task, k)?;
     if labels {
-        print_labels(&outputs, &fitted.classes, meta.task, k);
+        print_labels(&outputs, fitted.classes(), task, k);
     }
     recur_core::stderr_line!("wrote {} {shape:?}", output.display());
     Ok(())

@@ -8,11 +8,8 @@ use recur_core::parallel::default_threads;
 use recur_data::npy::{read_npy, NpyData};
 use recur_data::quickdraw::strokes::strokes_from_offsets;
 use recur_data::quickdraw::{self, check_strokes, Drawing, LoadOptions, Stroke, MAX_COORDINATE};
-use recur_nn::{model_dir, Model, ModelConfig};
-use recur_sketch::{
-    evaluate, examples, input_spec, member_dir, predict_probabilities, split_spec, EvalReport, Example, Part,
-    TrainingKeys,
-};
+use recur_nn::{model_dir, ModelConfig};
+use recur_sketch::{examples, split_spec, EvalReport, Example, Part, SketchPredictor, TrainingKeys};
 use recur_viz::sketch::{confusion_svg, grid_svg};
 use recur_viz::write_picture;
 use std::io::Write;
@@ -176,30 +173,9 @@ pub fn write_eval_pictures(
     Ok(())
 }
 
-/// Loads a model directory and, if it holds an ensemble, its other members (`members/1`, …),
-/// checking that they all know the same classes and read drawings the same way.
-fn load_models(dir: &Path) -> Result<Vec<Model<f32>>> {
-    let mut models: Vec<Model<f32>> = Vec::new();
-    for k in 0.. {
-        let member = member_dir(dir, k);
-        if k > 0 && !member.is_dir() {
-            break;
-        }
-        let model: Model<f32> =
-            model_dir::load(&member).with_context(|| format!("cannot load the model in {}", member.display()))?;
-        let spec = input_spec(model.config())?;
-        if let Some(first) = models.first() {
-            if first.config().classes != model.config().classes || input_spec(first.config())? != spec {
-                bail!(
-                    "ensemble member {} differs from {} in its classes or input settings",
-                    member.display(),
-                    dir.display()
-                );
-            }
-        }
-        models.push(model);
-    }
-    Ok(models)
+/// The sketch classifier in `dir`, with the folder named in any error.
+fn load_predictor(dir: &Path) -> Result<SketchPredictor> {
+    SketchPredictor::load(dir).with_context(|| format!("cannot load the model in {}", dir.display()))
 }
 
 /// Arguments of `recur eval`.
@@ -327,9 +303,8 @@ pub fn eval(args: EvalArgs) -> Result<()> {
         let (test, confusion) = (args.test.as_deref(), args.confusion.as_deref());
         return super::fit_use::eval(&args.model, test, &args.sequences, args.json, confusion, args.threads);
     }
-    let models = load_models(&args.model)?;
-    let classes = models[0].config().classes.clone();
-    let spec = input_spec(models[0].config())?;
+    let predictor = load_predictor(&args.model)?;
+    let classes = predictor.classes().to_vec();
     let drawings = load_drawings(&args.data, false)?;
     let (examples, unknown) = examples(&drawings, &classes);
     if unknown > 0 {
@@ -355,9 +330,10 @@ pub fn eval(args: EvalArgs) -> Result<()> {
             classes.join(", ")
         );
     }
-    let (part, examples, coverage) = choose_part(args.split, &args.model, models[0].config(), &drawings, examples)?;
+    let config = predictor.models()[0].config();
+    let (part, examples, coverage) = choose_part(args.split, &args.model, config, &drawings, examples)?;
     recur_core::stderr_line!("evaluating {} drawings ({part})…", examples.len());
-    let report = evaluate(&models, &examples, &spec, args.threads.max(1))?;
+    let report = predictor.evaluate(&examples, args.threads)?;
     let summary = EvalSummary {
         part,
         classes,
@@ -439,9 +415,7 @@ fn read_any(path: &Path) -> Result<Vec<(String, String, Vec<Stroke>)>> {
 
 /// Runs `recur predict`.
 pub fn predict(args: PredictArgs) -> Result<()> {
-    let models = load_models(&args.model)?;
-    let classes = models[0].config().classes.clone();
-    let spec = input_spec(models[0].config())?;
+    let predictor = load_predictor(&args.model)?;
     let drawings = read_any(&args.input)?;
     let (mut usable, mut ids) = (Vec::new(), Vec::new());
     for (i, (key, word, strokes)) in drawings.into_iter().enumerate() {
@@ -449,27 +423,23 @@ pub fn predict(args: PredictArgs) -> Result<()> {
             recur_core::stderr_line!("skipped drawing {i}: {e}");
             continue;
         }
-        usable.push(Example { strokes, class: 0 });
+        usable.push(strokes);
         ids.push((i, key, word));
     }
     if usable.is_empty() {
         bail!("{}: no usable drawings to predict", args.input.display());
     }
-    let probs = predict_probabilities(&models, &usable, &spec, args.threads.max(1))?;
+    let rankings = predictor.predict(&usable, args.top, args.threads)?;
     super::write_stdout(|out| {
-        for ((i, key, word), p) in ids.iter().zip(probs) {
-            let mut ranked: Vec<usize> = (0..p.len()).collect();
-            ranked.sort_by(|&a, &b| p[b].total_cmp(&p[a]));
-            ranked.truncate(args.top.max(1));
+        for ((i, key, word), guesses) in ids.iter().zip(rankings) {
             if args.json {
-                let preds: Vec<_> = ranked
-                    .iter()
-                    .map(|&c| serde_json::json!({"class": classes[c], "probability": p[c]}))
-                    .collect();
-                let line = serde_json::json!({"index": i, "key_id": key, "word": word, "predictions": preds});
+                let line = serde_json::json!({"index": i, "key_id": key, "word": word, "predictions": guesses});
                 writeln!(out, "{line}")?;
             } else {
-                let list: Vec<String> = ranked.iter().map(|&c| format!("{} {:.3}", classes[c], p[c])).collect();
+                let list: Vec<String> = guesses
+                    .iter()
+                    .map(|g| format!("{} {:.3}", g.class, g.probability))
+                    .collect();
                 let label = if word.is_empty() {
                     String::new()
                 } else {
