@@ -9,7 +9,7 @@
 use crate::conv1d::ConvGeometry;
 use crate::conv2d::{input_frame, Padding2d, Size2, Window2d};
 use crate::layer::{no_input_grad, Ctx, Layer, Tape};
-use crate::spec::{at_most_width, LayerSpec};
+use crate::spec::{at_most_width, settingless_layer, LayerSpec};
 use recur_core::{Float, Frame, Rng, Seq, Shape};
 use serde::{Deserialize, Serialize};
 use std::ops::Range;
@@ -108,47 +108,21 @@ pool2d_config!(
     Pool2dMode::Avg
 );
 
-/// A global pooling over a frame: no settings, its mode fixed by its type.
-macro_rules! global_pool2d_config {
-    ($(#[$doc:meta])* $name:ident, $kind:literal, $mode:expr) => {
-        $(#[$doc])*
-        #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-        #[serde(deny_unknown_fields)]
-        pub struct $name {}
-
-        impl LayerSpec for $name {
-            fn kind(&self) -> &'static str {
-                $kind
-            }
-            fn output_shape(&self, input: Shape) -> Result<Shape, String> {
-                Ok(Shape::vector(input_frame(input)?.channels))
-            }
-            fn parameter_count(&self, _input: Shape) -> u64 {
-                0
-            }
-            fn build<T: Float>(&self, input: Shape, _rng: &mut Rng) -> Box<dyn Layer<T>> {
-                let frame = input.frame.expect("pooling is built for frames");
-                let whole = Window2d::new([frame.height, frame.width], [1, 1], [1, 1], Padding2d::Valid);
-                Box::new(Pool2d::new(frame, whole, $mode, true))
-            }
-            fn takes_frames(&self) -> bool {
-                true
-            }
-        }
-    };
-}
-
-global_pool2d_config!(
+settingless_layer!(
     /// `global_avg_pool2d`: the mean of each channel over the frame.
     GlobalAvgPool2dConfig,
     "global_avg_pool2d",
-    Pool2dMode::Avg
+    frames: true,
+    |input| shape: Ok(Shape::vector(input_frame(input)?.channels)),
+    build: Pool2d::whole_frame(input, Pool2dMode::Avg)
 );
-global_pool2d_config!(
+settingless_layer!(
     /// `global_max_pool2d`: the max of each channel over the frame.
     GlobalMaxPool2dConfig,
     "global_max_pool2d",
-    Pool2dMode::Max
+    frames: true,
+    |input| shape: Ok(Shape::vector(input_frame(input)?.channels)),
+    build: Pool2d::whole_frame(input, Pool2dMode::Max)
 );
 
 /// Pooling over windows of each frame, channel by channel.
@@ -168,6 +142,13 @@ pub struct Pool2d<T> {
 struct MaxFrom(Vec<u32>);
 
 impl<T: Float> Pool2d<T> {
+    /// A global pooling: one window the size of the `input` frame, giving a vector.
+    pub fn whole_frame(input: Shape, mode: Pool2dMode) -> Self {
+        let frame = input.frame.expect("pooling is built for frames");
+        let whole = Window2d::new([frame.height, frame.width], [1, 1], [1, 1], Padding2d::Valid);
+        Pool2d::new(frame, whole, mode, true)
+    }
+
     /// Pooling of `input` frames over `window`.
     pub fn new(input: Frame, window: Window2d, mode: Pool2dMode, global: bool) -> Self {
         let output = Frame {

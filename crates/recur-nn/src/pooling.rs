@@ -2,54 +2,34 @@
 //! real steps, giving one vector per sequence.
 
 use crate::layer::{Ctx, Layer, Tape};
-use crate::spec::{needs_time, LayerSpec};
+use crate::spec::{needs_time, settingless_layer};
 use recur_core::math::dispatch;
-use recur_core::{Float, Rng, Seq, Shape};
+use recur_core::{Float, Seq, Shape};
 use serde::{Deserialize, Serialize};
 
-/// A global pooling layer over time: no settings, its mode fixed by its type.
-macro_rules! global_pool_config {
-    ($(#[$doc:meta])* $name:ident, $kind:literal, $mode:expr) => {
-        $(#[$doc])*
-        #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-        #[serde(deny_unknown_fields)]
-        pub struct $name {}
-
-        impl LayerSpec for $name {
-            fn kind(&self) -> &'static str {
-                $kind
-            }
-            fn output_shape(&self, input: Shape) -> Result<Shape, String> {
-                needs_time(input)?;
-                Ok(Shape::new(input.features, false))
-            }
-            fn parameter_count(&self, _input: Shape) -> u64 {
-                0
-            }
-            fn build<T: Float>(&self, input: Shape, _rng: &mut Rng) -> Box<dyn Layer<T>> {
-                Box::new(GlobalPool::new(input, $mode))
-            }
-        }
-    };
-}
-
-global_pool_config!(
+settingless_layer!(
     /// Masked max over time.
     GlobalMaxPoolConfig,
     "global_max_pool",
-    PoolMode::Max
+    frames: false,
+    |input| shape: needs_time(input).map(|_| Shape::new(input.features, false)),
+    build: GlobalPool::new(input, PoolMode::Max)
 );
-global_pool_config!(
+settingless_layer!(
     /// Masked mean over time.
     GlobalMeanPoolConfig,
     "global_mean_pool",
-    PoolMode::Mean
+    frames: false,
+    |input| shape: needs_time(input).map(|_| Shape::new(input.features, false)),
+    build: GlobalPool::new(input, PoolMode::Mean)
 );
-global_pool_config!(
+settingless_layer!(
     /// Masked sum over time.
     GlobalSumPoolConfig,
     "global_sum_pool",
-    PoolMode::Sum
+    frames: false,
+    |input| shape: needs_time(input).map(|_| Shape::new(input.features, false)),
+    build: GlobalPool::new(input, PoolMode::Sum)
 );
 
 /// How steps are combined.

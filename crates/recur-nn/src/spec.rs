@@ -79,3 +79,35 @@ pub fn at_most_width(name: &str, v: usize) -> Result<(), String> {
         Ok(())
     }
 }
+
+/// Declares a layer type without settings (`{"type": "global_max_pool"}`) and its spec: its
+/// kind, its output shape from the input (`$input`), and the layer it builds for that input;
+/// `frames` says whether it takes frames.
+macro_rules! settingless_layer {
+    ($(#[$doc:meta])* $name:ident, $kind:literal, frames: $frames:literal,
+     |$input:ident| shape: $shape:expr, build: $build:expr) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct $name {}
+
+        impl $crate::spec::LayerSpec for $name {
+            fn kind(&self) -> &'static str {
+                $kind
+            }
+            fn output_shape(&self, $input: Shape) -> Result<Shape, String> {
+                $shape
+            }
+            fn parameter_count(&self, _input: Shape) -> u64 {
+                0
+            }
+            fn build<T: Float>(&self, $input: Shape, _rng: &mut recur_core::Rng) -> Box<dyn Layer<T>> {
+                Box::new($build)
+            }
+            fn takes_frames(&self) -> bool {
+                $frames
+            }
+        }
+    };
+}
+pub(crate) use settingless_layer;
