@@ -23,6 +23,13 @@ impl Rng {
         r
     }
 
+    /// The stream (for [`Rng::derive`]) a rank shuffles its own part of the data with in an
+    /// epoch: `rank·2⁴⁰ + base + epoch`, so that rank 0's stream is that of a single process
+    /// and ranks never share one (`base` keeps one task's streams apart from its others).
+    pub fn shuffle_stream(rank: usize, base: u64, epoch: usize) -> u64 {
+        ((rank as u64) << 40) + base + epoch as u64
+    }
+
     /// Next raw 64-bit value.
     pub fn next_u64(&mut self) -> u64 {
         self.state = self.state.wrapping_add(0x9e37_79b9_7f4a_7c15);

@@ -381,7 +381,7 @@ impl Member<'_> {
             &options,
             |epoch| {
                 // Each rank shuffles its own part with a stream of its own.
-                let stream = ((rank as u64) << 40) + 1_000_000 + epoch as u64;
+                let stream = Rng::shuffle_stream(rank, 1_000_000, epoch);
                 let mut rng = Rng::derive(self.seed, stream);
                 // Distortions draw from a stream of their own, so the batches stay the same.
                 let mut distort = Rng::derive(self.seed, stream + (1 << 32));

@@ -27,5 +27,15 @@ pub enum NnError {
     },
 }
 
+impl NnError {
+    /// Turns an I/O error on `path` into [`NnError::Io`] naming the file (for `map_err`).
+    pub fn io(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> NnError + '_ {
+        move |source| NnError::Io {
+            path: path.display().to_string(),
+            source,
+        }
+    }
+}
+
 /// Result alias for model operations.
 pub type Result<T> = std::result::Result<T, NnError>;

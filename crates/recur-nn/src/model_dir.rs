@@ -38,21 +38,14 @@ const CONFIG_METADATA: &str = "recur_config";
 /// PyTorch stores BatchNorm's batch counter as an integer; everything else is float.
 const INTEGER_BUFFER: &str = "num_batches_tracked";
 
-fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> NnError + '_ {
-    move |source| NnError::Io {
-        path: path.display().to_string(),
-        source,
-    }
-}
-
 /// Writes `bytes` to `path` via a temporary file and a rename, so a reader never sees half a file.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
     let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
     let written = std::fs::File::create(&tmp)
         .and_then(|mut f| f.write_all(bytes).and_then(|_| f.sync_all()))
-        .map_err(io_err(&tmp))
-        .and_then(|()| std::fs::rename(&tmp, path).map_err(io_err(path)));
+        .map_err(NnError::io(&tmp))
+        .and_then(|()| std::fs::rename(&tmp, path).map_err(NnError::io(path)));
     if written.is_err() {
         // Nothing half-written stays behind; the first error is the one to report.
         let _ = std::fs::remove_file(&tmp);
@@ -272,7 +265,7 @@ fn decode(view: &TensorView) -> std::result::Result<Vec<f64>, String> {
 
 /// Saves `config.json` and `model.safetensors` into `dir` (created if needed).
 pub fn save<T: Float>(model: &Model<T>, dir: &Path) -> Result<()> {
-    std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+    std::fs::create_dir_all(dir).map_err(NnError::io(dir))?;
     let weights = weights_to_bytes(model)?;
     let config = serde_json::to_string_pretty(model.config()).map_err(|e| NnError::Config(e.to_string()))?;
     write_atomic(&dir.join(WEIGHTS_FILE), &weights)?;
@@ -281,7 +274,7 @@ pub fn save<T: Float>(model: &Model<T>, dir: &Path) -> Result<()> {
 
 /// Reads a model config file.
 pub fn read_config(path: &Path) -> Result<ModelConfig> {
-    let text = std::fs::read_to_string(path).map_err(io_err(path))?;
+    let text = std::fs::read_to_string(path).map_err(NnError::io(path))?;
     ModelConfig::from_json(&text).map_err(|e| match e {
         NnError::Config(m) => NnError::Config(format!("{}: {m}", path.display())),
         other => other,
@@ -317,7 +310,7 @@ pub fn load<T: Float>(dir: &Path) -> Result<Model<T>> {
     let config = read_config(&dir.join(CONFIG_FILE))?;
     let mut model = Model::for_loading(config)?;
     let path = dir.join(WEIGHTS_FILE);
-    let bytes = std::fs::read(&path).map_err(io_err(&path))?;
+    let bytes = std::fs::read(&path).map_err(NnError::io(&path))?;
     load_weights_from_bytes(&mut model, &bytes, &path.display().to_string())?;
     Ok(model)
 }

@@ -174,13 +174,6 @@ fn flag(key: &str, value: &Value) -> String {
     }
 }
 
-fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> NnError + '_ {
-    move |source| NnError::Io {
-        path: path.display().to_string(),
-        source,
-    }
-}
-
 /// Writes `out/checkpoint/`: the weights, the best weights, the optimiser and `state`.
 pub(crate) fn save(
     out: &Path,
@@ -189,7 +182,7 @@ pub(crate) fn save(
     optimizer: &Optimizer,
     best: Option<&Seq2Seq<f32>>,
 ) -> Result<(), NnError> {
-    std::fs::create_dir_all(out).map_err(io_err(out))?;
+    std::fs::create_dir_all(out).map_err(NnError::io(out))?;
     common::save_with(out, |dir| {
         write_atomic(&dir.join(WEIGHTS_FILE), &weights_to_bytes(model)?)?;
         if let Some(best) = best {

@@ -226,8 +226,8 @@ pub fn train_with_checkpoints(
         let sampling = run.sampling_share(epoch);
         let batches = if rank_local {
             // Each rank shuffles its own part with a stream of its own.
-            let stream = ((rank as u64) << 40) + epoch as u64;
-            epoch_batches(pairs, options.batch.div_ceil(ranks), Rng::derive(options.seed, stream))
+            let rng = Rng::derive(options.seed, Rng::shuffle_stream(rank, 0, epoch));
+            epoch_batches(pairs, options.batch.div_ceil(ranks), rng)
         } else {
             epoch_batches(pairs, options.batch, Rng::derive(options.seed, epoch as u64))
         };

@@ -136,8 +136,7 @@ pub fn train(
         |epoch| {
             // Each rank shuffles its own part with a stream of its own (rank 0's is the
             // stream of a single process).
-            let stream = ((rank as u64) << 40) + 1_000_000 + epoch as u64;
-            let mut rng = Rng::derive(options.seed, stream);
+            let mut rng = Rng::derive(options.seed, Rng::shuffle_stream(rank, 1_000_000, epoch));
             let order = bucketed_order(train, batch_size, &mut rng);
             Ok(order
                 .iter()

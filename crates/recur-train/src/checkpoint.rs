@@ -81,13 +81,6 @@ impl FitState {
     }
 }
 
-fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> NnError + '_ {
-    move |source| NnError::Io {
-        path: path.display().to_string(),
-        source,
-    }
-}
-
 /// True if `out` holds a checkpoint to resume from.
 pub fn exists(out: &Path) -> bool {
     out.join(CHECKPOINT_DIR).join(STATE_FILE).is_file() || out.join("checkpoint.old").join(STATE_FILE).is_file()
@@ -128,19 +121,19 @@ pub fn load<T: Float>(out: &Path, trainer: &mut Trainer<T>) -> Result<FitState> 
 pub fn save_with(out: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
     let (dir, new, old) = paths(out);
     if new.exists() {
-        std::fs::remove_dir_all(&new).map_err(io_err(&new))?;
+        std::fs::remove_dir_all(&new).map_err(NnError::io(&new))?;
     }
-    std::fs::create_dir_all(&new).map_err(io_err(&new))?;
+    std::fs::create_dir_all(&new).map_err(NnError::io(&new))?;
     write(&new)?;
     if dir.exists() {
         if old.exists() {
-            std::fs::remove_dir_all(&old).map_err(io_err(&old))?;
+            std::fs::remove_dir_all(&old).map_err(NnError::io(&old))?;
         }
-        std::fs::rename(&dir, &old).map_err(io_err(&dir))?;
+        std::fs::rename(&dir, &old).map_err(NnError::io(&dir))?;
     }
-    std::fs::rename(&new, &dir).map_err(io_err(&new))?;
+    std::fs::rename(&new, &dir).map_err(NnError::io(&new))?;
     if old.exists() {
-        std::fs::remove_dir_all(&old).map_err(io_err(&old))?;
+        std::fs::remove_dir_all(&old).map_err(NnError::io(&old))?;
     }
     Ok(())
 }
@@ -169,7 +162,7 @@ pub fn write_state<S: Serialize>(dir: &Path, state: &S) -> Result<()> {
 /// Reads the [`STATE_FILE`] of a checkpoint folder.
 pub fn read_state<S: DeserializeOwned>(dir: &Path) -> Result<S> {
     let path = dir.join(STATE_FILE);
-    let text = std::fs::read_to_string(&path).map_err(io_err(&path))?;
+    let text = std::fs::read_to_string(&path).map_err(NnError::io(&path))?;
     serde_json::from_str(&text)
         .map_err(|e| NnError::Config(format!("{}: not a checkpoint state ({e})", path.display())))
 }
@@ -183,7 +176,7 @@ pub fn write_optimizer(dir: &Path, opt: &Optimizer) -> Result<()> {
 /// Restores the optimiser's moments from a checkpoint folder, and its step count.
 pub fn read_optimizer(dir: &Path, opt: &mut Optimizer, step: u64) -> Result<()> {
     let path = dir.join(OPTIMIZER_FILE);
-    let bytes = std::fs::read(&path).map_err(io_err(&path))?;
+    let bytes = std::fs::read(&path).map_err(NnError::io(&path))?;
     restore_optimizer(opt, &bytes, step, &path)
 }
 
