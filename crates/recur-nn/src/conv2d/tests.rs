@@ -92,3 +92,25 @@ fn conv2d_needs_one_frame_per_value() {
     let vectors = config.output_shape(Shape::sequence(40)).unwrap_err();
     assert!(vectors.contains("takes frames"), "{vectors}");
 }
+
+/// Batch norm over frames, inside time_distributed or on the sequence itself, normalises each
+/// channel over every real pixel of every real frame: the same values and gradients either
+/// way, and its finite-difference check holds with padding.
+#[test]
+fn batch_norm_over_frames_is_the_same_in_time_distributed() {
+    let input = Shape::frames(FRAME, true);
+    let mut direct = built(r#"{"type": "batch_norm"}"#, input);
+    let mut wrapped = built(
+        r#"{"type": "time_distributed", "layer": {"type": "batch_norm"}}"#,
+        input,
+    );
+    let x = random_seq(3, 4, FRAME.len(), &[4, 1, 3], 6);
+    let (a, tape_a) = crate::gradcheck::forward(direct.as_ref(), &x);
+    let (b, tape_b) = crate::gradcheck::forward(wrapped.as_ref(), &x);
+    crate::gradcheck::assert_close(&a.data, &b.data, "outputs");
+    let (_, dy) = crate::gradcheck::weighted_loss(&a, 3);
+    let da = direct.backward(tape_a, dy.clone(), true);
+    let db = wrapped.backward(tape_b, dy, true);
+    crate::gradcheck::assert_close(&da.data, &db.data, "input gradients");
+    check_gradients(direct.as_mut(), &x, 1e-5);
+}
