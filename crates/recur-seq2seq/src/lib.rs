@@ -24,4 +24,5 @@ pub use pairs::{
     group_by_source, parse_pairs, read_pairs, split_by_source, split_by_source_hash, Pair, PairError, PairFormat,
 };
 pub use search::{search, Hypothesis, SearchOptions};
+pub use store::{EncodedSource, Translator};
 pub use vocab::{Tokenizer, Vocab, VocabError};

@@ -84,7 +84,45 @@ pub struct Translator {
     pub model: Seq2Seq<f32>,
 }
 
+/// One source made ready for the decoder: its tokens and their ids.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EncodedSource {
+    /// The source's tokens, as the model's source tokenizer cuts them.
+    pub tokens: Vec<String>,
+    /// Their ids in the source vocabulary (`<unk>` for tokens never seen in training).
+    pub ids: Vec<u32>,
+    /// How many tokens were never seen in training.
+    pub unknown: usize,
+}
+
 impl Translator {
+    /// Tokenises and encodes one source text, refusing an empty one, one longer than the model
+    /// accepts and (with `strict`) one with tokens never seen in training, in words a caller
+    /// can put after the source's place (`file:line: …`).
+    pub fn encode(&self, text: &str, strict: bool) -> Result<EncodedSource, String> {
+        let tokens = self.settings.source_tokenizer.tokenize(text);
+        if tokens.is_empty() {
+            return Err("empty input".into());
+        }
+        if tokens.len() > self.settings.max_source_len {
+            return Err(format!(
+                "{} tokens, longer than this model accepts ({})",
+                tokens.len(),
+                self.settings.max_source_len
+            ));
+        }
+        let (ids, unknown) = self.source.encode(&tokens);
+        if unknown > 0 && strict {
+            let bad: Vec<&str> = tokens
+                .iter()
+                .filter(|tok| self.source.id(tok).is_none())
+                .map(String::as_str)
+                .collect();
+            return Err(format!("tokens never seen in training: {}", bad.join(" ")));
+        }
+        Ok(EncodedSource { tokens, ids, unknown })
+    }
+
     /// Writes the directory (created if needed).
     pub fn save(&self, dir: &Path) -> Result<(), StoreError> {
         std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {

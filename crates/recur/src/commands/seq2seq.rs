@@ -514,30 +514,13 @@ fn encode_sources(t: &Translator, lines: Vec<(usize, String)>, name: &str, stric
         unknown: 0,
     };
     for (line, text) in lines {
-        let tokens = t.settings.source_tokenizer.tokenize(&text);
-        if tokens.is_empty() {
-            bail!("{name}:{line}: empty input");
-        }
-        if tokens.len() > t.settings.max_source_len {
-            bail!(
-                "{name}:{line}: {} tokens, longer than this model accepts ({})",
-                tokens.len(),
-                t.settings.max_source_len
-            );
-        }
-        let (ids, unknown) = t.source.encode(&tokens);
-        if unknown > 0 && strict {
-            let bad: Vec<&str> = tokens
-                .iter()
-                .filter(|tok| t.source.id(tok).is_none())
-                .map(String::as_str)
-                .collect();
-            bail!("{name}:{line}: tokens never seen in training: {}", bad.join(" "));
-        }
-        inputs.unknown += unknown;
+        let source = t
+            .encode(&text, strict)
+            .map_err(|e| anyhow::anyhow!("{name}:{line}: {e}"))?;
+        inputs.unknown += source.unknown;
         inputs.texts.push(text);
-        inputs.tokens.push(tokens);
-        inputs.ids.push(ids);
+        inputs.tokens.push(source.tokens);
+        inputs.ids.push(source.ids);
     }
     Ok(inputs)
 }
