@@ -165,6 +165,16 @@ impl LayerSpec for Conv2dConfig {
             channels: self.filters,
         };
         at_most_width("output values per frame", out.len())?;
+        // Its im2col rows for one frame are built at once: refused here, before anything is
+        // allocated, rather than by the allocator.
+        let [kh, kw] = self.kernel_size.get();
+        let rows = (out.pixels() as u64).saturating_mul((kh * kw * frame.channels) as u64);
+        if rows > MAX_IM2COL {
+            return Err(format!(
+                "its {kh}×{kw} kernel over a {}×{}×{} frame needs {rows} im2col values per frame; recur builds at most {MAX_IM2COL}",
+                frame.height, frame.width, frame.channels
+            ));
+        }
         Ok(Shape::frames(out, false))
     }
     fn parameter_count(&self, input: Shape) -> u64 {
@@ -202,6 +212,10 @@ struct Conv2dTape<T> {
     z: Vec<T>,
     y: Vec<T>,
 }
+
+/// The most im2col values one frame may need (1 GiB of f32): a 512×512 output with a 3×3
+/// kernel over 64 channels needs 151 M.
+const MAX_IM2COL: u64 = 1 << 28;
 
 /// The most im2col values built at once (32 MB of f32): frames are convolved in chunks of
 /// about this size, so memory stays flat however large the batch.

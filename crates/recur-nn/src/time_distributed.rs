@@ -21,9 +21,10 @@ pub struct TimeDistributedConfig {
 }
 
 impl TimeDistributedConfig {
-    /// Whether the inner layer runs on the sequence as it is (no folding).
+    /// Whether the inner layer runs on the sequence as it is (no folding): it works per step,
+    /// and takes the step's value as it comes (a vector, or a frame it reads as one).
     fn per_step(&self, input: Shape) -> bool {
-        self.layer.applies_per_step() && input.frame.is_none()
+        self.layer.applies_per_step() && (input.frame.is_none() || self.layer.takes_frames())
     }
 
     /// The shape the inner layer is built for.
@@ -190,7 +191,14 @@ impl<T: Float> Layer<T> for TimeDistributed<T> {
         let tape: FoldTape = tape.take("time_distributed");
         let dx = self.inner.backward(tape.inner, fold(dy), input_grad);
         if !input_grad {
-            let like = unfold(Seq::zeros_like(&dx, 0), tape.time, &tape.lengths);
+            let like = Seq {
+                data: Vec::new(),
+                batch: tape.lengths.len(),
+                time: tape.time,
+                features: self.input.features,
+                lengths: tape.lengths,
+                sequential: true,
+            };
             return no_input_grad(&like, self.input.features);
         }
         unfold(dx, tape.time, &tape.lengths)
@@ -204,8 +212,10 @@ impl<T: Float> Layer<T> for TimeDistributed<T> {
         self.inner.params_mut()
     }
 
+    /// The inner layer checks the values themselves, which folding does not change; the
+    /// sequence is handed over as it is rather than copied on every step.
     fn check_input(&self, x: &Seq<T>) -> Result<(), String> {
-        self.inner.check_input(&fold(x.clone()))
+        self.inner.check_input(x)
     }
 
     fn forward_flops_per_step(&self) -> usize {

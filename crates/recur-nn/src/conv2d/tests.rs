@@ -81,6 +81,17 @@ fn conv2d_output_sizes_follow_keras() {
     assert!(shape(r#""kernel_size": 0"#)
         .unwrap_err()
         .contains("kernel_size must be at least 1"));
+    // A frame of 2^20 values whose `same` kernel spans a whole column would need 2^30 im2col
+    // values per frame: refused before anything is allocated.
+    let tall = Frame {
+        height: 1024,
+        width: 1024,
+        channels: 1,
+    };
+    let json = r#"{"type": "conv2d", "filters": 1, "kernel_size": [1024, 1], "padding": "same"}"#;
+    let config: LayerConfig = serde_json::from_str(json).unwrap();
+    let e = config.output_shape(Shape::frames(tall, false)).unwrap_err();
+    assert!(e.contains("im2col values per frame"), "{e}");
 }
 
 /// A conv2d over a sequence or a vector is refused with the way out named.
