@@ -17,13 +17,38 @@ use serde::{Deserialize, Serialize};
 
 /// A size given for both axes (`3`) or per axis (`[3, 5]`: rows, then columns), as Keras
 /// takes `kernel_size`, `strides` and `pool_size`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
 pub enum Size2 {
     /// The same along rows and columns.
     Both(usize),
     /// `[rows, columns]`.
     Each([usize; 2]),
+}
+
+impl<'de> Deserialize<'de> for Size2 {
+    /// A number or a pair; anything else is refused saying what is wanted (serde's own
+    /// message for an untagged enum names neither).
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let wanted = |got: &serde_json::Value| {
+            serde::de::Error::custom(format!(
+                "kernel_size, strides, dilation_rate and pool_size are a whole number (3) or \
+                 [rows, columns] ([3, 5]), not {got}"
+            ))
+        };
+        let value = serde_json::Value::deserialize(d)?;
+        let size = |v: &serde_json::Value| v.as_u64().and_then(|n| usize::try_from(n).ok());
+        match &value {
+            serde_json::Value::Array(pair) => match pair.as_slice() {
+                [a, b] => match (size(a), size(b)) {
+                    (Some(a), Some(b)) => Ok(Size2::Each([a, b])),
+                    _ => Err(wanted(&value)),
+                },
+                _ => Err(wanted(&value)),
+            },
+            v => size(v).map(Size2::Both).ok_or_else(|| wanted(&value)),
+        }
+    }
 }
 
 impl Size2 {

@@ -125,3 +125,18 @@ fn batch_norm_over_frames_is_the_same_in_time_distributed() {
     crate::gradcheck::assert_close(&da.data, &db.data, "input gradients");
     check_gradients(direct.as_mut(), &x, 1e-5);
 }
+
+/// A size that is neither a whole number nor a pair is refused saying what is wanted.
+#[test]
+fn conv2d_sizes_that_are_not_a_number_or_a_pair_are_named() {
+    for bad in ["[3]", "\"3\"", "-1", "[3, 3, 3]", "2.5"] {
+        let json = format!(r#"{{"type": "conv2d", "filters": 2, "kernel_size": {bad}}}"#);
+        let e = serde_json::from_str::<LayerConfig>(&json).unwrap_err().to_string();
+        assert!(e.contains("a whole number (3) or [rows, columns]"), "{bad}: {e}");
+    }
+    let ok: LayerConfig = serde_json::from_str(r#"{"type": "conv2d", "filters": 2, "kernel_size": [3, 5]}"#).unwrap();
+    assert_eq!(
+        serde_json::to_string(&ok).unwrap(),
+        r#"{"type":"conv2d","filters":2,"kernel_size":[3,5],"strides":1,"dilation_rate":1,"padding":"valid","activation":"linear"}"#
+    );
+}
