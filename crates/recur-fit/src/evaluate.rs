@@ -6,6 +6,7 @@ use crate::split::sorted_batches;
 use crate::task::{Examples, FitMeta, Target};
 use recur_core::Seq;
 use recur_nn::{Model, Result};
+use recur_train::ensemble::add_share;
 use recur_train::loss::softmax;
 use recur_train::predict_parallel;
 
@@ -49,8 +50,7 @@ pub fn predict(models: &[Model<f32>], ex: &Examples, meta: &FitMeta, threads: us
     for model in models {
         let outs = outputs_with(ex, meta, |x| predict_parallel(model, x, threads))?;
         for (s, o) in sum.iter_mut().zip(outs) {
-            s.resize(o.len(), 0.0);
-            s.iter_mut().zip(o).for_each(|(a, b)| *a += b * share);
+            add_share(s, &o, share);
         }
     }
     Ok(sum)

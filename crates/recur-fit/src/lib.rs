@@ -32,7 +32,8 @@ use recur_core::Rng;
 use recur_data::sequences::{SequenceSet, SequenceTargets};
 use recur_nn::{Model, ModelConfig, NnError, Result};
 use recur_train::distributed::{self, Collective, Fingerprint};
-use recur_train::{checkpoint, fit, FitOptions, FitReport, TrainConfig, Trainer};
+use recur_train::ensemble::train_members;
+use recur_train::{fit, FitOptions, FitReport, Reporter, TrainConfig, Trainer};
 use std::path::PathBuf;
 use std::rc::Rc;
 
@@ -141,8 +142,8 @@ pub struct FitJob<'a> {
     pub out: PathBuf,
     /// Continue the checkpointed run in `out`.
     pub resume: bool,
-    /// Progress bar and a line per epoch on stderr.
-    pub verbose: bool,
+    /// Where progress goes (epochs, batches, notes).
+    pub progress: Reporter,
     /// Under MPI, `train` is this rank's own part of the training data (a file per rank), not
     /// the whole set every rank reads: the scalings are measured over all parts, each rank
     /// batches its own part, and `val` (read whole by every rank) is required for validation.
@@ -214,11 +215,11 @@ pub fn fit_sequences(job: &FitJob) -> Result<FitOutcome> {
     };
     let val_split = s.val_split_for(ridge);
     let ignored = s.gradient_only_changes();
-    if ridge && job.verbose && !ignored.is_empty() {
-        recur_core::stderr_line!(
+    if ridge && !ignored.is_empty() {
+        job.progress.note(&format!(
             "note: the ridge solver does not use {} (they are settings of --solver gradient)",
             ignored.join(", ")
-        );
+        ));
     }
     let mut outcome = FitOutcome {
         models: Vec::new(),
@@ -228,8 +229,8 @@ pub fn fit_sequences(job: &FitJob) -> Result<FitOutcome> {
         ensemble_loo_accuracy: None,
     };
     let mut member_loo = Vec::new();
-    for k in 0..s.ensemble {
-        let seed = s.seed + k as u64;
+    let members = train_members(s.ensemble, s.seed, Some(&job.out), job.resume, &job.progress, |m| {
+        let seed = m.seed;
         let (train_ex, val_ex) = match (job.val, &val_labels) {
             (Some(v), Some(labels)) => (
                 Examples::new(train, &meta, &(0..train.len()).collect::<Vec<_>>(), None),
@@ -259,15 +260,11 @@ pub fn fit_sequences(job: &FitJob) -> Result<FitOutcome> {
                 None,
             ),
         };
-        if s.ensemble > 1 && job.verbose {
-            recur_core::stderr_line!("ensemble member {} of {}", k + 1, s.ensemble);
-        }
         // The default classifier's channel draws follow the member's seed, as sktime's do.
         let member_config = match default_minirocket {
             true => architecture::reseeded(&config, seed),
             false => config.clone(),
         };
-        let out = member_dir(&job.out, k);
         let member = Member {
             parts: parts.clone(),
             config: &member_config,
@@ -275,12 +272,14 @@ pub fn fit_sequences(job: &FitJob) -> Result<FitOutcome> {
             train: &train_ex,
             val: val_ex.as_ref(),
             seed,
-            resume: job.resume && checkpoint::exists(&out),
+            resume: m.resume,
             ridge,
-            out,
-            verbose: job.verbose,
+            out: m.out.unwrap_or_else(|| job.out.clone()),
+            progress: job.progress.clone(),
         };
-        let fitted = member.train()?;
+        member.train()
+    })?;
+    for fitted in members {
         outcome.models.push(fitted.model);
         outcome.reports.push(fitted.report);
         // Members fitted on the same sequences (no held-out part) can be scored together.
@@ -328,7 +327,8 @@ struct Member<'a> {
     resume: bool,
     /// Fit the last dense layer in closed form (see [`ridge`]).
     ridge: bool,
-    verbose: bool,
+    /// Where progress goes.
+    progress: Reporter,
 }
 
 impl Member<'_> {
@@ -374,7 +374,7 @@ impl Member<'_> {
             patience: s.patience,
             out: Some(self.out.clone()),
             resume: self.resume,
-            verbose: self.verbose,
+            progress: self.progress.clone(),
         };
         let report = fit(
             &mut trainer,

@@ -139,7 +139,7 @@ mod tests {
             settings: Settings::default(),
             out: dir.path().join("model"),
             resume: false,
-            verbose: false,
+            progress: Default::default(),
             rank_local: false,
         };
         let outcome = fit_sequences(&job).unwrap();

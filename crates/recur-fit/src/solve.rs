@@ -6,7 +6,7 @@ use crate::ridge;
 use crate::split::sorted_batches;
 use crate::task::Target;
 use crate::{FitJob, Member, Solver, Task};
-use recur_core::{stderr_line, Rng, Seq};
+use recur_core::{Rng, Seq};
 use recur_nn::model_dir::member_dir;
 use recur_nn::{model_dir, Model, ModelConfig, NnError, Result};
 use recur_train::{checkpoint, distributed, predict_parallel, EpochRecord, FitReport};
@@ -186,12 +186,12 @@ pub(crate) fn ridge_member(member: &Member, mut model: Model<f32>, threads: usiz
         metrics.extend(score(&out, val, member.meta, outputs).metrics());
     }
     let seconds = start.elapsed().as_secs_f64();
-    if member.verbose {
+    if member.progress.is_listening() {
         let figures: Vec<String> = metrics.iter().map(|(k, v)| format!("{k} {v:.4}")).collect();
-        stderr_line!(
+        member.progress.note(&format!(
             "ridge on {n} sequences × {d} features ({seconds:.1} s): {}",
             figures.join("  ")
-        );
+        ));
     }
     if distributed::rank() == 0 {
         model_dir::save(&model, &member.out)?;

@@ -15,17 +15,22 @@ pub mod features;
 pub mod forecaster;
 pub mod interval;
 pub mod models;
+pub mod predictor;
 
 pub use evaluate::{coverage, horizon_errors, naive, seasonal_naive, Coverage, HorizonErrors};
 pub use features::{Calendar, ColumnEncoding, Encoding, FeatureSpec, Features, OutputKind};
 pub use forecaster::{Forecaster, SeriesColumns};
 pub use interval::{Interval, LaterErrors, OriginErrors};
+pub use predictor::{split_covariates, Ahead, Band, ForecastPredictor};
 
 use forecaster::{later_errors, mean_forecast, read_forecasts};
 use recur_core::Rng;
 use recur_data::{dates, DailySeries};
 use recur_nn::{Model, ModelConfig, NnError, Result};
-use recur_train::{fit, Batch, Clip, FitOptions, Goal, Loss, OptimizerConfig, Schedule, TrainConfig, Trainer};
+use recur_train::ensemble::train_members;
+use recur_train::{
+    fit, Batch, Clip, FitOptions, Goal, Loss, OptimizerConfig, Reporter, Schedule, TrainConfig, Trainer,
+};
 
 /// Everything a forecasting run needs besides the series.
 #[derive(Clone, Debug)]
@@ -75,8 +80,8 @@ pub struct ForecastOptions {
     pub member_residuals: bool,
     /// Cores to train on.
     pub threads: usize,
-    /// Progress bar and a line per epoch on stderr.
-    pub verbose: bool,
+    /// Where progress goes (epochs, batches, notes).
+    pub progress: Reporter,
 }
 
 /// The outcome of a run.
@@ -175,7 +180,7 @@ pub fn split(series: &DailySeries, options: &ForecastOptions) -> Result<Split> {
 }
 
 /// A trainer for one ensemble member: the options' loss, Adam with clipping, a constant rate.
-fn trainer(options: &ForecastOptions, seed: u64) -> Result<Trainer<f32>> {
+fn trainer(options: &ForecastOptions, seed: u64) -> Result<Trainer<Model<f32>>> {
     Ok(Trainer::new(
         Model::<f32>::new(options.model.clone(), seed)?,
         TrainConfig {
@@ -222,13 +227,8 @@ pub fn run(series: &DailySeries, options: &ForecastOptions) -> Result<Forecast> 
     let all_ends: Vec<usize> = (w - 1..split.train_end - h).collect();
     let early_ends: Vec<usize> = split.early_stop.iter().map(|o| o - 1).collect();
     let early_batch = features.batch(&early_ends, kind);
-    let size = options.ensemble.max(1);
-    let (mut members, mut refits, mut epochs, mut best_epochs) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for k in 0..size {
-        if size > 1 && options.verbose {
-            recur_core::stderr_line!("ensemble member {} of {size}", k + 1);
-        }
-        let seed = options.seed + k as u64;
+    let trained = train_members(options.ensemble, options.seed, None, false, &options.progress, |m| {
+        let seed = m.seed;
         let mut trainer = trainer(options, seed)?;
         let fit_options = FitOptions {
             epochs: options.epochs,
@@ -237,7 +237,7 @@ pub fn run(series: &DailySeries, options: &ForecastOptions) -> Result<Forecast> 
             patience: Some(options.patience),
             out: None,
             resume: false,
-            verbose: options.verbose,
+            progress: options.progress.clone(),
         };
         let report = fit(
             &mut trainer,
@@ -252,12 +252,18 @@ pub fn run(series: &DailySeries, options: &ForecastOptions) -> Result<Forecast> 
                 )])
             },
         )?;
-        epochs.push(report.history.len());
-        best_epochs.push(report.best_epoch);
-        members.push(trainer.model);
-        if options.refit {
-            refits.push(refit(options, &features, &all_ends, kind, seed, report.best_epoch)?);
-        }
+        let refit = match options.refit {
+            true => Some(refit(options, &features, &all_ends, kind, seed, report.best_epoch)?),
+            false => None,
+        };
+        Ok((trainer.model, refit, report.history.len(), report.best_epoch))
+    })?;
+    let (mut members, mut refits, mut epochs, mut best_epochs) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (model, refit, ran, best) in trained {
+        members.push(model);
+        refits.extend(refit);
+        epochs.push(ran);
+        best_epochs.push(best);
     }
     let mut forecaster = Forecaster {
         members,
@@ -355,13 +361,11 @@ fn refit(
             loss += s.loss * s.count as f64;
             count += s.count;
         }
-        if options.verbose {
-            recur_core::stderr_line!(
-                "refit epoch {}/{epochs}: loss {:.4} on every training window",
-                epoch + 1,
-                loss / count.max(1) as f64
-            );
-        }
+        options.progress.note(&format!(
+            "refit epoch {}/{epochs}: loss {:.4} on every training window",
+            epoch + 1,
+            loss / count.max(1) as f64
+        ));
     }
     Ok(trainer.model)
 }
@@ -410,7 +414,7 @@ mod tests {
             refit: false,
             member_residuals: false,
             threads: 1,
-            verbose: false,
+            progress: Reporter::silent(),
         }
     }
 

@@ -23,6 +23,6 @@ pub use model::{CellKind, Seq2Seq, Seq2SeqConfig};
 pub use pairs::{
     group_by_source, parse_pairs, read_pairs, split_by_source, split_by_source_hash, Pair, PairError, PairFormat,
 };
-pub use search::{search, Hypothesis, SearchOptions};
-pub use store::{EncodedSource, Translator};
+pub use search::{decode_parallel, search, Hypothesis, SearchOptions};
+pub use store::{EncodedSource, Translation, Translator};
 pub use vocab::{Tokenizer, Vocab, VocabError};

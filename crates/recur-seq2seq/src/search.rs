@@ -4,6 +4,7 @@
 
 use crate::model::Seq2Seq;
 use crate::vocab::Vocab;
+use recur_core::parallel::run_on_workers;
 use recur_core::{Float, Seq};
 use recur_nn::NnError;
 
@@ -189,4 +190,32 @@ pub fn search<T: Float>(
             hyps
         })
         .collect())
+}
+
+/// [`search`] over many sources: chunks of similar length, spread over `threads`.
+pub fn decode_parallel(
+    model: &Seq2Seq<f32>,
+    sources: &[Vec<u32>],
+    options: &SearchOptions,
+    threads: usize,
+) -> Result<Vec<Vec<Hypothesis>>, NnError> {
+    let mut order: Vec<usize> = (0..sources.len()).collect();
+    order.sort_by_key(|&i| sources[i].len());
+    let chunk = (256 / options.beam.max(1)).max(8);
+    let chunks: Vec<&[usize]> = order.chunks(chunk).collect();
+    let mut workers: Vec<Vec<(usize, Vec<Hypothesis>)>> = vec![Vec::new(); threads.max(1)];
+    let results = run_on_workers(&mut workers, |w, out| -> Result<(), NnError> {
+        for c in chunks.iter().skip(w).step_by(threads.max(1)) {
+            let batch: Vec<Vec<u32>> = c.iter().map(|&i| sources[i].clone()).collect();
+            let hyps = search(model, &batch, options)?;
+            out.extend(c.iter().copied().zip(hyps));
+        }
+        Ok(())
+    });
+    results.into_iter().collect::<Result<Vec<()>, _>>()?;
+    let mut all: Vec<Option<Vec<Hypothesis>>> = vec![None; sources.len()];
+    for (i, h) in workers.into_iter().flatten() {
+        all[i] = Some(h);
+    }
+    Ok(all.into_iter().map(Option::unwrap_or_default).collect())
 }

@@ -6,6 +6,7 @@
 
 use crate::model::{Seq2Seq, Seq2SeqConfig};
 use crate::pairs::PairFormat;
+use crate::search::{decode_parallel, Hypothesis, SearchOptions};
 use crate::train::TrainOptions;
 use crate::vocab::{Tokenizer, Vocab, VocabError};
 use recur_nn::model_dir::{read_tensors, tensors_to_bytes, write_atomic, WEIGHTS_FILE};
@@ -84,6 +85,21 @@ pub struct Translator {
     pub model: Seq2Seq<f32>,
 }
 
+/// One output for a source.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Translation {
+    /// The target tokens (EOS excluded).
+    pub tokens: Vec<String>,
+    /// The tokens joined as the target tokenizer writes text.
+    pub text: String,
+    /// The length-normalised score outputs are ranked by.
+    pub score: f64,
+    /// The summed log-probability of the tokens and the EOS.
+    pub log_prob: f64,
+    /// Per output step (EOS included), the weights over the source tokens (when asked for).
+    pub attention: Vec<Vec<f32>>,
+}
+
 /// One source made ready for the decoder: its tokens and their ids.
 #[derive(Clone, Debug, PartialEq)]
 pub struct EncodedSource {
@@ -121,6 +137,57 @@ impl Translator {
             return Err(format!("tokens never seen in training: {}", bad.join(" ")));
         }
         Ok(EncodedSource { tokens, ids, unknown })
+    }
+
+    /// Beam-search settings for this model, checked: a `beam` of 1..=100 (1: greedy), the
+    /// `nbest` outputs wanted (at most the beam), the length penalty `alpha`, at most `max_len`
+    /// output tokens (default: the model's own limit) and whether to keep the attention weights.
+    pub fn search_options(
+        &self,
+        beam: usize,
+        nbest: usize,
+        alpha: f64,
+        max_len: Option<usize>,
+        attention: bool,
+    ) -> Result<SearchOptions, String> {
+        if beam == 0 || beam > 100 {
+            return Err(format!("beam must be in 1..=100, got {beam}"));
+        }
+        Ok(SearchOptions {
+            beam,
+            nbest: nbest.clamp(1, beam),
+            alpha,
+            max_len: max_len.unwrap_or(self.settings.max_target_len).clamp(1, 10_000),
+            attention,
+        })
+    }
+
+    /// Translates encoded sources ([`Translator::encode`]) on `threads` cores: for each, its
+    /// `options.nbest` best outputs, best first.
+    pub fn translate(
+        &self,
+        sources: &[EncodedSource],
+        options: &SearchOptions,
+        threads: usize,
+    ) -> Result<Vec<Vec<Translation>>, NnError> {
+        let ids: Vec<Vec<u32>> = sources.iter().map(|s| s.ids.clone()).collect();
+        let outputs = decode_parallel(&self.model, &ids, options, threads)?;
+        Ok(outputs
+            .into_iter()
+            .map(|hyps| hyps.into_iter().map(|h| self.translation(h)).collect())
+            .collect())
+    }
+
+    /// A hypothesis as target tokens and text.
+    fn translation(&self, h: Hypothesis) -> Translation {
+        let tokens = self.target.decode(&h.tokens);
+        Translation {
+            text: self.settings.target_tokenizer.join(&tokens),
+            tokens,
+            score: h.score,
+            log_prob: h.log_prob,
+            attention: h.attention,
+        }
     }
 
     /// Writes the directory (created if needed).

@@ -5,6 +5,7 @@ use crate::dataset::{sorted_batches, Example, InputSpec};
 use recur_core::Seq;
 use recur_nn::{Model, Result};
 use recur_train::distributed::Collective;
+use recur_train::ensemble::add_share;
 use recur_train::loss::softmax;
 use recur_train::predict_parallel;
 
@@ -72,9 +73,7 @@ pub fn predict_probabilities(
         for (idx, batch) in sorted_batches(examples, spec, 128) {
             let y: Seq<f32> = predict_parallel(model, &batch.x, threads)?;
             for (b, &i) in idx.iter().enumerate() {
-                let p = softmax(y.step(b, 0));
-                out[i].resize(p.len(), 0.0);
-                out[i].iter_mut().zip(p).for_each(|(o, v)| *o += v * share);
+                add_share(&mut out[i], &softmax(y.step(b, 0)), share);
             }
         }
     }

@@ -17,6 +17,7 @@ use recur_core::Rng;
 use recur_data::quickdraw::strokes::Augmentation;
 use recur_nn::{Model, ModelConfig, NnError, Result};
 use recur_train::distributed;
+use recur_train::ensemble::train_members;
 use recur_train::{fit, Clip, FitOptions, FitReport, Goal, Loss, OptimizerConfig, Schedule, TrainConfig, Trainer};
 use std::path::PathBuf;
 
@@ -50,8 +51,8 @@ pub struct TrainOptions {
     pub out: PathBuf,
     /// Continue the checkpointed run in `out`.
     pub resume: bool,
-    /// Progress bar and per-epoch lines.
-    pub verbose: bool,
+    /// Where progress goes (epochs, batches, notes).
+    pub progress: recur_train::Reporter,
     /// Under MPI, each rank trains on drawings of its own (`train` and `validation` are this
     /// rank's part): a step takes `batch_size / ranks` of them on every rank and the
     /// validation scores are those of all parts together.
@@ -128,7 +129,7 @@ pub fn train(
         patience: Some(options.patience),
         out: Some(options.out.clone()),
         resume: options.resume,
-        verbose: options.verbose,
+        progress: options.progress.clone(),
     };
     let report = fit(
         &mut trainer,
@@ -165,4 +166,34 @@ pub fn train(
         },
     )?;
     Ok((trainer.model, report))
+}
+
+/// Trains an ensemble of `size` models (seeds `options.seed`, +1, …; member 0 in
+/// `options.out`, the others in its `members/` folder, each resumed from its own checkpoint
+/// where asked and there is one); returns them with member 0's report, which a summary quotes.
+pub fn train_ensemble(
+    config: &ModelConfig,
+    train_set: &[Example],
+    validation: &[Example],
+    options: &TrainOptions,
+    size: usize,
+) -> Result<(Vec<Model<f32>>, FitReport)> {
+    let out = Some(options.out.as_path());
+    let trained = train_members(size, options.seed, out, options.resume, &options.progress, |m| {
+        let member = TrainOptions {
+            seed: m.seed,
+            out: m.out.unwrap_or_else(|| options.out.clone()),
+            resume: m.resume,
+            ..options.clone()
+        };
+        train(config.clone(), train_set, validation, &member)
+    })?;
+    let mut members = Vec::with_capacity(trained.len());
+    let mut first = None;
+    for (model, report) in trained {
+        members.push(model);
+        first.get_or_insert(report);
+    }
+    let report = first.ok_or_else(|| NnError::Config("an ensemble needs a member".into()))?;
+    Ok((members, report))
 }

@@ -14,7 +14,7 @@ use crate::optim::Optimizer;
 use crate::trainer::Trainer;
 use recur_core::Float;
 use recur_nn::model_dir::{self, write_atomic};
-use recur_nn::{NnError, Result};
+use recur_nn::{Model, NnError, Result};
 use safetensors::tensor::{Dtype, TensorView};
 use safetensors::SafeTensors;
 use serde::de::DeserializeOwned;
@@ -87,7 +87,7 @@ pub fn exists(out: &Path) -> bool {
 }
 
 /// Writes the trainer's weights and optimiser with `state` as `out/checkpoint/`.
-pub fn save<T: Float>(out: &Path, trainer: &Trainer<T>, state: &FitState) -> Result<()> {
+pub fn save<T: Float>(out: &Path, trainer: &Trainer<Model<T>>, state: &FitState) -> Result<()> {
     save_with(out, |dir| {
         model_dir::save(&trainer.model, dir)?;
         write_optimizer(dir, &trainer.optimizer)?;
@@ -98,7 +98,7 @@ pub fn save<T: Float>(out: &Path, trainer: &Trainer<T>, state: &FitState) -> Res
 }
 
 /// Restores the trainer's weights and optimiser from `out/checkpoint/` and returns the state.
-pub fn load<T: Float>(out: &Path, trainer: &mut Trainer<T>) -> Result<FitState> {
+pub fn load<T: Float>(out: &Path, trainer: &mut Trainer<Model<T>>) -> Result<FitState> {
     let dir = find(out)?;
     let state: FitState = read_state(&dir)?;
     let saved = model_dir::load::<T>(&dir)?;

@@ -14,17 +14,13 @@
 use crate::checkpoint::{self, FitState};
 use crate::distributed::Fingerprint;
 use crate::loss::Targets;
+use crate::progress::{Event, Reporter};
 use crate::trainer::Trainer;
-use indicatif::{ProgressBar, ProgressStyle};
 use recur_core::{Float, Seq};
-use recur_nn::{model_dir, NnError, Result};
+use recur_nn::{model_dir, Model, NnError, Result};
 use serde::{Deserialize, Serialize};
-use std::io::IsTerminal;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
-
-/// How often a line tells a long epoch's progress when stderr is a log, not a terminal.
-const LOG_EVERY: Duration = Duration::from_secs(30);
+use std::time::Instant;
 
 /// One batch: inputs and what the outputs should be.
 #[derive(Clone, Debug)]
@@ -63,9 +59,8 @@ pub struct FitOptions {
     pub out: Option<PathBuf>,
     /// Continue the run checkpointed in `out`.
     pub resume: bool,
-    /// Print a line per epoch on stderr, with a progress bar on a terminal (off one, where the
-    /// bar is hidden, a progress line every half minute instead).
-    pub verbose: bool,
+    /// Where the run's progress goes (epochs, batches; heard on rank 0 alone).
+    pub progress: Reporter,
 }
 
 /// One epoch's record.
@@ -104,10 +99,10 @@ pub struct FitReport {
 /// caller likes, but deterministically in `epoch`); `validate` scores the current weights and
 /// must return the monitored metric. On return the trainer's model holds the best weights.
 pub fn fit<T: Float>(
-    trainer: &mut Trainer<T>,
+    trainer: &mut Trainer<Model<T>>,
     options: &FitOptions,
     mut train_batches: impl FnMut(usize) -> Result<Vec<Batch<T>>>,
-    mut validate: impl FnMut(&mut Trainer<T>) -> Result<Metrics>,
+    mut validate: impl FnMut(&mut Trainer<Model<T>>) -> Result<Metrics>,
 ) -> Result<FitReport> {
     let mut state = match (&options.out, options.resume) {
         (Some(out), true) => checkpoint::load(out, trainer)?,
@@ -121,13 +116,15 @@ pub fn fit<T: Float>(
     trainer.agree("the model, training settings and checkpoint", || {
         setup_fingerprint(trainer, options, &state)
     })?;
-    // Only rank 0 (or the only process) prints and writes.
+    // Only rank 0 (or the only process) reports and writes.
     let lead = trainer.rank() == 0;
-    let verbose = options.verbose && lead;
+    let progress = if lead {
+        options.progress.clone()
+    } else {
+        Reporter::silent()
+    };
     let out = options.out.as_ref().filter(|_| lead);
     let mut stopped_early = false;
-    // indicatif hides its bar when stderr is not a terminal (logs, pipes): lines stand in for it.
-    let log_progress = verbose && !std::io::stderr().is_terminal();
     for epoch in state.epochs_done..options.epochs {
         if options.patience.is_some_and(|p| state.epochs_since_best >= p) {
             stopped_early = true;
@@ -145,9 +142,12 @@ pub fn fit<T: Float>(
             }
             batches.len()
         };
-        let bar = progress_bar(verbose, steps, epoch, options.epochs);
+        progress.report(Event::EpochStarted {
+            epoch: epoch + 1,
+            epochs: options.epochs,
+            batches: steps,
+        });
         let (mut loss_sum, mut count, mut correct, mut lr) = (0.0, 0usize, 0usize, 0.0);
-        let mut last_line = Instant::now();
         for done in 0..steps {
             lr = trainer.learning_rate();
             let s = match batches.get(done) {
@@ -157,21 +157,11 @@ pub fn fit<T: Float>(
             loss_sum += s.loss * s.count as f64;
             count += s.count;
             correct += s.correct;
-            let message = format!("loss {:.4}", loss_sum / count.max(1) as f64);
-            if log_progress && last_line.elapsed() >= LOG_EVERY {
-                recur_core::stderr_line!(
-                    "epoch {}/{}  {}/{} batches  {message}",
-                    epoch + 1,
-                    options.epochs,
-                    done + 1,
-                    steps
-                );
-                last_line = Instant::now();
-            }
-            bar.set_message(message);
-            bar.inc(1);
+            progress.report(Event::Batch {
+                done: done + 1,
+                loss: loss_sum / count.max(1) as f64,
+            });
         }
-        bar.finish_and_clear();
         let metrics = validate(trainer)?;
         trainer.agree(&format!("the validation scores of epoch {}", epoch + 1), || {
             let mut digest = Fingerprint::default();
@@ -197,9 +187,11 @@ pub fn fit<T: Float>(
                 model_dir::save(&trainer.model, out)?;
             }
         }
-        if verbose {
-            recur_core::stderr_line!("{}", describe(&record, options.epochs, improved));
-        }
+        progress.report(Event::EpochEnded {
+            record: &record,
+            epochs: options.epochs,
+            improved,
+        });
         state.history.push(record);
         state.epochs_done = epoch + 1;
         if let Some(out) = out {
@@ -219,7 +211,7 @@ pub fn fit<T: Float>(
 }
 
 /// A digest of what a run starts from: settings, model, weights and the loop's state.
-fn setup_fingerprint<T: Float>(trainer: &Trainer<T>, options: &FitOptions, state: &FitState) -> u64 {
+fn setup_fingerprint<T: Float>(trainer: &Trainer<Model<T>>, options: &FitOptions, state: &FitState) -> u64 {
     // The config's debug form: everything it holds, without a fallible serialisation.
     let config = format!("{:?}", trainer.model.config());
     let mut digest = Fingerprint::default();
@@ -266,35 +258,4 @@ pub fn lookup(metrics: &Metrics, name: &str) -> Result<f64> {
             names.join(", ")
         ))
     })
-}
-
-fn progress_bar(verbose: bool, batches: usize, epoch: usize, epochs: usize) -> ProgressBar {
-    if !verbose {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(batches as u64);
-    let template = format!(
-        "epoch {}/{epochs} {{bar:30}} {{pos}}/{{len}} {{msg}} [{{elapsed}}<{{eta}}]",
-        epoch + 1
-    );
-    if let Ok(style) = ProgressStyle::with_template(&template) {
-        bar.set_style(style);
-    }
-    bar
-}
-
-/// One line per epoch, Keras-style.
-fn describe(r: &EpochRecord, epochs: usize, improved: bool) -> String {
-    let mut line = format!("epoch {}/{epochs}  loss {:.4}", r.epoch, r.loss);
-    if let Some(a) = r.accuracy {
-        line += &format!("  acc {a:.4}");
-    }
-    for (name, value) in &r.metrics {
-        line += &format!("  {name} {value:.4}");
-    }
-    line += &format!("  {:.1}s", r.seconds);
-    if improved {
-        line += "  *best";
-    }
-    line
 }

@@ -1,18 +1,24 @@
 //! recur's training: losses, optimisers, gradient clipping, learning-rate schedules, the
-//! data-parallel [`Trainer`] and the resumable [`fit()`] loop.
+//! data-parallel [`Trainer`] of any [`Trainable`] model and the resumable [`fit()`] loop.
 
 // Kernels index several parallel arrays with one loop variable, as the math is written.
 #![allow(clippy::needless_range_loop)]
 
 pub mod checkpoint;
 pub mod distributed;
+pub mod ensemble;
 pub mod fit;
+mod gradients;
 pub mod loss;
 pub mod optim;
+pub mod progress;
+pub mod trainable;
 pub mod trainer;
 
 pub use distributed::{Collective, Fingerprint};
 pub use fit::{fit, Batch, EpochRecord, FitOptions, FitReport, Goal, Metrics};
 pub use loss::{Loss, Targets};
 pub use optim::{Clip, Optimizer, OptimizerConfig, Schedule};
+pub use progress::{Event, Reporter};
+pub use trainable::{count_correct, LossSums, Supervised, Trainable};
 pub use trainer::{per_class_accuracy, predict_parallel, StepStats, TrainConfig, Trainer};

@@ -1,9 +1,9 @@
-//! [`Trainer`]: one optimisation step, data-parallel across cores.
+//! [`Trainer`]: one optimisation step of any [`Trainable`] model, data-parallel across cores.
 //!
 //! The batch is split into one shard per thread; each thread runs its shard's forward and
-//! backward on its own replica of the model; the gradients are summed in shard order into the
-//! master copy, clipped and applied; the new weights are copied back to the replicas. The
-//! result depends on the seed and the thread count only.
+//! backward on its own replica of the model (the first on the master copy itself); the
+//! gradients are summed in shard order into the master, clipped and applied; the new weights
+//! are copied back to the replicas. The result depends on the seed and the thread count only.
 //!
 //! Across processes (a [`Collective`] installed with [`distributed::install`]) the batch is cut
 //! into `ranks × threads` shards, each rank runs its own, and the ranks' sums meet in one
@@ -12,11 +12,13 @@
 //! also uses, so 2 processes × 2 threads give the same bits as 1 × 4.
 
 use crate::distributed::{self, Collective};
+use crate::gradients::{self, Finish};
 use crate::loss::{Loss, Targets};
-use crate::optim::{clip_gradients, Clip, Optimizer, OptimizerConfig, Schedule};
+use crate::optim::{clip_with_norm, global_norm_factor, Clip, Optimizer, OptimizerConfig, Schedule};
+use crate::trainable::{count_correct, Supervised, Trainable};
 use recur_core::parallel::{rank_shards, run_on_workers, shard_ranges};
 use recur_core::{Float, Rng, Seq};
-use recur_nn::{Ctx, Model, NnError, Result};
+use recur_nn::{Ctx, Model, NnError, Param, Result};
 use std::rc::Rc;
 
 /// Everything a [`Trainer`] needs besides the model.
@@ -41,6 +43,8 @@ pub struct TrainConfig {
 pub struct StepStats {
     /// Mean loss over the batch.
     pub loss: f64,
+    /// Summed loss over the batch (the mean times `count`, without its rounding).
+    pub loss_sum: f64,
     /// Global gradient norm before clipping.
     pub grad_norm: f64,
     /// Correct top-1 predictions (classification).
@@ -50,17 +54,18 @@ pub struct StepStats {
 }
 
 /// A model with its optimiser and per-core replicas.
-pub struct Trainer<T: Float> {
-    /// The master copy (what gets saved).
-    pub model: Model<T>,
-    replicas: Vec<Model<T>>,
+pub struct Trainer<M: Trainable> {
+    /// The master copy (what gets saved); it also runs each step's first shard.
+    pub model: M,
+    /// Copies for the further shards of a step (one fewer than the threads).
+    replicas: Vec<M>,
     /// The optimiser and its state.
     pub optimizer: Optimizer,
     config: TrainConfig,
     /// The processes this one trains with (`None`: alone).
     group: Option<Rc<dyn Collective>>,
-    /// One flat buffer per replica: trainable gradients, then buffers (reused every step).
-    flat: Vec<Vec<T>>,
+    /// The master's gradients and buffers in one buffer for the all-reduce (reused).
+    flat: Vec<M::Float>,
     /// Each rank trains on its own data: the batch a rank is handed is its share alone.
     rank_local: bool,
 }
@@ -74,19 +79,19 @@ struct ShardSums {
     shards: usize,
 }
 
-impl<T: Float> Trainer<T> {
+impl<M: Trainable> Trainer<M> {
     /// Wraps `model` for training, across the processes of the installed
     /// [`distributed::group`] if there is one.
-    pub fn new(model: Model<T>, config: TrainConfig) -> Self {
+    pub fn new(model: M, config: TrainConfig) -> Self {
         let threads = config.threads.max(1);
-        let replicas = (0..threads).map(|_| model.clone()).collect();
+        let replicas = (1..threads).map(|_| model.clone()).collect();
         Trainer {
             model,
             replicas,
             optimizer: Optimizer::new(config.optimizer),
             config,
             group: distributed::group(),
-            flat: vec![Vec::new(); threads],
+            flat: Vec::new(),
             rank_local: false,
         }
     }
@@ -112,10 +117,22 @@ impl<T: Float> Trainer<T> {
         }
     }
 
+    /// Sums `values` over the ranks in place (nothing when alone).
+    pub fn sum_over_ranks(&self, values: &mut [f64]) {
+        if let Some(g) = &self.group {
+            g.sum_f64(values);
+        }
+    }
+
     /// This process's rank among those training together (0 when alone): rank 0 alone prints
     /// and writes.
     pub fn rank(&self) -> usize {
         self.group.as_ref().map_or(0, |g| g.rank())
+    }
+
+    /// The processes training together (1 when alone).
+    pub fn ranks(&self) -> usize {
+        self.group.as_ref().map_or(1, |g| g.size())
     }
 
     /// Checks that every process computed the same `fingerprint()` of `what` (always true, and
@@ -133,6 +150,12 @@ impl<T: Float> Trainer<T> {
         self.config.schedule.at(self.optimizer.step)
     }
 
+    /// Trains on at `lr` from the next step on (a schedule the caller drives, such as halving
+    /// on a plateau).
+    pub fn set_learning_rate(&mut self, lr: f64) {
+        self.config.schedule = Schedule::Constant { lr };
+    }
+
     /// The settings this trainer was made with.
     pub fn config(&self) -> &TrainConfig {
         &self.config
@@ -146,14 +169,16 @@ impl<T: Float> Trainer<T> {
     /// Makes the replicas match the master's weights (after loading or an update).
     pub fn sync_replicas(&mut self) {
         for r in &mut self.replicas {
-            r.copy_values_from(&self.model);
+            for (dst, (_, src)) in r.params_mut().into_iter().zip(self.model.named_params()) {
+                dst.value.copy_from_slice(&src.value);
+            }
         }
     }
 
     /// One optimisation step on a batch (the global batch: across processes every rank is
     /// handed the same one and trains on its own shards of it).
-    pub fn train_step(&mut self, x: &Seq<T>, targets: &Targets) -> Result<StepStats> {
-        let local = self.run_shards(x, targets);
+    pub fn step(&mut self, batch: &M::Batch<'_>) -> Result<StepStats> {
+        let local = self.run_shards(batch);
         self.finish_step(local)
     }
 
@@ -163,7 +188,7 @@ impl<T: Float> Trainer<T> {
         self.finish_step(Ok(ShardSums::default()))
     }
 
-    /// Sums the step over the ranks and updates the weights.
+    /// Sums the step over the ranks, clips and updates the weights.
     fn finish_step(&mut self, local: Result<ShardSums>) -> Result<StepStats> {
         let step = self.optimizer.step;
         let sums = self.combine_sums(local.as_ref().ok().copied(), step)?;
@@ -175,65 +200,66 @@ impl<T: Float> Trainer<T> {
                 step + 1
             )));
         }
-        self.gather_gradients(used, sums);
-        let mut params = self.model.params_mut();
-        let grad_norm = clip_gradients(&mut params, self.config.clip);
-        self.optimizer.update(params, self.config.schedule.at(step));
-        self.sync_replicas();
+        let grad_norm = self.gather_gradients(used, sums);
+        let grad_scale = match self.config.clip {
+            Some(Clip::GlobalNorm(max)) => global_norm_factor(max, grad_norm),
+            Some(clip @ Clip::Value(_)) => {
+                clip_with_norm(&mut self.model.params_mut(), Some(clip), grad_norm);
+                M::Float::ONE
+            }
+            None => M::Float::ONE,
+        };
+        let threads = self.config.threads.max(1);
+        let replicas = self.replicas.iter_mut().map(M::params_mut).collect();
+        let lr = self.config.schedule.at(step);
+        gradients::update(
+            threads,
+            &mut self.optimizer,
+            self.model.params_mut(),
+            replicas,
+            lr,
+            grad_scale,
+        );
         Ok(StepStats {
             loss,
+            loss_sum: sums.loss,
             grad_norm,
             correct: sums.correct,
             count: sums.count,
         })
     }
 
-    /// Forward and backward of this rank's shards of the batch, each on its replica; returns
-    /// the shards' unscaled loss, hits and scored steps.
-    fn run_shards(&mut self, x: &Seq<T>, targets: &Targets) -> Result<ShardSums> {
-        self.model.check_input(x)?;
-        if self.model.plan().outputs.len() != 1 {
-            return Err(NnError::Config(
-                "the trainer fits models with one input and one output; this one has several outputs".into(),
-            ));
-        }
-        let per_seq = targets_per_sequence(targets, x.batch)?;
-        let (rank, ranks) = self.group.as_ref().map_or((0, 1), |g| (g.rank(), g.size()));
-        let threads = self.replicas.len();
-        let (mine, first) = rank_shards(x.batch, threads, rank, ranks, self.rank_local);
+    /// Forward and backward of this rank's shards of the batch, each on its worker (the master
+    /// first, then the replicas); returns the shards' unscaled loss, hits and scored targets.
+    fn run_shards(&mut self, batch: &M::Batch<'_>) -> Result<ShardSums> {
+        let (rank, ranks) = (self.rank(), self.ranks());
+        let threads = self.replicas.len() + 1;
+        let (mine, first) = rank_shards(M::batch_size(batch), threads, rank, ranks, self.rank_local);
         if mine.is_empty() {
             return Ok(ShardSums::default());
         }
-        let (loss_cfg, seed, step) = (self.config.loss, self.config.seed, self.optimizer.step);
-        let results = run_on_workers(&mut self.replicas[..mine.len()], |i, replica| {
-            let range = mine[i].clone();
-            let xs = x.slice_batch(range.clone());
-            let ts = targets.slice(range, per_seq);
-            replica.zero_grad();
+        let (loss, seed, step) = (self.config.loss, self.config.seed, self.optimizer.step);
+        let mut workers: Vec<&mut M> = std::iter::once(&mut self.model)
+            .chain(self.replicas.iter_mut())
+            .take(mine.len())
+            .collect();
+        // Threads started for each phase, not kept: kept threads, asleep between phases, ran
+        // half as fast on a loaded 2-core machine (woken onto their partner's core).
+        let results = run_on_workers(&mut workers, |i, worker| {
+            zero_gradients(worker.params_mut());
             // Numbered by global shard, so the masks do not depend on which rank runs it.
-            let mut rng = Rng::derive(seed, step * 1024 + (first + i) as u64);
-            let mut ctx = Ctx {
-                training: true,
-                rng: &mut rng,
-            };
-            let (mut ys, tape) = replica.forward_unchecked(vec![xs], &mut ctx)?;
-            let y = ys.swap_remove(0);
-            let correct = count_correct(&y, &ts);
-            // Unscaled here; the summed gradient is divided by the whole batch's count later.
-            let (loss, grad) = loss_cfg.evaluate(&y, &ts, 1);
-            let count = y.valid_steps();
-            replica.backward(tape, vec![grad], false);
-            Ok((loss, correct, count))
+            let mut rng = Rng::derive(seed, M::dropout_stream(step, first + i));
+            worker.forward_backward(batch, mine[i].clone(), loss, &mut rng)
         });
         let mut sums = ShardSums {
             shards: mine.len(),
             ..ShardSums::default()
         };
         for r in results {
-            let (loss, correct, count) = r?;
-            sums.loss += loss;
-            sums.correct += correct;
-            sums.count += count;
+            let r = r?;
+            sums.loss += r.loss;
+            sums.correct += r.correct;
+            sums.count += r.count;
         }
         Ok(sums)
     }
@@ -254,9 +280,85 @@ impl<T: Float> Trainer<T> {
         })
     }
 
+    /// Master gradients = sum of every shard's, divided by the batch's scored targets (unless
+    /// the shards did that); buffers (BatchNorm running statistics) = mean of every shard's.
+    /// Summed pairwise in shard order, then over the group in one all-reduce. Returns the
+    /// global L2 norm of the gradients.
+    fn gather_gradients(&mut self, used: usize, total: ShardSums) -> f64 {
+        let one = M::Float::ONE;
+        let finish = Finish {
+            grad_scale: (!M::SHARDS_SCALE_GRADIENTS).then(|| one / M::Float::from_f64(total.count.max(1) as f64)),
+            shards: M::Float::from_f64(total.shards.max(1) as f64),
+        };
+        let threads = self.config.threads.max(1);
+        if used == 0 {
+            // This rank ran no shard: it adds zeros.
+            for p in self.model.params_mut() {
+                let sum = if p.trainable { &mut p.grad } else { &mut p.value };
+                sum.iter_mut().for_each(|v| *v = M::Float::ZERO);
+            }
+        }
+        let replicas = self.replicas[..used.saturating_sub(1)]
+            .iter_mut()
+            .map(M::params_mut)
+            .collect();
+        let Some(group) = &self.group else {
+            return gradients::norm(&gradients::gather(
+                threads,
+                self.model.params_mut(),
+                replicas,
+                Some(finish),
+            ));
+        };
+        gradients::gather(threads, self.model.params_mut(), replicas, None);
+        let mut params = self.model.params_mut();
+        self.flat.clear();
+        each_sum(&mut params, |sum| self.flat.extend_from_slice(sum));
+        distributed::sum_floats(group.as_ref(), &mut self.flat);
+        let mut at = 0;
+        each_sum(&mut params, |sum| {
+            let n = sum.len();
+            sum.copy_from_slice(&self.flat[at..at + n]);
+            at += n;
+        });
+        gradients::norm(&gradients::finish(threads, params, finish))
+    }
+}
+
+/// Visits what the shards sum of each tensor, as laid out in the all-reduce buffer: the
+/// trainable tensors' gradients, then the buffers' values.
+fn each_sum<T: Float>(params: &mut [&mut Param<T>], mut visit: impl FnMut(&mut Vec<T>)) {
+    params
+        .iter_mut()
+        .filter(|p| p.trainable)
+        .for_each(|p| visit(&mut p.grad));
+    params
+        .iter_mut()
+        .filter(|p| !p.trainable)
+        .for_each(|p| visit(&mut p.value));
+}
+
+/// Zeroes the gradients of `params` before a shard adds into them.
+fn zero_gradients<T: Float>(params: Vec<&mut Param<T>>) {
+    for p in params {
+        p.grad.iter_mut().for_each(|g| *g = T::ZERO);
+    }
+}
+
+impl<T: Float> Trainer<Model<T>> {
+    /// One optimisation step on a batch of sequences and their targets (the global batch:
+    /// across processes every rank is handed the same one and trains on its own shards of it).
+    pub fn train_step(&mut self, x: &Seq<T>, targets: &Targets) -> Result<StepStats> {
+        match Supervised::new(&self.model, x, targets) {
+            Ok(batch) => self.step(&batch),
+            // Refused input still joins the step's collectives, so other ranks learn of it.
+            Err(e) => self.finish_step(Err(e)),
+        }
+    }
+
     /// Inference, split across cores like training.
     pub fn predict(&self, x: &Seq<T>) -> Result<Seq<T>> {
-        predict_parallel(&self.model, x, self.replicas.len())
+        predict_parallel(&self.model, x, self.config.threads)
     }
 
     /// Loss and correct count on a batch without updating anything.
@@ -266,64 +368,11 @@ impl<T: Float> Trainer<T> {
         let (loss, _) = self.config.loss.evaluate(&y, targets, count);
         Ok(StepStats {
             loss: loss / count.max(1) as f64,
+            loss_sum: loss,
             grad_norm: 0.0,
             correct: count_correct(&y, targets),
             count,
         })
-    }
-
-    /// Master gradients = sum of every shard's / scored steps of the batch; buffers (BatchNorm
-    /// running statistics) = mean of every shard's. The replicas' values go into flat
-    /// buffers, summed pairwise in shard order, then over the group in one all-reduce.
-    fn gather_gradients(&mut self, used: usize, total: ShardSums) {
-        for (flat, replica) in self.flat.iter_mut().zip(&self.replicas[..used]) {
-            flat.clear();
-            let params = replica.named_params();
-            params
-                .iter()
-                .filter(|(_, p)| p.trainable)
-                .for_each(|(_, p)| flat.extend_from_slice(&p.grad));
-            params
-                .iter()
-                .filter(|(_, p)| !p.trainable)
-                .for_each(|(_, p)| flat.extend_from_slice(&p.value));
-        }
-        let mut width = 1;
-        while width < used {
-            for i in (0..used).step_by(2 * width).filter(|i| i + width < used) {
-                let (head, tail) = self.flat.split_at_mut(i + width);
-                head[i].iter_mut().zip(&tail[0]).for_each(|(a, b)| *a += *b);
-            }
-            width *= 2;
-        }
-        if used == 0 {
-            // This rank ran no shard: it adds zeros.
-            let len = self.model.named_params().iter().map(|(_, p)| p.value.len()).sum();
-            self.flat[0] = vec![T::ZERO; len];
-        }
-        if let Some(group) = &self.group {
-            distributed::sum_floats(group.as_ref(), &mut self.flat[0]);
-        }
-        let scale = T::ONE / T::from_f64(total.count.max(1) as f64);
-        let shards = T::from_f64(total.shards.max(1) as f64);
-        let mut params = self.model.params_mut();
-        let mut at = 0;
-        for p in params.iter_mut().filter(|p| p.trainable) {
-            let n = p.grad.len();
-            p.grad
-                .iter_mut()
-                .zip(&self.flat[0][at..at + n])
-                .for_each(|(g, s)| *g = *s * scale);
-            at += n;
-        }
-        for p in params.iter_mut().filter(|p| !p.trainable) {
-            let n = p.value.len();
-            p.value
-                .iter_mut()
-                .zip(&self.flat[0][at..at + n])
-                .for_each(|(v, s)| *v = *s / shards);
-            at += n;
-        }
     }
 }
 
@@ -347,33 +396,6 @@ pub fn predict_parallel<T: Float>(model: &Model<T>, x: &Seq<T>, threads: usize) 
     .into_iter()
     .collect::<Result<Vec<_>>>()?;
     Seq::concat_batch(&outs).map_err(|e| NnError::Input(e.to_string()))
-}
-
-fn targets_per_sequence(targets: &Targets, batch: usize) -> Result<usize> {
-    let n = match targets {
-        Targets::Classes(c) => c.len(),
-        Targets::Values(v) => v.len(),
-    };
-    if batch == 0 || n % batch != 0 {
-        return Err(NnError::Input(format!(
-            "{n} targets cannot be split over a batch of {batch}"
-        )));
-    }
-    Ok(n / batch)
-}
-
-/// Top-1 hits of `y` against class targets (0 for value targets).
-pub fn count_correct<T: Float>(y: &Seq<T>, targets: &Targets) -> usize {
-    let Targets::Classes(c) = targets else { return 0 };
-    let mut hits = 0;
-    for b in 0..y.batch {
-        for t in 0..y.lengths[b] {
-            let row = y.step(b, t);
-            let best = (0..row.len()).max_by(|&i, &j| row[i].partial_cmp(&row[j]).unwrap_or(std::cmp::Ordering::Equal));
-            hits += usize::from(best == Some(c[b * y.time + t]));
-        }
-    }
-    hits
 }
 
 /// Accuracy and count of each class from a confusion matrix (rows: true class, columns:

@@ -100,7 +100,7 @@ fn batch(n: usize, seed: u64) -> (Seq<f32>, Targets) {
 }
 
 /// BatchNorm (statistics per shard, running averages combined) and dropout (masks per shard).
-fn trainer(threads: usize) -> Trainer<f32> {
+fn trainer(threads: usize) -> Trainer<Model<f32>> {
     let c = ModelConfig::from_json(
         r#"{"input_size": 2, "layers": [{"type": "conv1d", "filters": 6, "kernel_size": 3, "padding": "same"},
             {"type": "batch_norm"}, {"type": "dropout", "rate": 0.3}, {"type": "gru", "units": 5},

@@ -29,7 +29,7 @@ fn batch(n: usize, seed: u64) -> Batch<f32> {
     }
 }
 
-fn trainer() -> Trainer<f32> {
+fn trainer() -> Trainer<Model<f32>> {
     let c = ModelConfig::from_json(
         r#"{"input_size": 1, "layers": [{"type": "lstm", "units": 8, "dropout": 0.1},
             {"type": "dense", "units": 2}]}"#,
@@ -58,13 +58,13 @@ fn run(epochs: usize, out: &Path, resume: bool) -> (recur_train::FitReport, Vec<
         patience: None,
         out: Some(out.to_path_buf()),
         resume,
-        verbose: false,
+        progress: Default::default(),
     };
     let report = fit(
         &mut t,
         &options,
         |epoch| Ok((0..4).map(|i| batch(32, 1000 + epoch as u64 * 10 + i)).collect()),
-        |t: &mut Trainer<f32>| -> recur_nn::Result<Metrics> {
+        |t: &mut Trainer<Model<f32>>| -> recur_nn::Result<Metrics> {
             Ok(vec![("val_loss".into(), t.evaluate(&val.x, &val.targets)?.loss)])
         },
     )
@@ -124,9 +124,15 @@ fn resume_without_a_checkpoint_is_an_error() {
         patience: None,
         out: Some(dir.path().to_path_buf()),
         resume: true,
-        verbose: false,
+        progress: Default::default(),
     };
-    let err = fit(&mut t, &options, |_| Ok(vec![]), |_: &mut Trainer<f32>| Ok(vec![])).unwrap_err();
+    let err = fit(
+        &mut t,
+        &options,
+        |_| Ok(vec![]),
+        |_: &mut Trainer<Model<f32>>| Ok(vec![]),
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("nothing to resume"), "{err}");
 }
 
@@ -142,13 +148,13 @@ fn early_stopping_keeps_the_best_epoch() {
         patience: Some(2),
         out: None,
         resume: false,
-        verbose: false,
+        progress: Default::default(),
     };
     let report = fit(
         &mut t,
         &options,
         |e| Ok(vec![batch(8, e as u64)]),
-        |_: &mut Trainer<f32>| {
+        |_: &mut Trainer<Model<f32>>| {
             calls += 1;
             Ok(vec![("score".into(), scores[calls - 1])])
         },

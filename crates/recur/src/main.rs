@@ -2,6 +2,7 @@
 
 mod commands;
 mod distributed;
+mod progress;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;

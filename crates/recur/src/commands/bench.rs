@@ -168,7 +168,7 @@ fn measure(config: &str, loss: Loss, a: &BenchArgs) -> Result<Throughput> {
 
 /// A trainer of `config` (Adam, constant rate) and one random batch of `a.batch` sequences of
 /// `a.length` steps with class targets.
-fn reference_trainer(config: &str, loss: Loss, a: &BenchArgs) -> Result<(Trainer<f32>, Seq<f32>, Targets)> {
+fn reference_trainer(config: &str, loss: Loss, a: &BenchArgs) -> Result<(Trainer<Model<f32>>, Seq<f32>, Targets)> {
     let config = ModelConfig::from_json(config)?;
     let model = Model::<f32>::new(config.clone(), 1)?;
     let mut rng = Rng::new(2);

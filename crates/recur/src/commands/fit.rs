@@ -334,7 +334,7 @@ pub fn fit(mut args: FitArgs) -> Result<()> {
         settings,
         out: args.out.clone(),
         resume: args.resume,
-        verbose: !args.quiet,
+        progress: crate::progress::reporter(args.quiet),
         rank_local,
     };
     let outcome = recur_fit::fit_sequences(&job)?;

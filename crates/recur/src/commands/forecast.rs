@@ -7,7 +7,9 @@ use clap::Args;
 use recur_core::parallel::default_threads;
 use recur_data::series::{parse_daily_csv, synthetic_daily_csv};
 use recur_data::{dates, read_daily_csv, DailySeries, SeriesSpec};
-use recur_forecast::{models, Calendar, Encoding, FeatureSpec, Forecast, ForecastOptions, Forecaster, SeriesColumns};
+use recur_forecast::{
+    models, split_covariates, Encoding, FeatureSpec, Forecast, ForecastOptions, Forecaster, SeriesColumns,
+};
 use recur_nn::model_dir::{read_config, CONFIG_FILE};
 use recur_train::Loss;
 use std::io::Write;
@@ -189,18 +191,6 @@ impl ForecastArgs {
     }
 }
 
-/// CSV columns and calendar features among the covariate names.
-pub(crate) fn split_covariates(names: &[String]) -> Result<(Vec<String>, Vec<Calendar>)> {
-    let (mut columns, mut calendar) = (Vec::new(), Vec::new());
-    for name in names {
-        match Calendar::parse(name) {
-            Some(c) => calendar.push(c?),
-            None => columns.push(name.clone()),
-        }
-    }
-    Ok((columns, calendar))
-}
-
 /// Runs `recur forecast`.
 pub fn forecast(args: ForecastArgs) -> Result<()> {
     if Forecaster::is_saved(Path::new(&args.model)) {
@@ -295,7 +285,7 @@ pub fn forecast(args: ForecastArgs) -> Result<()> {
         refit: args.refit,
         member_residuals: args.member_residuals,
         threads: args.threads.max(1),
-        verbose: !args.quiet && !args.json,
+        progress: crate::progress::reporter(args.quiet || args.json),
     };
     let result = recur_forecast::run(&series, &options).context("forecasting failed")?;
     if let Some(out) = &args.out {

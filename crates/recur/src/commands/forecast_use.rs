@@ -2,15 +2,11 @@
 //! (or after `--from DATE`) with a model saved by `recur forecast --out DIR`, reading the CSV
 //! with the columns, covariates and scaling it was trained with.
 
-use super::forecast::{split_covariates, ForecastArgs};
+use super::forecast::ForecastArgs;
 use anyhow::{bail, Context, Result};
-use recur_data::{dates, read_daily_csv, SeriesSpec};
-use recur_forecast::{Forecaster, SeriesColumns};
+use recur_data::{dates, read_daily_csv};
+use recur_forecast::{ForecastPredictor, Forecaster, SeriesColumns};
 use std::path::Path;
-
-/// How far (in training standard deviations) the last window's mean may lie from the training
-/// mean before the data is taken for another series than the model's.
-const FOREIGN_LEVEL: f64 = 10.0;
 
 /// Refuses settings given on the command line that differ from the saved model's.
 fn check_settings(args: &ForecastArgs, dir: &Path, f: &Forecaster, columns: &SeriesColumns) -> Result<()> {
@@ -60,74 +56,45 @@ fn check_settings(args: &ForecastArgs, dir: &Path, f: &Forecaster, columns: &Ser
 /// Runs the forecast with a saved model.
 pub fn forecast_ahead(args: &ForecastArgs) -> Result<()> {
     let dir = Path::new(&args.model);
-    let (forecaster, columns) =
-        Forecaster::load(dir).with_context(|| format!("cannot load the forecasting model in {}", dir.display()))?;
-    check_settings(args, dir, &forecaster, &columns)?;
+    let predictor = ForecastPredictor::load(dir)
+        .with_context(|| format!("cannot load the forecasting model in {}", dir.display()))?;
+    let (forecaster, columns) = (&predictor.forecaster, &predictor.columns);
+    check_settings(args, dir, forecaster, columns)?;
     let Some(csv) = &args.csv else {
         bail!("--model {} forecasts a series: give it with --csv", dir.display());
     };
-    let (csv_columns, _) = split_covariates(&columns.covariates)?;
-    let spec = SeriesSpec {
-        date_col: columns.date_col.clone(),
-        value_col: columns.value_col.clone(),
-        covariates: csv_columns,
-        strict: args.strict,
-    };
-    let series = read_daily_csv(csv, &spec)?;
+    let series = read_daily_csv(csv, &predictor.series_spec(args.strict)?)?;
     if !args.json {
         for note in &series.notes {
             recur_core::stderr_line!("note: {note}");
         }
     }
-    let last = match &args.from {
-        None => series.observed - 1,
-        Some(text) => {
-            let day = dates::parse(text).map_err(|e| anyhow::anyhow!("--from: {e}"))?;
-            match series.index_of(day) {
-                Some(i) if i < series.observed => i,
-                _ => bail!(
-                    "--from {}: {} has values for {}..{}",
-                    dates::format(day),
-                    csv.display(),
-                    dates::format(series.first_day),
-                    dates::format(series.day(series.observed - 1))
-                ),
-            }
-        }
+    let from = match &args.from {
+        Some(text) => Some(dates::parse(text).map_err(|e| anyhow::anyhow!("--from: {e}"))?),
+        None => None,
     };
-    let window = &series.values[(last + 1).saturating_sub(forecaster.spec.window)..=last];
-    let level = window.iter().sum::<f64>() / window.len() as f64;
-    let (mean, scale) = (forecaster.encoding.mean, forecaster.encoding.scale);
-    if (level - mean).abs() > FOREIGN_LEVEL * scale {
-        bail!(
-            "`{}` in {} averages {level:.1} over the last {} days, far outside the series the model in {} \
-             was trained on (mean {mean:.1}, deviation {scale:.1}): is this that series?",
-            columns.value_col,
+    let last = ForecastPredictor::last_day(&series, from).map_err(|_| {
+        anyhow::anyhow!(
+            "--from {}: {} has values for {}..{}",
+            dates::format(from.unwrap_or_default()),
             csv.display(),
-            window.len(),
-            dir.display()
-        );
-    }
-    let threads = args.threads.max(1);
-    let forecast = forecaster
-        .forecast_after(&series, last, threads)
+            dates::format(series.first_day),
+            dates::format(series.day(series.observed - 1))
+        )
+    })?;
+    let ahead = predictor
+        .forecast(&series, last, args.threads.max(1))
         .with_context(|| format!("cannot forecast {}", csv.display()))?;
-    let days: Vec<i64> = (1..=forecast.len() as i64).map(|k| series.day(last) + k).collect();
-    let train_until = dates::parse(&columns.train_until)
-        .map_err(|e| anyhow::anyhow!("{}: the saved training end: {e}", dir.display()))?;
-    let band: Option<Vec<(f64, f64)>> = forecaster
-        .half_widths_after(&series, last, train_until, threads)
-        .with_context(|| format!("cannot calibrate the intervals on {}", csv.display()))?
-        .map(|widths| forecast.iter().zip(&widths).map(|(f, w)| (f - w, f + w)).collect());
+    let (days, forecast) = (&ahead.days, &ahead.forecast);
     if let Some(path) = &args.plot {
-        let interval = forecaster
+        let pairs: Option<Vec<(f64, f64)>> = ahead
             .interval
             .as_ref()
-            .zip(band.as_deref())
-            .map(|(i, b)| (i.level, b));
-        super::forecast_plot::plot_ahead(path, &series, last, &forecast, interval, &columns.value_col)?;
+            .map(|b| b.lower.iter().copied().zip(b.upper.iter().copied()).collect());
+        let interval = ahead.interval.as_ref().map(|b| b.level).zip(pairs.as_deref());
+        super::forecast_plot::plot_ahead(path, &series, last, forecast, interval, &columns.value_col)?;
     }
-    let level = forecaster.interval.as_ref().map(|i| i.level);
+    let band = ahead.interval.as_ref();
     super::write_stdout(|out| {
         if args.json {
             let line = serde_json::json!({
@@ -136,10 +103,10 @@ pub fn forecast_ahead(args: &ForecastArgs) -> Result<()> {
                 "last_day": dates::format(series.day(last)),
                 "dates": days.iter().map(|d| dates::format(*d)).collect::<Vec<_>>(),
                 "forecast": forecast,
-                "interval": band.as_ref().map(|b| serde_json::json!({
-                    "level": level,
-                    "lower": b.iter().map(|x| x.0).collect::<Vec<_>>(),
-                    "upper": b.iter().map(|x| x.1).collect::<Vec<_>>(),
+                "interval": band.map(|b| serde_json::json!({
+                    "level": b.level,
+                    "lower": b.lower,
+                    "upper": b.upper,
                 })),
             });
             return writeln!(out, "{line}");
@@ -152,7 +119,7 @@ pub fn forecast_ahead(args: &ForecastArgs) -> Result<()> {
             columns.train_until
         )?;
         let names = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
-        match level {
+        match band.map(|b| b.level) {
             Some(l) => writeln!(
                 out,
                 "{:>10} {:>4} {:>12} {:>12} {:>12}",
@@ -164,10 +131,10 @@ pub fn forecast_ahead(args: &ForecastArgs) -> Result<()> {
             )?,
             None => writeln!(out, "{:>10} {:>4} {:>12}", "date", "day", "forecast")?,
         }
-        for (k, (d, f)) in days.iter().zip(&forecast).enumerate() {
+        for (k, (d, f)) in days.iter().zip(forecast).enumerate() {
             let mut line = format!("{} {:>4} {f:>12.1}", dates::format(*d), names[dates::weekday(*d)]);
-            if let Some(b) = &band {
-                line += &format!(" {:>12.1} {:>12.1}", b[k].0, b[k].1);
+            if let Some(b) = band {
+                line += &format!(" {:>12.1} {:>12.1}", b.lower[k], b.upper[k]);
             }
             writeln!(out, "{line}")?;
         }

@@ -6,15 +6,14 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use recur_nn::model_dir::{write_atomic, WEIGHTS_FILE};
-use recur_seq2seq::store::{Settings, Translator, SETTINGS_FILE};
+use recur_seq2seq::store::{EncodedSource, Settings, Translator, SETTINGS_FILE};
 use recur_seq2seq::store::{SOURCE_VOCAB_FILE, TARGET_VOCAB_FILE};
 use recur_seq2seq::train::{
-    decode_parallel, evaluate, train_with_checkpoints, Checkpoints, EpochRecord, IdPair, Progress, Reference,
-    TrainOptions,
+    evaluate, train_with_checkpoints, Checkpoints, EpochRecord, IdPair, Progress, Reference, TrainOptions,
 };
 use recur_seq2seq::{
-    date_pairs, group_by_source, read_pairs, split_by_source, split_by_source_hash, CellKind, Hypothesis, Pair,
-    PairFormat, SearchOptions, Seq2Seq, Seq2SeqConfig, Tokenizer, Vocab,
+    date_pairs, group_by_source, read_pairs, split_by_source, split_by_source_hash, CellKind, Pair, PairFormat,
+    SearchOptions, Seq2Seq, Seq2SeqConfig, Tokenizer, Vocab,
 };
 use recur_train::checkpoint;
 use serde_json::json;
@@ -500,8 +499,7 @@ pub struct PredictArgs {
 /// Sources read from a file, encoded, with line numbers for messages.
 struct Inputs {
     texts: Vec<String>,
-    tokens: Vec<Vec<String>>,
-    ids: Vec<Vec<u32>>,
+    sources: Vec<EncodedSource>,
     unknown: usize,
 }
 
@@ -509,8 +507,7 @@ struct Inputs {
 fn encode_sources(t: &Translator, lines: Vec<(usize, String)>, name: &str, strict: bool) -> Result<Inputs> {
     let mut inputs = Inputs {
         texts: Vec::new(),
-        tokens: Vec::new(),
-        ids: Vec::new(),
+        sources: Vec::new(),
         unknown: 0,
     };
     for (line, text) in lines {
@@ -519,23 +516,14 @@ fn encode_sources(t: &Translator, lines: Vec<(usize, String)>, name: &str, stric
             .map_err(|e| anyhow::anyhow!("{name}:{line}: {e}"))?;
         inputs.unknown += source.unknown;
         inputs.texts.push(text);
-        inputs.tokens.push(source.tokens);
-        inputs.ids.push(source.ids);
+        inputs.sources.push(source);
     }
     Ok(inputs)
 }
 
 fn search_options(t: &Translator, args: &SearchArgs, nbest: usize, attention: bool) -> Result<SearchOptions> {
-    if args.beam == 0 || args.beam > 100 {
-        bail!("--beam must be in 1..=100, got {}", args.beam);
-    }
-    Ok(SearchOptions {
-        beam: args.beam,
-        nbest: nbest.clamp(1, args.beam),
-        alpha: args.alpha,
-        max_len: args.max_len.unwrap_or(t.settings.max_target_len).clamp(1, 10_000),
-        attention,
-    })
+    t.search_options(args.beam, nbest, args.alpha, args.max_len, attention)
+        .map_err(|e| anyhow::anyhow!("--{e}"))
 }
 
 fn predict(args: PredictArgs) -> Result<()> {
@@ -563,31 +551,24 @@ fn predict(args: PredictArgs) -> Result<()> {
         .search
         .threads
         .unwrap_or_else(recur_core::parallel::default_threads);
-    let outputs = decode_parallel(&t.model, &inputs.ids, &options, threads)?;
+    let outputs = t.translate(&inputs.sources, &options, threads)?;
     if let (Some(path), Some(best)) = (&args.attention, outputs.first().and_then(|h| h.first())) {
-        let mut rows = t.target.decode(&best.tokens);
+        let mut rows = best.tokens.clone();
         rows.push(Vocab::SPECIALS[Vocab::EOS as usize].to_string());
-        let svg = recur_viz::attention_svg(&rows, &inputs.tokens[0], &best.attention);
+        let svg = recur_viz::attention_svg(&rows, &inputs.sources[0].tokens, &best.attention);
         recur_viz::write_picture(path, &svg)?;
     }
-    let join = |h: &Hypothesis| t.target.decode(&h.tokens).join(" ");
     write_stdout(|out| {
-        for (text, hyps) in inputs.texts.iter().zip(&outputs) {
+        for (text, outputs) in inputs.texts.iter().zip(&outputs) {
             if args.json {
-                let list: Vec<_> = hyps
+                let list: Vec<_> = outputs
                     .iter()
-                    .map(|h| {
-                        json!({
-                            "tokens": t.target.decode(&h.tokens),
-                            "text": t.settings.target_tokenizer.join(&t.target.decode(&h.tokens)),
-                            "score": h.score,
-                            "log_prob": h.log_prob,
-                        })
-                    })
+                    .map(|o| json!({"tokens": o.tokens, "text": o.text, "score": o.score, "log_prob": o.log_prob}))
                     .collect();
                 writeln!(out, "{}", json!({"input": text, "outputs": list}))?;
             } else {
-                writeln!(out, "{text}\t{}", hyps.first().map(join).unwrap_or_default())?;
+                let best = outputs.first().map(|o| o.tokens.join(" ")).unwrap_or_default();
+                writeln!(out, "{text}\t{best}")?;
             }
         }
         Ok(())
@@ -635,13 +616,13 @@ fn eval(args: EvalArgs) -> Result<()> {
         .threads
         .unwrap_or_else(recur_core::parallel::default_threads);
     let started = std::time::Instant::now();
-    let outputs = decode_parallel(&t.model, &inputs.ids, &options, threads)?;
+    let outputs = t.translate(&inputs.sources, &options, threads)?;
     let seconds = started.elapsed().as_secs_f64();
     let scored: Vec<(Vec<String>, Vec<Vec<String>>)> = outputs
-        .iter()
+        .into_iter()
         .zip(&grouped)
-        .map(|(hyps, (_, refs))| {
-            let best = hyps.first().map(|h| t.target.decode(&h.tokens)).unwrap_or_default();
+        .map(|(outputs, (_, refs))| {
+            let best = outputs.into_iter().next().map(|o| o.tokens).unwrap_or_default();
             (best, refs.clone())
         })
         .collect();

@@ -10,12 +10,10 @@ use recur_core::parallel::default_threads;
 use recur_data::quickdraw::strokes::{offset_moments, offset_std_of, Augmentation, Encoding, Normalization};
 use recur_data::quickdraw::Drawing;
 use recur_nn::model_dir::{read_config, CONFIG_FILE, WEIGHTS_FILE};
-use recur_nn::{Model, ModelConfig};
 use recur_sketch::{
-    examples, member_dir, presets, Example, InputSpec, Part, SplitSpec, TrainOptions, TrainingKeys, MEMBERS_DIR,
-    TRAINING_KEYS_FILE,
+    examples, presets, Example, InputSpec, Part, SplitSpec, TrainOptions, TrainingKeys, MEMBERS_DIR, TRAINING_KEYS_FILE,
 };
-use recur_train::checkpoint::{self, CHECKPOINT_DIR, OPTIMIZER_FILE, STATE_FILE};
+use recur_train::checkpoint::{CHECKPOINT_DIR, OPTIMIZER_FILE, STATE_FILE};
 use recur_train::distributed::{self, is_leader, Collective, Fingerprint};
 use std::path::{Path, PathBuf};
 
@@ -231,13 +229,14 @@ fn train_on(drawings: &[Drawing], args: &TrainArgs, rank_local: bool) -> Result<
         threads: args.threads.max(1),
         out: args.out.clone(),
         resume: args.resume,
-        verbose: !args.quiet,
+        progress: crate::progress::reporter(args.quiet),
         rank_local: parts.is_some(),
     };
     if !args.quiet {
         recur_core::stderr_line!("training on {} drawings (at most {} epochs)…", counts[0], args.epochs);
     }
-    let (members, best_epoch, epochs) = train_members(&config, &train_e, &val_e, &options, args.ensemble.max(1))?;
+    let (members, report) = recur_sketch::train_ensemble(&config, &train_e, &val_e, &options, args.ensemble)?;
+    let (best_epoch, epochs) = (report.best_epoch, report.history.len());
     // Every rank scores its own part when each holds one; otherwise rank 0 scores alone.
     if !lead && parts.is_none() {
         return Ok(None);
@@ -294,40 +293,6 @@ fn class_names(drawings: &[Drawing], parts: Option<&dyn Collective>) -> Result<V
         )?;
     }
     Ok(classes)
-}
-
-/// Trains the `size` members of an ensemble (seeds `options.seed`, +1, …; member 0 in
-/// `options.out`, the others in its `members/` folder); returns them with member 0's best
-/// epoch and epochs run, which the summary quotes.
-fn train_members(
-    config: &ModelConfig,
-    train: &[Example],
-    validation: &[Example],
-    options: &TrainOptions,
-    size: usize,
-) -> Result<(Vec<Model<f32>>, usize, usize)> {
-    let mut members = Vec::with_capacity(size);
-    let (mut best_epoch, mut epochs) = (0, 0);
-    for k in 0..size {
-        if size > 1 && options.verbose {
-            recur_core::stderr_line!("ensemble member {} of {size}", k + 1);
-        }
-        let out = member_dir(&options.out, k);
-        // A killed run may have stopped before later members began: those start afresh.
-        let resume = options.resume && checkpoint::exists(&out);
-        let member = TrainOptions {
-            seed: options.seed + k as u64,
-            out,
-            resume,
-            ..options.clone()
-        };
-        let (model, report) = recur_sketch::train(config.clone(), train, validation, &member)?;
-        members.push(model);
-        if k == 0 {
-            (best_epoch, epochs) = (report.best_epoch, report.history.len());
-        }
-    }
-    Ok((members, best_epoch, epochs))
 }
 
 /// Files `recur train` writes into a model folder or its checkpoints (`state.json` and

@@ -1,0 +1,102 @@
+//! Progress as events: the training loops of the library say what happens through a
+//! [`Reporter`], and the front end decides how to show it (a bar on a terminal, lines in a
+//! log, nothing at all). No library crate draws or prints progress itself.
+
+use crate::fit::EpochRecord;
+use std::fmt;
+use std::sync::Arc;
+
+/// Something a training run has to tell.
+#[derive(Clone, Copy, Debug)]
+pub enum Event<'a> {
+    /// An epoch starts: its 1-based number, the epochs of the run, and its batches.
+    EpochStarted {
+        /// 1-based epoch.
+        epoch: usize,
+        /// Epochs in the whole run.
+        epochs: usize,
+        /// Batches in this epoch.
+        batches: usize,
+    },
+    /// A batch finished.
+    Batch {
+        /// Batches done this epoch.
+        done: usize,
+        /// The epoch's mean training loss so far.
+        loss: f64,
+    },
+    /// An epoch finished (validated, and checkpointed where there is a checkpoint).
+    EpochEnded {
+        /// Its figures.
+        record: &'a EpochRecord,
+        /// Epochs in the whole run.
+        epochs: usize,
+        /// It scored best so far: its weights are the ones kept.
+        improved: bool,
+    },
+    /// A line for the person running the job (which ensemble member starts, a setting that
+    /// has no effect, what a closed-form fit scored).
+    Note(&'a str),
+}
+
+/// What hears a job's events.
+type Listener = Arc<dyn Fn(Event) + Send + Sync>;
+
+/// Where a job's [`Event`]s go; cloned into every part of the job. The default is silent.
+#[derive(Clone, Default)]
+pub struct Reporter(Option<Listener>);
+
+impl Reporter {
+    /// Sends every event to `listen`.
+    pub fn new(listen: impl Fn(Event) + Send + Sync + 'static) -> Self {
+        Reporter(Some(Arc::new(listen)))
+    }
+
+    /// Hears nothing (the same as [`Reporter::default`]).
+    pub fn silent() -> Self {
+        Reporter(None)
+    }
+
+    /// Whether events go anywhere (a caller may skip preparing one that would not).
+    pub fn is_listening(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// Passes `event` on.
+    pub fn report(&self, event: Event) {
+        if let Some(listen) = &self.0 {
+            listen(event);
+        }
+    }
+
+    /// Passes on a [`Event::Note`].
+    pub fn note(&self, line: &str) {
+        self.report(Event::Note(line));
+    }
+}
+
+impl fmt::Debug for Reporter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.is_listening() {
+            "Reporter(listening)"
+        } else {
+            "Reporter(silent)"
+        })
+    }
+}
+
+/// One line per epoch, Keras-style: `epoch 3/40  loss 0.4123  acc 0.8810  val_top1 0.8700  2.1s  *best`.
+pub fn describe_epoch(r: &EpochRecord, epochs: usize, improved: bool) -> String {
+    let mut line = format!("epoch {}/{epochs}  loss {:.4}", r.epoch, r.loss);
+    if let Some(a) = r.accuracy {
+        line += &format!("  acc {a:.4}");
+    }
+    for (name, value) in &r.metrics {
+        line += &format!("  {name} {value:.4}");
+    }
+    line += &format!("  {:.1}s", r.seconds);
+    if improved {
+        line += "  *best";
+    }
+    line
+}
