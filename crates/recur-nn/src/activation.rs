@@ -1,6 +1,6 @@
 //! Element-wise activations: as a stand-alone layer, and fused into dense and conv1d.
 
-use crate::layer::{Ctx, Layer, Tape};
+use crate::layer::{linear, Ctx, Layer, Tape};
 use crate::spec::LayerSpec;
 use recur_core::math::dispatch;
 use recur_core::{Float, Rng, Seq, Shape};
@@ -141,6 +141,26 @@ impl<T: Float> Layer<T> for ActivationLayer<T> {
         self.activation.backward(&z, &y, &mut dy.data);
         dy
     }
+}
+
+/// `y = act(x·Wᵀ + b)` over `rows` rows (dense, and conv1d after im2col). Returns `y` and, when
+/// backward will need it, the pre-activation `z` (empty otherwise).
+pub fn affine_forward<T: Float>(
+    x: &[T],
+    weight: &[T],
+    bias: &[T],
+    activation: Activation,
+    keep_pre_activation: bool,
+) -> (Vec<T>, Vec<T>) {
+    let (n_out, n_in) = (bias.len(), weight.len() / bias.len().max(1));
+    let mut y = linear(x, n_in.max(1), weight, n_out, Some(bias));
+    let z = if keep_pre_activation && activation.needs_input() {
+        y.clone()
+    } else {
+        Vec::new()
+    };
+    activation.apply(&mut y);
+    (y, z)
 }
 
 #[cfg(test)]

@@ -12,11 +12,10 @@ use crate::conv2d::Conv2dConfig;
 use crate::dense::DenseConfig;
 use crate::dropout::DropoutConfig;
 use crate::embedding::EmbeddingConfig;
-use crate::error::{NnError, Result};
 use crate::gated::GatedActivationConfig;
-use crate::graph::{InputConfig, NodeConfig, Plan};
 use crate::layer::Layer;
 use crate::layer_norm::LayerNormConfig;
+use crate::merge::Merge;
 use crate::minirocket::MiniRocketOptions;
 use crate::pool2d::{AvgPool2dConfig, GlobalAvgPool2dConfig, GlobalMaxPool2dConfig, MaxPool2dConfig};
 use crate::pooling::{GlobalMaxPoolConfig, GlobalMeanPoolConfig, GlobalSumPoolConfig};
@@ -26,6 +25,7 @@ use crate::spec::LayerSpec;
 use crate::time_distributed::TimeDistributedConfig;
 use recur_core::{Float, Rng, Shape};
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 /// A whole model: a stack (`input_size` or `input_shape`, and `layers`) or a graph (`inputs`,
 /// `nodes`, `outputs`), and (for classifiers) class names.
@@ -64,6 +64,114 @@ fn is_zero(v: &usize) -> bool {
     *v == 0
 }
 
+/// One input of a graph model.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InputConfig {
+    /// Name that nodes refer to.
+    pub name: String,
+    /// Features per step (or per vector).
+    pub size: usize,
+    /// False for one vector per sequence (static features) instead of a sequence.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub sequential: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+fn is_true(v: &bool) -> bool {
+    *v
+}
+
+/// What a node computes.
+#[derive(Clone, Debug, PartialEq)]
+pub enum NodeOp {
+    /// A layer with its own weights.
+    Layer(LayerConfig),
+    /// A layer-free combination of several inputs.
+    Merge(Merge),
+    /// Another node's layer (same weights) applied to this node's inputs.
+    Share(String),
+}
+
+/// One node of a graph: a name, its inputs and what it computes. In JSON the op's fields sit
+/// beside `name`, `inputs` and `share`, as a Keras layer's config sits beside its name.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "Value", into = "Value")]
+pub struct NodeConfig {
+    /// Unique name; the prefix of the node's tensors in checkpoints.
+    pub name: String,
+    /// Names of the inputs or nodes feeding it (empty: the node before it).
+    pub inputs: Vec<String>,
+    /// What it computes.
+    pub op: NodeOp,
+}
+
+impl TryFrom<Value> for NodeConfig {
+    type Error = String;
+
+    fn try_from(value: Value) -> std::result::Result<Self, String> {
+        let Value::Object(mut fields) = value else {
+            return Err("a node must be a JSON object".into());
+        };
+        let name = match fields.remove("name") {
+            Some(Value::String(s)) => s,
+            Some(_) => return Err("a node's `name` must be a string".into()),
+            None => return Err("a node needs a `name`".into()),
+        };
+        let at = |e: String| format!("node `{name}`: {e}");
+        let inputs = match fields.remove("inputs") {
+            None => Vec::new(),
+            Some(Value::String(s)) => vec![s],
+            Some(v) => serde_json::from_value(v).map_err(|e| at(format!("`inputs`: {e}")))?,
+        };
+        let op = if let Some(shared) = fields.remove("share") {
+            let Value::String(shared) = shared else {
+                return Err(at("`share` must name a node".into()));
+            };
+            if let Some(extra) = fields.keys().next() {
+                return Err(at(format!(
+                    "a node that shares `{shared}`'s layer takes no settings of its own (found `{extra}`)"
+                )));
+            }
+            NodeOp::Share(shared)
+        } else {
+            let kind = fields.get("type").and_then(Value::as_str).unwrap_or_default();
+            match Merge::from_type(kind, inputs.len()) {
+                Some(merge) if fields.len() == 1 => NodeOp::Merge(merge),
+                Some(_) => return Err(at(format!("`{kind}` takes no settings besides `inputs`"))),
+                None => NodeOp::Layer(serde_json::from_value(Value::Object(fields)).map_err(|e| at(e.to_string()))?),
+            }
+        };
+        Ok(NodeConfig { name, inputs, op })
+    }
+}
+
+impl From<NodeConfig> for Value {
+    fn from(node: NodeConfig) -> Value {
+        let mut fields = Map::new();
+        fields.insert("name".into(), Value::String(node.name));
+        if !node.inputs.is_empty() {
+            fields.insert("inputs".into(), node.inputs.into_iter().map(Value::String).collect());
+        }
+        match node.op {
+            NodeOp::Share(other) => {
+                fields.insert("share".into(), Value::String(other));
+            }
+            NodeOp::Merge(m) => {
+                fields.insert("type".into(), Value::String(m.kind().into()));
+            }
+            NodeOp::Layer(layer) => {
+                if let Ok(Value::Object(layer_fields)) = serde_json::to_value(layer) {
+                    fields.extend(layer_fields);
+                }
+            }
+        }
+        Value::Object(fields)
+    }
+}
+
 /// Declares [`LayerConfig`], the serde tag users write, from the list of layer types and their
 /// settings; every method is one line of delegation to the layer's own [`LayerSpec`], so a
 /// layer is its own file plus one line here, and no match can miss it.
@@ -94,6 +202,13 @@ macro_rules! layer_types {
             pub fn parameter_count(&self, input: Shape) -> u64 {
                 match self {
                     $(LayerConfig::$variant(c) => c.parameter_count(input),)*
+                }
+            }
+
+            /// How a model summary names the layer.
+            pub fn summary_kind(&self) -> String {
+                match self {
+                    $(LayerConfig::$variant(c) => c.summary_kind(),)*
                 }
             }
 
@@ -175,38 +290,6 @@ layer_types! {
     TimeDistributed(TimeDistributedConfig),
 }
 
-impl ModelConfig {
-    /// Parses a config from JSON text, naming what is wrong.
-    pub fn from_json(text: &str) -> Result<Self> {
-        let config: ModelConfig = serde_json::from_str(text).map_err(|e| NnError::Config(e.to_string()))?;
-        Plan::new(&config)?;
-        Ok(config)
-    }
-
-    /// The shape of the model's only input, checking the whole config.
-    pub fn input_shape(&self) -> Result<Shape> {
-        match Plan::new(self)?.inputs.as_slice() {
-            [(_, one)] => Ok(*one),
-            many => Err(NnError::Config(format!(
-                "the model has {} inputs where one is needed",
-                many.len()
-            ))),
-        }
-    }
-
-    /// The shape of the model's only output, checking the whole config.
-    pub fn output_shape(&self) -> Result<Shape> {
-        let plan = Plan::new(self)?;
-        match plan.output_shapes().as_slice() {
-            [one] => Ok(*one),
-            many => Err(NnError::Config(format!(
-                "the model has {} outputs where one is needed",
-                many.len()
-            ))),
-        }
-    }
-}
-
 impl LayerConfig {
     /// The config's `type` string (a `time_distributed` layer's is its inner layer's).
     pub fn kind(&self) -> &'static str {
@@ -228,6 +311,7 @@ impl LayerConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::graph::Plan;
 
     #[test]
     fn parses_the_documented_example() {

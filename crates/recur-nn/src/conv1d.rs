@@ -4,9 +4,10 @@
 //! padded at its own end: `same` and `causal` padding, and output lengths, are computed per
 //! sequence. `same` with strides > 1 pads like TensorFlow (the odd zero goes on the right).
 
+use crate::activation::affine_forward;
 use crate::activation::Activation;
 use crate::init;
-use crate::layer::{add_column_sums, affine_forward, Ctx, Layer, Param, Tape};
+use crate::layer::{add_column_sums, Ctx, Layer, Param, Tape};
 use crate::spec::{at_most_width, needs_time, positive, LayerSpec};
 use recur_core::{matmul, Float, Rng, Seq, Shape, Transpose};
 use serde::{Deserialize, Serialize};

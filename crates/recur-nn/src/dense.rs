@@ -1,9 +1,10 @@
 //! Dense (PyTorch `Linear`): `y = act(x·Wᵀ + b)`, applied to every real step of a sequence or
 //! to each vector. Weight layout `[out, in]` as in PyTorch.
 
+use crate::activation::affine_forward;
 use crate::activation::Activation;
 use crate::init;
-use crate::layer::{add_column_sums, affine_forward, no_input_grad, Ctx, Layer, Param, Tape};
+use crate::layer::{add_column_sums, no_input_grad, Ctx, Layer, Param, Tape};
 use crate::spec::{positive, LayerSpec};
 use recur_core::{matmul, Float, Rng, Seq, Shape, Transpose};
 use serde::{Deserialize, Serialize};

@@ -19,121 +19,12 @@
 //! with the same attribute names loads the weights with `strict=True`. A stack of `layers`
 //! compiles to nodes named `layers.{i}`, exactly the names of a `torch.nn.ModuleList`.
 
-use crate::config::{LayerConfig, ModelConfig};
+use crate::config::{LayerConfig, ModelConfig, NodeOp};
 use crate::error::{NnError, Result};
 use crate::merge::Merge;
+use crate::spec::{describe, MAX_WIDTH};
 use recur_core::{Frame, Shape};
-use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
 use std::collections::HashMap;
-
-/// One input of a graph model.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct InputConfig {
-    /// Name that nodes refer to.
-    pub name: String,
-    /// Features per step (or per vector).
-    pub size: usize,
-    /// False for one vector per sequence (static features) instead of a sequence.
-    #[serde(default = "yes", skip_serializing_if = "is_true")]
-    pub sequential: bool,
-}
-
-fn yes() -> bool {
-    true
-}
-fn is_true(v: &bool) -> bool {
-    *v
-}
-
-/// What a node computes.
-#[derive(Clone, Debug, PartialEq)]
-pub enum NodeOp {
-    /// A layer with its own weights.
-    Layer(LayerConfig),
-    /// A layer-free combination of several inputs.
-    Merge(Merge),
-    /// Another node's layer (same weights) applied to this node's inputs.
-    Share(String),
-}
-
-/// One node of a graph: a name, its inputs and what it computes. In JSON the op's fields sit
-/// beside `name`, `inputs` and `share`, as a Keras layer's config sits beside its name.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(try_from = "Value", into = "Value")]
-pub struct NodeConfig {
-    /// Unique name; the prefix of the node's tensors in checkpoints.
-    pub name: String,
-    /// Names of the inputs or nodes feeding it (empty: the node before it).
-    pub inputs: Vec<String>,
-    /// What it computes.
-    pub op: NodeOp,
-}
-
-impl TryFrom<Value> for NodeConfig {
-    type Error = String;
-
-    fn try_from(value: Value) -> std::result::Result<Self, String> {
-        let Value::Object(mut fields) = value else {
-            return Err("a node must be a JSON object".into());
-        };
-        let name = match fields.remove("name") {
-            Some(Value::String(s)) => s,
-            Some(_) => return Err("a node's `name` must be a string".into()),
-            None => return Err("a node needs a `name`".into()),
-        };
-        let at = |e: String| format!("node `{name}`: {e}");
-        let inputs = match fields.remove("inputs") {
-            None => Vec::new(),
-            Some(Value::String(s)) => vec![s],
-            Some(v) => serde_json::from_value(v).map_err(|e| at(format!("`inputs`: {e}")))?,
-        };
-        let op = if let Some(shared) = fields.remove("share") {
-            let Value::String(shared) = shared else {
-                return Err(at("`share` must name a node".into()));
-            };
-            if let Some(extra) = fields.keys().next() {
-                return Err(at(format!(
-                    "a node that shares `{shared}`'s layer takes no settings of its own (found `{extra}`)"
-                )));
-            }
-            NodeOp::Share(shared)
-        } else {
-            let kind = fields.get("type").and_then(Value::as_str).unwrap_or_default();
-            match Merge::from_type(kind, inputs.len()) {
-                Some(merge) if fields.len() == 1 => NodeOp::Merge(merge),
-                Some(_) => return Err(at(format!("`{kind}` takes no settings besides `inputs`"))),
-                None => NodeOp::Layer(serde_json::from_value(Value::Object(fields)).map_err(|e| at(e.to_string()))?),
-            }
-        };
-        Ok(NodeConfig { name, inputs, op })
-    }
-}
-
-impl From<NodeConfig> for Value {
-    fn from(node: NodeConfig) -> Value {
-        let mut fields = Map::new();
-        fields.insert("name".into(), Value::String(node.name));
-        if !node.inputs.is_empty() {
-            fields.insert("inputs".into(), node.inputs.into_iter().map(Value::String).collect());
-        }
-        match node.op {
-            NodeOp::Share(other) => {
-                fields.insert("share".into(), Value::String(other));
-            }
-            NodeOp::Merge(m) => {
-                fields.insert("type".into(), Value::String(m.kind().into()));
-            }
-            NodeOp::Layer(layer) => {
-                if let Ok(Value::Object(layer_fields)) = serde_json::to_value(layer) {
-                    fields.extend(layer_fields);
-                }
-            }
-        }
-        Value::Object(fields)
-    }
-}
 
 /// Where a node's input comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -194,10 +85,6 @@ pub struct Plan {
     /// The nodes whose values the model returns.
     pub outputs: Vec<usize>,
 }
-
-/// The largest width any layer may have: far beyond any real sequence model, and small enough
-/// that sizes multiplied together cannot overflow.
-pub const MAX_WIDTH: usize = 1 << 20;
 
 /// The most scalars a model may hold: 1 GB of f32 weights. Training keeps several copies
 /// (gradients, optimiser moments, one replica per core), so this is what fits in memory.
@@ -497,19 +384,6 @@ fn check_width(what: &str, width: usize) -> Result<()> {
     Ok(())
 }
 
-/// `(batch, time, f)` or `(batch, f)`; frames as `(batch, time, height, width, channels)`.
-pub fn describe(shape: Shape) -> String {
-    let step = match shape.frame {
-        Some(f) => format!("{}, {}, {}", f.height, f.width, f.channels),
-        None => shape.features.to_string(),
-    };
-    if shape.sequential {
-        format!("(batch, time, {step})")
-    } else {
-        format!("(batch, {step})")
-    }
-}
-
 /// Names are dotted paths of letters, digits and underscores, as PyTorch module paths are.
 fn check_name(name: &str) -> std::result::Result<(), String> {
     let ok = !name.is_empty()
@@ -564,6 +438,39 @@ fn topological_order(config: &ModelConfig, wires: &[Vec<&str>], index: &HashMap<
         )));
     }
     Ok(order)
+}
+
+// Checking a config is planning it, so these live beside the planner.
+impl ModelConfig {
+    /// Parses a config from JSON text, naming what is wrong.
+    pub fn from_json(text: &str) -> Result<Self> {
+        let config: ModelConfig = serde_json::from_str(text).map_err(|e| NnError::Config(e.to_string()))?;
+        Plan::new(&config)?;
+        Ok(config)
+    }
+
+    /// The shape of the model's only input, checking the whole config.
+    pub fn input_shape(&self) -> Result<Shape> {
+        match Plan::new(self)?.inputs.as_slice() {
+            [(_, one)] => Ok(*one),
+            many => Err(NnError::Config(format!(
+                "the model has {} inputs where one is needed",
+                many.len()
+            ))),
+        }
+    }
+
+    /// The shape of the model's only output, checking the whole config.
+    pub fn output_shape(&self) -> Result<Shape> {
+        let plan = Plan::new(self)?;
+        match plan.output_shapes().as_slice() {
+            [one] => Ok(*one),
+            many => Err(NnError::Config(format!(
+                "the model has {} outputs where one is needed",
+                many.len()
+            ))),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,6 +1,5 @@
 //! The [`Layer`] trait every layer implements, and [`Param`], a named tensor with its gradient.
 
-use crate::activation::Activation;
 use recur_core::math::dispatch;
 use recur_core::{matmul, Float, Rng, Seq, Shape, Transpose};
 use std::any::Any;
@@ -237,26 +236,6 @@ pub fn transpose<T: Copy>(rows: usize, cols: usize, src: &[T], ld: usize, dst: &
             }
         }
     }
-}
-
-/// `y = act(x·Wᵀ + b)` over `rows` rows (dense, and conv1d after im2col). Returns `y` and, when
-/// backward will need it, the pre-activation `z` (empty otherwise).
-pub fn affine_forward<T: Float>(
-    x: &[T],
-    weight: &[T],
-    bias: &[T],
-    activation: Activation,
-    keep_pre_activation: bool,
-) -> (Vec<T>, Vec<T>) {
-    let (n_out, n_in) = (bias.len(), weight.len() / bias.len().max(1));
-    let mut y = linear(x, n_in.max(1), weight, n_out, Some(bias));
-    let z = if keep_pre_activation && activation.needs_input() {
-        y.clone()
-    } else {
-        Vec::new()
-    };
-    activation.apply(&mut y);
-    (y, z)
 }
 
 /// `x·Wᵀ (+ b)` over every row of `x` (`[rows, n_in]`), `W` as PyTorch stores it (`[n_out,

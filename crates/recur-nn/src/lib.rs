@@ -30,6 +30,7 @@ pub mod recurrent;
 pub mod repeat_vector;
 pub mod spec;
 pub mod time_distributed;
+pub mod written;
 
 #[cfg(test)]
 mod gradcheck;
@@ -37,7 +38,7 @@ mod gradcheck;
 pub use activation::{Activation, ActivationConfig, ActivationLayer};
 pub use attention::{Attention, AttentionKind, MemoryGrad, PreparedMemory};
 pub use batch_norm::{BatchNorm, BatchNormConfig};
-pub use config::{LayerConfig, ModelConfig};
+pub use config::{InputConfig, LayerConfig, ModelConfig, NodeConfig, NodeOp};
 pub use conv1d::{Conv1d, Conv1dConfig, ConvGeometry, Padding};
 pub use conv2d::{Conv2d, Conv2dConfig, Padding2d, Size2, Window2d};
 pub use dense::{Dense, DenseConfig};
@@ -45,7 +46,7 @@ pub use dropout::{Dropout, DropoutConfig};
 pub use embedding::{Embedding, EmbeddingConfig};
 pub use error::{NnError, Result};
 pub use gated::{GatedActivation, GatedActivationConfig};
-pub use graph::{InputConfig, NodeConfig, NodeOp, Plan};
+pub use graph::Plan;
 pub use layer::{CloneLayer, Ctx, Layer, Param, Tape};
 pub use layer_norm::{LayerNorm, LayerNormConfig};
 pub use merge::Merge;

@@ -68,8 +68,8 @@ impl Merge {
             return Err(format!(
                 "{} cannot merge a sequence with one vector per sequence ({} and {})",
                 self.kind(),
-                crate::graph::describe(first),
-                crate::graph::describe(*other)
+                crate::spec::describe(first),
+                crate::spec::describe(*other)
             ));
         }
         if self == Merge::Concatenate {

@@ -122,7 +122,7 @@ impl MiniRocketOptions {
         }
         // Beyond these a layer's buffers (a sequence padded by half the largest dilation's
         // span on each side, the output row) would not fit in memory.
-        let most = crate::graph::MAX_WIDTH;
+        let most = crate::spec::MAX_WIDTH;
         if self.length > most {
             return Err(format!(
                 "length {} is more steps than recur allows ({most})",

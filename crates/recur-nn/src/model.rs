@@ -8,9 +8,10 @@
 
 use crate::config::ModelConfig;
 use crate::error::{NnError, Result};
-use crate::graph::{describe, Plan, Source, Step};
+use crate::graph::{Plan, Source, Step};
 use crate::layer::{Ctx, Layer, Param, Tape};
 use crate::merge::MergeTape;
+use crate::spec::describe;
 use recur_core::{Float, Rng, Seq, Shape};
 
 /// A model: its config, its compiled plan and its layers.
@@ -389,9 +390,7 @@ impl<T: Float> Model<T> {
             let mut kind = node.kind.clone();
             let n = match node.step {
                 Step::Layer(l) => {
-                    if bidirectional(&plan.layers[l].config) {
-                        kind = format!("bidirectional({kind})");
-                    }
+                    kind = plan.layers[l].config.summary_kind();
                     if plan.layers[l].prefix != node.name {
                         kind = format!("{kind} = {}", plan.layers[l].prefix);
                     }
@@ -440,16 +439,6 @@ impl<T: Float> Model<T> {
             all - self.trainable_count()
         ));
         out
-    }
-}
-
-fn bidirectional(layer: &crate::config::LayerConfig) -> bool {
-    use crate::config::LayerConfig::{Gru, Lstm, SimpleRnn};
-    match layer {
-        Lstm(o) => o.bidirectional,
-        Gru(o) => o.bidirectional,
-        SimpleRnn(o) => o.bidirectional,
-        _ => false,
     }
 }
 

@@ -32,6 +32,23 @@ pub fn member_dir(model: &Path, k: usize) -> std::path::PathBuf {
     }
 }
 
+/// What [`write_atomic`] puts in place of a file's last extension, before its process id, while
+/// it writes (`model.safetensors` is written as `model.tmp-1234`).
+const TEMPORARY: &str = "tmp-";
+
+/// Whether `name` is `file` or the temporary a [`write_atomic`] of `file` (by any process)
+/// left behind when it was interrupted.
+pub fn is_written_name(name: &str, file: &str) -> bool {
+    let stem = Path::new(file).with_extension("");
+    let Some(stem) = stem.to_str() else { return false };
+    let temporary = name
+        .strip_prefix(stem)
+        .and_then(|rest| rest.strip_prefix('.'))
+        .and_then(|rest| rest.strip_prefix(TEMPORARY))
+        .is_some_and(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()));
+    name == file || temporary
+}
+
 /// Metadata key of the config the weights were saved with.
 const CONFIG_METADATA: &str = "recur_config";
 
@@ -41,7 +58,7 @@ const INTEGER_BUFFER: &str = "num_batches_tracked";
 /// Writes `bytes` to `path` via a temporary file and a rename, so a reader never sees half a file.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
-    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+    let tmp = path.with_extension(format!("{TEMPORARY}{}", std::process::id()));
     let written = std::fs::File::create(&tmp)
         .and_then(|mut f| f.write_all(bytes).and_then(|_| f.sync_all()))
         .map_err(NnError::io(&tmp))

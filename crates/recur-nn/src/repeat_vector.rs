@@ -20,11 +20,11 @@ impl LayerSpec for RepeatVectorConfig {
     }
     fn output_shape(&self, input: Shape) -> Result<Shape, String> {
         positive("n", self.n)?;
-        if self.n > crate::graph::MAX_WIDTH {
+        if self.n > crate::spec::MAX_WIDTH {
             return Err(format!(
                 "n {} is more steps than recur repeats ({})",
                 self.n,
-                crate::graph::MAX_WIDTH
+                crate::spec::MAX_WIDTH
             ));
         }
         if input.sequential {

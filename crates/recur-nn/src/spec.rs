@@ -15,7 +15,7 @@ pub trait LayerSpec {
     fn output_shape(&self, input: Shape) -> Result<Shape, String>;
 
     /// Scalars the layer will hold (weights and buffers) for this input, known before it is
-    /// built; widths are bounded by [`crate::graph::MAX_WIDTH`], so only factors that are not
+    /// built; widths are bounded by [`crate::spec::MAX_WIDTH`], so only factors that are not
     /// widths need saturating products.
     fn parameter_count(&self, input: Shape) -> u64;
 
@@ -27,6 +27,12 @@ pub trait LayerSpec {
     /// whose initialiser is expensive (orthogonal matrices) build zeros instead.
     fn build_for_loading<T: Float>(&self, input: Shape) -> Box<dyn Layer<T>> {
         self.build(input, &mut Rng::new(0))
+    }
+
+    /// How a model summary names the layer: its kind, wrapped as a bidirectional recurrent
+    /// layer's is (`bidirectional(lstm)`).
+    fn summary_kind(&self) -> String {
+        self.kind().to_string()
     }
 
     /// True for a layer that takes image frames (`Shape::frame`); every other layer refuses
@@ -69,10 +75,10 @@ pub fn needs_time(input: Shape) -> Result<(), String> {
     }
 }
 
-/// `Err` naming a size beyond [`crate::graph::MAX_WIDTH`] (a span that would overflow or run
+/// `Err` naming a size beyond [`crate::spec::MAX_WIDTH`] (a span that would overflow or run
 /// for hours).
 pub fn at_most_width(name: &str, v: usize) -> Result<(), String> {
-    let most = crate::graph::MAX_WIDTH;
+    let most = crate::spec::MAX_WIDTH;
     if v > most {
         Err(format!("{name} {v} is more than recur allows ({most})"))
     } else {
@@ -111,3 +117,20 @@ macro_rules! settingless_layer {
     };
 }
 pub(crate) use settingless_layer;
+
+/// The largest width any layer may have: far beyond any real sequence model, and small enough
+/// that sizes multiplied together cannot overflow.
+pub const MAX_WIDTH: usize = 1 << 20;
+
+/// `(batch, time, f)` or `(batch, f)`; frames as `(batch, time, height, width, channels)`.
+pub fn describe(shape: Shape) -> String {
+    let step = match shape.frame {
+        Some(f) => format!("{}, {}, {}", f.height, f.width, f.channels),
+        None => shape.features.to_string(),
+    };
+    if shape.sequential {
+        format!("(batch, time, {step})")
+    } else {
+        format!("(batch, {step})")
+    }
+}

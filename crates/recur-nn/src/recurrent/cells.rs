@@ -24,6 +24,63 @@ fn blocks_mut<T, const N: usize>(row: &mut [T], h: usize) -> [&mut [T]; N] {
     })
 }
 
+/// What one step reads: its rows of the input and recurrent projections (`hw`: cells that
+/// fuse them leave it empty) and the state before the step (`c_prev`: empty without a memory
+/// cell).
+#[derive(Clone, Copy)]
+pub struct StepIn<'a, T> {
+    /// Input projection with biases, `[gates·h]`.
+    pub xw: &'a [T],
+    /// Recurrent projection, `[gates·h]` (unfused cells).
+    pub hw: &'a [T],
+    /// `h` before the step.
+    pub h_prev: &'a [T],
+    /// `c` before the step.
+    pub c_prev: &'a [T],
+}
+
+/// What one step writes.
+pub struct StepOut<'a, T> {
+    /// The activated gates, kept for backward.
+    pub gates: &'a mut [T],
+    /// `h` after the step.
+    pub h: &'a mut [T],
+    /// `c` after the step (empty without a memory cell).
+    pub c: &'a mut [T],
+}
+
+/// What one step backward reads: what forward kept, and the gradients reaching the state it
+/// wrote.
+#[derive(Clone, Copy)]
+pub struct StepBack<'a, T> {
+    /// The activated gates.
+    pub gates: &'a [T],
+    /// The recurrent projection (unfused cells).
+    pub hw: &'a [T],
+    /// `h` before the step.
+    pub h_prev: &'a [T],
+    /// `c` before the step.
+    pub c_prev: &'a [T],
+    /// `c` after the step.
+    pub c_out: &'a [T],
+    /// Gradient reaching `h` after the step.
+    pub dh: &'a [T],
+    /// Gradient reaching `c` after the step.
+    pub dc: &'a [T],
+}
+
+/// What one step backward writes.
+pub struct StepGrads<'a, T> {
+    /// Gradient of the pre-activations as the input projection sees them.
+    pub dxw: &'a mut [T],
+    /// … as the recurrent projection sees them (unfused cells).
+    pub dhw: &'a mut [T],
+    /// Gradient of `h` before the step through paths other than the recurrent projection.
+    pub dh_prev: &'a mut [T],
+    /// Gradient of `c` before the step.
+    pub dc_prev: &'a mut [T],
+}
+
 /// The gate math of one recurrent cell type.
 pub trait Cell: Clone + Send + Sync + 'static {
     /// Type name in configs.
@@ -40,38 +97,15 @@ pub trait Cell: Clone + Send + Sync + 'static {
     /// to `dxw`. GRU's reset gate scales part of the recurrent projection, so it keeps them apart.
     const FUSED_PROJECTIONS: bool;
 
-    /// One step forward: writes the activated gates (kept for backward), `h` and `c`.
-    #[allow(clippy::too_many_arguments)]
-    fn forward<T: Float>(
-        h: usize,
-        xw: &[T],
-        hw: &[T],
-        h_prev: &[T],
-        c_prev: &[T],
-        gates: &mut [T],
-        h_out: &mut [T],
-        c_out: &mut [T],
-    );
+    /// One step forward of `h` units: writes the activated gates (kept for backward), `h`
+    /// and `c`.
+    fn forward<T: Float>(h: usize, x: StepIn<T>, out: StepOut<T>);
 
     /// One step backward. Given the gradient reaching `h_out` (`dh`) and `c_out` (`dc`),
     /// writes the gradients of the pre-activations as seen by the input projection (`dxw`) and
     /// by the recurrent projection (`dhw`; fused cells leave it alone, it equals `dxw`), of
     /// `h_prev` through paths other than the recurrent projection (`dh_prev`), and of `c_prev`.
-    #[allow(clippy::too_many_arguments)]
-    fn backward<T: Float>(
-        h: usize,
-        gates: &[T],
-        hw: &[T],
-        h_prev: &[T],
-        c_prev: &[T],
-        c_out: &[T],
-        dh: &[T],
-        dc: &[T],
-        dxw: &mut [T],
-        dhw: &mut [T],
-        dh_prev: &mut [T],
-        dc_prev: &mut [T],
-    );
+    fn backward<T: Float>(h: usize, back: StepBack<T>, grads: StepGrads<T>);
 }
 
 /// LSTM, gate order i, f, g, o (PyTorch's): c' = f∘c + i∘g, h' = o∘tanh(c').
@@ -86,16 +120,13 @@ impl Cell for LstmCell {
     const FUSED_PROJECTIONS: bool = true;
 
     #[inline(always)]
-    fn forward<T: Float>(
-        h: usize,
-        xw: &[T],
-        _hw: &[T],
-        _h_prev: &[T],
-        c_prev: &[T],
-        gates: &mut [T],
-        h_out: &mut [T],
-        c_out: &mut [T],
-    ) {
+    fn forward<T: Float>(h: usize, x: StepIn<T>, out: StepOut<T>) {
+        let StepIn { xw, c_prev, .. } = x;
+        let StepOut {
+            gates,
+            h: h_out,
+            c: c_out,
+        } = out;
         let [xi, xf, xg, xo] = blocks(xw, h);
         let [gi, gf, gg, go] = blocks_mut(gates, h);
         let (c_prev, h_out, c_out) = (&c_prev[..h], &mut h_out[..h], &mut c_out[..h]);
@@ -112,20 +143,18 @@ impl Cell for LstmCell {
     }
 
     #[inline(always)]
-    fn backward<T: Float>(
-        h: usize,
-        gates: &[T],
-        _hw: &[T],
-        _h_prev: &[T],
-        c_prev: &[T],
-        c_out: &[T],
-        dh: &[T],
-        dc: &[T],
-        dxw: &mut [T],
-        _dhw: &mut [T],
-        dh_prev: &mut [T],
-        dc_prev: &mut [T],
-    ) {
+    fn backward<T: Float>(h: usize, back: StepBack<T>, grads: StepGrads<T>) {
+        let StepBack {
+            gates,
+            c_prev,
+            c_out,
+            dh,
+            dc,
+            ..
+        } = back;
+        let StepGrads {
+            dxw, dh_prev, dc_prev, ..
+        } = grads;
         let [gi, gf, gg, go] = blocks(gates, h);
         let [xi, xf, xg, xo] = blocks_mut(dxw, h);
         let (c_prev, c_out, dh, dc) = (&c_prev[..h], &c_out[..h], &dh[..h], &dc[..h]);
@@ -158,16 +187,9 @@ impl Cell for GruCell {
     const FUSED_PROJECTIONS: bool = false;
 
     #[inline(always)]
-    fn forward<T: Float>(
-        h: usize,
-        xw: &[T],
-        hw: &[T],
-        h_prev: &[T],
-        _c_prev: &[T],
-        gates: &mut [T],
-        h_out: &mut [T],
-        _c_out: &mut [T],
-    ) {
+    fn forward<T: Float>(h: usize, x: StepIn<T>, out: StepOut<T>) {
+        let StepIn { xw, hw, h_prev, .. } = x;
+        let StepOut { gates, h: h_out, .. } = out;
         let [xr, xz, xn] = blocks(xw, h);
         let [hr, hz, hn] = blocks(hw, h);
         let [gr, gz, gn] = blocks_mut(gates, h);
@@ -182,20 +204,11 @@ impl Cell for GruCell {
     }
 
     #[inline(always)]
-    fn backward<T: Float>(
-        h: usize,
-        gates: &[T],
-        hw: &[T],
-        h_prev: &[T],
-        _c_prev: &[T],
-        _c_out: &[T],
-        dh: &[T],
-        _dc: &[T],
-        dxw: &mut [T],
-        dhw: &mut [T],
-        dh_prev: &mut [T],
-        _dc_prev: &mut [T],
-    ) {
+    fn backward<T: Float>(h: usize, back: StepBack<T>, grads: StepGrads<T>) {
+        let StepBack {
+            gates, hw, h_prev, dh, ..
+        } = back;
+        let StepGrads { dxw, dhw, dh_prev, .. } = grads;
         let [gr, gz, gn] = blocks(gates, h);
         let [_, _, hn] = blocks(hw, h);
         let [xr, xz, xn] = blocks_mut(dxw, h);
@@ -225,17 +238,8 @@ impl Cell for SimpleRnnCell {
     const FUSED_PROJECTIONS: bool = true;
 
     #[inline(always)]
-    fn forward<T: Float>(
-        h: usize,
-        xw: &[T],
-        _hw: &[T],
-        _h_prev: &[T],
-        _c_prev: &[T],
-        gates: &mut [T],
-        h_out: &mut [T],
-        _c_out: &mut [T],
-    ) {
-        let (xw, gates, h_out) = (&xw[..h], &mut gates[..h], &mut h_out[..h]);
+    fn forward<T: Float>(h: usize, x: StepIn<T>, out: StepOut<T>) {
+        let (xw, gates, h_out) = (&x.xw[..h], &mut out.gates[..h], &mut out.h[..h]);
         for j in 0..h {
             let a = xw[j].tanh();
             gates[j] = a;
@@ -244,21 +248,9 @@ impl Cell for SimpleRnnCell {
     }
 
     #[inline(always)]
-    fn backward<T: Float>(
-        h: usize,
-        gates: &[T],
-        _hw: &[T],
-        _h_prev: &[T],
-        _c_prev: &[T],
-        _c_out: &[T],
-        dh: &[T],
-        _dc: &[T],
-        dxw: &mut [T],
-        _dhw: &mut [T],
-        dh_prev: &mut [T],
-        _dc_prev: &mut [T],
-    ) {
-        let (gates, dh, dxw, dh_prev) = (&gates[..h], &dh[..h], &mut dxw[..h], &mut dh_prev[..h]);
+    fn backward<T: Float>(h: usize, back: StepBack<T>, grads: StepGrads<T>) {
+        let (gates, dh) = (&back.gates[..h], &back.dh[..h]);
+        let (dxw, dh_prev) = (&mut grads.dxw[..h], &mut grads.dh_prev[..h]);
         for j in 0..h {
             let d = dh[j] * (T::ONE - gates[j] * gates[j]);
             dxw[j] = d;

@@ -6,7 +6,7 @@
 //! state, and after the loop the weight gradients are two large GEMMs over all steps.
 //! Padded steps carry the state through unchanged and pass gradients straight back.
 
-use super::cells::Cell;
+use super::cells::{Cell, StepBack, StepGrads, StepIn, StepOut};
 use crate::layer::{add_column_sums, bias_rows, transpose, Param};
 use recur_core::math::dispatch;
 use recur_core::{matmul, Float, Transpose};
@@ -190,7 +190,18 @@ impl<T: Float> Direction<T> {
                                 (&[][..], &mut [][..])
                             };
                             let xw_row = &xw[(b * time + t) * gh..(b * time + t + 1) * gh];
-                            C::forward(h, xw_row, hw_row, sh, cp, &mut gates[r..r + gh], &mut out[s..s + h], co);
+                            let x = StepIn {
+                                xw: xw_row,
+                                hw: hw_row,
+                                h_prev: sh,
+                                c_prev: cp,
+                            };
+                            let written = StepOut {
+                                gates: &mut gates[r..r + gh],
+                                h: &mut out[s..s + h],
+                                c: co,
+                            };
+                            C::forward(h, x, written);
                             sh.copy_from_slice(&out[s..s + h]);
                             if C::HAS_CELL_STATE {
                                 state_c[b * h..(b + 1) * h].copy_from_slice(&c_out[c_at..c_at + h]);
@@ -269,20 +280,22 @@ impl<T: Float> Direction<T> {
                             } else {
                                 (&cache.hw[r..r + gh], &mut dhw[r..r + gh])
                             };
-                            C::backward(
-                                h,
-                                &cache.gates[r..r + gh],
+                            let back = StepBack {
+                                gates: &cache.gates[r..r + gh],
                                 hw,
-                                &cache.h_prev[s..s + h],
-                                cp,
-                                co,
-                                &dh_step,
+                                h_prev: &cache.h_prev[s..s + h],
+                                c_prev: cp,
+                                c_out: co,
+                                dh: &dh_step,
                                 dc,
-                                &mut dxw[r..r + gh],
-                                dhw_row,
-                                carry,
-                                &mut dc_prev,
-                            );
+                            };
+                            let grads = StepGrads {
+                                dxw: &mut dxw[r..r + gh],
+                                dhw: dhw_row,
+                                dh_prev: carry,
+                                dc_prev: &mut dc_prev,
+                            };
+                            C::backward(h, back, grads);
                             if C::HAS_CELL_STATE {
                                 dc_carry[b * h..(b + 1) * h].copy_from_slice(&dc_prev[..h]);
                             }

@@ -9,7 +9,7 @@ mod cells;
 mod direction;
 mod step;
 
-pub use cells::{Cell, GruCell, LstmCell, SimpleRnnCell};
+pub use cells::{Cell, GruCell, LstmCell, SimpleRnnCell, StepBack, StepGrads, StepIn, StepOut};
 use direction::{Direction, DirectionInput, DirectionTape};
 pub use step::{StepGradients, StepTape, StepWeights, Stepping};
 
@@ -40,6 +40,12 @@ macro_rules! recurrent_config {
         impl LayerSpec for $name {
             fn kind(&self) -> &'static str {
                 <$cell>::KIND
+            }
+            fn summary_kind(&self) -> String {
+                match self.bidirectional {
+                    true => format!("bidirectional({})", <$cell>::KIND),
+                    false => <$cell>::KIND.to_string(),
+                }
             }
             fn output_shape(&self, input: Shape) -> Result<Shape, String> {
                 self.0.output_shape(input)

@@ -1,10 +1,10 @@
 //! One step at a time, as a decoder or a beam search runs a recurrent layer (Candle's
 //! `RNN::step`): state in, state out, the weights laid out once in [`StepWeights`] rather
-//! than on every call. [`Recurrent::step_train`] and [`Recurrent::step_backward_deferred`] are the
+//! than on every call. [`Stepping::step_train`] and [`Stepping::step_backward_deferred`] are the
 //! same step for training a decoder whose next input depends on its last output (input feeding),
 //! which the fused whole-sequence loop cannot run.
 
-use super::cells::Cell;
+use super::cells::{Cell, StepBack, StepGrads, StepIn, StepOut};
 use super::{Recurrent, RnnState};
 use crate::layer::{add_column_sums, bias_rows, transpose, Layer};
 use recur_core::math::dispatch;
@@ -13,7 +13,7 @@ use recur_core::{matmul, Float, Transpose};
 /// A unidirectional layer's weights prepared for stepping. The first `ahead` input features
 /// may be known for every step before the first (a decoder's embeddings under teacher
 /// forcing): their product with `W_ih` is then taken for all steps at once
-/// ([`Recurrent::project_ahead`]) and a step only multiplies the rest of its input and its
+/// ([`Stepping::project_ahead`]) and a step only multiplies the rest of its input and its
 /// state, in one product, by `[W_ih[:, ahead..] | W_hh]ᵀ`, laid out `[rest + units,
 /// gates·units]` here so that the per-step product reads it in place.
 pub struct StepWeights<T> {
@@ -24,10 +24,169 @@ pub struct StepWeights<T> {
 }
 
 impl<T: Float, C: Cell> Recurrent<T, C> {
-    /// Lays the weights out for [`Recurrent::step`], the first `ahead` input features to be
-    /// projected by [`Recurrent::project_ahead`] (0: none); a bidirectional layer cannot step
+    /// The next state, the activated gates and (cells that keep them apart) the recurrent
+    /// projection. Cells that fuse their projections take the rest of the input and the state
+    /// through one product, `[x | h]·[W_ih[:, ahead..] | W_hh]ᵀ`.
+    fn step_inner(
+        &self,
+        weights: &StepWeights<T>,
+        xw: &mut [T],
+        x: &[T],
+        state: &RnnState<T>,
+    ) -> (RnnState<T>, Vec<T>, Vec<T>) {
+        let (h, n_in) = (self.options.units, self.input.features);
+        let gh = C::GATES * h;
+        let batch = state.h.len() / h.max(1);
+        let rest = n_in - weights.ahead;
+        assert_eq!(xw.len(), batch * gh, "one projected row per state row");
+        assert_eq!(x.len(), batch * rest, "the step input is the part not projected ahead");
+        // Each product adds `rows × k` inputs times `k` rows of the laid-out weights to `out`.
+        let product = |a: &[T], k: usize, w: &[T], out: &mut [T]| {
+            matmul(batch, gh, k, a, k, Transpose::No, w, gh, Transpose::No, out, gh, true)
+        };
+        let hw = if C::FUSED_PROJECTIONS {
+            let mut xh = Vec::with_capacity(batch * (rest + h));
+            for b in 0..batch {
+                xh.extend_from_slice(&x[b * rest..(b + 1) * rest]);
+                xh.extend_from_slice(&state.h[b * h..(b + 1) * h]);
+            }
+            product(&xh, rest + h, &weights.w_step_t, xw);
+            Vec::new()
+        } else {
+            product(x, rest, &weights.w_step_t, xw);
+            let mut hw = bias_rows(batch, &self.dirs[0].b_hh.value);
+            product(&state.h, h, &weights.w_step_t[rest * gh..], &mut hw);
+            hw
+        };
+        let mut next = self.zero_state(batch);
+        let mut gates = vec![T::ZERO; batch * gh];
+        dispatch(
+            #[inline(always)]
+            || {
+                for b in 0..batch {
+                    let (r, s) = (b * gh..(b + 1) * gh, b * h..(b + 1) * h);
+                    let hw_row: &[T] = if C::FUSED_PROJECTIONS { &[] } else { &hw[r.clone()] };
+                    let (cp, co): (&[T], &mut [T]) = if C::HAS_CELL_STATE {
+                        (&state.c[s.clone()], &mut next.c[s.clone()])
+                    } else {
+                        (&[], &mut [])
+                    };
+                    let x = StepIn {
+                        xw: &xw[r.clone()],
+                        hw: hw_row,
+                        h_prev: &state.h[s.clone()],
+                        c_prev: cp,
+                    };
+                    let written = StepOut {
+                        gates: &mut gates[r],
+                        h: &mut next.h[s],
+                        c: co,
+                    };
+                    C::forward(h, x, written);
+                }
+            },
+        );
+        (next, gates, hw)
+    }
+
+    /// The input width of one step.
+    pub fn input_features(&self) -> usize {
+        self.input.features
+    }
+}
+
+/// Weight gradients of several steps waiting to be added (see
+/// [`Stepping::step_backward_deferred`]): each step's inputs and starting states, and the
+/// gradients of its input and recurrent projections, stacked row after row.
+pub struct StepGradients<T> {
+    inputs: Vec<T>,
+    states: Vec<T>,
+    d_inputs: Vec<T>,
+    d_states: Vec<T>,
+}
+
+impl<T> Default for StepGradients<T> {
+    fn default() -> Self {
+        StepGradients {
+            inputs: Vec::new(),
+            states: Vec::new(),
+            d_inputs: Vec::new(),
+            d_states: Vec::new(),
+        }
+    }
+}
+
+/// What [`Stepping::step_backward_deferred`] needs from one [`Stepping::step_train`].
+pub struct StepTape<T> {
+    x: Vec<T>,
+    prev: RnnState<T>,
+    c_out: Vec<T>,
+    gates: Vec<T>,
+    hw: Vec<T>,
+}
+
+/// A unidirectional recurrent layer run step by step, whatever its cell: what a decoder holds
+/// (`Box<dyn Stepping<T>>` for an LSTM or a GRU chosen by config).
+pub trait Stepping<T: Float>: Layer<T> {
+    /// Hidden units.
+    fn units(&self) -> usize;
+    /// Whether the state carries a memory cell `c` (LSTM).
+    fn has_cell_state(&self) -> bool;
+    /// Lays the weights out for [`Stepping::step`], the first `ahead` input features to be
+    /// projected by [`Stepping::project_ahead`] (0: none); a bidirectional layer cannot step
     /// (its second direction reads the sequence from the end).
-    pub fn step_weights(&self, ahead: usize) -> Result<StepWeights<T>, String> {
+    fn step_weights(&self, ahead: usize) -> Result<StepWeights<T>, String>;
+    /// The all-zero state of a batch.
+    fn zero_state(&self, batch: usize) -> RnnState<T>;
+    /// The input projection of `rows` rows of the features known ahead (`x_ahead`, `[rows,
+    /// ahead]`, nothing when `ahead` is 0): `[rows, gates·units]`, biases included, what
+    /// [`Stepping::step`] takes for each of those rows.
+    fn project_ahead(&self, weights: &StepWeights<T>, rows: usize, x_ahead: &[T]) -> Vec<T>;
+    /// One step for a batch: `projected` is the batch's rows of [`Stepping::project_ahead`]
+    /// (overwritten), `x` the rest of its input (`[batch, input − ahead]`), `state` the state
+    /// before the step (`[batch, units]` each); returns the state after it, whose `h` is the
+    /// step's output.
+    fn step(&self, weights: &StepWeights<T>, projected: &mut [T], x: &[T], state: &RnnState<T>) -> RnnState<T>;
+    /// [`Stepping::step`] for training: also returns what
+    /// [`Stepping::step_backward_deferred`] needs.
+    fn step_train(
+        &self,
+        weights: &StepWeights<T>,
+        projected: &mut [T],
+        x: &[T],
+        state: &RnnState<T>,
+    ) -> (RnnState<T>, StepTape<T>);
+    /// Back-propagates one [`Stepping::step_train`] given the gradient reaching the state it
+    /// returned (`dc` empty for cells without a memory cell): returns the gradient of the
+    /// step's input `x` (the part not projected ahead) and of the state it started from, and
+    /// leaves the weight gradients in `grads`, to be added by
+    /// [`Stepping::add_step_gradients`] after the last step: one large product per weight for
+    /// a whole decoding instead of one per step over a few rows.
+    fn step_backward_deferred(
+        &self,
+        tape: StepTape<T>,
+        dh: &[T],
+        dc: &[T],
+        grads: &mut StepGradients<T>,
+    ) -> (Vec<T>, RnnState<T>);
+    /// Adds the weight gradients that [`Stepping::step_backward_deferred`] left in `grads`,
+    /// over every step at once: `dW_ih += dxwᵀ·[x_ahead | x]`, `dW_hh += d_recᵀ·h_prev` and
+    /// the biases. `x_ahead` holds the features projected ahead of the same rows, stacked in
+    /// the order the steps went back (nothing when none were); returns their gradient, in
+    /// that order.
+    fn add_step_gradients(&mut self, grads: StepGradients<T>, x_ahead: &[T]) -> Vec<T>;
+    /// A boxed copy.
+    fn clone_stepping(&self) -> Box<dyn Stepping<T>>;
+}
+
+impl<T: Float, C: Cell> Stepping<T> for Recurrent<T, C> {
+    fn units(&self) -> usize {
+        self.options.units
+    }
+    fn has_cell_state(&self) -> bool {
+        C::HAS_CELL_STATE
+    }
+    fn step_weights(&self, ahead: usize) -> Result<StepWeights<T>, String> {
         let [dir] = &self.dirs[..] else {
             return Err(format!("a bidirectional {} cannot run step by step", C::KIND));
         };
@@ -51,9 +210,7 @@ impl<T: Float, C: Cell> Recurrent<T, C> {
             bias_x,
         })
     }
-
-    /// The all-zero state of a batch.
-    pub fn zero_state(&self, batch: usize) -> RnnState<T> {
+    fn zero_state(&self, batch: usize) -> RnnState<T> {
         let n = batch * self.options.units;
         RnnState {
             h: vec![T::ZERO; n],
@@ -64,11 +221,7 @@ impl<T: Float, C: Cell> Recurrent<T, C> {
             },
         }
     }
-
-    /// The input projection of `rows` rows of the features known ahead (`x_ahead`, `[rows,
-    /// ahead]`, nothing when `ahead` is 0): `[rows, gates·units]`, biases included, what
-    /// [`Recurrent::step`] takes for each of those rows.
-    pub fn project_ahead(&self, weights: &StepWeights<T>, rows: usize, x_ahead: &[T]) -> Vec<T> {
+    fn project_ahead(&self, weights: &StepWeights<T>, rows: usize, x_ahead: &[T]) -> Vec<T> {
         let (gh, n_in, ahead) = (C::GATES * self.options.units, self.input.features, weights.ahead);
         let mut xw = bias_rows(rows, &weights.bias_x);
         matmul(
@@ -87,18 +240,10 @@ impl<T: Float, C: Cell> Recurrent<T, C> {
         );
         xw
     }
-
-    /// One step for a batch: `projected` is the batch's rows of [`Recurrent::project_ahead`]
-    /// (overwritten), `x` the rest of its input (`[batch, input − ahead]`), `state` the state
-    /// before the step (`[batch, units]` each); returns the state after it, whose `h` is the
-    /// step's output.
-    pub fn step(&self, weights: &StepWeights<T>, projected: &mut [T], x: &[T], state: &RnnState<T>) -> RnnState<T> {
+    fn step(&self, weights: &StepWeights<T>, projected: &mut [T], x: &[T], state: &RnnState<T>) -> RnnState<T> {
         self.step_inner(weights, projected, x, state).0
     }
-
-    /// [`Recurrent::step`] for training: also returns what
-    /// [`Recurrent::step_backward_deferred`] needs.
-    pub fn step_train(
+    fn step_train(
         &self,
         weights: &StepWeights<T>,
         projected: &mut [T],
@@ -115,14 +260,7 @@ impl<T: Float, C: Cell> Recurrent<T, C> {
         };
         (next, tape)
     }
-
-    /// Back-propagates one [`Recurrent::step_train`] given the gradient reaching the state it
-    /// returned (`dc` empty for cells without a memory cell): returns the gradient of the
-    /// step's input `x` (the part not projected ahead) and of the state it started from, and
-    /// leaves the weight gradients in `grads`, to be added by
-    /// [`Recurrent::add_step_gradients`] after the last step: one large product per weight for
-    /// a whole decoding instead of one per step over a few rows.
-    pub fn step_backward_deferred(
+    fn step_backward_deferred(
         &self,
         tape: StepTape<T>,
         dh: &[T],
@@ -156,20 +294,22 @@ impl<T: Float, C: Cell> Recurrent<T, C> {
                     } else {
                         (&tape.hw[r.clone()], &mut dhw[r.clone()])
                     };
-                    C::backward(
-                        h,
-                        &tape.gates[r.clone()],
+                    let back = StepBack {
+                        gates: &tape.gates[r.clone()],
                         hw,
-                        &tape.prev.h[s.clone()],
-                        cp,
-                        co,
-                        &dh[s.clone()],
-                        dcb,
-                        &mut dxw[r],
-                        dhw_row,
-                        &mut d_prev.h[s],
-                        dcp,
-                    );
+                        h_prev: &tape.prev.h[s.clone()],
+                        c_prev: cp,
+                        c_out: co,
+                        dh: &dh[s.clone()],
+                        dc: dcb,
+                    };
+                    let grads = StepGrads {
+                        dxw: &mut dxw[r],
+                        dhw: dhw_row,
+                        dh_prev: &mut d_prev.h[s],
+                        dc_prev: dcp,
+                    };
+                    C::backward(h, back, grads);
                 }
             },
         );
@@ -211,13 +351,7 @@ impl<T: Float, C: Cell> Recurrent<T, C> {
         grads.d_states.extend_from_slice(&dhw);
         (dx, d_prev)
     }
-
-    /// Adds the weight gradients that [`Recurrent::step_backward_deferred`] left in `grads`,
-    /// over every step at once: `dW_ih += dxwᵀ·[x_ahead | x]`, `dW_hh += d_recᵀ·h_prev` and
-    /// the biases. `x_ahead` holds the features projected ahead of the same rows, stacked in
-    /// the order the steps went back (nothing when none were); returns their gradient, in
-    /// that order.
-    pub fn add_step_gradients(&mut self, grads: StepGradients<T>, x_ahead: &[T]) -> Vec<T> {
+    fn add_step_gradients(&mut self, grads: StepGradients<T>, x_ahead: &[T]) -> Vec<T> {
         let (h, n_in) = (self.options.units, self.input.features);
         let gh = C::GATES * h;
         let rows = grads.d_inputs.len() / gh.max(1);
@@ -284,183 +418,6 @@ impl<T: Float, C: Cell> Recurrent<T, C> {
             false,
         );
         d_ahead
-    }
-
-    /// The next state, the activated gates and (cells that keep them apart) the recurrent
-    /// projection. Cells that fuse their projections take the rest of the input and the state
-    /// through one product, `[x | h]·[W_ih[:, ahead..] | W_hh]ᵀ`.
-    fn step_inner(
-        &self,
-        weights: &StepWeights<T>,
-        xw: &mut [T],
-        x: &[T],
-        state: &RnnState<T>,
-    ) -> (RnnState<T>, Vec<T>, Vec<T>) {
-        let (h, n_in) = (self.options.units, self.input.features);
-        let gh = C::GATES * h;
-        let batch = state.h.len() / h.max(1);
-        let rest = n_in - weights.ahead;
-        assert_eq!(xw.len(), batch * gh, "one projected row per state row");
-        assert_eq!(x.len(), batch * rest, "the step input is the part not projected ahead");
-        // Each product adds `rows × k` inputs times `k` rows of the laid-out weights to `out`.
-        let product = |a: &[T], k: usize, w: &[T], out: &mut [T]| {
-            matmul(batch, gh, k, a, k, Transpose::No, w, gh, Transpose::No, out, gh, true)
-        };
-        let hw = if C::FUSED_PROJECTIONS {
-            let mut xh = Vec::with_capacity(batch * (rest + h));
-            for b in 0..batch {
-                xh.extend_from_slice(&x[b * rest..(b + 1) * rest]);
-                xh.extend_from_slice(&state.h[b * h..(b + 1) * h]);
-            }
-            product(&xh, rest + h, &weights.w_step_t, xw);
-            Vec::new()
-        } else {
-            product(x, rest, &weights.w_step_t, xw);
-            let mut hw = bias_rows(batch, &self.dirs[0].b_hh.value);
-            product(&state.h, h, &weights.w_step_t[rest * gh..], &mut hw);
-            hw
-        };
-        let mut next = self.zero_state(batch);
-        let mut gates = vec![T::ZERO; batch * gh];
-        dispatch(
-            #[inline(always)]
-            || {
-                for b in 0..batch {
-                    let (r, s) = (b * gh..(b + 1) * gh, b * h..(b + 1) * h);
-                    let hw_row: &[T] = if C::FUSED_PROJECTIONS { &[] } else { &hw[r.clone()] };
-                    let (cp, co): (&[T], &mut [T]) = if C::HAS_CELL_STATE {
-                        (&state.c[s.clone()], &mut next.c[s.clone()])
-                    } else {
-                        (&[], &mut [])
-                    };
-                    C::forward(
-                        h,
-                        &xw[r.clone()],
-                        hw_row,
-                        &state.h[s.clone()],
-                        cp,
-                        &mut gates[r],
-                        &mut next.h[s],
-                        co,
-                    );
-                }
-            },
-        );
-        (next, gates, hw)
-    }
-
-    /// The input width of one step.
-    pub fn input_features(&self) -> usize {
-        self.input.features
-    }
-}
-
-/// Weight gradients of several steps waiting to be added (see
-/// [`Recurrent::step_backward_deferred`]): each step's inputs and starting states, and the
-/// gradients of its input and recurrent projections, stacked row after row.
-pub struct StepGradients<T> {
-    inputs: Vec<T>,
-    states: Vec<T>,
-    d_inputs: Vec<T>,
-    d_states: Vec<T>,
-}
-
-impl<T> Default for StepGradients<T> {
-    fn default() -> Self {
-        StepGradients {
-            inputs: Vec::new(),
-            states: Vec::new(),
-            d_inputs: Vec::new(),
-            d_states: Vec::new(),
-        }
-    }
-}
-
-/// What [`Recurrent::step_backward_deferred`] needs from one [`Recurrent::step_train`].
-pub struct StepTape<T> {
-    x: Vec<T>,
-    prev: RnnState<T>,
-    c_out: Vec<T>,
-    gates: Vec<T>,
-    hw: Vec<T>,
-}
-
-/// A unidirectional recurrent layer run step by step, whatever its cell: what a decoder holds
-/// (`Box<dyn Stepping<T>>` for an LSTM or a GRU chosen by config).
-pub trait Stepping<T: Float>: Layer<T> {
-    /// Hidden units.
-    fn units(&self) -> usize;
-    /// Whether the state carries a memory cell `c` (LSTM).
-    fn has_cell_state(&self) -> bool;
-    /// See [`Recurrent::step_weights`].
-    fn step_weights(&self, ahead: usize) -> Result<StepWeights<T>, String>;
-    /// See [`Recurrent::zero_state`].
-    fn zero_state(&self, batch: usize) -> RnnState<T>;
-    /// See [`Recurrent::project_ahead`].
-    fn project_ahead(&self, weights: &StepWeights<T>, rows: usize, x_ahead: &[T]) -> Vec<T>;
-    /// See [`Recurrent::step`].
-    fn step(&self, weights: &StepWeights<T>, projected: &mut [T], x: &[T], state: &RnnState<T>) -> RnnState<T>;
-    /// See [`Recurrent::step_train`].
-    fn step_train(
-        &self,
-        weights: &StepWeights<T>,
-        projected: &mut [T],
-        x: &[T],
-        state: &RnnState<T>,
-    ) -> (RnnState<T>, StepTape<T>);
-    /// See [`Recurrent::step_backward_deferred`].
-    fn step_backward_deferred(
-        &self,
-        tape: StepTape<T>,
-        dh: &[T],
-        dc: &[T],
-        grads: &mut StepGradients<T>,
-    ) -> (Vec<T>, RnnState<T>);
-    /// See [`Recurrent::add_step_gradients`].
-    fn add_step_gradients(&mut self, grads: StepGradients<T>, x_ahead: &[T]) -> Vec<T>;
-    /// A boxed copy.
-    fn clone_stepping(&self) -> Box<dyn Stepping<T>>;
-}
-
-impl<T: Float, C: Cell> Stepping<T> for Recurrent<T, C> {
-    fn units(&self) -> usize {
-        self.options.units
-    }
-    fn has_cell_state(&self) -> bool {
-        C::HAS_CELL_STATE
-    }
-    fn step_weights(&self, ahead: usize) -> Result<StepWeights<T>, String> {
-        Recurrent::step_weights(self, ahead)
-    }
-    fn zero_state(&self, batch: usize) -> RnnState<T> {
-        Recurrent::zero_state(self, batch)
-    }
-    fn project_ahead(&self, weights: &StepWeights<T>, rows: usize, x_ahead: &[T]) -> Vec<T> {
-        Recurrent::project_ahead(self, weights, rows, x_ahead)
-    }
-    fn step(&self, weights: &StepWeights<T>, projected: &mut [T], x: &[T], state: &RnnState<T>) -> RnnState<T> {
-        Recurrent::step(self, weights, projected, x, state)
-    }
-    fn step_train(
-        &self,
-        weights: &StepWeights<T>,
-        projected: &mut [T],
-        x: &[T],
-        state: &RnnState<T>,
-    ) -> (RnnState<T>, StepTape<T>) {
-        Recurrent::step_train(self, weights, projected, x, state)
-    }
-    fn step_backward_deferred(
-        &self,
-        tape: StepTape<T>,
-        dh: &[T],
-        dc: &[T],
-        grads: &mut StepGradients<T>,
-    ) -> (Vec<T>, RnnState<T>) {
-        Recurrent::step_backward_deferred(self, tape, dh, dc, grads)
-    }
-    fn add_step_gradients(&mut self, grads: StepGradients<T>, x_ahead: &[T]) -> Vec<T> {
-        Recurrent::add_step_gradients(self, grads, x_ahead)
     }
     fn clone_stepping(&self) -> Box<dyn Stepping<T>> {
         Box::new(self.clone())
