@@ -5,7 +5,7 @@
 //! sequences as they are.
 
 use crate::settings::Settings;
-use crate::task::Task;
+use crate::supervision::Task;
 use recur_core::Rng;
 use recur_nn::{NnError, Result};
 

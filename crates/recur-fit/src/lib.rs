@@ -19,6 +19,7 @@ pub mod ridge;
 pub mod settings;
 mod solve;
 pub mod split;
+pub mod supervision;
 pub mod task;
 
 pub use architecture::{check_config, default_config, minirocket_config, model_config, split_config};

@@ -1,7 +1,7 @@
 //! Training settings: the `training` section of a config file, overridden by the command
 //! line, checked in one place and turned into the trainer's objects.
 
-use crate::task::Task;
+use crate::supervision::Task;
 use recur_nn::{NnError, Result};
 use recur_train::{Clip, Goal, Loss, OptimizerConfig, Schedule};
 use serde::{Deserialize, Serialize};

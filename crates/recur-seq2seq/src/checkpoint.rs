@@ -12,8 +12,8 @@
 //! counters restore them.
 
 use crate::model::{Seq2Seq, Seq2SeqConfig};
+use crate::options::{EpochRecord, TrainOptions};
 use crate::store::{read_weights, weights_to_bytes};
-use crate::train::{EpochRecord, TrainOptions};
 use recur_nn::model_dir::{write_atomic, WEIGHTS_FILE};
 use recur_nn::NnError;
 use recur_train::checkpoint::{self as common, OPTIMIZER_FILE, STATE_FILE};

@@ -8,8 +8,10 @@
 pub mod checkpoint;
 pub mod dates;
 pub mod decoder;
+pub mod job;
 pub mod metrics;
 pub mod model;
+pub mod options;
 pub mod pairs;
 pub mod sampling;
 pub mod search;

@@ -5,9 +5,9 @@
 //! temporary name and renamed into place.
 
 use crate::model::{Seq2Seq, Seq2SeqConfig};
+use crate::options::TrainOptions;
 use crate::pairs::PairFormat;
 use crate::search::{decode_parallel, Hypothesis, SearchOptions};
-use crate::train::TrainOptions;
 use crate::vocab::{Tokenizer, Vocab, VocabError};
 use recur_nn::model_dir::{read_tensors, tensors_to_bytes, write_atomic, WEIGHTS_FILE};
 use recur_nn::NnError;

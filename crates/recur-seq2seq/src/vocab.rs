@@ -1,6 +1,8 @@
 //! Token vocabularies: how text becomes tokens ([`Tokenizer`]) and tokens become ids ([`Vocab`]),
 //! with the four special ids every sequence-to-sequence model needs at fixed places.
 
+use recur_nn::model_dir::write_atomic;
+use recur_nn::NnError;
 use recur_train::distributed::Collective;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -289,10 +291,10 @@ impl Vocab {
             path: path.display().to_string(),
             source,
         })?;
-        let mut tmp = path.as_os_str().to_owned();
-        tmp.push(format!(".tmp-{}", std::process::id()));
-        std::fs::write(&tmp, text + "\n").map_err(io)?;
-        std::fs::rename(&tmp, path).map_err(io)
+        write_atomic(path, (text + "\n").as_bytes()).map_err(|e| match e {
+            NnError::Io { source, .. } => io(source),
+            other => io(std::io::Error::other(other.to_string())),
+        })
     }
 
     /// Loads a vocabulary saved by [`Vocab::save`], checking its size, that ids 0..4 are the

@@ -9,11 +9,12 @@
 //! [`save_with`] (the folder and its swap), [`find`], [`write_state`] / [`read_state`] and
 //! [`write_optimizer`] / [`read_optimizer`].
 
-use crate::fit::{EpochRecord, Goal};
+use crate::history::{EpochRecord, Goal};
 use crate::optim::Optimizer;
 use crate::trainer::Trainer;
 use recur_core::Float;
 use recur_nn::model_dir::{self, write_atomic};
+use recur_nn::written::CHECKPOINT_DIRS;
 use recur_nn::{Model, NnError, Result};
 use safetensors::tensor::{Dtype, TensorView};
 use safetensors::SafeTensors;
@@ -22,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// The checkpoint folder inside a training output directory.
-pub const CHECKPOINT_DIR: &str = "checkpoint";
+pub const CHECKPOINT_DIR: &str = CHECKPOINT_DIRS[0];
 /// The loop's state in a checkpoint folder.
 pub const STATE_FILE: &str = "state.json";
 /// The optimiser's moments in a checkpoint folder.
@@ -83,7 +84,7 @@ impl FitState {
 
 /// True if `out` holds a checkpoint to resume from.
 pub fn exists(out: &Path) -> bool {
-    out.join(CHECKPOINT_DIR).join(STATE_FILE).is_file() || out.join("checkpoint.old").join(STATE_FILE).is_file()
+    out.join(CHECKPOINT_DIR).join(STATE_FILE).is_file() || out.join(CHECKPOINT_DIRS[2]).join(STATE_FILE).is_file()
 }
 
 /// Writes the trainer's weights and optimiser with `state` as `out/checkpoint/`.
@@ -183,8 +184,8 @@ pub fn read_optimizer(dir: &Path, opt: &mut Optimizer, step: u64) -> Result<()> 
 fn paths(out: &Path) -> (PathBuf, PathBuf, PathBuf) {
     (
         out.join(CHECKPOINT_DIR),
-        out.join("checkpoint.new"),
-        out.join("checkpoint.old"),
+        out.join(CHECKPOINT_DIRS[1]),
+        out.join(CHECKPOINT_DIRS[2]),
     )
 }
 

@@ -13,12 +13,12 @@
 
 use crate::checkpoint::{self, FitState};
 use crate::distributed::Fingerprint;
+use crate::history::{EpochRecord, Goal, Metrics};
 use crate::loss::Targets;
 use crate::progress::{Event, Reporter};
 use crate::trainer::Trainer;
 use recur_core::{Float, Seq};
 use recur_nn::{model_dir, Model, NnError, Result};
-use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -29,19 +29,6 @@ pub struct Batch<T> {
     pub x: Seq<T>,
     /// Targets laid out like the outputs.
     pub targets: Targets,
-}
-
-/// Named validation figures, in the order they are printed (e.g. `val_loss`, `val_top1`).
-pub type Metrics = Vec<(String, f64)>;
-
-/// Whether a monitored metric improves downwards (losses, errors) or upwards (accuracies).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Goal {
-    /// Lower is better.
-    Minimize,
-    /// Higher is better.
-    Maximize,
 }
 
 /// How to run [`fit`].
@@ -61,23 +48,6 @@ pub struct FitOptions {
     pub resume: bool,
     /// Where the run's progress goes (epochs, batches; heard on rank 0 alone).
     pub progress: Reporter,
-}
-
-/// One epoch's record.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct EpochRecord {
-    /// 1-based epoch number.
-    pub epoch: usize,
-    /// Mean training loss.
-    pub loss: f64,
-    /// Training top-1 accuracy (classification only).
-    pub accuracy: Option<f64>,
-    /// Validation figures.
-    pub metrics: Metrics,
-    /// Learning rate at the epoch's last step.
-    pub lr: f64,
-    /// Wall time of the epoch in seconds.
-    pub seconds: f64,
 }
 
 /// What [`fit`] returns; the trainer's model holds the best epoch's weights.

@@ -9,6 +9,7 @@ pub mod distributed;
 pub mod ensemble;
 pub mod fit;
 mod gradients;
+pub mod history;
 pub mod loss;
 pub mod optim;
 pub mod progress;
@@ -16,7 +17,8 @@ pub mod trainable;
 pub mod trainer;
 
 pub use distributed::{Collective, Fingerprint};
-pub use fit::{fit, Batch, EpochRecord, FitOptions, FitReport, Goal, Metrics};
+pub use fit::{fit, Batch, FitOptions, FitReport};
+pub use history::{EpochRecord, Goal, Metrics};
 pub use loss::{Loss, Targets};
 pub use optim::{Clip, Optimizer, OptimizerConfig, Schedule};
 pub use progress::{Event, Reporter};

@@ -2,7 +2,7 @@
 //! [`Reporter`], and the front end decides how to show it (a bar on a terminal, lines in a
 //! log, nothing at all). No library crate draws or prints progress itself.
 
-use crate::fit::EpochRecord;
+use crate::history::EpochRecord;
 use std::fmt;
 use std::sync::Arc;
 

@@ -109,6 +109,9 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::Summary(a) => commands::model::summary(a),
         Command::Run(a) => commands::model::run(a),
         Command::Bench(a) => commands::bench::bench(a),
+        Command::Forecast(a) if recur_forecast::Forecaster::is_saved(std::path::Path::new(&a.model)) => {
+            commands::forecast_use::forecast_ahead(&a)
+        }
         Command::Forecast(a) => commands::forecast::forecast(*a),
         Command::Seq2seq(c) => commands::seq2seq::run(c),
     }

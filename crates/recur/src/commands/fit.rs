@@ -2,12 +2,11 @@
 //! sequences (UEA/UCR `.ts` files or `.npy` arrays), with every training setting on the
 //! command line or in the config's `training` section.
 
+use super::sequences::{read_set, NpyArgs};
 use super::{own_files_per_rank, RANK_PLACEHOLDER};
 use anyhow::{bail, Context, Result};
 use clap::builder::BoolishValueParser;
 use clap::Args;
-use recur_data::read_ts;
-use recur_data::sequences::{read_npy_set, SequenceSet};
 use recur_fit::{member_dir, model_config, split_config, FitJob, Settings};
 use recur_nn::model_dir::{write_atomic, CONFIG_FILE};
 use recur_train::distributed::is_leader;
@@ -15,48 +14,6 @@ use recur_train::FitReport;
 use recur_viz::{write_picture, Line, LineChart};
 use serde_json::{json, Map, Value};
 use std::path::{Path, PathBuf};
-
-/// Labelled sequences as `.npy` arrays.
-#[derive(Args, Clone, Debug, Default)]
-pub struct NpyArgs {
-    /// float32/float64 array [n, time, features] (or [n, time]) of padded sequences.
-    #[arg(long)]
-    pub x: Option<PathBuf>,
-    /// int array [n] of valid steps per sequence (default: all steps).
-    #[arg(long)]
-    pub lengths: Option<PathBuf>,
-    /// Targets: int [n] classes, float [n] or [n, k] values, int [n, time] per-step classes,
-    /// float [n, time, k] per-step values.
-    #[arg(long)]
-    pub y: Option<PathBuf>,
-}
-
-/// Reads a `.ts` file or the `.npy` triple, whichever is given (`what` names it in errors).
-pub fn read_set(ts: Option<&Path>, npy: &NpyArgs, what: &str) -> Result<Option<SequenceSet>> {
-    match (ts, &npy.x, &npy.y) {
-        (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
-            bail!("give the {what} as a .ts file or as --x/--y arrays, not both")
-        }
-        (Some(path), None, None) => {
-            if path.extension().and_then(|e| e.to_str()) == Some("npy") {
-                bail!(
-                    "{}: .npy arrays are given with --x, --lengths and --y; a single file must be .ts",
-                    path.display()
-                );
-            }
-            Ok(Some(read_ts(path)?))
-        }
-        (None, Some(x), Some(y)) => Ok(Some(read_npy_set(x, npy.lengths.as_deref(), y)?)),
-        (None, Some(_), None) => bail!("--x needs --y (the targets)"),
-        (None, None, Some(_)) => bail!("--y needs --x (the sequences)"),
-        (None, None, None) => {
-            if npy.lengths.is_some() {
-                bail!("--lengths needs --x and --y");
-            }
-            Ok(None)
-        }
-    }
-}
 
 /// Arguments of `recur fit`.
 #[derive(Args)]
@@ -311,7 +268,7 @@ pub fn fit(mut args: FitArgs) -> Result<()> {
     }
     if lead && args.force && !args.resume && args.out.exists() {
         // Only what a fit wrote: `--out . --force` must not wipe the user's folder.
-        super::sketch_train::remove_model(&args.out, &[HISTORY_FILE, CURVE_FILE])
+        super::clear_output(&args.out, &[HISTORY_FILE, CURVE_FILE])
             .with_context(|| format!("cannot clear {}", args.out.display()))?;
     }
     if !args.quiet {

@@ -1,7 +1,7 @@
 //! Using a model trained by `recur fit`: scoring labelled sequences (`recur eval --test`) and
 //! predicting (`recur run` on a `.ts` file or on arrays, with the model's own scaling).
 
-use super::fit::{read_set, NpyArgs};
+use super::sequences::{read_set, NpyArgs};
 use anyhow::{bail, Context, Result};
 use recur_core::Seq;
 use recur_data::npy::write_npy_f32;

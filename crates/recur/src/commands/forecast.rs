@@ -191,11 +191,9 @@ impl ForecastArgs {
     }
 }
 
-/// Runs `recur forecast`.
+/// Runs `recur forecast` to train a model (`--model` naming a saved one forecasts with it
+/// instead: [`super::forecast_use::forecast_ahead`]).
 pub fn forecast(args: ForecastArgs) -> Result<()> {
-    if Forecaster::is_saved(Path::new(&args.model)) {
-        return super::forecast_use::forecast_ahead(&args);
-    }
     if Path::new(&args.model).is_dir() {
         bail!(
             "{} is a directory without a saved forecasting model (forecast.json)",

@@ -9,11 +9,47 @@ pub mod forecast_plot;
 pub mod forecast_use;
 pub mod model;
 pub mod seq2seq;
+pub mod sequences;
 pub mod sketch_train;
 pub mod sketch_use;
 
+use recur_nn::model_dir::{CONFIG_FILE, WEIGHTS_FILE};
+use recur_nn::written::Written;
+use recur_sketch::TRAINING_KEYS_FILE;
+use recur_train::checkpoint::{OPTIMIZER_FILE, STATE_FILE};
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+/// Files a training command writes into a model folder, an ensemble member's or a checkpoint.
+const MODEL_FILES: [&str; 5] = [
+    CONFIG_FILE,
+    WEIGHTS_FILE,
+    STATE_FILE,
+    OPTIMIZER_FILE,
+    TRAINING_KEYS_FILE,
+];
+
+/// Removes what an earlier `recur train` or `recur fit` wrote into `out` (model, checkpoints,
+/// ensemble members, temporaries of an interrupted write) and nothing else: `--force` with
+/// `--out .` must not wipe the user's folder. `extra` names further files the command writes
+/// at the top of `out` (reports, histories).
+pub fn clear_output(out: &Path, extra: &[&str]) -> anyhow::Result<()> {
+    let top: Vec<&str> = MODEL_FILES.iter().chain(extra).copied().collect();
+    let written = Written {
+        top: &top,
+        members: &MODEL_FILES,
+        checkpoint: &MODEL_FILES,
+    };
+    report_kept(written.remove(out)?);
+    Ok(())
+}
+
+/// Says which folders `--force` kept because they hold files recur did not write.
+pub fn report_kept(kept: Vec<PathBuf>) {
+    for dir in kept {
+        recur_core::stderr_line!("kept {}: it holds files recur did not write", dir.display());
+    }
+}
 
 /// Writes a command's output through `write` on a locked, buffered stdout. A reader that has
 /// closed the pipe (`recur predict … | head -1`) ends the output quietly and successfully, as

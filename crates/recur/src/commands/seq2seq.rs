@@ -5,15 +5,14 @@ use super::{own_files_per_rank, write_stdout};
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use recur_nn::model_dir::{write_atomic, WEIGHTS_FILE};
-use recur_seq2seq::store::{EncodedSource, Settings, Translator, SETTINGS_FILE};
+use recur_nn::model_dir::WEIGHTS_FILE;
+use recur_nn::written::Written;
+use recur_seq2seq::job::{TrainJob, HISTORY_FILE, VALIDATION_FILE};
+use recur_seq2seq::store::{EncodedSource, Translator, SETTINGS_FILE};
 use recur_seq2seq::store::{SOURCE_VOCAB_FILE, TARGET_VOCAB_FILE};
-use recur_seq2seq::train::{
-    evaluate, train_with_checkpoints, Checkpoints, EpochRecord, IdPair, Progress, Reference, TrainOptions,
-};
+use recur_seq2seq::train::{EpochRecord, Progress, TrainOptions};
 use recur_seq2seq::{
-    date_pairs, group_by_source, read_pairs, split_by_source, split_by_source_hash, CellKind, Pair, PairFormat,
-    SearchOptions, Seq2Seq, Seq2SeqConfig, Tokenizer, Vocab,
+    date_pairs, group_by_source, read_pairs, CellKind, Pair, PairFormat, SearchOptions, Seq2SeqConfig, Tokenizer, Vocab,
 };
 use recur_train::checkpoint;
 use serde_json::json;
@@ -171,9 +170,6 @@ pub struct TrainArgs {
 /// Most generated date pairs (each is a few dozen bytes; far more than the task needs).
 const MAX_DATES: usize = 10_000_000;
 
-/// Longest target searched for, relative to the longest training target.
-const OUTPUT_SLACK: usize = 2;
-
 fn train_command(mut args: TrainArgs) -> Result<()> {
     // Under MPI rank 0 alone prints and writes; every rank trains.
     let lead = recur_train::distributed::is_leader();
@@ -185,226 +181,72 @@ fn train_command(mut args: TrainArgs) -> Result<()> {
             args.out.display()
         );
     }
-    if args.epochs == 0 {
-        bail!("--epochs must be at least 1");
-    }
-    if !(0.0..=1.0).contains(&args.scheduled_sampling) {
-        bail!(
-            "--scheduled-sampling must be in [0, 1], got {}",
-            args.scheduled_sampling
-        );
-    }
-    if args.dates > MAX_DATES {
-        bail!("--dates must be at most {MAX_DATES}, got {}", args.dates);
-    }
-    if !(0.0..1.0).contains(&args.val_split) || args.val_split == 0.0 {
-        bail!("--val-split must be in (0, 1), got {}", args.val_split);
-    }
+    check_train_args(&args)?;
     let format = args.pairs.format();
-    let (mut src_tok, mut tgt_tok) = format.default_tokenizers();
-    let tokenizer = |name: &str| {
-        if name == "whitespace" {
-            Tokenizer::Whitespace
-        } else {
-            Tokenizer::Chars
-        }
+    let (mut source_tokenizer, mut target_tokenizer) = format.default_tokenizers();
+    let tokenizer = |name: &str| match name {
+        "whitespace" => Tokenizer::Whitespace,
+        _ => Tokenizer::Chars,
     };
     if let Some(t) = &args.source_tokens {
-        src_tok = tokenizer(t);
+        source_tokenizer = tokenizer(t);
     }
     if let Some(t) = &args.target_tokens {
-        tgt_tok = tokenizer(t);
+        target_tokenizer = tokenizer(t);
     }
-    let all: Vec<Pair> = match &args.pairs.pairs {
-        Some(path) => read_pairs(path, format, src_tok, tgt_tok)?,
+    let pairs: Vec<Pair> = match &args.pairs.pairs {
+        Some(path) => read_pairs(path, format, source_tokenizer, target_tokenizer)?,
         None => {
-            if args.dates == 0 {
-                bail!("--dates must be at least 1");
-            }
             if lead {
                 recur_core::stderr_line!("no --pairs: training on {} generated date pairs", args.dates);
             }
             date_pairs(args.dates, args.seed)
         }
     };
-    // Parts are split by a hash of each source, so a source is on the same side in every part.
-    let (train_pairs, val_pairs) = match &parts {
-        Some(_) => split_by_source_hash(all, args.val_split, args.seed),
-        None => split_by_source(all, args.val_split, args.seed),
+    let job = TrainJob {
+        pairs,
+        format,
+        source_tokenizer,
+        target_tokenizer,
+        val_split: args.val_split,
+        model: model_settings(&args),
+        options: train_options(&args),
+        out: args.out.clone(),
+        resume: args.resume,
+        parts,
     };
-    if train_pairs.is_empty() || val_pairs.is_empty() {
-        bail!(
-            "too few pairs to hold out --val-split {} of the sources",
-            args.val_split
-        );
-    }
-    let sources = train_pairs.iter().map(|p| p.source.as_slice());
-    let targets = train_pairs.iter().map(|p| p.target.as_slice());
-    // With parts, every rank builds the vocabularies of all the parts' tokens.
-    let (source, target) = match &parts {
-        Some(g) => (
-            Vocab::build_across(sources, 1, g.as_ref()),
-            Vocab::build_across(targets, 1, g.as_ref()),
-        ),
-        None => (Vocab::build(sources, 1), Vocab::build(targets, 1)),
-    };
-    let ids = |pairs: &[Pair]| -> Vec<IdPair> {
-        pairs
-            .iter()
-            .map(|p| (source.encode(&p.source).0, target.encode(&p.target).0))
-            .collect()
-    };
-    let train_ids = ids(&train_pairs);
-    let validation: Vec<Reference> = group_by_source(&val_pairs)
-        .into_iter()
-        .map(|(s, refs)| {
-            let refs = refs.iter().map(|r| target.encode(r).0).collect();
-            (source.encode(&s).0, refs)
-        })
-        .collect();
-    let config = Seq2SeqConfig {
-        source_vocab: source.len(),
-        target_vocab: target.len(),
-        embedding: args.embedding,
-        cell: if args.cell == "gru" {
-            CellKind::Gru
-        } else {
-            CellKind::Lstm
-        },
-        encoder_units: args.encoder_units,
-        encoder_layers: args.encoder_layers,
-        bidirectional: !args.unidirectional,
-        decoder_units: args.decoder_units,
-        attention: args.attention.clone(),
-        input_feeding: !args.no_input_feeding,
-        dropout: args.dropout,
-    };
-    let options = TrainOptions {
-        epochs: args.epochs,
-        batch: args.batch,
-        lr: args.lr,
-        label_smoothing: args.label_smoothing,
-        clip: args.clip,
-        lr_patience: args.lr_patience,
-        patience: args.patience,
-        max_seconds: args.max_minutes * 60.0,
-        val_beam: args.val_beam,
-        threads: args.threads.unwrap_or_else(recur_core::parallel::default_threads),
-        seed: args.seed,
-        scheduled_sampling: args.scheduled_sampling,
-        rank_local: parts.is_some(),
-    };
+    let prepared = job.prepare()?;
     if lead && args.force && !args.resume && args.out.is_dir() {
         // Only what this command wrote: `--out . --force` must not wipe the user's folder.
         remove_written(&args.out).with_context(|| format!("cannot clear {}", args.out.display()))?;
     }
-    let mut model = Seq2Seq::<f32>::new(config.clone(), args.seed)?;
-    let ranks = recur_train::distributed::group().map_or(String::new(), |g| format!(" on each of {} ranks", g.size()));
-    // Pairs and sources over all the parts.
-    let mut counts = [train_ids.len() as f64, validation.len() as f64];
-    if let Some(g) = &parts {
-        g.sum_f64(&mut counts);
-    }
     if lead {
+        let t = &prepared.translator;
+        let threads = t.settings.training.threads;
+        let ranks =
+            recur_train::distributed::group().map_or(String::new(), |g| format!(" on each of {} ranks", g.size()));
         recur_core::stderr_line!(
-            "{} training pairs, {} validation sources{}; vocabularies {} → {}; {} parameters; {} threads{ranks}",
-            counts[0],
-            counts[1],
-            if parts.is_some() { " in all the parts" } else { "" },
-            source.len(),
-            target.len(),
-            model.parameter_count(),
-            options.threads
+            "{} training pairs, {} validation sources{}; vocabularies {} → {}; {} parameters; {threads} threads{ranks}",
+            prepared.pairs,
+            prepared.sources,
+            if t.settings.training.rank_local {
+                " in all the parts"
+            } else {
+                ""
+            },
+            t.source.len(),
+            t.target.len(),
+            t.model.parameter_count(),
         );
     }
-    let longest = |f: fn(&Pair) -> usize| {
-        let mine = train_pairs.iter().map(f).max().unwrap_or(1);
-        parts.as_ref().map_or(mine, |g| g.max_u64(mine as u64) as usize)
-    };
-    let settings = Settings {
-        model: config,
-        format,
-        source_tokenizer: src_tok,
-        target_tokenizer: tgt_tok,
-        max_source_len: longest(|p| p.source.len()) * OUTPUT_SLACK,
-        max_target_len: longest(|p| p.target.len()) * OUTPUT_SLACK + 2,
-        training: options.clone(),
-    };
-    let bar = if lead {
-        ProgressBar::new(0)
-    } else {
-        ProgressBar::hidden()
-    };
-    if let Ok(style) = ProgressStyle::with_template("epoch {msg} {wide_bar} {pos}/{len} batches {elapsed}") {
-        bar.set_style(style);
-    }
-    let epochs = options.epochs;
-    // The best epoch's model is written as training goes, as `recur train` and `recur fit` do,
-    // so a killed run leaves a usable one; a failed write is reported when training ends.
-    let mut save_failed = None;
-    let checkpoints = Checkpoints {
-        out: Some(args.out.clone()),
-        resume: args.resume,
-    };
-    let history = train_with_checkpoints(
-        &mut model,
-        &train_ids,
-        &validation,
-        &options,
-        &checkpoints,
-        |p| match p {
-            Progress::Resumed(done) if lead => {
-                recur_core::stderr_line!(
-                    "resuming after epoch {done} from the checkpoint in {}",
-                    args.out.display()
-                );
-                bar.set_message((done + 1).to_string());
-            }
-            Progress::Resumed(_) => {}
-            Progress::Batch(done, total) => {
-                bar.set_length(total as u64);
-                bar.set_position(done as u64);
-            }
-            Progress::Epoch(r) if lead => {
-                bar.suspend(|| recur_core::stderr_line!("{}", epoch_line(r, epochs)));
-                bar.reset();
-                bar.set_message((r.epoch + 1).to_string());
-            }
-            Progress::Epoch(_) => {}
-            Progress::Improved(m) if lead && save_failed.is_none() => {
-                let translator = Translator {
-                    settings: settings.clone(),
-                    source: source.clone(),
-                    target: target.clone(),
-                    model: m.clone(),
-                };
-                save_failed = translator.save(&args.out).err();
-            }
-            Progress::Improved(_) => {}
-        },
-    )?;
+    let bar = epoch_bar(lead);
+    let outcome = prepared.train(progress_shown(bar.clone(), lead, &args))?;
     bar.finish_and_clear();
-    if let Some(e) = save_failed {
-        return Err(e.into());
-    }
-    // The kept epoch scored again as predict and eval search by default (beam 5).
-    let beam = SearchOptions::default().beam;
-    let scores = evaluate(&model, &validation, beam, options.threads, parts.is_some())?;
     if !lead {
         return Ok(());
     }
-    let translator = Translator {
-        settings,
-        source,
-        target,
-        model,
-    };
-    translator.save(&args.out)?;
-    let history_json = serde_json::to_string_pretty(&history)?;
-    write_atomic(&args.out.join(HISTORY_FILE), history_json.as_bytes())?;
-    let summary = json!({"sources": scores.words, "beam": beam, "wer": scores.wer, "per": scores.per});
-    write_atomic(&args.out.join(VALIDATION_FILE), format!("{summary}\n").as_bytes())?;
-    if let Some(best) = history.iter().min_by(|a, b| {
+    let (scores, beam) = (&outcome.scores, outcome.beam);
+    if let Some(best) = outcome.history.iter().min_by(|a, b| {
         (a.val_wer, a.val_per)
             .partial_cmp(&(b.val_wer, b.val_per))
             .unwrap_or(std::cmp::Ordering::Equal)
@@ -422,6 +264,103 @@ fn train_command(mut args: TrainArgs) -> Result<()> {
     Ok(())
 }
 
+/// Refuses settings that cannot work, naming the flag.
+fn check_train_args(args: &TrainArgs) -> Result<()> {
+    if args.epochs == 0 {
+        bail!("--epochs must be at least 1");
+    }
+    if !(0.0..=1.0).contains(&args.scheduled_sampling) {
+        bail!(
+            "--scheduled-sampling must be in [0, 1], got {}",
+            args.scheduled_sampling
+        );
+    }
+    if args.dates > MAX_DATES {
+        bail!("--dates must be at most {MAX_DATES}, got {}", args.dates);
+    }
+    if args.pairs.pairs.is_none() && args.dates == 0 {
+        bail!("--dates must be at least 1");
+    }
+    if !(0.0..1.0).contains(&args.val_split) || args.val_split == 0.0 {
+        bail!("--val-split must be in (0, 1), got {}", args.val_split);
+    }
+    Ok(())
+}
+
+/// The architecture the flags ask for (vocabulary sizes come from the data).
+fn model_settings(args: &TrainArgs) -> Seq2SeqConfig {
+    Seq2SeqConfig {
+        source_vocab: 0,
+        target_vocab: 0,
+        embedding: args.embedding,
+        cell: if args.cell == "gru" {
+            CellKind::Gru
+        } else {
+            CellKind::Lstm
+        },
+        encoder_units: args.encoder_units,
+        encoder_layers: args.encoder_layers,
+        bidirectional: !args.unidirectional,
+        decoder_units: args.decoder_units,
+        attention: args.attention.clone(),
+        input_feeding: !args.no_input_feeding,
+        dropout: args.dropout,
+    }
+}
+
+/// The training settings the flags ask for.
+fn train_options(args: &TrainArgs) -> TrainOptions {
+    TrainOptions {
+        epochs: args.epochs,
+        batch: args.batch,
+        lr: args.lr,
+        label_smoothing: args.label_smoothing,
+        clip: args.clip,
+        lr_patience: args.lr_patience,
+        patience: args.patience,
+        max_seconds: args.max_minutes * 60.0,
+        val_beam: args.val_beam,
+        threads: args.threads.unwrap_or_else(recur_core::parallel::default_threads),
+        seed: args.seed,
+        scheduled_sampling: args.scheduled_sampling,
+        rank_local: false,
+    }
+}
+
+/// The bar of an epoch's batches (hidden but on rank 0).
+fn epoch_bar(lead: bool) -> ProgressBar {
+    let bar = if lead {
+        ProgressBar::new(0)
+    } else {
+        ProgressBar::hidden()
+    };
+    if let Ok(style) = ProgressStyle::with_template("epoch {msg} {wide_bar} {pos}/{len} batches {elapsed}") {
+        bar.set_style(style);
+    }
+    bar
+}
+
+/// Shows training's progress on rank 0 on `bar`, and a line per epoch.
+fn progress_shown(bar: ProgressBar, lead: bool, args: &TrainArgs) -> impl FnMut(Progress) {
+    let (epochs, out) = (args.epochs, args.out.clone());
+    move |p| match p {
+        Progress::Resumed(done) if lead => {
+            recur_core::stderr_line!("resuming after epoch {done} from the checkpoint in {}", out.display());
+            bar.set_message((done + 1).to_string());
+        }
+        Progress::Batch(done, total) => {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+        }
+        Progress::Epoch(r) if lead => {
+            bar.suspend(|| recur_core::stderr_line!("{}", epoch_line(r, epochs)));
+            bar.reset();
+            bar.set_message((r.epoch + 1).to_string());
+        }
+        _ => {}
+    }
+}
+
 /// The files `seq2seq train` writes at the top of its --out.
 const WRITTEN: [&str; 6] = [
     SETTINGS_FILE,
@@ -431,13 +370,17 @@ const WRITTEN: [&str; 6] = [
     HISTORY_FILE,
     VALIDATION_FILE,
 ];
-const HISTORY_FILE: &str = "history.json";
-const VALIDATION_FILE: &str = "validation.json";
 
 /// Removes what an earlier `seq2seq train` wrote into `out` (model, history, scores,
 /// checkpoints, temporary files of an interrupted write) and nothing else.
 fn remove_written(out: &Path) -> Result<()> {
-    super::sketch_train::remove_listed(out, &WRITTEN, &recur_seq2seq::checkpoint::FILES)
+    let written = Written {
+        top: &WRITTEN,
+        members: &[],
+        checkpoint: &recur_seq2seq::checkpoint::FILES,
+    };
+    super::report_kept(written.remove(out)?);
+    Ok(())
 }
 
 fn epoch_line(r: &EpochRecord, epochs: usize) -> String {

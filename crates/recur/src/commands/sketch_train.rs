@@ -9,13 +9,10 @@ use clap::{Args, ValueEnum};
 use recur_core::parallel::default_threads;
 use recur_data::quickdraw::strokes::{offset_moments, offset_std_of, Augmentation, Encoding, Normalization};
 use recur_data::quickdraw::Drawing;
-use recur_nn::model_dir::{read_config, CONFIG_FILE, WEIGHTS_FILE};
-use recur_sketch::{
-    examples, presets, Example, InputSpec, Part, SplitSpec, TrainOptions, TrainingKeys, MEMBERS_DIR, TRAINING_KEYS_FILE,
-};
-use recur_train::checkpoint::{CHECKPOINT_DIR, OPTIMIZER_FILE, STATE_FILE};
+use recur_nn::model_dir::{read_config, CONFIG_FILE};
+use recur_sketch::{examples, presets, Example, InputSpec, Part, SplitSpec, TrainOptions, TrainingKeys};
 use recur_train::distributed::{self, is_leader, Collective, Fingerprint};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Input normalisation choices.
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -136,7 +133,7 @@ fn train_on(drawings: &[Drawing], args: &TrainArgs, rank_local: bool) -> Result<
     let lead = is_leader();
     let parts = rank_local.then(distributed::group).flatten();
     if lead && args.force && !args.resume && args.out.is_dir() {
-        remove_model(&args.out, &[])?;
+        super::clear_output(&args.out, &[])?;
     }
     let classes = class_names(drawings, parts.as_deref())?;
     let split_spec = SplitSpec {
@@ -293,89 +290,6 @@ fn class_names(drawings: &[Drawing], parts: Option<&dyn Collective>) -> Result<V
         )?;
     }
     Ok(classes)
-}
-
-/// Files `recur train` writes into a model folder or its checkpoints (`state.json` and
-/// `optimizer.safetensors` are the checkpoint's own).
-const MODEL_FILES: [&str; 5] = [
-    CONFIG_FILE,
-    WEIGHTS_FILE,
-    STATE_FILE,
-    OPTIMIZER_FILE,
-    TRAINING_KEYS_FILE,
-];
-/// The checkpoint folder and the two names it takes while being replaced.
-const CHECKPOINT_DIRS: [&str; 3] = [CHECKPOINT_DIR, "checkpoint.new", "checkpoint.old"];
-
-/// Removes what an earlier `recur train` wrote into `out` (model, checkpoints, ensemble
-/// members, temporary files of an interrupted write) and nothing else: `--force` with `--out .`
-/// must not wipe the user's folder. A folder left holding other files is kept, and said so.
-/// `extra` names further files the command writes at the top of `out` (reports, histories).
-pub fn remove_model(out: &Path, extra: &[&str]) -> Result<()> {
-    let top: Vec<&str> = MODEL_FILES.iter().chain(extra).copied().collect();
-    remove_listed(out, &top, &MODEL_FILES)?;
-    let members = out.join(MEMBERS_DIR);
-    if is_real_dir(&members) {
-        for entry in std::fs::read_dir(&members)? {
-            let path = entry?.path();
-            let numbered = path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.parse::<usize>().is_ok());
-            if numbered && is_real_dir(&path) {
-                remove_listed(&path, &MODEL_FILES, &MODEL_FILES)?;
-                remove_if_empty(&path);
-            }
-        }
-        remove_if_empty(&members);
-    }
-    Ok(())
-}
-
-/// Removes the files named in `files` from `dir`, with the temporary files of their
-/// interrupted writes, and the checkpoint folders holding only `checkpoint_files` (others are
-/// kept, and said so). Links are never followed.
-pub fn remove_listed(dir: &Path, files: &[&str], checkpoint_files: &[&str]) -> Result<()> {
-    for entry in std::fs::read_dir(dir)? {
-        let path = entry?.path();
-        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
-            continue;
-        };
-        if is_listed(name, files) && path.symlink_metadata()?.is_file() {
-            std::fs::remove_file(&path)?;
-        } else if CHECKPOINT_DIRS.contains(&name) && is_real_dir(&path) {
-            remove_listed(&path, checkpoint_files, &[])?;
-            remove_if_empty(&path);
-        }
-    }
-    Ok(())
-}
-
-/// Whether `name` is one of `files` or a temporary name given to one of them while it was
-/// written: the file's stem (`write_atomic`) or whole name (vocabularies), `.tmp-`, the
-/// process id.
-fn is_listed(name: &str, files: &[&str]) -> bool {
-    files.iter().any(|f| {
-        let stem = f.split('.').next().unwrap_or(f);
-        let temporary = |prefix: &str| {
-            name.strip_prefix(prefix)
-                .and_then(|rest| rest.strip_prefix(".tmp-"))
-                .is_some_and(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
-        };
-        name == *f || temporary(stem) || temporary(f)
-    })
-}
-
-/// A folder, not a link to one (links are never followed when removing).
-fn is_real_dir(path: &Path) -> bool {
-    path.symlink_metadata().is_ok_and(|m| m.is_dir())
-}
-
-/// Removes a folder if nothing is left in it; otherwise says why it stays.
-fn remove_if_empty(dir: &Path) {
-    if std::fs::remove_dir(dir).is_err() {
-        recur_core::stderr_line!("kept {}: it holds files recur did not write", dir.display());
-    }
 }
 
 /// Arguments of `recur demo`.

@@ -212,7 +212,7 @@ pub struct EvalArgs {
     #[arg(long)]
     test: Option<std::path::PathBuf>,
     #[command(flatten)]
-    sequences: super::fit::NpyArgs,
+    sequences: super::sequences::NpyArgs,
 }
 
 /// The parts `recur eval --split` chooses from.
