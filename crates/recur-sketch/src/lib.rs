@@ -3,6 +3,7 @@
 
 pub mod dataset;
 pub mod evaluate;
+pub mod job;
 pub mod predictor;
 pub mod presets;
 pub mod split;

@@ -7,11 +7,12 @@ use super::sketch_use::{write_report, EvalSummary};
 use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
 use recur_core::parallel::default_threads;
-use recur_data::quickdraw::strokes::{offset_moments, offset_std_of, Augmentation, Encoding, Normalization};
+use recur_data::quickdraw::strokes::{Augmentation, Encoding, Normalization};
 use recur_data::quickdraw::Drawing;
 use recur_nn::model_dir::{read_config, CONFIG_FILE};
-use recur_sketch::{examples, presets, Example, InputSpec, Part, SplitSpec, TrainOptions, TrainingKeys};
-use recur_train::distributed::{self, is_leader, Collective, Fingerprint};
+use recur_sketch::job::{Scaling, TrainJob};
+use recur_sketch::{presets, Example, InputSpec, SplitSpec, TrainOptions};
+use recur_train::distributed::{self, is_leader};
 use std::path::PathBuf;
 
 /// Input normalisation choices.
@@ -130,166 +131,59 @@ fn train_on(drawings: &[Drawing], args: &TrainArgs, rank_local: bool) -> Result<
             args.out.display()
         );
     }
-    let lead = is_leader();
-    let parts = rank_local.then(distributed::group).flatten();
-    if lead && args.force && !args.resume && args.out.is_dir() {
+    if is_leader() && args.force && !args.resume && args.out.is_dir() {
         super::clear_output(&args.out, &[])?;
     }
-    let classes = class_names(drawings, parts.as_deref())?;
-    let split_spec = SplitSpec {
-        val_percent: args.val_percent,
-        test_percent: args.test_percent,
-    };
-    let split = |part| -> Vec<Drawing> {
-        drawings
-            .iter()
-            .filter(|d| split_spec.part(&d.key_id) == part)
-            .cloned()
-            .collect()
-    };
-    let (train_d, val_d, test_d) = (split(Part::Train), split(Part::Validation), split(Part::Test));
-    let normalization = match args.normalization {
-        NormArg::Bbox => Normalization::BoundingBox,
-        NormArg::Std => {
-            let mut moments = offset_moments(&train_d);
-            if let Some(g) = &parts {
-                g.sum_f64(&mut moments);
-            }
-            Normalization::OffsetStd {
-                scale: offset_std_of(moments),
-            }
-        }
-    };
     let encoding = match args.encoding {
         EncodingArg::Stroke3 => Encoding::Stroke3,
         EncodingArg::Stroke5 => Encoding::Stroke5,
     };
-    let input = InputSpec {
-        encoding,
-        normalization,
-        max_points: args.max_points.max(8),
+    let job = TrainJob {
+        drawings,
+        split: SplitSpec {
+            val_percent: args.val_percent,
+            test_percent: args.test_percent,
+        },
+        scaling: match args.normalization {
+            NormArg::Bbox => Scaling::BoundingBox,
+            NormArg::Std => Scaling::OffsetStd,
+        },
+        config: args.config.as_deref().map(read_config).transpose()?,
+        preset: args.preset.clone(),
+        options: TrainOptions {
+            input: InputSpec {
+                encoding,
+                normalization: Normalization::BoundingBox,
+                max_points: args.max_points.max(8),
+            },
+            epochs: args.epochs,
+            patience: args.patience,
+            batch_size: args.batch_size.max(1),
+            learning_rate: args.lr,
+            label_smoothing: args.label_smoothing,
+            augmentation: (!args.no_augment).then(Augmentation::default),
+            seed: args.seed,
+            threads: args.threads.max(1),
+            out: args.out.clone(),
+            resume: args.resume,
+            progress: crate::progress::reporter(args.quiet),
+            rank_local,
+        },
+        ensemble: args.ensemble,
+        parts: rank_local.then(distributed::group).flatten(),
     };
-    let config = match &args.config {
-        Some(path) => read_config(path)?,
-        None => presets::preset(&args.preset, encoding.width(), classes.len())?,
-    };
-    let out_width = config.output_shape()?.features;
-    if config.input_size != encoding.width() || out_width != classes.len() {
-        bail!(
-            "the model takes {} features and gives {out_width} outputs; the data needs {} and {} (one per class)",
-            config.input_size,
-            encoding.width(),
-            classes.len()
-        );
-    }
-    let config = recur_sketch::label_config(config, &classes, &input)?;
-    // The split and the training part's key_ids stay with the model, so `recur eval` can tell
-    // which drawings it has seen and score only held-out ones.
-    let config = recur_sketch::label_split(config, split_spec)?;
-    let mut keys = TrainingKeys::of(&train_d);
-    if let Some(g) = &parts {
-        keys = keys.gathered(g.as_ref());
-    }
-    if lead {
-        std::fs::create_dir_all(&args.out)?;
-        keys.write(&args.out)?;
-    }
-    let (train_e, _) = examples(&train_d, &classes);
-    let (val_e, _) = examples(&val_d, &classes);
-    let (test_e, _) = examples(&test_d, &classes);
-    // Drawings in each part of the split, over every rank's data.
-    let mut counts = [train_e.len(), val_e.len(), test_e.len()].map(|n| n as f64);
-    if let Some(g) = &parts {
-        g.sum_f64(&mut counts);
-    }
-    if !args.quiet {
-        recur_core::stderr_line!(
-            "{} classes; split by key_id{}: {} train, {} validation, {} test",
-            classes.len(),
-            parts
-                .as_ref()
-                .map_or(String::new(), |g| format!(" (the {} ranks' parts together)", g.size())),
-            counts[0],
-            counts[1],
-            counts[2]
-        );
-    }
-    let options = TrainOptions {
-        input,
-        epochs: args.epochs,
-        patience: args.patience,
-        batch_size: args.batch_size.max(1),
-        learning_rate: args.lr,
-        label_smoothing: args.label_smoothing,
-        augmentation: (!args.no_augment).then(Augmentation::default),
-        seed: args.seed,
-        threads: args.threads.max(1),
-        out: args.out.clone(),
-        resume: args.resume,
-        progress: crate::progress::reporter(args.quiet),
-        rank_local: parts.is_some(),
-    };
-    if !args.quiet {
-        recur_core::stderr_line!("training on {} drawings (at most {} epochs)…", counts[0], args.epochs);
-    }
-    let (members, report) = recur_sketch::train_ensemble(&config, &train_e, &val_e, &options, args.ensemble)?;
-    let (best_epoch, epochs) = (report.best_epoch, report.history.len());
-    // Every rank scores its own part when each holds one; otherwise rank 0 scores alone.
-    if !lead && parts.is_none() {
+    let Some(outcome) = job.run()? else {
         return Ok(None);
-    }
-    let (part, scored) = if counts[2] == 0.0 {
-        ("validation", val_e)
-    } else {
-        ("test", test_e)
     };
-    if !args.quiet {
-        let n = if part == "test" { counts[2] } else { counts[1] };
-        recur_core::stderr_line!("evaluating the {part} part ({n} drawings)…");
-    }
-    let mut eval = recur_sketch::evaluate(&members, &scored, &options.input, options.threads)?;
-    if let Some(g) = &parts {
-        // The mistakes drawn in the report stay rank 0's (they are its own drawings).
-        eval = eval.summed_over(g.as_ref());
-        if !lead {
-            return Ok(None);
-        }
-    }
     let summary = EvalSummary {
-        part,
-        classes,
-        report: eval,
-        best_epoch,
-        epochs,
+        part: outcome.part,
+        classes: outcome.classes,
+        report: outcome.report,
+        best_epoch: outcome.best_epoch,
+        epochs: outcome.epochs,
         coverage: None,
     };
-    Ok(Some((summary, scored)))
-}
-
-/// The classes of `drawings`, sorted; at least two. With a part of the data per rank
-/// (`parts`), every rank must find the same ones.
-fn class_names(drawings: &[Drawing], parts: Option<&dyn Collective>) -> Result<Vec<String>> {
-    let mut classes: Vec<String> = drawings.iter().map(|d| d.word.clone()).collect();
-    classes.sort();
-    classes.dedup();
-    if classes.len() < 2 {
-        bail!(
-            "training a classifier needs at least two classes; found {}",
-            classes.join(", ")
-        );
-    }
-    if let Some(g) = parts {
-        let mut digest = Fingerprint::default();
-        classes.iter().for_each(|c| {
-            digest.text(c);
-        });
-        distributed::agree(
-            g,
-            "the classes of their drawings (each rank's part must hold drawings of every class)",
-            digest.finish(),
-        )?;
-    }
-    Ok(classes)
+    Ok(Some((summary, outcome.scored)))
 }
 
 /// Arguments of `recur demo`.
