@@ -59,6 +59,20 @@ impl EvalReport {
     }
 }
 
+/// A model's scores on one part of the drawings, with what a summary shows beside them.
+pub struct PartScores {
+    /// Which drawings were scored ("test", "validation", "all", …).
+    pub part: &'static str,
+    /// Class names, in output order.
+    pub classes: Vec<String>,
+    /// The figures.
+    pub report: EvalReport,
+    /// Best epoch (0 when not from training).
+    pub best_epoch: usize,
+    /// Epochs trained (0 when not from training).
+    pub epochs: usize,
+}
+
 /// Class probabilities for every example, in the examples' order: the mean of the models'
 /// softmax outputs (one model, or the members of an ensemble).
 pub fn predict_probabilities(

@@ -6,7 +6,7 @@
 //! parts; rank 0 alone writes.
 
 use crate::dataset::{examples, Example, InputSpec, Part};
-use crate::evaluate::{evaluate, EvalReport};
+use crate::evaluate::{evaluate, PartScores};
 use crate::split::{label_split, SplitSpec, TrainingKeys};
 use crate::{label_config, presets, train_ensemble, TrainOptions};
 use recur_data::quickdraw::strokes::{offset_moments, offset_std_of, Normalization};
@@ -46,16 +46,9 @@ pub struct TrainJob<'a> {
 
 /// What a finished job gives (on rank 0, or on every rank with parts).
 pub struct Outcome {
-    /// The part scored: `"test"`, or `"validation"` when the test part is empty.
-    pub part: &'static str,
-    /// The classes, in output order.
-    pub classes: Vec<String>,
-    /// The scores.
-    pub report: EvalReport,
-    /// The kept epoch of member 0.
-    pub best_epoch: usize,
-    /// Epochs member 0 ran.
-    pub epochs: usize,
+    /// The scores of the test part (the validation part when the test part is empty), with
+    /// member 0's kept epoch and epochs run.
+    pub scores: PartScores,
     /// The drawings scored, as examples.
     pub scored: Vec<Example>,
 }
@@ -136,14 +129,14 @@ impl TrainJob<'_> {
                 return Ok(None);
             }
         }
-        Ok(Some(Outcome {
+        let scores = PartScores {
             part,
             classes,
             report: eval,
             best_epoch: report.best_epoch,
             epochs: report.history.len(),
-            scored,
-        }))
+        };
+        Ok(Some(Outcome { scores, scored }))
     }
 }
 

@@ -9,7 +9,7 @@ pub mod presets;
 pub mod split;
 
 pub use dataset::{examples, part_of, Example, InputSpec, Part};
-pub use evaluate::{evaluate, predict_probabilities, EvalReport};
+pub use evaluate::{evaluate, predict_probabilities, EvalReport, PartScores};
 pub use predictor::{Guess, SketchPredictor};
 pub use split::{label_split, split_spec, SplitSpec, TrainingKeys, TRAINING_KEYS_FILE};
 

@@ -176,11 +176,7 @@ fn train_on(drawings: &[Drawing], args: &TrainArgs, rank_local: bool) -> Result<
         return Ok(None);
     };
     let summary = EvalSummary {
-        part: outcome.part,
-        classes: outcome.classes,
-        report: outcome.report,
-        best_epoch: outcome.best_epoch,
-        epochs: outcome.epochs,
+        scores: outcome.scores,
         coverage: None,
     };
     Ok(Some((summary, outcome.scored)))

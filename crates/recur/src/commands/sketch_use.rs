@@ -9,7 +9,7 @@ use recur_data::npy::{read_npy, NpyData};
 use recur_data::quickdraw::strokes::strokes_from_offsets;
 use recur_data::quickdraw::{self, check_strokes, Drawing, LoadOptions, Stroke, MAX_COORDINATE};
 use recur_nn::{model_dir, ModelConfig};
-use recur_sketch::{examples, split_spec, EvalReport, Example, Part, SketchPredictor, TrainingKeys};
+use recur_sketch::{examples, split_spec, Example, Part, PartScores, SketchPredictor, TrainingKeys};
 use recur_viz::sketch::{confusion_svg, grid_svg};
 use recur_viz::write_picture;
 use std::io::Write;
@@ -17,18 +17,17 @@ use std::path::{Path, PathBuf};
 
 /// Scores of a model on some drawings, with what is needed to show them.
 pub struct EvalSummary {
-    /// Which drawings were scored ("test", "all", …).
-    pub part: &'static str,
-    /// Class names, in output order.
-    pub classes: Vec<String>,
-    /// The figures.
-    pub report: EvalReport,
-    /// Best epoch (0 when not from training).
-    pub best_epoch: usize,
-    /// Epochs trained (0 when not from training).
-    pub epochs: usize,
+    /// The part scored, its classes and figures, and the training's epochs.
+    pub scores: PartScores,
     /// How the scored drawings relate to what the model was trained on (`recur eval` only).
     pub coverage: Option<Coverage>,
+}
+
+impl std::ops::Deref for EvalSummary {
+    type Target = PartScores;
+    fn deref(&self) -> &PartScores {
+        &self.scores
+    }
 }
 
 /// Which of the drawings given to `recur eval` the model had seen, and what was scored.
@@ -334,12 +333,15 @@ pub fn eval(args: EvalArgs) -> Result<()> {
     let (part, examples, coverage) = choose_part(args.split, &args.model, config, &drawings, examples)?;
     recur_core::stderr_line!("evaluating {} drawings ({part})…", examples.len());
     let report = predictor.evaluate(&examples, args.threads)?;
-    let summary = EvalSummary {
+    let scores = PartScores {
         part,
         classes,
         report,
         best_epoch: 0,
         epochs: 0,
+    };
+    let summary = EvalSummary {
+        scores,
         coverage: Some(coverage),
     };
     write_eval_pictures(&summary, &examples, args.confusion.as_deref(), args.mistakes.as_deref())?;
