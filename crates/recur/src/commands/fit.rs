@@ -12,6 +12,7 @@ use recur_nn::model_dir::{write_atomic, CONFIG_FILE};
 use recur_train::distributed::is_leader;
 use recur_train::FitReport;
 use recur_viz::{write_picture, Line, LineChart};
+use serde::Serialize;
 use serde_json::{json, Map, Value};
 use std::path::{Path, PathBuf};
 
@@ -59,7 +60,8 @@ pub struct FitArgs {
 }
 
 /// Training settings on the command line; each overrides the config's `training` section.
-#[derive(Args, Default)]
+/// Every flag is named as its `training` field, so the ones given serialise straight into it.
+#[derive(Args, Default, Serialize)]
 pub struct Knobs {
     /// Loss: auto, cross_entropy, mse, huber or mae.
     #[arg(long)]
@@ -102,6 +104,7 @@ pub struct Knobs {
     clip_value: Option<f64>,
     /// No gradient clipping.
     #[arg(long)]
+    #[serde(skip)]
     no_clip: bool,
     /// Sequences per batch [default: 16].
     #[arg(long)]
@@ -186,46 +189,13 @@ impl Knobs {
             Value::Object(m) => m,
             _ => Map::new(),
         };
-        let mut set = |k: &str, v: Option<Value>| {
-            if let Some(v) = v {
-                map.insert(k.into(), v);
-            }
-        };
-        set("loss", self.loss.as_ref().map(|v| json!(v)));
-        set("label_smoothing", self.label_smoothing.map(|v| json!(v)));
-        set("huber_delta", self.huber_delta.map(|v| json!(v)));
-        set("optimizer", self.optimizer.as_ref().map(|v| json!(v)));
-        set("weight_decay", self.weight_decay.map(|v| json!(v)));
-        set("momentum", self.momentum.map(|v| json!(v)));
-        set("lr", self.lr.map(|v| json!(v)));
-        set("schedule", self.schedule.as_ref().map(|v| json!(v)));
-        set("min_lr_ratio", self.min_lr_ratio.map(|v| json!(v)));
-        set("decay_rate", self.decay_rate.map(|v| json!(v)));
-        set("warmup_epochs", self.warmup_epochs.map(|v| json!(v)));
-        set("clip_norm", self.clip_norm.map(|v| json!(v)));
-        set("clip_value", self.clip_value.map(|v| json!(v)));
-        set("batch_size", self.batch_size.map(|v| json!(v)));
-        set("epochs", self.epochs.map(|v| json!(v)));
-        set("monitor", self.monitor.as_ref().map(|v| json!(v)));
-        set("patience", self.patience.map(|v| json!(v)));
-        set("keep_best", self.keep_best.map(|v| json!(v)));
-        set("seed", self.seed.map(|v| json!(v)));
-        set("threads", self.threads.map(|v| json!(v)));
-        set("standardize", self.standardize.map(|v| json!(v)));
-        set("log_inputs", self.log_inputs.as_ref().map(|v| json!(v)));
-        set("sequence_norm", self.sequence_norm.as_ref().map(|v| json!(v)));
-        set("solver", self.solver.as_ref().map(|v| json!(v)));
-        set("val_split", self.val_split.map(|v| json!(v)));
-        set("ensemble", self.ensemble.map(|v| json!(v)));
-        set("kernel_init", self.kernel_init.as_ref().map(|v| json!(v)));
-        set("recurrent_init", self.recurrent_init.as_ref().map(|v| json!(v)));
-        set("forget_bias", self.forget_bias.map(|v| json!(v)));
-        set("augment_scale", self.augment_scale.map(|v| json!(v)));
-        set("augment_jitter", self.augment_jitter.map(|v| json!(v)));
-        set("augment_crop", self.augment_crop.map(|v| json!(v)));
+        // Flags not given serialise as null and leave the section's value alone.
+        if let Ok(Value::Object(given)) = serde_json::to_value(self) {
+            map.extend(given.into_iter().filter(|(_, v)| !v.is_null()));
+        }
         if self.no_clip {
-            set("clip_norm", Some(Value::Null));
-            set("clip_value", Some(Value::Null));
+            map.insert("clip_norm".into(), Value::Null);
+            map.insert("clip_value".into(), Value::Null);
         }
         Value::Object(map)
     }
@@ -421,4 +391,24 @@ fn write_history(dir: &Path, report: &FitReport, curve: bool) -> Result<()> {
     };
     write_picture(&dir.join(CURVE_FILE), &chart.to_svg())?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Flags given override the config's `training` fields of the same name; the others stay.
+    #[test]
+    fn fit_flags_given_override_the_training_section_by_name() {
+        let knobs = Knobs {
+            lr: Some(0.2),
+            keep_best: Some(false),
+            no_clip: true,
+            ..Knobs::default()
+        };
+        let merged = knobs.merge_into(json!({"lr": 0.1, "epochs": 5, "clip_norm": 2.0}));
+        let expected = json!({"lr": 0.2, "epochs": 5, "keep_best": false, "clip_norm": null, "clip_value": null});
+        assert_eq!(merged, expected);
+        assert_eq!(Knobs::default().merge_into(Value::Null), json!({}));
+    }
 }
