@@ -376,6 +376,7 @@ impl Member<'_> {
             out: Some(self.out.clone()),
             resume: self.resume,
             progress: self.progress.clone(),
+            ..FitOptions::default()
         };
         let report = fit(
             &mut trainer,

@@ -203,6 +203,8 @@ pub(crate) fn ridge_member(member: &Member, mut model: Model<f32>, threads: usiz
         metrics,
         lr: 0.0,
         seconds,
+        train_seconds: seconds,
+        elapsed: seconds,
     };
     Ok(MemberFit {
         model,

@@ -238,6 +238,7 @@ pub fn run(series: &DailySeries, options: &ForecastOptions) -> Result<Forecast> 
             out: None,
             resume: false,
             progress: options.progress.clone(),
+            ..FitOptions::default()
         };
         let report = fit(
             &mut trainer,

@@ -11,11 +11,12 @@ use crate::options::{EpochRecord, TrainOptions};
 use crate::pairs::{group_by_source, split_by_source, split_by_source_hash, Pair, PairFormat};
 use crate::search::SearchOptions;
 use crate::store::{Settings, StoreError, Translator};
-use crate::train::{evaluate, train_with_checkpoints, Checkpoints, IdPair, Progress, Reference};
+use crate::train::{evaluate, train, IdPair, Reference, Run};
 use crate::vocab::{Tokenizer, Vocab};
 use recur_nn::model_dir::write_atomic;
 use recur_nn::NnError;
 use recur_train::distributed::{self, Collective};
+use recur_train::Reporter;
 use std::path::PathBuf;
 use std::rc::Rc;
 
@@ -162,7 +163,7 @@ fn vocabularies(pairs: &[Pair], parts: Option<&dyn Collective>) -> (Vocab, Vocab
 impl Prepared {
     /// Trains, telling `progress` what happens; writes the best epoch's model as it goes (rank 0)
     /// and at the end the kept model, `history.json` and `validation.json`.
-    pub fn train(self, mut progress: impl FnMut(Progress)) -> Result<Outcome, StoreError> {
+    pub fn train(self, progress: Reporter) -> Result<Outcome, StoreError> {
         let Prepared {
             mut translator,
             train_ids,
@@ -172,22 +173,22 @@ impl Prepared {
         } = self;
         let lead = distributed::is_leader();
         let options = translator.settings.training.clone();
-        let checkpoints = Checkpoints {
+        let run = Run {
             out: Some(out.clone()),
             resume: self.resume,
+            progress,
         };
         // A failed write of the best model so far is reported when training ends.
         let mut save_failed = None;
         let mut model = translator.model.clone();
-        let history = train_with_checkpoints(&mut model, &train_ids, &validation, &options, &checkpoints, |p| {
-            if let (Progress::Improved(m), true, None) = (&p, lead, &save_failed) {
+        let history = train(&mut model, &train_ids, &validation, &options, &run, |m| {
+            if lead && save_failed.is_none() {
                 let best = Translator {
-                    model: (*m).clone(),
+                    model: m.clone(),
                     ..translator.clone()
                 };
                 save_failed = best.save(&out).err();
             }
-            progress(p);
         })?;
         if let Some(e) = save_failed {
             return Err(e);

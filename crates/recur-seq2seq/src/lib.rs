@@ -5,7 +5,7 @@
 //! Dictionary), the generated date-format task, and the grapheme-to-phoneme scores (word and
 //! phoneme error rates against several references).
 
-pub mod checkpoint;
+mod checkpoint;
 pub mod dates;
 pub mod decoder;
 pub mod job;

@@ -1,10 +1,10 @@
-//! Training an encoder–decoder: batches of similar source length, teacher forcing with each
-//! batch split across threads (the model and a replica for each further thread; their
-//! gradients summed in shard order, so a run depends on the seed and thread count only),
-//! Adam with gradient clipping, and each epoch scored by decoding the validation words (a
-//! held-out part of the training file): the learning rate halves when that score stops
-//! improving, and the best epoch's weights are the ones kept. After every epoch a checkpoint
-//! (see [`crate::checkpoint`]) lets a killed run resume and end as if never stopped.
+//! Training an encoder–decoder through recur-train's epoch loop: batches of similar source
+//! length, teacher forcing with each batch split across threads (the model and a replica for
+//! each further thread; their gradients summed in shard order, so a run depends on the seed and
+//! thread count only), Adam with gradient clipping, and each epoch scored by decoding the
+//! validation words (a held-out part of the training file): the learning rate halves when that
+//! score stops improving, and the best epoch's weights are the ones kept. After every epoch a
+//! checkpoint lets a killed run resume and end as if never stopped.
 //!
 //! Under MPI (a group installed in [`recur_train::distributed`]) every rank is handed the
 //! same batches and runs its own `threads` of the `ranks × threads` shards; the shard sums
@@ -13,7 +13,7 @@
 //! model of 1 process × 2 threads. With [`TrainOptions::rank_local`] each rank is instead
 //! handed pairs of its own and batches them itself.
 
-use crate::checkpoint::{self, Best, RunState, Setup};
+use crate::checkpoint::{Ramp, Setup};
 use crate::decoder::Batch;
 use crate::metrics::{Scores, Tally};
 use crate::model::Seq2Seq;
@@ -23,11 +23,15 @@ use recur_core::parallel::shard_ranges;
 use recur_core::Rng;
 use recur_nn::{NnError, Param};
 use recur_train::distributed::{self, Fingerprint};
+use recur_train::epochs::{lookup, Saved};
 use recur_train::optim::{Clip, OptimizerConfig, Schedule};
-use recur_train::{Loss, LossSums, TrainConfig, Trainable, Trainer};
+use recur_train::{
+    train_epochs, Curriculum, EpochSteps, FitOptions, Goal, Loss, LossSums, Metrics, Plateau, Reporter, TrainConfig,
+    Trainable, Trainer,
+};
+use serde_json::Value;
 use std::ops::Range;
 use std::path::PathBuf;
-use std::time::Instant;
 
 /// A pair of id sequences (source, target), neither with SOS/EOS.
 pub type IdPair = (Vec<u32>, Vec<u32>);
@@ -37,130 +41,86 @@ pub type Reference = (Vec<u32>, Vec<Vec<u32>>);
 
 pub use crate::options::{EpochRecord, TrainOptions};
 
-/// What a caller hears during training.
-pub enum Progress<'a> {
-    /// A batch finished: batches done and in all, this epoch.
-    Batch(usize, usize),
-    /// An epoch finished.
-    Epoch(&'a EpochRecord),
-    /// A checkpoint was read: training goes on after this many epochs.
-    Resumed(usize),
-    /// The epoch just finished scored best so far: the model holds its weights (reported
-    /// before that epoch's checkpoint is written, so a saved model is never behind it).
-    Improved(&'a Seq2Seq<f32>),
-}
+/// The validation figures each epoch records: the word error rate, which picks the kept
+/// epoch, and the token error rate, which breaks its ties (early on every word may be wrong).
+pub const MONITORED: [&str; 2] = ["val_wer", "val_per"];
 
-/// Where and whether [`train_with_checkpoints`] keeps a checkpoint.
+/// How a training run reports and keeps what it does.
 #[derive(Clone, Debug, Default)]
-pub struct Checkpoints {
+pub struct Run {
     /// Folder whose `checkpoint/` is written after every epoch (by rank 0 alone under MPI; see
-    /// [`crate::checkpoint`]); `None`: no checkpoints.
+    /// [`recur_train::checkpoint`]); `None`: no checkpoints.
     pub out: Option<PathBuf>,
     /// Continue the run checkpointed in `out` (every rank reads it).
     pub resume: bool,
+    /// Where the epochs' and batches' events go (heard on rank 0 alone).
+    pub progress: Reporter,
 }
 
-/// Trains `model` and leaves in it the weights of the epoch with the best validation WER;
-/// returns every epoch's record.
+/// Trains `model` and leaves in it the weights of the epoch with the best validation WER (PER
+/// breaking ties); `on_best` is handed each new best model on rank 0 (to write it as training
+/// goes). Returns every epoch's record, those before a resume included.
+///
+/// Resumed from a checkpoint with the settings and data it was made with (`epochs`, `patience`
+/// and `max_seconds` may change), a run ends with the weights and history of one that was never
+/// stopped, to the bit. The time limit counts from the start of each run, and every run trains
+/// at least one epoch.
 pub fn train(
     model: &mut Seq2Seq<f32>,
     pairs: &[IdPair],
     validation: &[Reference],
     options: &TrainOptions,
-    progress: impl FnMut(Progress),
-) -> Result<Vec<EpochRecord>, NnError> {
-    train_with_checkpoints(model, pairs, validation, options, &Checkpoints::default(), progress)
-}
-
-/// [`train`] with a checkpoint after every epoch, and from one: resumed with the settings and
-/// data it was made with (`epochs`, `patience` and `max_seconds` may change), a run ends
-/// with the weights and history of one that was never stopped, to the bit. The time limit
-/// counts from the start of each run, and every run trains at least one epoch. The history
-/// returned includes the epochs before a resume.
-pub fn train_with_checkpoints(
-    model: &mut Seq2Seq<f32>,
-    pairs: &[IdPair],
-    validation: &[Reference],
-    options: &TrainOptions,
-    checkpoints: &Checkpoints,
-    mut progress: impl FnMut(Progress),
+    run: &Run,
+    on_best: impl FnMut(&Seq2Seq<f32>),
 ) -> Result<Vec<EpochRecord>, NnError> {
     if pairs.is_empty() {
         return Err(NnError::Input("no training pairs".into()));
     }
     let mut trainer = Trainer::new(model.clone(), train_config(options));
     trainer.set_rank_local(options.rank_local);
-    let setup = setup(&trainer, pairs, validation, options);
-    let (mut run, mut best) = match (&checkpoints.out, checkpoints.resume) {
-        (Some(out), true) => {
-            let loaded = checkpoint::load(out, &setup, &mut trainer.model, &mut trainer.optimizer)?;
-            trainer.sync_replicas();
-            loaded
-        }
-        (None, true) => return Err(NnError::Config("resuming needs an output directory".into())),
-        _ => (RunState::new(setup), None),
+    let mut job = PairEpochs {
+        setup: setup(&trainer, pairs, validation, options),
+        pairs,
+        validation,
+        options,
+        ramp: Ramp::default(),
+        on_best,
     };
-    trainer.agree("the model, training settings, data and checkpoint", || {
-        fingerprint(&trainer, options, &run, best.as_ref())
-    })?;
-    if checkpoints.resume {
-        progress(Progress::Resumed(run.epochs_done));
+    let fit_options = FitOptions {
+        epochs: options.epochs,
+        monitor: MONITORED[0].into(),
+        tie_break: Some(MONITORED[1].into()),
+        goal: Goal::Minimize,
+        patience: Some(options.patience.max(1)),
+        plateau: Some(Plateau {
+            patience: options.lr_patience.max(1),
+            factor: 0.5,
+        }),
+        max_seconds: (options.max_seconds > 0.0).then_some(options.max_seconds),
+        out: run.out.clone(),
+        resume: run.resume,
+        progress: run.progress.clone(),
+    };
+    let report = train_epochs(&mut trainer, &fit_options, &mut job)?;
+    *model = trainer.model;
+    let pairs = job.setup.pairs;
+    Ok(report.history.iter().map(|r| record(r, pairs)).collect())
+}
+
+/// An epoch's figures as an encoder–decoder's history keeps them, with training throughput
+/// over `pairs` (all the parts').
+fn record(r: &recur_train::EpochRecord, pairs: usize) -> EpochRecord {
+    let metric = |name| lookup(&r.metrics, name).unwrap_or(f64::NAN);
+    EpochRecord {
+        epoch: r.epoch,
+        loss: r.loss,
+        token_accuracy: r.accuracy.unwrap_or(0.0),
+        val_wer: metric(MONITORED[0]),
+        val_per: metric(MONITORED[1]),
+        lr: r.lr,
+        pairs_per_second: pairs as f64 / r.train_seconds,
+        elapsed: r.elapsed,
     }
-    // Rank 0 alone writes.
-    let out = checkpoints.out.as_deref().filter(|_| trainer.rank() == 0);
-    // Seconds trained before this run (the records' clock goes on across a resume).
-    let before = run.history.last().map_or(0.0, |r| r.elapsed);
-    let start = Instant::now();
-    let first_epoch = run.epochs_done + 1;
-    for epoch in first_epoch..=options.epochs {
-        // A resumed run that had stopped early stays stopped (unless given more patience).
-        if run.since_best >= options.patience.max(1) {
-            break;
-        }
-        // Rank 0's clock decides, so every rank starts the same epochs; each run trains one.
-        let out_of_time = options.max_seconds > 0.0 && start.elapsed().as_secs_f64() >= options.max_seconds;
-        if epoch > first_epoch && leader_decides(&trainer, out_of_time) {
-            break;
-        }
-        let epoch_start = Instant::now();
-        let lr = run.lr;
-        let sums = train_epoch(&mut trainer, pairs, options, &mut run, epoch, &mut progress)?;
-        let train_seconds = epoch_start.elapsed().as_secs_f64();
-        let threads = options.threads.max(1);
-        let scores = evaluate(
-            &trainer.model,
-            validation,
-            options.val_beam,
-            threads,
-            trainer.rank_local(),
-        )?;
-        let record = EpochRecord {
-            epoch,
-            loss: sums.loss / sums.count.max(1) as f64,
-            token_accuracy: sums.correct as f64 / sums.count.max(1) as f64,
-            val_wer: scores.wer,
-            val_per: scores.per,
-            lr,
-            pairs_per_second: run.setup.pairs as f64 / train_seconds,
-            elapsed: before + start.elapsed().as_secs_f64(),
-        };
-        progress(Progress::Epoch(&record));
-        run.history.push(record);
-        run.epochs_done = epoch;
-        let improved = observe(&mut run, epoch, &scores);
-        if improved {
-            best = Some(trainer.model.clone());
-            progress(Progress::Improved(&trainer.model));
-        }
-        if let Some(out) = out {
-            checkpoint::save(out, &run, &trainer.model, &trainer.optimizer, best.as_ref())?;
-        }
-        if run.since_best >= options.patience.max(1) {
-            break;
-        }
-    }
-    *model = best.unwrap_or(trainer.model);
-    Ok(run.history)
 }
 
 /// The trainer's settings for `options`: Adam, a global-norm clip, the label-smoothed
@@ -204,92 +164,108 @@ fn setup(trainer: &Trainer<Seq2Seq<f32>>, pairs: &[IdPair], validation: &[Refere
     }
 }
 
-/// Rank 0's `yes`, on every rank.
-fn leader_decides(trainer: &Trainer<Seq2Seq<f32>>, yes: bool) -> bool {
-    let mut v = [f64::from(u8::from(yes && trainer.rank() == 0))];
-    trainer.sum_over_ranks(&mut v);
-    v[0] > 0.0
+/// An encoder–decoder's epochs: its pairs batched by source length, scheduled sampling on its
+/// ramp, validation by decoding.
+struct PairEpochs<'a, F> {
+    setup: Setup,
+    pairs: &'a [IdPair],
+    validation: &'a [Reference],
+    options: &'a TrainOptions,
+    ramp: Ramp,
+    on_best: F,
 }
 
-/// Records an epoch's validation `scores`: true when they are the best so far (WER first, PER
-/// to break ties, as early on every word may still be wrong); otherwise counts the epochs
-/// since, halving the learning rate after `lr_patience` of them unless the run stops.
-fn observe(run: &mut RunState, epoch: usize, scores: &Scores) -> bool {
-    let options = &run.setup.options;
-    let key = (scores.wer, scores.per);
-    if run.best.is_none_or(|b| key < (b.wer, b.per)) {
-        run.best = Some(Best {
-            epoch,
-            wer: scores.wer,
-            per: scores.per,
-        });
-        (run.since_best, run.since_decay) = (0, 0);
-        return true;
-    }
-    run.since_best += 1;
-    run.since_decay += 1;
-    let stop = run.since_best >= options.patience.max(1);
-    if !stop && run.since_decay >= options.lr_patience.max(1) {
-        run.lr *= 0.5;
-        run.since_decay = 0;
-    }
-    false
-}
-
-/// One epoch's steps at `run.lr`; returns the summed loss, tokens and hits over every rank.
-fn train_epoch(
-    trainer: &mut Trainer<Seq2Seq<f32>>,
-    pairs: &[IdPair],
-    options: &TrainOptions,
-    run: &mut RunState,
-    epoch: usize,
-    progress: &mut impl FnMut(Progress),
-) -> Result<LossSums, NnError> {
-    let rank_local = trainer.rank_local();
-    let batches = if rank_local {
-        // Each rank shuffles its own part with a stream of its own.
-        let rng = Rng::derive(options.seed, Rng::shuffle_stream(trainer.rank(), 0, epoch));
-        epoch_batches(pairs, options.batch.div_ceil(trainer.ranks()), rng)
-    } else {
-        epoch_batches(pairs, options.batch, Rng::derive(options.seed, epoch as u64))
-    };
-    // With parts, ranks step together until the one with most batches is done.
-    let steps = if rank_local {
-        trainer.max_over_ranks(batches.len() as u64) as usize
-    } else {
-        batches.len()
-    };
-    // Each step's loss is the mean over its global batch's target tokens; with parts the
-    // ranks add their batches' counts, all the epoch's in one sum.
-    let mut totals: Vec<f64> = (0..steps)
-        .map(|i| {
-            let batch = batches.get(i).map_or(&[][..], Vec::as_slice);
-            batch.iter().map(|&p| pairs[p].1.len() + 1).sum::<usize>() as f64
-        })
-        .collect();
-    if rank_local {
-        trainer.sum_over_ranks(&mut totals);
-    }
-    trainer.set_learning_rate(run.lr);
-    let sampling = run.sampling_share(epoch);
-    let mut sums = LossSums::default();
-    for (i, &total) in totals.iter().enumerate() {
-        let stats = match batches.get(i) {
-            Some(chosen) => trainer.step(&PairBatch {
-                pairs,
-                chosen,
-                sampling,
-                scale: 1.0 / total.max(1.0),
-            })?,
-            None => trainer.train_step_idle()?,
+impl<F: FnMut(&Seq2Seq<f32>)> Curriculum<Seq2Seq<f32>> for PairEpochs<'_, F> {
+    fn train_epoch(&mut self, epoch: usize, steps: &mut EpochSteps<'_, Seq2Seq<f32>>) -> Result<(), NnError> {
+        let (pairs, options) = (self.pairs, self.options);
+        // Epochs are numbered from 1 in the shuffle streams and the ramp.
+        let epoch = epoch + 1;
+        let trainer = &mut *steps.trainer;
+        let rank_local = trainer.rank_local();
+        let batches = if rank_local {
+            // Each rank shuffles its own part with a stream of its own.
+            let rng = Rng::derive(options.seed, Rng::shuffle_stream(trainer.rank(), 0, epoch));
+            epoch_batches(pairs, options.batch.div_ceil(trainer.ranks()), rng)
+        } else {
+            epoch_batches(pairs, options.batch, Rng::derive(options.seed, epoch as u64))
         };
-        sums.loss += stats.loss_sum;
-        sums.count += stats.count;
-        sums.correct += stats.correct;
-        run.step = trainer.step_count();
-        progress(Progress::Batch(i + 1, steps));
+        // With parts, ranks step together until the one with most batches is done.
+        let count = if rank_local {
+            trainer.max_over_ranks(batches.len() as u64) as usize
+        } else {
+            batches.len()
+        };
+        // Each step's loss is the mean over its global batch's target tokens; with parts the
+        // ranks add their batches' counts, all the epoch's in one sum.
+        let mut totals: Vec<f64> = (0..count)
+            .map(|i| {
+                let batch = batches.get(i).map_or(&[][..], Vec::as_slice);
+                batch.iter().map(|&p| pairs[p].1.len() + 1).sum::<usize>() as f64
+            })
+            .collect();
+        if rank_local {
+            trainer.sum_over_ranks(&mut totals);
+        }
+        let sampling = self.ramp.share(options, epoch);
+        steps.start(count, true);
+        for (i, &total) in totals.iter().enumerate() {
+            match batches.get(i) {
+                Some(chosen) => steps.step(&PairBatch {
+                    pairs,
+                    chosen,
+                    sampling,
+                    scale: 1.0 / total.max(1.0),
+                })?,
+                None => steps.idle()?,
+            }
+        }
+        Ok(())
     }
-    Ok(sums)
+
+    fn validate(&mut self, trainer: &mut Trainer<Seq2Seq<f32>>) -> Result<Metrics, NnError> {
+        let (beam, threads) = (self.options.val_beam, self.options.threads.max(1));
+        let scores = evaluate(&trainer.model, self.validation, beam, threads, trainer.rank_local())?;
+        Ok(vec![
+            (MONITORED[0].into(), scores.wer),
+            (MONITORED[1].into(), scores.per),
+        ])
+    }
+
+    fn setup(&self) -> Value {
+        serde_json::to_value(&self.setup).unwrap_or_default()
+    }
+
+    fn state(&self) -> Value {
+        self.ramp.to_state()
+    }
+
+    /// Goes on only with the settings and data the checkpoint was made with (naming the flags
+    /// that differ), and with its sampling ramp.
+    fn resume(&mut self, saved: &Saved) -> Result<(), NnError> {
+        let refuse = |message: String| NnError::Checkpoint {
+            path: saved.dir.display().to_string(),
+            message,
+        };
+        let old: Setup = serde_json::from_value(saved.setup.clone())
+            .map_err(|e| refuse(format!("not a checkpoint of an encoder–decoder ({e})")))?;
+        let ramp: Ramp = serde_json::from_value(saved.state.clone())
+            .map_err(|e| refuse(format!("not a checkpoint of an encoder–decoder ({e})")))?;
+        let differences = old.differences(&self.setup);
+        if !differences.is_empty() {
+            return Err(refuse(format!(
+                "made with other settings or data than these, so it cannot be resumed: {} \
+                 (only --epochs, --patience and --max-minutes may change)",
+                differences.join("; ")
+            )));
+        }
+        self.ramp = ramp.resumed(&old.options, self.options, saved.epochs_done);
+        Ok(())
+    }
+
+    fn improved(&mut self, model: &Seq2Seq<f32>) -> Result<(), NnError> {
+        (self.on_best)(model);
+        Ok(())
+    }
 }
 
 /// One step's training pairs, as every shard's worker reads them.
@@ -429,32 +405,6 @@ fn epoch_batches(pairs: &[IdPair], batch: usize, mut rng: Rng) -> Vec<Vec<usize>
     }
     rng.shuffle(&mut batches);
     batches
-}
-
-/// What every rank must share before training: settings, weights, data and the checkpoint's
-/// state, moments and best weights.
-fn fingerprint(
-    trainer: &Trainer<Seq2Seq<f32>>,
-    options: &TrainOptions,
-    run: &RunState,
-    best: Option<&Seq2Seq<f32>>,
-) -> u64 {
-    let mut digest = Fingerprint::default();
-    digest.text(&serde_json::to_string(options).unwrap_or_default());
-    for (name, p) in trainer.model.named_params() {
-        digest.text(&name).floats(&p.value);
-    }
-    digest.word(run.setup.data);
-    let optimizer = &trainer.optimizer;
-    digest.text(&serde_json::to_string(run).unwrap_or_default());
-    digest.word(optimizer.step);
-    for m in optimizer.m.iter().chain(&optimizer.v) {
-        digest.floats(m);
-    }
-    for (_, p) in best.map(Seq2Seq::named_params).unwrap_or_default() {
-        digest.floats(&p.value);
-    }
-    digest.finish()
 }
 
 /// A digest of the training pairs and validation references.

@@ -131,6 +131,7 @@ pub fn train(
         out: Some(options.out.clone()),
         resume: options.resume,
         progress: options.progress.clone(),
+        ..FitOptions::default()
     };
     let report = fit(
         &mut trainer,

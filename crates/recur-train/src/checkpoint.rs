@@ -1,25 +1,26 @@
-//! Resumable checkpoints: `OUT/checkpoint/` holds the last epoch's model directory, the
-//! optimiser's moments (`optimizer.safetensors`, tensors `m.{i}` / `v.{i}` in parameter order)
-//! and the loop's state (`state.json`: epochs done, best epoch, history, optimiser step).
+//! Resumable checkpoints: `OUT/checkpoint/` holds the last epoch's weights
+//! (`model.safetensors`), the best epoch's (`best.safetensors`), the optimiser's moments
+//! (`optimizer.safetensors`, tensors `m.{i}` / `v.{i}` in parameter order) and the loop's state
+//! (`state.json`: epochs done, the best epoch, patience counters, the learning-rate factor, the
+//! history, the job's setup and own state, the optimiser's step).
 //!
-//! The three files must agree, so a checkpoint is written whole into `checkpoint.new/` and then
+//! The files must agree, so a checkpoint is written whole into `checkpoint.new/` and then
 //! swapped in by renames; a run killed at any moment leaves either the old or the new one.
-//!
-//! Trainers of other models (the encoder–decoder's) checkpoint through the same pieces:
-//! [`save_with`] (the folder and its swap), [`find`], [`write_state`] / [`read_state`] and
-//! [`write_optimizer`] / [`read_optimizer`].
+//! Any [`Trainable`] model is checkpointed alike: its named parameters are its weights.
 
 use crate::history::{EpochRecord, Goal};
 use crate::optim::Optimizer;
+use crate::trainable::Trainable;
 use crate::trainer::Trainer;
 use recur_core::Float;
-use recur_nn::model_dir::{self, write_atomic};
+use recur_nn::model_dir::{read_tensors, tensors_to_bytes, write_atomic, WEIGHTS_FILE};
 use recur_nn::written::CHECKPOINT_DIRS;
-use recur_nn::{Model, NnError, Result};
+use recur_nn::{NnError, Result};
 use safetensors::tensor::{Dtype, TensorView};
 use safetensors::SafeTensors;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use std::path::{Path, PathBuf};
 
 /// The checkpoint folder inside a training output directory.
@@ -28,24 +29,45 @@ pub const CHECKPOINT_DIR: &str = CHECKPOINT_DIRS[0];
 pub const STATE_FILE: &str = "state.json";
 /// The optimiser's moments in a checkpoint folder.
 pub const OPTIMIZER_FILE: &str = "optimizer.safetensors";
+/// The best epoch's weights in a checkpoint folder (the last epoch's are `model.safetensors`).
+pub const BEST_FILE: &str = "best.safetensors";
+/// Every file a checkpoint folder holds.
+pub const FILES: [&str; 4] = [WEIGHTS_FILE, BEST_FILE, OPTIMIZER_FILE, STATE_FILE];
 
-/// The fit loop's own state, saved after every epoch.
+/// The epoch loop's own state, saved after every epoch.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct FitState {
     /// Direction of the monitored metric.
     pub goal: Goal,
     /// Epochs finished.
     pub epochs_done: usize,
-    /// Best epoch so far (1-based; 0 before the first).
-    pub best_epoch: usize,
-    /// Monitored value at the best epoch.
-    pub best_value: f64,
+    /// The best epoch so far (`None` before the first).
+    pub best: Option<Best>,
     /// Epochs finished since the best one.
     pub epochs_since_best: usize,
-    /// Optimiser settings and step count (the moments live in `optimizer.safetensors`).
+    /// Epochs finished since the best one or the last lowering of the learning rate.
+    pub epochs_since_decay: usize,
+    /// What the schedule's learning rate is multiplied by (lowered on plateaus).
+    pub lr_factor: f64,
+    /// The optimiser's step count (the moments live in `optimizer.safetensors`).
     pub optimizer_step: u64,
     /// Every epoch's figures.
     pub history: Vec<EpochRecord>,
+    /// What the run is tied to (see [`crate::Curriculum::setup`]).
+    pub setup: Value,
+    /// The training job's own state (see [`crate::Curriculum::state`]).
+    pub job: Value,
+}
+
+/// The best epoch so far.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Best {
+    /// 1-based epoch.
+    pub epoch: usize,
+    /// Its monitored value.
+    pub value: f64,
+    /// Its tie-breaking value, if the run has one.
+    pub tie: Option<f64>,
 }
 
 impl FitState {
@@ -54,31 +76,15 @@ impl FitState {
         FitState {
             goal,
             epochs_done: 0,
-            best_epoch: 0,
-            best_value: match goal {
-                Goal::Minimize => f64::INFINITY,
-                Goal::Maximize => f64::NEG_INFINITY,
-            },
+            best: None,
             epochs_since_best: 0,
+            epochs_since_decay: 0,
+            lr_factor: 1.0,
             optimizer_step: 0,
             history: Vec::new(),
+            setup: Value::Null,
+            job: Value::Null,
         }
-    }
-
-    /// Records the monitored value of the epoch just finished; true if it is the best so far.
-    pub fn observe(&mut self, value: f64) -> bool {
-        let better = match self.goal {
-            Goal::Minimize => value < self.best_value,
-            Goal::Maximize => value > self.best_value,
-        };
-        if better {
-            self.best_value = value;
-            self.best_epoch = self.epochs_done + 1;
-            self.epochs_since_best = 0;
-        } else {
-            self.epochs_since_best += 1;
-        }
-        better
     }
 }
 
@@ -87,10 +93,18 @@ pub fn exists(out: &Path) -> bool {
     out.join(CHECKPOINT_DIR).join(STATE_FILE).is_file() || out.join(CHECKPOINT_DIRS[2]).join(STATE_FILE).is_file()
 }
 
-/// Writes the trainer's weights and optimiser with `state` as `out/checkpoint/`.
-pub fn save<T: Float>(out: &Path, trainer: &Trainer<Model<T>>, state: &FitState) -> Result<()> {
+/// Writes the trainer's weights and optimiser, the best weights and `state` as
+/// `out/checkpoint/`.
+pub fn save<M: Trainable>(out: &Path, trainer: &Trainer<M>, best: Option<&M>, state: &FitState) -> Result<()> {
+    std::fs::create_dir_all(out).map_err(NnError::io(out))?;
     save_with(out, |dir| {
-        model_dir::save(&trainer.model, dir)?;
+        write_atomic(
+            &dir.join(WEIGHTS_FILE),
+            &tensors_to_bytes(trainer.model.named_params(), &[])?,
+        )?;
+        if let Some(best) = best {
+            write_atomic(&dir.join(BEST_FILE), &tensors_to_bytes(best.named_params(), &[])?)?;
+        }
         write_optimizer(dir, &trainer.optimizer)?;
         let mut state = state.clone();
         state.optimizer_step = trainer.optimizer.step;
@@ -98,21 +112,37 @@ pub fn save<T: Float>(out: &Path, trainer: &Trainer<Model<T>>, state: &FitState)
     })
 }
 
-/// Restores the trainer's weights and optimiser from `out/checkpoint/` and returns the state.
-pub fn load<T: Float>(out: &Path, trainer: &mut Trainer<Model<T>>) -> Result<FitState> {
-    let dir = find(out)?;
-    let state: FitState = read_state(&dir)?;
-    let saved = model_dir::load::<T>(&dir)?;
-    if saved.plan() != trainer.model.plan() {
-        return Err(NnError::Config(format!(
-            "the checkpoint in {} is for a different model than the one asked for",
-            dir.display()
-        )));
-    }
-    trainer.model.copy_values_from(&saved);
+/// Restores the trainer's weights and optimiser from the checkpoint folder `dir` (see [`find`])
+/// whose state is `state`; returns the best weights if there was a best epoch.
+pub fn restore<M: Trainable>(dir: &Path, trainer: &mut Trainer<M>, state: &FitState) -> Result<Option<M>> {
+    read_weights(&mut trainer.model, &dir.join(WEIGHTS_FILE))?;
     trainer.sync_replicas();
-    read_optimizer(&dir, &mut trainer.optimizer, state.optimizer_step)?;
-    Ok(state)
+    let best = match state.best {
+        Some(_) => {
+            let mut best = trainer.model.clone();
+            read_weights(&mut best, &dir.join(BEST_FILE))?;
+            Some(best)
+        }
+        None => None,
+    };
+    read_optimizer(dir, &mut trainer.optimizer, state.optimizer_step)?;
+    Ok(best)
+}
+
+/// Reads weights written by [`save`] into `model`, refusing tensors of other names or shapes
+/// (a checkpoint of another model).
+fn read_weights<M: Trainable>(model: &mut M, path: &Path) -> Result<()> {
+    let bytes = std::fs::read(path).map_err(NnError::io(path))?;
+    let expected: Vec<(String, Vec<usize>)> = model
+        .named_params()
+        .into_iter()
+        .map(|(n, p)| (n, p.shape.clone()))
+        .collect();
+    let (values, _) = read_tensors(&expected, &bytes, &path.display().to_string())?;
+    for (p, v) in model.params_mut().into_iter().zip(values) {
+        p.value = v.into_iter().map(M::Float::from_f64).collect();
+    }
+    Ok(())
 }
 
 /// Writes a checkpoint of any trainer: `write` fills a fresh folder (`out/checkpoint.new/`,

@@ -31,4 +31,10 @@ pub struct EpochRecord {
     pub lr: f64,
     /// Wall time of the epoch in seconds.
     pub seconds: f64,
+    /// Seconds of those spent in training steps (validation excluded).
+    #[serde(default)]
+    pub train_seconds: f64,
+    /// Seconds since the run began, counting those before a resume.
+    #[serde(default)]
+    pub elapsed: f64,
 }

@@ -7,6 +7,7 @@
 pub mod checkpoint;
 pub mod distributed;
 pub mod ensemble;
+pub mod epochs;
 pub mod fit;
 mod gradients;
 pub mod history;
@@ -17,7 +18,8 @@ pub mod trainable;
 pub mod trainer;
 
 pub use distributed::{Collective, Fingerprint};
-pub use fit::{fit, Batch, FitOptions, FitReport};
+pub use epochs::{train_epochs, Curriculum, EpochSteps, FitOptions, FitReport, Plateau};
+pub use fit::{fit, Batch};
 pub use history::{EpochRecord, Goal, Metrics};
 pub use loss::{Loss, Targets};
 pub use optim::{Clip, Optimizer, OptimizerConfig, Schedule};

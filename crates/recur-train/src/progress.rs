@@ -4,6 +4,7 @@
 
 use crate::history::EpochRecord;
 use std::fmt;
+use std::path::Path;
 use std::sync::Arc;
 
 /// Something a training run has to tell.
@@ -33,6 +34,13 @@ pub enum Event<'a> {
         epochs: usize,
         /// It scored best so far: its weights are the ones kept.
         improved: bool,
+    },
+    /// A run goes on from a checkpoint.
+    Resumed {
+        /// Epochs the checkpoint had finished.
+        epochs_done: usize,
+        /// The output folder holding it.
+        from: &'a Path,
     },
     /// A line for the person running the job (which ensemble member starts, a setting that
     /// has no effect, what a closed-form fit scored).

@@ -68,6 +68,8 @@ pub struct Trainer<M: Trainable> {
     flat: Vec<M::Float>,
     /// Each rank trains on its own data: the batch a rank is handed is its share alone.
     rank_local: bool,
+    /// What the schedule's rate is multiplied by (lowered on a plateau by the epoch loop).
+    lr_factor: f64,
 }
 
 /// What one rank's shards of a step add up to.
@@ -93,6 +95,7 @@ impl<M: Trainable> Trainer<M> {
             group: distributed::group(),
             flat: Vec::new(),
             rank_local: false,
+            lr_factor: 1.0,
         }
     }
 
@@ -147,13 +150,13 @@ impl<M: Trainable> Trainer<M> {
 
     /// The learning rate the next step will use.
     pub fn learning_rate(&self) -> f64 {
-        self.config.schedule.at(self.optimizer.step)
+        self.config.schedule.at(self.optimizer.step) * self.lr_factor
     }
 
-    /// Trains on at `lr` from the next step on (a schedule the caller drives, such as halving
-    /// on a plateau).
-    pub fn set_learning_rate(&mut self, lr: f64) {
-        self.config.schedule = Schedule::Constant { lr };
+    /// Multiplies the schedule's rate by `factor` from the next step on (the epoch loop's
+    /// reductions on a plateau; 1 leaves the schedule as it is, to the bit).
+    pub fn set_learning_rate_factor(&mut self, factor: f64) {
+        self.lr_factor = factor;
     }
 
     /// The settings this trainer was made with.
@@ -210,8 +213,8 @@ impl<M: Trainable> Trainer<M> {
             None => M::Float::ONE,
         };
         let threads = self.config.threads.max(1);
+        let lr = self.learning_rate();
         let replicas = self.replicas.iter_mut().map(M::params_mut).collect();
-        let lr = self.config.schedule.at(step);
         gradients::update(
             threads,
             &mut self.optimizer,

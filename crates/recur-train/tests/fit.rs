@@ -59,6 +59,7 @@ fn run(epochs: usize, out: &Path, resume: bool) -> (recur_train::FitReport, Vec<
         out: Some(out.to_path_buf()),
         resume,
         progress: Default::default(),
+        ..FitOptions::default()
     };
     let report = fit(
         &mut t,
@@ -100,7 +101,9 @@ fn resumed_run_matches_an_uninterrupted_one() {
             .iter()
             .cloned()
             .map(|mut r| {
-                r.seconds = full.history[r.epoch - 1].seconds;
+                // Everything but the clock.
+                let f = &full.history[r.epoch - 1];
+                (r.seconds, r.train_seconds, r.elapsed) = (f.seconds, f.train_seconds, f.elapsed);
                 r
             })
             .collect::<Vec<_>>()
@@ -125,6 +128,7 @@ fn resume_without_a_checkpoint_is_an_error() {
         out: Some(dir.path().to_path_buf()),
         resume: true,
         progress: Default::default(),
+        ..FitOptions::default()
     };
     let err = fit(
         &mut t,
@@ -149,6 +153,7 @@ fn early_stopping_keeps_the_best_epoch() {
         out: None,
         resume: false,
         progress: Default::default(),
+        ..FitOptions::default()
     };
     let report = fit(
         &mut t,
@@ -163,4 +168,60 @@ fn early_stopping_keeps_the_best_epoch() {
     assert!(report.stopped_early);
     assert_eq!(report.history.len(), 4);
     assert_eq!((report.best_epoch, report.best_value), (2, 0.3));
+}
+
+#[test]
+fn plateau_lowers_the_learning_rate_and_a_second_metric_breaks_ties() {
+    let mut t = trainer();
+    // (monitored, tie-breaker) per epoch: epoch 3 ties epoch 2 on the first and wins on the
+    // second; epochs 4 and 5 do not improve, so the rate halves after each (patience 1).
+    let scores = [(0.5, 0.9), (0.3, 0.8), (0.3, 0.7), (0.4, 0.1), (0.3, 0.9), (0.2, 0.5)];
+    let mut calls = 0;
+    let options = FitOptions {
+        epochs: 6,
+        monitor: "score".into(),
+        tie_break: Some("tie".into()),
+        goal: Goal::Minimize,
+        plateau: Some(recur_train::Plateau {
+            patience: 1,
+            factor: 0.5,
+        }),
+        ..FitOptions::default()
+    };
+    let report = fit(
+        &mut t,
+        &options,
+        |e| Ok(vec![batch(8, e as u64)]),
+        |_: &mut Trainer<Model<f32>>| {
+            calls += 1;
+            let (s, tie) = scores[calls - 1];
+            Ok(vec![("score".into(), s), ("tie".into(), tie)])
+        },
+    )
+    .unwrap();
+    assert_eq!((report.best_epoch, report.best_value), (6, 0.2));
+    let rates: Vec<f64> = report.history.iter().map(|r| r.lr).collect();
+    assert_eq!(rates, [0.02, 0.02, 0.02, 0.02, 0.01, 0.005]);
+    let kept: Vec<usize> = report.history.iter().map(|r| r.epoch).collect();
+    assert_eq!(kept, [1, 2, 3, 4, 5, 6]);
+}
+
+#[test]
+fn a_time_limit_still_trains_one_epoch() {
+    let mut t = trainer();
+    let options = FitOptions {
+        epochs: 5,
+        monitor: "score".into(),
+        max_seconds: Some(0.0),
+        ..FitOptions::default()
+    };
+    let report = fit(
+        &mut t,
+        &options,
+        |e| Ok(vec![batch(8, e as u64)]),
+        |_: &mut Trainer<Model<f32>>| Ok(vec![("score".into(), 1.0)]),
+    )
+    .unwrap();
+    assert_eq!(report.history.len(), 1);
+    assert_eq!(report.best_epoch, 1);
 }

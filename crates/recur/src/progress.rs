@@ -4,7 +4,7 @@
 
 use indicatif::{ProgressBar, ProgressStyle};
 use recur_train::progress::describe_epoch;
-use recur_train::{Event, Reporter};
+use recur_train::{EpochRecord, Event, Reporter};
 use std::io::IsTerminal;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -21,8 +21,14 @@ pub fn reporter(quiet: bool) -> Reporter {
     }
 }
 
-/// Shows a run's events on stderr.
+/// Shows a run's events on stderr, each epoch's line as [`describe_epoch`] writes it.
 pub fn on_stderr() -> Reporter {
+    on_stderr_with(describe_epoch)
+}
+
+/// Shows a run's events on stderr, each epoch's line as `describe` writes it (given the
+/// record, the run's epochs and whether the epoch scored best).
+pub fn on_stderr_with(describe: impl Fn(&EpochRecord, usize, bool) -> String + Send + Sync + 'static) -> Reporter {
     let shown = Mutex::new(Shown {
         bar: ProgressBar::hidden(),
         epoch: 0,
@@ -30,6 +36,7 @@ pub fn on_stderr() -> Reporter {
         batches: 0,
         last_line: Instant::now(),
         log_lines: !std::io::stderr().is_terminal(),
+        describe: Box::new(describe),
     });
     Reporter::new(move |event| {
         if let Ok(mut shown) = shown.lock() {
@@ -37,6 +44,9 @@ pub fn on_stderr() -> Reporter {
         }
     })
 }
+
+/// Writes an epoch's line from its record, the run's epochs and whether it scored best.
+type DescribeEpoch = dyn Fn(&EpochRecord, usize, bool) -> String + Send + Sync;
 
 /// What is on screen.
 struct Shown {
@@ -47,6 +57,8 @@ struct Shown {
     last_line: Instant,
     /// Write a line now and then instead of a bar (stderr is not a terminal).
     log_lines: bool,
+    /// An epoch's line.
+    describe: Box<DescribeEpoch>,
 }
 
 impl Shown {
@@ -82,8 +94,12 @@ impl Shown {
                 improved,
             } => {
                 self.bar.finish_and_clear();
-                recur_core::stderr_line!("{}", describe_epoch(record, epochs, improved));
+                recur_core::stderr_line!("{}", (self.describe)(record, epochs, improved));
             }
+            Event::Resumed { epochs_done, from } => recur_core::stderr_line!(
+                "resuming after epoch {epochs_done} from the checkpoint in {}",
+                from.display()
+            ),
             Event::Note(line) => self.bar.suspend(|| recur_core::stderr_line!("{line}")),
         }
     }

@@ -16,7 +16,7 @@ pub mod sketch_use;
 use recur_nn::model_dir::{CONFIG_FILE, WEIGHTS_FILE};
 use recur_nn::written::Written;
 use recur_sketch::TRAINING_KEYS_FILE;
-use recur_train::checkpoint::{OPTIMIZER_FILE, STATE_FILE};
+use recur_train::checkpoint::{self, OPTIMIZER_FILE, STATE_FILE};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -38,7 +38,7 @@ pub fn clear_output(out: &Path, extra: &[&str]) -> anyhow::Result<()> {
     let written = Written {
         top: &top,
         members: &MODEL_FILES,
-        checkpoint: &MODEL_FILES,
+        checkpoint: &checkpoint::FILES,
     };
     report_kept(written.remove(out)?);
     Ok(())

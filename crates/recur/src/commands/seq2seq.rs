@@ -4,17 +4,17 @@
 use super::{own_files_per_rank, write_stdout};
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
-use indicatif::{ProgressBar, ProgressStyle};
 use recur_nn::model_dir::WEIGHTS_FILE;
 use recur_nn::written::Written;
 use recur_seq2seq::job::{TrainJob, HISTORY_FILE, VALIDATION_FILE};
 use recur_seq2seq::store::{EncodedSource, Translator, SETTINGS_FILE};
 use recur_seq2seq::store::{SOURCE_VOCAB_FILE, TARGET_VOCAB_FILE};
-use recur_seq2seq::train::{EpochRecord, Progress, TrainOptions};
+use recur_seq2seq::train::{TrainOptions, MONITORED};
 use recur_seq2seq::{
     date_pairs, group_by_source, read_pairs, CellKind, Pair, PairFormat, SearchOptions, Seq2SeqConfig, Tokenizer, Vocab,
 };
-use recur_train::checkpoint;
+use recur_train::epochs::lookup;
+use recur_train::{checkpoint, EpochRecord};
 use serde_json::json;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
@@ -239,9 +239,9 @@ fn train_command(mut args: TrainArgs) -> Result<()> {
             t.model.parameter_count(),
         );
     }
-    let bar = epoch_bar(lead);
-    let outcome = prepared.train(progress_shown(bar.clone(), lead, &args))?;
-    bar.finish_and_clear();
+    let pairs = prepared.pairs;
+    let progress = crate::progress::on_stderr_with(move |r, epochs, _| epoch_line(r, epochs, pairs));
+    let outcome = prepared.train(progress)?;
     if !lead {
         return Ok(());
     }
@@ -327,40 +327,6 @@ fn train_options(args: &TrainArgs) -> TrainOptions {
     }
 }
 
-/// The bar of an epoch's batches (hidden but on rank 0).
-fn epoch_bar(lead: bool) -> ProgressBar {
-    let bar = if lead {
-        ProgressBar::new(0)
-    } else {
-        ProgressBar::hidden()
-    };
-    if let Ok(style) = ProgressStyle::with_template("epoch {msg} {wide_bar} {pos}/{len} batches {elapsed}") {
-        bar.set_style(style);
-    }
-    bar
-}
-
-/// Shows training's progress on rank 0 on `bar`, and a line per epoch.
-fn progress_shown(bar: ProgressBar, lead: bool, args: &TrainArgs) -> impl FnMut(Progress) {
-    let (epochs, out) = (args.epochs, args.out.clone());
-    move |p| match p {
-        Progress::Resumed(done) if lead => {
-            recur_core::stderr_line!("resuming after epoch {done} from the checkpoint in {}", out.display());
-            bar.set_message((done + 1).to_string());
-        }
-        Progress::Batch(done, total) => {
-            bar.set_length(total as u64);
-            bar.set_position(done as u64);
-        }
-        Progress::Epoch(r) if lead => {
-            bar.suspend(|| recur_core::stderr_line!("{}", epoch_line(r, epochs)));
-            bar.reset();
-            bar.set_message((r.epoch + 1).to_string());
-        }
-        _ => {}
-    }
-}
-
 /// The files `seq2seq train` writes at the top of its --out.
 const WRITTEN: [&str; 6] = [
     SETTINGS_FILE,
@@ -377,22 +343,25 @@ fn remove_written(out: &Path) -> Result<()> {
     let written = Written {
         top: &WRITTEN,
         members: &[],
-        checkpoint: &recur_seq2seq::checkpoint::FILES,
+        checkpoint: &checkpoint::FILES,
     };
     super::report_kept(written.remove(out)?);
     Ok(())
 }
 
-fn epoch_line(r: &EpochRecord, epochs: usize) -> String {
+/// An epoch's line: training loss and token accuracy, validation WER and PER, the learning
+/// rate, training throughput over the `pairs` and the time since training began.
+fn epoch_line(r: &EpochRecord, epochs: usize, pairs: usize) -> String {
+    let metric = |name| lookup(&r.metrics, name).unwrap_or(f64::NAN);
     format!(
         "epoch {:>2}/{epochs}  loss {:.4}  token acc {:.4}  val WER {:.2}%  PER {:.2}%  lr {:.2e}  {:.0} pairs/s  {:.0}s",
         r.epoch,
         r.loss,
-        r.token_accuracy,
-        100.0 * r.val_wer,
-        100.0 * r.val_per,
+        r.accuracy.unwrap_or(0.0),
+        100.0 * metric(MONITORED[0]),
+        100.0 * metric(MONITORED[1]),
         r.lr,
-        r.pairs_per_second,
+        pairs as f64 / r.train_seconds,
         r.elapsed
     )
 }
