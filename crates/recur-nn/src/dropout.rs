@@ -6,6 +6,17 @@ use crate::spec::{rate, LayerSpec};
 use recur_core::{Float, Rng, Seq, Shape};
 use serde::{Deserialize, Serialize};
 
+/// An inverted-dropout mask of `n` values: 0 with probability `rate`, else 1/(1−rate), one
+/// uniform draw each in order. Every dropout in recur (this layer, the recurrent layers' input
+/// and recurrent masks, the encoder–decoder's) draws its masks here, so a seed gives the same
+/// masks wherever they are drawn.
+pub fn inverted_mask<T: Float>(n: usize, rate: f64, rng: &mut Rng) -> Vec<T> {
+    let keep = T::from_f64(1.0 / (1.0 - rate));
+    (0..n)
+        .map(|_| if rng.uniform() < rate { T::ZERO } else { keep })
+        .collect()
+}
+
 /// Dropout's settings.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -65,10 +76,7 @@ impl<T: Float> Layer<T> for Dropout<T> {
         if !ctx.training || self.rate == 0.0 {
             return (x, Tape::when(ctx.training, || None::<Vec<T>>));
         }
-        let keep = T::from_f64(1.0 / (1.0 - self.rate));
-        let mask: Vec<T> = (0..x.data.len())
-            .map(|_| if ctx.rng.uniform() < self.rate { T::ZERO } else { keep })
-            .collect();
+        let mask: Vec<T> = inverted_mask(x.data.len(), self.rate, ctx.rng);
         x.data.iter_mut().zip(&mask).for_each(|(v, m)| *v *= *m);
         (x, Tape::new(Some(mask)))
     }

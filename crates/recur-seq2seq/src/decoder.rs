@@ -10,6 +10,7 @@
 use crate::model::{add, Seq2Seq};
 use crate::vocab::Vocab;
 use recur_core::{matmul, Float, Rng, Seq, Transpose};
+use recur_nn::dropout::inverted_mask;
 use recur_nn::layer::{linear, linear_backward, transpose};
 use recur_nn::{Ctx, Layer, NnError, PreparedMemory, RnnState, StepGradients, StepTape, StepWeights, Tape};
 
@@ -210,7 +211,7 @@ impl<T: Float> Seq2Seq<T> {
         T::tanh_slice(&mut h_tilde);
         let rate = self.config.dropout;
         let mask = match rng {
-            Some(rng) if rate > 0.0 => Some(dropout_mask(h_tilde.len(), rate, rng)),
+            Some(rng) if rate > 0.0 => Some(inverted_mask(h_tilde.len(), rate, rng)),
             _ => None,
         };
         // Only training keeps h̃ apart from its dropped-out copy; search passes it on as is.
@@ -274,7 +275,7 @@ impl<T: Float> Seq2Seq<T> {
         let memory = self.attention.prepare(encoded.memory.clone());
         let (mut embedded, emb_tape) = self.embedding.forward(batch.inputs.clone(), &mut ctx);
         let emb_mask =
-            (self.config.dropout > 0.0).then(|| dropout_mask(embedded.data.len(), self.config.dropout, ctx.rng));
+            (self.config.dropout > 0.0).then(|| inverted_mask(embedded.data.len(), self.config.dropout, ctx.rng));
         if let Some(m) = &emb_mask {
             embedded.data.iter_mut().zip(m).for_each(|(v, &m)| *v *= m);
         }
@@ -543,8 +544,12 @@ impl<T: Float> Seq2Seq<T> {
 }
 
 /// Cross-entropy of one row of logits against `target` with label smoothing `eps` spread over
-/// every token but PAD; writes `scale ×` its gradient into `d` and returns the loss and
-/// whether the most probable token was the target.
+/// every token but the target and PAD; writes `scale ×` its gradient into `d` and returns the
+/// loss and whether the most probable token was the target.
+///
+/// This is OpenNMT's label smoothing, which the G2P reference was trained with; recur-train's
+/// `SoftmaxCrossEntropy` follows PyTorch's and Keras's (`eps / classes` on every class, the
+/// target included), a different distribution, so the two are kept apart on purpose.
 fn smoothed_cross_entropy<T: Float>(row: &[T], target: usize, eps: f64, scale: f64, d: &mut [T]) -> (f64, bool) {
     let max = row.iter().map(|x| x.to_f64()).fold(f64::NEG_INFINITY, f64::max);
     let sum: f64 = row.iter().map(|x| (x.to_f64() - max).exp()).sum();
@@ -569,14 +574,6 @@ fn smoothed_cross_entropy<T: Float>(row: &[T], target: usize, eps: f64, scale: f
         d[j] = T::from_f64(scale * (p - q));
     }
     (loss, best == target)
-}
-
-/// An inverted-dropout mask: 0 with probability `rate`, else 1/(1−rate).
-fn dropout_mask<T: Float>(n: usize, rate: f64, rng: &mut Rng) -> Vec<T> {
-    let keep = T::from_f64(1.0 / (1.0 - rate));
-    (0..n)
-        .map(|_| if rng.uniform() < rate { T::ZERO } else { keep })
-        .collect()
 }
 
 /// The given sequences of a batch, in that order.

@@ -13,6 +13,7 @@ pub use cells::{Cell, GruCell, LstmCell, SimpleRnnCell, StepBack, StepGrads, Ste
 use direction::{Direction, DirectionInput, DirectionTape};
 pub use step::{StepGradients, StepTape, StepWeights, Stepping};
 
+use crate::dropout::inverted_mask;
 use crate::init;
 use crate::layer::{Ctx, Layer, Param, Tape};
 use crate::spec::{needs_time, positive, rate, LayerSpec};
@@ -240,7 +241,7 @@ impl<T: Float, C: Cell> Recurrent<T, C> {
         let n_dirs = self.dirs.len();
         let bh = batch * h;
         let input_mask = (ctx.training && self.options.dropout > 0.0)
-            .then(|| dropout_mask::<T>(batch, x.features, self.options.dropout, ctx.rng));
+            .then(|| inverted_mask::<T>(batch * x.features, self.options.dropout, ctx.rng));
         let mut x = x;
         if let Some(mask) = &input_mask {
             apply_sequence_mask(&mut x, mask);
@@ -266,7 +267,7 @@ impl<T: Float, C: Cell> Recurrent<T, C> {
                 _ => vec![T::ZERO; bh],
             };
             let rec_mask = (ctx.training && self.options.recurrent_dropout > 0.0)
-                .then(|| dropout_mask::<T>(batch, h, self.options.recurrent_dropout, ctx.rng));
+                .then(|| inverted_mask::<T>(batch * h, self.options.recurrent_dropout, ctx.rng));
             let input = DirectionInput {
                 x: xd,
                 lengths: &x.lengths,
@@ -410,14 +411,6 @@ impl<T: Float, C: Cell> Recurrent<T, C> {
         }
         y
     }
-}
-
-/// An inverted-dropout mask `[batch, width]`: 0 with probability `rate`, else 1/(1−rate).
-fn dropout_mask<T: Float>(batch: usize, width: usize, rate: f64, rng: &mut Rng) -> Vec<T> {
-    let keep = T::from_f64(1.0 / (1.0 - rate));
-    (0..batch * width)
-        .map(|_| if rng.uniform() < rate { T::ZERO } else { keep })
-        .collect()
 }
 
 /// Multiplies every step of each sequence by that sequence's mask row.
