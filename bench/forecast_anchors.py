@@ -10,7 +10,7 @@ Trains, once, at the end of the training range (no refit as the test range goes 
 - LightGBM direct: one model per horizon h, whose row at origin d holds the last 28 days
   (d-1 .. d-28) and the target day's weekday and month, with or without its day type (and with
   `--holidays US`, a third model also given whether the target day is a public holiday, from
-  the `holidays` package: the information `recur forecast --covariates day_type,holidays:US`
+  the `holidays` package: the information `recur forecast --covariates known:day_type,holidays:US`
   has).
   Its boosting rounds are chosen on the training range's last `--early-stop-days` (as recur's
   early stopping), then it is refit on the whole training range with that many rounds.

@@ -34,9 +34,9 @@ pub enum SeriesError {
 /// A covariate column after reading.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Covariate {
-    /// Numbers observed day by day (known only up to the forecast origin).
+    /// A number per day.
     Numeric(Vec<f64>),
-    /// Category index per day and the category names (known in advance).
+    /// Category index per day and the category names.
     Categorical(Vec<usize>, Vec<String>),
 }
 

@@ -1,9 +1,11 @@
 //! From a daily series to model input: one feature row per day and the windows cut from it.
 //!
-//! A day's row holds the scaled value, the scaled numeric covariates, the calendar features
-//! asked for, and, for every categorical covariate (known in advance), its one-hot for each of
-//! the next `horizon` days, so the step that forecasts those days knows what kind of days they
-//! are. Scaling uses the training range only and is kept in an [`Encoding`], so a saved model
+//! A day's row holds the scaled value, the covariates and the calendar features asked for. A
+//! covariate is either only observed (a measurement such as the weather: the row holds the
+//! day's own value, so a forecast sees it up to its origin and no further) or known in advance
+//! (a calendar, a timetable, a planned event: the row holds its values for each of the next
+//! `horizon` days, so the step that forecasts those days knows what kind of days they are).
+//! Numbers are standardised, text columns one-hot. Scaling uses the training range only and is kept in an [`Encoding`], so a saved model
 //! encodes new data exactly as it was trained.
 
 use recur_core::Seq;
@@ -94,6 +96,21 @@ pub struct FeatureSpec {
     /// Measure each window's values and targets from the mean of its last week, so the model
     /// learns shapes rather than levels (the level is added back to the forecasts).
     pub relative: bool,
+    /// The covariate columns known in advance (their values for the days forecast are used);
+    /// the others are only observed (used up to the forecast's origin). `None` in a model saved
+    /// before covariates were declared: its text columns were known, its numbers observed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub known: Option<Vec<String>>,
+}
+
+impl FeatureSpec {
+    /// Whether the covariate `name` is known in advance (`categorical`: a text column).
+    pub fn is_known(&self, name: &str, categorical: bool) -> bool {
+        match &self.known {
+            Some(known) => known.iter().any(|k| k == name),
+            None => categorical,
+        }
+    }
 }
 
 /// Whether a model emits one forecast per window (its last state) or one per step.
@@ -121,6 +138,13 @@ pub enum ColumnEncoding {
         /// The categories seen in training.
         names: Vec<String>,
     },
+}
+
+impl ColumnEncoding {
+    /// Whether the column holds text (categories).
+    pub fn is_categorical(&self) -> bool {
+        matches!(self, ColumnEncoding::Categorical { .. })
+    }
 }
 
 /// The scaling of the value and the encoding of each covariate, fitted on the training range.
@@ -167,9 +191,17 @@ impl Encoding {
         let covariates: usize = self
             .columns
             .iter()
-            .map(|(_, c)| match c {
-                ColumnEncoding::Numeric { .. } => 1,
-                ColumnEncoding::Categorical { names } => names.len() * spec.horizon,
+            .map(|(name, c)| {
+                let per_day = match c {
+                    ColumnEncoding::Numeric { .. } => 1,
+                    ColumnEncoding::Categorical { names } => names.len(),
+                };
+                let days = if spec.is_known(name, c.is_categorical()) {
+                    spec.horizon
+                } else {
+                    1
+                };
+                per_day * days
             })
             .sum();
         1 + covariates + spec.calendar.iter().map(|c| c.width(spec.horizon)).sum::<usize>()
@@ -221,17 +253,28 @@ impl Features {
         let scaled: Vec<f32> = series.values.iter().map(|v| ((v - mean) / scale) as f32).collect();
         let mut columns: Vec<Vec<f32>> = vec![scaled.clone()];
         for ((name, cov), (_, enc)) in series.covariates.iter().zip(&encoding.columns) {
+            // The days a row holds: the day itself (observed) or each of the next `horizon`.
+            let ahead = match spec.is_known(name, enc.is_categorical()) {
+                true => 1..=spec.horizon,
+                false => 0..=0,
+            };
             match (cov, enc) {
                 (Covariate::Numeric(v), ColumnEncoding::Numeric { mean, scale }) => {
-                    columns.push(v.iter().map(|x| ((x - mean) / scale) as f32).collect());
+                    for a in ahead {
+                        columns.push(
+                            (0..days)
+                                .map(|d| v.get(d + a).map_or(0.0, |x| ((x - mean) / scale) as f32))
+                                .collect(),
+                        );
+                    }
                 }
                 (Covariate::Categorical(index, names), ColumnEncoding::Categorical { names: known }) => {
                     let index = category_indices(name, index, names, known)?;
-                    for ahead in 1..=spec.horizon {
+                    for a in ahead {
                         for k in 0..known.len() {
                             columns.push(
                                 (0..days)
-                                    .map(|d| index.get(d + ahead).map_or(0.0, |&c| f32::from(u8::from(c == Some(k)))))
+                                    .map(|d| index.get(d + a).map_or(0.0, |&c| f32::from(u8::from(c == Some(k)))))
                                     .collect(),
                             );
                         }
@@ -350,6 +393,7 @@ mod tests {
             window: 7,
             calendar: vec![Calendar::Weekday, Calendar::Yearday, Calendar::Holidays("US".into())],
             relative: false,
+            known: None,
         };
         let f = Features::new(&s, &enc, spec.clone()).unwrap();
         assert_eq!(f.width, enc.width(&spec));

@@ -138,7 +138,8 @@ impl Forecaster {
     }
 
     /// Forecasts the `horizon` days after the day at index `last` (the last one the model may
-    /// see), which must be observed. Categorical covariates must have rows for the days ahead.
+    /// see), which must be observed. Covariates known in advance must have rows for the days
+    /// ahead.
     pub fn forecast_after(&self, series: &DailySeries, last: usize, threads: usize) -> Result<Vec<f64>> {
         let (w, h) = (self.spec.window, self.spec.horizon);
         let day = |i: usize| dates::format(series.day(i));
@@ -158,7 +159,8 @@ impl Forecaster {
         }
         let ahead_last = series.day(last) + h as i64;
         for (name, cov) in &series.covariates {
-            if matches!(cov, Covariate::Categorical(..)) && series.day(series.values.len() - 1) < ahead_last {
+            let known = self.spec.is_known(name, matches!(cov, Covariate::Categorical(..)));
+            if known && series.day(series.values.len() - 1) < ahead_last {
                 return Err(NnError::Config(format!(
                     "covariate `{name}` is needed for the days forecast, {}..{}, but the data ends on {}: \
                      add rows for those days with `{name}` filled and the value left empty",
@@ -221,6 +223,8 @@ impl Forecaster {
         let members = (0..settings.members)
             .map(|k| model_dir::load::<f32>(&member_dir(dir, k)))
             .collect::<Result<Vec<_>>>()?;
+        let mut settings = settings;
+        declare_legacy_covariates(&mut settings);
         let forecaster = Forecaster {
             members,
             encoding: settings.encoding,
@@ -230,6 +234,27 @@ impl Forecaster {
         forecaster.kind().map_err(|e| bad(e.to_string()))?;
         Ok((forecaster, settings.columns))
     }
+}
+
+/// Declares the covariate columns of a model saved before covariates were declared as they
+/// were used then: text columns known in advance, numbers observed.
+fn declare_legacy_covariates(settings: &mut Settings) {
+    if settings.spec.known.is_some() {
+        return;
+    }
+    let mut known = Vec::new();
+    for name in &mut settings.columns.covariates {
+        let Some((_, encoding)) = settings.encoding.columns.iter().find(|(column, _)| column == name) else {
+            continue;
+        };
+        if encoding.is_categorical() {
+            known.push(name.clone());
+            *name = format!("known:{name}");
+        } else {
+            *name = format!("observed:{name}");
+        }
+    }
+    settings.spec.known = Some(known);
 }
 
 /// The errors of the forecasts made at `origins` (increasing; `members[member][origin]` and

@@ -393,6 +393,7 @@ mod tests {
             window: 21,
             calendar: vec![Calendar::Weekday],
             relative: true,
+            known: Some(vec!["day_type".into()]),
         };
         let width = Encoding::fit(series, 1).width(&spec);
         ForecastOptions {
@@ -448,6 +449,70 @@ mod tests {
             let last = a.origins.len() - 1;
             assert_ne!(a.forecasts[last], b.forecasts[last], "later windows see the change");
             assert_ne!(a.errors, b.errors);
+        }
+    }
+
+    /// The series with a numeric covariate as well, and forecast options declaring both
+    /// covariates known (`true`) or observed.
+    fn with_covariates(known: bool) -> (DailySeries, ForecastOptions) {
+        let mut s = series();
+        let temp = (0..s.values.len()).map(|d| (d as f64 * 0.3).sin() * 10.0).collect();
+        s.covariates.push(("temp".into(), recur_data::Covariate::Numeric(temp)));
+        let mut o = options(&s);
+        o.spec.known = Some(if known {
+            vec!["day_type".into(), "temp".into()]
+        } else {
+            vec![]
+        });
+        let width = Encoding::fit(&s, 1).width(&o.spec);
+        o.model = models::preset("linear", width, 21, 7, None).unwrap();
+        (s, o)
+    }
+
+    /// The series with every covariate changed from day `d` on (the values kept).
+    fn covariates_changed_from(s: &DailySeries, d: usize) -> DailySeries {
+        let mut changed = s.clone();
+        for (_, cov) in &mut changed.covariates {
+            match cov {
+                recur_data::Covariate::Numeric(v) => v[d..].iter_mut().for_each(|x| *x = -3.0 * *x + 7.0),
+                recur_data::Covariate::Categorical(index, names) => {
+                    let n = names.len();
+                    index[d..].iter_mut().for_each(|i| *i = (*i + 1) % n);
+                }
+            }
+        }
+        changed
+    }
+
+    /// Observed covariates are used up to the forecast's origin and no further: changing them
+    /// from day `d` on changes no forecast made before `d` (not even those of the days after
+    /// it), while the same change to covariates declared known moves the forecasts of the
+    /// week before `d`, whose days ahead they describe.
+    #[test]
+    fn forecast_no_peeking_at_observed_covariates() {
+        let d = 350;
+        for known in [false, true] {
+            let (s, o) = with_covariates(known);
+            let a = run(&s, &o).unwrap();
+            let b = run(&covariates_changed_from(&s, d), &o).unwrap();
+            assert_eq!(a.origins, b.origins);
+            let moved: Vec<usize> = a
+                .origins
+                .iter()
+                .enumerate()
+                .filter(|&(i, _)| a.forecasts[i] != b.forecasts[i])
+                .map(|(_, &origin)| origin)
+                .collect();
+            let first_moved = moved.first().copied().unwrap_or(usize::MAX);
+            if known {
+                assert!(
+                    first_moved < d && first_moved + 7 > d,
+                    "known: first moved {first_moved}"
+                );
+            } else {
+                // The first forecast to move is made after seeing day d (its origin is d + 1).
+                assert_eq!(first_moved, d + 1, "observed: {moved:?}");
+            }
         }
     }
 
@@ -552,9 +617,19 @@ mod tests {
         let columns = SeriesColumns {
             date_col: "date".into(),
             value_col: "value".into(),
-            covariates: vec!["day_type".into(), "weekday".into()],
+            covariates: vec!["known:day_type".into(), "weekday".into()],
             train_until: "2015-10-27".into(),
         };
+        // A model saved before covariates were declared loads with its text column known.
+        let mut legacy = r.forecaster.clone();
+        legacy.spec.known = None;
+        let bare = SeriesColumns {
+            covariates: vec!["day_type".into(), "weekday".into()],
+            ..columns.clone()
+        };
+        legacy.save(&dir, &bare).unwrap();
+        let (loaded, cols) = Forecaster::load(&dir).unwrap();
+        assert_eq!((cols, loaded.spec), (columns.clone(), r.forecaster.spec.clone()));
         r.forecaster.save(&dir, &columns).unwrap();
         let (loaded, cols) = Forecaster::load(&dir).unwrap();
         assert_eq!(cols, columns);

@@ -46,16 +46,60 @@ pub struct Band {
     pub upper: Vec<f64>,
 }
 
-/// The CSV columns among covariate names, and the calendar features among them.
-pub fn split_covariates(names: &[String]) -> Result<(Vec<String>, Vec<Calendar>)> {
-    let (mut columns, mut calendar) = (Vec::new(), Vec::new());
+/// The covariates `--covariates` asks for: CSV columns, each declared known in advance
+/// (`known:COL`) or only observed (`observed:COL`), and calendar features.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Covariates {
+    /// The CSV columns to read, in the order given.
+    pub columns: Vec<String>,
+    /// Those of them known in advance.
+    pub known: Vec<String>,
+    /// Features computed from the date (known in advance by nature).
+    pub calendar: Vec<Calendar>,
+}
+
+/// Reads covariate names: calendar features (`weekday`, `yearday`, `holidays:US`) and CSV
+/// columns declared `known:COL` or `observed:COL`. A column of neither kind is refused: fed as
+/// if known, a measurement such as the weather would hand the forecast the very days it
+/// forecasts.
+pub fn split_covariates(names: &[String]) -> Result<Covariates> {
+    let mut out = Covariates::default();
     for name in names {
-        match Calendar::parse(name) {
-            Some(c) => calendar.push(c?),
-            None => columns.push(name.clone()),
+        if let Some(c) = Calendar::parse(name) {
+            out.calendar.push(c?);
+            continue;
+        }
+        match name.split_once(':') {
+            Some(("known", column)) if !column.is_empty() => {
+                out.columns.push(column.to_string());
+                out.known.push(column.to_string());
+            }
+            Some(("observed", column)) if !column.is_empty() => out.columns.push(column.to_string()),
+            Some((kind, column)) => {
+                return Err(NnError::Config(format!(
+                    "covariate `{name}`: `{kind}` is not a kind of covariate; {}",
+                    declare(column)
+                )))
+            }
+            None => {
+                return Err(NnError::Config(format!(
+                    "covariate `{name}` is neither a calendar feature ({}) nor declared; {}",
+                    Calendar::NAMES,
+                    declare(name)
+                )))
+            }
         }
     }
-    Ok((columns, calendar))
+    Ok(out)
+}
+
+/// How to declare the column `name`.
+fn declare(name: &str) -> String {
+    format!(
+        "say `known:{name}` if its values are known in advance (a calendar, a timetable, planned \
+         events: those of the days forecast are used) or `observed:{name}` if they are only \
+         measured (the weather: used up to the forecast's origin)"
+    )
 }
 
 impl ForecastPredictor {
@@ -72,11 +116,11 @@ impl ForecastPredictor {
     /// How to read a series for it: the columns it was trained on (`strict`: refuse a CSV
     /// with gaps or repeated days instead of noting them).
     pub fn series_spec(&self, strict: bool) -> Result<SeriesSpec> {
-        let (covariates, _) = split_covariates(&self.columns.covariates)?;
+        let covariates = split_covariates(&self.columns.covariates)?;
         Ok(SeriesSpec {
             date_col: self.columns.date_col.clone(),
             value_col: self.columns.value_col.clone(),
-            covariates,
+            covariates: covariates.columns,
             strict,
         })
     }

@@ -22,7 +22,7 @@ fn forecast_generated_series_beats_seasonal_naive_and_writes_outputs() {
         "forecast",
         "--json",
         "--covariates",
-        "day_type",
+        "known:day_type",
         "--plot",
         plot.to_str().unwrap(),
         "--forecasts",
@@ -257,7 +257,7 @@ fn forecast_saves_a_model_that_forecasts_the_days_ahead_with_intervals() {
     let common = ["--date-col", "day", "--value-col", "y", "--window", "14"];
     let fit = |extra: &[&str]| {
         let args = [
-            &["forecast", "--csv", t, "--covariates", "kind,weekday,holidays:US"][..],
+            &["forecast", "--csv", t, "--covariates", "known:kind,weekday,holidays:US"][..],
             &common,
             &[
                 "--train-until",
@@ -398,4 +398,45 @@ fn forecast_bad_dates_are_named() {
         run("date,value\n2020-01-01,1\n2020-01-02,2\n2020-01-01,3\n"),
         "lines 2 and 4 give different rows for 2020-01-01",
     );
+}
+
+/// Every CSV covariate says whether it is known in advance or only observed; an observed one
+/// needs no rows for the days ahead, and the seattle-style weather column is refused bare.
+#[test]
+fn forecast_covariates_must_be_declared_known_or_observed() {
+    let d = temp_dir("declared");
+    let train = small_csv(&d, 200, 0);
+    let t = train.to_str().unwrap();
+    let model = d.join("model");
+    let base = [
+        "forecast",
+        "--csv",
+        t,
+        "--date-col",
+        "day",
+        "--value-col",
+        "y",
+        "--window",
+        "14",
+        "--train-until",
+        "2020-06-01",
+        "--test-until",
+        "2020-07-18",
+        "--early-stop-days",
+        "21",
+        "--epochs",
+        "2",
+        "--json",
+    ];
+    let with = |covariates: &str, extra: &[&str]| recur(&[&base[..], &["--covariates", covariates], extra].concat());
+    fails_with(with("kind", &[]), "say `known:kind` if its values are known in advance");
+    fails_with(with("kind", &[]), "or `observed:kind`");
+    fails_with(with("future:kind", &[]), "`future` is not a kind of covariate");
+    // Observed: trained and used on data without rows for the days ahead.
+    json(&with("observed:kind,weekday", &["--out", model.to_str().unwrap()]));
+    let m = model.to_str().unwrap();
+    let f = json(&recur(&["forecast", "--model", m, "--csv", t, "--json"]));
+    assert_eq!(f["dates"][0], "2020-07-19");
+    let saved = std::fs::read_to_string(model.join("forecast.json")).unwrap();
+    assert!(saved.contains("observed:kind"), "{saved}");
 }

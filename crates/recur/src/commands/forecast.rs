@@ -55,10 +55,12 @@ pub struct ForecastArgs {
     /// Column to forecast [default: value].
     #[arg(long)]
     pub(crate) value_col: Option<String>,
-    /// Other inputs, comma-separated: CSV columns (numeric ones are used up to the forecast
-    /// origin; text ones, e.g. a W/A/U day type, are categories known in advance, given for the
-    /// days being forecast) and calendar features computed from the date: `weekday` (one-hot),
-    /// `yearday` (sin/cos of the day of the year), `holidays:US` (US federal holidays ahead).
+    /// Other inputs, comma-separated: CSV columns declared `known:COL` (known in advance, e.g.
+    /// a W/A/U day type or planned events: given for the days being forecast, which the model
+    /// then sees) or `observed:COL` (measured, e.g. the weather: used up to the forecast's
+    /// origin only), numbers standardised and text one-hot; and calendar features computed
+    /// from the date: `weekday` (one-hot), `yearday` (sin/cos of the day of the year),
+    /// `holidays:US` (US federal holidays ahead).
     #[arg(long, value_delimiter = ',')]
     pub(crate) covariates: Vec<String>,
     /// Feed windows as they are, not relative to the mean of their last week (by default the
@@ -216,11 +218,11 @@ pub fn forecast(args: ForecastArgs) -> Result<()> {
     if !(0.0..=1.0).contains(&args.interval_adapt) {
         bail!("--interval-adapt is a step between 0 and 1, e.g. 0.05");
     }
-    let (columns, calendar) = split_covariates(&args.covariates)?;
+    let covariates = split_covariates(&args.covariates)?;
     let spec = SeriesSpec {
         date_col: args.date_col.clone().unwrap_or("date".into()),
         value_col: args.value_col.clone().unwrap_or("value".into()),
-        covariates: columns,
+        covariates: covariates.columns.clone(),
         strict: args.strict,
     };
     let (series, train_until, test_until) = match &args.csv {
@@ -246,8 +248,9 @@ pub fn forecast(args: ForecastArgs) -> Result<()> {
     let feature_spec = FeatureSpec {
         horizon,
         window,
-        calendar,
+        calendar: covariates.calendar,
         relative: !args.absolute,
+        known: (!covariates.columns.is_empty()).then_some(covariates.known),
     };
     let width = Encoding::fit(&series, 1).width(&feature_spec);
     let model = if Path::new(&args.model).is_file() {
