@@ -1,5 +1,9 @@
 //! `recur`: build, inspect, run and benchmark sequence models from the command line.
 
+// `println!` and `eprintln!` panic when the reader has gone (`recur run … | head -3`): output
+// goes through `commands::write_stdout` and `recur_core::stderr_line!`, which stop quietly.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
 mod commands;
 mod distributed;
 mod progress;

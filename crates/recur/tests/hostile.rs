@@ -5,7 +5,7 @@
 mod common;
 
 use common::{fails_with, recur, temp_dir};
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
@@ -235,4 +235,107 @@ fn closed_stderr_is_not_an_error() {
     drop(child.stderr.take());
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(1), "an error, not a panic (101)");
+}
+
+/// Which of recur's output streams a test closes.
+#[derive(Clone, Copy, Debug)]
+enum Closed {
+    Stdout,
+    Stderr,
+}
+
+/// Runs recur with `closed` shut before it writes a line (its reader gone, as after `| head`
+/// or `2>&-` in a pipeline); the other stream is read. Returns the exit code and what the other
+/// stream got.
+fn run_with_closed(args: &[&str], closed: Closed) -> (Option<i32>, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_recur"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let other: Box<dyn std::io::Read> = match closed {
+        Closed::Stdout => {
+            drop(child.stdout.take());
+            Box::new(child.stderr.take().unwrap())
+        }
+        Closed::Stderr => {
+            drop(child.stderr.take());
+            Box::new(child.stdout.take().unwrap())
+        }
+    };
+    let mut text = String::new();
+    { other }.read_to_string(&mut text).unwrap();
+    (child.wait().unwrap().code(), text)
+}
+
+/// `recur run … --labels | head -3` and `recur eval … | head -1` panicked in `println!` when
+/// the reader had gone. Every command that prints, with its stdout or its stderr closed, ends
+/// as it would have: successfully, without a panic (exit code 101, or a signal: no code).
+#[test]
+fn every_printing_command_survives_closed_stdout_and_stderr() {
+    let d = temp_dir("closed-pipes");
+    let mut rng = recur_core::Rng::new(3);
+    let x: Vec<u8> = (0..24 * 10 * 2)
+        .flat_map(|_| (rng.normal() as f32).to_le_bytes())
+        .collect();
+    let y: Vec<u8> = (0..24i64).flat_map(|i| (i % 2).to_le_bytes()).collect();
+    let (xs, ys, fitted) = (d.join("x.npy"), d.join("y.npy"), d.join("fitted"));
+    std::fs::write(&xs, recur_data::npy::npy_bytes("<f4", &[24, 10, 2], &x)).unwrap();
+    std::fs::write(&ys, recur_data::npy::npy_bytes("<i8", &[24], &y)).unwrap();
+    let (config, plain, sketch) = (d.join("c.json"), d.join("plain"), d.join("sketch"));
+    std::fs::write(&config, SMALL).unwrap();
+    small_model(&d, &sketch);
+    let data = d.join("data");
+    let out = |name: &str| d.join(name).to_str().unwrap().to_string();
+    let fit = [
+        "fit",
+        "--x",
+        s(&xs),
+        "--y",
+        s(&ys),
+        "--out",
+        s(&fitted),
+        "--threads",
+        "1",
+        "--force",
+    ];
+    let commands: Vec<Vec<String>> = [
+        &["data", "synth", "--out", &out("synth"), "--per-class", "2"][..],
+        &fit,
+        &["init", "--config", s(&config), "--out", s(&plain), "--force"],
+        &["summary", "--model", s(&plain)],
+        &[
+            "run",
+            "--model",
+            s(&fitted),
+            "--input",
+            s(&xs),
+            "--output",
+            &out("p.npy"),
+            "--labels",
+        ],
+        &["eval", "--model", s(&fitted), "--x", s(&xs), "--y", s(&ys)],
+        &["eval", "--model", s(&fitted), "--x", s(&xs), "--y", s(&ys), "--json"],
+        &["eval", "--model", s(&sketch), "--data", s(&data), "--split", "all"],
+        &[
+            "predict",
+            "--model",
+            s(&sketch),
+            "--input",
+            s(&data.join("star.ndjson")),
+        ],
+        &["forecast", "--model", "linear", "--epochs", "1", "--horizon", "2"],
+    ]
+    .iter()
+    .map(|c| c.iter().map(|a| a.to_string()).collect())
+    .collect();
+    for closed in [Closed::Stdout, Closed::Stderr] {
+        for args in &commands {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let (code, other) = run_with_closed(&args, closed);
+            assert_eq!(code, Some(0), "{args:?} with {closed:?} closed: {other}");
+            assert!(!other.contains("panicked"), "{args:?} with {closed:?} closed: {other}");
+        }
+    }
 }

@@ -287,7 +287,7 @@ pub fn fit(mut args: FitArgs) -> Result<()> {
     } else {
         format!("kept epoch {} of {}", r.best_epoch, r.history.len())
     };
-    println!(
+    let line = format!(
         "{} ({}): {kept}{}{}",
         args.out.display(),
         outcome.meta.task.describe(),
@@ -302,7 +302,7 @@ pub fn fit(mut args: FitArgs) -> Result<()> {
             (n, None) => format!(" (member 1 of {n})"),
         }
     );
-    Ok(())
+    super::write_stdout(|out| writeln!(out, "{line}"))
 }
 
 /// Puts this process's rank for `{rank}` in the training paths; true when, under MPI, each

@@ -11,6 +11,7 @@ use recur_nn::model_dir;
 use recur_nn::model_dir::CONFIG_FILE;
 use recur_viz::sketch::confusion_svg;
 use recur_viz::write_picture;
+use std::io::Write;
 use std::path::Path;
 
 /// True if the model directory holds a model trained by `recur fit`.
@@ -53,38 +54,38 @@ pub fn eval(
             .filter_map(|(name, (acc, _))| acc.map(|a| (name.clone(), a.into())))
             .collect();
         let accuracy = s.accuracy.unwrap_or(0.0);
-        if json {
-            println!(
-                "{}",
-                serde_json::json!({"n": s.n, "accuracy": accuracy, "loss": s.loss, "per_class": per_class,
-                    "classes": classes, "confusion": s.confusion, "members": fitted.members()})
-            );
-        } else {
-            println!(
+        super::write_stdout(|out| {
+            if json {
+                let line = serde_json::json!({"n": s.n, "accuracy": accuracy, "loss": s.loss, "per_class": per_class,
+                    "classes": classes, "confusion": s.confusion, "members": fitted.members()});
+                return writeln!(out, "{line}");
+            }
+            writeln!(
+                out,
                 "{} {what} ({}): accuracy {accuracy:.4}  loss {:.4}",
                 s.n, set.source, s.loss
-            );
+            )?;
             for (name, (acc, n)) in classes.iter().zip(s.per_class()) {
                 if let Some(a) = acc {
-                    println!("  {name:<24} {a:.3}  ({n})");
+                    writeln!(out, "  {name:<24} {a:.3}  ({n})")?;
                 }
             }
-        }
+            Ok(())
+        })
     } else {
         if confusion.is_some() {
             bail!("--confusion is for classifiers; this model predicts values");
         }
         let (mae, rmse) = (s.mae.unwrap_or(0.0), s.rmse.unwrap_or(0.0));
-        if json {
-            println!(
-                "{}",
-                serde_json::json!({"n": s.n, "mae": mae, "rmse": rmse, "loss": s.loss, "members": fitted.members()})
-            );
-        } else {
-            println!("{} {what} ({}): MAE {mae:.4}  RMSE {rmse:.4}", s.n, set.source);
-        }
+        super::write_stdout(|out| {
+            if json {
+                let line = serde_json::json!({"n": s.n, "mae": mae, "rmse": rmse, "loss": s.loss, "members": fitted.members()});
+                writeln!(out, "{line}")
+            } else {
+                writeln!(out, "{} {what} ({}): MAE {mae:.4}  RMSE {rmse:.4}", s.n, set.source)
+            }
+        })
     }
-    Ok(())
 }
 
 /// Sequences without targets (for prediction) from a padded batch.
@@ -113,7 +114,7 @@ pub fn run(model: &Path, set: &SequenceSet, output: &Path, labels: bool, threads
     let lengths: Vec<usize> = (0..set.len()).map(|i| set.steps(i)).collect();
     let shape = write_outputs(output, &outputs, &lengths, task, k)?;
     if labels {
-        print_labels(&outputs, fitted.classes(), task, k);
+        super::write_stdout(|out| print_labels(out, &outputs, fitted.classes(), task, k))?;
     }
     recur_core::stderr_line!("wrote {} {shape:?}", output.display());
     Ok(())
@@ -138,7 +139,13 @@ fn write_outputs(path: &Path, outputs: &Outputs, lengths: &[usize], task: Task, 
     Ok(vec![n, time, k])
 }
 
-fn print_labels(outputs: &Outputs, classes: &[String], task: Task, k: usize) {
+fn print_labels(
+    out: &mut dyn Write,
+    outputs: &Outputs,
+    classes: &[String],
+    task: Task,
+    k: usize,
+) -> std::io::Result<()> {
     for o in outputs {
         let items: Vec<String> = o
             .chunks(k.max(1))
@@ -151,6 +158,7 @@ fn print_labels(outputs: &Outputs, classes: &[String], task: Task, k: usize) {
                 }
             })
             .collect();
-        println!("{}", items.join(" "));
+        writeln!(out, "{}", items.join(" "))?;
     }
+    Ok(())
 }
