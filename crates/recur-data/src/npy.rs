@@ -7,12 +7,12 @@ use std::path::Path;
 #[derive(Debug, thiserror::Error)]
 pub enum NpyError {
     /// The file could not be read or written.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         /// The file.
         path: String,
-        /// The underlying error.
-        source: std::io::Error,
+        /// The underlying error, written in the message (so not a `source`: see `NnError::Io`).
+        error: std::io::Error,
     },
     /// The file is not a valid or supported `.npy`.
     #[error("{path}: {message}")]
@@ -64,7 +64,7 @@ pub fn read_npy(path: &Path) -> Result<NpyArray, NpyError> {
     let p = path.display().to_string();
     let bytes = std::fs::read(path).map_err(|source| NpyError::Io {
         path: p.clone(),
-        source,
+        error: source,
     })?;
     let array = parse_npy(&bytes).map_err(|message| NpyError::Format {
         path: p.clone(),
@@ -209,7 +209,7 @@ pub fn write_npy_f32(path: &Path, shape: &[usize], data: &[f32]) -> Result<(), N
     let p = path.display().to_string();
     let io = |source| NpyError::Io {
         path: p.clone(),
-        source,
+        error: source,
     };
     let tmp = path.with_extension(format!("npy.tmp-{}", std::process::id()));
     std::fs::write(&tmp, npy_f32_bytes(shape, data)).map_err(io)?;

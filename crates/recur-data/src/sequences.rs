@@ -103,12 +103,12 @@ impl SequenceSet {
 #[derive(Debug, thiserror::Error)]
 pub enum SequenceError {
     /// The file could not be read.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         /// The file.
         path: String,
-        /// The underlying error.
-        source: std::io::Error,
+        /// The underlying error, written in the message (so not a `source`: see `NnError::Io`).
+        error: std::io::Error,
     },
     /// An `.npy` file is unreadable or malformed.
     #[error(transparent)]

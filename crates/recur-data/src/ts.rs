@@ -12,7 +12,7 @@ pub fn read_ts(path: &Path) -> Result<SequenceSet, SequenceError> {
     let source = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| SequenceError::Io {
         path: source.clone(),
-        source: e,
+        error: e,
     })?;
     parse_ts(&text, &source)
 }

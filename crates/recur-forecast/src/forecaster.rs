@@ -203,7 +203,7 @@ impl Forecaster {
         let bad = |message: String| NnError::Config(format!("{}: {message}", path.display()));
         let text = std::fs::read_to_string(&path).map_err(|source| NnError::Io {
             path: path.display().to_string(),
-            source,
+            error: source,
         })?;
         let settings: Settings = serde_json::from_str(&text).map_err(|e| {
             bad(format!(

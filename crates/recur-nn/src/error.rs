@@ -18,12 +18,14 @@ pub enum NnError {
         message: String,
     },
     /// Reading or writing a file failed.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         /// The file.
         path: String,
-        /// The underlying error.
-        source: std::io::Error,
+        /// The underlying error, written in the message. Not a `source` (as a field of
+        /// that name would make it): `{:#}` prints a source after the message, and every
+        /// missing file said "No such file or directory" twice.
+        error: std::io::Error,
     },
 }
 
@@ -32,7 +34,7 @@ impl NnError {
     pub fn io(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> NnError + '_ {
         move |source| NnError::Io {
             path: path.display().to_string(),
-            source,
+            error: source,
         }
     }
 }

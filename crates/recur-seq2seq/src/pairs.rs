@@ -74,12 +74,12 @@ pub struct Pair {
 #[derive(Debug, thiserror::Error)]
 pub enum PairError {
     /// The file could not be read.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         /// The file.
         path: String,
-        /// The system's reason.
-        source: std::io::Error,
+        /// The system's reason, written in the message (so not a `source`: see `NnError::Io`).
+        error: std::io::Error,
     },
     /// The file is larger than [`MAX_FILE_BYTES`].
     #[error("{path}: {size} bytes is more than a pairs file may hold ({limit})")]
@@ -134,7 +134,7 @@ pub fn read_pairs(
     let name = path.display().to_string();
     let io = |source| PairError::Io {
         path: name.clone(),
-        source,
+        error: source,
     };
     let size = std::fs::metadata(path).map_err(io)?.len();
     if size > MAX_FILE_BYTES {

@@ -49,12 +49,12 @@ pub struct Settings {
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// A file could not be read or written.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         /// The file.
         path: PathBuf,
-        /// The cause.
-        source: std::io::Error,
+        /// The cause, written in the message (so not a `source`: see `NnError::Io`).
+        error: std::io::Error,
     },
     /// A file was read but is not what it must be.
     #[error("{path}: {message}")]
@@ -194,7 +194,7 @@ impl Translator {
     pub fn save(&self, dir: &Path) -> Result<(), StoreError> {
         std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
             path: dir.to_path_buf(),
-            source,
+            error: source,
         })?;
         write_atomic(&dir.join(WEIGHTS_FILE), &weights_to_bytes(&self.model)?)?;
         self.source.save(&dir.join(SOURCE_VOCAB_FILE))?;
@@ -213,7 +213,7 @@ impl Translator {
         };
         let io = |path: &Path| {
             let path = path.to_path_buf();
-            move |source| StoreError::Io { path, source }
+            move |source| StoreError::Io { path, error: source }
         };
         let size = std::fs::metadata(&path).map_err(io(&path))?.len();
         if size > MAX_SETTINGS_BYTES {
@@ -258,7 +258,7 @@ pub(crate) fn weights_to_bytes(model: &Seq2Seq<f32>) -> Result<Vec<u8>, NnError>
 pub(crate) fn read_weights(model: &mut Seq2Seq<f32>, path: &Path) -> Result<(), StoreError> {
     let bytes = std::fs::read(path).map_err(|source| StoreError::Io {
         path: path.to_path_buf(),
-        source,
+        error: source,
     })?;
     let expected: Vec<(String, Vec<usize>)> = model
         .named_params()

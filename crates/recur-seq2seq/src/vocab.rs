@@ -122,20 +122,20 @@ pub const MAX_VOCAB_FILE_BYTES: u64 = 64 << 20;
 #[derive(Debug, thiserror::Error)]
 pub enum VocabError {
     /// The file could not be read or written.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         /// The file.
         path: String,
-        /// The system's reason.
-        source: std::io::Error,
+        /// The system's reason, written in the message (so not a `source`: see `NnError::Io`).
+        error: std::io::Error,
     },
     /// The file is not the JSON a vocabulary is saved as.
-    #[error("{path}: not a vocabulary file: {source}")]
+    #[error("{path}: not a vocabulary file: {error}")]
     Json {
         /// The file.
         path: String,
-        /// The parser's reason.
-        source: serde_json::Error,
+        /// The parser's reason, written in the message (so not a `source`: see `NnError::Io`).
+        error: serde_json::Error,
     },
     /// The file parsed but does not describe a usable vocabulary.
     #[error("{path}: {message}")]
@@ -282,17 +282,17 @@ impl Vocab {
     pub fn save(&self, path: &Path) -> Result<(), VocabError> {
         let io = |source| VocabError::Io {
             path: path.display().to_string(),
-            source,
+            error: source,
         };
         let file = VocabFile {
             tokens: self.tokens.clone(),
         };
         let text = serde_json::to_string_pretty(&file).map_err(|source| VocabError::Json {
             path: path.display().to_string(),
-            source,
+            error: source,
         })?;
         write_atomic(path, (text + "\n").as_bytes()).map_err(|e| match e {
-            NnError::Io { source, .. } => io(source),
+            NnError::Io { error, .. } => io(error),
             other => io(std::io::Error::other(other.to_string())),
         })
     }
@@ -303,7 +303,7 @@ impl Vocab {
         let name = path.display().to_string();
         let io = |source| VocabError::Io {
             path: name.clone(),
-            source,
+            error: source,
         };
         let invalid = |message: String| VocabError::Invalid {
             path: name.clone(),
@@ -318,7 +318,7 @@ impl Vocab {
         let text = std::fs::read_to_string(path).map_err(io)?;
         let file: VocabFile = serde_json::from_str(&text).map_err(|source| VocabError::Json {
             path: name.clone(),
-            source,
+            error: source,
         })?;
         if file.tokens.len() > MAX_VOCAB {
             return Err(invalid(format!(

@@ -112,7 +112,7 @@ impl TrainingKeys {
         };
         let io = |source| NnError::Io {
             path: path.display().to_string(),
-            source,
+            error: source,
         };
         let size = match std::fs::metadata(&path) {
             Ok(m) => m.len(),

@@ -24,12 +24,12 @@ pub enum VizError {
         message: String,
     },
     /// Writing failed.
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {path}: {error}")]
     Io {
         /// The file.
         path: String,
-        /// The cause.
-        source: std::io::Error,
+        /// The cause, written in the message (so not a `source`: see `NnError::Io`).
+        error: std::io::Error,
     },
 }
 
@@ -82,7 +82,7 @@ pub fn write_picture(path: &Path, svg: &str) -> Result<(), VizError> {
     let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
     let io = |source| VizError::Io {
         path: name.clone(),
-        source,
+        error: source,
     };
     std::fs::write(&tmp, bytes).map_err(io)?;
     std::fs::rename(&tmp, path).map_err(io)

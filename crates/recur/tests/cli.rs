@@ -146,3 +146,27 @@ fn bad_input_gets_clear_errors() {
     std::fs::write(&w, &bytes[..bytes.len() - 10]).unwrap();
     fails_with(run("x.npy", None), "not a readable safetensors file");
 }
+
+/// `eval --model DIR` on a folder without `config.json` said "No such file or directory (os
+/// error 2)" twice: the I/O errors put the system's reason in their message and also returned
+/// it as their source. Each file a command misses is named with the reason once.
+#[test]
+fn missing_file_says_the_os_reason_once() {
+    let d = temp_dir("missing");
+    let absent = d.join("absent");
+    let absent = absent.to_str().unwrap();
+    let reason = "No such file or directory";
+    let commands: [&[&str]; 5] = [
+        &["eval", "--model", absent, "--data", absent],
+        &["summary", "--model", absent],
+        &["run", "--model", absent, "--input", absent, "--output", absent],
+        &["seq2seq", "predict", "--model", absent, "--input", absent],
+        &["summary", "--config", absent],
+    ];
+    for args in commands {
+        let o = recur(args);
+        let e = stderr(&o);
+        assert_eq!(e.matches(reason).count(), 1, "{args:?}: {e}");
+        fails_with(o, reason);
+    }
+}

@@ -77,12 +77,12 @@ pub enum DownloadError {
         message: String,
     },
     /// The output folder or file could not be written.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         /// The file.
         path: String,
-        /// The cause.
-        source: std::io::Error,
+        /// The cause, written in the message (so not a `source`: see `NnError::Io`).
+        error: std::io::Error,
     },
 }
 
@@ -144,7 +144,7 @@ pub fn download_class(
         let p = p.display().to_string();
         move |source| DownloadError::Io {
             path: p.clone(),
-            source,
+            error: source,
         }
     };
     if path.is_file() {
@@ -268,7 +268,7 @@ fn fetch_from(
     let io_fatal = |source| {
         Attempt::Fatal(DownloadError::Io {
             path: part.display().to_string(),
-            source,
+            error: source,
         })
     };
     let mut file = OpenOptions::new()
