@@ -357,4 +357,94 @@ mod tests {
         assert!(minirocket(r#""length": 10, "pooling": "max""#).contains("unknown variant `max`"));
         assert!(minirocket(r#""features": 84"#).contains("missing field `length`"));
     }
+
+    /// `units` 2^63 in a bidirectional second layer made `2 × units` wrap around to 0 and
+    /// panicked in the initialiser. Every size of every layer, first or later, is refused
+    /// beyond recur's limit with its name, before anything is built.
+    #[test]
+    fn huge_sizes_in_any_layer_are_refused_before_building() {
+        let huge = "9223372036854775808";
+        let seq = r#"{"type": "gru", "units": 4, "return_sequences": true}"#;
+        let vector = r#"{"type": "gru", "units": 4}"#;
+        let frames = r#"{"type": "time_distributed", "layer": {"type": "conv2d", "filters": 2, "kernel_size": 1}}"#;
+        let per_frame = |layer: String| format!(r#"{{"type": "time_distributed", "layer": {layer}}}"#);
+        let cases: [(&str, &str, String); 13] = [
+            (
+                "sequence",
+                seq,
+                format!(r#"{{"type": "lstm", "units": {huge}, "bidirectional": true}}"#),
+            ),
+            (
+                "sequence",
+                seq,
+                format!(r#"{{"type": "gru", "units": {huge}, "return_sequences": true}}"#),
+            ),
+            (
+                "sequence",
+                seq,
+                format!(r#"{{"type": "simple_rnn", "units": {huge}, "bidirectional": true}}"#),
+            ),
+            ("sequence", seq, format!(r#"{{"type": "dense", "units": {huge}}}"#)),
+            (
+                "sequence",
+                seq,
+                format!(r#"{{"type": "conv1d", "filters": {huge}, "kernel_size": 3}}"#),
+            ),
+            (
+                "sequence",
+                seq,
+                format!(r#"{{"type": "conv1d", "filters": 2, "kernel_size": {huge}}}"#),
+            ),
+            (
+                "sequence",
+                seq,
+                format!(r#"{{"type": "conv1d", "filters": 2, "kernel_size": 3, "dilation_rate": {huge}}}"#),
+            ),
+            (
+                "sequence",
+                vector,
+                format!(r#"{{"type": "repeat_vector", "n": {huge}}}"#),
+            ),
+            (
+                "tokens",
+                r#"{"type": "dropout", "rate": 0}"#,
+                format!(r#"{{"type": "embedding", "input_dim": {huge}, "output_dim": 2}}"#),
+            ),
+            (
+                "tokens",
+                r#"{"type": "dropout", "rate": 0}"#,
+                format!(r#"{{"type": "embedding", "input_dim": 5, "output_dim": {huge}}}"#),
+            ),
+            (
+                "frames",
+                frames,
+                per_frame(format!(r#"{{"type": "conv2d", "filters": {huge}, "kernel_size": 1}}"#)),
+            ),
+            (
+                "frames",
+                frames,
+                per_frame(format!(
+                    r#"{{"type": "conv2d", "filters": 2, "kernel_size": [1, {huge}]}}"#
+                )),
+            ),
+            (
+                "frames",
+                frames,
+                per_frame(format!(r#"{{"type": "max_pool2d", "pool_size": {huge}}}"#)),
+            ),
+        ];
+        for (input, first, second) in cases {
+            let input = match input {
+                "sequence" => r#""input_size": 3"#,
+                "tokens" => r#""input_size": 1"#,
+                _ => r#""input_shape": [8, 8, 1]"#,
+            };
+            let text = format!(r#"{{{input}, "layers": [{first}, {second}]}}"#);
+            let err = ModelConfig::from_json(&text).unwrap_err().to_string();
+            assert!(
+                err.contains(&format!("{huge} is more than recur allows")) && err.contains("layers[1]"),
+                "{text}: {err}"
+            );
+        }
+    }
 }

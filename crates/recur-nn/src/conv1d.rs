@@ -8,7 +8,7 @@ use crate::activation::affine_forward;
 use crate::activation::Activation;
 use crate::init;
 use crate::layer::{add_column_sums, Ctx, Layer, Param, Tape};
-use crate::spec::{at_most_width, needs_time, positive, LayerSpec};
+use crate::spec::{needs_time, size, LayerSpec};
 use recur_core::{matmul, Float, Rng, Seq, Shape, Transpose};
 use serde::{Deserialize, Serialize};
 
@@ -45,13 +45,10 @@ impl LayerSpec for Conv1dConfig {
     }
     fn output_shape(&self, input: Shape) -> Result<Shape, String> {
         needs_time(input)?;
-        positive("filters", self.filters)?;
-        positive("kernel_size", self.kernel_size)?;
-        positive("strides", self.strides)?;
-        positive("dilation_rate", self.dilation_rate)?;
-        at_most_width("kernel_size", self.kernel_size)?;
-        at_most_width("strides", self.strides)?;
-        at_most_width("dilation_rate", self.dilation_rate)?;
+        size("filters", self.filters)?;
+        size("kernel_size", self.kernel_size)?;
+        size("strides", self.strides)?;
+        size("dilation_rate", self.dilation_rate)?;
         Ok(Shape::new(self.filters, true))
     }
     fn parameter_count(&self, input: Shape) -> u64 {

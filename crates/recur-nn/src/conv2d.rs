@@ -11,7 +11,7 @@ use crate::activation::Activation;
 use crate::conv1d::{ConvGeometry, Padding};
 use crate::init;
 use crate::layer::{add_column_sums, no_input_grad, Ctx, Layer, Param, Tape};
-use crate::spec::{at_most_width, positive, LayerSpec};
+use crate::spec::{at_most_width, size, LayerSpec};
 use recur_core::{matmul, Float, Frame, Rng, Seq, Shape, Transpose};
 use serde::{Deserialize, Serialize};
 
@@ -63,8 +63,7 @@ impl Size2 {
     /// Checks both sizes are at least 1 and within recur's bounds.
     pub fn check(self, name: &str) -> Result<[usize; 2], String> {
         for v in self.get() {
-            positive(name, v)?;
-            at_most_width(name, v)?;
+            size(name, v)?;
         }
         Ok(self.get())
     }
@@ -179,7 +178,7 @@ impl LayerSpec for Conv2dConfig {
     }
     fn output_shape(&self, input: Shape) -> Result<Shape, String> {
         let frame = input_frame(input)?;
-        positive("filters", self.filters)?;
+        size("filters", self.filters)?;
         self.kernel_size.check("kernel_size")?;
         self.strides.check("strides")?;
         self.dilation_rate.check("dilation_rate")?;

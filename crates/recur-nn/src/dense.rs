@@ -5,7 +5,7 @@ use crate::activation::affine_forward;
 use crate::activation::Activation;
 use crate::init;
 use crate::layer::{add_column_sums, no_input_grad, Ctx, Layer, Param, Tape};
-use crate::spec::{positive, LayerSpec};
+use crate::spec::{size, LayerSpec};
 use recur_core::{matmul, Float, Rng, Seq, Shape, Transpose};
 use serde::{Deserialize, Serialize};
 
@@ -25,7 +25,7 @@ impl LayerSpec for DenseConfig {
         "dense"
     }
     fn output_shape(&self, input: Shape) -> Result<Shape, String> {
-        positive("units", self.units)?;
+        size("units", self.units)?;
         Ok(Shape::new(self.units, input.sequential))
     }
     fn parameter_count(&self, input: Shape) -> u64 {

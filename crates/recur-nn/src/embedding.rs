@@ -2,7 +2,7 @@
 //! feature per step holding the token id.
 
 use crate::layer::{valid_rows, Ctx, Layer, Param, Tape};
-use crate::spec::{positive, LayerSpec};
+use crate::spec::{size, LayerSpec};
 use recur_core::{Float, Rng, Seq, Shape};
 use serde::{Deserialize, Serialize};
 
@@ -21,8 +21,8 @@ impl LayerSpec for EmbeddingConfig {
         "embedding"
     }
     fn output_shape(&self, input: Shape) -> Result<Shape, String> {
-        positive("input_dim", self.input_dim)?;
-        positive("output_dim", self.output_dim)?;
+        size("input_dim", self.input_dim)?;
+        size("output_dim", self.output_dim)?;
         if input.features != 1 {
             return Err(format!(
                 "takes one token id per step, but its input has {} features",

@@ -16,7 +16,7 @@
 //! so backward passes nothing on and the layer has nothing to train.
 
 use crate::layer::{no_input_grad, Ctx, Layer, Param, Tape};
-use crate::spec::{needs_time, positive, LayerSpec};
+use crate::spec::{needs_time, size, LayerSpec};
 use recur_core::math::dispatch;
 use recur_core::{Float, Rng, Seq, Shape};
 use serde::{Deserialize, Serialize};
@@ -62,7 +62,7 @@ impl LayerSpec for MiniRocketOptions {
     }
     fn output_shape(&self, input: Shape) -> Result<Shape, String> {
         needs_time(input)?;
-        positive("input features", input.features)?;
+        size("input features", input.features)?;
         self.check()?;
         Ok(Shape::new(self.output_features(), false))
     }

@@ -2,7 +2,7 @@
 //! steps, the bridge from an encoder's summary to a decoder that runs over time (vec→seq).
 
 use crate::layer::{Ctx, Layer, Tape};
-use crate::spec::{positive, LayerSpec};
+use crate::spec::{size, LayerSpec};
 use recur_core::{Float, Rng, Seq, Shape};
 use serde::{Deserialize, Serialize};
 
@@ -19,14 +19,7 @@ impl LayerSpec for RepeatVectorConfig {
         "repeat_vector"
     }
     fn output_shape(&self, input: Shape) -> Result<Shape, String> {
-        positive("n", self.n)?;
-        if self.n > crate::spec::MAX_WIDTH {
-            return Err(format!(
-                "n {} is more steps than recur repeats ({})",
-                self.n,
-                crate::spec::MAX_WIDTH
-            ));
-        }
+        size("n", self.n)?;
         if input.sequential {
             return Err("repeats one vector per sequence, but its input is a sequence".into());
         }

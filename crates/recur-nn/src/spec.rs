@@ -48,13 +48,15 @@ pub trait LayerSpec {
     }
 }
 
-/// `Err` naming a setting that must be at least 1.
-pub fn positive(name: &str, v: usize) -> Result<(), String> {
+/// `Err` naming a size setting (units, filters, a kernel's length, an embedding's rows…) below
+/// 1 or beyond [`MAX_WIDTH`]. Every size a layer is given goes through here in its
+/// `output_shape`, before it is multiplied (a bidirectional layer's `2 × units` wrapped
+/// around to 0 for `units` 2^63) or anything is allocated.
+pub fn size(name: &str, v: usize) -> Result<(), String> {
     if v == 0 {
-        Err(format!("{name} must be at least 1"))
-    } else {
-        Ok(())
+        return Err(format!("{name} must be at least 1"));
     }
+    at_most_width(name, v)
 }
 
 /// `Err` naming a rate outside [0, 1).

@@ -339,3 +339,22 @@ fn every_printing_command_survives_closed_stdout_and_stderr() {
         }
     }
 }
+
+/// `units` 2^63 in a bidirectional second layer panicked in `recur init` (index out of bounds
+/// in the initialiser): `2 × units` wrapped around to 0 past the size checks.
+#[test]
+fn init_refuses_huge_units_in_a_second_layer() {
+    let d = temp_dir("huge-units");
+    let config = d.join("c.json");
+    std::fs::write(
+        &config,
+        r#"{"input_size": 3, "layers": [{"type": "lstm", "units": 8, "return_sequences": true},
+            {"type": "lstm", "units": 9223372036854775808, "bidirectional": true}]}"#,
+    )
+    .unwrap();
+    let o = recur(&["init", "--config", s(&config), "--out", s(&d.join("m"))]);
+    fails_with(
+        o,
+        "layers[1] (lstm): units 9223372036854775808 is more than recur allows",
+    );
+}

@@ -246,15 +246,21 @@ fn graph_config_errors_name_the_node() {
         ),
         (
             r#"{"input_size": 1, "layers": [{"type": "embedding", "input_dim": 4611686018427387904, "output_dim": 8}]}"#,
-            "recur builds models of up to",
+            "input_dim 4611686018427387904 is more than recur allows",
         ),
         (
             r#"{"input_size": 2, "layers": [{"type": "conv1d", "filters": 4, "kernel_size": 4611686018427387904}]}"#,
             "kernel_size 4611686018427387904 is more than recur allows",
         ),
         (
-            // Each layer's count saturates; their sum must too (it once wrapped to a small number).
+            // A sum of parameter counts once wrapped to a small number: sizes are now refused
+            // beyond recur's limit before they are multiplied, and the count of sizes within
+            // it against the parameter limit.
             r#"{"input_size": 1, "layers": [{"type": "embedding", "input_dim": 4611686018427387904, "output_dim": 4}, {"type": "dense", "units": 3}]}"#,
+            "input_dim 4611686018427387904 is more than recur allows",
+        ),
+        (
+            r#"{"input_size": 1, "layers": [{"type": "embedding", "input_dim": 1048576, "output_dim": 1048576}, {"type": "dense", "units": 3}]}"#,
             "recur builds models of up to",
         ),
         (

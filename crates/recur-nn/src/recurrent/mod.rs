@@ -16,7 +16,7 @@ pub use step::{StepGradients, StepTape, StepWeights, Stepping};
 use crate::dropout::inverted_mask;
 use crate::init;
 use crate::layer::{Ctx, Layer, Param, Tape};
-use crate::spec::{needs_time, positive, rate, LayerSpec};
+use crate::spec::{needs_time, rate, size, LayerSpec};
 use recur_core::{Float, Rng, Seq, Shape};
 use serde::{Deserialize, Serialize};
 use std::marker::PhantomData;
@@ -111,7 +111,7 @@ impl RecurrentOptions {
     /// Checks the settings against the input and returns the output shape.
     fn output_shape(&self, input: Shape) -> Result<Shape, String> {
         needs_time(input)?;
-        positive("units", self.units)?;
+        size("units", self.units)?;
         rate("dropout", self.dropout)?;
         rate("recurrent_dropout", self.recurrent_dropout)?;
         Ok(Shape::new(self.units * self.directions(), self.return_sequences))
