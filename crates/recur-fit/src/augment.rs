@@ -32,7 +32,7 @@ impl Augment {
             crop: settings.augment_crop,
         };
         if a.crop > 0.0 && task.per_step() {
-            return Err(NnError::Config(format!(
+            return Err(NnError::Setting(format!(
                 "training: augment_crop cuts sequences, which {} cannot take (its targets are per step); \
                  use augment_scale or augment_jitter",
                 task.describe()

@@ -257,7 +257,7 @@ impl Default for Settings {
 }
 
 fn bad(message: String) -> NnError {
-    NnError::Config(format!("training: {message}"))
+    NnError::Setting(format!("training: {message}"))
 }
 
 impl Settings {

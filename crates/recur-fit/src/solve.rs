@@ -68,20 +68,20 @@ impl SolverPlan {
         match self.asked {
             Solver::Gradient => Ok(false),
             Solver::Auto => Ok(self.possible && self.small && ridge::unsuitable(config).is_none()),
-            Solver::Ridge if !self.possible => Err(NnError::Config(format!(
+            Solver::Ridge if !self.possible => Err(NnError::Setting(format!(
                 "training: the ridge solver needs one target per sequence and all the training \
                  sequences in one process; {} with {} cannot use it",
                 task.describe(),
                 if self.parts { "a file per rank" } else { "these targets" }
             ))),
-            Solver::Ridge if self.resuming => Err(NnError::Config(
+            Solver::Ridge if self.resuming => Err(NnError::Setting(
                 "training: --resume continues the gradient run checkpointed in the output folder, and \
                  the ridge solver keeps no checkpoint: resume with --solver gradient, or start over \
                  with --force"
                     .into(),
             )),
             Solver::Ridge => match ridge::unsuitable(config) {
-                Some(why) => Err(NnError::Config(format!("training: {why}"))),
+                Some(why) => Err(NnError::Setting(format!("training: {why}"))),
                 None => Ok(true),
             },
         }

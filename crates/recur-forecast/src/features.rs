@@ -40,7 +40,7 @@ impl Calendar {
                 if holidays::COUNTRIES.contains(&country) {
                     Ok(Calendar::Holidays(country.to_string()))
                 } else {
-                    Err(NnError::Config(format!(
+                    Err(NnError::Setting(format!(
                         "no public holidays known for `{country}` (known: {})",
                         holidays::COUNTRIES.join(", ")
                     )))
@@ -227,7 +227,7 @@ pub struct Features {
 fn category_indices(name: &str, index: &[usize], names: &[String], known: &[String]) -> Result<Vec<Option<usize>>> {
     let map: Vec<Option<usize>> = names.iter().map(|n| known.iter().position(|k| k == n)).collect();
     if let Some(new) = names.iter().zip(&map).find(|(_, m)| m.is_none()).map(|(n, _)| n) {
-        return Err(NnError::Config(format!(
+        return Err(NnError::Setting(format!(
             "covariate `{name}` has the category `{new}`, which training never saw (it knows {})",
             known.join(", ")
         )));
@@ -243,7 +243,7 @@ impl Features {
         let names: Vec<&str> = series.covariates.iter().map(|(n, _)| n.as_str()).collect();
         let expected: Vec<&str> = encoding.columns.iter().map(|(n, _)| n.as_str()).collect();
         if names != expected {
-            return Err(NnError::Config(format!(
+            return Err(NnError::Setting(format!(
                 "the series has the covariates [{}] but the model was trained with [{}]",
                 names.join(", "),
                 expected.join(", ")
@@ -281,7 +281,7 @@ impl Features {
                     }
                 }
                 _ => {
-                    return Err(NnError::Config(format!(
+                    return Err(NnError::Setting(format!(
                         "covariate `{name}` is {} here but was {} in training",
                         kind(cov),
                         match enc {

@@ -137,13 +137,13 @@ pub fn split(series: &DailySeries, options: &ForecastOptions) -> Result<Split> {
         series
             .index_of(day)
             .filter(|&i| i < series.observed)
-            .ok_or_else(|| NnError::Config(format!("{what} {} is outside the data: {range}", dates::format(day))))
+            .ok_or_else(|| NnError::Setting(format!("{what} {} is outside the data: {range}", dates::format(day))))
     };
     let train_end = at(options.train_until, "--train-until")? + 1;
     let test_last = at(options.test_until, "--test-until")?;
     let first = match options.test_from {
         Some(day) if day <= options.train_until => {
-            return Err(NnError::Config(format!(
+            return Err(NnError::Setting(format!(
                 "--test-from {} must come after --train-until {}: scored days are never trained on",
                 dates::format(day),
                 dates::format(options.train_until)
@@ -153,20 +153,20 @@ pub fn split(series: &DailySeries, options: &ForecastOptions) -> Result<Split> {
         None => train_end,
     };
     if test_last + 1 < first + h {
-        return Err(NnError::Config(format!(
+        return Err(NnError::Setting(format!(
             "the scored range {}..{} must hold at least the {h}-day horizon",
             dates::format(series.day(first)),
             dates::format(options.test_until)
         )));
     }
     if e < h {
-        return Err(NnError::Config(format!(
+        return Err(NnError::Setting(format!(
             "--early-stop-days {e} must be at least the horizon ({h}): early stopping scores forecasts \
              whose targets lie inside the training range"
         )));
     }
     if train_end < w + h + e + 1 {
-        return Err(NnError::Config(format!(
+        return Err(NnError::Setting(format!(
             "too little history: {train_end} training days; a {w}-day window, a {h}-day horizon and \
              {e} early-stopping days need at least {}",
             w + h + e + 1

@@ -6,6 +6,11 @@ pub enum NnError {
     /// The model config is malformed or inconsistent.
     #[error("model config: {0}")]
     Config(String),
+    /// A setting of a job (training, forecasting, resuming), or the data it meets, does not
+    /// work; the message names the setting. Not [`NnError::Config`]: the model's config is
+    /// fine, and a "model config:" label sent users looking in the wrong file.
+    #[error("{0}")]
+    Setting(String),
     /// An input does not fit the model.
     #[error("input: {0}")]
     Input(String),

@@ -40,7 +40,7 @@ pub fn preset(name: &str, inputs: usize, classes: usize) -> Result<ModelConfig> 
             {"type": "dense", "units": classes}
         ]),
         other => {
-            return Err(NnError::Config(format!(
+            return Err(NnError::Setting(format!(
                 "unknown preset `{other}`; the presets are {}, or pass --config",
                 PRESETS.join(", ")
             )))

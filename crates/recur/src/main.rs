@@ -8,7 +8,7 @@ mod commands;
 mod distributed;
 mod progress;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::process::ExitCode;
 
 // Layers allocate multi-megabyte activation buffers every step; glibc hands such blocks back
@@ -35,7 +35,10 @@ enum Command {
     Train(Box<commands::sketch_train::TrainArgs>),
     /// Train a classifier, regressor or per-step tagger on labelled sequences (.ts or .npy).
     Fit(Box<commands::fit::FitArgs>),
-    /// Score a sketch classifier: top-1/3/5, per class, confusion matrix, mistakes.
+    /// Score a sketch classifier on drawings, or a `recur fit` model on labelled sequences.
+    ///
+    /// Drawings: top-1/3/5, per class, confusion matrix, mistakes. Sequences (--test, or --x
+    /// and --y): accuracy, per class and confusion matrix, or MAE and RMSE.
     Eval(Box<commands::sketch_use::EvalArgs>),
     /// Ranked classes with probabilities for each drawing.
     Predict(commands::sketch_use::PredictArgs),
@@ -76,7 +79,8 @@ fn main() -> ExitCode {
     // 5–10% of an LSTM step.
     // SAFETY: sets a plain integer option; called before any other thread exists.
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
-    let cli = Cli::parse();
+    let matches = negative_numbers_reach_validation(Cli::command()).get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let session = match distributed::start() {
         Ok(s) => s,
         Err(e) => {
@@ -86,6 +90,18 @@ fn main() -> ExitCode {
     };
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(cli.command)));
     session.finish(outcome)
+}
+
+/// Lets every option's value look like a negative number (`--lr -1`): clap otherwise takes
+/// it for an unknown flag ("unexpected argument '-1'"), while the check behind the option says
+/// what range the setting takes.
+fn negative_numbers_reach_validation(command: clap::Command) -> clap::Command {
+    command
+        .mut_args(|a| {
+            let takes_values = a.get_action().takes_values();
+            a.allow_negative_numbers(takes_values)
+        })
+        .mut_subcommands(negative_numbers_reach_validation)
 }
 
 /// Runs one subcommand.

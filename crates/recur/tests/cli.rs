@@ -170,3 +170,150 @@ fn missing_file_says_the_os_reason_once() {
         fails_with(o, reason);
     }
 }
+
+/// `--epochs 0` trained nothing: `recur train` exited 0 with a report and no model, `forecast`
+/// printed an untrained model's forecasts and `demo` succeeded. Every training command
+/// refuses it, the same way, before any work.
+#[test]
+fn epochs_zero_is_refused_by_every_training_command() {
+    let d = temp_dir("epochs-zero");
+    let out = d.join("out");
+    let out = out.to_str().unwrap();
+    let commands: [&[&str]; 5] = [
+        &["train", "--data", out, "--out", out],
+        &["demo", "--out", out],
+        &["forecast", "--model", "linear", "--out", out],
+        &["fit", "--train", out, "--out", out],
+        &["seq2seq", "train", "--out", out],
+    ];
+    for args in commands {
+        let args = [args, &["--epochs", "0"][..]].concat();
+        fails_with(recur(&args), "'--epochs <EPOCHS>': must be at least 1");
+        assert!(!Path::new(out).exists(), "{args:?} wrote {out}");
+    }
+}
+
+/// `--lr -1` was clap's "unexpected argument '-1'"; let through, a negative value meets the
+/// check that says what the setting takes, in every command.
+#[test]
+fn negative_lr_is_a_value_error_not_a_parse_error() {
+    let d = temp_dir("negative");
+    let out = d.join("out");
+    let out = out.to_str().unwrap();
+    let refused: [(&[&str], &str); 6] = [
+        (
+            &["fit", "--train", out, "--out", out, "--lr", "-1"],
+            "must be a positive number, got -1",
+        ),
+        (
+            &["train", "--data", out, "--out", out, "--lr", "-1"],
+            "'--lr <LR>': must be a positive number",
+        ),
+        (&["forecast", "--lr", "-1"], "'--lr <LR>': must be a positive number"),
+        (
+            &["seq2seq", "train", "--out", out, "--lr", "-1"],
+            "'--lr <LR>': must be a positive number",
+        ),
+        (
+            &["seq2seq", "train", "--out", out, "--clip", "-1"],
+            "'--clip <CLIP>': must be a positive number",
+        ),
+        (
+            &["train", "--data", out, "--out", out, "--label-smoothing", "-0.1"],
+            "must be in [0, 1)",
+        ),
+    ];
+    for (args, message) in refused {
+        let o = recur(args);
+        assert!(!stderr(&o).contains("unexpected argument"), "{args:?}: {}", stderr(&o));
+        fails_with(o, message);
+    }
+}
+
+/// `--clip-norm 1 --clip-value 1` was accepted and one of them silently ignored.
+#[test]
+fn clip_norm_and_clip_value_conflict() {
+    let d = temp_dir("clip");
+    let out = d.join("out");
+    let out = out.to_str().unwrap();
+    for extra in [&["--clip-value", "1"][..], &["--no-clip"]] {
+        let args = [&["fit", "--train", out, "--out", out, "--clip-norm", "1"][..], extra].concat();
+        fails_with(recur(&args), "cannot be used with");
+    }
+}
+
+/// Settings out of range (`training.epochs` 0 in a config, `--train-until` outside the data,
+/// `holidays:FR`) said "model config:", sending the user to a file that was fine.
+#[test]
+fn setting_errors_are_not_labelled_model_config() {
+    let d = temp_dir("setting-label");
+    let path = |n: &str| d.join(n).to_str().unwrap().to_string();
+    std::fs::write(
+        d.join("c.json"),
+        r#"{"layers": [{"type": "gru", "units": 4}, {"type": "dense", "units": 2}], "training": {"epochs": 0}}"#,
+    )
+    .unwrap();
+    let mut ts = String::from("@problemName x\n@univariate true\n@equalLength true\n@classLabel true a b\n@data\n");
+    for i in 0..8 {
+        ts += &format!("1,2,3,{i}:{}\n", ["a", "b"][i % 2]);
+    }
+    std::fs::write(d.join("t.ts"), ts).unwrap();
+    let mut csv = String::from("date,value\n");
+    for day in 1..=28 {
+        csv += &format!("2019-02-{day:02},{day}\n");
+    }
+    std::fs::write(d.join("s.csv"), csv).unwrap();
+    let cases: [(Vec<String>, &str); 3] = [
+        (
+            [
+                "fit",
+                "--train",
+                &path("t.ts"),
+                "--out",
+                &path("m"),
+                "--config",
+                &path("c.json"),
+            ]
+            .map(String::from)
+            .to_vec(),
+            "training: epochs must be at least 1",
+        ),
+        (
+            [
+                "forecast",
+                "--csv",
+                &path("s.csv"),
+                "--train-until",
+                "2030-01-01",
+                "--test-until",
+                "2030-02-01",
+            ]
+            .map(String::from)
+            .to_vec(),
+            "--train-until 2030-01-01 is outside the data",
+        ),
+        (
+            ["forecast", "--covariates", "holidays:FR", "--epochs", "1"]
+                .map(String::from)
+                .to_vec(),
+            "no public holidays known for `FR`",
+        ),
+    ];
+    for (args, message) in cases {
+        let o = recur(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        assert!(!stderr(&o).contains("model config"), "{args:?}: {}", stderr(&o));
+        fails_with(o, message);
+    }
+}
+
+/// The top-level help called `eval` a sketch scorer; it scores `recur fit` models too.
+#[test]
+fn top_level_help_says_what_eval_scores() {
+    let o = recur(&["--help"]);
+    let help = String::from_utf8_lossy(&o.stdout);
+    let eval = help.lines().find(|l| l.trim_start().starts_with("eval ")).unwrap();
+    assert!(
+        eval.contains("sketch classifier") && eval.contains("`recur fit` model"),
+        "{eval}"
+    );
+}

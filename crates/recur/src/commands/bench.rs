@@ -20,7 +20,7 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = default_threads())]
     threads: usize,
     /// Seconds to time each measurement for.
-    #[arg(long, default_value_t = 3.0)]
+    #[arg(long, default_value_t = 3.0, value_parser = super::positive)]
     seconds: f64,
     /// Sequences per batch.
     #[arg(long, default_value_t = 64)]

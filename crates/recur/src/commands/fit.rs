@@ -100,17 +100,17 @@ pub struct Knobs {
     #[arg(long)]
     clip_norm: Option<f64>,
     /// Clip each gradient value to ±this instead.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "clip_norm")]
     clip_value: Option<f64>,
     /// No gradient clipping.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["clip_norm", "clip_value"])]
     #[serde(skip)]
     no_clip: bool,
     /// Sequences per batch [default: 16].
     #[arg(long)]
     batch_size: Option<usize>,
     /// Epochs [default: about 3000 steps, 30 to 400 epochs].
-    #[arg(long)]
+    #[arg(long, value_parser = super::at_least_one)]
     epochs: Option<usize>,
     /// Metric choosing the best epoch: val_loss, val_accuracy, val_mae, val_rmse [default: val_loss].
     #[arg(long)]
@@ -207,14 +207,7 @@ pub fn fit(mut args: FitArgs) -> Result<()> {
     let lead = is_leader();
     args.quiet |= !lead;
     let rank_local = training_files_per_rank(&mut args)?;
-    let train = read_set(args.train.as_deref(), &args.npy, "training sequences")?
-        .context("give the training sequences: --train FILE.ts, or --x and --y arrays")?;
-    let val_npy = NpyArgs {
-        x: args.val_x.clone(),
-        lengths: args.val_lengths.clone(),
-        y: args.val_y.clone(),
-    };
-    let val = read_set(args.val.as_deref(), &val_npy, "validation sequences")?;
+    // The settings first: a value out of range is refused before the data are read.
     let (model, section) = match &args.config {
         Some(path) => {
             let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
@@ -224,6 +217,14 @@ pub fn fit(mut args: FitArgs) -> Result<()> {
         None => (None, json!({})),
     };
     let settings = Settings::from_json(args.knobs.merge_into(section))?;
+    let train = read_set(args.train.as_deref(), &args.npy, "training sequences")?
+        .context("give the training sequences: --train FILE.ts, or --x and --y arrays")?;
+    let val_npy = NpyArgs {
+        x: args.val_x.clone(),
+        lengths: args.val_lengths.clone(),
+        y: args.val_y.clone(),
+    };
+    let val = read_set(args.val.as_deref(), &val_npy, "validation sequences")?;
     // The model's input width depends on the settings (sequence_norm adds channels).
     let width = settings.input_encoding(false).sequence_norm.width(train.dims);
     let config = match model {

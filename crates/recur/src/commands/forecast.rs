@@ -94,7 +94,7 @@ pub struct ForecastArgs {
     #[arg(long)]
     pub(crate) window: Option<usize>,
     /// Most training epochs.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, value_parser = super::at_least_one)]
     epochs: usize,
     /// Stop after this many epochs without a better early-stopping MAE.
     #[arg(long, default_value_t = 10)]
@@ -103,7 +103,7 @@ pub struct ForecastArgs {
     #[arg(long, default_value_t = 32)]
     batch_size: usize,
     /// Adam's learning rate.
-    #[arg(long, default_value_t = 1e-3)]
+    #[arg(long, default_value_t = 1e-3, value_parser = super::positive)]
     lr: f64,
     /// Training loss on the scaled targets: mae (L1: the median, which the MAE scores; chosen
     /// on 2016–2018, see docs/forecasting.md), huber (δ = 1 scaled unit) or mse.

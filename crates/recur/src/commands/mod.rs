@@ -62,6 +62,44 @@ pub fn write_stdout(write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -
     }
 }
 
+/// Reads a count that must be at least 1, for clap (`value_parser = at_least_one`). Every
+/// `--epochs` goes through it: 0 epochs trained nothing, yet `recur train` wrote a report of
+/// the untrained model, `forecast` printed its forecasts and `demo` succeeded.
+pub fn at_least_one(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Reads a number for clap that `within` accepts; `range` says in the error what it takes. Every
+/// option's value may look negative (see `main`), so each numeric setting without a check
+/// further on is read through one of the parsers below.
+fn number_in(text: &str, within: impl Fn(f64) -> bool, range: &str) -> Result<f64, String> {
+    let v: f64 = text.parse().map_err(|e: std::num::ParseFloatError| e.to_string())?;
+    if v.is_finite() && within(v) {
+        Ok(v)
+    } else {
+        Err(format!("must be {range}"))
+    }
+}
+
+/// Reads a number above 0 (a learning rate, a clipping norm, a duration), for clap.
+pub fn positive(text: &str) -> Result<f64, String> {
+    number_in(text, |v| v > 0.0, "a positive number")
+}
+
+/// Reads a number of at least 0 (0 turning the setting off), for clap.
+pub fn at_least_zero(text: &str) -> Result<f64, String> {
+    number_in(text, |v| v >= 0.0, "at least 0")
+}
+
+/// Reads a share in [0, 1) (label smoothing), for clap.
+pub fn share(text: &str) -> Result<f64, String> {
+    number_in(text, |v| (0.0..1.0).contains(&v), "in [0, 1)")
+}
+
 /// Written in training paths, the rank of the process reading them.
 pub const RANK_PLACEHOLDER: &str = "{rank}";
 

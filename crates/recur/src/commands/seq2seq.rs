@@ -127,19 +127,19 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 0.2)]
     dropout: f64,
     /// Passes over the training pairs at most.
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, default_value_t = 30, value_parser = super::at_least_one)]
     epochs: usize,
     /// Pairs per step.
     #[arg(long, default_value_t = 128)]
     batch: usize,
     /// Adam's learning rate.
-    #[arg(long, default_value_t = 2e-3)]
+    #[arg(long, default_value_t = 2e-3, value_parser = super::positive)]
     lr: f64,
     /// Label smoothing of the cross-entropy.
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = 0.1, value_parser = super::share)]
     label_smoothing: f64,
     /// Clip the global gradient norm to this.
-    #[arg(long, default_value_t = 5.0)]
+    #[arg(long, default_value_t = 5.0, value_parser = super::positive)]
     clip: f64,
     /// Halve the learning rate after this many epochs without a better validation WER.
     #[arg(long, default_value_t = 1)]
@@ -149,7 +149,7 @@ pub struct TrainArgs {
     patience: usize,
     /// Start no epoch after this many minutes (0: no limit); counted afresh by --resume, and
     /// every run trains at least one epoch.
-    #[arg(long, default_value_t = 40.0)]
+    #[arg(long, default_value_t = 40.0, value_parser = super::at_least_zero)]
     max_minutes: f64,
     /// Beam for the validation score (1 = greedy, fastest).
     #[arg(long, default_value_t = 1)]
@@ -266,9 +266,6 @@ fn train_command(mut args: TrainArgs) -> Result<()> {
 
 /// Refuses settings that cannot work, naming the flag.
 fn check_train_args(args: &TrainArgs) -> Result<()> {
-    if args.epochs == 0 {
-        bail!("--epochs must be at least 1");
-    }
     if !(0.0..=1.0).contains(&args.scheduled_sampling) {
         bail!(
             "--scheduled-sampling must be in [0, 1], got {}",
@@ -373,7 +370,7 @@ pub struct SearchArgs {
     #[arg(long, default_value_t = 5)]
     beam: usize,
     /// GNMT length-penalty α (0 = raw log-probability).
-    #[arg(long, default_value_t = 0.6)]
+    #[arg(long, default_value_t = 0.6, value_parser = super::at_least_zero)]
     alpha: f64,
     /// Longest output in tokens (default: twice the longest training target).
     #[arg(long)]

@@ -40,7 +40,7 @@ pub struct TrainArgs {
     #[arg(long)]
     config: Option<PathBuf>,
     /// Most epochs.
-    #[arg(long, default_value_t = 40)]
+    #[arg(long, default_value_t = 40, value_parser = super::at_least_one)]
     epochs: usize,
     /// Train this many models (seeds seed, seed+1, …) and average their probabilities. Member 0
     /// is the model directory itself, the others go to its `members/` folder.
@@ -53,10 +53,10 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 64)]
     batch_size: usize,
     /// Peak learning rate (Adam; warm-up, then cosine decay).
-    #[arg(long, default_value_t = 2e-3)]
+    #[arg(long, default_value_t = 2e-3, value_parser = super::positive)]
     lr: f64,
     /// Label smoothing.
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = 0.1, value_parser = super::share)]
     label_smoothing: f64,
     /// Train without random scaling, rotation and point dropping.
     #[arg(long)]
@@ -192,7 +192,7 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = 200)]
     per_class: usize,
     /// Most epochs.
-    #[arg(long, default_value_t = 40)]
+    #[arg(long, default_value_t = 40, value_parser = super::at_least_one)]
     epochs: usize,
     /// Train this many models (seeds seed, seed+1, …) and average their probabilities. Member 0
     /// is the model directory itself, the others go to its `members/` folder.
