@@ -6,7 +6,7 @@
 use crate::checkpoint;
 use crate::progress::Reporter;
 use recur_nn::model_dir::member_dir;
-use recur_nn::Result;
+use recur_nn::{NnError, Result};
 use std::path::{Path, PathBuf};
 
 /// One member to train.
@@ -23,8 +23,23 @@ pub struct Member {
     pub resume: bool,
 }
 
+/// `Err` unless `out` holds a checkpoint to resume: `--resume` into a folder without one (a
+/// mistyped `--out`, a run killed before its first epoch ended) trained from scratch as if
+/// asked to. Commands call it before any work; [`train_members`] for member 0.
+pub fn require_checkpoint(out: &Path) -> Result<()> {
+    if checkpoint::exists(out) {
+        return Ok(());
+    }
+    Err(NnError::Setting(format!(
+        "nothing to resume in {}: it holds no checkpoint (start without --resume)",
+        out.display()
+    )))
+}
+
 /// Trains the `size` members of an ensemble (at least one) with `train`, in order, telling
-/// `progress` which one starts when there are several; returns what each gave.
+/// `progress` which one starts when there are several; returns what each gave. Resuming needs
+/// member 0's checkpoint; a later member without one (the run stopped before it began) starts
+/// afresh.
 pub fn train_members<R>(
     size: usize,
     seed: u64,
@@ -34,6 +49,9 @@ pub fn train_members<R>(
     mut train: impl FnMut(Member) -> Result<R>,
 ) -> Result<Vec<R>> {
     let size = size.max(1);
+    if let (true, Some(dir)) = (resume, out) {
+        require_checkpoint(dir)?;
+    }
     (0..size)
         .map(|index| {
             if size > 1 {
@@ -63,12 +81,18 @@ mod tests {
 
     #[test]
     fn ensemble_members_get_successive_seeds_and_their_own_folders() {
-        let members = train_members(3, 7, Some(Path::new("m")), true, &Reporter::silent(), Ok).unwrap();
+        let members = train_members(3, 7, Some(Path::new("m")), false, &Reporter::silent(), Ok).unwrap();
         let seeds: Vec<u64> = members.iter().map(|m| m.seed).collect();
         assert_eq!(seeds, vec![7, 8, 9]);
         assert_eq!(members[0].out.as_deref(), Some(Path::new("m")));
         assert_eq!(members[2].out, Some(member_dir(Path::new("m"), 2)));
-        assert!(members.iter().all(|m| !m.resume), "no checkpoint to resume from");
+        assert!(members.iter().all(|m| !m.resume));
+        // `--resume` with nothing to resume is refused, not trained from scratch.
+        let e = train_members(3, 7, Some(Path::new("m")), true, &Reporter::silent(), Ok).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "nothing to resume in m: it holds no checkpoint (start without --resume)"
+        );
         assert_eq!(
             train_members(0, 1, None, false, &Reporter::silent(), Ok).unwrap().len(),
             1

@@ -317,3 +317,28 @@ fn top_level_help_says_what_eval_scores() {
         "{eval}"
     );
 }
+
+/// `recur fit … --out new --resume` trained from scratch without a word; `seq2seq train
+/// --resume` refused only after generating its data, as a "model config" error. Each training
+/// command refuses it first, before reading any data (here: none exists).
+#[test]
+fn resume_with_nothing_to_resume_is_refused_first() {
+    let d = temp_dir("nothing-to-resume");
+    let (out, data) = (d.join("new"), d.join("absent"));
+    let (out, data) = (out.to_str().unwrap(), data.to_str().unwrap());
+    let commands: [&[&str]; 3] = [
+        &["fit", "--train", data, "--out", out, "--resume"],
+        &["train", "--data", data, "--out", out, "--resume"],
+        &["seq2seq", "train", "--out", out, "--resume"],
+    ];
+    for args in commands {
+        let o = recur(args);
+        let e = stderr(&o);
+        assert!(
+            !e.contains("model config") && !e.contains("date pairs"),
+            "{args:?}: {e}"
+        );
+        fails_with(o, &format!("nothing to resume in {out}: it holds no checkpoint"));
+        assert!(!Path::new(out).exists(), "{args:?} wrote {out}");
+    }
+}

@@ -207,6 +207,9 @@ pub fn fit(mut args: FitArgs) -> Result<()> {
     let lead = is_leader();
     args.quiet |= !lead;
     let rank_local = training_files_per_rank(&mut args)?;
+    if args.resume {
+        recur_train::ensemble::require_checkpoint(&args.out)?;
+    }
     // The settings first: a value out of range is refused before the data are read.
     let (model, section) = match &args.config {
         Some(path) => {

@@ -182,6 +182,10 @@ fn train_command(mut args: TrainArgs) -> Result<()> {
         );
     }
     check_train_args(&args)?;
+    // Before the pairs are read or generated, which can take a while.
+    if args.resume {
+        recur_train::ensemble::require_checkpoint(&args.out)?;
+    }
     let format = args.pairs.format();
     let (mut source_tokenizer, mut target_tokenizer) = format.default_tokenizers();
     let tokenizer = |name: &str| match name {

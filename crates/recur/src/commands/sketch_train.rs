@@ -107,6 +107,9 @@ pub enum EncodingArg {
 pub fn train(mut args: TrainArgs) -> Result<()> {
     args.quiet |= !is_leader();
     let rank_local = own_paths_per_rank(&mut args.data.data, "--data path")?;
+    if args.resume {
+        recur_train::ensemble::require_checkpoint(&args.out)?;
+    }
     let drawings = load_drawings(&args.data, args.quiet)?;
     let Some((summary, scored)) = train_on(&drawings, &args, rank_local)? else {
         return Ok(());
