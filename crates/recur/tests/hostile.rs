@@ -358,3 +358,27 @@ fn init_refuses_huge_units_in_a_second_layer() {
         "layers[1] (lstm): units 9223372036854775808 is more than recur allows",
     );
 }
+
+/// `render --input DIR --grid` drew the first class only: a folder is read class after class
+/// and the grid took its first `--limit` drawings. Each class now shows, in turn.
+#[test]
+fn render_grid_of_a_folder_shows_every_class() {
+    let d = temp_dir("render-grid");
+    let (data, grid) = (d.join("data"), d.join("grid.svg"));
+    ok(recur(&["data", "synth", "--out", s(&data), "--per-class", "10"]));
+    ok(recur(&[
+        "render",
+        "--input",
+        s(&data),
+        "--out",
+        s(&grid),
+        "--grid",
+        "--limit",
+        "24",
+    ]));
+    let svg = std::fs::read_to_string(&grid).unwrap();
+    for class in data.read_dir().unwrap() {
+        let name = class.unwrap().path().file_stem().unwrap().to_string_lossy().to_string();
+        assert!(svg.contains(&format!(">{name}<")), "{name} is missing from the grid");
+    }
+}

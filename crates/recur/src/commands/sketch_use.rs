@@ -474,6 +474,23 @@ pub struct RenderArgs {
     columns: usize,
 }
 
+/// The drawings taken one of each class in turn (classes in order of first appearance): a
+/// folder is read class after class, and the grid's first `--limit` drawings showed the first
+/// class only.
+fn every_class_in_turn<T>(drawings: &[(String, String, T)]) -> Vec<&(String, String, T)> {
+    let mut classes: Vec<(&str, Vec<&(String, String, T)>)> = Vec::new();
+    for d in drawings {
+        match classes.iter_mut().find(|(word, _)| *word == d.1) {
+            Some((_, members)) => members.push(d),
+            None => classes.push((&d.1, vec![d])),
+        }
+    }
+    let longest = classes.iter().map(|(_, m)| m.len()).max().unwrap_or(0);
+    (0..longest)
+        .flat_map(|i| classes.iter().filter_map(move |(_, m)| m.get(i).copied()))
+        .collect()
+}
+
 /// Runs `recur render`.
 pub fn render(args: RenderArgs) -> Result<()> {
     let mut drawings = read_any(&args.input)?;
@@ -488,8 +505,8 @@ pub fn render(args: RenderArgs) -> Result<()> {
         bail!("{} holds no drawings to draw", args.input.display());
     };
     let svg = if args.grid {
-        let items: Vec<_> = drawings
-            .iter()
+        let items: Vec<_> = every_class_in_turn(&drawings)
+            .into_iter()
             .take(args.limit.max(1))
             .map(|(id, word, s)| (s.clone(), if word.is_empty() { id.clone() } else { word.clone() }))
             .collect();
