@@ -480,7 +480,9 @@ fn predict(args: PredictArgs) -> Result<()> {
                     .collect();
                 writeln!(out, "{}", json!({"input": text, "outputs": list}))?;
             } else {
-                let best = outputs.first().map(|o| o.tokens.join(" ")).unwrap_or_default();
+                // Joined as the target side is tokenised: characters without spaces
+                // (`2019-04-22`), words and phonemes with them.
+                let best = outputs.first().map(|o| o.text.as_str()).unwrap_or_default();
                 writeln!(out, "{text}\t{best}")?;
             }
         }
