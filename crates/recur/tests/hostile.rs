@@ -382,3 +382,85 @@ fn render_grid_of_a_folder_shows_every_class() {
         assert!(svg.contains(&format!(">{name}<")), "{name} is missing from the grid");
     }
 }
+
+/// `eval --model <seq2seq dir>` said only that config.json was missing, `predict --model <fit
+/// dir>` talked about features per step and `run --model <sketch dir>` succeeded. Each kind
+/// of model directory given to a command that does not serve it names the one that does.
+#[test]
+fn a_model_given_to_the_wrong_command_says_which_serves_it() {
+    let d = temp_dir("wrong-kind");
+    let path = |n: &str| d.join(n).to_str().unwrap().to_string();
+    let (sketch, fitted, s2s, fc) = (path("sketch"), path("fitted"), path("s2s"), path("fc"));
+    small_model(&d, Path::new(&sketch));
+    let x: Vec<u8> = (0..8 * 10).flat_map(|i| ((i % 7) as f32).to_le_bytes()).collect();
+    let y: Vec<u8> = (0..8i64).flat_map(|i| (i % 2).to_le_bytes()).collect();
+    std::fs::write(path("x.npy"), recur_data::npy::npy_bytes("<f4", &[8, 10, 1], &x)).unwrap();
+    std::fs::write(path("y.npy"), recur_data::npy::npy_bytes("<i8", &[8], &y)).unwrap();
+    ok(recur(&[
+        "fit",
+        "--x",
+        &path("x.npy"),
+        "--y",
+        &path("y.npy"),
+        "--out",
+        &fitted,
+        "--quiet",
+    ]));
+    let small = [
+        "--embedding",
+        "8",
+        "--encoder-units",
+        "8",
+        "--encoder-layers",
+        "1",
+        "--decoder-units",
+        "16",
+    ];
+    let s2s_args = [
+        &["seq2seq", "train", "--out", &s2s, "--dates", "60", "--epochs", "1"][..],
+        &small,
+    ]
+    .concat();
+    ok(recur(&s2s_args));
+    ok(recur(&["forecast", "--model", "linear", "--epochs", "1", "--out", &fc]));
+    let (input, data) = (path("x.npy"), path("data"));
+    let cases: [(&[&str], &str); 7] = [
+        (
+            &["eval", "--model", &s2s, "--data", &data],
+            "is a seq2seq model: use `recur seq2seq predict`",
+        ),
+        (
+            &["predict", "--model", &fitted, "--input", &input],
+            "trained by `recur fit`: use `recur run`",
+        ),
+        (
+            &["run", "--model", &sketch, "--input", &input, "--output", &input],
+            "is a sketch classifier: use `recur predict`",
+        ),
+        (
+            &["run", "--model", &fc, "--input", &input, "--output", &input],
+            "use `recur forecast --model DIR`",
+        ),
+        (
+            &["seq2seq", "predict", "--model", &fitted, "--input", &input],
+            "use `recur run`",
+        ),
+        (&["summary", "--model", &s2s], "is a seq2seq model"),
+        (&["forecast", "--model", &sketch], "is a sketch classifier"),
+    ];
+    for (args, message) in cases {
+        fails_with(recur(args), message);
+    }
+    // Each kind still works with the commands that serve it.
+    ok(recur(&[
+        "run",
+        "--model",
+        &fitted,
+        "--input",
+        &input,
+        "--output",
+        &path("p.npy"),
+        "--labels",
+    ]));
+    ok(recur(&["summary", "--model", &sketch]));
+}

@@ -197,6 +197,7 @@ impl ForecastArgs {
 /// instead: [`super::forecast_use::forecast_ahead`]).
 pub fn forecast(args: ForecastArgs) -> Result<()> {
     if Path::new(&args.model).is_dir() {
+        super::kind::expect(Path::new(&args.model), &[super::kind::Kind::Forecast])?;
         bail!(
             "{} is a directory without a saved forecasting model (forecast.json)",
             args.model

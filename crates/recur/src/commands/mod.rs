@@ -7,6 +7,7 @@ pub mod fit_use;
 pub mod forecast;
 pub mod forecast_plot;
 pub mod forecast_use;
+pub mod kind;
 pub mod model;
 pub mod seq2seq;
 pub mod sequences;

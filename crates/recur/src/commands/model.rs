@@ -1,5 +1,6 @@
 //! `recur init`, `recur summary` and `recur run`.
 
+use super::kind::{self, Kind};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use recur_core::parallel::default_threads;
@@ -83,7 +84,10 @@ pub fn init(a: InitArgs) -> Result<()> {
 
 pub fn summary(a: SummaryArgs) -> Result<()> {
     let model: Model<f32> = match (a.model, a.config) {
-        (Some(dir), _) => model_dir::load(&dir)?,
+        (Some(dir), _) => {
+            kind::expect(&dir, &[Kind::Plain, Kind::Fit, Kind::Sketch, Kind::Forecast])?;
+            model_dir::load(&dir)?
+        }
         (None, Some(c)) => Model::new(model_dir::read_config(&c)?, 0)?,
         (None, None) => bail!("give --model or --config"),
     };
@@ -91,6 +95,7 @@ pub fn summary(a: SummaryArgs) -> Result<()> {
 }
 
 pub fn run(a: RunArgs) -> Result<()> {
+    kind::expect(&a.model, &[Kind::Plain, Kind::Fit])?;
     let model: Model<f32> = model_dir::load(&a.model)?;
     if let Some(meta) = recur_fit::FitMeta::of(model.config()) {
         let set = if a.input.extension().is_some_and(|e| e == "ts") {

@@ -440,6 +440,7 @@ fn search_options(t: &Translator, args: &SearchArgs, nbest: usize, attention: bo
 }
 
 fn predict(args: PredictArgs) -> Result<()> {
+    super::kind::expect(&args.model, &[super::kind::Kind::Seq2seq])?;
     let t = Translator::load(&args.model)?;
     let name = args.input.display().to_string();
     let lines: Vec<String> = if args.input == Path::new("-") {
@@ -506,6 +507,7 @@ pub struct EvalArgs {
 }
 
 fn eval(args: EvalArgs) -> Result<()> {
+    super::kind::expect(&args.model, &[super::kind::Kind::Seq2seq])?;
     let t = Translator::load(&args.model)?;
     let Some(path) = &args.pairs.pairs else {
         bail!("--pairs is required");

@@ -2,6 +2,7 @@
 //! mistakes), `recur predict` (ranked classes per drawing) and `recur render` (draw sketches).
 
 use super::data::{load_drawings, DataArgs};
+use super::kind::{self, Kind};
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use recur_core::parallel::default_threads;
@@ -298,6 +299,7 @@ fn choose_part(
 
 /// Runs `recur eval`.
 pub fn eval(args: EvalArgs) -> Result<()> {
+    kind::expect(&args.model, &[Kind::Sketch, Kind::Fit, Kind::Plain])?;
     if args.test.is_some() || args.sequences.x.is_some() || super::fit_use::is_fit_model(&args.model) {
         let (test, confusion) = (args.test.as_deref(), args.confusion.as_deref());
         return super::fit_use::eval(&args.model, test, &args.sequences, args.json, confusion, args.threads);
@@ -417,6 +419,7 @@ fn read_any(path: &Path) -> Result<Vec<(String, String, Vec<Stroke>)>> {
 
 /// Runs `recur predict`.
 pub fn predict(args: PredictArgs) -> Result<()> {
+    kind::expect(&args.model, &[Kind::Sketch, Kind::Plain])?;
     let predictor = load_predictor(&args.model)?;
     let drawings = read_any(&args.input)?;
     let (mut usable, mut ids) = (Vec::new(), Vec::new());
