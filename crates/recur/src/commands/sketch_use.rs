@@ -481,16 +481,18 @@ pub struct RenderArgs {
 /// folder is read class after class, and the grid's first `--limit` drawings showed the first
 /// class only.
 fn every_class_in_turn<T>(drawings: &[(String, String, T)]) -> Vec<&(String, String, T)> {
-    let mut classes: Vec<(&str, Vec<&(String, String, T)>)> = Vec::new();
-    for d in drawings {
+    // Each class's word and the indices of its drawings.
+    let mut classes: Vec<(&str, Vec<usize>)> = Vec::new();
+    for (i, d) in drawings.iter().enumerate() {
         match classes.iter_mut().find(|(word, _)| *word == d.1) {
-            Some((_, members)) => members.push(d),
-            None => classes.push((&d.1, vec![d])),
+            Some((_, members)) => members.push(i),
+            None => classes.push((&d.1, vec![i])),
         }
     }
     let longest = classes.iter().map(|(_, m)| m.len()).max().unwrap_or(0);
     (0..longest)
-        .flat_map(|i| classes.iter().filter_map(move |(_, m)| m.get(i).copied()))
+        .flat_map(|k| classes.iter().filter_map(move |(_, m)| m.get(k)))
+        .map(|&i| &drawings[i])
         .collect()
 }
 
