@@ -154,7 +154,7 @@ fn forecast_bad_input_is_named() {
     );
     fails_with(
         with(&[&dated[..], &["--units", "100000000"]].concat()),
-        "features is more than recur allows",
+        "units 100000000 is more than recur allows",
     );
     // 2020-01-29..31 are not in the file (28 days a month above): filled by default, fatal if strict.
     fails_with(
