@@ -76,13 +76,13 @@ pub fn split_covariates(names: &[String]) -> Result<Covariates> {
             }
             Some(("observed", column)) if !column.is_empty() => out.columns.push(column.to_string()),
             Some((kind, column)) => {
-                return Err(NnError::Config(format!(
+                return Err(NnError::Setting(format!(
                     "covariate `{name}`: `{kind}` is not a kind of covariate; {}",
                     declare(column)
                 )))
             }
             None => {
-                return Err(NnError::Config(format!(
+                return Err(NnError::Setting(format!(
                     "covariate `{name}` is neither a calendar feature ({}) nor declared; {}",
                     Calendar::NAMES,
                     declare(name)

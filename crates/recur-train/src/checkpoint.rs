@@ -175,7 +175,7 @@ pub fn find(out: &Path) -> Result<PathBuf> {
     let (dir, _, old) = paths(out);
     let dir = if dir.join(STATE_FILE).is_file() { dir } else { old };
     if !dir.join(STATE_FILE).is_file() {
-        return Err(NnError::Config(format!(
+        return Err(NnError::Setting(format!(
             "nothing to resume: {} holds no checkpoint",
             out.display()
         )));

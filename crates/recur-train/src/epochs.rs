@@ -214,6 +214,9 @@ pub fn train_epochs<M: Trainable>(
     options: &FitOptions,
     job: &mut impl Curriculum<M>,
 ) -> Result<FitReport> {
+    if options.epochs == 0 {
+        return Err(NnError::Setting("epochs must be at least 1".into()));
+    }
     let (mut state, mut best) = begin(trainer, options, job)?;
     // Only rank 0 (or the only process) reports and writes.
     let lead = trainer.rank() == 0;
@@ -336,7 +339,7 @@ fn begin<M: Trainable>(
             let best = checkpoint::restore(&dir, trainer, &state)?;
             (state, best)
         }
-        (None, true) => return Err(NnError::Config("resuming needs an output directory".into())),
+        (None, true) => return Err(NnError::Setting("resuming needs an output directory".into())),
         _ => (FitState::new(options.goal), None),
     };
     let mut state = state;
