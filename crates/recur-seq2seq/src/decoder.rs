@@ -11,7 +11,7 @@ use crate::model::{add, Seq2Seq};
 use crate::vocab::Vocab;
 use recur_core::{matmul, Float, Rng, Seq, Transpose};
 use recur_nn::dropout::inverted_mask;
-use recur_nn::layer::{linear, linear_backward, transpose};
+use recur_nn::layer::transpose;
 use recur_nn::{Ctx, Layer, NnError, PreparedMemory, RnnState, StepGradients, StepTape, StepWeights, Tape};
 
 const PAD: u32 = Vocab::PAD;
@@ -248,7 +248,7 @@ impl<T: Float> Seq2Seq<T> {
             self.config.memory_width() + self.config.decoder_units,
         );
         let mut out_t = vec![T::ZERO; width * hd];
-        transpose(hd, width, &self.linear_out.value, width, &mut out_t, hd);
+        transpose(hd, width, &self.linear_out.weight.value, width, &mut out_t, hd);
         Ok(Layout {
             rnn: self.rnn.step_weights(self.config.embedding).map_err(NnError::Config)?,
             out_t,
@@ -326,13 +326,7 @@ impl<T: Float> Seq2Seq<T> {
 
         // Generator and loss over the real target steps.
         let v = self.config.target_vocab;
-        let logits = linear(
-            &outputs.data,
-            hd,
-            &self.generator_weight.value,
-            v,
-            Some(&self.generator_bias.value),
-        );
+        let logits = self.generator.forward(&outputs.data);
         let mut d_logits = vec![T::ZERO; logits.len()];
         let mut stats = LossStats::default();
         for b in 0..batch.inputs.batch {
@@ -348,15 +342,7 @@ impl<T: Float> Seq2Seq<T> {
             }
         }
         let mut d_outputs = vec![T::ZERO; outputs.data.len()];
-        linear_backward(
-            &outputs.data,
-            hd,
-            &d_logits,
-            v,
-            &mut self.generator_weight,
-            Some(&mut self.generator_bias),
-            &mut d_outputs,
-        );
+        self.generator.backward(&outputs.data, &d_logits, &mut d_outputs);
 
         // Back through the steps, latest first.
         let mut grad = self.attention.memory_grad(&memory);
@@ -394,7 +380,7 @@ impl<T: Float> Seq2Seq<T> {
                 &d_pre,
                 hd,
                 Transpose::No,
-                &self.linear_out.value,
+                &self.linear_out.weight.value,
                 width,
                 Transpose::No,
                 &mut d_cat,
@@ -450,7 +436,7 @@ impl<T: Float> Seq2Seq<T> {
             &out_inputs,
             width,
             Transpose::No,
-            &mut self.linear_out.grad,
+            &mut self.linear_out.weight.grad,
             width,
             true,
         );
@@ -521,13 +507,7 @@ impl<T: Float> Seq2Seq<T> {
             None,
         );
         let v = self.config.target_vocab;
-        let logits = linear(
-            &step.out,
-            self.config.decoder_units,
-            &self.generator_weight.value,
-            v,
-            Some(&self.generator_bias.value),
-        );
+        let logits = self.generator.forward(&step.out);
         let mut log_probs: Vec<f64> = logits.iter().map(|x| x.to_f64()).collect();
         for row in log_probs.chunks_exact_mut(v) {
             let max = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);

@@ -15,10 +15,9 @@
 //! and `generator` would name them, so `load_state_dict(strict=True)` moves weights both ways.
 
 use recur_core::{Float, Rng, Seq, Shape};
-use recur_nn::layer::linear;
 use recur_nn::{
-    Attention, AttentionKind, Ctx, DropoutConfig, Embedding, EmbeddingConfig, Gru, GruConfig, LayerConfig, Lstm,
-    LstmConfig, Model, ModelConfig, ModelTape, NnError, Param, RecurrentOptions, Stepping,
+    Attention, AttentionKind, Ctx, DropoutConfig, Embedding, EmbeddingConfig, Gru, GruConfig, LayerConfig, Linear,
+    Lstm, LstmConfig, Model, ModelConfig, ModelTape, NnError, Param, RecurrentOptions, Stepping,
 };
 use serde::{Deserialize, Serialize};
 
@@ -182,16 +181,15 @@ impl Seq2SeqConfig {
 pub struct Seq2Seq<T: Float> {
     pub(crate) config: Seq2SeqConfig,
     pub(crate) encoder: Model<T>,
-    /// `[k·decoder_units, memory_width]`, k = 2 when the state has a memory cell (h then c).
-    pub(crate) bridge_weight: Param<T>,
-    pub(crate) bridge_bias: Param<T>,
+    /// `memory_width → k·decoder_units`, k = 2 when the state has a memory cell (h then c).
+    pub(crate) bridge: Linear<T>,
     pub(crate) embedding: Embedding<T>,
     pub(crate) rnn: Box<dyn Stepping<T>>,
     pub(crate) attention: Attention<T>,
-    /// `[decoder_units, memory_width + decoder_units]`, bias-free as in OpenNMT.
-    pub(crate) linear_out: Param<T>,
-    pub(crate) generator_weight: Param<T>,
-    pub(crate) generator_bias: Param<T>,
+    /// `memory_width + decoder_units → decoder_units`, bias-free as in OpenNMT.
+    pub(crate) linear_out: Linear<T>,
+    /// `decoder_units → target_vocab`: the logits.
+    pub(crate) generator: Linear<T>,
 }
 
 /// What the encoder leaves for the decoder (and, in training, for its own backward).
@@ -227,16 +225,9 @@ impl<T: Float> Seq2Seq<T> {
         let mut rng = Rng::derive(seed.unwrap_or(0), 0x5E02);
         let (hd, mem, v) = (config.decoder_units, config.memory_width(), config.target_vocab);
         let k = if config.has_cell_state() { 2 } else { 1 };
-        let mut glorot = |name: &str, rows: usize, cols: usize| {
-            Param::new(
-                name,
-                &[rows, cols],
-                recur_nn::init::glorot_uniform(rows, cols, rows * cols, &mut rng),
-            )
-        };
-        let bridge_weight = glorot("bridge.weight", k * hd, mem);
-        let linear_out = glorot("decoder.linear_out.weight", hd, mem + hd);
-        let generator_weight = glorot("generator.weight", v, hd);
+        let bridge = Linear::glorot(mem, k * hd, true, &mut rng);
+        let linear_out = Linear::glorot(mem + hd, hd, false, &mut rng);
+        let generator = Linear::glorot(hd, v, true, &mut rng);
         let input = Shape::new(1, true);
         let embedding = Embedding::new(input, v, config.embedding, &mut rng);
         let step_input = Shape::new(config.decoder_input(), true);
@@ -256,16 +247,14 @@ impl<T: Float> Seq2Seq<T> {
         };
         let attention = Attention::new(kind, hd, mem, hd, &mut rng)?;
         Ok(Seq2Seq {
-            bridge_bias: Param::new("bridge.bias", &[k * hd], vec![T::ZERO; k * hd]),
-            generator_bias: Param::new("generator.bias", &[v], vec![T::ZERO; v]),
             config,
             encoder,
-            bridge_weight,
+            bridge,
             embedding,
             rnn,
             attention,
             linear_out,
-            generator_weight,
+            generator,
         })
     }
 
@@ -282,8 +271,7 @@ impl<T: Float> Seq2Seq<T> {
             .into_iter()
             .map(|(n, p)| (format!("encoder.{n}"), p))
             .collect();
-        out.push(("bridge.weight".into(), &self.bridge_weight));
-        out.push(("bridge.bias".into(), &self.bridge_bias));
+        out.extend(self.bridge.named_params("bridge"));
         use recur_nn::Layer;
         out.extend(
             self.embedding
@@ -303,9 +291,8 @@ impl<T: Float> Seq2Seq<T> {
                 .into_iter()
                 .map(|p| (format!("decoder.attention.{}", p.name), p)),
         );
-        out.push(("decoder.linear_out.weight".into(), &self.linear_out));
-        out.push(("generator.weight".into(), &self.generator_weight));
-        out.push(("generator.bias".into(), &self.generator_bias));
+        out.extend(self.linear_out.named_params("decoder.linear_out"));
+        out.extend(self.generator.named_params("generator"));
         out
     }
 
@@ -313,14 +300,12 @@ impl<T: Float> Seq2Seq<T> {
     pub fn params_mut(&mut self) -> Vec<&mut Param<T>> {
         use recur_nn::Layer;
         let mut out = self.encoder.params_mut();
-        out.push(&mut self.bridge_weight);
-        out.push(&mut self.bridge_bias);
+        out.extend(self.bridge.params_mut());
         out.extend(self.embedding.params_mut());
         out.extend(self.rnn.params_mut());
         out.extend(self.attention.params_mut());
-        out.push(&mut self.linear_out);
-        out.push(&mut self.generator_weight);
-        out.push(&mut self.generator_bias);
+        out.extend(self.linear_out.params_mut());
+        out.extend(self.generator.params_mut());
         out
     }
 
@@ -342,16 +327,10 @@ impl<T: Float> Seq2Seq<T> {
         let batch = source.batch;
         let (mut outputs, tape) = self.encoder.forward(vec![source], ctx)?;
         let memory = outputs.pop().expect("one encoder output");
-        let (mem, hd) = (self.config.memory_width(), self.config.decoder_units);
+        let hd = self.config.decoder_units;
         let summary = self.final_states(&memory);
-        let k = self.bridge_bias.len();
-        let mut bridged = linear(
-            &summary,
-            mem,
-            &self.bridge_weight.value,
-            k,
-            Some(&self.bridge_bias.value),
-        );
+        let k = self.bridge.outputs();
+        let mut bridged = self.bridge.forward(&summary);
         T::tanh_slice(&mut bridged);
         let mut initial = self.rnn.zero_state(batch);
         for b in 0..batch {
@@ -405,7 +384,7 @@ impl<T: Float> Seq2Seq<T> {
             self.config.decoder_units,
             self.config.encoder_units,
         );
-        let k = self.bridge_bias.len();
+        let k = self.bridge.outputs();
         // d(tanh) of the bridge, laid out like its output [h | c].
         let mut dz = vec![T::ZERO; batch * k];
         for b in 0..batch {
@@ -420,15 +399,7 @@ impl<T: Float> Seq2Seq<T> {
             }
         }
         let mut d_summary = vec![T::ZERO; batch * mem];
-        recur_nn::layer::linear_backward(
-            &summary,
-            mem,
-            &dz,
-            k,
-            &mut self.bridge_weight,
-            Some(&mut self.bridge_bias),
-            &mut d_summary,
-        );
+        self.bridge.backward(&summary, &dz, &mut d_summary);
         for b in 0..batch {
             let len = memory.lengths[b];
             if len == 0 {

@@ -249,41 +249,12 @@ pub fn train_epochs<M: Trainable>(
         if epoch > first && leader_decides(trainer, out_of_time) {
             break;
         }
-        let epoch_start = Instant::now();
-        trainer.set_learning_rate_factor(state.lr_factor);
-        let mut steps = EpochSteps {
-            trainer,
+        let run = Run {
             progress: &progress,
-            epoch,
-            epochs: options.epochs,
-            sums: LossSums::default(),
-            done: 0,
-            lr: 0.0,
-            accuracy: false,
+            before,
+            start,
         };
-        job.train_epoch(epoch, &mut steps)?;
-        let EpochSteps { sums, lr, accuracy, .. } = steps;
-        let train_seconds = epoch_start.elapsed().as_secs_f64();
-        let metrics = job.validate(trainer)?;
-        trainer.agree(&format!("the validation scores of epoch {}", epoch + 1), || {
-            let mut digest = Fingerprint::default();
-            metrics.iter().for_each(|(name, value)| {
-                digest.text(name).floats(&[*value]);
-            });
-            digest.finish()
-        })?;
-        let value = lookup(&metrics, &options.monitor)?;
-        let tie = options.tie_break.as_deref().map(|n| lookup(&metrics, n)).transpose()?;
-        let record = EpochRecord {
-            epoch: epoch + 1,
-            loss: sums.loss / sums.count.max(1) as f64,
-            accuracy: accuracy.then(|| sums.correct as f64 / sums.count.max(1) as f64),
-            metrics,
-            lr,
-            seconds: epoch_start.elapsed().as_secs_f64(),
-            train_seconds,
-            elapsed: before + start.elapsed().as_secs_f64(),
-        };
+        let (record, value, tie) = run_epoch(trainer, options, job, &state, epoch, &run)?;
         let improved = state.observe(value, tie, options);
         if improved {
             match &mut best {
@@ -317,6 +288,63 @@ pub fn train_epochs<M: Trainable>(
         best_value,
         stopped_early,
     })
+}
+
+/// Where an epoch's figures go and what its clock counts from.
+struct Run<'a> {
+    progress: &'a Reporter,
+    /// Seconds trained before this run (the records' clock goes on across a resume).
+    before: f64,
+    /// When this run began.
+    start: Instant,
+}
+
+/// Trains and validates epoch `epoch` (0-based); returns its record and its monitored and
+/// tie-breaking values, the ranks checked to agree on them.
+fn run_epoch<M: Trainable>(
+    trainer: &mut Trainer<M>,
+    options: &FitOptions,
+    job: &mut impl Curriculum<M>,
+    state: &FitState,
+    epoch: usize,
+    run: &Run,
+) -> Result<(EpochRecord, f64, Option<f64>)> {
+    let epoch_start = Instant::now();
+    trainer.set_learning_rate_factor(state.lr_factor);
+    let mut steps = EpochSteps {
+        trainer,
+        progress: run.progress,
+        epoch,
+        epochs: options.epochs,
+        sums: LossSums::default(),
+        done: 0,
+        lr: 0.0,
+        accuracy: false,
+    };
+    job.train_epoch(epoch, &mut steps)?;
+    let EpochSteps { sums, lr, accuracy, .. } = steps;
+    let train_seconds = epoch_start.elapsed().as_secs_f64();
+    let metrics = job.validate(trainer)?;
+    trainer.agree(&format!("the validation scores of epoch {}", epoch + 1), || {
+        let mut digest = Fingerprint::default();
+        metrics.iter().for_each(|(name, value)| {
+            digest.text(name).floats(&[*value]);
+        });
+        digest.finish()
+    })?;
+    let value = lookup(&metrics, &options.monitor)?;
+    let tie = options.tie_break.as_deref().map(|n| lookup(&metrics, n)).transpose()?;
+    let record = EpochRecord {
+        epoch: epoch + 1,
+        loss: sums.loss / sums.count.max(1) as f64,
+        accuracy: accuracy.then(|| sums.correct as f64 / sums.count.max(1) as f64),
+        metrics,
+        lr,
+        seconds: epoch_start.elapsed().as_secs_f64(),
+        train_seconds,
+        elapsed: run.before + run.start.elapsed().as_secs_f64(),
+    };
+    Ok((record, value, tie))
 }
 
 /// The loop's state and best weights to start from: a checkpoint's (resuming), or fresh; the

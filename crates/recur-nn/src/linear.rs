@@ -1,0 +1,109 @@
+//! [`Linear`]: a fully connected map on rows, `y = x·Wᵀ + b`, as PyTorch's `nn.Linear` holds
+//! it (`weight` `[out, in]`, `bias` `[out]`). The part that models built from parts rather than a
+//! layer stack use for their projections (the encoder–decoder's bridge, output projection and
+//! generator), with its forward and backward side by side; [`crate::Dense`] is the same map as a
+//! layer of a stack, with a fused activation.
+
+use crate::init::glorot_uniform;
+use crate::layer::{linear, linear_backward, Param};
+use recur_core::{Float, Rng};
+
+/// `y = x·Wᵀ (+ b)` over the rows of `x`.
+#[derive(Clone, Debug)]
+pub struct Linear<T> {
+    /// `[outputs, inputs]`.
+    pub weight: Param<T>,
+    /// `[outputs]`, if the map has one (OpenNMT's output projection has none).
+    pub bias: Option<Param<T>>,
+}
+
+impl<T: Float> Linear<T> {
+    /// A Glorot-uniform weight (drawn from `rng`, as [`crate::Dense`] draws its own) and a zero
+    /// bias if `bias`.
+    pub fn glorot(inputs: usize, outputs: usize, bias: bool, rng: &mut Rng) -> Self {
+        let weight = glorot_uniform(outputs, inputs, outputs * inputs, rng);
+        Linear {
+            weight: Param::new("weight", &[outputs, inputs], weight),
+            bias: bias.then(|| Param::new("bias", &[outputs], vec![T::ZERO; outputs])),
+        }
+    }
+
+    /// Values each row of the input holds.
+    pub fn inputs(&self) -> usize {
+        self.weight.shape[1]
+    }
+
+    /// Values each row of the output holds.
+    pub fn outputs(&self) -> usize {
+        self.weight.shape[0]
+    }
+
+    /// `x·Wᵀ + b` for every row of `x` (`[rows, inputs]` → `[rows, outputs]`).
+    pub fn forward(&self, x: &[T]) -> Vec<T> {
+        let bias = self.bias.as_ref().map(|b| b.value.as_slice());
+        linear(x, self.inputs(), &self.weight.value, self.outputs(), bias)
+    }
+
+    /// The backward of [`Linear::forward`] on `x` given `dy`: adds into the weight's and bias's
+    /// gradients and adds `dy·W` into `dx`.
+    pub fn backward(&mut self, x: &[T], dy: &[T], dx: &mut [T]) {
+        let (inputs, outputs) = (self.inputs(), self.outputs());
+        linear_backward(x, inputs, dy, outputs, &mut self.weight, self.bias.as_mut(), dx);
+    }
+
+    /// Its tensors with their PyTorch names under `prefix` (`prefix.weight`, `prefix.bias`).
+    pub fn named_params(&self, prefix: &str) -> Vec<(String, &Param<T>)> {
+        let mut out = vec![(format!("{prefix}.weight"), &self.weight)];
+        out.extend(self.bias.iter().map(|b| (format!("{prefix}.bias"), b)));
+        out
+    }
+
+    /// Its tensors, mutable, in the order of [`Linear::named_params`].
+    pub fn params_mut(&mut self) -> Vec<&mut Param<T>> {
+        let mut out = vec![&mut self.weight];
+        out.extend(self.bias.as_mut());
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// f64 finite differences of `sum(y ⊙ r)` for a random `r` against the backward's weight,
+    /// bias and input gradients.
+    #[test]
+    fn linear_gradients_match_finite_differences() {
+        let mut rng = Rng::new(3);
+        let mut map = Linear::<f64>::glorot(4, 3, true, &mut rng);
+        let x: Vec<f64> = (0..8).map(|i| (i as f64 * 0.7).sin()).collect();
+        let r: Vec<f64> = (0..6).map(|i| (i as f64 * 1.3).cos()).collect();
+        let objective = |m: &Linear<f64>, x: &[f64]| m.forward(x).iter().zip(&r).map(|(y, r)| y * r).sum::<f64>();
+        map.weight.grad = vec![0.0; 12];
+        map.bias.as_mut().unwrap().grad = vec![0.0; 3];
+        let mut dx = vec![0.0; 8];
+        map.backward(&x, &r, &mut dx);
+        let h = 1e-6;
+        for i in 0..12 {
+            let mut up = map.clone();
+            up.weight.value[i] += h;
+            let mut down = map.clone();
+            down.weight.value[i] -= h;
+            let numeric = (objective(&up, &x) - objective(&down, &x)) / (2.0 * h);
+            assert!((numeric - map.weight.grad[i]).abs() < 1e-8, "weight {i}");
+        }
+        for i in 0..3 {
+            let mut up = map.clone();
+            up.bias.as_mut().unwrap().value[i] += h;
+            let numeric = (objective(&up, &x) - objective(&map, &x)) / h;
+            assert!((numeric - map.bias.as_ref().unwrap().grad[i]).abs() < 1e-5, "bias {i}");
+        }
+        for i in 0..8 {
+            let (mut up, mut down) = (x.clone(), x.clone());
+            up[i] += h;
+            down[i] -= h;
+            let numeric = (objective(&map, &up) - objective(&map, &down)) / (2.0 * h);
+            assert!((numeric - dx[i]).abs() < 1e-8, "input {i}");
+        }
+    }
+}
