@@ -7,7 +7,7 @@ use super::{own_files_per_rank, RANK_PLACEHOLDER};
 use anyhow::{bail, Context, Result};
 use clap::builder::BoolishValueParser;
 use clap::Args;
-use recur_fit::{member_dir, model_config, split_config, FitJob, Settings};
+use recur_fit::{member_dir, model_config, split_config, FitJob, FitOutcome, Settings};
 use recur_nn::model_dir::{write_atomic, CONFIG_FILE};
 use recur_train::distributed::is_leader;
 use recur_train::FitReport;
@@ -275,6 +275,13 @@ pub fn fit(mut args: FitArgs) -> Result<()> {
     for (k, report) in outcome.reports.iter().enumerate() {
         write_history(&member_dir(&args.out, k), report, !outcome.ridge)?;
     }
+    let line = summary_line(&args.out, &outcome);
+    super::write_stdout(|out| writeln!(out, "{line}"))
+}
+
+/// The line a finished fit prints: the model folder, the task, the epoch kept (or the closed
+/// form) and its validation figures, and the ensemble's size and score if there is one.
+fn summary_line(out: &Path, outcome: &FitOutcome) -> String {
     let r = &outcome.reports[0];
     let best = r.history.iter().find(|e| e.epoch == r.best_epoch);
     let figures: Vec<String> = best
@@ -291,9 +298,9 @@ pub fn fit(mut args: FitArgs) -> Result<()> {
     } else {
         format!("kept epoch {} of {}", r.best_epoch, r.history.len())
     };
-    let line = format!(
+    format!(
         "{} ({}): {kept}{}{}",
-        args.out.display(),
+        out.display(),
         outcome.meta.task.describe(),
         if figures.is_empty() {
             String::new()
@@ -305,8 +312,7 @@ pub fn fit(mut args: FitArgs) -> Result<()> {
             (n, Some(acc)) => format!(" (member 1 of {n}; the ensemble's loo_accuracy {acc:.4})"),
             (n, None) => format!(" (member 1 of {n})"),
         }
-    );
-    super::write_stdout(|out| writeln!(out, "{line}"))
+    )
 }
 
 /// Puts this process's rank for `{rank}` in the training paths; true when, under MPI, each

@@ -196,29 +196,7 @@ impl ForecastArgs {
 /// Runs `recur forecast` to train a model (`--model` naming a saved one forecasts with it
 /// instead: [`super::forecast_use::forecast_ahead`]).
 pub fn forecast(args: ForecastArgs) -> Result<()> {
-    if Path::new(&args.model).is_dir() {
-        super::kind::expect(Path::new(&args.model), &[super::kind::Kind::Forecast])?;
-        bail!(
-            "{} is a directory without a saved forecasting model (forecast.json)",
-            args.model
-        );
-    }
-    let (horizon, window) = (args.horizon.unwrap_or(7), args.window.unwrap_or(56));
-    if horizon == 0 || window == 0 {
-        bail!("--horizon and --window must be at least 1");
-    }
-    if args.from.is_some() {
-        bail!("--from forecasts with a saved model: give its directory as --model");
-    }
-    if args.interval.is_some_and(|l| !(l > 0.0 && l < 1.0)) {
-        bail!("--interval is a coverage between 0 and 1, e.g. 0.8");
-    }
-    if args.interval_days == 0 {
-        bail!("--interval-days must be at least 1");
-    }
-    if !(0.0..=1.0).contains(&args.interval_adapt) {
-        bail!("--interval-adapt is a step between 0 and 1, e.g. 0.05");
-    }
+    let (horizon, window) = check_forecast_args(&args)?;
     let covariates = split_covariates(&args.covariates)?;
     let spec = SeriesSpec {
         date_col: args.date_col.clone().unwrap_or("date".into()),
@@ -226,25 +204,7 @@ pub fn forecast(args: ForecastArgs) -> Result<()> {
         covariates: covariates.columns.clone(),
         strict: args.strict,
     };
-    let (series, train_until, test_until) = match &args.csv {
-        Some(path) => {
-            let (Some(t), Some(v)) = (&args.train_until, &args.test_until) else {
-                bail!("--csv needs --train-until and --test-until");
-            };
-            (read_daily_csv(path, &spec)?, t.clone(), v.clone())
-        }
-        None => {
-            let csv = synthetic_daily_csv("2012-01-01", 2922, args.seed);
-            let t = args.train_until.clone().unwrap_or("2018-12-31".into());
-            let v = args.test_until.clone().unwrap_or("2019-06-30".into());
-            (parse_daily_csv(&csv, "generated series", &spec)?, t, v)
-        }
-    };
-    if !args.json {
-        for note in &series.notes {
-            recur_core::stderr_line!("note: {note}");
-        }
-    }
+    let (series, train_until, test_until) = read_series(&args, &spec)?;
     let day = |text: &str, flag: &str| dates::parse(text).map_err(|e| anyhow::anyhow!("{flag}: {e}"));
     let feature_spec = FeatureSpec {
         horizon,
@@ -290,12 +250,77 @@ pub fn forecast(args: ForecastArgs) -> Result<()> {
         progress: crate::progress::reporter(args.quiet || args.json),
     };
     let result = recur_forecast::run(&series, &options).context("forecasting failed")?;
+    write_outputs(&args, &spec, &series, &result, options.train_until)
+}
+
+/// Refuses settings that cannot work, naming the flag; returns the horizon and window.
+fn check_forecast_args(args: &ForecastArgs) -> Result<(usize, usize)> {
+    if Path::new(&args.model).is_dir() {
+        super::kind::expect(Path::new(&args.model), &[super::kind::Kind::Forecast])?;
+        bail!(
+            "{} is a directory without a saved forecasting model (forecast.json)",
+            args.model
+        );
+    }
+    let (horizon, window) = (args.horizon.unwrap_or(7), args.window.unwrap_or(56));
+    if horizon == 0 || window == 0 {
+        bail!("--horizon and --window must be at least 1");
+    }
+    if args.from.is_some() {
+        bail!("--from forecasts with a saved model: give its directory as --model");
+    }
+    if args.interval.is_some_and(|l| !(l > 0.0 && l < 1.0)) {
+        bail!("--interval is a coverage between 0 and 1, e.g. 0.8");
+    }
+    if args.interval_days == 0 {
+        bail!("--interval-days must be at least 1");
+    }
+    if !(0.0..=1.0).contains(&args.interval_adapt) {
+        bail!("--interval-adapt is a step between 0 and 1, e.g. 0.05");
+    }
+    Ok((horizon, window))
+}
+
+/// The series (`--csv`, or the generated one) with its training and test ends as given; its
+/// notes (interpolated cells) go to stderr unless the output is JSON.
+fn read_series(args: &ForecastArgs, spec: &SeriesSpec) -> Result<(DailySeries, String, String)> {
+    let (series, train_until, test_until) = match &args.csv {
+        Some(path) => {
+            let (Some(t), Some(v)) = (&args.train_until, &args.test_until) else {
+                bail!("--csv needs --train-until and --test-until");
+            };
+            (read_daily_csv(path, spec)?, t.clone(), v.clone())
+        }
+        None => {
+            let csv = synthetic_daily_csv("2012-01-01", 2922, args.seed);
+            let t = args.train_until.clone().unwrap_or("2018-12-31".into());
+            let v = args.test_until.clone().unwrap_or("2019-06-30".into());
+            (parse_daily_csv(&csv, "generated series", spec)?, t, v)
+        }
+    };
+    if !args.json {
+        for note in &series.notes {
+            recur_core::stderr_line!("note: {note}");
+        }
+    }
+    Ok((series, train_until, test_until))
+}
+
+/// Saves the model (`--out`), writes the forecasts (`--forecasts`) and the chart (`--plot`),
+/// and prints the scores.
+fn write_outputs(
+    args: &ForecastArgs,
+    spec: &SeriesSpec,
+    series: &DailySeries,
+    result: &Forecast,
+    train_until: i64,
+) -> Result<()> {
     if let Some(out) = &args.out {
         let columns = SeriesColumns {
             date_col: spec.date_col.clone(),
             value_col: spec.value_col.clone(),
             covariates: args.covariates.clone(),
-            train_until: dates::format(options.train_until),
+            train_until: dates::format(train_until),
         };
         result
             .forecaster
@@ -303,17 +328,16 @@ pub fn forecast(args: ForecastArgs) -> Result<()> {
             .with_context(|| format!("cannot save the model into {}", out.display()))?;
     }
     if let Some(path) = &args.forecasts {
-        write_forecasts(path, &series, &result)?;
+        write_forecasts(path, series, result)?;
     }
-    let value_name = &spec.value_col;
     if let Some(path) = &args.plot {
-        crate::commands::forecast_plot::plot(path, &series, &result, value_name)?;
+        crate::commands::forecast_plot::plot(path, series, result, &spec.value_col)?;
     }
     super::write_stdout(|out| {
         if args.json {
-            writeln!(out, "{}", json_line(&args.model, args.refit, &result))
+            writeln!(out, "{}", json_line(&args.model, args.refit, result))
         } else {
-            print_table(out, &args.model, &series, &result)
+            print_table(out, &args.model, series, result)
         }
     })
 }
