@@ -176,6 +176,27 @@ pub fn load_weights_from_bytes<T: Float>(model: &mut Model<T>, bytes: &[u8], pat
     Ok(())
 }
 
+/// Reads safetensors bytes into `params`, named `names` (the same order), refusing tensors of
+/// other names or shapes; returns the file's metadata. What any model made of [`Param`]s loads
+/// its weights with.
+pub fn read_params<T: Float>(
+    names: Vec<String>,
+    params: Vec<&mut Param<T>>,
+    bytes: &[u8],
+    path: &str,
+) -> Result<HashMap<String, String>> {
+    let expected: Vec<(String, Vec<usize>)> = names
+        .into_iter()
+        .zip(&params)
+        .map(|(n, p)| (n, p.shape.clone()))
+        .collect();
+    let (values, metadata) = read_tensors(&expected, bytes, path)?;
+    for (p, v) in params.into_iter().zip(values) {
+        p.value = v.into_iter().map(T::from_f64).collect();
+    }
+    Ok(metadata)
+}
+
 /// Tensor values (in the order asked for) and a safetensors file's metadata.
 pub type TensorsRead = (Vec<Vec<f64>>, HashMap<String, String>);
 

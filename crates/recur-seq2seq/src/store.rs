@@ -9,7 +9,7 @@ use crate::options::TrainOptions;
 use crate::pairs::PairFormat;
 use crate::search::{decode_parallel, Hypothesis, SearchOptions};
 use crate::vocab::{Tokenizer, Vocab, VocabError};
-use recur_nn::model_dir::{read_tensors, tensors_to_bytes, write_atomic, WEIGHTS_FILE};
+use recur_nn::model_dir::{read_params, tensors_to_bytes, write_atomic, WEIGHTS_FILE};
 use recur_nn::NnError;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -260,23 +260,17 @@ pub(crate) fn read_weights(model: &mut Seq2Seq<f32>, path: &Path) -> Result<(), 
         path: path.to_path_buf(),
         error: source,
     })?;
-    let expected: Vec<(String, Vec<usize>)> = model
-        .named_params()
-        .into_iter()
-        .map(|(n, p)| (n, p.shape.clone()))
-        .collect();
-    let (values, metadata) = read_tensors(&expected, &bytes, &path.display().to_string())?;
+    let names = model.named_params().into_iter().map(|(n, _)| n).collect();
+    let config = model.config().clone();
+    let metadata = read_params(names, model.params_mut(), &bytes, &path.display().to_string())?;
     let same = metadata
         .get(ARCHITECTURE_METADATA)
-        .is_none_or(|saved| serde_json::from_str::<Seq2SeqConfig>(saved).is_ok_and(|s| s == *model.config()));
+        .is_none_or(|saved| serde_json::from_str::<Seq2SeqConfig>(saved).is_ok_and(|s| s == config));
     if !same {
         return Err(StoreError::Invalid {
             path: path.to_path_buf(),
             message: format!("these weights were saved with another architecture than {SETTINGS_FILE} describes"),
         });
-    }
-    for (p, v) in model.params_mut().into_iter().zip(values) {
-        p.value = v.into_iter().map(|x| x as f32).collect();
     }
     Ok(())
 }

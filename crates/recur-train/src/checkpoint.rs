@@ -12,8 +12,7 @@ use crate::history::{EpochRecord, Goal};
 use crate::optim::Optimizer;
 use crate::trainable::Trainable;
 use crate::trainer::Trainer;
-use recur_core::Float;
-use recur_nn::model_dir::{read_tensors, tensors_to_bytes, write_atomic, WEIGHTS_FILE};
+use recur_nn::model_dir::{read_params, tensors_to_bytes, write_atomic, WEIGHTS_FILE};
 use recur_nn::written::CHECKPOINT_DIRS;
 use recur_nn::{NnError, Result};
 use safetensors::tensor::{Dtype, TensorView};
@@ -133,15 +132,8 @@ pub fn restore<M: Trainable>(dir: &Path, trainer: &mut Trainer<M>, state: &FitSt
 /// (a checkpoint of another model).
 fn read_weights<M: Trainable>(model: &mut M, path: &Path) -> Result<()> {
     let bytes = std::fs::read(path).map_err(NnError::io(path))?;
-    let expected: Vec<(String, Vec<usize>)> = model
-        .named_params()
-        .into_iter()
-        .map(|(n, p)| (n, p.shape.clone()))
-        .collect();
-    let (values, _) = read_tensors(&expected, &bytes, &path.display().to_string())?;
-    for (p, v) in model.params_mut().into_iter().zip(values) {
-        p.value = v.into_iter().map(M::Float::from_f64).collect();
-    }
+    let names = model.named_params().into_iter().map(|(n, _)| n).collect();
+    read_params(names, model.params_mut(), &bytes, &path.display().to_string())?;
     Ok(())
 }
 
