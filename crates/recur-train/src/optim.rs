@@ -254,7 +254,8 @@ pub enum Schedule {
         /// Rate.
         lr: f64,
     },
-    /// `lr · rate^(step / every)`.
+    /// `lr · rate^⌊step / every⌋`: the base rate for the first `every` steps (an epoch, as
+    /// PyTorch's `ExponentialLR` steps once an epoch), then one decay each `every` steps.
     Exponential {
         /// Initial rate.
         lr: f64,
@@ -281,7 +282,7 @@ impl Schedule {
     pub fn at(&self, step: u64) -> f64 {
         match *self {
             Schedule::Constant { lr } => lr,
-            Schedule::Exponential { lr, rate, every } => lr * rate.powf(step as f64 / every.max(1) as f64),
+            Schedule::Exponential { lr, rate, every } => lr * rate.powf((step / every.max(1)) as f64),
             Schedule::Cosine {
                 lr,
                 min_lr,
@@ -359,6 +360,20 @@ mod tests {
                 .abs()
                 < 1e-12
         );
+    }
+
+    /// The exponential schedule keeps the base rate through the first epoch, as Keras's and
+    /// PyTorch's do, and decays once an epoch after.
+    #[test]
+    fn exponential_schedule_holds_the_base_rate_through_the_first_epoch() {
+        let e = Schedule::Exponential {
+            lr: 0.01,
+            rate: 0.97,
+            every: 25,
+        };
+        assert_eq!((e.at(0), e.at(24)), (0.01, 0.01));
+        assert_eq!((e.at(25), e.at(49)), (0.01 * 0.97, 0.01 * 0.97));
+        assert_eq!(e.at(50), 0.01 * 0.97f64.powf(2.0));
     }
 
     /// A step applied with a clip's factor gives the bits of clipping the gradients in place
