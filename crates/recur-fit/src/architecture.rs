@@ -88,12 +88,21 @@ pub fn model_config(mut model: Value, inputs: usize, source: &str) -> Result<Mod
 }
 
 /// Checks that `config` fits the data: input width, output width and whether it keeps steps.
-pub fn check_config(config: &ModelConfig, task: Task, inputs: usize, outputs: usize) -> Result<()> {
+/// `encoded` says what the `inputs` features per step are when they are not the data's
+/// channels alone (see [`crate::settings::SequenceNorm::explain`]).
+pub fn check_config(
+    config: &ModelConfig,
+    task: Task,
+    inputs: usize,
+    encoded: Option<&str>,
+    outputs: usize,
+) -> Result<()> {
     let (input, out) = (config.input_shape()?, config.output_shape()?);
     let mut problems = Vec::new();
     if input.features != inputs || !input.sequential {
+        let why = encoded.map_or(String::new(), |w| format!(" ({w})"));
         problems.push(format!(
-            "the model's input takes {} features per step, but the data gives {inputs}",
+            "the model's input takes {} features per step, but the data gives {inputs}{why}",
             input.features
         ));
     }
@@ -150,7 +159,7 @@ mod tests {
     fn default_config_fits_every_task() {
         for task in [Task::Classify, Task::Regress, Task::TagSteps, Task::RegressSteps] {
             let c = default_config(task, 3, 4, 1300).unwrap();
-            check_config(&c, task, 3, 4).unwrap();
+            check_config(&c, task, 3, None, 4).unwrap();
         }
         let c = default_config(Task::Classify, 1, 2, 1300).unwrap();
         assert!(matches!(
@@ -166,9 +175,9 @@ mod tests {
         let (m, t) = split_config(text, "c.json").unwrap();
         let c = model_config(m, 2, "c.json").unwrap();
         assert_eq!((c.input_size, t["lr"].as_f64()), (2, Some(0.01)));
-        let e = check_config(&c, Task::Classify, 2, 4).unwrap_err().to_string();
+        let e = check_config(&c, Task::Classify, 2, None, 4).unwrap_err().to_string();
         assert!(e.contains("the last layer gives 3 outputs"), "{e}");
-        let e = check_config(&c, Task::TagSteps, 2, 3).unwrap_err().to_string();
+        let e = check_config(&c, Task::TagSteps, 2, None, 3).unwrap_err().to_string();
         assert!(e.contains("needs an output per step"), "{e}");
         let e = split_config("[1]", "c.json").unwrap_err().to_string();
         assert!(e.contains("c.json: a model config is a JSON object"), "{e}");

@@ -207,7 +207,8 @@ pub fn fit_sequences(job: &FitJob) -> Result<FitOutcome> {
             }
         }
     };
-    check_config(&config, meta.task, meta.input_width(), outputs)?;
+    let encoded = meta.sequence_norm.explain(meta.dims);
+    check_config(&config, meta.task, meta.input_width(), encoded.as_deref(), outputs)?;
     let ridge = solver.uses_ridge(&config, meta.task)?;
     meta.store(&mut config, &classes)?;
     let val_labels = match job.val {

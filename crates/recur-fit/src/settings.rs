@@ -71,6 +71,22 @@ impl SequenceNorm {
             SequenceNorm::Only => 3 * dims,
         }
     }
+
+    /// What the model's input holds for data of `dims` channels, when it is not those channels
+    /// alone: the words an error about the input width needs.
+    pub fn explain(self, dims: usize) -> Option<String> {
+        match self {
+            SequenceNorm::Off => None,
+            SequenceNorm::Append => Some(format!(
+                "its {dims} channels, and each again standardised within its sequence: sequence_norm \
+                 `append`, the default; `--sequence-norm off` feeds the {dims} alone"
+            )),
+            SequenceNorm::Only => Some(format!(
+                "its {dims} channels standardised within each sequence, with each one's level and log \
+                 scale: sequence_norm `only`; `--sequence-norm off` feeds the {dims} alone"
+            )),
+        }
+    }
 }
 
 /// Whether inputs go through `sign(x)·ln(1 + |x|)` first.

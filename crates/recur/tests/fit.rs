@@ -502,3 +502,24 @@ fn fit_default_on_archive_sets_is_within_three_points_of_minirocket() {
         assert!(mean >= bar, "{name} mean test accuracy {mean} below {bar}");
     }
 }
+
+/// A config sized for the data's raw channels is told that the per-sequence standardisation
+/// doubles them, and which flag feeds them alone; with that flag it trains.
+#[test]
+fn fit_config_for_raw_channels_is_told_what_sequence_norm_adds() {
+    let d = temp_dir("fit-seqnorm");
+    let (train, m, config) = (d.join("train.ts"), d.join("m"), d.join("c.json"));
+    std::fs::write(&train, classes_ts(4, 6, ["a", "b", "c"])).unwrap();
+    std::fs::write(
+        &config,
+        r#"{"input_size": 2, "layers": [{"type": "gru", "units": 4}, {"type": "dense", "units": 3}]}"#,
+    )
+    .unwrap();
+    let args = ["--train", s(&train), "--out", s(&m), "--config", s(&config)];
+    fails_with(
+        fit(&args, "1"),
+        "takes 2 features per step, but the data gives 4 (its 2 channels, and each again standardised within its sequence",
+    );
+    fails_with(fit(&args, "1"), "`--sequence-norm off` feeds the 2 alone");
+    ok(fit(&[&args[..], &["--sequence-norm", "off"]].concat(), "1"));
+}
