@@ -12,9 +12,45 @@ use recur_core::{matmul, Seq, Transpose};
 use recur_nn::layer::bias_rows;
 use recur_nn::{LayerConfig, Model, ModelConfig, NnError, Result};
 
-/// The penalties tried: ten points from 10⁻³ to 10³ on a log scale (sktime's choice).
+/// The penalties tried: ten points from 10⁻³ to 10³ on a log scale (sktime's choice), and
+/// further steps past the top while the choice lies there.
 pub fn alphas() -> Vec<f64> {
     (0..10).map(|i| 10f64.powf(-3.0 + 6.0 * i as f64 / 9.0)).collect()
+}
+
+/// Penalties tried past the top of [`alphas`] at most, each a grid step further, while the
+/// choice stays at the top (four steps: almost three decades).
+const MORE_PENALTIES: usize = 4;
+
+/// Goes on past the top of the penalties tried (`all`, increasing, each with its solution)
+/// while the lowest error `mse` lies there: a step of `ratio` at a time, each solved by `solve`,
+/// at most [`MORE_PENALTIES`]; a step that cannot be solved ends the search. Not past the
+/// bottom: below 10⁻³ the standardised kernel's system nears singular, and a choice there is a
+/// separable problem's, which any small penalty fits.
+fn extend_past_top<S>(
+    all: &mut Vec<(f64, S)>,
+    ratio: f64,
+    mse: impl Fn(&S) -> f64,
+    mut solve: impl FnMut(f64) -> Result<S>,
+) {
+    for _ in 0..MORE_PENALTIES {
+        let lowest = all
+            .iter()
+            .enumerate()
+            .min_by(|a, b| mse(&a.1 .1).total_cmp(&mse(&b.1 .1)))
+            .map(|(i, _)| i);
+        let Some(top) = all
+            .last()
+            .map(|(alpha, _)| *alpha)
+            .filter(|_| lowest == Some(all.len() - 1))
+        else {
+            return;
+        };
+        match solve(top * ratio) {
+            Ok(solution) => all.push((top * ratio, solution)),
+            Err(_) => return,
+        }
+    }
 }
 
 /// The most training sequences the solver takes by default: its cost grows with their cube
@@ -162,8 +198,16 @@ pub fn fit(features: &Seq<f32>, targets: &[f64], outputs: usize, threads: usize)
     let mut best: Option<(f64, f64, Vec<f64>, Vec<f64>)> = None;
     let mut all = solved.into_iter().collect::<Result<Vec<_>>>()?.concat();
     all.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mse_of = |residuals: &[f64]| residuals.iter().map(|r| r * r).sum::<f64>() / (n * outputs) as f64;
+    let ratio = penalties[1] / penalties[0];
+    extend_past_top(
+        &mut all,
+        ratio,
+        |(_, residuals)| mse_of(residuals),
+        |alpha| leave_one_out(&kernel, n, &centred, outputs, alpha),
+    );
     for (alpha, (dual, residuals)) in all {
-        let mse = residuals.iter().map(|r| r * r).sum::<f64>() / (n * outputs) as f64;
+        let mse = mse_of(&residuals);
         if best.as_ref().is_none_or(|b| mse < b.1) {
             let loo = targets.iter().zip(&residuals).map(|(t, r)| t - r).collect();
             best = Some((alpha, mse, dual, loo));
@@ -436,5 +480,26 @@ mod tests {
             .iter()
             .zip(expected)
             .for_each(|(a, b)| assert!((a - b).abs() < 1e-12));
+    }
+
+    /// A choice at the grid's top goes on upwards while the error falls and stops at the
+    /// lowest; at the bottom or inside, nothing more is tried.
+    #[test]
+    fn ridge_penalty_goes_past_the_grid_top_while_the_error_falls() {
+        let grid = alphas();
+        let ratio = grid[1] / grid[0];
+        let choose = |best_log10: f64| {
+            let error = |alpha: f64| (alpha.log10() - best_log10).powi(2);
+            let mut all: Vec<(f64, f64)> = grid.iter().map(|&a| (a, error(a))).collect();
+            extend_past_top(&mut all, ratio, |e| *e, |a| Ok(error(a)));
+            let best = all.iter().min_by(|a, b| a.1.total_cmp(&b.1)).unwrap().0;
+            (best, all.len())
+        };
+        let (best, tried) = choose(4.5);
+        assert!((best.log10() - 4.5).abs() < 0.34 && tried == 13, "{best} of {tried}");
+        assert_eq!(choose(-4.2).1, 10);
+        assert_eq!(choose(0.5).1, 10);
+        // Never more than MORE_PENALTIES past the top.
+        assert_eq!(choose(40.0).1, 10 + MORE_PENALTIES);
     }
 }
