@@ -80,9 +80,9 @@ impl Default for Seq2SeqConfig {
     }
 }
 
-/// Largest width or vocabulary a config may ask for: far above any real model, low enough
-/// that no product of two of them overflows or asks for an absurd allocation.
-const MAX_SIZE: usize = 1 << 20;
+/// Largest width or vocabulary a config may ask for: recur-nn's limit on any layer's width,
+/// which the encoder and decoder layers are held to anyway.
+const MAX_SIZE: usize = recur_nn::spec::MAX_WIDTH;
 
 impl Seq2SeqConfig {
     /// Checks every size and rate, naming the field that is wrong.
