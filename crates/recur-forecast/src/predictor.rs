@@ -75,6 +75,11 @@ pub fn split_covariates(names: &[String]) -> Result<Covariates> {
                 out.known.push(column.to_string());
             }
             Some(("observed", column)) if !column.is_empty() => out.columns.push(column.to_string()),
+            Some(("known" | "observed", _)) => {
+                return Err(NnError::Setting(format!(
+                    "covariate `{name}` names no column: write it as `{name}COLUMN`"
+                )))
+            }
             Some((kind, column)) => {
                 return Err(NnError::Setting(format!(
                     "covariate `{name}`: `{kind}` is not a kind of covariate; {}",

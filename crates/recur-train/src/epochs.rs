@@ -21,10 +21,12 @@
 use crate::checkpoint::{self, Best, FitState};
 use crate::distributed::Fingerprint;
 use crate::history::{EpochRecord, Goal, Metrics};
+use crate::loss::Targets;
 use crate::progress::{Event, Reporter};
 use crate::trainable::{LossSums, Trainable};
 use crate::trainer::{StepStats, Trainer};
-use recur_nn::{NnError, Result};
+use recur_core::{Float, Seq};
+use recur_nn::{Model, NnError, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -174,25 +176,20 @@ impl<M: Trainable> EpochSteps<'_, M> {
 
     /// One optimisation step on `batch`.
     pub fn step(&mut self, batch: &M::Batch<'_>) -> Result<()> {
-        self.lr = self.trainer.learning_rate();
-        let stats = self.trainer.step(batch)?;
-        self.add(stats);
-        Ok(())
+        self.take(|trainer| trainer.step(batch))
     }
 
     /// A step with no data of this rank's own (see [`Trainer::train_step_idle`]).
     pub fn idle(&mut self) -> Result<()> {
-        self.lr = self.trainer.learning_rate();
-        let stats = self.trainer.train_step_idle()?;
-        self.add(stats);
-        Ok(())
+        self.take(Trainer::train_step_idle)
     }
 
-    /// Counts a step the curriculum took itself through the trainer (its learning rate read
-    /// before the step).
-    pub fn add_step(&mut self, lr: f64, stats: StepStats) {
-        self.lr = lr;
+    /// Takes one step through the trainer, its learning rate read before it, and counts it.
+    fn take(&mut self, step: impl FnOnce(&mut Trainer<M>) -> Result<StepStats>) -> Result<()> {
+        self.lr = self.trainer.learning_rate();
+        let stats = step(self.trainer)?;
         self.add(stats);
+        Ok(())
     }
 
     fn add(&mut self, stats: StepStats) {
@@ -204,6 +201,13 @@ impl<M: Trainable> EpochSteps<'_, M> {
             done: self.done,
             loss: self.sums.loss / self.sums.count.max(1) as f64,
         });
+    }
+}
+
+impl<T: Float> EpochSteps<'_, Model<T>> {
+    /// One step of a graph model on inputs and targets (see [`Trainer::train_step`]).
+    pub fn train_step(&mut self, x: &Seq<T>, targets: &Targets) -> Result<()> {
+        self.take(|trainer| trainer.train_step(x, targets))
     }
 }
 

@@ -85,11 +85,7 @@ where
         steps.start(count, classes);
         for done in 0..count {
             match batches.get(done) {
-                Some(batch) => {
-                    let lr = steps.trainer.learning_rate();
-                    let stats = steps.trainer.train_step(&batch.x, &batch.targets)?;
-                    steps.add_step(lr, stats);
-                }
+                Some(batch) => steps.train_step(&batch.x, &batch.targets)?,
                 None => steps.idle()?,
             }
         }

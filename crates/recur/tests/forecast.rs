@@ -432,6 +432,7 @@ fn forecast_covariates_must_be_declared_known_or_observed() {
     fails_with(with("kind", &[]), "say `known:kind` if its values are known in advance");
     fails_with(with("kind", &[]), "or `observed:kind`");
     fails_with(with("future:kind", &[]), "`future` is not a kind of covariate");
+    fails_with(with("known:", &[]), "covariate `known:` names no column");
     // Observed: trained and used on data without rows for the days ahead.
     json(&with("observed:kind,weekday", &["--out", model.to_str().unwrap()]));
     let m = model.to_str().unwrap();
