@@ -276,24 +276,7 @@ pub fn run(series: &DailySeries, options: &ForecastOptions) -> Result<Forecast> 
     // refit trained on those days.
     let early_members = forecaster.member_forecasts(&features, &early_ends, options.threads)?;
     let early = mean_forecast(&early_members);
-    if let Some(level) = options.interval {
-        let pooled = options.member_residuals;
-        let calibration = later_errors(
-            series,
-            &split.early_stop,
-            &early_members,
-            &early,
-            split.train_end,
-            pooled,
-        );
-        forecaster.interval = Some(Interval::new(
-            level,
-            options.interval_days,
-            options.interval_adapt,
-            calibration.rows,
-            pooled,
-        ));
-    }
+    forecaster.interval = first_interval(series, options, &split, &early_members, &early);
     if options.refit {
         forecaster.members = refits;
     }
@@ -317,16 +300,7 @@ pub fn run(series: &DailySeries, options: &ForecastOptions) -> Result<Forecast> 
         interval.half_widths_along(&later).split_off(scored)
     });
     let forecasts = all[scored..].to_vec();
-    let baselines = [
-        ("naive", naive(&series.values, &origins, h)),
-        ("seasonal_naive", seasonal_naive(&series.values, &origins, h)),
-    ]
-    .into_iter()
-    .map(|(name, f)| {
-        let e = horizon_errors(&series.values, &origins, &f);
-        (name, f, e)
-    })
-    .collect();
+    let baselines = baselines(series, &origins, h);
     Ok(Forecast {
         errors: horizon_errors(&series.values, &origins, &forecasts),
         early_stop_errors: horizon_errors(&series.values, &split.early_stop, &early),
@@ -341,6 +315,41 @@ pub fn run(series: &DailySeries, options: &ForecastOptions) -> Result<Forecast> 
         best_epochs,
         forecaster,
     })
+}
+
+/// The intervals calibrated on the first fit's early-stopping errors (`early_members` and
+/// their mean `early`), if asked for.
+fn first_interval(
+    series: &DailySeries,
+    options: &ForecastOptions,
+    split: &Split,
+    early_members: &[Vec<Vec<f64>>],
+    early: &[Vec<f64>],
+) -> Option<Interval> {
+    let level = options.interval?;
+    let pooled = options.member_residuals;
+    let calibration = later_errors(series, &split.early_stop, early_members, early, split.train_end, pooled);
+    Some(Interval::new(
+        level,
+        options.interval_days,
+        options.interval_adapt,
+        calibration.rows,
+        pooled,
+    ))
+}
+
+/// The naive and seasonal-naive forecasts at `origins` with their errors.
+fn baselines(series: &DailySeries, origins: &[usize], h: usize) -> Vec<(&'static str, Vec<Vec<f64>>, HorizonErrors)> {
+    [
+        ("naive", naive(&series.values, origins, h)),
+        ("seasonal_naive", seasonal_naive(&series.values, origins, h)),
+    ]
+    .into_iter()
+    .map(|(name, f)| {
+        let e = horizon_errors(&series.values, origins, &f);
+        (name, f, e)
+    })
+    .collect()
 }
 
 /// Trains a member again from its initial weights (`seed`) on the windows ending on `ends` for
