@@ -12,6 +12,7 @@
 
 pub mod architecture;
 pub mod augment;
+pub mod calibrate;
 pub mod evaluate;
 pub mod init;
 pub mod predictor;

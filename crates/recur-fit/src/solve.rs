@@ -2,13 +2,14 @@
 //! (MiniRocket's biases) before training, and the closed-form ridge solver.
 
 use crate::evaluate::{argmax, outputs_with, score};
-use crate::ridge;
+use crate::{calibrate, ridge};
 use crate::split::sorted_batches;
 use crate::task::Target;
 use crate::{FitJob, Member, Solver, Task};
 use recur_core::{Rng, Seq};
 use recur_nn::model_dir::member_dir;
 use recur_nn::{model_dir, Model, ModelConfig, NnError, Result};
+use recur_train::loss::softmax;
 use recur_train::{checkpoint, distributed, predict_parallel, EpochRecord, FitReport};
 use std::time::Instant;
 
@@ -155,7 +156,13 @@ pub(crate) fn ridge_member(member: &Member, mut model: Model<f32>, threads: usiz
         }
     }
     let features = Seq::vectors(rows, n, d).map_err(|e| NnError::Input(e.to_string()))?;
-    let head = ridge::fit(&features, &targets, outputs, threads)?;
+    let mut head = ridge::fit(&features, &targets, outputs, threads)?;
+    // A classifier's scores become logits at the temperature its leave-one-out scores fit.
+    let temperature = (!classes.is_empty()).then(|| calibrate::temperature(&head.loo_predictions, &classes, outputs));
+    if let Some(t) = temperature {
+        let scaled = head.weight.iter_mut().chain(&mut head.bias).chain(&mut head.loo_predictions);
+        scaled.chain(&mut head.fitted).for_each(|v| *v *= t);
+    }
     let prefix = format!("layers.{last}.");
     let names: Vec<String> = model.named_params().into_iter().map(|(name, _)| name).collect();
     for (name, p) in names.iter().zip(model.params_mut()) {
@@ -176,11 +183,17 @@ pub(crate) fn ridge_member(member: &Member, mut model: Model<f32>, threads: usiz
     };
     let mut metrics = vec![("alpha".to_string(), head.alpha), ("loo_mse".to_string(), head.loo_mse)];
     let mut train_accuracy = None;
-    if !classes.is_empty() {
+    if let Some(t) = temperature {
         metrics.push(("loo_accuracy".into(), share_right(&head.loo_predictions)));
+        metrics.push(("temperature".into(), t));
+        metrics.push(("loo_loss".into(), calibrate::cross_entropy(&head.loo_predictions, &classes, outputs, 1.0)));
         train_accuracy = Some(share_right(fitted));
     }
-    let train_mse = fitted.iter().zip(&targets).map(|(p, t)| (p - t).powi(2)).sum::<f64>() / targets.len() as f64;
+    // A classifier's loss is its cross-entropy, as gradient training reports it.
+    let train_loss = match temperature {
+        Some(_) => calibrate::cross_entropy(fitted, &classes, outputs, 1.0),
+        None => fitted.iter().zip(&targets).map(|(p, t)| (p - t).powi(2)).sum::<f64>() / targets.len() as f64,
+    };
     if let Some(val) = member.val {
         let out = outputs_with(val, member.meta, |x| predict_parallel(&model, x, threads))?;
         metrics.extend(score(&out, val, member.meta, outputs).metrics());
@@ -198,7 +211,7 @@ pub(crate) fn ridge_member(member: &Member, mut model: Model<f32>, threads: usiz
     }
     let record = EpochRecord {
         epoch: 1,
-        loss: train_mse,
+        loss: train_loss,
         accuracy: train_accuracy,
         metrics,
         lr: 0.0,
@@ -240,7 +253,8 @@ pub(crate) struct LeaveOneOut {
 }
 
 /// The leave-one-out accuracy of an ensemble of ridge fits on the same training sequences:
-/// each sequence's scores averaged over the members (each left it out), against its class.
+/// each sequence's probabilities averaged over the members (each left it out), against its
+/// class.
 pub(crate) fn ensemble_loo_accuracy(members: &[LeaveOneOut], outputs: usize) -> Option<f64> {
     let classes = &members.first()?.classes;
     let aligned = members.iter().all(|m| m.predictions.len() == classes.len() * outputs);
@@ -251,9 +265,12 @@ pub(crate) fn ensemble_loo_accuracy(members: &[LeaveOneOut], outputs: usize) -> 
         .iter()
         .enumerate()
         .filter(|&(i, &k)| {
-            let summed: Vec<f64> = (0..outputs)
-                .map(|j| members.iter().map(|m| m.predictions[i * outputs + j]).sum())
-                .collect();
+            // The members' probabilities averaged, as an ensemble predicts.
+            let mut summed = vec![0f64; outputs];
+            for m in members {
+                let p = softmax(&m.predictions[i * outputs..(i + 1) * outputs]);
+                summed.iter_mut().zip(p).for_each(|(s, p)| *s += p);
+            }
             argmax(&summed) == k
         })
         .count();
@@ -264,7 +281,7 @@ pub(crate) fn ensemble_loo_accuracy(members: &[LeaveOneOut], outputs: usize) -> 
 mod tests {
     use super::{ensemble_loo_accuracy, LeaveOneOut};
 
-    /// The members' scores are averaged before the argmax: two members each wrong on a
+    /// The members' probabilities are averaged before the argmax: two members each wrong on a
     /// different sequence, but by less than the other is right, make a right ensemble.
     #[test]
     fn ensemble_loo_accuracy_averages_the_members_scores() {
