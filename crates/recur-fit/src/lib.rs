@@ -217,13 +217,9 @@ pub fn fit_sequences(job: &FitJob) -> Result<FitOutcome> {
         None => None,
     };
     let val_split = s.val_split_for(ridge);
-    let ignored = s.gradient_only_changes();
-    if ridge && !ignored.is_empty() {
-        job.progress.note(&format!(
-            "note: the ridge solver does not use {} (they are settings of --solver gradient)",
-            ignored.join(", ")
-        ));
-    }
+    let auto = job.settings.solver == Solver::Auto;
+    job.progress
+        .note(&format!("{} on {}", solver.describe(ridge, auto), describe_data(job)));
     let mut outcome = FitOutcome {
         models: Vec::new(),
         reports: Vec::new(),
@@ -292,6 +288,23 @@ pub fn fit_sequences(job: &FitJob) -> Result<FitOutcome> {
     }
     outcome.ensemble_loo_accuracy = solve::ensemble_loo_accuracy(&member_loo, outputs);
     Ok(outcome)
+}
+
+/// The training (and validation) data in a line: `train.ts: 40 sequences, 3 channels, 10 to
+/// 60 steps; validation val.ts: 12`.
+fn describe_data(job: &FitJob) -> String {
+    let train = job.train;
+    format!(
+        "{}{}: {} sequences, {} channels, {} to {} steps{}",
+        if job.rank_local { "rank 0's part " } else { "" },
+        train.source,
+        train.len(),
+        train.dims,
+        train.min_steps(),
+        train.max_steps(),
+        job.val
+            .map_or(String::new(), |v| format!("; validation {}: {}", v.source, v.len()))
+    )
 }
 
 /// Checks that the ranks' parts of the training data are alike (task, channels, classes) and

@@ -2,9 +2,9 @@
 //! (MiniRocket's biases) before training, and the closed-form ridge solver.
 
 use crate::evaluate::{argmax, outputs_with, score};
-use crate::{calibrate, ridge};
 use crate::split::sorted_batches;
 use crate::task::Target;
+use crate::{calibrate, ridge};
 use crate::{FitJob, Member, Solver, Task};
 use recur_core::{Rng, Seq};
 use recur_nn::model_dir::member_dir;
@@ -32,6 +32,8 @@ pub(crate) struct SolverPlan {
     parts: bool,
     /// `--resume` with a checkpoint in the output folder: a gradient run to continue.
     resuming: bool,
+    /// The gradient-only settings given (they make `auto` train by gradient).
+    gradient_settings: Vec<&'static str>,
 }
 
 impl SolverPlan {
@@ -39,10 +41,12 @@ impl SolverPlan {
     pub(crate) fn new(job: &FitJob, parts: bool) -> Self {
         let task = Task::of(&job.train.targets);
         let resuming = job.resume && checkpoint::exists(&member_dir(&job.out, 0));
+        let gradient_settings = job.settings.gradient_only_changes();
         SolverPlan {
-            // Only gradient training leaves a checkpoint: resuming one continues it.
+            // Only gradient training leaves a checkpoint: resuming one continues it. A user
+            // who sets epochs, a rate… means gradient training, which `auto` then is.
             asked: match job.settings.solver {
-                Solver::Auto if resuming => Solver::Gradient,
+                Solver::Auto if resuming || !gradient_settings.is_empty() => Solver::Gradient,
                 asked => asked,
             },
             possible: !task.per_step() && !parts,
@@ -51,6 +55,36 @@ impl SolverPlan {
             default_model: job.config.is_none(),
             parts,
             resuming,
+            gradient_settings,
+        }
+    }
+
+    /// The gradient-only settings given, as flags: `--epochs, --lr`.
+    fn gradient_flags(&self) -> String {
+        let flags: Vec<String> = self
+            .gradient_settings
+            .iter()
+            .map(|n| format!("--{}", n.replace('_', "-")))
+            .collect();
+        flags.join(", ")
+    }
+
+    /// What the first line of a fit says of its solver: which one runs and, where `auto`
+    /// chose gradient training for a reason the user gave, that reason.
+    pub(crate) fn describe(&self, ridge: bool, auto: bool) -> String {
+        match (ridge, auto) {
+            (true, _) if self.default_minirocket() => {
+                "ridge solver (MiniRocket features, the last layer in closed form)".into()
+            }
+            (true, _) => "ridge solver (the last dense layer in closed form)".into(),
+            (false, true) if self.resuming => "gradient training (resuming the checkpointed run)".into(),
+            (false, true) if !self.gradient_settings.is_empty() => {
+                format!(
+                    "gradient training (as {} asks; without it, `auto` may pick the ridge solver)",
+                    self.gradient_flags()
+                )
+            }
+            (false, _) => "gradient training".into(),
         }
     }
 
@@ -83,6 +117,11 @@ impl SolverPlan {
             )),
             Solver::Ridge => match ridge::unsuitable(config) {
                 Some(why) => Err(NnError::Setting(format!("training: {why}"))),
+                None if !self.gradient_settings.is_empty() => Err(NnError::Setting(format!(
+                    "training: the ridge solver does not use {} (settings of gradient training): drop \
+                     them, or train by gradient with --solver gradient",
+                    self.gradient_flags()
+                ))),
                 None => Ok(true),
             },
         }
@@ -160,7 +199,11 @@ pub(crate) fn ridge_member(member: &Member, mut model: Model<f32>, threads: usiz
     // A classifier's scores become logits at the temperature its leave-one-out scores fit.
     let temperature = (!classes.is_empty()).then(|| calibrate::temperature(&head.loo_predictions, &classes, outputs));
     if let Some(t) = temperature {
-        let scaled = head.weight.iter_mut().chain(&mut head.bias).chain(&mut head.loo_predictions);
+        let scaled = head
+            .weight
+            .iter_mut()
+            .chain(&mut head.bias)
+            .chain(&mut head.loo_predictions);
         scaled.chain(&mut head.fitted).for_each(|v| *v *= t);
     }
     let prefix = format!("layers.{last}.");
@@ -186,7 +229,10 @@ pub(crate) fn ridge_member(member: &Member, mut model: Model<f32>, threads: usiz
     if let Some(t) = temperature {
         metrics.push(("loo_accuracy".into(), share_right(&head.loo_predictions)));
         metrics.push(("temperature".into(), t));
-        metrics.push(("loo_loss".into(), calibrate::cross_entropy(&head.loo_predictions, &classes, outputs, 1.0)));
+        metrics.push((
+            "loo_loss".into(),
+            calibrate::cross_entropy(&head.loo_predictions, &classes, outputs, 1.0),
+        ));
         train_accuracy = Some(share_right(fitted));
     }
     // A classifier's loss is its cross-entropy, as gradient training reports it.

@@ -94,6 +94,12 @@ fn fit(args: &[&str], epochs: &str) -> Output {
     recur(&all)
 }
 
+/// `recur fit` with the defaults' training settings (`auto` then picks the ridge solver for
+/// a classifier), on one thread.
+fn fit_default(args: &[&str]) -> Output {
+    recur(&[&["fit"][..], args, &["--threads", "1", "--quiet"]].concat())
+}
+
 #[test]
 fn fit_classifier_from_ts_learns_evaluates_and_runs() {
     let d = temp_dir("fit-classes");
@@ -105,7 +111,7 @@ fn fit_classifier_from_ts_learns_evaluates_and_runs() {
         classes_ts(10, 2, ["slow", "fast", "ramp"]).replace("true slow fast ramp", "true ramp slow fast"),
     )
     .unwrap();
-    let out = ok(fit(&["--train", s(&train), "--out", s(&m)], "12"));
+    let out = ok(fit_default(&["--train", s(&train), "--out", s(&m)]));
     for f in ["config.json", "model.safetensors", "history.json"] {
         assert!(m.join(f).is_file(), "{f} missing");
     }
@@ -117,10 +123,14 @@ fn fit_classifier_from_ts_learns_evaluates_and_runs() {
     );
     assert!(!m.join("learning_curve.png").exists());
     // An ensemble of ridge fits is scored by leave-one-out as a whole.
-    let out = ok(fit(
-        &["--train", s(&train), "--out", s(&d.join("ens")), "--ensemble", "2"],
-        "1",
-    ));
+    let out = ok(fit_default(&[
+        "--train",
+        s(&train),
+        "--out",
+        s(&d.join("ens")),
+        "--ensemble",
+        "2",
+    ]));
     assert!(out.contains("member 1 of 2; the ensemble's loo_accuracy"), "{out}");
     // Distorted training sequences still learn the classes.
     let augmented = d.join("augmented");
@@ -522,4 +532,32 @@ fn fit_config_for_raw_channels_is_told_what_sequence_norm_adds() {
     );
     fails_with(fit(&args, "1"), "`--sequence-norm off` feeds the 2 alone");
     ok(fit(&[&args[..], &["--sequence-norm", "off"]].concat(), "1"));
+}
+
+/// `--epochs` (or any setting of gradient training) means gradient training: `auto` trains by
+/// gradient and says so first, while `--solver ridge` with it is refused naming the flags.
+#[test]
+fn fit_epochs_with_the_auto_solver_trains_by_gradient_and_says_so() {
+    let d = temp_dir("fit-solver-choice");
+    let (train, m) = (d.join("train.ts"), d.join("m"));
+    std::fs::write(&train, classes_ts(6, 8, ["a", "b", "c"])).unwrap();
+    let first_line = |o: &Output| stderr(o).lines().next().unwrap_or_default().to_string();
+    let args = ["fit", "--train", s(&train), "--out", s(&m), "--threads", "1"];
+    let chosen = recur(&[&args[..], &["--epochs", "2", "--lr", "0.01"]].concat());
+    let line = first_line(&chosen);
+    ok(chosen);
+    assert!(line.starts_with("gradient training (as --lr, --epochs asks"), "{line}");
+    assert!(line.contains("train.ts: 18 sequences, 2 channels"), "{line}");
+    let history = std::fs::read_to_string(m.join("history.json")).unwrap();
+    let history: serde_json::Value = serde_json::from_str(&history).unwrap();
+    assert_eq!(history["epochs"].as_array().map(Vec::len), Some(2), "{history}");
+    let ridge = recur(&[&args[..], &["--force"]].concat());
+    let line = first_line(&ridge);
+    ok(ridge);
+    assert!(line.starts_with("ridge solver (MiniRocket features"), "{line}");
+    fails_with(
+        recur(&[&args[..], &["--force", "--solver", "ridge", "--epochs", "2"]].concat()),
+        "the ridge solver does not use --epochs (settings of gradient training): drop them, or train by \
+         gradient with --solver gradient",
+    );
 }

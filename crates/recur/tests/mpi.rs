@@ -120,22 +120,14 @@ fn walks_named(dir: &Path, tag: &str, seed: u64) -> Vec<String> {
 
 /// `recur fit` arguments: the data, `out`, `threads`, a few epochs of batch 8.
 fn fit_args(data: &[String], out: &Path, threads: usize, extra: &[&str]) -> Vec<String> {
-    let mut a: Vec<String> = [
-        "fit",
-        "--out",
-        s(out),
-        "--threads",
-        &threads.to_string(),
-        "--batch-size",
-        "8",
-    ]
-    .map(String::from)
-    .to_vec();
+    let mut a: Vec<String> = ["fit", "--out", s(out), "--threads", &threads.to_string()]
+        .map(String::from)
+        .to_vec();
     a.extend_from_slice(data);
     a.extend(extra.iter().map(|e| e.to_string()));
     // These tests are about the epoch loop: gradient training unless a test names a solver.
     if !extra.contains(&"--solver") {
-        a.extend(["--solver", "gradient"].map(String::from));
+        a.extend(["--solver", "gradient", "--batch-size", "8"].map(String::from));
     }
     a
 }

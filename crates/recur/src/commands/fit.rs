@@ -245,19 +245,6 @@ pub fn fit(mut args: FitArgs) -> Result<()> {
         super::clear_output(&args.out, &[HISTORY_FILE, CURVE_FILE])
             .with_context(|| format!("cannot clear {}", args.out.display()))?;
     }
-    if !args.quiet {
-        recur_core::stderr_line!(
-            "{}{}: {} sequences, {} channels, {} to {} steps{}",
-            if rank_local { "rank 0's part " } else { "" },
-            train.source,
-            train.len(),
-            train.dims,
-            train.min_steps(),
-            train.max_steps(),
-            val.as_ref()
-                .map_or(String::new(), |v| format!("; validation {}: {}", v.source, v.len()))
-        );
-    }
     let job = FitJob {
         train: &train,
         val: val.as_ref(),
