@@ -67,7 +67,7 @@ mod tests {
             let logits: Vec<f64> = (0..outputs).map(|_| 2.0 * rng.normal()).collect();
             // Draw the class from softmax(logits).
             let p = softmax(&logits);
-            let u = rng.uniform() as f64;
+            let u = rng.uniform();
             let k = p
                 .iter()
                 .scan(0.0, |c, v| {

@@ -188,7 +188,7 @@ fn epochs_zero_is_refused_by_every_training_command() {
     ];
     for args in commands {
         let args = [args, &["--epochs", "0"][..]].concat();
-        fails_with(recur(&args), "'--epochs <EPOCHS>': must be at least 1");
+        fails_with(recur(&args), "'--epochs <EPOCHS>': must be a whole number, at least 1");
         assert!(!Path::new(out).exists(), "{args:?} wrote {out}");
     }
 }
@@ -226,6 +226,36 @@ fn negative_lr_is_a_value_error_not_a_parse_error() {
     for (args, message) in refused {
         let o = recur(args);
         assert!(!stderr(&o).contains("unexpected argument"), "{args:?}: {}", stderr(&o));
+        fails_with(o, message);
+    }
+}
+
+/// `--epochs -1`, `--top -1` or `--ensemble 2.5` were met by Rust's "invalid digit found in
+/// string"; every count and seed says what it takes.
+#[test]
+fn negative_counts_are_told_what_the_option_takes() {
+    let cases: [(&[&str], &str); 5] = [
+        (
+            &["fit", "--train", "x", "--out", "y", "--epochs", "-1"],
+            "must be a whole number, at least 1",
+        ),
+        (
+            &["fit", "--train", "x", "--out", "y", "--ensemble", "2.5"],
+            "must be a whole number, 0 or more",
+        ),
+        (
+            &["predict", "--model", "m", "--input", "i", "--top", "-1"],
+            "must be a whole number, 0 or more",
+        ),
+        (
+            &["forecast", "--batch-size", "-3"],
+            "'--batch-size <BATCH_SIZE>': must be a whole number",
+        ),
+        (&["seq2seq", "train", "--seed", "99999999999999999999"], "is too large"),
+    ];
+    for (args, message) in cases {
+        let o = recur(args);
+        assert!(!stderr(&o).contains("invalid digit"), "{args:?}: {}", stderr(&o));
         fails_with(o, message);
     }
 }

@@ -211,7 +211,7 @@ fn seq2seq_bad_pair_files_get_clear_errors() {
     );
     fails_with(
         recur(&["seq2seq", "train", "--out", s(&out), "--epochs", "0"]),
-        "'--epochs <EPOCHS>': must be at least 1",
+        "'--epochs <EPOCHS>': must be a whole number, at least 1",
     );
     fails_with(
         recur(&["seq2seq", "train", "--out", s(&out), "--dates", "99999999999"]),

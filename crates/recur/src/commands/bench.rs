@@ -17,23 +17,23 @@ pub struct BenchArgs {
     #[arg(long)]
     json: bool,
     /// Cores to use.
-    #[arg(long, default_value_t = default_threads())]
+    #[arg(long, default_value_t = default_threads(), value_parser = super::whole::<usize>)]
     threads: usize,
     /// Seconds to time each measurement for.
     #[arg(long, default_value_t = 3.0, value_parser = super::positive)]
     seconds: f64,
     /// Sequences per batch.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = super::whole::<usize>)]
     batch: usize,
     /// Steps per sequence.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, value_parser = super::whole::<usize>)]
     length: usize,
     /// Time only the sketch model's training step on one global batch and, under mpirun, the
     /// all-reduce of its gradients (every rank takes its share of the batch).
     #[arg(long)]
     scaling: bool,
     /// Timed training steps with --scaling (a fixed count: the ranks step together).
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, default_value_t = 30, value_parser = super::whole::<usize>)]
     steps: usize,
     /// Time only the frame model (a CNN over every 32×32 RGB frame feeding an LSTM): --batch
     /// clips of --length frames (`recur bench --frames --batch 16 --length 16`).

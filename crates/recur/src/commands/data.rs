@@ -20,7 +20,7 @@ pub struct DataArgs {
     #[arg(long, value_delimiter = ',')]
     pub classes: Vec<String>,
     /// At most this many drawings per class (the first in file order).
-    #[arg(long)]
+    #[arg(long, value_parser = super::whole::<usize>)]
     pub max_per_class: Option<usize>,
     /// Skip drawings the game did not recognise.
     #[arg(long)]
@@ -74,10 +74,10 @@ pub struct SynthArgs {
     #[arg(long)]
     out: PathBuf,
     /// Drawings per class.
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = 200, value_parser = super::whole::<usize>)]
     per_class: usize,
     /// Seed.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = super::whole::<u64>)]
     seed: u64,
 }
 
@@ -124,13 +124,13 @@ pub struct DownloadArgs {
     #[arg(long)]
     out: PathBuf,
     /// Keep only the first N drawings of each class (stops the transfer early).
-    #[arg(long)]
+    #[arg(long, value_parser = super::whole::<usize>)]
     max_per_class: Option<usize>,
     /// Where the `<class>.ndjson` files are served.
     #[arg(long, default_value = download::DEFAULT_BASE_URL)]
     base_url: String,
     /// How often a broken transfer is resumed before giving up.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 5, value_parser = super::whole::<u32>)]
     retries: u32,
 }
 

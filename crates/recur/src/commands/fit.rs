@@ -107,7 +107,7 @@ pub struct Knobs {
     #[serde(skip)]
     no_clip: bool,
     /// Sequences per batch [default: 16].
-    #[arg(long)]
+    #[arg(long, value_parser = super::whole::<usize>)]
     batch_size: Option<usize>,
     /// Epochs [default: about 3000 steps, 30 to 400 epochs].
     #[arg(long, value_parser = super::at_least_one)]
@@ -116,16 +116,16 @@ pub struct Knobs {
     #[arg(long)]
     monitor: Option<String>,
     /// Stop after this many epochs without a better monitored value [default: never].
-    #[arg(long)]
+    #[arg(long, value_parser = super::whole::<usize>)]
     patience: Option<usize>,
     /// Keep the best epoch's weights (true) or the last (false) [default: true].
     #[arg(long, value_parser = BoolishValueParser::new())]
     keep_best: Option<bool>,
     /// Seed for the split, weights, shuffling and dropout [default: 1].
-    #[arg(long)]
+    #[arg(long, value_parser = super::whole::<u64>)]
     seed: Option<u64>,
     /// Cores [default: all].
-    #[arg(long)]
+    #[arg(long, value_parser = super::whole::<usize>)]
     threads: Option<usize>,
     /// Standardise each channel with the training set's mean and deviation (on/off) [default:
     /// on; off for the default MiniRocket model, which reads raw values as sktime does].
@@ -155,7 +155,7 @@ pub struct Knobs {
     val_split: Option<f64>,
     /// Train this many models (seeds seed, seed+1, … each with its own split) and average them
     /// [default: 1].
-    #[arg(long)]
+    #[arg(long, value_parser = super::whole::<usize>)]
     ensemble: Option<usize>,
     /// Kernel initialiser (input projections, dense and convolution weights): glorot_uniform,
     /// glorot_normal, he_uniform, he_normal or lecun_normal [default: glorot_uniform].

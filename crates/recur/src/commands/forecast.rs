@@ -81,14 +81,14 @@ pub struct ForecastArgs {
     test_from: Option<String>,
     /// Days at the end of the training range that early stopping and the intervals' first
     /// calibration are measured on (the model is not trained on their windows).
-    #[arg(long, default_value_t = 56)]
+    #[arg(long, default_value_t = 56, value_parser = super::whole::<usize>)]
     early_stop_days: usize,
     /// A preset (seq2seq, linear, seq2vec, conv-gru, wavenet, dilated-cnn), a model config file,
     /// or a directory saved with --out (then forecast the days after the data's last value).
     #[arg(long, default_value = models::PRESETS[0])]
     pub(crate) model: String,
     /// Units of the preset's recurrent layer (seq2seq, seq2vec, conv-gru) [default: 64].
-    #[arg(long)]
+    #[arg(long, value_parser = super::whole::<usize>)]
     units: Option<usize>,
     /// Days of history the model sees [default: 56].
     #[arg(long)]
@@ -97,10 +97,10 @@ pub struct ForecastArgs {
     #[arg(long, default_value_t = 100, value_parser = super::at_least_one)]
     epochs: usize,
     /// Stop after this many epochs without a better early-stopping MAE.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_parser = super::whole::<usize>)]
     patience: usize,
     /// Windows per batch.
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = 32, value_parser = super::whole::<usize>)]
     batch_size: usize,
     /// Adam's learning rate.
     #[arg(long, default_value_t = 1e-3, value_parser = super::positive)]
@@ -110,10 +110,10 @@ pub struct ForecastArgs {
     #[arg(long, value_enum, default_value_t = ForecastLoss::Mae)]
     loss: ForecastLoss,
     /// Seed for initialisation and shuffling (ensemble member k uses seed + k).
-    #[arg(long, default_value_t = 42)]
+    #[arg(long, default_value_t = 42, value_parser = super::whole::<u64>)]
     seed: u64,
     /// Train this many models with successive seeds and average their forecasts.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = super::whole::<usize>)]
     ensemble: usize,
     /// Prediction intervals of this nominal coverage (e.g. 0.8): conformal, per horizon, from the
     /// absolute errors of recent forecasts whose targets are known at each origin (see
@@ -123,7 +123,7 @@ pub struct ForecastArgs {
     /// Origins whose errors calibrate each interval: the last ones whose targets are known when
     /// it is made; the early-stopping days' at first, then, as days pass after the training
     /// range, the model's own forecasts of them.
-    #[arg(long, default_value_t = INTERVAL_DAYS)]
+    #[arg(long, default_value_t = INTERVAL_DAYS, value_parser = super::whole::<usize>)]
     interval_days: usize,
     /// How far each known miss or hit of an interval after the training range moves the level
     /// of later ones (adaptive conformal inference: a miss raises it by this times 1 − level, a

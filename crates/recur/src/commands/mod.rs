@@ -68,10 +68,19 @@ pub fn write_stdout(write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -
 /// the untrained model, `forecast` printed its forecasts and `demo` succeeded.
 pub fn at_least_one(text: &str) -> Result<usize, String> {
     match text.parse::<usize>() {
-        Ok(0) => Err("must be at least 1".into()),
+        Ok(0) | Err(_) => Err("must be a whole number, at least 1".into()),
         Ok(n) => Ok(n),
-        Err(e) => Err(e.to_string()),
     }
+}
+
+/// Reads a count or seed for clap (`value_parser = whole::<usize>`): `-1` or `2.5` are told
+/// what the option takes, where Rust's own parser said "invalid digit found in string".
+pub fn whole<T: std::str::FromStr<Err = std::num::ParseIntError>>(text: &str) -> Result<T, String> {
+    text.parse::<T>().map_err(|e| match e.kind() {
+        std::num::IntErrorKind::PosOverflow => format!("is too large ({e})"),
+        std::num::IntErrorKind::Empty => "needs a whole number".into(),
+        _ => "must be a whole number, 0 or more".into(),
+    })
 }
 
 /// Reads a number for clap that `within` accepts; `range` says in the error what it takes. Every

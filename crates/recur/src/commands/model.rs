@@ -20,7 +20,7 @@ pub struct InitArgs {
     #[arg(long)]
     out: PathBuf,
     /// Seed for the initial weights.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = super::whole::<u64>)]
     seed: u64,
     /// Replace a model already in the directory.
     #[arg(long)]
@@ -58,7 +58,7 @@ pub struct RunArgs {
     #[arg(long)]
     output: PathBuf,
     /// Cores to use.
-    #[arg(long, default_value_t = default_threads())]
+    #[arg(long, default_value_t = default_threads(), value_parser = super::whole::<usize>)]
     threads: usize,
     /// Print each sequence's predicted label (or values) on a line (`recur fit` models).
     #[arg(long)]

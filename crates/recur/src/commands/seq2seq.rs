@@ -94,28 +94,28 @@ pub struct TrainArgs {
     #[arg(long, value_parser = ["chars", "whitespace"])]
     target_tokens: Option<String>,
     /// Generated date pairs when no --pairs is given.
-    #[arg(long, default_value_t = 20_000)]
+    #[arg(long, default_value_t = 20_000, value_parser = super::whole::<usize>)]
     dates: usize,
     /// Share of the sources held out to score each epoch (all pairs of a source go together).
     #[arg(long, default_value_t = 0.05)]
     val_split: f64,
     /// Width of the source and target embeddings.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = super::whole::<usize>)]
     embedding: usize,
     /// Recurrent cell of encoder and decoder: lstm or gru.
     #[arg(long, default_value = "lstm", value_parser = ["lstm", "gru"])]
     cell: String,
     /// Units per direction of each encoder layer.
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = 128, value_parser = super::whole::<usize>)]
     encoder_units: usize,
     /// Encoder layers.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 2, value_parser = super::whole::<usize>)]
     encoder_layers: usize,
     /// Read the source one way only (default: both ways).
     #[arg(long)]
     unidirectional: bool,
     /// Units of the decoder.
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = 256, value_parser = super::whole::<usize>)]
     decoder_units: usize,
     /// Attention score: dot, general (Luong) or additive (Bahdanau).
     #[arg(long, default_value = "general", value_parser = ["dot", "general", "additive"])]
@@ -130,7 +130,7 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 30, value_parser = super::at_least_one)]
     epochs: usize,
     /// Pairs per step.
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = 128, value_parser = super::whole::<usize>)]
     batch: usize,
     /// Adam's learning rate.
     #[arg(long, default_value_t = 2e-3, value_parser = super::positive)]
@@ -142,23 +142,23 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 5.0, value_parser = super::positive)]
     clip: f64,
     /// Halve the learning rate after this many epochs without a better validation WER.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = super::whole::<usize>)]
     lr_patience: usize,
     /// Stop after this many epochs without a better validation WER.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 4, value_parser = super::whole::<usize>)]
     patience: usize,
     /// Start no epoch after this many minutes (0: no limit); counted afresh by --resume, and
     /// every run trains at least one epoch.
     #[arg(long, default_value_t = 40.0, value_parser = super::at_least_zero)]
     max_minutes: f64,
     /// Beam for the validation score (1 = greedy, fastest).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = super::whole::<usize>)]
     val_beam: usize,
     /// Threads (default: the machine's cores).
-    #[arg(long)]
+    #[arg(long, value_parser = super::whole::<usize>)]
     threads: Option<usize>,
     /// Seed of initialisation, shuffling and dropout.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = super::whole::<u64>)]
     seed: u64,
     /// Scheduled sampling: feed the model's own previous prediction instead of the true token
     /// for up to this share of decoder inputs, rising from 0 at the first epoch to it at the
@@ -371,19 +371,19 @@ fn epoch_line(r: &EpochRecord, epochs: usize, pairs: usize) -> String {
 #[derive(Args, Clone)]
 pub struct SearchArgs {
     /// Beam width (1 = greedy).
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 5, value_parser = super::whole::<usize>)]
     beam: usize,
     /// GNMT length-penalty α (0 = raw log-probability).
     #[arg(long, default_value_t = 0.6, value_parser = super::at_least_zero)]
     alpha: f64,
     /// Longest output in tokens (default: twice the longest training target).
-    #[arg(long)]
+    #[arg(long, value_parser = super::whole::<usize>)]
     max_len: Option<usize>,
     /// Refuse inputs holding tokens never seen in training (default: map them to <unk>).
     #[arg(long)]
     strict: bool,
     /// Threads (default: the machine's cores).
-    #[arg(long)]
+    #[arg(long, value_parser = super::whole::<usize>)]
     threads: Option<usize>,
 }
 
@@ -399,7 +399,7 @@ pub struct PredictArgs {
     #[command(flatten)]
     search: SearchArgs,
     /// Outputs per input (at most --beam).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = super::whole::<usize>)]
     nbest: usize,
     /// Draw the first input's attention weights as a heat map (.png or .svg).
     #[arg(long)]

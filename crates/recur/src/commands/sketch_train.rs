@@ -44,13 +44,13 @@ pub struct TrainArgs {
     epochs: usize,
     /// Train this many models (seeds seed, seed+1, …) and average their probabilities. Member 0
     /// is the model directory itself, the others go to its `members/` folder.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = super::whole::<usize>)]
     ensemble: usize,
     /// Stop after this many epochs without a better validation top-1.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 8, value_parser = super::whole::<usize>)]
     patience: usize,
     /// Drawings per batch.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = super::whole::<usize>)]
     batch_size: usize,
     /// Peak learning rate (Adam; warm-up, then cosine decay).
     #[arg(long, default_value_t = 2e-3, value_parser = super::positive)]
@@ -68,19 +68,19 @@ pub struct TrainArgs {
     #[arg(long, value_enum, default_value = "bbox")]
     normalization: NormArg,
     /// Longer drawings are thinned to this many points.
-    #[arg(long, default_value_t = 250)]
+    #[arg(long, default_value_t = 250, value_parser = super::whole::<usize>)]
     max_points: usize,
     /// Percent of drawings (by key_id hash) held out for validation.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_parser = super::whole::<u64>)]
     val_percent: u64,
     /// Percent held out for the final test.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_parser = super::whole::<u64>)]
     test_percent: u64,
     /// Seed.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = super::whole::<u64>)]
     seed: u64,
     /// Cores.
-    #[arg(long, default_value_t = default_threads())]
+    #[arg(long, default_value_t = default_threads(), value_parser = super::whole::<usize>)]
     threads: usize,
     /// Continue the run checkpointed in --out.
     #[arg(long)]
@@ -192,17 +192,17 @@ pub struct DemoArgs {
     #[arg(long, default_value = "recur-demo")]
     out: PathBuf,
     /// Generated drawings per class.
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = 200, value_parser = super::whole::<usize>)]
     per_class: usize,
     /// Most epochs.
     #[arg(long, default_value_t = 40, value_parser = super::at_least_one)]
     epochs: usize,
     /// Train this many models (seeds seed, seed+1, …) and average their probabilities. Member 0
     /// is the model directory itself, the others go to its `members/` folder.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = super::whole::<usize>)]
     ensemble: usize,
     /// Cores.
-    #[arg(long, default_value_t = default_threads())]
+    #[arg(long, default_value_t = default_threads(), value_parser = super::whole::<usize>)]
     threads: usize,
 }
 

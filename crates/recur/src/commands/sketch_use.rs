@@ -206,7 +206,7 @@ pub struct EvalArgs {
     #[arg(long)]
     report: Option<PathBuf>,
     /// Cores.
-    #[arg(long, default_value_t = default_threads())]
+    #[arg(long, default_value_t = default_threads(), value_parser = super::whole::<usize>)]
     threads: usize,
     /// Labelled sequences (.ts) to score a model trained by `recur fit`.
     #[arg(long)]
@@ -371,13 +371,13 @@ pub struct PredictArgs {
     #[arg(long)]
     input: PathBuf,
     /// Classes to list per drawing.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 3, value_parser = super::whole::<usize>)]
     top: usize,
     /// One JSON object per line: {"index", "key_id", "predictions": [{"class", "probability"}]}.
     #[arg(long)]
     json: bool,
     /// Cores.
-    #[arg(long, default_value_t = default_threads())]
+    #[arg(long, default_value_t = default_threads(), value_parser = super::whole::<usize>)]
     threads: usize,
 }
 
@@ -470,10 +470,10 @@ pub struct RenderArgs {
     #[arg(long)]
     grid: bool,
     /// Most drawings in the grid.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = super::whole::<usize>)]
     limit: usize,
     /// Grid columns.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 8, value_parser = super::whole::<usize>)]
     columns: usize,
 }
 
