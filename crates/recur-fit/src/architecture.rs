@@ -87,6 +87,19 @@ pub fn model_config(mut model: Value, inputs: usize, source: &str) -> Result<Mod
     ModelConfig::from_json(&model.to_string()).map_err(|e| NnError::Config(format!("{source}: {e}")))
 }
 
+/// A `recur fit` config file read as `recur fit` would read it for data of `channels`
+/// channels per step: the model (its `input_size`, when missing, the width the input
+/// encoding of the file's `training` settings gives) and, when that width is not the channels
+/// alone, what the encoding adds (see [`crate::settings::SequenceNorm::explain`]).
+pub fn config_for_channels(text: &str, source: &str, channels: usize) -> Result<(ModelConfig, Option<String>)> {
+    let (model, training) = split_config(text, source)?;
+    let norm = crate::Settings::from_json(training)?
+        .input_encoding(false)
+        .sequence_norm;
+    let config = model_config(model, norm.width(channels), source)?;
+    Ok((config, norm.explain(channels)))
+}
+
 /// Checks that `config` fits the data: input width, output width and whether it keeps steps.
 /// `encoded` says what the `inputs` features per step are when they are not the data's
 /// channels alone (see [`crate::settings::SequenceNorm::explain`]).

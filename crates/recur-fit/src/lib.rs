@@ -23,7 +23,9 @@ pub mod split;
 pub mod supervision;
 pub mod task;
 
-pub use architecture::{check_config, default_config, minirocket_config, model_config, split_config};
+pub use architecture::{
+    check_config, config_for_channels, default_config, minirocket_config, model_config, split_config,
+};
 pub use evaluate::{predict, score, Outputs, Scores};
 pub use predictor::FitPredictor;
 pub use settings::{InputEncoding, Settings, Solver};

@@ -561,3 +561,30 @@ fn fit_epochs_with_the_auto_solver_trains_by_gradient_and_says_so() {
          gradient with --solver gradient",
     );
 }
+
+/// `summary` showed 24 inputs for 12-channel data without saying why, and `summary --config`
+/// could not read a fit config (no `input_size`): both now say what the encoding adds.
+#[test]
+fn summary_of_a_fit_model_and_config_says_what_the_encoding_adds() {
+    let d = temp_dir("fit-summary");
+    let (train, m, config) = (d.join("train.ts"), d.join("m"), d.join("c.json"));
+    std::fs::write(&train, classes_ts(4, 9, ["a", "b", "c"])).unwrap();
+    std::fs::write(
+        &config,
+        r#"{"layers": [{"type": "gru", "units": 4}, {"type": "dense", "units": 3}], "training": {"epochs": 1}}"#,
+    )
+    .unwrap();
+    ok(fit(
+        &["--train", s(&train), "--out", s(&m), "--config", s(&config)],
+        "1",
+    ));
+    let said = "input: 4 features per step: its 2 channels, and each again standardised within its sequence";
+    let out = ok(recur(&["summary", "--model", s(&m)]));
+    assert!(out.contains("(batch, time, 4)") && out.contains(said), "{out}");
+    fails_with(
+        recur(&["summary", "--config", s(&config)]),
+        "has no input_size: a `recur fit` config takes it from the data; give --channels N",
+    );
+    let out = ok(recur(&["summary", "--config", s(&config), "--channels", "2"]));
+    assert!(out.contains(said), "{out}");
+}

@@ -29,14 +29,17 @@ pub struct InitArgs {
 
 /// Arguments of `recur summary`.
 #[derive(Args)]
-#[group(required = true, multiple = false)]
 pub struct SummaryArgs {
     /// Model directory.
-    #[arg(long)]
+    #[arg(long, required_unless_present = "config", conflicts_with = "config")]
     model: Option<PathBuf>,
     /// Model config (JSON).
     #[arg(long)]
     config: Option<PathBuf>,
+    /// Channels per step of the data a `recur fit` config is for: its input size then follows
+    /// from them and the config's `training` settings, as `recur fit` sets it.
+    #[arg(long, value_parser = super::whole::<usize>, requires = "config")]
+    channels: Option<usize>,
 }
 
 /// Arguments of `recur run`.
@@ -83,15 +86,52 @@ pub fn init(a: InitArgs) -> Result<()> {
 }
 
 pub fn summary(a: SummaryArgs) -> Result<()> {
+    // What the input's features are, when a fit's encoding makes them more than the channels.
+    let mut encoding = None;
     let model: Model<f32> = match (a.model, a.config) {
         (Some(dir), _) => {
             kind::expect(&dir, &[Kind::Plain, Kind::Fit, Kind::Sketch, Kind::Forecast])?;
-            model_dir::load(&dir)?
+            let model: Model<f32> = model_dir::load(&dir)?;
+            if let Some(meta) = recur_fit::FitMeta::of(model.config()) {
+                let meta = meta?;
+                encoding = meta.sequence_norm.explain(meta.dims);
+            }
+            model
         }
-        (None, Some(c)) => Model::new(model_dir::read_config(&c)?, 0)?,
+        (None, Some(c)) => {
+            let text = std::fs::read_to_string(&c).with_context(|| format!("cannot read {}", c.display()))?;
+            let source = c.display().to_string();
+            let config = match a.channels {
+                Some(channels) => {
+                    let (config, explained) = recur_fit::config_for_channels(&text, &source, channels)?;
+                    encoding = explained;
+                    config
+                }
+                None => {
+                    // A `training` section is a fit config's; the model part is summarised.
+                    let (model, _) = recur_fit::split_config(&text, &source)?;
+                    if model.get("input_size").is_none() && model.get("inputs").is_none() {
+                        bail!(
+                            "{source} has no input_size: a `recur fit` config takes it from the data; \
+                             give --channels N (the data's channels per step) to see it as `recur fit` \
+                             builds it"
+                        );
+                    }
+                    recur_fit::model_config(model, 0, &source)?
+                }
+            };
+            Model::new(config, 0)?
+        }
         (None, None) => bail!("give --model or --config"),
     };
-    super::write_stdout(|out| write!(out, "{}", model.summary()))
+    let width = model.input_shapes().first().map(|s| s.features).unwrap_or_default();
+    super::write_stdout(|out| {
+        write!(out, "{}", model.summary())?;
+        match &encoding {
+            Some(why) => writeln!(out, "input: {width} features per step: {why}"),
+            None => Ok(()),
+        }
+    })
 }
 
 pub fn run(a: RunArgs) -> Result<()> {
