@@ -29,6 +29,15 @@ pub struct EvalReport {
 }
 
 impl EvalReport {
+    /// The top-k accuracies that say something: `(k, share)` for k = 1, 3, 5 where k is below
+    /// the number of classes (top-5 of a 4-class model is 1 whatever it learned).
+    pub fn top_k(&self) -> Vec<(usize, f64)> {
+        [(1, self.top1), (3, self.top3), (5, self.top5)]
+            .into_iter()
+            .filter(|&(k, _)| k == 1 || k < self.confusion.len())
+            .collect()
+    }
+
     /// Accuracy and count per class (`None` accuracy where a class has no drawings).
     pub fn per_class(&self) -> Vec<(Option<f64>, usize)> {
         recur_train::per_class_accuracy(&self.confusion)
@@ -124,4 +133,30 @@ pub fn evaluate(models: &[Model<f32>], examples: &[Example], spec: &InputSpec, t
         confusion,
         mistakes,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::EvalReport;
+
+    fn report(classes: usize) -> EvalReport {
+        EvalReport {
+            n: 10,
+            loss: 1.0,
+            top1: 0.5,
+            top3: 0.9,
+            top5: 1.0,
+            confusion: vec![vec![0; classes]; classes],
+            mistakes: Vec::new(),
+        }
+    }
+
+    /// A 4-class model's top-5 (and a 3-class one's top-3) is 1 whatever it learned: only the
+    /// top-k below the class count are reported.
+    #[test]
+    fn top_k_of_a_four_class_model_leaves_out_top_5() {
+        assert_eq!(report(4).top_k(), vec![(1, 0.5), (3, 0.9)]);
+        assert_eq!(report(3).top_k(), vec![(1, 0.5)]);
+        assert_eq!(report(16).top_k(), vec![(1, 0.5), (3, 0.9), (5, 1.0)]);
+    }
 }

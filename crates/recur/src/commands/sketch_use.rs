@@ -71,10 +71,14 @@ impl EvalSummary {
         if let Some(c) = &self.coverage {
             writeln!(out, "{}", c.describe(self.part))?;
         }
+        let top: Vec<String> = r.top_k().iter().map(|(k, v)| format!("top-{k} {v:.4}")).collect();
         writeln!(
             out,
-            "{} drawings ({}): top-1 {:.4}  top-3 {:.4}  top-5 {:.4}  loss {:.4}",
-            r.n, self.part, r.top1, r.top3, r.top5, r.loss
+            "{} drawings ({}): {}  loss {:.4}",
+            r.n,
+            self.part,
+            top.join("  "),
+            r.loss
         )?;
         for (name, (acc, n)) in self.classes.iter().zip(r.per_class()) {
             if let Some(a) = acc {
@@ -93,7 +97,11 @@ impl EvalSummary {
             .filter_map(|(name, (acc, _))| acc.map(|a| (name.clone(), a.into())))
             .collect();
         let r = &self.report;
-        let mut json = serde_json::json!({"split": self.part, "n": r.n, "top1": r.top1, "top3": r.top3, "top5": r.top5, "loss": r.loss, "per_class": per_class});
+        let mut json = serde_json::json!({"split": self.part, "n": r.n, "top1": r.top1, "top3": null, "top5": null, "loss": r.loss, "per_class": per_class});
+        // A top-k of k classes or more is null: it is 1 whatever the model does.
+        for (k, v) in r.top_k() {
+            json[format!("top{k}")] = v.into();
+        }
         if let Some(c) = &self.coverage {
             json["given"] = c.given.into();
             json["trained_on"] = c.trained_on.into();
@@ -114,10 +122,16 @@ impl EvalSummary {
             // The line starts with ASCII "of": a sentence here.
             s += &format!("{}{}.\n\n", line[..1].to_uppercase(), &line[1..]);
         }
+        let top = r.top_k();
+        let heads: String = top.iter().map(|(k, _)| format!(" top-{k} |")).collect();
+        let values: String = top.iter().map(|(_, v)| format!(" {v:.4} |")).collect();
         s += &format!(
-            "| drawings ({}) | top-1 | top-3 | top-5 | loss |\n|---|---|---|---|---|\n\
-             | {} | {:.4} | {:.4} | {:.4} | {:.4} |\n\n| class | accuracy | drawings |\n|---|---|---|\n",
-            self.part, r.n, r.top1, r.top3, r.top5, r.loss
+            "| drawings ({}) |{heads} loss |\n|---|{}---|\n| {} |{values} {:.4} |\n\n\
+             | class | accuracy | drawings |\n|---|---|---|\n",
+            self.part,
+            "---|".repeat(top.len()),
+            r.n,
+            r.loss
         );
         for (name, (acc, n)) in self.classes.iter().zip(r.per_class()) {
             s += &format!("| {name} | {} | {n} |\n", acc.map_or("-".into(), |a| format!("{a:.3}")));
