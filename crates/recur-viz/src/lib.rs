@@ -2,6 +2,7 @@
 //! diffable); [`write_picture`] rasterises to PNG when the file name asks for it.
 
 pub mod chart;
+pub mod frame;
 pub mod heatmap;
 pub mod sketch;
 

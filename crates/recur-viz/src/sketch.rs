@@ -2,6 +2,8 @@
 //! or a grid of drawings each with a caption; and a confusion matrix as a heat map.
 
 use crate::escape;
+use crate::frame;
+use crate::heatmap::Heatmap;
 use std::fmt::Write;
 
 /// One drawing's strokes (absolute points).
@@ -46,26 +48,33 @@ fn strokes_path(strokes: &Strokes, x: f64, y: f64, size: f64) -> String {
 
 /// One drawing on a white square.
 pub fn drawing_svg(strokes: &Strokes, size: f64) -> String {
-    format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{size}\" height=\"{size}\">\n\
-         <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n{}</svg>\n",
-        strokes_path(strokes, 0.0, 0.0, size)
-    )
+    frame::open(size, size, 12.0) + &strokes_path(strokes, 0.0, 0.0, size) + "</svg>\n"
 }
 
 /// Drawings in a grid of `columns`, each captioned (captions may be empty).
 pub fn grid_svg(items: &[(Strokes, String)], columns: usize, cell: f64) -> String {
+    titled_grid(items, columns, cell, None)
+}
+
+/// Height of a grid's title line.
+const GRID_TITLE: f64 = 34.0;
+
+/// Drawings in a grid of `columns` under an optional title, each captioned.
+fn titled_grid(items: &[(Strokes, String)], columns: usize, cell: f64, title: Option<&str>) -> String {
     let columns = columns.clamp(1, items.len().max(1));
     let rows = items.len().div_ceil(columns).max(1);
     let caption = 18.0;
-    let (w, h) = (columns as f64 * cell, rows as f64 * (cell + caption));
-    let mut s = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" \
-         font-family=\"DejaVu Sans, Arial, sans-serif\" font-size=\"12\">\n\
-         <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
-    );
+    let top = if title.is_some() { GRID_TITLE } else { 0.0 };
+    let (w, h) = (columns as f64 * cell, top + rows as f64 * (cell + caption));
+    let mut s = frame::open(w, h, 12.0);
+    if let Some(title) = title {
+        s += &frame::title(title, w / 2.0, 24.0, w - 8.0);
+    }
     for (i, (strokes, label)) in items.iter().enumerate() {
-        let (x, y) = ((i % columns) as f64 * cell, (i / columns) as f64 * (cell + caption));
+        let (x, y) = (
+            (i % columns) as f64 * cell,
+            top + (i / columns) as f64 * (cell + caption),
+        );
         let _ = write!(
             s,
             "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"none\" stroke=\"#ddd\"/>\n{}",
@@ -75,69 +84,87 @@ pub fn grid_svg(items: &[(Strokes, String)], columns: usize, cell: f64) -> Strin
             cell + caption - 4.0,
             strokes_path(strokes, x + 8.0, y + 6.0, cell - 16.0)
         );
+        // A long caption shrinks to its cell rather than run into the next one.
         let _ = writeln!(
             s,
-            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>",
+            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" font-size=\"{:.1}\">{}</text>",
             x + cell / 2.0,
             y + cell + caption - 8.0,
+            frame::fitted_size(label, 12.0, cell - 8.0),
             escape(label)
         );
     }
     s + "</svg>\n"
 }
 
-/// A confusion matrix (rows: true class, columns: predicted) as a heat map of row shares.
+/// The most confident mistakes of `mistakes_total` as a grid under a title, each captioned
+/// `true → predicted confidence`; with no mistakes, a picture that says so (not a blank page).
+pub fn mistakes_svg(items: &[(Strokes, String)], mistakes_total: usize) -> String {
+    const COLUMNS: usize = 6;
+    const CELL: f64 = 160.0;
+    if items.is_empty() {
+        let (w, h) = (COLUMNS as f64 * CELL, 140.0);
+        return frame::open(w, h, 12.0)
+            + &frame::title("Most confident mistakes", w / 2.0, 24.0, w - 8.0)
+            + &format!(
+                "<text class=\"empty\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" font-size=\"22\" \
+                 fill=\"#555\">no mistakes</text>\n</svg>\n",
+                w / 2.0,
+                h / 2.0 + 20.0
+            );
+    }
+    let title = format!(
+        "Most confident mistakes (true → predicted, confidence): {} of {mistakes_total}",
+        items.len()
+    );
+    titled_grid(items, COLUMNS, CELL, Some(&title))
+}
+
+/// A confusion matrix (rows: true class, columns: predicted) as a heat map of row shares, under
+/// a title giving the share right.
 pub fn confusion_svg(classes: &[String], counts: &[Vec<usize>]) -> String {
     let n = classes.len();
     let cell = (560.0 / n.max(1) as f64).clamp(4.0, 36.0);
-    let label_w = 150.0;
-    let size = label_w + cell * n as f64 + 20.0;
-    let font = (cell * 0.4).clamp(3.0, 12.0);
-    let mut s = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{size:.0}\" height=\"{size:.0}\" \
-         font-family=\"DejaVu Sans, Arial, sans-serif\" font-size=\"{font:.1}\">\n\
-         <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
-    );
-    for (r, row) in counts.iter().enumerate() {
-        let total: usize = row.iter().sum();
-        let y = label_w + r as f64 * cell;
-        let _ = writeln!(
-            s,
-            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
-            label_w - 4.0,
-            y + cell * 0.65,
-            escape(&classes[r])
-        );
-        for (c, &k) in row.iter().enumerate() {
-            let share = if total > 0 { k as f64 / total as f64 } else { 0.0 };
-            let shade = (255.0 * (1.0 - share)).round() as u8;
-            let x = label_w + c as f64 * cell;
-            let _ = write!(
-                s,
-                "<rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{cell:.1}\" height=\"{cell:.1}\" fill=\"rgb({shade},{shade},255)\" stroke=\"#eee\"/>"
-            );
-            if k > 0 && cell >= 14.0 {
-                let color = if share > 0.5 { "white" } else { "black" };
-                let _ = write!(
-                    s,
-                    "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" fill=\"{color}\">{k}</text>",
-                    x + cell / 2.0,
-                    y + cell * 0.65
-                );
-            }
-            s.push('\n');
-        }
+    let total: usize = counts.iter().flatten().sum();
+    let right: usize = counts.iter().enumerate().filter_map(|(i, row)| row.get(i)).sum();
+    let shares = counts
+        .iter()
+        .map(|row| {
+            let sum = row.iter().sum::<usize>().max(1) as f64;
+            row.iter().map(|&k| k as f64 / sum).collect()
+        })
+        .collect();
+    // Counts are written where a cell has room for them.
+    let cell_text = counts
+        .iter()
+        .map(|row| {
+            row.iter()
+                .map(|&k| {
+                    if k > 0 && cell >= 14.0 {
+                        k.to_string()
+                    } else {
+                        String::new()
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    Heatmap {
+        title: format!(
+            "Confusion matrix: {right} of {total} right ({:.1}%)",
+            100.0 * right as f64 / total.max(1) as f64
+        ),
+        row_title: "true class".into(),
+        column_title: "predicted class".into(),
+        rows: classes.to_vec(),
+        columns: classes.to_vec(),
+        shades: shares,
+        cell_text,
+        cell,
+        color: [0, 0, 255],
+        show_spaces: false,
     }
-    for (c, name) in classes.iter().enumerate() {
-        let x = label_w + c as f64 * cell + cell * 0.65;
-        let _ = writeln!(
-            s,
-            "<text transform=\"translate({x:.1},{:.1}) rotate(-60)\">{}</text>",
-            label_w - 4.0,
-            escape(name)
-        );
-    }
-    s + "</svg>\n"
+    .to_svg()
 }
 
 #[cfg(test)]
@@ -151,6 +178,25 @@ mod tests {
         assert!(svg.contains("a &amp; b") && svg.matches("<path").count() == 2);
         let m = confusion_svg(&["x".into(), "y".into()], &[vec![3, 1], vec![0, 4]]);
         assert!(m.contains(">3<") && crate::svg_to_png(&m).is_ok());
+    }
+
+    #[test]
+    fn confusion_matrix_has_a_title_and_axis_titles() {
+        let classes = ["paint can".to_string(), "cat".to_string()];
+        let m = confusion_svg(&classes, &[vec![3, 1], vec![0, 4]]);
+        assert!(m.contains(">Confusion matrix: 7 of 8 right (87.5%)</text>"), "{m}");
+        assert!(m.contains(">true class</text>") && m.contains(">predicted class</text>"));
+        assert!(m.contains(">paint can</text>"), "class names keep their spaces");
+    }
+
+    #[test]
+    fn empty_mistakes_grid_says_no_mistakes() {
+        let svg = mistakes_svg(&[], 0);
+        assert!(svg.contains(">no mistakes</text>") && svg.contains(">Most confident mistakes</text>"));
+        assert!(crate::svg_to_png(&svg).is_ok());
+        let star: Strokes = vec![vec![[0.0, 0.0], [10.0, 10.0]]];
+        let some = mistakes_svg(&[(star, "cat → dog 90%".into())], 12);
+        assert!(some.contains("1 of 12") && !some.contains("no mistakes"));
     }
 
     /// `render --grid --out x.png` of a huge grid used to ask tiny-skia for gigabytes.

@@ -11,7 +11,7 @@ use recur_data::quickdraw::strokes::strokes_from_offsets;
 use recur_data::quickdraw::{self, check_strokes, Drawing, LoadOptions, Stroke, MAX_COORDINATE};
 use recur_nn::{model_dir, ModelConfig};
 use recur_sketch::{examples, split_spec, Example, Part, PartScores, SketchPredictor, TrainingKeys};
-use recur_viz::sketch::{confusion_svg, grid_svg};
+use recur_viz::sketch::{confusion_svg, grid_svg, mistakes_svg};
 use recur_viz::write_picture;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -182,7 +182,7 @@ pub fn write_eval_pictures(
                 )
             })
             .collect();
-        write_picture(path, &grid_svg(&items, 6, 160.0))?;
+        write_picture(path, &mistakes_svg(&items, s.report.mistakes.len()))?;
     }
     Ok(())
 }
