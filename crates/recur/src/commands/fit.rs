@@ -339,9 +339,14 @@ fn write_history(dir: &Path, report: &FitReport, curve: bool) -> Result<()> {
         &dir.join(HISTORY_FILE),
         serde_json::to_string_pretty(&history)?.as_bytes(),
     )?;
-    if !curve {
-        return Ok(());
+    if curve {
+        write_picture(&dir.join(CURVE_FILE), &learning_curve(report).to_svg())?;
     }
+    Ok(())
+}
+
+/// The chart of every epoch's losses and validation metrics, the kept epoch marked.
+fn learning_curve(report: &FitReport) -> LineChart {
     let series = |name: &str| -> Vec<(f64, f64)> {
         report
             .history
@@ -358,36 +363,47 @@ fn write_history(dir: &Path, report: &FitReport, curve: bool) -> Result<()> {
         name: "training loss".into(),
         points: report.history.iter().map(|e| (e.epoch as f64, e.loss)).collect(),
         color: "#1f77b4".into(),
-        dashed: false,
         width: 2.0,
+        ..Line::default()
     }];
-    for (name, color) in [
-        ("val_loss", "#ff7f0e"),
-        ("val_accuracy", "#2ca02c"),
-        ("val_mae", "#2ca02c"),
-        ("val_rmse", "#d62728"),
+    // The losses share the left axis; accuracy (a share) or the errors in the data's units
+    // (beside a loss on standardised targets) are read on the right, each on its own scale.
+    let mut right_label = "";
+    for (name, color, right) in [
+        ("val_loss", "#ff7f0e", ""),
+        ("val_accuracy", "#2ca02c", "accuracy"),
+        ("val_mae", "#2ca02c", "MAE, RMSE (data units)"),
+        ("val_rmse", "#d62728", "MAE, RMSE (data units)"),
     ] {
         let points = series(name);
         if !points.is_empty() {
+            right_label = if right.is_empty() { right_label } else { right };
             lines.push(Line {
                 name: name.into(),
                 points,
                 color: color.into(),
                 dashed: name != "val_loss",
                 width: 2.0,
+                right_axis: !right.is_empty(),
             });
         }
     }
-    let chart = LineChart {
+    // Regression trains on standardised targets; its MAE is in the data's units.
+    let regression = !series("val_mae").is_empty();
+    LineChart {
         title: format!("Learning curve (kept epoch {})", report.best_epoch),
         x_label: "epoch".into(),
-        y_label: "loss / metric".into(),
+        y_label: if regression {
+            "loss (standardised targets)"
+        } else {
+            "loss"
+        }
+        .into(),
+        y2_label: right_label.into(),
         lines,
         markers: vec![(report.best_epoch as f64, "kept".into())],
         ..LineChart::default()
-    };
-    write_picture(&dir.join(CURVE_FILE), &chart.to_svg())?;
-    Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 use anyhow::Result;
 use recur_data::{dates, DailySeries};
 use recur_forecast::Forecast;
+use recur_viz::frame::significant;
 use recur_viz::{write_picture, Band, Line, LineChart};
 use std::path::Path;
 
@@ -19,6 +20,7 @@ fn line(name: String, points: Vec<(f64, f64)>, color: &str, dashed: bool, width:
         color: color.into(),
         dashed,
         width,
+        right_axis: false,
     }
 }
 
@@ -91,9 +93,9 @@ pub fn plot(path: &Path, series: &DailySeries, result: &Forecast, value_name: &s
         .collect();
     let chart = LineChart {
         title: format!(
-            "{value_name}: forecasts from {} origins (mean MAE {:.0})",
+            "{value_name}: forecasts from {} origins (mean MAE {})",
             result.origins.len(),
-            result.errors.mean_mae
+            significant(result.errors.mean_mae, 3)
         ),
         x_label: "date".into(),
         y_label: value_name.into(),
@@ -101,6 +103,7 @@ pub fn plot(path: &Path, series: &DailySeries, result: &Forecast, value_name: &s
         bands,
         x_tick_text: Some(|v| dates::format(v.round() as i64)),
         markers: vec![(x(first_origin), "test".into())],
+        ..LineChart::default()
     };
     write_picture(path, &chart.to_svg())?;
     Ok(())
@@ -148,6 +151,7 @@ pub fn plot_ahead(
         bands,
         x_tick_text: Some(|v| dates::format(v.round() as i64)),
         markers: vec![(x(last), "last value".into())],
+        ..LineChart::default()
     };
     write_picture(path, &chart.to_svg())?;
     Ok(())
