@@ -48,6 +48,11 @@ pub struct Interval {
     /// Half-widths at horizons 1..=H for a forecast made right after the training range, in the
     /// series' units.
     pub half_width: Vec<f64>,
+    /// The value no interval reaches below: 0 for a series never negative in its training range
+    /// (counts such as boardings, where a band below 0 would show impossible days); `None` for
+    /// one that goes negative, and for models saved before floors were kept.
+    #[serde(default)]
+    pub floor: Option<f64>,
 }
 
 /// Errors of forecasts made after the training range, in origin order.
@@ -77,11 +82,32 @@ impl Interval {
             calibration,
             pooled,
             half_width: Vec::new(),
+            floor: None,
         };
         let first = last + horizon as i64;
         let half_width = (0..horizon).map(|h| interval.width(first, h, level, &[])).collect();
         interval.half_width = half_width;
         interval
+    }
+
+    /// The floor for a series whose training values are `training`: 0 when none is negative
+    /// (missing values, NaN, are passed over), else none.
+    pub fn floor_of(training: &[f64]) -> Option<f64> {
+        training
+            .iter()
+            .filter(|v| !v.is_nan())
+            .all(|&v| v >= 0.0)
+            .then_some(0.0)
+    }
+
+    /// The interval `(lower, upper)` around `forecast` with `half_width`, both ends raised to
+    /// the floor where they fall below it.
+    pub fn bounds(&self, forecast: f64, half_width: f64) -> (f64, f64) {
+        let (lower, upper) = (forecast - half_width, forecast + half_width);
+        match self.floor {
+            Some(floor) => (lower.max(floor), upper.max(floor)),
+            None => (lower, upper),
+        }
     }
 
     /// What makes a saved interval unusable for `horizon`-day forecasts (a hand-edited or
@@ -306,6 +332,24 @@ mod tests {
         // After the miss the level is 0.5 + 0.1·0.5 = 0.55: rank ⌈11·0.55⌉ = 7; after the hit
         // it is back to 0.5.
         assert_eq!(widths(0.1), vec![5.0, 7.0, 5.0]);
+    }
+
+    /// A series never negative in training (counts) gets intervals clipped at 0; one that goes
+    /// negative keeps its symmetric intervals.
+    #[test]
+    fn interval_of_a_non_negative_series_is_clipped_at_zero() {
+        assert_eq!(Interval::floor_of(&[3.0, 0.0, f64::NAN, 7.0]), Some(0.0));
+        assert_eq!(Interval::floor_of(&[3.0, -0.5, 7.0]), None);
+        let mut interval = Interval::new(0.8, 4, 0.0, rows(0..10, |_| 1.0), false);
+        assert_eq!(interval.bounds(1.0, 3.0), (-2.0, 4.0));
+        interval.floor = Some(0.0);
+        assert_eq!(interval.bounds(1.0, 3.0), (0.0, 4.0));
+        assert_eq!(interval.bounds(-5.0, 3.0), (0.0, 0.0), "a forecast below the floor");
+        assert_eq!(
+            interval.bounds(10.0, 3.0),
+            (7.0, 13.0),
+            "bands above the floor are untouched"
+        );
     }
 
     /// A saved interval that cannot be used is named, whatever field is wrong.

@@ -112,6 +112,17 @@ pub struct Forecast {
     pub forecaster: Forecaster,
 }
 
+impl Forecast {
+    /// The interval `(lower, upper)` around the forecast at scored origin `i` (an index into
+    /// `origins`) and horizon `h` (from 0), clipped at the series' floor (see
+    /// [`Interval::floor`]); `None` without intervals.
+    pub fn interval_bounds(&self, i: usize, h: usize) -> Option<(f64, f64)> {
+        let interval = self.forecaster.interval.as_ref()?;
+        let half_width = *self.half_widths.as_ref()?.get(i)?.get(h)?;
+        Some(interval.bounds(*self.forecasts.get(i)?.get(h)?, half_width))
+    }
+}
+
 /// Where a run's days go, as indices into the series.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Split {
@@ -329,13 +340,17 @@ fn first_interval(
     let level = options.interval?;
     let pooled = options.member_residuals;
     let calibration = later_errors(series, &split.early_stop, early_members, early, split.train_end, pooled);
-    Some(Interval::new(
+    let interval = Interval::new(
         level,
         options.interval_days,
         options.interval_adapt,
         calibration.rows,
         pooled,
-    ))
+    );
+    Some(Interval {
+        floor: Interval::floor_of(&series.values[..split.train_end]),
+        ..interval
+    })
 }
 
 /// The naive and seasonal-naive forecasts at `origins` with their errors.
@@ -613,6 +628,34 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("too little history"));
+    }
+
+    /// A series never negative in training (counts) gets its intervals clipped at 0: no lower
+    /// bound below 0 where the symmetric intervals reach below it. The same series moved below
+    /// 0 keeps them symmetric.
+    #[test]
+    fn forecast_intervals_of_a_non_negative_series_stay_at_or_above_zero() {
+        let mut s = series();
+        let low = s.values.iter().copied().fold(f64::INFINITY, f64::min);
+        s.values.iter_mut().for_each(|v| *v -= low);
+        let r = run(&s, &options(&s)).unwrap();
+        assert_eq!(r.forecaster.interval.as_ref().unwrap().floor, Some(0.0));
+        let widths = r.half_widths.as_ref().unwrap();
+        let mut clipped = 0;
+        for (i, forecast) in r.forecasts.iter().enumerate() {
+            for (h, f) in forecast.iter().enumerate() {
+                let (lower, upper) = r.interval_bounds(i, h).unwrap();
+                assert!(lower >= 0.0 && upper >= lower, "{lower}..{upper}");
+                clipped += usize::from(f - widths[i][h] < 0.0);
+            }
+        }
+        assert!(
+            clipped > 0,
+            "no symmetric interval reached below 0: the test shows nothing"
+        );
+        s.values.iter_mut().for_each(|v| *v -= 1.0);
+        let shifted = run(&s, &options(&s)).unwrap();
+        assert_eq!(shifted.forecaster.interval.unwrap().floor, None);
     }
 
     #[test]

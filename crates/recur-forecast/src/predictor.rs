@@ -44,6 +44,9 @@ pub struct Band {
     pub lower: Vec<f64>,
     /// High end per day.
     pub upper: Vec<f64>,
+    /// The value the ends were raised to where they fell below it: 0 for a series never
+    /// negative in training (see [`crate::Interval::floor`]).
+    pub floor: Option<f64>,
 }
 
 /// The covariates `--covariates` asks for: CSV columns, each declared known in advance
@@ -143,10 +146,14 @@ impl ForecastPredictor {
         let interval = forecaster
             .half_widths_after(series, last, train_until, threads)?
             .zip(forecaster.interval.as_ref())
-            .map(|(widths, i)| Band {
-                level: i.level,
-                lower: forecast.iter().zip(&widths).map(|(f, w)| f - w).collect(),
-                upper: forecast.iter().zip(&widths).map(|(f, w)| f + w).collect(),
+            .map(|(widths, i)| {
+                let (lower, upper) = forecast.iter().zip(&widths).map(|(&f, &w)| i.bounds(f, w)).unzip();
+                Band {
+                    level: i.level,
+                    lower,
+                    upper,
+                    floor: i.floor,
+                }
             });
         Ok(Ahead {
             last,

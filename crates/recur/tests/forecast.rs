@@ -217,6 +217,65 @@ fn forecast_cta_rail_beats_seasonal_naive_at_every_horizon() {
     }
 }
 
+/// Real boardings through the COVID-19 drop of March 2020 (`shared/data/cta_ridership_daily`):
+/// the symmetric intervals of a series never negative would reach far below 0; every lower end
+/// written (`--forecasts`, the saved model's forecast ahead) is 0 or more, and the chart's legend
+/// says why.
+#[test]
+fn forecast_cta_rail_intervals_are_clipped_at_zero_through_covid() {
+    let Some(path) = cta_csv() else {
+        eprintln!("skipped: shared/data/cta_ridership_daily is absent (real-data check)");
+        return;
+    };
+    let d = temp_dir("covid-floor");
+    let (csv, plot, model) = (d.join("f.csv"), d.join("f.svg"), d.join("model"));
+    let cta = path.to_str().unwrap();
+    let columns = [
+        "--csv",
+        cta,
+        "--date-col",
+        "service_date",
+        "--value-col",
+        "rail_boardings",
+    ];
+    let run = |extra: &[&str]| json(&recur(&[&["forecast", "--json"][..], &columns, extra].concat()));
+    let r = run(&[
+        "--train-until",
+        "2020-02-29",
+        "--test-until",
+        "2020-06-30",
+        "--model",
+        "linear",
+        "--epochs",
+        "8",
+        "--interval",
+        "0.8",
+        "--threads",
+        "1",
+        "--forecasts",
+        csv.to_str().unwrap(),
+        "--plot",
+        plot.to_str().unwrap(),
+        "--out",
+        model.to_str().unwrap(),
+    ]);
+    assert_eq!(r["interval"]["floor"], 0.0);
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let lower: Vec<f64> = text
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(5).unwrap().parse().unwrap())
+        .collect();
+    assert!(lower.iter().all(|&l| l >= 0.0), "a lower end below 0 in --forecasts");
+    assert!(lower.contains(&0.0), "no interval reached 0: the check shows nothing");
+    let svg = std::fs::read_to_string(&plot).unwrap();
+    assert!(svg.contains("80% interval, clipped at 0 (never below it in training)"));
+    let ahead = run(&["--model", model.to_str().unwrap(), "--from", "2020-04-12"]);
+    let lower: Vec<f64> = serde_json::from_value(ahead["interval"]["lower"].clone()).unwrap();
+    assert!(lower.iter().all(|&l| l >= 0.0) && lower.contains(&0.0), "{lower:?}");
+    assert_eq!(ahead["interval"]["floor"], 0.0);
+}
+
 fn small_csv(d: &std::path::Path, rows: usize, ahead: usize) -> PathBuf {
     let csv = d.join(format!("s{rows}-{ahead}.csv"));
     let mut text = String::from("day,kind,y\n");

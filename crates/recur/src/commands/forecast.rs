@@ -361,9 +361,8 @@ fn write_forecasts(path: &Path, series: &DailySeries, r: &Forecast) -> Result<()
                 h + 1,
                 series.values[day]
             );
-            if let Some(widths) = &r.half_widths {
-                let w = widths[i][h];
-                out += &format!(",{:.1},{:.1}", f - w, f + w);
+            if let Some((lower, upper)) = r.interval_bounds(i, h) {
+                out += &format!(",{lower:.1},{upper:.1}");
             }
             for (_, b, _) in &r.baselines {
                 out += &format!(",{:.1}", b[i][h]);
@@ -395,6 +394,7 @@ fn json_line(model: &str, refit: bool, r: &Forecast) -> serde_json::Value {
             "mean_half_width": mean_half_width,
             "coverage": r.coverage.as_ref().map(|c| &c.per_horizon),
             "mean_coverage": r.coverage.as_ref().map(|c| c.mean),
+            "floor": i.floor,
         })
     });
     serde_json::json!({

@@ -5,7 +5,7 @@
 
 use anyhow::Result;
 use recur_data::{dates, DailySeries};
-use recur_forecast::Forecast;
+use recur_forecast::{Band as Interval, Forecast};
 use recur_viz::frame::significant;
 use recur_viz::{write_picture, Band, Line, LineChart};
 use std::path::Path;
@@ -24,9 +24,15 @@ fn line(name: String, points: Vec<(f64, f64)>, color: &str, dashed: bool, width:
     }
 }
 
-fn band(level: f64, points: Vec<(f64, f64, f64)>) -> Band {
+/// The band of an interval of nominal coverage `level`; its legend says where the ends were
+/// clipped at the series' `floor` and why.
+fn band(level: f64, floor: Option<f64>, points: Vec<(f64, f64, f64)>) -> Band {
+    let clipped = match floor {
+        Some(floor) => format!(", clipped at {floor} (never below it in training)"),
+        None => String::new(),
+    };
     Band {
-        name: format!("{:.0}% interval", 100.0 * level),
+        name: format!("{:.0}% interval{clipped}", 100.0 * level),
         points,
         color: "#1f77b4".into(),
     }
@@ -79,16 +85,14 @@ pub fn plot(path: &Path, series: &DailySeries, result: &Forecast, value_name: &s
         .forecaster
         .interval
         .iter()
-        .zip(&result.half_widths)
-        .map(|(i, widths)| {
-            band(
-                i.level,
-                at(0, &result.forecasts)
-                    .into_iter()
-                    .zip(widths)
-                    .map(|((x, f), w)| (x, f - w[0], f + w[0]))
-                    .collect(),
-            )
+        .map(|interval| {
+            let points = (0..result.origins.len())
+                .filter_map(|i| {
+                    let (lower, upper) = result.interval_bounds(i, 0)?;
+                    Some((x(result.origins[i]), lower, upper))
+                })
+                .collect();
+            band(interval.level, interval.floor, points)
         })
         .collect();
     let chart = LineChart {
@@ -109,14 +113,14 @@ pub fn plot(path: &Path, series: &DailySeries, result: &Forecast, value_name: &s
     Ok(())
 }
 
-/// Writes the chart of a forecast of the days after index `last` to `path` (.svg or .png);
-/// `interval` holds the level and each day's (lower, upper) bounds.
+/// Writes the chart of a forecast of the days after index `last` to `path` (.svg or .png),
+/// with its interval if there is one.
 pub fn plot_ahead(
     path: &Path,
     series: &DailySeries,
     last: usize,
     forecast: &[f64],
-    interval: Option<(f64, &[(f64, f64)])>,
+    interval: Option<&Interval>,
     value_name: &str,
 ) -> Result<()> {
     let x = |i: usize| series.day(i) as f64;
@@ -137,9 +141,13 @@ pub fn plot_ahead(
         line("forecast".into(), points, "#1f77b4", false, 1.8),
     ];
     let bands = interval
-        .map(|(level, bounds)| {
-            let points = bounds.iter().enumerate().map(|(k, (lo, hi))| (ahead(k), *lo, *hi));
-            band(level, points.collect())
+        .map(|i| {
+            let points = i.lower.iter().zip(&i.upper).enumerate();
+            band(
+                i.level,
+                i.floor,
+                points.map(|(k, (lo, hi))| (ahead(k), *lo, *hi)).collect(),
+            )
         })
         .into_iter()
         .collect();

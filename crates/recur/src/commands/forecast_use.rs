@@ -87,11 +87,7 @@ pub fn forecast_ahead(args: &ForecastArgs) -> Result<()> {
         .with_context(|| format!("cannot forecast {}", csv.display()))?;
     let (days, forecast) = (&ahead.days, &ahead.forecast);
     if let Some(path) = &args.plot {
-        let pairs: Option<Vec<(f64, f64)>> = ahead
-            .interval
-            .as_ref()
-            .map(|b| b.lower.iter().copied().zip(b.upper.iter().copied()).collect());
-        let interval = ahead.interval.as_ref().map(|b| b.level).zip(pairs.as_deref());
+        let interval = ahead.interval.as_ref();
         super::forecast_plot::plot_ahead(path, &series, last, forecast, interval, &columns.value_col)?;
     }
     let band = ahead.interval.as_ref();
@@ -107,6 +103,7 @@ pub fn forecast_ahead(args: &ForecastArgs) -> Result<()> {
                     "level": b.level,
                     "lower": b.lower,
                     "upper": b.upper,
+                    "floor": b.floor,
                 })),
             });
             return writeln!(out, "{line}");
@@ -137,6 +134,13 @@ pub fn forecast_ahead(args: &ForecastArgs) -> Result<()> {
                 line += &format!(" {:>12.1} {:>12.1}", b.lower[k], b.upper[k]);
             }
             writeln!(out, "{line}")?;
+        }
+        if let Some(floor) = band.and_then(|b| b.floor) {
+            writeln!(
+                out,
+                "(interval ends below {floor} raised to it: {} is never below {floor} in the training range)",
+                columns.value_col
+            )?;
         }
         Ok(())
     })
