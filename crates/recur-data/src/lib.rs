@@ -13,6 +13,9 @@ pub mod series;
 pub mod ts;
 
 pub use npy::{read_npy, write_npy_f32, NpyArray, NpyError};
-pub use sequences::{from_npy_arrays, read_npy_set, SequenceError, SequenceSet, SequenceTargets};
+pub use sequences::{
+    from_npy_arrays, read_npy_inputs, read_npy_set, InputFile, InputLayout, InputSeries, InputSpec, InputView,
+    SequenceError, SequenceSet, SequenceTargets,
+};
 pub use series::{read_daily_csv, Covariate, DailySeries, SeriesError, SeriesSpec};
 pub use ts::{parse_ts, read_ts};

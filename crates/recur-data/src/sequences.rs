@@ -9,7 +9,8 @@ use std::path::Path;
 /// mistake (e.g. an id column) rather than a real class, and refused before allocating names.
 pub const MAX_CLASS_LABEL: usize = 1_000_000;
 
-/// A labelled set of variable-length multivariate sequences.
+/// A labelled set of variable-length multivariate sequences: the values of a model's first
+/// (for most models, only) input, the further inputs of a model with several, and the targets.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SequenceSet {
     /// Features per step.
@@ -20,6 +21,46 @@ pub struct SequenceSet {
     pub targets: SequenceTargets,
     /// Where it came from (the file path), for messages.
     pub source: String,
+    /// Whether `series` holds sequences, or one vector of `dims` values per example (a model's
+    /// static input, kept as one step).
+    pub sequential: bool,
+    /// The further inputs of a model with several, in its config's `inputs` order (empty for
+    /// a one-input model).
+    pub more_inputs: Vec<InputSeries>,
+}
+
+/// One further input of a model with several: each example's values.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InputSeries {
+    /// Features per step (per example, for vectors).
+    pub dims: usize,
+    /// Each example's values, step-major `[steps, dims]`; a vector is one step.
+    pub series: Vec<Vec<f32>>,
+    /// Sequences, or one vector per example.
+    pub sequential: bool,
+    /// Where it came from (the file path), for messages.
+    pub source: String,
+}
+
+/// One input's values, borrowed from a [`SequenceSet`] (its first input or a further one), so
+/// every input is read the same way.
+#[derive(Clone, Copy, Debug)]
+pub struct InputView<'a> {
+    /// Features per step (per example, for vectors).
+    pub dims: usize,
+    /// Each example's values, step-major `[steps, dims]`; a vector is one step.
+    pub series: &'a [Vec<f32>],
+    /// Sequences, or one vector per example.
+    pub sequential: bool,
+    /// Where it came from, for messages.
+    pub source: &'a str,
+}
+
+impl InputView<'_> {
+    /// Steps of example i (1 for a vector).
+    pub fn steps(&self, i: usize) -> usize {
+        self.series[i].len() / self.dims.max(1)
+    }
 }
 
 /// What is predicted from each sequence.
@@ -96,6 +137,66 @@ impl SequenceSet {
     pub fn min_steps(&self) -> usize {
         (0..self.len()).map(|i| self.steps(i)).min().unwrap_or(0)
     }
+
+    /// Every input, in the model's order: the first, then the further ones.
+    pub fn inputs(&self) -> Vec<InputView<'_>> {
+        let first = InputView {
+            dims: self.dims,
+            series: &self.series,
+            sequential: self.sequential,
+            source: &self.source,
+        };
+        let more = self.more_inputs.iter().map(|m| InputView {
+            dims: m.dims,
+            series: &m.series,
+            sequential: m.sequential,
+            source: &m.source,
+        });
+        std::iter::once(first).chain(more).collect()
+    }
+}
+
+/// How an `.npy` input array is read, as the model declares the input (never guessed from
+/// the array: a 2-D array is a sequence of one feature for one input, vectors for another).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InputLayout {
+    /// Sequences: `[n, time, features]`, or `[n, time]` of one feature.
+    Sequences,
+    /// One vector per example: `[n, features]` (a model's static input).
+    Vectors,
+}
+
+/// How a model reads one of its inputs from an array: the layout, and the config's name for
+/// the input (named in errors; `None` for a model of one sequence input, whose messages need
+/// none).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InputSpec {
+    /// The config's name for the input.
+    pub name: Option<String>,
+    /// How the array is read.
+    pub layout: InputLayout,
+}
+
+impl InputSpec {
+    /// The one sequence input of a stack (and of the default model).
+    pub fn one_sequence() -> Vec<InputSpec> {
+        vec![InputSpec {
+            name: None,
+            layout: InputLayout::Sequences,
+        }]
+    }
+}
+
+/// One input array of a labelled set: the file, how it is read, and the model's name for the
+/// input (named in errors; `None` for a one-input model).
+#[derive(Clone, Copy, Debug)]
+pub struct InputFile<'a> {
+    /// The `.npy` file.
+    pub path: &'a Path,
+    /// How the model reads it.
+    pub layout: InputLayout,
+    /// The config's name for the input.
+    pub name: Option<&'a str>,
 }
 
 /// Why a sequence set could not be read: always names the file, and the line (1-based) where
@@ -139,13 +240,47 @@ pub enum SequenceError {
 /// or `[batch, out]` → Values, int `[batch, time]` → StepClasses, float `[batch, time, out]` →
 /// StepValues (positions beyond a sequence's length are ignored).
 pub fn read_npy_set(x: &Path, lengths: Option<&Path>, y: &Path) -> Result<SequenceSet, SequenceError> {
-    let xa = read_npy(x)?;
+    let input = InputFile {
+        path: x,
+        layout: InputLayout::Sequences,
+        name: None,
+    };
+    read_npy_inputs(&[input], lengths, Some(y))
+}
+
+/// Reads a labelled set of a model's inputs from `.npy` files, each as its [`InputLayout`]
+/// says: sequences as in [`read_npy_set`] (`lengths` applies to every sequence input), vectors
+/// `[batch, features]`. Per-step targets have the first sequence input's steps, or, when every
+/// input is a vector (vec→seq), `y`'s own `time` (all of it; `lengths` is then refused).
+///
+/// Without `y` (for prediction) the set has no targets: value targets of width 0.
+pub fn read_npy_inputs(
+    xs: &[InputFile],
+    lengths: Option<&Path>,
+    y: Option<&Path>,
+) -> Result<SequenceSet, SequenceError> {
+    let arrays = xs.iter().map(|x| read_npy(x.path)).collect::<Result<Vec<_>, _>>()?;
     let la = lengths.map(read_npy).transpose()?;
-    let ya = read_npy(y)?;
-    let xn = x.display().to_string();
+    let ya = y.map(read_npy).transpose()?;
+    let names: Vec<String> = xs.iter().map(|x| x.path.display().to_string()).collect();
+    let inputs: Vec<ArrayInput> = xs
+        .iter()
+        .zip(&arrays)
+        .zip(&names)
+        .map(|((x, array), file)| ArrayInput {
+            array,
+            layout: x.layout,
+            file,
+            name: x.name,
+        })
+        .collect();
     let ln = lengths.map(|p| p.display().to_string()).unwrap_or_default();
-    let yn = y.display().to_string();
-    build(&xa, la.as_ref(), &ya, [&xn, &ln, &yn])
+    let yn = y.map(|p| p.display().to_string()).unwrap_or_default();
+    build_inputs(
+        &inputs,
+        la.as_ref().map(|l| (l, ln.as_str())),
+        ya.as_ref().map(|y| (y, yn.as_str())),
+    )
 }
 
 /// Builds a labelled set from loaded arrays (see [`read_npy_set`] for the shapes); `source` names
@@ -157,7 +292,13 @@ pub fn from_npy_arrays(
     source: &str,
 ) -> Result<SequenceSet, SequenceError> {
     let names = ["x", "lengths", "y"].map(|n| format!("{source} ({n})"));
-    build(x, lengths, y, [&names[0], &names[1], &names[2]]).map(|mut set| {
+    let input = ArrayInput {
+        array: x,
+        layout: InputLayout::Sequences,
+        file: &names[0],
+        name: None,
+    };
+    build_inputs(&[input], lengths.map(|l| (l, names[1].as_str())), Some((y, &names[2]))).map(|mut set| {
         set.source = source.to_string();
         set
     })
@@ -224,30 +365,50 @@ fn index_names<'a>(labels: impl Iterator<Item = &'a usize>) -> Vec<String> {
     (0..classes).map(|k| k.to_string()).collect()
 }
 
-/// The checks and conversion behind [`read_npy_set`] and [`from_npy_arrays`]; `names` are how
-/// messages refer to x, lengths and y.
-fn build(
-    x: &NpyArray,
-    lengths: Option<&NpyArray>,
-    y: &NpyArray,
-    names: [&str; 3],
-) -> Result<SequenceSet, SequenceError> {
-    let [xn, ln, yn] = names;
-    for (a, n) in [(Some(x), xn), (lengths, ln), (Some(y), yn)] {
-        if let Some(a) = a {
-            consistent(a, n)?;
-        }
-    }
-    let xv = floats(x).ok_or_else(|| format_err(xn, format!("x must be float32 or float64, not {}", x.dtype())))?;
-    let (batch, time, dims) = match x.shape[..] {
-        [b, t] => (b, t, 1),
-        [b, t, f] => (b, t, f),
-        _ => {
+/// A loaded input array with how to read it and what to call it.
+struct ArrayInput<'a> {
+    array: &'a NpyArray,
+    layout: InputLayout,
+    /// The file, as messages name it.
+    file: &'a str,
+    /// The config's name for the input, if the model has several or a static one.
+    name: Option<&'a str>,
+}
+
+/// An input array checked: its examples, steps (1 for vectors), features and values.
+struct ReadInput {
+    batch: usize,
+    time: usize,
+    dims: usize,
+    values: Vec<f32>,
+}
+
+/// Checks an input array's type, shape and values as its layout says.
+fn read_input(x: &ArrayInput) -> Result<ReadInput, SequenceError> {
+    let (a, xn) = (x.array, x.file);
+    consistent(a, xn)?;
+    let which = x.name.map_or(String::new(), |n| format!("input `{n}`: "));
+    let values =
+        floats(a).ok_or_else(|| format_err(xn, format!("{which}x must be float32 or float64, not {}", a.dtype())))?;
+    let (batch, time, dims) = match (x.layout, &a.shape[..]) {
+        (InputLayout::Sequences, &[b, t]) => (b, t, 1),
+        (InputLayout::Sequences, &[b, t, f]) => (b, t, f),
+        (InputLayout::Vectors, &[b, f]) => (b, 1, f),
+        (InputLayout::Sequences, _) => {
             return Err(format_err(
                 xn,
                 format!(
-                    "x must be [batch, time, features] or [batch, time], not shape {:?}",
-                    x.shape
+                    "{which}x must be [batch, time, features] or [batch, time], not shape {:?}",
+                    a.shape
+                ),
+            ))
+        }
+        (InputLayout::Vectors, _) => {
+            return Err(format_err(
+                xn,
+                format!(
+                    "{which}the model takes one vector per example here, [batch, features], not shape {:?}",
+                    a.shape
                 ),
             ))
         }
@@ -255,43 +416,168 @@ fn build(
     if batch == 0 || time == 0 || dims == 0 {
         return Err(format_err(
             xn,
-            format!("x has an empty dimension (shape {:?})", x.shape),
+            format!("{which}x has an empty dimension (shape {:?})", a.shape),
         ));
     }
-    if let Some(i) = xv.iter().position(|v| v.is_infinite()) {
+    if let Some(i) = values.iter().position(|v| v.is_infinite()) {
         let (b, rest) = (i / (time * dims), i % (time * dims));
+        let at = match x.layout {
+            InputLayout::Sequences => format!("x[{b}, {}, {}]", rest / dims, rest % dims),
+            InputLayout::Vectors => format!("x[{b}, {rest}]"),
+        };
         return Err(format_err(
             xn,
-            format!(
-                "x[{b}, {}, {}] is infinite (NaN marks a missing value; Inf is refused)",
-                rest / dims,
-                rest % dims
-            ),
+            format!("{which}{at} is infinite (NaN marks a missing value; Inf is refused)"),
         ));
     }
-    let lens: Vec<usize> = match lengths {
-        None => vec![time; batch],
-        Some(l) => {
-            let lv =
-                ints(l).ok_or_else(|| format_err(ln, format!("lengths must be int32 or int64, not {}", l.dtype())))?;
-            if l.shape != [batch] {
+    Ok(ReadInput {
+        batch,
+        time,
+        dims,
+        values,
+    })
+}
+
+/// The valid steps of each of `batch` sequences of `time` steps: all of them, or `lengths`.
+fn read_lengths(lengths: Option<(&NpyArray, &str)>, batch: usize, time: usize) -> Result<Vec<usize>, SequenceError> {
+    let Some((l, ln)) = lengths else {
+        return Ok(vec![time; batch]);
+    };
+    consistent(l, ln)?;
+    let lv = ints(l).ok_or_else(|| format_err(ln, format!("lengths must be int32 or int64, not {}", l.dtype())))?;
+    if l.shape != [batch] {
+        return Err(format_err(
+            ln,
+            format!("lengths must have shape [{batch}] to match x, not {:?}", l.shape),
+        ));
+    }
+    lv.iter()
+        .enumerate()
+        .map(|(i, &n)| {
+            if n < 1 || n as u64 > time as u64 {
+                Err(format_err(ln, format!("lengths[{i}] = {n} is outside 1..={time}")))
+            } else {
+                Ok(n as usize)
+            }
+        })
+        .collect()
+}
+
+/// The checks and conversion behind [`read_npy_inputs`] and [`from_npy_arrays`]: the inputs
+/// in the model's order, the optional lengths and targets, each with its name in messages.
+fn build_inputs(
+    inputs: &[ArrayInput],
+    lengths: Option<(&NpyArray, &str)>,
+    y: Option<(&NpyArray, &str)>,
+) -> Result<SequenceSet, SequenceError> {
+    let read = inputs.iter().map(read_input).collect::<Result<Vec<_>, _>>()?;
+    let (Some(first), Some(x0)) = (read.first(), inputs.first()) else {
+        return Err(format_err(y.map_or("", |y| y.1), "no input arrays were given".into()));
+    };
+    let batch = first.batch;
+    for (r, x) in read.iter().zip(inputs).skip(1) {
+        if r.batch != batch {
+            return Err(format_err(
+                x.file,
+                format!(
+                    "input `{}` has {} examples, but the first input ({}) has {batch}",
+                    x.name.unwrap_or("x"),
+                    r.batch,
+                    x0.file
+                ),
+            ));
+        }
+    }
+    // The first sequence input sets the steps that lengths and per-step targets count.
+    let sequence = inputs.iter().position(|x| x.layout == InputLayout::Sequences);
+    let (lens, time) = match sequence {
+        Some(k) => (read_lengths(lengths, batch, read[k].time)?, Some(read[k].time)),
+        None => {
+            if let Some((_, ln)) = lengths {
                 return Err(format_err(
                     ln,
-                    format!("lengths must have shape [{batch}] to match x, not {:?}", l.shape),
+                    "lengths count a sequence input's steps, and every input of this model is one vector per example"
+                        .into(),
                 ));
             }
-            lv.iter()
-                .enumerate()
-                .map(|(i, &n)| {
-                    if n < 1 || n as u64 > time as u64 {
-                        Err(format_err(ln, format!("lengths[{i}] = {n} is outside 1..={time}")))
-                    } else {
-                        Ok(n as usize)
-                    }
-                })
-                .collect::<Result<_, _>>()?
+            (Vec::new(), None)
         }
     };
+    let x_shape = &x0.array.shape;
+    let targets = match y {
+        Some(y) => read_targets(y, batch, time, &lens, x_shape)?,
+        None => SequenceTargets::Values {
+            width: 0,
+            values: Vec::new(),
+        },
+    };
+    // One lengths file counts the steps of every sequence input, so they share a time axis.
+    if let (Some(t), Some((_, ln))) = (time, lengths) {
+        if let Some((_, x)) = read
+            .iter()
+            .zip(inputs)
+            .find(|(r, x)| x.layout == InputLayout::Sequences && r.time != t)
+        {
+            return Err(format_err(
+                ln,
+                format!(
+                    "one lengths array counts the steps of every sequence input, but input `{}` ({}) has a \
+                     time axis other than the first's {t}",
+                    x.name.unwrap_or("x"),
+                    x.file
+                ),
+            ));
+        }
+    }
+    let series_of = |r: &ReadInput, sequential: bool| -> Vec<Vec<f32>> {
+        let row = r.time * r.dims;
+        (0..batch)
+            .map(|b| {
+                let steps = match (sequential, lengths) {
+                    (false, _) => 1,
+                    (true, Some(_)) => lens[b],
+                    (true, None) => r.time,
+                };
+                r.values[b * row..b * row + steps * r.dims].to_vec()
+            })
+            .collect()
+    };
+    let more_inputs = read
+        .iter()
+        .zip(inputs)
+        .skip(1)
+        .map(|(r, x)| {
+            let sequential = x.layout == InputLayout::Sequences;
+            InputSeries {
+                dims: r.dims,
+                series: series_of(r, sequential),
+                sequential,
+                source: x.file.to_string(),
+            }
+        })
+        .collect();
+    let sequential = x0.layout == InputLayout::Sequences;
+    Ok(SequenceSet {
+        dims: first.dims,
+        series: series_of(first, sequential),
+        targets,
+        source: x0.file.to_string(),
+        sequential,
+        more_inputs,
+    })
+}
+
+/// The targets `y` of `batch` examples. Per-step targets have `time` steps (those of the
+/// first sequence input, of which `lens` are valid) or, with no sequence input, `y`'s own.
+fn read_targets(
+    y: (&NpyArray, &str),
+    batch: usize,
+    time: Option<usize>,
+    lens: &[usize],
+    x_shape: &[usize],
+) -> Result<SequenceTargets, SequenceError> {
+    let (y, yn) = y;
+    consistent(y, yn)?;
     if y.shape.first() != Some(&batch) {
         return Err(format_err(
             yn,
@@ -301,6 +587,9 @@ fn build(
             ),
         ));
     }
+    // With no sequence input, y's own time is the steps of every example.
+    let time = time.or_else(|| y.shape.get(1).copied()).unwrap_or(0);
+    let steps = |b: usize| lens.get(b).copied().unwrap_or(time);
     let targets = match (ints(y), floats(y), &y.shape[..]) {
         (Some(v), _, [_]) => {
             let labels = v
@@ -314,7 +603,7 @@ fn build(
         (Some(v), _, [_, t]) if *t == time => {
             let labels = (0..batch)
                 .map(|b| {
-                    (0..lens[b])
+                    (0..steps(b))
                         .map(|s| class_index(v[b * time + s], yn, &format!("y[{b}, {s}]")))
                         .collect::<Result<Vec<_>, _>>()
                 })
@@ -339,7 +628,7 @@ fn build(
             let width = *w;
             let values = (0..batch)
                 .map(|b| {
-                    let row = &v[b * time * width..(b * time + lens[b]) * width];
+                    let row = &v[b * time * width..(b * time + steps(b)) * width];
                     match row.iter().position(|t| !t.is_finite()) {
                         Some(i) => Err(format_err(
                             yn,
@@ -365,175 +654,14 @@ fn build(
                      float [batch, time, out] (values per step)",
                     y.dtype(),
                     y.shape,
-                    x.shape
+                    x_shape
                 ),
             ))
         }
     };
-    let series = (0..batch)
-        .map(|b| xv[b * time * dims..(b * time + lens[b]) * dims].to_vec())
-        .collect();
-    Ok(SequenceSet {
-        dims,
-        series,
-        targets,
-        source: xn.to_string(),
-    })
+    Ok(targets)
 }
 
+// The reading's cases are many; they live beside the reader.
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn f32s(shape: &[usize], v: Vec<f32>) -> NpyArray {
-        NpyArray {
-            shape: shape.to_vec(),
-            data: NpyData::F32(v),
-        }
-    }
-
-    fn i64s(shape: &[usize], v: Vec<i64>) -> NpyArray {
-        NpyArray {
-            shape: shape.to_vec(),
-            data: NpyData::I64(v),
-        }
-    }
-
-    /// x `[2, 3, 2]` holding 0..12.
-    fn x() -> NpyArray {
-        f32s(&[2, 3, 2], (0..12).map(|v| v as f32).collect())
-    }
-
-    /// The message of a build that must fail.
-    fn error(x: &NpyArray, lengths: Option<&NpyArray>, y: &NpyArray) -> String {
-        from_npy_arrays(x, lengths, y, "set").unwrap_err().to_string()
-    }
-
-    #[test]
-    fn sequence_set_classes_with_lengths() {
-        let lengths = NpyArray {
-            shape: vec![2],
-            data: NpyData::I32(vec![2, 3]),
-        };
-        let set = from_npy_arrays(&x(), Some(&lengths), &i64s(&[2], vec![1, 4]), "set").unwrap();
-        assert_eq!(
-            (set.len(), set.dims, set.steps(0), set.steps(1), set.max_steps()),
-            (2, 2, 2, 3, 3)
-        );
-        assert_eq!(set.series[0], vec![0.0, 1.0, 2.0, 3.0]);
-        assert_eq!(set.series[1], vec![6.0, 7.0, 8.0, 9.0, 10.0, 11.0]);
-        let names: Vec<String> = (0..5).map(|k| k.to_string()).collect();
-        assert_eq!(
-            set.targets,
-            SequenceTargets::Classes {
-                labels: vec![1, 4],
-                names
-            }
-        );
-        assert_eq!(set.source, "set");
-        assert!(!set.targets.per_step());
-    }
-
-    #[test]
-    fn sequence_set_rank2_x_and_values() {
-        let x = NpyArray {
-            shape: vec![2, 3],
-            data: NpyData::F64(vec![1.0, 2.0, f64::NAN, 4.0, 5.0, 6.0]),
-        };
-        let set = from_npy_arrays(&x, None, &f32s(&[2], vec![0.5, -1.0]), "set").unwrap();
-        assert_eq!((set.dims, set.steps(0)), (1, 3));
-        assert!(set.series[0][2].is_nan(), "NaN in x is a missing value");
-        assert_eq!(
-            set.targets,
-            SequenceTargets::Values {
-                width: 1,
-                values: vec![0.5, -1.0]
-            }
-        );
-        let set = from_npy_arrays(&x, None, &f32s(&[2, 2], vec![1.0, 2.0, 3.0, 4.0]), "set").unwrap();
-        assert_eq!(
-            set.targets,
-            SequenceTargets::Values {
-                width: 2,
-                values: vec![1.0, 2.0, 3.0, 4.0]
-            }
-        );
-    }
-
-    #[test]
-    fn sequence_set_per_step_targets_ignore_padding() {
-        let lengths = i64s(&[2], vec![1, 3]);
-        // Padding labels (-1) and padding values (NaN) beyond a sequence's length are ignored.
-        let y = i64s(&[2, 3], vec![2, -1, -1, 0, 1, 0]);
-        let set = from_npy_arrays(&x(), Some(&lengths), &y, "set").unwrap();
-        let names = vec!["0".to_string(), "1".into(), "2".into()];
-        assert_eq!(
-            set.targets,
-            SequenceTargets::StepClasses {
-                labels: vec![vec![2], vec![0, 1, 0]],
-                names
-            }
-        );
-        assert!(set.targets.per_step());
-        let y = f32s(&[2, 3, 1], vec![0.5, f32::NAN, f32::NAN, 1.0, 2.0, 3.0]);
-        let set = from_npy_arrays(&x(), Some(&lengths), &y, "set").unwrap();
-        assert_eq!(
-            set.targets,
-            SequenceTargets::StepValues {
-                width: 1,
-                values: vec![vec![0.5], vec![1.0, 2.0, 3.0]]
-            }
-        );
-    }
-
-    #[test]
-    fn sequence_set_npy_errors() {
-        let y = i64s(&[2], vec![0, 1]);
-        let err = error(&i64s(&[2, 3], vec![0; 6]), None, &y);
-        assert!(
-            err.contains("set (x): x must be float32 or float64, not int64"),
-            "{err}"
-        );
-        let err = error(&f32s(&[12], vec![0.0; 12]), None, &y);
-        assert!(err.contains("x must be [batch, time, features]"), "{err}");
-        let err = error(&f32s(&[0, 3], vec![]), None, &y);
-        assert!(err.contains("empty dimension"), "{err}");
-        let mut inf = x();
-        if let NpyData::F32(v) = &mut inf.data {
-            v[9] = f32::INFINITY;
-        }
-        let err = error(&inf, None, &y);
-        assert!(err.contains("x[1, 1, 1] is infinite"), "{err}");
-        let err = error(&f32s(&[2, 3, 2], vec![0.0; 5]), None, &y);
-        assert!(err.contains("does not match its 5 values"), "{err}");
-        let err = error(&x(), Some(&i64s(&[2], vec![1, 4])), &y);
-        assert!(err.contains("set (lengths): lengths[1] = 4 is outside 1..=3"), "{err}");
-        let err = error(&x(), Some(&i64s(&[2], vec![0, 1])), &y);
-        assert!(err.contains("lengths[0] = 0"), "{err}");
-        let err = error(&x(), Some(&i64s(&[3], vec![1, 1, 1])), &y);
-        assert!(err.contains("lengths must have shape [2]"), "{err}");
-        let err = error(&x(), Some(&f32s(&[2], vec![1.0, 1.0])), &y);
-        assert!(err.contains("lengths must be int32 or int64, not float32"), "{err}");
-        let err = error(&x(), None, &i64s(&[3], vec![0, 1, 2]));
-        assert!(
-            err.contains("set (y): y has shape [3], but its first dimension must be the batch size 2"),
-            "{err}"
-        );
-        let err = error(&x(), None, &i64s(&[2], vec![0, -1]));
-        assert!(err.contains("label -1 at y[1] is not a class index"), "{err}");
-        let err = error(&x(), None, &i64s(&[2], vec![0, 1 << 40]));
-        assert!(err.contains("is not a class index"), "{err}");
-        let err = error(&x(), None, &f32s(&[2], vec![0.0, f32::NAN]));
-        assert!(err.contains("y[1, 0] is NaN"), "{err}");
-        let err = error(&x(), None, &f32s(&[2], vec![f32::INFINITY, 0.0]));
-        assert!(err.contains("y[0, 0] is inf"), "{err}");
-        let err = error(&x(), None, &i64s(&[2, 3, 1], vec![0; 6]));
-        assert!(err.contains("y of int64 with shape [2, 3, 1] is not a target"), "{err}");
-        let err = error(&x(), None, &i64s(&[2, 4], vec![0; 8]));
-        assert!(err.contains("is not a target"), "{err}");
-        let err = error(&x(), None, &f32s(&[2, 3, 1], vec![0.0, 1.0, f32::NAN, 0.0, 0.0, 0.0]));
-        assert!(err.contains("y[0, 2, 0] is NaN"), "{err}");
-        let err = error(&x(), None, &i64s(&[2, 3], vec![0, 0, -2, 0, 0, 0]));
-        assert!(err.contains("label -2 at y[0, 2]"), "{err}");
-    }
-}
+mod tests;

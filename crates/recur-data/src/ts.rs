@@ -165,6 +165,8 @@ pub fn parse_ts(text: &str, source: &str) -> Result<SequenceSet, SequenceError> 
         series,
         targets,
         source: source.to_string(),
+        sequential: true,
+        more_inputs: Vec::new(),
     })
 }
 

@@ -1,8 +1,9 @@
 //! The model: the default architecture for a task, or the user's config file (whose optional
 //! `training` section holds [`Settings`](crate::Settings) fields), checked against the data.
 
-use crate::task::Task;
-use recur_nn::{Conv1dConfig, LayerConfig, ModelConfig, NnError, Result};
+use crate::task::{InputMeta, Task};
+use recur_data::sequences::{InputLayout, InputSpec};
+use recur_nn::{Conv1dConfig, LayerConfig, ModelConfig, NnError, Plan, Result};
 use serde_json::{json, Value};
 
 /// Steps the convolutional front end shortens long sequences to, about.
@@ -100,25 +101,47 @@ pub fn config_for_channels(text: &str, source: &str, channels: usize) -> Result<
     Ok((config, norm.explain(channels)))
 }
 
-/// Checks that `config` fits the data: input width, output width and whether it keeps steps.
-/// `encoded` says what the `inputs` features per step are when they are not the data's
-/// channels alone (see [`crate::settings::SequenceNorm::explain`]).
-pub fn check_config(
-    config: &ModelConfig,
-    task: Task,
-    inputs: usize,
-    encoded: Option<&str>,
-    outputs: usize,
-) -> Result<()> {
-    let (input, out) = (config.input_shape()?, config.output_shape()?);
-    let mut problems = Vec::new();
-    if input.features != inputs || !input.sequential {
-        let why = encoded.map_or(String::new(), |w| format!(" ({w})"));
-        problems.push(format!(
-            "the model's input takes {} features per step, but the data gives {inputs}{why}",
-            input.features
-        ));
+/// The config's names of the model's inputs, in its order (a stack's one input is `input`).
+pub fn input_names(config: &ModelConfig) -> Result<Vec<String>> {
+    Ok(Plan::new(config)?.inputs.into_iter().map(|(name, _)| name).collect())
+}
+
+/// How the data's `.npy` arrays are read for the model of `config`: one [`InputSpec`] per
+/// input, in its order, each read as the model declares it (never guessed from the array).
+pub fn input_specs(config: &ModelConfig) -> Result<Vec<InputSpec>> {
+    let plan = Plan::new(config)?;
+    if let [(_, shape)] = &plan.inputs[..] {
+        if shape.sequential {
+            return Ok(InputSpec::one_sequence());
+        }
     }
+    let spec = |(name, shape): (String, recur_core::Shape)| InputSpec {
+        name: Some(name),
+        layout: match shape.sequential {
+            true => InputLayout::Sequences,
+            false => InputLayout::Vectors,
+        },
+    };
+    Ok(plan.inputs.into_iter().map(spec).collect())
+}
+
+/// [`input_specs`] of a config file's model part (see [`split_config`]) and its file name,
+/// before the data is
+/// read: a stack (or, with no config, the default model) reads one sequence input; a graph's
+/// `inputs` say what each reads.
+pub fn declared_input_specs(model: Option<(&Value, &str)>) -> Result<Vec<InputSpec>> {
+    match model {
+        Some((m, source)) if m.get("inputs").is_some() => input_specs(&model_config(m.clone(), 0, source)?),
+        _ => Ok(InputSpec::one_sequence()),
+    }
+}
+
+/// Checks that `config` fits the data: its inputs (how many, each sequences or vectors, and
+/// their widths, as `inputs` read the data), output width and whether it keeps steps.
+pub fn check_config(config: &ModelConfig, task: Task, inputs: &[InputMeta], outputs: usize) -> Result<()> {
+    let plan = Plan::new(config)?;
+    let out = config.output_shape()?;
+    let mut problems = input_problems(&plan, inputs);
     if out.features != outputs {
         let what = if task.is_classification() {
             "one per class"
@@ -164,15 +187,81 @@ pub fn check_config(
     }
 }
 
+/// What does not fit between the model's declared inputs and the data's `inputs`.
+fn input_problems(plan: &Plan, inputs: &[InputMeta]) -> Vec<String> {
+    let declared = &plan.inputs;
+    if declared.len() != inputs.len() {
+        let names: Vec<String> = declared.iter().map(|(n, _)| format!("`{n}`")).collect();
+        return vec![format!(
+            "the model takes {} inputs ({}, in this order), but the data gives {}",
+            declared.len(),
+            names.join(", "),
+            inputs.len()
+        )];
+    }
+    let mut problems = Vec::new();
+    for ((name, shape), m) in declared.iter().zip(inputs) {
+        let width = m.input_width();
+        if shape.features == width && shape.sequential == m.sequential && shape.frame.is_none() {
+            continue;
+        }
+        let why = m
+            .sequence_norm
+            .explain(m.dims)
+            .map_or(String::new(), |w| format!(" ({w})"));
+        // The array the declared input reads: its raw channels, where the width allows.
+        let per_channel = m.sequence_norm.width(1).max(1);
+        let wanted = match shape.sequential {
+            true if shape.features % per_channel == 0 => {
+                format!(": give [n, time, {}] arrays", shape.features / per_channel)
+            }
+            true => String::new(),
+            false => format!(": give [n, {}] arrays", shape.features),
+        };
+        if declared.len() == 1 && m.sequential && shape.sequential {
+            problems.push(format!(
+                "the model's input takes {} features per step, but the data gives {width}{why}{wanted}",
+                shape.features
+            ));
+            continue;
+        }
+        let takes = match shape.sequential {
+            true => format!("sequences of {} features per step", shape.features),
+            false => format!("one vector of {} values per example", shape.features),
+        };
+        let gives = match m.sequential {
+            true => format!("sequences of {width} features per step{why}"),
+            false => format!("one vector of {width} values per example"),
+        };
+        problems.push(format!(
+            "input `{name}` takes {takes}, but the data gives {gives}{wanted}"
+        ));
+    }
+    problems
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::settings::SequenceNorm;
+    use crate::task::Scaling;
+
+    /// How data of `dims` raw channels per step is read, with no per-sequence standardisation.
+    fn raw(dims: usize) -> Vec<InputMeta> {
+        vec![InputMeta {
+            dims,
+            input: Scaling::identity(dims),
+            sequence_norm: SequenceNorm::Off,
+            log_inputs: false,
+            sequential: true,
+        }]
+    }
 
     #[test]
     fn default_config_fits_every_task() {
         for task in [Task::Classify, Task::Regress, Task::TagSteps, Task::RegressSteps] {
             let c = default_config(task, 3, 4, 1300).unwrap();
-            check_config(&c, task, 3, None, 4).unwrap();
+            check_config(&c, task, &raw(3), 4).unwrap();
         }
         let c = default_config(Task::Classify, 1, 2, 1300).unwrap();
         assert!(matches!(
@@ -188,9 +277,9 @@ mod tests {
         let (m, t) = split_config(text, "c.json").unwrap();
         let c = model_config(m, 2, "c.json").unwrap();
         assert_eq!((c.input_size, t["lr"].as_f64()), (2, Some(0.01)));
-        let e = check_config(&c, Task::Classify, 2, None, 4).unwrap_err().to_string();
+        let e = check_config(&c, Task::Classify, &raw(2), 4).unwrap_err().to_string();
         assert!(e.contains("the last layer gives 3 outputs"), "{e}");
-        let e = check_config(&c, Task::TagSteps, 2, None, 3).unwrap_err().to_string();
+        let e = check_config(&c, Task::TagSteps, &raw(2), 3).unwrap_err().to_string();
         assert!(e.contains("needs an output per step"), "{e}");
         let e = split_config("[1]", "c.json").unwrap_err().to_string();
         assert!(e.contains("c.json: a model config is a JSON object"), "{e}");

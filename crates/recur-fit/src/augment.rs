@@ -24,13 +24,22 @@ pub struct Augment {
 
 impl Augment {
     /// The distortions `settings` ask for, `None` when they ask for none; a crop is refused for
-    /// per-step tasks (their targets would have to be cut alike).
-    pub fn of(settings: &Settings, task: Task) -> Result<Option<Augment>> {
+    /// per-step tasks (their targets would have to be cut alike), and any distortion for a
+    /// model whose inputs are not `one_sequence_input` (static or several inputs).
+    pub fn of(settings: &Settings, task: Task, one_sequence_input: bool) -> Result<Option<Augment>> {
         let a = Augment {
             scale: settings.augment_scale,
             jitter: settings.augment_jitter,
             crop: settings.augment_crop,
         };
+        let asked = a.scale > 0.0 || a.jitter > 0.0 || a.crop > 0.0;
+        if asked && !one_sequence_input {
+            return Err(NnError::Setting(
+                "training: augmentation distorts the sequences of a model with one sequence input; this \
+                 model's inputs are not that: leave augment_scale, augment_jitter and augment_crop at 0"
+                    .into(),
+            ));
+        }
         if a.crop > 0.0 && task.per_step() {
             return Err(NnError::Setting(format!(
                 "training: augment_crop cuts sequences, which {} cannot take (its targets are per step); \
@@ -38,7 +47,7 @@ impl Augment {
                 task.describe()
             )));
         }
-        Ok((a.scale > 0.0 || a.jitter > 0.0 || a.crop > 0.0).then_some(a))
+        Ok(asked.then_some(a))
     }
 
     /// A distorted copy of one sequence of `steps` steps of `width` values, and its steps.
@@ -107,13 +116,13 @@ mod tests {
     #[test]
     fn augment_settings_off_by_default_and_crop_refused_per_step() {
         let mut s = Settings::default();
-        assert_eq!(Augment::of(&s, Task::Classify).unwrap(), None);
+        assert_eq!(Augment::of(&s, Task::Classify, true).unwrap(), None);
         s.augment_crop = 0.1;
-        assert!(Augment::of(&s, Task::Classify).unwrap().is_some());
-        let e = Augment::of(&s, Task::TagSteps).unwrap_err().to_string();
+        assert!(Augment::of(&s, Task::Classify, true).unwrap().is_some());
+        let e = Augment::of(&s, Task::TagSteps, true).unwrap_err().to_string();
         assert!(e.contains("augment_crop"), "{e}");
         s.augment_crop = 0.0;
         s.augment_jitter = 0.05;
-        assert!(Augment::of(&s, Task::TagSteps).unwrap().is_some());
+        assert!(Augment::of(&s, Task::TagSteps, true).unwrap().is_some());
     }
 }

@@ -8,7 +8,7 @@ use recur_core::Seq;
 use recur_nn::{Model, Result};
 use recur_train::ensemble::add_share;
 use recur_train::loss::softmax;
-use recur_train::predict_parallel;
+use recur_train::predict_parallel_inputs;
 
 /// Sequences per inference batch.
 const BATCH: usize = 64;
@@ -17,16 +17,17 @@ const BATCH: usize = 64;
 /// one per step): probabilities for classes, values in the data's units otherwise.
 pub type Outputs = Vec<Vec<f64>>;
 
-/// Runs `run` over every example and converts its raw outputs.
+/// Runs `run` over every example (its inputs in the model's order) and converts its raw
+/// outputs.
 pub fn outputs_with(
     ex: &Examples,
     meta: &FitMeta,
-    mut run: impl FnMut(&Seq<f32>) -> Result<Seq<f32>>,
+    mut run: impl FnMut(&[Seq<f32>]) -> Result<Seq<f32>>,
 ) -> Result<Outputs> {
     let mut out: Outputs = vec![Vec::new(); ex.len()];
     for idx in sorted_batches(&ex.lengths, BATCH) {
         let batch = ex.batch(&idx)?;
-        let y = run(&batch.x)?;
+        let y = run(&batch.inputs())?;
         for (b, &i) in idx.iter().enumerate() {
             let positions = if y.sequential { y.lengths[b] } else { 1 };
             let row = &mut out[i];
@@ -48,7 +49,7 @@ pub fn predict(models: &[Model<f32>], ex: &Examples, meta: &FitMeta, threads: us
     let mut sum: Outputs = vec![Vec::new(); ex.len()];
     let share = 1.0 / models.len().max(1) as f64;
     for model in models {
-        let outs = outputs_with(ex, meta, |x| predict_parallel(model, x, threads))?;
+        let outs = outputs_with(ex, meta, |xs| predict_parallel_inputs(model, xs, threads))?;
         for (s, o) in sum.iter_mut().zip(outs) {
             add_share(s, &o, share);
         }

@@ -24,12 +24,13 @@ pub mod supervision;
 pub mod task;
 
 pub use architecture::{
-    check_config, config_for_channels, default_config, minirocket_config, model_config, split_config,
+    check_config, config_for_channels, declared_input_specs, default_config, input_names, input_specs,
+    minirocket_config, model_config, split_config,
 };
 pub use evaluate::{predict, score, Outputs, Scores};
 pub use predictor::FitPredictor;
 pub use settings::{InputEncoding, Settings, Solver};
-pub use task::{Examples, FitMeta, Scaling, Task, META_KEY};
+pub use task::{EncodedInput, Examples, FitMeta, InputMeta, Scaling, Task, META_KEY};
 
 use recur_core::parallel::default_threads;
 use recur_core::Rng;
@@ -59,22 +60,60 @@ pub fn output_width(set: &SequenceSet) -> usize {
     }
 }
 
-/// Checks that `set` can be scored by a model with `meta` and `classes`, and maps its class
-/// indices to the model's by name (`None` for value targets).
-pub fn align(set: &SequenceSet, meta: &FitMeta, classes: &[String]) -> Result<Option<Vec<usize>>> {
-    if set.dims != meta.dims {
+/// Checks that `set` gives the inputs a model with `meta` reads, in its order (`names`: the
+/// config's names of its inputs): as many, each sequences or vectors as declared, of the
+/// channels it was trained on, and no sequence without steps.
+pub fn check_inputs(set: &SequenceSet, meta: &FitMeta, names: &[String]) -> Result<()> {
+    let inputs = set.inputs();
+    let wanted: Vec<&InputMeta> = meta.inputs().collect();
+    if inputs.len() != wanted.len() {
+        let listed: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
         return Err(NnError::Input(format!(
-            "{}: the model was trained on {} channels per step, this file has {}",
-            set.source, meta.dims, set.dims
-        )));
-    }
-    if let Some(i) = (0..set.len()).find(|&i| set.steps(i) == 0) {
-        return Err(NnError::Input(format!(
-            "{}: sequence {} has no steps",
+            "{}: the model takes {} inputs ({}, in this order), the data gives {}",
             set.source,
-            i + 1
+            wanted.len(),
+            listed.join(", "),
+            inputs.len()
         )));
     }
+    let several = wanted.len() > 1 || !meta.first.sequential;
+    for (k, (input, m)) in inputs.iter().zip(&wanted).enumerate() {
+        let name = names.get(k).map_or("input", String::as_str);
+        if !several && input.dims != m.dims && input.sequential {
+            return Err(NnError::Input(format!(
+                "{}: the model was trained on {} channels per step, the input has {}",
+                input.source, m.dims, input.dims
+            )));
+        }
+        if input.dims != m.dims || input.sequential != m.sequential {
+            let given = InputMeta {
+                dims: input.dims,
+                sequential: input.sequential,
+                ..(*m).clone()
+            };
+            return Err(NnError::Input(format!(
+                "{}: input `{name}` takes {} ({}), the data gives {}",
+                input.source,
+                m.describe(),
+                m.expected_array(),
+                given.describe()
+            )));
+        }
+        if let Some(i) = (0..set.len()).find(|&i| input.steps(i) == 0) {
+            return Err(NnError::Input(format!(
+                "{}: sequence {} has no steps",
+                input.source,
+                i + 1
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Checks that `set` can be scored by a model with `meta` and `classes` (and inputs named
+/// `names`), and maps its class indices to the model's by name (`None` for value targets).
+pub fn align(set: &SequenceSet, meta: &FitMeta, classes: &[String], names: &[String]) -> Result<Option<Vec<usize>>> {
+    check_inputs(set, meta, names)?;
     let task = Task::of(&set.targets);
     if task != meta.task {
         return Err(NnError::Input(format!(
@@ -186,14 +225,6 @@ pub fn fit_sequences(job: &FitJob) -> Result<FitOutcome> {
         Some(group) => measure_parts(group.as_ref(), train, s, &classes)?,
         None => FitMeta::measure(train, s),
     };
-    align(train, &meta, &classes)?;
-    if meta.task.is_classification() && classes.len() < 2 {
-        return Err(NnError::Input(format!(
-            "{}: a classifier needs at least two classes, found {}",
-            train.source,
-            classes.len()
-        )));
-    }
     let outputs = output_width(train);
     let mut config = match &job.config {
         Some(c) => c.clone(),
@@ -203,19 +234,29 @@ pub fn fit_sequences(job: &FitJob) -> Result<FitOutcome> {
                 Some(group) => group.max_u64(train.max_steps() as u64) as usize,
                 None => train.max_steps(),
             };
+            let width = meta.first.input_width();
             if default_minirocket {
-                minirocket_config(meta.input_width(), outputs, longest)?
+                minirocket_config(width, outputs, longest)?
             } else {
-                default_config(meta.task, meta.input_width(), outputs, longest)?
+                default_config(meta.task, width, outputs, longest)?
             }
         }
     };
-    let encoded = meta.sequence_norm.explain(meta.dims);
-    check_config(&config, meta.task, meta.input_width(), encoded.as_deref(), outputs)?;
+    let inputs: Vec<InputMeta> = meta.inputs().cloned().collect();
+    check_config(&config, meta.task, &inputs, outputs)?;
+    let names = input_names(&config)?;
+    align(train, &meta, &classes, &names)?;
+    if meta.task.is_classification() && classes.len() < 2 {
+        return Err(NnError::Input(format!(
+            "{}: a classifier needs at least two classes, found {}",
+            train.source,
+            classes.len()
+        )));
+    }
     let ridge = solver.uses_ridge(&config, meta.task)?;
     meta.store(&mut config, &classes)?;
     let val_labels = match job.val {
-        Some(v) => Some(align(v, &meta, &classes)?),
+        Some(v) => Some(align(v, &meta, &classes, &names)?),
         None => None,
     };
     let val_split = s.val_split_for(ridge);
@@ -293,17 +334,25 @@ pub fn fit_sequences(job: &FitJob) -> Result<FitOutcome> {
 }
 
 /// The training (and validation) data in a line: `train.ts: 40 sequences, 3 channels, 10 to
-/// 60 steps; validation val.ts: 12`.
+/// 60 steps; validation val.ts: 12` (or `… 200 examples of one vector of 4 values`, `… of 2
+/// inputs`).
 fn describe_data(job: &FitJob) -> String {
     let train = job.train;
+    let shape = match (train.sequential, train.more_inputs.len()) {
+        (true, 0) => format!(
+            "{} sequences, {} channels, {} to {} steps",
+            train.len(),
+            train.dims,
+            train.min_steps(),
+            train.max_steps()
+        ),
+        (_, 0) => format!("{} examples of one vector of {} values", train.len(), train.dims),
+        (_, more) => format!("{} examples of {} inputs", train.len(), more + 1),
+    };
     format!(
-        "{}{}: {} sequences, {} channels, {} to {} steps{}",
+        "{}{}: {shape}{}",
         if job.rank_local { "rank 0's part " } else { "" },
         train.source,
-        train.len(),
-        train.dims,
-        train.min_steps(),
-        train.max_steps(),
         job.val
             .map_or(String::new(), |v| format!("; validation {}: {}", v.source, v.len()))
     )
@@ -320,6 +369,9 @@ fn measure_parts(
     let mut digest = Fingerprint::default();
     digest.text(Task::of(&train.targets).describe()).word(train.dims as u64);
     digest.word(output_width(train) as u64);
+    for input in &train.more_inputs {
+        digest.word(input.dims as u64).word(u64::from(input.sequential));
+    }
     classes.iter().for_each(|c| {
         digest.text(c);
     });
@@ -363,13 +415,14 @@ impl Member<'_> {
         let epochs = s.epochs_for(steps_per_epoch);
         let threads = s.threads.unwrap_or_else(default_threads).max(1);
         let (monitor, goal) = s.monitor_for(self.meta.task, self.val.is_some())?;
-        let augment = augment::Augment::of(s, self.meta.task)?;
+        let augment = augment::Augment::of(s, self.meta.task, self.train.one_sequence_input())?;
         let loss = s.loss_for(self.meta.task)?;
         let mut model = Model::<f32>::new(self.config.clone(), self.seed)?;
         init::initialise(&mut model, s, self.seed);
         if model.needs_adapt() {
             self.adapt(&mut model)?;
         }
+        self.check_output_steps(&model, threads)?;
         if self.ridge {
             return solve::ridge_member(self, model, threads);
         }
@@ -412,7 +465,7 @@ impl Member<'_> {
             |t| {
                 let mut metrics = match self.val {
                     Some(val) => {
-                        let out = evaluate::outputs_with(val, self.meta, |x| t.predict(x))?;
+                        let out = evaluate::outputs_with(val, self.meta, |xs| t.predict_inputs(xs))?;
                         let width = t.model.output_shape().features;
                         score(&out, val, self.meta, width).metrics()
                     }

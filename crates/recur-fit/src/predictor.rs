@@ -3,9 +3,10 @@
 //! predictions, each sequence scaled as in training. The command line's `eval` and `run` call
 //! it; a server or a Python module would call the very same functions.
 
-use crate::align;
 use crate::evaluate::{predict, score, Outputs, Scores};
 use crate::task::{Examples, FitMeta, Target};
+use crate::{align, check_inputs, input_names, input_specs};
+use recur_data::sequences::InputSpec;
 use recur_data::sequences::SequenceSet;
 use recur_nn::{model_dir, Model, NnError, Result};
 use std::path::Path;
@@ -16,6 +17,10 @@ pub struct FitPredictor {
     models: Vec<Model<f32>>,
     meta: FitMeta,
     classes: Vec<String>,
+    /// The config's names of its inputs.
+    names: Vec<String>,
+    /// How it reads each input from arrays.
+    specs: Vec<InputSpec>,
 }
 
 impl FitPredictor {
@@ -31,7 +36,15 @@ impl FitPredictor {
             ))
         })??;
         let classes = config.classes.clone();
-        Ok(FitPredictor { models, meta, classes })
+        let names = input_names(config)?;
+        let specs = input_specs(config)?;
+        Ok(FitPredictor {
+            models,
+            meta,
+            classes,
+            names,
+            specs,
+        })
     }
 
     /// The task, the channels it reads and its input scaling.
@@ -54,22 +67,16 @@ impl FitPredictor {
         self.models[0].output_shape().features
     }
 
-    /// Predictions for every sequence of `set` (its targets, if any, are ignored):
+    /// How the model reads each of its inputs from arrays, in its order (`--x` and `--input`
+    /// are given in this order).
+    pub fn input_specs(&self) -> &[InputSpec] {
+        &self.specs
+    }
+
+    /// Predictions for every example of `set` (its targets, if any, are ignored):
     /// probabilities or values, per sequence or per step, the members' mean.
     pub fn predict(&self, set: &SequenceSet, threads: usize) -> Result<Outputs> {
-        if set.dims != self.meta.dims {
-            return Err(NnError::Input(format!(
-                "{}: the model was trained on {} channels per step, the input has {}",
-                set.source, self.meta.dims, set.dims
-            )));
-        }
-        if let Some(i) = (0..set.len()).find(|&i| set.steps(i) == 0) {
-            return Err(NnError::Input(format!(
-                "{}: sequence {} has no steps",
-                set.source,
-                i + 1
-            )));
-        }
+        check_inputs(set, &self.meta, &self.names)?;
         let all: Vec<usize> = (0..set.len()).collect();
         let mut ex = Examples::new(set, &self.meta, &all, None);
         ex.targets.iter_mut().for_each(|t| *t = Target::None);
@@ -79,7 +86,7 @@ impl FitPredictor {
     /// Scores on a labelled set (its labels matched to the model's classes by name), with the
     /// examples the scores were taken on.
     pub fn score(&self, set: &SequenceSet, threads: usize) -> Result<(Scores, Examples)> {
-        let labels = align(set, &self.meta, &self.classes)?;
+        let labels = align(set, &self.meta, &self.classes, &self.names)?;
         let all: Vec<usize> = (0..set.len()).collect();
         let ex = Examples::new(set, &self.meta, &all, labels.as_deref());
         let outputs = self.predict_examples(&ex, threads)?;
@@ -123,6 +130,8 @@ mod tests {
                 names: vec!["up".into(), "down".into()],
             },
             source: "trends".into(),
+            sequential: true,
+            more_inputs: Vec::new(),
         }
     }
 

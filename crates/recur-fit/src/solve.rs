@@ -10,7 +10,7 @@ use recur_core::{Rng, Seq};
 use recur_nn::model_dir::member_dir;
 use recur_nn::{model_dir, Model, ModelConfig, NnError, Result};
 use recur_train::loss::softmax;
-use recur_train::{checkpoint, distributed, predict_parallel, EpochRecord, FitReport};
+use recur_train::{checkpoint, distributed, predict_parallel_inputs, EpochRecord, FitReport};
 use std::time::Instant;
 
 /// Which solver a run uses: the ridge solver needs every training sequence in one process,
@@ -136,6 +136,29 @@ const ADAPT_SAMPLE: usize = 4096;
 const BATCH: usize = 64;
 
 impl Member<'_> {
+    /// Checks, for a model whose inputs are all vectors (vec→seq), that its outputs have the
+    /// steps of the per-step targets: the steps then come from the model (a `repeat_vector`'s
+    /// `n`), not from the data.
+    pub(crate) fn check_output_steps(&self, model: &Model<f32>, threads: usize) -> Result<()> {
+        let ex = self.train;
+        if ex.inputs.iter().any(|x| x.sequential) || !self.meta.task.per_step() || ex.is_empty() {
+            return Ok(());
+        }
+        let y = predict_parallel_inputs(model, &ex.batch(&[0])?.inputs(), threads)?;
+        let steps = if y.sequential { y.time } else { 1 };
+        for (what, set) in [("training", Some(ex)), ("validation", self.val)] {
+            let Some((i, &n)) = set.and_then(|e| e.lengths.iter().enumerate().find(|(_, &n)| n != steps)) else {
+                continue;
+            };
+            return Err(NnError::Input(format!(
+                "the model gives {steps} steps per example (its inputs are vectors, so the steps come from \
+                 the model, such as a repeat_vector's n), but {what} example {} has {n} per-step targets",
+                i + 1
+            )));
+        }
+        Ok(())
+    }
+
     /// Sets the model's data-dependent layers from (a sample of) the training sequences. With
     /// a part of the data per rank, rank 0's values are handed to every rank, so all train
     /// the same model.
@@ -147,7 +170,7 @@ impl Member<'_> {
             sample.sort_unstable();
         }
         let batch = self.train.batch(&sample)?;
-        model.adapt(&[batch.x], self.seed)?;
+        model.adapt(&batch.inputs(), self.seed)?;
         if let Some(group) = &self.parts {
             for p in model.params_mut().into_iter().filter(|p| !p.trainable) {
                 let mut values: Vec<f64> = match group.rank() {
@@ -174,7 +197,7 @@ pub(crate) fn ridge_member(member: &Member, mut model: Model<f32>, threads: usiz
     let (n, d) = (member.train.len(), features_model.output_shape().features);
     let mut rows = vec![0f32; n * d];
     for idx in sorted_batches(&member.train.lengths, BATCH) {
-        let y = predict_parallel(&features_model, &member.train.batch(&idx)?.x, threads)?;
+        let y = predict_parallel_inputs(&features_model, &member.train.batch(&idx)?.inputs(), threads)?;
         for (k, &i) in idx.iter().enumerate() {
             rows[i * d..(i + 1) * d].copy_from_slice(&y.data[k * d..(k + 1) * d]);
         }
@@ -241,7 +264,7 @@ pub(crate) fn ridge_member(member: &Member, mut model: Model<f32>, threads: usiz
         None => fitted.iter().zip(&targets).map(|(p, t)| (p - t).powi(2)).sum::<f64>() / targets.len() as f64,
     };
     if let Some(val) = member.val {
-        let out = outputs_with(val, member.meta, |x| predict_parallel(&model, x, threads))?;
+        let out = outputs_with(val, member.meta, |xs| predict_parallel_inputs(&model, xs, threads))?;
         metrics.extend(score(&out, val, member.meta, outputs).metrics());
     }
     let seconds = start.elapsed().as_secs_f64();

@@ -75,6 +75,8 @@ mod tests {
                 names: vec!["a".into(), "b".into(), "c".into()],
             },
             source: "mem".into(),
+            sequential: true,
+            more_inputs: Vec::new(),
         }
     }
 

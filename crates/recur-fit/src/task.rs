@@ -3,10 +3,10 @@
 //! examples batches are cut from.
 
 use crate::augment::Augment;
-use crate::settings::{LogInputs, SequenceNorm, Settings};
+use crate::settings::{InputEncoding, LogInputs, SequenceNorm, Settings};
 pub use crate::supervision::Task;
 use recur_core::{Rng, Seq};
-use recur_data::sequences::{SequenceSet, SequenceTargets};
+use recur_data::sequences::{InputView, SequenceSet, SequenceTargets};
 use recur_nn::{ModelConfig, NnError, Result};
 use recur_train::{Batch, Targets};
 use serde::{Deserialize, Serialize};
@@ -100,78 +100,86 @@ pub fn channel_sums<'a>(rows: impl Iterator<Item = &'a [f32]>, width: usize) -> 
 pub struct FitMeta {
     /// The task.
     pub task: Task,
-    /// Channels per step of the raw data.
-    pub dims: usize,
-    /// Input scaling from the training set (the identity when standardisation is off).
-    pub input: Scaling,
-    /// Per-sequence standardisation of the inputs.
-    pub sequence_norm: SequenceNorm,
-    /// Inputs go through `sign(x)·ln(1 + |x|)` before anything else.
-    #[serde(default)]
-    pub log_inputs: bool,
+    /// How the model's first (for most models, only) input is read; its fields sit at the top
+    /// level, where every model written before several inputs keeps them.
+    #[serde(flatten)]
+    pub first: InputMeta,
     /// Target scaling (regression; empty for classes).
     pub target: Scaling,
     /// The settings the model was trained with.
     pub training: Settings,
+    /// How each further input of a model with several is read, in its config's `inputs` order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub more_inputs: Vec<InputMeta>,
 }
 
-impl FitMeta {
-    /// Measures the scalings on the training set.
-    pub fn measure(train: &SequenceSet, settings: &Settings) -> FitMeta {
-        FitMeta::measure_across(train, settings, &mut |_| {})
-    }
+/// How one model input is read: its channels, their scaling and the per-sequence
+/// standardisation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InputMeta {
+    /// Channels per step of the raw data (values per example, for vectors).
+    pub dims: usize,
+    /// Input scaling from the training set (the identity when standardisation is off).
+    pub input: Scaling,
+    /// Per-sequence standardisation of the inputs (`off` for vectors).
+    pub sequence_norm: SequenceNorm,
+    /// Inputs go through `sign(x)·ln(1 + |x|)` before anything else.
+    #[serde(default)]
+    pub log_inputs: bool,
+    /// Sequences, or one vector per example (a static input).
+    #[serde(default = "sequences", skip_serializing_if = "is_sequential")]
+    pub sequential: bool,
+}
 
-    /// Measures the scalings on a training set of which `train` is one rank's part: `sum` adds
-    /// numbers over the ranks in place. The counts behind the means and deviations are added
-    /// (the scalings are those of the whole set), and `log_inputs: auto` turns on if any part's
-    /// magnitudes vary.
-    pub fn measure_across(train: &SequenceSet, settings: &Settings, sum: &mut dyn FnMut(&mut [f64])) -> FitMeta {
-        let task = Task::of(&train.targets);
-        // Settings left unset take the defaults of a model other than the default MiniRocket
-        // (`fit_sequences` resolves them for its model first).
-        let encoding = settings.input_encoding(false);
+/// [`InputMeta::sequential`]'s value in models that do not write it.
+fn sequences() -> bool {
+    true
+}
+
+/// Leaves [`InputMeta::sequential`] out where it has its usual value, so one-input models'
+/// metadata reads as before.
+fn is_sequential(sequential: &bool) -> bool {
+    *sequential
+}
+
+impl InputMeta {
+    /// Measures one input's scaling on the training set's values; `sum` adds numbers over the
+    /// ranks in place. Vectors are not standardised within themselves.
+    fn measure_across(input: &InputView, encoding: InputEncoding, sum: &mut dyn FnMut(&mut [f64])) -> InputMeta {
         let log_inputs = match encoding.log_inputs {
             LogInputs::On => true,
             LogInputs::Off => false,
             LogInputs::Auto => {
-                let mut vote = [f64::from(u8::from(magnitudes_vary(train)))];
+                let mut vote = [f64::from(u8::from(magnitudes_vary(input)))];
                 sum(&mut vote);
                 vote[0] > 0.0
             }
         };
-        let input = if encoding.standardize {
+        let scaling = if encoding.standardize {
             let logged: Vec<Vec<f32>>;
             let rows: Vec<&[f32]> = if log_inputs {
-                logged = train
+                logged = input
                     .series
                     .iter()
                     .map(|s| s.iter().map(|&v| signed_log(v)).collect())
                     .collect();
                 logged.iter().map(Vec::as_slice).collect()
             } else {
-                train.series.iter().map(Vec::as_slice).collect()
+                input.series.iter().map(Vec::as_slice).collect()
             };
-            Scaling::measure_across(rows.into_iter(), train.dims.max(1), sum)
+            Scaling::measure_across(rows.into_iter(), input.dims.max(1), sum)
         } else {
-            Scaling::identity(train.dims)
+            Scaling::identity(input.dims)
         };
-        let target = match &train.targets {
-            SequenceTargets::Values { width, values } => {
-                Scaling::measure_across(values.chunks(*width.max(&1)), (*width).max(1), sum)
-            }
-            SequenceTargets::StepValues { width, values } => {
-                Scaling::measure_across(values.iter().map(Vec::as_slice), (*width).max(1), sum)
-            }
-            _ => Scaling::default(),
-        };
-        FitMeta {
-            task,
-            dims: train.dims,
-            input,
-            sequence_norm: encoding.sequence_norm,
+        InputMeta {
+            dims: input.dims,
+            input: scaling,
+            sequence_norm: match input.sequential {
+                true => encoding.sequence_norm,
+                false => SequenceNorm::Off,
+            },
             log_inputs,
-            target,
-            training: settings.clone(),
+            sequential: input.sequential,
         }
     }
 
@@ -180,25 +188,9 @@ impl FitMeta {
         self.sequence_norm.width(self.dims)
     }
 
-    /// Stores this in `config` (with class names).
-    pub fn store(&self, config: &mut ModelConfig, classes: &[String]) -> Result<()> {
-        config.classes = classes.to_vec();
-        let v = serde_json::to_value(self).map_err(|e| NnError::Config(e.to_string()))?;
-        config.metadata.insert(META_KEY.into(), v);
-        Ok(())
-    }
-
-    /// The metadata of a model trained by `recur fit`, if it is one.
-    pub fn of(config: &ModelConfig) -> Option<Result<FitMeta>> {
-        config.metadata.get(META_KEY).map(|v| {
-            serde_json::from_value(v.clone())
-                .map_err(|e| NnError::Config(format!("the model's `{META_KEY}` metadata is unreadable: {e}")))
-        })
-    }
-
-    /// One sequence as model input, `[steps, input_width]`: the channels standardised over
-    /// the training set, and/or within the sequence (see [`SequenceNorm`]). Missing values
-    /// become 0 (the mean) after standardisation.
+    /// One example as model input, `[steps, input_width]` (a vector: one step): the channels
+    /// standardised over the training set, and/or within the sequence (see [`SequenceNorm`]).
+    /// Missing values become 0 (the mean) after standardisation.
     pub fn encode(&self, series: &[f32]) -> Vec<f32> {
         let logged: Vec<f32>;
         let series = if self.log_inputs {
@@ -240,14 +232,92 @@ impl FitMeta {
         }
         out
     }
+
+    /// How the model reads this input, for messages: `sequences of 3 channels` or `one vector
+    /// of 4 values per example`.
+    pub fn describe(&self) -> String {
+        match self.sequential {
+            true => format!("sequences of {} channels", self.dims),
+            false => format!("one vector of {} values per example", self.dims),
+        }
+    }
+
+    /// The `.npy` array that holds this input: `[n, time, 3]` or `[n, 4]`.
+    pub fn expected_array(&self) -> String {
+        match self.sequential {
+            true => format!("[n, time, {}]", self.dims),
+            false => format!("[n, {}]", self.dims),
+        }
+    }
+}
+
+impl FitMeta {
+    /// Measures the scalings on the training set.
+    pub fn measure(train: &SequenceSet, settings: &Settings) -> FitMeta {
+        FitMeta::measure_across(train, settings, &mut |_| {})
+    }
+
+    /// Measures the scalings on a training set of which `train` is one rank's part: `sum` adds
+    /// numbers over the ranks in place. The counts behind the means and deviations are added
+    /// (the scalings are those of the whole set), and `log_inputs: auto` turns on if any part's
+    /// magnitudes vary.
+    pub fn measure_across(train: &SequenceSet, settings: &Settings, sum: &mut dyn FnMut(&mut [f64])) -> FitMeta {
+        let task = Task::of(&train.targets);
+        // Settings left unset take the defaults of a model other than the default MiniRocket
+        // (`fit_sequences` resolves them for its model first).
+        let encoding = settings.input_encoding(false);
+        let inputs = train.inputs();
+        let first = InputMeta::measure_across(&inputs[0], encoding, sum);
+        let target = match &train.targets {
+            SequenceTargets::Values { width, values } => {
+                Scaling::measure_across(values.chunks(*width.max(&1)), (*width).max(1), sum)
+            }
+            SequenceTargets::StepValues { width, values } => {
+                Scaling::measure_across(values.iter().map(Vec::as_slice), (*width).max(1), sum)
+            }
+            _ => Scaling::default(),
+        };
+        let more_inputs = inputs[1..]
+            .iter()
+            .map(|input| InputMeta::measure_across(input, encoding, sum))
+            .collect();
+        FitMeta {
+            task,
+            first,
+            target,
+            training: settings.clone(),
+            more_inputs,
+        }
+    }
+
+    /// How each input is read, in the model's order.
+    pub fn inputs(&self) -> impl Iterator<Item = &InputMeta> {
+        std::iter::once(&self.first).chain(&self.more_inputs)
+    }
+
+    /// Stores this in `config` (with class names).
+    pub fn store(&self, config: &mut ModelConfig, classes: &[String]) -> Result<()> {
+        config.classes = classes.to_vec();
+        let v = serde_json::to_value(self).map_err(|e| NnError::Config(e.to_string()))?;
+        config.metadata.insert(META_KEY.into(), v);
+        Ok(())
+    }
+
+    /// The metadata of a model trained by `recur fit`, if it is one.
+    pub fn of(config: &ModelConfig) -> Option<Result<FitMeta>> {
+        config.metadata.get(META_KEY).map(|v| {
+            serde_json::from_value(v.clone())
+                .map_err(|e| NnError::Config(format!("the model's `{META_KEY}` metadata is unreadable: {e}")))
+        })
+    }
 }
 
 /// True when, in some channel, the 90th percentile of the sequences' standard deviations is
 /// over 10 times their median: sequences whose sizes differ by orders of magnitude (appliance
 /// currents, counts), whose shapes a signed log makes comparable.
-pub fn magnitudes_vary(set: &SequenceSet) -> bool {
-    let d = set.dims.max(1);
-    let spreads: Vec<Scaling> = set.series.iter().map(|s| Scaling::measure(s.chunks(d), d)).collect();
+pub fn magnitudes_vary(input: &InputView) -> bool {
+    let d = input.dims.max(1);
+    let spreads: Vec<Scaling> = input.series.iter().map(|s| Scaling::measure(s.chunks(d), d)).collect();
     (0..d).any(|c| {
         let mut v: Vec<f32> = spreads.iter().map(|s| s.std[c]).collect();
         v.sort_by(f32::total_cmp);
@@ -276,23 +346,68 @@ pub enum Target {
     None,
 }
 
-/// Encoded sequences ready for batching.
+/// Encoded examples ready for batching.
 #[derive(Clone, Debug)]
 pub struct Examples {
-    /// Input features per step.
-    pub width: usize,
-    /// Each sequence encoded, `[steps, width]`.
-    pub inputs: Vec<Vec<f32>>,
-    /// Steps of each sequence.
+    /// Each model input's encoded values, in the model's order.
+    pub inputs: Vec<EncodedInput>,
+    /// Positions of each example: the steps of its first sequence input (which its per-step
+    /// targets have too), or, when every input is a vector, of its per-step targets (1 for a
+    /// target per example).
     pub lengths: Vec<usize>,
-    /// Each sequence's target.
+    /// Each example's target.
     pub targets: Vec<Target>,
     /// Values per target position (regression; 0 for classes).
     pub value_width: usize,
 }
 
+/// One model input of every example, encoded.
+#[derive(Clone, Debug)]
+pub struct EncodedInput {
+    /// Input features per step.
+    pub width: usize,
+    /// Sequences, or one vector per example.
+    pub sequential: bool,
+    /// Each example encoded, `[steps, width]` (a vector: `[width]`).
+    pub values: Vec<Vec<f32>>,
+}
+
+impl EncodedInput {
+    /// Steps of example i (1 for a vector).
+    fn steps(&self, i: usize) -> usize {
+        self.values[i].len() / self.width.max(1)
+    }
+
+    /// The batch of the examples at `idx`, sequences padded to the longest; `distorted`
+    /// replaces each example's values (and steps) when given.
+    fn batch(&self, idx: &[usize], distorted: Option<&[(Vec<f32>, usize)]>) -> Result<Seq<f32>> {
+        let w = self.width;
+        let value = |b: usize, i: usize| distorted.map_or(&self.values[i][..], |d| &d[b].0[..]);
+        let err = |e: recur_core::CoreError| NnError::Input(e.to_string());
+        if !self.sequential {
+            let data = idx
+                .iter()
+                .enumerate()
+                .flat_map(|(b, &i)| value(b, i).iter().copied())
+                .collect();
+            return Seq::vectors(data, idx.len(), w).map_err(err);
+        }
+        let lengths: Vec<usize> = match distorted {
+            Some(d) => d.iter().map(|(_, n)| *n).collect(),
+            None => idx.iter().map(|&i| self.steps(i)).collect(),
+        };
+        let time = lengths.iter().copied().max().unwrap_or(0).max(1);
+        let mut data = vec![0f32; idx.len() * time * w];
+        for (b, &i) in idx.iter().enumerate() {
+            let x = value(b, i);
+            data[b * time * w..b * time * w + x.len()].copy_from_slice(x);
+        }
+        Seq::new(data, idx.len(), time, w, lengths).map_err(err)
+    }
+}
+
 impl Examples {
-    /// The sequences of `set` at `indices`, encoded with `meta` (targets too, if `set` has
+    /// The examples of `set` at `indices`, encoded with `meta` (targets too, if `set` has
     /// targets of the model's kind; `labels` maps the set's class indices to the model's).
     pub fn new(set: &SequenceSet, meta: &FitMeta, indices: &[usize], labels: Option<&[usize]>) -> Examples {
         let map = |k: usize| labels.map_or(k, |m| m[k]);
@@ -318,54 +433,85 @@ impl Examples {
                 ),
             }
         };
+        let inputs: Vec<EncodedInput> = set
+            .inputs()
+            .iter()
+            .zip(meta.inputs())
+            .map(|(input, m)| EncodedInput {
+                width: m.input_width(),
+                sequential: m.sequential,
+                values: indices.iter().map(|&i| m.encode(&input.series[i])).collect(),
+            })
+            .collect();
+        let value_width = match &set.targets {
+            SequenceTargets::Values { width, .. } | SequenceTargets::StepValues { width, .. } => *width,
+            _ => 0,
+        };
+        let positions = |i: usize| match &set.targets {
+            SequenceTargets::StepClasses { labels, .. } => labels[i].len(),
+            SequenceTargets::StepValues { width, values } => values[i].len() / (*width).max(1),
+            _ => 1,
+        };
+        let lengths = match inputs.iter().find(|x| x.sequential) {
+            Some(x) => (0..indices.len()).map(|k| x.steps(k)).collect(),
+            None => indices.iter().map(|&i| positions(i)).collect(),
+        };
         Examples {
-            width: meta.input_width(),
-            inputs: indices.iter().map(|&i| meta.encode(&set.series[i])).collect(),
-            lengths: indices.iter().map(|&i| set.steps(i)).collect(),
+            inputs,
+            lengths,
             targets: indices.iter().map(|&i| target(i)).collect(),
-            value_width: match &set.targets {
-                SequenceTargets::Values { width, .. } | SequenceTargets::StepValues { width, .. } => *width,
-                _ => 0,
-            },
+            value_width,
         }
     }
 
-    /// Number of sequences.
+    /// Number of examples.
     pub fn len(&self) -> usize {
-        self.inputs.len()
+        self.lengths.len()
     }
 
     /// True when there are none.
     pub fn is_empty(&self) -> bool {
-        self.inputs.is_empty()
+        self.lengths.is_empty()
     }
 
-    /// The batch of the sequences at `idx`, padded to the longest.
+    /// True when the model has one input and it is a sequence: what augmentation distorts.
+    pub fn one_sequence_input(&self) -> bool {
+        matches!(&self.inputs[..], [x] if x.sequential)
+    }
+
+    /// The batch of the examples at `idx`, padded to the longest.
     pub fn batch(&self, idx: &[usize]) -> Result<Batch<f32>> {
         self.batch_with(idx, None)
     }
 
     /// [`Examples::batch`], each sequence distorted by `augment` (drawing from `rng`) when
-    /// given.
+    /// given (only for a model of one sequence input; see [`Examples::one_sequence_input`]).
     pub fn batch_with(&self, idx: &[usize], augment: Option<(&Augment, &mut Rng)>) -> Result<Batch<f32>> {
-        let w = self.width;
+        let first = &self.inputs[0];
         let distorted: Option<Vec<(Vec<f32>, usize)>> = augment.map(|(a, rng)| {
             idx.iter()
-                .map(|&i| a.apply(&self.inputs[i], self.lengths[i], w, rng))
+                .map(|&i| a.apply(&first.values[i], self.lengths[i], first.width, rng))
                 .collect()
         });
-        let lengths: Vec<usize> = match &distorted {
-            Some(d) => d.iter().map(|(_, n)| *n).collect(),
-            None => idx.iter().map(|&i| self.lengths[i]).collect(),
+        let x = first.batch(idx, distorted.as_deref())?;
+        let more_inputs = self.inputs[1..]
+            .iter()
+            .map(|input| input.batch(idx, None))
+            .collect::<Result<Vec<_>>>()?;
+        let time = match distorted {
+            Some(d) => d.iter().map(|(_, n)| *n).max().unwrap_or(0).max(1),
+            None => idx.iter().map(|&i| self.lengths[i]).max().unwrap_or(0).max(1),
         };
-        let time = lengths.iter().copied().max().unwrap_or(0).max(1);
-        let mut data = vec![0f32; idx.len() * time * w];
-        for (b, &i) in idx.iter().enumerate() {
-            let x = distorted.as_ref().map_or(&self.inputs[i][..], |d| &d[b].0[..]);
-            data[b * time * w..b * time * w + x.len()].copy_from_slice(x);
-        }
-        let x = Seq::new(data, idx.len(), time, w, lengths).map_err(|e| NnError::Input(e.to_string()))?;
-        let targets = match self.targets.first() {
+        Ok(Batch {
+            x,
+            targets: self.batch_targets(idx, time),
+            more_inputs,
+        })
+    }
+
+    /// The targets of the examples at `idx`, per-step ones padded to `time` positions.
+    fn batch_targets(&self, idx: &[usize], time: usize) -> Targets {
+        match self.targets.first() {
             Some(Target::Class(_)) => Targets::Classes(
                 idx.iter()
                     .map(|&i| match &self.targets[i] {
@@ -402,8 +548,7 @@ impl Examples {
                 Targets::Values(v)
             }
             Some(Target::None) | None => Targets::Values(Vec::new()),
-        };
-        Ok(Batch { x, targets })
+        }
     }
 }
 
@@ -421,6 +566,8 @@ mod tests {
                 names: vec!["a".into(), "b".into()],
             },
             source: "mem".into(),
+            sequential: true,
+            more_inputs: Vec::new(),
         }
     }
 
@@ -431,18 +578,52 @@ mod tests {
             log_inputs: Some(LogInputs::Off),
             ..Settings::default()
         };
-        let meta = FitMeta::measure(&train, &settings);
+        let meta = FitMeta::measure(&train, &settings).first;
         assert_eq!((meta.input.mean[0], meta.input.std[0]), (2.0, 1.0));
         // Append: [standardised, standardised within the sequence] per step.
         assert_eq!(meta.encode(&[f32::NAN, 3.0, 1.0]), vec![0.0, 0.0, 1.0, 1.0, -1.0, -1.0]);
     }
 
+    /// A one-sequence-input model's metadata keeps the keys models have always had (none
+    /// for several inputs), and a static further input's reading is stored and read back.
+    #[test]
+    fn fit_meta_keeps_one_input_keys_and_stores_further_inputs() {
+        let mut train = set(vec![vec![1.0, 3.0], vec![2.0, 5.0, 1.0]]);
+        let meta = FitMeta::measure(&train, &Settings::default());
+        let keys: Vec<String> = match serde_json::to_value(&meta).unwrap() {
+            serde_json::Value::Object(m) => m.keys().cloned().collect(),
+            _ => Vec::new(),
+        };
+        let old = [
+            "dims",
+            "input",
+            "log_inputs",
+            "sequence_norm",
+            "target",
+            "task",
+            "training",
+        ];
+        assert_eq!(keys, old);
+        train.more_inputs.push(recur_data::sequences::InputSeries {
+            dims: 2,
+            series: vec![vec![1.0, 10.0], vec![3.0, 30.0]],
+            sequential: false,
+            source: "static".into(),
+        });
+        let meta = FitMeta::measure(&train, &Settings::default());
+        let extra = &meta.more_inputs[0];
+        assert_eq!((extra.sequential, extra.input_width()), (false, 2));
+        assert_eq!(extra.encode(&[3.0, 30.0]), vec![1.0, 1.0]);
+        let back: FitMeta = serde_json::from_value(serde_json::to_value(&meta).unwrap()).unwrap();
+        assert_eq!(back, meta);
+    }
+
     #[test]
     fn magnitudes_vary_picks_sequences_of_very_different_size() {
         let scaled = |k: usize| (0..8).map(|t| (t % 2) as f32 * 10f32.powi((k % 5) as i32)).collect();
-        assert!(magnitudes_vary(&set((0..20).map(scaled).collect())));
+        assert!(magnitudes_vary(&set((0..20).map(scaled).collect()).inputs()[0]));
         let alike = |k: usize| (0..8).map(|t| (t % 2) as f32 * (1.0 + k as f32 * 0.05)).collect();
-        assert!(!magnitudes_vary(&set((0..20).map(alike).collect())));
+        assert!(!magnitudes_vary(&set((0..20).map(alike).collect()).inputs()[0]));
         assert!((signed_log(-(std::f32::consts::E - 1.0)) + 1.0).abs() < 1e-6);
     }
 }

@@ -357,6 +357,7 @@ impl Features {
         Batch {
             x: Seq::new(x, ends.len(), w, width, vec![w; ends.len()]).expect("window shapes are consistent"),
             targets: Targets::Values(y),
+            more_inputs: Vec::new(),
         }
     }
 }

@@ -138,6 +138,7 @@ pub fn make_batch(
     Batch {
         x: Seq::new(data, examples.len(), time, width, lengths).expect("batch shapes are consistent"),
         targets: Targets::Classes(examples.iter().map(|e| e.class).collect()),
+        more_inputs: Vec::new(),
     }
 }
 

@@ -205,9 +205,10 @@ impl<M: Trainable> EpochSteps<'_, M> {
 }
 
 impl<T: Float> EpochSteps<'_, Model<T>> {
-    /// One step of a graph model on inputs and targets (see [`Trainer::train_step`]).
-    pub fn train_step(&mut self, x: &Seq<T>, targets: &Targets) -> Result<()> {
-        self.take(|trainer| trainer.train_step(x, targets))
+    /// One step of a graph model on its inputs (in its config's order) and targets (see
+    /// [`Trainer::train_step_inputs`]).
+    pub fn train_step(&mut self, xs: &[Seq<T>], targets: &Targets) -> Result<()> {
+        self.take(|trainer| trainer.train_step_inputs(xs, targets))
     }
 }
 

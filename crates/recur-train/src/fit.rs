@@ -18,10 +18,25 @@ use serde_json::Value;
 /// One batch: inputs and what the outputs should be.
 #[derive(Clone, Debug)]
 pub struct Batch<T> {
-    /// Inputs `[batch, time, features]` with lengths.
+    /// Inputs `[batch, time, features]` with lengths (the model's first input).
     pub x: Seq<T>,
     /// Targets laid out like the outputs.
     pub targets: Targets,
+    /// The further inputs of a model with several, in its config's `inputs` order (empty for a
+    /// one-input model).
+    pub more_inputs: Vec<Seq<T>>,
+}
+
+impl<T: Float> Batch<T> {
+    /// Every input in the model's order: `x`, then the further ones (a copy only when there
+    /// are further ones).
+    pub fn inputs(&self) -> std::borrow::Cow<'_, [Seq<T>]> {
+        if self.more_inputs.is_empty() {
+            return std::borrow::Cow::Borrowed(std::slice::from_ref(&self.x));
+        }
+        let all = std::iter::once(&self.x).chain(&self.more_inputs).cloned().collect();
+        std::borrow::Cow::Owned(all)
+    }
 }
 
 /// Trains `trainer` for `options.epochs` epochs.
@@ -85,7 +100,7 @@ where
         steps.start(count, classes);
         for done in 0..count {
             match batches.get(done) {
-                Some(batch) => steps.train_step(&batch.x, &batch.targets)?,
+                Some(batch) => steps.train_step(&batch.inputs(), &batch.targets)?,
                 None => steps.idle()?,
             }
         }
@@ -119,10 +134,12 @@ fn plan_digest<T: Float>(model: &Model<T>) -> u64 {
 fn batches_fingerprint<T: Float>(batches: &[Batch<T>]) -> u64 {
     let mut digest = Fingerprint::default();
     for b in batches {
-        digest.word(b.x.time as u64).floats(&b.x.data);
-        b.x.lengths.iter().for_each(|&l| {
-            digest.word(l as u64);
-        });
+        for x in b.inputs().iter() {
+            digest.word(x.time as u64).floats(&x.data);
+            x.lengths.iter().for_each(|&l| {
+                digest.word(l as u64);
+            });
+        }
         match &b.targets {
             Targets::Classes(c) => c.iter().for_each(|&k| {
                 digest.word(k as u64);

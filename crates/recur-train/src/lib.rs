@@ -25,4 +25,4 @@ pub use loss::{Loss, Targets};
 pub use optim::{Clip, Optimizer, OptimizerConfig, Schedule};
 pub use progress::{Event, Reporter};
 pub use trainable::{count_correct, LossSums, Supervised, Trainable};
-pub use trainer::{per_class_accuracy, predict_parallel, StepStats, TrainConfig, Trainer};
+pub use trainer::{per_class_accuracy, predict_parallel, predict_parallel_inputs, StepStats, TrainConfig, Trainer};

@@ -66,10 +66,10 @@ pub trait Trainable: Clone + Send {
     }
 }
 
-/// A batch of input sequences with their targets, for a one-input, one-output graph
-/// [`Model`].
+/// A batch of input sequences with their targets, for a one-output graph [`Model`].
 pub struct Supervised<'a, T> {
-    x: &'a Seq<T>,
+    /// Every input, in the model's order.
+    xs: &'a [Seq<T>],
     targets: &'a Targets,
     per_sequence: usize,
 }
@@ -78,12 +78,18 @@ impl<'a, T: Float> Supervised<'a, T> {
     /// Pairs `x` with `targets` (a whole number of targets per sequence), refusing a model of
     /// several outputs and input that does not fit it.
     pub fn new(model: &Model<T>, x: &'a Seq<T>, targets: &'a Targets) -> Result<Self> {
-        model.check_input(x)?;
+        Supervised::with_inputs(model, std::slice::from_ref(x), targets)
+    }
+
+    /// [`Supervised::new`] for a model of several inputs, `xs` in its config's order.
+    pub fn with_inputs(model: &Model<T>, xs: &'a [Seq<T>], targets: &'a Targets) -> Result<Self> {
+        model.check_inputs(xs)?;
         if model.plan().outputs.len() != 1 {
             return Err(NnError::Config(
-                "the trainer fits models with one input and one output; this one has several outputs".into(),
+                "the trainer fits models with one output; this one has several".into(),
             ));
         }
+        let x = &xs[0];
         let n = match targets {
             Targets::Classes(c) => c.len(),
             Targets::Values(v) => v.len(),
@@ -95,7 +101,7 @@ impl<'a, T: Float> Supervised<'a, T> {
             )));
         }
         Ok(Supervised {
-            x,
+            xs,
             targets,
             per_sequence: n / x.batch,
         })
@@ -107,7 +113,7 @@ impl<T: Float> Trainable for Model<T> {
     type Batch<'a> = Supervised<'a, T>;
 
     fn batch_size(batch: &Supervised<'_, T>) -> usize {
-        batch.x.batch
+        batch.xs[0].batch
     }
 
     fn named_params(&self) -> Vec<(String, &Param<T>)> {
@@ -125,10 +131,10 @@ impl<T: Float> Trainable for Model<T> {
         loss: Loss,
         rng: &mut Rng,
     ) -> Result<LossSums> {
-        let xs = batch.x.slice_batch(shard.clone());
+        let xs = batch.xs.iter().map(|x| x.slice_batch(shard.clone())).collect();
         let ts = batch.targets.slice(shard, batch.per_sequence);
         let mut ctx = Ctx { training: true, rng };
-        let (mut ys, tape) = self.forward_unchecked(vec![xs], &mut ctx)?;
+        let (mut ys, tape) = self.forward_unchecked(xs, &mut ctx)?;
         let y = ys.swap_remove(0);
         let correct = count_correct(&y, &ts);
         // Unscaled here; the summed gradient is divided by the whole batch's count later.

@@ -352,7 +352,12 @@ impl<T: Float> Trainer<Model<T>> {
     /// One optimisation step on a batch of sequences and their targets (the global batch:
     /// across processes every rank is handed the same one and trains on its own shards of it).
     pub fn train_step(&mut self, x: &Seq<T>, targets: &Targets) -> Result<StepStats> {
-        match Supervised::new(&self.model, x, targets) {
+        self.train_step_inputs(std::slice::from_ref(x), targets)
+    }
+
+    /// [`Trainer::train_step`] for a model of several inputs, `xs` in its config's order.
+    pub fn train_step_inputs(&mut self, xs: &[Seq<T>], targets: &Targets) -> Result<StepStats> {
+        match Supervised::with_inputs(&self.model, xs, targets) {
             Ok(batch) => self.step(&batch),
             // Refused input still joins the step's collectives, so other ranks learn of it.
             Err(e) => self.finish_step(Err(e)),
@@ -361,7 +366,12 @@ impl<T: Float> Trainer<Model<T>> {
 
     /// Inference, split across cores like training.
     pub fn predict(&self, x: &Seq<T>) -> Result<Seq<T>> {
-        predict_parallel(&self.model, x, self.config.threads)
+        self.predict_inputs(std::slice::from_ref(x))
+    }
+
+    /// [`Trainer::predict`] for a model of several inputs, `xs` in its config's order.
+    pub fn predict_inputs(&self, xs: &[Seq<T>]) -> Result<Seq<T>> {
+        predict_parallel_inputs(&self.model, xs, self.config.threads)
     }
 
     /// Loss and correct count on a batch without updating anything.
@@ -382,18 +392,26 @@ impl<T: Float> Trainer<Model<T>> {
 /// Inference on a one-input, one-output model with the batch split across `threads` cores,
 /// all reading the same weights.
 pub fn predict_parallel<T: Float>(model: &Model<T>, x: &Seq<T>, threads: usize) -> Result<Seq<T>> {
-    model.check_input(x)?;
-    if x.batch == 0 {
+    predict_parallel_inputs(model, std::slice::from_ref(x), threads)
+}
+
+/// [`predict_parallel`] for a model of several inputs, `xs` in its config's order; the first
+/// output.
+pub fn predict_parallel_inputs<T: Float>(model: &Model<T>, xs: &[Seq<T>], threads: usize) -> Result<Seq<T>> {
+    model.check_inputs(xs)?;
+    let batch = xs.first().map_or(0, |x| x.batch);
+    if batch == 0 {
         return Err(NnError::Input("the input holds no sequences".into()));
     }
-    let mut shards = shard_ranges(x.batch, threads.max(1));
+    let mut shards = shard_ranges(batch, threads.max(1));
     let outs = run_on_workers(&mut shards, |_, range| {
         let mut rng = Rng::new(0);
         let mut ctx = Ctx {
             training: false,
             rng: &mut rng,
         };
-        let (mut ys, _) = model.forward_unchecked(vec![x.slice_batch(range.clone())], &mut ctx)?;
+        let shard = xs.iter().map(|x| x.slice_batch(range.clone())).collect();
+        let (mut ys, _) = model.forward_unchecked(shard, &mut ctx)?;
         Ok(ys.swap_remove(0))
     })
     .into_iter()

@@ -26,6 +26,7 @@ fn batch(n: usize, seed: u64) -> Batch<f32> {
     Batch {
         x: Seq::new(data, n, time, 1, lengths).unwrap(),
         targets: Targets::Classes(classes),
+        more_inputs: Vec::new(),
     }
 }
 

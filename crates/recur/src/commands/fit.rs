@@ -7,7 +7,7 @@ use super::{own_files_per_rank, RANK_PLACEHOLDER};
 use anyhow::{bail, Context, Result};
 use clap::builder::BoolishValueParser;
 use clap::Args;
-use recur_fit::{member_dir, model_config, split_config, FitJob, FitOutcome, Settings};
+use recur_fit::{declared_input_specs, member_dir, model_config, split_config, FitJob, FitOutcome, Settings};
 use recur_nn::model_dir::{write_atomic, CONFIG_FILE};
 use recur_train::distributed::is_leader;
 use recur_train::FitReport;
@@ -28,9 +28,9 @@ pub struct FitArgs {
     /// Validation sequences (.ts); without them --val-split of the training file is held out.
     #[arg(long)]
     val: Option<PathBuf>,
-    /// Validation sequences as .npy: [n, time, features].
+    /// Validation arrays as .npy, as --x: once per model input, in the config's order.
     #[arg(long)]
-    val_x: Option<PathBuf>,
+    val_x: Vec<PathBuf>,
     /// Validation lengths as .npy.
     #[arg(long)]
     val_lengths: Option<PathBuf>,
@@ -220,14 +220,16 @@ pub fn fit(mut args: FitArgs) -> Result<()> {
         None => (None, json!({})),
     };
     let settings = Settings::from_json(args.knobs.merge_into(section))?;
-    let train = read_set(args.train.as_deref(), &args.npy, "training sequences")?
+    // Each array is read as the model declares its input (a vector or sequences).
+    let specs = declared_input_specs(model.as_ref().map(|(m, source)| (m, source.as_str())))?;
+    let train = read_set(args.train.as_deref(), &args.npy, &specs, "training sequences")?
         .context("give the training sequences: --train FILE.ts, or --x and --y arrays")?;
     let val_npy = NpyArgs {
         x: args.val_x.clone(),
         lengths: args.val_lengths.clone(),
         y: args.val_y.clone(),
     };
-    let val = read_set(args.val.as_deref(), &val_npy, "validation sequences")?;
+    let val = read_set(args.val.as_deref(), &val_npy, &specs, "validation sequences")?;
     // The model's input width depends on the settings (sequence_norm adds channels).
     let width = settings.input_encoding(false).sequence_norm.width(train.dims);
     let config = match model {
@@ -305,21 +307,14 @@ fn summary_line(out: &Path, outcome: &FitOutcome) -> String {
 /// Puts this process's rank for `{rank}` in the training paths; true when, under MPI, each
 /// rank thus reads its own part of the training data.
 fn training_files_per_rank(args: &mut FitArgs) -> Result<bool> {
-    let has = |p: &Option<PathBuf>| {
-        p.as_ref()
-            .is_some_and(|p| p.to_string_lossy().contains(RANK_PLACEHOLDER))
-    };
-    if [&args.val, &args.val_x, &args.val_lengths, &args.val_y]
-        .into_iter()
-        .any(has)
-    {
+    let has = |p: &PathBuf| p.to_string_lossy().contains(RANK_PLACEHOLDER);
+    let validation = [&args.val, &args.val_lengths, &args.val_y];
+    if validation.into_iter().flatten().chain(&args.val_x).any(has) {
         bail!("the validation sequences are read whole by every rank: give them without {RANK_PLACEHOLDER}");
     }
-    let training = [&mut args.train, &mut args.npy.x, &mut args.npy.lengths, &mut args.npy.y];
-    own_files_per_rank(
-        training.into_iter().flatten().collect(),
-        "training path (--train, or --x, --lengths and --y)",
-    )
+    let training = [&mut args.train, &mut args.npy.lengths, &mut args.npy.y];
+    let paths = training.into_iter().flatten().chain(args.npy.x.iter_mut()).collect();
+    own_files_per_rank(paths, "training path (--train, or --x, --lengths and --y)")
 }
 
 /// Every epoch's figures, in the model directory.

@@ -1,18 +1,18 @@
 //! Using a model trained by `recur fit`: scoring labelled sequences (`recur eval --test`) and
 //! predicting (`recur run` on a `.ts` file or on arrays, with the model's own scaling).
 
-use super::sequences::{read_set, NpyArgs};
+use super::sequences::{describe_inputs, read_inputs, read_set, NpyArgs};
 use anyhow::{bail, Context, Result};
-use recur_core::Seq;
 use recur_data::npy::write_npy_f32;
-use recur_data::sequences::{SequenceSet, SequenceTargets};
+use recur_data::read_ts;
+use recur_data::sequences::InputSpec;
 use recur_fit::{FitMeta, FitPredictor, Outputs, Task};
 use recur_nn::model_dir;
 use recur_nn::model_dir::CONFIG_FILE;
 use recur_viz::sketch::confusion_svg;
 use recur_viz::write_picture;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// True if the model directory holds a model trained by `recur fit`.
 pub fn is_fit_model(dir: &Path) -> bool {
@@ -35,7 +35,7 @@ pub fn eval(
     threads: usize,
 ) -> Result<()> {
     let fitted = load(model)?;
-    let set = read_set(test, npy, "test sequences")?
+    let set = read_set(test, npy, fitted.input_specs(), "test sequences")?
         .context("give the sequences to score: --test FILE.ts, or --x and --y arrays")?;
     let (s, _) = fitted.score(&set, threads)?;
     let classes = fitted.classes();
@@ -88,31 +88,37 @@ pub fn eval(
     }
 }
 
-/// Sequences without targets (for prediction) from a padded batch.
-pub fn unlabelled(x: &Seq<f32>, source: &str) -> SequenceSet {
-    SequenceSet {
-        dims: x.features,
-        series: (0..x.batch)
-            .map(|b| (0..x.lengths[b]).flat_map(|t| x.step(b, t).iter().copied()).collect())
-            .collect(),
-        targets: SequenceTargets::Values {
-            width: 0,
-            values: Vec::new(),
-        },
-        source: source.to_string(),
-    }
+/// What `recur run` feeds a fitted model: a `.ts` file, or an `.npy` array per model input.
+pub enum RunInput {
+    /// A `.ts` file (for a model of one sequence input).
+    Ts(PathBuf),
+    /// An array per input, in the config's order, with the sequences' optional lengths.
+    Npy {
+        /// The arrays.
+        xs: Vec<PathBuf>,
+        /// int array [n] of valid steps per sequence.
+        lengths: Option<PathBuf>,
+    },
 }
 
-/// Runs a fitted model on `set` (a `.ts` file, or arrays turned into sequences), writing the
+/// Runs a fitted model on `input` (a `.ts` file, or an array per input), writing the
 /// predictions as `.npy` (probabilities or values, `[n, k]` or `[n, time, k]`, zero past a
 /// sequence's end) and, if asked, printing one line per sequence: the predicted label (per
 /// step: the labels separated by spaces) or the predicted values.
-pub fn run(model: &Path, set: &SequenceSet, output: &Path, labels: bool, threads: usize) -> Result<()> {
+pub fn run(model: &Path, input: &RunInput, output: &Path, labels: bool, threads: usize) -> Result<()> {
     let fitted = load(model)?;
-    let outputs = fitted.predict(set, threads)?;
+    let set = match input {
+        RunInput::Ts(path) if fitted.input_specs() == InputSpec::one_sequence() => read_ts(path)?,
+        RunInput::Ts(path) => bail!(
+            "{}: a .ts file holds one sequence input; this model reads {}: give an .npy array per input",
+            path.display(),
+            describe_inputs(fitted.input_specs())
+        ),
+        RunInput::Npy { xs, lengths } => read_inputs(xs, lengths.as_deref(), None, fitted.input_specs())?,
+    };
+    let outputs = fitted.predict(&set, threads)?;
     let (k, task) = (fitted.outputs(), fitted.meta().task);
-    let lengths: Vec<usize> = (0..set.len()).map(|i| set.steps(i)).collect();
-    let shape = write_outputs(output, &outputs, &lengths, task, k)?;
+    let shape = write_outputs(output, &outputs, task, k)?;
     if labels {
         super::write_stdout(|out| print_labels(out, &outputs, fitted.classes(), task, k))?;
     }
@@ -120,14 +126,15 @@ pub fn run(model: &Path, set: &SequenceSet, output: &Path, labels: bool, threads
     Ok(())
 }
 
-fn write_outputs(path: &Path, outputs: &Outputs, lengths: &[usize], task: Task, k: usize) -> Result<Vec<usize>> {
+fn write_outputs(path: &Path, outputs: &Outputs, task: Task, k: usize) -> Result<Vec<usize>> {
     let n = outputs.len();
     if !task.per_step() {
         let data: Vec<f32> = outputs.iter().flat_map(|o| o.iter().map(|&v| v as f32)).collect();
         write_npy_f32(path, &[n, k], &data)?;
         return Ok(vec![n, k]);
     }
-    let time = lengths.iter().copied().max().unwrap_or(0);
+    // The longest output: a sequence input's steps, or the model's own (vec→seq).
+    let time = outputs.iter().map(|o| o.len() / k.max(1)).max().unwrap_or(0);
     let mut data = vec![0f32; n * time * k];
     for (i, o) in outputs.iter().enumerate() {
         data[i * time * k..i * time * k + o.len()]

@@ -1,13 +1,15 @@
 //! `recur init`, `recur summary` and `recur run`.
 
+use super::fit_use::RunInput;
 use super::kind::{self, Kind};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use recur_core::parallel::default_threads;
 use recur_core::{Seq, Shape};
 use recur_data::npy::{read_npy, write_npy_f32, NpyData};
+use recur_nn::spec::describe;
 use recur_nn::{model_dir, Model};
-use recur_train::predict_parallel;
+use recur_train::predict_parallel_inputs;
 use std::path::{Path, PathBuf};
 
 /// Arguments of `recur init`.
@@ -49,10 +51,11 @@ pub struct RunArgs {
     #[arg(long)]
     model: PathBuf,
     /// float32 array [batch, time, features] ([batch, time, height, width, channels] for a
-    /// model whose input_shape is frames), or (for a model trained by `recur fit`) a .ts file,
-    /// scaled as in training.
-    #[arg(long)]
-    input: PathBuf,
+    /// model whose input_shape is frames; [batch, features] for an input declared static), or
+    /// (for a model trained by `recur fit`) a .ts file, scaled as in training. A model with
+    /// several inputs takes --input once per input, in the order of its config's `inputs`.
+    #[arg(long, required = true)]
+    input: Vec<PathBuf>,
     /// int64 array [batch] of valid steps per sequence (default: all steps).
     #[arg(long)]
     lengths: Option<PathBuf>,
@@ -94,7 +97,7 @@ pub fn summary(a: SummaryArgs) -> Result<()> {
             let model: Model<f32> = model_dir::load(&dir)?;
             if let Some(meta) = recur_fit::FitMeta::of(model.config()) {
                 let meta = meta?;
-                encoding = meta.sequence_norm.explain(meta.dims);
+                encoding = meta.first.sequence_norm.explain(meta.first.dims);
             }
             model
         }
@@ -137,23 +140,45 @@ pub fn summary(a: SummaryArgs) -> Result<()> {
 pub fn run(a: RunArgs) -> Result<()> {
     kind::expect(&a.model, &[Kind::Plain, Kind::Fit])?;
     let model: Model<f32> = model_dir::load(&a.model)?;
-    if let Some(meta) = recur_fit::FitMeta::of(model.config()) {
-        let set = if a.input.extension().is_some_and(|e| e == "ts") {
-            recur_data::read_ts(&a.input)?
-        } else {
-            let x = load_input(&a.input, a.lengths.as_ref(), &[meta?.dims])?;
-            super::fit_use::unlabelled(&x, &a.input.display().to_string())
+    let ts = matches!(&a.input[..], [one] if one.extension().is_some_and(|e| e == "ts"));
+    if recur_fit::FitMeta::of(model.config()).is_some() {
+        let input = match ts {
+            true => RunInput::Ts(a.input[0].clone()),
+            false => RunInput::Npy {
+                xs: a.input.clone(),
+                lengths: a.lengths.clone(),
+            },
         };
-        return super::fit_use::run(&a.model, &set, &a.output, a.labels, a.threads);
+        return super::fit_use::run(&a.model, &input, &a.output, a.labels, a.threads);
     }
-    if a.labels || a.input.extension().is_some_and(|e| e == "ts") {
+    if a.labels || ts {
         bail!("--labels and .ts input are for models trained by `recur fit`");
     }
-    let [input] = model.input_shapes()[..] else {
-        bail!("`recur run` feeds models with one input; this one has several");
-    };
-    let x = load_input(&a.input, a.lengths.as_ref(), &step_dims(input))?;
-    let y = predict_parallel(&model, &x, a.threads)?;
+    let inputs = &model.plan().inputs;
+    if a.input.len() != inputs.len() {
+        let each: Vec<String> = inputs
+            .iter()
+            .map(|(name, shape)| format!("`{name}` {}", describe(*shape)))
+            .collect();
+        bail!(
+            "the model takes {} input{}, {}: give --input once for each, in this order ({} given)",
+            inputs.len(),
+            if inputs.len() == 1 { "" } else { "s" },
+            each.join(", "),
+            a.input.len()
+        );
+    }
+    let several = inputs.len() > 1;
+    let xs = a
+        .input
+        .iter()
+        .zip(inputs)
+        .map(|(path, (name, shape))| {
+            let name = several.then_some(name.as_str());
+            load_input(path, a.lengths.as_ref(), *shape, name)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let y = predict_parallel_inputs(&model, &xs, a.threads)?;
     let mut shape = vec![y.batch];
     if y.sequential {
         shape.push(y.time);
@@ -171,33 +196,47 @@ fn step_dims(shape: Shape) -> Vec<usize> {
     }
 }
 
-/// Reads the input array and optional lengths, checking dtypes, shapes and ranges.
-/// `step` is what the model (or, for a fitted model, its data) takes per step: `[features]`,
-/// or a frame's `[height, width, channels]`.
-fn load_input(input: &Path, lengths: Option<&PathBuf>, step: &[usize]) -> Result<Seq<f32>> {
+/// Reads one input array of the model (`name`d in errors when it has several) and, for a
+/// sequence input, the optional lengths, checking dtypes, shapes and ranges against `shape`:
+/// per step `[features]` or a frame's `[height, width, channels]`; a static input is one such
+/// value per example.
+fn load_input(input: &Path, lengths: Option<&PathBuf>, shape: Shape, name: Option<&str>) -> Result<Seq<f32>> {
+    let which = name.map_or(String::new(), |n| format!("input `{n}`: "));
+    let step = step_dims(shape);
     let arr = read_npy(input)?;
     let NpyData::F32(data) = arr.data.clone() else {
-        bail!("{}: input must be float32, found {}", input.display(), arr.dtype());
+        bail!(
+            "{}: {which}input must be float32, found {}",
+            input.display(),
+            arr.dtype()
+        );
     };
-    let wanted = match step {
-        [_] => "3-D [batch, time, features]",
-        _ => "5-D [batch, time, height, width, channels]",
+    let wanted = match (shape.sequential, step.len()) {
+        (true, 1) => "3-D [batch, time, features]",
+        (true, _) => "5-D [batch, time, height, width, channels]",
+        (false, 1) => "2-D [batch, features] (one vector per example)",
+        (false, _) => "4-D [batch, height, width, channels] (one frame per example)",
     };
-    let (batch, time, given) = match arr.shape[..] {
-        [batch, time, ref rest @ ..] if rest.len() == step.len() => (batch, time, rest),
-        _ => bail!(
-            "{}: input must be {wanted}, found shape {:?}",
+    let axes = step.len() + if shape.sequential { 2 } else { 1 };
+    if arr.shape.len() != axes {
+        bail!(
+            "{}: {which}input must be {wanted}, found shape {:?}",
             input.display(),
             arr.shape
-        ),
-    };
+        );
+    }
+    let (batch, time, given) = (arr.shape[0], arr.shape[1], &arr.shape[axes - step.len()..]);
     if given != step {
         bail!(
-            "{}: the model takes {} per step, the input has {}",
+            "{}: {which}the model takes {} per {}, the input has {}",
             input.display(),
-            describe_step(step),
+            describe_step(&step),
+            if shape.sequential { "step" } else { "example" },
             describe_step(given)
         );
+    }
+    if !shape.sequential {
+        return Ok(Seq::vectors(data, batch, step.iter().product())?);
     }
     let features = step.iter().product();
     let lengths = match lengths {

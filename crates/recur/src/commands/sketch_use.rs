@@ -314,7 +314,7 @@ fn choose_part(
 /// Runs `recur eval`.
 pub fn eval(args: EvalArgs) -> Result<()> {
     kind::expect(&args.model, &[Kind::Sketch, Kind::Fit, Kind::Plain])?;
-    if args.test.is_some() || args.sequences.x.is_some() || super::fit_use::is_fit_model(&args.model) {
+    if args.test.is_some() || !args.sequences.x.is_empty() || super::fit_use::is_fit_model(&args.model) {
         let (test, confusion) = (args.test.as_deref(), args.confusion.as_deref());
         return super::fit_use::eval(&args.model, test, &args.sequences, args.json, confusion, args.threads);
     }
