@@ -261,8 +261,11 @@ pub fn fit_sequences(job: &FitJob) -> Result<FitOutcome> {
     };
     let val_split = s.val_split_for(ridge);
     let auto = job.settings.solver == Solver::Auto;
-    job.progress
-        .note(&format!("{} on {}", solver.describe(ridge, auto), describe_data(job)));
+    job.progress.note(&format!(
+        "{} on {}",
+        solver.describe(ridge, auto, &config),
+        describe_data(job)
+    ));
     let mut outcome = FitOutcome {
         models: Vec::new(),
         reports: Vec::new(),

@@ -70,20 +70,30 @@ impl SolverPlan {
     }
 
     /// What the first line of a fit says of its solver: which one runs and, where `auto`
-    /// chose gradient training for a reason the user gave, that reason.
-    pub(crate) fn describe(&self, ridge: bool, auto: bool) -> String {
+    /// chose gradient training for a reason the user gave, that reason (`config`: the model).
+    pub(crate) fn describe(&self, ridge: bool, auto: bool, config: &ModelConfig) -> String {
+        // Whether `auto` would have fitted this run by ridge but for the gradient settings.
+        let ridge_else = self.possible
+            && self.small
+            && match self.default_model {
+                true => self.default_classifier,
+                false => ridge::unsuitable(config).is_none(),
+            };
         match (ridge, auto) {
             (true, _) if self.default_minirocket() => {
                 "ridge solver (MiniRocket features, the last layer in closed form)".into()
             }
             (true, _) => "ridge solver (the last dense layer in closed form)".into(),
             (false, true) if self.resuming => "gradient training (resuming the checkpointed run)".into(),
-            (false, true) if !self.gradient_settings.is_empty() => {
-                format!(
-                    "gradient training (as {} asks; without it, `auto` may pick the ridge solver)",
-                    self.gradient_flags()
-                )
-            }
+            (false, true) if ridge_else && !self.gradient_settings.is_empty() => format!(
+                "gradient training (as {} asks; without it, `auto` would fit {} by ridge)",
+                self.gradient_flags(),
+                if self.default_model {
+                    "MiniRocket's features"
+                } else {
+                    "this model"
+                }
+            ),
             (false, _) => "gradient training".into(),
         }
     }

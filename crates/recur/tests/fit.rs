@@ -550,7 +550,12 @@ fn fit_epochs_with_the_auto_solver_trains_by_gradient_and_says_so() {
     let chosen = recur(&[&args[..], &["--epochs", "2", "--lr", "0.01"]].concat());
     let line = first_line(&chosen);
     ok(chosen);
-    assert!(line.starts_with("gradient training (as --lr, --epochs asks"), "{line}");
+    assert!(
+        line.starts_with(
+            "gradient training (as --lr, --epochs asks; without it, `auto` would fit MiniRocket's features by ridge)"
+        ),
+        "{line}"
+    );
     assert!(line.contains("train.ts: 18 sequences, 2 channels"), "{line}");
     let history = std::fs::read_to_string(m.join("history.json")).unwrap();
     let history: serde_json::Value = serde_json::from_str(&history).unwrap();
