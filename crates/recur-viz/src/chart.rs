@@ -557,6 +557,12 @@ mod tests {
         );
     }
 
+    /// The number in the attribute `attribute` (e.g. `y="`) first met in `svg`.
+    fn first_number_after(svg: &str, attribute: &str) -> f64 {
+        let value = svg.split(attribute).nth(1).unwrap().split('"').next().unwrap();
+        value.parse().unwrap()
+    }
+
     /// The legend is drawn under the plot, where it covers no line, whatever its length.
     #[test]
     fn chart_legend_sits_below_the_plot() {
@@ -576,27 +582,11 @@ mod tests {
         .to_svg();
         let plot_bottom = TOP + PLOT_HEIGHT;
         for part in svg.split("<text class=\"legend\"").skip(1) {
-            let y: f64 = part
-                .split("y=\"")
-                .nth(1)
-                .unwrap()
-                .split('"')
-                .next()
-                .unwrap()
-                .parse()
-                .unwrap();
+            let y = first_number_after(part, "y=\"");
             assert!(y > plot_bottom + 40.0, "legend entry at {y}");
         }
         assert_eq!(svg.matches("class=\"legend\"").count(), 8);
-        let height: f64 = svg
-            .split("height=\"")
-            .nth(1)
-            .unwrap()
-            .split('"')
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap();
+        let height = first_number_after(&svg, "height=\"");
         assert!(
             height > plot_bottom + 70.0 + 20.0,
             "the legend's rows make the picture taller"
