@@ -304,6 +304,38 @@ pub fn from_npy_arrays(
     })
 }
 
+/// Builds an unlabelled set (for prediction) from arrays already in memory, one per model input
+/// in its order, each read as its spec says, with the optional lengths: the same checks as
+/// [`read_npy_inputs`] (a server's request tensors go through them as `recur run`'s files do).
+/// Messages name each array as `source (input `name`)` and the lengths as `source (lengths)`.
+pub fn from_input_arrays(
+    arrays: &[NpyArray],
+    specs: &[InputSpec],
+    lengths: Option<&NpyArray>,
+    source: &str,
+) -> Result<SequenceSet, SequenceError> {
+    let names: Vec<String> = specs
+        .iter()
+        .map(|s| format!("{source} (input `{}`)", s.name.as_deref().unwrap_or("x")))
+        .collect();
+    let inputs: Vec<ArrayInput> = arrays
+        .iter()
+        .zip(specs)
+        .zip(&names)
+        .map(|((array, spec), file)| ArrayInput {
+            array,
+            layout: spec.layout,
+            file,
+            name: spec.name.as_deref(),
+        })
+        .collect();
+    let lengths_name = format!("{source} (lengths)");
+    build_inputs(&inputs, lengths.map(|l| (l, lengths_name.as_str())), None).map(|mut set| {
+        set.source = source.to_string();
+        set
+    })
+}
+
 /// Floats of an array as f32, or `None` for an integer array.
 fn floats(a: &NpyArray) -> Option<Vec<f32>> {
     match &a.data {

@@ -93,6 +93,27 @@ impl FitPredictor {
         Ok((score(&outputs, &ex, &self.meta, self.outputs()), ex))
     }
 
+    /// Predictions as one row-major array, as `recur run` writes them and a server answers:
+    /// `[n, k]` per sequence, or `[n, time, k]` per step (time the longest output, zero past a
+    /// sequence's end); returns the shape and the values.
+    pub fn outputs_array(&self, outputs: &Outputs) -> (Vec<usize>, Vec<f32>) {
+        let (n, k) = (outputs.len(), self.outputs());
+        if !self.meta.task.per_step() {
+            let data = outputs.iter().flat_map(|o| o.iter().map(|&v| v as f32)).collect();
+            return (vec![n, k], data);
+        }
+        // The longest output: a sequence input's steps, or the model's own (vec→seq).
+        let time = outputs.iter().map(|o| o.len() / k.max(1)).max().unwrap_or(0);
+        let mut data = vec![0f32; n * time * k];
+        for (i, o) in outputs.iter().enumerate() {
+            data[i * time * k..i * time * k + o.len()]
+                .iter_mut()
+                .zip(o)
+                .for_each(|(d, &v)| *d = v as f32);
+        }
+        (vec![n, time, k], data)
+    }
+
     fn predict_examples(&self, ex: &Examples, threads: usize) -> Result<Outputs> {
         predict(&self.models, ex, &self.meta, threads.max(1))
     }

@@ -46,7 +46,22 @@ pub fn parse_line(line: &str) -> Result<Drawing, String> {
         Value::Number(n) => n.to_string(),
         _ => return Err("missing `key_id`".into()),
     };
-    let strokes_json = v["drawing"].as_array().ok_or("missing `drawing`")?;
+    let strokes = parse_drawing(&v["drawing"])?;
+    Ok(Drawing {
+        word,
+        key_id,
+        recognized: v["recognized"].as_bool().unwrap_or(true),
+        countrycode: v["countrycode"].as_str().unwrap_or("").to_string(),
+        strokes,
+    })
+}
+
+/// Parses a drawing's strokes in the ndjson form, `[[[x…],[y…]], …]` (simplified, 0–255) or
+/// `[[[x…],[y…],[t…]], …]` (raw, simplified here as Google did), into the simplified frame.
+/// `recur predict` reads ndjson files through it and the server reads request drawings, so both
+/// answer the same drawing alike.
+pub fn parse_drawing(drawing: &Value) -> Result<Vec<Stroke>, String> {
+    let strokes_json = drawing.as_array().ok_or("missing `drawing` (a list of strokes)")?;
     let mut strokes: Vec<Stroke> = Vec::with_capacity(strokes_json.len());
     let mut raw = false;
     for (i, s) in strokes_json.iter().enumerate() {
@@ -78,13 +93,7 @@ pub fn parse_line(line: &str) -> Result<Drawing, String> {
         strokes = simplify_raw(&strokes)?;
     }
     strokes.retain(|s| !s.is_empty());
-    Ok(Drawing {
-        word,
-        key_id,
-        recognized: v["recognized"].as_bool().unwrap_or(true),
-        countrycode: v["countrycode"].as_str().unwrap_or("").to_string(),
-        strokes,
-    })
+    Ok(strokes)
 }
 
 /// One drawing as a simplified ndjson line.

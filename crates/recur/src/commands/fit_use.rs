@@ -118,7 +118,7 @@ pub fn run(model: &Path, input: &RunInput, output: &Path, labels: bool, threads:
     };
     let outputs = fitted.predict(&set, threads)?;
     let (k, task) = (fitted.outputs(), fitted.meta().task);
-    let shape = write_outputs(output, &outputs, task, k)?;
+    let shape = write_outputs(output, &fitted, &outputs)?;
     if labels {
         super::write_stdout(|out| print_labels(out, &outputs, fitted.classes(), task, k))?;
     }
@@ -126,24 +126,10 @@ pub fn run(model: &Path, input: &RunInput, output: &Path, labels: bool, threads:
     Ok(())
 }
 
-fn write_outputs(path: &Path, outputs: &Outputs, task: Task, k: usize) -> Result<Vec<usize>> {
-    let n = outputs.len();
-    if !task.per_step() {
-        let data: Vec<f32> = outputs.iter().flat_map(|o| o.iter().map(|&v| v as f32)).collect();
-        write_npy_f32(path, &[n, k], &data)?;
-        return Ok(vec![n, k]);
-    }
-    // The longest output: a sequence input's steps, or the model's own (vec→seq).
-    let time = outputs.iter().map(|o| o.len() / k.max(1)).max().unwrap_or(0);
-    let mut data = vec![0f32; n * time * k];
-    for (i, o) in outputs.iter().enumerate() {
-        data[i * time * k..i * time * k + o.len()]
-            .iter_mut()
-            .zip(o)
-            .for_each(|(d, &v)| *d = v as f32);
-    }
-    write_npy_f32(path, &[n, time, k], &data)?;
-    Ok(vec![n, time, k])
+fn write_outputs(path: &Path, fitted: &FitPredictor, outputs: &Outputs) -> Result<Vec<usize>> {
+    let (shape, data) = fitted.outputs_array(outputs);
+    write_npy_f32(path, &shape, &data)?;
+    Ok(shape)
 }
 
 fn print_labels(
