@@ -60,6 +60,8 @@ enum Command {
     Forecast(Box<commands::forecast::ForecastArgs>),
     /// Measure training and inference throughput (batch 64, length 100).
     Bench(commands::bench::BenchArgs),
+    /// Answer sketch classifiers and `recur fit` models over HTTP (Open Inference Protocol, v2).
+    Serve(commands::serve::ServeArgs),
 }
 
 #[derive(Subcommand)]
@@ -134,5 +136,6 @@ fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::Forecast(a) => commands::forecast::forecast(*a),
         Command::Seq2seq(c) => commands::seq2seq::run(c),
+        Command::Serve(a) => commands::serve::serve(a),
     }
 }

@@ -11,6 +11,7 @@ pub mod kind;
 pub mod model;
 pub mod seq2seq;
 pub mod sequences;
+pub mod serve;
 pub mod sketch_train;
 pub mod sketch_use;
 

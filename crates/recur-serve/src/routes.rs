@@ -1,0 +1,93 @@
+//! The Open Inference Protocol's (KServe v2) HTTP routes over the loaded models.
+
+use crate::error::ApiError;
+use crate::model::ServedModel;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// What every handler reads: the loaded models by name and the body limit.
+pub struct Served {
+    /// The models by name.
+    pub models: HashMap<String, Arc<ServedModel>>,
+    /// Most bytes a request body may have.
+    pub max_body: usize,
+}
+
+/// The handlers' shared state.
+type Models = Arc<Served>;
+
+/// The routes, with request bodies over `max_body` bytes refused (413) as soon as they pass it.
+pub fn router(served: Served) -> Router {
+    let max_body = served.max_body;
+    Router::new()
+        .route("/v2", get(server_metadata))
+        .route("/v2/health/live", get(|| async { Json(json!({"live": true})) }))
+        // Every model is loaded before the server listens, so it is ready once it answers.
+        .route("/v2/health/ready", get(|| async { Json(json!({"ready": true})) }))
+        .route("/v2/models/{name}", get(model_metadata))
+        .route("/v2/models/{name}/ready", get(model_ready))
+        .route("/v2/models/{name}/infer", post(infer))
+        .fallback(|| async { ApiError::not_found("no such route; see /v2/models/{name} and its /infer") })
+        .layer(DefaultBodyLimit::max(max_body))
+        .with_state(Arc::new(served))
+}
+
+/// `GET /v2`: the server's name, version and protocol extensions (none).
+async fn server_metadata() -> Json<Value> {
+    Json(json!({"name": "recur", "version": env!("CARGO_PKG_VERSION"), "extensions": []}))
+}
+
+/// The model called `name`, or a 404 naming the models there are.
+fn find(models: &Models, name: &str) -> Result<Arc<ServedModel>, ApiError> {
+    models.models.get(name).cloned().ok_or_else(|| {
+        let mut names: Vec<&str> = models.models.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        ApiError::not_found(format!(
+            "no model named `{name}` (this server has {})",
+            names.join(", ")
+        ))
+    })
+}
+
+async fn model_metadata(State(models): State<Models>, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(find(&models, &name)?.metadata()))
+}
+
+async fn model_ready(State(models): State<Models>, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
+    let model = find(&models, &name)?;
+    Ok(Json(json!({"name": model.name(), "ready": true})))
+}
+
+/// Runs the model on a blocking thread (the pool `--threads` sizes), so that a long request
+/// leaves the executor free to answer the others.
+async fn infer(
+    State(models): State<Models>,
+    Path(name): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let model = find(&models, &name)?;
+    let body = body.map_err(|e| match e.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            message: format!(
+                "the body is over this server's limit of {} bytes (--max-body)",
+                models.max_body
+            ),
+        },
+        status => ApiError {
+            status,
+            message: format!("cannot read the body: {}", e.body_text()),
+        },
+    })?;
+    tokio::task::spawn_blocking(move || model.infer(&body))
+        .await
+        .map_err(|e| ApiError::internal(format!("the inference failed: {e}")))?
+        .map(Json)
+}

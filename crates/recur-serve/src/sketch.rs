@@ -1,0 +1,80 @@
+//! A sketch classifier served: drawings in (`drawing`, `BYTES` `[n]`, each Quick, Draw!'s JSON
+//! strokes), the `top` classes and their probabilities out, through the very
+//! [`SketchPredictor::predict`] that `recur predict` calls.
+
+use crate::error::ApiError;
+use crate::tensor::{described, output, InferRequest};
+use recur_data::quickdraw::ndjson::parse_drawing;
+use recur_data::quickdraw::Stroke;
+use recur_sketch::SketchPredictor;
+use serde_json::{json, Value};
+
+/// The name of a sketch classifier's one input.
+pub const DRAWING_INPUT: &str = "drawing";
+
+/// Classes answered per drawing when the request's `parameters` name no `top`.
+pub const DEFAULT_TOP: usize = 5;
+
+/// The model's inputs, outputs and classes, for `GET /v2/models/{name}`.
+pub fn metadata(predictor: &SketchPredictor) -> Value {
+    json!({
+        "inputs": [described(DRAWING_INPUT, "BYTES", &[-1])],
+        "outputs": [described("classes", "BYTES", &[-1, -1]), described("probabilities", "FP32", &[-1, -1])],
+        "parameters": {"kind": "sketch", "classes": predictor.classes(), "top": DEFAULT_TOP},
+    })
+}
+
+/// Answers a request: each drawing's `top` most probable classes, most probable first.
+pub fn infer(predictor: &SketchPredictor, request: &InferRequest) -> Result<Vec<Value>, ApiError> {
+    request.only_inputs(&[DRAWING_INPUT])?;
+    let tensor = request.input(DRAWING_INPUT).ok_or_else(|| {
+        ApiError::bad_request(format!("missing input `{DRAWING_INPUT}` (BYTES [n], one drawing each)"))
+    })?;
+    tensor.expect_datatype("BYTES")?;
+    let (dims, count) = tensor.dims()?;
+    if dims.len() != 1 || count == 0 {
+        return Err(ApiError::bad_request(format!(
+            "input `{DRAWING_INPUT}` must have shape [n] with n ≥ 1 drawings, not {dims:?}"
+        )));
+    }
+    let drawings = tensor
+        .elements(count)?
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| read_drawing(v).map_err(|e| ApiError::bad_request(format!("drawing {i}: {e}"))))
+        .collect::<Result<Vec<_>, _>>()?;
+    let top = top(request)?.min(predictor.classes().len());
+    let rankings = predictor.predict(&drawings, top, 1)?;
+    let classes: Vec<&str> = rankings.iter().flatten().map(|g| g.class.as_str()).collect();
+    // FP32, as declared: each probability rounded to the nearest f32.
+    let probabilities: Vec<f32> = rankings.iter().flatten().map(|g| g.probability as f32).collect();
+    let shape = [drawings.len(), top];
+    Ok(vec![
+        output("classes", "BYTES", &shape, json!(classes)),
+        output("probabilities", "FP32", &shape, json!(probabilities)),
+    ])
+}
+
+/// One drawing: its strokes as a JSON string (the protocol's BYTES) or inline JSON, read as
+/// `recur predict` reads an ndjson line's `drawing`.
+fn read_drawing(v: &Value) -> Result<Vec<Stroke>, String> {
+    match v {
+        Value::String(text) => {
+            let parsed: Value = serde_json::from_str(text).map_err(|e| format!("not JSON strokes ({e})"))?;
+            parse_drawing(&parsed)
+        }
+        inline => parse_drawing(inline),
+    }
+}
+
+/// The request's `top` parameter: a whole number of at least 1.
+fn top(request: &InferRequest) -> Result<usize, ApiError> {
+    match request.parameters.get("top") {
+        None => Ok(DEFAULT_TOP),
+        Some(v) => v
+            .as_u64()
+            .filter(|&k| k >= 1)
+            .and_then(|k| usize::try_from(k).ok())
+            .ok_or_else(|| ApiError::bad_request(format!("parameter `top` must be a whole number ≥ 1, not {v}"))),
+    }
+}

@@ -1,0 +1,38 @@
+//! `recur serve`: the flags, handed to [`recur_serve::serve`].
+
+use anyhow::Result;
+use clap::Args;
+use recur_core::parallel::default_threads;
+use std::path::PathBuf;
+
+/// Arguments of `recur serve`.
+#[derive(Args)]
+pub struct ServeArgs {
+    /// A model to serve: DIR (named after the folder) or NAME=DIR; give it once per model.
+    /// Sketch classifiers (`recur train`) and `recur fit` models.
+    #[arg(long = "model", required = true, value_parser = recur_serve::model_spec)]
+    models: Vec<(String, PathBuf)>,
+    /// Address to listen on; the default answers this machine only.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    /// Port (0: any free port; the address is printed on stderr).
+    #[arg(long, default_value_t = 8080, value_parser = super::whole::<u16>)]
+    port: u16,
+    /// Requests run at once.
+    #[arg(long, default_value_t = default_threads(), value_parser = super::at_least_one)]
+    threads: usize,
+    /// Largest request body in bytes; a larger one is refused (413).
+    #[arg(long, default_value_t = 16 << 20, value_parser = super::at_least_one)]
+    max_body: usize,
+}
+
+/// Runs `recur serve` until SIGINT or SIGTERM.
+pub fn serve(args: ServeArgs) -> Result<()> {
+    Ok(recur_serve::serve(&recur_serve::ServeOptions {
+        models: args.models,
+        host: args.host,
+        port: args.port,
+        threads: args.threads,
+        max_body: args.max_body,
+    })?)
+}

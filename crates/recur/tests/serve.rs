@@ -1,0 +1,510 @@
+//! `recur serve` end to end: the built binary listens on a free loopback port and is asked over
+//! HTTP (a raw client, so no request is shaped by a library's defaults) for every route; its
+//! answers are compared with `recur predict` and `recur run` on the same inputs, and bad
+//! requests must get a 4xx with an `error` while the server goes on serving.
+
+mod common;
+
+use common::{recur, temp_dir, Scratch};
+use recur_data::npy::{read_npy, NpyData};
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn ok(o: Output) -> String {
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "failed: {e}");
+    String::from_utf8(o.stdout).unwrap()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// A running `recur serve`, stopped (killed) when dropped.
+struct Server {
+    child: Child,
+    address: String,
+}
+
+impl Server {
+    /// Starts `recur serve --port 0` with `args` and waits for its `listening on` line.
+    fn start(args: &[&str]) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_recur"))
+            .args([&["serve", "--port", "0"][..], args].concat())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run recur serve");
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let mut seen = String::new();
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            if let Some(address) = line.strip_prefix("listening on http://") {
+                // Keep reading stderr so the server never blocks on a full pipe.
+                std::thread::spawn(move || lines.for_each(drop));
+                return Server {
+                    child,
+                    address: address.to_string(),
+                };
+            }
+            seen.push_str(&line);
+            seen.push('\n');
+        }
+        let _ = child.wait();
+        panic!("recur serve did not start: {seen}");
+    }
+
+    /// Sends a request and returns the status and the JSON body.
+    fn ask(&self, method: &str, path: &str, body: &[u8]) -> (u16, Value) {
+        let mut stream = TcpStream::connect(&self.address).unwrap();
+        let head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            self.address,
+            body.len()
+        );
+        stream.write_all(head.as_bytes()).unwrap();
+        stream.write_all(body).unwrap();
+        read_answer(stream)
+    }
+
+    fn get(&self, path: &str) -> (u16, Value) {
+        self.ask("GET", path, b"")
+    }
+
+    fn infer(&self, model: &str, request: &Value) -> (u16, Value) {
+        self.ask(
+            "POST",
+            &format!("/v2/models/{model}/infer"),
+            request.to_string().as_bytes(),
+        )
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Reads an HTTP/1.1 answer to the end: its status and JSON body.
+fn read_answer(mut stream: TcpStream) -> (u16, Value) {
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).unwrap();
+    let text = String::from_utf8(raw).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").expect("an HTTP answer");
+    let status = head.split(' ').nth(1).and_then(|c| c.parse().ok()).expect("a status");
+    let json = serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
+    (status, json)
+}
+
+/// Generated doodles in `d/data` and a one-epoch sketch classifier trained on them in `d/sketch`.
+fn sketch_model(d: &Path) -> (PathBuf, PathBuf) {
+    let (data, model) = (d.join("data"), d.join("sketch"));
+    ok(recur(&["data", "synth", "--out", s(&data), "--per-class", "12"]));
+    ok(recur(&[
+        "train",
+        "--data",
+        s(&data),
+        "--out",
+        s(&model),
+        "--epochs",
+        "1",
+        "--quiet",
+    ]));
+    (data, model)
+}
+
+/// The first drawing of each class file in `data`, as ndjson lines.
+fn some_drawings(data: &Path) -> Vec<String> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(data).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    files
+        .iter()
+        .map(|f| std::fs::read_to_string(f).unwrap().lines().next().unwrap().to_string())
+        .collect()
+}
+
+/// A request for sketch classes: each drawing as JSON text (the protocol's BYTES).
+fn drawing_request(drawings: &[Value], top: usize) -> Value {
+    let texts: Vec<String> = drawings.iter().map(Value::to_string).collect();
+    json!({"id": "r1", "inputs": [{"name": "drawing", "datatype": "BYTES", "shape": [texts.len()], "data": texts}],
+           "parameters": {"top": top}})
+}
+
+/// `n` random walks [n, 12, 1] with lengths 6..=12, their class the sign of their sum, in
+/// `d/x.npy`, `d/l.npy`, `d/y.npy`; returns the values and lengths.
+fn walks(d: &Path, n: usize) -> (Vec<f32>, Vec<i64>) {
+    let mut rng = recur_core::Rng::new(7);
+    let (mut x, mut lengths, mut y) = (vec![0f32; n * 12], Vec::new(), Vec::new());
+    for i in 0..n {
+        let len = 6 + rng.below(7);
+        for t in 0..len {
+            x[i * 12 + t] = rng.normal() as f32 + if i % 2 == 0 { 0.5 } else { -0.5 };
+        }
+        lengths.push(len as i64);
+        y.push((i % 2) as i64);
+    }
+    let write = |name: &str, descr: &str, shape: &[usize], body: Vec<u8>| {
+        std::fs::write(d.join(name), recur_data::npy::npy_bytes(descr, shape, &body)).unwrap();
+    };
+    write(
+        "x.npy",
+        "<f4",
+        &[n, 12, 1],
+        x.iter().flat_map(|v| v.to_le_bytes()).collect(),
+    );
+    write(
+        "l.npy",
+        "<i8",
+        &[n],
+        lengths.iter().flat_map(|v| v.to_le_bytes()).collect(),
+    );
+    write("y.npy", "<i8", &[n], y.iter().flat_map(|v| v.to_le_bytes()).collect());
+    (x, lengths)
+}
+
+/// A `recur fit` classifier of the walks in `d/fit`.
+fn fit_model(d: &Path) -> PathBuf {
+    walks(d, 40);
+    let model = d.join("fit");
+    let (x, l, y) = (d.join("x.npy"), d.join("l.npy"), d.join("y.npy"));
+    let args = [
+        "fit",
+        "--x",
+        s(&x),
+        "--lengths",
+        s(&l),
+        "--y",
+        s(&y),
+        "--out",
+        s(&model),
+    ];
+    ok(recur(&[&args[..], &["--threads", "1", "--quiet"]].concat()));
+    model
+}
+
+/// Both kinds of model, trained in a scratch folder, and a server of both.
+fn both_served(name: &str, extra: &[&str]) -> (Scratch, PathBuf, Server) {
+    let d = temp_dir(name);
+    let (data, sketch) = sketch_model(&d);
+    let fit = fit_model(&d);
+    let models = ["--model", s(&sketch), "--model", &format!("walks={}", s(&fit))];
+    let server = Server::start(&[&models[..], extra].concat());
+    (d, data, server)
+}
+
+#[test]
+fn serve_answers_health_metadata_and_ready_routes() {
+    let (_d, _, server) = both_served("serve-routes", &[]);
+    assert_eq!(server.get("/v2/health/live"), (200, json!({"live": true})));
+    assert_eq!(server.get("/v2/health/ready"), (200, json!({"ready": true})));
+    assert_eq!(server.get("/v2").1["name"], "recur");
+    let (status, meta) = server.get("/v2/models/sketch");
+    assert_eq!(status, 200, "{meta}");
+    assert_eq!(
+        (meta["name"].as_str(), meta["platform"].as_str()),
+        (Some("sketch"), Some("recur"))
+    );
+    assert_eq!(
+        meta["inputs"],
+        json!([{"name": "drawing", "datatype": "BYTES", "shape": [-1]}])
+    );
+    assert_eq!(meta["outputs"][1]["datatype"], "FP32");
+    assert_eq!(meta["parameters"]["classes"].as_array().unwrap().len(), 12);
+    let (status, meta) = server.get("/v2/models/walks");
+    assert_eq!(status, 200, "{meta}");
+    assert_eq!(
+        meta["inputs"][0],
+        json!({"name": "x", "datatype": "FP32", "shape": [-1, -1, 1]})
+    );
+    assert_eq!(meta["inputs"][1]["name"], "lengths");
+    assert_eq!(
+        meta["outputs"][0],
+        json!({"name": "probabilities", "datatype": "FP32", "shape": [-1, 2]})
+    );
+    assert_eq!(meta["parameters"]["classes"], json!(["0", "1"]));
+    assert_eq!(
+        server.get("/v2/models/walks/ready"),
+        (200, json!({"name": "walks", "ready": true}))
+    );
+    let (status, e) = server.get("/v2/models/nope/ready");
+    assert_eq!(status, 404);
+    assert!(e["error"].as_str().unwrap().contains("no model named `nope`"), "{e}");
+    assert_eq!(server.get("/v3/anything").0, 404);
+}
+
+#[test]
+fn serve_sketch_infer_equals_predict() {
+    let (d, data, server) = both_served("serve-sketch", &[]);
+    let lines = some_drawings(&data);
+    let input = d.join("some.ndjson");
+    std::fs::write(&input, lines.join("\n") + "\n").unwrap();
+    let predicted: Vec<Value> = ok(recur(&[
+        "predict",
+        "--model",
+        s(&d.join("sketch")),
+        "--input",
+        s(&input),
+        "--json",
+        "--top",
+        "4",
+        "--threads",
+        "1",
+    ]))
+    .lines()
+    .map(|l| serde_json::from_str(l).unwrap())
+    .collect();
+    let drawings: Vec<Value> = lines
+        .iter()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["drawing"].clone())
+        .collect();
+    let (status, answer) = server.infer("sketch", &drawing_request(&drawings, 4));
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        (answer["id"].as_str(), answer["model_name"].as_str()),
+        (Some("r1"), Some("sketch"))
+    );
+    let (classes, probabilities) = (&answer["outputs"][0], &answer["outputs"][1]);
+    assert_eq!(classes["shape"], json!([lines.len(), 4]));
+    assert_eq!(probabilities["datatype"], "FP32");
+    for (i, line) in predicted.iter().enumerate() {
+        for (k, guess) in line["predictions"].as_array().unwrap().iter().enumerate() {
+            assert_eq!(classes["data"][i * 4 + k], guess["class"], "drawing {i}, rank {k}");
+            let want = guess["probability"].as_f64().unwrap() as f32;
+            assert_eq!(
+                probabilities["data"][i * 4 + k].as_f64().unwrap() as f32,
+                want,
+                "drawing {i}, rank {k}"
+            );
+        }
+    }
+    // The drawings given inline (JSON, not text) get the same answer; `top` defaults to 5.
+    let inline =
+        json!({"inputs": [{"name": "drawing", "datatype": "BYTES", "shape": [drawings.len()], "data": drawings}]});
+    let (status, again) = server.infer("sketch", &inline);
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["outputs"][0]["shape"], json!([lines.len(), 5]));
+    assert_eq!(again["outputs"][0]["data"][0], classes["data"][0]);
+}
+
+#[test]
+fn serve_fit_infer_equals_run() {
+    let (d, _, server) = both_served("serve-fit", &[]);
+    let (x, lengths) = walks(&d, 40);
+    let out = d.join("out.npy");
+    let (model, xp, lp) = (d.join("fit"), d.join("x.npy"), d.join("l.npy"));
+    let run = ["run", "--model", s(&model), "--input", s(&xp), "--lengths", s(&lp)];
+    ok(recur(&[&run[..], &["--output", s(&out), "--threads", "1"]].concat()));
+    let written = read_npy(&out).unwrap();
+    let NpyData::F32(want) = written.data else {
+        panic!("recur run wrote float32")
+    };
+    let request = json!({"inputs": [
+        {"name": "x", "datatype": "FP32", "shape": [40, 12, 1], "data": x},
+        {"name": "lengths", "datatype": "INT64", "shape": [40], "data": lengths}]});
+    let (status, answer) = server.infer("walks", &request);
+    assert_eq!(status, 200, "{answer}");
+    let probabilities = &answer["outputs"][0];
+    assert_eq!(probabilities["name"], "probabilities");
+    assert_eq!(probabilities["shape"], json!(written.shape));
+    let got: Vec<f32> = probabilities["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap() as f32)
+        .collect();
+    assert_eq!(got, want);
+    let classes = &answer["outputs"][1];
+    assert_eq!(
+        (classes["name"].as_str(), classes["shape"].clone()),
+        (Some("classes"), json!([40]))
+    );
+    let first = if want[0] >= want[1] { "0" } else { "1" };
+    assert_eq!(classes["data"][0], first);
+}
+
+/// Asserts a 4xx with an `error` that contains `needle`.
+fn refused(answer: (u16, Value), status: u16, needle: &str) {
+    let (got, body) = answer;
+    assert_eq!(got, status, "{body}");
+    let e = body["error"].as_str().unwrap_or_else(|| panic!("no error in {body}"));
+    assert!(e.contains(needle), "error lacks {needle:?}: {e}");
+}
+
+#[test]
+fn serve_refuses_bad_requests_and_keeps_serving() {
+    let (_d, data, server) = both_served("serve-bad", &[]);
+    let walk = |datatype: &str, shape: Value, data: Value| json!({"inputs": [{"name": "x", "datatype": datatype, "shape": shape, "data": data}]});
+    let infer_raw = |model: &str, body: &str| server.ask("POST", &format!("/v2/models/{model}/infer"), body.as_bytes());
+    refused(infer_raw("walks", "{\"inputs\": ["), 400, "not valid JSON");
+    refused(
+        infer_raw(
+            "walks",
+            "{\"inputs\": [{\"name\": \"x\", \"datatype\": \"FP32\", \"shape\": [1, 2, 1], \"data\": [1.0, NaN]}]}",
+        ),
+        400,
+        "no NaN",
+    );
+    refused(infer_raw("walks", "{\"inputs\": 3}"), 400, "not an inference request");
+    refused(
+        server.infer("walks", &walk("INT64", json!([1, 2, 1]), json!([1, 2]))),
+        400,
+        "must be FP32, not INT64",
+    );
+    refused(
+        server.infer("walks", &walk("FP32", json!([1, 3, 1]), json!([1.0, 2.0]))),
+        400,
+        "holds 3 values, the data has 2",
+    );
+    refused(
+        server.infer("walks", &walk("FP32", json!([1, 2, 2]), json!([1.0, 2.0, 3.0, 4.0]))),
+        400,
+        "channels",
+    );
+    refused(
+        server.infer("walks", &walk("FP32", json!([1, 2]), json!(["a", 2.0]))),
+        400,
+        "element 0 (\"a\") is not a FP32 number",
+    );
+    refused(
+        server.infer("walks", &walk("FP32", json!([1, 2, 1]), json!([1e39, 2.0]))),
+        400,
+        "infinite",
+    );
+    refused(
+        server.infer(
+            "walks",
+            &json!({"inputs": [{"name": "y", "datatype": "FP32", "shape": [1], "data": [1.0]}]}),
+        ),
+        400,
+        "unknown input `y`",
+    );
+    refused(
+        server.infer("nope", &walk("FP32", json!([1, 2, 1]), json!([1.0, 2.0]))),
+        404,
+        "no model named `nope`",
+    );
+    refused(
+        server.infer("sketch", &drawing_request(&[json!([])], 3)),
+        400,
+        "drawing 0: empty drawing",
+    );
+    refused(
+        server.infer("sketch", &drawing_request(&[json!([[[1, 2], [3]]])], 3)),
+        400,
+        "drawing 0: stroke 0 has 2 x but 1 y values",
+    );
+    refused(
+        server.infer("sketch", &drawing_request(&[json!([[[1, 2], [3, 4]]])], 0)),
+        400,
+        "`top` must be a whole number",
+    );
+    let texts = json!({"inputs": [{"name": "drawing", "datatype": "BYTES", "shape": [1], "data": ["[[[1,"]}]});
+    refused(server.infer("sketch", &texts), 400, "drawing 0: not JSON strokes");
+    let good = serde_json::from_str::<Value>(&some_drawings(&data)[0]).unwrap()["drawing"].clone();
+    let (status, answer) = server.infer("sketch", &drawing_request(&[good], 3));
+    assert_eq!(status, 200, "still serving after the bad requests: {answer}");
+}
+
+#[test]
+fn serve_refuses_an_oversized_body_before_reading_it_all() {
+    let (_d, _, server) = both_served("serve-big", &["--max-body", "1000"]);
+    // Promise 10 MB, send 4 KB and wait: the answer comes without the rest.
+    let mut stream = TcpStream::connect(&server.address).unwrap();
+    let head = "POST /v2/models/walks/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 10000000\r\nConnection: close\r\n\r\n";
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(&[b' '; 4096]).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    refused(read_answer(stream), 413, "over this server's limit of 1000 bytes");
+    assert_eq!(server.get("/v2/health/live").0, 200);
+}
+
+#[test]
+fn serve_refuses_models_it_does_not_serve_at_start() {
+    let d = temp_dir("serve-kinds");
+    let seq2seq = d.join("pairs");
+    std::fs::create_dir_all(&seq2seq).unwrap();
+    std::fs::write(seq2seq.join(recur_seq2seq::store::SETTINGS_FILE), "{}").unwrap();
+    common::fails_with(
+        recur(&["serve", "--port", "0", "--model", s(&seq2seq)]),
+        "this server version serves sketch classifiers (`recur train`) and `recur fit` models",
+    );
+    let (_, sketch) = sketch_model(&d);
+    common::fails_with(
+        recur(&["serve", "--port", "0", "--model", s(&sketch), "--model", s(&sketch)]),
+        "two models are named `sketch`",
+    );
+    common::fails_with(
+        recur(&["serve", "--model", "a b=x"]),
+        "model name `a b` must be letters",
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn serve_stops_cleanly_on_sigterm() {
+    let d = temp_dir("serve-term");
+    let (_, sketch) = sketch_model(&d);
+    let mut server = Server::start(&["--model", s(&sketch)]);
+    assert_eq!(server.get("/v2/health/ready").0, 200);
+    let pid = server.child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "still running 10 s after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "exit {status:?}");
+}
+
+/// Single-request latency on loopback for a sketch model (one drawing per request, a new
+/// connection each), p50 and p99 over 200 requests, beside one `recur predict` process on the
+/// same drawing. Run by hand: `cargo test --release -p recur --test serve -- --ignored --nocapture`.
+#[test]
+#[ignore = "a measurement, not a check"]
+fn serve_sketch_latency_over_200_requests() {
+    let (d, data, server) = both_served("serve-latency", &[]);
+    let line = &some_drawings(&data)[0];
+    let request = drawing_request(&[serde_json::from_str::<Value>(line).unwrap()["drawing"].clone()], 5);
+    let mut times: Vec<f64> = (0..200)
+        .map(|_| {
+            let start = Instant::now();
+            assert_eq!(server.infer("sketch", &request).0, 200);
+            start.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    let input = d.join("one.ndjson");
+    std::fs::write(&input, format!("{line}\n")).unwrap();
+    let mut process: Vec<f64> = (0..20)
+        .map(|_| {
+            let start = Instant::now();
+            ok(recur(&[
+                "predict",
+                "--model",
+                s(&d.join("sketch")),
+                "--input",
+                s(&input),
+                "--json",
+                "--threads",
+                "1",
+            ]));
+            start.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    process.sort_by(f64::total_cmp);
+    println!(
+        "serve: p50 {:.2} ms, p99 {:.2} ms over 200 requests; recur predict: median {:.1} ms per process (20 runs)",
+        times[100], times[197], process[10]
+    );
+}
