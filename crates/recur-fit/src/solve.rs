@@ -201,33 +201,9 @@ impl Member<'_> {
 pub(crate) fn ridge_member(member: &Member, mut model: Model<f32>, threads: usize) -> Result<MemberFit> {
     let start = Instant::now();
     let last = member.config.layers.len() - 1;
-    let mut features_model = Model::<f32>::for_loading(ridge::features_config(member.config))?;
-    // The feature layers' tensors are the first ones of the whole model.
-    features_model.copy_values_from(&model);
-    let (n, d) = (member.train.len(), features_model.output_shape().features);
-    let mut rows = vec![0f32; n * d];
-    for idx in sorted_batches(&member.train.lengths, BATCH) {
-        let y = predict_parallel_inputs(&features_model, &member.train.batch(&idx)?.inputs(), threads)?;
-        for (k, &i) in idx.iter().enumerate() {
-            rows[i * d..(i + 1) * d].copy_from_slice(&y.data[k * d..(k + 1) * d]);
-        }
-    }
-    let outputs = model.output_shape().features;
-    let mut targets = vec![0f64; n * outputs];
-    let mut classes = Vec::with_capacity(n);
-    for (row, target) in targets.chunks_exact_mut(outputs).zip(&member.train.targets) {
-        match target {
-            // RidgeClassifier's ±1 coding: the class's column +1, every other −1.
-            Target::Class(k) => {
-                row.iter_mut().for_each(|v| *v = -1.0);
-                row[*k] = 1.0;
-                classes.push(*k);
-            }
-            Target::Values(v) => row.iter_mut().zip(v).for_each(|(o, &v)| *o = v as f64),
-            _ => return Err(NnError::Input("the ridge solver needs one target per sequence".into())),
-        }
-    }
-    let features = Seq::vectors(rows, n, d).map_err(|e| NnError::Input(e.to_string()))?;
+    let features = ridge_features(member, &model, threads)?;
+    let (n, outputs) = (member.train.len(), model.output_shape().features);
+    let (targets, classes) = ridge_targets(member, outputs)?;
     let mut head = ridge::fit(&features, &targets, outputs, threads)?;
     // A classifier's scores become logits at the temperature its leave-one-out scores fit.
     let temperature = (!classes.is_empty()).then(|| calibrate::temperature(&head.loo_predictions, &classes, outputs));
@@ -248,31 +224,7 @@ pub(crate) fn ridge_member(member: &Member, mut model: Model<f32>, threads: usiz
             _ => {}
         }
     }
-    let fitted = &head.fitted;
-    let share_right = |predictions: &[f64]| {
-        let right = predictions
-            .chunks_exact(outputs)
-            .zip(&classes)
-            .filter(|(row, &k)| argmax(row) == k)
-            .count();
-        right as f64 / n as f64
-    };
-    let mut metrics = vec![("alpha".to_string(), head.alpha), ("loo_mse".to_string(), head.loo_mse)];
-    let mut train_accuracy = None;
-    if let Some(t) = temperature {
-        metrics.push(("loo_accuracy".into(), share_right(&head.loo_predictions)));
-        metrics.push(("temperature".into(), t));
-        metrics.push((
-            "loo_loss".into(),
-            calibrate::cross_entropy(&head.loo_predictions, &classes, outputs, 1.0),
-        ));
-        train_accuracy = Some(share_right(fitted));
-    }
-    // A classifier's loss is its cross-entropy, as gradient training reports it.
-    let train_loss = match temperature {
-        Some(_) => calibrate::cross_entropy(fitted, &classes, outputs, 1.0),
-        None => fitted.iter().zip(&targets).map(|(p, t)| (p - t).powi(2)).sum::<f64>() / targets.len() as f64,
-    };
+    let (mut metrics, train_loss, train_accuracy) = ridge_figures(&head, &targets, &classes, temperature);
     if let Some(val) = member.val {
         let out = outputs_with(val, member.meta, |xs| predict_parallel_inputs(&model, xs, threads))?;
         metrics.extend(score(&out, val, member.meta, outputs).metrics());
@@ -281,7 +233,8 @@ pub(crate) fn ridge_member(member: &Member, mut model: Model<f32>, threads: usiz
     if member.progress.is_listening() {
         let figures: Vec<String> = metrics.iter().map(|(k, v)| format!("{k} {v:.4}")).collect();
         member.progress.note(&format!(
-            "ridge on {n} sequences × {d} features ({seconds:.1} s): {}",
+            "ridge on {n} sequences × {} features ({seconds:.1} s): {}",
+            features.features,
             figures.join("  ")
         ));
     }
@@ -311,6 +264,80 @@ pub(crate) fn ridge_member(member: &Member, mut model: Model<f32>, threads: usiz
             classes,
         }),
     })
+}
+
+/// A ridge fit's figures: its metrics (penalty, leave-one-out error; for a classifier its
+/// leave-one-out accuracy, `temperature` and leave-one-out cross-entropy), its training loss
+/// (a classifier's cross-entropy, as gradient training reports it, else the mean squared
+/// error) and a classifier's training accuracy.
+fn ridge_figures(
+    head: &ridge::RidgeHead,
+    targets: &[f64],
+    classes: &[usize],
+    temperature: Option<f64>,
+) -> (Vec<(String, f64)>, f64, Option<f64>) {
+    let outputs = head.bias.len();
+    let share_right = |predictions: &[f64]| {
+        let right = predictions
+            .chunks_exact(outputs)
+            .zip(classes)
+            .filter(|(row, &k)| argmax(row) == k)
+            .count();
+        right as f64 / classes.len().max(1) as f64
+    };
+    let mut metrics = vec![("alpha".to_string(), head.alpha), ("loo_mse".to_string(), head.loo_mse)];
+    let Some(t) = temperature else {
+        let mse = head
+            .fitted
+            .iter()
+            .zip(targets)
+            .map(|(p, t)| (p - t).powi(2))
+            .sum::<f64>()
+            / targets.len() as f64;
+        return (metrics, mse, None);
+    };
+    metrics.push(("loo_accuracy".into(), share_right(&head.loo_predictions)));
+    metrics.push(("temperature".into(), t));
+    let loo_loss = calibrate::cross_entropy(&head.loo_predictions, classes, outputs, 1.0);
+    metrics.push(("loo_loss".into(), loo_loss));
+    let train_loss = calibrate::cross_entropy(&head.fitted, classes, outputs, 1.0);
+    (metrics, train_loss, Some(share_right(&head.fitted)))
+}
+
+/// The features the layers before the last give for every training sequence, `[n, d]` in
+/// training order.
+fn ridge_features(member: &Member, model: &Model<f32>, threads: usize) -> Result<Seq<f32>> {
+    let mut features_model = Model::<f32>::for_loading(ridge::features_config(member.config))?;
+    // The feature layers' tensors are the first ones of the whole model.
+    features_model.copy_values_from(model);
+    let (n, d) = (member.train.len(), features_model.output_shape().features);
+    let mut rows = vec![0f32; n * d];
+    for idx in sorted_batches(&member.train.lengths, BATCH) {
+        let y = predict_parallel_inputs(&features_model, &member.train.batch(&idx)?.inputs(), threads)?;
+        for (k, &i) in idx.iter().enumerate() {
+            rows[i * d..(i + 1) * d].copy_from_slice(&y.data[k * d..(k + 1) * d]);
+        }
+    }
+    Seq::vectors(rows, n, d).map_err(|e| NnError::Input(e.to_string()))
+}
+
+/// The ridge targets `[n, outputs]` of the training sequences (RidgeClassifier's ±1 coding
+/// for classes: the class's column +1, every other −1) and the classes (empty for values).
+fn ridge_targets(member: &Member, outputs: usize) -> Result<(Vec<f64>, Vec<usize>)> {
+    let mut targets = vec![0f64; member.train.len() * outputs];
+    let mut classes = Vec::with_capacity(member.train.len());
+    for (row, target) in targets.chunks_exact_mut(outputs).zip(&member.train.targets) {
+        match target {
+            Target::Class(k) => {
+                row.iter_mut().for_each(|v| *v = -1.0);
+                row[*k] = 1.0;
+                classes.push(*k);
+            }
+            Target::Values(v) => row.iter_mut().zip(v).for_each(|(o, &v)| *o = v as f64),
+            _ => return Err(NnError::Input("the ridge solver needs one target per sequence".into())),
+        }
+    }
+    Ok((targets, classes))
 }
 
 /// What training one member gives.
