@@ -31,9 +31,10 @@ pub struct InitArgs {
 
 /// Arguments of `recur summary`.
 #[derive(Args)]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["model", "config"])))]
 pub struct SummaryArgs {
     /// Model directory.
-    #[arg(long, required_unless_present = "config", conflicts_with = "config")]
+    #[arg(long)]
     model: Option<PathBuf>,
     /// Model config (JSON).
     #[arg(long)]
