@@ -276,35 +276,7 @@ pub fn fit_sequences(job: &FitJob) -> Result<FitOutcome> {
     let mut member_loo = Vec::new();
     let members = train_members(s.ensemble, s.seed, Some(&job.out), job.resume, &job.progress, |m| {
         let seed = m.seed;
-        let (train_ex, val_ex) = match (job.val, &val_labels) {
-            (Some(v), Some(labels)) => (
-                Examples::new(train, &meta, &(0..train.len()).collect::<Vec<_>>(), None),
-                Some(Examples::new(
-                    v,
-                    &meta,
-                    &(0..v.len()).collect::<Vec<_>>(),
-                    labels.as_deref(),
-                )),
-            ),
-            _ if parts.is_some() && val_split > 0.0 => {
-                return Err(NnError::Input(
-                    "with a training file per rank, give the validation sequences whole to every rank \
-                     (--val or --val-x/--val-y) or train without validation (--val-split 0)"
-                        .into(),
-                ))
-            }
-            _ if val_split > 0.0 => {
-                let (t, v) = split::stratified_split(train, val_split, seed)?;
-                (
-                    Examples::new(train, &meta, &t, None),
-                    Some(Examples::new(train, &meta, &v, None)),
-                )
-            }
-            _ => (
-                Examples::new(train, &meta, &(0..train.len()).collect::<Vec<_>>(), None),
-                None,
-            ),
-        };
+        let (train_ex, val_ex) = member_examples(job, &meta, &val_labels, (val_split, parts.is_some()), seed)?;
         // The default classifier's channel draws follow the member's seed, as sktime's do.
         let member_config = match default_minirocket {
             true => architecture::reseeded(&config, seed),
@@ -334,6 +306,40 @@ pub fn fit_sequences(job: &FitJob) -> Result<FitOutcome> {
     }
     outcome.ensemble_loo_accuracy = solve::ensemble_loo_accuracy(&member_loo, outputs);
     Ok(outcome)
+}
+
+/// A member's training and validation examples: `job.val` whole (its classes mapped by
+/// `val_labels`), a stratified `val_split` of the training set drawn by `seed`, or none.
+/// `per_rank`: each rank holds its own part of the training data.
+fn member_examples(
+    job: &FitJob,
+    meta: &FitMeta,
+    val_labels: &Option<Option<Vec<usize>>>,
+    (val_split, per_rank): (f64, bool),
+    seed: u64,
+) -> Result<(Examples, Option<Examples>)> {
+    let (train, all) = (job.train, |n: usize| (0..n).collect::<Vec<_>>());
+    Ok(match (job.val, val_labels) {
+        (Some(v), Some(labels)) => (
+            Examples::new(train, meta, &all(train.len()), None),
+            Some(Examples::new(v, meta, &all(v.len()), labels.as_deref())),
+        ),
+        _ if per_rank && val_split > 0.0 => {
+            return Err(NnError::Input(
+                "with a training file per rank, give the validation sequences whole to every rank \
+                 (--val or --val-x/--val-y) or train without validation (--val-split 0)"
+                    .into(),
+            ))
+        }
+        _ if val_split > 0.0 => {
+            let (t, v) = split::stratified_split(train, val_split, seed)?;
+            (
+                Examples::new(train, meta, &t, None),
+                Some(Examples::new(train, meta, &v, None)),
+            )
+        }
+        _ => (Examples::new(train, meta, &all(train.len()), None), None),
+    })
 }
 
 /// The training (and validation) data in a line: `train.ts: 40 sequences, 3 channels, 10 to
