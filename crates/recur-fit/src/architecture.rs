@@ -85,7 +85,11 @@ pub fn model_config(mut model: Value, inputs: usize, source: &str) -> Result<Mod
     if let Some(map) = model.as_object_mut().filter(|m| !m.contains_key("inputs")) {
         map.entry("input_size").or_insert(json!(inputs));
     }
-    ModelConfig::from_json(&model.to_string()).map_err(|e| NnError::Config(format!("{source}: {e}")))
+    // The file's name goes before the reason, once: a config error already says "model config".
+    ModelConfig::from_json(&model.to_string()).map_err(|e| match e {
+        NnError::Config(reason) => NnError::Config(format!("{source}: {reason}")),
+        other => NnError::Config(format!("{source}: {other}")),
+    })
 }
 
 /// A `recur fit` config file read as `recur fit` would read it for data of `channels`

@@ -594,6 +594,14 @@ fn summary_of_a_fit_model_and_config_says_what_the_encoding_adds() {
         recur(&["summary", "--config", s(&config)]),
         "has no input_size: a `recur fit` config takes it from the data; give --channels N",
     );
+    // A bad channel count names the file once, with one "model config:" before it.
+    let zero = recur(&["summary", "--config", s(&config), "--channels", "0"]);
+    assert!(
+        !stderr(&zero).contains("model config: model config"),
+        "{}",
+        stderr(&zero)
+    );
+    fails_with(zero, "c.json: input_size must be at least 1");
     let out = ok(recur(&["summary", "--config", s(&config), "--channels", "2"]));
     assert!(out.contains(said), "{out}");
 }
