@@ -9,6 +9,7 @@
 mod error;
 mod fit;
 pub mod kind;
+mod metrics;
 mod model;
 mod routes;
 mod sketch;
@@ -17,6 +18,7 @@ mod tensor;
 pub use error::ApiError;
 pub use model::ServedModel;
 
+use metrics::Metrics;
 use routes::Served;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -35,6 +37,8 @@ pub struct ServeOptions {
     pub threads: usize,
     /// Most bytes a request body may have.
     pub max_body: usize,
+    /// Whether each request is logged as one JSON line on stderr.
+    pub log_requests: bool,
 }
 
 /// Why the server could not start or stopped with an error.
@@ -128,6 +132,7 @@ pub fn serve(options: &ServeOptions) -> Result<(), ServeError> {
         let app = routes::router(Served {
             models,
             max_body: options.max_body,
+            metrics: Arc::new(Metrics::new(options.log_requests)),
         });
         axum::serve(listener, app)
             .with_graceful_shutdown(shutdown_signal())

@@ -73,18 +73,20 @@ impl ServedModel {
         meta
     }
 
-    /// `POST /v2/models/{name}/infer`: reads the body and answers it (runs the model; call it
-    /// off the async executor).
-    pub fn infer(&self, body: &[u8]) -> Result<Value, ApiError> {
+    /// `POST /v2/models/{name}/infer`: reads the body and answers it, with the number of items
+    /// (drawings, sequences) answered (runs the model; call it off the async executor).
+    pub fn infer(&self, body: &[u8]) -> Result<(Value, usize), ApiError> {
         let request = InferRequest::parse(body)?;
         let outputs = match &self.predictor {
             Predictor::Sketch(p) => sketch::infer(p, &request)?,
             Predictor::Fit(p) => fit::infer(p, &request)?,
         };
+        // Every output's first axis counts the request's items.
+        let items = outputs.first().and_then(|o| o["shape"][0].as_u64()).unwrap_or(0) as usize;
         let mut answer = json!({"model_name": self.name, "model_version": "1", "outputs": outputs});
         if let Some(id) = &request.id {
             answer["id"] = json!(id);
         }
-        Ok(answer)
+        Ok((answer, items))
     }
 }

@@ -1,33 +1,44 @@
 //! The Open Inference Protocol's (KServe v2) HTTP routes over the loaded models.
 
 use crate::error::ApiError;
+use crate::metrics::{metrics_page, track, Metrics};
 use crate::model::ServedModel;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::StatusCode;
+use axum::response::Html;
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{middleware, Json, Router};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
 
-/// What every handler reads: the loaded models by name and the body limit.
+/// What every handler reads: the loaded models by name, the body limit and the counters.
 pub struct Served {
     /// The models by name.
     pub models: HashMap<String, Arc<ServedModel>>,
     /// Most bytes a request body may have.
     pub max_body: usize,
+    /// What `/metrics` reports.
+    pub metrics: Arc<Metrics>,
 }
 
 /// The handlers' shared state.
 type Models = Arc<Served>;
 
-/// The routes, with request bodies over `max_body` bytes refused (413) as soon as they pass it.
+/// The routes, with request bodies over `max_body` bytes refused (413) as soon as they pass it,
+/// and every request counted for `/metrics`.
 pub fn router(served: Served) -> Router {
     let max_body = served.max_body;
+    let metrics = served.metrics.clone();
+    let counters = Router::new()
+        .route("/metrics", get(metrics_page))
+        .with_state(metrics.clone());
     Router::new()
+        .route("/", get(page))
         .route("/v2", get(server_metadata))
+        .route("/v2/repository/index", post(repository_index))
         .route("/v2/health/live", get(|| async { Json(json!({"live": true})) }))
         // Every model is loaded before the server listens, so it is ready once it answers.
         .route("/v2/health/ready", get(|| async { Json(json!({"ready": true})) }))
@@ -37,6 +48,28 @@ pub fn router(served: Served) -> Router {
         .fallback(|| async { ApiError::not_found("no such route; see /v2/models/{name} and its /infer") })
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(Arc::new(served))
+        .merge(counters)
+        .layer(middleware::from_fn_with_state(metrics, track))
+}
+
+/// The drawing page, embedded in the binary so that it works offline.
+const PAGE: &str = include_str!("../page/index.html");
+
+/// `GET /`: a page where one draws and a sketch model guesses after every stroke.
+async fn page() -> Html<&'static str> {
+    Html(PAGE)
+}
+
+/// `POST /v2/repository/index` (Triton's model repository extension): every model served,
+/// by name, all loaded and ready.
+async fn repository_index(State(models): State<Models>) -> Json<Value> {
+    let mut names: Vec<&str> = models.models.keys().map(String::as_str).collect();
+    names.sort_unstable();
+    let index: Vec<Value> = names
+        .iter()
+        .map(|name| json!({"name": name, "version": "1", "state": "READY"}))
+        .collect();
+    Json(json!(index))
 }
 
 /// `GET /v2`: the server's name, version and protocol extensions (none).
@@ -86,8 +119,9 @@ async fn infer(
             message: format!("cannot read the body: {}", e.body_text()),
         },
     })?;
-    tokio::task::spawn_blocking(move || model.infer(&body))
+    let (answer, items) = tokio::task::spawn_blocking(move || model.infer(&body))
         .await
-        .map_err(|e| ApiError::internal(format!("the inference failed: {e}")))?
-        .map(Json)
+        .map_err(|e| ApiError::internal(format!("the inference failed: {e}")))??;
+    models.metrics.observe_batch(items);
+    Ok(Json(answer))
 }

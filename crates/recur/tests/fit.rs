@@ -5,10 +5,10 @@
 
 mod common;
 
-use common::{fails_with, recur, temp_dir};
+use common::{fails_with, recur, shared_data, temp_dir};
 use recur_core::Rng;
 use std::fmt::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Output;
 
 fn stderr(o: &Output) -> String {
@@ -461,15 +461,6 @@ fn fit_bad_input_and_settings_are_clear_errors() {
         "neg.npy",
     );
     assert!(!m.join("config.json").exists());
-}
-
-/// The shared data folder, from the main checkout or a worktree; `None` (skip) without it.
-fn shared_data(name: &str) -> Option<PathBuf> {
-    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
-    ["../../../shared/data", "../../../../shared/data"]
-        .iter()
-        .map(|p| here.join(p).join(name))
-        .find(|p| p.is_dir())
 }
 
 /// `recur fit` with only `--train` and `--out` (MiniRocket's kernels with a ridge head) comes

@@ -5,13 +5,14 @@
 
 mod common;
 
-use common::{recur, temp_dir, Scratch};
+use common::{recur, shared_data, temp_dir, Scratch};
 use recur_data::npy::{read_npy, NpyData};
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 fn ok(o: Output) -> String {
@@ -28,6 +29,8 @@ fn s(p: &Path) -> &str {
 struct Server {
     child: Child,
     address: String,
+    /// What it has written on stderr since it started listening.
+    log: Arc<Mutex<Vec<String>>>,
 }
 
 impl Server {
@@ -44,10 +47,13 @@ impl Server {
             let line = line.unwrap();
             if let Some(address) = line.strip_prefix("listening on http://") {
                 // Keep reading stderr so the server never blocks on a full pipe.
-                std::thread::spawn(move || lines.for_each(drop));
+                let log = Arc::new(Mutex::new(Vec::new()));
+                let kept = log.clone();
+                std::thread::spawn(move || lines.map_while(Result::ok).for_each(|l| kept.lock().unwrap().push(l)));
                 return Server {
                     child,
                     address: address.to_string(),
+                    log,
                 };
             }
             seen.push_str(&line);
@@ -57,8 +63,8 @@ impl Server {
         panic!("recur serve did not start: {seen}");
     }
 
-    /// Sends a request and returns the status and the JSON body.
-    fn ask(&self, method: &str, path: &str, body: &[u8]) -> (u16, Value) {
+    /// Sends a request, leaving the answer to be read from the stream.
+    fn send(&self, method: &str, path: &str, body: &[u8]) -> TcpStream {
         let mut stream = TcpStream::connect(&self.address).unwrap();
         let head = format!(
             "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
@@ -67,7 +73,12 @@ impl Server {
         );
         stream.write_all(head.as_bytes()).unwrap();
         stream.write_all(body).unwrap();
-        read_answer(stream)
+        stream
+    }
+
+    /// Sends a request and returns the status and the JSON body.
+    fn ask(&self, method: &str, path: &str, body: &[u8]) -> (u16, Value) {
+        read_answer(self.send(method, path, body))
     }
 
     fn get(&self, path: &str) -> (u16, Value) {
@@ -90,14 +101,20 @@ impl Drop for Server {
     }
 }
 
-/// Reads an HTTP/1.1 answer to the end: its status and JSON body.
-fn read_answer(mut stream: TcpStream) -> (u16, Value) {
+/// Reads an HTTP/1.1 answer to the end: its status, head and body.
+fn read_raw(mut stream: TcpStream) -> (u16, String, String) {
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).unwrap();
     let text = String::from_utf8(raw).unwrap();
     let (head, body) = text.split_once("\r\n\r\n").expect("an HTTP answer");
     let status = head.split(' ').nth(1).and_then(|c| c.parse().ok()).expect("a status");
-    let json = serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
+    (status, head.to_string(), body.to_string())
+}
+
+/// Reads an HTTP/1.1 answer to the end: its status and JSON body.
+fn read_answer(stream: TcpStream) -> (u16, Value) {
+    let (status, head, body) = read_raw(stream);
+    let json = serde_json::from_str(&body).unwrap_or_else(|e| panic!("not JSON ({e}): {head}\n\n{body}"));
     (status, json)
 }
 
@@ -507,4 +524,181 @@ fn serve_sketch_latency_over_200_requests() {
         "serve: p50 {:.2} ms, p99 {:.2} ms over 200 requests; recur predict: median {:.1} ms per process (20 runs)",
         times[100], times[197], process[10]
     );
+}
+
+#[test]
+fn serve_metrics_count_requests_and_log_requests_logs_each() {
+    let (_d, data, server) = both_served("serve-metrics", &["--log-requests"]);
+    let good = serde_json::from_str::<Value>(&some_drawings(&data)[0]).unwrap()["drawing"].clone();
+    let (status, answer) = server.infer("sketch", &drawing_request(&[good.clone(), good], 2));
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(server.get("/v2/models/nope").0, 404);
+    let (status, head, text) = read_raw(server.send("GET", "/metrics", b""));
+    assert_eq!(status, 200, "{text}");
+    assert!(
+        head.to_lowercase().contains("content-type: text/plain; version=0.0.4"),
+        "{head}"
+    );
+    for line in [
+        "recur_requests_total{route=\"/v2/models/{name}/infer\",status=\"200\"} 1",
+        "recur_requests_total{route=\"/v2/models/{name}\",status=\"404\"} 1",
+        "recur_request_errors_total 1",
+        "recur_request_duration_seconds_count 2",
+        "recur_infer_batch_items_sum 2",
+    ] {
+        assert!(text.lines().any(|l| l == line), "no line `{line}` in\n{text}");
+    }
+    // Every answer says how long the server took (the page shows it).
+    let (_, head, _) = read_raw(server.send("GET", "/v2/health/live", b""));
+    assert!(head.to_lowercase().contains("server-timing: app;dur="), "{head}");
+    // One JSON line per request; the route is the template, the path what was asked.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let logged = loop {
+        let lines: Vec<Value> = server
+            .log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
+        if lines.len() >= 4 || Instant::now() > deadline {
+            break lines;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let missing = logged
+        .iter()
+        .find(|l| l["path"] == "/v2/models/nope")
+        .expect("the 404 logged");
+    assert_eq!(
+        (&missing["method"], &missing["route"], &missing["status"]),
+        (&json!("GET"), &json!("/v2/models/{name}"), &json!(404))
+    );
+    assert!(missing["ms"].as_f64().is_some(), "{missing}");
+    assert_eq!(logged.iter().filter(|l| l["status"] == 200).count(), 3, "{logged:?}");
+}
+
+#[test]
+fn serve_page_is_embedded_and_lists_models_through_the_repository_index() {
+    let (_d, _, server) = both_served("serve-page", &[]);
+    let (status, head, page) = read_raw(server.send("GET", "/", b""));
+    assert_eq!(status, 200);
+    assert!(head.to_lowercase().contains("content-type: text/html"), "{head}");
+    assert!(page.contains("<canvas") && page.contains("Clear"), "{page}");
+    // Offline: nothing is fetched from anywhere but this server.
+    assert!(
+        !page.contains("src=\"http") && !page.contains("href=\"http"),
+        "the page loads something from elsewhere"
+    );
+    let ready = |name: &str| json!({"name": name, "version": "1", "state": "READY"});
+    assert_eq!(
+        server.ask("POST", "/v2/repository/index", b"{}"),
+        (200, json!([ready("sketch"), ready("walks")]))
+    );
+}
+
+/// Chromium or Chrome on this machine, if any.
+fn browser() -> Option<&'static str> {
+    ["chromium", "chromium-browser", "google-chrome"].into_iter().find(|b| {
+        Command::new(b)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    })
+}
+
+/// The page in a headless browser: a real drawing is drawn through pointer events, the page
+/// asks the server after every stroke, and its top guess is `recur predict`'s for the drawing.
+#[test]
+fn serve_page_guesses_a_real_drawing_in_headless_chromium() {
+    let Some(browser) = browser() else {
+        eprintln!("skipped: no Chromium (install Debian's `chromium` to run the page in a browser)");
+        return;
+    };
+    let (d, data, server) = both_served("serve-browser", &[]);
+    // A real drawing when the shared data is here, else a generated one.
+    let line = match shared_data("quickdraw_simplified_16class") {
+        Some(dir) => std::fs::read_to_string(dir.join("airplane.ndjson"))
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap()
+            .to_string(),
+        None => {
+            eprintln!("no shared data: the browser draws a generated drawing");
+            some_drawings(&data)[0].clone()
+        }
+    };
+    let strokes = serde_json::from_str::<Value>(&line).unwrap()["drawing"].clone();
+    // The page sends what is drawn on it as raw strokes (with times), which are simplified as
+    // Google simplified its drawings: `recur predict` is given the same.
+    let raw: Vec<Value> = strokes
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|stroke| {
+            let times: Vec<usize> = (0..stroke[0].as_array().unwrap().len()).collect();
+            json!([stroke[0], stroke[1], times])
+        })
+        .collect();
+    let input = d.join("one.ndjson");
+    let mut record: Value = serde_json::from_str(&line).unwrap();
+    record["drawing"] = json!(raw);
+    std::fs::write(&input, format!("{record}\n")).unwrap();
+    let predicted: Value = serde_json::from_str(&ok(recur(&[
+        "predict",
+        "--model",
+        s(&d.join("sketch")),
+        "--input",
+        s(&input),
+        "--json",
+        "--threads",
+        "1",
+    ])))
+    .unwrap();
+    let url = format!(
+        "http://{}/#replay={}",
+        server.address,
+        percent_encode(&strokes.to_string())
+    );
+    let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("serve-page.png");
+    let common = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--window-size=900,700",
+        "--virtual-time-budget=20000",
+    ];
+    let dom = Command::new(browser)
+        .args(common)
+        .arg("--dump-dom")
+        .arg(&url)
+        .output()
+        .unwrap();
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    let top = dom.split("data-top=\"").nth(1).and_then(|rest| rest.split('"').next());
+    assert_eq!(
+        top,
+        predicted["predictions"][0]["class"].as_str(),
+        "the page's guess: {dom}"
+    );
+    let strokes_drawn = strokes.as_array().unwrap().len().to_string();
+    assert!(dom.contains(&format!("data-strokes=\"{strokes_drawn}\"")), "{dom}");
+    // A picture of the page with its guesses, kept with the build's test files.
+    let _ = Command::new(browser)
+        .args(common)
+        .arg(format!("--screenshot={}", s(&shot)))
+        .arg(&url)
+        .output();
+    eprintln!("screenshot: {}", shot.display());
+}
+
+/// `text` with everything but letters, digits and `-_.~` percent-encoded (for a URL fragment).
+fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }

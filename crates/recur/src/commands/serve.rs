@@ -24,6 +24,9 @@ pub struct ServeArgs {
     /// Largest request body in bytes; a larger one is refused (413).
     #[arg(long, default_value_t = 16 << 20, value_parser = super::at_least_one)]
     max_body: usize,
+    /// Log every request as one JSON line on stderr (method, path, route, status, ms).
+    #[arg(long)]
+    log_requests: bool,
 }
 
 /// Runs `recur serve` until SIGINT or SIGTERM.
@@ -34,5 +37,6 @@ pub fn serve(args: ServeArgs) -> Result<()> {
         port: args.port,
         threads: args.threads,
         max_body: args.max_body,
+        log_requests: args.log_requests,
     })?)
 }
