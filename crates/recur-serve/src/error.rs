@@ -6,7 +6,7 @@ use axum::Json;
 use recur_nn::NnError;
 
 /// A refused or failed request: its HTTP status and what is wrong.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct ApiError {
     /// The status answered.
     pub status: StatusCode,
@@ -27,6 +27,14 @@ impl ApiError {
     pub fn not_found(message: impl Into<String>) -> Self {
         ApiError {
             status: StatusCode::NOT_FOUND,
+            message: message.into(),
+        }
+    }
+
+    /// A 503: the server cannot take the request now (too many waiting).
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        ApiError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
             message: message.into(),
         }
     }

@@ -6,6 +6,7 @@
 //! so that one long request does not hold up the others; SIGINT or SIGTERM ends the server
 //! after the requests in flight are answered.
 
+mod batch;
 mod error;
 mod fit;
 pub mod kind;
@@ -16,7 +17,7 @@ mod sketch;
 mod tensor;
 
 pub use error::ApiError;
-pub use model::ServedModel;
+pub use model::{Batching, ServedModel};
 
 use metrics::Metrics;
 use routes::Served;
@@ -33,8 +34,10 @@ pub struct ServeOptions {
     pub host: String,
     /// The port (0: any free one, printed when listening).
     pub port: u16,
-    /// Requests run at once (the blocking threads' pool).
+    /// Requests (or batches of them) run at once.
     pub threads: usize,
+    /// Most drawings a sketch model runs in one call when requests arrive together.
+    pub max_batch: usize,
     /// Most bytes a request body may have.
     pub max_body: usize,
     /// Whether each request is logged as one JSON line on stderr.
@@ -87,8 +90,14 @@ pub fn model_spec(text: &str) -> Result<(String, PathBuf), String> {
     Ok((name, dir))
 }
 
+/// Requests that may wait for a model's workers; more are refused (503) until some are answered.
+const MAX_WAITING: usize = 1024;
+
 /// Loads every model, refusing two of one name.
-fn load_models(models: &[(String, PathBuf)]) -> Result<HashMap<String, Arc<ServedModel>>, ServeError> {
+fn load_models(
+    models: &[(String, PathBuf)],
+    batching: Batching,
+) -> Result<HashMap<String, Arc<ServedModel>>, ServeError> {
     if models.is_empty() {
         return Err(ServeError::Options("give at least one --model DIR".into()));
     }
@@ -99,7 +108,7 @@ fn load_models(models: &[(String, PathBuf)]) -> Result<HashMap<String, Arc<Serve
                 "two models are named `{name}`: name them apart with NAME=DIR"
             )));
         }
-        loaded.insert(name.clone(), Arc::new(ServedModel::load(name, dir)?));
+        loaded.insert(name.clone(), Arc::new(ServedModel::load(name, dir, batching)?));
     }
     Ok(loaded)
 }
@@ -107,7 +116,12 @@ fn load_models(models: &[(String, PathBuf)]) -> Result<HashMap<String, Arc<Serve
 /// Loads the models, listens, prints `listening on http://ADDRESS` on stderr (the port bound
 /// when 0 was asked for) and serves until SIGINT or SIGTERM.
 pub fn serve(options: &ServeOptions) -> Result<(), ServeError> {
-    let models = load_models(&options.models)?;
+    let batching = Batching {
+        workers: options.threads.max(1),
+        max_batch: options.max_batch.max(1),
+        queue: MAX_WAITING,
+    };
+    let models = load_models(&options.models, batching)?;
     let io = |what: &str| {
         let what = what.to_string();
         move |error| ServeError::Io { what, error }
@@ -194,7 +208,12 @@ mod tests {
 
     #[test]
     fn serve_refuses_to_start_without_a_model() {
-        let e = load_models(&[]).err().unwrap().to_string();
+        let batching = Batching {
+            workers: 1,
+            max_batch: 1,
+            queue: 1,
+        };
+        let e = load_models(&[], batching).err().unwrap().to_string();
         assert!(e.contains("give at least one --model"), "{e}");
     }
 }

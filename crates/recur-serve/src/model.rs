@@ -1,21 +1,52 @@
 //! The models a server holds: each loaded once at start-up by the predictor its command line
 //! uses, named, and asked for its metadata and answers.
 
+use crate::batch::{Batcher, Pending, RunBatch};
 use crate::error::ApiError;
 use crate::kind::Kind;
 use crate::tensor::InferRequest;
 use crate::{fit, sketch, ServeError};
+use recur_data::quickdraw::Stroke;
 use recur_fit::FitPredictor;
 use recur_sketch::SketchPredictor;
 use serde_json::{json, Value};
 use std::path::Path;
+use std::sync::Arc;
+
+/// How requests to a model are run: by how many workers, in batches of how many items.
+#[derive(Clone, Copy, Debug)]
+pub struct Batching {
+    /// Requests (batches) run at once.
+    pub workers: usize,
+    /// Most items (drawings) run in one model call.
+    pub max_batch: usize,
+    /// Most requests waiting; more are refused (503) until some are answered.
+    pub queue: usize,
+}
 
 /// The predictors this server version serves.
 enum Predictor {
-    /// A sketch classifier (`recur train`), as `recur predict` loads it.
-    Sketch(SketchPredictor),
+    /// A sketch classifier (`recur train`), as `recur predict` loads it, and the queue that
+    /// batches the requests arriving together.
+    Sketch {
+        predictor: Arc<SketchPredictor>,
+        batcher: Batcher<Vec<Stroke>, Vec<f64>>,
+    },
     /// A `recur fit` model, as `recur run` loads it (boxed: its metadata is large).
     Fit(Box<FitPredictor>),
+}
+
+/// A request read, and where its outputs come from.
+enum Work {
+    /// Answered already.
+    Done(Vec<Value>),
+    /// Queued for a batch: the drawings' probabilities to come, ranked by `predictor` into
+    /// the `top` classes of each.
+    Queued {
+        pending: Pending<Vec<f64>>,
+        predictor: Arc<SketchPredictor>,
+        top: usize,
+    },
 }
 
 /// A loaded model and the name requests call it by.
@@ -26,7 +57,7 @@ pub struct ServedModel {
 
 impl ServedModel {
     /// Loads the model in `dir` under `name`, refusing the kinds this version does not serve.
-    pub fn load(name: &str, dir: &Path) -> Result<Self, ServeError> {
+    pub fn load(name: &str, dir: &Path, batching: Batching) -> Result<Self, ServeError> {
         let refuse = |message: String| ServeError::Model {
             name: name.to_string(),
             dir: dir.display().to_string(),
@@ -36,7 +67,12 @@ impl ServedModel {
             Some(Kind::Fit) => Predictor::Fit(Box::new(FitPredictor::load(dir).map_err(|e| refuse(e.to_string()))?)),
             // A sketch classifier from before its metadata reads as a plain model, as in `recur predict`.
             Some(Kind::Sketch | Kind::Plain) | None => {
-                Predictor::Sketch(SketchPredictor::load(dir).map_err(|e| refuse(e.to_string()))?)
+                let predictor = Arc::new(SketchPredictor::load(dir).map_err(|e| refuse(e.to_string()))?);
+                let model = predictor.clone();
+                let run: Arc<RunBatch<Vec<Stroke>, Vec<f64>>> =
+                    Arc::new(move |drawings: &[Vec<Stroke>]| sketch::probabilities(&model, drawings));
+                let batcher = Batcher::start(run, batching.workers, batching.max_batch, batching.queue);
+                Predictor::Sketch { predictor, batcher }
             }
             Some(other) => {
                 return Err(refuse(format!(
@@ -64,7 +100,7 @@ impl ServedModel {
     /// and in `parameters` the kind and the classes.
     pub fn metadata(&self) -> Value {
         let mut meta = match &self.predictor {
-            Predictor::Sketch(p) => sketch::metadata(p),
+            Predictor::Sketch { predictor, .. } => sketch::metadata(predictor),
             Predictor::Fit(p) => fit::metadata(p),
         };
         meta["name"] = json!(self.name);
@@ -73,20 +109,45 @@ impl ServedModel {
         meta
     }
 
-    /// `POST /v2/models/{name}/infer`: reads the body and answers it, with the number of items
-    /// (drawings, sequences) answered (runs the model; call it off the async executor).
-    pub fn infer(&self, body: &[u8]) -> Result<(Value, usize), ApiError> {
-        let request = InferRequest::parse(body)?;
-        let outputs = match &self.predictor {
-            Predictor::Sketch(p) => sketch::infer(p, &request)?,
-            Predictor::Fit(p) => fit::infer(p, &request)?,
+    /// `POST /v2/models/{name}/infer`: reads the body (off the async executor) and answers
+    /// it, with the number of items (drawings, sequences) answered. A sketch model's drawings
+    /// join the requests waiting for a batch; a `fit` model runs at once, on the body's thread.
+    pub async fn infer(self: Arc<Self>, body: axum::body::Bytes) -> Result<(Value, usize), ApiError> {
+        let model = self.clone();
+        let (id, work) = tokio::task::spawn_blocking(move || model.start(&body))
+            .await
+            .map_err(|e| ApiError::internal(format!("the inference failed: {e}")))??;
+        let outputs = match work {
+            Work::Done(outputs) => outputs,
+            Work::Queued {
+                pending,
+                predictor,
+                top,
+            } => sketch::answer(&predictor, &pending.answers().await?, top),
         };
         // Every output's first axis counts the request's items.
         let items = outputs.first().and_then(|o| o["shape"][0].as_u64()).unwrap_or(0) as usize;
         let mut answer = json!({"model_name": self.name, "model_version": "1", "outputs": outputs});
-        if let Some(id) = &request.id {
+        if let Some(id) = id {
             answer["id"] = json!(id);
         }
         Ok((answer, items))
+    }
+
+    /// Reads a request and either answers it or queues it: its `id` and the work.
+    fn start(&self, body: &[u8]) -> Result<(Option<String>, Work), ApiError> {
+        let request = InferRequest::parse(body)?;
+        let work = match &self.predictor {
+            Predictor::Sketch { predictor, batcher } => {
+                let (drawings, top) = sketch::read(predictor, &request)?;
+                Work::Queued {
+                    pending: batcher.submit(drawings)?,
+                    predictor: predictor.clone(),
+                    top,
+                }
+            }
+            Predictor::Fit(p) => Work::Done(fit::infer(p, &request)?),
+        };
+        Ok((request.id, work))
     }
 }

@@ -98,8 +98,7 @@ async fn model_ready(State(models): State<Models>, Path(name): Path<String>) -> 
     Ok(Json(json!({"name": model.name(), "ready": true})))
 }
 
-/// Runs the model on a blocking thread (the pool `--threads` sizes), so that a long request
-/// leaves the executor free to answer the others.
+/// Answers off the async executor, so that a long request leaves it free to answer the others.
 async fn infer(
     State(models): State<Models>,
     Path(name): Path<String>,
@@ -119,9 +118,7 @@ async fn infer(
             message: format!("cannot read the body: {}", e.body_text()),
         },
     })?;
-    let (answer, items) = tokio::task::spawn_blocking(move || model.infer(&body))
-        .await
-        .map_err(|e| ApiError::internal(format!("the inference failed: {e}")))??;
+    let (answer, items) = model.infer(body).await?;
     models.metrics.observe_batch(items);
     Ok(Json(answer))
 }

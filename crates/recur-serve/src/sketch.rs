@@ -24,8 +24,8 @@ pub fn metadata(predictor: &SketchPredictor) -> Value {
     })
 }
 
-/// Answers a request: each drawing's `top` most probable classes, most probable first.
-pub fn infer(predictor: &SketchPredictor, request: &InferRequest) -> Result<Vec<Value>, ApiError> {
+/// Reads a request: its drawings and how many classes to answer for each.
+pub fn read(predictor: &SketchPredictor, request: &InferRequest) -> Result<(Vec<Vec<Stroke>>, usize), ApiError> {
     request.only_inputs(&[DRAWING_INPUT])?;
     let tensor = request.input(DRAWING_INPUT).ok_or_else(|| {
         ApiError::bad_request(format!("missing input `{DRAWING_INPUT}` (BYTES [n], one drawing each)"))
@@ -43,16 +43,26 @@ pub fn infer(predictor: &SketchPredictor, request: &InferRequest) -> Result<Vec<
         .enumerate()
         .map(|(i, v)| read_drawing(v).map_err(|e| ApiError::bad_request(format!("drawing {i}: {e}"))))
         .collect::<Result<Vec<_>, _>>()?;
-    let top = top(request)?.min(predictor.classes().len());
-    let rankings = predictor.predict(&drawings, top, 1)?;
+    Ok((drawings, top(request)?.min(predictor.classes().len())))
+}
+
+/// The model's one call over a batch of drawings (requests batched together): every class's
+/// probability for each.
+pub fn probabilities(predictor: &SketchPredictor, drawings: &[Vec<Stroke>]) -> Result<Vec<Vec<f64>>, ApiError> {
+    Ok(predictor.probabilities(drawings, 1)?)
+}
+
+/// The answer to a request: each drawing's `top` most probable classes, most probable first.
+pub fn answer(predictor: &SketchPredictor, probabilities: &[Vec<f64>], top: usize) -> Vec<Value> {
+    let rankings: Vec<_> = probabilities.iter().map(|p| predictor.rank(p, top)).collect();
     let classes: Vec<&str> = rankings.iter().flatten().map(|g| g.class.as_str()).collect();
     // FP32, as declared: each probability rounded to the nearest f32.
     let probabilities: Vec<f32> = rankings.iter().flatten().map(|g| g.probability as f32).collect();
-    let shape = [drawings.len(), top];
-    Ok(vec![
+    let shape = [rankings.len(), top];
+    vec![
         output("classes", "BYTES", &shape, json!(classes)),
         output("probabilities", "FP32", &shape, json!(probabilities)),
-    ])
+    ]
 }
 
 /// One drawing: its strokes as a JSON string (the protocol's BYTES) or inline JSON, read as

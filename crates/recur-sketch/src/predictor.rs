@@ -70,23 +70,27 @@ impl SketchPredictor {
 
     /// The `top` most probable classes of each drawing, most probable first.
     pub fn predict(&self, drawings: &[Vec<Stroke>], top: usize, threads: usize) -> Result<Vec<Vec<Guess>>> {
-        let classes = self.classes();
         Ok(self
             .probabilities(drawings, threads)?
-            .into_iter()
-            .map(|p| {
-                let mut ranked: Vec<usize> = (0..p.len()).collect();
-                ranked.sort_by(|&a, &b| p[b].total_cmp(&p[a]));
-                ranked.truncate(top.max(1));
-                ranked
-                    .into_iter()
-                    .map(|c| Guess {
-                        class: classes[c].clone(),
-                        probability: p[c],
-                    })
-                    .collect()
-            })
+            .iter()
+            .map(|p| self.rank(p, top))
             .collect())
+    }
+
+    /// The `top` (at least one) most probable classes of one drawing's probabilities (as
+    /// [`SketchPredictor::probabilities`] gives them), most probable first.
+    pub fn rank(&self, probabilities: &[f64], top: usize) -> Vec<Guess> {
+        let classes = self.classes();
+        let mut ranked: Vec<usize> = (0..probabilities.len().min(classes.len())).collect();
+        ranked.sort_by(|&a, &b| probabilities[b].total_cmp(&probabilities[a]));
+        ranked.truncate(top.max(1));
+        ranked
+            .into_iter()
+            .map(|c| Guess {
+                class: classes[c].clone(),
+                probability: probabilities[c],
+            })
+            .collect()
     }
 
     /// Scores the models on labelled examples (classes indexed as [`SketchPredictor::classes`]).

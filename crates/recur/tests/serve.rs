@@ -702,3 +702,52 @@ fn percent_encode(text: &str) -> String {
         })
         .collect()
 }
+
+/// Requests sent at once (one worker, so they queue and run in batches) get exactly the
+/// answers each gets alone.
+#[test]
+fn serve_batches_requests_arriving_together_as_each_alone() {
+    let (_d, data, server) = both_served("serve-batch", &["--threads", "1", "--max-batch", "8"]);
+    let drawings: Vec<Value> = some_drawings(&data)
+        .iter()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["drawing"].clone())
+        .collect();
+    let alone: Vec<Value> = drawings
+        .iter()
+        .map(|d| server.infer("sketch", &drawing_request(std::slice::from_ref(d), 3)).1["outputs"].clone())
+        .collect();
+    let server = &server;
+    let together: Vec<Value> = std::thread::scope(|scope| {
+        let asks: Vec<_> = (0..4)
+            .flat_map(|_| drawings.iter())
+            .map(|d| scope.spawn(move || server.infer("sketch", &drawing_request(std::slice::from_ref(d), 3))))
+            .collect();
+        asks.into_iter()
+            .map(|a| {
+                let (status, answer) = a.join().unwrap();
+                assert_eq!(status, 200, "{answer}");
+                answer["outputs"].clone()
+            })
+            .collect()
+    });
+    // The same classes; the probabilities as close as the kernels' rounding allows (a batch
+    // of a different size sums in another order).
+    for (i, outputs) in together.iter().enumerate() {
+        let want = &alone[i % drawings.len()];
+        assert_eq!(outputs[0], want[0], "request {i}");
+        let probabilities = |o: &Value| -> Vec<f64> {
+            o[1]["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p.as_f64().unwrap())
+                .collect()
+        };
+        for (got, want) in probabilities(outputs).iter().zip(probabilities(want)) {
+            assert!((got - want).abs() <= 1e-6, "request {i}: {got} vs {want} alone");
+        }
+    }
+    let (_, _, metrics) = read_raw(server.send("GET", "/metrics", b""));
+    let count = format!("recur_infer_batch_items_sum {}", 5 * drawings.len());
+    assert!(metrics.lines().any(|l| l == count), "{metrics}");
+}

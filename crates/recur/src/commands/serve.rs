@@ -18,9 +18,13 @@ pub struct ServeArgs {
     /// Port (0: any free port; the address is printed on stderr).
     #[arg(long, default_value_t = 8080, value_parser = super::whole::<u16>)]
     port: u16,
-    /// Requests run at once.
+    /// Requests (or batches of them) run at once.
     #[arg(long, default_value_t = default_threads(), value_parser = super::at_least_one)]
     threads: usize,
+    /// Most drawings a sketch model runs in one call: requests arriving while the model is busy
+    /// are answered together, in one batch (a request arriving alone is answered at once).
+    #[arg(long, default_value_t = 64, value_parser = super::at_least_one)]
+    max_batch: usize,
     /// Largest request body in bytes; a larger one is refused (413).
     #[arg(long, default_value_t = 16 << 20, value_parser = super::at_least_one)]
     max_body: usize,
@@ -36,6 +40,7 @@ pub fn serve(args: ServeArgs) -> Result<()> {
         host: args.host,
         port: args.port,
         threads: args.threads,
+        max_batch: args.max_batch,
         max_body: args.max_body,
         log_requests: args.log_requests,
     })?)

@@ -1,0 +1,180 @@
+//! Requests arriving together, run as one batch: each of a model's workers takes the first
+//! waiting request and every other one already queued behind it (up to `--max-batch` items),
+//! runs them through the model in one call, and hands each request its own answers. A request
+//! that finds the queue empty runs at once: nothing ever waits for company; under load the
+//! queue fills while the workers are busy, and the batched kernels take the load.
+
+use crate::error::ApiError;
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+use tokio::sync::oneshot;
+
+/// One request's items and where its answers go.
+struct Job<I, O> {
+    items: Vec<I>,
+    reply: oneshot::Sender<Result<Vec<O>, ApiError>>,
+}
+
+/// A model's one call over a batch of items: an answer per item, in order.
+pub type RunBatch<I, O> = dyn Fn(&[I]) -> Result<Vec<O>, ApiError> + Send + Sync;
+
+/// A queue of requests for one model and the workers that run them in batches.
+pub struct Batcher<I, O> {
+    queue: SyncSender<Job<I, O>>,
+}
+
+impl<I: Send + 'static, O: Send + 'static> Batcher<I, O> {
+    /// Starts `workers` threads running `run` on batches of up to `max_batch` items (a single
+    /// larger request runs whole); at most `queue` requests wait, further ones are refused.
+    pub fn start(run: Arc<RunBatch<I, O>>, workers: usize, max_batch: usize, queue: usize) -> Self {
+        let (sender, receiver) = mpsc::sync_channel(queue.max(1));
+        let receiver = Arc::new(Mutex::new(receiver));
+        for _ in 0..workers.max(1) {
+            let (receiver, run) = (receiver.clone(), run.clone());
+            std::thread::spawn(move || work(&receiver, run.as_ref(), max_batch.max(1)));
+        }
+        Batcher { queue: sender }
+    }
+
+    /// Queues `items` (refused with a 503 when the queue is full) for their answers.
+    pub fn submit(&self, items: Vec<I>) -> Result<Pending<O>, ApiError> {
+        let (reply, answer) = oneshot::channel();
+        self.queue.try_send(Job { items, reply }).map_err(|e| match e {
+            TrySendError::Full(_) => {
+                ApiError::unavailable("the server is busy: too many requests are waiting; try again")
+            }
+            TrySendError::Disconnected(_) => ApiError::internal("the model's workers have stopped"),
+        })?;
+        Ok(Pending(answer))
+    }
+}
+
+/// A queued request's answers, to come.
+pub struct Pending<O>(oneshot::Receiver<Result<Vec<O>, ApiError>>);
+
+impl<O> Pending<O> {
+    /// Waits for the answers.
+    pub async fn answers(self) -> Result<Vec<O>, ApiError> {
+        self.0
+            .await
+            .map_err(|_| ApiError::internal("the model's worker stopped before answering"))?
+    }
+}
+
+/// A worker: takes a batch, runs it, answers each request, until the server drops the queue.
+fn work<I, O>(receiver: &Mutex<Receiver<Job<I, O>>>, run: &RunBatch<I, O>, max_batch: usize) {
+    let mut carried = None;
+    while let Some(jobs) = take_batch(receiver, max_batch, &mut carried) {
+        let counts: Vec<usize> = jobs.iter().map(|j| j.items.len()).collect();
+        let (items, replies): (Vec<Vec<I>>, Vec<_>) = jobs.into_iter().map(|j| (j.items, j.reply)).unzip();
+        let items: Vec<I> = items.into_iter().flatten().collect();
+        match run(&items) {
+            Ok(answers) => {
+                let mut answers = answers.into_iter();
+                for (reply, n) in replies.into_iter().zip(counts) {
+                    // A caller that has gone away no longer needs its answer.
+                    let _ = reply.send(Ok(answers.by_ref().take(n).collect()));
+                }
+            }
+            Err(e) => {
+                for reply in replies {
+                    let _ = reply.send(Err(e.clone()));
+                }
+            }
+        }
+    }
+}
+
+/// The next batch: the request `carried` over from the last one, or else the first waiting
+/// (blocking until there is one), and those already queued behind it up to `max_batch` items.
+/// A request that would take the batch past `max_batch` is carried over to lead the next.
+/// `None` once the queue is closed.
+fn take_batch<I, O>(
+    receiver: &Mutex<Receiver<Job<I, O>>>,
+    max_batch: usize,
+    carried: &mut Option<Job<I, O>>,
+) -> Option<Vec<Job<I, O>>> {
+    // A worker that panicked while holding the lock leaves a queue that is still a queue.
+    let receiver = receiver.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let first = match carried.take() {
+        Some(job) => job,
+        None => receiver.recv().ok()?,
+    };
+    let mut count = first.items.len();
+    let mut jobs = vec![first];
+    while count < max_batch {
+        match receiver.try_recv() {
+            Ok(job) if count + job.items.len() <= max_batch => {
+                count += job.items.len();
+                jobs.push(job);
+            }
+            Ok(job) => {
+                *carried = Some(job);
+                break;
+            }
+            Err(_) => break,
+        }
+    }
+    Some(jobs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A batcher whose model doubles each item and records the batch sizes it was given.
+    fn doubler(workers: usize, max_batch: usize) -> (Batcher<u32, u32>, Arc<Mutex<Vec<usize>>>) {
+        let sizes = Arc::new(Mutex::new(Vec::new()));
+        let seen = sizes.clone();
+        let run: Arc<RunBatch<u32, u32>> = Arc::new(move |items: &[u32]| {
+            seen.lock().unwrap().push(items.len());
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            Ok(items.iter().map(|x| 2 * x).collect())
+        });
+        (Batcher::start(run, workers, max_batch, 64), sizes)
+    }
+
+    #[test]
+    fn batcher_answers_each_request_its_own_items_and_batches_those_waiting() {
+        let (batcher, sizes) = doubler(1, 5);
+        let pending: Vec<_> = (0..6u32)
+            .map(|r| batcher.submit(vec![10 * r, 10 * r + 1]).unwrap())
+            .collect();
+        for (r, answer) in pending.into_iter().enumerate() {
+            let r = r as u32;
+            assert_eq!(answer.0.blocking_recv().unwrap().unwrap(), vec![20 * r, 20 * r + 2]);
+        }
+        // Queued while the worker was busy, requests go two at a time (a third would pass 5).
+        let sizes = sizes.lock().unwrap().clone();
+        assert_eq!(sizes.iter().sum::<usize>(), 12);
+        assert!(sizes.iter().all(|&n| n <= 5), "{sizes:?}");
+        assert!(sizes.len() < 6, "nothing was batched: {sizes:?}");
+    }
+
+    #[test]
+    fn batcher_runs_a_request_larger_than_the_batch_whole() {
+        let (batcher, sizes) = doubler(2, 3);
+        let answer = batcher.submit((0..7).collect()).unwrap().0.blocking_recv().unwrap();
+        assert_eq!(answer.unwrap(), (0..7).map(|x| 2 * x).collect::<Vec<_>>());
+        assert_eq!(*sizes.lock().unwrap(), vec![7]);
+    }
+
+    #[test]
+    fn batcher_refuses_a_request_when_its_queue_is_full() {
+        let run: Arc<RunBatch<u32, u32>> = Arc::new(|items: &[u32]| {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            Ok(items.to_vec())
+        });
+        let batcher = Batcher::start(run, 1, 1, 1);
+        let mut answers = Vec::new();
+        let refused = (0..4).find_map(|i| match batcher.submit(vec![i]) {
+            Ok(p) => {
+                answers.push(p);
+                None
+            }
+            Err(e) => Some(e),
+        });
+        let e = refused.expect("a full queue refuses");
+        assert_eq!(e.status.as_u16(), 503, "{}", e.message);
+    }
+}
