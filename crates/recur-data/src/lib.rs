@@ -17,5 +17,5 @@ pub use sequences::{
     from_npy_arrays, read_npy_inputs, read_npy_set, InputFile, InputLayout, InputSeries, InputSpec, InputView,
     SequenceError, SequenceSet, SequenceTargets,
 };
-pub use series::{read_daily_csv, Covariate, DailySeries, SeriesError, SeriesSpec};
+pub use series::{parse_daily_csv, read_daily_csv, Covariate, DailySeries, SeriesError, SeriesSpec};
 pub use ts::{parse_ts, read_ts};

@@ -1,18 +1,22 @@
 //! `recur serve`: trained models answered over HTTP in the Open Inference Protocol (KServe v2)
-//! — health, model metadata and inference — for sketch classifiers and `recur fit` models,
-//! each through the same predictor its command line (`recur predict`, `recur run`) calls.
+//! — health, model metadata and inference — for sketch classifiers, `recur fit` models,
+//! forecasters and seq2seq models, each through the same predictor its command line
+//! (`recur predict`, `recur run`, `recur forecast --model`, `recur seq2seq predict`) calls; a
+//! drawing page at `/` and Prometheus metrics at `/metrics`.
 //!
-//! Models are loaded before the server listens; inference runs on a pool of blocking threads
-//! so that one long request does not hold up the others; SIGINT or SIGTERM ends the server
-//! after the requests in flight are answered.
+//! Models are loaded before the server listens; inference runs off the async executor (sketch
+//! requests arriving together in batches) so that one long request does not hold up the
+//! others; SIGINT or SIGTERM ends the server after the requests in flight are answered.
 
 mod batch;
 mod error;
 mod fit;
+mod forecast;
 pub mod kind;
 mod metrics;
 mod model;
 mod routes;
+mod seq2seq;
 mod sketch;
 mod tensor;
 

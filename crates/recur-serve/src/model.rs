@@ -5,9 +5,12 @@ use crate::batch::{Batcher, Pending, RunBatch};
 use crate::error::ApiError;
 use crate::kind::Kind;
 use crate::tensor::InferRequest;
-use crate::{fit, sketch, ServeError};
+use crate::{fit, forecast, seq2seq, sketch, ServeError};
 use recur_data::quickdraw::Stroke;
+use recur_data::SeriesSpec;
 use recur_fit::FitPredictor;
+use recur_forecast::ForecastPredictor;
+use recur_seq2seq::Translator;
 use recur_sketch::SketchPredictor;
 use serde_json::{json, Value};
 use std::path::Path;
@@ -34,6 +37,13 @@ enum Predictor {
     },
     /// A `recur fit` model, as `recur run` loads it (boxed: its metadata is large).
     Fit(Box<FitPredictor>),
+    /// A forecaster, as `recur forecast --model` loads it, with the columns it reads.
+    Forecast {
+        predictor: Box<ForecastPredictor>,
+        spec: SeriesSpec,
+    },
+    /// A seq2seq model, as `recur seq2seq predict` loads it.
+    Seq2seq(Box<Translator>),
 }
 
 /// A request read, and where its outputs come from.
@@ -74,15 +84,16 @@ impl ServedModel {
                 let batcher = Batcher::start(run, batching.workers, batching.max_batch, batching.queue);
                 Predictor::Sketch { predictor, batcher }
             }
-            Some(other) => {
-                return Err(refuse(format!(
-                    "it holds a {} model; this server version serves sketch classifiers (`recur train`) and \
-                     `recur fit` models",
-                    match other {
-                        Kind::Forecast => "forecasting",
-                        _ => "seq2seq",
-                    }
-                )))
+            Some(Kind::Forecast) => {
+                let predictor = ForecastPredictor::load(dir).map_err(|e| refuse(e.to_string()))?;
+                let spec = predictor.series_spec(false).map_err(|e| refuse(e.to_string()))?;
+                Predictor::Forecast {
+                    predictor: Box::new(predictor),
+                    spec,
+                }
+            }
+            Some(Kind::Seq2seq) => {
+                Predictor::Seq2seq(Box::new(Translator::load(dir).map_err(|e| refuse(e.to_string()))?))
             }
         };
         Ok(ServedModel {
@@ -102,6 +113,8 @@ impl ServedModel {
         let mut meta = match &self.predictor {
             Predictor::Sketch { predictor, .. } => sketch::metadata(predictor),
             Predictor::Fit(p) => fit::metadata(p),
+            Predictor::Forecast { predictor, spec } => forecast::metadata(predictor, spec),
+            Predictor::Seq2seq(t) => seq2seq::metadata(t),
         };
         meta["name"] = json!(self.name);
         meta["versions"] = json!(["1"]);
@@ -147,6 +160,8 @@ impl ServedModel {
                 }
             }
             Predictor::Fit(p) => Work::Done(fit::infer(p, &request)?),
+            Predictor::Forecast { predictor, spec } => Work::Done(forecast::infer(predictor, spec, &request)?),
+            Predictor::Seq2seq(t) => Work::Done(seq2seq::infer(t, &request)?),
         };
         Ok((request.id, work))
     }

@@ -27,9 +27,7 @@ pub fn metadata(predictor: &SketchPredictor) -> Value {
 /// Reads a request: its drawings and how many classes to answer for each.
 pub fn read(predictor: &SketchPredictor, request: &InferRequest) -> Result<(Vec<Vec<Stroke>>, usize), ApiError> {
     request.only_inputs(&[DRAWING_INPUT])?;
-    let tensor = request.input(DRAWING_INPUT).ok_or_else(|| {
-        ApiError::bad_request(format!("missing input `{DRAWING_INPUT}` (BYTES [n], one drawing each)"))
-    })?;
+    let tensor = request.required(DRAWING_INPUT, "BYTES [n], one drawing each")?;
     tensor.expect_datatype("BYTES")?;
     let (dims, count) = tensor.dims()?;
     if dims.len() != 1 || count == 0 {
@@ -43,7 +41,8 @@ pub fn read(predictor: &SketchPredictor, request: &InferRequest) -> Result<(Vec<
         .enumerate()
         .map(|(i, v)| read_drawing(v).map_err(|e| ApiError::bad_request(format!("drawing {i}: {e}"))))
         .collect::<Result<Vec<_>, _>>()?;
-    Ok((drawings, top(request)?.min(predictor.classes().len())))
+    let top = request.whole_parameter("top", 1, DEFAULT_TOP)?;
+    Ok((drawings, top.min(predictor.classes().len())))
 }
 
 /// The model's one call over a batch of drawings (requests batched together): every class's
@@ -74,17 +73,5 @@ fn read_drawing(v: &Value) -> Result<Vec<Stroke>, String> {
             parse_drawing(&parsed)
         }
         inline => parse_drawing(inline),
-    }
-}
-
-/// The request's `top` parameter: a whole number of at least 1.
-fn top(request: &InferRequest) -> Result<usize, ApiError> {
-    match request.parameters.get("top") {
-        None => Ok(DEFAULT_TOP),
-        Some(v) => v
-            .as_u64()
-            .filter(|&k| k >= 1)
-            .and_then(|k| usize::try_from(k).ok())
-            .ok_or_else(|| ApiError::bad_request(format!("parameter `top` must be a whole number ≥ 1, not {v}"))),
     }
 }

@@ -51,6 +51,26 @@ impl InferRequest {
         self.inputs.iter().find(|t| t.name == name)
     }
 
+    /// The input named `name`, or a 400 saying what it should hold.
+    pub fn required(&self, name: &str, holds: &str) -> Result<&InputTensor, ApiError> {
+        self.input(name)
+            .ok_or_else(|| ApiError::bad_request(format!("missing input `{name}` ({holds})")))
+    }
+
+    /// Parameter `name` as a whole number of at least `least`, or `default` when absent.
+    pub fn whole_parameter(&self, name: &str, least: u64, default: usize) -> Result<usize, ApiError> {
+        match self.parameters.get(name) {
+            None => Ok(default),
+            Some(v) => v
+                .as_u64()
+                .filter(|&k| k >= least)
+                .and_then(|k| usize::try_from(k).ok())
+                .ok_or_else(|| {
+                    ApiError::bad_request(format!("parameter `{name}` must be a whole number ≥ {least}, not {v}"))
+                }),
+        }
+    }
+
     /// Refuses inputs other than `known` (a misspelt name would otherwise be ignored).
     pub fn only_inputs(&self, known: &[&str]) -> Result<(), ApiError> {
         match self.inputs.iter().find(|t| !known.contains(&t.name.as_str())) {
@@ -116,14 +136,49 @@ impl InputTensor {
     /// the model's input checks refuse by position).
     pub fn floats(&self) -> Result<(Vec<usize>, Vec<f32>), ApiError> {
         self.expect_datatype("FP32")?;
+        let (dims, values) = self.numbers()?;
+        Ok((dims, values.into_iter().map(|v| v as f32).collect()))
+    }
+
+    /// An `FP32` or `FP64` tensor's shape and values, as f64.
+    pub fn doubles(&self) -> Result<(Vec<usize>, Vec<f64>), ApiError> {
+        if self.datatype != "FP32" {
+            self.expect_datatype("FP64")?;
+        }
+        self.numbers()
+    }
+
+    /// The shape and the numbers of the data, whatever the declared number type.
+    fn numbers(&self) -> Result<(Vec<usize>, Vec<f64>), ApiError> {
         let (dims, count) = self.dims()?;
         let values = self
             .elements(count)?
             .into_iter()
             .enumerate()
-            .map(|(i, v)| v.as_f64().map(|f| f as f32).ok_or_else(|| self.not_a_number(i, v)))
+            .map(|(i, v)| v.as_f64().ok_or_else(|| self.not_a_number(i, v)))
             .collect::<Result<_, _>>()?;
         Ok((dims, values))
+    }
+
+    /// A `BYTES` tensor of shape `[n]` as its `n` strings (at least one).
+    pub fn texts(&self) -> Result<Vec<&str>, ApiError> {
+        self.expect_datatype("BYTES")?;
+        let (dims, count) = self.dims()?;
+        if dims.len() != 1 || count == 0 {
+            return Err(ApiError::bad_request(format!(
+                "input `{}` must have shape [n] with n ≥ 1, not {dims:?}",
+                self.name
+            )));
+        }
+        self.elements(count)?
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| {
+                v.as_str().ok_or_else(|| {
+                    ApiError::bad_request(format!("input `{}`: element {i} ({v}) is not a string", self.name))
+                })
+            })
+            .collect()
     }
 
     /// An `INT64` tensor's shape and values.

@@ -9,7 +9,8 @@ use std::path::PathBuf;
 #[derive(Args)]
 pub struct ServeArgs {
     /// A model to serve: DIR (named after the folder) or NAME=DIR; give it once per model.
-    /// Sketch classifiers (`recur train`) and `recur fit` models.
+    /// Sketch classifiers (`recur train`), `recur fit` models, forecasters (`recur forecast
+    /// --out`) and seq2seq models.
     #[arg(long = "model", required = true, value_parser = recur_serve::model_spec)]
     models: Vec<(String, PathBuf)>,
     /// Address to listen on; the default answers this machine only.
