@@ -57,6 +57,7 @@ was set when quoting a rate on a busy machine.
 import argparse
 import json
 import os
+import pickle
 import sys
 import time
 
@@ -82,7 +83,7 @@ def load_npz(path):
     try:
         # Google's files are Python 2 pickles (latin1); newer ones read the same way.
         data = np.load(path, allow_pickle=True, encoding="latin1")
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, pickle.UnpicklingError) as e:
         sys.exit(f"error: {path}: not a readable .npz ({e})")
     keys = [k for k in ("train", "valid", "test", "sketches") if k in data.files]
     if not keys:
