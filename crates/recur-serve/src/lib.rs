@@ -17,6 +17,7 @@ mod metrics;
 mod model;
 mod routes;
 mod seq2seq;
+mod sessions;
 mod sketch;
 mod tensor;
 
@@ -151,6 +152,7 @@ pub fn serve(options: &ServeOptions) -> Result<(), ServeError> {
             models,
             max_body: options.max_body,
             metrics: Arc::new(Metrics::new(options.log_requests)),
+            sessions: Arc::default(),
         });
         axum::serve(listener, app)
             .with_graceful_shutdown(shutdown_signal())

@@ -4,8 +4,10 @@
 use crate::batch::{Batcher, Pending, RunBatch};
 use crate::error::ApiError;
 use crate::kind::Kind;
+use crate::sessions::Sessions;
 use crate::tensor::InferRequest;
 use crate::{fit, forecast, seq2seq, sketch, ServeError};
+use recur_data::quickdraw::ndjson::simplified;
 use recur_data::quickdraw::Stroke;
 use recur_data::SeriesSpec;
 use recur_fit::FitPredictor;
@@ -127,9 +129,35 @@ impl ServedModel {
     /// join the requests waiting for a batch; a `fit` model runs at once, on the body's thread.
     pub async fn infer(self: Arc<Self>, body: axum::body::Bytes) -> Result<(Value, usize), ApiError> {
         let model = self.clone();
-        let (id, work) = tokio::task::spawn_blocking(move || model.start(&body))
-            .await
-            .map_err(|e| ApiError::internal(format!("the inference failed: {e}")))??;
+        let started = tokio::task::spawn_blocking(move || model.start(&body)).await;
+        self.finish(started).await
+    }
+
+    /// Whether the model takes drawings in parts (streaming sessions): sketch models.
+    pub fn takes_parts(&self) -> bool {
+        matches!(self.predictor, Predictor::Sketch { .. })
+    }
+
+    /// `POST /v2/models/{name}/sessions/{id}/infer`: adds the request's strokes to session
+    /// `id` and answers for the whole drawing so far.
+    pub async fn infer_part(
+        self: Arc<Self>,
+        sessions: Arc<Sessions>,
+        id: String,
+        body: axum::body::Bytes,
+    ) -> Result<(Value, usize), ApiError> {
+        let model = self.clone();
+        let started = tokio::task::spawn_blocking(move || model.start_part(&sessions, &id, &body)).await;
+        self.finish(started).await
+    }
+
+    /// The answer to a request started off the executor: its outputs once computed, under the
+    /// request's `id`, with the number of items answered.
+    async fn finish(
+        &self,
+        started: Result<Result<(Option<String>, Work), ApiError>, tokio::task::JoinError>,
+    ) -> Result<(Value, usize), ApiError> {
+        let (id, work) = started.map_err(|e| ApiError::internal(format!("the inference failed: {e}")))??;
         let outputs = match work {
             Work::Done(outputs) => outputs,
             Work::Queued {
@@ -162,6 +190,23 @@ impl ServedModel {
             Predictor::Fit(p) => Work::Done(fit::infer(p, &request)?),
             Predictor::Forecast { predictor, spec } => Work::Done(forecast::infer(predictor, spec, &request)?),
             Predictor::Seq2seq(t) => Work::Done(seq2seq::infer(t, &request)?),
+        };
+        Ok((request.id, work))
+    }
+
+    /// Reads a part of a session's drawing, adds it, and queues the whole drawing so far.
+    fn start_part(&self, sessions: &Sessions, id: &str, body: &[u8]) -> Result<(Option<String>, Work), ApiError> {
+        let request = InferRequest::parse(body)?;
+        let Predictor::Sketch { predictor, batcher } = &self.predictor else {
+            return Err(ApiError::bad_request("only sketch models take drawings in parts"));
+        };
+        let (strokes, raw, top) = sketch::read_part(predictor, &request)?;
+        let (whole, raw) = sessions.extend(&self.name, id, strokes, raw)?;
+        let drawing = simplified(whole, raw).map_err(|e| ApiError::bad_request(format!("drawing 0: {e}")))?;
+        let work = Work::Queued {
+            pending: batcher.submit(vec![drawing])?,
+            predictor: predictor.clone(),
+            top,
         };
         Ok((request.id, work))
     }

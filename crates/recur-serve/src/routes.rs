@@ -3,12 +3,13 @@
 use crate::error::ApiError;
 use crate::metrics::{metrics_page, track, Metrics};
 use crate::model::ServedModel;
+use crate::sessions::{Sessions, SESSION_IDLE};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::StatusCode;
 use axum::response::Html;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{middleware, Json, Router};
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -22,6 +23,8 @@ pub struct Served {
     pub max_body: usize,
     /// What `/metrics` reports.
     pub metrics: Arc<Metrics>,
+    /// Drawings being sent in parts.
+    pub sessions: Arc<Sessions>,
 }
 
 /// The handlers' shared state.
@@ -45,6 +48,9 @@ pub fn router(served: Served) -> Router {
         .route("/v2/models/{name}", get(model_metadata))
         .route("/v2/models/{name}/ready", get(model_ready))
         .route("/v2/models/{name}/infer", post(infer))
+        .route("/v2/models/{name}/sessions", post(open_session))
+        .route("/v2/models/{name}/sessions/{id}", delete(end_session))
+        .route("/v2/models/{name}/sessions/{id}/infer", post(infer_part))
         .fallback(|| async { ApiError::not_found("no such route; see /v2/models/{name} and its /infer") })
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(Arc::new(served))
@@ -105,7 +111,15 @@ async fn infer(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let model = find(&models, &name)?;
-    let body = body.map_err(|e| match e.status() {
+    let body = read_body(&models, body)?;
+    let (answer, items) = model.infer(body).await?;
+    models.metrics.observe_batch(items);
+    Ok(Json(answer))
+}
+
+/// The body, or the error for a body refused or unreadable (413 past `--max-body`).
+fn read_body(models: &Models, body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+    body.map_err(|e| match e.status() {
         StatusCode::PAYLOAD_TOO_LARGE => ApiError {
             status: StatusCode::PAYLOAD_TOO_LARGE,
             message: format!(
@@ -117,8 +131,49 @@ async fn infer(
             status,
             message: format!("cannot read the body: {}", e.body_text()),
         },
-    })?;
-    let (answer, items) = model.infer(body).await?;
+    })
+}
+
+/// `POST /v2/models/{name}/sessions`: opens a session in which a drawing is sent in parts.
+async fn open_session(
+    State(models): State<Models>,
+    Path(name): Path<String>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let model = find(&models, &name)?;
+    if !model.takes_parts() {
+        return Err(ApiError::bad_request(format!(
+            "model `{name}` takes whole inputs at /v2/models/{name}/infer; sessions are for sketch models"
+        )));
+    }
+    let id = models.sessions.create(&name)?;
+    let answer = json!({"session": id, "idle_expiry_s": SESSION_IDLE.as_secs()});
+    Ok((StatusCode::CREATED, Json(answer)))
+}
+
+/// `POST /v2/models/{name}/sessions/{id}/infer`: the request's strokes added to the session's
+/// drawing, answered for the whole drawing so far.
+async fn infer_part(
+    State(models): State<Models>,
+    Path((name, id)): Path<(String, String)>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let model = find(&models, &name)?;
+    let body = read_body(&models, body)?;
+    let (answer, items) = model.infer_part(models.sessions.clone(), id, body).await?;
     models.metrics.observe_batch(items);
     Ok(Json(answer))
+}
+
+/// `DELETE /v2/models/{name}/sessions/{id}`: ends a session (204), or 404 when none is open.
+async fn end_session(
+    State(models): State<Models>,
+    Path((name, id)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    if models.sessions.end(&name, &id) {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found(format!(
+            "no open session `{id}` for model `{name}`"
+        )))
+    }
 }

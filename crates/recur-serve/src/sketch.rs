@@ -4,10 +4,11 @@
 
 use crate::error::ApiError;
 use crate::tensor::{described, output, InferRequest};
-use recur_data::quickdraw::ndjson::parse_drawing;
+use recur_data::quickdraw::ndjson::{parse_drawing, parse_strokes};
 use recur_data::quickdraw::Stroke;
 use recur_sketch::SketchPredictor;
 use serde_json::{json, Value};
+use std::borrow::Cow;
 
 /// The name of a sketch classifier's one input.
 pub const DRAWING_INPUT: &str = "drawing";
@@ -26,6 +27,32 @@ pub fn metadata(predictor: &SketchPredictor) -> Value {
 
 /// Reads a request: its drawings and how many classes to answer for each.
 pub fn read(predictor: &SketchPredictor, request: &InferRequest) -> Result<(Vec<Vec<Stroke>>, usize), ApiError> {
+    let drawings = drawing_values(request)?
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| read_drawing(v).map_err(|e| ApiError::bad_request(format!("drawing {i}: {e}"))))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((drawings, top(predictor, request)?))
+}
+
+/// Reads a part of a drawing sent in a session: its strokes as sent, whether they are raw
+/// ink, and how many classes to answer.
+pub fn read_part(predictor: &SketchPredictor, request: &InferRequest) -> Result<(Vec<Stroke>, bool, usize), ApiError> {
+    let values = drawing_values(request)?;
+    if values.len() != 1 {
+        return Err(ApiError::bad_request(format!(
+            "a session takes one drawing's new strokes at a time (shape [1]), not {}",
+            values.len()
+        )));
+    }
+    let (strokes, raw) = strokes_value(values[0])
+        .and_then(|v| parse_strokes(&v))
+        .map_err(|e| ApiError::bad_request(format!("drawing 0: {e}")))?;
+    Ok((strokes, raw, top(predictor, request)?))
+}
+
+/// The request's drawings as JSON values (text or inline), at least one.
+fn drawing_values(request: &InferRequest) -> Result<Vec<&Value>, ApiError> {
     request.only_inputs(&[DRAWING_INPUT])?;
     let tensor = request.required(DRAWING_INPUT, "BYTES [n], one drawing each")?;
     tensor.expect_datatype("BYTES")?;
@@ -35,14 +62,13 @@ pub fn read(predictor: &SketchPredictor, request: &InferRequest) -> Result<(Vec<
             "input `{DRAWING_INPUT}` must have shape [n] with n ≥ 1 drawings, not {dims:?}"
         )));
     }
-    let drawings = tensor
-        .elements(count)?
-        .into_iter()
-        .enumerate()
-        .map(|(i, v)| read_drawing(v).map_err(|e| ApiError::bad_request(format!("drawing {i}: {e}"))))
-        .collect::<Result<Vec<_>, _>>()?;
+    tensor.elements(count)
+}
+
+/// The classes to answer per drawing: the request's `top`, at most the model's classes.
+fn top(predictor: &SketchPredictor, request: &InferRequest) -> Result<usize, ApiError> {
     let top = request.whole_parameter("top", 1, DEFAULT_TOP)?;
-    Ok((drawings, top.min(predictor.classes().len())))
+    Ok(top.min(predictor.classes().len()))
 }
 
 /// The model's one call over a batch of drawings (requests batched together): every class's
@@ -67,11 +93,15 @@ pub fn answer(predictor: &SketchPredictor, probabilities: &[Vec<f64>], top: usiz
 /// One drawing: its strokes as a JSON string (the protocol's BYTES) or inline JSON, read as
 /// `recur predict` reads an ndjson line's `drawing`.
 fn read_drawing(v: &Value) -> Result<Vec<Stroke>, String> {
+    parse_drawing(&*strokes_value(v)?)
+}
+
+/// A drawing's strokes as JSON: parsed from text (the protocol's BYTES), or given inline.
+fn strokes_value(v: &Value) -> Result<Cow<'_, Value>, String> {
     match v {
-        Value::String(text) => {
-            let parsed: Value = serde_json::from_str(text).map_err(|e| format!("not JSON strokes ({e})"))?;
-            parse_drawing(&parsed)
-        }
-        inline => parse_drawing(inline),
+        Value::String(text) => serde_json::from_str(text)
+            .map(Cow::Owned)
+            .map_err(|e| format!("not JSON strokes ({e})")),
+        inline => Ok(Cow::Borrowed(inline)),
     }
 }

@@ -662,3 +662,55 @@ fn serve_batches_requests_arriving_together_as_each_alone() {
     let count = format!("recur_infer_batch_items_sum {}", 5 * drawings.len());
     assert!(metrics.lines().any(|l| l == count), "{metrics}");
 }
+
+/// A drawing sent stroke by stroke in a session gets, after every stroke, exactly the answer
+/// the whole drawing so far gets, for simplified and for raw ink alike.
+#[test]
+fn serve_streams_a_drawing_stroke_by_stroke_as_whole() {
+    let (_d, data, server) = both_served("serve-stream", &[]);
+    let strokes = some_drawings(&data)
+        .iter()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["drawing"]
+                .as_array()
+                .unwrap()
+                .clone()
+        })
+        .max_by_key(Vec::len)
+        .unwrap();
+    assert!(strokes.len() >= 2, "a drawing of several strokes");
+    let timed: Vec<Value> = strokes
+        .iter()
+        .map(|s| json!([s[0], s[1], (0..s[0].as_array().unwrap().len()).collect::<Vec<_>>()]))
+        .collect();
+    for strokes in [strokes, timed] {
+        let (status, opened) = server.ask("POST", "/v2/models/sketch/sessions", b"");
+        assert_eq!(status, 201, "{opened}");
+        let id = opened["session"].as_str().unwrap().to_string();
+        for k in 1..=strokes.len() {
+            let part = json!([strokes[k - 1]]);
+            let path = format!("/v2/models/sketch/sessions/{id}/infer");
+            let (status, streamed) = server.ask("POST", &path, drawing_request(&[part], 3).to_string().as_bytes());
+            assert_eq!(status, 200, "{streamed}");
+            let whole = json!(strokes[..k]);
+            let (_, alone) = server.infer("sketch", &drawing_request(&[whole], 3));
+            assert_eq!(streamed["outputs"], alone["outputs"], "after stroke {k}");
+        }
+        let end = server.send("DELETE", &format!("/v2/models/sketch/sessions/{id}"), b"");
+        assert_eq!(read_raw(end).0, 204);
+        let again = drawing_request(&[json!([strokes[0]])], 3).to_string();
+        let (status, e) = server.ask(
+            "POST",
+            &format!("/v2/models/sketch/sessions/{id}/infer"),
+            again.as_bytes(),
+        );
+        assert_eq!(status, 404, "{e}");
+        assert!(e["error"].as_str().unwrap().contains("no open session"), "{e}");
+    }
+    let (status, e) = server.ask("POST", "/v2/models/walks/sessions", b"");
+    assert_eq!(status, 400, "{e}");
+    assert!(
+        e["error"].as_str().unwrap().contains("sessions are for sketch models"),
+        "{e}"
+    );
+}

@@ -61,6 +61,25 @@ pub fn parse_line(line: &str) -> Result<Drawing, String> {
 /// `recur predict` reads ndjson files through it and the server reads request drawings, so both
 /// answer the same drawing alike.
 pub fn parse_drawing(drawing: &Value) -> Result<Vec<Stroke>, String> {
+    let (strokes, raw) = parse_strokes(drawing)?;
+    simplified(strokes, raw)
+}
+
+/// A drawing read by [`parse_strokes`] in the simplified frame: checked, simplified as Google
+/// did when `raw`, empty strokes dropped.
+pub fn simplified(mut strokes: Vec<Stroke>, raw: bool) -> Result<Vec<Stroke>, String> {
+    check_strokes(&strokes, MAX_COORDINATE)?;
+    if raw {
+        strokes = simplify_raw(&strokes)?;
+    }
+    strokes.retain(|s| !s.is_empty());
+    Ok(strokes)
+}
+
+/// Reads strokes in the ndjson form as they are, and whether they are raw (times given, or
+/// coordinates that are not the simplified frame's whole numbers in 0–255): strokes sent in
+/// parts (a drawing streamed stroke by stroke) are joined first and simplified whole.
+pub fn parse_strokes(drawing: &Value) -> Result<(Vec<Stroke>, bool), String> {
     let strokes_json = drawing.as_array().ok_or("missing `drawing` (a list of strokes)")?;
     let mut strokes: Vec<Stroke> = Vec::with_capacity(strokes_json.len());
     let mut raw = false;
@@ -88,12 +107,7 @@ pub fn parse_drawing(drawing: &Value) -> Result<Vec<Stroke>, String> {
         raw |= arrays.len() == 3 || x.iter().chain(&y).any(|v| v.fract() != 0.0 || *v < 0.0 || *v > 255.0);
         strokes.push(x.into_iter().zip(y).map(|(x, y)| [x, y]).collect());
     }
-    check_strokes(&strokes, MAX_COORDINATE)?;
-    if raw {
-        strokes = simplify_raw(&strokes)?;
-    }
-    strokes.retain(|s| !s.is_empty());
-    Ok(strokes)
+    Ok((strokes, raw))
 }
 
 /// One drawing as a simplified ndjson line.
