@@ -47,6 +47,8 @@ pub struct ServeOptions {
     pub max_body: usize,
     /// Whether each request is logged as one JSON line on stderr.
     pub log_requests: bool,
+    /// Longest a request may take from arrival (body included) to answer; 408 past it.
+    pub request_timeout: std::time::Duration,
 }
 
 /// Why the server could not start or stopped with an error.
@@ -153,6 +155,7 @@ pub fn serve(options: &ServeOptions) -> Result<(), ServeError> {
             max_body: options.max_body,
             metrics: Arc::new(Metrics::new(options.log_requests)),
             sessions: Arc::default(),
+            request_timeout: options.request_timeout,
         });
         axum::serve(listener, app)
             .with_graceful_shutdown(shutdown_signal())

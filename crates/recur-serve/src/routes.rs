@@ -6,14 +6,17 @@ use crate::model::ServedModel;
 use crate::sessions::{Sessions, SESSION_IDLE};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
+use axum::extract::Request;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::StatusCode;
-use axum::response::Html;
+use axum::middleware::Next;
+use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{middleware, Json, Router};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// What every handler reads: the loaded models by name, the body limit and the counters.
 pub struct Served {
@@ -25,6 +28,8 @@ pub struct Served {
     pub metrics: Arc<Metrics>,
     /// Drawings being sent in parts.
     pub sessions: Arc<Sessions>,
+    /// Longest a request may take, from its arrival (body included) to its answer.
+    pub request_timeout: Duration,
 }
 
 /// The handlers' shared state.
@@ -35,6 +40,7 @@ type Models = Arc<Served>;
 pub fn router(served: Served) -> Router {
     let max_body = served.max_body;
     let metrics = served.metrics.clone();
+    let timeout = served.request_timeout;
     let counters = Router::new()
         .route("/metrics", get(metrics_page))
         .with_state(metrics.clone());
@@ -55,7 +61,24 @@ pub fn router(served: Served) -> Router {
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(Arc::new(served))
         .merge(counters)
+        .layer(middleware::from_fn_with_state(timeout, deadline))
         .layer(middleware::from_fn_with_state(metrics, track))
+}
+
+/// Answers 408 for a request not answered within `limit` of its arrival: a client that sends
+/// its body too slowly (or never finishes it) holds nothing for longer than that.
+async fn deadline(State(limit): State<Duration>, request: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError {
+            status: StatusCode::REQUEST_TIMEOUT,
+            message: format!(
+                "the request was not answered within {} s (--request-timeout): its body came too slowly or its work took too long",
+                limit.as_secs_f64()
+            ),
+        }
+        .into_response(),
+    }
 }
 
 /// The drawing page, embedded in the binary so that it works offline.

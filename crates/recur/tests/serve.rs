@@ -714,3 +714,89 @@ fn serve_streams_a_drawing_stroke_by_stroke_as_whole() {
         "{e}"
     );
 }
+
+#[test]
+fn serve_times_out_a_client_that_never_finishes_its_body() {
+    let (_d, _, server) = both_served("serve-slow", &["--request-timeout", "1"]);
+    let mut stream = TcpStream::connect(&server.address).unwrap();
+    let head = "POST /v2/models/sketch/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\nConnection: close\r\n\r\n{\"inputs\"";
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let started = Instant::now();
+    let (status, e) = read_answer(stream);
+    assert_eq!(status, 408, "{e}");
+    assert!(e["error"].as_str().unwrap().contains("--request-timeout"), "{e}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(server.get("/v2/health/live").0, 200);
+}
+
+/// Requests mutated at random (bytes flipped, cut short, values swapped for other JSON) get a
+/// 200 or a 4xx with an `error`, never a 5xx or a dropped connection, and the server serves on.
+#[test]
+fn serve_fuzzed_requests_get_answers_or_clear_errors() {
+    let (_d, data, server) = both_served("serve-fuzz", &[]);
+    let drawing = serde_json::from_str::<Value>(&some_drawings(&data)[0]).unwrap()["drawing"].clone();
+    let sketch = drawing_request(&[drawing], 3).to_string();
+    let walks = json!({"inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 3, 1], "data": [0.5, 1, 2]},
+                                  {"name": "lengths", "datatype": "INT64", "shape": [1], "data": [3]}]})
+    .to_string();
+    let swaps = [
+        "null",
+        "-1",
+        "1e400",
+        "\"\"",
+        "[]",
+        "{}",
+        "[[[]]]",
+        "true",
+        "18446744073709551616",
+        "\"FP64\"",
+    ];
+    let mut rng = recur_core::Rng::new(7);
+    for round in 0..600 {
+        let (model, base) = if round % 2 == 0 {
+            ("sketch", &sketch)
+        } else {
+            ("walks", &walks)
+        };
+        let mut body = base.as_bytes().to_vec();
+        match rng.below(4) {
+            0 => {
+                for _ in 0..1 + rng.below(4) {
+                    let i = rng.below(body.len());
+                    let bytes = b" {}[]\",:0123456789-.eE";
+                    body[i] = bytes[rng.below(bytes.len())];
+                }
+            }
+            1 => body.truncate(rng.below(body.len())),
+            _ => {
+                // A value swapped: after a random `:` or `[` or `,`, up to the next delimiter.
+                let starts: Vec<usize> = body
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, c)| b":[,".contains(c))
+                    .map(|(i, _)| i + 1)
+                    .collect();
+                let at = starts[rng.below(starts.len())];
+                let end = (at..body.len())
+                    .find(|&i| b",]}".contains(&body[i]))
+                    .unwrap_or(body.len());
+                body.splice(at..end, swaps[rng.below(swaps.len())].bytes());
+            }
+        }
+        let (status, _, answer) = read_raw(server.send("POST", &format!("/v2/models/{model}/infer"), &body));
+        let text = String::from_utf8_lossy(&body);
+        assert!(
+            status == 200 || (400..500).contains(&status),
+            "round {round}: {status} {answer} for {text}"
+        );
+        if status != 200 {
+            let e: Value = serde_json::from_str(&answer).unwrap_or_else(|_| panic!("round {round}: {answer}"));
+            assert!(
+                e["error"].as_str().is_some_and(|m| !m.is_empty()),
+                "round {round}: {answer}"
+            );
+        }
+    }
+    assert_eq!(server.get("/v2/health/live").0, 200);
+}

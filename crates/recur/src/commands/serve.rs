@@ -29,6 +29,10 @@ pub struct ServeArgs {
     /// Largest request body in bytes; a larger one is refused (413).
     #[arg(long, default_value_t = 16 << 20, value_parser = super::at_least_one)]
     max_body: usize,
+    /// Seconds a request may take from its arrival (body included) to its answer: a client
+    /// sending its body too slowly, or never finishing it, gets 408 after that.
+    #[arg(long, default_value_t = 60.0, value_parser = seconds)]
+    request_timeout: f64,
     /// Log every request as one JSON line on stderr (method, path, route, status, ms).
     #[arg(long)]
     log_requests: bool,
@@ -44,5 +48,14 @@ pub fn serve(args: ServeArgs) -> Result<()> {
         max_batch: args.max_batch,
         max_body: args.max_body,
         log_requests: args.log_requests,
+        request_timeout: std::time::Duration::from_secs_f64(args.request_timeout),
     })?)
+}
+
+/// A positive, finite number of seconds (at most a day).
+fn seconds(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(s) if s > 0.0 && s <= 86_400.0 => Ok(s),
+        _ => Err(format!("`{text}` is not a number of seconds in (0, 86400]")),
+    }
 }
