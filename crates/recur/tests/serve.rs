@@ -800,3 +800,15 @@ fn serve_fuzzed_requests_get_answers_or_clear_errors() {
     }
     assert_eq!(server.get("/v2/health/live").0, 200);
 }
+
+/// Hundreds of connections that send nothing do not stop the server answering others.
+#[test]
+fn serve_answers_while_many_connections_sit_idle() {
+    let (_d, _, server) = both_served("serve-idle", &[]);
+    let idle: Vec<TcpStream> = (0..500).map(|_| TcpStream::connect(&server.address).unwrap()).collect();
+    let started = Instant::now();
+    assert_eq!(server.get("/v2/health/live").0, 200);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    drop(idle);
+    assert_eq!(server.get("/v2/models/sketch/ready").0, 200);
+}
