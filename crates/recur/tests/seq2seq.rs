@@ -32,24 +32,7 @@ fn reverse_pairs(n: usize, seed: u64) -> String {
     out
 }
 
-const SMALL: [&str; 16] = [
-    "--batch",
-    "32",
-    "--embedding",
-    "16",
-    "--encoder-units",
-    "24",
-    "--encoder-layers",
-    "1",
-    "--decoder-units",
-    "32",
-    "--threads",
-    "2",
-    "--max-minutes",
-    "0",
-    "--dropout",
-    "0.1",
-];
+use common::SEQ2SEQ_SMALL as SMALL;
 
 #[test]
 fn seq2seq_trains_predicts_and_evaluates_a_tsv_task() {

@@ -6,23 +6,29 @@
 mod common;
 
 use common::server::{read_answer, read_raw, Server};
-use common::{recur, shared_data, temp_dir, Scratch};
+use common::{ok, recur, s, shared_data, temp_dir, Scratch};
 use recur_data::npy::{read_npy, NpyData};
 use serde_json::{json, Value};
 use std::io::Write;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-fn ok(o: Output) -> String {
-    let e = String::from_utf8_lossy(&o.stderr);
-    assert!(o.status.success(), "failed: {e}");
-    String::from_utf8(o.stdout).unwrap()
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
+/// `recur predict --json` of the sketch model in `d/sketch` on `input`, on one thread.
+fn predict_json(d: &Path, input: &Path, extra: &[&str]) -> String {
+    let model = d.join("sketch");
+    let args = [
+        "predict",
+        "--model",
+        s(&model),
+        "--input",
+        s(input),
+        "--json",
+        "--threads",
+        "1",
+    ];
+    ok(recur(&[&args[..], extra].concat()))
 }
 
 /// Generated doodles in `d/data` and a one-epoch sketch classifier trained on them in `d/sketch`.
@@ -167,21 +173,10 @@ fn serve_sketch_infer_equals_predict() {
     let lines = some_drawings(&data);
     let input = d.join("some.ndjson");
     std::fs::write(&input, lines.join("\n") + "\n").unwrap();
-    let predicted: Vec<Value> = ok(recur(&[
-        "predict",
-        "--model",
-        s(&d.join("sketch")),
-        "--input",
-        s(&input),
-        "--json",
-        "--top",
-        "4",
-        "--threads",
-        "1",
-    ]))
-    .lines()
-    .map(|l| serde_json::from_str(l).unwrap())
-    .collect();
+    let predicted: Vec<Value> = predict_json(&d, &input, &["--top", "4"])
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     let drawings: Vec<Value> = lines
         .iter()
         .map(|l| serde_json::from_str::<Value>(l).unwrap()["drawing"].clone())
@@ -417,16 +412,7 @@ fn serve_sketch_latency_over_200_requests() {
     let mut process: Vec<f64> = (0..20)
         .map(|_| {
             let start = Instant::now();
-            ok(recur(&[
-                "predict",
-                "--model",
-                s(&d.join("sketch")),
-                "--input",
-                s(&input),
-                "--json",
-                "--threads",
-                "1",
-            ]));
+            predict_json(&d, &input, &[]);
             start.elapsed().as_secs_f64() * 1e3
         })
         .collect();
@@ -556,17 +542,7 @@ fn serve_page_guesses_a_real_drawing_in_headless_chromium() {
     let mut record: Value = serde_json::from_str(&line).unwrap();
     record["drawing"] = json!(raw);
     std::fs::write(&input, format!("{record}\n")).unwrap();
-    let predicted: Value = serde_json::from_str(&ok(recur(&[
-        "predict",
-        "--model",
-        s(&d.join("sketch")),
-        "--input",
-        s(&input),
-        "--json",
-        "--threads",
-        "1",
-    ])))
-    .unwrap();
+    let predicted: Value = serde_json::from_str(&predict_json(&d, &input, &[])).unwrap();
     let url = format!(
         "http://{}/#replay={}",
         server.address,

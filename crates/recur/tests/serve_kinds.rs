@@ -5,20 +5,9 @@
 mod common;
 
 use common::server::Server;
-use common::{recur, temp_dir};
+use common::{ok, recur, s, temp_dir, SEQ2SEQ_SMALL};
 use serde_json::{json, Value};
 use std::path::Path;
-use std::process::Output;
-
-fn ok(o: Output) -> String {
-    let e = String::from_utf8_lossy(&o.stderr);
-    assert!(o.status.success(), "failed: {e}");
-    String::from_utf8(o.stdout).unwrap()
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 /// A daily CSV from 2020-01-01: `rows` days with a value and `ahead` more with only the known
 /// covariate `kind` (weekday or weekend); returns its text's rows as (day, kind, value).
@@ -148,7 +137,7 @@ fn serve_forecast_infer_equals_forecast_model() {
 fn serve_seq2seq_infer_equals_seq2seq_predict() {
     let d = temp_dir("serve-seq2seq");
     let model = d.join("dates");
-    ok(recur(&[
+    let train = [
         "seq2seq",
         "train",
         "--out",
@@ -157,21 +146,8 @@ fn serve_seq2seq_infer_equals_seq2seq_predict() {
         "300",
         "--epochs",
         "1",
-        "--batch",
-        "32",
-        "--embedding",
-        "16",
-        "--encoder-units",
-        "24",
-        "--encoder-layers",
-        "1",
-        "--decoder-units",
-        "32",
-        "--threads",
-        "2",
-        "--max-minutes",
-        "0",
-    ]));
+    ];
+    ok(recur(&[&train[..], &SEQ2SEQ_SMALL].concat()));
     let texts = ["March 3, 2001", "4/22/19"];
     let input = d.join("in.txt");
     std::fs::write(&input, texts.join("\n") + "\n").unwrap();

@@ -67,3 +67,35 @@ pub fn shared_data(name: &str) -> Option<PathBuf> {
         .map(|p| here.join(p).join(name))
         .find(|p| p.is_dir())
 }
+
+/// The standard output of a run that must succeed (its stderr shown when it does not).
+pub fn ok(o: Output) -> String {
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "failed: {e}");
+    String::from_utf8(o.stdout).unwrap()
+}
+
+/// A path as the `&str` a command-line argument takes.
+pub fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// `recur seq2seq train` settings of a small model that trains in seconds.
+pub const SEQ2SEQ_SMALL: [&str; 16] = [
+    "--batch",
+    "32",
+    "--embedding",
+    "16",
+    "--encoder-units",
+    "24",
+    "--encoder-layers",
+    "1",
+    "--decoder-units",
+    "32",
+    "--threads",
+    "2",
+    "--max-minutes",
+    "0",
+    "--dropout",
+    "0.1",
+];
