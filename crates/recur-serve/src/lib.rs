@@ -13,6 +13,7 @@ mod error;
 mod fit;
 mod forecast;
 pub mod kind;
+mod listen;
 mod metrics;
 mod model;
 mod routes;
@@ -49,6 +50,9 @@ pub struct ServeOptions {
     pub log_requests: bool,
     /// Longest a request may take from arrival (body included) to answer; 408 past it.
     pub request_timeout: std::time::Duration,
+    /// Longest a connection may take to send a request's head (idle kept-alive ones included)
+    /// before it is closed.
+    pub header_timeout: std::time::Duration,
 }
 
 /// Why the server could not start or stopped with an error.
@@ -157,10 +161,8 @@ pub fn serve(options: &ServeOptions) -> Result<(), ServeError> {
             sessions: Arc::default(),
             request_timeout: options.request_timeout,
         });
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown_signal())
-            .await
-            .map_err(io("serving failed"))
+        listen::serve(listener, app, options.header_timeout, shutdown_signal()).await;
+        Ok::<(), ServeError>(())
     })?;
     recur_core::stderr_line!("stopped");
     Ok(())

@@ -9,7 +9,7 @@ use common::server::{read_answer, read_raw, Server};
 use common::{ok, recur, s, shared_data, temp_dir, Scratch};
 use recur_data::npy::{read_npy, NpyData};
 use serde_json::{json, Value};
-use std::io::Write;
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -777,14 +777,23 @@ fn serve_fuzzed_requests_get_answers_or_clear_errors() {
     assert_eq!(server.get("/v2/health/live").0, 200);
 }
 
-/// Hundreds of connections that send nothing do not stop the server answering others.
+/// Hundreds of connections that send nothing do not stop the server answering others, and
+/// are closed once the header timeout passes.
 #[test]
-fn serve_answers_while_many_connections_sit_idle() {
-    let (_d, _, server) = both_served("serve-idle", &[]);
+fn serve_answers_while_many_connections_sit_idle_and_closes_them() {
+    let (_d, _, server) = both_served("serve-idle", &["--header-timeout", "1"]);
     let idle: Vec<TcpStream> = (0..500).map(|_| TcpStream::connect(&server.address).unwrap()).collect();
     let started = Instant::now();
     assert_eq!(server.get("/v2/health/live").0, 200);
     assert!(started.elapsed() < Duration::from_secs(5));
+    // A silent connection is closed (end of stream, perhaps after a 408) within a few seconds.
+    let mut silent = &idle[0];
+    silent.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut rest = Vec::new();
+    silent
+        .read_to_end(&mut rest)
+        .expect("closed by the server, not left hanging");
+    assert!(started.elapsed() < Duration::from_secs(8));
     drop(idle);
     assert_eq!(server.get("/v2/models/sketch/ready").0, 200);
 }

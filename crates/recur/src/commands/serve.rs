@@ -33,6 +33,10 @@ pub struct ServeArgs {
     /// sending its body too slowly, or never finishing it, gets 408 after that.
     #[arg(long, default_value_t = 60.0, value_parser = seconds)]
     request_timeout: f64,
+    /// Seconds a connection may take to send a request's head, an idle kept-alive connection
+    /// included, before it is closed (so that silent connections are not held forever).
+    #[arg(long, default_value_t = 30.0, value_parser = seconds)]
+    header_timeout: f64,
     /// Log every request as one JSON line on stderr (method, path, route, status, ms).
     #[arg(long)]
     log_requests: bool,
@@ -49,6 +53,7 @@ pub fn serve(args: ServeArgs) -> Result<()> {
         max_body: args.max_body,
         log_requests: args.log_requests,
         request_timeout: std::time::Duration::from_secs_f64(args.request_timeout),
+        header_timeout: std::time::Duration::from_secs_f64(args.header_timeout),
     })?)
 }
 
