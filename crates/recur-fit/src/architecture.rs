@@ -206,7 +206,8 @@ fn input_problems(plan: &Plan, inputs: &[InputMeta]) -> Vec<String> {
     let mut problems = Vec::new();
     for ((name, shape), m) in declared.iter().zip(inputs) {
         let width = m.input_width();
-        if shape.features == width && shape.sequential == m.sequential && shape.frame.is_none() {
+        // A frame input (`input_shape [h, w, c]`) reads `h·w·c` values per step, channels last.
+        if shape.features == width && shape.sequential == m.sequential {
             continue;
         }
         let why = m

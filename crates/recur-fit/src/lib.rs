@@ -191,6 +191,9 @@ pub struct FitJob<'a> {
     /// the whole set every rank reads: the scalings are measured over all parts, each rank
     /// batches its own part, and `val` (read whole by every rank) is required for validation.
     pub rank_local: bool,
+    /// Each training sequence's group (e.g. the source video a clip was cut from): a held-out
+    /// validation part then takes whole groups, so no group is on both sides.
+    pub groups: Option<&'a [String]>,
 }
 
 /// What a training run gives.
@@ -214,6 +217,14 @@ pub fn fit_sequences(job: &FitJob) -> Result<FitOutcome> {
     let train = job.train;
     if train.is_empty() {
         return Err(NnError::Input(format!("{}: no sequences to train on", train.source)));
+    }
+    if job.groups.is_some_and(|g| g.len() != train.len()) {
+        return Err(NnError::Input(format!(
+            "{}: {} groups given for {} sequences",
+            train.source,
+            job.groups.map_or(0, <[String]>::len),
+            train.len()
+        )));
     }
     let classes = class_names(train).to_vec();
     let parts = job.rank_local.then(distributed::group).flatten();
@@ -309,7 +320,8 @@ pub fn fit_sequences(job: &FitJob) -> Result<FitOutcome> {
 }
 
 /// A member's training and validation examples: `job.val` whole (its classes mapped by
-/// `val_labels`), a stratified `val_split` of the training set drawn by `seed`, or none.
+/// `val_labels`), a stratified (or, with `job.groups`, grouped) `val_split` of the training
+/// set drawn by `seed`, or none.
 /// `per_rank`: each rank holds its own part of the training data.
 fn member_examples(
     job: &FitJob,
@@ -332,7 +344,10 @@ fn member_examples(
             ))
         }
         _ if val_split > 0.0 => {
-            let (t, v) = split::stratified_split(train, val_split, seed)?;
+            let (t, v) = match job.groups {
+                Some(groups) => split::grouped_split(groups, val_split, seed, &train.source)?,
+                None => split::stratified_split(train, val_split, seed)?,
+            };
             (
                 Examples::new(train, meta, &t, None),
                 Some(Examples::new(train, meta, &v, None)),

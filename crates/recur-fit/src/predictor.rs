@@ -171,6 +171,7 @@ mod tests {
             resume: false,
             progress: Default::default(),
             rank_local: false,
+            groups: None,
         };
         let outcome = fit_sequences(&job).unwrap();
         let predictor = FitPredictor::load(&job.out).unwrap();

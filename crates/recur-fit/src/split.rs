@@ -1,5 +1,6 @@
-//! Choosing sequences: the seeded, stratified validation split and the order of each epoch's
-//! batches.
+//! Choosing sequences: the seeded, stratified validation split (or a grouped one, which keeps
+//! each group, such as the clips cut from one source video, on one side), grouped folds for
+//! cross-validation, and the order of each epoch's batches.
 
 use recur_core::Rng;
 use recur_data::sequences::{SequenceSet, SequenceTargets};
@@ -38,6 +39,66 @@ pub fn stratified_split(set: &SequenceSet, fraction: f64, seed: u64) -> Result<(
         )));
     }
     Ok((train, val))
+}
+
+/// Each distinct group's members, the groups in a seeded random order.
+fn shuffled_groups(groups: &[String], seed: u64) -> Vec<Vec<usize>> {
+    let mut names: Vec<&String> = groups.iter().collect();
+    names.sort_unstable();
+    names.dedup();
+    let mut members: Vec<Vec<usize>> = names
+        .iter()
+        .map(|n| (0..groups.len()).filter(|&i| &groups[i] == *n).collect())
+        .collect();
+    Rng::derive(seed, 0x6709).shuffle(&mut members);
+    members
+}
+
+/// Indices for training and validation with whole groups held out (drawn with `seed`) until
+/// about `fraction` of the examples are: no group is on both sides. `source` names the data
+/// in errors.
+pub fn grouped_split(groups: &[String], fraction: f64, seed: u64, source: &str) -> Result<(Vec<usize>, Vec<usize>)> {
+    let members = shuffled_groups(groups, seed);
+    let wanted = ((groups.len() as f64 * fraction).round() as usize).max(1);
+    let (mut train, mut val) = (Vec::new(), Vec::new());
+    for (k, g) in members.iter().enumerate() {
+        // The last group always trains, so neither side is empty.
+        if val.len() < wanted && k + 1 < members.len() {
+            val.extend_from_slice(g);
+        } else {
+            train.extend_from_slice(g);
+        }
+    }
+    train.sort_unstable();
+    val.sort_unstable();
+    if val.is_empty() {
+        return Err(NnError::Input(format!(
+            "{source}: {} group(s) are too few to hold whole groups out for validation; give more groups or val_split 0",
+            members.len()
+        )));
+    }
+    Ok((train, val))
+}
+
+/// `k` folds of example indices for cross-validation, each group wholly in one fold: the
+/// groups, in a seeded order, largest first, each put in the fold with the fewest examples
+/// (as scikit-learn's `GroupKFold` balances them).
+pub fn grouped_folds(groups: &[String], k: usize, seed: u64, source: &str) -> Result<Vec<Vec<usize>>> {
+    let mut members = shuffled_groups(groups, seed);
+    if k < 2 || members.len() < k {
+        return Err(NnError::Input(format!(
+            "{source}: {k}-fold cross-validation needs at least 2 folds and as many groups; the data has {} group(s)",
+            members.len()
+        )));
+    }
+    members.sort_by_key(|g| std::cmp::Reverse(g.len()));
+    let mut folds: Vec<Vec<usize>> = vec![Vec::new(); k];
+    for g in members {
+        let smallest = (0..k).min_by_key(|&f| folds[f].len()).unwrap_or(0);
+        folds[smallest].extend(g);
+    }
+    folds.iter_mut().for_each(|f| f.sort_unstable());
+    Ok(folds)
 }
 
 /// One epoch's batches: sequences shuffled, then sorted by length within windows of 8 batches
@@ -94,6 +155,26 @@ mod tests {
         assert_eq!(stratified_split(&s, 0.2, 1).unwrap().1, val);
         assert_ne!(stratified_split(&s, 0.2, 2).unwrap().1, val);
         assert!(stratified_split(&set(vec![0]), 0.2, 1).is_err());
+    }
+
+    #[test]
+    fn grouped_split_and_folds_never_put_a_group_on_both_sides() {
+        let groups: Vec<String> = (0..40).map(|i| format!("video{}", i / 4)).collect();
+        let (train, val) = grouped_split(&groups, 0.2, 1, "clips").unwrap();
+        assert_eq!((train.len(), val.len()), (32, 8));
+        assert!(val.iter().all(|&v| train.iter().all(|&t| groups[t] != groups[v])));
+        assert_ne!(grouped_split(&groups, 0.2, 2, "clips").unwrap().1, val);
+        let folds = grouped_folds(&groups, 5, 1, "clips").unwrap();
+        assert!(folds.iter().all(|f| f.len() == 8));
+        for (a, fa) in folds.iter().enumerate() {
+            for fb in &folds[a + 1..] {
+                assert!(fa.iter().all(|&i| fb.iter().all(|&j| groups[i] != groups[j])));
+            }
+        }
+        let e = grouped_folds(&groups[..8], 5, 1, "clips").unwrap_err().to_string();
+        assert!(e.contains("the data has 2 group(s)"), "{e}");
+        let one: Vec<String> = vec!["a".into(); 5];
+        assert!(grouped_split(&one, 0.2, 1, "clips").is_err());
     }
 
     #[test]

@@ -41,3 +41,10 @@ impl VideoError {
 
 /// A result with a [`VideoError`].
 pub type Result<T> = std::result::Result<T, VideoError>;
+
+impl From<recur_nn::NnError> for VideoError {
+    /// A model or training error, as its own message.
+    fn from(e: recur_nn::NnError) -> Self {
+        VideoError::Input(e.to_string())
+    }
+}

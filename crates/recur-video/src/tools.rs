@@ -68,6 +68,17 @@ impl Ffmpeg {
             .map_err(|e| self.start_error(e, &self.ffmpeg, FFMPEG_VARIABLE, clip))
     }
 
+    /// Starts `ffmpeg` with `args` to encode frames written to its input.
+    pub(crate) fn spawn_encoder(&self, args: &[OsString], clip: &Path) -> Result<Child> {
+        Command::new(&self.ffmpeg)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| self.start_error(e, &self.ffmpeg, FFMPEG_VARIABLE, clip))
+    }
+
     /// The error for a program that did not start: missing, or something else about the clip.
     fn start_error(&self, e: std::io::Error, program: &OsString, variable: &'static str, clip: &Path) -> VideoError {
         match e.kind() {

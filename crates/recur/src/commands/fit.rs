@@ -256,6 +256,7 @@ pub fn fit(mut args: FitArgs) -> Result<()> {
         resume: args.resume,
         progress: crate::progress::reporter(args.quiet),
         rank_local,
+        groups: None,
     };
     let outcome = recur_fit::fit_sequences(&job)?;
     if !lead {

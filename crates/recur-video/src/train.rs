@@ -1,0 +1,216 @@
+//! Training on video through recur-fit's machinery (its settings, trainer, epoch loop and
+//! model metadata): clips decoded once per run, a default architecture (a frame CNN feeding a
+//! bidirectional GRU), the frame settings stored in the model, and grouped cross-validation.
+
+use crate::clips::{clip_set, subset, Motion};
+use crate::dataset::ClipList;
+use crate::decode::FrameSpec;
+use crate::error::{Result, VideoError};
+use crate::load::decode_all;
+use crate::tools::Ffmpeg;
+use recur_data::sequences::SequenceSet;
+use recur_fit::split::grouped_folds;
+use recur_fit::{fit_sequences, FitJob, FitOutcome, FitPredictor, Settings};
+use recur_nn::ModelConfig;
+use recur_train::Reporter;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+
+/// The key of [`VideoMeta`] in a model's `metadata`.
+pub const VIDEO_META_KEY: &str = "video";
+
+/// How a model reads clips, stored in it so that evaluation and prediction read them as
+/// training did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VideoMeta {
+    /// Frames sampled, their size and colour, and how they are resized.
+    pub frames: FrameSpec,
+    /// Frames or their differences.
+    pub motion: Motion,
+}
+
+impl VideoMeta {
+    /// The metadata of a model trained on video, if it is one.
+    pub fn of(config: &ModelConfig) -> Option<Result<VideoMeta>> {
+        config.metadata.get(VIDEO_META_KEY).map(|v| {
+            serde_json::from_value(v.clone())
+                .map_err(|e| VideoError::Input(format!("the model's `{VIDEO_META_KEY}` metadata is unreadable: {e}")))
+        })
+    }
+
+    /// Puts this metadata in `config`.
+    fn store(&self, config: &mut ModelConfig) {
+        let value = serde_json::to_value(self).unwrap_or(Value::Null);
+        config.metadata.insert(VIDEO_META_KEY.into(), value);
+    }
+}
+
+/// The default model for clips read as `meta` says, `classes` outputs: three blocks of a
+/// 3×3 convolution, batch normalisation, ReLU and 2×2 max pooling over every frame (16, 32
+/// and 64 filters), each frame's feature maps averaged, a bidirectional GRU(32) over the
+/// frames, the mean of its outputs over each clip's real frames, and a dense layer.
+pub fn default_video_config(meta: &VideoMeta, classes: usize) -> Result<ModelConfig> {
+    let spec = &meta.frames;
+    let mut layers = Vec::new();
+    for filters in [16, 32, 64] {
+        layers.push(json!({"type": "time_distributed", "layer": {"type": "conv2d", "filters": filters, "kernel_size": 3, "padding": "same"}}));
+        layers.push(json!({"type": "batch_norm"}));
+        layers.push(json!({"type": "activation", "activation": "relu"}));
+        layers.push(
+            json!({"type": "time_distributed", "layer": {"type": "max_pool2d", "pool_size": 2, "padding": "same"}}),
+        );
+    }
+    layers.push(json!({"type": "time_distributed", "layer": {"type": "global_avg_pool2d"}}));
+    layers.push(json!({"type": "gru", "units": 32, "bidirectional": true, "return_sequences": true}));
+    layers.push(json!({"type": "global_mean_pool"}));
+    layers.push(json!({"type": "dense", "units": classes}));
+    let config = json!({"input_shape": [spec.height, spec.width, spec.channels()], "layers": layers});
+    ModelConfig::from_json(&config.to_string()).map_err(VideoError::from)
+}
+
+/// A model config of the user's (a `recur fit` config's model part) for clips read as `meta`
+/// says: its input is the frames' `[height, width, channels]` unless it declares one.
+pub fn video_config(mut model: Value, meta: &VideoMeta, source: &str) -> Result<ModelConfig> {
+    let spec = &meta.frames;
+    if let Some(map) = model.as_object_mut() {
+        if !["inputs", "input_size", "input_shape"]
+            .iter()
+            .any(|k| map.contains_key(*k))
+        {
+            map.insert("input_shape".into(), json!([spec.height, spec.width, spec.channels()]));
+        }
+    }
+    ModelConfig::from_json(&model.to_string()).map_err(|e| VideoError::Input(format!("{source}: {e}")))
+}
+
+/// Training settings for video: `training` (a config's section with the flags laid over it)
+/// over the video defaults: the values as decoded ([0, 1], or differences in [−1, 1]), so no
+/// standardisation, signed log or per-sequence channels; gradient training; 30 epochs.
+pub fn video_settings(training: Value) -> Result<Settings> {
+    let mut merged =
+        json!({"standardize": false, "log_inputs": "off", "sequence_norm": "off", "solver": "gradient", "epochs": 30});
+    if let (Some(base), Value::Object(given)) = (merged.as_object_mut(), training) {
+        base.extend(given);
+    }
+    Settings::from_json(merged).map_err(VideoError::from)
+}
+
+/// Clips decoded for a run: the sequence set, each clip's group, and how many were skipped.
+pub struct VideoData {
+    /// The clips that decoded, as sequences of frames (or differences).
+    pub set: SequenceSet,
+    /// Each kept clip's group, if the list has groups.
+    pub groups: Option<Vec<String>>,
+    /// Clips that could not be read, each error naming its file.
+    pub skipped: Vec<VideoError>,
+    /// Frames decoded and kept.
+    pub frames: usize,
+}
+
+/// Decodes every clip of `list` once, `threads` at a time, for models reading `meta`.
+pub fn read_clips(ffmpeg: &Ffmpeg, list: &ClipList, meta: &VideoMeta, threads: usize) -> Result<VideoData> {
+    let paths: Vec<PathBuf> = list.clips.iter().map(|c| c.path.clone()).collect();
+    let decoded = decode_all(ffmpeg, &paths, &meta.frames, threads)?;
+    let (set, groups) = clip_set(
+        decoded.clips,
+        &list.labels(),
+        &list.classes,
+        list.groups(),
+        (&meta.frames, meta.motion),
+        &list.source,
+    )?;
+    Ok(VideoData {
+        set,
+        groups,
+        skipped: decoded.skipped,
+        frames: decoded.frames,
+    })
+}
+
+/// A training run on decoded clips.
+pub struct VideoFit<'a> {
+    /// The clips.
+    pub data: &'a VideoData,
+    /// How they were read (stored in the model).
+    pub meta: VideoMeta,
+    /// The user's model, or `None` for [`default_video_config`].
+    pub config: Option<ModelConfig>,
+    /// Training settings (see [`video_settings`]).
+    pub settings: Settings,
+    /// The model directory.
+    pub out: PathBuf,
+    /// Continue the checkpointed run in `out`.
+    pub resume: bool,
+    /// Where progress goes.
+    pub progress: Reporter,
+}
+
+impl VideoFit<'_> {
+    /// Trains on all the clips (a grouped validation part held out when they have groups).
+    pub fn fit(&self) -> Result<FitOutcome> {
+        self.fit_on(&self.data.set, self.data.groups.as_deref(), &self.out)
+    }
+
+    /// Trains on `set` into `out`.
+    fn fit_on(&self, set: &SequenceSet, groups: Option<&[String]>, out: &Path) -> Result<FitOutcome> {
+        let mut config = match &self.config {
+            Some(c) => c.clone(),
+            None => default_video_config(&self.meta, recur_fit::output_width(set))?,
+        };
+        self.meta.store(&mut config);
+        let job = FitJob {
+            train: set,
+            val: None,
+            config: Some(config),
+            settings: self.settings.clone(),
+            out: out.to_path_buf(),
+            resume: self.resume,
+            progress: self.progress.clone(),
+            rank_local: false,
+            groups,
+        };
+        Ok(fit_sequences(&job)?)
+    }
+
+    /// `k`-fold cross-validation, each group (or, without groups, each clip) wholly in one
+    /// fold: fold `f` is trained on the others into `out/folds/f` and scored on itself.
+    /// Returns each fold's test accuracy.
+    pub fn cross_validate(&self, k: usize, threads: usize) -> Result<Vec<f64>> {
+        let set = &self.data.set;
+        let own: Vec<String>;
+        let groups = match &self.data.groups {
+            Some(g) => g.as_slice(),
+            None => {
+                own = (0..set.len()).map(|i| i.to_string()).collect();
+                &own
+            }
+        };
+        let folds = grouped_folds(groups, k, self.settings.seed, &set.source)?;
+        let mut accuracies = Vec::with_capacity(k);
+        for (f, test) in folds.iter().enumerate() {
+            let train: Vec<usize> = (0..set.len()).filter(|i| test.binary_search(i).is_err()).collect();
+            let (train_set, train_groups) = subset(set, self.data.groups.as_deref(), &train);
+            let (test_set, _) = subset(set, None, test);
+            let dir = self.out.join("folds").join(f.to_string());
+            self.progress.note(&format!(
+                "fold {} of {k}: training on {} clips, testing on {}",
+                f + 1,
+                train.len(),
+                test.len()
+            ));
+            self.fit_on(&train_set, train_groups.as_deref(), &dir)?;
+            let (scores, _) = FitPredictor::load(&dir)?.score(&test_set, threads)?;
+            accuracies.push(scores.accuracy.unwrap_or(0.0));
+        }
+        Ok(accuracies)
+    }
+}
+
+/// The mean and (sample) standard deviation of `values`.
+pub fn mean_std(values: &[f64]) -> (f64, f64) {
+    let n = values.len().max(1) as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
+    (mean, var.sqrt())
+}
