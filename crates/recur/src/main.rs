@@ -44,7 +44,7 @@ enum Command {
     Predict(commands::sketch_use::PredictArgs),
     /// Draw sketches as SVG or PNG, one or a labelled grid.
     Render(commands::sketch_use::RenderArgs),
-    /// Data sets: download Quick, Draw! classes, or generate the doodle set.
+    /// Data sets: download Quick, Draw! classes, or generate the doodle set or the video task.
     #[command(subcommand)]
     Data(DataCommand),
     /// Create a freshly initialised model directory from a config.
@@ -70,6 +70,9 @@ enum DataCommand {
     Synth(commands::data::SynthArgs),
     /// Fetch simplified ndjson classes from the dataset's public bucket (resumable).
     Download(commands::data::DownloadArgs),
+    /// Write the generated video task (a square moving down, left, right or up) as .mp4
+    /// clips, one folder per direction (needs FFmpeg).
+    Squares(commands::video::SquaresArgs),
 }
 
 /// mimalloc's `mi_option_purge_delay` (the Rust bindings do not name it; stable since 2.1).
@@ -127,6 +130,7 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::Render(a) => commands::sketch_use::render(a),
         Command::Data(DataCommand::Synth(a)) => commands::data::synth(a),
         Command::Data(DataCommand::Download(a)) => commands::data::download(a),
+        Command::Data(DataCommand::Squares(a)) => commands::video::squares(a),
         Command::Init(a) => commands::model::init(a),
         Command::Summary(a) => commands::model::summary(a),
         Command::Run(a) => commands::model::run(a),

@@ -20,7 +20,8 @@ use std::path::{Path, PathBuf};
 #[derive(Args)]
 pub struct FitArgs {
     /// Training sequences: a UEA/UCR .ts file (or use --x/--y). Under mpirun, `{rank}` in the
-    /// training paths (e.g. `part-{rank}.ts`) gives each rank its own file.
+    /// training paths (e.g. `part-{rank}.ts`) gives each rank its own file. Or video clips: a
+    /// folder with one subfolder per class, or a CSV of path,label[,group] (needs FFmpeg).
     #[arg(long)]
     train: Option<PathBuf>,
     #[command(flatten)]
@@ -57,6 +58,8 @@ pub struct FitArgs {
     quiet: bool,
     #[command(flatten)]
     knobs: Knobs,
+    #[command(flatten)]
+    video: super::video::VideoArgs,
 }
 
 /// Training settings on the command line; each overrides the config's `training` section.
@@ -219,6 +222,10 @@ pub fn fit(mut args: FitArgs) -> Result<()> {
         }
         None => (None, json!({})),
     };
+    if let Some(train) = args.train.clone().filter(|t| super::video::is_clip_list(t)) {
+        return fit_clips(&args, &train, model, section);
+    }
+    super::video::refuse_for_sequences(&args.video)?;
     let settings = Settings::from_json(args.knobs.merge_into(section))?;
     // Each array is read as the model declares its input (a vector or sequences).
     let specs = declared_input_specs(model.as_ref().map(|(m, source)| (m, source.as_str())))?;
@@ -236,17 +243,7 @@ pub fn fit(mut args: FitArgs) -> Result<()> {
         Some((model, source)) => Some(model_config(model, width, &source)?),
         None => None,
     };
-    if args.out.join(CONFIG_FILE).exists() && !args.resume && !args.force {
-        bail!(
-            "{} already holds a model: pass --resume to continue its training or --force to start over",
-            args.out.display()
-        );
-    }
-    if lead && args.force && !args.resume && args.out.exists() {
-        // Only what a fit wrote: `--out . --force` must not wipe the user's folder.
-        super::clear_output(&args.out, &[HISTORY_FILE, CURVE_FILE])
-            .with_context(|| format!("cannot clear {}", args.out.display()))?;
-    }
+    prepare_out(&args, lead)?;
     let job = FitJob {
         train: &train,
         val: val.as_ref(),
@@ -262,11 +259,52 @@ pub fn fit(mut args: FitArgs) -> Result<()> {
     if !lead {
         return Ok(());
     }
-    for (k, report) in outcome.reports.iter().enumerate() {
-        write_history(&member_dir(&args.out, k), report, !outcome.ridge)?;
+    finish(&args.out, &outcome)
+}
+
+/// Refuses to train over a model in `--out` unless resuming or forced; with `--force`, the
+/// leading process removes what an earlier fit wrote there (and only that).
+fn prepare_out(args: &FitArgs, lead: bool) -> Result<()> {
+    if args.out.join(CONFIG_FILE).exists() && !args.resume && !args.force {
+        bail!(
+            "{} already holds a model: pass --resume to continue its training or --force to start over",
+            args.out.display()
+        );
     }
-    let line = summary_line(&args.out, &outcome);
-    super::write_stdout(|out| writeln!(out, "{line}"))
+    if lead && args.force && !args.resume && args.out.exists() {
+        // Only what a fit wrote: `--out . --force` must not wipe the user's folder.
+        super::clear_output(&args.out, &[HISTORY_FILE, CURVE_FILE])
+            .with_context(|| format!("cannot clear {}", args.out.display()))?;
+    }
+    Ok(())
+}
+
+/// Writes every member's history and prints the summary line.
+fn finish(out: &Path, outcome: &FitOutcome) -> Result<()> {
+    for (k, report) in outcome.reports.iter().enumerate() {
+        write_history(&member_dir(out, k), report, !outcome.ridge)?;
+    }
+    let line = summary_line(out, outcome);
+    super::write_stdout(|o| writeln!(o, "{line}"))
+}
+
+/// `recur fit` on video clips (a class folder or a CSV): one model, or with `--cv` the folds'
+/// accuracies.
+fn fit_clips(args: &FitArgs, train: &Path, model: Option<(Value, String)>, section: Value) -> Result<()> {
+    if recur_train::distributed::group().is_some() {
+        bail!("video training runs in one process: run it without mpirun");
+    }
+    prepare_out(args, true)?;
+    let training = args.knobs.merge_into(section);
+    let progress = crate::progress::reporter(args.quiet);
+    let run = (args.out.as_path(), args.resume);
+    match super::video::fit(train, &args.video, model, training, run, progress)? {
+        super::video::VideoOutcome::Model(outcome) => finish(&args.out, &outcome),
+        super::video::VideoOutcome::Folds(accuracies) => {
+            let line = super::video::folds_line(&args.out, &accuracies);
+            super::write_stdout(|o| writeln!(o, "{line}"))
+        }
+    }
 }
 
 /// The line a finished fit prints: the model folder, the task, the epoch kept (or the closed

@@ -6,7 +6,7 @@ use anyhow::{bail, Context, Result};
 use recur_data::npy::write_npy_f32;
 use recur_data::read_ts;
 use recur_data::sequences::InputSpec;
-use recur_fit::{FitMeta, FitPredictor, Outputs, Task};
+use recur_fit::{FitMeta, FitPredictor, Outputs, Scores, Task};
 use recur_nn::model_dir;
 use recur_nn::model_dir::CONFIG_FILE;
 use recur_viz::sketch::confusion_svg;
@@ -38,6 +38,19 @@ pub fn eval(
     let set = read_set(test, npy, fitted.input_specs(), "test sequences")?
         .context("give the sequences to score: --test FILE.ts, or --x and --y arrays")?;
     let (s, _) = fitted.score(&set, threads)?;
+    report_scores(&fitted, &s, &set.source, json, confusion)
+}
+
+/// Prints a fitted model's scores on the labelled data from `source`: accuracy and per-class
+/// accuracy (drawing the confusion matrix to `confusion`), or MAE and RMSE; one JSON line with
+/// `json`.
+pub fn report_scores(
+    fitted: &FitPredictor,
+    s: &Scores,
+    source: &str,
+    json: bool,
+    confusion: Option<&Path>,
+) -> Result<()> {
     let classes = fitted.classes();
     let what = if fitted.meta().task.per_step() {
         "steps"
@@ -62,8 +75,8 @@ pub fn eval(
             }
             writeln!(
                 out,
-                "{} {what} ({}): accuracy {accuracy:.4}  loss {:.4}",
-                s.n, set.source, s.loss
+                "{} {what} ({source}): accuracy {accuracy:.4}  loss {:.4}",
+                s.n, s.loss
             )?;
             for (name, (acc, n)) in classes.iter().zip(s.per_class()) {
                 if let Some(a) = acc {
@@ -82,7 +95,7 @@ pub fn eval(
                 let line = serde_json::json!({"n": s.n, "mae": mae, "rmse": rmse, "loss": s.loss, "members": fitted.members()});
                 writeln!(out, "{line}")
             } else {
-                writeln!(out, "{} {what} ({}): MAE {mae:.4}  RMSE {rmse:.4}", s.n, set.source)
+                writeln!(out, "{} {what} ({source}): MAE {mae:.4}  RMSE {rmse:.4}", s.n)
             }
         })
     }

@@ -14,6 +14,7 @@ pub mod sequences;
 pub mod serve;
 pub mod sketch_train;
 pub mod sketch_use;
+pub mod video;
 
 use recur_nn::model_dir::{CONFIG_FILE, WEIGHTS_FILE};
 use recur_nn::written::Written;

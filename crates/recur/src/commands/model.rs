@@ -55,6 +55,8 @@ pub struct RunArgs {
     /// model whose input_shape is frames; [batch, features] for an input declared static), or
     /// (for a model trained by `recur fit`) a .ts file, scaled as in training. A model with
     /// several inputs takes --input once per input, in the order of its config's `inputs`.
+    /// For a model trained on video: clip files (each one's label is printed; --output gets
+    /// the probabilities [clips, classes]).
     #[arg(long, required = true)]
     input: Vec<PathBuf>,
     /// int64 array [batch] of valid steps per sequence (default: all steps).
@@ -140,6 +142,10 @@ pub fn summary(a: SummaryArgs) -> Result<()> {
 
 pub fn run(a: RunArgs) -> Result<()> {
     kind::expect(&a.model, &[Kind::Plain, Kind::Fit])?;
+    if recur_video::VideoPredictor::is_video_model(&a.model) {
+        let json = false;
+        return super::video::classify(&a.model, &a.input, Some(&a.output), json, a.threads);
+    }
     let model: Model<f32> = model_dir::load(&a.model)?;
     let ts = matches!(&a.input[..], [one] if one.extension().is_some_and(|e| e == "ts"));
     if recur_fit::FitMeta::of(model.config()).is_some() {

@@ -222,7 +222,8 @@ pub struct EvalArgs {
     /// Cores.
     #[arg(long, default_value_t = default_threads(), value_parser = super::whole::<usize>)]
     threads: usize,
-    /// Labelled sequences (.ts) to score a model trained by `recur fit`.
+    /// Labelled sequences (.ts) to score a model trained by `recur fit`, or, for a model
+    /// trained on video, labelled clips (a folder of class folders or a CSV of path,label).
     #[arg(long)]
     test: Option<std::path::PathBuf>,
     #[command(flatten)]
@@ -314,6 +315,9 @@ fn choose_part(
 /// Runs `recur eval`.
 pub fn eval(args: EvalArgs) -> Result<()> {
     kind::expect(&args.model, &[Kind::Sketch, Kind::Fit, Kind::Plain])?;
+    if let Some(test) = args.test.as_deref().filter(|t| super::video::is_clip_list(t)) {
+        return super::video::eval(&args.model, test, args.json, args.confusion.as_deref(), args.threads);
+    }
     if args.test.is_some() || !args.sequences.x.is_empty() || super::fit_use::is_fit_model(&args.model) {
         let (test, confusion) = (args.test.as_deref(), args.confusion.as_deref());
         return super::fit_use::eval(&args.model, test, &args.sequences, args.json, confusion, args.threads);
@@ -381,7 +385,8 @@ pub struct PredictArgs {
     #[arg(long)]
     model: PathBuf,
     /// Drawings: ndjson (or .bin/.npz), or a stroke-3 .npy of shape [points, 3] or
-    /// [drawings, points, 3] (rows of all zeros after a drawing are padding).
+    /// [drawings, points, 3] (rows of all zeros after a drawing are padding). For a model
+    /// trained on video: a clip file (its label and class probabilities are printed).
     #[arg(long)]
     input: PathBuf,
     /// Classes to list per drawing.
@@ -433,6 +438,10 @@ fn read_any(path: &Path) -> Result<Vec<(String, String, Vec<Stroke>)>> {
 
 /// Runs `recur predict`.
 pub fn predict(args: PredictArgs) -> Result<()> {
+    if recur_video::VideoPredictor::is_video_model(&args.model) {
+        let clips = [args.input.clone()];
+        return super::video::classify(&args.model, &clips, None, args.json, args.threads);
+    }
     kind::expect(&args.model, &[Kind::Sketch, Kind::Plain])?;
     let predictor = load_predictor(&args.model)?;
     let drawings = read_any(&args.input)?;
