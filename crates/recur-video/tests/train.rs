@@ -24,7 +24,10 @@ fn train_and_score(meta: VideoMeta) -> (f64, f64) {
     };
     fit.fit().unwrap();
     let test = squares(80, &meta, 2);
-    let (scores, _) = FitPredictor::load(&dir.path().join("model")).unwrap().score(&test.set, 2).unwrap();
+    let (scores, _) = FitPredictor::load(&dir.path().join("model"))
+        .unwrap()
+        .score(&test.set, 2)
+        .unwrap();
     (scores.accuracy.unwrap(), started.elapsed().as_secs_f64())
 }
 
