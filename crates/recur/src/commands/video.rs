@@ -94,7 +94,7 @@ pub fn is_clip_list(path: &Path) -> bool {
 /// What a video fit gave: one model, or the folds' accuracies.
 pub enum VideoOutcome {
     /// The model trained on all clips.
-    Model(FitOutcome),
+    Model(Box<FitOutcome>),
     /// Each fold's test accuracy.
     Folds(Vec<f64>),
 }
@@ -149,7 +149,7 @@ pub fn fit(
     };
     Ok(match video.cv {
         Some(k) => VideoOutcome::Folds(job.cross_validate(k, threads)?),
-        None => VideoOutcome::Model(job.fit()?),
+        None => VideoOutcome::Model(Box::new(job.fit()?)),
     })
 }
 
