@@ -9,6 +9,7 @@ use crate::activation::ActivationConfig;
 use crate::batch_norm::BatchNormConfig;
 use crate::conv1d::Conv1dConfig;
 use crate::conv2d::Conv2dConfig;
+use crate::conv3d::Conv3dConfig;
 use crate::dense::DenseConfig;
 use crate::dropout::DropoutConfig;
 use crate::embedding::EmbeddingConfig;
@@ -251,6 +252,8 @@ layer_types! {
     MaxPool2d(MaxPool2dConfig),
     /// Mean over windows of a frame.
     AvgPool2d(AvgPool2dConfig),
+    /// 3D convolution over a clip's time, rows and columns (PyTorch `Conv3d`, Keras `Conv3D`).
+    Conv3d(Conv3dConfig),
     /// Mean of each channel over a frame.
     GlobalAvgPool2d(GlobalAvgPool2dConfig),
     /// Max of each channel over a frame.

@@ -39,7 +39,7 @@ pub struct Pool2dConfig {
 }
 
 fn two() -> Size2 {
-    Size2::Both(2)
+    Size2::All(2)
 }
 
 impl Pool2dConfig {

@@ -1,0 +1,119 @@
+//! conv3d: finite-difference gradients for each geometry, padded clips against each clip
+//! alone, and output sizes as Keras computes them.
+
+use super::*;
+use crate::config::LayerConfig;
+use crate::conv2d::tests::built;
+use crate::gradcheck::{check_gradients, check_padding_matches_alone, random_seq};
+
+const FRAME: Frame = Frame {
+    height: 4,
+    width: 3,
+    channels: 2,
+};
+
+/// A conv3d of 3 filters with `settings`, built for clips of [`FRAME`]s.
+fn conv3d(settings: &str) -> Box<dyn Layer<f64>> {
+    built(
+        &format!(r#"{{"type": "conv3d", "filters": 3, {settings}}}"#),
+        Shape::frames(FRAME, true),
+    )
+}
+
+#[test]
+fn conv3d_gradients_match_finite_differences() {
+    for settings in [
+        r#""kernel_size": 3, "padding": "same", "activation": "tanh""#,
+        r#""kernel_size": [2, 2, 3]"#,
+        r#""kernel_size": [3, 2, 2], "strides": [2, 1, 2], "padding": "same", "activation": "sigmoid""#,
+        r#""kernel_size": [2, 2, 1], "dilation_rate": [2, 1, 1], "activation": "relu""#,
+        r#""kernel_size": 1"#,
+    ] {
+        let x = random_seq(2, 5, FRAME.len(), &[5, 3], 1);
+        check_gradients(conv3d(settings).as_mut(), &x, 1e-5);
+    }
+}
+
+/// Clips of 5, 2 and 4 frames in one padded batch give what each gives alone: outputs, input
+/// gradients and weight gradients, for `same` (each clip keeps its length) and `valid` (each
+/// is shortened by the kernel's span) and strides along time.
+#[test]
+fn conv3d_padded_clips_match_each_clip_alone() {
+    for settings in [
+        r#""kernel_size": 3, "padding": "same", "activation": "relu""#,
+        r#""kernel_size": [2, 3, 3], "strides": [2, 1, 1], "padding": "same", "activation": "tanh""#,
+        r#""kernel_size": [2, 2, 2]"#,
+        r#""kernel_size": [2, 1, 1], "strides": 2"#,
+    ] {
+        let x = random_seq(3, 5, FRAME.len(), &[5, 2, 4], 2);
+        check_padding_matches_alone(conv3d(settings).as_mut(), &x);
+    }
+}
+
+/// Output sizes follow Keras along each axis (`valid` ⌊(n − span)/s⌋ + 1, `same` ⌈n/s⌉), per
+/// clip along time; a window larger than a frame is refused by name.
+#[test]
+fn conv3d_output_sizes_follow_keras() {
+    let shape = |settings: &str| {
+        let json = format!(r#"{{"type": "conv3d", "filters": 4, {settings}}}"#);
+        let config: LayerConfig = serde_json::from_str(&json).unwrap();
+        config
+            .output_shape(Shape::frames(FRAME, true))
+            .map(|s| s.frame.unwrap())
+    };
+    let frame = |height, width| Frame {
+        height,
+        width,
+        channels: 4,
+    };
+    assert_eq!(shape(r#""kernel_size": [5, 3, 3]"#), Ok(frame(2, 1)));
+    assert_eq!(
+        shape(r#""kernel_size": 3, "strides": 2, "padding": "same""#),
+        Ok(frame(2, 2))
+    );
+    assert!(shape(r#""kernel_size": 5"#)
+        .unwrap_err()
+        .contains("does not fit in a 4×3 frame"));
+    assert!(shape(r#""kernel_size": [0, 1, 1]"#)
+        .unwrap_err()
+        .contains("kernel_size must be at least 1"));
+    let steps = |kernel, strides, padding| Window3d::new([kernel, 1, 1], [strides, 1, 1], [1; 3], padding).steps(7);
+    assert_eq!(steps(3, 1, Padding2d::Same), (7, 1));
+    assert_eq!(steps(3, 2, Padding2d::Same), (4, 1));
+    assert_eq!(steps(3, 1, Padding2d::Valid), (5, 0));
+    assert_eq!(steps(8, 1, Padding2d::Valid), (0, 0));
+}
+
+/// A conv3d given one frame per sequence or vectors is refused with the way out named; sizes
+/// are a number or three.
+#[test]
+fn conv3d_needs_a_sequence_of_frames() {
+    let config: LayerConfig = serde_json::from_str(r#"{"type": "conv3d", "filters": 4, "kernel_size": 3}"#).unwrap();
+    let one_frame = config.output_shape(Shape::frames(FRAME, false)).unwrap_err();
+    assert!(one_frame.contains("not in time_distributed"), "{one_frame}");
+    let vectors = config.output_shape(Shape::sequence(40)).unwrap_err();
+    assert!(vectors.contains("takes a sequence of frames"), "{vectors}");
+    for bad in ["[3, 3]", "[3, 3, 3, 3]", "\"3\""] {
+        let json = format!(r#"{{"type": "conv3d", "filters": 2, "kernel_size": {bad}}}"#);
+        let e = serde_json::from_str::<LayerConfig>(&json).unwrap_err().to_string();
+        assert!(e.contains("or [time, rows, columns]"), "{bad}: {e}");
+    }
+}
+
+/// A conv3d whose kernel spans one step is conv2d on every frame: the same weights give the
+/// same values.
+#[test]
+fn conv3d_of_one_step_is_conv2d_on_every_frame() {
+    let mut three = conv3d(r#""kernel_size": [1, 3, 2], "padding": "same", "activation": "tanh""#);
+    let mut two = built(
+        r#"{"type": "time_distributed", "layer": {"type": "conv2d", "filters": 3, "kernel_size": [3, 2], "padding": "same", "activation": "tanh"}}"#,
+        Shape::frames(FRAME, true),
+    );
+    for (p3, p2) in three.params_mut().into_iter().zip(two.params_mut()) {
+        p2.value.clone_from(&p3.value);
+    }
+    let x = random_seq(2, 3, FRAME.len(), &[3, 2], 3);
+    let a = crate::gradcheck::forward(three.as_ref(), &x).0;
+    let b = crate::gradcheck::forward(two.as_ref(), &x).0;
+    crate::gradcheck::assert_close(&a.data, &b.data, "conv3d vs conv2d");
+}
