@@ -74,8 +74,8 @@ pub struct BatchNorm<T> {
 }
 
 /// The layout of a batch of frames, put back by [`FrameLayout::restore`] after normalising
-/// it as rows of channels.
-struct FrameLayout {
+/// (or pooling) it as rows of channels.
+pub(crate) struct FrameLayout {
     time: usize,
     features: usize,
     lengths: Vec<usize>,
@@ -85,7 +85,7 @@ struct FrameLayout {
 /// A batch of frames as a batch of `channels`-wide rows, each sequence's real pixels first
 /// (frames are channels last, so this moves nothing): BatchNorm2d's statistics per channel
 /// over every real pixel are then those this layer takes per feature over real steps.
-fn channel_rows<T: Float>(x: Seq<T>, channels: usize) -> (Seq<T>, FrameLayout) {
+pub(crate) fn channel_rows<T: Float>(x: Seq<T>, channels: usize) -> (Seq<T>, FrameLayout) {
     let pixels = x.features / channels;
     let layout = FrameLayout {
         time: x.time,
@@ -105,7 +105,8 @@ fn channel_rows<T: Float>(x: Seq<T>, channels: usize) -> (Seq<T>, FrameLayout) {
 }
 
 impl FrameLayout {
-    fn restore<T: Float>(self, rows: Seq<T>) -> Seq<T> {
+    /// `rows` (as [`channel_rows`] laid them out) back in the frames' layout.
+    pub(crate) fn restore<T: Float>(self, rows: Seq<T>) -> Seq<T> {
         Seq {
             data: rows.data,
             batch: rows.batch,

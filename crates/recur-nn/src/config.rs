@@ -19,6 +19,7 @@ use crate::layer_norm::LayerNormConfig;
 use crate::merge::Merge;
 use crate::minirocket::MiniRocketOptions;
 use crate::pool2d::{AvgPool2dConfig, GlobalAvgPool2dConfig, GlobalMaxPool2dConfig, MaxPool2dConfig};
+use crate::pool3d::{AvgPool3dConfig, GlobalAvgPool3dConfig, GlobalMaxPool3dConfig, MaxPool3dConfig};
 use crate::pooling::{GlobalMaxPoolConfig, GlobalMeanPoolConfig, GlobalSumPoolConfig};
 use crate::recurrent::{GruConfig, LstmConfig, SimpleRnnConfig};
 use crate::repeat_vector::RepeatVectorConfig;
@@ -254,6 +255,14 @@ layer_types! {
     AvgPool2d(AvgPool2dConfig),
     /// 3D convolution over a clip's time, rows and columns (PyTorch `Conv3d`, Keras `Conv3D`).
     Conv3d(Conv3dConfig),
+    /// Max over windows of a clip's time, rows and columns.
+    MaxPool3d(MaxPool3dConfig),
+    /// Mean over windows of a clip's time, rows and columns.
+    AvgPool3d(AvgPool3dConfig),
+    /// Mean of each channel over a clip's real steps and pixels.
+    GlobalAvgPool3d(GlobalAvgPool3dConfig),
+    /// Max of each channel over a clip's real steps and pixels.
+    GlobalMaxPool3d(GlobalMaxPool3dConfig),
     /// Mean of each channel over a frame.
     GlobalAvgPool2d(GlobalAvgPool2dConfig),
     /// Max of each channel over a frame.

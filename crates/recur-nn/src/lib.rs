@@ -27,6 +27,7 @@ pub mod minirocket;
 pub mod model;
 pub mod model_dir;
 pub mod pool2d;
+pub mod pool3d;
 pub mod pooling;
 pub mod recurrent;
 pub mod repeat_vector;
@@ -57,6 +58,7 @@ pub use merge::Merge;
 pub use minirocket::{MiniRocket, MiniRocketOptions};
 pub use model::{Model, ModelTape};
 pub use pool2d::{Pool2d, Pool2dConfig, Pool2dMode};
+pub use pool3d::{GlobalPool3d, Pool3d, Pool3dConfig};
 pub use pooling::{GlobalPool, PoolMode};
 pub use recurrent::{
     Gru, GruConfig, Lstm, LstmConfig, Recurrent, RecurrentOptions, RnnState, SimpleRnn, SimpleRnnConfig, StepGradients,

@@ -66,13 +66,14 @@ impl Pool2dConfig {
     }
 }
 
-/// A windowed pooling type: its settings are [`Pool2dConfig`], its mode fixed by its type.
-macro_rules! pool2d_config {
-    ($(#[$doc:meta])* $name:ident, $kind:literal, $mode:expr) => {
+/// A windowed pooling type: its settings (`$settings`, whose `output_shape` checks them) are
+/// shared by its max and mean, its layer built by `$build` from the settings and input frame.
+macro_rules! pool_config {
+    ($(#[$doc:meta])* $name:ident($settings:ty), $kind:literal, |$s:ident, $frame:ident| $build:expr) => {
         $(#[$doc])*
         #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
         #[serde(transparent)]
-        pub struct $name(pub Pool2dConfig);
+        pub struct $name(pub $settings);
 
         impl LayerSpec for $name {
             fn kind(&self) -> &'static str {
@@ -85,8 +86,8 @@ macro_rules! pool2d_config {
                 0
             }
             fn build<T: Float>(&self, input: Shape, _rng: &mut Rng) -> Box<dyn Layer<T>> {
-                let frame = input.frame.expect("pooling is built for frames");
-                Box::new(Pool2d::new(frame, self.0.window(), $mode, false))
+                let ($s, $frame) = (&self.0, input.frame.expect("pooling is built for frames"));
+                Box::new($build)
             }
             fn takes_frames(&self) -> bool {
                 true
@@ -94,18 +95,19 @@ macro_rules! pool2d_config {
         }
     };
 }
+pub(crate) use pool_config;
 
-pool2d_config!(
+pool_config!(
     /// `max_pool2d`'s settings.
-    MaxPool2dConfig,
+    MaxPool2dConfig(Pool2dConfig),
     "max_pool2d",
-    Pool2dMode::Max
+    |settings, frame| Pool2d::new(frame, settings.window(), Pool2dMode::Max, false)
 );
-pool2d_config!(
+pool_config!(
     /// `avg_pool2d`'s settings.
-    AvgPool2dConfig,
+    AvgPool2dConfig(Pool2dConfig),
     "avg_pool2d",
-    Pool2dMode::Avg
+    |settings, frame| Pool2d::new(frame, settings.window(), Pool2dMode::Avg, false)
 );
 
 settingless_layer!(
@@ -171,38 +173,42 @@ impl<T: Float> Pool2d<T> {
     fn each_window(&self, mut f: impl FnMut(usize, Range<usize>, Range<usize>)) {
         let (r, c) = (self.window.rows, self.window.cols);
         let (top, left) = (r.left_pad(self.input.height), c.left_pad(self.input.width));
-        let span = |o: usize, g: ConvGeometry, pad: usize, n: usize| {
-            let start = (o * g.strides).saturating_sub(pad);
-            start..(o * g.strides + g.kernel_size).saturating_sub(pad).min(n)
-        };
         for oy in 0..self.output.height {
-            let rows = span(oy, r, top, self.input.height);
+            let rows = window_span(oy, r, top, self.input.height);
             for ox in 0..self.output.width {
                 f(
                     oy * self.output.width + ox,
                     rows.clone(),
-                    span(ox, c, left, self.input.width),
+                    window_span(ox, c, left, self.input.width),
                 );
             }
         }
     }
 
-    /// Max over each window of one frame; `from` (when training) receives each output's input
-    /// index, the first on ties.
-    fn max_frame(&self, x: &[T], y: &mut [T], mut from: Option<&mut [u32]>) {
-        let (c, width) = (self.input.channels, self.input.width);
+    /// The offsets of a window's real cells (`rows` × `cols`) in `frames` consecutive frames
+    /// (a `max_pool3d` window spans several).
+    fn cells(&self, frames: usize, rows: Range<usize>, cols: Range<usize>) -> impl Iterator<Item = usize> {
+        let (c, width, per_frame) = (self.input.channels, self.input.width, self.input.len());
+        (0..frames).flat_map(move |n| {
+            let cols = cols.clone();
+            rows.clone()
+                .flat_map(move |yy| cols.clone().map(move |xx| n * per_frame + (yy * width + xx) * c))
+        })
+    }
+
+    /// Max over each window of `frames` consecutive frames `x` into one output frame `y`;
+    /// `from` (when training) receives each output's index in `x`, the first on ties.
+    pub(crate) fn max_frames(&self, x: &[T], frames: usize, y: &mut [T], mut from: Option<&mut [u32]>) {
+        let c = self.input.channels;
         self.each_window(|out, rows, cols| {
             let o = &mut y[out * c..(out + 1) * c];
             o.fill(T::from_f64(f64::NEG_INFINITY));
-            for yy in rows {
-                for xx in cols.clone() {
-                    let p = (yy * width + xx) * c;
-                    for (ch, (best, &v)) in o.iter_mut().zip(&x[p..p + c]).enumerate() {
-                        if v > *best {
-                            *best = v;
-                            if let Some(from) = from.as_deref_mut() {
-                                from[out * c + ch] = (p + ch) as u32;
-                            }
+            for p in self.cells(frames, rows, cols) {
+                for (ch, (best, &v)) in o.iter_mut().zip(&x[p..p + c]).enumerate() {
+                    if v > *best {
+                        *best = v;
+                        if let Some(from) = from.as_deref_mut() {
+                            from[out * c + ch] = (p + ch) as u32;
                         }
                     }
                 }
@@ -210,36 +216,37 @@ impl<T: Float> Pool2d<T> {
         });
     }
 
-    /// Mean over each window's real cells of one frame.
-    fn avg_frame(&self, x: &[T], y: &mut [T]) {
-        let (c, width) = (self.input.channels, self.input.width);
+    /// Mean over each window's real cells of `frames` consecutive frames `x`.
+    pub(crate) fn avg_frames(&self, x: &[T], frames: usize, y: &mut [T]) {
+        let c = self.input.channels;
         self.each_window(|out, rows, cols| {
             let o = &mut y[out * c..(out + 1) * c];
-            let inv = T::ONE / T::from_f64((rows.len() * cols.len()).max(1) as f64);
-            for yy in rows {
-                for xx in cols.clone() {
-                    let p = (yy * width + xx) * c;
-                    o.iter_mut().zip(&x[p..p + c]).for_each(|(s, &v)| *s += v);
-                }
+            let inv = T::ONE / T::from_f64((frames * rows.len() * cols.len()).max(1) as f64);
+            for p in self.cells(frames, rows, cols) {
+                o.iter_mut().zip(&x[p..p + c]).for_each(|(s, &v)| *s += v);
             }
             o.iter_mut().for_each(|v| *v *= inv);
         });
     }
 
-    /// The backward of [`Pool2d::avg_frame`]: each output's gradient shared over its cells.
-    fn avg_frame_backward(&self, g: &[T], d: &mut [T]) {
-        let (c, width) = (self.input.channels, self.input.width);
+    /// The backward of [`Pool2d::avg_frames`]: each output's gradient shared over its cells.
+    pub(crate) fn avg_frames_backward(&self, g: &[T], frames: usize, d: &mut [T]) {
+        let c = self.input.channels;
         self.each_window(|out, rows, cols| {
-            let inv = T::ONE / T::from_f64((rows.len() * cols.len()).max(1) as f64);
+            let inv = T::ONE / T::from_f64((frames * rows.len() * cols.len()).max(1) as f64);
             let g = &g[out * c..(out + 1) * c];
-            for yy in rows {
-                for xx in cols.clone() {
-                    let p = (yy * width + xx) * c;
-                    d[p..p + c].iter_mut().zip(g).for_each(|(d, &g)| *d += g * inv);
-                }
+            for p in self.cells(frames, rows, cols) {
+                d[p..p + c].iter_mut().zip(g).for_each(|(d, &g)| *d += g * inv);
             }
         });
     }
+}
+
+/// The real cells of output `o`'s window along one axis of `n` cells, `pad` of padding before
+/// the first (padding is never part of a window).
+pub(crate) fn window_span(o: usize, g: ConvGeometry, pad: usize, n: usize) -> Range<usize> {
+    let start = (o * g.strides).saturating_sub(pad);
+    start..(o * g.strides + g.kernel_size).saturating_sub(pad).min(n)
 }
 
 impl<T: Float> Layer<T> for Pool2d<T> {
@@ -272,10 +279,10 @@ impl<T: Float> Layer<T> for Pool2d<T> {
             Pool2dMode::Max => {
                 let mut from_frames = from.chunks_exact_mut(per_out);
                 for (xf, yf) in frames {
-                    self.max_frame(xf, yf, from_frames.next());
+                    self.max_frames(xf, 1, yf, from_frames.next());
                 }
             }
-            Pool2dMode::Avg => frames.for_each(|(xf, yf)| self.avg_frame(xf, yf)),
+            Pool2dMode::Avg => frames.for_each(|(xf, yf)| self.avg_frames(xf, 1, yf)),
         }
         y.zero_padding();
         (y, Tape::when(ctx.training, || MaxFrom(from)))
@@ -297,7 +304,7 @@ impl<T: Float> Layer<T> for Pool2d<T> {
                     }
                 }
             }
-            Pool2dMode::Avg => frames.for_each(|(g, d)| self.avg_frame_backward(g, d)),
+            Pool2dMode::Avg => frames.for_each(|(g, d)| self.avg_frames_backward(g, 1, d)),
         }
         dx.zero_padding();
         dx

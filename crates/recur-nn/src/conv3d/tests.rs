@@ -117,3 +117,33 @@ fn conv3d_of_one_step_is_conv2d_on_every_frame() {
     let b = crate::gradcheck::forward(two.as_ref(), &x).0;
     crate::gradcheck::assert_close(&a.data, &b.data, "conv3d vs conv2d");
 }
+
+/// Batch norm over a batch of clips is PyTorch's `BatchNorm3d` with padding left out: each
+/// channel normalised over every real pixel of every real step (mean 0, variance 1 there),
+/// padded steps left zero, and a padded batch's gradients are those of its finite differences.
+#[test]
+fn batch_norm_over_clips_uses_real_steps_and_pixels_only() {
+    let mut bn = built(
+        r#"{"type": "batch_norm", "epsilon": 1e-12}"#,
+        Shape::frames(FRAME, true),
+    );
+    let x = random_seq(3, 4, FRAME.len(), &[4, 1, 2], 8);
+    let y = crate::gradcheck::forward(bn.as_ref(), &x).0;
+    let c = FRAME.channels;
+    for ch in 0..c {
+        let real: Vec<f64> = (0..3)
+            .flat_map(|b| (0..x.lengths[b]).map(move |t| (b, t)))
+            .flat_map(|(b, t)| y.step(b, t).iter().skip(ch).step_by(c).copied().collect::<Vec<_>>())
+            .collect();
+        assert_eq!(real.len(), 7 * FRAME.pixels());
+        let mean = real.iter().sum::<f64>() / real.len() as f64;
+        let var = real.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / real.len() as f64;
+        assert!(
+            mean.abs() < 1e-9 && (var - 1.0).abs() < 1e-9,
+            "channel {ch}: mean {mean}, var {var}"
+        );
+    }
+    assert!(y.step(1, 1).iter().chain(y.step(2, 3)).all(|&v| v == 0.0));
+    check_gradients(bn.as_mut(), &x, 1e-5);
+    check_padding_matches_alone(bn.as_mut(), &random_seq(1, 3, FRAME.len(), &[2], 9));
+}
