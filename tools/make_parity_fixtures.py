@@ -11,6 +11,8 @@ Everything is float64 so the comparison is tight.
 `python tools/make_parity_fixtures.py frames` writes only the fixtures of frame models (conv2d,
 pooling and batch norm over frames in time_distributed, feeding a recurrent layer; x is then
 [batch, time, height, width, channels]);
+`python tools/make_parity_fixtures.py clips` writes only the fixtures of 3D CNNs over clips (conv3d,
+batch norm over clips, max_pool3d, global_avg_pool3d; x is [batch, time, height, width, channels]);
 `python tools/make_parity_fixtures.py attention` writes only the attention fixtures used by
 crates/recur-nn/tests/attention_parity.rs (see write_attention_fixtures);
 `python tools/make_parity_fixtures.py seq2seq` only the encoder-decoder fixtures used by
@@ -238,6 +240,62 @@ def write_frame_fixtures():
     write("frames_avgpool_gru_seq", config, module, lambda k: k, x, lengths)
 
 
+class ClipModel(nn.Module):
+    """A 3D CNN over clips as recur runs it: each clip convolved and pooled alone over its real
+    frames (so `same` pads it at its own ends and `valid` shortens it), batch norm's statistics
+    over every real frame of every clip (the clips laid end to end on the time axis), the global
+    pool a mean over each clip's real frames and pixels. `layers` holds torch's modules at recur's
+    layer indices; `kinds` says what each does ("clip": on each clip, "bn", "relu", "mean",
+    "dense")."""
+
+    def __init__(self, layers, kinds):
+        super().__init__()
+        self.layers = nn.ModuleList([m if m is not None else nn.Identity() for m in layers])
+        self.kinds = kinds
+
+    def forward(self, x, lengths):
+        clips = [x[b, :n].permute(3, 0, 1, 2)[None] for b, n in enumerate(lengths.tolist())]
+        for layer, kind in zip(self.layers, self.kinds):
+            if kind == "clip":
+                clips = [layer(c) for c in clips]
+            elif kind == "bn":
+                steps = [c.shape[2] for c in clips]
+                clips = list(torch.split(layer(torch.cat(clips, dim=2)), steps, dim=2))
+            elif kind == "relu":
+                clips = [torch.relu(c) for c in clips]
+            elif kind == "mean":
+                h = torch.stack([c.mean(dim=(2, 3, 4))[0] for c in clips])
+            else:
+                h = layer(h)
+        return h
+
+
+def write_clip_fixtures():
+    """fixtures/clips_c3d: a small C3D (conv3d+bn+relu+max_pool3d twice, global_avg_pool3d,
+    dense) on clips of 6, 4 and 5 frames."""
+    torch.manual_seed(6)
+    lengths = torch.tensor([6, 4, 5])
+    x = torch.rand(3, 6, 8, 8, 2) * 2 - 1
+    for b, n in enumerate(lengths.tolist()):
+        x[b, n:] = 0
+    relu = {"type": "activation", "activation": "relu"}
+    config = {"input_shape": [8, 8, 2], "layers": [
+        {"type": "conv3d", "filters": 4, "kernel_size": 3, "padding": "same"},
+        {"type": "batch_norm"}, relu,
+        {"type": "max_pool3d", "pool_size": 2},
+        {"type": "conv3d", "filters": 3, "kernel_size": [2, 3, 3]},
+        {"type": "batch_norm"}, relu,
+        {"type": "max_pool3d", "pool_size": [1, 2, 2]},
+        {"type": "global_avg_pool3d"},
+        {"type": "dense", "units": 3}]}
+    module = ClipModel([nn.Conv3d(2, 4, 3, padding=1), nn.BatchNorm3d(4), None, nn.MaxPool3d(2),
+                        nn.Conv3d(4, 3, (2, 3, 3)), nn.BatchNorm3d(3), None, nn.MaxPool3d((1, 2, 2)), None,
+                        nn.Linear(3, 3)],
+                       ["clip", "bn", "relu", "clip", "clip", "bn", "relu", "clip", "mean", "dense"])
+    module.train()
+    write("clips_c3d", config, module, lambda k: k, x, lengths)
+
+
 class Attention(nn.Module):
     """OpenNMT-py's GlobalAttention scores (dot, general = linear_in, additive = its mlp with
     `units` hidden), the source padding masked, a zero context at padded query steps."""
@@ -401,6 +459,9 @@ def main():
     if sys.argv[1:] == ["frames"]:
         write_frame_fixtures()
         return
+    if sys.argv[1:] == ["clips"]:
+        write_clip_fixtures()
+        return
     if sys.argv[1:] == ["attention"]:
         write_attention_fixtures()
         return
@@ -427,6 +488,7 @@ def main():
     write("conv_bn_dense", conv_config, module, lambda k: k, torch.rand(3, 6, 3) * 2 - 1, full)
     write("graph_wavenet_gru", GRAPH_CONFIG, Graph(), lambda k: k, x, lengths)
     write_frame_fixtures()
+    write_clip_fixtures()
     write_attention_fixtures()
     write_seq2seq_fixtures()
 

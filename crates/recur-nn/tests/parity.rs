@@ -2,7 +2,9 @@
 //! directory written by PyTorch (`tools/make_parity_fixtures.py`) plus its input, output,
 //! input gradient and parameter gradients. recur must load the directory as it is and
 //! reproduce all of them (float64, so the tolerance is tight). The `frames_*` fixtures are
-//! frame CNNs (conv2d, pooling, batch norm over frames) feeding recurrent layers.
+//! frame CNNs (conv2d, pooling, batch norm over frames) feeding recurrent layers; `clips_c3d`
+//! is a 3D CNN over clips of different lengths (conv3d, batch norm over clips as torch's
+//! `BatchNorm3d`, max_pool3d, global_avg_pool3d).
 
 use recur_core::{Rng, Seq};
 use recur_nn::{model_dir, Ctx, Model};
