@@ -1,7 +1,7 @@
 //! `recur bench`: training and inference throughput of the reference models, and the
 //! machine's single-precision GEMM peak measured the same way, so results come as ratios.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Args;
 use recur_core::parallel::{default_threads, run_on_workers};
 use recur_core::{matmul, Rng, Seq, Transpose};
@@ -37,8 +37,12 @@ pub struct BenchArgs {
     steps: usize,
     /// Time only the frame model (a CNN over every 32×32 RGB frame feeding an LSTM): --batch
     /// clips of --length frames (`recur bench --frames --batch 16 --length 16`).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "config")]
     frames: bool,
+    /// Time only this model config (JSON; a classifier giving one vector per sequence, such as
+    /// the video configs in bench/): --batch clips of --length steps of random values.
+    #[arg(long, conflicts_with = "scaling")]
+    config: Option<std::path::PathBuf>,
 }
 
 /// The reference sketch classifier: 3 Conv1D+BatchNorm, 2 LSTM(128), Dense(345).
@@ -81,7 +85,12 @@ pub fn bench(a: BenchArgs) -> Result<()> {
         anyhow::bail!("under mpirun, `recur bench` measures only with --scaling");
     }
     let peak = sgemm_gflops(a.threads, a.seconds.min(2.0));
-    let models = if a.frames {
+    let models = if let Some(path) = &a.config {
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let loss = Loss::SoftmaxCrossEntropy { label_smoothing: 0.0 };
+        let measured = measure(&text, loss, &a).with_context(|| format!("model config {}", path.display()))?;
+        vec![("model", measured)]
+    } else if a.frames {
         vec![(
             "frames",
             measure(FRAME_MODEL, Loss::SoftmaxCrossEntropy { label_smoothing: 0.0 }, &a)?,
