@@ -317,7 +317,7 @@ impl<T: Float> Layer<T> for Conv2d<T> {
         let mut rows = Vec::new();
         for (frames, out) in x.data.chunks(chunk * per_in).zip(y.data.chunks_mut(chunk * per_out)) {
             rows.resize(out.len() / self.bias.len() * row_len, T::ZERO);
-            self.lowering.im2col(frames, &mut rows, row_len);
+            self.lowering.im2col(frames, &mut rows);
             let z = z_chunks.next();
             lowered_forward(&rows, row_len, &w, &self.bias.value, self.activation, out, z);
         }
@@ -352,13 +352,12 @@ impl<T: Float> Layer<T> for Conv2d<T> {
         let chunks = cache.x.data.chunks(chunk * per_in).zip(dy.data.chunks(chunk * per_out));
         for (i, (frames, g)) in chunks.enumerate() {
             rows.resize(g.len() / self.bias.len() * row_len, T::ZERO);
-            self.lowering.im2col(frames, &mut rows, row_len);
+            self.lowering.im2col(frames, &mut rows);
             let d = input_grad.then_some(&mut drows);
             lowered_backward(&rows, row_len, &w, g, &mut dw, &mut self.bias.grad, d);
             if input_grad {
                 let start = i * chunk * per_in;
-                self.lowering
-                    .col2im(&drows, &mut dx.data[start..start + frames.len()], row_len);
+                self.lowering.col2im(&drows, &mut dx.data[start..start + frames.len()]);
             }
         }
         add_taps_outermost(&mut self.weight.grad, &dw, c, taps);

@@ -1,9 +1,7 @@
 //! The im2col lowering of a 2D window over frames, shared by `conv2d` and `conv3d`: each
 //! output pixel's row gathers its taps (row, column, then channel, so a tap's channels are one
-//! contiguous copy of the channels-last input), and its adjoint, col2im.
-//!
-//! A row may be wider than one frame's taps (`stride` values apart): a `conv3d` row holds the
-//! taps of several frames side by side, each frame's part lowered here at its own offset.
+//! contiguous copy of the channels-last input), and its adjoint, col2im; and the GEMM around it
+//! (bias, activation, the weight laid out as the rows are).
 
 use super::Window2d;
 use crate::activation::Activation;
@@ -37,12 +35,11 @@ impl Lowering {
     }
 
     /// The rows of `frames` (channels last, one after another) into `rows`: output pixel `p`
-    /// of frame `n` gets its taps at `rows[(n·pixels + p)·stride..][..part_len]`. A kernel row
-    /// whose taps all fall inside the frame is one copy (taps are adjacent pixels, and a
-    /// pixel's channels are adjacent values).
-    pub fn im2col<T: Float>(&self, frames: &[T], rows: &mut [T], stride: usize) {
+    /// of frame `n` gets row `n·pixels + p`. A kernel row whose taps all fall inside the frame
+    /// is one copy (taps are adjacent pixels, and a pixel's channels are adjacent values).
+    pub fn im2col<T: Float>(&self, frames: &[T], rows: &mut [T]) {
         let c = self.input.channels;
-        self.each_kernel_row(frames.len(), stride, |frame, out, src| {
+        self.each_kernel_row(frames.len(), |frame, out, src| {
             let n = out.len();
             match src {
                 KernelRow::Inside(at) => rows[out].copy_from_slice(&frames[frame + at..frame + at + n]),
@@ -59,21 +56,12 @@ impl Lowering {
         });
     }
 
-    /// Zeros where [`Lowering::im2col`] would put one frame's taps: a frame that falls in
-    /// padding.
-    pub fn zero_part<T: Float>(&self, rows: &mut [T], stride: usize) {
-        let part = self.part_len();
-        for p in 0..self.output.pixels() {
-            rows[p * stride..p * stride + part].fill(T::ZERO);
-        }
-    }
-
     /// The adjoint of [`Lowering::im2col`]: adds each row value back onto the input value it
     /// came from.
-    pub fn col2im<T: Float>(&self, rows: &[T], frames: &mut [T], stride: usize) {
+    pub fn col2im<T: Float>(&self, rows: &[T], frames: &mut [T]) {
         let c = self.input.channels;
         let add = |dst: &mut [T], src: &[T]| dst.iter_mut().zip(src).for_each(|(d, &g)| *d += g);
-        self.each_kernel_row(frames.len(), stride, |frame, out, src| {
+        self.each_kernel_row(frames.len(), |frame, out, src| {
             let n = out.len();
             match src {
                 KernelRow::Inside(at) => add(&mut frames[frame + at..frame + at + n], &rows[out]),
@@ -99,9 +87,9 @@ impl Lowering {
 
     /// Calls `f(frame offset, range in the rows, source)` for every kernel row of every output
     /// pixel of the `values / frame size` frames: where in the frame its taps read.
-    fn each_kernel_row(&self, values: usize, stride: usize, mut f: impl FnMut(usize, Range<usize>, KernelRow)) {
+    fn each_kernel_row(&self, values: usize, mut f: impl FnMut(usize, Range<usize>, KernelRow)) {
         let (r, col, input) = (self.window.rows, self.window.cols, self.input);
-        let (c, kw) = (input.channels, col.kernel_size);
+        let (c, kw, stride) = (input.channels, col.kernel_size, self.part_len());
         let (top, left) = (r.left_pad(input.height) as isize, col.left_pad(input.width) as isize);
         let (out_h, out_w) = (self.output.height, self.output.width);
         for n in 0..values / input.len() {
@@ -155,10 +143,28 @@ pub(crate) fn add_taps_outermost<T: Float>(grad: &mut [T], g: &[T], channels: us
     }
 }
 
+/// `out = act(products + b)`: the bias laid in every pixel of `out`, `products` accumulating
+/// the GEMMs onto it straight in the output, and the activation applied; its input is copied
+/// into `z` (as long as `out`) when given (training, for an activation whose backward needs
+/// it).
+pub(crate) fn biased_activation<T: Float>(
+    out: &mut [T],
+    bias: &[T],
+    activation: Activation,
+    z: Option<&mut [T]>,
+    products: impl FnOnce(&mut [T]),
+) {
+    out.chunks_exact_mut(bias.len())
+        .for_each(|pixel| pixel.copy_from_slice(bias));
+    products(out);
+    if let Some(z) = z {
+        z.copy_from_slice(out);
+    }
+    activation.apply(out);
+}
+
 /// `out = act(rows·Wᵀ + b)` for im2col `rows` of `row_len` values and `w` as
-/// [`taps_outermost`] lays it out, the product accumulated onto the bias straight into the
-/// output; the activation's input is copied into `z` (as long as `out`) when given (training,
-/// for an activation whose backward needs it).
+/// [`taps_outermost`] lays it out (see [`biased_activation`]).
 pub(crate) fn lowered_forward<T: Float>(
     rows: &[T],
     row_len: usize,
@@ -169,15 +175,11 @@ pub(crate) fn lowered_forward<T: Float>(
     z: Option<&mut [T]>,
 ) {
     let filters = bias.len();
-    let pixels = out.len() / filters;
-    out.chunks_exact_mut(filters)
-        .for_each(|pixel| pixel.copy_from_slice(bias));
-    #[rustfmt::skip]
-    matmul(pixels, filters, row_len, rows, row_len, Transpose::No, w, row_len, Transpose::Yes, out, filters, true);
-    if let Some(z) = z {
-        z.copy_from_slice(out);
-    }
-    activation.apply(out);
+    biased_activation(out, bias, activation, z, |out| {
+        let pixels = out.len() / filters;
+        #[rustfmt::skip]
+        matmul(pixels, filters, row_len, rows, row_len, Transpose::No, w, row_len, Transpose::Yes, out, filters, true);
+    });
 }
 
 /// The backward of [`lowered_forward`] for one block of rows, given the output gradient `g`

@@ -147,3 +147,44 @@ fn batch_norm_over_clips_uses_real_steps_and_pixels_only() {
     check_gradients(bn.as_mut(), &x, 1e-5);
     check_padding_matches_alone(bn.as_mut(), &random_seq(1, 3, FRAME.len(), &[2], 9));
 }
+
+/// A clip long and wide enough to be lowered in several chunks of output steps (40 steps of
+/// 64×64×8 frames) gives the convolution's definition, summed tap by tap, at every step.
+#[test]
+fn conv3d_lowered_in_chunks_matches_the_definition() {
+    let frame = Frame {
+        height: 64,
+        width: 64,
+        channels: 8,
+    };
+    let json = r#"{"type": "conv3d", "filters": 2, "kernel_size": 3, "padding": "same"}"#;
+    let layer = built(json, Shape::frames(frame, true));
+    let (len, time) = (38, 40);
+    let x = random_seq(1, time, frame.len(), &[len], 10);
+    let y = crate::gradcheck::forward(layer.as_ref(), &x).0;
+    let (w, bias) = (&layer.params()[0].value, &layer.params()[1].value);
+    let at = |t: isize, r: isize, c: isize, ch: usize| {
+        let inside = (0..len as isize).contains(&t) && (0..64).contains(&r) && (0..64).contains(&c);
+        if inside {
+            x.step(0, t as usize)[(r as usize * 64 + c as usize) * 8 + ch]
+        } else {
+            0.0
+        }
+    };
+    for (t, r, c) in [(0, 0, 0), (20, 31, 63), (29, 5, 7), (37, 63, 10)] {
+        for o in 0..2 {
+            let mut want = bias[o];
+            for (i, &v) in w[o * 216..(o + 1) * 216].iter().enumerate() {
+                let (ch, dt, dr, dc) = (i / 27, (i / 9) % 3, (i / 3) % 3, i % 3);
+                want += v * at(t + dt as isize - 1, r + dr as isize - 1, c + dc as isize - 1, ch);
+            }
+            let got = y.step(0, t as usize)[(r as usize * 64 + c as usize) * 2 + o];
+            assert!(
+                (got - want).abs() < 1e-9,
+                "step {t} pixel ({r}, {c}) filter {o}: {got} vs {want}"
+            );
+        }
+    }
+    assert_eq!(y.lengths, [len]);
+    assert!(y.step(0, 39).iter().all(|&v| v == 0.0));
+}
