@@ -10,6 +10,7 @@ use crate::conv1d::ConvGeometry;
 use crate::conv2d::{input_frame, Padding2d, Size2, Window2d};
 use crate::layer::{no_input_grad, Ctx, Layer, Tape};
 use crate::spec::{at_most_width, settingless_layer, LayerSpec};
+use recur_core::math::dispatch;
 use recur_core::{Float, Frame, Rng, Seq, Shape};
 use serde::{Deserialize, Serialize};
 use std::ops::Range;
@@ -170,6 +171,7 @@ impl<T: Float> Pool2d<T> {
 
     /// Calls `f(output pixel, rows, columns)` with the real cells of every window of a frame
     /// (padding is never part of a window).
+    #[inline(always)]
     fn each_window(&self, mut f: impl FnMut(usize, Range<usize>, Range<usize>)) {
         let (r, c) = (self.window.rows, self.window.cols);
         let (top, left) = (r.left_pad(self.input.height), c.left_pad(self.input.width));
@@ -185,35 +187,65 @@ impl<T: Float> Pool2d<T> {
         }
     }
 
-    /// The offsets of a window's real cells (`rows` × `cols`) in `frames` consecutive frames
-    /// (a `max_pool3d` window spans several).
-    fn cells(&self, frames: usize, rows: Range<usize>, cols: Range<usize>) -> impl Iterator<Item = usize> {
+    /// Calls `f(offset)` for each of a window's real cells (`rows` × `cols`) in `frames`
+    /// consecutive frames (a `max_pool3d` window spans several), in order.
+    #[inline(always)]
+    fn for_each_cell(&self, frames: usize, rows: Range<usize>, cols: Range<usize>, mut f: impl FnMut(usize)) {
         let (c, width, per_frame) = (self.input.channels, self.input.width, self.input.len());
-        (0..frames).flat_map(move |n| {
-            let cols = cols.clone();
-            rows.clone()
-                .flat_map(move |yy| cols.clone().map(move |xx| n * per_frame + (yy * width + xx) * c))
-        })
+        for n in 0..frames {
+            for yy in rows.clone() {
+                for xx in cols.clone() {
+                    f(n * per_frame + (yy * width + xx) * c);
+                }
+            }
+        }
     }
 
     /// Max over each window of `frames` consecutive frames `x` into one output frame `y`;
-    /// `from` (when training) receives each output's index in `x`, the first on ties.
-    pub(crate) fn max_frames(&self, x: &[T], frames: usize, y: &mut [T], mut from: Option<&mut [u32]>) {
+    /// `from` (when training) receives each output's index in `x`, the first on ties. The
+    /// comparison selects rather than branches (each channel keeps the offset of its best cell),
+    /// so the channel loop vectorises.
+    pub(crate) fn max_frames(&self, x: &[T], frames: usize, y: &mut [T], from: Option<&mut [u32]>) {
         let c = self.input.channels;
-        self.each_window(|out, rows, cols| {
-            let o = &mut y[out * c..(out + 1) * c];
-            o.fill(T::from_f64(f64::NEG_INFINITY));
-            for p in self.cells(frames, rows, cols) {
-                for (ch, (best, &v)) in o.iter_mut().zip(&x[p..p + c]).enumerate() {
-                    if v > *best {
-                        *best = v;
+        let mut best_cell = vec![0u32; c];
+        let mut from = from;
+        dispatch(
+            #[inline(always)]
+            || {
+                // The closures are inlined into the kernel compiled for the CPU's vector unit.
+                self.each_window(
+                    #[inline(always)]
+                    |out, rows, cols| {
+                        let o = &mut y[out * c..(out + 1) * c];
+                        // Every window has a real cell: the first starts the max (and stands for a
+                        // window of NaN, whose comparisons all fail).
+                        let first = (rows.start * self.input.width + cols.start) * c;
+                        o.copy_from_slice(&x[first..first + c]);
+                        best_cell.fill(first as u32);
+                        self.for_each_cell(
+                            frames,
+                            rows,
+                            cols,
+                            #[inline(always)]
+                            |p| {
+                                let cell = p as u32;
+                                for ((best, at), &v) in o.iter_mut().zip(best_cell.iter_mut()).zip(&x[p..p + c]) {
+                                    let better = v > *best;
+                                    *best = if better { v } else { *best };
+                                    *at = if better { cell } else { *at };
+                                }
+                            },
+                        );
                         if let Some(from) = from.as_deref_mut() {
-                            from[out * c + ch] = (p + ch) as u32;
+                            let from = &mut from[out * c..(out + 1) * c];
+                            for (ch, (f, &at)) in from.iter_mut().zip(&best_cell).enumerate() {
+                                *f = at + ch as u32;
+                            }
                         }
-                    }
-                }
-            }
-        });
+                    },
+                )
+            },
+        );
     }
 
     /// Mean over each window's real cells of `frames` consecutive frames `x`.
@@ -222,9 +254,9 @@ impl<T: Float> Pool2d<T> {
         self.each_window(|out, rows, cols| {
             let o = &mut y[out * c..(out + 1) * c];
             let inv = T::ONE / T::from_f64((frames * rows.len() * cols.len()).max(1) as f64);
-            for p in self.cells(frames, rows, cols) {
+            self.for_each_cell(frames, rows, cols, |p| {
                 o.iter_mut().zip(&x[p..p + c]).for_each(|(s, &v)| *s += v);
-            }
+            });
             o.iter_mut().for_each(|v| *v *= inv);
         });
     }
@@ -235,9 +267,9 @@ impl<T: Float> Pool2d<T> {
         self.each_window(|out, rows, cols| {
             let inv = T::ONE / T::from_f64((frames * rows.len() * cols.len()).max(1) as f64);
             let g = &g[out * c..(out + 1) * c];
-            for p in self.cells(frames, rows, cols) {
+            self.for_each_cell(frames, rows, cols, |p| {
                 d[p..p + c].iter_mut().zip(g).for_each(|(d, &g)| *d += g * inv);
-            }
+            });
         });
     }
 }

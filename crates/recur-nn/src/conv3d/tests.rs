@@ -188,3 +188,15 @@ fn conv3d_lowered_in_chunks_matches_the_definition() {
     assert_eq!(y.lengths, [len]);
     assert!(y.step(0, 39).iter().all(|&v| v == 0.0));
 }
+
+/// The video models of `bench/` (the 3D CNN and the frame CNN feeding an LSTM, timed against
+/// PyTorch) are valid configs giving two class scores per clip.
+#[test]
+fn video_configs_in_bench_compile() {
+    let bench = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../bench");
+    for name in ["video_c3d.json", "video_frame_lstm.json"] {
+        let text = std::fs::read_to_string(bench.join(name)).expect("bench config");
+        let config = crate::config::ModelConfig::from_json(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(config.output_shape().unwrap(), Shape::vector(2), "{name}");
+    }
+}
