@@ -116,7 +116,7 @@ def main():
     }
     names = list(models) if args.model == "all" else [args.model]
     out = {name: models[name]() for name in names}
-    out.update({"torch": torch.__version__, "threads": args.threads, "batch": args.batch, "frames": t, "size": s})
+    out.update({"torch": torch.__version__, "threads": args.threads, "batch": args.batch, "length": t, "size": s})
     print(json.dumps(out) if args.json else json.dumps(out, indent=2))
 
 

@@ -151,3 +151,50 @@ fn frames_into_a_recurrent_layer_are_refused() {
         "layers[0] (lstm): takes a vector per step, but its input is a 4×4×1 frame",
     );
 }
+
+/// `recur bench --config` times a 3D CNN over clips (conv3d, batch norm over clips,
+/// max_pool3d, global_avg_pool3d) and reports its training clips/s.
+#[test]
+fn bench_times_a_3d_cnn_config() {
+    let d = temp_dir("bench-c3d");
+    let config = d.join("c3d.json");
+    std::fs::write(
+        &config,
+        r#"{"input_shape": [8, 8, 3], "layers": [
+  {"type": "conv3d", "filters": 4, "kernel_size": 3, "padding": "same"}, {"type": "batch_norm"},
+  {"type": "activation", "activation": "relu"}, {"type": "max_pool3d", "pool_size": 2},
+  {"type": "global_avg_pool3d"}, {"type": "dense", "units": 2}]}"#,
+    )
+    .unwrap();
+    let args = [
+        "bench",
+        "--json",
+        "--seconds",
+        "0.05",
+        "--batch",
+        "2",
+        "--length",
+        "4",
+        "--threads",
+        "1",
+    ];
+    let out = recur(&[&args[..], &["--config", config.to_str().unwrap()]].concat());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(report["model"]["train_seq_per_s"].as_f64().unwrap() > 0.0, "{report}");
+}
+
+/// A model giving a sequence cannot be timed as a classifier: `recur bench --config` says so
+/// (it panicked in the trainer's accuracy count).
+#[test]
+fn bench_config_with_a_sequence_output_is_refused() {
+    let d = temp_dir("bench-seq");
+    let config = d.join("seq.json");
+    std::fs::write(
+        &config,
+        r#"{"input_size": 3, "layers": [{"type": "lstm", "units": 4, "return_sequences": true}]}"#,
+    )
+    .unwrap();
+    let out = recur(&["bench", "--seconds", "0.05", "--config", config.to_str().unwrap()]);
+    fails_with(out, "this model gives a sequence");
+}

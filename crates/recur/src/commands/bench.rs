@@ -87,6 +87,16 @@ pub fn bench(a: BenchArgs) -> Result<()> {
     let peak = sgemm_gflops(a.threads, a.seconds.min(2.0));
     let models = if let Some(path) = &a.config {
         let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+        // The timed step scores one class per sequence: a model giving a sequence is refused
+        // here, in words, rather than by the trainer.
+        let output = ModelConfig::from_json(&text).and_then(|c| c.output_shape());
+        let output = output.with_context(|| format!("model config {}", path.display()))?;
+        if output.sequential {
+            anyhow::bail!(
+                "--config {}: recur bench times classifiers giving one vector per sequence, but this model gives a sequence (end it with a pooling, or a recurrent layer without return_sequences)",
+                path.display()
+            );
+        }
         let loss = Loss::SoftmaxCrossEntropy { label_smoothing: 0.0 };
         let measured = measure(&text, loss, &a).with_context(|| format!("model config {}", path.display()))?;
         vec![("model", measured)]
