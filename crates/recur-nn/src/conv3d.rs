@@ -200,11 +200,13 @@ impl<T: Float> Conv3d<T> {
         }
     }
 
+    /// Taps of one filter over time, rows and columns.
     fn taps(&self) -> usize {
         self.time.kernel_size * self.lowering.part_len() / self.lowering.input.channels
     }
 
-    /// Values in one im2col row: every time tap's frame part.
+    /// Values of one filter laid out `[tap, in]`: a frame's part of the taps for every time
+    /// tap (tap `j`'s part starts at `j · part_len`).
     fn row_len(&self) -> usize {
         self.time.kernel_size * self.lowering.part_len()
     }
