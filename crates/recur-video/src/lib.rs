@@ -29,4 +29,6 @@ pub use load::{decode_all, Decoded};
 pub use predictor::{ClipGuess, VideoPredictor};
 pub use probe::{probe, ClipInfo};
 pub use tools::Ffmpeg;
-pub use train::{default_video_config, read_clips, video_config, video_settings, VideoData, VideoFit, VideoMeta};
+pub use train::{
+    default_video_config, read_clips, video_config, video_settings, Architecture, VideoData, VideoFit, VideoMeta,
+};

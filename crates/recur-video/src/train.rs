@@ -46,24 +46,67 @@ impl VideoMeta {
     }
 }
 
-/// The default model for clips read as `meta` says, `classes` outputs: three blocks of a
-/// 3×3 convolution, batch normalisation, ReLU and 2×2 max pooling over every frame (16, 32
-/// and 64 filters), each frame's feature maps averaged, a bidirectional GRU(32) over the
-/// frames, the mean of its outputs over each clip's real frames, and a dense layer.
-pub fn default_video_config(meta: &VideoMeta, classes: usize) -> Result<ModelConfig> {
+/// The built-in architectures for clips, when no config is given.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Architecture {
+    /// A CNN over every frame feeding a bidirectional GRU (a CRNN).
+    #[default]
+    Crnn,
+    /// A 3D CNN: convolutions over time and space together (C3D-style).
+    C3d,
+}
+
+impl Architecture {
+    /// Reads `crnn` or `c3d`.
+    pub fn parse(text: &str) -> Result<Architecture> {
+        match text {
+            "crnn" => Ok(Architecture::Crnn),
+            "c3d" => Ok(Architecture::C3d),
+            other => Err(VideoError::Input(format!(
+                "unknown architecture `{other}`: use crnn (a CNN over each frame feeding a GRU) or c3d (a 3D CNN)"
+            ))),
+        }
+    }
+}
+
+/// The default model of `architecture` for clips read as `meta` says, `classes` outputs.
+///
+/// `crnn`: three blocks of a 3×3 convolution, batch normalisation, ReLU and 2×2 max pooling
+/// over every frame (16, 32 and 64 filters), each frame's feature maps averaged, a
+/// bidirectional GRU(32) over the frames, the mean of its outputs over each clip's real
+/// frames, and a dense layer. `c3d`: three blocks of a 3×3×3 convolution over time and space,
+/// batch normalisation, ReLU and max pooling (the first over space only, so short clips keep
+/// their steps; 16, 32, 64 filters), the mean over each clip's real steps and pixels, dense.
+pub fn default_video_config(meta: &VideoMeta, classes: usize, architecture: Architecture) -> Result<ModelConfig> {
     let spec = &meta.frames;
     let mut layers = Vec::new();
-    for filters in [16, 32, 64] {
-        layers.push(json!({"type": "time_distributed", "layer": {"type": "conv2d", "filters": filters, "kernel_size": 3, "padding": "same"}}));
+    for (block, filters) in [16, 32, 64].into_iter().enumerate() {
+        match architecture {
+            Architecture::Crnn => {
+                layers.push(json!({"type": "time_distributed", "layer": {"type": "conv2d", "filters": filters, "kernel_size": 3, "padding": "same"}}));
+            }
+            Architecture::C3d => {
+                layers.push(json!({"type": "conv3d", "filters": filters, "kernel_size": 3, "padding": "same"}))
+            }
+        }
         layers.push(json!({"type": "batch_norm"}));
         layers.push(json!({"type": "activation", "activation": "relu"}));
-        layers.push(
-            json!({"type": "time_distributed", "layer": {"type": "max_pool2d", "pool_size": 2, "padding": "same"}}),
-        );
+        layers.push(match architecture {
+            Architecture::Crnn => {
+                json!({"type": "time_distributed", "layer": {"type": "max_pool2d", "pool_size": 2, "padding": "same"}})
+            }
+            Architecture::C3d if block == 0 => json!({"type": "max_pool3d", "pool_size": [1, 2, 2], "padding": "same"}),
+            Architecture::C3d => json!({"type": "max_pool3d", "pool_size": 2, "padding": "same"}),
+        });
     }
-    layers.push(json!({"type": "time_distributed", "layer": {"type": "global_avg_pool2d"}}));
-    layers.push(json!({"type": "gru", "units": 32, "bidirectional": true, "return_sequences": true}));
-    layers.push(json!({"type": "global_mean_pool"}));
+    match architecture {
+        Architecture::Crnn => {
+            layers.push(json!({"type": "time_distributed", "layer": {"type": "global_avg_pool2d"}}));
+            layers.push(json!({"type": "gru", "units": 32, "bidirectional": true, "return_sequences": true}));
+            layers.push(json!({"type": "global_mean_pool"}));
+        }
+        Architecture::C3d => layers.push(json!({"type": "global_avg_pool3d"})),
+    }
     layers.push(json!({"type": "dense", "units": classes}));
     let config = json!({"input_shape": [spec.height, spec.width, spec.channels()], "layers": layers});
     ModelConfig::from_json(&config.to_string()).map_err(VideoError::from)
@@ -134,8 +177,10 @@ pub struct VideoFit<'a> {
     pub data: &'a VideoData,
     /// How they were read (stored in the model).
     pub meta: VideoMeta,
-    /// The user's model, or `None` for [`default_video_config`].
+    /// The user's model, or `None` for [`default_video_config`] of `architecture`.
     pub config: Option<ModelConfig>,
+    /// The built-in architecture used when `config` is `None`.
+    pub architecture: Architecture,
     /// Training settings (see [`video_settings`]).
     pub settings: Settings,
     /// The model directory.
@@ -156,7 +201,7 @@ impl VideoFit<'_> {
     fn fit_on(&self, set: &SequenceSet, groups: Option<&[String]>, out: &Path) -> Result<FitOutcome> {
         let mut config = match &self.config {
             Some(c) => c.clone(),
-            None => default_video_config(&self.meta, recur_fit::output_width(set))?,
+            None => default_video_config(&self.meta, recur_fit::output_width(set), self.architecture)?,
         };
         self.meta.store(&mut config);
         let job = FitJob {

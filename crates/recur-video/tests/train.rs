@@ -4,12 +4,12 @@
 use recur_fit::FitPredictor;
 use recur_video::clips::clip_set;
 use recur_video::synthetic::{moving_squares, DIRECTIONS};
-use recur_video::{video_settings, FrameSpec, Motion, VideoData, VideoFit, VideoMeta};
+use recur_video::{video_settings, Architecture, FrameSpec, Motion, VideoData, VideoFit, VideoMeta};
 use serde_json::json;
 
-/// Trains the default model on 160 clips read as `meta` says (12 epochs, 2 threads) and
-/// returns its accuracy on 80 fresh clips and the seconds it took.
-fn train_and_score(meta: VideoMeta) -> (f64, f64) {
+/// Trains the built-in `architecture` on 160 clips read as `meta` says (12 epochs, 2 threads)
+/// and returns its accuracy on 80 fresh clips and the seconds it took.
+fn train_and_score(meta: VideoMeta, architecture: Architecture) -> (f64, f64) {
     let train = squares(160, &meta, 1);
     let dir = tempfile::tempdir().unwrap();
     let started = std::time::Instant::now();
@@ -17,6 +17,7 @@ fn train_and_score(meta: VideoMeta) -> (f64, f64) {
         data: &train,
         meta,
         config: None,
+        architecture,
         settings: video_settings(json!({"epochs": 12, "threads": 2})).unwrap(),
         out: dir.path().join("model"),
         resume: false,
@@ -54,17 +55,41 @@ fn default_video_model_learns_moving_squares_that_no_frame_tells_apart() {
         grayscale: true,
         ..FrameSpec::default()
     };
-    let (accuracy, seconds) = train_and_score(VideoMeta {
-        frames,
-        motion: Motion::Differences,
-    });
+    let (accuracy, seconds) = train_and_score(
+        VideoMeta {
+            frames,
+            motion: Motion::Differences,
+        },
+        Architecture::Crnn,
+    );
     eprintln!("moving squares, 8 frames: test accuracy {accuracy:.3} after {seconds:.1} s");
     assert!(accuracy >= 0.95, "{accuracy}");
     // One frame of each clip: the square may be anywhere whatever its direction.
-    let (alone, _) = train_and_score(VideoMeta {
-        frames: FrameSpec { frames: 1, ..frames },
-        motion: Motion::Frames,
-    });
+    let (alone, _) = train_and_score(
+        VideoMeta {
+            frames: FrameSpec { frames: 1, ..frames },
+            motion: Motion::Frames,
+        },
+        Architecture::Crnn,
+    );
     eprintln!("moving squares, 1 frame: test accuracy {alone:.3}");
     assert!(alone < 0.5, "{alone}");
+}
+
+#[test]
+fn c3d_video_model_learns_moving_squares() {
+    let frames = FrameSpec {
+        frames: 8,
+        height: 16,
+        width: 16,
+        grayscale: true,
+        ..FrameSpec::default()
+    };
+    let meta = VideoMeta {
+        frames,
+        motion: Motion::Frames,
+    };
+    let (accuracy, seconds) = train_and_score(meta, Architecture::C3d);
+    eprintln!("moving squares, 8 frames, c3d: test accuracy {accuracy:.3} after {seconds:.1} s");
+    assert!(accuracy >= 0.95, "{accuracy}");
 }

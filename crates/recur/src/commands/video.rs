@@ -7,8 +7,8 @@ use recur_fit::FitOutcome;
 use recur_train::Reporter;
 use recur_video::train::mean_std;
 use recur_video::{
-    read_clips, video_config, video_settings, ClipList, Ffmpeg, FrameSpec, Motion, Resize, VideoData, VideoFit,
-    VideoMeta, VideoPredictor,
+    read_clips, video_config, video_settings, Architecture, ClipList, Ffmpeg, FrameSpec, Motion, Resize, VideoData,
+    VideoFit, VideoMeta, VideoPredictor,
 };
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -35,6 +35,10 @@ pub struct VideoArgs {
     /// `frames` [default: differences].
     #[arg(long)]
     motion: Option<String>,
+    /// Video: the built-in model when no --config is given: `crnn` (a CNN over each frame
+    /// feeding a bidirectional GRU) or `c3d` (a 3D CNN) [default: crnn].
+    #[arg(long)]
+    architecture: Option<String>,
     /// Video: the CSV column holding each clip's group (e.g. its source video); validation
     /// and cross-validation folds then keep each group on one side [default: a `group`
     /// column, if any].
@@ -54,6 +58,7 @@ impl VideoArgs {
             || self.grayscale
             || self.centre_crop
             || self.motion.is_some()
+            || self.architecture.is_some()
             || self.groups.is_some()
             || self.cv.is_some()
     }
@@ -138,10 +143,18 @@ pub fn fit(
     let list = ClipList::open(train, video.groups.as_deref())?;
     let threads = settings.threads.unwrap_or_else(recur_core::parallel::default_threads);
     let data = read(&list, &meta, threads, &progress)?;
+    let architecture = match &video.architecture {
+        Some(name) if config.is_some() => {
+            bail!("--architecture {name} picks a built-in model; --config gives one already")
+        }
+        Some(name) => Architecture::parse(name)?,
+        None => Architecture::default(),
+    };
     let job = VideoFit {
         data: &data,
         meta,
         config,
+        architecture,
         settings,
         out: out.to_path_buf(),
         resume,
@@ -228,7 +241,7 @@ pub fn classify(model: &Path, clips: &[PathBuf], output: Option<&Path>, json: bo
 /// Refuses the video settings for a training file that is not clips.
 pub fn refuse_for_sequences(video: &VideoArgs) -> Result<()> {
     if video.any_given() {
-        bail!("--frames, --size, --grayscale, --centre-crop, --motion, --groups and --cv are for video: give --train a folder of class folders or a CSV of clips");
+        bail!("--frames, --size, --grayscale, --centre-crop, --motion, --architecture, --groups and --cv are for video: give --train a folder of class folders or a CSV of clips");
     }
     Ok(())
 }
