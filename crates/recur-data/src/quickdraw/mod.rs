@@ -8,7 +8,7 @@
 pub mod binary;
 pub mod download;
 pub mod ndjson;
-mod npz;
+pub mod npz;
 pub mod simplify;
 pub mod strokes;
 pub mod synth;

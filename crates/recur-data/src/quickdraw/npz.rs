@@ -12,7 +12,21 @@ use std::path::Path;
 /// Largest unpacked member read (the published per-class files unpack to well under 100 MB).
 const MAX_MEMBER_BYTES: u64 = 1 << 30;
 
-pub(crate) fn read(path: &Path, c: &mut Collector) -> Result<(), LoadError> {
+/// One array of drawings inside a sketch-rnn `.npz`: its member name (`train`, `valid`,
+/// `test`, …) and each drawing's raw stroke-3 rows `[dx, dy, pen_lifted]` in canvas pixels, as
+/// stored (or why that drawing cannot be read).
+#[derive(Clone, Debug)]
+pub struct Stroke3Member {
+    /// The member's name without `.npy`.
+    pub name: String,
+    /// The drawings in file order.
+    pub drawings: Vec<Result<Vec<[f32; 3]>, String>>,
+}
+
+/// Reads every array of stroke-3 drawings in a sketch-rnn `.npz` (numpy's pickles and Python
+/// 2's alike), keeping the raw offsets: what sketch-rnn trains on, where [`super::load`] turns
+/// drawings into absolute strokes in the 0–255 frame. Refuses a file with no such array.
+pub fn read_stroke3(path: &Path) -> Result<Vec<Stroke3Member>, LoadError> {
     let name = path.display().to_string();
     let fail = |message: String| LoadError::Input {
         path: name.clone(),
@@ -20,9 +34,7 @@ pub(crate) fn read(path: &Path, c: &mut Collector) -> Result<(), LoadError> {
     };
     let file = std::fs::File::open(path).map_err(|e| fail(e.to_string()))?;
     let mut zip = zip::ZipArchive::new(file).map_err(|e| fail(format!("not a readable .npz (zip) file: {e}")))?;
-    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
-    let word = stem.replace(['_', '-'], " ");
-    let mut found = 0;
+    let mut members = Vec::new();
     for m in 0..zip.len() {
         let mut member = zip.by_index(m).map_err(|e| fail(e.to_string()))?;
         let member_name = member.name().trim_end_matches(".npy").to_string();
@@ -46,29 +58,44 @@ pub(crate) fn read(path: &Path, c: &mut Collector) -> Result<(), LoadError> {
         let Ok(Array::Objects(items)) = pickle::array(&value) else {
             continue;
         };
-        found += 1;
-        for (i, item) in items.iter().enumerate() {
+        members.push(Stroke3Member {
+            name: member_name,
+            drawings: items.iter().map(decode_offsets).collect(),
+        });
+    }
+    if members.is_empty() {
+        return Err(fail(
+            "no array of drawings (an object array of stroke-3 arrays) inside".into(),
+        ));
+    }
+    Ok(members)
+}
+
+pub(crate) fn read(path: &Path, c: &mut Collector) -> Result<(), LoadError> {
+    let name = path.display().to_string();
+    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+    let word = stem.replace(['_', '-'], " ");
+    if !c.wants_class(&word) {
+        return Ok(());
+    }
+    for member in read_stroke3(path)? {
+        for (i, offsets) in member.drawings.into_iter().enumerate() {
             if !c.wants_class(&word) {
                 return Ok(());
             }
-            let drawing = decode_drawing(item).map(|strokes| Drawing {
+            let drawing = offsets.and_then(|rows| to_frame(&rows)).map(|strokes| Drawing {
                 word: word.clone(),
-                key_id: format!("{stem}/{member_name}/{i}"),
+                key_id: format!("{stem}/{}/{i}", member.name),
                 recognized: true,
                 countrycode: String::new(),
                 strokes,
             });
             c.offer(drawing.map_err(|message| Problem {
-                file: format!("{name}[{member_name}]"),
+                file: format!("{name}[{}]", member.name),
                 line: i + 1,
                 message,
             }))?;
         }
-    }
-    if found == 0 {
-        return Err(fail(
-            "no array of drawings (an object array of stroke-3 arrays) inside".into(),
-        ));
     }
     Ok(())
 }
@@ -83,19 +110,22 @@ fn object_array_payload(npy: &[u8]) -> Result<Option<&[u8]>, String> {
     Ok(header.contains("'|O'").then_some(body))
 }
 
-fn decode_drawing(item: &pickle::Value) -> Result<Vec<super::Stroke>, String> {
+/// A drawing's stroke-3 rows as stored.
+fn decode_offsets(item: &pickle::Value) -> Result<Vec<[f32; 3]>, String> {
     match pickle::array(item)? {
-        Array::I16(shape, values) if shape.len() == 2 && shape[1] == 3 => {
-            let rows: Vec<[f32; 3]> = values
-                .chunks_exact(3)
-                .map(|r| [r[0] as f32, r[1] as f32, r[2] as f32])
-                .collect();
-            let strokes = strokes_from_offsets(&rows);
-            check_strokes(&strokes, MAX_COORDINATE)?;
-            Ok(fit_to_frame(&strokes))
-        }
+        Array::I16(shape, values) if shape.len() == 2 && shape[1] == 3 => Ok(values
+            .chunks_exact(3)
+            .map(|r| [r[0] as f32, r[1] as f32, r[2] as f32])
+            .collect()),
         Array::I16(shape, _) => Err(format!("a drawing has shape {shape:?}, expected [points, 3]")),
         Array::Other(dtype) => Err(format!("a drawing has dtype {dtype}, expected int16")),
         Array::Objects(_) => Err("a drawing is itself an object array".into()),
     }
+}
+
+/// Stroke-3 rows as absolute strokes in the 0–255 frame, checked.
+fn to_frame(rows: &[[f32; 3]]) -> Result<Vec<super::Stroke>, String> {
+    let strokes = strokes_from_offsets(rows);
+    check_strokes(&strokes, MAX_COORDINATE)?;
+    Ok(fit_to_frame(&strokes))
 }
