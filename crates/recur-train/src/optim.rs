@@ -264,6 +264,16 @@ pub enum Schedule {
         /// Steps per decay.
         every: u64,
     },
+    /// `(lr − min_lr) · rate^step + min_lr`: a decay every step towards a floor (Magenta's
+    /// sketch-rnn schedule).
+    DecayToFloor {
+        /// Initial rate.
+        lr: f64,
+        /// The rate approached and never passed.
+        min_lr: f64,
+        /// Decay factor per step.
+        rate: f64,
+    },
     /// Linear warm-up over `warmup` steps, then cosine decay to `min_lr` at `total`.
     Cosine {
         /// Peak rate.
@@ -283,6 +293,7 @@ impl Schedule {
         match *self {
             Schedule::Constant { lr } => lr,
             Schedule::Exponential { lr, rate, every } => lr * rate.powf((step / every.max(1)) as f64),
+            Schedule::DecayToFloor { lr, min_lr, rate } => (lr - min_lr) * rate.powf(step as f64) + min_lr,
             Schedule::Cosine {
                 lr,
                 min_lr,
@@ -364,6 +375,18 @@ mod tests {
 
     /// The exponential schedule keeps the base rate through the first epoch, as Keras's and
     /// PyTorch's do, and decays once an epoch after.
+    #[test]
+    fn decay_to_floor_schedule_is_magentas_sketch_rnn_rate() {
+        let s = Schedule::DecayToFloor {
+            lr: 1e-3,
+            min_lr: 1e-5,
+            rate: 0.9999,
+        };
+        assert_eq!(s.at(0), 1e-3);
+        assert!((s.at(10_000) - ((1e-3 - 1e-5) * 0.9999f64.powi(10_000) + 1e-5)).abs() < 1e-15);
+        assert!(s.at(10_000_000) >= 1e-5);
+    }
+
     #[test]
     fn exponential_schedule_holds_the_base_rate_through_the_first_epoch() {
         let e = Schedule::Exponential {
