@@ -12,12 +12,15 @@
 //! - [`train`]: training through recur-train's one `Trainer` and epoch loop (checkpoints,
 //!   resume, time limit), with Magenta's KL annealing and learning-rate decay.
 //! - [`sample`]: Magenta's sampler (temperature on the mixture weights, the pen and σ).
+//! - [`generate`]: reconstruction, completion and interpolation of given drawings.
+//! - [`eval`]: held-out scores in Magenta's convention; samples as Quick, Draw! drawings.
 //! - [`store`]: a trained model on disk.
 
 pub mod batch;
 pub mod data;
 pub mod error;
 pub mod eval;
+pub mod generate;
 pub mod mdn;
 pub mod model;
 pub mod sample;

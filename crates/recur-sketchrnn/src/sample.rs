@@ -26,6 +26,10 @@ pub struct SampleRequest {
     pub seed: u64,
     /// Most points a drawing may have (default: the model's `N_max`).
     pub max_len: Option<usize>,
+    /// Points each drawing starts with, stroke-3 with offsets already divided by the model's
+    /// scale (none, or one list per drawing, possibly empty): read by the decoder in place of
+    /// its own first draws, and part of the result (completion).
+    pub prefixes: Vec<Vec<[f32; 3]>>,
 }
 
 /// A distribution's index drawn with `u` ∈ [0, 1) after tempering `log_p` by `τ`.
@@ -60,6 +64,12 @@ impl SketchRnnModel {
                 self.settings.classes.len()
             )));
         }
+        if !request.prefixes.is_empty() && request.prefixes.len() != count {
+            return Err(input(format!(
+                "{} unfinished drawings for {count} drawings",
+                request.prefixes.len()
+            )));
+        }
         let nz = net.config.latent_width();
         let mut rngs: Vec<Rng> = (0..count).map(|i| Rng::derive(request.seed, i as u64)).collect();
         let z: Vec<f32> = match &request.z {
@@ -83,7 +93,7 @@ impl SketchRnnModel {
         let mut ended = vec![false; count];
         let max_len = request.max_len.unwrap_or(self.settings.n_max).max(1);
         let (m, w, scale) = (net.config.mixtures, row_width(net.config.mixtures), self.settings.scale);
-        for _ in 0..max_len {
+        for t in 0..max_len {
             if ended.iter().all(|&e| e) {
                 break;
             }
@@ -99,7 +109,11 @@ impl SketchRnnModel {
                 if ended[b] {
                     continue;
                 }
-                let point = draw_point(&out[b * w..(b + 1) * w], m, request.temperature, &mut rngs[b]);
+                let mut point = draw_point(&out[b * w..(b + 1) * w], m, request.temperature, &mut rngs[b]);
+                if let Some(given) = request.prefixes.get(b).and_then(|p| p.get(t)) {
+                    let lifted = given[2] > 0.5;
+                    point = [given[0], given[1], f32::from(!lifted), f32::from(lifted), 0.0];
+                }
                 prev[b] = point;
                 if point[4] > 0.5 {
                     ended[b] = true;
