@@ -56,6 +56,9 @@ enum Command {
     /// Encoder–decoder with attention: train on pairs, predict with beam search, evaluate.
     #[command(subcommand)]
     Seq2seq(commands::seq2seq::Seq2SeqCommand),
+    /// sketch-rnn: train a drawing generator (unconditional, VAE, by class), score it, sample.
+    #[command(subcommand, name = "sketch-rnn")]
+    SketchRnn(commands::sketch_rnn::SketchRnnCommand),
     /// Forecast a daily series several days ahead; compare with naive baselines.
     Forecast(Box<commands::forecast::ForecastArgs>),
     /// Measure training and inference throughput (batch 64, length 100).
@@ -140,6 +143,7 @@ fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::Forecast(a) => commands::forecast::forecast(*a),
         Command::Seq2seq(c) => commands::seq2seq::run(c),
+        Command::SketchRnn(c) => commands::sketch_rnn::run(c),
         Command::Serve(a) => commands::serve::serve(a),
     }
 }

@@ -12,6 +12,7 @@ pub mod model;
 pub mod seq2seq;
 pub mod sequences;
 pub mod serve;
+pub mod sketch_rnn;
 pub mod sketch_train;
 pub mod sketch_use;
 pub mod video;
