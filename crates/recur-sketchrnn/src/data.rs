@@ -272,7 +272,7 @@ pub fn offset_scale(sketches: &[Sketch]) -> Result<f32> {
     }
     let mean = sum / n.max(1.0);
     let std = (sq / n.max(1.0) - mean * mean).max(0.0).sqrt();
-    if !(std > 1e-6) {
+    if std.is_nan() || std <= 1e-6 {
         return Err(input("the training drawings do not move (every offset is the same)"));
     }
     Ok(std as f32)

@@ -172,6 +172,14 @@ pub struct Terms {
     pub loss: f64,
 }
 
+/// What the encoder gives: its output (both directions' final `h`), `μ`, `log σ²`, its tape.
+struct Encoded<T> {
+    encoded: Vec<T>,
+    mu: Vec<T>,
+    log_var: Vec<T>,
+    tape: Tape,
+}
+
 /// What backward needs of the latent part of a forward pass.
 struct LatentPass<T> {
     tape: Tape,
@@ -310,14 +318,9 @@ impl<T: Float> SketchRnn<T> {
         out
     }
 
-    /// `μ` and `log σ²` of the drawings `range` of `batch` (`[drawings, nz]` each), with the
-    /// encoder's tape when training; `None` without a latent.
-    fn encode(
-        &self,
-        batch: &StrokeBatch,
-        range: Range<usize>,
-        ctx: &mut Ctx,
-    ) -> Option<(Vec<T>, Vec<T>, Vec<T>, Tape)> {
+    /// The encoder's output, `μ` and `log σ²` of the drawings `range` of `batch` (`[drawings,
+    /// nz]` each), with the encoder's tape when training; `None` without a latent.
+    fn encode(&self, batch: &StrokeBatch, range: Range<usize>, ctx: &mut Ctx) -> Option<Encoded<T>> {
         let l = self.latent.as_ref()?;
         let n = batch.n_max;
         let mut data = Vec::with_capacity(range.len() * n * STROKE5);
@@ -329,7 +332,12 @@ impl<T: Float> SketchRnn<T> {
         let (encoded, _, tape) = l.encoder.forward_with_state(x, None, ctx);
         let mu = l.mu.forward(&encoded.data);
         let log_var = l.sigma.forward(&encoded.data);
-        Some((encoded.data, mu, log_var, tape))
+        Some(Encoded {
+            encoded: encoded.data,
+            mu,
+            log_var,
+            tape,
+        })
     }
 
     /// `μ` and `log σ²` of the drawings of `batch`, for reconstruction and interpolation.
@@ -339,8 +347,7 @@ impl<T: Float> SketchRnn<T> {
             training: false,
             rng: &mut rng,
         };
-        self.encode(batch, 0..batch.len(), &mut ctx)
-            .map(|(_, mu, lv, _)| (mu, lv))
+        self.encode(batch, 0..batch.len(), &mut ctx).map(|e| (e.mu, e.log_var))
     }
 
     /// `tanh(init_state(z))` for `z` (`[drawings, nz]`): per drawing the decoder's initial
@@ -370,9 +377,13 @@ impl<T: Float> SketchRnn<T> {
     /// (`[drawings, nz]`, for the parity fixtures).
     fn forward(&self, batch: &StrokeBatch, range: Range<usize>, ctx: &mut Ctx, given_eps: Option<&[T]>) -> Pass<T> {
         let (rows, n) = (range.len(), batch.n_max);
-        let latent = self
-            .encode(batch, range.clone(), ctx)
-            .map(|(encoded, mu, log_var, tape)| {
+        let latent = self.encode(batch, range.clone(), ctx).map(
+            |Encoded {
+                 encoded,
+                 mu,
+                 log_var,
+                 tape,
+             }| {
                 let eps: Vec<T> = match given_eps {
                     Some(e) => e.to_vec(),
                     None => gaussian(mu.len(), 1.0, ctx.rng),
@@ -390,7 +401,8 @@ impl<T: Float> SketchRnn<T> {
                     z,
                     init,
                 }
-            });
+            },
+        );
         let z = latent.as_ref().map_or(&[][..], |l| &l.z);
         let range_of_classes = range.clone();
         let fixed = self.conditioning(z, &batch.classes[range.clone()]);

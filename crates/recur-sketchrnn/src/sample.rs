@@ -50,7 +50,7 @@ impl SketchRnnModel {
     /// Draws one drawing per entry of `request.classes`, as stroke-3 rows in the training data's
     /// units (offsets multiplied back by the model's scale).
     pub fn sample(&self, request: &SampleRequest) -> Result<Vec<Vec<[f32; 3]>>> {
-        if !(request.temperature > 0.0) || !request.temperature.is_finite() {
+        if !request.temperature.is_finite() || request.temperature <= 0.0 {
             return Err(input(format!(
                 "the temperature must be above 0, got {}",
                 request.temperature

@@ -85,7 +85,8 @@ impl TrainOptions {
         if self.batch == 0 || self.batch > 100_000 {
             return bad("batch must be in 1..=100000");
         }
-        if !(self.learning_rate > 0.0) || !(self.grad_clip > 0.0) {
+        let positive = |v: f64| v.is_finite() && v > 0.0;
+        if !positive(self.learning_rate) || !positive(self.grad_clip) {
             return bad("the learning rate and the gradient clip must be positive");
         }
         if self.max_len < 2 || self.steps_per_epoch == 0 {
