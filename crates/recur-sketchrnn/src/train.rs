@@ -263,8 +263,11 @@ impl Curriculum<SketchRnn<f32>> for SketchEpochs<'_> {
             self.threads,
             self.options.seed,
         );
+        // Magenta keeps the model of the lowest held-out cost as its evaluation model computes
+        // it: L_R + kl_weight_start · max(L_KL, KL_min), close to L_R alone.
+        let o = self.options;
         Ok(vec![
-            ("val_loss".into(), t.recon + t.kl),
+            ("val_cost".into(), t.recon + o.kl_weight_start * t.kl.max(o.kl_floor)),
             ("val_recon".into(), t.recon),
             ("val_kl".into(), t.kl),
         ])
@@ -282,8 +285,8 @@ impl Curriculum<SketchRnn<f32>> for SketchEpochs<'_> {
     }
 }
 
-/// Loads the data, prepares it as Magenta does and trains; the best model (on validation
-/// `L_R + L_KL`) is in `job.out` as it goes.
+/// Loads the data, prepares it as Magenta does and trains; the best model (on Magenta's
+/// held-out cost, `L_R + kl_weight_start · max(L_KL, KL_min)`) is in `job.out` as it goes.
 pub fn train(job: TrainJob, progress: Reporter) -> Result<Outcome> {
     job.options.check()?;
     let splits = data::load(&job.data)?;
@@ -343,6 +346,7 @@ pub fn train(job: TrainJob, progress: Reporter) -> Result<Outcome> {
     };
     let fit = FitOptions {
         epochs: 1_000_000,
+        monitor: "val_cost".into(),
         max_seconds: Some(job.max_minutes * 60.0),
         out: Some(job.out.clone()),
         resume: job.resume,

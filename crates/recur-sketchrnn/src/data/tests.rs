@@ -133,3 +133,16 @@ fn sketchrnn_reads_a_folder_of_npz_classes_and_omniglot_without_test() {
     let e = splits.split("test", &path).unwrap_err().to_string();
     assert!(e.contains("no `test` drawings"), "{e}");
 }
+
+#[test]
+fn sketchrnn_refuses_a_folder_of_both_kinds_and_one_of_neither() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = load(dir.path()).unwrap_err().to_string();
+    assert!(e.contains("no .npz or .ndjson files in this folder"), "{e}");
+    std::fs::write(dir.path().join("a.ndjson"), "").unwrap();
+    std::fs::write(dir.path().join("b.npz"), "").unwrap();
+    let e = load(dir.path()).unwrap_err().to_string();
+    assert!(e.contains("holds both .npz and .ndjson files"), "{e}");
+    let e = load(&dir.path().join("missing.npz")).unwrap_err().to_string();
+    assert!(e.contains("no such file or folder"), "{e}");
+}

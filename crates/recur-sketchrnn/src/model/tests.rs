@@ -159,3 +159,24 @@ fn sketchrnn_tensors_are_named_as_the_pytorch_port() {
     let want: Vec<(String, Vec<usize>)> = want.into_iter().map(|(n, s)| (n.to_string(), s)).collect();
     assert_eq!(got, want);
 }
+
+#[test]
+fn sketchrnn_mode_names_and_a_bad_one() {
+    for (name, mode) in [
+        ("unconditional", Mode::Unconditional),
+        ("vae", Mode::Vae),
+        ("class", Mode::Class),
+        ("class-only", Mode::ClassOnly),
+    ] {
+        assert_eq!(Mode::parse(name), Ok(mode));
+    }
+    let e = Mode::parse("gan").unwrap_err();
+    assert!(
+        e.contains("unknown mode `gan`: use unconditional, vae, class or class-only"),
+        "{e}"
+    );
+    let mut config = tiny(Mode::Vae);
+    config.latent = 0;
+    let e = SketchRnn::<f32>::new(config, &mut Rng::new(1)).err().unwrap();
+    assert!(e.contains("latent size must be in 1..=8192, got 0"), "{e}");
+}
