@@ -117,14 +117,6 @@ impl StrokeBatch {
     }
 }
 
-/// Stroke-5 rows back to stroke-3, up to the first end-of-drawing point.
-pub fn stroke3_from_stroke5(rows: &[[f32; 5]]) -> Vec<[f32; 3]> {
-    rows.iter()
-        .take_while(|r| r[4] < 0.5)
-        .map(|r| [r[0], r[1], if r[3] > 0.5 { 1.0 } else { 0.0 }])
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -144,8 +136,6 @@ mod tests {
         ];
         assert_eq!(batch.rows(0), expected.concat().as_slice());
         assert_eq!((batch.lengths[0], batch.classes[0]), (2, 1));
-        let back: Vec<[f32; 5]> = expected[1..].to_vec();
-        assert_eq!(stroke3_from_stroke5(&back), s.points);
     }
 
     #[test]
