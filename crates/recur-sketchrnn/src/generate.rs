@@ -5,19 +5,10 @@
 use crate::batch::StrokeBatch;
 use crate::data::{self, prepare, Sketch};
 use crate::error::{input, Result};
-use crate::sample::SampleRequest;
+use crate::sample::{DrawSettings, SampleRequest};
 use crate::store::SketchRnnModel;
 use recur_core::Rng;
 use std::path::Path;
-
-/// How to draw: the temperature and the seed.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Drawing {
-    /// `τ`, above 0.
-    pub temperature: f64,
-    /// Seed of `ε` and every draw.
-    pub seed: u64,
-}
 
 /// `t` of the way from `a` to `b` along the great circle (Magenta's `slerp`); a straight line
 /// when they point the same way.
@@ -95,21 +86,17 @@ impl SketchRnnModel {
     }
 
     /// Each drawing drawn again from its own latent.
-    pub fn reconstruct(&self, sketches: &[Sketch], how: Drawing) -> Result<Vec<Vec<[f32; 3]>>> {
+    pub fn reconstruct(&self, sketches: &[Sketch], how: DrawSettings) -> Result<Vec<Vec<[f32; 3]>>> {
         let z = self.encode(sketches, how.seed)?;
         self.sample(&SampleRequest {
-            classes: sketches.iter().map(|s| s.class).collect(),
             z: Some(z),
-            temperature: how.temperature,
-            seed: how.seed,
-            max_len: None,
-            prefixes: Vec::new(),
+            ..SampleRequest::new(sketches.iter().map(|s| s.class).collect(), how)
         })
     }
 
     /// `steps` drawings from the latent of `a` to that of `b` (both included), each drawn with
     /// the same random stream so that only the latent changes along the strip.
-    pub fn interpolate(&self, a: &Sketch, b: &Sketch, steps: usize, how: Drawing) -> Result<Vec<Vec<[f32; 3]>>> {
+    pub fn interpolate(&self, a: &Sketch, b: &Sketch, steps: usize, how: DrawSettings) -> Result<Vec<Vec<[f32; 3]>>> {
         if steps < 2 {
             return Err(input(format!("an interpolation needs at least 2 steps, got {steps}")));
         }
@@ -119,12 +106,8 @@ impl SketchRnnModel {
         for k in 0..steps {
             let t = k as f64 / (steps - 1) as f64;
             let mut one = self.sample(&SampleRequest {
-                classes: vec![if t < 0.5 { a.class } else { b.class }],
                 z: Some(slerp(&z[..nz], &z[nz..], t)),
-                temperature: how.temperature,
-                seed: how.seed,
-                max_len: None,
-                prefixes: Vec::new(),
+                ..SampleRequest::new(vec![if t < 0.5 { a.class } else { b.class }], how)
             })?;
             drawings.append(&mut one);
         }
@@ -133,7 +116,7 @@ impl SketchRnnModel {
 
     /// `count` endings of each unfinished drawing: the decoder reads its points, then draws on
     /// (from `z ~ N(0, I)` for a model with a latent). The results include the given points.
-    pub fn complete(&self, sketches: &[Sketch], count: usize, how: Drawing) -> Result<Vec<Vec<[f32; 3]>>> {
+    pub fn complete(&self, sketches: &[Sketch], count: usize, how: DrawSettings) -> Result<Vec<Vec<[f32; 3]>>> {
         let scale = self.settings.scale;
         let mut classes = Vec::new();
         let mut prefixes = Vec::new();
@@ -152,12 +135,8 @@ impl SketchRnnModel {
             }
         }
         self.sample(&SampleRequest {
-            classes,
-            z: None,
-            temperature: how.temperature,
-            seed: how.seed,
-            max_len: None,
             prefixes,
+            ..SampleRequest::new(classes, how)
         })
     }
 }

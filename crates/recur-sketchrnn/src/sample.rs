@@ -13,6 +13,15 @@ use crate::store::SketchRnnModel;
 use recur_core::Rng;
 use recur_nn::Stepping;
 
+/// How to draw: the temperature and the seed.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DrawSettings {
+    /// `τ`, above 0.
+    pub temperature: f64,
+    /// Seed of `z`, `ε` and every draw.
+    pub seed: u64,
+}
+
 /// What to draw.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SampleRequest {
@@ -30,6 +39,21 @@ pub struct SampleRequest {
     /// scale (none, or one list per drawing, possibly empty): read by the decoder in place of
     /// its own first draws, and part of the result (completion).
     pub prefixes: Vec<Vec<[f32; 3]>>,
+}
+
+impl SampleRequest {
+    /// Drawings of `classes` at `how`, from `z ~ N(0, I)`, up to the model's `N_max` points,
+    /// with no given points.
+    pub fn new(classes: Vec<usize>, how: DrawSettings) -> Self {
+        SampleRequest {
+            classes,
+            z: None,
+            temperature: how.temperature,
+            seed: how.seed,
+            max_len: None,
+            prefixes: Vec::new(),
+        }
+    }
 }
 
 /// A distribution's index drawn with `u` ∈ [0, 1) after tempering `log_p` by `τ`.

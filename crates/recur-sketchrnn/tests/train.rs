@@ -1,8 +1,7 @@
 //! A whole run on a tiny ndjson folder: training writes a model and a checkpoint, a resumed run
 //! goes on from it, scoring and every way of drawing work, and bad requests are refused.
 
-use recur_sketchrnn::generate::Drawing;
-use recur_sketchrnn::sample::SampleRequest;
+use recur_sketchrnn::sample::{DrawSettings, SampleRequest};
 use recur_sketchrnn::train::{train, TrainJob, TrainOptions};
 use recur_sketchrnn::{Mode, SketchRnnConfig, SketchRnnModel};
 use recur_train::Reporter;
@@ -69,14 +68,9 @@ fn sketchrnn_trains_resumes_scores_and_draws_an_ndjson_folder() {
     assert_eq!(e.drawings, 6);
     assert!(e.recon_loss.is_finite() && e.kl_loss >= 0.0);
 
-    let request = |count: usize, seed: u64| SampleRequest {
-        classes: vec![model.class_id("cup").unwrap(); count],
-        z: None,
-        temperature: 0.5,
-        seed,
-        max_len: None,
-        prefixes: Vec::new(),
-    };
+    let cup = model.class_id("cup").unwrap();
+    let request =
+        |count: usize, seed: u64| SampleRequest::new(vec![cup; count], DrawSettings { temperature: 0.5, seed });
     let four = model.sample(&request(4, 9)).unwrap();
     assert_eq!(
         four,
@@ -90,7 +84,7 @@ fn sketchrnn_trains_resumes_scores_and_draws_an_ndjson_folder() {
     );
     assert_ne!(four, model.sample(&request(4, 10)).unwrap());
 
-    let how = Drawing {
+    let how = DrawSettings {
         temperature: 0.5,
         seed: 2,
     };
@@ -135,14 +129,13 @@ fn sketchrnn_refuses_bad_sampling_requests_and_an_unknown_class() {
     );
     for t in [0.0, -1.0, f64::NAN] {
         let e = model
-            .sample(&SampleRequest {
-                classes: vec![0],
-                z: None,
-                temperature: t,
-                seed: 1,
-                max_len: None,
-                prefixes: Vec::new(),
-            })
+            .sample(&SampleRequest::new(
+                vec![0],
+                DrawSettings {
+                    temperature: t,
+                    seed: 1,
+                },
+            ))
             .unwrap_err()
             .to_string();
         assert!(e.contains("the temperature must be above 0"), "{e}");

@@ -6,9 +6,8 @@ use anyhow::{bail, Result};
 use clap::{Args, Subcommand};
 use recur_data::quickdraw::ndjson::to_line;
 use recur_nn::model_dir::write_atomic;
-use recur_sketchrnn::generate::Drawing;
 use recur_sketchrnn::model::Mode;
-use recur_sketchrnn::sample::SampleRequest;
+use recur_sketchrnn::sample::{DrawSettings, SampleRequest};
 use recur_sketchrnn::store::SETTINGS_FILE;
 use recur_sketchrnn::train::{train, TrainJob, TrainOptions};
 use recur_sketchrnn::{SketchRnnConfig, SketchRnnModel};
@@ -231,8 +230,8 @@ pub struct DrawArgs {
 }
 
 impl DrawArgs {
-    fn how(&self) -> Drawing {
-        Drawing {
+    fn how(&self) -> DrawSettings {
+        DrawSettings {
             temperature: self.temperature,
             seed: self.seed,
         }
@@ -251,7 +250,12 @@ impl DrawArgs {
             let items: Vec<_> = drawn.iter().map(|d| (d.strokes.clone(), d.word.clone())).collect();
             write_picture(grid, &grid_svg(&items, self.columns, 120.0))?;
         }
-        recur_core::stderr_line!("{} drawings in {}", drawn.len(), self.out.display());
+        let empty = drawings.iter().filter(|d| d.is_empty()).count();
+        let note = match empty {
+            0 => String::new(),
+            n => format!(" ({n} ended before their first point: an undertrained model, or a low --temperature)"),
+        };
+        recur_core::stderr_line!("{} drawings in {}{note}", drawn.len(), self.out.display());
         Ok(())
     }
 }
@@ -374,13 +378,6 @@ fn sample(args: SampleArgs) -> Result<()> {
         None => 0,
     };
     let classes = vec![class; args.count];
-    let drawings = model.sample(&SampleRequest {
-        classes: classes.clone(),
-        z: None,
-        temperature: args.draw.temperature,
-        seed: args.draw.seed,
-        max_len: None,
-        prefixes: Vec::new(),
-    })?;
+    let drawings = model.sample(&SampleRequest::new(classes.clone(), args.draw.how()))?;
     args.draw.write(&model, &drawings, &classes)
 }
