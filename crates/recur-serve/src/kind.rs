@@ -17,6 +17,8 @@ pub enum Kind {
     Forecast,
     /// `recur seq2seq train`: `seq2seq.json`, no `config.json`.
     Seq2seq,
+    /// `recur sketch-rnn train`: `sketch_rnn.json`, no `config.json`.
+    SketchRnn,
     /// `recur init`, or a sketch classifier from before its metadata: a config and weights.
     Plain,
 }
@@ -27,6 +29,9 @@ impl Kind {
     pub fn of(dir: &Path) -> Option<Kind> {
         if dir.join(recur_seq2seq::store::SETTINGS_FILE).is_file() {
             return Some(Kind::Seq2seq);
+        }
+        if dir.join(recur_sketchrnn::store::SETTINGS_FILE).is_file() {
+            return Some(Kind::SketchRnn);
         }
         if recur_forecast::Forecaster::is_saved(dir) {
             return Some(Kind::Forecast);
@@ -40,5 +45,21 @@ impl Kind {
         } else {
             Kind::Plain
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A sketch-rnn directory (no `config.json`) read as no model at all, so commands for other
+    /// kinds said only that `config.json` was missing.
+    #[test]
+    fn a_sketch_rnn_directory_is_its_own_kind() {
+        let dir = std::env::temp_dir().join(format!("recur-kind-sketch-rnn-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(recur_sketchrnn::store::SETTINGS_FILE), "{}").unwrap();
+        assert_eq!(Kind::of(&dir), Some(Kind::SketchRnn));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

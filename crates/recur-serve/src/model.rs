@@ -97,6 +97,13 @@ impl ServedModel {
             Some(Kind::Seq2seq) => {
                 Predictor::Seq2seq(Box::new(Translator::load(dir).map_err(|e| refuse(e.to_string()))?))
             }
+            Some(Kind::SketchRnn) => {
+                return Err(refuse(
+                    "it holds a sketch-rnn model (a generator, used through `recur sketch-rnn`); this server \
+                     version serves classifiers, fit models, forecasters and seq2seq models"
+                        .into(),
+                ))
+            }
         };
         Ok(ServedModel {
             name: name.to_string(),

@@ -12,6 +12,7 @@ fn served_by(kind: Kind) -> &'static str {
         Kind::Fit => "a model trained by `recur fit`: use `recur run` (with --labels) or `recur eval --test`",
         Kind::Forecast => "a forecasting model: use `recur forecast --model DIR`",
         Kind::Seq2seq => "a seq2seq model: use `recur seq2seq predict` or `recur seq2seq eval`",
+        Kind::SketchRnn => "a sketch-rnn model: use `recur sketch-rnn sample` or `recur sketch-rnn eval`",
         Kind::Plain => "a plain model: use `recur run` or `recur summary`",
     }
 }

@@ -175,6 +175,13 @@ fn epoch_line(r: &EpochRecord, _epochs: usize, improved: bool) -> String {
     )
 }
 
+/// The sketch-rnn model in `dir`, or an error naming the command that serves the model of
+/// another kind found there.
+fn load(dir: &std::path::Path) -> Result<SketchRnnModel> {
+    super::kind::expect(dir, &[super::kind::Kind::SketchRnn])?;
+    Ok(SketchRnnModel::load(dir)?)
+}
+
 /// Arguments of `recur sketch-rnn eval`.
 #[derive(Args)]
 pub struct EvalArgs {
@@ -199,7 +206,7 @@ pub struct EvalArgs {
 }
 
 fn eval(args: EvalArgs) -> Result<()> {
-    let model = SketchRnnModel::load(&args.model)?;
+    let model = load(&args.model)?;
     let threads = args.threads.unwrap_or_else(recur_core::parallel::default_threads);
     let e = model.evaluate_file(&args.data, &args.split, args.max_len, threads)?;
     let line = serde_json::to_string(&e)?;
@@ -284,7 +291,7 @@ pub struct ReconstructArgs {
 }
 
 fn reconstruct(args: ReconstructArgs) -> Result<()> {
-    let model = SketchRnnModel::load(&args.draw.model)?;
+    let model = load(&args.draw.model)?;
     let given = model.pick(&args.pick.data, &args.pick.split, &args.pick.index)?;
     let drawings = model.reconstruct(&given, args.draw.how())?;
     let classes: Vec<usize> = given.iter().map(|s| s.class).collect();
@@ -307,7 +314,7 @@ pub struct CompleteArgs {
 }
 
 fn complete(args: CompleteArgs) -> Result<()> {
-    let model = SketchRnnModel::load(&args.draw.model)?;
+    let model = load(&args.draw.model)?;
     let mut given = model.pick(&args.pick.data, &args.pick.split, &args.pick.index)?;
     for s in &mut given {
         let keep = args.points.unwrap_or(s.points.len() / 2).clamp(1, s.points.len());
@@ -337,7 +344,7 @@ pub struct InterpolateArgs {
 }
 
 fn interpolate(args: InterpolateArgs) -> Result<()> {
-    let model = SketchRnnModel::load(&args.draw.model)?;
+    let model = load(&args.draw.model)?;
     let [a, b] = &args.pick.index[..] else {
         bail!("interpolate needs two drawings: --index A,B");
     };
@@ -372,7 +379,7 @@ fn sample(args: SampleArgs) -> Result<()> {
     if args.count > MAX_SAMPLES {
         bail!("--count must be at most {MAX_SAMPLES}, got {}", args.count);
     }
-    let model = SketchRnnModel::load(&args.draw.model)?;
+    let model = load(&args.draw.model)?;
     let class = match &args.class {
         Some(name) => model.class_id(name)?,
         None => 0,
