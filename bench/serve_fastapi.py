@@ -8,12 +8,17 @@ checkpoints are named as this module's state_dict, so the weights are recur's ow
 turned into stroke-3 offsets divided by the drawing's larger side, as recur does (simplified
 drawings; raw ones are not re-simplified here).
 
-    python bench/serve_fastapi.py --model DIR [--port 8081] [--threads 2] [--workers 1]
+    python bench/serve_fastapi.py --model DIR [--port 8081] [--threads 1]
+
+OpenMP's threads wait passively: on 2 shared cores their default busy-waiting made one drawing
+take 1.5 s instead of 5 ms (measured), which would compare recur with a broken server.
 """
 import argparse
 import json
 import os
 import sys
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import torch
 import uvicorn
@@ -66,8 +71,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True)
     parser.add_argument("--port", type=int, default=8081)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     model, classes = load(args.model)
@@ -97,7 +101,7 @@ def main():
             ],
         })
 
-    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", workers=1)
+    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning")
 
 
 if __name__ == "__main__":
