@@ -1,0 +1,266 @@
+//! recur's models as ONNX files: [`export`] turns a [`Model`] (a stack or a graph) into an
+//! ONNX [`ModelProto`](proto::ModelProto) that ONNX Runtime and other runtimes run.
+//!
+//! The graph reads what recur reads: each sequence input `x` as `[batch, time, features]`
+//! float32, padded, with its int32 `lengths` `[batch]` (one `lengths` input for a model with
+//! one sequence input, `{name}_lengths` for several), and each vector input as
+//! `[batch, features]`. Padding is zeroed on the way in and kept zero, so a padded batch gives
+//! what each sequence gives alone. An output that is a sequence comes with its lengths
+//! (`{output}_lengths`): a strided or `valid` convolution shortens sequences.
+//!
+//! Dropout is removed (inference), batch normalisation uses its running statistics, and the
+//! recurrent layers become ONNX's `LSTM`/`GRU`/`RNN` with `sequence_lens`. A layer with no
+//! ONNX form here (frames, MiniRocket) is refused by name.
+
+mod builder;
+mod layers;
+pub mod proto;
+mod recurrent;
+
+use builder::{Attr, GraphBuilder};
+use layers::{emit_layer, gate, LayerParams, Value};
+use proto::{
+    Dimension, GraphProto, ModelProto, OperatorSetIdProto, StringStringEntryProto, TensorShapeProto, TensorTypeProto,
+    TypeProto, ValueInfoProto, FLOAT, INT32,
+};
+use recur_core::Shape;
+use recur_nn::graph::{Source, Step};
+use recur_nn::{Merge, Model};
+use std::collections::HashMap;
+use std::path::Path;
+
+/// Why a model could not be exported, in words for the user.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ExportError(pub String);
+
+/// The exporter's result type.
+pub type Result<T> = std::result::Result<T, ExportError>;
+
+/// The operator set written by default.
+pub const DEFAULT_OPSET: i64 = 17;
+/// The operator sets the exporter can write: 17 (the first with `LayerNormalization`) to 21.
+pub const OPSETS: std::ops::RangeInclusive<i64> = 17..=21;
+
+/// The IR version for an opset: the one ONNX released it with.
+fn ir_version(opset: i64) -> i64 {
+    match opset {
+        ..=17 => 8,
+        18..=20 => 9,
+        _ => 10,
+    }
+}
+
+/// The ONNX model of `model` in operator set `opset`, its class names and config kept in the
+/// file's metadata (`classes`, one per line; `recur_config`, the config's JSON).
+pub fn export(model: &Model<f32>, opset: i64) -> Result<ModelProto> {
+    if !OPSETS.contains(&opset) {
+        return Err(ExportError(format!(
+            "opset {opset} is not one recur writes (use {} to {})",
+            OPSETS.start(),
+            OPSETS.end()
+        )));
+    }
+    let graph = build_graph(model, opset)?;
+    let config = model.config();
+    let mut metadata_props = vec![StringStringEntryProto {
+        key: "recur_config".into(),
+        value: serde_json::to_string(config).map_err(|e| ExportError(e.to_string()))?,
+    }];
+    if !config.classes.is_empty() {
+        metadata_props.push(StringStringEntryProto {
+            key: "classes".into(),
+            value: config.classes.join("\n"),
+        });
+    }
+    Ok(ModelProto {
+        ir_version: ir_version(opset),
+        opset_import: vec![OperatorSetIdProto {
+            domain: String::new(),
+            version: opset,
+        }],
+        producer_name: "recur".into(),
+        producer_version: env!("CARGO_PKG_VERSION").into(),
+        doc_string: "exported by recur".into(),
+        graph: Some(graph),
+        metadata_props,
+    })
+}
+
+/// Exports `model` and writes the file at `path` atomically (a temporary beside it, renamed).
+pub fn write(model: &Model<f32>, opset: i64, path: &Path) -> Result<()> {
+    let bytes = prost::Message::encode_to_vec(&export(model, opset)?);
+    recur_nn::model_dir::write_atomic(path, &bytes).map_err(|e| ExportError(e.to_string()))
+}
+
+/// The graph: inputs, every planned node in order, outputs.
+fn build_graph(model: &Model<f32>, opset: i64) -> Result<GraphProto> {
+    let plan = model.plan();
+    let all: HashMap<String, &recur_nn::Param<f32>> = model.named_params().into_iter().collect();
+    let mut b = GraphBuilder::default();
+    let mut graph = GraphProto {
+        name: "recur".into(),
+        ..Default::default()
+    };
+    let sequences = plan.inputs.iter().filter(|(_, s)| s.sequential).count();
+    let mut inputs = Vec::new();
+    for (name, shape) in &plan.inputs {
+        let name = if plan.inputs.len() == 1 { "x" } else { name.as_str() };
+        let lengths_name = if sequences == 1 {
+            "lengths".to_string()
+        } else {
+            format!("{name}_lengths")
+        };
+        inputs.push(graph_input(&mut b, &mut graph, name, *shape, &lengths_name)?);
+    }
+    let mut values: Vec<Value> = Vec::with_capacity(plan.nodes.len());
+    for node in &plan.nodes {
+        let args: Vec<Value> = node
+            .sources
+            .iter()
+            .map(|s| match *s {
+                Source::Input(i) => inputs[i].clone(),
+                Source::Node(n) => values[n].clone(),
+            })
+            .collect();
+        let value = match &node.step {
+            Step::Layer(l) => {
+                let planned = &plan.layers[*l];
+                let params = LayerParams {
+                    prefix: &planned.prefix,
+                    all: &all,
+                };
+                let x = args
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| ExportError("a layer without input".into()))?;
+                emit_layer(&mut b, &planned.config, &params, x, opset)?
+            }
+            Step::Merge(m) => merge(&mut b, *m, &args, node.shape),
+        };
+        values.push(value);
+    }
+    for &o in &plan.outputs {
+        let name = if plan.outputs.len() == 1 {
+            "y"
+        } else {
+            plan.nodes[o].name.as_str()
+        };
+        graph_output(&mut b, &mut graph, name, &values[o]);
+    }
+    graph.node = b.nodes;
+    graph.initializer = b.initializers;
+    Ok(graph)
+}
+
+/// Declares one model input (and its lengths, for a sequence) and returns the value layers
+/// read: a sequence with its padding zeroed, whatever the caller left there.
+fn graph_input(b: &mut GraphBuilder, graph: &mut GraphProto, name: &str, shape: Shape, lengths: &str) -> Result<Value> {
+    if let Some(frame) = shape.frame {
+        return Err(ExportError(format!(
+            "input `{name}` holds {}×{}×{} frames, which the ONNX exporter does not take yet",
+            frame.height, frame.width, frame.channels
+        )));
+    }
+    if !shape.sequential {
+        graph
+            .input
+            .push(value_info(name, FLOAT, &[BATCH, Axis::Fixed(shape.features)]));
+        return Ok(Value {
+            name: name.into(),
+            shape,
+            lengths: None,
+        });
+    }
+    graph.input.push(value_info(
+        name,
+        FLOAT,
+        &[BATCH, Axis::Named("time"), Axis::Fixed(shape.features)],
+    ));
+    graph.input.push(value_info(lengths, INT32, &[BATCH]));
+    Ok(Value {
+        name: b.zero_padding(name, lengths),
+        shape,
+        lengths: Some(lengths.into()),
+    })
+}
+
+/// Names `value` as the graph output `name` (and `{name}_lengths` for a sequence).
+fn graph_output(b: &mut GraphBuilder, graph: &mut GraphProto, name: &str, value: &Value) {
+    b.node_outputs("Identity", &[&value.name], vec![], &[name]);
+    let features = Axis::Fixed(value.shape.features);
+    match &value.lengths {
+        Some(lengths) => {
+            let lengths_name = format!("{name}_lengths");
+            b.node_outputs("Identity", &[lengths], vec![], &[&lengths_name]);
+            // A convolution may shorten the time axis, so the output's has its own name.
+            graph
+                .output
+                .push(value_info(name, FLOAT, &[BATCH, Axis::Named("output_time"), features]));
+            graph.output.push(value_info(&lengths_name, INT32, &[BATCH]));
+        }
+        None => graph.output.push(value_info(name, FLOAT, &[BATCH, features])),
+    }
+}
+
+/// Layer-free merges of several values; sequences merged share their lengths (recur's
+/// planner checked that), and zero padding stays zero through each of them.
+fn merge(b: &mut GraphBuilder, m: Merge, args: &[Value], shape: Shape) -> Value {
+    let names: Vec<&str> = args.iter().map(|v| v.name.as_str()).collect();
+    let name = match m {
+        Merge::Add => b.node("Sum", &names, vec![]),
+        Merge::Multiply => {
+            let mut product = names[0].to_string();
+            for other in &names[1..] {
+                product = b.node("Mul", &[&product, other], vec![]);
+            }
+            product
+        }
+        Merge::Concatenate => b.node("Concat", &names, vec![Attr::Int("axis", -1)]),
+        Merge::Gated => gate(b, names[0], names[1]),
+    };
+    Value {
+        name,
+        shape,
+        lengths: args[0].lengths.clone(),
+    }
+}
+
+const BATCH: Axis = Axis::Named("batch");
+
+/// One axis of a declared input or output.
+enum Axis {
+    /// A symbolic size (`batch`, `time`).
+    Named(&'static str),
+    /// A fixed size.
+    Fixed(usize),
+}
+
+fn value_info(name: &str, elem_type: i32, axes: &[Axis]) -> ValueInfoProto {
+    let dim = axes
+        .iter()
+        .map(|a| match a {
+            Axis::Named(name) => Dimension {
+                dim_param: Some(name.to_string()),
+                ..Default::default()
+            },
+            Axis::Fixed(n) => Dimension {
+                dim_value: Some(*n as i64),
+                ..Default::default()
+            },
+        })
+        .collect();
+    ValueInfoProto {
+        name: name.into(),
+        r#type: Some(TypeProto {
+            tensor_type: Some(TensorTypeProto {
+                elem_type,
+                shape: Some(TensorShapeProto { dim }),
+            }),
+        }),
+        doc_string: String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,129 @@
+//! LSTM, GRU and SimpleRNN as ONNX's `LSTM`, `GRU` and `RNN` operators, each sequence's
+//! length given through `sequence_lens`, so the reverse direction starts at each sequence's
+//! own end and the last state is taken at its last real step, as recur does.
+//!
+//! recur keeps PyTorch's tensors and gate order; ONNX orders the gate blocks differently:
+//! LSTM i, f, g, o (PyTorch) → i, o, f, c (ONNX); GRU r, z, n → z, r, h, with
+//! `linear_before_reset = 1` because PyTorch applies the reset gate to `W_hn h + b_hn`.
+
+use crate::builder::{Attr, GraphBuilder};
+use crate::layers::{LayerParams, Value};
+use crate::{ExportError, Result};
+use recur_core::Shape;
+use recur_nn::recurrent::RecurrentOptions;
+
+/// Which recurrent cell a layer runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CellKind {
+    /// LSTM.
+    Lstm,
+    /// GRU (PyTorch's formulation).
+    Gru,
+    /// Elman RNN with tanh.
+    Rnn,
+}
+
+impl CellKind {
+    /// The ONNX operator.
+    fn op(self) -> &'static str {
+        match self {
+            CellKind::Lstm => "LSTM",
+            CellKind::Gru => "GRU",
+            CellKind::Rnn => "RNN",
+        }
+    }
+
+    /// For each ONNX gate block, the PyTorch block it is taken from.
+    fn onnx_order(self) -> &'static [usize] {
+        match self {
+            CellKind::Lstm => &[0, 3, 1, 2],
+            CellKind::Gru => &[1, 0, 2],
+            CellKind::Rnn => &[0],
+        }
+    }
+}
+
+/// `values` (`[gates·h, width]`, PyTorch's block order) with its blocks in ONNX's order.
+fn reorder_blocks(values: &[f32], h: usize, width: usize, order: &[usize]) -> Vec<f32> {
+    let block = h * width;
+    order
+        .iter()
+        .flat_map(|&k| values[k * block..(k + 1) * block].iter().copied())
+        .collect()
+}
+
+/// The weights of every direction stacked as ONNX wants them: `W [dirs, gates·h, in]`,
+/// `R [dirs, gates·h, h]` and `B [dirs, 2·gates·h]` (input biases, then recurrent ones).
+fn stacked_weights(p: &LayerParams, kind: CellKind, h: usize, inputs: usize, dirs: usize) -> Result<[Vec<f32>; 3]> {
+    let order = kind.onnx_order();
+    let [mut w, mut r, mut bias] = [Vec::new(), Vec::new(), Vec::new()];
+    for d in 0..dirs {
+        let suffix = if d == 0 { "" } else { "_reverse" };
+        let get = |name: &str| p.get(&format!("{name}_l0{suffix}"));
+        w.extend(reorder_blocks(&get("weight_ih")?.value, h, inputs, order));
+        r.extend(reorder_blocks(&get("weight_hh")?.value, h, h, order));
+        bias.extend(reorder_blocks(&get("bias_ih")?.value, h, 1, order));
+        bias.extend(reorder_blocks(&get("bias_hh")?.value, h, 1, order));
+    }
+    Ok([w, r, bias])
+}
+
+/// One recurrent layer reading `x` (`[batch, time, in]`): every step's output
+/// (`return_sequences`) or the last state, directions side by side (forward first).
+pub fn recurrent(
+    b: &mut GraphBuilder,
+    p: &LayerParams,
+    x: &Value,
+    options: &RecurrentOptions,
+    kind: CellKind,
+) -> Result<Value> {
+    let lengths = x
+        .lengths
+        .as_deref()
+        .ok_or_else(|| ExportError(format!("{}: a recurrent layer needs a sequence", p.prefix)))?;
+    let (h, inputs) = (options.units, x.shape.features);
+    let dirs = if options.bidirectional { 2 } else { 1 };
+    let gates = kind.onnx_order().len();
+    let [w, r, bias] = stacked_weights(p, kind, h, inputs, dirs)?;
+    let w = b.floats(&format!("{}.W", p.prefix), &[dirs, gates * h, inputs], &w);
+    let r = b.floats(&format!("{}.R", p.prefix), &[dirs, gates * h, h], &r);
+    let bias = b.floats(&format!("{}.B", p.prefix), &[dirs, 2 * gates * h], &bias);
+    // ONNX's recurrent operators read time first: X [time, batch, in].
+    let time_first = b.node("Transpose", &[&x.name], vec![Attr::Ints("perm", vec![1, 0, 2])]);
+    let direction = if options.bidirectional {
+        "bidirectional"
+    } else {
+        "forward"
+    };
+    let mut attrs = vec![Attr::Int("hidden_size", h as i64), Attr::Str("direction", direction)];
+    if kind == CellKind::Gru {
+        attrs.push(Attr::Int("linear_before_reset", 1));
+    }
+    let (all_steps, last) = (b.fresh("Y"), b.fresh("Y_h"));
+    b.node_outputs(
+        kind.op(),
+        &[&time_first, &w, &r, &bias, lengths],
+        attrs,
+        &[&all_steps, &last],
+    );
+    let width = Shape::new(h * dirs, options.return_sequences);
+    if options.return_sequences {
+        // Y [time, dirs, batch, h] → [batch, time, dirs·h].
+        let y = b.node("Transpose", &[&all_steps], vec![Attr::Ints("perm", vec![2, 0, 1, 3])]);
+        let shape = b.int64s(&[0, 0, -1]);
+        Ok(Value {
+            name: b.node("Reshape", &[&y, &shape], vec![]),
+            shape: width,
+            lengths: x.lengths.clone(),
+        })
+    } else {
+        // Y_h [dirs, batch, h] → [batch, dirs·h].
+        let y = b.node("Transpose", &[&last], vec![Attr::Ints("perm", vec![1, 0, 2])]);
+        let shape = b.int64s(&[0, -1]);
+        Ok(Value {
+            name: b.node("Reshape", &[&y, &shape], vec![]),
+            shape: width,
+            lengths: None,
+        })
+    }
+}

@@ -1,0 +1,84 @@
+//! The exporter's refusals and the gate reordering, checked without a runtime.
+
+use super::*;
+use prost::Message;
+use recur_nn::ModelConfig;
+
+fn model(config: &str) -> Model<f32> {
+    Model::new(ModelConfig::from_json(config).unwrap(), 3).unwrap()
+}
+
+fn refusal(config: &str) -> String {
+    export(&model(config), DEFAULT_OPSET).unwrap_err().to_string()
+}
+
+#[test]
+fn export_refuses_minirocket_by_name() {
+    let err = refusal(
+        r#"{"input_size": 2, "layers": [{"type": "minirocket", "length": 20}, {"type": "dense", "units": 2}]}"#,
+    );
+    assert!(err.contains("layers.0 (minirocket) has no ONNX form"), "{err}");
+}
+
+#[test]
+fn export_refuses_same_padding_with_strides() {
+    let err = refusal(
+        r#"{"input_size": 2, "layers": [{"type": "conv1d", "filters": 2, "kernel_size": 3, "padding": "same", "strides": 2}]}"#,
+    );
+    assert!(
+        err.contains("layers.0 (conv1d): `same` padding with strides 2"),
+        "{err}"
+    );
+}
+
+#[test]
+fn export_refuses_frames_by_name() {
+    let err = refusal(
+        r#"{"input_shape": [4, 4, 1], "layers": [{"type": "time_distributed", "layer": {"type": "conv2d", "filters": 2, "kernel_size": 3}},
+            {"type": "time_distributed", "layer": {"type": "global_avg_pool2d"}}, {"type": "lstm", "units": 2}]}"#,
+    );
+    assert!(err.contains("4×4×1 frames"), "{err}");
+}
+
+#[test]
+fn export_refuses_an_opset_it_does_not_write() {
+    let err = export(
+        &model(r#"{"input_size": 2, "layers": [{"type": "dense", "units": 2}]}"#),
+        11,
+    )
+    .unwrap_err()
+    .to_string();
+    assert_eq!(err, "opset 11 is not one recur writes (use 17 to 21)");
+}
+
+/// ONNX's LSTM wants gate blocks i, o, f, c; recur stores PyTorch's i, f, g, o.
+#[test]
+fn export_writes_lstm_gates_in_onnx_order() {
+    let m = model(r#"{"input_size": 2, "layers": [{"type": "lstm", "units": 3}]}"#);
+    let bytes = export(&m, DEFAULT_OPSET).unwrap().encode_to_vec();
+    let decoded = ModelProto::decode(bytes.as_slice()).unwrap();
+    let graph = decoded.graph.unwrap();
+    let w = graph
+        .initializer
+        .iter()
+        .find(|t| t.name.starts_with("layers.0.W"))
+        .unwrap();
+    assert_eq!(w.dims, [1, 12, 2]);
+    let onnx: Vec<f32> = w
+        .raw_data
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+        .collect();
+    let params = m.named_params();
+    let torch = &params
+        .iter()
+        .find(|(n, _)| n == "layers.0.weight_ih_l0")
+        .unwrap()
+        .1
+        .value;
+    let block = |v: &[f32], k: usize| v[k * 6..(k + 1) * 6].to_vec();
+    for (onnx_block, torch_block) in [(0, 0), (1, 3), (2, 1), (3, 2)] {
+        assert_eq!(block(&onnx, onnx_block), block(torch, torch_block));
+    }
+    assert!(graph.node.iter().any(|n| n.op_type == "LSTM"));
+}

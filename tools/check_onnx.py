@@ -1,0 +1,74 @@
+#!/usr/bin/env python3
+"""Runs an ONNX file that `recur export` wrote in ONNX Runtime and compares its outputs with
+recur's.
+
+    python3 tools/check_onnx.py MODEL.onnx CASE.json [--tolerance 1e-5]
+
+CASE.json holds the inputs to feed and the outputs recur gave for them, each as
+{"shape": [...], "dtype": "float32" | "int32", "data": [flat values, row-major]}:
+
+    {"inputs": {"x": ..., "lengths": ...}, "expected": {"y": ..., "y_lengths": ...}}
+
+The file is first checked with `onnx.checker` (full check, shapes inferred). Every expected
+output must come back with the same shape and differ nowhere by more than the tolerance
+(absolute). Prints one line per output with its largest difference; exits 1 on a mismatch,
+2 on unusable input. Needs `onnxruntime`, `onnx` and `numpy` (pip install onnxruntime onnx).
+"""
+
+import argparse
+import json
+import sys
+
+import numpy as np
+
+
+def array(spec, what):
+    try:
+        values = np.asarray(spec["data"], dtype=spec["dtype"])
+        return values.reshape(spec["shape"])
+    except (KeyError, TypeError, ValueError) as e:
+        sys.exit(f"error: {what}: needs shape, dtype and data that fit ({e})")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("model", help="the .onnx file")
+    parser.add_argument("case", help="JSON with inputs and recur's outputs")
+    parser.add_argument("--tolerance", type=float, default=1e-5, help="largest absolute difference allowed")
+    args = parser.parse_args()
+
+    import onnx
+    import onnxruntime
+
+    try:
+        onnx.checker.check_model(onnx.load(args.model), full_check=True)
+    except Exception as e:  # the checker raises several types; any of them means a bad file
+        print(f"error: {args.model} fails onnx.checker: {e}", file=sys.stderr)
+        sys.exit(1)
+    try:
+        with open(args.case) as f:
+            case = json.load(f)
+    except (OSError, json.JSONDecodeError) as e:
+        print(f"error: {args.case}: {e}", file=sys.stderr)
+        sys.exit(2)
+    feeds = {name: array(spec, f"input {name}") for name, spec in case.get("inputs", {}).items()}
+    expected = {name: array(spec, f"output {name}") for name, spec in case.get("expected", {}).items()}
+    session = onnxruntime.InferenceSession(args.model, providers=["CPUExecutionProvider"])
+    names = list(expected)
+    got = dict(zip(names, session.run(names, feeds)))
+    failed = False
+    for name in names:
+        want, have = expected[name], got[name]
+        if want.shape != have.shape:
+            print(f"{name}: shape {list(have.shape)}, recur gave {list(want.shape)}")
+            failed = True
+            continue
+        diff = float(np.max(np.abs(want.astype(np.float64) - have.astype(np.float64)), initial=0.0))
+        ok = diff <= args.tolerance
+        failed |= not ok
+        print(f"{name}: max |difference| {diff:.3g} ({'ok' if ok else 'over ' + str(args.tolerance)})")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
