@@ -110,7 +110,8 @@ impl GraphBuilder {
         self.node("Less", &[&steps, &lengths], vec![])
     }
 
-    fn int64_scalar(&mut self, value: i64) -> String {
+    /// Adds an int64 scalar constant and returns its name.
+    pub fn int64_scalar(&mut self, value: i64) -> String {
         self.constant("int", &[], INT64, value.to_le_bytes().to_vec())
     }
 

@@ -130,57 +130,110 @@ fn dense(b: &mut GraphBuilder, p: &LayerParams, x: &Value, units: usize, activat
     })
 }
 
-/// ONNX `Conv` over the time axis with fixed pads, and the output lengths computed from the
-/// input's. recur pads each sequence as if it stood alone; with fixed pads that is the same
-/// on a zero-padded batch except for `same` with strides above 1, whose left padding
-/// (TensorFlow's rule) depends on each sequence's length, so that case is refused.
+/// ONNX `Conv` over the time axis, and the output lengths computed from the input's. recur
+/// pads each sequence as if it stood alone; on a zero-padded batch fixed pads do the same,
+/// except for `same` with strides above 1 (see [`strided_same_conv`]).
 fn conv1d(b: &mut GraphBuilder, p: &LayerParams, x: &Value, c: &Conv1dConfig) -> Result<Value> {
     let span = c.dilation_rate * (c.kernel_size - 1) + 1;
-    let (left, right) = match c.padding {
-        Padding::Same if c.strides > 1 => {
-            return Err(ExportError(format!(
-                "{} (conv1d): `same` padding with strides {} pads each sequence by its own length, which ONNX's Conv cannot; use `causal` or `valid`, or strides 1",
-                p.prefix, c.strides
-            )))
-        }
-        Padding::Valid => (0, 0),
-        Padding::Causal => (span - 1, 0),
-        Padding::Same => ((span - 1) / 2, span - 1 - (span - 1) / 2),
-    };
     let lengths = x.lengths()?;
     let (weight, bias) = (p.constant(b, "weight")?, p.constant(b, "bias")?);
     let channels_first = b.node("Transpose", &[&x.name], vec![Attr::Ints("perm", vec![0, 2, 1])]);
-    let attrs = vec![
-        Attr::Ints("kernel_shape", vec![c.kernel_size as i64]),
-        Attr::Ints("strides", vec![c.strides as i64]),
-        Attr::Ints("dilations", vec![c.dilation_rate as i64]),
-        Attr::Ints("pads", vec![left as i64, right as i64]),
-    ];
-    let z = b.node("Conv", &[&channels_first, &weight, &bias], attrs);
-    let z = b.node("Transpose", &[&z], vec![Attr::Ints("perm", vec![0, 2, 1])]);
-    // Output lengths: valid ⌊(L − span)/s⌋ + 1 (0 when L < span), same and causal ⌈L/s⌉.
-    let out_lengths = match (c.padding, c.strides) {
-        (Padding::Same | Padding::Causal, 1) => lengths.to_string(),
-        (Padding::Valid, s) => {
-            let shift = b.int32_scalar(s as i32 - span as i32);
-            let shifted = b.node("Add", &[lengths, &shift], vec![]);
-            let zero = b.int32_scalar(0);
-            let shifted = b.node("Max", &[&shifted, &zero], vec![]);
-            let s = b.int32_scalar(s as i32);
-            b.node("Div", &[&shifted, &s], vec![])
+    let conv = |b: &mut GraphBuilder, strides: usize, (left, right): (usize, usize)| {
+        let attrs = vec![
+            Attr::Ints("kernel_shape", vec![c.kernel_size as i64]),
+            Attr::Ints("strides", vec![strides as i64]),
+            Attr::Ints("dilations", vec![c.dilation_rate as i64]),
+            Attr::Ints("pads", vec![left as i64, right as i64]),
+        ];
+        let z = b.node("Conv", &[&channels_first, &weight, &bias], attrs);
+        b.node("Transpose", &[&z], vec![Attr::Ints("perm", vec![0, 2, 1])])
+    };
+    let z = match c.padding {
+        Padding::Same if c.strides > 1 => {
+            let every_shift = conv(b, 1, (span - 1, span - 1));
+            strided_same_conv(b, &every_shift, lengths, c.strides, span, c.filters)
         }
-        (_, s) => {
-            let shift = b.int32_scalar(s as i32 - 1);
-            let shifted = b.node("Add", &[lengths, &shift], vec![]);
-            let s = b.int32_scalar(s as i32);
-            b.node("Div", &[&shifted, &s], vec![])
-        }
+        Padding::Valid => conv(b, c.strides, (0, 0)),
+        Padding::Causal => conv(b, c.strides, (span - 1, 0)),
+        Padding::Same => conv(b, c.strides, ((span - 1) / 2, span - 1 - (span - 1) / 2)),
     };
     Ok(Value {
         name: b.activation(&z, c.activation),
         shape: Shape::new(c.filters, true),
-        lengths: Some(out_lengths),
+        lengths: Some(conv_lengths(b, lengths, c.padding, c.strides, span)),
     })
+}
+
+/// Output lengths: `valid` ⌊(L − span)/s⌋ + 1 (0 when L < span), `same` and `causal` ⌈L/s⌉.
+fn conv_lengths(b: &mut GraphBuilder, lengths: &str, padding: Padding, strides: usize, span: usize) -> String {
+    let s = b.int32_scalar(strides as i32);
+    match (padding, strides) {
+        (Padding::Same | Padding::Causal, 1) => lengths.to_string(),
+        (Padding::Valid, _) => {
+            let shift = b.int32_scalar(strides as i32 - span as i32);
+            let shifted = b.node("Add", &[lengths, &shift], vec![]);
+            let zero = b.int32_scalar(0);
+            let shifted = b.node("Max", &[&shifted, &zero], vec![]);
+            b.node("Div", &[&shifted, &s], vec![])
+        }
+        _ => {
+            let shift = b.int32_scalar(strides as i32 - 1);
+            let shifted = b.node("Add", &[lengths, &shift], vec![]);
+            b.node("Div", &[&shifted, &s], vec![])
+        }
+    }
+}
+
+/// `same` padding with strides: recur pads sequence `b` on the left by `left_b = ⌊total_b/2⌋`,
+/// `total_b = max((⌈L_b/s⌉ − 1)·s + span − L_b, 0)` (TensorFlow's rule), which depends on
+/// each length, so no one `pads` fits a batch. `every_shift` is the stride-1 convolution
+/// (`[batch, time + span − 1, filters]`) with `span − 1` zeros on both sides; output step `t`
+/// of sequence `b` is its step `t·s + span − 1 − left_b`, picked with `GatherElements`.
+fn strided_same_conv(
+    b: &mut GraphBuilder,
+    every_shift: &str,
+    lengths: &str,
+    strides: usize,
+    span: usize,
+    filters: usize,
+) -> String {
+    let int = |b: &mut GraphBuilder, v: usize| b.int64_scalar(v as i64);
+    let (zero, one, two, s, span_c) = (int(b, 0), int(b, 1), int(b, 2), int(b, strides), int(b, span));
+    let (s_less_one, span_less_one) = (int(b, strides - 1), int(b, span - 1));
+    let len = b.node("Cast", &[lengths], vec![Attr::Int("to", crate::proto::INT64 as i64)]);
+    let rounded = b.node("Add", &[&len, &s_less_one], vec![]);
+    let out_len = b.node("Div", &[&rounded, &s], vec![]);
+    let covered = b.node("Sub", &[&out_len, &one], vec![]);
+    let covered = b.node("Mul", &[&covered, &s], vec![]);
+    let covered = b.node("Add", &[&covered, &span_c], vec![]);
+    let total = b.node("Sub", &[&covered, &len], vec![]);
+    let total = b.node("Max", &[&total, &zero], vec![]);
+    let left = b.node("Div", &[&total, &two], vec![]);
+    let offset = b.node("Sub", &[&span_less_one, &left], vec![]);
+    let axis1 = b.int64s(&[1]);
+    let offset = b.node("Unsqueeze", &[&offset, &axis1], vec![]);
+    // Output steps ⌈T_padded/s⌉ = ⌈(U − span + 1)/s⌉ for the U steps of `every_shift`.
+    let steps = b.node(
+        "Shape",
+        &[every_shift],
+        vec![Attr::Int("start", 1), Attr::Int("end", 2)],
+    );
+    let axis0 = b.int64s(&[0]);
+    let steps = b.node("Squeeze", &[&steps, &axis0], vec![]);
+    let last = b.node("Sub", &[&steps, &one], vec![]);
+    let out_steps = b.node("Add", &[&steps, &s], vec![]);
+    let out_steps = b.node("Sub", &[&out_steps, &span_c], vec![]);
+    let out_steps = b.node("Div", &[&out_steps, &s], vec![]);
+    let t = b.node("Range", &[&zero, &out_steps, &one], vec![]);
+    let t = b.node("Mul", &[&t, &s], vec![]);
+    let index = b.node("Add", &[&t, &offset], vec![]);
+    // Padded output steps may point past the end; they are masked afterwards.
+    let index = b.node("Min", &[&index, &last], vec![]);
+    let axis2 = b.int64s(&[2]);
+    let index = b.node("Unsqueeze", &[&index, &axis2], vec![]);
+    let width = b.int64s(&[1, 1, filters as i64]);
+    let index = b.node("Expand", &[&index, &width], vec![]);
+    b.node("GatherElements", &[every_shift, &index], vec![Attr::Int("axis", 1)])
 }
 
 /// Inference-mode batch normalisation folded into one scale and shift per feature (computed

@@ -87,10 +87,44 @@ pub fn export(model: &Model<f32>, opset: i64) -> Result<ModelProto> {
     })
 }
 
-/// Exports `model` and writes the file at `path` atomically (a temporary beside it, renamed).
-pub fn write(model: &Model<f32>, opset: i64, path: &Path) -> Result<()> {
-    let bytes = prost::Message::encode_to_vec(&export(model, opset)?);
-    recur_nn::model_dir::write_atomic(path, &bytes).map_err(|e| ExportError(e.to_string()))
+/// Exports `model` and writes the file at `path` atomically (a temporary beside it, renamed);
+/// returns what it wrote.
+pub fn write(model: &Model<f32>, opset: i64, path: &Path) -> Result<ModelProto> {
+    let exported = export(model, opset)?;
+    let bytes = prost::Message::encode_to_vec(&exported);
+    recur_nn::model_dir::write_atomic(path, &bytes).map_err(|e| ExportError(e.to_string()))?;
+    Ok(exported)
+}
+
+/// One line per input and output of an exported model: `input x: float32 [batch, time, 3]`.
+pub fn describe(model: &ModelProto) -> String {
+    let Some(graph) = &model.graph else {
+        return String::new();
+    };
+    let line = |role: &str, v: &ValueInfoProto| {
+        let tensor = v.r#type.as_ref().and_then(|t| t.tensor_type.as_ref());
+        let dtype = match tensor.map(|t| t.elem_type) {
+            Some(FLOAT) => "float32",
+            Some(INT32) => "int32",
+            _ => "?",
+        };
+        let axes: Vec<String> = tensor
+            .and_then(|t| t.shape.as_ref())
+            .map(|s| {
+                s.dim
+                    .iter()
+                    .map(|d| {
+                        d.dim_param
+                            .clone()
+                            .unwrap_or_else(|| d.dim_value.unwrap_or(0).to_string())
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        format!("{role} {}: {dtype} [{}]\n", v.name, axes.join(", "))
+    };
+    let inputs = graph.input.iter().map(|v| line("input", v));
+    inputs.chain(graph.output.iter().map(|v| line("output", v))).collect()
 }
 
 /// The graph: inputs, every planned node in order, outputs.

@@ -21,17 +21,6 @@ fn export_refuses_minirocket_by_name() {
 }
 
 #[test]
-fn export_refuses_same_padding_with_strides() {
-    let err = refusal(
-        r#"{"input_size": 2, "layers": [{"type": "conv1d", "filters": 2, "kernel_size": 3, "padding": "same", "strides": 2}]}"#,
-    );
-    assert!(
-        err.contains("layers.0 (conv1d): `same` padding with strides 2"),
-        "{err}"
-    );
-}
-
-#[test]
 fn export_refuses_frames_by_name() {
     let err = refusal(
         r#"{"input_shape": [4, 4, 1], "layers": [{"type": "time_distributed", "layer": {"type": "conv2d", "filters": 2, "kernel_size": 3}},

@@ -190,6 +190,14 @@ fn onnx_conv1d_paddings_strides_and_dilation_match_recur() {
             r#""kernel_size": 3, "padding": "causal", "strides": 2"#,
         ),
         (
+            "conv_same_strided",
+            r#""kernel_size": 3, "padding": "same", "strides": 2"#,
+        ),
+        (
+            "conv_same_strided_dilated",
+            r#""kernel_size": 2, "padding": "same", "strides": 3, "dilation_rate": 2"#,
+        ),
+        (
             "conv_valid_strided",
             r#""kernel_size": 2, "padding": "valid", "strides": 2, "dilation_rate": 2"#,
         ),
@@ -197,7 +205,7 @@ fn onnx_conv1d_paddings_strides_and_dilation_match_recur() {
         let config = format!(
             r#"{{"input_size": 3, "layers": [{{"type": "conv1d", "filters": 4, {conv}}}, {{"type": "dense", "units": 2}}]}}"#
         );
-        check(case, &config, &[9, 6, 4], None);
+        check(case, &config, &[9, 6, 4, 5], None);
     }
 }
 

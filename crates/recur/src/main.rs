@@ -53,6 +53,8 @@ enum Command {
     Summary(commands::model::SummaryArgs),
     /// Run a model on a float32 [batch, time, features] .npy array (or, for a fitted model, a .ts file).
     Run(commands::model::RunArgs),
+    /// Write a model as an ONNX file (inputs x [batch, time, features] and int32 lengths).
+    Export(commands::export::ExportArgs),
     /// Encoder–decoder with attention: train on pairs, predict with beam search, evaluate.
     #[command(subcommand)]
     Seq2seq(commands::seq2seq::Seq2SeqCommand),
@@ -137,6 +139,7 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::Init(a) => commands::model::init(a),
         Command::Summary(a) => commands::model::summary(a),
         Command::Run(a) => commands::model::run(a),
+        Command::Export(a) => commands::export::export(a),
         Command::Bench(a) => commands::bench::bench(a),
         Command::Forecast(a) if recur_forecast::Forecaster::is_saved(std::path::Path::new(&a.model)) => {
             commands::forecast_use::forecast_ahead(&a)

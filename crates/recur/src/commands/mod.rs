@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod data;
+pub mod export;
 pub mod fit;
 pub mod fit_use;
 pub mod forecast;

@@ -1,0 +1,168 @@
+//! `recur export`: a model directory (a sketch classifier, a plain model) written as ONNX runs
+//! in ONNX Runtime with the outputs `recur run` gives on the same padded batch, within 1e-5.
+//! The runtime check needs a Python with `onnxruntime` and `numpy` (`RECUR_PYTHON`, else
+//! `python3`) and skips, saying so, without one; the refusals need nothing.
+
+mod common;
+
+use common::{fails_with, recur, temp_dir};
+use recur_data::npy::{npy_bytes, write_npy_f32};
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn ok(o: Output) -> String {
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Exports the model in `model` and runs the file in ONNX Runtime and `run_with` (the same
+/// model, in a directory `recur run` takes) with `recur run` on one padded batch (`features`
+/// per step, sequences of 9, 5 and 2 steps); their outputs must agree within 1e-5.
+fn compare_with_onnx_runtime(d: &Path, model: &Path, run_with: &Path, features: usize) {
+    let python = std::env::var("RECUR_PYTHON").unwrap_or_else(|_| "python3".into());
+    let has_runtime = Command::new(&python)
+        .args(["-c", "import onnxruntime, numpy"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let onnx = d.join("model.onnx");
+    let said = ok(recur(&["export", "--model", s(model), "--onnx", s(&onnx)]));
+    assert!(said.contains("input lengths: int32 [batch]"), "{said}");
+    if !has_runtime {
+        eprintln!("skipped the runtime check: {python} cannot import onnxruntime and numpy (set RECUR_PYTHON to one that can)");
+        return;
+    }
+    let lengths = [9i64, 5, 2];
+    let mut x = vec![0.0f32; 3 * 9 * features];
+    for (b, &len) in lengths.iter().enumerate() {
+        for (i, v) in x[b * 9 * features..(b * 9 + len as usize) * features]
+            .iter_mut()
+            .enumerate()
+        {
+            *v = ((i * 7 + b * 3) % 11) as f32 / 5.0 - 1.0;
+        }
+    }
+    write_npy_f32(&d.join("x.npy"), &[3, 9, features], &x).unwrap();
+    let body: Vec<u8> = lengths.iter().flat_map(|l| l.to_le_bytes()).collect();
+    std::fs::write(d.join("lengths.npy"), npy_bytes("<i8", &[3], &body)).unwrap();
+    let (xs, ls, ys) = (d.join("x.npy"), d.join("lengths.npy"), d.join("y.npy"));
+    ok(recur(&[
+        "run",
+        "--model",
+        s(run_with),
+        "--input",
+        s(&xs),
+        "--lengths",
+        s(&ls),
+        "--output",
+        s(&ys),
+    ]));
+    let script = r#"
+import sys, numpy as np, onnxruntime as ort
+model, x, lengths, y = sys.argv[1:]
+session = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
+got = session.run(["y"], {"x": np.load(x), "lengths": np.load(lengths).astype(np.int32)})[0]
+want = np.load(y)
+assert got.shape == want.shape, (got.shape, want.shape)
+diff = float(np.abs(got - want).max())
+print(f"max |difference| {diff:.3g}")
+sys.exit(0 if diff <= 1e-5 else 1)
+"#;
+    let run = Command::new(&python)
+        .arg("-c")
+        .arg(script)
+        .args([&onnx, &xs, &ls, &ys])
+        .output()
+        .unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr)
+    );
+    eprintln!("{said}");
+    assert!(run.status.success(), "ONNX Runtime disagrees with recur run: {said}");
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn export_sketch_classifier_matches_recur_run() {
+    let d = temp_dir("export-sketch");
+    let (data, model) = (d.join("data"), d.join("model"));
+    ok(recur(&["data", "synth", "--out", s(&data), "--per-class", "4"]));
+    ok(recur(&[
+        "train",
+        "--data",
+        s(&data),
+        "--out",
+        s(&model),
+        "--epochs",
+        "1",
+        "--quiet",
+    ]));
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(model.join("config.json")).unwrap()).unwrap();
+    let features = config["input_size"].as_u64().expect("a sketch model is a stack") as usize;
+    // `recur run` serves plain models: the same config and weights without the sketch
+    // metadata are one, and its outputs are the classifier's logits.
+    let plain = d.join("plain");
+    std::fs::create_dir(&plain).unwrap();
+    std::fs::copy(model.join("model.safetensors"), plain.join("model.safetensors")).unwrap();
+    let mut config = config;
+    config["metadata"]
+        .as_object_mut()
+        .unwrap()
+        .retain(|key, _| !key.starts_with("sketch_"));
+    std::fs::write(plain.join("config.json"), config.to_string()).unwrap();
+    compare_with_onnx_runtime(&d, &model, &plain, features);
+}
+
+#[test]
+fn export_plain_model_matches_recur_run() {
+    let d = temp_dir("export-plain");
+    let config = d.join("c.json");
+    std::fs::write(
+        &config,
+        r#"{"input_size": 3, "layers": [
+            {"type": "conv1d", "filters": 8, "kernel_size": 3, "padding": "same", "activation": "relu"},
+            {"type": "batch_norm"},
+            {"type": "lstm", "units": 6, "bidirectional": true, "return_sequences": true},
+            {"type": "gru", "units": 5}, {"type": "dense", "units": 4}]}"#,
+    )
+    .unwrap();
+    let model = d.join("model");
+    ok(recur(&[
+        "init",
+        "--config",
+        s(&config),
+        "--out",
+        s(&model),
+        "--seed",
+        "3",
+    ]));
+    compare_with_onnx_runtime(&d, &model, &model, 3);
+}
+
+#[test]
+fn export_refuses_minirocket_and_bad_opset_by_name() {
+    let d = temp_dir("export-refusals");
+    let config = d.join("c.json");
+    std::fs::write(
+        &config,
+        r#"{"input_size": 2, "layers": [{"type": "minirocket", "length": 20}, {"type": "dense", "units": 3}]}"#,
+    )
+    .unwrap();
+    let model = d.join("model");
+    ok(recur(&["init", "--config", s(&config), "--out", s(&model)]));
+    let onnx = d.join("m.onnx");
+    fails_with(
+        recur(&["export", "--model", s(&model), "--onnx", s(&onnx)]),
+        "layers.0 (minirocket) has no ONNX form",
+    );
+    fails_with(
+        recur(&["export", "--model", s(&model), "--onnx", s(&onnx), "--opset", "9"]),
+        "opset 9 is not one recur writes",
+    );
+    assert!(!onnx.exists(), "a refused export leaves no file");
+}
