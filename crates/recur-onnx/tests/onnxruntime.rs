@@ -109,11 +109,16 @@ fn expected(model: &Model<f32>, xs: Vec<Seq<f32>>) -> serde_json::Map<String, Va
 /// Exports `config` (random weights) and checks it in ONNX Runtime on a batch with sequences
 /// of `lengths`; `vocabulary` makes the inputs token ids.
 fn check(case: &str, config: &str, lengths: &[usize], vocabulary: Option<usize>) {
+    check_in_opset(case, config, lengths, vocabulary, recur_onnx::DEFAULT_OPSET);
+}
+
+/// [`check`] in operator set `opset`.
+fn check_in_opset(case: &str, config: &str, lengths: &[usize], vocabulary: Option<usize>, opset: i64) {
     let Some(python) = python() else { return };
     let model = random_model(config, 7);
     let dir = tempfile::tempdir().unwrap();
     let onnx = dir.path().join(format!("{case}.onnx"));
-    recur_onnx::write(&model, recur_onnx::DEFAULT_OPSET, &onnx).unwrap();
+    recur_onnx::write(&model, opset, &onnx).unwrap();
     let mut rng = Rng::new(11);
     let plan = model.plan();
     let sequences = plan.inputs.iter().filter(|(_, s)| s.sequential).count();
@@ -219,6 +224,15 @@ fn onnx_norms_dropout_and_pooling_match_recur() {
         );
         check(pool, &config, &LENGTHS, None);
     }
+}
+
+/// Opset 18 moved ReduceMax's axes into an input; the newest opset recur writes runs too.
+#[test]
+fn onnx_max_pool_in_opsets_18_and_21_matches_recur() {
+    let config = r#"{"input_size": 3, "layers": [{"type": "dense", "units": 4}, {"type": "layer_norm"},
+        {"type": "lstm", "units": 3, "return_sequences": true}, {"type": "global_max_pool"}]}"#;
+    check_in_opset("max_pool_opset18", config, &LENGTHS, None, 18);
+    check_in_opset("max_pool_opset21", config, &LENGTHS, None, 21);
 }
 
 #[test]
