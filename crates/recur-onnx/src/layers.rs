@@ -166,17 +166,19 @@ fn conv1d(b: &mut GraphBuilder, p: &LayerParams, x: &Value, c: &Conv1dConfig) ->
 
 /// Output lengths: `valid` ⌊(L − span)/s⌋ + 1 (0 when L < span), `same` and `causal` ⌈L/s⌉.
 fn conv_lengths(b: &mut GraphBuilder, lengths: &str, padding: Padding, strides: usize, span: usize) -> String {
+    if strides == 1 && padding != Padding::Valid {
+        return lengths.to_string();
+    }
     let s = b.int32_scalar(strides as i32);
-    match (padding, strides) {
-        (Padding::Same | Padding::Causal, 1) => lengths.to_string(),
-        (Padding::Valid, _) => {
+    match padding {
+        Padding::Valid => {
             let shift = b.int32_scalar(strides as i32 - span as i32);
             let shifted = b.node("Add", &[lengths, &shift], vec![]);
             let zero = b.int32_scalar(0);
             let shifted = b.node("Max", &[&shifted, &zero], vec![]);
             b.node("Div", &[&shifted, &s], vec![])
         }
-        _ => {
+        Padding::Same | Padding::Causal => {
             let shift = b.int32_scalar(strides as i32 - 1);
             let shifted = b.node("Add", &[lengths, &shift], vec![]);
             b.node("Div", &[&shifted, &s], vec![])

@@ -7,7 +7,7 @@ mod common;
 
 use common::{fails_with, recur, temp_dir};
 use recur_data::npy::{npy_bytes, write_npy_f32};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn ok(o: Output) -> String {
@@ -104,18 +104,82 @@ fn export_sketch_classifier_matches_recur_run() {
     let config: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(model.join("config.json")).unwrap()).unwrap();
     let features = config["input_size"].as_u64().expect("a sketch model is a stack") as usize;
-    // `recur run` serves plain models: the same config and weights without the sketch
-    // metadata are one, and its outputs are the classifier's logits.
+    compare_with_onnx_runtime(&d, &model, &as_plain_model(&d, &model), features);
+}
+
+/// A copy of the model in `model` without its task's metadata, so `recur run` runs the bare
+/// network (a sketch or fit model's own commands add the input encoding and scaling, which
+/// stay outside the ONNX file); returns the copy's folder.
+fn as_plain_model(d: &Path, model: &Path) -> PathBuf {
     let plain = d.join("plain");
     std::fs::create_dir(&plain).unwrap();
     std::fs::copy(model.join("model.safetensors"), plain.join("model.safetensors")).unwrap();
-    let mut config = config;
-    config["metadata"]
-        .as_object_mut()
-        .unwrap()
-        .retain(|key, _| !key.starts_with("sketch_"));
+    let text = std::fs::read_to_string(model.join("config.json")).unwrap();
+    let mut config: serde_json::Value = serde_json::from_str(&text).unwrap();
+    config.as_object_mut().unwrap().remove("metadata");
     std::fs::write(plain.join("config.json"), config.to_string()).unwrap();
-    compare_with_onnx_runtime(&d, &model, &plain, features);
+    plain
+}
+
+/// Two channels of 6 to 12 steps, three classes, in the .ts format.
+fn classes_ts() -> String {
+    let mut text = String::from(
+        "@problemName Synth\n@univariate false\n@dimensions 2\n@equalLength false\n@classLabel true a b c\n@data\n",
+    );
+    for i in 0..24 {
+        let len = 6 + i % 7;
+        let channel = |scale: f64| -> Vec<String> {
+            (0..len)
+                .map(|t| {
+                    format!(
+                        "{:.3}",
+                        scale * ((t * (1 + i % 3)) as f64 * 0.7).sin() + i as f64 * 0.01
+                    )
+                })
+                .collect()
+        };
+        text += &format!(
+            "{}:{}:{}\n",
+            channel(1.0).join(","),
+            channel(-2.0).join(","),
+            ["a", "b", "c"][i % 3]
+        );
+    }
+    text
+}
+
+/// A `recur fit` model's network exports as it is (its scaling stays outside the file).
+#[test]
+fn export_fit_model_matches_its_network() {
+    let d = temp_dir("export-fit");
+    let (train, config, model) = (d.join("train.ts"), d.join("c.json"), d.join("model"));
+    std::fs::write(&train, classes_ts()).unwrap();
+    std::fs::write(
+        &config,
+        r#"{"layers": [{"type": "conv1d", "filters": 6, "kernel_size": 3, "padding": "causal", "activation": "relu"},
+            {"type": "layer_norm"}, {"type": "lstm", "units": 5, "bidirectional": true}, {"type": "dropout", "rate": 0.2},
+            {"type": "dense", "units": 3}]}"#,
+    )
+    .unwrap();
+    let fit = [
+        "fit",
+        "--train",
+        s(&train),
+        "--out",
+        s(&model),
+        "--config",
+        s(&config),
+        "--epochs",
+        "1",
+        "--threads",
+        "1",
+        "--quiet",
+    ];
+    ok(recur(&fit));
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(model.join("config.json")).unwrap()).unwrap();
+    let features = written["input_size"].as_u64().expect("a fit model from a stack config") as usize;
+    compare_with_onnx_runtime(&d, &model, &as_plain_model(&d, &model), features);
 }
 
 #[test]
