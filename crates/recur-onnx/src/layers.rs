@@ -97,6 +97,11 @@ pub fn emit_layer(b: &mut GraphBuilder, config: &LayerConfig, p: &LayerParams, x
         | LayerConfig::AvgPool2d(_)
         | LayerConfig::GlobalAvgPool2d(_)
         | LayerConfig::GlobalMaxPool2d(_)
+        | LayerConfig::Conv3d(_)
+        | LayerConfig::MaxPool3d(_)
+        | LayerConfig::AvgPool3d(_)
+        | LayerConfig::GlobalAvgPool3d(_)
+        | LayerConfig::GlobalMaxPool3d(_)
         | LayerConfig::Minirocket(_) => return refuse(),
     };
     Ok(match &out.lengths {
