@@ -215,17 +215,7 @@ pub struct FitOutcome {
 /// Trains the model (or ensemble) of `job`, saving it in `job.out`.
 pub fn fit_sequences(job: &FitJob) -> Result<FitOutcome> {
     let train = job.train;
-    if train.is_empty() {
-        return Err(NnError::Input(format!("{}: no sequences to train on", train.source)));
-    }
-    if job.groups.is_some_and(|g| g.len() != train.len()) {
-        return Err(NnError::Input(format!(
-            "{}: {} groups given for {} sequences",
-            train.source,
-            job.groups.map_or(0, <[String]>::len),
-            train.len()
-        )));
-    }
+    check_training_set(job)?;
     let classes = class_names(train).to_vec();
     let parts = job.rank_local.then(distributed::group).flatten();
     let solver = solve::SolverPlan::new(job, parts.is_some());
@@ -239,19 +229,7 @@ pub fn fit_sequences(job: &FitJob) -> Result<FitOutcome> {
     let outputs = output_width(train);
     let mut config = match &job.config {
         Some(c) => c.clone(),
-        None => {
-            // The longest sequence of all the parts (it sets the default's pooling stride).
-            let longest = match &parts {
-                Some(group) => group.max_u64(train.max_steps() as u64) as usize,
-                None => train.max_steps(),
-            };
-            let width = meta.first.input_width();
-            if default_minirocket {
-                minirocket_config(width, outputs, longest)?
-            } else {
-                default_config(meta.task, width, outputs, longest)?
-            }
-        }
+        None => built_in_config(job, parts.as_deref(), &meta, default_minirocket)?,
     };
     let inputs: Vec<InputMeta> = meta.inputs().cloned().collect();
     check_config(&config, meta.task, &inputs, outputs)?;
@@ -317,6 +295,44 @@ pub fn fit_sequences(job: &FitJob) -> Result<FitOutcome> {
     }
     outcome.ensemble_loo_accuracy = solve::ensemble_loo_accuracy(&member_loo, outputs);
     Ok(outcome)
+}
+
+/// Refuses an empty training set, and groups that are not one per sequence.
+fn check_training_set(job: &FitJob) -> Result<()> {
+    let train = job.train;
+    if train.is_empty() {
+        return Err(NnError::Input(format!("{}: no sequences to train on", train.source)));
+    }
+    if job.groups.is_some_and(|g| g.len() != train.len()) {
+        return Err(NnError::Input(format!(
+            "{}: {} groups given for {} sequences",
+            train.source,
+            job.groups.map_or(0, <[String]>::len),
+            train.len()
+        )));
+    }
+    Ok(())
+}
+
+/// The built-in model when no config is given: MiniRocket's, or the default gradient model,
+/// for the longest sequence of all the parts (it sets the default's pooling stride).
+fn built_in_config(
+    job: &FitJob,
+    parts: Option<&dyn Collective>,
+    meta: &FitMeta,
+    default_minirocket: bool,
+) -> Result<ModelConfig> {
+    let train = job.train;
+    let longest = match parts {
+        Some(group) => group.max_u64(train.max_steps() as u64) as usize,
+        None => train.max_steps(),
+    };
+    let (width, outputs) = (meta.first.input_width(), output_width(train));
+    if default_minirocket {
+        minirocket_config(width, outputs, longest)
+    } else {
+        default_config(meta.task, width, outputs, longest)
+    }
 }
 
 /// A member's training and validation examples: `job.val` whole (its classes mapped by
