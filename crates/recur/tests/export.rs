@@ -5,15 +5,10 @@
 
 mod common;
 
-use common::{fails_with, recur, temp_dir};
+use common::{fails_with, ok, recur, s, temp_dir};
 use recur_data::npy::{npy_bytes, write_npy_f32};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn ok(o: Output) -> String {
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
+use std::process::Command;
 
 /// Exports the model in `model` and runs the file in ONNX Runtime and `run_with` (the same
 /// model, in a directory `recur run` takes) with `recur run` on one padded batch (`features`
@@ -80,10 +75,6 @@ sys.exit(0 if diff <= 1e-5 else 1)
     );
     eprintln!("{said}");
     assert!(run.status.success(), "ONNX Runtime disagrees with recur run: {said}");
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
 }
 
 #[test]
