@@ -197,6 +197,17 @@ impl Forecaster {
         dir.join(SETTINGS_FILE).is_file()
     }
 
+    /// The text of a saved forecaster's `forecast.json`, checked by loading the forecaster
+    /// first: what an exported network carries so that a caller can build its input windows.
+    pub fn settings_json(dir: &Path) -> Result<String> {
+        Self::load(dir)?;
+        let path = dir.join(SETTINGS_FILE);
+        std::fs::read_to_string(&path).map_err(|source| NnError::Io {
+            path: path.display().to_string(),
+            error: source,
+        })
+    }
+
     /// Loads a saved forecaster and the columns it was trained on.
     pub fn load(dir: &Path) -> Result<(Forecaster, SeriesColumns)> {
         let path = dir.join(SETTINGS_FILE);

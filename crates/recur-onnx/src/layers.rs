@@ -115,8 +115,18 @@ pub fn emit_layer(b: &mut GraphBuilder, config: &LayerConfig, p: &LayerParams, x
 
 /// `act(x · Wᵀ + b)` as MatMul + Add, for steps (`[batch, time, in]`) and vectors alike.
 fn dense(b: &mut GraphBuilder, p: &LayerParams, x: &Value, units: usize, activation: Activation) -> Result<Value> {
-    let weight = p.get("weight")?;
-    let inputs = x.shape.features;
+    let z = linear(b, &x.name, p.prefix, p.get("weight")?, Some(p.get("bias")?));
+    Ok(Value {
+        name: b.activation(&z, activation),
+        shape: Shape::new(units, x.shape.sequential),
+        lengths: x.lengths.clone(),
+    })
+}
+
+/// `x · Wᵀ (+ b)` for a PyTorch `Linear`'s `weight` (`[out, in]`) and optional `bias`, over
+/// the last axis of `x`; the constants are named under `prefix`. Returns the result's name.
+pub fn linear(b: &mut GraphBuilder, x: &str, prefix: &str, weight: &Param<f32>, bias: Option<&Param<f32>>) -> String {
+    let (units, inputs) = (weight.shape[0], weight.shape[1]);
     // PyTorch stores `[out, in]`; MatMul wants `[in, out]`.
     let mut transposed = vec![0.0f32; inputs * units];
     for (o, row) in weight.value.chunks_exact(inputs).enumerate() {
@@ -124,15 +134,15 @@ fn dense(b: &mut GraphBuilder, p: &LayerParams, x: &Value, units: usize, activat
             transposed[i * units + o] = v;
         }
     }
-    let weight = b.floats(&format!("{}.weight_t", p.prefix), &[inputs, units], &transposed);
-    let bias = p.constant(b, "bias")?;
-    let product = b.node("MatMul", &[&x.name, &weight], vec![]);
-    let z = b.node("Add", &[&product, &bias], vec![]);
-    Ok(Value {
-        name: b.activation(&z, activation),
-        shape: Shape::new(units, x.shape.sequential),
-        lengths: x.lengths.clone(),
-    })
+    let weight = b.floats(&format!("{prefix}.weight_t"), &[inputs, units], &transposed);
+    let product = b.node("MatMul", &[x, &weight], vec![]);
+    match bias {
+        Some(bias) => {
+            let bias = b.floats(&format!("{prefix}.bias"), &bias.shape, &bias.value);
+            b.node("Add", &[&product, &bias], vec![])
+        }
+        None => product,
+    }
 }
 
 /// ONNX `Conv` over the time axis, and the output lengths computed from the input's. recur

@@ -16,12 +16,15 @@ mod builder;
 mod layers;
 pub mod proto;
 mod recurrent;
+mod seq2seq;
+
+pub use seq2seq::{export_seq2seq, Seq2SeqExport};
 
 use builder::{Attr, GraphBuilder};
 use layers::{emit_layer, gate, LayerParams, Value};
 use proto::{
     Dimension, GraphProto, ModelProto, OperatorSetIdProto, StringStringEntryProto, TensorShapeProto, TensorTypeProto,
-    TypeProto, ValueInfoProto, FLOAT, INT32,
+    TypeProto, ValueInfoProto, FLOAT, INT32, INT64,
 };
 use recur_core::Shape;
 use recur_nn::graph::{Source, Step};
@@ -54,26 +57,36 @@ fn ir_version(opset: i64) -> i64 {
 /// The ONNX model of `model` in operator set `opset`, its class names and config kept in the
 /// file's metadata (`classes`, one per line; `recur_config`, the config's JSON).
 pub fn export(model: &Model<f32>, opset: i64) -> Result<ModelProto> {
-    if !OPSETS.contains(&opset) {
-        return Err(ExportError(format!(
-            "opset {opset} is not one recur writes (use {} to {})",
-            OPSETS.start(),
-            OPSETS.end()
-        )));
-    }
+    check_opset(opset)?;
     let graph = build_graph(model, opset)?;
     let config = model.config();
-    let mut metadata_props = vec![StringStringEntryProto {
-        key: "recur_config".into(),
-        value: serde_json::to_string(config).map_err(|e| ExportError(e.to_string()))?,
-    }];
+    let mut metadata = vec![("recur_config".to_string(), to_json(config)?)];
     if !config.classes.is_empty() {
-        metadata_props.push(StringStringEntryProto {
-            key: "classes".into(),
-            value: config.classes.join("\n"),
-        });
+        metadata.push(("classes".into(), config.classes.join("\n")));
     }
-    Ok(ModelProto {
+    Ok(model_proto(graph, opset, metadata))
+}
+
+/// Refuses an operator set the exporter does not write.
+pub(crate) fn check_opset(opset: i64) -> Result<()> {
+    if OPSETS.contains(&opset) {
+        return Ok(());
+    }
+    Err(ExportError(format!(
+        "opset {opset} is not one recur writes (use {} to {})",
+        OPSETS.start(),
+        OPSETS.end()
+    )))
+}
+
+/// `value` as JSON text, for the file's metadata.
+pub(crate) fn to_json(value: &impl serde::Serialize) -> Result<String> {
+    serde_json::to_string(value).map_err(|e| ExportError(e.to_string()))
+}
+
+/// A model file around `graph`, with recur as its producer and `metadata` as key–value pairs.
+pub(crate) fn model_proto(graph: GraphProto, opset: i64, metadata: Vec<(String, String)>) -> ModelProto {
+    ModelProto {
         ir_version: ir_version(opset),
         opset_import: vec![OperatorSetIdProto {
             domain: String::new(),
@@ -83,17 +96,25 @@ pub fn export(model: &Model<f32>, opset: i64) -> Result<ModelProto> {
         producer_version: env!("CARGO_PKG_VERSION").into(),
         doc_string: "exported by recur".into(),
         graph: Some(graph),
-        metadata_props,
-    })
+        metadata_props: metadata
+            .into_iter()
+            .map(|(key, value)| StringStringEntryProto { key, value })
+            .collect(),
+    }
 }
 
 /// Exports `model` and writes the file at `path` atomically (a temporary beside it, renamed);
 /// returns what it wrote.
 pub fn write(model: &Model<f32>, opset: i64, path: &Path) -> Result<ModelProto> {
     let exported = export(model, opset)?;
-    let bytes = prost::Message::encode_to_vec(&exported);
-    recur_nn::model_dir::write_atomic(path, &bytes).map_err(|e| ExportError(e.to_string()))?;
+    write_proto(&exported, path)?;
     Ok(exported)
+}
+
+/// Writes an exported model at `path` atomically (a temporary beside it, renamed).
+pub fn write_proto(model: &ModelProto, path: &Path) -> Result<()> {
+    let bytes = prost::Message::encode_to_vec(model);
+    recur_nn::model_dir::write_atomic(path, &bytes).map_err(|e| ExportError(e.to_string()))
 }
 
 /// One line per input and output of an exported model: `input x: float32 [batch, time, 3]`.
@@ -106,6 +127,7 @@ pub fn describe(model: &ModelProto) -> String {
         let dtype = match tensor.map(|t| t.elem_type) {
             Some(FLOAT) => "float32",
             Some(INT32) => "int32",
+            Some(INT64) => "int64",
             _ => "?",
         };
         let axes: Vec<String> = tensor
@@ -129,13 +151,35 @@ pub fn describe(model: &ModelProto) -> String {
 
 /// The graph: inputs, every planned node in order, outputs.
 fn build_graph(model: &Model<f32>, opset: i64) -> Result<GraphProto> {
-    let plan = model.plan();
-    let all: HashMap<String, &recur_nn::Param<f32>> = model.named_params().into_iter().collect();
     let mut b = GraphBuilder::default();
     let mut graph = GraphProto {
         name: "recur".into(),
         ..Default::default()
     };
+    for (name, value) in emit_model(&mut b, &mut graph, model, "", opset)? {
+        graph_output(&mut b, &mut graph, &name, &value);
+    }
+    graph.node = b.nodes;
+    graph.initializer = b.initializers;
+    Ok(graph)
+}
+
+/// Declares `model`'s inputs on `graph` and appends its nodes to `b`, its tensors named under
+/// `prefix` (`encoder.` for a seq2seq encoder, empty otherwise); returns each output's value
+/// with the name it gets as a graph output (`y`, or each output node's name when several).
+pub(crate) fn emit_model(
+    b: &mut GraphBuilder,
+    graph: &mut GraphProto,
+    model: &Model<f32>,
+    prefix: &str,
+    opset: i64,
+) -> Result<Vec<(String, Value)>> {
+    let plan = model.plan();
+    let all: HashMap<String, &recur_nn::Param<f32>> = model
+        .named_params()
+        .into_iter()
+        .map(|(name, p)| (format!("{prefix}{name}"), p))
+        .collect();
     let sequences = plan.inputs.iter().filter(|(_, s)| s.sequential).count();
     let mut inputs = Vec::new();
     for (name, shape) in &plan.inputs {
@@ -145,7 +189,7 @@ fn build_graph(model: &Model<f32>, opset: i64) -> Result<GraphProto> {
         } else {
             format!("{name}_lengths")
         };
-        inputs.push(graph_input(&mut b, &mut graph, name, *shape, &lengths_name)?);
+        inputs.push(graph_input(b, graph, name, *shape, &lengths_name)?);
     }
     let mut values: Vec<Value> = Vec::with_capacity(plan.nodes.len());
     for node in &plan.nodes {
@@ -160,31 +204,26 @@ fn build_graph(model: &Model<f32>, opset: i64) -> Result<GraphProto> {
         let value = match &node.step {
             Step::Layer(l) => {
                 let planned = &plan.layers[*l];
+                let layer_prefix = format!("{prefix}{}", planned.prefix);
                 let params = LayerParams {
-                    prefix: &planned.prefix,
+                    prefix: &layer_prefix,
                     all: &all,
                 };
                 let x = args
                     .into_iter()
                     .next()
                     .ok_or_else(|| ExportError("a layer without input".into()))?;
-                emit_layer(&mut b, &planned.config, &params, x, opset)?
+                emit_layer(b, &planned.config, &params, x, opset)?
             }
-            Step::Merge(m) => merge(&mut b, *m, &args, node.shape),
+            Step::Merge(m) => merge(b, *m, &args, node.shape),
         };
         values.push(value);
     }
-    for &o in &plan.outputs {
-        let name = if plan.outputs.len() == 1 {
-            "y"
-        } else {
-            plan.nodes[o].name.as_str()
-        };
-        graph_output(&mut b, &mut graph, name, &values[o]);
-    }
-    graph.node = b.nodes;
-    graph.initializer = b.initializers;
-    Ok(graph)
+    let name = |o: usize| match plan.outputs.len() {
+        1 => "y".to_string(),
+        _ => plan.nodes[o].name.clone(),
+    };
+    Ok(plan.outputs.iter().map(|&o| (name(o), values[o].clone())).collect())
 }
 
 /// Declares one model input (and its lengths, for a sequence) and returns the value layers
@@ -220,7 +259,7 @@ fn graph_input(b: &mut GraphBuilder, graph: &mut GraphProto, name: &str, shape: 
 }
 
 /// Names `value` as the graph output `name` (and `{name}_lengths` for a sequence).
-fn graph_output(b: &mut GraphBuilder, graph: &mut GraphProto, name: &str, value: &Value) {
+pub(crate) fn graph_output(b: &mut GraphBuilder, graph: &mut GraphProto, name: &str, value: &Value) {
     b.node_outputs("Identity", &[&value.name], vec![], &[name]);
     let features = Axis::Fixed(value.shape.features);
     match &value.lengths {
@@ -260,17 +299,17 @@ fn merge(b: &mut GraphBuilder, m: Merge, args: &[Value], shape: Shape) -> Value 
     }
 }
 
-const BATCH: Axis = Axis::Named("batch");
+pub(crate) const BATCH: Axis = Axis::Named("batch");
 
 /// One axis of a declared input or output.
-enum Axis {
+pub(crate) enum Axis {
     /// A symbolic size (`batch`, `time`).
     Named(&'static str),
     /// A fixed size.
     Fixed(usize),
 }
 
-fn value_info(name: &str, elem_type: i32, axes: &[Axis]) -> ValueInfoProto {
+pub(crate) fn value_info(name: &str, elem_type: i32, axes: &[Axis]) -> ValueInfoProto {
     let dim = axes
         .iter()
         .map(|a| match a {

@@ -127,3 +127,43 @@ pub fn recurrent(
         })
     }
 }
+
+/// One step of a unidirectional recurrent layer, as a decoder takes it: `x` `[batch, inputs]`
+/// from the state `h` (and `c`, for an LSTM) `[batch, units]`; returns the new `h` (and `c`).
+/// It is the layer's own ONNX operator over a sequence of one step, so the gate order and
+/// GRU's `linear_before_reset` are the same as for whole sequences.
+pub fn one_step(
+    b: &mut GraphBuilder,
+    p: &LayerParams,
+    kind: CellKind,
+    x: &str,
+    inputs: usize,
+    state: (&str, Option<&str>),
+    units: usize,
+) -> Result<(String, Option<String>)> {
+    let gates = kind.onnx_order().len();
+    let [w, r, bias] = stacked_weights(p, kind, units, inputs, 1)?;
+    let w = b.floats(&format!("{}.W", p.prefix), &[1, gates * units, inputs], &w);
+    let r = b.floats(&format!("{}.R", p.prefix), &[1, gates * units, units], &r);
+    let bias = b.floats(&format!("{}.B", p.prefix), &[1, 2 * gates * units], &bias);
+    let axis0 = b.int64s(&[0]);
+    // ONNX's recurrent operators read X [time, batch, in] and states [dirs, batch, units].
+    let x = b.node("Unsqueeze", &[x, &axis0], vec![]);
+    let h = b.node("Unsqueeze", &[state.0, &axis0], vec![]);
+    let c = state.1.map(|c| b.node("Unsqueeze", &[c, &axis0], vec![]));
+    let mut attrs = vec![Attr::Int("hidden_size", units as i64)];
+    if kind == CellKind::Gru {
+        attrs.push(Attr::Int("linear_before_reset", 1));
+    }
+    let (h_next, c_next) = (b.fresh("Y_h"), b.fresh("Y_c"));
+    let mut inputs = vec![x.as_str(), w.as_str(), r.as_str(), bias.as_str(), "", h.as_str()];
+    let mut outputs = vec!["", h_next.as_str()];
+    if let Some(c) = &c {
+        inputs.push(c.as_str());
+        outputs.push(c_next.as_str());
+    }
+    b.node_outputs(kind.op(), &inputs, attrs, &outputs);
+    let h_next = b.node("Squeeze", &[&h_next, &axis0], vec![]);
+    let c_next = c.map(|_| b.node("Squeeze", &[&c_next, &axis0], vec![]));
+    Ok((h_next, c_next))
+}

@@ -263,6 +263,11 @@ impl<T: Float> Seq2Seq<T> {
         &self.config
     }
 
+    /// The encoder stack (its tensors named without the `encoder.` prefix), for exporters.
+    pub fn encoder(&self) -> &Model<T> {
+        &self.encoder
+    }
+
     /// Every tensor with its PyTorch-style name, in a stable order.
     pub fn named_params(&self) -> Vec<(String, &Param<T>)> {
         let mut out: Vec<(String, &Param<T>)> = self

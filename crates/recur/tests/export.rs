@@ -14,18 +14,12 @@ use std::process::Command;
 /// model, in a directory `recur run` takes) with `recur run` on one padded batch (`features`
 /// per step, sequences of 9, 5 and 2 steps); their outputs must agree within 1e-5.
 fn compare_with_onnx_runtime(d: &Path, model: &Path, run_with: &Path, features: usize) {
-    let python = std::env::var("RECUR_PYTHON").unwrap_or_else(|_| "python3".into());
-    let has_runtime = Command::new(&python)
-        .args(["-c", "import onnxruntime, numpy"])
-        .output()
-        .is_ok_and(|o| o.status.success());
     let onnx = d.join("model.onnx");
     let said = ok(recur(&["export", "--model", s(model), "--onnx", s(&onnx)]));
     assert!(said.contains("input lengths: int32 [batch]"), "{said}");
-    if !has_runtime {
-        eprintln!("skipped the runtime check: {python} cannot import onnxruntime and numpy (set RECUR_PYTHON to one that can)");
+    let Some(python) = onnx_runtime() else {
         return;
-    }
+    };
     let lengths = [9i64, 5, 2];
     let mut x = vec![0.0f32; 3 * 9 * features];
     for (b, &len) in lengths.iter().enumerate() {
@@ -75,6 +69,20 @@ sys.exit(0 if diff <= 1e-5 else 1)
     );
     eprintln!("{said}");
     assert!(run.status.success(), "ONNX Runtime disagrees with recur run: {said}");
+}
+
+/// A Python that imports `onnxruntime` and `numpy` (`RECUR_PYTHON`, else `python3`), or None
+/// after saying the runtime checks are skipped.
+fn onnx_runtime() -> Option<String> {
+    let python = std::env::var("RECUR_PYTHON").unwrap_or_else(|_| "python3".into());
+    let has_runtime = Command::new(&python)
+        .args(["-c", "import onnxruntime, numpy"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_runtime {
+        eprintln!("skipped the runtime check: {python} cannot import onnxruntime and numpy (set RECUR_PYTHON to one that can)");
+    }
+    has_runtime.then_some(python)
 }
 
 #[test]
@@ -171,6 +179,121 @@ fn export_fit_model_matches_its_network() {
         serde_json::from_str(&std::fs::read_to_string(model.join("config.json")).unwrap()).unwrap();
     let features = written["input_size"].as_u64().expect("a fit model from a stack config") as usize;
     compare_with_onnx_runtime(&d, &model, &as_plain_model(&d, &model), features);
+}
+
+/// A forecaster's network exports as it is, with `forecast.json` (how a series becomes its
+/// input windows) in the file's metadata.
+#[test]
+fn export_forecaster_matches_its_network() {
+    let d = temp_dir("export-forecast");
+    let (csv, model) = (d.join("s.csv"), d.join("model"));
+    let mut text = String::from("day,y\n");
+    for i in 0..84 {
+        text += &format!("2020-{:02}-{:02},{}\n", 1 + i / 28, 1 + i % 28, 100 + (i * 5) % 7);
+    }
+    std::fs::write(&csv, &text).unwrap();
+    let c = s(&csv);
+    let train = [
+        "forecast",
+        "--csv",
+        c,
+        "--date-col",
+        "day",
+        "--value-col",
+        "y",
+        "--window",
+        "14",
+        "--epochs",
+        "1",
+        "--early-stop-days",
+        "7",
+        "--train-until",
+        "2020-02-20",
+        "--val-until",
+        "2020-03-15",
+        "--units",
+        "6",
+        "--out",
+    ];
+    ok(recur(&[&train[..], &[s(&model)]].concat()));
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(model.join("config.json")).unwrap()).unwrap();
+    let features = written["input_size"]
+        .as_u64()
+        .expect("a forecaster from a stack config") as usize;
+    compare_with_onnx_runtime(&d, &model, &as_plain_model(&d, &model), features);
+    let file = std::fs::read(d.join("model.onnx")).unwrap();
+    let has = |needle: &[u8]| file.windows(needle.len()).any(|w| w == needle);
+    assert!(
+        has(b"recur_forecast") && has(b"recur-forecast-1"),
+        "forecast.json is not in the metadata"
+    );
+}
+
+/// A seq2seq model exports as its encoder and one decoder step; greedy decoding over them in
+/// ONNX Runtime (tools/onnx_seq2seq.py, one source at a time and as one padded batch) gives
+/// `recur seq2seq predict --beam 1`'s outputs and log-probabilities.
+#[test]
+fn export_seq2seq_decodes_as_recur_predicts() {
+    let d = temp_dir("export-seq2seq");
+    let (pairs, model, onnx) = (d.join("train.tsv"), d.join("model"), d.join("onnx"));
+    std::fs::write(&pairs, common::reverse_pairs(600, 1)).unwrap();
+    let train = [
+        "seq2seq",
+        "train",
+        "--pairs",
+        s(&pairs),
+        "--target-tokens",
+        "whitespace",
+        "--out",
+        s(&model),
+        "--epochs",
+        "2",
+    ];
+    ok(recur(&[&train[..], &common::SEQ2SEQ_SMALL[..]].concat()));
+    fails_with(
+        recur(&["export", "--model", s(&model), "--onnx", s(&d.join("m.onnx"))]),
+        "give --onnx a folder",
+    );
+    let said = ok(recur(&["export", "--model", s(&model), "--onnx", s(&onnx)]));
+    assert!(
+        said.contains("encoder.onnx") && said.contains("output log_probs: float32 [batch, "),
+        "{said}"
+    );
+    let input = d.join("in.txt");
+    std::fs::write(&input, "abc\nfedcba\nb\ncafe\n").unwrap();
+    let want = ok(recur(&[
+        "seq2seq",
+        "predict",
+        "--model",
+        s(&model),
+        "--input",
+        s(&input),
+        "--beam",
+        "1",
+        "--json",
+    ]));
+    let Some(python) = onnx_runtime() else {
+        return;
+    };
+    let tool = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tools/onnx_seq2seq.py");
+    for batch in [false, true] {
+        let mut cmd = Command::new(&python);
+        cmd.arg(&tool).args([&onnx, &input]);
+        if batch {
+            cmd.arg("--batch");
+        }
+        let got = ok(cmd.output().unwrap());
+        for (g, w) in got.lines().zip(want.lines()) {
+            let (g, w): (serde_json::Value, serde_json::Value) =
+                (serde_json::from_str(g).unwrap(), serde_json::from_str(w).unwrap());
+            let (g, w) = (&g["outputs"][0], &w["outputs"][0]);
+            assert_eq!(g["tokens"], w["tokens"], "batch {batch}");
+            let gap = (g["log_prob"].as_f64().unwrap() - w["log_prob"].as_f64().unwrap()).abs();
+            assert!(gap < 1e-4, "log-probabilities differ by {gap} (batch {batch})");
+        }
+        assert_eq!(got.lines().count(), want.lines().count());
+    }
 }
 
 #[test]

@@ -4,33 +4,8 @@
 
 mod common;
 
-use common::{fails_with, recur, temp_dir};
+use common::{fails_with, ok, recur, reverse_pairs, s, temp_dir};
 use std::path::Path;
-use std::process::Output;
-
-fn ok(o: Output) -> String {
-    let err = String::from_utf8_lossy(&o.stderr).to_string();
-    assert!(o.status.success(), "failed: {err}");
-    assert!(!err.contains("panicked"), "{err}");
-    String::from_utf8_lossy(&o.stdout).to_string()
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-/// `abc<TAB>c b a` pairs: the source's letters reversed, space-separated.
-fn reverse_pairs(n: usize, seed: u64) -> String {
-    let mut rng = recur_core::Rng::new(seed);
-    let mut out = String::new();
-    for _ in 0..n {
-        let len = 2 + rng.below(4);
-        let word: Vec<char> = (0..len).map(|_| (b'a' + rng.below(6) as u8) as char).collect();
-        let rev: Vec<String> = word.iter().rev().map(char::to_string).collect();
-        out.push_str(&format!("{}\t{}\n", word.iter().collect::<String>(), rev.join(" ")));
-    }
-    out
-}
 
 use common::SEQ2SEQ_SMALL as SMALL;
 

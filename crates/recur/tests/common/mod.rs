@@ -99,3 +99,17 @@ pub const SEQ2SEQ_SMALL: [&str; 16] = [
     "--dropout",
     "0.1",
 ];
+
+/// `abc<TAB>c b a` pairs: the source's letters reversed, space-separated (a seq2seq task
+/// small models learn in seconds).
+pub fn reverse_pairs(n: usize, seed: u64) -> String {
+    let mut rng = recur_core::Rng::new(seed);
+    let mut out = String::new();
+    for _ in 0..n {
+        let len = 2 + rng.below(4);
+        let word: Vec<char> = (0..len).map(|_| (b'a' + rng.below(6) as u8) as char).collect();
+        let rev: Vec<String> = word.iter().rev().map(char::to_string).collect();
+        out.push_str(&format!("{}\t{}\n", word.iter().collect::<String>(), rev.join(" ")));
+    }
+    out
+}
