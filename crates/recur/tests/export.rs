@@ -235,7 +235,21 @@ fn export_forecaster_matches_its_network() {
 /// `recur seq2seq predict --beam 1`'s outputs and log-probabilities.
 #[test]
 fn export_seq2seq_decodes_as_recur_predicts() {
-    let d = temp_dir("export-seq2seq");
+    check_seq2seq_export("export-seq2seq", &[]);
+}
+
+/// The other cell, attention score and no input feeding.
+#[test]
+fn export_seq2seq_gru_additive_decodes_as_recur_predicts() {
+    check_seq2seq_export(
+        "export-seq2seq-gru",
+        &["--cell", "gru", "--attention", "additive", "--no-input-feeding"],
+    );
+}
+
+/// Trains a small seq2seq model with `variant`'s flags and checks its export (see above).
+fn check_seq2seq_export(name: &str, variant: &[&str]) {
+    let d = temp_dir(name);
     let (pairs, model, onnx) = (d.join("train.tsv"), d.join("model"), d.join("onnx"));
     std::fs::write(&pairs, common::reverse_pairs(600, 1)).unwrap();
     let train = [
@@ -250,7 +264,7 @@ fn export_seq2seq_decodes_as_recur_predicts() {
         "--epochs",
         "2",
     ];
-    ok(recur(&[&train[..], &common::SEQ2SEQ_SMALL[..]].concat()));
+    ok(recur(&[&train[..], &common::SEQ2SEQ_SMALL[..], variant].concat()));
     fails_with(
         recur(&["export", "--model", s(&model), "--onnx", s(&d.join("m.onnx"))]),
         "give --onnx a folder",
