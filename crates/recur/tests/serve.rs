@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::server::{read_answer, read_raw, Server};
+use common::server::{browser, percent_encode, read_answer, read_raw, Server};
 use common::{ok, recur, s, shared_data, temp_dir, Scratch};
 use recur_data::npy::{read_npy, NpyData};
 use serde_json::{json, Value};
@@ -505,16 +505,6 @@ fn serve_page_is_embedded_and_lists_models_through_the_repository_index() {
     );
 }
 
-/// Chromium or Chrome on this machine, if any.
-fn browser() -> Option<&'static str> {
-    ["chromium", "chromium-browser", "google-chrome"].into_iter().find(|b| {
-        Command::new(b)
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success())
-    })
-}
-
 /// The page in a headless browser: a real drawing is drawn through pointer events, the page
 /// asks the server after every stroke, and its top guess is `recur predict`'s for the drawing.
 #[test]
@@ -589,16 +579,6 @@ fn serve_page_guesses_a_real_drawing_in_headless_chromium() {
         .arg(&url)
         .output();
     eprintln!("screenshot: {}", shot.display());
-}
-
-/// `text` with everything but letters, digits and `-_.~` percent-encoded (for a URL fragment).
-fn percent_encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// Requests sent at once (one worker, so they queue and run in batches) get exactly the

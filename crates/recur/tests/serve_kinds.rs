@@ -4,10 +4,11 @@
 
 mod common;
 
-use common::server::Server;
+use common::server::{browser, percent_encode, Server};
 use common::{ok, recur, s, temp_dir, SEQ2SEQ_SMALL};
 use serde_json::{json, Value};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 
 /// A daily CSV from 2020-01-01: `rows` days with a value and `ahead` more with only the known
 /// covariate `kind` (weekday or weekend); returns its text's rows as (day, kind, value).
@@ -42,9 +43,9 @@ fn write_csv(path: &Path, rows: &[(String, String, String)]) {
     std::fs::write(path, format!("day,kind,y\n{text}")).unwrap();
 }
 
-#[test]
-fn serve_forecast_infer_equals_forecast_model() {
-    let d = temp_dir("serve-forecast");
+/// A forecaster trained in `d` on 200 days with a known covariate, and a CSV of those days
+/// plus the 7 to forecast; returns the model, the CSV and its rows.
+fn train_forecaster(d: &Path) -> (PathBuf, PathBuf, Vec<(String, String, String)>) {
     let (train, ahead, model) = (d.join("train.csv"), d.join("ahead.csv"), d.join("m"));
     write_csv(&train, &daily_rows(200, 0));
     let rows = daily_rows(200, 7);
@@ -75,15 +76,20 @@ fn serve_forecast_infer_equals_forecast_model() {
         s(&model),
         "--json",
     ]));
-    let cli: Value = serde_json::from_str(&ok(recur(&[
-        "forecast",
-        "--model",
-        s(&model),
-        "--csv",
-        s(&ahead),
-        "--json",
-    ])))
-    .unwrap();
+    (model, ahead, rows)
+}
+
+/// `recur forecast --model`'s JSON answer for the CSV `ahead`.
+fn forecast_json(model: &Path, ahead: &Path) -> Value {
+    let said = ok(recur(&["forecast", "--model", s(model), "--csv", s(ahead), "--json"]));
+    serde_json::from_str(&said).unwrap()
+}
+
+#[test]
+fn serve_forecast_infer_equals_forecast_model() {
+    let d = temp_dir("serve-forecast");
+    let (model, ahead, rows) = train_forecaster(&d);
+    let cli = forecast_json(&model, &ahead);
     let server = Server::start(&["--model", &format!("trips={}", s(&model))]);
     let (status, meta) = server.get("/v2/models/trips");
     assert_eq!(status, 200, "{meta}");
@@ -133,9 +139,8 @@ fn serve_forecast_infer_equals_forecast_model() {
     assert!(e["error"].as_str().unwrap().contains("2020-13-01"), "{e}");
 }
 
-#[test]
-fn serve_seq2seq_infer_equals_seq2seq_predict() {
-    let d = temp_dir("serve-seq2seq");
+/// A small date-normalising seq2seq model trained in `d/dates`.
+fn train_dates(d: &Path) -> PathBuf {
     let model = d.join("dates");
     let train = [
         "seq2seq",
@@ -148,27 +153,27 @@ fn serve_seq2seq_infer_equals_seq2seq_predict() {
         "1",
     ];
     ok(recur(&[&train[..], &SEQ2SEQ_SMALL].concat()));
-    let texts = ["March 3, 2001", "4/22/19"];
+    model
+}
+
+/// `recur seq2seq predict --json`'s answers for `texts` with a beam and an n-best list.
+fn predict_json(d: &Path, model: &Path, texts: &[&str], beam: &str, nbest: &str) -> Vec<Value> {
     let input = d.join("in.txt");
     std::fs::write(&input, texts.join("\n") + "\n").unwrap();
-    let predicted: Vec<Value> = ok(recur(&[
-        "seq2seq",
-        "predict",
-        "--model",
-        s(&model),
-        "--input",
-        s(&input),
-        "--beam",
-        "3",
-        "--nbest",
-        "2",
-        "--json",
-        "--threads",
-        "1",
-    ]))
-    .lines()
-    .map(|l| serde_json::from_str(l).unwrap())
-    .collect();
+    let args = ["seq2seq", "predict", "--model", s(model), "--input", s(&input)];
+    let options = ["--beam", beam, "--nbest", nbest, "--json", "--threads", "1"];
+    ok(recur(&[&args[..], &options].concat()))
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn serve_seq2seq_infer_equals_seq2seq_predict() {
+    let d = temp_dir("serve-seq2seq");
+    let model = train_dates(&d);
+    let texts = ["March 3, 2001", "4/22/19"];
+    let predicted = predict_json(&d, &model, &texts, "3", "2");
     let server = Server::start(&["--model", s(&model)]);
     let request = json!({"inputs": [{"name": "text", "datatype": "BYTES", "shape": [2], "data": texts}],
                          "parameters": {"beam": 3, "nbest": 2}});
@@ -198,4 +203,53 @@ fn serve_seq2seq_infer_equals_seq2seq_predict() {
             .contains("parameter `beam` must be a whole number ≥ 1"),
         "{e}"
     );
+}
+
+/// The page's Forecast and Seq2seq tabs in a headless browser: a series pasted as CSV and a
+/// text typed in (through `#tab=…&input=…`) show what `recur forecast --model` and `recur
+/// seq2seq predict` answer for them.
+#[test]
+fn serve_page_tabs_forecast_and_translate_in_headless_chromium() {
+    let Some(browser) = browser() else {
+        eprintln!("skipped: no Chromium (install Debian's `chromium` to run the page in a browser)");
+        return;
+    };
+    let d = temp_dir("serve-tabs");
+    let (forecaster, ahead, _) = train_forecaster(&d);
+    let dates = train_dates(&d);
+    let cli = forecast_json(&forecaster, &ahead);
+    let text = "March 3, 2001";
+    // The page asks for a beam of 5 and the 3 best.
+    let predicted = predict_json(&d, &dates, &[text], "5", "3");
+    let server = Server::start(&["--model", &format!("trips={}", s(&forecaster)), "--model", s(&dates)]);
+    let page = |hash: String| {
+        let url = format!("http://{}/#{hash}", server.address);
+        let flags = [
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--virtual-time-budget=20000",
+            "--dump-dom",
+        ];
+        let dom = Command::new(browser).args(flags).arg(url).output().unwrap();
+        String::from_utf8_lossy(&dom.stdout).to_string()
+    };
+    let csv = std::fs::read_to_string(&ahead).unwrap();
+    let dom = page(format!("tab=forecast&input={}", percent_encode(&csv)));
+    let shown = dom.split("data-forecast=\"").nth(1).and_then(|r| r.split('"').next());
+    let shown: Vec<f64> = shown
+        .unwrap_or_else(|| panic!("no forecast on the page: {dom}"))
+        .split(',')
+        .map(|v| v.parse().unwrap())
+        .collect();
+    let want: Vec<f64> = cli["forecast"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    assert_eq!(shown, want);
+    let dom = page(format!("tab=translate&input={}", percent_encode(text)));
+    let first = dom.split("<td>").nth(1).and_then(|r| r.split("</td>").next());
+    assert_eq!(first, predicted[0]["outputs"][0]["text"].as_str(), "the page: {dom}");
 }

@@ -101,3 +101,23 @@ pub fn read_answer(stream: TcpStream) -> (u16, Value) {
     let json = serde_json::from_str(&body).unwrap_or_else(|e| panic!("not JSON ({e}): {head}\n\n{body}"));
     (status, json)
 }
+
+/// Chromium or Chrome on this machine, if any.
+pub fn browser() -> Option<&'static str> {
+    ["chromium", "chromium-browser", "google-chrome"].into_iter().find(|b| {
+        Command::new(b)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    })
+}
+
+/// `text` with everything but letters, digits and `-_.~` percent-encoded (for a URL fragment).
+pub fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
