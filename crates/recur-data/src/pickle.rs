@@ -151,132 +151,172 @@ fn global(v: &Value) -> Option<(&str, &str)> {
 
 /// Parses a pickle stream.
 pub fn parse(bytes: &[u8]) -> Result<Value, String> {
-    let mut stack: Vec<Value> = Vec::new();
-    let mut marks: Vec<usize> = Vec::new();
-    let mut memo: HashMap<u32, Value> = HashMap::new();
-    let mut at = 0usize;
-    let take = |at: &mut usize, n: usize| -> Result<&[u8], String> {
-        let s = bytes.get(*at..*at + n).ok_or("the pickle ends early")?;
-        *at += n;
-        Ok(s)
+    let mut m = Machine {
+        bytes,
+        at: 0,
+        stack: Vec::new(),
+        marks: Vec::new(),
+        memo: HashMap::new(),
     };
-    let line = |at: &mut usize| -> Result<String, String> {
-        let rest = bytes.get(*at..).ok_or("the pickle ends early")?;
-        let end = rest.iter().position(|&b| b == b'\n').ok_or("unterminated line")?;
-        *at += end + 1;
-        Ok(String::from_utf8_lossy(&rest[..end]).to_string())
-    };
-    let u32le = |s: &[u8]| u32::from_le_bytes([s[0], s[1], s[2], s[3]]);
     loop {
-        let op = *take(&mut at, 1)?.first().ok_or("empty")?;
-        let pop = |stack: &mut Vec<Value>| stack.pop().ok_or_else(|| format!("stack empty at opcode {op:#x}"));
-        let since_mark = |stack: &mut Vec<Value>, marks: &mut Vec<usize>| -> Result<Vec<Value>, String> {
-            let m = marks.pop().ok_or("MARK missing")?;
-            Ok(stack.split_off(m.min(stack.len())))
-        };
+        let op = m.take(1)?[0];
+        if op == b'.' {
+            let v = m.pop(op)?;
+            check_depth(&v)?;
+            return Ok(v);
+        }
+        let known = m.framing(op)? || m.scalar(op)? || m.container(op)? || m.memo_or_object(op)?;
+        if !known {
+            return Err(format!("unsupported pickle opcode {op:#x} at byte {}", m.at - 1));
+        }
+    }
+}
+
+/// The pickle virtual machine's state: the bytes and where it reads, the stack, the marks
+/// (stack heights at each `MARK`) and the memo.
+struct Machine<'a> {
+    bytes: &'a [u8],
+    at: usize,
+    stack: Vec<Value>,
+    marks: Vec<usize>,
+    memo: HashMap<u32, Value>,
+}
+
+impl Machine<'_> {
+    /// The next `n` bytes.
+    fn take(&mut self, n: usize) -> Result<&[u8], String> {
+        let s = self.bytes.get(self.at..self.at + n).ok_or("the pickle ends early")?;
+        self.at += n;
+        Ok(s)
+    }
+
+    /// The next 4 bytes as a little-endian u32.
+    fn u32le(&mut self) -> Result<u32, String> {
+        let s = self.take(4)?;
+        Ok(u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
+    }
+
+    /// The next 1-byte length (`short`) or 4-byte length.
+    fn length(&mut self, short: bool) -> Result<usize, String> {
+        Ok(if short {
+            self.take(1)?[0] as usize
+        } else {
+            self.u32le()? as usize
+        })
+    }
+
+    /// The text up to the next newline (protocol 0's arguments).
+    fn line(&mut self) -> Result<String, String> {
+        let rest = self.bytes.get(self.at..).ok_or("the pickle ends early")?;
+        let end = rest.iter().position(|&b| b == b'\n').ok_or("unterminated line")?;
+        self.at += end + 1;
+        Ok(String::from_utf8_lossy(&rest[..end]).to_string())
+    }
+
+    fn pop(&mut self, op: u8) -> Result<Value, String> {
+        self.stack.pop().ok_or_else(|| format!("stack empty at opcode {op:#x}"))
+    }
+
+    /// The values pushed since the last `MARK`, which is dropped.
+    fn since_mark(&mut self) -> Result<Vec<Value>, String> {
+        let m = self.marks.pop().ok_or("MARK missing")?;
+        Ok(self.stack.split_off(m.min(self.stack.len())))
+    }
+
+    /// `PROTO` and `FRAME` (skipped) and `MARK`.
+    fn framing(&mut self, op: u8) -> Result<bool, String> {
         match op {
-            0x80 => {
-                take(&mut at, 1)?;
-            }
-            0x95 => {
-                take(&mut at, 8)?;
-            }
-            b'.' => {
-                let v = pop(&mut stack)?;
-                check_depth(&v)?;
-                return Ok(v);
-            }
-            b'(' => marks.push(stack.len()),
-            b'N' => stack.push(Value::None),
-            0x88 => stack.push(Value::Bool(true)),
-            0x89 => stack.push(Value::Bool(false)),
-            b'K' => stack.push(Value::Int(take(&mut at, 1)?[0] as i64)),
+            0x80 => drop(self.take(1)?),
+            0x95 => drop(self.take(8)?),
+            b'(' => self.marks.push(self.stack.len()),
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// Opcodes pushing one number, string or name.
+    fn scalar(&mut self, op: u8) -> Result<bool, String> {
+        let v = match op {
+            b'N' => Value::None,
+            0x88 => Value::Bool(true),
+            0x89 => Value::Bool(false),
+            b'K' => Value::Int(self.take(1)?[0] as i64),
             b'M' => {
-                let s = take(&mut at, 2)?;
-                stack.push(Value::Int(u16::from_le_bytes([s[0], s[1]]) as i64));
+                let s = self.take(2)?;
+                Value::Int(u16::from_le_bytes([s[0], s[1]]) as i64)
             }
-            b'J' => stack.push(Value::Int(u32le(take(&mut at, 4)?) as i32 as i64)),
+            b'J' => Value::Int(self.u32le()? as i32 as i64),
             0x8a => {
-                let n = take(&mut at, 1)?[0] as usize;
-                let s = take(&mut at, n)?;
-                let mut v: i64 = 0;
-                for (i, b) in s.iter().enumerate().take(8) {
-                    v |= (*b as i64) << (8 * i);
-                }
-                if n > 0 && n < 8 && s[n - 1] & 0x80 != 0 {
-                    v -= 1i64 << (8 * n);
-                }
-                stack.push(Value::Int(v));
+                let n = self.take(1)?[0] as usize;
+                Value::Int(long1(self.take(n)?))
             }
             b'G' => {
-                let s = take(&mut at, 8)?;
-                stack.push(Value::Float(f64::from_be_bytes(s.try_into().map_err(|_| "float")?)));
+                let s = self.take(8)?;
+                Value::Float(f64::from_be_bytes(s.try_into().map_err(|_| "float")?))
             }
-            b'U' | b'C' => {
-                let n = take(&mut at, 1)?[0] as usize;
-                stack.push(Value::Bytes(take(&mut at, n)?.into()));
-            }
-            b'T' | b'B' => {
-                let n = u32le(take(&mut at, 4)?) as usize;
-                stack.push(Value::Bytes(take(&mut at, n)?.into()));
+            b'U' | b'C' | b'T' | b'B' => {
+                let n = self.length(matches!(op, b'U' | b'C'))?;
+                Value::Bytes(self.take(n)?.into())
             }
             b'X' | 0x8c => {
-                let n = if op == b'X' {
-                    u32le(take(&mut at, 4)?) as usize
-                } else {
-                    take(&mut at, 1)?[0] as usize
-                };
-                stack.push(Value::Str(String::from_utf8_lossy(take(&mut at, n)?).into()));
+                let n = self.length(op == 0x8c)?;
+                Value::Str(String::from_utf8_lossy(self.take(n)?).into())
             }
-            b'c' => {
-                let (m, n) = (line(&mut at)?, line(&mut at)?);
-                stack.push(Value::Global(m, n));
-            }
+            b'c' => Value::Global(self.line()?, self.line()?),
             0x93 => {
-                let (n, m) = (pop(&mut stack)?, pop(&mut stack)?);
+                let (n, m) = (self.pop(op)?, self.pop(op)?);
                 match (&m, &n) {
-                    (Value::Str(m), Value::Str(n)) => stack.push(Value::Global(m.to_string(), n.to_string())),
+                    (Value::Str(m), Value::Str(n)) => Value::Global(m.to_string(), n.to_string()),
                     _ => return Err("STACK_GLOBAL needs two strings".into()),
                 }
             }
-            b')' => stack.push(Value::Tuple(Rc::default())),
+            _ => return Ok(false),
+        };
+        self.stack.push(v);
+        Ok(true)
+    }
+
+    /// Opcodes building tuples, lists and dicts.
+    fn container(&mut self, op: u8) -> Result<bool, String> {
+        match op {
+            b')' => self.stack.push(Value::Tuple(Rc::default())),
             0x85..=0x87 => {
                 let n = (op - 0x84) as usize;
-                if stack.len() < n {
+                if self.stack.len() < n {
                     return Err("tuple of missing items".into());
                 }
-                let items = stack.split_off(stack.len() - n);
-                stack.push(Value::Tuple(Rc::new(items)));
+                let items = self.stack.split_off(self.stack.len() - n);
+                self.stack.push(Value::Tuple(Rc::new(items)));
             }
             b't' => {
-                let items = since_mark(&mut stack, &mut marks)?;
-                stack.push(Value::Tuple(Rc::new(items)));
+                let items = self.since_mark()?;
+                self.stack.push(Value::Tuple(Rc::new(items)));
             }
-            b']' => stack.push(Value::List(Rc::default())),
+            b']' => self.stack.push(Value::List(Rc::default())),
             b'l' => {
-                let items = since_mark(&mut stack, &mut marks)?;
-                stack.push(Value::List(Rc::new(RefCell::new(items))));
+                let items = self.since_mark()?;
+                self.stack.push(Value::List(Rc::new(RefCell::new(items))));
             }
             b'a' | b'e' => {
                 let items = if op == b'a' {
-                    vec![pop(&mut stack)?]
+                    vec![self.pop(op)?]
                 } else {
-                    since_mark(&mut stack, &mut marks)?
+                    self.since_mark()?
                 };
-                match stack.last() {
+                match self.stack.last() {
                     Some(Value::List(l)) => l.borrow_mut().extend(items),
                     _ => return Err("APPEND to a non-list".into()),
                 }
             }
-            b'}' => stack.push(Value::Dict(Rc::default())),
+            b'}' => self.stack.push(Value::Dict(Rc::default())),
             b's' | b'u' => {
                 let items = if op == b's' {
-                    let v = pop(&mut stack)?;
-                    vec![pop(&mut stack)?, v]
+                    let v = self.pop(op)?;
+                    vec![self.pop(op)?, v]
                 } else {
-                    since_mark(&mut stack, &mut marks)?
+                    self.since_mark()?
                 };
-                match stack.last() {
+                match self.stack.last() {
                     Some(Value::Dict(d)) => {
                         let mut d = d.borrow_mut();
                         for pair in items.chunks_exact(2) {
@@ -286,37 +326,61 @@ pub fn parse(bytes: &[u8]) -> Result<Value, String> {
                     _ => return Err("SETITEM on a non-dict".into()),
                 }
             }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// The memo's `PUT`/`GET` and the opcodes making objects (`REDUCE`, `NEWOBJ`, `BUILD`).
+    fn memo_or_object(&mut self, op: u8) -> Result<bool, String> {
+        match op {
             b'q' | b'r' | 0x94 => {
                 let key = match op {
-                    b'q' => take(&mut at, 1)?[0] as u32,
-                    b'r' => u32le(take(&mut at, 4)?),
-                    _ => memo.len() as u32,
+                    b'q' => self.take(1)?[0] as u32,
+                    b'r' => self.u32le()?,
+                    _ => self.memo.len() as u32,
                 };
-                memo.insert(key, stack.last().cloned().ok_or("PUT on an empty stack")?);
+                let top = self.stack.last().cloned().ok_or("PUT on an empty stack")?;
+                self.memo.insert(key, top);
             }
             b'h' | b'j' => {
                 let key = if op == b'h' {
-                    take(&mut at, 1)?[0] as u32
+                    self.take(1)?[0] as u32
                 } else {
-                    u32le(take(&mut at, 4)?)
+                    self.u32le()?
                 };
-                stack.push(memo.get(&key).cloned().ok_or(format!("memo {key} missing"))?);
+                let v = self.memo.get(&key).cloned().ok_or(format!("memo {key} missing"))?;
+                self.stack.push(v);
             }
             b'R' | 0x81 => {
-                let args = pop(&mut stack)?;
-                let callable = pop(&mut stack)?;
-                stack.push(reduce(callable, args));
+                let args = self.pop(op)?;
+                let callable = self.pop(op)?;
+                self.stack.push(reduce(callable, args));
             }
             b'b' => {
-                let state = pop(&mut stack)?;
-                match stack.last() {
+                let state = self.pop(op)?;
+                match self.stack.last() {
                     Some(Value::Object(o)) => o.borrow_mut().state = Some(state),
                     _ => return Err("BUILD on a non-object".into()),
                 }
             }
-            other => return Err(format!("unsupported pickle opcode {other:#x} at byte {}", at - 1)),
+            _ => return Ok(false),
         }
+        Ok(true)
     }
+}
+
+/// `LONG1`'s little-endian two's-complement integer of up to 8 bytes.
+fn long1(s: &[u8]) -> i64 {
+    let n = s.len();
+    let mut v: i64 = 0;
+    for (i, b) in s.iter().enumerate().take(8) {
+        v |= (*b as i64) << (8 * i);
+    }
+    if n > 0 && n < 8 && s[n - 1] & 0x80 != 0 {
+        v -= 1i64 << (8 * n);
+    }
+    v
 }
 
 /// `_codecs.encode(text, "latin1")` is how Python 3 pickles bytes at protocol 2: do it here.
