@@ -128,34 +128,7 @@ pub fn fit(features: &Seq<f32>, targets: &[f64], outputs: usize, threads: usize)
             targets.len()
         )));
     }
-    // Standardised features (a feature constant over the training set keeps scale 1).
-    let mut mean = vec![0f64; d];
-    let mut scale = vec![0f64; d];
-    for row in features.data.chunks_exact(d) {
-        mean.iter_mut().zip(row).for_each(|(m, &v)| *m += v as f64);
-    }
-    mean.iter_mut().for_each(|m| *m /= n as f64);
-    for row in features.data.chunks_exact(d) {
-        for ((s, &m), &v) in scale.iter_mut().zip(&mean).zip(row) {
-            *s += (v as f64 - m).powi(2);
-        }
-    }
-    // A feature whose spread is within rounding of its level is constant: dividing by that
-    // spread would give the saved f32 weights a cancellation they cannot carry.
-    scale.iter_mut().zip(&mean).for_each(|(s, m)| {
-        let sd = (*s / n as f64).sqrt();
-        *s = if sd > 1e-6 * m.abs().max(1.0) { sd } else { 1.0 };
-    });
-    // The standardised features in f64, a block of columns at a time (the whole matrix would
-    // be n × d doubles: 170 MB on PLAID).
-    let blocks: Vec<std::ops::Range<usize>> = (0..d).step_by(BLOCK).map(|c| c..(c + BLOCK).min(d)).collect();
-    let standardised = |cols: &std::ops::Range<usize>| -> Vec<f64> {
-        let mut z = Vec::with_capacity(n * cols.len());
-        for row in features.data.chunks_exact(d) {
-            z.extend(cols.clone().map(|c| (row[c] as f64 - mean[c]) / scale[c]));
-        }
-        z
-    };
+    let z = Standardised::new(features);
     let mut target_mean = vec![0f64; outputs];
     for row in targets.chunks_exact(outputs) {
         target_mean.iter_mut().zip(row).for_each(|(m, &v)| *m += v);
@@ -167,16 +140,16 @@ pub fn fit(features: &Seq<f32>, targets: &[f64], outputs: usize, threads: usize)
         .collect();
     // The kernel Z·Zᵀ: with n far below d, the n × n system is the cheap one.
     let mut kernel = vec![0f64; n * n];
-    for cols in &blocks {
-        let (z, width) = (standardised(cols), cols.len());
+    for cols in z.blocks() {
+        let (block, width) = (z.block(&cols), cols.len());
         matmul(
             n,
             n,
             width,
-            &z,
+            &block,
             width,
             Transpose::No,
-            &z,
+            &block,
             width,
             Transpose::Yes,
             &mut kernel,
@@ -184,56 +157,14 @@ pub fn fit(features: &Seq<f32>, targets: &[f64], outputs: usize, threads: usize)
             true,
         );
     }
-    // The penalties are independent: each worker solves every `threads`-th of them.
-    let penalties = alphas();
-    let mut workers: Vec<usize> = (0..threads.clamp(1, penalties.len())).collect();
-    let solved = run_on_workers(&mut workers, |w, _| {
-        penalties
-            .iter()
-            .skip(w)
-            .step_by(threads.clamp(1, penalties.len()))
-            .map(|&alpha| leave_one_out(&kernel, n, &centred, outputs, alpha).map(|r| (alpha, r)))
-            .collect::<Result<Vec<_>>>()
-    });
-    let mut best: Option<(f64, f64, Vec<f64>, Vec<f64>)> = None;
-    let mut all = solved.into_iter().collect::<Result<Vec<_>>>()?.concat();
-    all.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let mse_of = |residuals: &[f64]| residuals.iter().map(|r| r * r).sum::<f64>() / (n * outputs) as f64;
-    let ratio = penalties[1] / penalties[0];
-    extend_past_top(
-        &mut all,
-        ratio,
-        |(_, residuals)| mse_of(residuals),
-        |alpha| leave_one_out(&kernel, n, &centred, outputs, alpha),
-    );
-    for (alpha, (dual, residuals)) in all {
-        let mse = mse_of(&residuals);
-        if best.as_ref().is_none_or(|b| mse < b.1) {
-            let loo = targets.iter().zip(&residuals).map(|(t, r)| t - r).collect();
-            best = Some((alpha, mse, dual, loo));
-        }
-    }
-    let (alpha, loo_mse, dual, loo_predictions) = best.expect("at least one penalty is tried");
-    // Primal weights on the standardised features, W = Zᵀ·c, folded back to raw features.
-    let mut w = vec![0f64; d * outputs];
-    for cols in &blocks {
-        let (z, width) = (standardised(cols), cols.len());
-        let out = &mut w[cols.start * outputs..cols.end * outputs];
-        matmul(
-            width,
-            outputs,
-            n,
-            &z,
-            width,
-            Transpose::Yes,
-            &dual,
-            outputs,
-            Transpose::No,
-            out,
-            outputs,
-            false,
-        );
-    }
+    let system = Dual {
+        kernel: &kernel,
+        n,
+        centred: &centred,
+        outputs,
+    };
+    let (alpha, loo_mse, dual, residuals) = system.best_penalty(threads)?;
+    let loo_predictions = targets.iter().zip(&residuals).map(|(t, r)| t - r).collect();
     // The fitted training values Z·W + ȳ = K·c + ȳ.
     let mut fitted = bias_rows(n, &target_mean);
     matmul(
@@ -250,15 +181,7 @@ pub fn fit(features: &Seq<f32>, targets: &[f64], outputs: usize, threads: usize)
         outputs,
         true,
     );
-    let mut weight = vec![0f64; outputs * d];
-    let mut bias = target_mean.clone();
-    for f in 0..d {
-        for j in 0..outputs {
-            let v = w[f * outputs + j] / scale[f];
-            weight[j * d + f] = v;
-            bias[j] -= mean[f] * v;
-        }
-    }
+    let (weight, bias) = z.primal(&dual, outputs, &target_mean);
     Ok(RidgeHead {
         weight,
         bias,
@@ -267,6 +190,141 @@ pub fn fit(features: &Seq<f32>, targets: &[f64], outputs: usize, threads: usize)
         loo_predictions,
         fitted,
     })
+}
+
+/// The training features standardised per column, formed a block of columns at a time (the
+/// whole matrix would be n × d doubles: 170 MB on PLAID).
+struct Standardised<'a> {
+    features: &'a Seq<f32>,
+    mean: Vec<f64>,
+    /// Each column's standard deviation; 1 for a column constant over the training set.
+    scale: Vec<f64>,
+}
+
+impl<'a> Standardised<'a> {
+    fn new(features: &'a Seq<f32>) -> Self {
+        let (n, d) = (features.batch, features.features);
+        let mut mean = vec![0f64; d];
+        let mut scale = vec![0f64; d];
+        for row in features.data.chunks_exact(d) {
+            mean.iter_mut().zip(row).for_each(|(m, &v)| *m += v as f64);
+        }
+        mean.iter_mut().for_each(|m| *m /= n as f64);
+        for row in features.data.chunks_exact(d) {
+            for ((s, &m), &v) in scale.iter_mut().zip(&mean).zip(row) {
+                *s += (v as f64 - m).powi(2);
+            }
+        }
+        // A feature whose spread is within rounding of its level is constant: dividing by that
+        // spread would give the saved f32 weights a cancellation they cannot carry.
+        scale.iter_mut().zip(&mean).for_each(|(s, m)| {
+            let sd = (*s / n as f64).sqrt();
+            *s = if sd > 1e-6 * m.abs().max(1.0) { sd } else { 1.0 };
+        });
+        Standardised { features, mean, scale }
+    }
+
+    /// The column blocks, [`BLOCK`] wide.
+    fn blocks(&self) -> impl Iterator<Item = std::ops::Range<usize>> {
+        let d = self.features.features;
+        (0..d).step_by(BLOCK).map(move |c| c..(c + BLOCK).min(d))
+    }
+
+    /// The standardised columns `cols`, `[n, cols.len()]`.
+    fn block(&self, cols: &std::ops::Range<usize>) -> Vec<f64> {
+        let d = self.features.features;
+        let mut z = Vec::with_capacity(self.features.batch * cols.len());
+        for row in self.features.data.chunks_exact(d) {
+            z.extend(cols.clone().map(|c| (row[c] as f64 - self.mean[c]) / self.scale[c]));
+        }
+        z
+    }
+
+    /// The primal weights `W = Zᵀ·c` of dual coefficients `c` `[n, outputs]`, folded back to
+    /// the raw features: the weight `[outputs, d]` and bias of the head.
+    fn primal(&self, dual: &[f64], outputs: usize, target_mean: &[f64]) -> (Vec<f64>, Vec<f64>) {
+        let (n, d) = (self.features.batch, self.features.features);
+        let mut w = vec![0f64; d * outputs];
+        for cols in self.blocks() {
+            let (z, width) = (self.block(&cols), cols.len());
+            let out = &mut w[cols.start * outputs..cols.end * outputs];
+            matmul(
+                width,
+                outputs,
+                n,
+                &z,
+                width,
+                Transpose::Yes,
+                dual,
+                outputs,
+                Transpose::No,
+                out,
+                outputs,
+                false,
+            );
+        }
+        let mut weight = vec![0f64; outputs * d];
+        let mut bias = target_mean.to_vec();
+        for f in 0..d {
+            for j in 0..outputs {
+                let v = w[f * outputs + j] / self.scale[f];
+                weight[j * d + f] = v;
+                bias[j] -= self.mean[f] * v;
+            }
+        }
+        (weight, bias)
+    }
+}
+
+/// The dual ridge system: the kernel of the standardised features and the centred targets.
+struct Dual<'a> {
+    kernel: &'a [f64],
+    n: usize,
+    centred: &'a [f64],
+    outputs: usize,
+}
+
+impl Dual<'_> {
+    /// Dual coefficients and leave-one-out residuals at the penalty `alpha`.
+    fn solve(&self, alpha: f64) -> Result<(Vec<f64>, Vec<f64>)> {
+        leave_one_out(self.kernel, self.n, self.centred, self.outputs, alpha)
+    }
+
+    /// The penalty with the lowest leave-one-out error over the grid (extended past its top
+    /// while the error still falls), solved on `threads` cores: the penalty, its error, its
+    /// dual coefficients and its leave-one-out residuals.
+    fn best_penalty(&self, threads: usize) -> Result<(f64, f64, Vec<f64>, Vec<f64>)> {
+        // The penalties are independent: each worker solves every `threads`-th of them.
+        let penalties = alphas();
+        let step = threads.clamp(1, penalties.len());
+        let mut workers: Vec<usize> = (0..step).collect();
+        let solved = run_on_workers(&mut workers, |w, _| {
+            penalties
+                .iter()
+                .skip(w)
+                .step_by(step)
+                .map(|&alpha| self.solve(alpha).map(|r| (alpha, r)))
+                .collect::<Result<Vec<_>>>()
+        });
+        let mut all = solved.into_iter().collect::<Result<Vec<_>>>()?.concat();
+        all.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let mse_of = |residuals: &[f64]| residuals.iter().map(|r| r * r).sum::<f64>() / (self.n * self.outputs) as f64;
+        let ratio = penalties[1] / penalties[0];
+        extend_past_top(
+            &mut all,
+            ratio,
+            |(_, residuals)| mse_of(residuals),
+            |alpha| self.solve(alpha),
+        );
+        let mut best: Option<(f64, f64, Vec<f64>, Vec<f64>)> = None;
+        for (alpha, (dual, residuals)) in all {
+            let mse = mse_of(&residuals);
+            if best.as_ref().is_none_or(|b| mse < b.1) {
+                best = Some((alpha, mse, dual, residuals));
+            }
+        }
+        Ok(best.expect("at least one penalty is tried"))
+    }
 }
 
 /// Ridge regression with an unpenalised intercept, from the kernel `K = Z·Zᵀ` of centred
