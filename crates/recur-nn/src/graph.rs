@@ -19,7 +19,7 @@
 //! with the same attribute names loads the weights with `strict=True`. A stack of `layers`
 //! compiles to nodes named `layers.{i}`, exactly the names of a `torch.nn.ModuleList`.
 
-use crate::config::{LayerConfig, ModelConfig, NodeOp};
+use crate::config::{LayerConfig, ModelConfig, NodeConfig, NodeOp};
 use crate::error::{NnError, Result};
 use crate::merge::Merge;
 use crate::spec::{describe, MAX_WIDTH};
@@ -176,49 +176,8 @@ impl Plan {
         if config.nodes.is_empty() {
             return Err(err("a graph needs at least one node".into()));
         }
-        let mut names: HashMap<&str, Source> = HashMap::new();
-        for (i, input) in config.inputs.iter().enumerate() {
-            check_name(&input.name).map_err(|e| err(format!("input `{}`: {e}", input.name)))?;
-            check_width(&format!("input `{}`: size", input.name), input.size)?;
-            if input.size == 0 {
-                return Err(err(format!("input `{}`: size must be at least 1", input.name)));
-            }
-            if names.insert(&input.name, Source::Input(i)).is_some() {
-                return Err(err(format!("the name `{}` is used twice", input.name)));
-            }
-        }
-        let mut config_index: HashMap<&str, usize> = HashMap::new();
-        for (i, node) in config.nodes.iter().enumerate() {
-            check_name(&node.name).map_err(|e| err(format!("node `{}`: {e}", node.name)))?;
-            if names.contains_key(node.name.as_str()) || config_index.insert(&node.name, i).is_some() {
-                return Err(err(format!("the name `{}` is used twice", node.name)));
-            }
-        }
-        // Each node's sources by name; a node without inputs takes the one before it.
-        let wires: Vec<Vec<&str>> = config
-            .nodes
-            .iter()
-            .enumerate()
-            .map(|(i, node)| match (node.inputs.is_empty(), i) {
-                (false, _) => Ok(node.inputs.iter().map(String::as_str).collect()),
-                (true, 0) if config.inputs.len() == 1 => Ok(vec![config.inputs[0].name.as_str()]),
-                (true, 0) => Err(err(format!(
-                    "node `{}` must name its `inputs`: the model has several",
-                    node.name
-                ))),
-                (true, _) => Ok(vec![config.nodes[i - 1].name.as_str()]),
-            })
-            .collect::<Result<_>>()?;
-        for (node, wire) in config.nodes.iter().zip(&wires) {
-            for &source in wire {
-                if !names.contains_key(source) && !config_index.contains_key(source) {
-                    return Err(err(format!(
-                        "node `{}` takes `{source}`, which is neither an input nor a node",
-                        node.name
-                    )));
-                }
-            }
-        }
+        let (mut names, config_index) = graph_names(config)?;
+        let wires = graph_wires(config, &names, &config_index)?;
         let order = topological_order(config, &wires, &config_index)?;
         let mut plan = Plan {
             inputs: config
@@ -230,49 +189,12 @@ impl Plan {
             layers: Vec::new(),
             outputs: Vec::new(),
         };
-        // Layers are numbered in config order so checkpoint tensors keep the config's order.
-        let mut layer_of_node: HashMap<&str, usize> = HashMap::new();
         let mut planned = vec![None; config.nodes.len()];
         for &c in &order {
             let node = &config.nodes[c];
-            let at = |e: String| err(format!("node `{}`: {e}", node.name));
             let sources: Vec<Source> = wires[c].iter().map(|s| names[s]).collect();
             let input_shapes: Vec<Shape> = sources.iter().map(|&s| plan.shape_of(s)).collect();
-            let (step, kind, shape) = match &node.op {
-                NodeOp::Merge(m) => (
-                    Step::Merge(*m),
-                    m.kind().to_string(),
-                    m.output_shape(&input_shapes).map_err(at)?,
-                ),
-                NodeOp::Layer(layer) => {
-                    let [input] = input_shapes[..] else {
-                        return Err(at(format!(
-                            "a {} layer takes one input, it was given {}",
-                            layer.kind(),
-                            input_shapes.len()
-                        )));
-                    };
-                    let shape = layer_shape(layer, input).map_err(|e| at(format!("({}) {e}", layer.kind())))?;
-                    (Step::Layer(usize::MAX), layer.kind().to_string(), shape)
-                }
-                NodeOp::Share(other) => {
-                    let Some(&o) = config_index.get(other.as_str()) else {
-                        return Err(at(format!("shares `{other}`, which is not a node")));
-                    };
-                    let NodeOp::Layer(layer) = &config.nodes[o].op else {
-                        return Err(at(format!("shares `{other}`, which has no layer of its own")));
-                    };
-                    let theirs = plan_input_shape(&plan, &planned, o);
-                    if input_shapes.len() != 1 || Some(input_shapes[0]) != theirs {
-                        return Err(at(format!(
-                            "shares `{other}`'s layer, so it needs the same input shape ({})",
-                            theirs.map_or("not known yet".into(), describe)
-                        )));
-                    }
-                    let shape = layer_shape(layer, input_shapes[0]).map_err(at)?;
-                    (Step::Layer(usize::MAX), layer.kind().to_string(), shape)
-                }
-            };
+            let (step, kind, shape) = plan.node_step(config, &config_index, &planned, node, &input_shapes)?;
             names.insert(&node.name, Source::Node(plan.nodes.len()));
             planned[c] = Some(plan.nodes.len());
             plan.nodes.push(PlannedNode {
@@ -284,13 +206,82 @@ impl Plan {
                 shape,
             });
         }
+        let planned: Vec<usize> = planned.into_iter().map(|p| p.expect("every node is planned")).collect();
+        plan.number_layers(config, &planned);
+        let outputs: Vec<&str> = if config.outputs.is_empty() {
+            vec![config.nodes[config.nodes.len() - 1].name.as_str()]
+        } else {
+            config.outputs.iter().map(String::as_str).collect()
+        };
+        for name in outputs {
+            match config_index.get(name) {
+                Some(&c) => plan.outputs.push(planned[c]),
+                None => return Err(err(format!("output `{name}` is not a node"))),
+            }
+        }
+        plan.check_size()?;
+        Ok(plan)
+    }
+
+    /// What a graph node does given its inputs' shapes: its step (layers numbered later), its
+    /// kind and its output shape.
+    fn node_step(
+        &self,
+        config: &ModelConfig,
+        config_index: &HashMap<&str, usize>,
+        planned: &[Option<usize>],
+        node: &NodeConfig,
+        input_shapes: &[Shape],
+    ) -> Result<(Step, String, Shape)> {
+        let at = |e: String| NnError::Config(format!("node `{}`: {e}", node.name));
+        Ok(match &node.op {
+            NodeOp::Merge(m) => (
+                Step::Merge(*m),
+                m.kind().to_string(),
+                m.output_shape(input_shapes).map_err(at)?,
+            ),
+            NodeOp::Layer(layer) => {
+                let [input] = input_shapes[..] else {
+                    return Err(at(format!(
+                        "a {} layer takes one input, it was given {}",
+                        layer.kind(),
+                        input_shapes.len()
+                    )));
+                };
+                let shape = layer_shape(layer, input).map_err(|e| at(format!("({}) {e}", layer.kind())))?;
+                (Step::Layer(usize::MAX), layer.kind().to_string(), shape)
+            }
+            NodeOp::Share(other) => {
+                let Some(&o) = config_index.get(other.as_str()) else {
+                    return Err(at(format!("shares `{other}`, which is not a node")));
+                };
+                let NodeOp::Layer(layer) = &config.nodes[o].op else {
+                    return Err(at(format!("shares `{other}`, which has no layer of its own")));
+                };
+                let theirs = plan_input_shape(self, planned, o);
+                if input_shapes.len() != 1 || Some(input_shapes[0]) != theirs {
+                    return Err(at(format!(
+                        "shares `{other}`'s layer, so it needs the same input shape ({})",
+                        theirs.map_or("not known yet".into(), describe)
+                    )));
+                }
+                let shape = layer_shape(layer, input_shapes[0]).map_err(at)?;
+                (Step::Layer(usize::MAX), layer.kind().to_string(), shape)
+            }
+        })
+    }
+
+    /// Numbers the layers in config order (so checkpoint tensors keep the config's order) and
+    /// points each layer node, and each node sharing a layer, at its layer; `planned[c]` is the
+    /// planned node of config node `c`.
+    fn number_layers(&mut self, config: &ModelConfig, planned: &[usize]) {
+        let mut layer_of_node: HashMap<&str, usize> = HashMap::new();
         for (c, node) in config.nodes.iter().enumerate() {
             if let NodeOp::Layer(layer) = &node.op {
-                let p = planned[c].expect("every node is planned");
-                layer_of_node.insert(&node.name, plan.layers.len());
-                plan.layers.push(PlannedLayer {
+                layer_of_node.insert(&node.name, self.layers.len());
+                self.layers.push(PlannedLayer {
                     config: layer.clone(),
-                    input: plan.nodes[p].input_shapes[0],
+                    input: self.nodes[planned[c]].input_shapes[0],
                     prefix: node.name.clone(),
                 });
             }
@@ -301,22 +292,8 @@ impl Plan {
                 NodeOp::Share(other) => other,
                 NodeOp::Merge(_) => continue,
             };
-            let p = planned[c].expect("every node is planned");
-            plan.nodes[p].step = Step::Layer(layer_of_node[owner.as_str()]);
+            self.nodes[planned[c]].step = Step::Layer(layer_of_node[owner.as_str()]);
         }
-        let outputs: Vec<&str> = if config.outputs.is_empty() {
-            vec![config.nodes[config.nodes.len() - 1].name.as_str()]
-        } else {
-            config.outputs.iter().map(String::as_str).collect()
-        };
-        for name in outputs {
-            match config_index.get(name) {
-                Some(&c) => plan.outputs.push(planned[c].expect("every node is planned")),
-                None => return Err(err(format!("output `{name}` is not a node"))),
-            }
-        }
-        plan.check_size()?;
-        Ok(plan)
     }
 
     fn shape_of(&self, source: Source) -> Shape {
@@ -395,6 +372,69 @@ fn check_name(name: &str) -> std::result::Result<(), String> {
     } else {
         Err("names are dotted paths of letters, digits and `_` (like `blocks.0.conv`)".into())
     }
+}
+
+/// A graph's sources by name (inputs, then nodes as they are planned).
+type SourceNames<'a> = HashMap<&'a str, Source>;
+
+/// Every input's and node's name, checked (valid, used once): the sources by name, and each
+/// node's index in the config.
+fn graph_names(config: &ModelConfig) -> Result<(SourceNames<'_>, HashMap<&str, usize>)> {
+    let err = |m: String| NnError::Config(m);
+    let mut names: HashMap<&str, Source> = HashMap::new();
+    for (i, input) in config.inputs.iter().enumerate() {
+        check_name(&input.name).map_err(|e| err(format!("input `{}`: {e}", input.name)))?;
+        check_width(&format!("input `{}`: size", input.name), input.size)?;
+        if input.size == 0 {
+            return Err(err(format!("input `{}`: size must be at least 1", input.name)));
+        }
+        if names.insert(&input.name, Source::Input(i)).is_some() {
+            return Err(err(format!("the name `{}` is used twice", input.name)));
+        }
+    }
+    let mut config_index: HashMap<&str, usize> = HashMap::new();
+    for (i, node) in config.nodes.iter().enumerate() {
+        check_name(&node.name).map_err(|e| err(format!("node `{}`: {e}", node.name)))?;
+        if names.contains_key(node.name.as_str()) || config_index.insert(&node.name, i).is_some() {
+            return Err(err(format!("the name `{}` is used twice", node.name)));
+        }
+    }
+    Ok((names, config_index))
+}
+
+/// Each node's sources by name (a node without inputs takes the one before it), each checked
+/// to be an input or a node.
+fn graph_wires<'a>(
+    config: &'a ModelConfig,
+    names: &HashMap<&str, Source>,
+    config_index: &HashMap<&str, usize>,
+) -> Result<Vec<Vec<&'a str>>> {
+    let err = |m: String| NnError::Config(m);
+    let wires: Vec<Vec<&str>> = config
+        .nodes
+        .iter()
+        .enumerate()
+        .map(|(i, node)| match (node.inputs.is_empty(), i) {
+            (false, _) => Ok(node.inputs.iter().map(String::as_str).collect()),
+            (true, 0) if config.inputs.len() == 1 => Ok(vec![config.inputs[0].name.as_str()]),
+            (true, 0) => Err(err(format!(
+                "node `{}` must name its `inputs`: the model has several",
+                node.name
+            ))),
+            (true, _) => Ok(vec![config.nodes[i - 1].name.as_str()]),
+        })
+        .collect::<Result<_>>()?;
+    for (node, wire) in config.nodes.iter().zip(&wires) {
+        for &source in wire {
+            if !names.contains_key(source) && !config_index.contains_key(source) {
+                return Err(err(format!(
+                    "node `{}` takes `{source}`, which is neither an input nor a node",
+                    node.name
+                )));
+            }
+        }
+    }
+    Ok(wires)
 }
 
 /// Config node indices in an order where each comes after its sources (Kahn's algorithm,
