@@ -46,128 +46,190 @@ struct Case {
 
 /// Parses the text of a `.ts` file; `source` names it in messages.
 pub fn parse_ts(text: &str, source: &str) -> Result<SequenceSet, SequenceError> {
-    let at = |line: usize, message: String| SequenceError::Line {
-        path: source.to_string(),
-        line,
-        message,
-    };
-    let whole = |message: String| SequenceError::Format {
-        path: source.to_string(),
-        message,
-    };
+    let place = Place(source);
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let mut lines = text.lines().enumerate().map(|(i, l)| (i + 1, l.trim()));
-    let mut header = Header::default();
-    let mut saw_data = false;
-    for (n, line) in lines.by_ref() {
-        if line.is_empty() || line.starts_with('#') {
-            continue;
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| (i + 1, l.trim()))
+        .filter(|(_, l)| !l.is_empty() && !l.starts_with('#'));
+    let header = read_header(&mut lines, place)?;
+    let mut cases = Cases::new(&header, place)?;
+    for (n, line) in lines {
+        cases.add(n, line)?;
+    }
+    cases.finish()
+}
+
+/// The file a `.ts` text came from, for messages.
+#[derive(Clone, Copy)]
+struct Place<'a>(&'a str);
+
+impl Place<'_> {
+    /// An error at line `line`.
+    fn at(self, line: usize, message: String) -> SequenceError {
+        SequenceError::Line {
+            path: self.0.to_string(),
+            line,
+            message,
         }
+    }
+
+    /// An error about the whole file.
+    fn whole(self, message: String) -> SequenceError {
+        SequenceError::Format {
+            path: self.0.to_string(),
+            message,
+        }
+    }
+}
+
+/// Reads the header lines up to and including `@data`.
+fn read_header<'a>(lines: &mut impl Iterator<Item = (usize, &'a str)>, place: Place) -> Result<Header, SequenceError> {
+    let mut header = Header::default();
+    for (n, line) in lines {
         if !line.starts_with('@') {
-            return Err(at(
+            return Err(place.at(
                 n,
                 format!("expected a header line (`@...`) before @data, found `{}`", clip(line)),
             ));
         }
-        if read_header_line(&mut header, line).map_err(|m| at(n, m))? {
-            saw_data = true;
-            break;
+        if read_header_line(&mut header, line).map_err(|m| place.at(n, m))? {
+            return Ok(header);
         }
     }
-    if !saw_data {
-        return Err(whole(
-            "no `@data` line: not a .ts file, or the header is incomplete".into(),
-        ));
-    }
-    let dims_declared = match (header.univariate, header.dimensions) {
-        (Some(true), Some(d)) if d != 1 => {
-            return Err(whole(format!("the header says @univariate true but @dimensions {d}")))
+    Err(place.whole("no `@data` line: not a .ts file, or the header is incomplete".into()))
+}
+
+/// The cases read so far, checked against the header and the first case.
+struct Cases<'h, 'p> {
+    header: &'h Header,
+    place: Place<'p>,
+    /// The dimensions and the line that set them (0: the header).
+    dims: Option<(usize, usize)>,
+    /// With equal lengths, the first case's steps and its line.
+    first_steps: Option<(usize, usize)>,
+    series: Vec<Vec<f32>>,
+    labels: Vec<usize>,
+    values: Vec<f32>,
+}
+
+impl<'h, 'p> Cases<'h, 'p> {
+    fn new(header: &'h Header, place: Place<'p>) -> Result<Self, SequenceError> {
+        let dims_declared = match (header.univariate, header.dimensions) {
+            (Some(true), Some(d)) if d != 1 => {
+                return Err(place.whole(format!("the header says @univariate true but @dimensions {d}")))
+            }
+            (Some(true), _) => Some(1),
+            (_, d) => d,
+        };
+        if header.classes.is_none() && !header.target {
+            return Err(place.whole(
+                "the header declares no target: neither `@classLabel true <labels>` nor `@targetLabel true`".into(),
+            ));
         }
-        (Some(true), _) => Some(1),
-        (_, d) => d,
-    };
-    if header.classes.is_none() && !header.target {
-        return Err(whole(
-            "the header declares no target: neither `@classLabel true <labels>` nor `@targetLabel true`".into(),
-        ));
+        Ok(Cases {
+            header,
+            place,
+            dims: dims_declared.map(|d| (d, 0)),
+            first_steps: None,
+            series: Vec::new(),
+            labels: Vec::new(),
+            values: Vec::new(),
+        })
     }
-    let mut dims: Option<(usize, usize)> = dims_declared.map(|d| (d, 0));
-    let mut first_steps: Option<(usize, usize)> = None;
-    let mut series = Vec::new();
-    let mut labels = Vec::new();
-    let mut values = Vec::new();
-    for (n, line) in lines {
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
+
+    /// Reads the case on line `n`.
+    fn add(&mut self, n: usize, line: &str) -> Result<(), SequenceError> {
+        let place = self.place;
+        let at = |message: String| place.at(n, message);
         let mut fields: Vec<&str> = line.split(':').collect();
         let target = match fields.pop() {
             Some(t) if !fields.is_empty() => t.trim(),
-            _ => return Err(at(n, "expected the dimensions, then `:` and the case's target".into())),
+            _ => return Err(at("expected the dimensions, then `:` and the case's target".into())),
         };
-        match dims {
+        match self.dims {
             Some((d, from)) if d != fields.len() => {
                 let said = if from == 0 {
                     "the header declares".to_string()
                 } else {
                     format!("the first case (line {from}) has")
                 };
-                return Err(at(n, format!("has {} dimensions, {said} {d}", fields.len())));
+                return Err(at(format!("has {} dimensions, {said} {d}", fields.len())));
             }
             Some(_) => {}
-            None => dims = Some((fields.len(), n)),
+            None => self.dims = Some((fields.len(), n)),
         }
-        let case = parse_case(&fields, &header).map_err(|m| at(n, m))?;
-        if header.equal() {
-            if let Some(len) = header.series_length.filter(|&l| l != case.steps) {
-                return Err(at(
-                    n,
-                    format!("has {} values per dimension, @seriesLength says {len}", case.steps),
-                ));
-            }
-            match first_steps {
-                Some((len, from)) if len != case.steps => {
-                    let steps = case.steps;
-                    let message = format!(
-                        "has {steps} values per dimension, but lengths are equal and the first case (line {from}) has {len}"
-                    );
-                    return Err(at(n, message));
-                }
-                Some(_) => {}
-                None => first_steps = Some((case.steps, n)),
-            }
+        let case = parse_case(&fields, self.header).map_err(at)?;
+        if self.header.equal() {
+            self.check_equal_length(n, case.steps)?;
         }
-        match &header.classes {
+        match &self.header.classes {
             Some(names) => match class_of(names, target) {
-                Some(k) => labels.push(k),
+                Some(k) => self.labels.push(k),
                 None => {
                     let listed = names.join(", ");
-                    let message = format!("label `{}` is not one of the declared classes {listed}", clip(target));
-                    return Err(at(n, message));
+                    return Err(at(format!(
+                        "label `{}` is not one of the declared classes {listed}",
+                        clip(target)
+                    )));
                 }
             },
             None => match target.parse::<f32>() {
-                Ok(v) if v.is_finite() => values.push(v),
-                _ => return Err(at(n, format!("target `{}` is not a finite number", clip(target)))),
+                Ok(v) if v.is_finite() => self.values.push(v),
+                _ => return Err(at(format!("target `{}` is not a finite number", clip(target)))),
             },
         }
-        series.push(case.values);
+        self.series.push(case.values);
+        Ok(())
     }
-    let Some((dims, _)) = dims.filter(|_| !series.is_empty()) else {
-        return Err(whole("no cases after @data".into()));
-    };
-    let targets = match header.classes {
-        Some(names) => SequenceTargets::Classes { labels, names },
-        None => SequenceTargets::Values { width: 1, values },
-    };
-    Ok(SequenceSet {
-        dims,
-        series,
-        targets,
-        source: source.to_string(),
-        sequential: true,
-        more_inputs: Vec::new(),
-    })
+
+    /// With equal lengths declared, the case on line `n` must have `@seriesLength` steps and
+    /// as many as the first case.
+    fn check_equal_length(&mut self, n: usize, steps: usize) -> Result<(), SequenceError> {
+        if let Some(len) = self.header.series_length.filter(|&l| l != steps) {
+            return Err(self
+                .place
+                .at(n, format!("has {steps} values per dimension, @seriesLength says {len}")));
+        }
+        match self.first_steps {
+            Some((len, from)) if len != steps => Err(self.place.at(
+                n,
+                format!(
+                    "has {steps} values per dimension, but lengths are equal and the first case (line {from}) has {len}"
+                ),
+            )),
+            Some(_) => Ok(()),
+            None => {
+                self.first_steps = Some((steps, n));
+                Ok(())
+            }
+        }
+    }
+
+    fn finish(self) -> Result<SequenceSet, SequenceError> {
+        let Some((dims, _)) = self.dims.filter(|_| !self.series.is_empty()) else {
+            return Err(self.place.whole("no cases after @data".into()));
+        };
+        let targets = match &self.header.classes {
+            Some(names) => SequenceTargets::Classes {
+                labels: self.labels,
+                names: names.clone(),
+            },
+            None => SequenceTargets::Values {
+                width: 1,
+                values: self.values,
+            },
+        };
+        Ok(SequenceSet {
+            dims,
+            series: self.series,
+            targets,
+            source: self.place.0.to_string(),
+            sequential: true,
+            more_inputs: Vec::new(),
+        })
+    }
 }
 
 /// The index of a case's label among the declared classes. sktime and aeon compare labels
