@@ -97,6 +97,83 @@ pub fn parse_daily_csv(text: &str, path: &str, spec: &SeriesSpec) -> Result<Dail
         path: path.to_string(),
         message,
     };
+    let read = read_rows(text, path, spec)?;
+    let rows = &read.rows;
+    let (Some(&first_day), Some(&end_day)) = (rows.keys().next(), rows.keys().next_back()) else {
+        return Err(content("no data rows".into()));
+    };
+    check_gaps(rows).map_err(content)?;
+    let days = check_span(rows, first_day, end_day).map_err(content)?;
+    // Trailing rows with an empty value cell are covariates for the days ahead, not missing data.
+    let last_value_day = rows
+        .iter()
+        .rev()
+        .find(|(_, (_, f))| !f[0].is_empty())
+        .map(|(d, _)| *d)
+        .ok_or_else(|| content(format!("column `{}` has no values", spec.value_col)))?;
+    let observed = (last_value_day - first_day + 1) as usize;
+    let mut notes = Vec::new();
+    if observed < days {
+        notes.push(format!(
+            "{} days after the last value ({}) give covariates only, for forecasting the days ahead",
+            days - observed,
+            dates::format(last_value_day)
+        ));
+    }
+    if read.duplicates > 0 {
+        notes.push(format!("dropped {} exact duplicate rows", read.duplicates));
+    }
+    if read.unsorted {
+        notes.push("rows were not in date order; sorted".into());
+    }
+    let missing_days = days - rows.len();
+    if missing_days > 0 {
+        let gaps = describe_gaps(rows, first_day, end_day);
+        if spec.strict {
+            return Err(content(format!("{missing_days} missing days: {gaps}")));
+        }
+        notes.push(format!("filled {missing_days} missing days by interpolation: {gaps}"));
+    }
+    let column_cells = |k: usize| -> Vec<Option<(usize, &str)>> {
+        (0..days)
+            .map(|i| {
+                rows.get(&(first_day + i as i64))
+                    .map(|(line, f)| (*line, f[k].as_str()))
+            })
+            .collect()
+    };
+    let mut values =
+        numeric_column(&column_cells(0)[..observed], &spec.value_col, spec.strict, &mut notes).map_err(content)?;
+    let last = values[observed - 1];
+    values.resize(days, last);
+    let mut covariates = Vec::new();
+    for (k, name) in spec.covariates.iter().enumerate() {
+        let cov = covariate_column(&column_cells(k + 1), name, spec.strict, &mut notes).map_err(content)?;
+        covariates.push((name.clone(), cov));
+    }
+    Ok(DailySeries {
+        first_day,
+        values,
+        observed,
+        covariates,
+        notes,
+    })
+}
+
+/// A CSV's rows by day (each its line and its value and covariate cells), exact duplicates
+/// dropped and counted, conflicting ones refused.
+struct Rows {
+    rows: BTreeMap<i64, (usize, Vec<String>)>,
+    duplicates: usize,
+    /// Whether the rows came out of date order.
+    unsorted: bool,
+}
+
+fn read_rows(text: &str, path: &str, spec: &SeriesSpec) -> Result<Rows, SeriesError> {
+    let content = |message: String| SeriesError::Content {
+        path: path.to_string(),
+        message,
+    };
     let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
         .from_reader(text.as_bytes());
@@ -118,10 +195,12 @@ pub fn parse_daily_csv(text: &str, path: &str, spec: &SeriesSpec) -> Result<Dail
     let date_i = column(&spec.date_col)?;
     let value_i = column(&spec.value_col)?;
     let cov_i: Vec<usize> = spec.covariates.iter().map(|c| column(c)).collect::<Result<_, _>>()?;
-
-    // Rows by date; exact duplicates dropped, conflicting ones refused.
-    let mut rows: BTreeMap<i64, (usize, Vec<String>)> = BTreeMap::new();
-    let (mut duplicates, mut unsorted, mut last_day) = (0usize, false, i64::MIN);
+    let mut read = Rows {
+        rows: BTreeMap::new(),
+        duplicates: 0,
+        unsorted: false,
+    };
+    let mut last_day = i64::MIN;
     for (n, record) in reader.records().enumerate() {
         let line = n + 2;
         let record = record.map_err(|e| content(format!("line {line}: {e}")))?;
@@ -131,10 +210,10 @@ pub fn parse_daily_csv(text: &str, path: &str, spec: &SeriesSpec) -> Result<Dail
             .chain(cov_i.iter().copied())
             .map(cell)
             .collect();
-        unsorted |= day < last_day;
+        read.unsorted |= day < last_day;
         last_day = day;
-        match rows.get(&day) {
-            Some((_, existing)) if *existing == fields => duplicates += 1,
+        match read.rows.get(&day) {
+            Some((_, existing)) if *existing == fields => read.duplicates += 1,
             Some((first, _)) => {
                 return Err(content(format!(
                     "lines {first} and {line} give different rows for {}",
@@ -142,95 +221,53 @@ pub fn parse_daily_csv(text: &str, path: &str, spec: &SeriesSpec) -> Result<Dail
                 )))
             }
             None => {
-                rows.insert(day, (line, fields));
+                read.rows.insert(day, (line, fields));
             }
         }
     }
-    let (Some(&first_day), Some(&end_day)) = (rows.keys().next(), rows.keys().next_back()) else {
-        return Err(content("no data rows".into()));
-    };
-    check_gaps(&rows).map_err(content)?;
+    Ok(read)
+}
+
+/// The days from `first_day` to `end_day`, refused when more than [`MAX_DAYS`] or when more
+/// than half of them have no row.
+fn check_span(rows: &BTreeMap<i64, (usize, Vec<String>)>, first_day: i64, end_day: i64) -> Result<usize, String> {
     let days = (end_day - first_day + 1) as usize;
     if days > MAX_DAYS {
-        return Err(content(format!(
+        return Err(format!(
             "{} to {} is {days} days, more than the {MAX_DAYS} a daily series may span",
             dates::format(first_day),
             dates::format(end_day)
-        )));
+        ));
     }
     if days - rows.len() > rows.len() {
-        return Err(content(format!(
+        return Err(format!(
             "{} of {days} days between {} and {} have no row: more than half would be invented \
              by interpolation (is this daily data?)",
             days - rows.len(),
             dates::format(first_day),
             dates::format(end_day)
-        )));
-    }
-    // Trailing rows with an empty value cell are covariates for the days ahead, not missing data.
-    let last_value_day = rows
-        .iter()
-        .rev()
-        .find(|(_, (_, f))| !f[0].is_empty())
-        .map(|(d, _)| *d)
-        .ok_or_else(|| content(format!("column `{}` has no values", spec.value_col)))?;
-    let observed = (last_value_day - first_day + 1) as usize;
-    let mut notes = Vec::new();
-    if observed < days {
-        notes.push(format!(
-            "{} days after the last value ({}) give covariates only, for forecasting the days ahead",
-            days - observed,
-            dates::format(last_value_day)
         ));
     }
-    if duplicates > 0 {
-        notes.push(format!("dropped {duplicates} exact duplicate rows"));
-    }
-    if unsorted {
-        notes.push("rows were not in date order; sorted".into());
-    }
-    let missing_days = days - rows.len();
-    if missing_days > 0 {
-        let gaps = describe_gaps(&rows, first_day, end_day);
-        if spec.strict {
-            return Err(content(format!("{missing_days} missing days: {gaps}")));
-        }
-        notes.push(format!("filled {missing_days} missing days by interpolation: {gaps}"));
-    }
+    Ok(days)
+}
 
-    let column_cells = |k: usize| -> Vec<Option<(usize, &str)>> {
-        (0..days)
-            .map(|i| {
-                rows.get(&(first_day + i as i64))
-                    .map(|(line, f)| (*line, f[k].as_str()))
-            })
-            .collect()
-    };
-    let mut values =
-        numeric_column(&column_cells(0)[..observed], &spec.value_col, spec.strict, &mut notes).map_err(content)?;
-    let last = values[observed - 1];
-    values.resize(days, last);
-    let mut covariates = Vec::new();
-    for (k, name) in spec.covariates.iter().enumerate() {
-        let cells = column_cells(k + 1);
-        let present: Vec<&str> = cells.iter().flatten().map(|(_, s)| *s).collect();
-        let numbers = present
-            .iter()
-            .filter(|s| s.parse::<f64>().is_ok_and(f64::is_finite))
-            .count();
-        let cov = if numbers * 10 >= present.len() * 9 {
-            Covariate::Numeric(numeric_column(&cells, name, spec.strict, &mut notes).map_err(content)?)
-        } else {
-            categorical_column(&cells)
-        };
-        covariates.push((name.clone(), cov));
-    }
-    Ok(DailySeries {
-        first_day,
-        values,
-        observed,
-        covariates,
-        notes,
+/// A covariate column: numeric when at least nine in ten of its cells are numbers, else
+/// categorical.
+fn covariate_column(
+    cells: &[Option<(usize, &str)>],
+    name: &str,
+    strict: bool,
+    notes: &mut Vec<String>,
+) -> Result<Covariate, String> {
+    let present: Vec<&str> = cells.iter().flatten().map(|(_, s)| *s).collect();
+    let numbers = present
+        .iter()
+        .filter(|s| s.parse::<f64>().is_ok_and(f64::is_finite))
+        .count();
+    Ok(if numbers * 10 >= present.len() * 9 {
+        Covariate::Numeric(numeric_column(cells, name, strict, notes)?)
+    } else {
+        categorical_column(cells)
     })
 }
 
