@@ -14,8 +14,10 @@ pub mod architecture;
 pub mod augment;
 pub mod calibrate;
 pub mod evaluate;
+pub mod history;
 pub mod init;
 pub mod predictor;
+mod request;
 pub mod ridge;
 pub mod settings;
 mod solve;
@@ -29,6 +31,7 @@ pub use architecture::{
 };
 pub use evaluate::{predict, score, Outputs, Scores};
 pub use predictor::FitPredictor;
+pub use request::FitRequest;
 pub use settings::{InputEncoding, Settings, Solver};
 pub use task::{EncodedInput, Examples, FitMeta, InputMeta, Scaling, Task, META_KEY};
 

@@ -202,6 +202,8 @@ pub(crate) fn ridge_member(member: &Member, mut model: Model<f32>, threads: usiz
     let start = Instant::now();
     let last = member.config.layers.len() - 1;
     let features = ridge_features(member, &model, threads)?;
+    // The features are the long part; a stop asked for meanwhile is heard before the solve.
+    member.progress.check_stop()?;
     let (n, outputs) = (member.train.len(), model.output_shape().features);
     let (targets, classes) = ridge_targets(member, outputs)?;
     let mut head = ridge::fit(&features, &targets, outputs, threads)?;

@@ -32,6 +32,9 @@ pub enum NnError {
         /// missing file said "No such file or directory" twice.
         error: std::io::Error,
     },
+    /// The front end asked the run to stop (see `recur_train::Reporter::with_stop`).
+    #[error("training was interrupted")]
+    Interrupted,
 }
 
 impl NnError {

@@ -186,6 +186,7 @@ impl<M: Trainable> EpochSteps<'_, M> {
 
     /// Takes one step through the trainer, its learning rate read before it, and counts it.
     fn take(&mut self, step: impl FnOnce(&mut Trainer<M>) -> Result<StepStats>) -> Result<()> {
+        self.progress.check_stop()?;
         self.lr = self.trainer.learning_rate();
         let stats = step(self.trainer)?;
         self.add(stats);

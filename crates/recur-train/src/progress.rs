@@ -3,8 +3,10 @@
 //! log, nothing at all). No library crate draws or prints progress itself.
 
 use crate::history::EpochRecord;
+use recur_nn::{NnError, Result};
 use std::fmt;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 /// Something a training run has to tell.
@@ -51,28 +53,54 @@ pub enum Event<'a> {
 type Listener = Arc<dyn Fn(Event) + Send + Sync>;
 
 /// Where a job's [`Event`]s go; cloned into every part of the job. The default is silent.
+/// It also carries the front end's request to stop (Ctrl-C in Python), which the training
+/// loops read between steps.
 #[derive(Clone, Default)]
-pub struct Reporter(Option<Listener>);
+pub struct Reporter {
+    listener: Option<Listener>,
+    stop: Option<Arc<AtomicBool>>,
+}
 
 impl Reporter {
     /// Sends every event to `listen`.
     pub fn new(listen: impl Fn(Event) + Send + Sync + 'static) -> Self {
-        Reporter(Some(Arc::new(listen)))
+        Reporter {
+            listener: Some(Arc::new(listen)),
+            stop: None,
+        }
+    }
+
+    /// The same reporter, whose run stops at its next step once `flag` is set (by the
+    /// listener itself, or by anyone holding the flag).
+    pub fn with_stop(self, flag: Arc<AtomicBool>) -> Self {
+        Reporter {
+            stop: Some(flag),
+            ..self
+        }
+    }
+
+    /// [`NnError::Interrupted`] once the run has been asked to stop, so a loop can `?` it
+    /// between steps.
+    pub fn check_stop(&self) -> Result<()> {
+        match &self.stop {
+            Some(flag) if flag.load(Ordering::Relaxed) => Err(NnError::Interrupted),
+            _ => Ok(()),
+        }
     }
 
     /// Hears nothing (the same as [`Reporter::default`]).
     pub fn silent() -> Self {
-        Reporter(None)
+        Reporter::default()
     }
 
     /// Whether events go anywhere (a caller may skip preparing one that would not).
     pub fn is_listening(&self) -> bool {
-        self.0.is_some()
+        self.listener.is_some()
     }
 
     /// Passes `event` on.
     pub fn report(&self, event: Event) {
-        if let Some(listen) = &self.0 {
+        if let Some(listen) = &self.listener {
             listen(event);
         }
     }

@@ -7,11 +7,10 @@ use super::{own_files_per_rank, RANK_PLACEHOLDER};
 use anyhow::{bail, Context, Result};
 use clap::builder::BoolishValueParser;
 use clap::Args;
-use recur_fit::{declared_input_specs, member_dir, model_config, split_config, FitJob, FitOutcome, Settings};
-use recur_nn::model_dir::{write_atomic, CONFIG_FILE};
+use recur_fit::history::{summary_line, write_histories, CURVE_FILE, HISTORY_FILE};
+use recur_fit::{split_config, FitJob, FitOutcome, FitRequest};
+use recur_nn::model_dir::CONFIG_FILE;
 use recur_train::distributed::is_leader;
-use recur_train::FitReport;
-use recur_viz::{write_picture, Line, LineChart};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 use std::path::{Path, PathBuf};
@@ -226,9 +225,9 @@ pub fn fit(mut args: FitArgs) -> Result<()> {
         return fit_clips(&args, &train, model, section);
     }
     super::video::refuse_for_sequences(&args.video)?;
-    let settings = Settings::from_json(args.knobs.merge_into(section))?;
+    let request = FitRequest::new(model, args.knobs.merge_into(section))?;
     // Each array is read as the model declares its input (a vector or sequences).
-    let specs = declared_input_specs(model.as_ref().map(|(m, source)| (m, source.as_str())))?;
+    let specs = request.input_specs()?;
     let train = read_set(args.train.as_deref(), &args.npy, &specs, "training sequences")?
         .context("give the training sequences: --train FILE.ts, or --x and --y arrays")?;
     let val_npy = NpyArgs {
@@ -237,18 +236,13 @@ pub fn fit(mut args: FitArgs) -> Result<()> {
         y: args.val_y.clone(),
     };
     let val = read_set(args.val.as_deref(), &val_npy, &specs, "validation sequences")?;
-    // The model's input width depends on the settings (sequence_norm adds channels).
-    let width = settings.input_encoding(false).sequence_norm.width(train.dims);
-    let config = match model {
-        Some((model, source)) => Some(model_config(model, width, &source)?),
-        None => None,
-    };
+    let config = request.model_config(&train)?;
     prepare_out(&args, lead)?;
     let job = FitJob {
         train: &train,
         val: val.as_ref(),
         config,
-        settings,
+        settings: request.settings,
         out: args.out.clone(),
         resume: args.resume,
         progress: crate::progress::reporter(args.quiet),
@@ -281,9 +275,7 @@ fn prepare_out(args: &FitArgs, lead: bool) -> Result<()> {
 
 /// Writes every member's history and prints the summary line.
 fn finish(out: &Path, outcome: &FitOutcome) -> Result<()> {
-    for (k, report) in outcome.reports.iter().enumerate() {
-        write_history(&member_dir(out, k), report, !outcome.ridge)?;
-    }
+    write_histories(out, outcome)?;
     let line = summary_line(out, outcome);
     super::write_stdout(|o| writeln!(o, "{line}"))
 }
@@ -307,42 +299,6 @@ fn fit_clips(args: &FitArgs, train: &Path, model: Option<(Value, String)>, secti
     }
 }
 
-/// The line a finished fit prints: the model folder, the task, the epoch kept (or the closed
-/// form) and its validation figures, and the ensemble's size and score if there is one.
-fn summary_line(out: &Path, outcome: &FitOutcome) -> String {
-    let r = &outcome.reports[0];
-    let best = r.history.iter().find(|e| e.epoch == r.best_epoch);
-    let figures: Vec<String> = best
-        .map(|e| {
-            e.metrics
-                .iter()
-                .filter(|(n, _)| n != "steps")
-                .map(|(n, v)| format!("{n} {v:.4}"))
-                .collect()
-        })
-        .unwrap_or_default();
-    let kept = if outcome.ridge {
-        "ridge fitted in closed form".to_string()
-    } else {
-        format!("kept epoch {} of {}", r.best_epoch, r.history.len())
-    };
-    format!(
-        "{} ({}): {kept}{}{}",
-        out.display(),
-        outcome.meta.task.describe(),
-        if figures.is_empty() {
-            String::new()
-        } else {
-            format!(": {}", figures.join("  "))
-        },
-        match (outcome.models.len(), outcome.ensemble_loo_accuracy) {
-            (1, _) => String::new(),
-            (n, Some(acc)) => format!(" (member 1 of {n}; the ensemble's loo_accuracy {acc:.4})"),
-            (n, None) => format!(" (member 1 of {n})"),
-        }
-    )
-}
-
 /// Puts this process's rank for `{rank}` in the training paths; true when, under MPI, each
 /// rank thus reads its own part of the training data.
 fn training_files_per_rank(args: &mut FitArgs) -> Result<bool> {
@@ -354,90 +310,6 @@ fn training_files_per_rank(args: &mut FitArgs) -> Result<bool> {
     let training = [&mut args.train, &mut args.npy.lengths, &mut args.npy.y];
     let paths = training.into_iter().flatten().chain(args.npy.x.iter_mut()).collect();
     own_files_per_rank(paths, "training path (--train, or --x, --lengths and --y)")
-}
-
-/// Every epoch's figures, in the model directory.
-const HISTORY_FILE: &str = "history.json";
-/// The learning-curve picture, in the model directory.
-const CURVE_FILE: &str = "learning_curve.png";
-
-/// Writes `history.json` (every epoch's figures) and, for epochs of gradient training
-/// (`curve`), `learning_curve.png` into `dir`.
-fn write_history(dir: &Path, report: &FitReport, curve: bool) -> Result<()> {
-    let history = json!({
-        "best_epoch": report.best_epoch,
-        "stopped_early": report.stopped_early,
-        "epochs": report.history,
-    });
-    write_atomic(
-        &dir.join(HISTORY_FILE),
-        serde_json::to_string_pretty(&history)?.as_bytes(),
-    )?;
-    if curve {
-        write_picture(&dir.join(CURVE_FILE), &learning_curve(report).to_svg())?;
-    }
-    Ok(())
-}
-
-/// The chart of every epoch's losses and validation metrics, the kept epoch marked.
-fn learning_curve(report: &FitReport) -> LineChart {
-    let series = |name: &str| -> Vec<(f64, f64)> {
-        report
-            .history
-            .iter()
-            .filter_map(|e| {
-                e.metrics
-                    .iter()
-                    .find(|(n, _)| n == name)
-                    .map(|(_, v)| (e.epoch as f64, *v))
-            })
-            .collect()
-    };
-    let mut lines = vec![Line {
-        name: "training loss".into(),
-        points: report.history.iter().map(|e| (e.epoch as f64, e.loss)).collect(),
-        color: "#1f77b4".into(),
-        width: 2.0,
-        ..Line::default()
-    }];
-    // The losses share the left axis; accuracy (a share) or the errors in the data's units
-    // (beside a loss on standardised targets) are read on the right, each on its own scale.
-    let mut right_label = "";
-    for (name, color, right) in [
-        ("val_loss", "#ff7f0e", ""),
-        ("val_accuracy", "#2ca02c", "accuracy"),
-        ("val_mae", "#2ca02c", "MAE, RMSE (data units)"),
-        ("val_rmse", "#d62728", "MAE, RMSE (data units)"),
-    ] {
-        let points = series(name);
-        if !points.is_empty() {
-            right_label = if right.is_empty() { right_label } else { right };
-            lines.push(Line {
-                name: name.into(),
-                points,
-                color: color.into(),
-                dashed: name != "val_loss",
-                width: 2.0,
-                right_axis: !right.is_empty(),
-            });
-        }
-    }
-    // Regression trains on standardised targets; its MAE is in the data's units.
-    let regression = !series("val_mae").is_empty();
-    LineChart {
-        title: format!("Learning curve (kept epoch {})", report.best_epoch),
-        x_label: "epoch".into(),
-        y_label: if regression {
-            "loss (standardised targets)"
-        } else {
-            "loss"
-        }
-        .into(),
-        y2_label: right_label.into(),
-        lines,
-        markers: vec![(report.best_epoch as f64, "kept".into())],
-        ..LineChart::default()
-    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,20 @@
+"""recur from Python: scikit-learn estimators over recur's Rust library.
+
+The estimators are thin: they turn numpy arrays into recur's sequence sets and call the very
+library functions the ``recur`` command line calls (``recur fit`` to train, ``recur run`` to
+predict), so a model trained here is a model directory the command line reads, and the other
+way round.
+"""
+
+from recur._recur import __version__, default_threads
+from recur._data import read_ts
+from recur._estimators import SequenceClassifier, SequenceRegressor, load
+
+__all__ = [
+    "SequenceClassifier",
+    "SequenceRegressor",
+    "load",
+    "read_ts",
+    "default_threads",
+    "__version__",
+]

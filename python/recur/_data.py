@@ -1,0 +1,120 @@
+"""Sequences and labels as recur's library takes them.
+
+X is a 3-D array ``[n, time, channels]``, a 2-D array ``[n, time]`` (one channel), or a list
+of 2-D arrays ``[time, channels]`` of different lengths (aeon's unequal-length collections);
+``layout="aeon"`` reads aeon's ``[n, channels, time]`` (and ``[channels, time]`` items).
+"""
+
+import numpy as np
+
+from recur import _recur
+
+LAYOUTS = ("tsc", "aeon")
+
+
+def sequences(X, layout):
+    """``(x, lengths, channels_first)`` for the native module.
+
+    A float32/float64 array is passed on as it is (recur reads numpy's buffer, transposing
+    aeon's layout while it copies); integer arrays become float64; a list is padded into one
+    array with its lengths.
+    """
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {LAYOUTS}, not {layout!r}")
+    channels_first = layout == "aeon"
+    if isinstance(X, (list, tuple)):
+        return _padded(X, channels_first) + (False,)
+    X = np.asarray(X)
+    X = _floats(X, "X")
+    if X.ndim not in (2, 3):
+        raise ValueError(
+            "X must be a 3-D array [n, time, channels], a 2-D array [n, time] (one channel) "
+            f"or a list of 2-D arrays [time, channels]; got shape {X.shape}"
+        )
+    return X, None, channels_first
+
+
+def _floats(a, name):
+    """``a`` as float32 or float64 (integers and booleans as float64); anything else refused."""
+    if a.dtype == np.float32 or a.dtype == np.float64:
+        return a
+    if a.dtype.kind in "iub":
+        return a.astype(np.float64)
+    if a.dtype.kind == "f":
+        return a.astype(np.float32)
+    raise TypeError(f"{name} must hold numbers, not {a.dtype}")
+
+
+def _padded(items, channels_first):
+    """A list of sequences as one zero-padded ``[n, longest, channels]`` array and lengths."""
+    if len(items) == 0:
+        raise ValueError("X holds no sequences")
+    seqs = []
+    for i, item in enumerate(items):
+        try:
+            s = np.asarray(item)
+        except ValueError as e:
+            raise ValueError(f"X[{i}] is ragged: each sequence is one 2-D array ({e})") from None
+        s = _floats(s, f"X[{i}]")
+        if s.ndim == 1:
+            s = s[:, None]
+        elif s.ndim == 2 and channels_first:
+            s = s.T
+        elif s.ndim != 2:
+            raise ValueError(f"X[{i}] must be 2-D [time, channels] or 1-D [time], not shape {s.shape}")
+        if s.shape[0] == 0:
+            raise ValueError(f"X[{i}] has no steps")
+        seqs.append(s)
+    channels = {s.shape[1] for s in seqs}
+    if len(channels) > 1:
+        raise ValueError(f"the sequences of X have different numbers of channels: {sorted(channels)}")
+    dtype = np.float32 if all(s.dtype == np.float32 for s in seqs) else np.float64
+    lengths = np.array([s.shape[0] for s in seqs], dtype=np.int64)
+    x = np.zeros((len(seqs), int(lengths.max()), channels.pop()), dtype=dtype)
+    for i, s in enumerate(seqs):
+        x[i, : len(s)] = s
+    return x, lengths
+
+
+def class_labels(y):
+    """``(classes, codes)`` of classification labels: the sorted distinct labels and each
+    label's index among them, refusing labels of mixed types and missing labels."""
+    y = np.asarray(y)
+    if y.ndim != 1:
+        raise ValueError(f"y must be 1-D, one label per sequence; got shape {y.shape}")
+    if y.dtype == object:
+        kinds = {_label_kind(v) for v in y}
+        if len(kinds) > 1:
+            raise TypeError(f"y mixes labels of different types ({', '.join(sorted(kinds))}); give one type")
+        if kinds == {"str"}:
+            y = y.astype(str)
+    if y.dtype.kind == "f" and np.isnan(y).any():
+        raise ValueError(f"y[{int(np.flatnonzero(np.isnan(y))[0])}] is NaN: every sequence needs a label")
+    classes, codes = np.unique(y, return_inverse=True)
+    return classes, codes.astype(np.int64).reshape(-1)
+
+
+def _label_kind(v):
+    if isinstance(v, str):
+        return "str"
+    if isinstance(v, (bool, np.bool_)):
+        return "bool"
+    if isinstance(v, (int, np.integer)):
+        return "int"
+    if isinstance(v, (float, np.floating)):
+        return "float"
+    if v is None:
+        return "None"
+    return type(v).__name__
+
+
+def read_ts(path):
+    """Reads a UEA/UCR ``.ts`` file as ``(X, y)``: X a list of float32 ``[time, channels]``
+    arrays (missing values NaN), y a numpy array of the class labels as the file writes them
+    (or float32 values for regression files)."""
+    X, y, _names = _recur.read_ts(str(path))
+    if isinstance(y, list):
+        y = np.array(y)
+    elif y.shape[1] == 1:
+        y = y[:, 0]
+    return X, y
