@@ -205,7 +205,8 @@ class SequenceClassifier(ClassifierMixin, _SequenceEstimator):
 
     def predict(self, X):
         """The most probable class of each sequence."""
-        return self.classes_[np.argmax(self._outputs(X), axis=-1)]
+        outputs = self._outputs(X)
+        return self.classes_[np.argmax(outputs, axis=-1)]
 
 
 class SequenceRegressor(RegressorMixin, _SequenceEstimator):

@@ -1,0 +1,25 @@
+"""Ctrl-C (SIGINT) during training raises KeyboardInterrupt promptly: training runs with
+the GIL released and checks for signals between steps."""
+
+import os
+import signal
+import threading
+import time
+
+import pytest
+
+import recur
+from conftest import trends
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGINT") or os.name == "nt", reason="needs POSIX signals")
+def test_ctrl_c_interrupts_gradient_training():
+    X, labels, _ = trends(64, steps=40)
+    config = {"layers": [{"type": "gru", "units": 32}, {"type": "dense", "units": 2}]}
+    clf = recur.SequenceClassifier(config, epochs=10_000, batch_size=4)
+    threading.Timer(1.0, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+    start = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        clf.fit(X, labels)
+    assert time.monotonic() - start < 30
+    assert not hasattr(clf, "predictor_")
