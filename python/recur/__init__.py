@@ -7,7 +7,7 @@ way round.
 """
 
 from recur._recur import __version__, default_threads
-from recur._data import read_ts
+from recur._data import read_quickdraw, read_ts
 from recur._estimators import SequenceClassifier, SequenceRegressor, load
 
 __all__ = [
@@ -15,6 +15,7 @@ __all__ = [
     "SequenceRegressor",
     "load",
     "read_ts",
+    "read_quickdraw",
     "default_threads",
     "__version__",
 ]

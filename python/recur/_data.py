@@ -5,6 +5,8 @@ of 2-D arrays ``[time, channels]`` of different lengths (aeon's unequal-length c
 ``layout="aeon"`` reads aeon's ``[n, channels, time]`` (and ``[channels, time]`` items).
 """
 
+import warnings
+
 import numpy as np
 
 from recur import _recur
@@ -118,3 +120,25 @@ def read_ts(path):
     elif y.shape[1] == 1:
         y = y[:, 0]
     return X, y
+
+
+def read_quickdraw(inputs, *, classes=None, max_per_class=None, recognized_only=False, strict=False):
+    """Reads Quick, Draw! drawings as ``recur sketch`` loads them: ``.ndjson`` (raw or
+    simplified), ``.bin`` or sketch-rnn ``.npz`` files, folders or globs (one or a list).
+
+    Returns a list of dicts with ``word``, ``key_id``, ``recognized``, ``countrycode`` and
+    ``strokes`` (float32 ``[points, 2]`` arrays of absolute x, y). Bad drawings are skipped
+    with a warning naming the first ones (``strict=True`` raises on the first instead).
+    """
+    if isinstance(inputs, (str, bytes)) or not hasattr(inputs, "__iter__"):
+        inputs = [inputs]
+    drawings, skipped, problems = _recur.read_quickdraw(
+        [str(i) for i in inputs],
+        classes=list(classes or []),
+        max_per_class=max_per_class,
+        recognized_only=recognized_only,
+        strict=strict,
+    )
+    if skipped:
+        warnings.warn(f"skipped {skipped} bad drawings: " + "; ".join(problems), stacklevel=2)
+    return drawings

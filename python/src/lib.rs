@@ -16,6 +16,7 @@ use pyo3::prelude::*;
 fn _recur(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(fit::fit_sequences, m)?)?;
     m.add_function(wrap_pyfunction!(readers::read_ts, m)?)?;
+    m.add_function(wrap_pyfunction!(readers::read_quickdraw, m)?)?;
     m.add_function(wrap_pyfunction!(default_threads, m)?)?;
     m.add_class::<predictor::Predictor>()?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;

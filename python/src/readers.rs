@@ -3,8 +3,10 @@
 use crate::arrays::sequences_to_numpy;
 use crate::errors::from_data;
 use numpy::PyArrayDyn;
+use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::PyList;
+use pyo3::types::{PyDict, PyList};
+use recur_data::quickdraw::{self, LoadError, LoadOptions};
 use recur_data::sequences::SequenceTargets;
 use std::path::PathBuf;
 
@@ -32,11 +34,53 @@ pub fn read_ts<'py>(
             )
         }
         _ => {
-            return Err(pyo3::exceptions::PyValueError::new_err(format!(
+            return Err(PyValueError::new_err(format!(
                 "{}: per-step targets are read with recur fit --x/--y arrays",
                 path.display()
             )))
         }
     };
     Ok((xs, targets, names))
+}
+
+/// Reads Quick, Draw! drawings (`.ndjson`, `.bin` or `.npz` files, folders or globs) as
+/// `recur sketch` loads them: each a dict of `word`, `key_id`, `recognized`, `countrycode`
+/// and `strokes` (float32 `[points, 2]` arrays of absolute x, y); returns them with the
+/// number of bad drawings skipped and the first problems (`strict` raises on the first one).
+#[pyfunction]
+#[pyo3(signature = (inputs, *, classes=Vec::new(), max_per_class=None, recognized_only=false, strict=false))]
+#[allow(clippy::type_complexity)]
+pub fn read_quickdraw<'py>(
+    py: Python<'py>,
+    inputs: Vec<String>,
+    classes: Vec<String>,
+    max_per_class: Option<usize>,
+    recognized_only: bool,
+    strict: bool,
+) -> PyResult<(Vec<Bound<'py, PyDict>>, usize, Vec<String>)> {
+    let options = LoadOptions {
+        classes,
+        max_per_class,
+        recognized_only,
+        strict,
+    };
+    let (drawings, report) = py.detach(|| quickdraw::load(&inputs, &options)).map_err(|e| match e {
+        LoadError::Input { .. } => PyOSError::new_err(e.to_string()),
+        LoadError::Strict(_) => PyValueError::new_err(e.to_string()),
+    })?;
+    let dicts = drawings
+        .into_iter()
+        .map(|d| {
+            let dict = PyDict::new(py);
+            dict.set_item("word", d.word)?;
+            dict.set_item("key_id", d.key_id)?;
+            dict.set_item("recognized", d.recognized)?;
+            dict.set_item("countrycode", d.countrycode)?;
+            let strokes: Vec<Vec<f32>> = d.strokes.iter().map(|s| s.as_flattened().to_vec()).collect();
+            dict.set_item("strokes", sequences_to_numpy(py, strokes, 2)?)?;
+            Ok(dict)
+        })
+        .collect::<PyResult<Vec<_>>>()?;
+    let problems = report.problems.iter().map(ToString::to_string).collect();
+    Ok((dicts, report.skipped, problems))
 }
