@@ -8,7 +8,6 @@ way round.
 
 from recur._recur import __version__, default_threads
 from recur._data import read_quickdraw, read_ts
-from recur._estimators import SequenceClassifier, SequenceRegressor, load
 
 __all__ = [
     "SequenceClassifier",
@@ -19,3 +18,19 @@ __all__ = [
     "default_threads",
     "__version__",
 ]
+
+# The estimators build on scikit-learn's bases, whose import takes seconds; `import recur`
+# stays quick and pays for it only when an estimator is first used.
+_ESTIMATORS = ("SequenceClassifier", "SequenceRegressor", "load")
+
+
+def __getattr__(name):
+    if name in _ESTIMATORS:
+        from recur import _estimators
+
+        return getattr(_estimators, name)
+    raise AttributeError(f"module 'recur' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_ESTIMATORS))
