@@ -114,7 +114,7 @@ def read_ts(path):
     """Reads a UEA/UCR ``.ts`` file as ``(X, y)``: X a list of float32 ``[time, channels]``
     arrays (missing values NaN), y a numpy array of the class labels as the file writes them
     (or float32 values for regression files)."""
-    X, y, _names = _recur.read_ts(str(path))
+    X, y = _recur.read_ts(str(path))
     if isinstance(y, list):
         y = np.array(y)
     elif y.shape[1] == 1:

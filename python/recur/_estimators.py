@@ -106,17 +106,16 @@ class _SequenceEstimator(BaseEstimator):
         return self
 
     def _listener(self):
-        """The progress callback: the user's, and with ``verbose`` a line per note and epoch."""
-        user, verbose = self.progress, self.verbose
-        if user is None and not verbose:
+        """The progress callback: the user's, and with ``verbose`` recur's notes and a line
+        (or, with tqdm installed, a bar) per epoch on stderr."""
+        user = self.progress
+        shown = _Shown() if self.verbose else None
+        if user is None and shown is None:
             return None
 
         def listen(event):
-            if verbose and event["event"] == "note":
-                print(event["text"], file=sys.stderr)
-            elif verbose and event["event"] == "epoch_ended":
-                figures = "  ".join(f"{k} {v:.4f}" for k, v in event["metrics"].items())
-                print(f"epoch {event['epoch']}/{event['epochs']}  loss {event['loss']:.4f}  {figures}", file=sys.stderr)
+            if shown is not None:
+                shown.show(event)
             if user is not None:
                 user(event)
 
@@ -249,6 +248,34 @@ def load(path):
         estimator.n_targets_ = predictor.outputs
     estimator._adopt(predictor)
     return estimator
+
+
+class _Shown:
+    """``verbose``'s display: notes as lines, each epoch as a tqdm bar over its batches where
+    tqdm is installed, else as a line when it ends."""
+
+    def __init__(self):
+        try:
+            from tqdm.auto import tqdm
+        except ImportError:
+            tqdm = None
+        self.tqdm, self.bar = tqdm, None
+
+    def show(self, event):
+        kind = event["event"]
+        if kind == "note":
+            print(event["text"], file=sys.stderr)
+        elif kind == "epoch_started" and self.tqdm is not None:
+            self.bar = self.tqdm(total=event["batches"], desc=f"epoch {event['epoch']}/{event['epochs']}", leave=False)
+        elif kind == "batch" and self.bar is not None:
+            self.bar.update(1)
+            self.bar.set_postfix(loss=f"{event['loss']:.4f}")
+        elif kind == "epoch_ended":
+            if self.bar is not None:
+                self.bar.close()
+                self.bar = None
+            figures = "".join(f"  {k} {v:.4f}" for k, v in event["metrics"].items())
+            print(f"epoch {event['epoch']}/{event['epochs']}  loss {event['loss']:.4f}{figures}", file=sys.stderr)
 
 
 def _not_fitted(estimator):

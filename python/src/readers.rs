@@ -12,26 +12,20 @@ use std::path::PathBuf;
 
 /// Reads a UEA/UCR `.ts` file: the sequences (a list of float32 `[steps, channels]` arrays,
 /// missing values NaN), and the targets: a list of class labels as the file writes them, or
-/// float32 values `[n, k]` for regression; and the class names in the file's order.
+/// float32 values `[n, k]` for regression.
 #[pyfunction]
 #[allow(clippy::type_complexity)]
-pub fn read_ts<'py>(
-    py: Python<'py>,
-    path: PathBuf,
-) -> PyResult<(Vec<Bound<'py, PyArrayDyn<f32>>>, Bound<'py, PyAny>, Vec<String>)> {
+pub fn read_ts<'py>(py: Python<'py>, path: PathBuf) -> PyResult<(Vec<Bound<'py, PyArrayDyn<f32>>>, Bound<'py, PyAny>)> {
     let set = py.detach(|| recur_data::read_ts(&path)).map_err(from_data)?;
     let xs = sequences_to_numpy(py, set.series, set.dims)?;
-    let (targets, names) = match set.targets {
+    let targets = match set.targets {
         SequenceTargets::Classes { labels, names } => {
             let each: Vec<&str> = labels.iter().map(|&k| names[k].as_str()).collect();
-            (PyList::new(py, each)?.into_any(), names.clone())
+            PyList::new(py, each)?.into_any()
         }
         SequenceTargets::Values { width, values } => {
             let n = values.len() / width.max(1);
-            (
-                crate::arrays::to_numpy(py, vec![n, width], values)?.into_any(),
-                Vec::new(),
-            )
+            crate::arrays::to_numpy(py, vec![n, width], values)?.into_any()
         }
         _ => {
             return Err(PyValueError::new_err(format!(
@@ -40,7 +34,7 @@ pub fn read_ts<'py>(
             )))
         }
     };
-    Ok((xs, targets, names))
+    Ok((xs, targets))
 }
 
 /// Reads Quick, Draw! drawings (`.ndjson`, `.bin` or `.npz` files, folders or globs) as

@@ -94,3 +94,11 @@ def test_not_fitted_estimator_says_so():
 
     with pytest.raises(NotFittedError, match="not fitted yet"):
         recur.SequenceClassifier().predict(np.zeros((2, 5, 1), np.float32))
+
+
+def test_verbose_prints_recur_notes_and_each_epoch(capsys):
+    X, labels, _ = trends(32, steps=12)
+    config = {"layers": [{"type": "gru", "units": 4}, {"type": "dense", "units": 2}]}
+    recur.SequenceClassifier(config, epochs=2, verbose=True).fit(X, labels)
+    err = capsys.readouterr().err
+    assert "gradient" in err and "epoch 1/2  loss" in err and "epoch 2/2  loss" in err and "val_accuracy" in err

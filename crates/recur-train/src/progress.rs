@@ -136,3 +136,20 @@ pub fn describe_epoch(r: &EpochRecord, epochs: usize, improved: bool) -> String 
     }
     line
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A front end's stop (Ctrl-C in Python) is heard at the run's next check, and only then.
+    #[test]
+    fn a_reporter_stops_the_run_once_its_flag_is_set() {
+        let flag = Arc::new(AtomicBool::new(false));
+        let reporter = Reporter::new(|_| {}).with_stop(flag.clone());
+        assert!(reporter.check_stop().is_ok());
+        flag.store(true, Ordering::Relaxed);
+        let copy = reporter.clone();
+        assert!(matches!(copy.check_stop(), Err(NnError::Interrupted)));
+        assert!(Reporter::silent().check_stop().is_ok());
+    }
+}
