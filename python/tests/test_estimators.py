@@ -102,3 +102,21 @@ def test_verbose_prints_recur_notes_and_each_epoch(capsys):
     recur.SequenceClassifier(config, epochs=2, verbose=True).fit(X, labels)
     err = capsys.readouterr().err
     assert "gradient" in err and "epoch 1/2  loss" in err and "epoch 2/2  loss" in err and "val_accuracy" in err
+
+
+def test_without_scikit_learn_the_stand_in_bases_keep_its_rules():
+    from recur._sklearn_free import BaseEstimator, ClassifierMixin
+
+    class Tiny(ClassifierMixin, BaseEstimator):
+        def __init__(self, a=1, *, b=None):
+            self.a, self.b = a, b
+
+        def predict(self, X):
+            return np.zeros(len(X))
+
+    t = Tiny(b=2)
+    assert t.get_params() == {"a": 1, "b": 2}
+    assert t.set_params(a=5).a == 5 and repr(t) == "Tiny(a=5, b=2)"
+    with pytest.raises(ValueError, match="invalid parameter 'c'"):
+        t.set_params(c=1)
+    assert t.score([1, 2], [0, 1]) == 0.5
