@@ -7,6 +7,7 @@
 
 pub mod error;
 pub mod float;
+pub mod lowp;
 pub mod math;
 pub mod matmul;
 pub mod parallel;

@@ -1,0 +1,328 @@
+//! Reduced-precision products for inference: `C[m×n] (+)= A[m×k]·Wᵀ` with `A` f32 activations
+//! and `W` (`[n, k]`, rows are output channels, PyTorch's layout) packed once at load.
+//!
+//! - **bf16**: `W` rounded to bfloat16 (round to nearest even), `A` rounded the same way on
+//!   every call, products summed in f32 (AVX512-BF16 `vdpbf16ps`). A bf16 product is exact in
+//!   f32, so the only losses are the two roundings of the operands and the f32 sums.
+//! - **int8**: `W` quantised per output channel (symmetric, `i8` in −127..=127, one scale per
+//!   row), `A` quantised per row on every call (asymmetric `u8` with a zero point: the row's
+//!   own range, 0 included, spread over all 256 levels — activations such as ReLU outputs or
+//!   one-hot inputs are one-sided, where a symmetric code would waste half the levels, and the
+//!   zero point costs one multiply per output through precomputed weight sums), products
+//!   summed exactly in i32 (AVX512-VNNI `vpdpbusd`), then scaled back to f32.
+//!
+//! Both formats share one layout: `k` is cut into groups of 2 (bf16) or 4 (int8) values that
+//! fill one 32-bit word, the unit the dot-product instructions broadcast and multiply. The
+//! packed weights are panels of up to 64 output channels, each group's 64 words contiguous, so
+//! a micro-kernel of 6 rows × 64 channels streams one panel with plain loads.
+//!
+//! The AVX-512 kernels are chosen at run time; the portable path computes the same numbers
+//! (bf16: the same rounded operands summed in the same order; int8: the same integers) on any
+//! CPU, and [`KernelPath::Portable`] forces it so tests can compare the two.
+
+mod portable;
+#[cfg(test)]
+mod tests;
+#[cfg(target_arch = "x86_64")]
+mod x86;
+
+/// Output channels per 512-bit vector of f32 or i32 sums.
+const LANES: usize = 16;
+/// Vectors of output channels per packed panel (64 channels).
+const PANEL_VECTORS: usize = 4;
+/// Rows of `A` per micro-kernel call: 6 rows × 4 vectors = 24 accumulators, which with the
+/// 4 weight vectors and the broadcast fill the 32 vector registers without spilling.
+const TILE_ROWS: usize = 6;
+
+/// The number format of packed weights.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// bfloat16 operands, f32 sums.
+    Bf16,
+    /// Per-channel symmetric i8 weights, per-row asymmetric u8 activations, i32 sums.
+    Int8,
+}
+
+impl Format {
+    /// Values of `k` per 32-bit word.
+    fn per_word(self) -> usize {
+        match self {
+            Format::Bf16 => 2,
+            Format::Int8 => 4,
+        }
+    }
+
+    /// True when this CPU has the instructions of the fast kernel for this format.
+    pub fn fast_path_available(self) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        {
+            x86::available(self)
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            false
+        }
+    }
+}
+
+/// Which implementation a product runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KernelPath {
+    /// The AVX-512 kernel where the CPU has it, else the portable one.
+    Detected,
+    /// The portable kernel (same results), whatever the CPU.
+    Portable,
+}
+
+/// A weight matrix `[n, k]` packed for [`PackedWeights::matmul`].
+#[derive(Clone, Debug)]
+pub struct PackedWeights {
+    format: Format,
+    n: usize,
+    k: usize,
+    /// Words per row of `k` (k rounded up to whole words).
+    groups: usize,
+    /// Panels of up to 64 channels; see [`PackedWeights::panel`].
+    words: Vec<u32>,
+    /// int8: each channel's scale (zero past `n`, padded to whole vectors).
+    scales: Vec<f32>,
+    /// int8: each channel's sum of quantised weights, for the zero-point correction.
+    sums: Vec<i32>,
+}
+
+/// One call's activations in the weights' word format: `[m, groups]` words and (int8) each
+/// row's scale and zero point.
+pub(crate) struct PackedRows {
+    pub(crate) words: Vec<u32>,
+    pub(crate) scales: Vec<f32>,
+    pub(crate) zero_points: Vec<i32>,
+}
+
+impl PackedWeights {
+    /// Packs `w` (`[n, k]` row-major) in `format`. Panics when `w` is not `n·k` values (a
+    /// caller's bug: layers pass their own tensors).
+    pub fn pack(format: Format, w: &[f32], n: usize, k: usize) -> Self {
+        assert_eq!(w.len(), n * k, "packed weights: {n}×{k} matrix expected");
+        let per_word = format.per_word();
+        let groups = k.div_ceil(per_word);
+        let padded_n = n.div_ceil(LANES) * LANES;
+        let mut packed = PackedWeights {
+            format,
+            n,
+            k,
+            groups,
+            words: vec![0; padded_n * groups],
+            scales: vec![0.0; padded_n],
+            sums: vec![0; padded_n],
+        };
+        for (j, row) in w.chunks_exact(k.max(1)).enumerate().take(n) {
+            let mut words = vec![0u32; groups];
+            match format {
+                Format::Bf16 => bf16_words(row, &mut words),
+                Format::Int8 => {
+                    let (q, scale) = quantise_channel(row);
+                    packed.scales[j] = scale;
+                    packed.sums[j] = q.iter().map(|&v| v as i32).sum();
+                    let mut bytes: Vec<u8> = q.iter().map(|&v| v as u8).collect();
+                    bytes.resize(groups * 4, 0);
+                    byte_words(&bytes, &mut words);
+                }
+            }
+            let (start, stride) = packed.channel_slot(j);
+            for (p, word) in words.into_iter().enumerate() {
+                packed.words[start + p * stride] = word;
+            }
+        }
+        packed
+    }
+
+    /// The format the weights are packed in.
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
+    /// Output channels (`n`).
+    pub fn outputs(&self) -> usize {
+        self.n
+    }
+
+    /// Values per input row (`k`).
+    pub fn inputs(&self) -> usize {
+        self.k
+    }
+
+    /// Where channel `j`'s first word lies and the distance between its successive words.
+    fn channel_slot(&self, j: usize) -> (usize, usize) {
+        let first = j / (PANEL_VECTORS * LANES) * PANEL_VECTORS * LANES;
+        let stride = self.panel_vectors(first) * LANES;
+        (first * self.groups + (j - first), stride)
+    }
+
+    /// Vectors in the panel starting at channel `first` (4 except maybe the last).
+    fn panel_vectors(&self, first: usize) -> usize {
+        (self.n - first).div_ceil(LANES).min(PANEL_VECTORS)
+    }
+
+    /// The panel starting at channel `first`: `[groups][vectors·16]` words.
+    fn panel(&self, first: usize) -> &[u32] {
+        let len = self.groups * self.panel_vectors(first) * LANES;
+        &self.words[first * self.groups..first * self.groups + len]
+    }
+
+    /// `c = A·Wᵀ` (or `c += A·Wᵀ` when `accumulate`), `A` `[m, lda]` and `c` `[m, ldc]`
+    /// row-major, on the fastest kernel this CPU has.
+    pub fn matmul(&self, m: usize, a: &[f32], lda: usize, c: &mut [f32], ldc: usize, accumulate: bool) {
+        self.matmul_on(KernelPath::Detected, m, a, lda, c, ldc, accumulate);
+    }
+
+    /// [`PackedWeights::matmul`] on a chosen kernel path.
+    #[allow(clippy::too_many_arguments)]
+    pub fn matmul_on(
+        &self,
+        path: KernelPath,
+        m: usize,
+        a: &[f32],
+        lda: usize,
+        c: &mut [f32],
+        ldc: usize,
+        accumulate: bool,
+    ) {
+        if m == 0 || self.n == 0 {
+            return;
+        }
+        // These checks make the kernels' unchecked reads and writes sound.
+        assert!(
+            self.k <= lda && (m - 1) * lda + self.k <= a.len(),
+            "packed matmul: A bounds"
+        );
+        assert!(
+            self.n <= ldc && (m - 1) * ldc + self.n <= c.len(),
+            "packed matmul: C bounds"
+        );
+        let rows = self.pack_rows(m, a, lda);
+        #[cfg(target_arch = "x86_64")]
+        if path == KernelPath::Detected && self.format.fast_path_available() {
+            // SAFETY: the CPU has the kernel's features (checked just above) and the bounds of
+            // a and c were asserted.
+            unsafe { x86::run(self, &rows, m, c, ldc, accumulate) };
+            return;
+        }
+        let _ = path;
+        portable::run(self, &rows, m, c, ldc, accumulate);
+    }
+
+    /// Converts (bf16) or quantises (int8) the `m` rows of `a` into words.
+    fn pack_rows(&self, m: usize, a: &[f32], lda: usize) -> PackedRows {
+        let groups = self.groups;
+        let mut rows = PackedRows {
+            words: vec![0; m * groups],
+            scales: Vec::new(),
+            zero_points: Vec::new(),
+        };
+        crate::math::dispatch(
+            #[inline(always)]
+            || {
+                let mut bytes = vec![0u8; groups * 4];
+                for (i, words) in rows.words.chunks_exact_mut(groups).enumerate() {
+                    let row = &a[i * lda..i * lda + self.k];
+                    match self.format {
+                        Format::Bf16 => bf16_words(row, words),
+                        Format::Int8 => {
+                            let (scale, zero_point) = quantise_row(row, &mut bytes[..self.k]);
+                            rows.scales.push(scale);
+                            rows.zero_points.push(zero_point);
+                            byte_words(&bytes, words);
+                        }
+                    }
+                }
+            },
+        );
+        rows
+    }
+}
+
+/// `x` rounded to bfloat16 (nearest, ties to even), as its 16 bits. NaN stays NaN.
+#[inline(always)]
+pub fn bf16_bits(x: f32) -> u16 {
+    let bits = x.to_bits();
+    if x.is_nan() {
+        return ((bits >> 16) | 0x40) as u16;
+    }
+    ((bits + 0x7fff + ((bits >> 16) & 1)) >> 16) as u16
+}
+
+/// The f32 value of bfloat16 bits.
+#[inline(always)]
+pub fn bf16_value(bits: u16) -> f32 {
+    f32::from_bits((bits as u32) << 16)
+}
+
+/// A row as bf16 pairs into `out`, element `2p` in the low half of word `p` (the order
+/// `vdpbf16ps` reads); an odd length is padded with zero.
+#[inline(always)]
+fn bf16_words(row: &[f32], out: &mut [u32]) {
+    for (word, pair) in out.iter_mut().zip(row.chunks_exact(2)) {
+        *word = bf16_bits(pair[0]) as u32 | (bf16_bits(pair[1]) as u32) << 16;
+    }
+    if row.len() % 2 == 1 {
+        out[row.len() / 2] = bf16_bits(row[row.len() - 1]) as u32;
+    }
+}
+
+/// Bytes (a multiple of 4 of them) as little-endian words into `out`.
+#[inline(always)]
+fn byte_words(bytes: &[u8], out: &mut [u32]) {
+    for (word, b) in out.iter_mut().zip(bytes.chunks_exact(4)) {
+        *word = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+    }
+}
+
+/// One output channel quantised symmetrically: `q = round(w / scale)` in −127..=127 with
+/// `scale = max|w| / 127` (1 for an all-zero row, which then stays zero).
+fn quantise_channel(row: &[f32]) -> (Vec<i8>, f32) {
+    let largest = row.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    let scale = if largest > 0.0 { largest / 127.0 } else { 1.0 };
+    let q = row
+        .iter()
+        .map(|&v| (v / scale).round_ties_even().clamp(-127.0, 127.0) as i8)
+        .collect();
+    (q, scale)
+}
+
+/// One row of activations quantised asymmetrically into `out`: `q = round(a / scale) + zero`
+/// in 0..=255, the range `[min(a, 0), max(a, 0)]` spread over the 256 levels (so 0 is exact).
+/// Returns the scale and zero point (1 and 0 for an all-zero row).
+#[inline(always)]
+fn quantise_row(row: &[f32], out: &mut [u8]) -> (f32, i32) {
+    // Per-lane extremes first (vertical min/max vectorise; a running scalar one does not).
+    let (mut lo, mut hi) = ([0.0f32; LANES], [0.0f32; LANES]);
+    let chunks = row.chunks_exact(LANES);
+    let tail = chunks.remainder();
+    for chunk in chunks {
+        for l in 0..LANES {
+            lo[l] = if chunk[l] < lo[l] { chunk[l] } else { lo[l] };
+            hi[l] = if chunk[l] > hi[l] { chunk[l] } else { hi[l] };
+        }
+    }
+    for (l, &v) in tail.iter().enumerate() {
+        lo[l] = lo[l].min(v);
+        hi[l] = hi[l].max(v);
+    }
+    let lo = lo.iter().fold(0.0f32, |m, &v| m.min(v));
+    let hi = hi.iter().fold(0.0f32, |m, &v| m.max(v));
+    let scale = if hi > lo { (hi - lo) / 255.0 } else { 1.0 };
+    let zero_point = (-lo / scale).round_ties_even().clamp(0.0, 255.0);
+    let inverse = 1.0 / scale;
+    for (q, &v) in out.iter_mut().zip(row) {
+        // Clamped first, so the conversion is exact and needs no saturation of its own.
+        *q = ((v * inverse).round_ties_even() + zero_point).clamp(0.0, 255.0) as i32 as u8;
+    }
+    (scale, zero_point as i32)
+}
+
+/// An int8 sum scaled back to f32: `(Σ q_a·q_w − zero·Σ q_w) · scale_a · scale_w`. Both
+/// kernels compute exactly this, in this order, so they agree to the bit.
+#[inline(always)]
+fn dequantise(sum: i32, zero_point: i32, weight_sum: i32, scale: f32) -> f32 {
+    (sum - zero_point * weight_sum) as f32 * scale
+}

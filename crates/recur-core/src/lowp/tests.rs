@@ -1,0 +1,204 @@
+use super::*;
+use crate::Rng;
+
+/// Shapes with odd `k` (padding inside a word), partial vectors and panels, and row counts
+/// that leave partial tiles and row blocks.
+const SHAPES: [(usize, usize, usize); 6] = [
+    (1, 1, 1),
+    (7, 17, 5),
+    (13, 70, 130),
+    (32, 512, 128),
+    (9, 345, 128),
+    (67, 64, 3),
+];
+
+fn random(n: usize, rng: &mut Rng) -> Vec<f32> {
+    (0..n).map(|_| rng.uniform_range(-1.0, 1.0) as f32).collect()
+}
+
+/// `A·Wᵀ` in f64 and, beside it, `Σ|a||w|` per output (the scale rounding errors grow with).
+fn reference(m: usize, n: usize, k: usize, a: &[f32], w: &[f32]) -> (Vec<f64>, Vec<f64>) {
+    let mut exact = vec![0.0; m * n];
+    let mut magnitude = vec![0.0; m * n];
+    for i in 0..m {
+        for j in 0..n {
+            for p in 0..k {
+                let (x, y) = (a[i * k + p] as f64, w[j * k + p] as f64);
+                exact[i * n + j] += x * y;
+                magnitude[i * n + j] += (x * y).abs();
+            }
+        }
+    }
+    (exact, magnitude)
+}
+
+fn product(format: Format, path: KernelPath, m: usize, n: usize, k: usize, a: &[f32], w: &[f32]) -> Vec<f32> {
+    let packed = PackedWeights::pack(format, w, n, k);
+    // Start from ones and accumulate, so the accumulate path is covered too.
+    let mut c = vec![1.0f32; m * n];
+    packed.matmul_on(path, m, a, k, &mut c, n, true);
+    c.iter().map(|v| v - 1.0).collect()
+}
+
+#[test]
+fn bf16_round_to_nearest_even() {
+    assert_eq!(bf16_bits(1.0), 0x3f80);
+    // 1 + 2^-8 is halfway between 1 and 1 + 2^-7: ties go to the even mantissa (1.0).
+    assert_eq!(bf16_bits(1.0 + 1.0 / 256.0), 0x3f80);
+    assert_eq!(bf16_bits(1.0 + 3.0 / 256.0), 0x3f82);
+    assert_eq!(bf16_value(bf16_bits(-2.5)), -2.5);
+    assert!(bf16_value(bf16_bits(f32::NAN)).is_nan());
+}
+
+/// bf16 products are within `(2·2⁻⁸ + k·2⁻²⁴)·Σ|a||w|` of the exact ones: each operand is
+/// off by at most 2⁻⁹ relative, and the f32 sum adds at most one rounding per term.
+#[test]
+fn bf16_matmul_is_within_its_rounding_bound_of_f64() {
+    let mut rng = Rng::new(3);
+    for (m, n, k) in SHAPES {
+        let (a, w) = (random(m * k, &mut rng), random(n * k, &mut rng));
+        let (exact, magnitude) = reference(m, n, k, &a, &w);
+        let got = product(Format::Bf16, KernelPath::Detected, m, n, k, &a, &w);
+        for ((g, e), mag) in got.iter().zip(&exact).zip(&magnitude) {
+            let bound = (2.0 / 256.0 + k as f64 / 16_777_216.0) * mag + 1e-6;
+            assert!(
+                (*g as f64 - e).abs() <= bound,
+                "{m}×{n}×{k}: {g} vs {e} (bound {bound})"
+            );
+        }
+    }
+}
+
+/// int8 products are within the quantisation bound of the exact ones: with `a` off by at most
+/// half its row's step `sa` and `w` by half its channel's step `sw`, the error of each term is at
+/// most `|a|·sw/2 + |w|·sa/2 + sa·sw/4`.
+#[test]
+fn int8_matmul_is_within_its_quantisation_bound_of_f64() {
+    let mut rng = Rng::new(4);
+    for (m, n, k) in SHAPES {
+        let (a, w) = (random(m * k, &mut rng), random(n * k, &mut rng));
+        let (exact, _) = reference(m, n, k, &a, &w);
+        let got = product(Format::Int8, KernelPath::Detected, m, n, k, &a, &w);
+        for i in 0..m {
+            let row = &a[i * k..(i + 1) * k];
+            let (lo, hi) = row.iter().fold((0.0f32, 0.0f32), |(l, h), &v| (l.min(v), h.max(v)));
+            let sa = ((hi - lo) / 255.0) as f64;
+            for j in 0..n {
+                let channel = &w[j * k..(j + 1) * k];
+                let sw = channel.iter().fold(0.0f32, |m, v| m.max(v.abs())) as f64 / 127.0;
+                let bound: f64 = row
+                    .iter()
+                    .zip(channel)
+                    .map(|(&x, &y)| (x as f64).abs() * sw / 2.0 + (y as f64).abs() * sa / 2.0 + sa * sw / 4.0)
+                    .sum::<f64>()
+                    * 1.001
+                    + 1e-5;
+                let (g, e) = (got[i * n + j] as f64, exact[i * n + j]);
+                assert!(
+                    (g - e).abs() <= bound,
+                    "{m}×{n}×{k} at ({i},{j}): {g} vs {e} (bound {bound})"
+                );
+            }
+        }
+    }
+}
+
+/// The AVX-512 kernels and the portable ones give the same bits (where the CPU has the
+/// instructions; elsewhere the fast path is the portable one and there is nothing to compare).
+#[test]
+fn bf16_and_int8_fast_path_matches_the_portable_fallback() {
+    let mut rng = Rng::new(5);
+    for format in [Format::Bf16, Format::Int8] {
+        if !format.fast_path_available() {
+            eprintln!("skipping {format:?}: this CPU lacks its AVX-512 instructions");
+            continue;
+        }
+        for (m, n, k) in SHAPES {
+            let (a, w) = (random(m * k, &mut rng), random(n * k, &mut rng));
+            let fast = product(format, KernelPath::Detected, m, n, k, &a, &w);
+            let portable = product(format, KernelPath::Portable, m, n, k, &a, &w);
+            for (f, p) in fast.iter().zip(&portable) {
+                assert_eq!(f.to_bits(), p.to_bits(), "{format:?} {m}×{n}×{k}: {f} vs {p}");
+            }
+        }
+    }
+}
+
+/// Without `accumulate` the product overwrites `c`, and only its `n` columns of each row:
+/// a wider `ldc` keeps the columns past `n`.
+#[test]
+fn precision_matmul_overwrites_only_its_window() {
+    let mut rng = Rng::new(6);
+    let (m, n, k, ldc) = (5, 20, 9, 23);
+    let (a, w) = (random(m * k, &mut rng), random(n * k, &mut rng));
+    for format in [Format::Bf16, Format::Int8] {
+        for path in [KernelPath::Detected, KernelPath::Portable] {
+            let packed = PackedWeights::pack(format, &w, n, k);
+            let mut c = vec![7.0f32; m * ldc];
+            packed.matmul_on(path, m, &a, k, &mut c, ldc, false);
+            let want = product(format, path, m, n, k, &a, &w);
+            for i in 0..m {
+                for j in 0..ldc {
+                    let got = c[i * ldc + j];
+                    if j < n {
+                        assert!((got - want[i * n + j]).abs() < 1e-5, "{format:?} {path:?}");
+                    } else {
+                        assert_eq!(got, 7.0);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// GFLOP/s of the kernels beside `matmul` f32 on the shapes the models run (one core):
+/// `cargo test --release -p recur-core lowp_kernel_speed -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn lowp_kernel_speed() {
+    use std::time::Instant;
+    let mut rng = Rng::new(7);
+    for (name, m, n, k) in [
+        ("recurrent step", 32, 512, 128),
+        ("input projection", 3200, 512, 128),
+        ("dense", 64, 345, 128),
+    ] {
+        let (a, w) = (random(m * k, &mut rng), random(n * k, &mut rng));
+        let mut c = vec![0.0f32; m * n];
+        let flops = 2.0 * (m * n * k) as f64;
+        let time = |f: &mut dyn FnMut()| {
+            f();
+            let (start, mut calls) = (Instant::now(), 0);
+            while start.elapsed().as_secs_f64() < 0.5 {
+                f();
+                calls += 1;
+            }
+            flops * calls as f64 / start.elapsed().as_secs_f64() / 1e9
+        };
+        let fp32 = time(&mut || {
+            crate::matmul(
+                m,
+                n,
+                k,
+                &a,
+                k,
+                crate::Transpose::No,
+                &w,
+                k,
+                crate::Transpose::Yes,
+                &mut c,
+                n,
+                false,
+            )
+        });
+        let mut line = format!("{name} {m}×{n}×{k}: fp32 {fp32:.0}");
+        for format in [Format::Bf16, Format::Int8] {
+            let packed = PackedWeights::pack(format, &w, n, k);
+            for path in [KernelPath::Detected, KernelPath::Portable] {
+                let g = time(&mut || packed.matmul_on(path, m, &a, k, &mut c, n, false));
+                line += &format!(", {format:?} {path:?} {g:.0}");
+            }
+        }
+        println!("{line} GFLOP/s");
+    }
+}

@@ -1,0 +1,226 @@
+//! The AVX-512 kernels: `vdpbf16ps` (AVX512-BF16) and `vpdpbusd` (AVX512-VNNI) micro-kernels
+//! of up to 6 rows × 64 channels, over row blocks that keep a block of activations and one
+//! weight panel in L1 together.
+
+use super::{Format, PackedRows, PackedWeights, LANES, PANEL_VECTORS, TILE_ROWS};
+use std::arch::x86_64::*;
+
+/// Widest panel, in channels.
+const PANEL: usize = PANEL_VECTORS * LANES;
+/// Words of activations per row block (16 KiB): the block is re-read once per weight panel,
+/// so it should stay in L1 beside the panel.
+const ROW_BLOCK_WORDS: usize = 4096;
+
+/// True when this CPU runs the fast kernel for `format`.
+pub(super) fn available(format: Format) -> bool {
+    std::is_x86_feature_detected!("avx512f")
+        && match format {
+            Format::Bf16 => std::is_x86_feature_detected!("avx512bf16"),
+            Format::Int8 => std::is_x86_feature_detected!("avx512vnni"),
+        }
+}
+
+/// One micro-kernel call: up to 6 rows of packed activations against one weight panel.
+struct Tile {
+    /// The first row's words; rows lie `groups` words apart.
+    a: *const u32,
+    /// Words per row (and per channel in the panel).
+    groups: usize,
+    /// The panel: `[groups][vectors·16]` words.
+    w: *const u32,
+    /// The output of the first row's first channel.
+    c: *mut f32,
+    ldc: usize,
+    /// Real channels in the panel (the last vector may be partial).
+    cols: usize,
+    accumulate: bool,
+    /// int8: the rows' scales and zero points, and the panel's channel scales and sums
+    /// (padded to whole vectors).
+    row_scales: *const f32,
+    zero_points: *const i32,
+    channel_scales: *const f32,
+    channel_sums: *const i32,
+}
+
+/// `c (+)= A·Wᵀ` on the AVX-512 kernel of `w`'s format.
+///
+/// # Safety
+/// The CPU must have the format's features ([`available`]), and `c` must hold `m` rows of
+/// `ldc ≥ n` values (as `rows` holds `m` rows of `w.groups` words).
+pub(super) unsafe fn run(w: &PackedWeights, rows: &PackedRows, m: usize, c: &mut [f32], ldc: usize, accumulate: bool) {
+    match w.format {
+        Format::Bf16 => run_bf16(w, rows, m, c.as_mut_ptr(), ldc, accumulate),
+        Format::Int8 => run_int8(w, rows, m, c.as_mut_ptr(), ldc, accumulate),
+    }
+}
+
+/// Calls `tile_fn::<rows, vectors>` with the shape of the tile at hand.
+macro_rules! by_shape {
+    ($tile_fn:ident, $tile:expr, $rows:expr, $vectors:expr) => {
+        match ($rows, $vectors) {
+            (6, 4) => $tile_fn::<6, 4>($tile),
+            (5, 4) => $tile_fn::<5, 4>($tile),
+            (4, 4) => $tile_fn::<4, 4>($tile),
+            (3, 4) => $tile_fn::<3, 4>($tile),
+            (2, 4) => $tile_fn::<2, 4>($tile),
+            (1, 4) => $tile_fn::<1, 4>($tile),
+            (6, 3) => $tile_fn::<6, 3>($tile),
+            (5, 3) => $tile_fn::<5, 3>($tile),
+            (4, 3) => $tile_fn::<4, 3>($tile),
+            (3, 3) => $tile_fn::<3, 3>($tile),
+            (2, 3) => $tile_fn::<2, 3>($tile),
+            (1, 3) => $tile_fn::<1, 3>($tile),
+            (6, 2) => $tile_fn::<6, 2>($tile),
+            (5, 2) => $tile_fn::<5, 2>($tile),
+            (4, 2) => $tile_fn::<4, 2>($tile),
+            (3, 2) => $tile_fn::<3, 2>($tile),
+            (2, 2) => $tile_fn::<2, 2>($tile),
+            (1, 2) => $tile_fn::<1, 2>($tile),
+            (6, 1) => $tile_fn::<6, 1>($tile),
+            (5, 1) => $tile_fn::<5, 1>($tile),
+            (4, 1) => $tile_fn::<4, 1>($tile),
+            (3, 1) => $tile_fn::<3, 1>($tile),
+            (2, 1) => $tile_fn::<2, 1>($tile),
+            (1, 1) => $tile_fn::<1, 1>($tile),
+            _ => unreachable!("tiles have 1..=6 rows and 1..=4 vectors"),
+        }
+    };
+}
+
+#[target_feature(enable = "avx512f,avx512bf16")]
+unsafe fn run_bf16(w: &PackedWeights, rows: &PackedRows, m: usize, c: *mut f32, ldc: usize, accumulate: bool) {
+    for_each_tile(w, rows, m, c, ldc, accumulate, |tile, r, v| {
+        by_shape!(tile_bf16, tile, r, v)
+    });
+}
+
+#[target_feature(enable = "avx512f,avx512vnni")]
+unsafe fn run_int8(w: &PackedWeights, rows: &PackedRows, m: usize, c: *mut f32, ldc: usize, accumulate: bool) {
+    for_each_tile(w, rows, m, c, ldc, accumulate, |tile, r, v| {
+        by_shape!(tile_int8, tile, r, v)
+    });
+}
+
+/// Walks the product in row blocks, then weight panels, then tiles of up to 6 rows, and hands
+/// each tile and its shape (rows, vectors) to `kernel`.
+#[inline(always)]
+unsafe fn for_each_tile(
+    w: &PackedWeights,
+    rows: &PackedRows,
+    m: usize,
+    c: *mut f32,
+    ldc: usize,
+    accumulate: bool,
+    mut kernel: impl FnMut(&Tile, usize, usize),
+) {
+    let block = (ROW_BLOCK_WORDS / w.groups.max(1)).div_ceil(TILE_ROWS).max(1) * TILE_ROWS;
+    for block_start in (0..m).step_by(block) {
+        let block_end = (block_start + block).min(m);
+        for first in (0..w.n).step_by(PANEL) {
+            let vectors = w.panel_vectors(first);
+            let panel = w.panel(first).as_ptr();
+            for i in (block_start..block_end).step_by(TILE_ROWS) {
+                let tile = Tile {
+                    a: rows.words.as_ptr().add(i * w.groups),
+                    groups: w.groups,
+                    w: panel,
+                    c: c.add(i * ldc + first),
+                    ldc,
+                    cols: (w.n - first).min(vectors * LANES),
+                    accumulate,
+                    // Empty for bf16: never read there, so only formed, never dereferenced.
+                    row_scales: rows.scales.as_ptr().wrapping_add(i),
+                    zero_points: rows.zero_points.as_ptr().wrapping_add(i),
+                    channel_scales: w.scales.as_ptr().add(first),
+                    channel_sums: w.sums.as_ptr().add(first),
+                };
+                kernel(&tile, (block_end - i).min(TILE_ROWS), vectors);
+            }
+        }
+    }
+}
+
+/// The accumulation loop shared by both formats: for each word of `k`, load the panel's
+/// vectors once, broadcast each row's word and feed both to `$dot`.
+macro_rules! dot_tile {
+    ($t:expr, $rows:ident, $vectors:ident, $dot:ident) => {{
+        let t = $t;
+        let mut acc = [[_mm512_setzero_si512(); $vectors]; $rows];
+        for p in 0..t.groups {
+            let wp = t.w.add(p * $vectors * LANES);
+            let mut b = [_mm512_setzero_si512(); $vectors];
+            for v in 0..$vectors {
+                b[v] = _mm512_loadu_si512(wp.add(v * LANES) as *const _);
+            }
+            for r in 0..$rows {
+                let a = _mm512_set1_epi32(*t.a.add(r * t.groups + p) as i32);
+                for v in 0..$vectors {
+                    acc[r][v] = $dot(acc[r][v], a, b[v]);
+                }
+            }
+        }
+        acc
+    }};
+}
+
+#[target_feature(enable = "avx512f,avx512bf16")]
+#[inline]
+unsafe fn dot_bf16(acc: __m512i, a: __m512i, b: __m512i) -> __m512i {
+    let sum = _mm512_dpbf16_ps(
+        _mm512_castsi512_ps(acc),
+        std::mem::transmute::<__m512i, __m512bh>(a),
+        std::mem::transmute::<__m512i, __m512bh>(b),
+    );
+    _mm512_castps_si512(sum)
+}
+
+#[target_feature(enable = "avx512f,avx512vnni")]
+#[inline]
+unsafe fn dot_int8(acc: __m512i, a: __m512i, b: __m512i) -> __m512i {
+    _mm512_dpbusd_epi32(acc, a, b)
+}
+
+#[target_feature(enable = "avx512f,avx512bf16")]
+unsafe fn tile_bf16<const ROWS: usize, const VECTORS: usize>(t: &Tile) {
+    let acc = dot_tile!(t, ROWS, VECTORS, dot_bf16);
+    for r in 0..ROWS {
+        for v in 0..VECTORS {
+            store(t, r, v, _mm512_castsi512_ps(acc[r][v]));
+        }
+    }
+}
+
+#[target_feature(enable = "avx512f,avx512vnni")]
+unsafe fn tile_int8<const ROWS: usize, const VECTORS: usize>(t: &Tile) {
+    let acc = dot_tile!(t, ROWS, VECTORS, dot_int8);
+    for r in 0..ROWS {
+        let row_scale = _mm512_set1_ps(*t.row_scales.add(r));
+        let zero_point = _mm512_set1_epi32(*t.zero_points.add(r));
+        for v in 0..VECTORS {
+            // The same operations, in the same order, as `super::dequantise`.
+            let sums = _mm512_loadu_si512(t.channel_sums.add(v * LANES) as *const _);
+            let scales = _mm512_mul_ps(row_scale, _mm512_loadu_ps(t.channel_scales.add(v * LANES)));
+            let corrected = _mm512_sub_epi32(acc[r][v], _mm512_mullo_epi32(zero_point, sums));
+            store(t, r, v, _mm512_mul_ps(_mm512_cvtepi32_ps(corrected), scales));
+        }
+    }
+}
+
+/// Writes (or adds) vector `v` of row `r`, masked to the panel's real channels.
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn store(t: &Tile, r: usize, v: usize, value: __m512) {
+    let col = v * LANES;
+    if col >= t.cols {
+        return;
+    }
+    let left = t.cols - col;
+    let mask: __mmask16 = if left >= LANES { 0xffff } else { (1 << left) - 1 };
+    let out = t.c.add(r * t.ldc + col);
+    let value = if t.accumulate {
+        _mm512_add_ps(_mm512_maskz_loadu_ps(mask, out), value)
+    } else {
+        value
+    };
+    _mm512_mask_storeu_ps(out, mask, value);
+}
