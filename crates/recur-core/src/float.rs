@@ -55,6 +55,11 @@ pub trait Float:
     fn tanh_slice(xs: &mut [Self]);
     /// Element-wise sigmoid over a slice, vectorised where the type allows.
     fn sigmoid_slice(xs: &mut [Self]);
+    /// The slice itself when `Self` is f32, else `None`: the reduced-precision kernels
+    /// ([`crate::lowp`]) take f32 activations.
+    fn as_f32(xs: &[Self]) -> Option<&[f32]>;
+    /// The mutable slice itself when `Self` is f32, else `None`.
+    fn as_f32_mut(xs: &mut [Self]) -> Option<&mut [f32]>;
 }
 
 impl Float for f32 {
@@ -101,6 +106,12 @@ impl Float for f32 {
     fn sigmoid_slice(xs: &mut [Self]) {
         crate::math::sigmoid_slice_f32(xs)
     }
+    fn as_f32(xs: &[Self]) -> Option<&[f32]> {
+        Some(xs)
+    }
+    fn as_f32_mut(xs: &mut [Self]) -> Option<&mut [f32]> {
+        Some(xs)
+    }
 }
 
 impl Float for f64 {
@@ -146,5 +157,11 @@ impl Float for f64 {
     #[inline(always)]
     fn sigmoid_slice(xs: &mut [Self]) {
         xs.iter_mut().for_each(|x| *x = Float::sigmoid(*x));
+    }
+    fn as_f32(_: &[Self]) -> Option<&[f32]> {
+        None
+    }
+    fn as_f32_mut(_: &mut [Self]) -> Option<&mut [f32]> {
+        None
     }
 }

@@ -1,7 +1,8 @@
 //! Element-wise activations: as a stand-alone layer, and fused into dense and conv1d.
 
-use crate::layer::{linear, Ctx, Layer, Tape};
+use crate::layer::{linear_packed, Ctx, Layer, Tape};
 use crate::spec::LayerSpec;
+use recur_core::lowp::PackedWeights;
 use recur_core::math::dispatch;
 use recur_core::{Float, Rng, Seq, Shape};
 use serde::{Deserialize, Serialize};
@@ -143,17 +144,19 @@ impl<T: Float> Layer<T> for ActivationLayer<T> {
     }
 }
 
-/// `y = act(x·Wᵀ + b)` over `rows` rows (dense, and conv1d after im2col). Returns `y` and, when
-/// backward will need it, the pre-activation `z` (empty otherwise).
+/// `y = act(x·Wᵀ + b)` over `rows` rows (dense, and conv1d after im2col), the product on
+/// `packed` (the weight's reduced-precision copy) when given. Returns `y` and, when backward
+/// will need it, the pre-activation `z` (empty otherwise).
 pub fn affine_forward<T: Float>(
     x: &[T],
     weight: &[T],
+    packed: Option<&PackedWeights>,
     bias: &[T],
     activation: Activation,
     keep_pre_activation: bool,
 ) -> (Vec<T>, Vec<T>) {
     let (n_out, n_in) = (bias.len(), weight.len() / bias.len().max(1));
-    let mut y = linear(x, n_in.max(1), weight, n_out, Some(bias));
+    let mut y = linear_packed(x, n_in.max(1), weight, packed, n_out, Some(bias));
     let z = if keep_pre_activation && activation.needs_input() {
         y.clone()
     } else {

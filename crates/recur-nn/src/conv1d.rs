@@ -8,7 +8,9 @@ use crate::activation::affine_forward;
 use crate::activation::Activation;
 use crate::init;
 use crate::layer::{add_column_sums, Ctx, Layer, Param, Tape};
+use crate::precision::{pack, InferencePath, Precision};
 use crate::spec::{needs_time, size, LayerSpec};
+use recur_core::lowp::PackedWeights;
 use recur_core::{matmul, Float, Rng, Seq, Shape, Transpose};
 use serde::{Deserialize, Serialize};
 
@@ -130,6 +132,9 @@ pub struct Conv1d<T> {
     geometry: ConvGeometry,
     activation: Activation,
     input: Shape,
+    /// The weight as `[out, k, in]` (the im2col rows' layout), packed for reduced-precision
+    /// inference, once prepared.
+    packed: Option<PackedWeights>,
 }
 
 /// What backward needs: the im2col rows, the activation's inputs and outputs, and the input's
@@ -153,6 +158,7 @@ impl<T: Float> Conv1d<T> {
             geometry,
             activation,
             input,
+            packed: None,
         }
     }
 
@@ -212,6 +218,7 @@ impl<T: Float> Layer<T> for Conv1d<T> {
         let (data, z) = affine_forward(
             &cols,
             &self.taps_outermost(),
+            self.packed.as_ref().filter(|_| !ctx.training),
             &self.bias.value,
             self.activation,
             ctx.training,
@@ -305,7 +312,13 @@ impl<T: Float> Layer<T> for Conv1d<T> {
         vec![&self.weight, &self.bias]
     }
     fn params_mut(&mut self) -> Vec<&mut Param<T>> {
+        self.packed = None;
         vec![&mut self.weight, &mut self.bias]
+    }
+    fn prepare_inference(&mut self, precision: Precision) -> InferencePath {
+        let (c_out, width) = (self.bias.len(), self.input.features * self.geometry.kernel_size);
+        self.packed = pack(precision, &self.taps_outermost(), c_out, width);
+        InferencePath::AtPrecision
     }
 }
 

@@ -5,7 +5,9 @@ use crate::activation::affine_forward;
 use crate::activation::Activation;
 use crate::init;
 use crate::layer::{add_column_sums, no_input_grad, Ctx, Layer, Param, Tape};
+use crate::precision::{pack, InferencePath, Precision};
 use crate::spec::{size, LayerSpec};
+use recur_core::lowp::PackedWeights;
 use recur_core::{matmul, Float, Rng, Seq, Shape, Transpose};
 use serde::{Deserialize, Serialize};
 
@@ -46,6 +48,8 @@ pub struct Dense<T> {
     bias: Param<T>,
     activation: Activation,
     input: Shape,
+    /// The weight packed for reduced-precision inference, once prepared.
+    packed: Option<PackedWeights>,
 }
 
 /// What backward needs: the input, and the pre-activation and output where the activation's
@@ -65,6 +69,7 @@ impl<T: Float> Dense<T> {
             bias: Param::new("bias", &[units], vec![T::ZERO; units]),
             activation,
             input,
+            packed: None,
         }
     }
 
@@ -88,6 +93,7 @@ impl<T: Float> Layer<T> for Dense<T> {
         let (data, z) = affine_forward(
             &x.data,
             &self.weight.value,
+            self.packed.as_ref().filter(|_| !ctx.training),
             &self.bias.value,
             self.activation,
             ctx.training,
@@ -147,7 +153,12 @@ impl<T: Float> Layer<T> for Dense<T> {
         vec![&self.weight, &self.bias]
     }
     fn params_mut(&mut self) -> Vec<&mut Param<T>> {
+        self.packed = None;
         vec![&mut self.weight, &mut self.bias]
+    }
+    fn prepare_inference(&mut self, precision: Precision) -> InferencePath {
+        self.packed = pack(precision, &self.weight.value, self.units(), self.input.features);
+        InferencePath::AtPrecision
     }
 }
 

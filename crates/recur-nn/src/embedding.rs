@@ -2,6 +2,7 @@
 //! feature per step holding the token id.
 
 use crate::layer::{valid_rows, Ctx, Layer, Param, Tape};
+use crate::precision::{InferencePath, Precision};
 use crate::spec::{size, LayerSpec};
 use recur_core::{Float, Rng, Seq, Shape};
 use serde::{Deserialize, Serialize};
@@ -118,6 +119,10 @@ impl<T: Float> Layer<T> for Embedding<T> {
     }
     fn forward_flops_per_step(&self) -> usize {
         0
+    }
+    /// A lookup copies rows exactly: nothing to reduce.
+    fn prepare_inference(&mut self, _precision: Precision) -> InferencePath {
+        InferencePath::NoProducts
     }
     fn check_input(&self, x: &Seq<T>) -> Result<(), String> {
         self.check_ids(x)

@@ -1,5 +1,7 @@
 //! The [`Layer`] trait every layer implements, and [`Param`], a named tensor with its gradient.
 
+use crate::precision::{packed_product, InferencePath, Precision};
+use recur_core::lowp::PackedWeights;
 use recur_core::math::dispatch;
 use recur_core::{matmul, Float, Rng, Seq, Shape, Transpose};
 use std::any::Any;
@@ -142,6 +144,19 @@ pub trait Layer<T: Float>: Send + Sync + CloneLayer<T> {
     fn adapt(&mut self, _x: &Seq<T>, _rng: &mut Rng) -> Result<(), String> {
         Ok(())
     }
+    /// Keeps a packed copy of the layer's weight matrices for inference at `precision` (fp32
+    /// drops it) and says how the layer will run. Training ignores the copy, and any mutable
+    /// access to the weights ([`Layer::params_mut`]) drops it, so it never goes stale. By
+    /// default a layer holding a weight matrix (a trainable tensor of two or more axes) has no
+    /// reduced kernel and runs in fp32; one without has nothing to reduce.
+    fn prepare_inference(&mut self, precision: Precision) -> InferencePath {
+        let has_matrix = self.params().iter().any(|p| p.trainable && p.shape.len() >= 2);
+        match (has_matrix, precision) {
+            (false, _) => InferencePath::NoProducts,
+            (true, Precision::Fp32) => InferencePath::AtPrecision,
+            (true, _) => InferencePath::Fp32Fallback,
+        }
+    }
     /// Multiply-adds per valid input step in the forward pass, for throughput reports.
     fn forward_flops_per_step(&self) -> usize {
         2 * self
@@ -241,11 +256,26 @@ pub fn transpose<T: Copy>(rows: usize, cols: usize, src: &[T], ld: usize, dst: &
 /// `x·Wᵀ (+ b)` over every row of `x` (`[rows, n_in]`), `W` as PyTorch stores it (`[n_out,
 /// n_in]`). Zero rows without a bias stay zero, so padding needs no care.
 pub fn linear<T: Float>(x: &[T], n_in: usize, weight: &[T], n_out: usize, bias: Option<&[T]>) -> Vec<T> {
+    linear_packed(x, n_in, weight, None, n_out, bias)
+}
+
+/// [`linear`] on `packed`, the weight's reduced-precision copy, when there is one.
+pub fn linear_packed<T: Float>(
+    x: &[T],
+    n_in: usize,
+    weight: &[T],
+    packed: Option<&PackedWeights>,
+    n_out: usize,
+    bias: Option<&[T]>,
+) -> Vec<T> {
     let rows = x.len() / n_in;
     let mut y = match bias {
         Some(b) => bias_rows(rows, b),
         None => vec![T::ZERO; rows * n_out],
     };
+    if packed_product(packed, rows, x, n_in, &mut y, n_out, true) {
+        return y;
+    }
     matmul(
         rows,
         n_out,

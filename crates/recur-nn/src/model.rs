@@ -11,6 +11,7 @@ use crate::error::{NnError, Result};
 use crate::graph::{Plan, Source, Step};
 use crate::layer::{Ctx, Layer, Param, Tape};
 use crate::merge::MergeTape;
+use crate::precision::{InferencePath, Precision};
 use crate::spec::describe;
 use recur_core::{Float, Rng, Seq, Shape};
 
@@ -313,6 +314,22 @@ impl<T: Float> Model<T> {
     /// Every tensor, mutable, in the order of [`Model::named_params`].
     pub fn params_mut(&mut self) -> Vec<&mut Param<T>> {
         self.layers.iter_mut().flat_map(|l| l.params_mut()).collect()
+    }
+
+    /// Prepares the model for inference at `precision`: every layer with a reduced-precision
+    /// kernel (recurrent layers' input and recurrent products, dense, conv1d) keeps a packed
+    /// copy of its weights beside the f32 ones, which stay as they are (nothing is written).
+    /// Returns the layers that have weight products but no such kernel and so run in fp32, as
+    /// `name (kind)`, for the caller to report once. fp32 drops the packed copies; so does
+    /// any change to the weights ([`Model::params_mut`]).
+    pub fn prepare_inference(&mut self, precision: Precision) -> Vec<String> {
+        let mut fallbacks = Vec::new();
+        for (layer, planned) in self.layers.iter_mut().zip(&self.plan.layers) {
+            if layer.prepare_inference(precision) == InferencePath::Fp32Fallback {
+                fallbacks.push(format!("{} ({})", planned.prefix, layer.kind()));
+            }
+        }
+        fallbacks
     }
 
     /// Zeroes every gradient.

@@ -8,6 +8,7 @@
 
 use crate::config::LayerConfig;
 use crate::layer::{no_input_grad, Ctx, Layer, Param, Tape};
+use crate::precision::{InferencePath, Precision};
 use crate::spec::LayerSpec;
 use recur_core::{Float, Rng, Seq, Shape};
 use serde::{Deserialize, Serialize};
@@ -210,6 +211,10 @@ impl<T: Float> Layer<T> for TimeDistributed<T> {
 
     fn params_mut(&mut self) -> Vec<&mut Param<T>> {
         self.inner.params_mut()
+    }
+
+    fn prepare_inference(&mut self, precision: Precision) -> InferencePath {
+        self.inner.prepare_inference(precision)
     }
 
     /// The inner layer checks the values themselves, which folding does not change; the

@@ -8,6 +8,8 @@
 
 use super::cells::{Cell, StepBack, StepGrads, StepIn, StepOut};
 use crate::layer::{add_column_sums, bias_rows, transpose, Param};
+use crate::precision::{pack, packed_product, Precision};
+use recur_core::lowp::PackedWeights;
 use recur_core::math::dispatch;
 use recur_core::{matmul, Float, Transpose};
 
@@ -18,6 +20,15 @@ pub struct Direction<T> {
     pub(crate) w_hh: Param<T>,
     pub(crate) b_ih: Param<T>,
     pub(crate) b_hh: Param<T>,
+    /// `W_ih` and `W_hh` packed for reduced-precision inference, once prepared.
+    packed: Option<PackedDirection>,
+}
+
+/// A direction's two weight matrices in a reduced-precision format.
+#[derive(Clone)]
+struct PackedDirection {
+    w_ih: PackedWeights,
+    w_hh: PackedWeights,
 }
 
 /// What backward needs from one forward call, all `[batch, time, …]` row-major.
@@ -56,7 +67,13 @@ pub struct DirectionInput<'a, T> {
 impl<T: Float> Direction<T> {
     /// A direction with the given tensors (names carry the `_reverse` suffix where due).
     pub fn new(w_ih: Param<T>, w_hh: Param<T>, b_ih: Param<T>, b_hh: Param<T>) -> Self {
-        Direction { w_ih, w_hh, b_ih, b_hh }
+        Direction {
+            w_ih,
+            w_hh,
+            b_ih,
+            b_hh,
+            packed: None,
+        }
     }
 
     /// The four tensors.
@@ -64,13 +81,22 @@ impl<T: Float> Direction<T> {
         [&self.w_ih, &self.w_hh, &self.b_ih, &self.b_hh]
     }
 
-    /// The four tensors, mutable.
+    /// The four tensors, mutable. Drops the packed copy, which would go stale.
     pub fn params_mut(&mut self) -> [&mut Param<T>; 4] {
+        self.packed = None;
         [&mut self.w_ih, &mut self.w_hh, &mut self.b_ih, &mut self.b_hh]
     }
 
     fn units(&self) -> usize {
         self.w_hh.shape[1]
+    }
+
+    /// Packs both weight matrices for inference at `precision` (fp32 drops the copies).
+    pub fn prepare_inference(&mut self, precision: Precision) {
+        let (gh, h, n_in) = (self.w_hh.shape[0], self.units(), self.w_ih.shape[1]);
+        let w_ih = pack(precision, &self.w_ih.value, gh, n_in);
+        let w_hh = pack(precision, &self.w_hh.value, gh, h);
+        self.packed = w_ih.zip(w_hh).map(|(w_ih, w_hh)| PackedDirection { w_ih, w_hh });
     }
 
     /// Runs the direction. Returns the state after every step (`[batch, time, units]`,
@@ -99,20 +125,25 @@ impl<T: Float> Direction<T> {
             bias.iter_mut().zip(&self.b_hh.value).for_each(|(a, &b)| *a += b);
         }
         let mut xw = bias_rows(rows, &bias);
-        matmul(
-            rows,
-            gh,
-            n_in,
-            &x,
-            n_in,
-            Transpose::No,
-            &self.w_ih.value,
-            n_in,
-            Transpose::Yes,
-            &mut xw,
-            gh,
-            true,
-        );
+        // Inference runs both products on the packed copy when there is one.
+        let packed = self.packed.as_ref().filter(|_| !keep_cache);
+        let (packed_ih, packed_hh) = (packed.map(|p| &p.w_ih), packed.map(|p| &p.w_hh));
+        if !packed_product(packed_ih, rows, &x, n_in, &mut xw, gh, true) {
+            matmul(
+                rows,
+                gh,
+                n_in,
+                &x,
+                n_in,
+                Transpose::No,
+                &self.w_ih.value,
+                n_in,
+                Transpose::Yes,
+                &mut xw,
+                gh,
+                true,
+            );
+        }
         // Training keeps every step for backward; inference only needs the current step.
         let kept = if keep_cache { rows } else { batch };
         let at = |b: usize, t: usize| if keep_cache { b * time + t } else { b };
@@ -129,8 +160,10 @@ impl<T: Float> Direction<T> {
         let b_hh = &self.b_hh.value;
         // W_hhᵀ laid out [H, GH]: gemm then reads it in place instead of re-packing the whole
         // recurrent matrix on every step (measured ≈1.3× on the per-step product).
-        let mut w_hh_t = vec![T::ZERO; h * gh];
-        transpose(gh, h, &self.w_hh.value, h, &mut w_hh_t, gh);
+        let mut w_hh_t = vec![T::ZERO; if packed.is_some() { 0 } else { h * gh }];
+        if packed.is_none() {
+            transpose(gh, h, &self.w_hh.value, h, &mut w_hh_t, gh);
+        }
         for t in 0..time {
             if keep_cache {
                 for b in 0..batch {
@@ -153,20 +186,23 @@ impl<T: Float> Direction<T> {
                 true => (&mut xw, t * gh, time * gh),
                 false => (&mut hw, hw_at(t).0, hw_at(t).1),
             };
-            matmul(
-                batch,
-                gh,
-                h,
-                gemm_in,
-                in_ld,
-                Transpose::No,
-                &w_hh_t,
-                gh,
-                Transpose::No,
-                &mut target[off..],
-                ld,
-                C::FUSED_PROJECTIONS,
-            );
+            let target = &mut target[off..];
+            if !packed_product(packed_hh, batch, gemm_in, in_ld, target, ld, C::FUSED_PROJECTIONS) {
+                matmul(
+                    batch,
+                    gh,
+                    h,
+                    gemm_in,
+                    in_ld,
+                    Transpose::No,
+                    &w_hh_t,
+                    gh,
+                    Transpose::No,
+                    target,
+                    ld,
+                    C::FUSED_PROJECTIONS,
+                );
+            }
             dispatch(
                 #[inline(always)]
                 || {

@@ -16,6 +16,7 @@ pub use step::{StepGradients, StepTape, StepWeights, Stepping};
 use crate::dropout::inverted_mask;
 use crate::init;
 use crate::layer::{Ctx, Layer, Param, Tape};
+use crate::precision::{InferencePath, Precision};
 use crate::spec::{needs_time, rate, size, LayerSpec};
 use recur_core::{Float, Rng, Seq, Shape};
 use serde::{Deserialize, Serialize};
@@ -445,6 +446,10 @@ impl<T: Float, C: Cell> Layer<T> for Recurrent<T, C> {
     }
     fn params_mut(&mut self) -> Vec<&mut Param<T>> {
         self.dirs.iter_mut().flat_map(|d| d.params_mut()).collect()
+    }
+    fn prepare_inference(&mut self, precision: Precision) -> InferencePath {
+        self.dirs.iter_mut().for_each(|d| d.prepare_inference(precision));
+        InferencePath::AtPrecision
     }
 }
 

@@ -1,0 +1,123 @@
+//! Reduced-precision inference: [`Precision`], what a layer reports when asked to run at one
+//! ([`InferencePath`]), and the helpers layers use to keep and apply a packed copy of a weight
+//! matrix (see `recur_core::lowp`). The packed copy lives with its layer, made once at load
+//! by [`crate::Model::prepare_inference`]; training and gradients always use the f32 weights.
+
+use recur_core::lowp::{Format, PackedWeights};
+use recur_core::Float;
+use std::fmt;
+use std::str::FromStr;
+
+/// The number format of an inference run's weight products (gate math and everything between
+/// the products stay f32).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Precision {
+    /// Full single precision: the model as trained.
+    #[default]
+    Fp32,
+    /// bfloat16 weights and activations, f32 sums.
+    Bf16,
+    /// int8 weights (per output channel) and activations (per row, dynamic), i32 sums.
+    Int8,
+}
+
+impl Precision {
+    /// The packed format of this precision's products (none for fp32).
+    pub fn format(self) -> Option<Format> {
+        match self {
+            Precision::Fp32 => None,
+            Precision::Bf16 => Some(Format::Bf16),
+            Precision::Int8 => Some(Format::Int8),
+        }
+    }
+
+    /// The name `--precision` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::Fp32 => "fp32",
+            Precision::Bf16 => "bf16",
+            Precision::Int8 => "int8",
+        }
+    }
+}
+
+impl fmt::Display for Precision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Precision {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "fp32" => Ok(Precision::Fp32),
+            "bf16" => Ok(Precision::Bf16),
+            "int8" => Ok(Precision::Int8),
+            _ => Err(format!("unknown precision `{s}`: expected fp32, bf16 or int8")),
+        }
+    }
+}
+
+/// How a layer runs once prepared for inference at a precision.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InferencePath {
+    /// Its weight products run at the asked precision (or it was asked for fp32).
+    AtPrecision,
+    /// It has no weight products (activations, pooling, lookups): nothing to reduce.
+    NoProducts,
+    /// It has weight products but no reduced-precision kernel: it runs in fp32.
+    Fp32Fallback,
+}
+
+/// A packed copy of the weight matrix `w` (`[n, k]`, PyTorch's `[out, in]`) for `precision`,
+/// or `None` for fp32 and for models not in f32 (f64 models exist for gradient checks only).
+pub(crate) fn pack<T: Float>(precision: Precision, w: &[T], n: usize, k: usize) -> Option<PackedWeights> {
+    let format = precision.format()?;
+    T::as_f32(w).map(|w| PackedWeights::pack(format, w, n, k))
+}
+
+/// `c (+)= a·Wᵀ` on the packed copy, when there is one: `a` is `[m, lda]`, `c` `[m, ldc]`.
+/// Returns false, having done nothing, when the caller must run its f32 product instead.
+pub(crate) fn packed_product<T: Float>(
+    packed: Option<&PackedWeights>,
+    m: usize,
+    a: &[T],
+    lda: usize,
+    c: &mut [T],
+    ldc: usize,
+    accumulate: bool,
+) -> bool {
+    match (packed, T::as_f32(a), T::as_f32_mut(c)) {
+        (Some(w), Some(a), Some(c)) => {
+            w.matmul(m, a, lda, c, ldc, accumulate);
+            true
+        }
+        _ => false,
+    }
+}
+
+/// Prepares every model (one, or an ensemble's members) for inference at `precision` (see
+/// [`crate::Model::prepare_inference`]); returns the layers that run in fp32, each named once.
+pub fn prepare_models<T: Float>(models: &mut [crate::Model<T>], precision: Precision) -> Vec<String> {
+    let mut fallbacks: Vec<String> = Vec::new();
+    for model in models {
+        for name in model.prepare_inference(precision) {
+            if !fallbacks.contains(&name) {
+                fallbacks.push(name);
+            }
+        }
+    }
+    fallbacks
+}
+
+/// The line a front end prints (once) when some layers have no kernel at `precision`.
+pub fn fallback_note(precision: Precision, fallbacks: &[String]) -> Option<String> {
+    (!fallbacks.is_empty()).then(|| {
+        format!(
+            "--precision {precision}: no {precision} kernel for {}; they run in fp32",
+            fallbacks.join(", ")
+        )
+    })
+}

@@ -1,0 +1,124 @@
+//! Reduced-precision inference against fp32 on the PyTorch parity fixtures: each model loaded
+//! in f32, run as trained and then prepared at bf16 and at int8. The outputs must stay within
+//! a stated share of the output's magnitude (see `BOUNDS`), layers without a reduced kernel
+//! must be named, and fp32 must give back the exact as-trained output.
+
+use recur_core::{Rng, Seq};
+use recur_nn::{model_dir, Ctx, Model, Precision};
+#[allow(dead_code)] // the parity comparison at 1e-9 is not used here
+mod common;
+
+use common::tensor;
+use safetensors::SafeTensors;
+use std::path::{Path, PathBuf};
+
+/// Largest |reduced − fp32| allowed, as a share of the largest |fp32| output (at least 1):
+/// bf16 rounds each operand to 8 significant bits (≈0.4%), int8 to 256 levels per row or
+/// channel (≈0.8% of the row's range), and both errors pass through two or three layers;
+/// the worst fixture measured 0.35% (bf16) and 0.7% (int8), a third of these.
+const BOUNDS: [(Precision, f64); 2] = [(Precision::Bf16, 0.01), (Precision::Int8, 0.02)];
+
+fn fixtures() -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let mut dirs: Vec<_> = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
+    dirs.sort();
+    dirs
+}
+
+fn fixture_input(dir: &Path) -> Seq<f32> {
+    let bytes = std::fs::read(dir.join("io.safetensors")).unwrap();
+    let io = SafeTensors::deserialize(&bytes).unwrap();
+    let (shape, x) = tensor(&io, "x");
+    let lengths = tensor(&io, "lengths").1.iter().map(|&l| l as usize).collect();
+    let features = shape[2..].iter().product();
+    let x = x.iter().map(|&v| v as f32).collect();
+    Seq::new(x, shape[0], shape[1], features, lengths).unwrap()
+}
+
+fn infer(model: &Model<f32>, x: &Seq<f32>) -> Vec<f32> {
+    let mut rng = Rng::new(0);
+    let mut ctx = Ctx {
+        training: false,
+        rng: &mut rng,
+    };
+    let (mut ys, _) = model.forward(vec![x.clone()], &mut ctx).unwrap();
+    ys.remove(0).data
+}
+
+fn max_abs_difference(a: &[f32], b: &[f32]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| (x - y).abs() as f64).fold(0.0, f64::max)
+}
+
+#[test]
+fn bf16_and_int8_outputs_stay_within_bounds_of_fp32_on_the_parity_fixtures() {
+    for dir in fixtures() {
+        let name = dir.file_name().unwrap().to_string_lossy().to_string();
+        let mut model: Model<f32> = model_dir::load(&dir).unwrap();
+        let x = fixture_input(&dir);
+        let fp32 = infer(&model, &x);
+        let scale = fp32.iter().fold(1.0f64, |m, v| m.max(v.abs() as f64));
+        for (precision, bound) in BOUNDS {
+            model.prepare_inference(precision);
+            let reduced = infer(&model, &x);
+            let diff = max_abs_difference(&reduced, &fp32) / scale;
+            println!("{name} {precision}: max |difference| {diff:.5} of the output scale");
+            assert!(diff <= bound, "{name} at {precision}: {diff} > {bound}");
+        }
+        assert!(model.prepare_inference(Precision::Fp32).is_empty());
+        assert_eq!(
+            infer(&model, &x),
+            fp32,
+            "{name}: fp32 after bf16/int8 must be the model as trained"
+        );
+    }
+}
+
+/// The frame CNN fixtures hold conv2d and conv3d layers, which have no reduced kernel: they
+/// are named (once each), the recurrent and dense layers after them still run reduced.
+#[test]
+fn precision_falls_back_per_layer_and_says_which() {
+    for dir in fixtures() {
+        let name = dir.file_name().unwrap().to_string_lossy().to_string();
+        let mut model: Model<f32> = model_dir::load(&dir).unwrap();
+        let fallbacks = model.prepare_inference(Precision::Int8);
+        let kinds: Vec<&str> = model.plan().layers.iter().map(|l| l.config.kind()).collect();
+        let expected = kinds.iter().filter(|k| ["conv2d", "conv3d"].contains(k)).count();
+        assert_eq!(fallbacks.len(), expected, "{name}: {fallbacks:?} for layers {kinds:?}");
+        assert!(
+            fallbacks
+                .iter()
+                .all(|f| f.contains("(conv2d)") || f.contains("(conv3d)")),
+            "{name}: {fallbacks:?}"
+        );
+    }
+}
+
+#[test]
+fn precision_names_parse_and_nonsense_is_refused() {
+    assert_eq!("fp32".parse::<Precision>(), Ok(Precision::Fp32));
+    assert_eq!("bf16".parse::<Precision>(), Ok(Precision::Bf16));
+    assert_eq!("int8".parse::<Precision>(), Ok(Precision::Int8));
+    let err = "nonsense".parse::<Precision>().unwrap_err();
+    assert!(
+        err.contains("`nonsense`") && err.contains("fp32, bf16 or int8"),
+        "{err}"
+    );
+}
+
+/// Any mutable access to the weights (an optimiser step, a reload) drops the packed copies,
+/// so a model trained after being prepared never runs stale reduced weights.
+#[test]
+fn precision_copy_is_dropped_when_weights_change() {
+    let dir = fixtures().into_iter().find(|d| d.ends_with("lstm_last")).unwrap();
+    let mut model: Model<f32> = model_dir::load(&dir).unwrap();
+    let x = fixture_input(&dir);
+    let fp32 = infer(&model, &x);
+    model.prepare_inference(Precision::Int8);
+    assert_ne!(infer(&model, &x), fp32);
+    let _ = model.params_mut();
+    assert_eq!(infer(&model, &x), fp32);
+}
