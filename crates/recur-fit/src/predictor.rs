@@ -8,7 +8,7 @@ use crate::task::{Examples, FitMeta, Target};
 use crate::{align, check_inputs, input_names, input_specs};
 use recur_data::sequences::InputSpec;
 use recur_data::sequences::SequenceSet;
-use recur_nn::{model_dir, Model, NnError, Result};
+use recur_nn::{model_dir, prepare_models, Model, NnError, Precision, Result};
 use std::path::Path;
 
 /// A model trained by `recur fit`: its members, its metadata (task, channels, scaling) and its
@@ -24,6 +24,12 @@ pub struct FitPredictor {
 }
 
 impl FitPredictor {
+    /// Prepares every member for inference at `precision` (see
+    /// [`recur_nn::Model::prepare_inference`]); returns the layers that run in fp32.
+    pub fn prepare_inference(&mut self, precision: Precision) -> Vec<String> {
+        prepare_models(&mut self.models, precision)
+    }
+
     /// Loads `dir` and its ensemble members (`members/k`), refusing a model that `recur fit`
     /// did not train.
     pub fn load(dir: &Path) -> Result<Self> {

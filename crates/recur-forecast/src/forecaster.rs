@@ -12,7 +12,7 @@ use crate::models::output_kind;
 use recur_core::Seq;
 use recur_data::{dates, Covariate, DailySeries};
 use recur_nn::model_dir::{self, member_dir, write_atomic};
-use recur_nn::{Model, NnError, Result};
+use recur_nn::{prepare_models, Model, NnError, Precision, Result};
 use recur_train::predict_parallel;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -206,6 +206,12 @@ impl Forecaster {
             path: path.display().to_string(),
             error: source,
         })
+    }
+
+    /// Prepares every member for inference at `precision` (see
+    /// [`recur_nn::Model::prepare_inference`]); returns the layers that run in fp32.
+    pub fn prepare_inference(&mut self, precision: Precision) -> Vec<String> {
+        prepare_models(&mut self.members, precision)
     }
 
     /// Loads a saved forecaster and the columns it was trained on.

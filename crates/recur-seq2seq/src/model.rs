@@ -17,7 +17,7 @@
 use recur_core::{Float, Rng, Seq, Shape};
 use recur_nn::{
     Attention, AttentionKind, Ctx, DropoutConfig, Embedding, EmbeddingConfig, Gru, GruConfig, LayerConfig, Linear,
-    Lstm, LstmConfig, Model, ModelConfig, ModelTape, NnError, Param, RecurrentOptions, Stepping,
+    Lstm, LstmConfig, Model, ModelConfig, ModelTape, NnError, Param, Precision, RecurrentOptions, Stepping,
 };
 use serde::{Deserialize, Serialize};
 
@@ -205,6 +205,18 @@ pub struct Encoded<T> {
 }
 
 impl<T: Float> Seq2Seq<T> {
+    /// Prepares the encoder for inference at `precision` (see
+    /// [`recur_nn::Model::prepare_inference`]). The decoder, stepped one token at a time (its
+    /// recurrent layer, attention and projections), has no reduced kernel and runs in fp32.
+    /// Returns the parts that run in fp32.
+    pub fn prepare_inference(&mut self, precision: Precision) -> Vec<String> {
+        let mut fallbacks = self.encoder.prepare_inference(precision);
+        if precision != Precision::Fp32 {
+            fallbacks.push("the decoder (stepped recurrent layer, attention, projections)".to_string());
+        }
+        fallbacks
+    }
+
     /// A freshly initialised model (Glorot and orthogonal as the layers do; the generator
     /// and bridge Glorot-uniform with zero biases).
     pub fn new(config: Seq2SeqConfig, seed: u64) -> Result<Self, NnError> {

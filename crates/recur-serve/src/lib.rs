@@ -53,6 +53,8 @@ pub struct ServeOptions {
     /// Longest a connection may take to send a request's head (idle kept-alive ones included)
     /// before it is closed.
     pub header_timeout: std::time::Duration,
+    /// The number format every model's weight products run in (converted at load, in memory).
+    pub precision: recur_nn::Precision,
 }
 
 /// Why the server could not start or stopped with an error.
@@ -104,10 +106,11 @@ pub fn model_spec(text: &str) -> Result<(String, PathBuf), String> {
 /// Requests that may wait for a model's workers; more are refused (503) until some are answered.
 const MAX_WAITING: usize = 1024;
 
-/// Loads every model, refusing two of one name.
+/// Loads every model for inference at `precision`, refusing two of one name.
 fn load_models(
     models: &[(String, PathBuf)],
     batching: Batching,
+    precision: recur_nn::Precision,
 ) -> Result<HashMap<String, Arc<ServedModel>>, ServeError> {
     if models.is_empty() {
         return Err(ServeError::Options("give at least one --model DIR".into()));
@@ -119,7 +122,10 @@ fn load_models(
                 "two models are named `{name}`: name them apart with NAME=DIR"
             )));
         }
-        loaded.insert(name.clone(), Arc::new(ServedModel::load(name, dir, batching)?));
+        loaded.insert(
+            name.clone(),
+            Arc::new(ServedModel::load(name, dir, batching, precision)?),
+        );
     }
     Ok(loaded)
 }
@@ -132,7 +138,7 @@ pub fn serve(options: &ServeOptions) -> Result<(), ServeError> {
         max_batch: options.max_batch.max(1),
         queue: MAX_WAITING,
     };
-    let models = load_models(&options.models, batching)?;
+    let models = load_models(&options.models, batching, options.precision)?;
     let io = |what: &str| {
         let what = what.to_string();
         move |error| ServeError::Io { what, error }
@@ -224,7 +230,10 @@ mod tests {
             max_batch: 1,
             queue: 1,
         };
-        let e = load_models(&[], batching).err().unwrap().to_string();
+        let e = load_models(&[], batching, recur_nn::Precision::Fp32)
+            .err()
+            .unwrap()
+            .to_string();
         assert!(e.contains("give at least one --model"), "{e}");
     }
 }

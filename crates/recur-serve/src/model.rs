@@ -12,6 +12,7 @@ use recur_data::quickdraw::Stroke;
 use recur_data::SeriesSpec;
 use recur_fit::FitPredictor;
 use recur_forecast::ForecastPredictor;
+use recur_nn::{fallback_note, Precision};
 use recur_seq2seq::Translator;
 use recur_sketch::SketchPredictor;
 use serde_json::{json, Value};
@@ -68,18 +69,30 @@ pub struct ServedModel {
 }
 
 impl ServedModel {
-    /// Loads the model in `dir` under `name`, refusing the kinds this version does not serve.
-    pub fn load(name: &str, dir: &Path, batching: Batching) -> Result<Self, ServeError> {
+    /// Loads the model in `dir` under `name` for inference at `precision` (printing, once,
+    /// which layers run in fp32 instead), refusing the kinds this version does not serve.
+    pub fn load(name: &str, dir: &Path, batching: Batching, precision: Precision) -> Result<Self, ServeError> {
         let refuse = |message: String| ServeError::Model {
             name: name.to_string(),
             dir: dir.display().to_string(),
             message,
         };
+        let note = |fallbacks: Vec<String>| {
+            if let Some(note) = fallback_note(precision, &fallbacks) {
+                recur_core::stderr_line!("note: model `{name}`: {note}");
+            }
+        };
         let predictor = match Kind::of(dir) {
-            Some(Kind::Fit) => Predictor::Fit(Box::new(FitPredictor::load(dir).map_err(|e| refuse(e.to_string()))?)),
+            Some(Kind::Fit) => {
+                let mut predictor = FitPredictor::load(dir).map_err(|e| refuse(e.to_string()))?;
+                note(predictor.prepare_inference(precision));
+                Predictor::Fit(Box::new(predictor))
+            }
             // A sketch classifier from before its metadata reads as a plain model, as in `recur predict`.
             Some(Kind::Sketch | Kind::Plain) | None => {
-                let predictor = Arc::new(SketchPredictor::load(dir).map_err(|e| refuse(e.to_string()))?);
+                let mut predictor = SketchPredictor::load(dir).map_err(|e| refuse(e.to_string()))?;
+                note(predictor.prepare_inference(precision));
+                let predictor = Arc::new(predictor);
                 let model = predictor.clone();
                 let run: Arc<RunBatch<Vec<Stroke>, Vec<f64>>> =
                     Arc::new(move |drawings: &[Vec<Stroke>]| sketch::probabilities(&model, drawings));
@@ -87,7 +100,8 @@ impl ServedModel {
                 Predictor::Sketch { predictor, batcher }
             }
             Some(Kind::Forecast) => {
-                let predictor = ForecastPredictor::load(dir).map_err(|e| refuse(e.to_string()))?;
+                let mut predictor = ForecastPredictor::load(dir).map_err(|e| refuse(e.to_string()))?;
+                note(predictor.forecaster.prepare_inference(precision));
                 let spec = predictor.series_spec(false).map_err(|e| refuse(e.to_string()))?;
                 Predictor::Forecast {
                     predictor: Box::new(predictor),
@@ -95,7 +109,9 @@ impl ServedModel {
                 }
             }
             Some(Kind::Seq2seq) => {
-                Predictor::Seq2seq(Box::new(Translator::load(dir).map_err(|e| refuse(e.to_string()))?))
+                let mut translator = Translator::load(dir).map_err(|e| refuse(e.to_string()))?;
+                note(translator.model.prepare_inference(precision));
+                Predictor::Seq2seq(Box::new(translator))
             }
             Some(Kind::SketchRnn) => {
                 return Err(refuse(

@@ -6,7 +6,7 @@ use crate::dataset::{Example, InputSpec};
 use crate::evaluate::{evaluate, predict_probabilities, EvalReport};
 use crate::input_spec;
 use recur_data::quickdraw::{check_strokes, Stroke, MAX_COORDINATE};
-use recur_nn::{model_dir, Model, NnError, Result};
+use recur_nn::{model_dir, prepare_models, Model, NnError, Precision, Result};
 use serde::Serialize;
 use std::path::Path;
 
@@ -33,6 +33,12 @@ impl SketchPredictor {
         let models = model_dir::load_ensemble(dir)?;
         let input = input_spec(models[0].config())?;
         Ok(SketchPredictor { models, input })
+    }
+
+    /// Prepares every member for inference at `precision` (see
+    /// [`recur_nn::Model::prepare_inference`]); returns the layers that run in fp32.
+    pub fn prepare_inference(&mut self, precision: Precision) -> Vec<String> {
+        prepare_models(&mut self.models, precision)
     }
 
     /// The models: one, or an ensemble's members in order.

@@ -20,8 +20,10 @@ pub fn is_fit_model(dir: &Path) -> bool {
 }
 
 /// The fitted model in `dir`, with the folder named in any error.
-fn load(dir: &Path) -> Result<FitPredictor> {
-    FitPredictor::load(dir).with_context(|| format!("cannot load the model in {}", dir.display()))
+fn load(dir: &Path, precision: super::PrecisionArg) -> Result<FitPredictor> {
+    let mut fitted = FitPredictor::load(dir).with_context(|| format!("cannot load the model in {}", dir.display()))?;
+    precision.apply(|p| fitted.prepare_inference(p));
+    Ok(fitted)
 }
 
 /// Runs `recur eval` for a fitted model: accuracy, per-class accuracy and a confusion picture
@@ -33,8 +35,9 @@ pub fn eval(
     json: bool,
     confusion: Option<&Path>,
     threads: usize,
+    precision: super::PrecisionArg,
 ) -> Result<()> {
-    let fitted = load(model)?;
+    let fitted = load(model, precision)?;
     let set = read_set(test, npy, fitted.input_specs(), "test sequences")?
         .context("give the sequences to score: --test FILE.ts, or --x and --y arrays")?;
     let (s, _) = fitted.score(&set, threads)?;
@@ -118,8 +121,15 @@ pub enum RunInput {
 /// predictions as `.npy` (probabilities or values, `[n, k]` or `[n, time, k]`, zero past a
 /// sequence's end) and, if asked, printing one line per sequence: the predicted label (per
 /// step: the labels separated by spaces) or the predicted values.
-pub fn run(model: &Path, input: &RunInput, output: &Path, labels: bool, threads: usize) -> Result<()> {
-    let fitted = load(model)?;
+pub fn run(
+    model: &Path,
+    input: &RunInput,
+    output: &Path,
+    labels: bool,
+    threads: usize,
+    precision: super::PrecisionArg,
+) -> Result<()> {
+    let fitted = load(model, precision)?;
     let set = match input {
         RunInput::Ts(path) if fitted.input_specs() == InputSpec::one_sequence() => read_ts(path)?,
         RunInput::Ts(path) => bail!(

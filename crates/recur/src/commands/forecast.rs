@@ -11,6 +11,7 @@ use recur_forecast::{
     models, split_covariates, Encoding, FeatureSpec, Forecast, ForecastOptions, Forecaster, SeriesColumns,
 };
 use recur_nn::model_dir::{read_config, CONFIG_FILE};
+use recur_nn::Precision;
 use recur_train::Loss;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -143,6 +144,9 @@ pub struct ForecastArgs {
     /// Cores to train on.
     #[arg(long, default_value_t = default_threads())]
     pub(crate) threads: usize,
+    /// With --model DIR: the number format of the saved model's weight products.
+    #[command(flatten)]
+    pub(crate) precision: super::PrecisionArg,
     /// Refuse missing days and non-numeric cells instead of interpolating them.
     #[arg(long)]
     pub(crate) strict: bool,
@@ -255,6 +259,9 @@ pub fn forecast(args: ForecastArgs) -> Result<()> {
 
 /// Refuses settings that cannot work, naming the flag; returns the horizon and window.
 fn check_forecast_args(args: &ForecastArgs) -> Result<(usize, usize)> {
+    if args.precision.precision != Precision::Fp32 {
+        bail!("--precision runs a saved model (--model DIR); training is always fp32");
+    }
     if Path::new(&args.model).is_dir() {
         super::kind::expect(Path::new(&args.model), &[super::kind::Kind::Forecast])?;
         bail!(

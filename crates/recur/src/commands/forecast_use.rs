@@ -56,8 +56,9 @@ fn check_settings(args: &ForecastArgs, dir: &Path, f: &Forecaster, columns: &Ser
 /// Runs the forecast with a saved model.
 pub fn forecast_ahead(args: &ForecastArgs) -> Result<()> {
     let dir = Path::new(&args.model);
-    let predictor = ForecastPredictor::load(dir)
+    let mut predictor = ForecastPredictor::load(dir)
         .with_context(|| format!("cannot load the forecasting model in {}", dir.display()))?;
+    args.precision.apply(|p| predictor.forecaster.prepare_inference(p));
     let (forecaster, columns) = (&predictor.forecaster, &predictor.columns);
     check_settings(args, dir, forecaster, columns)?;
     let Some(csv) = &args.csv else {

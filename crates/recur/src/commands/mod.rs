@@ -20,6 +20,7 @@ pub mod video;
 
 use recur_nn::model_dir::{CONFIG_FILE, WEIGHTS_FILE};
 use recur_nn::written::Written;
+use recur_nn::{fallback_note, Precision};
 use recur_sketch::TRAINING_KEYS_FILE;
 use recur_train::checkpoint::{self, OPTIMIZER_FILE, STATE_FILE};
 use std::io::Write;
@@ -59,6 +60,26 @@ pub fn report_kept(kept: Vec<PathBuf>) {
 /// Writes a command's output through `write` on a locked, buffered stdout. A reader that has
 /// closed the pipe (`recur predict … | head -1`) ends the output quietly and successfully, as
 /// ripgrep does, instead of panicking in `println!`.
+/// `--precision`, shared by the commands that run a trained model.
+#[derive(clap::Args, Clone, Copy, Debug)]
+pub struct PrecisionArg {
+    /// Number format of the weight products at inference: fp32 (the model as trained), bf16 or
+    /// int8, converted at load in memory (the model directory is never written). Layers
+    /// without a bf16/int8 kernel run in fp32 and are named once.
+    #[arg(long, default_value = "fp32")]
+    pub precision: Precision,
+}
+
+impl PrecisionArg {
+    /// Prepares a loaded model with `prepare` (which returns the layers left in fp32) and
+    /// prints the note naming those layers, once.
+    pub fn apply(self, prepare: impl FnOnce(Precision) -> Vec<String>) {
+        if let Some(note) = fallback_note(self.precision, &prepare(self.precision)) {
+            recur_core::stderr_line!("note: {note}");
+        }
+    }
+}
+
 pub fn write_stdout(write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> anyhow::Result<()> {
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     match write(&mut out).and_then(|()| out.flush()) {

@@ -72,6 +72,8 @@ pub struct RunArgs {
     /// Print each sequence's predicted label (or values) on a line (`recur fit` models).
     #[arg(long)]
     labels: bool,
+    #[command(flatten)]
+    precision: super::PrecisionArg,
 }
 
 pub fn init(a: InitArgs) -> Result<()> {
@@ -144,9 +146,9 @@ pub fn run(a: RunArgs) -> Result<()> {
     kind::expect(&a.model, &[Kind::Plain, Kind::Fit])?;
     if recur_video::VideoPredictor::is_video_model(&a.model) {
         let json = false;
-        return super::video::classify(&a.model, &a.input, Some(&a.output), json, a.threads);
+        return super::video::classify(&a.model, &a.input, Some(&a.output), json, a.threads, a.precision);
     }
-    let model: Model<f32> = model_dir::load(&a.model)?;
+    let mut model: Model<f32> = model_dir::load(&a.model)?;
     let ts = matches!(&a.input[..], [one] if one.extension().is_some_and(|e| e == "ts"));
     if recur_fit::FitMeta::of(model.config()).is_some() {
         let input = match ts {
@@ -156,8 +158,9 @@ pub fn run(a: RunArgs) -> Result<()> {
                 lengths: a.lengths.clone(),
             },
         };
-        return super::fit_use::run(&a.model, &input, &a.output, a.labels, a.threads);
+        return super::fit_use::run(&a.model, &input, &a.output, a.labels, a.threads, a.precision);
     }
+    a.precision.apply(|p| model.prepare_inference(p));
     if a.labels || ts {
         bail!("--labels and .ts input are for models trained by `recur fit`");
     }

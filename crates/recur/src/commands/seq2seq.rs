@@ -385,6 +385,8 @@ pub struct SearchArgs {
     /// Threads (default: the machine's cores).
     #[arg(long, value_parser = super::whole::<usize>)]
     threads: Option<usize>,
+    #[command(flatten)]
+    precision: super::PrecisionArg,
 }
 
 /// Arguments of `recur seq2seq predict`.
@@ -441,7 +443,8 @@ fn search_options(t: &Translator, args: &SearchArgs, nbest: usize, attention: bo
 
 fn predict(args: PredictArgs) -> Result<()> {
     super::kind::expect(&args.model, &[super::kind::Kind::Seq2seq])?;
-    let t = Translator::load(&args.model)?;
+    let mut t = Translator::load(&args.model)?;
+    args.search.precision.apply(|p| t.model.prepare_inference(p));
     let name = args.input.display().to_string();
     let lines: Vec<String> = if args.input == Path::new("-") {
         std::io::stdin().lock().lines().collect::<std::io::Result<_>>()?
@@ -508,7 +511,8 @@ pub struct EvalArgs {
 
 fn eval(args: EvalArgs) -> Result<()> {
     super::kind::expect(&args.model, &[super::kind::Kind::Seq2seq])?;
-    let t = Translator::load(&args.model)?;
+    let mut t = Translator::load(&args.model)?;
+    args.search.precision.apply(|p| t.model.prepare_inference(p));
     let Some(path) = &args.pairs.pairs else {
         bail!("--pairs is required");
     };

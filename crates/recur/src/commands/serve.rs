@@ -40,6 +40,8 @@ pub struct ServeArgs {
     /// Log every request as one JSON line on stderr (method, path, route, status, ms).
     #[arg(long)]
     log_requests: bool,
+    #[command(flatten)]
+    precision: super::PrecisionArg,
 }
 
 /// Runs `recur serve` until SIGINT or SIGTERM.
@@ -54,6 +56,7 @@ pub fn serve(args: ServeArgs) -> Result<()> {
         log_requests: args.log_requests,
         request_timeout: std::time::Duration::from_secs_f64(args.request_timeout),
         header_timeout: std::time::Duration::from_secs_f64(args.header_timeout),
+        precision: args.precision.precision,
     })?)
 }
 

@@ -188,8 +188,11 @@ pub fn write_eval_pictures(
 }
 
 /// The sketch classifier in `dir`, with the folder named in any error.
-fn load_predictor(dir: &Path) -> Result<SketchPredictor> {
-    SketchPredictor::load(dir).with_context(|| format!("cannot load the model in {}", dir.display()))
+fn load_predictor(dir: &Path, precision: super::PrecisionArg) -> Result<SketchPredictor> {
+    let mut predictor =
+        SketchPredictor::load(dir).with_context(|| format!("cannot load the model in {}", dir.display()))?;
+    precision.apply(|p| predictor.prepare_inference(p));
+    Ok(predictor)
 }
 
 /// Arguments of `recur eval`.
@@ -222,6 +225,8 @@ pub struct EvalArgs {
     /// Cores.
     #[arg(long, default_value_t = default_threads(), value_parser = super::whole::<usize>)]
     threads: usize,
+    #[command(flatten)]
+    precision: super::PrecisionArg,
     /// Labelled sequences (.ts) to score a model trained by `recur fit`, or, for a model
     /// trained on video, labelled clips (a folder of class folders or a CSV of path,label).
     #[arg(long)]
@@ -316,13 +321,23 @@ fn choose_part(
 pub fn eval(args: EvalArgs) -> Result<()> {
     kind::expect(&args.model, &[Kind::Sketch, Kind::Fit, Kind::Plain])?;
     if let Some(test) = args.test.as_deref().filter(|t| super::video::is_clip_list(t)) {
-        return super::video::eval(&args.model, test, args.json, args.confusion.as_deref(), args.threads);
+        let confusion = args.confusion.as_deref();
+        return super::video::eval(&args.model, test, args.json, confusion, args.threads, args.precision);
     }
     if args.test.is_some() || !args.sequences.x.is_empty() || super::fit_use::is_fit_model(&args.model) {
         let (test, confusion) = (args.test.as_deref(), args.confusion.as_deref());
-        return super::fit_use::eval(&args.model, test, &args.sequences, args.json, confusion, args.threads);
+        let (json, threads) = (args.json, args.threads);
+        return super::fit_use::eval(
+            &args.model,
+            test,
+            &args.sequences,
+            json,
+            confusion,
+            threads,
+            args.precision,
+        );
     }
-    let predictor = load_predictor(&args.model)?;
+    let predictor = load_predictor(&args.model, args.precision)?;
     let classes = predictor.classes().to_vec();
     let drawings = load_drawings(&args.data, false)?;
     let (examples, unknown) = examples(&drawings, &classes);
@@ -398,6 +413,8 @@ pub struct PredictArgs {
     /// Cores.
     #[arg(long, default_value_t = default_threads(), value_parser = super::whole::<usize>)]
     threads: usize,
+    #[command(flatten)]
+    precision: super::PrecisionArg,
 }
 
 /// Drawings from any supported file, as (id, strokes).
@@ -440,10 +457,10 @@ fn read_any(path: &Path) -> Result<Vec<(String, String, Vec<Stroke>)>> {
 pub fn predict(args: PredictArgs) -> Result<()> {
     if recur_video::VideoPredictor::is_video_model(&args.model) {
         let clips = [args.input.clone()];
-        return super::video::classify(&args.model, &clips, None, args.json, args.threads);
+        return super::video::classify(&args.model, &clips, None, args.json, args.threads, args.precision);
     }
     kind::expect(&args.model, &[Kind::Sketch, Kind::Plain])?;
-    let predictor = load_predictor(&args.model)?;
+    let predictor = load_predictor(&args.model, args.precision)?;
     let drawings = read_any(&args.input)?;
     let (mut usable, mut ids) = (Vec::new(), Vec::new());
     for (i, (key, word, strokes)) in drawings.into_iter().enumerate() {

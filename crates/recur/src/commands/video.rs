@@ -179,14 +179,24 @@ pub fn folds_line(out: &Path, accuracies: &[f64]) -> String {
 }
 
 /// Loads a video model with its folder named in any error.
-fn load(model: &Path) -> Result<VideoPredictor> {
-    VideoPredictor::load(model).with_context(|| format!("cannot load the model in {}", model.display()))
+fn load(model: &Path, precision: super::PrecisionArg) -> Result<VideoPredictor> {
+    let mut predictor =
+        VideoPredictor::load(model).with_context(|| format!("cannot load the model in {}", model.display()))?;
+    precision.apply(|p| predictor.fitted.prepare_inference(p));
+    Ok(predictor)
 }
 
 /// `recur eval` on clips: decoded as the model was trained, scored and reported as a fitted
 /// model's scores are.
-pub fn eval(model: &Path, test: &Path, json: bool, confusion: Option<&Path>, threads: usize) -> Result<()> {
-    let predictor = load(model)?;
+pub fn eval(
+    model: &Path,
+    test: &Path,
+    json: bool,
+    confusion: Option<&Path>,
+    threads: usize,
+    precision: super::PrecisionArg,
+) -> Result<()> {
+    let predictor = load(model, precision)?;
     let list = ClipList::open(test, None)?;
     let (scores, data) = predictor.score(&Ffmpeg::default(), &list, threads)?;
     if let Some(first) = data.skipped.first() {
@@ -200,8 +210,15 @@ pub fn eval(model: &Path, test: &Path, json: bool, confusion: Option<&Path>, thr
 
 /// `recur run` and `recur predict` on clip files: each clip's label and class probabilities,
 /// one line each (JSON with `json`); `output` also gets the probabilities `[clips, classes]`.
-pub fn classify(model: &Path, clips: &[PathBuf], output: Option<&Path>, json: bool, threads: usize) -> Result<()> {
-    let predictor = load(model)?;
+pub fn classify(
+    model: &Path,
+    clips: &[PathBuf],
+    output: Option<&Path>,
+    json: bool,
+    threads: usize,
+    precision: super::PrecisionArg,
+) -> Result<()> {
+    let predictor = load(model, precision)?;
     let ffmpeg = Ffmpeg::default();
     let classes = predictor.fitted.classes().to_vec();
     let mut guesses = Vec::with_capacity(clips.len());
