@@ -3,9 +3,10 @@
 
 use anyhow::{Context, Result};
 use clap::Args;
+use recur_core::lowp::{Format, PackedWeights};
 use recur_core::parallel::{default_threads, run_on_workers};
 use recur_core::{matmul, Rng, Seq, Transpose};
-use recur_nn::{Model, ModelConfig};
+use recur_nn::{Model, ModelConfig, Precision};
 use recur_train::{Loss, OptimizerConfig, Schedule, Targets, TrainConfig, Trainer};
 use serde_json::json;
 use std::time::Instant;
@@ -71,6 +72,9 @@ pub const LSTM_MODEL: &str = r#"{"input_size": 128, "layers": [{"type": "lstm", 
 struct Throughput {
     train: f64,
     infer: f64,
+    /// Inference with the model prepared at bf16, then at int8.
+    infer_bf16: f64,
+    infer_int8: f64,
     /// Forward FLOPs of one sequence; training counts three times that (forward, and the
     /// backward's two products per forward product).
     forward_flops_per_seq: f64,
@@ -84,7 +88,10 @@ pub fn bench(a: BenchArgs) -> Result<()> {
         // The other measurements run for a time, not a step count: ranks would fall out of step.
         anyhow::bail!("under mpirun, `recur bench` measures only with --scaling");
     }
-    let peak = sgemm_gflops(a.threads, a.seconds.min(2.0));
+    let probe_seconds = a.seconds.min(2.0);
+    let peak = sgemm_gflops(a.threads, probe_seconds);
+    let bf16_peak = packed_gflops(Format::Bf16, a.threads, probe_seconds);
+    let int8_peak = packed_gflops(Format::Int8, a.threads, probe_seconds);
     let models = if let Some(path) = &a.config {
         let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
         // The timed step scores one class per sequence: a model giving a sequence is refused
@@ -115,14 +122,18 @@ pub fn bench(a: BenchArgs) -> Result<()> {
         ]
     };
     let report = |t: &Throughput| {
-        let pct = |seq_per_s: f64, flops: f64| round1(100.0 * seq_per_s * flops / (peak * 1e9));
-        let train_flops = 3.0 * t.forward_flops_per_seq;
+        let share = |seq_per_s: f64, flops: f64, peak: f64| round1(100.0 * seq_per_s * flops / (peak * 1e9));
+        let pct = |seq_per_s: f64, flops: f64| share(seq_per_s, flops, peak);
+        let (train_flops, infer_flops) = (3.0 * t.forward_flops_per_seq, t.forward_flops_per_seq);
         json!({"train_seq_per_s": round1(t.train), "infer_seq_per_s": round1(t.infer),
-               "train_mflop_per_seq": round1(train_flops / 1e6), "infer_mflop_per_seq": round1(t.forward_flops_per_seq / 1e6),
-               "train_pct_of_sgemm_peak": pct(t.train, train_flops), "infer_pct_of_sgemm_peak": pct(t.infer, t.forward_flops_per_seq)})
+               "train_mflop_per_seq": round1(train_flops / 1e6), "infer_mflop_per_seq": round1(infer_flops / 1e6),
+               "train_pct_of_sgemm_peak": pct(t.train, train_flops), "infer_pct_of_sgemm_peak": pct(t.infer, infer_flops),
+               "infer_bf16_seq_per_s": round1(t.infer_bf16), "infer_int8_seq_per_s": round1(t.infer_int8),
+               "infer_bf16_pct_of_bf16_peak": share(t.infer_bf16, infer_flops, bf16_peak),
+               "infer_int8_pct_of_int8_peak": share(t.infer_int8, infer_flops, int8_peak)})
     };
-    let mut out =
-        json!({"sgemm_peak_gflops": round1(peak), "threads": a.threads, "batch": a.batch, "length": a.length});
+    let mut out = json!({"sgemm_peak_gflops": round1(peak), "bf16_peak_gflops": round1(bf16_peak),
+                         "int8_peak_gops": round1(int8_peak), "threads": a.threads, "batch": a.batch, "length": a.length});
     for (name, t) in &models {
         out[*name] = report(t);
     }
@@ -132,25 +143,34 @@ pub fn bench(a: BenchArgs) -> Result<()> {
         }
         writeln!(
             w,
-            "recur bench: batch {}, length {}, {} threads; sgemm peak {:.0} GFLOP/s",
-            a.batch, a.length, a.threads, peak
+            "recur bench: batch {}, length {}, {} threads; peaks: sgemm {:.0} GFLOP/s, bf16 {:.0} GFLOP/s, int8 {:.0} GOP/s",
+            a.batch, a.length, a.threads, peak, bf16_peak, int8_peak
         )?;
         writeln!(
             w,
-            "{:<10} {:>14} {:>14} {:>16} {:>14} {:>14}",
-            "model", "train seq/s", "infer seq/s", "MFLOP/train seq", "train % peak", "infer % peak"
+            "{:<10} {:>14} {:>14} {:>16} {:>14} {:>14} {:>12} {:>12}",
+            "model",
+            "train seq/s",
+            "infer seq/s",
+            "MFLOP/train seq",
+            "train % peak",
+            "infer % peak",
+            "bf16 seq/s",
+            "int8 seq/s"
         )?;
         for (name, _) in &models {
             // serde_json's numbers ignore width flags, so each is formatted as an f64.
             let col = |key: &str| out[name][key].as_f64().unwrap_or(f64::NAN);
             writeln!(
                 w,
-                "{name:<10} {:>14.1} {:>14.1} {:>16.1} {:>14.1} {:>14.1}",
+                "{name:<10} {:>14.1} {:>14.1} {:>16.1} {:>14.1} {:>14.1} {:>12.1} {:>12.1}",
                 col("train_seq_per_s"),
                 col("infer_seq_per_s"),
                 col("train_mflop_per_seq"),
                 col("train_pct_of_sgemm_peak"),
-                col("infer_pct_of_sgemm_peak")
+                col("infer_pct_of_sgemm_peak"),
+                col("infer_bf16_seq_per_s"),
+                col("infer_int8_seq_per_s")
             )?;
         }
         Ok(())
@@ -178,9 +198,18 @@ fn measure(config: &str, loss: Loss, a: &BenchArgs) -> Result<Throughput> {
     let forward_flops = trainer.model.forward_flops_per_sequence(a.length) as f64;
     let train = rate(a.seconds, || Ok(trainer.train_step(&x, &targets).map(|_| ())?))? * a.batch as f64;
     let infer = rate(a.seconds, || Ok(trainer.predict(&x).map(|_| ())?))? * a.batch as f64;
+    let mut reduced = [0.0; 2];
+    for (rate_at, precision) in reduced.iter_mut().zip([Precision::Bf16, Precision::Int8]) {
+        // Layers without a reduced kernel (the frame model's conv2d) run fp32, as in `recur run`.
+        trainer.model.prepare_inference(precision);
+        *rate_at = rate(a.seconds, || Ok(trainer.predict(&x).map(|_| ())?))? * a.batch as f64;
+    }
+    trainer.model.prepare_inference(Precision::Fp32);
     Ok(Throughput {
         train,
         infer,
+        infer_bf16: reduced[0],
+        infer_int8: reduced[1],
         forward_flops_per_seq: forward_flops,
     })
 }
@@ -274,12 +303,33 @@ fn median_ms(warmup: usize, timed: usize, mut f: impl FnMut() -> Result<()>) -> 
 /// Single-precision GEMM throughput (GFLOP/s) with one 1024³ product per core at a time:
 /// the ceiling the models are measured against.
 fn sgemm_gflops(threads: usize, seconds: f64) -> f64 {
-    let n = 1024;
+    gemm_probe(threads, seconds, |n, a, b, c| {
+        matmul(n, n, n, a, n, Transpose::No, b, n, Transpose::No, c, n, false)
+    })
+}
+
+/// The same probe on recur's reduced-precision kernel (`recur_core::lowp`): the weights
+/// packed once, the activations converted (bf16) or quantised (int8) on every call as in a
+/// model. Its rate is the peak the bf16 and int8 inference figures are shares of.
+fn packed_gflops(format: Format, threads: usize, seconds: f64) -> f64 {
+    let n = PROBE_SIZE;
+    let w: Vec<f32> = (0..n * n).map(|i| ((i % 97) as f32 - 48.0) / 97.0).collect();
+    let packed = PackedWeights::pack(format, &w, n, n);
+    gemm_probe(threads, seconds, |n, a, _, c| packed.matmul(n, a, n, c, n, false))
+}
+
+/// Rows, columns and depth of the probe products.
+const PROBE_SIZE: usize = 1024;
+
+/// Operations per second (in billions, two per multiply-add) of `product(n, a, b, c)` on
+/// n×n matrices, run on every core at once.
+fn gemm_probe(threads: usize, seconds: f64, product: impl Fn(usize, &[f32], &[f32], &mut [f32]) + Sync) -> f64 {
+    let n = PROBE_SIZE;
     let mut work: Vec<(Vec<f32>, Vec<f32>, Vec<f32>)> = (0..threads.max(1))
         .map(|_| (vec![0.5; n * n], vec![0.25; n * n], vec![0.0; n * n]))
         .collect();
     let per_core = run_on_workers(&mut work, |_, (a, b, c)| {
-        let mut run = || matmul(n, n, n, a, n, Transpose::No, b, n, Transpose::No, c, n, false);
+        let mut run = || product(n, a, b, c);
         run();
         let start = Instant::now();
         let mut k = 0;
