@@ -284,7 +284,7 @@ fn quantise_channel(row: &[f32]) -> (Vec<i8>, f32) {
     let scale = if largest > 0.0 { largest / 127.0 } else { 1.0 };
     let q = row
         .iter()
-        .map(|&v| (v / scale).round_ties_even().clamp(-127.0, 127.0) as i8)
+        .map(|&v| round_small(v / scale).clamp(-127.0, 127.0) as i8)
         .collect();
     (q, scale)
 }
@@ -311,13 +311,25 @@ fn quantise_row(row: &[f32], out: &mut [u8]) -> (f32, i32) {
     let lo = lo.iter().fold(0.0f32, |m, &v| m.min(v));
     let hi = hi.iter().fold(0.0f32, |m, &v| m.max(v));
     let scale = if hi > lo { (hi - lo) / 255.0 } else { 1.0 };
-    let zero_point = (-lo / scale).round_ties_even().clamp(0.0, 255.0);
+    let zero_point = round_small(-lo / scale).clamp(0.0, 255.0);
     let inverse = 1.0 / scale;
     for (q, &v) in out.iter_mut().zip(row) {
-        // Clamped first, so the conversion is exact and needs no saturation of its own.
-        *q = ((v * inverse).round_ties_even() + zero_point).clamp(0.0, 255.0) as i32 as u8;
+        let level = (round_small(v * inverse) + zero_point).clamp(0.0, 255.0);
+        // A whole number in 0..=255 plus 2²³ holds it in its low significand bits: reading
+        // them vectorises, where `as u8` (a saturating conversion) went one value at a time.
+        *q = (level + 8_388_608.0).to_bits() as u8;
     }
     (scale, zero_point as i32)
+}
+
+/// `x` rounded to the nearest integer, ties to even, for |x| < 2²² (quantised values are
+/// within ±255): adding 1.5·2²³ leaves no fraction bits, so the addition itself rounds to
+/// nearest-even, and subtracting brings the integer back. `round_ties_even` computes the same
+/// but became a library call per value here (measured 30× slower than the conversion to bf16).
+#[inline(always)]
+fn round_small(x: f32) -> f32 {
+    const SHIFT: f32 = 12_582_912.0;
+    (x + SHIFT) - SHIFT
 }
 
 /// An int8 sum scaled back to f32: `(Σ q_a·q_w − zero·Σ q_w) · scale_a · scale_w`. Both
