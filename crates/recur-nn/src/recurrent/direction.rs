@@ -99,6 +99,28 @@ impl<T: Float> Direction<T> {
         self.packed = w_ih.zip(w_hh).map(|(w_ih, w_hh)| PackedDirection { w_ih, w_hh });
     }
 
+    /// `xw += x·W_ihᵀ` over all `rows` rows of `x` (every step of every sequence), on the
+    /// packed copy `packed` when inference has one.
+    fn project_inputs(&self, packed: Option<&PackedWeights>, rows: usize, x: &[T], xw: &mut [T]) {
+        let (gh, n_in) = (self.w_ih.shape[0], self.w_ih.shape[1]);
+        if !packed_product(packed, rows, x, n_in, xw, gh, true) {
+            matmul(
+                rows,
+                gh,
+                n_in,
+                x,
+                n_in,
+                Transpose::No,
+                &self.w_ih.value,
+                n_in,
+                Transpose::Yes,
+                xw,
+                gh,
+                true,
+            );
+        }
+    }
+
     /// Runs the direction. Returns the state after every step (`[batch, time, units]`,
     /// carried through padding, so step `time−1` holds each sequence's final state) and the
     /// final memory cell, and with `keep_cache` what backward needs.
@@ -115,7 +137,7 @@ impl<T: Float> Direction<T> {
             c0,
             rec_mask,
         } = input;
-        let (batch, h, n_in) = (lengths.len(), self.units(), self.w_ih.shape[1]);
+        let (batch, h) = (lengths.len(), self.units());
         let gh = C::GATES * h;
         let rows = batch * time;
         // Every step's input projection in one GEMM, accumulated onto the bias (both biases
@@ -127,23 +149,8 @@ impl<T: Float> Direction<T> {
         let mut xw = bias_rows(rows, &bias);
         // Inference runs both products on the packed copy when there is one.
         let packed = self.packed.as_ref().filter(|_| !keep_cache);
-        let (packed_ih, packed_hh) = (packed.map(|p| &p.w_ih), packed.map(|p| &p.w_hh));
-        if !packed_product(packed_ih, rows, &x, n_in, &mut xw, gh, true) {
-            matmul(
-                rows,
-                gh,
-                n_in,
-                &x,
-                n_in,
-                Transpose::No,
-                &self.w_ih.value,
-                n_in,
-                Transpose::Yes,
-                &mut xw,
-                gh,
-                true,
-            );
-        }
+        self.project_inputs(packed.map(|p| &p.w_ih), rows, &x, &mut xw);
+        let packed_hh = packed.map(|p| &p.w_hh);
         // Training keeps every step for backward; inference only needs the current step.
         let kept = if keep_cache { rows } else { batch };
         let at = |b: usize, t: usize| if keep_cache { b * time + t } else { b };
