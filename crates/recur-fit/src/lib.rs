@@ -12,6 +12,7 @@
 
 pub mod architecture;
 pub mod augment;
+pub mod augment_frames;
 pub mod calibrate;
 pub mod evaluate;
 pub mod history;
@@ -445,6 +446,15 @@ struct Member<'a> {
 }
 
 impl Member<'_> {
+    /// The model's input step as `[height, width, channels]`, when its steps are frames that
+    /// arrive as they are (no channels appended by the input encoding).
+    fn frame_shape(&self) -> Option<[usize; 3]> {
+        match self.config.input_shape[..] {
+            [h, w, c] if h * w * c == self.meta.first.input_width() => Some([h, w, c]),
+            _ => None,
+        }
+    }
+
     fn train(&self) -> Result<solve::MemberFit> {
         let s = &self.meta.training;
         // With a part of the data per rank, each rank batches its own part with its share of
@@ -458,7 +468,7 @@ impl Member<'_> {
         let epochs = s.epochs_for(steps_per_epoch);
         let threads = s.threads.unwrap_or_else(default_threads).max(1);
         let (monitor, goal) = s.monitor_for(self.meta.task, self.val.is_some())?;
-        let augment = augment::Augment::of(s, self.meta.task, self.train.one_sequence_input())?;
+        let augment = augment::Augment::of(s, self.meta.task, self.train.one_sequence_input(), self.frame_shape())?;
         let loss = s.loss_for(self.meta.task)?;
         let mut model = Model::<f32>::new(self.config.clone(), self.seed)?;
         init::initialise(&mut model, s, self.seed);

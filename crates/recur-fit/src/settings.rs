@@ -231,6 +231,14 @@ pub struct Settings {
     /// Augmentation: largest share of a training sequence's steps cut off by seeing it through
     /// a random window.
     pub augment_crop: f64,
+    /// Augmentation: chance that a training sequence's step is replaced by its neighbour
+    /// (temporal jitter of sampled frames).
+    pub augment_time_jitter: f64,
+    /// Augmentation: mirror half of the training sequences of frames left to right.
+    pub augment_flip: bool,
+    /// Augmentation: largest share of each side of a training sequence's frames cut off by a
+    /// random window scaled back to the frame size (a random crop and scale).
+    pub augment_zoom: f64,
 }
 
 impl Default for Settings {
@@ -268,6 +276,9 @@ impl Default for Settings {
             augment_scale: 0.0,
             augment_jitter: 0.0,
             augment_crop: 0.0,
+            augment_time_jitter: 0.0,
+            augment_flip: false,
+            augment_zoom: 0.0,
         }
     }
 }
@@ -352,6 +363,9 @@ impl Settings {
             ("augment_scale", self.augment_scale != d.augment_scale),
             ("augment_jitter", self.augment_jitter != d.augment_jitter),
             ("augment_crop", self.augment_crop != d.augment_crop),
+            ("augment_time_jitter", self.augment_time_jitter != d.augment_time_jitter),
+            ("augment_flip", self.augment_flip != d.augment_flip),
+            ("augment_zoom", self.augment_zoom != d.augment_zoom),
         ]
         .into_iter()
         .filter_map(|(name, changed)| changed.then_some(name))
@@ -388,6 +402,13 @@ impl Settings {
         }
         unit("min_lr_ratio", self.min_lr_ratio)?;
         unit("augment_crop", self.augment_crop)?;
+        unit("augment_zoom", self.augment_zoom)?;
+        if !(0.0..=1.0).contains(&self.augment_time_jitter) {
+            return Err(bad(format!(
+                "augment_time_jitter is a chance, in [0, 1], got {}",
+                self.augment_time_jitter
+            )));
+        }
         for (name, v) in [
             ("augment_scale", self.augment_scale),
             ("augment_jitter", self.augment_jitter),

@@ -30,5 +30,6 @@ pub use predictor::{ClipGuess, VideoPredictor};
 pub use probe::{probe, ClipInfo};
 pub use tools::Ffmpeg;
 pub use train::{
-    default_video_config, read_clips, video_config, video_settings, Architecture, VideoData, VideoFit, VideoMeta,
+    default_video_config, read_clips, video_augmentation, video_config, video_settings, Architecture, VideoData,
+    VideoFit, VideoMeta,
 };

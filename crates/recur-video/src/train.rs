@@ -129,14 +129,32 @@ pub fn video_config(mut model: Value, meta: &VideoMeta, source: &str) -> Result<
 
 /// Training settings for video: `training` (a config's section with the flags laid over it)
 /// over the video defaults: the values as decoded ([0, 1], or differences in [−1, 1]), so no
-/// standardisation, signed log or per-sequence channels; gradient training; 30 epochs.
-pub fn video_settings(training: Value) -> Result<Settings> {
+/// standardisation, signed log or per-sequence channels; gradient training; 30 epochs; and,
+/// with `augment`, [`video_augmentation`] (without it, only the augment settings given).
+pub fn video_settings(training: Value, augment: bool) -> Result<Settings> {
     let mut merged =
         json!({"standardize": false, "log_inputs": "off", "sequence_norm": "off", "solver": "gradient", "epochs": 30});
-    if let (Some(base), Value::Object(given)) = (merged.as_object_mut(), training) {
-        base.extend(given);
+    let laid = if augment {
+        vec![video_augmentation(), training]
+    } else {
+        vec![training]
+    };
+    if let Some(base) = merged.as_object_mut() {
+        for layer in laid {
+            if let Value::Object(given) = layer {
+                base.extend(given);
+            }
+        }
     }
     Settings::from_json(merged).map_err(VideoError::from)
+}
+
+/// The distortions of every training clip, each epoch, by default (`training` settings): a
+/// left-right flip for half of them, a random crop of at least 80% of each side scaled back
+/// to the frame size, brightness (all values multiplied by one factor, deviation 0.1) and
+/// temporal jitter (each sampled frame replaced by its neighbour by chance 0.1).
+pub fn video_augmentation() -> Value {
+    json!({"augment_flip": true, "augment_zoom": 0.2, "augment_scale": 0.1, "augment_time_jitter": 0.1})
 }
 
 /// Clips decoded for a run: the sequence set, each clip's group, and how many were skipped.

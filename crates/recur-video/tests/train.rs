@@ -18,7 +18,7 @@ fn train_and_score(meta: VideoMeta, architecture: Architecture) -> (f64, f64) {
         meta,
         config: None,
         architecture,
-        settings: video_settings(json!({"epochs": 12, "threads": 2})).unwrap(),
+        settings: video_settings(json!({"epochs": 12, "threads": 2}), false).unwrap(),
         out: dir.path().join("model"),
         resume: false,
         progress: Default::default(),

@@ -182,6 +182,19 @@ pub struct Knobs {
     /// window, in [0, 1) [default: 0, off].
     #[arg(long)]
     augment_crop: Option<f64>,
+    /// Augmentation: chance that each step of a training sequence is replaced by its
+    /// neighbour (temporal jitter), in [0, 1] [default: 0, off; video: see docs/video.md].
+    #[arg(long)]
+    augment_time_jitter: Option<f64>,
+    /// Augmentation: mirror half of the training clips left to right (true/false) [default:
+    /// false; video: true].
+    #[arg(long, value_parser = BoolishValueParser::new())]
+    augment_flip: Option<bool>,
+    /// Augmentation: largest share of each side of a training clip's frames cut off by a
+    /// random window scaled back to the frame size, in [0, 1) [default: 0; video: see
+    /// docs/video.md].
+    #[arg(long)]
+    augment_zoom: Option<f64>,
 }
 
 impl Knobs {

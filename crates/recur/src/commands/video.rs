@@ -48,6 +48,11 @@ pub struct VideoArgs {
     /// model: each fold trained into OUT/folds/k and scored; prints the mean ± std accuracy.
     #[arg(long, value_parser = super::at_least_one)]
     cv: Option<usize>,
+    /// Video: train on the clips as they are, without the default flips, crops, brightness
+    /// and temporal jitter (an --augment-* flag given still applies). Needed where a mirror
+    /// image changes the class (left against right).
+    #[arg(long)]
+    no_augment: bool,
 }
 
 impl VideoArgs {
@@ -61,6 +66,7 @@ impl VideoArgs {
             || self.architecture.is_some()
             || self.groups.is_some()
             || self.cv.is_some()
+            || self.no_augment
     }
 
     /// How clips are read, from the flags and their defaults.
@@ -135,7 +141,7 @@ pub fn fit(
     progress: Reporter,
 ) -> Result<VideoOutcome> {
     let meta = video.meta()?;
-    let settings = video_settings(training)?;
+    let settings = video_settings(training, !video.no_augment)?;
     let config = match model {
         Some((m, source)) => Some(video_config(m, &meta, &source)?),
         None => None,
@@ -258,7 +264,7 @@ pub fn classify(
 /// Refuses the video settings for a training file that is not clips.
 pub fn refuse_for_sequences(video: &VideoArgs) -> Result<()> {
     if video.any_given() {
-        bail!("--frames, --size, --grayscale, --centre-crop, --motion, --architecture, --groups and --cv are for video: give --train a folder of class folders or a CSV of clips");
+        bail!("--frames, --size, --grayscale, --centre-crop, --motion, --architecture, --groups, --cv and --no-augment are for video: give --train a folder of class folders or a CSV of clips");
     }
     Ok(())
 }
