@@ -131,10 +131,17 @@ impl<T: Float> Layer<T> for ActivationLayer<T> {
         self.shape
     }
     fn forward(&self, x: Seq<T>, ctx: &mut Ctx) -> (Seq<T>, Tape) {
-        let mut y = x.clone();
+        // The input is kept only for the activations whose backward reads it (GELU); ReLU,
+        // tanh and sigmoid need the output alone, so the values are changed in place.
+        let z = if ctx.training && self.activation.needs_input() {
+            x.data.clone()
+        } else {
+            Vec::new()
+        };
+        let mut y = x;
         self.activation.apply(&mut y.data);
         y.zero_padding();
-        let tape = Tape::when(ctx.training, || (x.data, y.data.clone()));
+        let tape = Tape::when(ctx.training, || (z, y.data.clone()));
         (y, tape)
     }
     fn backward(&mut self, tape: Tape, mut dy: Seq<T>, _input_grad: bool) -> Seq<T> {
