@@ -5,7 +5,8 @@
 //! Labelled clip sets come from a folder per class or a CSV with optional groups
 //! ([`ClipList`]), are decoded in parallel ([`decode_all`]) and can be written as NumPy frame
 //! arrays `[clips, time, height, width, channels]` ([`write_frame_arrays`]). Models train on
-//! them through recur-fit ([`VideoFit`]: a frame CNN feeding a bidirectional GRU by default)
+//! them through recur-fit ([`VideoFit`]: a 3D CNN by default, or a frame CNN feeding a
+//! bidirectional GRU)
 //! and read clips back as they were trained ([`VideoPredictor`]).
 
 pub mod arrays;

@@ -93,3 +93,20 @@ fn c3d_video_model_learns_moving_squares() {
     eprintln!("moving squares, 8 frames, c3d: test accuracy {accuracy:.3} after {seconds:.1} s");
     assert!(accuracy >= 0.95, "{accuracy}");
 }
+
+#[test]
+fn video_settings_augment_clips_by_default_and_not_with_no_augment() {
+    let on = video_settings(json!({}), true).unwrap();
+    assert!(on.augment_flip && on.augment_zoom > 0.0 && on.augment_scale > 0.0 && on.augment_time_jitter > 0.0);
+    let off = video_settings(json!({}), false).unwrap();
+    assert!(!off.augment_flip && off.augment_zoom == 0.0 && off.augment_scale == 0.0);
+    // A setting given still applies, with the defaults or without them.
+    let given = video_settings(json!({"augment_flip": false}), true).unwrap();
+    assert!(!given.augment_flip && given.augment_zoom > 0.0);
+    assert_eq!(
+        video_settings(json!({"augment_zoom": 0.1}), false)
+            .unwrap()
+            .augment_zoom,
+        0.1
+    );
+}

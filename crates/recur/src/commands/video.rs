@@ -21,7 +21,7 @@ pub struct VideoArgs {
     /// [default: 16].
     #[arg(long, value_parser = super::at_least_one)]
     frames: Option<usize>,
-    /// Video: frame height and width after resizing [default: 64 64].
+    /// Video: frame height and width after resizing [default: 32 32].
     #[arg(long, num_args = 2, value_names = ["H", "W"], value_parser = super::at_least_one)]
     size: Option<Vec<usize>>,
     /// Video: one grayscale channel instead of RGB.
@@ -36,7 +36,7 @@ pub struct VideoArgs {
     #[arg(long)]
     motion: Option<String>,
     /// Video: the built-in model when no --config is given: `crnn` (a CNN over each frame
-    /// feeding a bidirectional GRU) or `c3d` (a 3D CNN) [default: crnn].
+    /// feeding a bidirectional GRU) or `c3d` (a 3D CNN) [default: c3d].
     #[arg(long)]
     architecture: Option<String>,
     /// Video: the CSV column holding each clip's group (e.g. its source video); validation
