@@ -256,7 +256,7 @@ fn fit_regression_and_tagging_from_npy() {
             &[&data[..], &["--out", s(&d.join("cut")), "--augment-crop", "0.1"]].concat(),
             "1",
         ),
-        "augment_crop cuts sequences",
+        "augment_crop and augment_time_jitter move steps",
     );
     fails_with(
         fit(
