@@ -171,11 +171,21 @@ impl Listener {
 fn event_dict<'py>(py: Python<'py>, event: &Event) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
     match event {
-        Event::EpochStarted { epoch, epochs, batches } => {
+        Event::EpochStarted {
+            epoch,
+            epochs,
+            batches,
+            clock,
+        } => {
             d.set_item("event", "epoch_started")?;
             d.set_item("epoch", epoch)?;
+            // None for a run that trains until its time limit (none of the estimators' runs).
             d.set_item("epochs", epochs)?;
             d.set_item("batches", batches)?;
+            if let Some(clock) = clock {
+                d.set_item("elapsed_seconds", clock.elapsed)?;
+                d.set_item("limit_seconds", clock.limit)?;
+            }
         }
         Event::Batch { done, loss } => {
             d.set_item("event", "batch")?;

@@ -16,7 +16,7 @@ use recur_nn::Param;
 use recur_train::epochs::{train_epochs, Curriculum, EpochSteps, FitOptions};
 use recur_train::history::{EpochRecord, Metrics};
 use recur_train::optim::{Clip, OptimizerConfig, Schedule};
-use recur_train::{Loss, LossSums, Reporter, TrainConfig, Trainable, Trainer};
+use recur_train::{Loss, LossSums, Reporter, TrainConfig, Trainable, Trainer, UNTIL_TIME_LIMIT};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::ops::Range;
@@ -345,7 +345,7 @@ pub fn train(job: TrainJob, progress: Reporter) -> Result<Outcome> {
         out: &job.out,
     };
     let fit = FitOptions {
-        epochs: 1_000_000,
+        epochs: UNTIL_TIME_LIMIT,
         monitor: "val_cost".into(),
         max_seconds: Some(job.max_minutes * 60.0),
         out: Some(job.out.clone()),

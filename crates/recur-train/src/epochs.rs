@@ -22,7 +22,7 @@ use crate::checkpoint::{self, Best, FitState};
 use crate::distributed::Fingerprint;
 use crate::history::{EpochRecord, Goal, Metrics};
 use crate::loss::Targets;
-use crate::progress::{Event, Reporter};
+use crate::progress::{Clock, Event, Reporter};
 use crate::trainable::{LossSums, Trainable};
 use crate::trainer::{StepStats, Trainer};
 use recur_core::{Float, Seq};
@@ -32,10 +32,15 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+/// [`FitOptions::epochs`] of a run that trains until its time limit (`max_seconds`) alone:
+/// progress then shows the clock, not an epoch count.
+pub const UNTIL_TIME_LIMIT: usize = usize::MAX;
+
 /// How to run the epoch loop.
 #[derive(Clone, Debug)]
 pub struct FitOptions {
-    /// Epochs in the whole run (a resumed run counts the epochs already done).
+    /// Epochs in the whole run (a resumed run counts the epochs already done), or
+    /// [`UNTIL_TIME_LIMIT`] for a run that goes on until `max_seconds`.
     pub epochs: usize,
     /// The validation metric that decides the best epoch and early stopping.
     pub monitor: String,
@@ -155,7 +160,9 @@ pub struct EpochSteps<'a, M: Trainable> {
     pub trainer: &'a mut Trainer<M>,
     progress: &'a Reporter,
     epoch: usize,
-    epochs: usize,
+    epochs: Option<usize>,
+    /// The run's clock when this epoch began, in a time-limited run.
+    clock: Option<Clock>,
     sums: LossSums,
     done: usize,
     lr: f64,
@@ -171,6 +178,7 @@ impl<M: Trainable> EpochSteps<'_, M> {
             epoch: self.epoch + 1,
             epochs: self.epochs,
             batches,
+            clock: self.clock,
         });
     }
 
@@ -223,6 +231,11 @@ pub fn train_epochs<M: Trainable>(
     if options.epochs == 0 {
         return Err(NnError::Setting("epochs must be at least 1".into()));
     }
+    if options.epochs == UNTIL_TIME_LIMIT && options.max_seconds.is_none() {
+        return Err(NnError::Setting(
+            "a run without an epoch count needs a time limit".into(),
+        ));
+    }
     let (mut state, mut best) = begin(trainer, options, job)?;
     // Only rank 0 (or the only process) reports and writes.
     let lead = trainer.rank() == 0;
@@ -273,7 +286,7 @@ pub fn train_epochs<M: Trainable>(
         }
         progress.report(Event::EpochEnded {
             record: &record,
-            epochs: options.epochs,
+            epochs: epoch_count(options),
             improved,
         });
         state.history.push(record);
@@ -294,6 +307,11 @@ pub fn train_epochs<M: Trainable>(
         best_value,
         stopped_early,
     })
+}
+
+/// The run's epochs as progress shows them: `None` for a run until its time limit.
+fn epoch_count(options: &FitOptions) -> Option<usize> {
+    (options.epochs != UNTIL_TIME_LIMIT).then_some(options.epochs)
 }
 
 /// Where an epoch's figures go and what its clock counts from.
@@ -321,7 +339,11 @@ fn run_epoch<M: Trainable>(
         trainer,
         progress: run.progress,
         epoch,
-        epochs: options.epochs,
+        epochs: epoch_count(options),
+        clock: options.max_seconds.map(|limit| Clock {
+            elapsed: run.start.elapsed().as_secs_f64(),
+            limit,
+        }),
         sums: LossSums::default(),
         done: 0,
         lr: 0.0,

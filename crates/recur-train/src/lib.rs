@@ -18,11 +18,11 @@ pub mod trainable;
 pub mod trainer;
 
 pub use distributed::{Collective, Fingerprint};
-pub use epochs::{train_epochs, Curriculum, EpochSteps, FitOptions, FitReport, Plateau};
+pub use epochs::{train_epochs, Curriculum, EpochSteps, FitOptions, FitReport, Plateau, UNTIL_TIME_LIMIT};
 pub use fit::{fit, Batch};
 pub use history::{EpochRecord, Goal, Metrics};
 pub use loss::{Loss, Targets};
 pub use optim::{Clip, Optimizer, OptimizerConfig, Schedule};
-pub use progress::{Event, Reporter};
+pub use progress::{Clock, Event, Reporter};
 pub use trainable::{count_correct, LossSums, Supervised, Trainable};
 pub use trainer::{per_class_accuracy, predict_parallel, predict_parallel_inputs, StepStats, TrainConfig, Trainer};

@@ -12,14 +12,17 @@ use std::sync::Arc;
 /// Something a training run has to tell.
 #[derive(Clone, Copy, Debug)]
 pub enum Event<'a> {
-    /// An epoch starts: its 1-based number, the epochs of the run, and its batches.
+    /// An epoch starts: its 1-based number, the epochs of the run, its batches and, in a
+    /// time-limited run, the run's clock.
     EpochStarted {
         /// 1-based epoch.
         epoch: usize,
-        /// Epochs in the whole run.
-        epochs: usize,
+        /// Epochs in the whole run (`None`: it trains until its time limit).
+        epochs: Option<usize>,
         /// Batches in this epoch.
         batches: usize,
+        /// Seconds spent and allowed, when the run has a time limit.
+        clock: Option<Clock>,
     },
     /// A batch finished.
     Batch {
@@ -32,8 +35,8 @@ pub enum Event<'a> {
     EpochEnded {
         /// Its figures.
         record: &'a EpochRecord,
-        /// Epochs in the whole run.
-        epochs: usize,
+        /// Epochs in the whole run (`None`: it trains until its time limit).
+        epochs: Option<usize>,
         /// It scored best so far: its weights are the ones kept.
         improved: bool,
     },
@@ -47,6 +50,31 @@ pub enum Event<'a> {
     /// A line for the person running the job (which ensemble member starts, a setting that
     /// has no effect, what a closed-form fit scored).
     Note(&'a str),
+}
+
+/// Where a time-limited run stands: the seconds this run has trained and its limit.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Clock {
+    /// Seconds since this run (or its resumption) began.
+    pub elapsed: f64,
+    /// Seconds after which it starts no epoch.
+    pub limit: f64,
+}
+
+impl fmt::Display for Clock {
+    /// `2.5 of 20 min`: what a person watching a time-limited run wants to know.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:.1} of {:.1} min", self.elapsed / 60.0, self.limit / 60.0)
+    }
+}
+
+/// An epoch's number as a progress line shows it: `3/40`, or `3` in a run that trains until
+/// its time limit (where an epoch count would be meaningless).
+pub fn epoch_of(epoch: usize, epochs: Option<usize>) -> String {
+    match epochs {
+        Some(n) => format!("{epoch}/{n}"),
+        None => epoch.to_string(),
+    }
 }
 
 /// What hears a job's events.
@@ -122,8 +150,8 @@ impl fmt::Debug for Reporter {
 }
 
 /// One line per epoch, Keras-style: `epoch 3/40  loss 0.4123  acc 0.8810  val_top1 0.8700  2.1s  *best`.
-pub fn describe_epoch(r: &EpochRecord, epochs: usize, improved: bool) -> String {
-    let mut line = format!("epoch {}/{epochs}  loss {:.4}", r.epoch, r.loss);
+pub fn describe_epoch(r: &EpochRecord, epochs: Option<usize>, improved: bool) -> String {
+    let mut line = format!("epoch {}  loss {:.4}", epoch_of(r.epoch, epochs), r.loss);
     if let Some(a) = r.accuracy {
         line += &format!("  acc {a:.4}");
     }

@@ -3,10 +3,13 @@
 
 use recur_core::{Rng, Seq};
 use recur_nn::{model_dir, Model, ModelConfig};
+use recur_train::progress::{describe_epoch, epoch_of};
 use recur_train::{
-    fit, Batch, Clip, FitOptions, Goal, Loss, Metrics, OptimizerConfig, Schedule, Targets, TrainConfig, Trainer,
+    fit, Batch, Clip, Event, FitOptions, Goal, Loss, Metrics, OptimizerConfig, Reporter, Schedule, Targets,
+    TrainConfig, Trainer, UNTIL_TIME_LIMIT,
 };
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 /// Class 1 when the first feature sums positive over the sequence's own length.
 fn batch(n: usize, seed: u64) -> Batch<f32> {
@@ -225,4 +228,71 @@ fn a_time_limit_still_trains_one_epoch() {
     .unwrap();
     assert_eq!(report.history.len(), 1);
     assert_eq!(report.best_epoch, 1);
+}
+
+/// What a progress listener heard of one run: (epoch, epochs, whether a clock came) per
+/// started epoch, and the epoch lines.
+type Heard = Arc<Mutex<(Vec<(usize, Option<usize>, bool)>, Vec<String>)>>;
+
+fn listener() -> (Reporter, Heard) {
+    let heard: Heard = Arc::default();
+    let sink = Arc::clone(&heard);
+    let reporter = Reporter::new(move |event| {
+        let mut h = sink.lock().unwrap();
+        match event {
+            Event::EpochStarted {
+                epoch, epochs, clock, ..
+            } => h.0.push((epoch, epochs, clock.is_some())),
+            Event::EpochEnded {
+                record,
+                epochs,
+                improved,
+            } => h.1.push(describe_epoch(record, epochs, improved)),
+            _ => {}
+        }
+    });
+    (reporter, heard)
+}
+
+#[test]
+fn a_run_until_its_time_limit_reports_its_clock_not_an_epoch_count() {
+    let mut t = trainer();
+    let (progress, heard) = listener();
+    let options = FitOptions {
+        epochs: UNTIL_TIME_LIMIT,
+        monitor: "score".into(),
+        max_seconds: Some(0.0),
+        progress,
+        ..FitOptions::default()
+    };
+    let report = fit(
+        &mut t,
+        &options,
+        |e| Ok(vec![batch(8, e as u64)]),
+        |_: &mut Trainer<Model<f32>>| Ok(vec![("score".into(), 1.0)]),
+    )
+    .unwrap();
+    assert_eq!(report.history.len(), 1);
+    let heard = heard.lock().unwrap();
+    assert_eq!(heard.0, [(1, None, true)]);
+    assert!(heard.1[0].starts_with("epoch 1  loss"), "{}", heard.1[0]);
+    assert_eq!(epoch_of(3, Some(40)), "3/40");
+    assert_eq!(epoch_of(3, None), "3");
+}
+
+#[test]
+fn a_run_until_its_time_limit_without_one_is_refused() {
+    let options = FitOptions {
+        epochs: UNTIL_TIME_LIMIT,
+        monitor: "score".into(),
+        ..FitOptions::default()
+    };
+    let err = fit(
+        &mut trainer(),
+        &options,
+        |e| Ok(vec![batch(8, e as u64)]),
+        |_: &mut Trainer<Model<f32>>| Ok(vec![("score".into(), 1.0)]),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("needs a time limit"), "{err}");
 }

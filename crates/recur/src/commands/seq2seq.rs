@@ -14,6 +14,7 @@ use recur_seq2seq::{
     date_pairs, group_by_source, read_pairs, CellKind, Pair, PairFormat, SearchOptions, Seq2SeqConfig, Tokenizer, Vocab,
 };
 use recur_train::epochs::lookup;
+use recur_train::progress::epoch_of;
 use recur_train::{checkpoint, EpochRecord};
 use serde_json::json;
 use std::io::BufRead;
@@ -352,11 +353,11 @@ fn remove_written(out: &Path) -> Result<()> {
 
 /// An epoch's line: training loss and token accuracy, validation WER and PER, the learning
 /// rate, training throughput over the `pairs` and the time since training began.
-fn epoch_line(r: &EpochRecord, epochs: usize, pairs: usize) -> String {
+fn epoch_line(r: &EpochRecord, epochs: Option<usize>, pairs: usize) -> String {
     let metric = |name| lookup(&r.metrics, name).unwrap_or(f64::NAN);
     format!(
-        "epoch {:>2}/{epochs}  loss {:.4}  token acc {:.4}  val WER {:.2}%  PER {:.2}%  lr {:.2e}  {:.0} pairs/s  {:.0}s",
-        r.epoch,
+        "epoch {:>5}  loss {:.4}  token acc {:.4}  val WER {:.2}%  PER {:.2}%  lr {:.2e}  {:.0} pairs/s  {:.0}s",
+        epoch_of(r.epoch, epochs),
         r.loss,
         r.accuracy.unwrap_or(0.0),
         100.0 * metric(MONITORED[0]),

@@ -148,7 +148,8 @@ fn train_command(args: TrainArgs) -> Result<()> {
         max_minutes: args.max_minutes,
         threads,
     };
-    let progress = crate::progress::on_stderr_with(epoch_line);
+    let steps_per_epoch = args.steps_per_epoch;
+    let progress = crate::progress::on_stderr_with(move |r, _, improved| epoch_line(r, steps_per_epoch, improved));
     let outcome = train(job, progress)?;
     let [train_n, valid_n, dropped] = outcome.counts;
     recur_core::stderr_line!(
@@ -160,17 +161,21 @@ fn train_command(args: TrainArgs) -> Result<()> {
     Ok(())
 }
 
-/// One epoch's line: steps/s, the training loss and the validation terms.
-fn epoch_line(r: &EpochRecord, _epochs: usize, improved: bool) -> String {
+/// One epoch's line: the steps so far and their rate, the training loss, the validation terms
+/// and the minutes since training began (the run goes on until its time limit, so no epoch
+/// count is shown).
+fn epoch_line(r: &EpochRecord, steps_per_epoch: usize, improved: bool) -> String {
     let get = |name: &str| r.metrics.iter().find(|(n, _)| n == name).map_or(f64::NAN, |(_, v)| *v);
     format!(
-        "epoch {}: loss {:.4}, valid L_R {:.4} L_KL {:.4}, lr {:.2e}, {:.1}s{}",
+        "epoch {} (step {}, {:.2} steps/s): loss {:.4}, valid L_R {:.4} L_KL {:.4}, lr {:.2e}, {:.1} min{}",
         r.epoch,
+        r.epoch * steps_per_epoch,
+        steps_per_epoch as f64 / r.train_seconds,
         r.loss,
         get("val_recon"),
         get("val_kl"),
         r.lr,
-        r.train_seconds,
+        r.elapsed / 60.0,
         if improved { " (best)" } else { "" }
     )
 }
