@@ -8,7 +8,7 @@ use crate::store::SketchRnnModel;
 use crate::train::score;
 use recur_data::quickdraw::simplify::fit_to_frame;
 use recur_data::quickdraw::strokes::strokes_from_offsets;
-use recur_data::quickdraw::Drawing;
+use recur_data::quickdraw::{word_of_stem, Drawing};
 use serde::Serialize;
 use std::path::Path;
 
@@ -73,14 +73,20 @@ impl SketchRnnModel {
     }
 
     /// Sampled stroke-3 drawings as Quick, Draw! drawings in the 0–255 frame, `word` the class
-    /// each was drawn as (the model's only class name for a model without classes).
+    /// each was drawn as (the model's only class name for a model without classes), named as
+    /// `recur train` names the class of the same file (`alarm-clock.npz` holds `alarm clock`),
+    /// so that a classifier trained on the same files scores the samples by their word.
     pub fn as_drawings(&self, drawings: &[Vec<[f32; 3]>], classes: &[usize]) -> Vec<Drawing> {
         drawings
             .iter()
             .zip(classes)
             .enumerate()
             .map(|(i, (points, &c))| Drawing {
-                word: self.settings.classes.get(c).cloned().unwrap_or_default(),
+                word: self
+                    .settings
+                    .classes
+                    .get(c)
+                    .map_or_else(String::new, |stem| word_of_stem(stem)),
                 key_id: format!("sample-{}", i + 1),
                 recognized: true,
                 countrycode: String::new(),

@@ -7,6 +7,7 @@ use crate::error::{input, Result};
 use crate::model::{SketchRnn, SketchRnnConfig};
 use crate::train::TrainOptions;
 use recur_core::Rng;
+use recur_data::quickdraw::word_of_stem;
 use recur_nn::model_dir::{read_params, tensors_to_bytes, write_atomic, WEIGHTS_FILE};
 use recur_nn::NnError;
 use serde::{Deserialize, Serialize};
@@ -92,8 +93,8 @@ impl SketchRnnModel {
         Ok(SketchRnnModel { settings, network })
     }
 
-    /// The id of class `name` (as the training data named it, e.g. `alarm-clock`), refusing a
-    /// name the model does not know or a model without classes.
+    /// The id of class `name` (as the training data named it, e.g. `alarm-clock`, or as its
+    /// word, `alarm clock`), refusing a name the model does not know or a model without classes.
     pub fn class_id(&self, name: &str) -> Result<usize> {
         if !self.settings.model.mode.has_class() {
             return Err(input(format!(
@@ -101,12 +102,19 @@ impl SketchRnnModel {
                 self.settings.model.mode
             )));
         }
-        self.settings.classes.iter().position(|c| c == name).ok_or_else(|| {
-            input(format!(
-                "class `{name}` is not one this model knows (it draws: {})",
-                self.settings.classes.join(", ")
-            ))
-        })
+        // The file's stem (`alarm-clock`) or its Quick, Draw! word (`alarm clock`), the name
+        // the samples' ndjson and recur train give it.
+        let word = word_of_stem(name);
+        self.settings
+            .classes
+            .iter()
+            .position(|c| word_of_stem(c) == word)
+            .ok_or_else(|| {
+                input(format!(
+                    "class `{name}` is not one this model knows (it draws: {})",
+                    self.settings.classes.join(", ")
+                ))
+            })
     }
 }
 

@@ -141,3 +141,23 @@ fn sketchrnn_refuses_bad_sampling_requests_and_an_unknown_class() {
         assert!(e.contains("the temperature must be above 0"), "{e}");
     }
 }
+
+#[test]
+fn sketchrnn_names_a_hyphenated_class_as_recur_train_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    write_classes(&data);
+    std::fs::rename(data.join("cat.ndjson"), data.join("alarm-clock.ndjson")).unwrap();
+    let out = dir.path().join("model");
+    train(job(&data, &out, false, 1), Reporter::silent()).unwrap();
+    let model = SketchRnnModel::load(&out).unwrap();
+    assert_eq!(model.settings.classes, ["alarm-clock", "cup"], "the file stems");
+    let clock = model.class_id("alarm-clock").unwrap();
+    assert_eq!(model.class_id("alarm clock").unwrap(), clock, "the word names it too");
+    let drawn = model.as_drawings(&[vec![[3.0, 4.0, 0.0], [5.0, -2.0, 1.0]]], &[clock]);
+    assert_eq!(
+        drawn[0].word, "alarm clock",
+        "the word recur train gives alarm-clock.npz"
+    );
+}

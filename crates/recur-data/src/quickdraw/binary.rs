@@ -2,7 +2,7 @@
 //! (i8), timestamp (u32), stroke count (u16), then per stroke a point count (u16) and that many
 //! x bytes and y bytes, all little-endian. Records carry no word: the file stem is the label.
 
-use super::{check_strokes, Collector, Drawing, LoadError, Problem, Stroke};
+use super::{check_strokes, word_of_stem, Collector, Drawing, LoadError, Problem, Stroke};
 use std::io::Read;
 use std::path::Path;
 
@@ -15,11 +15,7 @@ pub(crate) fn read(path: &Path, c: &mut Collector) -> Result<(), LoadError> {
             path: name.clone(),
             message: e.to_string(),
         })?;
-    let word = path
-        .file_stem()
-        .and_then(|s| s.to_str())
-        .unwrap_or("")
-        .replace(['_', '-'], " ");
+    let word = word_of_stem(path.file_stem().and_then(|s| s.to_str()).unwrap_or(""));
     let mut reader = Cursor { bytes: &bytes, at: 0 };
     let mut record = 0;
     while reader.at < bytes.len() && c.wants_class(&word) {

@@ -145,6 +145,12 @@ impl Collector<'_> {
     }
 }
 
+/// The Quick, Draw! word that a file of one class names by its stem: `alarm-clock.npz` and
+/// `alarm_clock.bin` hold `alarm clock` (Google's words have spaces, file names often not).
+pub fn word_of_stem(stem: &str) -> String {
+    stem.replace(['_', '-'], " ")
+}
+
 /// Most points one drawing may have when read. The published drawings have at most a few
 /// thousand (raw) or a few hundred (simplified); far longer ones would make a single model step
 /// sequence, picture or simplification run away with time and memory, so they are skipped and

@@ -4,7 +4,7 @@
 
 use super::simplify::fit_to_frame;
 use super::strokes::strokes_from_offsets;
-use super::{check_strokes, Collector, Drawing, LoadError, Problem, MAX_COORDINATE};
+use super::{check_strokes, word_of_stem, Collector, Drawing, LoadError, Problem, MAX_COORDINATE};
 use crate::pickle::{self, Array};
 use std::io::Read;
 use std::path::Path;
@@ -74,7 +74,7 @@ pub fn read_stroke3(path: &Path) -> Result<Vec<Stroke3Member>, LoadError> {
 pub(crate) fn read(path: &Path, c: &mut Collector) -> Result<(), LoadError> {
     let name = path.display().to_string();
     let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
-    let word = stem.replace(['_', '-'], " ");
+    let word = word_of_stem(stem);
     if !c.wants_class(&word) {
         return Ok(());
     }
