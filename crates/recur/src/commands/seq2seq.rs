@@ -14,7 +14,6 @@ use recur_seq2seq::{
     date_pairs, group_by_source, read_pairs, CellKind, Pair, PairFormat, SearchOptions, Seq2SeqConfig, Tokenizer, Vocab,
 };
 use recur_train::epochs::lookup;
-use recur_train::progress::epoch_of;
 use recur_train::{checkpoint, EpochRecord};
 use serde_json::json;
 use std::io::BufRead;
@@ -355,9 +354,11 @@ fn remove_written(out: &Path) -> Result<()> {
 /// rate, training throughput over the `pairs` and the time since training began.
 fn epoch_line(r: &EpochRecord, epochs: Option<usize>, pairs: usize) -> String {
     let metric = |name| lookup(&r.metrics, name).unwrap_or(f64::NAN);
+    // `epoch  6/8`: the number padded to two places, as the tests and logs expect.
+    let of = epochs.map_or_else(String::new, |n| format!("/{n}"));
     format!(
-        "epoch {:>5}  loss {:.4}  token acc {:.4}  val WER {:.2}%  PER {:.2}%  lr {:.2e}  {:.0} pairs/s  {:.0}s",
-        epoch_of(r.epoch, epochs),
+        "epoch {:>2}{of}  loss {:.4}  token acc {:.4}  val WER {:.2}%  PER {:.2}%  lr {:.2e}  {:.0} pairs/s  {:.0}s",
+        r.epoch,
         r.loss,
         r.accuracy.unwrap_or(0.0),
         100.0 * metric(MONITORED[0]),
