@@ -23,22 +23,13 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from pytorch_bench import rate  # noqa: E402  (the same timing loop as the training baseline)
 
 FP32_PATHS = ["torch_eager", "torch_script", "torch_compile", "ort_fp32", "openvino_fp32"]
 REDUCED_PATHS = ["torch_dynamic_int8", "torch_bf16_autocast", "torch_bf16_weights", "ort_int8_dynamic"]
 # Not an anchor: recur's own export run by ONNX Runtime (how far a model travels intact).
 EXPORT_PATHS = ["ort_recur_export"]
 MODELS = ["sketch", "lstm128"]
-
-
-def rate(seconds, step):
-    """Calls per second of `step` after one warm-up call, over at least `seconds` and 3 calls."""
-    step()
-    start, n = time.perf_counter(), 0
-    while n < 3 or time.perf_counter() - start < seconds:
-        step()
-        n += 1
-    return n / (time.perf_counter() - start)
 
 
 def torch_model(name):
