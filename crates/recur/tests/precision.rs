@@ -38,17 +38,17 @@ fn directory_bytes(dir: &Path) -> Vec<(String, Vec<u8>)> {
     files
 }
 
+/// Writes `config` to `d/c.json` and initialises a model from it in `d/m`.
+fn init_model(d: &Path, config: &str) {
+    std::fs::write(d.join("c.json"), config).unwrap();
+    let (config, out) = (d.join("c.json"), d.join("m"));
+    ok(recur(&["init", "--config", s(&config), "--out", s(&out)]));
+}
+
 #[test]
 fn run_at_bf16_and_int8_stays_close_to_fp32_and_writes_nothing_to_the_model() {
     let d = temp_dir("precision-run");
-    std::fs::write(d.join("c.json"), CONFIG).unwrap();
-    ok(recur(&[
-        "init",
-        "--config",
-        s(&d.join("c.json")),
-        "--out",
-        s(&d.join("m")),
-    ]));
+    init_model(&d, CONFIG);
     write_f32(&d.join("x.npy"), &[3, 7, 2], (0..42).map(|i| ((i as f32) * 0.37).sin()));
     let before = directory_bytes(&d.join("m"));
     let run = |precision: &str| {
@@ -92,14 +92,7 @@ fn run_at_bf16_and_int8_stays_close_to_fp32_and_writes_nothing_to_the_model() {
 #[test]
 fn run_at_int8_names_the_conv2d_precision_fallback_once() {
     let d = temp_dir("precision-fallback");
-    std::fs::write(d.join("c.json"), FRAMES).unwrap();
-    ok(recur(&[
-        "init",
-        "--config",
-        s(&d.join("c.json")),
-        "--out",
-        s(&d.join("m")),
-    ]));
+    init_model(&d, FRAMES);
     write_f32(
         &d.join("x.npy"),
         &[2, 3, 4, 4, 1],
