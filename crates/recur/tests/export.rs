@@ -88,18 +88,7 @@ fn onnx_runtime() -> Option<String> {
 #[test]
 fn export_sketch_classifier_matches_recur_run() {
     let d = temp_dir("export-sketch");
-    let (data, model) = (d.join("data"), d.join("model"));
-    ok(recur(&["data", "synth", "--out", s(&data), "--per-class", "4"]));
-    ok(recur(&[
-        "train",
-        "--data",
-        s(&data),
-        "--out",
-        s(&model),
-        "--epochs",
-        "1",
-        "--quiet",
-    ]));
+    let (_, model) = common::sketch_model(&d, 4);
     let config: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(model.join("config.json")).unwrap()).unwrap();
     let features = config["input_size"].as_u64().expect("a sketch model is a stack") as usize;

@@ -6,7 +6,7 @@
 mod common;
 
 use common::server::{browser, percent_encode, read_answer, read_raw, Server};
-use common::{ok, recur, s, shared_data, temp_dir, Scratch};
+use common::{ok, recur, s, shared_data, sketch_model, temp_dir, Scratch};
 use recur_data::npy::{read_npy, NpyData};
 use serde_json::{json, Value};
 use std::io::{Read, Write};
@@ -29,23 +29,6 @@ fn predict_json(d: &Path, input: &Path, extra: &[&str]) -> String {
         "1",
     ];
     ok(recur(&[&args[..], extra].concat()))
-}
-
-/// Generated doodles in `d/data` and a one-epoch sketch classifier trained on them in `d/sketch`.
-fn sketch_model(d: &Path) -> (PathBuf, PathBuf) {
-    let (data, model) = (d.join("data"), d.join("sketch"));
-    ok(recur(&["data", "synth", "--out", s(&data), "--per-class", "12"]));
-    ok(recur(&[
-        "train",
-        "--data",
-        s(&data),
-        "--out",
-        s(&model),
-        "--epochs",
-        "1",
-        "--quiet",
-    ]));
-    (data, model)
 }
 
 /// The first drawing of each class file in `data`, as ndjson lines.
@@ -120,7 +103,7 @@ fn fit_model(d: &Path) -> PathBuf {
 /// Both kinds of model, trained in a scratch folder, and a server of both.
 fn both_served(name: &str, extra: &[&str]) -> (Scratch, PathBuf, Server) {
     let d = temp_dir(name);
-    let (data, sketch) = sketch_model(&d);
+    let (data, sketch) = sketch_model(&d, 12);
     let fit = fit_model(&d);
     let models = ["--model", s(&sketch), "--model", &format!("walks={}", s(&fit))];
     let server = Server::start(&[&models[..], extra].concat());
@@ -356,7 +339,7 @@ fn serve_refuses_unreadable_models_and_clashing_names_at_start() {
         recur(&["serve", "--port", "0", "--model", s(&seq2seq)]),
         "seq2seq.json: not a seq2seq settings file",
     );
-    let (_, sketch) = sketch_model(&d);
+    let (_, sketch) = sketch_model(&d, 12);
     common::fails_with(
         recur(&["serve", "--port", "0", "--model", s(&sketch), "--model", s(&sketch)]),
         "two models are named `sketch`",
@@ -371,7 +354,7 @@ fn serve_refuses_unreadable_models_and_clashing_names_at_start() {
 #[test]
 fn serve_stops_cleanly_on_sigterm() {
     let d = temp_dir("serve-term");
-    let (_, sketch) = sketch_model(&d);
+    let (_, sketch) = sketch_model(&d, 12);
     let mut server = Server::start(&["--model", s(&sketch)]);
     assert_eq!(server.get("/v2/health/ready").0, 200);
     let pid = server.child.id().to_string();

@@ -113,3 +113,22 @@ pub fn reverse_pairs(n: usize, seed: u64) -> String {
     }
     out
 }
+
+/// Generated doodles (`per_class` a class) in `d/data` and a one-epoch sketch classifier
+/// trained on them in `d/sketch`.
+pub fn sketch_model(d: &Path, per_class: usize) -> (PathBuf, PathBuf) {
+    let (data, model) = (d.join("data"), d.join("sketch"));
+    let per_class = per_class.to_string();
+    ok(recur(&["data", "synth", "--out", s(&data), "--per-class", &per_class]));
+    ok(recur(&[
+        "train",
+        "--data",
+        s(&data),
+        "--out",
+        s(&model),
+        "--epochs",
+        "1",
+        "--quiet",
+    ]));
+    (data, model)
+}
