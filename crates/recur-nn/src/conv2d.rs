@@ -179,6 +179,48 @@ pub fn input_frame(input: Shape) -> Result<Frame, String> {
     }
 }
 
+/// The frame a frame layer gives, `[rows, columns]` of `channels`, refused when one frame would
+/// pass the widest row recur takes.
+pub(crate) fn output_frame([height, width]: [usize; 2], channels: usize) -> Result<Frame, String> {
+    let out = Frame {
+        height,
+        width,
+        channels,
+    };
+    at_most_width("output values per frame", out.len())?;
+    Ok(out)
+}
+
+/// Refuses a convolution whose im2col rows for one output frame (`per` names it: a `frame`, or a
+/// `conv3d` output `step`) would pass [`MAX_IM2COL`]: the rows are built at once, so this is
+/// refused here, before anything is allocated, rather than by the allocator.
+pub(crate) fn check_im2col(out: Frame, kernel: &[usize], input: Frame, per: &str) -> Result<(), String> {
+    let taps: u64 = kernel.iter().map(|&k| k as u64).product();
+    let rows = (out.pixels() as u64).saturating_mul(taps.saturating_mul(input.channels as u64));
+    if rows > MAX_IM2COL {
+        let kernel: Vec<String> = kernel.iter().map(usize::to_string).collect();
+        return Err(format!(
+            "its {} kernel over {}×{}×{} frames needs {rows} im2col values per {per}; recur builds at most {MAX_IM2COL}",
+            kernel.join("×"),
+            input.height,
+            input.width,
+            input.channels
+        ));
+    }
+    Ok(())
+}
+
+/// A convolution's parameter count: per filter, one weight per kernel tap and input channel, and
+/// a bias.
+pub(crate) fn conv_parameter_count(input: Shape, kernel: &[usize], filters: usize) -> u64 {
+    let taps: u64 = kernel.iter().map(|&k| k as u64).product();
+    let channels = input.frame.map_or(input.features, |f| f.channels) as u64;
+    channels
+        .saturating_mul(taps)
+        .saturating_add(1)
+        .saturating_mul(filters as u64)
+}
+
 impl Conv2dConfig {
     fn window(&self) -> Window2d {
         Window2d::new(
@@ -197,36 +239,15 @@ impl LayerSpec for Conv2dConfig {
     fn output_shape(&self, input: Shape) -> Result<Shape, String> {
         let frame = input_frame(input)?;
         size("filters", self.filters)?;
-        self.kernel_size.check("kernel_size")?;
+        let kernel = self.kernel_size.check("kernel_size")?;
         self.strides.check("strides")?;
         self.dilation_rate.check("dilation_rate")?;
-        let [height, width] = self.window().output_size(frame)?;
-        let out = Frame {
-            height,
-            width,
-            channels: self.filters,
-        };
-        at_most_width("output values per frame", out.len())?;
-        // Its im2col rows for one frame are built at once: refused here, before anything is
-        // allocated, rather than by the allocator.
-        let [kh, kw] = self.kernel_size.get();
-        let rows = (out.pixels() as u64).saturating_mul((kh * kw * frame.channels) as u64);
-        if rows > MAX_IM2COL {
-            return Err(format!(
-                "its {kh}×{kw} kernel over a {}×{}×{} frame needs {rows} im2col values per frame; recur builds at most {MAX_IM2COL}",
-                frame.height, frame.width, frame.channels
-            ));
-        }
+        let out = output_frame(self.window().output_size(frame)?, self.filters)?;
+        check_im2col(out, &kernel, frame, "frame")?;
         Ok(Shape::frames(out, false))
     }
     fn parameter_count(&self, input: Shape) -> u64 {
-        let [kh, kw] = self.kernel_size.get();
-        let channels = input.frame.map_or(input.features, |f| f.channels) as u64;
-        channels
-            .saturating_mul(kh as u64)
-            .saturating_mul(kw as u64)
-            .saturating_add(1)
-            .saturating_mul(self.filters as u64)
+        conv_parameter_count(input, &self.kernel_size.get(), self.filters)
     }
     fn build<T: Float>(&self, input: Shape, rng: &mut Rng) -> Box<dyn Layer<T>> {
         Box::new(Conv2d::new(input, self.filters, self.window(), self.activation, rng))

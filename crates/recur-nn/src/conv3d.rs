@@ -18,10 +18,10 @@
 use crate::activation::Activation;
 use crate::conv1d::ConvGeometry;
 use crate::conv2d::lowering::{add_taps_outermost, biased_activation, taps_outermost, Lowering};
-use crate::conv2d::{one, Padding2d, Size3, Window2d, CHUNK_VALUES, MAX_IM2COL};
+use crate::conv2d::{check_im2col, conv_parameter_count, one, output_frame, Padding2d, Size3, Window2d, CHUNK_VALUES};
 use crate::init;
 use crate::layer::{add_column_sums, no_input_grad, Ctx, Layer, Param, Tape};
-use crate::spec::{at_most_width, size, LayerSpec};
+use crate::spec::{size, LayerSpec};
 use recur_core::{matmul, Float, Frame, Rng, Seq, Shape, Transpose};
 use serde::{Deserialize, Serialize};
 use std::ops::Range;
@@ -116,34 +116,15 @@ impl LayerSpec for Conv3dConfig {
     fn output_shape(&self, input: Shape) -> Result<Shape, String> {
         let frame = input_clip(input)?;
         size("filters", self.filters)?;
-        let [kt, kh, kw] = self.kernel_size.check("kernel_size")?;
+        let kernel = self.kernel_size.check("kernel_size")?;
         self.strides.check("strides")?;
         self.dilation_rate.check("dilation_rate")?;
-        let [height, width] = self.window().frame.output_size(frame)?;
-        let out = Frame {
-            height,
-            width,
-            channels: self.filters,
-        };
-        at_most_width("output values per frame", out.len())?;
-        // One output step's im2col rows are built at once: refused here, before anything is
-        // allocated, rather than by the allocator.
-        let rows = (out.pixels() as u64).saturating_mul((kt * kh * kw) as u64 * frame.channels as u64);
-        if rows > MAX_IM2COL {
-            return Err(format!(
-                "its {kt}×{kh}×{kw} kernel over {}×{}×{} frames needs {rows} im2col values per step; recur builds at most {MAX_IM2COL}",
-                frame.height, frame.width, frame.channels
-            ));
-        }
+        let out = output_frame(self.window().frame.output_size(frame)?, self.filters)?;
+        check_im2col(out, &kernel, frame, "step")?;
         Ok(Shape::frames(out, true))
     }
     fn parameter_count(&self, input: Shape) -> u64 {
-        let taps: u64 = self.kernel_size.get().iter().map(|&k| k as u64).product();
-        let channels = input.frame.map_or(input.features, |f| f.channels) as u64;
-        channels
-            .saturating_mul(taps)
-            .saturating_add(1)
-            .saturating_mul(self.filters as u64)
+        conv_parameter_count(input, &self.kernel_size.get(), self.filters)
     }
     fn build<T: Float>(&self, input: Shape, rng: &mut Rng) -> Box<dyn Layer<T>> {
         Box::new(Conv3d::new(input, self.filters, self.window(), self.activation, rng))

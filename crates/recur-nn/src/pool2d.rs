@@ -7,9 +7,9 @@
 //! `count_include_pad=False`), and a max never picks padding.
 
 use crate::conv1d::ConvGeometry;
-use crate::conv2d::{input_frame, Padding2d, Size2, Window2d};
+use crate::conv2d::{input_frame, output_frame, Padding2d, Size2, Window2d};
 use crate::layer::{no_input_grad, Ctx, Layer, Tape};
-use crate::spec::{at_most_width, settingless_layer, LayerSpec};
+use crate::spec::{settingless_layer, LayerSpec};
 use recur_core::math::dispatch;
 use recur_core::{Float, Frame, Rng, Seq, Shape};
 use serde::{Deserialize, Serialize};
@@ -56,13 +56,7 @@ impl Pool2dConfig {
         if let Some(s) = self.strides {
             s.check("strides")?;
         }
-        let [height, width] = self.window().output_size(frame)?;
-        let out = Frame {
-            height,
-            width,
-            channels: frame.channels,
-        };
-        at_most_width("output values per frame", out.len())?;
+        let out = output_frame(self.window().output_size(frame)?, frame.channels)?;
         Ok(Shape::frames(out, false))
     }
 }

@@ -10,12 +10,12 @@
 
 use crate::batch_norm::{channel_rows, FrameLayout};
 use crate::conv1d::ConvGeometry;
-use crate::conv2d::{Padding2d, Size3};
+use crate::conv2d::{output_frame, Padding2d, Size3};
 use crate::conv3d::{input_clip, Window3d};
 use crate::layer::{Ctx, Layer, Tape};
 use crate::pool2d::{pool_config, window_span, Pool2d, Pool2dMode};
 use crate::pooling::{GlobalPool, PoolMode};
-use crate::spec::{at_most_width, settingless_layer, LayerSpec};
+use crate::spec::{settingless_layer, LayerSpec};
 use recur_core::{Float, Frame, Rng, Seq, Shape};
 use serde::{Deserialize, Serialize};
 use std::ops::Range;
@@ -53,13 +53,7 @@ impl Pool3dConfig {
         if let Some(s) = self.strides {
             s.check("strides")?;
         }
-        let [height, width] = self.window().frame.output_size(frame)?;
-        let out = Frame {
-            height,
-            width,
-            channels: frame.channels,
-        };
-        at_most_width("output values per frame", out.len())?;
+        let out = output_frame(self.window().frame.output_size(frame)?, frame.channels)?;
         Ok(Shape::frames(out, true))
     }
 }
