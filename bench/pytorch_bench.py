@@ -72,10 +72,8 @@ def rate(seconds, step):
     return n / (time.perf_counter() - start)
 
 
-def measure(model, features, loss_fn, args, classes=345):
-    shape = features if isinstance(features, tuple) else (features,)
-    x = torch.rand(args.batch, args.length, *shape) * 2 - 1
-    y = torch.randint(0, classes, (args.batch,))
+def train_and_infer_rates(model, x, y, loss_fn, seconds):
+    """Items per second through one Adam training step and through inference, on batch `x`."""
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
 
     def train():
@@ -88,10 +86,18 @@ def measure(model, features, loss_fn, args, classes=345):
             model(x)
 
     model.train()
-    tr = rate(args.seconds, train) * args.batch
+    tr = rate(seconds, train) * len(x)
     model.eval()
-    inf = rate(args.seconds, infer) * args.batch
-    return {"train_seq_per_s": round(tr, 1), "infer_seq_per_s": round(inf, 1)}
+    inf = rate(seconds, infer) * len(x)
+    return round(tr, 1), round(inf, 1)
+
+
+def measure(model, features, loss_fn, args, classes=345):
+    shape = features if isinstance(features, tuple) else (features,)
+    x = torch.rand(args.batch, args.length, *shape) * 2 - 1
+    y = torch.randint(0, classes, (args.batch,))
+    tr, inf = train_and_infer_rates(model, x, y, loss_fn, args.seconds)
+    return {"train_seq_per_s": tr, "infer_seq_per_s": inf}
 
 
 def main():

@@ -36,10 +36,14 @@ import argparse
 import json
 import math
 import os
+import sys
 import time
 
 import torch
 from torch import nn
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from pytorch_bench import train_and_infer_rates  # noqa: E402  (the training baseline's timing loop)
 
 
 def block2d(c_in, c_out):
@@ -97,35 +101,11 @@ class Crnn(nn.Module):
         return self.dense(self.gru(h)[0].mean(1))
 
 
-def rate(seconds, step):
-    step()
-    start, n = time.perf_counter(), 0
-    while n < 3 or time.perf_counter() - start < seconds:
-        step()
-        n += 1
-    return n / (time.perf_counter() - start)
-
-
 def measure(model, shape, args):
     x = torch.rand(args.batch, *shape)
     y = torch.randint(0, 2, (args.batch,))
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    loss_fn = nn.CrossEntropyLoss()
-
-    def train():
-        opt.zero_grad()
-        loss_fn(model(x), y).backward()
-        opt.step()
-
-    def infer():
-        with torch.no_grad():
-            model(x)
-
-    model.train()
-    tr = rate(args.seconds, train) * args.batch
-    model.eval()
-    inf = rate(args.seconds, infer) * args.batch
-    return {"train_clips_per_s": round(tr, 1), "infer_clips_per_s": round(inf, 1)}
+    tr, inf = train_and_infer_rates(model, x, y, nn.CrossEntropyLoss(), args.seconds)
+    return {"train_clips_per_s": tr, "infer_clips_per_s": inf}
 
 
 def read_cache(args):
