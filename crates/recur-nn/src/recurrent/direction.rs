@@ -137,130 +137,50 @@ impl<T: Float> Direction<T> {
             c0,
             rec_mask,
         } = input;
-        let (batch, h) = (lengths.len(), self.units());
-        let gh = C::GATES * h;
-        let rows = batch * time;
+        let h = self.units();
+        let steps = Steps {
+            batch: lengths.len(),
+            time,
+            h,
+            gh: C::GATES * h,
+            keep_cache,
+        };
         // Every step's input projection in one GEMM, accumulated onto the bias (both biases
         // when the cell lets the recurrent projection fold in).
         let mut bias = self.b_ih.value.clone();
         if C::FUSED_PROJECTIONS {
             bias.iter_mut().zip(&self.b_hh.value).for_each(|(a, &b)| *a += b);
         }
-        let mut xw = bias_rows(rows, &bias);
+        let mut xw = bias_rows(steps.rows(), &bias);
         // Inference runs both products on the packed copy when there is one.
         let packed = self.packed.as_ref().filter(|_| !keep_cache);
-        self.project_inputs(packed.map(|p| &p.w_ih), rows, &x, &mut xw);
-        let packed_hh = packed.map(|p| &p.w_hh);
-        // Training keeps every step for backward; inference only needs the current step.
-        let kept = if keep_cache { rows } else { batch };
-        let at = |b: usize, t: usize| if keep_cache { b * time + t } else { b };
-        let hw_at = |t: usize| if keep_cache { (t * gh, time * gh) } else { (0, gh) };
-        // A separate recurrent projection only where the cell needs one (GRU).
-        let mut hw = vec![T::ZERO; if C::FUSED_PROJECTIONS { 0 } else { kept * gh }];
-        let mut gates = vec![T::ZERO; kept * gh];
-        let mut out = vec![T::ZERO; rows * h];
-        let mut h_prev = vec![T::ZERO; if keep_cache { rows * h } else { 0 }];
-        let mut h_masked = rec_mask.as_ref().map(|_| vec![T::ZERO; rows * h]);
-        let cell_rows = if C::HAS_CELL_STATE { kept * h } else { 0 };
-        let (mut c_prev, mut c_out) = (vec![T::ZERO; cell_rows], vec![T::ZERO; cell_rows]);
-        let (mut state_h, mut state_c) = (h0, c0);
-        let b_hh = &self.b_hh.value;
-        // W_hhᵀ laid out [H, GH]: gemm then reads it in place instead of re-packing the whole
-        // recurrent matrix on every step (measured ≈1.3× on the per-step product).
-        let mut w_hh_t = vec![T::ZERO; if packed.is_some() { 0 } else { h * gh }];
-        if packed.is_none() {
-            transpose(gh, h, &self.w_hh.value, h, &mut w_hh_t, gh);
-        }
+        self.project_inputs(packed.map(|p| &p.w_ih), steps.rows(), &x, &mut xw);
+        let recurrent = match packed {
+            Some(p) => Recurrent::Packed(&p.w_hh),
+            None => Recurrent::Transposed(self.w_hh_transposed()),
+        };
+        let mut run = ForwardBuffers::new::<C>(steps, xw, h0, c0, rec_mask.is_some());
         for t in 0..time {
             if keep_cache {
-                for b in 0..batch {
-                    let row = (b * time + t) * h;
-                    h_prev[row..row + h].copy_from_slice(&state_h[b * h..(b + 1) * h]);
-                    if let (Some(hm), Some(mask)) = (h_masked.as_mut(), rec_mask.as_ref()) {
-                        for j in 0..h {
-                            hm[row + j] = state_h[b * h + j] * mask[b * h + j];
-                        }
-                    }
-                }
+                run.record_step_inputs(steps, t, rec_mask.as_deref());
             }
-            let (gemm_in, in_ld) = match (&h_masked, keep_cache) {
-                (Some(hm), _) => (&hm[t * h..], time * h),
-                (None, true) => (&h_prev[t * h..], time * h),
-                (None, false) => (&state_h[..], h),
-            };
-            // Fused cells: the recurrent product lands straight on this step's input projection.
-            let (target, off, ld) = match C::FUSED_PROJECTIONS {
-                true => (&mut xw, t * gh, time * gh),
-                false => (&mut hw, hw_at(t).0, hw_at(t).1),
-            };
-            let target = &mut target[off..];
-            if !packed_product(packed_hh, batch, gemm_in, in_ld, target, ld, C::FUSED_PROJECTIONS) {
-                matmul(
-                    batch,
-                    gh,
-                    h,
-                    gemm_in,
-                    in_ld,
-                    Transpose::No,
-                    &w_hh_t,
-                    gh,
-                    Transpose::No,
-                    target,
-                    ld,
-                    C::FUSED_PROJECTIONS,
-                );
-            }
+            run.add_recurrent_product::<C>(steps, t, &recurrent);
             dispatch(
                 #[inline(always)]
-                || {
-                    for b in 0..batch {
-                        let (r, s) = (at(b, t) * gh, (b * time + t) * h);
-                        let c_at = at(b, t) * h;
-                        let hw_row: &[T] = if C::FUSED_PROJECTIONS {
-                            &[]
-                        } else {
-                            let row = &mut hw[r..r + gh];
-                            row.iter_mut().zip(b_hh).for_each(|(v, &bias)| *v += bias);
-                            row
-                        };
-                        let sh = &mut state_h[b * h..(b + 1) * h];
-                        if t < lengths[b] {
-                            let (cp, co) = if C::HAS_CELL_STATE {
-                                let sc = &state_c[b * h..(b + 1) * h];
-                                c_prev[c_at..c_at + h].copy_from_slice(sc);
-                                (&c_prev[c_at..c_at + h], &mut c_out[c_at..c_at + h])
-                            } else {
-                                (&[][..], &mut [][..])
-                            };
-                            let xw_row = &xw[(b * time + t) * gh..(b * time + t + 1) * gh];
-                            let x = StepIn {
-                                xw: xw_row,
-                                hw: hw_row,
-                                h_prev: sh,
-                                c_prev: cp,
-                            };
-                            let written = StepOut {
-                                gates: &mut gates[r..r + gh],
-                                h: &mut out[s..s + h],
-                                c: co,
-                            };
-                            C::forward(h, x, written);
-                            sh.copy_from_slice(&out[s..s + h]);
-                            if C::HAS_CELL_STATE {
-                                state_c[b * h..(b + 1) * h].copy_from_slice(&c_out[c_at..c_at + h]);
-                            }
-                        } else {
-                            out[s..s + h].copy_from_slice(sh);
-                            if C::HAS_CELL_STATE && keep_cache {
-                                let sc = &state_c[b * h..(b + 1) * h];
-                                c_prev[c_at..c_at + h].copy_from_slice(sc);
-                                c_out[c_at..c_at + h].copy_from_slice(sc);
-                            }
-                        }
-                    }
-                },
+                || run.cells::<C>(steps, t, lengths, &self.b_hh.value),
             );
         }
+        let ForwardBuffers {
+            hw,
+            gates,
+            out,
+            h_prev,
+            h_masked,
+            c_prev,
+            c_out,
+            state_c,
+            ..
+        } = run;
         let tape = keep_cache.then(|| DirectionTape {
             x,
             lengths: lengths.to_vec(),
@@ -276,6 +196,15 @@ impl<T: Float> Direction<T> {
         (out, state_c, tape)
     }
 
+    /// `W_hhᵀ` laid out `[H, GH]`: gemm then reads it in place instead of re-packing the whole
+    /// recurrent matrix on every step (measured ≈1.3× on the per-step product).
+    fn w_hh_transposed(&self) -> Vec<T> {
+        let (gh, h) = (self.w_hh.shape[0], self.w_hh.shape[1]);
+        let mut w_hh_t = vec![T::ZERO; h * gh];
+        transpose(gh, h, &self.w_hh.value, h, &mut w_hh_t, gh);
+        w_hh_t
+    }
+
     /// Back-propagates. `d_out` is the gradient reaching each step's state (`[batch, time,
     /// units]`; at padded steps it flows on to the last real step), `dh_final`/`dc_final`
     /// the gradient reaching the final state. Adds weight gradients; returns the gradient of
@@ -288,95 +217,37 @@ impl<T: Float> Direction<T> {
         dc_final: Vec<T>,
         input_grad: bool,
     ) -> (Vec<T>, Vec<T>, Vec<T>) {
-        let (batch, time, h, n_in) = (cache.lengths.len(), cache.time, self.units(), self.w_ih.shape[1]);
-        let gh = C::GATES * h;
-        let rows = batch * time;
-        let mut dxw = vec![T::ZERO; rows * gh];
-        // Fused cells give both projections the same gradient: `dxw` serves for both.
-        let mut dhw = vec![T::ZERO; if C::FUSED_PROJECTIONS { 0 } else { rows * gh }];
-        let (mut dh_carry, mut dc_carry) = (dh_final, dc_final);
-        let mut dh_gemm = vec![T::ZERO; batch * h];
-        let mut dh_step = vec![T::ZERO; h];
-        let mut dc_prev = vec![T::ZERO; h];
-        for t in (0..time).rev() {
+        let h = self.units();
+        let steps = Steps {
+            batch: cache.lengths.len(),
+            time: cache.time,
+            h,
+            gh: C::GATES * h,
+            keep_cache: true,
+        };
+        let mut run = BackwardBuffers::new::<C>(steps, dh_final, dc_final);
+        for t in (0..steps.time).rev() {
             dispatch(
                 #[inline(always)]
-                || {
-                    for b in 0..batch {
-                        let (r, s) = ((b * time + t) * gh, (b * time + t) * h);
-                        let carry = &mut dh_carry[b * h..(b + 1) * h];
-                        for ((d, &o), &c) in dh_step.iter_mut().zip(&d_out[s..s + h]).zip(carry.iter()) {
-                            *d = o + c;
-                        }
-                        if t < cache.lengths[b] {
-                            let (cp, co, dc) = if C::HAS_CELL_STATE {
-                                (
-                                    &cache.c_prev[s..s + h],
-                                    &cache.c_out[s..s + h],
-                                    &dc_carry[b * h..(b + 1) * h],
-                                )
-                            } else {
-                                (&[][..], &[][..], &[][..])
-                            };
-                            let (hw, dhw_row) = if C::FUSED_PROJECTIONS {
-                                (&[][..], &mut [][..])
-                            } else {
-                                (&cache.hw[r..r + gh], &mut dhw[r..r + gh])
-                            };
-                            let back = StepBack {
-                                gates: &cache.gates[r..r + gh],
-                                hw,
-                                h_prev: &cache.h_prev[s..s + h],
-                                c_prev: cp,
-                                c_out: co,
-                                dh: &dh_step,
-                                dc,
-                            };
-                            let grads = StepGrads {
-                                dxw: &mut dxw[r..r + gh],
-                                dhw: dhw_row,
-                                dh_prev: carry,
-                                dc_prev: &mut dc_prev,
-                            };
-                            C::backward(h, back, grads);
-                            if C::HAS_CELL_STATE {
-                                dc_carry[b * h..(b + 1) * h].copy_from_slice(&dc_prev[..h]);
-                            }
-                        } else {
-                            carry.copy_from_slice(&dh_step);
-                        }
-                    }
-                },
+                || run.cells::<C>(steps, t, &cache, d_out),
             );
-            let d_rec = if C::FUSED_PROJECTIONS { &dxw } else { &dhw };
-            // Padded rows have zero gradient, so the product adds nothing to their carry.
-            matmul(
-                batch,
-                h,
-                gh,
-                &d_rec[t * gh..],
-                time * gh,
-                Transpose::No,
-                &self.w_hh.value,
-                h,
-                Transpose::No,
-                &mut dh_gemm,
-                h,
-                false,
-            );
-            dispatch(
-                #[inline(always)]
-                || match cache.rec_mask.as_ref() {
-                    Some(mask) => dh_carry
-                        .iter_mut()
-                        .zip(&dh_gemm)
-                        .zip(mask)
-                        .for_each(|((c, &g), &m)| *c += g * m),
-                    None => dh_carry.iter_mut().zip(&dh_gemm).for_each(|(c, &g)| *c += g),
-                },
-            );
+            run.carry_through_recurrence::<C>(steps, t, &self.w_hh.value, cache.rec_mask.as_deref());
         }
-        let d_rec = if C::FUSED_PROJECTIONS { &dxw } else { &dhw };
+        self.add_weight_grads::<C>(&cache, &run.dxw, &run.dhw);
+        let dx = if input_grad {
+            self.input_gradient(&run.dxw)
+        } else {
+            Vec::new()
+        };
+        (dx, run.dh_carry, run.dc_carry)
+    }
+
+    /// Adds the weight and bias gradients of a whole backward pass: two large GEMMs over every
+    /// step's pre-activation gradients (`dxw`, and `dhw` for unfused cells).
+    fn add_weight_grads<C: Cell>(&mut self, cache: &DirectionTape<T>, dxw: &[T], dhw: &[T]) {
+        let (gh, h, n_in) = (self.w_hh.shape[0], self.units(), self.w_ih.shape[1]);
+        let rows = cache.lengths.len() * cache.time;
+        let d_rec = if C::FUSED_PROJECTIONS { dxw } else { dhw };
         let h_in = cache.h_masked.as_deref().unwrap_or(&cache.h_prev);
         matmul(
             gh,
@@ -396,7 +267,7 @@ impl<T: Float> Direction<T> {
             gh,
             n_in,
             rows,
-            &dxw,
+            dxw,
             gh,
             Transpose::Yes,
             &cache.x,
@@ -408,7 +279,7 @@ impl<T: Float> Direction<T> {
         );
         if C::FUSED_PROJECTIONS {
             let mut sums = vec![T::ZERO; gh];
-            add_column_sums(&dxw, gh, &mut sums);
+            add_column_sums(dxw, gh, &mut sums);
             for (grad, &v) in self
                 .b_ih
                 .grad
@@ -419,27 +290,334 @@ impl<T: Float> Direction<T> {
                 *grad += v;
             }
         } else {
-            add_column_sums(&dhw, gh, &mut self.b_hh.grad);
-            add_column_sums(&dxw, gh, &mut self.b_ih.grad);
+            add_column_sums(dhw, gh, &mut self.b_hh.grad);
+            add_column_sums(dxw, gh, &mut self.b_ih.grad);
         }
-        let mut dx = Vec::new();
-        if input_grad {
-            dx = vec![T::ZERO; rows * n_in];
-            matmul(
-                rows,
-                n_in,
+    }
+
+    /// The input's gradient `dX = dXW · W_ih`, every step at once.
+    fn input_gradient(&self, dxw: &[T]) -> Vec<T> {
+        let (gh, n_in) = (self.w_ih.shape[0], self.w_ih.shape[1]);
+        let rows = dxw.len() / gh.max(1);
+        let mut dx = vec![T::ZERO; rows * n_in];
+        matmul(
+            rows,
+            n_in,
+            gh,
+            dxw,
+            gh,
+            Transpose::No,
+            &self.w_ih.value,
+            n_in,
+            Transpose::No,
+            &mut dx,
+            n_in,
+            false,
+        );
+        dx
+    }
+}
+
+/// The shape of one pass over a batch.
+#[derive(Clone, Copy)]
+struct Steps {
+    batch: usize,
+    time: usize,
+    /// Units.
+    h: usize,
+    /// Gates × units: one row of projections.
+    gh: usize,
+    /// Training keeps every step for backward; inference only the current one.
+    keep_cache: bool,
+}
+
+impl Steps {
+    /// Rows of every step of every sequence.
+    fn rows(&self) -> usize {
+        self.batch * self.time
+    }
+
+    /// Rows kept of the per-step buffers (gates, cell states).
+    fn kept(&self) -> usize {
+        if self.keep_cache {
+            self.rows()
+        } else {
+            self.batch
+        }
+    }
+
+    /// The kept row of sequence `b` at step `t`.
+    fn kept_row(&self, b: usize, t: usize) -> usize {
+        if self.keep_cache {
+            b * self.time + t
+        } else {
+            b
+        }
+    }
+}
+
+/// The recurrent weights as the per-step product reads them.
+enum Recurrent<'a, T> {
+    /// The reduced-precision packed copy (inference).
+    Packed(&'a PackedWeights),
+    /// `W_hhᵀ`, `[H, GH]`.
+    Transposed(Vec<T>),
+}
+
+/// What a forward pass writes as it goes: `[batch, time, …]` where every step is kept, one
+/// row per sequence where only the current step is.
+struct ForwardBuffers<T> {
+    /// Input projections with biases, every step; fused cells add the recurrent product here.
+    xw: Vec<T>,
+    /// Recurrent projections (unfused cells only).
+    hw: Vec<T>,
+    gates: Vec<T>,
+    /// State after every step.
+    out: Vec<T>,
+    /// State entering each step (training).
+    h_prev: Vec<T>,
+    /// … with the recurrent-dropout mask applied.
+    h_masked: Option<Vec<T>>,
+    c_prev: Vec<T>,
+    c_out: Vec<T>,
+    /// The running state, one row per sequence.
+    state_h: Vec<T>,
+    state_c: Vec<T>,
+}
+
+impl<T: Float> ForwardBuffers<T> {
+    fn new<C: Cell>(steps: Steps, xw: Vec<T>, h0: Vec<T>, c0: Vec<T>, masked: bool) -> Self {
+        let (rows, kept, h, gh) = (steps.rows(), steps.kept(), steps.h, steps.gh);
+        let cell_rows = if C::HAS_CELL_STATE { kept * h } else { 0 };
+        ForwardBuffers {
+            xw,
+            // A separate recurrent projection only where the cell needs one (GRU).
+            hw: vec![T::ZERO; if C::FUSED_PROJECTIONS { 0 } else { kept * gh }],
+            gates: vec![T::ZERO; kept * gh],
+            out: vec![T::ZERO; rows * h],
+            h_prev: vec![T::ZERO; if steps.keep_cache { rows * h } else { 0 }],
+            h_masked: masked.then(|| vec![T::ZERO; rows * h]),
+            c_prev: vec![T::ZERO; cell_rows],
+            c_out: vec![T::ZERO; cell_rows],
+            state_h: h0,
+            state_c: c0,
+        }
+    }
+
+    /// Keeps the state entering step `t` (and its dropout-masked copy) for backward.
+    fn record_step_inputs(&mut self, steps: Steps, t: usize, rec_mask: Option<&[T]>) {
+        let h = steps.h;
+        for b in 0..steps.batch {
+            let row = (b * steps.time + t) * h;
+            let state = &self.state_h[b * h..(b + 1) * h];
+            self.h_prev[row..row + h].copy_from_slice(state);
+            if let (Some(hm), Some(mask)) = (self.h_masked.as_mut(), rec_mask) {
+                for ((m, &s), &k) in hm[row..row + h].iter_mut().zip(state).zip(&mask[b * h..]) {
+                    *m = s * k;
+                }
+            }
+        }
+    }
+
+    /// Step `t`'s recurrent product `h·W_hhᵀ`: fused cells add it straight onto the step's
+    /// input projection, others write it apart.
+    fn add_recurrent_product<C: Cell>(&mut self, steps: Steps, t: usize, recurrent: &Recurrent<T>) {
+        let (h, gh, time) = (steps.h, steps.gh, steps.time);
+        let (gemm_in, in_ld) = match (&self.h_masked, steps.keep_cache) {
+            (Some(hm), _) => (&hm[t * h..], time * h),
+            (None, true) => (&self.h_prev[t * h..], time * h),
+            (None, false) => (&self.state_h[..], h),
+        };
+        let (target, ld) = match (C::FUSED_PROJECTIONS, steps.keep_cache) {
+            (true, _) => (&mut self.xw[t * gh..], time * gh),
+            (false, true) => (&mut self.hw[t * gh..], time * gh),
+            (false, false) => (&mut self.hw[..], gh),
+        };
+        let accumulate = C::FUSED_PROJECTIONS;
+        match recurrent {
+            Recurrent::Packed(w) => {
+                // Only f32 weights are ever packed, so the packed product always runs here.
+                let ran = packed_product(Some(w), steps.batch, gemm_in, in_ld, target, ld, accumulate);
+                debug_assert!(ran, "packed recurrent weights on a pass that is not f32");
+            }
+            Recurrent::Transposed(w_hh_t) => matmul(
+                steps.batch,
                 gh,
-                &dxw,
+                h,
+                gemm_in,
+                in_ld,
+                Transpose::No,
+                w_hh_t,
                 gh,
                 Transpose::No,
-                &self.w_ih.value,
-                n_in,
-                Transpose::No,
-                &mut dx,
-                n_in,
-                false,
-            );
+                target,
+                ld,
+                accumulate,
+            ),
         }
-        (dx, dh_carry, dc_carry)
+    }
+
+    /// Step `t`'s gate math for every sequence; a padded step carries the state through.
+    #[inline(always)]
+    fn cells<C: Cell>(&mut self, steps: Steps, t: usize, lengths: &[usize], b_hh: &[T]) {
+        let (h, gh, time) = (steps.h, steps.gh, steps.time);
+        for (b, &len) in lengths.iter().enumerate() {
+            let (r, s) = (steps.kept_row(b, t) * gh, (b * time + t) * h);
+            let c_at = steps.kept_row(b, t) * h;
+            let sh = &mut self.state_h[b * h..(b + 1) * h];
+            if t >= len {
+                self.out[s..s + h].copy_from_slice(sh);
+                if C::HAS_CELL_STATE && steps.keep_cache {
+                    let sc = &self.state_c[b * h..(b + 1) * h];
+                    self.c_prev[c_at..c_at + h].copy_from_slice(sc);
+                    self.c_out[c_at..c_at + h].copy_from_slice(sc);
+                }
+                continue;
+            }
+            let hw_row: &[T] = if C::FUSED_PROJECTIONS {
+                &[]
+            } else {
+                let row = &mut self.hw[r..r + gh];
+                row.iter_mut().zip(b_hh).for_each(|(v, &bias)| *v += bias);
+                row
+            };
+            let (cp, co) = if C::HAS_CELL_STATE {
+                let sc = &self.state_c[b * h..(b + 1) * h];
+                self.c_prev[c_at..c_at + h].copy_from_slice(sc);
+                (&self.c_prev[c_at..c_at + h], &mut self.c_out[c_at..c_at + h])
+            } else {
+                (&[][..], &mut [][..])
+            };
+            let x = StepIn {
+                xw: &self.xw[(b * time + t) * gh..][..gh],
+                hw: hw_row,
+                h_prev: sh,
+                c_prev: cp,
+            };
+            let written = StepOut {
+                gates: &mut self.gates[r..r + gh],
+                h: &mut self.out[s..s + h],
+                c: co,
+            };
+            C::forward(h, x, written);
+            sh.copy_from_slice(&self.out[s..s + h]);
+            if C::HAS_CELL_STATE {
+                self.state_c[b * h..(b + 1) * h].copy_from_slice(&self.c_out[c_at..c_at + h]);
+            }
+        }
+    }
+}
+
+/// What a backward pass carries from step to step, and the pre-activation gradients of every
+/// step it leaves for the weight gradients.
+struct BackwardBuffers<T> {
+    /// Gradient of the pre-activations as the input projection sees them, every step.
+    dxw: Vec<T>,
+    /// … as the recurrent projection sees them (unfused cells; fused ones share `dxw`).
+    dhw: Vec<T>,
+    /// Gradient reaching the state entering the step, one row per sequence.
+    dh_carry: Vec<T>,
+    dc_carry: Vec<T>,
+    /// The recurrent product's share of `dh_carry`.
+    dh_gemm: Vec<T>,
+    /// Scratch rows for one sequence's step.
+    dh_step: Vec<T>,
+    dc_prev: Vec<T>,
+}
+
+impl<T: Float> BackwardBuffers<T> {
+    fn new<C: Cell>(steps: Steps, dh_final: Vec<T>, dc_final: Vec<T>) -> Self {
+        let (rows, h, gh) = (steps.rows(), steps.h, steps.gh);
+        BackwardBuffers {
+            dxw: vec![T::ZERO; rows * gh],
+            dhw: vec![T::ZERO; if C::FUSED_PROJECTIONS { 0 } else { rows * gh }],
+            dh_carry: dh_final,
+            dc_carry: dc_final,
+            dh_gemm: vec![T::ZERO; steps.batch * h],
+            dh_step: vec![T::ZERO; h],
+            dc_prev: vec![T::ZERO; h],
+        }
+    }
+
+    /// Step `t`'s gate math backward for every sequence; a padded step passes its gradient
+    /// straight on to the step before.
+    #[inline(always)]
+    fn cells<C: Cell>(&mut self, steps: Steps, t: usize, cache: &DirectionTape<T>, d_out: &[T]) {
+        let (h, gh, time) = (steps.h, steps.gh, steps.time);
+        for (b, &len) in cache.lengths.iter().enumerate() {
+            let (r, s) = ((b * time + t) * gh, (b * time + t) * h);
+            let carry = &mut self.dh_carry[b * h..(b + 1) * h];
+            for ((d, &o), &c) in self.dh_step.iter_mut().zip(&d_out[s..s + h]).zip(carry.iter()) {
+                *d = o + c;
+            }
+            if t >= len {
+                carry.copy_from_slice(&self.dh_step);
+                continue;
+            }
+            let (cp, co, dc) = if C::HAS_CELL_STATE {
+                let dc = &self.dc_carry[b * h..(b + 1) * h];
+                (&cache.c_prev[s..s + h], &cache.c_out[s..s + h], dc)
+            } else {
+                (&[][..], &[][..], &[][..])
+            };
+            let (hw, dhw_row) = if C::FUSED_PROJECTIONS {
+                (&[][..], &mut [][..])
+            } else {
+                (&cache.hw[r..r + gh], &mut self.dhw[r..r + gh])
+            };
+            let back = StepBack {
+                gates: &cache.gates[r..r + gh],
+                hw,
+                h_prev: &cache.h_prev[s..s + h],
+                c_prev: cp,
+                c_out: co,
+                dh: &self.dh_step,
+                dc,
+            };
+            let grads = StepGrads {
+                dxw: &mut self.dxw[r..r + gh],
+                dhw: dhw_row,
+                dh_prev: carry,
+                dc_prev: &mut self.dc_prev,
+            };
+            C::backward(h, back, grads);
+            if C::HAS_CELL_STATE {
+                self.dc_carry[b * h..(b + 1) * h].copy_from_slice(&self.dc_prev[..h]);
+            }
+        }
+    }
+
+    /// Carries step `t`'s gradient through the recurrent product to the state before it
+    /// (through the dropout mask when there is one). Padded rows have zero gradient, so the
+    /// product adds nothing to their carry.
+    fn carry_through_recurrence<C: Cell>(&mut self, steps: Steps, t: usize, w_hh: &[T], rec_mask: Option<&[T]>) {
+        let (h, gh) = (steps.h, steps.gh);
+        let d_rec = if C::FUSED_PROJECTIONS { &self.dxw } else { &self.dhw };
+        matmul(
+            steps.batch,
+            h,
+            gh,
+            &d_rec[t * gh..],
+            steps.time * gh,
+            Transpose::No,
+            w_hh,
+            h,
+            Transpose::No,
+            &mut self.dh_gemm,
+            h,
+            false,
+        );
+        let (carry, product) = (&mut self.dh_carry, &self.dh_gemm);
+        dispatch(
+            #[inline(always)]
+            || match rec_mask {
+                Some(mask) => carry
+                    .iter_mut()
+                    .zip(product)
+                    .zip(mask)
+                    .for_each(|((c, &g), &m)| *c += g * m),
+                None => carry.iter_mut().zip(product).for_each(|(c, &g)| *c += g),
+            },
+        );
     }
 }
