@@ -7,12 +7,14 @@
 //! decoding at step `t` are the batch's first rows: each step runs on that prefix alone, and
 //! finished sequences neither change state nor receive gradient (the padding rule).
 
-use crate::model::{add, Seq2Seq};
+mod teacher;
+
+use crate::model::Seq2Seq;
 use crate::vocab::Vocab;
 use recur_core::{matmul, Float, Rng, Seq, Transpose};
 use recur_nn::dropout::inverted_mask;
 use recur_nn::layer::transpose;
-use recur_nn::{Ctx, Layer, NnError, PreparedMemory, RnnState, StepGradients, StepTape, StepWeights, Tape};
+use recur_nn::{Ctx, Layer, NnError, PreparedMemory, RnnState, StepTape, StepWeights, Tape};
 
 const PAD: u32 = Vocab::PAD;
 const SOS: u32 = Vocab::SOS;
@@ -255,200 +257,6 @@ impl<T: Float> Seq2Seq<T> {
         })
     }
 
-    /// Teacher forcing on one batch: forward, the loss (cross-entropy with `label_smoothing`,
-    /// summed over target tokens and multiplied by `scale` in the gradient) and backward,
-    /// adding every parameter's gradient.
-    pub fn train_batch(
-        &mut self,
-        batch: &Batch<T>,
-        rng: &mut Rng,
-        label_smoothing: f64,
-        scale: f64,
-    ) -> Result<LossStats, NnError> {
-        let (hd, mem, e) = (
-            self.config.decoder_units,
-            self.config.memory_width(),
-            self.config.embedding,
-        );
-        let mut ctx = Ctx { training: true, rng };
-        let encoded = self.encode(batch.source.clone(), &mut ctx)?;
-        let memory = self.attention.prepare(encoded.memory.clone());
-        let (mut embedded, emb_tape) = self.embedding.forward(batch.inputs.clone(), &mut ctx);
-        let emb_mask =
-            (self.config.dropout > 0.0).then(|| inverted_mask(embedded.data.len(), self.config.dropout, ctx.rng));
-        if let Some(m) = &emb_mask {
-            embedded.data.iter_mut().zip(m).for_each(|(v, &m)| *v *= m);
-        }
-        // The embeddings' share of the recurrent input projection does not depend on earlier
-        // steps: it is taken for every step at once, rows stacked step after step (the
-        // sequences still decoding at each), and a step multiplies only the fed state.
-        let weights = self.layout()?;
-        let time = batch.inputs.time;
-        let active: Vec<usize> = (0..time).map(|t| batch.active(t)).collect();
-        let mut x_ahead = Vec::with_capacity(batch.tokens() * e);
-        for (t, &rows) in active.iter().enumerate() {
-            (0..rows).for_each(|b| x_ahead.extend_from_slice(embedded.step(b, t)));
-        }
-        let stacked = x_ahead.len() / e;
-        let mut projected = self.rnn.project_ahead(&weights.rnn, stacked, &x_ahead);
-        let gh = projected.len() / stacked.max(1);
-        let mut outputs = Seq::zeros_like(&batch.inputs, hd);
-        let mut state = encoded.initial.clone();
-        let mut feed = vec![
-            T::ZERO;
-            if self.config.input_feeding {
-                batch.inputs.batch * hd
-            } else {
-                0
-            }
-        ];
-        let mut records = Vec::with_capacity(time);
-        let mut start = 0;
-        for &rows in &active {
-            let t = records.len();
-            state.h.truncate(rows * hd);
-            state
-                .c
-                .truncate(if self.config.has_cell_state() { rows * hd } else { 0 });
-            feed.truncate(if self.config.input_feeding { rows * hd } else { 0 });
-            let xw = &mut projected[start * gh..(start + rows) * gh];
-            let step = self.step(&weights, &memory, xw, &feed, &state, Some(ctx.rng));
-            start += rows;
-            for b in 0..rows {
-                outputs.step_mut(b, t).copy_from_slice(&step.out[b * hd..(b + 1) * hd]);
-            }
-            records.push(step.record.expect("training records"));
-            state = step.rnn;
-            if self.config.input_feeding {
-                feed = step.out;
-            }
-        }
-
-        // Generator and loss over the real target steps.
-        let v = self.config.target_vocab;
-        let logits = self.generator.forward(&outputs.data);
-        let mut d_logits = vec![T::ZERO; logits.len()];
-        let mut stats = LossStats::default();
-        for b in 0..batch.inputs.batch {
-            for t in 0..batch.inputs.lengths[b] {
-                let r = b * time + t;
-                let target = batch.targets[r] as usize;
-                let row = &logits[r * v..(r + 1) * v];
-                let (loss, correct) =
-                    smoothed_cross_entropy(row, target, label_smoothing, scale, &mut d_logits[r * v..(r + 1) * v]);
-                stats.loss += loss;
-                stats.tokens += 1;
-                stats.correct += usize::from(correct);
-            }
-        }
-        let mut d_outputs = vec![T::ZERO; outputs.data.len()];
-        self.generator.backward(&outputs.data, &d_logits, &mut d_outputs);
-
-        // Back through the steps, latest first.
-        let mut grad = self.attention.memory_grad(&memory);
-        let mut carry = RnnState {
-            h: Vec::new(),
-            c: Vec::new(),
-        };
-        let mut d_feed: Vec<T> = Vec::new();
-        let width = mem + hd;
-        // Weight gradients of the recurrent step and of linear_out, added once after the loop.
-        let mut rnn_grads = StepGradients::default();
-        let (mut out_inputs, mut out_grads) = (Vec::new(), Vec::new());
-        for (t, &rows) in active.iter().enumerate().rev() {
-            let record = records.pop().expect("one record per step");
-            let mut d_out = vec![T::ZERO; rows * hd];
-            for b in 0..rows {
-                let o = (b * time + t) * hd;
-                d_out[b * hd..(b + 1) * hd].copy_from_slice(&d_outputs[o..o + hd]);
-            }
-            add(&mut d_out[..d_feed.len()], &d_feed);
-            if let Some(m) = &record.mask {
-                d_out.iter_mut().zip(m).for_each(|(d, &m)| *d *= m);
-            }
-            let d_pre: Vec<T> = d_out
-                .iter()
-                .zip(&record.state)
-                .map(|(&d, &s)| d * (T::ONE - s * s))
-                .collect();
-            // h̃ = tanh(cat·W_outᵀ): d_cat = d_pre·W_out now, dW_out += d_preᵀ·cat after the loop.
-            let mut d_cat = vec![T::ZERO; rows * width];
-            matmul(
-                rows,
-                width,
-                hd,
-                &d_pre,
-                hd,
-                Transpose::No,
-                &self.linear_out.weight.value,
-                width,
-                Transpose::No,
-                &mut d_cat,
-                width,
-                false,
-            );
-            out_inputs.extend_from_slice(&record.cat);
-            out_grads.extend_from_slice(&d_pre);
-            let mut d_context = first_rows(memory.seq().batch, rows, mem);
-            let mut dh = vec![T::ZERO; rows * hd];
-            for b in 0..rows {
-                d_context.data[b * mem..(b + 1) * mem].copy_from_slice(&d_cat[b * width..b * width + mem]);
-                dh[b * hd..(b + 1) * hd].copy_from_slice(&d_cat[b * width + mem..(b + 1) * width]);
-            }
-            let d_query = self
-                .attention
-                .attend_backward(record.attention, d_context, &memory, &mut grad);
-            add(&mut dh, &d_query.data[..rows * hd]);
-            add(&mut dh[..carry.h.len()], &carry.h);
-            let mut dc = vec![T::ZERO; if self.config.has_cell_state() { rows * hd } else { 0 }];
-            add(&mut dc[..carry.c.len()], &carry.c);
-            let (dx, d_prev) = self.rnn.step_backward_deferred(record.rnn, &dh, &dc, &mut rnn_grads);
-            d_feed = dx;
-            carry = d_prev;
-        }
-        // The embeddings' rows in the order the steps went back, for their share of the input
-        // projection's gradients.
-        let mut ahead_back = Vec::with_capacity(x_ahead.len());
-        let mut end = stacked;
-        for &rows in active.iter().rev() {
-            ahead_back.extend_from_slice(&x_ahead[(end - rows) * e..end * e]);
-            end -= rows;
-        }
-        let d_ahead = self.rnn.add_step_gradients(rnn_grads, &ahead_back);
-        let mut d_embedded = Seq::zeros_like(&embedded, e);
-        let mut row = 0;
-        for (t, &rows) in active.iter().enumerate().rev() {
-            for b in 0..rows {
-                d_embedded
-                    .step_mut(b, t)
-                    .copy_from_slice(&d_ahead[row * e..(row + 1) * e]);
-                row += 1;
-            }
-        }
-        let rows = out_grads.len() / hd;
-        matmul(
-            hd,
-            width,
-            rows,
-            &out_grads,
-            hd,
-            Transpose::Yes,
-            &out_inputs,
-            width,
-            Transpose::No,
-            &mut self.linear_out.weight.grad,
-            width,
-            true,
-        );
-        if let Some(m) = &emb_mask {
-            d_embedded.data.iter_mut().zip(m).for_each(|(d, &m)| *d *= m);
-        }
-        self.embedding.backward(emb_tape, d_embedded, false);
-        let d_memory = self.attention.finish(&memory, grad);
-        self.encode_backward(encoded, d_memory, &carry);
-        Ok(stats)
-    }
-
     /// Encodes a batch of sources for search, each repeated `beams` times (row `b·beams + k`
     /// is beam `k` of source `b`), and returns the decoder's starting state for those rows.
     pub fn start(&self, source: Seq<T>, beams: usize) -> Result<(Decoding<T>, DecoderState<T>), NnError> {
@@ -521,39 +329,6 @@ impl<T: Float> Seq2Seq<T> {
         };
         (log_probs, next, step.weights)
     }
-}
-
-/// Cross-entropy of one row of logits against `target` with label smoothing `eps` spread over
-/// every token but the target and PAD; writes `scale ×` its gradient into `d` and returns the
-/// loss and whether the most probable token was the target.
-///
-/// This is OpenNMT's label smoothing, which the G2P reference was trained with; recur-train's
-/// `SoftmaxCrossEntropy` follows PyTorch's and Keras's (`eps / classes` on every class, the
-/// target included), a different distribution, so the two are kept apart on purpose.
-fn smoothed_cross_entropy<T: Float>(row: &[T], target: usize, eps: f64, scale: f64, d: &mut [T]) -> (f64, bool) {
-    let max = row.iter().map(|x| x.to_f64()).fold(f64::NEG_INFINITY, f64::max);
-    let sum: f64 = row.iter().map(|x| (x.to_f64() - max).exp()).sum();
-    let log_z = sum.ln() + max;
-    let others = (row.len() - 1) as f64;
-    let mut loss = 0.0;
-    let mut best = 0;
-    for (j, &x) in row.iter().enumerate() {
-        let x = x.to_f64();
-        if x > row[best].to_f64() {
-            best = j;
-        }
-        let q = if j == target {
-            1.0 - eps
-        } else if j == PAD as usize {
-            0.0
-        } else {
-            eps / (others - 1.0).max(1.0)
-        };
-        let p = (x - log_z).exp();
-        loss -= q * (x - log_z);
-        d[j] = T::from_f64(scale * (p - q));
-    }
-    (loss, best == target)
 }
 
 /// The given sequences of a batch, in that order.
