@@ -500,13 +500,49 @@ impl<T: Float> Attention<T> {
             weights,
             hidden,
         } = tape;
-        let memory_seq = &memory.seq;
-        let (qt, mt, qd, md) = (queries.time, memory_seq.time, self.q_dim, self.mem_dim);
-        let d_memory = &mut grad.d_memory.data;
-        // The gradient of the raw scores, laid out like the weights.
+        let d_scores = self.score_gradient(&queries, &weights, &d_context, &memory.seq, &mut grad.d_memory.data);
+        let back = ScoreBack {
+            queries: &queries,
+            memory: &memory.seq,
+            d_scores: &d_scores,
+        };
+        let mut d_queries = Seq::zeros_like(&queries, self.q_dim);
+        match &mut self.score {
+            Score::Dot => back.luong(&memory.seq.data, &mut d_queries.data, &mut grad.d_memory.data),
+            Score::General { .. } => back.luong(&memory.keys, &mut d_queries.data, &mut grad.d_keys),
+            Score::Additive {
+                query, query_bias, v, ..
+            } => {
+                let d_pq = back.additive(&hidden, v, &mut grad.d_keys);
+                let units = query_bias.len();
+                linear_backward(
+                    &queries.data,
+                    self.q_dim,
+                    &d_pq,
+                    units,
+                    query,
+                    Some(query_bias),
+                    &mut d_queries.data,
+                );
+            }
+        }
+        d_queries
+    }
+
+    /// Back through `context = weights·memory` and the softmax: adds the memory's share to
+    /// `d_memory` and returns the gradient of the raw scores, laid out like the weights.
+    fn score_gradient(
+        &self,
+        queries: &Seq<T>,
+        weights: &Seq<T>,
+        d_context: &Seq<T>,
+        memory: &Seq<T>,
+        d_memory: &mut [T],
+    ) -> Vec<T> {
+        let (qt, mt, md) = (queries.time, memory.time, self.mem_dim);
         let mut d_scores = vec![T::ZERO; weights.data.len()];
         for b in 0..queries.batch {
-            let (n_q, n_m) = (queries.lengths[b], memory_seq.lengths[b]);
+            let (n_q, n_m) = (queries.lengths[b], memory.lengths[b]);
             if n_q == 0 || n_m == 0 {
                 continue;
             }
@@ -519,7 +555,7 @@ impl<T: Float> Attention<T> {
                 d_c,
                 md,
                 Transpose::No,
-                &memory_seq.data[b * mt * md..],
+                &memory.data[b * mt * md..],
                 md,
                 Transpose::Yes,
                 &mut d_scores[b * qt * mt..],
@@ -540,6 +576,7 @@ impl<T: Float> Attention<T> {
                 md,
                 true,
             );
+            // Softmax backward over each query's real memory steps.
             for i in 0..n_q {
                 let a_row = &a[i * mt..][..n_m];
                 let d_row = &mut d_scores[(b * qt + i) * mt..][..n_m];
@@ -547,82 +584,7 @@ impl<T: Float> Attention<T> {
                 d_row.iter_mut().zip(a_row).for_each(|(d, &a)| *d = a * (*d - dot));
             }
         }
-        let mut d_queries = Seq::zeros_like(&queries, qd);
-        // Luong scores: q·keysᵀ per sequence, so d_q = d_s·keys and d_keys += d_sᵀ·q.
-        let luong_backward = |keys: &[T], d_queries: &mut [T], d_keys: &mut [T]| {
-            for b in 0..queries.batch {
-                let (n_q, n_m) = (queries.lengths[b], memory_seq.lengths[b]);
-                if n_q == 0 || n_m == 0 {
-                    continue;
-                }
-                let d_s = &d_scores[b * qt * mt..];
-                matmul(
-                    n_q,
-                    qd,
-                    n_m,
-                    d_s,
-                    mt,
-                    Transpose::No,
-                    &keys[b * mt * qd..],
-                    qd,
-                    Transpose::No,
-                    &mut d_queries[b * qt * qd..],
-                    qd,
-                    false,
-                );
-                matmul(
-                    n_m,
-                    qd,
-                    n_q,
-                    d_s,
-                    mt,
-                    Transpose::Yes,
-                    &queries.data[b * qt * qd..],
-                    qd,
-                    Transpose::No,
-                    &mut d_keys[b * mt * qd..],
-                    qd,
-                    true,
-                );
-            }
-        };
-        match &mut self.score {
-            Score::Dot => luong_backward(&memory_seq.data, &mut d_queries.data, &mut grad.d_memory.data),
-            Score::General { .. } => luong_backward(&memory.keys, &mut d_queries.data, &mut grad.d_keys),
-            Score::Additive {
-                query, query_bias, v, ..
-            } => {
-                let units = query_bias.len();
-                let mut d_pq = vec![T::ZERO; queries.batch * qt * units];
-                let mut d_z = vec![T::ZERO; units];
-                for b in 0..queries.batch {
-                    for i in 0..queries.lengths[b] {
-                        for j in 0..memory_seq.lengths[b] {
-                            let at = (b * qt + i) * mt + j;
-                            let (g, h) = (d_scores[at], &hidden[at * units..][..units]);
-                            for u in 0..units {
-                                v.grad[u] += g * h[u];
-                                d_z[u] = g * v.value[u] * (T::ONE - h[u] * h[u]);
-                            }
-                            let d_q_row = &mut d_pq[(b * qt + i) * units..][..units];
-                            d_q_row.iter_mut().zip(&d_z).for_each(|(d, &z)| *d += z);
-                            let d_m_row = &mut grad.d_keys[(b * mt + j) * units..][..units];
-                            d_m_row.iter_mut().zip(&d_z).for_each(|(d, &z)| *d += z);
-                        }
-                    }
-                }
-                linear_backward(
-                    &queries.data,
-                    qd,
-                    &d_pq,
-                    units,
-                    query,
-                    Some(query_bias),
-                    &mut d_queries.data,
-                );
-            }
-        }
-        d_queries
+        d_scores
     }
 
     /// The learnt tensors, named as in the PyTorch module (none for `dot`).
@@ -665,6 +627,83 @@ fn softmax<T: Float>(row: &mut [T]) {
         sum += *s;
     }
     row.iter_mut().for_each(|s| *s /= sum);
+}
+
+/// What going back through the scores reads: the step's queries, the memory and the scores'
+/// gradient (`[batch, tgt_time, src_time]`).
+struct ScoreBack<'a, T> {
+    queries: &'a Seq<T>,
+    memory: &'a Seq<T>,
+    d_scores: &'a [T],
+}
+
+impl<T: Float> ScoreBack<'_, T> {
+    /// Luong scores are `q·keysᵀ` per sequence, so `d_q = d_s·keys` (written to `d_queries`)
+    /// and `d_keys += d_sᵀ·q`.
+    fn luong(&self, keys: &[T], d_queries: &mut [T], d_keys: &mut [T]) {
+        let (qt, mt, qd) = (self.queries.time, self.memory.time, self.queries.features);
+        for b in 0..self.queries.batch {
+            let (n_q, n_m) = (self.queries.lengths[b], self.memory.lengths[b]);
+            if n_q == 0 || n_m == 0 {
+                continue;
+            }
+            let d_s = &self.d_scores[b * qt * mt..];
+            matmul(
+                n_q,
+                qd,
+                n_m,
+                d_s,
+                mt,
+                Transpose::No,
+                &keys[b * mt * qd..],
+                qd,
+                Transpose::No,
+                &mut d_queries[b * qt * qd..],
+                qd,
+                false,
+            );
+            matmul(
+                n_m,
+                qd,
+                n_q,
+                d_s,
+                mt,
+                Transpose::Yes,
+                &self.queries.data[b * qt * qd..],
+                qd,
+                Transpose::No,
+                &mut d_keys[b * mt * qd..],
+                qd,
+                true,
+            );
+        }
+    }
+
+    /// Additive scores are `v·tanh(Wq·q + Wc·m)` over the kept `hidden` tanh values: adds `v`'s
+    /// gradient and the memory projection's to `d_keys`, and returns the gradient of the query
+    /// projection `Wq·q`, `[batch·tgt_time, units]`.
+    fn additive(&self, hidden: &[T], v: &mut Param<T>, d_keys: &mut [T]) -> Vec<T> {
+        let (qt, mt, units) = (self.queries.time, self.memory.time, v.value.len());
+        let mut d_pq = vec![T::ZERO; self.queries.batch * qt * units];
+        let mut d_z = vec![T::ZERO; units];
+        for b in 0..self.queries.batch {
+            for i in 0..self.queries.lengths[b] {
+                for j in 0..self.memory.lengths[b] {
+                    let at = (b * qt + i) * mt + j;
+                    let (g, h) = (self.d_scores[at], &hidden[at * units..][..units]);
+                    for u in 0..units {
+                        v.grad[u] += g * h[u];
+                        d_z[u] = g * v.value[u] * (T::ONE - h[u] * h[u]);
+                    }
+                    let d_q_row = &mut d_pq[(b * qt + i) * units..][..units];
+                    d_q_row.iter_mut().zip(&d_z).for_each(|(d, &z)| *d += z);
+                    let d_m_row = &mut d_keys[(b * mt + j) * units..][..units];
+                    d_m_row.iter_mut().zip(&d_z).for_each(|(d, &z)| *d += z);
+                }
+            }
+        }
+        d_pq
+    }
 }
 
 #[cfg(test)]
