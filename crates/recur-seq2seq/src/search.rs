@@ -67,129 +67,193 @@ pub fn search<T: Float>(
     sources: &[Vec<u32>],
     options: &SearchOptions,
 ) -> Result<Vec<Vec<Hypothesis>>, NnError> {
-    let k = options.beam.max(1);
-    let n = sources.len();
-    if n == 0 {
+    if sources.is_empty() {
         return Ok(Vec::new());
     }
+    let mut beams = Beams::new(sources, options);
+    let (decoding, mut state) = model.start(source_batch(sources)?, beams.k)?;
+    let v = model.config().target_vocab;
+    for step in 0..=options.max_len {
+        let (log_probs, next, weights) = model.next(&decoding, &beams.last_tokens(), &state);
+        let mut next_beams = NextBeams::default();
+        for b in 0..sources.len() {
+            let candidates = beams.candidates(b, &log_probs, v);
+            beams.advance(b, step, &candidates, &weights, &mut next_beams);
+        }
+        if beams.done.iter().all(|&d| d) {
+            break;
+        }
+        state = next.select(&next_beams.rows);
+        beams.open = next_beams.open;
+    }
+    Ok(beams.best(options.nbest))
+}
+
+/// The sources as one padded batch of ids, `[n, longest, 1]`.
+fn source_batch<T: Float>(sources: &[Vec<u32>]) -> Result<Seq<T>, NnError> {
     if let Some(i) = sources.iter().position(Vec::is_empty) {
         return Err(NnError::Input(format!("source {i} is empty")));
     }
-    let time = sources.iter().map(Vec::len).max().unwrap_or(1);
+    let (n, time) = (sources.len(), sources.iter().map(Vec::len).max().unwrap_or(1));
     let mut data = vec![T::ZERO; n * time];
     for (b, s) in sources.iter().enumerate() {
         for (t, &id) in s.iter().enumerate() {
             data[b * time + t] = T::from_f64(id as f64);
         }
     }
-    let source = Seq::new(data, n, time, 1, sources.iter().map(Vec::len).collect())
-        .map_err(|e| NnError::Input(e.to_string()))?;
-    let (decoding, mut state) = model.start(source, k)?;
-    // Row b·k + j is beam j of source b; at first only beam 0 is alive, so the k rows
-    // (identical) do not fill the beam with copies of one hypothesis.
-    let mut open: Vec<Option<Open>> = (0..n * k)
-        .map(|r| {
-            (r % k == 0).then(|| Open {
-                tokens: Vec::new(),
-                log_prob: 0.0,
-                attention: Vec::new(),
+    Seq::new(data, n, time, 1, sources.iter().map(Vec::len).collect()).map_err(|e| NnError::Input(e.to_string()))
+}
+
+/// The beams of every source during a search: row `b·k + j` is beam `j` of source `b`.
+struct Beams<'a> {
+    /// Beams per source.
+    k: usize,
+    options: &'a SearchOptions,
+    sources: &'a [Vec<u32>],
+    /// The open hypothesis of each row (`None`: a dead row kept so the batch keeps its shape).
+    open: Vec<Option<Open>>,
+    finished: Vec<Vec<Hypothesis>>,
+    /// Sources whose search has ended.
+    done: Vec<bool>,
+}
+
+/// The rows the next step runs: which row of this step each continues, and its hypothesis.
+#[derive(Default)]
+struct NextBeams {
+    rows: Vec<usize>,
+    open: Vec<Option<Open>>,
+}
+
+/// A possible next hypothesis: its summed log-probability, the row it extends and its token.
+type Candidate = (f64, usize, u32);
+
+impl<'a> Beams<'a> {
+    fn new(sources: &'a [Vec<u32>], options: &'a SearchOptions) -> Self {
+        let (n, k) = (sources.len(), options.beam.max(1));
+        // At first only beam 0 is alive, so the k rows (identical) do not fill the beam with
+        // copies of one hypothesis.
+        let open = (0..n * k)
+            .map(|r| {
+                (r % k == 0).then(|| Open {
+                    tokens: Vec::new(),
+                    log_prob: 0.0,
+                    attention: Vec::new(),
+                })
             })
-        })
-        .collect();
-    let mut finished: Vec<Vec<Hypothesis>> = vec![Vec::new(); n];
-    let mut done = vec![false; n];
-    let v = model.config().target_vocab;
-    for step in 0..=options.max_len {
-        let tokens: Vec<u32> = open
+            .collect();
+        Beams {
+            k,
+            options,
+            sources,
+            open,
+            finished: vec![Vec::new(); n],
+            done: vec![false; n],
+        }
+    }
+
+    /// Each row's last token, the next step's input (SOS at the start and on dead rows).
+    fn last_tokens(&self) -> Vec<u32> {
+        self.open
             .iter()
             .map(|o| o.as_ref().and_then(|o| o.tokens.last().copied()).unwrap_or(Vocab::SOS))
-            .collect();
-        let (log_probs, next, weights) = model.next(&decoding, &tokens, &state);
-        let mut rows = Vec::with_capacity(n * k);
-        let mut next_open = Vec::with_capacity(n * k);
-        for b in 0..n {
-            let mut candidates: Vec<(f64, usize, u32)> = Vec::new();
-            if !done[b] {
-                for j in 0..k {
-                    let r = b * k + j;
-                    let Some(o) = &open[r] else { continue };
-                    for (id, &lp) in log_probs[r * v..(r + 1) * v].iter().enumerate() {
-                        // Specials other than EOS are never outputs.
-                        if id != Vocab::EOS as usize && id < 4 {
-                            continue;
-                        }
-                        candidates.push((o.log_prob + lp, r, id as u32));
-                    }
-                }
-            }
-            candidates.sort_by(|a, c| c.0.total_cmp(&a.0).then(a.1.cmp(&c.1)).then(a.2.cmp(&c.2)));
-            let mut alive = 0;
-            for (rank, &(log_prob, r, id)) in candidates.iter().take(2 * k).enumerate() {
-                // An ending outside the best k would not have been in the beam (as in
-                // Hugging Face's beam search): without this, a beam of one would stop at
-                // the second-best token whenever that is EOS.
-                if id == Vocab::EOS && rank >= k {
+            .collect()
+    }
+
+    /// Every extension of source `b`'s open beams by one token, best first (ties: lower row,
+    /// then lower id); `log_probs` is `[rows, v]`.
+    fn candidates(&self, b: usize, log_probs: &[f64], v: usize) -> Vec<Candidate> {
+        let mut candidates = Vec::new();
+        if self.done[b] {
+            return candidates;
+        }
+        for r in b * self.k..(b + 1) * self.k {
+            let Some(o) = &self.open[r] else { continue };
+            for (id, &lp) in log_probs[r * v..(r + 1) * v].iter().enumerate() {
+                // Specials other than EOS are never outputs.
+                if id != Vocab::EOS as usize && id < 4 {
                     continue;
                 }
-                let o = open[r].as_ref().expect("candidates come from open rows");
-                let mut attention = o.attention.clone();
-                if options.attention {
-                    let len = sources[b].len();
-                    let w = &weights.data[r * weights.features..][..len];
-                    attention.push(w.iter().map(|x| x.to_f64() as f32).collect());
-                }
-                if id == Vocab::EOS || step == options.max_len {
-                    if finished[b].len() < k {
-                        let mut tokens = o.tokens.clone();
-                        if id != Vocab::EOS {
-                            tokens.push(id);
-                        }
-                        finished[b].push(Hypothesis {
-                            score: normalised(log_prob, o.tokens.len() + 1, options.alpha),
-                            tokens,
-                            log_prob,
-                            attention,
-                        });
-                    }
-                } else if alive < k {
+                candidates.push((o.log_prob + lp, r, id as u32));
+            }
+        }
+        candidates.sort_by(|a, c| c.0.total_cmp(&a.0).then(a.1.cmp(&c.1)).then(a.2.cmp(&c.2)));
+        candidates
+    }
+
+    /// Moves source `b` one step on: the best candidates end (EOS, or the length limit) or
+    /// stay open in `next`, which always gets `k` rows for the source.
+    fn advance<T: Float>(
+        &mut self,
+        b: usize,
+        step: usize,
+        candidates: &[Candidate],
+        weights: &Seq<T>,
+        next: &mut NextBeams,
+    ) {
+        let k = self.k;
+        let mut alive = 0;
+        for (rank, &(log_prob, r, id)) in candidates.iter().take(2 * k).enumerate() {
+            // An ending outside the best k would not have been in the beam (as in Hugging
+            // Face's beam search): without this, a beam of one would stop at the second-best
+            // token whenever that is EOS.
+            if id == Vocab::EOS && rank >= k {
+                continue;
+            }
+            let o = self.open[r].as_ref().expect("candidates come from open rows");
+            let mut attention = o.attention.clone();
+            if self.options.attention {
+                let w = &weights.data[r * weights.features..][..self.sources[b].len()];
+                attention.push(w.iter().map(|x| x.to_f64() as f32).collect());
+            }
+            if id == Vocab::EOS || step == self.options.max_len {
+                if self.finished[b].len() < k {
+                    let score = normalised(log_prob, o.tokens.len() + 1, self.options.alpha);
                     let mut tokens = o.tokens.clone();
-                    tokens.push(id);
-                    rows.push(r);
-                    next_open.push(Some(Open {
+                    if id != Vocab::EOS {
+                        tokens.push(id);
+                    }
+                    self.finished[b].push(Hypothesis {
+                        score,
                         tokens,
                         log_prob,
                         attention,
-                    }));
-                    alive += 1;
+                    });
                 }
-            }
-            if finished[b].len() >= k || alive == 0 {
-                done[b] = true;
-            }
-            // Rows without a hypothesis keep running (dead) so the batch keeps its shape.
-            for _ in alive..k {
-                rows.push(b * k);
-                next_open.push(None);
-            }
-            if done[b] {
-                let start = next_open.len() - k;
-                next_open[start..].iter_mut().for_each(|o| *o = None);
+            } else if alive < k {
+                let mut tokens = o.tokens.clone();
+                tokens.push(id);
+                next.rows.push(r);
+                next.open.push(Some(Open {
+                    tokens,
+                    log_prob,
+                    attention,
+                }));
+                alive += 1;
             }
         }
-        if done.iter().all(|&d| d) {
-            break;
+        self.done[b] |= self.finished[b].len() >= k || alive == 0;
+        // Rows without a hypothesis keep running (dead) so the batch keeps its shape.
+        for _ in alive..k {
+            next.rows.push(b * k);
+            next.open.push(None);
         }
-        state = next.select(&rows);
-        open = next_open;
+        if self.done[b] {
+            let start = next.open.len() - k;
+            next.open[start..].iter_mut().for_each(|o| *o = None);
+        }
     }
-    Ok(finished
-        .into_iter()
-        .map(|mut hyps| {
-            hyps.sort_by(|a, b| b.score.total_cmp(&a.score));
-            hyps.truncate(options.nbest.max(1));
-            hyps
-        })
-        .collect())
+
+    /// Each source's `nbest` finished hypotheses, best first.
+    fn best(self, nbest: usize) -> Vec<Vec<Hypothesis>> {
+        self.finished
+            .into_iter()
+            .map(|mut hyps| {
+                hyps.sort_by(|a, b| b.score.total_cmp(&a.score));
+                hyps.truncate(nbest.max(1));
+                hyps
+            })
+            .collect()
+    }
 }
 
 /// [`search`] over many sources: chunks of similar length, spread over `threads`.
