@@ -212,49 +212,12 @@ fn fetch_from(
     url: &str,
     part: &Path,
     have: u64,
-    mut lines: usize,
+    lines: usize,
     max_lines: Option<usize>,
     progress: &mut dyn FnMut(u64, Option<u64>),
 ) -> Result<(), Attempt> {
-    let mut request = agent.get(url);
-    if have > 0 {
-        request = request.set("Range", &format!("bytes={have}-"));
-    }
-    let response = match request.call() {
-        Ok(r) => r,
-        // The part already holds the whole file.
-        Err(ureq::Error::Status(416, r)) if content_range_total(&r) == Some(have) => return Ok(()),
-        Err(ureq::Error::Status(status, _)) => {
-            let hint = match status {
-                404 => " (no such class? names are the dataset's words, e.g. 'cat', 'The Eiffel Tower')",
-                500.. => " (a server error: try again later)",
-                _ => "",
-            };
-            return Err(Attempt::Fatal(DownloadError::Status {
-                url: url.to_string(),
-                status,
-                hint,
-            }));
-        }
-        Err(ureq::Error::Transport(t)) => {
-            // ureq's own message repeats the URL, which the error already names.
-            let mut message = match t.message() {
-                Some(m) => format!("{}: {m}", t.kind()),
-                None => t.kind().to_string(),
-            };
-            if let Some(cause) = std::error::Error::source(&t) {
-                message.push_str(&format!(": {cause}"));
-            }
-            return Err(match t.kind() {
-                ureq::ErrorKind::InvalidUrl | ureq::ErrorKind::UnknownScheme => {
-                    Attempt::Fatal(DownloadError::Transfer {
-                        url: url.to_string(),
-                        message,
-                    })
-                }
-                _ => Attempt::Broken(message),
-            });
-        }
+    let Some(response) = request(agent, url, have)? else {
+        return Ok(());
     };
     let resumed = response.status() == 206;
     let start = if resumed { have } else { 0 };
@@ -279,49 +242,137 @@ fn fetch_from(
         .map_err(io_fatal)?;
     file.set_len(start).map_err(io_fatal)?;
     file.seek(SeekFrom::Start(start)).map_err(io_fatal)?;
-    if !resumed {
-        lines = 0;
+    let body = Body {
+        start,
+        total,
+        lines: if resumed { lines } else { 0 },
+        max_lines,
+    };
+    match body.copy(response.into_reader(), &mut file, part, progress)? {
+        Copied::Lines => Ok(()),
+        Copied::All => file.sync_all().map_err(io_fatal),
     }
-    let mut done = start;
-    let mut body = response.into_reader();
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = match body.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) => return Err(Attempt::Broken(format!("the transfer broke at byte {done}: {e}"))),
+}
+
+/// Sends the request, resuming after `have` bytes; `None` when the part already holds the
+/// whole file.
+fn request(agent: &ureq::Agent, url: &str, have: u64) -> Result<Option<ureq::Response>, Attempt> {
+    let mut request = agent.get(url);
+    if have > 0 {
+        request = request.set("Range", &format!("bytes={have}-"));
+    }
+    match request.call() {
+        Ok(r) => Ok(Some(r)),
+        Err(ureq::Error::Status(416, r)) if content_range_total(&r) == Some(have) => Ok(None),
+        Err(ureq::Error::Status(status, _)) => {
+            let hint = match status {
+                404 => " (no such class? names are the dataset's words, e.g. 'cat', 'The Eiffel Tower')",
+                500.. => " (a server error: try again later)",
+                _ => "",
+            };
+            Err(Attempt::Fatal(DownloadError::Status {
+                url: url.to_string(),
+                status,
+                hint,
+            }))
+        }
+        Err(ureq::Error::Transport(t)) => {
+            // ureq's own message repeats the URL, which the error already names.
+            let mut message = match t.message() {
+                Some(m) => format!("{}: {m}", t.kind()),
+                None => t.kind().to_string(),
+            };
+            if let Some(cause) = std::error::Error::source(&t) {
+                message.push_str(&format!(": {cause}"));
+            }
+            Err(match t.kind() {
+                ureq::ErrorKind::InvalidUrl | ureq::ErrorKind::UnknownScheme => {
+                    Attempt::Fatal(DownloadError::Transfer {
+                        url: url.to_string(),
+                        message,
+                    })
+                }
+                _ => Attempt::Broken(message),
+            })
+        }
+    }
+}
+
+/// Where a response's body goes into the part file.
+struct Body {
+    /// The byte of the file the body starts at.
+    start: u64,
+    /// The whole file's size, when the server says.
+    total: Option<u64>,
+    /// Lines already in the file.
+    lines: usize,
+    max_lines: Option<usize>,
+}
+
+/// How a body's copy ended.
+enum Copied {
+    /// The whole file is in.
+    All,
+    /// `max_lines` lines are in; the rest was not read.
+    Lines,
+}
+
+impl Body {
+    /// Copies `body` into `file` (the part file `part`, already at `start`), reporting
+    /// progress, until the body ends or `max_lines` lines are in.
+    fn copy(
+        mut self,
+        mut body: impl Read,
+        file: &mut std::fs::File,
+        part: &Path,
+        progress: &mut dyn FnMut(u64, Option<u64>),
+    ) -> Result<Copied, Attempt> {
+        let io_fatal = |error| {
+            Attempt::Fatal(DownloadError::Io {
+                path: part.display().to_string(),
+                error,
+            })
         };
-        let mut chunk = &buf[..n];
-        if let Some(max) = max_lines {
-            // Keep bytes up to and including the max-th newline, then stop reading.
-            let mut cut = None;
-            for (i, &b) in chunk.iter().enumerate() {
-                if b == b'\n' {
-                    lines += 1;
-                    if lines == max {
-                        cut = Some(i + 1);
-                        break;
-                    }
+        let mut done = self.start;
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            let n = match body.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) => return Err(Attempt::Broken(format!("the transfer broke at byte {done}: {e}"))),
+            };
+            let (chunk, enough) = self.cut(&buf[..n]);
+            file.write_all(chunk).map_err(io_fatal)?;
+            done += chunk.len() as u64;
+            progress(done, self.total);
+            if enough {
+                return Ok(Copied::Lines);
+            }
+        }
+        match self.total {
+            Some(total) if done < total => {
+                Err(Attempt::Broken(format!("the transfer ended at byte {done} of {total}")))
+            }
+            _ => Ok(Copied::All),
+        }
+    }
+
+    /// The part of `chunk` to keep: all of it, or up to and including the `max_lines`-th
+    /// newline (then `true`: stop reading).
+    fn cut<'c>(&mut self, chunk: &'c [u8]) -> (&'c [u8], bool) {
+        let Some(max) = self.max_lines else {
+            return (chunk, false);
+        };
+        for (i, &b) in chunk.iter().enumerate() {
+            if b == b'\n' {
+                self.lines += 1;
+                if self.lines == max {
+                    return (&chunk[..i + 1], true);
                 }
             }
-            if let Some(cut) = cut {
-                chunk = &chunk[..cut];
-                file.write_all(chunk).map_err(io_fatal)?;
-                progress(done + chunk.len() as u64, total);
-                return Ok(());
-            }
         }
-        file.write_all(chunk).map_err(io_fatal)?;
-        done += chunk.len() as u64;
-        progress(done, total);
+        (chunk, false)
     }
-    if let Some(total) = total {
-        if done < total {
-            return Err(Attempt::Broken(format!("the transfer ended at byte {done} of {total}")));
-        }
-    }
-    file.sync_all().map_err(io_fatal)?;
-    Ok(())
 }
 
 /// The total size in a `Content-Range: bytes a-b/TOTAL` (or `bytes */TOTAL`) header.
