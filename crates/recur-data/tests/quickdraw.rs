@@ -6,18 +6,7 @@ use recur_data::quickdraw::{binary, load, ndjson, synth, LoadError, LoadOptions}
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-fn shared(name: &str) -> Option<PathBuf> {
-    // The repository is either <root>/main or a worktree <root>/wt/NAME.
-    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let found = ["../../../shared/data", "../../../../shared/data"]
-        .iter()
-        .map(|up| here.join(up).join(name))
-        .find(|p| p.exists());
-    if found.is_none() {
-        eprintln!("skipped: shared/data/{name} is absent (real-data check)");
-    }
-    found
-}
+use recur_testdata::shared_data as shared;
 
 /// A fresh, empty folder, removed when dropped.
 fn temp_dir(name: &str) -> tempfile::TempDir {

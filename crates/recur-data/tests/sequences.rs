@@ -3,21 +3,10 @@
 
 use recur_data::npy::npy_bytes;
 use recur_data::{read_npy_set, read_ts, SequenceSet, SequenceTargets};
-use std::path::{Path, PathBuf};
 
 /// The shared data folder `name`, from the main checkout or a worktree; `None` (with a message)
 /// when it is absent.
-fn shared(name: &str) -> Option<PathBuf> {
-    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let found = ["../../../shared/data", "../../../../shared/data"]
-        .iter()
-        .map(|up| here.join(up).join(name))
-        .find(|p| p.is_dir());
-    if found.is_none() {
-        eprintln!("skipping: shared data folder {name} is absent");
-    }
-    found
-}
+use recur_testdata::shared_data as shared;
 
 /// What a README says about one file.
 struct Expect {

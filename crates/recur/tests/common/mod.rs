@@ -58,15 +58,9 @@ pub fn fails_with(o: Output, needle: &str) {
     assert!(!e.contains("panicked"), "panicked: {e}");
 }
 
-/// A folder of the shared data (`../shared/data/NAME` beside the checkout, or beside the
-/// checkout a worktree belongs to); `None` (the test skips, saying so) without it.
-pub fn shared_data(name: &str) -> Option<PathBuf> {
-    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
-    ["../../../shared/data", "../../../../shared/data"]
-        .iter()
-        .map(|p| here.join(p).join(name))
-        .find(|p| p.is_dir())
-}
+/// Real data beside the checkout (not every test file reads it).
+#[allow(unused_imports)]
+pub use recur_testdata::shared_data;
 
 /// The standard output of a run that must succeed (its stderr shown when it does not).
 pub fn ok(o: Output) -> String {
