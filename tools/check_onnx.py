@@ -2,7 +2,7 @@
 """Runs an ONNX file that `recur export` wrote in ONNX Runtime and compares its outputs with
 recur's.
 
-    python3 tools/check_onnx.py MODEL.onnx CASE.json [--tolerance 1e-5]
+    python3 tools/check_onnx.py MODEL.onnx CASE.json [--tolerance 1e-5] [--relative]
 
 CASE.json holds the inputs to feed and the outputs recur gave for them, each as
 {"shape": [...], "dtype": "float32" | "int32", "data": [flat values, row-major]}:
@@ -11,7 +11,8 @@ CASE.json holds the inputs to feed and the outputs recur gave for them, each as
 
 The file is first checked with `onnx.checker` (full check, shapes inferred). Every expected
 output must come back with the same shape and differ nowhere by more than the tolerance
-(absolute). Prints one line per output with its largest difference; exits 1 on a mismatch,
+(absolute; with --relative, times the output's largest |value| where that is above 1).
+Prints one line per output with its largest difference and largest value; exits 1 on a mismatch,
 2 on unusable input. Needs `onnxruntime`, `onnx` and `numpy` (pip install onnxruntime onnx).
 """
 
@@ -35,6 +36,12 @@ def main():
     parser.add_argument("model", help="the .onnx file")
     parser.add_argument("case", help="JSON with inputs and recur's outputs")
     parser.add_argument("--tolerance", type=float, default=1e-5, help="largest absolute difference allowed")
+    parser.add_argument(
+        "--relative",
+        action="store_true",
+        help="scale the tolerance by each output's largest |value| (when above 1): for outputs summed "
+        "over thousands of features, whose float32 rounding grows with their size",
+    )
     args = parser.parse_args()
 
     import onnx
@@ -64,9 +71,12 @@ def main():
             failed = True
             continue
         diff = float(np.max(np.abs(want.astype(np.float64) - have.astype(np.float64)), initial=0.0))
-        ok = diff <= args.tolerance
+        largest = float(np.max(np.abs(want.astype(np.float64)), initial=0.0))
+        tolerance = args.tolerance * max(1.0, largest) if args.relative else args.tolerance
+        ok = diff <= tolerance
         failed |= not ok
-        print(f"{name}: max |difference| {diff:.3g} ({'ok' if ok else 'over ' + str(args.tolerance)})")
+        verdict = "ok" if ok else f"over {tolerance:.3g}"
+        print(f"{name}: max |difference| {diff:.3g}, largest |value| {largest:.3g} ({verdict})")
     sys.exit(1 if failed else 0)
 
 

@@ -22,11 +22,11 @@ use recur_core::{Float, Rng, Seq, Shape};
 use serde::{Deserialize, Serialize};
 
 /// Kernel taps: each of the 84 kernels weighs three of its nine taps 2 and the rest −1.
-const TAPS: usize = 9;
+pub const TAPS: usize = 9;
 /// The number of kernels: every choice of 3 taps out of 9.
 pub const KERNELS: usize = 84;
 /// The shortest sequence the transform sees (shorter ones get zeros up to it).
-const MIN_STEPS: usize = TAPS;
+pub const MIN_STEPS: usize = TAPS;
 
 fn default_features() -> usize {
     10_000
@@ -204,12 +204,18 @@ fn quantile(sorted: &[f64], q: f64) -> f64 {
 }
 
 /// One (dilation, kernel) pair: its channels and the range of features (biases) it feeds.
+/// Its convolution at step `t` is `Σ_c Σ_j w_j · x_c[t + (j − 4)·dilation]` over its channels,
+/// zeros outside the sequence, `w_j` 2 at its three taps and −1 elsewhere.
 #[derive(Clone, Debug)]
-struct Combination {
-    dilation: usize,
-    taps: [usize; 3],
-    channels: Vec<usize>,
-    features: std::ops::Range<usize>,
+pub struct Combination {
+    /// The spacing of the nine taps.
+    pub dilation: usize,
+    /// The taps weighed 2.
+    pub taps: [usize; 3],
+    /// The input channels summed.
+    pub channels: Vec<usize>,
+    /// The features (biases) it feeds, consecutive; combinations come dilation by dilation.
+    pub features: std::ops::Range<usize>,
 }
 
 /// The MiniRocket transform: `[batch, time, channels]` in, `[batch, features]` out.
@@ -320,6 +326,16 @@ impl<T: Float> MiniRocket<T> {
             biases: Param::buffer("biases", &[next_feature], vec![T::ZERO; next_feature]),
             pooling: Pooling::Ppv,
         }
+    }
+
+    /// The (dilation, kernel) pairs in feature order (what an exporter writes as convolutions).
+    pub fn combinations(&self) -> &[Combination] {
+        &self.combinations
+    }
+
+    /// The statistics each (convolution, bias) pair gives.
+    pub fn pooling(&self) -> Pooling {
+        self.pooling
     }
 
     /// Sequence `b` of `x` laid out channel by channel, each channel with `4·largest dilation`

@@ -1,7 +1,7 @@
 //! [`GraphBuilder`]: appends ONNX nodes and constants under fresh names, and the few
 //! sub-graphs every layer needs (a padding mask from lengths, an activation).
 
-use crate::proto::{attribute_type, AttributeProto, NodeProto, TensorProto, FLOAT, INT32, INT64};
+use crate::proto::{attribute_type, AttributeProto, GraphProto, NodeProto, TensorProto, FLOAT, INT32, INT64};
 use recur_nn::activation::Activation;
 
 /// A node's setting, converted to an [`AttributeProto`] by [`GraphBuilder::node`].
@@ -14,6 +14,8 @@ pub enum Attr<'a> {
     Str(&'a str, &'a str),
     /// A list of integers.
     Ints(&'a str, Vec<i64>),
+    /// A sub-graph.
+    Graph(&'a str, GraphProto),
 }
 
 impl Attr<'_> {
@@ -26,6 +28,7 @@ impl Attr<'_> {
                 (a.name, a.r#type, a.s) = (name.into(), attribute_type::STRING, Some(v.as_bytes().to_vec()))
             }
             Attr::Ints(name, v) => (a.name, a.r#type, a.ints) = (name.into(), attribute_type::INTS, v),
+            Attr::Graph(name, g) => (a.name, a.r#type, a.g) = (name.into(), attribute_type::GRAPH, Some(Box::new(g))),
         }
         a
     }
@@ -40,13 +43,23 @@ pub struct GraphBuilder {
     /// Constants.
     pub initializers: Vec<TensorProto>,
     count: usize,
+    /// Put before every name: a sub-graph's names must differ from its outer graph's.
+    scope: String,
 }
 
 impl GraphBuilder {
+    /// A builder for a sub-graph whose names all start with `scope`.
+    pub fn scoped(scope: &str) -> Self {
+        GraphBuilder {
+            scope: scope.into(),
+            ..Default::default()
+        }
+    }
+
     /// A name no other value of the graph has.
     pub fn fresh(&mut self, hint: &str) -> String {
         self.count += 1;
-        format!("{hint}_{}", self.count)
+        format!("{}{hint}_{}", self.scope, self.count)
     }
 
     /// Appends a one-output node and returns its output's name.
@@ -58,7 +71,7 @@ impl GraphBuilder {
 
     /// Appends a node writing the given outputs (an empty name skips an optional one).
     pub fn node_outputs(&mut self, op: &str, inputs: &[&str], attrs: Vec<Attr>, outputs: &[&str]) {
-        let name = format!("{op}_node_{}", self.nodes.len());
+        let name = format!("{}{op}_node_{}", self.scope, self.nodes.len());
         self.nodes.push(NodeProto {
             input: inputs.iter().map(|s| s.to_string()).collect(),
             output: outputs.iter().map(|s| s.to_string()).collect(),

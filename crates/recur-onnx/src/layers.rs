@@ -3,6 +3,7 @@
 //! gives alone, as in recur: a layer that could write into the padding is followed by a mask.
 
 use crate::builder::{Attr, GraphBuilder};
+use crate::frames;
 use crate::recurrent::{recurrent, CellKind};
 use crate::{ExportError, Result};
 use recur_core::Shape;
@@ -25,7 +26,7 @@ pub struct Value {
 impl Value {
     /// The lengths of a sequence value; a layer that needs a time axis has had its input
     /// checked by recur's planner, so a vector here is a bug in the exporter.
-    fn lengths(&self) -> Result<&str> {
+    pub(crate) fn lengths(&self) -> Result<&str> {
         self.lengths
             .as_deref()
             .ok_or_else(|| ExportError("a layer that needs a time axis met a vector".into()))
@@ -51,7 +52,7 @@ impl<'a> LayerParams<'a> {
     }
 
     /// Adds the tensor `{prefix}.{name}` as a constant as it is stored (PyTorch's layout).
-    fn constant(&self, b: &mut GraphBuilder, name: &str) -> Result<String> {
+    pub(crate) fn constant(&self, b: &mut GraphBuilder, name: &str) -> Result<String> {
         let p = self.get(name)?;
         Ok(b.floats(&format!("{}.{name}", self.prefix), &p.shape, &p.value))
     }
@@ -91,18 +92,20 @@ pub fn emit_layer(b: &mut GraphBuilder, config: &LayerConfig, p: &LayerParams, x
         LayerConfig::TimeDistributed(c) if c.layer.applies_per_step() && x.shape.frame.is_none() => {
             return emit_layer(b, &c.layer, p, x, opset)
         }
-        LayerConfig::TimeDistributed(_)
-        | LayerConfig::Conv2d(_)
+        LayerConfig::TimeDistributed(c) => frames::per_frame(b, &c.layer, p, &x, opset)?,
+        LayerConfig::Conv3d(c) => frames::conv3d(b, p, &x, c)?,
+        LayerConfig::MaxPool3d(c) => frames::max_pool3d(b, p, &x, &c.0)?,
+        LayerConfig::GlobalAvgPool3d(_) => frames::global_pool3d(b, &x, false, opset)?,
+        LayerConfig::GlobalMaxPool3d(_) => frames::global_pool3d(b, &x, true, opset)?,
+        // A frame layer outside `time_distributed` reads one frame per sequence, which no
+        // exported input gives; a mean over a clip's windows counts each window's real frames.
+        LayerConfig::Conv2d(_)
         | LayerConfig::MaxPool2d(_)
         | LayerConfig::AvgPool2d(_)
         | LayerConfig::GlobalAvgPool2d(_)
         | LayerConfig::GlobalMaxPool2d(_)
-        | LayerConfig::Conv3d(_)
-        | LayerConfig::MaxPool3d(_)
-        | LayerConfig::AvgPool3d(_)
-        | LayerConfig::GlobalAvgPool3d(_)
-        | LayerConfig::GlobalMaxPool3d(_)
-        | LayerConfig::Minirocket(_) => return refuse(),
+        | LayerConfig::AvgPool3d(_) => return refuse(),
+        LayerConfig::Minirocket(o) => crate::minirocket::minirocket(b, p, &x, o)?,
     };
     Ok(match &out.lengths {
         Some(lengths) => Value {
@@ -180,7 +183,13 @@ fn conv1d(b: &mut GraphBuilder, p: &LayerParams, x: &Value, c: &Conv1dConfig) ->
 }
 
 /// Output lengths: `valid` ⌊(L − span)/s⌋ + 1 (0 when L < span), `same` and `causal` ⌈L/s⌉.
-fn conv_lengths(b: &mut GraphBuilder, lengths: &str, padding: Padding, strides: usize, span: usize) -> String {
+pub(crate) fn conv_lengths(
+    b: &mut GraphBuilder,
+    lengths: &str,
+    padding: Padding,
+    strides: usize,
+    span: usize,
+) -> String {
     if strides == 1 && padding != Padding::Valid {
         return lengths.to_string();
     }
@@ -265,7 +274,9 @@ fn batch_norm(b: &mut GraphBuilder, p: &LayerParams, x: &Value, epsilon: f64) ->
         .map(|j| (bias.value[j] as f64 - mean.value[j] as f64 * scale[j]) as f32)
         .collect();
     let scale: Vec<f32> = scale.into_iter().map(|s| s as f32).collect();
-    let width = weight.len();
+    // Over frames the statistics are per channel, repeated over each frame's pixels.
+    let (scale, shift) = (frames::per_pixel(scale, x.shape), frames::per_pixel(shift, x.shape));
+    let width = scale.len();
     let scale = b.floats(&format!("{}.scale", p.prefix), &[width], &scale);
     let shift = b.floats(&format!("{}.shift", p.prefix), &[width], &shift);
     let scaled = b.node("Mul", &[&x.name, &scale], vec![]);
@@ -314,14 +325,7 @@ fn pool(b: &mut GraphBuilder, x: &Value, mode: PoolMode, opset: i64) -> Result<V
             let mask = b.node("Unsqueeze", &[&mask, &axis], vec![]);
             let lowest = b.floats("lowest", &[], &[f32::MIN]);
             let masked = b.node("Where", &[&mask, &x.name, &lowest], vec![]);
-            let keep = Attr::Int("keepdims", 0);
-            // Opset 18 moved ReduceMax's axes from an attribute to an input.
-            if opset >= 18 {
-                let time = b.int64s(&[1]);
-                b.node("ReduceMax", &[&masked, &time], vec![keep])
-            } else {
-                b.node("ReduceMax", &[&masked], vec![Attr::Ints("axes", vec![1]), keep])
-            }
+            reduce_max(b, &masked, &[1], opset)
         }
     };
     Ok(Value {
@@ -329,6 +333,18 @@ fn pool(b: &mut GraphBuilder, x: &Value, mode: PoolMode, opset: i64) -> Result<V
         shape: Shape::new(x.shape.features, false),
         lengths: None,
     })
+}
+
+/// The max of `x` over `axes`, which are dropped.
+pub(crate) fn reduce_max(b: &mut GraphBuilder, x: &str, axes: &[i64], opset: i64) -> String {
+    let keep = Attr::Int("keepdims", 0);
+    // Opset 18 moved ReduceMax's axes from an attribute to an input.
+    if opset >= 18 {
+        let axes = b.int64s(axes);
+        b.node("ReduceMax", &[x, &axes], vec![keep])
+    } else {
+        b.node("ReduceMax", &[x], vec![Attr::Ints("axes", axes.to_vec()), keep])
+    }
 }
 
 /// WaveNet's gate on one input: `tanh(a) · sigmoid(b)` of its halves `[a, b]`.

@@ -8,12 +8,18 @@
 //! what each sequence gives alone. An output that is a sequence comes with its lengths
 //! (`{output}_lengths`): a strided or `valid` convolution shortens sequences.
 //!
-//! Dropout is removed (inference), batch normalisation uses its running statistics, and the
-//! recurrent layers become ONNX's `LSTM`/`GRU`/`RNN` with `sequence_lens`. A layer with no
-//! ONNX form here (frames, MiniRocket) is refused by name.
+//! A classifier (a model with class names and one output per sequence) also gives
+//! `probabilities`, the softmax of `y`, as recur's `run` and `predict` give them.
+//!
+//! Dropout is removed (inference), batch normalisation uses its running statistics, the
+//! recurrent layers become ONNX's `LSTM`/`GRU`/`RNN` with `sequence_lens`, and MiniRocket
+//! becomes one `Conv` per dilation with its statistics over each sequence's steps (see
+//! `minirocket.rs`). A layer with no ONNX form here (frames) is refused by name.
 
 mod builder;
+mod frames;
 mod layers;
+mod minirocket;
 pub mod proto;
 mod recurrent;
 mod seq2seq;
@@ -156,8 +162,19 @@ fn build_graph(model: &Model<f32>, opset: i64) -> Result<GraphProto> {
         name: "recur".into(),
         ..Default::default()
     };
-    for (name, value) in emit_model(&mut b, &mut graph, model, "", opset)? {
-        graph_output(&mut b, &mut graph, &name, &value);
+    let outputs = emit_model(&mut b, &mut graph, model, "", opset)?;
+    for (name, value) in &outputs {
+        graph_output(&mut b, &mut graph, name, value);
+    }
+    if let [(_, value)] = outputs.as_slice() {
+        if !model.config().classes.is_empty() && !value.shape.sequential {
+            // What recur's `run` and `predict` give a classifier's caller.
+            let probabilities = Value {
+                name: b.node("Softmax", &[&value.name], vec![Attr::Int("axis", -1)]),
+                ..value.clone()
+            };
+            graph_output(&mut b, &mut graph, "probabilities", &probabilities);
+        }
     }
     graph.node = b.nodes;
     graph.initializer = b.initializers;
@@ -229,11 +246,31 @@ pub(crate) fn emit_model(
 /// Declares one model input (and its lengths, for a sequence) and returns the value layers
 /// read: a sequence with its padding zeroed, whatever the caller left there.
 fn graph_input(b: &mut GraphBuilder, graph: &mut GraphProto, name: &str, shape: Shape, lengths: &str) -> Result<Value> {
-    if let Some(frame) = shape.frame {
+    if let (Some(frame), false) = (shape.frame, shape.sequential) {
         return Err(ExportError(format!(
-            "input `{name}` holds {}×{}×{} frames, which the ONNX exporter does not take yet",
+            "input `{name}` holds one {}×{}×{} frame per example, which the ONNX exporter does not take",
             frame.height, frame.width, frame.channels
         )));
+    }
+    if let Some(f) = shape.frame {
+        // Clips come as recur reads them, `[batch, time, height, width, channels]`, and flow
+        // flattened to one row of values per frame.
+        let axes = [
+            BATCH,
+            Axis::Named("time"),
+            Axis::Fixed(f.height),
+            Axis::Fixed(f.width),
+            Axis::Fixed(f.channels),
+        ];
+        graph.input.push(value_info(name, FLOAT, &axes));
+        graph.input.push(value_info(lengths, INT32, &[BATCH]));
+        let flat = b.int64s(&[0, 0, f.len() as i64]);
+        let flat = b.node("Reshape", &[name, &flat], vec![]);
+        return Ok(Value {
+            name: b.zero_padding(&flat, lengths),
+            shape,
+            lengths: Some(lengths.into()),
+        });
     }
     if !shape.sequential {
         graph

@@ -20,6 +20,8 @@ pub mod attribute_type {
     pub const INT: i32 = 2;
     /// `s`.
     pub const STRING: i32 = 3;
+    /// `g`.
+    pub const GRAPH: i32 = 5;
     /// `floats`.
     pub const FLOATS: i32 = 6;
     /// `ints`.
@@ -136,6 +138,9 @@ pub struct AttributeProto {
     /// A string value (UTF-8 bytes).
     #[prost(bytes = "vec", optional, tag = "4")]
     pub s: Option<Vec<u8>>,
+    /// A sub-graph (the body of a `Scan`).
+    #[prost(message, optional, boxed, tag = "6")]
+    pub g: Option<Box<GraphProto>>,
     /// A list of floats.
     #[prost(float, repeated, tag = "7")]
     pub floats: Vec<f32>,

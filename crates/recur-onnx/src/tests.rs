@@ -12,21 +12,35 @@ fn refusal(config: &str) -> String {
     export(&model(config), DEFAULT_OPSET).unwrap_err().to_string()
 }
 
+/// MiniRocket's 84 kernels of a dilation are one `Conv`; MultiRocket's longest run is a `Scan`.
 #[test]
-fn export_refuses_minirocket_by_name() {
-    let err = refusal(
-        r#"{"input_size": 2, "layers": [{"type": "minirocket", "length": 20}, {"type": "dense", "units": 2}]}"#,
-    );
-    assert!(err.contains("layers.0 (minirocket) has no ONNX form"), "{err}");
+fn export_writes_minirocket_as_one_conv_per_dilation() {
+    let config = r#"{"input_size": 2, "layers": [{"type": "minirocket", "length": 40, "features": 840, "pooling": "multi"},
+        {"type": "dense", "units": 2}]}"#;
+    let graph = export(&model(config), DEFAULT_OPSET).unwrap().graph.unwrap();
+    let count = |op: &str| graph.node.iter().filter(|n| n.op_type == op).count();
+    let dilations = recur_nn::minirocket::dilations(40, 840, 32).len();
+    assert!(dilations > 1);
+    assert_eq!(count("Conv"), dilations);
+    assert_eq!(count("Scan"), 1);
 }
 
+/// A mean over a clip's windows (it counts each window's real frames) and `same` padding over
+/// time that depends on each clip's length are refused by name.
 #[test]
-fn export_refuses_frames_by_name() {
+fn export_refuses_avg_pool3d_and_length_dependent_time_padding_by_name() {
     let err = refusal(
-        r#"{"input_shape": [4, 4, 1], "layers": [{"type": "time_distributed", "layer": {"type": "conv2d", "filters": 2, "kernel_size": 3}},
-            {"type": "time_distributed", "layer": {"type": "global_avg_pool2d"}}, {"type": "lstm", "units": 2}]}"#,
+        r#"{"input_shape": [4, 4, 1], "layers": [{"type": "avg_pool3d", "pool_size": 2}, {"type": "global_avg_pool3d"}]}"#,
     );
-    assert!(err.contains("4×4×1 frames"), "{err}");
+    assert!(err.contains("layers.0 (avg_pool3d) has no ONNX form"), "{err}");
+    let err = refusal(
+        r#"{"input_shape": [4, 4, 1], "layers": [{"type": "conv3d", "filters": 2, "kernel_size": 3, "strides": [3, 1, 1],
+            "padding": "same"}, {"type": "global_avg_pool3d"}]}"#,
+    );
+    assert!(
+        err.contains("layers.0 (conv3d): `same` padding over time with 3 steps of stride"),
+        "{err}"
+    );
 }
 
 #[test]
