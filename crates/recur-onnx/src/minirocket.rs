@@ -9,8 +9,8 @@
 
 use crate::builder::{Attr, GraphBuilder};
 use crate::layers::{LayerParams, Value};
-use crate::proto::{GraphProto, FLOAT, INT64};
-use crate::{value_info, Axis, ExportError, Result, BATCH};
+use crate::proto::{GraphProto, TensorTypeProto, TypeProto, ValueInfoProto, FLOAT, INT64};
+use crate::{ExportError, Result};
 use recur_core::Shape;
 use recur_nn::minirocket::{Combination, MiniRocket, MiniRocketOptions, Pooling, KERNELS, MIN_STEPS, TAPS};
 
@@ -45,7 +45,7 @@ pub fn minirocket(b: &mut GraphBuilder, p: &LayerParams, x: &Value, options: &Mi
     let above = b.node("Cast", &[&above], vec![Attr::Int("to", FLOAT as i64)]);
     let statistics = match layer.pooling() {
         Pooling::Ppv => ppv(b, &above, &steps),
-        Pooling::Multi => multi(b, &above, &difference, &steps, options.biases()),
+        Pooling::Multi => multi(b, &above, &difference, &steps),
     };
     // recur leaves the features of an empty sequence at zero.
     let zero = b.int32_scalar(0);
@@ -158,10 +158,10 @@ fn ppv(b: &mut GraphBuilder, above: &str, steps: &Steps) -> String {
     b.node("Div", &[&count, &steps.count], vec![])
 }
 
-/// MultiRocket's four statistics in blocks of `features`: PPV, the mean excess over the bias
+/// MultiRocket's four statistics, one block each: PPV, the mean excess over the bias
 /// of the steps above it, their mean position as a share of the steps (−1 when there are
 /// none), and the longest run of them as a share.
-fn multi(b: &mut GraphBuilder, above: &str, difference: &str, steps: &Steps, features: usize) -> String {
+fn multi(b: &mut GraphBuilder, above: &str, difference: &str, steps: &Steps) -> String {
     let count = sum_over_time(b, above);
     let ppv = b.node("Div", &[&count, &steps.count], vec![]);
     let one = b.floats("one", &[], &[1.0]);
@@ -177,7 +177,7 @@ fn multi(b: &mut GraphBuilder, above: &str, difference: &str, steps: &Steps, fea
     let any = b.node("Greater", &[&count, &zero], vec![]);
     let none = b.floats("minus_one", &[], &[-1.0]);
     let mipv = b.node("Where", &[&any, &mean_position, &none], vec![]);
-    let longest = longest_run(b, above, &count, features);
+    let longest = longest_run(b, above, &count);
     let lspv = b.node("Div", &[&longest, &steps.count], vec![]);
     b.node("Concat", &[&ppv, &mpv, &mipv, &lspv], vec![Attr::Int("axis", 1)])
 }
@@ -185,11 +185,23 @@ fn multi(b: &mut GraphBuilder, above: &str, difference: &str, steps: &Steps, fea
 /// The longest run of consecutive ones along time in `above` (`[batch, features, time]`), by
 /// a `Scan` over its steps keeping the current run and the longest so far (`like` gives the
 /// `[batch, features]` shape of the zeros they start from).
-fn longest_run(b: &mut GraphBuilder, above: &str, like: &str, features: usize) -> String {
-    let shape = b.node("Shape", &[like], vec![]);
-    let zeros = b.node("ConstantOfShape", &[&shape], vec![]);
+fn longest_run(b: &mut GraphBuilder, above: &str, like: &str) -> String {
+    // `like` is finite, so this is zeros of its shape and type (ConstantOfShape's default
+    // type, float32, is one tract reads as float64).
+    let zeros = b.node("Sub", &[like, like], vec![]);
     let mut body = GraphBuilder::scoped("longest_run/");
-    let state = |name: &str| value_info(name, FLOAT, &[BATCH, Axis::Fixed(features)]);
+    // The body's values are `[batch, features]`, left unshaped: tract will not unify a named
+    // batch axis there with the batch it is given.
+    let state = |name: &str| ValueInfoProto {
+        name: name.into(),
+        r#type: Some(TypeProto {
+            tensor_type: Some(TensorTypeProto {
+                elem_type: FLOAT,
+                shape: None,
+            }),
+        }),
+        doc_string: String::new(),
+    };
     let (run, longest, step) = ("longest_run/run", "longest_run/longest", "longest_run/step");
     let one = body.floats("one", &[], &[1.0]);
     let grown = body.node("Add", &[run, &one], vec![]);

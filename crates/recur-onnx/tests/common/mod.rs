@@ -1,6 +1,9 @@
 //! What the runtime checks share: models with random tensors, padded batches for their
 //! inputs, and recur's outputs under the names the exported graph gives them.
 
+// Each test binary compiles this module and uses a part of it.
+#![allow(dead_code)]
+
 use recur_core::{Rng, Seq};
 use recur_nn::layer::Ctx;
 use recur_nn::{Model, ModelConfig};
