@@ -426,7 +426,6 @@ fn export_default_fit_model_matches_recur_run() {
 #[test]
 fn export_japanese_vowels_fit_model_matches_recur_run() {
     let Some(dir) = common::shared_data("uea_japanese_vowels") else {
-        eprintln!("skipped: shared/data/uea_japanese_vowels is absent (real-data check)");
         return;
     };
     let d = temp_dir("export-fit-vowels");
