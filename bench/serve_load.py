@@ -1,6 +1,7 @@
 """A bounded load test for an Open Inference Protocol sketch server on loopback: N clients, each
 with one kept-alive HTTP/1.1 connection, send inference requests for a fixed time; prints one
-JSON line with requests/s, drawings/s, p50/p99 latency (ms) and errors.
+JSON line with requests/s, drawings/s, p50/p99 latency (ms) end to end, the server's own p50/p99
+(its `Server-Timing: app;dur=MS` header, where it sends one) and errors.
 
     python bench/serve_load.py --url http://127.0.0.1:8080 --model NAME --data FILE.ndjson \
         [--clients 8] [--seconds 10] [--batch 1]
@@ -31,7 +32,16 @@ def requests_from(path, batch, limit=2000):
     return bodies
 
 
-def client(url, path, bodies, offset, stop_at, latencies, errors):
+def server_ms(response):
+    """The server's own time for a request, from `Server-Timing: app;dur=MS`, or None."""
+    for part in (response.getheader("Server-Timing") or "").split(","):
+        name, _, duration = part.strip().partition(";dur=")
+        if name == "app" and duration:
+            return float(duration)
+    return None
+
+
+def client(url, path, bodies, offset, stop_at, latencies, server_times, errors):
     connection = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
     i = offset
     while time.perf_counter() < stop_at:
@@ -43,12 +53,15 @@ def client(url, path, bodies, offset, stop_at, latencies, errors):
             response = connection.getresponse()
             response.read()
             ok = response.status == 200
+            served = server_ms(response)
         except (OSError, http.client.HTTPException):
             ok = False
             connection.close()
             connection = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
         if ok:
             latencies.append(time.perf_counter() - began)
+            if served is not None:
+                server_times.append(served / 1e3)
         else:
             errors.append(1)
 
@@ -65,9 +78,9 @@ def main():
     url = urllib.parse.urlparse(args.url)
     bodies = requests_from(args.data, args.batch)
     path = f"/v2/models/{args.model}/infer"
-    latencies, errors = [], []
+    latencies, server_times, errors = [], [], []
     stop_at = time.perf_counter() + args.seconds
-    threads = [threading.Thread(target=client, args=(url, path, bodies, k * 97, stop_at, latencies, errors))
+    threads = [threading.Thread(target=client, args=(url, path, bodies, k * 97, stop_at, latencies, server_times, errors))
                for k in range(args.clients)]
     began = time.perf_counter()
     for t in threads:
@@ -76,11 +89,14 @@ def main():
         t.join()
     elapsed = time.perf_counter() - began
     latencies.sort()
-    pick = lambda q: round(1e3 * latencies[min(len(latencies) - 1, int(q * len(latencies)))], 2) if latencies else None
+    server_times.sort()
+    pick = lambda q, xs=latencies: round(1e3 * xs[min(len(xs) - 1, int(q * len(xs)))], 3) if xs else None
     print(json.dumps({"clients": args.clients, "batch": args.batch, "seconds": round(elapsed, 1),
                       "requests_per_s": round(len(latencies) / elapsed, 1),
                       "drawings_per_s": round(len(latencies) * args.batch / elapsed, 1),
-                      "p50_ms": pick(0.5), "p99_ms": pick(0.99), "errors": len(errors)}))
+                      "p50_ms": pick(0.5), "p99_ms": pick(0.99),
+                      "server_p50_ms": pick(0.5, server_times), "server_p99_ms": pick(0.99, server_times),
+                      "errors": len(errors)}))
 
 
 if __name__ == "__main__":
