@@ -79,10 +79,17 @@ impl FitPredictor {
         &self.specs
     }
 
+    /// Checks that the model can read `set` (its inputs' number, channels, layout, and no
+    /// empty sequence), as [`FitPredictor::predict`] does first: a server checks each request
+    /// on its own before joining it to others in one call.
+    pub fn check(&self, set: &SequenceSet) -> Result<()> {
+        check_inputs(set, &self.meta, &self.names)
+    }
+
     /// Predictions for every example of `set` (its targets, if any, are ignored):
     /// probabilities or values, per sequence or per step, the members' mean.
     pub fn predict(&self, set: &SequenceSet, threads: usize) -> Result<Outputs> {
-        check_inputs(set, &self.meta, &self.names)?;
+        self.check(set)?;
         let all: Vec<usize> = (0..set.len()).collect();
         let mut ex = Examples::new(set, &self.meta, &all, None);
         ex.targets.iter_mut().for_each(|t| *t = Target::None);
@@ -102,7 +109,7 @@ impl FitPredictor {
     /// Predictions as one row-major array, as `recur run` writes them and a server answers:
     /// `[n, k]` per sequence, or `[n, time, k]` per step (time the longest output, zero past a
     /// sequence's end); returns the shape and the values.
-    pub fn outputs_array(&self, outputs: &Outputs) -> (Vec<usize>, Vec<f32>) {
+    pub fn outputs_array(&self, outputs: &[Vec<f64>]) -> (Vec<usize>, Vec<f32>) {
         let (n, k) = (outputs.len(), self.outputs());
         if !self.meta.task.per_step() {
             let data = outputs.iter().flat_map(|o| o.iter().map(|&v| v as f32)).collect();

@@ -5,6 +5,7 @@
 //! queue fills while the workers are busy, and the batched kernels take the load.
 
 use crate::error::ApiError;
+use crate::metrics::Metrics;
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
@@ -15,8 +16,9 @@ struct Job<I, O> {
     reply: oneshot::Sender<Result<Vec<O>, ApiError>>,
 }
 
-/// A model's one call over a batch of items: an answer per item, in order.
-pub type RunBatch<I, O> = dyn Fn(&[I]) -> Result<Vec<O>, ApiError> + Send + Sync;
+/// A model's one call over a batch of items (handed over, so none is copied): an answer per
+/// item, in order.
+pub type RunBatch<I, O> = dyn Fn(Vec<I>) -> Result<Vec<O>, ApiError> + Send + Sync;
 
 /// A queue of requests for one model and the workers that run them in batches.
 pub struct Batcher<I, O> {
@@ -25,13 +27,20 @@ pub struct Batcher<I, O> {
 
 impl<I: Send + 'static, O: Send + 'static> Batcher<I, O> {
     /// Starts `workers` threads running `run` on batches of up to `max_batch` items (a single
-    /// larger request runs whole); at most `queue` requests wait, further ones are refused.
-    pub fn start(run: Arc<RunBatch<I, O>>, workers: usize, max_batch: usize, queue: usize) -> Self {
+    /// larger request runs whole), each batch's size counted in `metrics`; at most `queue`
+    /// requests wait, further ones are refused.
+    pub fn start(
+        run: Arc<RunBatch<I, O>>,
+        workers: usize,
+        max_batch: usize,
+        queue: usize,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         let (sender, receiver) = mpsc::sync_channel(queue.max(1));
         let receiver = Arc::new(Mutex::new(receiver));
         for _ in 0..workers.max(1) {
-            let (receiver, run) = (receiver.clone(), run.clone());
-            std::thread::spawn(move || work(&receiver, run.as_ref(), max_batch.max(1)));
+            let (receiver, run, metrics) = (receiver.clone(), run.clone(), metrics.clone());
+            std::thread::spawn(move || work(&receiver, run.as_ref(), max_batch.max(1), &metrics));
         }
         Batcher { queue: sender }
     }
@@ -62,13 +71,14 @@ impl<O> Pending<O> {
 }
 
 /// A worker: takes a batch, runs it, answers each request, until the server drops the queue.
-fn work<I, O>(receiver: &Mutex<Receiver<Job<I, O>>>, run: &RunBatch<I, O>, max_batch: usize) {
+fn work<I, O>(receiver: &Mutex<Receiver<Job<I, O>>>, run: &RunBatch<I, O>, max_batch: usize, metrics: &Metrics) {
     let mut carried = None;
     while let Some(jobs) = take_batch(receiver, max_batch, &mut carried) {
         let counts: Vec<usize> = jobs.iter().map(|j| j.items.len()).collect();
         let (items, replies): (Vec<Vec<I>>, Vec<_>) = jobs.into_iter().map(|j| (j.items, j.reply)).unzip();
         let items: Vec<I> = items.into_iter().flatten().collect();
-        match run(&items) {
+        metrics.observe_model_batch(items.len());
+        match run(items) {
             Ok(answers) => {
                 let mut answers = answers.into_iter();
                 for (reply, n) in replies.into_iter().zip(counts) {
@@ -126,12 +136,12 @@ mod tests {
     fn doubler(workers: usize, max_batch: usize) -> (Batcher<u32, u32>, Arc<Mutex<Vec<usize>>>) {
         let sizes = Arc::new(Mutex::new(Vec::new()));
         let seen = sizes.clone();
-        let run: Arc<RunBatch<u32, u32>> = Arc::new(move |items: &[u32]| {
+        let run: Arc<RunBatch<u32, u32>> = Arc::new(move |items: Vec<u32>| {
             seen.lock().unwrap().push(items.len());
             std::thread::sleep(std::time::Duration::from_millis(20));
             Ok(items.iter().map(|x| 2 * x).collect())
         });
-        (Batcher::start(run, workers, max_batch, 64), sizes)
+        (Batcher::start(run, workers, max_batch, 64, Arc::default()), sizes)
     }
 
     #[test]
@@ -161,11 +171,11 @@ mod tests {
 
     #[test]
     fn batcher_refuses_a_request_when_its_queue_is_full() {
-        let run: Arc<RunBatch<u32, u32>> = Arc::new(|items: &[u32]| {
+        let run: Arc<RunBatch<u32, u32>> = Arc::new(|items: Vec<u32>| {
             std::thread::sleep(std::time::Duration::from_millis(200));
-            Ok(items.to_vec())
+            Ok(items)
         });
-        let batcher = Batcher::start(run, 1, 1, 1);
+        let batcher = Batcher::start(run, 1, 1, 1, Arc::default());
         let mut answers = Vec::new();
         let refused = (0..4).find_map(|i| match batcher.submit(vec![i]) {
             Ok(p) => {

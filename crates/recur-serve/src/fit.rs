@@ -1,14 +1,15 @@
 //! A `recur fit` model served: one `FP32` tensor per model input (`[n, time, channels]`, or
 //! `[n, features]` for a static input) and optional `lengths` (`INT64` `[n]`) in;
 //! `probabilities` and `classes` (a classifier) or `values` (a regressor) out, through the very
-//! [`FitPredictor`] calls and array layout of `recur run`.
+//! [`FitPredictor`] calls and array layout of `recur run`. Requests arriving together are
+//! joined sequence by sequence into one call, as sketch requests are.
 
 use crate::error::ApiError;
 use crate::tensor::{described, output, InferRequest, InputTensor};
 use recur_data::npy::{NpyArray, NpyData};
-use recur_data::sequences::{from_input_arrays, InputLayout, InputSpec};
+use recur_data::sequences::{from_input_arrays, InputLayout, InputSeries, InputSpec, SequenceSet, SequenceTargets};
 use recur_fit::evaluate::argmax;
-use recur_fit::FitPredictor;
+use recur_fit::{FitPredictor, InputMeta};
 use serde_json::{json, Value};
 
 /// The name of the optional input giving each sequence's valid steps.
@@ -62,8 +63,14 @@ pub fn metadata(predictor: &FitPredictor) -> Value {
     })
 }
 
-/// Answers a request as `recur run` answers the same arrays.
-pub fn infer(predictor: &FitPredictor, request: &InferRequest) -> Result<Vec<Value>, ApiError> {
+/// One sequence (or vector) of a request: its values for every model input, in the model's
+/// order, step-major and already cut to its length. Requests arriving together are joined as
+/// these, whatever each one's time axis.
+pub struct FitExample(Vec<Vec<f32>>);
+
+/// Reads a request into its examples, checked against the model as `recur run` checks its
+/// arrays: a bad request is refused on its own, never failing the batch it would have joined.
+pub fn read(predictor: &FitPredictor, request: &InferRequest) -> Result<Vec<FitExample>, ApiError> {
     let specs = predictor.input_specs();
     let mut known: Vec<&str> = specs.iter().map(input_name).collect();
     known.push(LENGTHS_INPUT);
@@ -88,11 +95,60 @@ pub fn infer(predictor: &FitPredictor, request: &InferRequest) -> Result<Vec<Val
     let lengths = request.input(LENGTHS_INPUT).map(lengths_array).transpose()?;
     let set = from_input_arrays(&arrays, specs, lengths.as_ref(), "request")
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let outputs = predictor.predict(&set, 1)?;
-    let (shape, data) = predictor.outputs_array(&outputs);
+    predictor.check(&set)?;
+    Ok(examples_of(set))
+}
+
+/// A set's examples, each with its values for every input.
+fn examples_of(set: SequenceSet) -> Vec<FitExample> {
+    let mut more: Vec<_> = set.more_inputs.into_iter().map(|m| m.series.into_iter()).collect();
+    set.series
+        .into_iter()
+        .map(|first| {
+            let rest = more.iter_mut().map(|m| m.next().unwrap_or_default());
+            FitExample(std::iter::once(first).chain(rest).collect())
+        })
+        .collect()
+}
+
+/// The model's one call over a batch of examples (requests batched together): each one's
+/// outputs, as [`FitPredictor::predict`] gives them.
+pub fn outputs(predictor: &FitPredictor, examples: Vec<FitExample>) -> Result<Vec<Vec<f64>>, ApiError> {
+    let inputs: Vec<&InputMeta> = predictor.meta().inputs().collect();
+    let mut columns: Vec<Vec<Vec<f32>>> = inputs.iter().map(|_| Vec::with_capacity(examples.len())).collect();
+    for FitExample(values) in examples {
+        columns.iter_mut().zip(values).for_each(|(column, v)| column.push(v));
+    }
+    let mut series = inputs.iter().zip(columns).map(|(meta, series)| InputSeries {
+        dims: meta.dims,
+        series,
+        sequential: meta.sequential,
+        source: "request".into(),
+    });
+    let Some(first) = series.next() else {
+        return Err(ApiError::internal("the model has no inputs"));
+    };
+    let set = SequenceSet {
+        dims: first.dims,
+        series: first.series,
+        targets: SequenceTargets::Values {
+            width: 0,
+            values: Vec::new(),
+        },
+        source: first.source,
+        sequential: first.sequential,
+        more_inputs: series.collect(),
+    };
+    Ok(predictor.predict(&set, 1)?)
+}
+
+/// The answer to a request from its examples' outputs, as `recur run` writes them:
+/// `probabilities` and `classes` (a classifier) or `values`, per sequence or per step.
+pub fn answer(predictor: &FitPredictor, outputs: &[Vec<f64>]) -> Vec<Value> {
+    let (shape, data) = predictor.outputs_array(outputs);
     let task = predictor.meta().task;
     if !task.is_classification() {
-        return Ok(vec![output("values", "FP32", &shape, json!(data))]);
+        return vec![output("values", "FP32", &shape, json!(data))];
     }
     let mut answer = vec![output("probabilities", "FP32", &shape, json!(data))];
     if !task.per_step() {
@@ -102,7 +158,7 @@ pub fn infer(predictor: &FitPredictor, request: &InferRequest) -> Result<Vec<Val
             .collect();
         answer.push(output("classes", "BYTES", &[outputs.len()], json!(classes)));
     }
-    Ok(answer)
+    answer
 }
 
 /// The `lengths` tensor as the array `recur run --lengths` reads.

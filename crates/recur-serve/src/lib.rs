@@ -5,7 +5,7 @@
 //! drawing page at `/` and Prometheus metrics at `/metrics`.
 //!
 //! Models are loaded before the server listens; inference runs off the async executor (sketch
-//! requests arriving together in batches) so that one long request does not hold up the
+//! and `fit` requests arriving together in batches) so that one long request does not hold up the
 //! others; SIGINT or SIGTERM ends the server after the requests in flight are answered.
 
 mod batch;
@@ -42,7 +42,8 @@ pub struct ServeOptions {
     pub port: u16,
     /// Requests (or batches of them) run at once.
     pub threads: usize,
-    /// Most drawings a sketch model runs in one call when requests arrive together.
+    /// Most drawings or sequences a sketch or `fit` model runs in one call when requests
+    /// arrive together.
     pub max_batch: usize,
     /// Most bytes a request body may have.
     pub max_body: usize,
@@ -109,7 +110,7 @@ const MAX_WAITING: usize = 1024;
 /// Loads every model for inference at `precision`, refusing two of one name.
 fn load_models(
     models: &[(String, PathBuf)],
-    batching: Batching,
+    batching: &Batching,
     precision: recur_nn::Precision,
 ) -> Result<HashMap<String, Arc<ServedModel>>, ServeError> {
     if models.is_empty() {
@@ -133,12 +134,14 @@ fn load_models(
 /// Loads the models, listens, prints `listening on http://ADDRESS` on stderr (the port bound
 /// when 0 was asked for) and serves until SIGINT or SIGTERM.
 pub fn serve(options: &ServeOptions) -> Result<(), ServeError> {
+    let metrics = Arc::new(Metrics::new(options.log_requests));
     let batching = Batching {
         workers: options.threads.max(1),
         max_batch: options.max_batch.max(1),
         queue: MAX_WAITING,
+        metrics: metrics.clone(),
     };
-    let models = load_models(&options.models, batching, options.precision)?;
+    let models = load_models(&options.models, &batching, options.precision)?;
     let io = |what: &str| {
         let what = what.to_string();
         move |error| ServeError::Io { what, error }
@@ -163,7 +166,7 @@ pub fn serve(options: &ServeOptions) -> Result<(), ServeError> {
         let app = routes::router(Served {
             models,
             max_body: options.max_body,
-            metrics: Arc::new(Metrics::new(options.log_requests)),
+            metrics,
             sessions: Arc::default(),
             request_timeout: options.request_timeout,
         });
@@ -229,8 +232,9 @@ mod tests {
             workers: 1,
             max_batch: 1,
             queue: 1,
+            metrics: Arc::default(),
         };
-        let e = load_models(&[], batching, recur_nn::Precision::Fp32)
+        let e = load_models(&[], &batching, recur_nn::Precision::Fp32)
             .err()
             .unwrap()
             .to_string();

@@ -1,6 +1,6 @@
 //! What the server has done, at `GET /metrics` in Prometheus's text format: requests by route
-//! and status, errors, a latency histogram and a histogram of the items (drawings, sequences)
-//! per inference; and, with `--log-requests`, one JSON line per request on stderr.
+//! and status, errors, a latency histogram and histograms of the items (drawings, sequences)
+//! per inference request and per model call; and, with `--log-requests`, one JSON line per request on stderr.
 //!
 //! Routes are labelled by their template (`/v2/models/{name}/infer`), never by the path asked
 //! for, so that no client can grow the label set (and the memory behind it) without bound.
@@ -63,6 +63,8 @@ struct Figures {
     requests: BTreeMap<(String, u16), u64>,
     latency: Histogram,
     batch_items: Histogram,
+    /// Items per model call, requests arriving together joined.
+    model_batch_items: Histogram,
 }
 
 /// The server's counters, shared by every request.
@@ -90,6 +92,11 @@ impl Metrics {
     /// Counts an inference over `items` drawings or sequences.
     pub fn observe_batch(&self, items: usize) {
         self.figures().batch_items.observe(&BATCH_BOUNDS, items as f64);
+    }
+
+    /// Counts a model call over `items` drawings or sequences (one or more requests).
+    pub fn observe_model_batch(&self, items: usize) {
+        self.figures().model_batch_items.observe(&BATCH_BOUNDS, items as f64);
     }
 
     fn observe_request(&self, route: &str, status: StatusCode, seconds: f64) {
@@ -134,6 +141,10 @@ impl Metrics {
         figures
             .batch_items
             .write(&mut out, "recur_infer_batch_items", batch_help, &BATCH_BOUNDS);
+        let model_help = "Drawings or sequences per model call (the requests arriving together, joined).";
+        figures
+            .model_batch_items
+            .write(&mut out, "recur_model_batch_items", model_help, &BATCH_BOUNDS);
         out
     }
 }
@@ -185,6 +196,7 @@ mod tests {
         metrics.observe_request("/v2/models/{name}/infer", StatusCode::OK, 0.003);
         metrics.observe_request("/v2/models/{name}", StatusCode::NOT_FOUND, 0.00005);
         metrics.observe_batch(3);
+        metrics.observe_model_batch(5);
         let text = metrics.render();
         for line in [
             "recur_requests_total{route=\"/v2/models/{name}/infer\",status=\"200\"} 2",
@@ -196,6 +208,8 @@ mod tests {
             "recur_infer_batch_items_bucket{le=\"2\"} 0",
             "recur_infer_batch_items_bucket{le=\"4\"} 1",
             "recur_infer_batch_items_sum 3",
+            "recur_model_batch_items_bucket{le=\"4\"} 0",
+            "recur_model_batch_items_bucket{le=\"8\"} 1",
         ] {
             assert!(text.lines().any(|l| l == line), "no line `{line}` in\n{text}");
         }

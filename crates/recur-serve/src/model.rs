@@ -3,7 +3,9 @@
 
 use crate::batch::{Batcher, Pending, RunBatch};
 use crate::error::ApiError;
+use crate::fit::FitExample;
 use crate::kind::Kind;
+use crate::metrics::Metrics;
 use crate::sessions::Sessions;
 use crate::tensor::InferRequest;
 use crate::{fit, forecast, seq2seq, sketch, ServeError};
@@ -20,7 +22,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 /// How requests to a model are run: by how many workers, in batches of how many items.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone)]
 pub struct Batching {
     /// Requests (batches) run at once.
     pub workers: usize,
@@ -28,6 +30,8 @@ pub struct Batching {
     pub max_batch: usize,
     /// Most requests waiting; more are refused (503) until some are answered.
     pub queue: usize,
+    /// Where each model call's batch size is counted.
+    pub metrics: Arc<Metrics>,
 }
 
 /// The predictors this server version serves.
@@ -38,8 +42,12 @@ enum Predictor {
         predictor: Arc<SketchPredictor>,
         batcher: Batcher<Vec<Stroke>, Vec<f64>>,
     },
-    /// A `recur fit` model, as `recur run` loads it (boxed: its metadata is large).
-    Fit(Box<FitPredictor>),
+    /// A `recur fit` model, as `recur run` loads it, and the queue that batches the requests
+    /// arriving together.
+    Fit {
+        predictor: Arc<FitPredictor>,
+        batcher: Batcher<FitExample, Vec<f64>>,
+    },
     /// A forecaster, as `recur forecast --model` loads it, with the columns it reads.
     Forecast {
         predictor: Box<ForecastPredictor>,
@@ -49,17 +57,32 @@ enum Predictor {
     Seq2seq(Box<Translator>),
 }
 
+/// Turns the outputs of a queued request's items (each drawing's or sequence's) into its
+/// answer's output tensors.
+type Answer = Box<dyn FnOnce(&[Vec<f64>]) -> Vec<Value> + Send>;
+
 /// A request read, and where its outputs come from.
 enum Work {
     /// Answered already.
     Done(Vec<Value>),
-    /// Queued for a batch: the drawings' probabilities to come, ranked by `predictor` into
-    /// the `top` classes of each.
-    Queued {
-        pending: Pending<Vec<f64>>,
-        predictor: Arc<SketchPredictor>,
-        top: usize,
-    },
+    /// Queued for a batch: its items' outputs to come, and how they make the answer.
+    Queued { pending: Pending<Vec<f64>>, answer: Answer },
+}
+
+/// A model's call over a batch of items: each item's outputs (a drawing's probabilities, a
+/// sequence's outputs).
+type ModelCall<P, I> = fn(&P, Vec<I>) -> Result<Vec<Vec<f64>>, ApiError>;
+
+/// Starts a model's batch workers over `run`, a call over a batch of items.
+fn batcher<P, I>(predictor: &Arc<P>, batching: &Batching, run: ModelCall<P, I>) -> Batcher<I, Vec<f64>>
+where
+    P: Send + Sync + 'static,
+    I: Send + 'static,
+{
+    let model = predictor.clone();
+    let run: Arc<RunBatch<I, Vec<f64>>> = Arc::new(move |items: Vec<I>| run(&model, items));
+    let metrics = batching.metrics.clone();
+    Batcher::start(run, batching.workers, batching.max_batch, batching.queue, metrics)
 }
 
 /// A loaded model and the name requests call it by.
@@ -71,7 +94,7 @@ pub struct ServedModel {
 impl ServedModel {
     /// Loads the model in `dir` under `name` for inference at `precision` (printing, once,
     /// which layers run in fp32 instead), refusing the kinds this version does not serve.
-    pub fn load(name: &str, dir: &Path, batching: Batching, precision: Precision) -> Result<Self, ServeError> {
+    pub fn load(name: &str, dir: &Path, batching: &Batching, precision: Precision) -> Result<Self, ServeError> {
         let refuse = |message: String| ServeError::Model {
             name: name.to_string(),
             dir: dir.display().to_string(),
@@ -86,17 +109,16 @@ impl ServedModel {
             Some(Kind::Fit) => {
                 let mut predictor = FitPredictor::load(dir).map_err(|e| refuse(e.to_string()))?;
                 note(predictor.prepare_inference(precision));
-                Predictor::Fit(Box::new(predictor))
+                let predictor = Arc::new(predictor);
+                let batcher = batcher(&predictor, batching, fit::outputs);
+                Predictor::Fit { predictor, batcher }
             }
             // A sketch classifier from before its metadata reads as a plain model, as in `recur predict`.
             Some(Kind::Sketch | Kind::Plain) | None => {
                 let mut predictor = SketchPredictor::load(dir).map_err(|e| refuse(e.to_string()))?;
                 note(predictor.prepare_inference(precision));
                 let predictor = Arc::new(predictor);
-                let model = predictor.clone();
-                let run: Arc<RunBatch<Vec<Stroke>, Vec<f64>>> =
-                    Arc::new(move |drawings: &[Vec<Stroke>]| sketch::probabilities(&model, drawings));
-                let batcher = Batcher::start(run, batching.workers, batching.max_batch, batching.queue);
+                let batcher = batcher(&predictor, batching, sketch::probabilities);
                 Predictor::Sketch { predictor, batcher }
             }
             Some(Kind::Forecast) => {
@@ -137,7 +159,7 @@ impl ServedModel {
     pub fn metadata(&self) -> Value {
         let mut meta = match &self.predictor {
             Predictor::Sketch { predictor, .. } => sketch::metadata(predictor),
-            Predictor::Fit(p) => fit::metadata(p),
+            Predictor::Fit { predictor, .. } => fit::metadata(predictor),
             Predictor::Forecast { predictor, spec } => forecast::metadata(predictor, spec),
             Predictor::Seq2seq(t) => seq2seq::metadata(t),
         };
@@ -149,7 +171,8 @@ impl ServedModel {
 
     /// `POST /v2/models/{name}/infer`: reads the body (off the async executor) and answers
     /// it, with the number of items (drawings, sequences) answered. A sketch model's drawings
-    /// join the requests waiting for a batch; a `fit` model runs at once, on the body's thread.
+    /// and a `fit` model's sequences join the requests waiting for a batch; the other kinds
+    /// run at once, on the body's thread.
     pub async fn infer(self: Arc<Self>, body: axum::body::Bytes) -> Result<(Value, usize), ApiError> {
         let model = self.clone();
         let started = tokio::task::spawn_blocking(move || model.start(&body)).await;
@@ -183,11 +206,7 @@ impl ServedModel {
         let (id, work) = started.map_err(|e| ApiError::internal(format!("the inference failed: {e}")))??;
         let outputs = match work {
             Work::Done(outputs) => outputs,
-            Work::Queued {
-                pending,
-                predictor,
-                top,
-            } => sketch::answer(&predictor, &pending.answers().await?, top),
+            Work::Queued { pending, answer } => answer(&pending.answers().await?),
         };
         // Every output's first axis counts the request's items.
         let items = outputs.first().and_then(|o| o["shape"][0].as_u64()).unwrap_or(0) as usize;
@@ -204,13 +223,16 @@ impl ServedModel {
         let work = match &self.predictor {
             Predictor::Sketch { predictor, batcher } => {
                 let (drawings, top) = sketch::read(predictor, &request)?;
+                sketch_work(predictor, batcher, drawings, top)?
+            }
+            Predictor::Fit { predictor, batcher } => {
+                let pending = batcher.submit(fit::read(predictor, &request)?)?;
+                let predictor = predictor.clone();
                 Work::Queued {
-                    pending: batcher.submit(drawings)?,
-                    predictor: predictor.clone(),
-                    top,
+                    pending,
+                    answer: Box::new(move |outputs| fit::answer(&predictor, outputs)),
                 }
             }
-            Predictor::Fit(p) => Work::Done(fit::infer(p, &request)?),
             Predictor::Forecast { predictor, spec } => Work::Done(forecast::infer(predictor, spec, &request)?),
             Predictor::Seq2seq(t) => Work::Done(seq2seq::infer(t, &request)?),
         };
@@ -226,11 +248,21 @@ impl ServedModel {
         let (strokes, raw, top) = sketch::read_part(predictor, &request)?;
         let (whole, raw) = sessions.extend(&self.name, id, strokes, raw)?;
         let drawing = simplified(whole, raw).map_err(|e| ApiError::bad_request(format!("drawing 0: {e}")))?;
-        let work = Work::Queued {
-            pending: batcher.submit(vec![drawing])?,
-            predictor: predictor.clone(),
-            top,
-        };
-        Ok((request.id, work))
+        Ok((request.id, sketch_work(predictor, batcher, vec![drawing], top)?))
     }
+}
+
+/// Drawings queued for a sketch model's batch, answered with the `top` classes of each.
+fn sketch_work(
+    predictor: &Arc<SketchPredictor>,
+    batcher: &Batcher<Vec<Stroke>, Vec<f64>>,
+    drawings: Vec<Vec<Stroke>>,
+    top: usize,
+) -> Result<Work, ApiError> {
+    let pending = batcher.submit(drawings)?;
+    let predictor = predictor.clone();
+    Ok(Work::Queued {
+        pending,
+        answer: Box::new(move |probabilities| sketch::answer(&predictor, probabilities, top)),
+    })
 }

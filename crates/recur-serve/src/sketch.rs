@@ -73,8 +73,8 @@ fn top(predictor: &SketchPredictor, request: &InferRequest) -> Result<usize, Api
 
 /// The model's one call over a batch of drawings (requests batched together): every class's
 /// probability for each.
-pub fn probabilities(predictor: &SketchPredictor, drawings: &[Vec<Stroke>]) -> Result<Vec<Vec<f64>>, ApiError> {
-    Ok(predictor.probabilities(drawings, 1)?)
+pub fn probabilities(predictor: &SketchPredictor, drawings: Vec<Vec<Stroke>>) -> Result<Vec<Vec<f64>>, ApiError> {
+    Ok(predictor.probabilities(&drawings, 1)?)
 }
 
 /// The answer to a request: each drawing's `top` most probable classes, most probable first.

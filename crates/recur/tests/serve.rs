@@ -6,7 +6,7 @@
 mod common;
 
 use common::server::{browser, percent_encode, read_answer, read_raw, Server};
-use common::{ok, recur, s, shared_data, sketch_model, temp_dir, Scratch};
+use common::{fit_model, ok, recur, s, shared_data, sketch_model, temp_dir, walks, Scratch};
 use recur_data::npy::{read_npy, NpyData};
 use serde_json::{json, Value};
 use std::io::{Read, Write};
@@ -46,58 +46,6 @@ fn drawing_request(drawings: &[Value], top: usize) -> Value {
     let texts: Vec<String> = drawings.iter().map(Value::to_string).collect();
     json!({"id": "r1", "inputs": [{"name": "drawing", "datatype": "BYTES", "shape": [texts.len()], "data": texts}],
            "parameters": {"top": top}})
-}
-
-/// `n` random walks [n, 12, 1] with lengths 6..=12, their class the sign of their sum, in
-/// `d/x.npy`, `d/l.npy`, `d/y.npy`; returns the values and lengths.
-fn walks(d: &Path, n: usize) -> (Vec<f32>, Vec<i64>) {
-    let mut rng = recur_core::Rng::new(7);
-    let (mut x, mut lengths, mut y) = (vec![0f32; n * 12], Vec::new(), Vec::new());
-    for i in 0..n {
-        let len = 6 + rng.below(7);
-        for t in 0..len {
-            x[i * 12 + t] = rng.normal() as f32 + if i % 2 == 0 { 0.5 } else { -0.5 };
-        }
-        lengths.push(len as i64);
-        y.push((i % 2) as i64);
-    }
-    let write = |name: &str, descr: &str, shape: &[usize], body: Vec<u8>| {
-        std::fs::write(d.join(name), recur_data::npy::npy_bytes(descr, shape, &body)).unwrap();
-    };
-    write(
-        "x.npy",
-        "<f4",
-        &[n, 12, 1],
-        x.iter().flat_map(|v| v.to_le_bytes()).collect(),
-    );
-    write(
-        "l.npy",
-        "<i8",
-        &[n],
-        lengths.iter().flat_map(|v| v.to_le_bytes()).collect(),
-    );
-    write("y.npy", "<i8", &[n], y.iter().flat_map(|v| v.to_le_bytes()).collect());
-    (x, lengths)
-}
-
-/// A `recur fit` classifier of the walks in `d/fit`.
-fn fit_model(d: &Path) -> PathBuf {
-    walks(d, 40);
-    let model = d.join("fit");
-    let (x, l, y) = (d.join("x.npy"), d.join("l.npy"), d.join("y.npy"));
-    let args = [
-        "fit",
-        "--x",
-        s(&x),
-        "--lengths",
-        s(&l),
-        "--y",
-        s(&y),
-        "--out",
-        s(&model),
-    ];
-    ok(recur(&[&args[..], &["--threads", "1", "--quiet"]].concat()));
-    model
 }
 
 /// Both kinds of model, trained in a scratch folder, and a server of both.
@@ -591,26 +539,84 @@ fn serve_batches_requests_arriving_together_as_each_alone() {
             })
             .collect()
     });
-    // The same classes; the probabilities as close as the kernels' rounding allows (a batch
-    // of a different size sums in another order).
     for (i, outputs) in together.iter().enumerate() {
         let want = &alone[i % drawings.len()];
         assert_eq!(outputs[0], want[0], "request {i}");
-        let probabilities = |o: &Value| -> Vec<f64> {
-            o[1]["data"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|p| p.as_f64().unwrap())
-                .collect()
-        };
-        for (got, want) in probabilities(outputs).iter().zip(probabilities(want)) {
-            assert!((got - want).abs() <= 1e-6, "request {i}: {got} vs {want} alone");
-        }
+        assert_close(&outputs[1], &want[1], i);
     }
     let (_, _, metrics) = read_raw(server.send("GET", "/metrics", b""));
     let count = format!("recur_infer_batch_items_sum {}", 5 * drawings.len());
     assert!(metrics.lines().any(|l| l == count), "{metrics}");
+}
+
+/// Asserts that request `i`'s output tensor has the shape it has alone and its values as close
+/// as the kernels' rounding allows (a batch of another size sums in another order).
+fn assert_close(got: &Value, alone: &Value, i: usize) {
+    assert_eq!(got["shape"], alone["shape"], "request {i}");
+    let values = |o: &Value| -> Vec<f64> {
+        o["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p.as_f64().unwrap())
+            .collect()
+    };
+    for (got, want) in values(got).iter().zip(values(alone)) {
+        assert!((got - want).abs() <= 1e-6, "request {i}: {got} vs {want} alone");
+    }
+}
+
+/// Requests to a `recur fit` model sent at once (one worker, so they queue and are joined
+/// into batches of up to 8 sequences) get the answers each gets alone, whatever their own
+/// time axis and lengths.
+#[test]
+fn serve_batches_fit_requests_arriving_together_as_each_alone() {
+    let (d, _, server) = both_served("serve-fit-batch", &["--threads", "1", "--max-batch", "8"]);
+    let (x, lengths) = walks(&d, 40);
+    // Requests of 1 to 3 walks, each with its time axis cut to its longest walk.
+    let requests: Vec<Value> = (0..12)
+        .map(|r| {
+            let (first, n) = (3 * r, 1 + r % 3);
+            let own = &lengths[first..first + n];
+            let time = *own.iter().max().unwrap() as usize;
+            let data: Vec<f32> = (first..first + n)
+                .flat_map(|i| x[i * 12..i * 12 + time].to_vec())
+                .collect();
+            json!({"inputs": [
+                {"name": "x", "datatype": "FP32", "shape": [n, time, 1], "data": data},
+                {"name": "lengths", "datatype": "INT64", "shape": [n], "data": own}]})
+        })
+        .collect();
+    let alone: Vec<Value> = requests
+        .iter()
+        .map(|q| server.infer("walks", q).1["outputs"].clone())
+        .collect();
+    let server = &server;
+    let together: Vec<Value> = std::thread::scope(|scope| {
+        let asks: Vec<_> = (0..4)
+            .flat_map(|_| requests.iter())
+            .map(|q| scope.spawn(move || server.infer("walks", q)))
+            .collect();
+        asks.into_iter()
+            .map(|a| {
+                let (status, answer) = a.join().unwrap();
+                assert_eq!(status, 200, "{answer}");
+                answer["outputs"].clone()
+            })
+            .collect()
+    });
+    for (i, outputs) in together.iter().enumerate() {
+        let want = &alone[i % requests.len()];
+        assert_close(&outputs[0], &want[0], i);
+        assert_eq!(outputs[1], want[1], "request {i}: the classes");
+    }
+    // Joined into fewer model calls than requests (one worker, busy while they queued).
+    let (_, _, metrics) = read_raw(server.send("GET", "/metrics", b""));
+    let calls = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("recur_model_batch_items_count "));
+    let calls: usize = calls.expect("a model batch count").parse().unwrap();
+    assert!(calls < 5 * requests.len(), "{metrics}");
 }
 
 /// A drawing sent stroke by stroke in a session gets, after every stroke, exactly the answer

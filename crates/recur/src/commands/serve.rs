@@ -22,8 +22,9 @@ pub struct ServeArgs {
     /// Requests (or batches of them) run at once.
     #[arg(long, default_value_t = default_threads(), value_parser = super::at_least_one)]
     threads: usize,
-    /// Most drawings a sketch model runs in one call: requests arriving while the model is busy
-    /// are answered together, in one batch (a request arriving alone is answered at once).
+    /// Most drawings (sketch models) or sequences (fit models) run in one call: requests
+    /// arriving while the model is busy are answered together, in one batch (a request
+    /// arriving alone is answered at once).
     #[arg(long, default_value_t = 64, value_parser = super::at_least_one)]
     max_batch: usize,
     /// Largest request body in bytes; a larger one is refused (413).

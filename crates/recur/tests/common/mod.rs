@@ -126,3 +126,55 @@ pub fn sketch_model(d: &Path, per_class: usize) -> (PathBuf, PathBuf) {
     ]));
     (data, model)
 }
+
+/// `n` random walks [n, 12, 1] with lengths 6..=12, their class the sign of their sum, in
+/// `d/x.npy`, `d/l.npy`, `d/y.npy`; returns the values and lengths.
+pub fn walks(d: &Path, n: usize) -> (Vec<f32>, Vec<i64>) {
+    let mut rng = recur_core::Rng::new(7);
+    let (mut x, mut lengths, mut y) = (vec![0f32; n * 12], Vec::new(), Vec::new());
+    for i in 0..n {
+        let len = 6 + rng.below(7);
+        for t in 0..len {
+            x[i * 12 + t] = rng.normal() as f32 + if i % 2 == 0 { 0.5 } else { -0.5 };
+        }
+        lengths.push(len as i64);
+        y.push((i % 2) as i64);
+    }
+    let write = |name: &str, descr: &str, shape: &[usize], body: Vec<u8>| {
+        std::fs::write(d.join(name), recur_data::npy::npy_bytes(descr, shape, &body)).unwrap();
+    };
+    write(
+        "x.npy",
+        "<f4",
+        &[n, 12, 1],
+        x.iter().flat_map(|v| v.to_le_bytes()).collect(),
+    );
+    write(
+        "l.npy",
+        "<i8",
+        &[n],
+        lengths.iter().flat_map(|v| v.to_le_bytes()).collect(),
+    );
+    write("y.npy", "<i8", &[n], y.iter().flat_map(|v| v.to_le_bytes()).collect());
+    (x, lengths)
+}
+
+/// A `recur fit` classifier of the walks in `d/fit`.
+pub fn fit_model(d: &Path) -> PathBuf {
+    walks(d, 40);
+    let model = d.join("fit");
+    let (x, l, y) = (d.join("x.npy"), d.join("l.npy"), d.join("y.npy"));
+    let args = [
+        "fit",
+        "--x",
+        s(&x),
+        "--lengths",
+        s(&l),
+        "--y",
+        s(&y),
+        "--out",
+        s(&model),
+    ];
+    ok(recur(&[&args[..], &["--threads", "1", "--quiet"]].concat()));
+    model
+}
