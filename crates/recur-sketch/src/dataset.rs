@@ -158,22 +158,71 @@ pub fn bucketed_order(examples: &[Example], batch_size: usize, rng: &mut Rng) ->
     batches
 }
 
-/// Evaluation batches in length order (fast, deterministic); returns them with the example
-/// indices each holds.
+/// Evaluation batches in length order (fast, deterministic), of at most `batch_size` examples,
+/// cut where padding would cost more than another batch (see [`padding_cuts`]); returns them
+/// with the example indices each holds.
 pub fn sorted_batches(examples: &[Example], spec: &InputSpec, batch_size: usize) -> Vec<(Vec<usize>, Batch<f32>)> {
+    let points = |i: usize| examples[i].strokes.iter().map(Vec::len).sum::<usize>();
     let mut idx: Vec<usize> = (0..examples.len()).collect();
-    idx.sort_by_key(|&i| examples[i].strokes.iter().map(Vec::len).sum::<usize>());
-    idx.chunks(batch_size.max(1))
-        .map(|c| {
+    idx.sort_by_key(|&i| points(i));
+    let lengths: Vec<usize> = idx.iter().map(|&i| points(i)).collect();
+    let mut start = 0;
+    padding_cuts(&lengths, batch_size.max(1))
+        .into_iter()
+        .map(|end| {
+            let c = &idx[start..end];
+            start = end;
             let refs: Vec<&Example> = c.iter().map(|&i| &examples[i]).collect();
             (c.to_vec(), make_batch(&refs, spec, None))
         })
         .collect()
 }
 
+/// What a model step costs beyond its sequences, counted in sequences: a step over `n`
+/// sequences costs about `n + STEP_OVERHEAD` (each step reads the weights whatever the batch).
+/// An estimate, used only to choose where to cut batches.
+const STEP_OVERHEAD: usize = 8;
+
+/// Where to cut `lengths` (ascending) into batches of at most `batch_size`: the ends that make
+/// the padded cost, Σ longest × (count + [`STEP_OVERHEAD`]), least. Alike lengths stay one
+/// batch; a few long drawings among many short ones go apart instead of padding them all (a
+/// server's batch of 64 random Quick, Draw! drawings, padded to its longest, ran 3× the steps).
+fn padding_cuts(lengths: &[usize], batch_size: usize) -> Vec<usize> {
+    let n = lengths.len();
+    // best[i]: the least cost of the first i; from[i]: where the last batch of those starts.
+    let (mut best, mut from) = (vec![0usize; n + 1], vec![0usize; n + 1]);
+    for i in 1..=n {
+        let longest = lengths[i - 1];
+        let cost = |j: usize| best[j].saturating_add(longest.saturating_mul(i - j + STEP_OVERHEAD));
+        let j = (i.saturating_sub(batch_size)..i).min_by_key(|&j| cost(j)).unwrap_or(0);
+        (best[i], from[i]) = (cost(j), j);
+    }
+    let mut ends = Vec::new();
+    let mut i = n;
+    while i > 0 {
+        ends.push(i);
+        i = from[i];
+    }
+    ends.reverse();
+    ends
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sorted_batches_cut_long_drawings_apart_from_many_short_ones() {
+        // Alike lengths stay one batch, up to the batch size.
+        assert_eq!(padding_cuts(&[30; 10], 128), vec![10]);
+        assert_eq!(padding_cuts(&[30; 10], 4), vec![2, 6, 10]);
+        // Sixty short drawings and four long ones: the long ones go apart.
+        let lengths: Vec<usize> = [vec![30; 60], vec![250; 4]].concat();
+        assert_eq!(padding_cuts(&lengths, 128), vec![60, 64]);
+        // Two unlike drawings: one step over both costs less than two batches.
+        assert_eq!(padding_cuts(&[20, 60], 128), vec![2]);
+        assert!(padding_cuts(&[], 8).is_empty());
+    }
 
     #[test]
     fn split_is_stable_and_proportional() {
