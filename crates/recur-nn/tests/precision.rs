@@ -122,3 +122,24 @@ fn precision_copy_is_dropped_when_weights_change() {
     let _ = model.params_mut();
     assert_eq!(infer(&model, &x), fp32);
 }
+
+/// Prepared for fp32, a recurrent layer keeps `W_hhᵀ` instead of transposing it on every call;
+/// a change to the weights drops that copy too, so the changed weights are the ones run.
+#[test]
+fn fp32_transposed_recurrent_copy_is_dropped_when_weights_change() {
+    let dir = fixtures().into_iter().find(|d| d.ends_with("lstm_last")).unwrap();
+    let x = fixture_input(&dir);
+    let mut prepared: Model<f32> = model_dir::load(&dir).unwrap();
+    let mut fresh: Model<f32> = model_dir::load(&dir).unwrap();
+    let as_trained = infer(&fresh, &x);
+    prepared.prepare_inference(Precision::Fp32);
+    assert_eq!(infer(&prepared, &x), as_trained);
+    for model in [&mut prepared, &mut fresh] {
+        for p in model.params_mut() {
+            p.value.iter_mut().for_each(|v| *v *= 0.5);
+        }
+    }
+    let halved = infer(&fresh, &x);
+    assert_ne!(halved, as_trained);
+    assert_eq!(infer(&prepared, &x), halved);
+}

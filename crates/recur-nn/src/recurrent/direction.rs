@@ -12,6 +12,7 @@ use crate::precision::{pack, packed_product, Precision};
 use recur_core::lowp::PackedWeights;
 use recur_core::math::dispatch;
 use recur_core::{matmul, Float, Transpose};
+use std::borrow::Cow;
 
 /// Weights of one direction, PyTorch names (`_reverse` suffix for the backward direction).
 #[derive(Clone)]
@@ -22,6 +23,9 @@ pub struct Direction<T> {
     pub(crate) b_hh: Param<T>,
     /// `W_ih` and `W_hh` packed for reduced-precision inference, once prepared.
     packed: Option<PackedDirection>,
+    /// `W_hhᵀ` kept for fp32 inference, once prepared: transposing it on every call took 13%
+    /// of a one-drawing request's time in a served sketch model.
+    w_hh_t: Option<Vec<T>>,
 }
 
 /// A direction's two weight matrices in a reduced-precision format.
@@ -73,6 +77,7 @@ impl<T: Float> Direction<T> {
             b_ih,
             b_hh,
             packed: None,
+            w_hh_t: None,
         }
     }
 
@@ -81,9 +86,10 @@ impl<T: Float> Direction<T> {
         [&self.w_ih, &self.w_hh, &self.b_ih, &self.b_hh]
     }
 
-    /// The four tensors, mutable. Drops the packed copy, which would go stale.
+    /// The four tensors, mutable. Drops the packed and transposed copies, which would go stale.
     pub fn params_mut(&mut self) -> [&mut Param<T>; 4] {
         self.packed = None;
+        self.w_hh_t = None;
         [&mut self.w_ih, &mut self.w_hh, &mut self.b_ih, &mut self.b_hh]
     }
 
@@ -91,12 +97,14 @@ impl<T: Float> Direction<T> {
         self.w_hh.shape[1]
     }
 
-    /// Packs both weight matrices for inference at `precision` (fp32 drops the copies).
+    /// Packs both weight matrices for inference at `precision`; fp32 keeps `W_hhᵀ` instead,
+    /// which every forward call reads.
     pub fn prepare_inference(&mut self, precision: Precision) {
         let (gh, h, n_in) = (self.w_hh.shape[0], self.units(), self.w_ih.shape[1]);
         let w_ih = pack(precision, &self.w_ih.value, gh, n_in);
         let w_hh = pack(precision, &self.w_hh.value, gh, h);
         self.packed = w_ih.zip(w_hh).map(|(w_ih, w_hh)| PackedDirection { w_ih, w_hh });
+        self.w_hh_t = self.packed.is_none().then(|| self.w_hh_transposed());
     }
 
     /// `xw += x·W_ihᵀ` over all `rows` rows of `x` (every step of every sequence), on the
@@ -157,7 +165,10 @@ impl<T: Float> Direction<T> {
         self.project_inputs(packed.map(|p| &p.w_ih), steps.rows(), &x, &mut xw);
         let recurrent = match packed {
             Some(p) => Recurrent::Packed(&p.w_hh),
-            None => Recurrent::Transposed(self.w_hh_transposed()),
+            None => Recurrent::Transposed(match &self.w_hh_t {
+                Some(kept) => Cow::Borrowed(kept),
+                None => Cow::Owned(self.w_hh_transposed()),
+            }),
         };
         let mut run = ForwardBuffers::new::<C>(steps, xw, h0, c0, rec_mask.is_some());
         for t in 0..time {
@@ -357,11 +368,11 @@ impl Steps {
 }
 
 /// The recurrent weights as the per-step product reads them.
-enum Recurrent<'a, T> {
+enum Recurrent<'a, T: Clone> {
     /// The reduced-precision packed copy (inference).
     Packed(&'a PackedWeights),
-    /// `W_hhᵀ`, `[H, GH]`.
-    Transposed(Vec<T>),
+    /// `W_hhᵀ`, `[H, GH]`: kept since inference was prepared, or made for this call.
+    Transposed(Cow<'a, [T]>),
 }
 
 /// What a forward pass writes as it goes: `[batch, time, …]` where every step is kept, one
