@@ -16,12 +16,14 @@ pub mod forecaster;
 pub mod interval;
 pub mod models;
 pub mod predictor;
+pub mod settings;
 
 pub use evaluate::{coverage, horizon_errors, naive, seasonal_naive, Coverage, HorizonErrors};
 pub use features::{Calendar, ColumnEncoding, Encoding, FeatureSpec, Features, OutputKind};
 pub use forecaster::{Forecaster, SeriesColumns};
 pub use interval::{Interval, LaterErrors, OriginErrors};
 pub use predictor::{split_covariates, Ahead, Band, ForecastPredictor};
+pub use settings::{ForecastLoss, ForecastSettings};
 
 use forecaster::{later_errors, mean_forecast, read_forecasts};
 use recur_core::Rng;
@@ -134,42 +136,23 @@ pub struct Split {
     pub origins: Vec<usize>,
 }
 
-/// Splits the series: training windows, early-stopping origins at the training range's end,
-/// scored origins after it.
-pub fn split(series: &DailySeries, options: &ForecastOptions) -> Result<Split> {
+/// The day index `day` of `series` if it has a value there, else an error naming `what`.
+fn observed_index(series: &DailySeries, day: i64, what: &str) -> Result<usize> {
+    series.index_of(day).filter(|&i| i < series.observed).ok_or_else(|| {
+        NnError::Setting(format!(
+            "{what} {} is outside the data: the data has values for {}..{}",
+            dates::format(day),
+            dates::format(series.first_day),
+            dates::format(series.day(series.observed - 1))
+        ))
+    })
+}
+
+/// The training range: its end (exclusive) and its early-stopping origins, checked to hold a
+/// window, a horizon and the early-stopping days.
+fn training_range(series: &DailySeries, options: &ForecastOptions) -> Result<(usize, Vec<usize>)> {
     let (w, h, e) = (options.spec.window, options.spec.horizon, options.early_stop_days);
-    let last_value = series.day(series.observed - 1);
-    let range = format!(
-        "the data has values for {}..{}",
-        dates::format(series.first_day),
-        dates::format(last_value)
-    );
-    let at = |day: i64, what: &str| {
-        series
-            .index_of(day)
-            .filter(|&i| i < series.observed)
-            .ok_or_else(|| NnError::Setting(format!("{what} {} is outside the data: {range}", dates::format(day))))
-    };
-    let train_end = at(options.train_until, "--train-until")? + 1;
-    let test_last = at(options.test_until, "--test-until")?;
-    let first = match options.test_from {
-        Some(day) if day <= options.train_until => {
-            return Err(NnError::Setting(format!(
-                "--test-from {} must come after --train-until {}: scored days are never trained on",
-                dates::format(day),
-                dates::format(options.train_until)
-            )))
-        }
-        Some(day) => at(day, "--test-from")?,
-        None => train_end,
-    };
-    if test_last + 1 < first + h {
-        return Err(NnError::Setting(format!(
-            "the scored range {}..{} must hold at least the {h}-day horizon",
-            dates::format(series.day(first)),
-            dates::format(options.test_until)
-        )));
-    }
+    let train_end = observed_index(series, options.train_until, "--train-until")? + 1;
     if e < h {
         return Err(NnError::Setting(format!(
             "--early-stop-days {e} must be at least the horizon ({h}): early stopping scores forecasts \
@@ -183,9 +166,36 @@ pub fn split(series: &DailySeries, options: &ForecastOptions) -> Result<Split> {
             w + h + e + 1
         )));
     }
+    Ok((train_end, (train_end - e..=train_end - h).collect()))
+}
+
+/// Splits the series: training windows, early-stopping origins at the training range's end,
+/// scored origins after it.
+pub fn split(series: &DailySeries, options: &ForecastOptions) -> Result<Split> {
+    let h = options.spec.horizon;
+    let (train_end, early_stop) = training_range(series, options)?;
+    let test_last = observed_index(series, options.test_until, "--test-until")?;
+    let first = match options.test_from {
+        Some(day) if day <= options.train_until => {
+            return Err(NnError::Setting(format!(
+                "--test-from {} must come after --train-until {}: scored days are never trained on",
+                dates::format(day),
+                dates::format(options.train_until)
+            )))
+        }
+        Some(day) => observed_index(series, day, "--test-from")?,
+        None => train_end,
+    };
+    if test_last + 1 < first + h {
+        return Err(NnError::Setting(format!(
+            "the scored range {}..{} must hold at least the {h}-day horizon",
+            dates::format(series.day(first)),
+            dates::format(options.test_until)
+        )));
+    }
     Ok(Split {
         train_end,
-        early_stop: (train_end - e..=train_end - h).collect(),
+        early_stop,
         origins: (first..=test_last + 1 - h).collect(),
     })
 }
@@ -223,20 +233,47 @@ fn epoch_batches(
         .collect()
 }
 
-/// Trains the model (an ensemble of `options.ensemble`) on the training range, stopping early
-/// on its last days (and, with `refit`, trains it again on the whole range for the epochs chosen),
-/// and forecasts every scored origin.
-pub fn run(series: &DailySeries, options: &ForecastOptions) -> Result<Forecast> {
-    let split = split(series, options)?;
+/// A forecaster trained on a series' training range, and how its training went.
+#[derive(Clone)]
+pub struct Trained {
+    /// The trained models, their encoding and intervals.
+    pub forecaster: Forecaster,
+    /// Epochs trained, per ensemble member.
+    pub epochs: Vec<usize>,
+    /// The epoch whose weights were kept, per ensemble member (with `refit`, the epochs the
+    /// member was trained again for).
+    pub best_epochs: Vec<usize>,
+    /// The first fit's errors on the early-stopping origins (inside the training range).
+    pub early_stop_errors: HorizonErrors,
+}
+
+/// Trains a forecaster on every day of `series` up to `options.train_until` as [`run`] trains
+/// it (early stopping on the range's last days, intervals calibrated there), scoring nothing
+/// after it: `options.test_from` and `options.test_until` are not read. What a forecaster
+/// for the days after the data is trained with.
+pub fn fit_forecaster(series: &DailySeries, options: &ForecastOptions) -> Result<Trained> {
+    let (train_end, early_stop) = training_range(series, options)?;
+    Ok(train(series, options, train_end, &early_stop)?.0)
+}
+
+/// Trains the model (an ensemble of `options.ensemble`) on the days before `train_end`,
+/// stopping early on the forecasts from `early_stop` (and, with `refit`, trains it again on the
+/// whole range for the epochs chosen); returns it with the series' features.
+fn train(
+    series: &DailySeries,
+    options: &ForecastOptions,
+    train_end: usize,
+    early_stop: &[usize],
+) -> Result<(Trained, Features)> {
     let (w, h) = (options.spec.window, options.spec.horizon);
-    let encoding = Encoding::fit(series, split.train_end);
+    let encoding = Encoding::fit(series, train_end);
     let features = Features::new(series, &encoding, options.spec.clone())?;
     let kind = models::output_kind(&options.model, features.width, h)?;
     // Training windows' targets end before the first early-stopping origin; a refit's end on the
     // last training day.
-    let train_ends: Vec<usize> = (w - 1..split.early_stop[0] - h).collect();
-    let all_ends: Vec<usize> = (w - 1..split.train_end - h).collect();
-    let early_ends: Vec<usize> = split.early_stop.iter().map(|o| o - 1).collect();
+    let train_ends: Vec<usize> = (w - 1..early_stop[0] - h).collect();
+    let all_ends: Vec<usize> = (w - 1..train_end - h).collect();
+    let early_ends: Vec<usize> = early_stop.iter().map(|o| o - 1).collect();
     let early_batch = features.batch(&early_ends, kind);
     let trained = train_members(options.ensemble, options.seed, None, false, &options.progress, |m| {
         let seed = m.seed;
@@ -260,7 +297,7 @@ pub fn run(series: &DailySeries, options: &ForecastOptions) -> Result<Forecast> 
                 let f = read_forecasts(&y, kind, &early_ends, &features)?;
                 Ok(vec![(
                     "early_stop_mae".into(),
-                    horizon_errors(&series.values, &split.early_stop, &f).mean_mae,
+                    horizon_errors(&series.values, early_stop, &f).mean_mae,
                 )])
             },
         )?;
@@ -287,10 +324,27 @@ pub fn run(series: &DailySeries, options: &ForecastOptions) -> Result<Forecast> 
     // refit trained on those days.
     let early_members = forecaster.member_forecasts(&features, &early_ends, options.threads)?;
     let early = mean_forecast(&early_members);
-    forecaster.interval = first_interval(series, options, &split, &early_members, &early);
+    forecaster.interval = first_interval(series, options, (train_end, early_stop), &early_members, &early);
     if options.refit {
         forecaster.members = refits;
     }
+    let trained = Trained {
+        forecaster,
+        epochs,
+        best_epochs,
+        early_stop_errors: horizon_errors(&series.values, early_stop, &early),
+    };
+    Ok((trained, features))
+}
+
+/// Trains the model (an ensemble of `options.ensemble`) on the training range, stopping early
+/// on its last days (and, with `refit`, trains it again on the whole range for the epochs chosen),
+/// and forecasts every scored origin.
+pub fn run(series: &DailySeries, options: &ForecastOptions) -> Result<Forecast> {
+    let split = split(series, options)?;
+    let h = options.spec.horizon;
+    let (trained, features) = train(series, options, split.train_end, &split.early_stop)?;
+    let forecaster = trained.forecaster;
     let origins = split.origins;
     // With intervals every origin after the training range is forecast, scored or not: each
     // recalibrates the intervals after it once its targets are known. The scored ones are the
@@ -314,7 +368,7 @@ pub fn run(series: &DailySeries, options: &ForecastOptions) -> Result<Forecast> 
     let baselines = baselines(series, &origins, h);
     Ok(Forecast {
         errors: horizon_errors(&series.values, &origins, &forecasts),
-        early_stop_errors: horizon_errors(&series.values, &split.early_stop, &early),
+        early_stop_errors: trained.early_stop_errors,
         coverage: half_widths
             .as_ref()
             .map(|w| coverage(&series.values, &origins, &forecasts, w)),
@@ -322,8 +376,8 @@ pub fn run(series: &DailySeries, options: &ForecastOptions) -> Result<Forecast> 
         origins,
         forecasts,
         baselines,
-        epochs,
-        best_epochs,
+        epochs: trained.epochs,
+        best_epochs: trained.best_epochs,
         forecaster,
     })
 }
@@ -333,13 +387,13 @@ pub fn run(series: &DailySeries, options: &ForecastOptions) -> Result<Forecast> 
 fn first_interval(
     series: &DailySeries,
     options: &ForecastOptions,
-    split: &Split,
+    (train_end, early_stop): (usize, &[usize]),
     early_members: &[Vec<Vec<f64>>],
     early: &[Vec<f64>],
 ) -> Option<Interval> {
     let level = options.interval?;
     let pooled = options.member_residuals;
-    let calibration = later_errors(series, &split.early_stop, early_members, early, split.train_end, pooled);
+    let calibration = later_errors(series, early_stop, early_members, early, train_end, pooled);
     let interval = Interval::new(
         level,
         options.interval_days,
@@ -348,7 +402,7 @@ fn first_interval(
         pooled,
     );
     Some(Interval {
-        floor: Interval::floor_of(&series.values[..split.train_end]),
+        floor: Interval::floor_of(&series.values[..train_end]),
         ..interval
     })
 }
@@ -442,6 +496,36 @@ mod tests {
             threads: 1,
             progress: Reporter::silent(),
         }
+    }
+
+    /// `fit_forecaster` trains the very forecaster `run` trains on the same training range,
+    /// and reads nothing after it (the scored range's settings included).
+    #[test]
+    fn fit_forecaster_trains_what_run_trains_without_a_test_range() {
+        let s = series();
+        let o = options(&s);
+        let ran = run(&s, &o).unwrap();
+        let mut cut = s.clone();
+        cut.values.truncate(300);
+        cut.observed = 300;
+        for (_, c) in &mut cut.covariates {
+            if let recur_data::Covariate::Categorical(days, _) = c {
+                days.truncate(300);
+            }
+        }
+        let fitted = fit_forecaster(
+            &cut,
+            &ForecastOptions {
+                test_until: i64::MAX,
+                ..o
+            },
+        )
+        .unwrap();
+        assert_eq!((fitted.epochs, fitted.best_epochs), (ran.epochs, ran.best_epochs));
+        assert_eq!(fitted.early_stop_errors.mae, ran.early_stop_errors.mae);
+        assert_eq!(fitted.forecaster.interval, ran.forecaster.interval);
+        let ahead = |f: &Forecaster| f.forecast_after(&s, 299, 1).unwrap();
+        assert_eq!(ahead(&fitted.forecaster), ahead(&ran.forecaster));
     }
 
     /// Changing the values after a day `d` of the test range changes no forecast made at an

@@ -7,40 +7,14 @@ use clap::Args;
 use recur_core::parallel::default_threads;
 use recur_data::series::{parse_daily_csv, synthetic_daily_csv};
 use recur_data::{dates, read_daily_csv, DailySeries, SeriesSpec};
-use recur_forecast::{
-    models, split_covariates, Encoding, FeatureSpec, Forecast, ForecastOptions, Forecaster, SeriesColumns,
+use recur_forecast::settings::{
+    BATCH_SIZE, EARLY_STOP_DAYS, EPOCHS, HORIZON, INTERVAL_ADAPT, INTERVAL_DAYS, LEARNING_RATE, PATIENCE, SEED, WINDOW,
 };
-use recur_nn::model_dir::{read_config, CONFIG_FILE};
+use recur_forecast::{models, split_covariates, Forecast, ForecastLoss, ForecastSettings, Forecaster, SeriesColumns};
+use recur_nn::model_dir::CONFIG_FILE;
 use recur_nn::Precision;
-use recur_train::Loss;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-
-/// `--interval-days`'s default: the early-stopping days' default.
-const INTERVAL_DAYS: usize = 56;
-/// `--interval-adapt`'s default, chosen on 2016–2018 (docs/forecasting.md).
-const INTERVAL_ADAPT: f64 = 0.05;
-
-/// The training losses `recur forecast` offers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub(crate) enum ForecastLoss {
-    /// Mean absolute error.
-    Mae,
-    /// Huber with δ = 1 scaled unit: quadratic for all but outlying errors.
-    Huber,
-    /// Mean squared error.
-    Mse,
-}
-
-impl ForecastLoss {
-    fn loss(self) -> Loss {
-        match self {
-            ForecastLoss::Huber => Loss::Huber { delta: 1.0 },
-            ForecastLoss::Mae => Loss::Mae,
-            ForecastLoss::Mse => Loss::Mse,
-        }
-    }
-}
 
 /// Arguments of `recur forecast`.
 #[derive(Args)]
@@ -82,7 +56,7 @@ pub struct ForecastArgs {
     test_from: Option<String>,
     /// Days at the end of the training range that early stopping and the intervals' first
     /// calibration are measured on (the model is not trained on their windows).
-    #[arg(long, default_value_t = 56, value_parser = super::whole::<usize>)]
+    #[arg(long, default_value_t = EARLY_STOP_DAYS, value_parser = super::whole::<usize>)]
     early_stop_days: usize,
     /// A preset (seq2seq, linear, seq2vec, conv-gru, wavenet, dilated-cnn), a model config file,
     /// or a directory saved with --out (then forecast the days after the data's last value).
@@ -95,23 +69,23 @@ pub struct ForecastArgs {
     #[arg(long)]
     pub(crate) window: Option<usize>,
     /// Most training epochs.
-    #[arg(long, default_value_t = 100, value_parser = super::at_least_one)]
+    #[arg(long, default_value_t = EPOCHS, value_parser = super::at_least_one)]
     epochs: usize,
     /// Stop after this many epochs without a better early-stopping MAE.
-    #[arg(long, default_value_t = 10, value_parser = super::whole::<usize>)]
+    #[arg(long, default_value_t = PATIENCE, value_parser = super::whole::<usize>)]
     patience: usize,
     /// Windows per batch.
-    #[arg(long, default_value_t = 32, value_parser = super::whole::<usize>)]
+    #[arg(long, default_value_t = BATCH_SIZE, value_parser = super::whole::<usize>)]
     batch_size: usize,
     /// Adam's learning rate.
-    #[arg(long, default_value_t = 1e-3, value_parser = super::positive)]
+    #[arg(long, default_value_t = LEARNING_RATE, value_parser = super::positive)]
     lr: f64,
     /// Training loss on the scaled targets: mae (L1: the median, which the MAE scores; chosen
     /// on 2016–2018, see docs/forecasting.md), huber (δ = 1 scaled unit) or mse.
-    #[arg(long, value_enum, default_value_t = ForecastLoss::Mae)]
+    #[arg(long, default_value = "mae")]
     loss: ForecastLoss,
     /// Seed for initialisation and shuffling (ensemble member k uses seed + k).
-    #[arg(long, default_value_t = 42, value_parser = super::whole::<u64>)]
+    #[arg(long, default_value_t = SEED, value_parser = super::whole::<u64>)]
     seed: u64,
     /// Train this many models with successive seeds and average their forecasts.
     #[arg(long, default_value_t = 1, value_parser = super::whole::<usize>)]
@@ -200,7 +174,8 @@ impl ForecastArgs {
 /// Runs `recur forecast` to train a model (`--model` naming a saved one forecasts with it
 /// instead: [`super::forecast_use::forecast_ahead`]).
 pub fn forecast(args: ForecastArgs) -> Result<()> {
-    let (horizon, window) = check_forecast_args(&args)?;
+    check_forecast_args(&args)?;
+    let settings = settings(&args);
     let covariates = split_covariates(&args.covariates)?;
     let spec = SeriesSpec {
         date_col: args.date_col.clone().unwrap_or("date".into()),
@@ -210,55 +185,56 @@ pub fn forecast(args: ForecastArgs) -> Result<()> {
     };
     let (series, train_until, test_until) = read_series(&args, &spec)?;
     let day = |text: &str, flag: &str| dates::parse(text).map_err(|e| anyhow::anyhow!("{flag}: {e}"));
-    let feature_spec = FeatureSpec {
-        horizon,
-        window,
-        calendar: covariates.calendar,
-        relative: !args.absolute,
-        known: (!covariates.columns.is_empty()).then_some(covariates.known),
-    };
-    let width = Encoding::fit(&series, 1).width(&feature_spec);
-    let model = if Path::new(&args.model).is_file() {
-        if args.units.is_some() {
-            bail!("--units sizes a preset; a model config file sets its own units");
-        }
-        read_config(Path::new(&args.model))?
-    } else {
-        models::preset(&args.model, width, window, horizon, args.units)?
-    };
     if let Some(out) = &args.out {
         if !args.force && (Forecaster::is_saved(out) || out.join(CONFIG_FILE).exists()) {
             bail!("{} already holds a model; add --force to replace it", out.display());
         }
     }
-    let options = ForecastOptions {
-        spec: feature_spec,
-        model,
-        train_until: day(&train_until, "--train-until")?,
-        test_from: args.test_from.as_deref().map(|d| day(d, "--test-from")).transpose()?,
-        test_until: day(&test_until, "--test-until")?,
+    let range = (
+        day(&train_until, "--train-until")?,
+        args.test_from.as_deref().map(|d| day(d, "--test-from")).transpose()?,
+        day(&test_until, "--test-until")?,
+    );
+    let progress = crate::progress::reporter(args.quiet || args.json);
+    let options = settings.options(&series, range, progress, flag_name)?;
+    let result = recur_forecast::run(&series, &options).context("forecasting failed")?;
+    write_outputs(&args, &spec, &series, &result, options.train_until)
+}
+
+/// The training settings the flags give (the library's defaults for those not given).
+fn settings(args: &ForecastArgs) -> ForecastSettings {
+    ForecastSettings {
+        covariates: args.covariates.clone(),
+        absolute: args.absolute,
+        horizon: args.horizon.unwrap_or(HORIZON),
+        window: args.window.unwrap_or(WINDOW),
         early_stop_days: args.early_stop_days,
+        model: args.model.clone(),
+        units: args.units,
         epochs: args.epochs,
         patience: args.patience,
         batch_size: args.batch_size,
-        learning_rate: args.lr,
-        loss: args.loss.loss(),
+        lr: args.lr,
+        loss: args.loss,
         seed: args.seed,
-        ensemble: args.ensemble.max(1),
+        ensemble: args.ensemble,
         interval: args.interval,
         interval_days: args.interval_days,
         interval_adapt: args.interval_adapt,
         refit: args.refit,
         member_residuals: args.member_residuals,
-        threads: args.threads.max(1),
-        progress: crate::progress::reporter(args.quiet || args.json),
-    };
-    let result = recur_forecast::run(&series, &options).context("forecasting failed")?;
-    write_outputs(&args, &spec, &series, &result, options.train_until)
+        threads: args.threads,
+    }
 }
 
-/// Refuses settings that cannot work, naming the flag; returns the horizon and window.
-fn check_forecast_args(args: &ForecastArgs) -> Result<(usize, usize)> {
+/// A setting's flag, as the library's messages name it.
+fn flag_name(setting: &str) -> String {
+    format!("--{}", setting.replace('_', "-"))
+}
+
+/// Refuses flags that cannot train a model (the settings themselves are checked by the
+/// library, naming the flag).
+fn check_forecast_args(args: &ForecastArgs) -> Result<()> {
     if args.precision.precision != Precision::Fp32 {
         bail!("--precision runs a saved model (--model DIR); training is always fp32");
     }
@@ -269,23 +245,10 @@ fn check_forecast_args(args: &ForecastArgs) -> Result<(usize, usize)> {
             args.model
         );
     }
-    let (horizon, window) = (args.horizon.unwrap_or(7), args.window.unwrap_or(56));
-    if horizon == 0 || window == 0 {
-        bail!("--horizon and --window must be at least 1");
-    }
     if args.from.is_some() {
         bail!("--from forecasts with a saved model: give its directory as --model");
     }
-    if args.interval.is_some_and(|l| !(l > 0.0 && l < 1.0)) {
-        bail!("--interval is a coverage between 0 and 1, e.g. 0.8");
-    }
-    if args.interval_days == 0 {
-        bail!("--interval-days must be at least 1");
-    }
-    if !(0.0..=1.0).contains(&args.interval_adapt) {
-        bail!("--interval-adapt is a step between 0 and 1, e.g. 0.05");
-    }
-    Ok((horizon, window))
+    Ok(())
 }
 
 /// The series (`--csv`, or the generated one) with its training and test ends as given; its
