@@ -2,7 +2,7 @@
 
 The estimators are thin: they turn numpy arrays into recur's sequence sets and call the very
 library functions the ``recur`` command line calls (``recur fit`` to train, ``recur run`` to
-predict), so a model trained here is a model directory the command line reads, and the other
+predict, ``recur forecast`` to forecast), so a model trained here is a model directory the command line reads, and the other
 way round.
 """
 
@@ -12,6 +12,7 @@ from recur._data import read_quickdraw, read_ts
 __all__ = [
     "SequenceClassifier",
     "SequenceRegressor",
+    "Forecaster",
     "load",
     "read_ts",
     "read_quickdraw",
@@ -22,6 +23,7 @@ __all__ = [
 # The estimators build on scikit-learn's bases, whose import takes seconds; `import recur`
 # stays quick and pays for it only when an estimator is first used.
 _ESTIMATORS = ("SequenceClassifier", "SequenceRegressor", "load")
+_FORECASTING = ("Forecaster",)
 
 
 def __getattr__(name):
@@ -29,8 +31,12 @@ def __getattr__(name):
         from recur import _estimators
 
         return getattr(_estimators, name)
+    if name in _FORECASTING:
+        from recur import _forecaster
+
+        return getattr(_forecaster, name)
     raise AttributeError(f"module 'recur' has no attribute {name!r}")
 
 
 def __dir__():
-    return sorted(list(globals()) + list(_ESTIMATORS))
+    return sorted(list(globals()) + list(_ESTIMATORS) + list(_FORECASTING))

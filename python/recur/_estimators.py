@@ -8,14 +8,13 @@ and keeps what it learned in attributes ending in ``_``.
 
 import json
 import os
-import shutil
 import sys
-import tempfile
 
 import numpy as np
 
 from recur import _recur
 from recur._data import class_labels, sequences
+from recur._model_dir import ModelDirectory, not_fitted, temporary_model_dir
 
 try:  # scikit-learn's bases give clone, Pipeline and search tools everything they look for.
     from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
@@ -27,8 +26,11 @@ except ImportError:  # pragma: no cover - exercised only without scikit-learn
 NAMED_SETTINGS = ("solver", "epochs", "batch_size", "lr", "val_split", "ensemble", "seed", "threads")
 
 
-class _SequenceEstimator(BaseEstimator):
-    """What the classifier and the regressor share: settings, fitting, saving, predicting."""
+class _SequenceEstimator(ModelDirectory, BaseEstimator):
+    """What the classifier and the regressor share: settings, fitting, predicting."""
+
+    _NATIVE = "predictor_"
+    _open = staticmethod(_recur.Predictor)
 
     def __init__(
         self,
@@ -87,8 +89,7 @@ class _SequenceEstimator(BaseEstimator):
 
     def _fit(self, X, y, class_names):
         x, lengths, channels_first = sequences(X, self.layout)
-        workdir = tempfile.TemporaryDirectory(prefix="recur-model-")
-        out = os.path.join(workdir.name, "model")
+        workdir, out = temporary_model_dir()
         self.summary_ = _recur.fit_sequences(
             x,
             y,
@@ -134,48 +135,9 @@ class _SequenceEstimator(BaseEstimator):
     def _outputs(self, X):
         """Class probabilities or values, as ``recur run`` writes them."""
         if not hasattr(self, "predictor_"):
-            raise _not_fitted(self)
+            raise not_fitted(self)
         x, lengths, channels_first = sequences(X, self.layout)
         return self.predictor_.predict(x, lengths=lengths, channels_first=channels_first, threads=self.threads)
-
-    def save(self, path):
-        """Writes the model directory (the files ``recur fit --out`` writes) to ``path``, a
-        new or empty folder; ``recur run``, ``recur eval`` and ``recur serve`` read it."""
-        if not hasattr(self, "predictor_"):
-            raise _not_fitted(self)
-        path = os.fspath(path)
-        if os.path.isdir(path) and os.listdir(path):
-            raise FileExistsError(f"{path} is not empty: save a model into a new or empty folder")
-        # Copied beside its destination, then renamed: a reader never sees half a model.
-        parent = os.path.dirname(os.path.abspath(path))
-        staging = tempfile.mkdtemp(prefix=".recur-save-", dir=parent)
-        try:
-            shutil.copytree(self.model_dir_, os.path.join(staging, "model"))
-            if os.path.isdir(path):
-                os.rmdir(path)
-            os.replace(os.path.join(staging, "model"), path)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-        return path
-
-    def __getstate__(self):
-        # A fitted estimator pickles (and deep-copies) with its model directory's files.
-        state = self.__dict__.copy()
-        predictor = state.pop("predictor_", None)
-        state.pop("_workdir", None)
-        state.pop("model_dir_", None)
-        if predictor is not None:
-            state["_model_files"] = _read_tree(predictor.dir)
-        return state
-
-    def __setstate__(self, state):
-        files = state.pop("_model_files", None)
-        self.__dict__.update(state)
-        if files is not None:
-            workdir = tempfile.TemporaryDirectory(prefix="recur-model-")
-            out = os.path.join(workdir.name, "model")
-            _write_tree(out, files)
-            self._adopt(_recur.Predictor(out), workdir)
 
 
 class SequenceClassifier(ClassifierMixin, _SequenceEstimator):
@@ -236,9 +198,13 @@ class SequenceRegressor(RegressorMixin, _SequenceEstimator):
 
 
 def load(path):
-    """Opens a model directory ``recur fit`` wrote (or an estimator saved) as a fitted
-    estimator: a SequenceClassifier (``classes_`` are the model's class names, strings) or a
-    SequenceRegressor."""
+    """Opens a model directory ``recur fit`` or ``recur forecast --out`` wrote (or an
+    estimator saved) as a fitted estimator: a SequenceClassifier (``classes_`` are the model's
+    class names, strings), a SequenceRegressor, or a Forecaster."""
+    if os.path.isfile(os.path.join(os.fspath(path), "forecast.json")):
+        from recur._forecaster import load_forecaster
+
+        return load_forecaster(path)
     predictor = _recur.Predictor(os.fspath(path))
     if predictor.task in ("classify", "tag_steps"):
         estimator = SequenceClassifier()
@@ -276,29 +242,3 @@ class _Shown:
                 self.bar = None
             figures = "".join(f"  {k} {v:.4f}" for k, v in event["metrics"].items())
             print(f"epoch {event['epoch']}/{event['epochs']}  loss {event['loss']:.4f}{figures}", file=sys.stderr)
-
-
-def _not_fitted(estimator):
-    try:
-        from sklearn.exceptions import NotFittedError
-    except ImportError:  # pragma: no cover
-        NotFittedError = ValueError
-    return NotFittedError(f"this {type(estimator).__name__} is not fitted yet: call fit first (or recur.load)")
-
-
-def _read_tree(root):
-    files = {}
-    for folder, _dirs, names in os.walk(root):
-        for name in names:
-            full = os.path.join(folder, name)
-            with open(full, "rb") as f:
-                files[os.path.relpath(full, root)] = f.read()
-    return files
-
-
-def _write_tree(root, files):
-    for rel, data in files.items():
-        full = os.path.join(root, rel)
-        os.makedirs(os.path.dirname(full), exist_ok=True)
-        with open(full, "wb") as f:
-            f.write(data)

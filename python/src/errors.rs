@@ -45,3 +45,8 @@ fn panic_message(payload: &(dyn Any + Send)) -> String {
         _ => "a panic without a message".into(),
     }
 }
+
+/// An error of the daily-series reader as a Python exception (the series is the user's input).
+pub fn from_series(e: recur_data::series::SeriesError) -> PyErr {
+    PyValueError::new_err(e.to_string())
+}

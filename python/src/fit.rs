@@ -5,17 +5,14 @@
 
 use crate::arrays::{input_array, lengths_array, target_array};
 use crate::errors::{from_data, from_nn, guarded};
+use crate::progress::Listener;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
 use recur_data::sequences::{from_npy_arrays, InputLayout, SequenceSet, SequenceTargets};
 use recur_fit::history::{summary_line, write_histories};
 use recur_fit::{split_config, FitJob, FitRequest};
-use recur_train::{Event, Reporter};
 use serde_json::{json, Map, Value};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 
 /// Trains a model on `x` (`[n, time, channels]` or `[n, time]` float32/float64, with
 /// optional int64 `lengths`) and `y` (int64 class indices named by `class_names`, or float64
@@ -59,11 +56,7 @@ pub fn fit_sequences(
             Ok(summary_line(&out, &outcome))
         })
     });
-    // Ctrl-C, or the callback's own exception, wins over the stop it caused.
-    match listener.raised() {
-        Some(e) => Err(e),
-        None => trained,
-    }
+    listener.outcome(trained)
 }
 
 /// The config's model and its `training` section with `training` (a JSON object) laid over
@@ -118,104 +111,4 @@ fn training_set(
         *names = given;
     }
     Ok(set)
-}
-
-/// Hears a run's events on the training thread: checks for Ctrl-C and calls the user's
-/// callback with each event as a dict; either one raising stops the run at its next step.
-struct Listener {
-    callback: Option<Arc<Py<PyAny>>>,
-    stop: Arc<AtomicBool>,
-    raised: Arc<Mutex<Option<PyErr>>>,
-}
-
-impl Listener {
-    fn new(callback: Option<Py<PyAny>>) -> Self {
-        Listener {
-            callback: callback.map(Arc::new),
-            stop: Arc::new(AtomicBool::new(false)),
-            raised: Arc::new(Mutex::new(None)),
-        }
-    }
-
-    /// The reporter the run is given.
-    fn reporter(&self) -> Reporter {
-        let (callback, stop, raised) = (self.callback.clone(), self.stop.clone(), self.raised.clone());
-        Reporter::new(move |event| {
-            if stop.load(Ordering::Relaxed) {
-                return;
-            }
-            let heard = Python::attach(|py| {
-                py.check_signals()?;
-                match &callback {
-                    Some(f) => f.call1(py, (event_dict(py, &event)?,)).map(drop),
-                    None => Ok(()),
-                }
-            });
-            if let Err(e) = heard {
-                if let Ok(mut slot) = raised.lock() {
-                    *slot = Some(e);
-                }
-                stop.store(true, Ordering::Relaxed);
-            }
-        })
-        .with_stop(self.stop.clone())
-    }
-
-    /// The exception that stopped the run, if one did.
-    fn raised(&self) -> Option<PyErr> {
-        self.raised.lock().ok().and_then(|mut slot| slot.take())
-    }
-}
-
-/// An event as the dict the callback gets: `{"event": "epoch_ended", "epoch": 3, ...}`.
-fn event_dict<'py>(py: Python<'py>, event: &Event) -> PyResult<Bound<'py, PyDict>> {
-    let d = PyDict::new(py);
-    match event {
-        Event::EpochStarted {
-            epoch,
-            epochs,
-            batches,
-            clock,
-        } => {
-            d.set_item("event", "epoch_started")?;
-            d.set_item("epoch", epoch)?;
-            // None for a run that trains until its time limit (none of the estimators' runs).
-            d.set_item("epochs", epochs)?;
-            d.set_item("batches", batches)?;
-            if let Some(clock) = clock {
-                d.set_item("elapsed_seconds", clock.elapsed)?;
-                d.set_item("limit_seconds", clock.limit)?;
-            }
-        }
-        Event::Batch { done, loss } => {
-            d.set_item("event", "batch")?;
-            d.set_item("done", done)?;
-            d.set_item("loss", loss)?;
-        }
-        Event::EpochEnded {
-            record,
-            epochs,
-            improved,
-        } => {
-            d.set_item("event", "epoch_ended")?;
-            d.set_item("epoch", record.epoch)?;
-            d.set_item("epochs", epochs)?;
-            d.set_item("loss", record.loss)?;
-            d.set_item("improved", improved)?;
-            let metrics = PyDict::new(py);
-            for (name, value) in record.metrics.iter() {
-                metrics.set_item(name, value)?;
-            }
-            d.set_item("metrics", metrics)?;
-        }
-        Event::Resumed { epochs_done, .. } => {
-            d.set_item("event", "resumed")?;
-            d.set_item("epochs_done", epochs_done)?;
-        }
-        Event::Note(line) => {
-            d.set_item("event", "note")?;
-            d.set_item("text", line)?;
-        }
-    }
-    Ok(d)
 }

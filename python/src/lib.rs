@@ -1,12 +1,14 @@
 //! The native half of recur's Python package (`recur._recur`): numpy arrays in, the library
-//! crates' fit and predictors called exactly as `recur fit`, `recur run` and `recur eval` call
-//! them, numpy arrays out. The estimators users see are the thin Python classes in
+//! crates' fit and predictors called exactly as `recur fit`, `recur run`, `recur eval` and
+//! `recur forecast` call them, numpy arrays out. The estimators users see are the thin Python classes in
 //! `recur/`; everything they learn or answer comes from here.
 
 mod arrays;
 mod errors;
 mod fit;
+mod forecast;
 mod predictor;
+mod progress;
 mod readers;
 
 use pyo3::prelude::*;
@@ -19,6 +21,8 @@ fn _recur(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(readers::read_quickdraw, m)?)?;
     m.add_function(wrap_pyfunction!(default_threads, m)?)?;
     m.add_class::<predictor::Predictor>()?;
+    m.add_function(wrap_pyfunction!(forecast::fit_forecaster_csv, m)?)?;
+    m.add_class::<forecast::ForecastModel>()?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }
