@@ -14,18 +14,21 @@ from recur import _recur
 LAYOUTS = ("tsc", "aeon")
 
 
-def sequences(X, layout):
+def sequences(X, layout, allow_nan=False):
     """``(x, lengths, channels_first)`` for the native module.
 
     A float32/float64 array is passed on as it is (recur reads numpy's buffer, transposing
     aeon's layout while it copies); integer arrays become float64; a list is padded into one
-    array with its lengths.
+    array with its lengths. NaN is refused (scikit-learn's rule) unless ``allow_nan``, when it
+    marks a missing value as in ``.ts`` files; infinite values are always refused.
     """
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {LAYOUTS}, not {layout!r}")
     channels_first = layout == "aeon"
     if isinstance(X, (list, tuple)):
-        return _padded(X, channels_first) + (False,)
+        x, lengths = _padded(X, channels_first)
+        _check_finite(x, allow_nan, listed=True)
+        return x, lengths, False
     X = np.asarray(X)
     X = _floats(X, "X")
     if X.ndim not in (2, 3):
@@ -33,7 +36,29 @@ def sequences(X, layout):
             "X must be a 3-D array [n, time, channels], a 2-D array [n, time] (one channel) "
             f"or a list of 2-D arrays [time, channels]; got shape {X.shape}"
         )
+    _check_finite(X, allow_nan, listed=False)
     return X, None, channels_first
+
+
+def _check_finite(x, allow_nan, listed):
+    """Refuses NaN (unless ``allow_nan``) and infinite values, naming the first one's place:
+    ``X[i][t, c]`` in a list (as padded, ``[n, time, channels]``), ``X[i, ...]`` in an array."""
+    finite = np.isfinite(x)
+    if finite.all():
+        return
+    bad = ~finite & ~np.isnan(x) if allow_nan else ~finite
+    if not bad.any():
+        return
+    at = tuple(int(k) for k in np.argwhere(bad)[0])
+    where = f"X[{at[0]}][{', '.join(map(str, at[1:]))}]" if listed else f"X[{', '.join(map(str, at))}]"
+    value = x[at]
+    if np.isnan(value):
+        raise ValueError(
+            f"{where} is NaN. Sequences of different lengths go in as a list of arrays of their own "
+            "lengths, not padded with NaN; for missing values inside a sequence give allow_nan=True "
+            "(recur fit's treatment of .ts files: the channel's mean after standardisation)"
+        )
+    raise ValueError(f"{where} is {value}: X must hold finite numbers")
 
 
 def _floats(a, name):

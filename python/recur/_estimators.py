@@ -46,6 +46,7 @@ class _SequenceEstimator(ModelDirectory, BaseEstimator):
         threads=None,
         training=None,
         layout="tsc",
+        allow_nan=False,
         progress=None,
         verbose=False,
     ):
@@ -60,6 +61,7 @@ class _SequenceEstimator(ModelDirectory, BaseEstimator):
         self.threads = threads
         self.training = training
         self.layout = layout
+        self.allow_nan = allow_nan
         self.progress = progress
         self.verbose = verbose
 
@@ -88,7 +90,7 @@ class _SequenceEstimator(ModelDirectory, BaseEstimator):
         raise TypeError(f"config must be a dict, a path to a JSON file or None, not {type(self.config).__name__}")
 
     def _fit(self, X, y, class_names):
-        x, lengths, channels_first = sequences(X, self.layout)
+        x, lengths, channels_first = sequences(X, self.layout, self.allow_nan)
         workdir, out = temporary_model_dir()
         self.summary_ = _recur.fit_sequences(
             x,
@@ -136,7 +138,7 @@ class _SequenceEstimator(ModelDirectory, BaseEstimator):
         """Class probabilities or values, as ``recur run`` writes them."""
         if not hasattr(self, "predictor_"):
             raise not_fitted(self)
-        x, lengths, channels_first = sequences(X, self.layout)
+        x, lengths, channels_first = sequences(X, self.layout, self.allow_nan)
         return self.predictor_.predict(x, lengths=lengths, channels_first=channels_first, threads=self.threads)
 
 

@@ -30,11 +30,34 @@ def test_sequences_of_different_channels_are_refused():
         recur.SequenceClassifier().fit([np.zeros((5, 2)), np.zeros((4, 3))], [0, 1])
 
 
-def test_an_infinite_value_is_refused_with_recur_message():
+def test_an_infinite_value_is_refused_naming_its_place():
     X, labels, _ = trends(20)
     X[3, 4, 1] = np.inf
-    with pytest.raises(ValueError, match=r"x\[3, 4, 1\] is infinite"):
+    with pytest.raises(ValueError, match=r"X\[3, 4, 1\] is inf: X must hold finite numbers"):
         recur.SequenceClassifier().fit(X, labels)
+    # Missing values allowed or not, infinity is refused (by recur's own check too).
+    with pytest.raises(ValueError, match=r"X\[3, 4, 1\] is inf"):
+        recur.SequenceClassifier(allow_nan=True).fit(X, labels)
+
+
+def test_nan_in_x_is_a_value_error_naming_its_place_and_the_list_form():
+    X, labels, _ = trends(20)
+    X[2, 5, 0] = np.nan
+    with pytest.raises(ValueError, match=r"X\[2, 5, 0\] is NaN. Sequences of different lengths go in as a list"):
+        recur.SequenceClassifier().fit(X, labels)
+    with pytest.raises(ValueError, match=r"X\[2\]\[5, 0\] is NaN"):
+        recur.SequenceRegressor().fit(list(X), np.arange(20.0))
+    clf = recur.SequenceClassifier().fit(trends(20)[0], labels)
+    with pytest.raises(ValueError, match=r"X\[2, 5, 0\] is NaN"):
+        clf.predict(X)
+
+
+def test_allow_nan_takes_nan_as_a_missing_value_as_recur_fit_does():
+    X, labels, _ = trends(40)
+    X[2, 5, 0] = np.nan
+    clf = recur.SequenceClassifier(allow_nan=True).fit(X, labels)
+    proba = clf.predict_proba(X)
+    assert np.isfinite(proba).all() and clf.score(X, labels) > 0.9
 
 
 def test_labels_of_mixed_types_are_a_type_error():

@@ -49,3 +49,17 @@ def test_both_front_ends_train_the_same_model(vowels, vowels_files, recur_cli, t
     run_cli(recur_cli, "fit", "--train", vowels_files[0], "--out", model, "--quiet", "--seed", 3)
     clf = recur.SequenceClassifier(seed=3).fit(X, y)
     np.testing.assert_allclose(clf.predict_proba(Xt), recur.load(model).predict_proba(Xt), atol=1e-6)
+
+
+def test_allow_nan_trains_the_model_recur_fit_trains_on_arrays_with_nan(recur_cli, tmp_path):
+    from conftest import trends
+
+    X, labels, _ = trends(40)
+    X[2, 5, 0] = X[7, 0, 1] = np.nan
+    codes = (labels == "up").astype(np.int64)
+    np.save(tmp_path / "x.npy", X)
+    np.save(tmp_path / "y.npy", codes)
+    model = tmp_path / "cli_model"
+    run_cli(recur_cli, "fit", "--x", tmp_path / "x.npy", "--y", tmp_path / "y.npy", "--out", model, "--quiet")
+    clf = recur.SequenceClassifier(allow_nan=True).fit(X, codes)
+    np.testing.assert_allclose(clf.predict_proba(X), recur.load(model).set_params(allow_nan=True).predict_proba(X), atol=1e-6)
