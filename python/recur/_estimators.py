@@ -15,6 +15,7 @@ import numpy as np
 from recur import _recur
 from recur._data import class_labels, sequences
 from recur._model_dir import ModelDirectory, not_fitted, temporary_model_dir
+from recur._progress import listener
 
 try:  # scikit-learn's bases give clone, Pipeline and search tools everything they look for.
     from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
@@ -101,28 +102,12 @@ class _SequenceEstimator(ModelDirectory, BaseEstimator):
             channels_first=channels_first,
             config=self._config_text(),
             training=json.dumps(self._settings()),
-            progress=self._listener(),
+            progress=listener(self.progress, self.verbose),
         )
         if self.verbose:
             print(self.summary_, file=sys.stderr)
         self._adopt(_recur.Predictor(out), workdir)
         return self
-
-    def _listener(self):
-        """The progress callback: the user's, and with ``verbose`` recur's notes and a line
-        (or, with tqdm installed, a bar) per epoch on stderr."""
-        user = self.progress
-        shown = _Shown() if self.verbose else None
-        if user is None and shown is None:
-            return None
-
-        def listen(event):
-            if shown is not None:
-                shown.show(event)
-            if user is not None:
-                user(event)
-
-        return listen
 
     def _adopt(self, predictor, workdir=None):
         """Takes a loaded model as this estimator's learned state."""
@@ -216,31 +201,3 @@ def load(path):
         estimator.n_targets_ = predictor.outputs
     estimator._adopt(predictor)
     return estimator
-
-
-class _Shown:
-    """``verbose``'s display: notes as lines, each epoch as a tqdm bar over its batches where
-    tqdm is installed, else as a line when it ends."""
-
-    def __init__(self):
-        try:
-            from tqdm.auto import tqdm
-        except ImportError:
-            tqdm = None
-        self.tqdm, self.bar = tqdm, None
-
-    def show(self, event):
-        kind = event["event"]
-        if kind == "note":
-            print(event["text"], file=sys.stderr)
-        elif kind == "epoch_started" and self.tqdm is not None:
-            self.bar = self.tqdm(total=event["batches"], desc=f"epoch {event['epoch']}/{event['epochs']}", leave=False)
-        elif kind == "batch" and self.bar is not None:
-            self.bar.update(1)
-            self.bar.set_postfix(loss=f"{event['loss']:.4f}")
-        elif kind == "epoch_ended":
-            if self.bar is not None:
-                self.bar.close()
-                self.bar = None
-            figures = "".join(f"  {k} {v:.4f}" for k, v in event["metrics"].items())
-            print(f"epoch {event['epoch']}/{event['epochs']}  loss {event['loss']:.4f}{figures}", file=sys.stderr)

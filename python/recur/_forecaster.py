@@ -18,6 +18,7 @@ import numpy as np
 
 from recur import _recur
 from recur._model_dir import ModelDirectory, not_fitted, temporary_model_dir
+from recur._progress import listener
 
 try:
     from sklearn.base import BaseEstimator
@@ -133,7 +134,7 @@ class Forecaster(ModelDirectory, BaseEstimator):
                 value_col=series.name,
                 settings=json.dumps(settings),
                 strict=self.strict,
-                progress=self._listener(),
+                progress=listener(self.progress, self.verbose),
             )
         _warn(notes)
         if self.verbose:
@@ -150,21 +151,6 @@ class Forecaster(ModelDirectory, BaseEstimator):
             if kind in ("known", "observed") and column:
                 declared.append(column)
         return declared
-
-    def _listener(self):
-        if self.progress is None and not self.verbose:
-            return None
-        from recur._estimators import _Shown
-
-        shown = _Shown() if self.verbose else None
-
-        def listen(event):
-            if shown is not None:
-                shown.show(event)
-            if self.progress is not None:
-                self.progress(event)
-
-        return listen
 
     def _adopt(self, forecaster, workdir=None):
         """Takes a loaded model as this estimator's learned state."""

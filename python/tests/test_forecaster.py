@@ -114,3 +114,12 @@ def test_forecaster_bad_input_says_what_is_wrong():
         f.predict_interval()
     with pytest.raises(ValueError, match="`l1` is not a loss|unknown variant `l1`"):
         recur.Forecaster(**QUICK, loss="l1").fit(values, dates=dates)
+
+
+def test_forecaster_verbose_and_progress_show_each_epoch(capsys):
+    dates, values = generated(150, seed=2)
+    events = []
+    recur.Forecaster(**QUICK, verbose=True, progress=events.append).fit(values, dates=dates)
+    err = capsys.readouterr().err
+    assert "epoch 1/3  loss" in err and "early_stop_mae" in err and "best epoch" in err
+    assert [e["epoch"] for e in events if e["event"] == "epoch_ended"] == [1, 2, 3]
