@@ -383,6 +383,20 @@ fn export_refuses_a_bad_opset_by_name() {
     assert!(!onnx.exists(), "a refused export leaves no file");
 }
 
+/// Trains `recur fit`'s default model on `train` into `model`, on one thread.
+fn fit_default(train: &Path, model: &Path) {
+    ok(recur(&[
+        "fit",
+        "--train",
+        s(train),
+        "--out",
+        s(model),
+        "--threads",
+        "1",
+        "--quiet",
+    ]));
+}
+
 /// `recur fit`'s default model (MiniRocket's features, MultiRocket's pooling, a ridge head)
 /// exports: its scores match the bare network's and its `probabilities` what `recur run`
 /// gives for the fit model.
@@ -391,16 +405,7 @@ fn export_default_fit_model_matches_recur_run() {
     let d = temp_dir("export-fit-default");
     let (train, model) = (d.join("train.ts"), d.join("model"));
     std::fs::write(&train, classes_ts()).unwrap();
-    ok(recur(&[
-        "fit",
-        "--train",
-        s(&train),
-        "--out",
-        s(&model),
-        "--threads",
-        "1",
-        "--quiet",
-    ]));
+    fit_default(&train, &model);
     let (lengths, features) = ([12usize, 7, 3], 2);
     let mut x = vec![0.0f32; 3 * 12 * features];
     for (b, &len) in lengths.iter().enumerate() {
@@ -431,16 +436,7 @@ fn export_japanese_vowels_fit_model_matches_recur_run() {
     let d = temp_dir("export-fit-vowels");
     let model = d.join("model");
     let train = dir.join("JapaneseVowels_TRAIN.ts");
-    ok(recur(&[
-        "fit",
-        "--train",
-        s(&train),
-        "--out",
-        s(&model),
-        "--threads",
-        "1",
-        "--quiet",
-    ]));
+    fit_default(&train, &model);
     let test = recur_data::ts::read_ts(&dir.join("JapaneseVowels_TEST.ts")).unwrap();
     let series = &test.series[..64];
     let lengths: Vec<usize> = series.iter().map(|v| v.len() / test.dims).collect();

@@ -5,6 +5,7 @@
 mod common;
 use common::{fails_with, ok, recur, s, temp_dir};
 use std::path::Path;
+use std::process::Output;
 
 const CONFIG: &str = r#"{"input_size": 2, "layers": [{"type": "conv1d", "filters": 4, "kernel_size": 3, "padding": "same", "activation": "relu"},
   {"type": "lstm", "units": 5, "return_sequences": true, "bidirectional": true}, {"type": "dense", "units": 3}]}"#;
@@ -45,6 +46,21 @@ fn init_model(d: &Path, config: &str) {
     ok(recur(&["init", "--config", s(&config), "--out", s(&out)]));
 }
 
+/// `recur run` of the model `d/m` on `d/x.npy` into `out` at `precision`.
+fn run_at(d: &Path, out: &Path, precision: &str) -> Output {
+    recur(&[
+        "run",
+        "--model",
+        s(&d.join("m")),
+        "--input",
+        s(&d.join("x.npy")),
+        "--output",
+        s(out),
+        "--precision",
+        precision,
+    ])
+}
+
 #[test]
 fn run_at_bf16_and_int8_stays_close_to_fp32_and_writes_nothing_to_the_model() {
     let d = temp_dir("precision-run");
@@ -53,17 +69,7 @@ fn run_at_bf16_and_int8_stays_close_to_fp32_and_writes_nothing_to_the_model() {
     let before = directory_bytes(&d.join("m"));
     let run = |precision: &str| {
         let out = d.join(format!("y_{precision}.npy"));
-        let o = recur(&[
-            "run",
-            "--model",
-            s(&d.join("m")),
-            "--input",
-            s(&d.join("x.npy")),
-            "--output",
-            s(&out),
-            "--precision",
-            precision,
-        ]);
+        let o = run_at(&d, &out, precision);
         assert!(
             !String::from_utf8_lossy(&o.stderr).contains("note:"),
             "every layer here has a kernel"
@@ -98,17 +104,7 @@ fn run_at_int8_names_the_conv2d_precision_fallback_once() {
         &[2, 3, 4, 4, 1],
         (0..96).map(|i| (i as f32 * 0.1).cos()),
     );
-    let o = recur(&[
-        "run",
-        "--model",
-        s(&d.join("m")),
-        "--input",
-        s(&d.join("x.npy")),
-        "--output",
-        s(&d.join("y.npy")),
-        "--precision",
-        "int8",
-    ]);
+    let o = run_at(&d, &d.join("y.npy"), "int8");
     let err = String::from_utf8_lossy(&o.stderr).to_string();
     ok(o);
     assert_eq!(err.matches("note:").count(), 1, "{err}");

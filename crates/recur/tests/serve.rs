@@ -521,24 +521,15 @@ fn serve_batches_requests_arriving_together_as_each_alone() {
         .iter()
         .map(|l| serde_json::from_str::<Value>(l).unwrap()["drawing"].clone())
         .collect();
-    let alone: Vec<Value> = drawings
+    let requests: Vec<Value> = drawings
         .iter()
-        .map(|d| server.infer("sketch", &drawing_request(std::slice::from_ref(d), 3)).1["outputs"].clone())
+        .map(|d| drawing_request(std::slice::from_ref(d), 3))
         .collect();
-    let server = &server;
-    let together: Vec<Value> = std::thread::scope(|scope| {
-        let asks: Vec<_> = (0..4)
-            .flat_map(|_| drawings.iter())
-            .map(|d| scope.spawn(move || server.infer("sketch", &drawing_request(std::slice::from_ref(d), 3))))
-            .collect();
-        asks.into_iter()
-            .map(|a| {
-                let (status, answer) = a.join().unwrap();
-                assert_eq!(status, 200, "{answer}");
-                answer["outputs"].clone()
-            })
-            .collect()
-    });
+    let alone: Vec<Value> = requests
+        .iter()
+        .map(|q| server.infer("sketch", q).1["outputs"].clone())
+        .collect();
+    let together = server.outputs_together("sketch", &requests, 4);
     for (i, outputs) in together.iter().enumerate() {
         let want = &alone[i % drawings.len()];
         assert_eq!(outputs[0], want[0], "request {i}");
@@ -591,20 +582,7 @@ fn serve_batches_fit_requests_arriving_together_as_each_alone() {
         .iter()
         .map(|q| server.infer("walks", q).1["outputs"].clone())
         .collect();
-    let server = &server;
-    let together: Vec<Value> = std::thread::scope(|scope| {
-        let asks: Vec<_> = (0..4)
-            .flat_map(|_| requests.iter())
-            .map(|q| scope.spawn(move || server.infer("walks", q)))
-            .collect();
-        asks.into_iter()
-            .map(|a| {
-                let (status, answer) = a.join().unwrap();
-                assert_eq!(status, 200, "{answer}");
-                answer["outputs"].clone()
-            })
-            .collect()
-    });
+    let together = server.outputs_together("walks", &requests, 4);
     for (i, outputs) in together.iter().enumerate() {
         let want = &alone[i % requests.len()];
         assert_close(&outputs[0], &want[0], i);

@@ -76,6 +76,24 @@ impl Server {
             request.to_string().as_bytes(),
         )
     }
+
+    /// Each request sent `copies` times, all at once (so the server may batch them); the
+    /// `outputs` of every answer, copy after copy, each asserted a 200.
+    pub fn outputs_together(&self, model: &str, requests: &[Value], copies: usize) -> Vec<Value> {
+        std::thread::scope(|scope| {
+            let asks: Vec<_> = (0..copies)
+                .flat_map(|_| requests.iter())
+                .map(|q| scope.spawn(move || self.infer(model, q)))
+                .collect();
+            asks.into_iter()
+                .map(|a| {
+                    let (status, answer) = a.join().unwrap();
+                    assert_eq!(status, 200, "{answer}");
+                    answer["outputs"].clone()
+                })
+                .collect()
+        })
+    }
 }
 
 impl Drop for Server {
