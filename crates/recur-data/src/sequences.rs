@@ -507,19 +507,7 @@ fn build_inputs(
         return Err(format_err(y.map_or("", |y| y.1), "no input arrays were given".into()));
     };
     let batch = first.batch;
-    for (r, x) in read.iter().zip(inputs).skip(1) {
-        if r.batch != batch {
-            return Err(format_err(
-                x.file,
-                format!(
-                    "input `{}` has {} examples, but the first input ({}) has {batch}",
-                    x.name.unwrap_or("x"),
-                    r.batch,
-                    x0.file
-                ),
-            ));
-        }
-    }
+    check_same_batch(&read, inputs)?;
     // The first sequence input sets the steps that lengths and per-step targets count.
     let sequence = inputs.iter().position(|x| x.layout == InputLayout::Sequences);
     let (lens, time) = match sequence {
@@ -535,45 +523,18 @@ fn build_inputs(
             (Vec::new(), None)
         }
     };
-    let x_shape = &x0.array.shape;
     let targets = match y {
-        Some(y) => read_targets(y, batch, time, &lens, x_shape)?,
+        Some(y) => read_targets(y, batch, time, &lens, &x0.array.shape)?,
         None => SequenceTargets::Values {
             width: 0,
             values: Vec::new(),
         },
     };
-    // One lengths file counts the steps of every sequence input, so they share a time axis.
     if let (Some(t), Some((_, ln))) = (time, lengths) {
-        if let Some((_, x)) = read
-            .iter()
-            .zip(inputs)
-            .find(|(r, x)| x.layout == InputLayout::Sequences && r.time != t)
-        {
-            return Err(format_err(
-                ln,
-                format!(
-                    "one lengths array counts the steps of every sequence input, but input `{}` ({}) has a \
-                     time axis other than the first's {t}",
-                    x.name.unwrap_or("x"),
-                    x.file
-                ),
-            ));
-        }
+        check_shared_time(&read, inputs, t, ln)?;
     }
-    let series_of = |r: &ReadInput, sequential: bool| -> Vec<Vec<f32>> {
-        let row = r.time * r.dims;
-        (0..batch)
-            .map(|b| {
-                let steps = match (sequential, lengths) {
-                    (false, _) => 1,
-                    (true, Some(_)) => lens[b],
-                    (true, None) => r.time,
-                };
-                r.values[b * row..b * row + steps * r.dims].to_vec()
-            })
-            .collect()
-    };
+    // Without a lengths array every sequence is its whole time axis.
+    let lens = lengths.map(|_| lens.as_slice());
     let more_inputs = read
         .iter()
         .zip(inputs)
@@ -582,7 +543,7 @@ fn build_inputs(
             let sequential = x.layout == InputLayout::Sequences;
             InputSeries {
                 dims: r.dims,
-                series: series_of(r, sequential),
+                series: example_values(r, sequential, lens),
                 sequential,
                 source: x.file.to_string(),
             }
@@ -591,12 +552,69 @@ fn build_inputs(
     let sequential = x0.layout == InputLayout::Sequences;
     Ok(SequenceSet {
         dims: first.dims,
-        series: series_of(first, sequential),
+        series: example_values(first, sequential, lens),
         targets,
         source: x0.file.to_string(),
         sequential,
         more_inputs,
     })
+}
+
+/// Checks that every input holds as many examples as the first.
+fn check_same_batch(read: &[ReadInput], inputs: &[ArrayInput]) -> Result<(), SequenceError> {
+    let (Some(first), Some(x0)) = (read.first(), inputs.first()) else {
+        return Ok(());
+    };
+    match read.iter().zip(inputs).skip(1).find(|(r, _)| r.batch != first.batch) {
+        Some((r, x)) => Err(format_err(
+            x.file,
+            format!(
+                "input `{}` has {} examples, but the first input ({}) has {}",
+                x.name.unwrap_or("x"),
+                r.batch,
+                x0.file,
+                first.batch
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// One lengths array counts the steps of every sequence input, so they must share the first
+/// one's time axis `time`; `ln` names the lengths in the message.
+fn check_shared_time(read: &[ReadInput], inputs: &[ArrayInput], time: usize, ln: &str) -> Result<(), SequenceError> {
+    match read
+        .iter()
+        .zip(inputs)
+        .find(|(r, x)| x.layout == InputLayout::Sequences && r.time != time)
+    {
+        Some((_, x)) => Err(format_err(
+            ln,
+            format!(
+                "one lengths array counts the steps of every sequence input, but input `{}` ({}) has a \
+                 time axis other than the first's {time}",
+                x.name.unwrap_or("x"),
+                x.file
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Each example's values of one checked input: its valid steps (`lens`, or the whole time
+/// axis without lengths) of a sequence, or its one step of a vector.
+fn example_values(r: &ReadInput, sequential: bool, lens: Option<&[usize]>) -> Vec<Vec<f32>> {
+    let row = r.time * r.dims;
+    (0..r.batch)
+        .map(|b| {
+            let steps = match (sequential, lens) {
+                (false, _) => 1,
+                (true, Some(lens)) => lens[b],
+                (true, None) => r.time,
+            };
+            r.values[b * row..b * row + steps * r.dims].to_vec()
+        })
+        .collect()
 }
 
 /// The targets `y` of `batch` examples. Per-step targets have `time` steps (those of the
@@ -643,37 +661,11 @@ fn read_targets(
             let names = index_names(labels.iter().flatten());
             SequenceTargets::StepClasses { labels, names }
         }
-        (None, Some(v), [_]) | (None, Some(v), [_, _]) => {
-            let width = y.shape.get(1).copied().unwrap_or(1);
-            if width == 0 {
-                return Err(format_err(yn, "y has no target columns".into()));
-            }
-            if let Some(i) = v.iter().position(|t| !t.is_finite()) {
-                return Err(format_err(
-                    yn,
-                    format!("y[{}, {}] is {} (targets must be finite)", i / width, i % width, v[i]),
-                ));
-            }
-            SequenceTargets::Values { width, values: v }
-        }
+        (None, Some(v), [_]) | (None, Some(v), [_, _]) => value_targets(v, y.shape.get(1).copied().unwrap_or(1), yn)?,
         (None, Some(v), [_, t, w]) if *t == time && *w > 0 => {
             let width = *w;
             let values = (0..batch)
-                .map(|b| {
-                    let row = &v[b * time * width..(b * time + steps(b)) * width];
-                    match row.iter().position(|t| !t.is_finite()) {
-                        Some(i) => Err(format_err(
-                            yn,
-                            format!(
-                                "y[{b}, {}, {}] is {} (targets within a sequence must be finite)",
-                                i / width,
-                                i % width,
-                                row[i]
-                            ),
-                        )),
-                        None => Ok(row.to_vec()),
-                    }
-                })
+                .map(|b| step_values(&v[b * time * width..(b * time + steps(b)) * width], width, b, yn))
                 .collect::<Result<Vec<_>, _>>()?;
             SequenceTargets::StepValues { width, values }
         }
@@ -692,6 +684,41 @@ fn read_targets(
         }
     };
     Ok(targets)
+}
+
+/// Real targets of `width` values per example, each finite.
+fn value_targets(values: Vec<f32>, width: usize, yn: &str) -> Result<SequenceTargets, SequenceError> {
+    if width == 0 {
+        return Err(format_err(yn, "y has no target columns".into()));
+    }
+    if let Some(i) = values.iter().position(|t| !t.is_finite()) {
+        return Err(format_err(
+            yn,
+            format!(
+                "y[{}, {}] is {} (targets must be finite)",
+                i / width,
+                i % width,
+                values[i]
+            ),
+        ));
+    }
+    Ok(SequenceTargets::Values { width, values })
+}
+
+/// Example `b`'s real targets per valid step (`row`, `[steps, width]`), each finite.
+fn step_values(row: &[f32], width: usize, b: usize, yn: &str) -> Result<Vec<f32>, SequenceError> {
+    match row.iter().position(|t| !t.is_finite()) {
+        Some(i) => Err(format_err(
+            yn,
+            format!(
+                "y[{b}, {}, {}] is {} (targets within a sequence must be finite)",
+                i / width,
+                i % width,
+                row[i]
+            ),
+        )),
+        None => Ok(row.to_vec()),
+    }
 }
 
 // The reading's cases are many; they live beside the reader.
