@@ -9,6 +9,7 @@ use recur_core::{matmul, Rng, Seq, Transpose};
 use recur_nn::{Model, ModelConfig, Precision};
 use recur_train::{Loss, OptimizerConfig, Schedule, Targets, TrainConfig, Trainer};
 use serde_json::json;
+use std::io::Write;
 use std::time::Instant;
 
 /// Arguments of `recur bench`.
@@ -89,10 +90,31 @@ pub fn bench(a: BenchArgs) -> Result<()> {
         anyhow::bail!("under mpirun, `recur bench` measures only with --scaling");
     }
     let probe_seconds = a.seconds.min(2.0);
-    let peak = sgemm_gflops(a.threads, probe_seconds);
-    let bf16_peak = packed_gflops(Format::Bf16, a.threads, probe_seconds);
-    let int8_peak = packed_gflops(Format::Int8, a.threads, probe_seconds);
-    let models = if let Some(path) = &a.config {
+    let peaks = Peaks {
+        sgemm: sgemm_gflops(a.threads, probe_seconds),
+        bf16: packed_gflops(Format::Bf16, a.threads, probe_seconds),
+        int8: packed_gflops(Format::Int8, a.threads, probe_seconds),
+    };
+    let models = measure_models(&a)?;
+    let mut out = json!({"sgemm_peak_gflops": round1(peaks.sgemm), "bf16_peak_gflops": round1(peaks.bf16),
+                         "int8_peak_gops": round1(peaks.int8), "threads": a.threads, "batch": a.batch, "length": a.length});
+    for (name, t) in &models {
+        out[*name] = peaks.report(t);
+    }
+    super::write_stdout(|w| {
+        if a.json {
+            return writeln!(w, "{out}");
+        }
+        let names: Vec<&str> = models.iter().map(|(name, _)| *name).collect();
+        write_table(w, &a, &peaks, &names, &out)
+    })
+}
+
+/// The measured models: the one of `--config`, the frame model of `--frames`, or the two
+/// built-in ones (the sketch classifier and the lstm128 regressor).
+fn measure_models(a: &BenchArgs) -> Result<Vec<(&'static str, Throughput)>> {
+    let classes = Loss::SoftmaxCrossEntropy { label_smoothing: 0.0 };
+    if let Some(path) = &a.config {
         let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
         // The timed step scores one class per sequence: a model giving a sequence is refused
         // here, in words, rather than by the trainer.
@@ -104,79 +126,88 @@ pub fn bench(a: BenchArgs) -> Result<()> {
                 path.display()
             );
         }
-        let loss = Loss::SoftmaxCrossEntropy { label_smoothing: 0.0 };
-        let measured = measure(&text, loss, &a).with_context(|| format!("model config {}", path.display()))?;
-        vec![("model", measured)]
-    } else if a.frames {
-        vec![(
-            "frames",
-            measure(FRAME_MODEL, Loss::SoftmaxCrossEntropy { label_smoothing: 0.0 }, &a)?,
-        )]
-    } else {
-        vec![
-            (
-                "sketch",
-                measure(SKETCH_MODEL, Loss::SoftmaxCrossEntropy { label_smoothing: 0.0 }, &a)?,
-            ),
-            ("lstm128", measure(LSTM_MODEL, Loss::Mean, &a)?),
-        ]
-    };
-    let report = |t: &Throughput| {
+        let measured = measure(&text, classes, a).with_context(|| format!("model config {}", path.display()))?;
+        return Ok(vec![("model", measured)]);
+    }
+    if a.frames {
+        return Ok(vec![("frames", measure(FRAME_MODEL, classes, a)?)]);
+    }
+    Ok(vec![
+        ("sketch", measure(SKETCH_MODEL, classes, a)?),
+        ("lstm128", measure(LSTM_MODEL, Loss::Mean, a)?),
+    ])
+}
+
+/// The machine's measured peaks, each path's throughput is reported as a share of its own.
+struct Peaks {
+    /// fp32 GEMM, GFLOP/s.
+    sgemm: f64,
+    /// bf16 products with fp32 accumulation, GFLOP/s.
+    bf16: f64,
+    /// int8 products with int32 accumulation, GOP/s.
+    int8: f64,
+}
+
+impl Peaks {
+    /// One model's figures: sequences per second of each path, the work per sequence, and
+    /// each path's share of its peak.
+    fn report(&self, t: &Throughput) -> serde_json::Value {
         let share = |seq_per_s: f64, flops: f64, peak: f64| round1(100.0 * seq_per_s * flops / (peak * 1e9));
-        let pct = |seq_per_s: f64, flops: f64| share(seq_per_s, flops, peak);
+        let pct = |seq_per_s: f64, flops: f64| share(seq_per_s, flops, self.sgemm);
         let (train_flops, infer_flops) = (3.0 * t.forward_flops_per_seq, t.forward_flops_per_seq);
         json!({"train_seq_per_s": round1(t.train), "infer_seq_per_s": round1(t.infer),
                "train_mflop_per_seq": round1(train_flops / 1e6), "infer_mflop_per_seq": round1(infer_flops / 1e6),
                "train_pct_of_sgemm_peak": pct(t.train, train_flops), "infer_pct_of_sgemm_peak": pct(t.infer, infer_flops),
                "infer_bf16_seq_per_s": round1(t.infer_bf16), "infer_int8_seq_per_s": round1(t.infer_int8),
-               "infer_bf16_pct_of_bf16_peak": share(t.infer_bf16, infer_flops, bf16_peak),
-               "infer_int8_pct_of_int8_peak": share(t.infer_int8, infer_flops, int8_peak)})
-    };
-    let mut out = json!({"sgemm_peak_gflops": round1(peak), "bf16_peak_gflops": round1(bf16_peak),
-                         "int8_peak_gops": round1(int8_peak), "threads": a.threads, "batch": a.batch, "length": a.length});
-    for (name, t) in &models {
-        out[*name] = report(t);
+               "infer_bf16_pct_of_bf16_peak": share(t.infer_bf16, infer_flops, self.bf16),
+               "infer_int8_pct_of_int8_peak": share(t.infer_int8, infer_flops, self.int8)})
     }
-    super::write_stdout(|w| {
-        if a.json {
-            return writeln!(w, "{out}");
-        }
-        writeln!(
-            w,
-            "recur bench: batch {}, length {}, {} threads; peaks: sgemm {:.0} GFLOP/s, bf16 {:.0} GFLOP/s, int8 {:.0} GOP/s",
-            a.batch, a.length, a.threads, peak, bf16_peak, int8_peak
-        )?;
-        writeln!(
-            w,
-            "{:<10} {:>14} {:>14} {:>16} {:>14} {:>14} {:>12} {:>12}",
-            "model",
-            "train seq/s",
-            "infer seq/s",
-            "MFLOP/train seq",
-            "train % peak",
-            "infer % peak",
-            "bf16 seq/s",
-            "int8 seq/s"
-        )?;
-        for (name, _) in &models {
-            // serde_json's numbers ignore width flags, so each is formatted as an f64.
-            let col = |key: &str| out[name][key].as_f64().unwrap_or(f64::NAN);
-            writeln!(
-                w,
-                "{name:<10} {:>14.1} {:>14.1} {:>16.1} {:>14.1} {:>14.1} {:>12.1} {:>12.1}",
-                col("train_seq_per_s"),
-                col("infer_seq_per_s"),
-                col("train_mflop_per_seq"),
-                col("train_pct_of_sgemm_peak"),
-                col("infer_pct_of_sgemm_peak"),
-                col("infer_bf16_seq_per_s"),
-                col("infer_int8_seq_per_s")
-            )?;
-        }
-        Ok(())
-    })
 }
 
+/// The report as a table: the settings and peaks, then a line a model (`out[name]`).
+fn write_table(
+    w: &mut dyn Write,
+    a: &BenchArgs,
+    peaks: &Peaks,
+    names: &[&str],
+    out: &serde_json::Value,
+) -> std::io::Result<()> {
+    writeln!(
+        w,
+        "recur bench: batch {}, length {}, {} threads; peaks: sgemm {:.0} GFLOP/s, bf16 {:.0} GFLOP/s, int8 {:.0} GOP/s",
+        a.batch, a.length, a.threads, peaks.sgemm, peaks.bf16, peaks.int8
+    )?;
+    writeln!(
+        w,
+        "{:<10} {:>14} {:>14} {:>16} {:>14} {:>14} {:>12} {:>12}",
+        "model",
+        "train seq/s",
+        "infer seq/s",
+        "MFLOP/train seq",
+        "train % peak",
+        "infer % peak",
+        "bf16 seq/s",
+        "int8 seq/s"
+    )?;
+    for name in names {
+        // serde_json's numbers ignore width flags, so each is formatted as an f64.
+        let col = |key: &str| out[name][key].as_f64().unwrap_or(f64::NAN);
+        writeln!(
+            w,
+            "{name:<10} {:>14.1} {:>14.1} {:>16.1} {:>14.1} {:>14.1} {:>12.1} {:>12.1}",
+            col("train_seq_per_s"),
+            col("infer_seq_per_s"),
+            col("train_mflop_per_seq"),
+            col("train_pct_of_sgemm_peak"),
+            col("infer_pct_of_sgemm_peak"),
+            col("infer_bf16_seq_per_s"),
+            col("infer_int8_seq_per_s")
+        )?;
+    }
+    Ok(())
+}
+
+/// `v` rounded to one decimal, as the report prints it.
 fn round1(v: f64) -> f64 {
     (v * 10.0).round() / 10.0
 }
