@@ -5,7 +5,8 @@
 use super::forecast::ForecastArgs;
 use anyhow::{bail, Context, Result};
 use recur_data::{dates, read_daily_csv};
-use recur_forecast::{ForecastPredictor, Forecaster, SeriesColumns};
+use recur_forecast::{Ahead, ForecastPredictor, Forecaster, SeriesColumns};
+use std::io::{self, Write};
 use std::path::Path;
 
 /// Refuses settings given on the command line that differ from the saved model's.
@@ -86,63 +87,78 @@ pub fn forecast_ahead(args: &ForecastArgs) -> Result<()> {
     let ahead = predictor
         .forecast(&series, last, args.threads.max(1))
         .with_context(|| format!("cannot forecast {}", csv.display()))?;
-    let (days, forecast) = (&ahead.days, &ahead.forecast);
     if let Some(path) = &args.plot {
         let interval = ahead.interval.as_ref();
-        super::forecast_plot::plot_ahead(path, &series, last, forecast, interval, &columns.value_col)?;
+        super::forecast_plot::plot_ahead(path, &series, last, &ahead.forecast, interval, &columns.value_col)?;
     }
+    let last_day = series.day(last);
+    super::write_stdout(|out| match args.json {
+        true => write_ahead_json(out, &args.model, columns, last_day, &ahead),
+        false => write_ahead_table(out, columns, last_day, &ahead),
+    })
+}
+
+/// The forecast as one JSON line: the model, the value column, the last day, the dates, the
+/// forecast and the interval (with its level and floor).
+fn write_ahead_json(
+    out: &mut dyn Write,
+    model: &str,
+    columns: &SeriesColumns,
+    last_day: i64,
+    ahead: &Ahead,
+) -> io::Result<()> {
+    let line = serde_json::json!({
+        "model": model,
+        "value": columns.value_col,
+        "last_day": dates::format(last_day),
+        "dates": ahead.days.iter().map(|d| dates::format(*d)).collect::<Vec<_>>(),
+        "forecast": ahead.forecast,
+        "interval": ahead.interval.as_ref().map(|b| serde_json::json!({
+            "level": b.level,
+            "lower": b.lower,
+            "upper": b.upper,
+            "floor": b.floor,
+        })),
+    });
+    writeln!(out, "{line}")
+}
+
+/// The forecast as a table: one line a day with its weekday, the forecast and the interval.
+fn write_ahead_table(out: &mut dyn Write, columns: &SeriesColumns, last_day: i64, ahead: &Ahead) -> io::Result<()> {
+    writeln!(
+        out,
+        "{} after {} (model trained until {}):",
+        columns.value_col,
+        dates::format(last_day),
+        columns.train_until
+    )?;
     let band = ahead.interval.as_ref();
-    super::write_stdout(|out| {
-        if args.json {
-            let line = serde_json::json!({
-                "model": args.model,
-                "value": columns.value_col,
-                "last_day": dates::format(series.day(last)),
-                "dates": days.iter().map(|d| dates::format(*d)).collect::<Vec<_>>(),
-                "forecast": forecast,
-                "interval": band.map(|b| serde_json::json!({
-                    "level": b.level,
-                    "lower": b.lower,
-                    "upper": b.upper,
-                    "floor": b.floor,
-                })),
-            });
-            return writeln!(out, "{line}");
+    let names = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+    match band.map(|b| b.level) {
+        Some(l) => writeln!(
+            out,
+            "{:>10} {:>4} {:>12} {:>12} {:>12}",
+            "date",
+            "day",
+            "forecast",
+            format!("{:.0}% low", 100.0 * l),
+            "high"
+        )?,
+        None => writeln!(out, "{:>10} {:>4} {:>12}", "date", "day", "forecast")?,
+    }
+    for (k, (d, f)) in ahead.days.iter().zip(&ahead.forecast).enumerate() {
+        let mut line = format!("{} {:>4} {f:>12.1}", dates::format(*d), names[dates::weekday(*d)]);
+        if let Some(b) = band {
+            line += &format!(" {:>12.1} {:>12.1}", b.lower[k], b.upper[k]);
         }
+        writeln!(out, "{line}")?;
+    }
+    if let Some(floor) = band.and_then(|b| b.floor) {
         writeln!(
             out,
-            "{} after {} (model trained until {}):",
-            columns.value_col,
-            dates::format(series.day(last)),
-            columns.train_until
+            "(interval ends below {floor} raised to it: {} is never below {floor} in the training range)",
+            columns.value_col
         )?;
-        let names = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
-        match band.map(|b| b.level) {
-            Some(l) => writeln!(
-                out,
-                "{:>10} {:>4} {:>12} {:>12} {:>12}",
-                "date",
-                "day",
-                "forecast",
-                format!("{:.0}% low", 100.0 * l),
-                "high"
-            )?,
-            None => writeln!(out, "{:>10} {:>4} {:>12}", "date", "day", "forecast")?,
-        }
-        for (k, (d, f)) in days.iter().zip(forecast).enumerate() {
-            let mut line = format!("{} {:>4} {f:>12.1}", dates::format(*d), names[dates::weekday(*d)]);
-            if let Some(b) = band {
-                line += &format!(" {:>12.1} {:>12.1}", b.lower[k], b.upper[k]);
-            }
-            writeln!(out, "{line}")?;
-        }
-        if let Some(floor) = band.and_then(|b| b.floor) {
-            writeln!(
-                out,
-                "(interval ends below {floor} raised to it: {} is never below {floor} in the training range)",
-                columns.value_col
-            )?;
-        }
-        Ok(())
-    })
+    }
+    Ok(())
 }
