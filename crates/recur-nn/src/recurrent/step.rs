@@ -274,45 +274,7 @@ impl<T: Float, C: Cell> Stepping<T> for Recurrent<T, C> {
         let mut dxw = vec![T::ZERO; batch * gh];
         let mut dhw = vec![T::ZERO; if C::FUSED_PROJECTIONS { 0 } else { batch * gh }];
         let mut d_prev = self.zero_state(batch);
-        dispatch(
-            #[inline(always)]
-            || {
-                for b in 0..batch {
-                    let (r, s) = (b * gh..(b + 1) * gh, b * h..(b + 1) * h);
-                    let (cp, co, dcb, dcp): (&[T], &[T], &[T], &mut [T]) = if C::HAS_CELL_STATE {
-                        (
-                            &tape.prev.c[s.clone()],
-                            &tape.c_out[s.clone()],
-                            &dc[s.clone()],
-                            &mut d_prev.c[s.clone()],
-                        )
-                    } else {
-                        (&[], &[], &[], &mut [])
-                    };
-                    let (hw, dhw_row): (&[T], &mut [T]) = if C::FUSED_PROJECTIONS {
-                        (&[], &mut [])
-                    } else {
-                        (&tape.hw[r.clone()], &mut dhw[r.clone()])
-                    };
-                    let back = StepBack {
-                        gates: &tape.gates[r.clone()],
-                        hw,
-                        h_prev: &tape.prev.h[s.clone()],
-                        c_prev: cp,
-                        c_out: co,
-                        dh: &dh[s.clone()],
-                        dc: dcb,
-                    };
-                    let grads = StepGrads {
-                        dxw: &mut dxw[r],
-                        dhw: dhw_row,
-                        dh_prev: &mut d_prev.h[s],
-                        dc_prev: dcp,
-                    };
-                    C::backward(h, back, grads);
-                }
-            },
-        );
+        cell_backward_rows::<T, C>(h, &tape, (dh, dc), (&mut dxw, &mut dhw), &mut d_prev);
         let dir = &self.dirs[0];
         let d_rec = if C::FUSED_PROJECTIONS { &dxw } else { &dhw };
         // h·W_hhᵀ and x·W_ih[:, ahead..]ᵀ: dh_prev += d_rec·W_hh, dx = dxw·W_ih[:, ahead..].
@@ -428,4 +390,57 @@ impl<T: Float> Clone for Box<dyn Stepping<T>> {
     fn clone(&self) -> Self {
         self.clone_stepping()
     }
+}
+
+/// The cell's backward over each of a step's rows: the gradients of the gate
+/// pre-activations (`dxw`, and `dhw` for cells whose recurrent product is kept apart) and of
+/// the previous cell state, from the gradients `dh`, `dc` reaching the step's output.
+fn cell_backward_rows<T: Float, C: Cell>(
+    h: usize,
+    tape: &StepTape<T>,
+    (dh, dc): (&[T], &[T]),
+    (dxw, dhw): (&mut [T], &mut [T]),
+    d_prev: &mut RnnState<T>,
+) {
+    let gh = C::GATES * h;
+    let batch = tape.prev.h.len() / h.max(1);
+    dispatch(
+        #[inline(always)]
+        || {
+            for b in 0..batch {
+                let (r, s) = (b * gh..(b + 1) * gh, b * h..(b + 1) * h);
+                let (cp, co, dcb, dcp): (&[T], &[T], &[T], &mut [T]) = if C::HAS_CELL_STATE {
+                    (
+                        &tape.prev.c[s.clone()],
+                        &tape.c_out[s.clone()],
+                        &dc[s.clone()],
+                        &mut d_prev.c[s.clone()],
+                    )
+                } else {
+                    (&[], &[], &[], &mut [])
+                };
+                let (hw, dhw_row): (&[T], &mut [T]) = if C::FUSED_PROJECTIONS {
+                    (&[], &mut [])
+                } else {
+                    (&tape.hw[r.clone()], &mut dhw[r.clone()])
+                };
+                let back = StepBack {
+                    gates: &tape.gates[r.clone()],
+                    hw,
+                    h_prev: &tape.prev.h[s.clone()],
+                    c_prev: cp,
+                    c_out: co,
+                    dh: &dh[s.clone()],
+                    dc: dcb,
+                };
+                let grads = StepGrads {
+                    dxw: &mut dxw[r],
+                    dhw: dhw_row,
+                    dh_prev: &mut d_prev.h[s],
+                    dc_prev: dcp,
+                };
+                C::backward(h, back, grads);
+            }
+        },
+    );
 }
