@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""Runs an ONNX file that `recur export` wrote in ONNX Runtime and compares its outputs with
-recur's.
+"""Runs an ONNX file that `recur export` wrote in ONNX Runtime (or tract) and compares its
+outputs with recur's.
 
     python3 tools/check_onnx.py MODEL.onnx CASE.json [--tolerance 1e-5] [--relative]
+                                [--runtime onnxruntime|tract]
 
 CASE.json holds the inputs to feed and the outputs recur gave for them, each as
 {"shape": [...], "dtype": "float32" | "int32", "data": [flat values, row-major]}:
@@ -13,7 +14,9 @@ The file is first checked with `onnx.checker` (full check, shapes inferred). Eve
 output must come back with the same shape and differ nowhere by more than the tolerance
 (absolute; with --relative, times the output's largest |value| where that is above 1).
 Prints one line per output with its largest difference and largest value; exits 1 on a mismatch,
-2 on unusable input. Needs `onnxruntime`, `onnx` and `numpy` (pip install onnxruntime onnx).
+2 on unusable input. Needs `onnxruntime`, `onnx` and `numpy` (pip install onnxruntime onnx);
+`--runtime tract` runs the file in tract instead, the pure-Rust runtime, through its own Python
+wheel (pip install tract), with the shapes of CASE's inputs.
 """
 
 import argparse
@@ -42,10 +45,10 @@ def main():
         help="scale the tolerance by each output's largest |value| (when above 1): for outputs summed "
         "over thousands of features, whose float32 rounding grows with their size",
     )
+    parser.add_argument("--runtime", choices=["onnxruntime", "tract"], default="onnxruntime")
     args = parser.parse_args()
 
     import onnx
-    import onnxruntime
 
     try:
         onnx.checker.check_model(onnx.load(args.model), full_check=True)
@@ -60,9 +63,14 @@ def main():
         sys.exit(2)
     feeds = {name: array(spec, f"input {name}") for name, spec in case.get("inputs", {}).items()}
     expected = {name: array(spec, f"output {name}") for name, spec in case.get("expected", {}).items()}
-    session = onnxruntime.InferenceSession(args.model, providers=["CPUExecutionProvider"])
     names = list(expected)
-    got = dict(zip(names, session.run(names, feeds)))
+    run = run_in_tract if args.runtime == "tract" else run_in_onnxruntime
+    try:
+        got = run(args.model, feeds, names)
+    except Exception as e:  # each runtime raises its own types; any of them is a refusal
+        print(f"error: {args.runtime} cannot run {args.model}: {str(e).split('Stack backtrace')[0].strip()}",
+              file=sys.stderr)
+        sys.exit(1)
     failed = False
     for name in names:
         want, have = expected[name], got[name]
@@ -78,6 +86,42 @@ def main():
         verdict = "ok" if ok else f"over {tolerance:.3g}"
         print(f"{name}: max |difference| {diff:.3g}, largest |value| {largest:.3g} ({verdict})")
     sys.exit(1 if failed else 0)
+
+
+def run_in_onnxruntime(model, feeds, names):
+    """The outputs `names` of `model` run on `feeds` in ONNX Runtime."""
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(model, providers=["CPUExecutionProvider"])
+    return dict(zip(names, session.run(names, feeds)))
+
+
+# tract's fact strings name element types so.
+TRACT_TYPES = {"float32": "f32", "int32": "i32", "int64": "i64"}
+
+
+def run_in_tract(model, feeds, names):
+    """The outputs `names` of `model` run on `feeds` in tract, typed with the inputs' shapes."""
+    import onnx
+    import tract
+
+    graph = onnx.load(model).graph
+    runnable = tract.onnx().model_for_path(model)
+    inputs = []
+    for i, spec in enumerate(graph.input):
+        x = feeds[spec.name]
+        runnable.set_input_fact(i, ",".join([str(d) for d in x.shape] + [TRACT_TYPES[str(x.dtype)]]))
+        inputs.append(x)
+    values = runnable.into_optimized().into_runnable().run(inputs)
+    outputs = {}
+    for spec, value in zip(graph.output, values):
+        # tract's Python wheel hands every tensor over as float32 bytes: an integer output
+        # (the lengths) is read back as the int32 it is.
+        got = value.to_numpy()
+        if spec.type.tensor_type.elem_type == onnx.TensorProto.INT32:
+            got = got.view(np.int32)
+        outputs[spec.name] = got
+    return {name: outputs[name] for name in names}
 
 
 if __name__ == "__main__":

@@ -113,14 +113,23 @@ impl GraphBuilder {
     /// whose sequences have the int32 `lengths`.
     pub fn step_mask(&mut self, x: &str, lengths: &str) -> String {
         let time = self.node("Shape", &[x], vec![Attr::Int("start", 1), Attr::Int("end", 2)]);
-        let axis0 = self.int64s(&[0]);
-        let time = self.node("Squeeze", &[&time, &axis0], vec![]);
-        let (zero, one) = (self.int64_scalar(0), self.int64_scalar(1));
-        let steps = self.node("Range", &[&zero, &time, &one], vec![]);
+        let steps = self.indices(&time);
         let lengths = self.node("Cast", &[lengths], vec![Attr::Int("to", INT64 as i64)]);
         let axis1 = self.int64s(&[1]);
         let lengths = self.node("Unsqueeze", &[&lengths, &axis1], vec![]);
         self.node("Less", &[&steps, &lengths], vec![])
+    }
+
+    /// `0, 1, …, n − 1` (int64 `[n]`) for `count`, the one-element int64 tensor `[n]` (as
+    /// `Shape` gives a dimension). Written as a running sum of ones rather than ONNX's `Range`:
+    /// tract's shape inference types `Range`'s output as its symbolic size type and then cannot
+    /// unify it with the int64 it is compared with, while ONNX Runtime and tract both run this.
+    pub fn indices(&mut self, count: &str) -> String {
+        let one = self.int64s(&[1]);
+        let ones = self.node("Expand", &[&one, count], vec![]);
+        let axis0 = self.int64_scalar(0);
+        let counted = self.node("CumSum", &[&ones, &axis0], vec![]);
+        self.node("Sub", &[&counted, &one], vec![])
     }
 
     /// Adds an int64 scalar constant and returns its name.

@@ -250,7 +250,8 @@ fn strided_same_conv(
     let out_steps = b.node("Add", &[&steps, &s], vec![]);
     let out_steps = b.node("Sub", &[&out_steps, &span_c], vec![]);
     let out_steps = b.node("Div", &[&out_steps, &s], vec![]);
-    let t = b.node("Range", &[&zero, &out_steps, &one], vec![]);
+    let out_steps = b.node("Unsqueeze", &[&out_steps, &axis0], vec![]);
+    let t = b.indices(&out_steps);
     let t = b.node("Mul", &[&t, &s], vec![]);
     let index = b.node("Add", &[&t, &offset], vec![]);
     // Padded output steps may point past the end; they are masked afterwards.

@@ -126,10 +126,7 @@ impl Steps {
     /// The valid steps of the sequences of `lengths` in `x` (`[batch, channels, time]`).
     fn of(b: &mut GraphBuilder, x: &str, lengths: &str) -> Steps {
         let time = b.node("Shape", &[x], vec![Attr::Int("start", 2), Attr::Int("end", 3)]);
-        let axis0 = b.int64s(&[0]);
-        let time = b.node("Squeeze", &[&time, &axis0], vec![]);
-        let (zero, one) = (b.int64_scalar(0), b.int64_scalar(1));
-        let index = b.node("Range", &[&zero, &time, &one], vec![]);
+        let index = b.indices(&time);
         let count = b.node("Cast", &[lengths], vec![Attr::Int("to", INT64 as i64)]);
         let least = b.int64_scalar(MIN_STEPS as i64);
         let count = b.node("Max", &[&count, &least], vec![]);

@@ -2,6 +2,12 @@
 //! different lengths, whose outputs must equal recur's within 1e-5 (`tools/check_onnx.py`).
 //! Needs a Python with `onnxruntime`, `onnx` and `numpy` (`RECUR_PYTHON`, else `python3`);
 //! without one each test says so and skips.
+//!
+//! Where that Python also has tract's wheel (`pip install tract==0.22.4`: tract, the pure-Rust
+//! runtime, built by its authors), every file is run in tract too: a file without a recurrent
+//! operator must give the same outputs there, and one with an ONNX `LSTM`, `GRU` or `RNN` must
+//! be refused for the reason tract 0.22 gives, that it takes `sequence_lens` only as a constant
+//! (so a padded batch cannot be fed), which shows here the day a tract lifts it.
 
 mod common;
 
@@ -9,6 +15,7 @@ use common::{
     conv1d_cases, dense_cases, feeds, frame_cases, graph_cases, minirocket_model, opset_case, pooling_cases,
     random_model, recur_outputs, recurrent_cases, Case, Feed, MINIROCKETS, MINIROCKET_LENGTHS,
 };
+use prost::Message;
 use recur_nn::Model;
 use serde_json::{json, Value};
 use std::path::Path;
@@ -31,6 +38,41 @@ fn python() -> Option<String> {
         eprintln!("skipped: no Python with onnxruntime, onnx and numpy (set RECUR_PYTHON to one that has them)");
     }
     found.clone()
+}
+
+/// Whether the checker's Python also has tract's wheel; asked once, said once when not.
+fn has_tract(python: &str) -> bool {
+    static TRACT: OnceLock<bool> = OnceLock::new();
+    *TRACT.get_or_init(|| {
+        let found = Command::new(python)
+            .args(["-c", "import tract"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !found {
+            eprintln!("tract not checked: {python} has no `tract` module (pip install tract==0.22.4)");
+        }
+        found
+    })
+}
+
+/// Runs `tools/check_onnx.py` on the file and case in `runtime`; returns whether it agreed and
+/// what it said.
+fn run_checker(python: &str, onnx: &Path, case_file: &Path, relative: bool, runtime: &str) -> (bool, String) {
+    let checker = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tools/check_onnx.py");
+    let run = Command::new(python)
+        .arg(&checker)
+        .arg(onnx)
+        .arg(case_file)
+        .args(relative.then_some("--relative"))
+        .args(["--runtime", runtime])
+        .output()
+        .unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr)
+    );
+    (run.status.success(), said)
 }
 
 fn tensor(shape: &[usize], dtype: &str, data: Vec<Value>) -> Value {
@@ -97,24 +139,35 @@ fn check_model(
     let case_file = dir.path().join(format!("{case}.json"));
     let expected = expected(model, &feeds);
     std::fs::write(&case_file, json!({"inputs": inputs, "expected": expected}).to_string()).unwrap();
-    let checker = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tools/check_onnx.py");
-    let run = Command::new(&python)
-        .arg(&checker)
-        .arg(&onnx)
-        .arg(&case_file)
-        .args(relative.then_some("--relative"))
-        .output()
-        .unwrap();
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&run.stdout),
-        String::from_utf8_lossy(&run.stderr)
-    );
+    let (agreed, said) = run_checker(&python, &onnx, &case_file, relative, "onnxruntime");
     eprintln!("{case}:\n{said}");
-    assert!(
-        run.status.success(),
-        "{case}: ONNX Runtime disagrees with recur:\n{said}"
-    );
+    assert!(agreed, "{case}: ONNX Runtime disagrees with recur:\n{said}");
+    if has_tract(&python) {
+        check_in_tract(case, &python, &onnx, &case_file, relative);
+    }
+}
+
+/// Runs the file in tract: the same outputs without a recurrent operator; with one, the refusal
+/// of a `sequence_lens` that is not a constant.
+fn check_in_tract(case: &str, python: &str, onnx: &Path, case_file: &Path, relative: bool) {
+    let graph = recur_onnx::proto::ModelProto::decode(std::fs::read(onnx).unwrap().as_slice())
+        .unwrap()
+        .graph
+        .unwrap();
+    let recurrent = graph
+        .node
+        .iter()
+        .any(|n| ["LSTM", "GRU", "RNN"].contains(&n.op_type.as_str()));
+    let (agreed, said) = run_checker(python, onnx, case_file, relative, "tract");
+    eprintln!("{case} in tract:\n{said}");
+    if recurrent {
+        assert!(
+            !agreed && said.contains("Non constant seq_len is not supported"),
+            "{case}: tract was expected to refuse the recurrent layers' sequence_lens:\n{said}"
+        );
+    } else {
+        assert!(agreed, "{case}: tract disagrees with recur:\n{said}");
+    }
 }
 
 #[test]
