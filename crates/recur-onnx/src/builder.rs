@@ -1,7 +1,10 @@
 //! [`GraphBuilder`]: appends ONNX nodes and constants under fresh names, and the few
 //! sub-graphs every layer needs (a padding mask from lengths, an activation).
 
-use crate::proto::{attribute_type, AttributeProto, GraphProto, NodeProto, TensorProto, FLOAT, INT32, INT64};
+use crate::proto::{
+    attribute_type, AttributeProto, GraphProto, NodeProto, TensorProto, TensorTypeProto, TypeProto, ValueInfoProto,
+    FLOAT, INT32, INT64,
+};
 use recur_nn::activation::Activation;
 
 /// A node's setting, converted to an [`AttributeProto`] by [`GraphBuilder::node`].
@@ -34,6 +37,19 @@ impl Attr<'_> {
     }
 }
 
+/// How recurrent layers are written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Recurrence {
+    /// ONNX's `LSTM`/`GRU`/`RNN` operators, each sequence's length through `sequence_lens`:
+    /// the form runtimes with fused recurrent kernels (ONNX Runtime, OpenVINO) run fastest.
+    #[default]
+    Operators,
+    /// A `Scan` loop over time whose body is one step of the same operator, the state kept
+    /// past each sequence's end: for runtimes whose recurrent operators take `sequence_lens`
+    /// only as a constant (tract), which then run padded batches too.
+    Scan,
+}
+
 /// The nodes and constants of a graph under construction. Every value gets a fresh name
 /// (`{prefix}/{op}_{n}`), so layers never clash whatever their node names.
 #[derive(Default)]
@@ -42,12 +58,22 @@ pub struct GraphBuilder {
     pub nodes: Vec<NodeProto>,
     /// Constants.
     pub initializers: Vec<TensorProto>,
+    /// How the graph's recurrent layers are written.
+    pub recurrence: Recurrence,
     count: usize,
     /// Put before every name: a sub-graph's names must differ from its outer graph's.
     scope: String,
 }
 
 impl GraphBuilder {
+    /// A builder for a whole graph whose recurrent layers are written as `recurrence` says.
+    pub fn writing(recurrence: Recurrence) -> Self {
+        GraphBuilder {
+            recurrence,
+            ..Default::default()
+        }
+    }
+
     /// A builder for a sub-graph whose names all start with `scope`.
     pub fn scoped(scope: &str) -> Self {
         GraphBuilder {
@@ -130,6 +156,21 @@ impl GraphBuilder {
         let axis0 = self.int64_scalar(0);
         let counted = self.node("CumSum", &[&ones, &axis0], vec![]);
         self.node("Sub", &[&counted, &one], vec![])
+    }
+
+    /// A float32 value of a loop body, left unshaped: tract will not unify a named batch axis
+    /// there with the batch it is given.
+    pub fn unshaped_float(name: &str) -> ValueInfoProto {
+        ValueInfoProto {
+            name: name.into(),
+            r#type: Some(TypeProto {
+                tensor_type: Some(TensorTypeProto {
+                    elem_type: FLOAT,
+                    shape: None,
+                }),
+            }),
+            doc_string: String::new(),
+        }
     }
 
     /// Adds an int64 scalar constant and returns its name.

@@ -12,7 +12,8 @@
 //! `probabilities`, the softmax of `y`, as recur's `run` and `predict` give them.
 //!
 //! Dropout is removed (inference), batch normalisation uses its running statistics, the
-//! recurrent layers become ONNX's `LSTM`/`GRU`/`RNN` with `sequence_lens`, and MiniRocket
+//! recurrent layers become ONNX's `LSTM`/`GRU`/`RNN` with `sequence_lens` (or, with
+//! [`Recurrence::Scan`], a `Scan` loop over one step of them), and MiniRocket
 //! becomes one `Conv` per dilation with its statistics over each sequence's steps (see
 //! `minirocket.rs`). A layer with no ONNX form here (frames) is refused by name.
 
@@ -22,8 +23,10 @@ mod layers;
 mod minirocket;
 pub mod proto;
 mod recurrent;
+mod scan;
 mod seq2seq;
 
+pub use builder::Recurrence;
 pub use seq2seq::{export_seq2seq, Seq2SeqExport};
 
 use builder::{Attr, GraphBuilder};
@@ -60,17 +63,36 @@ fn ir_version(opset: i64) -> i64 {
     }
 }
 
-/// The ONNX model of `model` in operator set `opset`, its class names and config kept in the
-/// file's metadata (`classes`, one per line; `recur_config`, the config's JSON).
-pub fn export(model: &Model<f32>, opset: i64) -> Result<ModelProto> {
-    check_opset(opset)?;
-    let graph = build_graph(model, opset)?;
+/// What an export writes: the operator set, and how recurrent layers are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExportOptions {
+    /// The ONNX operator set (one of [`OPSETS`]).
+    pub opset: i64,
+    /// ONNX's recurrent operators, or a loop over one step of them.
+    pub recurrence: Recurrence,
+}
+
+impl Default for ExportOptions {
+    /// Operator set 17 and ONNX's recurrent operators.
+    fn default() -> Self {
+        ExportOptions {
+            opset: DEFAULT_OPSET,
+            recurrence: Recurrence::Operators,
+        }
+    }
+}
+
+/// The ONNX model of `model` as `options` say, its class names and config kept in the file's
+/// metadata (`classes`, one per line; `recur_config`, the config's JSON).
+pub fn export(model: &Model<f32>, options: ExportOptions) -> Result<ModelProto> {
+    check_opset(options.opset)?;
+    let graph = build_graph(model, options)?;
     let config = model.config();
     let mut metadata = vec![("recur_config".to_string(), to_json(config)?)];
     if !config.classes.is_empty() {
         metadata.push(("classes".into(), config.classes.join("\n")));
     }
-    Ok(model_proto(graph, opset, metadata))
+    Ok(model_proto(graph, options.opset, metadata))
 }
 
 /// Refuses an operator set the exporter does not write.
@@ -111,8 +133,8 @@ pub(crate) fn model_proto(graph: GraphProto, opset: i64, metadata: Vec<(String, 
 
 /// Exports `model` and writes the file at `path` atomically (a temporary beside it, renamed);
 /// returns what it wrote.
-pub fn write(model: &Model<f32>, opset: i64, path: &Path) -> Result<ModelProto> {
-    let exported = export(model, opset)?;
+pub fn write(model: &Model<f32>, options: ExportOptions, path: &Path) -> Result<ModelProto> {
+    let exported = export(model, options)?;
     write_proto(&exported, path)?;
     Ok(exported)
 }
@@ -156,13 +178,13 @@ pub fn describe(model: &ModelProto) -> String {
 }
 
 /// The graph: inputs, every planned node in order, outputs.
-fn build_graph(model: &Model<f32>, opset: i64) -> Result<GraphProto> {
-    let mut b = GraphBuilder::default();
+fn build_graph(model: &Model<f32>, options: ExportOptions) -> Result<GraphProto> {
+    let mut b = GraphBuilder::writing(options.recurrence);
     let mut graph = GraphProto {
         name: "recur".into(),
         ..Default::default()
     };
-    let outputs = emit_model(&mut b, &mut graph, model, "", opset)?;
+    let outputs = emit_model(&mut b, &mut graph, model, "", options.opset)?;
     for (name, value) in &outputs {
         graph_output(&mut b, &mut graph, name, value);
     }

@@ -9,7 +9,7 @@
 
 use crate::builder::{Attr, GraphBuilder};
 use crate::layers::{LayerParams, Value};
-use crate::proto::{GraphProto, TensorTypeProto, TypeProto, ValueInfoProto, FLOAT, INT64};
+use crate::proto::{GraphProto, FLOAT, INT64};
 use crate::{ExportError, Result};
 use recur_core::Shape;
 use recur_nn::minirocket::{Combination, MiniRocket, MiniRocketOptions, Pooling, KERNELS, MIN_STEPS, TAPS};
@@ -187,18 +187,8 @@ fn longest_run(b: &mut GraphBuilder, above: &str, like: &str) -> String {
     // type, float32, is one tract reads as float64).
     let zeros = b.node("Sub", &[like, like], vec![]);
     let mut body = GraphBuilder::scoped("longest_run/");
-    // The body's values are `[batch, features]`, left unshaped: tract will not unify a named
-    // batch axis there with the batch it is given.
-    let state = |name: &str| ValueInfoProto {
-        name: name.into(),
-        r#type: Some(TypeProto {
-            tensor_type: Some(TensorTypeProto {
-                elem_type: FLOAT,
-                shape: None,
-            }),
-        }),
-        doc_string: String::new(),
-    };
+    // The body's values are `[batch, features]`.
+    let state = GraphBuilder::unshaped_float;
     let (run, longest, step) = ("longest_run/run", "longest_run/longest", "longest_run/step");
     let one = body.floats("one", &[], &[1.0]);
     let grown = body.node("Add", &[run, &one], vec![]);

@@ -6,7 +6,7 @@
 //! LSTM i, f, g, o (PyTorch) → i, o, f, c (ONNX); GRU r, z, n → z, r, h, with
 //! `linear_before_reset = 1` because PyTorch applies the reset gate to `W_hn h + b_hn`.
 
-use crate::builder::{Attr, GraphBuilder};
+use crate::builder::{Attr, GraphBuilder, Recurrence};
 use crate::layers::{LayerParams, Value};
 use crate::{ExportError, Result};
 use recur_core::Shape;
@@ -52,12 +52,19 @@ fn reorder_blocks(values: &[f32], h: usize, width: usize, order: &[usize]) -> Ve
         .collect()
 }
 
-/// The weights of every direction stacked as ONNX wants them: `W [dirs, gates·h, in]`,
-/// `R [dirs, gates·h, h]` and `B [dirs, 2·gates·h]` (input biases, then recurrent ones).
-fn stacked_weights(p: &LayerParams, kind: CellKind, h: usize, inputs: usize, dirs: usize) -> Result<[Vec<f32>; 3]> {
+/// The weights of the directions `dirs` (0 forward, 1 reverse) stacked as ONNX wants them:
+/// `W [dirs, gates·h, in]`, `R [dirs, gates·h, h]` and `B [dirs, 2·gates·h]` (input biases,
+/// then recurrent ones).
+fn stacked_weights(
+    p: &LayerParams,
+    kind: CellKind,
+    h: usize,
+    inputs: usize,
+    dirs: std::ops::Range<usize>,
+) -> Result<[Vec<f32>; 3]> {
     let order = kind.onnx_order();
     let [mut w, mut r, mut bias] = [Vec::new(), Vec::new(), Vec::new()];
-    for d in 0..dirs {
+    for d in dirs {
         let suffix = if d == 0 { "" } else { "_reverse" };
         let get = |name: &str| p.get(&format!("{name}_l0{suffix}"));
         w.extend(reorder_blocks(&get("weight_ih")?.value, h, inputs, order));
@@ -84,7 +91,10 @@ pub fn recurrent(
     let (h, inputs) = (options.units, x.shape.features);
     let dirs = if options.bidirectional { 2 } else { 1 };
     let gates = kind.onnx_order().len();
-    let [w, r, bias] = stacked_weights(p, kind, h, inputs, dirs)?;
+    if b.recurrence == Recurrence::Scan {
+        return crate::scan::recurrent(b, p, x, options, kind);
+    }
+    let [w, r, bias] = stacked_weights(p, kind, h, inputs, 0..dirs)?;
     let w = b.floats(&format!("{}.W", p.prefix), &[dirs, gates * h, inputs], &w);
     let r = b.floats(&format!("{}.R", p.prefix), &[dirs, gates * h, h], &r);
     let bias = b.floats(&format!("{}.B", p.prefix), &[dirs, 2 * gates * h], &bias);
@@ -128,21 +138,21 @@ pub fn recurrent(
     }
 }
 
-/// One step of a unidirectional recurrent layer, as a decoder takes it: `x` `[batch, inputs]`
-/// from the state `h` (and `c`, for an LSTM) `[batch, units]`; returns the new `h` (and `c`).
-/// It is the layer's own ONNX operator over a sequence of one step, so the gate order and
-/// GRU's `linear_before_reset` are the same as for whole sequences.
+/// One step of direction `direction` (0 forward, 1 reverse) of a recurrent layer, as a
+/// decoder (or a [`Recurrence::Scan`] loop) takes it: `x` `[batch, inputs]` (the input and
+/// its width) from the state `h` (and `c`, for an LSTM) `[batch, units]`; returns the new `h`
+/// (and `c`). It is the layer's own ONNX operator over a sequence of one step, so the gate
+/// order and GRU's `linear_before_reset` are the same as for whole sequences.
 pub fn one_step(
     b: &mut GraphBuilder,
     p: &LayerParams,
-    kind: CellKind,
-    x: &str,
-    inputs: usize,
+    (kind, direction): (CellKind, usize),
+    (x, inputs): (&str, usize),
     state: (&str, Option<&str>),
     units: usize,
 ) -> Result<(String, Option<String>)> {
     let gates = kind.onnx_order().len();
-    let [w, r, bias] = stacked_weights(p, kind, units, inputs, 1)?;
+    let [w, r, bias] = stacked_weights(p, kind, units, inputs, direction..direction + 1)?;
     let w = b.floats(&format!("{}.W", p.prefix), &[1, gates * units, inputs], &w);
     let r = b.floats(&format!("{}.R", p.prefix), &[1, gates * units, units], &r);
     let bias = b.floats(&format!("{}.B", p.prefix), &[1, 2 * gates * units], &bias);

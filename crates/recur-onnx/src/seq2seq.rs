@@ -22,7 +22,8 @@ use crate::layers::{linear, LayerParams, Value};
 use crate::proto::{GraphProto, ModelProto, INT32, INT64};
 use crate::recurrent::{one_step, CellKind};
 use crate::{
-    check_opset, emit_model, graph_output, model_proto, to_json, value_info, Axis, ExportError, Result, BATCH,
+    check_opset, emit_model, graph_output, model_proto, to_json, value_info, Axis, ExportError, ExportOptions, Result,
+    BATCH,
 };
 use recur_nn::{AttentionKind, Param};
 use recur_seq2seq::{CellKind as Seq2SeqCell, Translator};
@@ -36,9 +37,10 @@ pub struct Seq2SeqExport {
     pub decoder: ModelProto,
 }
 
-/// Exports a trained seq2seq model as its encoder and its decoder step, in operator set
-/// `opset`.
-pub fn export_seq2seq(t: &Translator, opset: i64) -> Result<Seq2SeqExport> {
+/// Exports a trained seq2seq model as its encoder and its decoder step, as `options` say (the
+/// decoder step's recurrence is one step of its operator either way).
+pub fn export_seq2seq(t: &Translator, options: ExportOptions) -> Result<Seq2SeqExport> {
+    let opset = options.opset;
     check_opset(opset)?;
     let named: HashMap<String, &Param<f32>> = t.model.named_params().into_iter().collect();
     let params = Params(&named);
@@ -48,7 +50,7 @@ pub fn export_seq2seq(t: &Translator, opset: i64) -> Result<Seq2SeqExport> {
         ("target_vocab".to_string(), to_json(&t.target.tokens())?),
     ];
     Ok(Seq2SeqExport {
-        encoder: model_proto(encoder_graph(t, &params, opset)?, opset, metadata.clone()),
+        encoder: model_proto(encoder_graph(t, &params, options)?, opset, metadata.clone()),
         decoder: model_proto(decoder_graph(t, &params)?, opset, metadata),
     })
 }
@@ -73,10 +75,11 @@ fn cell(t: &Translator) -> (CellKind, bool) {
     }
 }
 
-fn encoder_graph(t: &Translator, params: &Params, opset: i64) -> Result<GraphProto> {
+fn encoder_graph(t: &Translator, params: &Params, options: ExportOptions) -> Result<GraphProto> {
     let config = &t.settings.model;
-    let (mut b, mut graph) = (GraphBuilder::default(), named_graph("recur_seq2seq_encoder"));
-    let outputs = emit_model(&mut b, &mut graph, t.model.encoder(), "encoder.", opset)?;
+    let mut b = GraphBuilder::writing(options.recurrence);
+    let mut graph = named_graph("recur_seq2seq_encoder");
+    let outputs = emit_model(&mut b, &mut graph, t.model.encoder(), "encoder.", options.opset)?;
     let (_, memory) = outputs
         .into_iter()
         .next()
@@ -155,7 +158,7 @@ fn decoder_graph(t: &Translator, params: &Params) -> Result<GraphProto> {
         all: params.0,
     };
     let c_in = has_cell.then_some("c");
-    let (h, c) = one_step(&mut b, &rnn, kind, &x, config.decoder_input(), ("h", c_in), hd)?;
+    let (h, c) = one_step(&mut b, &rnn, (kind, 0), (&x, config.decoder_input()), ("h", c_in), hd)?;
     let (context, weights) = attend(&mut b, t, params, &h)?;
     let joined = b.node("Concat", &[&context, &h], vec![Attr::Int("axis", -1)]);
     let out = linear(

@@ -9,7 +9,9 @@ fn model(config: &str) -> Model<f32> {
 }
 
 fn refusal(config: &str) -> String {
-    export(&model(config), DEFAULT_OPSET).unwrap_err().to_string()
+    export(&model(config), ExportOptions::default())
+        .unwrap_err()
+        .to_string()
 }
 
 /// MiniRocket's 84 kernels of a dilation are one `Conv`; MultiRocket's longest run is a `Scan`.
@@ -17,7 +19,7 @@ fn refusal(config: &str) -> String {
 fn export_writes_minirocket_as_one_conv_per_dilation() {
     let config = r#"{"input_size": 2, "layers": [{"type": "minirocket", "length": 40, "features": 840, "pooling": "multi"},
         {"type": "dense", "units": 2}]}"#;
-    let graph = export(&model(config), DEFAULT_OPSET).unwrap().graph.unwrap();
+    let graph = export(&model(config), ExportOptions::default()).unwrap().graph.unwrap();
     let count = |op: &str| graph.node.iter().filter(|n| n.op_type == op).count();
     let dilations = recur_nn::minirocket::dilations(40, 840, 32).len();
     assert!(dilations > 1);
@@ -47,7 +49,10 @@ fn export_refuses_avg_pool3d_and_length_dependent_time_padding_by_name() {
 fn export_refuses_an_opset_it_does_not_write() {
     let err = export(
         &model(r#"{"input_size": 2, "layers": [{"type": "dense", "units": 2}]}"#),
-        11,
+        ExportOptions {
+            opset: 11,
+            ..Default::default()
+        },
     )
     .unwrap_err()
     .to_string();
@@ -58,7 +63,7 @@ fn export_refuses_an_opset_it_does_not_write() {
 #[test]
 fn export_writes_lstm_gates_in_onnx_order() {
     let m = model(r#"{"input_size": 2, "layers": [{"type": "lstm", "units": 3}]}"#);
-    let bytes = export(&m, DEFAULT_OPSET).unwrap().encode_to_vec();
+    let bytes = export(&m, ExportOptions::default()).unwrap().encode_to_vec();
     let decoded = ModelProto::decode(bytes.as_slice()).unwrap();
     let graph = decoded.graph.unwrap();
     let w = graph

@@ -17,6 +17,7 @@ use common::{
 };
 use prost::Message;
 use recur_nn::Model;
+use recur_onnx::{ExportOptions, Recurrence};
 use serde_json::{json, Value};
 use std::path::Path;
 use std::process::Command;
@@ -103,15 +104,17 @@ fn expected(model: &Model<f32>, feeds: &[Feed]) -> serde_json::Map<String, Value
 
 /// Exports the case's model (random weights) and checks it in ONNX Runtime.
 fn check(case: &Case) {
+    check_as(case, Recurrence::Operators);
+}
+
+/// [`check`] with the recurrent layers written as `recurrence` says.
+fn check_as(case: &Case, recurrence: Recurrence) {
     let model = random_model(&case.config, 7);
-    check_model(
-        &case.name,
-        &model,
-        &case.lengths,
-        case.vocabulary,
-        recur_onnx::DEFAULT_OPSET,
-        false,
-    );
+    let options = ExportOptions {
+        recurrence,
+        ..Default::default()
+    };
+    check_model(&case.name, &model, &case.lengths, case.vocabulary, options, false);
 }
 
 /// Exports `model` and checks it in ONNX Runtime on a batch with sequences of `lengths`;
@@ -121,13 +124,13 @@ fn check_model(
     model: &Model<f32>,
     lengths: &[usize],
     vocabulary: Option<usize>,
-    opset: i64,
+    options: ExportOptions,
     relative: bool,
 ) {
     let Some(python) = python() else { return };
     let dir = tempfile::tempdir().unwrap();
     let onnx = dir.path().join(format!("{case}.onnx"));
-    recur_onnx::write(model, opset, &onnx).unwrap();
+    recur_onnx::write(model, options, &onnx).unwrap();
     let feeds = feeds(model, lengths, vocabulary);
     let mut inputs = serde_json::Map::new();
     for f in &feeds {
@@ -190,13 +193,35 @@ fn onnx_norms_dropout_and_pooling_match_recur() {
 fn onnx_max_pool_in_opsets_18_and_21_matches_recur() {
     let case = opset_case();
     let model = random_model(&case.config, 7);
-    check_model("max_pool_opset18", &model, &case.lengths, None, 18, false);
-    check_model("max_pool_opset21", &model, &case.lengths, None, 21, false);
+    for (name, opset) in [("max_pool_opset18", 18), ("max_pool_opset21", 21)] {
+        let options = ExportOptions {
+            opset,
+            ..Default::default()
+        };
+        check_model(name, &model, &case.lengths, None, options, false);
+    }
 }
 
 #[test]
 fn onnx_embedding_and_recurrent_layers_match_recur() {
     recurrent_cases().iter().for_each(check);
+}
+
+/// The recurrent layers written as `Scan` loops over one step of their operator: the same
+/// outputs in ONNX Runtime, and in tract, which runs them on padded batches in this form.
+#[test]
+fn onnx_recurrent_layers_as_scan_loops_match_recur() {
+    let frames = frame_cases().into_iter().filter(|c| c.name == "crnn_frames");
+    let repeat = graph_cases().into_iter().filter(|c| c.name == "repeat_vector");
+    for mut case in recurrent_cases()
+        .into_iter()
+        .chain(frames)
+        .chain(repeat)
+        .chain([opset_case()])
+    {
+        case.name += "_scan";
+        check_as(&case, Recurrence::Scan);
+    }
 }
 
 /// Clips of frames: per-frame layers under `time_distributed` and 3-D layers over each clip.
@@ -222,7 +247,7 @@ fn onnx_minirocket_matches_recur() {
     for (name, channels, pooling) in MINIROCKETS {
         for head in [false, true] {
             let model = minirocket_model(channels, pooling, head);
-            check_model(name, &model, &MINIROCKET_LENGTHS, None, recur_onnx::DEFAULT_OPSET, head);
+            check_model(name, &model, &MINIROCKET_LENGTHS, None, ExportOptions::default(), head);
         }
     }
 }

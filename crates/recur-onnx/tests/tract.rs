@@ -15,11 +15,13 @@ use common::{
     MINIROCKETS, MINIROCKET_LENGTHS,
 };
 use recur_nn::Model;
+use recur_onnx::{ExportOptions, Recurrence};
 use tract_onnx::prelude::*;
 
-/// Exports `model`, loads it in tract with the shapes of `feeds`, optimises and runs it.
-fn run_in_tract(model: &Model<f32>, feeds: &[Feed]) -> TractResult<TVec<TValue>> {
-    let exported = recur_onnx::export(model, recur_onnx::DEFAULT_OPSET).expect("export");
+/// Exports `model` as `options` say, loads it in tract with the shapes of `feeds`, optimises
+/// and runs it.
+fn run_in_tract(model: &Model<f32>, feeds: &[Feed], options: ExportOptions) -> TractResult<TVec<TValue>> {
+    let exported = recur_onnx::export(model, options).expect("export");
     let bytes = prost::Message::encode_to_vec(&exported);
     let graph = exported.graph.expect("a graph");
     let mut onnx = tract_onnx::onnx().model_for_read(&mut bytes.as_slice())?;
@@ -80,24 +82,47 @@ fn tract_runs_exports_without_recurrent_layers() {
     }
     for (name, model, lengths) in &models {
         let feeds = feeds(model, lengths, None);
-        let outputs = run_in_tract(model, &feeds).unwrap_or_else(|e| panic!("{name}: {e:?}"));
+        let outputs = run_in_tract(model, &feeds, ExportOptions::default()).unwrap_or_else(|e| panic!("{name}: {e:?}"));
         let differ = relative_difference(model, &feeds, &outputs[0]);
         assert!(differ <= 1e-5, "{name}: tract differs from recur by {differ:.3e}");
     }
 }
 
-/// A padded batch of recurrent layers stops at their `sequence_lens`.
+/// A padded batch of recurrent layers written as ONNX's operators stops at their
+/// `sequence_lens`.
 #[test]
 fn tract_refuses_the_recurrent_layers_sequence_lens() {
     for case in recurrent_cases() {
         let model = random_model(&case.config, 7);
-        let error = run_in_tract(&model, &feeds(&model, &case.lengths, case.vocabulary))
+        let feeds = feeds(&model, &case.lengths, case.vocabulary);
+        let error = run_in_tract(&model, &feeds, ExportOptions::default())
             .map(|_| ())
             .unwrap_err();
         let chain = format!("{error:?}");
         assert!(
             chain.contains("Non constant seq_len is not supported"),
             "{}: {chain}",
+            case.name
+        );
+    }
+}
+
+/// The same layers written as `Scan` loops over one step of their operator run in tract on the
+/// padded batch, with recur's outputs.
+#[test]
+fn tract_runs_recurrent_layers_written_as_scan_loops() {
+    let options = ExportOptions {
+        recurrence: Recurrence::Scan,
+        ..Default::default()
+    };
+    for case in recurrent_cases() {
+        let model = random_model(&case.config, 7);
+        let feeds = feeds(&model, &case.lengths, case.vocabulary);
+        let outputs = run_in_tract(&model, &feeds, options).unwrap_or_else(|e| panic!("{}: {e:?}", case.name));
+        let differ = relative_difference(&model, &feeds, &outputs[0]);
+        assert!(
+            differ <= 1e-5,
+            "{}: tract differs from recur by {differ:.3e}",
             case.name
         );
     }

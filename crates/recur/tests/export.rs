@@ -11,10 +11,11 @@ use recur_data::npy::{npy_bytes, write_npy_f32};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// Exports the model in `model` and runs the file in ONNX Runtime and `run_with` (the same
-/// model, in a directory `recur run` takes) with `recur run` on one padded batch (`features`
-/// per step, sequences of 9, 5 and 2 steps); their outputs must agree within 1e-5.
-fn compare_with_onnx_runtime(d: &Path, model: &Path, run_with: &Path, features: usize) {
+/// Exports the model in `model` (with `recur export`'s further `flags`) and runs the file in
+/// ONNX Runtime and `run_with` (the same model, in a directory `recur run` takes) with `recur
+/// run` on one padded batch (`features` per step, sequences of 9, 5 and 2 steps); their
+/// outputs must agree within 1e-5.
+fn compare_with_onnx_runtime(d: &Path, model: &Path, run_with: &Path, features: usize, flags: &[&str]) {
     let lengths = [9usize, 5, 2];
     let mut x = vec![0.0f32; 3 * 9 * features];
     for (b, &len) in lengths.iter().enumerate() {
@@ -27,7 +28,7 @@ fn compare_with_onnx_runtime(d: &Path, model: &Path, run_with: &Path, features: 
         shape: [3, 9, features],
         lengths: lengths.to_vec(),
     };
-    export_and_compare(d, model, &[(run_with, "y")], &batch, Tolerance::Absolute);
+    export_and_compare(d, (model, flags), &[(run_with, "y")], &batch, Tolerance::Absolute);
 }
 
 /// A padded batch: `[sequences, time, features]` values, zeros past each length.
@@ -48,12 +49,19 @@ enum Tolerance {
     Relative,
 }
 
-/// Exports `model`, runs `batch` through each model directory of `runs` with `recur run` and
-/// through the file in ONNX Runtime, and compares each run's outputs with the ONNX output it
-/// names.
-fn export_and_compare(d: &Path, model: &Path, runs: &[(&Path, &str)], batch: &Batch, tolerance: Tolerance) {
+/// Exports `model` (with `recur export`'s further flags), runs `batch` through each model
+/// directory of `runs` with `recur run` and through the file in ONNX Runtime, and compares
+/// each run's outputs with the ONNX output it names.
+fn export_and_compare(
+    d: &Path,
+    (model, flags): (&Path, &[&str]),
+    runs: &[(&Path, &str)],
+    batch: &Batch,
+    tolerance: Tolerance,
+) {
     let onnx = d.join("model.onnx");
-    let said = ok(recur(&["export", "--model", s(model), "--onnx", s(&onnx)]));
+    let export = [&["export", "--model", s(model), "--onnx", s(&onnx)][..], flags].concat();
+    let said = ok(recur(&export));
     assert!(said.contains("input lengths: int32 [batch]"), "{said}");
     let Some(python) = onnx_runtime() else {
         return;
@@ -159,7 +167,10 @@ fn export_sketch_classifier_matches_recur_run() {
     let config: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(model.join("config.json")).unwrap()).unwrap();
     let features = config["input_size"].as_u64().expect("a sketch model is a stack") as usize;
-    compare_with_onnx_runtime(&d, &model, &as_plain_model(&d, &model), features);
+    let plain = as_plain_model(&d, &model);
+    compare_with_onnx_runtime(&d, &model, &plain, features, &[]);
+    // As Scan loops, the form tract runs on padded batches (the check above runs it there).
+    compare_with_onnx_runtime(&d, &model, &plain, features, &["--recurrence", "scan"]);
 }
 
 /// A copy of the model in `model` without its task's metadata, so `recur run` runs the bare
@@ -234,7 +245,10 @@ fn export_fit_model_matches_its_network() {
     let written: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(model.join("config.json")).unwrap()).unwrap();
     let features = written["input_size"].as_u64().expect("a fit model from a stack config") as usize;
-    compare_with_onnx_runtime(&d, &model, &as_plain_model(&d, &model), features);
+    let plain = as_plain_model(&d, &model);
+    compare_with_onnx_runtime(&d, &model, &plain, features, &[]);
+    // As Scan loops, the form tract runs on padded batches (the check above runs it there).
+    compare_with_onnx_runtime(&d, &model, &plain, features, &["--recurrence", "scan"]);
 }
 
 /// A forecaster's network exports as it is, with `forecast.json` (how a series becomes its
@@ -277,7 +291,7 @@ fn export_forecaster_matches_its_network() {
     let features = written["input_size"]
         .as_u64()
         .expect("a forecaster from a stack config") as usize;
-    compare_with_onnx_runtime(&d, &model, &as_plain_model(&d, &model), features);
+    compare_with_onnx_runtime(&d, &model, &as_plain_model(&d, &model), features, &[]);
     let file = std::fs::read(d.join("model.onnx")).unwrap();
     let has = |needle: &[u8]| file.windows(needle.len()).any(|w| w == needle);
     assert!(
@@ -389,7 +403,7 @@ fn export_plain_model_matches_recur_run() {
         "--seed",
         "3",
     ]));
-    compare_with_onnx_runtime(&d, &model, &model, 3);
+    compare_with_onnx_runtime(&d, &model, &model, 3, &[]);
 }
 
 #[test]
@@ -451,7 +465,7 @@ fn export_default_fit_model_matches_recur_run() {
     };
     let plain = as_plain_model(&d, &model);
     let runs = [(plain.as_path(), "y"), (model.as_path(), "probabilities")];
-    export_and_compare(&d, &model, &runs, &batch, Tolerance::Relative);
+    export_and_compare(&d, (&model, &[]), &runs, &batch, Tolerance::Relative);
 }
 
 /// The default fit model of the archive's JapaneseVowels (`shared/data/uea_japanese_vowels`)
@@ -480,5 +494,5 @@ fn export_japanese_vowels_fit_model_matches_recur_run() {
     };
     let plain = as_plain_model(&d, &model);
     let runs = [(plain.as_path(), "y"), (model.as_path(), "probabilities")];
-    export_and_compare(&d, &model, &runs, &batch, Tolerance::Relative);
+    export_and_compare(&d, (&model, &[]), &runs, &batch, Tolerance::Relative);
 }

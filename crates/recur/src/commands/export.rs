@@ -20,6 +20,33 @@ pub struct ExportArgs {
     /// ONNX operator set to write (17 to 21).
     #[arg(long, default_value_t = recur_onnx::DEFAULT_OPSET, value_parser = super::whole::<i64>)]
     opset: i64,
+    /// How recurrent layers are written: `operators` (ONNX's LSTM/GRU/RNN with sequence_lens,
+    /// fastest in ONNX Runtime and OpenVINO) or `scan` (a Scan loop over one step of them, for
+    /// runtimes such as tract whose recurrent operators take sequence_lens only as a constant).
+    #[arg(long, value_enum, default_value = "operators")]
+    recurrence: RecurrenceArg,
+}
+
+/// `--recurrence`.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum RecurrenceArg {
+    /// ONNX's recurrent operators.
+    Operators,
+    /// A Scan loop over one step of them.
+    Scan,
+}
+
+impl ExportArgs {
+    /// The exporter's options these flags ask for.
+    fn options(&self) -> recur_onnx::ExportOptions {
+        recur_onnx::ExportOptions {
+            opset: self.opset,
+            recurrence: match self.recurrence {
+                RecurrenceArg::Operators => recur_onnx::Recurrence::Operators,
+                RecurrenceArg::Scan => recur_onnx::Recurrence::Scan,
+            },
+        }
+    }
 }
 
 pub fn export(a: ExportArgs) -> Result<()> {
@@ -32,7 +59,7 @@ pub fn export(a: ExportArgs) -> Result<()> {
         _ => {}
     }
     let model: Model<f32> = model_dir::load(&a.model)?;
-    let mut exported = recur_onnx::export(&model, a.opset)?;
+    let mut exported = recur_onnx::export(&model, a.options())?;
     if Kind::of(&a.model) == Some(Kind::Forecast) {
         // How a series becomes the network's input windows and its outputs become values
         // (columns, window, horizon, scaling) travels with the file.
@@ -67,7 +94,7 @@ fn export_seq2seq(a: &ExportArgs) -> Result<()> {
         );
     }
     let translator = Translator::load(&a.model)?;
-    let exported = recur_onnx::export_seq2seq(&translator, a.opset)?;
+    let exported = recur_onnx::export_seq2seq(&translator, a.options())?;
     std::fs::create_dir_all(&a.onnx).with_context(|| format!("cannot create {}", a.onnx.display()))?;
     let files = [
         ("encoder.onnx", &exported.encoder),
