@@ -49,35 +49,16 @@ enum Tolerance {
     Relative,
 }
 
-/// Exports `model` (with `recur export`'s further flags), runs `batch` through each model
-/// directory of `runs` with `recur run` and through the file in ONNX Runtime, and compares
-/// each run's outputs with the ONNX output it names.
-fn export_and_compare(
-    d: &Path,
-    (model, flags): (&Path, &[&str]),
-    runs: &[(&Path, &str)],
-    batch: &Batch,
-    tolerance: Tolerance,
-) {
-    let onnx = d.join("model.onnx");
-    let export = [&["export", "--model", s(model), "--onnx", s(&onnx)][..], flags].concat();
-    let said = ok(recur(&export));
-    assert!(said.contains("input lengths: int32 [batch]"), "{said}");
-    let Some(python) = onnx_runtime() else {
-        return;
-    };
-    write_npy_f32(&d.join("x.npy"), &batch.shape, &batch.x).unwrap();
-    let body: Vec<u8> = batch.lengths.iter().flat_map(|&l| (l as i64).to_le_bytes()).collect();
-    std::fs::write(d.join("lengths.npy"), npy_bytes("<i8", &[batch.lengths.len()], &body)).unwrap();
-    let (xs, ls) = (d.join("x.npy"), d.join("lengths.npy"));
-    // ONNX Runtime, then tract's own wheel where it is installed and the file has no recurrent
-    // operator (tract 0.22 takes their sequence_lens only as a constant; tests/onnxruntime.rs
-    // in recur-onnx pins that). Over the fit models' 39,984 MiniRocket features tract's scores
-    // come 1.3e-5 to 2.2e-5 of their largest from recur's (ONNX Runtime's 0.1e-5 to 0.2e-5):
-    // its convolutions sum in another order, and a feature counting the steps above a bias
-    // moves by 1/length when one step sits within rounding of it. Its bound there is 1e-4 of
-    // the largest score, with the same classes.
-    let script = r#"
+/// The runtime check of [`export_and_compare`] (arguments: the file, `x.npy`, `lengths.npy`,
+/// the output's name, recur's output as `.npy`, `relative` or `absolute`): ONNX Runtime, then
+/// tract's own wheel where it is installed and the file has no recurrent operator (tract 0.22
+/// takes their sequence_lens only as a constant; tests/onnxruntime.rs in recur-onnx pins
+/// that). Over the fit models' 39,984 MiniRocket features tract's scores come 1.3e-5 to 2.2e-5
+/// of their largest from recur's (ONNX Runtime's 0.1e-5 to 0.2e-5): its convolutions sum in
+/// another order, and a feature counting the steps above a bias moves by 1/length when one
+/// step sits within rounding of it. Its bound there is 1e-4 of the largest score, with the
+/// same classes.
+const RUNTIME_CHECK: &str = r#"
 import sys, numpy as np, onnxruntime as ort
 model, x, lengths, output, y, relative = sys.argv[1:]
 feeds = {"x": np.load(x), "lengths": np.load(lengths).astype(np.int32)}
@@ -111,6 +92,28 @@ if tract is not None:
         ok = agrees("tract", got[index].to_numpy(), tract_tolerance) and ok
 sys.exit(0 if ok else 1)
 "#;
+
+/// Exports `model` (with `recur export`'s further flags), runs `batch` through each model
+/// directory of `runs` with `recur run` and through the file in ONNX Runtime, and compares
+/// each run's outputs with the ONNX output it names.
+fn export_and_compare(
+    d: &Path,
+    (model, flags): (&Path, &[&str]),
+    runs: &[(&Path, &str)],
+    batch: &Batch,
+    tolerance: Tolerance,
+) {
+    let onnx = d.join("model.onnx");
+    let export = [&["export", "--model", s(model), "--onnx", s(&onnx)][..], flags].concat();
+    let said = ok(recur(&export));
+    assert!(said.contains("input lengths: int32 [batch]"), "{said}");
+    let Some(python) = onnx_runtime() else {
+        return;
+    };
+    write_npy_f32(&d.join("x.npy"), &batch.shape, &batch.x).unwrap();
+    let body: Vec<u8> = batch.lengths.iter().flat_map(|&l| (l as i64).to_le_bytes()).collect();
+    std::fs::write(d.join("lengths.npy"), npy_bytes("<i8", &[batch.lengths.len()], &body)).unwrap();
+    let (xs, ls) = (d.join("x.npy"), d.join("lengths.npy"));
     for (i, (run_with, output)) in runs.iter().enumerate() {
         let ys = d.join(format!("y{i}.npy"));
         let args = [
@@ -132,7 +135,7 @@ sys.exit(0 if ok else 1)
         };
         let run = Command::new(&python)
             .arg("-c")
-            .arg(script)
+            .arg(RUNTIME_CHECK)
             .args([s(&onnx), s(&xs), s(&ls), output, s(&ys), relative])
             .output()
             .unwrap();
@@ -291,17 +294,21 @@ fn export_forecaster_matches_its_network() {
     let features = written["input_size"]
         .as_u64()
         .expect("a forecaster from a stack config") as usize;
-    compare_with_onnx_runtime(&d, &model, &as_plain_model(&d, &model), features, &[]);
+    let plain = as_plain_model(&d, &model);
+    compare_with_onnx_runtime(&d, &model, &plain, features, &[]);
     let file = std::fs::read(d.join("model.onnx")).unwrap();
     let has = |needle: &[u8]| file.windows(needle.len()).any(|w| w == needle);
     assert!(
         has(b"recur_forecast") && has(b"recur-forecast-1"),
         "forecast.json is not in the metadata"
     );
+    // As Scan loops, the form tract runs on padded batches (the check above runs it there).
+    compare_with_onnx_runtime(&d, &model, &plain, features, &["--recurrence", "scan"]);
 }
 
 /// A seq2seq model exports as its encoder and one decoder step; greedy decoding over them in
-/// ONNX Runtime (tools/onnx_seq2seq.py, one source at a time and as one padded batch) gives
+/// ONNX Runtime (tools/onnx_seq2seq.py, one source at a time and as one padded batch), and in
+/// tract with the encoder written as a Scan loop where tract's wheel is installed, gives
 /// `recur seq2seq predict --beam 1`'s outputs and log-probabilities.
 #[test]
 fn export_seq2seq_decodes_as_recur_predicts() {
@@ -360,10 +367,36 @@ fn check_seq2seq_export(name: &str, variant: &[&str]) {
     let Some(python) = onnx_runtime() else {
         return;
     };
+    decodes_as(&python, &onnx, &input, &want, "onnxruntime");
+    let has_tract = Command::new(&python)
+        .args(["-c", "import onnx, tract"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if has_tract {
+        // tract's recurrent operators take sequence_lens only as a constant: the encoder as a
+        // Scan loop.
+        let scan = d.join("onnx-scan");
+        ok(recur(&[
+            "export",
+            "--model",
+            s(&model),
+            "--onnx",
+            s(&scan),
+            "--recurrence",
+            "scan",
+        ]));
+        decodes_as(&python, &scan, &input, &want, "tract");
+    }
+}
+
+/// Greedy decoding over the exported `folder` in `runtime` (tools/onnx_seq2seq.py), one source
+/// at a time and as one padded batch, gives `want` (`recur seq2seq predict --beam 1 --json`):
+/// the same tokens, log-probabilities within 1e-4.
+fn decodes_as(python: &str, folder: &Path, input: &Path, want: &str, runtime: &str) {
     let tool = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tools/onnx_seq2seq.py");
     for batch in [false, true] {
-        let mut cmd = Command::new(&python);
-        cmd.arg(&tool).args([&onnx, &input]);
+        let mut cmd = Command::new(python);
+        cmd.arg(&tool).args([folder, input]).args(["--runtime", runtime]);
         if batch {
             cmd.arg("--batch");
         }
@@ -372,11 +405,18 @@ fn check_seq2seq_export(name: &str, variant: &[&str]) {
             let (g, w): (serde_json::Value, serde_json::Value) =
                 (serde_json::from_str(g).unwrap(), serde_json::from_str(w).unwrap());
             let (g, w) = (&g["outputs"][0], &w["outputs"][0]);
-            assert_eq!(g["tokens"], w["tokens"], "batch {batch}");
+            assert_eq!(g["tokens"], w["tokens"], "{runtime}, batch {batch}");
             let gap = (g["log_prob"].as_f64().unwrap() - w["log_prob"].as_f64().unwrap()).abs();
-            assert!(gap < 1e-4, "log-probabilities differ by {gap} (batch {batch})");
+            assert!(
+                gap < 1e-4,
+                "{runtime}: log-probabilities differ by {gap} (batch {batch})"
+            );
         }
         assert_eq!(got.lines().count(), want.lines().count());
+        eprintln!(
+            "{runtime}: {} sources decoded as recur predicts (batch {batch})",
+            got.lines().count()
+        );
     }
 }
 
