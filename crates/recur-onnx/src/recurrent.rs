@@ -92,7 +92,7 @@ pub fn recurrent(
     let dirs = if options.bidirectional { 2 } else { 1 };
     let gates = kind.onnx_order().len();
     if b.recurrence == Recurrence::Scan {
-        return crate::scan::recurrent(b, p, x, options, kind);
+        return crate::scan::recurrent(b, p, (x, lengths), options, kind);
     }
     let [w, r, bias] = stacked_weights(p, kind, h, inputs, 0..dirs)?;
     let w = b.floats(&format!("{}.W", p.prefix), &[dirs, gates * h, inputs], &w);

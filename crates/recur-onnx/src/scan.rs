@@ -17,23 +17,20 @@ use crate::builder::{Attr, GraphBuilder};
 use crate::layers::{LayerParams, Value};
 use crate::proto::{GraphProto, FLOAT, INT64};
 use crate::recurrent::{one_step, CellKind};
-use crate::{ExportError, Result};
+use crate::Result;
 use recur_core::Shape;
 use recur_nn::recurrent::RecurrentOptions;
 
-/// One recurrent layer reading `x` (`[batch, time, in]`) as a loop per direction: every step's
-/// output (`return_sequences`) or the last state, directions side by side (forward first).
+/// One recurrent layer reading `x` (`[batch, time, in]`, its sequences of int32 `lengths`) as a
+/// loop per direction: every step's output (`return_sequences`) or the last state, directions
+/// side by side (forward first).
 pub fn recurrent(
     b: &mut GraphBuilder,
     p: &LayerParams,
-    x: &Value,
+    (x, lengths): (&Value, &str),
     options: &RecurrentOptions,
     kind: CellKind,
 ) -> Result<Value> {
-    let lengths = x
-        .lengths
-        .as_deref()
-        .ok_or_else(|| ExportError(format!("{}: a recurrent layer needs a sequence", p.prefix)))?;
     let (units, inputs) = (options.units, x.shape.features);
     let mask = b.step_mask(&x.name, lengths);
     let mask = b.node("Cast", &[&mask], vec![Attr::Int("to", FLOAT as i64)]);
