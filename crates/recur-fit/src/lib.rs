@@ -239,13 +239,7 @@ pub fn fit_sequences(job: &FitJob) -> Result<FitOutcome> {
     check_config(&config, meta.task, &inputs, outputs)?;
     let names = input_names(&config)?;
     align(train, &meta, &classes, &names)?;
-    if meta.task.is_classification() && classes.len() < 2 {
-        return Err(NnError::Input(format!(
-            "{}: a classifier needs at least two classes, found {}",
-            train.source,
-            classes.len()
-        )));
-    }
+    check_classes(train, meta.task, &classes)?;
     let ridge = solver.uses_ridge(&config, meta.task)?;
     meta.store(&mut config, &classes)?;
     let val_labels = match job.val {
@@ -299,6 +293,18 @@ pub fn fit_sequences(job: &FitJob) -> Result<FitOutcome> {
     }
     outcome.ensemble_loo_accuracy = solve::ensemble_loo_accuracy(&member_loo, outputs);
     Ok(outcome)
+}
+
+/// Refuses a classifier of fewer than two classes.
+fn check_classes(train: &SequenceSet, task: Task, classes: &[String]) -> Result<()> {
+    if task.is_classification() && classes.len() < 2 {
+        return Err(NnError::Input(format!(
+            "{}: a classifier needs at least two classes, found {}",
+            train.source,
+            classes.len()
+        )));
+    }
+    Ok(())
 }
 
 /// Refuses an empty training set, and groups that are not one per sequence.
@@ -455,16 +461,24 @@ impl Member<'_> {
         }
     }
 
-    fn train(&self) -> Result<solve::MemberFit> {
-        let s = &self.meta.training;
-        // With a part of the data per rank, each rank batches its own part with its share of
-        // the global batch, and the epoch lasts as long as the longest part.
+    /// This rank, its batch size and the steps an epoch lasts. With a part of the data per
+    /// rank, each rank batches its own part with its share of the global batch, and the epoch
+    /// lasts as long as the longest part.
+    fn batching(&self) -> (usize, usize, usize) {
         let (rank, ranks) = self.parts.as_ref().map_or((0, 1), |g| (g.rank(), g.size()));
-        let batch_size = s.batch_size.div_ceil(ranks).max(1);
+        let batch_size = self.meta.training.batch_size.div_ceil(ranks).max(1);
         let mut steps_per_epoch = self.train.len().div_ceil(batch_size);
         if let Some(g) = &self.parts {
             steps_per_epoch = g.max_u64(steps_per_epoch as u64) as usize;
         }
+        (rank, batch_size, steps_per_epoch)
+    }
+
+    /// Trains the member: its last layer in closed form (ridge), or by gradient epochs scored
+    /// on its validation part.
+    fn train(&self) -> Result<solve::MemberFit> {
+        let s = &self.meta.training;
+        let (rank, batch_size, steps_per_epoch) = self.batching();
         let epochs = s.epochs_for(steps_per_epoch);
         let threads = s.threads.unwrap_or_else(default_threads).max(1);
         let (monitor, goal) = s.monitor_for(self.meta.task, self.val.is_some())?;

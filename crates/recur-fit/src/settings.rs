@@ -441,6 +441,12 @@ impl Settings {
         if let Some(b) = self.forget_bias.filter(|b| !b.is_finite()) {
             return Err(bad(format!("forget_bias must be a finite number, got {b}")));
         }
+        self.check_counts()
+    }
+
+    /// Refuses counts of zero (batch size, epochs, patience, threads, ensemble), an ensemble
+    /// over 100, and early stopping without keeping the best epoch.
+    fn check_counts(&self) -> Result<()> {
         for (name, v) in [
             ("batch_size", Some(self.batch_size)),
             ("epochs", self.epochs),

@@ -228,14 +228,7 @@ pub fn train_epochs<M: Trainable>(
     options: &FitOptions,
     job: &mut impl Curriculum<M>,
 ) -> Result<FitReport> {
-    if options.epochs == 0 {
-        return Err(NnError::Setting("epochs must be at least 1".into()));
-    }
-    if options.epochs == UNTIL_TIME_LIMIT && options.max_seconds.is_none() {
-        return Err(NnError::Setting(
-            "a run without an epoch count needs a time limit".into(),
-        ));
-    }
+    check_epochs(options)?;
     let (mut state, mut best) = begin(trainer, options, job)?;
     // Only rank 0 (or the only process) reports and writes.
     let lead = trainer.rank() == 0;
@@ -276,10 +269,7 @@ pub fn train_epochs<M: Trainable>(
         let (record, value, tie) = run_epoch(trainer, options, job, &state, epoch, &run)?;
         let improved = state.observe(value, tie, options);
         if improved {
-            match &mut best {
-                Some(b) => copy_weights(b, &trainer.model),
-                None => best = Some(trainer.model.clone()),
-            }
+            keep_best(&trainer.model, &mut best);
             if lead {
                 job.improved(&trainer.model)?;
             }
@@ -307,6 +297,27 @@ pub fn train_epochs<M: Trainable>(
         best_value,
         stopped_early,
     })
+}
+
+/// Refuses a run of no epochs, or one until a time limit without a limit.
+fn check_epochs(options: &FitOptions) -> Result<()> {
+    if options.epochs == 0 {
+        return Err(NnError::Setting("epochs must be at least 1".into()));
+    }
+    if options.epochs == UNTIL_TIME_LIMIT && options.max_seconds.is_none() {
+        return Err(NnError::Setting(
+            "a run without an epoch count needs a time limit".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Keeps a copy of `model`'s weights in `best` (allocated the first time).
+fn keep_best<M: Trainable>(model: &M, best: &mut Option<M>) {
+    match best {
+        Some(b) => copy_weights(b, model),
+        None => *best = Some(model.clone()),
+    }
 }
 
 /// The run's epochs as progress shows them: `None` for a run until its time limit.
