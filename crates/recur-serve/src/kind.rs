@@ -37,10 +37,9 @@ impl Kind {
             return Some(Kind::Forecast);
         }
         let config = model_dir::read_config(&dir.join(CONFIG_FILE)).ok()?;
-        let sketch = [recur_sketch::INPUT_KEY, recur_sketch::split::SPLIT_KEY];
         Some(if recur_fit::FitMeta::of(&config).is_some() {
             Kind::Fit
-        } else if sketch.iter().any(|k| config.metadata.contains_key(*k)) {
+        } else if recur_sketch::is_sketch_config(&config) {
             Kind::Sketch
         } else {
             Kind::Plain

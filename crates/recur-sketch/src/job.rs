@@ -13,14 +13,17 @@ use recur_data::quickdraw::strokes::{offset_moments, offset_std_of, Normalizatio
 use recur_data::quickdraw::Drawing;
 use recur_nn::{ModelConfig, NnError, Result};
 use recur_train::distributed::{self, Collective, Fingerprint};
+use serde::{Deserialize, Serialize};
 use std::rc::Rc;
 
-/// How strokes are scaled.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// How strokes are scaled (named as `recur train --normalization` names them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Scaling {
     /// Each drawing into its bounding box.
+    #[serde(rename = "bbox")]
     BoundingBox,
     /// By the standard deviation of the training part's offsets (sketch-rnn's).
+    #[serde(rename = "std")]
     OffsetStd,
 }
 

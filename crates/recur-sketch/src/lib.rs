@@ -6,11 +6,13 @@ pub mod evaluate;
 pub mod job;
 pub mod predictor;
 pub mod presets;
+pub mod settings;
 pub mod split;
 
 pub use dataset::{examples, part_of, Example, InputSpec, Part};
 pub use evaluate::{evaluate, predict_probabilities, EvalReport, PartScores};
 pub use predictor::{Guess, SketchPredictor};
+pub use settings::TrainSettings;
 pub use split::{label_split, split_spec, SplitSpec, TrainingKeys, TRAINING_KEYS_FILE};
 
 use dataset::{bucketed_order, make_batch};
@@ -66,6 +68,14 @@ pub fn label_config(mut config: ModelConfig, classes: &[String], input: &InputSp
     let spec = serde_json::to_value(input).map_err(|e| NnError::Config(e.to_string()))?;
     config.metadata.insert(INPUT_KEY.into(), spec);
     Ok(config)
+}
+
+/// Whether `config` is a sketch classifier's: labelled with its input or its split (what
+/// `recur train` writes, and the package's `SketchClassifier` too).
+pub fn is_sketch_config(config: &ModelConfig) -> bool {
+    [INPUT_KEY, split::SPLIT_KEY]
+        .iter()
+        .any(|k| config.metadata.contains_key(*k))
 }
 
 /// The input spec a model was trained with.

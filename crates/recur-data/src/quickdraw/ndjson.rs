@@ -65,6 +65,13 @@ pub fn parse_drawing(drawing: &Value) -> Result<Vec<Stroke>, String> {
     simplified(strokes, raw)
 }
 
+/// Parses a drawing given as JSON text in the ndjson form (see [`parse_drawing`]), as the
+/// Python package takes drawings.
+pub fn parse_drawing_text(text: &str) -> Result<Vec<Stroke>, String> {
+    let drawing: Value = serde_json::from_str(text).map_err(|e| format!("not JSON ({e})"))?;
+    parse_drawing(&drawing)
+}
+
 /// A drawing read by [`parse_strokes`] in the simplified frame: checked, simplified as Google
 /// did when `raw`, empty strokes dropped.
 pub fn simplified(mut strokes: Vec<Stroke>, raw: bool) -> Result<Vec<Stroke>, String> {
@@ -126,4 +133,26 @@ pub fn to_line(d: &Drawing) -> String {
         "key_id": d.key_id, "drawing": strokes
     })
     .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_drawing_text_names_what_is_wrong() {
+        let strokes = parse_drawing_text("[[[0, 10, 20], [5, 5, 30]]]").unwrap();
+        assert_eq!(strokes, vec![vec![[0.0, 5.0], [10.0, 5.0], [20.0, 30.0]]]);
+        let cases = [
+            ("[[[0, 1], [2", "not JSON"),
+            ("[[0, 1], [2, 3]]", "stroke 0: coordinates are not a list"),
+            ("[[[0, 1]]]", "stroke 0 is not [[x…],[y…]]"),
+            ("[]", "empty drawing (no points)"),
+            ("{\"x\": 1}", "missing `drawing` (a list of strokes)"),
+        ];
+        for (text, expected) in cases {
+            let message = parse_drawing_text(text).unwrap_err();
+            assert!(message.contains(expected), "{text}: {message}");
+        }
+    }
 }

@@ -196,7 +196,7 @@ pub fn forecast(args: ForecastArgs) -> Result<()> {
         day(&test_until, "--test-until")?,
     );
     let progress = crate::progress::reporter(args.quiet || args.json);
-    let options = settings.options(&series, range, progress, flag_name)?;
+    let options = settings.options(&series, range, progress, super::flag_name)?;
     let result = recur_forecast::run(&series, &options).context("forecasting failed")?;
     write_outputs(&args, &spec, &series, &result, options.train_until)
 }
@@ -225,11 +225,6 @@ fn settings(args: &ForecastArgs) -> ForecastSettings {
         member_residuals: args.member_residuals,
         threads: args.threads,
     }
-}
-
-/// A setting's flag, as the library's messages name it.
-fn flag_name(setting: &str) -> String {
-    format!("--{}", setting.replace('_', "-"))
 }
 
 /// Refuses flags that cannot train a model (the settings themselves are checked by the

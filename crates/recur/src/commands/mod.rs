@@ -135,6 +135,12 @@ pub fn share(text: &str) -> Result<f64, String> {
     number_in(text, |v| (0.0..1.0).contains(&v), "in [0, 1)")
 }
 
+/// A setting's flag, as the library's messages name it (`label_smoothing` is
+/// `--label-smoothing`).
+pub fn flag_name(setting: &str) -> String {
+    format!("--{}", setting.replace('_', "-"))
+}
+
 /// Written in training paths, the rank of the process reading them.
 pub const RANK_PLACEHOLDER: &str = "{rank}";
 

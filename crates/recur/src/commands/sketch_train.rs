@@ -7,16 +7,17 @@ use super::sketch_use::{write_report, EvalSummary};
 use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
 use recur_core::parallel::default_threads;
-use recur_data::quickdraw::strokes::{Augmentation, Encoding, Normalization};
+use recur_data::quickdraw::strokes::Encoding;
 use recur_data::quickdraw::Drawing;
-use recur_nn::model_dir::{read_config, CONFIG_FILE};
-use recur_sketch::job::{Scaling, TrainJob};
-use recur_sketch::{presets, Example, InputSpec, SplitSpec, TrainOptions};
-use recur_train::distributed::{self, is_leader};
+use recur_nn::model_dir::CONFIG_FILE;
+use recur_sketch::job::Scaling;
+use recur_sketch::settings::{self as defaults, RunPlace, TrainSettings};
+use recur_sketch::{presets, Example};
+use recur_train::distributed::is_leader;
 use std::path::PathBuf;
 
 /// Input normalisation choices.
-#[derive(Clone, Copy, Debug, ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum NormArg {
     /// Per drawing: bounding box scaled to 1.
     Bbox,
@@ -40,44 +41,44 @@ pub struct TrainArgs {
     #[arg(long)]
     config: Option<PathBuf>,
     /// Most epochs.
-    #[arg(long, default_value_t = 40, value_parser = super::at_least_one)]
+    #[arg(long, default_value_t = defaults::EPOCHS, value_parser = super::at_least_one)]
     epochs: usize,
     /// Train this many models (seeds seed, seed+1, …) and average their probabilities. Member 0
     /// is the model directory itself, the others go to its `members/` folder.
     #[arg(long, default_value_t = 1, value_parser = super::whole::<usize>)]
     ensemble: usize,
     /// Stop after this many epochs without a better validation top-1.
-    #[arg(long, default_value_t = 8, value_parser = super::whole::<usize>)]
+    #[arg(long, default_value_t = defaults::PATIENCE, value_parser = super::whole::<usize>)]
     patience: usize,
     /// Drawings per batch.
-    #[arg(long, default_value_t = 64, value_parser = super::whole::<usize>)]
+    #[arg(long, default_value_t = defaults::BATCH_SIZE, value_parser = super::whole::<usize>)]
     batch_size: usize,
     /// Peak learning rate (Adam; warm-up, then cosine decay).
-    #[arg(long, default_value_t = 2e-3, value_parser = super::positive)]
+    #[arg(long, default_value_t = defaults::LEARNING_RATE, value_parser = super::positive)]
     lr: f64,
     /// Label smoothing.
-    #[arg(long, default_value_t = 0.1, value_parser = super::share)]
+    #[arg(long, default_value_t = defaults::LABEL_SMOOTHING, value_parser = super::share)]
     label_smoothing: f64,
     /// Train without random scaling, rotation and point dropping.
     #[arg(long)]
     no_augment: bool,
     /// Point encoding.
-    #[arg(long, value_enum, default_value = "stroke3")]
+    #[arg(long, value_enum, default_value_t = EncodingArg::of(defaults::ENCODING))]
     encoding: EncodingArg,
     /// Offset normalisation.
-    #[arg(long, value_enum, default_value = "bbox")]
+    #[arg(long, value_enum, default_value_t = NormArg::of(defaults::SCALING))]
     normalization: NormArg,
     /// Longer drawings are thinned to this many points.
-    #[arg(long, default_value_t = 250, value_parser = super::whole::<usize>)]
+    #[arg(long, default_value_t = defaults::MAX_POINTS, value_parser = super::whole::<usize>)]
     max_points: usize,
     /// Percent of drawings (by key_id hash) held out for validation.
-    #[arg(long, default_value_t = 10, value_parser = super::whole::<u64>)]
+    #[arg(long, default_value_t = defaults::VAL_PERCENT, value_parser = super::whole::<u64>)]
     val_percent: u64,
     /// Percent held out for the final test.
-    #[arg(long, default_value_t = 10, value_parser = super::whole::<u64>)]
+    #[arg(long, default_value_t = defaults::TEST_PERCENT, value_parser = super::whole::<u64>)]
     test_percent: u64,
     /// Seed.
-    #[arg(long, default_value_t = 1, value_parser = super::whole::<u64>)]
+    #[arg(long, default_value_t = defaults::SEED, value_parser = super::whole::<u64>)]
     seed: u64,
     /// Cores.
     #[arg(long, default_value_t = default_threads(), value_parser = super::whole::<usize>)]
@@ -94,12 +95,72 @@ pub struct TrainArgs {
 }
 
 /// Point encodings on the command line.
-#[derive(Clone, Copy, Debug, ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum EncodingArg {
     /// dx, dy, pen lifted.
     Stroke3,
     /// dx, dy, pen down, pen up, end.
     Stroke5,
+}
+
+impl EncodingArg {
+    /// The flag's value for the library's encoding (its default is the library's).
+    fn of(encoding: Encoding) -> Self {
+        match encoding {
+            Encoding::Stroke3 => EncodingArg::Stroke3,
+            Encoding::Stroke5 => EncodingArg::Stroke5,
+        }
+    }
+
+    /// The library's encoding.
+    fn encoding(self) -> Encoding {
+        match self {
+            EncodingArg::Stroke3 => Encoding::Stroke3,
+            EncodingArg::Stroke5 => Encoding::Stroke5,
+        }
+    }
+}
+
+impl NormArg {
+    /// The flag's value for the library's scaling (its default is the library's).
+    fn of(scaling: Scaling) -> Self {
+        match scaling {
+            Scaling::BoundingBox => NormArg::Bbox,
+            Scaling::OffsetStd => NormArg::Std,
+        }
+    }
+
+    /// The library's scaling.
+    fn scaling(self) -> Scaling {
+        match self {
+            NormArg::Bbox => Scaling::BoundingBox,
+            NormArg::Std => Scaling::OffsetStd,
+        }
+    }
+}
+
+impl TrainArgs {
+    /// The training settings the flags give (the library's defaults for those not given).
+    fn settings(&self) -> TrainSettings {
+        TrainSettings {
+            preset: self.preset.clone(),
+            config: self.config.clone(),
+            epochs: self.epochs,
+            ensemble: self.ensemble,
+            patience: self.patience,
+            batch_size: self.batch_size,
+            lr: self.lr,
+            label_smoothing: self.label_smoothing,
+            augment: !self.no_augment,
+            encoding: self.encoding.encoding(),
+            normalization: self.normalization.scaling(),
+            max_points: self.max_points,
+            val_percent: self.val_percent,
+            test_percent: self.test_percent,
+            seed: self.seed,
+            threads: self.threads,
+        }
+    }
 }
 
 /// Runs `recur train` (under `mpirun`, across the ranks: rank 0 alone prints, writes and
@@ -111,7 +172,13 @@ pub fn train(mut args: TrainArgs) -> Result<()> {
         recur_train::ensemble::require_checkpoint(&args.out)?;
     }
     let drawings = load_drawings(&args.data, args.quiet)?;
-    let Some((summary, scored)) = train_on(&drawings, &args, rank_local)? else {
+    let place = RunPlace {
+        out: args.out.clone(),
+        resume: args.resume,
+        progress: crate::progress::reporter(args.quiet),
+        rank_local,
+    };
+    let Some((summary, scored)) = train_on(&drawings, &args.settings(), place, args.force)? else {
         return Ok(());
     };
     let report = write_report(&args.out, &summary, &scored, &args.out)?;
@@ -122,60 +189,28 @@ pub fn train(mut args: TrainArgs) -> Result<()> {
     Ok(())
 }
 
-/// Trains as `args` say on `drawings`; returns the scores on the test part (the validation
-/// part when the test part is empty) and the drawings scored, or `None` on MPI ranks other
-/// than 0 (which only help train). With `rank_local`, each MPI rank's `drawings` are its own
-/// part of the data: every part is split by key_id alike, and the scalings, validation and
-/// test scores cover all the parts together.
-fn train_on(drawings: &[Drawing], args: &TrainArgs, rank_local: bool) -> Result<Option<(EvalSummary, Vec<Example>)>> {
-    if args.out.join(CONFIG_FILE).exists() && !args.resume && !args.force {
+/// Trains as `settings` say on `drawings` into `place` (clearing a model already there with
+/// `force`); returns the scores on the test part (the validation part when the test part is
+/// empty) and the drawings scored, or `None` on MPI ranks other than 0 (which only help
+/// train). With `place.rank_local`, each MPI rank's `drawings` are its own part of the data:
+/// every part is split by key_id alike, and the scalings, validation and test scores cover all
+/// the parts together.
+fn train_on(
+    drawings: &[Drawing],
+    settings: &TrainSettings,
+    place: RunPlace,
+    force: bool,
+) -> Result<Option<(EvalSummary, Vec<Example>)>> {
+    if place.out.join(CONFIG_FILE).exists() && !place.resume && !force {
         bail!(
             "{} already holds a model: pass --resume to continue its training or --force to start over",
-            args.out.display()
+            place.out.display()
         );
     }
-    if is_leader() && args.force && !args.resume && args.out.is_dir() {
-        super::clear_output(&args.out, &[])?;
+    if is_leader() && force && !place.resume && place.out.is_dir() {
+        super::clear_output(&place.out, &[])?;
     }
-    let encoding = match args.encoding {
-        EncodingArg::Stroke3 => Encoding::Stroke3,
-        EncodingArg::Stroke5 => Encoding::Stroke5,
-    };
-    let job = TrainJob {
-        drawings,
-        split: SplitSpec {
-            val_percent: args.val_percent,
-            test_percent: args.test_percent,
-        },
-        scaling: match args.normalization {
-            NormArg::Bbox => Scaling::BoundingBox,
-            NormArg::Std => Scaling::OffsetStd,
-        },
-        config: args.config.as_deref().map(read_config).transpose()?,
-        preset: args.preset.clone(),
-        options: TrainOptions {
-            input: InputSpec {
-                encoding,
-                normalization: Normalization::BoundingBox,
-                max_points: args.max_points.max(8),
-            },
-            epochs: args.epochs,
-            patience: args.patience,
-            batch_size: args.batch_size.max(1),
-            learning_rate: args.lr,
-            label_smoothing: args.label_smoothing,
-            augmentation: (!args.no_augment).then(Augmentation::default),
-            seed: args.seed,
-            threads: args.threads.max(1),
-            out: args.out.clone(),
-            resume: args.resume,
-            progress: crate::progress::reporter(args.quiet),
-            rank_local,
-        },
-        ensemble: args.ensemble,
-        parts: rank_local.then(distributed::group).flatten(),
-    };
-    let Some(outcome) = job.run()? else {
+    let Some(outcome) = settings.job(drawings, place, super::flag_name)?.run()? else {
         return Ok(None);
     };
     let summary = EvalSummary {
@@ -195,7 +230,7 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = 200, value_parser = super::whole::<usize>)]
     per_class: usize,
     /// Most epochs.
-    #[arg(long, default_value_t = 40, value_parser = super::at_least_one)]
+    #[arg(long, default_value_t = defaults::EPOCHS, value_parser = super::at_least_one)]
     epochs: usize,
     /// Train this many models (seeds seed, seed+1, …) and average their probabilities. Member 0
     /// is the model directory itself, the others go to its `members/` folder.
@@ -212,37 +247,29 @@ pub fn demo(args: DemoArgs) -> Result<()> {
     let n = write_synthetic(&data, args.per_class, 1)?;
     recur_core::stderr_line!("generated {n} doodles in {}", data.display());
     let model = args.out.join("model");
-    let train_args = TrainArgs {
-        data: DataArgs {
-            data: vec![data.display().to_string()],
-            classes: Vec::new(),
-            max_per_class: None,
-            recognized_only: false,
-            strict: false,
-        },
-        out: model.clone(),
-        preset: presets::PRESETS[0].into(),
-        config: None,
+    let data = DataArgs {
+        data: vec![data.display().to_string()],
+        classes: Vec::new(),
+        max_per_class: None,
+        recognized_only: false,
+        strict: false,
+    };
+    // The demo waits a little longer for a better epoch than `recur train` does.
+    let settings = TrainSettings {
         epochs: args.epochs,
         ensemble: args.ensemble,
         patience: 10,
-        batch_size: 64,
-        lr: 2e-3,
-        label_smoothing: 0.1,
-        no_augment: false,
-        encoding: EncodingArg::Stroke3,
-        normalization: NormArg::Bbox,
-        max_points: 250,
-        val_percent: 10,
-        test_percent: 10,
-        seed: 1,
         threads: args.threads,
-        resume: false,
-        force: true,
-        quiet: false,
+        ..TrainSettings::default()
     };
-    let drawings = load_drawings(&train_args.data, true)?;
-    let Some((summary, scored)) = train_on(&drawings, &train_args, false)? else {
+    let place = RunPlace {
+        out: model.clone(),
+        resume: false,
+        progress: crate::progress::reporter(false),
+        rank_local: false,
+    };
+    let drawings = load_drawings(&data, true)?;
+    let Some((summary, scored)) = train_on(&drawings, &settings, place, true)? else {
         return Ok(());
     };
     super::write_stdout(|out| summary.print(out))?;
