@@ -8,14 +8,17 @@ way round.
 
 from recur._recur import __version__, default_threads
 from recur._data import read_quickdraw, read_ts
+from recur._data import make_doodles
 
 __all__ = [
     "SequenceClassifier",
     "SequenceRegressor",
     "Forecaster",
+    "SketchClassifier",
     "load",
     "read_ts",
     "read_quickdraw",
+    "make_doodles",
     "default_threads",
     "__version__",
 ]
@@ -24,6 +27,7 @@ __all__ = [
 # stays quick and pays for it only when an estimator is first used.
 _ESTIMATORS = ("SequenceClassifier", "SequenceRegressor", "load")
 _FORECASTING = ("Forecaster",)
+_SKETCHES = ("SketchClassifier",)
 
 
 def __getattr__(name):
@@ -35,6 +39,10 @@ def __getattr__(name):
         from recur import _forecaster
 
         return getattr(_forecaster, name)
+    if name in _SKETCHES:
+        from recur import _sketch
+
+        return getattr(_sketch, name)
     raise AttributeError(f"module 'recur' has no attribute {name!r}")
 
 

@@ -106,19 +106,26 @@ def _padded(items, channels_first):
 def class_labels(y):
     """``(classes, codes)`` of classification labels: the sorted distinct labels and each
     label's index among them, refusing labels of mixed types and missing labels."""
+    # A list is looked at before numpy makes one type of it (["a", 1] would be two strings).
+    if isinstance(y, (list, tuple)):
+        _one_kind(y)
     y = np.asarray(y)
     if y.ndim != 1:
         raise ValueError(f"y must be 1-D, one label per sequence; got shape {y.shape}")
-    if y.dtype == object:
-        kinds = {_label_kind(v) for v in y}
-        if len(kinds) > 1:
-            raise TypeError(f"y mixes labels of different types ({', '.join(sorted(kinds))}); give one type")
-        if kinds == {"str"}:
-            y = y.astype(str)
+    if y.dtype == object and _one_kind(y) == "str":
+        y = y.astype(str)
     if y.dtype.kind == "f" and np.isnan(y).any():
         raise ValueError(f"y[{int(np.flatnonzero(np.isnan(y))[0])}] is NaN: every sequence needs a label")
     classes, codes = np.unique(y, return_inverse=True)
     return classes, codes.astype(np.int64).reshape(-1)
+
+
+def _one_kind(labels):
+    """The one type of ``labels``; labels of mixed types are a TypeError."""
+    kinds = {_label_kind(v) for v in labels}
+    if len(kinds) > 1:
+        raise TypeError(f"y mixes labels of different types ({', '.join(sorted(kinds))}); give one type")
+    return kinds.pop() if kinds else None
 
 
 def _label_kind(v):
@@ -151,8 +158,9 @@ def read_quickdraw(inputs, *, classes=None, max_per_class=None, recognized_only=
     """Reads Quick, Draw! drawings as ``recur sketch`` loads them: ``.ndjson`` (raw or
     simplified), ``.bin`` or sketch-rnn ``.npz`` files, folders or globs (one or a list).
 
-    Returns a list of dicts with ``word``, ``key_id``, ``recognized``, ``countrycode`` and
-    ``strokes`` (float32 ``[points, 2]`` arrays of absolute x, y). Bad drawings are skipped
+    Returns ``(X, y)`` as ``SketchClassifier.fit`` takes them: X a list of dicts with
+    ``word``, ``key_id``, ``recognized``, ``countrycode`` and ``strokes`` (float32 ``[points,
+    2]`` arrays of absolute x, y), y a numpy array of their words. Bad drawings are skipped
     with a warning naming the first ones (``strict=True`` raises on the first instead).
     """
     if isinstance(inputs, (str, bytes)) or not hasattr(inputs, "__iter__"):
@@ -166,4 +174,17 @@ def read_quickdraw(inputs, *, classes=None, max_per_class=None, recognized_only=
     )
     if skipped:
         warnings.warn(f"skipped {skipped} bad drawings: " + "; ".join(problems), stacklevel=2)
-    return drawings
+    return drawings, _words(drawings)
+
+
+def make_doodles(per_class=20, *, seed=1):
+    """The generated doodles ``recur demo`` trains on (``recur data synth`` writes them):
+    ``per_class`` drawings of each of 12 classes, reproducible from ``seed``, as ``(X, y)``
+    like ``read_quickdraw``'s."""
+    drawings = _recur.make_doodles(per_class, seed=seed)
+    return drawings, _words(drawings)
+
+
+def _words(drawings):
+    """The labels of drawings as ``read_quickdraw`` gives them: their words."""
+    return np.array([d["word"] for d in drawings], dtype=str)

@@ -185,13 +185,18 @@ class SequenceRegressor(RegressorMixin, _SequenceEstimator):
 
 
 def load(path):
-    """Opens a model directory ``recur fit`` or ``recur forecast --out`` wrote (or an
-    estimator saved) as a fitted estimator: a SequenceClassifier (``classes_`` are the model's
-    class names, strings), a SequenceRegressor, or a Forecaster."""
+    """Opens a model directory ``recur fit``, ``recur forecast --out`` or ``recur train``
+    wrote (or an estimator saved) as a fitted estimator: a SequenceClassifier (``classes_`` are
+    the model's class names, strings), a SequenceRegressor, a Forecaster, or a
+    SketchClassifier."""
     if os.path.isfile(os.path.join(os.fspath(path), "forecast.json")):
         from recur._forecaster import load_forecaster
 
         return load_forecaster(path)
+    if _recur.is_sketch_model(os.fspath(path)):
+        from recur._sketch import load_sketch_classifier
+
+        return load_sketch_classifier(path)
     predictor = _recur.Predictor(os.fspath(path))
     if predictor.task in ("classify", "tag_steps"):
         estimator = SequenceClassifier()

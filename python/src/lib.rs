@@ -10,6 +10,7 @@ mod forecast;
 mod predictor;
 mod progress;
 mod readers;
+mod sketch;
 
 use pyo3::prelude::*;
 
@@ -23,6 +24,10 @@ fn _recur(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<predictor::Predictor>()?;
     m.add_function(wrap_pyfunction!(forecast::fit_forecaster_csv, m)?)?;
     m.add_class::<forecast::ForecastModel>()?;
+    m.add_function(wrap_pyfunction!(sketch::fit_sketches, m)?)?;
+    m.add_function(wrap_pyfunction!(sketch::is_sketch_model, m)?)?;
+    m.add_class::<sketch::SketchModel>()?;
+    m.add_function(wrap_pyfunction!(readers::make_doodles, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

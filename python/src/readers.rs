@@ -62,7 +62,31 @@ pub fn read_quickdraw<'py>(
         LoadError::Input { .. } => PyOSError::new_err(e.to_string()),
         LoadError::Strict(_) => PyValueError::new_err(e.to_string()),
     })?;
-    let dicts = drawings
+    let dicts = drawing_dicts(py, drawings)?;
+    let problems = report.problems.iter().map(ToString::to_string).collect();
+    Ok((dicts, report.skipped, problems))
+}
+
+/// The generated doodles `recur demo` and `recur data synth` make: `per_class` drawings of
+/// each of their 12 classes, interleaved, reproducible from `seed`, as dicts like
+/// [`read_quickdraw`]'s.
+#[pyfunction]
+#[pyo3(signature = (per_class, *, seed=1))]
+pub fn make_doodles(py: Python<'_>, per_class: usize, seed: u64) -> PyResult<Vec<Bound<'_, PyDict>>> {
+    // Bounded before generating: each doodle is a few dozen points.
+    const MOST: usize = 100_000;
+    if per_class > MOST {
+        return Err(PyValueError::new_err(format!(
+            "per_class={per_class} is more than the {MOST} doodles per class made here"
+        )));
+    }
+    drawing_dicts(py, quickdraw::synth::generate(per_class, seed))
+}
+
+/// Drawings as dicts of `word`, `key_id`, `recognized`, `countrycode` and `strokes` (float32
+/// `[points, 2]` arrays).
+fn drawing_dicts(py: Python<'_>, drawings: Vec<quickdraw::Drawing>) -> PyResult<Vec<Bound<'_, PyDict>>> {
+    drawings
         .into_iter()
         .map(|d| {
             let dict = PyDict::new(py);
@@ -74,7 +98,5 @@ pub fn read_quickdraw<'py>(
             dict.set_item("strokes", sequences_to_numpy(py, strokes, 2)?)?;
             Ok(dict)
         })
-        .collect::<PyResult<Vec<_>>>()?;
-    let problems = report.problems.iter().map(ToString::to_string).collect();
-    Ok((dicts, report.skipped, problems))
+        .collect()
 }

@@ -66,6 +66,13 @@ def test_labels_of_mixed_types_are_a_type_error():
         recur.SequenceClassifier().fit(X, np.array([1, "a", 2, "b"], dtype=object))
 
 
+def test_labels_of_mixed_types_in_a_list_are_a_type_error():
+    # numpy made ["a", 1] two strings before the labels' types were looked at.
+    X, _, _ = trends(4)
+    with pytest.raises(TypeError, match="mixes labels of different types"):
+        recur.SequenceClassifier().fit(X, [1, "a", 2, "b"])
+
+
 def test_a_nan_label_is_refused():
     X, _, _ = trends(4)
     with pytest.raises(ValueError, match=r"y\[2\] is NaN"):

@@ -34,8 +34,9 @@ def test_read_quickdraw_reads_simplified_ndjson_and_skips_bad_drawings(tmp_path)
     path.write_text("\n".join(lines) + "\n")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        drawings = recur.read_quickdraw(path)
+        drawings, words = recur.read_quickdraw(path)
     assert len(drawings) == 1 and "skipped 1 bad drawings" in str(caught[0].message)
+    assert words.tolist() == ["cat"]
     d = drawings[0]
     assert (d["word"], d["key_id"], d["recognized"], d["countrycode"]) == ("cat", "1", True, "FR")
     np.testing.assert_array_equal(d["strokes"][0], [[0, 0], [10, 5], [20, 0]])
