@@ -15,6 +15,7 @@ use pyo3::prelude::*;
 use recur_data::quickdraw::ndjson::parse_drawing_text;
 use recur_data::quickdraw::{check_strokes, Drawing, Stroke, MAX_COORDINATE};
 use recur_nn::model_dir::{read_config, CONFIG_FILE};
+use recur_nn::Precision;
 use recur_sketch::settings::{RunPlace, TrainSettings};
 use recur_sketch::{is_sketch_config, SketchPredictor};
 use std::path::{Path, PathBuf};
@@ -130,10 +131,14 @@ pub struct SketchModel {
 
 #[pymethods]
 impl SketchModel {
-    /// Loads the sketch classifier in `dir`.
+    /// Loads the sketch classifier in `dir`, prepared for inference in fp32 as `recur
+    /// predict` prepares it by default (the recurrent layers keep their transposed weights
+    /// rather than transposing them for every batch).
     #[new]
     fn new(dir: PathBuf) -> PyResult<Self> {
-        let inner = SketchPredictor::load(Path::new(&dir)).map_err(from_nn)?;
+        let mut inner = SketchPredictor::load(Path::new(&dir)).map_err(from_nn)?;
+        // fp32 runs every layer as trained: no layer falls back, so there is nothing to note.
+        inner.prepare_inference(Precision::Fp32);
         Ok(SketchModel { inner, dir })
     }
 

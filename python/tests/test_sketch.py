@@ -116,7 +116,8 @@ def test_sketch_classifier_clones_pickles_and_takes_settings(fitted, doodles):
 
 @pytest.mark.skipif(not hasattr(signal, "SIGINT") or os.name == "nt", reason="needs POSIX signals")
 def test_ctrl_c_interrupts_sketch_training(doodles):
-    clf = recur.SketchClassifier(config=SMALL, epochs=10_000, batch_size=4)
+    # Early stopping must not end the run first: on a quiet machine 8 epochs pass in a second.
+    clf = recur.SketchClassifier(config=SMALL, epochs=10_000, patience=10_000, batch_size=4)
     threading.Timer(1.0, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
     with pytest.raises(KeyboardInterrupt):
         clf.fit(*doodles)
