@@ -7,9 +7,13 @@ included) and, for Python, the imports and the calls alone. Prints medians and b
 With --forecast (the CTA ridership CSV), also `recur forecast` training a linear model with
 weekday features (then forecasting the week after the data with `--model`) against
 `Forecaster.fit` and `predict` on the same days, and checks both forecasts are equal.
+With --sketch N, also `recur predict --json` of a sketch classifier (the default preset,
+trained for one epoch by `recur train` on the generated doodles) on N doodles per class
+against `recur.load` + `read_quickdraw` + `predict_proba` on the same file, and checks both
+give the same probabilities.
 
     python bench/python_overhead.py --recur target/release/recur --data ../shared/data/uea_japanese_vowels \
-        [--forecast ../shared/data/cta_ridership_daily/CTA_-_Ridership_-_Daily_Boarding_Totals.csv]
+        [--forecast ../shared/data/cta_ridership_daily/CTA_-_Ridership_-_Daily_Boarding_Totals.csv] [--sketch 100]
 """
 
 import argparse
@@ -60,6 +64,43 @@ print(t0 - start, t1 - t0, t2 - t1, json.dumps(forecast.tolist()))
 """
 
 
+# Sketches: the model directory and the drawings' ndjson file; prints the probabilities of
+# each drawing by class name, as `recur predict --json` gives them.
+PY_SKETCH = """
+import json, sys, time
+start = time.perf_counter()
+import recur
+load = recur.load  # imports scikit-learn's bases
+t0 = time.perf_counter()
+clf = load(sys.argv[1])
+X, _ = recur.read_quickdraw(sys.argv[2])
+t1 = time.perf_counter()
+p = clf.predict_proba(X)
+t2 = time.perf_counter()
+print(t0 - start, t1 - t0, t2 - t1, json.dumps([dict(zip(clf.classes_.tolist(), row)) for row in p.tolist()]))
+"""
+
+
+def sketch_rows(args, tmp, rows):
+    """Times `recur predict --json` of a sketch classifier and the Python calls on the same
+    drawings; returns whether they gave the same probabilities."""
+    data, model, drawings = Path(tmp) / "doodles", Path(tmp) / "sketch", Path(tmp) / "doodles.ndjson"
+    wall([args.recur, "data", "synth", "--out", data, "--per-class", str(args.sketch)])
+    drawings.write_text("".join(f.read_text() for f in sorted(data.glob("*.ndjson"))))
+    wall([args.recur, "train", "--data", data, "--out", model, "--epochs", "1", "--quiet"])
+    classes = json.loads((model / "config.json").read_text())["classes"]
+    for _ in range(args.repeats):
+        t, out = wall([args.recur, "predict", "--model", model, "--input", drawings, "--top", str(len(classes)), "--json"])
+        rows["cli predict"].append(t)
+        cli = [{p["class"]: p["probability"] for p in json.loads(line)["predictions"]} for line in out.splitlines()]
+        t, line = wall([sys.executable, "-c", PY_SKETCH, str(model), str(drawings)])
+        imports, load_call, predict_call, py = line.split(" ", 3)
+        rows["py sketch process"].append(t)
+        rows["py load+read call"].append(float(load_call))
+        rows["py predict_proba call"].append(float(predict_call))
+    return cli == json.loads(py)
+
+
 def rail_series(cta, out):
     """The CTA rail boardings of 2016-01-01..2019-06-30, deduplicated and sorted, as
     `date,value` CSV; returns the last training day (a week before the end)."""
@@ -101,40 +142,54 @@ def wall(cmd):
     return time.perf_counter() - start, done.stdout
 
 
+def fit_rows(args, tmp, rows):
+    """Times `recur fit` and `recur run` on JapaneseVowels and the Python calls; returns the
+    Python test accuracy and `recur eval`'s line."""
+    train = Path(args.data) / "JapaneseVowels_TRAIN.ts"
+    test = Path(args.data) / "JapaneseVowels_TEST.ts"
+    model, out = Path(tmp) / "m", Path(tmp) / "p.npy"
+    for _ in range(args.repeats):
+        t, _ = wall([args.recur, "fit", "--train", train, "--out", model, "--quiet", "--force"])
+        rows["cli fit"].append(t)
+        t, _ = wall([args.recur, "run", "--model", model, "--input", test, "--output", out])
+        rows["cli run"].append(t)
+        t, line = wall([sys.executable, "-c", PY_FIT, str(train), str(test)])
+        imports, fit_call, predict_call, py_acc = map(float, line.split())
+        rows["py process"].append(t)
+        rows["py imports"].append(imports)
+        rows["py fit call"].append(fit_call)
+        rows["py predict call"].append(predict_call)
+    _, evaluated = wall([args.recur, "eval", "--model", model, "--test", test])
+    return py_acc, evaluated.splitlines()[0]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--recur", required=True, help="the recur binary")
-    ap.add_argument("--data", required=True, help="folder with JapaneseVowels_TRAIN.ts and _TEST.ts")
+    ap.add_argument("--data", help="folder with JapaneseVowels_TRAIN.ts and _TEST.ts (the fit case)")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--forecast", help="the CTA ridership CSV: also time recur forecast against Forecaster")
+    ap.add_argument("--sketch", type=int, help="doodles per class: also time recur predict against SketchClassifier")
     args = ap.parse_args()
-    train = Path(args.data) / "JapaneseVowels_TRAIN.ts"
-    test = Path(args.data) / "JapaneseVowels_TEST.ts"
-    rows = {k: [] for k in ("cli fit", "cli run", "py process", "py imports", "py fit call", "py predict call")}
+    # Each case's rows, in the order they print.
+    cases = {
+        "data": ("cli fit", "cli run", "py process", "py imports", "py fit call", "py predict call"),
+        "forecast": ("cli forecast fit", "cli forecast", "py forecast process", "py forecast fit call", "py forecast call"),
+        "sketch": ("cli predict", "py sketch process", "py load+read call", "py predict_proba call"),
+    }
+    rows = {k: [] for case, names in cases.items() if getattr(args, case) for k in names}
     with tempfile.TemporaryDirectory() as tmp:
-        model, out = Path(tmp) / "m", Path(tmp) / "p.npy"
-        for _ in range(args.repeats):
-            t, _ = wall([args.recur, "fit", "--train", train, "--out", model, "--quiet", "--force"])
-            rows["cli fit"].append(t)
-            t, _ = wall([args.recur, "run", "--model", model, "--input", test, "--output", out])
-            rows["cli run"].append(t)
-            t, line = wall([sys.executable, "-c", PY_FIT, str(train), str(test)])
-            imports, fit_call, predict_call, py_acc = map(float, line.split())
-            rows["py process"].append(t)
-            rows["py imports"].append(imports)
-            rows["py fit call"].append(fit_call)
-            rows["py predict call"].append(predict_call)
-        _, evaluated = wall([args.recur, "eval", "--model", model, "--test", test])
-        same_forecast = None
-        if args.forecast:
-            for k in ("cli forecast fit", "cli forecast", "py forecast process", "py forecast fit call", "py forecast call"):
-                rows[k] = []
-            same_forecast = forecast_rows(args, tmp, rows)
+        fitted = fit_rows(args, tmp, rows) if args.data else None
+        same_forecast = forecast_rows(args, tmp, rows) if args.forecast else None
+        same_sketch = sketch_rows(args, tmp, rows) if args.sketch else None
     for name, times in rows.items():
         print(f"{name:20} median {statistics.median(times):.3f} s  (min {min(times):.3f}, max {max(times):.3f})")
-    print(f"python test accuracy {py_acc:.4f}; recur eval: {evaluated.splitlines()[0]}")
+    if fitted is not None:
+        print(f"python test accuracy {fitted[0]:.4f}; recur eval: {fitted[1]}")
     if same_forecast is not None:
         print(f"forecasts of the week after the data equal: {same_forecast}")
+    if same_sketch is not None:
+        print(f"sketch probabilities equal to recur predict's: {same_sketch}")
 
 
 if __name__ == "__main__":
