@@ -25,8 +25,8 @@ pub const LEARNING_RATE: f64 = 2e-3;
 pub const LABEL_SMOOTHING: f64 = 0.1;
 /// Points a drawing is thinned to unless told.
 pub const MAX_POINTS: usize = 250;
-/// Fewest points a drawing is thinned to: fewer leave the presets' strided convolutions
-/// nothing to read.
+/// Fewest points a drawing is thinned to (a smaller `max_points` is raised to it, as
+/// `recur train` always did).
 pub const MIN_POINTS: usize = 8;
 /// Percent of drawings (by key_id hash) held out for validation unless told.
 pub const VAL_PERCENT: u64 = 10;
