@@ -11,6 +11,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use recur_data::{dates, parse_daily_csv, DailySeries, SeriesSpec};
 use recur_forecast::{fit_forecaster, split_covariates, ForecastPredictor, ForecastSettings, SeriesColumns};
+use recur_nn::Precision;
 use std::path::PathBuf;
 
 /// The date column of the CSV the Python side writes.
@@ -85,10 +86,12 @@ type Answer = (Vec<String>, Vec<f64>, Option<(Vec<f64>, Vec<f64>)>, Vec<String>)
 
 #[pymethods]
 impl ForecastModel {
-    /// Loads the forecaster saved in `dir`.
+    /// Loads the forecaster saved in `dir`, prepared for fp32 inference as `recur forecast
+    /// --model` prepares it.
     #[new]
     fn new(dir: PathBuf) -> PyResult<Self> {
-        let inner = ForecastPredictor::load(&dir).map_err(from_nn)?;
+        let mut inner = ForecastPredictor::load(&dir).map_err(from_nn)?;
+        inner.forecaster.prepare_inference(Precision::Fp32);
         Ok(ForecastModel { inner, dir })
     }
 

@@ -8,6 +8,7 @@ use numpy::PyArrayDyn;
 use pyo3::prelude::*;
 use recur_data::sequences::from_input_arrays;
 use recur_fit::FitPredictor;
+use recur_nn::Precision;
 use std::path::PathBuf;
 
 /// A model trained by `recur fit`, loaded from its directory.
@@ -19,10 +20,12 @@ pub struct Predictor {
 
 #[pymethods]
 impl Predictor {
-    /// Loads the model in `dir` (and its ensemble members).
+    /// Loads the model in `dir` (and its ensemble members), prepared for fp32 inference as
+    /// `recur run` prepares it.
     #[new]
     fn new(dir: PathBuf) -> PyResult<Self> {
-        let inner = FitPredictor::load(&dir).map_err(from_nn)?;
+        let mut inner = FitPredictor::load(&dir).map_err(from_nn)?;
+        inner.prepare_inference(Precision::Fp32);
         Ok(Predictor { inner, dir })
     }
 

@@ -5,8 +5,8 @@
 //! tract 0.22 runs every export without a recurrent layer, with the outputs recur gives; its
 //! ONNX `LSTM`/`GRU`/`RNN` take `sequence_lens` only as a constant that every sequence fills
 //! ("Non constant seq_len is not supported", tract-onnx `ops/rec/common.rs`), so a padded batch
-//! of recurrent layers is refused, and this test pins that refusal so a tract that lifts it
-//! shows here.
+//! of recurrent layers written as those operators is refused (pinned here, so a tract that
+//! lifts it shows), and the same layers written as `Scan` loops (`Recurrence::Scan`) run.
 
 mod common;
 
