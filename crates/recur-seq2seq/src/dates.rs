@@ -104,6 +104,22 @@ pub fn generate_dates(n: usize, seed: u64) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Generated date pairs trained on when no pairs are given, unless told.
+pub const DATES: usize = 20_000;
+/// Most generated date pairs (each is a few dozen bytes; far more than the task needs).
+pub const MAX_DATES: usize = 10_000_000;
+
+/// Refuses a number of generated date pairs outside 1..=[`MAX_DATES`]; `name` is the setting
+/// as the user gives it.
+pub fn check_date_count(n: usize, name: &str) -> Result<(), recur_nn::NnError> {
+    let wrong = |message: String| Err(recur_nn::NnError::Setting(message));
+    match n {
+        0 => wrong(format!("{name} must be at least 1")),
+        n if n > MAX_DATES => wrong(format!("{name} must be at most {MAX_DATES}, got {n}")),
+        _ => Ok(()),
+    }
+}
+
 /// [`generate_dates`] as character-level pairs (line = 1-based index), ready for a vocabulary.
 pub fn date_pairs(n: usize, seed: u64) -> Vec<Pair> {
     generate_dates(n, seed)

@@ -15,6 +15,7 @@ pub mod options;
 pub mod pairs;
 pub mod sampling;
 pub mod search;
+pub mod settings;
 pub mod store;
 pub mod train;
 pub mod vocab;
@@ -23,8 +24,10 @@ pub use dates::{date_pairs, generate_dates, DateStyle};
 pub use metrics::{edit_distance, score, Scores};
 pub use model::{CellKind, Seq2Seq, Seq2SeqConfig};
 pub use pairs::{
-    group_by_source, parse_pairs, read_pairs, split_by_source, split_by_source_hash, Pair, PairError, PairFormat,
+    group_by_source, parse_pairs, read_pairs, split_by_source, split_by_source_hash, text_pairs, Pair, PairError,
+    PairFormat,
 };
 pub use search::{decode_parallel, search, Hypothesis, SearchOptions};
-pub use store::{EncodedSource, Translation, Translator};
+pub use settings::TrainSettings;
+pub use store::{EncodedSource, EncodedTexts, Translation, Translator};
 pub use vocab::{Tokenizer, Vocab, VocabError};

@@ -31,6 +31,28 @@ pub enum CellKind {
     Gru,
 }
 
+impl std::str::FromStr for CellKind {
+    type Err = String;
+
+    /// Parses "lstm" or "gru" (as written on a command line or in Python).
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "lstm" => Ok(CellKind::Lstm),
+            "gru" => Ok(CellKind::Gru),
+            _ => Err(format!("unknown cell `{s}` (expected lstm or gru)")),
+        }
+    }
+}
+
+impl std::fmt::Display for CellKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            CellKind::Lstm => "lstm",
+            CellKind::Gru => "gru",
+        })
+    }
+}
+
 /// The architecture of an encoder–decoder (vocabulary sizes included, so weights and config
 /// always agree).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -181,25 +181,13 @@ pub fn parse_pairs(
         let Some((source_text, target_text)) = fields else {
             continue;
         };
-        let side = |tok: Tokenizer, text: &str, side: &'static str| {
-            let len = tok.count(text);
-            if len == 0 {
-                return Err(malformed(format!("the {side} is empty")));
-            }
-            if len > MAX_LEN {
-                return Err(PairError::TooLong {
-                    path: origin.to_string(),
-                    line,
-                    side,
-                    len,
-                    max_len: MAX_LEN,
-                });
-            }
-            Ok(tok.tokenize(text))
-        };
-        let source = side(source_tok, &source_text, "source")?;
-        let target = side(target_tok, &target_text, "target")?;
-        pairs.push(Pair { source, target, line });
+        pairs.push(tokenized_pair(
+            &source_text,
+            &target_text,
+            (origin, line),
+            source_tok,
+            target_tok,
+        )?);
     }
     if pairs.is_empty() {
         return Err(PairError::Empty {
@@ -207,6 +195,57 @@ pub fn parse_pairs(
         });
     }
     Ok(pairs)
+}
+
+/// Pairs given as texts rather than read from a file (the Python package's `fit`), cut and
+/// checked as [`parse_pairs`] cuts and checks a TSV file's: surrounding whitespace dropped, no
+/// side empty or longer than [`MAX_LEN`]. Messages name a pair `origin:N`, N counted from 1.
+/// No pairs give none (the caller says what an empty list means to its user).
+pub fn text_pairs(
+    texts: &[(String, String)],
+    origin: &str,
+    source_tok: Tokenizer,
+    target_tok: Tokenizer,
+) -> Result<Vec<Pair>, PairError> {
+    texts
+        .iter()
+        .enumerate()
+        .map(|(i, (s, t))| tokenized_pair(s.trim(), t.trim(), (origin, i + 1), source_tok, target_tok))
+        .collect()
+}
+
+/// One pair's sides cut into tokens, refusing an empty side or one over [`MAX_LEN`] tokens;
+/// `(origin, line)` place it in messages.
+fn tokenized_pair(
+    source_text: &str,
+    target_text: &str,
+    (origin, line): (&str, usize),
+    source_tok: Tokenizer,
+    target_tok: Tokenizer,
+) -> Result<Pair, PairError> {
+    let side = |tok: Tokenizer, text: &str, side: &'static str| {
+        let len = tok.count(text);
+        if len == 0 {
+            return Err(PairError::Malformed {
+                path: origin.to_string(),
+                line,
+                message: format!("the {side} is empty"),
+            });
+        }
+        if len > MAX_LEN {
+            return Err(PairError::TooLong {
+                path: origin.to_string(),
+                line,
+                side,
+                len,
+                max_len: MAX_LEN,
+            });
+        }
+        Ok(tok.tokenize(text))
+    };
+    let source = side(source_tok, source_text, "source")?;
+    let target = side(target_tok, target_text, "target")?;
+    Ok(Pair { source, target, line })
 }
 
 /// The source and target text of a TSV line; `None` for a blank line. Surrounding whitespace of
@@ -341,6 +380,19 @@ mod tests {
 
     fn err(text: &str, format: PairFormat) -> String {
         parse(text, format).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn text_pairs_cut_and_check_pairs_as_a_tsv_file_does() {
+        let texts = vec![(" ab ".to_string(), "x y".to_string()), ("c d".into(), "z".into())];
+        let (s, t) = (Tokenizer::Chars, Tokenizer::Whitespace);
+        let given = text_pairs(&texts, "pairs", s, t).unwrap();
+        let read: Vec<Pair> = parse_pairs(" ab \tx y\nc d\tz\n", "f", PairFormat::Tsv, s, t).unwrap();
+        assert_eq!(given, read);
+        let empty = vec![("ab".to_string(), "x".to_string()), ("ab".into(), "  ".into())];
+        let e = text_pairs(&empty, "pairs", s, t).unwrap_err().to_string();
+        assert_eq!(e, "pairs:2: the target is empty");
+        assert!(text_pairs(&[], "pairs", s, t).unwrap().is_empty());
     }
 
     #[test]

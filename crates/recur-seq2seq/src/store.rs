@@ -111,7 +111,42 @@ pub struct EncodedSource {
     pub unknown: usize,
 }
 
+/// Source texts encoded together ([`Translator::encode_all`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct EncodedTexts {
+    /// The texts, in order.
+    pub texts: Vec<String>,
+    /// Each one encoded.
+    pub sources: Vec<EncodedSource>,
+    /// Tokens never seen in training over all of them (read as `<unk>`).
+    pub unknown: usize,
+}
+
 impl Translator {
+    /// Encodes source texts as [`Translator::encode`] does, each given with the place that
+    /// names it in a message (`in.txt:3`, `sources[2]`): the first one refused is an input
+    /// error `place: why`.
+    pub fn encode_all(
+        &self,
+        texts: impl IntoIterator<Item = (String, String)>,
+        strict: bool,
+    ) -> Result<EncodedTexts, NnError> {
+        let mut encoded = EncodedTexts {
+            texts: Vec::new(),
+            sources: Vec::new(),
+            unknown: 0,
+        };
+        for (place, text) in texts {
+            let source = self
+                .encode(&text, strict)
+                .map_err(|e| NnError::Setting(format!("{place}: {e}")))?;
+            encoded.unknown += source.unknown;
+            encoded.texts.push(text);
+            encoded.sources.push(source);
+        }
+        Ok(encoded)
+    }
+
     /// Tokenises and encodes one source text, refusing an empty one, one longer than the model
     /// accepts and (with `strict`) one with tokens never seen in training, in words a caller
     /// can put after the source's place (`file:line: …`).

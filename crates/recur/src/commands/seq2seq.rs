@@ -6,12 +6,13 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use recur_nn::model_dir::WEIGHTS_FILE;
 use recur_nn::written::Written;
+use recur_seq2seq::dates::{check_date_count, DATES};
 use recur_seq2seq::job::{TrainJob, HISTORY_FILE, VALIDATION_FILE};
-use recur_seq2seq::store::{EncodedSource, Translator, SETTINGS_FILE};
+use recur_seq2seq::store::{EncodedTexts, Translator, SETTINGS_FILE};
 use recur_seq2seq::store::{SOURCE_VOCAB_FILE, TARGET_VOCAB_FILE};
-use recur_seq2seq::train::{TrainOptions, MONITORED};
+use recur_seq2seq::train::MONITORED;
 use recur_seq2seq::{
-    date_pairs, group_by_source, read_pairs, CellKind, Pair, PairFormat, SearchOptions, Seq2SeqConfig, Tokenizer, Vocab,
+    date_pairs, group_by_source, read_pairs, CellKind, Pair, PairFormat, SearchOptions, Tokenizer, TrainSettings, Vocab,
 };
 use recur_train::epochs::lookup;
 use recur_train::{checkpoint, EpochRecord};
@@ -87,88 +88,90 @@ pub struct TrainArgs {
     #[arg(long)]
     force: bool,
     /// How TSV sources split into tokens: chars or whitespace (default chars).
-    #[arg(long, value_parser = ["chars", "whitespace"])]
-    source_tokens: Option<String>,
+    #[arg(long)]
+    source_tokens: Option<Tokenizer>,
     /// How TSV targets split into tokens: chars or whitespace (default chars; CMUdict's
     /// phonemes are always whitespace-separated).
-    #[arg(long, value_parser = ["chars", "whitespace"])]
-    target_tokens: Option<String>,
+    #[arg(long)]
+    target_tokens: Option<Tokenizer>,
     /// Generated date pairs when no --pairs is given.
-    #[arg(long, default_value_t = 20_000, value_parser = super::whole::<usize>)]
+    #[arg(long, default_value_t = DATES, value_parser = super::whole::<usize>)]
     dates: usize,
     /// Share of the sources held out to score each epoch (all pairs of a source go together).
-    #[arg(long, default_value_t = 0.05)]
+    #[arg(long, default_value_t = defaults().val_split)]
     val_split: f64,
     /// Width of the source and target embeddings.
-    #[arg(long, default_value_t = 64, value_parser = super::whole::<usize>)]
+    #[arg(long, default_value_t = defaults().embedding, value_parser = super::whole::<usize>)]
     embedding: usize,
     /// Recurrent cell of encoder and decoder: lstm or gru.
-    #[arg(long, default_value = "lstm", value_parser = ["lstm", "gru"])]
-    cell: String,
+    #[arg(long, default_value_t = defaults().cell)]
+    cell: CellKind,
     /// Units per direction of each encoder layer.
-    #[arg(long, default_value_t = 128, value_parser = super::whole::<usize>)]
+    #[arg(long, default_value_t = defaults().encoder_units, value_parser = super::whole::<usize>)]
     encoder_units: usize,
     /// Encoder layers.
-    #[arg(long, default_value_t = 2, value_parser = super::whole::<usize>)]
+    #[arg(long, default_value_t = defaults().encoder_layers, value_parser = super::whole::<usize>)]
     encoder_layers: usize,
     /// Read the source one way only (default: both ways).
     #[arg(long)]
     unidirectional: bool,
     /// Units of the decoder.
-    #[arg(long, default_value_t = 256, value_parser = super::whole::<usize>)]
+    #[arg(long, default_value_t = defaults().decoder_units, value_parser = super::whole::<usize>)]
     decoder_units: usize,
     /// Attention score: dot, general (Luong) or additive (Bahdanau).
-    #[arg(long, default_value = "general", value_parser = ["dot", "general", "additive"])]
+    #[arg(long, default_value_t = defaults().attention, value_parser = ["dot", "general", "additive"])]
     attention: String,
     /// Do not feed the attentional state into the next decoder step.
     #[arg(long)]
     no_input_feeding: bool,
     /// Dropout on embeddings, between encoder layers and on the attentional state.
-    #[arg(long, default_value_t = 0.2)]
+    #[arg(long, default_value_t = defaults().dropout)]
     dropout: f64,
     /// Passes over the training pairs at most.
-    #[arg(long, default_value_t = 30, value_parser = super::at_least_one)]
+    #[arg(long, default_value_t = defaults().epochs, value_parser = super::at_least_one)]
     epochs: usize,
     /// Pairs per step.
-    #[arg(long, default_value_t = 128, value_parser = super::whole::<usize>)]
+    #[arg(long, default_value_t = defaults().batch, value_parser = super::whole::<usize>)]
     batch: usize,
     /// Adam's learning rate.
-    #[arg(long, default_value_t = 2e-3, value_parser = super::positive)]
+    #[arg(long, default_value_t = defaults().lr, value_parser = super::positive)]
     lr: f64,
     /// Label smoothing of the cross-entropy.
-    #[arg(long, default_value_t = 0.1, value_parser = super::share)]
+    #[arg(long, default_value_t = defaults().label_smoothing, value_parser = super::share)]
     label_smoothing: f64,
     /// Clip the global gradient norm to this.
-    #[arg(long, default_value_t = 5.0, value_parser = super::positive)]
+    #[arg(long, default_value_t = defaults().clip, value_parser = super::positive)]
     clip: f64,
     /// Halve the learning rate after this many epochs without a better validation WER.
-    #[arg(long, default_value_t = 1, value_parser = super::whole::<usize>)]
+    #[arg(long, default_value_t = defaults().lr_patience, value_parser = super::whole::<usize>)]
     lr_patience: usize,
     /// Stop after this many epochs without a better validation WER.
-    #[arg(long, default_value_t = 4, value_parser = super::whole::<usize>)]
+    #[arg(long, default_value_t = defaults().patience, value_parser = super::whole::<usize>)]
     patience: usize,
     /// Start no epoch after this many minutes (0: no limit); counted afresh by --resume, and
     /// every run trains at least one epoch.
-    #[arg(long, default_value_t = 40.0, value_parser = super::at_least_zero)]
+    #[arg(long, default_value_t = defaults().max_minutes, value_parser = super::at_least_zero)]
     max_minutes: f64,
     /// Beam for the validation score (1 = greedy, fastest).
-    #[arg(long, default_value_t = 1, value_parser = super::whole::<usize>)]
+    #[arg(long, default_value_t = defaults().val_beam, value_parser = super::whole::<usize>)]
     val_beam: usize,
     /// Threads (default: the machine's cores).
     #[arg(long, value_parser = super::whole::<usize>)]
     threads: Option<usize>,
     /// Seed of initialisation, shuffling and dropout.
-    #[arg(long, default_value_t = 1, value_parser = super::whole::<u64>)]
+    #[arg(long, default_value_t = defaults().seed, value_parser = super::whole::<u64>)]
     seed: u64,
     /// Scheduled sampling: feed the model's own previous prediction instead of the true token
     /// for up to this share of decoder inputs, rising from 0 at the first epoch to it at the
     /// last (0: teacher forcing only).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = defaults().scheduled_sampling)]
     scheduled_sampling: f64,
 }
 
-/// Most generated date pairs (each is a few dozen bytes; far more than the task needs).
-const MAX_DATES: usize = 10_000_000;
+/// The library's settings with their defaults, which the flags' defaults show.
+fn defaults() -> TrainSettings {
+    TrainSettings::default()
+}
 
 fn train_command(mut args: TrainArgs) -> Result<()> {
     // Under MPI rank 0 alone prints and writes; every rank trains.
@@ -181,23 +184,18 @@ fn train_command(mut args: TrainArgs) -> Result<()> {
             args.out.display()
         );
     }
-    check_train_args(&args)?;
+    let settings = settings(&args);
+    let flag = |name: &str| format!("--{}", name.replace('_', "-"));
+    settings.check(flag)?;
+    if args.pairs.pairs.is_none() {
+        check_date_count(args.dates, "--dates")?;
+    }
     // Before the pairs are read or generated, which can take a while.
     if args.resume {
         recur_train::ensemble::require_checkpoint(&args.out)?;
     }
     let format = args.pairs.format();
-    let (mut source_tokenizer, mut target_tokenizer) = format.default_tokenizers();
-    let tokenizer = |name: &str| match name {
-        "whitespace" => Tokenizer::Whitespace,
-        _ => Tokenizer::Chars,
-    };
-    if let Some(t) = &args.source_tokens {
-        source_tokenizer = tokenizer(t);
-    }
-    if let Some(t) = &args.target_tokens {
-        target_tokenizer = tokenizer(t);
-    }
+    let (source_tokenizer, target_tokenizer) = settings.tokenizers(format);
     let pairs: Vec<Pair> = match &args.pairs.pairs {
         Some(path) => read_pairs(path, format, source_tokenizer, target_tokenizer)?,
         None => {
@@ -208,16 +206,9 @@ fn train_command(mut args: TrainArgs) -> Result<()> {
         }
     };
     let job = TrainJob {
-        pairs,
-        format,
-        source_tokenizer,
-        target_tokenizer,
-        val_split: args.val_split,
-        model: model_settings(&args),
-        options: train_options(&args),
-        out: args.out.clone(),
         resume: args.resume,
         parts,
+        ..settings.job(pairs, format, args.out.clone(), flag)?
     };
     let prepared = job.prepare()?;
     if lead && args.force && !args.resume && args.out.is_dir() {
@@ -268,50 +259,21 @@ fn train_command(mut args: TrainArgs) -> Result<()> {
     Ok(())
 }
 
-/// Refuses settings that cannot work, naming the flag.
-fn check_train_args(args: &TrainArgs) -> Result<()> {
-    if !(0.0..=1.0).contains(&args.scheduled_sampling) {
-        bail!(
-            "--scheduled-sampling must be in [0, 1], got {}",
-            args.scheduled_sampling
-        );
-    }
-    if args.dates > MAX_DATES {
-        bail!("--dates must be at most {MAX_DATES}, got {}", args.dates);
-    }
-    if args.pairs.pairs.is_none() && args.dates == 0 {
-        bail!("--dates must be at least 1");
-    }
-    if !(0.0..1.0).contains(&args.val_split) || args.val_split == 0.0 {
-        bail!("--val-split must be in (0, 1), got {}", args.val_split);
-    }
-    Ok(())
-}
-
-/// The architecture the flags ask for (vocabulary sizes come from the data).
-fn model_settings(args: &TrainArgs) -> Seq2SeqConfig {
-    Seq2SeqConfig {
-        source_vocab: 0,
-        target_vocab: 0,
+/// The settings the flags give (the library's defaults for those not given).
+fn settings(args: &TrainArgs) -> TrainSettings {
+    TrainSettings {
+        source_tokens: args.source_tokens,
+        target_tokens: args.target_tokens,
+        val_split: args.val_split,
         embedding: args.embedding,
-        cell: if args.cell == "gru" {
-            CellKind::Gru
-        } else {
-            CellKind::Lstm
-        },
+        cell: args.cell,
         encoder_units: args.encoder_units,
         encoder_layers: args.encoder_layers,
-        bidirectional: !args.unidirectional,
+        unidirectional: args.unidirectional,
         decoder_units: args.decoder_units,
         attention: args.attention.clone(),
-        input_feeding: !args.no_input_feeding,
+        no_input_feeding: args.no_input_feeding,
         dropout: args.dropout,
-    }
-}
-
-/// The training settings the flags ask for.
-fn train_options(args: &TrainArgs) -> TrainOptions {
-    TrainOptions {
         epochs: args.epochs,
         batch: args.batch,
         lr: args.lr,
@@ -319,12 +281,11 @@ fn train_options(args: &TrainArgs) -> TrainOptions {
         clip: args.clip,
         lr_patience: args.lr_patience,
         patience: args.patience,
-        max_seconds: args.max_minutes * 60.0,
+        max_minutes: args.max_minutes,
         val_beam: args.val_beam,
-        threads: args.threads.unwrap_or_else(recur_core::parallel::default_threads),
+        threads: args.threads.unwrap_or(defaults().threads),
         seed: args.seed,
         scheduled_sampling: args.scheduled_sampling,
-        rank_local: false,
     }
 }
 
@@ -413,29 +374,10 @@ pub struct PredictArgs {
     json: bool,
 }
 
-/// Sources read from a file, encoded, with line numbers for messages.
-struct Inputs {
-    texts: Vec<String>,
-    sources: Vec<EncodedSource>,
-    unknown: usize,
-}
-
-/// Encodes source lines, checking length and (with `strict`) unknown tokens.
-fn encode_sources(t: &Translator, lines: Vec<(usize, String)>, name: &str, strict: bool) -> Result<Inputs> {
-    let mut inputs = Inputs {
-        texts: Vec::new(),
-        sources: Vec::new(),
-        unknown: 0,
-    };
-    for (line, text) in lines {
-        let source = t
-            .encode(&text, strict)
-            .map_err(|e| anyhow::anyhow!("{name}:{line}: {e}"))?;
-        inputs.unknown += source.unknown;
-        inputs.texts.push(text);
-        inputs.sources.push(source);
-    }
-    Ok(inputs)
+/// Encodes source lines numbered from 1, naming a refused one `file:line`.
+fn encode_sources(t: &Translator, lines: Vec<(usize, String)>, name: &str, strict: bool) -> Result<EncodedTexts> {
+    let placed = lines.into_iter().map(|(line, text)| (format!("{name}:{line}"), text));
+    Ok(t.encode_all(placed, strict)?)
 }
 
 fn search_options(t: &Translator, args: &SearchArgs, nbest: usize, attention: bool) -> Result<SearchOptions> {
