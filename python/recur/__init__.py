@@ -15,6 +15,7 @@ __all__ = [
     "SequenceRegressor",
     "Forecaster",
     "SketchClassifier",
+    "Seq2Seq",
     "load",
     "read_ts",
     "read_quickdraw",
@@ -28,6 +29,7 @@ __all__ = [
 _ESTIMATORS = ("SequenceClassifier", "SequenceRegressor", "load")
 _FORECASTING = ("Forecaster",)
 _SKETCHES = ("SketchClassifier",)
+_SEQ2SEQ = ("Seq2Seq",)
 
 
 def __getattr__(name):
@@ -43,8 +45,12 @@ def __getattr__(name):
         from recur import _sketch
 
         return getattr(_sketch, name)
+    if name in _SEQ2SEQ:
+        from recur import _seq2seq
+
+        return getattr(_seq2seq, name)
     raise AttributeError(f"module 'recur' has no attribute {name!r}")
 
 
 def __dir__():
-    return sorted(list(globals()) + list(_ESTIMATORS) + list(_FORECASTING))
+    return sorted(list(globals()) + list(_ESTIMATORS) + list(_FORECASTING) + list(_SKETCHES) + list(_SEQ2SEQ))

@@ -188,7 +188,11 @@ def load(path):
     """Opens a model directory ``recur fit``, ``recur forecast --out`` or ``recur train``
     wrote (or an estimator saved) as a fitted estimator: a SequenceClassifier (``classes_`` are
     the model's class names, strings), a SequenceRegressor, a Forecaster, or a
-    SketchClassifier."""
+    SketchClassifier; a directory ``recur seq2seq train --out`` wrote as a Seq2Seq."""
+    if os.path.isfile(os.path.join(os.fspath(path), "seq2seq.json")):
+        from recur._seq2seq import load_seq2seq
+
+        return load_seq2seq(path)
     if os.path.isfile(os.path.join(os.fspath(path), "forecast.json")):
         from recur._forecaster import load_forecaster
 

@@ -10,6 +10,7 @@ mod forecast;
 mod predictor;
 mod progress;
 mod readers;
+mod seq2seq;
 mod sketch;
 
 use pyo3::prelude::*;
@@ -24,6 +25,8 @@ fn _recur(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<predictor::Predictor>()?;
     m.add_function(wrap_pyfunction!(forecast::fit_forecaster_csv, m)?)?;
     m.add_class::<forecast::ForecastModel>()?;
+    m.add_function(wrap_pyfunction!(seq2seq::fit_seq2seq, m)?)?;
+    m.add_class::<seq2seq::Seq2SeqModel>()?;
     m.add_function(wrap_pyfunction!(sketch::fit_sketches, m)?)?;
     m.add_function(wrap_pyfunction!(sketch::is_sketch_model, m)?)?;
     m.add_class::<sketch::SketchModel>()?;
