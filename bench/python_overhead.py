@@ -10,15 +10,19 @@ weekday features (then forecasting the week after the data with `--model`) again
 With --sketch N, also `recur predict --json` of a sketch classifier (the default preset,
 trained for one epoch by `recur train` on the generated doodles) on N doodles per class
 against `recur.load` + `read_quickdraw` + `predict_proba` on the same file, and checks both
-give the same probabilities.
+give the same probabilities. With --seq2seq, also `recur seq2seq predict` (beam 5) on 2,000
+letter strings with a small model the command line trained to reverse them, against
+`recur.load(model).predict`, and checks both give the same outputs.
 
     python bench/python_overhead.py --recur target/release/recur --data ../shared/data/uea_japanese_vowels \
-        [--forecast ../shared/data/cta_ridership_daily/CTA_-_Ridership_-_Daily_Boarding_Totals.csv] [--sketch 100]
+        [--forecast ../shared/data/cta_ridership_daily/CTA_-_Ridership_-_Daily_Boarding_Totals.csv] [--sketch 100] \
+        [--seq2seq]
 """
 
 import argparse
 import csv
 import json
+import random
 import statistics
 import subprocess
 import sys
@@ -134,6 +138,46 @@ def forecast_rows(args, tmp, rows):
     return cli_forecast == json.loads(py_forecast)
 
 
+# Seq2seq: a small model (trained once, by the command line) and the strings it reverses.
+SEQ2SEQ_FLAGS = ["--embedding", "32", "--encoder-units", "64", "--encoder-layers", "1", "--decoder-units", "64",
+                 "--epochs", "3", "--seed", "3"]
+SEQ2SEQ_SOURCES = 2000
+PY_SEQ2SEQ = """
+import json, sys, time
+start = time.perf_counter()
+import recur
+Seq2Seq = recur.Seq2Seq
+t0 = time.perf_counter()
+sources = open(sys.argv[2], encoding="utf-8").read().splitlines()
+outputs = recur.load(sys.argv[1]).predict(sources, beam=5)
+t1 = time.perf_counter()
+print(t0 - start, t1 - t0, json.dumps(outputs))
+"""
+
+
+def letter_strings(n, rng):
+    return ["".join(rng.choice("abcdefgh") for _ in range(rng.randint(3, 8))) for _ in range(n)]
+
+
+def seq2seq_rows(args, tmp, rows):
+    """Times `recur seq2seq predict` on a model it trained against `recur.load` + `predict`."""
+    rng = random.Random(5)
+    pairs, inputs, model = Path(tmp) / "rev.tsv", Path(tmp) / "rev.txt", Path(tmp) / "s2s"
+    pairs.write_text("".join(f"{w}\t{w[::-1]}\n" for w in letter_strings(3000, rng)))
+    sources = letter_strings(SEQ2SEQ_SOURCES, rng)
+    inputs.write_text("".join(w + "\n" for w in sources))
+    wall([args.recur, "seq2seq", "train", "--pairs", pairs, "--out", model, *SEQ2SEQ_FLAGS])
+    for _ in range(args.repeats):
+        t, out = wall([args.recur, "seq2seq", "predict", "--model", model, "--input", inputs, "--beam", "5"])
+        rows["cli seq2seq predict"].append(t)
+        cli_outputs = [line.split("\t", 1)[1] for line in out.splitlines()]
+        t, line = wall([sys.executable, "-c", PY_SEQ2SEQ, str(model), str(inputs)])
+        imports, predict_call, py_outputs = line.split(" ", 2)
+        rows["py seq2seq process"].append(t)
+        rows["py seq2seq call"].append(float(predict_call))
+    return cli_outputs == json.loads(py_outputs)
+
+
 def wall(cmd):
     start = time.perf_counter()
     done = subprocess.run(cmd, capture_output=True, text=True)
@@ -170,18 +214,21 @@ def main():
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--forecast", help="the CTA ridership CSV: also time recur forecast against Forecaster")
     ap.add_argument("--sketch", type=int, help="doodles per class: also time recur predict against SketchClassifier")
+    ap.add_argument("--seq2seq", action="store_true", help="also time recur seq2seq predict against Seq2Seq.predict")
     args = ap.parse_args()
     # Each case's rows, in the order they print.
     cases = {
         "data": ("cli fit", "cli run", "py process", "py imports", "py fit call", "py predict call"),
         "forecast": ("cli forecast fit", "cli forecast", "py forecast process", "py forecast fit call", "py forecast call"),
         "sketch": ("cli predict", "py sketch process", "py load+read call", "py predict_proba call"),
+        "seq2seq": ("cli seq2seq predict", "py seq2seq process", "py seq2seq call"),
     }
     rows = {k: [] for case, names in cases.items() if getattr(args, case) for k in names}
     with tempfile.TemporaryDirectory() as tmp:
         fitted = fit_rows(args, tmp, rows) if args.data else None
         same_forecast = forecast_rows(args, tmp, rows) if args.forecast else None
         same_sketch = sketch_rows(args, tmp, rows) if args.sketch else None
+        same_outputs = seq2seq_rows(args, tmp, rows) if args.seq2seq else None
     for name, times in rows.items():
         print(f"{name:20} median {statistics.median(times):.3f} s  (min {min(times):.3f}, max {max(times):.3f})")
     if fitted is not None:
@@ -190,6 +237,8 @@ def main():
         print(f"forecasts of the week after the data equal: {same_forecast}")
     if same_sketch is not None:
         print(f"sketch probabilities equal to recur predict's: {same_sketch}")
+    if same_outputs is not None:
+        print(f"seq2seq outputs of the {SEQ2SEQ_SOURCES} strings equal: {same_outputs}")
 
 
 if __name__ == "__main__":
