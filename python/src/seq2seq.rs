@@ -54,7 +54,6 @@ pub fn fit_seq2seq(
     let settings: TrainSettings =
         serde_json::from_str(settings).map_err(|e| PyValueError::new_err(format!("seq2seq settings: {e}")))?;
     check_lengths("fit", sources.len(), targets.len())?;
-    settings.check(str::to_string).map_err(from_nn)?;
     let (source_tokenizer, target_tokenizer) = settings.tokenizers(PairFormat::Tsv);
     let texts: Vec<(String, String)> = sources.into_iter().zip(targets).collect();
     let pairs = text_pairs(&texts, PAIRS_NAME, source_tokenizer, target_tokenizer)

@@ -195,16 +195,7 @@ fn train_command(mut args: TrainArgs) -> Result<()> {
         recur_train::ensemble::require_checkpoint(&args.out)?;
     }
     let format = args.pairs.format();
-    let (source_tokenizer, target_tokenizer) = settings.tokenizers(format);
-    let pairs: Vec<Pair> = match &args.pairs.pairs {
-        Some(path) => read_pairs(path, format, source_tokenizer, target_tokenizer)?,
-        None => {
-            if lead {
-                recur_core::stderr_line!("no --pairs: training on {} generated date pairs", args.dates);
-            }
-            date_pairs(args.dates, args.seed)
-        }
-    };
+    let pairs = training_pairs(&args, settings.tokenizers(format), lead)?;
     let job = TrainJob {
         resume: args.resume,
         parts,
@@ -257,6 +248,20 @@ fn train_command(mut args: TrainArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The pairs of --pairs cut by `tokenizers`, or without it the generated date pairs (said
+/// on the `lead` rank).
+fn training_pairs(args: &TrainArgs, (source, target): (Tokenizer, Tokenizer), lead: bool) -> Result<Vec<Pair>> {
+    Ok(match &args.pairs.pairs {
+        Some(path) => read_pairs(path, args.pairs.format(), source, target)?,
+        None => {
+            if lead {
+                recur_core::stderr_line!("no --pairs: training on {} generated date pairs", args.dates);
+            }
+            date_pairs(args.dates, args.seed)
+        }
+    })
 }
 
 /// The settings the flags give (the library's defaults for those not given).
