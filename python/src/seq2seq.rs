@@ -88,6 +88,10 @@ pub struct Seq2SeqModel {
     dir: PathBuf,
 }
 
+/// Each source's outputs as `(text, score)`, best first, and how many source tokens were never
+/// seen in training.
+type NBest = (Vec<Vec<(String, f64)>>, usize);
+
 /// The search settings `predict` and `score` take.
 struct Search {
     beam: usize,
@@ -169,7 +173,7 @@ impl Seq2SeqModel {
         max_len: Option<usize>,
         strict: bool,
         threads: Option<usize>,
-    ) -> PyResult<(Vec<Vec<(String, f64)>>, usize)> {
+    ) -> PyResult<NBest> {
         let search = Search {
             beam,
             nbest,
