@@ -28,7 +28,10 @@ def test_ctrl_c_interrupts_gradient_training():
 @pytest.mark.skipif(not hasattr(signal, "SIGINT") or os.name == "nt", reason="needs POSIX signals")
 def test_ctrl_c_interrupts_seq2seq_training():
     words = ["".join("abcdef"[(i * 7 + k * 3) % 6] for k in range(2 + i % 5)) for i in range(2000)]
-    model = recur.Seq2Seq(embedding=16, encoder_units=24, encoder_layers=1, decoder_units=32, epochs=10_000, batch=8)
+    # A time limit, so a missed Ctrl-C fails the test in half a minute instead of hanging it.
+    model = recur.Seq2Seq(
+        embedding=16, encoder_units=24, encoder_layers=1, decoder_units=32, epochs=10_000, batch=8, max_minutes=0.5
+    )
     threading.Timer(1.0, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
     start = time.monotonic()
     with pytest.raises(KeyboardInterrupt):
