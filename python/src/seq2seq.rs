@@ -8,6 +8,7 @@ use crate::errors::{from_nn, guarded};
 use crate::progress::Listener;
 use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
+use recur_nn::Precision;
 use recur_seq2seq::store::StoreError;
 use recur_seq2seq::{score, text_pairs, PairFormat, SearchOptions, TrainSettings, Translation, Translator};
 use std::path::PathBuf;
@@ -138,10 +139,13 @@ impl Seq2SeqModel {
 
 #[pymethods]
 impl Seq2SeqModel {
-    /// Loads the model saved in `dir`.
+    /// Loads the model saved in `dir`, prepared for fp32 inference as `recur seq2seq predict`
+    /// prepares it.
     #[new]
     fn new(dir: PathBuf) -> PyResult<Self> {
-        let inner = Translator::load(&dir).map_err(from_store)?;
+        let mut inner = Translator::load(&dir).map_err(from_store)?;
+        // fp32 has no fallback to report (other precisions' notes are about them).
+        inner.model.prepare_inference(Precision::Fp32);
         Ok(Seq2SeqModel { inner, dir })
     }
 
