@@ -10,6 +10,7 @@ command line's parser, cleaning and notes apply as they are.
 import csv
 import io
 import json
+import math
 import os
 import sys
 import warnings
@@ -334,14 +335,16 @@ class _Series:
         writer = csv.writer(out, lineterminator="\n")
         names = list(self.columns)
         writer.writerow(["date", self.name, *names])
-        for i, day in enumerate(self.dates):
-            writer.writerow([str(day), repr(float(self.values[i])), *(_cell(self.columns[c][i]) for c in names)])
+        # Whole columns at a time (numpy's day strings, Python floats): a row at a time through
+        # numpy scalars took 9 ms for 1,277 days, several times the forecast itself.
+        values = [repr(v) for v in self.values.tolist()]
+        writer.writerows(zip(_day_strings(self.dates), values, *(_cells(self.columns[c]) for c in names)))
         if future is not None:
             days, columns = future
             if sorted(columns) != sorted(names):
                 raise ValueError(f"X for the days ahead has columns {sorted(columns)}, the series {sorted(names)}")
-            for i, day in enumerate(days):
-                writer.writerow([str(day), "", *(_cell(columns[c][i]) for c in names)])
+            empty = [""] * len(days)
+            writer.writerows(zip(_day_strings(days), empty, *(_cells(columns[c]) for c in names)))
         return out.getvalue()
 
 
@@ -398,6 +401,19 @@ def _columns(X, declared, n, what):
         if len(column) != n:
             raise ValueError(f"{what}[{name!r}] has {len(column)} rows for {n} days")
     return columns
+
+
+def _day_strings(days):
+    """``YYYY-MM-DD`` of each datetime64[D] day."""
+    return np.datetime_as_string(np.asarray(days, dtype="datetime64[D]"), unit="D").tolist()
+
+
+def _cells(column):
+    """A covariate column's CSV cells."""
+    a = np.asarray(column)
+    if a.dtype.kind == "f":
+        return [repr(v) if math.isfinite(v) else "" for v in a.tolist()]
+    return [_cell(v) for v in a.tolist()]
 
 
 def _cell(v):
