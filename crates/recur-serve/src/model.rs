@@ -61,6 +61,14 @@ enum Predictor {
 /// answer's output tensors.
 type Answer = Box<dyn FnOnce(&[Vec<f64>]) -> Vec<Value> + Send>;
 
+/// What a request asks of its answer besides the outputs' values.
+struct Asked {
+    /// The caller's id, echoed.
+    id: Option<String>,
+    /// The outputs named (every one when `None`).
+    outputs: Option<Vec<String>>,
+}
+
 /// A request read, and where its outputs come from.
 enum Work {
     /// Answered already.
@@ -201,25 +209,49 @@ impl ServedModel {
     /// request's `id`, with the number of items answered.
     async fn finish(
         &self,
-        started: Result<Result<(Option<String>, Work), ApiError>, tokio::task::JoinError>,
+        started: Result<Result<(Asked, Work), ApiError>, tokio::task::JoinError>,
     ) -> Result<(Value, usize), ApiError> {
-        let (id, work) = started.map_err(|e| ApiError::internal(format!("the inference failed: {e}")))??;
-        let outputs = match work {
+        let (asked, work) = started.map_err(|e| ApiError::internal(format!("the inference failed: {e}")))??;
+        let mut outputs = match work {
             Work::Done(outputs) => outputs,
             Work::Queued { pending, answer } => answer(&pending.answers().await?),
         };
         // Every output's first axis counts the request's items.
         let items = outputs.first().and_then(|o| o["shape"][0].as_u64()).unwrap_or(0) as usize;
+        if let Some(wanted) = &asked.outputs {
+            outputs.retain(|o| wanted.iter().any(|w| o["name"] == w.as_str()));
+        }
         let mut answer = json!({"model_name": self.name, "model_version": "1", "outputs": outputs});
-        if let Some(id) = id {
+        if let Some(id) = asked.id {
             answer["id"] = json!(id);
         }
         Ok((answer, items))
     }
 
+    /// What a request asks of its answer: its `id`, and the outputs it names (checked against
+    /// the model's, before any work is done).
+    fn asked(&self, request: &InferRequest) -> Result<Asked, ApiError> {
+        let outputs = match request.outputs.is_empty() {
+            true => None,
+            false => {
+                let meta = self.metadata();
+                let answers: Vec<String> = meta["outputs"]
+                    .as_array()
+                    .map(|o| o.iter().filter_map(|o| o["name"].as_str().map(String::from)).collect())
+                    .unwrap_or_default();
+                request.wanted_outputs(&answers)?
+            }
+        };
+        Ok(Asked {
+            id: request.id.clone(),
+            outputs,
+        })
+    }
+
     /// Reads a request and either answers it or queues it: its `id` and the work.
-    fn start(&self, body: &[u8]) -> Result<(Option<String>, Work), ApiError> {
+    fn start(&self, body: &[u8]) -> Result<(Asked, Work), ApiError> {
         let request = InferRequest::parse(body)?;
+        let asked = self.asked(&request)?;
         let work = match &self.predictor {
             Predictor::Sketch { predictor, batcher } => {
                 let (drawings, top) = sketch::read(predictor, &request)?;
@@ -236,19 +268,20 @@ impl ServedModel {
             Predictor::Forecast { predictor, spec } => Work::Done(forecast::infer(predictor, spec, &request)?),
             Predictor::Seq2seq(t) => Work::Done(seq2seq::infer(t, &request)?),
         };
-        Ok((request.id, work))
+        Ok((asked, work))
     }
 
     /// Reads a part of a session's drawing, adds it, and queues the whole drawing so far.
-    fn start_part(&self, sessions: &Sessions, id: &str, body: &[u8]) -> Result<(Option<String>, Work), ApiError> {
+    fn start_part(&self, sessions: &Sessions, id: &str, body: &[u8]) -> Result<(Asked, Work), ApiError> {
         let request = InferRequest::parse(body)?;
+        let asked = self.asked(&request)?;
         let Predictor::Sketch { predictor, batcher } = &self.predictor else {
             return Err(ApiError::bad_request("only sketch models take drawings in parts"));
         };
         let (strokes, raw, top) = sketch::read_part(predictor, &request)?;
         let (whole, raw) = sessions.extend(&self.name, id, strokes, raw)?;
         let drawing = simplified(whole, raw).map_err(|e| ApiError::bad_request(format!("drawing 0: {e}")))?;
-        Ok((request.id, sketch_work(predictor, batcher, vec![drawing], top)?))
+        Ok((asked, sketch_work(predictor, batcher, vec![drawing], top)?))
     }
 }
 

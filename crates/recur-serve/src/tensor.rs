@@ -16,6 +16,16 @@ pub struct InferRequest {
     /// Request settings (`top` for a sketch classifier).
     #[serde(default)]
     pub parameters: Map<String, Value>,
+    /// The outputs to answer with (every one when none are named).
+    #[serde(default)]
+    pub outputs: Vec<RequestedOutput>,
+}
+
+/// One output a request asks for by name.
+#[derive(Debug, Deserialize)]
+pub struct RequestedOutput {
+    /// The model's name for the output.
+    pub name: String,
 }
 
 /// One input tensor of a request.
@@ -68,6 +78,23 @@ impl InferRequest {
                 .ok_or_else(|| {
                     ApiError::bad_request(format!("parameter `{name}` must be a whole number ≥ {least}, not {v}"))
                 }),
+        }
+    }
+
+    /// The names of the outputs asked for, each one of the model's `answers`; `None` when
+    /// the request names none (every output is answered). A name the model does not answer
+    /// is a 400 that lists the ones it does.
+    pub fn wanted_outputs(&self, answers: &[String]) -> Result<Option<Vec<String>>, ApiError> {
+        if self.outputs.is_empty() {
+            return Ok(None);
+        }
+        match self.outputs.iter().find(|o| !answers.contains(&o.name)) {
+            Some(o) => Err(ApiError::bad_request(format!(
+                "unknown output `{}`: the model answers {}",
+                o.name,
+                answers.iter().map(|a| format!("`{a}`")).collect::<Vec<_>>().join(", ")
+            ))),
+            None => Ok(Some(self.outputs.iter().map(|o| o.name.clone()).collect())),
         }
     }
 
@@ -256,6 +283,24 @@ mod tests {
     fn bytes_elements_keep_inline_json_whole() {
         let t = tensor("BYTES", &[2], json!([[[[1, 2], [3, 4]]], "[[[5],[6]]]"]));
         assert_eq!(t.elements(2).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn outputs_asked_for_are_the_models_or_a_400_naming_them() {
+        let answers = ["classes".to_string(), "probabilities".to_string()];
+        let none = InferRequest::parse(br#"{"inputs": []}"#).unwrap();
+        assert_eq!(none.wanted_outputs(&answers).unwrap(), None);
+        let one = InferRequest::parse(br#"{"inputs": [], "outputs": [{"name": "probabilities"}]}"#).unwrap();
+        assert_eq!(
+            one.wanted_outputs(&answers).unwrap(),
+            Some(vec!["probabilities".to_string()])
+        );
+        let bad = InferRequest::parse(br#"{"inputs": [], "outputs": [{"name": "scores"}]}"#).unwrap();
+        let e = bad.wanted_outputs(&answers).unwrap_err().message;
+        assert_eq!(
+            e,
+            "unknown output `scores`: the model answers `classes`, `probabilities`"
+        );
     }
 
     #[test]

@@ -139,6 +139,15 @@ fn serve_sketch_infer_equals_predict() {
     assert_eq!(status, 200, "{again}");
     assert_eq!(again["outputs"][0]["shape"], json!([lines.len(), 5]));
     assert_eq!(again["outputs"][0]["data"][0], classes["data"][0]);
+    // The outputs a request names, and only those; a name the model lacks is a 400.
+    let mut only = drawing_request(&drawings, 4);
+    only["outputs"] = json!([{"name": "probabilities"}]);
+    let (status, picked) = server.infer("sketch", &only);
+    assert_eq!(status, 200, "{picked}");
+    assert_eq!(picked["outputs"], json!([probabilities]));
+    only["outputs"] = json!([{"name": "logits"}]);
+    let unknown = "unknown output `logits`: the model answers `classes`, `probabilities`";
+    refused(server.infer("sketch", &only), 400, unknown);
 }
 
 #[test]
