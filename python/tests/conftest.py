@@ -4,6 +4,8 @@ this checkout for the command-line comparisons."""
 
 import os
 import shutil
+import signal
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -50,3 +52,35 @@ def trends(n, steps=30, channels=2, seed=0):
     X[:, :, 0] += slope[:, None] * t[None, :] * 3
     labels = np.where(slope > 0, "up", "down")
     return X.astype(np.float32), labels, slope
+
+
+@pytest.fixture
+def ctrl_c_after():
+    """A function that sends this process Ctrl-C (SIGINT) after some seconds, with Python's
+    own SIGINT handler installed for the test. A shell that starts the suite in the background
+    (as CI may) hands it SIGINT ignored, and Python then leaves it ignored, so without this
+    the Ctrl-C never arrives. Timers not yet fired are cancelled, and the handler restored,
+    when the test ends."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    timers = []
+
+    def send(seconds=1.0):
+        timer = threading.Timer(seconds, lambda: os.kill(os.getpid(), signal.SIGINT))
+        timers.append(timer)
+        timer.start()
+
+    yield send
+    for timer in timers:
+        timer.cancel()
+    signal.signal(signal.SIGINT, previous)
+
+
+def bounded(epochs):
+    """A progress callback that ends a run after `epochs` epochs, so a missed Ctrl-C fails the
+    test within seconds instead of training on (and writing checkpoints) for hours."""
+
+    def listen(event):
+        if event["event"] == "epoch_ended" and event["epoch"] >= epochs:
+            raise RuntimeError(f"Ctrl-C was not heard within {epochs} epochs")
+
+    return listen

@@ -3,33 +3,21 @@ the GIL released and checks for signals between steps."""
 
 import os
 import signal
-import threading
 import time
 
 import numpy as np
 import pytest
 
 import recur
-from conftest import trends
-
-
-def bounded(epochs):
-    """A progress callback that ends a run after `epochs` epochs, so a missed Ctrl-C fails the
-    test within seconds instead of training on (and writing checkpoints) for hours."""
-
-    def listen(event):
-        if event["event"] == "epoch_ended" and event["epoch"] >= epochs:
-            raise RuntimeError(f"Ctrl-C was not heard within {epochs} epochs")
-
-    return listen
+from conftest import bounded, trends
 
 
 @pytest.mark.skipif(not hasattr(signal, "SIGINT") or os.name == "nt", reason="needs POSIX signals")
-def test_ctrl_c_interrupts_gradient_training():
+def test_ctrl_c_interrupts_gradient_training(ctrl_c_after):
     X, labels, _ = trends(64, steps=40)
     config = {"layers": [{"type": "gru", "units": 32}, {"type": "dense", "units": 2}]}
     clf = recur.SequenceClassifier(config, epochs=10_000, batch_size=4, progress=bounded(2_000))
-    threading.Timer(1.0, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+    ctrl_c_after(1.0)
     start = time.monotonic()
     with pytest.raises(KeyboardInterrupt):
         clf.fit(X, labels)
@@ -38,7 +26,7 @@ def test_ctrl_c_interrupts_gradient_training():
 
 
 @pytest.mark.skipif(not hasattr(signal, "SIGINT") or os.name == "nt", reason="needs POSIX signals")
-def test_ctrl_c_interrupts_seq2seq_training():
+def test_ctrl_c_interrupts_seq2seq_training(ctrl_c_after):
     # Distinct random words and no early stopping, so the run cannot end before the Ctrl-C
     # (thirty-odd distinct words were learnt, and the run stopped early, within a second).
     rng = np.random.default_rng(0)
@@ -54,7 +42,7 @@ def test_ctrl_c_interrupts_seq2seq_training():
         patience=10_000,
         max_minutes=0.5,
     )
-    threading.Timer(1.0, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+    ctrl_c_after(1.0)
     start = time.monotonic()
     with pytest.raises(KeyboardInterrupt):
         model.fit(words, [w[::-1] for w in words])

@@ -8,12 +8,12 @@ import os
 import pickle
 import signal
 import subprocess
-import threading
 
 import numpy as np
 import pytest
 
 import recur
+from conftest import bounded
 
 # A small network for the 12 doodle classes (the presets take far longer to train).
 SMALL = {
@@ -115,10 +115,14 @@ def test_sketch_classifier_clones_pickles_and_takes_settings(fitted, doodles):
 
 
 @pytest.mark.skipif(not hasattr(signal, "SIGINT") or os.name == "nt", reason="needs POSIX signals")
-def test_ctrl_c_interrupts_sketch_training(doodles):
+def test_ctrl_c_interrupts_sketch_training(doodles, ctrl_c_after):
     # Early stopping must not end the run first: on a quiet machine 8 epochs pass in a second.
-    clf = recur.SketchClassifier(config=SMALL, epochs=10_000, patience=10_000, batch_size=4)
-    threading.Timer(1.0, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+    # A callback ends the run after 2,000 epochs, so a missed Ctrl-C fails the test instead
+    # of training for hours.
+    clf = recur.SketchClassifier(
+        config=SMALL, epochs=10_000, patience=10_000, batch_size=4, progress=bounded(2_000)
+    )
+    ctrl_c_after(1.0)
     with pytest.raises(KeyboardInterrupt):
         clf.fit(*doodles)
     assert not hasattr(clf, "sketch_model_")
