@@ -52,8 +52,11 @@ class TractGraph:
     """One graph in tract, optimised once for the symbolic sizes the file declares."""
 
     def __init__(self, path):
-        import onnx
-        import tract
+        try:
+            import onnx
+            import tract
+        except ImportError as e:
+            sys.exit(f"error: --runtime tract needs tract's wheel and onnx (pip install tract==0.22.4 onnx): {e}")
 
         graph = onnx.load(path)
         self.inputs = [i.name for i in graph.graph.input]
