@@ -144,6 +144,13 @@ pub trait Layer<T: Float>: Send + Sync + CloneLayer<T> {
     fn adapt(&mut self, _x: &Seq<T>, _rng: &mut Rng) -> Result<(), String> {
         Ok(())
     }
+    /// Whether the layer's output features differ in scale by orders of magnitude (MultiRocket's
+    /// four statistics: proportions in [0, 1] beside means and positions in the hundreds). int8
+    /// quantises a row of activations with one scale, which would round the small features
+    /// away, so a layer fed by such a one keeps fp32 products at `--precision int8`.
+    fn mixes_output_scales(&self) -> bool {
+        false
+    }
     /// Keeps a packed copy of the layer's weight matrices for inference at `precision` (fp32
     /// drops it) and says how the layer will run. Training ignores the copy, and any mutable
     /// access to the weights ([`Layer::params_mut`]) drops it, so it never goes stale. By

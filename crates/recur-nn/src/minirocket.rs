@@ -491,6 +491,10 @@ impl<T: Float> Layer<T> for MiniRocket<T> {
     fn kind(&self) -> &'static str {
         "minirocket"
     }
+    fn mixes_output_scales(&self) -> bool {
+        // PPV alone is a proportion per feature; the other three statistics are not.
+        self.pooling == Pooling::Multi
+    }
     fn output_shape(&self) -> Shape {
         Shape::new(self.biases.len() * self.pooling.statistics(), false)
     }

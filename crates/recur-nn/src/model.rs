@@ -319,17 +319,44 @@ impl<T: Float> Model<T> {
     /// Prepares the model for inference at `precision`: every layer with a reduced-precision
     /// kernel (recurrent layers' input and recurrent products, dense, conv1d) keeps a packed
     /// copy of its weights beside the f32 ones, which stay as they are (nothing is written).
-    /// Returns the layers that have weight products but no such kernel and so run in fp32, as
-    /// `name (kind)`, for the caller to report once. fp32 drops the packed copies; so does
-    /// any change to the weights ([`Model::params_mut`]).
+    /// Returns the layers with weight products that run in fp32 all the same, as `name (kind:
+    /// why)`, for the caller to report once: those without such a kernel, and at int8 those
+    /// fed features of mixed scales ([`Layer::mixes_output_scales`]). fp32 drops the packed
+    /// copies; so does any change to the weights ([`Model::params_mut`]).
     pub fn prepare_inference(&mut self, precision: Precision) -> Vec<String> {
+        let mixed = self.fed_mixed_scales();
         let mut fallbacks = Vec::new();
-        for (layer, planned) in self.layers.iter_mut().zip(&self.plan.layers) {
-            if layer.prepare_inference(precision) == InferencePath::Fp32Fallback {
-                fallbacks.push(format!("{} ({})", planned.prefix, layer.kind()));
-            }
+        for (l, (layer, planned)) in self.layers.iter_mut().zip(&self.plan.layers).enumerate() {
+            let asked = if precision == Precision::Int8 && mixed[l] {
+                Precision::Fp32
+            } else {
+                precision
+            };
+            let why = match layer.prepare_inference(asked) {
+                InferencePath::Fp32Fallback => format!("no {precision} kernel"),
+                InferencePath::AtPrecision if asked != precision => {
+                    "its input features mix scales that int8's one scale a row would lose".to_string()
+                }
+                _ => continue,
+            };
+            fallbacks.push(format!("{} ({}: {why})", planned.prefix, layer.kind()));
         }
         fallbacks
+    }
+
+    /// For each layer, whether a node running it reads the output of a layer whose features
+    /// mix scales.
+    fn fed_mixed_scales(&self) -> Vec<bool> {
+        let mut fed = vec![false; self.layers.len()];
+        for node in &self.plan.nodes {
+            let Step::Layer(l) = node.step else { continue };
+            fed[l] |= node.sources.iter().any(|s| match *s {
+                Source::Node(m) => matches!(self.plan.nodes[m].step,
+                    Step::Layer(source) if self.layers[source].mixes_output_scales()),
+                Source::Input(_) => false,
+            });
+        }
+        fed
     }
 
     /// Zeroes every gradient.

@@ -112,12 +112,8 @@ pub fn prepare_models<T: Float>(models: &mut [crate::Model<T>], precision: Preci
     fallbacks
 }
 
-/// The line a front end prints (once) when some layers have no kernel at `precision`.
+/// The line a front end prints (once) when some layers run in fp32 at `precision` (each named
+/// with why, as [`crate::Model::prepare_inference`] gives them).
 pub fn fallback_note(precision: Precision, fallbacks: &[String]) -> Option<String> {
-    (!fallbacks.is_empty()).then(|| {
-        format!(
-            "--precision {precision}: no {precision} kernel for {}; they run in fp32",
-            fallbacks.join(", ")
-        )
-    })
+    (!fallbacks.is_empty()).then(|| format!("--precision {precision}: in fp32: {}", fallbacks.join(", ")))
 }

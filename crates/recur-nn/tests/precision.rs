@@ -4,7 +4,7 @@
 //! must be named, and fp32 must give back the exact as-trained output.
 
 use recur_core::{Rng, Seq};
-use recur_nn::{model_dir, Ctx, Model, Precision};
+use recur_nn::{model_dir, Ctx, Model, ModelConfig, Precision};
 #[allow(dead_code)] // the parity comparison at 1e-9 is not used here
 mod common;
 
@@ -91,9 +91,45 @@ fn precision_falls_back_per_layer_and_says_which() {
         assert!(
             fallbacks
                 .iter()
-                .all(|f| f.contains("(conv2d)") || f.contains("(conv3d)")),
+                .all(|f| f.contains("(conv2d: no int8 kernel)") || f.contains("(conv3d: no int8 kernel)")),
             "{name}: {fallbacks:?}"
         );
+    }
+}
+
+/// MultiRocket's statistics mix scales (proportions beside means and positions): at int8 the
+/// dense layer they feed keeps fp32 products, is named with why, and answers exactly as at
+/// fp32 (one int8 scale per row rounded the proportions away: PLAID's test accuracy fell from
+/// 0.96 to 0.16). Fed proportions alone (`ppv`) it runs int8, and bf16 keeps every layer.
+#[test]
+fn int8_keeps_fp32_for_a_layer_fed_features_of_mixed_scales() {
+    for (pooling, mixed) in [("multi", true), ("ppv", false)] {
+        let config = ModelConfig::from_json(&format!(
+            r#"{{"input_size": 1, "layers": [{{"type": "minirocket", "length": 30, "features": 168,
+                "pooling": "{pooling}"}}, {{"type": "dense", "units": 3}}]}}"#
+        ))
+        .unwrap();
+        let mut model = Model::<f32>::new(config, 1).unwrap();
+        let values = (0..120).map(|i| (i as f32 * 0.37).sin() * 50.0).collect();
+        let x = Seq::new(values, 4, 30, 1, vec![30, 25, 12, 30]).unwrap();
+        model.adapt(std::slice::from_ref(&x), 5).unwrap();
+        let fp32 = infer(&model, &x);
+        let fallbacks = model.prepare_inference(Precision::Int8);
+        if mixed {
+            assert_eq!(
+                fallbacks,
+                ["layers.1 (dense: its input features mix scales that int8's one scale a row would lose)"]
+            );
+            assert_eq!(infer(&model, &x), fp32, "{pooling}");
+        } else {
+            assert!(fallbacks.is_empty(), "{pooling}: {fallbacks:?}");
+            assert_ne!(
+                infer(&model, &x),
+                fp32,
+                "{pooling}: the dense layer should have run int8"
+            );
+        }
+        assert!(model.prepare_inference(Precision::Bf16).is_empty(), "{pooling}");
     }
 }
 

@@ -109,7 +109,7 @@ fn run_at_int8_names_the_conv2d_precision_fallback_once() {
     ok(o);
     assert_eq!(err.matches("note:").count(), 1, "{err}");
     assert!(
-        err.contains("no int8 kernel for layers.0 (conv2d)") && err.contains("run in fp32"),
+        err.contains("--precision int8: in fp32: layers.0 (conv2d: no int8 kernel)"),
         "{err}"
     );
 }
