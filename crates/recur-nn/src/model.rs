@@ -8,7 +8,7 @@
 
 use crate::config::ModelConfig;
 use crate::error::{NnError, Result};
-use crate::graph::{Plan, Source, Step};
+use crate::graph::{Plan, PlannedNode, Source, Step};
 use crate::layer::{Ctx, Layer, Param, Tape};
 use crate::merge::MergeTape;
 use crate::precision::{InferencePath, Precision};
@@ -431,28 +431,7 @@ impl<T: Float> Model<T> {
         }
         let mut counted = vec![false; self.layers.len()];
         for node in &plan.nodes {
-            let mut kind = node.kind.clone();
-            let n = match node.step {
-                Step::Layer(l) => {
-                    kind = plan.layers[l].config.summary_kind();
-                    if plan.layers[l].prefix != node.name {
-                        kind = format!("{kind} = {}", plan.layers[l].prefix);
-                    }
-                    let first = !std::mem::replace(&mut counted[l], true);
-                    let n: usize = self.layers[l]
-                        .params()
-                        .iter()
-                        .filter(|p| p.trainable)
-                        .map(|p| p.len())
-                        .sum();
-                    if first {
-                        n
-                    } else {
-                        0
-                    }
-                }
-                Step::Merge(_) => 0,
-            };
+            let (kind, n) = self.summary_kind_and_params(node, &mut counted);
             out.push_str(&format!(
                 "{:<18} {kind:<24} {:<sw$} {n:>9}",
                 node.name,
@@ -483,6 +462,24 @@ impl<T: Float> Model<T> {
             all - self.trainable_count()
         ));
         out
+    }
+    /// A summary row's layer column and trainable parameters: a layer shared by several nodes
+    /// is named after its first (`lstm = encoder`) and its parameters counted there alone.
+    fn summary_kind_and_params(&self, node: &PlannedNode, counted: &mut [bool]) -> (String, usize) {
+        match node.step {
+            Step::Layer(l) => {
+                let layer = &self.plan.layers[l];
+                let mut kind = layer.config.summary_kind();
+                if layer.prefix != node.name {
+                    kind = format!("{kind} = {}", layer.prefix);
+                }
+                let first = !std::mem::replace(&mut counted[l], true);
+                let params = self.layers[l].params();
+                let n: usize = params.iter().filter(|p| p.trainable).map(|p| p.len()).sum();
+                (kind, if first { n } else { 0 })
+            }
+            Step::Merge(_) => (node.kind.clone(), 0),
+        }
     }
 }
 

@@ -73,18 +73,7 @@ impl TrainJob<'_> {
         };
         let (train_d, val_d, test_d) = (split(Part::Train), split(Part::Validation), split(Part::Test));
         let mut options = self.options;
-        options.input.normalization = match self.scaling {
-            Scaling::BoundingBox => Normalization::BoundingBox,
-            Scaling::OffsetStd => {
-                let mut moments = offset_moments(&train_d);
-                if let Some(g) = parts {
-                    g.sum_f64(&mut moments);
-                }
-                Normalization::OffsetStd {
-                    scale: offset_std_of(moments),
-                }
-            }
-        };
+        options.input.normalization = normalization(self.scaling, &train_d, parts);
         let config = labelled_config(self.config, &self.preset, &classes, &options.input, spec)?;
         let mut keys = TrainingKeys::of(&train_d);
         if let Some(g) = parts {
@@ -140,6 +129,23 @@ impl TrainJob<'_> {
             epochs: report.history.len(),
         };
         Ok(Some(Outcome { scores, scored }))
+    }
+}
+
+/// How drawings are scaled: each by its own bounding box, or all by the standard deviation of
+/// the training part's offsets (over every rank's part).
+fn normalization(scaling: Scaling, train: &[Drawing], parts: Option<&dyn Collective>) -> Normalization {
+    match scaling {
+        Scaling::BoundingBox => Normalization::BoundingBox,
+        Scaling::OffsetStd => {
+            let mut moments = offset_moments(train);
+            if let Some(g) = parts {
+                g.sum_f64(&mut moments);
+            }
+            Normalization::OffsetStd {
+                scale: offset_std_of(moments),
+            }
+        }
     }
 }
 

@@ -113,25 +113,7 @@ pub fn train(
         // The epoch lasts as long as the largest part.
         steps_per_epoch = g.max_u64(steps_per_epoch);
     }
-    let total = steps_per_epoch * options.epochs as u64;
-    let mut trainer = Trainer::new(
-        Model::<f32>::new(config, options.seed)?,
-        TrainConfig {
-            loss: Loss::SoftmaxCrossEntropy {
-                label_smoothing: options.label_smoothing,
-            },
-            optimizer: OptimizerConfig::adam(),
-            clip: Some(Clip::GlobalNorm(1.0)),
-            schedule: Schedule::Cosine {
-                lr: options.learning_rate,
-                min_lr: options.learning_rate * 0.01,
-                warmup: steps_per_epoch.min(total / 20),
-                total,
-            },
-            threads: options.threads,
-            seed: options.seed,
-        },
-    );
+    let mut trainer = sketch_trainer(config, options, steps_per_epoch)?;
     trainer.set_rank_local(parts.is_some());
     let fit_options = FitOptions {
         epochs: options.epochs,
@@ -178,6 +160,30 @@ pub fn train(
         },
     )?;
     Ok((trainer.model, report))
+}
+
+/// The trainer of a sketch classifier: Adam, global-norm clipping at 1, a cosine schedule over
+/// the run's steps after a warm-up of an epoch (at most a twentieth of the run).
+fn sketch_trainer(config: ModelConfig, options: &TrainOptions, steps_per_epoch: u64) -> Result<Trainer<Model<f32>>> {
+    let total = steps_per_epoch * options.epochs as u64;
+    Ok(Trainer::new(
+        Model::<f32>::new(config, options.seed)?,
+        TrainConfig {
+            loss: Loss::SoftmaxCrossEntropy {
+                label_smoothing: options.label_smoothing,
+            },
+            optimizer: OptimizerConfig::adam(),
+            clip: Some(Clip::GlobalNorm(1.0)),
+            schedule: Schedule::Cosine {
+                lr: options.learning_rate,
+                min_lr: options.learning_rate * 0.01,
+                warmup: steps_per_epoch.min(total / 20),
+                total,
+            },
+            threads: options.threads,
+            seed: options.seed,
+        },
+    ))
 }
 
 /// Trains an ensemble of `size` models (seeds `options.seed`, +1, …; member 0 in
