@@ -160,6 +160,10 @@ fn lowp_kernel_speed() {
     let mut rng = Rng::new(7);
     for (name, m, n, k) in [
         ("recurrent step", 32, 512, 128),
+        // One drawing served alone, and four together: the weights are streamed whole either
+        // way, so these show what the batch-1 latency is bound by.
+        ("recurrent step, 1 sequence", 1, 512, 128),
+        ("recurrent step, 4 sequences", 4, 512, 128),
         ("input projection", 3200, 512, 128),
         ("dense", 64, 345, 128),
     ] {
@@ -191,7 +195,30 @@ fn lowp_kernel_speed() {
                 false,
             )
         });
-        let mut line = format!("{name} {m}×{n}×{k}: fp32 {fp32:.0}");
+        // fp32 inference keeps the recurrent matrix transposed, `[k, n]`, read as stored.
+        let mut w_t = vec![0.0f32; k * n];
+        for (j, row) in w.chunks_exact(k).enumerate() {
+            for (p, &v) in row.iter().enumerate() {
+                w_t[p * n + j] = v;
+            }
+        }
+        let fp32_kept = time(&mut || {
+            crate::matmul(
+                m,
+                n,
+                k,
+                &a,
+                k,
+                crate::Transpose::No,
+                &w_t,
+                n,
+                crate::Transpose::No,
+                &mut c,
+                n,
+                false,
+            )
+        });
+        let mut line = format!("{name} {m}×{n}×{k}: fp32 {fp32:.0}, fp32 Wᵀ kept {fp32_kept:.0}");
         for format in [Format::Bf16, Format::Int8] {
             let packed = PackedWeights::pack(format, &w, n, k);
             for path in [KernelPath::Detected, KernelPath::Portable] {
