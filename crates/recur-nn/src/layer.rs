@@ -144,11 +144,12 @@ pub trait Layer<T: Float>: Send + Sync + CloneLayer<T> {
     fn adapt(&mut self, _x: &Seq<T>, _rng: &mut Rng) -> Result<(), String> {
         Ok(())
     }
-    /// Whether the layer's output features differ in scale by orders of magnitude (MultiRocket's
-    /// four statistics: proportions in [0, 1] beside means and positions in the hundreds). int8
-    /// quantises a row of activations with one scale, which would round the small features
-    /// away, so a layer fed by such a one keeps fp32 products at `--precision int8`.
-    fn mixes_output_scales(&self) -> bool {
+    /// Whether int8 would lose this layer's output: MiniRocket's features (proportions, and with
+    /// `multi` means and positions in the hundreds beside them) differ by little where the
+    /// ridge fitted on them weighs those differences heavily (its standardisation is folded into
+    /// the weights), and int8's one scale per row of activations rounds them away. A layer fed
+    /// by such a one keeps fp32 products at `--precision int8`.
+    fn output_needs_full_precision(&self) -> bool {
         false
     }
     /// Keeps a packed copy of the layer's weight matrices for inference at `precision` (fp32

@@ -321,13 +321,13 @@ impl<T: Float> Model<T> {
     /// copy of its weights beside the f32 ones, which stay as they are (nothing is written).
     /// Returns the layers with weight products that run in fp32 all the same, as `name (kind:
     /// why)`, for the caller to report once: those without such a kernel, and at int8 those
-    /// fed features of mixed scales ([`Layer::mixes_output_scales`]). fp32 drops the packed
-    /// copies; so does any change to the weights ([`Model::params_mut`]).
+    /// fed features int8 would lose ([`Layer::output_needs_full_precision`]). fp32 drops the
+    /// packed copies; so does any change to the weights ([`Model::params_mut`]).
     pub fn prepare_inference(&mut self, precision: Precision) -> Vec<String> {
-        let mixed = self.fed_mixed_scales();
+        let fine = self.fed_fine_features();
         let mut fallbacks = Vec::new();
         for (l, (layer, planned)) in self.layers.iter_mut().zip(&self.plan.layers).enumerate() {
-            let asked = if precision == Precision::Int8 && mixed[l] {
+            let asked = if precision == Precision::Int8 && fine[l] {
                 Precision::Fp32
             } else {
                 precision
@@ -335,7 +335,7 @@ impl<T: Float> Model<T> {
             let why = match layer.prepare_inference(asked) {
                 InferencePath::Fp32Fallback => format!("no {precision} kernel"),
                 InferencePath::AtPrecision if asked != precision => {
-                    "its input features mix scales that int8's one scale a row would lose".to_string()
+                    "int8 would round its input features away".to_string()
                 }
                 _ => continue,
             };
@@ -345,14 +345,14 @@ impl<T: Float> Model<T> {
     }
 
     /// For each layer, whether a node running it reads the output of a layer whose features
-    /// mix scales.
-    fn fed_mixed_scales(&self) -> Vec<bool> {
+    /// int8 would lose.
+    fn fed_fine_features(&self) -> Vec<bool> {
         let mut fed = vec![false; self.layers.len()];
         for node in &self.plan.nodes {
             let Step::Layer(l) = node.step else { continue };
             fed[l] |= node.sources.iter().any(|s| match *s {
                 Source::Node(m) => matches!(self.plan.nodes[m].step,
-                    Step::Layer(source) if self.layers[source].mixes_output_scales()),
+                    Step::Layer(source) if self.layers[source].output_needs_full_precision()),
                 Source::Input(_) => false,
             });
         }
