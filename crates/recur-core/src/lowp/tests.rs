@@ -179,45 +179,18 @@ fn lowp_kernel_speed() {
             }
             flops * calls as f64 / start.elapsed().as_secs_f64() / 1e9
         };
-        let fp32 = time(&mut || {
-            crate::matmul(
-                m,
-                n,
-                k,
-                &a,
-                k,
-                crate::Transpose::No,
-                &w,
-                k,
-                crate::Transpose::Yes,
-                &mut c,
-                n,
-                false,
-            )
-        });
-        // fp32 inference keeps the recurrent matrix transposed, `[k, n]`, read as stored.
+        // fp32 as stored (`W` transposed in the product), and on the transposed copy, `[k, n]`,
+        // that fp32 inference keeps of a recurrent matrix.
         let mut w_t = vec![0.0f32; k * n];
         for (j, row) in w.chunks_exact(k).enumerate() {
             for (p, &v) in row.iter().enumerate() {
                 w_t[p * n + j] = v;
             }
         }
-        let fp32_kept = time(&mut || {
-            crate::matmul(
-                m,
-                n,
-                k,
-                &a,
-                k,
-                crate::Transpose::No,
-                &w_t,
-                n,
-                crate::Transpose::No,
-                &mut c,
-                n,
-                false,
-            )
-        });
+        let [fp32, fp32_kept] =
+            [(&w, k, crate::Transpose::Yes), (&w_t, n, crate::Transpose::No)].map(|(b, ldb, tb)| {
+                time(&mut || crate::matmul(m, n, k, &a, k, crate::Transpose::No, b, ldb, tb, &mut c, n, false))
+            });
         let mut line = format!("{name} {m}×{n}×{k}: fp32 {fp32:.0}, fp32 Wᵀ kept {fp32_kept:.0}");
         for format in [Format::Bf16, Format::Int8] {
             let packed = PackedWeights::pack(format, &w, n, k);
