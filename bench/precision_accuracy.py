@@ -150,10 +150,15 @@ def main():
     ap.add_argument("--g2p-minutes", type=float, default=12.0)
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
+    parts = {"ucr": ucr_rows, "g2p": g2p_rows, "cta": cta_rows}
+    asked = args.only.split(",")
+    unknown = [p for p in asked if p not in parts]
+    if unknown:
+        sys.exit(f"error: --only takes ucr, g2p and cta, not {', '.join(unknown)}")
     os.makedirs(args.work, exist_ok=True)
     rows = []
-    for part, measure in (("ucr", ucr_rows), ("g2p", g2p_rows), ("cta", cta_rows)):
-        if part in args.only.split(","):
+    for part, measure in parts.items():
+        if part in asked:
             rows += measure(args)
     print("| measure | " + " | ".join(PRECISIONS) + " |")
     print("|---|" + "---|" * len(PRECISIONS))
