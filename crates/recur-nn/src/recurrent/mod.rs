@@ -257,10 +257,12 @@ impl<T: Float, C: Cell> Recurrent<T, C> {
         }
         let mut tapes = Vec::with_capacity(n_dirs);
         for (d, dir) in self.dirs.iter().enumerate() {
-            let xd = if d == 0 {
-                x.data.clone()
-            } else {
-                x.reverse_within_lengths().data
+            // A lone direction takes the input's values (only its shape and lengths are read
+            // afterwards); the forward one of a pair copies them, as the reverse one needs them.
+            let xd = match d {
+                0 if n_dirs == 1 => std::mem::take(&mut x.data),
+                0 => x.data.clone(),
+                _ => x.reverse_within_lengths().data,
             };
             let h0 = init.map_or_else(|| vec![T::ZERO; bh], |s| s.h[d * bh..(d + 1) * bh].to_vec());
             let c0 = match init {
