@@ -182,6 +182,16 @@ fn bench_times_a_3d_cnn_config() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(report["model"]["train_seq_per_s"].as_f64().unwrap() > 0.0, "{report}");
+    // The report names the reduced-precision kernels this CPU ran.
+    let kernel = |key: &str| report[key].as_str().unwrap_or_default().to_string();
+    assert!(
+        ["avx512-bf16", "avx2", "portable"].contains(&kernel("bf16_kernel").as_str()),
+        "{report}"
+    );
+    assert!(
+        ["avx512-vnni", "avx2", "portable"].contains(&kernel("int8_kernel").as_str()),
+        "{report}"
+    );
 }
 
 /// A model giving a sequence cannot be timed as a classifier: `recur bench --config` says so

@@ -16,10 +16,14 @@
 //! packed weights are panels of up to 64 output channels, each group's 64 words contiguous, so
 //! a micro-kernel of 6 rows × 64 channels streams one panel with plain loads.
 //!
-//! The AVX-512 kernels are chosen at run time; the portable path computes the same numbers
+//! The kernels are chosen at run time: AVX-512 (`vdpbf16ps`, `vpdpbusd`) where the CPU has the
+//! format's instructions, else AVX2 (widened operands, the same numbers, about the speed of
+//! f32 for bf16 and faster for int8), else the portable path, which computes the same numbers
 //! (bf16: the same rounded operands summed in the same order; int8: the same integers) on any
-//! CPU, and [`KernelPath::Portable`] forces it so tests can compare the two.
+//! CPU. [`KernelPath`] forces one so tests can compare them.
 
+#[cfg(target_arch = "x86_64")]
+mod avx2;
 mod portable;
 #[cfg(test)]
 mod tests;
@@ -52,7 +56,20 @@ impl Format {
         }
     }
 
-    /// True when this CPU has the instructions of the fast kernel for this format.
+    /// The kernel [`KernelPath::Detected`] runs this format on here: `avx512-bf16`,
+    /// `avx512-vnni`, `avx2` or `portable` (for reports such as `recur bench`).
+    pub fn kernel_name(self) -> &'static str {
+        match self {
+            _ if self.fast_path_available() => match self {
+                Format::Bf16 => "avx512-bf16",
+                Format::Int8 => "avx512-vnni",
+            },
+            _ if KernelPath::avx2_available() => "avx2",
+            _ => "portable",
+        }
+    }
+
+    /// True when this CPU has the AVX-512 instructions of this format's fastest kernel.
     pub fn fast_path_available(self) -> bool {
         #[cfg(target_arch = "x86_64")]
         {
@@ -68,10 +85,26 @@ impl Format {
 /// Which implementation a product runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KernelPath {
-    /// The AVX-512 kernel where the CPU has it, else the portable one.
+    /// The fastest kernel this CPU has: AVX-512, else AVX2, else the portable one.
     Detected,
+    /// The AVX2 kernel where the CPU has AVX2 and FMA, else the portable one.
+    Avx2,
     /// The portable kernel (same results), whatever the CPU.
     Portable,
+}
+
+impl KernelPath {
+    /// True when this CPU has AVX2 and FMA, the instructions of [`KernelPath::Avx2`].
+    pub fn avx2_available() -> bool {
+        #[cfg(target_arch = "x86_64")]
+        {
+            avx2::available()
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            false
+        }
+    }
 }
 
 /// A weight matrix `[n, k]` packed for [`PackedWeights::matmul`].
@@ -201,11 +234,18 @@ impl PackedWeights {
         );
         let rows = self.pack_rows(m, a, lda);
         #[cfg(target_arch = "x86_64")]
-        if path == KernelPath::Detected && self.format.fast_path_available() {
-            // SAFETY: the CPU has the kernel's features (checked just above) and the bounds of
-            // a and c were asserted.
-            unsafe { x86::run(self, &rows, m, c, ldc, accumulate) };
-            return;
+        {
+            if path == KernelPath::Detected && self.format.fast_path_available() {
+                // SAFETY: the CPU has the kernel's features (checked just above) and the bounds
+                // of a and c were asserted.
+                unsafe { x86::run(self, &rows, m, c, ldc, accumulate) };
+                return;
+            }
+            if path != KernelPath::Portable && avx2::available() {
+                // SAFETY: as above, for AVX2 and FMA.
+                unsafe { avx2::run(self, &rows, m, c, ldc, accumulate) };
+                return;
+            }
         }
         let _ = path;
         portable::run(self, &rows, m, c, ldc, accumulate);

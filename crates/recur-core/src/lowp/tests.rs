@@ -124,6 +124,26 @@ fn bf16_and_int8_fast_path_matches_the_portable_fallback() {
     }
 }
 
+/// The AVX2 kernels and the portable ones give the same bits (where the CPU has AVX2 and FMA).
+#[test]
+fn bf16_and_int8_avx2_path_matches_the_portable_fallback() {
+    if !KernelPath::avx2_available() {
+        eprintln!("skipping: this CPU lacks AVX2 or FMA");
+        return;
+    }
+    let mut rng = Rng::new(8);
+    for format in [Format::Bf16, Format::Int8] {
+        for (m, n, k) in SHAPES {
+            let (a, w) = (random(m * k, &mut rng), random(n * k, &mut rng));
+            let avx2 = product(format, KernelPath::Avx2, m, n, k, &a, &w);
+            let portable = product(format, KernelPath::Portable, m, n, k, &a, &w);
+            for (f, p) in avx2.iter().zip(&portable) {
+                assert_eq!(f.to_bits(), p.to_bits(), "{format:?} {m}×{n}×{k}: {f} vs {p}");
+            }
+        }
+    }
+}
+
 /// Without `accumulate` the product overwrites `c`, and only its `n` columns of each row:
 /// a wider `ldc` keeps the columns past `n`.
 #[test]
@@ -132,7 +152,7 @@ fn precision_matmul_overwrites_only_its_window() {
     let (m, n, k, ldc) = (5, 20, 9, 23);
     let (a, w) = (random(m * k, &mut rng), random(n * k, &mut rng));
     for format in [Format::Bf16, Format::Int8] {
-        for path in [KernelPath::Detected, KernelPath::Portable] {
+        for path in [KernelPath::Detected, KernelPath::Avx2, KernelPath::Portable] {
             let packed = PackedWeights::pack(format, &w, n, k);
             let mut c = vec![7.0f32; m * ldc];
             packed.matmul_on(path, m, &a, k, &mut c, ldc, false);
@@ -194,7 +214,7 @@ fn lowp_kernel_speed() {
         let mut line = format!("{name} {m}×{n}×{k}: fp32 {fp32:.0}, fp32 Wᵀ kept {fp32_kept:.0}");
         for format in [Format::Bf16, Format::Int8] {
             let packed = PackedWeights::pack(format, &w, n, k);
-            for path in [KernelPath::Detected, KernelPath::Portable] {
+            for path in [KernelPath::Detected, KernelPath::Avx2, KernelPath::Portable] {
                 let g = time(&mut || packed.matmul_on(path, m, &a, k, &mut c, n, false));
                 line += &format!(", {format:?} {path:?} {g:.0}");
             }

@@ -97,7 +97,8 @@ pub fn bench(a: BenchArgs) -> Result<()> {
     };
     let models = measure_models(&a)?;
     let mut out = json!({"sgemm_peak_gflops": round1(peaks.sgemm), "bf16_peak_gflops": round1(peaks.bf16),
-                         "int8_peak_gops": round1(peaks.int8), "threads": a.threads, "batch": a.batch, "length": a.length});
+                         "int8_peak_gops": round1(peaks.int8), "bf16_kernel": Format::Bf16.kernel_name(),
+                         "int8_kernel": Format::Int8.kernel_name(), "threads": a.threads, "batch": a.batch, "length": a.length});
     for (name, t) in &models {
         out[*name] = peaks.report(t);
     }
@@ -174,8 +175,15 @@ fn write_table(
 ) -> std::io::Result<()> {
     writeln!(
         w,
-        "recur bench: batch {}, length {}, {} threads; peaks: sgemm {:.0} GFLOP/s, bf16 {:.0} GFLOP/s, int8 {:.0} GOP/s",
-        a.batch, a.length, a.threads, peaks.sgemm, peaks.bf16, peaks.int8
+        "recur bench: batch {}, length {}, {} threads; peaks: sgemm {:.0} GFLOP/s, bf16 {:.0} GFLOP/s ({}), int8 {:.0} GOP/s ({})",
+        a.batch,
+        a.length,
+        a.threads,
+        peaks.sgemm,
+        peaks.bf16,
+        Format::Bf16.kernel_name(),
+        peaks.int8,
+        Format::Int8.kernel_name()
     )?;
     writeln!(
         w,

@@ -1,0 +1,253 @@
+//! The AVX2 kernels, for x86 CPUs without the AVX-512 dot-product instructions (AMD Zen 2 and
+//! 3, Intel before Ice Lake): the same numbers as the portable path, several times faster.
+//!
+//! - **int8**: each panel word's four `i8` weights are widened to `i16` (`vpmovsxbw`) and each
+//!   activation word's four `u8` values to `i16` once per call, then `vpmaddwd` sums pairs of
+//!   products into `i32` lanes — exactly, as `vpdpbusd` does (a pair is at most 2·255·127).
+//!   Each channel's two lanes are added at the end of the row, so the sums are the same
+//!   integers as the other paths'.
+//! - **bf16**: a bf16 value is the high half of an f32, so a shift or a mask makes the panel's
+//!   words f32 operands; each product is exact in f32, so `vfmadd` rounds once per term, as the
+//!   portable path's add does, in the same order (a word's high product, then its low one).
+
+use super::{Format, PackedRows, PackedWeights, LANES};
+use std::arch::x86_64::*;
+
+/// Output channels per 256-bit vector of f32 or i32 sums.
+const WIDTH: usize = 8;
+/// Rows per int8 tile: 6 rows × 2 pair accumulators = 12 registers, with the two widened
+/// weight vectors and the broadcast 15 of the 16.
+const INT8_ROWS: usize = 6;
+/// Rows per bf16 tile of 16 channels: 4 rows × 2 vectors = 8 accumulators, with the two
+/// weight vectors as stored, their two f32 halves and the broadcast 13 of the 16.
+const BF16_ROWS: usize = 4;
+/// Activations per row block (16 KiB of f32 or widened words): the block is re-read once per
+/// weight panel, so it should stay in L1 beside the panel.
+const ROW_BLOCK_BYTES: usize = 16384;
+
+/// True when this CPU runs the AVX2 kernels (either format).
+pub(super) fn available() -> bool {
+    std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+}
+
+/// One tile's operands: rows of widened activations against 8 (int8) or 16 (bf16) channels of
+/// one panel.
+struct Tile<A> {
+    /// The first row's first group; rows lie `groups` groups apart.
+    a: *const A,
+    groups: usize,
+    /// The panel's first word of the tile's channels; successive groups lie `stride` words apart.
+    w: *const u32,
+    stride: usize,
+    /// The output of the first row's first channel.
+    c: *mut f32,
+    ldc: usize,
+    /// Real channels in the tile (the panel is padded to whole 16-channel vectors, so reading
+    /// up to 16 is in bounds).
+    cols: usize,
+    accumulate: bool,
+    /// int8: the rows' scales and zero points, and the tile's channel scales and weight sums
+    /// (padded to whole vectors). Empty for bf16: formed, never read.
+    row_scales: *const f32,
+    zero_points: *const i32,
+    channel_scales: *const f32,
+    channel_sums: *const i32,
+}
+
+/// `c (+)= A·Wᵀ` on the AVX2 kernel of `w`'s format.
+///
+/// # Safety
+/// The CPU must have AVX2 and FMA ([`available`]), and `c` must hold `m` rows of `ldc ≥ n`
+/// values (as `rows` holds `m` rows of `w.groups` words).
+pub(super) unsafe fn run(w: &PackedWeights, rows: &PackedRows, m: usize, c: &mut [f32], ldc: usize, accumulate: bool) {
+    match w.format {
+        Format::Bf16 => run_bf16(w, rows, m, c.as_mut_ptr(), ldc, accumulate),
+        Format::Int8 => run_int8(w, rows, m, c.as_mut_ptr(), ldc, accumulate),
+    }
+}
+
+/// Calls `visit(first_row, rows, first_channel, panel, panel_width)` for each tile position:
+/// row blocks of `block` rows, then panels, then tiles of up to `tile_rows` rows.
+#[inline(always)]
+fn for_each_panel_tile(
+    w: &PackedWeights,
+    m: usize,
+    block: usize,
+    tile_rows: usize,
+    mut visit: impl FnMut(usize, usize, usize, &[u32], usize),
+) {
+    let panel_width = super::PANEL_VECTORS * LANES;
+    for block_start in (0..m).step_by(block) {
+        let block_end = (block_start + block).min(m);
+        for first in (0..w.n).step_by(panel_width) {
+            let panel = w.panel(first);
+            let width = w.panel_vectors(first) * LANES;
+            for i in (block_start..block_end).step_by(tile_rows) {
+                visit(i, (block_end - i).min(tile_rows), first, panel, width);
+            }
+        }
+    }
+}
+
+/// Rows per block, a multiple of `tile_rows`, for rows of `row_bytes` bytes.
+fn block_rows(row_bytes: usize, tile_rows: usize) -> usize {
+    (ROW_BLOCK_BYTES / row_bytes.max(1)).div_ceil(tile_rows).max(1) * tile_rows
+}
+
+#[target_feature(enable = "avx2,fma")]
+unsafe fn run_int8(w: &PackedWeights, rows: &PackedRows, m: usize, c: *mut f32, ldc: usize, accumulate: bool) {
+    // Each activation word's four bytes as four i16 lanes, the operand `vpmaddwd` takes.
+    let wide: Vec<u64> = rows.words.iter().map(|&word| widen_bytes(word)).collect();
+    let block = block_rows(w.groups * 8, INT8_ROWS);
+    for_each_panel_tile(w, m, block, INT8_ROWS, |i, tile_rows, first, panel, width| {
+        for start in (0..(w.n - first).min(width)).step_by(WIDTH) {
+            let channel = first + start;
+            let tile = Tile {
+                a: wide.as_ptr().add(i * w.groups),
+                groups: w.groups,
+                w: panel.as_ptr().add(start),
+                stride: width,
+                c: c.add(i * ldc + channel),
+                ldc,
+                cols: (w.n - channel).min(WIDTH),
+                accumulate,
+                row_scales: rows.scales.as_ptr().add(i),
+                zero_points: rows.zero_points.as_ptr().add(i),
+                channel_scales: w.scales.as_ptr().add(channel),
+                channel_sums: w.sums.as_ptr().add(channel),
+            };
+            match tile_rows {
+                6 => tile_int8::<6>(&tile),
+                5 => tile_int8::<5>(&tile),
+                4 => tile_int8::<4>(&tile),
+                3 => tile_int8::<3>(&tile),
+                2 => tile_int8::<2>(&tile),
+                _ => tile_int8::<1>(&tile),
+            }
+        }
+    });
+}
+
+/// Four bytes as four little-endian u16 lanes of a u64.
+#[inline(always)]
+fn widen_bytes(word: u32) -> u64 {
+    let w = word as u64;
+    (w & 0xff) | (w & 0xff00) << 8 | (w & 0xff_0000) << 16 | (w & 0xff00_0000) << 24
+}
+
+/// `ROWS` rows × 8 channels of int8 sums, scaled back to f32.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn tile_int8<const ROWS: usize>(t: &Tile<u64>) {
+    // acc[r][h]: channels 4h..4h+4 of row r, two lanes each (products of bytes 0–1 and 2–3).
+    let mut acc = [[_mm256_setzero_si256(); 2]; ROWS];
+    for p in 0..t.groups {
+        let wp = t.w.add(p * t.stride) as *const __m128i;
+        let low = _mm256_cvtepi8_epi16(_mm_loadu_si128(wp));
+        let high = _mm256_cvtepi8_epi16(_mm_loadu_si128(wp.add(1)));
+        for (r, acc) in acc.iter_mut().enumerate() {
+            let a = _mm256_set1_epi64x(*t.a.add(r * t.groups + p) as i64);
+            acc[0] = _mm256_add_epi32(acc[0], _mm256_madd_epi16(low, a));
+            acc[1] = _mm256_add_epi32(acc[1], _mm256_madd_epi16(high, a));
+        }
+    }
+    for (r, acc) in acc.iter().enumerate() {
+        // hadd gives, per 128-bit half, channels (0 1 4 5 | 2 3 6 7); the permute orders them.
+        let sums = _mm256_permute4x64_epi64::<0b11_01_10_00>(_mm256_hadd_epi32(acc[0], acc[1]));
+        // The same operations, in the same order, as `super::dequantise`.
+        let weight_sums = _mm256_loadu_si256(t.channel_sums as *const _);
+        let scales = _mm256_mul_ps(_mm256_set1_ps(*t.row_scales.add(r)), _mm256_loadu_ps(t.channel_scales));
+        let zero_point = _mm256_set1_epi32(*t.zero_points.add(r));
+        let corrected = _mm256_sub_epi32(sums, _mm256_mullo_epi32(zero_point, weight_sums));
+        store(t, r, 0, _mm256_mul_ps(_mm256_cvtepi32_ps(corrected), scales));
+    }
+}
+
+#[target_feature(enable = "avx2,fma")]
+unsafe fn run_bf16(w: &PackedWeights, rows: &PackedRows, m: usize, c: *mut f32, ldc: usize, accumulate: bool) {
+    // Each activation word as its two f32 values, high first (the order of the products).
+    let halves: Vec<[f32; 2]> = rows
+        .words
+        .iter()
+        .map(|&word| [f32::from_bits(word & 0xffff_0000), f32::from_bits(word << 16)])
+        .collect();
+    let block = block_rows(w.groups * 8, BF16_ROWS);
+    for_each_panel_tile(w, m, block, BF16_ROWS, |i, tile_rows, first, panel, width| {
+        for start in (0..(w.n - first).min(width)).step_by(2 * WIDTH) {
+            let tile = Tile {
+                a: halves.as_ptr().add(i * w.groups),
+                groups: w.groups,
+                w: panel.as_ptr().add(start),
+                stride: width,
+                c: c.add(i * ldc + first + start),
+                ldc,
+                cols: (w.n - first - start).min(2 * WIDTH),
+                accumulate,
+                row_scales: rows.scales.as_ptr().wrapping_add(i),
+                zero_points: rows.zero_points.as_ptr().wrapping_add(i),
+                channel_scales: w.scales.as_ptr().add(first + start),
+                channel_sums: w.sums.as_ptr().add(first + start),
+            };
+            match tile_rows {
+                4 => tile_bf16::<4>(&tile),
+                3 => tile_bf16::<3>(&tile),
+                2 => tile_bf16::<2>(&tile),
+                _ => tile_bf16::<1>(&tile),
+            }
+        }
+    });
+}
+
+/// `ROWS` rows × 16 channels of bf16 products summed in f32.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn tile_bf16<const ROWS: usize>(t: &Tile<[f32; 2]>) {
+    let mut acc = [[_mm256_setzero_ps(); 2]; ROWS];
+    let high_mask = _mm256_set1_epi32(0xffff_0000u32 as i32);
+    for p in 0..t.groups {
+        let wp = t.w.add(p * t.stride) as *const __m256i;
+        let words = [_mm256_loadu_si256(wp), _mm256_loadu_si256(wp.add(1))];
+        let high = words.map(|v| _mm256_castsi256_ps(_mm256_and_si256(v, high_mask)));
+        let low = words.map(|v| _mm256_castsi256_ps(_mm256_slli_epi32::<16>(v)));
+        for (r, acc) in acc.iter_mut().enumerate() {
+            let [a_high, a_low] = *t.a.add(r * t.groups + p);
+            let (a_high, a_low) = (_mm256_set1_ps(a_high), _mm256_set1_ps(a_low));
+            for v in 0..2 {
+                acc[v] = _mm256_fmadd_ps(a_high, high[v], acc[v]);
+                acc[v] = _mm256_fmadd_ps(a_low, low[v], acc[v]);
+            }
+        }
+    }
+    for (r, acc) in acc.iter().enumerate() {
+        for (v, &value) in acc.iter().enumerate() {
+            store(t, r, v, value);
+        }
+    }
+}
+
+/// Writes (or adds) vector `v` (channels `8v..8v+8`) of row `r`, only the tile's real channels.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn store<A>(t: &Tile<A>, r: usize, v: usize, value: __m256) {
+    let col = v * WIDTH;
+    if col >= t.cols {
+        return;
+    }
+    let out = t.c.add(r * t.ldc + col);
+    let left = t.cols - col;
+    if left >= WIDTH {
+        let value = if t.accumulate {
+            _mm256_add_ps(_mm256_loadu_ps(out), value)
+        } else {
+            value
+        };
+        _mm256_storeu_ps(out, value);
+        return;
+    }
+    let mut lanes = [0.0f32; WIDTH];
+    _mm256_storeu_ps(lanes.as_mut_ptr(), value);
+    for (j, &lane) in lanes.iter().enumerate().take(left) {
+        let o = out.add(j);
+        *o = if t.accumulate { *o + lane } else { lane };
+    }
+}
