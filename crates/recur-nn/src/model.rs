@@ -344,17 +344,26 @@ impl<T: Float> Model<T> {
         fallbacks
     }
 
-    /// For each layer, whether a node running it reads the output of a layer whose features
-    /// int8 would lose.
+    /// For each layer, whether a node running it reads features int8 would lose: the output of
+    /// a layer that says so, carried through layers without a weight matrix (dropout, batch
+    /// norm, activations, pooling) and merges, which keep the features' fine differences.
     fn fed_fine_features(&self) -> Vec<bool> {
         let mut fed = vec![false; self.layers.len()];
-        for node in &self.plan.nodes {
-            let Step::Layer(l) = node.step else { continue };
-            fed[l] |= node.sources.iter().any(|s| match *s {
-                Source::Node(m) => matches!(self.plan.nodes[m].step,
-                    Step::Layer(source) if self.layers[source].output_needs_full_precision()),
-                Source::Input(_) => false,
-            });
+        let mut fine_out = vec![false; self.plan.nodes.len()];
+        for (n, node) in self.plan.nodes.iter().enumerate() {
+            let fine_in = node
+                .sources
+                .iter()
+                .any(|s| matches!(*s, Source::Node(m) if fine_out[m]));
+            fine_out[n] = match node.step {
+                Step::Layer(l) => {
+                    fed[l] |= fine_in;
+                    let layer = &self.layers[l];
+                    let has_matrix = layer.params().iter().any(|p| p.trainable && p.shape.len() >= 2);
+                    layer.output_needs_full_precision() || (fine_in && !has_matrix)
+                }
+                Step::Merge(_) => fine_in,
+            };
         }
         fed
     }

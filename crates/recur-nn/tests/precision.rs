@@ -125,6 +125,27 @@ fn int8_keeps_fp32_for_a_layer_fed_minirocket_features() {
     }
 }
 
+/// The features stay fine through layers without a weight matrix: a dense layer after dropout
+/// and batch norm over MiniRocket's features keeps fp32 at int8 too, and the layer after the
+/// dense one (fed its outputs, not the features) runs int8.
+#[test]
+fn int8_keeps_fp32_for_a_layer_fed_minirocket_features_through_dropout_and_batch_norm() {
+    let config = ModelConfig::from_json(
+        r#"{"input_size": 1, "layers": [{"type": "minirocket", "length": 30, "features": 168},
+            {"type": "dropout", "rate": 0.1}, {"type": "batch_norm"},
+            {"type": "dense", "units": 8, "activation": "relu"}, {"type": "dense", "units": 3}]}"#,
+    )
+    .unwrap();
+    let mut model = Model::<f32>::new(config, 1).unwrap();
+    let values = (0..120).map(|i| (i as f32 * 0.37).sin() * 50.0).collect();
+    let x = Seq::new(values, 4, 30, 1, vec![30, 25, 12, 30]).unwrap();
+    model.adapt(std::slice::from_ref(&x), 5).unwrap();
+    assert_eq!(
+        model.prepare_inference(Precision::Int8),
+        ["layers.3 (dense: int8 would round its input features away)"]
+    );
+}
+
 #[test]
 fn precision_names_parse_and_nonsense_is_refused() {
     assert_eq!("fp32".parse::<Precision>(), Ok(Precision::Fp32));
