@@ -10,7 +10,7 @@
 //!   words f32 operands; each product is exact in f32, so `vfmadd` rounds once per term, as the
 //!   portable path's add does, in the same order (a word's high product, then its low one).
 
-use super::{Format, PackedRows, PackedWeights, LANES};
+use super::{Format, PackedRows, PackedWeights, Tile, LANES};
 use std::arch::x86_64::*;
 
 /// Output channels per 256-bit vector of f32 or i32 sums.
@@ -28,30 +28,6 @@ const ROW_BLOCK_BYTES: usize = 16384;
 /// True when this CPU runs the AVX2 kernels (either format).
 pub(super) fn available() -> bool {
     std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
-}
-
-/// One tile's operands: rows of widened activations against 8 (int8) or 16 (bf16) channels of
-/// one panel.
-struct Tile<A> {
-    /// The first row's first group; rows lie `groups` groups apart.
-    a: *const A,
-    groups: usize,
-    /// The panel's first word of the tile's channels; successive groups lie `stride` words apart.
-    w: *const u32,
-    stride: usize,
-    /// The output of the first row's first channel.
-    c: *mut f32,
-    ldc: usize,
-    /// Real channels in the tile (the panel is padded to whole 16-channel vectors, so reading
-    /// up to 16 is in bounds).
-    cols: usize,
-    accumulate: bool,
-    /// int8: the rows' scales and zero points, and the tile's channel scales and weight sums
-    /// (padded to whole vectors). Empty for bf16: formed, never read.
-    row_scales: *const f32,
-    zero_points: *const i32,
-    channel_scales: *const f32,
-    channel_sums: *const i32,
 }
 
 /// `c (+)= A·Wᵀ` on the AVX2 kernel of `w`'s format.

@@ -107,6 +107,33 @@ impl KernelPath {
     }
 }
 
+/// One micro-kernel call of a SIMD kernel: rows of activations (`A`: packed words, or their
+/// widened form) against some channels of one weight panel.
+#[cfg(target_arch = "x86_64")]
+struct Tile<A> {
+    /// The first row's first group; rows lie `groups` groups apart.
+    a: *const A,
+    /// Words per row (and per channel in the panel).
+    groups: usize,
+    /// The panel's first word of the tile's channels; successive groups lie `stride` words
+    /// apart (the panel's width).
+    w: *const u32,
+    stride: usize,
+    /// The output of the first row's first channel.
+    c: *mut f32,
+    ldc: usize,
+    /// Real channels in the tile (the panel is padded to whole 16-channel vectors, so reading
+    /// up to a whole vector is in bounds).
+    cols: usize,
+    accumulate: bool,
+    /// int8: the rows' scales and zero points, and the tile's channel scales and weight sums
+    /// (padded to whole vectors). Empty for bf16: formed, never read.
+    row_scales: *const f32,
+    zero_points: *const i32,
+    channel_scales: *const f32,
+    channel_sums: *const i32,
+}
+
 /// A weight matrix `[n, k]` packed for [`PackedWeights::matmul`].
 #[derive(Clone, Debug)]
 pub struct PackedWeights {

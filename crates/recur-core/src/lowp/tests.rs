@@ -103,42 +103,29 @@ fn int8_matmul_is_within_its_quantisation_bound_of_f64() {
     }
 }
 
-/// The AVX-512 kernels and the portable ones give the same bits (where the CPU has the
-/// instructions; elsewhere the fast path is the portable one and there is nothing to compare).
+/// The AVX-512 and AVX2 kernels give the same bits as the portable ones, each where the CPU
+/// has its instructions (elsewhere that path is the portable one and there is nothing to
+/// compare).
 #[test]
-fn bf16_and_int8_fast_path_matches_the_portable_fallback() {
+fn bf16_and_int8_simd_paths_match_the_portable_fallback() {
     let mut rng = Rng::new(5);
     for format in [Format::Bf16, Format::Int8] {
-        if !format.fast_path_available() {
-            eprintln!("skipping {format:?}: this CPU lacks its AVX-512 instructions");
-            continue;
-        }
-        for (m, n, k) in SHAPES {
-            let (a, w) = (random(m * k, &mut rng), random(n * k, &mut rng));
-            let fast = product(format, KernelPath::Detected, m, n, k, &a, &w);
-            let portable = product(format, KernelPath::Portable, m, n, k, &a, &w);
-            for (f, p) in fast.iter().zip(&portable) {
-                assert_eq!(f.to_bits(), p.to_bits(), "{format:?} {m}×{n}×{k}: {f} vs {p}");
+        let paths = [
+            (KernelPath::Detected, format.fast_path_available(), "AVX-512"),
+            (KernelPath::Avx2, KernelPath::avx2_available(), "AVX2"),
+        ];
+        for (path, available, name) in paths {
+            if !available {
+                eprintln!("skipping {format:?} on {name}: this CPU lacks its instructions");
+                continue;
             }
-        }
-    }
-}
-
-/// The AVX2 kernels and the portable ones give the same bits (where the CPU has AVX2 and FMA).
-#[test]
-fn bf16_and_int8_avx2_path_matches_the_portable_fallback() {
-    if !KernelPath::avx2_available() {
-        eprintln!("skipping: this CPU lacks AVX2 or FMA");
-        return;
-    }
-    let mut rng = Rng::new(8);
-    for format in [Format::Bf16, Format::Int8] {
-        for (m, n, k) in SHAPES {
-            let (a, w) = (random(m * k, &mut rng), random(n * k, &mut rng));
-            let avx2 = product(format, KernelPath::Avx2, m, n, k, &a, &w);
-            let portable = product(format, KernelPath::Portable, m, n, k, &a, &w);
-            for (f, p) in avx2.iter().zip(&portable) {
-                assert_eq!(f.to_bits(), p.to_bits(), "{format:?} {m}×{n}×{k}: {f} vs {p}");
+            for (m, n, k) in SHAPES {
+                let (a, w) = (random(m * k, &mut rng), random(n * k, &mut rng));
+                let simd = product(format, path, m, n, k, &a, &w);
+                let portable = product(format, KernelPath::Portable, m, n, k, &a, &w);
+                for (f, p) in simd.iter().zip(&portable) {
+                    assert_eq!(f.to_bits(), p.to_bits(), "{format:?} {name} {m}×{n}×{k}: {f} vs {p}");
+                }
             }
         }
     }

@@ -2,7 +2,7 @@
 //! of up to 6 rows × 64 channels, over row blocks that keep a block of activations and one
 //! weight panel in L1 together.
 
-use super::{Format, PackedRows, PackedWeights, LANES, PANEL_VECTORS, TILE_ROWS};
+use super::{Format, PackedRows, PackedWeights, Tile, LANES, PANEL_VECTORS, TILE_ROWS};
 use std::arch::x86_64::*;
 
 /// Widest panel, in channels.
@@ -18,28 +18,6 @@ pub(super) fn available(format: Format) -> bool {
             Format::Bf16 => std::is_x86_feature_detected!("avx512bf16"),
             Format::Int8 => std::is_x86_feature_detected!("avx512vnni"),
         }
-}
-
-/// One micro-kernel call: up to 6 rows of packed activations against one weight panel.
-struct Tile {
-    /// The first row's words; rows lie `groups` words apart.
-    a: *const u32,
-    /// Words per row (and per channel in the panel).
-    groups: usize,
-    /// The panel: `[groups][vectors·16]` words.
-    w: *const u32,
-    /// The output of the first row's first channel.
-    c: *mut f32,
-    ldc: usize,
-    /// Real channels in the panel (the last vector may be partial).
-    cols: usize,
-    accumulate: bool,
-    /// int8: the rows' scales and zero points, and the panel's channel scales and sums
-    /// (padded to whole vectors).
-    row_scales: *const f32,
-    zero_points: *const i32,
-    channel_scales: *const f32,
-    channel_sums: *const i32,
 }
 
 /// `c (+)= A·Wᵀ` on the AVX-512 kernel of `w`'s format.
@@ -111,7 +89,7 @@ unsafe fn for_each_tile(
     c: *mut f32,
     ldc: usize,
     accumulate: bool,
-    mut kernel: impl FnMut(&Tile, usize, usize),
+    mut kernel: impl FnMut(&Tile<u32>, usize, usize),
 ) {
     let block = (ROW_BLOCK_WORDS / w.groups.max(1)).div_ceil(TILE_ROWS).max(1) * TILE_ROWS;
     for block_start in (0..m).step_by(block) {
@@ -124,6 +102,7 @@ unsafe fn for_each_tile(
                     a: rows.words.as_ptr().add(i * w.groups),
                     groups: w.groups,
                     w: panel,
+                    stride: vectors * LANES,
                     c: c.add(i * ldc + first),
                     ldc,
                     cols: (w.n - first).min(vectors * LANES),
@@ -181,7 +160,7 @@ unsafe fn dot_int8(acc: __m512i, a: __m512i, b: __m512i) -> __m512i {
 }
 
 #[target_feature(enable = "avx512f,avx512bf16")]
-unsafe fn tile_bf16<const ROWS: usize, const VECTORS: usize>(t: &Tile) {
+unsafe fn tile_bf16<const ROWS: usize, const VECTORS: usize>(t: &Tile<u32>) {
     let acc = dot_tile!(t, ROWS, VECTORS, dot_bf16);
     for r in 0..ROWS {
         for v in 0..VECTORS {
@@ -191,7 +170,7 @@ unsafe fn tile_bf16<const ROWS: usize, const VECTORS: usize>(t: &Tile) {
 }
 
 #[target_feature(enable = "avx512f,avx512vnni")]
-unsafe fn tile_int8<const ROWS: usize, const VECTORS: usize>(t: &Tile) {
+unsafe fn tile_int8<const ROWS: usize, const VECTORS: usize>(t: &Tile<u32>) {
     let acc = dot_tile!(t, ROWS, VECTORS, dot_int8);
     for r in 0..ROWS {
         let row_scale = _mm512_set1_ps(*t.row_scales.add(r));
@@ -209,7 +188,7 @@ unsafe fn tile_int8<const ROWS: usize, const VECTORS: usize>(t: &Tile) {
 /// Writes (or adds) vector `v` of row `r`, masked to the panel's real channels.
 #[target_feature(enable = "avx512f")]
 #[inline]
-unsafe fn store(t: &Tile, r: usize, v: usize, value: __m512) {
+unsafe fn store(t: &Tile<u32>, r: usize, v: usize, value: __m512) {
     let col = v * LANES;
     if col >= t.cols {
         return;
