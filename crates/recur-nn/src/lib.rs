@@ -61,7 +61,7 @@ pub use model::{Model, ModelTape};
 pub use pool2d::{Pool2d, Pool2dConfig, Pool2dMode};
 pub use pool3d::{GlobalPool3d, Pool3d, Pool3dConfig};
 pub use pooling::{GlobalPool, PoolMode};
-pub use precision::{fallback_note, prepare_models, InferencePath, Precision};
+pub use precision::{fallback_note, kernel_note, prepare_models, InferencePath, Precision};
 pub use recurrent::{
     Gru, GruConfig, Lstm, LstmConfig, Recurrent, RecurrentOptions, RnnState, SimpleRnn, SimpleRnnConfig, StepGradients,
     StepTape, StepWeights, Stepping,

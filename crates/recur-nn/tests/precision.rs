@@ -4,7 +4,7 @@
 //! must be named, and fp32 must give back the exact as-trained output.
 
 use recur_core::{Rng, Seq};
-use recur_nn::{model_dir, Ctx, Model, ModelConfig, Precision};
+use recur_nn::{kernel_note, model_dir, Ctx, Model, ModelConfig, Precision};
 #[allow(dead_code)] // the parity comparison at 1e-9 is not used here
 mod common;
 
@@ -144,6 +144,24 @@ fn int8_keeps_fp32_for_a_layer_fed_minirocket_features_through_dropout_and_batch
         model.prepare_inference(Precision::Int8),
         ["layers.3 (dense: int8 would round its input features away)"]
     );
+}
+
+/// The kernel note speaks only where the precision runs no faster than fp32 on this CPU.
+#[test]
+fn kernel_note_says_when_this_cpu_runs_a_precision_no_faster_than_fp32() {
+    use recur_core::lowp::{Format, KernelPath};
+    assert_eq!(kernel_note(Precision::Fp32), None);
+    let bf16 = kernel_note(Precision::Bf16);
+    match (Format::Bf16.fast_path_available(), KernelPath::avx2_available()) {
+        (true, _) => assert_eq!(bf16, None),
+        (false, true) => assert!(bf16.is_some_and(|n| n.contains("no AVX512-BF16")), "bf16 on AVX2"),
+        (false, false) => assert!(bf16.is_some_and(|n| n.contains("portable kernel")), "bf16 portable"),
+    }
+    let int8 = kernel_note(Precision::Int8);
+    match (Format::Int8.fast_path_available(), KernelPath::avx2_available()) {
+        (false, false) => assert!(int8.is_some_and(|n| n.contains("portable kernel")), "int8 portable"),
+        _ => assert_eq!(int8, None, "int8 runs faster than fp32 on AVX-512 VNNI and on AVX2"),
+    }
 }
 
 #[test]

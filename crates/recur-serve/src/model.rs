@@ -14,7 +14,7 @@ use recur_data::quickdraw::Stroke;
 use recur_data::SeriesSpec;
 use recur_fit::FitPredictor;
 use recur_forecast::ForecastPredictor;
-use recur_nn::{fallback_note, Precision};
+use recur_nn::{fallback_note, kernel_note, Precision};
 use recur_seq2seq::Translator;
 use recur_sketch::SketchPredictor;
 use serde_json::{json, Value};
@@ -109,7 +109,10 @@ impl ServedModel {
             message,
         };
         let note = |fallbacks: Vec<String>| {
-            if let Some(note) = fallback_note(precision, &fallbacks) {
+            for note in [kernel_note(precision), fallback_note(precision, &fallbacks)]
+                .into_iter()
+                .flatten()
+            {
                 recur_core::stderr_line!("note: model `{name}`: {note}");
             }
         };

@@ -20,7 +20,7 @@ pub mod video;
 
 use recur_nn::model_dir::{CONFIG_FILE, WEIGHTS_FILE};
 use recur_nn::written::Written;
-use recur_nn::{fallback_note, Precision};
+use recur_nn::{fallback_note, kernel_note, Precision};
 use recur_sketch::TRAINING_KEYS_FILE;
 use recur_train::checkpoint::{self, OPTIMIZER_FILE, STATE_FILE};
 use std::io::Write;
@@ -65,16 +65,19 @@ pub fn report_kept(kept: Vec<PathBuf>) {
 pub struct PrecisionArg {
     /// Number format of the weight products at inference: fp32 (the model as trained), bf16 or
     /// int8, converted at load in memory (the model directory is never written). Layers
-    /// without a bf16/int8 kernel run in fp32 and are named once.
+    /// without a bf16/int8 kernel run in fp32 and are named once; so is a CPU that runs the
+    /// precision no faster than fp32 (bf16 without AVX512-BF16).
     #[arg(long, default_value = "fp32")]
     pub precision: Precision,
 }
 
 impl PrecisionArg {
     /// Prepares a loaded model with `prepare` (which returns the layers left in fp32) and
-    /// prints the note naming those layers, once.
+    /// prints, once each, the notes naming those layers and saying when this CPU runs the
+    /// precision no faster than fp32.
     pub fn apply(self, prepare: impl FnOnce(Precision) -> Vec<String>) {
-        if let Some(note) = fallback_note(self.precision, &prepare(self.precision)) {
+        let fallbacks = fallback_note(self.precision, &prepare(self.precision));
+        for note in [kernel_note(self.precision), fallbacks].into_iter().flatten() {
             recur_core::stderr_line!("note: {note}");
         }
     }
