@@ -144,6 +144,12 @@ pub trait Layer<T: Float>: Send + Sync + CloneLayer<T> {
     fn adapt(&mut self, _x: &Seq<T>, _rng: &mut Rng) -> Result<(), String> {
         Ok(())
     }
+    /// Whether the layer holds a weight matrix (a trainable tensor of two or more axes): what
+    /// a weight product needs, and what elementwise layers (dropout, batch norm, activations,
+    /// pooling) lack.
+    fn has_weight_matrix(&self) -> bool {
+        self.params().iter().any(|p| p.trainable && p.shape.len() >= 2)
+    }
     /// Whether int8 would lose this layer's output: MiniRocket's features (proportions, and with
     /// `multi` means and positions in the hundreds beside them) differ by little where the
     /// ridge fitted on them weighs those differences heavily (its standardisation is folded into
@@ -158,8 +164,7 @@ pub trait Layer<T: Float>: Send + Sync + CloneLayer<T> {
     /// default a layer holding a weight matrix (a trainable tensor of two or more axes) has no
     /// reduced kernel and runs in fp32; one without has nothing to reduce.
     fn prepare_inference(&mut self, precision: Precision) -> InferencePath {
-        let has_matrix = self.params().iter().any(|p| p.trainable && p.shape.len() >= 2);
-        match (has_matrix, precision) {
+        match (self.has_weight_matrix(), precision) {
             (false, _) => InferencePath::NoProducts,
             (true, Precision::Fp32) => InferencePath::AtPrecision,
             (true, _) => InferencePath::Fp32Fallback,

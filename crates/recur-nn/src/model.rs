@@ -359,8 +359,7 @@ impl<T: Float> Model<T> {
                 Step::Layer(l) => {
                     fed[l] |= fine_in;
                     let layer = &self.layers[l];
-                    let has_matrix = layer.params().iter().any(|p| p.trainable && p.shape.len() >= 2);
-                    layer.output_needs_full_precision() || (fine_in && !has_matrix)
+                    layer.output_needs_full_precision() || (fine_in && !layer.has_weight_matrix())
                 }
                 Step::Merge(_) => fine_in,
             };

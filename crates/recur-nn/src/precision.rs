@@ -3,7 +3,7 @@
 //! matrix (see `recur_core::lowp`). The packed copy lives with its layer, made once at load
 //! by [`crate::Model::prepare_inference`]; training and gradients always use the f32 weights.
 
-use recur_core::lowp::{Format, KernelPath, PackedWeights};
+use recur_core::lowp::{Format, PackedWeights};
 use recur_core::Float;
 use std::fmt;
 use std::str::FromStr;
@@ -117,18 +117,16 @@ pub fn prepare_models<T: Float>(models: &mut [crate::Model<T>], precision: Preci
 /// the FMA rate, as fp32 does), or either format without AVX-512 or AVX2 (the portable kernel).
 pub fn kernel_note(precision: Precision) -> Option<String> {
     let format = precision.format()?;
-    if format.fast_path_available() {
-        return None;
-    }
-    if !KernelPath::avx2_available() {
-        return Some(format!(
+    match format.kernel_name() {
+        "portable" => Some(format!(
             "--precision {precision}: this CPU has neither AVX-512 nor AVX2, so the products run on the portable kernel, slower than fp32"
-        ));
+        )),
+        "avx2" if format == Format::Bf16 => Some(
+            "--precision bf16: this CPU has no AVX512-BF16, so the products run at about fp32 speed (int8 is faster here)"
+                .to_string(),
+        ),
+        _ => None,
     }
-    (format == Format::Bf16).then(|| {
-        "--precision bf16: this CPU has no AVX512-BF16, so the products run at about fp32 speed (int8 is faster here)"
-            .to_string()
-    })
 }
 
 /// The line a front end prints (once) when some layers run in fp32 at `precision` (each named
