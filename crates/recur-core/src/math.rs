@@ -9,22 +9,38 @@
 /// e^x for f32, accurate to about 1 ulp in [-87, 88]; clamps outside so it never yields NaN.
 #[inline(always)]
 pub fn exp_f32(x: f32) -> f32 {
+    exp_with::<false>(x)
+}
+
+/// `a·b + c`, fused into one rounding when `FUSED`. Only code running where the CPU has FMA
+/// may ask for it: elsewhere `mul_add` is a libm call, many times slower than the two ops.
+#[inline(always)]
+fn madd<const FUSED: bool>(a: f32, b: f32, c: f32) -> f32 {
+    if FUSED {
+        a.mul_add(b, c)
+    } else {
+        a * b + c
+    }
+}
+
+/// [`exp_f32`], with the polynomial's multiply-adds fused when `FUSED`: half the instructions
+/// on a latency-bound chain (measured 1.2× on the LSTM's gate math alone).
+#[inline(always)]
+fn exp_with<const FUSED: bool>(x: f32) -> f32 {
     const LOG2E: f32 = std::f32::consts::LOG2_E;
     const LN2_HI: f32 = 0.693_359_4;
     const LN2_LO: f32 = -2.121_944_4e-4;
     // Adding and removing 1.5·2^23 rounds to the nearest integer without a libm call.
     const ROUND: f32 = 12_582_912.0;
     let x = x.clamp(-87.0, 88.0);
-    let shifted = x * LOG2E + ROUND;
+    let shifted = madd::<FUSED>(x, LOG2E, ROUND);
     let n = shifted - ROUND;
-    let r = x - n * LN2_HI - n * LN2_LO;
+    let r = madd::<FUSED>(-n, LN2_LO, madd::<FUSED>(-n, LN2_HI, x));
     let mut p = 1.987_569_1e-4_f32;
-    p = p * r + 1.398_199_9e-3;
-    p = p * r + 8.333_452e-3;
-    p = p * r + 4.166_579_6e-2;
-    p = p * r + 1.666_666_5e-1;
-    p = p * r + 0.5;
-    let y = p * r * r + r + 1.0;
+    for coefficient in [1.398_199_9e-3, 8.333_452e-3, 4.166_579_6e-2, 1.666_666_5e-1, 0.5] {
+        p = madd::<FUSED>(p, r, coefficient);
+    }
+    let y = madd::<FUSED>(p * r, r, r) + 1.0;
     // 2^n from the bits: `shifted` holds n in its low mantissa bits (its ulp is 1), so no
     // float-to-int conversion is needed. Rust's `as i32` saturates, which LLVM cannot
     // vectorise: it split every vector into scalar conversions (measured 4x slower gates).
@@ -36,29 +52,64 @@ pub fn exp_f32(x: f32) -> f32 {
 /// Logistic sigmoid for f32 built on [`exp_f32`].
 #[inline(always)]
 pub fn sigmoid_f32(x: f32) -> f32 {
-    1.0 / (1.0 + exp_f32(-x))
+    sigmoid_with::<false>(x)
+}
+
+#[inline(always)]
+fn sigmoid_with<const FUSED: bool>(x: f32) -> f32 {
+    1.0 / (1.0 + exp_with::<FUSED>(-x))
 }
 
 /// tanh for f32 as 2·sigmoid(2x) − 1 (absolute error below 2e-7).
 #[inline(always)]
 pub fn tanh_f32(x: f32) -> f32 {
-    2.0 / (1.0 + exp_f32(-2.0 * x)) - 1.0
+    tanh_with::<false>(x)
 }
 
-/// In-place tanh over a slice, vectorised.
+#[inline(always)]
+fn tanh_with<const FUSED: bool>(x: f32) -> f32 {
+    2.0 / (1.0 + exp_with::<FUSED>(-2.0 * x)) - 1.0
+}
+
+/// In-place tanh over a slice, vectorised (and fused where the CPU has FMA). Each element is
+/// independent of the others, so the vector unit overlaps many of these latency-bound chains;
+/// the recurrent cells call this on whole gate blocks rather than interleaving one unit's
+/// gates, which measured 1.6× faster.
 pub fn tanh_slice_f32(xs: &mut [f32]) {
-    dispatch(
-        #[inline(always)]
-        || xs.iter_mut().for_each(|x| *x = tanh_f32(*x)),
-    )
+    if has_fma() {
+        dispatch(
+            #[inline(always)]
+            || xs.iter_mut().for_each(|x| *x = tanh_with::<true>(*x)),
+        )
+    } else {
+        xs.iter_mut().for_each(|x| *x = tanh_with::<false>(*x))
+    }
 }
 
-/// In-place sigmoid over a slice, vectorised.
+/// In-place sigmoid over a slice, vectorised (and fused where the CPU has FMA).
 pub fn sigmoid_slice_f32(xs: &mut [f32]) {
-    dispatch(
-        #[inline(always)]
-        || xs.iter_mut().for_each(|x| *x = sigmoid_f32(*x)),
-    )
+    if has_fma() {
+        dispatch(
+            #[inline(always)]
+            || xs.iter_mut().for_each(|x| *x = sigmoid_with::<true>(*x)),
+        )
+    } else {
+        xs.iter_mut().for_each(|x| *x = sigmoid_with::<false>(*x))
+    }
+}
+
+/// Whether [`dispatch`] runs kernels with FMA (x86-64 with AVX2 or AVX-512). Elsewhere the
+/// slice functions keep multiplies and adds apart; aarch64 would fuse cheaply too, but is not
+/// a target we measure.
+fn has_fma() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        simd_level() != SimdLevel::Baseline
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
 }
 
 /// Runs `kernel` compiled for the widest vector unit this CPU has (AVX-512, then AVX2+FMA,
@@ -146,12 +197,20 @@ mod tests {
     }
 
     #[test]
-    fn slices_match_scalars() {
-        let mut xs: Vec<f32> = (0..1000).map(|i| (i as f32 - 500.0) * 0.013).collect();
-        let want: Vec<f32> = xs.iter().map(|&x| tanh_f32(x)).collect();
-        tanh_slice_f32(&mut xs);
-        for (a, b) in xs.iter().zip(&want) {
-            assert!((a - b).abs() < 1e-6);
+    fn slices_match_scalars_and_libm() {
+        let xs: Vec<f32> = (0..40_000).map(|i| (i as f32 - 20_000.0) * 0.001_7).collect();
+        let (mut tanh, mut sigmoid) = (xs.clone(), xs.clone());
+        tanh_slice_f32(&mut tanh);
+        sigmoid_slice_f32(&mut sigmoid);
+        for ((&x, &t), &s) in xs.iter().zip(&tanh).zip(&sigmoid) {
+            assert!((t - tanh_f32(x)).abs() < 1e-6);
+            assert!((s - sigmoid_f32(x)).abs() < 1e-6);
+            let x = x as f64;
+            assert!((t as f64 - x.tanh()).abs() < 3e-7, "tanh({x}) = {t}");
+            assert!((s as f64 - 1.0 / (1.0 + (-x).exp())).abs() < 2e-7, "sigmoid({x}) = {s}");
         }
+        let mut extremes = vec![f32::MAX, 1e30, 100.0, -100.0, -1e30, f32::MIN];
+        tanh_slice_f32(&mut extremes);
+        assert!(extremes.iter().all(|t| (-1.0..=1.0).contains(t)));
     }
 }

@@ -1,7 +1,9 @@
 //! The three recurrent cells as pure, row-wise gate math. Each sees one sequence's row at one
-//! step: `xw` (its input projection, `b_ih` included) and `hw` (the recurrent projection,
-//! `b_hh` included), both `GATES·H` wide in PyTorch's gate order. Cells with
-//! [`Cell::FUSED_PROJECTIONS`] get the two already summed in `xw` and an empty `hw`. Everything here is
+//! step: `gates`, holding its input projection (`b_ih` included) on entry and the activated
+//! gates on return, and `hw` (the recurrent projection, `b_hh` included), both `GATES·H` wide
+//! in PyTorch's gate order. Cells with [`Cell::FUSED_PROJECTIONS`] get the two already summed
+//! in `gates` and an empty `hw`. Activating in place spares a copy of every row: nothing
+//! needs the pre-activations after the step. Everything here is
 //! `#[inline(always)]` so that the driver's dispatch compiles it for the widest SIMD unit.
 
 use recur_core::Float;
@@ -24,13 +26,11 @@ fn blocks_mut<T, const N: usize>(row: &mut [T], h: usize) -> [&mut [T]; N] {
     })
 }
 
-/// What one step reads: its rows of the input and recurrent projections (`hw`: cells that
-/// fuse them leave it empty) and the state before the step (`c_prev`: empty without a memory
-/// cell).
+/// What one step reads besides its pre-activations: its row of the recurrent projection
+/// (`hw`: cells that fuse it into the input projection leave it empty) and the state before
+/// the step (`c_prev`: empty without a memory cell).
 #[derive(Clone, Copy)]
 pub struct StepIn<'a, T> {
-    /// Input projection with biases, `[gates·h]`.
-    pub xw: &'a [T],
     /// Recurrent projection, `[gates·h]` (unfused cells).
     pub hw: &'a [T],
     /// `h` before the step.
@@ -41,7 +41,8 @@ pub struct StepIn<'a, T> {
 
 /// What one step writes.
 pub struct StepOut<'a, T> {
-    /// The activated gates, kept for backward.
+    /// The input projection with biases, `[gates·h]`, on entry (plus the recurrent one for
+    /// fused cells); the activated gates, kept for backward, on return.
     pub gates: &'a mut [T],
     /// `h` after the step.
     pub h: &'a mut [T],
@@ -97,8 +98,8 @@ pub trait Cell: Clone + Send + Sync + 'static {
     /// to `dxw`. GRU's reset gate scales part of the recurrent projection, so it keeps them apart.
     const FUSED_PROJECTIONS: bool;
 
-    /// One step forward of `h` units: writes the activated gates (kept for backward), `h`
-    /// and `c`.
+    /// One step forward of `h` units: activates the gates in place (kept for backward), and
+    /// writes `h` and `c`.
     fn forward<T: Float>(h: usize, x: StepIn<T>, out: StepOut<T>);
 
     /// One step backward. Given the gradient reaching `h_out` (`dh`) and `c_out` (`dc`),
@@ -121,25 +122,26 @@ impl Cell for LstmCell {
 
     #[inline(always)]
     fn forward<T: Float>(h: usize, x: StepIn<T>, out: StepOut<T>) {
-        let StepIn { xw, c_prev, .. } = x;
+        let StepIn { c_prev, .. } = x;
         let StepOut {
             gates,
             h: h_out,
             c: c_out,
         } = out;
-        let [xi, xf, xg, xo] = blocks(xw, h);
+        // Gate by gate over whole blocks: every element's activation is independent, so the
+        // vector unit overlaps them, where one unit's four gates in a row wait on each other.
         let [gi, gf, gg, go] = blocks_mut(gates, h);
+        T::sigmoid_slice(gi);
+        T::sigmoid_slice(gf);
+        T::tanh_slice(gg);
+        T::sigmoid_slice(go);
         let (c_prev, h_out, c_out) = (&c_prev[..h], &mut h_out[..h], &mut c_out[..h]);
         for j in 0..h {
-            let i = xi[j].sigmoid();
-            let f = xf[j].sigmoid();
-            let g = xg[j].tanh();
-            let o = xo[j].sigmoid();
-            let c = f * c_prev[j] + i * g;
-            (gi[j], gf[j], gg[j], go[j]) = (i, f, g, o);
-            c_out[j] = c;
-            h_out[j] = o * c.tanh();
+            c_out[j] = gf[j] * c_prev[j] + gi[j] * gg[j];
         }
+        h_out.copy_from_slice(c_out);
+        T::tanh_slice(h_out);
+        h_out.iter_mut().zip(&*go).for_each(|(v, &o)| *v *= o);
     }
 
     #[inline(always)]
@@ -188,18 +190,22 @@ impl Cell for GruCell {
 
     #[inline(always)]
     fn forward<T: Float>(h: usize, x: StepIn<T>, out: StepOut<T>) {
-        let StepIn { xw, hw, h_prev, .. } = x;
+        let StepIn { hw, h_prev, .. } = x;
         let StepOut { gates, h: h_out, .. } = out;
-        let [xr, xz, xn] = blocks(xw, h);
         let [hr, hz, hn] = blocks(hw, h);
         let [gr, gz, gn] = blocks_mut(gates, h);
         let (h_prev, h_out) = (&h_prev[..h], &mut h_out[..h]);
+        // Block by block, as the LSTM: r and z first, then n, which needs r.
+        for (g, hw) in [(&mut *gr, hr), (&mut *gz, hz)] {
+            g.iter_mut().zip(hw).for_each(|(g, &hw)| *g += hw);
+            T::sigmoid_slice(g);
+        }
         for j in 0..h {
-            let r = (xr[j] + hr[j]).sigmoid();
-            let z = (xz[j] + hz[j]).sigmoid();
-            let n = (xn[j] + r * hn[j]).tanh();
-            (gr[j], gz[j], gn[j]) = (r, z, n);
-            h_out[j] = (T::ONE - z) * n + z * h_prev[j];
+            gn[j] += gr[j] * hn[j];
+        }
+        T::tanh_slice(gn);
+        for j in 0..h {
+            h_out[j] = (T::ONE - gz[j]) * gn[j] + gz[j] * h_prev[j];
         }
     }
 
@@ -238,13 +244,10 @@ impl Cell for SimpleRnnCell {
     const FUSED_PROJECTIONS: bool = true;
 
     #[inline(always)]
-    fn forward<T: Float>(h: usize, x: StepIn<T>, out: StepOut<T>) {
-        let (xw, gates, h_out) = (&x.xw[..h], &mut out.gates[..h], &mut out.h[..h]);
-        for j in 0..h {
-            let a = xw[j].tanh();
-            gates[j] = a;
-            h_out[j] = a;
-        }
+    fn forward<T: Float>(h: usize, _: StepIn<T>, out: StepOut<T>) {
+        let (gates, h_out) = (&mut out.gates[..h], &mut out.h[..h]);
+        T::tanh_slice(gates);
+        h_out.copy_from_slice(gates);
     }
 
     #[inline(always)]

@@ -182,8 +182,8 @@ impl<T: Float> Direction<T> {
             );
         }
         let ForwardBuffers {
+            xw: gates,
             hw,
-            gates,
             out,
             h_prev,
             h_masked,
@@ -378,11 +378,11 @@ enum Recurrent<'a, T: Clone> {
 /// What a forward pass writes as it goes: `[batch, time, …]` where every step is kept, one
 /// row per sequence where only the current step is.
 struct ForwardBuffers<T> {
-    /// Input projections with biases, every step; fused cells add the recurrent product here.
+    /// Input projections with biases, every step; fused cells add the recurrent product here,
+    /// and each step's cells activate its rows in place, which backward keeps as the gates.
     xw: Vec<T>,
     /// Recurrent projections (unfused cells only).
     hw: Vec<T>,
-    gates: Vec<T>,
     /// State after every step.
     out: Vec<T>,
     /// State entering each step (training).
@@ -404,7 +404,6 @@ impl<T: Float> ForwardBuffers<T> {
             xw,
             // A separate recurrent projection only where the cell needs one (GRU).
             hw: vec![T::ZERO; if C::FUSED_PROJECTIONS { 0 } else { kept * gh }],
-            gates: vec![T::ZERO; kept * gh],
             out: vec![T::ZERO; rows * h],
             h_prev: vec![T::ZERO; if steps.keep_cache { rows * h } else { 0 }],
             h_masked: masked.then(|| vec![T::ZERO; rows * h]),
@@ -500,13 +499,12 @@ impl<T: Float> ForwardBuffers<T> {
                 (&[][..], &mut [][..])
             };
             let x = StepIn {
-                xw: &self.xw[(b * time + t) * gh..][..gh],
                 hw: hw_row,
                 h_prev: sh,
                 c_prev: cp,
             };
             let written = StepOut {
-                gates: &mut self.gates[r..r + gh],
+                gates: &mut self.xw[(b * time + t) * gh..][..gh],
                 h: &mut self.out[s..s + h],
                 c: co,
             };

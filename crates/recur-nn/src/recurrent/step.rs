@@ -59,7 +59,7 @@ impl<T: Float, C: Cell> Recurrent<T, C> {
             hw
         };
         let mut next = self.zero_state(batch);
-        let mut gates = vec![T::ZERO; batch * gh];
+        let mut gates = xw.to_vec();
         dispatch(
             #[inline(always)]
             || {
@@ -72,7 +72,6 @@ impl<T: Float, C: Cell> Recurrent<T, C> {
                         (&[], &mut [])
                     };
                     let x = StepIn {
-                        xw: &xw[r.clone()],
                         hw: hw_row,
                         h_prev: &state.h[s.clone()],
                         c_prev: cp,
