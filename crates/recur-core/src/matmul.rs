@@ -51,6 +51,16 @@ pub fn matmul<T: Float>(
         }
         return;
     }
+    if accumulate && m == 1 {
+        // gemm's one-row path adds the product onto `c` in another order than its tiles do,
+        // so a row's result would depend on how many rows came with it. Taking the product
+        // apart and adding it as the tiles do keeps every row the same bits in any batch (a
+        // drawing sampled alone equals the same drawing sampled among others).
+        let mut product = vec![T::ZERO; n];
+        matmul(1, n, k, a, lda, ta, b, ldb, tb, &mut product, n, false);
+        c[..n].iter_mut().zip(&product).for_each(|(c, &p)| *c += p);
+        return;
+    }
     let (a_rs, a_cs) = if ta == Transpose::No { (lda, 1) } else { (1, lda) };
     let (b_rs, b_cs) = if tb == Transpose::No { (ldb, 1) } else { (1, ldb) };
     // SAFETY: bounds asserted above; gemm reads a and b and writes only c's m×n window.
@@ -111,6 +121,28 @@ mod tests {
             matmul(m, n, k, &a, lda, t(ta), &b, ldb, t(tb), &mut c, n, true);
             for (got, w) in c.iter().zip(&want) {
                 assert!((got - (w + 1.0)).abs() < 1e-12);
+            }
+        }
+    }
+
+    #[test]
+    fn a_row_gets_the_same_bits_alone_as_among_others() {
+        // A weight read as stored, added onto a bias: how every per-step product runs.
+        for (n, k) in [(123, 16), (45, 16), (512, 128), (9, 300)] {
+            let b: Vec<f32> = (0..k * n)
+                .map(|i| ((i * 104_729 + 7) % 1000) as f32 / 517.0 - 0.9)
+                .collect();
+            let row = |m: usize| {
+                let a: Vec<f32> = (0..m * k)
+                    .map(|i| (((i % k) * 7919 + 13) % 1000) as f32 / 333.0 - 1.4)
+                    .collect();
+                let mut c: Vec<f32> = (0..m * n).map(|i| (i % n) as f32 * 0.01 - 0.3).collect();
+                matmul(m, n, k, &a, k, Transpose::No, &b, n, Transpose::No, &mut c, n, true);
+                c[..n].to_vec()
+            };
+            let alone = row(1);
+            for m in [2, 4, 7, 16] {
+                assert_eq!(row(m), alone, "{m} rows of n {n}, k {k}");
             }
         }
     }

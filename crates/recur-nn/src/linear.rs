@@ -5,8 +5,8 @@
 //! layer of a stack, with a fused activation.
 
 use crate::init::glorot_uniform;
-use crate::layer::{linear, linear_backward, Param};
-use recur_core::{Float, Rng};
+use crate::layer::{bias_rows, linear, linear_backward, transpose, Param};
+use recur_core::{matmul, Float, Rng, Transpose};
 
 /// `y = x·Wᵀ (+ b)` over the rows of `x`.
 #[derive(Clone, Debug)]
@@ -42,6 +42,33 @@ impl<T: Float> Linear<T> {
     pub fn forward(&self, x: &[T]) -> Vec<T> {
         let bias = self.bias.as_ref().map(|b| b.value.as_slice());
         linear(x, self.inputs(), &self.weight.value, self.outputs(), bias)
+    }
+
+    /// `Wᵀ`, laid out `[inputs, outputs]`, for [`Linear::forward_transposed`].
+    pub fn transposed_weight(&self) -> Vec<T> {
+        let (inputs, outputs) = (self.inputs(), self.outputs());
+        let mut w_t = vec![T::ZERO; inputs * outputs];
+        transpose(outputs, inputs, &self.weight.value, inputs, &mut w_t, outputs);
+        w_t
+    }
+
+    /// [`Linear::forward`] on `w_t` from [`Linear::transposed_weight`]: every row of the result
+    /// is then the same bits whichever rows come with it. The product on `W` as stored does not
+    /// promise that: the gemm crate orders a transposed operand's sums by the number of rows,
+    /// so a sampler drawing several sequences at once would draw each a little differently
+    /// than alone.
+    pub fn forward_transposed(&self, x: &[T], w_t: &[T]) -> Vec<T> {
+        let (inputs, outputs) = (self.inputs(), self.outputs());
+        let rows = x.len() / inputs.max(1);
+        let mut y = match &self.bias {
+            Some(b) => bias_rows(rows, &b.value),
+            None => vec![T::ZERO; rows * outputs],
+        };
+        let (a, b) = (Transpose::No, Transpose::No);
+        matmul(
+            rows, outputs, inputs, x, inputs, a, w_t, outputs, b, &mut y, outputs, true,
+        );
+        y
     }
 
     /// The backward of [`Linear::forward`] on `x` given `dy`: adds into the weight's and bias's

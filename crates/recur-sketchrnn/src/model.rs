@@ -354,7 +354,8 @@ impl<T: Float> SketchRnn<T> {
     /// `c` then `h` (see [`split_state`]).
     pub(crate) fn initial_values(&self, z: &[T]) -> Option<Vec<T>> {
         let l = self.latent.as_ref()?;
-        let mut init = l.init_state.forward(z);
+        // On `Wᵀ`, so that a drawing starts the same whichever drawings share its batch.
+        let mut init = l.init_state.forward_transposed(z, &l.init_state.transposed_weight());
         T::tanh_slice(&mut init);
         Some(init)
     }

@@ -106,6 +106,9 @@ impl SketchRnnModel {
         };
         let decoder = &net.decoder;
         let weights = decoder.step_weights(0).map_err(input)?;
+        // Every product a step makes reads its weights untransposed, so each drawing comes out
+        // the same bits whether drawn alone or with others (see `Linear::forward_transposed`).
+        let output_t = net.output.transposed_weight();
         let mut state = match net.initial_values(&z) {
             Some(init) => split_state(&init, net.config.decoder_units),
             None => decoder.zero_state(count),
@@ -128,7 +131,7 @@ impl SketchRnnModel {
             }
             let mut projected = decoder.project_ahead(&weights, count, &[]);
             state = decoder.step(&weights, &mut projected, &x, &state);
-            let out = net.output.forward(&state.h);
+            let out = net.output.forward_transposed(&state.h, &output_t);
             for b in 0..count {
                 if ended[b] {
                     continue;

@@ -77,11 +77,14 @@ fn sketchrnn_trains_resumes_scores_and_draws_an_ndjson_folder() {
         model.sample(&request(4, 9)).unwrap(),
         "the same seed draws the same"
     );
-    assert_eq!(
-        four[..1],
-        model.sample(&request(1, 9)).unwrap()[..],
-        "a drawing does not depend on the count"
-    );
+    for seed in 0..12 {
+        let (alone, with_others) = (request(1, seed), request(4, seed));
+        assert_eq!(
+            model.sample(&alone).unwrap()[..],
+            model.sample(&with_others).unwrap()[..1],
+            "a drawing does not depend on the count (seed {seed})"
+        );
+    }
     assert_ne!(four, model.sample(&request(4, 10)).unwrap());
 
     let how = DrawSettings {

@@ -62,16 +62,26 @@ pub(crate) fn finish<T: Float>(threads: usize, master: Vec<&mut Param<T>>, finis
 /// Adds one tensor's shards into the first, pairwise in shard order.
 #[inline(always)]
 fn add_pairwise<T: Float>(shards: &mut [&mut Param<T>]) {
-    let (n, mut width) = (shards.len(), 1);
+    fold_pairwise(shards, |sum, add| {
+        let (sum, add) = if sum.trainable {
+            (&mut sum.grad, &add.grad)
+        } else {
+            (&mut sum.value, &add.value)
+        };
+        sum.iter_mut().zip(add.iter()).for_each(|(a, b)| *a += *b);
+    });
+}
+
+/// Adds `items` into the first with `add`, pairwise in order (`(s0+s1)+(s2+s3)`): the order
+/// the shards' gradients are summed in, and the shards' losses too, so that a step's loss is
+/// the same bits on 2 ranks × 2 threads as on 1 × 4.
+#[inline(always)]
+pub(crate) fn fold_pairwise<X>(items: &mut [X], mut add: impl FnMut(&mut X, &X)) {
+    let (n, mut width) = (items.len(), 1);
     while width < n {
         for i in (0..n).step_by(2 * width).filter(|i| i + width < n) {
-            let (head, tail) = shards.split_at_mut(i + width);
-            let (sum, add) = if head[i].trainable {
-                (&mut head[i].grad, &tail[0].grad)
-            } else {
-                (&mut head[i].value, &tail[0].value)
-            };
-            sum.iter_mut().zip(add.iter()).for_each(|(a, b)| *a += *b);
+            let (head, tail) = items.split_at_mut(i + width);
+            add(&mut head[i], &tail[0]);
         }
         width *= 2;
     }

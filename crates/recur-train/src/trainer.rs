@@ -258,12 +258,15 @@ impl<M: Trainable> Trainer<M> {
             shards: mine.len(),
             ..ShardSums::default()
         };
+        let mut losses = Vec::with_capacity(results.len());
         for r in results {
             let r = r?;
-            sums.loss += r.loss;
+            losses.push(r.loss);
             sums.correct += r.correct;
             sums.count += r.count;
         }
+        gradients::fold_pairwise(&mut losses, |sum, add| *sum += *add);
+        sums.loss = losses.first().copied().unwrap_or(0.0);
         Ok(sums)
     }
 
