@@ -4,8 +4,8 @@
 //! - **bf16**: `W` rounded to bfloat16 (round to nearest even), `A` rounded the same way on
 //!   every call, products summed in f32 (AVX512-BF16 `vdpbf16ps`). A bf16 product is exact in
 //!   f32, so the only losses are the two roundings of the operands and the f32 sums.
-//! - **int8**: `W` quantised per output channel (symmetric, `i8` in −127..=127, one scale per
-//!   row), `A` quantised per row on every call (asymmetric `u8` with a zero point: the row's
+//! - **int8**: `W` quantised per output channel (symmetric, 7 bits: −63..=63, one scale per
+//!   row, so that the AVX2 kernel's pair sums fit `i16`), `A` quantised per row on every call (asymmetric `u8` with a zero point: the row's
 //!   own range, 0 included, spread over all 256 levels — activations such as ReLU outputs or
 //!   one-hot inputs are one-sided, where a symmetric code would waste half the levels, and the
 //!   zero point costs one multiply per output through precomputed weight sums), products
@@ -344,14 +344,21 @@ fn byte_words(bytes: &[u8], out: &mut [u32]) {
     }
 }
 
-/// One output channel quantised symmetrically: `q = round(w / scale)` in −127..=127 with
-/// `scale = max|w| / 127` (1 for an all-zero row, which then stays zero).
+/// The largest quantised weight. Seven bits, not eight: AVX2 has no exact four-product
+/// instruction, and its `vpmaddubsw` sums two `u8·i8` products into an `i16` with saturation;
+/// with weights within ±63 a pair is at most 2·255·63 = 32,130, so it never saturates and every
+/// kernel sums the same integers. (ONNX Runtime's `reduce_range` makes the same trade.)
+pub(crate) const WEIGHT_LEVELS: f32 = 63.0;
+
+/// One output channel quantised symmetrically: `q = round(w / scale)` in
+/// −[`WEIGHT_LEVELS`]..=[`WEIGHT_LEVELS`] with `scale = max|w| / WEIGHT_LEVELS` (1 for an
+/// all-zero row, which then stays zero).
 fn quantise_channel(row: &[f32]) -> (Vec<i8>, f32) {
     let largest = row.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-    let scale = if largest > 0.0 { largest / 127.0 } else { 1.0 };
+    let scale = if largest > 0.0 { largest / WEIGHT_LEVELS } else { 1.0 };
     let q = row
         .iter()
-        .map(|&v| round_small(v / scale).clamp(-127.0, 127.0) as i8)
+        .map(|&v| round_small(v / scale).clamp(-WEIGHT_LEVELS, WEIGHT_LEVELS) as i8)
         .collect();
     (q, scale)
 }

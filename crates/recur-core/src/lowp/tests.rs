@@ -85,7 +85,7 @@ fn int8_matmul_is_within_its_quantisation_bound_of_f64() {
             let sa = ((hi - lo) / 255.0) as f64;
             for j in 0..n {
                 let channel = &w[j * k..(j + 1) * k];
-                let sw = channel.iter().fold(0.0f32, |m, v| m.max(v.abs())) as f64 / 127.0;
+                let sw = channel.iter().fold(0.0f32, |m, v| m.max(v.abs())) as f64 / super::WEIGHT_LEVELS as f64;
                 let bound: f64 = row
                     .iter()
                     .zip(channel)
@@ -127,6 +127,33 @@ fn bf16_and_int8_simd_paths_match_the_portable_fallback() {
                     assert_eq!(f.to_bits(), p.to_bits(), "{format:?} {name} {m}×{n}×{k}: {f} vs {p}");
                 }
             }
+        }
+    }
+}
+
+/// The largest pairs the int8 codes allow (activation 255 or 0 against weight ±63, in
+/// every sign pattern) give the same sums on every path: AVX2's saturating pair sums stay
+/// below `i16::MAX`.
+#[test]
+fn int8_extreme_codes_do_not_saturate_any_path() {
+    let (m, n, k) = (7, 24, 36);
+    // Rows of 1.0 and −1.0 alternating in runs: their codes are 255 and 0.
+    let a: Vec<f32> = (0..m * k)
+        .map(|i| if (i / 2 + i / k) % 3 == 0 { -1.0 } else { 1.0 })
+        .collect();
+    // Weights ±1 in every pattern of signs across a word.
+    let w: Vec<f32> = (0..n * k)
+        .map(|i| if (i >> (i % 4)) % 2 == 0 { 1.0 } else { -1.0 })
+        .collect();
+    let (exact, _) = reference(m, n, k, &a, &w);
+    let portable = product(Format::Int8, KernelPath::Portable, m, n, k, &a, &w);
+    for (p, e) in portable.iter().zip(&exact) {
+        assert!((*p as f64 - e).abs() < 0.02 * k as f64, "portable {p} vs exact {e}");
+    }
+    for path in [KernelPath::Detected, KernelPath::Avx2] {
+        let simd = product(Format::Int8, path, m, n, k, &a, &w);
+        for (f, p) in simd.iter().zip(&portable) {
+            assert_eq!(f.to_bits(), p.to_bits(), "{path:?}: {f} vs {p}");
         }
     }
 }
