@@ -12,6 +12,7 @@ pub mod math;
 pub mod matmul;
 pub mod parallel;
 pub mod rng;
+pub mod scratch;
 pub mod seq;
 
 pub use error::{CoreError, Result};

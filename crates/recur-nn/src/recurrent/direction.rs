@@ -1,13 +1,13 @@
 //! One direction of a recurrent layer: the fused forward and backward loops.
 //!
-//! Forward: one GEMM projects every step's input at once (`XW = X·W_ihᵀ + b_ih`), then each
-//! step does one GEMM for the recurrent projection and one vectorised pass of gate math over
-//! the batch. Backward mirrors it: one GEMM per step carries the gradient to the previous
+//! Forward: one GEMM projects every step's input at once (`XW = X·W_ihᵀ`), then each step
+//! does one GEMM for the recurrent projection and one vectorised pass of gate math over the
+//! batch, which adds the biases first. Backward mirrors it: one GEMM per step carries the gradient to the previous
 //! state, and after the loop the weight gradients are two large GEMMs over all steps.
 //! Padded steps carry the state through unchanged and pass gradients straight back.
 
 use super::cells::{Cell, StepBack, StepGrads, StepIn, StepOut};
-use crate::layer::{add_column_sums, bias_rows, transpose, Param};
+use crate::layer::{add_column_sums, transpose, Param};
 use crate::precision::{pack, packed_product, Precision};
 use recur_core::lowp::PackedWeights;
 use recur_core::math::dispatch;
@@ -107,11 +107,11 @@ impl<T: Float> Direction<T> {
         self.w_hh_t = self.packed.is_none().then(|| self.w_hh_transposed());
     }
 
-    /// `xw += x·W_ihᵀ` over all `rows` rows of `x` (every step of every sequence), on the
+    /// `xw = x·W_ihᵀ` over all `rows` rows of `x` (every step of every sequence), on the
     /// packed copy `packed` when inference has one.
     fn project_inputs(&self, packed: Option<&PackedWeights>, rows: usize, x: &[T], xw: &mut [T]) {
         let (gh, n_in) = (self.w_ih.shape[0], self.w_ih.shape[1]);
-        if !packed_product(packed, rows, x, n_in, xw, gh, true) {
+        if !packed_product(packed, rows, x, n_in, xw, gh, false) {
             matmul(
                 rows,
                 gh,
@@ -124,7 +124,7 @@ impl<T: Float> Direction<T> {
                 Transpose::Yes,
                 xw,
                 gh,
-                true,
+                false,
             );
         }
     }
@@ -153,13 +153,20 @@ impl<T: Float> Direction<T> {
             gh: C::GATES * h,
             keep_cache,
         };
-        // Every step's input projection in one GEMM, accumulated onto the bias (both biases
-        // when the cell lets the recurrent projection fold in).
+        // Every step's input projection in one GEMM. The bias (both biases when the cell lets
+        // the recurrent projection fold in) is added row by row as each step activates: filling
+        // every row with it first wrote the whole buffer once more (4–8% of inference).
         let mut bias = self.b_ih.value.clone();
         if C::FUSED_PROJECTIONS {
             bias.iter_mut().zip(&self.b_hh.value).for_each(|(a, &b)| *a += b);
         }
-        let mut xw = bias_rows(steps.rows(), &bias);
+        // Inference reads each row once, so the buffer is the thread's kept one: the product
+        // overwrites it whole.
+        let mut xw = if keep_cache {
+            vec![T::ZERO; steps.rows() * steps.gh]
+        } else {
+            recur_core::scratch::take(steps.rows() * steps.gh)
+        };
         // Inference runs both products on the packed copy when there is one.
         let packed = self.packed.as_ref().filter(|_| !keep_cache);
         self.project_inputs(packed.map(|p| &p.w_ih), steps.rows(), &x, &mut xw);
@@ -178,7 +185,7 @@ impl<T: Float> Direction<T> {
             run.add_recurrent_product::<C>(steps, t, &recurrent);
             dispatch(
                 #[inline(always)]
-                || run.cells::<C>(steps, t, lengths, &self.b_hh.value),
+                || run.cells::<C>(steps, t, lengths, [&bias, &self.b_hh.value]),
             );
         }
         let ForwardBuffers {
@@ -192,7 +199,11 @@ impl<T: Float> Direction<T> {
             state_c,
             ..
         } = run;
-        let tape = keep_cache.then(|| DirectionTape {
+        if !keep_cache {
+            recur_core::scratch::give_back(gates);
+            return (out, state_c, None);
+        }
+        let tape = Some(DirectionTape {
             x,
             lengths: lengths.to_vec(),
             time,
@@ -378,8 +389,9 @@ enum Recurrent<'a, T: Clone> {
 /// What a forward pass writes as it goes: `[batch, time, …]` where every step is kept, one
 /// row per sequence where only the current step is.
 struct ForwardBuffers<T> {
-    /// Input projections with biases, every step; fused cells add the recurrent product here,
-    /// and each step's cells activate its rows in place, which backward keeps as the gates.
+    /// Input projections, every step; fused cells add the recurrent product here, and each
+    /// step's cells add the biases and activate its rows in place, which backward keeps as the
+    /// gates.
     xw: Vec<T>,
     /// Recurrent projections (unfused cells only).
     hw: Vec<T>,
@@ -467,9 +479,10 @@ impl<T: Float> ForwardBuffers<T> {
         }
     }
 
-    /// Step `t`'s gate math for every sequence; a padded step carries the state through.
+    /// Step `t`'s gate math for every sequence, after adding the biases of the input and (for
+    /// unfused cells) the recurrent projection; a padded step carries the state through.
     #[inline(always)]
-    fn cells<C: Cell>(&mut self, steps: Steps, t: usize, lengths: &[usize], b_hh: &[T]) {
+    fn cells<C: Cell>(&mut self, steps: Steps, t: usize, lengths: &[usize], [b_x, b_hh]: [&[T]; 2]) {
         let (h, gh, time) = (steps.h, steps.gh, steps.time);
         for (b, &len) in lengths.iter().enumerate() {
             let (r, s) = (steps.kept_row(b, t) * gh, (b * time + t) * h);
@@ -503,8 +516,10 @@ impl<T: Float> ForwardBuffers<T> {
                 h_prev: sh,
                 c_prev: cp,
             };
+            let gates = &mut self.xw[(b * time + t) * gh..][..gh];
+            gates.iter_mut().zip(b_x).for_each(|(v, &bias)| *v += bias);
             let written = StepOut {
-                gates: &mut self.xw[(b * time + t) * gh..][..gh],
+                gates,
                 h: &mut self.out[s..s + h],
                 c: co,
             };
