@@ -2,7 +2,9 @@
 //! model replica; the results are combined in shard order, so a run is deterministic for a
 //! given thread count. The same split carries data parallelism across machines.
 
+use std::collections::HashMap;
 use std::ops::Range;
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// Number of worker threads to use by default: the cores this process may run on.
 pub fn default_threads() -> usize {
@@ -59,33 +61,53 @@ pub fn rank_shards(n: usize, threads: usize, rank: usize, ranks: usize, own_batc
 }
 
 /// Runs `work(i, &mut workers[i])` for every worker, each on its own thread (the first on the
-/// calling thread), and returns the results in worker order (none for no workers: a rank with
-/// no share of a step).
+/// calling thread, the others on a pool kept for this many workers), and returns the results
+/// in worker order (none for no workers: a rank with no share of a step).
+///
+/// The pool's threads live on from call to call. Threads started afresh for each call cost
+/// their start, and each began with an empty allocator heap, so every buffer a worker
+/// allocated was faulted in from the OS again: about a tenth of a two-thread LSTM inference.
 pub fn run_on_workers<W: Send, R: Send>(workers: &mut [W], work: impl Fn(usize, &mut W) -> R + Sync) -> Vec<R> {
     match workers.len() {
         0 => return Vec::new(),
         1 => return vec![work(0, &mut workers[0])],
         _ => {}
     }
-    std::thread::scope(|scope| {
-        let (first, rest) = workers.split_at_mut(1);
-        let handles: Vec<_> = rest
-            .iter_mut()
-            .enumerate()
-            .map(|(i, w)| {
-                let work = &work;
-                scope.spawn(move || work(i + 1, w))
-            })
-            .collect();
-        let mut out = vec![work(0, &mut first[0])];
-        for h in handles {
-            match h.join() {
-                Ok(r) => out.push(r),
-                Err(panic) => std::panic::resume_unwind(panic),
-            }
+    let mut results: Vec<Option<R>> = workers.iter().map(|_| None).collect();
+    let pool = pool_of(workers.len() - 1);
+    let (first, rest) = workers.split_at_mut(1);
+    let (first_result, rest_results) = results.split_at_mut(1);
+    let work = &work;
+    // A panic in any worker is raised again here once all have finished.
+    pool.in_place_scope(|scope| {
+        for (i, (w, slot)) in rest.iter_mut().zip(rest_results.iter_mut()).enumerate() {
+            scope.spawn(move |_| *slot = Some(work(i + 1, w)));
         }
-        out
-    })
+        first_result[0] = Some(work(0, &mut first[0]));
+    });
+    results
+        .into_iter()
+        .map(|r| r.expect("every worker ran to completion"))
+        .collect()
+}
+
+/// The pool of `threads` threads, made on first use and kept for the process.
+fn pool_of(threads: usize) -> Arc<rayon::ThreadPool> {
+    static POOLS: OnceLock<Mutex<HashMap<usize, Arc<rayon::ThreadPool>>>> = OnceLock::new();
+    let mut pools = POOLS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    pools
+        .entry(threads)
+        .or_insert_with(|| {
+            let built = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .thread_name(|i| format!("recur-worker-{i}"))
+                .build();
+            Arc::new(built.expect("the worker threads could not be started"))
+        })
+        .clone()
 }
 
 #[cfg(test)]
