@@ -17,10 +17,10 @@
 //! a micro-kernel of 6 rows × 64 channels streams one panel with plain loads.
 //!
 //! The kernels are chosen at run time: AVX-512 (`vdpbf16ps`, `vpdpbusd`) where the CPU has the
-//! format's instructions, else AVX2 (widened operands, the same numbers, about the speed of
-//! f32 for bf16 and faster for int8), else the portable path, which computes the same numbers
-//! (bf16: the same rounded operands summed in the same order; int8: the same integers) on any
-//! CPU. [`KernelPath`] forces one so tests can compare them.
+//! format's instructions, else AVX2 (bf16 widened to f32, about the speed of f32; int8 summed in
+//! pairs, twice the rate of f32 products), else the portable path. Every path computes the
+//! same numbers (bf16: the same rounded operands summed in the same order; int8: the same
+//! integers) on any CPU. [`KernelPath`] forces one so tests can compare them.
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
