@@ -56,9 +56,12 @@ pub fn matmul<T: Float>(
         // so a row's result would depend on how many rows came with it. Taking the product
         // apart and adding it as the tiles do keeps every row the same bits in any batch (a
         // drawing sampled alone equals the same drawing sampled among others).
-        let mut product = vec![T::ZERO; n];
+        // The product row is the thread's kept buffer: a served drawing steps here for every
+        // point of every layer, and the product overwrites it whole.
+        let mut product = crate::scratch::take::<T>(n);
         matmul(1, n, k, a, lda, ta, b, ldb, tb, &mut product, n, false);
         c[..n].iter_mut().zip(&product).for_each(|(c, &p)| *c += p);
+        crate::scratch::give_back(product);
         return;
     }
     let (a_rs, a_cs) = if ta == Transpose::No { (lda, 1) } else { (1, lda) };

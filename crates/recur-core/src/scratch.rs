@@ -19,9 +19,13 @@ thread_local! {
 pub fn take<T: Copy + Default + 'static>(len: usize) -> Vec<T> {
     let kept = BUFFERS.with(|b| {
         let mut b = b.borrow_mut();
-        let at = b
-            .iter()
-            .position(|buf| buf.downcast_ref::<Vec<T>>().is_some_and(|v| v.capacity() >= len))?;
+        // The smallest that fits: a large buffer shortened for a small request would be zeroed
+        // again up to its length when a large one next asks for it.
+        let at = (0..b.len())
+            .filter_map(|i| Some((i, b[i].downcast_ref::<Vec<T>>()?.capacity())))
+            .filter(|&(_, capacity)| capacity >= len)
+            .min_by_key(|&(_, capacity)| capacity)?
+            .0;
         b.swap_remove(at).downcast::<Vec<T>>().ok()
     });
     match kept {
@@ -73,5 +77,16 @@ mod tests {
         give_back(b);
         let c = take::<f32>(5000);
         assert_eq!(c.len(), 5000, "a longer request grows a kept buffer or makes a new one");
+        let (big, small) = (c.as_ptr(), take::<f32>(100));
+        let small_ptr = small.as_ptr();
+        give_back(c);
+        give_back(small);
+        let (fits_small, fits_big) = (take::<f32>(50), take::<f32>(4000));
+        assert_eq!(
+            fits_small.as_ptr(),
+            small_ptr,
+            "the smallest buffer that fits is chosen"
+        );
+        assert_eq!(fits_big.as_ptr(), big);
     }
 }

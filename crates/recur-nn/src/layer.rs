@@ -235,6 +235,15 @@ pub fn bias_rows<T: Float>(rows: usize, bias: &[T]) -> Vec<T> {
     m
 }
 
+/// [`bias_rows`] of `bias` where there is one, else a `[rows, width]` matrix of zeros: where a
+/// product with an optional bias accumulates its output.
+pub fn bias_or_zero_rows<T: Float>(rows: usize, width: usize, bias: Option<&[T]>) -> Vec<T> {
+    match bias {
+        Some(b) => bias_rows(rows, b),
+        None => vec![T::ZERO; rows * width],
+    }
+}
+
 /// Writes the transpose of the `rows × cols` matrix `src` (row stride `ld`) into `dst` (row
 /// stride `ldd`): `dst[c·ldd + r] = src[r·ld + c]`. Per-step products read a weight laid out
 /// this way in place, where they would re-pack its transpose on every call; a training loop
@@ -282,10 +291,7 @@ pub fn linear_packed<T: Float>(
     bias: Option<&[T]>,
 ) -> Vec<T> {
     let rows = x.len() / n_in;
-    let mut y = match bias {
-        Some(b) => bias_rows(rows, b),
-        None => vec![T::ZERO; rows * n_out],
-    };
+    let mut y = bias_or_zero_rows(rows, n_out, bias);
     if packed_product(packed, rows, x, n_in, &mut y, n_out, true) {
         return y;
     }

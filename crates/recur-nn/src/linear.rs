@@ -5,7 +5,7 @@
 //! layer of a stack, with a fused activation.
 
 use crate::init::glorot_uniform;
-use crate::layer::{bias_rows, linear, linear_backward, transpose, Param};
+use crate::layer::{bias_or_zero_rows, linear, linear_backward, transpose, Param};
 use recur_core::{matmul, Float, Rng, Transpose};
 
 /// `y = x·Wᵀ (+ b)` over the rows of `x`.
@@ -60,10 +60,8 @@ impl<T: Float> Linear<T> {
     pub fn forward_transposed(&self, x: &[T], w_t: &[T]) -> Vec<T> {
         let (inputs, outputs) = (self.inputs(), self.outputs());
         let rows = x.len() / inputs.max(1);
-        let mut y = match &self.bias {
-            Some(b) => bias_rows(rows, &b.value),
-            None => vec![T::ZERO; rows * outputs],
-        };
+        let bias = self.bias.as_ref().map(|b| &b.value[..]);
+        let mut y = bias_or_zero_rows(rows, outputs, bias);
         let (a, b) = (Transpose::No, Transpose::No);
         matmul(
             rows, outputs, inputs, x, inputs, a, w_t, outputs, b, &mut y, outputs, true,
