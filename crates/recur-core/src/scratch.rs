@@ -47,7 +47,7 @@ pub fn give_back<T: Copy + Default + 'static>(buf: Vec<T>) {
         let mut b = b.borrow_mut();
         b.push(Box::new(buf));
         if b.len() > KEPT {
-            // Drop the smallest of its type, or the oldest.
+            // Drop a buffer of another type first (it counts as empty here), else the smallest.
             let size = |x: &Box<dyn Any>| x.downcast_ref::<Vec<T>>().map_or(0, |v| v.capacity());
             let smallest = (0..b.len()).min_by_key(|&i| size(&b[i])).unwrap_or(0);
             b.swap_remove(smallest);

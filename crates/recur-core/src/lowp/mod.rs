@@ -5,11 +5,12 @@
 //!   every call, products summed in f32 (AVX512-BF16 `vdpbf16ps`). A bf16 product is exact in
 //!   f32, so the only losses are the two roundings of the operands and the f32 sums.
 //! - **int8**: `W` quantised per output channel (symmetric, 7 bits: −63..=63, one scale per
-//!   row, so that the AVX2 kernel's pair sums fit `i16`), `A` quantised per row on every call (asymmetric `u8` with a zero point: the row's
-//!   own range, 0 included, spread over all 256 levels — activations such as ReLU outputs or
-//!   one-hot inputs are one-sided, where a symmetric code would waste half the levels, and the
-//!   zero point costs one multiply per output through precomputed weight sums), products
-//!   summed exactly in i32 (AVX512-VNNI `vpdpbusd`), then scaled back to f32.
+//!   row, so that the AVX2 kernel's pair sums fit `i16`), `A` quantised per row on every call
+//!   (asymmetric `u8` with a zero point: the row's own range, 0 included, spread over all 256
+//!   levels — activations such as ReLU outputs or one-hot inputs are one-sided, where a
+//!   symmetric code would waste half the levels, and the zero point costs one multiply per
+//!   output through precomputed weight sums), products summed exactly in i32 (AVX512-VNNI
+//!   `vpdpbusd`), then scaled back to f32.
 //!
 //! Both formats share one layout: `k` is cut into groups of 2 (bf16) or 4 (int8) values that
 //! fill one 32-bit word, the unit the dot-product instructions broadcast and multiply. The

@@ -2,8 +2,9 @@
 //!
 //! Forward: one GEMM projects every step's input at once (`XW = X·W_ihᵀ`), then each step
 //! does one GEMM for the recurrent projection and one vectorised pass of gate math over the
-//! batch, which adds the biases first. Backward mirrors it: one GEMM per step carries the gradient to the previous
-//! state, and after the loop the weight gradients are two large GEMMs over all steps.
+//! batch, which adds the biases first. Backward mirrors it: one GEMM per step carries the
+//! gradient to the previous state, and after the loop the weight gradients are two large GEMMs
+//! over all steps.
 //! Padded steps carry the state through unchanged and pass gradients straight back.
 
 use super::cells::{Cell, StepBack, StepGrads, StepIn, StepOut};
