@@ -189,7 +189,7 @@ fn bench_times_a_3d_cnn_config() {
         "{report}"
     );
     assert!(
-        ["avx512-vnni", "avx2", "portable"].contains(&kernel("int8_kernel").as_str()),
+        ["amx-int8", "avx512-vnni", "avx2", "portable"].contains(&kernel("int8_kernel").as_str()),
         "{report}"
     );
 }

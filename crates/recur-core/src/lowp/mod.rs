@@ -17,12 +17,15 @@
 //! packed weights are panels of up to 64 output channels, each group's 64 words contiguous, so
 //! a micro-kernel of 6 rows × 64 channels streams one panel with plain loads.
 //!
-//! The kernels are chosen at run time: AVX-512 (`vdpbf16ps`, `vpdpbusd`) where the CPU has the
-//! format's instructions, else AVX2 (bf16 widened to f32, about the speed of f32; int8 summed in
+//! The kernels are chosen at run time: for int8, Intel's AMX tile unit (`tdpbusd`, 256 times
+//! the products of one `vpdpbusd`) where the CPU has it and the product has 16 rows or more;
+//! AVX-512 (`vdpbf16ps`, `vpdpbusd`) where the CPU has the format's instructions, else AVX2 (bf16 widened to f32, about the speed of f32; int8 summed in
 //! pairs, twice the rate of f32 products), else the portable path. Every path computes the
 //! same numbers (bf16: the same rounded operands summed in the same order; int8: the same
 //! integers) on any CPU. [`KernelPath`] forces one so tests can compare them.
 
+#[cfg(target_arch = "x86_64")]
+mod amx;
 #[cfg(target_arch = "x86_64")]
 mod avx2;
 mod portable;
@@ -57,10 +60,12 @@ impl Format {
         }
     }
 
-    /// The kernel [`KernelPath::Detected`] runs this format on here: `avx512-bf16`,
-    /// `avx512-vnni`, `avx2` or `portable` (for reports such as `recur bench`).
+    /// The kernel [`KernelPath::Detected`] runs this format on here: `amx-int8` (products of
+    /// 16 rows or more), `avx512-bf16`, `avx512-vnni`, `avx2` or `portable` (for reports such
+    /// as `recur bench`).
     pub fn kernel_name(self) -> &'static str {
         match self {
+            Format::Int8 if KernelPath::amx_available() => "amx-int8",
             _ if self.fast_path_available() => match self {
                 Format::Bf16 => "avx512-bf16",
                 Format::Int8 => "avx512-vnni",
@@ -86,8 +91,12 @@ impl Format {
 /// Which implementation a product runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KernelPath {
-    /// The fastest kernel this CPU has: AVX-512, else AVX2, else the portable one.
+    /// The fastest kernel this CPU has: AMX (int8, whole 16-row tiles), else AVX-512, else
+    /// AVX2, else the portable one.
     Detected,
+    /// The AVX-512 kernel where the CPU has the format's instructions (never AMX), else as
+    /// [`KernelPath::Avx2`].
+    Avx512,
     /// The AVX2 kernel where the CPU has AVX2 and FMA, else the portable one.
     Avx2,
     /// The portable kernel (same results), whatever the CPU.
@@ -95,6 +104,19 @@ pub enum KernelPath {
 }
 
 impl KernelPath {
+    /// True when this CPU has AMX with int8 and this process may use its tiles (the int8 path
+    /// of [`KernelPath::Detected`]).
+    pub fn amx_available() -> bool {
+        #[cfg(target_arch = "x86_64")]
+        {
+            amx::available()
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            false
+        }
+    }
+
     /// True when this CPU has AVX2 and FMA, the instructions of [`KernelPath::Avx2`].
     pub fn avx2_available() -> bool {
         #[cfg(target_arch = "x86_64")]
@@ -135,6 +157,11 @@ struct Tile<A> {
     channel_sums: *const i32,
 }
 
+/// Words of `k` per AMX tile row: int8 panels are padded to whole multiples, and packed
+/// activations end with this many zero words, since the tile kernel reads a last partial
+/// group of a row as a whole one (the words past the row meet zero weights).
+const ROW_SLACK: usize = 16;
+
 /// A weight matrix `[n, k]` packed for [`PackedWeights::matmul`].
 #[derive(Clone, Debug)]
 pub struct PackedWeights {
@@ -143,6 +170,9 @@ pub struct PackedWeights {
     k: usize,
     /// Words per row of `k` (k rounded up to whole words).
     groups: usize,
+    /// Words per channel in the panels: `groups`, rounded up for int8 to whole AMX tiles of
+    /// 16 words (zeros past `groups`), so that the tile kernel never needs a partial one.
+    height: usize,
     /// Panels of up to 64 channels; see [`PackedWeights::panel`].
     words: Vec<u32>,
     /// int8: each channel's scale (zero past `n`, padded to whole vectors).
@@ -151,8 +181,8 @@ pub struct PackedWeights {
     sums: Vec<i32>,
 }
 
-/// One call's activations in the weights' word format: `[m, groups]` words and (int8) each
-/// row's scale and zero point.
+/// One call's activations in the weights' word format: `[m, groups]` words (then
+/// [`ROW_SLACK`] zeros) and (int8) each row's scale and zero point.
 pub(crate) struct PackedRows {
     pub(crate) words: Vec<u32>,
     pub(crate) scales: Vec<f32>,
@@ -166,13 +196,18 @@ impl PackedWeights {
         assert_eq!(w.len(), n * k, "packed weights: {n}×{k} matrix expected");
         let per_word = format.per_word();
         let groups = k.div_ceil(per_word);
+        let height = match format {
+            Format::Bf16 => groups,
+            Format::Int8 => groups.div_ceil(ROW_SLACK) * ROW_SLACK,
+        };
         let padded_n = n.div_ceil(LANES) * LANES;
         let mut packed = PackedWeights {
             format,
             n,
             k,
             groups,
-            words: vec![0; padded_n * groups],
+            height,
+            words: vec![0; padded_n * height],
             scales: vec![0.0; padded_n],
             sums: vec![0; padded_n],
         };
@@ -216,7 +251,7 @@ impl PackedWeights {
     fn channel_slot(&self, j: usize) -> (usize, usize) {
         let first = j / (PANEL_VECTORS * LANES) * PANEL_VECTORS * LANES;
         let stride = self.panel_vectors(first) * LANES;
-        (first * self.groups + (j - first), stride)
+        (first * self.height + (j - first), stride)
     }
 
     /// Vectors in the panel starting at channel `first` (4 except maybe the last).
@@ -224,10 +259,11 @@ impl PackedWeights {
         (self.n - first).div_ceil(LANES).min(PANEL_VECTORS)
     }
 
-    /// The panel starting at channel `first`: `[groups][vectors·16]` words.
+    /// The panel starting at channel `first`: `[height][vectors·16]` words, of which the
+    /// first `groups` rows are the weights.
     fn panel(&self, first: usize) -> &[u32] {
-        let len = self.groups * self.panel_vectors(first) * LANES;
-        &self.words[first * self.groups..first * self.groups + len]
+        let len = self.height * self.panel_vectors(first) * LANES;
+        &self.words[first * self.height..first * self.height + len]
     }
 
     /// `c = A·Wᵀ` (or `c += A·Wᵀ` when `accumulate`), `A` `[m, lda]` and `c` `[m, ldc]`
@@ -261,37 +297,63 @@ impl PackedWeights {
             "packed matmul: C bounds"
         );
         let rows = self.pack_rows(m, a, lda);
+        self.run(path, &rows, m, c, ldc, accumulate);
+        crate::scratch::give_back(rows.words);
+    }
+
+    /// `c (+)= A·Wᵀ` of packed rows on `path`'s kernel (bounds checked by the caller).
+    fn run(&self, path: KernelPath, rows: &PackedRows, m: usize, c: &mut [f32], ldc: usize, accumulate: bool) {
         #[cfg(target_arch = "x86_64")]
         {
-            if path == KernelPath::Detected && self.format.fast_path_available() {
-                // SAFETY: the CPU has the kernel's features (checked just above) and the bounds
-                // of a and c were asserted.
-                unsafe { x86::run(self, &rows, m, c, ldc, accumulate) };
+            if path == KernelPath::Detected && self.format == Format::Int8 && amx::available() {
+                // SAFETY: the CPU has AMX and the OS granted its tiles (checked just above), the
+                // weights are int8 and the caller asserted the bounds of a and c.
+                unsafe { amx::run_int8(self, rows, m, c, ldc, accumulate) };
+                return;
+            }
+            if matches!(path, KernelPath::Detected | KernelPath::Avx512) && self.format.fast_path_available() {
+                // SAFETY: the CPU has the kernel's features (checked just above) and the caller
+                // asserted the bounds of a and c.
+                unsafe { x86::run_rows(self, rows, 0..m, c, ldc, accumulate) };
                 return;
             }
             if path != KernelPath::Portable && avx2::available() {
                 // SAFETY: as above, for AVX2 and FMA.
-                unsafe { avx2::run(self, &rows, m, c, ldc, accumulate) };
+                unsafe { avx2::run(self, rows, m, c, ldc, accumulate) };
                 return;
             }
         }
         let _ = path;
-        portable::run(self, &rows, m, c, ldc, accumulate);
+        portable::run(self, rows, m, c, ldc, accumulate);
     }
 
-    /// Converts (bf16) or quantises (int8) the `m` rows of `a` into words.
+    /// Converts (bf16) or quantises (int8) the `m` rows of `a` into words, in a buffer kept on
+    /// this thread between calls (hand it back with [`crate::scratch::give_back`]). int8 rows
+    /// write only their `k` bytes: the bytes after them in the row's last word (and the slack)
+    /// may hold anything, since they only ever meet zero weights.
     fn pack_rows(&self, m: usize, a: &[f32], lda: usize) -> PackedRows {
         let groups = self.groups;
         let mut rows = PackedRows {
-            words: vec![0; m * groups],
+            words: crate::scratch::take(m * groups + ROW_SLACK),
             scales: Vec::new(),
             zero_points: Vec::new(),
         };
+        if self.format == Format::Int8 {
+            rows.scales.reserve(m);
+            rows.zero_points.reserve(m);
+            #[cfg(target_arch = "x86_64")]
+            if std::is_x86_feature_detected!("avx512f") {
+                // SAFETY: the CPU has AVX-512F, and `words` holds `m` rows of `groups` words, each
+                // with room for `k` bytes.
+                unsafe { x86::quantise_rows(m, a, lda, self.k, groups, &mut rows) };
+                return rows;
+            }
+        }
         crate::math::dispatch(
             #[inline(always)]
             || {
                 let mut bytes = vec![0u8; groups * 4];
-                for (i, words) in rows.words.chunks_exact_mut(groups).enumerate() {
+                for (i, words) in rows.words[..m * groups].chunks_exact_mut(groups.max(1)).enumerate() {
                     let row = &a[i * lda..i * lda + self.k];
                     match self.format {
                         Format::Bf16 => bf16_words(row, words),
@@ -386,16 +448,25 @@ fn quantise_row(row: &[f32], out: &mut [u8]) -> (f32, i32) {
     }
     let lo = lo.iter().fold(0.0f32, |m, &v| m.min(v));
     let hi = hi.iter().fold(0.0f32, |m, &v| m.max(v));
-    let scale = if hi > lo { (hi - lo) / 255.0 } else { 1.0 };
-    let zero_point = round_small(-lo / scale).clamp(0.0, 255.0);
-    let inverse = 1.0 / scale;
+    let (scale, zero_point, inverse) = row_scale(lo, hi);
     for (q, &v) in out.iter_mut().zip(row) {
-        let level = (round_small(v * inverse) + zero_point).clamp(0.0, 255.0);
+        // max then min, not clamp: they send NaN to 0 as the vector instructions do.
+        #[allow(clippy::manual_clamp)]
+        let level = (round_small(v * inverse) + zero_point).max(0.0).min(255.0);
         // A whole number in 0..=255 plus 2²³ holds it in its low significand bits: reading
         // them vectorises, where `as u8` (a saturating conversion) went one value at a time.
         *q = (level + 8_388_608.0).to_bits() as u8;
     }
     (scale, zero_point as i32)
+}
+
+/// A row's quantisation from its extremes (each with 0 included): the step, the zero point (a
+/// whole number in 0..=255, as f32) and the step's inverse.
+#[inline(always)]
+fn row_scale(lo: f32, hi: f32) -> (f32, f32, f32) {
+    let scale = if hi > lo { (hi - lo) / 255.0 } else { 1.0 };
+    let zero_point = round_small(-lo / scale).clamp(0.0, 255.0);
+    (scale, zero_point, 1.0 / scale)
 }
 
 /// `x` rounded to the nearest integer, ties to even, for |x| < 2²² (quantised values are

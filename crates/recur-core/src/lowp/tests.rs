@@ -2,14 +2,18 @@ use super::*;
 use crate::Rng;
 
 /// Shapes with odd `k` (padding inside a word), partial vectors and panels, and row counts
-/// that leave partial tiles and row blocks.
-const SHAPES: [(usize, usize, usize); 6] = [
+/// that leave partial tiles and row blocks; and for AMX, whole 16-row tiles with and without
+/// a partial group of `k`, an odd last vector, and rows left over for AVX-512.
+const SHAPES: [(usize, usize, usize); 9] = [
     (1, 1, 1),
     (7, 17, 5),
     (13, 70, 130),
     (32, 512, 128),
     (9, 345, 128),
     (67, 64, 3),
+    (16, 16, 64),
+    (48, 100, 75),
+    (35, 512, 128),
 ];
 
 fn random(n: usize, rng: &mut Rng) -> Vec<f32> {
@@ -103,15 +107,17 @@ fn int8_matmul_is_within_its_quantisation_bound_of_f64() {
     }
 }
 
-/// The AVX-512 and AVX2 kernels give the same bits as the portable ones, each where the CPU
-/// has its instructions (elsewhere that path is the portable one and there is nothing to
+/// The AMX, AVX-512 and AVX2 kernels give the same bits as the portable ones, each where the
+/// CPU has its instructions (elsewhere that path is a slower one and there is nothing new to
 /// compare).
 #[test]
 fn bf16_and_int8_simd_paths_match_the_portable_fallback() {
     let mut rng = Rng::new(5);
     for format in [Format::Bf16, Format::Int8] {
+        let amx = format == Format::Int8 && KernelPath::amx_available();
         let paths = [
-            (KernelPath::Detected, format.fast_path_available(), "AVX-512"),
+            (KernelPath::Detected, amx, "AMX"),
+            (KernelPath::Avx512, format.fast_path_available(), "AVX-512"),
             (KernelPath::Avx2, KernelPath::avx2_available(), "AVX2"),
         ];
         for (path, available, name) in paths {
@@ -136,7 +142,8 @@ fn bf16_and_int8_simd_paths_match_the_portable_fallback() {
 /// below `i16::MAX`.
 #[test]
 fn int8_extreme_codes_do_not_saturate_any_path() {
-    let (m, n, k) = (7, 24, 36);
+    // 19 rows: one whole AMX tile and three rows for the AVX-512 kernel.
+    let (m, n, k) = (19, 24, 36);
     // Rows of 1.0 and −1.0 alternating in runs: their codes are 255 and 0.
     let a: Vec<f32> = (0..m * k)
         .map(|i| if (i / 2 + i / k) % 3 == 0 { -1.0 } else { 1.0 })
@@ -150,7 +157,7 @@ fn int8_extreme_codes_do_not_saturate_any_path() {
     for (p, e) in portable.iter().zip(&exact) {
         assert!((*p as f64 - e).abs() < 0.02 * k as f64, "portable {p} vs exact {e}");
     }
-    for path in [KernelPath::Detected, KernelPath::Avx2] {
+    for path in [KernelPath::Detected, KernelPath::Avx512, KernelPath::Avx2] {
         let simd = product(Format::Int8, path, m, n, k, &a, &w);
         for (f, p) in simd.iter().zip(&portable) {
             assert_eq!(f.to_bits(), p.to_bits(), "{path:?}: {f} vs {p}");
@@ -163,10 +170,16 @@ fn int8_extreme_codes_do_not_saturate_any_path() {
 #[test]
 fn precision_matmul_overwrites_only_its_window() {
     let mut rng = Rng::new(6);
-    let (m, n, k, ldc) = (5, 20, 9, 23);
+    // 21 rows: a whole AMX tile and five rows for the AVX-512 kernel.
+    let (m, n, k, ldc) = (21, 20, 9, 23);
     let (a, w) = (random(m * k, &mut rng), random(n * k, &mut rng));
     for format in [Format::Bf16, Format::Int8] {
-        for path in [KernelPath::Detected, KernelPath::Avx2, KernelPath::Portable] {
+        for path in [
+            KernelPath::Detected,
+            KernelPath::Avx512,
+            KernelPath::Avx2,
+            KernelPath::Portable,
+        ] {
             let packed = PackedWeights::pack(format, &w, n, k);
             let mut c = vec![7.0f32; m * ldc];
             packed.matmul_on(path, m, &a, k, &mut c, ldc, false);
@@ -228,11 +241,60 @@ fn lowp_kernel_speed() {
         let mut line = format!("{name} {m}×{n}×{k}: fp32 {fp32:.0}, fp32 Wᵀ kept {fp32_kept:.0}");
         for format in [Format::Bf16, Format::Int8] {
             let packed = PackedWeights::pack(format, &w, n, k);
-            for path in [KernelPath::Detected, KernelPath::Avx2, KernelPath::Portable] {
+            for path in [
+                KernelPath::Detected,
+                KernelPath::Avx512,
+                KernelPath::Avx2,
+                KernelPath::Portable,
+            ] {
                 let g = time(&mut || packed.matmul_on(path, m, &a, k, &mut c, n, false));
                 line += &format!(", {format:?} {path:?} {g:.0}");
             }
         }
         println!("{line} GFLOP/s");
+    }
+}
+
+/// The AVX-512 quantiser packs the same bytes, scales and zero points as the scalar one, on
+/// rows of every length around a vector's, all-zero and one-sided rows, and NaN.
+#[test]
+fn int8_vector_quantiser_matches_the_scalar_one() {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if !std::is_x86_feature_detected!("avx512f") {
+            eprintln!("skipping: this CPU has no AVX-512F");
+            return;
+        }
+        let mut rng = Rng::new(8);
+        for k in [1, 3, 15, 16, 17, 40, 128, 130] {
+            let m = 6;
+            let mut a = random(m * k, &mut rng);
+            a[k..2 * k].fill(0.0);
+            a[2 * k..3 * k].iter_mut().for_each(|v| *v = v.abs() * 3.0);
+            a[3 * k..4 * k].iter_mut().for_each(|v| *v = -v.abs());
+            a[4 * k] = f32::NAN;
+            let groups = k.div_ceil(4);
+            let mut rows = PackedRows {
+                words: vec![0; m * groups],
+                scales: Vec::new(),
+                zero_points: Vec::new(),
+            };
+            // SAFETY: checked for AVX-512F above; the buffers hold m rows.
+            unsafe { super::x86::quantise_rows(m, &a, k, k, groups, &mut rows) };
+            for i in 0..m {
+                let mut bytes = vec![0u8; k];
+                let (scale, zero_point) = quantise_row(&a[i * k..(i + 1) * k], &mut bytes);
+                let packed: Vec<u8> = rows.words[i * groups..(i + 1) * groups]
+                    .iter()
+                    .flat_map(|w| w.to_le_bytes())
+                    .collect();
+                assert_eq!(&packed[..k], &bytes[..], "k {k}, row {i}");
+                assert_eq!(
+                    (rows.scales[i].to_bits(), rows.zero_points[i]),
+                    (scale.to_bits(), zero_point),
+                    "k {k}, row {i}"
+                );
+            }
+        }
     }
 }

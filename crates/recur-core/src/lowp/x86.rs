@@ -4,6 +4,7 @@
 
 use super::{Format, PackedRows, PackedWeights, Tile, LANES, PANEL_VECTORS, TILE_ROWS};
 use std::arch::x86_64::*;
+use std::ops::Range;
 
 /// Widest panel, in channels.
 const PANEL: usize = PANEL_VECTORS * LANES;
@@ -20,15 +21,22 @@ pub(super) fn available(format: Format) -> bool {
         }
 }
 
-/// `c (+)= A·Wᵀ` on the AVX-512 kernel of `w`'s format.
+/// `c (+)= A·Wᵀ` for rows `range` of `A` and `c`, on the AVX-512 kernel of `w`'s format.
 ///
 /// # Safety
-/// The CPU must have the format's features ([`available`]), and `c` must hold `m` rows of
-/// `ldc ≥ n` values (as `rows` holds `m` rows of `w.groups` words).
-pub(super) unsafe fn run(w: &PackedWeights, rows: &PackedRows, m: usize, c: &mut [f32], ldc: usize, accumulate: bool) {
+/// The CPU must have the format's features ([`available`]), and `c` must hold `range.end`
+/// rows of `ldc ≥ n` values (as `rows` holds `range.end` rows of `w.groups` words).
+pub(super) unsafe fn run_rows(
+    w: &PackedWeights,
+    rows: &PackedRows,
+    range: Range<usize>,
+    c: &mut [f32],
+    ldc: usize,
+    accumulate: bool,
+) {
     match w.format {
-        Format::Bf16 => run_bf16(w, rows, m, c.as_mut_ptr(), ldc, accumulate),
-        Format::Int8 => run_int8(w, rows, m, c.as_mut_ptr(), ldc, accumulate),
+        Format::Bf16 => run_bf16(w, rows, range, c.as_mut_ptr(), ldc, accumulate),
+        Format::Int8 => run_int8(w, rows, range, c.as_mut_ptr(), ldc, accumulate),
     }
 }
 
@@ -66,34 +74,48 @@ macro_rules! by_shape {
 }
 
 #[target_feature(enable = "avx512f,avx512bf16")]
-unsafe fn run_bf16(w: &PackedWeights, rows: &PackedRows, m: usize, c: *mut f32, ldc: usize, accumulate: bool) {
-    for_each_tile(w, rows, m, c, ldc, accumulate, |tile, r, v| {
+unsafe fn run_bf16(
+    w: &PackedWeights,
+    rows: &PackedRows,
+    range: Range<usize>,
+    c: *mut f32,
+    ldc: usize,
+    accumulate: bool,
+) {
+    for_each_tile(w, rows, range, c, ldc, accumulate, |tile, r, v| {
         by_shape!(tile_bf16, tile, r, v)
     });
 }
 
 #[target_feature(enable = "avx512f,avx512vnni")]
-unsafe fn run_int8(w: &PackedWeights, rows: &PackedRows, m: usize, c: *mut f32, ldc: usize, accumulate: bool) {
-    for_each_tile(w, rows, m, c, ldc, accumulate, |tile, r, v| {
+unsafe fn run_int8(
+    w: &PackedWeights,
+    rows: &PackedRows,
+    range: Range<usize>,
+    c: *mut f32,
+    ldc: usize,
+    accumulate: bool,
+) {
+    for_each_tile(w, rows, range, c, ldc, accumulate, |tile, r, v| {
         by_shape!(tile_int8, tile, r, v)
     });
 }
 
-/// Walks the product in row blocks, then weight panels, then tiles of up to 6 rows, and hands
-/// each tile and its shape (rows, vectors) to `kernel`.
+/// Walks rows `range` of the product in row blocks, then weight panels, then tiles of up to 6
+/// rows, and hands each tile and its shape (rows, vectors) to `kernel`.
 #[inline(always)]
 unsafe fn for_each_tile(
     w: &PackedWeights,
     rows: &PackedRows,
-    m: usize,
+    range: Range<usize>,
     c: *mut f32,
     ldc: usize,
     accumulate: bool,
     mut kernel: impl FnMut(&Tile<u32>, usize, usize),
 ) {
     let block = (ROW_BLOCK_WORDS / w.groups.max(1)).div_ceil(TILE_ROWS).max(1) * TILE_ROWS;
-    for block_start in (0..m).step_by(block) {
-        let block_end = (block_start + block).min(m);
+    for block_start in range.clone().step_by(block) {
+        let block_end = (block_start + block).min(range.end);
         for first in (0..w.n).step_by(PANEL) {
             let vectors = w.panel_vectors(first);
             let panel = w.panel(first).as_ptr();
@@ -173,16 +195,23 @@ unsafe fn tile_bf16<const ROWS: usize, const VECTORS: usize>(t: &Tile<u32>) {
 unsafe fn tile_int8<const ROWS: usize, const VECTORS: usize>(t: &Tile<u32>) {
     let acc = dot_tile!(t, ROWS, VECTORS, dot_int8);
     for r in 0..ROWS {
-        let row_scale = _mm512_set1_ps(*t.row_scales.add(r));
-        let zero_point = _mm512_set1_epi32(*t.zero_points.add(r));
         for v in 0..VECTORS {
-            // The same operations, in the same order, as `super::dequantise`.
-            let sums = _mm512_loadu_si512(t.channel_sums.add(v * LANES) as *const _);
-            let scales = _mm512_mul_ps(row_scale, _mm512_loadu_ps(t.channel_scales.add(v * LANES)));
-            let corrected = _mm512_sub_epi32(acc[r][v], _mm512_mullo_epi32(zero_point, sums));
-            store(t, r, v, _mm512_mul_ps(_mm512_cvtepi32_ps(corrected), scales));
+            store_int8(t, r, v, acc[r][v]);
         }
     }
+}
+
+/// Scales row `r`'s sums of vector `v` back to f32 and writes (or adds) them: the same
+/// operations, in the same order, as `super::dequantise`.
+#[target_feature(enable = "avx512f")]
+#[inline]
+pub(super) unsafe fn store_int8(t: &Tile<u32>, r: usize, v: usize, acc: __m512i) {
+    let row_scale = _mm512_set1_ps(*t.row_scales.add(r));
+    let zero_point = _mm512_set1_epi32(*t.zero_points.add(r));
+    let sums = _mm512_loadu_si512(t.channel_sums.add(v * LANES) as *const _);
+    let scales = _mm512_mul_ps(row_scale, _mm512_loadu_ps(t.channel_scales.add(v * LANES)));
+    let corrected = _mm512_sub_epi32(acc, _mm512_mullo_epi32(zero_point, sums));
+    store(t, r, v, _mm512_mul_ps(_mm512_cvtepi32_ps(corrected), scales));
 }
 
 /// Writes (or adds) vector `v` of row `r`, masked to the panel's real channels.
@@ -202,4 +231,54 @@ unsafe fn store(t: &Tile<u32>, r: usize, v: usize, value: __m512) {
         value
     };
     _mm512_mask_storeu_ps(out, mask, value);
+}
+
+/// Quantises `m` rows of `a` (`lda` apart, `k` values each) into `rows`: each row's `k` bytes at
+/// the start of its `groups` words, and its scale and zero point. The same operations, in the
+/// same order, as `super::quantise_row`, sixteen values at a time, so every path packs the same
+/// bytes.
+///
+/// # Safety
+/// The CPU must have AVX-512F; `a` must hold `m` rows and `rows.words` `m` rows of `groups ≥
+/// k / 4` words.
+#[target_feature(enable = "avx512f")]
+pub(super) unsafe fn quantise_rows(m: usize, a: &[f32], lda: usize, k: usize, groups: usize, rows: &mut PackedRows) {
+    assert!(m == 0 || (m - 1) * lda + k <= a.len(), "quantise: A bounds");
+    assert!(
+        k <= groups * 4 && m * groups <= rows.words.len(),
+        "quantise: row bounds"
+    );
+    let shift = _mm512_set1_ps(12_582_912.0);
+    let (zero, top) = (_mm512_setzero_ps(), _mm512_set1_ps(255.0));
+    for i in 0..m {
+        let row = a.as_ptr().add(i * lda);
+        // Lanes past `k` load as zeros, which the extremes (0 included) already allow for.
+        let load = |p: usize| _mm512_maskz_loadu_ps(lane_mask(k - p), row.add(p));
+        let (mut lo, mut hi) = (zero, zero);
+        for p in (0..k).step_by(LANES) {
+            let v = load(p);
+            lo = _mm512_min_ps(v, lo);
+            hi = _mm512_max_ps(v, hi);
+        }
+        let (scale, zero_point, inverse) = super::row_scale(_mm512_reduce_min_ps(lo), _mm512_reduce_max_ps(hi));
+        rows.scales.push(scale);
+        rows.zero_points.push(zero_point as i32);
+        let (inverse, zero_point) = (_mm512_set1_ps(inverse), _mm512_set1_ps(zero_point));
+        let out = (rows.words.as_mut_ptr() as *mut i8).add(i * groups * 4);
+        for p in (0..k).step_by(LANES) {
+            let rounded = _mm512_sub_ps(_mm512_add_ps(_mm512_mul_ps(load(p), inverse), shift), shift);
+            let level = _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(rounded, zero_point), zero), top);
+            _mm512_mask_cvtepi32_storeu_epi8(out.add(p), lane_mask(k - p), _mm512_cvtps_epi32(level));
+        }
+    }
+}
+
+/// The mask of the first `left` of 16 lanes (all of them from 16 on).
+#[inline(always)]
+fn lane_mask(left: usize) -> __mmask16 {
+    if left >= LANES {
+        0xffff
+    } else {
+        (1 << left) - 1
+    }
 }
