@@ -18,7 +18,7 @@
 //! request has been granted. Tiles are configured at the start of each call and released at
 //! its end, so no thread holds tile state between products.
 
-use super::{x86, PackedRows, PackedWeights, Tile, LANES, PANEL_VECTORS, ROW_SLACK};
+use super::{x86, Output, PackedRows, PackedWeights, Tile, LANES, PANEL_VECTORS, TILE_WORDS};
 use std::arch::asm;
 use std::arch::x86_64::{__m512i, _mm512_load_si512};
 use std::sync::OnceLock;
@@ -103,7 +103,7 @@ impl TileConfig {
         };
         for tile in 0..8 {
             config.rows[tile] = TILE_ROWS as u8;
-            config.row_bytes[tile] = (ROW_SLACK * 4) as u16;
+            config.row_bytes[tile] = (TILE_WORDS * 4) as u16;
         }
         config
     }
@@ -118,29 +118,22 @@ struct Sums([[[[i32; LANES]; TILE_ROWS]; 2]; 2]);
 /// the AVX-512 kernel.
 ///
 /// # Safety
-/// [`available`] must be true, `w` must be int8, and `c` must hold `m` rows of `ldc ≥ n` values
-/// (as `rows` holds `m` rows of `w.groups` words, then [`ROW_SLACK`] more).
-pub(super) unsafe fn run_int8(
-    w: &PackedWeights,
-    rows: &PackedRows,
-    m: usize,
-    c: &mut [f32],
-    ldc: usize,
-    accumulate: bool,
-) {
+/// [`available`] must be true, `w` must be int8, and `out` must hold `m` rows of `ldc ≥ n`
+/// values (as `rows` holds `m` rows of `w.groups` words, then [`TILE_WORDS`] more).
+pub(super) unsafe fn run_int8(w: &PackedWeights, rows: &PackedRows, m: usize, out: Output) {
     let whole = m / TILE_ROWS * TILE_ROWS;
     if whole > 0 {
-        tiles_int8(w, rows, whole, c.as_mut_ptr(), ldc, accumulate);
+        tiles_int8(w, rows, whole, out);
     }
     if whole < m {
-        x86::run_rows(w, rows, whole..m, c, ldc, accumulate);
+        x86::run_rows(w, rows, whole..m, out);
     }
 }
 
 /// Rows `0..m` (`m` a multiple of 16) in pairs of 16-row blocks against every panel's pairs of
 /// 16-channel vectors (a last odd block or vector alone).
 #[target_feature(enable = "avx512f,avx512vnni")]
-unsafe fn tiles_int8(w: &PackedWeights, rows: &PackedRows, m: usize, c: *mut f32, ldc: usize, accumulate: bool) {
+unsafe fn tiles_int8(w: &PackedWeights, rows: &PackedRows, m: usize, out: Output) {
     let config = TileConfig::new();
     asm!("ldtilecfg [{}]", in(reg) &config, options(nostack, readonly));
     let mut sums = Sums([[[[0; LANES]; TILE_ROWS]; 2]; 2]);
@@ -166,22 +159,8 @@ unsafe fn tiles_int8(w: &PackedWeights, rows: &PackedRows, m: usize, c: *mut f32
                 }
                 let channel = first + v * LANES;
                 for (block, block_sums) in sums.0.iter().enumerate().take(blocks) {
-                    let row = i + block * TILE_ROWS;
                     // The dequantisation reads only the output and scale fields.
-                    let tile = Tile {
-                        a: std::ptr::null::<u32>(),
-                        groups: w.groups,
-                        w: std::ptr::null(),
-                        stride: 0,
-                        c: c.add(row * ldc + channel),
-                        ldc,
-                        cols: (w.n - channel).min(2 * LANES),
-                        accumulate,
-                        row_scales: rows.scales.as_ptr().add(row),
-                        zero_points: rows.zero_points.as_ptr().add(row),
-                        channel_scales: w.scales.as_ptr().add(channel),
-                        channel_sums: w.sums.as_ptr().add(channel),
-                    };
+                    let tile = Tile::<u32>::new(w, rows, out, i + block * TILE_ROWS, channel, 2 * LANES);
                     for r in 0..TILE_ROWS {
                         for (vector, vector_sums) in block_sums.iter().enumerate().take(vectors) {
                             let acc: __m512i = _mm512_load_si512(vector_sums[r].as_ptr() as *const _);
@@ -214,7 +193,7 @@ unsafe fn multiply<const BLOCKS: usize, const VECTORS: usize>(a: Operand, b: Ope
         options(nostack, nomem)
     );
     let second_block = a.stride * TILE_ROWS;
-    for p in (0..height).step_by(ROW_SLACK) {
+    for p in (0..height).step_by(TILE_WORDS) {
         // The activations' next 64 bytes of each row; the weights' next 16 rows.
         let (a_at, b_at) = (a.at.add(p * 4), b.at.add(p * b.stride));
         asm!("tileloadd tmm4, [{a} + {sa} * 1]", "tileloadd tmm6, [{b} + {sb} * 1]",

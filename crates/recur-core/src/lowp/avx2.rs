@@ -12,7 +12,7 @@
 //!   words f32 operands; each product is exact in f32, so `vfmadd` rounds once per term, as the
 //!   portable path's add does, in the same order (a word's high product, then its low one).
 
-use super::{Format, PackedRows, PackedWeights, Tile, LANES};
+use super::{Format, Output, PackedRows, PackedWeights, Tile, LANES};
 use std::arch::x86_64::*;
 
 /// Output channels per 256-bit vector of f32 or i32 sums.
@@ -36,12 +36,12 @@ pub(super) fn available() -> bool {
 /// `c (+)= A·Wᵀ` on the AVX2 kernel of `w`'s format.
 ///
 /// # Safety
-/// The CPU must have AVX2 and FMA ([`available`]), and `c` must hold `m` rows of `ldc ≥ n`
+/// The CPU must have AVX2 and FMA ([`available`]), and `out` must hold `m` rows of `ldc ≥ n`
 /// values (as `rows` holds `m` rows of `w.groups` words).
-pub(super) unsafe fn run(w: &PackedWeights, rows: &PackedRows, m: usize, c: &mut [f32], ldc: usize, accumulate: bool) {
+pub(super) unsafe fn run(w: &PackedWeights, rows: &PackedRows, m: usize, out: Output) {
     match w.format {
-        Format::Bf16 => run_bf16(w, rows, m, c.as_mut_ptr(), ldc, accumulate),
-        Format::Int8 => run_int8(w, rows, m, c.as_mut_ptr(), ldc, accumulate),
+        Format::Bf16 => run_bf16(w, rows, m, out),
+        Format::Int8 => run_int8(w, rows, m, out),
     }
 }
 
@@ -74,24 +74,15 @@ fn block_rows(row_bytes: usize, tile_rows: usize) -> usize {
 }
 
 #[target_feature(enable = "avx2,fma")]
-unsafe fn run_int8(w: &PackedWeights, rows: &PackedRows, m: usize, c: *mut f32, ldc: usize, accumulate: bool) {
+unsafe fn run_int8(w: &PackedWeights, rows: &PackedRows, m: usize, out: Output) {
     let block = block_rows(w.groups * 4, INT8_ROWS);
     for_each_panel_tile(w, m, block, INT8_ROWS, |i, tile_rows, first, panel, width| {
         for start in (0..(w.n - first).min(width)).step_by(2 * WIDTH) {
-            let channel = first + start;
             let tile = Tile {
                 a: rows.words.as_ptr().add(i * w.groups),
-                groups: w.groups,
                 w: panel.as_ptr().add(start),
                 stride: width,
-                c: c.add(i * ldc + channel),
-                ldc,
-                cols: (w.n - channel).min(2 * WIDTH),
-                accumulate,
-                row_scales: rows.scales.as_ptr().add(i),
-                zero_points: rows.zero_points.as_ptr().add(i),
-                channel_scales: w.scales.as_ptr().add(channel),
-                channel_sums: w.sums.as_ptr().add(channel),
+                ..Tile::new(w, rows, out, i, first + start, 2 * WIDTH)
             };
             match tile_rows {
                 5 => tile_int8::<5>(&tile),
@@ -136,7 +127,7 @@ unsafe fn tile_int8<const ROWS: usize>(t: &Tile<u32>) {
 }
 
 #[target_feature(enable = "avx2,fma")]
-unsafe fn run_bf16(w: &PackedWeights, rows: &PackedRows, m: usize, c: *mut f32, ldc: usize, accumulate: bool) {
+unsafe fn run_bf16(w: &PackedWeights, rows: &PackedRows, m: usize, out: Output) {
     // Each activation word as its two f32 values, high first (the order of the products).
     let halves: Vec<[f32; 2]> = rows
         .words
@@ -148,17 +139,9 @@ unsafe fn run_bf16(w: &PackedWeights, rows: &PackedRows, m: usize, c: *mut f32, 
         for start in (0..(w.n - first).min(width)).step_by(2 * WIDTH) {
             let tile = Tile {
                 a: halves.as_ptr().add(i * w.groups),
-                groups: w.groups,
                 w: panel.as_ptr().add(start),
                 stride: width,
-                c: c.add(i * ldc + first + start),
-                ldc,
-                cols: (w.n - first - start).min(2 * WIDTH),
-                accumulate,
-                row_scales: rows.scales.as_ptr().wrapping_add(i),
-                zero_points: rows.zero_points.as_ptr().wrapping_add(i),
-                channel_scales: w.scales.as_ptr().add(first + start),
-                channel_sums: w.sums.as_ptr().add(first + start),
+                ..Tile::new(w, rows, out, i, first + start, 2 * WIDTH)
             };
             match tile_rows {
                 4 => tile_bf16::<4>(&tile),

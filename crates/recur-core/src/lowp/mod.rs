@@ -19,8 +19,9 @@
 //!
 //! The kernels are chosen at run time: for int8, Intel's AMX tile unit (`tdpbusd`, 256 times
 //! the products of one `vpdpbusd`) where the CPU has it and the product has 16 rows or more;
-//! AVX-512 (`vdpbf16ps`, `vpdpbusd`) where the CPU has the format's instructions, else AVX2 (bf16 widened to f32, about the speed of f32; int8 summed in
-//! pairs, twice the rate of f32 products), else the portable path. Every path computes the
+//! AVX-512 (`vdpbf16ps`, `vpdpbusd`) where the CPU has the format's instructions, else AVX2
+//! (bf16 widened to f32, about the speed of f32; int8 summed in pairs, twice the rate of f32
+//! products), else the portable path. Every path computes the
 //! same numbers (bf16: the same rounded operands summed in the same order; int8: the same
 //! integers) on any CPU. [`KernelPath`] forces one so tests can compare them.
 
@@ -157,10 +158,46 @@ struct Tile<A> {
     channel_sums: *const i32,
 }
 
-/// Words of `k` per AMX tile row: int8 panels are padded to whole multiples, and packed
-/// activations end with this many zero words, since the tile kernel reads a last partial
-/// group of a row as a whole one (the words past the row meet zero weights).
-const ROW_SLACK: usize = 16;
+/// Where a product's results go: `c`, rows `ldc` apart, added to (`accumulate`) or overwritten.
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy)]
+struct Output {
+    c: *mut f32,
+    ldc: usize,
+    accumulate: bool,
+}
+
+#[cfg(target_arch = "x86_64")]
+impl<A> Tile<A> {
+    /// The tile whose first output is row `row`, channel `channel` of `out`, at most `width`
+    /// channels wide, with that row's and channel's int8 scales and sums (bf16 has none: those
+    /// pointers are only formed, never read). Its operands (`a`, `w`, `stride`) are null: a
+    /// kernel that reads them sets them.
+    ///
+    /// # Safety
+    /// `row` and `channel` must lie within `out` and `w`.
+    unsafe fn new(w: &PackedWeights, rows: &PackedRows, out: Output, row: usize, channel: usize, width: usize) -> Self {
+        Tile {
+            a: std::ptr::null(),
+            groups: w.groups,
+            w: std::ptr::null(),
+            stride: 0,
+            c: out.c.add(row * out.ldc + channel),
+            ldc: out.ldc,
+            cols: (w.n - channel).min(width),
+            accumulate: out.accumulate,
+            row_scales: rows.scales.as_ptr().wrapping_add(row),
+            zero_points: rows.zero_points.as_ptr().wrapping_add(row),
+            channel_scales: w.scales.as_ptr().add(channel),
+            channel_sums: w.sums.as_ptr().add(channel),
+        }
+    }
+}
+
+/// Words of `k` per AMX tile row (64 bytes). int8 panels are padded with zero weights to whole
+/// multiples, and packed activations end with this many spare words, since the tile kernel
+/// reads a row's last partial tile as a whole one (the words past the row meet zero weights).
+const TILE_WORDS: usize = 16;
 
 /// A weight matrix `[n, k]` packed for [`PackedWeights::matmul`].
 #[derive(Clone, Debug)]
@@ -182,7 +219,7 @@ pub struct PackedWeights {
 }
 
 /// One call's activations in the weights' word format: `[m, groups]` words (then
-/// [`ROW_SLACK`] zeros) and (int8) each row's scale and zero point.
+/// [`TILE_WORDS`] spare ones) and (int8) each row's scale and zero point.
 pub(crate) struct PackedRows {
     pub(crate) words: Vec<u32>,
     pub(crate) scales: Vec<f32>,
@@ -198,7 +235,7 @@ impl PackedWeights {
         let groups = k.div_ceil(per_word);
         let height = match format {
             Format::Bf16 => groups,
-            Format::Int8 => groups.div_ceil(ROW_SLACK) * ROW_SLACK,
+            Format::Int8 => groups.div_ceil(TILE_WORDS) * TILE_WORDS,
         };
         let padded_n = n.div_ceil(LANES) * LANES;
         let mut packed = PackedWeights {
@@ -305,21 +342,26 @@ impl PackedWeights {
     fn run(&self, path: KernelPath, rows: &PackedRows, m: usize, c: &mut [f32], ldc: usize, accumulate: bool) {
         #[cfg(target_arch = "x86_64")]
         {
+            let out = Output {
+                c: c.as_mut_ptr(),
+                ldc,
+                accumulate,
+            };
             if path == KernelPath::Detected && self.format == Format::Int8 && amx::available() {
                 // SAFETY: the CPU has AMX and the OS granted its tiles (checked just above), the
                 // weights are int8 and the caller asserted the bounds of a and c.
-                unsafe { amx::run_int8(self, rows, m, c, ldc, accumulate) };
+                unsafe { amx::run_int8(self, rows, m, out) };
                 return;
             }
             if matches!(path, KernelPath::Detected | KernelPath::Avx512) && self.format.fast_path_available() {
                 // SAFETY: the CPU has the kernel's features (checked just above) and the caller
                 // asserted the bounds of a and c.
-                unsafe { x86::run_rows(self, rows, 0..m, c, ldc, accumulate) };
+                unsafe { x86::run_rows(self, rows, 0..m, out) };
                 return;
             }
             if path != KernelPath::Portable && avx2::available() {
                 // SAFETY: as above, for AVX2 and FMA.
-                unsafe { avx2::run(self, rows, m, c, ldc, accumulate) };
+                unsafe { avx2::run(self, rows, m, out) };
                 return;
             }
         }
@@ -334,7 +376,7 @@ impl PackedWeights {
     fn pack_rows(&self, m: usize, a: &[f32], lda: usize) -> PackedRows {
         let groups = self.groups;
         let mut rows = PackedRows {
-            words: crate::scratch::take(m * groups + ROW_SLACK),
+            words: crate::scratch::take(m * groups + TILE_WORDS),
             scales: Vec::new(),
             zero_points: Vec::new(),
         };

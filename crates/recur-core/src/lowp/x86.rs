@@ -2,7 +2,7 @@
 //! of up to 6 rows × 64 channels, over row blocks that keep a block of activations and one
 //! weight panel in L1 together.
 
-use super::{Format, PackedRows, PackedWeights, Tile, LANES, PANEL_VECTORS, TILE_ROWS};
+use super::{Format, Output, PackedRows, PackedWeights, Tile, LANES, PANEL_VECTORS, TILE_ROWS};
 use std::arch::x86_64::*;
 use std::ops::Range;
 
@@ -24,19 +24,12 @@ pub(super) fn available(format: Format) -> bool {
 /// `c (+)= A·Wᵀ` for rows `range` of `A` and `c`, on the AVX-512 kernel of `w`'s format.
 ///
 /// # Safety
-/// The CPU must have the format's features ([`available`]), and `c` must hold `range.end`
+/// The CPU must have the format's features ([`available`]), and `out` must hold `range.end`
 /// rows of `ldc ≥ n` values (as `rows` holds `range.end` rows of `w.groups` words).
-pub(super) unsafe fn run_rows(
-    w: &PackedWeights,
-    rows: &PackedRows,
-    range: Range<usize>,
-    c: &mut [f32],
-    ldc: usize,
-    accumulate: bool,
-) {
+pub(super) unsafe fn run_rows(w: &PackedWeights, rows: &PackedRows, range: Range<usize>, out: Output) {
     match w.format {
-        Format::Bf16 => run_bf16(w, rows, range, c.as_mut_ptr(), ldc, accumulate),
-        Format::Int8 => run_int8(w, rows, range, c.as_mut_ptr(), ldc, accumulate),
+        Format::Bf16 => run_bf16(w, rows, range, out),
+        Format::Int8 => run_int8(w, rows, range, out),
     }
 }
 
@@ -74,31 +67,13 @@ macro_rules! by_shape {
 }
 
 #[target_feature(enable = "avx512f,avx512bf16")]
-unsafe fn run_bf16(
-    w: &PackedWeights,
-    rows: &PackedRows,
-    range: Range<usize>,
-    c: *mut f32,
-    ldc: usize,
-    accumulate: bool,
-) {
-    for_each_tile(w, rows, range, c, ldc, accumulate, |tile, r, v| {
-        by_shape!(tile_bf16, tile, r, v)
-    });
+unsafe fn run_bf16(w: &PackedWeights, rows: &PackedRows, range: Range<usize>, out: Output) {
+    for_each_tile(w, rows, range, out, |tile, r, v| by_shape!(tile_bf16, tile, r, v));
 }
 
 #[target_feature(enable = "avx512f,avx512vnni")]
-unsafe fn run_int8(
-    w: &PackedWeights,
-    rows: &PackedRows,
-    range: Range<usize>,
-    c: *mut f32,
-    ldc: usize,
-    accumulate: bool,
-) {
-    for_each_tile(w, rows, range, c, ldc, accumulate, |tile, r, v| {
-        by_shape!(tile_int8, tile, r, v)
-    });
+unsafe fn run_int8(w: &PackedWeights, rows: &PackedRows, range: Range<usize>, out: Output) {
+    for_each_tile(w, rows, range, out, |tile, r, v| by_shape!(tile_int8, tile, r, v));
 }
 
 /// Walks rows `range` of the product in row blocks, then weight panels, then tiles of up to 6
@@ -108,9 +83,7 @@ unsafe fn for_each_tile(
     w: &PackedWeights,
     rows: &PackedRows,
     range: Range<usize>,
-    c: *mut f32,
-    ldc: usize,
-    accumulate: bool,
+    out: Output,
     mut kernel: impl FnMut(&Tile<u32>, usize, usize),
 ) {
     let block = (ROW_BLOCK_WORDS / w.groups.max(1)).div_ceil(TILE_ROWS).max(1) * TILE_ROWS;
@@ -122,18 +95,9 @@ unsafe fn for_each_tile(
             for i in (block_start..block_end).step_by(TILE_ROWS) {
                 let tile = Tile {
                     a: rows.words.as_ptr().add(i * w.groups),
-                    groups: w.groups,
                     w: panel,
                     stride: vectors * LANES,
-                    c: c.add(i * ldc + first),
-                    ldc,
-                    cols: (w.n - first).min(vectors * LANES),
-                    accumulate,
-                    // Empty for bf16: never read there, so only formed, never dereferenced.
-                    row_scales: rows.scales.as_ptr().wrapping_add(i),
-                    zero_points: rows.zero_points.as_ptr().wrapping_add(i),
-                    channel_scales: w.scales.as_ptr().add(first),
-                    channel_sums: w.sums.as_ptr().add(first),
+                    ..Tile::new(w, rows, out, i, first, vectors * LANES)
                 };
                 kernel(&tile, (block_end - i).min(TILE_ROWS), vectors);
             }
@@ -222,8 +186,7 @@ unsafe fn store(t: &Tile<u32>, r: usize, v: usize, value: __m512) {
     if col >= t.cols {
         return;
     }
-    let left = t.cols - col;
-    let mask: __mmask16 = if left >= LANES { 0xffff } else { (1 << left) - 1 };
+    let mask = lane_mask(t.cols - col);
     let out = t.c.add(r * t.ldc + col);
     let value = if t.accumulate {
         _mm512_add_ps(_mm512_maskz_loadu_ps(mask, out), value)
