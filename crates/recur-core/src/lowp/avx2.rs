@@ -40,6 +40,7 @@ pub(super) fn available() -> bool {
 /// values (as `rows` holds `m` rows of `w.groups` words).
 pub(super) unsafe fn run(w: &PackedWeights, rows: &PackedRows, m: usize, out: Output) {
     match w.format {
+        Format::F32 => unreachable!("f32 has no AVX2 kernel: `PackedWeights::run` sends it to the portable one"),
         Format::Bf16 => run_bf16(w, rows, m, out),
         Format::Int8 => run_int8(w, rows, m, out),
     }

@@ -12,10 +12,14 @@
 //!   output through precomputed weight sums), products summed exactly in i32 (AVX512-VNNI
 //!   `vpdpbusd`), then scaled back to f32.
 //!
-//! Both formats share one layout: `k` is cut into groups of 2 (bf16) or 4 (int8) values that
-//! fill one 32-bit word, the unit the dot-product instructions broadcast and multiply. The
-//! packed weights are panels of up to 64 output channels, each group's 64 words contiguous, so
-//! a micro-kernel of 6 rows × 64 channels streams one panel with plain loads.
+//! - **f32** (no reduction): the weights as they are, in the same panels, for fp32 inference of
+//!   recurrent layers on AVX-512 (`vfmadd` per term, in the order of `k`), where the general
+//!   GEMM re-packed the weights on every step's product.
+//!
+//! All formats share one layout: `k` is cut into groups of 1 (f32), 2 (bf16) or 4 (int8)
+//! values that fill one 32-bit word, the unit the dot-product instructions broadcast and
+//! multiply. The packed weights are panels of up to 64 output channels, each group's 64 words
+//! contiguous, so a micro-kernel of 6 rows × 64 channels streams one panel with plain loads.
 //!
 //! The kernels are chosen at run time: for int8, Intel's AMX tile unit (`tdpbusd`, 256 times
 //! the products of one `vpdpbusd`) where the CPU has it and the product has 16 rows or more;
@@ -46,6 +50,10 @@ const TILE_ROWS: usize = 6;
 /// The number format of packed weights.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
+    /// f32 operands and sums: no reduced precision, only the packed layout, so that fp32
+    /// inference of recurrent layers runs the same panel kernels without the general GEMM's
+    /// re-packing of the weights on every call (AVX-512 only; elsewhere fp32 keeps its GEMM).
+    F32,
     /// bfloat16 operands, f32 sums.
     Bf16,
     /// Per-channel symmetric i8 weights, per-row asymmetric u8 activations, i32 sums.
@@ -56,6 +64,7 @@ impl Format {
     /// Values of `k` per 32-bit word.
     fn per_word(self) -> usize {
         match self {
+            Format::F32 => 1,
             Format::Bf16 => 2,
             Format::Int8 => 4,
         }
@@ -68,10 +77,11 @@ impl Format {
         match self {
             Format::Int8 if KernelPath::amx_available() => "amx-int8",
             _ if self.fast_path_available() => match self {
+                Format::F32 => "avx512-f32",
                 Format::Bf16 => "avx512-bf16",
                 Format::Int8 => "avx512-vnni",
             },
-            _ if KernelPath::avx2_available() => "avx2",
+            Format::Bf16 | Format::Int8 if KernelPath::avx2_available() => "avx2",
             _ => "portable",
         }
     }
@@ -234,7 +244,7 @@ impl PackedWeights {
         let per_word = format.per_word();
         let groups = k.div_ceil(per_word);
         let height = match format {
-            Format::Bf16 => groups,
+            Format::F32 | Format::Bf16 => groups,
             Format::Int8 => groups.div_ceil(TILE_WORDS) * TILE_WORDS,
         };
         let padded_n = n.div_ceil(LANES) * LANES;
@@ -251,6 +261,7 @@ impl PackedWeights {
         for (j, row) in w.chunks_exact(k.max(1)).enumerate().take(n) {
             let mut words = vec![0u32; groups];
             match format {
+                Format::F32 => words.iter_mut().zip(row).for_each(|(word, v)| *word = v.to_bits()),
                 Format::Bf16 => bf16_words(row, &mut words),
                 Format::Int8 => {
                     let (q, scale) = quantise_channel(row);
@@ -359,7 +370,8 @@ impl PackedWeights {
                 unsafe { x86::run_rows(self, rows, 0..m, out) };
                 return;
             }
-            if path != KernelPath::Portable && avx2::available() {
+            // f32 has no AVX2 kernel: fp32 packs its weights only where AVX-512 runs them.
+            if path != KernelPath::Portable && self.format != Format::F32 && avx2::available() {
                 // SAFETY: as above, for AVX2 and FMA.
                 unsafe { avx2::run(self, rows, m, out) };
                 return;
@@ -398,6 +410,7 @@ impl PackedWeights {
                 for (i, words) in rows.words[..m * groups].chunks_exact_mut(groups.max(1)).enumerate() {
                     let row = &a[i * lda..i * lda + self.k];
                     match self.format {
+                        Format::F32 => words.iter_mut().zip(row).for_each(|(word, v)| *word = v.to_bits()),
                         Format::Bf16 => bf16_words(row, words),
                         Format::Int8 => {
                             let (scale, zero_point) = quantise_row(row, &mut bytes[..self.k]);

@@ -21,6 +21,10 @@ pub(super) fn run(w: &PackedWeights, rows: &PackedRows, m: usize, c: &mut [f32],
                     let a = &rows.words[i * w.groups..(i + 1) * w.groups];
                     let out = &mut c[i * ldc + first..i * ldc + first + cols];
                     match w.format {
+                        Format::F32 => {
+                            let sums = f32_sums(a, panel, width);
+                            store(out, &sums, accumulate, |_, s| s);
+                        }
                         Format::Bf16 => {
                             let sums = bf16_sums(a, panel, width);
                             store(out, &sums, accumulate, |_, s| s);
@@ -47,6 +51,20 @@ fn store<S: Copy>(out: &mut [f32], sums: &[S], accumulate: bool, value: impl Fn(
         let v = value(j, s);
         *o = if accumulate { *o + v } else { v };
     }
+}
+
+/// One row's sums of f32 products against a panel `width` channels wide, each term fused
+/// (one rounding), in the order of `k`, as the AVX-512 kernel's `vfmadd` adds them.
+#[inline(always)]
+fn f32_sums(a: &[u32], panel: &[u32], width: usize) -> [f32; PANEL] {
+    let mut sums = [0.0f32; PANEL];
+    for (p, &aw) in a.iter().enumerate() {
+        let a = f32::from_bits(aw);
+        for (s, &ww) in sums.iter_mut().zip(&panel[p * width..(p + 1) * width]) {
+            *s = a.mul_add(f32::from_bits(ww), *s);
+        }
+    }
+    sums
 }
 
 /// One row's f32 sums against a panel `width` channels wide.

@@ -73,6 +73,25 @@ fn bf16_matmul_is_within_its_rounding_bound_of_f64() {
     }
 }
 
+/// f32 products are within `(k + 2)·2⁻²⁴·(Σ|a||w| + 1)` of the exact ones: one rounding per
+/// term, and two more for `product`'s accumulation onto ones and the subtraction after it.
+#[test]
+fn f32_matmul_is_within_its_rounding_bound_of_f64() {
+    let mut rng = Rng::new(4);
+    for (m, n, k) in SHAPES {
+        let (a, w) = (random(m * k, &mut rng), random(n * k, &mut rng));
+        let (exact, magnitude) = reference(m, n, k, &a, &w);
+        let got = product(Format::F32, KernelPath::Detected, m, n, k, &a, &w);
+        for ((g, e), mag) in got.iter().zip(&exact).zip(&magnitude) {
+            let bound = (k as f64 + 2.0) / 16_777_216.0 * (mag + 1.0);
+            assert!(
+                (*g as f64 - e).abs() <= bound,
+                "{m}×{n}×{k}: {g} vs {e} (bound {bound})"
+            );
+        }
+    }
+}
+
 /// int8 products are within the quantisation bound of the exact ones: with `a` off by at most
 /// half its row's step `sa` and `w` by half its channel's step `sw`, the error of each term is at
 /// most `|a|·sw/2 + |w|·sa/2 + sa·sw/4`.
@@ -111,9 +130,9 @@ fn int8_matmul_is_within_its_quantisation_bound_of_f64() {
 /// CPU has its instructions (elsewhere that path is a slower one and there is nothing new to
 /// compare).
 #[test]
-fn bf16_and_int8_simd_paths_match_the_portable_fallback() {
+fn f32_bf16_and_int8_simd_paths_match_the_portable_fallback() {
     let mut rng = Rng::new(5);
-    for format in [Format::Bf16, Format::Int8] {
+    for format in [Format::F32, Format::Bf16, Format::Int8] {
         let amx = format == Format::Int8 && KernelPath::amx_available();
         let paths = [
             (KernelPath::Detected, amx, "AMX"),
@@ -173,7 +192,7 @@ fn precision_matmul_overwrites_only_its_window() {
     // 21 rows: a whole AMX tile and five rows for the AVX-512 kernel.
     let (m, n, k, ldc) = (21, 20, 9, 23);
     let (a, w) = (random(m * k, &mut rng), random(n * k, &mut rng));
-    for format in [Format::Bf16, Format::Int8] {
+    for format in [Format::F32, Format::Bf16, Format::Int8] {
         for path in [
             KernelPath::Detected,
             KernelPath::Avx512,
@@ -239,7 +258,7 @@ fn lowp_kernel_speed() {
                 time(&mut || crate::matmul(m, n, k, &a, k, crate::Transpose::No, b, ldb, tb, &mut c, n, false))
             });
         let mut line = format!("{name} {m}×{n}×{k}: fp32 {fp32:.0}, fp32 Wᵀ kept {fp32_kept:.0}");
-        for format in [Format::Bf16, Format::Int8] {
+        for format in [Format::F32, Format::Bf16, Format::Int8] {
             let packed = PackedWeights::pack(format, &w, n, k);
             for path in [
                 KernelPath::Detected,

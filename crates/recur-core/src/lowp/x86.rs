@@ -16,6 +16,7 @@ const ROW_BLOCK_WORDS: usize = 4096;
 pub(super) fn available(format: Format) -> bool {
     std::is_x86_feature_detected!("avx512f")
         && match format {
+            Format::F32 => true,
             Format::Bf16 => std::is_x86_feature_detected!("avx512bf16"),
             Format::Int8 => std::is_x86_feature_detected!("avx512vnni"),
         }
@@ -28,6 +29,7 @@ pub(super) fn available(format: Format) -> bool {
 /// rows of `ldc ≥ n` values (as `rows` holds `range.end` rows of `w.groups` words).
 pub(super) unsafe fn run_rows(w: &PackedWeights, rows: &PackedRows, range: Range<usize>, out: Output) {
     match w.format {
+        Format::F32 => run_f32(w, rows, range, out),
         Format::Bf16 => run_bf16(w, rows, range, out),
         Format::Int8 => run_int8(w, rows, range, out),
     }
@@ -64,6 +66,11 @@ macro_rules! by_shape {
             _ => unreachable!("tiles have 1..=6 rows and 1..=4 vectors"),
         }
     };
+}
+
+#[target_feature(enable = "avx512f")]
+unsafe fn run_f32(w: &PackedWeights, rows: &PackedRows, range: Range<usize>, out: Output) {
+    for_each_tile(w, rows, range, out, |tile, r, v| by_shape!(tile_f32, tile, r, v));
 }
 
 #[target_feature(enable = "avx512f,avx512bf16")]
@@ -128,6 +135,17 @@ macro_rules! dot_tile {
     }};
 }
 
+/// `acc + a·b` on f32 lanes, rounded once (the portable path's `mul_add`).
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn dot_f32(acc: __m512i, a: __m512i, b: __m512i) -> __m512i {
+    _mm512_castps_si512(_mm512_fmadd_ps(
+        _mm512_castsi512_ps(a),
+        _mm512_castsi512_ps(b),
+        _mm512_castsi512_ps(acc),
+    ))
+}
+
 #[target_feature(enable = "avx512f,avx512bf16")]
 #[inline]
 unsafe fn dot_bf16(acc: __m512i, a: __m512i, b: __m512i) -> __m512i {
@@ -143,6 +161,16 @@ unsafe fn dot_bf16(acc: __m512i, a: __m512i, b: __m512i) -> __m512i {
 #[inline]
 unsafe fn dot_int8(acc: __m512i, a: __m512i, b: __m512i) -> __m512i {
     _mm512_dpbusd_epi32(acc, a, b)
+}
+
+#[target_feature(enable = "avx512f")]
+unsafe fn tile_f32<const ROWS: usize, const VECTORS: usize>(t: &Tile<u32>) {
+    let acc = dot_tile!(t, ROWS, VECTORS, dot_f32);
+    for r in 0..ROWS {
+        for v in 0..VECTORS {
+            store(t, r, v, _mm512_castsi512_ps(acc[r][v]));
+        }
+    }
 }
 
 #[target_feature(enable = "avx512f,avx512bf16")]
@@ -213,25 +241,39 @@ pub(super) unsafe fn quantise_rows(m: usize, a: &[f32], lda: usize, k: usize, gr
     );
     let shift = _mm512_set1_ps(12_582_912.0);
     let (zero, top) = (_mm512_setzero_ps(), _mm512_set1_ps(255.0));
-    for i in 0..m {
-        let row = a.as_ptr().add(i * lda);
+    // Rows go in blocks of 16, each pass over the whole block: a row's scale waits on a chain
+    // of reductions and three divisions, which one row at a time left the core idle (this was
+    // a quarter of a recurrent step's product); the block's rows overlap their chains.
+    for first in (0..m).step_by(LANES) {
+        let block = first..(first + LANES).min(m);
+        let row = |i: usize| a.as_ptr().add(i * lda);
         // Lanes past `k` load as zeros, which the extremes (0 included) already allow for.
-        let load = |p: usize| _mm512_maskz_loadu_ps(lane_mask(k - p), row.add(p));
-        let (mut lo, mut hi) = (zero, zero);
-        for p in (0..k).step_by(LANES) {
-            let v = load(p);
-            lo = _mm512_min_ps(v, lo);
-            hi = _mm512_max_ps(v, hi);
+        let load = |i: usize, p: usize| _mm512_maskz_loadu_ps(lane_mask(k - p), row(i).add(p));
+        let mut extremes = [(0.0f32, 0.0f32); LANES];
+        for (i, extreme) in block.clone().zip(&mut extremes) {
+            let (mut lo, mut hi) = (zero, zero);
+            for p in (0..k).step_by(LANES) {
+                let v = load(i, p);
+                lo = _mm512_min_ps(v, lo);
+                hi = _mm512_max_ps(v, hi);
+            }
+            *extreme = (_mm512_reduce_min_ps(lo), _mm512_reduce_max_ps(hi));
         }
-        let (scale, zero_point, inverse) = super::row_scale(_mm512_reduce_min_ps(lo), _mm512_reduce_max_ps(hi));
-        rows.scales.push(scale);
-        rows.zero_points.push(zero_point as i32);
-        let (inverse, zero_point) = (_mm512_set1_ps(inverse), _mm512_set1_ps(zero_point));
-        let out = (rows.words.as_mut_ptr() as *mut i8).add(i * groups * 4);
-        for p in (0..k).step_by(LANES) {
-            let rounded = _mm512_sub_ps(_mm512_add_ps(_mm512_mul_ps(load(p), inverse), shift), shift);
-            let level = _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(rounded, zero_point), zero), top);
-            _mm512_mask_cvtepi32_storeu_epi8(out.add(p), lane_mask(k - p), _mm512_cvtps_epi32(level));
+        let mut levels = [(0.0f32, 0.0f32); LANES];
+        for (&(lo, hi), level) in extremes.iter().zip(&mut levels).take(block.len()) {
+            let (scale, zero_point, inverse) = super::row_scale(lo, hi);
+            rows.scales.push(scale);
+            rows.zero_points.push(zero_point as i32);
+            *level = (inverse, zero_point);
+        }
+        for (i, &(inverse, zero_point)) in block.zip(&levels) {
+            let (inverse, zero_point) = (_mm512_set1_ps(inverse), _mm512_set1_ps(zero_point));
+            let out = (rows.words.as_mut_ptr() as *mut i8).add(i * groups * 4);
+            for p in (0..k).step_by(LANES) {
+                let rounded = _mm512_sub_ps(_mm512_add_ps(_mm512_mul_ps(load(i, p), inverse), shift), shift);
+                let level = _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(rounded, zero_point), zero), top);
+                _mm512_mask_cvtepi32_storeu_epi8(out.add(p), lane_mask(k - p), _mm512_cvtps_epi32(level));
+            }
         }
     }
 }
