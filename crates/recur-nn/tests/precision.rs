@@ -68,11 +68,13 @@ fn bf16_and_int8_outputs_stay_within_bounds_of_fp32_on_the_parity_fixtures() {
             println!("{name} {precision}: max |difference| {diff:.5} of the output scale");
             assert!(diff <= bound, "{name} at {precision}: {diff} > {bound}");
         }
+        // Prepared for fp32, recurrent layers run f32 panels where the CPU has AVX-512: the
+        // same products summed in another order, so equal to rounding, not to the bit.
         assert!(model.prepare_inference(Precision::Fp32).is_empty());
-        assert_eq!(
-            infer(&model, &x),
-            fp32,
-            "{name}: fp32 after bf16/int8 must be the model as trained"
+        let diff = max_abs_difference(&infer(&model, &x), &fp32) / scale;
+        assert!(
+            diff < 1e-6,
+            "{name}: fp32 after bf16/int8 must be the model as trained ({diff})"
         );
     }
 }
@@ -190,17 +192,19 @@ fn precision_copy_is_dropped_when_weights_change() {
     assert_eq!(infer(&model, &x), fp32);
 }
 
-/// Prepared for fp32, a recurrent layer keeps `W_hhᵀ` instead of transposing it on every call;
-/// a change to the weights drops that copy too, so the changed weights are the ones run.
+/// Prepared for fp32, a recurrent layer keeps a copy of its weights (f32 panels where the CPU
+/// has AVX-512, else `W_hhᵀ`) instead of re-laying them out on every call; it runs the same
+/// model (to f32 rounding: the panels sum in another order), and a change to the weights drops
+/// the copy, so the changed weights are the ones run.
 #[test]
-fn fp32_transposed_recurrent_copy_is_dropped_when_weights_change() {
+fn fp32_recurrent_copy_is_dropped_when_weights_change() {
     let dir = fixtures().into_iter().find(|d| d.ends_with("lstm_last")).unwrap();
     let x = fixture_input(&dir);
     let mut prepared: Model<f32> = model_dir::load(&dir).unwrap();
     let mut fresh: Model<f32> = model_dir::load(&dir).unwrap();
     let as_trained = infer(&fresh, &x);
     prepared.prepare_inference(Precision::Fp32);
-    assert_eq!(infer(&prepared, &x), as_trained);
+    assert!(max_abs_difference(&infer(&prepared, &x), &as_trained) < 1e-5);
     for model in [&mut prepared, &mut fresh] {
         for p in model.params_mut() {
             p.value.iter_mut().for_each(|v| *v *= 0.5);

@@ -326,3 +326,54 @@ fn split_step(x: &Seq<f64>, t: usize, ahead: usize) -> (Vec<f64>, Vec<f64>) {
     }
     (first, rest)
 }
+
+/// Inference on packed weights projects a large batch's inputs a span of steps at a time (an
+/// LSTM of 128 units over 40 sequences: 6 steps a span here) and a lone sequence all at once;
+/// each sequence of the batch must get exactly what it gets alone, at every precision, for
+/// every cell and direction.
+#[test]
+fn packed_inference_spans_match_each_sequence_alone() {
+    let input = Shape::new(5, true);
+    let lengths: Vec<usize> = (0..40).map(|b| 1 + (b * 7) % 20).collect();
+    let x: Seq<f32> = random_seq(40, 20, 5, &lengths, 3).cast();
+    for bidirectional in [false, true] {
+        let mut rng = Rng::new(5);
+        let layers: [Box<dyn Layer<f32>>; 3] = [
+            Box::new(Lstm::<f32>::new(input, options(128, true, bidirectional), &mut rng)),
+            Box::new(Gru::<f32>::new(input, options(128, true, bidirectional), &mut rng)),
+            Box::new(SimpleRnn::<f32>::new(
+                input,
+                options(128, true, bidirectional),
+                &mut rng,
+            )),
+        ];
+        for mut layer in layers {
+            // fp32 packs f32 panels where the CPU has AVX-512 (else it keeps the GEMM, whose
+            // blocking may depend on the batch).
+            let fp32 = recur_core::lowp::Format::F32
+                .fast_path_available()
+                .then_some(Precision::Fp32);
+            for precision in fp32.into_iter().chain([Precision::Bf16, Precision::Int8]) {
+                layer.prepare_inference(precision);
+                let run = |x: Seq<f32>| {
+                    let mut rng = Rng::new(0);
+                    let ctx = &mut Ctx {
+                        training: false,
+                        rng: &mut rng,
+                    };
+                    layer.forward(x, ctx).0
+                };
+                let y = run(x.clone());
+                for (b, &len) in lengths.iter().enumerate() {
+                    let mut alone = x.slice_batch(b..b + 1);
+                    alone.data.truncate(len * x.features);
+                    (alone.time, alone.lengths) = (len, vec![len]);
+                    let y1 = run(alone);
+                    for t in 0..len {
+                        assert_eq!(y1.step(0, t), y.step(b, t), "{precision} sequence {b} step {t}");
+                    }
+                }
+            }
+        }
+    }
+}
