@@ -54,42 +54,37 @@ fn bf16_round_to_nearest_even() {
     assert!(bf16_value(bf16_bits(f32::NAN)).is_nan());
 }
 
+/// `format`'s products on the detected kernel are within `bound(k, Σ|a||w|)` of the exact ones.
+fn assert_within_rounding_bound(format: Format, seed: u64, bound: impl Fn(usize, f64) -> f64) {
+    let mut rng = Rng::new(seed);
+    for (m, n, k) in SHAPES {
+        let (a, w) = (random(m * k, &mut rng), random(n * k, &mut rng));
+        let (exact, magnitude) = reference(m, n, k, &a, &w);
+        let got = product(format, KernelPath::Detected, m, n, k, &a, &w);
+        for ((g, e), &mag) in got.iter().zip(&exact).zip(&magnitude) {
+            let bound = bound(k, mag);
+            assert!(
+                (*g as f64 - e).abs() <= bound,
+                "{format:?} {m}×{n}×{k}: {g} vs {e} (bound {bound})"
+            );
+        }
+    }
+}
+
 /// bf16 products are within `(2·2⁻⁸ + k·2⁻²⁴)·Σ|a||w|` of the exact ones: each operand is
 /// off by at most 2⁻⁹ relative, and the f32 sum adds at most one rounding per term.
 #[test]
 fn bf16_matmul_is_within_its_rounding_bound_of_f64() {
-    let mut rng = Rng::new(3);
-    for (m, n, k) in SHAPES {
-        let (a, w) = (random(m * k, &mut rng), random(n * k, &mut rng));
-        let (exact, magnitude) = reference(m, n, k, &a, &w);
-        let got = product(Format::Bf16, KernelPath::Detected, m, n, k, &a, &w);
-        for ((g, e), mag) in got.iter().zip(&exact).zip(&magnitude) {
-            let bound = (2.0 / 256.0 + k as f64 / 16_777_216.0) * mag + 1e-6;
-            assert!(
-                (*g as f64 - e).abs() <= bound,
-                "{m}×{n}×{k}: {g} vs {e} (bound {bound})"
-            );
-        }
-    }
+    assert_within_rounding_bound(Format::Bf16, 3, |k, mag| {
+        (2.0 / 256.0 + k as f64 / 16_777_216.0) * mag + 1e-6
+    });
 }
 
 /// f32 products are within `(k + 2)·2⁻²⁴·(Σ|a||w| + 1)` of the exact ones: one rounding per
 /// term, and two more for `product`'s accumulation onto ones and the subtraction after it.
 #[test]
 fn f32_matmul_is_within_its_rounding_bound_of_f64() {
-    let mut rng = Rng::new(4);
-    for (m, n, k) in SHAPES {
-        let (a, w) = (random(m * k, &mut rng), random(n * k, &mut rng));
-        let (exact, magnitude) = reference(m, n, k, &a, &w);
-        let got = product(Format::F32, KernelPath::Detected, m, n, k, &a, &w);
-        for ((g, e), mag) in got.iter().zip(&exact).zip(&magnitude) {
-            let bound = (k as f64 + 2.0) / 16_777_216.0 * (mag + 1.0);
-            assert!(
-                (*g as f64 - e).abs() <= bound,
-                "{m}×{n}×{k}: {g} vs {e} (bound {bound})"
-            );
-        }
-    }
+    assert_within_rounding_bound(Format::F32, 4, |k, mag| (k as f64 + 2.0) / 16_777_216.0 * (mag + 1.0));
 }
 
 /// int8 products are within the quantisation bound of the exact ones: with `a` off by at most

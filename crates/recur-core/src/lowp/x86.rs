@@ -165,20 +165,21 @@ unsafe fn dot_int8(acc: __m512i, a: __m512i, b: __m512i) -> __m512i {
 
 #[target_feature(enable = "avx512f")]
 unsafe fn tile_f32<const ROWS: usize, const VECTORS: usize>(t: &Tile<u32>) {
-    let acc = dot_tile!(t, ROWS, VECTORS, dot_f32);
-    for r in 0..ROWS {
-        for v in 0..VECTORS {
-            store(t, r, v, _mm512_castsi512_ps(acc[r][v]));
-        }
-    }
+    store_sums(t, dot_tile!(t, ROWS, VECTORS, dot_f32));
 }
 
 #[target_feature(enable = "avx512f,avx512bf16")]
 unsafe fn tile_bf16<const ROWS: usize, const VECTORS: usize>(t: &Tile<u32>) {
-    let acc = dot_tile!(t, ROWS, VECTORS, dot_bf16);
-    for r in 0..ROWS {
-        for v in 0..VECTORS {
-            store(t, r, v, _mm512_castsi512_ps(acc[r][v]));
+    store_sums(t, dot_tile!(t, ROWS, VECTORS, dot_bf16));
+}
+
+/// Writes (or adds) a tile's f32 sums (f32 and bf16 products need no scaling).
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn store_sums<const ROWS: usize, const VECTORS: usize>(t: &Tile<u32>, acc: [[__m512i; VECTORS]; ROWS]) {
+    for (r, row) in acc.iter().enumerate() {
+        for (v, &sums) in row.iter().enumerate() {
+            store(t, r, v, _mm512_castsi512_ps(sums));
         }
     }
 }
