@@ -67,6 +67,9 @@ pub struct DirectionInput<'a, T> {
     pub c0: Vec<T>,
     /// Recurrent-dropout mask, `[batch, units]`, already scaled.
     pub rec_mask: Option<Vec<T>>,
+    /// Return the state after every step; else (inference of a layer that returns only its
+    /// final state) just the last, `[batch, units]`.
+    pub every_state: bool,
 }
 
 impl<T: Float> Direction<T> {
@@ -161,6 +164,7 @@ impl<T: Float> Direction<T> {
             h0,
             c0,
             rec_mask,
+            every_state,
         } = input;
         let h = self.units();
         let mut steps = Steps {
@@ -169,6 +173,7 @@ impl<T: Float> Direction<T> {
             h,
             gh: C::GATES * h,
             keep_cache,
+            every_state: every_state || keep_cache,
             first: 0,
             span: time,
         };
@@ -274,6 +279,7 @@ impl<T: Float> Direction<T> {
             h,
             gh: C::GATES * h,
             keep_cache: true,
+            every_state: true,
             first: 0,
             span: cache.time,
         };
@@ -392,6 +398,10 @@ struct Steps {
     gh: usize,
     /// Training keeps every step for backward; inference only the current one.
     keep_cache: bool,
+    /// The output holds the state after every step (`[batch, time, units]`), else after the
+    /// last (`[batch, units]`: zeroing and writing a whole sequence's states for a layer that
+    /// returns one of them cost a few percent of inference).
+    every_state: bool,
     /// The input projections at hand: of steps `first..first + span` (`span` is `time` where
     /// they are made all at once).
     first: usize,
@@ -425,6 +435,15 @@ impl Steps {
             (t - self.first) * self.batch + b
         } else {
             b * self.time + t
+        }
+    }
+
+    /// The output row of sequence `b`'s state after step `t`.
+    fn state_row(&self, b: usize, t: usize) -> usize {
+        if self.every_state {
+            b * self.time + t
+        } else {
+            b
         }
     }
 
@@ -476,7 +495,7 @@ impl<T: Float> ForwardBuffers<T> {
             xw,
             // A separate recurrent projection only where the cell needs one (GRU).
             hw: vec![T::ZERO; if C::FUSED_PROJECTIONS { 0 } else { kept * gh }],
-            out: vec![T::ZERO; rows * h],
+            out: vec![T::ZERO; if steps.every_state { rows * h } else { steps.batch * h }],
             h_prev: vec![T::ZERO; if steps.keep_cache { rows * h } else { 0 }],
             h_masked: masked.then(|| vec![T::ZERO; rows * h]),
             c_prev: vec![T::ZERO; cell_rows],
@@ -544,9 +563,9 @@ impl<T: Float> ForwardBuffers<T> {
     /// unfused cells) the recurrent projection; a padded step carries the state through.
     #[inline(always)]
     fn cells<C: Cell>(&mut self, steps: Steps, t: usize, lengths: &[usize], [b_x, b_hh]: [&[T]; 2]) {
-        let (h, gh, time) = (steps.h, steps.gh, steps.time);
+        let (h, gh) = (steps.h, steps.gh);
         for (b, &len) in lengths.iter().enumerate() {
-            let (r, s) = (steps.kept_row(b, t) * gh, (b * time + t) * h);
+            let (r, s) = (steps.kept_row(b, t) * gh, steps.state_row(b, t) * h);
             let c_at = steps.kept_row(b, t) * h;
             let sh = &mut self.state_h[b * h..(b + 1) * h];
             if t >= len {

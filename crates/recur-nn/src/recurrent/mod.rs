@@ -278,11 +278,15 @@ impl<T: Float, C: Cell> Recurrent<T, C> {
                 h0,
                 c0,
                 rec_mask,
+                every_state: self.options.return_sequences,
             };
             let (states, c_final, tape) = dir.forward::<C>(input, ctx.training);
             tapes.extend(tape);
+            // As `Direction::forward` returns them: every step's state in training or when the
+            // layer returns sequences, else the last alone.
+            let every_state = ctx.training || self.options.return_sequences;
             for b in 0..batch {
-                let last = (b * time + time - 1) * h;
+                let last = if every_state { (b * time + time - 1) * h } else { b * h };
                 final_state.h[d * bh + b * h..d * bh + (b + 1) * h].copy_from_slice(&states[last..last + h]);
             }
             if C::HAS_CELL_STATE {
