@@ -150,8 +150,9 @@ impl<T: Float> Direction<T> {
     }
 
     /// Runs the direction. Returns the state after every step (`[batch, time, units]`,
-    /// carried through padding, so step `time−1` holds each sequence's final state) and the
-    /// final memory cell, and with `keep_cache` what backward needs.
+    /// carried through padding, so step `time−1` holds each sequence's final state; only that
+    /// final state, `[batch, units]`, in inference without `every_state`) and the final memory
+    /// cell, and with `keep_cache` what backward needs.
     pub fn forward<C: Cell>(
         &self,
         input: DirectionInput<T>,
@@ -376,12 +377,12 @@ impl<T: Float> Direction<T> {
     }
 }
 
-/// Steps whose input projections reduced-precision inference makes at a time: about 512 KiB
+/// Steps whose input projections inference on packed weights makes at a time: about 512 KiB
 /// of them, so that they stay in the core's L2 cache until their steps read them. Made for the
 /// whole sequence at once, they were written out to L3 and read back (an LSTM of 128 units
 /// over 32 sequences of 100 steps: 6.5 MB a thread); spans of 256 KiB–1 MiB measured 1.05–1.14×
-/// on int8 inference. fp32 keeps one product over every step: the gemm crate packs the weights
-/// on every call, and spans were no faster there.
+/// on int8 inference. Without packed weights (fp32 on CPUs without AVX-512) one product covers
+/// every step: the gemm crate re-packs the weights on every call, and spans were no faster.
 fn projection_span(batch: usize, gh: usize) -> usize {
     const BYTES: usize = 512 * 1024;
     (BYTES / (4 * batch * gh).max(1)).max(1)
