@@ -28,21 +28,37 @@ fn madd<const FUSED: bool>(a: f32, b: f32, c: f32) -> f32 {
     }
 }
 
+// The range reduction and polynomial of `exp_with`, shared with its AVX-512 form: e^x =
+// 2ⁿ·e^r with n = round(x·log₂e) and r = x − n·ln 2 (ln 2 in two parts, so that n·LN2_HI is
+// exact), e^r ≈ 1 + r + r²·p(r).
+const LOG2E: f32 = std::f32::consts::LOG2_E;
+const LN2_HI: f32 = 0.693_359_4;
+const LN2_LO: f32 = -2.121_944_4e-4;
+/// Adding and removing 1.5·2²³ rounds to the nearest integer without a libm call.
+const ROUND: f32 = 12_582_912.0;
+/// The clamp that keeps e^x finite and non-zero (so sigmoid and tanh saturate, never NaN).
+const EXP_MIN: f32 = -87.0;
+const EXP_MAX: f32 = 88.0;
+/// p(r), highest power first (Cephes' `expf`).
+const EXP_POLYNOMIAL: [f32; 6] = [
+    1.987_569_1e-4,
+    1.398_199_9e-3,
+    8.333_452e-3,
+    4.166_579_6e-2,
+    1.666_666_5e-1,
+    0.5,
+];
+
 /// [`exp_f32`], with the polynomial's multiply-adds fused when `FUSED`: half the instructions
 /// on a latency-bound chain (measured 1.2× on the LSTM's gate math alone).
 #[inline(always)]
 fn exp_with<const FUSED: bool>(x: f32) -> f32 {
-    const LOG2E: f32 = std::f32::consts::LOG2_E;
-    const LN2_HI: f32 = 0.693_359_4;
-    const LN2_LO: f32 = -2.121_944_4e-4;
-    // Adding and removing 1.5·2^23 rounds to the nearest integer without a libm call.
-    const ROUND: f32 = 12_582_912.0;
-    let x = x.clamp(-87.0, 88.0);
+    let x = x.clamp(EXP_MIN, EXP_MAX);
     let shifted = madd::<FUSED>(x, LOG2E, ROUND);
     let n = shifted - ROUND;
     let r = madd::<FUSED>(-n, LN2_LO, madd::<FUSED>(-n, LN2_HI, x));
-    let mut p = 1.987_569_1e-4_f32;
-    for coefficient in [1.398_199_9e-3, 8.333_452e-3, 4.166_579_6e-2, 1.666_666_5e-1, 0.5] {
+    let mut p = EXP_POLYNOMIAL[0];
+    for &coefficient in &EXP_POLYNOMIAL[1..] {
         p = madd::<FUSED>(p, r, coefficient);
     }
     let y = madd::<FUSED>(p * r, r, r) + 1.0;

@@ -261,7 +261,7 @@ impl PackedWeights {
         for (j, row) in w.chunks_exact(k.max(1)).enumerate().take(n) {
             let mut words = vec![0u32; groups];
             match format {
-                Format::F32 => words.iter_mut().zip(row).for_each(|(word, v)| *word = v.to_bits()),
+                Format::F32 => f32_words(row, &mut words),
                 Format::Bf16 => bf16_words(row, &mut words),
                 Format::Int8 => {
                     let (q, scale) = quantise_channel(row);
@@ -410,7 +410,7 @@ impl PackedWeights {
                 for (i, words) in rows.words[..m * groups].chunks_exact_mut(groups.max(1)).enumerate() {
                     let row = &a[i * lda..i * lda + self.k];
                     match self.format {
-                        Format::F32 => words.iter_mut().zip(row).for_each(|(word, v)| *word = v.to_bits()),
+                        Format::F32 => f32_words(row, words),
                         Format::Bf16 => bf16_words(row, words),
                         Format::Int8 => {
                             let (scale, zero_point) = quantise_row(row, &mut bytes[..self.k]);
@@ -440,6 +440,12 @@ pub fn bf16_bits(x: f32) -> u16 {
 #[inline(always)]
 pub fn bf16_value(bits: u16) -> f32 {
     f32::from_bits((bits as u32) << 16)
+}
+
+/// A row as f32 words into `out`: the bits as they are.
+#[inline(always)]
+fn f32_words(row: &[f32], out: &mut [u32]) {
+    out.iter_mut().zip(row).for_each(|(word, v)| *word = v.to_bits());
 }
 
 /// A row as bf16 pairs into `out`, element `2p` in the low half of word `p` (the order

@@ -5,6 +5,7 @@
 //! reciprocal (a 512-bit `vdivps` holds the multiply port for about 10 cycles, more than the
 //! polynomial). The gate math is bound by these vector operations, not by memory.
 //!
+use super::{EXP_MAX, EXP_MIN, EXP_POLYNOMIAL, LN2_HI, LN2_LO, LOG2E, ROUND};
 use std::arch::x86_64::*;
 
 /// `x ← tanh(x)` (`TANH`) or `x ← sigmoid(x)` over a slice, sixteen values at a time, the last
@@ -29,22 +30,18 @@ pub(super) unsafe fn map<const TANH: bool>(xs: &mut [f32]) {
     }
 }
 
-/// e^x, `x` clamped to [−87, 88] as the scalar form does, so that extreme inputs saturate.
+/// e^x, `x` clamped as the scalar form does, so that extreme inputs saturate.
 #[inline(always)]
 unsafe fn exp16(x: __m512) -> __m512 {
-    const LOG2E: f32 = std::f32::consts::LOG2_E;
-    const LN2_HI: f32 = 0.693_359_4;
-    const LN2_LO: f32 = -2.121_944_4e-4;
-    const ROUND: f32 = 12_582_912.0;
-    let x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.0)), _mm512_set1_ps(88.0));
+    let x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(EXP_MIN)), _mm512_set1_ps(EXP_MAX));
     let n = _mm512_sub_ps(
         _mm512_fmadd_ps(x, _mm512_set1_ps(LOG2E), _mm512_set1_ps(ROUND)),
         _mm512_set1_ps(ROUND),
     );
     let r = _mm512_fnmadd_ps(n, _mm512_set1_ps(LN2_HI), x);
     let r = _mm512_fnmadd_ps(n, _mm512_set1_ps(LN2_LO), r);
-    let mut p = _mm512_set1_ps(1.987_569_1e-4);
-    for coefficient in [1.398_199_9e-3, 8.333_452e-3, 4.166_579_6e-2, 1.666_666_5e-1, 0.5] {
+    let mut p = _mm512_set1_ps(EXP_POLYNOMIAL[0]);
+    for &coefficient in &EXP_POLYNOMIAL[1..] {
         p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(coefficient));
     }
     let y = _mm512_add_ps(_mm512_fmadd_ps(_mm512_mul_ps(p, r), r, r), _mm512_set1_ps(1.0));

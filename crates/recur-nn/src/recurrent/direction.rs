@@ -67,8 +67,8 @@ pub struct DirectionInput<'a, T> {
     pub c0: Vec<T>,
     /// Recurrent-dropout mask, `[batch, units]`, already scaled.
     pub rec_mask: Option<Vec<T>>,
-    /// Return the state after every step; else (inference of a layer that returns only its
-    /// final state) just the last, `[batch, units]`.
+    /// Return the state after every step (training must: backward reads them); else just the
+    /// last, `[batch, units]`, for inference of a layer that returns only its final state.
     pub every_state: bool,
 }
 
@@ -167,6 +167,7 @@ impl<T: Float> Direction<T> {
             rec_mask,
             every_state,
         } = input;
+        debug_assert!(every_state || !keep_cache, "training keeps every step's state");
         let h = self.units();
         let mut steps = Steps {
             batch: lengths.len(),
@@ -174,7 +175,7 @@ impl<T: Float> Direction<T> {
             h,
             gh: C::GATES * h,
             keep_cache,
-            every_state: every_state || keep_cache,
+            every_state,
             first: 0,
             span: time,
         };

@@ -256,6 +256,9 @@ impl<T: Float, C: Cell> Recurrent<T, C> {
             final_state.c = vec![T::ZERO; n_dirs * bh];
         }
         let mut tapes = Vec::with_capacity(n_dirs);
+        // Every step's state in training (backward reads them) or when the layer returns
+        // sequences; else each direction returns the last alone.
+        let every_state = ctx.training || self.options.return_sequences;
         for (d, dir) in self.dirs.iter().enumerate() {
             // A lone direction takes the input's values (only its shape and lengths are read
             // afterwards); the forward one of a pair copies them, as the reverse one needs them.
@@ -278,13 +281,10 @@ impl<T: Float, C: Cell> Recurrent<T, C> {
                 h0,
                 c0,
                 rec_mask,
-                every_state: self.options.return_sequences,
+                every_state,
             };
             let (states, c_final, tape) = dir.forward::<C>(input, ctx.training);
             tapes.extend(tape);
-            // As `Direction::forward` returns them: every step's state in training or when the
-            // layer returns sequences, else the last alone.
-            let every_state = ctx.training || self.options.return_sequences;
             for b in 0..batch {
                 let last = if every_state { (b * time + time - 1) * h } else { b * h };
                 final_state.h[d * bh + b * h..d * bh + (b + 1) * h].copy_from_slice(&states[last..last + h]);
