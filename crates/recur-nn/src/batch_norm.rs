@@ -349,13 +349,7 @@ mod tests {
         let mut rng = Rng::new(0);
         let (mut a, mut b) = (layer(), layer());
         let mut train = |layer: &mut BatchNorm<f64>, x: Seq<f64>| {
-            let (y, tape) = layer.forward(
-                x,
-                &mut Ctx {
-                    training: true,
-                    rng: &mut rng,
-                },
-            );
+            let (y, tape) = layer.forward(x, &mut Ctx::new(true, &mut rng));
             // The running statistics take the batch in when the step's backward runs.
             layer.backward(tape, Seq::zeros_like(&y, y.features), false);
             y

@@ -108,24 +108,8 @@ mod tests {
         let x = Seq::new(vec![1.0f64; 20_000], 1, 20_000, 1, vec![20_000]).unwrap();
         let d = Dropout::new(x.shape(), 0.3);
         let mut rng = Rng::new(1);
-        assert_eq!(
-            d.forward(
-                x.clone(),
-                &mut Ctx {
-                    training: false,
-                    rng: &mut rng
-                }
-            )
-            .0,
-            x
-        );
-        let (y, _) = d.forward(
-            x,
-            &mut Ctx {
-                training: true,
-                rng: &mut rng,
-            },
-        );
+        assert_eq!(d.forward(x.clone(), &mut Ctx::new(false, &mut rng)).0, x);
+        let (y, _) = d.forward(x, &mut Ctx::new(true, &mut rng));
         let mean = y.data.iter().sum::<f64>() / 20_000.0;
         assert!((mean - 1.0).abs() < 0.03, "mean {mean}");
     }

@@ -16,13 +16,7 @@ pub fn random_seq(batch: usize, time: usize, features: usize, lengths: &[usize],
 /// A training-mode forward with a fixed dropout stream.
 pub fn forward(layer: &dyn Layer<f64>, x: &Seq<f64>) -> (Seq<f64>, Tape) {
     let mut rng = Rng::new(7);
-    layer.forward(
-        x.clone(),
-        &mut Ctx {
-            training: true,
-            rng: &mut rng,
-        },
-    )
+    layer.forward(x.clone(), &mut Ctx::new(true, &mut rng))
 }
 
 /// Loss = Σ w·y with fixed random weights w; returns (loss, dy).

@@ -59,12 +59,35 @@ impl<T: Float> Param<T> {
 }
 
 /// Forward-pass context: whether we are training (batch statistics, dropout, a tape for
-/// backward) and the random stream dropout draws from.
+/// backward), the random stream dropout draws from, and the cores the call may spread over.
 pub struct Ctx<'a> {
     /// Training mode.
     pub training: bool,
     /// Randomness for dropout masks.
     pub rng: &'a mut Rng,
+    /// Threads this call may run its own parts on, the calling one included (at least 1).
+    /// Inference of a batch too small to split across every core hands the spare ones down,
+    /// and a bidirectional layer then runs its two directions at once.
+    pub threads: usize,
+}
+
+impl<'a> Ctx<'a> {
+    /// A context on the calling thread alone.
+    pub fn new(training: bool, rng: &'a mut Rng) -> Self {
+        Ctx {
+            training,
+            rng,
+            threads: 1,
+        }
+    }
+
+    /// This context, allowed `threads` threads (the calling one included).
+    pub fn with_threads(self, threads: usize) -> Self {
+        Ctx {
+            threads: threads.max(1),
+            ..self
+        }
+    }
 }
 
 /// What one training-mode forward call leaves for its backward: the layer's own cache, kept

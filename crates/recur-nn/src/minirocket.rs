@@ -631,10 +631,8 @@ mod tests {
                 },
             );
             layer.adapt(&x, &mut Rng::new(1)).unwrap();
-            let mut ctx = Ctx {
-                training: false,
-                rng: &mut Rng::new(0),
-            };
+            let mut rng = Rng::new(0);
+            let mut ctx = Ctx::new(false, &mut rng);
             let (y, _) = layer.forward(x.clone(), &mut ctx);
             let width = 168 * pooling.statistics();
             assert_eq!(y.features, width);
@@ -705,10 +703,8 @@ mod tests {
         let x = random_seq(3, 30, 2, &[30, 12, 5], 4);
         let mut layer = MiniRocket::<f64>::new(x.shape(), &options(30, 336));
         layer.adapt(&x, &mut Rng::new(2)).unwrap();
-        let mut ctx = Ctx {
-            training: false,
-            rng: &mut Rng::new(0),
-        };
+        let mut rng = Rng::new(0);
+        let mut ctx = Ctx::new(false, &mut rng);
         let (all, _) = layer.forward(x.clone(), &mut ctx);
         for b in 0..3 {
             let one = x.slice_batch(b..b + 1);

@@ -147,10 +147,7 @@ impl<T: Float> Model<T> {
     pub fn predict(&self, x: Seq<T>) -> Result<Seq<T>> {
         self.check_input(&x)?;
         let mut rng = Rng::new(0);
-        let mut ctx = Ctx {
-            training: false,
-            rng: &mut rng,
-        };
+        let mut ctx = Ctx::new(false, &mut rng);
         let (mut ys, _) = self.forward_unchecked(vec![x], &mut ctx)?;
         Ok(ys.swap_remove(0))
     }

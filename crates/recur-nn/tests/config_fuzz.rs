@@ -181,10 +181,7 @@ fn exercise(config: ModelConfig) {
         })
         .collect();
     let mut rng = Rng::new(0);
-    let ctx = &mut recur_nn::Ctx {
-        training: true,
-        rng: &mut rng,
-    };
+    let ctx = &mut recur_nn::Ctx::new(true, &mut rng);
     if let Ok((ys, tape)) = model.forward(inputs, ctx) {
         let mut model = model;
         model.backward(tape, ys, true);

@@ -95,10 +95,8 @@ fn check_fixture(name: &str) -> usize {
     let layer = MiniRocket::<f64>::with_parameters(x.shape(), &spread, channels.clone(), biases.clone()).unwrap();
 
     let (features_shape, want) = tensor(&st, "features");
-    let mut ctx = Ctx {
-        training: false,
-        rng: &mut Rng::new(0),
-    };
+    let mut rng = Rng::new(0);
+    let mut ctx = Ctx::new(false, &mut rng);
     let (y, _) = layer.forward(x.clone(), &mut ctx);
     assert_eq!(
         (y.batch, y.features),

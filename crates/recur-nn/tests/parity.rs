@@ -24,15 +24,7 @@ fn check_fixture(dir: &Path) {
     let features = shape[2..].iter().product();
     let x = Seq::new(x, shape[0], shape[1], features, lengths).unwrap();
     let mut rng = Rng::new(0);
-    let (mut ys, tape) = model
-        .forward(
-            vec![x],
-            &mut Ctx {
-                training: true,
-                rng: &mut rng,
-            },
-        )
-        .unwrap();
+    let (mut ys, tape) = model.forward(vec![x], &mut Ctx::new(true, &mut rng)).unwrap();
     let y = ys.remove(0);
     let name = dir.file_name().unwrap().to_string_lossy().to_string();
     assert_close(&format!("{name} output"), &y.data, &tensor(&io, "y").1);

@@ -41,10 +41,7 @@ fn fixture_input(dir: &Path) -> Seq<f32> {
 
 fn infer(model: &Model<f32>, x: &Seq<f32>) -> Vec<f32> {
     let mut rng = Rng::new(0);
-    let mut ctx = Ctx {
-        training: false,
-        rng: &mut rng,
-    };
+    let mut ctx = Ctx::new(false, &mut rng);
     let (mut ys, _) = model.forward(vec![x.clone()], &mut ctx).unwrap();
     ys.remove(0).data
 }

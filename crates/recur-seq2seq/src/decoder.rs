@@ -261,10 +261,7 @@ impl<T: Float> Seq2Seq<T> {
     /// is beam `k` of source `b`), and returns the decoder's starting state for those rows.
     pub fn start(&self, source: Seq<T>, beams: usize) -> Result<(Decoding<T>, DecoderState<T>), NnError> {
         let mut rng = Rng::new(0);
-        let mut ctx = Ctx {
-            training: false,
-            rng: &mut rng,
-        };
+        let mut ctx = Ctx::new(false, &mut rng);
         let encoded = self.encode(source, &mut ctx)?;
         let rows: Vec<usize> = (0..encoded.memory.batch)
             .flat_map(|b| std::iter::repeat_n(b, beams))

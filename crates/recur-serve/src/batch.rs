@@ -6,6 +6,7 @@
 
 use crate::error::ApiError;
 use crate::metrics::Metrics;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
@@ -16,9 +17,50 @@ struct Job<I, O> {
     reply: oneshot::Sender<Result<Vec<O>, ApiError>>,
 }
 
-/// A model's one call over a batch of items (handed over, so none is copied): an answer per
-/// item, in order.
-pub type RunBatch<I, O> = dyn Fn(Vec<I>) -> Result<Vec<O>, ApiError> + Send + Sync;
+/// A model's one call over a batch of items (handed over, so none is copied) on at most the
+/// given number of threads: an answer per item, in order.
+pub type RunBatch<I, O> = dyn Fn(Vec<I>, usize) -> Result<Vec<O>, ApiError> + Send + Sync;
+
+/// The cores every model's workers share. A call made while no other runs may use them all
+/// (a lone drawing then runs a bidirectional layer's directions at once); calls running
+/// together get one share each, so the load never asks for more threads than there are cores.
+#[derive(Clone, Debug)]
+pub struct Cores {
+    total: usize,
+    busy: Arc<AtomicUsize>,
+}
+
+impl Cores {
+    /// `total` cores (at least one), none busy.
+    pub fn new(total: usize) -> Self {
+        Cores {
+            total: total.max(1),
+            busy: Arc::default(),
+        }
+    }
+
+    /// Counts a call as running until the returned claim is dropped, and says how many
+    /// threads it may use: its share of the cores, given the calls already running.
+    fn claim(&self) -> Claim<'_> {
+        let running = self.busy.fetch_add(1, Ordering::AcqRel) + 1;
+        Claim {
+            threads: (self.total / running).max(1),
+            busy: &self.busy,
+        }
+    }
+}
+
+/// A running call's share of the [`Cores`].
+struct Claim<'a> {
+    threads: usize,
+    busy: &'a AtomicUsize,
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        self.busy.fetch_sub(1, Ordering::AcqRel);
+    }
+}
 
 /// A queue of requests for one model and the workers that run them in batches.
 pub struct Batcher<I, O> {
@@ -27,20 +69,21 @@ pub struct Batcher<I, O> {
 
 impl<I: Send + 'static, O: Send + 'static> Batcher<I, O> {
     /// Starts `workers` threads running `run` on batches of up to `max_batch` items (a single
-    /// larger request runs whole), each batch's size counted in `metrics`; at most `queue`
-    /// requests wait, further ones are refused.
+    /// larger request runs whole) with their share of `cores`, each batch's size counted in
+    /// `metrics`; at most `queue` requests wait, further ones are refused.
     pub fn start(
         run: Arc<RunBatch<I, O>>,
         workers: usize,
         max_batch: usize,
         queue: usize,
+        cores: Cores,
         metrics: Arc<Metrics>,
     ) -> Self {
         let (sender, receiver) = mpsc::sync_channel(queue.max(1));
         let receiver = Arc::new(Mutex::new(receiver));
         for _ in 0..workers.max(1) {
-            let (receiver, run, metrics) = (receiver.clone(), run.clone(), metrics.clone());
-            std::thread::spawn(move || work(&receiver, run.as_ref(), max_batch.max(1), &metrics));
+            let (receiver, run, cores, metrics) = (receiver.clone(), run.clone(), cores.clone(), metrics.clone());
+            std::thread::spawn(move || work(&receiver, run.as_ref(), max_batch.max(1), &cores, &metrics));
         }
         Batcher { queue: sender }
     }
@@ -71,14 +114,23 @@ impl<O> Pending<O> {
 }
 
 /// A worker: takes a batch, runs it, answers each request, until the server drops the queue.
-fn work<I, O>(receiver: &Mutex<Receiver<Job<I, O>>>, run: &RunBatch<I, O>, max_batch: usize, metrics: &Metrics) {
+fn work<I, O>(
+    receiver: &Mutex<Receiver<Job<I, O>>>,
+    run: &RunBatch<I, O>,
+    max_batch: usize,
+    cores: &Cores,
+    metrics: &Metrics,
+) {
     let mut carried = None;
     while let Some(jobs) = take_batch(receiver, max_batch, &mut carried) {
         let counts: Vec<usize> = jobs.iter().map(|j| j.items.len()).collect();
         let (items, replies): (Vec<Vec<I>>, Vec<_>) = jobs.into_iter().map(|j| (j.items, j.reply)).unzip();
         let items: Vec<I> = items.into_iter().flatten().collect();
         metrics.observe_model_batch(items.len());
-        match run(items) {
+        let claim = cores.claim();
+        let answers = run(items, claim.threads);
+        drop(claim);
+        match answers {
             Ok(answers) => {
                 let mut answers = answers.into_iter();
                 for (reply, n) in replies.into_iter().zip(counts) {
@@ -136,12 +188,15 @@ mod tests {
     fn doubler(workers: usize, max_batch: usize) -> (Batcher<u32, u32>, Arc<Mutex<Vec<usize>>>) {
         let sizes = Arc::new(Mutex::new(Vec::new()));
         let seen = sizes.clone();
-        let run: Arc<RunBatch<u32, u32>> = Arc::new(move |items: Vec<u32>| {
+        let run: Arc<RunBatch<u32, u32>> = Arc::new(move |items: Vec<u32>, _| {
             seen.lock().unwrap().push(items.len());
             std::thread::sleep(std::time::Duration::from_millis(20));
             Ok(items.iter().map(|x| 2 * x).collect())
         });
-        (Batcher::start(run, workers, max_batch, 64, Arc::default()), sizes)
+        (
+            Batcher::start(run, workers, max_batch, 64, Cores::new(workers), Arc::default()),
+            sizes,
+        )
     }
 
     #[test]
@@ -171,11 +226,11 @@ mod tests {
 
     #[test]
     fn batcher_refuses_a_request_when_its_queue_is_full() {
-        let run: Arc<RunBatch<u32, u32>> = Arc::new(|items: Vec<u32>| {
+        let run: Arc<RunBatch<u32, u32>> = Arc::new(|items: Vec<u32>, _| {
             std::thread::sleep(std::time::Duration::from_millis(200));
             Ok(items)
         });
-        let batcher = Batcher::start(run, 1, 1, 1, Arc::default());
+        let batcher = Batcher::start(run, 1, 1, 1, Cores::new(1), Arc::default());
         let mut answers = Vec::new();
         let refused = (0..4).find_map(|i| match batcher.submit(vec![i]) {
             Ok(p) => {
@@ -186,5 +241,20 @@ mod tests {
         });
         let e = refused.expect("a full queue refuses");
         assert_eq!(e.status.as_u16(), 503, "{}", e.message);
+    }
+
+    /// A call alone may use every core; calls running together share them, none getting
+    /// less than one; a finished call gives its share back.
+    #[test]
+    fn cores_are_shared_by_the_calls_running() {
+        let cores = Cores::new(2);
+        let first = cores.claim();
+        assert_eq!(first.threads, 2);
+        let second = cores.claim();
+        let third = cores.claim();
+        assert_eq!((second.threads, third.threads), (1, 1));
+        drop((first, second, third));
+        assert_eq!(cores.claim().threads, 2);
+        assert_eq!(Cores::new(0).claim().threads, 1);
     }
 }

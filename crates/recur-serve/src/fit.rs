@@ -111,9 +111,9 @@ fn examples_of(set: SequenceSet) -> Vec<FitExample> {
         .collect()
 }
 
-/// The model's one call over a batch of examples (requests batched together): each one's
-/// outputs, as [`FitPredictor::predict`] gives them.
-pub fn outputs(predictor: &FitPredictor, examples: Vec<FitExample>) -> Result<Vec<Vec<f64>>, ApiError> {
+/// The model's one call over a batch of examples (requests batched together) on at most
+/// `threads` threads: each one's outputs, as [`FitPredictor::predict`] gives them.
+pub fn outputs(predictor: &FitPredictor, examples: Vec<FitExample>, threads: usize) -> Result<Vec<Vec<f64>>, ApiError> {
     let inputs: Vec<&InputMeta> = predictor.meta().inputs().collect();
     let mut columns: Vec<Vec<Vec<f32>>> = inputs.iter().map(|_| Vec::with_capacity(examples.len())).collect();
     for FitExample(values) in examples {
@@ -139,7 +139,7 @@ pub fn outputs(predictor: &FitPredictor, examples: Vec<FitExample>) -> Result<Ve
         sequential: first.sequential,
         more_inputs: series.collect(),
     };
-    Ok(predictor.predict(&set, 1)?)
+    Ok(predictor.predict(&set, threads)?)
 }
 
 /// The answer to a request from its examples' outputs, as `recur run` writes them:

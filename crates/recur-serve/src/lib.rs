@@ -22,6 +22,7 @@ mod sessions;
 mod sketch;
 mod tensor;
 
+pub use batch::Cores;
 pub use error::ApiError;
 pub use model::{Batching, ServedModel};
 
@@ -40,7 +41,8 @@ pub struct ServeOptions {
     pub host: String,
     /// The port (0: any free one, printed when listening).
     pub port: u16,
-    /// Requests (or batches of them) run at once.
+    /// Requests (or batches of them) run at once, and the cores they share: a request running
+    /// alone may use them all (a bidirectional layer then runs its two directions at once).
     pub threads: usize,
     /// Most drawings or sequences a sketch or `fit` model runs in one call when requests
     /// arrive together.
@@ -137,6 +139,7 @@ pub fn serve(options: &ServeOptions) -> Result<(), ServeError> {
     let metrics = Arc::new(Metrics::new(options.log_requests));
     let batching = Batching {
         workers: options.threads.max(1),
+        cores: Cores::new(options.threads),
         max_batch: options.max_batch.max(1),
         queue: MAX_WAITING,
         metrics: metrics.clone(),
@@ -232,6 +235,7 @@ mod tests {
             workers: 1,
             max_batch: 1,
             queue: 1,
+            cores: Cores::new(1),
             metrics: Arc::default(),
         };
         let e = load_models(&[], &batching, recur_nn::Precision::Fp32)

@@ -1,7 +1,7 @@
 //! The models a server holds: each loaded once at start-up by the predictor its command line
 //! uses, named, and asked for its metadata and answers.
 
-use crate::batch::{Batcher, Pending, RunBatch};
+use crate::batch::{Batcher, Cores, Pending, RunBatch};
 use crate::error::ApiError;
 use crate::fit::FitExample;
 use crate::kind::Kind;
@@ -30,6 +30,8 @@ pub struct Batching {
     pub max_batch: usize,
     /// Most requests waiting; more are refused (503) until some are answered.
     pub queue: usize,
+    /// The cores every model's calls share.
+    pub cores: Cores,
     /// Where each model call's batch size is counted.
     pub metrics: Arc<Metrics>,
 }
@@ -77,9 +79,9 @@ enum Work {
     Queued { pending: Pending<Vec<f64>>, answer: Answer },
 }
 
-/// A model's call over a batch of items: each item's outputs (a drawing's probabilities, a
-/// sequence's outputs).
-type ModelCall<P, I> = fn(&P, Vec<I>) -> Result<Vec<Vec<f64>>, ApiError>;
+/// A model's call over a batch of items on at most the given number of threads: each item's
+/// outputs (a drawing's probabilities, a sequence's outputs).
+type ModelCall<P, I> = fn(&P, Vec<I>, usize) -> Result<Vec<Vec<f64>>, ApiError>;
 
 /// Starts a model's batch workers over `run`, a call over a batch of items.
 fn batcher<P, I>(predictor: &Arc<P>, batching: &Batching, run: ModelCall<P, I>) -> Batcher<I, Vec<f64>>
@@ -88,9 +90,16 @@ where
     I: Send + 'static,
 {
     let model = predictor.clone();
-    let run: Arc<RunBatch<I, Vec<f64>>> = Arc::new(move |items: Vec<I>| run(&model, items));
-    let metrics = batching.metrics.clone();
-    Batcher::start(run, batching.workers, batching.max_batch, batching.queue, metrics)
+    let run: Arc<RunBatch<I, Vec<f64>>> = Arc::new(move |items: Vec<I>, threads| run(&model, items, threads));
+    let (cores, metrics) = (batching.cores.clone(), batching.metrics.clone());
+    Batcher::start(
+        run,
+        batching.workers,
+        batching.max_batch,
+        batching.queue,
+        cores,
+        metrics,
+    )
 }
 
 /// A loaded model and the name requests call it by.

@@ -71,10 +71,14 @@ fn top(predictor: &SketchPredictor, request: &InferRequest) -> Result<usize, Api
     Ok(top.min(predictor.classes().len()))
 }
 
-/// The model's one call over a batch of drawings (requests batched together): every class's
-/// probability for each.
-pub fn probabilities(predictor: &SketchPredictor, drawings: Vec<Vec<Stroke>>) -> Result<Vec<Vec<f64>>, ApiError> {
-    Ok(predictor.probabilities(&drawings, 1)?)
+/// The model's one call over a batch of drawings (requests batched together) on at most
+/// `threads` threads: every class's probability for each.
+pub fn probabilities(
+    predictor: &SketchPredictor,
+    drawings: Vec<Vec<Stroke>>,
+    threads: usize,
+) -> Result<Vec<Vec<f64>>, ApiError> {
+    Ok(predictor.probabilities(&drawings, threads)?)
 }
 
 /// The answer to a request: each drawing's `top` most probable classes, most probable first.

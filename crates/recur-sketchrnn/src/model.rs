@@ -343,10 +343,7 @@ impl<T: Float> SketchRnn<T> {
     /// `μ` and `log σ²` of the drawings of `batch`, for reconstruction and interpolation.
     pub fn latent_of(&self, batch: &StrokeBatch) -> Option<(Vec<T>, Vec<T>)> {
         let mut rng = Rng::new(0);
-        let mut ctx = Ctx {
-            training: false,
-            rng: &mut rng,
-        };
+        let mut ctx = Ctx::new(false, &mut rng);
         self.encode(batch, 0..batch.len(), &mut ctx).map(|e| (e.mu, e.log_var))
     }
 
@@ -462,7 +459,7 @@ impl<T: Float> SketchRnn<T> {
     /// `L_R` and `L_KL` summed over the drawings `range` of `batch`, without dropout; `ε` from
     /// `rng` as Magenta's evaluation draws it.
     pub fn evaluate(&self, batch: &StrokeBatch, range: Range<usize>, rng: &mut Rng) -> Terms {
-        let mut ctx = Ctx { training: false, rng };
+        let mut ctx = Ctx::new(false, rng);
         let pass = self.forward(batch, range.clone(), &mut ctx, None);
         let recon = self.reconstruction(batch, range, &pass.out, None);
         let kl = pass.latent.as_ref().map_or(0.0, |l| self.kl_sum(&l.mu, &l.log_var));
@@ -490,7 +487,7 @@ impl<T: Float> SketchRnn<T> {
         eps: Option<&[T]>,
     ) -> (Terms, Vec<T>) {
         let rows = range.len();
-        let mut ctx = Ctx { training: true, rng };
+        let mut ctx = Ctx::new(true, rng);
         let pass = self.forward(batch, range.clone(), &mut ctx, eps);
         let mut d_out = vec![T::ZERO; pass.out.len()];
         let recon = self.reconstruction(batch, range, &pass.out, Some(&mut d_out));

@@ -133,7 +133,7 @@ impl<T: Float> Trainable for Model<T> {
     ) -> Result<LossSums> {
         let xs = batch.xs.iter().map(|x| x.slice_batch(shard.clone())).collect();
         let ts = batch.targets.slice(shard, batch.per_sequence);
-        let mut ctx = Ctx { training: true, rng };
+        let mut ctx = Ctx::new(true, rng);
         let (mut ys, tape) = self.forward_unchecked(xs, &mut ctx)?;
         let y = ys.swap_remove(0);
         let correct = count_correct(&y, &ts);

@@ -407,12 +407,11 @@ pub fn predict_parallel_inputs<T: Float>(model: &Model<T>, xs: &[Seq<T>], thread
         return Err(NnError::Input("the input holds no sequences".into()));
     }
     let mut shards = shard_ranges(batch, threads.max(1));
+    // Fewer sequences than threads leave cores over: each shard may use its share of them.
+    let per_shard = threads.max(1) / shards.len().max(1);
     let outs = run_on_workers(&mut shards, |_, range| {
         let mut rng = Rng::new(0);
-        let mut ctx = Ctx {
-            training: false,
-            rng: &mut rng,
-        };
+        let mut ctx = Ctx::new(false, &mut rng).with_threads(per_shard);
         let shard = xs.iter().map(|x| x.slice_batch(range.clone())).collect();
         let (mut ys, _) = model.forward_unchecked(shard, &mut ctx)?;
         Ok(ys.swap_remove(0))

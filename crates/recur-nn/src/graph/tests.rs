@@ -16,7 +16,7 @@ fn error(json: &str) -> String {
 }
 
 fn train_ctx(rng: &mut Rng) -> Ctx<'_> {
-    Ctx { training: true, rng }
+    Ctx::new(true, rng)
 }
 
 /// Σ over outputs of a fixed random weighting: its gradient is those weights.

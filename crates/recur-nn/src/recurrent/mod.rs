@@ -18,6 +18,7 @@ use crate::init;
 use crate::layer::{Ctx, Layer, Param, Tape};
 use crate::precision::{InferencePath, Precision};
 use crate::spec::{needs_time, rate, size, LayerSpec};
+use recur_core::parallel::join;
 use recur_core::{Float, Rng, Seq, Shape};
 use serde::{Deserialize, Serialize};
 use std::marker::PhantomData;
@@ -159,6 +160,10 @@ pub type Gru<T> = Recurrent<T, GruCell>;
 /// Elman RNN layer with tanh.
 pub type SimpleRnn<T> = Recurrent<T, SimpleRnnCell>;
 
+/// What one direction's forward gives: its states, its final cell state and (training) its
+/// tape.
+type DirectionRun<T> = (Vec<T>, Vec<T>, Option<DirectionTape<T>>);
+
 /// What backward needs from one forward call: the input's layout, the input-dropout mask and
 /// each direction's tape.
 struct RecurrentTape<T> {
@@ -259,7 +264,8 @@ impl<T: Float, C: Cell> Recurrent<T, C> {
         // Every step's state in training (backward reads them) or when the layer returns
         // sequences; else each direction returns the last alone.
         let every_state = ctx.training || self.options.return_sequences;
-        for (d, dir) in self.dirs.iter().enumerate() {
+        let mut inputs = Vec::with_capacity(n_dirs);
+        for d in 0..n_dirs {
             // A lone direction takes the input's values (only its shape and lengths are read
             // afterwards); the forward one of a pair copies them, as the reverse one needs them.
             let xd = match d {
@@ -274,7 +280,7 @@ impl<T: Float, C: Cell> Recurrent<T, C> {
             };
             let rec_mask = (ctx.training && self.options.recurrent_dropout > 0.0)
                 .then(|| inverted_mask::<T>(batch * h, self.options.recurrent_dropout, ctx.rng));
-            let input = DirectionInput {
+            inputs.push(DirectionInput {
                 x: xd,
                 lengths: &x.lengths,
                 time,
@@ -282,8 +288,9 @@ impl<T: Float, C: Cell> Recurrent<T, C> {
                 c0,
                 rec_mask,
                 every_state,
-            };
-            let (states, c_final, tape) = dir.forward::<C>(input, ctx.training);
+            });
+        }
+        for (d, (states, c_final, tape)) in self.run_directions(inputs, ctx).into_iter().enumerate() {
             tapes.extend(tape);
             for b in 0..batch {
                 let last = if every_state { (b * time + time - 1) * h } else { b * h };
@@ -302,6 +309,24 @@ impl<T: Float, C: Cell> Recurrent<T, C> {
             dirs: tapes,
         });
         (y, final_state, tape)
+    }
+
+    /// Runs each direction over its input: at once on two threads when inference may use
+    /// them (a lone sequence or a small batch, whose shards would leave cores idle; the second
+    /// on the kept-awake helper thread), else one after the other. Either way each direction
+    /// computes the same numbers.
+    fn run_directions(&self, inputs: Vec<DirectionInput<T>>, ctx: &Ctx) -> Vec<DirectionRun<T>> {
+        let training = ctx.training;
+        let run = |d: usize, input: DirectionInput<T>| self.dirs[d].forward::<C>(input, training);
+        if training || inputs.len() < 2 || ctx.threads < 2 {
+            return inputs.into_iter().enumerate().map(|(d, input)| run(d, input)).collect();
+        }
+        let mut inputs = inputs.into_iter();
+        let (Some(forward), Some(reverse)) = (inputs.next(), inputs.next()) else {
+            unreachable!("two directions were checked for");
+        };
+        let (forward, reverse) = join(|| run(0, forward), || run(1, reverse));
+        vec![forward, reverse]
     }
 
     /// Back-propagates `dy` (and `d_final`, the gradient reaching the returned final state)

@@ -67,14 +67,7 @@ fn state_gradients_match_finite_differences() {
     let w_final: Vec<f64> = (0..2 * n).map(|_| r.uniform_range(-1.0, 1.0)).collect();
     let loss = |layer: &mut Lstm<f64>, init: &RnnState<f64>| {
         let mut rng = Rng::new(1);
-        let (y, s, tape) = layer.forward_with_state(
-            x.clone(),
-            Some(init),
-            &mut Ctx {
-                training: true,
-                rng: &mut rng,
-            },
-        );
+        let (y, s, tape) = layer.forward_with_state(x.clone(), Some(init), &mut Ctx::new(true, &mut rng));
         let l: f64 = y.data.iter().sum::<f64>() + s.h.iter().chain(&s.c).zip(&w_final).map(|(a, b)| a * b).sum::<f64>();
         (l, y, tape)
     };
@@ -114,20 +107,8 @@ fn f32_matches_f64() {
     let l32 = Lstm::<f32>::new(input, options(8, true, true), &mut Rng::new(2));
     let x = random_seq(3, 7, 3, &[7, 1, 5], 8);
     let mut rng = Rng::new(0);
-    let (y64, _) = l64.forward(
-        x.clone(),
-        &mut Ctx {
-            training: false,
-            rng: &mut rng,
-        },
-    );
-    let (y32, _) = l32.forward(
-        x.cast(),
-        &mut Ctx {
-            training: false,
-            rng: &mut rng,
-        },
-    );
+    let (y64, _) = l64.forward(x.clone(), &mut Ctx::new(false, &mut rng));
+    let (y32, _) = l32.forward(x.cast(), &mut Ctx::new(false, &mut rng));
     for (a, b) in y64.data.iter().zip(&y32.data) {
         assert!((a - *b as f64).abs() < 1e-5);
     }
@@ -139,20 +120,8 @@ fn inference_path_matches_training_path() {
     each_variant(|layer| {
         let x = random_seq(3, 6, 3, &[6, 2, 4], 4);
         let mut rng = Rng::new(0);
-        let (a, _) = layer.forward(
-            x.clone(),
-            &mut Ctx {
-                training: true,
-                rng: &mut rng,
-            },
-        );
-        let (b, _) = layer.forward(
-            x,
-            &mut Ctx {
-                training: false,
-                rng: &mut rng,
-            },
-        );
+        let (a, _) = layer.forward(x.clone(), &mut Ctx::new(true, &mut rng));
+        let (b, _) = layer.forward(x, &mut Ctx::new(false, &mut rng));
         assert_eq!(a, b);
     });
 }
@@ -164,13 +133,7 @@ fn params_only_backward_gives_the_same_parameter_gradients() {
         let mut twin = layer.clone_box();
         let mut grads = Vec::new();
         for (l, params_only) in [(&mut *layer, false), (&mut *twin, true)] {
-            let (y, tape) = l.forward(
-                x.clone(),
-                &mut Ctx {
-                    training: true,
-                    rng: &mut Rng::new(1),
-                },
-            );
+            let (y, tape) = l.forward(x.clone(), &mut Ctx::new(true, &mut Rng::new(1)));
             let dy = Seq {
                 data: y.data.iter().map(|v| v.sin() + 0.5).collect(),
                 ..y
@@ -201,14 +164,7 @@ fn step_api_matches_the_sequence_pass() {
         let (batch, time, units) = (2, 5, 4);
         let x = random_seq(batch, time, 3, &[time, time], 6);
         let start = random_state(layer, batch, &mut Rng::new(8));
-        let (y, last, _) = layer.forward_with_state(
-            x.clone(),
-            Some(&start),
-            &mut Ctx {
-                training: false,
-                rng: &mut Rng::new(0),
-            },
-        );
+        let (y, last, _) = layer.forward_with_state(x.clone(), Some(&start), &mut Ctx::new(false, &mut Rng::new(0)));
         // The first `ahead` features projected before stepping, the rest by each step.
         for ahead in [0, 1, 3] {
             let weights = layer.step_weights(ahead).unwrap();
@@ -249,10 +205,8 @@ fn step_backward_matches_the_sequence_backward() {
         let dy = random_seq(batch, time, units, &[time, time], 10);
         let mut dc_final = vec![0.0; init.c.len()];
         dc_final.iter_mut().for_each(|v| *v = r.uniform_range(-1.0, 1.0));
-        let mut ctx = Ctx {
-            training: true,
-            rng: &mut Rng::new(0),
-        };
+        let mut rng = Rng::new(0);
+        let mut ctx = Ctx::new(true, &mut rng);
         let mut whole = layer.clone();
         let (_, _, tape) = whole.forward_with_state(x.clone(), Some(&init), &mut ctx);
         let d_final = RnnState {
@@ -357,10 +311,7 @@ fn packed_inference_spans_match_each_sequence_alone() {
                 layer.prepare_inference(precision);
                 let run = |x: Seq<f32>| {
                     let mut rng = Rng::new(0);
-                    let ctx = &mut Ctx {
-                        training: false,
-                        rng: &mut rng,
-                    };
+                    let ctx = &mut Ctx::new(false, &mut rng);
                     layer.forward(x, ctx).0
                 };
                 let y = run(x.clone());
@@ -372,6 +323,43 @@ fn packed_inference_spans_match_each_sequence_alone() {
                     for t in 0..len {
                         assert_eq!(y1.step(0, t), y.step(b, t), "{precision} sequence {b} step {t}");
                     }
+                }
+            }
+        }
+    }
+}
+
+/// Inference allowed two threads runs a bidirectional layer's directions at once (the reverse
+/// one on the helper thread): the same numbers as one after the other, as trained and
+/// prepared at every precision, for a lone sequence and for a batch.
+#[test]
+fn bidirectional_inference_on_two_threads_matches_one() {
+    let input = Shape::new(5, true);
+    let lengths = [9, 4, 7];
+    let x: Seq<f32> = random_seq(3, 9, 5, &lengths, 4).cast();
+    for return_sequences in [false, true] {
+        let mut rng = Rng::new(6);
+        let layers: [Box<dyn Layer<f32>>; 2] = [
+            Box::new(Lstm::<f32>::new(input, options(32, return_sequences, true), &mut rng)),
+            Box::new(Gru::<f32>::new(input, options(32, return_sequences, true), &mut rng)),
+        ];
+        for mut layer in layers {
+            for precision in [
+                None,
+                Some(Precision::Fp32),
+                Some(Precision::Bf16),
+                Some(Precision::Int8),
+            ] {
+                if let Some(precision) = precision {
+                    layer.prepare_inference(precision);
+                }
+                let run = |x: Seq<f32>, threads: usize| {
+                    let mut rng = Rng::new(0);
+                    layer.forward(x, &mut Ctx::new(false, &mut rng).with_threads(threads)).0
+                };
+                for batch in [0..1, 0..3] {
+                    let x = x.slice_batch(batch);
+                    assert_eq!(run(x.clone(), 2).data, run(x, 1).data, "{precision:?}");
                 }
             }
         }

@@ -109,10 +109,7 @@ pub fn feeds(model: &Model<f32>, lengths: &[usize], vocabulary: Option<usize>) -
 /// recur's outputs for `feeds`, each with the name of the graph output it must equal.
 pub fn recur_outputs(model: &Model<f32>, feeds: &[Feed]) -> Vec<(String, Seq<f32>)> {
     let mut rng = Rng::new(0);
-    let mut ctx = Ctx {
-        training: false,
-        rng: &mut rng,
-    };
+    let mut ctx = Ctx::new(false, &mut rng);
     let xs = feeds.iter().map(|f| f.x.clone()).collect();
     let (ys, _) = model.forward(xs, &mut ctx).unwrap();
     let plan = model.plan();

@@ -47,7 +47,7 @@ impl<T: Float> Seq2Seq<T> {
         label_smoothing: f64,
         scale: f64,
     ) -> Result<LossStats, NnError> {
-        let mut ctx = Ctx { training: true, rng };
+        let mut ctx = Ctx::new(true, rng);
         let encoded = self.encode(batch.source.clone(), &mut ctx)?;
         let memory = self.attention.prepare(encoded.memory.clone());
         let (mut embedded, emb_tape) = self.embedding.forward(batch.inputs.clone(), &mut ctx);

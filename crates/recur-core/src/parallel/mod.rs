@@ -2,6 +2,10 @@
 //! model replica; the results are combined in shard order, so a run is deterministic for a
 //! given thread count. The same split carries data parallelism across machines.
 
+mod helper;
+
+pub use helper::join;
+
 use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::{Arc, Mutex, OnceLock};
