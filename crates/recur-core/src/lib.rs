@@ -5,6 +5,7 @@
 // Kernels index several parallel arrays with one loop variable, as the math is written.
 #![allow(clippy::needless_range_loop)]
 
+pub mod aligned;
 pub mod error;
 pub mod float;
 pub mod lowp;

@@ -29,6 +29,8 @@
 //! same numbers (bf16: the same rounded operands summed in the same order; int8: the same
 //! integers) on any CPU. [`KernelPath`] forces one so tests can compare them.
 
+use crate::aligned::Aligned;
+
 #[cfg(target_arch = "x86_64")]
 mod amx;
 #[cfg(target_arch = "x86_64")]
@@ -220,8 +222,9 @@ pub struct PackedWeights {
     /// Words per channel in the panels: `groups`, rounded up for int8 to whole AMX tiles of
     /// 16 words (zeros past `groups`), so that the tile kernel never needs a partial one.
     height: usize,
-    /// Panels of up to 64 channels; see [`PackedWeights::panel`].
-    words: Vec<u32>,
+    /// Panels of up to 64 channels, on a cache line so that no vector load straddles two;
+    /// see [`PackedWeights::panel`].
+    words: Aligned<u32>,
     /// int8: each channel's scale (zero past `n`, padded to whole vectors).
     scales: Vec<f32>,
     /// int8: each channel's sum of quantised weights, for the zero-point correction.
@@ -254,7 +257,7 @@ impl PackedWeights {
             k,
             groups,
             height,
-            words: vec![0; padded_n * height],
+            words: Aligned::zeroed(padded_n * height),
             scales: vec![0.0; padded_n],
             sums: vec![0; padded_n],
         };

@@ -9,7 +9,8 @@
 
 use super::cells::{Cell, StepBack, StepGrads, StepIn, StepOut};
 use crate::layer::{add_column_sums, transpose, Param};
-use crate::precision::{pack_recurrent, packed_product, Precision};
+use crate::precision::{pack, pack_f32_panels, packed_product, Precision};
+use recur_core::aligned::Aligned;
 use recur_core::lowp::PackedWeights;
 use recur_core::math::dispatch;
 use recur_core::{matmul, Float, Transpose};
@@ -26,8 +27,18 @@ pub struct Direction<T> {
     packed: Option<PackedDirection>,
     /// `W_hhᵀ` kept for fp32 inference, once prepared: transposing it on every call took 13%
     /// of a one-drawing request's time in a served sketch model.
-    w_hh_t: Option<Vec<T>>,
+    w_hh_t: Option<Aligned<T>>,
+    /// `W_hh` in f32 panels for fp32 inference of at most [`FEW_SEQUENCES`], once prepared (on
+    /// AVX-512).
+    w_hh_panels: Option<PackedWeights>,
 }
+
+/// The most sequences whose fp32 recurrent steps run on f32 panels rather than the general
+/// GEMM on `W_hhᵀ`. A lone sequence's step reads the whole matrix for one row, which the
+/// panels' kernel does 1.2× faster; from four rows up the two run alike in isolation, and a
+/// batch of 32 sequences a thread ran 4–8% slower on the panels in place (the input
+/// projections on them too), so larger batches keep the GEMM.
+const FEW_SEQUENCES: usize = 3;
 
 /// A direction's two weight matrices in a reduced-precision format.
 #[derive(Clone)]
@@ -82,6 +93,7 @@ impl<T: Float> Direction<T> {
             b_hh,
             packed: None,
             w_hh_t: None,
+            w_hh_panels: None,
         }
     }
 
@@ -94,6 +106,7 @@ impl<T: Float> Direction<T> {
     pub fn params_mut(&mut self) -> [&mut Param<T>; 4] {
         self.packed = None;
         self.w_hh_t = None;
+        self.w_hh_panels = None;
         [&mut self.w_ih, &mut self.w_hh, &mut self.b_ih, &mut self.b_hh]
     }
 
@@ -101,14 +114,17 @@ impl<T: Float> Direction<T> {
         self.w_hh.shape[1]
     }
 
-    /// Packs both weight matrices for inference at `precision` (fp32 too, as f32 panels, where
-    /// the CPU has AVX-512); fp32 elsewhere keeps `W_hhᵀ` instead, which every forward call reads.
+    /// Packs both weight matrices for inference at bf16 or int8. fp32 keeps `W_hhᵀ` for the
+    /// general GEMM, and `W_hh` in f32 panels for steps of a few sequences where the CPU has
+    /// AVX-512.
     pub fn prepare_inference(&mut self, precision: Precision) {
         let (gh, h, n_in) = (self.w_hh.shape[0], self.units(), self.w_ih.shape[1]);
-        let w_ih = pack_recurrent(precision, &self.w_ih.value, gh, n_in);
-        let w_hh = pack_recurrent(precision, &self.w_hh.value, gh, h);
+        let w_ih = pack(precision, &self.w_ih.value, gh, n_in);
+        let w_hh = pack(precision, &self.w_hh.value, gh, h);
         self.packed = w_ih.zip(w_hh).map(|(w_ih, w_hh)| PackedDirection { w_ih, w_hh });
-        self.w_hh_t = self.packed.is_none().then(|| self.w_hh_transposed());
+        let fp32 = self.packed.is_none();
+        self.w_hh_t = fp32.then(|| self.w_hh_transposed());
+        self.w_hh_panels = fp32.then(|| pack_f32_panels(&self.w_hh.value, gh, h)).flatten();
     }
 
     /// `xw = x·W_ihᵀ` over all `rows` rows of `x` (every step of every sequence), on the
@@ -201,8 +217,12 @@ impl<T: Float> Direction<T> {
         if !steps.in_spans() {
             self.project_inputs(packed.map(|p| &p.w_ih), steps.rows(), &x, &mut xw);
         }
-        let recurrent = match packed {
-            Some(p) => Recurrent::Packed(&p.w_hh),
+        let panels = self
+            .w_hh_panels
+            .as_ref()
+            .filter(|_| !keep_cache && steps.batch <= FEW_SEQUENCES);
+        let recurrent = match packed.map(|p| &p.w_hh).or(panels) {
+            Some(w) => Recurrent::Packed(w),
             None => Recurrent::Transposed(match &self.w_hh_t {
                 Some(kept) => Cow::Borrowed(kept),
                 None => Cow::Owned(self.w_hh_transposed()),
@@ -255,9 +275,9 @@ impl<T: Float> Direction<T> {
 
     /// `W_hhᵀ` laid out `[H, GH]`: gemm then reads it in place instead of re-packing the whole
     /// recurrent matrix on every step (measured ≈1.3× on the per-step product).
-    fn w_hh_transposed(&self) -> Vec<T> {
+    fn w_hh_transposed(&self) -> Aligned<T> {
         let (gh, h) = (self.w_hh.shape[0], self.w_hh.shape[1]);
-        let mut w_hh_t = vec![T::ZERO; h * gh];
+        let mut w_hh_t = Aligned::zeroed(h * gh);
         transpose(gh, h, &self.w_hh.value, h, &mut w_hh_t, gh);
         w_hh_t
     }
@@ -460,11 +480,11 @@ impl Steps {
 }
 
 /// The recurrent weights as the per-step product reads them.
-enum Recurrent<'a, T: Clone> {
+enum Recurrent<'a, T: Float> {
     /// The reduced-precision packed copy (inference).
     Packed(&'a PackedWeights),
     /// `W_hhᵀ`, `[H, GH]`: kept since inference was prepared, or made for this call.
-    Transposed(Cow<'a, [T]>),
+    Transposed(Cow<'a, Aligned<T>>),
 }
 
 /// What a forward pass writes as it goes: `[batch, time, …]` where every step is kept, one

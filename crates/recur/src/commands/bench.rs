@@ -236,19 +236,23 @@ fn measure(config: &str, loss: Loss, a: &BenchArgs) -> Result<Throughput> {
     let (mut trainer, x, targets) = reference_trainer(config, loss, a)?;
     let forward_flops = trainer.model.forward_flops_per_sequence(a.length) as f64;
     let train = rate(a.seconds, || Ok(trainer.train_step(&x, &targets).map(|_| ())?))? * a.batch as f64;
-    let infer = rate(a.seconds, || Ok(trainer.predict(&x).map(|_| ())?))? * a.batch as f64;
-    let mut reduced = [0.0; 2];
-    for (rate_at, precision) in reduced.iter_mut().zip([Precision::Bf16, Precision::Int8]) {
-        // Layers without a reduced kernel (the frame model's conv2d) run fp32, as in `recur run`.
+    let mut infer = [0.0; 3];
+    for (rate_at, precision) in infer
+        .iter_mut()
+        .zip([Precision::Fp32, Precision::Bf16, Precision::Int8])
+    {
+        // Prepared as `recur run` prepares a loaded model (fp32 too: its recurrent weights are
+        // packed once where the CPU has AVX-512); layers without a reduced kernel (the frame
+        // model's conv2d) run fp32.
         trainer.model.prepare_inference(precision);
         *rate_at = rate(a.seconds, || Ok(trainer.predict(&x).map(|_| ())?))? * a.batch as f64;
     }
     trainer.model.prepare_inference(Precision::Fp32);
     Ok(Throughput {
         train,
-        infer,
-        infer_bf16: reduced[0],
-        infer_int8: reduced[1],
+        infer: infer[0],
+        infer_bf16: infer[1],
+        infer_int8: infer[2],
         forward_flops_per_seq: forward_flops,
     })
 }
