@@ -28,19 +28,19 @@ pub struct Direction<T> {
     /// `W_hhᵀ` kept for fp32 inference, once prepared: transposing it on every call took 13%
     /// of a one-drawing request's time in a served sketch model.
     w_hh_t: Option<Aligned<T>>,
-    /// `W_hh` in f32 panels for fp32 inference of at most [`FEW_SEQUENCES`], once prepared (on
-    /// AVX-512).
-    w_hh_panels: Option<PackedWeights>,
+    /// Both matrices in f32 panels for fp32 inference of at most [`FEW_SEQUENCES`], once
+    /// prepared (on AVX-512).
+    panels: Option<PackedDirection>,
 }
 
-/// The most sequences whose fp32 recurrent steps run on f32 panels rather than the general
-/// GEMM on `W_hhᵀ`. A lone sequence's step reads the whole matrix for one row, which the
-/// panels' kernel does 1.2× faster; from four rows up the two run alike in isolation, and a
-/// batch of 32 sequences a thread ran 4–8% slower on the panels in place (the input
-/// projections on them too), so larger batches keep the GEMM.
+/// The most sequences whose fp32 inference runs on f32 panels rather than the general GEMM.
+/// A lone sequence's step reads the whole recurrent matrix for one row, which the panels'
+/// kernel does 1.2× faster, and the GEMM re-packs the input weights on every call; from four
+/// rows up the two kernels run alike in isolation, and a batch of 32 sequences a thread ran
+/// 4–8% slower on the panels in place, so larger batches keep the GEMM.
 const FEW_SEQUENCES: usize = 3;
 
-/// A direction's two weight matrices in a reduced-precision format.
+/// A direction's two weight matrices packed: in a reduced-precision format, or in f32 panels.
 #[derive(Clone)]
 struct PackedDirection {
     w_ih: PackedWeights,
@@ -93,7 +93,7 @@ impl<T: Float> Direction<T> {
             b_hh,
             packed: None,
             w_hh_t: None,
-            w_hh_panels: None,
+            panels: None,
         }
     }
 
@@ -106,7 +106,7 @@ impl<T: Float> Direction<T> {
     pub fn params_mut(&mut self) -> [&mut Param<T>; 4] {
         self.packed = None;
         self.w_hh_t = None;
-        self.w_hh_panels = None;
+        self.panels = None;
         [&mut self.w_ih, &mut self.w_hh, &mut self.b_ih, &mut self.b_hh]
     }
 
@@ -119,12 +119,15 @@ impl<T: Float> Direction<T> {
     /// AVX-512.
     pub fn prepare_inference(&mut self, precision: Precision) {
         let (gh, h, n_in) = (self.w_hh.shape[0], self.units(), self.w_ih.shape[1]);
-        let w_ih = pack(precision, &self.w_ih.value, gh, n_in);
-        let w_hh = pack(precision, &self.w_hh.value, gh, h);
-        self.packed = w_ih.zip(w_hh).map(|(w_ih, w_hh)| PackedDirection { w_ih, w_hh });
+        let both = |pack: &dyn Fn(&[T], usize) -> Option<PackedWeights>| {
+            let w_ih = pack(&self.w_ih.value, n_in);
+            let w_hh = pack(&self.w_hh.value, h);
+            w_ih.zip(w_hh).map(|(w_ih, w_hh)| PackedDirection { w_ih, w_hh })
+        };
+        self.packed = both(&|w, k| pack(precision, w, gh, k));
         let fp32 = self.packed.is_none();
         self.w_hh_t = fp32.then(|| self.w_hh_transposed());
-        self.w_hh_panels = fp32.then(|| pack_f32_panels(&self.w_hh.value, gh, h)).flatten();
+        self.panels = fp32.then(|| both(&|w, k| pack_f32_panels(w, gh, k))).flatten();
     }
 
     /// `xw = x·W_ihᵀ` over all `rows` rows of `x` (every step of every sequence), on the
@@ -202,10 +205,12 @@ impl<T: Float> Direction<T> {
         if C::FUSED_PROJECTIONS {
             bias.iter_mut().zip(&self.b_hh.value).for_each(|(a, &b)| *a += b);
         }
-        // Inference runs both products on the packed copy when there is one, and then projects
-        // the inputs `span` steps at a time, each span into the thread's kept buffer (which the
-        // product overwrites whole). Otherwise every step's input is projected in one product.
-        let packed = self.packed.as_ref().filter(|_| !keep_cache);
+        // Inference runs both products on the packed copy when there is one (fp32's panels for
+        // a few sequences), and then projects the inputs `span` steps at a time, each span into
+        // the thread's kept buffer (which the product overwrites whole). Otherwise every step's
+        // input is projected in one product.
+        let few = self.panels.as_ref().filter(|_| steps.batch <= FEW_SEQUENCES);
+        let packed = self.packed.as_ref().or(few).filter(|_| !keep_cache);
         if packed.is_some() {
             steps.span = projection_span(steps.batch, steps.gh).min(time);
         }
@@ -217,12 +222,8 @@ impl<T: Float> Direction<T> {
         if !steps.in_spans() {
             self.project_inputs(packed.map(|p| &p.w_ih), steps.rows(), &x, &mut xw);
         }
-        let panels = self
-            .w_hh_panels
-            .as_ref()
-            .filter(|_| !keep_cache && steps.batch <= FEW_SEQUENCES);
-        let recurrent = match packed.map(|p| &p.w_hh).or(panels) {
-            Some(w) => Recurrent::Packed(w),
+        let recurrent = match packed {
+            Some(p) => Recurrent::Packed(&p.w_hh),
             None => Recurrent::Transposed(match &self.w_hh_t {
                 Some(kept) => Cow::Borrowed(kept),
                 None => Cow::Owned(self.w_hh_transposed()),
@@ -402,7 +403,7 @@ impl<T: Float> Direction<T> {
 /// of them, so that they stay in the core's L2 cache until their steps read them. Made for the
 /// whole sequence at once, they were written out to L3 and read back (an LSTM of 128 units
 /// over 32 sequences of 100 steps: 6.5 MB a thread); spans of 256 KiB–1 MiB measured 1.05–1.14×
-/// on int8 inference. Without packed weights (fp32 on CPUs without AVX-512) one product covers
+/// on int8 inference. Without packed weights (fp32 batches; any fp32 without AVX-512) one product covers
 /// every step: the gemm crate re-packs the weights on every call, and spans were no faster.
 fn projection_span(batch: usize, gh: usize) -> usize {
     const BYTES: usize = 512 * 1024;
