@@ -283,7 +283,7 @@ fn split_step(x: &Seq<f64>, t: usize, ahead: usize) -> (Vec<f64>, Vec<f64>) {
 
 /// Inference on packed weights projects a large batch's inputs a span of steps at a time (an
 /// LSTM of 128 units over 40 sequences: 6 steps a span here) and a lone sequence all at once;
-/// each sequence of the batch must get exactly what it gets alone, at every precision, for
+/// each sequence of the batch must get exactly what it gets alone, at bf16 and int8, for
 /// every cell and direction.
 #[test]
 fn packed_inference_spans_match_each_sequence_alone() {
