@@ -65,9 +65,8 @@ fn bf16_and_int8_outputs_stay_within_bounds_of_fp32_on_the_parity_fixtures() {
             println!("{name} {precision}: max |difference| {diff:.5} of the output scale");
             assert!(diff <= bound, "{name} at {precision}: {diff} > {bound}");
         }
-        // Prepared for fp32, recurrent layers run a few sequences' steps on f32 panels where
-        // the CPU has AVX-512: the same products summed in another order, so equal to
-        // rounding, not to the bit.
+        // Prepared for fp32, recurrent layers run f32 panels where the CPU has AVX-512: the
+        // same products summed in another order, so equal to rounding, not to the bit.
         assert!(model.prepare_inference(Precision::Fp32).is_empty());
         let diff = max_abs_difference(&infer(&model, &x), &fp32) / scale;
         assert!(
@@ -190,8 +189,8 @@ fn precision_copy_is_dropped_when_weights_change() {
     assert_eq!(infer(&model, &x), fp32);
 }
 
-/// Prepared for fp32, a recurrent layer keeps copies of its weights (`W_hhᵀ`, and f32 panels
-/// for a few sequences where the CPU has AVX-512) instead of re-laying them out on every call;
+/// Prepared for fp32, a recurrent layer keeps a copy of its weights (f32 panels where the CPU
+/// has AVX-512, else `W_hhᵀ`) instead of re-laying them out on every call;
 /// it runs the same model (to f32 rounding: the panels sum in another order), and a change to
 /// the weights drops the copies, so the changed weights are the ones run.
 #[test]

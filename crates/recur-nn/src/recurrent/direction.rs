@@ -28,17 +28,13 @@ pub struct Direction<T> {
     /// `W_hhᵀ` kept for fp32 inference, once prepared: transposing it on every call took 13%
     /// of a one-drawing request's time in a served sketch model.
     w_hh_t: Option<Aligned<T>>,
-    /// Both matrices in f32 panels for fp32 inference of at most [`FEW_SEQUENCES`], once
-    /// prepared (on AVX-512).
+    /// Both matrices in f32 panels for fp32 inference, once prepared, where the CPU has
+    /// AVX-512: a lone sequence's step streams the whole recurrent matrix for one row, 1.2×
+    /// faster on them, and the general GEMM re-packs the input weights on every call. (A
+    /// batch of 32 sequences a thread ran about 3% slower on them than on the GEMM; they are
+    /// kept for every batch so that a sequence gets the same bits alone and in a batch.)
     panels: Option<PackedDirection>,
 }
-
-/// The most sequences whose fp32 inference runs on f32 panels rather than the general GEMM.
-/// A lone sequence's step reads the whole recurrent matrix for one row, which the panels'
-/// kernel does 1.2× faster, and the GEMM re-packs the input weights on every call; from four
-/// rows up the two kernels run alike in isolation, and a batch of 32 sequences a thread ran
-/// 4–8% slower on the panels in place, so larger batches keep the GEMM.
-const FEW_SEQUENCES: usize = 3;
 
 /// A direction's two weight matrices packed: in a reduced-precision format, or in f32 panels.
 #[derive(Clone)]
@@ -114,9 +110,8 @@ impl<T: Float> Direction<T> {
         self.w_hh.shape[1]
     }
 
-    /// Packs both weight matrices for inference at bf16 or int8. fp32 keeps `W_hhᵀ` for the
-    /// general GEMM, and `W_hh` in f32 panels for steps of a few sequences where the CPU has
-    /// AVX-512.
+    /// Packs both weight matrices for inference: at bf16 or int8, and at fp32 as f32 panels
+    /// where the CPU has AVX-512 (elsewhere fp32 keeps `W_hhᵀ` for the general GEMM).
     pub fn prepare_inference(&mut self, precision: Precision) {
         let (gh, h, n_in) = (self.w_hh.shape[0], self.units(), self.w_ih.shape[1]);
         let both = |pack: &dyn Fn(&[T], usize) -> Option<PackedWeights>| {
@@ -125,9 +120,13 @@ impl<T: Float> Direction<T> {
             w_ih.zip(w_hh).map(|(w_ih, w_hh)| PackedDirection { w_ih, w_hh })
         };
         self.packed = both(&|w, k| pack(precision, w, gh, k));
-        let fp32 = self.packed.is_none();
-        self.w_hh_t = fp32.then(|| self.w_hh_transposed());
-        self.panels = fp32.then(|| both(&|w, k| pack_f32_panels(w, gh, k))).flatten();
+        self.panels = self
+            .packed
+            .is_none()
+            .then(|| both(&|w, k| pack_f32_panels(w, gh, k)))
+            .flatten();
+        let gemm = self.packed.is_none() && self.panels.is_none();
+        self.w_hh_t = gemm.then(|| self.w_hh_transposed());
     }
 
     /// `xw = x·W_ihᵀ` over all `rows` rows of `x` (every step of every sequence), on the
@@ -205,12 +204,11 @@ impl<T: Float> Direction<T> {
         if C::FUSED_PROJECTIONS {
             bias.iter_mut().zip(&self.b_hh.value).for_each(|(a, &b)| *a += b);
         }
-        // Inference runs both products on the packed copy when there is one (fp32's panels for
-        // a few sequences), and then projects the inputs `span` steps at a time, each span into
-        // the thread's kept buffer (which the product overwrites whole). Otherwise every step's
+        // Inference runs both products on the packed copy when there is one (fp32's panels
+        // included), and then projects the inputs `span` steps at a time, each span into the
+        // thread's kept buffer (which the product overwrites whole). Otherwise every step's
         // input is projected in one product.
-        let few = self.panels.as_ref().filter(|_| steps.batch <= FEW_SEQUENCES);
-        let packed = self.packed.as_ref().or(few).filter(|_| !keep_cache);
+        let packed = self.packed.as_ref().or(self.panels.as_ref()).filter(|_| !keep_cache);
         if packed.is_some() {
             steps.span = projection_span(steps.batch, steps.gh).min(time);
         }
@@ -403,7 +401,7 @@ impl<T: Float> Direction<T> {
 /// of them, so that they stay in the core's L2 cache until their steps read them. Made for the
 /// whole sequence at once, they were written out to L3 and read back (an LSTM of 128 units
 /// over 32 sequences of 100 steps: 6.5 MB a thread); spans of 256 KiB–1 MiB measured 1.05–1.14×
-/// on int8 inference. Without packed weights (fp32 batches; any fp32 without AVX-512) one product covers
+/// on int8 inference. Without packed weights (fp32 on CPUs without AVX-512) one product covers
 /// every step: the gemm crate re-packs the weights on every call, and spans were no faster.
 fn projection_span(batch: usize, gh: usize) -> usize {
     const BYTES: usize = 512 * 1024;

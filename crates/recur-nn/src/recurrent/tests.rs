@@ -283,7 +283,7 @@ fn split_step(x: &Seq<f64>, t: usize, ahead: usize) -> (Vec<f64>, Vec<f64>) {
 
 /// Inference on packed weights projects a large batch's inputs a span of steps at a time (an
 /// LSTM of 128 units over 40 sequences: 6 steps a span here) and a lone sequence all at once;
-/// each sequence of the batch must get exactly what it gets alone, at bf16 and int8, for
+/// each sequence of the batch must get exactly what it gets alone, at every precision, for
 /// every cell and direction.
 #[test]
 fn packed_inference_spans_match_each_sequence_alone() {
@@ -302,9 +302,12 @@ fn packed_inference_spans_match_each_sequence_alone() {
             )),
         ];
         for mut layer in layers {
-            // Not fp32: a batch's steps run the general GEMM (whose blocking may depend on the
-            // batch) and a lone sequence's the f32 panels, equal to rounding only.
-            for precision in [Precision::Bf16, Precision::Int8] {
+            // fp32 packs f32 panels where the CPU has AVX-512 (else it keeps the GEMM, whose
+            // blocking may depend on the batch).
+            let fp32 = recur_core::lowp::Format::F32
+                .fast_path_available()
+                .then_some(Precision::Fp32);
+            for precision in fp32.into_iter().chain([Precision::Bf16, Precision::Int8]) {
                 layer.prepare_inference(precision);
                 let run = |x: Seq<f32>| {
                     let mut rng = Rng::new(0);
