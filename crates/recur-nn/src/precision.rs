@@ -77,11 +77,13 @@ pub(crate) fn pack<T: Float>(precision: Precision, w: &[T], n: usize, k: usize) 
     pack_as(precision.format(), w, n, k)
 }
 
-/// `w` (`[n, k]`) in f32 panels for fp32 inference, where the CPU runs them (AVX-512): a
-/// recurrent step of a lone sequence streams the whole matrix for one row, and the panels'
-/// kernel does that 1.2× faster than the general GEMM; `None` elsewhere.
-pub(crate) fn pack_f32_panels<T: Float>(w: &[T], n: usize, k: usize) -> Option<PackedWeights> {
-    pack_as(Some(Format::F32).filter(|f| f.fast_path_available()), w, n, k)
+/// [`pack`] for a recurrent layer's weights, which every step multiplies by a few rows: at fp32
+/// too, as f32 panels where the CPU runs them (AVX-512). A lone sequence's step streams the
+/// whole matrix for one row, 1.2× faster on the panels than through the general GEMM, which
+/// also re-packs the weights on every call.
+pub(crate) fn pack_recurrent<T: Float>(precision: Precision, w: &[T], n: usize, k: usize) -> Option<PackedWeights> {
+    let f32_panels = Some(Format::F32).filter(|f| f.fast_path_available());
+    pack_as(precision.format().or(f32_panels), w, n, k)
 }
 
 fn pack_as<T: Float>(format: Option<Format>, w: &[T], n: usize, k: usize) -> Option<PackedWeights> {

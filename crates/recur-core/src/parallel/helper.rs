@@ -152,19 +152,18 @@ where
     }
 }
 
-/// A panic's payload, for tests.
-#[cfg(test)]
-fn message(panic: &Box<dyn std::any::Any + Send>) -> String {
-    panic
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_default()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A panic's payload as text.
+    fn message(panic: &Box<dyn std::any::Any + Send>) -> String {
+        panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default()
+    }
 
     /// Both halves run, each result goes back to its side, borrows of the caller's data
     /// included, many times over and from several callers at once.

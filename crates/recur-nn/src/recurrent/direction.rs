@@ -9,7 +9,7 @@
 
 use super::cells::{Cell, StepBack, StepGrads, StepIn, StepOut};
 use crate::layer::{add_column_sums, transpose, Param};
-use crate::precision::{pack, pack_f32_panels, packed_product, Precision};
+use crate::precision::{pack_recurrent, packed_product, Precision};
 use recur_core::aligned::Aligned;
 use recur_core::lowp::PackedWeights;
 use recur_core::math::dispatch;
@@ -23,17 +23,16 @@ pub struct Direction<T> {
     pub(crate) w_hh: Param<T>,
     pub(crate) b_ih: Param<T>,
     pub(crate) b_hh: Param<T>,
-    /// `W_ih` and `W_hh` packed for reduced-precision inference, once prepared.
+    /// `W_ih` and `W_hh` packed for inference, once prepared: at bf16 or int8, and at fp32 as
+    /// f32 panels where the CPU has AVX-512 (a lone sequence's step streams the whole recurrent
+    /// matrix for one row, 1.2× faster on them, and the general GEMM re-packs the input weights
+    /// on every call; a batch of 32 sequences a thread ran about 3% slower on them than on the
+    /// GEMM, but they are kept for every batch so that a sequence gets the same bits alone and
+    /// in a batch).
     packed: Option<PackedDirection>,
     /// `W_hhᵀ` kept for fp32 inference, once prepared: transposing it on every call took 13%
     /// of a one-drawing request's time in a served sketch model.
     w_hh_t: Option<Aligned<T>>,
-    /// Both matrices in f32 panels for fp32 inference, once prepared, where the CPU has
-    /// AVX-512: a lone sequence's step streams the whole recurrent matrix for one row, 1.2×
-    /// faster on them, and the general GEMM re-packs the input weights on every call. (A
-    /// batch of 32 sequences a thread ran about 3% slower on them than on the GEMM; they are
-    /// kept for every batch so that a sequence gets the same bits alone and in a batch.)
-    panels: Option<PackedDirection>,
 }
 
 /// A direction's two weight matrices packed: in a reduced-precision format, or in f32 panels.
@@ -89,7 +88,6 @@ impl<T: Float> Direction<T> {
             b_hh,
             packed: None,
             w_hh_t: None,
-            panels: None,
         }
     }
 
@@ -102,7 +100,6 @@ impl<T: Float> Direction<T> {
     pub fn params_mut(&mut self) -> [&mut Param<T>; 4] {
         self.packed = None;
         self.w_hh_t = None;
-        self.panels = None;
         [&mut self.w_ih, &mut self.w_hh, &mut self.b_ih, &mut self.b_hh]
     }
 
@@ -114,19 +111,10 @@ impl<T: Float> Direction<T> {
     /// where the CPU has AVX-512 (elsewhere fp32 keeps `W_hhᵀ` for the general GEMM).
     pub fn prepare_inference(&mut self, precision: Precision) {
         let (gh, h, n_in) = (self.w_hh.shape[0], self.units(), self.w_ih.shape[1]);
-        let both = |pack: &dyn Fn(&[T], usize) -> Option<PackedWeights>| {
-            let w_ih = pack(&self.w_ih.value, n_in);
-            let w_hh = pack(&self.w_hh.value, h);
-            w_ih.zip(w_hh).map(|(w_ih, w_hh)| PackedDirection { w_ih, w_hh })
-        };
-        self.packed = both(&|w, k| pack(precision, w, gh, k));
-        self.panels = self
-            .packed
-            .is_none()
-            .then(|| both(&|w, k| pack_f32_panels(w, gh, k)))
-            .flatten();
-        let gemm = self.packed.is_none() && self.panels.is_none();
-        self.w_hh_t = gemm.then(|| self.w_hh_transposed());
+        let w_ih = pack_recurrent(precision, &self.w_ih.value, gh, n_in);
+        let w_hh = pack_recurrent(precision, &self.w_hh.value, gh, h);
+        self.packed = w_ih.zip(w_hh).map(|(w_ih, w_hh)| PackedDirection { w_ih, w_hh });
+        self.w_hh_t = self.packed.is_none().then(|| self.w_hh_transposed());
     }
 
     /// `xw = x·W_ihᵀ` over all `rows` rows of `x` (every step of every sequence), on the
@@ -204,11 +192,10 @@ impl<T: Float> Direction<T> {
         if C::FUSED_PROJECTIONS {
             bias.iter_mut().zip(&self.b_hh.value).for_each(|(a, &b)| *a += b);
         }
-        // Inference runs both products on the packed copy when there is one (fp32's panels
-        // included), and then projects the inputs `span` steps at a time, each span into the
-        // thread's kept buffer (which the product overwrites whole). Otherwise every step's
-        // input is projected in one product.
-        let packed = self.packed.as_ref().or(self.panels.as_ref()).filter(|_| !keep_cache);
+        // Inference runs both products on the packed copy when there is one, and then projects
+        // the inputs `span` steps at a time, each span into the thread's kept buffer (which the
+        // product overwrites whole). Otherwise every step's input is projected in one product.
+        let packed = self.packed.as_ref().filter(|_| !keep_cache);
         if packed.is_some() {
             steps.span = projection_span(steps.batch, steps.gh).min(time);
         }

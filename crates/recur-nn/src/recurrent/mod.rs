@@ -318,15 +318,15 @@ impl<T: Float, C: Cell> Recurrent<T, C> {
     fn run_directions(&self, inputs: Vec<DirectionInput<T>>, ctx: &Ctx) -> Vec<DirectionRun<T>> {
         let training = ctx.training;
         let run = |d: usize, input: DirectionInput<T>| self.dirs[d].forward::<C>(input, training);
-        if training || inputs.len() < 2 || ctx.threads < 2 {
-            return inputs.into_iter().enumerate().map(|(d, input)| run(d, input)).collect();
-        }
-        let mut inputs = inputs.into_iter();
-        let (Some(forward), Some(reverse)) = (inputs.next(), inputs.next()) else {
-            unreachable!("two directions were checked for");
+        let inputs = match <[_; 2]>::try_from(inputs) {
+            Ok([forward, reverse]) if !training && ctx.threads > 1 => {
+                let (forward, reverse) = join(|| run(0, forward), || run(1, reverse));
+                return vec![forward, reverse];
+            }
+            Ok(pair) => Vec::from(pair),
+            Err(one) => one,
         };
-        let (forward, reverse) = join(|| run(0, forward), || run(1, reverse));
-        vec![forward, reverse]
+        inputs.into_iter().enumerate().map(|(d, input)| run(d, input)).collect()
     }
 
     /// Back-propagates `dy` (and `d_final`, the gradient reaching the returned final state)
