@@ -222,6 +222,26 @@ impl<T: Float> Seq<T> {
         }
     }
 
+    /// The sequences at `rows`, in that order, as a new batch (a row may be taken twice).
+    ///
+    /// # Panics
+    /// If a row is outside the batch.
+    pub fn select_batch(&self, rows: &[usize]) -> Self {
+        let row = self.time * self.features;
+        let mut data = Vec::with_capacity(rows.len() * row);
+        for &b in rows {
+            data.extend_from_slice(&self.data[b * row..(b + 1) * row]);
+        }
+        Seq {
+            data,
+            batch: rows.len(),
+            time: self.time,
+            features: self.features,
+            lengths: rows.iter().map(|&b| self.lengths[b]).collect(),
+            sequential: self.sequential,
+        }
+    }
+
     /// Concatenates batches that share time, features and kind, in order.
     pub fn concat_batch(parts: &[Seq<T>]) -> Result<Self> {
         let first = parts

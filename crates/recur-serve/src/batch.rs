@@ -9,6 +9,7 @@ use crate::metrics::Metrics;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 /// One request's items and where its answers go.
@@ -122,7 +123,10 @@ fn work<I, O>(
     metrics: &Metrics,
 ) {
     let mut carried = None;
-    while let Some(jobs) = take_batch(receiver, max_batch, &mut carried) {
+    let mut company = Company::default();
+    while let Some(jobs) = take_batch(receiver, max_batch, &mut carried, &company) {
+        let started = Instant::now();
+        company.requests = jobs.len();
         let counts: Vec<usize> = jobs.iter().map(|j| j.items.len()).collect();
         let (items, replies): (Vec<Vec<I>>, Vec<_>) = jobs.into_iter().map(|j| (j.items, j.reply)).unzip();
         let items: Vec<I> = items.into_iter().flatten().collect();
@@ -130,6 +134,7 @@ fn work<I, O>(
         let claim = cores.claim();
         let answers = run(items, claim.threads);
         drop(claim);
+        company.ran = started.elapsed();
         match answers {
             Ok(answers) => {
                 let mut answers = answers.into_iter();
@@ -147,14 +152,43 @@ fn work<I, O>(
     }
 }
 
+/// What a worker's last batch says about the load: how many requests it held and how long it
+/// ran.
+#[derive(Default)]
+struct Company {
+    requests: usize,
+    ran: Duration,
+}
+
+impl Company {
+    /// How long a batch may wait for the requests the last one held: their callers, answered
+    /// together, send their next ones together, and the first to arrive would otherwise run
+    /// alone while the others queue behind it (the batches alternating small and large, every
+    /// answer waiting for two calls). A lone caller (a last batch of one request) never waits;
+    /// the wait is a small share of a call, so that a load that has gone costs little.
+    fn wait(&self) -> Duration {
+        match self.requests {
+            0 | 1 => Duration::ZERO,
+            _ => (self.ran / COMPANY_SHARE).min(MAX_COMPANY_WAIT),
+        }
+    }
+}
+
+/// A batch waits for company at most a `COMPANY_SHARE`th of the last call's time …
+const COMPANY_SHARE: u32 = 5;
+/// … and never longer than this.
+const MAX_COMPANY_WAIT: Duration = Duration::from_micros(500);
+
 /// The next batch: the request `carried` over from the last one, or else the first waiting
-/// (blocking until there is one), and those already queued behind it up to `max_batch` items.
-/// A request that would take the batch past `max_batch` is carried over to lead the next.
-/// `None` once the queue is closed.
+/// (blocking until there is one), and those queued behind it up to `max_batch` items, waiting
+/// briefly for as many requests as the last batch held (see [`Company::wait`]). A request that
+/// would take the batch past `max_batch` is carried over to lead the next. `None` once the
+/// queue is closed.
 fn take_batch<I, O>(
     receiver: &Mutex<Receiver<Job<I, O>>>,
     max_batch: usize,
     carried: &mut Option<Job<I, O>>,
+    company: &Company,
 ) -> Option<Vec<Job<I, O>>> {
     // A worker that panicked while holding the lock leaves a queue that is still a queue.
     let receiver = receiver.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -162,19 +196,24 @@ fn take_batch<I, O>(
         Some(job) => job,
         None => receiver.recv().ok()?,
     };
+    let until = Instant::now() + company.wait();
     let mut count = first.items.len();
     let mut jobs = vec![first];
     while count < max_batch {
-        match receiver.try_recv() {
-            Ok(job) if count + job.items.len() <= max_batch => {
+        let next = match until.checked_duration_since(Instant::now()) {
+            Some(left) if jobs.len() < company.requests => receiver.recv_timeout(left).ok(),
+            _ => receiver.try_recv().ok(),
+        };
+        match next {
+            Some(job) if count + job.items.len() <= max_batch => {
                 count += job.items.len();
                 jobs.push(job);
             }
-            Ok(job) => {
+            Some(job) => {
                 *carried = Some(job);
                 break;
             }
-            Err(_) => break,
+            None => break,
         }
     }
     Some(jobs)
@@ -241,6 +280,23 @@ mod tests {
         });
         let e = refused.expect("a full queue refuses");
         assert_eq!(e.status.as_u16(), 503, "{}", e.message);
+    }
+
+    /// A batch waits for company only after a call of several requests, a share of that
+    /// call's time and never past the cap.
+    #[test]
+    fn batches_wait_for_company_only_after_a_call_of_several() {
+        let after = |requests, ms| {
+            Company {
+                requests,
+                ran: Duration::from_millis(ms),
+            }
+            .wait()
+        };
+        assert_eq!(after(0, 3), Duration::ZERO);
+        assert_eq!(after(1, 3), Duration::ZERO);
+        assert_eq!(after(8, 1), Duration::from_micros(200));
+        assert_eq!(after(8, 30), MAX_COMPANY_WAIT);
     }
 
     /// A call alone may use every core; calls running together share them, none getting

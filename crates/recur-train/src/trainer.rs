@@ -407,18 +407,52 @@ pub fn predict_parallel_inputs<T: Float>(model: &Model<T>, xs: &[Seq<T>], thread
         return Err(NnError::Input("the input holds no sequences".into()));
     }
     let mut shards = shard_ranges(batch, threads.max(1));
+    // Recurrent layers skip the sequences that have ended, step by step, when a batch runs
+    // longest first; dealing the sequences out in turn gives each shard a like share of the
+    // long ones. Each sequence's answer does not depend on the others in its batch.
+    let order = longest_first_dealt(&xs[0].lengths, &shards);
+    let ordered: std::borrow::Cow<[Seq<T>]> = match &order {
+        Some(order) => xs.iter().map(|x| x.select_batch(order)).collect(),
+        None => xs.into(),
+    };
     // Fewer sequences than threads leave cores over: each shard may use its share of them.
     let per_shard = threads.max(1) / shards.len().max(1);
     let outs = run_on_workers(&mut shards, |_, range| {
         let mut rng = Rng::new(0);
         let mut ctx = Ctx::new(false, &mut rng).with_threads(per_shard);
-        let shard = xs.iter().map(|x| x.slice_batch(range.clone())).collect();
+        let shard = ordered.iter().map(|x| x.slice_batch(range.clone())).collect();
         let (mut ys, _) = model.forward_unchecked(shard, &mut ctx)?;
         Ok(ys.swap_remove(0))
     })
     .into_iter()
     .collect::<Result<Vec<_>>>()?;
-    Seq::concat_batch(&outs).map_err(|e| NnError::Input(e.to_string()))
+    let y = Seq::concat_batch(&outs).map_err(|e| NnError::Input(e.to_string()))?;
+    let Some(order) = order else { return Ok(y) };
+    let mut back = vec![0; batch];
+    for (at, &b) in order.iter().enumerate() {
+        back[b] = at;
+    }
+    Ok(y.select_batch(&back))
+}
+
+/// An order of the batch for `shards` (consecutive ranges covering it, the larger first, as
+/// [`shard_ranges`] cuts them): the sequences longest first (ties in batch order), dealt out
+/// in turn, so that each shard holds every `shards.len()`-th of them and runs longest first.
+/// `None` (the batch as it is) when every sequence has the same length.
+fn longest_first_dealt(lengths: &[usize], shards: &[std::ops::Range<usize>]) -> Option<Vec<usize>> {
+    if lengths.windows(2).all(|w| w[0] == w[1]) {
+        return None;
+    }
+    let mut longest_first: Vec<usize> = (0..lengths.len()).collect();
+    longest_first.sort_by_key(|&b| std::cmp::Reverse(lengths[b]));
+    let n = shards.len().max(1);
+    shards
+        .iter()
+        .enumerate()
+        .flat_map(|(k, range)| (0..range.len()).map(move |j| k + n * j))
+        .map(|i| longest_first[i])
+        .collect::<Vec<_>>()
+        .into()
 }
 
 /// Accuracy and count of each class from a confusion matrix (rows: true class, columns:

@@ -88,3 +88,33 @@ fn bad_input_is_an_error_not_a_panic() {
     let (x, _) = task(4, 3);
     assert!(t.train_step(&x, &Targets::Classes(vec![0; 3])).is_err());
 }
+
+/// `predict_parallel` runs a batch longest first, dealt out over the threads, and puts the
+/// answers back in the batch's order: each sequence gets what it gets alone, whatever the
+/// thread count, with a bidirectional LSTM returning sequences and the model prepared for
+/// packed inference (whose per-sequence sums do not depend on the batch).
+#[test]
+fn predict_parallel_answers_each_sequence_in_its_place() {
+    let (x, _) = task(11, 3);
+    let c = ModelConfig::from_json(
+        r#"{"input_size": 2, "layers": [{"type": "lstm", "units": 16, "bidirectional": true,
+            "return_sequences": true}, {"type": "dense", "units": 3}]}"#,
+    )
+    .unwrap();
+    let mut model: Model<f32> = Model::new(c, 9).unwrap();
+    model.prepare_inference(recur_nn::Precision::Int8);
+    for threads in [1, 2, 3] {
+        let y = recur_train::predict_parallel(&model, &x, threads).unwrap();
+        assert_eq!((y.batch, y.time), (x.batch, x.time));
+        for b in 0..x.batch {
+            let alone = recur_train::predict_parallel(&model, &x.slice_batch(b..b + 1), 1).unwrap();
+            for t in 0..x.lengths[b] {
+                assert_eq!(
+                    y.step(b, t),
+                    alone.step(0, t),
+                    "{threads} threads, sequence {b} step {t}"
+                );
+            }
+        }
+    }
+}

@@ -141,17 +141,21 @@ impl<T: Float> Direction<T> {
 
     /// Inference's input projections of steps `steps.first..` (`steps.span` of them, fewer at
     /// the end) into `xw`, step-major: the span's inputs are gathered into a kept buffer, step
-    /// by step, then projected in one product.
+    /// by step, then projected in one product. Only the span's first `steps.span_rows`
+    /// sequences are projected: those still running at its first step.
     fn project_span(&self, packed: Option<&PackedWeights>, steps: Steps, x: &[T], xw: &mut [T]) {
         let n_in = self.w_ih.shape[1];
-        let (first, batch, time) = (steps.first, steps.batch, steps.time);
+        let (first, rows, time) = (steps.first, steps.span_rows, steps.time);
+        if rows == 0 {
+            return;
+        }
         let last = (first + steps.span).min(time);
-        let mut gathered = recur_core::scratch::take((last - first) * batch * n_in);
+        let mut gathered = recur_core::scratch::take((last - first) * rows * n_in);
         for (row, inputs) in gathered.chunks_exact_mut(n_in).enumerate() {
-            let (t, b) = (first + row / batch, row % batch);
+            let (t, b) = (first + row / rows, row % rows);
             inputs.copy_from_slice(&x[(b * time + t) * n_in..][..n_in]);
         }
-        self.project_inputs(packed, (last - first) * batch, &gathered, xw);
+        self.project_inputs(packed, (last - first) * rows, &gathered, xw);
         recur_core::scratch::give_back(gathered);
     }
 
@@ -184,6 +188,14 @@ impl<T: Float> Direction<T> {
             every_state,
             first: 0,
             span: time,
+            span_rows: lengths.len(),
+        };
+        // Inference skips the sequences that have ended: with the batch longest first (as
+        // `predict_parallel` orders it) step `t` runs only the rows still going, as PyTorch's
+        // packed sequences do; training runs every row, as backward expects.
+        let running = |t: usize| match keep_cache {
+            true => lengths.len(),
+            false => running_rows(lengths, t),
         };
         // The bias (both biases when the cell lets the recurrent projection fold in) is added
         // row by row as each step activates: filling every row with it first wrote the whole
@@ -219,11 +231,13 @@ impl<T: Float> Direction<T> {
             if keep_cache {
                 run.record_step_inputs(steps, t, rec_mask.as_deref());
             }
+            let rows = running(t);
             if steps.in_spans() && t % steps.span == 0 {
                 steps.first = t;
+                steps.span_rows = rows;
                 self.project_span(packed.map(|p| &p.w_ih), steps, &x, &mut run.xw);
             }
-            run.add_recurrent_product::<C>(steps, t, &recurrent);
+            run.add_recurrent_product::<C>(steps, t, rows, &recurrent);
             dispatch(
                 #[inline(always)]
                 || run.cells::<C>(steps, t, lengths, [&bias, &self.b_hh.value]),
@@ -290,6 +304,7 @@ impl<T: Float> Direction<T> {
             every_state: true,
             first: 0,
             span: cache.time,
+            span_rows: cache.lengths.len(),
         };
         let mut run = BackwardBuffers::new::<C>(steps, dh_final, dc_final);
         for t in (0..steps.time).rev() {
@@ -414,6 +429,8 @@ struct Steps {
     /// they are made all at once).
     first: usize,
     span: usize,
+    /// Sequences projected in the current span: those running at its first step.
+    span_rows: usize,
 }
 
 impl Steps {
@@ -437,10 +454,10 @@ impl Steps {
     }
 
     /// The row of sequence `b` at step `t` in the input projections: `[batch, time]` when they
-    /// are made all at once, `[span, batch]` from step `first` when made in spans.
+    /// are made all at once, `[span, span_rows]` from step `first` when made in spans.
     fn projection_row(&self, b: usize, t: usize) -> usize {
         if self.in_spans() {
-            (t - self.first) * self.batch + b
+            (t - self.first) * self.span_rows + b
         } else {
             b * self.time + t
         }
@@ -463,6 +480,12 @@ impl Steps {
             b
         }
     }
+}
+
+/// How many of the first sequences step `t` must run: up to the last one still going (all of
+/// them, in a batch ordered longest first, are).
+fn running_rows(lengths: &[usize], t: usize) -> usize {
+    lengths.iter().rposition(|&len| len > t).map_or(0, |last| last + 1)
 }
 
 /// The recurrent weights as the per-step product reads them.
@@ -528,10 +551,13 @@ impl<T: Float> ForwardBuffers<T> {
         }
     }
 
-    /// Step `t`'s recurrent product `h·W_hhᵀ`: fused cells add it straight onto the step's
-    /// input projection, others write it apart.
-    fn add_recurrent_product<C: Cell>(&mut self, steps: Steps, t: usize, recurrent: &Recurrent<T>) {
+    /// Step `t`'s recurrent product `h·W_hhᵀ` over the first `rows` sequences: fused cells add
+    /// it straight onto the step's input projection, others write it apart.
+    fn add_recurrent_product<C: Cell>(&mut self, steps: Steps, t: usize, rows: usize, recurrent: &Recurrent<T>) {
         let (h, gh, time) = (steps.h, steps.gh, steps.time);
+        if rows == 0 {
+            return;
+        }
         let (gemm_in, in_ld) = match (&self.h_masked, steps.keep_cache) {
             (Some(hm), _) => (&hm[t * h..], time * h),
             (None, true) => (&self.h_prev[t * h..], time * h),
@@ -547,11 +573,11 @@ impl<T: Float> ForwardBuffers<T> {
         match recurrent {
             Recurrent::Packed(w) => {
                 // Only f32 weights are ever packed, so the packed product always runs here.
-                let ran = packed_product(Some(w), steps.batch, gemm_in, in_ld, target, ld, accumulate);
+                let ran = packed_product(Some(w), rows, gemm_in, in_ld, target, ld, accumulate);
                 debug_assert!(ran, "packed recurrent weights on a pass that is not f32");
             }
             Recurrent::Transposed(w_hh_t) => matmul(
-                steps.batch,
+                rows,
                 gh,
                 h,
                 gemm_in,

@@ -19,8 +19,9 @@ pub struct ServeArgs {
     /// Port (0: any free port; the address is printed on stderr).
     #[arg(long, default_value_t = 8080, value_parser = super::whole::<u16>)]
     port: u16,
-    /// Requests (or batches of them) run at once, and the cores they share: a request running
-    /// alone may use them all (a bidirectional layer then runs its two directions at once).
+    /// Cores the model calls share: a model runs one batch of requests at a time, split across
+    /// them all (a lone drawing's bidirectional layers run their two directions at once);
+    /// calls to different models running together share them out.
     #[arg(long, default_value_t = default_threads(), value_parser = super::at_least_one)]
     threads: usize,
     /// Most drawings (sketch models) or sequences (fit models) run in one call: requests
