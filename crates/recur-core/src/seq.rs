@@ -268,7 +268,15 @@ impl<T: Float> Seq<T> {
 
     /// The first non-finite value, as (sequence, step, feature), if any.
     pub fn find_non_finite(&self) -> Option<(usize, usize, usize)> {
-        let i = self.data.iter().position(|v| !v.is_finite())?;
+        // Whole blocks are checked without branching (which vectorises: every inference call
+        // checks its input, and a value at a time took 2% of an LSTM's), then the one found is
+        // located.
+        const BLOCK: usize = 256;
+        let block = self
+            .data
+            .chunks(BLOCK)
+            .position(|values| values.iter().fold(false, |any, v| any | !v.is_finite()))?;
+        let i = block * BLOCK + self.data[block * BLOCK..].iter().position(|v| !v.is_finite())?;
         let f = i % self.features.max(1);
         let bt = i / self.features.max(1);
         Some((bt / self.time.max(1), bt % self.time.max(1), f))
@@ -306,5 +314,32 @@ mod tests {
         let r = s.reverse_within_lengths();
         assert_eq!(r.data, vec![3.0, 2.0, 1.0, 0.0, 5.0, 4.0, 0.0, 0.0]);
         assert_eq!(r.reverse_within_lengths(), s);
+    }
+
+    /// The first non-finite value is named by sequence, step and feature, in the first block
+    /// checked or past it.
+    #[test]
+    fn find_non_finite_names_the_first_one() {
+        let (batch, time, features) = (3, 200, 2);
+        let clean = Seq::new(
+            vec![0.5f32; batch * time * features],
+            batch,
+            time,
+            features,
+            vec![time; batch],
+        )
+        .unwrap();
+        assert_eq!(clean.find_non_finite(), None);
+        for (at, bad) in [
+            (5, f32::NAN),
+            (2 * 200 * 2 + 7, f32::INFINITY),
+            (641, f32::NEG_INFINITY),
+        ] {
+            let mut s = clean.clone();
+            s.data[at] = bad;
+            s.data[batch * time * features - 1] = f32::NAN;
+            let (b, t, f) = (at / (time * features), at / features % time, at % features);
+            assert_eq!(s.find_non_finite(), Some((b, t, f)), "{at}");
+        }
     }
 }

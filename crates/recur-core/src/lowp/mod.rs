@@ -147,8 +147,9 @@ impl KernelPath {
 /// widened form) against some channels of one weight panel.
 #[cfg(target_arch = "x86_64")]
 struct Tile<A> {
-    /// The first row's first group; rows lie `groups` groups apart.
+    /// The first row's first group; rows lie `a_stride` words apart.
     a: *const A,
+    a_stride: usize,
     /// Words per row (and per channel in the panel).
     groups: usize,
     /// The panel's first word of the tile's channels; successive groups lie `stride` words
@@ -191,6 +192,7 @@ impl<A> Tile<A> {
     unsafe fn new(w: &PackedWeights, rows: &PackedRows, out: Output, row: usize, channel: usize, width: usize) -> Self {
         Tile {
             a: std::ptr::null(),
+            a_stride: w.groups,
             groups: w.groups,
             w: std::ptr::null(),
             stride: 0,
@@ -237,6 +239,27 @@ pub(crate) struct PackedRows {
     pub(crate) words: Vec<u32>,
     pub(crate) scales: Vec<f32>,
     pub(crate) zero_points: Vec<i32>,
+    /// f32 rows the AVX-512 kernel reads where they lie (the caller's `a`, rows `lda` apart)
+    /// rather than from a copy in `words`, whose bits they already are: null when packed.
+    #[cfg(target_arch = "x86_64")]
+    pub(crate) in_place: *const f32,
+    #[cfg(target_arch = "x86_64")]
+    pub(crate) lda: usize,
+}
+
+impl PackedRows {
+    /// Rows to be packed into `words` (no int8 scales yet).
+    pub(crate) fn new(words: Vec<u32>) -> Self {
+        PackedRows {
+            words,
+            scales: Vec::new(),
+            zero_points: Vec::new(),
+            #[cfg(target_arch = "x86_64")]
+            in_place: std::ptr::null(),
+            #[cfg(target_arch = "x86_64")]
+            lda: 0,
+        }
+    }
 }
 
 impl PackedWeights {
@@ -347,6 +370,19 @@ impl PackedWeights {
             self.n <= ldc && (m - 1) * ldc + self.n <= c.len(),
             "packed matmul: C bounds"
         );
+        #[cfg(target_arch = "x86_64")]
+        if self.format == Format::F32
+            && matches!(path, KernelPath::Detected | KernelPath::Avx512)
+            && x86::available(Format::F32)
+        {
+            let rows = PackedRows {
+                in_place: a.as_ptr(),
+                lda,
+                ..PackedRows::new(Vec::new())
+            };
+            self.run(path, &rows, m, c, ldc, accumulate);
+            return;
+        }
         let rows = self.pack_rows(m, a, lda);
         self.run(path, &rows, m, c, ldc, accumulate);
         crate::scratch::give_back(rows.words);
@@ -390,11 +426,7 @@ impl PackedWeights {
     /// may hold anything, since they only ever meet zero weights.
     fn pack_rows(&self, m: usize, a: &[f32], lda: usize) -> PackedRows {
         let groups = self.groups;
-        let mut rows = PackedRows {
-            words: crate::scratch::take(m * groups + TILE_WORDS),
-            scales: Vec::new(),
-            zero_points: Vec::new(),
-        };
+        let mut rows = PackedRows::new(crate::scratch::take(m * groups + TILE_WORDS));
         if self.format == Format::Int8 {
             rows.scales.reserve(m);
             rows.zero_points.reserve(m);

@@ -212,6 +212,31 @@ fn precision_matmul_overwrites_only_its_window() {
     }
 }
 
+/// Rows of `a` lying `lda > k` apart (the f32 kernel reads them in place; the others pack
+/// them) give every path the same bits as the same rows packed tight on the portable path.
+#[test]
+fn rows_apart_give_the_bits_of_rows_together() {
+    let mut rng = Rng::new(9);
+    let (m, n, k, lda) = (13, 70, 37, 50);
+    let (wide, w) = (random(m * lda, &mut rng), random(n * k, &mut rng));
+    let tight: Vec<f32> = wide.chunks(lda).flat_map(|row| &row[..k]).copied().collect();
+    for format in [Format::F32, Format::Bf16, Format::Int8] {
+        let want = product(format, KernelPath::Portable, m, n, k, &tight, &w);
+        for path in [
+            KernelPath::Detected,
+            KernelPath::Avx512,
+            KernelPath::Avx2,
+            KernelPath::Portable,
+        ] {
+            let packed = PackedWeights::pack(format, &w, n, k);
+            let mut c = vec![1.0f32; m * n];
+            packed.matmul_on(path, m, &wide[..(m - 1) * lda + k], lda, &mut c, n, true);
+            let got: Vec<f32> = c.iter().map(|v| v - 1.0).collect();
+            assert_eq!(got, want, "{format:?} {path:?}");
+        }
+    }
+}
+
 /// GFLOP/s of the kernels beside `matmul` f32 on the shapes the models run (one core):
 /// `cargo test --release -p recur-core lowp_kernel_speed -- --ignored --nocapture`.
 #[test]
@@ -288,11 +313,7 @@ fn int8_vector_quantiser_matches_the_scalar_one() {
             a[3 * k..4 * k].iter_mut().for_each(|v| *v = -v.abs());
             a[4 * k] = f32::NAN;
             let groups = k.div_ceil(4);
-            let mut rows = PackedRows {
-                words: vec![0; m * groups],
-                scales: Vec::new(),
-                zero_points: Vec::new(),
-            };
+            let mut rows = PackedRows::new(vec![0; m * groups]);
             // SAFETY: checked for AVX-512F above; the buffers hold m rows.
             unsafe { super::x86::quantise_rows(m, &a, k, k, groups, &mut rows) };
             for i in 0..m {

@@ -94,6 +94,10 @@ unsafe fn for_each_tile(
     mut kernel: impl FnMut(&Tile<u32>, usize, usize),
 ) {
     let block = (ROW_BLOCK_WORDS / w.groups.max(1)).div_ceil(TILE_ROWS).max(1) * TILE_ROWS;
+    let (a, a_stride) = match rows.in_place.is_null() {
+        true => (rows.words.as_ptr(), w.groups),
+        false => (rows.in_place as *const u32, rows.lda),
+    };
     for block_start in range.clone().step_by(block) {
         let block_end = (block_start + block).min(range.end);
         for first in (0..w.n).step_by(PANEL) {
@@ -101,7 +105,8 @@ unsafe fn for_each_tile(
             let panel = w.panel(first).as_ptr();
             for i in (block_start..block_end).step_by(TILE_ROWS) {
                 let tile = Tile {
-                    a: rows.words.as_ptr().add(i * w.groups),
+                    a: a.add(i * a_stride),
+                    a_stride,
                     w: panel,
                     stride: vectors * LANES,
                     ..Tile::new(w, rows, out, i, first, vectors * LANES)
@@ -125,7 +130,7 @@ macro_rules! dot_tile {
                 b[v] = _mm512_loadu_si512(wp.add(v * LANES) as *const _);
             }
             for r in 0..$rows {
-                let a = _mm512_set1_epi32(*t.a.add(r * t.groups + p) as i32);
+                let a = _mm512_set1_epi32(*t.a.add(r * t.a_stride + p) as i32);
                 for v in 0..$vectors {
                     acc[r][v] = $dot(acc[r][v], a, b[v]);
                 }
@@ -163,25 +168,29 @@ unsafe fn dot_int8(acc: __m512i, a: __m512i, b: __m512i) -> __m512i {
     _mm512_dpbusd_epi32(acc, a, b)
 }
 
+/// Writes (or adds) a tile's f32 sums (f32 and bf16 products need no scaling). A macro, as
+/// `dot_tile!`, so that the sums go straight from their registers: as a function (which
+/// `#[target_feature]` keeps from being forced inline) it took them through memory, 5% of an
+/// fp32 LSTM's inference.
+macro_rules! store_sums {
+    ($t:expr, $acc:expr) => {{
+        let (t, acc) = ($t, $acc);
+        for (r, row) in acc.iter().enumerate() {
+            for (v, &sums) in row.iter().enumerate() {
+                store(t, r, v, _mm512_castsi512_ps(sums));
+            }
+        }
+    }};
+}
+
 #[target_feature(enable = "avx512f")]
 unsafe fn tile_f32<const ROWS: usize, const VECTORS: usize>(t: &Tile<u32>) {
-    store_sums(t, dot_tile!(t, ROWS, VECTORS, dot_f32));
+    store_sums!(t, dot_tile!(t, ROWS, VECTORS, dot_f32));
 }
 
 #[target_feature(enable = "avx512f,avx512bf16")]
 unsafe fn tile_bf16<const ROWS: usize, const VECTORS: usize>(t: &Tile<u32>) {
-    store_sums(t, dot_tile!(t, ROWS, VECTORS, dot_bf16));
-}
-
-/// Writes (or adds) a tile's f32 sums (f32 and bf16 products need no scaling).
-#[target_feature(enable = "avx512f")]
-#[inline]
-unsafe fn store_sums<const ROWS: usize, const VECTORS: usize>(t: &Tile<u32>, acc: [[__m512i; VECTORS]; ROWS]) {
-    for (r, row) in acc.iter().enumerate() {
-        for (v, &sums) in row.iter().enumerate() {
-            store(t, r, v, _mm512_castsi512_ps(sums));
-        }
-    }
+    store_sums!(t, dot_tile!(t, ROWS, VECTORS, dot_bf16));
 }
 
 #[target_feature(enable = "avx512f,avx512vnni")]

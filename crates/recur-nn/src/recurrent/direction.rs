@@ -11,7 +11,7 @@ use super::cells::{Cell, StepBack, StepGrads, StepIn, StepOut};
 use crate::layer::{add_column_sums, transpose, Param};
 use crate::precision::{pack_recurrent, packed_product, Precision};
 use recur_core::aligned::Aligned;
-use recur_core::lowp::PackedWeights;
+use recur_core::lowp::{Format, PackedWeights};
 use recur_core::math::dispatch;
 use recur_core::{matmul, Float, Transpose};
 use std::borrow::Cow;
@@ -150,6 +150,24 @@ impl<T: Float> Direction<T> {
             return;
         }
         let last = (first + steps.span).min(time);
+        // f32 panels are read where they lie: a product a step over the sequences' inputs
+        // (`time · n_in` apart), no gathered copy. Packing them to bf16 or int8 copies them
+        // anyway, and the larger product keeps more rows on AMX's 16-row tiles.
+        if let Some(f32_panels) = packed.filter(|p| p.format() == Format::F32) {
+            for t in first..last {
+                let at = (t - first) * rows * steps.gh;
+                packed_product(
+                    Some(f32_panels),
+                    rows,
+                    &x[t * n_in..],
+                    time * n_in,
+                    &mut xw[at..],
+                    steps.gh,
+                    false,
+                );
+            }
+            return;
+        }
         let mut gathered = recur_core::scratch::take((last - first) * rows * n_in);
         for (row, inputs) in gathered.chunks_exact_mut(n_in).enumerate() {
             let (t, b) = (first + row / rows, row % rows);
