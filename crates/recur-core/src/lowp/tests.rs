@@ -36,6 +36,14 @@ fn reference(m: usize, n: usize, k: usize, a: &[f32], w: &[f32]) -> (Vec<f64>, V
     (exact, magnitude)
 }
 
+/// Every kernel path a product can be asked to take (those the CPU lacks fall back).
+const EVERY_PATH: [KernelPath; 4] = [
+    KernelPath::Detected,
+    KernelPath::Avx512,
+    KernelPath::Avx2,
+    KernelPath::Portable,
+];
+
 fn product(format: Format, path: KernelPath, m: usize, n: usize, k: usize, a: &[f32], w: &[f32]) -> Vec<f32> {
     let packed = PackedWeights::pack(format, w, n, k);
     // Start from ones and accumulate, so the accumulate path is covered too.
@@ -188,12 +196,7 @@ fn precision_matmul_overwrites_only_its_window() {
     let (m, n, k, ldc) = (21, 20, 9, 23);
     let (a, w) = (random(m * k, &mut rng), random(n * k, &mut rng));
     for format in [Format::F32, Format::Bf16, Format::Int8] {
-        for path in [
-            KernelPath::Detected,
-            KernelPath::Avx512,
-            KernelPath::Avx2,
-            KernelPath::Portable,
-        ] {
+        for path in EVERY_PATH {
             let packed = PackedWeights::pack(format, &w, n, k);
             let mut c = vec![7.0f32; m * ldc];
             packed.matmul_on(path, m, &a, k, &mut c, ldc, false);
@@ -222,12 +225,7 @@ fn rows_apart_give_the_bits_of_rows_together() {
     let tight: Vec<f32> = wide.chunks(lda).flat_map(|row| &row[..k]).copied().collect();
     for format in [Format::F32, Format::Bf16, Format::Int8] {
         let want = product(format, KernelPath::Portable, m, n, k, &tight, &w);
-        for path in [
-            KernelPath::Detected,
-            KernelPath::Avx512,
-            KernelPath::Avx2,
-            KernelPath::Portable,
-        ] {
+        for path in EVERY_PATH {
             let packed = PackedWeights::pack(format, &w, n, k);
             let mut c = vec![1.0f32; m * n];
             packed.matmul_on(path, m, &wide[..(m - 1) * lda + k], lda, &mut c, n, true);
@@ -280,12 +278,7 @@ fn lowp_kernel_speed() {
         let mut line = format!("{name} {m}×{n}×{k}: fp32 {fp32:.0}, fp32 Wᵀ kept {fp32_kept:.0}");
         for format in [Format::F32, Format::Bf16, Format::Int8] {
             let packed = PackedWeights::pack(format, &w, n, k);
-            for path in [
-                KernelPath::Detected,
-                KernelPath::Avx512,
-                KernelPath::Avx2,
-                KernelPath::Portable,
-            ] {
+            for path in EVERY_PATH {
                 let g = time(&mut || packed.matmul_on(path, m, &a, k, &mut c, n, false));
                 line += &format!(", {format:?} {path:?} {g:.0}");
             }

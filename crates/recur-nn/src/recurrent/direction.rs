@@ -196,18 +196,7 @@ impl<T: Float> Direction<T> {
             every_state,
         } = input;
         debug_assert!(every_state || !keep_cache, "training keeps every step's state");
-        let h = self.units();
-        let mut steps = Steps {
-            batch: lengths.len(),
-            time,
-            h,
-            gh: C::GATES * h,
-            keep_cache,
-            every_state,
-            first: 0,
-            span: time,
-            span_rows: lengths.len(),
-        };
+        let mut steps = Steps::new::<C>(lengths.len(), time, self.units(), keep_cache, every_state);
         // Inference skips the sequences that have ended: with the batch longest first (as
         // `predict_parallel` orders it) step `t` runs only the rows still going, as PyTorch's
         // packed sequences do; training runs every row, as backward expects.
@@ -215,13 +204,7 @@ impl<T: Float> Direction<T> {
             true => lengths.len(),
             false => running_rows(lengths, t),
         };
-        // The bias (both biases when the cell lets the recurrent projection fold in) is added
-        // row by row as each step activates: filling every row with it first wrote the whole
-        // buffer once more (4–8% of inference).
-        let mut bias = self.b_ih.value.clone();
-        if C::FUSED_PROJECTIONS {
-            bias.iter_mut().zip(&self.b_hh.value).for_each(|(a, &b)| *a += b);
-        }
+        let bias = self.step_bias::<C>();
         // Inference runs both products on the packed copy when there is one, and then projects
         // the inputs `span` steps at a time, each span into the thread's kept buffer (which the
         // product overwrites whole). Otherwise every step's input is projected in one product.
@@ -239,10 +222,11 @@ impl<T: Float> Direction<T> {
         }
         let recurrent = match packed {
             Some(p) => Recurrent::Packed(&p.w_hh),
-            None => Recurrent::Transposed(match &self.w_hh_t {
-                Some(kept) => Cow::Borrowed(kept),
-                None => Cow::Owned(self.w_hh_transposed()),
-            }),
+            None => Recurrent::Transposed(
+                self.w_hh_t
+                    .as_ref()
+                    .map_or_else(|| Cow::Owned(self.w_hh_transposed()), Cow::Borrowed),
+            ),
         };
         let mut run = ForwardBuffers::new::<C>(steps, xw, h0, c0, rec_mask.is_some());
         for t in 0..time {
@@ -291,6 +275,17 @@ impl<T: Float> Direction<T> {
         (out, state_c, tape)
     }
 
+    /// The bias each step adds as its rows activate (both biases where the cell lets the
+    /// recurrent projection fold in): filling every row with it first wrote the whole buffer
+    /// once more (4–8% of inference).
+    fn step_bias<C: Cell>(&self) -> Vec<T> {
+        let mut bias = self.b_ih.value.clone();
+        if C::FUSED_PROJECTIONS {
+            bias.iter_mut().zip(&self.b_hh.value).for_each(|(a, &b)| *a += b);
+        }
+        bias
+    }
+
     /// `W_hhᵀ` laid out `[H, GH]`: gemm then reads it in place instead of re-packing the whole
     /// recurrent matrix on every step (measured ≈1.3× on the per-step product).
     fn w_hh_transposed(&self) -> Aligned<T> {
@@ -312,18 +307,7 @@ impl<T: Float> Direction<T> {
         dc_final: Vec<T>,
         input_grad: bool,
     ) -> (Vec<T>, Vec<T>, Vec<T>) {
-        let h = self.units();
-        let steps = Steps {
-            batch: cache.lengths.len(),
-            time: cache.time,
-            h,
-            gh: C::GATES * h,
-            keep_cache: true,
-            every_state: true,
-            first: 0,
-            span: cache.time,
-            span_rows: cache.lengths.len(),
-        };
+        let steps = Steps::new::<C>(cache.lengths.len(), cache.time, self.units(), true, true);
         let mut run = BackwardBuffers::new::<C>(steps, dh_final, dc_final);
         for t in (0..steps.time).rev() {
             dispatch(
@@ -452,6 +436,22 @@ struct Steps {
 }
 
 impl Steps {
+    /// A pass over `batch` sequences of `time` steps through a cell of `h` units, its inputs
+    /// projected all at once until a span is set.
+    fn new<C: Cell>(batch: usize, time: usize, h: usize, keep_cache: bool, every_state: bool) -> Self {
+        Steps {
+            batch,
+            time,
+            h,
+            gh: C::GATES * h,
+            keep_cache,
+            every_state,
+            first: 0,
+            span: time,
+            span_rows: batch,
+        }
+    }
+
     /// Rows of every step of every sequence.
     fn rows(&self) -> usize {
         self.batch * self.time
