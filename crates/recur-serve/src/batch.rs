@@ -1,11 +1,14 @@
-//! Requests arriving together, run as one batch: each of a model's workers takes the first
-//! waiting request and every other one already queued behind it (up to `--max-batch` items),
-//! runs them through the model in one call, and hands each request its own answers. A request
-//! that finds the queue empty runs at once: nothing ever waits for company; under load the
-//! queue fills while the workers are busy, and the batched kernels take the load.
+//! Requests arriving together, run as one batch: a model's worker takes the first waiting
+//! request and every other one already queued behind it (up to `--max-batch` items), runs them
+//! through the model in one call, and hands each request its own answers. Under load the queue
+//! fills while the worker is busy, and the batched kernels take the load. A request that finds
+//! the queue empty runs at once, unless the last call held several requests: then it waits a
+//! moment for as many (see [`Company::wait`]). A model call that panics answers its requests
+//! with an error, and the worker goes on.
 
 use crate::error::ApiError;
 use crate::metrics::Metrics;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
@@ -132,7 +135,13 @@ fn work<I, O>(
         let items: Vec<I> = items.into_iter().flatten().collect();
         metrics.observe_model_batch(items.len());
         let claim = cores.claim();
-        let answers = run(items, claim.threads);
+        // A panic in a model call (a bug) fails that call's requests, not the model: the
+        // worker is the model's only one.
+        let answers = std::panic::catch_unwind(AssertUnwindSafe(|| run(items, claim.threads))).unwrap_or_else(|_| {
+            Err(ApiError::internal(
+                "the model call failed (a bug: see the server's log)",
+            ))
+        });
         drop(claim);
         company.ran = started.elapsed();
         match answers {
@@ -280,6 +289,20 @@ mod tests {
         });
         let e = refused.expect("a full queue refuses");
         assert_eq!(e.status.as_u16(), 503, "{}", e.message);
+    }
+
+    /// A model call that panics answers its requests with an error, and the next call runs.
+    #[test]
+    fn batcher_survives_a_panicking_model_call() {
+        let run: Arc<RunBatch<u32, u32>> = Arc::new(|items: Vec<u32>, _| {
+            assert!(!items.contains(&13), "a model bug");
+            Ok(items)
+        });
+        let batcher = Batcher::start(run, 1, 1, 8, Cores::new(1), Arc::default());
+        let failed = batcher.submit(vec![13]).unwrap().0.blocking_recv().unwrap();
+        assert_eq!(failed.unwrap_err().status.as_u16(), 500);
+        let answered = batcher.submit(vec![7]).unwrap().0.blocking_recv().unwrap();
+        assert_eq!(answered.unwrap(), vec![7]);
     }
 
     /// A batch waits for company only after a call of several requests, a share of that

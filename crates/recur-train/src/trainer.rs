@@ -409,7 +409,8 @@ pub fn predict_parallel_inputs<T: Float>(model: &Model<T>, xs: &[Seq<T>], thread
     let mut shards = shard_ranges(batch, threads.max(1));
     // Recurrent layers skip the sequences that have ended, step by step, when a batch runs
     // longest first; dealing the sequences out in turn gives each shard a like share of the
-    // long ones. Each sequence's answer does not depend on the others in its batch.
+    // long ones. Each sequence's answer does not depend on the others in its batch (to the
+    // bit on packed weights; to rounding where the general GEMM blocks by the batch).
     let order = longest_first_dealt(&xs[0].lengths, &shards);
     let ordered: std::borrow::Cow<[Seq<T>]> = match &order {
         Some(order) => xs.iter().map(|x| x.select_batch(order)).collect(),

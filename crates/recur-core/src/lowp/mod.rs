@@ -234,7 +234,8 @@ pub struct PackedWeights {
 }
 
 /// One call's activations in the weights' word format: `[m, groups]` words (then
-/// [`TILE_WORDS`] spare ones) and (int8) each row's scale and zero point.
+/// [`TILE_WORDS`] spare ones) and (int8) each row's scale and zero point; or, for f32 on the
+/// AVX-512 kernel, the caller's rows where they lie (`in_place`, `lda` apart; `words` empty).
 pub(crate) struct PackedRows {
     pub(crate) words: Vec<u32>,
     pub(crate) scales: Vec<f32>,
@@ -361,15 +362,17 @@ impl PackedWeights {
         if m == 0 || self.n == 0 {
             return;
         }
-        // These checks make the kernels' unchecked reads and writes sound.
-        assert!(
-            self.k <= lda && (m - 1) * lda + self.k <= a.len(),
-            "packed matmul: A bounds"
-        );
-        assert!(
-            self.n <= ldc && (m - 1) * ldc + self.n <= c.len(),
-            "packed matmul: C bounds"
-        );
+        // These checks make the kernels' unchecked reads and writes sound (checked arithmetic:
+        // a wrapped bound would let the in-place f32 rows be read out of bounds).
+        let fits = |width: usize, ld: usize, len: usize| {
+            width <= ld
+                && (m - 1)
+                    .checked_mul(ld)
+                    .and_then(|r| r.checked_add(width))
+                    .is_some_and(|end| end <= len)
+        };
+        assert!(fits(self.k, lda, a.len()), "packed matmul: A bounds");
+        assert!(fits(self.n, ldc, c.len()), "packed matmul: C bounds");
         #[cfg(target_arch = "x86_64")]
         if self.format == Format::F32
             && matches!(path, KernelPath::Detected | KernelPath::Avx512)

@@ -26,7 +26,8 @@ pub(super) fn available(format: Format) -> bool {
 ///
 /// # Safety
 /// The CPU must have the format's features ([`available`]), and `out` must hold `range.end`
-/// rows of `ldc ≥ n` values (as `rows` holds `range.end` rows of `w.groups` words).
+/// rows of `ldc ≥ n` values (as `rows` holds `range.end` rows of `w.groups` words, or points
+/// `in_place` at `range.end` rows of `k` values `lda` apart).
 pub(super) unsafe fn run_rows(w: &PackedWeights, rows: &PackedRows, range: Range<usize>, out: Output) {
     match w.format {
         Format::F32 => run_f32(w, rows, range, out),

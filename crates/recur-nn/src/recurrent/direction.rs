@@ -140,9 +140,10 @@ impl<T: Float> Direction<T> {
     }
 
     /// Inference's input projections of steps `steps.first..` (`steps.span` of them, fewer at
-    /// the end) into `xw`, step-major: the span's inputs are gathered into a kept buffer, step
-    /// by step, then projected in one product. Only the span's first `steps.span_rows`
-    /// sequences are projected: those still running at its first step.
+    /// the end) into `xw`, step-major: on f32 panels a product a step, read from `x` in place;
+    /// otherwise the span's inputs are gathered into a kept buffer, step by step, then
+    /// projected in one product. Only the span's first `steps.span_rows` sequences are
+    /// projected: those still running at its first step.
     fn project_span(&self, packed: Option<&PackedWeights>, steps: Steps, x: &[T], xw: &mut [T]) {
         let n_in = self.w_ih.shape[1];
         let (first, rows, time) = (steps.first, steps.span_rows, steps.time);
