@@ -190,9 +190,9 @@ fn precision_copy_is_dropped_when_weights_change() {
 }
 
 /// Prepared for fp32, a recurrent layer keeps a copy of its weights (f32 panels where the CPU
-/// has AVX-512, else `W_hhᵀ`) instead of re-laying them out on every call;
-/// it runs the same model (to f32 rounding: the panels sum in another order), and a change to
-/// the weights drops the copies, so the changed weights are the ones run.
+/// has AVX-512, else `W_hhᵀ`) instead of re-laying them out on every call; it runs the same
+/// model (to f32 rounding: the panels sum in another order), and a change to the weights drops
+/// the copies, so the changed weights are the ones run.
 #[test]
 fn fp32_recurrent_copy_is_dropped_when_weights_change() {
     let dir = fixtures().into_iter().find(|d| d.ends_with("lstm_last")).unwrap();

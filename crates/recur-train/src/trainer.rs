@@ -411,17 +411,20 @@ pub fn predict_parallel_inputs<T: Float>(model: &Model<T>, xs: &[Seq<T>], thread
     // longest first; dealing the sequences out in turn gives each shard a like share of the
     // long ones. Each sequence's answer does not depend on the others in its batch (to the
     // bit on packed weights; to rounding where the general GEMM blocks by the batch).
+    // Each shard gathers its own sequences (one copy, as slicing its range made).
     let order = longest_first_dealt(&xs[0].lengths, &shards);
-    let ordered: std::borrow::Cow<[Seq<T>]> = match &order {
-        Some(order) => xs.iter().map(|x| x.select_batch(order)).collect(),
-        None => xs.into(),
-    };
     // Fewer sequences than threads leave cores over: each shard may use its share of them.
     let per_shard = threads.max(1) / shards.len().max(1);
     let outs = run_on_workers(&mut shards, |_, range| {
         let mut rng = Rng::new(0);
         let mut ctx = Ctx::new(false, &mut rng).with_threads(per_shard);
-        let shard = ordered.iter().map(|x| x.slice_batch(range.clone())).collect();
+        let shard = xs
+            .iter()
+            .map(|x| match &order {
+                Some(order) => x.select_batch(&order[range.clone()]),
+                None => x.slice_batch(range.clone()),
+            })
+            .collect();
         let (mut ys, _) = model.forward_unchecked(shard, &mut ctx)?;
         Ok(ys.swap_remove(0))
     })

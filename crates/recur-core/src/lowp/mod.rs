@@ -374,10 +374,7 @@ impl PackedWeights {
         assert!(fits(self.k, lda, a.len()), "packed matmul: A bounds");
         assert!(fits(self.n, ldc, c.len()), "packed matmul: C bounds");
         #[cfg(target_arch = "x86_64")]
-        if self.format == Format::F32
-            && matches!(path, KernelPath::Detected | KernelPath::Avx512)
-            && x86::available(Format::F32)
-        {
+        if self.format == Format::F32 && self.runs_avx512(path) {
             let rows = PackedRows {
                 in_place: a.as_ptr(),
                 lda,
@@ -389,6 +386,13 @@ impl PackedWeights {
         let rows = self.pack_rows(m, a, lda);
         self.run(path, &rows, m, c, ldc, accumulate);
         crate::scratch::give_back(rows.words);
+    }
+
+    /// Whether a product on `path` runs the AVX-512 kernel of the weights' format (where AMX
+    /// does not take int8 first).
+    #[cfg(target_arch = "x86_64")]
+    fn runs_avx512(&self, path: KernelPath) -> bool {
+        matches!(path, KernelPath::Detected | KernelPath::Avx512) && self.format.fast_path_available()
     }
 
     /// `c (+)= A·Wᵀ` of packed rows on `path`'s kernel (bounds checked by the caller).
@@ -406,7 +410,7 @@ impl PackedWeights {
                 unsafe { amx::run_int8(self, rows, m, out) };
                 return;
             }
-            if matches!(path, KernelPath::Detected | KernelPath::Avx512) && self.format.fast_path_available() {
+            if self.runs_avx512(path) {
                 // SAFETY: the CPU has the kernel's features (checked just above) and the caller
                 // asserted the bounds of a and c.
                 unsafe { x86::run_rows(self, rows, 0..m, out) };
