@@ -88,6 +88,16 @@ impl Activation {
     pub fn needs_input(self) -> bool {
         matches!(self, Activation::Gelu)
     }
+
+    /// A copy of the output `y` when backward reads it (ReLU, tanh, sigmoid), else nothing:
+    /// a linear or GELU layer's backward never looks at its output, and copying a
+    /// convolution's whole output for it cost a pass over memory every training step.
+    pub fn kept_output<T: Float>(self, y: &[T]) -> Vec<T> {
+        match self {
+            Activation::Relu | Activation::Tanh | Activation::Sigmoid => y.to_vec(),
+            Activation::Linear | Activation::Gelu => Vec::new(),
+        }
+    }
 }
 
 /// `grad[i] = f(grad[i], y[i])`, vectorised for the widest unit the CPU has.
@@ -141,7 +151,7 @@ impl<T: Float> Layer<T> for ActivationLayer<T> {
         let mut y = x;
         self.activation.apply(&mut y.data);
         y.zero_padding();
-        let tape = Tape::when(ctx.training, || (z, y.data.clone()));
+        let tape = Tape::when(ctx.training, || (z, self.activation.kept_output(&y.data)));
         (y, tape)
     }
     fn backward(&mut self, tape: Tape, mut dy: Seq<T>, _input_grad: bool) -> Seq<T> {

@@ -235,7 +235,7 @@ impl<T: Float> Layer<T> for Conv1d<T> {
         let tape = Tape::when(ctx.training, || ConvTape {
             cols,
             z,
-            y: y.data.clone(),
+            y: self.activation.kept_output(&y.data),
             in_time: x.time,
             in_lengths: x.lengths,
         });

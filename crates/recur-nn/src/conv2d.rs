@@ -9,7 +9,7 @@
 use crate::activation::Activation;
 use crate::conv1d::{ConvGeometry, Padding};
 use crate::init;
-use crate::layer::{no_input_grad, Ctx, Layer, Param, Tape};
+use crate::layer::{bias_like, no_input_grad, Ctx, Layer, Param, Tape};
 use crate::spec::{at_most_width, size, LayerSpec};
 use lowering::{add_taps_outermost, lowered_backward, lowered_forward, taps_outermost, Lowering};
 use recur_core::{Float, Frame, Rng, Seq, Shape};
@@ -278,9 +278,11 @@ struct Conv2dTape<T> {
 /// 512×512 output with a 3×3 kernel over 64 channels needs 151 M.
 pub(crate) const MAX_IM2COL: u64 = 1 << 28;
 
-/// The most im2col values built at once (32 MB of f32): frames are convolved in chunks of
-/// about this size, so memory stays flat however large the batch.
-pub(crate) const CHUNK_VALUES: usize = 1 << 23;
+/// The most im2col values built at once (1 MB of f32): frames are convolved in chunks of
+/// about this size, so memory stays flat however large the batch, and a chunk's rows are still
+/// in the core's cache when its GEMM reads them (32 MB chunks trained the frame model of
+/// `bench/video_frame_lstm.json` 1.5× slower).
+pub(crate) const CHUNK_VALUES: usize = 1 << 18;
 
 impl<T: Float> Conv2d<T> {
     /// A Glorot-uniform initialised convolution (Keras's default) with `filters` outputs.
@@ -330,7 +332,7 @@ impl<T: Float> Layer<T> for Conv2d<T> {
         let (per_in, per_out) = (self.lowering.input.len(), self.lowering.output.len());
         let w = taps_outermost(&self.weight.value, self.lowering.input.channels, self.taps());
         let chunk = self.frames_per_chunk();
-        let mut y = Seq::zeros_like(&x, per_out);
+        let mut y = bias_like(&x, per_out, &self.bias.value);
         let row_len = self.lowering.part_len();
         let keep_z = ctx.training && self.activation.needs_input();
         let mut z = vec![T::ZERO; if keep_z { y.data.len() } else { 0 }];
@@ -340,13 +342,13 @@ impl<T: Float> Layer<T> for Conv2d<T> {
             rows.resize(out.len() / self.bias.len() * row_len, T::ZERO);
             self.lowering.im2col(frames, &mut rows);
             let z = z_chunks.next();
-            lowered_forward(&rows, row_len, &w, &self.bias.value, self.activation, out, z);
+            lowered_forward(&rows, row_len, &w, self.activation, out, z);
         }
         y.zero_padding();
         let tape = Tape::when(ctx.training, || Conv2dTape {
             x,
             z,
-            y: y.data.clone(),
+            y: self.activation.kept_output(&y.data),
         });
         (y, tape)
     }

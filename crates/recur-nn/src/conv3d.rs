@@ -17,10 +17,10 @@
 
 use crate::activation::Activation;
 use crate::conv1d::ConvGeometry;
-use crate::conv2d::lowering::{add_taps_outermost, biased_activation, taps_outermost, Lowering};
-use crate::conv2d::{check_im2col, conv_parameter_count, one, output_frame, Padding2d, Size3, Window2d, CHUNK_VALUES};
+use crate::conv2d::lowering::{activated, add_taps_outermost, taps_outermost, Lowering};
+use crate::conv2d::{check_im2col, conv_parameter_count, one, output_frame, Padding2d, Size3, Window2d};
 use crate::init;
-use crate::layer::{add_column_sums, no_input_grad, Ctx, Layer, Param, Tape};
+use crate::layer::{add_column_sums, bias_rows, no_input_grad, Ctx, Layer, Param, Tape};
 use crate::spec::{size, LayerSpec};
 use recur_core::{matmul, Float, Frame, Rng, Seq, Shape, Transpose};
 use serde::{Deserialize, Serialize};
@@ -146,6 +146,12 @@ pub struct Conv3d<T> {
     activation: Activation,
 }
 
+/// The most im2col values one block of a clip's output steps builds at once (32 MB of f32).
+/// Unlike `conv2d`'s chunks these stay large: a block lowers its source frames once for all
+/// of its time taps, and a block of few steps lowers the frames at its edges again for the
+/// next (smaller blocks measured slower on the c3d's training step).
+const BLOCK_VALUES: usize = 1 << 23;
+
 /// What backward needs: the input clips (the im2col rows are rebuilt from them) and the
 /// activation's input and output.
 struct Conv3dTape<T> {
@@ -199,10 +205,10 @@ impl<T: Float> Conv3d<T> {
 
     /// The blocks of output steps lowered at once: `(clip, its output steps)`, each clip's
     /// real output steps in chunks whose source frames' im2col rows are about
-    /// [`CHUNK_VALUES`].
+    /// [`BLOCK_VALUES`].
     fn blocks(&self, lengths: &[usize]) -> Vec<(usize, Range<usize>)> {
         let per_step = self.step_rows() * self.lowering.part_len() * self.time.strides;
-        let per_chunk = (CHUNK_VALUES / per_step.max(1)).max(1);
+        let per_chunk = (BLOCK_VALUES / per_step.max(1)).max(1);
         let mut blocks = Vec::new();
         for (b, &len) in lengths.iter().enumerate() {
             let steps = self.time.output_len(len);
@@ -326,13 +332,14 @@ impl<T: Float> Layer<T> for Conv3d<T> {
         let per_out = self.lowering.output.len();
         let out_time = self.time.output_len(x.time).max(1);
         let mut y = Seq {
-            data: vec![T::ZERO; x.batch * out_time * per_out],
+            data: bias_rows(x.batch * out_time * self.step_rows(), &self.bias.value),
             batch: x.batch,
             time: out_time,
             features: per_out,
             lengths: x.lengths.iter().map(|&l| self.time.output_len(l)).collect(),
             sequential: true,
         };
+        y.zero_padding();
         let w = taps_outermost(&self.weight.value, self.lowering.input.channels, self.taps());
         let keep_z = ctx.training && self.activation.needs_input();
         let mut z = vec![T::ZERO; if keep_z { y.data.len() } else { 0 }];
@@ -349,14 +356,14 @@ impl<T: Float> Layer<T> for Conv3d<T> {
             let at = self.out_range(b, &steps, out_time);
             let z = keep_z.then(|| &mut z[at.clone()]);
             let out = &mut y.data[at];
-            biased_activation(out, &self.bias.value, self.activation, z, |out| {
+            activated(out, self.activation, z, |out| {
                 self.tap_forward(&block, x.lengths[b], &steps, out)
             });
         }
         let tape = Tape::when(ctx.training, || Conv3dTape {
             x,
             z,
-            y: y.data.clone(),
+            y: self.activation.kept_output(&y.data),
         });
         (y, tape)
     }

@@ -103,7 +103,7 @@ impl<T: Float> Layer<T> for Dense<T> {
         let tape = Tape::when(ctx.training, || DenseTape {
             x,
             z,
-            y: y.data.clone(),
+            y: self.activation.kept_output(&y.data),
         });
         (y, tape)
     }

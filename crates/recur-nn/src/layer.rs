@@ -251,11 +251,32 @@ pub fn add_column_sums<T: Float>(m: &[T], cols: usize, out: &mut [T]) {
 /// A `[rows, bias.len()]` matrix whose every row is `bias`: the starting value of a product
 /// that a GEMM then accumulates onto, saving a separate pass to add the bias.
 pub fn bias_rows<T: Float>(rows: usize, bias: &[T]) -> Vec<T> {
+    // A convolution's output is hundreds of thousands of short rows: a copy per row cost more
+    // than the values it wrote, so rows go out in blocks of about 4 KiB.
+    let block_rows = (1024 / bias.len().max(1)).clamp(1, rows.max(1));
+    let block: Vec<T> = bias.iter().copied().cycle().take(block_rows * bias.len()).collect();
     let mut m = Vec::with_capacity(rows * bias.len());
-    for _ in 0..rows {
-        m.extend_from_slice(bias);
+    for _ in 0..rows / block_rows {
+        m.extend_from_slice(&block);
     }
+    m.extend_from_slice(&block[..rows % block_rows * bias.len()]);
     m
+}
+
+/// A batch shaped as `like` but `features` wide, every real step's values `bias` over and over
+/// (each pixel of a frame gets the whole bias) and every padded step zero: the output a
+/// convolution's GEMMs then accumulate onto, written once instead of zeroed and then filled.
+pub fn bias_like<T: Float>(like: &Seq<T>, features: usize, bias: &[T]) -> Seq<T> {
+    let mut y = Seq {
+        data: bias_rows(like.batch * like.time * features / bias.len().max(1), bias),
+        batch: like.batch,
+        time: like.time,
+        features,
+        lengths: like.lengths.clone(),
+        sequential: like.sequential,
+    };
+    y.zero_padding();
+    y
 }
 
 /// [`bias_rows`] of `bias` where there is one, else a `[rows, width]` matrix of zeros: where a

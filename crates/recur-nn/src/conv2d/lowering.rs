@@ -143,19 +143,18 @@ pub(crate) fn add_taps_outermost<T: Float>(grad: &mut [T], g: &[T], channels: us
     }
 }
 
-/// `out = act(products + b)`: the bias laid in every pixel of `out`, `products` accumulating
-/// the GEMMs onto it straight in the output, and the activation applied; its input is copied
-/// into `z` (as long as `out`) when given (training, for an activation whose backward needs
-/// it).
-pub(crate) fn biased_activation<T: Float>(
+/// `out = act(out + products)`, `out` holding the bias in every pixel ([`bias_like`]) and
+/// `products` accumulating the GEMMs onto it straight in the output; the activation's input
+/// is copied into `z` (as long as `out`) when given (training, for an activation whose
+/// backward needs it).
+///
+/// [`bias_like`]: crate::layer::bias_like
+pub(crate) fn activated<T: Float>(
     out: &mut [T],
-    bias: &[T],
     activation: Activation,
     z: Option<&mut [T]>,
     products: impl FnOnce(&mut [T]),
 ) {
-    out.chunks_exact_mut(bias.len())
-        .for_each(|pixel| pixel.copy_from_slice(bias));
     products(out);
     if let Some(z) = z {
         z.copy_from_slice(out);
@@ -163,19 +162,18 @@ pub(crate) fn biased_activation<T: Float>(
     activation.apply(out);
 }
 
-/// `out = act(rows·Wᵀ + b)` for im2col `rows` of `row_len` values and `w` as
-/// [`taps_outermost`] lays it out (see [`biased_activation`]).
+/// `out = act(out + rows·Wᵀ)` for im2col `rows` of `row_len` values, `w` as
+/// [`taps_outermost`] lays it out and `out` holding the bias (see [`activated`]).
 pub(crate) fn lowered_forward<T: Float>(
     rows: &[T],
     row_len: usize,
     w: &[T],
-    bias: &[T],
     activation: Activation,
     out: &mut [T],
     z: Option<&mut [T]>,
 ) {
-    let filters = bias.len();
-    biased_activation(out, bias, activation, z, |out| {
+    let filters = w.len() / row_len;
+    activated(out, activation, z, |out| {
         let pixels = out.len() / filters;
         #[rustfmt::skip]
         matmul(pixels, filters, row_len, rows, row_len, Transpose::No, w, row_len, Transpose::Yes, out, filters, true);
