@@ -5,6 +5,8 @@
 
 use crate::Float;
 
+mod outer;
+
 /// Whether an operand is used as stored or transposed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Transpose {
@@ -63,6 +65,17 @@ pub fn matmul<T: Float>(
         c[..n].iter_mut().zip(&product).for_each(|(c, &p)| *c += p);
         crate::scratch::give_back(product);
         return;
+    }
+    if let (Transpose::Yes, Transpose::No, true, Some(a32), Some(b32)) =
+        (ta, tb, accumulate, T::as_f32(a), T::as_f32(b))
+    {
+        if outer::takes(m, k) {
+            // `as_f32` of one slice being Some means T is f32, so this one is too.
+            if let Some(c32) = T::as_f32_mut(c) {
+                outer::add_at_b(m, n, k, a32, lda, b32, ldb, c32, ldc);
+                return;
+            }
+        }
     }
     let (a_rs, a_cs) = if ta == Transpose::No { (lda, 1) } else { (1, lda) };
     let (b_rs, b_cs) = if tb == Transpose::No { (ldb, 1) } else { (1, ldb) };
@@ -146,6 +159,62 @@ mod tests {
             let alone = row(1);
             for m in [2, 4, 7, 16] {
                 assert_eq!(row(m), alone, "{m} rows of n {n}, k {k}");
+            }
+        }
+    }
+
+    /// A weight's gradient `gᵀ·x` in f32 (the outer-product kernel where the CPU has AVX-512)
+    /// equals the f64 product: every row count it takes, columns that fill no tile, strided
+    /// operands and output, more rows than one pass, and sums added onto what `c` held.
+    #[test]
+    fn gradient_products_match_f64() {
+        for (m, n, k) in [
+            (16, 27, 2500),
+            (32, 144, 1100),
+            (48, 5, 64),
+            (64, 13, 700),
+            (17, 9, 300),
+        ] {
+            let (lda, ldb, ldc) = (m + 3, n + 2, n + 5);
+            let a: Vec<f32> = (0..k * lda)
+                .map(|i| ((i * 7919 + 13) % 1000) as f32 / 500.0 - 1.0)
+                .collect();
+            let b: Vec<f32> = (0..k * ldb)
+                .map(|i| ((i * 104_729 + 7) % 1000) as f32 / 500.0 - 1.0)
+                .collect();
+            let mut c: Vec<f32> = (0..m * ldc).map(|i| (i % 11) as f32 * 0.1).collect();
+            let before = c.clone();
+            matmul(
+                m,
+                n,
+                k,
+                &a,
+                lda,
+                Transpose::Yes,
+                &b,
+                ldb,
+                Transpose::No,
+                &mut c,
+                ldc,
+                true,
+            );
+            for i in 0..m {
+                for j in 0..n {
+                    let want: f64 = (0..k)
+                        .map(|p| a[p * lda + i] as f64 * b[p * ldb + j] as f64)
+                        .sum::<f64>()
+                        + before[i * ldc + j] as f64;
+                    let got = c[i * ldc + j] as f64;
+                    assert!(
+                        (got - want).abs() < 1e-4 * (k as f64).sqrt(),
+                        "m {m} n {n} k {k} at {i},{j}: {got} vs {want}"
+                    );
+                }
+                assert_eq!(
+                    c[i * ldc + n..i * ldc + ldc],
+                    before[i * ldc + n..i * ldc + ldc],
+                    "past column n"
+                );
             }
         }
     }
