@@ -7,24 +7,25 @@
 //! ⌊(len − span)/s⌋ + 1 steps; a clip's padded steps are never read, so a padded batch gives
 //! what each clip gives alone. Over rows and columns the padding is `conv2d`'s.
 //!
-//! Lowered onto the GEMM as `conv2d` is, one time tap at a time: each source frame's 2D im2col
-//! rows ([`Lowering`]) are built once per chunk of a clip's output steps, and for each time tap
-//! `j` the output steps whose tap-`j` frames are real take `rows · W_jᵀ` in one product (at
-//! stride 1 their source frames are consecutive, so their rows are one block), straight into
-//! their place in the output. A tap that falls outside the clip adds nothing, which is its
-//! zero padding. Building a frame's rows once rather than once per time tap (a 3D im2col)
-//! copies a third as much for a kernel 3 steps long.
+//! Lowered onto the GEMM as `conv2d` is, a source frame at a time: each real frame's 2D im2col
+//! rows ([`Lowering`]) are built once, and each time tap `j` through which an output step reads
+//! that frame adds `rows · W_jᵀ` straight into that step of the output (backward: `gᵀ·rows`
+//! into the tap's weight gradient and `g·W_j` into the rows' gradient, then col2im). A tap
+//! that falls outside the clip adds nothing, which is its zero padding. One frame's rows and
+//! the few output steps they feed stay in the core's cache while their products run; lowering
+//! whole clips at once left the products reading from memory (the c3d of
+//! `bench/video_c3d.json` trained 1.2× faster this way), and a 3D im2col would copy each frame
+//! once per time tap.
 
 use crate::activation::Activation;
 use crate::conv1d::ConvGeometry;
-use crate::conv2d::lowering::{activated, add_taps_outermost, taps_outermost, Lowering};
+use crate::conv2d::lowering::{add_taps_outermost, taps_outermost, Lowering};
 use crate::conv2d::{check_im2col, conv_parameter_count, one, output_frame, Padding2d, Size3, Window2d};
 use crate::init;
 use crate::layer::{add_column_sums, bias_rows, no_input_grad, Ctx, Layer, Param, Tape};
 use crate::spec::{size, LayerSpec};
 use recur_core::{matmul, Float, Frame, Rng, Seq, Shape, Transpose};
 use serde::{Deserialize, Serialize};
-use std::ops::Range;
 
 /// A 3D convolution's settings, as Keras's `Conv3D` names them; sizes are a number or
 /// `[time, rows, columns]`.
@@ -146,12 +147,6 @@ pub struct Conv3d<T> {
     activation: Activation,
 }
 
-/// The most im2col values one block of a clip's output steps builds at once (32 MB of f32).
-/// Unlike `conv2d`'s chunks these stay large: a block lowers its source frames once for all
-/// of its time taps, and a block of few steps lowers the frames at its edges again for the
-/// next (smaller blocks measured slower on the c3d's training step).
-const BLOCK_VALUES: usize = 1 << 23;
-
 /// What backward needs: the input clips (the im2col rows are rebuilt from them) and the
 /// activation's input and output.
 struct Conv3dTape<T> {
@@ -203,119 +198,29 @@ impl<T: Float> Conv3d<T> {
         self.lowering.output.pixels()
     }
 
-    /// The blocks of output steps lowered at once: `(clip, its output steps)`, each clip's
-    /// real output steps in chunks whose source frames' im2col rows are about
-    /// [`BLOCK_VALUES`].
-    fn blocks(&self, lengths: &[usize]) -> Vec<(usize, Range<usize>)> {
-        let per_step = self.step_rows() * self.lowering.part_len() * self.time.strides;
-        let per_chunk = (BLOCK_VALUES / per_step.max(1)).max(1);
-        let mut blocks = Vec::new();
-        for (b, &len) in lengths.iter().enumerate() {
-            let steps = self.time.output_len(len);
-            for start in (0..steps).step_by(per_chunk) {
-                blocks.push((b, start..(start + per_chunk).min(steps)));
+    /// Calls `f(frame, taps)` for every real frame `s` of a clip of `len` steps that some
+    /// output step reads, `taps` holding each `(time tap j, output step t)` whose tap `j`
+    /// reads frame `s`. Taps falling outside the clip are never listed: they add nothing,
+    /// which is the clip's own zero padding.
+    fn each_source(&self, len: usize, mut f: impl FnMut(usize, &[(usize, usize)])) {
+        let g = self.time;
+        let (out_len, left) = (g.output_len(len), g.left_pad(len));
+        let mut taps = Vec::with_capacity(g.kernel_size);
+        for s in 0..len {
+            taps.clear();
+            for j in 0..g.kernel_size {
+                // Output step t reads frame t·stride + j·dilation − left through tap j.
+                let Some(at) = (s + left).checked_sub(j * g.dilation_rate) else {
+                    continue;
+                };
+                if at % g.strides == 0 && at / g.strides < out_len {
+                    taps.push((j, at / g.strides));
+                }
+            }
+            if !taps.is_empty() {
+                f(s, &taps);
             }
         }
-        blocks
-    }
-
-    /// The real frames that output `steps` of a clip of `len` steps read.
-    fn sources(&self, len: usize, steps: &Range<usize>) -> Range<usize> {
-        let g = self.time;
-        let left = g.left_pad(len);
-        let first = (steps.start * g.strides).saturating_sub(left);
-        let end = ((steps.end - 1) * g.strides + (g.kernel_size - 1) * g.dilation_rate + 1).saturating_sub(left);
-        first.min(len)..end.min(len)
-    }
-
-    /// Calls `f(time tap, output steps, their first source frame)` for every run of output
-    /// steps in `steps` whose source frames for that tap are real and consecutive, so that
-    /// their rows are one block of the source frames' im2col rows: a tap's whole range at
-    /// stride 1, each step alone at larger strides.
-    fn each_tap_run(&self, len: usize, steps: &Range<usize>, mut f: impl FnMut(usize, Range<usize>, usize)) {
-        let g = self.time;
-        let left = g.left_pad(len) as isize;
-        let source = |t: usize, j: usize| (t * g.strides + j * g.dilation_rate) as isize - left;
-        for j in 0..g.kernel_size {
-            let real: Vec<usize> = steps
-                .clone()
-                .filter(|&t| (0..len as isize).contains(&source(t, j)))
-                .collect();
-            let (Some(&first), Some(&last)) = (real.first(), real.last()) else {
-                continue;
-            };
-            if g.strides == 1 {
-                f(j, first..last + 1, source(first, j) as usize);
-            } else {
-                real.iter().for_each(|&t| f(j, t..t + 1, source(t, j) as usize));
-            }
-        }
-    }
-}
-
-/// What one block's products need: its rows, the weight as `[out, tap, in]`, and the block's
-/// place (`first` output step, its `sources`' first frame).
-struct TapProducts<'a, T> {
-    rows: &'a [T],
-    w: &'a [T],
-    first_step: usize,
-    first_source: usize,
-}
-
-impl<T: Float> Conv3d<T> {
-    /// `out += rows · W_jᵀ` over every tap run of a block: its output steps' values (`out`
-    /// holds the block's steps) from the source frames' rows.
-    fn tap_forward(&self, block: &TapProducts<T>, len: usize, steps: &Range<usize>, out: &mut [T]) {
-        let (part, row_len, filters) = (self.lowering.part_len(), self.row_len(), self.bias.len());
-        let pixels = self.step_rows();
-        self.each_tap_run(len, steps, |j, run, src| {
-            let m = run.len() * pixels;
-            let a = &block.rows[(src - block.first_source) * pixels * part..];
-            let c = &mut out[(run.start - block.first_step) * pixels * filters..];
-            #[rustfmt::skip]
-            matmul(m, filters, part, a, part, Transpose::No, &block.w[j * part..], row_len, Transpose::Yes, c, filters, true);
-        });
-    }
-
-    /// The backward of [`Conv3d::tap_forward`] given the block's output gradient `g`: adds
-    /// `gᵀ·rows` into `dw` (`[out, tap, in]`), and `g·W_j` into `drows` when given.
-    fn tap_backward(
-        &self,
-        block: &TapProducts<T>,
-        len: usize,
-        steps: &Range<usize>,
-        g: &[T],
-        dw: &mut [T],
-        mut drows: Option<&mut [T]>,
-    ) {
-        let (part, row_len, filters) = (self.lowering.part_len(), self.row_len(), self.bias.len());
-        let pixels = self.step_rows();
-        self.each_tap_run(len, steps, |j, run, src| {
-            let m = run.len() * pixels;
-            let at = (src - block.first_source) * pixels * part;
-            let g = &g[(run.start - block.first_step) * pixels * filters..][..m * filters];
-            #[rustfmt::skip]
-            matmul(filters, part, m, g, filters, Transpose::Yes, &block.rows[at..], part, Transpose::No, &mut dw[j * part..], row_len, true);
-            if let Some(d) = drows.as_deref_mut() {
-                #[rustfmt::skip]
-                matmul(m, part, filters, g, filters, Transpose::No, &block.w[j * part..], row_len, Transpose::No, &mut d[at..], part, true);
-            }
-        });
-    }
-
-    /// The im2col rows of clip `b`'s frames `sources` into `rows` (one row of the frame's
-    /// taps per output pixel).
-    fn im2col(&self, x: &Seq<T>, b: usize, sources: &Range<usize>, rows: &mut Vec<T>) {
-        let part = self.lowering.part_len();
-        rows.resize(sources.len() * self.step_rows() * part, T::ZERO);
-        let frames = &x.data[x.offset(b, sources.start)..x.offset(b, sources.end)];
-        self.lowering.im2col(frames, rows);
-    }
-
-    /// Where clip `b`'s output `steps` lie in an output of `out_time` steps.
-    fn out_range(&self, b: usize, steps: &Range<usize>, out_time: usize) -> Range<usize> {
-        let per_out = self.lowering.output.len();
-        (b * out_time + steps.start) * per_out..(b * out_time + steps.end) * per_out
     }
 }
 
@@ -341,25 +246,30 @@ impl<T: Float> Layer<T> for Conv3d<T> {
         };
         y.zero_padding();
         let w = taps_outermost(&self.weight.value, self.lowering.input.channels, self.taps());
-        let keep_z = ctx.training && self.activation.needs_input();
-        let mut z = vec![T::ZERO; if keep_z { y.data.len() } else { 0 }];
-        let mut rows = Vec::new();
-        for (b, steps) in self.blocks(&x.lengths) {
-            let sources = self.sources(x.lengths[b], &steps);
-            self.im2col(&x, b, &sources, &mut rows);
-            let block = TapProducts {
-                rows: &rows,
-                w: &w,
-                first_step: steps.start,
-                first_source: sources.start,
-            };
-            let at = self.out_range(b, &steps, out_time);
-            let z = keep_z.then(|| &mut z[at.clone()]);
-            let out = &mut y.data[at];
-            activated(out, self.activation, z, |out| {
-                self.tap_forward(&block, x.lengths[b], &steps, out)
+        let (part, row_len, filters, pixels) = (
+            self.lowering.part_len(),
+            self.row_len(),
+            self.bias.len(),
+            self.step_rows(),
+        );
+        let mut rows = vec![T::ZERO; pixels * part];
+        for b in 0..x.batch {
+            self.each_source(x.lengths[b], |s, taps| {
+                self.lowering.im2col(x.step(b, s), &mut rows);
+                for &(j, t) in taps {
+                    let out = y.step_mut(b, t);
+                    #[rustfmt::skip]
+                    matmul(pixels, filters, part, &rows, part, Transpose::No, &w[j * part..], row_len, Transpose::Yes, out, filters, true);
+                }
             });
         }
+        let z = if ctx.training && self.activation.needs_input() {
+            y.data.clone()
+        } else {
+            Vec::new()
+        };
+        self.activation.apply(&mut y.data);
+        y.zero_padding();
         let tape = Tape::when(ctx.training, || Conv3dTape {
             x,
             z,
@@ -374,6 +284,12 @@ impl<T: Float> Layer<T> for Conv3d<T> {
         dy.zero_padding();
         let (c, taps) = (self.lowering.input.channels, self.taps());
         let w = taps_outermost(&self.weight.value, c, taps);
+        let (part, row_len, filters, pixels) = (
+            self.lowering.part_len(),
+            self.row_len(),
+            self.bias.len(),
+            self.step_rows(),
+        );
         let mut dw = vec![T::ZERO; self.weight.len()];
         let per_in = self.lowering.input.len();
         let mut dx = if input_grad {
@@ -381,27 +297,27 @@ impl<T: Float> Layer<T> for Conv3d<T> {
         } else {
             no_input_grad(&cache.x, per_in)
         };
-        let (mut rows, mut drows) = (Vec::new(), Vec::new());
-        for (b, steps) in self.blocks(&cache.x.lengths) {
-            let len = cache.x.lengths[b];
-            let sources = self.sources(len, &steps);
-            self.im2col(&cache.x, b, &sources, &mut rows);
-            let block = TapProducts {
-                rows: &rows,
-                w: &w,
-                first_step: steps.start,
-                first_source: sources.start,
-            };
-            let g = &dy.data[self.out_range(b, &steps, dy.time)];
-            add_column_sums(g, self.bias.len(), &mut self.bias.grad);
-            drows.clear();
-            drows.resize(if input_grad { rows.len() } else { 0 }, T::ZERO);
-            let d = input_grad.then_some(drows.as_mut_slice());
-            self.tap_backward(&block, len, &steps, g, &mut dw, d);
-            if input_grad {
-                let frames = dx.offset(b, sources.start)..dx.offset(b, sources.end);
-                self.lowering.col2im(&drows, &mut dx.data[frames]);
-            }
+        // Padded steps of dy are zero, so the whole of it sums to the real steps' total.
+        add_column_sums(&dy.data, filters, &mut self.bias.grad);
+        let mut rows = vec![T::ZERO; pixels * part];
+        let mut drows = vec![T::ZERO; if input_grad { pixels * part } else { 0 }];
+        for b in 0..cache.x.batch {
+            self.each_source(cache.x.lengths[b], |s, taps| {
+                self.lowering.im2col(cache.x.step(b, s), &mut rows);
+                for (i, &(j, t)) in taps.iter().enumerate() {
+                    let g = dy.step(b, t);
+                    #[rustfmt::skip]
+                    matmul(filters, part, pixels, g, filters, Transpose::Yes, &rows, part, Transpose::No, &mut dw[j * part..], row_len, true);
+                    if input_grad {
+                        // The frame's first tap sets its rows' gradient, the others add to it.
+                        #[rustfmt::skip]
+                        matmul(pixels, part, filters, g, filters, Transpose::No, &w[j * part..], row_len, Transpose::No, &mut drows, part, i > 0);
+                    }
+                }
+                if input_grad {
+                    self.lowering.col2im(&drows, dx.step_mut(b, s));
+                }
+            });
         }
         add_taps_outermost(&mut self.weight.grad, &dw, c, taps);
         dx

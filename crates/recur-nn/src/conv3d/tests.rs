@@ -148,10 +148,10 @@ fn batch_norm_over_clips_uses_real_steps_and_pixels_only() {
     check_padding_matches_alone(bn.as_mut(), &random_seq(1, 3, FRAME.len(), &[2], 9));
 }
 
-/// A clip long and wide enough to be lowered in several chunks of output steps (40 steps of
-/// 64×64×8 frames) gives the convolution's definition, summed tap by tap, at every step.
+/// A long, wide clip (38 real steps of 40, 64×64×8 frames) gives the convolution's
+/// definition, summed tap by tap, at its first, last and middle steps.
 #[test]
-fn conv3d_lowered_in_chunks_matches_the_definition() {
+fn conv3d_of_a_long_clip_matches_the_definition() {
     let frame = Frame {
         height: 64,
         width: 64,
