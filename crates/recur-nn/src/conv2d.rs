@@ -267,7 +267,7 @@ pub struct Conv2d<T> {
 }
 
 /// What backward needs: the input frames (the im2col rows are rebuilt from them) and the
-/// activation's input and output.
+/// activation's input and output where its backward reads them (empty otherwise).
 struct Conv2dTape<T> {
     x: Seq<T>,
     z: Vec<T>,

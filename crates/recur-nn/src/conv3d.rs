@@ -148,7 +148,7 @@ pub struct Conv3d<T> {
 }
 
 /// What backward needs: the input clips (the im2col rows are rebuilt from them) and the
-/// activation's input and output.
+/// activation's input and output where its backward reads them (empty otherwise).
 struct Conv3dTape<T> {
     x: Seq<T>,
     z: Vec<T>,
