@@ -68,34 +68,63 @@ impl Activation {
         }
     }
 
-    /// Multiplies `grad` in place by the derivative at pre-activation `z` (output `y`; `z` is
-    /// only read where [`Activation::needs_input`] says so).
-    pub fn backward<T: Float>(self, z: &[T], y: &[T], grad: &mut [T]) {
-        match self {
-            Activation::Linear => {}
-            // ReLU's output is positive exactly where its input is.
-            Activation::Relu => by_output(grad, y, |g, y| if y > T::ZERO { g } else { T::ZERO }),
-            Activation::Tanh => by_output(grad, y, |g, y| g * (T::ONE - y * y)),
-            Activation::Sigmoid => by_output(grad, y, |g, y| g * y * (T::ONE - y)),
-            Activation::Gelu => grad.iter_mut().zip(z).for_each(|(g, &z)| {
-                let pdf = (-(z * z) / T::from_f64(2.0)).exp() * T::from_f64(0.398_942_280_401_432_7);
-                *g *= normal_cdf(z) + z * pdf
-            }),
-        }
-    }
-
     /// True when backward needs the pre-activation values kept.
     pub fn needs_input(self) -> bool {
         matches!(self, Activation::Gelu)
     }
 
-    /// A copy of the output `y` when backward reads it (ReLU, tanh, sigmoid), else nothing:
-    /// a linear or GELU layer's backward never looks at its output, and copying a
-    /// convolution's whole output for it cost a pass over memory every training step.
-    pub fn kept_output<T: Float>(self, y: &[T]) -> Vec<T> {
+    /// What backward will read, from the pre-activation `z` (taken only where
+    /// [`Activation::needs_input`]; pass it empty otherwise) and the output `y`.
+    pub fn keep<T: Float>(self, z: Vec<T>, y: &[T]) -> Kept<T> {
         match self {
-            Activation::Relu | Activation::Tanh | Activation::Sigmoid => y.to_vec(),
-            Activation::Linear | Activation::Gelu => Vec::new(),
+            Activation::Linear => Kept::Nothing,
+            // ReLU's output is positive exactly where its input is.
+            Activation::Relu => Kept::Relu(dispatch(
+                #[inline(always)]
+                || y.iter().map(|&v| v > T::ZERO).collect(),
+            )),
+            Activation::Tanh => Kept::Tanh(y.to_vec()),
+            Activation::Sigmoid => Kept::Sigmoid(y.to_vec()),
+            Activation::Gelu => Kept::Gelu(z),
+        }
+    }
+}
+
+/// What an activation's backward reads, kept from forward: no more than its derivative needs.
+/// A linear activation keeps nothing and a ReLU a byte a value (where its output is positive):
+/// copying a convolution's whole output for them cost a pass over memory every training step.
+pub enum Kept<T> {
+    /// Linear: the derivative is 1.
+    Nothing,
+    /// Where a ReLU's output is positive.
+    Relu(Vec<bool>),
+    /// tanh's output.
+    Tanh(Vec<T>),
+    /// The sigmoid's output.
+    Sigmoid(Vec<T>),
+    /// GELU's input.
+    Gelu(Vec<T>),
+}
+
+impl<T: Float> Kept<T> {
+    /// Multiplies `grad` in place by the activation's derivative.
+    pub fn backward(&self, grad: &mut [T]) {
+        match self {
+            Kept::Nothing => {}
+            Kept::Relu(positive) => dispatch(
+                #[inline(always)]
+                || {
+                    for (g, &p) in grad.iter_mut().zip(positive) {
+                        *g = if p { *g } else { T::ZERO };
+                    }
+                },
+            ),
+            Kept::Tanh(y) => by_output(grad, y, |g, y| g * (T::ONE - y * y)),
+            Kept::Sigmoid(y) => by_output(grad, y, |g, y| g * y * (T::ONE - y)),
+            Kept::Gelu(z) => grad.iter_mut().zip(z).for_each(|(g, &z)| {
+                let pdf = (-(z * z) / T::from_f64(2.0)).exp() * T::from_f64(0.398_942_280_401_432_7);
+                *g *= normal_cdf(z) + z * pdf
+            }),
         }
     }
 }
@@ -151,44 +180,14 @@ impl<T: Float> Layer<T> for ActivationLayer<T> {
         let mut y = x;
         self.activation.apply(&mut y.data);
         y.zero_padding();
-        let tape = Tape::when(ctx.training, || match self.activation {
-            Activation::Relu => Kept::Positive(positive(&y.data)),
-            _ => Kept::Values(z, self.activation.kept_output(&y.data)),
-        });
+        let tape = Tape::when(ctx.training, || self.activation.keep(z, &y.data));
         (y, tape)
     }
     fn backward(&mut self, tape: Tape, mut dy: Seq<T>, _input_grad: bool) -> Seq<T> {
-        match tape.take("activation") {
-            Kept::Positive(positive) => dispatch(
-                #[inline(always)]
-                || {
-                    for (g, &p) in dy.data.iter_mut().zip(&positive) {
-                        *g = if p { *g } else { T::ZERO };
-                    }
-                },
-            ),
-            Kept::Values(z, y) => self.activation.backward(&z, &y, &mut dy.data),
-        }
+        let kept: Kept<T> = tape.take("activation");
+        kept.backward(&mut dy.data);
         dy
     }
-}
-
-/// What an activation layer's backward reads.
-enum Kept<T> {
-    /// Where a ReLU's output is positive (its derivative is 1 there, 0 elsewhere): a byte a
-    /// value instead of a copy of the output, a quarter of the memory traffic of a layer that
-    /// is all memory traffic.
-    Positive(Vec<bool>),
-    /// The input (GELU) and the output (tanh, sigmoid), each kept only where read.
-    Values(Vec<T>, Vec<T>),
-}
-
-/// Whether each value is above zero.
-fn positive<T: Float>(y: &[T]) -> Vec<bool> {
-    dispatch(
-        #[inline(always)]
-        || y.iter().map(|&v| v > T::ZERO).collect(),
-    )
 }
 
 /// `y = act(x·Wᵀ + b)` over `rows` rows (dense, and conv1d after im2col), the product on

@@ -5,7 +5,7 @@
 //! sequence. `same` with strides > 1 pads like TensorFlow (the odd zero goes on the right).
 
 use crate::activation::affine_forward;
-use crate::activation::Activation;
+use crate::activation::{Activation, Kept};
 use crate::init;
 use crate::layer::{add_column_sums, Ctx, Layer, Param, Tape};
 use crate::precision::{pack, InferencePath, Precision};
@@ -137,12 +137,11 @@ pub struct Conv1d<T> {
     packed: Option<PackedWeights>,
 }
 
-/// What backward needs: the im2col rows, the activation's inputs and outputs, and the input's
+/// What backward needs: the im2col rows, the values the activation's backward reads, and the input's
 /// time axis and lengths.
 struct ConvTape<T> {
     cols: Vec<T>,
-    z: Vec<T>,
-    y: Vec<T>,
+    kept: Kept<T>,
     in_time: usize,
     in_lengths: Vec<usize>,
 }
@@ -234,8 +233,7 @@ impl<T: Float> Layer<T> for Conv1d<T> {
         y.zero_padding();
         let tape = Tape::when(ctx.training, || ConvTape {
             cols,
-            z,
-            y: self.activation.kept_output(&y.data),
+            kept: self.activation.keep(z, &y.data),
             in_time: x.time,
             in_lengths: x.lengths,
         });
@@ -246,7 +244,7 @@ impl<T: Float> Layer<T> for Conv1d<T> {
         let cache: ConvTape<T> = tape.take("conv1d");
         let (c_in, k, c_out) = (self.input.features, self.geometry.kernel_size, self.bias.len());
         let (rows, width) = (dy.batch * dy.time, c_in * k);
-        self.activation.backward(&cache.z, &cache.y, &mut dy.data);
+        cache.kept.backward(&mut dy.data);
         dy.zero_padding();
         // Weight gradient in the permuted layout, then added back in PyTorch's.
         let mut d_weight = vec![T::ZERO; c_out * width];

@@ -6,7 +6,7 @@
 //! backward rather than kept: a frame CNN's rows are `kh·kw` times its input. `same` pads as
 //! TensorFlow does (the odd zero on the bottom and right); `valid` does not pad.
 
-use crate::activation::Activation;
+use crate::activation::{Activation, Kept};
 use crate::conv1d::{ConvGeometry, Padding};
 use crate::init;
 use crate::layer::{bias_like, no_input_grad, Ctx, Layer, Param, Tape};
@@ -267,11 +267,10 @@ pub struct Conv2d<T> {
 }
 
 /// What backward needs: the input frames (the im2col rows are rebuilt from them) and the
-/// activation's input and output where its backward reads them (empty otherwise).
+/// values the activation's backward reads.
 struct Conv2dTape<T> {
     x: Seq<T>,
-    z: Vec<T>,
-    y: Vec<T>,
+    kept: Kept<T>,
 }
 
 /// The most im2col values one frame (or one `conv3d` output step) may need (1 GiB of f32): a
@@ -347,15 +346,14 @@ impl<T: Float> Layer<T> for Conv2d<T> {
         y.zero_padding();
         let tape = Tape::when(ctx.training, || Conv2dTape {
             x,
-            z,
-            y: self.activation.kept_output(&y.data),
+            kept: self.activation.keep(z, &y.data),
         });
         (y, tape)
     }
 
     fn backward(&mut self, tape: Tape, mut dy: Seq<T>, input_grad: bool) -> Seq<T> {
         let cache: Conv2dTape<T> = tape.take("conv2d");
-        self.activation.backward(&cache.z, &cache.y, &mut dy.data);
+        cache.kept.backward(&mut dy.data);
         dy.zero_padding();
         let (per_in, per_out) = (self.lowering.input.len(), self.lowering.output.len());
         let (row_len, chunk, c) = (

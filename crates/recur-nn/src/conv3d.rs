@@ -17,7 +17,7 @@
 //! `bench/video_c3d.json` trained 1.2× faster this way), and a 3D im2col would copy each frame
 //! once per time tap.
 
-use crate::activation::Activation;
+use crate::activation::{Activation, Kept};
 use crate::conv1d::ConvGeometry;
 use crate::conv2d::lowering::{add_taps_outermost, taps_outermost, Lowering};
 use crate::conv2d::{check_im2col, conv_parameter_count, one, output_frame, Padding2d, Size3, Window2d};
@@ -148,11 +148,10 @@ pub struct Conv3d<T> {
 }
 
 /// What backward needs: the input clips (the im2col rows are rebuilt from them) and the
-/// activation's input and output where its backward reads them (empty otherwise).
+/// values the activation's backward reads.
 struct Conv3dTape<T> {
     x: Seq<T>,
-    z: Vec<T>,
-    y: Vec<T>,
+    kept: Kept<T>,
 }
 
 impl<T: Float> Conv3d<T> {
@@ -272,15 +271,14 @@ impl<T: Float> Layer<T> for Conv3d<T> {
         y.zero_padding();
         let tape = Tape::when(ctx.training, || Conv3dTape {
             x,
-            z,
-            y: self.activation.kept_output(&y.data),
+            kept: self.activation.keep(z, &y.data),
         });
         (y, tape)
     }
 
     fn backward(&mut self, tape: Tape, mut dy: Seq<T>, input_grad: bool) -> Seq<T> {
         let cache: Conv3dTape<T> = tape.take("conv3d");
-        self.activation.backward(&cache.z, &cache.y, &mut dy.data);
+        cache.kept.backward(&mut dy.data);
         dy.zero_padding();
         let (c, taps) = (self.lowering.input.channels, self.taps());
         let w = taps_outermost(&self.weight.value, c, taps);

@@ -2,7 +2,7 @@
 //! to each vector. Weight layout `[out, in]` as in PyTorch.
 
 use crate::activation::affine_forward;
-use crate::activation::Activation;
+use crate::activation::{Activation, Kept};
 use crate::init;
 use crate::layer::{add_column_sums, no_input_grad, Ctx, Layer, Param, Tape};
 use crate::precision::{pack, InferencePath, Precision};
@@ -52,12 +52,10 @@ pub struct Dense<T> {
     packed: Option<PackedWeights>,
 }
 
-/// What backward needs: the input, and the pre-activation and output where the activation's
-/// derivative reads them.
+/// What backward needs: the input, and the values the activation's backward reads.
 struct DenseTape<T> {
     x: Seq<T>,
-    z: Vec<T>,
-    y: Vec<T>,
+    kept: Kept<T>,
 }
 
 impl<T: Float> Dense<T> {
@@ -102,8 +100,7 @@ impl<T: Float> Layer<T> for Dense<T> {
         y.zero_padding();
         let tape = Tape::when(ctx.training, || DenseTape {
             x,
-            z,
-            y: self.activation.kept_output(&y.data),
+            kept: self.activation.keep(z, &y.data),
         });
         (y, tape)
     }
@@ -111,7 +108,7 @@ impl<T: Float> Layer<T> for Dense<T> {
     fn backward(&mut self, tape: Tape, mut dy: Seq<T>, input_grad: bool) -> Seq<T> {
         let cache: DenseTape<T> = tape.take("dense");
         let (rows, n_in, n_out) = (dy.batch * dy.time, self.input.features, self.units());
-        self.activation.backward(&cache.z, &cache.y, &mut dy.data);
+        cache.kept.backward(&mut dy.data);
         dy.zero_padding();
         matmul(
             n_out,

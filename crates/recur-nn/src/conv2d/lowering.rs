@@ -143,27 +143,12 @@ pub(crate) fn add_taps_outermost<T: Float>(grad: &mut [T], g: &[T], channels: us
     }
 }
 
-/// `out = act(out + products)`, `out` holding the bias in every pixel ([`bias_like`]) and
-/// `products` accumulating the GEMMs onto it straight in the output; the activation's input
-/// is copied into `z` (as long as `out`) when given (training, for an activation whose
-/// backward needs it).
+/// `out = act(out + rows·Wᵀ)` for im2col `rows` of `row_len` values and `w` as
+/// [`taps_outermost`] lays it out, `out` holding the bias in every pixel ([`bias_like`]), so
+/// the GEMM accumulates straight onto it. The activation's input is copied into `z` (as long
+/// as `out`) when given (training, for an activation whose backward needs it).
 ///
 /// [`bias_like`]: crate::layer::bias_like
-pub(crate) fn activated<T: Float>(
-    out: &mut [T],
-    activation: Activation,
-    z: Option<&mut [T]>,
-    products: impl FnOnce(&mut [T]),
-) {
-    products(out);
-    if let Some(z) = z {
-        z.copy_from_slice(out);
-    }
-    activation.apply(out);
-}
-
-/// `out = act(out + rows·Wᵀ)` for im2col `rows` of `row_len` values, `w` as
-/// [`taps_outermost`] lays it out and `out` holding the bias (see [`activated`]).
 pub(crate) fn lowered_forward<T: Float>(
     rows: &[T],
     row_len: usize,
@@ -173,11 +158,13 @@ pub(crate) fn lowered_forward<T: Float>(
     z: Option<&mut [T]>,
 ) {
     let filters = w.len() / row_len;
-    activated(out, activation, z, |out| {
-        let pixels = out.len() / filters;
-        #[rustfmt::skip]
-        matmul(pixels, filters, row_len, rows, row_len, Transpose::No, w, row_len, Transpose::Yes, out, filters, true);
-    });
+    let pixels = out.len() / filters;
+    #[rustfmt::skip]
+    matmul(pixels, filters, row_len, rows, row_len, Transpose::No, w, row_len, Transpose::Yes, out, filters, true);
+    if let Some(z) = z {
+        z.copy_from_slice(out);
+    }
+    activation.apply(out);
 }
 
 /// The backward of [`lowered_forward`] for one block of rows, given the output gradient `g`
