@@ -6,14 +6,16 @@
 //!
 //! Each RUN is a JSON object: `{"name": "c3d diff", "architecture": "c3d", "motion":
 //! "differences", "augment": true, "folds": 5, "training": {"epochs": 20}}` (every key but
-//! `name` optional; `training` holds `recur fit` settings). One line per run is printed:
+//! `name` optional; `training` holds `recur fit` settings; `model`, a model config, replaces
+//! the architecture's). One line per run is printed:
 //! its name, the folds' mean ± std accuracy, each fold's, and the seconds it took.
 
 use recur_fit::split::grouped_folds;
 use recur_video::clips::clip_set;
 use recur_video::train::mean_std;
 use recur_video::{
-    decode_all, video_settings, Architecture, Clip, ClipList, Ffmpeg, FrameSpec, Motion, VideoData, VideoFit, VideoMeta,
+    decode_all, video_config, video_settings, Architecture, Clip, ClipList, Ffmpeg, FrameSpec, Motion, VideoData,
+    VideoFit, VideoMeta,
 };
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -124,7 +126,10 @@ fn cross_validate(list: &ClipList, clips: &[Option<Clip>], spec: &FrameSpec, run
     let fit = VideoFit {
         data: &data,
         meta,
-        config: None,
+        config: match run.get("model") {
+            Some(model) => Some(video_config(model.clone(), &meta, "the run's model")?),
+            None => None,
+        },
         architecture: Architecture::parse(&text("architecture", "crnn"))?,
         settings: video_settings(run["training"].clone(), run["augment"].as_bool().unwrap_or(true))?,
         out: out.clone(),

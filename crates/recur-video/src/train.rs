@@ -131,13 +131,13 @@ pub fn video_config(mut model: Value, meta: &VideoMeta, source: &str) -> Result<
 
 /// Training settings for video: `training` (a config's section with the flags laid over it)
 /// over the video defaults: the values as decoded ([0, 1], or differences in [−1, 1]), so no
-/// standardisation, signed log or per-sequence channels; gradient training; 20 epochs on all
+/// standardisation, signed log or per-sequence channels; gradient training; 60 epochs on all
 /// the clips, the last kept (no validation part: a class folder has no groups, and a split of
 /// clips cut from the same source videos would choose the epoch on near-copies of the
 /// training clips); and, with `augment`, [`video_augmentation`] (without it, only the augment
 /// settings given).
 pub fn video_settings(training: Value, augment: bool) -> Result<Settings> {
-    let mut merged = json!({"standardize": false, "log_inputs": "off", "sequence_norm": "off", "solver": "gradient", "epochs": 20, "val_split": 0.0});
+    let mut merged = json!({"standardize": false, "log_inputs": "off", "sequence_norm": "off", "solver": "gradient", "epochs": 60, "val_split": 0.0});
     let laid = if augment {
         vec![video_augmentation(), training]
     } else {

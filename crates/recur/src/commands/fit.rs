@@ -111,7 +111,7 @@ pub struct Knobs {
     /// Sequences per batch [default: 16].
     #[arg(long, value_parser = super::whole::<usize>)]
     batch_size: Option<usize>,
-    /// Epochs [default: about 3000 steps, 30 to 400 epochs].
+    /// Epochs [default: about 3000 steps, 30 to 400 epochs; video: 60].
     #[arg(long, value_parser = super::at_least_one)]
     epochs: Option<usize>,
     /// Metric choosing the best epoch: val_loss, val_accuracy, val_mae, val_rmse [default: val_loss].
