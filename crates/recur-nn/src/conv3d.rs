@@ -197,6 +197,13 @@ impl<T: Float> Conv3d<T> {
         self.lowering.output.pixels()
     }
 
+    /// The sizes of one frame's products: a tap's part of an im2col row, a whole row (every
+    /// tap), the filters and the output pixels of a step.
+    fn product_sizes(&self) -> (usize, usize, usize, usize) {
+        let filters = self.bias.len();
+        (self.lowering.part_len(), self.row_len(), filters, self.step_rows())
+    }
+
     /// Calls `f(frame, taps)` for every real frame `s` of a clip of `len` steps that some
     /// output step reads, `taps` holding each `(time tap j, output step t)` whose tap `j`
     /// reads frame `s`. Taps falling outside the clip are never listed: they add nothing,
@@ -243,14 +250,10 @@ impl<T: Float> Layer<T> for Conv3d<T> {
             lengths: x.lengths.iter().map(|&l| self.time.output_len(l)).collect(),
             sequential: true,
         };
-        y.zero_padding();
+        // Padded steps keep the bias until the activation has run: no product touches them,
+        // and the one zeroing after the activation clears them.
         let w = taps_outermost(&self.weight.value, self.lowering.input.channels, self.taps());
-        let (part, row_len, filters, pixels) = (
-            self.lowering.part_len(),
-            self.row_len(),
-            self.bias.len(),
-            self.step_rows(),
-        );
+        let (part, row_len, filters, pixels) = self.product_sizes();
         let mut rows = vec![T::ZERO; pixels * part];
         for b in 0..x.batch {
             self.each_source(x.lengths[b], |s, taps| {
@@ -282,12 +285,7 @@ impl<T: Float> Layer<T> for Conv3d<T> {
         dy.zero_padding();
         let (c, taps) = (self.lowering.input.channels, self.taps());
         let w = taps_outermost(&self.weight.value, c, taps);
-        let (part, row_len, filters, pixels) = (
-            self.lowering.part_len(),
-            self.row_len(),
-            self.bias.len(),
-            self.step_rows(),
-        );
+        let (part, row_len, filters, pixels) = self.product_sizes();
         let mut dw = vec![T::ZERO; self.weight.len()];
         let per_in = self.lowering.input.len();
         let mut dx = if input_grad {

@@ -263,20 +263,19 @@ pub fn bias_rows<T: Float>(rows: usize, bias: &[T]) -> Vec<T> {
     m
 }
 
-/// A batch shaped as `like` but `features` wide, every real step's values `bias` over and over
-/// (each pixel of a frame gets the whole bias) and every padded step zero: the output a
-/// convolution's GEMMs then accumulate onto, written once instead of zeroed and then filled.
+/// A batch shaped as `like` but `features` wide, every step's values `bias` over and over
+/// (each pixel of a frame gets the whole bias): the output a convolution's GEMMs then
+/// accumulate onto, written once instead of zeroed and then filled. Padded steps hold the
+/// bias too; the caller zeroes them once, after its activation.
 pub fn bias_like<T: Float>(like: &Seq<T>, features: usize, bias: &[T]) -> Seq<T> {
-    let mut y = Seq {
+    Seq {
         data: bias_rows(like.batch * like.time * features / bias.len().max(1), bias),
         batch: like.batch,
         time: like.time,
         features,
         lengths: like.lengths.clone(),
         sequential: like.sequential,
-    };
-    y.zero_padding();
-    y
+    }
 }
 
 /// [`bias_rows`] of `bias` where there is one, else a `[rows, width]` matrix of zeros: where a
