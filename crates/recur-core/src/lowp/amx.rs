@@ -1,44 +1,68 @@
-//! The AMX int8 kernel (Intel's tile matrix unit, Sapphire Rapids and later): one `tdpbusd`
+//! The AMX kernels (Intel's tile matrix unit, Sapphire Rapids and later). One `tdpbusd`
 //! multiplies a tile of 16 rows × 64 `u8` activations by 64 × 16 `i8` weights into 16 × 16
-//! `i32` sums, 16,384 products, where one AVX-512 `vpdpbusd` makes 64. The sums are exact, as
-//! `vpdpbusd`'s are, so this path gives the same integers, and after the shared AVX-512
-//! dequantisation the same bits, as every other int8 path.
+//! `i32` sums, 16,384 products, where one AVX-512 `vpdpbusd` makes 64; one `tdpbf16ps` makes
+//! 8,192 bf16 products into f32 sums, where one `vdpbf16ps` makes 32.
+//!
+//! - **int8** sums are exact, as `vpdpbusd`'s are, so this path gives the same integers, and
+//!   after the shared AVX-512 dequantisation the same bits, as every other int8 path.
+//! - **bf16** sums are f32, added in the tile unit's own order, so they may differ in the last
+//!   bits from the other bf16 paths': this path runs only where a caller asks for it
+//!   ([`super::KernelPath::AnyOrder`], training's products), never for inference, whose
+//!   results are compared bit for bit across batches and machines.
 //!
 //! The packed weights need no other layout: a panel is `[height][vectors·16]` words, so 16
 //! groups of one 16-channel vector are a weight tile of 16 rows (one group each) of 64 bytes,
 //! read with the panel's width as the row stride; 16 rows of packed activations, 16 groups
-//! wide, are an activation tile the same way. int8 panels are padded with zero weights to whole
-//! tiles of `k`, so a row's last tile may run past the row (into the next row, or the zeros
-//! after the last): those bytes meet zero weights and add nothing. Only whole blocks of 16
-//! rows run here; a call's last rows (and calls of fewer than 16) go to the AVX-512 kernel,
-//! where the tile unit would multiply mostly padding.
+//! wide, are an activation tile the same way. int8 and bf16 panels are padded with zero weights
+//! to whole tiles of `k`. An int8 row's last tile may run past the row (into the next row, or
+//! the zeros after the last): those bytes meet zero weights and add nothing. A bf16 row is
+//! padded with zeros to whole tiles instead, since a float past the row could be infinite, and
+//! infinity times a zero weight is NaN. Only whole blocks of 16 rows run here; a call's last
+//! rows (and calls of fewer than 16) go to the AVX-512 kernel, where the tile unit would
+//! multiply mostly padding.
 //!
 //! The tile registers hold 8 KiB of state that Linux saves only for a process that asks for
 //! it (`arch_prctl(ARCH_REQ_XCOMP_PERM)`), so the kernel counts as available only once that
 //! request has been granted. Tiles are configured at the start of each call and released at
 //! its end, so no thread holds tile state between products.
 
-use super::{x86, Output, PackedRows, PackedWeights, Tile, LANES, PANEL_VECTORS, TILE_WORDS};
+use super::{x86, Format, Output, PackedRows, PackedWeights, Tile, LANES, PANEL_VECTORS, TILE_WORDS};
 use std::arch::asm;
-use std::arch::x86_64::{__m512i, _mm512_load_si512};
+use std::arch::x86_64::{__m512i, _mm512_castsi512_ps, _mm512_load_si512};
 use std::sync::OnceLock;
 
 /// Rows of activations (and of sums) per tile.
 const TILE_ROWS: usize = 16;
 
-/// True when this CPU has AMX with int8 and the OS has granted this process the tile state.
-pub(super) fn available() -> bool {
-    static GRANTED: OnceLock<bool> = OnceLock::new();
-    *GRANTED.get_or_init(|| cpu_has_amx_int8() && x86::available(super::Format::Int8) && request_tile_state())
+/// True when this CPU has AMX with `format`'s products (int8 or bf16), the AVX-512 kernel of
+/// that format (for the rows left over), and the OS has granted this process the tile state.
+/// Worked out once per format: CPUID is slow (in a virtual machine it exits to the host).
+pub(super) fn available(format: Format) -> bool {
+    static INT8: OnceLock<bool> = OnceLock::new();
+    static BF16: OnceLock<bool> = OnceLock::new();
+    // CPUID leaf 7, EDX: AMX-BF16 is bit 22, AMX-INT8 bit 25.
+    let (answer, bit) = match format {
+        Format::Int8 => (&INT8, 25),
+        Format::Bf16 => (&BF16, 22),
+        Format::F32 => return false,
+    };
+    *answer.get_or_init(|| cpu_has_amx(bit) && x86::available(format) && tile_state_granted())
 }
 
-/// CPUID leaf 7: AMX-TILE (EDX bit 24) and AMX-INT8 (bit 25); XCR0 bits 17 and 18: the OS
-/// saves tile configuration and data on a context switch.
-fn cpu_has_amx_int8() -> bool {
+/// Whether Linux granted this process the tile state (asked once).
+fn tile_state_granted() -> bool {
+    static GRANTED: OnceLock<bool> = OnceLock::new();
+    *GRANTED.get_or_init(request_tile_state)
+}
+
+/// CPUID leaf 7: AMX-TILE (EDX bit 24) and the products of EDX bit `bit`; XCR0 bits 17 and 18:
+/// the OS saves tile configuration and data on a context switch.
+fn cpu_has_amx(bit: u32) -> bool {
     use std::arch::x86_64::{__cpuid, __cpuid_count};
     // SAFETY: CPUID exists on every x86-64 CPU; XGETBV is only run where CPUID says OSXSAVE.
     unsafe {
-        let amx = __cpuid_count(7, 0).edx >> 24 & 3 == 3;
+        let edx = __cpuid_count(7, 0).edx;
+        let amx = edx >> 24 & 1 == 1 && edx >> bit & 1 == 1;
         if !amx || __cpuid(1).ecx & (1 << 27) == 0 {
             return false;
         }
@@ -114,16 +138,20 @@ impl TileConfig {
 #[repr(C, align(64))]
 struct Sums([[[[i32; LANES]; TILE_ROWS]; 2]; 2]);
 
-/// `c (+)= A·Wᵀ` for int8 weights, rows `0..m`: whole 16-row blocks on the tile unit, the rest on
-/// the AVX-512 kernel.
+/// `c (+)= A·Wᵀ` for int8 or bf16 weights, rows `0..m`: whole 16-row blocks on the tile unit,
+/// the rest on the AVX-512 kernel.
 ///
 /// # Safety
-/// [`available`] must be true, `w` must be int8, and `out` must hold `m` rows of `ldc ≥ n`
-/// values (as `rows` holds `m` rows of `w.groups` words, then [`TILE_WORDS`] more).
-pub(super) unsafe fn run_int8(w: &PackedWeights, rows: &PackedRows, m: usize, out: Output) {
+/// [`available`] must be true for `w`'s format, and `out` must hold `m` rows of `ldc ≥ n`
+/// values (as `rows` holds `m` rows of `rows.stride` words, then [`TILE_WORDS`] more; for bf16
+/// the stride is `w.height`, with zeros past `w.groups`).
+pub(super) unsafe fn run(w: &PackedWeights, rows: &PackedRows, m: usize, out: Output) {
     let whole = m / TILE_ROWS * TILE_ROWS;
     if whole > 0 {
-        tiles_int8(w, rows, whole, out);
+        match w.format {
+            Format::Bf16 => tiles::<true>(w, rows, whole, out),
+            _ => tiles::<false>(w, rows, whole, out),
+        }
     }
     if whole < m {
         x86::run_rows(w, rows, whole..m, out);
@@ -131,17 +159,17 @@ pub(super) unsafe fn run_int8(w: &PackedWeights, rows: &PackedRows, m: usize, ou
 }
 
 /// Rows `0..m` (`m` a multiple of 16) in pairs of 16-row blocks against every panel's pairs of
-/// 16-channel vectors (a last odd block or vector alone).
+/// 16-channel vectors (a last odd block or vector alone); bf16 products when `BF16`, else int8.
 #[target_feature(enable = "avx512f,avx512vnni")]
-unsafe fn tiles_int8(w: &PackedWeights, rows: &PackedRows, m: usize, out: Output) {
+unsafe fn tiles<const BF16: bool>(w: &PackedWeights, rows: &PackedRows, m: usize, out: Output) {
     let config = TileConfig::new();
     asm!("ldtilecfg [{}]", in(reg) &config, options(nostack, readonly));
     let mut sums = Sums([[[[0; LANES]; TILE_ROWS]; 2]; 2]);
     for i in (0..m).step_by(2 * TILE_ROWS) {
         let blocks = if m - i > TILE_ROWS { 2 } else { 1 };
         let a = Operand {
-            at: rows.words.as_ptr().add(i * w.groups) as *const u8,
-            stride: w.groups * 4,
+            at: rows.words.as_ptr().add(i * rows.stride) as *const u8,
+            stride: rows.stride * 4,
         };
         for first in (0..w.n).step_by(PANEL_VECTORS * LANES) {
             let panel_vectors = w.panel_vectors(first);
@@ -152,19 +180,22 @@ unsafe fn tiles_int8(w: &PackedWeights, rows: &PackedRows, m: usize, out: Output
                     stride: panel_vectors * LANES * 4,
                 };
                 match (blocks, vectors) {
-                    (2, 2) => multiply::<2, 2>(a, b, w.height, &mut sums),
-                    (2, _) => multiply::<2, 1>(a, b, w.height, &mut sums),
-                    (_, 2) => multiply::<1, 2>(a, b, w.height, &mut sums),
-                    _ => multiply::<1, 1>(a, b, w.height, &mut sums),
+                    (2, 2) => multiply::<2, 2, BF16>(a, b, w.height, &mut sums),
+                    (2, _) => multiply::<2, 1, BF16>(a, b, w.height, &mut sums),
+                    (_, 2) => multiply::<1, 2, BF16>(a, b, w.height, &mut sums),
+                    _ => multiply::<1, 1, BF16>(a, b, w.height, &mut sums),
                 }
                 let channel = first + v * LANES;
                 for (block, block_sums) in sums.0.iter().enumerate().take(blocks) {
-                    // The dequantisation reads only the output and scale fields.
+                    // The stores read only the output (and int8's scale) fields.
                     let tile = Tile::<u32>::new(w, rows, out, i + block * TILE_ROWS, channel, 2 * LANES);
                     for r in 0..TILE_ROWS {
                         for (vector, vector_sums) in block_sums.iter().enumerate().take(vectors) {
                             let acc: __m512i = _mm512_load_si512(vector_sums[r].as_ptr() as *const _);
-                            x86::store_int8(&tile, r, vector, acc);
+                            match BF16 {
+                                true => x86::store(&tile, r, vector, _mm512_castsi512_ps(acc)),
+                                false => x86::store_int8(&tile, r, vector, acc),
+                            }
                         }
                     }
                 }
@@ -181,10 +212,27 @@ struct Operand {
     stride: usize,
 }
 
+/// One tile product, `c += a·b` of the named tile registers: `tdpbf16ps` when `$bf16`, else
+/// `tdpbusd`.
+macro_rules! tile_product {
+    ($bf16:expr, $tiles:literal) => {
+        match $bf16 {
+            true => asm!(concat!("tdpbf16ps ", $tiles), options(nostack, nomem)),
+            false => asm!(concat!("tdpbusd ", $tiles), options(nostack, nomem)),
+        }
+    };
+}
+
 /// The sums of `BLOCKS` 16-row blocks of activations (`a`) against `VECTORS` 16-channel
-/// vectors of a panel (`b`: one group of every channel a row, `height` rows) into `sums`.
+/// vectors of a panel (`b`: one group of every channel a row, `height` rows) into `sums`
+/// (their bits: f32 for bf16 products, i32 for int8).
 #[inline(always)]
-unsafe fn multiply<const BLOCKS: usize, const VECTORS: usize>(a: Operand, b: Operand, height: usize, sums: &mut Sums) {
+unsafe fn multiply<const BLOCKS: usize, const VECTORS: usize, const BF16: bool>(
+    a: Operand,
+    b: Operand,
+    height: usize,
+    sums: &mut Sums,
+) {
     asm!(
         "tilezero tmm0",
         "tilezero tmm1",
@@ -197,18 +245,20 @@ unsafe fn multiply<const BLOCKS: usize, const VECTORS: usize>(a: Operand, b: Ope
         // The activations' next 64 bytes of each row; the weights' next 16 rows.
         let (a_at, b_at) = (a.at.add(p * 4), b.at.add(p * b.stride));
         asm!("tileloadd tmm4, [{a} + {sa} * 1]", "tileloadd tmm6, [{b} + {sb} * 1]",
-             "tdpbusd tmm0, tmm4, tmm6",
              a = in(reg) a_at, sa = in(reg) a.stride, b = in(reg) b_at, sb = in(reg) b.stride,
              options(nostack, readonly));
+        tile_product!(BF16, "tmm0, tmm4, tmm6");
         if VECTORS == 2 {
-            asm!("tileloadd tmm7, [{b} + {sb} * 1]", "tdpbusd tmm1, tmm4, tmm7",
+            asm!("tileloadd tmm7, [{b} + {sb} * 1]",
                  b = in(reg) b_at.add(LANES * 4), sb = in(reg) b.stride, options(nostack, readonly));
+            tile_product!(BF16, "tmm1, tmm4, tmm7");
         }
         if BLOCKS == 2 {
-            asm!("tileloadd tmm5, [{a} + {sa} * 1]", "tdpbusd tmm2, tmm5, tmm6",
+            asm!("tileloadd tmm5, [{a} + {sa} * 1]",
                  a = in(reg) a_at.add(second_block), sa = in(reg) a.stride, options(nostack, readonly));
+            tile_product!(BF16, "tmm2, tmm5, tmm6");
             if VECTORS == 2 {
-                asm!("tdpbusd tmm3, tmm5, tmm7", options(nostack, nomem));
+                tile_product!(BF16, "tmm3, tmm5, tmm7");
             }
         }
     }

@@ -22,7 +22,9 @@
 //! contiguous, so a micro-kernel of 6 rows × 64 channels streams one panel with plain loads.
 //!
 //! The kernels are chosen at run time: for int8, Intel's AMX tile unit (`tdpbusd`, 256 times
-//! the products of one `vpdpbusd`) where the CPU has it and the product has 16 rows or more;
+//! the products of one `vpdpbusd`) where the CPU has it and the product has 16 rows or more
+//! (for bf16 too, `tdpbf16ps`, but only where the caller allows sums in another order:
+//! [`KernelPath::AnyOrder`], training's products);
 //! AVX-512 (`vdpbf16ps`, `vpdpbusd`) where the CPU has the format's instructions, else AVX2
 //! (bf16 widened to f32, about the speed of f32; int8 summed in pairs, twice the rate of f32
 //! products), else the portable path. Every path computes the
@@ -77,7 +79,7 @@ impl Format {
     /// as `recur bench`).
     pub fn kernel_name(self) -> &'static str {
         match self {
-            Format::Int8 if KernelPath::amx_available() => "amx-int8",
+            Format::Int8 if KernelPath::amx_available(Format::Int8) => "amx-int8",
             _ if self.fast_path_available() => match self {
                 Format::F32 => "avx512-f32",
                 Format::Bf16 => "avx512-bf16",
@@ -114,18 +116,25 @@ pub enum KernelPath {
     Avx2,
     /// The portable kernel (same results), whatever the CPU.
     Portable,
+    /// As [`KernelPath::Detected`], and bf16 products too on the AMX tile unit where the CPU
+    /// has it: 4–8× the AVX-512 kernel's rate there, but its f32 sums are added in the tile
+    /// unit's order, so they may differ in the last bits from every other path's, and a row's
+    /// result from whether it fell in a whole 16-row block. For training's products, where no
+    /// result is compared bit for bit; inference keeps [`KernelPath::Detected`].
+    AnyOrder,
 }
 
 impl KernelPath {
-    /// True when this CPU has AMX with int8 and this process may use its tiles (the int8 path
-    /// of [`KernelPath::Detected`]).
-    pub fn amx_available() -> bool {
+    /// True when this CPU has AMX with `format`'s products and this process may use its tiles
+    /// (int8: the path of [`KernelPath::Detected`]; bf16: of [`KernelPath::AnyOrder`]).
+    pub fn amx_available(format: Format) -> bool {
         #[cfg(target_arch = "x86_64")]
         {
-            amx::available()
+            amx::available(format)
         }
         #[cfg(not(target_arch = "x86_64"))]
         {
+            let _ = format;
             false
         }
     }
@@ -221,8 +230,8 @@ pub struct PackedWeights {
     k: usize,
     /// Words per row of `k` (k rounded up to whole words).
     groups: usize,
-    /// Words per channel in the panels: `groups`, rounded up for int8 to whole AMX tiles of
-    /// 16 words (zeros past `groups`), so that the tile kernel never needs a partial one.
+    /// Words per channel in the panels: `groups`, rounded up for int8 and bf16 to whole AMX
+    /// tiles of 16 words (zeros past `groups`), so that the tile kernel never needs a partial one.
     height: usize,
     /// Panels of up to 64 channels, on a cache line so that no vector load straddles two;
     /// see [`PackedWeights::panel`].
@@ -238,6 +247,9 @@ pub struct PackedWeights {
 /// AVX-512 kernel, the caller's rows where they lie (`in_place`, `lda` apart; `words` empty).
 pub(crate) struct PackedRows {
     pub(crate) words: Vec<u32>,
+    /// Words from one row's start to the next's: `groups`, or for bf16 on AMX the weights'
+    /// `height` (whole tiles, zeros past `groups`).
+    pub(crate) stride: usize,
     pub(crate) scales: Vec<f32>,
     pub(crate) zero_points: Vec<i32>,
     /// f32 rows the AVX-512 kernel reads where they lie (the caller's `a`, rows `lda` apart)
@@ -249,10 +261,11 @@ pub(crate) struct PackedRows {
 }
 
 impl PackedRows {
-    /// Rows to be packed into `words` (no int8 scales yet).
-    pub(crate) fn new(words: Vec<u32>) -> Self {
+    /// Rows `stride` words apart to be packed into `words` (no int8 scales yet).
+    pub(crate) fn new(words: Vec<u32>, stride: usize) -> Self {
         PackedRows {
             words,
+            stride,
             scales: Vec::new(),
             zero_points: Vec::new(),
             #[cfg(target_arch = "x86_64")]
@@ -268,23 +281,8 @@ impl PackedWeights {
     /// caller's bug: layers pass their own tensors).
     pub fn pack(format: Format, w: &[f32], n: usize, k: usize) -> Self {
         assert_eq!(w.len(), n * k, "packed weights: {n}×{k} matrix expected");
-        let per_word = format.per_word();
-        let groups = k.div_ceil(per_word);
-        let height = match format {
-            Format::F32 | Format::Bf16 => groups,
-            Format::Int8 => groups.div_ceil(TILE_WORDS) * TILE_WORDS,
-        };
-        let padded_n = n.div_ceil(LANES) * LANES;
-        let mut packed = PackedWeights {
-            format,
-            n,
-            k,
-            groups,
-            height,
-            words: Aligned::zeroed(padded_n * height),
-            scales: vec![0.0; padded_n],
-            sums: vec![0; padded_n],
-        };
+        let mut packed = Self::zeroed(format, n, k);
+        let groups = packed.groups;
         for (j, row) in w.chunks_exact(k.max(1)).enumerate().take(n) {
             let mut words = vec![0u32; groups];
             match format {
@@ -303,6 +301,64 @@ impl PackedWeights {
             for (p, word) in words.into_iter().enumerate() {
                 packed.words[start + p * stride] = word;
             }
+        }
+        packed
+    }
+
+    /// Zero weights `[n, k]` in `format`'s layout, to be filled.
+    fn zeroed(format: Format, n: usize, k: usize) -> Self {
+        let groups = k.div_ceil(format.per_word());
+        let height = match format {
+            Format::F32 => groups,
+            Format::Bf16 | Format::Int8 => groups.div_ceil(TILE_WORDS) * TILE_WORDS,
+        };
+        let padded_n = n.div_ceil(LANES) * LANES;
+        PackedWeights {
+            format,
+            n,
+            k,
+            groups,
+            height,
+            words: Aligned::zeroed(padded_n * height),
+            scales: vec![0.0; padded_n],
+            sums: vec![0; padded_n],
+        }
+    }
+
+    /// [`PackedWeights::pack`] of `xᵀ`, for `x` `[k, n]` row-major (channel `j` is column `j`),
+    /// in f32 or bf16: each panel is filled from one or two rows of `x` at a time, with no
+    /// transposed copy (training packs a pass's gate gradients this way, every step of every
+    /// sequence). Panics for int8, whose per-channel scales need each column whole first.
+    pub fn pack_columns(format: Format, x: &[f32], k: usize, n: usize) -> Self {
+        assert_eq!(x.len(), n * k, "packed weights: {k}×{n} matrix expected");
+        assert!(format != Format::Int8, "pack_columns: f32 or bf16 only");
+        let mut packed = Self::zeroed(format, n, k);
+        let (groups, height) = (packed.groups, packed.height);
+        for first in (0..n).step_by(PANEL_VECTORS * LANES) {
+            let width = (n - first).min(PANEL_VECTORS * LANES);
+            let stride = packed.panel_vectors(first) * LANES;
+            let panel = &mut packed.words[first * height..];
+            let row = |r: usize| (r < k).then(|| &x[r * n + first..r * n + first + width]);
+            crate::math::dispatch(
+                #[inline(always)]
+                || {
+                    for (p, words) in panel.chunks_mut(stride).take(groups).enumerate() {
+                        let words = &mut words[..width];
+                        match (format, row(2 * p), row(2 * p + 1)) {
+                            (Format::F32, _, _) => f32_words(&x[p * n + first..p * n + first + width], words),
+                            (_, Some(low), Some(high)) => {
+                                for ((word, &l), &h) in words.iter_mut().zip(low).zip(high) {
+                                    *word = bf16_bits(l) as u32 | (bf16_bits(h) as u32) << 16;
+                                }
+                            }
+                            (_, Some(low), None) => {
+                                words.iter_mut().zip(low).for_each(|(w, &l)| *w = bf16_bits(l) as u32)
+                            }
+                            (_, None, _) => unreachable!("a group starts within k"),
+                        }
+                    }
+                },
+            );
         }
         packed
     }
@@ -378,21 +434,40 @@ impl PackedWeights {
             let rows = PackedRows {
                 in_place: a.as_ptr(),
                 lda,
-                ..PackedRows::new(Vec::new())
+                ..PackedRows::new(Vec::new(), 0)
             };
             self.run(path, &rows, m, c, ldc, accumulate);
             return;
         }
-        let rows = self.pack_rows(m, a, lda);
+        let rows = self.pack_rows(m, a, lda, self.row_stride(path));
         self.run(path, &rows, m, c, ldc, accumulate);
         crate::scratch::give_back(rows.words);
     }
 
     /// Whether a product on `path` runs the AVX-512 kernel of the weights' format (where AMX
-    /// does not take int8 first).
+    /// does not take it first).
     #[cfg(target_arch = "x86_64")]
     fn runs_avx512(&self, path: KernelPath) -> bool {
-        matches!(path, KernelPath::Detected | KernelPath::Avx512) && self.format.fast_path_available()
+        matches!(path, KernelPath::Detected | KernelPath::Avx512 | KernelPath::AnyOrder)
+            && self.format.fast_path_available()
+    }
+
+    /// Whether a product on `path` runs on the AMX tile unit (rows in whole 16-row blocks).
+    fn runs_amx(&self, path: KernelPath) -> bool {
+        match (path, self.format) {
+            (KernelPath::Detected | KernelPath::AnyOrder, Format::Int8) => KernelPath::amx_available(Format::Int8),
+            (KernelPath::AnyOrder, Format::Bf16) => KernelPath::amx_available(Format::Bf16),
+            _ => false,
+        }
+    }
+
+    /// Words between packed rows on `path`: bf16 on AMX pads each row to whole tiles (a float
+    /// past the row could be infinite, and meet a zero weight as NaN); otherwise `groups`.
+    fn row_stride(&self, path: KernelPath) -> usize {
+        match self.format == Format::Bf16 && self.runs_amx(path) {
+            true => self.height,
+            false => self.groups,
+        }
     }
 
     /// `c (+)= A·Wᵀ` of packed rows on `path`'s kernel (bounds checked by the caller).
@@ -404,10 +479,11 @@ impl PackedWeights {
                 ldc,
                 accumulate,
             };
-            if path == KernelPath::Detected && self.format == Format::Int8 && amx::available() {
-                // SAFETY: the CPU has AMX and the OS granted its tiles (checked just above), the
-                // weights are int8 and the caller asserted the bounds of a and c.
-                unsafe { amx::run_int8(self, rows, m, out) };
+            if self.runs_amx(path) {
+                // SAFETY: the CPU has AMX for the weights' format and the OS granted its tiles
+                // (checked just above), the rows were packed with the tile unit's stride, and the
+                // caller asserted the bounds of a and c.
+                unsafe { amx::run(self, rows, m, out) };
                 return;
             }
             if self.runs_avx512(path) {
@@ -427,13 +503,14 @@ impl PackedWeights {
         portable::run(self, rows, m, c, ldc, accumulate);
     }
 
-    /// Converts (bf16) or quantises (int8) the `m` rows of `a` into words, in a buffer kept on
-    /// this thread between calls (hand it back with [`crate::scratch::give_back`]). int8 rows
-    /// write only their `k` bytes: the bytes after them in the row's last word (and the slack)
-    /// may hold anything, since they only ever meet zero weights.
-    fn pack_rows(&self, m: usize, a: &[f32], lda: usize) -> PackedRows {
+    /// Converts (bf16) or quantises (int8) the `m` rows of `a` into words, rows `stride` words
+    /// apart, in a buffer kept on this thread between calls (hand it back with
+    /// [`crate::scratch::give_back`]). int8 rows write only their `k` bytes: the bytes after them
+    /// in the row's last word (and the slack) may hold anything, since they only ever meet zero
+    /// weights. bf16 words past a row's `groups` (up to `stride`) are zero.
+    fn pack_rows(&self, m: usize, a: &[f32], lda: usize, stride: usize) -> PackedRows {
         let groups = self.groups;
-        let mut rows = PackedRows::new(crate::scratch::take(m * groups + TILE_WORDS));
+        let mut rows = PackedRows::new(crate::scratch::take(m * stride + TILE_WORDS), stride);
         if self.format == Format::Int8 {
             rows.scales.reserve(m);
             rows.zero_points.reserve(m);
@@ -449,8 +526,10 @@ impl PackedWeights {
             #[inline(always)]
             || {
                 let mut bytes = vec![0u8; groups * 4];
-                for (i, words) in rows.words[..m * groups].chunks_exact_mut(groups.max(1)).enumerate() {
+                for (i, words) in rows.words[..m * stride].chunks_exact_mut(stride.max(1)).enumerate() {
                     let row = &a[i * lda..i * lda + self.k];
+                    let (words, pad) = words.split_at_mut(groups);
+                    pad.fill(0);
                     match self.format {
                         Format::F32 => f32_words(row, words),
                         Format::Bf16 => bf16_words(row, words),
@@ -468,14 +547,16 @@ impl PackedWeights {
     }
 }
 
-/// `x` rounded to bfloat16 (nearest, ties to even), as its 16 bits. NaN stays NaN.
+/// `x` rounded to bfloat16 (nearest, ties to even), as its 16 bits. NaN stays NaN (quieted).
+/// Both answers are worked out and one selected, with no branch, so that loops over rows of
+/// values compile to vector code (a branch on NaN kept them scalar, 6% of bf16 training).
 #[inline(always)]
 pub fn bf16_bits(x: f32) -> u16 {
     let bits = x.to_bits();
-    if x.is_nan() {
-        return ((bits >> 16) | 0x40) as u16;
-    }
-    ((bits + 0x7fff + ((bits >> 16) & 1)) >> 16) as u16
+    let rounded = bits.wrapping_add(0x7fff + ((bits >> 16) & 1)) >> 16;
+    let quiet = (bits >> 16) | 0x40;
+    let nan = bits & 0x7fff_ffff > 0x7f80_0000;
+    (if nan { quiet } else { rounded }) as u16
 }
 
 /// The f32 value of bfloat16 bits.

@@ -136,7 +136,7 @@ fn int8_matmul_is_within_its_quantisation_bound_of_f64() {
 fn f32_bf16_and_int8_simd_paths_match_the_portable_fallback() {
     let mut rng = Rng::new(5);
     for format in [Format::F32, Format::Bf16, Format::Int8] {
-        let amx = format == Format::Int8 && KernelPath::amx_available();
+        let amx = format == Format::Int8 && KernelPath::amx_available(Format::Int8);
         let paths = [
             (KernelPath::Detected, amx, "AMX"),
             (KernelPath::Avx512, format.fast_path_available(), "AVX-512"),
@@ -155,6 +155,55 @@ fn f32_bf16_and_int8_simd_paths_match_the_portable_fallback() {
                     assert_eq!(f.to_bits(), p.to_bits(), "{format:?} {name} {m}×{n}×{k}: {f} vs {p}");
                 }
             }
+        }
+    }
+}
+
+/// bf16 on the AMX tile unit ([`KernelPath::AnyOrder`]) rounds the same operands as the other
+/// paths and only adds them in another order, so it stays within f32 rounding of the portable
+/// path; a row next to infinite values (which a tile reading past a row would meet as
+/// infinity × 0 = NaN) stays finite.
+#[test]
+fn bf16_on_amx_matches_the_portable_path_to_f32_rounding() {
+    if !KernelPath::amx_available(Format::Bf16) {
+        eprintln!("skipping bf16 on AMX: this CPU lacks AMX-BF16");
+        return;
+    }
+    let mut rng = Rng::new(6);
+    for (m, n, k) in SHAPES
+        .into_iter()
+        .chain([(100, 1024, 256), (64, 256, 1024), (33, 40, 7)])
+    {
+        let (mut a, w) = (random(m * k, &mut rng), random(n * k, &mut rng));
+        if m > 16 {
+            a[16 * k..17 * k].fill(f32::INFINITY);
+        }
+        let tiles = product(Format::Bf16, KernelPath::AnyOrder, m, n, k, &a, &w);
+        let portable = product(Format::Bf16, KernelPath::Portable, m, n, k, &a, &w);
+        for i in (0..m).filter(|&i| m <= 16 || i != 16) {
+            for j in 0..n {
+                let magnitude: f32 = (0..k).map(|p| (a[i * k + p] * w[j * k + p]).abs()).sum();
+                let (t, p) = (tiles[i * n + j], portable[i * n + j]);
+                let bound = magnitude * k as f32 * 2.0 * f32::EPSILON + 1e-6;
+                assert!((t - p).abs() <= bound, "{m}×{n}×{k} at ({i},{j}): {t} vs {p}");
+            }
+        }
+    }
+}
+
+/// Packing the columns of `x` gives the same weights as packing its transpose.
+#[test]
+fn packing_columns_equals_packing_the_transpose() {
+    let mut rng = Rng::new(9);
+    for format in [Format::F32, Format::Bf16] {
+        for (k, n) in [(1, 1), (7, 5), (33, 130), (256, 64), (17, 1024)] {
+            let x = random(k * n, &mut rng);
+            let transposed: Vec<f32> = (0..n * k).map(|i| x[(i % k) * n + i / k]).collect();
+            let (columns, rows) = (
+                PackedWeights::pack_columns(format, &x, k, n),
+                PackedWeights::pack(format, &transposed, n, k),
+            );
+            assert_eq!(&columns.words[..], &rows.words[..], "{format:?} {k}×{n}");
         }
     }
 }
@@ -306,7 +355,7 @@ fn int8_vector_quantiser_matches_the_scalar_one() {
             a[3 * k..4 * k].iter_mut().for_each(|v| *v = -v.abs());
             a[4 * k] = f32::NAN;
             let groups = k.div_ceil(4);
-            let mut rows = PackedRows::new(vec![0; m * groups]);
+            let mut rows = PackedRows::new(vec![0; m * groups], groups);
             // SAFETY: checked for AVX-512F above; the buffers hold m rows.
             unsafe { super::x86::quantise_rows(m, &a, k, k, groups, &mut rows) };
             for i in 0..m {

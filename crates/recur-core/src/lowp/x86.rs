@@ -26,7 +26,7 @@ pub(super) fn available(format: Format) -> bool {
 ///
 /// # Safety
 /// The CPU must have the format's features ([`available`]), and `out` must hold `range.end`
-/// rows of `ldc ≥ n` values (as `rows` holds `range.end` rows of `w.groups` words, or points
+/// rows of `ldc ≥ n` values (as `rows` holds `range.end` rows of `rows.stride` words, or points
 /// `in_place` at `range.end` rows of `k` values `lda` apart).
 pub(super) unsafe fn run_rows(w: &PackedWeights, rows: &PackedRows, range: Range<usize>, out: Output) {
     match w.format {
@@ -96,7 +96,7 @@ unsafe fn for_each_tile(
 ) {
     let block = (ROW_BLOCK_WORDS / w.groups.max(1)).div_ceil(TILE_ROWS).max(1) * TILE_ROWS;
     let (a, a_stride) = match rows.in_place.is_null() {
-        true => (rows.words.as_ptr(), w.groups),
+        true => (rows.words.as_ptr(), rows.stride),
         false => (rows.in_place as *const u32, rows.lda),
     };
     for block_start in range.clone().step_by(block) {
@@ -220,7 +220,7 @@ pub(super) unsafe fn store_int8(t: &Tile<u32>, r: usize, v: usize, acc: __m512i)
 /// Writes (or adds) vector `v` of row `r`, masked to the panel's real channels.
 #[target_feature(enable = "avx512f")]
 #[inline]
-unsafe fn store(t: &Tile<u32>, r: usize, v: usize, value: __m512) {
+pub(super) unsafe fn store(t: &Tile<u32>, r: usize, v: usize, value: __m512) {
     let col = v * LANES;
     if col >= t.cols {
         return;
