@@ -1,7 +1,7 @@
 //! The [`Layer`] trait every layer implements, and [`Param`], a named tensor with its gradient.
 
 use crate::precision::{packed_product, InferencePath, Precision};
-use recur_core::lowp::PackedWeights;
+use recur_core::lowp::{KernelPath, PackedWeights};
 use recur_core::math::dispatch;
 use recur_core::{matmul, Float, Rng, Seq, Shape, Transpose};
 use std::any::Any;
@@ -318,6 +318,13 @@ pub fn transpose<T: Copy>(rows: usize, cols: usize, src: &[T], ld: usize, dst: &
     }
 }
 
+/// `grad += tᵀ`, for `t` `[rows, cols]` and `grad` `[cols, rows]`, both row-major.
+pub(crate) fn add_transposed<T: Float>(t: &[T], rows: usize, cols: usize, grad: &mut [T]) {
+    for (j, row) in grad.chunks_exact_mut(rows).enumerate().take(cols) {
+        row.iter_mut().enumerate().for_each(|(i, g)| *g += t[i * cols + j]);
+    }
+}
+
 /// `x·Wᵀ (+ b)` over every row of `x` (`[rows, n_in]`), `W` as PyTorch stores it (`[n_out,
 /// n_in]`). Zero rows without a bias stay zero, so padding needs no care.
 pub fn linear<T: Float>(x: &[T], n_in: usize, weight: &[T], n_out: usize, bias: Option<&[T]>) -> Vec<T> {
@@ -335,7 +342,7 @@ pub fn linear_packed<T: Float>(
 ) -> Vec<T> {
     let rows = x.len() / n_in;
     let mut y = bias_or_zero_rows(rows, n_out, bias);
-    if packed_product(packed, rows, x, n_in, &mut y, n_out, true) {
+    if packed_product(packed, KernelPath::Detected, rows, x, n_in, &mut y, n_out, true) {
         return y;
     }
     matmul(

@@ -5,7 +5,9 @@
 //! layer of a stack, with a fused activation.
 
 use crate::init::glorot_uniform;
-use crate::layer::{bias_or_zero_rows, linear, linear_backward, transpose, Param};
+use crate::layer::{add_column_sums, bias_or_zero_rows, linear, linear_backward, transpose, Param};
+use crate::precision::{add_input_grad_at, add_weight_grad_at, packed_product, training_pack, Precision};
+use recur_core::lowp::KernelPath;
 use recur_core::{matmul, Float, Rng, Transpose};
 
 /// `y = x·Wᵀ (+ b)` over the rows of `x`.
@@ -42,6 +44,36 @@ impl<T: Float> Linear<T> {
     pub fn forward(&self, x: &[T]) -> Vec<T> {
         let bias = self.bias.as_ref().map(|b| b.value.as_slice());
         linear(x, self.inputs(), &self.weight.value, self.outputs(), bias)
+    }
+
+    /// [`Linear::forward`] in training with the product at `precision`: at bf16 the weight and
+    /// the rows are rounded to bfloat16 and summed in f32 on the fastest kernel (mixed
+    /// precision, as the recurrent layers' `set_training_precision`); fp32 and int8 (which is
+    /// for inference), and f64 models, as [`Linear::forward`].
+    pub fn forward_at(&self, precision: Precision, x: &[T]) -> Vec<T> {
+        let (inputs, outputs) = (self.inputs(), self.outputs());
+        let Some(w) = training_pack(precision, &self.weight.value, outputs, inputs) else {
+            return self.forward(x);
+        };
+        let rows = x.len() / inputs.max(1);
+        let mut y = bias_or_zero_rows(rows, outputs, self.bias.as_ref().map(|b| &b.value[..]));
+        let ran = packed_product(Some(&w), KernelPath::AnyOrder, rows, x, inputs, &mut y, outputs, true);
+        debug_assert!(ran, "packed weights on a model that is not f32");
+        y
+    }
+
+    /// The backward of [`Linear::forward_at`] at the same `precision`.
+    pub fn backward_at(&mut self, precision: Precision, x: &[T], dy: &[T], dx: &mut [T]) {
+        let (inputs, outputs) = (self.inputs(), self.outputs());
+        let rows = x.len() / inputs.max(1);
+        if !add_weight_grad_at(precision, dy, outputs, x, inputs, rows, &mut self.weight.grad) {
+            return self.backward(x, dy, dx);
+        }
+        if let Some(bias) = self.bias.as_mut() {
+            add_column_sums(dy, outputs, &mut bias.grad);
+        }
+        let ran = add_input_grad_at(precision, dy, &self.weight.value, outputs, inputs, dx);
+        debug_assert!(ran, "bf16 products on a model that is not f32");
     }
 
     /// `Wᵀ`, laid out `[inputs, outputs]`, for [`Linear::forward_transposed`].
@@ -130,5 +162,45 @@ mod tests {
             let numeric = (objective(&map, &up) - objective(&map, &down)) / (2.0 * h);
             assert!((numeric - dx[i]).abs() < 1e-8, "input {i}");
         }
+    }
+
+    /// At bf16 the map, its weight and bias gradients and its input gradient are fp32's
+    /// products of the operands rounded to bfloat16, up to the order of the f32 sums (rows
+    /// enough for the tile unit's 16-row blocks).
+    #[test]
+    fn bf16_training_products_are_fp32_products_of_rounded_operands() {
+        use recur_core::lowp::{bf16_bits, bf16_value};
+        let round = |v: &[f32]| -> Vec<f32> { v.iter().map(|&x| bf16_value(bf16_bits(x))).collect() };
+        let mut rng = Rng::new(4);
+        let map = Linear::<f32>::glorot(70, 45, true, &mut rng);
+        let x: Vec<f32> = (0..37 * 70).map(|i| (i as f32 * 0.37).sin()).collect();
+        let dy: Vec<f32> = (0..37 * 45).map(|i| (i as f32 * 0.91).cos()).collect();
+        let run = |precision: Precision, map: &Linear<f32>, x: &[f32], dy: &[f32]| {
+            let mut m = map.clone();
+            m.weight.grad = vec![0.0; 45 * 70];
+            m.bias.as_mut().unwrap().grad = vec![0.0; 45];
+            let y = m.forward_at(precision, x);
+            let mut dx = vec![0.0; x.len()];
+            m.backward_at(precision, x, dy, &mut dx);
+            [y, m.weight.grad, m.bias.unwrap().grad, dx]
+        };
+        let bf16 = run(Precision::Bf16, &map, &x, &dy);
+        let mut rounded = map.clone();
+        rounded.weight.value = round(&map.weight.value);
+        let (x_r, dy_r) = (round(&x), round(&dy));
+        // Each product rounds only what it multiplies: the forward x and W, the weight gradient
+        // dy and x, the input gradient dy and W; the bias gradient sums dy unrounded.
+        let forward = run(Precision::Fp32, &rounded, &x_r, &dy);
+        let backward = run(Precision::Fp32, &rounded, &x_r, &dy_r);
+        let expected = [&forward[0], &backward[1], &forward[2], &backward[3]];
+        for (name, (want, got)) in ["output", "weight", "bias", "input"]
+            .iter()
+            .zip(expected.iter().zip(&bf16))
+        {
+            let gap: f32 = want.iter().zip(got).map(|(x, y)| (x - y) * (x - y)).sum::<f32>().sqrt();
+            let size: f32 = want.iter().map(|x| x * x).sum::<f32>().sqrt();
+            assert!(gap <= 1e-5 * size, "{name}: gap {gap}, size {size}");
+        }
+        assert_ne!(run(Precision::Fp32, &map, &x, &dy)[1], bf16[1], "bf16 changed nothing");
     }
 }

@@ -3,14 +3,15 @@
 //! matrix (see `recur_core::lowp`). The packed copy lives with its layer, made once at load
 //! by [`crate::Model::prepare_inference`]; training and gradients always use the f32 weights.
 
-use recur_core::lowp::{Format, PackedWeights};
+use recur_core::lowp::{Format, KernelPath, PackedWeights};
 use recur_core::Float;
 use std::fmt;
 use std::str::FromStr;
 
 /// The number format of an inference run's weight products (gate math and everything between
-/// the products stay f32).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// the products stay f32); for training, of the recurrent products (fp32 or bf16).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Precision {
     /// Full single precision: the model as trained.
     #[default]
@@ -91,10 +92,13 @@ fn pack_as<T: Float>(format: Option<Format>, w: &[T], n: usize, k: usize) -> Opt
     T::as_f32(w).map(|w| PackedWeights::pack(format, w, n, k))
 }
 
-/// `c (+)= a·Wᵀ` on the packed copy, when there is one: `a` is `[m, lda]`, `c` `[m, ldc]`.
-/// Returns false, having done nothing, when the caller must run its f32 product instead.
+/// `c (+)= a·Wᵀ` on the packed copy, when there is one, on kernel `path`: `a` is `[m, lda]`,
+/// `c` `[m, ldc]`. Returns false, having done nothing, when the caller must run its f32
+/// product instead.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn packed_product<T: Float>(
     packed: Option<&PackedWeights>,
+    path: KernelPath,
     m: usize,
     a: &[T],
     lda: usize,
@@ -104,11 +108,88 @@ pub(crate) fn packed_product<T: Float>(
 ) -> bool {
     match (packed, T::as_f32(a), T::as_f32_mut(c)) {
         (Some(w), Some(a), Some(c)) => {
-            w.matmul(m, a, lda, c, ldc, accumulate);
+            w.matmul_on(path, m, a, lda, c, ldc, accumulate);
             true
         }
         _ => false,
     }
+}
+
+/// The packed format of training's products at `precision`: bf16 only (fp32 runs the general
+/// GEMM; int8 is for inference, and trains as fp32).
+fn training_format(precision: Precision) -> Option<Format> {
+    (precision == Precision::Bf16).then_some(Format::Bf16)
+}
+
+/// `w` (`[n, k]`) packed for a training product at `precision` (bf16), afresh for each pass
+/// since the optimiser moves it; `None` at fp32 or int8 and for models not in f32.
+pub(crate) fn training_pack<T: Float>(precision: Precision, w: &[T], n: usize, k: usize) -> Option<PackedWeights> {
+    pack_as(training_format(precision), w, n, k)
+}
+
+/// Rows (steps of sequences) per packed product of a bf16 weight gradient: the packed
+/// gradients of 512 rows (1 MiB for 1,024 outputs) stay in L2 while the tile unit reads them
+/// once per 32 rows of inputs.
+const GRADIENT_ROWS: usize = 512;
+
+/// `grad += dᵀ·x` at a training precision (bf16), for `d` `[rows, n_out]` (gradients of a
+/// product's outputs), `x` `[rows, n_in]` (its inputs) and `grad` `[n_out, n_in]`; returns
+/// false, having done nothing, at fp32 or for a model not in f32. Computed as its transpose
+/// `xᵀ·d`, `GRADIENT_ROWS` rows at a time: each span's `d` is packed by columns (no
+/// transposed copy of the larger operand), its inputs transposed, and the sums added into
+/// `grad` transposed at the end.
+pub(crate) fn add_weight_grad_at<T: Float>(
+    precision: Precision,
+    d: &[T],
+    n_out: usize,
+    x: &[T],
+    n_in: usize,
+    rows: usize,
+    grad: &mut [T],
+) -> bool {
+    let (Some(format), Some(d), Some(x), Some(grad)) = (
+        training_format(precision),
+        T::as_f32(d),
+        T::as_f32(x),
+        T::as_f32_mut(grad),
+    ) else {
+        return false;
+    };
+    let mut grad_t = vec![0.0f32; n_in * n_out];
+    let mut x_t = vec![0.0f32; n_in * GRADIENT_ROWS];
+    for first in (0..rows).step_by(GRADIENT_ROWS) {
+        let span = (rows - first).min(GRADIENT_ROWS);
+        let d = PackedWeights::pack_columns(format, &d[first * n_out..(first + span) * n_out], span, n_out);
+        crate::layer::transpose(span, n_in, &x[first * n_in..], n_in, &mut x_t, span);
+        d.matmul_on(KernelPath::AnyOrder, n_in, &x_t, span, &mut grad_t, n_out, first > 0);
+    }
+    crate::layer::add_transposed(&grad_t, n_in, n_out, grad);
+    true
+}
+
+/// `dx += dy·W` at a training precision (bf16), for `W` `[n_out, n_in]` (a product's weights),
+/// `dy` `[rows, n_out]` and `dx` `[rows, n_in]`; returns false, having done nothing, at fp32
+/// or for a model not in f32.
+pub(crate) fn add_input_grad_at<T: Float>(
+    precision: Precision,
+    dy: &[T],
+    w: &[T],
+    n_out: usize,
+    n_in: usize,
+    dx: &mut [T],
+) -> bool {
+    let (Some(format), Some(dy), Some(w), Some(dx)) = (
+        training_format(precision),
+        T::as_f32(dy),
+        T::as_f32(w),
+        T::as_f32_mut(dx),
+    ) else {
+        return false;
+    };
+    // `dy·W = dy·(Wᵀ)ᵀ`: packed by columns, `W` is `Wᵀ` as weights.
+    let w_t = PackedWeights::pack_columns(format, w, n_out, n_in);
+    w_t.matmul_on(KernelPath::AnyOrder, dy.len() / n_out.max(1), dy, n_out, dx, n_in, true);
+    true
 }
 
 /// Prepares every model (one, or an ensemble's members) for inference at `precision` (see

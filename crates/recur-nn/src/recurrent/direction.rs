@@ -8,13 +8,15 @@
 //! Padded steps carry the state through unchanged and pass gradients straight back.
 
 use super::cells::{Cell, StepBack, StepGrads, StepIn, StepOut};
-use crate::layer::{add_column_sums, transpose, Param};
-use crate::precision::{pack_recurrent, packed_product, Precision};
+use crate::layer::{transpose, Param};
+use crate::precision::{pack_recurrent, packed_product, training_pack, Precision};
 use recur_core::aligned::Aligned;
-use recur_core::lowp::{Format, PackedWeights};
+use recur_core::lowp::{Format, KernelPath, PackedWeights};
 use recur_core::math::dispatch;
 use recur_core::{matmul, Float, Transpose};
 use std::borrow::Cow;
+
+mod weight_grads;
 
 /// Weights of one direction, PyTorch names (`_reverse` suffix for the backward direction).
 #[derive(Clone)]
@@ -33,6 +35,9 @@ pub struct Direction<T> {
     /// `W_hhᵀ` kept for fp32 inference, once prepared: transposing it on every call took 13%
     /// of a one-drawing request's time in a served sketch model.
     w_hh_t: Option<Aligned<T>>,
+    /// The format of training's recurrent products: fp32 (the general GEMM), or bf16 with f32
+    /// sums (see [`Direction::set_training_precision`]).
+    training: Precision,
 }
 
 /// A direction's two weight matrices packed: in a reduced-precision format, or in f32 panels.
@@ -88,7 +93,23 @@ impl<T: Float> Direction<T> {
             b_hh,
             packed: None,
             w_hh_t: None,
+            training: Precision::Fp32,
         }
+    }
+
+    /// Sets the format of training's recurrent products: at bf16 each pass rounds `W_hh` and
+    /// the states (forward) or gate gradients (backward) to bfloat16 and sums in f32 on the
+    /// fastest kernel, Intel's AMX tile unit where the CPU has it, as PyTorch's autocast does
+    /// on CPUs. The weights, their gradients and the gate math stay f32, so this is mixed
+    /// precision. int8 is for inference only and trains as fp32, as do f64 models.
+    pub fn set_training_precision(&mut self, precision: Precision) {
+        self.training = precision;
+    }
+
+    /// `W` (`[n, k]`) packed for a training pass's products at the training precision, afresh
+    /// each pass since the optimiser moved it; `None` at fp32 (the general GEMM runs them).
+    fn training_pack(&self, w: &[T], n: usize, k: usize) -> Option<PackedWeights> {
+        training_pack(self.training, w, n, k)
     }
 
     /// The four tensors.
@@ -121,7 +142,7 @@ impl<T: Float> Direction<T> {
     /// packed copy `packed` when inference has one.
     fn project_inputs(&self, packed: Option<&PackedWeights>, rows: usize, x: &[T], xw: &mut [T]) {
         let (gh, n_in) = (self.w_ih.shape[0], self.w_ih.shape[1]);
-        if !packed_product(packed, rows, x, n_in, xw, gh, false) {
+        if !packed_product(packed, KernelPath::Detected, rows, x, n_in, xw, gh, false) {
             matmul(
                 rows,
                 gh,
@@ -159,6 +180,7 @@ impl<T: Float> Direction<T> {
                 let at = (t - first) * rows * steps.gh;
                 packed_product(
                     Some(f32_panels),
+                    KernelPath::Detected,
                     rows,
                     &x[t * n_in..],
                     time * n_in,
@@ -213,17 +235,23 @@ impl<T: Float> Direction<T> {
         if packed.is_some() {
             steps.span = projection_span(steps.batch, steps.gh).min(time);
         }
-        let mut xw = if keep_cache {
-            vec![T::ZERO; steps.rows() * steps.gh]
-        } else {
-            recur_core::scratch::take(steps.batch * steps.span * steps.gh)
-        };
+        // Written in full before it is read (by the input projection), so a buffer kept on
+        // this thread serves: training's is every step's (handed back after backward), and
+        // zeroing 64 MB afresh for each pass took 3% of a sketch-rnn step.
+        let mut xw = recur_core::scratch::take(match keep_cache {
+            true => steps.rows() * steps.gh,
+            false => steps.batch * steps.span * steps.gh,
+        });
         if !steps.in_spans() {
             self.project_inputs(packed.map(|p| &p.w_ih), steps.rows(), &x, &mut xw);
         }
-        let recurrent = match packed {
-            Some(p) => Recurrent::Packed(&p.w_hh),
-            None => Recurrent::Transposed(
+        let trained = keep_cache
+            .then(|| self.training_pack(&self.w_hh.value, steps.gh, steps.h))
+            .flatten();
+        let recurrent = match (packed, &trained) {
+            (Some(p), _) => Recurrent::Packed(&p.w_hh, KernelPath::Detected),
+            (None, Some(w_hh)) => Recurrent::Packed(w_hh, KernelPath::AnyOrder),
+            (None, None) => Recurrent::Transposed(
                 self.w_hh_t
                     .as_ref()
                     .map_or_else(|| Cow::Owned(self.w_hh_transposed()), Cow::Borrowed),
@@ -310,12 +338,21 @@ impl<T: Float> Direction<T> {
     ) -> (Vec<T>, Vec<T>, Vec<T>) {
         let steps = Steps::new::<C>(cache.lengths.len(), cache.time, self.units(), true, true);
         let mut run = BackwardBuffers::new::<C>(steps, dh_final, dc_final);
+        // The carry's product `d·W_hh` is `d·(W_hhᵀ)ᵀ`: packed, `W_hhᵀ` is its weight matrix.
+        let w_hh_t = match self.training {
+            Precision::Bf16 => self.training_pack(&self.w_hh_transposed(), steps.h, steps.gh),
+            Precision::Fp32 | Precision::Int8 => None,
+        };
+        let recurrent = match &w_hh_t {
+            Some(w_hh_t) => BackRecurrent::Packed(w_hh_t),
+            None => BackRecurrent::Gemm(&self.w_hh.value),
+        };
         for t in (0..steps.time).rev() {
             dispatch(
                 #[inline(always)]
                 || run.cells::<C>(steps, t, &cache, d_out),
             );
-            run.carry_through_recurrence::<C>(steps, t, &self.w_hh.value, cache.rec_mask.as_deref());
+            run.carry_through_recurrence::<C>(steps, t, &recurrent, cache.rec_mask.as_deref());
         }
         self.add_weight_grads::<C>(&cache, &run.dxw, &run.dhw);
         let dx = if input_grad {
@@ -323,82 +360,10 @@ impl<T: Float> Direction<T> {
         } else {
             Vec::new()
         };
-        (dx, run.dh_carry, run.dc_carry)
-    }
-
-    /// Adds the weight and bias gradients of a whole backward pass: two large GEMMs over every
-    /// step's pre-activation gradients (`dxw`, and `dhw` for unfused cells).
-    fn add_weight_grads<C: Cell>(&mut self, cache: &DirectionTape<T>, dxw: &[T], dhw: &[T]) {
-        let (gh, h, n_in) = (self.w_hh.shape[0], self.units(), self.w_ih.shape[1]);
-        let rows = cache.lengths.len() * cache.time;
-        let d_rec = if C::FUSED_PROJECTIONS { dxw } else { dhw };
-        let h_in = cache.h_masked.as_deref().unwrap_or(&cache.h_prev);
-        matmul(
-            gh,
-            h,
-            rows,
-            d_rec,
-            gh,
-            Transpose::Yes,
-            h_in,
-            h,
-            Transpose::No,
-            &mut self.w_hh.grad,
-            h,
-            true,
-        );
-        matmul(
-            gh,
-            n_in,
-            rows,
-            dxw,
-            gh,
-            Transpose::Yes,
-            &cache.x,
-            n_in,
-            Transpose::No,
-            &mut self.w_ih.grad,
-            n_in,
-            true,
-        );
-        if C::FUSED_PROJECTIONS {
-            let mut sums = vec![T::ZERO; gh];
-            add_column_sums(dxw, gh, &mut sums);
-            for (grad, &v) in self
-                .b_ih
-                .grad
-                .iter_mut()
-                .zip(&sums)
-                .chain(self.b_hh.grad.iter_mut().zip(&sums))
-            {
-                *grad += v;
-            }
-        } else {
-            add_column_sums(dhw, gh, &mut self.b_hh.grad);
-            add_column_sums(dxw, gh, &mut self.b_ih.grad);
+        for buffer in [cache.gates, run.dxw, run.dhw] {
+            recur_core::scratch::give_back(buffer);
         }
-    }
-
-    /// The input's gradient `dX = dXW · W_ih`, every step at once.
-    fn input_gradient(&self, dxw: &[T]) -> Vec<T> {
-        let (gh, n_in) = (self.w_ih.shape[0], self.w_ih.shape[1]);
-        let rows = dxw.len() / gh.max(1);
-        let mut dx = vec![T::ZERO; rows * n_in];
-        matmul(
-            rows,
-            n_in,
-            gh,
-            dxw,
-            gh,
-            Transpose::No,
-            &self.w_ih.value,
-            n_in,
-            Transpose::No,
-            &mut dx,
-            n_in,
-            false,
-        );
-        dx
+        (dx, run.dh_carry, run.dc_carry)
     }
 }
 
@@ -509,10 +474,19 @@ fn running_rows(lengths: &[usize], t: usize) -> usize {
 
 /// The recurrent weights as the per-step product reads them.
 enum Recurrent<'a, T: Float> {
-    /// The reduced-precision packed copy (inference).
-    Packed(&'a PackedWeights),
+    /// A packed copy (inference's; or training's at bf16, on [`KernelPath::AnyOrder`]) and the
+    /// kernel path its products take.
+    Packed(&'a PackedWeights, KernelPath),
     /// `W_hhᵀ`, `[H, GH]`: kept since inference was prepared, or made for this call.
     Transposed(Cow<'a, Aligned<T>>),
+}
+
+/// The recurrent weights as backward's per-step product `d·W_hh` reads them.
+enum BackRecurrent<'a, T> {
+    /// `W_hhᵀ` packed (training at bf16).
+    Packed(&'a PackedWeights),
+    /// `W_hh` as it is, for the general GEMM.
+    Gemm(&'a [T]),
 }
 
 /// What a forward pass writes as it goes: `[batch, time, …]` where every step is kept, one
@@ -590,9 +564,9 @@ impl<T: Float> ForwardBuffers<T> {
         };
         let accumulate = C::FUSED_PROJECTIONS;
         match recurrent {
-            Recurrent::Packed(w) => {
+            &Recurrent::Packed(w, path) => {
                 // Only f32 weights are ever packed, so the packed product always runs here.
-                let ran = packed_product(Some(w), rows, gemm_in, in_ld, target, ld, accumulate);
+                let ran = packed_product(Some(w), path, rows, gemm_in, in_ld, target, ld, accumulate);
                 debug_assert!(ran, "packed recurrent weights on a pass that is not f32");
             }
             Recurrent::Transposed(w_hh_t) => matmul(
@@ -685,9 +659,11 @@ struct BackwardBuffers<T> {
 impl<T: Float> BackwardBuffers<T> {
     fn new<C: Cell>(steps: Steps, dh_final: Vec<T>, dc_final: Vec<T>) -> Self {
         let (rows, h, gh) = (steps.rows(), steps.h, steps.gh);
+        // Every row of `dxw` and `dhw` is written before it is read (by the step's cells, zeros
+        // at padded steps), so buffers kept on this thread serve; backward hands them back.
         BackwardBuffers {
-            dxw: vec![T::ZERO; rows * gh],
-            dhw: vec![T::ZERO; if C::FUSED_PROJECTIONS { 0 } else { rows * gh }],
+            dxw: recur_core::scratch::take(rows * gh),
+            dhw: recur_core::scratch::take(if C::FUSED_PROJECTIONS { 0 } else { rows * gh }),
             dh_carry: dh_final,
             dc_carry: dc_final,
             dh_gemm: vec![T::ZERO; steps.batch * h],
@@ -708,7 +684,13 @@ impl<T: Float> BackwardBuffers<T> {
                 *d = o + c;
             }
             if t >= len {
+                // A padded step's pre-activations get no gradient (the buffers are reused, so
+                // the zeros are written here).
                 carry.copy_from_slice(&self.dh_step);
+                self.dxw[r..r + gh].fill(T::ZERO);
+                if !C::FUSED_PROJECTIONS {
+                    self.dhw[r..r + gh].fill(T::ZERO);
+                }
                 continue;
             }
             let (cp, co, dc) = if C::HAS_CELL_STATE {
@@ -747,23 +729,45 @@ impl<T: Float> BackwardBuffers<T> {
     /// Carries step `t`'s gradient through the recurrent product to the state before it
     /// (through the dropout mask when there is one). Padded rows have zero gradient, so the
     /// product adds nothing to their carry.
-    fn carry_through_recurrence<C: Cell>(&mut self, steps: Steps, t: usize, w_hh: &[T], rec_mask: Option<&[T]>) {
+    fn carry_through_recurrence<C: Cell>(
+        &mut self,
+        steps: Steps,
+        t: usize,
+        recurrent: &BackRecurrent<T>,
+        rec_mask: Option<&[T]>,
+    ) {
         let (h, gh) = (steps.h, steps.gh);
         let d_rec = if C::FUSED_PROJECTIONS { &self.dxw } else { &self.dhw };
-        matmul(
-            steps.batch,
-            h,
-            gh,
-            &d_rec[t * gh..],
-            steps.time * gh,
-            Transpose::No,
-            w_hh,
-            h,
-            Transpose::No,
-            &mut self.dh_gemm,
-            h,
-            false,
-        );
+        let (d, ld) = (&d_rec[t * gh..], steps.time * gh);
+        match recurrent {
+            &BackRecurrent::Packed(w_hh_t) => {
+                let ran = packed_product(
+                    Some(w_hh_t),
+                    KernelPath::AnyOrder,
+                    steps.batch,
+                    d,
+                    ld,
+                    &mut self.dh_gemm,
+                    h,
+                    false,
+                );
+                debug_assert!(ran, "packed recurrent weights on a pass that is not f32");
+            }
+            BackRecurrent::Gemm(w_hh) => matmul(
+                steps.batch,
+                h,
+                gh,
+                d,
+                ld,
+                Transpose::No,
+                w_hh,
+                h,
+                Transpose::No,
+                &mut self.dh_gemm,
+                h,
+                false,
+            ),
+        }
         let (carry, product) = (&mut self.dh_carry, &self.dh_gemm);
         dispatch(
             #[inline(always)]

@@ -235,6 +235,12 @@ impl<T: Float, C: Cell> Recurrent<T, C> {
         &self.options
     }
 
+    /// Sets the format of the recurrent products in training: fp32, or bf16 operands with f32
+    /// sums (mixed precision; see [`Direction::set_training_precision`]).
+    pub fn set_training_precision(&mut self, precision: Precision) {
+        self.dirs.iter_mut().for_each(|d| d.set_training_precision(precision));
+    }
+
     /// Runs the layer from `init` (zeros when `None`) and returns the output, the final state
     /// and (in training mode) the tape for [`Recurrent::backward_with_state`].
     pub fn forward_with_state(
