@@ -55,7 +55,8 @@ def train_models(args):
     commands = []
     if not os.path.exists(model + ".done"):
         commands.append([args.recur, "sketch-rnn", "train", "--data", args.data, "--out", model, "--mode", args.mode,
-                         "--max-minutes", str(args.minutes), "--threads", str(args.threads), "--seed", str(args.seed)])
+                         "--max-minutes", str(args.minutes), "--threads", str(args.threads), "--seed", str(args.seed),
+                         "--precision", args.precision])
     if not os.path.exists(classifier + ".done"):
         commands.append([args.recur, "train", "--data", args.data, "--out", classifier, "--preset",
                          args.classifier_preset, "--epochs", str(args.classifier_epochs), "--threads",
@@ -164,6 +165,8 @@ def main():
     ap.add_argument("--temperature", type=float, default=0.5)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                    help="the sketch-rnn's training products (recur sketch-rnn train --precision)")
     args = ap.parse_args()
     if not os.path.isdir(args.data):
         sys.exit(f"error: {args.data}: not a folder of class files")

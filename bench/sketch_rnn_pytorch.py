@@ -387,7 +387,11 @@ def train(model, train_set, max_len, args, rs):
         for group in opt.param_groups:
             group["lr"] = lr
         strokes, lengths, classes = batch_tensors(*training_batch(train_set, args.batch, max_len, rs))
-        out, mu, logvar = model(strokes, lengths, classes)
+        # --bf16: PyTorch's own mixed precision on CPUs (autocast: bf16 products, f32 weights).
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
+            out, mu, logvar = model(strokes, lengths, classes)
+        out = out.float()
+        mu, logvar = (None, None) if mu is None else (mu.float(), logvar.float())
         recon = step_losses(out, strokes[:, 1:], model.mixtures).mean()
         kl = kl_loss(mu, logvar) if mu is not None else torch.zeros(())
         # Magenta's cost: the KL term is floored at kl_tolerance (its gradient then vanishes).
@@ -458,6 +462,8 @@ def parse_args():
     ap.add_argument("--max-len", type=int, default=0, help="N_max (0: the longest drawing in the data)")
     ap.add_argument("--holdout-percent", type=float, default=10.0, help="test part of an .npz without splits")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--bf16", action="store_true",
+                    help="train under torch.autocast(cpu, bfloat16): bf16 products, f32 weights")
     args = ap.parse_args()
     if args.minutes <= 0 or args.batch < 1 or args.threads < 1 or not 0 < args.recurrent_dropout_keep <= 1:
         ap.error("--minutes, --batch and --threads must be positive and --recurrent-dropout-keep in (0, 1]")
@@ -484,7 +490,7 @@ def main():
                       "steps_per_sec": round(steps / spent, 3), "threads": args.threads,
                       "max_len": max_len, "scale_factor": float(factor), "dec": args.dec,
                       "mixtures": args.mixtures, "batch": args.batch,
-                      "recurrent_dropout_keep": args.recurrent_dropout_keep}))
+                      "recurrent_dropout_keep": args.recurrent_dropout_keep, "bf16": args.bf16}))
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@
 use crate::batch::{StrokeBatch, STROKE5};
 use crate::mdn::{row_width, step_loss};
 use recur_core::{Float, Rng, Seq, Shape};
-use recur_nn::{Ctx, Layer, Linear, Lstm, Param, RecurrentOptions, RnnState, Tape};
+use recur_nn::{Ctx, Layer, Linear, Lstm, Param, Precision, RecurrentOptions, RnnState, Tape};
 use serde::{Deserialize, Serialize};
 use std::ops::Range;
 
@@ -150,6 +150,8 @@ pub struct SketchRnn<T: Float> {
     pub(crate) class_embedding: Option<Param<T>>,
     pub(crate) decoder: Lstm<T>,
     pub(crate) output: Linear<T>,
+    /// The format of training's products (see [`SketchRnn::set_training_precision`]).
+    training: Precision,
 }
 
 /// KL settings of one training step.
@@ -273,7 +275,19 @@ impl<T: Float> SketchRnn<T> {
             class_embedding,
             decoder,
             output,
+            training: Precision::Fp32,
         })
+    }
+
+    /// Sets the format of the LSTMs' and the mixture head's products in training: fp32, or bf16
+    /// operands with f32 sums (see `recur_nn::Lstm::set_training_precision`). Evaluation and
+    /// sampling stay fp32.
+    pub fn set_training_precision(&mut self, precision: Precision) {
+        self.training = precision;
+        if let Some(l) = &mut self.latent {
+            l.encoder.set_training_precision(precision);
+        }
+        self.decoder.set_training_precision(precision);
     }
 
     /// The tensors with their PyTorch names, in a fixed order.
@@ -416,7 +430,8 @@ impl<T: Float> SketchRnn<T> {
         let x = Seq::new(data, rows, n, STROKE5 + width, vec![n; rows]).expect("whole decoder steps");
         let init = latent.as_ref().map(|l| split_state(&l.init, self.config.decoder_units));
         let (y, _, tape) = self.decoder.forward_with_state(x, init.as_ref(), ctx);
-        let out = self.output.forward(&y.data);
+        let precision = if ctx.training { self.training } else { Precision::Fp32 };
+        let out = self.output.forward_at(precision, &y.data);
         Pass {
             n,
             classes: batch.classes[range_of_classes].to_vec(),
@@ -517,7 +532,7 @@ impl<T: Float> SketchRnn<T> {
         );
         let (rows, n) = (pass.classes.len(), pass.n);
         let mut dh = vec![T::ZERO; pass.hidden.len()];
-        self.output.backward(&pass.hidden, d_out, &mut dh);
+        self.output.backward_at(self.training, &pass.hidden, d_out, &mut dh);
         let dy = Seq::new(dh, rows, n, dec, vec![n; rows]).expect("whole decoder steps");
         let (dx, d_init) = self.decoder.backward_with_state(pass.tape, dy, None, nz + emb > 0);
         // The constant inputs' gradients, summed over the steps: [dz | d_embedding] per drawing.

@@ -12,7 +12,7 @@ use crate::error::{input, Result};
 use crate::model::{KlWeight, SketchRnn, SketchRnnConfig, Terms};
 use crate::store::{Settings, SketchRnnModel};
 use recur_core::Rng;
-use recur_nn::Param;
+use recur_nn::{Param, Precision};
 use recur_train::epochs::{train_epochs, Curriculum, EpochSteps, FitOptions};
 use recur_train::history::{EpochRecord, Metrics};
 use recur_train::optim::{Clip, OptimizerConfig, Schedule};
@@ -52,6 +52,11 @@ pub struct TrainOptions {
     pub steps_per_epoch: usize,
     /// Seed of the weights, the batches, `ε` and the masks.
     pub seed: u64,
+    /// The format of the LSTMs' products: fp32, or bf16 operands with f32 sums (mixed
+    /// precision; see `recur_nn::Lstm::set_training_precision`). Absent in models trained
+    /// before it existed: fp32.
+    #[serde(default)]
+    pub precision: Precision,
 }
 
 impl Default for TrainOptions {
@@ -70,6 +75,7 @@ impl Default for TrainOptions {
             max_len: DEFAULT_MAX_LEN,
             steps_per_epoch: 50,
             seed: 1,
+            precision: Precision::Fp32,
         }
     }
 }
@@ -91,6 +97,9 @@ impl TrainOptions {
         }
         if self.max_len < 2 || self.steps_per_epoch == 0 {
             return bad("max_len must be at least 2 and steps_per_epoch at least 1");
+        }
+        if self.precision == Precision::Int8 {
+            return bad("training runs at fp32 or bf16 (int8 is for inference)");
         }
         Ok(())
     }
@@ -309,7 +318,8 @@ pub fn train(job: TrainJob, progress: Reporter) -> Result<Outcome> {
         classes: splits.classes.len(),
         ..job.model
     };
-    let network = SketchRnn::<f32>::new(config.clone(), &mut Rng::new(job.options.seed)).map_err(input)?;
+    let mut network = SketchRnn::<f32>::new(config.clone(), &mut Rng::new(job.options.seed)).map_err(input)?;
+    network.set_training_precision(job.options.precision);
     let settings = Settings {
         model: config,
         classes: splits.classes.clone(),
