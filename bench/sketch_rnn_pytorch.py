@@ -271,7 +271,10 @@ class SketchRNN(nn.Module):
             hidden = dropout_lstm(lstm_weights(self.decoder, ""), inputs, state[0][0], state[1][0], self.keep)
         else:
             hidden, _ = self.decoder(inputs, state)
-        return self.output(hidden), mu, logvar
+        # The mixture head in f32 even under --bf16: with its outputs rounded to bfloat16
+        # (autocast's linear) the loss turned NaN within 500 steps on omniglot.
+        with torch.autocast("cpu", enabled=False):
+            return self.output(hidden.float()), mu, logvar
 
 
 def lstm_weights(lstm, suffix):

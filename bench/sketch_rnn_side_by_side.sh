@@ -11,7 +11,8 @@
 # 20 mixtures, batch 100, no recurrent dropout) and the data's N_max.
 #
 # Environment: RECUR (default target/release/recur), PYTHON (default python3), CORES ("0 1":
-# recur's core, then the port's), NICE (10). Writes into OUT_DIR: recur/ (the model), recur.log,
+# recur's core, then the port's), NICE (10), RECUR_ARGS and PORT_ARGS (more flags for each
+# side, e.g. RECUR_ARGS="--precision bf16" PORT_ARGS="--bf16" for both in mixed precision). Writes into OUT_DIR: recur/ (the model), recur.log,
 # recur_eval.json, port.log, port.json (the port's last line: its held-out scores and rate),
 # recur.time and port.time (each side's CPU seconds, user and system, and wall seconds: on a
 # shared machine the CPU each side got is part of the comparison) and load.log (uptime every
@@ -46,12 +47,12 @@ trap 'kill "$load_pid" 2>/dev/null || true' EXIT
 
 cpu_time=(/usr/bin/time -f "%U user %S system %e wall seconds")
 taskset -c "$recur_core" nice -n "$nice_level" "${cpu_time[@]}" -o "$out/recur.time" "$recur" sketch-rnn train --data "$data" \
-    --out "$out/recur" --mode "$mode" --max-minutes "$recur_minutes" --threads 1 \
+    --out "$out/recur" --mode "$mode" --max-minutes "$recur_minutes" --threads 1 ${RECUR_ARGS:-} \
     2>"$out/recur.log" &
 recur_pid=$!
 OMP_WAIT_POLICY=PASSIVE OMP_NUM_THREADS=1 taskset -c "$port_core" nice -n "$nice_level" \
     "${cpu_time[@]}" -o "$out/port.time" "$python" "$here/sketch_rnn_pytorch.py" --data "$data" --mode "$mode" --minutes "$minutes" \
-    --threads 1 --enc 128 --dec 256 --nz 64 --mixtures 20 --batch 100 \
+    --threads 1 --enc 128 --dec 256 --nz 64 --mixtures 20 --batch 100 ${PORT_ARGS:-} \
     >"$out/port.json" 2>"$out/port.log" &
 port_pid=$!
 wait "$recur_pid"

@@ -32,6 +32,27 @@ impl Precision {
         }
     }
 
+    /// The precision training's products run fastest at on this CPU: bf16 where it has
+    /// AVX512-BF16 (Intel's AMX tile unit, where present, runs them several times faster
+    /// still), else fp32 (bf16 on AVX2 runs at about fp32's rate, so it would only lose
+    /// precision).
+    pub fn fastest_training() -> Self {
+        match Format::Bf16.fast_path_available() {
+            true => Precision::Bf16,
+            false => Precision::Fp32,
+        }
+    }
+
+    /// The kernel training's products run on at this precision here: `gemm` (fp32, the general
+    /// GEMM), `amx-bf16`, `avx512-bf16`, `avx2` or `portable` (for reports).
+    pub fn training_kernel(self) -> &'static str {
+        match training_format(self) {
+            None => "gemm",
+            Some(_) if KernelPath::amx_available(Format::Bf16) => "amx-bf16",
+            Some(format) => format.kernel_name(),
+        }
+    }
+
     /// The name `--precision` takes.
     pub fn name(self) -> &'static str {
         match self {

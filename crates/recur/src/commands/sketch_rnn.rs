@@ -108,18 +108,23 @@ pub struct TrainArgs {
     /// Seed of the weights, batches, augmentation and ε.
     #[arg(long, default_value_t = 1, value_parser = super::whole::<u64>)]
     seed: u64,
-    /// The LSTMs' products: fp32, or bf16 (operands rounded to bfloat16, sums in f32, weights
-    /// and gate math in f32: mixed precision). bf16 pays on CPUs with Intel's AMX (several
-    /// times fp32's rate) or AVX512-BF16.
-    #[arg(long, default_value = "fp32", value_parser = training_precision)]
-    precision: Precision,
+    /// The matrix products of training: fp32; bf16 (mixed precision: operands rounded to
+    /// bfloat16, sums, weights, gradients and gate math in f32); or auto: bf16 where the CPU
+    /// has AVX512-BF16 (and Intel's AMX, several times fp32's rate), else fp32. Evaluation and
+    /// sampling run in fp32 either way.
+    #[arg(long, default_value = "auto", value_parser = training_precision)]
+    precision: Option<Precision>,
 }
 
-/// `--precision` for training: fp32 or bf16 (int8 is for inference).
-fn training_precision(s: &str) -> std::result::Result<Precision, String> {
-    match s.parse::<Precision>()? {
-        Precision::Int8 => Err("training runs at fp32 or bf16 (int8 is for inference)".to_string()),
-        p => Ok(p),
+/// `--precision` for training: auto (None), fp32 or bf16 (int8 is for inference).
+fn training_precision(s: &str) -> std::result::Result<Option<Precision>, String> {
+    match s {
+        "auto" => Ok(None),
+        _ => match s.parse::<Precision>() {
+            Ok(Precision::Int8) => Err("training runs at fp32 or bf16 (int8 is for inference)".to_string()),
+            Ok(p) => Ok(Some(p)),
+            Err(_) => Err(format!("unknown precision `{s}`: expected auto, fp32 or bf16")),
+        },
     }
 }
 
@@ -135,6 +140,16 @@ fn train_command(args: TrainArgs) -> Result<()> {
         recur_train::ensemble::require_checkpoint(&args.out)?;
     }
     let threads = args.threads.unwrap_or_else(recur_core::parallel::default_threads);
+    let precision = args.precision.unwrap_or_else(Precision::fastest_training);
+    recur_core::stderr_line!(
+        "training products in {precision} ({}{})",
+        precision.training_kernel(),
+        if precision == Precision::Bf16 {
+            "; --precision fp32 for full precision"
+        } else {
+            ""
+        }
+    );
     let job = TrainJob {
         data: args.data.clone(),
         model: SketchRnnConfig {
@@ -155,7 +170,7 @@ fn train_command(args: TrainArgs) -> Result<()> {
             max_len: args.max_len,
             steps_per_epoch: args.steps_per_epoch,
             seed: args.seed,
-            precision: args.precision,
+            precision,
             ..TrainOptions::default()
         },
         out: args.out.clone(),
