@@ -113,16 +113,20 @@ pub struct TrainArgs {
     /// has AVX512-BF16 (and Intel's AMX, several times fp32's rate), else fp32. Evaluation and
     /// sampling run in fp32 either way.
     #[arg(long, default_value = "auto", value_parser = training_precision)]
-    precision: Option<Precision>,
+    precision: TrainingPrecision,
 }
 
-/// `--precision` for training: auto (None), fp32 or bf16 (int8 is for inference).
-fn training_precision(s: &str) -> std::result::Result<Option<Precision>, String> {
+/// `--precision` for training: `auto` (`None`: the fastest here), fp32 or bf16.
+#[derive(Clone, Copy, Debug)]
+struct TrainingPrecision(Option<Precision>);
+
+/// Parses `--precision` for training (int8 is for inference).
+fn training_precision(s: &str) -> std::result::Result<TrainingPrecision, String> {
     match s {
-        "auto" => Ok(None),
+        "auto" => Ok(TrainingPrecision(None)),
         _ => match s.parse::<Precision>() {
             Ok(Precision::Int8) => Err("training runs at fp32 or bf16 (int8 is for inference)".to_string()),
-            Ok(p) => Ok(Some(p)),
+            Ok(p) => Ok(TrainingPrecision(Some(p))),
             Err(_) => Err(format!("unknown precision `{s}`: expected auto, fp32 or bf16")),
         },
     }
@@ -140,7 +144,7 @@ fn train_command(args: TrainArgs) -> Result<()> {
         recur_train::ensemble::require_checkpoint(&args.out)?;
     }
     let threads = args.threads.unwrap_or_else(recur_core::parallel::default_threads);
-    let precision = args.precision.unwrap_or_else(Precision::fastest_training);
+    let precision = args.precision.0.unwrap_or_else(Precision::fastest_training);
     recur_core::stderr_line!(
         "training products in {precision} ({}{})",
         precision.training_kernel(),
