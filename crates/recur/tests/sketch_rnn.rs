@@ -113,6 +113,21 @@ fn sketch_rnn_trains_scores_samples_and_refuses_bad_requests() {
     let mut bad_mode = train.clone();
     bad_mode[7] = "gan";
     fails_with(recur(&bad_mode), "unknown mode `gan`");
+    // Both training precisions run (bf16 in mixed precision wherever the CPU is; auto, the
+    // default, took one of them above); int8 is for inference.
+    for (precision, folder) in [("fp32", "model_fp32"), ("bf16", "model_bf16")] {
+        let mut run = train.clone();
+        let out = d.join(folder);
+        run[5] = s(&out);
+        run.extend(["--precision", precision]);
+        let log = recur(&run);
+        let said = format!("training products in {precision}");
+        assert!(String::from_utf8_lossy(&log.stderr).contains(&said), "no `{said}`");
+        ok(log);
+    }
+    let mut int8 = train.clone();
+    int8.extend(["--precision", "int8"]);
+    fails_with(recur(&int8), "training runs at fp32 or bf16 (int8 is for inference)");
     fails_with(
         recur(&["sketch-rnn", "sample", "--model", s(&data), "--out", s(&out)]),
         "not a sketch-rnn model directory (no sketch_rnn.json)",
