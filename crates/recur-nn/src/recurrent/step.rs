@@ -331,20 +331,7 @@ impl<T: Float, C: Cell> Stepping<T> for Recurrent<T, C> {
         } else {
             &grads.d_states
         };
-        matmul(
-            gh,
-            h,
-            rows,
-            d_rec,
-            gh,
-            Transpose::Yes,
-            &grads.states,
-            h,
-            Transpose::No,
-            &mut dir.w_hh.grad,
-            h,
-            true,
-        );
+        dir.add_recurrent_weight_grad(d_rec, &grads.states, rows);
         for (x, width, offset) in [(x_ahead, ahead, 0), (&grads.inputs[..], rest, ahead)] {
             matmul(
                 gh,

@@ -11,26 +11,11 @@ impl<T: Float> Direction<T> {
     /// Adds the weight and bias gradients of a whole backward pass: two large GEMMs over every
     /// step's pre-activation gradients (`dxw`, and `dhw` for unfused cells).
     pub(super) fn add_weight_grads<C: Cell>(&mut self, cache: &DirectionTape<T>, dxw: &[T], dhw: &[T]) {
-        let (gh, h) = (self.w_hh.shape[0], self.units());
+        let gh = self.w_hh.shape[0];
         let rows = cache.lengths.len() * cache.time;
         let d_rec = if C::FUSED_PROJECTIONS { dxw } else { dhw };
         let h_in = cache.h_masked.as_deref().unwrap_or(&cache.h_prev);
-        if !self.add_recurrent_weight_grad_packed(d_rec, h_in, rows) {
-            matmul(
-                gh,
-                h,
-                rows,
-                d_rec,
-                gh,
-                Transpose::Yes,
-                h_in,
-                h,
-                Transpose::No,
-                &mut self.w_hh.grad,
-                h,
-                true,
-            );
-        }
+        self.add_recurrent_weight_grad(d_rec, h_in, rows);
         self.add_input_weight_grad(dxw, &cache.x, rows);
         if C::FUSED_PROJECTIONS {
             let mut sums = vec![T::ZERO; gh];
@@ -95,10 +80,26 @@ impl<T: Float> Direction<T> {
         add_transposed(&grad_t, n_in, gh, &mut self.w_ih.grad);
     }
 
-    /// `dW_hh += d_recᵀ·h_in` at the training precision (bf16), when it is not fp32 and the
-    /// model is f32; returns false, having done nothing, otherwise.
-    fn add_recurrent_weight_grad_packed(&mut self, d_rec: &[T], h_in: &[T], rows: usize) -> bool {
+    /// `dW_hh += d_recᵀ·h_in` over `rows` rows (steps of sequences): `d_rec` the gradients
+    /// of the recurrent projection, `h_in` the states it read; at the training precision.
+    pub(crate) fn add_recurrent_weight_grad(&mut self, d_rec: &[T], h_in: &[T], rows: usize) {
         let (gh, h) = (self.w_hh.shape[0], self.units());
-        add_weight_grad_at(self.training, d_rec, gh, h_in, h, rows, &mut self.w_hh.grad)
+        if add_weight_grad_at(self.training, d_rec, gh, h_in, h, rows, &mut self.w_hh.grad) {
+            return;
+        }
+        matmul(
+            gh,
+            h,
+            rows,
+            d_rec,
+            gh,
+            Transpose::Yes,
+            h_in,
+            h,
+            Transpose::No,
+            &mut self.w_hh.grad,
+            h,
+            true,
+        );
     }
 }
