@@ -148,6 +148,22 @@ pub(crate) fn training_pack<T: Float>(precision: Precision, w: &[T], n: usize, k
     pack_as(training_format(precision), w, n, k)
 }
 
+/// A packed training product's format and its operands as f32: two read, one written.
+type TrainingOperands<'a> = (Format, [&'a [f32]; 2], &'a mut [f32]);
+
+/// The operands of a training product that runs packed (at bf16, for a model in f32).
+fn training_operands<'a, T: Float>(
+    precision: Precision,
+    [a, b]: [&'a [T]; 2],
+    out: &'a mut [T],
+) -> Option<TrainingOperands<'a>> {
+    Some((
+        training_format(precision)?,
+        [T::as_f32(a)?, T::as_f32(b)?],
+        T::as_f32_mut(out)?,
+    ))
+}
+
 /// Rows (steps of sequences) per packed product of a bf16 weight gradient: the packed
 /// gradients of 512 rows (1 MiB for 1,024 outputs) stay in L2 while the tile unit reads them
 /// once per 32 rows of inputs.
@@ -168,12 +184,7 @@ pub(crate) fn add_weight_grad_at<T: Float>(
     rows: usize,
     grad: &mut [T],
 ) -> bool {
-    let (Some(format), Some(d), Some(x), Some(grad)) = (
-        training_format(precision),
-        T::as_f32(d),
-        T::as_f32(x),
-        T::as_f32_mut(grad),
-    ) else {
+    let Some((format, [d, x], grad)) = training_operands(precision, [d, x], grad) else {
         return false;
     };
     let mut grad_t = vec![0.0f32; n_in * n_out];
@@ -199,12 +210,7 @@ pub(crate) fn add_input_grad_at<T: Float>(
     n_in: usize,
     dx: &mut [T],
 ) -> bool {
-    let (Some(format), Some(dy), Some(w), Some(dx)) = (
-        training_format(precision),
-        T::as_f32(dy),
-        T::as_f32(w),
-        T::as_f32_mut(dx),
-    ) else {
+    let Some((format, [dy, w], dx)) = training_operands(precision, [dy, w], dx) else {
         return false;
     };
     // `dy·W = dy·(Wᵀ)ᵀ`: packed by columns, `W` is `Wᵀ` as weights.

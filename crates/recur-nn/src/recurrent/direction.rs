@@ -339,20 +339,15 @@ impl<T: Float> Direction<T> {
         let steps = Steps::new::<C>(cache.lengths.len(), cache.time, self.units(), true, true);
         let mut run = BackwardBuffers::new::<C>(steps, dh_final, dc_final);
         // The carry's product `d·W_hh` is `d·(W_hhᵀ)ᵀ`: packed, `W_hhᵀ` is its weight matrix.
-        let w_hh_t = match self.training {
-            Precision::Bf16 => self.training_pack(&self.w_hh_transposed(), steps.h, steps.gh),
-            Precision::Fp32 | Precision::Int8 => None,
-        };
-        let recurrent = match &w_hh_t {
-            Some(w_hh_t) => BackRecurrent::Packed(w_hh_t),
-            None => BackRecurrent::Gemm(&self.w_hh.value),
-        };
+        let w_hh_t = (self.training == Precision::Bf16)
+            .then(|| self.training_pack(&self.w_hh_transposed(), steps.h, steps.gh))
+            .flatten();
         for t in (0..steps.time).rev() {
             dispatch(
                 #[inline(always)]
                 || run.cells::<C>(steps, t, &cache, d_out),
             );
-            run.carry_through_recurrence::<C>(steps, t, &recurrent, cache.rec_mask.as_deref());
+            run.carry_through_recurrence::<C>(steps, t, (&self.w_hh.value, w_hh_t.as_ref()), cache.rec_mask.as_deref());
         }
         self.add_weight_grads::<C>(&cache, &run.dxw, &run.dhw);
         let dx = if input_grad {
@@ -479,14 +474,6 @@ enum Recurrent<'a, T: Float> {
     Packed(&'a PackedWeights, KernelPath),
     /// `W_hhᵀ`, `[H, GH]`: kept since inference was prepared, or made for this call.
     Transposed(Cow<'a, Aligned<T>>),
-}
-
-/// The recurrent weights as backward's per-step product `d·W_hh` reads them.
-enum BackRecurrent<'a, T> {
-    /// `W_hhᵀ` packed (training at bf16).
-    Packed(&'a PackedWeights),
-    /// `W_hh` as it is, for the general GEMM.
-    Gemm(&'a [T]),
 }
 
 /// What a forward pass writes as it goes: `[batch, time, …]` where every step is kept, one
@@ -663,7 +650,10 @@ impl<T: Float> BackwardBuffers<T> {
         // at padded steps), so buffers kept on this thread serve; backward hands them back.
         BackwardBuffers {
             dxw: recur_core::scratch::take(rows * gh),
-            dhw: recur_core::scratch::take(if C::FUSED_PROJECTIONS { 0 } else { rows * gh }),
+            dhw: match C::FUSED_PROJECTIONS {
+                true => Vec::new(),
+                false => recur_core::scratch::take(rows * gh),
+            },
             dh_carry: dh_final,
             dc_carry: dc_final,
             dh_gemm: vec![T::ZERO; steps.batch * h],
@@ -733,27 +723,24 @@ impl<T: Float> BackwardBuffers<T> {
         &mut self,
         steps: Steps,
         t: usize,
-        recurrent: &BackRecurrent<T>,
+        (w_hh, packed): (&[T], Option<&PackedWeights>),
         rec_mask: Option<&[T]>,
     ) {
         let (h, gh) = (steps.h, steps.gh);
         let d_rec = if C::FUSED_PROJECTIONS { &self.dxw } else { &self.dhw };
         let (d, ld) = (&d_rec[t * gh..], steps.time * gh);
-        match recurrent {
-            &BackRecurrent::Packed(w_hh_t) => {
-                let ran = packed_product(
-                    Some(w_hh_t),
-                    KernelPath::AnyOrder,
-                    steps.batch,
-                    d,
-                    ld,
-                    &mut self.dh_gemm,
-                    h,
-                    false,
-                );
-                debug_assert!(ran, "packed recurrent weights on a pass that is not f32");
-            }
-            BackRecurrent::Gemm(w_hh) => matmul(
+        // `packed` is `W_hhᵀ` (training at bf16): `d·W_hh = d·(W_hhᵀ)ᵀ`.
+        if !packed_product(
+            packed,
+            KernelPath::AnyOrder,
+            steps.batch,
+            d,
+            ld,
+            &mut self.dh_gemm,
+            h,
+            false,
+        ) {
+            matmul(
                 steps.batch,
                 h,
                 gh,
@@ -766,7 +753,7 @@ impl<T: Float> BackwardBuffers<T> {
                 &mut self.dh_gemm,
                 h,
                 false,
-            ),
+            );
         }
         let (carry, product) = (&mut self.dh_carry, &self.dh_gemm);
         dispatch(
